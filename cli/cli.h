@@ -1,0 +1,90 @@
+/*
+ * cli.h: shared pieces of the `shelf` program.  The program uses only the
+ * public API of libshelf (include/shelf/shelf.h).
+ */
+#ifndef SHELF_CLI_H
+#define SHELF_CLI_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "shelf/shelf.h"
+
+/* Exit statuses (documented in `shelf help` and doc/shelf.1). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,          /* the command failed */
+    EXIT_USAGE = 2,         /* bad command line or argument */
+    EXIT_NOTFOUND = 3,      /* no such library, item or file */
+    EXIT_PARTIAL = 4,       /* done, but some files failed (import) */
+    EXIT_BUSY = 5,          /* the library is locked by another process */
+    EXIT_VERSION = 6,       /* the library was written by a newer shelf */
+    EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
+    EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
+};
+
+/* What every command gets. */
+typedef struct cli {
+    const char *library;    /* -L DIR, or NULL for the default */
+    int json;               /* --json */
+    int quiet;              /* -q */
+    int tty;                /* stderr is a terminal: show progress */
+} cli;
+
+/* Print "shelf: <message>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exit status for a libshelf result code. */
+int cli_exit_for(int rc);
+/* Report the library's last error and return the exit status for rc. */
+int cli_fail(shelf_library *lib, int rc);
+/* Open the library named by -L or the default; prints errors itself. */
+int cli_open(const cli *c, int flags, shelf_library **lib);
+/* Parse a sample id (a positive integer); 0 when s is not one. */
+int64_t cli_parse_id(const char *s);
+/* Resolve ID or PATH to a sample id; prints errors itself; returns exit status. */
+int cli_resolve(shelf_library *lib, const char *arg, int64_t *id);
+
+/* Set when SIGINT/SIGTERM arrive; long commands stop at the next step. */
+extern volatile int cli_interrupted;
+void cli_catch_signals(void);
+
+/* Output of samples. */
+json_t *cli_sample_json(const shelf_sample *s);
+void cli_sample_line(FILE *f, const shelf_sample *s);
+void cli_sample_long(FILE *f, const shelf_sample *s);
+/* Print a JSON value to stdout followed by a newline, and free it. */
+void cli_print_json(json_t *v);
+/* MIDI note name, middle C (60) = "C4"; "-" when key < 0. */
+const char *cli_note_name(int key, char buf[8]);
+/* "1.2 MB" */
+const char *cli_bytes(uint64_t n, char buf[32]);
+
+/* A terminal progress line on stderr, redrawn in place. */
+typedef struct cli_progress {
+    int active;
+    double start;
+    int width;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const cli *c);
+void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_t total,
+                       uint64_t bytes_done, uint64_t bytes_total);
+void cli_progress_end(cli_progress *p);
+double cli_now(void);
+
+/* Commands: each returns an exit status. */
+int cmd_init(const cli *c, int argc, char **argv);
+int cmd_import(const cli *c, int argc, char **argv);
+int cmd_info(const cli *c, int argc, char **argv);
+int cmd_ls(const cli *c, int argc, char **argv);
+int cmd_search(const cli *c, int argc, char **argv);
+int cmd_tag(const cli *c, int argc, char **argv);
+int cmd_rate(const cli *c, int argc, char **argv);
+int cmd_fav(const cli *c, int argc, char **argv);
+int cmd_touch(const cli *c, int argc, char **argv);
+int cmd_rm(const cli *c, int argc, char **argv);
+int cmd_verify(const cli *c, int argc, char **argv);
+int cmd_gc(const cli *c, int argc, char **argv);
+int cmd_vacuum(const cli *c, int argc, char **argv);
+int cmd_db_backup(const cli *c, int argc, char **argv);
+int cmd_stats(const cli *c, int argc, char **argv);
+
+#endif /* SHELF_CLI_H */

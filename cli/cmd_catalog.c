@@ -1,0 +1,346 @@
+/*
+ * cmd_catalog.c: commands on samples: info, ls, search, tag, rate, fav,
+ * touch, rm.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+#define FOR_OPTS(c, argc, argv, shortopts, longopts) \
+    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
+
+static int parse_count(const char *what, const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+
+    if (!*s || *end || v < 0) {
+        cli_error("invalid %s '%s': a whole number 0 or more", what, s);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return EXIT_OK;
+}
+
+/* Print every row of a cursor as lines or one JSON array; returns exit status. */
+static int print_cursor(const cli *c, shelf_library *lib, shelf_cursor *cur, int64_t *rows)
+{
+    const shelf_sample *s;
+    json_t *arr = c->json ? json_array() : NULL;
+    int rc;
+
+    *rows = 0;
+    while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
+        if (arr)
+            json_array_append_new(arr, cli_sample_json(s));
+        else
+            cli_sample_line(stdout, s);
+        (*rows)++;
+    }
+    if (rc != SHELF_DONE) {
+        json_decref(arr);
+        return cli_fail(lib, rc);
+    }
+    if (arr)
+        cli_print_json(arr);
+    return EXIT_OK;
+}
+
+int cmd_info(const cli *c, int argc, char **argv)
+{
+    shelf_library *lib;
+    json_t *arr;
+    int i, ex, worst = EXIT_OK;
+
+    if (argc < 2) {
+        cli_error("usage: shelf info ID|PATH...");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    arr = json_array();
+    for (i = 1; i < argc; i++) {
+        const shelf_sample *s;
+        shelf_cursor *cur;
+        int64_t id;
+        int rc;
+
+        if ((ex = cli_resolve(lib, argv[i], &id)) != EXIT_OK) {
+            worst = ex;
+            continue;
+        }
+        if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK) {
+            worst = cli_fail(lib, rc);
+            continue;
+        }
+        if (c->json) {
+            json_array_append_new(arr, cli_sample_json(s));
+        } else {
+            if (i > 1)
+                putchar('\n');
+            cli_sample_long(stdout, s);
+        }
+        shelf_cursor_free(cur);
+    }
+    if (c->json)
+        cli_print_json(json_array_size(arr) == 1 && argc == 2 ? json_incref(json_array_get(arr, 0))
+                                                              : json_incref(arr));
+    json_decref(arr);
+    shelf_library_close(lib);
+    return worst;
+}
+
+int cmd_ls(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "sort", required_argument, NULL, 's' }, { "reverse", no_argument, NULL, 'r' },
+        { "limit", required_argument, NULL, 'n' }, { "offset", required_argument, NULL, 'o' },
+        { "missing", no_argument, NULL, 'm' }, { "fav", no_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 }
+    };
+    static const struct { const char *name; int key; } keys[] = {
+        { "id", SHELF_SORT_ID }, { "name", SHELF_SORT_NAME }, { "path", SHELF_SORT_PATH },
+        { "size", SHELF_SORT_SIZE }, { "length", SHELF_SORT_DURATION }, { "len", SHELF_SORT_DURATION },
+        { "rate", SHELF_SORT_RATE }, { "key", SHELF_SORT_KEY }, { "bpm", SHELF_SORT_TEMPO },
+        { "added", SHELF_SORT_ADDED }, { "used", SHELF_SORT_USED }, { "rating", SHELF_SORT_RATING },
+    };
+    shelf_list_opts o;
+    shelf_library *lib;
+    shelf_cursor *cur;
+    int64_t rows;
+    int ch, rc, ex;
+    size_t k;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "+s:rn:o:", longopts) {
+        switch (ch) {
+        case 's': {
+            const char *name = optarg;
+
+            if (*name == '-') {         /* "-name" sorts descending */
+                o.descending = !o.descending;
+                name++;
+            }
+            for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                if (!strcmp(name, keys[k].name))
+                    break;
+            if (k == sizeof keys / sizeof keys[0]) {
+                cli_error("unknown sort key '%s' (id name path size length rate key bpm added used rating)",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            o.sort = keys[k].key;
+            break;
+        }
+        case 'r': o.descending = !o.descending; break;
+        case 'n': if (parse_count("limit", optarg, &o.limit)) return EXIT_USAGE; break;
+        case 'o': if (parse_count("offset", optarg, &o.offset)) return EXIT_USAGE; break;
+        case 'm': o.only_missing = 1; break;
+        case 'f': o.only_favourites = 1; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf ls [--sort KEY] [-r] [--limit N] [--offset N] [--missing] [--fav]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if ((rc = shelf_catalog_list(lib, &o, &cur)) != SHELF_OK)
+        ex = cli_fail(lib, rc);
+    else
+        ex = print_cursor(c, lib, cur, &rows);
+    shelf_cursor_free(cur);
+    shelf_library_close(lib);
+    return ex;
+}
+
+int cmd_search(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "limit", required_argument, NULL, 'n' }, { "offset", required_argument, NULL, 'o' },
+        { NULL, 0, NULL, 0 }
+    };
+    int64_t limit = 50, offset = 0, rows, total = 0;
+    shelf_library *lib;
+    shelf_cursor *cur = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int ch, rc, ex, i;
+
+    FOR_OPTS(ch, argc, argv, "+n:o:", longopts) {
+        switch (ch) {
+        case 'n': if (parse_count("limit", optarg, &limit)) return EXIT_USAGE; break;
+        case 'o': if (parse_count("offset", optarg, &offset)) return EXIT_USAGE; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("usage: shelf search [--limit N] [--offset N] WORDS...");
+        return EXIT_USAGE;
+    }
+    for (i = optind; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    if (!(text = calloc(1, len + 1)))
+        return EXIT_FAIL;
+    for (i = optind; i < argc; i++) {
+        strncat(text, argv[i], len - strlen(text));
+        if (i + 1 < argc)
+            strncat(text, " ", len - strlen(text));
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
+        free(text);
+        return ex;
+    }
+    if ((rc = shelf_catalog_search(lib, text, limit, offset, &cur)) != SHELF_OK ||
+        (rc = shelf_catalog_search_count(lib, text, &total)) != SHELF_OK) {
+        ex = cli_fail(lib, rc);
+    } else if (c->json) {
+        const shelf_sample *s;
+        json_t *arr = json_array();
+
+        while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW)
+            json_array_append_new(arr, cli_sample_json(s));
+        if (rc != SHELF_DONE) {
+            json_decref(arr);
+            ex = cli_fail(lib, rc);
+        } else {
+            cli_print_json(json_pack("{s:s, s:I, s:I, s:o}", "query", text, "total", (json_int_t)total,
+                                     "offset", (json_int_t)offset, "results", arr));
+        }
+    } else {
+        ex = print_cursor(c, lib, cur, &rows);
+        if (ex == EXIT_OK && !c->quiet)
+            fprintf(stderr, "%lld of %lld matches\n", (long long)rows, (long long)total);
+    }
+    shelf_cursor_free(cur);
+    shelf_library_close(lib);
+    free(text);
+    return ex;
+}
+
+/* Resolve argv[first..argc) and apply fn to each; returns the worst status. */
+static int each_sample(const cli *c, int argc, char **argv, int first,
+                       int (*fn)(shelf_library *lib, int64_t id, void *ud), void *ud)
+{
+    shelf_library *lib;
+    int i, ex, worst = EXIT_OK, rc;
+    int64_t id;
+
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    for (i = first; i < argc; i++) {
+        if ((ex = cli_resolve(lib, argv[i], &id)) != EXIT_OK) {
+            worst = ex;
+            continue;
+        }
+        if ((rc = fn(lib, id, ud)) != SHELF_OK)
+            worst = cli_fail(lib, rc);
+    }
+    shelf_library_close(lib);
+    return worst;
+}
+
+typedef struct tag_args {
+    int add;
+    char **tags;
+    int ntags;
+} tag_args;
+
+static int do_tag(shelf_library *lib, int64_t id, void *ud)
+{
+    tag_args *t = ud;
+    int i, rc;
+
+    for (i = 0; i < t->ntags; i++) {
+        rc = t->add ? shelf_tag_add(lib, id, t->tags[i]) : shelf_tag_remove(lib, id, t->tags[i]);
+        if (rc != SHELF_OK)
+            return rc;
+    }
+    return SHELF_OK;
+}
+
+int cmd_tag(const cli *c, int argc, char **argv)
+{
+    tag_args t;
+
+    if (argc < 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "rm"))) {
+        cli_error("usage: shelf tag add|rm ID|PATH TAG...");
+        return EXIT_USAGE;
+    }
+    t.add = !strcmp(argv[1], "add");
+    t.tags = argv + 3;
+    t.ntags = argc - 3;
+    /* one sample, several tags */
+    return each_sample(c, 3, argv, 2, do_tag, &t);
+}
+
+static int do_rate(shelf_library *lib, int64_t id, void *ud)
+{
+    return shelf_rate(lib, id, *(int *)ud);
+}
+
+int cmd_rate(const cli *c, int argc, char **argv)
+{
+    int rating;
+
+    if (argc != 3 || strlen(argv[2]) != 1 || argv[2][0] < '0' || argv[2][0] > '5') {
+        cli_error(argc == 3 ? "invalid rating '%s': 0 to 5" : "usage: shelf rate ID|PATH 0-5%s",
+                  argc == 3 ? argv[2] : "");
+        return EXIT_USAGE;
+    }
+    rating = argv[2][0] - '0';
+    return each_sample(c, 2, argv, 1, do_rate, &rating);
+}
+
+static int do_fav(shelf_library *lib, int64_t id, void *ud)
+{
+    return shelf_favourite(lib, id, *(int *)ud);
+}
+
+int cmd_fav(const cli *c, int argc, char **argv)
+{
+    int on = 1, first = 1;
+
+    if (argc > 1 && !strcmp(argv[1], "--off")) {
+        on = 0;
+        first = 2;
+    }
+    if (argc <= first) {
+        cli_error("usage: shelf fav [--off] ID|PATH...");
+        return EXIT_USAGE;
+    }
+    return each_sample(c, argc, argv, first, do_fav, &on);
+}
+
+static int do_touch(shelf_library *lib, int64_t id, void *ud)
+{
+    (void)ud;
+    return shelf_touch(lib, id);
+}
+
+int cmd_touch(const cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_error("usage: shelf touch ID|PATH...");
+        return EXIT_USAGE;
+    }
+    return each_sample(c, argc, argv, 1, do_touch, NULL);
+}
+
+static int do_rm(shelf_library *lib, int64_t id, void *ud)
+{
+    (void)ud;
+    return shelf_catalog_remove(lib, id);
+}
+
+int cmd_rm(const cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_error("usage: shelf rm ID|PATH...");
+        return EXIT_USAGE;
+    }
+    return each_sample(c, argc, argv, 1, do_rm, NULL);
+}

@@ -1,0 +1,244 @@
+/*
+ * main.c: the `shelf` program: global options, command dispatch, help and
+ * exit statuses.  One cmd_*.c per group of commands.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+static const char help_text[] =
+"usage: shelf [-L DIR] [--json] [-q] COMMAND [ARGS]\n"
+"\n"
+"shelf keeps a library of samples: a catalog (SQLite) of typed metadata read\n"
+"from the audio, tags, ratings and favourites, with files referenced in place\n"
+"or copied into a content-addressed store.\n"
+"\n"
+"Library\n"
+"  init [DIR]                 create a library (default: see -L)\n"
+"  import [--copy] [--batch N] PATH...\n"
+"                             add audio files and folders; re-running finds\n"
+"                             changed, moved and missing files and resumes an\n"
+"                             interrupted import\n"
+"  stats                      counts and sizes of the library\n"
+"\n"
+"Browse\n"
+"  ls [--sort KEY] [-r] [--limit N] [--offset N] [--missing] [--fav]\n"
+"                             list samples; KEY: id name path size length rate\n"
+"                             key bpm added used rating\n"
+"  search [--limit N] [--offset N] WORDS...\n"
+"                             samples matching every word, by prefix, in name,\n"
+"                             path, tags and category; best matches first\n"
+"  info ID|PATH...            everything the catalog knows about a sample\n"
+"\n"
+"Edit\n"
+"  tag add|rm ID|PATH TAG...  add or remove tags\n"
+"  rate ID|PATH 0-5           rate a sample (0 clears)\n"
+"  fav [--off] ID|PATH...     mark (or unmark) favourites\n"
+"  touch ID|PATH...           record that a sample was auditioned now\n"
+"  rm ID|PATH...              remove from the catalog (files stay; a managed\n"
+"                             copy nobody else uses is deleted)\n"
+"\n"
+"Maintenance\n"
+"  verify                     re-hash every file and blob; report missing,\n"
+"                             changed and corrupt ones\n"
+"  gc [--dry-run] [--wait]    delete unreferenced blobs and crash leftovers\n"
+"  vacuum [--wait]            compact the catalog; reports space reclaimed\n"
+"  db-backup FILE             consistent copy of the catalog while in use\n"
+"\n"
+"  help                       this text;  version: the version\n"
+"\n"
+"Options\n"
+"  -L, --library DIR  the library folder; default $SHELF_LIBRARY, else\n"
+"                     $XDG_DATA_HOME/shelf, else ~/.local/share/shelf\n"
+"  --json             machine-readable output (ls, search, info, import,\n"
+"                     verify, gc, vacuum, stats)\n"
+"  -q, --quiet        no progress and no summary\n"
+"\n"
+"Exit status\n"
+"  0    success\n"
+"  1    the command failed (the message says what, on what)\n"
+"  2    usage: bad option or argument\n"
+"  3    not found: no such library, sample or file\n"
+"  4    import finished, but some files could not be imported\n"
+"  5    the library is busy (another process holds its lock)\n"
+"  6    the library was written by a newer shelf\n"
+"  16+  verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
+"  130  interrupted; work done so far is kept\n";
+
+volatile int cli_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("shelf: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_for(int rc)
+{
+    switch (rc) {
+    case SHELF_OK: case SHELF_ROW: case SHELF_DONE: return EXIT_OK;
+    case SHELF_EINVAL: return EXIT_USAGE;
+    case SHELF_ENOTFOUND: return EXIT_NOTFOUND;
+    case SHELF_EBUSY: return EXIT_BUSY;
+    case SHELF_EVERSION: return EXIT_VERSION;
+    case SHELF_ECANCELED: return EXIT_INTERRUPTED;
+    }
+    return EXIT_FAIL;
+}
+
+int cli_fail(shelf_library *lib, int rc)
+{
+    if (rc == SHELF_ECANCELED)
+        cli_error("interrupted; work done so far is kept");
+    else
+        cli_error("%s", shelf_errmsg(lib));
+    return cli_exit_for(rc);
+}
+
+int cli_open(const cli *c, int flags, shelf_library **lib)
+{
+    char dir[4096], *msg = NULL;
+    int rc;
+
+    if (c->library)
+        snprintf(dir, sizeof dir, "%s", c->library);
+    else if (shelf_default_dir(dir, sizeof dir) != SHELF_OK) {
+        cli_error("no library folder: use -L DIR or set SHELF_LIBRARY");
+        return EXIT_USAGE;
+    }
+    rc = shelf_library_open(dir, flags, lib, &msg);
+    if (rc != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            cli_error("%s (create one with 'shelf init')", msg ? msg : shelf_strerror(rc));
+        else
+            cli_error("%s", msg ? msg : shelf_strerror(rc));
+        shelf_free(msg);
+        return cli_exit_for(rc);
+    }
+    return EXIT_OK;
+}
+
+int64_t cli_parse_id(const char *s)
+{
+    char *end;
+    long long v;
+
+    if (!*s || *s < '0' || *s > '9')
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v <= 0)
+        return 0;
+    return (int64_t)v;
+}
+
+int cli_resolve(shelf_library *lib, const char *arg, int64_t *id)
+{
+    int rc;
+
+    /* A number names an id, unless a file of that name is there. */
+    if ((*id = cli_parse_id(arg)) != 0 && access(arg, F_OK) != 0)
+        return EXIT_OK;
+    if ((rc = shelf_catalog_find_path(lib, arg, id)) != SHELF_OK)
+        return cli_fail(lib, rc);
+    return EXIT_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*run)(const cli *c, int argc, char **argv);
+} commands[] = {
+    { "init", cmd_init }, { "import", cmd_import }, { "info", cmd_info },
+    { "ls", cmd_ls }, { "list", cmd_ls }, { "search", cmd_search }, { "tag", cmd_tag },
+    { "rate", cmd_rate }, { "fav", cmd_fav }, { "touch", cmd_touch }, { "rm", cmd_rm },
+    { "verify", cmd_verify }, { "gc", cmd_gc }, { "vacuum", cmd_vacuum },
+    { "db-backup", cmd_db_backup }, { "stats", cmd_stats },
+};
+
+int main(int argc, char **argv)
+{
+    cli c = { NULL, 0, 0, 0 };
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n = 0, i, rc;
+    size_t k;
+
+    if (!args)
+        return EXIT_FAIL;
+    /* Global options may stand anywhere before "--". */
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!strcmp(a, "--")) {
+            while (i < argc)
+                args[n++] = argv[i++];
+            break;
+        } else if (!strcmp(a, "-L") || !strcmp(a, "--library")) {
+            if (i + 1 >= argc) {
+                cli_error("option '%s' needs a folder", a);
+                free(args);
+                return EXIT_USAGE;
+            }
+            c.library = argv[++i];
+        } else if (!strncmp(a, "--library=", 10)) {
+            c.library = a + 10;
+        } else if (!strncmp(a, "-L", 2)) {
+            c.library = a + 2;
+        } else if (!strcmp(a, "--json")) {
+            c.json = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            c.quiet = 1;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    c.tty = isatty(2) && !c.quiet && !c.json;
+    if (n == 0) {
+        fputs(help_text, stderr);
+        free(args);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(args[0], "help") || !strcmp(args[0], "--help") || !strcmp(args[0], "-h")) {
+        fputs(help_text, stdout);
+        free(args);
+        return EXIT_OK;
+    }
+    if (!strcmp(args[0], "version") || !strcmp(args[0], "--version")) {
+        printf("shelf %s\n", shelf_version());
+        free(args);
+        return EXIT_OK;
+    }
+    for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (!strcmp(args[0], commands[k].name)) {
+            rc = commands[k].run(&c, n, args);
+            free(args);
+            return rc;
+        }
+    cli_error("unknown command '%s' (see 'shelf help')", args[0]);
+    free(args);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,234 @@
+/*
+ * output.c: how the program shows samples (lines, long form, JSON), sizes,
+ * note names, and the progress line on a terminal.
+ */
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+const char *cli_note_name(int key, char buf[8])
+{
+    static const char *const names[] = {
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
+    };
+
+    if (key < 0 || key > 127)
+        return "-";
+    snprintf(buf, 8, "%s%d", names[key % 12], key / 12 - 1);
+    return buf;
+}
+
+const char *cli_bytes(uint64_t n, char buf[32])
+{
+    static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+    double v = (double)n;
+    int u = 0;
+
+    while (v >= 1000 && u < 4) {
+        v /= 1000;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, 32, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+static const char *loop_mode_name(int m)
+{
+    switch (m) {
+    case SHELF_LOOP_FORWARD: return "forward";
+    case SHELF_LOOP_BACKWARD: return "backward";
+    case SHELF_LOOP_ALTERNATING: return "alternating";
+    }
+    return "none";
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *cli_sample_json(const shelf_sample *s)
+{
+    char note[8];
+    json_t *o = json_object();
+
+    json_object_set_new(o, "id", json_integer(s->id));
+    json_object_set_new(o, "name", json_string(s->name));
+    json_object_set_new(o, "root", str_or_null(s->root));
+    json_object_set_new(o, "path", json_string(s->relpath));
+    json_object_set_new(o, "blob", str_or_null(s->blob));
+    json_object_set_new(o, "sha256", str_or_null(s->sha256));
+    json_object_set_new(o, "size", json_integer((json_int_t)s->size));
+    json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
+    json_object_set_new(o, "format", str_or_null(s->format));
+    json_object_set_new(o, "subtype", str_or_null(s->subtype));
+    json_object_set_new(o, "rate", json_integer(s->rate));
+    json_object_set_new(o, "channels", json_integer(s->channels));
+    json_object_set_new(o, "frames", json_integer(s->frames));
+    json_object_set_new(o, "duration", json_real(s->duration));
+    json_object_set_new(o, "bits", s->bits ? json_integer(s->bits) : json_null());
+    json_object_set_new(o, "root_key", s->root_key >= 0 ? json_integer(s->root_key) : json_null());
+    json_object_set_new(o, "root_note", s->root_key >= 0 ? json_string(cli_note_name(s->root_key, note))
+                                                        : json_null());
+    if (s->loop_start >= 0) {
+        json_object_set_new(o, "loop", json_pack("{s:I, s:I, s:s}", "start", (json_int_t)s->loop_start,
+                                                 "end", (json_int_t)s->loop_end,
+                                                 "mode", loop_mode_name(s->loop_mode)));
+    } else {
+        json_object_set_new(o, "loop", json_null());
+    }
+    json_object_set_new(o, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
+    json_object_set_new(o, "beats", s->beats ? json_integer(s->beats) : json_null());
+    json_object_set_new(o, "category", str_or_null(s->category));
+    json_object_set_new(o, "created", json_integer(s->created));
+    json_object_set_new(o, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
+    json_object_set_new(o, "missing", json_boolean(s->missing));
+    json_object_set_new(o, "rating", json_integer(s->rating));
+    json_object_set_new(o, "favourite", json_boolean(s->favourite));
+    {
+        json_t *tags = json_array();
+        const char *p = s->tags ? s->tags : "";
+
+        while (*p) {
+            const char *e = strchr(p, ' ');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+
+            json_array_append_new(tags, json_stringn(p, n));
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+        json_object_set_new(o, "tags", tags);
+    }
+    return o;
+}
+
+void cli_sample_line(FILE *f, const shelf_sample *s)
+{
+    char note[8], stars[6] = "-----";
+    int i;
+
+    for (i = 0; i < s->rating && i < 5; i++)
+        stars[i] = '*';
+    fprintf(f, "%7lld  %-4s %7.2fs %6d %dch %-4s %s %s%s  %s%s", (long long)s->id,
+            s->format ? s->format : "?", s->duration, s->rate, s->channels,
+            cli_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", s->name,
+            s->relpath, s->missing ? "  [missing]" : "");
+    if (s->tags && *s->tags)
+        fprintf(f, "  [%s]", s->tags);
+    fputc('\n', f);
+}
+
+void cli_sample_long(FILE *f, const shelf_sample *s)
+{
+    char note[8], size[32], when[64];
+    time_t t;
+
+    fprintf(f, "id:        %lld\n", (long long)s->id);
+    fprintf(f, "name:      %s\n", s->name);
+    if (s->root)
+        fprintf(f, "path:      %s/%s\n", s->root, s->relpath);
+    if (s->blob)
+        fprintf(f, "blob:      %s (managed copy)\n", s->blob);
+    fprintf(f, "sha256:    %s\n", s->sha256 ? s->sha256 : "-");
+    fprintf(f, "size:      %s (%llu bytes)\n", cli_bytes(s->size, size), (unsigned long long)s->size);
+    fprintf(f, "format:    %s %s\n", s->format ? s->format : "?", s->subtype ? s->subtype : "");
+    fprintf(f, "audio:     %d Hz, %d channel%s, %d bit, %lld frames, %.3f s\n", s->rate,
+            s->channels, s->channels == 1 ? "" : "s", s->bits, (long long)s->frames, s->duration);
+    fprintf(f, "root key:  %s", cli_note_name(s->root_key, note));
+    if (s->root_key >= 0)
+        fprintf(f, " (MIDI %d)", s->root_key);
+    fputc('\n', f);
+    if (s->loop_start >= 0)
+        fprintf(f, "loop:      %lld..%lld %s\n", (long long)s->loop_start, (long long)s->loop_end,
+                loop_mode_name(s->loop_mode));
+    else
+        fprintf(f, "loop:      none\n");
+    if (s->tempo > 0)
+        fprintf(f, "tempo:     %.2f bpm\n", s->tempo);
+    if (s->beats)
+        fprintf(f, "beats:     %d\n", s->beats);
+    fprintf(f, "category:  %s\n", s->category ? s->category : "-");
+    fprintf(f, "tags:      %s\n", s->tags && *s->tags ? s->tags : "-");
+    fprintf(f, "rating:    %d/5\n", s->rating);
+    fprintf(f, "favourite: %s\n", s->favourite ? "yes" : "no");
+    t = (time_t)s->created;
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    fprintf(f, "added:     %s\n", when);
+    if (s->last_used) {
+        t = (time_t)s->last_used;
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+        fprintf(f, "last used: %s\n", when);
+    }
+    if (s->missing)
+        fprintf(f, "missing:   yes (not found on the last scan)\n");
+}
+
+void cli_print_json(json_t *v)
+{
+    if (!v)
+        return;
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(v);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_start(cli_progress *p, const cli *c)
+{
+    struct winsize ws;
+
+    p->active = c->tty;
+    p->start = cli_now();
+    p->width = 80;
+    if (p->active && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+        p->width = ws.ws_col;
+}
+
+void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_t total,
+                       uint64_t bytes_done, uint64_t bytes_total)
+{
+    double el = cli_now() - p->start, frac, rate, mbs, eta = -1;
+    char line[256], bar[41];
+    int barw = 24, fill, n;
+
+    if (!p->active)
+        return;
+    frac = bytes_total ? (double)bytes_done / (double)bytes_total
+                       : total ? (double)done / (double)total : 0;
+    if (frac > 1)
+        frac = 1;
+    rate = el > 0 ? (double)done / el : 0;
+    mbs = el > 0 ? (double)bytes_done / el / 1e6 : 0;
+    if (frac > 0.01 && el > 0.5)
+        eta = el / frac - el;
+    fill = (int)(frac * barw);
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(barw - fill));
+    bar[barw] = '\0';
+    n = snprintf(line, sizeof line, "%s [%s] %llu/%llu files  %.0f files/s  %.1f MB/s", what, bar,
+                 (unsigned long long)done, (unsigned long long)total, rate, mbs);
+    if (eta >= 0 && n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, "  ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+    fprintf(stderr, "\r%-*.*s", p->width - 1, p->width - 1, line);
+    fflush(stderr);
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->active)
+        fprintf(stderr, "\r%*s\r", p->width - 1, "");
+    p->active = 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * catalog.h: samples in the catalog, their user metadata (tags, ratings,
+ * favourites), listing and search.  Included by shelf.h.
+ *
+ * Every item has a stable integer id that never changes and is never reused,
+ * whatever happens to its file: user metadata is keyed by id, not by path.
+ */
+#ifndef SHELF_CATALOG_H
+#define SHELF_CATALOG_H
+
+/* Loop modes, as in the sampler instrument chunk. */
+enum {
+    SHELF_LOOP_NONE = 0,
+    SHELF_LOOP_FORWARD = 1,
+    SHELF_LOOP_BACKWARD = 2,
+    SHELF_LOOP_ALTERNATING = 3
+};
+
+/*
+ * One sample as the catalog knows it.  Strings and the struct are borrowed
+ * from the cursor or owned by the caller, as the function that filled it
+ * says.  Unknown numbers are 0 (root_key and loop bounds: -1).
+ */
+typedef struct shelf_sample {
+    int64_t id;              /* stable id */
+    const char *name;        /* display name: file name without extension */
+    const char *root;        /* folder the path is relative to; NULL when managed only */
+    const char *relpath;     /* path under root (or original name when managed) */
+    const char *blob;        /* SHA-256 hex of the managed copy, or NULL */
+    const char *sha256;      /* SHA-256 hex of the file's bytes */
+    uint64_t size;           /* bytes */
+    int64_t mtime_ns;        /* file modification time, ns since the epoch */
+    const char *format;      /* container: "WAV", "AIFF", "FLAC", "OGG", ... */
+    const char *subtype;     /* encoding: "PCM_16", "FLOAT", "VORBIS", ... */
+    int rate;                /* frames per second */
+    int channels;
+    int64_t frames;
+    double duration;         /* seconds */
+    int bits;                /* bits per sample; 0 for lossy encodings */
+    int root_key;            /* MIDI note 0..127, -1 unknown */
+    int64_t loop_start;      /* frames, -1 when no loop */
+    int64_t loop_end;
+    int loop_mode;           /* SHELF_LOOP_... */
+    double tempo;            /* beats per minute, 0 unknown */
+    int beats;               /* 0 unknown */
+    const char *category;    /* "kick", "snare", "pad", ...; NULL unknown */
+    int64_t created;         /* when catalogued, unix seconds */
+    int64_t last_used;       /* unix seconds, 0 never */
+    int missing;             /* 1 when the file was not found on the last scan */
+    int rating;              /* 0..5 */
+    int favourite;           /* 0 or 1 */
+    const char *tags;        /* space-separated tag names, "" when none */
+} shelf_sample;
+
+/* A cursor over samples (listing or search).  Free with shelf_cursor_free. */
+typedef struct shelf_cursor shelf_cursor;
+
+/*
+ * Step the cursor.  Returns SHELF_ROW and points *row at a struct that is
+ * borrowed until the next step or free, SHELF_DONE at the end, or a
+ * negative code (the message is on the library handle).
+ */
+SHELF_API int shelf_cursor_next(shelf_cursor *cur, const shelf_sample **row);
+SHELF_API void shelf_cursor_free(shelf_cursor *cur);
+
+/* Sort keys for shelf_catalog_list. */
+enum {
+    SHELF_SORT_ID = 0, SHELF_SORT_NAME, SHELF_SORT_PATH, SHELF_SORT_SIZE,
+    SHELF_SORT_DURATION, SHELF_SORT_RATE, SHELF_SORT_KEY, SHELF_SORT_TEMPO,
+    SHELF_SORT_ADDED, SHELF_SORT_USED, SHELF_SORT_RATING
+};
+
+/* Options for listing.  Zero-initialise, then set size = sizeof. */
+typedef struct shelf_list_opts {
+    size_t size;
+    int sort;                /* SHELF_SORT_... */
+    int descending;
+    int64_t limit;           /* 0: no limit */
+    int64_t offset;
+    int only_missing;        /* 1: only missing samples */
+    int only_favourites;     /* 1: only favourites */
+} shelf_list_opts;
+
+/* List samples.  opts may be NULL (by id, all).  *out is owned. */
+SHELF_API int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts,
+                                 shelf_cursor **out);
+
+/*
+ * Search samples: every word of text must match, as a prefix, a word of the
+ * name, the path, a tag or the category ("kic hyd" finds
+ * "hydrogen/GMkit/Kick_Hard.wav").  Best matches first (BM25).  An empty
+ * text matches nothing.  *out is owned.
+ */
+SHELF_API int shelf_catalog_search(shelf_library *lib, const char *text,
+                                   int64_t limit, int64_t offset, shelf_cursor **out);
+
+/* Count the samples that shelf_catalog_search would return without limit. */
+SHELF_API int shelf_catalog_search_count(shelf_library *lib, const char *text,
+                                         int64_t *count);
+
+/* Fetch one sample by id into a cursor positioned on it, or SHELF_ENOTFOUND. */
+SHELF_API int shelf_catalog_get(shelf_library *lib, int64_t id, shelf_cursor **out,
+                                const shelf_sample **row);
+
+/*
+ * Find the id of the sample at path (any path naming the file: relative,
+ * absolute, through symlinks) or SHELF_ENOTFOUND.
+ */
+SHELF_API int shelf_catalog_find_path(shelf_library *lib, const char *path, int64_t *id);
+
+/* Count samples: all, and those marked missing.  Either may be NULL. */
+SHELF_API int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing);
+
+/*
+ * Tags.  A tag is 1..64 bytes of UTF-8 without spaces or control characters,
+ * compared without case.  Adding a tag the item has, or removing one it has
+ * not, is not an error.  SHELF_ENOTFOUND when there is no such sample.
+ */
+SHELF_API int shelf_tag_add(shelf_library *lib, int64_t id, const char *tag);
+SHELF_API int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag);
+
+/* Set a rating 0..5 (0 clears it). */
+SHELF_API int shelf_rate(shelf_library *lib, int64_t id, int rating);
+
+/* Mark (on = 1) or unmark (on = 0) a favourite. */
+SHELF_API int shelf_favourite(shelf_library *lib, int64_t id, int on);
+
+/* Record that a sample was auditioned or loaded now (sets last_used). */
+SHELF_API int shelf_touch(shelf_library *lib, int64_t id);
+
+/*
+ * Remove a sample from the catalog with its tags, rating and favourite.
+ * A referenced file is left alone; a managed blob that no other row uses is
+ * deleted.  SHELF_ENOTFOUND when there is no such sample.
+ */
+SHELF_API int shelf_catalog_remove(shelf_library *lib, int64_t id);
+
+#endif /* SHELF_CATALOG_H */

@@ -1,0 +1,132 @@
+/*
+ * shelf.h: the public API of libshelf, the storage layer of a music
+ * workstation.  Include this header only; it includes the others.
+ *
+ * Conventions (see doc/design.md):
+ *  - Functions return int: SHELF_OK (0) on success, a negative SHELF_E...
+ *    code on failure, small positive values for non-errors (SHELF_ROW,
+ *    SHELF_DONE).  shelf_strerror() names a code; shelf_errmsg() gives the
+ *    message of the last failure on a handle, one line for people.
+ *  - Handles are opaque.  _open/_close for handles on OS resources,
+ *    _new/_free for heap objects.
+ *  - Thread safety: a shelf_library handle is used by one thread at a time.
+ *    Separate handles on the same library folder may be used from separate
+ *    threads and processes at once (the catalog is SQLite in WAL mode).
+ *  - Strings are UTF-8.  Paths are passed to the OS as they are.
+ */
+#ifndef SHELF_SHELF_H
+#define SHELF_SHELF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHELF_BUILDING) && defined(__GNUC__)
+#define SHELF_API __attribute__((visibility("default")))
+#else
+#define SHELF_API
+#endif
+
+#define SHELF_VERSION_MAJOR 0
+#define SHELF_VERSION_MINOR 1
+#define SHELF_VERSION_PATCH 0
+#define SHELF_VERSION_STRING "0.1.0"
+
+/* Result codes. */
+enum {
+    SHELF_OK = 0,
+    SHELF_ROW = 1,          /* a cursor has a row ready */
+    SHELF_DONE = 2,         /* a cursor is exhausted */
+
+    SHELF_ENOMEM = -1,      /* out of memory */
+    SHELF_EIO = -2,         /* an I/O call failed (see shelf_errmsg) */
+    SHELF_EINVAL = -3,      /* invalid argument */
+    SHELF_ENOTFOUND = -4,   /* no such item, file or library */
+    SHELF_EEXIST = -5,      /* already exists */
+    SHELF_EBUSY = -6,       /* locked by another process; retry can help */
+    SHELF_ECORRUPT = -7,    /* data does not match its checksum */
+    SHELF_EFORMAT = -8,     /* input is not in a format shelf reads */
+    SHELF_EDB = -9,         /* the catalog database failed */
+    SHELF_EVERSION = -10,   /* library written by a newer shelf */
+    SHELF_EPERM = -11,      /* permission denied */
+    SHELF_ECANCELED = -12   /* a callback asked to stop */
+};
+
+/* Return a static, lowercase description of a result code. */
+SHELF_API const char *shelf_strerror(int rc);
+
+/* Return the library version as a string such as "0.1.0". */
+SHELF_API const char *shelf_version(void);
+
+/* Free memory that a shelf_ function returned as owned.  NULL is ignored. */
+SHELF_API void shelf_free(void *p);
+
+/*
+ * The library folder
+ *
+ *   DIR/shelf.db    the catalog (SQLite, WAL)
+ *   DIR/objects/    the content store: objects/ab/cd/<sha256>
+ *   DIR/config      settings (JSON, see doc/formats.md)
+ *   DIR/lock        advisory lock file for exclusive maintenance
+ */
+typedef struct shelf_library shelf_library;
+
+/* Flags for shelf_library_open(). */
+#define SHELF_OPEN_CREATE   0x1  /* create the folder if it does not exist */
+#define SHELF_OPEN_READONLY 0x2  /* open the catalog read-only */
+
+/*
+ * Open the library in folder DIR (created first with SHELF_OPEN_CREATE).
+ * The catalog is migrated to the newest schema on open, unless read-only.
+ *
+ * On success *out is a handle to close with shelf_library_close().  On
+ * failure *out is NULL; if the failure happened after the handle was set
+ * up, the message is lost with it, so errmsg, when not NULL, receives an
+ * owned copy of the message (free with shelf_free).
+ *
+ * Errors: SHELF_ENOTFOUND (no library there), SHELF_EVERSION (the catalog
+ * is newer than this code), SHELF_EDB, SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_library_open(const char *dir, int flags,
+                                 shelf_library **out, char **errmsg);
+
+/* Close a library handle and release its resources.  NULL is ignored. */
+SHELF_API void shelf_library_close(shelf_library *lib);
+
+/* The message of the last failure on lib (borrowed; valid until the next
+ * call on lib).  Never NULL. */
+SHELF_API const char *shelf_errmsg(const shelf_library *lib);
+
+/* The absolute path of the library folder (borrowed, valid while open). */
+SHELF_API const char *shelf_library_path(const shelf_library *lib);
+
+/*
+ * Write the default library folder into buf: $SHELF_LIBRARY, else
+ * $XDG_DATA_HOME/shelf, else $HOME/.local/share/shelf.
+ * Errors: SHELF_EINVAL when buf is too small or no variable is set.
+ */
+SHELF_API int shelf_default_dir(char *buf, size_t size);
+
+/*
+ * Advisory locks.  Writers that add or change content hold the shared lock
+ * for their duration (shelf_import does so itself); maintenance that removes
+ * files (gc, vacuum) holds the exclusive lock.  With wait == 0 a held lock
+ * fails at once with SHELF_EBUSY.  Released by shelf_library_unlock() or
+ * on close.
+ */
+#define SHELF_LOCK_SHARED    1
+#define SHELF_LOCK_EXCLUSIVE 2
+SHELF_API int shelf_library_lock(shelf_library *lib, int mode, int wait);
+SHELF_API void shelf_library_unlock(shelf_library *lib);
+
+#include "shelf/catalog.h"
+#include "shelf/import.h"
+#include "shelf/maint.h"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHELF_SHELF_H */

@@ -1,0 +1,540 @@
+/*
+ * catalog.c: reading and editing samples and their user metadata: cursors,
+ * listing, search (FTS5), tags, ratings, favourites, removal, and the root
+ * folders that paths are relative to.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "catalog_int.h"
+
+struct shelf_cursor {
+    shelf_library *lib;
+    sqlite3_stmt *st;
+    shelf_sample row;
+};
+
+/* The columns every cursor reads, in the order fill_row expects. */
+#define SAMPLE_COLUMNS \
+    "s.id, s.name, r.path, s.relpath, s.blob, s.sha256, s.size, s.mtime_ns, s.format,\n" \
+    "s.subtype, s.rate, s.channels, s.frames, s.duration, s.bits, s.root_key,\n" \
+    "s.loop_start, s.loop_end, s.loop_mode, s.tempo, s.beats, s.category, s.created,\n" \
+    "s.last_used, s.missing, coalesce(rt.rating, 0), fv.item_id IS NOT NULL,\n" \
+    "coalesce((SELECT group_concat(name, ' ') FROM (SELECT t.name FROM tag_items ti\n" \
+    "  JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id\n" \
+    "  ORDER BY t.name)), '')\n"
+#define SAMPLE_JOINS \
+    " JOIN roots r ON r.id = s.root_id\n" \
+    " LEFT JOIN ratings rt ON rt.kind = 1 AND rt.item_id = s.id\n" \
+    " LEFT JOIN favourites fv ON fv.kind = 1 AND fv.item_id = s.id\n"
+
+static const char *text_or_null(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static int64_t int_or(sqlite3_stmt *st, int i, int64_t dflt)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, i);
+}
+
+static void fill_row(sqlite3_stmt *st, shelf_sample *s)
+{
+    s->id = sqlite3_column_int64(st, 0);
+    s->name = text_or_null(st, 1);
+    s->root = text_or_null(st, 2);
+    s->relpath = text_or_null(st, 3);
+    s->blob = text_or_null(st, 4);
+    s->sha256 = text_or_null(st, 5);
+    s->size = (uint64_t)sqlite3_column_int64(st, 6);
+    s->mtime_ns = sqlite3_column_int64(st, 7);
+    s->format = text_or_null(st, 8);
+    s->subtype = text_or_null(st, 9);
+    s->rate = (int)int_or(st, 10, 0);
+    s->channels = (int)int_or(st, 11, 0);
+    s->frames = int_or(st, 12, 0);
+    s->duration = sqlite3_column_double(st, 13);
+    s->bits = (int)int_or(st, 14, 0);
+    s->root_key = (int)int_or(st, 15, -1);
+    s->loop_start = int_or(st, 16, -1);
+    s->loop_end = int_or(st, 17, -1);
+    s->loop_mode = (int)int_or(st, 18, 0);
+    s->tempo = sqlite3_column_double(st, 19);
+    s->beats = (int)int_or(st, 20, 0);
+    s->category = text_or_null(st, 21);
+    s->created = sqlite3_column_int64(st, 22);
+    s->last_used = int_or(st, 23, 0);
+    s->missing = sqlite3_column_int(st, 24);
+    s->rating = sqlite3_column_int(st, 25);
+    s->favourite = sqlite3_column_int(st, 26);
+    s->tags = text_or_null(st, 27);
+}
+
+static int cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out)
+{
+    shelf_cursor *c = shelf__calloc(1, sizeof *c);
+
+    if (!c) {
+        sqlite3_finalize(st);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    c->lib = lib;
+    c->st = st;
+    *out = c;
+    return SHELF_OK;
+}
+
+int shelf_cursor_next(shelf_cursor *cur, const shelf_sample **row)
+{
+    int r = sqlite3_step(cur->st);
+
+    *row = NULL;
+    if (r == SQLITE_DONE)
+        return SHELF_DONE;
+    if (r != SQLITE_ROW)
+        return shelf__dberr(cur->lib, "catalog");
+    fill_row(cur->st, &cur->row);
+    *row = &cur->row;
+    return SHELF_ROW;
+}
+
+void shelf_cursor_free(shelf_cursor *cur)
+{
+    if (!cur)
+        return;
+    sqlite3_finalize(cur->st);
+    shelf_free(cur);
+}
+
+int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cursor **out)
+{
+    static const char *const order[] = {
+        [SHELF_SORT_ID] = "s.id",
+        [SHELF_SORT_NAME] = "s.name COLLATE NOCASE",
+        [SHELF_SORT_PATH] = "r.path, s.relpath",
+        [SHELF_SORT_SIZE] = "s.size",
+        [SHELF_SORT_DURATION] = "s.duration",
+        [SHELF_SORT_RATE] = "s.rate",
+        [SHELF_SORT_KEY] = "s.root_key",
+        [SHELF_SORT_TEMPO] = "s.tempo",
+        [SHELF_SORT_ADDED] = "s.created",
+        [SHELF_SORT_USED] = "s.last_used",
+        [SHELF_SORT_RATING] = "coalesce(rt.rating, 0)",
+    };
+    shelf_list_opts o = { sizeof o, 0, 0, 0, 0, 0, 0 };
+    shelf__buf sql = SHELF__BUF_INIT;
+    sqlite3_stmt *st;
+    const char *dir;
+
+    *out = NULL;
+    if (opts) {
+        if (opts->size < sizeof o)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "list options from an older ABI");
+        o = *opts;
+    }
+    if (o.sort < 0 || o.sort >= (int)(sizeof order / sizeof order[0]))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
+    dir = o.descending ? " DESC" : "";
+    shelf__buf_adds(&sql, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS " WHERE 1");
+    if (o.only_missing)
+        shelf__buf_adds(&sql, " AND s.missing");
+    if (o.only_favourites)
+        shelf__buf_adds(&sql, " AND fv.item_id IS NOT NULL");
+    /* Ties are broken by id so paging is stable. */
+    if (o.sort == SHELF_SORT_PATH)
+        shelf__buf_addf(&sql, " ORDER BY r.path%s, s.relpath%s, s.id", dir, dir);
+    else
+        shelf__buf_addf(&sql, " ORDER BY %s%s, s.id%s", order[o.sort], dir, dir);
+    shelf__buf_addf(&sql, " LIMIT %lld OFFSET %lld", o.limit > 0 ? (long long)o.limit : -1LL,
+                    o.offset > 0 ? (long long)o.offset : 0LL);
+    if (!sql.buf)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    st = shelf__prepare(lib, sql.buf);
+    shelf__buf_release(&sql);
+    if (!st)
+        return lib->err.rc;
+    return cursor_new(lib, st, out);
+}
+
+/*
+ * Turn what a user typed into an FTS5 query: each word becomes a quoted
+ * prefix term, all ANDed.  Words are runs of letters and digits (any
+ * non-ASCII byte counts as a letter), the same split the tokenizer makes,
+ * so no input can form FTS5 syntax.  Returns NULL for "no words".
+ */
+static char *fts_query(const char *text)
+{
+    shelf__buf q = SHELF__BUF_INIT;
+    const unsigned char *p = (const unsigned char *)text;
+
+    while (*p) {
+        const unsigned char *w;
+
+        while (*p && !(isalnum(*p) || *p >= 0x80))
+            p++;
+        if (!*p)
+            break;
+        for (w = p; *p && (isalnum(*p) || *p >= 0x80); p++)
+            ;
+        if (q.len)
+            shelf__buf_adds(&q, " ");
+        shelf__buf_addf(&q, "\"%.*s\"*", (int)(p - w), (const char *)w);
+    }
+    return q.buf;
+}
+
+int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, int64_t offset,
+                         shelf_cursor **out)
+{
+    sqlite3_stmt *st;
+    char *q;
+
+    *out = NULL;
+    q = fts_query(text ? text : "");
+    st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS
+                             " FROM samples_fts f JOIN samples s ON s.id = f.rowid" SAMPLE_JOINS
+                             " WHERE samples_fts MATCH ?1 ORDER BY f.rank, s.id"
+                             " LIMIT ?2 OFFSET ?3");
+    if (!st) {
+        shelf_free(q);
+        return lib->err.rc;
+    }
+    /* No words: a query that matches nothing, so the cursor is still valid. */
+    sqlite3_bind_text(st, 1, q ? q : "\"\"", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_int64(st, 3, offset > 0 ? offset : 0);
+    shelf_free(q);
+    return cursor_new(lib, st, out);
+}
+
+int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
+{
+    sqlite3_stmt *st;
+    char *q = fts_query(text ? text : "");
+    int rc = SHELF_OK;
+
+    *count = 0;
+    if (!q)
+        return SHELF_OK;
+    if (!(st = shelf__prepare(lib, "SELECT count(*) FROM samples_fts WHERE samples_fts MATCH ?1"))) {
+        shelf_free(q);
+        return lib->err.rc;
+    }
+    sqlite3_bind_text(st, 1, q, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    else
+        rc = shelf__dberr(lib, "search");
+    sqlite3_finalize(st);
+    shelf_free(q);
+    return rc;
+}
+
+int shelf_catalog_get(shelf_library *lib, int64_t id, shelf_cursor **out, const shelf_sample **row)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *out = NULL;
+    *row = NULL;
+    if (!(st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS
+                                   " WHERE s.id = ?1")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = cursor_new(lib, st, out)) != SHELF_OK)
+        return rc;
+    rc = shelf_cursor_next(*out, row);
+    if (rc == SHELF_ROW)
+        return SHELF_OK;
+    shelf_cursor_free(*out);
+    *out = NULL;
+    if (rc == SHELF_DONE)
+        return shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id);
+    return rc;
+}
+
+int shelf__root_find(shelf_library *lib, const char *abs_path, int64_t *root_id, const char **rel)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, path FROM roots");
+    int r, rc = SHELF_ENOTFOUND;
+
+    *root_id = 0;
+    *rel = NULL;
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *under = shelf__path_under(abs_path, (const char *)sqlite3_column_text(st, 1));
+
+        if (under) {
+            *root_id = sqlite3_column_int64(st, 0);
+            *rel = under;
+            rc = SHELF_OK;
+            break;
+        }
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = shelf__dberr(lib, "catalog roots");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf__root_for_import(shelf_library *lib, const char *abs_dir, int64_t *root_id,
+                           const char **rel)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = shelf__root_find(lib, abs_dir, root_id, rel);
+
+    if (rc != SHELF_ENOTFOUND)
+        return rc;
+    if (!(st = shelf__prepare(lib, "INSERT INTO roots(path) VALUES(?1)")))
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, abs_dir, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot add root folder");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    *root_id = sqlite3_last_insert_rowid(lib->db);
+    *rel = abs_dir + strlen(abs_dir);
+
+    /* Fold roots inside the new one into it: their samples keep their ids
+     * and get paths relative to the new root. */
+    st = shelf__prepare(lib,
+        "UPDATE samples SET root_id = ?1,\n"
+        "  relpath = substr((SELECT path FROM roots WHERE id = samples.root_id), length(?2) + 2)\n"
+        "    || '/' || relpath\n"
+        "WHERE root_id IN (SELECT id FROM roots WHERE id != ?1 AND substr(path, 1, length(?2) + 1) = ?2 || '/')");
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, *root_id);
+    sqlite3_bind_text(st, 2, abs_dir, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot fold root folders");
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "DELETE FROM roots WHERE id != ?1 AND "
+                                   "substr(path, 1, length(?2) + 1) = ?2 || '/'")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, *root_id);
+    sqlite3_bind_text(st, 2, abs_dir, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot fold root folders");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+char *shelf__sample_abspath(const char *root, const char *relpath)
+{
+    return shelf__path_join(root, relpath);
+}
+
+int shelf_catalog_find_path(shelf_library *lib, const char *path, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    char *abs = shelf__path_abs(path);
+    const char *rel;
+    int64_t root;
+    int rc;
+
+    *id = 0;
+    if (!abs)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = shelf__root_find(lib, abs, &root, &rel)) != SHELF_OK)
+        goto out;
+    if (!(st = shelf__prepare(lib, "SELECT id FROM samples WHERE root_id = ?1 AND relpath = ?2"))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, root);
+    sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        rc = SHELF_ENOTFOUND;
+out:
+    if (rc == SHELF_ENOTFOUND)
+        shelf__seterr(&lib->err, rc, "'%s' is not in the catalog", path);
+    sqlite3_finalize(st);
+    shelf_free(abs);
+    return rc;
+}
+
+int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*), count(*) FILTER (WHERE missing) "
+                                           "FROM samples");
+    int rc = SHELF_OK;
+
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (total)
+            *total = sqlite3_column_int64(st, 0);
+        if (missing)
+            *missing = sqlite3_column_int64(st, 1);
+    } else {
+        rc = shelf__dberr(lib, "catalog");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run a one-statement edit of sample id, after checking the sample exists. */
+static int edit_sample(shelf_library *lib, int64_t id, const char *sql, const char *text,
+                       int64_t num)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "SELECT 1 FROM samples WHERE id = ?1"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    if (!(st = shelf__prepare(lib, sql))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (text)
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 2, num);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "catalog");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    return shelf__commit(lib);
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    return rc;
+}
+
+static int check_tag(shelf_library *lib, const char *tag)
+{
+    size_t n = tag ? strlen(tag) : 0, i;
+
+    if (n == 0 || n > 64)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid tag '%s': 1 to 64 bytes",
+                             tag ? tag : "");
+    for (i = 0; i < n; i++)
+        if ((unsigned char)tag[i] <= ' ' || tag[i] == 0x7f)
+            return shelf__seterr(&lib->err, SHELF_EINVAL,
+                                 "invalid tag '%s': no spaces or control characters", tag);
+    return SHELF_OK;
+}
+
+int shelf_tag_add(shelf_library *lib, int64_t id, const char *tag)
+{
+    int rc = check_tag(lib, tag);
+
+    if (rc != SHELF_OK)
+        return rc;
+    /* The tag row first (a no-op when it exists), then the link. */
+    if ((rc = edit_sample(lib, id, "INSERT OR IGNORE INTO tags(name) VALUES(?2)", tag, 0)) != SHELF_OK)
+        return rc;
+    return edit_sample(lib, id,
+        "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
+        "  SELECT id, 1, ?1 FROM tags WHERE name = ?2", tag, 0);
+}
+
+int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
+{
+    int rc = check_tag(lib, tag);
+
+    if (rc != SHELF_OK)
+        return rc;
+    return edit_sample(lib, id,
+        "DELETE FROM tag_items WHERE kind = 1 AND item_id = ?1 AND\n"
+        "  tag_id = (SELECT id FROM tags WHERE name = ?2)", tag, 0);
+}
+
+int shelf_rate(shelf_library *lib, int64_t id, int rating)
+{
+    if (rating < 0 || rating > 5)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid rating %d: 0 to 5", rating);
+    if (rating == 0)
+        return edit_sample(lib, id, "DELETE FROM ratings WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
+                           NULL, 0);
+    return edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
+                                "VALUES(1, ?1, ?2)", NULL, rating);
+}
+
+int shelf_favourite(shelf_library *lib, int64_t id, int on)
+{
+    if (on)
+        return edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
+                                    "VALUES(1, ?1, ?2)", NULL, shelf__now());
+    return edit_sample(lib, id, "DELETE FROM favourites WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
+                       NULL, 0);
+}
+
+int shelf_touch(shelf_library *lib, int64_t id)
+{
+    return edit_sample(lib, id, "UPDATE samples SET last_used = ?2 WHERE id = ?1", NULL,
+                       shelf__now());
+}
+
+int shelf__blob_release(shelf_library *lib, const char *hex)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT 1 FROM samples WHERE blob = ?1 LIMIT 1");
+    int used;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+    used = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return used ? SHELF_OK : shelf__store_remove(&lib->store, hex);
+}
+
+int shelf_catalog_remove(shelf_library *lib, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    char *blob = NULL;
+    int rc;
+
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "DELETE FROM samples WHERE id = ?1 RETURNING blob"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = sqlite3_errcode(lib->db) == SQLITE_DONE || sqlite3_errcode(lib->db) == SQLITE_OK
+                 ? shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id)
+                 : shelf__dberr(lib, "cannot remove sample");
+        goto fail;
+    }
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+        !(blob = shelf__strdup((const char *)sqlite3_column_text(st, 0)))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = shelf__commit(lib)) != SHELF_OK)
+        goto fail;
+    /* The row is gone for good; the blob goes after the commit, so a crash
+     * in between leaves an orphan for gc rather than a dangling row. */
+    if (blob)
+        rc = shelf__blob_release(lib, blob);
+    shelf_free(blob);
+    return rc;
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    shelf_free(blob);
+    return rc;
+}

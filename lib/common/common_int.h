@@ -1,0 +1,97 @@
+/*
+ * common_int.h: helpers shared by every module of libshelf: errors,
+ * allocation, hashing, paths, time.  Nothing here knows about the catalog.
+ */
+#ifndef SHELF_COMMON_INT_H
+#define SHELF_COMMON_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "shelf/shelf.h"
+
+/* The message of the last failure, kept on every handle. */
+typedef struct shelf__err {
+    int rc;
+    char msg[1024];
+} shelf__err;
+
+/* Set e to rc with a printf-style message; returns rc. */
+int shelf__seterr(shelf__err *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, appending ": <strerror(errno_value)>", with rc chosen from errno. */
+int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map an errno value to a SHELF_E code. */
+int shelf__errno_rc(int errno_value);
+/* A short lowercase description of errno_value ("permission denied"). */
+const char *shelf__errno_str(int errno_value);
+
+/*
+ * Allocation.  Every allocation of the library goes through these, so tests
+ * can fail the Nth one (shelf__alloc_fail_after).
+ */
+void *shelf__malloc(size_t n);
+void *shelf__calloc(size_t n, size_t size);
+void *shelf__realloc(void *p, size_t n);
+char *shelf__strdup(const char *s);
+char *shelf__strndup(const char *s, size_t n);
+char *shelf__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Make the Nth allocation from now fail (0 disables).  For tests only. */
+void shelf__alloc_fail_after(long n);
+
+/* A growable byte buffer (git's strbuf).  buf is always NUL-terminated. */
+typedef struct shelf__buf {
+    char *buf;
+    size_t len, cap;
+} shelf__buf;
+#define SHELF__BUF_INIT { NULL, 0, 0 }
+int shelf__buf_grow(shelf__buf *b, size_t extra);
+int shelf__buf_add(shelf__buf *b, const void *data, size_t n);
+int shelf__buf_adds(shelf__buf *b, const char *s);
+int shelf__buf_addf(shelf__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void shelf__buf_reset(shelf__buf *b);
+void shelf__buf_release(shelf__buf *b);
+/* Hand the string to the caller (owned) and reset b. */
+char *shelf__buf_detach(shelf__buf *b);
+
+/* SHA-256. */
+#define SHELF_HASH_BYTES 32
+#define SHELF_HASH_HEX (2 * SHELF_HASH_BYTES + 1)
+typedef struct shelf__sha256 shelf__sha256;
+shelf__sha256 *shelf__sha256_new(void);
+void shelf__sha256_update(shelf__sha256 *h, const void *data, size_t n);
+void shelf__sha256_final(shelf__sha256 *h, uint8_t out[SHELF_HASH_BYTES]);
+void shelf__sha256_free(shelf__sha256 *h);
+void shelf__sha256_mem(const void *data, size_t n, uint8_t out[SHELF_HASH_BYTES]);
+void shelf__hex(const uint8_t *bytes, size_t n, char *out);
+int shelf__is_hash_hex(const char *s);
+
+/*
+ * Hash an open file from its current offset to its end with a caller buffer;
+ * *size receives the bytes read.  Returns 0 or an errno value.
+ */
+int shelf__sha256_fd(int fd, void *buf, size_t bufsize,
+                     uint8_t out[SHELF_HASH_BYTES], uint64_t *size);
+
+/* Paths. */
+/* Join a and b with one '/'; owned result or NULL. */
+char *shelf__path_join(const char *a, const char *b);
+/* Absolute, normalised path with symlinks resolved for the parts that exist. */
+char *shelf__path_abs(const char *p);
+/* If path is dir or inside dir, return the part after "dir/" ("" for dir). */
+const char *shelf__path_under(const char *path, const char *dir);
+/* Last component without extension, owned. */
+char *shelf__path_stem(const char *path);
+/* Lowercase extension without the dot into buf ("" when none). */
+void shelf__path_ext(const char *path, char *buf, size_t size);
+/* mkdir -p; returns 0 or an errno value. */
+int shelf__mkdirs(const char *path, unsigned mode);
+/* fsync a directory by path; returns 0 or an errno value. */
+int shelf__fsync_dir(const char *path);
+
+/* Time. */
+int64_t shelf__now(void);          /* unix seconds */
+double shelf__monotonic(void);     /* seconds from an arbitrary origin */
+
+#endif /* SHELF_COMMON_INT_H */

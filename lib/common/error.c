@@ -1,0 +1,103 @@
+/*
+ * error.c: result codes, their names, and the per-handle error message.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "common_int.h"
+
+const char *shelf_strerror(int rc)
+{
+    switch (rc) {
+    case SHELF_OK: return "ok";
+    case SHELF_ROW: return "row ready";
+    case SHELF_DONE: return "done";
+    case SHELF_ENOMEM: return "out of memory";
+    case SHELF_EIO: return "input/output error";
+    case SHELF_EINVAL: return "invalid argument";
+    case SHELF_ENOTFOUND: return "not found";
+    case SHELF_EEXIST: return "already exists";
+    case SHELF_EBUSY: return "library is busy";
+    case SHELF_ECORRUPT: return "data is corrupt";
+    case SHELF_EFORMAT: return "unsupported or invalid format";
+    case SHELF_EDB: return "catalog database error";
+    case SHELF_EVERSION: return "written by a newer version of shelf";
+    case SHELF_EPERM: return "permission denied";
+    case SHELF_ECANCELED: return "canceled";
+    }
+    return "unknown error";
+}
+
+const char *shelf_version(void)
+{
+    return SHELF_VERSION_STRING;
+}
+
+int shelf__errno_rc(int e)
+{
+    switch (e) {
+    case ENOMEM: return SHELF_ENOMEM;
+    case ENOENT: case ENOTDIR: return SHELF_ENOTFOUND;
+    case EEXIST: return SHELF_EEXIST;
+    case EACCES: case EPERM: case EROFS: return SHELF_EPERM;
+    case EINVAL: case ENAMETOOLONG: return SHELF_EINVAL;
+    case EWOULDBLOCK: return SHELF_EBUSY;
+    }
+    return SHELF_EIO;
+}
+
+const char *shelf__errno_str(int e)
+{
+    /* Messages for people are lowercase (git style); strerror is not. */
+    switch (e) {
+    case ENOENT: return "no such file or directory";
+    case EACCES: case EPERM: return "permission denied";
+    case ENOTDIR: return "not a directory";
+    case EISDIR: return "is a directory";
+    case ENOSPC: return "no space left on device";
+    case EROFS: return "read-only file system";
+    case EEXIST: return "file exists";
+    case EIO: return "input/output error";
+    case ENOMEM: return "out of memory";
+    case ENAMETOOLONG: return "file name too long";
+    case ELOOP: return "too many levels of symbolic links";
+    case EDQUOT: return "disk quota exceeded";
+    }
+    return strerror(e);
+}
+
+static int vset(shelf__err *e, int rc, const char *suffix, const char *fmt, va_list ap)
+{
+    int n;
+
+    if (!e)
+        return rc;
+    e->rc = rc;
+    n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    if (n < 0)
+        e->msg[0] = '\0';
+    else if (suffix && (size_t)n < sizeof e->msg)
+        snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", suffix);
+    return rc;
+}
+
+int shelf__seterr(shelf__err *e, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rc = vset(e, rc, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vset(e, shelf__errno_rc(errno_value), shelf__errno_str(errno_value), fmt, ap);
+    va_end(ap);
+    return rc;
+}

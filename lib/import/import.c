@@ -1,0 +1,870 @@
+/*
+ * import.c: walk folders, compare with the catalog, probe and hash what is
+ * new or changed, and write the results in short batched transactions.
+ *
+ *   walk (stat only) -> known rows of the scope, from the catalog
+ *   -> for each file: unchanged (size, mtime) | read once: hash + probe
+ *   -> batch in memory -> one IMMEDIATE transaction per batch (upsert,
+ *      moves by content hash) -> vanished files marked missing
+ *
+ * A killed import loses at most the batch in memory; the next run finds the
+ * committed rows unchanged and goes on.  Writers hold the catalog's write
+ * lock only while a batch is written, so several importers and readers can
+ * share a library.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../catalog/catalog_int.h"
+#include "../media/media_int.h"
+
+#define DEFAULT_BATCH 500
+#define WHOLE_FILE_MAX (64u << 20)   /* read files up to this size in one go */
+#define STREAM_BUF (1u << 20)
+#define PROGRESS_EVERY 0.1           /* seconds */
+
+/* One file found by the walk. */
+typedef struct entry {
+    char *rel;              /* path relative to the root */
+    uint64_t size;
+    int64_t mtime_ns;
+} entry;
+
+/* A catalog row under the scope being imported. */
+typedef struct known {
+    char *rel;
+    int64_t id;
+    uint64_t size;
+    int64_t mtime_ns;
+    int missing, managed;
+    int seen;               /* found by this walk (or taken over by a move) */
+} known;
+
+/* A probed file waiting to be written. */
+typedef struct pending {
+    entry *e;
+    known *k;               /* the row at the same path, or NULL */
+    char sha[SHELF_HASH_HEX];
+    char blob[SHELF_HASH_HEX];   /* "" when referenced in place */
+    shelf__probe pr;
+} pending;
+
+typedef struct importer {
+    shelf_library *lib;
+    const shelf_import_opts *opts;
+    shelf_import_stats *st;
+    unsigned batch;
+    double last_progress;
+    char *root_path;        /* absolute path of the current root */
+    int64_t root_id;
+    entry *entries;
+    size_t nentries, centries;
+    known *known;           /* open-addressed table on rel */
+    size_t nknown, cknown;
+    pending *pend;
+    size_t npend;
+    unsigned char *buf;     /* whole-file buffer */
+    size_t bufcap;
+    sqlite3_stmt *upsert, *update, *by_sha, *set_missing;
+} importer;
+
+/* ----- small helpers ------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static known *known_find(importer *im, const char *rel)
+{
+    size_t mask = im->cknown - 1, i;
+
+    if (!im->cknown)
+        return NULL;
+    for (i = hash_str(rel) & mask; im->known[i].rel; i = (i + 1) & mask)
+        if (!strcmp(im->known[i].rel, rel))
+            return &im->known[i];
+    return NULL;
+}
+
+static void report(importer *im, int status, const char *rel, int64_t id, const char *reason)
+{
+    char *abs;
+
+    if (!im->opts->on_file)
+        return;
+    abs = im->root_path ? shelf__path_join(im->root_path, rel) : NULL;
+    im->opts->on_file(im->opts->ud, status, abs ? abs : rel, id, reason);
+    shelf_free(abs);
+}
+
+static int progress(importer *im, int force)
+{
+    double now = shelf__monotonic();
+
+    if (!im->opts->progress || (!force && now - im->last_progress < PROGRESS_EVERY))
+        return SHELF_OK;
+    im->last_progress = now;
+    if (im->opts->progress(im->opts->ud, im->st) != 0)
+        return shelf__seterr(&im->lib->err, SHELF_ECANCELED, "import canceled");
+    return SHELF_OK;
+}
+
+static void free_scope(importer *im)
+{
+    size_t i;
+
+    for (i = 0; i < im->nentries; i++)
+        shelf_free(im->entries[i].rel);
+    shelf_free(im->entries);
+    im->entries = NULL;
+    im->nentries = im->centries = 0;
+    for (i = 0; i < im->cknown; i++)
+        shelf_free(im->known[i].rel);
+    shelf_free(im->known);
+    im->known = NULL;
+    im->nknown = im->cknown = 0;
+    shelf_free(im->root_path);
+    im->root_path = NULL;
+}
+
+/* ----- walk ---------------------------------------------------------------- */
+
+static int add_entry(importer *im, const char *rel, const struct stat *sb)
+{
+    entry *e;
+
+    if (im->nentries == im->centries) {
+        size_t c = im->centries ? im->centries * 2 : 1024;
+
+        if (!(e = shelf__realloc(im->entries, c * sizeof *e)))
+            return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        im->entries = e;
+        im->centries = c;
+    }
+    e = &im->entries[im->nentries];
+    if (!(e->rel = shelf__strdup(rel)))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    e->size = (uint64_t)sb->st_size;
+    e->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    im->nentries++;
+    im->st->files_total++;
+    im->st->bytes_total += e->size;
+    return SHELF_OK;
+}
+
+/*
+ * Walk abs (whose path relative to the root is rel) collecting audio files.
+ * Dot files and folders are skipped, symlinked folders are not followed
+ * (no loops), and the library's own folder is never walked.
+ */
+static int walk(importer *im, const char *abs, const char *rel)
+{
+    DIR *d = opendir(abs);
+    struct dirent *de;
+    int rc = SHELF_OK;
+
+    if (!d) {
+        report(im, SHELF_FILE_FAILED, rel, 0, shelf__errno_str(errno));
+        im->st->failed++;
+        return SHELF_OK;
+    }
+    while (rc == SHELF_OK && (de = readdir(d)) != NULL) {
+        char *cabs, *crel, ext[8];
+        struct stat sb;
+
+        if (de->d_name[0] == '.')
+            continue;
+        cabs = shelf__path_join(abs, de->d_name);
+        crel = *rel ? shelf__path_join(rel, de->d_name) : shelf__strdup(de->d_name);
+        if (!cabs || !crel) {
+            rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        } else if (de->d_type == DT_DIR ||
+                   (de->d_type == DT_UNKNOWN && lstat(cabs, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+            if (strcmp(cabs, im->lib->path) != 0)
+                rc = walk(im, cabs, crel);
+        } else if (de->d_type == DT_REG || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) {
+            shelf__path_ext(de->d_name, ext, sizeof ext);
+            if (stat(cabs, &sb) != 0) {
+                if (shelf__is_audio_ext(ext)) {
+                    report(im, SHELF_FILE_FAILED, crel, 0, shelf__errno_str(errno));
+                    im->st->failed++;
+                }
+            } else if (S_ISREG(sb.st_mode)) {
+                /* (a symlink to a folder is not followed) */
+                if (shelf__is_audio_ext(ext))
+                    rc = add_entry(im, crel, &sb);
+                else
+                    im->st->ignored++;
+            }
+        }
+        shelf_free(cabs);
+        shelf_free(crel);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* ----- known rows ---------------------------------------------------------- */
+
+static int known_insert(importer *im, sqlite3_stmt *st)
+{
+    size_t mask = im->cknown - 1, i;
+    const char *rel = (const char *)sqlite3_column_text(st, 1);
+    known *k;
+
+    for (i = hash_str(rel) & mask; im->known[i].rel; i = (i + 1) & mask)
+        ;
+    k = &im->known[i];
+    if (!(k->rel = shelf__strdup(rel)))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    k->id = sqlite3_column_int64(st, 0);
+    k->size = (uint64_t)sqlite3_column_int64(st, 2);
+    k->mtime_ns = sqlite3_column_int64(st, 3);
+    k->missing = sqlite3_column_int(st, 4);
+    k->managed = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    im->nknown++;
+    return SHELF_OK;
+}
+
+/* Load the rows of the current root under scope ("" is the whole root). */
+static int load_known(importer *im, const char *scope)
+{
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    int r, rc = SHELF_OK;
+
+    st = shelf__prepare(im->lib, "SELECT count(*) FROM samples WHERE root_id = ?1");
+    if (!st)
+        return im->lib->err.rc;
+    sqlite3_bind_int64(st, 1, im->root_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    for (im->cknown = 64; im->cknown < (size_t)n * 2; im->cknown *= 2)
+        ;
+    if (!(im->known = shelf__calloc(im->cknown, sizeof *im->known)))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    st = shelf__prepare(im->lib,
+        "SELECT id, relpath, size, mtime_ns, missing, blob FROM samples WHERE root_id = ?1 AND\n"
+        "  (?2 = '' OR relpath = ?2 OR substr(relpath, 1, length(?2) + 1) = ?2 || '/')");
+    if (!st)
+        return im->lib->err.rc;
+    sqlite3_bind_int64(st, 1, im->root_id);
+    sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
+    while (rc == SHELF_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
+        rc = known_insert(im, st);
+    if (rc == SHELF_OK && r != SQLITE_DONE)
+        rc = shelf__dberr(im->lib, "cannot read the catalog");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ----- probe and hash one file -------------------------------------------- */
+
+/* Read, hash, probe (and with --copy, store) one file into p.  Returns
+ * SHELF_OK, or SHELF_EFORMAT/SHELF_EIO with reason filled. */
+static int examine(importer *im, pending *p, char *reason, size_t rsize)
+{
+    char *abs = shelf__path_join(im->root_path, p->e->rel);
+    uint8_t h[SHELF_HASH_BYTES];
+    struct stat sb;
+    uint64_t got = 0;
+    int fd = -1, rc = SHELF_OK, e;
+    ssize_t n;
+
+    reason[0] = '\0';
+    p->blob[0] = '\0';
+    if (!abs)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    if ((fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOATIME)) < 0 && errno == EPERM)
+        fd = open(abs, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(reason, rsize, "cannot open: %s", shelf__errno_str(errno));
+        rc = SHELF_EIO;
+        goto out;
+    }
+    /* What we read is what we record, even if it changed since the walk. */
+    p->e->size = (uint64_t)sb.st_size;
+    p->e->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    if ((uint64_t)sb.st_size <= WHOLE_FILE_MAX) {
+        size_t want = (size_t)sb.st_size;
+
+        if (want + 1 > im->bufcap) {
+            size_t cap = want + 1 > STREAM_BUF ? want + 1 : STREAM_BUF;
+            unsigned char *b = shelf__realloc(im->buf, cap);
+
+            if (!b) {
+                rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            im->buf = b;
+            im->bufcap = cap;
+        }
+        /* Read one byte more than expected to notice a file that grew. */
+        while (got < want + 1) {
+            n = read(fd, im->buf + got, want + 1 - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                snprintf(reason, rsize, "cannot read: %s", shelf__errno_str(errno));
+                rc = SHELF_EIO;
+                goto out;
+            }
+            if (n == 0)
+                break;
+            got += (uint64_t)n;
+        }
+        if (got != want) {
+            snprintf(reason, rsize, "file changed while it was read");
+            rc = SHELF_EIO;
+            goto out;
+        }
+        im->st->bytes_done += got;
+        im->st->bytes_read += got;
+        shelf__sha256_mem(im->buf, got, h);
+        shelf__hex(h, sizeof h, p->sha);
+        if ((rc = shelf__probe_mem(im->buf, got, &p->pr, reason, rsize)) != SHELF_OK)
+            goto out;
+        if (im->opts->flags & SHELF_IMPORT_COPY) {
+            if ((rc = shelf__store_put_mem(&im->lib->store, im->buf, got, p->blob)) != SHELF_OK) {
+                snprintf(reason, rsize, "%s", im->lib->err.msg);
+                goto out;
+            }
+        }
+    } else {
+        if (!im->buf || im->bufcap < STREAM_BUF) {
+            unsigned char *b = shelf__realloc(im->buf, STREAM_BUF);
+
+            if (!b) {
+                rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            im->buf = b;
+            im->bufcap = STREAM_BUF;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        if ((e = shelf__sha256_fd(fd, im->buf, im->bufcap, h, &got)) != 0) {
+            snprintf(reason, rsize, "cannot read: %s", shelf__errno_str(e));
+            rc = SHELF_EIO;
+            goto out;
+        }
+        im->st->bytes_done += got;
+        im->st->bytes_read += got;
+        shelf__hex(h, sizeof h, p->sha);
+        if ((rc = shelf__probe_path(abs, &p->pr, reason, rsize)) != SHELF_OK)
+            goto out;
+        if (im->opts->flags & SHELF_IMPORT_COPY) {
+            if ((rc = shelf__store_put_file(&im->lib->store, abs, p->sha)) != SHELF_OK) {
+                snprintf(reason, rsize, "%s", im->lib->err.msg);
+                goto out;
+            }
+            memcpy(p->blob, p->sha, SHELF_HASH_HEX);
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    shelf_free(abs);
+    return rc;
+}
+
+/* ----- writing batches ----------------------------------------------------- */
+
+#define COLS "name, root_id, relpath, blob, size, mtime_ns, sha256, format, subtype, rate," \
+             " channels, frames, duration, bits, root_key, loop_start, loop_end, loop_mode," \
+             " tempo, beats, category"
+
+static int prepare_statements(importer *im)
+{
+    shelf_library *lib = im->lib;
+
+    /* Two importers of one folder may race to the same path: the later
+     * one updates the row (keeping its id) instead of failing. */
+    im->upsert = shelf__prepare(lib,
+        "INSERT INTO samples(" COLS ", created, missing) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 0)\n"
+        "ON CONFLICT(root_id, relpath) DO UPDATE SET name = excluded.name, blob = excluded.blob,"
+        " size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,"
+        " format = excluded.format, subtype = excluded.subtype, rate = excluded.rate,"
+        " channels = excluded.channels, frames = excluded.frames, duration = excluded.duration,"
+        " bits = excluded.bits, root_key = excluded.root_key, loop_start = excluded.loop_start,"
+        " loop_end = excluded.loop_end, loop_mode = excluded.loop_mode, tempo = excluded.tempo,"
+        " beats = excluded.beats, category = excluded.category, missing = 0\n"
+        "RETURNING id");
+    im->update = shelf__prepare(lib,
+        "UPDATE samples SET name = ?1, root_id = ?2, relpath = ?3, blob = ?4, size = ?5,"
+        " mtime_ns = ?6, sha256 = ?7, format = ?8, subtype = ?9, rate = ?10, channels = ?11,"
+        " frames = ?12, duration = ?13, bits = ?14, root_key = ?15, loop_start = ?16,"
+        " loop_end = ?17, loop_mode = ?18, tempo = ?19, beats = ?20, category = ?21,"
+        " missing = 0 WHERE id = ?23");
+    im->by_sha = shelf__prepare(lib,
+        "SELECT id, root_id, relpath, missing FROM samples WHERE sha256 = ?1 ORDER BY missing DESC, id");
+    im->set_missing = shelf__prepare(lib, "UPDATE samples SET missing = 1 WHERE id = ?1");
+    if (!im->upsert || !im->update || !im->by_sha || !im->set_missing)
+        return lib->err.rc;
+    return SHELF_OK;
+}
+
+static void finalize_statements(importer *im)
+{
+    sqlite3_finalize(im->upsert);
+    sqlite3_finalize(im->update);
+    sqlite3_finalize(im->by_sha);
+    sqlite3_finalize(im->set_missing);
+    im->upsert = im->update = im->by_sha = im->set_missing = NULL;
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
+{
+    if (v == none)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
+{
+    const shelf__probe *pr = &p->pr;
+    double tempo = pr->tempo > 0 ? pr->tempo : shelf__tempo_from_name(name);
+    const char *cat = shelf__guess_category(p->e->rel);
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, im->root_id);
+    sqlite3_bind_text(st, 3, p->e->rel, -1, SQLITE_STATIC);
+    if (p->blob[0])
+        sqlite3_bind_text(st, 4, p->blob, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, (int64_t)p->e->size);
+    sqlite3_bind_int64(st, 6, p->e->mtime_ns);
+    sqlite3_bind_text(st, 7, p->sha, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, pr->format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, pr->subtype, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, pr->rate);
+    sqlite3_bind_int(st, 11, pr->channels);
+    sqlite3_bind_int64(st, 12, pr->frames);
+    sqlite3_bind_double(st, 13, pr->duration);
+    bind_opt_int(st, 14, pr->bits, 0);
+    bind_opt_int(st, 15, pr->root_key, -1);
+    bind_opt_int(st, 16, pr->loop_start, -1);
+    bind_opt_int(st, 17, pr->loop_end, -1);
+    bind_opt_int(st, 18, pr->loop_start >= 0 ? pr->loop_mode : -1, -1);
+    if (tempo > 0)
+        sqlite3_bind_double(st, 19, tempo);
+    else
+        sqlite3_bind_null(st, 19);
+    bind_opt_int(st, 20, pr->beats, 0);
+    if (cat)
+        sqlite3_bind_text(st, 21, cat, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 21);
+    sqlite3_bind_int64(st, 22, shelf__now());
+}
+
+/*
+ * A new path whose content matches a sample that is missing, or that this
+ * walk found gone, is that sample moved: return its id (and mark its known
+ * entry seen so it is not marked missing), else 0.
+ */
+static int64_t find_moved(importer *im, const char *sha)
+{
+    int64_t id = 0;
+
+    sqlite3_reset(im->by_sha);
+    sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);
+    while (sqlite3_step(im->by_sha) == SQLITE_ROW) {
+        int64_t cand = sqlite3_column_int64(im->by_sha, 0);
+        const char *rel = (const char *)sqlite3_column_text(im->by_sha, 2);
+        known *k = sqlite3_column_int64(im->by_sha, 1) == im->root_id ? known_find(im, rel) : NULL;
+
+        if (k && k->seen)
+            continue;               /* still at its place: a duplicate, not a move */
+        if (k && !k->missing) {
+            k->seen = 1;            /* vanished from this walk: moved */
+            id = cand;
+            break;
+        }
+        if (sqlite3_column_int(im->by_sha, 3)) {
+            if (k)
+                k->seen = 1;
+            id = cand;
+            break;
+        }
+    }
+    sqlite3_reset(im->by_sha);
+    return id;
+}
+
+static int write_one(importer *im, pending *p)
+{
+    char *name = shelf__path_stem(p->e->rel);
+    int64_t id = 0;
+    int status, rc = SHELF_OK;
+    sqlite3_stmt *st;
+
+    if (!name)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    if (p->k) {
+        id = p->k->id;
+        status = SHELF_FILE_UPDATED;
+    } else if ((id = find_moved(im, p->sha)) != 0) {
+        status = SHELF_FILE_MOVED;
+    } else {
+        status = SHELF_FILE_IMPORTED;
+    }
+    st = id ? im->update : im->upsert;
+    sqlite3_reset(st);
+    bind_row(im, st, p, name);
+    if (id)
+        sqlite3_bind_int64(st, 23, id);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW:
+        id = sqlite3_column_int64(st, 0);
+        /* fall through */
+    case SQLITE_DONE:
+        break;
+    default:
+        rc = shelf__dberr(im->lib, "cannot write to the catalog");
+        break;
+    }
+    sqlite3_reset(st);
+    shelf_free(name);
+    if (rc != SHELF_OK)
+        return rc;
+    if (status == SHELF_FILE_IMPORTED)
+        im->st->imported++;
+    else if (status == SHELF_FILE_UPDATED)
+        im->st->updated++;
+    else
+        im->st->moved++;
+    report(im, status, p->e->rel, id, NULL);
+    return SHELF_OK;
+}
+
+static int flush(importer *im)
+{
+    size_t i;
+    int rc;
+
+    if (!im->npend)
+        return SHELF_OK;
+    if ((rc = shelf__begin(im->lib)) != SHELF_OK)
+        return rc;
+    for (i = 0; i < im->npend; i++)
+        if ((rc = write_one(im, &im->pend[i])) != SHELF_OK) {
+            shelf__rollback(im->lib);
+            return rc;
+        }
+    if ((rc = shelf__commit(im->lib)) != SHELF_OK) {
+        shelf__rollback(im->lib);
+        return rc;
+    }
+    im->npend = 0;
+    return SHELF_OK;
+}
+
+/* Mark known rows that the walk did not find as missing. */
+static int mark_vanished(importer *im)
+{
+    size_t i;
+    int rc, any = 0;
+
+    for (i = 0; i < im->cknown; i++) {
+        known *k = &im->known[i];
+
+        if (!k->rel || k->seen || k->missing || k->managed)
+            continue;
+        if (!any && (rc = shelf__begin(im->lib)) != SHELF_OK)
+            return rc;
+        any = 1;
+        sqlite3_reset(im->set_missing);
+        sqlite3_bind_int64(im->set_missing, 1, k->id);
+        if (sqlite3_step(im->set_missing) != SQLITE_DONE) {
+            rc = shelf__dberr(im->lib, "cannot write to the catalog");
+            shelf__rollback(im->lib);
+            return rc;
+        }
+        im->st->missing++;
+        report(im, SHELF_FILE_MISSING, k->rel, k->id, NULL);
+    }
+    return any ? shelf__commit(im->lib) : SHELF_OK;
+}
+
+/* ----- one path given by the caller ---------------------------------------- */
+
+static int import_scope(importer *im, const char *abs, int is_dir)
+{
+    char reason[1280];
+    const char *rel;
+    char *dir = NULL, *scope = NULL;
+    size_t i;
+    int rc;
+
+    /* The root: the folder itself, or the folder of a named file. */
+    if (!(dir = is_dir ? shelf__strdup(abs) : shelf__strndup(abs, (size_t)(strrchr(abs, '/') - abs))))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    if (!*dir) {
+        shelf_free(dir);
+        dir = shelf__strdup("/");
+    }
+    if ((rc = shelf__begin(im->lib)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__root_for_import(im->lib, dir, &im->root_id, &rel)) != SHELF_OK) {
+        shelf__rollback(im->lib);
+        goto out;
+    }
+    if (!(scope = shelf__strdup(rel)) || (rc = shelf__commit(im->lib)) != SHELF_OK) {
+        rc = scope ? rc : shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        shelf__rollback(im->lib);
+        goto out;
+    }
+    {   /* the root's own path, as stored */
+        sqlite3_stmt *st = shelf__prepare(im->lib, "SELECT path FROM roots WHERE id = ?1");
+
+        if (!st) {
+            rc = im->lib->err.rc;
+            goto out;
+        }
+        sqlite3_bind_int64(st, 1, im->root_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            im->root_path = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (!im->root_path) {
+            rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+
+    if (is_dir) {
+        if ((rc = walk(im, abs, scope)) != SHELF_OK)
+            goto out;
+        if ((rc = load_known(im, scope)) != SHELF_OK)
+            goto out;
+    } else {
+        struct stat sb;
+        char *frel = *scope ? shelf__path_join(scope, strrchr(abs, '/') + 1)
+                            : shelf__strdup(strrchr(abs, '/') + 1);
+
+        if (!frel) {
+            rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = stat(abs, &sb) == 0 ? add_entry(im, frel, &sb)
+                                 : shelf__seterr_errno(&im->lib->err, errno, "cannot import '%s'", abs);
+        if (rc == SHELF_OK)
+            rc = load_known(im, frel);
+        shelf_free(frel);
+        if (rc != SHELF_OK)
+            goto out;
+    }
+
+    for (i = 0; i < im->nentries; i++) {
+        entry *e = &im->entries[i];
+        known *k = known_find(im, e->rel);
+        pending *p;
+
+        if (k) {
+            k->seen = 1;
+            if (!k->missing && k->size == e->size && k->mtime_ns == e->mtime_ns) {
+                im->st->unchanged++;
+                im->st->files_done++;
+                im->st->bytes_done += e->size;
+                if ((rc = progress(im, 0)) != SHELF_OK)
+                    goto out;
+                continue;
+            }
+        }
+        p = &im->pend[im->npend];
+        p->e = e;
+        p->k = k;
+        rc = examine(im, p, reason, sizeof reason);
+        im->st->files_done++;
+        if (rc == SHELF_EFORMAT || rc == SHELF_EIO) {
+            im->st->failed++;
+            report(im, SHELF_FILE_FAILED, e->rel, 0, reason);
+            rc = SHELF_OK;
+        } else if (rc != SHELF_OK) {
+            goto out;
+        } else if (++im->npend == im->batch && (rc = flush(im)) != SHELF_OK) {
+            goto out;
+        }
+        if ((rc = progress(im, 0)) != SHELF_OK)
+            goto out;
+    }
+    if ((rc = flush(im)) != SHELF_OK)
+        goto out;
+    rc = mark_vanished(im);
+out:
+    if (rc == SHELF_ECANCELED)
+        flush(im);           /* keep what was done; a second run goes on */
+    im->npend = 0;
+    shelf_free(dir);
+    shelf_free(scope);
+    free_scope(im);
+    return rc;
+}
+
+int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
+                 const shelf_import_opts *opts, shelf_import_stats *stats)
+{
+    shelf_import_opts dflt = { sizeof dflt, 0, 0, NULL, NULL, NULL };
+    shelf_import_stats local;
+    importer im;
+    char **abs = NULL;
+    int *isdir = NULL, locked = 0, rc = SHELF_OK;
+    size_t i;
+
+    memset(&im, 0, sizeof im);
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!opts)
+        opts = &dflt;
+    if (opts->size < sizeof *opts)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "import options from an older ABI");
+    if (lib->readonly)
+        return shelf__seterr(&lib->err, SHELF_EPERM, "library '%s' is open read-only", lib->path);
+    im.lib = lib;
+    im.opts = opts;
+    im.st = stats;
+    im.batch = opts->batch ? opts->batch : DEFAULT_BATCH;
+
+    /* Every named path must exist before anything is written. */
+    if (!(abs = shelf__calloc(npaths, sizeof *abs)) || !(isdir = shelf__calloc(npaths, sizeof *isdir))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < npaths; i++) {
+        struct stat sb;
+
+        if (stat(paths[i], &sb) != 0) {
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot import '%s'", paths[i]);
+            goto out;
+        }
+        if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) {
+            rc = shelf__seterr(&lib->err, SHELF_EINVAL, "cannot import '%s': not a file or folder",
+                               paths[i]);
+            goto out;
+        }
+        isdir[i] = S_ISDIR(sb.st_mode);
+        if (!(abs[i] = shelf__path_abs(paths[i]))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (lib->lock_mode == 0) {
+        if ((rc = shelf_library_lock(lib, SHELF_LOCK_SHARED, 1)) != SHELF_OK)
+            goto out;
+        locked = 1;
+    }
+    if (!(im.pend = shelf__calloc(im.batch, sizeof *im.pend))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = prepare_statements(&im)) != SHELF_OK)
+        goto out;
+    for (i = 0; i < npaths && rc == SHELF_OK; i++)
+        rc = import_scope(&im, abs[i], isdir[i]);
+    if (rc == SHELF_OK)
+        rc = progress(&im, 1);
+out:
+    finalize_statements(&im);
+    if (locked)
+        shelf_library_unlock(lib);
+    for (i = 0; abs && i < npaths; i++)
+        shelf_free(abs[i]);
+    shelf_free(abs);
+    shelf_free(isdir);
+    shelf_free(im.pend);
+    shelf_free(im.buf);
+    return rc;
+}
+
+/* ----- probing without a catalog ------------------------------------------- */
+
+void shelf_sample_release(shelf_sample *s)
+{
+    if (!s)
+        return;
+    shelf_free((char *)s->name);
+    shelf_free((char *)s->relpath);
+    shelf_free((char *)s->sha256);
+    shelf_free((char *)s->format);
+    shelf_free((char *)s->subtype);
+    memset(s, 0, sizeof *s);
+}
+
+int shelf_probe_file(const char *path, shelf_sample *out, char **reason)
+{
+    char why[256] = "";
+    uint8_t h[SHELF_HASH_BYTES];
+    char hex[SHELF_HASH_HEX];
+    shelf__probe pr;
+    struct stat sb;
+    void *buf = NULL;
+    int fd, rc, e;
+
+    memset(out, 0, sizeof *out);
+    if (reason)
+        *reason = NULL;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
+        e = errno;
+        snprintf(why, sizeof why, "cannot open '%s': %s", path, shelf__errno_str(e));
+        rc = shelf__errno_rc(e);
+        goto out;
+    }
+    if (!(buf = shelf__malloc(STREAM_BUF))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    if ((e = shelf__sha256_fd(fd, buf, STREAM_BUF, h, NULL)) != 0) {
+        snprintf(why, sizeof why, "cannot read '%s': %s", path, shelf__errno_str(e));
+        rc = SHELF_EIO;
+        goto out;
+    }
+    shelf__hex(h, sizeof h, hex);
+    if ((rc = shelf__probe_path(path, &pr, why, sizeof why)) != SHELF_OK)
+        goto out;
+    out->name = shelf__path_stem(path);
+    out->relpath = shelf__strdup(path);
+    out->sha256 = shelf__strdup(hex);
+    out->format = shelf__strdup(pr.format);
+    out->subtype = shelf__strdup(pr.subtype);
+    if (!out->name || !out->relpath || !out->sha256 || !out->format || !out->subtype) {
+        shelf_sample_release(out);
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    out->size = (uint64_t)sb.st_size;
+    out->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    out->rate = pr.rate;
+    out->channels = pr.channels;
+    out->frames = pr.frames;
+    out->duration = pr.duration;
+    out->bits = pr.bits;
+    out->root_key = pr.root_key;
+    out->loop_start = pr.loop_start;
+    out->loop_end = pr.loop_end;
+    out->loop_mode = pr.loop_mode;
+    out->tempo = pr.tempo > 0 ? pr.tempo : shelf__tempo_from_name(out->name);
+    out->beats = pr.beats;
+    out->category = shelf__guess_category(path);
+    out->tags = "";
+out:
+    if (rc != SHELF_OK && reason && why[0])
+        *reason = shelf__strdup(why);
+    if (fd >= 0)
+        close(fd);
+    shelf_free(buf);
+    return rc;
+}
