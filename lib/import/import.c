@@ -52,6 +52,8 @@ typedef struct pending {
     char sha[SHELF_HASH_HEX];
     char blob[SHELF_HASH_HEX];   /* "" when referenced in place */
     shelf__probe pr;
+    int status;             /* SHELF_FILE_..., set when written */
+    int64_t id;
 } pending;
 
 typedef struct importer {
@@ -541,13 +543,8 @@ static int write_one(importer *im, pending *p)
     shelf_free(name);
     if (rc != SHELF_OK)
         return rc;
-    if (status == SHELF_FILE_IMPORTED)
-        im->st->imported++;
-    else if (status == SHELF_FILE_UPDATED)
-        im->st->updated++;
-    else
-        im->st->moved++;
-    report(im, status, p->e->rel, id, NULL);
+    p->status = status;
+    p->id = id;
     return SHELF_OK;
 }
 
@@ -568,6 +565,18 @@ static int flush(importer *im)
     if ((rc = shelf__commit(im->lib)) != SHELF_OK) {
         shelf__rollback(im->lib);
         return rc;
+    }
+    /* Counted and reported once durable in the catalog. */
+    for (i = 0; i < im->npend; i++) {
+        pending *p = &im->pend[i];
+
+        if (p->status == SHELF_FILE_IMPORTED)
+            im->st->imported++;
+        else if (p->status == SHELF_FILE_UPDATED)
+            im->st->updated++;
+        else
+            im->st->moved++;
+        report(im, p->status, p->e->rel, p->id, NULL);
     }
     im->npend = 0;
     return SHELF_OK;

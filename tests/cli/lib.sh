@@ -1,0 +1,58 @@
+# lib.sh: helpers for the end-to-end tests of the shelf program.  Each
+# test_*.sh sources this file, runs checks, and calls finish.
+#
+# $SHELF, $SHELF_TG (audio generator) and $SHELF_EMBED come from ctest.
+set -u
+: "${SHELF:?run through ctest}" "${SHELF_TG:?}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/shelf-cli.XXXXXX")
+trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+export SHELF_LIBRARY="$T/lib"
+unset XDG_DATA_HOME
+passed=0
+failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1" >&2; }
+
+# expect STATUS NAME CMD...: run CMD, check its exit status; output in $out, $err.
+expect() {
+    local want=$1 name=$2 got
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    out=$(cat "$T/out")
+    err=$(cat "$T/err")
+    if [ "$got" -eq "$want" ]; then
+        ok "$name"
+    else
+        fail "$name: exit $got, wanted $want"
+        sed 's/^/    stdout: /' "$T/out" | head -20 >&2
+        sed 's/^/    stderr: /' "$T/err" | head -20 >&2
+    fi
+}
+
+# check NAME CONDITION...: a test(1) condition.
+check() {
+    local name=$1
+    shift
+    if [ "$@" ]; then ok "$name"; else fail "$name: [ $* ]"; fi
+}
+
+# contains NAME HAYSTACK NEEDLE
+contains() {
+    case "$2" in
+        *"$3"*) ok "$1" ;;
+        *) fail "$1: '$3' not in output"; printf '%s\n' "$2" | head -20 | sed 's/^/    /' >&2 ;;
+    esac
+}
+
+# json EXPR: evaluate a Python expression on the JSON in $out (as j).
+json() {
+    printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}

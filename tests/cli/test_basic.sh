@@ -1,0 +1,114 @@
+# test_basic.sh: init, import, browse and edit through the shelf program.
+. "$(dirname "$0")/lib.sh"
+
+S="$T/samples"
+mkdir -p "$S/Drums Ünïcode/Kicks" "$S/Drums Ünïcode/Snares" "$S/Loops"
+"$SHELF_TG" --frames 4410 "$S/Drums Ünïcode/Kicks/Kick Hard.wav" "$S/Drums Ünïcode/Kicks/Kick Soft.wav"
+"$SHELF_TG" --format flac "$S/Drums Ünïcode/Snares/Snare_01.flac"
+"$SHELF_TG" --format aiff --root-key 48 --loop 100:4000 "$S/Loops/Pad C2.aiff"
+"$SHELF_TG" --format ogg --seed 9 "$S/Loops/Texture.ogg"
+"$SHELF_TG" --tempo 120 --beats 8 --frames 44100 "$S/Loops/Break.wav"
+echo "not audio" > "$S/notes.txt"
+
+expect 0 "help lists exit statuses" "$SHELF" help
+contains "help names exit 16+" "$out" "16+"
+expect 0 "version" "$SHELF" version
+contains "version string" "$out" "shelf 0."
+expect 2 "unknown command" "$SHELF" frobnicate
+contains "unknown command message" "$err" "unknown command 'frobnicate'"
+
+expect 3 "ls without a library" "$SHELF" ls
+contains "no library message" "$err" "no library at"
+expect 0 "init" "$SHELF" init
+check "init made shelf.db" -f "$SHELF_LIBRARY/shelf.db"
+check "init made objects/" -d "$SHELF_LIBRARY/objects"
+check "init made config" -f "$SHELF_LIBRARY/config"
+expect 0 "init twice is fine" "$SHELF" init
+
+expect 0 "import a folder" "$SHELF" import "$S"
+contains "summary counts" "$out" "6 imported"
+contains "summary ignored" "$out" "1 other files ignored"
+check "no progress when not a terminal" -z "$err"
+# On a terminal the progress line shows files/s and MB/s (script(1) gives a tty).
+script -qec "'$SHELF' import '$S'" /dev/null > "$T/tty.out" 2>&1
+contains "progress on a terminal" "$(cat "$T/tty.out")" "files/s"
+expect 0 "rescan" "$SHELF" --json import "$S"
+check "rescan: all unchanged" "$(json 'j["unchanged"]')" = 6
+check "rescan: nothing read" "$(json 'j["bytes_read"]')" = 0
+
+expect 0 "ls --json" "$SHELF" ls --json
+check "ls has 6 rows" "$(json 'len(j)')" = 6
+expect 0 "ls --sort name" "$SHELF" ls --sort name
+check "first by name is Break" "$(printf '%s\n' "$out" | head -1 | grep -c Break)" = 1
+expect 0 "ls --sort -name" "$SHELF" ls --sort -name --limit 1 --json
+check "last by name is Texture" "$(json 'j[0]["name"]')" = Texture
+expect 2 "ls bad sort key" "$SHELF" ls --sort colour
+
+expect 0 "search prefix" "$SHELF" search --json kic
+check "search kic finds 2" "$(json 'j["total"]')" = 2
+expect 0 "search two words" "$SHELF" search --json kick har
+check "kick har finds Kick Hard" "$(json 'j["results"][0]["name"]')" = "Kick Hard"
+expect 0 "search unicode folder" "$SHELF" search --json unicode
+check "diacritics folded" "$(json 'j["total"]')" = 3
+expect 0 "search nothing" "$SHELF" search --json zzzzqqq
+check "no match" "$(json 'j["total"]')" = 0
+expect 0 "search punctuation" "$SHELF" search '"kick' 'AND' '('
+
+expect 0 "info by path" "$SHELF" info --json "$S/Loops/Pad C2.aiff"
+check "aiff root key" "$(json 'j["root_key"]')" = 48
+check "aiff loop" "$(json 'j["loop"]["start"], j["loop"]["end"]')" = "100 4000"
+check "aiff note name" "$(json 'j["root_note"]')" = C3
+ID=$(json 'j["id"]')
+expect 0 "info of acid wav" "$SHELF" info --json "$S/Loops/Break.wav"
+check "acid tempo" "$(json 'int(j["tempo"])')" = 120
+check "acid beats" "$(json 'j["beats"]')" = 8
+check "category from name" "$(json 'j["category"]')" = loop
+expect 0 "info by id, human" "$SHELF" info "$ID"
+contains "info shows loop" "$out" "loop:      100..4000 forward"
+expect 3 "info unknown id" "$SHELF" info 99999
+contains "info unknown id message" "$err" "no sample with id 99999"
+expect 3 "info unknown path" "$SHELF" info "$T/nowhere.wav"
+
+expect 0 "tag add" "$SHELF" tag add "$ID" pad warm
+expect 0 "search by tag" "$SHELF" search --json warm
+check "tag is searchable" "$(json 'j["results"][0]["id"]')" = "$ID"
+expect 0 "tag rm" "$SHELF" tag rm "$ID" warm
+expect 0 "tag gone from search" "$SHELF" search --json warm
+check "tag removed" "$(json 'j["total"]')" = 0
+expect 2 "tag with a space" "$SHELF" tag add "$ID" "two words"
+expect 0 "rate" "$SHELF" rate "$ID" 4
+expect 2 "rate 6" "$SHELF" rate "$ID" 6
+expect 0 "fav" "$SHELF" fav "$ID"
+expect 0 "touch" "$SHELF" touch "$ID"
+expect 0 "info after edits" "$SHELF" info --json "$ID"
+check "rating stored" "$(json 'j["rating"]')" = 4
+check "favourite stored" "$(json 'j["favourite"]')" = True
+check "last_used set" "$(json 'j["last_used"] is not None')" = True
+expect 0 "ls --fav" "$SHELF" ls --fav --json
+check "one favourite" "$(json 'len(j)')" = 1
+expect 0 "ls --sort rating" "$SHELF" ls --sort -rating --limit 1 --json
+check "highest rated first" "$(json 'j[0]["id"]')" = "$ID"
+expect 0 "fav --off" "$SHELF" fav --off "$ID"
+
+# Moves keep ids and user data; vanished files are marked missing.
+mv "$S/Loops/Pad C2.aiff" "$S/Pad moved.aiff"
+rm "$S/Loops/Texture.ogg"
+expect 0 "rescan after move" "$SHELF" --json import "$S"
+check "one moved" "$(json 'j["moved"]')" = 1
+check "one missing" "$(json 'j["missing"]')" = 1
+expect 0 "moved keeps id and rating" "$SHELF" info --json "$S/Pad moved.aiff"
+check "same id after move" "$(json 'j["id"]')" = "$ID"
+check "rating kept after move" "$(json 'j["rating"]')" = 4
+expect 0 "ls --missing" "$SHELF" ls --missing --json
+check "missing listed" "$(json 'j[0]["name"]')" = Texture
+
+# -L works anywhere, and a second library is separate.
+expect 0 "init with -L" "$SHELF" -L "$T/lib2" init
+expect 0 "import --copy" "$SHELF" import --copy "$S/Loops" -L "$T/lib2"
+expect 0 "stats --json" "$SHELF" -L "$T/lib2" stats --json
+check "copies are managed" "$(json 'j["managed"]')" = 1
+check "lib2 has 1 sample" "$(json 'j["samples"]')" = 1
+
+expect 0 "rm" "$SHELF" rm "$ID"
+expect 3 "rm again" "$SHELF" rm "$ID"
+finish
