@@ -212,6 +212,7 @@ int cmd_search(const cli *c, int argc, char **argv)
         }
     } else {
         ex = print_cursor(c, lib, cur, &rows);
+        fflush(stdout);
         if (ex == EXIT_OK && !c->quiet)
             fprintf(stderr, "%lld of %lld matches\n", (long long)rows, (long long)total);
     }

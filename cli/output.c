@@ -138,8 +138,10 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
     fprintf(f, "sha256:    %s\n", s->sha256 ? s->sha256 : "-");
     fprintf(f, "size:      %s (%llu bytes)\n", cli_bytes(s->size, size), (unsigned long long)s->size);
     fprintf(f, "format:    %s %s\n", s->format ? s->format : "?", s->subtype ? s->subtype : "");
-    fprintf(f, "audio:     %d Hz, %d channel%s, %d bit, %lld frames, %.3f s\n", s->rate,
-            s->channels, s->channels == 1 ? "" : "s", s->bits, (long long)s->frames, s->duration);
+    fprintf(f, "audio:     %d Hz, %d channel%s, ", s->rate, s->channels, s->channels == 1 ? "" : "s");
+    if (s->bits)
+        fprintf(f, "%d bit, ", s->bits);
+    fprintf(f, "%lld frames, %.3f s\n", (long long)s->frames, s->duration);
     fprintf(f, "root key:  %s", cli_note_name(s->root_key, note));
     if (s->root_key >= 0)
         fprintf(f, " (MIDI %d)", s->root_key);
