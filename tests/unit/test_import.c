@@ -490,6 +490,36 @@ TEST(resume_after_kill_9)
     shelf_library_close(lib);
 }
 
+static int cancel_progress(void *ud, const shelf_import_stats *st)
+{
+    (void)ud;
+    return st->files_done >= 1;     /* stop at the first report */
+}
+
+TEST(cancel_keeps_work_done)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_opts o;
+    shelf_import_stats st;
+    shelf_library *lib;
+    const char *paths[1] = { root };
+    int64_t kept;
+
+    write_wavs(root, "c", "cancel", 40, 300);
+    lib = open_lib(libdir);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.progress = cancel_progress;
+    ASSERT_RC(SHELF_ECANCELED, shelf_import(lib, paths, 1, &o, &st));
+    kept = count_rows(lib);
+    ASSERT(kept >= 1 && kept < 40);
+    ASSERT_EQ_INT(st.imported, kept);
+    ASSERT_OKL(lib, do_import(lib, root, 0, &st));
+    ASSERT_EQ_INT(st.unchanged, kept);
+    ASSERT_EQ_INT(st.imported, 40 - kept);
+    shelf_library_close(lib);
+}
+
 /* Two importers and a reader at once, in three processes. */
 TEST(two_importers_and_a_reader)
 {
@@ -639,6 +669,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(copy_into_store_and_gc),
         TEST_ENTRY(verify_finds_flipped_byte_deleted_file_and_changed_file),
         TEST_ENTRY(resume_after_kill_9),
+        TEST_ENTRY(cancel_keeps_work_done),
         TEST_ENTRY(two_importers_and_a_reader),
         TEST_ENTRY(gc_refuses_while_an_import_holds_the_library),
         TEST_ENTRY(db_backup_while_another_process_writes),
