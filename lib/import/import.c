@@ -7,6 +7,8 @@
  *   -> batch in memory -> one IMMEDIATE transaction per batch (upsert,
  *      moves by content hash) -> vanished files marked missing
  *
+ * Reading, hashing and probing run on a reader thread, one batch ahead of
+ * the calling thread, which writes batches and runs every callback.
  * A killed import loses at most the batch in memory; the next run finds the
  * committed rows unchanged and goes on.  Writers hold the catalog's write
  * lock only while a batch is written, so several importers and readers can
@@ -15,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +31,6 @@
 #define STREAM_BUF (1u << 20)
 #define PROGRESS_EVERY 0.1           /* seconds */
 
-/* One file found by the walk. */
-typedef struct entry {
-    char *rel;              /* path relative to the root */
-    uint64_t size;
-    int64_t mtime_ns;
-} entry;
-
 /* A catalog row under the scope being imported. */
 typedef struct known {
     char *rel;
@@ -42,25 +38,49 @@ typedef struct known {
     uint64_t size;
     int64_t mtime_ns;
     int missing, managed;
-    int seen;               /* found by this walk (or taken over by a move) */
+    int present;            /* the walk found its file (set before reading) */
+    int taken;              /* its file vanished and a move took the row over */
 } known;
 
-/* A probed file waiting to be written. */
+/* One file found by the walk. */
+typedef struct entry {
+    char *rel;              /* path relative to the root */
+    uint64_t size;
+    int64_t mtime_ns;
+    known *k;               /* the row at the same path, or NULL */
+} entry;
+
+/* A file read by the reader thread, waiting to be written. */
 typedef struct pending {
     entry *e;
-    known *k;               /* the row at the same path, or NULL */
     char sha[SHELF_HASH_HEX];
     char blob[SHELF_HASH_HEX];   /* "" when referenced in place */
     shelf__probe pr;
-    int status;             /* SHELF_FILE_..., set when written */
+    int status;             /* SHELF_FILE_FAILED (reason set) or 0 until written */
     int64_t id;
+    char reason[256];
 } pending;
+
+/*
+ * The reader thread fills a batch while the calling thread writes the
+ * other one: reading, hashing and probing overlap the catalog writes.
+ */
+typedef struct batch {
+    pending *p;
+    size_t n;
+    uint64_t files, bytes_done, bytes_read, unchanged;
+    int full;               /* handed to the writer */
+    int last;               /* the reader has nothing after this one */
+    int rc;                 /* the reader's fatal error, message in msg */
+    char msg[1024];
+} batch;
 
 typedef struct importer {
     shelf_library *lib;
     const shelf_import_opts *opts;
     shelf_import_stats *st;
     unsigned batch;
+    int copy;               /* SHELF_IMPORT_COPY */
     double last_progress;
     char *root_path;        /* absolute path of the current root */
     int64_t root_id;
@@ -68,11 +88,19 @@ typedef struct importer {
     size_t nentries, centries;
     known *known;           /* open-addressed table on rel */
     size_t nknown, cknown;
-    pending *pend;
-    size_t npend;
+    sqlite3_stmt *insert, *upsert, *update, *by_sha, *set_missing;
+
+    /* shared with the reader thread, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch batches[2];
+    int stop;
+
+    /* the reader thread's own */
     unsigned char *buf;     /* whole-file buffer */
     size_t bufcap;
-    sqlite3_stmt *upsert, *update, *by_sha, *set_missing;
+    shelf__store rstore;    /* lib's store with the reader's error slot */
+    shelf__err rerr;
 } importer;
 
 /* ----- small helpers ------------------------------------------------------ */
@@ -96,6 +124,17 @@ static known *known_find(importer *im, const char *rel)
         if (!strcmp(im->known[i].rel, rel))
             return &im->known[i];
     return NULL;
+}
+
+/* Copy a message, cut to fit. */
+static void copy_msg(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 static void report(importer *im, int status, const char *rel, int64_t id, const char *reason)
@@ -158,6 +197,7 @@ static int add_entry(importer *im, const char *rel, const struct stat *sb)
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     e->size = (uint64_t)sb->st_size;
     e->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    e->k = NULL;
     im->nentries++;
     im->st->files_total++;
     im->st->bytes_total += e->size;
@@ -271,28 +311,54 @@ static int load_known(importer *im, const char *scope)
     return rc;
 }
 
-/* ----- probe and hash one file -------------------------------------------- */
+/* ----- the reader thread: read once, hash, probe ---------------------------- */
 
-/* Read, hash, probe (and with --copy, store) one file into p.  Returns
- * SHELF_OK, or SHELF_EFORMAT/SHELF_EIO with reason filled. */
-static int examine(importer *im, pending *p, char *reason, size_t rsize)
+/* Make the whole-file buffer at least n bytes. */
+static int reserve(importer *im, size_t n)
+{
+    unsigned char *b;
+
+    if (n <= im->bufcap)
+        return SHELF_OK;
+    if (n < STREAM_BUF)
+        n = STREAM_BUF;
+    if (!(b = shelf__realloc(im->buf, n)))
+        return shelf__seterr(&im->rerr, SHELF_ENOMEM, "out of memory");
+    im->buf = b;
+    im->bufcap = n;
+    return SHELF_OK;
+}
+
+/* examine() result: this file fails (p->reason says why); go on. */
+#define SKIP SHELF_EFORMAT
+
+/*
+ * Read, hash and probe one file into p (with copy, store it too).  Returns
+ * SHELF_OK; SKIP with p->reason for a bad or unreadable file; or another
+ * code, fatal for the import, with the message in im->rerr.  *nread
+ * receives the bytes read.
+ */
+static int examine(importer *im, pending *p, int copy, uint64_t *nread)
 {
     char *abs = shelf__path_join(im->root_path, p->e->rel);
+    const size_t rsize = sizeof p->reason;
+    char *reason = p->reason;
     uint8_t h[SHELF_HASH_BYTES];
     struct stat sb;
     uint64_t got = 0;
     int fd = -1, rc = SHELF_OK, e;
     ssize_t n;
 
+    *nread = 0;
     reason[0] = '\0';
     p->blob[0] = '\0';
     if (!abs)
-        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        return shelf__seterr(&im->rerr, SHELF_ENOMEM, "out of memory");
     if ((fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOATIME)) < 0 && errno == EPERM)
         fd = open(abs, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &sb) != 0) {
         snprintf(reason, rsize, "cannot open: %s", shelf__errno_str(errno));
-        rc = SHELF_EIO;
+        rc = SKIP;
         goto out;
     }
     /* What we read is what we record, even if it changed since the walk. */
@@ -301,17 +367,8 @@ static int examine(importer *im, pending *p, char *reason, size_t rsize)
     if ((uint64_t)sb.st_size <= WHOLE_FILE_MAX) {
         size_t want = (size_t)sb.st_size;
 
-        if (want + 1 > im->bufcap) {
-            size_t cap = want + 1 > STREAM_BUF ? want + 1 : STREAM_BUF;
-            unsigned char *b = shelf__realloc(im->buf, cap);
-
-            if (!b) {
-                rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
-                goto out;
-            }
-            im->buf = b;
-            im->bufcap = cap;
-        }
+        if ((rc = reserve(im, want + 1)) != SHELF_OK)
+            goto out;
         /* Read one byte more than expected to notice a file that grew. */
         while (got < want + 1) {
             n = read(fd, im->buf + got, want + 1 - got);
@@ -319,82 +376,170 @@ static int examine(importer *im, pending *p, char *reason, size_t rsize)
                 continue;
             if (n < 0) {
                 snprintf(reason, rsize, "cannot read: %s", shelf__errno_str(errno));
-                rc = SHELF_EIO;
+                rc = SKIP;
                 goto out;
             }
             if (n == 0)
                 break;
             got += (uint64_t)n;
         }
+        *nread = got;
         if (got != want) {
             snprintf(reason, rsize, "file changed while it was read");
-            rc = SHELF_EIO;
+            rc = SKIP;
             goto out;
         }
-        im->st->bytes_done += got;
-        im->st->bytes_read += got;
         shelf__sha256_mem(im->buf, got, h);
         shelf__hex(h, sizeof h, p->sha);
         if ((rc = shelf__probe_mem(im->buf, got, &p->pr, reason, rsize)) != SHELF_OK)
             goto out;
-        if (im->opts->flags & SHELF_IMPORT_COPY) {
-            if ((rc = shelf__store_put_mem(&im->lib->store, im->buf, got, p->blob)) != SHELF_OK) {
-                snprintf(reason, rsize, "%s", im->lib->err.msg);
-                goto out;
-            }
-        }
+        if (copy && (rc = shelf__store_put_mem(&im->rstore, im->buf, got, p->blob)) != SHELF_OK)
+            goto out;
     } else {
-        if (!im->buf || im->bufcap < STREAM_BUF) {
-            unsigned char *b = shelf__realloc(im->buf, STREAM_BUF);
-
-            if (!b) {
-                rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
-                goto out;
-            }
-            im->buf = b;
-            im->bufcap = STREAM_BUF;
-        }
+        if ((rc = reserve(im, STREAM_BUF)) != SHELF_OK)
+            goto out;
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        if ((e = shelf__sha256_fd(fd, im->buf, im->bufcap, h, &got)) != 0) {
+        e = shelf__sha256_fd(fd, im->buf, im->bufcap, h, &got);
+        *nread = got;
+        if (e) {
             snprintf(reason, rsize, "cannot read: %s", shelf__errno_str(e));
-            rc = SHELF_EIO;
+            rc = SKIP;
             goto out;
         }
-        im->st->bytes_done += got;
-        im->st->bytes_read += got;
         shelf__hex(h, sizeof h, p->sha);
         if ((rc = shelf__probe_path(abs, &p->pr, reason, rsize)) != SHELF_OK)
             goto out;
-        if (im->opts->flags & SHELF_IMPORT_COPY) {
-            if ((rc = shelf__store_put_file(&im->lib->store, abs, p->sha)) != SHELF_OK) {
-                snprintf(reason, rsize, "%s", im->lib->err.msg);
+        if (copy) {
+            if ((rc = shelf__store_put_file(&im->rstore, abs, p->sha)) != SHELF_OK)
                 goto out;
-            }
             memcpy(p->blob, p->sha, SHELF_HASH_HEX);
         }
     }
 out:
+    /* A store failure on one file (it changed while copied, say) is that
+     * file's problem; running out of memory or space is everyone's. */
+    if (rc != SHELF_OK && rc != SHELF_EFORMAT && rc != SHELF_EIO && !reason[0] &&
+        rc == SHELF_ECORRUPT) {
+        copy_msg(reason, rsize, im->rerr.msg);
+        rc = SKIP;
+    }
     if (fd >= 0)
         close(fd);
     shelf_free(abs);
     return rc;
 }
 
-/* ----- writing batches ----------------------------------------------------- */
+/* Wait for batch i to be free; NULL when the import is stopping. */
+static batch *take_free(importer *im, int i)
+{
+    batch *b = &im->batches[i];
+
+    pthread_mutex_lock(&im->mu);
+    while (b->full && !im->stop)
+        pthread_cond_wait(&im->cv, &im->mu);
+    if (im->stop) {
+        pthread_mutex_unlock(&im->mu);
+        return NULL;
+    }
+    pthread_mutex_unlock(&im->mu);
+    b->n = 0;
+    b->files = b->bytes_done = b->bytes_read = b->unchanged = 0;
+    b->last = 0;
+    b->rc = SHELF_OK;
+    b->msg[0] = '\0';
+    return b;
+}
+
+static void hand_over(importer *im, batch *b)
+{
+    pthread_mutex_lock(&im->mu);
+    b->full = 1;
+    pthread_cond_broadcast(&im->cv);
+    pthread_mutex_unlock(&im->mu);
+}
+
+/* Unchanged: same size and mtime, not missing, and (with copy) already managed. */
+static int unchanged(const importer *im, const entry *e)
+{
+    const known *k = e->k;
+
+    return k && !k->missing && k->size == e->size && k->mtime_ns == e->mtime_ns &&
+           (k->managed || !im->copy);
+}
+
+static void *reader_main(void *arg)
+{
+    importer *im = arg;
+    batch *b = NULL;
+    double t0 = 0;
+    size_t i;
+    int bi = 0;
+
+    for (i = 0; i < im->nentries; i++) {
+        entry *e = &im->entries[i];
+
+        if (!b) {
+            if (!(b = take_free(im, bi)))
+                return NULL;
+            t0 = shelf__monotonic();
+        }
+        b->files++;
+        if (unchanged(im, e)) {
+            b->unchanged++;
+            b->bytes_done += e->size;
+        } else {
+            pending *p = &b->p[b->n];
+            uint64_t nread;
+            int rc;
+
+            p->e = e;
+            p->status = 0;
+            p->id = 0;
+            /* A managed row stays managed: its copy is the sample. */
+            rc = examine(im, p, im->copy || (e->k && e->k->managed), &nread);
+            b->bytes_done += e->size;
+            b->bytes_read += nread;
+            if (rc == SKIP) {
+                p->status = SHELF_FILE_FAILED;
+            } else if (rc != SHELF_OK) {
+                b->rc = rc;
+                copy_msg(b->msg, sizeof b->msg, im->rerr.msg);
+                b->last = 1;
+                hand_over(im, b);
+                return NULL;
+            }
+            b->n++;
+        }
+        if (b->n == im->batch || shelf__monotonic() - t0 >= PROGRESS_EVERY) {
+            hand_over(im, b);
+            bi = !bi;
+            b = NULL;
+        }
+    }
+    if (!b && !(b = take_free(im, bi)))
+        return NULL;
+    b->last = 1;
+    hand_over(im, b);
+    return NULL;
+}
+
+/* ----- writing batches (the calling thread) --------------------------------- */
 
 #define COLS "name, root_id, relpath, blob, size, mtime_ns, sha256, format, subtype, rate," \
              " channels, frames, duration, bits, root_key, loop_start, loop_end, loop_mode," \
              " tempo, beats, category"
+#define VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17," \
+               " ?18, ?19, ?20, ?21, ?22, 0"
 
 static int prepare_statements(importer *im)
 {
     shelf_library *lib = im->lib;
 
-    /* Two importers of one folder may race to the same path: the later
+    im->insert = shelf__prepare(lib, "INSERT INTO samples(" COLS ", created, missing) VALUES(" VALUES ")");
+    /* Two importers of one folder may race to the same new path: the later
      * one updates the row (keeping its id) instead of failing. */
     im->upsert = shelf__prepare(lib,
-        "INSERT INTO samples(" COLS ", created, missing) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 0)\n"
+        "INSERT INTO samples(" COLS ", created, missing) VALUES(" VALUES ")\n"
         "ON CONFLICT(root_id, relpath) DO UPDATE SET name = excluded.name, blob = excluded.blob,"
         " size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,"
         " format = excluded.format, subtype = excluded.subtype, rate = excluded.rate,"
@@ -412,18 +557,19 @@ static int prepare_statements(importer *im)
     im->by_sha = shelf__prepare(lib,
         "SELECT id, root_id, relpath, missing FROM samples WHERE sha256 = ?1 ORDER BY missing DESC, id");
     im->set_missing = shelf__prepare(lib, "UPDATE samples SET missing = 1 WHERE id = ?1");
-    if (!im->upsert || !im->update || !im->by_sha || !im->set_missing)
+    if (!im->insert || !im->upsert || !im->update || !im->by_sha || !im->set_missing)
         return lib->err.rc;
     return SHELF_OK;
 }
 
 static void finalize_statements(importer *im)
 {
+    sqlite3_finalize(im->insert);
     sqlite3_finalize(im->upsert);
     sqlite3_finalize(im->update);
     sqlite3_finalize(im->by_sha);
     sqlite3_finalize(im->set_missing);
-    im->upsert = im->update = im->by_sha = im->set_missing = NULL;
+    im->insert = im->upsert = im->update = im->by_sha = im->set_missing = NULL;
 }
 
 static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
@@ -474,9 +620,10 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
 }
 
 /*
- * A new path whose content matches a sample that is missing, or that this
- * walk found gone, is that sample moved: return its id (and mark its known
- * entry seen so it is not marked missing), else 0.
+ * A new path whose content matches a sample that is marked missing, or
+ * whose file this walk found gone, is that sample moved: return its id
+ * (and mark it taken so it is neither taken twice nor marked missing),
+ * else 0.  A match whose file is still in place is a duplicate.
  */
 static int64_t find_moved(importer *im, const char *sha)
 {
@@ -485,104 +632,113 @@ static int64_t find_moved(importer *im, const char *sha)
     sqlite3_reset(im->by_sha);
     sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);
     while (sqlite3_step(im->by_sha) == SQLITE_ROW) {
-        int64_t cand = sqlite3_column_int64(im->by_sha, 0);
         const char *rel = (const char *)sqlite3_column_text(im->by_sha, 2);
         known *k = sqlite3_column_int64(im->by_sha, 1) == im->root_id ? known_find(im, rel) : NULL;
 
-        if (k && k->seen)
-            continue;               /* still at its place: a duplicate, not a move */
-        if (k && !k->missing) {
-            k->seen = 1;            /* vanished from this walk: moved */
-            id = cand;
-            break;
+        if (k) {
+            if (k->present || k->taken)
+                continue;
+            k->taken = 1;
+        } else if (!sqlite3_column_int(im->by_sha, 3)) {
+            continue;
         }
-        if (sqlite3_column_int(im->by_sha, 3)) {
-            if (k)
-                k->seen = 1;
-            id = cand;
-            break;
-        }
+        id = sqlite3_column_int64(im->by_sha, 0);
+        break;
     }
     sqlite3_reset(im->by_sha);
     return id;
+}
+
+static int step_write(importer *im, sqlite3_stmt *st, const pending *p, char *name, int64_t *id)
+{
+    int r;
+
+    sqlite3_reset(st);
+    bind_row(im, st, p, name);
+    if (*id)
+        sqlite3_bind_int64(st, 23, *id);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE && !*id)
+        *id = sqlite3_last_insert_rowid(im->lib->db);
+    sqlite3_reset(st);
+    return r;
 }
 
 static int write_one(importer *im, pending *p)
 {
     char *name = shelf__path_stem(p->e->rel);
     int64_t id = 0;
-    int status, rc = SHELF_OK;
-    sqlite3_stmt *st;
+    int r;
 
     if (!name)
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
-    if (p->k) {
-        id = p->k->id;
-        status = SHELF_FILE_UPDATED;
+    if (p->e->k) {
+        id = p->e->k->id;
+        p->status = SHELF_FILE_UPDATED;
     } else if ((id = find_moved(im, p->sha)) != 0) {
-        status = SHELF_FILE_MOVED;
+        p->status = SHELF_FILE_MOVED;
     } else {
-        status = SHELF_FILE_IMPORTED;
+        p->status = SHELF_FILE_IMPORTED;
     }
-    st = id ? im->update : im->upsert;
-    sqlite3_reset(st);
-    bind_row(im, st, p, name);
-    if (id)
-        sqlite3_bind_int64(st, 23, id);
-    switch (sqlite3_step(st)) {
-    case SQLITE_ROW:
-        id = sqlite3_column_int64(st, 0);
-        /* fall through */
-    case SQLITE_DONE:
-        break;
-    default:
-        rc = shelf__dberr(im->lib, "cannot write to the catalog");
-        break;
+    r = step_write(im, id ? im->update : im->insert, p, name, &id);
+    if (r == SQLITE_CONSTRAINT_UNIQUE && p->status == SHELF_FILE_IMPORTED) {
+        id = 0;     /* another importer added this path meanwhile */
+        r = step_write(im, im->upsert, p, name, &id);
+        if (r == SQLITE_ROW || r == SQLITE_DONE)
+            p->status = SHELF_FILE_UPDATED;
     }
-    sqlite3_reset(st);
     shelf_free(name);
-    if (rc != SHELF_OK)
-        return rc;
-    p->status = status;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return shelf__dberr(im->lib, "cannot write to the catalog");
     p->id = id;
     return SHELF_OK;
 }
 
-static int flush(importer *im)
+/* Write a batch in one transaction; count and report its files after the
+ * commit, so what was reported is durable. */
+static int write_batch(importer *im, batch *b)
 {
     size_t i;
-    int rc;
+    int rc = SHELF_OK, any = 0;
 
-    if (!im->npend)
-        return SHELF_OK;
-    if ((rc = shelf__begin(im->lib)) != SHELF_OK)
-        return rc;
-    for (i = 0; i < im->npend; i++)
-        if ((rc = write_one(im, &im->pend[i])) != SHELF_OK) {
+    for (i = 0; i < b->n; i++) {
+        pending *p = &b->p[i];
+
+        if (p->status == SHELF_FILE_FAILED)
+            continue;
+        if (!any && (rc = shelf__begin(im->lib)) != SHELF_OK)
+            return rc;
+        any = 1;
+        if ((rc = write_one(im, p)) != SHELF_OK) {
             shelf__rollback(im->lib);
             return rc;
         }
-    if ((rc = shelf__commit(im->lib)) != SHELF_OK) {
+    }
+    if (any && (rc = shelf__commit(im->lib)) != SHELF_OK) {
         shelf__rollback(im->lib);
         return rc;
     }
-    /* Counted and reported once durable in the catalog. */
-    for (i = 0; i < im->npend; i++) {
-        pending *p = &im->pend[i];
+    im->st->files_done += b->files;
+    im->st->bytes_done += b->bytes_done;
+    im->st->bytes_read += b->bytes_read;
+    im->st->unchanged += b->unchanged;
+    for (i = 0; i < b->n; i++) {
+        pending *p = &b->p[i];
 
-        if (p->status == SHELF_FILE_IMPORTED)
-            im->st->imported++;
-        else if (p->status == SHELF_FILE_UPDATED)
-            im->st->updated++;
-        else
-            im->st->moved++;
-        report(im, p->status, p->e->rel, p->id, NULL);
+        switch (p->status) {
+        case SHELF_FILE_IMPORTED: im->st->imported++; break;
+        case SHELF_FILE_UPDATED: im->st->updated++; break;
+        case SHELF_FILE_MOVED: im->st->moved++; break;
+        default: im->st->failed++; break;
+        }
+        report(im, p->status, p->e->rel, p->id, p->status == SHELF_FILE_FAILED ? p->reason : NULL);
     }
-    im->npend = 0;
     return SHELF_OK;
 }
 
-/* Mark known rows that the walk did not find as missing. */
+/* Mark known rows whose files the walk did not find as missing. */
 static int mark_vanished(importer *im)
 {
     size_t i;
@@ -591,7 +747,7 @@ static int mark_vanished(importer *im)
     for (i = 0; i < im->cknown; i++) {
         known *k = &im->known[i];
 
-        if (!k->rel || k->seen || k->missing || k->managed)
+        if (!k->rel || k->present || k->taken || k->missing || k->managed)
             continue;
         if (!any && (rc = shelf__begin(im->lib)) != SHELF_OK)
             return rc;
@@ -603,17 +759,65 @@ static int mark_vanished(importer *im)
             shelf__rollback(im->lib);
             return rc;
         }
+    }
+    if (any && (rc = shelf__commit(im->lib)) != SHELF_OK)
+        return rc;
+    for (i = 0; i < im->cknown; i++) {
+        known *k = &im->known[i];
+
+        if (!k->rel || k->present || k->taken || k->missing || k->managed)
+            continue;
         im->st->missing++;
         report(im, SHELF_FILE_MISSING, k->rel, k->id, NULL);
     }
-    return any ? shelf__commit(im->lib) : SHELF_OK;
+    return SHELF_OK;
+}
+
+/*
+ * Read the walked files on a second thread while this one writes: the
+ * reader fills one batch while the other is written.  Batches are written
+ * in walk order.  On failure or cancel the reader is stopped and joined;
+ * what was committed stays.
+ */
+static int run_pipeline(importer *im)
+{
+    pthread_t reader;
+    int rc = SHELF_OK, bi = 0, last = 0, e;
+
+    im->stop = 0;
+    im->batches[0].full = im->batches[1].full = 0;
+    if ((e = pthread_create(&reader, NULL, reader_main, im)) != 0)
+        return shelf__seterr_errno(&im->lib->err, e, "cannot start the reader thread");
+    while (!last && rc == SHELF_OK) {
+        batch *b = &im->batches[bi];
+
+        pthread_mutex_lock(&im->mu);
+        while (!b->full)
+            pthread_cond_wait(&im->cv, &im->mu);
+        pthread_mutex_unlock(&im->mu);
+        last = b->last;
+        if (b->rc != SHELF_OK)
+            rc = shelf__seterr(&im->lib->err, b->rc, "%s", b->msg);
+        else
+            rc = write_batch(im, b);
+        if (rc == SHELF_OK)
+            rc = progress(im, 0);
+        pthread_mutex_lock(&im->mu);
+        b->full = 0;
+        if (rc != SHELF_OK)
+            im->stop = 1;
+        pthread_cond_broadcast(&im->cv);
+        pthread_mutex_unlock(&im->mu);
+        bi = !bi;
+    }
+    pthread_join(reader, NULL);
+    return rc;
 }
 
 /* ----- one path given by the caller ---------------------------------------- */
 
 static int import_scope(importer *im, const char *abs, int is_dir)
 {
-    char reason[1280];
     const char *rel;
     char *dir = NULL, *scope = NULL;
     size_t i;
@@ -624,7 +828,8 @@ static int import_scope(importer *im, const char *abs, int is_dir)
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     if (!*dir) {
         shelf_free(dir);
-        dir = shelf__strdup("/");
+        if (!(dir = shelf__strdup("/")))
+            return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     }
     if ((rc = shelf__begin(im->lib)) != SHELF_OK)
         goto out;
@@ -676,47 +881,15 @@ static int import_scope(importer *im, const char *abs, int is_dir)
         if (rc != SHELF_OK)
             goto out;
     }
-
-    for (i = 0; i < im->nentries; i++) {
-        entry *e = &im->entries[i];
-        known *k = known_find(im, e->rel);
-        pending *p;
-
-        if (k) {
-            k->seen = 1;
-            if (!k->missing && k->size == e->size && k->mtime_ns == e->mtime_ns) {
-                im->st->unchanged++;
-                im->st->files_done++;
-                im->st->bytes_done += e->size;
-                if ((rc = progress(im, 0)) != SHELF_OK)
-                    goto out;
-                continue;
-            }
-        }
-        p = &im->pend[im->npend];
-        p->e = e;
-        p->k = k;
-        rc = examine(im, p, reason, sizeof reason);
-        im->st->files_done++;
-        if (rc == SHELF_EFORMAT || rc == SHELF_EIO) {
-            im->st->failed++;
-            report(im, SHELF_FILE_FAILED, e->rel, 0, reason);
-            rc = SHELF_OK;
-        } else if (rc != SHELF_OK) {
-            goto out;
-        } else if (++im->npend == im->batch && (rc = flush(im)) != SHELF_OK) {
-            goto out;
-        }
-        if ((rc = progress(im, 0)) != SHELF_OK)
-            goto out;
-    }
-    if ((rc = flush(im)) != SHELF_OK)
+    /* Every row whose file is there is known before any file is read, so
+     * a copy of a file found early is never taken for a move of it. */
+    for (i = 0; i < im->nentries; i++)
+        if ((im->entries[i].k = known_find(im, im->entries[i].rel)) != NULL)
+            im->entries[i].k->present = 1;
+    if ((rc = run_pipeline(im)) != SHELF_OK)
         goto out;
     rc = mark_vanished(im);
 out:
-    if (rc == SHELF_ECANCELED)
-        flush(im);           /* keep what was done; a second run goes on */
-    im->npend = 0;
     shelf_free(dir);
     shelf_free(scope);
     free_scope(im);
@@ -747,6 +920,11 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
     im.opts = opts;
     im.st = stats;
     im.batch = opts->batch ? opts->batch : DEFAULT_BATCH;
+    im.copy = (opts->flags & SHELF_IMPORT_COPY) != 0;
+    im.rstore = lib->store;
+    im.rstore.err = &im.rerr;
+    pthread_mutex_init(&im.mu, NULL);
+    pthread_cond_init(&im.cv, NULL);
 
     /* Every named path must exist before anything is written. */
     if (!(abs = shelf__calloc(npaths, sizeof *abs)) || !(isdir = shelf__calloc(npaths, sizeof *isdir))) {
@@ -776,7 +954,8 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
             goto out;
         locked = 1;
     }
-    if (!(im.pend = shelf__calloc(im.batch, sizeof *im.pend))) {
+    if (!(im.batches[0].p = shelf__calloc(im.batch, sizeof(pending))) ||
+        !(im.batches[1].p = shelf__calloc(im.batch, sizeof(pending)))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -794,8 +973,11 @@ out:
         shelf_free(abs[i]);
     shelf_free(abs);
     shelf_free(isdir);
-    shelf_free(im.pend);
+    shelf_free(im.batches[0].p);
+    shelf_free(im.batches[1].p);
     shelf_free(im.buf);
+    pthread_mutex_destroy(&im.mu);
+    pthread_cond_destroy(&im.cv);
     return rc;
 }
 
