@@ -4,6 +4,7 @@
  * folders that paths are relative to.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "catalog_int.h"
@@ -123,6 +124,7 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
     };
     shelf_list_opts o = { sizeof o, 0, 0, 0, 0, 0, 0 };
     shelf__buf sql = SHELF__BUF_INIT;
+    char orderby[128];
     sqlite3_stmt *st;
     const char *dir;
 
@@ -135,20 +137,20 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
     if (o.sort < 0 || o.sort >= (int)(sizeof order / sizeof order[0]))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
     dir = o.descending ? " DESC" : "";
-    shelf__buf_adds(&sql, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS " WHERE 1");
-    if (o.only_missing)
-        shelf__buf_adds(&sql, " AND s.missing");
-    if (o.only_favourites)
-        shelf__buf_adds(&sql, " AND fv.item_id IS NOT NULL");
     /* Ties are broken by id so paging is stable. */
     if (o.sort == SHELF_SORT_PATH)
-        shelf__buf_addf(&sql, " ORDER BY r.path%s, s.relpath%s, s.id", dir, dir);
+        snprintf(orderby, sizeof orderby, "r.path%s, s.relpath%s, s.id", dir, dir);
     else
-        shelf__buf_addf(&sql, " ORDER BY %s%s, s.id%s", order[o.sort], dir, dir);
-    shelf__buf_addf(&sql, " LIMIT %lld OFFSET %lld", o.limit > 0 ? (long long)o.limit : -1LL,
-                    o.offset > 0 ? (long long)o.offset : 0LL);
-    if (!sql.buf)
+        snprintf(orderby, sizeof orderby, "%s%s, s.id%s", order[o.sort], dir, dir);
+    if (shelf__buf_addf(&sql, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS
+                              " WHERE 1%s%s ORDER BY %s LIMIT %lld OFFSET %lld",
+                        o.only_missing ? " AND s.missing" : "",
+                        o.only_favourites ? " AND fv.item_id IS NOT NULL" : "", orderby,
+                        o.limit > 0 ? (long long)o.limit : -1LL,
+                        o.offset > 0 ? (long long)o.offset : 0LL) != SHELF_OK) {
+        shelf__buf_release(&sql);
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
     st = shelf__prepare(lib, sql.buf);
     shelf__buf_release(&sql);
     if (!st)
@@ -160,14 +162,16 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
  * Turn what a user typed into an FTS5 query: each word becomes a quoted
  * prefix term, all ANDed.  Words are runs of letters and digits (any
  * non-ASCII byte counts as a letter), the same split the tokenizer makes,
- * so no input can form FTS5 syntax.  Returns NULL for "no words".
+ * so no input can form FTS5 syntax.  *out is NULL when there are no words.
  */
-static char *fts_query(const char *text)
+static int fts_query(shelf_library *lib, const char *text, char **out)
 {
     shelf__buf q = SHELF__BUF_INIT;
-    const unsigned char *p = (const unsigned char *)text;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    int rc = SHELF_OK;
 
-    while (*p) {
+    *out = NULL;
+    while (*p && rc == SHELF_OK) {
         const unsigned char *w;
 
         while (*p && !(isalnum(*p) || *p >= 0x80))
@@ -176,11 +180,14 @@ static char *fts_query(const char *text)
             break;
         for (w = p; *p && (isalnum(*p) || *p >= 0x80); p++)
             ;
-        if (q.len)
-            shelf__buf_adds(&q, " ");
-        shelf__buf_addf(&q, "\"%.*s\"*", (int)(p - w), (const char *)w);
+        rc = shelf__buf_addf(&q, "%s\"%.*s\"*", q.len ? " " : "", (int)(p - w), (const char *)w);
     }
-    return q.buf;
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&q);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    *out = q.buf;
+    return SHELF_OK;
 }
 
 int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, int64_t offset,
@@ -188,9 +195,11 @@ int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, in
 {
     sqlite3_stmt *st;
     char *q;
+    int rc;
 
     *out = NULL;
-    q = fts_query(text ? text : "");
+    if ((rc = fts_query(lib, text, &q)) != SHELF_OK)
+        return rc;
     st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS
                              " FROM samples_fts f JOIN samples s ON s.id = f.rowid" SAMPLE_JOINS
                              " WHERE samples_fts MATCH ?1 ORDER BY f.rank, s.id"
@@ -210,12 +219,12 @@ int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, in
 int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
 {
     sqlite3_stmt *st;
-    char *q = fts_query(text ? text : "");
-    int rc = SHELF_OK;
+    char *q;
+    int rc;
 
     *count = 0;
-    if (!q)
-        return SHELF_OK;
+    if ((rc = fts_query(lib, text, &q)) != SHELF_OK || !q)
+        return rc;
     if (!(st = shelf__prepare(lib, "SELECT count(*) FROM samples_fts WHERE samples_fts MATCH ?1"))) {
         shelf_free(q);
         return lib->err.rc;

@@ -145,10 +145,10 @@ static const char *const migrations[] = {
     "END;\n",
 
     /* 2: full-text search over samples (name, path words, tags, category),
-     * with prefix indexes for type-ahead, kept current by triggers. */
+     * with 2- and 3-letter prefix indexes for type-ahead, kept current by triggers. */
     "CREATE VIRTUAL TABLE samples_fts USING fts5(\n"
     "  name, words, tags, category,\n"
-    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3'\n"
+    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'\n"
     ");\n"
     "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0)');\n"
     "INSERT INTO samples_fts(rowid, name, words, tags, category)\n"

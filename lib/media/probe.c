@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sndfile.h>
 #include "media_int.h"
 
@@ -165,7 +166,9 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
     out->frames = info->frames;
     out->root_key = -1;
     out->loop_start = out->loop_end = -1;
-    if (info->samplerate <= 0 || info->channels <= 0) {
+    /* Beyond these no sampler plays the file: a damaged header. */
+    if (info->samplerate < 1000 || info->samplerate > 1536000 || info->channels <= 0 ||
+        info->channels > 64) {
         set_reason(reason, reason_size, "invalid rate or channel count");
         return SHELF_EFORMAT;
     }
@@ -175,8 +178,10 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
     }
     out->duration = (double)info->frames / info->samplerate;
 
-    /* Decode the last frames: a file whose audio ends before its header
-     * says (a truncated copy) fails here rather than on stage. */
+    /* Decode the last frames: a compressed file whose stream ends before
+     * its header says (a truncated FLAC or Ogg) fails here rather than on
+     * stage.  A truncated PCM file is read by libsndfile as a shorter one:
+     * its frames are the frames present. */
     if (info->channels <= 8 && info->seekable) {
         want = info->frames < 256 ? info->frames : 256;
         if (sf_seek(sf, info->frames - want, SEEK_SET) < 0 ||
@@ -198,6 +203,11 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
             case SF_LOOP_BACKWARD: out->loop_mode = SHELF_LOOP_BACKWARD; break;
             case SF_LOOP_ALTERNATING: out->loop_mode = SHELF_LOOP_ALTERNATING; break;
             default: out->loop_mode = SHELF_LOOP_FORWARD; break;
+            }
+            /* A loop outside the audio (a damaged or cut file) is no loop. */
+            if (out->loop_end > out->frames) {
+                out->loop_start = out->loop_end = -1;
+                out->loop_mode = SHELF_LOOP_NONE;
             }
         }
     }
@@ -239,12 +249,17 @@ int shelf__probe_mem(const void *data, size_t n, shelf__probe *out,
 
 int shelf__probe_path(const char *path, shelf__probe *out, char *reason, size_t reason_size)
 {
+    struct stat sb;
     SF_INFO info;
     SNDFILE *sf;
     int rc;
 
     memset(out, 0, sizeof *out);
     memset(&info, 0, sizeof info);
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        set_reason(reason, reason_size, "empty file");
+        return SHELF_EFORMAT;
+    }
     if (!(sf = sf_open(path, SFM_READ, &info))) {
         set_reason(reason, reason_size, sf_strerror(NULL));
         return SHELF_EFORMAT;
@@ -345,6 +360,20 @@ static const char *scan_words(const char *s, size_t n)
     return NULL;
 }
 
+/* 1 when the words "bass" and "drum" follow each other in s[0..n). */
+static int has_bass_drum(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 9 <= n; i++)
+        if (!strncasecmp(s + i, "bass", 4) && (i == 0 || !isalpha((unsigned char)s[i - 1])) &&
+            (s[i + 4] == ' ' || s[i + 4] == '_' || s[i + 4] == '-') &&
+            !strncasecmp(s + i + 5, "drum", 4) &&
+            (i + 9 == n || !isalpha((unsigned char)s[i + 9]) || s[i + 9] == 's'))
+            return 1;
+    return 0;
+}
+
 const char *shelf__guess_category(const char *relpath)
 {
     const char *end = relpath + strlen(relpath), *slash, *c;
@@ -354,6 +383,9 @@ const char *shelf__guess_category(const char *relpath)
         slash = end;
         while (slash > relpath && slash[-1] != '/')
             slash--;
+        /* "808 Bass Drum" is a kick, whatever word came first. */
+        if (has_bass_drum(slash, (size_t)(end - slash)))
+            return "kick";
         if ((c = scan_words(slash, (size_t)(end - slash))) != NULL)
             return c;
         end = slash > relpath ? slash - 1 : relpath;

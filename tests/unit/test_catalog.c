@@ -1225,7 +1225,7 @@ TEST(alloc_fail_open)
 /*
  * A search under allocation failure.  "hard drums" finds Snare_Hard only;
  * a query that lost a word would find more.
- * BUG (lib/catalog/catalog.c, fts_query): the results of shelf__buf_adds/
+ * Regression test, fixed: (lib/catalog/catalog.c, fts_query): the results of shelf__buf_adds/
  * shelf__buf_addf are ignored, so a failed allocation drops a word from the
  * query (or, for a one-word query, turns it into "no words"), and
  * shelf_catalog_search/_search_count return SHELF_OK with wrong results.
@@ -1273,7 +1273,7 @@ TEST(alloc_fail_search)
 }
 
 /* search_count under allocation failure: ENOMEM or the right count (same
- * BUG as alloc_fail_search). */
+ * regression test as alloc_fail_search). */
 TEST(alloc_fail_search_count)
 {
     alloc_report rep = { 0, "" };
@@ -1304,7 +1304,7 @@ TEST(alloc_fail_search_count)
 
 /*
  * A listing under allocation failure: ENOMEM or exactly the right rows.
- * BUG (lib/catalog/catalog.c, shelf_catalog_list): the shelf__buf_adds/
+ * Regression test, fixed: (lib/catalog/catalog.c, shelf_catalog_list): the shelf__buf_adds/
  * shelf__buf_addf results are ignored and only sql.buf == NULL is checked,
  * so a failed first append followed by successful ones prepares a partial
  * statement (SHELF_EDB "syntax error"), and a failed later append would

@@ -367,7 +367,7 @@ TEST(empty_mem)
 
 /*
  * An empty file by path must say the same as from memory.
- * BUG (lib/media/probe.c, shelf__probe_path): the path variant has no
+ * Regression test, fixed: (lib/media/probe.c, shelf__probe_path): the path variant has no
  * zero-length check and passes libsndfile's "format not recognised" on.
  */
 TEST(empty_path)
@@ -488,7 +488,7 @@ TEST(wav_truncated_half)
 
 /*
  * A WAV cut so short that its loop ends past the audio that is left.
- * BUG (lib/media/probe.c, describe): the instrument loop is taken as the
+ * Regression test, fixed: (lib/media/probe.c, describe): the instrument loop is taken as the
  * chunk says, without checking it against frames, so the catalog records a
  * loop past the end of the sample.  A loop must lie within the audio or be
  * dropped (-1/-1, SHELF_LOOP_NONE).
@@ -690,7 +690,7 @@ TEST(guess_category)
 
 /*
  * "808 Bass Drum" is a kick: the two words "bass drum" name it.
- * BUG (lib/media/probe.c, scan_words/category_of): the first word that
+ * Regression test, fixed: (lib/media/probe.c, scan_words/category_of): the first word that
  * names a category wins, and "808" (mapped to "bass") comes before
  * "bass drum", so this returns "bass".
  */
