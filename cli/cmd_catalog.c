@@ -114,7 +114,7 @@ int cmd_ls(const cli *c, int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
-    FOR_OPTS(ch, argc, argv, "+s:rn:o:", longopts) {
+    FOR_OPTS(ch, argc, argv, "s:rn:o:", longopts) {
         switch (ch) {
         case 's': {
             const char *name = optarg;
@@ -170,7 +170,7 @@ int cmd_search(const cli *c, int argc, char **argv)
     size_t len = 0;
     int ch, rc, ex, i;
 
-    FOR_OPTS(ch, argc, argv, "+n:o:", longopts) {
+    FOR_OPTS(ch, argc, argv, "n:o:", longopts) {
         switch (ch) {
         case 'n': if (parse_count("limit", optarg, &limit)) return EXIT_USAGE; break;
         case 'o': if (parse_count("offset", optarg, &offset)) return EXIT_USAGE; break;

@@ -84,7 +84,7 @@ int cmd_import(const cli *c, int argc, char **argv)
     memset(&ui, 0, sizeof ui);
     opts.size = sizeof opts;
     ui.c = c;
-    FOR_OPTS(ch, argc, argv, "+cb:v", longopts) {
+    FOR_OPTS(ch, argc, argv, "cb:v", longopts) {
         switch (ch) {
         case 'c': opts.flags |= SHELF_IMPORT_COPY; break;
         case 'b': {
@@ -310,7 +310,7 @@ int cmd_gc(const cli *c, int argc, char **argv)
     shelf_library *lib;
     int ch, dry = 0, wait = 0, rc, ex;
 
-    FOR_OPTS(ch, argc, argv, "+nw", longopts) {
+    FOR_OPTS(ch, argc, argv, "nw", longopts) {
         switch (ch) {
         case 'n': dry = 1; break;
         case 'w': wait = 1; break;
@@ -352,7 +352,7 @@ int cmd_vacuum(const cli *c, int argc, char **argv)
     uint64_t before, after;
     int ch, wait = 0, rc, ex;
 
-    FOR_OPTS(ch, argc, argv, "+w", longopts) {
+    FOR_OPTS(ch, argc, argv, "w", longopts) {
         if (ch != 'w')
             return EXIT_USAGE;
         wait = 1;

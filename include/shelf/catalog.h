@@ -24,8 +24,8 @@ enum {
 typedef struct shelf_sample {
     int64_t id;              /* stable id */
     const char *name;        /* display name: file name without extension */
-    const char *root;        /* folder the path is relative to; NULL when managed only */
-    const char *relpath;     /* path under root (or original name when managed) */
+    const char *root;        /* folder the path is relative to (absolute) */
+    const char *relpath;     /* path under root; for a managed sample, where it came from */
     const char *blob;        /* SHA-256 hex of the managed copy, or NULL */
     const char *sha256;      /* SHA-256 hex of the file's bytes */
     uint64_t size;           /* bytes */
@@ -131,7 +131,8 @@ SHELF_API int shelf_touch(shelf_library *lib, int64_t id);
 /*
  * Remove a sample from the catalog with its tags, rating and favourite.
  * A referenced file is left alone; a managed blob that no other row uses is
- * deleted.  SHELF_ENOTFOUND when there is no such sample.
+ * deleted, when the exclusive lock can be had at once (else gc deletes it
+ * later).  SHELF_ENOTFOUND when there is no such sample.
  */
 SHELF_API int shelf_catalog_remove(shelf_library *lib, int64_t id);
 

@@ -29,8 +29,10 @@ typedef int (*shelf_verify_progress_cb)(void *ud, const shelf_verify_stats *st,
                                         uint64_t files_total, uint64_t bytes_total);
 
 /*
- * Re-hash every referenced file and managed blob and compare with the
- * catalog.  Marks samples whose file is gone as missing, and clears the
+ * Run SQLite's quick_check on the catalog (a failure is reported as
+ * SHELF_VERIFY_CORRUPT with id 0 and the database's path), then re-hash
+ * every referenced file and managed blob and compare with the catalog.
+ * Marks samples whose file (or blob) is gone as missing, and clears the
  * mark on those found again.  Returns SHELF_OK when the run completed
  * (problems are in *stats and reported to cb), or a negative code.
  */

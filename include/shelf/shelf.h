@@ -87,8 +87,11 @@ typedef struct shelf_library shelf_library;
  * up, the message is lost with it, so errmsg, when not NULL, receives an
  * owned copy of the message (free with shelf_free).
  *
- * Errors: SHELF_ENOTFOUND (no library there), SHELF_EVERSION (the catalog
- * is newer than this code), SHELF_EDB, SHELF_EIO, SHELF_ENOMEM.
+ * Errors: SHELF_ENOTFOUND (no library there), SHELF_EVERSION (the config or
+ * catalog is newer than this code), SHELF_EFORMAT (the config cannot be
+ * read), SHELF_ECORRUPT (a catalog without a config), SHELF_EINVAL (no
+ * folder given, or a read-only open of a new library), SHELF_EPERM,
+ * SHELF_EBUSY, SHELF_EDB, SHELF_EIO, SHELF_ENOMEM.
  */
 SHELF_API int shelf_library_open(const char *dir, int flags,
                                  shelf_library **out, char **errmsg);

@@ -495,15 +495,31 @@ int shelf_touch(shelf_library *lib, int64_t id)
 
 int shelf__blob_release(shelf_library *lib, const char *hex)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT 1 FROM samples WHERE blob = ?1 LIMIT 1");
-    int used;
+    sqlite3_stmt *st;
+    int used, rc, had = lib->lock_mode;
 
-    if (!st)
-        return lib->err.rc;
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-    used = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return used ? SHELF_OK : shelf__store_remove(&lib->store, hex);
+    /* Deleting a blob needs the exclusive lock: an importer may have just
+     * stored the same bytes for a row it has not committed yet.  When the
+     * library is busy the blob stays, and gc removes it later. */
+    if (had != SHELF_LOCK_EXCLUSIVE) {
+        if (had != 0)
+            return SHELF_OK;
+        if ((rc = shelf_library_lock(lib, SHELF_LOCK_EXCLUSIVE, 0)) != SHELF_OK)
+            return rc == SHELF_EBUSY ? SHELF_OK : rc;
+    }
+    if (!(st = shelf__prepare(lib, "SELECT 1 FROM samples WHERE blob = ?1\n"
+                                   "UNION ALL SELECT 1 FROM patches WHERE blob = ?1\n"
+                                   "UNION ALL SELECT 1 FROM projects WHERE blob = ?1 LIMIT 1"))) {
+        rc = lib->err.rc;
+    } else {
+        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+        used = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        rc = used ? SHELF_OK : shelf__store_remove(&lib->store, hex);
+    }
+    if (had == 0)
+        shelf_library_unlock(lib);
+    return rc;
 }
 
 int shelf_catalog_remove(shelf_library *lib, int64_t id)

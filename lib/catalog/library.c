@@ -118,7 +118,7 @@ static int config_create(shelf_library *lib, const char *path)
     }
     close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0)
+    if (rename(tmp, path) != 0 || shelf__fsync_dir(lib->path) != 0)
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
 out:
     if (fd >= 0) {

@@ -194,6 +194,7 @@ int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_c
                 problem = SHELF_VERIFY_MISSING;
             else if (e != SHELF_OK)
                 problem = SHELF_VERIFY_CORRUPT;
+            it->now_missing = problem == SHELF_VERIFY_MISSING;
         } else {
             e = hash_file(it->path, buf, hex, &size);
             if (e == ENOENT || e == ENOTDIR)

@@ -50,6 +50,8 @@ expect 0 "search two words" "$SHELF" search --json kick har
 check "kick har finds Kick Hard" "$(json 'j["results"][0]["name"]')" = "Kick Hard"
 expect 0 "search unicode folder" "$SHELF" search --json unicode
 check "diacritics folded" "$(json 'j["total"]')" = 3
+expect 0 "options after the words" "$SHELF" search kick --limit 1 --json
+check "limit after words applies" "$(json 'len(j["results"])')" = 1
 expect 0 "search nothing" "$SHELF" search --json zzzzqqq
 check "no match" "$(json 'j["total"]')" = 0
 expect 0 "search punctuation" "$SHELF" search '"kick' 'AND' '('
