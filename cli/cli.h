@@ -22,6 +22,11 @@ enum {
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
 
+/* getopt_long over a command's arguments (argv[0] is the command); prints
+ * usage errors itself.  Options may follow other arguments. */
+#define FOR_OPTS(c, argc, argv, shortopts, longopts) \
+    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
+
 /* What every command gets. */
 typedef struct cli {
     const char *library;    /* -L DIR, or NULL for the default */

@@ -7,9 +7,6 @@
 #include <string.h>
 #include "cli.h"
 
-#define FOR_OPTS(c, argc, argv, shortopts, longopts) \
-    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
-
 static int parse_count(const char *what, const char *s, int64_t *out)
 {
     char *end;

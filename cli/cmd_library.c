@@ -7,10 +7,6 @@
 #include <string.h>
 #include "cli.h"
 
-/* getopt_long over a command's arguments; prints usage errors. */
-#define FOR_OPTS(c, argc, argv, shortopts, longopts) \
-    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
-
 int cmd_init(const cli *c, int argc, char **argv)
 {
     shelf_library *lib;

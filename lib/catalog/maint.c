@@ -263,7 +263,7 @@ static int gc_visit(void *ud, const char *hex, const char *path, uint64_t size)
             return shelf__seterr_errno(&g->lib->err, errno, "cannot remove '%s'", path);
         return SHELF_OK;
     }
-    if (bsearch(&hex, g->live, g->nlive, sizeof *g->live, cmp_str)) {
+    if (g->nlive && bsearch(&hex, g->live, g->nlive, sizeof *g->live, cmp_str)) {
         g->st->blobs_kept++;
         return SHELF_OK;
     }
@@ -316,7 +316,8 @@ int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
         rc = shelf__dberr(lib, "cannot read the catalog");
         goto out;
     }
-    qsort(g.live, g.nlive, sizeof *g.live, cmp_str);
+    if (g.nlive)
+        qsort(g.live, g.nlive, sizeof *g.live, cmp_str);
     rc = shelf__store_walk(&lib->store, gc_visit, &g);
 out:
     sqlite3_finalize(st);

@@ -17,7 +17,7 @@ contains "include path under the prefix" "$out" "-I$(dirname "$PC")/../../includ
 LIBDIR=$(pkg-config --variable=libdir shelf)
 # shellcheck disable=SC2046
 expect 0 "build embed.c from the installed files" \
-    ${CC:-cc} -o "$T/embed" "$SHELF_SRC/examples/embed.c" $(pkg-config --cflags --libs shelf)
+    ${CC:-cc} ${SHELF_TEST_CFLAGS:-} -o "$T/embed" "$SHELF_SRC/examples/embed.c" $(pkg-config --cflags --libs shelf)
 mkdir -p "$T/s"
 "$SHELF_TG" "$T/s/Tom Low.wav"
 expect 0 "the installed library works" env LD_LIBRARY_PATH="$LIBDIR" "$T/embed" "$T/l" "$T/s" tom
