@@ -8,6 +8,8 @@ mkdir -p "$S/Drums Ünïcode/Kicks" "$S/Drums Ünïcode/Snares" "$S/Loops"
 "$SHELF_TG" --format aiff --root-key 48 --loop 100:4000 "$S/Loops/Pad C2.aiff"
 "$SHELF_TG" --format ogg --seed 9 "$S/Loops/Texture.ogg"
 "$SHELF_TG" --tempo 120 --beats 8 --frames 44100 "$S/Loops/Break.wav"
+"$SHELF_TG" --format opus --rate 48000 "$S/Loops/Voice.opus"
+"$SHELF_TG" --format mp3 "$S/Loops/Bass Line.mp3"
 echo "not audio" > "$S/notes.txt"
 
 expect 0 "help lists exit statuses" "$SHELF" help
@@ -26,22 +28,22 @@ check "init made config" -f "$SHELF_LIBRARY/config"
 expect 0 "init twice is fine" "$SHELF" init
 
 expect 0 "import a folder" "$SHELF" import "$S"
-contains "summary counts" "$out" "6 imported"
+contains "summary counts" "$out" "8 imported"
 contains "summary ignored" "$out" "1 other files ignored"
 check "no progress when not a terminal" -z "$err"
 # On a terminal the progress line shows files/s and MB/s (script(1) gives a tty).
 script -qec "'$SHELF' import '$S'" /dev/null > "$T/tty.out" 2>&1
 contains "progress on a terminal" "$(cat "$T/tty.out")" "files/s"
 expect 0 "rescan" "$SHELF" --json import "$S"
-check "rescan: all unchanged" "$(json 'j["unchanged"]')" = 6
+check "rescan: all unchanged" "$(json 'j["unchanged"]')" = 8
 check "rescan: nothing read" "$(json 'j["bytes_read"]')" = 0
 
 expect 0 "ls --json" "$SHELF" ls --json
-check "ls has 6 rows" "$(json 'len(j)')" = 6
+check "ls has 8 rows" "$(json 'len(j)')" = 8
 expect 0 "ls --sort name" "$SHELF" ls --sort name
-check "first by name is Break" "$(printf '%s\n' "$out" | head -1 | grep -c Break)" = 1
+check "first by name is Bass Line" "$(printf '%s\n' "$out" | head -1 | grep -c "Bass Line")" = 1
 expect 0 "ls --sort -name" "$SHELF" ls --sort -name --limit 1 --json
-check "last by name is Texture" "$(json 'j[0]["name"]')" = Texture
+check "last by name is Voice" "$(json 'j[0]["name"]')" = Voice
 expect 2 "ls bad sort key" "$SHELF" ls --sort colour
 
 expect 0 "search prefix" "$SHELF" search --json kic
@@ -56,6 +58,10 @@ expect 0 "search nothing" "$SHELF" search --json zzzzqqq
 check "no match" "$(json 'j["total"]')" = 0
 expect 0 "search punctuation" "$SHELF" search '"kick' 'AND' '('
 
+expect 0 "info of opus" "$SHELF" info --json "$S/Loops/Voice.opus"
+check "opus format" "$(json 'j["format"], j["subtype"], j["rate"]')" = "OGG OPUS 48000"
+expect 0 "info of mp3" "$SHELF" info --json "$S/Loops/Bass Line.mp3"
+check "mp3 format" "$(json 'j["format"], j["category"]')" = "MP3 bass"
 expect 0 "info by path" "$SHELF" info --json "$S/Loops/Pad C2.aiff"
 check "aiff root key" "$(json 'j["root_key"]')" = 48
 check "aiff loop" "$(json 'j["loop"]["start"], j["loop"]["end"]')" = "100 4000"
@@ -108,8 +114,8 @@ check "missing listed" "$(json 'j[0]["name"]')" = Texture
 expect 0 "init with -L" "$SHELF" -L "$T/lib2" init
 expect 0 "import --copy" "$SHELF" import --copy "$S/Loops" -L "$T/lib2"
 expect 0 "stats --json" "$SHELF" -L "$T/lib2" stats --json
-check "copies are managed" "$(json 'j["managed"]')" = 1
-check "lib2 has 1 sample" "$(json 'j["samples"]')" = 1
+check "copies are managed" "$(json 'j["managed"]')" = 3
+check "lib2 has 3 samples" "$(json 'j["samples"]')" = 3
 
 expect 0 "rm" "$SHELF" rm "$ID"
 expect 3 "rm again" "$SHELF" rm "$ID"

@@ -3,7 +3,7 @@
  * command, for the end-to-end tests written in shell.
  *
  *   shelf-tg [options] FILE...
- *     --format wav16|wav24|float|aiff|flac|ogg   (default wav16)
+ *     --format wav16|wav24|float|aiff|flac|ogg|opus|mp3   (default wav16)
  *     --rate N --channels N --frames N --seed N
  *     --root-key N --loop START:END --tempo BPM --beats N
  *
@@ -49,6 +49,8 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "aiff")) s.format = SF_FORMAT_AIFF | SF_FORMAT_PCM_16;
             else if (!strcmp(optarg, "flac")) s.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
             else if (!strcmp(optarg, "ogg")) s.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+            else if (!strcmp(optarg, "opus")) s.format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
+            else if (!strcmp(optarg, "mp3")) s.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
             else {
                 fprintf(stderr, "shelf-tg: unknown format '%s'\n", optarg);
                 return 2;
