@@ -264,7 +264,7 @@ int cmd_tag(const cli *c, int argc, char **argv)
 {
     tag_args t;
 
-    if (argc < 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "rm"))) {
+    if (argc < 4 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "rm") != 0)) {
         cli_error("usage: shelf tag add|rm ID|PATH TAG...");
         return EXIT_USAGE;
     }

@@ -75,7 +75,8 @@ static int load_items(shelf_library *lib, vitem **out, size_t *count, uint64_t *
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             break;
         }
-        snprintf(it->sha, sizeof it->sha, "%s", (const char *)sqlite3_column_text(st, 4));
+        if (sqlite3_column_type(st, 4) == SQLITE_TEXT)
+            snprintf(it->sha, sizeof it->sha, "%s", (const char *)sqlite3_column_text(st, 4));
         it->size = (uint64_t)sqlite3_column_int64(st, 5);
         it->missing = it->now_missing = sqlite3_column_int(st, 6);
         *bytes += it->size;

@@ -106,7 +106,6 @@ static int open_temp(shelf__store *st, const char *hex, uint64_t size,
                             (unsigned long long)size, *final);
         close(fd);
         unlink(*tmp);
-        fd = -1;
         goto fail;
     }
     shelf_free(dir);
