@@ -63,11 +63,14 @@ typedef struct shelf_cursor shelf_cursor;
 SHELF_API int shelf_cursor_next(shelf_cursor *cur, const shelf_sample **row);
 SHELF_API void shelf_cursor_free(shelf_cursor *cur);
 
-/* Sort keys for shelf_catalog_list. */
+/*
+ * Sort keys for listing and search.  SHELF_SORT_DEFAULT is relevance for a
+ * search with words, name for a search without, and id for a listing.
+ */
 enum {
-    SHELF_SORT_ID = 0, SHELF_SORT_NAME, SHELF_SORT_PATH, SHELF_SORT_SIZE,
+    SHELF_SORT_DEFAULT = 0, SHELF_SORT_ID, SHELF_SORT_NAME, SHELF_SORT_PATH, SHELF_SORT_SIZE,
     SHELF_SORT_DURATION, SHELF_SORT_RATE, SHELF_SORT_KEY, SHELF_SORT_TEMPO,
-    SHELF_SORT_ADDED, SHELF_SORT_USED, SHELF_SORT_RATING
+    SHELF_SORT_ADDED, SHELF_SORT_USED, SHELF_SORT_RATING, SHELF_SORT_RELEVANCE
 };
 
 /* Options for listing.  Zero-initialise, then set size = sizeof. */

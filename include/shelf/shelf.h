@@ -128,6 +128,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/catalog.h"
 #include "shelf/import.h"
 #include "shelf/maint.h"
+#include "shelf/search.h"
 
 #ifdef __cplusplus
 }

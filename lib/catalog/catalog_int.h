@@ -29,7 +29,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 2
+#define SHELF__SCHEMA_VERSION 3
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

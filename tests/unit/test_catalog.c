@@ -267,7 +267,7 @@ TEST(open_creates)
     ASSERT(strstr(cfg, "\"library_id\": \"") != NULL);
     ASSERT(strstr(cfg, "\"created\": ") != NULL);
     free(cfg);
-    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), 2);
+    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
     ASSERT_EQ_INT(db_int(dir, "SELECT count(*) FROM samples"), 0);
     shelf_library_close(lib);
 
@@ -276,7 +276,7 @@ TEST(open_creates)
     shelf_library_close(lib);
     lib = open_lib(dir, SHELF_OPEN_CREATE);
     shelf_library_close(lib);
-    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), 2);
+    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
     shelf_library_close(NULL);
 }
 
@@ -1065,7 +1065,7 @@ TEST(migrate_v1)
     ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), 1);
 
     lib = open_lib(dir, 0);
-    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), 2);
+    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
     ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
     ASSERT_EQ_INT(total, 2);
     ASSERT_OKL(lib, shelf_catalog_get(lib, 1, &cur, &row));
@@ -1120,7 +1120,7 @@ TEST(migrate_v1)
     lib = open_lib(dir, SHELF_OPEN_READONLY);
     ASSERT_EQ_INT(search(lib, "lush", ids, 8), 1);
     shelf_library_close(lib);
-    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), 2);
+    ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
 }
 
 /* ---- allocation failures ------------------------------------------------------------ */
