@@ -8,6 +8,7 @@
 #include <sndfile.h>
 #include <sqlite3.h>
 #include <time.h>
+#include "catalog/catalog_int.h"
 #include "test.h"
 #include "audiogen.h"
 #include "common/common_int.h"
