@@ -44,6 +44,8 @@ static int print_cursor(const cli *c, shelf_library *lib, shelf_cursor *cur, int
     return EXIT_OK;
 }
 
+static int parse_sort(const char *arg, int *sort, int *descending);
+
 int cmd_info(const cli *c, int argc, char **argv)
 {
     shelf_library *lib;
@@ -96,41 +98,23 @@ int cmd_ls(const cli *c, int argc, char **argv)
         { "missing", no_argument, NULL, 'm' }, { "fav", no_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
     };
-    static const struct { const char *name; int key; } keys[] = {
-        { "id", SHELF_SORT_ID }, { "name", SHELF_SORT_NAME }, { "path", SHELF_SORT_PATH },
-        { "size", SHELF_SORT_SIZE }, { "length", SHELF_SORT_DURATION }, { "len", SHELF_SORT_DURATION },
-        { "rate", SHELF_SORT_RATE }, { "key", SHELF_SORT_KEY }, { "bpm", SHELF_SORT_TEMPO },
-        { "added", SHELF_SORT_ADDED }, { "used", SHELF_SORT_USED }, { "rating", SHELF_SORT_RATING },
-    };
     shelf_list_opts o;
     shelf_library *lib;
     shelf_cursor *cur;
     int64_t rows;
     int ch, rc, ex;
-    size_t k;
 
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
     FOR_OPTS(ch, argc, argv, "s:rn:o:", longopts) {
         switch (ch) {
-        case 's': {
-            const char *name = optarg;
-
-            if (*name == '-') {         /* "-name" sorts descending */
-                o.descending = !o.descending;
-                name++;
-            }
-            for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
-                if (!strcmp(name, keys[k].name))
-                    break;
-            if (k == sizeof keys / sizeof keys[0]) {
-                cli_error("unknown sort key '%s' (id name path size length rate key bpm added used rating)",
-                          optarg);
+        case 's':
+            if (parse_sort(optarg, &o.sort, &o.descending) || o.sort == SHELF_SORT_RELEVANCE) {
+                if (o.sort == SHELF_SORT_RELEVANCE)
+                    cli_error("ls has no relevance: use search");
                 return EXIT_USAGE;
             }
-            o.sort = keys[k].key;
             break;
-        }
         case 'r': o.descending = !o.descending; break;
         case 'n': if (parse_count("limit", optarg, &o.limit)) return EXIT_USAGE; break;
         case 'o': if (parse_count("offset", optarg, &o.offset)) return EXIT_USAGE; break;
@@ -154,65 +138,150 @@ int cmd_ls(const cli *c, int argc, char **argv)
     return ex;
 }
 
+/* Sort keys by name, shared by ls and search; "-name" reverses. */
+static const struct { const char *name; int key; } sort_keys[] = {
+    { "id", SHELF_SORT_ID }, { "name", SHELF_SORT_NAME }, { "path", SHELF_SORT_PATH },
+    { "size", SHELF_SORT_SIZE }, { "length", SHELF_SORT_DURATION }, { "len", SHELF_SORT_DURATION },
+    { "rate", SHELF_SORT_RATE }, { "key", SHELF_SORT_KEY }, { "bpm", SHELF_SORT_TEMPO },
+    { "added", SHELF_SORT_ADDED }, { "used", SHELF_SORT_USED }, { "rating", SHELF_SORT_RATING },
+    { "relevance", SHELF_SORT_RELEVANCE },
+};
+
+static int parse_sort(const char *arg, int *sort, int *descending)
+{
+    const char *name = arg;
+    size_t k;
+
+    if (*name == '-') {
+        *descending = !*descending;
+        name++;
+    }
+    for (k = 0; k < sizeof sort_keys / sizeof sort_keys[0]; k++)
+        if (!strcmp(name, sort_keys[k].name)) {
+            *sort = sort_keys[k].key;
+            return EXIT_OK;
+        }
+    cli_error("unknown sort key '%s' (id name path size length rate key bpm added used rating "
+              "relevance)", arg);
+    return EXIT_USAGE;
+}
+
+/* Join argv[first..argc) with spaces (owned). */
+static char *join_args(int argc, char **argv, int first)
+{
+    size_t len = 1;
+    char *text;
+    int i;
+
+    for (i = first; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    if (!(text = calloc(1, len)))
+        return NULL;
+    for (i = first; i < argc; i++) {
+        strncat(text, argv[i], len - strlen(text) - 1);
+        if (i + 1 < argc)
+            strncat(text, " ", len - strlen(text) - 1);
+    }
+    return text;
+}
+
+/* Report a query error with a caret under its column. */
+static int query_fail(shelf_library *lib, int rc, const char *query)
+{
+    int pos = shelf_query_errpos(lib);
+
+    cli_error("%s", shelf_errmsg(lib));
+    if (rc == SHELF_EINVAL && pos > 0)
+        fprintf(stderr, "  %s\n  %*s^\n", query, pos - 1, "");
+    return cli_exit_for(rc);
+}
+
+/* Print a page of results with the count; returns exit status. */
+static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const char *query,
+                      int64_t total, int exact, int64_t offset)
+{
+    const shelf_sample *s;
+    json_t *arr = c->json ? json_array() : NULL;
+    int64_t rows = 0;
+    int rc;
+
+    while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
+        if (arr)
+            json_array_append_new(arr, cli_sample_json(s));
+        else
+            cli_sample_line(stdout, s);
+        rows++;
+    }
+    if (rc != SHELF_DONE) {
+        json_decref(arr);
+        return cli_fail(lib, rc);
+    }
+    if (arr) {
+        cli_print_json(json_pack("{s:s, s:I, s:b, s:I, s:o}", "query", query, "total",
+                                 (json_int_t)total, "exact", exact, "offset", (json_int_t)offset,
+                                 "results", arr));
+    } else if (!c->quiet) {
+        fflush(stdout);
+        fprintf(stderr, "%lld of %lld%s matches\n", (long long)rows, (long long)total,
+                exact ? "" : "+");
+    }
+    return EXIT_OK;
+}
+
 int cmd_search(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "limit", required_argument, NULL, 'n' }, { "offset", required_argument, NULL, 'o' },
+        { "sort", required_argument, NULL, 's' }, { "reverse", no_argument, NULL, 'r' },
+        { "count-limit", required_argument, NULL, 'C' }, { "check", no_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 }
     };
-    int64_t limit = 50, offset = 0, rows, total = 0;
+    shelf_search_opts o;
     shelf_library *lib;
     shelf_cursor *cur = NULL;
+    int64_t total = 0, v;
     char *text = NULL;
-    size_t len = 0;
-    int ch, rc, ex, i;
+    int ch, rc, ex, exact = 1, check = 0;
 
-    FOR_OPTS(ch, argc, argv, "n:o:", longopts) {
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "n:o:s:r", longopts) {
         switch (ch) {
-        case 'n': if (parse_count("limit", optarg, &limit)) return EXIT_USAGE; break;
-        case 'o': if (parse_count("offset", optarg, &offset)) return EXIT_USAGE; break;
+        case 'n':
+            if (parse_count("limit", optarg, &v))
+                return EXIT_USAGE;
+            o.limit = v ? v : -1;
+            break;
+        case 'o': if (parse_count("offset", optarg, &o.offset)) return EXIT_USAGE; break;
+        case 's': if (parse_sort(optarg, &o.sort, &o.descending)) return EXIT_USAGE; break;
+        case 'r': o.descending = !o.descending; break;
+        case 'C':
+            if (parse_count("count limit", optarg, &v))
+                return EXIT_USAGE;
+            o.count_limit = v ? v : -1;
+            break;
+        case 'k': check = 1; break;
         default: return EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        cli_error("usage: shelf search [--limit N] [--offset N] WORDS...");
+        cli_error("usage: shelf search [--limit N] [--offset N] [--sort KEY] [-r] QUERY...");
         return EXIT_USAGE;
     }
-    for (i = optind; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    if (!(text = calloc(1, len + 1)))
+    if (!(text = join_args(argc, argv, optind)))
         return EXIT_FAIL;
-    for (i = optind; i < argc; i++) {
-        strncat(text, argv[i], len - strlen(text));
-        if (i + 1 < argc)
-            strncat(text, " ", len - strlen(text));
-    }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
         free(text);
         return ex;
     }
-    if ((rc = shelf_catalog_search(lib, text, limit, offset, &cur)) != SHELF_OK ||
-        (rc = shelf_catalog_search_count(lib, text, &total)) != SHELF_OK) {
-        ex = cli_fail(lib, rc);
-    } else if (c->json) {
-        const shelf_sample *s;
-        json_t *arr = json_array();
-
-        while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW)
-            json_array_append_new(arr, cli_sample_json(s));
-        if (rc != SHELF_DONE) {
-            json_decref(arr);
-            ex = cli_fail(lib, rc);
-        } else {
-            cli_print_json(json_pack("{s:s, s:I, s:I, s:o}", "query", text, "total", (json_int_t)total,
-                                     "offset", (json_int_t)offset, "results", arr));
-        }
-    } else {
-        ex = print_cursor(c, lib, cur, &rows);
-        fflush(stdout);
-        if (ex == EXIT_OK && !c->quiet)
-            fprintf(stderr, "%lld of %lld matches\n", (long long)rows, (long long)total);
-    }
+    if (check)
+        rc = shelf_query_check(lib, text);
+    else
+        rc = shelf_search(lib, text, &o, &cur, &total, &exact);
+    if (rc != SHELF_OK)
+        ex = query_fail(lib, rc, text);
+    else if (!check)
+        ex = print_page(c, lib, cur, text, total, exact, o.offset);
     shelf_cursor_free(cur);
     shelf_library_close(lib);
     free(text);

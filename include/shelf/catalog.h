@@ -50,6 +50,14 @@ typedef struct shelf_sample {
     int rating;              /* 0..5 */
     int favourite;           /* 0 or 1 */
     const char *tags;        /* space-separated tag names, "" when none */
+    /* What the file says about itself (RIFF INFO, BWF, Vorbis comments) or
+     * the kit it belongs to says about it; NULL when unknown. */
+    const char *title;
+    const char *author;      /* artist, or the kit's author */
+    const char *comment;
+    const char *genre;
+    const char *kit;         /* Hydrogen drum kit name */
+    const char *instrument;  /* the kit's instrument that plays it */
 } shelf_sample;
 
 /* A cursor over samples (listing or search).  Free with shelf_cursor_free. */

@@ -15,20 +15,6 @@ struct shelf_cursor {
     shelf_sample row;
 };
 
-/* The columns every cursor reads, in the order fill_row expects. */
-#define SAMPLE_COLUMNS \
-    "s.id, s.name, r.path, s.relpath, s.blob, s.sha256, s.size, s.mtime_ns, s.format,\n" \
-    "s.subtype, s.rate, s.channels, s.frames, s.duration, s.bits, s.root_key,\n" \
-    "s.loop_start, s.loop_end, s.loop_mode, s.tempo, s.beats, s.category, s.created,\n" \
-    "s.last_used, s.missing, coalesce(rt.rating, 0), fv.item_id IS NOT NULL,\n" \
-    "coalesce((SELECT group_concat(name, ' ') FROM (SELECT t.name FROM tag_items ti\n" \
-    "  JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id\n" \
-    "  ORDER BY t.name)), '')\n"
-#define SAMPLE_JOINS \
-    " JOIN roots r ON r.id = s.root_id\n" \
-    " LEFT JOIN ratings rt ON rt.kind = 1 AND rt.item_id = s.id\n" \
-    " LEFT JOIN favourites fv ON fv.kind = 1 AND fv.item_id = s.id\n"
-
 static const char *text_or_null(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
@@ -69,9 +55,15 @@ static void fill_row(sqlite3_stmt *st, shelf_sample *s)
     s->rating = sqlite3_column_int(st, 25);
     s->favourite = sqlite3_column_int(st, 26);
     s->tags = text_or_null(st, 27);
+    s->title = text_or_null(st, 28);
+    s->author = text_or_null(st, 29);
+    s->comment = text_or_null(st, 30);
+    s->genre = text_or_null(st, 31);
+    s->kit = text_or_null(st, 32);
+    s->instrument = text_or_null(st, 33);
 }
 
-static int cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out)
+int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out)
 {
     shelf_cursor *c = shelf__calloc(1, sizeof *c);
 
@@ -107,9 +99,21 @@ void shelf_cursor_free(shelf_cursor *cur)
     shelf_free(cur);
 }
 
-int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cursor **out)
+void shelf__order_by(int sort, int descending, char *buf, size_t size)
+{
+    const char *dir = descending ? " DESC" : "";
+
+    /* Ties are broken by id so paging is stable. */
+    if (sort == SHELF_SORT_PATH)
+        snprintf(buf, size, "r.path%s, s.relpath%s, s.id", dir, dir);
+    else
+        snprintf(buf, size, "%s%s, s.id%s", shelf__sort_sql(sort), dir, dir);
+}
+
+const char *shelf__sort_sql(int sort)
 {
     static const char *const order[] = {
+        [SHELF_SORT_DEFAULT] = "s.id",
         [SHELF_SORT_ID] = "s.id",
         [SHELF_SORT_NAME] = "s.name COLLATE NOCASE",
         [SHELF_SORT_PATH] = "r.path, s.relpath",
@@ -122,11 +126,18 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
         [SHELF_SORT_USED] = "s.last_used",
         [SHELF_SORT_RATING] = "coalesce(rt.rating, 0)",
     };
+
+    if (sort < 0 || sort >= (int)(sizeof order / sizeof order[0]))
+        return NULL;
+    return order[sort];
+}
+
+int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cursor **out)
+{
     shelf_list_opts o = { sizeof o, 0, 0, 0, 0, 0, 0 };
     shelf__buf sql = SHELF__BUF_INIT;
     char orderby[128];
     sqlite3_stmt *st;
-    const char *dir;
 
     *out = NULL;
     if (opts) {
@@ -134,14 +145,9 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
             return shelf__seterr(&lib->err, SHELF_EINVAL, "list options from an older ABI");
         o = *opts;
     }
-    if (o.sort < 0 || o.sort >= (int)(sizeof order / sizeof order[0]))
+    if (!shelf__sort_sql(o.sort))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
-    dir = o.descending ? " DESC" : "";
-    /* Ties are broken by id so paging is stable. */
-    if (o.sort == SHELF_SORT_PATH)
-        snprintf(orderby, sizeof orderby, "r.path%s, s.relpath%s, s.id", dir, dir);
-    else
-        snprintf(orderby, sizeof orderby, "%s%s, s.id%s", order[o.sort], dir, dir);
+    shelf__order_by(o.sort, o.descending, orderby, sizeof orderby);
     if (shelf__buf_addf(&sql, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS
                               " WHERE 1%s%s ORDER BY %s LIMIT %lld OFFSET %lld",
                         o.only_missing ? " AND s.missing" : "",
@@ -155,7 +161,7 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
     shelf__buf_release(&sql);
     if (!st)
         return lib->err.rc;
-    return cursor_new(lib, st, out);
+    return shelf__cursor_new(lib, st, out);
 }
 
 /*
@@ -213,7 +219,7 @@ int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, in
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
     sqlite3_bind_int64(st, 3, offset > 0 ? offset : 0);
     shelf_free(q);
-    return cursor_new(lib, st, out);
+    return shelf__cursor_new(lib, st, out);
 }
 
 int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
@@ -250,7 +256,7 @@ int shelf_catalog_get(shelf_library *lib, int64_t id, shelf_cursor **out, const 
                                    " WHERE s.id = ?1")))
         return lib->err.rc;
     sqlite3_bind_int64(st, 1, id);
-    if ((rc = cursor_new(lib, st, out)) != SHELF_OK)
+    if ((rc = shelf__cursor_new(lib, st, out)) != SHELF_OK)
         return rc;
     rc = shelf_cursor_next(*out, row);
     if (rc == SHELF_ROW)

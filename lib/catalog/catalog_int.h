@@ -26,6 +26,7 @@ struct shelf_library {
     shelf__err err;
     int readonly;
     int lock_fd, lock_mode;   /* advisory lock on DIR/lock; mode 0 when none */
+    int query_errpos;         /* column of the last query error, 0 when none */
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
@@ -67,6 +68,30 @@ int shelf__root_find(shelf_library *lib, const char *abs_path, int64_t *root_id,
  */
 int shelf__root_for_import(shelf_library *lib, const char *abs_dir, int64_t *root_id,
                            const char **rel);
+
+/* The columns every cursor reads (FROM samples s + SAMPLE_JOINS), in the
+ * order the cursor expects. */
+#define SAMPLE_COLUMNS \
+    "s.id, s.name, r.path, s.relpath, s.blob, s.sha256, s.size, s.mtime_ns, s.format,\n" \
+    "s.subtype, s.rate, s.channels, s.frames, s.duration, s.bits, s.root_key,\n" \
+    "s.loop_start, s.loop_end, s.loop_mode, s.tempo, s.beats, s.category, s.created,\n" \
+    "s.last_used, s.missing, coalesce(rt.rating, 0), fv.item_id IS NOT NULL,\n" \
+    "coalesce((SELECT group_concat(name, ' ') FROM (SELECT t.name FROM tag_items ti\n" \
+    "  JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id\n" \
+    "  ORDER BY t.name)), ''),\n" \
+    "s.title, s.author, s.comment, s.genre, s.kit, s.instrument\n"
+#define SAMPLE_JOINS \
+    " JOIN roots r ON r.id = s.root_id\n" \
+    " LEFT JOIN ratings rt ON rt.kind = 1 AND rt.item_id = s.id\n" \
+    " LEFT JOIN favourites fv ON fv.kind = 1 AND fv.item_id = s.id\n"
+
+/* A cursor over st, which selects SAMPLE_COLUMNS (takes st, even on failure). */
+int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out);
+
+/* SQL of a sort key over SAMPLE_JOINS, NULL when unknown; and a whole
+ * ORDER BY list with id as the tie-breaker. */
+const char *shelf__sort_sql(int sort);
+void shelf__order_by(int sort, int descending, char *buf, size_t size);
 
 /* Absolute path of a sample's file (owned). */
 char *shelf__sample_abspath(const char *root, const char *relpath);

@@ -1,0 +1,1010 @@
+/*
+ * search.c: runs the query language on the catalog.  A parsed query
+ * (query.c) becomes one SQL statement: the positive words at the top level
+ * become one FTS5 MATCH that also ranks (BM25 weighted by column, blended
+ * with rating and recent use); everything else becomes conditions on the
+ * typed columns, with other text as FTS5 sub-selects.  Also collections
+ * (manual lists and saved queries) and synonyms.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "query_int.h"
+
+#define MAX_BINDS 256
+#define MAX_COLLECTION_DEPTH 4
+#define DEFAULT_PAGE 50
+#define DEFAULT_COUNT_LIMIT 10000
+
+typedef struct bindv {
+    int is_text;
+    char *text;
+    double num;
+} bindv;
+
+typedef struct compiler {
+    shelf_library *lib;
+    int64_t now;
+    bindv binds[MAX_BINDS];
+    int nbinds;
+    int depth;          /* collections inside collections */
+    int rc;
+} compiler;
+
+static int cfail(compiler *c, int rc)
+{
+    if (c->rc == SHELF_OK)
+        c->rc = rc;
+    return c->rc;
+}
+
+/* Add a bind value; write "?N" into out. */
+static void bind_text(compiler *c, shelf__buf *out, const char *text)
+{
+    if (c->nbinds == MAX_BINDS) {
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL, "query too long"));
+        return;
+    }
+    if (!(c->binds[c->nbinds].text = shelf__strdup(text))) {
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+        return;
+    }
+    c->binds[c->nbinds].is_text = 1;
+    c->nbinds++;
+    if (shelf__buf_addf(out, "?%d", c->nbinds) != SHELF_OK)
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+}
+
+static void bind_num(compiler *c, shelf__buf *out, double v)
+{
+    if (c->nbinds == MAX_BINDS) {
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL, "query too long"));
+        return;
+    }
+    c->binds[c->nbinds].is_text = 0;
+    c->binds[c->nbinds].text = NULL;
+    c->binds[c->nbinds].num = v;
+    c->nbinds++;
+    if (shelf__buf_addf(out, "?%d", c->nbinds) != SHELF_OK)
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+}
+
+static void add(compiler *c, shelf__buf *out, const char *s)
+{
+    if (shelf__buf_adds(out, s) != SHELF_OK)
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+}
+
+static void release_binds(compiler *c)
+{
+    int i;
+
+    for (i = 0; i < c->nbinds; i++)
+        shelf_free(c->binds[i].text);
+    c->nbinds = 0;
+}
+
+static void apply_binds(compiler *c, sqlite3_stmt *st)
+{
+    int i;
+
+    for (i = 0; i < c->nbinds; i++) {
+        if (c->binds[i].is_text)
+            sqlite3_bind_text(st, i + 1, c->binds[i].text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_double(st, i + 1, c->binds[i].num);
+    }
+}
+
+/* ----- text: FTS5 expressions --------------------------------------------- */
+
+/* Words are runs of letters and digits; any non-ASCII byte is a letter (the
+ * tokenizer's unicode61 split, near enough for UTF-8). */
+static int wordch(unsigned char ch)
+{
+    return isalnum(ch) || ch >= 0x80;
+}
+
+/* Text nodes whose matches FTS5 can compute on its own. */
+static int is_text(const qnode *n)
+{
+    int i;
+
+    switch (n->kind) {
+    case Q_WORD: case Q_PHRASE:
+        return 1;
+    case Q_FIELD:
+        return n->field == F_NAME || n->field == F_PATH;
+    case Q_AND: case Q_OR:
+        for (i = 0; i < n->nkids; i++)
+            if (!is_text(n->kids[i]))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Append the tokens of s as an FTS5 phrase ("a b c"), with a trailing '*'
+ * when prefix.  Returns the number of tokens. */
+static int fts_phrase(compiler *c, shelf__buf *out, const char *col, const char *s, int prefix)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int ntok = 0;
+
+    while (*p) {
+        const unsigned char *w;
+
+        while (*p && !wordch(*p))
+            p++;
+        if (!*p)
+            break;
+        for (w = p; *p && wordch(*p); p++)
+            ;
+        if (ntok++ == 0) {
+            if (col)
+                shelf__buf_addf(out, "%s : ", col);
+            add(c, out, "\"");
+        } else {
+            add(c, out, " ");
+        }
+        if (shelf__buf_add(out, w, (size_t)(p - w)) != SHELF_OK)
+            cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    }
+    if (ntok)
+        add(c, out, prefix ? "\"*" : "\"");
+    return ntok;
+}
+
+/* A free word: its prefix, or any word of its synonym group. */
+static int fts_word(compiler *c, shelf__buf *out, const char *w)
+{
+    sqlite3_stmt *st;
+    int n = 0, r;
+
+    st = shelf__prepare(c->lib, "SELECT b.word FROM synonyms a JOIN synonyms b ON b.grp = a.grp "
+                                "WHERE a.word = ?1 AND b.word != ?1 ORDER BY b.word");
+    if (!st)
+        return cfail(c, c->lib->err.rc), 0;
+    sqlite3_bind_text(st, 1, w, -1, SQLITE_STATIC);
+    r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return fts_phrase(c, out, NULL, w, 1);
+    }
+    add(c, out, "(");
+    n = fts_phrase(c, out, NULL, w, 1);
+    for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
+        add(c, out, " OR ");
+        fts_phrase(c, out, NULL, (const char *)sqlite3_column_text(st, 0), 1);
+    }
+    add(c, out, ")");
+    sqlite3_finalize(st);
+    return n;
+}
+
+/*
+ * Append the FTS5 expression of a text node.  Returns 0 when the node has
+ * no words at all ("&"): it then matches everything, which the caller
+ * handles.
+ */
+static int fts_expr(compiler *c, shelf__buf *out, const qnode *n)
+{
+    shelf__buf part = SHELF__BUF_INIT;
+    int i, any = 0, all = 1;
+
+    switch (n->kind) {
+    case Q_WORD:
+        return fts_word(c, out, n->text);
+    case Q_PHRASE:
+        return fts_phrase(c, out, NULL, n->text, 0);
+    case Q_FIELD:
+        return fts_phrase(c, out, n->field == F_NAME ? "name" : "words", n->text, 1);
+    }
+    /* AND drops word-less parts; OR with a word-less part matches all. */
+    for (i = 0; i < n->nkids; i++) {
+        size_t mark = part.len;
+
+        if (any)
+            add(c, &part, n->kind == Q_AND ? " AND " : " OR ");
+        if (fts_expr(c, &part, n->kids[i])) {
+            any = 1;
+        } else {
+            part.len = mark;
+            if (part.buf)
+                part.buf[mark] = '\0';
+            all = 0;
+        }
+    }
+    if (n->kind == Q_OR && !all) {
+        shelf__buf_release(&part);
+        return 0;
+    }
+    if (any) {
+        add(c, out, "(");
+        add(c, out, part.buf);
+        add(c, out, ")");
+    }
+    shelf__buf_release(&part);
+    return any;
+}
+
+/* ----- conditions ------------------------------------------------------------ */
+
+static void compile(compiler *c, shelf__buf *out, const qnode *n);
+
+static void like_value(compiler *c, shelf__buf *out, const char *v, int before, int after)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+
+    if (before)
+        shelf__buf_adds(&b, "%");
+    for (; *v; v++) {
+        if (*v == '%' || *v == '_' || *v == '\\')
+            shelf__buf_add(&b, "\\", 1);
+        shelf__buf_add(&b, v, 1);
+    }
+    if (after)
+        shelf__buf_adds(&b, "%");
+    if (!b.buf)
+        shelf__buf_adds(&b, "");
+    if (b.buf)
+        bind_text(c, out, b.buf);
+    else
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    shelf__buf_release(&b);
+}
+
+/* A missing value (no tempo, no root key) never matches a range. */
+static void range_sql(compiler *c, shelf__buf *out, const char *col, const qrange *r)
+{
+    add(c, out, "(");
+    add(c, out, col);
+    add(c, out, " IS NOT NULL");
+    if (r->has_lo) {
+        shelf__buf_addf(out, " AND %s %s ", col, r->lo_strict ? ">" : ">=");
+        bind_num(c, out, r->lo);
+    }
+    if (r->has_hi) {
+        shelf__buf_addf(out, " AND %s %s ", col, r->hi_strict ? "<" : "<=");
+        bind_num(c, out, r->hi);
+    }
+    add(c, out, ")");
+}
+
+static void collection_sql(compiler *c, shelf__buf *out, const qnode *n)
+{
+    sqlite3_stmt *st = shelf__prepare(c->lib, "SELECT id, query FROM collections WHERE name = ?1");
+    qnode *sub = NULL;
+    int64_t id;
+    int errpos;
+
+    if (!st) {
+        cfail(c, c->lib->err.rc);
+        return;
+    }
+    sqlite3_bind_text(st, 1, n->text, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        c->lib->query_errpos = n->pos;
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL,
+                               "invalid query at column %d: no collection '%s'", n->pos, n->text));
+        return;
+    }
+    id = sqlite3_column_int64(st, 0);
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+        shelf__buf_addf(out, "s.id IN (SELECT sample_id FROM collection_items WHERE "
+                             "collection_id = %lld)", (long long)id);
+        sqlite3_finalize(st);
+        return;
+    }
+    if (c->depth >= MAX_COLLECTION_DEPTH) {
+        sqlite3_finalize(st);
+        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL,
+                               "collection '%s' refers to collections too deeply", n->text));
+        return;
+    }
+    if (shelf__query_parse(c->lib, (const char *)sqlite3_column_text(st, 1), c->now, &sub,
+                           &errpos) != SHELF_OK) {
+        sqlite3_finalize(st);
+        cfail(c, c->lib->err.rc);
+        return;
+    }
+    sqlite3_finalize(st);
+    c->depth++;
+    if (sub)
+        compile(c, out, sub);
+    else
+        add(c, out, "0");
+    c->depth--;
+    shelf__query_free(sub);
+}
+
+static void field_sql(compiler *c, shelf__buf *out, const qnode *n)
+{
+    static const char *const numcol[] = {
+        [F_RATE] = "s.rate", [F_CH] = "s.channels", [F_BITS] = "s.bits",
+        [F_KEY] = "s.root_key", [F_BPM] = "s.tempo", [F_LEN] = "s.duration",
+        [F_RATING] = "coalesce(rt.rating, 0)", [F_ADDED] = "s.created", [F_USED] = "s.last_used",
+    };
+
+    switch (n->field) {
+    case F_TAG:
+        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
+                    "WHERE ti.kind = 1 AND ");
+        if (n->prefix) {
+            add(c, out, "t.name LIKE ");
+            like_value(c, out, n->text, 0, 1);
+            add(c, out, " ESCAPE '\\'");
+        } else {
+            add(c, out, "t.name = ");
+            bind_text(c, out, n->text);
+        }
+        add(c, out, ")");
+        return;
+    case F_CAT:
+        if (n->prefix) {
+            add(c, out, "s.category LIKE ");
+            like_value(c, out, n->text, 0, 1);
+            add(c, out, " ESCAPE '\\'");
+            return;
+        }
+        /* a category's synonyms name it too (cat:hh is cat:hihat) */
+        add(c, out, "(s.category = ");
+        bind_text(c, out, n->text);
+        add(c, out, " COLLATE NOCASE OR s.category IN (SELECT b.word FROM synonyms a JOIN "
+                    "synonyms b ON b.grp = a.grp WHERE a.word = ");
+        bind_text(c, out, n->text);
+        add(c, out, "))");
+        return;
+    case F_AUTHOR:
+        add(c, out, "s.author LIKE ");
+        like_value(c, out, n->text, 1, 1);
+        add(c, out, " ESCAPE '\\'");
+        return;
+    case F_TYPE:
+        add(c, out, n->text[0] == 's' ? "1" : "0");   /* only samples so far */
+        return;
+    case F_FORMAT: {
+        const char *v = !strcmp(n->text, "aif") ? "aiff" : !strcmp(n->text, "wave") ? "wav"
+                      : n->text;
+
+        add(c, out, "(s.format LIKE ");
+        like_value(c, out, v, 0, 1);
+        add(c, out, " ESCAPE '\\' OR s.subtype LIKE ");
+        like_value(c, out, v, 0, 1);
+        add(c, out, " ESCAPE '\\')");
+        return;
+    }
+    case F_FAV:
+        add(c, out, n->yes ? "fv.item_id IS NOT NULL" : "fv.item_id IS NULL");
+        return;
+    case F_MISSING:
+        add(c, out, n->yes ? "s.missing = 1" : "s.missing = 0");
+        return;
+    case F_LOOP:
+        add(c, out, n->yes ? "s.loop_start IS NOT NULL" : "s.loop_start IS NULL");
+        return;
+    case F_IN:
+        collection_sql(c, out, n);
+        return;
+    case F_NAME: case F_PATH: {
+        shelf__buf e = SHELF__BUF_INIT;
+
+        if (fts_expr(c, &e, n)) {
+            add(c, out, "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ");
+            bind_text(c, out, e.buf);
+            add(c, out, ")");
+        } else {
+            add(c, out, "1");
+        }
+        shelf__buf_release(&e);
+        return;
+    }
+    }
+    range_sql(c, out, numcol[n->field], &n->r);
+}
+
+static void compile(compiler *c, shelf__buf *out, const qnode *n)
+{
+    int i;
+
+    if (c->rc != SHELF_OK)
+        return;
+    if (is_text(n)) {
+        shelf__buf e = SHELF__BUF_INIT;
+
+        if (fts_expr(c, &e, n)) {
+            add(c, out, "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ");
+            bind_text(c, out, e.buf);
+            add(c, out, ")");
+        } else {
+            add(c, out, "1");
+        }
+        shelf__buf_release(&e);
+        return;
+    }
+    switch (n->kind) {
+    case Q_AND: case Q_OR:
+        add(c, out, "(");
+        for (i = 0; i < n->nkids; i++) {
+            if (i)
+                add(c, out, n->kind == Q_AND ? " AND " : " OR ");
+            compile(c, out, n->kids[i]);
+        }
+        add(c, out, ")");
+        return;
+    case Q_NOT:
+        add(c, out, "NOT ");
+        add(c, out, "(");
+        compile(c, out, n->kids[0]);
+        add(c, out, ")");
+        return;
+    case Q_FIELD:
+        field_sql(c, out, n);
+        return;
+    }
+}
+
+/*
+ * Build the statement for a query: the positive text of the top-level AND
+ * goes into one ranking MATCH, the rest into WHERE.  *ranked says whether
+ * there is a MATCH to rank by.
+ */
+static void build(compiler *c, const qnode *q, shelf__buf *from_where, int *ranked)
+{
+    shelf__buf match = SHELF__BUF_INIT, where = SHELF__BUF_INIT;
+    const qnode *const *kids = &q;
+    int nkids = 1, i, nmatch = 0;
+
+    *ranked = 0;
+    if (q->kind == Q_AND) {
+        kids = (const qnode *const *)q->kids;
+        nkids = q->nkids;
+    }
+    for (i = 0; i < nkids; i++) {
+        const qnode *k = kids[i];
+
+        if (is_text(k)) {
+            size_t mark = match.len;
+
+            if (nmatch)
+                add(c, &match, " AND ");
+            if (fts_expr(c, &match, k)) {
+                nmatch++;
+            } else {
+                match.len = mark;
+                if (match.buf)
+                    match.buf[mark] = '\0';
+            }
+            continue;
+        }
+        add(c, &where, " AND ");
+        compile(c, &where, k);
+    }
+    if (nmatch) {
+        add(c, from_where, " FROM samples_fts f JOIN samples s ON s.id = f.rowid" SAMPLE_JOINS
+                           " WHERE samples_fts MATCH ");
+        bind_text(c, from_where, match.buf);
+        *ranked = 1;
+    } else {
+        add(c, from_where, " FROM samples s" SAMPLE_JOINS " WHERE 1");
+    }
+    if (where.buf)
+        add(c, from_where, where.buf);
+    shelf__buf_release(&match);
+    shelf__buf_release(&where);
+}
+
+static int parse(shelf_library *lib, const char *query, int64_t now, qnode **q)
+{
+    int errpos = 0, rc = shelf__query_parse(lib, query, now, q, &errpos);
+
+    lib->query_errpos = errpos;
+    return rc;
+}
+
+int shelf_query_check(shelf_library *lib, const char *query)
+{
+    qnode *q = NULL;
+    int rc = parse(lib, query, shelf__now(), &q);
+
+    shelf__query_free(q);
+    return rc;
+}
+
+int shelf_query_errpos(const shelf_library *lib)
+{
+    return lib->query_errpos;
+}
+
+/* Count matches up to limit (-1: all). */
+static int count(compiler *c, const char *from_where, int64_t limit, int64_t *total, int *exact)
+{
+    shelf__buf sql = SHELF__BUF_INIT;
+    sqlite3_stmt *st;
+    int rc = SHELF_OK;
+
+    if (limit < 0)
+        rc = shelf__buf_addf(&sql, "SELECT count(*)%s", from_where);
+    else
+        rc = shelf__buf_addf(&sql, "SELECT count(*) FROM (SELECT 1%s LIMIT %lld)", from_where,
+                             (long long)limit + 1);
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&sql);
+        return shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    st = shelf__prepare(c->lib, sql.buf);
+    shelf__buf_release(&sql);
+    if (!st)
+        return c->lib->err.rc;
+    apply_binds(c, st);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *total = sqlite3_column_int64(st, 0);
+        *exact = limit < 0 || *total <= limit;
+        if (!*exact)
+            *total = limit;
+    } else {
+        rc = shelf__dberr(c->lib, "search");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts *opts,
+                 shelf_cursor **out, int64_t *total, int *exact)
+{
+    shelf_search_opts o = { sizeof o, 0, 0, 0, 0, 0 };
+    shelf__buf from_where = SHELF__BUF_INIT, sql = SHELF__BUF_INIT;
+    compiler c;
+    qnode *q = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t limit, dummy_total;
+    int ranked = 0, dummy_exact, rc;
+    char orderby[256];
+
+    *out = NULL;
+    if (!total)
+        total = &dummy_total;
+    if (!exact)
+        exact = &dummy_exact;
+    *total = 0;
+    *exact = 1;
+    if (opts) {
+        if (opts->size < sizeof o)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "search options from an older ABI");
+        o = *opts;
+    }
+    if (o.sort != SHELF_SORT_RELEVANCE && !shelf__sort_sql(o.sort))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
+    memset(&c, 0, sizeof c);
+    c.lib = lib;
+    c.now = shelf__now();
+    if ((rc = parse(lib, query, c.now, &q)) != SHELF_OK)
+        return rc;
+    if (q)
+        build(&c, q, &from_where, &ranked);
+    else    /* nothing to look for: nothing found */
+        add(&c, &from_where, " FROM samples s" SAMPLE_JOINS " WHERE 0");
+    if ((rc = c.rc) != SHELF_OK)
+        goto out;
+
+    if ((o.sort == SHELF_SORT_DEFAULT || o.sort == SHELF_SORT_RELEVANCE) && ranked) {
+        /* BM25 (negative: lower is better) made stronger by rating and by
+         * use in the last week or month. */
+        snprintf(orderby, sizeof orderby,
+                 "f.rank * (1.0 + 0.1 * coalesce(rt.rating, 0) + CASE WHEN s.last_used >= %lld "
+                 "THEN 0.3 WHEN s.last_used >= %lld THEN 0.15 ELSE 0 END)%s, s.id%s",
+                 (long long)(c.now - 7 * 86400), (long long)(c.now - 30 * 86400),
+                 o.descending ? " DESC" : "", o.descending ? " DESC" : "");
+    } else {
+        shelf__order_by(o.sort == SHELF_SORT_DEFAULT || o.sort == SHELF_SORT_RELEVANCE
+                            ? SHELF_SORT_NAME : o.sort, o.descending, orderby, sizeof orderby);
+    }
+    limit = o.limit == 0 ? DEFAULT_PAGE : o.limit < 0 ? -1 : o.limit;
+    if (shelf__buf_addf(&sql, "SELECT " SAMPLE_COLUMNS "%s ORDER BY %s LIMIT %lld OFFSET %lld",
+                        from_where.buf, orderby, (long long)limit,
+                        (long long)(o.offset > 0 ? o.offset : 0)) != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = count(&c, from_where.buf, o.count_limit == 0 ? DEFAULT_COUNT_LIMIT
+                                        : o.count_limit < 0 ? -1 : o.count_limit,
+                    total, exact)) != SHELF_OK)
+        goto out;
+    if (!(st = shelf__prepare(lib, sql.buf))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    apply_binds(&c, st);
+    /* the cursor reads the bound texts: they must outlive it */
+    {
+        int i;
+
+        for (i = 0; i < c.nbinds; i++)
+            if (c.binds[i].is_text)
+                sqlite3_bind_text(st, i + 1, c.binds[i].text, -1, SQLITE_TRANSIENT);
+    }
+    rc = shelf__cursor_new(lib, st, out);
+    st = NULL;
+out:
+    sqlite3_finalize(st);
+    release_binds(&c);
+    shelf__query_free(q);
+    shelf__buf_release(&from_where);
+    shelf__buf_release(&sql);
+    return rc;
+}
+
+/* ----- collections ---------------------------------------------------------- */
+
+static int check_name(shelf_library *lib, const char *name)
+{
+    size_t n = name ? strlen(name) : 0, i;
+
+    if (n == 0 || n > 128)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid collection name '%s': 1 to 128 bytes",
+                             name ? name : "");
+    for (i = 0; i < n; i++)
+        if ((unsigned char)name[i] < ' ' || name[i] == 0x7f)
+            return shelf__seterr(&lib->err, SHELF_EINVAL,
+                                 "invalid collection name '%s': no control characters", name);
+    return SHELF_OK;
+}
+
+static int collection_id(shelf_library *lib, const char *name, int64_t *id, int *smart)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, query IS NOT NULL FROM collections WHERE name = ?1");
+    int rc = SHELF_OK;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (smart)
+            *smart = sqlite3_column_int(st, 1);
+    } else {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no collection '%s'", name);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run one statement with up to three binds (text, text, int) in a
+ * transaction of its own. */
+static int exec1(shelf_library *lib, const char *sql, const char *a, const char *b, int64_t n,
+                 int *changes)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    int r;
+
+    if (!st)
+        return lib->err.rc;
+    if (a)
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, n);
+    r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (changes)
+        *changes = sqlite3_changes(lib->db);
+    if (r == SQLITE_CONSTRAINT_UNIQUE || r == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return shelf__seterr(&lib->err, SHELF_EEXIST, "'%s' already exists", a ? a : "");
+    if (r != SQLITE_DONE && r != SQLITE_ROW)
+        return shelf__dberr(lib, "catalog");
+    return SHELF_OK;
+}
+
+int shelf_collection_new(shelf_library *lib, const char *name, const char *query)
+{
+    int rc = check_name(lib, name);
+
+    if (rc != SHELF_OK)
+        return rc;
+    if (query && (rc = shelf_query_check(lib, query)) != SHELF_OK)
+        return rc;
+    rc = exec1(lib, "INSERT INTO collections(name, query, created) VALUES(?1, ?2, ?3)", name, query,
+               shelf__now(), NULL);
+    if (rc == SHELF_EEXIST)
+        shelf__seterr(&lib->err, rc, "collection '%s' already exists", name);
+    return rc;
+}
+
+int shelf_collection_delete(shelf_library *lib, const char *name)
+{
+    int changes = 0, rc = exec1(lib, "DELETE FROM collections WHERE name = ?1", name, NULL, 0,
+                                &changes);
+
+    if (rc == SHELF_OK && changes == 0)
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no collection '%s'", name);
+    return rc;
+}
+
+int shelf_collection_add(shelf_library *lib, const char *name, int64_t id, int position)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t cid, count = 0;
+    int smart = 0, rc;
+
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    if ((rc = collection_id(lib, name, &cid, &smart)) != SHELF_OK)
+        goto fail;
+    if (smart) {
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "collection '%s' is a saved search", name);
+        goto fail;
+    }
+    if (!(st = shelf__prepare(lib, "SELECT (SELECT count(*) FROM samples WHERE id = ?2), "
+                                   "(SELECT count(*) FROM collection_items WHERE collection_id = ?1 "
+                                   "AND sample_id != ?2)"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, cid);
+    sqlite3_bind_int64(st, 2, id);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) == 0) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id);
+        goto fail;
+    }
+    count = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (position < 0 || position > count)
+        position = (int)count;
+    /* Take it out, open a gap at position, put it there; positions stay
+     * 0..n-1. */
+    {
+        static const char *const steps[] = {
+            "UPDATE collection_items SET position = position - 1 WHERE collection_id = ?1 AND "
+            "position > (SELECT position FROM collection_items WHERE collection_id = ?1 AND "
+            "sample_id = ?2)",
+            "DELETE FROM collection_items WHERE collection_id = ?1 AND sample_id = ?2",
+            "UPDATE collection_items SET position = position + 1 WHERE collection_id = ?1 AND "
+            "position >= ?3",
+            "INSERT INTO collection_items(collection_id, sample_id, position) VALUES(?1, ?2, ?3)",
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+            if (!(st = shelf__prepare(lib, steps[i]))) {
+                rc = lib->err.rc;
+                goto fail;
+            }
+            sqlite3_bind_int64(st, 1, cid);
+            sqlite3_bind_int64(st, 2, id);
+            if (sqlite3_bind_parameter_count(st) >= 3)
+                sqlite3_bind_int64(st, 3, position);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                rc = shelf__dberr(lib, "catalog");
+                goto fail;
+            }
+            sqlite3_finalize(st);
+            st = NULL;
+        }
+    }
+    return shelf__commit(lib);
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    return rc;
+}
+
+int shelf_collection_remove(shelf_library *lib, const char *name, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t cid;
+    int rc;
+
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    if ((rc = collection_id(lib, name, &cid, NULL)) != SHELF_OK)
+        goto fail;
+    if (!(st = shelf__prepare(lib, "UPDATE collection_items SET position = position - 1 WHERE "
+                                   "collection_id = ?1 AND position > (SELECT position FROM "
+                                   "collection_items WHERE collection_id = ?1 AND sample_id = ?2)"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, cid);
+    sqlite3_bind_int64(st, 2, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "catalog");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    if (!(st = shelf__prepare(lib, "DELETE FROM collection_items WHERE collection_id = ?1 AND "
+                                   "sample_id = ?2"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, cid);
+    sqlite3_bind_int64(st, 2, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "catalog");
+        goto fail;
+    }
+    if (sqlite3_changes(lib->db) == 0) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "sample %lld is not in collection '%s'",
+                           (long long)id, name);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    return shelf__commit(lib);
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    return rc;
+}
+
+int shelf_collection_list(shelf_library *lib, shelf_collection_cb cb, void *ud)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT c.name, c.query, (SELECT count(*) FROM collection_items i WHERE "
+        "i.collection_id = c.id) FROM collections c ORDER BY c.name");
+    int r;
+
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *query = (const char *)sqlite3_column_text(st, 1);
+        int64_t n = sqlite3_column_int64(st, 2);
+
+        if (query) {    /* a saved search: count what it finds now */
+            shelf_cursor *cur;
+            int exact;
+
+            if (shelf_search(lib, query, NULL, &cur, &n, &exact) == SHELF_OK)
+                shelf_cursor_free(cur);
+            else
+                n = -1;
+        }
+        cb(ud, (const char *)sqlite3_column_text(st, 0), query, n);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "catalog");
+}
+
+int shelf_collection_items(shelf_library *lib, const char *name, const shelf_search_opts *opts,
+                           shelf_cursor **out)
+{
+    sqlite3_stmt *st;
+    char *query = NULL;
+    int64_t cid;
+    int smart = 0, rc;
+
+    *out = NULL;
+    if ((rc = collection_id(lib, name, &cid, &smart)) != SHELF_OK)
+        return rc;
+    if (smart) {
+        if (!(st = shelf__prepare(lib, "SELECT query FROM collections WHERE id = ?1")))
+            return lib->err.rc;
+        sqlite3_bind_int64(st, 1, cid);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            query = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (!query)
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        rc = shelf_search(lib, query, opts, out, NULL, NULL);
+        shelf_free(query);
+        return rc;
+    }
+    if (!(st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS " FROM collection_items ci JOIN "
+                                   "samples s ON s.id = ci.sample_id" SAMPLE_JOINS
+                                   " WHERE ci.collection_id = ?1 ORDER BY ci.position")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, cid);
+    return shelf__cursor_new(lib, st, out);
+}
+
+/* ----- synonyms ---------------------------------------------------------------- */
+
+static int check_word(shelf_library *lib, const char *w)
+{
+    size_t n = w ? strlen(w) : 0, i;
+
+    if (n == 0 || n > 64)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid synonym '%s': 1 to 64 bytes", w ? w : "");
+    for (i = 0; i < n; i++)
+        if (!(islower((unsigned char)w[i]) || isdigit((unsigned char)w[i]) ||
+              (unsigned char)w[i] >= 0x80))
+            return shelf__seterr(&lib->err, SHELF_EINVAL,
+                                 "invalid synonym '%s': lowercase letters and digits only", w);
+    return SHELF_OK;
+}
+
+int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t grp = 0;
+    size_t i;
+    int rc;
+
+    if (n < 2)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "synonyms need at least two words");
+    for (i = 0; i < n; i++)
+        if ((rc = check_word(lib, words[i])) != SHELF_OK)
+            return rc;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    /* The group: the first existing group among the words, else a new one. */
+    if (!(st = shelf__prepare(lib, "SELECT grp FROM synonyms WHERE word = ?1"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    for (i = 0; i < n && !grp; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            grp = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!grp) {
+        if (!(st = shelf__prepare(lib, "SELECT coalesce(max(grp), 0) + 1 FROM synonyms"))) {
+            rc = lib->err.rc;
+            goto fail;
+        }
+        grp = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    /* Every word, and every word of every group they were in, joins grp. */
+    if (!(st = shelf__prepare(lib, "UPDATE synonyms SET grp = ?2 WHERE grp = (SELECT grp FROM "
+                                   "synonyms WHERE word = ?1)"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, grp);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = shelf__dberr(lib, "catalog");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO synonyms(word, grp) VALUES(?1, ?2)"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, grp);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = shelf__dberr(lib, "catalog");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    return shelf__commit(lib);
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    return rc;
+}
+
+int shelf_synonyms_remove(shelf_library *lib, const char *word)
+{
+    int changes = 0, rc = exec1(lib, "DELETE FROM synonyms WHERE word = ?1", word, NULL, 0, &changes);
+
+    if (rc == SHELF_OK && changes == 0)
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no synonym '%s'", word ? word : "");
+    return rc;
+}
+
+int shelf_synonyms_list(shelf_library *lib, shelf_synonym_cb cb, void *ud)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT grp, word FROM synonyms ORDER BY grp, word");
+    int r;
+
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "catalog");
+}
