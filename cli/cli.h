@@ -91,5 +91,8 @@ int cmd_gc(const cli *c, int argc, char **argv);
 int cmd_vacuum(const cli *c, int argc, char **argv);
 int cmd_db_backup(const cli *c, int argc, char **argv);
 int cmd_stats(const cli *c, int argc, char **argv);
+int cmd_collection(const cli *c, int argc, char **argv);
+int cmd_synonyms(const cli *c, int argc, char **argv);
+int cmd_dupes(const cli *c, int argc, char **argv);
 
 #endif /* SHELF_CLI_H */

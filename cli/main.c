@@ -31,11 +31,23 @@ static const char help_text[] =
 "                             list samples (alias: list); KEY: id name path\n"
 "                             size length rate key bpm added used rating; a\n"
 "                             leading - or -r/--reverse sorts descending\n"
-"  search [--limit N] [--offset N] WORDS...\n"
-"                             samples matching every word, by prefix, in name,\n"
-"                             path, tags and category; best matches first;\n"
+"  search [--limit N] [--offset N] [--sort [-]KEY] [--check] QUERY...\n"
+"                             words match by prefix in name, path, tags,\n"
+"                             category and metadata; field:value filters (tag:\n"
+"                             cat: format: rate: key: bpm: len: rating: fav:\n"
+"                             added: used: ...), -negation, \"phrases\", OR,\n"
+"                             (groups); see doc/query.md; best matches first;\n"
 "                             first 50 unless --limit (0: all)\n"
 "  info ID|PATH...            everything the catalog knows about a sample\n"
+"  collection new NAME [QUERY] | add [--at N] NAME ID... | rm NAME ID... |\n"
+"             delete NAME | ls | show NAME\n"
+"                             manual collections (ordered lists) and saved\n"
+"                             searches; search inside one with in:NAME\n"
+"  synonyms [ls] | add WORD WORD... | rm WORD\n"
+"                             words that find each other (kick = bd)\n"
+"  dupes [--bytes] [--audio] [--name]\n"
+"                             identical files, the same audio in other files\n"
+"                             or encodings, the same name with other sound\n"
 "\n"
 "Edit\n"
 "  tag add|rm ID|PATH TAG...  add or remove tags\n"
@@ -180,7 +192,8 @@ static const struct command {
     { "ls", cmd_ls }, { "list", cmd_ls }, { "search", cmd_search }, { "tag", cmd_tag },
     { "rate", cmd_rate }, { "fav", cmd_fav }, { "touch", cmd_touch }, { "rm", cmd_rm },
     { "verify", cmd_verify }, { "gc", cmd_gc }, { "vacuum", cmd_vacuum },
-    { "db-backup", cmd_db_backup }, { "stats", cmd_stats },
+    { "db-backup", cmd_db_backup }, { "stats", cmd_stats }, { "collection", cmd_collection },
+    { "synonyms", cmd_synonyms }, { "dupes", cmd_dupes },
 };
 
 int main(int argc, char **argv)

@@ -43,6 +43,13 @@ const char *shelf__guess_category(const char *relpath);
 /* Tempo written in a name ("Loop 120bpm", "break_95_BPM"), 0 when none. */
 double shelf__tempo_from_name(const char *name);
 
+/*
+ * Hash the decoded audio of a file: every frame read as 32-bit integers
+ * (little-endian), so a WAV, an AIFF and a FLAC of the same PCM give the
+ * same hash.  SHELF_EFORMAT with reason when it cannot be decoded.
+ */
+int shelf__audio_hash(const char *path, char hex[SHELF_HASH_HEX], char *reason, size_t reason_size);
+
 /* 1 when the lowercase extension ext is one shelf walks into. */
 int shelf__is_audio_ext(const char *ext);
 

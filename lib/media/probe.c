@@ -269,6 +269,60 @@ int shelf__probe_path(const char *path, shelf__probe *out, char *reason, size_t 
     return rc;
 }
 
+int shelf__audio_hash(const char *path, char hex[SHELF_HASH_HEX], char *reason, size_t reason_size)
+{
+    enum { CHUNK = 4096 };
+    uint8_t h[SHELF_HASH_BYTES];
+    shelf__sha256 *sha = NULL;
+    int32_t *buf = NULL;
+    uint8_t *le = NULL;
+    SF_INFO info;
+    SNDFILE *sf;
+    sf_count_t n;
+    int rc = SHELF_OK;
+
+    memset(&info, 0, sizeof info);
+    if (!(sf = sf_open(path, SFM_READ, &info))) {
+        set_reason(reason, reason_size, sf_strerror(NULL));
+        return SHELF_EFORMAT;
+    }
+    if (info.channels <= 0 || info.channels > 64 ||
+        !(buf = shelf__malloc((size_t)CHUNK * (size_t)info.channels * sizeof *buf)) ||
+        !(le = shelf__malloc((size_t)CHUNK * (size_t)info.channels * 4)) ||
+        !(sha = shelf__sha256_new())) {
+        set_reason(reason, reason_size, info.channels <= 0 || info.channels > 64
+                                            ? "invalid channel count" : "out of memory");
+        rc = info.channels <= 0 || info.channels > 64 ? SHELF_EFORMAT : SHELF_ENOMEM;
+        goto out;
+    }
+    while ((n = sf_readf_int(sf, buf, CHUNK)) > 0) {
+        size_t i, m = (size_t)n * (size_t)info.channels;
+
+        for (i = 0; i < m; i++) {      /* the same bytes on any host */
+            uint32_t v = (uint32_t)buf[i];
+
+            le[4 * i] = (uint8_t)v;
+            le[4 * i + 1] = (uint8_t)(v >> 8);
+            le[4 * i + 2] = (uint8_t)(v >> 16);
+            le[4 * i + 3] = (uint8_t)(v >> 24);
+        }
+        shelf__sha256_update(sha, le, 4 * m);
+    }
+    if (sf_error(sf) != SF_ERR_NO_ERROR) {
+        set_reason(reason, reason_size, sf_strerror(sf));
+        rc = SHELF_EFORMAT;
+        goto out;
+    }
+    shelf__sha256_final(sha, h);
+    shelf__hex(h, sizeof h, hex);
+out:
+    shelf__sha256_free(sha);
+    shelf_free(buf);
+    shelf_free(le);
+    sf_close(sf);
+    return rc;
+}
+
 int shelf__is_audio_ext(const char *ext)
 {
     static const char *const exts[] = {

@@ -56,7 +56,20 @@ expect 0 "options after the words" "$SHELF" search kick --limit 1 --json
 check "limit after words applies" "$(json 'len(j["results"])')" = 1
 expect 0 "search nothing" "$SHELF" search --json zzzzqqq
 check "no match" "$(json 'j["total"]')" = 0
-expect 0 "search punctuation" "$SHELF" search '"kick' 'AND' '('
+expect 2 "a bad query is a usage error" "$SHELF" search '"kick' 'AND' '('
+contains "the error names the column" "$err" "invalid query at column 1: missing closing '\"'"
+contains "a caret marks the column" "$err" "  ^"
+expect 0 "punctuation alone is no word" "$SHELF" search --json '&&' kick
+check "punctuation ignored" "$(json 'j["total"]')" = 2
+expect 0 "synonyms: bd finds kicks" "$SHELF" search --json bd
+check "bd = kick" "$(json 'j["total"]')" = 2
+expect 0 "filters" "$SHELF" search --json 'format:flac OR format:aiff'
+check "flac or aiff" "$(json 'j["total"]')" = 2
+expect 0 "negation" "$SHELF" search --json 'kick -hard'
+check "kick but not hard" "$(json 'j["results"][0]["name"]')" = "Kick Soft"
+expect 0 "numeric filter" "$SHELF" search --json 'len:>=1s'
+check "one long sample" "$(json 'j["total"]')" = 1
+expect 0 "check only" "$SHELF" search --check 'bpm:120..128 -tag:loop'
 
 expect 0 "info of opus" "$SHELF" info --json "$S/Loops/Voice.opus"
 check "opus format" "$(json 'j["format"], j["subtype"], j["rate"]')" = "OGG OPUS 48000"
