@@ -85,6 +85,12 @@ json_t *cli_sample_json(const shelf_sample *s)
     json_object_set_new(o, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
     json_object_set_new(o, "beats", s->beats ? json_integer(s->beats) : json_null());
     json_object_set_new(o, "category", str_or_null(s->category));
+    json_object_set_new(o, "title", str_or_null(s->title));
+    json_object_set_new(o, "author", str_or_null(s->author));
+    json_object_set_new(o, "comment", str_or_null(s->comment));
+    json_object_set_new(o, "genre", str_or_null(s->genre));
+    json_object_set_new(o, "kit", str_or_null(s->kit));
+    json_object_set_new(o, "instrument", str_or_null(s->instrument));
     json_object_set_new(o, "created", json_integer(s->created));
     json_object_set_new(o, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
     json_object_set_new(o, "missing", json_boolean(s->missing));
@@ -156,6 +162,17 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
     if (s->beats)
         fprintf(f, "beats:     %d\n", s->beats);
     fprintf(f, "category:  %s\n", s->category ? s->category : "-");
+    if (s->title)
+        fprintf(f, "title:     %s\n", s->title);
+    if (s->author)
+        fprintf(f, "author:    %s\n", s->author);
+    if (s->comment)
+        fprintf(f, "comment:   %s\n", s->comment);
+    if (s->genre)
+        fprintf(f, "genre:     %s\n", s->genre);
+    if (s->kit)
+        fprintf(f, "kit:       %s%s%s\n", s->kit, s->instrument ? ", instrument " : "",
+                s->instrument ? s->instrument : "");
     fprintf(f, "tags:      %s\n", s->tags && *s->tags ? s->tags : "-");
     fprintf(f, "rating:    %d/5\n", s->rating);
     fprintf(f, "favourite: %s\n", s->favourite ? "yes" : "no");

@@ -527,9 +527,9 @@ static void *reader_main(void *arg)
 
 #define COLS "name, root_id, relpath, blob, size, mtime_ns, sha256, format, subtype, rate," \
              " channels, frames, duration, bits, root_key, loop_start, loop_end, loop_mode," \
-             " tempo, beats, category"
+             " tempo, beats, category, title, author, comment, genre, audio_sha"
 #define VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17," \
-               " ?18, ?19, ?20, ?21, ?22, 0"
+               " ?18, ?19, ?20, ?21, ?24, ?25, ?26, ?27, NULL, ?22, 0"
 
 static int prepare_statements(importer *im)
 {
@@ -546,13 +546,16 @@ static int prepare_statements(importer *im)
         " channels = excluded.channels, frames = excluded.frames, duration = excluded.duration,"
         " bits = excluded.bits, root_key = excluded.root_key, loop_start = excluded.loop_start,"
         " loop_end = excluded.loop_end, loop_mode = excluded.loop_mode, tempo = excluded.tempo,"
-        " beats = excluded.beats, category = excluded.category, missing = 0\n"
+        " beats = excluded.beats, category = excluded.category, title = excluded.title,"
+        " author = excluded.author, comment = excluded.comment, genre = excluded.genre,"
+        " audio_sha = NULL, missing = 0\n"
         "RETURNING id");
     im->update = shelf__prepare(lib,
         "UPDATE samples SET name = ?1, root_id = ?2, relpath = ?3, blob = ?4, size = ?5,"
         " mtime_ns = ?6, sha256 = ?7, format = ?8, subtype = ?9, rate = ?10, channels = ?11,"
         " frames = ?12, duration = ?13, bits = ?14, root_key = ?15, loop_start = ?16,"
         " loop_end = ?17, loop_mode = ?18, tempo = ?19, beats = ?20, category = ?21,"
+        " title = ?24, author = ?25, comment = ?26, genre = ?27, audio_sha = NULL,"
         " missing = 0 WHERE id = ?23");
     im->by_sha = shelf__prepare(lib,
         "SELECT id, root_id, relpath, missing FROM samples WHERE sha256 = ?1 ORDER BY missing DESC, id");
@@ -578,6 +581,14 @@ static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
         sqlite3_bind_null(st, i);
     else
         sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (*s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
@@ -617,6 +628,10 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
     else
         sqlite3_bind_null(st, 21);
     sqlite3_bind_int64(st, 22, shelf__now());
+    bind_opt_text(st, 24, pr->title);
+    bind_opt_text(st, 25, pr->author);
+    bind_opt_text(st, 26, pr->comment);
+    bind_opt_text(st, 27, pr->genre);
 }
 
 /*
@@ -992,6 +1007,10 @@ void shelf_sample_release(shelf_sample *s)
     shelf_free((char *)s->sha256);
     shelf_free((char *)s->format);
     shelf_free((char *)s->subtype);
+    shelf_free((char *)s->title);
+    shelf_free((char *)s->author);
+    shelf_free((char *)s->comment);
+    shelf_free((char *)s->genre);
     memset(s, 0, sizeof *s);
 }
 
@@ -1051,6 +1070,13 @@ int shelf_probe_file(const char *path, shelf_sample *out, char **reason)
     out->beats = pr.beats;
     out->category = shelf__guess_category(path);
     out->tags = "";
+    if ((pr.title[0] && !(out->title = shelf__strdup(pr.title))) ||
+        (pr.author[0] && !(out->author = shelf__strdup(pr.author))) ||
+        (pr.comment[0] && !(out->comment = shelf__strdup(pr.comment))) ||
+        (pr.genre[0] && !(out->genre = shelf__strdup(pr.genre)))) {
+        shelf_sample_release(out);
+        rc = SHELF_ENOMEM;
+    }
 out:
     if (rc != SHELF_OK && reason && why[0])
         *reason = shelf__strdup(why);

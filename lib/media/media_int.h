@@ -20,6 +20,12 @@ typedef struct shelf__probe {
     int loop_mode;
     double tempo;           /* 0 unknown */
     int beats;
+    /* Text the file carries (RIFF LIST/INFO, BWF bext, Vorbis comments,
+     * ID3 where libsndfile reads them); "" when absent. */
+    char title[128];
+    char author[128];       /* artist, else BWF originator */
+    char comment[256];      /* comment, else BWF description */
+    char genre[64];
 } shelf__probe;
 
 /*

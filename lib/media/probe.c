@@ -148,6 +148,61 @@ static void set_reason(char *reason, size_t size, const char *msg)
             reason[i] = ' ';
 }
 
+/* Copy a libsndfile string: one line, trimmed, valid as text. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+
+    while (src && (*src == ' ' || *src == '\t'))
+        src++;
+    for (; src && *src && n + 1 < size; src++)
+        dst[n++] = (unsigned char)*src < ' ' ? ' ' : *src;
+    while (n && dst[n - 1] == ' ')
+        n--;
+    /* never cut a UTF-8 sequence in two */
+    if (n && ((unsigned char)dst[n - 1] & 0x80)) {
+        size_t start = n - 1;
+
+        while (start > 0 && ((unsigned char)dst[start] & 0xc0) == 0x80)
+            start--;
+        {
+            unsigned char lead = (unsigned char)dst[start];
+            size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+
+            if (n - start < need)
+                n = start;
+        }
+    }
+    dst[n] = '\0';
+}
+
+/* The strings a file carries, and BWF's description and originator. */
+static void read_strings(SNDFILE *sf, shelf__probe *out)
+{
+    SF_BROADCAST_INFO bext;
+
+    copy_text(out->title, sizeof out->title, sf_get_string(sf, SF_STR_TITLE));
+    copy_text(out->author, sizeof out->author, sf_get_string(sf, SF_STR_ARTIST));
+    copy_text(out->comment, sizeof out->comment, sf_get_string(sf, SF_STR_COMMENT));
+    copy_text(out->genre, sizeof out->genre, sf_get_string(sf, SF_STR_GENRE));
+    memset(&bext, 0, sizeof bext);
+    if ((!out->comment[0] || !out->author[0]) &&
+        sf_command(sf, SFC_GET_BROADCAST_INFO, &bext, sizeof bext) == SF_TRUE) {
+        char tmp[257];
+
+        if (!out->comment[0]) {
+            memcpy(tmp, bext.description, sizeof bext.description);
+            tmp[sizeof bext.description] = '\0';
+            copy_text(out->comment, sizeof out->comment, tmp);
+        }
+        if (!out->author[0]) {
+            memcpy(tmp, bext.originator, sizeof bext.originator);
+            tmp[sizeof bext.originator] = '\0';
+            copy_text(out->author, sizeof out->author, tmp);
+        }
+    }
+}
+
 /* Fill out from an open SNDFILE; reject files that hold no audio. */
 static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
                     char *reason, size_t reason_size)
@@ -220,6 +275,7 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
         if (out->root_key < 0 && loop.root_key > 0 && loop.root_key <= 127)
             out->root_key = loop.root_key;
     }
+    read_strings(sf, out);
     return SHELF_OK;
 }
 

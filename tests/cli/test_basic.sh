@@ -71,6 +71,22 @@ expect 0 "numeric filter" "$SHELF" search --json 'len:>=1s'
 check "one long sample" "$(json 'j["total"]')" = 1
 expect 0 "check only" "$SHELF" search --check 'bpm:120..128 -tag:loop'
 
+# Metadata the files carry is shown and searchable.
+mkdir -p "$T/meta"
+"$SHELF_TG" --title "Big Room Kick" --artist "DJ Tëster" --comment "recorded at midnight" \
+    --genre techno "$T/meta/k1.wav"
+"$SHELF_TG" --format flac --artist "Vorbis Person" "$T/meta/f1.flac"
+expect 0 "import files with metadata" "$SHELF" import "$T/meta"
+expect 0 "info shows RIFF INFO" "$SHELF" info --json "$T/meta/k1.wav"
+check "title" "$(json 'j["title"]')" = "Big Room Kick"
+check "artist" "$(json 'j["author"]')" = "DJ Tëster"
+check "comment" "$(json 'j["comment"]')" = "recorded at midnight"
+check "genre" "$(json 'j["genre"]')" = techno
+expect 0 "comment words are searchable" "$SHELF" search --json midnight
+check "found by comment" "$(json 'j["results"][0]["name"]')" = k1
+expect 0 "author: filter, Vorbis comment" "$SHELF" search --json author:person
+check "found by FLAC artist" "$(json 'j["results"][0]["name"]')" = f1
+
 expect 0 "info of opus" "$SHELF" info --json "$S/Loops/Voice.opus"
 check "opus format" "$(json 'j["format"], j["subtype"], j["rate"]')" = "OGG OPUS 48000"
 expect 0 "info of mp3" "$SHELF" info --json "$S/Loops/Bass Line.mp3"

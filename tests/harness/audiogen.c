@@ -320,6 +320,14 @@ int tg_write(const char *path, const tg_spec *s)
     if (major == SF_FORMAT_WAV && (s->root_key >= 0 || has_loop(s)) &&
         set_instrument(sf, path, s) != 0)
         goto fail;
+    /* Strings (RIFF INFO, AIFF, Vorbis comments) also precede the audio. */
+    if ((s->title && sf_set_string(sf, SF_STR_TITLE, s->title) != 0) ||
+        (s->artist && sf_set_string(sf, SF_STR_ARTIST, s->artist) != 0) ||
+        (s->comment && sf_set_string(sf, SF_STR_COMMENT, s->comment) != 0) ||
+        (s->genre && sf_set_string(sf, SF_STR_GENRE, s->genre) != 0)) {
+        fprintf(stderr, "tg_write: '%s': cannot set strings: %s\n", path, sf_strerror(sf));
+        goto fail;
+    }
     if (write_samples(sf, path, s) != 0)
         goto fail;
     if (sf_close(sf) != 0) {

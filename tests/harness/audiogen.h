@@ -21,11 +21,13 @@ typedef struct tg_spec {
     int acid_beats;
     double freq;                /* sine frequency in Hz; 0 means 440 */
     unsigned seed;              /* varies the content */
+    /* Strings the file carries (RIFF INFO, Vorbis comments); NULL none. */
+    const char *title, *artist, *comment, *genre;
 } tg_spec;
 
 /* A spec with no root key, loop or acid data, for tg_write(). */
 #define TG_SPEC_INIT(fmt, r, ch, n)                                          \
-    { (fmt), (r), (ch), (n), -1, -1, -1, 0, 0.0, 0, 0.0, 0u }
+    { (fmt), (r), (ch), (n), -1, -1, -1, 0, 0.0, 0, 0.0, 0u, NULL, NULL, NULL, NULL }
 
 /*
  * Write the file at path as s describes.  Returns 0, or -1 after printing

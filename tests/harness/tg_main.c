@@ -6,6 +6,7 @@
  *     --format wav16|wav24|float|aiff|flac|ogg|opus|mp3   (default wav16)
  *     --rate N --channels N --frames N --seed N
  *     --root-key N --loop START:END --tempo BPM --beats N
+ *     --title T --artist A --comment C --genre G
  *
  * Each FILE gets the next seed, so files differ.  Exits 0, or 1 on failure.
  */
@@ -35,7 +36,9 @@ int main(int argc, char **argv)
         { "channels", required_argument, NULL, 'c' }, { "frames", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' }, { "root-key", required_argument, NULL, 'k' },
         { "loop", required_argument, NULL, 'l' }, { "tempo", required_argument, NULL, 't' },
-        { "beats", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 }
+        { "beats", required_argument, NULL, 'b' }, { "title", required_argument, NULL, 'T' },
+        { "artist", required_argument, NULL, 'A' }, { "comment", required_argument, NULL, 'M' },
+        { "genre", required_argument, NULL, 'G' }, { NULL, 0, NULL, 0 }
     };
     tg_spec s = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 4410);
     int ch, i;
@@ -76,6 +79,10 @@ int main(int argc, char **argv)
         }
         case 't': s.acid_tempo = (double)num(optarg); break;
         case 'b': s.acid_beats = (int)num(optarg); break;
+        case 'T': s.title = optarg; break;
+        case 'A': s.artist = optarg; break;
+        case 'M': s.comment = optarg; break;
+        case 'G': s.genre = optarg; break;
         default: return 2;
         }
     }
