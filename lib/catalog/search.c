@@ -757,12 +757,12 @@ int shelf_collection_add(shelf_library *lib, const char *name, int64_t id, int p
      * 0..n-1. */
     {
         static const char *const steps[] = {
-            "UPDATE collection_items SET position = position - 1 WHERE collection_id = ?1 AND "
-            "position > (SELECT position FROM collection_items WHERE collection_id = ?1 AND "
-            "sample_id = ?2)",
+            ("UPDATE collection_items SET position = position - 1 WHERE collection_id = ?1 AND "
+             "position > (SELECT position FROM collection_items WHERE collection_id = ?1 AND "
+             "sample_id = ?2)"),
             "DELETE FROM collection_items WHERE collection_id = ?1 AND sample_id = ?2",
-            "UPDATE collection_items SET position = position + 1 WHERE collection_id = ?1 AND "
-            "position >= ?3",
+            ("UPDATE collection_items SET position = position + 1 WHERE collection_id = ?1 AND "
+             "position >= ?3"),
             "INSERT INTO collection_items(collection_id, sample_id, position) VALUES(?1, ?2, ?3)",
         };
         size_t i;

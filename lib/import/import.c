@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "../catalog/catalog_int.h"
 #include "../media/media_int.h"
+#include "../media/kit_int.h"
 
 #define DEFAULT_BATCH 500
 #define WHOLE_FILE_MAX (64u << 20)   /* read files up to this size in one go */
@@ -42,12 +43,23 @@ typedef struct known {
     int taken;              /* its file vanished and a move took the row over */
 } known;
 
+/* A Hydrogen kit found beside the files (drumkit.xml), and what it says
+ * of each of its files. */
+typedef struct kitrec {
+    char *name, *author;
+    char **files, **instruments;    /* parallel; file names as in the kit */
+    size_t n, cap;
+    struct kitrec *next;
+} kitrec;
+
 /* One file found by the walk. */
 typedef struct entry {
     char *rel;              /* path relative to the root */
     uint64_t size;
     int64_t mtime_ns;
     known *k;               /* the row at the same path, or NULL */
+    const kitrec *kit;      /* the kit it belongs to, or NULL */
+    const char *instrument; /* the kit's instrument that plays it */
 } entry;
 
 /* A file read by the reader thread, waiting to be written. */
@@ -86,6 +98,7 @@ typedef struct importer {
     int64_t root_id;
     entry *entries;
     size_t nentries, centries;
+    kitrec *kits;           /* kits of the current scope */
     known *known;           /* open-addressed table on rel */
     size_t nknown, cknown;
     sqlite3_stmt *insert, *upsert, *update, *by_sha, *set_missing;
@@ -176,6 +189,20 @@ static void free_scope(importer *im)
     im->nknown = im->cknown = 0;
     shelf_free(im->root_path);
     im->root_path = NULL;
+    while (im->kits) {
+        kitrec *k = im->kits;
+
+        im->kits = k->next;
+        for (i = 0; i < k->n; i++) {
+            shelf_free(k->files[i]);
+            shelf_free(k->instruments[i]);
+        }
+        shelf_free(k->files);
+        shelf_free(k->instruments);
+        shelf_free(k->name);
+        shelf_free(k->author);
+        shelf_free(k);
+    }
 }
 
 /* ----- walk ---------------------------------------------------------------- */
@@ -198,10 +225,145 @@ static int add_entry(importer *im, const char *rel, const struct stat *sb)
     e->size = (uint64_t)sb->st_size;
     e->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
     e->k = NULL;
+    e->kit = NULL;
+    e->instrument = NULL;
     im->nentries++;
     im->st->files_total++;
     im->st->bytes_total += e->size;
     return SHELF_OK;
+}
+
+typedef struct kitload {
+    kitrec *k;
+    int oom;
+} kitload;
+
+static void on_kit_file(void *ud, const shelf__kit *kit, const char *instrument, const char *file)
+{
+    kitload *kl = ud;
+    kitrec *k = kl->k;
+
+    if (kl->oom)
+        return;
+    if (!k->name && kit->name[0] && !(k->name = shelf__strdup(kit->name)))
+        kl->oom = 1;
+    if (!k->author && kit->author && !(k->author = shelf__strdup(kit->author)))
+        kl->oom = 1;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 32;
+        char **f = shelf__realloc(k->files, cap * sizeof *f), **in;
+
+        if (!f) {
+            kl->oom = 1;
+            return;
+        }
+        k->files = f;
+        if (!(in = shelf__realloc(k->instruments, cap * sizeof *in))) {
+            kl->oom = 1;
+            return;
+        }
+        k->instruments = in;
+        k->cap = cap;
+    }
+    if (!(k->files[k->n] = shelf__strdup(file)) ||
+        !(k->instruments[k->n] = shelf__strdup(instrument))) {
+        shelf_free(k->files[k->n]);
+        kl->oom = 1;
+        return;
+    }
+    k->n++;
+}
+
+/*
+ * Read abs/drumkit.xml when there is one: a Hydrogen kit, whose name,
+ * author and instrument names describe the files beside it.  A kit that
+ * does not parse is reported and ignored; its files import as they are.
+ */
+static int load_kit(importer *im, const char *abs, const char *rel, kitrec **out)
+{
+    char *path = shelf__path_join(abs, "drumkit.xml"), *krel = NULL, reason[256];
+    kitload kl = { NULL, 0 };
+    unsigned char *buf = NULL;
+    struct stat sb;
+    int fd = -1, rc = SHELF_OK;
+    size_t got = 0;
+
+    *out = NULL;
+    if (!path)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        goto out;
+    krel = *rel ? shelf__path_join(rel, "drumkit.xml") : shelf__strdup("drumkit.xml");
+    if (!krel || !(kl.k = shelf__calloc(1, sizeof *kl.k))) {
+        rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((uint64_t)sb.st_size > SHELF__KIT_MAX_BYTES) {
+        snprintf(reason, sizeof reason, "drumkit.xml: too large");
+        goto bad;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        snprintf(reason, sizeof reason, "cannot open: %s", shelf__errno_str(errno));
+        goto bad;
+    }
+    if (!(buf = shelf__malloc((size_t)sb.st_size + 1))) {
+        rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    while (got < (size_t)sb.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    rc = shelf__kit_parse(buf, got, on_kit_file, &kl, reason, sizeof reason);
+    if (rc == SHELF_ENOMEM || kl.oom) {
+        rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (rc != SHELF_OK) {
+        rc = SHELF_OK;
+        goto bad;
+    }
+    if (!kl.k->name) {      /* a kit without a name: its folder's */
+        const char *base = strrchr(abs, '/');
+
+        if (!(kl.k->name = shelf__strdup(base ? base + 1 : abs))) {
+            rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    kl.k->next = im->kits;
+    im->kits = kl.k;
+    *out = kl.k;
+    kl.k = NULL;
+    goto out;
+bad:
+    im->st->failed++;
+    report(im, SHELF_FILE_FAILED, krel, 0, reason);
+out:
+    if (kl.k) {
+        size_t i;
+
+        for (i = 0; i < kl.k->n; i++) {
+            shelf_free(kl.k->files[i]);
+            shelf_free(kl.k->instruments[i]);
+        }
+        shelf_free(kl.k->files);
+        shelf_free(kl.k->instruments);
+        shelf_free(kl.k->name);
+        shelf_free(kl.k->author);
+        shelf_free(kl.k);
+    }
+    if (fd >= 0)
+        close(fd);
+    shelf_free(buf);
+    shelf_free(krel);
+    shelf_free(path);
+    return rc;
 }
 
 /*
@@ -213,12 +375,17 @@ static int walk(importer *im, const char *abs, const char *rel)
 {
     DIR *d = opendir(abs);
     struct dirent *de;
+    kitrec *kit = NULL;
     int rc = SHELF_OK;
 
     if (!d) {
         report(im, SHELF_FILE_FAILED, rel, 0, shelf__errno_str(errno));
         im->st->failed++;
         return SHELF_OK;
+    }
+    if ((rc = load_kit(im, abs, rel, &kit)) != SHELF_OK) {
+        closedir(d);
+        return rc;
     }
     while (rc == SHELF_OK && (de = readdir(d)) != NULL) {
         char *cabs, *crel, ext[8];
@@ -243,10 +410,21 @@ static int walk(importer *im, const char *abs, const char *rel)
                 }
             } else if (S_ISREG(sb.st_mode)) {
                 /* (a symlink to a folder is not followed) */
-                if (shelf__is_audio_ext(ext))
-                    rc = add_entry(im, crel, &sb);
-                else
+                if (shelf__is_audio_ext(ext)) {
+                    if ((rc = add_entry(im, crel, &sb)) == SHELF_OK && kit) {
+                        entry *e = &im->entries[im->nentries - 1];
+                        size_t i;
+
+                        for (i = 0; i < kit->n; i++)
+                            if (!strcmp(kit->files[i], de->d_name)) {
+                                e->kit = kit;
+                                e->instrument = kit->instruments[i];
+                                break;
+                            }
+                    }
+                } else if (!kit || strcmp(de->d_name, "drumkit.xml") != 0) {
                     im->st->ignored++;
+                }
             }
         }
         shelf_free(cabs);
@@ -527,9 +705,9 @@ static void *reader_main(void *arg)
 
 #define COLS "name, root_id, relpath, blob, size, mtime_ns, sha256, format, subtype, rate," \
              " channels, frames, duration, bits, root_key, loop_start, loop_end, loop_mode," \
-             " tempo, beats, category, title, author, comment, genre, audio_sha"
+             " tempo, beats, category, title, author, comment, genre, kit, instrument, audio_sha"
 #define VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17," \
-               " ?18, ?19, ?20, ?21, ?24, ?25, ?26, ?27, NULL, ?22, 0"
+               " ?18, ?19, ?20, ?21, ?24, ?25, ?26, ?27, ?28, ?29, NULL, ?22, 0"
 
 static int prepare_statements(importer *im)
 {
@@ -548,15 +726,15 @@ static int prepare_statements(importer *im)
         " loop_end = excluded.loop_end, loop_mode = excluded.loop_mode, tempo = excluded.tempo,"
         " beats = excluded.beats, category = excluded.category, title = excluded.title,"
         " author = excluded.author, comment = excluded.comment, genre = excluded.genre,"
-        " audio_sha = NULL, missing = 0\n"
+        " kit = excluded.kit, instrument = excluded.instrument, audio_sha = NULL, missing = 0\n"
         "RETURNING id");
     im->update = shelf__prepare(lib,
         "UPDATE samples SET name = ?1, root_id = ?2, relpath = ?3, blob = ?4, size = ?5,"
         " mtime_ns = ?6, sha256 = ?7, format = ?8, subtype = ?9, rate = ?10, channels = ?11,"
         " frames = ?12, duration = ?13, bits = ?14, root_key = ?15, loop_start = ?16,"
         " loop_end = ?17, loop_mode = ?18, tempo = ?19, beats = ?20, category = ?21,"
-        " title = ?24, author = ?25, comment = ?26, genre = ?27, audio_sha = NULL,"
-        " missing = 0 WHERE id = ?23");
+        " title = ?24, author = ?25, comment = ?26, genre = ?27, kit = ?28, instrument = ?29,"
+        " audio_sha = NULL, missing = 0 WHERE id = ?23");
     im->by_sha = shelf__prepare(lib,
         "SELECT id, root_id, relpath, missing FROM samples WHERE sha256 = ?1 ORDER BY missing DESC, id");
     im->set_missing = shelf__prepare(lib, "UPDATE samples SET missing = 1 WHERE id = ?1");
@@ -629,7 +807,17 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
         sqlite3_bind_null(st, 21);
     sqlite3_bind_int64(st, 22, shelf__now());
     bind_opt_text(st, 24, pr->title);
-    bind_opt_text(st, 25, pr->author);
+    if (pr->author[0] || !p->e->kit || !p->e->kit->author)
+        bind_opt_text(st, 25, pr->author);
+    else
+        sqlite3_bind_text(st, 25, p->e->kit->author, -1, SQLITE_STATIC);
+    if (p->e->kit) {
+        sqlite3_bind_text(st, 28, p->e->kit->name, -1, SQLITE_STATIC);
+        bind_opt_text(st, 29, p->e->instrument ? p->e->instrument : "");
+    } else {
+        sqlite3_bind_null(st, 28);
+        sqlite3_bind_null(st, 29);
+    }
     bind_opt_text(st, 26, pr->comment);
     bind_opt_text(st, 27, pr->genre);
 }

@@ -87,6 +87,35 @@ check "found by comment" "$(json 'j["results"][0]["name"]')" = k1
 expect 0 "author: filter, Vorbis comment" "$SHELF" search --json author:person
 check "found by FLAC artist" "$(json 'j["results"][0]["name"]')" = f1
 
+# A Hydrogen kit names its samples' kit, instruments and author.
+mkdir -p "$T/kits/My Kit"
+"$SHELF_TG" "$T/kits/My Kit/k 1.wav" "$T/kits/My Kit/sn.wav"
+cat > "$T/kits/My Kit/drumkit.xml" <<'XML'
+<?xml version="1.0" encoding="UTF-8"?>
+<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit">
+ <name>Zebra Heavy Kit</name>
+ <author>Kit Maker</author>
+ <instrumentList>
+  <instrument><id>0</id><name>Thunder Kick</name>
+   <instrumentComponent><layer><filename>k 1.wav</filename></layer></instrumentComponent>
+  </instrument>
+  <instrument><id>1</id><name>Crack Snare</name><filename>sn.wav</filename></instrument>
+ </instrumentList>
+</drumkit_info>
+XML
+expect 0 "import a kit" "$SHELF" --json import "$T/kits"
+check "drumkit.xml is not an ignored file" "$(json 'j["ignored"]')" = 0
+expect 0 "kit metadata" "$SHELF" info --json "$T/kits/My Kit/k 1.wav"
+check "kit name" "$(json 'j["kit"]')" = "Zebra Heavy Kit"
+check "instrument" "$(json 'j["instrument"]')" = "Thunder Kick"
+check "kit author" "$(json 'j["author"]')" = "Kit Maker"
+expect 0 "kit and instrument names are searchable" "$SHELF" search --json zebra thunder
+check "found by kit + instrument" "$(json 'j["total"]')" = 1
+echo "<drumkit_info><name>broken" > "$T/kits/My Kit/drumkit.xml"
+touch "$T/kits/My Kit/sn.wav"
+expect 4 "a broken drumkit.xml is reported" "$SHELF" import "$T/kits"
+contains "its reason" "$err" "drumkit.xml: XML error at line"
+
 expect 0 "info of opus" "$SHELF" info --json "$S/Loops/Voice.opus"
 check "opus format" "$(json 'j["format"], j["subtype"], j["rate"]')" = "OGG OPUS 48000"
 expect 0 "info of mp3" "$SHELF" info --json "$S/Loops/Bass Line.mp3"
