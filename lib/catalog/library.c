@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 #include "catalog_int.h"
+#include "memindex.h"
 
 #define CONFIG_FORMAT 1
 #define BUSY_TIMEOUT_MS 30000
@@ -275,11 +276,31 @@ void shelf_library_close(shelf_library *lib)
     if (!lib)
         return;
     shelf_library_unlock(lib);
+    shelf__memindex_free(lib->memindex);
     if (lib->db)
         sqlite3_close_v2(lib->db);
     shelf__store_release(&lib->store);
     shelf_free(lib->path);
     shelf_free(lib);
+}
+
+int shelf_library_preload(shelf_library *lib)
+{
+    shelf__memindex *ix;
+    int rc;
+
+    if (lib->memindex && shelf__memindex_current(lib, lib->memindex))
+        return SHELF_OK;
+    if ((rc = shelf__memindex_build(lib, &ix)) != SHELF_OK)
+        return rc;
+    shelf__memindex_free(lib->memindex);
+    lib->memindex = ix;
+    return SHELF_OK;
+}
+
+uint64_t shelf_library_preload_bytes(const shelf_library *lib)
+{
+    return shelf__memindex_bytes(lib->memindex);
 }
 
 int shelf_library_lock(shelf_library *lib, int mode, int wait)

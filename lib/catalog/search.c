@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "query_int.h"
+#include "memindex.h"
 
 #define MAX_BINDS 256
 #define MAX_COLLECTION_DEPTH 4
@@ -551,6 +551,45 @@ static int count(compiler *c, const char *from_where, int64_t limit, int64_t *to
     return rc;
 }
 
+/* Answer from the preloaded index: the page's ids, then their rows. */
+static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_opts *o,
+                         int64_t now, shelf_cursor **out, int64_t *total, int *exact)
+{
+    shelf__buf ids = SHELF__BUF_INIT;
+    sqlite3_stmt *st;
+    int64_t *page = NULL;
+    size_t n = 0, i;
+    int rc;
+
+    if (!shelf__memindex_current(lib, lib->memindex) && (rc = shelf_library_preload(lib)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__memindex_search(lib, lib->memindex, q, o->sort, o->descending,
+                                     o->offset > 0 ? o->offset : 0,
+                                     o->limit == 0 ? DEFAULT_PAGE : o->limit, now, &page, &n,
+                                     total)) != SHELF_OK)
+        return rc;
+    *exact = 1;
+    rc = shelf__buf_adds(&ids, "[");
+    for (i = 0; i < n && rc == SHELF_OK; i++)
+        rc = shelf__buf_addf(&ids, "%s%lld", i ? "," : "", (long long)page[i]);
+    if (rc == SHELF_OK)
+        rc = shelf__buf_adds(&ids, "]");
+    shelf_free(page);
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&ids);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS " FROM json_each(?1) j JOIN samples s ON "
+                             "s.id = j.value" SAMPLE_JOINS " ORDER BY j.key");
+    if (!st) {
+        shelf__buf_release(&ids);
+        return lib->err.rc;
+    }
+    sqlite3_bind_text(st, 1, ids.buf, -1, SQLITE_TRANSIENT);
+    shelf__buf_release(&ids);
+    return shelf__cursor_new(lib, st, out);
+}
+
 int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts *opts,
                  shelf_cursor **out, int64_t *total, int *exact)
 {
@@ -582,6 +621,10 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
     c.now = shelf__now();
     if ((rc = parse(lib, query, c.now, &q)) != SHELF_OK)
         return rc;
+    if (q && lib->memindex && shelf__memindex_can(q)) {
+        rc = search_memory(lib, q, &o, c.now, out, total, exact);
+        goto out;
+    }
     if (q)
         build(&c, q, &from_where, &ranked);
     else    /* nothing to look for: nothing found */

@@ -1,0 +1,1196 @@
+/*
+ * memindex.c: an in-memory index of the catalog for type-ahead search.
+ *
+ * Items are numbered in "static rank" order (rating, then use in the last
+ * week or month, then name), so walking a result bitmap from bit 0 visits
+ * the best items first and a page needs only its first few set bits.
+ *
+ *   terms      every token of name, path, tags, category and metadata,
+ *              sorted; a prefix is a range of terms
+ *   postings   per term: items (uint32, ascending) and the columns the
+ *              term is in (name, path, tags, category, metadata)
+ *   pre1       per first character: a bitmap of items with a word that
+ *              starts with it, and one for words in the name (the one-
+ *              letter prefixes that match half the library)
+ *   columns    typed fields per item for filters and sorting
+ *
+ * A query becomes bitmaps combined word by word (AND, OR, NOT): counts are
+ * exact popcounts.  Tokens are split and folded as FTS5's unicode61 with
+ * remove_diacritics does for ASCII and Latin-1 letters.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memindex.h"
+
+enum { COL_NAME = 1, COL_PATH = 2, COL_TAGS = 4, COL_CAT = 8, COL_META = 16 };
+#define MAX_TOKEN 64
+
+typedef struct syn {
+    char *word;
+    int64_t grp;
+} syn;
+
+struct shelf__memindex {
+    uint32_t n;                 /* items */
+    size_t words;               /* 64-bit words per bitmap */
+    int64_t *ids;               /* item -> sample id */
+    uint32_t *byid;             /* open-addressed id -> item + 1 (0 empty) */
+    size_t byid_cap;
+    char **names;               /* for sorting by name */
+    char **authors;             /* NULL when none */
+    int32_t *rate;
+    uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
+    int8_t *key;
+    float *tempo, *duration;    /* NAN when none */
+    int64_t *created, *used;
+    uint16_t *fmt;              /* index into fmts */
+    char **fmts;                /* "WAV\tPCM_16" lowercase */
+    size_t nfmts;
+    uint16_t *cat;              /* index into cats; 0 none */
+    char **cats;
+    size_t ncats;
+    /* terms */
+    char **terms;               /* sorted */
+    uint32_t nterms;
+    uint32_t *off;              /* postings of term t: [off[t], off[t+1]) */
+    uint32_t *items;
+    uint8_t *cols;
+    uint64_t *pre1[256][2];     /* by first byte: any column, name */
+    /* tags: tag -> items */
+    char **tags;                /* sorted, lowercase */
+    uint32_t ntags;
+    uint32_t *tag_off, *tag_items;
+    syn *syns;                  /* sorted by word */
+    size_t nsyns;
+    uint64_t *all;              /* every item */
+    int64_t data_version;
+    int total_changes;
+    size_t bytes;
+};
+
+/* ----- tokens ----------------------------------------------------------------- */
+
+/* Fold a Latin-1 letter (U+00C0..U+00FF, UTF-8 C3 80..C3 BF) to ASCII. */
+static char fold_c3(unsigned char b)
+{
+    static const char map[64] =
+        "aaaaaaaceeeeiiiidnooooo\0ouuuuyts" "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
+
+    return map[b & 0x3f];
+}
+
+/*
+ * Next token of s from *pos into tok (lowercase, folded).  Returns its
+ * length, 0 at the end.
+ */
+static size_t next_token(const char *s, size_t *pos, char tok[MAX_TOKEN + 1])
+{
+    const unsigned char *p = (const unsigned char *)s + *pos;
+    size_t n = 0;
+
+    while (*p && !(isalnum(*p) || *p >= 0x80))
+        p++;
+    while (*p && (isalnum(*p) || *p >= 0x80)) {
+        if (*p == 0xc3 && p[1] >= 0x80 && p[1] <= 0xbf && fold_c3(p[1])) {
+            if (n < MAX_TOKEN)
+                tok[n++] = fold_c3(p[1]);
+            p += 2;
+            continue;
+        }
+        if (n < MAX_TOKEN)
+            tok[n++] = (char)tolower(*p);
+        p++;
+    }
+    tok[n] = '\0';
+    *pos = (size_t)((const char *)p - s);
+    return n;
+}
+
+/* ----- building -------------------------------------------------------------- */
+
+typedef struct tuple {
+    uint32_t term, item;
+    uint8_t col;
+} tuple;
+
+typedef struct builder {
+    shelf__memindex *ix;
+    /* term interning: open addressing on strings */
+    char **strs;
+    uint32_t nstrs, capstrs;
+    uint32_t *slots;            /* term id + 1 */
+    size_t nslots;
+    tuple *tup;
+    size_t ntup, captup;
+    int oom;
+} builder;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static uint32_t intern(builder *b, const char *tok)
+{
+    size_t mask, i;
+
+    if (b->nstrs * 2 >= b->nslots) {
+        size_t ns = b->nslots ? b->nslots * 2 : 1 << 16, k;
+        uint32_t *sl = shelf__calloc(ns, sizeof *sl);
+
+        if (!sl) {
+            b->oom = 1;
+            return 0;
+        }
+        for (k = 0; k < b->nstrs; k++) {
+            for (i = hash_str(b->strs[k]) & (ns - 1); sl[i]; i = (i + 1) & (ns - 1))
+                ;
+            sl[i] = (uint32_t)k + 1;
+        }
+        shelf_free(b->slots);
+        b->slots = sl;
+        b->nslots = ns;
+    }
+    mask = b->nslots - 1;
+    for (i = hash_str(tok) & mask; b->slots[i]; i = (i + 1) & mask)
+        if (!strcmp(b->strs[b->slots[i] - 1], tok))
+            return b->slots[i] - 1;
+    if (b->nstrs == b->capstrs) {
+        uint32_t cap = b->capstrs ? b->capstrs * 2 : 1 << 15;
+        char **s = shelf__realloc(b->strs, cap * sizeof *s);
+
+        if (!s) {
+            b->oom = 1;
+            return 0;
+        }
+        b->strs = s;
+        b->capstrs = cap;
+    }
+    if (!(b->strs[b->nstrs] = shelf__strdup(tok))) {
+        b->oom = 1;
+        return 0;
+    }
+    b->slots[i] = b->nstrs + 1;
+    return b->nstrs++;
+}
+
+static void add_text(builder *b, uint32_t item, const char *text, uint8_t col)
+{
+    char tok[MAX_TOKEN + 1];
+    size_t pos = 0;
+
+    if (!text)
+        return;
+    while (!b->oom && next_token(text, &pos, tok)) {
+        uint32_t t = intern(b, tok);
+
+        if (b->oom)
+            return;
+        if (b->ntup == b->captup) {
+            size_t cap = b->captup ? b->captup * 2 : 1 << 20;
+            tuple *nt = shelf__realloc(b->tup, cap * sizeof *nt);
+
+            if (!nt) {
+                b->oom = 1;
+                return;
+            }
+            b->tup = nt;
+            b->captup = cap;
+        }
+        b->tup[b->ntup].term = t;
+        b->tup[b->ntup].item = item;
+        b->tup[b->ntup].col = col;
+        b->ntup++;
+    }
+}
+
+static uint16_t intern_small(char ***tab, size_t *n, const char *s, int *oom)
+{
+    size_t i;
+    char **t;
+
+    for (i = 0; i < *n; i++)
+        if (!strcmp((*tab)[i], s))
+            return (uint16_t)i;
+    if (*n >= 65535 || !(t = shelf__realloc(*tab, (*n + 1) * sizeof *t)) ||
+        !(t[*n] = shelf__strdup(s))) {
+        if (*n < 65535 && t)
+            *tab = t;
+        *oom = 1;
+        return 0;
+    }
+    *tab = t;
+    return (uint16_t)(*n)++;
+}
+
+static char *lower(const char *s)
+{
+    char *r = shelf__strdup(s ? s : ""), *p;
+
+    for (p = r; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return r;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_syn(const void *a, const void *b)
+{
+    return strcmp(((const syn *)a)->word, ((const syn *)b)->word);
+}
+
+static int64_t data_version(shelf_library *lib)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA data_version");
+    int64_t v = -1;
+
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix)
+{
+    return ix && ix->data_version == data_version(lib) &&
+           ix->total_changes == sqlite3_total_changes(lib->db);
+}
+
+size_t shelf__memindex_bytes(const shelf__memindex *ix)
+{
+    return ix ? ix->bytes : 0;
+}
+
+static void *track(shelf__memindex *ix, void *p, size_t n)
+{
+    if (p)
+        ix->bytes += n;
+    return p;
+}
+
+void shelf__memindex_free(shelf__memindex *ix)
+{
+    size_t i;
+    int c;
+
+    if (!ix)
+        return;
+    for (i = 0; i < ix->n; i++) {
+        if (ix->names)
+            shelf_free(ix->names[i]);
+        if (ix->authors)
+            shelf_free(ix->authors[i]);
+    }
+    for (i = 0; i < ix->nterms; i++)
+        shelf_free(ix->terms[i]);
+    for (i = 0; i < ix->ntags; i++)
+        shelf_free(ix->tags[i]);
+    for (i = 0; i < ix->nfmts; i++)
+        shelf_free(ix->fmts[i]);
+    for (i = 0; i < ix->ncats; i++)
+        shelf_free(ix->cats[i]);
+    for (i = 0; i < ix->nsyns; i++)
+        shelf_free(ix->syns[i].word);
+    for (c = 0; c < 256; c++) {
+        shelf_free(ix->pre1[c][0]);
+        shelf_free(ix->pre1[c][1]);
+    }
+    {
+        void *const owned[] = {
+            ix->ids, ix->byid, ix->names, ix->authors, ix->rate, ix->channels, ix->bits,
+            ix->rating, ix->flags, ix->key, ix->tempo, ix->duration, ix->created, ix->used,
+            ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
+            ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all,
+        };
+
+        for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            shelf_free(owned[i]);
+    }
+    shelf_free(ix);
+}
+
+static uint32_t item_of(const shelf__memindex *ix, int64_t id)
+{
+    size_t mask = ix->byid_cap - 1, i;
+
+    for (i = ((uint64_t)id * 0x9E3779B97F4A7C15ull) & mask; ix->byid[i]; i = (i + 1) & mask)
+        if (ix->ids[ix->byid[i] - 1] == id)
+            return ix->byid[i];
+    return 0;
+}
+
+/* Load items in static-rank order with their typed fields and texts. */
+static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64_t now)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int r, rc = SHELF_OK;
+    char when[160];
+
+    snprintf(when, sizeof when, "CASE WHEN s.last_used >= %lld THEN 2 WHEN s.last_used >= %lld "
+             "THEN 1 ELSE 0 END", (long long)(now - 7 * 86400), (long long)(now - 30 * 86400));
+    {
+        shelf__buf sql = SHELF__BUF_INIT;
+
+        if (shelf__buf_addf(&sql,
+            "SELECT s.id, s.name, r.path || '/' || s.relpath, s.category, s.title, s.author,\n"
+            "  s.comment, s.genre, s.kit, s.instrument, s.rate, s.channels, s.bits, s.root_key,\n"
+            "  s.tempo, s.duration, coalesce(rt.rating, 0), fv.item_id IS NOT NULL, s.missing,\n"
+            "  s.loop_start IS NOT NULL, s.created, coalesce(s.last_used, 0),\n"
+            "  lower(coalesce(s.format, '') || char(9) || coalesce(s.subtype, ''))\n"
+            "FROM samples s" SAMPLE_JOINS
+            "ORDER BY coalesce(rt.rating, 0) DESC, %s DESC, s.name COLLATE NOCASE, s.id", when)
+            != SHELF_OK)
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        st = shelf__prepare(lib, sql.buf);
+        shelf__buf_release(&sql);
+    }
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t i = ix->n;
+        const char *cat = (const char *)sqlite3_column_text(st, 3);
+        int oom = 0;
+
+        if (i == cap) {
+            size_t nc = cap ? cap * 2 : 4096;
+
+#define GROW(f) do {                                             \
+            void *np_ = shelf__realloc(ix->f, nc * sizeof *ix->f);    \
+            if (!np_)                                                  \
+                goto nomem;                                            \
+            ix->f = np_;                                               \
+        } while (0)
+            GROW(ids);
+            GROW(names);
+            GROW(authors);
+            GROW(rate);
+            GROW(channels);
+            GROW(bits);
+            GROW(rating);
+            GROW(flags);
+            GROW(key);
+            GROW(tempo);
+            GROW(duration);
+            GROW(created);
+            GROW(used);
+            GROW(fmt);
+            GROW(cat);
+#undef GROW
+            cap = nc;
+        }
+        ix->ids[i] = sqlite3_column_int64(st, 0);
+        ix->names[i] = lower((const char *)sqlite3_column_text(st, 1));
+        ix->authors[i] = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL
+                         : lower((const char *)sqlite3_column_text(st, 5));
+        if (!ix->names[i]) {
+            ix->n++;
+            goto nomem;
+        }
+        ix->rate[i] = sqlite3_column_int(st, 10);
+        ix->channels[i] = (uint8_t)sqlite3_column_int(st, 11);
+        ix->bits[i] = (uint8_t)sqlite3_column_int(st, 12);
+        ix->key[i] = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1 : (int8_t)sqlite3_column_int(st, 13);
+        ix->tempo[i] = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 14);
+        ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 15);
+        ix->rating[i] = (uint8_t)sqlite3_column_int(st, 16);
+        ix->flags[i] = (uint8_t)((sqlite3_column_int(st, 17) ? 1 : 0) |
+                                 (sqlite3_column_int(st, 18) ? 2 : 0) |
+                                 (sqlite3_column_int(st, 19) ? 4 : 0));
+        ix->created[i] = sqlite3_column_int64(st, 20);
+        ix->used[i] = sqlite3_column_int64(st, 21);
+        ix->fmt[i] = intern_small(&ix->fmts, &ix->nfmts, (const char *)sqlite3_column_text(st, 22), &oom);
+        ix->cat[i] = cat ? (uint16_t)(intern_small(&ix->cats, &ix->ncats, cat, &oom) + 1) : 0;
+        ix->n++;
+        if (oom)
+            goto nomem;
+        add_text(b, i, (const char *)sqlite3_column_text(st, 1), COL_NAME);
+        add_text(b, i, (const char *)sqlite3_column_text(st, 2), COL_PATH);
+        add_text(b, i, cat, COL_CAT);
+        {
+            int k;
+
+            for (k = 4; k <= 9; k++)
+                add_text(b, i, (const char *)sqlite3_column_text(st, k), COL_META);
+        }
+        if (b->oom)
+            goto nomem;
+    }
+    if (r != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the catalog");
+    sqlite3_finalize(st);
+    return rc;
+nomem:
+    sqlite3_finalize(st);
+    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
+/* Tags: text into the term index (column tags) and tag -> items lists. */
+static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT lower(t.name), ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
+        "WHERE ti.kind = 1 ORDER BY lower(t.name)");
+    uint32_t *items = NULL;
+    size_t nitems = 0, capitems = 0;
+    int r;
+
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        uint32_t it = item_of(ix, sqlite3_column_int64(st, 1));
+
+        if (!it)
+            continue;
+        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], name)) {
+            char **t = shelf__realloc(ix->tags, (ix->ntags + 1) * sizeof *t);
+            uint32_t *o = t ? shelf__realloc(ix->tag_off, (ix->ntags + 2) * sizeof *o) : NULL;
+
+            if (t)
+                ix->tags = t;
+            if (o)
+                ix->tag_off = o;
+            if (!t || !o || !(ix->tags[ix->ntags] = shelf__strdup(name)))
+                goto nomem;
+            ix->tag_off[ix->ntags] = (uint32_t)nitems;
+            ix->ntags++;
+        }
+        if (nitems == capitems) {
+            size_t cap = capitems ? capitems * 2 : 4096;
+            uint32_t *ni = shelf__realloc(items, cap * sizeof *ni);
+
+            if (!ni)
+                goto nomem;
+            items = ni;
+            capitems = cap;
+        }
+        items[nitems++] = it - 1;
+        add_text(b, it - 1, name, COL_TAGS);
+        if (b->oom)
+            goto nomem;
+    }
+    sqlite3_finalize(st);
+    if (ix->ntags)
+        ix->tag_off[ix->ntags] = (uint32_t)nitems;
+    ix->tag_items = items;
+    /* each tag's items ascending */
+    {
+        uint32_t t;
+
+        for (t = 0; t < ix->ntags; t++) {
+            uint32_t *a = items + ix->tag_off[t];
+            size_t n = ix->tag_off[t + 1] - ix->tag_off[t], i, j;
+
+            for (i = 1; i < n; i++) {           /* mostly sorted: insertion */
+                uint32_t v = a[i];
+
+                for (j = i; j > 0 && a[j - 1] > v; j--)
+                    a[j] = a[j - 1];
+                a[j] = v;
+            }
+        }
+    }
+    return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+nomem:
+    sqlite3_finalize(st);
+    shelf_free(items);
+    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
+static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT word, grp FROM synonyms");
+    int r;
+
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        syn *s = shelf__realloc(ix->syns, (ix->nsyns + 1) * sizeof *s);
+
+        if (!s || !(s[ix->nsyns].word = lower((const char *)sqlite3_column_text(st, 0)))) {
+            if (s)
+                ix->syns = s;
+            sqlite3_finalize(st);
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        }
+        ix->syns = s;
+        s[ix->nsyns].grp = sqlite3_column_int64(st, 1);
+        ix->nsyns++;
+    }
+    sqlite3_finalize(st);
+    if (ix->nsyns)
+        qsort(ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+    return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+}
+
+/* Turn the tuples into sorted terms with postings, and the pre1 bitmaps. */
+static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
+{
+    uint32_t *count = NULL, *order = NULL, *rank = NULL, t;
+    size_t i, total;
+
+    if (!(count = shelf__calloc((size_t)b->nstrs + 1, sizeof *count)) ||
+        !(order = shelf__malloc(((size_t)b->nstrs + 1) * sizeof *order)) ||
+        !(rank = shelf__malloc(((size_t)b->nstrs + 1) * sizeof *rank)))
+        goto nomem;
+    /* sorted order of terms */
+    {
+        char **sorted = shelf__malloc(((size_t)b->nstrs + 1) * sizeof *sorted);
+
+        if (!sorted)
+            goto nomem;
+        memcpy(sorted, b->strs, (size_t)b->nstrs * sizeof *sorted);
+        qsort(sorted, b->nstrs, sizeof *sorted, cmp_strp);
+        /* rank[term id] = position: find each string's id through the table */
+        for (i = 0; i < b->nstrs; i++) {
+            size_t mask = b->nslots - 1, k;
+
+            for (k = hash_str(sorted[i]) & mask; strcmp(b->strs[b->slots[k] - 1], sorted[i]);
+                 k = (k + 1) & mask)
+                ;
+            rank[b->slots[k] - 1] = (uint32_t)i;
+        }
+        ix->terms = sorted;     /* the strings move to the index */
+        ix->nterms = b->nstrs;
+        b->nstrs = 0;
+        track(ix, sorted, (size_t)ix->nterms * sizeof *sorted);
+    }
+    /* counting sort of tuples by term rank; tuples arrive in item order per
+     * term, since items were added in order */
+    for (i = 0; i < b->ntup; i++)
+        count[rank[b->tup[i].term] + 1]++;
+    for (t = 0; t < ix->nterms; t++)
+        count[t + 1] += count[t];
+    total = b->ntup;
+    ix->off = track(ix, shelf__malloc(((size_t)ix->nterms + 1) * sizeof *ix->off),
+                    ((size_t)ix->nterms + 1) * sizeof *ix->off);
+    ix->items = track(ix, shelf__malloc((total ? total : 1) * sizeof *ix->items), total * 4);
+    ix->cols = track(ix, shelf__malloc(total ? total : 1), total);
+    if (!ix->off || !ix->items || !ix->cols)
+        goto nomem;
+    memcpy(order, count, ((size_t)ix->nterms + 1) * sizeof *order);
+    for (i = 0; i < b->ntup; i++) {
+        uint32_t r = rank[b->tup[i].term], at = order[r];
+
+        /* the same item twice in a row (two columns, or a repeated word):
+         * one posting with both columns */
+        if (at > count[r] && ix->items[at - 1] == b->tup[i].item) {
+            ix->cols[at - 1] |= b->tup[i].col;
+            continue;
+        }
+        ix->items[at] = b->tup[i].item;
+        ix->cols[at] = b->tup[i].col;
+        order[r]++;
+    }
+    /* compact: postings shrank where duplicates merged */
+    {
+        uint32_t w = 0;
+
+        for (t = 0; t < ix->nterms; t++) {
+            uint32_t from = count[t], to = order[t];
+
+            ix->off[t] = w;
+            memmove(ix->items + w, ix->items + from, (size_t)(to - from) * sizeof *ix->items);
+            memmove(ix->cols + w, ix->cols + from, (size_t)(to - from));
+            w += to - from;
+        }
+        ix->off[ix->nterms] = w;
+    }
+    /* one-letter prefix bitmaps */
+    for (t = 0; t < ix->nterms; t++) {
+        unsigned char c = (unsigned char)ix->terms[t][0];
+        uint32_t k;
+
+        if (!ix->pre1[c][0]) {
+            ix->pre1[c][0] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            ix->pre1[c][1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            if (!ix->pre1[c][0] || !ix->pre1[c][1])
+                goto nomem;
+        }
+        for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
+            uint32_t it = ix->items[k];
+
+            ix->pre1[c][0][it >> 6] |= 1ull << (it & 63);
+            if (ix->cols[k] & COL_NAME)
+                ix->pre1[c][1][it >> 6] |= 1ull << (it & 63);
+        }
+    }
+    shelf_free(count);
+    shelf_free(order);
+    shelf_free(rank);
+    return SHELF_OK;
+nomem:
+    shelf_free(count);
+    shelf_free(order);
+    shelf_free(rank);
+    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
+int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
+{
+    shelf__memindex *ix = shelf__calloc(1, sizeof *ix);
+    builder b;
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    memset(&b, 0, sizeof b);
+    if (!ix)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    b.ix = ix;
+    /* One read transaction: the index is one consistent state. */
+    if ((rc = shelf__exec(lib, "BEGIN")) != SHELF_OK)
+        goto out;
+    ix->data_version = data_version(lib);
+    ix->total_changes = sqlite3_total_changes(lib->db);
+    if ((rc = load_items(lib, ix, &b, shelf__now())) != SHELF_OK)
+        goto done;
+    ix->words = ((size_t)ix->n + 63) / 64 + 1;
+    for (ix->byid_cap = 1024; ix->byid_cap < (size_t)ix->n * 2; ix->byid_cap *= 2)
+        ;
+    if (!(ix->byid = shelf__calloc(ix->byid_cap, sizeof *ix->byid)) ||
+        !(ix->all = shelf__calloc(ix->words, 8))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < ix->n; i++) {
+        size_t mask = ix->byid_cap - 1, k;
+
+        for (k = ((uint64_t)ix->ids[i] * 0x9E3779B97F4A7C15ull) & mask; ix->byid[k]; k = (k + 1) & mask)
+            ;
+        ix->byid[k] = (uint32_t)i + 1;
+        ix->all[i >> 6] |= 1ull << (i & 63);
+    }
+    if ((rc = load_tags(lib, ix, &b)) != SHELF_OK || (rc = load_synonyms(lib, ix)) != SHELF_OK)
+        goto done;
+    rc = build_postings(lib, ix, &b);
+done:
+    shelf__exec(lib, "COMMIT");
+out:
+    for (i = 0; i < b.nstrs; i++)
+        shelf_free(b.strs[i]);
+    shelf_free(b.strs);
+    shelf_free(b.slots);
+    shelf_free(b.tup);
+    ix->bytes += (size_t)ix->n * (8 + 4 + 3 + 1 + 1 + 1 + 4 + 4 + 16 + 2 + 2 + 8 + 8 + 4);
+    if (rc != SHELF_OK) {
+        shelf__memindex_free(ix);
+        return rc;
+    }
+    *out = ix;
+    return SHELF_OK;
+}
+
+/* ----- evaluation -------------------------------------------------------------- */
+
+int shelf__memindex_can(const qnode *q)
+{
+    char tok[MAX_TOKEN + 1];
+    size_t pos = 0, n = 0;
+    int i;
+
+    switch (q->kind) {
+    case Q_PHRASE:
+        return 0;
+    case Q_WORD:
+        while (next_token(q->text, &pos, tok))
+            n++;
+        return n <= 1;
+    case Q_FIELD:
+        if (q->field == F_NAME || q->field == F_PATH) {
+            while (next_token(q->text, &pos, tok))
+                n++;
+            return n <= 1;
+        }
+        return 1;
+    }
+    for (i = 0; i < q->nkids; i++)
+        if (!shelf__memindex_can(q->kids[i]))
+            return 0;
+    return 1;
+}
+
+typedef struct evalctx {
+    shelf_library *lib;
+    shelf__memindex *ix;
+    int64_t now;
+    int depth;
+    int rc;
+} evalctx;
+
+static uint64_t *bm_new(evalctx *e)
+{
+    uint64_t *b = shelf__calloc(e->ix->words, 8);
+
+    if (!b && e->rc == SHELF_OK)
+        e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+    return b;
+}
+
+#define SET(b, i) ((b)[(i) >> 6] |= 1ull << ((i) & 63))
+#define GET(b, i) (((b)[(i) >> 6] >> ((i) & 63)) & 1)
+
+/* Set in any (and in name, when not NULL) the items with a token that
+ * starts with tok, in the columns of mask. */
+static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any, uint64_t *name)
+{
+    shelf__memindex *ix = e->ix;
+    size_t n = strlen(tok), lo = 0, hi = ix->nterms, w;
+    uint32_t t, k;
+
+    if (n == 1 && mask == 0xff) {
+        const uint64_t *a = ix->pre1[(unsigned char)tok[0]][0], *nm = ix->pre1[(unsigned char)tok[0]][1];
+
+        for (w = 0; a && w < ix->words; w++) {
+            any[w] |= a[w];
+            if (name)
+                name[w] |= nm[w];
+        }
+        return;
+    }
+    while (lo < hi) {       /* first term >= tok */
+        size_t mid = (lo + hi) / 2;
+
+        if (strcmp(ix->terms[mid], tok) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (t = (uint32_t)lo; t < ix->nterms && !strncmp(ix->terms[t], tok, n); t++)
+        for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
+            uint8_t c = ix->cols[k];
+
+            if (!(c & mask))
+                continue;
+            SET(any, ix->items[k]);
+            if (name && (c & COL_NAME))
+                SET(name, ix->items[k]);
+        }
+}
+
+/* A free word: its prefix, or any word of its synonym group. */
+static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *name)
+{
+    shelf__memindex *ix = e->ix;
+    char tok[MAX_TOKEN + 1];
+    size_t pos = 0, i;
+    syn key, *s;
+
+    if (!next_token(text, &pos, tok)) {     /* no word: matches all */
+        memcpy(any, ix->all, ix->words * 8);
+        return;
+    }
+    prefix_bits(e, tok, 0xff, any, name);
+    key.word = tok;
+    if (!ix->nsyns || !(s = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn)))
+        return;
+    for (i = 0; i < ix->nsyns; i++)
+        if (ix->syns[i].grp == s->grp && strcmp(ix->syns[i].word, tok))
+            prefix_bits(e, ix->syns[i].word, 0xff, any, name);
+}
+
+static int in_range(const qrange *r, double v)
+{
+    if (r->has_lo && (r->lo_strict ? v <= r->lo : v < r->lo))
+        return 0;
+    if (r->has_hi && (r->hi_strict ? v >= r->hi : v > r->hi))
+        return 0;
+    return 1;
+}
+
+static uint64_t *eval(evalctx *e, const qnode *q);
+
+static void collection_bits(evalctx *e, const qnode *q, uint64_t *out)
+{
+    sqlite3_stmt *st = shelf__prepare(e->lib, "SELECT id, query FROM collections WHERE name = ?1");
+    int errpos;
+
+    if (!st) {
+        e->rc = e->lib->err.rc;
+        return;
+    }
+    sqlite3_bind_text(st, 1, q->text, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        e->lib->query_errpos = q->pos;
+        e->rc = shelf__seterr(&e->lib->err, SHELF_EINVAL,
+                              "invalid query at column %d: no collection '%s'", q->pos, q->text);
+        return;
+    }
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+        sqlite3_stmt *m = shelf__prepare(e->lib, "SELECT sample_id FROM collection_items WHERE "
+                                                 "collection_id = ?1");
+
+        if (!m) {
+            e->rc = e->lib->err.rc;
+        } else {
+            sqlite3_bind_int64(m, 1, sqlite3_column_int64(st, 0));
+            while (sqlite3_step(m) == SQLITE_ROW) {
+                uint32_t it = item_of(e->ix, sqlite3_column_int64(m, 0));
+
+                if (it)
+                    SET(out, it - 1);
+            }
+            sqlite3_finalize(m);
+        }
+    } else if (e->depth >= 4) {
+        e->rc = shelf__seterr(&e->lib->err, SHELF_EINVAL,
+                              "collection '%s' refers to collections too deeply", q->text);
+    } else {
+        qnode *sub = NULL;
+
+        if (shelf__query_parse(e->lib, (const char *)sqlite3_column_text(st, 1), e->now, &sub,
+                               &errpos) != SHELF_OK) {
+            e->rc = e->lib->err.rc;
+        } else if (sub) {
+            uint64_t *b;
+
+            e->depth++;
+            if ((b = eval(e, sub)) != NULL) {
+                memcpy(out, b, e->ix->words * 8);
+                shelf_free(b);
+            }
+            e->depth--;
+        }
+        shelf__query_free(sub);
+    }
+    sqlite3_finalize(st);
+}
+
+static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
+{
+    shelf__memindex *ix = e->ix;
+    uint32_t i, t, k;
+
+    switch (q->field) {
+    case F_NAME: case F_PATH: {
+        char tok[MAX_TOKEN + 1];
+        size_t pos = 0;
+
+        if (next_token(q->text, &pos, tok))
+            prefix_bits(e, tok, q->field == F_NAME ? COL_NAME : COL_PATH, out, NULL);
+        else
+            memcpy(out, ix->all, ix->words * 8);
+        return;
+    }
+    case F_TAG: {
+        size_t n = strlen(q->text);
+
+        for (t = 0; t < ix->ntags; t++)
+            if (q->prefix ? !strncmp(ix->tags[t], q->text, n) : !strcmp(ix->tags[t], q->text))
+                for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
+                    SET(out, ix->tag_items[k]);
+        return;
+    }
+    case F_CAT: {
+        uint8_t want[65536 / 8];
+        size_t n = strlen(q->text), c;
+
+        memset(want, 0, sizeof want);
+        for (c = 0; c < ix->ncats; c++) {
+            const char *name = ix->cats[c];
+            int hit = q->prefix ? !strncasecmp(name, q->text, n) : !strcasecmp(name, q->text);
+
+            if (!hit && !q->prefix && ix->nsyns) {      /* cat:hh is cat:hihat */
+                syn key, *a, *b2;
+
+                key.word = q->text;
+                a = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+                key.word = (char *)name;
+                b2 = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+                hit = a && b2 && a->grp == b2->grp;
+            }
+            if (hit)
+                want[(c + 1) >> 3] |= (uint8_t)(1u << ((c + 1) & 7));
+        }
+        for (i = 0; i < ix->n; i++)
+            if (ix->cat[i] && (want[ix->cat[i] >> 3] >> (ix->cat[i] & 7) & 1))
+                SET(out, i);
+        return;
+    }
+    case F_AUTHOR:
+        for (i = 0; i < ix->n; i++)
+            if (ix->authors[i] && strstr(ix->authors[i], q->text))
+                SET(out, i);
+        return;
+    case F_TYPE:
+        if (q->text[0] == 's')
+            memcpy(out, ix->all, ix->words * 8);
+        return;
+    case F_FORMAT: {
+        uint8_t want[65536 / 8];
+        const char *v = !strcmp(q->text, "aif") ? "aiff" : !strcmp(q->text, "wave") ? "wav" : q->text;
+        size_t n = strlen(v), f;
+
+        memset(want, 0, sizeof want);
+        for (f = 0; f < ix->nfmts; f++) {
+            const char *tab = strchr(ix->fmts[f], '\t');
+
+            if (!strncmp(ix->fmts[f], v, n) || (tab && !strncmp(tab + 1, v, n)))
+                want[f >> 3] |= (uint8_t)(1u << (f & 7));
+        }
+        for (i = 0; i < ix->n; i++)
+            if (want[ix->fmt[i] >> 3] >> (ix->fmt[i] & 7) & 1)
+                SET(out, i);
+        return;
+    }
+    case F_FAV: case F_MISSING: case F_LOOP: {
+        uint8_t bit = q->field == F_FAV ? 1 : q->field == F_MISSING ? 2 : 4;
+
+        for (i = 0; i < ix->n; i++)
+            if (!!(ix->flags[i] & bit) == q->yes)
+                SET(out, i);
+        return;
+    }
+    case F_IN:
+        collection_bits(e, q, out);
+        return;
+    }
+    for (i = 0; i < ix->n; i++) {
+        double v;
+
+        switch (q->field) {
+        case F_RATE: v = ix->rate[i]; break;
+        case F_CH: v = ix->channels[i]; break;
+        case F_BITS: if (!ix->bits[i]) continue; v = ix->bits[i]; break;
+        case F_KEY: if (ix->key[i] < 0) continue; v = ix->key[i]; break;
+        case F_BPM: if (isnan(ix->tempo[i])) continue; v = ix->tempo[i]; break;
+        case F_LEN: if (isnan(ix->duration[i])) continue; v = ix->duration[i]; break;
+        case F_RATING: v = ix->rating[i]; break;
+        case F_ADDED: v = (double)ix->created[i]; break;
+        case F_USED: if (!ix->used[i]) continue; v = (double)ix->used[i]; break;
+        default: continue;
+        }
+        if (in_range(&q->r, v))
+            SET(out, i);
+    }
+}
+
+static uint64_t *eval(evalctx *e, const qnode *q)
+{
+    size_t w, words = e->ix->words;
+    uint64_t *out = bm_new(e), *k;
+    int i;
+
+    if (!out)
+        return NULL;
+    switch (q->kind) {
+    case Q_WORD:
+        word_bits(e, q->text, out, NULL);
+        break;
+    case Q_FIELD:
+        field_bits(e, q, out);
+        break;
+    case Q_NOT:
+        if (!(k = eval(e, q->kids[0])))
+            break;
+        for (w = 0; w < words; w++)
+            out[w] = e->ix->all[w] & ~k[w];
+        shelf_free(k);
+        break;
+    case Q_AND: case Q_OR:
+        if (q->kind == Q_AND)
+            memcpy(out, e->ix->all, words * 8);
+        for (i = 0; i < q->nkids && e->rc == SHELF_OK; i++) {
+            if (!(k = eval(e, q->kids[i])))
+                break;
+            for (w = 0; w < words; w++)
+                out[w] = q->kind == Q_AND ? out[w] & k[w] : out[w] | k[w];
+            shelf_free(k);
+        }
+        break;
+    }
+    if (e->rc != SHELF_OK) {
+        shelf_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ----- pages -------------------------------------------------------------------- */
+
+static int64_t popcount(const uint64_t *b, size_t words)
+{
+    int64_t n = 0;
+    size_t w;
+
+    for (w = 0; w < words; w++)
+        n += __builtin_popcountll(b[w]);
+    return n;
+}
+
+typedef struct keyed {
+    double key;
+    uint32_t item;
+} keyed;
+
+static double sort_key(const shelf__memindex *ix, int sort, uint32_t i)
+{
+    switch (sort) {
+    case SHELF_SORT_ID: return (double)ix->ids[i];
+    case SHELF_SORT_DURATION: return isnan(ix->duration[i]) ? -1 : ix->duration[i];
+    case SHELF_SORT_RATE: return ix->rate[i];
+    case SHELF_SORT_KEY: return ix->key[i];
+    case SHELF_SORT_TEMPO: return isnan(ix->tempo[i]) ? -1 : ix->tempo[i];
+    case SHELF_SORT_ADDED: return (double)ix->created[i];
+    case SHELF_SORT_USED: return (double)ix->used[i];
+    case SHELF_SORT_RATING: return ix->rating[i];
+    }
+    return 0;
+}
+
+static const shelf__memindex *cmp_ix;
+static int cmp_sort, cmp_desc;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    int c;
+
+    if (cmp_sort == SHELF_SORT_NAME)
+        c = strcmp(cmp_ix->names[x->item], cmp_ix->names[y->item]);
+    else
+        c = x->key < y->key ? -1 : x->key > y->key;
+    if (c == 0)
+        c = cmp_ix->ids[x->item] < cmp_ix->ids[y->item] ? -1 : cmp_ix->ids[x->item] > cmp_ix->ids[y->item];
+    return cmp_desc ? -c : c;
+}
+
+int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode *q, int sort,
+                           int descending, int64_t offset, int64_t limit, int64_t now,
+                           int64_t **ids, size_t *n, int64_t *total)
+{
+    evalctx e = { lib, ix, now, 0, SHELF_OK };
+    const qnode *const *kids = &q;
+    uint64_t *m, *names[8];
+    int nkids = 1, nwords = 0, i;
+    int64_t want = limit < 0 ? INT64_MAX : offset + limit;
+    size_t got = 0, cap;
+
+    *ids = NULL;
+    *n = 0;
+    if (!(m = eval(&e, q)))
+        return e.rc;
+    *total = popcount(m, ix->words);
+    cap = (size_t)(*total < want ? *total : want);
+    if (!(*ids = shelf__malloc((cap ? cap : 1) * sizeof **ids))) {
+        shelf_free(m);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    if (sort == SHELF_SORT_DEFAULT || sort == SHELF_SORT_RELEVANCE) {
+        /* name hits of each positive top-level word decide the tier */
+        if (q->kind == Q_AND) {
+            kids = (const qnode *const *)q->kids;
+            nkids = q->nkids;
+        }
+        for (i = 0; i < nkids && nwords < 8; i++)
+            if (kids[i]->kind == Q_WORD) {
+                uint64_t *any = bm_new(&e);
+
+                if (!(names[nwords] = bm_new(&e)) || !any) {
+                    shelf_free(any);
+                    goto fail;
+                }
+                word_bits(&e, kids[i]->text, any, names[nwords]);
+                shelf_free(any);
+                nwords++;
+            }
+        if (!nwords && sort == SHELF_SORT_DEFAULT) {
+            sort = SHELF_SORT_NAME;         /* no words: by name */
+        } else {
+            /* walk in static-rank order; bucket by tier until the best
+             * tiers hold a page */
+            int64_t *bucket[9] = { 0 };
+            size_t nb[9] = { 0 }, w, tiers = (size_t)nwords + 1;
+            int64_t need = want, have;
+
+            for (w = 0; w < tiers; w++)
+                if (!(bucket[w] = shelf__malloc((cap ? cap : 1) * sizeof **bucket)))
+                    goto tierfail;
+            for (w = 0; w < ix->words; w++) {
+                uint64_t bits = m[w];
+
+                while (bits) {
+                    uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+                    int tier = 0, k2;
+
+                    bits &= bits - 1;
+                    for (k2 = 0; k2 < nwords; k2++)
+                        tier += (int)GET(names[k2], it);
+                    if ((int64_t)nb[tier] < need)
+                        bucket[tier][nb[tier]++] = ix->ids[it];
+                    if (tier == nwords && (int64_t)nb[tier] >= need)
+                        goto full;
+                }
+            }
+full:
+            for (have = 0, i = nwords; i >= 0; i--) {
+                size_t k3;
+
+                for (k3 = 0; k3 < nb[i] && have < need; k3++, have++)
+                    if (have >= offset)
+                        (*ids)[got++] = bucket[i][k3];
+            }
+            for (w = 0; w < tiers; w++)
+                shelf_free(bucket[w]);
+            goto done;
+tierfail:
+            for (w = 0; w < tiers; w++)
+                shelf_free(bucket[w]);
+            shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    {   /* by a key: every match, sorted */
+        keyed *all = shelf__malloc(((size_t)*total + 1) * sizeof *all);
+        size_t w, k = 0, j;
+
+        if (!all) {
+            shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (w = 0; w < ix->words; w++) {
+            uint64_t bits = m[w];
+
+            while (bits) {
+                uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+
+                bits &= bits - 1;
+                all[k].item = it;
+                all[k].key = sort_key(ix, sort, it);
+                k++;
+            }
+        }
+        cmp_ix = ix;
+        cmp_sort = sort;
+        cmp_desc = descending;
+        qsort(all, k, sizeof *all, cmp_keyed);
+        for (j = (size_t)(offset < 0 ? 0 : offset); j < k && (int64_t)j < want; j++)
+            (*ids)[got++] = ix->ids[all[j].item];
+        shelf_free(all);
+    }
+done:
+    for (i = 0; i < nwords; i++)
+        shelf_free(names[i]);
+    shelf_free(m);
+    *n = got;
+    return SHELF_OK;
+fail:
+    for (i = 0; i < nwords; i++)
+        shelf_free(names[i]);
+    shelf_free(m);
+    shelf_free(*ids);
+    *ids = NULL;
+    return e.rc != SHELF_OK ? e.rc : lib->err.rc;
+}

@@ -1,0 +1,36 @@
+/*
+ * memindex.h: the in-memory search index that answers type-ahead queries
+ * in milliseconds over a million samples (see memindex.c).
+ */
+#ifndef SHELF_MEMINDEX_H
+#define SHELF_MEMINDEX_H
+
+#include "query_int.h"
+
+typedef struct shelf__memindex shelf__memindex;
+
+/* Build the index from the catalog.  *out owned (shelf__memindex_free). */
+int shelf__memindex_build(shelf_library *lib, shelf__memindex **out);
+void shelf__memindex_free(shelf__memindex *ix);
+
+/* 1 when the index still reflects the catalog as lib sees it now. */
+int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix);
+
+/* 1 when the index can answer q exactly (phrases and multi-word tokens go
+ * to SQL). */
+int shelf__memindex_can(const qnode *q);
+
+/* Bytes the index holds. */
+size_t shelf__memindex_bytes(const shelf__memindex *ix);
+
+/*
+ * Evaluate q: *total receives the exact number of matches, ids[0..*n) the
+ * page (owned array), in order: with words and the default sort, samples
+ * that match more words in their name first, then by rating, recent use
+ * and name; else by the sort key.
+ */
+int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode *q, int sort,
+                           int descending, int64_t offset, int64_t limit, int64_t now,
+                           int64_t **ids, size_t *n, int64_t *total);
+
+#endif /* SHELF_MEMINDEX_H */

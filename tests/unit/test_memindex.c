@@ -1,0 +1,223 @@
+/*
+ * test_memindex.c: the preloaded in-memory index answers every query it
+ * takes with the same matches and counts as SQL does, and follows changes
+ * to the catalog.
+ */
+#include <sndfile.h>
+#include "test.h"
+#include "audiogen.h"
+
+#define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
+
+static const char *const names[] = {
+    "Drums/Kick Deep", "Drums/Kick Hard", "Drums/BD 808", "Drums/Snare Tight", "Drums/Snare Roll",
+    "Drums/HiHat Open", "Drums/HH Closed", "Drums/Clap Big", "Drums/Tom Low", "Drums/Crash Céleste",
+    "Bass/Sub Bass C1", "Bass/Reese Dark", "Pads/Warm Pad C3", "Pads/Dark Pad", "Pads/Étoile Pad",
+    "Loops/Funk Break 120bpm", "Loops/House Loop 124bpm", "Vox/Chant", "Vox/Vocal Chop", "FX/Riser Long",
+};
+
+static const char *const queries[] = {
+    "k", "ki", "kic", "kick", "kick d", "kick deep", "bd", "hat", "hh", "snare -roll", "pad",
+    "pad -dark", "dark OR warm", "(kick OR snare) tight", "cat:kick", "cat:hh", "cat:pad",
+    "tag:punchy", "tag:pun*", "-tag:punchy kick", "rating:>=3", "rating:0", "fav:yes", "fav:no",
+    "len:<0.2s", "len:>=0.2s pad", "rate:48k", "ch:2", "bits:24", "format:flac", "format:wav",
+    "key:C3", "key:C1..C3", "bpm:120..124", "loop:yes", "missing:no", "added:-1d..", "used:-1d..",
+    "author:person", "name:kick", "path:drums", "path:loops -name:funk", "etoile", "céleste",
+    "celeste", "zzzz", "chant OR chop", "type:sample", "type:patch", "vocal", "vox", "120", "c3",
+    "drums -kick -snare", "in:mine", "in:smart", "NOT drums",
+};
+
+static int64_t *ids_of(shelf_library *lib, const char *q, int sort, int64_t *total, size_t *n)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur;
+    const shelf_sample *s;
+    int64_t *ids = NULL;
+    int exact, rc;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = -1;
+    o.count_limit = -1;
+    o.sort = sort;
+    rc = shelf_search(lib, q, &o, &cur, total, &exact);
+    if (rc != SHELF_OK)
+        fprintf(stderr, "query '%s': %s\n", q, shelf_errmsg(lib));
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(exact, 1);
+    *n = 0;
+    ids = malloc(sizeof *ids * 1000);
+    while (shelf_cursor_next(cur, &s) == SHELF_ROW)
+        ids[(*n)++] = s->id;
+    shelf_cursor_free(cur);
+    return ids;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static shelf_library *fixture(void)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    const char *paths[1] = { root };
+    shelf_library *lib;
+    char p[4096], dir[4096], *msg;
+    size_t i;
+    int64_t id;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        tg_spec s = TG_SPEC_INIT(i % 3 ? WAV16 : (SF_FORMAT_FLAC | SF_FORMAT_PCM_24),
+                                 i % 4 ? 44100 : 48000, 1 + (int)(i % 2), 2000 + 900 * (int64_t)i);
+
+        s.seed = (unsigned)i;
+        if (strstr(names[i], "C3"))
+            s.root_key = 48;
+        if (strstr(names[i], "C1"))
+            s.root_key = 24;
+        if (strstr(names[i], "bpm") && i % 3) {
+            s.acid_tempo = strstr(names[i], "120") ? 120 : 124;
+            s.acid_beats = 4;
+        }
+        if (strstr(names[i], "Pad") && i % 3) {
+            s.loop_start = 10;
+            s.loop_end = 1000;
+            s.loop_mode = 1;
+        }
+        if (strstr(names[i], "Vox"))
+            s.artist = "Choir Person";
+        test_pathf(dir, sizeof dir, "%s/%s", root, names[i]);
+        *strrchr(dir, '/') = '\0';
+        mkdir(dir, 0777);
+        test_pathf(p, sizeof p, "%s/%s.%s", root, names[i], i % 3 ? "wav" : "flac");
+        ASSERT_EQ_INT(tg_write(p, &s), 0);
+    }
+    ASSERT_OK(shelf_library_open(libdir, SHELF_OPEN_CREATE, &lib, &msg));
+    ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
+    for (id = 1; id <= 6; id++) {
+        ASSERT_OKL(lib, shelf_rate(lib, id, (int)id % 6));
+        if (id % 2)
+            ASSERT_OKL(lib, shelf_tag_add(lib, id, "punchy"));
+    }
+    ASSERT_OKL(lib, shelf_favourite(lib, 3, 1));
+    ASSERT_OKL(lib, shelf_touch(lib, 4));
+    ASSERT_OKL(lib, shelf_collection_new(lib, "mine", NULL));
+    ASSERT_OKL(lib, shelf_collection_add(lib, "mine", 2, -1));
+    ASSERT_OKL(lib, shelf_collection_add(lib, "mine", 9, -1));
+    ASSERT_OKL(lib, shelf_collection_new(lib, "smart", "pad -dark"));
+    return lib;
+}
+
+TEST(memory_matches_sql)
+{
+    shelf_library *lib = fixture();
+    size_t qi;
+
+    for (qi = 0; qi < sizeof queries / sizeof queries[0]; qi++) {
+        int64_t t1, t2, *a, *b;
+        size_t n1, n2, k;
+
+
+        a = ids_of(lib, queries[qi], SHELF_SORT_DEFAULT, &t1, &n1);
+        ASSERT_OKL(lib, shelf_library_preload(lib));
+        b = ids_of(lib, queries[qi], SHELF_SORT_DEFAULT, &t2, &n2);
+        if (t1 != t2 || n1 != n2)
+            fprintf(stderr, "query '%s': sql %lld/%zu, memory %lld/%zu\n", queries[qi],
+                    (long long)t1, n1, (long long)t2, n2);
+        ASSERT_EQ_INT(t1, t2);
+        ASSERT_EQ_INT(n1, n2);
+        qsort(a, n1, sizeof *a, cmp64);
+        qsort(b, n2, sizeof *b, cmp64);
+        for (k = 0; k < n1; k++)
+            ASSERT_EQ_INT(a[k], b[k]);
+        free(a);
+        free(b);
+        /* back to SQL for the next query: a fresh handle has no index */
+        {
+            char path[4096];
+            char *msg;
+
+            test_pathf(path, sizeof path, "%s", shelf_library_path(lib));
+            shelf_library_close(lib);
+            ASSERT_OK(shelf_library_open(path, 0, &lib, &msg));
+        }
+    }
+    shelf_library_close(lib);
+}
+
+TEST(memory_sorts_like_sql)
+{
+    shelf_library *lib = fixture();
+    static const int sorts[] = { SHELF_SORT_NAME, SHELF_SORT_DURATION, SHELF_SORT_RATE,
+                                 SHELF_SORT_ID };
+    size_t k, i;
+
+    for (k = 0; k < sizeof sorts / sizeof sorts[0]; k++) {
+        char path[4096], *msg;
+        int64_t t1, t2, *a, *b;
+        size_t n1, n2;
+
+        test_pathf(path, sizeof path, "%s", shelf_library_path(lib));
+        shelf_library_close(lib);
+        ASSERT_OK(shelf_library_open(path, 0, &lib, &msg));
+        a = ids_of(lib, "drums", sorts[k], &t1, &n1);
+        ASSERT_OKL(lib, shelf_library_preload(lib));
+        b = ids_of(lib, "drums", sorts[k], &t2, &n2);
+        ASSERT_EQ_INT(n1, n2);
+        for (i = 0; i < n1; i++) {
+            if (a[i] != b[i])
+                fprintf(stderr, "sort %d: position %zu: sql %lld, memory %lld\n", sorts[k], i,
+                        (long long)a[i], (long long)b[i]);
+            ASSERT_EQ_INT(a[i], b[i]);
+        }
+        free(a);
+        free(b);
+    }
+    shelf_library_close(lib);
+}
+
+TEST(memory_follows_changes)
+{
+    shelf_library *lib = fixture();
+    int64_t t;
+    size_t n;
+    int64_t *a;
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    ASSERT(shelf_library_preload_bytes(lib) > 0);
+    a = ids_of(lib, "tag:brandnew", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 0);
+    free(a);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 7, "brandnew"));
+    a = ids_of(lib, "tag:brandnew", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], 7);
+    free(a);
+    /* a change through another handle is seen too */
+    {
+        shelf_library *other;
+        char *msg;
+
+        ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &other, &msg));
+        ASSERT_OKL(other, shelf_tag_add(other, 8, "brandnew"));
+        shelf_library_close(other);
+    }
+    a = ids_of(lib, "tag:brandnew", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 2);
+    free(a);
+    shelf_library_close(lib);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(memory_matches_sql),
+        TEST_ENTRY(memory_sorts_like_sql),
+        TEST_ENTRY(memory_follows_changes),
+        TEST_END
+    };
+    return test_run(argc, argv, tests);
+}
