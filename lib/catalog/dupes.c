@@ -47,12 +47,17 @@ static int report_groups(shelf_library *lib, int kind, const char *keys, const c
 /* Decode and hash the candidates for audio duplicates that have no hash:
  * samples sharing rate, channels and length with another sample of other
  * bytes. */
-static int hash_candidates(shelf_library *lib)
+static int hash_candidates(shelf_library *lib, int kinds)
 {
-    sqlite3_stmt *st = shelf__prepare(lib,
+    sqlite3_stmt *st = shelf__prepare(lib, kinds & SHELF_DUPES_AUDIO ?
         "SELECT s.id, r.path, s.relpath, s.blob FROM samples s JOIN roots r ON r.id = s.root_id\n"
         "WHERE s.audio_sha IS NULL AND NOT s.missing AND (s.rate, s.channels, s.frames) IN (\n"
         "  SELECT rate, channels, frames FROM samples GROUP BY rate, channels, frames\n"
+        "  HAVING count(DISTINCT sha256) > 1)" :
+        /* for names: only the samples of names with more than one file */
+        "SELECT s.id, r.path, s.relpath, s.blob FROM samples s JOIN roots r ON r.id = s.root_id\n"
+        "WHERE s.audio_sha IS NULL AND NOT s.missing AND lower(s.name) IN (\n"
+        "  SELECT lower(name) FROM samples GROUP BY lower(name)\n"
         "  HAVING count(DISTINCT sha256) > 1)");
     sqlite3_stmt *up = NULL;
     int r, rc = SHELF_OK;
@@ -106,17 +111,20 @@ int shelf_dupes(shelf_library *lib, int kinds, shelf_dupes_cb cb, void *ud)
             "SELECT sha256 FROM samples GROUP BY sha256 HAVING count(*) > 1 ORDER BY min(name)",
             "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS
             " WHERE s.sha256 = ?1 ORDER BY r.path, s.relpath", cb, ud);
-    if (rc == SHELF_OK && (kinds & SHELF_DUPES_AUDIO)) {
-        /* The hashes go in as one transaction: a run that stops keeps none,
-         * and the next run decodes them again. */
+    if (rc == SHELF_OK && (kinds & (SHELF_DUPES_AUDIO | SHELF_DUPES_NAME))) {
+        /* Decoded-audio hashes, for the same audio and to tell a name's
+         * files apart by sound; they go in as one transaction: a run that
+         * stops keeps none, and the next run decodes them again. */
         if ((rc = shelf__begin(lib)) != SHELF_OK)
             return rc;
-        if ((rc = hash_candidates(lib)) != SHELF_OK) {
+        if ((rc = hash_candidates(lib, kinds)) != SHELF_OK) {
             shelf__rollback(lib);
             return rc;
         }
         if ((rc = shelf__commit(lib)) != SHELF_OK)
             return rc;
+    }
+    if (rc == SHELF_OK && (kinds & SHELF_DUPES_AUDIO)) {
         rc = report_groups(lib, SHELF_DUPES_AUDIO,
             "SELECT audio_sha FROM samples WHERE audio_sha IS NOT NULL GROUP BY audio_sha\n"
             "HAVING count(DISTINCT sha256) > 1 ORDER BY min(name)",

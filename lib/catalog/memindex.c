@@ -845,8 +845,10 @@ static void collection_bits(evalctx *e, const qnode *q, uint64_t *out)
             sqlite3_finalize(m);
         }
     } else if (e->depth >= 4) {
-        e->rc = shelf__seterr(&e->lib->err, SHELF_EINVAL,
-                              "collection '%s' refers to collections too deeply", q->text);
+        e->lib->query_errpos = q->pos;
+        e->rc = shelf__seterr(&e->lib->err, SHELF_EINVAL, "invalid query at column %d: "
+                              "collections inside collections too deeply (a cycle?) at '%s'",
+                              q->pos, q->text);
     } else {
         qnode *sub = NULL;
 

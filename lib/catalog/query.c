@@ -18,7 +18,9 @@
 #include <time.h>
 #include "query_int.h"
 
-#define MAX_DEPTH 64
+/* Parentheses and negations nest at most this deep: the SQL a query
+ * becomes nests deeper still, and SQLite's parser stack is finite. */
+#define MAX_DEPTH 16
 
 typedef struct parser {
     shelf_library *lib;
@@ -150,6 +152,15 @@ static int read_quoted(parser *ps, char **text, size_t *len)
     return SHELF_OK;
 }
 
+/* 1 when s holds a letter or digit (any non-ASCII byte counts). */
+static int has_word(const char *s)
+{
+    for (; *s; s++)
+        if (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80)
+            return 1;
+    return 0;
+}
+
 /* ----- values ------------------------------------------------------------- */
 
 /* A number with an optional unit, for a field; *v in the field's unit
@@ -218,6 +229,8 @@ static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *
             tm.tm_mday = d;
             *v = (double)timegm(&tm);
             *is_day = 1;
+            if (tm.tm_mday != d || tm.tm_mon != mo - 1)     /* 2026-02-31 */
+                return fail(ps, s, "%s: '%s' is not a date", shelf__query_field_name(field), buf);
             return SHELF_OK;
         }
         return fail(ps, s, "%s: '%s' is not a date (-7d, 2026-01-31, today)",
@@ -365,7 +378,7 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
     switch (field) {
     case F_TAG: case F_CAT: case F_AUTHOR: case F_FORMAT: case F_IN: case F_NAME: case F_PATH:
     case F_TYPE:
-        if (!text && !(text = lower_dup(v, n))) {
+        if (!text && !(text = field == F_IN ? shelf__strndup(v, n) : lower_dup(v, n))) {
             shelf_free(q);
             return nomem(ps);
         }
@@ -377,6 +390,10 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
         text = NULL;
         if (!q->text[0] && !q->prefix) {
             rc = fail(ps, v, "%s: expected a value", shelf__query_field_name(field));
+            goto bad;
+        }
+        if ((field == F_NAME || field == F_PATH) && !has_word(q->text)) {
+            rc = fail(ps, v, "%s: expected a word", shelf__query_field_name(field));
             goto bad;
         }
         if (field == F_TYPE && strcmp(q->text, "sample") && strcmp(q->text, "samples") &&
@@ -526,7 +543,7 @@ static int parse_list(parser *ps, int kind, qnode **out)
                     return fail(ps, start, "'AND' needs something before it");
                 ps->p += 3;
                 skip_space(ps);
-                if (!*ps->p || *ps->p == ')' || keyword(ps->p, "OR"))
+                if (!*ps->p || *ps->p == ')' || keyword(ps->p, "OR") || keyword(ps->p, "AND"))
                     return shelf__query_free(list ? list : *out), *out = NULL,
                            fail(ps, start, "'AND' needs something after it");
                 continue;

@@ -8,11 +8,12 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "memindex.h"
 
-#define MAX_BINDS 256
+#define MAX_BINDS 2000
 #define MAX_COLLECTION_DEPTH 4
 #define DEFAULT_PAGE 50
 #define DEFAULT_COUNT_LIMIT 10000
@@ -26,6 +27,7 @@ typedef struct bindv {
 typedef struct compiler {
     shelf_library *lib;
     int64_t now;
+    int pos;            /* column of the node being compiled, for errors */
     bindv binds[MAX_BINDS];
     int nbinds;
     int depth;          /* collections inside collections */
@@ -39,41 +41,66 @@ static int cfail(compiler *c, int rc)
     return c->rc;
 }
 
+static void nomem(compiler *c)
+{
+    cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+}
+
+/* A query error at the node being compiled. */
+static void qfail(compiler *c, int pos, const char *what, const char *name)
+{
+    c->lib->query_errpos = pos;
+    cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL, "invalid query at column %d: %s%s%s%s",
+                           pos, what, name ? " '" : "", name ? name : "", name ? "'" : ""));
+}
+
+__attribute__((format(printf, 3, 4)))
+static void addf(compiler *c, shelf__buf *out, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp || shelf__buf_adds(out, tmp) != SHELF_OK)
+        nomem(c);
+}
+
 /* Add a bind value; write "?N" into out. */
 static void bind_text(compiler *c, shelf__buf *out, const char *text)
 {
     if (c->nbinds == MAX_BINDS) {
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL, "query too long"));
+        qfail(c, c->pos, "query too long", NULL);
         return;
     }
-    if (!(c->binds[c->nbinds].text = shelf__strdup(text))) {
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    if (!text || !(c->binds[c->nbinds].text = shelf__strdup(text))) {
+        nomem(c);
         return;
     }
     c->binds[c->nbinds].is_text = 1;
     c->nbinds++;
-    if (shelf__buf_addf(out, "?%d", c->nbinds) != SHELF_OK)
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    addf(c, out, "?%d", c->nbinds);
 }
 
 static void bind_num(compiler *c, shelf__buf *out, double v)
 {
     if (c->nbinds == MAX_BINDS) {
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL, "query too long"));
+        qfail(c, c->pos, "query too long", NULL);
         return;
     }
     c->binds[c->nbinds].is_text = 0;
     c->binds[c->nbinds].text = NULL;
     c->binds[c->nbinds].num = v;
     c->nbinds++;
-    if (shelf__buf_addf(out, "?%d", c->nbinds) != SHELF_OK)
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    addf(c, out, "?%d", c->nbinds);
 }
 
 static void add(compiler *c, shelf__buf *out, const char *s)
 {
-    if (shelf__buf_adds(out, s) != SHELF_OK)
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+    if (!s || shelf__buf_adds(out, s) != SHELF_OK)
+        nomem(c);
 }
 
 static void release_binds(compiler *c)
@@ -143,13 +170,13 @@ static int fts_phrase(compiler *c, shelf__buf *out, const char *col, const char 
             ;
         if (ntok++ == 0) {
             if (col)
-                shelf__buf_addf(out, "%s : ", col);
+                addf(c, out, "%s : ", col);
             add(c, out, "\"");
         } else {
             add(c, out, " ");
         }
         if (shelf__buf_add(out, w, (size_t)(p - w)) != SHELF_OK)
-            cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+            nomem(c);
     }
     if (ntok)
         add(c, out, prefix ? "\"*" : "\"");
@@ -236,22 +263,22 @@ static void compile(compiler *c, shelf__buf *out, const qnode *n);
 static void like_value(compiler *c, shelf__buf *out, const char *v, int before, int after)
 {
     shelf__buf b = SHELF__BUF_INIT;
+    int rc = SHELF_OK;
 
     if (before)
-        shelf__buf_adds(&b, "%");
+        rc |= shelf__buf_adds(&b, "%");
     for (; *v; v++) {
         if (*v == '%' || *v == '_' || *v == '\\')
-            shelf__buf_add(&b, "\\", 1);
-        shelf__buf_add(&b, v, 1);
+            rc |= shelf__buf_add(&b, "\\", 1);
+        rc |= shelf__buf_add(&b, v, 1);
     }
     if (after)
-        shelf__buf_adds(&b, "%");
-    if (!b.buf)
-        shelf__buf_adds(&b, "");
-    if (b.buf)
-        bind_text(c, out, b.buf);
+        rc |= shelf__buf_adds(&b, "%");
+    rc |= shelf__buf_adds(&b, "");
+    if (rc != SHELF_OK)
+        nomem(c);
     else
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory"));
+        bind_text(c, out, b.buf);
     shelf__buf_release(&b);
 }
 
@@ -262,11 +289,11 @@ static void range_sql(compiler *c, shelf__buf *out, const char *col, const qrang
     add(c, out, col);
     add(c, out, " IS NOT NULL");
     if (r->has_lo) {
-        shelf__buf_addf(out, " AND %s %s ", col, r->lo_strict ? ">" : ">=");
+        addf(c, out, " AND %s %s ", col, r->lo_strict ? ">" : ">=");
         bind_num(c, out, r->lo);
     }
     if (r->has_hi) {
-        shelf__buf_addf(out, " AND %s %s ", col, r->hi_strict ? "<" : "<=");
+        addf(c, out, " AND %s %s ", col, r->hi_strict ? "<" : "<=");
         bind_num(c, out, r->hi);
     }
     add(c, out, ")");
@@ -286,22 +313,19 @@ static void collection_sql(compiler *c, shelf__buf *out, const qnode *n)
     sqlite3_bind_text(st, 1, n->text, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        c->lib->query_errpos = n->pos;
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL,
-                               "invalid query at column %d: no collection '%s'", n->pos, n->text));
+        qfail(c, n->pos, "no collection", n->text);
         return;
     }
     id = sqlite3_column_int64(st, 0);
     if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
-        shelf__buf_addf(out, "s.id IN (SELECT sample_id FROM collection_items WHERE "
-                             "collection_id = %lld)", (long long)id);
+        addf(c, out, "s.id IN (SELECT sample_id FROM collection_items WHERE collection_id = %lld)",
+             (long long)id);
         sqlite3_finalize(st);
         return;
     }
     if (c->depth >= MAX_COLLECTION_DEPTH) {
         sqlite3_finalize(st);
-        cfail(c, shelf__seterr(&c->lib->err, SHELF_EINVAL,
-                               "collection '%s' refers to collections too deeply", n->text));
+        qfail(c, n->pos, "collections inside collections too deeply (a cycle?) at", n->text);
         return;
     }
     if (shelf__query_parse(c->lib, (const char *)sqlite3_column_text(st, 1), c->now, &sub,
@@ -411,6 +435,7 @@ static void compile(compiler *c, shelf__buf *out, const qnode *n)
 
     if (c->rc != SHELF_OK)
         return;
+    c->pos = n->pos;
     if (is_text(n)) {
         shelf__buf e = SHELF__BUF_INIT;
 
@@ -441,7 +466,11 @@ static void compile(compiler *c, shelf__buf *out, const qnode *n)
         add(c, out, ")");
         return;
     case Q_FIELD:
+        /* a sample with no value (no author, no category) is false, not
+         * unknown, so that its negation is true */
+        add(c, out, "coalesce(");
         field_sql(c, out, n);
+        add(c, out, ", 0)");
         return;
     }
 }
@@ -496,11 +525,37 @@ static void build(compiler *c, const qnode *q, shelf__buf *from_where, int *rank
     shelf__buf_release(&where);
 }
 
+/* 1 when every leaf of q is text without a single word ("&", "- /"). */
+static int wordless(const qnode *q)
+{
+    const unsigned char *p;
+    int i;
+
+    switch (q->kind) {
+    case Q_WORD: case Q_PHRASE:
+        for (p = (const unsigned char *)q->text; *p; p++)
+            if (wordch(*p))
+                return 0;
+        return 1;
+    case Q_FIELD:
+        return 0;
+    }
+    for (i = 0; i < q->nkids; i++)
+        if (!wordless(q->kids[i]))
+            return 0;
+    return 1;
+}
+
+/* Parse; a query with nothing to look for becomes NULL (matches nothing). */
 static int parse(shelf_library *lib, const char *query, int64_t now, qnode **q)
 {
     int errpos = 0, rc = shelf__query_parse(lib, query, now, q, &errpos);
 
     lib->query_errpos = errpos;
+    if (rc == SHELF_OK && *q && wordless(*q)) {
+        shelf__query_free(*q);
+        *q = NULL;
+    }
     return rc;
 }
 
@@ -516,6 +571,15 @@ int shelf_query_check(shelf_library *lib, const char *query)
 int shelf_query_errpos(const shelf_library *lib)
 {
     return lib->query_errpos;
+}
+
+/* A statement SQLite could not parse is a query too complex for it. */
+static int too_complex(shelf_library *lib)
+{
+    if (lib->err.rc == SHELF_EDB && strstr(sqlite3_errmsg(lib->db), "too"))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid query: too complex (%s)",
+                             sqlite3_errmsg(lib->db));
+    return lib->err.rc;
 }
 
 /* Count matches up to limit (-1: all). */
@@ -537,7 +601,7 @@ static int count(compiler *c, const char *from_where, int64_t limit, int64_t *to
     st = shelf__prepare(c->lib, sql.buf);
     shelf__buf_release(&sql);
     if (!st)
-        return c->lib->err.rc;
+        return too_complex(c->lib);
     apply_binds(c, st);
     if (sqlite3_step(st) == SQLITE_ROW) {
         *total = sqlite3_column_int64(st, 0);
@@ -656,7 +720,7 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
                     total, exact)) != SHELF_OK)
         goto out;
     if (!(st = shelf__prepare(lib, sql.buf))) {
-        rc = lib->err.rc;
+        rc = too_complex(lib);
         goto out;
     }
     apply_binds(&c, st);

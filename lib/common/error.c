@@ -78,6 +78,10 @@ static int vset(shelf__err *e, int rc, const char *suffix, const char *fmt, va_l
         e->msg[0] = '\0';
     else if (suffix && (size_t)n < sizeof e->msg)
         snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", suffix);
+    /* Messages are one line, whatever names they quote. */
+    for (n = 0; e->msg[n]; n++)
+        if ((unsigned char)e->msg[n] < ' ')
+            e->msg[n] = ' ';
     return rc;
 }
 

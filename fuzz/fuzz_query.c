@@ -1,0 +1,210 @@
+/*
+ * fuzz_query.c: fuzz target for the search query language (doc/query.md):
+ * shelf_query_check and shelf_search over a small library made once per
+ * process in a temporary folder (a few WAV files written here, tags, a
+ * rating, a favourite, a manual and a saved collection, a synonym).  The
+ * input, up to its first NUL and at most 4 KiB, is the query.
+ *
+ * Invariants (abort() when broken): a query is SHELF_OK or SHELF_EINVAL;
+ * check and search agree; on SHELF_EINVAL the column is within 1..len+1 and
+ * the message is one non-empty line; on SHELF_OK the cursor steps to
+ * SHELF_DONE and no page is longer than its limit nor the count smaller.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "fuzz_target.h"
+#include "shelf/shelf.h"
+
+#define QUERY_MAX 4096
+#define PAGE 5
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "fuzz_query: %s:%d: invariant failed: %s\n",     \
+                    __FILE__, __LINE__, #cond);                              \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+static char tmpdir[] = "/tmp/shelf-fuzz-query-XXXXXX";
+static shelf_library *lib;
+
+static void put_le(unsigned char *p, unsigned v, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A mono 16-bit WAV of frames frames of a ramp that depends on seed. */
+static void write_wav(const char *path, unsigned rate, unsigned frames, unsigned seed)
+{
+    unsigned char h[44];
+    FILE *f = fopen(path, "wb");
+    unsigned i;
+
+    CHECK(f != NULL);
+    memcpy(h, "RIFF", 4);
+    put_le(h + 4, 36 + frames * 2, 4);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    put_le(h + 16, 16, 4);
+    put_le(h + 20, 1, 2);
+    put_le(h + 22, 1, 2);
+    put_le(h + 24, rate, 4);
+    put_le(h + 28, rate * 2, 4);
+    put_le(h + 32, 2, 2);
+    put_le(h + 34, 16, 2);
+    memcpy(h + 36, "data", 4);
+    put_le(h + 40, frames * 2, 4);
+    CHECK(fwrite(h, 1, sizeof h, f) == sizeof h);
+    for (i = 0; i < frames; i++) {
+        unsigned char s[2];
+
+        put_le(s, (i * (seed + 1) * 97) & 0x3fff, 2);
+        CHECK(fwrite(s, 1, 2, f) == 2);
+    }
+    CHECK(fclose(f) == 0);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void remove_tmp(void)
+{
+    if (lib)
+        shelf_library_close(lib);
+    lib = NULL;
+    nftw(tmpdir, rm_one, 16, FTW_PHYS | FTW_DEPTH);
+}
+
+static int64_t id_of(const char *rel)
+{
+    char p[512];
+    int64_t id = 0;
+
+    snprintf(p, sizeof p, "%s/src/%s", tmpdir, rel);
+    CHECK(shelf_catalog_find_path(lib, p, &id) == SHELF_OK);
+    return id;
+}
+
+static void setup(void)
+{
+    static const char *const syn[] = { "kick", "thump" };
+    shelf_import_opts o;
+    const char *paths[1];
+    char p[512], src[128];
+    char *msg = NULL;
+    int64_t kick, snare;
+
+    CHECK(mkdtemp(tmpdir) != NULL);
+    atexit(remove_tmp);
+    snprintf(src, sizeof src, "%s/src", tmpdir);
+    CHECK(mkdir(src, 0777) == 0);
+    snprintf(p, sizeof p, "%s/Drums", src);
+    CHECK(mkdir(p, 0777) == 0);
+    snprintf(p, sizeof p, "%s/Pads", src);
+    CHECK(mkdir(p, 0777) == 0);
+    snprintf(p, sizeof p, "%s/Loops", src);
+    CHECK(mkdir(p, 0777) == 0);
+    snprintf(p, sizeof p, "%s/Drums/Kick Deep.wav", src);
+    write_wav(p, 44100, 4410, 1);
+    snprintf(p, sizeof p, "%s/Drums/Snare_01.wav", src);
+    write_wav(p, 48000, 2400, 2);
+    snprintf(p, sizeof p, "%s/Pads/Warm Pad.wav", src);
+    write_wav(p, 22050, 22050, 3);
+    snprintf(p, sizeof p, "%s/Loops/Funk 120bpm.wav", src);
+    write_wav(p, 44100, 88200, 4);
+
+    snprintf(p, sizeof p, "%s/lib", tmpdir);
+    if (shelf_library_open(p, SHELF_OPEN_CREATE, &lib, &msg) != SHELF_OK) {
+        fprintf(stderr, "fuzz_query: cannot open %s: %s\n", p, msg ? msg : "?");
+        abort();
+    }
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    paths[0] = src;
+    CHECK(shelf_import(lib, paths, 1, &o, NULL) == SHELF_OK);
+    kick = id_of("Drums/Kick Deep.wav");
+    snare = id_of("Drums/Snare_01.wav");
+    CHECK(shelf_tag_add(lib, kick, "drums") == SHELF_OK);
+    CHECK(shelf_tag_add(lib, snare, "drums") == SHELF_OK);
+    CHECK(shelf_tag_add(lib, id_of("Pads/Warm Pad.wav"), "dark") == SHELF_OK);
+    CHECK(shelf_rate(lib, kick, 5) == SHELF_OK);
+    CHECK(shelf_favourite(lib, snare, 1) == SHELF_OK);
+    CHECK(shelf_touch(lib, kick) == SHELF_OK);
+    CHECK(shelf_collection_new(lib, "live", NULL) == SHELF_OK);
+    CHECK(shelf_collection_add(lib, "live", kick, -1) == SHELF_OK);
+    CHECK(shelf_collection_new(lib, "dark", "tag:dark OR pad") == SHELF_OK);
+    CHECK(shelf_collection_new(lib, "both", "in:dark OR in:live") == SHELF_OK);
+    CHECK(shelf_synonyms_add(lib, syn, 2) == SHELF_OK);
+}
+
+static void check_error(int rc, size_t len)
+{
+    const char *msg = shelf_errmsg(lib);
+    int pos = shelf_query_errpos(lib);
+
+    CHECK(rc == SHELF_EINVAL);
+    CHECK(pos >= 1 && (size_t)pos <= len + 1);
+    CHECK(msg != NULL && msg[0] != '\0');
+    CHECK(strchr(msg, '\n') == NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char query[QUERY_MAX + 1];
+    shelf_search_opts o;
+    shelf_cursor *cur = NULL;
+    const shelf_sample *row;
+    size_t len = size < QUERY_MAX ? size : QUERY_MAX;
+    int64_t total = -1;
+    int exact = -1, rc, rc_check, rows = 0;
+
+    if (!lib)
+        setup();
+    if (len)
+        memcpy(query, data, len);
+    query[len] = '\0';
+    len = strlen(query);
+
+    rc_check = shelf_query_check(lib, query);
+    if (rc_check != SHELF_OK)
+        check_error(rc_check, len);
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = PAGE;
+    rc = shelf_search(lib, query, &o, &cur, &total, &exact);
+    if (rc != SHELF_OK) {
+        check_error(rc, len);
+        CHECK(cur == NULL);
+        return 0;
+    }
+    /* what parses, runs (only a missing collection can fail after parsing) */
+    CHECK(rc_check == SHELF_OK);
+    CHECK(cur != NULL);
+    while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW) {
+        CHECK(row != NULL && row->name != NULL);
+        rows++;
+    }
+    CHECK(rc == SHELF_DONE);
+    shelf_cursor_free(cur);
+    CHECK(rows <= PAGE);
+    CHECK(exact == 0 || exact == 1);
+    CHECK(total >= rows && total <= 4);
+    return 0;
+}
