@@ -600,14 +600,41 @@ static int parse_or(parser *ps, qnode **out)
     return parse_list(ps, Q_OR, out);
 }
 
+/* The first byte of s that is not part of valid UTF-8, or NULL. */
+static const char *bad_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+              : (*p & 0xf8) == 0xf0 ? 3 : -1, i;
+
+        if (n < 0 || (n == 1 && *p < 0xc2))
+            return (const char *)p;
+        for (i = 1; i <= n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return (const char *)p;
+        p += n + 1;
+    }
+    return NULL;
+}
+
 int shelf__query_parse(shelf_library *lib, const char *query, int64_t now, qnode **out,
                        int *errpos)
 {
     parser ps = { lib, query ? query : "", query ? query : "", now, 0, 0 };
+    const char *bad;
     int rc;
 
     *out = NULL;
     *errpos = 0;
+    /* Words are split the same way by both search engines only in text
+     * they can both decode. */
+    if ((bad = bad_utf8(ps.src)) != NULL) {
+        rc = fail(&ps, bad, "not valid UTF-8");
+        *errpos = ps.errpos;
+        return rc;
+    }
     rc = parse_or(&ps, out);
     if (rc == SHELF_OK) {
         skip_space(&ps);
