@@ -1052,21 +1052,26 @@ static double sort_key(const shelf__memindex *ix, int sort, uint32_t i)
     return 0;
 }
 
-static const shelf__memindex *cmp_ix;
-static int cmp_sort, cmp_desc;
+typedef struct sortctx {
+    const shelf__memindex *ix;
+    int sort, desc;
+} sortctx;
 
-static int cmp_keyed(const void *a, const void *b)
+/* qsort_r's comparison: reentrant, so handles in other threads may sort. */
+static int cmp_keyed(const void *a, const void *b, void *arg)
 {
+    const sortctx *sc = arg;
     const keyed *x = a, *y = b;
+    const int64_t *ids = sc->ix->ids;
     int c;
 
-    if (cmp_sort == SHELF_SORT_NAME)
-        c = strcmp(cmp_ix->names[x->item], cmp_ix->names[y->item]);
+    if (sc->sort == SHELF_SORT_NAME)
+        c = strcmp(sc->ix->names[x->item], sc->ix->names[y->item]);
     else
         c = x->key < y->key ? -1 : x->key > y->key;
     if (c == 0)
-        c = cmp_ix->ids[x->item] < cmp_ix->ids[y->item] ? -1 : cmp_ix->ids[x->item] > cmp_ix->ids[y->item];
-    return cmp_desc ? -c : c;
+        c = ids[x->item] < ids[y->item] ? -1 : ids[x->item] > ids[y->item];
+    return sc->desc ? -c : c;
 }
 
 int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode *q, int sort,
@@ -1174,10 +1179,11 @@ tierfail:
                 k++;
             }
         }
-        cmp_ix = ix;
-        cmp_sort = sort;
-        cmp_desc = descending;
-        qsort(all, k, sizeof *all, cmp_keyed);
+        {
+            sortctx sc = { ix, sort, descending };
+
+            qsort_r(all, k, sizeof *all, cmp_keyed, &sc);
+        }
         for (j = (size_t)(offset < 0 ? 0 : offset); j < k && (int64_t)j < want; j++)
             (*ids)[got++] = ix->ids[all[j].item];
         shelf_free(all);
