@@ -225,6 +225,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cur = NULL;
         rc = shelf_search(mem, query, &o, &cur, &mtotal, &mexact);
         CHECK(rc == SHELF_OK);
+        if (mtotal != total)
+            fprintf(stderr, "fuzz_query: '%s': SQL counts %lld, memory %lld\n", query,
+                    (long long)total, (long long)mtotal);
         CHECK(mtotal == total);
         shelf_cursor_free(cur);
     }

@@ -44,7 +44,7 @@ struct shelf__memindex {
     int32_t *rate;
     uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
     int8_t *key;
-    float *tempo, *duration;    /* NAN when none */
+    double *tempo, *duration;   /* NAN when none; doubles, as SQLite compares them */
     int64_t *created, *used;
     uint16_t *fmt;              /* index into fmts */
     char **fmts;                /* "WAV\tPCM_16" lowercase */
@@ -401,8 +401,8 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
         ix->channels[i] = (uint8_t)sqlite3_column_int(st, 11);
         ix->bits[i] = (uint8_t)sqlite3_column_int(st, 12);
         ix->key[i] = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1 : (int8_t)sqlite3_column_int(st, 13);
-        ix->tempo[i] = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 14);
-        ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : (float)sqlite3_column_double(st, 15);
+        ix->tempo[i] = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
+        ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
         ix->rating[i] = (uint8_t)sqlite3_column_int(st, 16);
         ix->flags[i] = (uint8_t)((sqlite3_column_int(st, 17) ? 1 : 0) |
                                  (sqlite3_column_int(st, 18) ? 2 : 0) |
@@ -683,7 +683,7 @@ out:
     shelf_free(b.strs);
     shelf_free(b.slots);
     shelf_free(b.tup);
-    ix->bytes += (size_t)ix->n * (8 + 4 + 3 + 1 + 1 + 1 + 4 + 4 + 16 + 2 + 2 + 8 + 8 + 4);
+    ix->bytes += (size_t)ix->n * (8 + 4 + 3 + 1 + 1 + 1 + 8 + 8 + 16 + 2 + 2 + 8 + 8 + 4);
     if (rc != SHELF_OK) {
         shelf__memindex_free(ix);
         return rc;
