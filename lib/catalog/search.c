@@ -832,7 +832,7 @@ int shelf_collection_delete(shelf_library *lib, const char *name)
 int shelf_collection_add(shelf_library *lib, const char *name, int64_t id, int position)
 {
     sqlite3_stmt *st = NULL;
-    int64_t cid, count = 0;
+    int64_t cid = 0, count = 0;
     int smart = 0, rc;
 
     if ((rc = shelf__begin(lib)) != SHELF_OK)
@@ -901,7 +901,7 @@ fail:
 int shelf_collection_remove(shelf_library *lib, const char *name, int64_t id)
 {
     sqlite3_stmt *st = NULL;
-    int64_t cid;
+    int64_t cid = 0;
     int rc;
 
     if ((rc = shelf__begin(lib)) != SHELF_OK)
@@ -978,7 +978,7 @@ int shelf_collection_items(shelf_library *lib, const char *name, const shelf_sea
 {
     sqlite3_stmt *st;
     char *query = NULL;
-    int64_t cid;
+    int64_t cid = 0;
     int smart = 0, rc;
 
     *out = NULL;
