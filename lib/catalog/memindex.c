@@ -26,7 +26,7 @@
 #include "memindex.h"
 
 enum { COL_NAME = 1, COL_PATH = 2, COL_TAGS = 4, COL_CAT = 8, COL_META = 16 };
-#define MAX_TOKEN 64
+#define MAX_TOKEN SHELF__TOKEN_MAX
 
 typedef struct syn {
     char *word;
@@ -72,42 +72,6 @@ struct shelf__memindex {
 };
 
 /* ----- tokens ----------------------------------------------------------------- */
-
-/* Fold a Latin-1 letter (U+00C0..U+00FF, UTF-8 C3 80..C3 BF) to ASCII. */
-static char fold_c3(unsigned char b)
-{
-    static const char map[64] =
-        "aaaaaaaceeeeiiiidnooooo\0ouuuuyts" "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
-
-    return map[b & 0x3f];
-}
-
-/*
- * Next token of s from *pos into tok (lowercase, folded).  Returns its
- * length, 0 at the end.
- */
-static size_t next_token(const char *s, size_t *pos, char tok[MAX_TOKEN + 1])
-{
-    const unsigned char *p = (const unsigned char *)s + *pos;
-    size_t n = 0;
-
-    while (*p && !(isalnum(*p) || *p >= 0x80))
-        p++;
-    while (*p && (isalnum(*p) || *p >= 0x80)) {
-        if (*p == 0xc3 && p[1] >= 0x80 && p[1] <= 0xbf && fold_c3(p[1])) {
-            if (n < MAX_TOKEN)
-                tok[n++] = fold_c3(p[1]);
-            p += 2;
-            continue;
-        }
-        if (n < MAX_TOKEN)
-            tok[n++] = (char)tolower(*p);
-        p++;
-    }
-    tok[n] = '\0';
-    *pos = (size_t)((const char *)p - s);
-    return n;
-}
 
 /* ----- building -------------------------------------------------------------- */
 
@@ -188,7 +152,7 @@ static void add_text(builder *b, uint32_t item, const char *text, uint8_t col)
 
     if (!text)
         return;
-    while (!b->oom && next_token(text, &pos, tok)) {
+    while (!b->oom && shelf__token_next(text, &pos, tok)) {
         uint32_t t = intern(b, tok);
 
         if (b->oom)
@@ -704,12 +668,12 @@ int shelf__memindex_can(const qnode *q)
     case Q_PHRASE:
         return 0;
     case Q_WORD:
-        while (next_token(q->text, &pos, tok))
+        while (shelf__token_next(q->text, &pos, tok))
             n++;
         return n <= 1;
     case Q_FIELD:
         if (q->field == F_NAME || q->field == F_PATH) {
-            while (next_token(q->text, &pos, tok))
+            while (shelf__token_next(q->text, &pos, tok))
                 n++;
             return n <= 1;
         }
@@ -787,7 +751,7 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
     size_t pos = 0, i;
     syn key, *s;
 
-    if (!next_token(text, &pos, tok)) {     /* no word: matches all */
+    if (!shelf__token_next(text, &pos, tok)) {     /* no word: matches all */
         memcpy(any, ix->all, ix->words * 8);
         return;
     }
@@ -880,7 +844,7 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         char tok[MAX_TOKEN + 1];
         size_t pos = 0;
 
-        if (next_token(q->text, &pos, tok))
+        if (shelf__token_next(q->text, &pos, tok))
             prefix_bits(e, tok, q->field == F_NAME ? COL_NAME : COL_PATH, out, NULL);
         else
             memcpy(out, ix->all, ix->words * 8);

@@ -50,6 +50,16 @@ int shelf__query_parse(shelf_library *lib, const char *query, int64_t now, qnode
                        int *errpos);
 void shelf__query_free(qnode *n);
 
+/*
+ * Words as both search engines see them: the next token of s from *pos
+ * into tok (ASCII lowercased, Latin-1 letters without their accents, other
+ * non-ASCII bytes kept; at most SHELF__TOKEN_MAX bytes).  Returns its
+ * length, 0 at the end.  The same split as FTS5's unicode61 tokenizer for
+ * ASCII and Latin-1.
+ */
+#define SHELF__TOKEN_MAX 64
+size_t shelf__token_next(const char *s, size_t *pos, char tok[SHELF__TOKEN_MAX + 1]);
+
 /* The name of a field, for messages. */
 const char *shelf__query_field_name(int field);
 

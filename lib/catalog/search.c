@@ -183,24 +183,29 @@ static int fts_phrase(compiler *c, shelf__buf *out, const char *col, const char 
     return ntok;
 }
 
-/* A free word: its prefix, or any word of its synonym group. */
+/* A free word: its prefix, or any word of its synonym group.  Synonyms
+ * apply to a word of one token ("kick", "kick!"), as in memindex.c. */
 static int fts_word(compiler *c, shelf__buf *out, const char *w)
 {
+    char tok[SHELF__TOKEN_MAX + 1], next[SHELF__TOKEN_MAX + 1];
     sqlite3_stmt *st;
-    int n = 0, r;
+    size_t pos = 0;
+    int n, r;
 
+    if (!shelf__token_next(w, &pos, tok) || shelf__token_next(w, &pos, next))
+        return fts_phrase(c, out, NULL, w, 1);
     st = shelf__prepare(c->lib, "SELECT b.word FROM synonyms a JOIN synonyms b ON b.grp = a.grp "
                                 "WHERE a.word = ?1 AND b.word != ?1 ORDER BY b.word");
     if (!st)
         return cfail(c, c->lib->err.rc), 0;
-    sqlite3_bind_text(st, 1, w, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, tok, -1, SQLITE_STATIC);
     r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return fts_phrase(c, out, NULL, w, 1);
+        return fts_phrase(c, out, NULL, tok, 1);
     }
     add(c, out, "(");
-    n = fts_phrase(c, out, NULL, w, 1);
+    n = fts_phrase(c, out, NULL, tok, 1);
     for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
         add(c, out, " OR ");
         fts_phrase(c, out, NULL, (const char *)sqlite3_column_text(st, 0), 1);
