@@ -39,7 +39,8 @@ struct shelf__memindex {
     int64_t *ids;               /* item -> sample id */
     uint32_t *byid;             /* open-addressed id -> item + 1 (0 empty) */
     size_t byid_cap;
-    char **names;               /* for sorting by name */
+    char **names;               /* lowercase names, while building */
+    uint32_t *name_rank;        /* item -> position in name order */
     char **authors;             /* NULL when none */
     int32_t *rate;
     uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
@@ -274,7 +275,7 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->ids, ix->byid, ix->names, ix->authors, ix->rate, ix->channels, ix->bits,
             ix->rating, ix->flags, ix->key, ix->tempo, ix->duration, ix->created, ix->used,
             ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
-            ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all,
+            ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -601,6 +602,40 @@ nomem:
     return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 }
 
+static int cmp_name(const void *a, const void *b, void *arg)
+{
+    const shelf__memindex *ix = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int c = strcmp(ix->names[x], ix->names[y]);
+
+    return c ? c : ix->ids[x] < ix->ids[y] ? -1 : ix->ids[x] > ix->ids[y];
+}
+
+/* Sorting by name compares numbers: each item's place in name order.  The
+ * names themselves are then not needed. */
+static int rank_names(shelf_library *lib, shelf__memindex *ix)
+{
+    uint32_t *order = shelf__malloc(((size_t)ix->n + 1) * sizeof *order), i;
+
+    ix->name_rank = track(ix, shelf__malloc(((size_t)ix->n + 1) * sizeof *ix->name_rank),
+                          (size_t)ix->n * 4);
+    if (!order || !ix->name_rank) {
+        shelf_free(order);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < ix->n; i++)
+        order[i] = i;
+    qsort_r(order, ix->n, sizeof *order, cmp_name, ix);
+    for (i = 0; i < ix->n; i++)
+        ix->name_rank[order[i]] = i;
+    shelf_free(order);
+    for (i = 0; i < ix->n; i++)
+        shelf_free(ix->names[i]);
+    shelf_free(ix->names);
+    ix->names = NULL;
+    return SHELF_OK;
+}
+
 int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
 {
     shelf__memindex *ix = shelf__calloc(1, sizeof *ix);
@@ -638,7 +673,8 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
     }
     if ((rc = load_tags(lib, ix, &b)) != SHELF_OK || (rc = load_synonyms(lib, ix)) != SHELF_OK)
         goto done;
-    rc = build_postings(lib, ix, &b);
+    if ((rc = build_postings(lib, ix, &b)) == SHELF_OK)
+        rc = rank_names(lib, ix);
 done:
     shelf__exec(lib, "COMMIT");
 out:
@@ -996,6 +1032,23 @@ static int64_t popcount(const uint64_t *b, size_t words)
     return n;
 }
 
+/* 1 when q looks for a word somewhere (not only under a negation). */
+static int has_words(const qnode *q)
+{
+    int i;
+
+    if (q->kind == Q_WORD || q->kind == Q_PHRASE)
+        return 1;
+    if (q->kind == Q_FIELD)
+        return q->field == F_NAME || q->field == F_PATH;
+    if (q->kind == Q_NOT)
+        return 0;
+    for (i = 0; i < q->nkids; i++)
+        if (has_words(q->kids[i]))
+            return 1;
+    return 0;
+}
+
 typedef struct keyed {
     double key;
     uint32_t item;
@@ -1005,6 +1058,7 @@ static double sort_key(const shelf__memindex *ix, int sort, uint32_t i)
 {
     switch (sort) {
     case SHELF_SORT_ID: return (double)ix->ids[i];
+    case SHELF_SORT_NAME: return ix->name_rank[i];
     case SHELF_SORT_DURATION: return isnan(ix->duration[i]) ? -1 : ix->duration[i];
     case SHELF_SORT_RATE: return ix->rate[i];
     case SHELF_SORT_KEY: return ix->key[i];
@@ -1029,10 +1083,7 @@ static int cmp_keyed(const void *a, const void *b, void *arg)
     const int64_t *ids = sc->ix->ids;
     int c;
 
-    if (sc->sort == SHELF_SORT_NAME)
-        c = strcmp(sc->ix->names[x->item], sc->ix->names[y->item]);
-    else
-        c = x->key < y->key ? -1 : x->key > y->key;
+    c = x->key < y->key ? -1 : x->key > y->key;
     if (c == 0)
         c = ids[x->item] < ids[y->item] ? -1 : ids[x->item] > ids[y->item];
     return sc->desc ? -c : c;
@@ -1077,7 +1128,7 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
                 shelf_free(any);
                 nwords++;
             }
-        if (!nwords && sort == SHELF_SORT_DEFAULT) {
+        if (!nwords && sort == SHELF_SORT_DEFAULT && !has_words(q)) {
             sort = SHELF_SORT_NAME;         /* no words: by name */
         } else {
             /* walk in static-rank order; bucket by tier until the best
@@ -1146,6 +1197,42 @@ tierfail:
         {
             sortctx sc = { ix, sort, descending };
 
+            /* a page of a long list: keep the best `want` in a heap
+             * (the worst of them on top), then sort just those */
+            if (want < INT64_MAX && (size_t)want * 4 < k) {
+                size_t h = 0, kk = (size_t)want;
+
+                for (j = 0; j < k; j++) {
+                    keyed v = all[j];
+                    size_t at, c2;
+
+                    /* the heap lives in all[0..h), h <= j: writes never
+                     * reach the items not read yet */
+                    if (h < kk) {
+                        at = h++;
+                        while (at && cmp_keyed(&all[(at - 1) / 2], &v, &sc) < 0) {
+                            all[at] = all[(at - 1) / 2];
+                            at = (at - 1) / 2;
+                        }
+                        all[at] = v;
+                        continue;
+                    }
+                    if (!kk || cmp_keyed(&v, &all[0], &sc) >= 0)
+                        continue;
+                    for (at = 0;; at = c2) {
+                        c2 = 2 * at + 1;
+                        if (c2 >= h)
+                            break;
+                        if (c2 + 1 < h && cmp_keyed(&all[c2 + 1], &all[c2], &sc) > 0)
+                            c2++;
+                        if (cmp_keyed(&all[c2], &v, &sc) <= 0)
+                            break;
+                        all[at] = all[c2];
+                    }
+                    all[at] = v;
+                }
+                k = h;
+            }
             qsort_r(all, k, sizeof *all, cmp_keyed, &sc);
         }
         for (j = (size_t)(offset < 0 ? 0 : offset); j < k && (int64_t)j < want; j++)

@@ -179,6 +179,54 @@ TEST(memory_sorts_like_sql)
     shelf_library_close(lib);
 }
 
+/* A page of a sorted list (the memory engine keeps only the best rows in
+ * a heap) is the same page SQL returns. */
+TEST(memory_pages_like_sql)
+{
+    shelf_library *lib = fixture(), *mem;
+    static const int sorts[] = { SHELF_SORT_NAME, SHELF_SORT_DURATION, SHELF_SORT_ID };
+    char *msg;
+    size_t k;
+    int desc;
+
+    ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &mem, &msg));
+    ASSERT_OKL(mem, shelf_library_preload(mem));
+    for (k = 0; k < sizeof sorts / sizeof sorts[0]; k++)
+        for (desc = 0; desc < 2; desc++) {
+            int64_t off;
+
+            for (off = 0; off < 20; off += 3) {
+                shelf_search_opts o;
+                shelf_cursor *c1, *c2;
+                const shelf_sample *r1, *r2;
+                int64_t t1, t2;
+                int e1, e2, s1, s2;
+
+                memset(&o, 0, sizeof o);
+                o.size = sizeof o;
+                o.sort = sorts[k];
+                o.descending = desc;
+                o.limit = 3;
+                o.offset = off;
+                ASSERT_OKL(lib, shelf_search(lib, "-zzzz", &o, &c1, &t1, &e1));
+                ASSERT_OKL(mem, shelf_search(mem, "-zzzz", &o, &c2, &t2, &e2));
+                ASSERT_EQ_INT(t1, t2);
+                for (;;) {
+                    s1 = shelf_cursor_next(c1, &r1);
+                    s2 = shelf_cursor_next(c2, &r2);
+                    ASSERT_EQ_INT(s1, s2);
+                    if (s1 != SHELF_ROW)
+                        break;
+                    ASSERT_EQ_INT(r1->id, r2->id);
+                }
+                shelf_cursor_free(c1);
+                shelf_cursor_free(c2);
+            }
+        }
+    shelf_library_close(mem);
+    shelf_library_close(lib);
+}
+
 TEST(memory_follows_changes)
 {
     shelf_library *lib = fixture();
@@ -216,6 +264,7 @@ int main(int argc, char **argv)
     static const test_case tests[] = {
         TEST_ENTRY(memory_matches_sql),
         TEST_ENTRY(memory_sorts_like_sql),
+        TEST_ENTRY(memory_pages_like_sql),
         TEST_ENTRY(memory_follows_changes),
         TEST_END
     };
