@@ -28,6 +28,7 @@ struct shelf_library {
     int lock_fd, lock_mode;   /* advisory lock on DIR/lock; mode 0 when none */
     int query_errpos;         /* column of the last query error, 0 when none */
     struct shelf__memindex *memindex;   /* after shelf_library_preload, else NULL */
+    struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */

@@ -26,7 +26,6 @@
 #include "memindex.h"
 
 enum { COL_NAME = 1, COL_PATH = 2, COL_TAGS = 4, COL_CAT = 8, COL_META = 16 };
-#define MAX_TOKEN SHELF__TOKEN_MAX
 
 typedef struct syn {
     char *word;
@@ -90,6 +89,9 @@ typedef struct builder {
     size_t nslots;
     tuple *tup;
     size_t ntup, captup;
+    shelf__tokenizer *tk;
+    uint32_t item;              /* what add_token adds to */
+    uint8_t col;
     int oom;
 } builder;
 
@@ -146,34 +148,40 @@ static uint32_t intern(builder *b, const char *tok)
     return b->nstrs++;
 }
 
+static int add_token(void *ud, const char *tok, size_t n)
+{
+    builder *b = ud;
+    uint32_t t = intern(b, tok);
+
+    (void)n;
+    if (b->oom)
+        return 1;
+    if (b->ntup == b->captup) {
+        size_t cap = b->captup ? b->captup * 2 : 1 << 20;
+        tuple *nt = shelf__realloc(b->tup, cap * sizeof *nt);
+
+        if (!nt) {
+            b->oom = 1;
+            return 1;
+        }
+        b->tup = nt;
+        b->captup = cap;
+    }
+    b->tup[b->ntup].term = t;
+    b->tup[b->ntup].item = b->item;
+    b->tup[b->ntup].col = b->col;
+    b->ntup++;
+    return 0;
+}
+
 static void add_text(builder *b, uint32_t item, const char *text, uint8_t col)
 {
-    char tok[MAX_TOKEN + 1];
-    size_t pos = 0;
-
-    if (!text)
+    if (!text || b->oom)
         return;
-    while (!b->oom && shelf__token_next(text, &pos, tok)) {
-        uint32_t t = intern(b, tok);
-
-        if (b->oom)
-            return;
-        if (b->ntup == b->captup) {
-            size_t cap = b->captup ? b->captup * 2 : 1 << 20;
-            tuple *nt = shelf__realloc(b->tup, cap * sizeof *nt);
-
-            if (!nt) {
-                b->oom = 1;
-                return;
-            }
-            b->tup = nt;
-            b->captup = cap;
-        }
-        b->tup[b->ntup].term = t;
-        b->tup[b->ntup].item = item;
-        b->tup[b->ntup].col = col;
-        b->ntup++;
-    }
+    b->item = item;
+    b->col = col;
+    if (shelf__tokenize(b->tk, text, 0, add_token, b) != SHELF_OK)
+        b->oom = 1;
 }
 
 static uint16_t intern_small(char ***tab, size_t *n, const char *s, int *oom)
@@ -648,6 +656,10 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
     if (!ix)
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     b.ix = ix;
+    if ((rc = shelf__tokenizer_get(lib, &b.tk)) != SHELF_OK) {
+        shelf_free(ix);
+        return rc;
+    }
     /* One read transaction: the index is one consistent state. */
     if ((rc = shelf__exec(lib, "BEGIN")) != SHELF_OK)
         goto out;
@@ -694,29 +706,26 @@ out:
 
 /* ----- evaluation -------------------------------------------------------------- */
 
-int shelf__memindex_can(const qnode *q)
+int shelf__memindex_can(shelf_library *lib, const qnode *q)
 {
-    char tok[MAX_TOKEN + 1];
-    size_t pos = 0, n = 0;
-    int i;
+    char tok[SHELF__TOKEN_MAX + 1];
+    shelf__tokenizer *tk;
+    int i, n;
 
     switch (q->kind) {
     case Q_PHRASE:
         return 0;
     case Q_WORD:
-        while (shelf__token_next(q->text, &pos, tok))
-            n++;
-        return n <= 1;
     case Q_FIELD:
-        if (q->field == F_NAME || q->field == F_PATH) {
-            while (shelf__token_next(q->text, &pos, tok))
-                n++;
-            return n <= 1;
-        }
-        return 1;
+        if (q->kind == Q_FIELD && q->field != F_NAME && q->field != F_PATH)
+            return 1;
+        if (shelf__tokenizer_get(lib, &tk) != SHELF_OK)
+            return 0;
+        n = shelf__token_single(tk, q->text, tok);
+        return n == 0 || n == 1;
     }
     for (i = 0; i < q->nkids; i++)
-        if (!shelf__memindex_can(q->kids[i]))
+        if (!shelf__memindex_can(lib, q->kids[i]))
             return 0;
     return 1;
 }
@@ -783,11 +792,14 @@ static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any
 static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *name)
 {
     shelf__memindex *ix = e->ix;
-    char tok[MAX_TOKEN + 1];
-    size_t pos = 0, i;
+    char tok[SHELF__TOKEN_MAX + 1];
+    shelf__tokenizer *tk;
     syn key, *s;
+    size_t i;
 
-    if (!shelf__token_next(text, &pos, tok)) {     /* no word: matches all */
+    if ((e->rc = shelf__tokenizer_get(e->lib, &tk)) != SHELF_OK)
+        return;
+    if (shelf__token_single(tk, text, tok) <= 0) {     /* no word: matches all */
         memcpy(any, ix->all, ix->words * 8);
         return;
     }
@@ -877,10 +889,12 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
 
     switch (q->field) {
     case F_NAME: case F_PATH: {
-        char tok[MAX_TOKEN + 1];
-        size_t pos = 0;
+        char tok[SHELF__TOKEN_MAX + 1];
+        shelf__tokenizer *tk;
 
-        if (shelf__token_next(q->text, &pos, tok))
+        if ((e->rc = shelf__tokenizer_get(e->lib, &tk)) != SHELF_OK)
+            return;
+        if (shelf__token_single(tk, q->text, tok) > 0)
             prefix_bits(e, tok, q->field == F_NAME ? COL_NAME : COL_PATH, out, NULL);
         else
             memcpy(out, ix->all, ix->words * 8);

@@ -18,7 +18,7 @@ int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix);
 
 /* 1 when the index can answer q exactly (phrases and multi-word tokens go
  * to SQL). */
-int shelf__memindex_can(const qnode *q);
+int shelf__memindex_can(shelf_library *lib, const qnode *q);
 
 /* Bytes the index holds. */
 size_t shelf__memindex_bytes(const shelf__memindex *ix);

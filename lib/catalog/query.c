@@ -161,42 +161,6 @@ static int has_word(const char *s)
     return 0;
 }
 
-/* Fold a Latin-1 letter (U+00C0..U+00FF, UTF-8 C3 80..C3 BF) to ASCII. */
-static char fold_c3(unsigned char b)
-{
-    static const char map[64] =
-        "aaaaaaaceeeeiiiidnooooo\0ouuuuyts" "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
-
-    return map[b & 0x3f];
-}
-
-/*
- * Next token of s from *pos into tok (lowercase, folded).  Returns its
- * length, 0 at the end.
- */
-size_t shelf__token_next(const char *s, size_t *pos, char tok[SHELF__TOKEN_MAX + 1])
-{
-    const unsigned char *p = (const unsigned char *)s + *pos;
-    size_t n = 0;
-
-    while (*p && !(isalnum(*p) || *p >= 0x80))
-        p++;
-    while (*p && (isalnum(*p) || *p >= 0x80)) {
-        if (*p == 0xc3 && p[1] >= 0x80 && p[1] <= 0xbf && fold_c3(p[1])) {
-            if (n < SHELF__TOKEN_MAX)
-                tok[n++] = fold_c3(p[1]);
-            p += 2;
-            continue;
-        }
-        if (n < SHELF__TOKEN_MAX)
-            tok[n++] = (char)tolower(*p);
-        p++;
-    }
-    tok[n] = '\0';
-    *pos = (size_t)((const char *)p - s);
-    return n;
-}
-
 /* ----- values ------------------------------------------------------------- */
 
 /* A number with an optional unit, for a field; *v in the field's unit

@@ -51,14 +51,22 @@ int shelf__query_parse(shelf_library *lib, const char *query, int64_t now, qnode
 void shelf__query_free(qnode *n);
 
 /*
- * Words as both search engines see them: the next token of s from *pos
- * into tok (ASCII lowercased, Latin-1 letters without their accents, other
- * non-ASCII bytes kept; at most SHELF__TOKEN_MAX bytes).  Returns its
- * length, 0 at the end.  The same split as FTS5's unicode61 tokenizer for
- * ASCII and Latin-1.
+ * Words as both search engines see them: SQLite's FTS5 unicode61 tokenizer
+ * with remove_diacritics 2, as samples_fts uses (tokens.c).  The
+ * tokenizer belongs to the library handle (created on first use).
  */
-#define SHELF__TOKEN_MAX 64
-size_t shelf__token_next(const char *s, size_t *pos, char tok[SHELF__TOKEN_MAX + 1]);
+#define SHELF__TOKEN_MAX 255
+typedef struct shelf__tokenizer shelf__tokenizer;
+int shelf__tokenizer_get(shelf_library *lib, shelf__tokenizer **out);
+void shelf__tokenizer_free(shelf__tokenizer *tk);
+/* cb gets each token (NUL-terminated, cut at SHELF__TOKEN_MAX bytes);
+ * non-zero stops.  query: tokenize as a query rather than a document. */
+typedef int (*shelf__token_cb)(void *ud, const char *tok, size_t n);
+int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__token_cb cb,
+                    void *ud);
+/* How many tokens text has, 0, 1 or 2 (two or more), with the first in tok;
+ * -1 on failure. */
+int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1]);
 
 /* The name of a field, for messages. */
 const char *shelf__query_field_name(int field);

@@ -187,12 +187,14 @@ static int fts_phrase(compiler *c, shelf__buf *out, const char *col, const char 
  * apply to a word of one token ("kick", "kick!"), as in memindex.c. */
 static int fts_word(compiler *c, shelf__buf *out, const char *w)
 {
-    char tok[SHELF__TOKEN_MAX + 1], next[SHELF__TOKEN_MAX + 1];
+    char tok[SHELF__TOKEN_MAX + 1];
+    shelf__tokenizer *tk;
     sqlite3_stmt *st;
-    size_t pos = 0;
     int n, r;
 
-    if (!shelf__token_next(w, &pos, tok) || shelf__token_next(w, &pos, next))
+    if (shelf__tokenizer_get(c->lib, &tk) != SHELF_OK)
+        return cfail(c, c->lib->err.rc), 0;
+    if (shelf__token_single(tk, w, tok) != 1)
         return fts_phrase(c, out, NULL, w, 1);
     st = shelf__prepare(c->lib, "SELECT b.word FROM synonyms a JOIN synonyms b ON b.grp = a.grp "
                                 "WHERE a.word = ?1 AND b.word != ?1 ORDER BY b.word");
@@ -690,7 +692,7 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
     c.now = shelf__now();
     if ((rc = parse(lib, query, c.now, &q)) != SHELF_OK)
         return rc;
-    if (q && lib->memindex && shelf__memindex_can(q)) {
+    if (q && lib->memindex && shelf__memindex_can(lib, q)) {
         rc = search_memory(lib, q, &o, c.now, out, total, exact);
         goto out;
     }

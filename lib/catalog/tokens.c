@@ -1,0 +1,119 @@
+/*
+ * tokens.c: words as the search index sees them.  Both search engines use
+ * SQLite's own FTS5 tokenizer (unicode61 with remove_diacritics 2, the one
+ * samples_fts is built with), so the in-memory index splits, folds case and
+ * drops diacritics exactly as FTS5 does, in every script.
+ */
+#include <string.h>
+#include "query_int.h"
+
+struct shelf__tokenizer {
+    fts5_tokenizer api;
+    Fts5Tokenizer *t;
+};
+
+/* The FTS5 API of a connection (SQLite's documented way to reach it). */
+static fts5_api *fts5_of(sqlite3 *db)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    return api;
+}
+
+int shelf__tokenizer_get(shelf_library *lib, shelf__tokenizer **out)
+{
+    const char *args[] = { "remove_diacritics", "2" };
+    shelf__tokenizer *tk;
+    fts5_api *api;
+    void *ud = NULL;
+
+    if (lib->tokenizer) {
+        *out = lib->tokenizer;
+        return SHELF_OK;
+    }
+    *out = NULL;
+    if (!(api = fts5_of(lib->db)))
+        return shelf__seterr(&lib->err, SHELF_EDB, "this SQLite has no FTS5");
+    if (!(tk = shelf__calloc(1, sizeof *tk)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (api->xFindTokenizer(api, "unicode61", &ud, &tk->api) != SQLITE_OK ||
+        tk->api.xCreate(ud, args, 2, &tk->t) != SQLITE_OK) {
+        shelf_free(tk);
+        return shelf__seterr(&lib->err, SHELF_EDB, "cannot create the unicode61 tokenizer");
+    }
+    lib->tokenizer = tk;
+    *out = tk;
+    return SHELF_OK;
+}
+
+void shelf__tokenizer_free(shelf__tokenizer *tk)
+{
+    if (!tk)
+        return;
+    tk->api.xDelete(tk->t);
+    shelf_free(tk);
+}
+
+typedef struct tokctx {
+    shelf__token_cb cb;
+    void *ud;
+    char buf[SHELF__TOKEN_MAX + 1];
+} tokctx;
+
+static int on_token(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+    tokctx *tc = ctx;
+
+    (void)start, (void)end;
+    if (flags & FTS5_TOKEN_COLOCATED)
+        return SQLITE_OK;
+    if (n > SHELF__TOKEN_MAX)
+        n = SHELF__TOKEN_MAX;
+    memcpy(tc->buf, tok, (size_t)n);
+    tc->buf[n] = '\0';
+    return tc->cb(tc->ud, tc->buf, (size_t)n) ? SQLITE_DONE : SQLITE_OK;
+}
+
+int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__token_cb cb, void *ud)
+{
+    tokctx tc;
+    int r;
+
+    if (!text || !*text)
+        return SHELF_OK;
+    tc.cb = cb;
+    tc.ud = ud;
+    r = tk->api.xTokenize(tk->t, &tc, query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT,
+                          text, (int)strlen(text), on_token);
+    return r == SQLITE_OK || r == SQLITE_DONE ? SHELF_OK : SHELF_EDB;
+}
+
+typedef struct first {
+    char *out;
+    int count;
+} first;
+
+static int take_first(void *ud, const char *tok, size_t n)
+{
+    first *f = ud;
+
+    if (f->count++ == 0)
+        memcpy(f->out, tok, n + 1);
+    return f->count > 1;     /* two are enough to know */
+}
+
+int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1])
+{
+    first f = { tok, 0 };
+
+    tok[0] = '\0';
+    if (shelf__tokenize(tk, text, 1, take_first, &f) != SHELF_OK)
+        return -1;
+    return f.count > 1 ? 2 : f.count;
+}
