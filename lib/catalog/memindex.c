@@ -40,6 +40,7 @@ struct shelf__memindex {
     size_t byid_cap;
     char **names;               /* lowercase names, while building */
     uint32_t *name_rank;        /* item -> position in name order */
+    uint32_t *by_name;          /* position in name order -> item */
     char **authors;             /* NULL when none */
     int32_t *rate;
     uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
@@ -52,6 +53,7 @@ struct shelf__memindex {
     uint16_t *cat;              /* index into cats; 0 none */
     char **cats;
     size_t ncats;
+    uint64_t **catbits;         /* per category (index + 1): its items */
     /* terms */
     char **terms;               /* sorted */
     uint32_t nterms;
@@ -272,6 +274,8 @@ void shelf__memindex_free(shelf__memindex *ix)
         shelf_free(ix->fmts[i]);
     for (i = 0; i < ix->ncats; i++)
         shelf_free(ix->cats[i]);
+    for (i = 0; ix->catbits && i <= ix->ncats; i++)
+        shelf_free(ix->catbits[i]);
     for (i = 0; i < ix->nsyns; i++)
         shelf_free(ix->syns[i].word);
     for (c = 0; c < 256; c++) {
@@ -283,7 +287,8 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->ids, ix->byid, ix->names, ix->authors, ix->rate, ix->channels, ix->bits,
             ix->rating, ix->flags, ix->key, ix->tempo, ix->duration, ix->created, ix->used,
             ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
-            ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank,
+            ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank, ix->by_name,
+            ix->catbits,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -636,7 +641,7 @@ static int rank_names(shelf_library *lib, shelf__memindex *ix)
     qsort_r(order, ix->n, sizeof *order, cmp_name, ix);
     for (i = 0; i < ix->n; i++)
         ix->name_rank[order[i]] = i;
-    shelf_free(order);
+    ix->by_name = track(ix, order, (size_t)ix->n * 4);
     for (i = 0; i < ix->n; i++)
         shelf_free(ix->names[i]);
     shelf_free(ix->names);
@@ -687,6 +692,16 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         goto done;
     if ((rc = build_postings(lib, ix, &b)) == SHELF_OK)
         rc = rank_names(lib, ix);
+    if (rc == SHELF_OK) {      /* a bitmap per category: cat: is a few ORs */
+        if (!(ix->catbits = shelf__calloc(ix->ncats + 1, sizeof *ix->catbits)))
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        for (i = 1; rc == SHELF_OK && i <= ix->ncats; i++)
+            if (!(ix->catbits[i] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8)))
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        for (i = 0; rc == SHELF_OK && i < ix->n; i++)
+            if (ix->cat[i])
+                ix->catbits[ix->cat[i]][i >> 6] |= 1ull << (i & 63);
+    }
 done:
     shelf__exec(lib, "COMMIT");
 out:
@@ -812,14 +827,6 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
             prefix_bits(e, ix->syns[i].word, 0xff, any, name);
 }
 
-static int in_range(const qrange *r, double v)
-{
-    if (r->has_lo && (r->lo_strict ? v <= r->lo : v < r->lo))
-        return 0;
-    if (r->has_hi && (r->hi_strict ? v >= r->hi : v > r->hi))
-        return 0;
-    return 1;
-}
 
 static uint64_t *eval(evalctx *e, const qnode *q);
 
@@ -882,6 +889,48 @@ static void collection_bits(evalctx *e, const qnode *q, uint64_t *out)
     sqlite3_finalize(st);
 }
 
+/*
+ * A numeric field in a range: 64 items at a time into one word, bounds
+ * made inclusive first, so the loop is compares only.  NaN (no value)
+ * fails every compare; the "no value" markers of integer fields are
+ * skipped.
+ */
+#define RANGE_SCAN(expr, none)                                          \
+    do {                                                                \
+        for (w = 0, i = 0; w < ix->words; w++) {                        \
+            uint64_t bits = 0;                                          \
+            uint32_t b;                                                 \
+                                                                        \
+            for (b = 0; b < 64 && i < ix->n; b++, i++) {                \
+                double v = (double)(expr);                              \
+                                                                        \
+                bits |= (uint64_t)(!(none) && v >= lo && v <= hi) << b; \
+            }                                                           \
+            out[w] = bits;                                              \
+        }                                                               \
+    } while (0)
+
+static void range_bits(const shelf__memindex *ix, const qnode *q, uint64_t *out)
+{
+    const qrange *r = &q->r;
+    double lo = r->has_lo ? (r->lo_strict ? nextafter(r->lo, INFINITY) : r->lo) : -INFINITY;
+    double hi = r->has_hi ? (r->hi_strict ? nextafter(r->hi, -INFINITY) : r->hi) : INFINITY;
+    size_t w;
+    uint32_t i;
+
+    switch (q->field) {
+    case F_RATE: RANGE_SCAN(ix->rate[i], 0); break;
+    case F_CH: RANGE_SCAN(ix->channels[i], 0); break;
+    case F_BITS: RANGE_SCAN(ix->bits[i], ix->bits[i] == 0); break;
+    case F_KEY: RANGE_SCAN(ix->key[i], ix->key[i] < 0); break;
+    case F_BPM: RANGE_SCAN(ix->tempo[i], 0); break;
+    case F_LEN: RANGE_SCAN(ix->duration[i], 0); break;
+    case F_RATING: RANGE_SCAN(ix->rating[i], 0); break;
+    case F_ADDED: RANGE_SCAN(ix->created[i], 0); break;
+    case F_USED: RANGE_SCAN(ix->used[i], ix->used[i] == 0); break;
+    }
+}
+
 static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
 {
     shelf__memindex *ix = e->ix;
@@ -910,10 +959,8 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         return;
     }
     case F_CAT: {
-        uint8_t want[65536 / 8];
         size_t n = strlen(q->text), c;
 
-        memset(want, 0, sizeof want);
         for (c = 0; c < ix->ncats; c++) {
             const char *name = ix->cats[c];
             int hit = q->prefix ? !strncasecmp(name, q->text, n) : !strcasecmp(name, q->text);
@@ -927,12 +974,14 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
                 b2 = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
                 hit = a && b2 && a->grp == b2->grp;
             }
-            if (hit)
-                want[(c + 1) >> 3] |= (uint8_t)(1u << ((c + 1) & 7));
+            if (hit) {
+                const uint64_t *cb = ix->catbits[c + 1];
+                size_t w;
+
+                for (w = 0; w < ix->words; w++)
+                    out[w] |= cb[w];
+            }
         }
-        for (i = 0; i < ix->n; i++)
-            if (ix->cat[i] && (want[ix->cat[i] >> 3] >> (ix->cat[i] & 7) & 1))
-                SET(out, i);
         return;
     }
     case F_AUTHOR:
@@ -973,24 +1022,7 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         collection_bits(e, q, out);
         return;
     }
-    for (i = 0; i < ix->n; i++) {
-        double v;
-
-        switch (q->field) {
-        case F_RATE: v = ix->rate[i]; break;
-        case F_CH: v = ix->channels[i]; break;
-        case F_BITS: if (!ix->bits[i]) continue; v = ix->bits[i]; break;
-        case F_KEY: if (ix->key[i] < 0) continue; v = ix->key[i]; break;
-        case F_BPM: if (isnan(ix->tempo[i])) continue; v = ix->tempo[i]; break;
-        case F_LEN: if (isnan(ix->duration[i])) continue; v = ix->duration[i]; break;
-        case F_RATING: v = ix->rating[i]; break;
-        case F_ADDED: v = (double)ix->created[i]; break;
-        case F_USED: if (!ix->used[i]) continue; v = (double)ix->used[i]; break;
-        default: continue;
-        }
-        if (in_range(&q->r, v))
-            SET(out, i);
-    }
+    range_bits(ix, q, out);
 }
 
 static uint64_t *eval(evalctx *e, const qnode *q)
@@ -1187,6 +1219,19 @@ tierfail:
             shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto fail;
         }
+    }
+    if (sort == SHELF_SORT_NAME && *total * 16 > (int64_t)ix->n && want < INT64_MAX) {
+        /* many matches: walk the names in order and take the matching ones */
+        int64_t seen = 0;
+        uint32_t j;
+
+        for (j = 0; j < ix->n && seen < want; j++) {
+            uint32_t it = ix->by_name[descending ? ix->n - 1 - j : j];
+
+            if (GET(m, it) && seen++ >= offset)
+                (*ids)[got++] = ix->ids[it];
+        }
+        goto done;
     }
     {   /* by a key: every match, sorted */
         keyed *all = shelf__malloc(((size_t)*total + 1) * sizeof *all);

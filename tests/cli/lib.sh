@@ -5,7 +5,11 @@
 set -u
 : "${SHELF:?run through ctest}" "${SHELF_TG:?}"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/shelf-cli.XXXXXX")
+# Digits only after a fixed word: the path is searchable text (a library
+# indexes its roots' paths), and random letters could start like a word a
+# test searches for.
+T="${TMPDIR:-/tmp}/shelf-cli-$$-$(date +%s%N)"
+mkdir -m 700 "$T" || exit 1
 trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 export SHELF_LIBRARY="$T/lib"
 unset XDG_DATA_HOME

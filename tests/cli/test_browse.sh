@@ -21,10 +21,10 @@ check "order kept" "$(json '[r["id"] for r in j]' | tr -d ' ')" = "[$K1,$K2,$P]"
 expect 0 "collection rm" "$SHELF" collection rm live "$K2"
 expect 0 "search in a collection" "$SHELF" search --json 'in:live kick'
 check "in:live kick" "$(json 'j["total"]')" = 1
-expect 0 "saved search" "$SHELF" collection new pads 'pad -path:b'
+expect 0 "saved search" "$SHELF" collection new pads 'pad -name:one'
 expect 0 "collection ls" "$SHELF" --json collection ls
 check "two collections" "$(json 'len(j)')" = 2
-check "saved search counts its matches" "$(json '[c["count"] for c in j if c["name"]=="pads"][0]')" = 1
+check "saved search counts its matches" "$(json '[c["count"] for c in j if c["name"]=="pads"][0]')" = 2
 expect 2 "saved search with a bad query" "$SHELF" collection new bad 'tag:'
 contains "bad saved query column" "$err" "^"
 expect 2 "add to a saved search" "$SHELF" collection add pads "$K1"

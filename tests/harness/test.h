@@ -243,13 +243,22 @@ static inline const char *test__tmpdir(const char *file, int line)
 
     if (!base || !*base)
         base = "/tmp";
-    n = snprintf(tmpl, sizeof tmpl, "%s/shelf-test-XXXXXX", base);
-    if (n < 0 || (size_t)n >= sizeof tmpl)
-        test__fail(file, line, "temporary folder name too long");
     if (st->ndirs == TEST__MAX_DIRS)
         test__fail(file, line, "too many temporary folders");
-    if (!mkdtemp(tmpl))
-        test__fail(file, line, "cannot create '%s': %s", tmpl, strerror(errno));
+    /* Digits only after a fixed word: the path is searchable text (a
+     * library indexes its roots' paths), and random letters could start
+     * like a word a test searches for. */
+    for (;;) {
+        static unsigned counter;
+
+        n = snprintf(tmpl, sizeof tmpl, "%s/shelf-test-%ld-%u", base, (long)getpid(), counter++);
+        if (n < 0 || (size_t)n >= sizeof tmpl)
+            test__fail(file, line, "temporary folder name too long");
+        if (mkdir(tmpl, 0700) == 0)
+            break;
+        if (errno != EEXIST)
+            test__fail(file, line, "cannot create '%s': %s", tmpl, strerror(errno));
+    }
     if (!(abs = realpath(tmpl, NULL)))
         test__fail(file, line, "cannot resolve '%s': %s", tmpl, strerror(errno));
     if (!st->atexit_done) {
