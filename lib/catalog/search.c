@@ -194,7 +194,9 @@ static int fts_word(compiler *c, shelf__buf *out, const char *w)
 
     if (shelf__tokenizer_get(c->lib, &tk) != SHELF_OK)
         return cfail(c, c->lib->err.rc), 0;
-    if (shelf__token_single(tk, w, tok) != 1)
+    if ((n = shelf__token_single(tk, w, tok)) == 0)
+        return 0;                   /* no word for the index ("&", a lone accent) */
+    if (n != 1)
         return fts_phrase(c, out, NULL, w, 1);
     st = shelf__prepare(c->lib, "SELECT b.word FROM synonyms a JOIN synonyms b ON b.grp = a.grp "
                                 "WHERE a.word = ?1 AND b.word != ?1 ORDER BY b.word");
@@ -230,8 +232,16 @@ static int fts_expr(compiler *c, shelf__buf *out, const qnode *n)
     switch (n->kind) {
     case Q_WORD:
         return fts_word(c, out, n->text);
-    case Q_PHRASE:
+    case Q_PHRASE: {
+        char tok[SHELF__TOKEN_MAX + 1];
+        shelf__tokenizer *tk;
+
+        if (shelf__tokenizer_get(c->lib, &tk) != SHELF_OK)
+            return cfail(c, c->lib->err.rc), 0;
+        if (shelf__token_single(tk, n->text, tok) == 0)
+            return 0;
         return fts_phrase(c, out, NULL, n->text, 0);
+    }
     case Q_FIELD:
         return fts_phrase(c, out, n->field == F_NAME ? "name" : "words", n->text, 1);
     }
@@ -532,23 +542,21 @@ static void build(compiler *c, const qnode *q, shelf__buf *from_where, int *rank
     shelf__buf_release(&where);
 }
 
-/* 1 when every leaf of q is text without a single word ("&", "- /"). */
-static int wordless(const qnode *q)
+/* 1 when every leaf of q is text in which the index sees no word ("&",
+ * "- /", a lone combining accent). */
+static int wordless(shelf__tokenizer *tk, const qnode *q)
 {
-    const unsigned char *p;
+    char tok[SHELF__TOKEN_MAX + 1];
     int i;
 
     switch (q->kind) {
     case Q_WORD: case Q_PHRASE:
-        for (p = (const unsigned char *)q->text; *p; p++)
-            if (wordch(*p))
-                return 0;
-        return 1;
+        return shelf__token_single(tk, q->text, tok) == 0;
     case Q_FIELD:
         return 0;
     }
     for (i = 0; i < q->nkids; i++)
-        if (!wordless(q->kids[i]))
+        if (!wordless(tk, q->kids[i]))
             return 0;
     return 1;
 }
@@ -559,7 +567,16 @@ static int parse(shelf_library *lib, const char *query, int64_t now, qnode **q)
     int errpos = 0, rc = shelf__query_parse(lib, query, now, q, &errpos);
 
     lib->query_errpos = errpos;
-    if (rc == SHELF_OK && *q && wordless(*q)) {
+    if (rc == SHELF_OK && *q) {
+        shelf__tokenizer *tk;
+
+        if ((rc = shelf__tokenizer_get(lib, &tk)) != SHELF_OK) {
+            shelf__query_free(*q);
+            *q = NULL;
+            return rc;
+        }
+        if (!wordless(tk, *q))
+            return SHELF_OK;
         shelf__query_free(*q);
         *q = NULL;
     }
