@@ -41,7 +41,10 @@ struct shelf__memindex {
     char **names;               /* lowercase names, while building */
     uint32_t *name_rank;        /* item -> position in name order */
     uint32_t *by_name;          /* position in name order -> item */
-    char **authors;             /* NULL when none */
+    char **authors;             /* while building: lowercase author, NULL none */
+    uint32_t *author;           /* item -> index + 1 into authtab, 0 none */
+    char **authtab;             /* distinct authors, lowercase */
+    size_t nauth;
     int32_t *rate;
     uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
     int8_t *key;
@@ -61,6 +64,9 @@ struct shelf__memindex {
     uint32_t *items;
     uint8_t *cols;
     uint64_t *pre1[256][2];     /* by first byte: any column, name */
+    uint64_t **pre2;            /* by first two bytes * 2 (+1: name): dense prefixes only */
+    uint64_t **dense_any;       /* per term: a bitmap when its postings are many */
+    uint64_t **dense_name;
     /* tags: tag -> items */
     char **tags;                /* sorted, lowercase */
     uint32_t ntags;
@@ -72,6 +78,9 @@ struct shelf__memindex {
     int total_changes;
     size_t bytes;
 };
+
+/* Libraries this small get no dense bitmaps (tests lower it to cover them). */
+size_t shelf__memindex_dense_min = 4096;
 
 /* ----- tokens ----------------------------------------------------------------- */
 
@@ -272,6 +281,14 @@ void shelf__memindex_free(shelf__memindex *ix)
         shelf_free(ix->tags[i]);
     for (i = 0; i < ix->nfmts; i++)
         shelf_free(ix->fmts[i]);
+    for (i = 0; i < ix->nauth; i++)
+        shelf_free(ix->authtab[i]);
+    for (i = 0; ix->dense_any && i < ix->nterms; i++) {
+        shelf_free(ix->dense_any[i]);
+        shelf_free(ix->dense_name[i]);
+    }
+    for (i = 0; ix->pre2 && i < 2 * 65536; i++)
+        shelf_free(ix->pre2[i]);
     for (i = 0; i < ix->ncats; i++)
         shelf_free(ix->cats[i]);
     for (i = 0; ix->catbits && i <= ix->ncats; i++)
@@ -288,7 +305,7 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->rating, ix->flags, ix->key, ix->tempo, ix->duration, ix->created, ix->used,
             ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
             ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank, ix->by_name,
-            ix->catbits,
+            ix->catbits, ix->author, ix->authtab, ix->dense_any, ix->dense_name, ix->pre2,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -604,6 +621,61 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
                 ix->pre1[c][1][it >> 6] |= 1ull << (it & 63);
         }
     }
+    /* Terms in very many items ("samples", "wav", a pack every item is
+     * in) get bitmaps: OR-ing words beats setting a million bits. */
+    if (ix->n >= shelf__memindex_dense_min) {
+        uint32_t dense = ix->n / 32, k;
+
+        if (!(ix->dense_any = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_any)) ||
+            !(ix->dense_name = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_name)) ||
+            !(ix->pre2 = shelf__calloc(2 * 65536, sizeof *ix->pre2)))
+            goto nomem;
+        for (t = 0; t < ix->nterms; t++) {
+            if (ix->off[t + 1] - ix->off[t] <= dense)
+                continue;
+            ix->dense_any[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            ix->dense_name[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            if (!ix->dense_any[t] || !ix->dense_name[t])
+                goto nomem;
+            for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
+                uint32_t it = ix->items[k];
+
+                ix->dense_any[t][it >> 6] |= 1ull << (it & 63);
+                if (ix->cols[k] & COL_NAME)
+                    ix->dense_name[t][it >> 6] |= 1ull << (it & 63);
+            }
+        }
+        /* two-letter prefixes that cover many items, likewise */
+        for (t = 0; t < ix->nterms;) {
+            uint32_t end = t, total2 = 0;
+            size_t key;
+
+            if (!ix->terms[t][0] || !ix->terms[t][1]) {
+                t++;
+                continue;
+            }
+            while (end < ix->nterms && !strncmp(ix->terms[end], ix->terms[t], 2))
+                total2 += ix->off[end + 1] - ix->off[end], end++;
+            key = ((size_t)(unsigned char)ix->terms[t][0] << 8 | (unsigned char)ix->terms[t][1]) * 2;
+            if (total2 > dense) {
+                uint32_t u;
+
+                ix->pre2[key] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+                ix->pre2[key + 1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+                if (!ix->pre2[key] || !ix->pre2[key + 1])
+                    goto nomem;
+                for (u = t; u < end; u++)
+                    for (k = ix->off[u]; k < ix->off[u + 1]; k++) {
+                        uint32_t it = ix->items[k];
+
+                        ix->pre2[key][it >> 6] |= 1ull << (it & 63);
+                        if (ix->cols[k] & COL_NAME)
+                            ix->pre2[key + 1][it >> 6] |= 1ull << (it & 63);
+                    }
+            }
+            t = end;
+        }
+    }
     shelf_free(count);
     shelf_free(order);
     shelf_free(rank);
@@ -613,6 +685,46 @@ nomem:
     shelf_free(order);
     shelf_free(rank);
     return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
+/* Authors repeat (producers, kit authors): keep each once, and per item
+ * its number, so author: tests the distinct strings only. */
+static int intern_authors(shelf_library *lib, shelf__memindex *ix)
+{
+    uint32_t *slots = NULL, i;
+    size_t cap = 1024, mask;
+
+    while (cap < (size_t)ix->n * 2)
+        cap *= 2;
+    mask = cap - 1;
+    if (!(slots = shelf__calloc(cap, sizeof *slots)) ||
+        !(ix->author = track(ix, shelf__calloc((size_t)ix->n + 1, sizeof *ix->author),
+                             (size_t)ix->n * 4)) ||
+        !(ix->authtab = shelf__malloc(((size_t)ix->n + 1) * sizeof *ix->authtab))) {
+        shelf_free(slots);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < ix->n; i++) {
+        size_t k;
+
+        if (!ix->authors[i])
+            continue;
+        for (k = hash_str(ix->authors[i]) & mask; slots[k]; k = (k + 1) & mask)
+            if (!strcmp(ix->authtab[slots[k] - 1], ix->authors[i]))
+                break;
+        if (!slots[k]) {
+            ix->authtab[ix->nauth] = ix->authors[i];    /* the string moves */
+            ix->authors[i] = NULL;
+            slots[k] = (uint32_t)++ix->nauth;
+        }
+        ix->author[i] = slots[k];
+    }
+    shelf_free(slots);
+    for (i = 0; i < ix->n; i++)
+        shelf_free(ix->authors[i]);
+    shelf_free(ix->authors);
+    ix->authors = NULL;
+    return SHELF_OK;
 }
 
 static int cmp_name(const void *a, const void *b, void *arg)
@@ -688,7 +800,8 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         ix->byid[k] = (uint32_t)i + 1;
         ix->all[i >> 6] |= 1ull << (i & 63);
     }
-    if ((rc = load_tags(lib, ix, &b)) != SHELF_OK || (rc = load_synonyms(lib, ix)) != SHELF_OK)
+    if ((rc = load_tags(lib, ix, &b)) != SHELF_OK || (rc = load_synonyms(lib, ix)) != SHELF_OK ||
+        (rc = intern_authors(lib, ix)) != SHELF_OK)
         goto done;
     if ((rc = build_postings(lib, ix, &b)) == SHELF_OK)
         rc = rank_names(lib, ix);
@@ -783,6 +896,18 @@ static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any
         }
         return;
     }
+    if (n == 2 && mask == 0xff && ix->pre2) {
+        size_t key = ((size_t)(unsigned char)tok[0] << 8 | (unsigned char)tok[1]) * 2;
+
+        if (ix->pre2[key]) {
+            for (w = 0; w < ix->words; w++) {
+                any[w] |= ix->pre2[key][w];
+                if (name)
+                    name[w] |= ix->pre2[key + 1][w];
+            }
+            return;
+        }
+    }
     while (lo < hi) {       /* first term >= tok */
         size_t mid = (lo + hi) / 2;
 
@@ -791,7 +916,15 @@ static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any
         else
             hi = mid;
     }
-    for (t = (uint32_t)lo; t < ix->nterms && !strncmp(ix->terms[t], tok, n); t++)
+    for (t = (uint32_t)lo; t < ix->nterms && !strncmp(ix->terms[t], tok, n); t++) {
+        if (mask == 0xff && ix->dense_any && ix->dense_any[t]) {
+            for (w = 0; w < ix->words; w++) {
+                any[w] |= ix->dense_any[t][w];
+                if (name)
+                    name[w] |= ix->dense_name[t][w];
+            }
+            continue;
+        }
         for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
             uint8_t c = ix->cols[k];
 
@@ -801,6 +934,7 @@ static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any
             if (name && (c & COL_NAME))
                 SET(name, ix->items[k]);
         }
+    }
 }
 
 /* A free word: its prefix, or any word of its synonym group. */
@@ -984,11 +1118,22 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         }
         return;
     }
-    case F_AUTHOR:
+    case F_AUTHOR: {
+        uint8_t *want = shelf__calloc(ix->nauth + 1, 1);
+        size_t a;
+
+        if (!want) {
+            e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+            return;
+        }
+        for (a = 0; a < ix->nauth; a++)
+            want[a + 1] = strstr(ix->authtab[a], q->text) != NULL;
         for (i = 0; i < ix->n; i++)
-            if (ix->authors[i] && strstr(ix->authors[i], q->text))
+            if (want[ix->author[i]])
                 SET(out, i);
+        shelf_free(want);
         return;
+    }
     case F_TYPE:
         if (q->text[0] == 's')
             memcpy(out, ix->all, ix->words * 8);
@@ -1148,32 +1293,44 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
 
     *ids = NULL;
     *n = 0;
-    if (!(m = eval(&e, q)))
+    /* The words of a top-level AND are evaluated once, keeping the bitmap
+     * of name hits each has for the ranking. */
+    if (q->kind == Q_AND) {
+        kids = (const qnode *const *)q->kids;
+        nkids = q->nkids;
+    }
+    if (!(m = bm_new(&e)))
         return e.rc;
+    memcpy(m, ix->all, ix->words * 8);
+    for (i = 0; i < nkids && e.rc == SHELF_OK; i++) {
+        uint64_t *b;
+        size_t w;
+
+        if (kids[i]->kind == Q_WORD && nwords < 8 &&
+            (q->kind == Q_AND || q->kind == Q_WORD)) {
+            if (!(b = bm_new(&e)) || !(names[nwords] = bm_new(&e))) {
+                shelf_free(b);
+                break;
+            }
+            word_bits(&e, kids[i]->text, b, names[nwords]);
+            nwords++;
+        } else if (!(b = eval(&e, kids[i]))) {
+            break;
+        }
+        for (w = 0; w < ix->words; w++)
+            m[w] &= b[w];
+        shelf_free(b);
+    }
+    if (e.rc != SHELF_OK)
+        goto fail;
     *total = popcount(m, ix->words);
     cap = (size_t)(*total < want ? *total : want);
     if (!(*ids = shelf__malloc((cap ? cap : 1) * sizeof **ids))) {
-        shelf_free(m);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto fail;
     }
     if (sort == SHELF_SORT_DEFAULT || sort == SHELF_SORT_RELEVANCE) {
         /* name hits of each positive top-level word decide the tier */
-        if (q->kind == Q_AND) {
-            kids = (const qnode *const *)q->kids;
-            nkids = q->nkids;
-        }
-        for (i = 0; i < nkids && nwords < 8; i++)
-            if (kids[i]->kind == Q_WORD) {
-                uint64_t *any = bm_new(&e);
-
-                if (!(names[nwords] = bm_new(&e)) || !any) {
-                    shelf_free(any);
-                    goto fail;
-                }
-                word_bits(&e, kids[i]->text, any, names[nwords]);
-                shelf_free(any);
-                nwords++;
-            }
         if (!nwords && sort == SHELF_SORT_DEFAULT && !has_words(q)) {
             sort = SHELF_SORT_NAME;         /* no words: by name */
         } else {

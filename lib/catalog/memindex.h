@@ -20,6 +20,10 @@ int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix);
  * to SQL). */
 int shelf__memindex_can(shelf_library *lib, const qnode *q);
 
+/* Libraries with fewer items get no bitmaps for dense terms and two-
+ * letter prefixes (4096; tests set 0 to cover those paths). */
+extern size_t shelf__memindex_dense_min;
+
 /* Bytes the index holds. */
 size_t shelf__memindex_bytes(const shelf__memindex *ix);
 

@@ -6,6 +6,7 @@
 #include <sndfile.h>
 #include "test.h"
 #include "audiogen.h"
+#include "catalog/memindex.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
@@ -259,10 +260,26 @@ TEST(memory_follows_changes)
     shelf_library_close(lib);
 }
 
+/* The same with bitmaps for every term and two-letter prefix (the paths
+ * a library of thousands of samples takes). */
+TEST(dense_matches_sql)
+{
+    shelf__memindex_dense_min = 0;
+    test_memory_matches_sql();
+}
+
+TEST(dense_pages_like_sql)
+{
+    shelf__memindex_dense_min = 0;
+    test_memory_pages_like_sql();
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(memory_matches_sql),
+        TEST_ENTRY(dense_matches_sql),
+        TEST_ENTRY(dense_pages_like_sql),
         TEST_ENTRY(memory_sorts_like_sql),
         TEST_ENTRY(memory_pages_like_sql),
         TEST_ENTRY(memory_follows_changes),
