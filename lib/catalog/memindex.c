@@ -1032,17 +1032,39 @@ static void collection_bits(evalctx *e, const qnode *q, uint64_t *out)
 #define RANGE_SCAN(expr, none)                                          \
     do {                                                                \
         for (w = 0, i = 0; w < ix->words; w++) {                        \
-            uint64_t bits = 0;                                          \
-            uint32_t b;                                                 \
+            uint8_t f[64];                                              \
+            uint32_t b, lim = ix->n - i < 64 ? ix->n - i : 64;          \
                                                                         \
-            for (b = 0; b < 64 && i < ix->n; b++, i++) {                \
+            for (b = 0; b < lim; b++, i++) {                            \
                 double v = (double)(expr);                              \
                                                                         \
-                bits |= (uint64_t)(!(none) && v >= lo && v <= hi) << b; \
+                f[b] = (uint8_t)(!(none) & (v >= lo) & (v <= hi));      \
             }                                                           \
-            out[w] = bits;                                              \
+            for (; b < 64; b++)                                         \
+                f[b] = 0;                                               \
+            out[w] = pack64(f);                                         \
         }                                                               \
     } while (0)
+
+/* 64 bytes of 0 or 1 into one word, byte k to bit k. */
+static uint64_t pack64(const uint8_t f[64])
+{
+    uint64_t bits = 0;
+    int k;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (k = 0; k < 8; k++) {
+        uint64_t x;
+
+        memcpy(&x, f + 8 * k, 8);
+        bits |= ((x * 0x0102040810204080ull) >> 56) << (8 * k);
+    }
+#else
+    for (k = 0; k < 64; k++)
+        bits |= (uint64_t)f[k] << k;
+#endif
+    return bits;
+}
 
 static void range_bits(const shelf__memindex *ix, const qnode *q, uint64_t *out)
 {
