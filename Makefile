@@ -42,8 +42,8 @@ tsan: deps
 
 bench: build
 	@scripts/install-deps --tools
-	@cmake --build build/release --target bench_import
-	@build/release/bench/bench_import
+	@cmake --build build/release --target bench_import bench_search
+	@build/release/bench/bench_import && build/release/bench/bench_search
 
 fuzz:
 	@scripts/install-deps --tools
