@@ -118,9 +118,10 @@ SHELF_API int shelf_default_dir(char *buf, size_t size);
  * answer in milliseconds however large the library (a browser that runs a
  * query per keystroke wants this; a one-off command does not).  Later
  * searches on lib use it and rebuild it first when the catalog changed
- * (through any handle or process).  Costs about 210 bytes per sample
- * (210 MB for a million) and about 7 s per million samples to build, with
- * a peak of about 700 MB while building at a million.
+ * (through any handle or process).  Costs about 260 bytes per sample
+ * (261 MB for a million) and about 7 s per million samples to build, with
+ * a peak of about 740 MB while building at a million.  Phrases ("a b") are
+ * still answered by SQL.
  */
 SHELF_API int shelf_library_preload(shelf_library *lib);
 
