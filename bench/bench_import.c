@@ -27,6 +27,7 @@
 #include <sndfile.h>
 
 #include "shelf/shelf.h"
+#include "bench_util.h"
 
 #define DEFAULT_FILES 20000u
 #define MAX_FILES 10000000u
@@ -127,32 +128,13 @@ static double best_of(const double *v, int n)
     return best;
 }
 
-/* splitmix64: the seed of every file's parameters and content. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
 
 static double rng_unit(uint64_t *s)
 {
-    *s = mix64(*s);
+    *s = bench_mix64(*s);
     return (double)(*s >> 11) * 0x1.0p-53;
 }
 
-/* Write "a/b" into out; returns 0, or -1 (with a message) if it does not fit. */
-static int join_path(char *out, size_t size, const char *a, const char *b)
-{
-    int n = snprintf(out, size, "%s/%s", a, b);
-
-    if (n < 0 || (size_t)n >= size) {
-        fprintf(stderr, "bench_import: path too long: '%s/%s'\n", a, b);
-        return -1;
-    }
-    return 0;
-}
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -161,51 +143,8 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* mkdir -p; returns 0 or -1 with a message. */
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s", path);
 
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        fprintf(stderr, "bench_import: path too long: '%s'\n", path);
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        goto fail;
-    return 0;
-fail:
-    fprintf(stderr, "bench_import: cannot create '%s': %s\n", tmp, strerror(errno));
-    return -1;
-}
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_import: cannot remove '%s': %s\n", path, strerror(errno));
-    return 0;
-}
-
-/* rm -rf; a folder that does not exist is not an error. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-
-    if (lstat(path, &st) != 0)
-        return;
-    nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
 
 /*
  * Call fn for every regular *.wav file under dir, depth first.  Hidden
@@ -229,7 +168,7 @@ static int walk_tree(const char *dir, walk_fn fn, void *ud)
 
         if (e->d_name[0] == '.')
             continue;
-        if ((rc = join_path(path, sizeof path, dir, e->d_name)) != 0)
+        if ((rc = bench_join_path(path, sizeof path, dir, e->d_name)) != 0)
             break;
         if (e->d_type == DT_UNKNOWN) {
             if (lstat(path, &st) != 0)
@@ -259,8 +198,8 @@ typedef struct wav_params {
 
 static void sample_params(uint64_t i, wav_params *wp)
 {
-    uint64_t s = mix64(i ^ 0x5ee1f5ee1f5ee1fu);
-    uint64_t bits = mix64(s + 1);
+    uint64_t s = bench_mix64(i ^ 0x5ee1f5ee1f5ee1fu);
+    uint64_t bits = bench_mix64(s + 1);
     double dur;
 
     wp->rate = (bits & 1) ? 48000 : 44100;
@@ -284,7 +223,7 @@ static int sample_path(const char *tree, uint64_t i, char *dir, size_t dsize,
     uint64_t pack = i % NPACKS, j = i / NPACKS;
     const struct category *cat = &categories[j % ARRAY_LEN(categories)];
     uint64_t k = j / ARRAY_LEN(categories);
-    const char *adj = adjectives[mix64(i) % ARRAY_LEN(adjectives)];
+    const char *adj = adjectives[bench_mix64(i) % ARRAY_LEN(adjectives)];
     const char *style = pack_style[pack % ARRAY_LEN(pack_style)];
     const char *kind = pack_kind[pack / ARRAY_LEN(pack_style)];
     int n;
@@ -444,7 +383,7 @@ static int generate_tree(const char *tree, uint64_t n, uint64_t *bytes_out)
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
             reused++;
         } else {
-            if (mkdir_p(dir) != 0 || write_wav(path, i, s16, s32) != 0)
+            if (bench_mkdir_p(dir) != 0 || write_wav(path, i, s16, s32) != 0)
                 goto out;
             if (stat(path, &st) != 0) {
                 fprintf(stderr, "bench_import: cannot stat '%s': %s\n", path,
@@ -608,50 +547,6 @@ static int check_full_import(const char *label, const import_run *r, uint64_t n)
 /* ------------------------------------------------------------------ */
 /* The machine                                                        */
 
-static void machine_desc(const char *dir, char *out, size_t size)
-{
-    char line[512], model[256] = "unknown cpu";
-    unsigned long long mem_kb = 0;
-    const char *fs = "unknown fs";
-    struct statfs sfs;
-    FILE *f;
-
-    if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
-        while (fgets(line, sizeof line, f)) {
-            char *colon;
-
-            if (strncmp(line, "model name", 10) != 0 || !(colon = strchr(line, ':')))
-                continue;
-            colon++;
-            while (*colon == ' ' || *colon == '\t')
-                colon++;
-            colon[strcspn(colon, "\n")] = '\0';
-            snprintf(model, sizeof model, "%s", colon);
-            break;
-        }
-        fclose(f);
-    }
-    if ((f = fopen("/proc/meminfo", "r")) != NULL) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemTotal: %llu kB", &mem_kb) == 1)
-                break;
-        fclose(f);
-    }
-    if (statfs(dir, &sfs) == 0) {
-        switch ((unsigned long)sfs.f_type) {
-        case 0xEF53: fs = "ext4"; break;
-        case 0x01021994: fs = "tmpfs"; break;
-        case 0x58465342: fs = "xfs"; break;
-        case 0x9123683E: fs = "btrfs"; break;
-        case 0x794C7630: fs = "overlayfs"; break;
-        case 0x2FC12FC1: fs = "zfs"; break;
-        case 0x65735546: fs = "fuse"; break;
-        default: fs = "other fs"; break;
-        }
-    }
-    snprintf(out, size, "%s, %ld CPUs, %.1f GiB, %s", model, sysconf(_SC_NPROCESSORS_ONLN),
-             (double)mem_kb / (1024.0 * 1024.0), fs);
-}
 
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
@@ -670,20 +565,6 @@ static void usage(FILE *f)
         DEFAULT_FILES, DEFAULT_RUNS);
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Returns 0 to go on, 1 to exit successfully (--help), -1 on a bad option. */
 static int parse_args(int argc, char **argv, bench_opts *o)
@@ -697,13 +578,13 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         uint64_t v;
 
         if (strcmp(a, "--files") == 0) {
-            if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, MAX_FILES, &o->files) != 0) {
+            if (bench_parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, MAX_FILES, &o->files) != 0) {
                 fprintf(stderr, "bench_import: --files wants a number from 1 to %u\n",
                         MAX_FILES);
                 return -1;
             }
         } else if (strcmp(a, "--runs") == 0) {
-            if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, MAX_RUNS, &v) != 0) {
+            if (bench_parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, MAX_RUNS, &v) != 0) {
                 fprintf(stderr, "bench_import: --runs wants a number from 1 to %d\n", MAX_RUNS);
                 return -1;
             }
@@ -862,6 +743,7 @@ int main(int argc, char **argv)
     char machine[512], name[64];
     int made_work = 0, failed = 0, status = 1, k;
 
+    bench_name = "bench_import";
     memset(&res, 0, sizeof res);
     memset(&fc, 0, sizeof fc);
     res.copy_s = -1.0;
@@ -872,7 +754,7 @@ int main(int argc, char **argv)
 
     /* The work folder: given, or fresh under /tmp. */
     if (o.dir) {
-        if (mkdir_p(o.dir) != 0)
+        if (bench_mkdir_p(o.dir) != 0)
             return 1;
         if (!realpath(o.dir, work)) {
             fprintf(stderr, "bench_import: cannot resolve '%s': %s\n", o.dir, strerror(errno));
@@ -889,18 +771,18 @@ int main(int argc, char **argv)
     }
     /* Named by N, so a smaller run never walks a bigger run's extra files. */
     snprintf(name, sizeof name, "samples-%" PRIu64, o.files);
-    if (join_path(tree, sizeof tree, work, name) != 0 ||
-        join_path(libs, sizeof libs, work, "bench-libs") != 0)
+    if (bench_join_path(tree, sizeof tree, work, name) != 0 ||
+        bench_join_path(libs, sizeof libs, work, "bench-libs") != 0)
         goto out;
-    rm_rf(libs);
-    if (mkdir_p(tree) != 0 || mkdir_p(libs) != 0)
+    bench_rm_rf(libs);
+    if (bench_mkdir_p(tree) != 0 || bench_mkdir_p(libs) != 0)
         goto out;
 
     /* 1. The sample tree. */
     fprintf(stderr, "bench_import: %" PRIu64 " files in %s\n", o.files, tree);
     if (generate_tree(tree, o.files, &res.bytes) != 0)
         goto out;
-    machine_desc(tree, machine, sizeof machine);
+    bench_machine_desc(tree, machine, sizeof machine);
 
     /* 2. The floor: once to warm the page cache, then timed. */
     fc.md = EVP_MD_CTX_new();
@@ -926,9 +808,9 @@ int main(int argc, char **argv)
     /* 3. Full imports, each into a fresh library. */
     for (k = 0; k < o.runs; k++) {
         snprintf(name, sizeof name, "import-%d", k + 1);
-        if (join_path(libdir, sizeof libdir, libs, name) != 0)
+        if (bench_join_path(libdir, sizeof libdir, libs, name) != 0)
             goto out;
-        rm_rf(libdir);
+        bench_rm_rf(libdir);
         if (run_import(libdir, SHELF_OPEN_CREATE, tree, 0, "import", &run) != SHELF_OK) {
             print_run("import", k + 1, &run);
             failed = 1;
@@ -940,7 +822,7 @@ int main(int argc, char **argv)
         res.import_s[res.import_runs++] = run.import_s;
         /* Keep the last one for the rescan. */
         if (k + 1 < o.runs && !o.keep)
-            rm_rf(libdir);
+            bench_rm_rf(libdir);
     }
 
     /* 4. Unchanged rescans of the last library. */
@@ -964,9 +846,9 @@ int main(int argc, char **argv)
 
     /* 5. One copying import into a fresh library (informational). */
     if (o.copy) {
-        if (join_path(libdir, sizeof libdir, libs, "copy") != 0)
+        if (bench_join_path(libdir, sizeof libdir, libs, "copy") != 0)
             goto out;
-        rm_rf(libdir);
+        bench_rm_rf(libdir);
         if (run_import(libdir, SHELF_OPEN_CREATE, tree, SHELF_IMPORT_COPY, "copy import",
                        &run) == SHELF_OK) {
             print_run("copy import", 1, &run);
@@ -978,7 +860,7 @@ int main(int argc, char **argv)
             failed = 1;
         }
         if (!o.keep)
-            rm_rf(libdir);
+            bench_rm_rf(libdir);
     }
 
     /* 6. The report. */
@@ -995,8 +877,8 @@ out:
     if (o.keep)
         fprintf(stderr, "bench_import: kept %s\n", work);
     else if (made_work)
-        rm_rf(work);
+        bench_rm_rf(work);
     else
-        rm_rf(libs);
+        bench_rm_rf(libs);
     return status;
 }

@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "shelf/shelf.h"
+#include "bench_util.h"
 #include "words.h"
 
 #define DEFAULT_ENTRIES 1000000u
@@ -138,18 +139,10 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* splitmix64's finaliser: every random choice of sample i derives from i. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
 
 static uint64_t rng_next(uint64_t *s)
 {
-    *s = mix64(*s);
+    *s = bench_mix64(*s);
     return *s;
 }
 
@@ -171,63 +164,9 @@ static int chance(uint64_t *s, double p)
     return rng_unit(s) < p;
 }
 
-/* Write "a/b" into out; returns 0, or -1 (with a message) if it does not fit. */
-static int join_path(char *out, size_t size, const char *a, const char *b)
-{
-    int n = snprintf(out, size, "%s/%s", a, b);
 
-    if (n < 0 || (size_t)n >= size) {
-        fprintf(stderr, "bench_search: path too long: '%s/%s'\n", a, b);
-        return -1;
-    }
-    return 0;
-}
 
-/* mkdir -p; returns 0 or -1 with a message. */
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s", path);
 
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        fprintf(stderr, "bench_search: path too long: '%s'\n", path);
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        goto fail;
-    return 0;
-fail:
-    fprintf(stderr, "bench_search: cannot create '%s': %s\n", tmp, strerror(errno));
-    return -1;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_search: cannot remove '%s': %s\n", path, strerror(errno));
-    return 0;
-}
-
-/* rm -rf; a folder that does not exist is not an error. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-
-    if (lstat(path, &st) != 0)
-        return;
-    nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
 
 static int64_t file_size(const char *path)
 {
@@ -323,52 +262,6 @@ static void stats_of(double *v, size_t n, stats *out)
 /* ------------------------------------------------------------------ */
 /* The machine                                                        */
 
-static void machine_desc(const char *dir, char *out, size_t size)
-{
-    char line[512], model[256] = "unknown cpu";
-    unsigned long long mem_kb = 0;
-    const char *fs = "unknown fs";
-    struct statfs sfs;
-    FILE *f;
-
-    if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
-        while (fgets(line, sizeof line, f)) {
-            char *colon;
-
-            if (strncmp(line, "model name", 10) != 0 || !(colon = strchr(line, ':')))
-                continue;
-            colon++;
-            while (*colon == ' ' || *colon == '\t')
-                colon++;
-            colon[strcspn(colon, "\n")] = '\0';
-            snprintf(model, sizeof model, "%s", colon);
-            break;
-        }
-        fclose(f);
-    }
-    if ((f = fopen("/proc/meminfo", "r")) != NULL) {
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "MemTotal:", 9) == 0) {
-                mem_kb = strtoull(line + 9, NULL, 10);
-                break;
-            }
-        fclose(f);
-    }
-    if (statfs(dir, &sfs) == 0) {
-        switch ((unsigned long)sfs.f_type) {
-        case 0xEF53: fs = "ext4"; break;
-        case 0x01021994: fs = "tmpfs"; break;
-        case 0x58465342: fs = "xfs"; break;
-        case 0x9123683E: fs = "btrfs"; break;
-        case 0x794C7630: fs = "overlayfs"; break;
-        case 0x2FC12FC1: fs = "zfs"; break;
-        case 0x65735546: fs = "fuse"; break;
-        default: fs = "other fs"; break;
-        }
-    }
-    snprintf(out, size, "%s, %ld CPUs, %.1f GiB, %s", model, sysconf(_SC_NPROCESSORS_ONLN),
-             (double)mem_kb / (1024.0 * 1024.0), fs);
-}
 
 /* ------------------------------------------------------------------ */
 /* The marker file: what a generated library holds                    */
@@ -409,8 +302,8 @@ static int write_marker(const char *libdir, gen_info *g)
     char path[PATH_MAX], tmp[PATH_MAX];
     FILE *f;
 
-    if (join_path(path, sizeof path, libdir, MARKER_NAME) != 0 ||
-        join_path(tmp, sizeof tmp, libdir, MARKER_NAME ".tmp") != 0)
+    if (bench_join_path(path, sizeof path, libdir, MARKER_NAME) != 0 ||
+        bench_join_path(tmp, sizeof tmp, libdir, MARKER_NAME ".tmp") != 0)
         return -1;
     if (!(f = fopen(tmp, "w"))) {
         fprintf(stderr, "bench_search: cannot write '%s': %s\n", tmp, strerror(errno));
@@ -434,7 +327,7 @@ static int read_marker(const char *libdir, gen_info *g)
     FILE *f;
 
     memset(g, 0, sizeof *g);
-    if (join_path(path, sizeof path, libdir, MARKER_NAME) != 0 || !(f = fopen(path, "r")))
+    if (bench_join_path(path, sizeof path, libdir, MARKER_NAME) != 0 || !(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || !(space = strchr(line, ' ')))
@@ -449,7 +342,7 @@ static int read_marker(const char *libdir, gen_info *g)
                 *marker_slot(g, i) = (int64_t)v;
     }
     fclose(f);
-    if (join_path(path, sizeof path, libdir, "shelf.db") != 0 || file_size(path) == 0)
+    if (bench_join_path(path, sizeof path, libdir, "shelf.db") != 0 || file_size(path) == 0)
         return -1;
     return g->version == GEN_VERSION ? 0 : -1;
 }
@@ -550,7 +443,7 @@ static void make_sample(const gen_ctx *g, uint64_t i, const gen_root *root, unsi
                         unsigned k, gen_sample *out)
 {
     const bench_instr *in = &bench_instruments[ins];
-    uint64_t s = mix64(i ^ 0x5eac4b3c4b3c5eacu);
+    uint64_t s = bench_mix64(i ^ 0x5eac4b3c4b3c5eacu);
     unsigned nchar = ARRAY_LEN(bench_characters), c1 = rng_below(&s, nchar);
     const char *ch1 = bench_characters[c1];
     const char *ch2 = bench_characters[(c1 + 1 + rng_below(&s, nchar - 1)) % nchar];
@@ -841,7 +734,7 @@ static int generate(const char *libdir, uint64_t n, gen_info *info)
     shelf_library_close(lib);
     rc = -1;
 
-    if (join_path(dbpath, sizeof dbpath, libdir, "shelf.db") != 0)
+    if (bench_join_path(dbpath, sizeof dbpath, libdir, "shelf.db") != 0)
         return -1;
     if (sqlite3_open_v2(dbpath, &g.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         db_fail(g.db, dbpath);
@@ -926,7 +819,7 @@ static int generate(const char *libdir, uint64_t n, gen_info *info)
     /* Samples pack by pack, as an import walks folders: ids cluster by root. */
     for (uint64_t i = 0; i < n; i++) {
         unsigned r = (unsigned)(i * g.nroots / n), ins;
-        uint64_t s = mix64(i);
+        uint64_t s = bench_mix64(i);
         gen_sample x;
 
         if (r != cur_root) {
@@ -1461,20 +1354,6 @@ static void usage(FILE *f)
         DEFAULT_ENTRIES);
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Returns 0 to go on, 1 to exit successfully (--help), -1 on a bad option. */
 static int parse_args(int argc, char **argv, bench_opts *o)
@@ -1490,14 +1369,14 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         uint64_t v;
 
         if (strcmp(a, "--entries") == 0) {
-            if (parse_u64(i + 1 < argc ? argv[++i] : NULL, MIN_ENTRIES, MAX_ENTRIES,
+            if (bench_parse_u64(i + 1 < argc ? argv[++i] : NULL, MIN_ENTRIES, MAX_ENTRIES,
                           &o->entries) != 0) {
                 fprintf(stderr, "bench_search: --entries wants a number from %u to %u\n",
                         MIN_ENTRIES, MAX_ENTRIES);
                 return -1;
             }
         } else if (strcmp(a, "--baseline-every") == 0) {
-            if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, 1000, &v) != 0) {
+            if (bench_parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, 1000, &v) != 0) {
                 fprintf(stderr, "bench_search: --baseline-every wants a number from 1 to 1000\n");
                 return -1;
             }
@@ -1850,6 +1729,7 @@ int main(int argc, char **argv)
     int made_work = 0, failed = 0, status = 1, k;
     shelf_result probe;
 
+    bench_name = "bench_search";
     memset(&res, 0, sizeof res);
     if ((k = parse_args(argc, argv, &o)) != 0)
         return k > 0 ? 0 : 2;
@@ -1857,7 +1737,7 @@ int main(int argc, char **argv)
 
     /* The work folder: given, or fresh under /tmp. */
     if (o.dir) {
-        if (mkdir_p(o.dir) != 0)
+        if (bench_mkdir_p(o.dir) != 0)
             return 1;
         if (!realpath(o.dir, work)) {
             fprintf(stderr, "bench_search: cannot resolve '%s': %s\n", o.dir, strerror(errno));
@@ -1873,9 +1753,9 @@ int main(int argc, char **argv)
         made_work = 1;
     }
     snprintf(name, sizeof name, "library-%" PRIu64, o.entries);
-    if (join_path(libdir, sizeof libdir, work, name) != 0 ||
-        join_path(dbpath, sizeof dbpath, libdir, "shelf.db") != 0 ||
-        join_path(wal, sizeof wal, libdir, "shelf.db-wal") != 0)
+    if (bench_join_path(libdir, sizeof libdir, work, name) != 0 ||
+        bench_join_path(dbpath, sizeof dbpath, libdir, "shelf.db") != 0 ||
+        bench_join_path(wal, sizeof wal, libdir, "shelf.db-wal") != 0)
         goto out;
     res.libdir = libdir;
     snap_mem(&res.mem[res.nmem++], "start");
@@ -1885,7 +1765,7 @@ int main(int argc, char **argv)
         res.gen.reused = 1;
         fprintf(stderr, "bench_search: reusing %s (%" PRIu64 " entries)\n", libdir, o.entries);
     } else {
-        rm_rf(libdir);
+        bench_rm_rf(libdir);
         fprintf(stderr, "bench_search: generating %" PRIu64 " entries in %s\n", o.entries,
                 libdir);
         if (generate_child(libdir, o.entries) != 0 || read_marker(libdir, &res.gen) != 0) {
@@ -1893,7 +1773,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    machine_desc(libdir, res.machine, sizeof res.machine);
+    bench_machine_desc(libdir, res.machine, sizeof res.machine);
 
     /* 2. The keystrokes, and a warm page cache for both sides. */
     if (!(res.ks = make_keystrokes(&res.nks))) {
@@ -2007,7 +1887,7 @@ out:
     free_keystrokes(res.ks, res.nks);
     fflush(stdout);
     if (made_work && !o.keep)
-        rm_rf(work);
+        bench_rm_rf(work);
     else
         fprintf(stderr, "bench_search: kept %s\n", libdir);
     return status;
