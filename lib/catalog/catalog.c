@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "catalog_int.h"
+#include "memindex.h"
 
 struct shelf_cursor {
     shelf_library *lib;
@@ -399,7 +399,7 @@ static int edit_sample(shelf_library *lib, int64_t id, const char *sql, const ch
                        int64_t num)
 {
     sqlite3_stmt *st = NULL;
-    int rc;
+    int rc, before = sqlite3_total_changes(lib->db);
 
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;
@@ -427,7 +427,9 @@ static int edit_sample(shelf_library *lib, int64_t id, const char *sql, const ch
         goto fail;
     }
     sqlite3_finalize(st);
-    return shelf__commit(lib);
+    if ((rc = shelf__commit(lib)) == SHELF_OK)
+        lib->edit_before = before;      /* for shelf__memindex_applied */
+    return rc;
 fail:
     sqlite3_finalize(st);
     shelf__rollback(lib);
@@ -475,28 +477,40 @@ int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
 
 int shelf_rate(shelf_library *lib, int64_t id, int rating)
 {
+    int rc;
+
     if (rating < 0 || rating > 5)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid rating %d: 0 to 5", rating);
-    if (rating == 0)
-        return edit_sample(lib, id, "DELETE FROM ratings WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
-                           NULL, 0);
-    return edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
-                                "VALUES(1, ?1, ?2)", NULL, rating);
+    rc = rating == 0
+        ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
+                      NULL, 0)
+        : edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
+                               "VALUES(1, ?1, ?2)", NULL, rating);
+    if (rc == SHELF_OK)
+        shelf__memindex_applied(lib, id, F_RATING, rating);
+    return rc;
 }
 
 int shelf_favourite(shelf_library *lib, int64_t id, int on)
 {
-    if (on)
-        return edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
-                                    "VALUES(1, ?1, ?2)", NULL, shelf__now());
-    return edit_sample(lib, id, "DELETE FROM favourites WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
-                       NULL, 0);
+    int rc = on ? edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
+                                       "VALUES(1, ?1, ?2)", NULL, shelf__now())
+                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = 1 AND item_id = ?1 "
+                                       "AND ?2 = 0", NULL, 0);
+
+    if (rc == SHELF_OK)
+        shelf__memindex_applied(lib, id, F_FAV, on != 0);
+    return rc;
 }
 
 int shelf_touch(shelf_library *lib, int64_t id)
 {
-    return edit_sample(lib, id, "UPDATE samples SET last_used = ?2 WHERE id = ?1", NULL,
-                       shelf__now());
+    int64_t now = shelf__now();
+    int rc = edit_sample(lib, id, "UPDATE samples SET last_used = ?2 WHERE id = ?1", NULL, now);
+
+    if (rc == SHELF_OK)
+        shelf__memindex_applied(lib, id, F_USED, now);
+    return rc;
 }
 
 int shelf__blob_release(shelf_library *lib, const char *hex)

@@ -29,6 +29,8 @@ struct shelf_library {
     int query_errpos;         /* column of the last query error, 0 when none */
     struct shelf__memindex *memindex;   /* after shelf_library_preload, else NULL */
     struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
+    int edit_before;          /* total_changes before the last one-row edit */
+    unsigned memindex_builds; /* how often the index was built (tests) */
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */

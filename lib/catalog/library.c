@@ -296,6 +296,7 @@ int shelf_library_preload(shelf_library *lib)
         return rc;
     shelf__memindex_free(lib->memindex);
     lib->memindex = ix;
+    lib->memindex_builds++;
     return SHELF_OK;
 }
 

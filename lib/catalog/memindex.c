@@ -250,6 +250,27 @@ int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix)
            ix->total_changes == sqlite3_total_changes(lib->db);
 }
 
+static uint32_t item_of(const shelf__memindex *ix, int64_t id);
+
+void shelf__memindex_applied(shelf_library *lib, int64_t id, int field, int64_t value)
+{
+    shelf__memindex *ix = lib->memindex;
+    uint32_t it;
+
+    if (!ix || ix->total_changes != lib->edit_before || ix->data_version != data_version(lib))
+        return;
+    if ((it = item_of(ix, id)) == 0)
+        return;
+    it--;
+    switch (field) {
+    case F_RATING: ix->rating[it] = (uint8_t)value; break;
+    case F_FAV: ix->flags[it] = (uint8_t)(value ? ix->flags[it] | 1 : ix->flags[it] & ~1); break;
+    case F_USED: ix->used[it] = value; break;
+    default: return;
+    }
+    ix->total_changes = sqlite3_total_changes(lib->db);
+}
+
 size_t shelf__memindex_bytes(const shelf__memindex *ix)
 {
     return ix ? ix->bytes : 0;

@@ -24,6 +24,15 @@ int shelf__memindex_can(shelf_library *lib, const qnode *q);
  * letter prefixes (4096; tests set 0 to cover those paths). */
 extern size_t shelf__memindex_dense_min;
 
+/*
+ * A one-row edit of rating (F_RATING), favourite (F_FAV) or last use
+ * (F_USED) through lib has just committed: apply it to the index in place,
+ * so the next search needs no rebuild, when the index was current before
+ * the edit.  (Ranking order keeps the old values until the next rebuild;
+ * filters see the new ones.)
+ */
+void shelf__memindex_applied(shelf_library *lib, int64_t id, int field, int64_t value);
+
 /* Bytes the index holds. */
 size_t shelf__memindex_bytes(const shelf__memindex *ix);
 

@@ -231,6 +231,7 @@ TEST(memory_pages_like_sql)
 TEST(memory_follows_changes)
 {
     shelf_library *lib = fixture();
+    unsigned builds;
     int64_t t;
     size_t n;
     int64_t *a;
@@ -245,6 +246,27 @@ TEST(memory_follows_changes)
     ASSERT_EQ_INT(t, 1);
     ASSERT_EQ_INT(a[0], 7);
     free(a);
+    /* ratings, favourites and use are applied in place (no rebuild), and
+     * found */
+    a = ids_of(lib, "k", SHELF_SORT_DEFAULT, &t, &n);
+    free(a);
+    builds = lib->memindex_builds;
+    ASSERT_OKL(lib, shelf_rate(lib, 9, 5));
+    ASSERT_OKL(lib, shelf_favourite(lib, 9, 1));
+    ASSERT_OKL(lib, shelf_touch(lib, 10));
+    a = ids_of(lib, "rating:5 fav:yes", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], 9);
+    free(a);
+    ASSERT_OKL(lib, shelf_favourite(lib, 9, 0));
+    ASSERT_OKL(lib, shelf_rate(lib, 9, 0));
+    a = ids_of(lib, "rating:5 fav:yes", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 0);
+    free(a);
+    a = ids_of(lib, "used:-1h..", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT(t >= 1);
+    free(a);
+    ASSERT_EQ_INT(lib->memindex_builds, builds);
     /* a change through another handle is seen too */
     {
         shelf_library *other;
