@@ -112,13 +112,16 @@ static void release_binds(compiler *c)
     c->nbinds = 0;
 }
 
-static void apply_binds(compiler *c, sqlite3_stmt *st)
+/* Bind the values; texts are copied (transient) when st outlives them, as
+ * a cursor's statement does. */
+static void apply_binds(compiler *c, sqlite3_stmt *st, int copy)
 {
     int i;
 
     for (i = 0; i < c->nbinds; i++) {
         if (c->binds[i].is_text)
-            sqlite3_bind_text(st, i + 1, c->binds[i].text, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, i + 1, c->binds[i].text, -1,
+                              copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
         else
             sqlite3_bind_double(st, i + 1, c->binds[i].num);
     }
@@ -626,7 +629,7 @@ static int count(compiler *c, const char *from_where, int64_t limit, int64_t *to
     shelf__buf_release(&sql);
     if (!st)
         return too_complex(c->lib);
-    apply_binds(c, st);
+    apply_binds(c, st, 0);
     if (sqlite3_step(st) == SQLITE_ROW) {
         *total = sqlite3_column_int64(st, 0);
         *exact = limit < 0 || *total <= limit;
@@ -747,15 +750,7 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
         rc = too_complex(lib);
         goto out;
     }
-    apply_binds(&c, st);
-    /* the cursor reads the bound texts: they must outlive it */
-    {
-        int i;
-
-        for (i = 0; i < c.nbinds; i++)
-            if (c.binds[i].is_text)
-                sqlite3_bind_text(st, i + 1, c.binds[i].text, -1, SQLITE_TRANSIENT);
-    }
+    apply_binds(&c, st, 1);
     rc = shelf__cursor_new(lib, st, out);
     st = NULL;
 out:
@@ -1047,7 +1042,7 @@ static int check_word(shelf_library *lib, const char *w)
 
 int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *ins = NULL;
     int64_t grp = 0;
     size_t i;
     int rc;
@@ -1081,39 +1076,33 @@ int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
         sqlite3_finalize(st);
         st = NULL;
     }
-    /* Every word, and every word of every group they were in, joins grp. */
+    /* Every word, and every word of every group it was in, joins grp. */
     if (!(st = shelf__prepare(lib, "UPDATE synonyms SET grp = ?2 WHERE grp = (SELECT grp FROM "
-                                   "synonyms WHERE word = ?1)"))) {
+                                   "synonyms WHERE word = ?1)")) ||
+        !(ins = shelf__prepare(lib, "INSERT OR IGNORE INTO synonyms(word, grp) VALUES(?1, ?2)"))) {
         rc = lib->err.rc;
         goto fail;
     }
     for (i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, grp);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = shelf__dberr(lib, "catalog");
-            goto fail;
+        sqlite3_stmt *const steps[2] = { st, ins };
+        int k;
+
+        for (k = 0; k < 2; k++) {
+            sqlite3_reset(steps[k]);
+            sqlite3_bind_text(steps[k], 1, words[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(steps[k], 2, grp);
+            if (sqlite3_step(steps[k]) != SQLITE_DONE) {
+                rc = shelf__dberr(lib, "catalog");
+                goto fail;
+            }
         }
     }
-    sqlite3_finalize(st);
-    if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO synonyms(word, grp) VALUES(?1, ?2)"))) {
-        rc = lib->err.rc;
-        goto fail;
-    }
-    for (i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, grp);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = shelf__dberr(lib, "catalog");
-            goto fail;
-        }
-    }
+    sqlite3_finalize(ins);
     sqlite3_finalize(st);
     return shelf__commit(lib);
 fail:
     sqlite3_finalize(st);
+    sqlite3_finalize(ins);
     shelf__rollback(lib);
     return rc;
 }
