@@ -52,7 +52,9 @@ enum {
     SHELF_EDB = -9,         /* the catalog database failed */
     SHELF_EVERSION = -10,   /* library written by a newer shelf */
     SHELF_EPERM = -11,      /* permission denied */
-    SHELF_ECANCELED = -12   /* a callback asked to stop */
+    SHELF_ECANCELED = -12,  /* a callback asked to stop */
+    SHELF_EINUSE = -13,     /* still referenced by other items */
+    SHELF_ECONFLICT = -14   /* a merge has unresolved conflicts */
 };
 
 /* Return a static, lowercase description of a result code. */
@@ -144,6 +146,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/import.h"
 #include "shelf/maint.h"
 #include "shelf/search.h"
+#include "shelf/patch.h"
 
 #ifdef __cplusplus
 }

@@ -31,10 +31,11 @@ struct shelf_library {
     struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
     int edit_before;          /* total_changes before the last one-row edit */
     unsigned memindex_builds; /* how often the index was built (tests) */
+    char library_id[33];      /* from the config: names this library as a device */
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 3
+#define SHELF__SCHEMA_VERSION 4
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

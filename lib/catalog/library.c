@@ -148,6 +148,9 @@ static int config_check(shelf_library *lib, const char *path)
         rc = shelf__seterr(&lib->err, SHELF_EVERSION,
                            "'%s' has format %lld; this shelf reads up to %d", path,
                            (long long)json_integer_value(f), CONFIG_FORMAT);
+    f = json_object_get(o, "library_id");
+    snprintf(lib->library_id, sizeof lib->library_id, "%s",
+             json_is_string(f) ? json_string_value(f) : "unknown");
     json_decref(o);
     return rc;
 }
@@ -228,7 +231,7 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
                                lib->path);
             goto fail;
         }
-        if ((rc = config_create(lib, cfg)) != SHELF_OK)
+        if ((rc = config_create(lib, cfg)) != SHELF_OK || (rc = config_check(lib, cfg)) != SHELF_OK)
             goto fail;
     } else if ((rc = config_check(lib, cfg)) != SHELF_OK) {
         goto fail;

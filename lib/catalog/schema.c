@@ -274,6 +274,45 @@ static const char *const migrations[] = {
     "    FROM tag_items ti JOIN tags t ON t.id = ti.tag_id\n"
     "    WHERE ti.kind = 1 AND ti.item_id = old.item_id), '') WHERE rowid = old.item_id;\n"
     "END;\n",
+
+    /* 4: documents.  Every version of a patch or project, stored whole or
+     * as a delta against an earlier version; the item rows mirror the head.
+     * The audit log of restores and merges. */
+    "CREATE TABLE doc_versions(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind INTEGER NOT NULL,\n"
+    "  item_id INTEGER NOT NULL,\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  hash TEXT NOT NULL,\n"
+    "  parent INTEGER,\n"
+    "  parent2 INTEGER,\n"
+    "  time INTEGER NOT NULL,\n"
+    "  device TEXT NOT NULL,\n"
+    "  message TEXT NOT NULL DEFAULT '',\n"
+    "  undoes INTEGER,\n"
+    "  base INTEGER,\n"
+    "  depth INTEGER NOT NULL DEFAULT 0,\n"
+    "  data BLOB NOT NULL,\n"
+    "  UNIQUE(kind, item_id, seq)\n"
+    ");\n"
+    "CREATE INDEX doc_versions_hash ON doc_versions(hash);\n"
+    "ALTER TABLE patches ADD COLUMN comment TEXT;\n"
+    "ALTER TABLE projects ADD COLUMN version INTEGER NOT NULL DEFAULT 1;\n"
+    "ALTER TABLE projects ADD COLUMN comment TEXT;\n"
+    "CREATE TRIGGER patches_versions_ad AFTER DELETE ON patches BEGIN\n"
+    "  DELETE FROM doc_versions WHERE kind = 2 AND item_id = old.id;\n"
+    "END;\n"
+    "CREATE TRIGGER projects_versions_ad AFTER DELETE ON projects BEGIN\n"
+    "  DELETE FROM doc_versions WHERE kind = 3 AND item_id = old.id;\n"
+    "END;\n"
+    "CREATE TABLE audit_log(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  time INTEGER NOT NULL,\n"
+    "  action TEXT NOT NULL,\n"
+    "  kind INTEGER,\n"
+    "  item_id INTEGER,\n"
+    "  detail TEXT NOT NULL DEFAULT ''\n"
+    ");\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

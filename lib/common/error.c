@@ -24,6 +24,8 @@ const char *shelf_strerror(int rc)
     case SHELF_EVERSION: return "written by a newer version of shelf";
     case SHELF_EPERM: return "permission denied";
     case SHELF_ECANCELED: return "canceled";
+    case SHELF_EINUSE: return "still in use";
+    case SHELF_ECONFLICT: return "unresolved conflicts";
     }
     return "unknown error";
 }

@@ -1,0 +1,66 @@
+/*
+ * patch_int.h: documents (patches, projects) inside libshelf: loading and
+ * checking (doc.c), paths into them, diff, apply and three-way merge
+ * (merge.c), and their versions in the catalog (versions.c).
+ *
+ * In memory a document is a jansson object in "working form": the JSON of
+ * doc/documents.md except that "tags" is an object whose members are the
+ * tag names (each true), so that a generic object diff and merge treat tags
+ * as a set.  shelf__doc_dump turns it back into the canonical text.
+ */
+#ifndef SHELF_PATCH_INT_H
+#define SHELF_PATCH_INT_H
+
+#include <jansson.h>
+#include "../common/common_int.h"
+#include "shelf/patch.h"
+
+/* Limits for documents from outside. */
+#define SHELF__DOC_MAX_BYTES (16u << 20)
+#define SHELF__DOC_MAX_DEPTH 32
+#define SHELF__DOC_FORMAT 1
+
+/*
+ * Parse text as a document of kind (0: from its format member; *kind_out
+ * receives it) into working form.  SHELF_EFORMAT with a one-line reason.
+ */
+int shelf__doc_load(const char *text, size_t n, int kind, int *kind_out, json_t **out,
+                    shelf__err *err);
+/* Check a parsed document (canonical or working form) and convert it to
+ * working form in place. */
+int shelf__doc_check(json_t *doc, int kind, shelf__err *err);
+/* Kind of a parsed document from its format member, 0 when none. */
+int shelf__doc_kind(const json_t *doc);
+/* Canonical text of a working-form document (owned, jansson-allocated: free
+ * with free()), and its SHA-256 hex when hash is not NULL. */
+char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX]);
+
+/* Paths: split "a/b~1c" into segments (owned array of owned strings). */
+int shelf__docpath_split(const char *path, char ***segs, size_t *n);
+void shelf__docpath_free(char **segs, size_t n);
+/* Append an escaped segment to a path in b. */
+int shelf__docpath_add(shelf__buf *b, const char *seg);
+/* The value at path (borrowed), or NULL. */
+json_t *shelf__doc_get(json_t *doc, const char *path);
+/* Set the value at path (value is stolen), creating groups on the way. */
+int shelf__doc_set(json_t *doc, const char *path, json_t *value, shelf__err *err);
+/* Remove the value at path; SHELF_ENOTFOUND when there is none. */
+int shelf__doc_remove(json_t *doc, const char *path, shelf__err *err);
+
+/*
+ * Diff a -> b (working forms) as a delta: an array of ["s", path, value]
+ * and ["r", path] operations that turn a into b (shelf__doc_apply).  With
+ * full set, the user form instead: {"op","path","old","new"} objects.
+ */
+json_t *shelf__doc_diff(const json_t *a, const json_t *b, int full);
+/* Apply a delta to doc in place. */
+int shelf__doc_apply(json_t *doc, const json_t *delta, shelf__err *err);
+
+/* Three-way merge of documents in working form (see shelf_merge_new). */
+int shelf__merge_docs(const json_t *base, const json_t *ours, const json_t *theirs,
+                      int64_t ours_time, int64_t theirs_time, shelf_merge **out);
+/* The merged document in working form (a new reference), or NULL with *rc
+ * SHELF_ECONFLICT while conflicts are open. */
+json_t *shelf__merge_doc(const shelf_merge *m, int *rc);
+
+#endif /* SHELF_PATCH_INT_H */

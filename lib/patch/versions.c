@@ -1,0 +1,1222 @@
+/*
+ * versions.c: patches and projects in the catalog.  Every change stores an
+ * immutable version in doc_versions (schema 4, doc/formats.md): the whole
+ * document, or a delta against its parent when that is smaller, with at
+ * most SHELF__DELTA_CHAIN deltas before the next whole copy.  The item's
+ * row in patches or projects, its tags and rating, and the link tables
+ * (patch_samples, project_patches, project_samples, automation) mirror the
+ * head version, so listings and references never decode documents.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include "patch_int.h"
+#include "../catalog/catalog_int.h"
+
+/* Deltas in a row before a version is stored whole again. */
+#define SHELF__DELTA_CHAIN 64
+
+static const char *table_of(int kind)
+{
+    return kind == SHELF_DOC_PATCH ? "patches" : "projects";
+}
+
+static const char *noun_of(int kind)
+{
+    return kind == SHELF_DOC_PATCH ? "patch" : "project";
+}
+
+static int check_kind(shelf_library *lib, int kind)
+{
+    if (kind != SHELF_DOC_PATCH && kind != SHELF_DOC_PROJECT)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid document kind %d", kind);
+    return SHELF_OK;
+}
+
+/* ---- Encoding of the data column ------------------------------------------ */
+
+/* 'J' + text, or 'Z' + zstd frame when that is smaller by a tenth. */
+static int encode(const char *text, size_t n, void **out, size_t *outlen)
+{
+    size_t cap = ZSTD_compressBound(n) + 1, z;
+    unsigned char *buf = shelf__malloc(cap > n + 1 ? cap : n + 1);
+
+    if (!buf)
+        return SHELF_ENOMEM;
+    z = n >= 128 ? ZSTD_compress(buf + 1, cap - 1, text, n, 3) : 0;
+    if (n >= 128 && !ZSTD_isError(z) && z < n - n / 10) {
+        buf[0] = 'Z';
+        *outlen = z + 1;
+    } else {
+        buf[0] = 'J';
+        memcpy(buf + 1, text, n);
+        *outlen = n + 1;
+    }
+    *out = buf;
+    return SHELF_OK;
+}
+
+static int decode(shelf_library *lib, const void *data, size_t n, json_t **out)
+{
+    const unsigned char *p = data;
+    unsigned long long size;
+    char *text = NULL;
+    size_t len;
+    json_error_t jerr;
+
+    *out = NULL;
+    if (n < 1 || (p[0] != 'J' && p[0] != 'Z'))
+        return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: bad encoding");
+    if (p[0] == 'J') {
+        *out = json_loadb((const char *)p + 1, n - 1, 0, &jerr);
+    } else {
+        size = ZSTD_getFrameContentSize(p + 1, n - 1);
+        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+            size > SHELF__DOC_MAX_BYTES * 4ull)
+            return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: bad frame");
+        if (!(text = shelf__malloc((size_t)size + 1)))
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        len = ZSTD_decompress(text, (size_t)size + 1, p + 1, n - 1);
+        if (ZSTD_isError(len) || len != size) {
+            free(text);
+            return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: %s",
+                                 ZSTD_isError(len) ? ZSTD_getErrorName(len) : "short frame");
+        }
+        *out = json_loadb(text, len, 0, &jerr);
+        free(text);
+    }
+    if (!*out)
+        return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: %s", jerr.text);
+    return SHELF_OK;
+}
+
+/* ---- Loading versions ----------------------------------------------------- */
+
+typedef struct vrow {
+    int64_t seq, parent, parent2, time, undoes, base, depth;
+    char hash[SHELF_HASH_HEX];
+} vrow;
+
+static int item_exists(shelf_library *lib, int kind, int64_t id, int64_t *head)
+{
+    sqlite3_stmt *st;
+    char sql[96];
+    int rc;
+
+    snprintf(sql, sizeof sql, "SELECT version FROM %s WHERE id = ?1", table_of(kind));
+    if (!(st = shelf__prepare(lib, sql)))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (head)
+            *head = sqlite3_column_int64(st, 0);
+        rc = SHELF_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no %s with id %lld", noun_of(kind),
+                           (long long)id);
+    } else {
+        rc = shelf__dberr(lib, "cannot read document");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int read_row(shelf_library *lib, int kind, int64_t id, int64_t seq, vrow *r, json_t **data)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT seq, coalesce(parent, 0), coalesce(parent2, 0), time, coalesce(undoes, 0),\n"
+        "  coalesce(base, 0), depth, hash, data FROM doc_versions\n"
+        "WHERE kind = ?1 AND item_id = ?2 AND seq = ?3");
+    int rc = SHELF_OK;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, seq);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        r->seq = sqlite3_column_int64(st, 0);
+        r->parent = sqlite3_column_int64(st, 1);
+        r->parent2 = sqlite3_column_int64(st, 2);
+        r->time = sqlite3_column_int64(st, 3);
+        r->undoes = sqlite3_column_int64(st, 4);
+        r->base = sqlite3_column_int64(st, 5);
+        r->depth = sqlite3_column_int64(st, 6);
+        snprintf(r->hash, sizeof r->hash, "%s", (const char *)sqlite3_column_text(st, 7));
+        rc = data ? decode(lib, sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8), data)
+                  : SHELF_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "%s %lld has no version %lld",
+                           noun_of(kind), (long long)id, (long long)seq);
+    } else {
+        rc = shelf__dberr(lib, "cannot read document version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * The document of version seq in working form: the nearest whole copy,
+ * then the deltas forward.  Checks the result against the stored hash.
+ */
+static int load_version(shelf_library *lib, int kind, int64_t id, int64_t seq, json_t **out,
+                        vrow *row)
+{
+    json_t *deltas[SHELF__DELTA_CHAIN + 1] = { NULL }, *doc = NULL;
+    vrow r, first;
+    char hash[SHELF_HASH_HEX], *text = NULL;
+    int n = 0, rc, i;
+
+    *out = NULL;
+    for (;;) {
+        json_t *data = NULL;
+
+        if ((rc = read_row(lib, kind, id, seq, &r, &data)) != SHELF_OK)
+            goto out;
+        if (n == 0)
+            first = r;
+        if (r.base == 0) {
+            doc = data;
+            break;
+        }
+        if (n == SHELF__DELTA_CHAIN || r.base >= r.seq) {
+            json_decref(data);
+            rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt history of %s %lld: delta chain",
+                               noun_of(kind), (long long)id);
+            goto out;
+        }
+        deltas[n++] = data;
+        seq = r.base;
+    }
+    if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK)
+        goto corrupt;
+    for (i = n - 1; i >= 0; i--)
+        if ((rc = shelf__doc_apply(doc, deltas[i], &lib->err)) != SHELF_OK)
+            goto corrupt;
+    if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK)
+        goto corrupt;
+    if (!(text = shelf__doc_dump(doc, hash))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (strcmp(hash, first.hash)) {
+        rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
+                           "corrupt history of %s %lld: version %lld does not match its hash",
+                           noun_of(kind), (long long)id, (long long)first.seq);
+        goto out;
+    }
+    if (row)
+        *row = first;
+    *out = doc;
+    doc = NULL;
+    goto out;
+corrupt:
+    if (rc != SHELF_ENOMEM) {
+        char msg[sizeof lib->err.msg];
+
+        snprintf(msg, sizeof msg, "%s", lib->err.msg);
+        rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt history of %s %lld: %s",
+                           noun_of(kind), (long long)id, msg);
+    }
+out:
+    free(text);
+    json_decref(doc);
+    for (i = 0; i < n; i++)
+        json_decref(deltas[i]);
+    return rc;
+}
+
+/* ---- Mirrors of the head ---------------------------------------------------- */
+
+static int exec_id(shelf_library *lib, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    int rc;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot update document");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int link_id(shelf_library *lib, sqlite3_stmt *st, int64_t a, int64_t b)
+{
+    int rc;
+
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot link document");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static const char *str_or_null(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Rewrite the item row, tags, rating and links from doc (the head). */
+static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    const char *key;
+    json_t *m, *v;
+    int rc;
+
+    if (kind == SHELF_DOC_PATCH) {
+        st = shelf__prepare(lib,
+            "UPDATE patches SET name = ?2, author = ?3, category = ?4, format = ?5, path = ?6,\n"
+            "  comment = ?7, version = ?8, modified = ?9 WHERE id = ?1");
+        if (!st)
+            return lib->err.rc;
+        v = json_object_get(doc, "source");
+        bind_text(st, 5, str_or_null(v, "format") ? str_or_null(v, "format") : "shelf");
+        bind_text(st, 6, str_or_null(v, "file"));
+        bind_text(st, 4, str_or_null(doc, "category"));
+    } else {
+        st = shelf__prepare(lib,
+            "UPDATE projects SET name = ?2, tempo = ?4, comment = ?7, version = ?8,\n"
+            "  modified = ?9 WHERE id = ?1");
+        if (!st)
+            return lib->err.rc;
+        if ((v = json_object_get(doc, "tempo")))
+            sqlite3_bind_double(st, 4, json_number_value(v));
+    }
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, str_or_null(doc, "name"));
+    if (kind == SHELF_DOC_PATCH)
+        bind_text(st, 3, str_or_null(doc, "author"));
+    bind_text(st, 7, str_or_null(doc, "comment"));
+    sqlite3_bind_int64(st, 8, seq);
+    sqlite3_bind_int64(st, 9, shelf__now());
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot update document");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SHELF_OK)
+        return rc;
+
+    /* Tags and rating, in the tables samples use (kind 2 and 3). */
+    if ((rc = exec_id(lib, kind == SHELF_DOC_PATCH
+                              ? "DELETE FROM tag_items WHERE kind = 2 AND item_id = ?1"
+                              : "DELETE FROM tag_items WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK ||
+        (rc = exec_id(lib, kind == SHELF_DOC_PATCH
+                              ? "DELETE FROM ratings WHERE kind = 2 AND item_id = ?1"
+                              : "DELETE FROM ratings WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK)
+        return rc;
+    json_object_foreach(json_object_get(doc, "tags"), key, m) {
+        if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO tags(name) VALUES(?1)")))
+            return lib->err.rc;
+        bind_text(st, 1, key);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot tag document");
+        sqlite3_finalize(st);
+        if (rc != SHELF_OK ||
+            !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
+                                       "  SELECT id, ?2, ?3 FROM tags WHERE name = ?1")))
+            return rc != SHELF_OK ? rc : lib->err.rc;
+        bind_text(st, 1, key);
+        sqlite3_bind_int(st, 2, kind);
+        sqlite3_bind_int64(st, 3, id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot tag document");
+        sqlite3_finalize(st);
+        if (rc != SHELF_OK)
+            return rc;
+    }
+    if ((v = json_object_get(doc, "rating"))) {
+        if (!(st = shelf__prepare(lib, "INSERT INTO ratings(kind, item_id, rating) VALUES(?1, ?2, ?3)")))
+            return lib->err.rc;
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, id);
+        sqlite3_bind_int64(st, 3, json_integer_value(v));
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot rate document");
+        sqlite3_finalize(st);
+        if (rc != SHELF_OK)
+            return rc;
+    }
+
+    /* Links.  A reference to a sample or patch that is gone is kept in the
+     * document but not linked (the SELECT finds nothing). */
+    if (kind == SHELF_DOC_PATCH) {
+        if ((rc = exec_id(lib, "DELETE FROM patch_samples WHERE patch_id = ?1", id)) != SHELF_OK)
+            return rc;
+        if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO patch_samples(patch_id, sample_id)\n"
+                                       "  SELECT ?1, id FROM samples WHERE id = ?2")))
+            return lib->err.rc;
+        json_object_foreach(json_object_get(doc, "zones"), key, m) {
+            json_t *sid = json_object_get(json_object_get(m, "sample"), "id");
+
+            if (sid && (rc = link_id(lib, st, id, json_integer_value(sid))) != SHELF_OK)
+                break;
+        }
+        sqlite3_finalize(st);
+        return rc;
+    }
+    if ((rc = exec_id(lib, "DELETE FROM project_patches WHERE project_id = ?1", id)) != SHELF_OK ||
+        (rc = exec_id(lib, "DELETE FROM project_samples WHERE project_id = ?1", id)) != SHELF_OK ||
+        (rc = exec_id(lib, "DELETE FROM automation WHERE project_id = ?1", id)) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_patches(project_id, patch_id)\n"
+                                   "  SELECT ?1, id FROM patches WHERE id = ?2")))
+        return lib->err.rc;
+    json_object_foreach(json_object_get(doc, "patches"), key, m)
+        if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
+            break;
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK ||
+        !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_samples(project_id, sample_id)\n"
+                                   "  SELECT ?1, id FROM samples WHERE id = ?2")))
+        return rc != SHELF_OK ? rc : lib->err.rc;
+    json_object_foreach(json_object_get(doc, "samples"), key, m)
+        if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
+            break;
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK ||
+        !(st = shelf__prepare(lib, "INSERT INTO automation(project_id, type, target, start_time,\n"
+                                   "  duration, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")))
+        return rc != SHELF_OK ? rc : lib->err.rc;
+    json_object_foreach(json_object_get(doc, "automation"), key, m) {
+        json_t *points = json_object_get(m, "points");
+        char *pts = points ? json_dumps(points, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, str_or_null(m, "type"));
+        bind_text(st, 3, str_or_null(m, "target"));
+        sqlite3_bind_double(st, 4, json_number_value(json_object_get(m, "start")));
+        if ((v = json_object_get(m, "duration")))
+            sqlite3_bind_double(st, 5, json_number_value(v));
+        else
+            sqlite3_bind_null(st, 5);
+        bind_text(st, 6, pts);
+        free(pts);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store automation");
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SHELF_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Storing versions ------------------------------------------------------ */
+
+/*
+ * Store doc (working form, checked) as version max+1 of item id with the
+ * given parents; parent_doc is the document of parent (or NULL).  Makes it
+ * the head and refreshes the mirrors.  Inside the caller's transaction.
+ * SHELF_DONE (and *seq = parent) when doc equals its parent.
+ */
+static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
+                         const vrow *parent, const json_t *parent_doc, int64_t parent2,
+                         int64_t undoes, const char *message, int64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    char hash[SHELF_HASH_HEX], *text = NULL, *dtext = NULL;
+    json_t *delta = NULL;
+    void *data = NULL;
+    size_t len, dlen;
+    int64_t next = 1, base = 0, depth = 0;
+    int rc;
+
+    if (!(text = shelf__doc_dump(doc, hash)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (parent && !parent2 && !undoes && !strcmp(hash, parent->hash)) {
+        *seq = parent->seq;
+        free(text);
+        return SHELF_DONE;
+    }
+    len = strlen(text);
+    /* A delta against the parent when it is less than half the document. */
+    if (parent && parent_doc && parent->depth + 1 < SHELF__DELTA_CHAIN &&
+        (delta = shelf__doc_diff(parent_doc, doc, 0)) &&
+        (dtext = json_dumps(delta, JSON_COMPACT | JSON_REAL_PRECISION(17))) &&
+        (dlen = strlen(dtext)) < len / 2) {
+        rc = encode(dtext, dlen, &data, &len);
+        base = parent->seq;
+        depth = parent->depth + 1;
+    } else {
+        rc = encode(text, len, &data, &len);
+    }
+    if (rc != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, rc, "out of memory");
+        goto out;
+    }
+    if (!(st = shelf__prepare(lib, "SELECT coalesce(max(seq), 0) + 1 FROM doc_versions\n"
+                                   "WHERE kind = ?1 AND item_id = ?2"))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        next = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = shelf__prepare(lib,
+        "INSERT INTO doc_versions(kind, item_id, seq, hash, parent, parent2, time, device,\n"
+        "  message, undoes, base, depth, data)\n"
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    if (!st) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, next);
+    sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
+    if (parent)
+        sqlite3_bind_int64(st, 5, parent->seq);
+    if (parent2)
+        sqlite3_bind_int64(st, 6, parent2);
+    sqlite3_bind_int64(st, 7, shelf__now());
+    sqlite3_bind_text(st, 8, lib->library_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, message ? message : "", -1, SQLITE_STATIC);
+    if (undoes)
+        sqlite3_bind_int64(st, 10, undoes);
+    if (base)
+        sqlite3_bind_int64(st, 11, base);
+    sqlite3_bind_int64(st, 12, depth);
+    sqlite3_bind_blob(st, 13, data, (int)len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store version");
+    sqlite3_finalize(st);
+    if (rc == SHELF_OK && (rc = mirror(lib, kind, id, doc, next)) == SHELF_OK)
+        *seq = next;
+out:
+    free(text);
+    free(dtext);
+    free(data);
+    json_decref(delta);
+    return rc;
+}
+
+static int load_text(shelf_library *lib, int kind, const char *json, json_t **doc)
+{
+    if (!json)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "no document given");
+    return shelf__doc_load(json, strlen(json), kind, NULL, doc, &lib->err);
+}
+
+int shelf_doc_create(shelf_library *lib, int kind, const char *json, const char *message,
+                     int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *doc = NULL;
+    int64_t seq;
+    char sql[160];
+    int rc;
+
+    *id = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        goto out;
+    snprintf(sql, sizeof sql, "INSERT INTO %s(name, created) VALUES(?1, ?2) RETURNING id",
+             table_of(kind));
+    if (!(st = shelf__prepare(lib, sql))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    bind_text(st, 1, str_or_null(doc, "name"));
+    sqlite3_bind_int64(st, 2, shelf__now());
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = shelf__dberr(lib, "cannot create document");
+        goto fail;
+    }
+    *id = sqlite3_column_int64(st, 0);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = store_version(lib, kind, *id, doc, NULL, NULL, 0, 0, message ? message : "create",
+                            &seq)) != SHELF_OK)
+        goto fail;
+    rc = shelf__commit(lib);
+    if (rc != SHELF_OK)
+        *id = 0;
+    goto out;
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    *id = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+int shelf_doc_get(shelf_library *lib, int kind, int64_t id, int64_t seq, char **json)
+{
+    json_t *doc = NULL;
+    char *text;
+    int rc;
+
+    *json = NULL;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK ||
+        (rc = item_exists(lib, kind, id, seq ? NULL : &seq)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, seq, &doc, NULL)) != SHELF_OK)
+        return rc;
+    text = shelf__doc_dump(doc, NULL);
+    json_decref(doc);
+    if (!text || !(*json = shelf__strdup(text)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    free(text);
+    return rc;
+}
+
+int shelf_doc_resolve(shelf_library *lib, int kind, const char *ref, int64_t *id, int64_t *seq)
+{
+    const char *at = strchr(ref, '@'), *v;
+    sqlite3_stmt *st;
+    char *end;
+    long long n;
+    int rc, hits = 0;
+
+    *id = 0;
+    *seq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK)
+        return rc;
+    n = strtoll(ref, &end, 10);
+    if (end == ref || n <= 0 || (at ? end != at : *end != '\0') || *ref < '0' || *ref > '9')
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid %s '%s': ID or ID@VERSION",
+                             noun_of(kind), ref);
+    if ((rc = item_exists(lib, kind, n, NULL)) != SHELF_OK)
+        return rc;
+    *id = n;
+    if (!at)
+        return SHELF_OK;
+    v = at + 1;
+    if (*v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 12) {
+        *seq = strtoll(v, NULL, 10);
+        st = shelf__prepare(lib, "SELECT seq FROM doc_versions WHERE kind = ?1 AND item_id = ?2\n"
+                                 "  AND seq = ?3");
+        if (!st)
+            return lib->err.rc;
+        sqlite3_bind_int64(st, 3, *seq);
+    } else if (strlen(v) >= 4 && strlen(v) <= 64 && strspn(v, "0123456789abcdef") == strlen(v)) {
+        st = shelf__prepare(lib, "SELECT seq FROM doc_versions WHERE kind = ?1 AND item_id = ?2\n"
+                                 "  AND substr(hash, 1, length(?3)) = ?3");
+        if (!st)
+            return lib->err.rc;
+        sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+    } else {
+        return shelf__seterr(&lib->err, SHELF_EINVAL,
+                             "invalid version '%s': a number or a hash prefix (4+ hex digits)", v);
+    }
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, n);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        hits++;
+    }
+    sqlite3_finalize(st);
+    if (hits == 1)
+        return SHELF_OK;
+    *seq = 0;
+    return shelf__seterr(&lib->err, hits ? SHELF_EINVAL : SHELF_ENOTFOUND,
+                         hits ? "version '%s' of %s %lld is ambiguous"
+                              : "no version '%s' of %s %lld", v, noun_of(kind), n);
+}
+
+/* Commit doc (working form) on top of version parent (0: head) of id. */
+static int commit_doc(shelf_library *lib, int kind, int64_t id, json_t *doc, int64_t parent,
+                      int64_t parent2, int64_t undoes, const char *message, int64_t *seq)
+{
+    json_t *pdoc = NULL;
+    vrow prow;
+    int rc;
+
+    *seq = 0;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    if ((rc = item_exists(lib, kind, id, parent ? NULL : &parent)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, parent, &pdoc, &prow)) != SHELF_OK)
+        goto fail;
+    rc = store_version(lib, kind, id, doc, &prow, pdoc, parent2, undoes, message, seq);
+    json_decref(pdoc);
+    if (rc == SHELF_DONE) {
+        shelf__rollback(lib);
+        return SHELF_DONE;
+    }
+    if (rc != SHELF_OK)
+        goto fail;
+    return shelf__commit(lib);
+fail:
+    json_decref(pdoc);
+    shelf__rollback(lib);
+    return rc;
+}
+
+int shelf_doc_commit(shelf_library *lib, int kind, int64_t id, const char *json, int64_t parent,
+                     const char *message, int64_t *seq)
+{
+    json_t *doc = NULL;
+    int rc;
+
+    *seq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+        return rc;
+    rc = commit_doc(lib, kind, id, doc, parent, 0, 0, message ? message : "edit", seq);
+    json_decref(doc);
+    return rc;
+}
+
+/* Check a new value for path against the document's types and old value. */
+static int check_set(shelf_library *lib, json_t *doc, const char *path, const json_t *v)
+{
+    json_t *types = json_object_get(doc, "types"), *t, *old = shelf__doc_get(doc, path), *m;
+    const char *type;
+    size_t i;
+
+    if (*path == '/')
+        path++;
+    if ((t = json_object_get(types, path))) {
+        type = json_string_value(json_object_get(t, "type"));
+        if (type && (!strcmp(type, "number") || !strcmp(type, "integer"))) {
+            if (!json_is_number(v) || (!strcmp(type, "integer") && !json_is_integer(v)))
+                return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' takes %s %s", path,
+                                     !strcmp(type, "integer") ? "an" : "a", type);
+        } else if (type && !strcmp(type, "bool") && !json_is_boolean(v)) {
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' takes true or false", path);
+        } else if (type && (!strcmp(type, "string") || !strcmp(type, "enum")) && !json_is_string(v)) {
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' takes a string", path);
+        }
+        if (json_is_number(v) && (m = json_object_get(t, "min")) &&
+            json_number_value(v) < json_number_value(m))
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' must be at least %g", path,
+                                 json_number_value(m));
+        if (json_is_number(v) && (m = json_object_get(t, "max")) &&
+            json_number_value(v) > json_number_value(m))
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' must be at most %g", path,
+                                 json_number_value(m));
+        if (json_is_string(v) && (m = json_object_get(t, "values"))) {
+            json_t *c;
+
+            json_array_foreach(m, i, c)
+                if (json_equal(c, (json_t *)v))
+                    return SHELF_OK;
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' is not one of the choices of '%s'",
+                                 json_string_value(v), path);
+        }
+        return SHELF_OK;
+    }
+    if (old && json_is_number(old) && !json_is_number(v))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' is a number", path);
+    if (old && json_is_boolean(old) && !json_is_boolean(v))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' takes true or false", path);
+    if (old && json_is_object(old) && !json_is_object(v))
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "'%s' is a group of values; set one of them",
+                             path);
+    return SHELF_OK;
+}
+
+int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char *path, const char *value,
+                  const char *message, int64_t *seq)
+{
+    json_t *doc = NULL, *v = NULL;
+    char *msg = NULL;
+    int64_t head;
+    int rc;
+
+    *seq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK ||
+        (rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, head, &doc, NULL)) != SHELF_OK)
+        return rc;
+    if (!strcmp(path, "tags+") || !strcmp(path, "tags-")) {
+        json_t *tags = json_object_get(doc, "tags");
+
+        if (!value || !*value) {
+            rc = shelf__seterr(&lib->err, SHELF_EINVAL, "no tag given");
+            goto out;
+        }
+        if (!tags) {
+            tags = json_object();
+            json_object_set_new(doc, "tags", tags);
+        }
+        if (path[4] == '+')
+            json_object_set_new(tags, value, json_true());
+        else
+            json_object_del(tags, value);
+        if (!message && !(msg = shelf__asprintf("tag %s%s", path[4] == '+' ? "+" : "-", value))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    } else if (!value) {
+        if ((rc = shelf__doc_remove(doc, path, &lib->err)) != SHELF_OK)
+            goto out;
+        if (!message && !(msg = shelf__asprintf("remove %s", path))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    } else {
+        if (!(v = json_loads(value, JSON_DECODE_ANY, NULL)) && !(v = json_string(value))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = check_set(lib, doc, path, v)) != SHELF_OK)
+            goto out;
+        if ((rc = shelf__doc_set(doc, path, v, &lib->err)) != SHELF_OK) {
+            v = NULL;
+            goto out;
+        }
+        v = NULL;
+        if (!message && !(msg = shelf__asprintf("set %s=%s", path, value))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    /* The edit must leave a valid document (a name stays a string, ...). */
+    if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
+        char why[sizeof lib->err.msg];
+
+        snprintf(why, sizeof why, "%s", lib->err.msg);
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "cannot set '%s': %s", path, why);
+        goto out;
+    }
+    rc = commit_doc(lib, kind, id, doc, head, 0, 0, message ? message : msg, seq);
+out:
+    json_decref(v);
+    json_decref(doc);
+    free(msg);
+    return rc;
+}
+
+int shelf_doc_revert(shelf_library *lib, int kind, int64_t id, int64_t seq, int64_t *newseq)
+{
+    json_t *doc = NULL;
+    char msg[64];
+    int rc;
+
+    *newseq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK ||
+        (rc = item_exists(lib, kind, id, NULL)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, seq, &doc, NULL)) != SHELF_OK)
+        return rc;
+    snprintf(msg, sizeof msg, "revert to %lld", (long long)seq);
+    rc = commit_doc(lib, kind, id, doc, 0, 0, 0, msg, newseq);
+    json_decref(doc);
+    return rc;
+}
+
+/* ---- Merge ----------------------------------------------------------------- */
+
+typedef struct seqset {
+    int64_t *v;
+    size_t n, cap;
+} seqset;
+
+static int seqset_has(const seqset *s, int64_t x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == x)
+            return 1;
+    return 0;
+}
+
+static int seqset_add(seqset *s, int64_t x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        int64_t *v = shelf__realloc(s->v, cap * sizeof *v);
+
+        if (!v)
+            return SHELF_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+    return SHELF_OK;
+}
+
+/* Breadth-first walk of the ancestors of seq (itself included) into s, in
+ * order of distance. */
+static int ancestors(shelf_library *lib, int kind, int64_t id, int64_t seq, seqset *s)
+{
+    size_t i;
+    vrow r;
+    int rc;
+
+    if ((rc = seqset_add(s, seq)) != SHELF_OK)
+        return shelf__seterr(&lib->err, rc, "out of memory");
+    for (i = 0; i < s->n; i++) {
+        if ((rc = read_row(lib, kind, id, s->v[i], &r, NULL)) != SHELF_OK)
+            return rc;
+        if (r.parent && !seqset_has(s, r.parent) && (rc = seqset_add(s, r.parent)) != SHELF_OK)
+            return shelf__seterr(&lib->err, rc, "out of memory");
+        if (r.parent2 && !seqset_has(s, r.parent2) && (rc = seqset_add(s, r.parent2)) != SHELF_OK)
+            return shelf__seterr(&lib->err, rc, "out of memory");
+    }
+    return SHELF_OK;
+}
+
+int shelf_doc_merge_prepare(shelf_library *lib, int kind, int64_t id, int64_t other,
+                            shelf_merge **m, int64_t *base_seq)
+{
+    seqset a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
+    json_t *base = NULL, *ours = NULL, *theirs = NULL;
+    vrow ro, rt;
+    int64_t head, lca = 0;
+    size_t i;
+    int rc;
+
+    *m = NULL;
+    *base_seq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK ||
+        (rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
+        (rc = ancestors(lib, kind, id, head, &a)) != SHELF_OK ||
+        (rc = ancestors(lib, kind, id, other, &b)) != SHELF_OK)
+        goto out;
+    if (seqset_has(&a, other)) {
+        rc = shelf__seterr(&lib->err, SHELF_DONE, "version %lld is already part of the head",
+                           (long long)other);
+        goto out;
+    }
+    for (i = 0; i < b.n && !lca; i++)
+        if (seqset_has(&a, b.v[i]))
+            lca = b.v[i];
+    if (!lca) {
+        rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "versions %lld and %lld of %s %lld share no ancestor",
+                           (long long)head, (long long)other, noun_of(kind), (long long)id);
+        goto out;
+    }
+    if ((rc = load_version(lib, kind, id, lca, &base, NULL)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, head, &ours, &ro)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, other, &theirs, &rt)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__merge_docs(base, ours, theirs, ro.time, rt.time, m)) != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, rc, "out of memory");
+        goto out;
+    }
+    *base_seq = lca;
+out:
+    free(a.v);
+    free(b.v);
+    json_decref(base);
+    json_decref(ours);
+    json_decref(theirs);
+    return rc;
+}
+
+static int audit(shelf_library *lib, const char *action, int kind, int64_t id, const char *detail)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "INSERT INTO audit_log(time, action, kind, item_id, detail) VALUES(?1, ?2, ?3, ?4, ?5)");
+    int rc;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, shelf__now());
+    sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, kind);
+    sqlite3_bind_int64(st, 4, id);
+    sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot write the audit log");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf_doc_merge_commit(shelf_library *lib, int kind, int64_t id, int64_t other,
+                           shelf_merge *m, const char *message, int64_t *seq)
+{
+    json_t *doc, *pdoc = NULL;
+    char msg[96], *detail = NULL;
+    int64_t head;
+    vrow prow;
+    int rc;
+
+    *seq = 0;
+    if (!(doc = shelf__merge_doc(m, &rc)))
+        return shelf__seterr(&lib->err, rc, rc == SHELF_ECONFLICT
+                                                ? "the merge has %zu unresolved conflicts"
+                                                : "the merge result is not a valid document (%zu conflicts)",
+                             shelf_merge_conflicts(m));
+    snprintf(msg, sizeof msg, "merge %lld", (long long)other);
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        goto out;
+    if ((rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, head, &pdoc, &prow)) != SHELF_OK ||
+        (rc = store_version(lib, kind, id, doc, &prow, pdoc, other, 0, message ? message : msg,
+                            seq)) != SHELF_OK)
+        goto fail;
+    if (!(detail = shelf__asprintf("version %lld merged into %lld as %lld (%zu conflicts resolved)",
+                                   (long long)other, (long long)head, (long long)*seq,
+                                   shelf_merge_conflicts(m)))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = audit(lib, "merge", kind, id, detail)) != SHELF_OK)
+        goto fail;
+    rc = shelf__commit(lib);
+    goto out;
+fail:
+    shelf__rollback(lib);
+    *seq = 0;
+out:
+    free(detail);
+    json_decref(pdoc);
+    json_decref(doc);
+    return rc;
+}
+
+/* ---- History, diff, undo ---------------------------------------------------- */
+
+int shelf_doc_history(shelf_library *lib, int kind, int64_t id, shelf_version_cb cb, void *ud)
+{
+    sqlite3_stmt *st;
+    shelf_docversion v;
+    int64_t head;
+    int rc;
+
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, &head)) != SHELF_OK)
+        return rc;
+    st = shelf__prepare(lib,
+        "SELECT seq, coalesce(parent, 0), coalesce(parent2, 0), time, coalesce(undoes, 0), hash,\n"
+        "  device, message, length(data) + length(message) + " "120" "\n"
+        "FROM doc_versions WHERE kind = ?1 AND item_id = ?2 ORDER BY seq DESC");
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v.seq = sqlite3_column_int64(st, 0);
+        v.parent = sqlite3_column_int64(st, 1);
+        v.parent2 = sqlite3_column_int64(st, 2);
+        v.time = sqlite3_column_int64(st, 3);
+        v.undoes = sqlite3_column_int64(st, 4);
+        v.hash = (const char *)sqlite3_column_text(st, 5);
+        v.device = (const char *)sqlite3_column_text(st, 6);
+        v.message = (const char *)sqlite3_column_text(st, 7);
+        v.stored = (uint64_t)sqlite3_column_int64(st, 8);
+        v.head = v.seq == head;
+        if (cb(ud, &v) != 0) {
+            sqlite3_finalize(st);
+            return SHELF_ECANCELED;
+        }
+    }
+    rc = rc == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read history");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf_doc_diff_versions(shelf_library *lib, int kind, int64_t id, int64_t a, int64_t b,
+                            char **diff_json)
+{
+    json_t *x = NULL, *y = NULL, *d = NULL;
+    int64_t head;
+    char *text;
+    int rc;
+
+    *diff_json = NULL;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, a ? a : head, &x, NULL)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, b ? b : head, &y, NULL)) != SHELF_OK)
+        goto out;
+    if (!(d = shelf__doc_diff(x, y, 1)) ||
+        !(text = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    *diff_json = shelf__strdup(text);
+    free(text);
+    if (!*diff_json)
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+out:
+    json_decref(x);
+    json_decref(y);
+    json_decref(d);
+    return rc;
+}
+
+int shelf_undo(shelf_library *lib, char **what)
+{
+    sqlite3_stmt *st;
+    json_t *doc = NULL;
+    int64_t id = 0, seq = 0, parent = 0, newseq;
+    int kind = 0, rc;
+    char *msg = NULL, *oldmsg = NULL, *name = NULL;
+
+    *what = NULL;
+    /* The newest change (not a creation, not itself an undo) of an item that
+     * still exists, that no later version undid. */
+    st = shelf__prepare(lib,
+        "SELECT v.kind, v.item_id, v.seq, v.parent, v.message,\n"
+        "  coalesce((SELECT name FROM patches WHERE v.kind = 2 AND id = v.item_id),\n"
+        "           (SELECT name FROM projects WHERE v.kind = 3 AND id = v.item_id))\n"
+        "FROM doc_versions v\n"
+        "WHERE v.parent IS NOT NULL AND v.undoes IS NULL\n"
+        "  AND NOT EXISTS (SELECT 1 FROM doc_versions u WHERE u.kind = v.kind\n"
+        "                  AND u.item_id = v.item_id AND u.undoes = v.seq)\n"
+        "  AND (v.kind = 2 AND v.item_id IN (SELECT id FROM patches)\n"
+        "       OR v.kind = 3 AND v.item_id IN (SELECT id FROM projects))\n"
+        "ORDER BY v.id DESC LIMIT 1");
+    if (!st)
+        return lib->err.rc;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        kind = sqlite3_column_int(st, 0);
+        id = sqlite3_column_int64(st, 1);
+        seq = sqlite3_column_int64(st, 2);
+        parent = sqlite3_column_int64(st, 3);
+        oldmsg = shelf__strdup((const char *)sqlite3_column_text(st, 4));
+        name = shelf__strdup((const char *)sqlite3_column_text(st, 5));
+        rc = oldmsg && name ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    } else {
+        rc = rc == SQLITE_DONE ? SHELF_DONE : shelf__dberr(lib, "cannot read history");
+    }
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK)
+        goto out;
+    if ((rc = load_version(lib, kind, id, parent, &doc, NULL)) != SHELF_OK)
+        goto out;
+    if (!(msg = shelf__asprintf("undo %lld: %s", (long long)seq, oldmsg))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* An undo version is stored even when the head already equals the
+     * parent (reverted by hand), so the next undo goes further back. */
+    rc = commit_doc(lib, kind, id, doc, 0, 0, seq, msg, &newseq);
+    if (rc == SHELF_OK &&
+        !(*what = shelf__asprintf("%s %lld (%s): undid version %lld (%s); now at version %lld",
+                                  noun_of(kind), (long long)id, name, (long long)seq, oldmsg,
+                                  (long long)newseq)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+out:
+    json_decref(doc);
+    free(msg);
+    free(oldmsg);
+    free(name);
+    return rc;
+}
+
+/* ---- Items ------------------------------------------------------------------ */
+
+int shelf_doc_remove(shelf_library *lib, int kind, int64_t id)
+{
+    char sql[64];
+    int rc;
+
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, NULL)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?1", table_of(kind));
+    if ((rc = exec_id(lib, sql, id)) != SHELF_OK) {
+        shelf__rollback(lib);
+        return rc;
+    }
+    return shelf__commit(lib);
+}
+
+int shelf_doc_touch(shelf_library *lib, int kind, int64_t id)
+{
+    char sql[80];
+    int rc;
+
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, NULL)) != SHELF_OK)
+        return rc;
+    snprintf(sql, sizeof sql, "UPDATE %s SET last_used = unixepoch() WHERE id = ?1", table_of(kind));
+    return exec_id(lib, sql, id);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int shelf_doc_list(shelf_library *lib, int kind, shelf_docinfo_cb cb, void *ud)
+{
+    sqlite3_stmt *st;
+    shelf_docinfo d;
+    int rc;
+
+    if ((rc = check_kind(lib, kind)) != SHELF_OK)
+        return rc;
+    st = shelf__prepare(lib, kind == SHELF_DOC_PATCH
+        ? "SELECT id, name, author, category, format, version, created, coalesce(modified, 0),\n"
+          "  coalesce(last_used, 0), 0.0,\n"
+          "  (SELECT count(*) FROM patch_samples WHERE patch_id = id)\n"
+          "FROM patches ORDER BY name COLLATE NOCASE, id"
+        : "SELECT id, name, NULL, NULL, NULL, version, created, coalesce(modified, 0),\n"
+          "  coalesce(last_used, 0), coalesce(tempo, 0),\n"
+          "  (SELECT count(*) FROM project_patches WHERE project_id = id) +\n"
+          "  (SELECT count(*) FROM project_samples WHERE project_id = id)\n"
+          "FROM projects ORDER BY name COLLATE NOCASE, id");
+    if (!st)
+        return lib->err.rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        d.kind = kind;
+        d.id = sqlite3_column_int64(st, 0);
+        d.name = col_text(st, 1);
+        d.author = col_text(st, 2);
+        d.category = col_text(st, 3);
+        d.format = col_text(st, 4);
+        d.version = sqlite3_column_int64(st, 5);
+        d.created = sqlite3_column_int64(st, 6);
+        d.modified = sqlite3_column_int64(st, 7);
+        d.last_used = sqlite3_column_int64(st, 8);
+        d.tempo = sqlite3_column_double(st, 9);
+        d.refs = sqlite3_column_int64(st, 10);
+        if (cb(ud, &d) != 0) {
+            sqlite3_finalize(st);
+            return SHELF_ECANCELED;
+        }
+    }
+    rc = rc == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot list documents");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf_refs(shelf_library *lib, int kind, int64_t id, shelf_ref_cb cb, void *ud)
+{
+    static const char *const sql[] = {
+        /* of a sample: who uses it */
+        "SELECT 2, p.id, p.name, 0 FROM patch_samples l JOIN patches p ON p.id = l.patch_id\n"
+        "  WHERE l.sample_id = ?1\n"
+        "UNION ALL SELECT 3, j.id, j.name, 0 FROM project_samples l\n"
+        "  JOIN projects j ON j.id = l.project_id WHERE l.sample_id = ?1 ORDER BY 1, 2",
+        /* of a patch: what it uses, who uses it */
+        "SELECT 1, s.id, s.name, 1 FROM patch_samples l JOIN samples s ON s.id = l.sample_id\n"
+        "  WHERE l.patch_id = ?1\n"
+        "UNION ALL SELECT 3, j.id, j.name, 0 FROM project_patches l\n"
+        "  JOIN projects j ON j.id = l.project_id WHERE l.patch_id = ?1 ORDER BY 4 DESC, 1, 2",
+        /* of a project: what it uses */
+        "SELECT 2, p.id, p.name, 1 FROM project_patches l JOIN patches p ON p.id = l.patch_id\n"
+        "  WHERE l.project_id = ?1\n"
+        "UNION ALL SELECT 1, s.id, s.name, 1 FROM project_samples l\n"
+        "  JOIN samples s ON s.id = l.sample_id WHERE l.project_id = ?1 ORDER BY 1 DESC, 2",
+    };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (kind < 1 || kind > 3)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid item kind %d", kind);
+    if (kind == 1) {
+        if (!(st = shelf__prepare(lib, "SELECT 1 FROM samples WHERE id = ?1")))
+            return lib->err.rc;
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+            return shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id);
+    } else if ((rc = item_exists(lib, kind, id, NULL)) != SHELF_OK) {
+        return rc;
+    }
+    if (!(st = shelf__prepare(lib, sql[kind - 1])))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ud, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
+               sqlite3_column_int(st, 3)) != 0) {
+            sqlite3_finalize(st);
+            return SHELF_ECANCELED;
+        }
+    rc = rc == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read references");
+    sqlite3_finalize(st);
+    return rc;
+}
