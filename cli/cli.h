@@ -94,5 +94,8 @@ int cmd_stats(const cli *c, int argc, char **argv);
 int cmd_collection(const cli *c, int argc, char **argv);
 int cmd_synonyms(const cli *c, int argc, char **argv);
 int cmd_dupes(const cli *c, int argc, char **argv);
+int cmd_stream(const cli *c, int argc, char **argv);
+int cmd_cache(const cli *c, int argc, char **argv);
+int cmd_store(const cli *c, int argc, char **argv);
 
 #endif /* SHELF_CLI_H */

@@ -64,6 +64,23 @@ static const char help_text[] =
 "  vacuum [--wait]            compact the catalog; reports space reclaimed\n"
 "  db-backup FILE             consistent copy of the catalog while in use\n"
 "\n"
+"Streaming (doc/streaming.md)\n"
+"  stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
+"             [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
+"             [--out DIR] [--dir FOLDER | --query Q | ID...]\n"
+"                             play a seeded note script from disk, paced in\n"
+"                             real time; per-second CSV and PNG in --out;\n"
+"                             --ramp finds the highest clean polyphony\n"
+"  stream render [--ram] [--check] SCRIPT OUT.wav\n"
+"                             render a note script offline (streamed and RAM\n"
+"                             renders are bit-identical; --check proves it)\n"
+"  cache pin|unpin ID|PATH... | stats [--load] [--budget MB]\n"
+"                             samples kept whole in RAM while performing\n"
+"  store frag [ID|PATH...]    fragmentation (extents) of sample files\n"
+"  store optimize [--min N] [--dry-run] [ID|PATH...]\n"
+"                             rewrite fragmented files contiguously (same\n"
+"                             bytes and mtime, atomic rename)\n"
+"\n"
 "  help                       this text;  version: the version\n"
 "\n"
 "Options\n"
@@ -194,6 +211,7 @@ static const struct command {
     { "verify", cmd_verify }, { "gc", cmd_gc }, { "vacuum", cmd_vacuum },
     { "db-backup", cmd_db_backup }, { "stats", cmd_stats }, { "collection", cmd_collection },
     { "synonyms", cmd_synonyms }, { "dupes", cmd_dupes },
+    { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
 };
 
 int main(int argc, char **argv)

@@ -147,6 +147,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/maint.h"
 #include "shelf/search.h"
 #include "shelf/patch.h"
+#include "shelf/stream.h"
 
 #ifdef __cplusplus
 }

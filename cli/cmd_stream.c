@@ -1,0 +1,969 @@
+/*
+ * cmd_stream.c: the streaming commands: `shelf stream stress|render` (the
+ * stress test with its CSV and plot, and the offline render of a note
+ * script), `shelf cache pin|unpin|stats` (the performance set kept in RAM,
+ * stored in DIR/cache-pins) and `shelf store frag|optimize` (fragmentation
+ * of sample files and rewriting them contiguously).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sndfile.h>
+#include "cli.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* cairo's text goes through fontconfig, whose caches live until exit by
+ * design; LeakSanitizer is told so (a sanitizer hook, only in ASan builds). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig\nleak:libcairo\n";
+}
+#endif
+
+/* ---- a list of owned strings ----------------------------------------------- */
+
+typedef struct strs {
+    char **v;
+    size_t n, cap;
+} strs;
+
+static int strs_add(strs *s, const char *p)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        char **v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    if (!(s->v[s->n] = strdup(p)))
+        return -1;
+    s->n++;
+    return 0;
+}
+
+static void strs_free(strs *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The file of a catalogued sample: its managed copy, or root/relpath. */
+static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, size_t size)
+{
+    int n;
+
+    if (s->blob)
+        n = snprintf(buf, size, "%s/objects/%.2s/%.2s/%s", shelf_library_path(lib), s->blob,
+                     s->blob + 2, s->blob);
+    else
+        n = snprintf(buf, size, "%s/%s", s->root, s->relpath);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* Add the files of ids (or paths) to out; prints errors; returns exit status. */
+static int add_samples(shelf_library *lib, char **args, int n, strs *out)
+{
+    int i, ex;
+
+    for (i = 0; i < n; i++) {
+        const shelf_sample *s;
+        shelf_cursor *cur;
+        char path[PATH_MAX];
+        int64_t id;
+        int rc;
+
+        if ((ex = cli_resolve(lib, args[i], &id)) != EXIT_OK)
+            return ex;
+        if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK)
+            return cli_fail(lib, rc);
+        rc = sample_path(lib, s, path, sizeof path) == 0 && !s->missing ? strs_add(out, path) : 1;
+        shelf_cursor_free(cur);
+        if (rc) {
+            cli_error("sample %lld has no file to play", (long long)id);
+            return EXIT_NOTFOUND;
+        }
+    }
+    return EXIT_OK;
+}
+
+/* Every sample a query (or, with NULL, the whole library) finds. */
+static int add_query(shelf_library *lib, const char *query, strs *out)
+{
+    shelf_search_opts so;
+    shelf_cursor *cur;
+    const shelf_sample *s;
+    int rc;
+
+    memset(&so, 0, sizeof so);
+    so.size = sizeof so;
+    so.limit = -1;
+    rc = query ? shelf_search(lib, query, &so, &cur, NULL, NULL) : shelf_catalog_list(lib, NULL, &cur);
+    if (rc != SHELF_OK)
+        return cli_fail(lib, rc);
+    while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
+        char path[PATH_MAX];
+        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 && strs_add(out, path)) {
+            shelf_cursor_free(cur);
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+    }
+    shelf_cursor_free(cur);
+    if (rc != SHELF_DONE)
+        return cli_fail(lib, rc);
+    return EXIT_OK;
+}
+
+/* Audio files directly in dir (and below), sorted so runs repeat. */
+static int add_dir(const char *dir, strs *out, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t first = out->n;
+
+    if (!d) {
+        cli_error("cannot open '%s': %s", dir, strerror(errno));
+        return EXIT_NOTFOUND;
+    }
+    while ((e = readdir(d))) {
+        char path[PATH_MAX];
+        struct stat st;
+        const char *dot = strrchr(e->d_name, '.');
+
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path || stat(path, &st))
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 8) {
+            add_dir(path, out, depth + 1);
+        } else if (S_ISREG(st.st_mode) && dot &&
+                   (!strcasecmp(dot, ".wav") || !strcasecmp(dot, ".flac") || !strcasecmp(dot, ".ogg") ||
+                    !strcasecmp(dot, ".aif") || !strcasecmp(dot, ".aiff"))) {
+            if (strs_add(out, path)) {
+                closedir(d);
+                return EXIT_FAIL;
+            }
+        }
+    }
+    closedir(d);
+    qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
+    return EXIT_OK;
+}
+
+/* mkdir -p; 0 or -1 with errno. */
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX], *p;
+
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- the pin list: DIR/cache-pins ------------------------------------------- */
+
+static char *pins_path(shelf_library *lib)
+{
+    static char buf[PATH_MAX];
+
+    snprintf(buf, sizeof buf, "%s/cache-pins", shelf_library_path(lib));
+    return buf;
+}
+
+/* Read the pinned ids (sorted, unique) into a JSON array (owned). */
+static json_t *pins_load(shelf_library *lib, int *ex)
+{
+    json_error_t jerr;
+    json_t *doc, *arr;
+    struct stat st;
+
+    *ex = EXIT_OK;
+    if (stat(pins_path(lib), &st) != 0)
+        return json_array();
+    if (!(doc = json_load_file(pins_path(lib), 0, &jerr)) || !json_is_object(doc) ||
+        json_integer_value(json_object_get(doc, "version")) != 1 ||
+        !json_is_array(arr = json_object_get(doc, "pins"))) {
+        cli_error("cannot read '%s': not a pin list of version 1", pins_path(lib));
+        json_decref(doc);
+        *ex = EXIT_FAIL;
+        return NULL;
+    }
+    json_incref(arr);
+    json_decref(doc);
+    return arr;
+}
+
+static int pins_save(shelf_library *lib, json_t *arr)
+{
+    char tmp[PATH_MAX + 8];
+    json_t *doc = json_pack("{s:i, s:O}", "version", 1, "pins", arr);
+    int rc;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", pins_path(lib));
+    rc = doc ? json_dump_file(doc, tmp, JSON_INDENT(2)) : -1;
+    json_decref(doc);
+    if (rc != 0 || rename(tmp, pins_path(lib)) != 0) {
+        cli_error("cannot write '%s': %s", pins_path(lib), strerror(errno));
+        unlink(tmp);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* Files of the pinned samples into out (missing ones are skipped). */
+static int pinned_files(shelf_library *lib, strs *out)
+{
+    json_t *arr, *v;
+    size_t i;
+    int ex;
+
+    if (!(arr = pins_load(lib, &ex)))
+        return ex;
+    json_array_foreach(arr, i, v) {
+        const shelf_sample *s;
+        shelf_cursor *cur;
+        char path[PATH_MAX];
+        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK)
+            continue;
+        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0)
+            strs_add(out, path);
+        shelf_cursor_free(cur);
+    }
+    json_decref(arr);
+    return EXIT_OK;
+}
+
+/* ---- numbers ------------------------------------------------------------------ */
+
+static int num_d(const char *what, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
+        cli_error("invalid %s '%s': a number from %g to %g", what, s, lo, hi);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return EXIT_OK;
+}
+
+static int num_i(const char *what, const char *s, long lo, long hi, long *out)
+{
+    double d;
+
+    if (num_d(what, s, (double)lo, (double)hi, &d) != EXIT_OK)
+        return EXIT_USAGE;
+    if (d != (double)(long)d) {
+        cli_error("invalid %s '%s': a whole number", what, s);
+        return EXIT_USAGE;
+    }
+    *out = (long)d;
+    return EXIT_OK;
+}
+
+/* ---- stream stress ------------------------------------------------------------- */
+
+typedef struct ramp_ctx {
+    const cli *c;
+    const char *out;
+    int best;
+    FILE *csv;
+} ramp_ctx;
+
+static void print_result(const cli *c, const char *what, const shelf_stress_result *r)
+{
+    const shelf_stream_stats *t = &r->stats;
+    double p99 = 0, late = 0, cbmax = 0, mb = 0;
+    size_t i;
+
+    for (i = 0; i < r->nrows; i++) {
+        if (r->rows[i].lat_p99_us > p99)
+            p99 = r->rows[i].lat_p99_us;
+        if (r->rows[i].cb_max_us > cbmax)
+            cbmax = r->rows[i].cb_max_us;
+        late += (double)r->rows[i].late;
+        mb += r->rows[i].mb_per_s;
+    }
+    if (c->quiet)
+        return;
+    printf("%s: %s: %llu underruns, %llu not ready, %llu read errors (%llu chunks lost), "
+           "%llu voices dropped, %llu latency spikes\n",
+           what, r->clean ? "clean" : "NOT clean", (unsigned long long)t->underruns,
+           (unsigned long long)t->not_ready, (unsigned long long)t->read_errors,
+           (unsigned long long)t->chunks_lost, (unsigned long long)t->voices_dropped,
+           (unsigned long long)t->latency_spikes);
+    printf("  %llu reads (%.1f MB/s), worst p99 latency %.2f ms, cache %llu hits / %llu misses / "
+           "%llu evictions, %llu merged; callback max %.0f us, %.0f late; io_uring %s, O_DIRECT %s, "
+           "SCHED_FIFO %s\n",
+           (unsigned long long)t->reads, r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0,
+           (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
+           (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, cbmax, late,
+           t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
+}
+
+static int write_outputs(const char *dir, const char *stem, const shelf_stress_result *r,
+                         const char *title)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof path, "%s/%s.csv", dir, stem);
+    if (shelf_stress_write_csv(r, path) != SHELF_OK) {
+        cli_error("cannot write '%s'", path);
+        return EXIT_FAIL;
+    }
+    snprintf(path, sizeof path, "%s/%s.png", dir, stem);
+    if (shelf_stress_plot(r, title, path) != SHELF_OK) {
+        cli_error("cannot write '%s'", path);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static void on_step(void *ud, int voices, const shelf_stress_result *r)
+{
+    ramp_ctx *rc = ud;
+    char what[64], title[96];
+
+    snprintf(what, sizeof what, "%d voices", voices);
+    print_result(rc->c, what, r);
+    if (rc->csv)
+        fprintf(rc->csv, "%d,%d,%llu,%llu,%llu,%llu\n", voices, r->clean,
+                (unsigned long long)r->stats.underruns, (unsigned long long)r->stats.not_ready,
+                (unsigned long long)r->stats.read_errors, (unsigned long long)r->stats.voices_dropped);
+    if (rc->out && r->clean && voices > rc->best) {
+        snprintf(title, sizeof title, "%d voices", voices);
+        write_outputs(rc->out, "stress", r, title);
+    }
+    if (r->clean && voices > rc->best)
+        rc->best = voices;
+    fflush(stdout);
+}
+
+static int stream_stress(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "voices", required_argument, NULL, 'v' }, { "ramp", no_argument, NULL, 'R' },
+        { "duration", required_argument, NULL, 'd' }, { "block", required_argument, NULL, 'b' },
+        { "rate", required_argument, NULL, 'r' }, { "cold", no_argument, NULL, 'C' },
+        { "inject-errors", required_argument, NULL, 'e' },
+        { "inject-latency", required_argument, NULL, 'l' }, { "out", required_argument, NULL, 'o' },
+        { "dir", required_argument, NULL, 'D' }, { "query", required_argument, NULL, 'Q' },
+        { "seed", required_argument, NULL, 's' }, { "cache", required_argument, NULL, 'c' },
+        { "chunk", required_argument, NULL, 'k' }, { "queue", required_argument, NULL, 'q' },
+        { "head", required_argument, NULL, 'H' }, { "max-voices", required_argument, NULL, 'M' },
+        { "no-direct", no_argument, NULL, 'N' }, { "no-uring", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_stream_opts eo;
+    shelf_stress_opts so;
+    shelf_library *lib = NULL;
+    strs files = { 0 }, pins = { 0 };
+    const char *dir = NULL, *query = NULL, *out = NULL;
+    int opt, ramp = 0, ex = EXIT_OK, rc;
+    long maxv = 2000, l;
+    double d;
+    char *msg = NULL;
+
+    memset(&eo, 0, sizeof eo);
+    eo.size = sizeof eo;
+    memset(&so, 0, sizeof so);
+    so.size = sizeof so;
+    so.duration = 10;
+    FOR_OPTS(opt, argc, argv, "", longopts) {
+        switch (opt) {
+        case 'v': if (num_i("voice count", optarg, 1, 8000, &l)) return EXIT_USAGE; so.voices = (int)l; break;
+        case 'R': ramp = 1; break;
+        case 'd': if (num_d("duration", optarg, 1, 86400, &so.duration)) return EXIT_USAGE; break;
+        case 'b': if (num_i("block", optarg, 16, 8192, &l)) return EXIT_USAGE; so.block = (uint32_t)l; break;
+        case 'r': if (num_i("rate", optarg, 8000, 384000, &l)) return EXIT_USAGE; eo.rate = (int)l; break;
+        case 'C': so.cold = 1; break;
+        case 'e': if (num_d("error rate", optarg, 0, 1, &eo.fault_error_rate)) return EXIT_USAGE; break;
+        case 'l': {
+            char *at = strchr(optarg, '@');
+            if (!at) {
+                cli_error("invalid latency '%s': want MS@RATE, e.g. 40@0.01", optarg);
+                return EXIT_USAGE;
+            }
+            *at = 0;
+            if (num_i("latency", optarg, 1, 60000, &l) || num_d("latency rate", at + 1, 0, 1, &d))
+                return EXIT_USAGE;
+            eo.fault_delay_ms = (uint32_t)l;
+            eo.fault_delay_rate = d;
+            break;
+        }
+        case 'o': out = optarg; break;
+        case 'D': dir = optarg; break;
+        case 'Q': query = optarg; break;
+        case 's': if (num_i("seed", optarg, 1, LONG_MAX, &l)) return EXIT_USAGE; so.seed = (uint64_t)l; eo.fault_seed = (uint64_t)l; break;
+        case 'c': if (num_i("cache size (MB)", optarg, 1, 1 << 20, &l)) return EXIT_USAGE; eo.cache_bytes = (uint64_t)l << 20; break;
+        case 'k': if (num_i("chunk size (KiB)", optarg, 4, 16384, &l)) return EXIT_USAGE; eo.chunk_bytes = (uint32_t)l << 10; break;
+        case 'q': if (num_i("queue depth", optarg, 1, 4096, &l)) return EXIT_USAGE; eo.queue_depth = (int)l; break;
+        case 'H': if (num_i("head (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.head_ms = (uint32_t)l; break;
+        case 'M': if (num_i("max voices", optarg, 1, 8000, &l)) return EXIT_USAGE; maxv = l; break;
+        case 'N': eo.flags |= SHELF_STREAM_NO_DIRECT; break;
+        case 'U': eo.flags |= SHELF_STREAM_NO_URING; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (ramp && so.voices == 0)
+        so.voices = 16;
+    if (dir) {
+        if ((ex = add_dir(dir, &files, 0)) != EXIT_OK)
+            goto out;
+    } else {
+        if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
+            goto out;
+        if (optind + 1 < argc)
+            ex = add_samples(lib, argv + optind + 1, argc - optind - 1, &files);
+        else
+            ex = add_query(lib, query, &files);
+        if (ex == EXIT_OK)
+            ex = pinned_files(lib, &pins);
+        if (ex != EXIT_OK)
+            goto out;
+    }
+    if (files.n == 0) {
+        cli_error("no sample files to play (use --dir, a --query, or sample ids)");
+        ex = EXIT_NOTFOUND;
+        goto out;
+    }
+    so.pins = (const char *const *)pins.v;
+    so.npins = pins.n;
+    so.stop = &cli_interrupted;
+    cli_catch_signals();
+    if (out && mkdirs(out) != 0) {
+        cli_error("cannot create '%s': %s", out, strerror(errno));
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    if (!c->quiet && !c->json)
+        printf("%zu sample files%s\n", files.n, pins.n ? ", some pinned" : "");
+    if (ramp) {
+        ramp_ctx rx = { c, out, 0, NULL };
+        int best = 0;
+        char path[PATH_MAX];
+        if (out) {
+            snprintf(path, sizeof path, "%s/ramp.csv", out);
+            if ((rx.csv = fopen(path, "w")))
+                fprintf(rx.csv, "voices,clean,underruns,not_ready,read_errors,dropped\n");
+        }
+        rc = shelf_stress_ramp((const char *const *)files.v, files.n, &eo, &so, (int)maxv, &best,
+                               on_step, &rx, &msg);
+        if (rx.csv)
+            fclose(rx.csv);
+        if (rc != SHELF_OK) {
+            cli_error("%s", msg ? msg : shelf_strerror(rc));
+            ex = cli_exit_for(rc);
+            goto out;
+        }
+        if (c->json)
+            cli_print_json(json_pack("{s:i}", "best_clean_voices", best));
+        else
+            printf("highest clean polyphony: %d voices\n", best);
+    } else {
+        shelf_stress_result *r = NULL;
+        char title[96];
+        if ((rc = shelf_stress_run((const char *const *)files.v, files.n, &eo, &so, &r, &msg)) != SHELF_OK) {
+            cli_error("%s", msg ? msg : shelf_strerror(rc));
+            ex = cli_exit_for(rc);
+            goto out;
+        }
+        snprintf(title, sizeof title, "%d voices", so.voices ? so.voices : 64);
+        if (c->json) {
+            const shelf_stream_stats *t = &r->stats;
+            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                     "clean", r->clean, "underruns", (json_int_t)t->underruns,
+                                     "not_ready", (json_int_t)t->not_ready,
+                                     "read_errors", (json_int_t)t->read_errors,
+                                     "chunks_lost", (json_int_t)t->chunks_lost,
+                                     "dropped", (json_int_t)t->voices_dropped,
+                                     "spikes", (json_int_t)t->latency_spikes,
+                                     "reads", (json_int_t)t->reads,
+                                     "cache_hits", (json_int_t)t->cache_hits,
+                                     "cache_misses", (json_int_t)t->cache_misses,
+                                     "seconds", (json_int_t)r->nrows));
+        } else {
+            print_result(c, title, r);
+        }
+        if (out)
+            ex = write_outputs(out, "stress", r, title);
+        shelf_stress_free(r);
+    }
+    if (cli_interrupted)
+        ex = EXIT_INTERRUPTED;
+out:
+    free(msg);
+    strs_free(&files);
+    strs_free(&pins);
+    shelf_library_close(lib);
+    return ex;
+}
+
+/* ---- stream render -------------------------------------------------------------- */
+
+static int write_wav(const char *path, const float *pcm, int64_t frames, int rate)
+{
+    SF_INFO info;
+    SNDFILE *sf;
+    sf_count_t got;
+
+    memset(&info, 0, sizeof info);
+    info.samplerate = rate;
+    info.channels = 2;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    if (!(sf = sf_open(path, SFM_WRITE, &info))) {
+        cli_error("cannot write '%s': %s", path, sf_strerror(NULL));
+        return EXIT_FAIL;
+    }
+    sf_command(sf, SFC_SET_NORM_FLOAT, NULL, SF_FALSE);
+    /* No PEAK chunk: it carries a time stamp, and equal renders should
+     * give equal files. */
+    sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    got = sf_writef_float(sf, pcm, frames);
+    if (sf_close(sf) != 0 || got != frames) {
+        cli_error("cannot write '%s': disk full?", path);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int stream_render(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "ram", no_argument, NULL, 'r' }, { "check", no_argument, NULL, 'c' },
+        { "block", required_argument, NULL, 'b' }, { "chunk", required_argument, NULL, 'k' },
+        { "head", required_argument, NULL, 'H' }, { NULL, 0, NULL, 0 }
+    };
+    shelf_stream_opts eo;
+    shelf_stream_stats st;
+    shelf_notes *n = NULL;
+    shelf_library *lib = NULL;
+    strs paths = { 0 };
+    float *pcm = NULL, *ref = NULL;
+    int64_t frames = 0, rframes = 0;
+    char *text = NULL, *msg = NULL, scriptdir[PATH_MAX], *slash;
+    int opt, ram = 0, check = 0, ex = EXIT_OK, rc;
+    long block = 128, l;
+    size_t i, len = 0;
+    FILE *f;
+
+    memset(&eo, 0, sizeof eo);
+    eo.size = sizeof eo;
+    FOR_OPTS(opt, argc, argv, "", longopts) {
+        switch (opt) {
+        case 'r': ram = 1; break;
+        case 'c': check = 1; break;
+        case 'b': if (num_i("block", optarg, 1, 8192, &block)) return EXIT_USAGE; break;
+        case 'k': if (num_i("chunk size (KiB)", optarg, 4, 16384, &l)) return EXIT_USAGE; eo.chunk_bytes = (uint32_t)l << 10; break;
+        case 'H': if (num_i("head (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.head_ms = (uint32_t)l; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 3) {
+        cli_error("usage: shelf stream render [--ram] [--check] SCRIPT OUT.wav");
+        return EXIT_USAGE;
+    }
+    if (!(f = fopen(argv[optind + 1], "rb"))) {
+        cli_error("cannot open '%s': %s", argv[optind + 1], strerror(errno));
+        return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
+    }
+    if (!(text = malloc(16 << 20))) {
+        fclose(f);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    len = fread(text, 1, 16 << 20, f);
+    if (ferror(f) || len == 16 << 20) {
+        fclose(f);
+        free(text);
+        cli_error("cannot read '%s': %s", argv[optind + 1], len ? "larger than 16 MB" : "read error");
+        return EXIT_FAIL;
+    }
+    fclose(f);
+    if ((rc = shelf_notes_parse(text, len, &n, &msg)) != SHELF_OK) {
+        cli_error("%s: %s", argv[optind + 1], msg ? msg : shelf_strerror(rc));
+        ex = rc == SHELF_EFORMAT ? EXIT_USAGE : EXIT_FAIL;
+        goto out;
+    }
+    snprintf(scriptdir, sizeof scriptdir, "%s", argv[optind + 1]);
+    if ((slash = strrchr(scriptdir, '/')))
+        *slash = 0;
+    else
+        snprintf(scriptdir, sizeof scriptdir, ".");
+    /* Sample paths: relative to the script, or a catalog id as "#ID". */
+    for (i = 0; i < n->nsamples; i++) {
+        const char *p = n->samples[i];
+        char path[2 * PATH_MAX];
+        if (p[0] == '#') {
+            char *one[1] = { (char *)p + 1 };
+            if (!lib && (ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
+                goto out;
+            if ((ex = add_samples(lib, one, 1, &paths)) != EXIT_OK)
+                goto out;
+            continue;
+        }
+        if (p[0] == '/')
+            snprintf(path, sizeof path, "%s", p);
+        else
+            snprintf(path, sizeof path, "%s/%s", scriptdir, p);
+        if (strs_add(&paths, path)) {
+            ex = EXIT_FAIL;
+            goto out;
+        }
+    }
+    if (ram || check)
+        eo.flags = SHELF_STREAM_RAM;
+    if ((rc = shelf_notes_render(n, (const char *const *)paths.v, &eo, (uint32_t)block, &pcm, &frames,
+                                 &st, &msg)) != SHELF_OK) {
+        cli_error("%s", msg ? msg : shelf_strerror(rc));
+        ex = cli_exit_for(rc);
+        goto out;
+    }
+    if (check) {
+        shelf_stream_stats st2;
+        free(msg);
+        msg = NULL;
+        eo.flags = 0;
+        ref = pcm;
+        rframes = frames;
+        pcm = NULL;
+        if ((rc = shelf_notes_render(n, (const char *const *)paths.v, &eo, (uint32_t)block, &pcm,
+                                     &frames, &st2, &msg)) != SHELF_OK) {
+            cli_error("%s", msg ? msg : shelf_strerror(rc));
+            ex = cli_exit_for(rc);
+            goto out;
+        }
+        st = st2;
+        if (rframes != frames || memcmp(ref, pcm, (size_t)frames * 2 * sizeof(float))) {
+            cli_error("the streamed render differs from the RAM render");
+            ex = EXIT_FAIL;
+        } else if (!c->quiet && !c->json) {
+            printf("streamed render is bit-identical to the RAM render\n");
+        }
+    }
+    if (ex == EXIT_OK)
+        ex = write_wav(argv[optind + 2], pcm, frames, n->rate);
+    if (ex == EXIT_OK && c->json)
+        cli_print_json(json_pack("{s:I, s:i, s:I, s:I, s:I, s:b}", "frames", (json_int_t)frames,
+                                 "rate", n->rate, "voices", (json_int_t)st.voices_started,
+                                 "reads", (json_int_t)st.reads, "underruns", (json_int_t)st.underruns,
+                                 "identical", check));
+    else if (ex == EXIT_OK && !c->quiet)
+        printf("%lld frames, %llu notes, %llu reads -> %s\n", (long long)frames,
+               (unsigned long long)st.voices_started, (unsigned long long)st.reads, argv[optind + 2]);
+out:
+    free(text);
+    free(msg);
+    free(pcm);
+    free(ref);
+    shelf_notes_free(n);
+    strs_free(&paths);
+    shelf_library_close(lib);
+    return ex;
+}
+
+int cmd_stream(const cli *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "stress"))
+        return stream_stress(c, argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "render"))
+        return stream_render(c, argc, argv);
+    cli_error("usage: shelf stream stress|render ...");
+    return EXIT_USAGE;
+}
+
+/* ---- cache -------------------------------------------------------------------- */
+
+static int cache_pin(const cli *c, int argc, char **argv, int on)
+{
+    shelf_library *lib;
+    json_t *arr, *keep;
+    size_t i, j;
+    int ex, a;
+
+    if (argc < 3) {
+        cli_error("usage: shelf cache %s ID|PATH...", on ? "pin" : "unpin");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if (!(arr = pins_load(lib, &ex)))
+        goto out;
+    for (a = 2; a < argc; a++) {
+        const shelf_sample *s;
+        shelf_cursor *cur;
+        int64_t id;
+        int rc, have = 0;
+        json_t *v;
+
+        if ((ex = cli_resolve(lib, argv[a], &id)) != EXIT_OK)
+            goto out;
+        if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK) {
+            ex = cli_fail(lib, rc);
+            goto out;
+        }
+        shelf_cursor_free(cur);
+        json_array_foreach(arr, i, v)
+            have |= json_integer_value(v) == id;
+        if (on && !have) {
+            json_array_append_new(arr, json_integer(id));
+        } else if (!on && have) {
+            keep = json_array();
+            json_array_foreach(arr, j, v)
+                if (json_integer_value(v) != id)
+                    json_array_append(keep, v);
+            json_decref(arr);
+            arr = keep;
+        }
+    }
+    ex = pins_save(lib, arr);
+out:
+    json_decref(arr);
+    shelf_library_close(lib);
+    return ex;
+}
+
+static int cache_stats(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "budget", required_argument, NULL, 'b' }, { "load", no_argument, NULL, 'l' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_library *lib;
+    json_t *arr, *v, *items = NULL;
+    uint64_t bytes = 0, budget = 256u << 20;
+    size_t i;
+    int ex, opt, load = 0, missing = 0;
+    long l;
+
+    FOR_OPTS(opt, argc, argv, "", longopts) {
+        switch (opt) {
+        case 'b': if (num_i("budget (MB)", optarg, 1, 1 << 20, &l)) return EXIT_USAGE; budget = (uint64_t)l << 20; break;
+        case 'l': load = 1; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
+        return ex;
+    items = json_array();
+    if (!(arr = pins_load(lib, &ex)))
+        goto out;
+    json_array_foreach(arr, i, v) {
+        const shelf_sample *s;
+        shelf_cursor *cur;
+        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK) {
+            missing++;
+            continue;
+        }
+        /* Decoded: float32 frames at the sample's channel count. */
+        bytes += (uint64_t)s->frames * (uint64_t)s->channels * 4;
+        json_array_append_new(items, json_pack("{s:I, s:s, s:I}", "id", (json_int_t)s->id, "name",
+                                               s->name, "decoded_bytes",
+                                               (json_int_t)((uint64_t)s->frames * (uint64_t)s->channels * 4)));
+        shelf_cursor_free(cur);
+    }
+    if (load) {
+        /* Load the set into an engine's cache, as a performance would. */
+        shelf_stream_opts eo;
+        shelf_stream *s = NULL;
+        shelf_stream_stats st;
+        strs files = { 0 };
+        char *msg = NULL;
+        int id, rc;
+
+        memset(&eo, 0, sizeof eo);
+        eo.size = sizeof eo;
+        eo.cache_bytes = budget;
+        pinned_files(lib, &files);
+        if ((rc = shelf_stream_new(&eo, &s, &msg)) != SHELF_OK) {
+            cli_error("%s", msg);
+            free(msg);
+            strs_free(&files);
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        for (i = 0; i < files.n; i++) {
+            if ((rc = shelf_stream_add(s, files.v[i], &id)) != SHELF_OK ||
+                (rc = shelf_stream_pin(s, id)) != SHELF_OK) {
+                cli_error("%s", shelf_stream_errmsg(s));
+                ex = EXIT_FAIL;
+                break;
+            }
+        }
+        st.size = sizeof st;
+        shelf_stream_get_stats(s, &st);
+        shelf_stream_free(s);
+        strs_free(&files);
+        bytes = st.cache_pinned_bytes;
+        if (!c->json && !c->quiet)
+            printf("loaded: %llu bytes in the cache, %llu pinned\n",
+                   (unsigned long long)st.cache_bytes, (unsigned long long)st.cache_pinned_bytes);
+    }
+    if (c->json) {
+        cli_print_json(json_pack("{s:I, s:I, s:I, s:b, s:i, s:O}", "pins", (json_int_t)json_array_size(items),
+                                 "pinned_bytes", (json_int_t)bytes, "budget", (json_int_t)budget,
+                                 "fits", bytes <= budget, "missing", missing, "samples", items));
+    } else if (!c->quiet) {
+        char b1[32], b2[32];
+        printf("%zu pinned samples, %s decoded, budget %s%s\n", json_array_size(items),
+               cli_bytes(bytes, b1), cli_bytes(budget, b2),
+               bytes > budget ? " (pins alone exceed the budget)" : "");
+        json_array_foreach(items, i, v)
+            printf("  %lld  %s  %s\n", (long long)json_integer_value(json_object_get(v, "id")),
+                   json_string_value(json_object_get(v, "name")),
+                   cli_bytes((uint64_t)json_integer_value(json_object_get(v, "decoded_bytes")), b1));
+        if (missing)
+            printf("  (%d pinned ids are no longer in the catalog)\n", missing);
+    }
+out:
+    json_decref(arr);
+    json_decref(items);
+    shelf_library_close(lib);
+    return ex;
+}
+
+int cmd_cache(const cli *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "pin"))
+        return cache_pin(c, argc, argv, 1);
+    if (argc >= 2 && !strcmp(argv[1], "unpin"))
+        return cache_pin(c, argc, argv, 0);
+    if (argc >= 2 && !strcmp(argv[1], "stats"))
+        return cache_stats(c, argc, argv);
+    cli_error("usage: shelf cache pin|unpin|stats ...");
+    return EXIT_USAGE;
+}
+
+/* ---- store frag / optimize ------------------------------------------------------ */
+
+static int store_frag(const cli *c, int argc, char **argv, int optimize)
+{
+    static const struct option longopts[] = {
+        { "min", required_argument, NULL, 'm' }, { "dry-run", no_argument, NULL, 'n' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_library *lib = NULL;
+    strs files = { 0 };
+    json_t *arr = NULL;
+    long min = 2;
+    int opt, ex = EXIT_OK, dry = 0, fragmented = 0, fixed = 0, failed = 0, unsupported = 0;
+    uint64_t total_frag = 0;
+    size_t i;
+
+    FOR_OPTS(opt, argc, argv, "", longopts) {
+        switch (opt) {
+        case 'm': if (num_i("fragment count", optarg, 2, 1000000, &min)) return EXIT_USAGE; break;
+        case 'n': dry = 1; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    optind++;               /* past "frag" or "optimize" */
+    arr = json_array();
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        goto out;
+    ex = optind < argc ? add_samples(lib, argv + optind, argc - optind, &files)
+                       : add_query(lib, NULL, &files);
+    if (ex != EXIT_OK)
+        goto out;
+    for (i = 0; i < files.n; i++) {
+        shelf_frag_info fi, after;
+        char *msg = NULL;
+        int rc = shelf_frag_file(files.v[i], &fi, &msg), did = 0;
+
+        if (rc != SHELF_OK) {
+            cli_error("%s", msg ? msg : shelf_strerror(rc));
+            free(msg);
+            failed++;
+            continue;
+        }
+        if (!fi.supported) {
+            unsupported++;
+            continue;
+        }
+        total_frag += fi.fragments;
+        memset(&after, 0, sizeof after);
+        if (fi.fragments >= (uint32_t)min) {
+            fragmented++;
+            if (optimize && !dry) {
+                if ((rc = shelf_frag_optimize(files.v[i], &after, &msg)) != SHELF_OK) {
+                    cli_error("%s", msg ? msg : shelf_strerror(rc));
+                    failed++;
+                } else {
+                    did = 1;
+                    fixed++;
+                }
+                free(msg);
+            }
+        }
+        if (c->json) {
+            json_t *o = json_pack("{s:s, s:I, s:i, s:i}", "path", files.v[i], "size", (json_int_t)fi.size,
+                                  "extents", (int)fi.extents, "fragments", (int)fi.fragments);
+            if (did)
+                json_object_set_new(o, "fragments_after", json_integer(after.fragments));
+            json_array_append_new(arr, o);
+        } else if (!c->quiet && (!optimize || fi.fragments >= (uint32_t)min)) {
+            if (did)
+                printf("%6u -> %u fragments  %s\n", fi.fragments, after.fragments, files.v[i]);
+            else
+                printf("%6u fragments (%u extents)  %s\n", fi.fragments, fi.extents, files.v[i]);
+        }
+    }
+    if (c->json) {
+        cli_print_json(arr);
+        arr = NULL;
+    } else if (!c->quiet) {
+        printf("%zu files, %d with %ld or more fragments (%.2f per file)%s", files.n, fragmented, min,
+               files.n ? (double)total_frag / (double)files.n : 0.0,
+               unsupported ? "; some on a filesystem without FIEMAP" : "");
+        if (optimize)
+            printf("; %d rewritten%s", fixed, dry ? " (dry run: none)" : "");
+        printf("\n");
+    }
+    if (failed)
+        ex = EXIT_PARTIAL;
+out:
+    json_decref(arr);
+    strs_free(&files);
+    shelf_library_close(lib);
+    return ex;
+}
+
+int cmd_store(const cli *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "frag"))
+        return store_frag(c, argc, argv, 0);
+    if (argc >= 2 && !strcmp(argv[1], "optimize"))
+        return store_frag(c, argc, argv, 1);
+    cli_error("usage: shelf store frag|optimize [ID|PATH...]");
+    return EXIT_USAGE;
+}

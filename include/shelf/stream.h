@@ -1,0 +1,316 @@
+/*
+ * stream.h: the direct-from-disk streaming engine (a sampler's voices play
+ * sample files larger than RAM), its RAM cache of decoded audio, note
+ * scripts and their offline render, the streaming stress test, and the
+ * storage tools that keep sample files contiguous (fragmentation report and
+ * optimisation).  Included by shelf.h.  See doc/streaming.md.
+ *
+ * Threads.  An engine has three kinds of threads:
+ *  - the audio thread: one caller-owned thread that calls the functions
+ *    marked AUDIO THREAD (voice start/release/stop/render).  They never
+ *    block, allocate, lock, log or do I/O; they read lock-free
+ *    single-producer/single-consumer rings.
+ *  - the engine's own threads (a scheduler and a few I/O workers), started
+ *    by shelf_stream_new and joined by shelf_stream_free.
+ *  - any other thread ("control"): every other function.  Control calls are
+ *    serialised by the caller (one control thread at a time) but may run
+ *    while the audio thread plays.
+ */
+#ifndef SHELF_STREAM_H
+#define SHELF_STREAM_H
+
+typedef struct shelf_stream shelf_stream;
+
+/* Flags for shelf_stream_opts.flags. */
+#define SHELF_STREAM_RAM       0x01 /* load every sample whole: no streaming */
+#define SHELF_STREAM_NO_DIRECT 0x02 /* never use O_DIRECT (buffered reads) */
+#define SHELF_STREAM_NO_URING  0x04 /* never use io_uring (worker preads) */
+#define SHELF_STREAM_OFFLINE   0x08 /* no voice dropping: rendering waits */
+
+/*
+ * Engine options.  Zero-initialise, set size = sizeof, change what you
+ * need; 0 means the default given here.
+ */
+typedef struct shelf_stream_opts {
+    size_t size;
+    int rate;                /* output frames per second: 48000 */
+    int max_voices;          /* voice slots: 256 (at most 16384) */
+    int max_samples;         /* samples that can be added: 4096 */
+    uint32_t chunk_bytes;    /* bytes of file per read: 131072 (64-256 KiB
+                                is sensible); rounded to the block size */
+    uint32_t head_ms;        /* preloaded head of each sample in ms at the
+                                sample's rate; 0: sized from read latency
+                                measured on the first sample (>= 1 chunk) */
+    int ring_chunks;         /* chunks a voice's ring holds: 3 (2..64) */
+    int queue_depth;         /* reads in flight at most: 16 */
+    int io_threads;          /* worker threads (pread, FLAC/OGG decode): 2 */
+    uint64_t cache_bytes;    /* RAM cache budget of decoded audio: 256 MiB */
+    int flags;               /* SHELF_STREAM_... */
+    uint32_t spike_ms;       /* a read slower than this is a latency spike: 50 */
+    int retries;             /* attempts after a failed read: 2 (-1: none) */
+    /* Fault injection, in the engine's own I/O layer (no root needed).
+     * Decisions are a hash of (seed, sample, chunk, attempt), so a run is
+     * repeatable whatever the timing. */
+    double fault_error_rate; /* fraction of read attempts that fail (EIO) */
+    double fault_delay_rate; /* fraction of reads delayed by fault_delay_ms */
+    uint32_t fault_delay_ms;
+    uint64_t fault_seed;
+} shelf_stream_opts;
+
+/*
+ * Create an engine and start its threads.  *out is owned: free with
+ * shelf_stream_free.  On failure *out is NULL and errmsg, when not NULL,
+ * receives an owned message (free with shelf_free).
+ * Errors: SHELF_EINVAL (an option out of range), SHELF_ENOMEM, SHELF_EIO.
+ */
+SHELF_API int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out,
+                               char **errmsg);
+
+/* Stop the threads and free everything.  The audio thread must have
+ * stopped calling.  NULL is ignored. */
+SHELF_API void shelf_stream_free(shelf_stream *s);
+
+/* The message of the last failure of a control call (borrowed). */
+SHELF_API const char *shelf_stream_errmsg(const shelf_stream *s);
+
+/*
+ * Add the sample file at path (WAV PCM 16/24/32-bit and float are read
+ * directly, with aligned reads; FLAC, OGG, AIFF and anything else
+ * libsndfile reads are decoded by libsndfile on the I/O threads) and
+ * preload its head.  *id receives the sample's number (0, 1, ...).
+ * Control thread.  Errors: SHELF_ENOTFOUND, SHELF_EFORMAT, SHELF_EIO,
+ * SHELF_ENOMEM, SHELF_EINVAL (too many samples).
+ */
+SHELF_API int shelf_stream_add(shelf_stream *s, const char *path, int *id);
+
+/* Facts about an added sample.  Control thread. */
+typedef struct shelf_stream_sample_info {
+    int rate, channels;
+    int64_t frames;
+    int direct;              /* 1: raw PCM reads; 0: libsndfile decode */
+    uint32_t chunk_frames;   /* frames per chunk (one read) */
+    uint32_t head_chunks;    /* chunks preloaded */
+} shelf_stream_sample_info;
+SHELF_API int shelf_stream_sample(const shelf_stream *s, int id,
+                                  shelf_stream_sample_info *out);
+
+/*
+ * Pin a sample: decode it whole into the cache (on the calling thread) and
+ * never evict it; unpin makes it evictable again.  Control thread.
+ */
+SHELF_API int shelf_stream_pin(shelf_stream *s, int id);
+SHELF_API int shelf_stream_unpin(shelf_stream *s, int id);
+
+/*
+ * Drop the RAM cache (every chunk no voice, head or pin holds) and ask the
+ * kernel to drop its page cache of the sample files (POSIX_FADV_DONTNEED),
+ * so the next reads come from the device.  Control thread.
+ */
+SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
+
+/*
+ * AUDIO THREAD.  Start a voice of sample id at frame offset, pitch as a
+ * playback speed ratio (1.0 plays at the sample's own rate converted to
+ * the engine rate; linear interpolation, deterministic), gain, and a
+ * priority (higher is kept longer when the disk cannot keep up).  Returns
+ * a voice id (>= 0) at once, or SHELF_EBUSY when no slot is free,
+ * SHELF_EINVAL for a bad sample or argument.
+ */
+SHELF_API int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset,
+                                       double pitch, float gain, int priority);
+
+/* AUDIO THREAD.  Release (note off): fade out over release_frames output
+ * frames, then end.  A finished or unknown voice is ignored. */
+SHELF_API void shelf_stream_voice_release(shelf_stream *s, int voice,
+                                          uint32_t release_frames);
+
+/*
+ * AUDIO THREAD.  Add frames of the voice to out (stereo interleaved float,
+ * 2 * frames values).  Returns 1 while the voice plays, 0 once it ended.
+ * Use either this per voice or shelf_stream_render for all, not both.
+ */
+SHELF_API int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames,
+                                        float *out);
+
+/*
+ * AUDIO THREAD.  Write frames of the mix of every voice to out (stereo
+ * interleaved float, overwritten).  Voices are summed in the order they
+ * started, so a render is deterministic.  Returns the number of voices
+ * playing after the block.
+ */
+SHELF_API int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out);
+
+/*
+ * Wait until every playing voice has the data for its next frames output
+ * frames (or a read for it has finally failed) and every ended voice's slot
+ * is free again.  For offline rendering: called between blocks on the
+ * audio thread, which it blocks.  Returns SHELF_OK, or SHELF_EIO when the
+ * engine stopped.
+ */
+SHELF_API int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames);
+
+/* Counters since the engine started.  Any thread (atomics). */
+typedef struct shelf_stream_stats {
+    size_t size;             /* set to sizeof before the call */
+    uint64_t blocks;         /* render calls */
+    uint64_t voices_started, voices_active;
+    uint64_t not_ready;      /* voices whose data was not there at note start */
+    uint64_t underruns;      /* mid-stream: a voice ran out of data */
+    uint64_t underrun_frames;/* frames played as silence for that */
+    uint64_t read_errors;    /* failed read attempts (each one counted) */
+    uint64_t chunks_lost;    /* chunks that failed every retry (silence) */
+    uint64_t voices_dropped; /* faded out because the disk fell behind or
+                                reads kept failing */
+    uint64_t latency_spikes; /* reads slower than spike_ms */
+    uint64_t reads, bytes_read, merged; /* merged: a read shared by voices */
+    uint64_t cache_hits, cache_misses, cache_evictions;
+    uint64_t cache_bytes, cache_pinned_bytes, cache_budget;
+    double busy_seconds;     /* time with at least one read in flight */
+    int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
+} shelf_stream_stats;
+SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
+
+/*
+ * What happened since the previous call (the first call: since start):
+ * read latency percentiles in microseconds (from a log histogram, 1/16
+ * octave resolution) and the lowest ring fill of any streaming voice in
+ * percent (100 when none streamed).  Any one thread.
+ */
+typedef struct shelf_stream_interval {
+    uint64_t reads;
+    double lat_p50_us, lat_p99_us, lat_p999_us, lat_max_us;
+    double min_fill_pct;
+} shelf_stream_interval;
+SHELF_API void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out);
+
+/*
+ * Note scripts (format in doc/streaming.md): a text file of samples and
+ * timed notes.  shelf_notes_parse reads one from memory; sample paths are
+ * kept as written (the caller resolves them).  *out is owned: free with
+ * shelf_notes_free.  On SHELF_EFORMAT, errmsg (when not NULL) receives an
+ * owned one-line message with the line number.
+ */
+typedef struct shelf_note {
+    int64_t at;              /* output frame of note on */
+    int sample;              /* index into the script's samples */
+    int64_t offset;          /* start frame in the sample */
+    double pitch;
+    float gain;
+    int64_t length;          /* output frames until release; -1: whole sample */
+    uint32_t release;        /* release frames */
+    int priority;
+} shelf_note;
+typedef struct shelf_notes {
+    int rate;                /* output rate */
+    int64_t frames;          /* output length */
+    size_t nsamples, nnotes; /* notes sorted by time (stable) */
+    char **samples;          /* as written in the script */
+    shelf_note *notes;
+} shelf_notes;
+SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,
+                                char **errmsg);
+SHELF_API void shelf_notes_free(shelf_notes *n);
+
+/*
+ * Render a script offline through the engine, stereo float, into *pcm
+ * (owned, 2 * frames floats; free with shelf_free).  paths[i] is the file
+ * of the script's sample i.  With SHELF_STREAM_RAM in opts the samples are
+ * loaded whole, else they stream from disk and the render waits for reads
+ * between blocks (SHELF_STREAM_OFFLINE is implied); both give the same
+ * bits.  stats (optional) receives the engine's counters.
+ */
+SHELF_API int shelf_notes_render(const shelf_notes *n, const char *const *paths,
+                                 const shelf_stream_opts *opts, uint32_t block,
+                                 float **pcm, int64_t *frames,
+                                 shelf_stream_stats *stats, char **errmsg);
+
+/*
+ * Stress test: play a seeded note script against the files with the audio
+ * callback paced by a real-time timer thread, and report per second.
+ */
+typedef struct shelf_stress_opts {
+    size_t size;
+    int voices;              /* polyphony to hold: 64 */
+    double duration;         /* seconds: 10 */
+    uint32_t block;          /* frames per callback: 128 */
+    uint64_t seed;           /* note script seed: 1 */
+    int cold;                /* drop RAM and page caches first */
+    const char *const *pins; /* files to pin (may be NULL) */
+    size_t npins;
+    volatile int *stop;      /* set to non-zero to stop early; may be NULL */
+} shelf_stress_opts;
+
+/* One second of a stress run (one CSV row). */
+typedef struct shelf_stress_row {
+    double t;                /* end of the second, from the start */
+    int voices;              /* voices playing at the end of it */
+    uint64_t underruns, not_ready, read_errors, chunks_lost, dropped, spikes;
+    uint64_t reads, cache_hits, cache_misses;
+    double min_fill_pct;
+    double lat_p50_us, lat_p99_us, lat_p999_us, lat_max_us;
+    double busy;             /* fraction of the second with reads in flight */
+    double mb_per_s;         /* bytes read */
+    double cb_max_us;        /* slowest audio callback */
+    uint64_t late;           /* callbacks that missed their deadline */
+} shelf_stress_row;
+
+typedef struct shelf_stress_result {
+    size_t nrows;
+    shelf_stress_row *rows;  /* owned by the result */
+    shelf_stream_stats stats;/* totals at the end */
+    int rt;                  /* 1 when the timer thread got SCHED_FIFO */
+    int clean;               /* no underrun, not-ready, error, loss or drop */
+} shelf_stress_result;
+
+/* Run a stress test with engine options eo over the files.  *out is owned:
+ * free with shelf_stress_free. */
+SHELF_API int shelf_stress_run(const char *const *paths, size_t npaths,
+                               const shelf_stream_opts *eo, const shelf_stress_opts *so,
+                               shelf_stress_result **out, char **errmsg);
+SHELF_API void shelf_stress_free(shelf_stress_result *r);
+
+/*
+ * Find the highest polyphony that plays clean for so->duration seconds:
+ * start at so->voices (16 when 0), double while clean (up to max_voices),
+ * then bisect to within 1/32.  cb (may be NULL) sees each step's result
+ * (borrowed for the call).  *best is 0 when even the first step failed.
+ */
+typedef void (*shelf_stress_step_cb)(void *ud, int voices, const shelf_stress_result *r);
+SHELF_API int shelf_stress_ramp(const char *const *paths, size_t npaths,
+                                const shelf_stream_opts *eo, const shelf_stress_opts *so,
+                                int max_voices, int *best, shelf_stress_step_cb cb, void *ud,
+                                char **errmsg);
+
+/* Write the rows as CSV (columns in doc/streaming.md). */
+SHELF_API int shelf_stress_write_csv(const shelf_stress_result *r, const char *path);
+
+/* Draw the rows as a PNG (cairo): six panels over time.  title may be NULL. */
+SHELF_API int shelf_stress_plot(const shelf_stress_result *r, const char *title,
+                                const char *path);
+
+/*
+ * Storage: fragmentation of a file (FIEMAP extents) and rewriting it
+ * contiguously.
+ */
+typedef struct shelf_frag_info {
+    uint64_t size;           /* bytes */
+    uint32_t extents;        /* extents as the filesystem reports them */
+    uint32_t fragments;      /* runs of physically contiguous extents */
+    uint64_t block_size;     /* the filesystem's block size */
+    int supported;           /* 0 when the filesystem has no FIEMAP */
+} shelf_frag_info;
+
+/* Report fragmentation of the file at path.  errmsg as above. */
+SHELF_API int shelf_frag_file(const char *path, shelf_frag_info *out, char **errmsg);
+
+/*
+ * Rewrite the file at path contiguously: check free space (statvfs), create
+ * a temporary file beside it, fallocate its size, copy, fsync, give it the
+ * original mode and times (mtime_ns is kept, so the catalog sees no change),
+ * rename it over the original atomically, fsync the folder.  after
+ * (optional) receives the new layout.  Errors: SHELF_EIO, SHELF_ENOTFOUND,
+ * SHELF_EPERM, SHELF_ENOMEM, SHELF_EBUSY (not enough free space).
+ */
+SHELF_API int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg);
+
+#endif /* SHELF_STREAM_H */

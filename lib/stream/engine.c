@@ -1,0 +1,1109 @@
+/*
+ * engine.c: the streaming engine.  Samples (head preload, pins), voices
+ * and the audio-thread side (voice start/release/render: lock-free, no
+ * allocation, no I/O), and the scheduler thread that keeps every voice's
+ * ring filled: it collects finished reads into the cache, hands chunks to
+ * the rings, orders new reads by urgency (time until each ring runs dry),
+ * merges identical requests, retries failed reads, and when the disk falls
+ * behind fades out the lowest-ranked voices.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include "stream_int.h"
+
+#define DROP_MS 5            /* fade of a dropped voice */
+#define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
+#define MAX_VOICES 16384
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *sched_main(void *arg);
+
+/* ---- create and free ------------------------------------------------------ */
+
+static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf__err *err)
+{
+    memset(o, 0, sizeof *o);
+    if (in) {
+        if (in->size < sizeof(size_t) || in->size > sizeof *o)
+            return shelf__seterr(err, SHELF_EINVAL, "stream options have an unknown size");
+        memcpy(o, in, in->size);
+    }
+    o->size = sizeof *o;
+    if (!o->rate) o->rate = 48000;
+    if (!o->max_voices) o->max_voices = 256;
+    if (!o->max_samples) o->max_samples = 4096;
+    if (!o->chunk_bytes) o->chunk_bytes = 128 * 1024;
+    if (!o->ring_chunks) o->ring_chunks = 3;
+    if (!o->queue_depth) o->queue_depth = 16;
+    if (!o->io_threads) o->io_threads = 2;
+    if (!o->cache_bytes) o->cache_bytes = 256u << 20;
+    if (!o->spike_ms) o->spike_ms = 50;
+    if (!o->retries) o->retries = 2;
+    else if (o->retries < 0) o->retries = 0;
+    if (o->rate < 1000 || o->rate > 768000)
+        return shelf__seterr(err, SHELF_EINVAL, "rate %d out of range", o->rate);
+    if (o->max_voices < 1 || o->max_voices > MAX_VOICES)
+        return shelf__seterr(err, SHELF_EINVAL, "max voices %d out of range", o->max_voices);
+    if (o->max_samples < 1 || o->max_samples > 1 << 20)
+        return shelf__seterr(err, SHELF_EINVAL, "max samples %d out of range", o->max_samples);
+    if (o->chunk_bytes < 4096 || o->chunk_bytes > 16u << 20)
+        return shelf__seterr(err, SHELF_EINVAL, "chunk size %u out of range", o->chunk_bytes);
+    if (o->ring_chunks < 2 || o->ring_chunks > 64)
+        return shelf__seterr(err, SHELF_EINVAL, "ring of %d chunks out of range", o->ring_chunks);
+    if (o->queue_depth < 1 || o->queue_depth > 4096 || o->io_threads < 1 || o->io_threads > 64)
+        return shelf__seterr(err, SHELF_EINVAL, "queue depth or i/o threads out of range");
+    if (o->retries > 100 || o->head_ms > 600000)
+        return shelf__seterr(err, SHELF_EINVAL, "retries or head out of range");
+    if (!(o->fault_error_rate >= 0 && o->fault_error_rate <= 1 && o->fault_delay_rate >= 0 &&
+          o->fault_delay_rate <= 1))
+        return shelf__seterr(err, SHELF_EINVAL, "fault rates must lie in 0..1");
+    return SHELF_OK;
+}
+
+int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **errmsg)
+{
+    shelf_stream *s;
+    int rc, i;
+
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    if (!(s = shelf__calloc(1, sizeof *s)))
+        return SHELF_ENOMEM;
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_cond_init(&s->wcond, NULL);
+    pthread_cond_init(&s->rcond, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    atomic_init(&s->min_fill_milli, 100000);
+    if ((rc = set_defaults(&s->o, opts, &s->err)) != SHELF_OK)
+        goto out;
+    s->align = 4096;
+    rc = SHELF_ENOMEM;
+    if (!(s->samples = shelf__calloc((size_t)s->o.max_samples, sizeof *s->samples)) ||
+        !(s->voices = shelf__calloc((size_t)s->o.max_voices, sizeof *s->voices)) ||
+        !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)))
+        goto out;
+    s->nvoices = s->o.max_voices;
+    for (i = 0; i < s->nvoices; i++) {
+        if ((rc = shelf__ring_init(&s->voices[i].ring, (uint32_t)s->o.ring_chunks + 1,
+                                   sizeof(shelf__ringitem))) != SHELF_OK)
+            goto out;
+        atomic_init(&s->voices[i].state, SHELF__V_FREE);
+    }
+    if ((rc = shelf__cache_init(&s->cache, s->o.cache_bytes)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__io_start(s)) != SHELF_OK)
+        goto out;
+    if (pthread_create(&s->sched, NULL, sched_main, s) != 0) {
+        rc = shelf__seterr(&s->err, SHELF_EIO, "cannot start the stream scheduler");
+        goto out;
+    }
+    s->sched_started = 1;
+    *out = s;
+    return SHELF_OK;
+out:
+    if (errmsg)
+        *errmsg = shelf__strdup(s->err.msg[0] ? s->err.msg : shelf_strerror(rc));
+    shelf_stream_free(s);
+    return rc;
+}
+
+static void release_ref(shelf__chunk *ch)
+{
+    if (ch)
+        atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_release);
+}
+
+static void drain_ring(shelf__voice *v)
+{
+    shelf__ringitem *it;
+
+    while ((it = shelf__ring_peek(&v->ring, 0))) {
+        release_ref(it->ch);
+        shelf__ring_pop(&v->ring);
+    }
+}
+
+void shelf_stream_free(shelf_stream *s)
+{
+    int i, n;
+
+    if (!s)
+        return;
+    if (s->sched_started) {
+        pthread_mutex_lock(&s->wlock);
+        atomic_store(&s->quit, 1);
+        pthread_cond_broadcast(&s->wcond);
+        pthread_mutex_unlock(&s->wlock);
+        pthread_join(s->sched, NULL);
+    }
+    shelf__io_stop(s);
+    if (s->voices) {
+        for (i = 0; i < s->nvoices; i++) {
+            if (s->voices[i].ring.buf)
+                drain_ring(&s->voices[i]);
+            shelf__ring_release(&s->voices[i].ring);
+        }
+    }
+    n = atomic_load(&s->nsamples);
+    for (i = 0; i < n; i++) {
+        shelf__sample *sm = &s->samples[i];
+        free(sm->head);
+        free(sm->path);
+        if (sm->fd >= 0)
+            close(sm->fd);
+        if (sm->fd_direct >= 0)
+            close(sm->fd_direct);
+        if (sm->sf)
+            sf_close(sm->sf);
+        pthread_mutex_destroy(&sm->sf_lock);
+    }
+    shelf__cache_release(&s->cache);
+    free(s->samples);
+    free(s->voices);
+    free(s->order);
+    pthread_mutex_destroy(&s->wlock);
+    pthread_cond_destroy(&s->wcond);
+    pthread_cond_destroy(&s->rcond);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
+    free(s);
+}
+
+const char *shelf_stream_errmsg(const shelf_stream *s)
+{
+    return s->err.msg[0] ? s->err.msg : shelf_strerror(s->err.rc);
+}
+
+/* ---- samples -------------------------------------------------------------- */
+
+/* Time a few chunk reads of the new sample to size heads (head_ms == 0). */
+static void measure_latency(shelf_stream *s, shelf__sample *sm)
+{
+    double worst = 0;
+    int64_t k;
+    int i, e;
+
+    for (i = 0; i < 4 && sm->nchunks > 0; i++) {
+        float *data;
+        uint32_t frames;
+        double t0 = now_s();
+        k = (sm->nchunks - 1) * i / 4;
+        if (shelf__chunk_read_sync(s, sm, k, &data, &frames, &e) == SHELF_OK)
+            free(data);
+        if (now_s() - t0 > worst)
+            worst = now_s() - t0;
+    }
+    s->measured_lat = worst;
+}
+
+/* Load the head of sm into the cache, each chunk held by one reference. */
+static int load_head(shelf_stream *s, shelf__sample *sm, int id)
+{
+    uint32_t k;
+    int e, rc;
+
+    for (k = 0; k < sm->head_chunks; k++) {
+        float *data;
+        uint32_t frames;
+        shelf__chunk *ch;
+
+        if ((rc = shelf__chunk_read_sync(s, sm, k, &data, &frames, &e)) != SHELF_OK)
+            return rc == SHELF_EIO ? shelf__seterr_errno(&s->err, e, "cannot read '%s'", sm->path)
+                                   : shelf__seterr(&s->err, rc, "cannot load '%s'", sm->path);
+        pthread_mutex_lock(&s->cache.lock);
+        ch = shelf__cache_find(&s->cache, id, k);
+        if (ch) {
+            /* Another path (a pin) loaded it first. */
+            free(data);
+        } else if (!(ch = shelf__cache_insert(&s->cache, id, k))) {
+            pthread_mutex_unlock(&s->cache.lock);
+            free(data);
+            return SHELF_ENOMEM;
+        } else {
+            shelf__cache_ready(&s->cache, ch, data, frames,
+                               (size_t)frames * (size_t)sm->channels * sizeof(float));
+        }
+        atomic_fetch_add(&ch->refs, 1);
+        sm->head[k] = ch;
+        pthread_mutex_unlock(&s->cache.lock);
+    }
+    return SHELF_OK;
+}
+
+int shelf_stream_add(shelf_stream *s, const char *path, int *id)
+{
+    int n = atomic_load(&s->nsamples), rc = SHELF_OK;
+    shelf__sample *sm;
+    unsigned char hdr[65536];
+    ssize_t got;
+    uint64_t head_frames;
+    struct statvfs vfs;
+
+    *id = -1;
+    if (n >= s->o.max_samples)
+        return shelf__seterr(&s->err, SHELF_EINVAL, "too many samples (at most %d)", s->o.max_samples);
+    sm = &s->samples[n];
+    memset(sm, 0, sizeof *sm);
+    sm->fd = sm->fd_direct = -1;
+    pthread_mutex_init(&sm->sf_lock, NULL);
+    if (!(sm->path = shelf__strdup(path))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    if ((sm->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = shelf__seterr_errno(&s->err, errno, "cannot open '%s'", path);
+        goto out;
+    }
+    got = pread(sm->fd, hdr, sizeof hdr, 0);
+    if (got < 0) {
+        rc = shelf__seterr_errno(&s->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    if (shelf__wav_parse(hdr, (size_t)got, &sm->wi) == SHELF_OK) {
+        struct stat st;
+        sm->direct = 1;
+        sm->rate = sm->wi.rate;
+        sm->channels = sm->wi.channels;
+        sm->bpf = (uint32_t)sm->channels * (sm->wi.enc == SHELF__PCM16 ? 2 : sm->wi.enc == SHELF__PCM24 ? 3 : 4);
+        /* A data chunk longer than the file (streams written without a
+         * final size) ends at the end of the file. */
+        if (fstat(sm->fd, &st) == 0 && sm->wi.data_off + sm->wi.data_len > (uint64_t)st.st_size)
+            sm->wi.data_len = (uint64_t)st.st_size > sm->wi.data_off ? (uint64_t)st.st_size - sm->wi.data_off : 0;
+        sm->frames = (int64_t)(sm->wi.data_len / sm->bpf);
+        if (!(s->o.flags & SHELF_STREAM_NO_DIRECT))
+            sm->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+        sm->chunk_frames = s->o.chunk_bytes / sm->bpf;
+    } else {
+        SF_INFO info;
+        memset(&info, 0, sizeof info);
+        if (!(sm->sf = sf_open(path, SFM_READ, &info))) {
+            rc = shelf__seterr(&s->err, SHELF_EFORMAT, "cannot decode '%s': %s", path,
+                               sf_strerror(NULL));
+            goto out;
+        }
+        sm->rate = info.samplerate;
+        sm->channels = info.channels;
+        sm->frames = info.frames;
+        sm->chunk_frames = s->o.chunk_bytes / (uint32_t)(2 * info.channels);
+        if (!info.seekable) {
+            rc = shelf__seterr(&s->err, SHELF_EFORMAT, "cannot stream '%s': not seekable", path);
+            goto out;
+        }
+    }
+    if (sm->channels < 1 || sm->rate < 1 || sm->chunk_frames < 1) {
+        rc = shelf__seterr(&s->err, SHELF_EFORMAT, "cannot stream '%s': no audio", path);
+        goto out;
+    }
+    if (n == 0 && fstatvfs(sm->fd, &vfs) == 0 && vfs.f_bsize >= 512 && vfs.f_bsize <= 65536 &&
+        !(vfs.f_bsize & (vfs.f_bsize - 1)))
+        s->align = (uint32_t)vfs.f_bsize;
+    sm->nchunks = (sm->frames + sm->chunk_frames - 1) / sm->chunk_frames;
+    if (s->o.flags & SHELF_STREAM_RAM) {
+        sm->head_chunks = (uint32_t)sm->nchunks;
+    } else {
+        uint32_t ms = s->o.head_ms;
+        if (!ms) {
+            if (n == 0)
+                measure_latency(s, sm);
+            /* Twenty worst reads, at least 100 ms, at most 2 s. */
+            ms = (uint32_t)(s->measured_lat * 20000.0);
+            ms = ms < 100 ? 100 : ms > 2000 ? 2000 : ms;
+        }
+        head_frames = (uint64_t)ms * (uint64_t)sm->rate / 1000;
+        sm->head_chunks = (uint32_t)((head_frames + sm->chunk_frames - 1) / sm->chunk_frames);
+        if (sm->head_chunks < 1)
+            sm->head_chunks = 1;
+        if (sm->head_chunks > sm->nchunks)
+            sm->head_chunks = (uint32_t)sm->nchunks;
+    }
+    if (sm->head_chunks && !(sm->head = shelf__calloc(sm->head_chunks, sizeof *sm->head))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    if ((rc = load_head(s, sm, n)) != SHELF_OK)
+        goto out;
+    if (sm->fd_direct >= 0)
+        s->direct_used = 1;
+    *id = n;
+    atomic_store_explicit(&s->nsamples, n + 1, memory_order_release);
+    return SHELF_OK;
+out:
+    if (sm->head) {
+        uint32_t k;
+        pthread_mutex_lock(&s->cache.lock);
+        for (k = 0; k < sm->head_chunks; k++)
+            if (sm->head[k])
+                atomic_fetch_sub(&sm->head[k]->refs, 1);
+        pthread_mutex_unlock(&s->cache.lock);
+    }
+    free(sm->head);
+    free(sm->path);
+    if (sm->fd >= 0)
+        close(sm->fd);
+    if (sm->fd_direct >= 0)
+        close(sm->fd_direct);
+    if (sm->sf)
+        sf_close(sm->sf);
+    pthread_mutex_destroy(&sm->sf_lock);
+    memset(sm, 0, sizeof *sm);
+    return rc;
+}
+
+int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info *out)
+{
+    const shelf__sample *sm;
+
+    memset(out, 0, sizeof *out);
+    if (id < 0 || id >= atomic_load(&((shelf_stream *)s)->nsamples))
+        return SHELF_ENOTFOUND;
+    sm = &s->samples[id];
+    out->rate = sm->rate;
+    out->channels = sm->channels;
+    out->frames = sm->frames;
+    out->direct = sm->direct;
+    out->chunk_frames = sm->chunk_frames;
+    out->head_chunks = sm->head_chunks;
+    return SHELF_OK;
+}
+
+int shelf_stream_pin(shelf_stream *s, int id)
+{
+    shelf__sample *sm;
+    int64_t k;
+    int e, rc;
+
+    if (id < 0 || id >= atomic_load(&s->nsamples))
+        return shelf__seterr(&s->err, SHELF_ENOTFOUND, "no sample %d", id);
+    sm = &s->samples[id];
+    for (k = 0; k < sm->nchunks; k++) {
+        shelf__chunk *ch;
+        float *data;
+        uint32_t frames;
+
+        for (;;) {
+            pthread_mutex_lock(&s->cache.lock);
+            ch = shelf__cache_find(&s->cache, id, k);
+            if (!ch || ch->state != SHELF__CH_LOADING)
+                break;
+            /* The scheduler is reading it: wait for that read. */
+            pthread_mutex_unlock(&s->cache.lock);
+            nanosleep(&(struct timespec){ 0, 500000 }, NULL);
+        }
+        if (ch && ch->state == SHELF__CH_READY) {
+            if (!ch->pinned) {
+                ch->pinned = 1;
+                atomic_fetch_add(&s->cache.pinned_bytes, ch->bytes);
+            }
+            pthread_mutex_unlock(&s->cache.lock);
+            continue;
+        }
+        pthread_mutex_unlock(&s->cache.lock);
+        if ((rc = shelf__chunk_read_sync(s, sm, k, &data, &frames, &e)) != SHELF_OK)
+            return rc == SHELF_EIO ? shelf__seterr_errno(&s->err, e, "cannot read '%s'", sm->path)
+                                   : shelf__seterr(&s->err, rc, "cannot pin '%s'", sm->path);
+        pthread_mutex_lock(&s->cache.lock);
+        ch = shelf__cache_find(&s->cache, id, k);
+        if (ch && ch->state == SHELF__CH_FAILED) {
+            ch->state = SHELF__CH_LOADING;  /* replaced below */
+            shelf__cache_remove(&s->cache, ch);
+            ch = NULL;
+        }
+        if (!ch) {
+            if (!(ch = shelf__cache_insert(&s->cache, id, k))) {
+                pthread_mutex_unlock(&s->cache.lock);
+                free(data);
+                return SHELF_ENOMEM;
+            }
+            ch->pinned = 1;
+            shelf__cache_ready(&s->cache, ch, data, frames,
+                               (size_t)frames * (size_t)sm->channels * sizeof(float));
+        } else {
+            free(data);
+            if (!ch->pinned && ch->state == SHELF__CH_READY) {
+                ch->pinned = 1;
+                atomic_fetch_add(&s->cache.pinned_bytes, ch->bytes);
+            }
+        }
+        pthread_mutex_unlock(&s->cache.lock);
+    }
+    sm->pinned = 1;
+    return SHELF_OK;
+}
+
+int shelf_stream_unpin(shelf_stream *s, int id)
+{
+    shelf__sample *sm;
+    int64_t k;
+
+    if (id < 0 || id >= atomic_load(&s->nsamples))
+        return shelf__seterr(&s->err, SHELF_ENOTFOUND, "no sample %d", id);
+    sm = &s->samples[id];
+    pthread_mutex_lock(&s->cache.lock);
+    for (k = 0; k < sm->nchunks; k++) {
+        shelf__chunk *ch = shelf__cache_find(&s->cache, id, k);
+        if (ch && ch->pinned) {
+            ch->pinned = 0;
+            if (ch->state == SHELF__CH_READY)
+                atomic_fetch_sub(&s->cache.pinned_bytes, ch->bytes);
+        }
+    }
+    shelf__cache_trim(&s->cache, s->cache.budget);
+    pthread_mutex_unlock(&s->cache.lock);
+    sm->pinned = 0;
+    return SHELF_OK;
+}
+
+void shelf_stream_drop_caches(shelf_stream *s)
+{
+    int i, n = atomic_load(&s->nsamples);
+
+    pthread_mutex_lock(&s->cache.lock);
+    shelf__cache_trim(&s->cache, 0);
+    pthread_mutex_unlock(&s->cache.lock);
+    for (i = 0; i < n; i++)
+        posix_fadvise(s->samples[i].fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+void shelf__lat_record(shelf_stream *s, double seconds)
+{
+    uint64_t ns = seconds > 0 ? (uint64_t)(seconds * 1e9) : 0, max;
+    double us = (double)ns / 1000.0;
+    int b = us <= 1 ? 0 : (int)(log2(us) * 16.0);
+
+    if (b >= SHELF__LAT_BUCKETS)
+        b = SHELF__LAT_BUCKETS - 1;
+    atomic_fetch_add_explicit(&s->lat_hist[b], 1, memory_order_relaxed);
+    max = atomic_load_explicit(&s->lat_max_ns, memory_order_relaxed);
+    while (ns > max && !atomic_compare_exchange_weak(&s->lat_max_ns, &max, ns))
+        ;
+    if (seconds * 1000.0 > s->o.spike_ms)
+        atomic_fetch_add(&s->c_spikes, 1);
+}
+
+void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
+{
+    shelf_stream *s = (shelf_stream *)cs;
+    shelf_stream_stats st;
+    size_t n = out->size && out->size <= sizeof st ? out->size : sizeof st;
+
+    memset(&st, 0, sizeof st);
+    st.size = n;
+    st.blocks = atomic_load(&s->c_blocks);
+    st.voices_started = atomic_load(&s->c_started);
+    st.voices_active = atomic_load(&s->c_active);
+    st.not_ready = atomic_load(&s->c_not_ready);
+    st.underruns = atomic_load(&s->c_underruns);
+    st.underrun_frames = atomic_load(&s->c_underrun_frames);
+    st.read_errors = atomic_load(&s->c_read_errors);
+    st.chunks_lost = atomic_load(&s->c_lost);
+    st.voices_dropped = atomic_load(&s->c_dropped);
+    st.latency_spikes = atomic_load(&s->c_spikes);
+    st.reads = atomic_load(&s->c_reads);
+    st.bytes_read = atomic_load(&s->c_bytes);
+    st.merged = atomic_load(&s->c_merged);
+    st.cache_hits = atomic_load(&s->cache.hits);
+    st.cache_misses = atomic_load(&s->cache.misses);
+    st.cache_evictions = atomic_load(&s->cache.evictions);
+    st.cache_bytes = atomic_load(&s->cache.bytes);
+    st.cache_pinned_bytes = atomic_load(&s->cache.pinned_bytes);
+    st.cache_budget = s->cache.budget;
+    st.busy_seconds = (double)atomic_load(&s->c_busy_ns) * 1e-9;
+    st.uring = s->uring_ok;
+    st.direct = s->direct_used;
+    memcpy(out, &st, n);
+}
+
+void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out)
+{
+    uint64_t hist[SHELF__LAT_BUCKETS], n = 0;
+    uint32_t fill;
+    int i;
+
+    for (i = 0; i < SHELF__LAT_BUCKETS; i++) {
+        hist[i] = atomic_exchange_explicit(&s->lat_hist[i], 0, memory_order_relaxed);
+        n += hist[i];
+    }
+    memset(out, 0, sizeof *out);
+    out->reads = n;
+    out->lat_p50_us = shelf__lat_percentile(hist, n, 0.50);
+    out->lat_p99_us = shelf__lat_percentile(hist, n, 0.99);
+    out->lat_p999_us = shelf__lat_percentile(hist, n, 0.999);
+    out->lat_max_us = (double)atomic_exchange(&s->lat_max_ns, 0) / 1000.0;
+    fill = atomic_exchange(&s->min_fill_milli, 100000);
+    out->min_fill_pct = fill > 1000 ? 100.0 : fill / 10.0;
+}
+
+/* ---- the audio thread ------------------------------------------------------ */
+
+static shelf__voice *voice_of(shelf_stream *s, int voice)
+{
+    int slot = voice & 0xffff;
+    shelf__voice *v;
+
+    if (voice < 0 || slot >= s->nvoices)
+        return NULL;
+    v = &s->voices[slot];
+    if (atomic_load_explicit(&v->state, memory_order_relaxed) != SHELF__V_ACTIVE ||
+        (v->gen & 0x7fff) != (uint32_t)(voice >> 16))
+        return NULL;
+    return v;
+}
+
+int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pitch, float gain,
+                             int priority)
+{
+    shelf__sample *sm;
+    shelf__voice *v = NULL;
+    int i, slot = -1;
+    double step;
+
+    if (id < 0 || id >= atomic_load_explicit(&s->nsamples, memory_order_acquire))
+        return SHELF_EINVAL;
+    sm = &s->samples[id];
+    if (offset < 0 || offset >= sm->frames || !(pitch > 0 && pitch <= 16) || !(gain >= 0))
+        return SHELF_EINVAL;
+    for (i = 0; i < s->nvoices; i++) {
+        if (atomic_load_explicit(&s->voices[i].state, memory_order_acquire) == SHELF__V_FREE) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot < 0)
+        return SHELF_EBUSY;
+    v = &s->voices[slot];
+    v->gen++;
+    v->sample = id;
+    v->priority = priority;
+    v->gain = gain;
+    step = pitch * (double)sm->rate / (double)s->o.rate;
+    v->step = (uint64_t)llround(step * 4294967296.0);
+    if (v->step == 0)
+        v->step = 1;
+    v->seq = s->next_seq++;
+    v->start_chunk = offset / sm->chunk_frames;
+    v->rel_total = v->rel_left = 0;
+    v->dropping = 0;
+    v->starved = 0;
+    v->played_any = 0;
+    v->fade_in = v->fade_out = 0;
+    v->last[0] = v->last[1] = 0;
+    atomic_store_explicit(&v->pos, (uint64_t)offset << 32, memory_order_relaxed);
+    atomic_store_explicit(&v->releasing, 0, memory_order_relaxed);
+    atomic_store_explicit(&v->level, gain, memory_order_relaxed);
+    atomic_store_explicit(&v->drop, 0, memory_order_relaxed);
+    atomic_store_explicit(&v->state, SHELF__V_ACTIVE, memory_order_release);
+    s->order[s->norder++] = slot;
+    atomic_fetch_add_explicit(&s->c_started, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->c_active, 1, memory_order_relaxed);
+    return (int)((v->gen & 0x7fff) << 16) | slot;
+}
+
+void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_frames)
+{
+    shelf__voice *v = voice_of(s, voice);
+
+    if (!v || v->rel_total)
+        return;
+    v->rel_total = v->rel_left = release_frames ? release_frames : 1;
+    atomic_store_explicit(&v->releasing, 1, memory_order_relaxed);
+}
+
+/* The chunk that holds source frame i, or NULL (*gap = 1 when it was lost).
+ * pop: chunks before i's are done with and leave the ring. */
+static const float *frame_at(shelf__sample *sm, shelf__voice *v, int64_t i, int pop, int *gap)
+{
+    int64_t k = i / sm->chunk_frames;
+    uint32_t n, j;
+
+    if (k < (int64_t)sm->head_chunks)
+        return sm->head[k]->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+    n = shelf__ring_count(&v->ring);
+    for (j = 0; j < n; j++) {
+        shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
+        if (it->k < k && pop && j == 0) {
+            release_ref(it->ch);
+            shelf__ring_pop(&v->ring);
+            n--;
+            j = (uint32_t)-1;
+            continue;
+        }
+        if (it->k == k) {
+            if (!it->ch) {
+                *gap = 1;
+                return NULL;
+            }
+            return it->ch->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+        }
+        if (it->k > k)
+            break;
+    }
+    return NULL;
+}
+
+/* Ring fill of v in 0.1 % (1000 = full), or -1 while it plays its head. */
+static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_t i)
+{
+    uint32_t n = shelf__ring_count(&v->ring);
+    shelf__ringitem *last;
+    int64_t ahead, cap;
+
+    if (i / sm->chunk_frames < (int64_t)sm->head_chunks || sm->head_chunks >= sm->nchunks)
+        return -1;
+    if (!n)
+        return 0;
+    last = shelf__ring_peek(&v->ring, n - 1);
+    ahead = (last->k + 1) * (int64_t)sm->chunk_frames;
+    if (ahead > sm->frames)
+        ahead = sm->frames;
+    ahead -= i;
+    cap = (int64_t)s->o.ring_chunks * sm->chunk_frames;
+    if (ahead <= 0)
+        return 0;
+    return ahead >= cap ? 1000 : (int)(ahead * 1000 / cap);
+}
+
+/* Add frames of v to out; returns 0 once the voice has ended. */
+static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out)
+{
+    shelf__sample *sm = &s->samples[v->sample];
+    uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
+    int ch = sm->channels, ended = 0, fill;
+    uint32_t f;
+    float env = 1.0f;
+
+    if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
+        uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
+        v->dropping = 1;
+        if (!v->rel_total || v->rel_left > fast)
+            v->rel_total = v->rel_left = fast;
+        atomic_fetch_add_explicit(&s->c_dropped, 1, memory_order_relaxed);
+    }
+    for (f = 0; f < frames; f++) {
+        int64_t i = (int64_t)(pos >> 32);
+        const float *a, *b;
+        int gap = 0;
+        float l, r;
+
+        if (i >= sm->frames || (v->rel_total && v->rel_left == 0)) {
+            ended = 1;
+            break;
+        }
+        a = frame_at(sm, v, i, 1, &gap);
+        b = a && i + 1 < sm->frames ? frame_at(sm, v, i + 1, 0, &gap) : NULL;
+        if (!b) {
+            /* The last frame, or the next one is missing: hold this one. */
+            b = a;
+            gap = a ? 0 : gap;
+        }
+        if (v->rel_total) {
+            env = (float)v->rel_left / (float)v->rel_total;
+            v->rel_left--;
+        }
+        if (!a || !b) {
+            if (!v->starved) {
+                v->starved = 1;
+                v->fade_out = SHELF__FADE;
+                if (!gap)
+                    atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
+                                              memory_order_relaxed);
+            }
+            if (!gap)
+                atomic_fetch_add_explicit(&s->c_underrun_frames, 1, memory_order_relaxed);
+            if (v->fade_out) {
+                float g = (float)v->fade_out / (float)(SHELF__FADE + 1);
+                out[2 * f] += v->last[0] * g;
+                out[2 * f + 1] += v->last[1] * g;
+                v->fade_out--;
+            }
+        } else {
+            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
+            float g = v->gain * env;
+            if (v->starved) {
+                v->starved = 0;
+                v->fade_in = SHELF__FADE;
+            }
+            if (v->fade_in) {
+                g *= (float)(SHELF__FADE + 1 - v->fade_in) / (float)(SHELF__FADE + 1);
+                v->fade_in--;
+            }
+            l = a[0] + (b[0] - a[0]) * frac;
+            r = ch > 1 ? a[1] + (b[1] - a[1]) * frac : l;
+            l *= g;
+            r *= g;
+            out[2 * f] += l;
+            out[2 * f + 1] += r;
+            v->last[0] = l;
+            v->last[1] = r;
+            v->played_any = 1;
+        }
+        pos += v->step;
+    }
+    atomic_store_explicit(&v->pos, pos, memory_order_release);
+    atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
+    if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0) {
+        uint32_t cur = atomic_load_explicit(&s->min_fill_milli, memory_order_relaxed);
+        while ((uint32_t)fill < cur &&
+               !atomic_compare_exchange_weak_explicit(&s->min_fill_milli, &cur, (uint32_t)fill,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+    }
+    if (ended) {
+        /* The ring now belongs to the scheduler, which drains and frees it. */
+        atomic_store_explicit(&v->state, SHELF__V_STOPPING, memory_order_release);
+        atomic_fetch_sub_explicit(&s->c_active, 1, memory_order_relaxed);
+        return 0;
+    }
+    return 1;
+}
+
+static void order_remove(shelf_stream *s, int slot)
+{
+    int i, j = 0;
+
+    for (i = 0; i < s->norder; i++)
+        if (s->order[i] != slot)
+            s->order[j++] = s->order[i];
+    s->norder = j;
+}
+
+int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames, float *out)
+{
+    shelf__voice *v = voice_of(s, voice);
+
+    if (!v)
+        return 0;
+    if (render_voice(s, v, frames, out))
+        return 1;
+    order_remove(s, voice & 0xffff);
+    return 0;
+}
+
+int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out)
+{
+    int i, j = 0;
+
+    memset(out, 0, (size_t)frames * 2 * sizeof *out);
+    for (i = 0; i < s->norder; i++) {
+        int slot = s->order[i];
+        if (render_voice(s, &s->voices[slot], frames, out))
+            s->order[j++] = slot;
+    }
+    s->norder = j;
+    atomic_fetch_add_explicit(&s->c_blocks, 1, memory_order_relaxed);
+    return j;
+}
+
+/* ---- offline waits --------------------------------------------------------- */
+
+/* 1 when every voice has the chunks for its next frames. */
+static int ready_for(shelf_stream *s, uint32_t frames)
+{
+    int i;
+
+    for (i = 0; i < s->nvoices; i++)
+        if (atomic_load_explicit(&s->voices[i].state, memory_order_acquire) == SHELF__V_STOPPING)
+            return 0;
+    for (i = 0; i < s->norder; i++) {
+        shelf__voice *v = &s->voices[s->order[i]];
+        shelf__sample *sm = &s->samples[v->sample];
+        uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
+        int64_t i0 = (int64_t)(pos >> 32), i1 = (int64_t)((pos + v->step * frames) >> 32) + 1;
+        int64_t k, k0, k1;
+        shelf__ringitem *it;
+
+        if (i1 >= sm->frames)
+            i1 = sm->frames - 1;
+        k0 = i0 / sm->chunk_frames;
+        k1 = i1 / sm->chunk_frames;
+        /* Done-with chunks leave the ring, so the scheduler has room. */
+        while ((it = shelf__ring_peek(&v->ring, 0)) && it->k < k0) {
+            release_ref(it->ch);
+            shelf__ring_pop(&v->ring);
+        }
+        for (k = k0 > (int64_t)sm->head_chunks ? k0 : (int64_t)sm->head_chunks; k <= k1; k++) {
+            uint32_t j, n = shelf__ring_count(&v->ring);
+            int found = 0;
+            for (j = 0; j < n && !found; j++)
+                found = ((shelf__ringitem *)shelf__ring_peek(&v->ring, j))->k == k;
+            if (!found)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
+{
+    while (!ready_for(s, frames)) {
+        struct timespec ts;
+
+        if (atomic_load(&s->quit))
+            return SHELF_EIO;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 2000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&s->wlock);
+        pthread_cond_signal(&s->wcond);
+        pthread_cond_timedwait(&s->rcond, &s->wlock, &ts);
+        pthread_mutex_unlock(&s->wlock);
+    }
+    return SHELF_OK;
+}
+
+/* ---- the scheduler ---------------------------------------------------------- */
+
+typedef struct want {
+    int voice;
+    int64_t k;
+    double dry;              /* seconds until the voice's data runs out */
+} want;
+
+static int cmp_want(const void *a, const void *b)
+{
+    const want *x = a, *y = b;
+
+    if (x->dry != y->dry)
+        return x->dry < y->dry ? -1 : 1;
+    return x->voice - y->voice;
+}
+
+/* Lower rank is dropped first: releasing, low priority, old, quiet. */
+static int rank_less(const shelf__voice *a, const shelf__voice *b)
+{
+    int ra = atomic_load_explicit(&((shelf__voice *)a)->releasing, memory_order_relaxed);
+    int rb = atomic_load_explicit(&((shelf__voice *)b)->releasing, memory_order_relaxed);
+    float la, lb;
+
+    if (ra != rb)
+        return ra > rb;
+    if (a->priority != b->priority)
+        return a->priority < b->priority;
+    if (a->seq != b->seq)
+        return a->seq < b->seq;
+    la = atomic_load_explicit(&((shelf__voice *)a)->level, memory_order_relaxed);
+    lb = atomic_load_explicit(&((shelf__voice *)b)->level, memory_order_relaxed);
+    return la < lb;
+}
+
+/* A finished read: into the cache, or retried, or failed for good. */
+static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
+{
+    shelf__chunk *ch = r->ch;
+    shelf__sample *sm = &s->samples[r->sample];
+
+    shelf__lat_record(s, r->t_due - r->t_submit);
+    atomic_fetch_add(&s->c_reads, 1);
+    if (r->res == 0) {
+        atomic_fetch_add(&s->c_bytes, sm->direct ? r->buflen
+                                                 : (uint64_t)r->frames * (uint64_t)sm->channels * 2);
+        shelf__cache_ready(&s->cache, ch, r->data, r->frames,
+                           (size_t)r->frames * (size_t)sm->channels * sizeof(float));
+        r->data = NULL;
+        shelf__req_free(r);
+        return;
+    }
+    atomic_fetch_add(&s->c_read_errors, 1);
+    if (++ch->attempts <= s->o.retries) {
+        r->attempt = ch->attempts;
+        r->next = *resubmit;
+        *resubmit = r;
+        return;
+    }
+    ch->state = SHELF__CH_FAILED;
+    atomic_fetch_add(&s->c_lost, 1);
+    shelf__req_free(r);
+}
+
+static void *sched_main(void *arg)
+{
+    shelf_stream *s = arg;
+    want *wants = shelf__calloc((size_t)s->nvoices, sizeof *wants);
+    shelf__chunk **failed = shelf__calloc((size_t)s->nvoices + 1, sizeof *failed);
+    int64_t *req_k = shelf__calloc((size_t)s->nvoices, sizeof *req_k);
+    double last_drop = 0;
+    int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
+
+    if (!wants || !failed || !req_k) {
+        /* Without memory the engine cannot stream; voices play their heads. */
+        free(wants);
+        free(failed);
+        free(req_k);
+        while (!atomic_load(&s->quit))
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        return NULL;
+    }
+    while (!atomic_load(&s->quit)) {
+        shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
+        int nwant = 0, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
+        double most_urgent = 1e9;
+        size_t nfailed = 0;
+
+        pthread_mutex_lock(&s->cache.lock);
+        while ((r = done)) {
+            done = r->next;
+            complete(s, r, &resubmit);
+        }
+        for (i = 0; i < s->nvoices; i++) {
+            shelf__voice *v = &s->voices[i];
+            int st = atomic_load_explicit(&v->state, memory_order_acquire);
+            shelf__sample *sm;
+            int64_t cur, pos_i;
+            double rate_src;
+
+            if (st == SHELF__V_STOPPING) {
+                drain_ring(v);
+                v->io_active = 0;
+                atomic_store_explicit(&v->state, SHELF__V_FREE, memory_order_release);
+                continue;
+            }
+            if (st != SHELF__V_ACTIVE || v->sample >= nsamples)
+                continue;
+            sm = &s->samples[v->sample];
+            if (!v->io_active || v->io_gen != v->gen) {
+                v->io_active = 1;
+                v->io_gen = v->gen;
+                v->next_chunk = v->start_chunk > (int64_t)sm->head_chunks ? v->start_chunk
+                                                                          : (int64_t)sm->head_chunks;
+                v->fails = 0;
+                req_k[i] = -1;
+            }
+            if (v->next_chunk >= sm->nchunks || atomic_load_explicit(&v->drop, memory_order_relaxed))
+                continue;
+            pos_i = (int64_t)(atomic_load_explicit(&v->pos, memory_order_acquire) >> 32);
+            cur = pos_i / sm->chunk_frames;
+            if (v->next_chunk < cur)
+                v->next_chunk = cur;    /* it played on without the data */
+            while (v->next_chunk < sm->nchunks &&
+                   shelf__ring_space(&v->ring) > v->ring.mask + 1 - (uint32_t)s->o.ring_chunks) {
+                shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, v->next_chunk);
+                shelf__ringitem it = { v->next_chunk, NULL };
+
+                if (ch && ch->state == SHELF__CH_READY) {
+                    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+                    it.ch = ch;
+                    shelf__ring_push(&v->ring, &it);
+                    shelf__cache_touch(&s->cache, ch);
+                    if (req_k[i] != v->next_chunk)
+                        atomic_fetch_add(&s->cache.hits, 1);
+                    v->next_chunk++;
+                    v->fails = 0;
+                } else if (ch && ch->state == SHELF__CH_FAILED) {
+                    shelf__ring_push(&v->ring, &it);
+                    v->next_chunk++;
+                    if (++v->fails >= 2 && !offline)
+                        atomic_store(&v->drop, 1);  /* reads keep failing */
+                    if (nfailed < (size_t)s->nvoices)
+                        failed[nfailed++] = ch;
+                } else {
+                    if (ch && req_k[i] != v->next_chunk) {
+                        atomic_fetch_add(&s->c_merged, 1);  /* another voice's read */
+                        req_k[i] = v->next_chunk;
+                    }
+                    if (!ch) {
+                        rate_src = (double)v->step / 4294967296.0 * s->o.rate;
+                        wants[nwant].voice = i;
+                        wants[nwant].k = v->next_chunk;
+                        wants[nwant].dry = (double)(v->next_chunk * sm->chunk_frames - pos_i) / rate_src;
+                        nwant++;
+                    }
+                    break;
+                }
+            }
+            if (v->next_chunk < sm->nchunks && shelf__ring_count(&v->ring) == 0) {
+                rate_src = (double)v->step / 4294967296.0 * s->o.rate;
+                double dry = (double)(v->next_chunk * sm->chunk_frames - pos_i) / rate_src;
+                if (dry < most_urgent)
+                    most_urgent = dry;
+            }
+        }
+        /* Lost chunks were handed out as gaps; a later voice tries again. */
+        while (nfailed > 0) {
+            shelf__chunk *ch = failed[--nfailed];
+            size_t j;
+            int dup = 0;
+            for (j = 0; j < nfailed; j++)
+                dup |= failed[j] == ch;
+            if (!dup && ch->state == SHELF__CH_FAILED)
+                shelf__cache_remove(&s->cache, ch);
+        }
+        /* Most urgent first; identical requests become one read. */
+        qsort(wants, (size_t)nwant, sizeof *wants, cmp_want);
+        for (i = 0; i < nwant && s->inflight < s->o.queue_depth; i++) {
+            shelf__voice *v = &s->voices[wants[i].voice];
+            shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, wants[i].k);
+            shelf__req *nr;
+
+            if (ch) {
+                if (req_k[wants[i].voice] != wants[i].k) {
+                    atomic_fetch_add(&s->c_merged, 1);
+                    req_k[wants[i].voice] = wants[i].k;
+                }
+                continue;
+            }
+            if (!(nr = shelf__calloc(1, sizeof *nr)))
+                break;
+            if (!(ch = shelf__cache_insert(&s->cache, v->sample, wants[i].k))) {
+                free(nr);
+                break;
+            }
+            nr->sample = v->sample;
+            nr->k = wants[i].k;
+            nr->ch = ch;
+            req_k[wants[i].voice] = wants[i].k;
+            atomic_fetch_add(&s->cache.misses, 1);
+            nr->next = resubmit;
+            resubmit = nr;
+        }
+        /* The disk fell behind: fade out the lowest-ranked voice. */
+        if (!offline && most_urgent < CRIT_S && now_s() - last_drop > CRIT_S) {
+            shelf__voice *low = NULL;
+            for (i = 0; i < s->nvoices; i++) {
+                shelf__voice *v = &s->voices[i];
+                if (atomic_load_explicit(&v->state, memory_order_acquire) != SHELF__V_ACTIVE ||
+                    atomic_load_explicit(&v->drop, memory_order_relaxed))
+                    continue;
+                if (!low || rank_less(v, low))
+                    low = v;
+            }
+            if (low) {
+                atomic_store(&low->drop, 1);
+                last_drop = now_s();
+            }
+        }
+        shelf__cache_trim(&s->cache, s->cache.budget);
+        pthread_mutex_unlock(&s->cache.lock);
+        while ((r = resubmit)) {
+            resubmit = r->next;
+            shelf__io_submit(s, r);
+        }
+        atomic_fetch_add(&s->pass, 1);
+        pthread_mutex_lock(&s->wlock);
+        pthread_cond_broadcast(&s->rcond);
+        pthread_mutex_unlock(&s->wlock);
+    }
+    free(wants);
+    free(failed);
+    free(req_k);
+    return NULL;
+}

@@ -1,0 +1,642 @@
+/*
+ * io.c: the engine's I/O layer.  Reads chunks of sample files: WAV PCM
+ * through aligned reads (O_DIRECT where the filesystem allows it, buffered
+ * otherwise) submitted to io_uring (liburing) or, when io_uring cannot be
+ * set up, to worker threads doing pread; every other format through
+ * libsndfile (sf_seek + sf_readf_float) on the workers.  Fault injection
+ * (failed and delayed reads) lives here, so every caller sees it the same
+ * way.  Also: the WAV header parser and the PCM to float conversion that
+ * both the streamed and the RAM paths use.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "stream_int.h"
+
+/* ---- WAV headers ---------------------------------------------------------- */
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi)
+{
+    size_t off = 12;
+    int have_fmt = 0, tag = 0, bits = 0;
+    uint32_t block = 0;
+
+    memset(wi, 0, sizeof *wi);
+    if (n < 12 || memcmp(p, "RIFF", 4) || memcmp(p + 8, "WAVE", 4))
+        return SHELF_EFORMAT;
+    while (off + 8 <= n) {
+        uint32_t len = rd32(p + off + 4);
+        const unsigned char *body = p + off + 8;
+
+        if (!memcmp(p + off, "fmt ", 4)) {
+            if (len < 16 || off + 8 + 16 > n)
+                return SHELF_EFORMAT;
+            tag = rd16(body);
+            wi->channels = rd16(body + 2);
+            wi->rate = (int)rd32(body + 4);
+            block = rd16(body + 12);
+            bits = rd16(body + 14);
+            if (tag == 0xFFFE) {        /* WAVE_FORMAT_EXTENSIBLE: subformat GUID */
+                if (len < 40 || off + 8 + 40 > n)
+                    return SHELF_EFORMAT;
+                tag = rd16(body + 24);
+            }
+            have_fmt = 1;
+        } else if (!memcmp(p + off, "data", 4)) {
+            if (!have_fmt)
+                return SHELF_EFORMAT;
+            wi->data_off = off + 8;
+            wi->data_len = len;
+            break;
+        }
+        if ((uint64_t)off + 8 + len + (len & 1) > SIZE_MAX / 2)
+            return SHELF_EFORMAT;
+        off += 8 + (size_t)len + (len & 1);
+    }
+    if (!have_fmt || !wi->data_off)
+        return SHELF_EFORMAT;
+    if (wi->channels < 1 || wi->channels > 64 || wi->rate < 1000 || wi->rate > 768000)
+        return SHELF_EFORMAT;
+    if (tag == 1 && bits == 16)
+        wi->enc = SHELF__PCM16;
+    else if (tag == 1 && bits == 24)
+        wi->enc = SHELF__PCM24;
+    else if (tag == 1 && bits == 32)
+        wi->enc = SHELF__PCM32;
+    else if (tag == 3 && bits == 32)
+        wi->enc = SHELF__FLOAT32;
+    else
+        return SHELF_EFORMAT;
+    if (block != (uint32_t)wi->channels * (uint32_t)(bits / 8))
+        return SHELF_EFORMAT;
+    return SHELF_OK;
+}
+
+/*
+ * The same values libsndfile gives for these encodings (normalised: the
+ * integer times 2^-(bits-1), exact for 16 and 24 bits), so a FLAC decoded by
+ * libsndfile and the same audio as WAV decoded here are equal.
+ */
+void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float *out)
+{
+    size_t i;
+
+    switch (enc) {
+    case SHELF__PCM16:
+        for (i = 0; i < samples; i++)
+            out[i] = (float)(int16_t)rd16(in + 2 * i) * (1.0f / 32768.0f);
+        break;
+    case SHELF__PCM24:
+        for (i = 0; i < samples; i++) {
+            const unsigned char *q = in + 3 * i;
+            int32_t v = (int32_t)((uint32_t)q[0] << 8 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 24);
+            out[i] = (float)v * (1.0f / 2147483648.0f);
+        }
+        break;
+    case SHELF__PCM32:
+        for (i = 0; i < samples; i++)
+            out[i] = (float)(int32_t)rd32(in + 4 * i) * (1.0f / 2147483648.0f);
+        break;
+    case SHELF__FLOAT32:
+        for (i = 0; i < samples; i++) {
+            uint32_t u = rd32(in + 4 * i);
+            float f;
+            memcpy(&f, &u, sizeof f);
+            out[i] = f;
+        }
+        break;
+    }
+}
+
+/* ---- fault injection ------------------------------------------------------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt)
+{
+    uint64_t h;
+
+    if (rate <= 0)
+        return 0;
+    if (rate >= 1)
+        return 1;
+    h = mix64(seed ^ mix64(a ^ mix64(b ^ mix64(c ^ mix64(salt)))));
+    return (double)(h >> 11) * (1.0 / 9007199254740992.0) < rate;
+}
+
+/* ---- latency percentiles --------------------------------------------------- */
+
+double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q)
+{
+    uint64_t want, seen = 0;
+    int i;
+
+    if (n == 0)
+        return 0;
+    want = (uint64_t)ceil(q * (double)n);
+    if (want < 1)
+        want = 1;
+    for (i = 0; i < SHELF__LAT_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen >= want)   /* upper edge of the bucket, in us */
+            return pow(2.0, (double)(i + 1) / 16.0);
+    }
+    return pow(2.0, (double)SHELF__LAT_BUCKETS / 16.0);
+}
+
+/* ---- reading one chunk ---------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The aligned byte range of chunk k (direct path). */
+static void chunk_range(const shelf_stream *s, const shelf__sample *sm, int64_t k,
+                        uint64_t *a0, size_t *len, size_t *lead, uint32_t *frames)
+{
+    int64_t first = k * (int64_t)sm->chunk_frames;
+    int64_t n = sm->frames - first;
+    uint64_t b0, b1;
+
+    if (n > (int64_t)sm->chunk_frames)
+        n = sm->chunk_frames;
+    if (n < 0)
+        n = 0;
+    b0 = sm->wi.data_off + (uint64_t)first * sm->bpf;
+    b1 = b0 + (uint64_t)n * sm->bpf;
+    *a0 = b0 & ~(uint64_t)(s->align - 1);
+    *len = (size_t)(((b1 + s->align - 1) & ~(uint64_t)(s->align - 1)) - *a0);
+    *lead = (size_t)(b0 - *a0);
+    *frames = (uint32_t)n;
+}
+
+/* An aligned buffer: the pointer to free is stored just before it. */
+static unsigned char *alloc_aligned(size_t n, size_t align)
+{
+    unsigned char *base = shelf__malloc(n + align + sizeof(void *));
+    uintptr_t p;
+
+    if (!base)
+        return NULL;
+    p = ((uintptr_t)base + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
+    memcpy((unsigned char *)p - sizeof(void *), &base, sizeof base);
+    return (unsigned char *)p;
+}
+
+static void free_aligned(unsigned char *p)
+{
+    void *base;
+
+    if (!p)
+        return;
+    memcpy(&base, p - sizeof(void *), sizeof base);
+    free(base);
+}
+
+/* pread all of len bytes (less only at end of file); returns bytes or -errno. */
+static ssize_t pread_full(int fd, unsigned char *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + got));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Read the bytes of r (direct path) on this thread; sets r->res. */
+static void read_direct(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64_t a0)
+{
+    ssize_t got = -EINVAL;
+
+    if (sm->fd_direct >= 0) {
+        got = pread_full(sm->fd_direct, r->buf, r->buflen, a0);
+        r->used_direct = got >= 0;
+    }
+    if (got == -EINVAL) {   /* O_DIRECT refused here: buffered from now on */
+        got = pread_full(sm->fd, r->buf, r->buflen, a0);
+        r->used_direct = 0;
+    }
+    (void)s;
+    if (got < 0)
+        r->res = (int)-got;
+    else if ((size_t)got < r->lead + (size_t)r->frames * sm->bpf)
+        r->res = EIO;       /* the file is shorter than its header says */
+    else
+        r->res = 0;
+}
+
+/* Fill r->data from libsndfile (decode path). */
+static void read_sndfile(shelf__sample *sm, shelf__req *r)
+{
+    sf_count_t got;
+
+    pthread_mutex_lock(&sm->sf_lock);
+    if (sf_seek(sm->sf, r->k * (sf_count_t)sm->chunk_frames, SEEK_SET) < 0)
+        got = -1;
+    else
+        got = sf_readf_float(sm->sf, r->data, r->frames);
+    pthread_mutex_unlock(&sm->sf_lock);
+    r->res = got == (sf_count_t)r->frames ? 0 : EIO;
+}
+
+/* Prepare r for chunk k: buffers and sizes. */
+static int req_prepare(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64_t *a0)
+{
+    *a0 = 0;
+    if (sm->direct) {
+        chunk_range(s, sm, r->k, a0, &r->buflen, &r->lead, &r->frames);
+        if (!r->buf) {
+            r->bufcap = (size_t)sm->chunk_frames * sm->bpf + 2 * (size_t)s->align;
+            if (!(r->buf = alloc_aligned(r->bufcap, s->align)))
+                return SHELF_ENOMEM;
+        }
+    } else {
+        int64_t first = r->k * (int64_t)sm->chunk_frames;
+        int64_t n = sm->frames - first;
+        r->frames = (uint32_t)(n > (int64_t)sm->chunk_frames ? sm->chunk_frames : n);
+    }
+    if (!r->data && !(r->data = shelf__malloc((size_t)(r->frames ? r->frames : 1) *
+                                              (size_t)sm->channels * sizeof(float))))
+        return SHELF_ENOMEM;
+    return SHELF_OK;
+}
+
+int shelf__req_decode(shelf_stream *s, shelf__req *r)
+{
+    shelf__sample *sm = &s->samples[r->sample];
+
+    if (r->res == 0 && sm->direct)
+        shelf__pcm_to_float(sm->wi.enc, r->buf + r->lead,
+                            (size_t)r->frames * (size_t)sm->channels, r->data);
+    return r->res;
+}
+
+void shelf__req_free(shelf__req *r)
+{
+    if (!r)
+        return;
+    free_aligned(r->buf);
+    free(r->data);
+    free(r);
+}
+
+int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float **data,
+                           uint32_t *frames, int *errno_out)
+{
+    shelf__req r;
+    uint64_t a0;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    *data = NULL;
+    *frames = 0;
+    *errno_out = 0;
+    r.sample = (int)(sm - s->samples);
+    r.k = k;
+    if ((rc = req_prepare(s, sm, &r, &a0)) != SHELF_OK)
+        goto out;
+    if (sm->direct)
+        read_direct(s, sm, &r, a0);
+    else
+        read_sndfile(sm, &r);
+    if (r.res) {
+        *errno_out = r.res;
+        rc = SHELF_EIO;
+        goto out;
+    }
+    shelf__req_decode(s, &r);
+    *data = r.data;
+    *frames = r.frames;
+    r.data = NULL;
+out:
+    free_aligned(r.buf);
+    free(r.data);
+    return rc;
+}
+
+/* ---- workers -------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    shelf_stream *s = arg;
+
+    for (;;) {
+        shelf__req *r;
+        shelf__sample *sm;
+        uint64_t a0;
+
+        pthread_mutex_lock(&s->qlock);
+        while (!s->jobs && !atomic_load(&s->quit))
+            pthread_cond_wait(&s->qcond, &s->qlock);
+        if (!s->jobs) {
+            pthread_mutex_unlock(&s->qlock);
+            break;
+        }
+        r = s->jobs;
+        s->jobs = r->next;
+        if (!s->jobs)
+            s->jobs_tail = NULL;
+        pthread_mutex_unlock(&s->qlock);
+
+        sm = &s->samples[r->sample];
+        if (r->injected_error) {
+            r->res = EIO;
+        } else if (sm->direct) {
+            chunk_range(s, sm, r->k, &a0, &r->buflen, &r->lead, &r->frames);
+            read_direct(s, sm, r, a0);
+            shelf__req_decode(s, r);
+        } else {
+            read_sndfile(sm, r);
+        }
+        r->t_due = now_s();
+
+        pthread_mutex_lock(&s->qlock);
+        r->next = s->done;
+        s->done = r;
+        pthread_mutex_unlock(&s->qlock);
+        pthread_mutex_lock(&s->wlock);
+        pthread_cond_signal(&s->wcond);
+        pthread_mutex_unlock(&s->wlock);
+    }
+    return NULL;
+}
+
+int shelf__io_start(shelf_stream *s)
+{
+    int i, n = s->o.io_threads;
+
+    if (!(s->o.flags & SHELF_STREAM_NO_URING)) {
+        struct io_uring *ring = shelf__calloc(1, sizeof *ring);
+        unsigned entries = 1;
+
+        while (entries < (unsigned)s->o.queue_depth)
+            entries <<= 1;
+        if (ring && io_uring_queue_init(entries, ring, 0) == 0) {
+            s->uring = ring;
+            s->uring_ok = 1;
+        } else {
+            free(ring);
+        }
+    }
+    if (!(s->workers = shelf__calloc((size_t)n, sizeof *s->workers)))
+        return SHELF_ENOMEM;
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+            return shelf__seterr(&s->err, SHELF_EIO, "cannot start an i/o thread");
+        s->nworkers++;
+    }
+    return SHELF_OK;
+}
+
+void shelf__io_stop(shelf_stream *s)
+{
+    int i;
+    shelf__req *r;
+
+    pthread_mutex_lock(&s->qlock);
+    atomic_store(&s->quit, 1);
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+    for (i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    free(s->workers);
+    s->workers = NULL;
+    s->nworkers = 0;
+    if (s->uring) {
+        /* Wait for reads still in flight: their buffers are ours. */
+        while (s->uring_inflight > 0) {
+            struct io_uring_cqe *cqe;
+            if (io_uring_wait_cqe(s->uring, &cqe) != 0)
+                break;
+            shelf__req_free(io_uring_cqe_get_data(cqe));
+            io_uring_cqe_seen(s->uring, cqe);
+            s->uring_inflight--;
+        }
+        io_uring_queue_exit(s->uring);
+        free(s->uring);
+        s->uring = NULL;
+    }
+    while ((r = s->jobs)) {
+        s->jobs = r->next;
+        shelf__req_free(r);
+    }
+    while ((r = s->done)) {
+        s->done = r->next;
+        shelf__req_free(r);
+    }
+    while ((r = s->delayed)) {
+        s->delayed = r->next;
+        shelf__req_free(r);
+    }
+}
+
+/* ---- submit and reap (scheduler thread) ----------------------------------- */
+
+static void hold(shelf_stream *s, shelf__req *r)
+{
+    r->next = s->delayed;
+    s->delayed = r;
+}
+
+void shelf__io_submit(shelf_stream *s, shelf__req *r)
+{
+    shelf__sample *sm = &s->samples[r->sample];
+    uint64_t a0;
+    double now = now_s();
+
+    r->t_submit = now;
+    r->injected_error = shelf__fault(s->o.fault_seed, s->o.fault_error_rate,
+                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 1);
+    r->injected_delay = shelf__fault(s->o.fault_seed, s->o.fault_delay_rate,
+                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 2);
+    if (s->inflight++ == 0)
+        s->busy_since = now;
+    if (req_prepare(s, sm, r, &a0) != SHELF_OK) {
+        r->res = ENOMEM;
+        r->t_due = now;
+        hold(s, r);
+        return;
+    }
+    if (r->injected_error) {
+        r->res = EIO;
+        r->t_due = now + (r->injected_delay ? s->o.fault_delay_ms / 1000.0 : 0);
+        hold(s, r);
+        return;
+    }
+    if (s->uring && sm->direct && sm->fd_direct >= 0) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(s->uring);
+        if (sqe) {
+            io_uring_prep_read(sqe, sm->fd_direct, r->buf, (unsigned)r->buflen, a0);
+            io_uring_sqe_set_data(sqe, r);
+            if (io_uring_submit(s->uring) == 1) {
+                s->uring_inflight++;
+                return;
+            }
+        }
+    }
+    pthread_mutex_lock(&s->qlock);
+    r->next = NULL;
+    if (s->jobs_tail)
+        s->jobs_tail->next = r;
+    else
+        s->jobs = r;
+    s->jobs_tail = r;
+    pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+}
+
+/* A finished read: held when a delay is injected, else returned. */
+static void finish(shelf_stream *s, shelf__req *r, double done, shelf__req **list)
+{
+    if (r->injected_delay && !r->injected_error) {
+        r->injected_delay = 0;
+        r->t_due = done + s->o.fault_delay_ms / 1000.0;
+        hold(s, r);
+        return;
+    }
+    r->t_due = done;
+    r->next = *list;
+    *list = r;
+}
+
+/* A uring read came back with res bytes or -errno. */
+static void uring_done(shelf_stream *s, shelf__req *r, int res, double now, shelf__req **list)
+{
+    shelf__sample *sm = &s->samples[r->sample];
+
+    r->used_direct = 1;
+    if (res == -EINVAL || (res >= 0 && (size_t)res < r->lead + (size_t)r->frames * sm->bpf)) {
+        /* O_DIRECT refused, or a short read: finish it buffered here. */
+        uint64_t a0;
+        size_t len, lead;
+        uint32_t frames;
+        chunk_range(s, sm, r->k, &a0, &len, &lead, &frames);
+        if (res == -EINVAL) {
+            close(sm->fd_direct);
+            sm->fd_direct = -1;
+        }
+        read_direct(s, sm, r, a0);
+    } else if (res < 0) {
+        r->res = -res;
+    } else {
+        r->res = 0;
+    }
+    shelf__req_decode(s, r);
+    finish(s, r, now, list);
+}
+
+shelf__req *shelf__io_reap(shelf_stream *s, double timeout)
+{
+    shelf__req *list = NULL, *r, **pp;
+    double now;
+
+    if (s->uring && s->uring_inflight > 0) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        int workers_busy;
+
+        pthread_mutex_lock(&s->qlock);
+        workers_busy = s->jobs != NULL || s->inflight > s->uring_inflight;
+        pthread_mutex_unlock(&s->qlock);
+        {
+            /* Worker reads and held completions are not seen by the ring:
+             * look again soon while there are any. */
+            double t = (s->delayed || workers_busy) && timeout > 0.0002 ? 0.0002 : timeout;
+            struct __kernel_timespec ts;
+            ts.tv_sec = (long long)t;
+            ts.tv_nsec = (long long)((t - (double)ts.tv_sec) * 1e9);
+            io_uring_wait_cqe_timeout(s->uring, &cqe, &ts);
+        }
+        now = now_s();
+        io_uring_for_each_cqe(s->uring, head, cqe) {
+            uring_done(s, io_uring_cqe_get_data(cqe), cqe->res, now, &list);
+            n++;
+        }
+        io_uring_cq_advance(s->uring, n);
+        s->uring_inflight -= (int)n;
+    }
+    pthread_mutex_lock(&s->qlock);
+    r = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->qlock);
+    if (!r && !list && !s->delayed && !(s->uring && s->uring_inflight > 0)) {
+        /* Nothing to do yet: sleep until a worker or a control call wakes us. */
+        struct timespec ts;
+        double until;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        until = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + timeout;
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        pthread_mutex_lock(&s->wlock);
+        pthread_mutex_lock(&s->qlock);
+        r = s->done;
+        s->done = NULL;
+        pthread_mutex_unlock(&s->qlock);
+        if (!r && !atomic_load(&s->quit))
+            pthread_cond_timedwait(&s->wcond, &s->wlock, &ts);
+        pthread_mutex_unlock(&s->wlock);
+        if (!r) {
+            pthread_mutex_lock(&s->qlock);
+            r = s->done;
+            s->done = NULL;
+            pthread_mutex_unlock(&s->qlock);
+        }
+    } else if (!r && !list && s->delayed) {
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+    }
+    while (r) {
+        shelf__req *next = r->next;
+        finish(s, r, r->t_due, &list);
+        r = next;
+    }
+    now = now_s();
+    for (pp = &s->delayed; (r = *pp);) {
+        if (r->t_due <= now) {
+            *pp = r->next;
+            r->next = list;
+            list = r;
+        } else {
+            pp = &r->next;
+        }
+    }
+    for (r = list; r; r = r->next) {
+        if (--s->inflight == 0)
+            atomic_fetch_add(&s->c_busy_ns, (uint64_t)((now - s->busy_since) * 1e9));
+    }
+    return list;
+}

@@ -1,0 +1,416 @@
+/*
+ * script.c: note scripts (the text format in doc/streaming.md): the parser
+ * (outside input, fuzzed by fuzz/fuzz_notes.c) and the offline render that
+ * plays a script through the engine, either from fully RAM-loaded samples
+ * or streamed from disk with waits between blocks; both give the same bits.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stream_int.h"
+
+#define MAX_NOTES 1000000
+#define MAX_SAMPLES 4096
+#define MAX_FRAMES ((int64_t)1 << 40)
+
+/* ---- parsing -------------------------------------------------------------- */
+
+typedef struct parser {
+    const char *p, *end;
+    int line;
+    char msg[256];
+} parser;
+
+/* The next whitespace-separated word of a line into buf; 0 when none. */
+static int word(const char **p, const char *end, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    while (*p < end && (**p == ' ' || **p == '\t'))
+        (*p)++;
+    if (*p >= end)
+        return 0;
+    while (*p < end && **p != ' ' && **p != '\t') {
+        if (n + 1 < size)
+            buf[n++] = **p;
+        (*p)++;
+    }
+    buf[n] = 0;
+    return 1;
+}
+
+static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (!*s)
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_f(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+
+    if (!*s)
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Stable merge sort by start frame (qsort is not stable). */
+static int sort_notes(shelf_note *notes, size_t n)
+{
+    shelf_note *buf;
+    size_t w, lo, mid, hi, a, b, k;
+
+    for (k = 1; k < n && notes[k].at >= notes[k - 1].at; k++)
+        ;
+    if (k == n)
+        return SHELF_OK;
+    if (!(buf = shelf__calloc(n, sizeof *buf)))
+        return SHELF_ENOMEM;
+    for (w = 1; w < n; w *= 2) {
+        for (lo = 0; lo < n; lo += 2 * w) {
+            mid = lo + w < n ? lo + w : n;
+            hi = lo + 2 * w < n ? lo + 2 * w : n;
+            for (a = lo, b = mid, k = lo; k < hi; k++)
+                buf[k] = a < mid && (b >= hi || notes[a].at <= notes[b].at) ? notes[a++] : notes[b++];
+        }
+        memcpy(notes, buf, n * sizeof *notes);
+    }
+    free(buf);
+    return SHELF_OK;
+}
+
+void shelf_notes_free(shelf_notes *n)
+{
+    size_t i;
+
+    if (!n)
+        return;
+    for (i = 0; i < n->nsamples; i++)
+        free(n->samples[i]);
+    free(n->samples);
+    free(n->notes);
+    free(n);
+}
+
+/* One "note" line after the keyword. */
+static int parse_note(parser *ps, const char *p, const char *end, shelf_notes *n, shelf_note *note)
+{
+    char w[128];
+    int64_t v;
+
+    memset(note, 0, sizeof *note);
+    note->pitch = 1.0;
+    note->gain = 1.0f;
+    note->length = -1;
+    note->release = 64;
+    if (!word(&p, end, w, sizeof w) || parse_i64(w, 0, MAX_FRAMES, &note->at)) {
+        snprintf(ps->msg, sizeof ps->msg, "line %d: note needs a start frame", ps->line);
+        return -1;
+    }
+    if (!word(&p, end, w, sizeof w) || parse_i64(w, 0, (int64_t)n->nsamples - 1, &v)) {
+        snprintf(ps->msg, sizeof ps->msg, "line %d: note needs a sample number (0..%zu)",
+                 ps->line, n->nsamples ? n->nsamples - 1 : 0);
+        return -1;
+    }
+    note->sample = (int)v;
+    while (word(&p, end, w, sizeof w)) {
+        char *eq = strchr(w, '=');
+        double d;
+        int bad = 0;
+
+        if (!eq) {
+            bad = 1;
+        } else {
+            *eq++ = 0;
+            if (!strcmp(w, "offset"))
+                bad = parse_i64(eq, 0, MAX_FRAMES, &note->offset);
+            else if (!strcmp(w, "pitch"))
+                bad = parse_f(eq, 1.0 / 16, 16, &note->pitch);
+            else if (!strcmp(w, "gain")) {
+                bad = parse_f(eq, 0, 16, &d);
+                note->gain = (float)d;
+            } else if (!strcmp(w, "len"))
+                bad = parse_i64(eq, 0, MAX_FRAMES, &note->length);
+            else if (!strcmp(w, "release")) {
+                bad = parse_i64(eq, 1, 10000000, &v);
+                note->release = (uint32_t)v;
+            } else if (!strcmp(w, "prio")) {
+                bad = parse_i64(eq, -1000000, 1000000, &v);
+                note->priority = (int)v;
+            } else
+                bad = 1;
+            if (bad)
+                eq[-1] = '=';
+        }
+        if (bad) {
+            snprintf(ps->msg, sizeof ps->msg, "line %d: bad note field '%.40s'", ps->line, w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **errmsg)
+{
+    parser ps = { text, text + len, 0, "" };
+    shelf_notes *n = NULL;
+    size_t cap_notes = 0;
+    int rc = SHELF_EFORMAT, have_magic = 0;
+
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    if (!(n = shelf__calloc(1, sizeof *n))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    n->rate = 48000;
+    while (ps.p < ps.end) {
+        const char *eol = memchr(ps.p, '\n', (size_t)(ps.end - ps.p));
+        const char *p = ps.p, *end = eol ? eol : ps.end;
+        char w[64];
+
+        ps.p = eol ? eol + 1 : ps.end;
+        ps.line++;
+        if (end > p && end[-1] == '\r')
+            end--;
+        if (memchr(p, '\0', (size_t)(end - p))) {
+            snprintf(ps.msg, sizeof ps.msg, "line %d: a NUL byte", ps.line);
+            goto out;
+        }
+        if (!word(&p, end, w, sizeof w) || w[0] == '#')
+            continue;
+        if (!have_magic) {
+            char v[16];
+            if (strcmp(w, "shelf-notes") || !word(&p, end, v, sizeof v) || strcmp(v, "1")) {
+                snprintf(ps.msg, sizeof ps.msg, "line %d: not a note script (want 'shelf-notes 1')",
+                         ps.line);
+                goto out;
+            }
+            have_magic = 1;
+        } else if (!strcmp(w, "rate") || !strcmp(w, "length")) {
+            char v[32];
+            int64_t x;
+            int is_rate = w[0] == 'r';
+            if (!word(&p, end, v, sizeof v) ||
+                parse_i64(v, is_rate ? 1000 : 0, is_rate ? 768000 : MAX_FRAMES, &x) ||
+                word(&p, end, w, sizeof w)) {
+                snprintf(ps.msg, sizeof ps.msg, "line %d: bad %s", ps.line, is_rate ? "rate" : "length");
+                goto out;
+            }
+            if (is_rate)
+                n->rate = (int)x;
+            else
+                n->frames = x;
+        } else if (!strcmp(w, "sample")) {
+            char **grown;
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+            while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            if (p == end || n->nsamples >= MAX_SAMPLES) {
+                snprintf(ps.msg, sizeof ps.msg, "line %d: %s", ps.line,
+                         p == end ? "sample needs a path" : "too many samples");
+                goto out;
+            }
+            if (!(grown = shelf__realloc(n->samples, (n->nsamples + 1) * sizeof *grown))) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            n->samples = grown;
+            if (!(n->samples[n->nsamples] = shelf__strndup(p, (size_t)(end - p)))) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            n->nsamples++;
+        } else if (!strcmp(w, "note")) {
+            if (n->nnotes >= MAX_NOTES) {
+                snprintf(ps.msg, sizeof ps.msg, "line %d: too many notes", ps.line);
+                goto out;
+            }
+            if (n->nnotes == cap_notes) {
+                size_t cap = cap_notes ? 2 * cap_notes : 64;
+                shelf_note *grown = shelf__realloc(n->notes, cap * sizeof *grown);
+                if (!grown) {
+                    rc = SHELF_ENOMEM;
+                    goto out;
+                }
+                n->notes = grown;
+                cap_notes = cap;
+            }
+            if (parse_note(&ps, p, end, n, &n->notes[n->nnotes]))
+                goto out;
+            n->nnotes++;
+        } else {
+            snprintf(ps.msg, sizeof ps.msg, "line %d: unknown keyword '%.30s'", ps.line, w);
+            goto out;
+        }
+    }
+    if (!have_magic) {
+        snprintf(ps.msg, sizeof ps.msg, "empty note script");
+        goto out;
+    }
+    /* Notes in time order; notes at the same frame keep their line order. */
+    if (n->nnotes > 1 && (rc = sort_notes(n->notes, n->nnotes)) != SHELF_OK)
+        goto out;
+    *out = n;
+    return SHELF_OK;
+out:
+    if (errmsg)
+        *errmsg = shelf__strdup(ps.msg[0] ? ps.msg : shelf_strerror(rc));
+    shelf_notes_free(n);
+    return rc;
+}
+
+/* ---- offline render -------------------------------------------------------- */
+
+typedef struct playing {
+    int voice;
+    int64_t release_at;      /* output frame; -1: plays to its end */
+    uint32_t release;
+} playing;
+
+int shelf_notes_render(const shelf_notes *n, const char *const *paths,
+                       const shelf_stream_opts *opts, uint32_t block, float **pcm,
+                       int64_t *frames_out, shelf_stream_stats *stats, char **errmsg)
+{
+    shelf_stream_opts o;
+    shelf_stream *s = NULL;
+    shelf_stream_sample_info *info = NULL;
+    playing *pl = NULL;
+    float *out = NULL;
+    size_t i, npl = 0, next = 0;
+    int64_t frames = n->frames, t = 0;
+    int rc, ram, id;
+    char msg[512] = "";
+
+    *pcm = NULL;
+    *frames_out = 0;
+    if (errmsg)
+        *errmsg = NULL;
+    memset(&o, 0, sizeof o);
+    if (opts)
+        memcpy(&o, opts, opts->size && opts->size <= sizeof o ? opts->size : sizeof o);
+    o.size = sizeof o;
+    o.rate = n->rate;
+    ram = (o.flags & SHELF_STREAM_RAM) != 0;
+    if (!ram)
+        o.flags |= SHELF_STREAM_OFFLINE;
+    if ((size_t)o.max_voices < n->nnotes + 1)
+        o.max_voices = n->nnotes + 1 > 16384 ? 16384 : (int)n->nnotes + 1;
+    if (!block)
+        block = 128;
+    if ((rc = shelf_stream_new(&o, &s, errmsg)) != SHELF_OK)
+        return rc;
+    if (!(info = shelf__calloc(n->nsamples + 1, sizeof *info)) ||
+        !(pl = shelf__calloc(n->nnotes + 1, sizeof *pl))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n->nsamples; i++) {
+        if ((rc = shelf_stream_add(s, paths[i], &id)) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
+            goto out;
+        }
+        shelf_stream_sample(s, id, &info[i]);
+    }
+    for (i = 0; i < n->nnotes; i++) {
+        const shelf_note *nt = &n->notes[i];
+        if (nt->offset >= info[nt->sample].frames) {
+            rc = SHELF_EINVAL;
+            snprintf(msg, sizeof msg, "note %zu starts past the end of sample %d", i + 1, nt->sample);
+            goto out;
+        }
+    }
+    if (frames <= 0) {
+        /* Until the last note has played out. */
+        for (i = 0; i < n->nnotes; i++) {
+            const shelf_note *nt = &n->notes[i];
+            const shelf_stream_sample_info *si = &info[nt->sample];
+            double src = (double)(si->frames - nt->offset) * o.rate / si->rate / nt->pitch;
+            int64_t end = nt->at + (nt->length >= 0 ? nt->length + nt->release : (int64_t)ceil(src) + 1);
+            if (end > frames)
+                frames = end;
+        }
+    }
+    if (frames > (int64_t)1 << 32) {
+        rc = SHELF_EINVAL;
+        snprintf(msg, sizeof msg, "render of %lld frames is too long", (long long)frames);
+        goto out;
+    }
+    if (!(out = shelf__calloc((size_t)frames * 2 + 1, sizeof *out))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    while (t < frames) {
+        int64_t until = t + block;
+        size_t j, k;
+
+        /* Events inside this block cut it, so each starts on its frame. */
+        if (next < n->nnotes && n->notes[next].at > t && n->notes[next].at < until)
+            until = n->notes[next].at;
+        for (j = 0; j < npl; j++)
+            if (pl[j].release_at > t && pl[j].release_at < until)
+                until = pl[j].release_at;
+        if (until > frames)
+            until = frames;
+        while (next < n->nnotes && n->notes[next].at <= t) {
+            const shelf_note *nt = &n->notes[next++];
+            int v = shelf_stream_voice_start(s, nt->sample, nt->offset, nt->pitch, nt->gain,
+                                             nt->priority);
+            if (v < 0) {
+                rc = v;
+                snprintf(msg, sizeof msg, "cannot start note %zu: %s", next, shelf_strerror(v));
+                goto out;
+            }
+            pl[npl].voice = v;
+            pl[npl].release_at = nt->length >= 0 ? nt->at + nt->length : -1;
+            pl[npl].release = nt->release;
+            npl++;
+        }
+        for (j = 0, k = 0; j < npl; j++) {
+            if (pl[j].release_at >= 0 && pl[j].release_at <= t) {
+                shelf_stream_voice_release(s, pl[j].voice, pl[j].release);
+                continue;
+            }
+            pl[k++] = pl[j];
+        }
+        npl = k;
+        if (!ram && (rc = shelf_stream_wait_ready(s, (uint32_t)(until - t))) != SHELF_OK)
+            goto out;
+        shelf_stream_render(s, (uint32_t)(until - t), out + 2 * t);
+        t = until;
+    }
+    if (stats) {
+        stats->size = sizeof *stats;
+        shelf_stream_get_stats(s, stats);
+    }
+    *pcm = out;
+    *frames_out = frames;
+    out = NULL;
+    rc = SHELF_OK;
+out:
+    if (rc != SHELF_OK && errmsg && !*errmsg)
+        *errmsg = shelf__strdup(msg[0] ? msg : shelf_strerror(rc));
+    free(out);
+    free(pl);
+    free(info);
+    shelf_stream_free(s);
+    return rc;
+}

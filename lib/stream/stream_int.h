@@ -1,0 +1,277 @@
+/*
+ * stream_int.h: internals of the streaming engine (lib/stream): the
+ * lock-free SPSC ring, sample files and their chunk decoding, the chunk
+ * cache, voices, the I/O layer (io_uring or worker preads, fault
+ * injection) and the engine handle that ties them together.
+ *
+ * Data model.  A sample is cut into chunks of chunk_frames frames; chunk k
+ * is one aligned read of the file, decoded to interleaved float32 at the
+ * sample's own rate and channel count.  The first head_chunks chunks stay in
+ * RAM while the sample is added.  Every other chunk lives in the cache while
+ * a voice ring, a pin or the LRU keeps it.  A voice's ring carries pointers
+ * to cache chunks (refcounted), so voices playing the same region share one
+ * read and one buffer.
+ */
+#ifndef SHELF_STREAM_INT_H
+#define SHELF_STREAM_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sndfile.h>
+#include "../common/common_int.h"
+
+/* ---- SPSC ring (power-of-two capacity, fixed-size items) ---------------- */
+
+/*
+ * One producer thread calls push, one consumer thread calls peek/pop.  The
+ * producer publishes an item with a release store of head after writing it;
+ * the consumer acquires head before reading it, and releases tail after it
+ * is done with the item, which the producer acquires before reusing a slot.
+ */
+typedef struct shelf__ring {
+    _Atomic uint32_t head;   /* next slot the producer writes */
+    char pad1[60];
+    _Atomic uint32_t tail;   /* next slot the consumer reads */
+    char pad2[60];
+    uint32_t mask, item;     /* capacity - 1, item bytes */
+    unsigned char *buf;
+} shelf__ring;
+
+int shelf__ring_init(shelf__ring *r, uint32_t capacity, uint32_t item);
+void shelf__ring_release(shelf__ring *r);
+/* Producer: copy item in; 0 on success, -1 when full. */
+int shelf__ring_push(shelf__ring *r, const void *item);
+/* Consumer: items ready to read. */
+uint32_t shelf__ring_count(shelf__ring *r);
+/* Consumer: pointer to the i-th ready item (i < count), or NULL. */
+void *shelf__ring_peek(shelf__ring *r, uint32_t i);
+/* Consumer: drop the oldest item (count must be > 0). */
+void shelf__ring_pop(shelf__ring *r);
+/* Producer side: free slots. */
+uint32_t shelf__ring_space(shelf__ring *r);
+
+/* ---- sample files -------------------------------------------------------- */
+
+enum { SHELF__PCM16 = 1, SHELF__PCM24, SHELF__PCM32, SHELF__FLOAT32 };
+
+/* What a WAV header says, for the direct path. */
+typedef struct shelf__wavinfo {
+    int enc;                 /* SHELF__PCM16 ... or 0 when not directly readable */
+    int rate, channels;
+    uint64_t data_off, data_len;
+} shelf__wavinfo;
+
+/*
+ * Parse a RIFF/WAVE header from the first n bytes of a file (fmt chunk, data
+ * chunk).  Returns SHELF_OK and fills wi when the file is PCM 16/24/32-bit
+ * or float32 (also WAVE_FORMAT_EXTENSIBLE), SHELF_EFORMAT otherwise.
+ * Outside input: never reads past n (fuzzed).
+ */
+int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi);
+
+/* Convert n frames of raw PCM to float (the direct decode path). */
+void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float *out);
+
+struct io_uring;
+typedef struct shelf__chunk shelf__chunk;
+
+typedef struct shelf__sample {
+    char *path;
+    int fd;                  /* buffered */
+    int fd_direct;           /* O_DIRECT, or -1 */
+    int direct;              /* 1: raw PCM path; 0: libsndfile decode */
+    shelf__wavinfo wi;
+    int rate, channels;
+    int64_t frames;
+    uint32_t bpf;            /* bytes per frame on disk (direct path) */
+    uint32_t chunk_frames;
+    int64_t nchunks;
+    uint32_t head_chunks;
+    shelf__chunk **head;     /* head_chunks pointers, immutable once added */
+    SNDFILE *sf;             /* decode path; guarded by sf_lock */
+    pthread_mutex_t sf_lock;
+    int pinned;
+} shelf__sample;
+
+/* ---- chunk cache --------------------------------------------------------- */
+
+enum { SHELF__CH_LOADING = 1, SHELF__CH_READY, SHELF__CH_FAILED };
+
+struct shelf__chunk {
+    int sample;
+    int64_t k;
+    _Atomic int refs;        /* rings, heads and pins holding it; the audio
+                                thread only decrements */
+    int state;               /* SHELF__CH_...; under the cache lock */
+    int attempts;            /* failed read attempts so far */
+    int pinned;
+    uint32_t frames;
+    float *data;             /* frames * channels floats */
+    size_t bytes;            /* counted against the budget */
+    shelf__chunk *hnext;     /* hash chain */
+    shelf__chunk *lprev, *lnext; /* LRU list of READY chunks, most recent first */
+};
+
+typedef struct shelf__cache {
+    pthread_mutex_t lock;
+    shelf__chunk **table;
+    size_t nbuckets;
+    shelf__chunk *lru_head, *lru_tail;
+    uint64_t budget;
+    _Atomic uint64_t bytes, pinned_bytes;
+    _Atomic uint64_t hits, misses, evictions;
+} shelf__cache;
+
+int shelf__cache_init(shelf__cache *c, uint64_t budget);
+void shelf__cache_release(shelf__cache *c);
+/* Under c->lock. */
+shelf__chunk *shelf__cache_find(shelf__cache *c, int sample, int64_t k);
+shelf__chunk *shelf__cache_insert(shelf__cache *c, int sample, int64_t k);
+void shelf__cache_ready(shelf__cache *c, shelf__chunk *ch, float *data, uint32_t frames,
+                        size_t bytes);
+void shelf__cache_touch(shelf__cache *c, shelf__chunk *ch);
+void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch);
+/* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
+void shelf__cache_trim(shelf__cache *c, uint64_t budget);
+
+/* ---- voices -------------------------------------------------------------- */
+
+enum { SHELF__V_FREE = 0, SHELF__V_ACTIVE, SHELF__V_STOPPING };
+
+/* One item of a voice's ring: chunk k, or a gap (data NULL) after a failed read. */
+typedef struct shelf__ringitem {
+    int64_t k;
+    shelf__chunk *ch;        /* NULL: lost, play silence */
+} shelf__ringitem;
+
+#define SHELF__FADE 32       /* frames of the underrun fade in and out */
+
+typedef struct shelf__voice {
+    /* Set by the audio thread before it publishes state ACTIVE. */
+    _Atomic int state;
+    uint32_t gen;
+    int sample;
+    int priority;
+    float gain;
+    uint64_t step;           /* source frames per output frame, 32.32 */
+    uint64_t seq;            /* start order */
+    int64_t start_chunk;
+    /* Published by the audio thread, read by the scheduler. */
+    _Atomic uint64_t pos;    /* source position, 32.32 */
+    _Atomic int releasing;
+    _Atomic float level;
+    /* Set by the scheduler: fade out quickly (the disk fell behind). */
+    _Atomic int drop;
+    /* Audio thread only. */
+    uint32_t rel_total, rel_left; /* release ramp */
+    int dropping;
+    int starved;             /* 1 while data is missing */
+    int played_any;          /* a frame was played: a miss is an underrun */
+    uint32_t fade_in;        /* frames left of the fade in after a gap */
+    uint32_t fade_out;       /* frames left of the fade out at a gap */
+    float last[2];           /* last output frame before a gap */
+    /* Scheduler only. */
+    uint32_t io_gen;         /* gen the scheduler has set up */
+    int io_active;
+    int64_t next_chunk;      /* next chunk to push to the ring */
+    int fails;               /* consecutive lost chunks */
+    /* Chunk pointers: producer the scheduler, consumer the audio thread. */
+    shelf__ring ring;
+} shelf__voice;
+
+/* ---- I/O ----------------------------------------------------------------- */
+
+typedef struct shelf__req {
+    int sample;
+    int64_t k;
+    shelf__chunk *ch;
+    int attempt;
+    double t_submit, t_due;  /* t_due: completion held until (fault delay) */
+    int injected_error, injected_delay;
+    int res;                 /* 0 or an errno value */
+    float *data;             /* decoded result (owned until handed over) */
+    uint32_t frames;
+    unsigned char *buf;      /* aligned read buffer (direct path) */
+    size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
+    int used_direct;
+    struct shelf__req *next;
+} shelf__req;
+
+/* Latency histogram: 16 buckets per octave from 1 us. */
+#define SHELF__LAT_BUCKETS (16 * 26)
+
+/* ---- the engine ---------------------------------------------------------- */
+
+struct shelf_stream {
+    shelf_stream_opts o;
+    shelf__err err;
+    uint32_t align;          /* read alignment (filesystem block size) */
+    double measured_lat;     /* seconds, from the first add */
+
+    shelf__sample *samples;
+    _Atomic int nsamples;
+
+    shelf__voice *voices;
+    int nvoices;
+    /* Audio thread only: playing voices in start order. */
+    int *order;
+    int norder;
+    uint64_t next_seq;
+    float *scratch;          /* 2 * max block floats for voice_render */
+
+    shelf__cache cache;
+
+    /* Scheduler. */
+    pthread_t sched;
+    int sched_started;
+    _Atomic int quit;
+    pthread_mutex_t wlock;   /* wakeups and offline waits */
+    pthread_cond_t wcond;    /* the scheduler waits here */
+    pthread_cond_t rcond;    /* wait_ready waits here */
+    _Atomic uint64_t pass;   /* scheduler passes done */
+
+    /* I/O. */
+    int uring_ok;
+    struct io_uring *uring;
+    int inflight;            /* scheduler only */
+    int uring_inflight;
+    shelf__req *delayed;     /* completions held by fault delay */
+    pthread_t *workers;
+    int nworkers;
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    shelf__req *jobs, *jobs_tail, *done;
+    double busy_since;
+
+    /* Counters (atomics, read by any thread). */
+    _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
+        c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
+        c_bytes, c_merged, c_busy_ns;
+    _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
+    _Atomic uint64_t lat_max_ns;
+    _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */
+    int direct_used;
+};
+
+/* io.c */
+int shelf__io_start(shelf_stream *s);
+void shelf__io_stop(shelf_stream *s);
+/* Queue a read of chunk k of sample (the chunk is LOADING). Scheduler. */
+void shelf__io_submit(shelf_stream *s, shelf__req *r);
+/* Collect completions; wait up to timeout seconds when none. Scheduler. */
+shelf__req *shelf__io_reap(shelf_stream *s, double timeout);
+/* Read and decode chunk k of a sample on the calling thread; data owned. */
+int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float **data,
+                           uint32_t *frames, int *errno_out);
+/* Decode a finished direct read. */
+int shelf__req_decode(shelf_stream *s, shelf__req *r);
+void shelf__req_free(shelf__req *r);
+/* Fault injection decision: 1 with probability rate for (seed, a, b, c, salt). */
+int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
+double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
+
+/* engine.c */
+void shelf__lat_record(shelf_stream *s, double seconds);
+
+#endif /* SHELF_STREAM_INT_H */

@@ -1,0 +1,383 @@
+/*
+ * stress.c: the streaming stress test.  A timer thread plays the audio
+ * callback, paced by clock_nanosleep on absolute deadlines (SCHED_FIFO when
+ * the system allows it), and follows a seeded note script that holds the
+ * wanted polyphony: each lane plays a random sample for a random time,
+ * releases it and starts the next.  The calling thread samples the engine's
+ * counters once a second into rows (the CSV and the plot), and a ramp
+ * looks for the highest polyphony that plays clean.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "stream_int.h"
+
+#define RELEASE_FRAMES 256
+
+typedef struct lane {
+    int voice;
+    int64_t end;             /* output frame of its release */
+} lane;
+
+typedef struct stress {
+    shelf_stream *s;
+    const shelf_stress_opts *so;
+    int nsamples;
+    int64_t *frames;         /* per sample */
+    int *rates;
+    lane *lanes;
+    uint64_t rng;
+    _Atomic int stop;
+    _Atomic uint64_t cb_max_ns, late;
+    int rt;
+    float *buf;
+} stress;
+
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* The note script, one block at a time (runs on the timer thread). */
+static void lanes_step(stress *st, int64_t t)
+{
+    const shelf_stress_opts *so = st->so;
+    int i;
+
+    for (i = 0; i < so->voices; i++) {
+        lane *l = &st->lanes[i];
+        int smp;
+        int64_t len;
+
+        if (t < l->end)
+            continue;
+        if (l->voice >= 0)
+            shelf_stream_voice_release(st->s, l->voice, RELEASE_FRAMES);
+        smp = (int)(rnd(&st->rng) % (uint64_t)st->nsamples);
+        /* 2 to 8 seconds, never past the sample's end. */
+        len = (int64_t)(2 + rnd(&st->rng) % 7) * st->s->o.rate;
+        if (len > st->frames[smp] * st->s->o.rate / st->rates[smp])
+            len = st->frames[smp] * st->s->o.rate / st->rates[smp];
+        if (len < (int64_t)so->block)
+            len = so->block;
+        l->voice = shelf_stream_voice_start(st->s, smp, 0, 1.0, 1.0f / 16.0f,
+                                            (int)(rnd(&st->rng) % 4));
+        l->end = t + len;
+    }
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void *timer_main(void *arg)
+{
+    stress *st = arg;
+    const shelf_stress_opts *so = st->so;
+    int64_t period = (int64_t)so->block * 1000000000 / st->s->o.rate, t = 0, next_ns;
+    struct timespec next, now;
+    struct sched_param sp;
+    int i;
+
+    memset(&sp, 0, sizeof sp);
+    sp.sched_priority = sched_get_priority_min(SCHED_FIFO) + 10;
+    st->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    next_ns = ts_ns(&next);
+    /* Lanes start spread over the first half second, not all at once. */
+    for (i = 0; i < so->voices; i++)
+        st->lanes[i].end = (int64_t)(rnd(&st->rng) % (uint64_t)(st->s->o.rate / 2));
+    while (!atomic_load(&st->stop)) {
+        int64_t t0, t1, cb;
+
+        next_ns += period;
+        next.tv_sec = (time_t)(next_ns / 1000000000);
+        next.tv_nsec = (long)(next_ns % 1000000000);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        t0 = ts_ns(&now);
+        lanes_step(st, t);
+        shelf_stream_render(st->s, so->block, st->buf);
+        t += so->block;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        t1 = ts_ns(&now);
+        cb = t1 - t0;
+        if ((uint64_t)cb > atomic_load_explicit(&st->cb_max_ns, memory_order_relaxed))
+            atomic_store_explicit(&st->cb_max_ns, (uint64_t)cb, memory_order_relaxed);
+        /* Finished after the deadline of this block's successor: late. */
+        if (t1 > next_ns + period) {
+            atomic_fetch_add_explicit(&st->late, 1, memory_order_relaxed);
+            if (t1 > next_ns + 8 * period)
+                next_ns = t1;   /* far behind: start again from now */
+        }
+    }
+    return NULL;
+}
+
+void shelf_stress_free(shelf_stress_result *r)
+{
+    if (!r)
+        return;
+    free(r->rows);
+    free(r);
+}
+
+int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream_opts *eo,
+                     const shelf_stress_opts *sopt, shelf_stress_result **out, char **errmsg)
+{
+    shelf_stress_opts so;
+    shelf_stream_opts o;
+    stress st;
+    shelf_stress_result *res = NULL;
+    shelf_stream_stats prev, cur;
+    shelf_stream_interval iv;
+    pthread_t timer;
+    int started = 0, rc = SHELF_OK, id;
+    size_t i, cap = 0;
+    char msg[512] = "";
+    double t_start, t_prev;
+    struct timespec ts;
+
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    memset(&st, 0, sizeof st);
+    memset(&so, 0, sizeof so);
+    if (sopt)
+        memcpy(&so, sopt, sopt->size && sopt->size <= sizeof so ? sopt->size : sizeof so);
+    so.size = sizeof so;
+    if (!so.voices) so.voices = 64;
+    if (!(so.duration > 0)) so.duration = 10;
+    if (!so.block) so.block = 128;
+    if (!so.seed) so.seed = 1;
+    memset(&o, 0, sizeof o);
+    if (eo)
+        memcpy(&o, eo, eo->size && eo->size <= sizeof o ? eo->size : sizeof o);
+    o.size = sizeof o;
+    if (npaths == 0 || so.voices < 1 || so.voices > 8000 || so.block > 8192) {
+        snprintf(msg, sizeof msg, npaths == 0 ? "no sample files to play"
+                                              : "voices or block size out of range");
+        rc = SHELF_EINVAL;
+        goto out;
+    }
+    /* Room for every lane plus the voices still in their release. */
+    if (o.max_voices < 2 * so.voices + 16)
+        o.max_voices = 2 * so.voices + 16;
+    st.so = &so;
+    st.rng = so.seed * 0x9e3779b97f4a7c15ull | 1;
+    if (!(res = shelf__calloc(1, sizeof *res)) ||
+        !(st.lanes = shelf__calloc((size_t)so.voices, sizeof *st.lanes)) ||
+        !(st.frames = shelf__calloc(npaths, sizeof *st.frames)) ||
+        !(st.rates = shelf__calloc(npaths, sizeof *st.rates)) ||
+        !(st.buf = shelf__calloc((size_t)so.block * 2, sizeof *st.buf))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    if ((rc = shelf_stream_new(&o, &st.s, errmsg)) != SHELF_OK)
+        goto out;
+    for (i = 0; i < npaths; i++) {
+        shelf_stream_sample_info si;
+        if ((rc = shelf_stream_add(st.s, paths[i], &id)) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(st.s));
+            goto out;
+        }
+        shelf_stream_sample(st.s, id, &si);
+        st.frames[i] = si.frames;
+        st.rates[i] = si.rate;
+    }
+    st.nsamples = (int)npaths;
+    if (so.cold)
+        shelf_stream_drop_caches(st.s);
+    for (i = 0; i < so.npins; i++) {
+        size_t j;
+        for (j = 0; j < npaths && strcmp(paths[j], so.pins[i]); j++)
+            ;
+        if (j == npaths && (rc = shelf_stream_add(st.s, so.pins[i], &id)) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(st.s));
+            goto out;
+        }
+        if ((rc = shelf_stream_pin(st.s, j < npaths ? (int)j : id)) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(st.s));
+            goto out;
+        }
+    }
+    for (i = 0; i < (size_t)so.voices; i++)
+        st.lanes[i].voice = -1;
+    memset(&prev, 0, sizeof prev);
+    prev.size = sizeof prev;
+    shelf_stream_get_stats(st.s, &prev);
+    shelf_stream_take_interval(st.s, &iv);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t_start = t_prev = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (pthread_create(&timer, NULL, timer_main, &st) != 0) {
+        rc = SHELF_EIO;
+        snprintf(msg, sizeof msg, "cannot start the timer thread");
+        goto out;
+    }
+    started = 1;
+    for (;;) {
+        double t, dt, next = t_start + (double)(res->nrows + 1);
+        shelf_stress_row *row;
+
+        ts.tv_sec = (time_t)next;
+        ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+        dt = t - t_prev;
+        t_prev = t;
+        cur.size = sizeof cur;
+        shelf_stream_get_stats(st.s, &cur);
+        shelf_stream_take_interval(st.s, &iv);
+        if (res->nrows == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            shelf_stress_row *grown = shelf__realloc(res->rows, ncap * sizeof *grown);
+            if (!grown) {
+                rc = SHELF_ENOMEM;
+                break;
+            }
+            res->rows = grown;
+            cap = ncap;
+        }
+        row = &res->rows[res->nrows++];
+        memset(row, 0, sizeof *row);
+        row->t = t - t_start;
+        row->voices = (int)cur.voices_active;
+        row->underruns = cur.underruns - prev.underruns;
+        row->not_ready = cur.not_ready - prev.not_ready;
+        row->read_errors = cur.read_errors - prev.read_errors;
+        row->chunks_lost = cur.chunks_lost - prev.chunks_lost;
+        row->dropped = cur.voices_dropped - prev.voices_dropped;
+        row->spikes = cur.latency_spikes - prev.latency_spikes;
+        row->reads = cur.reads - prev.reads;
+        row->cache_hits = cur.cache_hits - prev.cache_hits;
+        row->cache_misses = cur.cache_misses - prev.cache_misses;
+        row->min_fill_pct = iv.min_fill_pct;
+        row->lat_p50_us = iv.lat_p50_us;
+        row->lat_p99_us = iv.lat_p99_us;
+        row->lat_p999_us = iv.lat_p999_us;
+        row->lat_max_us = iv.lat_max_us;
+        row->busy = dt > 0 ? (cur.busy_seconds - prev.busy_seconds) / dt : 0;
+        if (row->busy > 1)
+            row->busy = 1;
+        row->mb_per_s = dt > 0 ? (double)(cur.bytes_read - prev.bytes_read) / dt / 1e6 : 0;
+        row->cb_max_us = (double)atomic_exchange(&st.cb_max_ns, 0) / 1000.0;
+        row->late = atomic_exchange(&st.late, 0);
+        prev = cur;
+        if (row->t >= so.duration - 0.01 || (so.stop && *so.stop))
+            break;
+    }
+out:
+    if (started) {
+        atomic_store(&st.stop, 1);
+        pthread_join(timer, NULL);
+    }
+    if (st.s && res) {
+        res->stats.size = sizeof res->stats;
+        shelf_stream_get_stats(st.s, &res->stats);
+        res->rt = st.rt;
+        res->clean = res->stats.underruns == 0 && res->stats.not_ready == 0 &&
+                     res->stats.read_errors == 0 && res->stats.chunks_lost == 0 &&
+                     res->stats.voices_dropped == 0;
+    }
+    shelf_stream_free(st.s);
+    free(st.lanes);
+    free(st.frames);
+    free(st.rates);
+    free(st.buf);
+    if (rc != SHELF_OK) {
+        if (errmsg && !*errmsg)
+            *errmsg = shelf__strdup(msg[0] ? msg : shelf_strerror(rc));
+        shelf_stress_free(res);
+        return rc;
+    }
+    *out = res;
+    return SHELF_OK;
+}
+
+int shelf_stress_write_csv(const shelf_stress_result *r, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    size_t i;
+    int bad;
+
+    if (!f)
+        return shelf__errno_rc(errno);
+    fprintf(f, "t,voices,underruns,not_ready,read_errors,chunks_lost,dropped,spikes,reads,"
+               "cache_hits,cache_misses,min_fill_pct,lat_p50_us,lat_p99_us,lat_p999_us,"
+               "lat_max_us,disk_busy,mb_per_s,callback_max_us,late_callbacks\n");
+    for (i = 0; i < r->nrows; i++) {
+        const shelf_stress_row *w = &r->rows[i];
+        fprintf(f, "%.3f,%d,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,"
+                   "%.1f,%.3f,%.2f,%.1f,%llu\n",
+                w->t, w->voices, (unsigned long long)w->underruns,
+                (unsigned long long)w->not_ready, (unsigned long long)w->read_errors,
+                (unsigned long long)w->chunks_lost, (unsigned long long)w->dropped,
+                (unsigned long long)w->spikes, (unsigned long long)w->reads,
+                (unsigned long long)w->cache_hits, (unsigned long long)w->cache_misses,
+                w->min_fill_pct, w->lat_p50_us, w->lat_p99_us, w->lat_p999_us, w->lat_max_us,
+                w->busy, w->mb_per_s, w->cb_max_us, (unsigned long long)w->late);
+    }
+    bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return SHELF_EIO;
+    return SHELF_OK;
+}
+
+int shelf_stress_ramp(const char *const *paths, size_t npaths, const shelf_stream_opts *eo,
+                      const shelf_stress_opts *so, int max_voices, int *best,
+                      shelf_stress_step_cb cb, void *ud, char **errmsg)
+{
+    shelf_stress_opts o;
+    int lo = 0, hi = max_voices + 1, v, rc;
+
+    *best = 0;
+    if (errmsg)
+        *errmsg = NULL;
+    memset(&o, 0, sizeof o);
+    if (so)
+        memcpy(&o, so, so->size && so->size <= sizeof o ? so->size : sizeof o);
+    o.size = sizeof o;
+    v = o.voices > 0 ? o.voices : 16;
+    if (max_voices < 1 || max_voices > 8000)
+        return SHELF_EINVAL;
+    if (v > max_voices)
+        v = max_voices;
+    /* Double while clean, then halve the gap down to 1/32 of the answer. */
+    while (v > lo && v < hi) {
+        shelf_stress_result *r = NULL;
+        int clean;
+
+        o.voices = v;
+        if ((rc = shelf_stress_run(paths, npaths, eo, &o, &r, errmsg)) != SHELF_OK)
+            return rc;
+        clean = r->clean && !(o.stop && *o.stop);
+        if (cb)
+            cb(ud, v, r);
+        shelf_stress_free(r);
+        if (o.stop && *o.stop)
+            return SHELF_ECANCELED;
+        if (clean)
+            lo = v;
+        else
+            hi = v;
+        if (hi > max_voices)
+            v = 2 * lo > max_voices ? max_voices : 2 * lo;
+        else
+            v = lo + (hi - lo) / 2;
+        if (hi <= max_voices && hi - lo <= (lo / 32 > 1 ? lo / 32 : 1))
+            break;
+    }
+    *best = lo;
+    return SHELF_OK;
+}

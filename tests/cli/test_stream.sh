@@ -1,0 +1,118 @@
+# test_stream.sh: the streaming commands end to end: stream render (the
+# streamed render is bit-identical to the RAM render), stream stress with
+# its CSV and PNG (from a folder, from catalog ids, with injected errors),
+# cache pin/unpin/stats, store frag/optimize (files keep bytes and mtime, so
+# verify still finds nothing changed), and usage errors.
+. "$(dirname "$0")/lib.sh"
+
+S="$T/samples"
+M="$T/managed"
+mkdir -p "$S" "$M"
+"$SHELF_TG" --format wav24 --channels 2 --frames 150000 --seed 1 "$S/a.wav" "$S/b.wav"
+"$SHELF_TG" --format flac --channels 2 --frames 100000 --seed 5 "$S/c.flac"
+"$SHELF_TG" --format wav16 --channels 1 --frames 90000 --seed 9 "$M/m.wav"
+expect 0 "init" "$SHELF" init
+expect 0 "import" "$SHELF" import "$S"
+expect 0 "import managed" "$SHELF" import --copy "$M"
+
+# ---- render ------------------------------------------------------------------
+cat > "$T/notes.txt" <<'NOTES'
+shelf-notes 1
+# two WAV files, a FLAC file and a managed sample by catalog id
+sample samples/a.wav
+sample samples/b.wav
+sample samples/c.flac
+sample #4
+note 0 0
+note 64 1 pitch=1.5 gain=0.5
+note 1000 2 offset=20000 len=30000 release=300
+note 5000 3 pitch=0.75
+note 40000 0 offset=90000 pitch=2
+NOTES
+expect 0 "render --check" "$SHELF" stream render --check --chunk 16 --head 20 "$T/notes.txt" "$T/check.wav"
+contains "bit-identical" "$out" "bit-identical"
+expect 0 "render streamed" "$SHELF" stream render --chunk 16 --head 20 "$T/notes.txt" "$T/disk.wav"
+expect 0 "render from RAM" "$SHELF" stream render --ram "$T/notes.txt" "$T/ram.wav"
+if cmp -s "$T/disk.wav" "$T/ram.wav"; then ok "streamed file equals RAM file"; else fail "streamed file differs"; fi
+expect 0 "render --json" "$SHELF" --json stream render --chunk 16 --head 20 "$T/notes.txt" "$T/j.wav"
+check "render: five voices" "$(json 'j["voices"]')" = 5
+check "render: it read from disk" "$(json 'j["reads"] > 10')" = True
+check "render: no underruns" "$(json 'j["underruns"]')" = 0
+python3 - "$T/disk.wav" <<'PY' && ok "render output: float stereo, not silent" || fail "render output"
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+assert d[:4] == b'RIFF' and d[8:12] == b'WAVE'
+i = d.index(b'fmt ')
+tag, ch, rate = struct.unpack('<HHI', d[i + 8:i + 16])
+assert tag == 3 and ch == 2 and rate == 48000, (tag, ch, rate)
+j = d.index(b'data')
+n = struct.unpack('<I', d[j + 4:j + 8])[0] // 4
+v = struct.unpack('<%df' % n, d[j + 8:j + 8 + 4 * n])
+assert sum(1 for x in v if x != 0) > n // 2
+PY
+printf 'shelf-notes 1\nsample samples/a.wav\nnote 0 3\n' > "$T/bad.txt"
+expect 2 "render: bad script" "$SHELF" stream render "$T/bad.txt" "$T/x.wav"
+contains "line number in the message" "$err" "line 3"
+expect 3 "render: no script" "$SHELF" stream render "$T/nothing.txt" "$T/x.wav"
+expect 2 "render: wrong arguments" "$SHELF" stream render "$T/notes.txt"
+
+# ---- stress ------------------------------------------------------------------
+expect 0 "stress from a folder" "$SHELF" stream stress --dir "$S" --voices 4 --duration 2 --out "$T/plots"
+contains "stress summary" "$out" "4 voices: clean"
+check "csv written" -s "$T/plots/stress.csv"
+check "csv: header and two rows" "$(wc -l < "$T/plots/stress.csv")" -eq 3
+contains "csv columns" "$(head -1 "$T/plots/stress.csv")" "t,voices,underruns,not_ready,read_errors"
+check "png written" "$(head -c 4 "$T/plots/stress.png" | od -An -c | tr -d ' ')" = '211PNG'
+expect 0 "stress from catalog ids with errors" "$SHELF" --json stream stress --voices 3 --duration 1 \
+    --inject-errors 0.5 --chunk 16 --head 20 1 2
+check "injected errors counted" "$(json 'j["read_errors"] > 0')" = True
+check "not clean" "$(json 'j["clean"]')" = False
+expect 0 "stress: whole library, latency injected" "$SHELF" --json stream stress --voices 2 --duration 1 \
+    --inject-latency 80@0.5 --chunk 16 --head 200
+check "spikes counted" "$(json 'j["spikes"] > 0')" = True
+expect 2 "stress: bad latency" "$SHELF" stream stress --inject-latency 30 --dir "$S"
+expect 2 "stress: bad voices" "$SHELF" stream stress --voices 0 --dir "$S"
+expect 3 "stress: no such folder" "$SHELF" stream stress --dir "$T/none"
+expect 2 "stream: no subcommand" "$SHELF" stream
+
+# ---- cache -------------------------------------------------------------------
+expect 0 "cache pin" "$SHELF" cache pin 1 "$S/c.flac"
+check "pin list stored" -s "$SHELF_LIBRARY/cache-pins"
+expect 0 "cache stats" "$SHELF" --json cache stats
+check "two pins" "$(json 'j["pins"]')" = 2
+check "decoded bytes" "$(json 'j["pinned_bytes"]')" = $((150000 * 2 * 4 + 100000 * 2 * 4))
+expect 0 "cache stats --load" "$SHELF" cache stats --load
+contains "loaded into a cache" "$out" "pinned"
+expect 0 "pinned samples in a stress run" "$SHELF" stream stress --voices 2 --duration 1 1 2
+contains "some pinned" "$out" "some pinned"
+expect 0 "cache unpin" "$SHELF" cache unpin 1
+expect 0 "cache stats after unpin" "$SHELF" --json cache stats
+check "one pin" "$(json 'j["pins"]')" = 1
+expect 3 "cache pin: no such sample" "$SHELF" cache pin 999
+
+# ---- store -------------------------------------------------------------------
+expect 0 "store frag" "$SHELF" store frag
+contains "frag summary" "$out" "4 files"
+expect 0 "store frag --json" "$SHELF" --json store frag 1
+check "frag: extents listed" "$(json 'j[0]["extents"] >= 1')" = True
+before=$(stat -c %Y.%y "$S/a.wav")
+sum_before=$(sha256sum < "$S/a.wav")
+# Grow a fragmented copy in turns with another file, each write synced.
+python3 - "$S/frag.wav" "$S/a.wav" "$T/other.bin" <<'PY'
+import os, sys
+src = open(sys.argv[2], 'rb').read()
+a = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+b = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT, 0o644)
+for i in range(0, len(src), 16384):
+    os.write(a, src[i:i + 16384]); os.fsync(a)
+    os.write(b, b'x' * 16384); os.fsync(b)
+PY
+expect 0 "import the fragmented file" "$SHELF" import "$S"
+expect 0 "optimize" "$SHELF" store optimize
+check "a.wav untouched" "$(stat -c %Y.%y "$S/a.wav")" = "$before"
+check "a.wav same bytes" "$(sha256sum < "$S/a.wav")" = "$sum_before"
+expect 0 "verify after optimize: nothing changed" "$SHELF" verify
+expect 0 "optimize --dry-run" "$SHELF" store optimize --dry-run
+expect 2 "store: bad option" "$SHELF" store optimize --min 1
+expect 2 "store: no subcommand" "$SHELF" store
+finish

@@ -1,0 +1,764 @@
+/*
+ * test_stream.c: unit tests of the streaming engine (lib/stream): the SPSC
+ * ring between two threads, the WAV header parser, note scripts, the
+ * bit-exact offline render (streamed from disk equals fully RAM-loaded,
+ * through io_uring and through worker preads, O_DIRECT and buffered), a
+ * FLAC-streamed voice against its decoded WAV, injected read errors
+ * (every one counted, silence exactly where data is missing, the right
+ * audio elsewhere), the cache (LRU, pins, references), a real-time run
+ * with the audio thread racing the scheduler (for ThreadSanitizer), the
+ * stress test's CSV and PNG, and file fragmentation and optimisation.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sndfile.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "test.h"
+#include "audiogen.h"
+#include "stream/stream_int.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* cairo's text goes through fontconfig, whose caches live until exit by
+ * design; LeakSanitizer is told so (a sanitizer hook, only in ASan builds). */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig\nleak:libcairo\n";
+}
+#endif
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* Small chunks and heads, so a few seconds of audio stream through many
+ * reads and ring hand-overs. */
+static shelf_stream_opts small_opts(int flags)
+{
+    shelf_stream_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.chunk_bytes = 16384;
+    o.head_ms = 50;
+    o.ring_chunks = 3;
+    o.queue_depth = 4;
+    o.flags = flags;
+    return o;
+}
+
+static shelf_notes *parse(const char *text)
+{
+    shelf_notes *n = NULL;
+    char *msg = NULL;
+    int rc = shelf_notes_parse(text, strlen(text), &n, &msg);
+
+    if (rc != SHELF_OK)
+        test__fail(__FILE__, __LINE__, "parse: %s", msg ? msg : "?");
+    return n;
+}
+
+static float *render(const shelf_notes *n, const char *const *paths, shelf_stream_opts o,
+                     int64_t *frames, shelf_stream_stats *st)
+{
+    float *pcm = NULL;
+    char *msg = NULL;
+    int rc = shelf_notes_render(n, paths, &o, 128, &pcm, frames, st, &msg);
+
+    if (rc != SHELF_OK)
+        test__fail(__FILE__, __LINE__, "render: %s", msg ? msg : "?");
+    return pcm;
+}
+
+/* Three files of different encodings, rates and channels. */
+static void make_set(const char *dir, char paths[3][PATH_MAX])
+{
+    tg_spec a = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_24, 48000, 2, 48000 * 3);
+    tg_spec b = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 44100 * 2);
+    tg_spec c = TG_SPEC_INIT(SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 48000, 2, 48000 * 2);
+
+    a.seed = 1;
+    b.seed = 2;
+    b.freq = 220;
+    c.seed = 3;
+    c.freq = 330;
+    ASSERT_EQ_INT(tg_write(test_pathf(paths[0], PATH_MAX, "%s/a.wav", dir), &a), 0);
+    ASSERT_EQ_INT(tg_write(test_pathf(paths[1], PATH_MAX, "%s/b.wav", dir), &b), 0);
+    ASSERT_EQ_INT(tg_write(test_pathf(paths[2], PATH_MAX, "%s/c.flac", dir), &c), 0);
+}
+
+/* Overlapping notes, pitches, offsets inside and past the head, releases. */
+static const char script[] =
+    "shelf-notes 1\n"
+    "# three samples\n"
+    "rate 48000\n"
+    "sample a.wav\n"
+    "sample b.wav\n"
+    "sample c.flac\n"
+    "note 0 0\n"
+    "note 100 1 pitch=1.5 gain=0.5\n"
+    "note 1000 2 offset=30000 len=40000 release=500\n"
+    "note 1000 0 offset=100000 pitch=0.75 prio=2\n"
+    "note 20000 1 pitch=0.5 len=30000\n"
+    "note 20000 0 offset=5 pitch=2.0 gain=0.25\n"
+    "note 50000 2 pitch=1.2599\n"
+    "note 60000 0 offset=70000\n";
+
+static int64_t nonzero(const float *p, int64_t n)
+{
+    int64_t i, c = 0;
+
+    for (i = 0; i < n; i++)
+        c += p[i] != 0;
+    return c;
+}
+
+/* ---- ring -------------------------------------------------------------------- */
+
+#define RING_N 2000000
+
+static void *ring_consumer(void *arg)
+{
+    shelf__ring *r = arg;
+    uint64_t want = 0;
+
+    while (want < RING_N) {
+        uint64_t *v = shelf__ring_peek(r, 0);
+        if (!v)
+            continue;
+        if (*v != want)
+            return (void *)1;
+        want++;
+        shelf__ring_pop(r);
+    }
+    return NULL;
+}
+
+TEST(ring_two_threads)
+{
+    shelf__ring r;
+    pthread_t t;
+    uint64_t i;
+    void *bad;
+
+    ASSERT_OK(shelf__ring_init(&r, 5, sizeof(uint64_t)));
+    ASSERT_EQ_INT(shelf__ring_space(&r), 8);
+    ASSERT(pthread_create(&t, NULL, ring_consumer, &r) == 0);
+    for (i = 0; i < RING_N;)
+        if (shelf__ring_push(&r, &i) == 0)
+            i++;
+    pthread_join(t, &bad);
+    ASSERT(bad == NULL);
+    ASSERT_EQ_INT(shelf__ring_count(&r), 0);
+    shelf__ring_release(&r);
+}
+
+TEST(ring_full_and_peek)
+{
+    shelf__ring r;
+    int i, v;
+
+    ASSERT_OK(shelf__ring_init(&r, 4, sizeof(int)));
+    for (i = 0; i < 4; i++)
+        ASSERT_EQ_INT(shelf__ring_push(&r, &i), 0);
+    ASSERT_EQ_INT(shelf__ring_push(&r, &i), -1);
+    ASSERT_EQ_INT(shelf__ring_count(&r), 4);
+    ASSERT_EQ_INT(*(int *)shelf__ring_peek(&r, 3), 3);
+    ASSERT(shelf__ring_peek(&r, 4) == NULL);
+    shelf__ring_pop(&r);
+    v = 9;
+    ASSERT_EQ_INT(shelf__ring_push(&r, &v), 0);
+    ASSERT_EQ_INT(*(int *)shelf__ring_peek(&r, 0), 1);
+    ASSERT_EQ_INT(*(int *)shelf__ring_peek(&r, 3), 9);
+    shelf__ring_release(&r);
+}
+
+/* ---- WAV headers and PCM ------------------------------------------------------- */
+
+TEST(wav_parse)
+{
+    const char *dir = test_tmpdir();
+    char p[PATH_MAX];
+    char *data;
+    size_t n;
+    shelf__wavinfo wi;
+    static const int fmts[] = { SF_FORMAT_PCM_16, SF_FORMAT_PCM_24, SF_FORMAT_PCM_32, SF_FORMAT_FLOAT };
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        ASSERT_EQ_INT(tg_write_simple(test_pathf(p, sizeof p, "%s/x%d.wav", dir, i),
+                                      SF_FORMAT_WAV | fmts[i], 44100, 2, 1000, 1), 0);
+        data = test_read_file(p, &n);
+        ASSERT_OK(shelf__wav_parse((unsigned char *)data, n, &wi));
+        ASSERT_EQ_INT(wi.enc, i + 1);
+        ASSERT_EQ_INT(wi.rate, 44100);
+        ASSERT_EQ_INT(wi.channels, 2);
+        ASSERT_EQ_INT(wi.data_len, 1000 * 2 * (i == 0 ? 2 : i == 1 ? 3 : 4));
+        ASSERT(wi.data_off + wi.data_len <= n);
+        /* Every truncation fails cleanly or still finds the data chunk. */
+        for (size_t cut = 0; cut < wi.data_off; cut++) {
+            shelf__wavinfo w2;
+            ASSERT_RC(SHELF_EFORMAT, shelf__wav_parse((unsigned char *)data, cut, &w2));
+        }
+        free(data);
+    }
+    ASSERT_EQ_INT(tg_write_simple(test_pathf(p, sizeof p, "%s/x.aiff", dir),
+                                  SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 44100, 2, 1000, 1), 0);
+    data = test_read_file(p, &n);
+    ASSERT_RC(SHELF_EFORMAT, shelf__wav_parse((unsigned char *)data, n, &wi));
+    free(data);
+}
+
+TEST(pcm_matches_libsndfile)
+{
+    const char *dir = test_tmpdir();
+    char p[PATH_MAX];
+    static const int fmts[] = { SF_FORMAT_PCM_16, SF_FORMAT_PCM_24, SF_FORMAT_PCM_32, SF_FORMAT_FLOAT };
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        SF_INFO info;
+        SNDFILE *sf;
+        float ref[2000], got[2000];
+        shelf__wavinfo wi;
+        size_t n;
+        char *data;
+
+        ASSERT_EQ_INT(tg_write_simple(test_pathf(p, sizeof p, "%s/y%d.wav", dir, i),
+                                      SF_FORMAT_WAV | fmts[i], 48000, 2, 1000, 7), 0);
+        memset(&info, 0, sizeof info);
+        ASSERT((sf = sf_open(p, SFM_READ, &info)) != NULL);
+        ASSERT_EQ_INT(sf_readf_float(sf, ref, 1000), 1000);
+        sf_close(sf);
+        data = test_read_file(p, &n);
+        ASSERT_OK(shelf__wav_parse((unsigned char *)data, n, &wi));
+        shelf__pcm_to_float(wi.enc, (unsigned char *)data + wi.data_off, 2000, got);
+        ASSERT(memcmp(ref, got, sizeof ref) == 0);
+        free(data);
+    }
+}
+
+/* ---- note scripts --------------------------------------------------------------- */
+
+TEST(notes_parse)
+{
+    shelf_notes *n = parse("shelf-notes 1\r\nrate 44100\nlength 100\nsample  my file.wav \n"
+                           "note 50 0 pitch=2 gain=0.5 len=10 release=3 prio=-1 offset=7\n"
+                           "note 10 0\nnote 50 0 gain=0.25\n");
+    shelf_notes *bad = NULL;
+    char *msg = NULL;
+    static const char *const errors[] = {
+        "", "shelf-notes 2\n", "rate 48000\n", "shelf-notes 1\nnote 0 0\n",
+        "shelf-notes 1\nsample a\nnote 0 1\n", "shelf-notes 1\nsample a\nnote -1 0\n",
+        "shelf-notes 1\nsample a\nnote 0 0 pitch=0\n", "shelf-notes 1\nsample a\nnote 0 0 x=1\n",
+        "shelf-notes 1\nsample a\nnote 0 0 gain\n", "shelf-notes 1\nrate 10\n",
+        "shelf-notes 1\nsample\n", "shelf-notes 1\nbogus\n", "shelf-notes 1\nrate 48000 x\n",
+    };
+    size_t i;
+
+    ASSERT_EQ_INT(n->rate, 44100);
+    ASSERT_EQ_INT(n->frames, 100);
+    ASSERT_EQ_INT(n->nsamples, 1);
+    ASSERT_EQ_STR(n->samples[0], "my file.wav");
+    ASSERT_EQ_INT(n->nnotes, 3);
+    /* Sorted by time, ties in line order. */
+    ASSERT_EQ_INT(n->notes[0].at, 10);
+    ASSERT_EQ_INT(n->notes[0].length, -1);
+    ASSERT_EQ_INT(n->notes[1].at, 50);
+    ASSERT(n->notes[1].pitch == 2.0);
+    ASSERT(n->notes[1].gain == 0.5f);
+    ASSERT_EQ_INT(n->notes[1].length, 10);
+    ASSERT_EQ_INT(n->notes[1].release, 3);
+    ASSERT_EQ_INT(n->notes[1].priority, -1);
+    ASSERT_EQ_INT(n->notes[1].offset, 7);
+    ASSERT(n->notes[2].gain == 0.25f);
+    shelf_notes_free(n);
+    for (i = 0; i < sizeof errors / sizeof *errors; i++) {
+        ASSERT_RC(SHELF_EFORMAT, shelf_notes_parse(errors[i], strlen(errors[i]), &bad, &msg));
+        ASSERT(bad == NULL);
+        ASSERT(msg && *msg && !strchr(msg, '\n'));
+        shelf_free(msg);
+    }
+}
+
+/* ---- bit-exact render ------------------------------------------------------------ */
+
+static void check_bitexact(int flags)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(script);
+    shelf_stream_stats st_ram, st_disk;
+    int64_t fr_ram, fr_disk, i;
+    float *ram, *disk;
+
+    make_set(dir, paths);
+    ram = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_ram, &st_ram);
+    disk = render(n, pp, small_opts(flags), &fr_disk, &st_disk);
+    ASSERT_EQ_INT(fr_ram, fr_disk);
+    ASSERT(fr_ram > 48000 * 3);
+    ASSERT(nonzero(ram, 2 * fr_ram) > fr_ram);
+    for (i = 0; i < 2 * fr_ram; i++)
+        if (memcmp(&ram[i], &disk[i], sizeof(float)))
+            test__fail(__FILE__, __LINE__, "sample %lld differs: %.9g != %.9g", (long long)i,
+                       ram[i], disk[i]);
+    /* The disk render really streamed, cleanly. */
+    ASSERT(st_disk.reads > 20);
+    ASSERT_EQ_INT(st_ram.reads, 0);
+    ASSERT_EQ_INT(st_disk.underruns, 0);
+    ASSERT_EQ_INT(st_disk.not_ready, 0);
+    ASSERT_EQ_INT(st_disk.read_errors, 0);
+    ASSERT_EQ_INT(st_disk.voices_dropped, 0);
+    ASSERT_EQ_INT(st_disk.voices_started, 8);
+    free(ram);
+    free(disk);
+    shelf_notes_free(n);
+}
+
+TEST(render_bitexact) { check_bitexact(0); }
+TEST(render_bitexact_preads) { check_bitexact(SHELF_STREAM_NO_URING); }
+TEST(render_bitexact_buffered) { check_bitexact(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT); }
+
+/* A different script gives other bits: the comparison can fail. */
+TEST(render_differs_when_script_differs)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *a = parse("shelf-notes 1\nsample a\nsample b\nsample c\nnote 0 0 len=9000\n");
+    shelf_notes *b = parse("shelf-notes 1\nsample a\nsample b\nsample c\nnote 0 0 len=9000 pitch=1.001\n");
+    int64_t fa, fb;
+    float *x, *y;
+
+    make_set(dir, paths);
+    x = render(a, pp, small_opts(0), &fa, NULL);
+    y = render(b, pp, small_opts(0), &fb, NULL);
+    ASSERT_EQ_INT(fa, fb);
+    ASSERT(memcmp(x, y, (size_t)fa * 2 * sizeof(float)) != 0);
+    free(x);
+    free(y);
+    shelf_notes_free(a);
+    shelf_notes_free(b);
+}
+
+/* FLAC decoded by libsndfile on the I/O threads equals the same audio as WAV. */
+TEST(flac_stream_equals_wav)
+{
+    const char *dir = test_tmpdir();
+    char w[PATH_MAX], f[PATH_MAX];
+    tg_spec spec = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 2, 48000 * 2);
+    shelf_notes *n = parse("shelf-notes 1\nsample x\nnote 0 0\n");
+    const char *pw[1] = { w }, *pf[1] = { f };
+    int64_t fw, ff, i;
+    float *a, *b, ref[2 * 4096];
+    shelf_stream_stats st;
+    SF_INFO info;
+    SNDFILE *sf;
+
+    spec.seed = 5;
+    ASSERT_EQ_INT(tg_write(test_pathf(w, sizeof w, "%s/x.wav", dir), &spec), 0);
+    spec.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+    ASSERT_EQ_INT(tg_write(test_pathf(f, sizeof f, "%s/x.flac", dir), &spec), 0);
+    a = render(n, pw, small_opts(0), &fw, NULL);
+    b = render(n, pf, small_opts(0), &ff, &st);
+    ASSERT(st.reads > 10);      /* it streamed */
+    ASSERT_EQ_INT(st.underruns, 0);
+    ASSERT(fw >= 48000 * 2 && fw == ff);
+    ASSERT(memcmp(a, b, (size_t)fw * 2 * sizeof(float)) == 0);
+    /* At pitch 1 and gain 1 the voice is the file itself. */
+    memset(&info, 0, sizeof info);
+    ASSERT((sf = sf_open(w, SFM_READ, &info)) != NULL);
+    sf_seek(sf, 40000, SEEK_SET);
+    ASSERT_EQ_INT(sf_readf_float(sf, ref, 4096), 4096);
+    sf_close(sf);
+    for (i = 0; i < 2 * 4096; i++)
+        ASSERT(b[2 * 40000 + i] == ref[i]);
+    free(a);
+    free(b);
+    shelf_notes_free(n);
+}
+
+/* ---- injected errors --------------------------------------------------------------- */
+
+static void check_errors(int retries)
+{
+    const char *dir = test_tmpdir();
+    char p[PATH_MAX];
+    tg_spec spec = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 1, 48000 * 4);
+    shelf_notes *n = parse("shelf-notes 1\nsample x\nnote 0 0\n");
+    const char *pp[1] = { p };
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats st;
+    shelf_stream_sample_info si;
+    shelf_stream *s = NULL;
+    int64_t fr, fr2, k, i, lost = 0, injected = 0;
+    float *ref, *got;
+    int id, a;
+
+    spec.seed = 9;
+    ASSERT_EQ_INT(tg_write(test_pathf(p, sizeof p, "%s/x.wav", dir), &spec), 0);
+    o.fault_error_rate = 0.3;
+    o.fault_seed = 42;
+    o.retries = retries ? retries : -1;
+    ref = render(n, pp, small_opts(0), &fr, NULL);
+    got = render(n, pp, o, &fr2, &st);
+    ASSERT_EQ_INT(fr, fr2);
+    /* The layout of the sample, as the engine cut it. */
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, p, &id));
+    ASSERT_OK(shelf_stream_sample(s, id, &si));
+    shelf_stream_free(s);
+    for (k = 0; k * si.chunk_frames < si.frames; k++) {
+        int64_t f0 = k * si.chunk_frames, f1 = f0 + si.chunk_frames, dead = 1;
+        if (f1 > si.frames)
+            f1 = si.frames;
+        /* The same decisions the I/O layer makes (head chunks are never read). */
+        if (k >= si.head_chunks)
+            for (a = 0; a <= retries; a++) {
+                if (!shelf__fault(42, 0.3, 0, (uint64_t)k, (uint64_t)a, 1)) {
+                    dead = 0;
+                    break;
+                }
+                injected++;
+            }
+        else
+            dead = 0;
+        if (dead) {
+            lost++;
+            /* Silence after the fade out, data again only after the gap. */
+            for (i = f0 + SHELF__FADE; i < f1 && i < fr; i++)
+                if (got[2 * i] != 0.0f || got[2 * i + 1] != 0.0f)
+                    test__fail(__FILE__, __LINE__, "chunk %lld (frames %lld..%lld) frame %lld: %.9g",
+                               (long long)k, (long long)f0, (long long)f1, (long long)i, got[2 * i]);
+        } else {
+            /* Right audio, except the fade in just after a gap. */
+            int64_t from = f0;
+            if (k > 0 && k >= si.head_chunks) {
+                int prev_dead = 1;
+                for (a = 0; a <= retries; a++)
+                    if (!shelf__fault(42, 0.3, 0, (uint64_t)(k - 1), (uint64_t)a, 1))
+                        prev_dead = 0;
+                if (k - 1 < (int64_t)si.head_chunks)
+                    prev_dead = 0;
+                if (prev_dead)
+                    from = f0 + SHELF__FADE;
+            }
+            for (i = from; i < f1; i++)
+                if (got[2 * i] != ref[2 * i])
+                    test__fail(__FILE__, __LINE__, "chunk %lld frame %lld: %.9g != %.9g",
+                               (long long)k, (long long)i, got[2 * i], ref[2 * i]);
+        }
+    }
+    ASSERT(lost > 0);
+    if (retries)
+        ASSERT(injected > lost);    /* some retries succeeded */
+    else
+        ASSERT_EQ_INT(injected, lost);
+    ASSERT_EQ_INT(st.read_errors, injected);
+    ASSERT_EQ_INT(st.chunks_lost, lost);
+    ASSERT_EQ_INT(st.voices_dropped, 0);    /* offline: no drops */
+    free(ref);
+    free(got);
+    shelf_notes_free(n);
+}
+
+TEST(errors_no_retry) { check_errors(0); }
+TEST(errors_with_retries) { check_errors(1); }
+
+/* Delays slow reads down but lose nothing; offline renders stay exact. */
+TEST(delays_are_spikes)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats st;
+    int64_t f1, f2;
+    float *a, *b;
+
+    make_set(dir, paths);
+    o.fault_delay_rate = 0.2;
+    o.fault_delay_ms = 30;
+    o.spike_ms = 20;
+    a = render(n, pp, small_opts(SHELF_STREAM_RAM), &f1, NULL);
+    b = render(n, pp, o, &f2, &st);
+    ASSERT(f1 == f2 && memcmp(a, b, (size_t)f1 * 2 * sizeof(float)) == 0);
+    ASSERT(st.latency_spikes > 0);
+    ASSERT(st.latency_spikes < st.reads);
+    ASSERT_EQ_INT(st.read_errors, 0);
+    free(a);
+    free(b);
+    shelf_notes_free(n);
+}
+
+/* ---- the cache ----------------------------------------------------------------------- */
+
+static shelf__chunk *put(shelf__cache *c, int sample, int64_t k, size_t bytes)
+{
+    shelf__chunk *ch = shelf__cache_insert(c, sample, k);
+
+    ASSERT(ch != NULL);
+    shelf__cache_ready(c, ch, shelf__malloc(bytes), (uint32_t)(bytes / 4), bytes);
+    return ch;
+}
+
+TEST(cache_lru_pins_refs)
+{
+    shelf__cache c;
+    size_t one = 1000 + sizeof(shelf__chunk);
+    shelf__chunk *a, *b, *d;
+
+    ASSERT_OK(shelf__cache_init(&c, 3 * one));
+    a = put(&c, 0, 0, 1000);
+    b = put(&c, 0, 1, 1000);
+    put(&c, 0, 2, 1000);
+    ASSERT_EQ_INT(atomic_load(&c.bytes), 3 * one);
+    shelf__cache_touch(&c, a);               /* a is now the most recent */
+    put(&c, 0, 3, 1000);
+    shelf__cache_trim(&c, c.budget);
+    ASSERT(shelf__cache_find(&c, 0, 1) == NULL);    /* b: least recent */
+    ASSERT(shelf__cache_find(&c, 0, 0) == a);
+    ASSERT_EQ_INT(atomic_load(&c.evictions), 1);
+    (void)b;
+    /* A pinned chunk and a referenced chunk survive a trim to nothing. */
+    a->pinned = 1;
+    d = shelf__cache_find(&c, 0, 3);
+    atomic_store(&d->refs, 1);
+    shelf__cache_trim(&c, 0);
+    ASSERT(shelf__cache_find(&c, 0, 0) == a);
+    ASSERT(shelf__cache_find(&c, 0, 3) == d);
+    ASSERT(shelf__cache_find(&c, 0, 2) == NULL);
+    ASSERT_EQ_INT(atomic_load(&c.evictions), 2);
+    atomic_store(&d->refs, 0);
+    a->pinned = 0;
+    shelf__cache_trim(&c, 0);
+    ASSERT_EQ_INT(atomic_load(&c.bytes), 0);
+    ASSERT_EQ_INT(atomic_load(&c.evictions), 4);
+    shelf__cache_release(&c);
+}
+
+TEST(engine_pin_and_hits)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream *s;
+    shelf_stream_stats st;
+    shelf_stream_sample_info si;
+    float buf[2 * 128];
+    int id, v, i;
+    uint64_t pinned;
+
+    make_set(dir, paths);
+    o.cache_bytes = 1;          /* nothing stays unless pinned or in use */
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+    ASSERT_OK(shelf_stream_sample(s, id, &si));
+    ASSERT_OK(shelf_stream_pin(s, id));
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    pinned = st.cache_pinned_bytes;
+    ASSERT(pinned >= (uint64_t)si.frames * 2 * sizeof(float));
+    shelf_stream_drop_caches(s);
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.cache_pinned_bytes, pinned);   /* pins survive a drop */
+    /* Play it through: every chunk is a hit, no read at all. */
+    ASSERT((v = shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0)) >= 0);
+    for (i = 0; shelf_stream_render(s, 128, buf) > 0; i++) {
+        ASSERT_OK(shelf_stream_wait_ready(s, 128));
+        ASSERT(i < 10000);
+    }
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.reads, 0);
+    ASSERT_EQ_INT(st.cache_misses, 0);
+    ASSERT_EQ_INT(st.cache_hits, si.frames / si.chunk_frames + 1 - si.head_chunks);
+    ASSERT_EQ_INT(st.underruns, 0);
+    /* Unpinned, the budget of one byte evicts all but the head (once the
+     * scheduler has taken the ended voice's ring back). */
+    ASSERT_OK(shelf_stream_wait_ready(s, 128));
+    ASSERT_OK(shelf_stream_unpin(s, id));
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.cache_pinned_bytes, 0);
+    ASSERT(st.cache_evictions > 0);
+    ASSERT(st.cache_bytes <= (uint64_t)si.head_chunks * (si.chunk_frames * 2 * sizeof(float) + 256));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_pin(s, 7));
+    shelf_stream_free(s);
+}
+
+/* Two voices on the same region share reads. */
+TEST(identical_reads_merge)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *one = parse("shelf-notes 1\nsample a\nsample b\nsample c\nnote 0 0\n");
+    shelf_notes *four = parse("shelf-notes 1\nsample a\nsample b\nsample c\n"
+                              "note 0 0\nnote 0 0\nnote 0 0 gain=0.5\nnote 1 0\n");
+    shelf_stream_stats s1, s4;
+    int64_t f;
+    float *x;
+
+    make_set(dir, paths);
+    x = render(one, pp, small_opts(0), &f, &s1);
+    free(x);
+    x = render(four, pp, small_opts(0), &f, &s4);
+    free(x);
+    printf("    one voice: %llu reads, %llu misses; four: %llu reads, %llu merged, %llu hits\n",
+           (unsigned long long)s1.reads, (unsigned long long)s1.cache_misses,
+           (unsigned long long)s4.reads, (unsigned long long)s4.merged,
+           (unsigned long long)s4.cache_hits);
+    ASSERT(s1.reads > 10);
+    ASSERT_EQ_INT(s4.reads, s1.reads);
+    ASSERT(s4.merged + s4.cache_hits >= 3 * (s1.cache_misses));
+    shelf_notes_free(one);
+    shelf_notes_free(four);
+}
+
+/* ---- real time: the audio thread never waits ------------------------------------------ */
+
+TEST(realtime_race)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream *s;
+    shelf_stream_stats st;
+    float buf[2 * 128];
+    int ids[3], i, b, started = 0;
+    uint64_t rng = 7;
+
+    make_set(dir, paths);
+    o.max_voices = 64;
+    o.cache_bytes = 1 << 20;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 3; i++)
+        ASSERT_OK(shelf_stream_add(s, paths[i], &ids[i]));
+    /* About 1.5 s of audio as fast as the CPU goes (no pacing), starting a
+     * voice every few blocks: the scheduler races the audio thread. */
+    for (b = 0; b < 600; b++) {
+        if (b % 4 == 0) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            started += shelf_stream_voice_start(s, ids[rng % 3], (int64_t)(rng % 20000),
+                                                1.0 + (double)(rng % 5) / 4, 0.1f, (int)(rng % 3)) >= 0;
+        }
+        if (b % 16 == 0)
+            nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        shelf_stream_render(s, 128, buf);
+        for (i = 0; i < 256; i++)
+            ASSERT(isfinite(buf[i]));
+    }
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.blocks, 600);
+    ASSERT_EQ_INT(st.voices_started, started);
+    ASSERT(started >= 64);
+    ASSERT(st.reads > 0);
+    shelf_stream_free(s);
+}
+
+/* ---- stress: CSV and PNG ---------------------------------------------------------------- */
+
+TEST(stress_csv_png)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], csv[PATH_MAX], png[PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_stream_opts o = small_opts(0);
+    shelf_stress_opts so;
+    shelf_stress_result *r = NULL;
+    char *msg = NULL, *text;
+    size_t n;
+
+    make_set(dir, paths);
+    memset(&so, 0, sizeof so);
+    so.size = sizeof so;
+    so.voices = 6;
+    so.duration = 2;
+    so.cold = 1;
+    o.head_ms = 200;
+    ASSERT_OKM(msg, shelf_stress_run(pp, 3, &o, &so, &r, &msg));
+    ASSERT(r->nrows >= 2 && r->nrows <= 3);
+    ASSERT(r->rows[0].t > 0.9 && r->rows[0].t < 1.5);
+    ASSERT(r->stats.voices_started >= 6);
+    ASSERT(r->stats.blocks > 48000 / 128);
+    ASSERT_OK(shelf_stress_write_csv(r, test_pathf(csv, sizeof csv, "%s/s.csv", dir)));
+    ASSERT_OK(shelf_stress_plot(r, "test", test_pathf(png, sizeof png, "%s/s.png", dir)));
+    text = test_read_file(csv, &n);
+    ASSERT(strncmp(text, "t,voices,underruns,", 19) == 0);
+    ASSERT(strchr(text, '\n') != NULL);
+    free(text);
+    text = test_read_file(png, &n);
+    ASSERT(n > 1000 && memcmp(text, "\x89PNG", 4) == 0);
+    free(text);
+    shelf_stress_free(r);
+}
+
+/* ---- fragmentation ------------------------------------------------------------------------- */
+
+TEST(frag_and_optimize)
+{
+    const char *dir = test_tmpdir();
+    char a[PATH_MAX], b[PATH_MAX];
+    shelf_frag_info before, after;
+    char block[4096], *orig, *now;
+    struct stat st0, st1;
+    size_t n0, n1;
+    int fa, fb, i;
+    char *msg = NULL;
+
+    /* Two files grown in turns, each write made durable: their blocks interleave. */
+    fa = open(test_pathf(a, sizeof a, "%s/a.bin", dir), O_WRONLY | O_CREAT, 0640);
+    fb = open(test_pathf(b, sizeof b, "%s/b.bin", dir), O_WRONLY | O_CREAT, 0600);
+    ASSERT(fa >= 0 && fb >= 0);
+    for (i = 0; i < 64; i++) {
+        memset(block, 'a' + i % 26, sizeof block);
+        ASSERT(write(fa, block, sizeof block) == (ssize_t)sizeof block);
+        fsync(fa);
+        ASSERT(write(fb, block, sizeof block) == (ssize_t)sizeof block);
+        fsync(fb);
+    }
+    close(fa);
+    close(fb);
+    ASSERT_OKM(msg, shelf_frag_file(a, &before, &msg));
+    if (!before.supported)
+        TEST_SKIP("no FIEMAP on this filesystem");
+    ASSERT_EQ_INT(before.size, 64 * 4096);
+    ASSERT(before.extents >= 1 && before.fragments <= before.extents);
+    ASSERT(before.block_size >= 512);
+    orig = test_read_file(a, &n0);
+    ASSERT(stat(a, &st0) == 0);
+    ASSERT_OKM(msg, shelf_frag_optimize(a, &after, &msg));
+    now = test_read_file(a, &n1);
+    ASSERT(stat(a, &st1) == 0);
+    ASSERT(n0 == n1 && memcmp(orig, now, n0) == 0);
+    ASSERT_EQ_INT(st1.st_mtim.tv_sec, st0.st_mtim.tv_sec);
+    ASSERT_EQ_INT(st1.st_mtim.tv_nsec, st0.st_mtim.tv_nsec);
+    ASSERT_EQ_INT(st1.st_mode & 07777, 0640);
+    ASSERT(st1.st_ino != st0.st_ino);           /* a new file took its place */
+    ASSERT(after.supported && after.size == before.size);
+    ASSERT(after.fragments <= before.fragments);
+    ASSERT(after.fragments <= 2);
+    printf("    a.bin: %u fragments before, %u after\n", before.fragments, after.fragments);
+    free(orig);
+    free(now);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_frag_file("/nonexistent/x", &before, &msg));
+    ASSERT(msg && strstr(msg, "/nonexistent/x"));
+    shelf_free(msg);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
+        TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
+        TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
+        TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
+        TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
+        TEST_ENTRY(frag_and_optimize), TEST_END
+    };
+    return test_run(argc, argv, tests);
+}
