@@ -430,13 +430,14 @@ static int finish_region(sfz *s)
     }
     v = json_object_get(merged, "region_label");
     if (json_is_string(v) && json_string_length(v)) {
-        if (json_object_set(zone, "name", v) != 0)
+        /* Through set_text: names have a length limit. */
+        if (shelf__pf_set_text(zone, "name", json_string_value(v)) != SHELF_OK)
             goto nomem;
         json_object_del(merged, "region_label");
     }
     v = json_object_get(merged, "group_label");
     if (json_is_string(v) && json_string_length(v)) {
-        if (json_object_set(zone, "group", v) != 0)
+        if (shelf__pf_set_text(zone, "group", json_string_value(v)) != SHELF_OK)
             goto nomem;
         json_object_del(merged, "group_label");
     }

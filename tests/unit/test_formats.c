@@ -377,6 +377,8 @@ TEST(sfz_errors)
     ASSERT_SFZ_ERROR(dir, "<group>\n<region sample=a.wav\n", "bad.sfz:2: unterminated header <region sample=a.wav");
     ASSERT_SFZ_ERROR(dir, "<region>\nsample=a.wav lokey=\n", "bad.sfz:2: opcode 'lokey' without value");
     ASSERT_SFZ_ERROR(dir, "<region> sample=a.wav\nvolume\n", "bad.sfz:2: opcode 'volume' without value");
+    ASSERT_SFZ_ERROR(dir, "<region> sample=a.wav lokey= hikey=5\n", "bad.sfz:1: opcode 'lokey' without value");
+    ASSERT_SFZ_ERROR(dir, "<region> sample=  <group>\n", "bad.sfz:1: opcode 'sample' without value");
     ASSERT_SFZ_ERROR(dir, "<region> sample=a.wav\n\n\nlovel=soft\n", "bad.sfz:4: bad number 'soft' for lovel");
     ASSERT_SFZ_ERROR(dir, "<region> sample=a.wav hivel=128\n", "bad.sfz:1: hivel=128 is out of range (0 to 127)");
     ASSERT_SFZ_ERROR(dir, "<region> sample=a.wav lokey=h4\n", "bad.sfz:1: bad note 'h4' for lokey");
@@ -421,6 +423,22 @@ TEST(sfz_values)
     ASSERT_EQ_STR(JSTR(doc, "zones/z0003/params/amp_label"), "12");
     ASSERT_EQ_STR(JSTR(doc, "zones/z0003/params/pitch_keycenter"), "sample");
     json_decref(doc);
+    /* Names longer than a document allows are cut (at a character). */
+    {
+        size_t n = 70000, i;
+        char *big = malloc(n + 64);
+
+        ASSERT(big != NULL);
+        i = (size_t)snprintf(big, 64, "<region> sample=a.wav region_label=");
+        for (; i < n; i += 2)
+            memcpy(big + i, "\xc3\xa9", 2);
+        big[i] = '\0';
+        put(dir, "long.sfz", big);
+        free(big);
+        doc = parse_ok(dir, "long.sfz");
+        ASSERT_EQ_INT(strlen(JSTR(doc, "zones/z0001/name")), 32768);
+        json_decref(doc);
+    }
     /* The offsets apply to what follows them. */
     ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "o.sfz", "<control> octave_offset=-6\n<region> sample=a key=c1\n", msg));
     ASSERT_EQ_STR(msg, "o.sfz:2: note c1 for key is out of range");
