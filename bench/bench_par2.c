@@ -172,6 +172,7 @@ int main(int argc, char **argv)
     time_t now_s = time(NULL);
 
     bench_name = "bench_par2";
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* progress shows when piped */
     for (i = 1; i < (size_t)argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < (size_t)argc) {
             if (bench_parse_u64(argv[++i], 1, 1000000, &size_mb))
