@@ -18,6 +18,7 @@ enum {
     EXIT_PARTIAL = 4,       /* done, but some files failed (import) */
     EXIT_BUSY = 5,          /* the library is locked by another process */
     EXIT_VERSION = 6,       /* the library was written by a newer shelf */
+    EXIT_CONFLICT = 7,      /* a merge has unresolved conflicts; nothing changed */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
@@ -94,8 +95,13 @@ int cmd_stats(const cli *c, int argc, char **argv);
 int cmd_collection(const cli *c, int argc, char **argv);
 int cmd_synonyms(const cli *c, int argc, char **argv);
 int cmd_dupes(const cli *c, int argc, char **argv);
+int cmd_patch(const cli *c, int argc, char **argv);
 int cmd_stream(const cli *c, int argc, char **argv);
 int cmd_cache(const cli *c, int argc, char **argv);
 int cmd_store(const cli *c, int argc, char **argv);
+int cmd_project(const cli *c, int argc, char **argv);
+int cmd_automation(const cli *c, int argc, char **argv);
+int cmd_refs(const cli *c, int argc, char **argv);
+int cmd_undo(const cli *c, int argc, char **argv);
 
 #endif /* SHELF_CLI_H */

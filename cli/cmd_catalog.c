@@ -289,6 +289,9 @@ int cmd_search(const cli *c, int argc, char **argv)
 }
 
 /* Resolve argv[first..argc) and apply fn to each; returns the worst status. */
+/* What a per-sample function returns when it printed its error itself. */
+#define RC_REPORTED 1000
+
 static int each_sample(const cli *c, int argc, char **argv, int first,
                        int (*fn)(shelf_library *lib, int64_t id, void *ud), void *ud)
 {
@@ -303,7 +306,9 @@ static int each_sample(const cli *c, int argc, char **argv, int first,
             worst = ex;
             continue;
         }
-        if ((rc = fn(lib, id, ud)) != SHELF_OK)
+        if ((rc = fn(lib, id, ud)) == RC_REPORTED)
+            worst = EXIT_FAIL;          /* fn reported it */
+        else if (rc != SHELF_OK)
             worst = cli_fail(lib, rc);
     }
     shelf_library_close(lib);
@@ -397,17 +402,42 @@ int cmd_touch(const cli *c, int argc, char **argv)
     return each_sample(c, argc, argv, 1, do_touch, NULL);
 }
 
-static int do_rm(shelf_library *lib, int64_t id, void *ud)
+static int print_ref(void *ud, int kind, int64_t id, const char *name, int uses)
 {
     (void)ud;
-    return shelf_catalog_remove(lib, id);
+    (void)uses;
+    fprintf(stderr, "  used by %s %lld  %s\n", kind == SHELF_DOC_PATCH ? "patch" : "project",
+            (long long)id, name ? name : "");
+    return 0;
+}
+
+static int do_rm(shelf_library *lib, int64_t id, void *ud)
+{
+    int rc = shelf_catalog_remove(lib, id, *(int *)ud ? SHELF_REMOVE_FORCE : 0);
+
+    /* Say what would break, then the caller prints the error itself. */
+    if (rc == SHELF_EINUSE) {
+        char msg[1100];
+
+        snprintf(msg, sizeof msg, "%s", shelf_errmsg(lib));
+        shelf_refs(lib, 1, id, print_ref, NULL);
+        cli_error("%s; --force removes it anyway", msg);
+        return RC_REPORTED;   /* reported */
+    }
+    return rc;
 }
 
 int cmd_rm(const cli *c, int argc, char **argv)
 {
-    if (argc < 2) {
-        cli_error("usage: shelf rm ID|PATH...");
+    int force = 0, first = 1;
+
+    if (argc > 1 && (!strcmp(argv[1], "--force") || !strcmp(argv[1], "-f"))) {
+        force = 1;
+        first = 2;
+    }
+    if (argc <= first) {
+        cli_error("usage: shelf rm [--force] ID|PATH...");
         return EXIT_USAGE;
     }
-    return each_sample(c, argc, argv, 1, do_rm, NULL);
+    return each_sample(c, argc, argv, first, do_rm, &force);
 }

@@ -54,8 +54,40 @@ static const char help_text[] =
 "  rate ID|PATH 0-5           rate a sample (0 clears)\n"
 "  fav [--off] ID|PATH...     mark (or unmark) favourites\n"
 "  touch ID|PATH...           record that a sample was auditioned now\n"
-"  rm ID|PATH...              remove from the catalog (files stay; a managed\n"
-"                             copy nobody else uses is deleted)\n"
+"  rm [--force] ID|PATH...    remove from the catalog (files stay; a managed\n"
+"                             copy nobody else uses is deleted); a sample a\n"
+"                             patch or project uses needs --force\n"
+"\n"
+"Patches and projects (documents with a version history; doc/documents.md)\n"
+"  patch import [--copy] [--allow-missing] [--format F] FILE...\n"
+"                             SFZ, Hydrogen drumkit.xml, ZynAddSubFX .xiz, LMMS\n"
+"                             .xpf, Decent Sampler .dspreset or shelf .json; the\n"
+"                             samples they use are imported too\n"
+"  patch new NAME [--author A] [--category C] | new --file DOC.json\n"
+"  patch show ID[@VER]        a version (default: the head); VER is a number\n"
+"                             or a hash prefix; --json prints the document\n"
+"  patch set ID PATH=VALUE... [--rm PATH] [-m MSG]\n"
+"                             change values (PATH like params/filter/cutoff;\n"
+"                             tags+=T, tags-=T); checked against the types\n"
+"  patch edit ID[@VER] [--file F|-] [-m MSG]\n"
+"                             edit in $EDITOR (or take F); from an older\n"
+"                             version it starts a branch\n"
+"  patch ls | rm ID... | history ID | diff ID[@A] [B] | revert ID VER\n"
+"  patch merge ID VER [--ours[=PATH]] [--theirs[=PATH]] [--set PATH=VALUE]\n"
+"                             [--preview]   three-way merge of VER into the\n"
+"                             head; conflicts are listed and nothing changes\n"
+"                             until each is resolved\n"
+"  patch export ID[@VER] OUT.sfz\n"
+"                             SFZ with the samples copied next to it\n"
+"  project new NAME [--tempo BPM] | add ID ITEM... | drop ID ITEM... |\n"
+"          show | set | edit | ls | rm | history | diff | revert | merge\n"
+"                             ITEM: patch:ID, sample:ID, a sample id or path\n"
+"  automation add PROJECT TARGET TIME:VALUE... [--start S] [--duration S]\n"
+"             [--curve] | show PROJECT [LANE]\n"
+"  refs ID|PATH|patch:ID|project:ID\n"
+"                             what an item uses and what uses it\n"
+"  undo                       undo the newest change to a patch or project\n"
+"                             (as a new version); again to go further back\n"
 "\n"
 "Maintenance\n"
 "  verify                     re-hash every file and blob; report missing,\n"
@@ -98,6 +130,7 @@ static const char help_text[] =
 "  4    import finished, but some files could not be imported\n"
 "  5    the library is busy (another process holds its lock)\n"
 "  6    the library was written by a newer shelf\n"
+"  7    merge: conflicts left unresolved; nothing was changed\n"
 "  16+  verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
 "  130  interrupted; work done so far is kept\n";
 
@@ -139,6 +172,7 @@ int cli_exit_for(int rc)
     case SHELF_EBUSY: return EXIT_BUSY;
     case SHELF_EVERSION: return EXIT_VERSION;
     case SHELF_ECANCELED: return EXIT_INTERRUPTED;
+    case SHELF_ECONFLICT: return EXIT_CONFLICT;
     }
     return EXIT_FAIL;
 }
@@ -212,6 +246,8 @@ static const struct command {
     { "db-backup", cmd_db_backup }, { "stats", cmd_stats }, { "collection", cmd_collection },
     { "synonyms", cmd_synonyms }, { "dupes", cmd_dupes },
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
+    { "patch", cmd_patch }, { "project", cmd_project }, { "automation", cmd_automation },
+    { "refs", cmd_refs }, { "undo", cmd_undo },
 };
 
 int main(int argc, char **argv)

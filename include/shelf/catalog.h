@@ -143,8 +143,11 @@ SHELF_API int shelf_touch(shelf_library *lib, int64_t id);
  * Remove a sample from the catalog with its tags, rating and favourite.
  * A referenced file is left alone; a managed blob that no other row uses is
  * deleted, when the exclusive lock can be had at once (else gc deletes it
- * later).  SHELF_ENOTFOUND when there is no such sample.
+ * later).  SHELF_ENOTFOUND when there is no such sample; SHELF_EINUSE
+ * when patches or projects use it (see shelf_refs), unless flags has
+ * SHELF_REMOVE_FORCE (their documents keep the reference by hash).
  */
-SHELF_API int shelf_catalog_remove(shelf_library *lib, int64_t id);
+#define SHELF_REMOVE_FORCE 0x1
+SHELF_API int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags);
 
 #endif /* SHELF_CATALOG_H */

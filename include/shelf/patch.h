@@ -123,6 +123,10 @@ SHELF_API int shelf_doc_commit(shelf_library *lib, int kind, int64_t id, const c
  */
 SHELF_API int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char *path,
                             const char *value, const char *message, int64_t *seq);
+/* Several assignments (value NULL removes) in one version. */
+SHELF_API int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *paths,
+                             const char *const *values, size_t n, const char *message,
+                             int64_t *seq);
 /* Make a new version equal to version seq (message "revert to SEQ"). */
 SHELF_API int shelf_doc_revert(shelf_library *lib, int kind, int64_t id, int64_t seq,
                                int64_t *newseq);
@@ -157,7 +161,8 @@ SHELF_API int shelf_doc_touch(shelf_library *lib, int kind, int64_t id);
 /*
  * References, both directions: for a sample, the patches and projects that
  * use it; for a patch, its samples and the projects that use it; for a
- * project, its patches and samples.  cb gets (kind, id, name) per item.
+ * project, its patches and samples.  The callback receives each item's kind,
+ * id and name, and whether it uses (1) or is used by (0) the one asked about.
  */
 typedef int (*shelf_ref_cb)(void *ud, int kind, int64_t id, const char *name, int uses);
 SHELF_API int shelf_refs(shelf_library *lib, int kind, int64_t id, shelf_ref_cb cb, void *ud);

@@ -542,7 +542,7 @@ int shelf__blob_release(shelf_library *lib, const char *hex)
     return rc;
 }
 
-int shelf_catalog_remove(shelf_library *lib, int64_t id)
+int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
 {
     sqlite3_stmt *st = NULL;
     char *blob = NULL;
@@ -550,6 +550,32 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id)
 
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;
+    if (!(flags & SHELF_REMOVE_FORCE)) {
+        int64_t patches, projects;
+
+        if (!(st = shelf__prepare(lib,
+                "SELECT (SELECT count(*) FROM patch_samples WHERE sample_id = ?1),\n"
+                "       (SELECT count(*) FROM project_samples WHERE sample_id = ?1)"))) {
+            rc = lib->err.rc;
+            goto fail;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = shelf__dberr(lib, "cannot remove sample");
+            goto fail;
+        }
+        patches = sqlite3_column_int64(st, 0);
+        projects = sqlite3_column_int64(st, 1);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (patches || projects) {
+            rc = shelf__seterr(&lib->err, SHELF_EINUSE,
+                               "sample %lld is used by %lld patch%s and %lld project%s",
+                               (long long)id, (long long)patches, patches == 1 ? "" : "es",
+                               (long long)projects, projects == 1 ? "" : "s");
+            goto fail;
+        }
+    }
     if (!(st = shelf__prepare(lib, "DELETE FROM samples WHERE id = ?1 RETURNING blob"))) {
         rc = lib->err.rc;
         goto fail;

@@ -307,7 +307,9 @@ static int check_types(checker *c, json_t *doc)
     }
     json_object_foreach(types, key, t) {
         old2 = push(c, key);
-        if (!json_is_object(t))
+        if (!*key)
+            rc = bad(c, "empty path");
+        else if (!json_is_object(t))
             rc = bad(c, "must be an object");
         else if ((rc = check_members(c, t, members)) != SHELF_OK)
             ;
@@ -341,7 +343,7 @@ out:
     return rc;
 }
 
-static int check_zone(checker *c, json_t *z)
+static int check_zone(checker *c, const char *id, json_t *z)
 {
     static const char *const members[] = { "sample", "key", "root", "vel", "rr", "loop",
                                            "params", "name", "group", NULL };
@@ -353,6 +355,7 @@ static int check_zone(checker *c, json_t *z)
     size_t old, k;
     int rc;
 
+    (void)id;
     if (!json_is_object(z))
         return bad(c, "a zone must be an object");
     if ((rc = check_members(c, z, members)) != SHELF_OK)
@@ -411,7 +414,8 @@ static int check_zone(checker *c, json_t *z)
 }
 
 /* An object whose members are all checked by fn. */
-static int check_map(checker *c, json_t *doc, const char *key, int (*fn)(checker *, json_t *))
+static int check_map(checker *c, json_t *doc, const char *key,
+                     int (*fn)(checker *, const char *, json_t *))
 {
     json_t *map = json_object_get(doc, key), *m;
     const char *k;
@@ -427,7 +431,7 @@ static int check_map(checker *c, json_t *doc, const char *key, int (*fn)(checker
         if (rc != SHELF_OK)
             break;
         old2 = push(c, k);
-        rc = *k ? fn(c, m) : bad(c, "empty key");
+        rc = *k ? fn(c, k, m) : bad(c, "empty key");
         pop(c, old2);
     }
     if (rc == SHELF_OK && json_object_size(map) == 0)
@@ -450,38 +454,49 @@ static int check_source(checker *c, json_t *doc)
     return rc;
 }
 
-/* Project members keyed by a catalog id. */
-static int check_idkey(checker *c, json_t *m, const char *const *members)
+/* Project members keyed by a catalog id; string members, version a hash. */
+static int check_idkey(checker *c, const char *key, json_t *m, const char *const *members)
 {
-    const char *p = c->path.buf ? strrchr(c->path.buf, '/') : NULL;
+    const char *k;
     json_t *v;
+    size_t old;
+    int rc;
 
-    p = p ? p + 1 : "";
-    if (*p < '1' || *p > '9' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 18)
+    if (*key < '1' || *key > '9' || strspn(key, "0123456789") != strlen(key) || strlen(key) > 18)
         return bad(c, "must be keyed by a catalog id");
     if (!json_is_object(m))
         return bad(c, "must be an object");
-    if ((v = json_object_get(m, "version")) &&
-        (!json_is_string(v) || !shelf__is_hash_hex(json_string_value(v))))
-        return bad(c, "version must be a version hash");
-    return check_members(c, m, members);
+    if ((rc = check_members(c, m, members)) != SHELF_OK)
+        return rc;
+    json_object_foreach(m, k, v) {
+        old = push(c, k);
+        if (!json_is_string(v))
+            rc = bad(c, "must be a string");
+        else if ((!strcmp(k, "version") || !strcmp(k, "sha256")) &&
+                 !shelf__is_hash_hex(json_string_value(v)))
+            rc = bad(c, "must be 64 lowercase hex digits");
+        pop(c, old);
+        if (rc != SHELF_OK)
+            return rc;
+    }
+    return SHELF_OK;
 }
 
-static int check_proj_patch(checker *c, json_t *m)
+static int check_proj_patch(checker *c, const char *key, json_t *m)
 {
     static const char *const members[] = { "version", "slot", "name", NULL };
 
-    return check_idkey(c, m, members);
+    return check_idkey(c, key, m, members);
 }
 
-static int check_proj_sample(checker *c, json_t *m)
+static int check_proj_sample(checker *c, const char *key, json_t *m)
 {
     static const char *const members[] = { "sha256", "name", NULL };
 
-    return check_idkey(c, m, members);
+    return check_idkey(c, key, m, members);
 }
 
-static int check_lane(checker *c, json_t *m)
+static int check_lane(checker *c, const char *id, json_t *m)
 {
     static const char *const members[] = { "type", "target", "start", "duration", "points",
                                            "shape", NULL };
@@ -489,6 +504,7 @@ static int check_lane(checker *c, json_t *m)
     size_t i;
     int rc;
 
+    (void)id;
     if (!json_is_object(m))
         return bad(c, "an automation lane must be an object");
     if ((rc = check_members(c, m, members)) != SHELF_OK)
@@ -683,8 +699,12 @@ int shelf__docpath_split(const char *path, char ***segs, size_t *nsegs)
         e = strchr(p, '/');
         if (!e)
             e = p + strlen(p);
-        if (e == p || !(s = v[i] = shelf__malloc((size_t)(e - p) + 1)))
+        if (e == p)
             goto fail;
+        if (!(s = v[i] = shelf__malloc((size_t)(e - p) + 1))) {
+            shelf__docpath_free(v, i);
+            return SHELF_ENOMEM;
+        }
         i++;
         for (k = 0; p < e; p++) {
             if (*p == '~') {
@@ -771,8 +791,9 @@ int shelf__doc_set(json_t *doc, const char *path, json_t *value, shelf__err *err
 
     if (!value)
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-    if (shelf__docpath_split(path, &segs, &n) != SHELF_OK) {
-        rc = shelf__seterr(err, SHELF_EINVAL, "invalid path '%s'", path);
+    if ((rc = shelf__docpath_split(path, &segs, &n)) != SHELF_OK) {
+        rc = rc == SHELF_ENOMEM ? shelf__seterr(err, rc, "out of memory")
+                                : shelf__seterr(err, rc, "invalid path '%s'", path);
         goto out;
     }
     for (i = 0; i + 1 < n; i++) {
@@ -814,8 +835,9 @@ int shelf__doc_remove(json_t *doc, const char *path, shelf__err *err)
     json_t *v = doc;
     int rc = SHELF_OK;
 
-    if (shelf__docpath_split(path, &segs, &n) != SHELF_OK)
-        return shelf__seterr(err, SHELF_EINVAL, "invalid path '%s'", path);
+    if ((rc = shelf__docpath_split(path, &segs, &n)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? shelf__seterr(err, rc, "out of memory")
+                                  : shelf__seterr(err, rc, "invalid path '%s'", path);
     for (i = 0; i + 1 < n && v; i++)
         v = child(v, segs[i]);
     if (v && json_is_object(v) && json_object_get(v, segs[n - 1]))

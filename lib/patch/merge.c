@@ -62,11 +62,51 @@ static int add_op(json_t *out, int full, const char *path, const json_t *old, co
     return op && json_array_append_new(out, op) == 0 ? SHELF_OK : SHELF_ENOMEM;
 }
 
+/*
+ * Groups that the canonical form omits when empty (doc.c): for them an
+ * absent member is the same as an empty group, so diff and merge go inside
+ * instead of treating the whole group as one value.  parent is the path of
+ * the object that holds key.
+ */
+static int omitted_when_empty(const char *parent, size_t len, const char *key)
+{
+    static const char *const top[] = { "tags", "params", "types", "zones", "patches", "samples",
+                                       "automation", NULL };
+    const char *slash;
+
+    if (len == 0) {
+        for (size_t i = 0; top[i]; i++)
+            if (!strcmp(top[i], key))
+                return 1;
+        return 0;
+    }
+    /* zones/<id>/params */
+    return !strcmp(key, "params") && !strncmp(parent, "zones/", 6) &&
+           (slash = strchr(parent + 6, '/')) == NULL;
+}
+
+static int diff_walk(const json_t *a, const json_t *b, shelf__buf *path, json_t *out, int full);
+
+/* Diff one member: x (old) and y (new), either absent. */
+static int diff_member(const json_t *x, const json_t *y, int setlike, shelf__buf *path,
+                       json_t *out, int full)
+{
+    /* Inside groups: both groups; in a delta, a new non-empty group (so
+     * that two sides adding to the same new group each say which members;
+     * the user's diff shows it whole); a set-like group that appeared or
+     * went away. */
+    if ((json_is_object(x) && json_is_object(y)) ||
+        (!full && !x && json_is_object(y) && json_object_size(y)) ||
+        (setlike && ((!x && json_is_object(y)) || (!y && json_is_object(x)))))
+        return diff_walk(x, y, path, out, full);
+    return add_op(out, full, path->buf, x, y);
+}
+
 static int diff_walk(const json_t *a, const json_t *b, shelf__buf *path, json_t *out, int full)
 {
     const char **keys;
     size_t n, i, len = path->len;
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, setlike;
 
     if (!(keys = union_keys(a, b, NULL, &n)))
         return SHELF_ENOMEM;
@@ -75,12 +115,10 @@ static int diff_walk(const json_t *a, const json_t *b, shelf__buf *path, json_t 
 
         if (x && y && json_equal(x, y))
             continue;
+        setlike = omitted_when_empty(path->buf ? path->buf : "", len, keys[i]);
         if ((rc = shelf__docpath_add(path, keys[i])) != SHELF_OK)
             break;
-        if (x && y && json_is_object(x) && json_is_object(y))
-            rc = diff_walk(x, y, path, out, full);
-        else
-            rc = add_op(out, full, path->buf, x, y);
+        rc = diff_member(x, y, setlike, path, out, full);
         path->len = len;
         if (path->buf)
             path->buf[len] = '\0';
@@ -201,7 +239,10 @@ static int merge_walk(shelf_merge *m, const json_t *b, const json_t *o, const js
             pick = tv;                          /* only theirs changed */
         else if (same(tv, bv))
             pick = ov;                          /* only ours changed */
-        else if (json_is_object(ov) && json_is_object(tv) && (!bv || json_is_object(bv))) {
+        else if ((json_is_object(ov) && json_is_object(tv) && (!bv || json_is_object(bv))) ||
+                 (omitted_when_empty(path->buf ? path->buf : "", len, keys[i]) &&
+                  (!ov || json_is_object(ov)) && (!tv || json_is_object(tv)) &&
+                  (!bv || json_is_object(bv)))) {
             json_t *sub = json_object();        /* both changed inside a group */
 
             if (!sub || (rc = shelf__docpath_add(path, keys[i])) != SHELF_OK ||
@@ -424,7 +465,8 @@ json_t *shelf__merge_doc(const shelf_merge *m, int *rc)
             *rc = shelf__doc_remove(doc, m->c[i].path, &err);
     }
     /* A resolution may break the schema (--set with a bad value). */
-    if (*rc == SHELF_OK && (*rc = shelf__doc_check(doc, 0, &err)) != SHELF_OK)
+    if (*rc == SHELF_OK && (*rc = shelf__doc_check(doc, 0, &err)) != SHELF_OK &&
+        *rc != SHELF_ENOMEM)
         *rc = SHELF_EINVAL;
     if (*rc != SHELF_OK) {
         json_decref(doc);

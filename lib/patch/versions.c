@@ -588,9 +588,10 @@ int shelf_doc_resolve(shelf_library *lib, int kind, const char *ref, int64_t *id
                              noun_of(kind), ref);
     if ((rc = item_exists(lib, kind, n, NULL)) != SHELF_OK)
         return rc;
-    *id = n;
-    if (!at)
+    if (!at) {
+        *id = n;
         return SHELF_OK;
+    }
     v = at + 1;
     if (*v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 12) {
         *seq = strtoll(v, NULL, 10);
@@ -616,8 +617,10 @@ int shelf_doc_resolve(shelf_library *lib, int kind, const char *ref, int64_t *id
         hits++;
     }
     sqlite3_finalize(st);
-    if (hits == 1)
+    if (hits == 1) {
+        *id = n;
         return SHELF_OK;
+    }
     *seq = 0;
     return shelf__seterr(&lib->err, hits ? SHELF_EINVAL : SHELF_ENOTFOUND,
                          hits ? "version '%s' of %s %lld is ambiguous"
@@ -716,12 +719,74 @@ static int check_set(shelf_library *lib, json_t *doc, const char *path, const js
     return SHELF_OK;
 }
 
-int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char *path, const char *value,
-                  const char *message, int64_t *seq)
+/* Apply one assignment to doc; appends "path=value" to msg (which starts
+ * with "set "). */
+static int set_one(shelf_library *lib, json_t *doc, const char *path, const char *value,
+                   shelf__buf *msg)
 {
-    json_t *doc = NULL, *v = NULL;
-    char *msg = NULL;
+    json_t *v;
+    int rc;
+
+    if (msg->len > 4 && shelf__buf_adds(msg, ", ") != SHELF_OK)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (!strcmp(path, "tags+") || !strcmp(path, "tags-")) {
+        json_t *tags = json_object_get(doc, "tags");
+
+        char low[65];
+        size_t k, n = value ? strlen(value) : 0;
+
+        if (n == 0 || n > 64)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid tag '%s': 1 to 64 bytes",
+                                 value ? value : "");
+        for (k = 0; k <= n; k++)        /* tags are kept lowercase (doc.c) */
+            low[k] = (char)((unsigned char)value[k] < 0x80 && value[k] >= 'A' && value[k] <= 'Z'
+                                ? value[k] - 'A' + 'a' : value[k]);
+        if (!tags) {
+            tags = json_object();
+            json_object_set_new(doc, "tags", tags);
+        }
+        if (path[4] == '+')
+            json_object_set_new(tags, low, json_true());
+        else
+            json_object_del(tags, low);
+        rc = shelf__buf_addf(msg, "tag %s%s", path[4] == '+' ? "+" : "-", low);
+    } else if (!value) {
+        if ((rc = shelf__doc_remove(doc, path, &lib->err)) != SHELF_OK)
+            return rc;
+        rc = shelf__buf_addf(msg, "remove %s", path);
+    } else {
+        json_t *old = shelf__doc_get(doc, path);
+        const char *type = json_string_value(json_object_get(
+            json_object_get(json_object_get(doc, "types"), *path == '/' ? path + 1 : path), "type"));
+
+        if (!(v = json_loads(value, JSON_DECODE_ANY, NULL)) && !(v = json_string(value)))
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        /* Where a string belongs, the text is the string ("name=1984"). */
+        if ((json_is_number(v) || json_is_boolean(v) || json_is_null(v)) &&
+            (json_is_string(old) || !strcmp(path, "name") ||
+                                   (type && (!strcmp(type, "string") || !strcmp(type, "enum"))))) {
+            json_decref(v);
+            if (!(v = json_string(value)))
+                return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        }
+        if ((rc = check_set(lib, doc, path, v)) != SHELF_OK) {
+            json_decref(v);
+            return rc;
+        }
+        if ((rc = shelf__doc_set(doc, path, v, &lib->err)) != SHELF_OK)
+            return rc;
+        rc = shelf__buf_addf(msg, "%s=%s", path, value);
+    }
+    return rc == SHELF_OK ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
+int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *paths,
+                   const char *const *values, size_t n, const char *message, int64_t *seq)
+{
+    shelf__buf msg = SHELF__BUF_INIT;
+    json_t *doc = NULL;
     int64_t head;
+    size_t i;
     int rc;
 
     *seq = 0;
@@ -729,63 +794,37 @@ int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char *path, co
         (rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
         (rc = load_version(lib, kind, id, head, &doc, NULL)) != SHELF_OK)
         return rc;
-    if (!strcmp(path, "tags+") || !strcmp(path, "tags-")) {
-        json_t *tags = json_object_get(doc, "tags");
-
-        if (!value || !*value) {
-            rc = shelf__seterr(&lib->err, SHELF_EINVAL, "no tag given");
-            goto out;
-        }
-        if (!tags) {
-            tags = json_object();
-            json_object_set_new(doc, "tags", tags);
-        }
-        if (path[4] == '+')
-            json_object_set_new(tags, value, json_true());
-        else
-            json_object_del(tags, value);
-        if (!message && !(msg = shelf__asprintf("tag %s%s", path[4] == '+' ? "+" : "-", value))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-    } else if (!value) {
-        if ((rc = shelf__doc_remove(doc, path, &lib->err)) != SHELF_OK)
-            goto out;
-        if (!message && !(msg = shelf__asprintf("remove %s", path))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-    } else {
-        if (!(v = json_loads(value, JSON_DECODE_ANY, NULL)) && !(v = json_string(value))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        if ((rc = check_set(lib, doc, path, v)) != SHELF_OK)
-            goto out;
-        if ((rc = shelf__doc_set(doc, path, v, &lib->err)) != SHELF_OK) {
-            v = NULL;
-            goto out;
-        }
-        v = NULL;
-        if (!message && !(msg = shelf__asprintf("set %s=%s", path, value))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
+    if (n == 0) {
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to set");
+        goto out;
     }
+    if ((rc = shelf__buf_adds(&msg, "set ")) != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        if ((rc = set_one(lib, doc, paths[i], values[i], &msg)) != SHELF_OK)
+            goto out;
     /* The edit must leave a valid document (a name stays a string, ...). */
     if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
         char why[sizeof lib->err.msg];
 
         snprintf(why, sizeof why, "%s", lib->err.msg);
-        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "cannot set '%s': %s", path, why);
+        if (rc != SHELF_ENOMEM)
+            rc = shelf__seterr(&lib->err, SHELF_EINVAL, "cannot set '%s': %s", paths[0], why);
         goto out;
     }
-    rc = commit_doc(lib, kind, id, doc, head, 0, 0, message ? message : msg, seq);
+    rc = commit_doc(lib, kind, id, doc, head, 0, 0, message ? message : msg.buf, seq);
 out:
-    json_decref(v);
     json_decref(doc);
-    free(msg);
+    shelf__buf_release(&msg);
     return rc;
+}
+
+int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char *path, const char *value,
+                  const char *message, int64_t *seq)
+{
+    return shelf_doc_setv(lib, kind, id, &path, &value, 1, message, seq);
 }
 
 int shelf_doc_revert(shelf_library *lib, int kind, int64_t id, int64_t seq, int64_t *newseq)
@@ -937,10 +976,15 @@ int shelf_doc_merge_commit(shelf_library *lib, int kind, int64_t id, int64_t oth
                                                 ? "the merge has %zu unresolved conflicts"
                                                 : "the merge result is not a valid document (%zu conflicts)",
                              shelf_merge_conflicts(m));
+    if (shelf__doc_kind(doc) != kind) {
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "the merge result is not a %s", noun_of(kind));
+        goto out;
+    }
     snprintf(msg, sizeof msg, "merge %lld", (long long)other);
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
     if ((rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
+        (rc = read_row(lib, kind, id, other, &prow, NULL)) != SHELF_OK ||
         (rc = load_version(lib, kind, id, head, &pdoc, &prow)) != SHELF_OK ||
         (rc = store_version(lib, kind, id, doc, &prow, pdoc, other, 0, message ? message : msg,
                             seq)) != SHELF_OK)

@@ -908,10 +908,10 @@ TEST(remove)
     ASSERT_OKL(fx.lib, shelf_tag_add(fx.lib, fx.id[KICK], "punchy"));
     ASSERT_OKL(fx.lib, shelf_rate(fx.lib, fx.id[KICK], 4));
     ASSERT_OKL(fx.lib, shelf_favourite(fx.lib, fx.id[KICK], 1));
-    ASSERT_OKL(fx.lib, shelf_catalog_remove(fx.lib, fx.id[KICK]));
+    ASSERT_OKL(fx.lib, shelf_catalog_remove(fx.lib, fx.id[KICK], 0));
     ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_get(fx.lib, fx.id[KICK], &cur, &row));
-    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_remove(fx.lib, fx.id[KICK]));
-    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_remove(fx.lib, 999999));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_remove(fx.lib, fx.id[KICK], 0));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_remove(fx.lib, 999999, 0));
     ASSERT_OKL(fx.lib, shelf_catalog_count(fx.lib, &total, NULL));
     ASSERT_EQ_INT(total, NCORPUS - 1);
     /* User metadata went with the row; the tag name may stay. */
@@ -978,9 +978,9 @@ TEST(remove_shared_blob)
     test_pathf(blob, sizeof blob, "%s/objects/%.2s/%.2s/%s", dir, hex, hex + 2, hex);
     ASSERT(test_exists(blob));
 
-    ASSERT_OKL(lib, shelf_catalog_remove(lib, ida));
+    ASSERT_OKL(lib, shelf_catalog_remove(lib, ida, 0));
     ASSERT(test_exists(blob));
-    ASSERT_OKL(lib, shelf_catalog_remove(lib, idb));
+    ASSERT_OKL(lib, shelf_catalog_remove(lib, idb, 0));
     ASSERT(!test_exists(blob));
     /* The referenced originals are not the library's to delete. */
     ASSERT(test_exists(p));
@@ -1017,7 +1017,7 @@ TEST(readonly)
     ASSERT_RC(SHELF_EPERM, rc);
     ASSERT(strlen(shelf_errmsg(ro)) > 0);
     ASSERT(shelf_rate(ro, fx.id[KICK], 3) < 0);
-    ASSERT(shelf_catalog_remove(ro, fx.id[KICK]) < 0);
+    ASSERT(shelf_catalog_remove(ro, fx.id[KICK], 0) < 0);
     paths[0] = fx.src;
     ASSERT_RC(SHELF_EPERM, shelf_import(ro, paths, 1, NULL, NULL));
     shelf_library_close(ro);
@@ -1111,7 +1111,7 @@ TEST(migrate_v1)
     ASSERT_OKL(lib, shelf_tag_remove(lib, 1, "analog"));
     ASSERT_EQ_INT(search(lib, "analog", ids, 8), 0);
     ASSERT_EQ_STR(tags_of(lib, 1, buf, sizeof buf), "");
-    ASSERT_OKL(lib, shelf_catalog_remove(lib, 1));
+    ASSERT_OKL(lib, shelf_catalog_remove(lib, 1, 0));
     ASSERT_EQ_INT(search(lib, "kick", ids, 8), 0);
     shelf_library_close(lib);
 

@@ -1,0 +1,324 @@
+/*
+ * pimport.c: patch files into the library and back out.  Import parses the
+ * whole file first (formats_int.h), checks that every sample it names is
+ * there, imports those samples into the catalog, and only then creates the
+ * patch with each zone pointing at its sample by id and content hash.
+ * Export writes a patch as SFZ with copies of its samples.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "patch_int.h"
+#include "formats_int.h"
+#include "../catalog/catalog_int.h"
+
+/* A path relative to dir when it lies under dir, else the path itself. */
+static const char *rel_to(const char *path, const char *dir)
+{
+    const char *r = dir ? shelf__path_under(path, dir) : NULL;
+
+    return r && *r ? r : path;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        return shelf__strdup(".");
+    if (slash == path)
+        return shelf__strdup("/");
+    return shelf__strndup(path, (size_t)(slash - path));
+}
+
+/* Read a shelf document file. */
+static int load_json_file(shelf_library *lib, const char *path, json_t **doc)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0, r;
+    int rc;
+
+    if (!f)
+        return shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
+    for (;;) {
+        if (cap - n < 65536) {
+            char *p;
+
+            cap = cap ? 2 * cap : 65536;
+            if (cap > SHELF__DOC_MAX_BYTES + 65536u || !(p = shelf__realloc(buf, cap))) {
+                free(buf);
+                fclose(f);
+                return cap > SHELF__DOC_MAX_BYTES + 65536u
+                           ? shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: larger than %u bytes",
+                                           path, SHELF__DOC_MAX_BYTES)
+                           : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            }
+            buf = p;
+        }
+        if ((r = fread(buf + n, 1, cap - n, f)) == 0)
+            break;
+        n += r;
+    }
+    if (ferror(f)) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    if ((rc = shelf__doc_load(buf, n, SHELF_DOC_PATCH, NULL, doc, &lib->err)) != SHELF_OK) {
+        char msg[sizeof lib->err.msg];
+
+        snprintf(msg, sizeof msg, "%s", lib->err.msg);
+        shelf__seterr(&lib->err, rc, "%s: %s", path, msg);
+    }
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* The sample's sha256 from the catalog, copied into hex. */
+static int sample_hash(shelf_library *lib, int64_t id, char hex[SHELF_HASH_HEX])
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT sha256 FROM samples WHERE id = ?1");
+    int rc;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        snprintf(hex, SHELF_HASH_HEX, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = SHELF_OK;
+    } else {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+typedef struct failed_ui {
+    shelf_library *lib;
+    const char *patch;
+    int failed;
+    char reason[512];
+} failed_ui;
+
+static void on_sample(void *ud, int status, const char *path, int64_t id, const char *reason)
+{
+    failed_ui *ui = ud;
+
+    (void)id;
+    if (status == SHELF_FILE_FAILED && !ui->failed) {
+        ui->failed = 1;
+        snprintf(ui->reason, sizeof ui->reason, "%s: sample '%s': %s", ui->patch, path,
+                 reason ? reason : "cannot import");
+    }
+}
+
+int shelf_patch_import(shelf_library *lib, const char *path, int format, int flags, int64_t *id)
+{
+    json_t *doc = NULL, *zones, *z, *s;
+    const char **files = NULL, *key;
+    char *abs = NULL, *dir = NULL, *msg = NULL, *base;
+    size_t nfiles = 0, i;
+    failed_ui ui = { lib, path, 0, "" };
+    shelf_import_opts opts;
+    shelf_import_stats stats;
+    struct stat sb;
+    int rc;
+
+    *id = 0;
+    if (format < SHELF_PATCHFMT_AUTO || format > SHELF_PATCHFMT_SHELF)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown patch format %d", format);
+    if (!(abs = shelf__path_abs(path)) || !(dir = dir_of(abs))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (stat(abs, &sb) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    if (format == SHELF_PATCHFMT_AUTO) {
+        char ext[16];
+
+        shelf__path_ext(abs, ext, sizeof ext);
+        if (!strcmp(ext, "json"))
+            format = SHELF_PATCHFMT_SHELF;
+        else if (!(format = shelf__patch_format_of(abs))) {
+            rc = shelf__seterr(&lib->err, SHELF_EFORMAT,
+                               "%s: not a patch format shelf reads (sfz, drumkit.xml, xiz, xpf, "
+                               "dspreset, json)", path);
+            goto out;
+        }
+    }
+    /* 1. Parse the whole file; nothing in the library changes on error. */
+    if (format == SHELF_PATCHFMT_SHELF)
+        rc = load_json_file(lib, abs, &doc);
+    else if ((rc = shelf__patch_parse(abs, format, &doc, &lib->err)) == SHELF_OK &&
+             (rc = shelf__doc_check(doc, SHELF_DOC_PATCH, &lib->err)) != SHELF_OK) {
+        char why[sizeof lib->err.msg];
+
+        snprintf(why, sizeof why, "%s", lib->err.msg);
+        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: %s", path, why);
+    }
+    if (rc != SHELF_OK)
+        goto out;
+
+    /* 2. Every sample it names must be there (or be allowed missing). */
+    zones = json_object_get(doc, "zones");
+    if (!(files = shelf__calloc(json_object_size(zones) + 1, sizeof *files))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    json_object_foreach(zones, key, z) {
+        const char *sp;
+
+        s = json_object_get(z, "sample");
+        sp = json_string_value(json_object_get(s, "path"));
+        if (json_object_get(s, "id") && json_object_get(s, "sha256") && !sp)
+            continue;           /* a shelf document that already points into a catalog */
+        if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) ||
+            stat(sp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            if (!(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND,
+                                   "%s: zone %s: sample '%s' not found", path, key, sp ? sp : "?");
+                goto out;
+            }
+            json_object_set_new(s, "missing", json_true());
+            json_object_del(s, "id");
+            json_object_del(s, "sha256");
+            continue;
+        }
+        for (i = 0; i < nfiles && strcmp(files[i], sp); i++)
+            ;
+        if (i == nfiles)
+            files[nfiles++] = sp;
+    }
+
+    /* 3. Import the samples (known ones are found unchanged, quickly). */
+    if (nfiles) {
+        memset(&opts, 0, sizeof opts);
+        opts.size = sizeof opts;
+        opts.flags = flags & SHELF_PIMPORT_COPY ? SHELF_IMPORT_COPY : 0;
+        opts.on_file = on_sample;
+        opts.ud = &ui;
+        if ((rc = shelf_import(lib, files, nfiles, &opts, &stats)) != SHELF_OK)
+            goto out;
+        if (ui.failed) {
+            rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s", ui.reason);
+            goto out;
+        }
+    }
+
+    /* 4. Point each zone at its sample: id, hash, path relative to the file. */
+    json_object_foreach(zones, key, z) {
+        char hex[SHELF_HASH_HEX];
+        int64_t sid;
+        const char *sp;
+        json_t *rel;
+
+        s = json_object_get(z, "sample");
+        sp = json_string_value(json_object_get(s, "path"));
+        if (!sp || json_is_true(json_object_get(s, "missing"))) {
+            if (sp && *sp == '/' && (rel = json_string(rel_to(sp, dir))))
+                json_object_set_new(s, "path", rel);
+            continue;
+        }
+        if ((rc = shelf_catalog_find_path(lib, sp, &sid)) != SHELF_OK ||
+            (rc = sample_hash(lib, sid, hex)) != SHELF_OK) {
+            char why[sizeof lib->err.msg];
+
+            snprintf(why, sizeof why, "%s", lib->err.msg);
+            rc = shelf__seterr(&lib->err, rc, "%s: zone %s: %s", path, key, why);
+            goto out;
+        }
+        json_object_set_new(s, "id", json_integer(sid));
+        json_object_set_new(s, "sha256", json_string(hex));
+        json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+    }
+    base = strrchr(abs, '/');
+    if (!(msg = shelf__asprintf("import %s", base ? base + 1 : abs))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        char *text = shelf__doc_dump(doc, NULL);
+
+        if (!text) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = shelf_doc_create(lib, SHELF_DOC_PATCH, text, msg, id);
+        free(text);
+    }
+out:
+    json_decref(doc);
+    free(files);
+    free(abs);
+    free(dir);
+    free(msg);
+    return rc;
+}
+
+/* The file that holds a sample's bytes now: its managed copy, else its path. */
+static char *sample_file(shelf_library *lib, int64_t id, const char *sha)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT s.blob, r.path || '/' || s.relpath FROM samples s JOIN roots r ON r.id = s.root_id\n"
+        "WHERE (s.id = ?1 OR (?1 = 0 AND s.sha256 = ?2)) AND s.missing = 0\n"
+        "ORDER BY s.id = ?1 DESC LIMIT 1");
+    char *out = NULL;
+
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    if (sha)
+        sqlite3_bind_text(st, 2, sha, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            out = shelf__store_path(&lib->store, (const char *)sqlite3_column_text(st, 0));
+        else
+            out = shelf__strdup((const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+int shelf_patch_export_sfz(shelf_library *lib, int64_t id, int64_t seq, const char *sfz_path)
+{
+    json_t *doc = NULL, *z, *s;
+    const char *key;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, id, seq, &text)) != SHELF_OK)
+        return rc;
+    if (!(doc = json_loads(text, 0, NULL))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    json_object_foreach(json_object_get(doc, "zones"), key, z) {
+        json_t *sid, *sha;
+        char *file;
+
+        s = json_object_get(z, "sample");
+        sid = json_object_get(s, "id");
+        sha = json_object_get(s, "sha256");
+        if (!(sid || sha) ||
+            !(file = sample_file(lib, sid ? json_integer_value(sid) : 0, json_string_value(sha)))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND,
+                               "patch %lld: zone %s: sample '%s' is not in the library",
+                               (long long)id, key,
+                               json_string_value(json_object_get(s, "path")) ?
+                               json_string_value(json_object_get(s, "path")) : "?");
+            goto out;
+        }
+        json_object_set_new(s, "path", json_string(file));
+        free(file);
+    }
+    rc = shelf__patch_export_sfz(doc, sfz_path, &lib->err);
+out:
+    json_decref(doc);
+    shelf_free(text);
+    return rc;
+}
