@@ -1014,6 +1014,58 @@ out:
     return ex;
 }
 
+/* ---- whole histories ------------------------------------------------------------- */
+
+static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id, const char *out)
+{
+    char *text = NULL, *tmp = NULL;
+    FILE *f = NULL;
+    int rc, ex = EXIT_OK;
+
+    if ((rc = shelf_doc_export(lib, kind, id, &text)) != SHELF_OK)
+        return cli_fail(lib, rc);
+    /* A temp file renamed into place: never a half-written history. */
+    if (!(tmp = malloc(strlen(out) + 8))) {
+        shelf_free(text);
+        return EXIT_FAIL;
+    }
+    snprintf(tmp, strlen(out) + 8, "%s.tmp", out);
+    if (!(f = fopen(tmp, "wb")) || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) ||
+        fsync(fileno(f)) || fclose(f) || (f = NULL, rename(tmp, out) != 0)) {
+        cli_error("cannot write '%s': %s", out, strerror(errno));
+        if (f)
+            fclose(f);
+        unlink(tmp);
+        ex = EXIT_FAIL;
+    } else if (!c->quiet) {
+        printf("wrote %s\n", out);
+    }
+    free(tmp);
+    shelf_free(text);
+    return ex;
+}
+
+static int import_history(const cli *c, shelf_library *lib, const char *file)
+{
+    char *text = read_all(file, NULL);
+    int64_t id;
+    int kind, rc;
+
+    if (!text) {
+        cli_error("cannot read '%s': %s", file, strerror(errno));
+        return EXIT_NOTFOUND;
+    }
+    rc = shelf_doc_import(lib, text, &kind, &id);
+    free(text);
+    if (rc != SHELF_OK)
+        return cli_fail(lib, rc);
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:I}", "kind", noun(kind), "id", (json_int_t)id));
+    else
+        printf("%s %lld\n", noun(kind), (long long)id);
+    return EXIT_OK;
+}
+
 /* ---- the command groups ---------------------------------------------------------- */
 
 static int doc_command(const cli *c, int kind, int argc, char **argv)
@@ -1112,14 +1164,24 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         }
     } else if (!strcmp(sub, "merge")) {
         ex = merge(c, lib, kind, argc + 1, argv - 1);
-    } else if (!strcmp(sub, "export") && kind == SHELF_DOC_PATCH) {
+    } else if (!strcmp(sub, "export")) {
+        size_t n = argc == 2 ? strlen(argv[1]) : 0;
+
         if (argc != 2)
-            ex = usage(kind, "export ID[@VERSION] OUT.sfz");
-        else if ((rc = shelf_doc_resolve(lib, kind, argv[0], &id, &seq)) != SHELF_OK ||
-                 (rc = shelf_patch_export_sfz(lib, id, seq, argv[1])) != SHELF_OK)
+            ex = usage(kind, kind == SHELF_DOC_PATCH ? "export ID[@VERSION] OUT.sfz | ID OUT.json"
+                                                     : "export ID OUT.json");
+        else if ((rc = shelf_doc_resolve(lib, kind, argv[0], &id, &seq)) != SHELF_OK)
+            ex = cli_fail(lib, rc);
+        else if (n > 5 && !strcmp(argv[1] + n - 5, ".json"))
+            ex = export_history(c, lib, kind, id, argv[1]);
+        else if (kind != SHELF_DOC_PATCH)
+            ex = usage(kind, "export ID OUT.json");
+        else if ((rc = shelf_patch_export_sfz(lib, id, seq, argv[1])) != SHELF_OK)
             ex = cli_fail(lib, rc);
         else if (!c->quiet)
             printf("wrote %s\n", argv[1]);
+    } else if (!strcmp(sub, "import") && kind == SHELF_DOC_PROJECT) {
+        ex = argc == 1 ? import_history(c, lib, argv[0]) : usage(kind, "import HISTORY.json");
     } else {
         cli_error("unknown %s command '%s' (see 'shelf help')", noun(kind), sub);
         ex = EXIT_USAGE;

@@ -167,6 +167,21 @@ SHELF_API int shelf_doc_touch(shelf_library *lib, int kind, int64_t id);
 typedef int (*shelf_ref_cb)(void *ud, int kind, int64_t id, const char *name, int uses);
 SHELF_API int shelf_refs(shelf_library *lib, int kind, int64_t id, shelf_ref_cb cb, void *ud);
 
+/*
+ * A whole history as JSON text, for archives and restores:
+ * {"shelf_history": 1, "kind": "patch"|"project", "id", "head", "versions":
+ * [{"seq", "hash", "parent", "parent2", "time", "device", "message", "undoes",
+ * "document"}...]} oldest first (doc/documents.md).
+ */
+SHELF_API int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json);
+/*
+ * Create a new item from an exported history, keeping every version's seq,
+ * parents, time, device, message and hash (each checked: SHELF_ECORRUPT on a
+ * mismatch).  Zones find their samples by id when the hash matches, else by
+ * hash.  All or nothing; recorded in the audit log.
+ */
+SHELF_API int shelf_doc_import(shelf_library *lib, const char *json, int *kind, int64_t *id);
+
 /* ---- Importers and export -------------------------------------------------- */
 
 /* Patch file formats. */

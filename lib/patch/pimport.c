@@ -32,8 +32,9 @@ static char *dir_of(const char *path)
     return shelf__strndup(path, (size_t)(slash - path));
 }
 
-/* Read a shelf document file. */
-static int load_json_file(shelf_library *lib, const char *path, json_t **doc)
+/* Read a shelf document file; a whole history (shelf_doc_export) is
+ * imported at once (*doc stays NULL, *id is set). */
+static int load_json_file(shelf_library *lib, const char *path, json_t **doc, int64_t *id)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -63,6 +64,16 @@ static int load_json_file(shelf_library *lib, const char *path, json_t **doc)
     }
     if (ferror(f)) {
         rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    if (n < SHELF__DOC_MAX_BYTES && memmem(buf, n, "\"shelf_history\"", 15)) {
+        int kind = 0;
+
+        buf[n < cap ? n : cap - 1] = '\0';
+        rc = shelf_doc_import(lib, buf, &kind, id);
+        if (rc == SHELF_OK && kind != SHELF_DOC_PATCH)
+            rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: a project's history, not a patch's",
+                               path);
         goto out;
     }
     if ((rc = shelf__doc_load(buf, n, SHELF_DOC_PATCH, NULL, doc, &lib->err)) != SHELF_OK) {
@@ -153,7 +164,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     }
     /* 1. Parse the whole file; nothing in the library changes on error. */
     if (format == SHELF_PATCHFMT_SHELF)
-        rc = load_json_file(lib, abs, &doc);
+        rc = load_json_file(lib, abs, &doc, id);
     else if ((rc = shelf__patch_parse(abs, format, &doc, &lib->err)) == SHELF_OK &&
              (rc = shelf__doc_check(doc, SHELF_DOC_PATCH, &lib->err)) != SHELF_OK) {
         char why[sizeof lib->err.msg];
@@ -161,7 +172,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         snprintf(why, sizeof why, "%s", lib->err.msg);
         rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: %s", path, why);
     }
-    if (rc != SHELF_OK)
+    if (rc != SHELF_OK || !doc)
         goto out;
 
     /* 2. Every sample it names must be there (or be allowed missing). */

@@ -349,13 +349,24 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
     if (kind == SHELF_DOC_PATCH) {
         if ((rc = exec_id(lib, "DELETE FROM patch_samples WHERE patch_id = ?1", id)) != SHELF_OK)
             return rc;
+        /* By id when that sample has the zone's hash (or the zone has
+         * none), else any sample with the hash: documents from another
+         * library carry that library's ids. */
         if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO patch_samples(patch_id, sample_id)\n"
-                                       "  SELECT ?1, id FROM samples WHERE id = ?2")))
+                                       "  SELECT ?1, id FROM (SELECT id, 0 AS o FROM samples\n"
+                                       "    WHERE id = ?2 AND (?3 IS NULL OR sha256 = ?3)\n"
+                                       "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
+                                       "    ORDER BY o, id LIMIT 1)")))
             return lib->err.rc;
         json_object_foreach(json_object_get(doc, "zones"), key, m) {
-            json_t *sid = json_object_get(json_object_get(m, "sample"), "id");
+            json_t *s = json_object_get(m, "sample");
 
-            if (sid && (rc = link_id(lib, st, id, json_integer_value(sid))) != SHELF_OK)
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(s, "id")));
+            bind_text(st, 3, json_string_value(json_object_get(s, "sha256")));
+            rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot link document");
+            sqlite3_reset(st);
+            if (rc != SHELF_OK)
                 break;
         }
         sqlite3_finalize(st);
@@ -416,9 +427,15 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
  * the head and refreshes the mirrors.  Inside the caller's transaction.
  * SHELF_DONE (and *seq = parent) when doc equals its parent.
  */
-static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
-                         const vrow *parent, const json_t *parent_doc, int64_t parent2,
-                         int64_t undoes, const char *message, int64_t *seq)
+/* Where an imported version came from: its own seq, time and device. */
+typedef struct vmeta {
+    int64_t seq, time;
+    const char *device;
+} vmeta;
+
+static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *doc,
+                            const vrow *parent, const json_t *parent_doc, int64_t parent2,
+                            int64_t undoes, const char *message, const vmeta *meta, int64_t *seq)
 {
     sqlite3_stmt *st = NULL;
     char hash[SHELF_HASH_HEX], *text = NULL, *dtext = NULL;
@@ -430,7 +447,7 @@ static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
 
     if (!(text = shelf__doc_dump(doc, hash)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    if (parent && !parent2 && !undoes && !strcmp(hash, parent->hash)) {
+    if (parent && !parent2 && !undoes && !meta && !strcmp(hash, parent->hash)) {
         *seq = parent->seq;
         free(text);
         return SHELF_DONE;
@@ -461,6 +478,8 @@ static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
     if (sqlite3_step(st) == SQLITE_ROW)
         next = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    if (meta)
+        next = meta->seq;
     st = shelf__prepare(lib,
         "INSERT INTO doc_versions(kind, item_id, seq, hash, parent, parent2, time, device,\n"
         "  message, undoes, base, depth, data)\n"
@@ -477,8 +496,8 @@ static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
         sqlite3_bind_int64(st, 5, parent->seq);
     if (parent2)
         sqlite3_bind_int64(st, 6, parent2);
-    sqlite3_bind_int64(st, 7, shelf__now());
-    sqlite3_bind_text(st, 8, lib->library_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, meta ? meta->time : shelf__now());
+    sqlite3_bind_text(st, 8, meta ? meta->device : lib->library_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, message ? message : "", -1, SQLITE_STATIC);
     if (undoes)
         sqlite3_bind_int64(st, 10, undoes);
@@ -496,6 +515,14 @@ out:
     free(data);
     json_decref(delta);
     return rc;
+}
+
+static int store_version(shelf_library *lib, int kind, int64_t id, json_t *doc,
+                         const vrow *parent, const json_t *parent_doc, int64_t parent2,
+                         int64_t undoes, const char *message, int64_t *seq)
+{
+    return store_version_as(lib, kind, id, doc, parent, parent_doc, parent2, undoes, message,
+                            NULL, seq);
 }
 
 static int load_text(shelf_library *lib, int kind, const char *json, json_t **doc)
@@ -1262,5 +1289,210 @@ int shelf_refs(shelf_library *lib, int kind, int64_t id, shelf_ref_cb cb, void *
         }
     rc = rc == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read references");
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Whole histories (archives, restores) ------------------------------------ */
+
+int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *out = NULL, *versions, *doc = NULL, *v;
+    int64_t head;
+    char *text;
+    int rc;
+
+    *json = NULL;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, &head)) != SHELF_OK)
+        return rc;
+    if (!(versions = json_array()) ||
+        !(out = json_pack("{s:i, s:s, s:I, s:I, s:o}", "shelf_history", 1, "kind", noun_of(kind),
+                          "id", (json_int_t)id, "head", (json_int_t)head, "versions", versions))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    st = shelf__prepare(lib,
+        "SELECT seq, hash, parent, parent2, time, device, message, undoes FROM doc_versions\n"
+        "WHERE kind = ?1 AND item_id = ?2 ORDER BY seq");
+    if (!st) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        char *dtext;
+
+        if ((rc = load_version(lib, kind, id, seq, &doc, NULL)) != SHELF_OK)
+            goto out;
+        dtext = shelf__doc_dump(doc, NULL);
+        json_decref(doc);
+        doc = dtext ? json_loads(dtext, 0, NULL) : NULL;
+        free(dtext);
+        v = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o}", "seq", (json_int_t)seq, "hash",
+                      (const char *)sqlite3_column_text(st, 1), "time",
+                      (json_int_t)sqlite3_column_int64(st, 4), "device",
+                      (const char *)sqlite3_column_text(st, 5), "message",
+                      (const char *)sqlite3_column_text(st, 6), "document", doc);
+        doc = NULL;
+        if (!v) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            json_object_set_new(v, "parent", json_integer(sqlite3_column_int64(st, 2)));
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+            json_object_set_new(v, "parent2", json_integer(sqlite3_column_int64(st, 3)));
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+            json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7)));
+        json_array_append_new(versions, v);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot read history");
+        goto out;
+    }
+    if (!(text = json_dumps(out, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))) ||
+        !(*json = shelf__strdup(text)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    else
+        rc = SHELF_OK;
+    free(text);
+out:
+    sqlite3_finalize(st);
+    json_decref(doc);
+    json_decref(out);
+    return rc;
+}
+
+static int bad_history(shelf_library *lib, const char *why, int64_t seq)
+{
+    if (seq)
+        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: version %lld: %s",
+                             (long long)seq, why);
+    return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: %s", why);
+}
+
+int shelf_doc_import(shelf_library *lib, const char *json, int *kind_out, int64_t *id)
+{
+    json_t *h = NULL, *versions, *v, *doc = NULL, *pdoc = NULL;
+    json_error_t jerr;
+    sqlite3_stmt *st = NULL;
+    const char *k;
+    int64_t prev = 0, head, seq;
+    size_t i;
+    int kind, rc = SHELF_OK, began = 0;
+    char sql[96];
+
+    *id = 0;
+    if (!json || !(h = json_loads(json, JSON_REJECT_DUPLICATES, &jerr)))
+        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: %s (line %d)",
+                             json ? jerr.text : "none given", json ? jerr.line : 0);
+    k = json_string_value(json_object_get(h, "kind"));
+    versions = json_object_get(h, "versions");
+    head = json_integer_value(json_object_get(h, "head"));
+    if (json_integer_value(json_object_get(h, "shelf_history")) != 1) {
+        rc = bad_history(lib, "not a shelf history of format 1", 0);
+        goto out;
+    }
+    if (!k || (strcmp(k, "patch") && strcmp(k, "project"))) {
+        rc = bad_history(lib, "kind must be patch or project", 0);
+        goto out;
+    }
+    kind = !strcmp(k, "patch") ? SHELF_DOC_PATCH : SHELF_DOC_PROJECT;
+    if (!json_is_array(versions) || json_array_size(versions) == 0) {
+        rc = bad_history(lib, "no versions", 0);
+        goto out;
+    }
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        goto out;
+    began = 1;
+    snprintf(sql, sizeof sql, "INSERT INTO %s(name, created) VALUES('', ?1) RETURNING id",
+             table_of(kind));
+    if (!(st = shelf__prepare(lib, sql))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, shelf__now());
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = shelf__dberr(lib, "cannot create document");
+        goto out;
+    }
+    *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Versions in seq order, each checked against its hash, each parent
+     * already there; stored as this library would store them. */
+    json_array_foreach(versions, i, v) {
+        json_t *d = json_object_get(v, "document");
+        const char *hash = json_string_value(json_object_get(v, "hash"));
+        const char *device = json_string_value(json_object_get(v, "device"));
+        const char *message = json_string_value(json_object_get(v, "message"));
+        int64_t p1 = json_integer_value(json_object_get(v, "parent"));
+        int64_t p2 = json_integer_value(json_object_get(v, "parent2"));
+        int64_t undoes = json_integer_value(json_object_get(v, "undoes"));
+        char got[SHELF_HASH_HEX], *text;
+        vmeta meta;
+        vrow prow;
+
+        seq = json_integer_value(json_object_get(v, "seq"));
+        if (seq != prev + 1 || !hash || !device || !json_is_integer(json_object_get(v, "time")) ||
+            p1 < 0 || p1 >= seq || p2 < 0 || p2 >= seq || undoes < 0 || undoes >= seq ||
+            (seq > 1 && !p1)) {
+            rc = bad_history(lib, "bad seq, parents, hash, time or device", seq);
+            goto out;
+        }
+        prev = seq;
+        if (!(doc = json_deep_copy(d)) || (rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
+            char why[sizeof lib->err.msg];
+
+            snprintf(why, sizeof why, "%s", doc ? lib->err.msg : "no document");
+            rc = bad_history(lib, why, seq);
+            goto out;
+        }
+        text = shelf__doc_dump(doc, got);
+        free(text);
+        if (strcmp(got, hash)) {
+            rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
+                               "invalid history: version %lld does not match its hash", (long long)seq);
+            goto out;
+        }
+        meta.seq = seq;
+        meta.time = json_integer_value(json_object_get(v, "time"));
+        meta.device = device;
+        if (p1 && (rc = load_version(lib, kind, *id, p1, &pdoc, &prow)) != SHELF_OK)
+            goto out;
+        rc = store_version_as(lib, kind, *id, doc, p1 ? &prow : NULL, pdoc, p2, undoes,
+                              message ? message : "", &meta, &seq);
+        json_decref(pdoc);
+        pdoc = NULL;
+        json_decref(doc);
+        doc = NULL;
+        if (rc != SHELF_OK)
+            goto out;
+    }
+    /* The head named by the history, mirrored. */
+    if (head < 1 || head > prev) {
+        rc = bad_history(lib, "head is not one of its versions", 0);
+        goto out;
+    }
+    if ((rc = load_version(lib, kind, *id, head, &doc, NULL)) != SHELF_OK ||
+        (rc = mirror(lib, kind, *id, doc, head)) != SHELF_OK)
+        goto out;
+    if ((rc = audit(lib, "import", kind, *id, "history imported")) != SHELF_OK)
+        goto out;
+    rc = shelf__commit(lib);
+    began = 0;
+    if (rc == SHELF_OK && kind_out)
+        *kind_out = kind;
+out:
+    if (began)
+        shelf__rollback(lib);
+    if (rc != SHELF_OK)
+        *id = 0;
+    sqlite3_finalize(st);
+    json_decref(doc);
+    json_decref(pdoc);
+    json_decref(h);
     return rc;
 }

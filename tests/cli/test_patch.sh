@@ -133,6 +133,28 @@ expect 0 "exported zones" "$SHELF" --json patch show "$P2"
 check "same key ranges after a round trip" "$(json 'sorted(z["key"] for z in j["zones"].values())' | tr -d ' ')" = "[[60,63],[64,67]]"
 check "same sample hashes" "$(json 'len(set(z["sample"]["sha256"] for z in j["zones"].values()))')" = 2
 
+# The whole history leaves as JSON and comes back into another library
+# with every version, hash and parent.
+expect 0 "export history" "$SHELF" patch export "$P" "$T/hist.json"
+"$SHELF" --json patch history "$P" > "$T/h1.json"
+expect 0 "second library" "$SHELF" -L "$T/lib2" init
+expect 0 "its samples" "$SHELF" -L "$T/lib2" import "$S/piano/samples"
+expect 0 "import history" "$SHELF" -L "$T/lib2" --json patch import "$T/hist.json"
+Q=$(json 'j[0]["id"]')
+"$SHELF" -L "$T/lib2" --json patch history "$Q" > "$T/h2.json"
+check "same versions, hashes, parents, messages" "$(python3 -c '
+import json,sys
+a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+key=lambda v:(v["version"],v["hash"],v["parent"],v["parent2"],v["time"],v["device"],v["message"],v["head"])
+print([key(v) for v in a]==[key(v) for v in b])' "$T/h1.json" "$T/h2.json")" = True
+expect 0 "samples found by hash" "$SHELF" -L "$T/lib2" --json refs "patch:$Q"
+check "two samples linked" "$(json 'len(j)')" = 2
+sed 's/"cutoff": 2000/"cutoff": 2001/' "$T/hist.json" > "$T/hist-bad.json"
+expect 1 "a history that lies" "$SHELF" -L "$T/lib2" patch import "$T/hist-bad.json"
+contains "hash mismatch named" "$err" "does not match its hash"
+expect 0 "nothing half-imported" "$SHELF" -L "$T/lib2" --json patch ls
+check "still one patch" "$(json 'len(j)')" = 1
+
 # Projects and automation.
 expect 0 "project new" "$SHELF" --json project new "Live set" --tempo 124
 J=$(json 'j["id"]')
