@@ -4,9 +4,11 @@
  * (`shelf refs`) and `shelf undo`.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -148,7 +150,7 @@ static void show_patch_text(const json_t *doc)
 {
     const json_t *zones = json_object_get(doc, "zones"), *types = json_object_get(doc, "types"), *z, *s;
     const char *key;
-    char path[1024] = "", note[8];
+    char path[1024] = "params", note[8];
 
     if (json_object_get(doc, "params")) {
         printf("params\n");
@@ -409,6 +411,11 @@ static int diff(const cli *c, shelf_library *lib, int kind, int argc, char **arg
                  strchr(argv[1], '@') ? strchr(argv[1], '@') + 1 : argv[1]);
         if ((rc = shelf_doc_resolve(lib, kind, ref, &id2, &b)) != SHELF_OK)
             return cli_fail(lib, rc);
+        if (!strchr(argv[0], '@')) {
+            /* "diff ID VER": from VER to the head. */
+            a = b;
+            b = 0;
+        }
     } else if (!a) {
         /* "diff ID": what the head changed from its parent. */
         headinfo h = { 0, 0 };
@@ -756,23 +763,83 @@ out:
     return ex;
 }
 
+/* Patch files under a folder, by name (sorted, so runs are repeatable). */
+static int is_patch_name(const char *path)
+{
+    const char *base = strrchr(path, '/'), *dot;
+
+    base = base ? base + 1 : path;
+    if (!strcasecmp(base, "drumkit.xml"))
+        return 1;
+    if (!(dot = strrchr(base, '.')))
+        return 0;
+    return !strcasecmp(dot, ".sfz") || !strcasecmp(dot, ".xiz") || !strcasecmp(dot, ".xpf") ||
+           !strcasecmp(dot, ".dspreset");
+}
+
+typedef struct pathlist {
+    char **v;
+    size_t n, cap;
+} pathlist;
+
+static int push_path(pathlist *l, const char *path)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        char **v = realloc(l->v, cap * sizeof *v);
+
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(path)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static pathlist *walk_list;     /* nftw has no user pointer */
+
+static int on_walk(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (type == FTW_F && is_patch_name(path) && push_path(walk_list, path) != 0)
+        return -1;
+    return cli_interrupted ? 1 : 0;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int import(const cli *c, shelf_library *lib, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "copy", no_argument, NULL, 'c' }, { "allow-missing", no_argument, NULL, 'a' },
-        { "format", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 }
+        { "format", required_argument, NULL, 'f' }, { "verbose", no_argument, NULL, 'v' },
+        { NULL, 0, NULL, 0 }
     };
     static const char *const formats[] = { "auto", "sfz", "hydrogen", "zyn", "lmms",
                                            "decentsampler", "shelf", NULL };
-    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k;
+    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0;
+    size_t j, done = 0, failed = 0;
     int64_t id;
     json_t *arr = c->json ? json_array() : NULL;
+    pathlist files = { NULL, 0, 0 };
+    cli_progress prog;
+    struct stat sb;
+    double t0 = cli_now();
 
-    FOR_OPTS(ch, argc, argv, "", opts) {
+    FOR_OPTS(ch, argc, argv, "v", opts) {
         if (ch == 'c') {
             flags |= SHELF_PIMPORT_COPY;
         } else if (ch == 'a') {
             flags |= SHELF_PIMPORT_ALLOW_MISSING;
+        } else if (ch == 'v') {
+            verbose = 1;
         } else if (ch == 'f') {
             for (k = 0; formats[k] && strcmp(formats[k], optarg); k++)
                 ;
@@ -789,24 +856,54 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     }
     if (optind >= argc) {
         json_decref(arr);
-        return usage(SHELF_DOC_PATCH, "import [--copy] [--allow-missing] [--format F] FILE...");
+        return usage(SHELF_DOC_PATCH, "import [--copy] [--allow-missing] [--format F] [-v] FILE|DIR...");
     }
-    for (i = optind; i < argc && !cli_interrupted; i++) {
-        rc = shelf_patch_import(lib, argv[i], format, flags, &id);
-        if (rc != SHELF_OK) {
-            ex = cli_fail(lib, rc);
-            if (arr)
-                json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", argv[i], "id",
-                                                     "error", shelf_errmsg(lib)));
-            continue;
+    /* Files as given; folders walked for patch files by name. */
+    walk_list = &files;
+    for (i = optind; i < argc; i++) {
+        if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            size_t before = files.n;
+
+            if (nftw(argv[i], on_walk, 32, FTW_PHYS) < 0) {
+                cli_error("cannot walk '%s': %s", argv[i], strerror(errno));
+                ex = EXIT_NOTFOUND;
+            }
+            qsort(files.v + before, files.n - before, sizeof *files.v, cmp_path);
+        } else if (push_path(&files, argv[i]) != 0) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+            break;
         }
-        if (arr)
-            json_array_append_new(arr, json_pack("{s:s, s:I}", "file", argv[i], "id", (json_int_t)id));
-        else if (!c->quiet)
-            printf("patch %lld  %s\n", (long long)id, argv[i]);
     }
+    cli_progress_start(&prog, c);
+    for (j = 0; j < files.n && !cli_interrupted; j++) {
+        rc = shelf_patch_import(lib, files.v[j], format, flags, &id);
+        done++;
+        if (rc != SHELF_OK) {
+            failed++;
+            if (prog.active)
+                cli_progress_end(&prog);
+            cli_error("%s", shelf_errmsg(lib));
+            ex = files.n > 1 ? EXIT_PARTIAL : cli_exit_for(rc);
+            if (arr)
+                json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", files.v[j], "id",
+                                                     "error", shelf_errmsg(lib)));
+        } else if (arr) {
+            json_array_append_new(arr, json_pack("{s:s, s:I}", "file", files.v[j], "id", (json_int_t)id));
+        } else if (verbose || (files.n <= 20 && !c->quiet)) {
+            printf("patch %lld  %s\n", (long long)id, files.v[j]);
+        }
+        cli_progress_draw(&prog, "patches", done, files.n, 0, 0);
+    }
+    cli_progress_end(&prog);
     if (arr)
         cli_print_json(arr);
+    else if (!c->quiet && files.n > 1)
+        fprintf(stderr, "%zu patches imported, %zu failed, in %.1f s\n", done - failed, failed,
+                cli_now() - t0);
+    for (j = 0; j < files.n; j++)
+        free(files.v[j]);
+    free(files.v);
     return cli_interrupted ? EXIT_INTERRUPTED : ex;
 }
 

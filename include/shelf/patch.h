@@ -193,7 +193,8 @@ enum {
 /* Flags for shelf_patch_import. */
 enum {
     SHELF_PIMPORT_COPY = 1,          /* copy referenced samples into the store */
-    SHELF_PIMPORT_ALLOW_MISSING = 2  /* keep references to missing samples */
+    SHELF_PIMPORT_ALLOW_MISSING = 2  /* keep references to samples that are missing or
+                                        not audio shelf reads, marked "missing" */
 };
 
 /*

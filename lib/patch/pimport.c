@@ -215,7 +215,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         opts.ud = &ui;
         if ((rc = shelf_import(lib, files, nfiles, &opts, &stats)) != SHELF_OK)
             goto out;
-        if (ui.failed) {
+        if (ui.failed && !(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
             rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s", ui.reason);
             goto out;
         }
@@ -233,6 +233,12 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         if (!sp || json_is_true(json_object_get(s, "missing"))) {
             if (sp && *sp == '/' && (rel = json_string(rel_to(sp, dir))))
                 json_object_set_new(s, "path", rel);
+            continue;
+        }
+        if (ui.failed && shelf_catalog_find_path(lib, sp, &sid) == SHELF_ENOTFOUND) {
+            /* Not audio shelf reads (allowed missing, as in step 2). */
+            json_object_set_new(s, "missing", json_true());
+            json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
             continue;
         }
         if ((rc = shelf_catalog_find_path(lib, sp, &sid)) != SHELF_OK ||
