@@ -89,6 +89,77 @@ static int head_of(shelf_library *lib, int kind, int64_t id, headinfo *h)
     return rc == SHELF_ECANCELED ? SHELF_OK : rc;
 }
 
+/*
+ * Indent compact JSON text (a canonical document) for people, keeping every
+ * token as it is, so numbers print exactly as stored.
+ */
+static char *indent_json(const char *s)
+{
+    size_t n = strlen(s), cap = n * 4 + 64, k = 0;
+    char *out = malloc(cap);
+    int depth = 0, in_str = 0;
+
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (k + 2 * depth + 8 > cap) {
+            char *p = realloc(out, cap *= 2);
+
+            if (!p) {
+                free(out);
+                return NULL;
+            }
+            out = p;
+        }
+        if (in_str) {
+            out[k++] = *s;
+            if (*s == '\\' && s[1])
+                out[k++] = *++s;
+            else if (*s == '"')
+                in_str = 0;
+            continue;
+        }
+        switch (*s) {
+        case '"':
+            in_str = 1;
+            out[k++] = '"';
+            break;
+        case '{': case '[':
+            out[k++] = *s;
+            if (s[1] == '}' || s[1] == ']') {
+                out[k++] = *++s;
+                break;
+            }
+            depth++;
+            out[k++] = '\n';
+            for (int i = 0; i < 2 * depth; i++)
+                out[k++] = ' ';
+            break;
+        case '}': case ']':
+            depth--;
+            out[k++] = '\n';
+            for (int i = 0; i < 2 * depth; i++)
+                out[k++] = ' ';
+            out[k++] = *s;
+            break;
+        case ',':
+            out[k++] = ',';
+            out[k++] = '\n';
+            for (int i = 0; i < 2 * depth; i++)
+                out[k++] = ' ';
+            break;
+        case ':':
+            out[k++] = ':';
+            out[k++] = ' ';
+            break;
+        default:
+            out[k++] = *s;
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
 /* ---- show ------------------------------------------------------------------ */
 
 static void print_value(FILE *f, const json_t *v)
@@ -99,7 +170,7 @@ static void print_value(FILE *f, const json_t *v)
         fputs(json_string_value(v), f);
         return;
     }
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     fputs(s ? s : "?", f);
     free(s);
 }
@@ -228,20 +299,20 @@ static int show(const cli *c, shelf_library *lib, int kind, const char *ref)
     if ((rc = shelf_doc_resolve(lib, kind, ref, &id, &seq)) != SHELF_OK ||
         (rc = shelf_doc_get(lib, kind, id, seq, &text)) != SHELF_OK)
         return cli_fail(lib, rc);
+    if (c->json) {
+        char *s = indent_json(text);
+
+        puts(s ? s : text);
+        free(s);
+        shelf_free(text);
+        return EXIT_OK;
+    }
     if (!(doc = json_loads(text, 0, NULL))) {
         shelf_free(text);
         cli_error("cannot read %s %s", noun(kind), ref);
         return EXIT_FAIL;
     }
     shelf_free(text);
-    if (c->json) {
-        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-
-        puts(s ? s : "");
-        free(s);
-        json_decref(doc);
-        return EXIT_OK;
-    }
     if (!seq) {
         headinfo h = { 0, 0 };
 
@@ -461,7 +532,6 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
 {
     char *text = NULL, *cur = NULL, tmp[] = "/tmp/shelf-edit-XXXXXX.json";
     int64_t id, seq, newseq;
-    json_t *doc;
     int rc, fd, ex = EXIT_OK;
 
     (void)c;
@@ -473,12 +543,11 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
             return EXIT_NOTFOUND;
         }
     } else {
-        if ((rc = shelf_doc_get(lib, kind, id, seq, &cur)) != SHELF_OK)
+        if ((rc = shelf_doc_get(lib, kind, id, seq, &text)) != SHELF_OK)
             return cli_fail(lib, rc);
-        doc = json_loads(cur, 0, NULL);
-        shelf_free(cur);
-        cur = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
-        json_decref(doc);
+        cur = indent_json(text);
+        shelf_free(text);
+        text = NULL;
         if (!cur || (fd = mkstemps(tmp, 5)) < 0 || write(fd, cur, strlen(cur)) < 0 || close(fd) < 0) {
             cli_error("cannot write '%s': %s", tmp, strerror(errno));
             free(cur);
@@ -1176,8 +1245,9 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
     if (!*sub || !strcmp(sub, "help") || !strcmp(sub, "--help")) {
         json_decref(ui.arr);
         return usage(kind, kind == SHELF_DOC_PATCH
-            ? "new|import|show|edit|set|rm|ls|history|diff|revert|merge|export ... (see shelf help)"
-            : "new|show|edit|set|add|drop|rm|ls|history|diff|revert|merge ... (see shelf help)");
+            ? "new|import|show|edit|set|rm|ls|touch|history|diff|revert|merge|export ... (see shelf help)"
+            : "new|show|edit|set|add|drop|rm|ls|touch|history|diff|revert|merge|export|import ... "
+              "(see shelf help)");
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
         json_decref(ui.arr);
@@ -1221,6 +1291,14 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         for (int i = 0; i < argc && ex != EXIT_USAGE; i++) {
             if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
                 (rc = shelf_doc_remove(lib, kind, id)) != SHELF_OK)
+                ex = cli_fail(lib, rc);
+        }
+    } else if (!strcmp(sub, "touch")) {
+        if (argc < 1)
+            ex = usage(kind, "touch ID...   (record that it was used now)");
+        for (int i = 0; i < argc && ex != EXIT_USAGE; i++) {
+            if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
+                (rc = shelf_doc_touch(lib, kind, id)) != SHELF_OK)
                 ex = cli_fail(lib, rc);
         }
     } else if (!strcmp(sub, "ls") || !strcmp(sub, "list")) {

@@ -631,6 +631,135 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A double as the shortest "%.Ng" text that reads back to the same value,
+ * with ".0" added when it would read as an integer. */
+static int canon_real(shelf__buf *b, double d)
+{
+    char tmp[40];
+    int p;
+
+    for (p = 1; p <= 17; p++) {
+        double a = fabs(d);
+
+        /* Whole digits are never written as an exponent ("100.0", not "1e+02"). */
+        if (a >= 1 && a < 1e17 && p < (int)floor(log10(a)) + 1)
+            continue;
+        snprintf(tmp, sizeof tmp, "%.*g", p, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    if (!strpbrk(tmp, ".eE"))
+        return shelf__buf_addf(b, "%s.0", tmp);
+    return shelf__buf_adds(b, tmp);
+}
+
+static int canon_string(shelf__buf *b, const char *s, size_t n)
+{
+    int rc = shelf__buf_add(b, "\"", 1);
+    size_t i, start = 0;
+
+    for (i = 0; i < n && rc == SHELF_OK; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+
+        switch (ch) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (ch < 0x20) {
+                snprintf(u, sizeof u, "\\u%04x", ch);
+                esc = u;
+            }
+        }
+        if (esc) {
+            if ((rc = shelf__buf_add(b, s + start, i - start)) == SHELF_OK)
+                rc = shelf__buf_adds(b, esc);
+            start = i + 1;
+        }
+    }
+    if (rc == SHELF_OK)
+        rc = shelf__buf_add(b, s + start, n - start);
+    return rc == SHELF_OK ? shelf__buf_add(b, "\"", 1) : rc;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int json_write(shelf__buf *b, const json_t *v, int sort);
+
+int shelf__json_canon(shelf__buf *b, const json_t *v)
+{
+    return json_write(b, v, 1);
+}
+
+static int json_write(shelf__buf *b, const json_t *v, int sort)
+{
+    const char **keys;
+    const char *key;
+    json_t *m;
+    size_t i, n = 0;
+    int rc = SHELF_OK;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        if (!(keys = shelf__calloc(json_object_size(v) + 1, sizeof *keys)))
+            return SHELF_ENOMEM;
+        json_object_foreach((json_t *)v, key, m)
+            keys[n++] = key;
+        if (sort)
+            qsort(keys, n, sizeof *keys, cmp_key);
+        rc = shelf__buf_add(b, "{", 1);
+        for (i = 0; i < n && rc == SHELF_OK; i++) {
+            if (i && (rc = shelf__buf_add(b, ",", 1)) != SHELF_OK)
+                break;
+            if ((rc = canon_string(b, keys[i], strlen(keys[i]))) == SHELF_OK &&
+                (rc = shelf__buf_add(b, ":", 1)) == SHELF_OK)
+                rc = json_write(b, json_object_get(v, keys[i]), sort);
+        }
+        free(keys);
+        return rc == SHELF_OK ? shelf__buf_add(b, "}", 1) : rc;
+    case JSON_ARRAY:
+        rc = shelf__buf_add(b, "[", 1);
+        for (i = 0; i < json_array_size(v) && rc == SHELF_OK; i++)
+            if (!i || (rc = shelf__buf_add(b, ",", 1)) == SHELF_OK)
+                rc = json_write(b, json_array_get(v, i), sort);
+        return rc == SHELF_OK ? shelf__buf_add(b, "]", 1) : rc;
+    case JSON_STRING:
+        return canon_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return shelf__buf_addf(b, "%lld", (long long)json_integer_value(v));
+    case JSON_REAL:
+        return canon_real(b, json_real_value(v));
+    case JSON_TRUE:
+        return shelf__buf_adds(b, "true");
+    case JSON_FALSE:
+        return shelf__buf_adds(b, "false");
+    default:
+        return shelf__buf_adds(b, "null");
+    }
+}
+
+char *shelf__json_text(const json_t *v, int sort)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+
+    if (json_write(&b, v, sort) != SHELF_OK) {
+        shelf__buf_release(&b);
+        return NULL;
+    }
+    if (!b.buf && shelf__buf_add(&b, "", 0) != SHELF_OK)
+        return NULL;
+    return shelf__buf_detach(&b);
+}
+
 char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX])
 {
     json_t *copy = json_copy((json_t *)doc), *tags, *arr = NULL;
@@ -654,8 +783,7 @@ char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX])
             json_array_append_new(arr, json_string(names[i]));
         json_object_set_new(copy, "tags", arr);
     }
-    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17) |
-                            JSON_ENCODE_ANY);
+    text = shelf__json_text(copy, 1);
     if (text && hash) {
         uint8_t h[SHELF_HASH_BYTES];
 

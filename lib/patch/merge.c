@@ -204,9 +204,8 @@ static int add_conflict(shelf_merge *m, const char *path, json_t *b, json_t *o, 
     c->base = json_incref(b);
     c->ours = json_incref(o);
     c->theirs = json_incref(t);
-    if ((b && !(c->base_s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY))) ||
-        (o && !(c->ours_s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY))) ||
-        (t && !(c->theirs_s = json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY))))
+    if ((b && !(c->base_s = shelf__json_text(b, 1))) || (o && !(c->ours_s = shelf__json_text(o, 1))) ||
+        (t && !(c->theirs_s = shelf__json_text(t, 1))))
         return SHELF_ENOMEM;
     return SHELF_OK;
 }
@@ -246,10 +245,11 @@ static int merge_walk(shelf_merge *m, const json_t *b, const json_t *o, const js
             json_t *sub = json_object();        /* both changed inside a group */
 
             if (!sub || (rc = shelf__docpath_add(path, keys[i])) != SHELF_OK ||
-                (rc = merge_walk(m, bv, ov, tv, sub, path)) != SHELF_OK ||
-                json_object_set_new(out, keys[i], sub) != 0) {
+                (rc = merge_walk(m, bv, ov, tv, sub, path)) != SHELF_OK) {
+                json_decref(sub);
                 rc = rc ? rc : SHELF_ENOMEM;
-                sub = NULL;
+            } else if (json_object_set_new(out, keys[i], sub) != 0) {   /* steals sub */
+                rc = SHELF_ENOMEM;
             }
             path->len = len;
             if (path->buf)
@@ -306,7 +306,7 @@ int shelf_doc_diff(const char *a, const char *b, char **diff_json, char **errmsg
     if ((rc = load_any(a, 0, &kind, &x, &err, "first document")) != SHELF_OK ||
         (rc = load_any(b, kind, NULL, &y, &err, "second document")) != SHELF_OK)
         goto out;
-    if (!(d = shelf__doc_diff(x, y, 1)) || !(text = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
+    if (!(d = shelf__doc_diff(x, y, 1)) || !(text = shelf__json_text(d, 0))) {
         rc = shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

@@ -31,9 +31,19 @@ int shelf__doc_load(const char *text, size_t n, int kind, int *kind_out, json_t 
 int shelf__doc_check(json_t *doc, int kind, shelf__err *err);
 /* Kind of a parsed document from its format member, 0 when none. */
 int shelf__doc_kind(const json_t *doc);
-/* Canonical text of a working-form document (owned, jansson-allocated: free
- * with free()), and its SHA-256 hex when hash is not NULL. */
+/* Canonical text of a working-form document (owned: free()), and its
+ * SHA-256 hex when hash is not NULL. */
 char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX]);
+/*
+ * Any JSON value in canonical text: members sorted by key (byte order), no
+ * whitespace, integers as integers, reals as the shortest "%.Ng" that reads
+ * back to the same double (".0" added when it has no '.' or exponent),
+ * strings with only '"', '\\' and control characters escaped.
+ */
+int shelf__json_canon(shelf__buf *b, const json_t *v);
+/* The same as an owned string (free()), NULL when out of memory; with sort
+ * 0, members stay in their order (for diffs people read). */
+char *shelf__json_text(const json_t *v, int sort);
 
 /* Paths: split "a/b~1c" into segments (owned array of owned strings). */
 int shelf__docpath_split(const char *path, char ***segs, size_t *n);

@@ -397,7 +397,7 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
         return rc != SHELF_OK ? rc : lib->err.rc;
     json_object_foreach(json_object_get(doc, "automation"), key, m) {
         json_t *points = json_object_get(m, "points");
-        char *pts = points ? json_dumps(points, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        char *pts = points ? shelf__json_text(points, 0) : NULL;
 
         sqlite3_bind_int64(st, 1, id);
         bind_text(st, 2, str_or_null(m, "type"));
@@ -456,7 +456,7 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
     /* A delta against the parent when it is less than half the document. */
     if (parent && parent_doc && parent->depth + 1 < SHELF__DELTA_CHAIN &&
         (delta = shelf__doc_diff(parent_doc, doc, 0)) &&
-        (dtext = json_dumps(delta, JSON_COMPACT | JSON_REAL_PRECISION(17))) &&
+        (dtext = shelf__json_text(delta, 0)) &&
         (dlen = strlen(dtext)) < len / 2) {
         rc = encode(dtext, dlen, &data, &len);
         base = parent->seq;
@@ -670,6 +670,7 @@ static int commit_doc(shelf_library *lib, int kind, int64_t id, json_t *doc, int
         goto fail;
     rc = store_version(lib, kind, id, doc, &prow, pdoc, parent2, undoes, message, seq);
     json_decref(pdoc);
+    pdoc = NULL;
     if (rc == SHELF_DONE) {
         shelf__rollback(lib);
         return SHELF_DONE;
@@ -1090,7 +1091,7 @@ int shelf_doc_diff_versions(shelf_library *lib, int kind, int64_t id, int64_t a,
         (rc = load_version(lib, kind, id, b ? b : head, &y, NULL)) != SHELF_OK)
         goto out;
     if (!(d = shelf__doc_diff(x, y, 1)) ||
-        !(text = json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
+        !(text = shelf__json_text(d, 0))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1352,8 +1353,7 @@ int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json)
         rc = shelf__dberr(lib, "cannot read history");
         goto out;
     }
-    if (!(text = json_dumps(out, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))) ||
-        !(*json = shelf__strdup(text)))
+    if (!(text = shelf__json_text(out, 1)) || !(*json = shelf__strdup(text)))
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     else
         rc = SHELF_OK;

@@ -149,7 +149,7 @@ key=lambda v:(v["version"],v["hash"],v["parent"],v["parent2"],v["time"],v["devic
 print([key(v) for v in a]==[key(v) for v in b])' "$T/h1.json" "$T/h2.json")" = True
 expect 0 "samples found by hash" "$SHELF" -L "$T/lib2" --json refs "patch:$Q"
 check "two samples linked" "$(json 'len(j)')" = 2
-sed 's/"cutoff": 2000/"cutoff": 2001/' "$T/hist.json" > "$T/hist-bad.json"
+sed 's/"cutoff": *2000/"cutoff":2001/' "$T/hist.json" > "$T/hist-bad.json"
 expect 1 "a history that lies" "$SHELF" -L "$T/lib2" patch import "$T/hist-bad.json"
 contains "hash mismatch named" "$err" "does not match its hash"
 expect 0 "nothing half-imported" "$SHELF" -L "$T/lib2" --json patch ls
@@ -167,6 +167,9 @@ expect 0 "project show" "$SHELF" project show "$J"
 contains "tempo shown" "$out" "124 bpm"
 expect 0 "refs of a project" "$SHELF" --json refs "project:$J"
 check "project uses a patch and a sample" "$(json 'sorted(r["kind"] for r in j)')" = "['patch', 'sample']"
+expect 0 "project touch" "$SHELF" project touch "$J"
+expect 0 "project ls after touch" "$SHELF" --json project ls
+check "last_used recorded" "$(json 'j[0]["last_used"] is not None')" = True
 expect 0 "project drop" "$SHELF" project drop "$J" "$C4"
 expect 0 "project ls" "$SHELF" --json project ls
 check "one item left" "$(json 'j[0]["refs"]')" = 1
