@@ -19,6 +19,7 @@ enum {
     EXIT_BUSY = 5,          /* the library is locked by another process */
     EXIT_VERSION = 6,       /* the library was written by a newer shelf */
     EXIT_CONFLICT = 7,      /* a merge has unresolved conflicts; nothing changed */
+    EXIT_AUTH = 8,          /* wrong or missing password (backup repositories) */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
@@ -103,5 +104,8 @@ int cmd_project(const cli *c, int argc, char **argv);
 int cmd_automation(const cli *c, int argc, char **argv);
 int cmd_refs(const cli *c, int argc, char **argv);
 int cmd_undo(const cli *c, int argc, char **argv);
+int cmd_backup(const cli *c, int argc, char **argv);
+int cmd_restore(const cli *c, int argc, char **argv);
+int cmd_log(const cli *c, int argc, char **argv);
 
 #endif /* SHELF_CLI_H */

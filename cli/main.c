@@ -92,6 +92,54 @@ static const char help_text[] =
 "  undo                       undo the newest change to a patch or project\n"
 "                             (as a new version); again to go further back\n"
 "\n"
+"Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick; it may\n"
+"also come from -r TARGET or $SHELF_REPOSITORY; password: --password-file F,\n"
+"$SHELF_PASSWORD, or a prompt)\n"
+"  backup init [--no-encryption] [--kdf-cost N] TARGET\n"
+"                             create a repository (encrypted unless told)\n"
+"  backup [--full|--incremental|--differential] [--tag T] TARGET\n"
+"                             snapshot the library: catalog, blobs, referenced\n"
+"                             samples; incremental (default) stores what changed\n"
+"                             since the last snapshot, differential since the\n"
+"                             last full, full everything again\n"
+"  backup list|show SNAP|diff SNAP1 SNAP2 TARGET...\n"
+"                             snapshots (type, base, size added, which ones a\n"
+"                             restore reads), items, changes\n"
+"  backup check [--read-data | --read-data-subset N%] TARGET\n"
+"                             names the snapshots and items a damaged file hits\n"
+"  backup forget [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
+"                [--keep-monthly N] [--dry-run] [--prune] TARGET\n"
+"  backup prune [--dry-run] TARGET\n"
+"                             remove data no snapshot needs (crash-safe)\n"
+"  backup test-restore TARGET [SNAP]\n"
+"                             restore into a temporary folder, re-hash all\n"
+"  backup key list|add|rm ID TARGET\n"
+"                             passwords (key files) of a repository\n"
+"  restore TARGET SNAP [ITEM...|--query Q] [--preview] [--on-conflict P]\n"
+"          [--to DIR [--files-to-original]]\n"
+"                             the whole library, or samples (ID), patch:ID,\n"
+"                             project:ID (with their samples); P: overwrite,\n"
+"                             keep-both, skip, ask; --to: into an empty folder\n"
+"  log [--limit N]            the audit log (restores, merges)\n"
+"\n"
+"Archive (BagIt bags for the long term; doc/formats.md, Archives)\n"
+"  archive export (--project ID | --patch ID | --query Q | --all)...\n"
+"         OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--sync]\n"
+"                             items with their samples, catalog metadata and\n"
+"                             version histories; SHA-256 + SHA-512 manifests;\n"
+"                             --parity writes PAR2 files par2cmdline reads\n"
+"  archive verify ARCHIVE     every checksum, and the parity files beside it;\n"
+"                             exit 16 + 1 missing | 2 unlisted | 4 corrupt |\n"
+"                             8 repairable from the parity\n"
+"  archive import ARCHIVE [--preview] [--on-conflict skip|overwrite|keep-both|ask]\n"
+"                             check everything first (unsafe archives are\n"
+"                             refused), repair from parity, then import;\n"
+"                             damage: exit 16+ as verify, nothing imported\n"
+"  export-media DIR [--query Q] [--max-per-dir N] [--fat]\n"
+"                             samples and patches for a workstation's card:\n"
+"                             balanced A-C, D-F... folders, index.tsv, only\n"
+"                             what changed is rewritten\n"
+"\n"
 "Maintenance\n"
 "  verify                     re-hash every file and blob; report missing,\n"
 "                             changed and corrupt ones\n"
@@ -134,6 +182,7 @@ static const char help_text[] =
 "  5    the library is busy (another process holds its lock)\n"
 "  6    the library was written by a newer shelf\n"
 "  7    merge: conflicts left unresolved; nothing was changed\n"
+"  8    wrong or missing password (backup repositories)\n"
 "  16+  verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
 "  130  interrupted; work done so far is kept\n";
 
@@ -176,6 +225,7 @@ int cli_exit_for(int rc)
     case SHELF_EVERSION: return EXIT_VERSION;
     case SHELF_ECANCELED: return EXIT_INTERRUPTED;
     case SHELF_ECONFLICT: return EXIT_CONFLICT;
+    case SHELF_EAUTH: return EXIT_AUTH;
     }
     return EXIT_FAIL;
 }
@@ -251,6 +301,7 @@ static const struct command {
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
     { "patch", cmd_patch }, { "project", cmd_project }, { "automation", cmd_automation },
     { "refs", cmd_refs }, { "undo", cmd_undo },
+    { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
 };
 
 int main(int argc, char **argv)

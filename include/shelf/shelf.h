@@ -54,7 +54,8 @@ enum {
     SHELF_EPERM = -11,      /* permission denied */
     SHELF_ECANCELED = -12,  /* a callback asked to stop */
     SHELF_EINUSE = -13,     /* still referenced by other items */
-    SHELF_ECONFLICT = -14   /* a merge has unresolved conflicts */
+    SHELF_ECONFLICT = -14,  /* a merge has unresolved conflicts */
+    SHELF_EAUTH = -15       /* wrong or missing password */
 };
 
 /* Return a static, lowercase description of a result code. */
@@ -148,6 +149,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/search.h"
 #include "shelf/patch.h"
 #include "shelf/stream.h"
+#include "shelf/backup.h"
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@ const char *shelf_strerror(int rc)
     case SHELF_ECANCELED: return "canceled";
     case SHELF_EINUSE: return "still in use";
     case SHELF_ECONFLICT: return "unresolved conflicts";
+    case SHELF_EAUTH: return "wrong or missing password";
     }
     return "unknown error";
 }

@@ -1,0 +1,287 @@
+/*
+ * backup.h: backup repositories on a folder (USB stick, SD card, NAS
+ * mount): snapshots of a whole library with content-defined chunking,
+ * deduplication, zstd compression and authenticated encryption; restore of
+ * the whole library or chosen items with a preview and conflict policies;
+ * check, forget and prune.  Included by shelf.h.  The repository format is
+ * in doc/formats.md ("Backup repository").
+ *
+ * A shelf_repo handle is used by one thread at a time.  Several processes
+ * may use one repository: backups take a shared lock, prune and forget an
+ * exclusive one; locks are leases that expire, so a crashed run never
+ * blocks the next for good.
+ */
+#ifndef SHELF_BACKUP_H
+#define SHELF_BACKUP_H
+
+typedef struct shelf_repo shelf_repo;
+
+/* Flags of shelf_repo_opts. */
+#define SHELF_REPO_NO_ENCRYPTION 0x1   /* init: store plain (never the default) */
+
+typedef struct shelf_repo_opts {
+    size_t size;              /* sizeof(shelf_repo_opts) */
+    const char *password;     /* needed unless the repository is plain */
+    int flags;                /* SHELF_REPO_ */
+    int kdf_log2n;            /* init: scrypt N = 2^kdf_log2n (10..22); 0: 16 */
+    const char *cache_dir;    /* folder of the local index cache (created);
+                                 NULL: a temporary cache removed on close */
+    int lease_seconds;        /* how long a lock lives without refresh; 0: 300 */
+} shelf_repo_opts;
+
+/*
+ * Create a repository in folder target (created when absent; it must hold
+ * no repository yet: SHELF_EEXIST).  errmsg, when not NULL, receives an
+ * owned message on failure (free with shelf_free).
+ */
+SHELF_API int shelf_repo_init(const char *target, const shelf_repo_opts *o, char **errmsg);
+
+/*
+ * Open the repository in target.  Errors: SHELF_ENOTFOUND (no repository
+ * there), SHELF_EAUTH (no key file opens with the password, or none given),
+ * SHELF_EFORMAT / SHELF_EVERSION (config), SHELF_EIO.  *out is NULL on
+ * failure; errmsg as in shelf_repo_init.
+ */
+SHELF_API int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **out,
+                              char **errmsg);
+/* Close (releasing a lock still held).  NULL is ignored. */
+SHELF_API void shelf_repo_close(shelf_repo *r);
+/* The message of the last failure (borrowed, valid until the next call). */
+SHELF_API const char *shelf_repo_errmsg(const shelf_repo *r);
+/* The repository id: 32 hex characters (borrowed). */
+SHELF_API const char *shelf_repo_id(const shelf_repo *r);
+/* 1 when the repository is encrypted. */
+SHELF_API int shelf_repo_encrypted(const shelf_repo *r);
+
+/* ---- Keys: each password has a key file wrapping the one master key ---- */
+typedef struct shelf_keyinfo {
+    const char *id;           /* 16 hex characters */
+    int64_t created;
+    const char *host;
+    int log2n;                /* scrypt cost */
+    int current;              /* the key that opened this handle */
+} shelf_keyinfo;
+typedef int (*shelf_key_cb)(void *ud, const shelf_keyinfo *k);
+
+/* Add a key file for password; id (OUT, may be NULL) receives its id.
+ * SHELF_EINVAL on a plain repository. */
+SHELF_API int shelf_repo_key_add(shelf_repo *r, const char *password, int kdf_log2n,
+                                 char id[17]);
+/* Remove key id (a unique prefix).  The key that opened r and the last key
+ * cannot be removed (SHELF_EINUSE). */
+SHELF_API int shelf_repo_key_remove(shelf_repo *r, const char *id);
+SHELF_API int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud);
+
+/* ---- Backup ---- */
+enum {
+    SHELF_BACKUP_INCREMENTAL = 0, /* store what changed since the previous snapshot */
+    SHELF_BACKUP_FULL = 1,        /* store everything again: restorable from its own packs */
+    SHELF_BACKUP_DIFFERENTIAL = 2 /* store what changed since the last full */
+};
+
+typedef struct shelf_backup_progress {
+    uint64_t items_done, items_total;
+    uint64_t bytes_done, bytes_total;
+} shelf_backup_progress;
+/* Called on the calling thread now and then; non-zero stops the backup
+ * (SHELF_ECANCELED; what was stored is reused by the next run). */
+typedef int (*shelf_backup_progress_cb)(void *ud, const shelf_backup_progress *p);
+
+typedef struct shelf_backup_opts {
+    size_t size;              /* sizeof(shelf_backup_opts) */
+    int strategy;             /* SHELF_BACKUP_ */
+    const char *const *tags;
+    size_t ntags;
+    shelf_backup_progress_cb progress;
+    void *ud;
+} shelf_backup_opts;
+
+typedef struct shelf_backup_stats {
+    char snapshot[65];        /* the new snapshot's id */
+    uint64_t items, bytes;    /* in the snapshot */
+    uint64_t items_read, bytes_read; /* read this run (others were unchanged) */
+    uint64_t chunks, chunks_new;
+    uint64_t bytes_new;       /* bytes of new chunks before compression */
+    uint64_t bytes_stored;    /* what they took in the repository */
+    uint64_t packs;
+    double seconds;
+} shelf_backup_stats;
+
+/*
+ * Snapshot lib into r: the catalog (a consistent copy taken while the
+ * library is in use), the config, every managed blob and every referenced
+ * sample file (patches and projects with their version history are in the
+ * catalog).  Writes packs, then an index file, then the snapshot, so a
+ * crash never leaves a snapshot that points at missing data.  Takes a
+ * shared lock (SHELF_EBUSY while prune holds the repository).
+ */
+SHELF_API int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                               shelf_backup_stats *st);
+
+/* ---- Snapshots ---- */
+typedef struct shelf_snapinfo {
+    const char *id;           /* 64 hex */
+    int64_t time;
+    const char *device;       /* library id of the library backed up */
+    const char *host, *library;
+    int strategy;             /* SHELF_BACKUP_ */
+    const char *parent;       /* snapshot it was compared with, "" when none */
+    const char *full;         /* differential: its full, "" otherwise */
+    const char *tags;         /* space-separated */
+    uint64_t items, bytes;    /* in the snapshot */
+    uint64_t added, stored;   /* new chunk bytes, and what they took */
+    const char *depends;      /* space-separated ids of the snapshots whose packs
+                                 a restore reads (itself included) */
+} shelf_snapinfo;
+/* Called per snapshot, oldest first; strings borrowed for the call. */
+typedef int (*shelf_snap_cb)(void *ud, const shelf_snapinfo *s);
+SHELF_API int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud);
+/* A unique id prefix or "latest" to a full id. */
+SHELF_API int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65]);
+/* Remove one snapshot (its data stays until prune). */
+SHELF_API int shelf_snapshot_forget_one(shelf_repo *r, const char *id);
+
+/* Kinds of items in a snapshot and in a restore. */
+enum {
+    SHELF_ITEM_CATALOG = 1,   /* shelf.db */
+    SHELF_ITEM_CONFIG = 2,    /* config */
+    SHELF_ITEM_OBJECT = 3,    /* a blob of objects/ */
+    SHELF_ITEM_SAMPLE = 4,    /* a referenced sample file */
+    SHELF_ITEM_PATCH = 5,     /* restore only: a patch with its versions */
+    SHELF_ITEM_PROJECT = 6    /* restore only: a project with its versions */
+};
+typedef struct shelf_snapitem {
+    int kind;
+    const char *path;         /* relative to the library, or absolute for samples */
+    int64_t id;               /* sample id, else 0 */
+    uint64_t size;
+    const char *sha256;
+} shelf_snapitem;
+typedef int (*shelf_item_cb)(void *ud, const shelf_snapitem *it);
+SHELF_API int shelf_snapshot_items(shelf_repo *r, const char *snap, shelf_item_cb cb, void *ud);
+
+enum { SHELF_DIFF_ADDED = 1, SHELF_DIFF_REMOVED = 2, SHELF_DIFF_CHANGED = 3 };
+typedef int (*shelf_diff_cb)(void *ud, int change, const shelf_snapitem *it);
+/* Items of b that are not in a, items of a not in b, and items in both
+ * whose content differs (by path). */
+SHELF_API int shelf_snapshot_diff(shelf_repo *r, const char *a, const char *b, shelf_diff_cb cb,
+                                  void *ud);
+
+/* ---- Restore ---- */
+enum {
+    SHELF_CONFLICT_SKIP = 0,      /* keep what the library has */
+    SHELF_CONFLICT_OVERWRITE = 1, /* replace it with the snapshot's */
+    SHELF_CONFLICT_KEEP_BOTH = 2, /* restore under a new name beside it */
+    SHELF_CONFLICT_ASK = 3        /* ask the callback per conflict */
+};
+/* What happens to an item. */
+enum {
+    SHELF_RESTORE_CREATE = 1, SHELF_RESTORE_OVERWRITE = 2, SHELF_RESTORE_KEEP_BOTH = 3,
+    SHELF_RESTORE_SKIP = 4,       /* a conflict left as it is */
+    SHELF_RESTORE_SAME = 5,       /* already there, identical */
+    SHELF_RESTORE_FAILED = 6
+};
+/* OR-ed into the answer of the ask callback: use it for later conflicts too. */
+#define SHELF_RESTORE_ALL 0x100
+
+typedef struct shelf_restore_item {
+    int action;               /* SHELF_RESTORE_ */
+    int kind;                 /* SHELF_ITEM_ */
+    int64_t id;               /* sample, patch or project id in the snapshot */
+    const char *name;
+    const char *path;         /* where it goes (files) */
+    uint64_t size;
+    const char *detail;       /* e.g. "snapshot v3, library v5"; failure reason */
+} shelf_restore_item;
+/* Called on the calling thread for a conflict; returns SHELF_CONFLICT_
+ * OVERWRITE, _KEEP_BOTH or _SKIP, optionally | SHELF_RESTORE_ALL. */
+typedef int (*shelf_restore_ask_cb)(void *ud, const shelf_restore_item *it);
+typedef void (*shelf_restore_cb)(void *ud, const shelf_restore_item *it);
+
+typedef struct shelf_restore_opts {
+    size_t size;              /* sizeof(shelf_restore_opts) */
+    const char *to;           /* restore a whole library into this empty folder */
+    const char *const *items; /* "ID" / "sample:ID", "patch:ID", "project:ID" */
+    size_t nitems;
+    const char *query;        /* samples of the snapshot matching a search */
+    int on_conflict;          /* SHELF_CONFLICT_ */
+    int preview;              /* plan only: on_item sees every action, nothing is written */
+    int files_to_original;    /* with to: referenced samples go back to their
+                                 original paths instead of TO/files/... */
+    shelf_restore_ask_cb ask;
+    shelf_restore_cb on_item;
+    void *ud;
+} shelf_restore_opts;
+
+typedef struct shelf_restore_stats {
+    uint64_t created, overwritten, kept_both, skipped, same, failed;
+    uint64_t bytes;           /* written (or, in a preview, to be written) */
+} shelf_restore_stats;
+
+/*
+ * Restore snapshot snap.  With o->to: the whole library into an empty
+ * folder (lib is NULL); referenced samples go under TO/files/ with the
+ * catalog's roots moved there (or to their original paths).  Otherwise
+ * into the open library lib: everything, or the items named (a patch
+ * brings the samples it uses), each atomically, conflicts settled by
+ * o->on_conflict; every action is written to the catalog's audit log.
+ * Returns SHELF_OK when every item was restored or skipped, else the
+ * first failure's code (the others are still attempted).
+ */
+SHELF_API int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap,
+                            const shelf_restore_opts *o, shelf_restore_stats *st);
+
+/* ---- Audit log ---- */
+typedef struct shelf_audit_entry {
+    int64_t id, time;
+    const char *action;
+    int kind;
+    int64_t item_id;
+    const char *detail;
+} shelf_audit_entry;
+typedef int (*shelf_audit_cb)(void *ud, const shelf_audit_entry *e);
+/* The newest limit entries (0: all), oldest first. */
+SHELF_API int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void *ud);
+
+/* ---- Check, forget, prune ---- */
+/* A problem: file is the repository file at fault; snapshot and item name
+ * what it affects (NULL when nothing, or the file itself). */
+typedef void (*shelf_check_cb)(void *ud, const char *file, const char *problem,
+                               const char *snapshot, const char *item);
+typedef struct shelf_check_stats {
+    uint64_t snapshots, indexes, packs, blobs;
+    uint64_t packs_read, bytes_read;
+    uint64_t unindexed;       /* packs no index lists (left by an interrupted run) */
+    uint64_t errors;
+} shelf_check_stats;
+/*
+ * Check the structure: every file decrypts and parses, every snapshot's
+ * tree and chunks are in the index, every indexed pack exists with the
+ * right size.  read_percent (0..100): also read that share of the packs
+ * whole and check every blob.  SHELF_ECORRUPT when problems were found.
+ */
+SHELF_API int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                               shelf_check_stats *st);
+
+typedef struct shelf_forget_opts {
+    size_t size;
+    int keep_last, keep_daily, keep_weekly, keep_monthly;
+    int dry_run;
+} shelf_forget_opts;
+/* Called per snapshot with the decision (reason: "last", "daily", ...). */
+typedef void (*shelf_forget_cb)(void *ud, const char *id, int64_t time, int kept,
+                                const char *reason);
+/* Forget snapshots outside the policy (per device).  Exclusive lock. */
+SHELF_API int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb cb,
+                                void *ud);
+
+typedef struct shelf_prune_stats {
+    uint64_t packs_kept, packs_removed, packs_rewritten;
+    uint64_t blobs_kept, blobs_removed;
+    uint64_t bytes_removed;
+} shelf_prune_stats;
+/* Remove data no snapshot uses.  Crash-safe: new packs, then the new index,
+ * then old index files, then old packs.  Exclusive lock. */
+SHELF_API int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st);
+
+#endif /* SHELF_BACKUP_H */

@@ -1,0 +1,169 @@
+/*
+ * backup_int.h: backup repositories (doc/formats.md, "Backup repository"):
+ * the repository handle, encryption and key files (crypt.c), content-defined
+ * chunking (chunker.c), packs, index files and the local index cache
+ * (repo.c), snapshots and trees (snapshot.c), restore (restore.c), check,
+ * forget and prune (check.c).
+ */
+#ifndef SHELF_BACKUP_INT_H
+#define SHELF_BACKUP_INT_H
+
+#include <sqlite3.h>
+#include <jansson.h>
+#include "../common/common_int.h"
+#include "../remote/backend_int.h"
+#include "shelf/backup.h"
+
+#define SHELF__KEY_BYTES 32
+#define SHELF__NONCE_BYTES 12
+#define SHELF__TAG_BYTES 16
+#define SHELF__SEAL_OVERHEAD (SHELF__NONCE_BYTES + SHELF__TAG_BYTES)
+#define SHELF__RUN_BYTES 16
+
+/* Chunking: min 512 KiB, normal point 1 MiB, max 8 MiB (doc/formats.md). */
+#define SHELF__CHUNK_MIN (512u * 1024)
+#define SHELF__CHUNK_AVG (1024u * 1024)
+#define SHELF__CHUNK_MAX (8u * 1024 * 1024)
+/* A pack is closed once it holds this much. */
+#define SHELF__PACK_TARGET (16u * 1024 * 1024)
+/* An index file is closed once it lists this many blobs (~8 MiB). */
+#define SHELF__INDEX_MAX_BLOBS 180000
+
+/* Blob types and flags (the type byte of pack headers and index entries). */
+enum { SHELF__BLOB_DATA = 1, SHELF__BLOB_TREE = 2, SHELF__BLOB_ZSTD = 0x80 };
+
+/* Pack header entry and index entry sizes in bytes. */
+#define SHELF__PACK_ENTRY 41
+#define SHELF__INDEX_ENTRY 45
+
+/* Where one blob is. */
+typedef struct shelf__blobloc {
+    uint8_t pack[SHELF_HASH_BYTES];
+    uint8_t run[SHELF__RUN_BYTES];
+    uint32_t off, len, raw;
+    int flags;
+} shelf__blobloc;
+
+/* One blob of an open pack. */
+typedef struct shelf__packent {
+    uint8_t id[SHELF_HASH_BYTES];
+    uint32_t off, len, raw;
+    int flags;
+} shelf__packent;
+
+struct shelf_repo {
+    shelf__backend *be;
+    shelf__err err;
+    int encrypted;
+    uint8_t master[SHELF__KEY_BYTES];
+    uint8_t chunk_key[SHELF__KEY_BYTES];
+    uint64_t gear[256];
+    char id[33];                 /* repository id (hex) */
+    char key_id[17];             /* the key file that opened it ("" without encryption) */
+    int zstd_level;
+    /* local index cache */
+    sqlite3 *cache;
+    char *cache_path;
+    int cache_temp;              /* remove the cache file on close */
+    sqlite3_stmt *st_find, *st_add;
+    int in_txn;                  /* a cache transaction is open (the open pack) */
+    /* the open pack */
+    shelf__buf pack;
+    shelf__packent *ents;
+    size_t nents, capents;
+    uint8_t run[SHELF__RUN_BYTES];   /* run of the backup in progress */
+    int in_run;
+    /* the lock lease */
+    char *lock_name;
+    int64_t lock_expires;
+    int lock_exclusive;
+    int lease_seconds;
+    void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
+    void *cipher;                /* EVP_CIPHER_CTX */
+    shelf__buf tmp;
+};
+
+/* ---- crypt.c ---- */
+/* Append nonce || AES-256-GCM(in) || tag to out. */
+int shelf__seal(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
+/* Decrypt and authenticate into out (replaced); SHELF_ECORRUPT when the data
+ * was changed (or the key is wrong). */
+int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
+/* Same with a given key (key files). */
+int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out);
+int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out);
+/* Random bytes (OpenSSL RAND_bytes). */
+int shelf__random(void *buf, size_t n);
+/* Write a key file wrapping r's secrets with password; id receives its id. */
+int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]);
+/* Parse key file text and unwrap it with password into master || chunk key.
+ * SHELF_EAUTH for a wrong password, SHELF_EFORMAT for a broken file. */
+int shelf__key_unwrap(const char *text, size_t n, const char *password,
+                      uint8_t secret[2 * SHELF__KEY_BYTES], shelf__err *err);
+
+/* Plain JSON files (config, key files) carry a checksum and must be in
+ * shelf's exact form, so any changed byte is found.  dump: owned text
+ * (free()); load: NULL when damaged. */
+char *shelf__json_checked_dump(json_t *o);
+json_t *shelf__json_checked_load(const char *text, size_t n);
+
+/* ---- chunker.c ---- */
+void shelf__gear_init(uint64_t gear[256], const uint8_t key[SHELF__KEY_BYTES]);
+/* Length of the next chunk of p[0..n) (n: what is left, or at least
+ * SHELF__CHUNK_MAX when more follows).  Never 0 for n > 0. */
+size_t shelf__chunk_cut(const uint64_t gear[256], const uint8_t *p, size_t n);
+
+/* ---- repo.c ---- */
+/* Open over a backend (taken, closed on failure too). */
+int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo **out,
+                        char **errmsg);
+int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **errmsg);
+/* Lock leases: locks/<random>; exclusive fails with SHELF_EBUSY when any
+ * live lock exists, shared when a live exclusive one does. */
+int shelf__repo_lock(shelf_repo *r, int exclusive);
+int shelf__repo_lock_refresh(shelf_repo *r);
+void shelf__repo_unlock(shelf_repo *r);
+/* Bring the local index cache up to date with the repository's index files. */
+int shelf__index_sync(shelf_repo *r);
+/* Find blob id (with the run restriction of the backup in progress: runs
+ * NULL for any); SHELF_ENOTFOUND when absent. */
+int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
+                      const uint8_t (*runs)[SHELF__RUN_BYTES], size_t nruns,
+                      shelf__blobloc *loc);
+/* Add a blob to the open pack (its id computed by the caller). */
+int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
+                    const void *data, size_t n, int compress, uint64_t *stored);
+/* Write the open pack to the repository and record it in the cache. */
+int shelf__pack_flush(shelf_repo *r);
+/* Write one index file for every pack of the cache not yet in one (this
+ * run's packs and those an interrupted run left). */
+int shelf__index_write(shelf_repo *r);
+/* Read blob id: load, decrypt, decompress, check its hash. */
+int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out);
+/* Parse a pack header / index file (decrypted); for the fuzzer and check. */
+typedef int (*shelf__index_cb)(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
+                               const uint8_t run[SHELF__RUN_BYTES], const shelf__packent *e);
+int shelf__index_parse(const uint8_t *p, size_t n, shelf__index_cb cb, void *ud);
+int shelf__pack_header_parse(const uint8_t *p, size_t n, uint64_t pack_size,
+                             shelf__packent **ents, size_t *nents);
+/* Read and decrypt a pack's header from the repository. */
+int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
+                            shelf__packent **ents, size_t *nents);
+/* "data/ab/<hex>" for a pack id. */
+void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[80]);
+int shelf__unhex(const char *s, uint8_t *out, size_t n);
+
+/* ---- snapshot.c ---- */
+/* Load snapshot id (full hex id) as JSON (owned). */
+int shelf__snap_load(shelf_repo *r, const char *id, json_t **out);
+/* Load a snapshot's tree (owned): {"items": [...]}. */
+int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out);
+/* Check snapshot JSON from outside for the shape readers rely on. */
+int shelf__snap_check(json_t *snap, shelf__err *err);
+int shelf__tree_check(json_t *tree, shelf__err *err);
+/* Every snapshot as JSON, sorted by time (owned array, each with "id"). */
+int shelf__snap_all(shelf_repo *r, json_t **out);
+
+#endif /* SHELF_BACKUP_INT_H */

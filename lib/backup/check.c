@@ -1,0 +1,666 @@
+/*
+ * check.c: check (structure, and optionally the data of some or all
+ * packs, naming the snapshots and items a damaged file affects), forget
+ * (retention policy per device) and prune (remove data no snapshot uses,
+ * in a crash-safe order).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "backup_int.h"
+
+typedef struct chk {
+    shelf_repo *r;
+    shelf_check_cb cb;
+    void *ud;
+    shelf_check_stats *st;
+} chk;
+
+static void problem(chk *c, const char *file, const char *what, const char *snap, const char *item)
+{
+    c->st->errors++;
+    if (c->cb)
+        c->cb(c->ud, file, what, snap, item);
+}
+
+typedef struct list_item {
+    char *name;
+    uint64_t size;
+} list_item;
+
+typedef struct flist {
+    list_item *v;
+    size_t n, cap;
+} flist;
+
+static int flist_add(void *ud, const char *name, uint64_t size)
+{
+    flist *l = ud;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        list_item *v = shelf__realloc(l->v, cap * sizeof *v);
+
+        if (!v)
+            return SHELF_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n].name = shelf__strdup(name)))
+        return SHELF_ENOMEM;
+    l->v[l->n++].size = size;
+    return 0;
+}
+
+static void flist_free(flist *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        shelf_free(l->v[i].name);
+    shelf_free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cache_do(shelf_repo *r, const char *sql)
+{
+    if (sqlite3_exec(r->cache, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+    return SHELF_OK;
+}
+
+/* Pack id from "data/ab/<hex>"; 0 when the name is not one. */
+static int pack_id_of(const char *name, uint8_t id[SHELF_HASH_BYTES])
+{
+    const char *slash = strrchr(name, '/');
+
+    return slash && strlen(slash + 1) == 64 && shelf__unhex(slash + 1, id, SHELF_HASH_BYTES) == SHELF_OK;
+}
+
+static int noop_entry(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
+                      const uint8_t run[SHELF__RUN_BYTES], const shelf__packent *e)
+{
+    (void)pack;
+    (void)run;
+    (void)e;
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+static int no_prefetch(void *ud, const char *name, uint64_t size)
+{
+    (void)ud;
+    (void)name;
+    (void)size;
+    return 0;
+}
+
+/* Read a whole pack and check it: name = hash, header, every blob.  Adds
+ * the pack to the damaged table when anything is wrong. */
+static void read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
+{
+    shelf_repo *r = c->r;
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    uint8_t id[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+    shelf__packent *ents = NULL;
+    size_t n = 0, i;
+    int bad = 0;
+
+    if (!pack_id_of(p->name, id))
+        return;
+    c->st->packs_read++;
+    if (shelf__be_load(r->be, p->name, 0, 0, &raw) != SHELF_OK) {
+        problem(c, p->name, "cannot read the pack", NULL, NULL);
+        bad = 1;
+        goto out;
+    }
+    c->st->bytes_read += raw.len;
+    shelf__sha256_mem(raw.buf, raw.len, got);
+    if (memcmp(got, id, sizeof id) != 0) {
+        problem(c, p->name, "pack is damaged: its content does not match its name", NULL, NULL);
+        bad = 1;
+    }
+    if (shelf__pack_read_header(r, p->name, p->size, &ents, &n) != SHELF_OK) {
+        problem(c, p->name, "pack header is damaged", NULL, NULL);
+        bad = 1;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (shelf__open_sealed(r, raw.buf + ents[i].off, ents[i].len, &plain) != SHELF_OK) {
+            problem(c, p->name, "a blob in the pack is damaged", NULL, NULL);
+            bad = 1;
+            break;
+        }
+    }
+out:
+    if (bad) {
+        sqlite3_reset(mark);
+        sqlite3_bind_blob(mark, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_step(mark);
+        sqlite3_reset(mark);
+    }
+    shelf_free(ents);
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+}
+
+/* Content-named files (index, snapshots): the name is the hash. */
+static int name_matches(shelf_repo *r, const char *name)
+{
+    shelf__buf raw = SHELF__BUF_INIT;
+    uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+    int ok = 0;
+
+    if (pack_id_of(name, want) && shelf__be_load(r->be, name, 0, 0, &raw) == SHELF_OK) {
+        shelf__sha256_mem(raw.buf, raw.len, got);
+        ok = !memcmp(want, got, sizeof got);
+    }
+    shelf__buf_release(&raw);
+    return ok;
+}
+
+static int check_key(void *ud, const char *name, uint64_t size)
+{
+    chk *c = ud;
+    shelf__buf b = SHELF__BUF_INIT;
+    json_t *o = NULL;
+
+    (void)size;
+    if (shelf__be_load(c->r->be, name, 0, 0, &b) != SHELF_OK ||
+        !(o = shelf__json_checked_load(b.buf, b.len)))
+        problem(c, name, "key file is damaged", NULL, NULL);
+    json_decref(o);
+    shelf__buf_release(&b);
+    return 0;
+}
+
+int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                     shelf_check_stats *st)
+{
+    shelf_check_stats local;
+    flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    sqlite3_stmt *q = NULL, *mark = NULL, *lost = NULL;
+    chk c;
+    size_t i;
+    int rc;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+    c.r = r;
+    c.cb = cb;
+    c.ud = ud;
+    c.st = st;
+    if ((rc = shelf__index_sync(r)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "snapshots", flist_add, &snaps)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
+        goto out;
+    }
+    (void)no_prefetch;
+    shelf__be_list(r->be, "keys", check_key, &c);
+    /* Index files: named by their hash, decrypt, parse. */
+    for (i = 0; i < idx.n; i++) {
+        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+        uint64_t nblobs = 0;
+
+        st->indexes++;
+        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK) {
+            problem(&c, idx.v[i].name, "cannot read the index file", NULL, NULL);
+            continue;
+        }
+        shelf__sha256_mem(raw.buf, raw.len, got);
+        if (!pack_id_of(idx.v[i].name, want) || memcmp(want, got, sizeof got) != 0 ||
+            shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
+            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) != SHELF_OK)
+            problem(&c, idx.v[i].name, "index file is damaged (what it lists is unreachable until "
+                    "'shelf backup repair-index')", NULL, NULL);
+    }
+    if ((rc = cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS damaged(pack BLOB PRIMARY KEY) WITHOUT ROWID;\n"
+                          "DELETE FROM damaged;\n"
+                          "CREATE TEMP TABLE IF NOT EXISTS present(pack BLOB PRIMARY KEY, size INTEGER) WITHOUT ROWID;\n"
+                          "DELETE FROM present")) != SHELF_OK)
+        goto out;
+    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO damaged(pack) VALUES(?1)", -1, &mark, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO present(pack, size) VALUES(?1, ?2)", -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    for (i = 0; i < packs.n; i++) {
+        uint8_t id[SHELF_HASH_BYTES];
+
+        if (!pack_id_of(packs.v[i].name, id))
+            continue;
+        st->packs++;
+        sqlite3_reset(q);
+        sqlite3_bind_blob(q, 1, id, sizeof id, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)packs.v[i].size);
+        sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    /* Indexed packs that are gone. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT pack FROM packs WHERE idx IS NOT NULL AND pack NOT IN (SELECT pack FROM present)",
+                           -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            char name[80];
+
+            if (sqlite3_column_bytes(q, 0) != SHELF_HASH_BYTES)
+                continue;
+            shelf__pack_name(sqlite3_column_blob(q, 0), name);
+            problem(&c, name, "pack is missing", NULL, NULL);
+            sqlite3_reset(mark);
+            sqlite3_bind_blob(mark, 1, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+            sqlite3_step(mark);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs)",
+                           -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            st->unindexed = (uint64_t)sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    /* Read data: a share of the packs, whole. */
+    if (read_percent > 0) {
+        for (i = 0; i < packs.n; i++) {
+            uint8_t pick;
+
+            if (read_percent < 100) {
+                shelf__random(&pick, 1);
+                if ((unsigned)pick * 100u / 256u >= (unsigned)read_percent)
+                    continue;
+            }
+            read_pack(&c, &packs.v[i], mark);
+            shelf__repo_lock_refresh(r);
+        }
+    }
+    /* Snapshots: readable, tree readable, every chunk indexed and in a
+     * pack not found damaged. */
+    if (sqlite3_prepare_v2(r->cache,
+            "SELECT b.pack IN (SELECT pack FROM damaged) FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            " WHERE b.id = ?1 ORDER BY 1 LIMIT 1", -1, &lost, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    for (i = 0; i < snaps.n; i++) {
+        const char *sid = strrchr(snaps.v[i].name, '/') + 1;
+        json_t *snap = NULL, *tree = NULL, *it, *v;
+        size_t k, j;
+
+        st->snapshots++;
+        if (!name_matches(r, snaps.v[i].name) || shelf__snap_load(r, sid, &snap) != SHELF_OK) {
+            problem(&c, snaps.v[i].name, "snapshot is damaged", sid, NULL);
+            continue;
+        }
+        if (shelf__tree_load(r, snap, &tree) != SHELF_OK) {
+            problem(&c, snaps.v[i].name, r->err.msg, sid, "(the item list)");
+            json_decref(snap);
+            continue;
+        }
+        json_array_foreach(json_object_get(tree, "items"), k, it) {
+            const char *path = json_string_value(json_object_get(it, "path"));
+
+            json_array_foreach(json_object_get(it, "chunks"), j, v) {
+                uint8_t id[SHELF_HASH_BYTES];
+                int s;
+
+                st->blobs++;
+                shelf__unhex(json_string_value(v), id, sizeof id);
+                sqlite3_reset(lost);
+                sqlite3_bind_blob(lost, 1, id, sizeof id, SQLITE_TRANSIENT);
+                s = sqlite3_step(lost);
+                if (s != SQLITE_ROW) {
+                    problem(&c, NULL, "data is in no index", sid, path);
+                    break;
+                }
+                if (sqlite3_column_int(lost, 0)) {
+                    problem(&c, NULL, "data is in a damaged or missing pack", sid, path);
+                    break;
+                }
+            }
+        }
+        json_decref(tree);
+        json_decref(snap);
+    }
+    rc = st->errors ? shelf__seterr(&r->err, SHELF_ECORRUPT, "check found %llu problem%s",
+                                    (unsigned long long)st->errors, st->errors == 1 ? "" : "s")
+                    : SHELF_OK;
+out:
+    sqlite3_finalize(q);
+    sqlite3_finalize(mark);
+    sqlite3_finalize(lost);
+    flist_free(&idx);
+    flist_free(&packs);
+    flist_free(&snaps);
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
+/* ---- forget ---- */
+
+static void bucket(int64_t t, const char *fmt, char *out, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    localtime_r(&tt, &tm);
+    strftime(out, n, fmt, &tm);
+}
+
+int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb cb, void *ud)
+{
+    json_t *all = NULL, *devices = NULL, *s, *dev;
+    const char *d;
+    size_t i;
+    int rc;
+
+    if (!o || (o->keep_last <= 0 && o->keep_daily <= 0 && o->keep_weekly <= 0 && o->keep_monthly <= 0))
+        return shelf__seterr(&r->err, SHELF_EINVAL, "forget needs a policy: --keep-last, --keep-daily, "
+                             "--keep-weekly or --keep-monthly");
+    if (!o->dry_run && (rc = shelf__repo_lock(r, 1)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
+        goto out;
+    devices = json_object();
+    json_array_foreach(all, i, s) {
+        const char *dv = json_string_value(json_object_get(s, "device"));
+
+        if (!json_object_get(devices, dv))
+            json_object_set_new(devices, dv, json_array());
+        json_array_append(json_object_get(devices, dv), s);
+    }
+    json_object_foreach(devices, d, dev) {
+        static const char *const fmts[] = { "%Y-%m-%d", "%G-%V", "%Y-%m" };
+        char last[3][32] = { "", "", "" };
+        int left[3] = { o->keep_daily, o->keep_weekly, o->keep_monthly }, nlast = 0, k;
+
+        /* Newest first. */
+        for (i = json_array_size(dev); i-- > 0;) {
+            const char *id, *reason = NULL;
+            int64_t t;
+
+            s = json_array_get(dev, i);
+            id = json_string_value(json_object_get(s, "id"));
+            t = json_integer_value(json_object_get(s, "time"));
+            if (nlast < o->keep_last) {
+                nlast++;
+                reason = "last";
+            }
+            for (k = 0; k < 3; k++) {
+                char b[32];
+
+                bucket(t, fmts[k], b, sizeof b);
+                if (left[k] > 0 && strcmp(b, last[k]) != 0) {
+                    snprintf(last[k], sizeof last[k], "%s", b);
+                    left[k]--;
+                    if (!reason)
+                        reason = k == 0 ? "daily" : k == 1 ? "weekly" : "monthly";
+                }
+            }
+            if (!reason && !o->dry_run) {
+                char name[80];
+
+                snprintf(name, sizeof name, "snapshots/%s", id);
+                if ((rc = shelf__be_remove(r->be, name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
+                    shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+                    goto out;
+                }
+            }
+            if (cb)
+                cb(ud, id, t, reason != NULL, reason ? reason : "");
+        }
+    }
+    rc = SHELF_OK;
+out:
+    if (!o->dry_run)
+        shelf__repo_unlock(r);
+    json_decref(all);
+    json_decref(devices);
+    return rc;
+}
+
+/* ---- prune ---- */
+
+int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+{
+    shelf_prune_stats local;
+    json_t *all = NULL, *s, *tree = NULL, *it, *v;
+    flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
+    sqlite3_stmt *ins = NULL, *q = NULL, *bl = NULL;
+    shelf__buf blob = SHELF__BUF_INIT;
+    size_t i, k, j;
+    int rc;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+    if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
+        goto out;
+    }
+    {
+        /* Every snapshot must be readable, or what it needs is unknown. */
+        size_t nsnap = 0;
+        flist sn = { NULL, 0, 0 };
+
+        shelf__be_list(r->be, "snapshots", flist_add, &sn);
+        nsnap = sn.n;
+        flist_free(&sn);
+        if (nsnap != json_array_size(all)) {
+            rc = shelf__seterr(&r->err, SHELF_ECORRUPT,
+                               "a snapshot is damaged: prune would not know what it needs (run check)");
+            goto out;
+        }
+    }
+    if ((rc = cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS used(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM used;\n"
+                          "CREATE TEMP TABLE IF NOT EXISTS liveruns(run BLOB PRIMARY KEY) WITHOUT ROWID;\n"
+                          "DELETE FROM liveruns")) != SHELF_OK)
+        goto out;
+    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO liveruns(run) VALUES(?1)", -1, &q, NULL) == SQLITE_OK) {
+        json_array_foreach(all, i, s) {
+            uint8_t run[SHELF__RUN_BYTES];
+
+            shelf__unhex(json_string_value(json_object_get(s, "run")), run, sizeof run);
+            sqlite3_reset(q);
+            sqlite3_bind_blob(q, 1, run, sizeof run, SQLITE_TRANSIENT);
+            sqlite3_step(q);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO used(id) VALUES(?1)", -1, &ins, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    json_array_foreach(all, i, s) {
+        json_array_foreach(json_object_get(s, "tree"), k, v) {
+            uint8_t id[SHELF_HASH_BYTES];
+
+            shelf__unhex(json_string_value(v), id, sizeof id);
+            sqlite3_reset(ins);
+            sqlite3_bind_blob(ins, 1, id, sizeof id, SQLITE_TRANSIENT);
+            sqlite3_step(ins);
+        }
+        if ((rc = shelf__tree_load(r, s, &tree)) != SHELF_OK) {
+            shelf__seterr(&r->err, rc, "cannot read snapshot %.12s: %s; prune stopped (run check)",
+                          json_string_value(json_object_get(s, "id")), r->err.msg);
+            goto out;
+        }
+        json_array_foreach(json_object_get(tree, "items"), k, it)
+            json_array_foreach(json_object_get(it, "chunks"), j, v) {
+                uint8_t id[SHELF_HASH_BYTES];
+
+                shelf__unhex(json_string_value(v), id, sizeof id);
+                sqlite3_reset(ins);
+                sqlite3_bind_blob(ins, 1, id, sizeof id, SQLITE_TRANSIENT);
+                sqlite3_step(ins);
+            }
+        json_decref(tree);
+        tree = NULL;
+    }
+    /* Per pack: used and total blobs and bytes.  A blob used by a kept
+     * snapshot is kept in one pack (the first); its other copies go. */
+    if ((rc = cache_do(r,
+            "CREATE TEMP TABLE IF NOT EXISTS keepcopy(id BLOB, run BLOB, pack BLOB, PRIMARY KEY(id, run)) WITHOUT ROWID;\n"
+            "DELETE FROM keepcopy;\n"
+            /* one copy per run of a snapshot that still exists (a full keeps its own) ... */
+            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, b.pack FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND p.run IN (SELECT run FROM liveruns)\n"
+            "  ORDER BY b.pack;\n"
+            /* ... and one copy of what only other runs hold */
+            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, min(b.pack) FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND b.id NOT IN (SELECT id FROM keepcopy)\n"
+            "  GROUP BY b.id;\n"
+            "CREATE TEMP TABLE IF NOT EXISTS plan(pack BLOB PRIMARY KEY, run BLOB, used INTEGER, total INTEGER,\n"
+            "  used_bytes INTEGER, bytes INTEGER, action INTEGER) WITHOUT ROWID; DELETE FROM plan;\n"
+            "INSERT INTO plan SELECT p.pack, p.run,\n"
+            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
+            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack),\n"
+            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
+            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack), 0\n"
+            "  FROM packs p WHERE p.idx IS NOT NULL;\n"
+            /* 0 keep, 1 remove, 2 rewrite (more than a fifth unused) */
+            "UPDATE plan SET action = CASE WHEN used = 0 THEN 1 WHEN used = total THEN 0\n"
+            "  WHEN (bytes - used_bytes) * 5 > bytes THEN 2 ELSE 0 END;")) != SHELF_OK)
+        goto out;
+    if (sqlite3_prepare_v2(r->cache, "SELECT action, count(*), sum(used), sum(total) - sum(used), sum(bytes - used_bytes)\n"
+                           " FROM plan GROUP BY action", -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            int a = sqlite3_column_int(q, 0);
+            uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
+
+            if (a == 0)
+                st->packs_kept += n;
+            else if (a == 1)
+                st->packs_removed += n;
+            else
+                st->packs_rewritten += n;
+            st->blobs_kept += (uint64_t)sqlite3_column_int64(q, 2);
+            st->blobs_removed += (uint64_t)sqlite3_column_int64(q, 3);
+            st->bytes_removed += (uint64_t)sqlite3_column_int64(q, 4);
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+    }
+    if (dry_run)
+        goto out;
+    /* 1. Rewrite: the used blobs of thinned packs into new packs (same run). */
+    if (sqlite3_prepare_v2(r->cache,
+            "SELECT b.id, b.flags, p.run FROM plan p JOIN blobs b ON b.pack = p.pack\n"
+            " WHERE p.action = 2 AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)\n"
+            " ORDER BY p.run, p.pack, b.off", -1, &bl, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    {
+        json_t *todo = json_array();
+        int s2;
+
+        /* Collect first: adding blobs changes the tables under the cursor. */
+        while ((s2 = sqlite3_step(bl)) == SQLITE_ROW) {
+            char idh[SHELF_HASH_HEX], runh[33];
+
+            shelf__hex(sqlite3_column_blob(bl, 0), SHELF_HASH_BYTES, idh);
+            shelf__hex(sqlite3_column_blob(bl, 2), SHELF__RUN_BYTES, runh);
+            json_array_append_new(todo, json_pack("{s:s, s:i, s:s}", "id", idh, "flags",
+                                                  sqlite3_column_int(bl, 1), "run", runh));
+        }
+        sqlite3_finalize(bl);
+        bl = NULL;
+        json_array_foreach(todo, i, v) {
+            uint8_t id[SHELF_HASH_BYTES], run[SHELF__RUN_BYTES];
+            int flags = (int)json_integer_value(json_object_get(v, "flags"));
+
+            shelf__unhex(json_string_value(json_object_get(v, "id")), id, sizeof id);
+            shelf__unhex(json_string_value(json_object_get(v, "run")), run, sizeof run);
+            if (memcmp(run, r->run, sizeof run) != 0) {
+                if ((rc = shelf__pack_flush(r)) != SHELF_OK)
+                    break;
+                memcpy(r->run, run, sizeof run);
+            }
+            if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK ||
+                (rc = shelf__pack_add(r, id, flags & 0x7f, blob.buf, blob.len,
+                                      (flags & SHELF__BLOB_ZSTD) != 0, NULL)) != SHELF_OK)
+                break;
+            shelf__repo_lock_refresh(r);
+        }
+        json_decref(todo);
+        if (rc != SHELF_OK || (rc = shelf__pack_flush(r)) != SHELF_OK)
+            goto out;
+    }
+    /* 2. A new index of every pack that stays. */
+    if ((rc = cache_do(r,
+            "BEGIN;\n"
+            "DELETE FROM blobs WHERE pack IN (SELECT pack FROM plan WHERE action != 0);\n"
+            "DELETE FROM packs WHERE pack IN (SELECT pack FROM plan WHERE action != 0);\n"
+            "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = blobs.id AND k.pack = blobs.pack)\n"
+            "  AND pack IN (SELECT pack FROM plan WHERE action = 0);\n"
+            "UPDATE packs SET idx = NULL; DELETE FROM indexes;\n"
+            "COMMIT")) != SHELF_OK)
+        goto out;
+    r->in_run = 0;
+    if ((rc = shelf__index_write(r)) != SHELF_OK)
+        goto out;
+    /* 3. The old index files. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM indexes WHERE name = ?1", -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    for (i = 0; i < idx.n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, idx.v[i].name, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            continue;   /* written again with the same content */
+        if ((rc = shelf__be_remove(r->be, idx.v[i].name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
+            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+            goto out;
+        }
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    /* 4. Packs no index lists any more (and those interrupted runs left). */
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    for (i = 0; i < packs.n; i++) {
+        uint8_t id[SHELF_HASH_BYTES];
+
+        if (!pack_id_of(packs.v[i].name, id))
+            continue;
+        sqlite3_reset(q);
+        sqlite3_bind_blob(q, 1, id, sizeof id, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            continue;
+        if ((rc = shelf__be_remove(r->be, packs.v[i].name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
+            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+            goto out;
+        }
+        shelf__repo_lock_refresh(r);
+    }
+    rc = SHELF_OK;
+out:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(q);
+    sqlite3_finalize(bl);
+    json_decref(all);
+    json_decref(tree);
+    flist_free(&idx);
+    flist_free(&packs);
+    shelf__buf_release(&blob);
+    shelf__repo_unlock(r);
+    return rc;
+}

@@ -1,0 +1,319 @@
+/*
+ * crypt.c: encryption of repository files: AES-256-GCM per object with a
+ * random 96-bit nonce (nonce || ciphertext || tag), and key files that wrap
+ * the repository's secrets (master key and chunker key) with a key derived
+ * from a password by scrypt.
+ */
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "backup_int.h"
+
+int shelf__random(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? SHELF_OK : SHELF_EIO;
+}
+
+static int gcm(EVP_CIPHER_CTX *ctx, const uint8_t key[SHELF__KEY_BYTES], int enc,
+               const uint8_t *in, size_t n, shelf__buf *out)
+{
+    uint8_t nonce[SHELF__NONCE_BYTES];
+    const uint8_t *ct = in;
+    size_t ctlen = n;
+    int len = 0, fin = 0;
+    uint8_t *dst;
+
+    if (n > INT32_MAX - 64)
+        return SHELF_EINVAL;
+    if (enc) {
+        if (shelf__random(nonce, sizeof nonce) != SHELF_OK)
+            return SHELF_EIO;
+    } else {
+        if (n < SHELF__SEAL_OVERHEAD)
+            return SHELF_ECORRUPT;
+        memcpy(nonce, in, sizeof nonce);
+        ct = in + SHELF__NONCE_BYTES;
+        ctlen = n - SHELF__SEAL_OVERHEAD;
+    }
+    if (shelf__buf_grow(out, ctlen + SHELF__SEAL_OVERHEAD) != SHELF_OK)
+        return SHELF_ENOMEM;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SHELF__NONCE_BYTES, NULL) != 1 ||
+        EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1)
+        return SHELF_EIO;
+    dst = (uint8_t *)out->buf + out->len;
+    if (enc) {
+        memcpy(dst, nonce, sizeof nonce);
+        dst += sizeof nonce;
+    } else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SHELF__TAG_BYTES,
+                                   (void *)(ct + ctlen)) != 1) {
+        return SHELF_EIO;
+    }
+    if (ctlen && EVP_CipherUpdate(ctx, dst, &len, ct, (int)ctlen) != 1)
+        return enc ? SHELF_EIO : SHELF_ECORRUPT;
+    if (EVP_CipherFinal_ex(ctx, dst + len, &fin) != 1)
+        return enc ? SHELF_EIO : SHELF_ECORRUPT;
+    len += fin;
+    if (enc) {
+        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SHELF__TAG_BYTES, dst + len) != 1)
+            return SHELF_EIO;
+        out->len += SHELF__SEAL_OVERHEAD + (size_t)len;
+    } else {
+        out->len += (size_t)len;
+    }
+    out->buf[out->len] = '\0';
+    return SHELF_OK;
+}
+
+static int aead(const uint8_t key[SHELF__KEY_BYTES], int enc, const void *in, size_t n,
+                shelf__buf *out)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int rc;
+
+    if (!ctx)
+        return SHELF_ENOMEM;
+    rc = gcm(ctx, key, enc, in, n, out);
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out)
+{
+    return aead(key, 1, in, n, out);
+}
+
+int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out)
+{
+    shelf__buf_reset(out);
+    return aead(key, 0, in, n, out);
+}
+
+int shelf__seal(shelf_repo *r, const void *in, size_t n, shelf__buf *out)
+{
+    int rc;
+
+    if (!r->encrypted)
+        rc = shelf__buf_add(out, in, n);
+    else
+        rc = gcm(r->cipher, r->master, 1, in, n, out);
+    if (rc != SHELF_OK)
+        return shelf__seterr(&r->err, rc, "cannot encrypt: %s", shelf_strerror(rc));
+    return SHELF_OK;
+}
+
+int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out)
+{
+    shelf__buf_reset(out);
+    if (!r->encrypted)
+        return shelf__buf_add(out, in, n);
+    return gcm(r->cipher, r->master, 0, in, n, out);
+}
+
+/* ---- key files ---- */
+
+#define KDF_R 8
+#define KDF_P 1
+
+static int derive(const char *password, const uint8_t *salt, size_t saltlen, int log2n,
+                  uint8_t key[SHELF__KEY_BYTES])
+{
+    uint64_t n = (uint64_t)1 << log2n;
+    uint64_t maxmem = 128 * n * KDF_R * KDF_P * 2 + (1u << 20);
+
+    if (EVP_PBE_scrypt(password, strlen(password), salt, saltlen, n, KDF_R, KDF_P, maxmem,
+                       key, SHELF__KEY_BYTES) != 1)
+        return SHELF_ENOMEM;
+    return SHELF_OK;
+}
+
+int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17])
+{
+    uint8_t salt[32], kek[SHELF__KEY_BYTES], secret[2 * SHELF__KEY_BYTES], rid[8];
+    char salthex[65], *datahex = NULL, *text = NULL, host[256] = "", name[32], idhex[17];
+    shelf__buf wrapped = SHELF__BUF_INIT;
+    json_t *o = NULL;
+    int rc = SHELF_OK;
+
+    if (log2n == 0)
+        log2n = 16;
+    if (log2n < 10 || log2n > 22)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "invalid scrypt cost 2^%d: 2^10 to 2^22",
+                             log2n);
+    if (!password || !*password)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "an empty password is not allowed");
+    if (shelf__random(salt, sizeof salt) != SHELF_OK || shelf__random(rid, sizeof rid) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
+    if ((rc = derive(password, salt, sizeof salt, log2n, kek)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "cannot derive a key from the password");
+        goto out;
+    }
+    memcpy(secret, r->master, SHELF__KEY_BYTES);
+    memcpy(secret + SHELF__KEY_BYTES, r->chunk_key, SHELF__KEY_BYTES);
+    if ((rc = shelf__aead_seal(kek, secret, sizeof secret, &wrapped)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "cannot wrap the key");
+        goto out;
+    }
+    if (!(datahex = shelf__malloc(2 * wrapped.len + 1))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    shelf__hex((uint8_t *)wrapped.buf, wrapped.len, datahex);
+    shelf__hex(salt, sizeof salt, salthex);
+    shelf__hex(rid, sizeof rid, idhex);
+    gethostname(host, sizeof host - 1);
+    o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:I, s:s, s:s}", "kdf", "scrypt", "log2n", log2n,
+                  "r", KDF_R, "p", KDF_P, "salt", salthex, "created", (json_int_t)shelf__now(),
+                  "host", host, "data", datahex);
+    if (!o || !(text = shelf__json_checked_dump(o))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(name, sizeof name, "keys/%s", idhex);
+    if ((rc = shelf__be_save(r->be, name, text, strlen(text))) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+        goto out;
+    }
+    if (id)
+        memcpy(id, idhex, 17);
+out:
+    OPENSSL_cleanse(kek, sizeof kek);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (wrapped.buf)
+        OPENSSL_cleanse(wrapped.buf, wrapped.cap);
+    shelf__buf_release(&wrapped);
+    json_decref(o);
+    free(text);
+    shelf_free(datahex);
+    return rc;
+}
+
+int shelf__unhex(const char *s, uint8_t *out, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int v = 0, k;
+
+        for (k = 0; k < 2; k++) {
+            char c = s[2 * i + (size_t)k];
+
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= c - '0';
+            else if (c >= 'a' && c <= 'f')
+                v |= c - 'a' + 10;
+            else
+                return SHELF_EFORMAT;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return s[2 * n] == '\0' ? SHELF_OK : SHELF_EFORMAT;
+}
+
+int shelf__key_unwrap(const char *text, size_t n, const char *password,
+                      uint8_t secret[2 * SHELF__KEY_BYTES], shelf__err *err)
+{
+    uint8_t salt[32], kek[SHELF__KEY_BYTES], data[2 * SHELF__KEY_BYTES + SHELF__SEAL_OVERHEAD];
+    shelf__buf plain = SHELF__BUF_INIT;
+    const char *kdf = NULL, *salthex = NULL, *datahex = NULL;
+    json_int_t log2n = 0, kr = 0, kp = 0;
+    json_t *o = shelf__json_checked_load(text, n);
+    int rc = SHELF_OK;
+
+    if (!o || json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:s}", "kdf", &kdf, "log2n", &log2n,
+                          "r", &kr, "p", &kp, "salt", &salthex, "data", &datahex) != 0 ||
+        strcmp(kdf, "scrypt") != 0 || log2n < 10 || log2n > 22 || kr != KDF_R || kp != KDF_P ||
+        shelf__unhex(salthex, salt, sizeof salt) != SHELF_OK ||
+        shelf__unhex(datahex, data, sizeof data) != SHELF_OK) {
+        rc = shelf__seterr(err, SHELF_EFORMAT, "key file is not in a format shelf reads");
+        goto out;
+    }
+    if (!password) {
+        rc = shelf__seterr(err, SHELF_EAUTH, "the repository is encrypted: a password is needed");
+        goto out;
+    }
+    if ((rc = derive(password, salt, sizeof salt, (int)log2n, kek)) != SHELF_OK) {
+        shelf__seterr(err, rc, "cannot derive a key from the password");
+        goto out;
+    }
+    rc = shelf__aead_open(kek, data, sizeof data, &plain);
+    if (rc == SHELF_ECORRUPT) {
+        rc = shelf__seterr(err, SHELF_EAUTH, "wrong password");
+        goto out;
+    }
+    if (rc != SHELF_OK || plain.len != 2 * SHELF__KEY_BYTES) {
+        rc = shelf__seterr(err, rc ? rc : SHELF_EFORMAT, "cannot unwrap the key");
+        goto out;
+    }
+    memcpy(secret, plain.buf, 2 * SHELF__KEY_BYTES);
+out:
+    OPENSSL_cleanse(kek, sizeof kek);
+    if (plain.buf)
+        OPENSSL_cleanse(plain.buf, plain.cap);
+    shelf__buf_release(&plain);
+    json_decref(o);
+    return rc;
+}
+
+/* ---- plain JSON files with a checksum (config, key files) ---- */
+
+static char *checksum_of(json_t *o, char hex[SHELF_HASH_HEX])
+{
+    uint8_t sum[SHELF_HASH_BYTES];
+    char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+
+    if (!text)
+        return NULL;
+    shelf__sha256_mem(text, strlen(text), sum);
+    shelf__hex(sum, sizeof sum, hex);
+    return text;
+}
+
+char *shelf__json_checked_dump(json_t *o)
+{
+    char hex[SHELF_HASH_HEX], *inner, *text;
+
+    json_object_del(o, "checksum");
+    if (!(inner = checksum_of(o, hex)))
+        return NULL;
+    free(inner);
+    json_object_set_new(o, "checksum", json_string(hex));
+    text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+    json_object_del(o, "checksum");
+    return text;
+}
+
+json_t *shelf__json_checked_load(const char *text, size_t n)
+{
+    json_t *o = json_loadb(text, n, 0, NULL);
+    char hex[SHELF_HASH_HEX], want[SHELF_HASH_HEX], *again = NULL, *inner = NULL;
+    const char *sum;
+    int ok = 0;
+
+    if (!json_is_object(o))
+        goto out;
+    /* Exactly as shelf writes it: a changed byte anywhere shows. */
+    if (!(again = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2))) || strlen(again) != n ||
+        memcmp(again, text, n) != 0)
+        goto out;
+    if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != 64)
+        goto out;
+    snprintf(want, sizeof want, "%s", sum);
+    json_object_del(o, "checksum");
+    if (!(inner = checksum_of(o, hex)))
+        goto out;
+    ok = !strcmp(hex, want);
+out:
+    free(again);
+    free(inner);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,1309 @@
+/*
+ * repo.c: the repository: config, opening with a key, lock leases, packs
+ * (blobs + an encrypted header at the end), index files, and the local
+ * index cache (an SQLite file in the library folder, rebuilt from the
+ * repository's index files) that answers "where is blob X" without holding
+ * the index in memory.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+#include "backup_int.h"
+
+#define REPO_FORMAT 1
+static const uint8_t zero_pack[SHELF_HASH_BYTES];
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[80])
+{
+    char hex[SHELF_HASH_HEX];
+
+    shelf__hex(id, SHELF_HASH_BYTES, hex);
+    snprintf(name, 80, "data/%.2s/%s", hex, hex);
+}
+
+static int be_fail(shelf_repo *r, int rc)
+{
+    return shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+}
+
+static void set_errmsg(char **errmsg, const shelf__err *e)
+{
+    if (errmsg)
+        *errmsg = shelf__strdup(e->msg);
+}
+
+/* ---- the local index cache ---- */
+
+static int cache_err(shelf_repo *r, const char *what)
+{
+    return shelf__seterr(&r->err, SHELF_EDB, "index cache: %s: %s", what,
+                         sqlite3_errmsg(r->cache));
+}
+
+static int cache_exec(shelf_repo *r, const char *sql)
+{
+    if (sqlite3_exec(r->cache, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return cache_err(r, sql);
+    return SHELF_OK;
+}
+
+static int cache_open(shelf_repo *r, const char *dir)
+{
+    static const char schema[] =
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;\n"
+        "CREATE TABLE IF NOT EXISTS packs(pack BLOB PRIMARY KEY, run BLOB NOT NULL, idx TEXT,\n"
+        "  size INTEGER NOT NULL) WITHOUT ROWID;\n"
+        "CREATE TABLE IF NOT EXISTS blobs(id BLOB NOT NULL, pack BLOB NOT NULL, off INTEGER NOT NULL,\n"
+        "  len INTEGER NOT NULL, raw INTEGER NOT NULL, flags INTEGER NOT NULL,\n"
+        "  PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
+        "CREATE INDEX IF NOT EXISTS blobs_pack ON blobs(pack);\n"
+        "CREATE TABLE IF NOT EXISTS indexes(name TEXT PRIMARY KEY) WITHOUT ROWID;\n";
+    int e;
+
+    if (dir) {
+        if ((e = shelf__mkdirs(dir, 0777)) != 0)
+            return shelf__seterr_errno(&r->err, e, "cannot create '%s'", dir);
+        r->cache_path = shelf__asprintf("%s/backup-%s.db", dir, r->id);
+    } else {
+        const char *t = getenv("TMPDIR");
+        int fd;
+
+        r->cache_path = shelf__asprintf("%s/shelf-backup-cache-XXXXXX", t && *t ? t : "/tmp");
+        if (r->cache_path) {
+            if ((fd = mkstemp(r->cache_path)) < 0)
+                return shelf__seterr_errno(&r->err, errno, "cannot create '%s'", r->cache_path);
+            close(fd);
+            r->cache_temp = 1;
+        }
+    }
+    if (!r->cache_path)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    if (sqlite3_open_v2(r->cache_path, &r->cache, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK)
+        return cache_err(r, "cannot open");
+    sqlite3_busy_timeout(r->cache, 30000);
+    if (cache_exec(r, schema) != SHELF_OK)
+        return SHELF_EDB;
+    if (sqlite3_prepare_v2(r->cache,
+            "SELECT b.pack, b.off, b.len, b.raw, b.flags, p.run FROM blobs b\n"
+            " LEFT JOIN packs p ON p.pack = b.pack WHERE b.id = ?1", -1, &r->st_find, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache,
+            "INSERT OR IGNORE INTO blobs(id, pack, off, len, raw, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            -1, &r->st_add, NULL) != SQLITE_OK)
+        return cache_err(r, "cannot prepare");
+    return SHELF_OK;
+}
+
+int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
+                      const uint8_t (*runs)[SHELF__RUN_BYTES], size_t nruns,
+                      shelf__blobloc *loc)
+{
+    sqlite3_stmt *st = r->st_find;
+    int rc = SHELF_ENOTFOUND, s;
+
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *pack = sqlite3_column_blob(st, 0), *run = sqlite3_column_blob(st, 5);
+        int open_pack;
+        size_t i;
+
+        if (sqlite3_column_bytes(st, 0) != SHELF_HASH_BYTES)
+            continue;
+        open_pack = !memcmp(pack, zero_pack, SHELF_HASH_BYTES);
+        if (open_pack)
+            run = r->run;
+        else if (!run || sqlite3_column_bytes(st, 5) != SHELF__RUN_BYTES)
+            continue;
+        for (i = 0; i < nruns; i++)
+            if (!memcmp(runs[i], run, SHELF__RUN_BYTES))
+                break;
+        if (runs && i == nruns)
+            continue;
+        memcpy(loc->pack, pack, SHELF_HASH_BYTES);
+        memcpy(loc->run, run, SHELF__RUN_BYTES);
+        loc->off = (uint32_t)sqlite3_column_int64(st, 1);
+        loc->len = (uint32_t)sqlite3_column_int64(st, 2);
+        loc->raw = (uint32_t)sqlite3_column_int64(st, 3);
+        loc->flags = sqlite3_column_int(st, 4);
+        rc = SHELF_OK;
+        if (!open_pack)
+            break;      /* prefer a saved pack, but take the open one */
+    }
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = cache_err(r, "cannot look up a blob");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- index files ---- */
+
+int shelf__index_parse(const uint8_t *p, size_t n, shelf__index_cb cb, void *ud)
+{
+    size_t pos = 9;
+    uint32_t npacks, i, k;
+    int rc;
+
+    if (n < 9 || memcmp(p, "SHIX", 4) != 0 || p[4] != 1)
+        return SHELF_EFORMAT;
+    npacks = get32(p + 5);
+    for (i = 0; i < npacks; i++) {
+        const uint8_t *pack, *run;
+        uint32_t nblobs;
+
+        if (n - pos < SHELF_HASH_BYTES + SHELF__RUN_BYTES + 4)
+            return SHELF_EFORMAT;
+        pack = p + pos;
+        run = pack + SHELF_HASH_BYTES;
+        nblobs = get32(run + SHELF__RUN_BYTES);
+        pos += SHELF_HASH_BYTES + SHELF__RUN_BYTES + 4;
+        if ((n - pos) / SHELF__INDEX_ENTRY < nblobs)
+            return SHELF_EFORMAT;
+        for (k = 0; k < nblobs; k++, pos += SHELF__INDEX_ENTRY) {
+            shelf__packent e;
+            const uint8_t *q = p + pos;
+
+            e.flags = q[0];
+            memcpy(e.id, q + 1, SHELF_HASH_BYTES);
+            e.off = get32(q + 33);
+            e.len = get32(q + 37);
+            e.raw = get32(q + 41);
+            if ((e.flags & 0x7f) != SHELF__BLOB_DATA && (e.flags & 0x7f) != SHELF__BLOB_TREE)
+                return SHELF_EFORMAT;
+            if (e.raw > SHELF__CHUNK_MAX || e.len > SHELF__CHUNK_MAX + SHELF__CHUNK_MAX / 64 + 4096 ||
+                (uint64_t)e.off + e.len > UINT32_MAX)
+                return SHELF_EFORMAT;
+            if ((rc = cb(ud, pack, run, &e)) != 0)
+                return rc;
+        }
+    }
+    return pos == n ? SHELF_OK : SHELF_EFORMAT;
+}
+
+typedef struct load_ctx {
+    shelf_repo *r;
+    const char *name;
+    uint8_t last[SHELF_HASH_BYTES];
+    int have_last;
+} load_ctx;
+
+static int load_entry(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
+                      const uint8_t run[SHELF__RUN_BYTES], const shelf__packent *e)
+{
+    load_ctx *lc = ud;
+    shelf_repo *r = lc->r;
+    sqlite3_stmt *st;
+
+    if (!lc->have_last || memcmp(lc->last, pack, SHELF_HASH_BYTES)) {
+        if (sqlite3_prepare_v2(r->cache,
+                "INSERT INTO packs(pack, run, idx, size) VALUES(?1, ?2, ?3, 0)\n"
+                " ON CONFLICT(pack) DO UPDATE SET idx = excluded.idx, run = excluded.run",
+                -1, &st, NULL) != SQLITE_OK)
+            return cache_err(r, "cannot prepare");
+        sqlite3_bind_blob(st, 1, pack, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 2, run, SHELF__RUN_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, lc->name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return cache_err(r, "cannot add a pack");
+        }
+        sqlite3_finalize(st);
+        memcpy(lc->last, pack, SHELF_HASH_BYTES);
+        lc->have_last = 1;
+    }
+    st = r->st_add;
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, e->id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, pack, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, e->off);
+    sqlite3_bind_int64(st, 4, e->len);
+    sqlite3_bind_int64(st, 5, e->raw);
+    sqlite3_bind_int(st, 6, e->flags);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return cache_err(r, "cannot add a blob");
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* Load one index file into the cache. */
+static int cache_load_index(shelf_repo *r, const char *name)
+{
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    load_ctx lc;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(&lc, 0, sizeof lc);
+    lc.r = r;
+    lc.name = name;
+    if ((rc = shelf__be_load(r->be, name, 0, 0, &raw)) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    if ((rc = shelf__open_sealed(r, raw.buf, raw.len, &plain)) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
+        goto out;
+    }
+    if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+        goto out;
+    rc = shelf__index_parse((uint8_t *)plain.buf, plain.len, load_entry, &lc);
+    if (rc == SHELF_EFORMAT)
+        shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
+    if (rc == SHELF_OK) {
+        if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO indexes(name) VALUES(?1)", -1, &st,
+                               NULL) != SQLITE_OK)
+            rc = cache_err(r, "cannot prepare");
+        else {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = cache_err(r, "cannot record an index file");
+        }
+    }
+    if (rc == SHELF_OK)
+        rc = cache_exec(r, "COMMIT");
+    else
+        sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static int collect_name(void *ud, const char *name, uint64_t size)
+{
+    name_list *l = ud;
+
+    (void)size;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 32;
+        char **v = shelf__realloc(l->v, cap * sizeof *v);
+
+        if (!v)
+            return SHELF_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = shelf__strdup(name)))
+        return SHELF_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void names_free(name_list *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        shelf_free(l->v[i]);
+    shelf_free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int shelf__index_sync(shelf_repo *r)
+{
+    name_list repo = { NULL, 0, 0 };
+    sqlite3_stmt *st = NULL;
+    int rc, s, rebuild = 0;
+    size_t i;
+
+    if ((rc = shelf__be_list(r->be, "index", collect_name, &repo)) != SHELF_OK) {
+        if (rc == SHELF_ENOMEM)
+            shelf__seterr(&r->err, rc, "out of memory");
+        else
+            be_fail(r, rc);
+        goto out;
+    }
+    if (repo.n > 1)
+        qsort(repo.v, repo.n, sizeof *repo.v, cmp_str);
+    /* An index file the cache has that the repository lost (prune replaced
+     * it): start again from the repository's. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT name FROM indexes", -1, &st, NULL) != SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        if (repo.n == 0 || !bsearch(&name, repo.v, repo.n, sizeof *repo.v, cmp_str))
+            rebuild = 1;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rebuild && (rc = cache_exec(r,
+            "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NOT NULL);\n"
+            "DELETE FROM packs WHERE idx IS NOT NULL; DELETE FROM indexes; COMMIT")) != SHELF_OK)
+        goto out;
+    /* Rows of a pack that was never saved (a crash mid-pack). */
+    if ((rc = cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32)")) != SHELF_OK)
+        goto out;
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM indexes WHERE name = ?1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    for (i = 0; i < repo.n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, repo.v[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            continue;
+        sqlite3_reset(st);
+        /* A damaged index file is left out (check reports it): what the
+         * others list stays restorable. */
+        if ((rc = cache_load_index(r, repo.v[i])) != SHELF_OK && rc != SHELF_ECORRUPT &&
+            rc != SHELF_ENOTFOUND)
+            goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Packs an interrupted run saved but never indexed: keep those still
+     * in the repository (the next index adopts them), forget the others. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT pack FROM packs WHERE idx IS NULL", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        char name[80];
+        uint64_t size;
+
+        if (sqlite3_column_bytes(st, 0) != SHELF_HASH_BYTES)
+            continue;
+        shelf__pack_name(sqlite3_column_blob(st, 0), name);
+        if (shelf__be_stat(r->be, name, &size) == SHELF_ENOTFOUND) {
+            sqlite3_stmt *del;
+
+            if (sqlite3_prepare_v2(r->cache, "DELETE FROM blobs WHERE pack = ?1; ", -1, &del,
+                                   NULL) == SQLITE_OK) {
+                sqlite3_bind_value(del, 1, sqlite3_column_value(st, 0));
+                sqlite3_step(del);
+                sqlite3_finalize(del);
+            }
+            if (sqlite3_prepare_v2(r->cache, "DELETE FROM packs WHERE pack = ?1", -1, &del,
+                                   NULL) == SQLITE_OK) {
+                sqlite3_bind_value(del, 1, sqlite3_column_value(st, 0));
+                sqlite3_step(del);
+                sqlite3_finalize(del);
+            }
+            sqlite3_reset(st);  /* rows changed under the cursor: start over */
+        }
+    }
+    rc = SHELF_OK;
+out:
+    sqlite3_finalize(st);
+    names_free(&repo);
+    return rc;
+}
+
+/* ---- packs ---- */
+
+int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
+                    const void *data, size_t n, int compress, uint64_t *stored)
+{
+    const void *src = data;
+    size_t srclen = n, before = r->pack.len;
+    shelf__packent *e;
+    sqlite3_stmt *st = r->st_add;
+    int flags = type, rc;
+
+    if (n > SHELF__CHUNK_MAX)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "chunk too large");
+    if (!r->in_txn) {
+        if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+            return rc;
+        r->in_txn = 1;
+    }
+    if (compress && n >= 64) {
+        size_t bound = ZSTD_compressBound(n), z;
+
+        shelf__buf_reset(&r->tmp);
+        if (shelf__buf_grow(&r->tmp, bound) != SHELF_OK)
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        z = ZSTD_compressCCtx(r->zc, r->tmp.buf, bound, data, n, r->zstd_level);
+        if (!ZSTD_isError(z) && z < n) {
+            src = r->tmp.buf;
+            srclen = z;
+            flags |= SHELF__BLOB_ZSTD;
+        }
+    }
+    if ((rc = shelf__seal(r, src, srclen, &r->pack)) != SHELF_OK)
+        return rc;
+    if (r->nents == r->capents) {
+        size_t cap = r->capents ? 2 * r->capents : 64;
+
+        if (!(e = shelf__realloc(r->ents, cap * sizeof *e)))
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        r->ents = e;
+        r->capents = cap;
+    }
+    e = &r->ents[r->nents++];
+    memcpy(e->id, id, SHELF_HASH_BYTES);
+    e->off = (uint32_t)before;
+    e->len = (uint32_t)(r->pack.len - before);
+    e->raw = (uint32_t)n;
+    e->flags = flags;
+    if (stored)
+        *stored = e->len;
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, zero_pack, SHELF_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, e->off);
+    sqlite3_bind_int64(st, 4, e->len);
+    sqlite3_bind_int64(st, 5, e->raw);
+    sqlite3_bind_int(st, 6, e->flags);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return cache_err(r, "cannot add a blob");
+    sqlite3_reset(st);
+    if (r->pack.len >= SHELF__PACK_TARGET)
+        return shelf__pack_flush(r);
+    return SHELF_OK;
+}
+
+static void pack_reset(shelf_repo *r)
+{
+    shelf__buf_reset(&r->pack);
+    r->nents = 0;
+    if (r->in_txn) {
+        sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);
+        r->in_txn = 0;
+    }
+}
+
+int shelf__pack_flush(shelf_repo *r)
+{
+    uint8_t *hdr = NULL, id[SHELF_HASH_BYTES], len4[4];
+    size_t hdrlen, i, before;
+    sqlite3_stmt *st = NULL;
+    char name[80];
+    int rc;
+
+    if (r->nents == 0) {
+        pack_reset(r);
+        return SHELF_OK;
+    }
+    hdrlen = 5 + r->nents * SHELF__PACK_ENTRY;
+    if (!(hdr = shelf__malloc(hdrlen))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(hdr, "SHPK\1", 5);
+    for (i = 0; i < r->nents; i++) {
+        uint8_t *q = hdr + 5 + i * SHELF__PACK_ENTRY;
+
+        q[0] = (uint8_t)r->ents[i].flags;
+        put32(q + 1, r->ents[i].len);
+        put32(q + 5, r->ents[i].raw);
+        memcpy(q + 9, r->ents[i].id, SHELF_HASH_BYTES);
+    }
+    before = r->pack.len;
+    if ((rc = shelf__seal(r, hdr, hdrlen, &r->pack)) != SHELF_OK)
+        goto out;
+    put32(len4, (uint32_t)(r->pack.len - before));
+    if (shelf__buf_add(&r->pack, len4, 4) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    shelf__sha256_mem(r->pack.buf, r->pack.len, id);
+    shelf__pack_name(id, name);
+    rc = shelf__be_save(r->be, name, r->pack.buf, r->pack.len);
+    if (rc != SHELF_OK && rc != SHELF_EEXIST) {
+        be_fail(r, rc);
+        goto out;
+    }
+    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->pack.len);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = cache_err(r, "cannot add a pack");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(r->cache, "UPDATE OR IGNORE blobs SET pack = ?1 WHERE pack = zeroblob(32)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        st = NULL;
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = cache_err(r, "cannot record a pack");
+        goto out;
+    }
+    if ((rc = cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32); COMMIT")) != SHELF_OK)
+        goto out;
+    r->in_txn = 0;
+    rc = SHELF_OK;
+out:
+    sqlite3_finalize(st);
+    shelf_free(hdr);
+    pack_reset(r);
+    return rc;
+}
+
+int shelf__index_write(shelf_repo *r)
+{
+    shelf__buf plain = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT;
+    sqlite3_stmt *packs = NULL, *blobs = NULL, *mark = NULL;
+    uint8_t hash[SHELF_HASH_BYTES], b4[4];
+    char hex[SHELF_HASH_HEX], name[80];
+    uint32_t npacks = 0, nblobs_total = 0;
+    int rc = SHELF_OK, s, more = 1;
+
+    if (r->in_run) {
+        /* An interrupted run's packs become this run's. */
+        if (sqlite3_prepare_v2(r->cache, "UPDATE packs SET run = ?1 WHERE idx IS NULL", -1, &mark,
+                               NULL) != SQLITE_OK) {
+            rc = cache_err(r, "cannot prepare");
+            goto out;
+        }
+        sqlite3_bind_blob(mark, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
+        sqlite3_step(mark);
+        sqlite3_finalize(mark);
+        mark = NULL;
+    }
+    if (sqlite3_prepare_v2(r->cache, "SELECT pack, run FROM packs WHERE idx IS NULL ORDER BY pack",
+                           -1, &packs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "SELECT id, off, len, raw, flags FROM blobs WHERE pack = ?1 ORDER BY off",
+                           -1, &blobs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "UPDATE packs SET idx = ?2 WHERE pack = ?1", -1, &mark,
+                           NULL) != SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    while (more) {
+        /* One index file: collect packs until the blob limit. */
+        shelf__buf packids = SHELF__BUF_INIT;
+        size_t i;
+
+        shelf__buf_reset(&plain);
+        npacks = nblobs_total = 0;
+        if (shelf__buf_add(&plain, "SHIX\1\0\0\0\0", 9) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        sqlite3_reset(packs);
+        more = 0;
+        while ((s = sqlite3_step(packs)) == SQLITE_ROW) {
+            size_t countpos;
+            uint32_t nb = 0;
+
+            if (sqlite3_column_bytes(packs, 0) != SHELF_HASH_BYTES ||
+                sqlite3_column_bytes(packs, 1) != SHELF__RUN_BYTES)
+                continue;
+            if (nblobs_total >= SHELF__INDEX_MAX_BLOBS) {
+                more = 1;
+                break;
+            }
+            shelf__buf_add(&packids, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES);
+            shelf__buf_add(&plain, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES);
+            shelf__buf_add(&plain, sqlite3_column_blob(packs, 1), SHELF__RUN_BYTES);
+            countpos = plain.len;
+            shelf__buf_add(&plain, "\0\0\0\0", 4);
+            sqlite3_reset(blobs);
+            sqlite3_bind_blob(blobs, 1, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES,
+                              SQLITE_TRANSIENT);
+            while (sqlite3_step(blobs) == SQLITE_ROW) {
+                uint8_t e[SHELF__INDEX_ENTRY];
+
+                if (sqlite3_column_bytes(blobs, 0) != SHELF_HASH_BYTES)
+                    continue;
+                e[0] = (uint8_t)sqlite3_column_int(blobs, 4);
+                memcpy(e + 1, sqlite3_column_blob(blobs, 0), SHELF_HASH_BYTES);
+                put32(e + 33, (uint32_t)sqlite3_column_int64(blobs, 1));
+                put32(e + 37, (uint32_t)sqlite3_column_int64(blobs, 2));
+                put32(e + 41, (uint32_t)sqlite3_column_int64(blobs, 3));
+                if (shelf__buf_add(&plain, e, sizeof e) != SHELF_OK) {
+                    shelf__buf_release(&packids);
+                    rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+                    goto out;
+                }
+                nb++;
+            }
+            put32((uint8_t *)plain.buf + countpos, nb);
+            nblobs_total += nb;
+            npacks++;
+        }
+        sqlite3_reset(packs);
+        if (npacks == 0) {
+            shelf__buf_release(&packids);
+            break;
+        }
+        put32((uint8_t *)plain.buf + 5, npacks);
+        shelf__buf_reset(&sealed);
+        if ((rc = shelf__seal(r, plain.buf, plain.len, &sealed)) != SHELF_OK) {
+            shelf__buf_release(&packids);
+            goto out;
+        }
+        shelf__sha256_mem(sealed.buf, sealed.len, hash);
+        shelf__hex(hash, sizeof hash, hex);
+        snprintf(name, sizeof name, "index/%s", hex);
+        rc = shelf__be_save(r->be, name, sealed.buf, sealed.len);
+        if (rc != SHELF_OK && rc != SHELF_EEXIST) {
+            shelf__buf_release(&packids);
+            be_fail(r, rc);
+            goto out;
+        }
+        cache_exec(r, "BEGIN");
+        for (i = 0; i + SHELF_HASH_BYTES <= packids.len; i += SHELF_HASH_BYTES) {
+            sqlite3_reset(mark);
+            sqlite3_bind_blob(mark, 1, packids.buf + i, SHELF_HASH_BYTES, SQLITE_STATIC);
+            sqlite3_bind_text(mark, 2, name, -1, SQLITE_STATIC);
+            sqlite3_step(mark);
+        }
+        sqlite3_reset(mark);
+        shelf__buf_release(&packids);
+        {
+            sqlite3_stmt *ins;
+
+            if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO indexes(name) VALUES(?1)", -1,
+                                   &ins, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+                sqlite3_step(ins);
+                sqlite3_finalize(ins);
+            }
+        }
+        if ((rc = cache_exec(r, "COMMIT")) != SHELF_OK)
+            goto out;
+    }
+    (void)b4;
+out:
+    sqlite3_finalize(packs);
+    sqlite3_finalize(blobs);
+    sqlite3_finalize(mark);
+    shelf__buf_release(&plain);
+    shelf__buf_release(&sealed);
+    return rc;
+}
+
+int shelf__pack_header_parse(const uint8_t *p, size_t n, uint64_t pack_size,
+                             shelf__packent **ents, size_t *nents)
+{
+    size_t count, i;
+    uint64_t off = 0;
+    shelf__packent *v;
+
+    *ents = NULL;
+    *nents = 0;
+    if (n < 5 || memcmp(p, "SHPK\1", 5) != 0 || (n - 5) % SHELF__PACK_ENTRY != 0)
+        return SHELF_EFORMAT;
+    count = (n - 5) / SHELF__PACK_ENTRY;
+    if (!(v = shelf__calloc(count ? count : 1, sizeof *v)))
+        return SHELF_ENOMEM;
+    for (i = 0; i < count; i++) {
+        const uint8_t *q = p + 5 + i * SHELF__PACK_ENTRY;
+
+        v[i].flags = q[0];
+        v[i].len = get32(q + 1);
+        v[i].raw = get32(q + 5);
+        memcpy(v[i].id, q + 9, SHELF_HASH_BYTES);
+        v[i].off = (uint32_t)off;
+        off += v[i].len;
+        if (((v[i].flags & 0x7f) != SHELF__BLOB_DATA && (v[i].flags & 0x7f) != SHELF__BLOB_TREE) ||
+            v[i].raw > SHELF__CHUNK_MAX || off > pack_size || off > UINT32_MAX) {
+            shelf_free(v);
+            return SHELF_EFORMAT;
+        }
+    }
+    *ents = v;
+    *nents = count;
+    return SHELF_OK;
+}
+
+int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
+                            shelf__packent **ents, size_t *nents)
+{
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    uint32_t hlen;
+    int rc;
+
+    *ents = NULL;
+    *nents = 0;
+    if (size < 4) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: too short", name);
+        goto out;
+    }
+    if ((rc = shelf__be_load(r->be, name, size - 4, 4, &raw)) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    hlen = get32((uint8_t *)raw.buf);
+    if (hlen > size - 4) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: bad header length", name);
+        goto out;
+    }
+    if ((rc = shelf__be_load(r->be, name, size - 4 - hlen, hlen, &raw)) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
+        shelf__pack_header_parse((uint8_t *)plain.buf, plain.len, size - 4 - hlen, ents,
+                                 nents) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: bad header", name);
+        goto out;
+    }
+out:
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
+int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out)
+{
+    shelf__blobloc loc;
+    uint8_t got[SHELF_HASH_BYTES];
+    char name[80], hex[SHELF_HASH_HEX];
+    int rc;
+
+    shelf__hex(id, SHELF_HASH_BYTES, hex);
+    if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s is in no index", hex);
+        return rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
+    }
+    if (!memcmp(loc.pack, zero_pack, SHELF_HASH_BYTES))
+        return shelf__seterr(&r->err, SHELF_EINVAL, "blob %.16s is not saved yet", hex);
+    shelf__pack_name(loc.pack, name);
+    if ((rc = shelf__be_load(r->be, name, loc.off, loc.len, &r->tmp)) != SHELF_OK)
+        return be_fail(r, rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc);
+    if (shelf__open_sealed(r, r->tmp.buf, r->tmp.len, out) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
+    if (loc.flags & SHELF__BLOB_ZSTD) {
+        size_t z;
+
+        shelf__buf_reset(&r->tmp);
+        if (shelf__buf_grow(&r->tmp, loc.raw) != SHELF_OK)
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        z = ZSTD_decompressDCtx(r->zd, r->tmp.buf, loc.raw, out->buf, out->len);
+        if (ZSTD_isError(z) || z != loc.raw)
+            return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex,
+                                 name);
+        shelf__buf_reset(out);
+        if (shelf__buf_add(out, r->tmp.buf, z) != SHELF_OK)
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    }
+    shelf__sha256_mem(out->buf, out->len, got);
+    if (memcmp(got, id, SHELF_HASH_BYTES) != 0 || out->len != loc.raw)
+        return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
+    return SHELF_OK;
+}
+
+/* ---- locks ---- */
+
+typedef struct lock_scan {
+    shelf_repo *r;
+    int exclusive;
+    int conflict;
+    char who[256];
+} lock_scan;
+
+static int lock_visit(void *ud, const char *name, uint64_t size)
+{
+    lock_scan *ls = ud;
+    shelf_repo *r = ls->r;
+    shelf__buf b = SHELF__BUF_INIT;
+    json_t *o = NULL;
+    json_int_t expires = 0, pid = 0, time = 0;
+    int excl = 0, stale = 0;
+    const char *host = "";
+    char me[256] = "";
+
+    (void)size;
+    if (r->lock_name && !strcmp(name, r->lock_name))
+        return 0;
+    if (shelf__be_load(r->be, name, 0, 0, &b) != SHELF_OK)
+        return 0;   /* gone meanwhile */
+    o = json_loadb(b.buf, b.len, 0, NULL);
+    if (!o || json_unpack(o, "{s:I, s:I, s:b, s:s, s:I}", "time", &time, "expires", &expires,
+                          "exclusive", &excl, "host", &host, "pid", &pid) != 0) {
+        stale = 1;  /* unreadable: treat as a crashed writer's */
+    } else {
+        gethostname(me, sizeof me - 1);
+        if (expires < shelf__now())
+            stale = 1;
+        else if (!strcmp(host, me) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            stale = 1;
+    }
+    if (stale) {
+        shelf__be_remove(r->be, name);
+    } else if (ls->exclusive || excl) {
+        ls->conflict = 1;
+        snprintf(ls->who, sizeof ls->who, "%s lock of %s (pid %lld) until %lld",
+                 excl ? "an exclusive" : "a", host, (long long)pid, (long long)expires);
+    }
+    json_decref(o);
+    shelf__buf_release(&b);
+    return 0;
+}
+
+static int lock_save(shelf_repo *r, int exclusive)
+{
+    uint8_t rnd[8];
+    char hex[17], host[256] = "", *text = NULL, *name;
+    json_t *o;
+    int64_t now = shelf__now();
+    int rc;
+
+    shelf__random(rnd, sizeof rnd);
+    shelf__hex(rnd, sizeof rnd, hex);
+    gethostname(host, sizeof host - 1);
+    if (!(name = shelf__asprintf("locks/%s", hex)))
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    o = json_pack("{s:I, s:I, s:b, s:s, s:I}", "time", (json_int_t)now, "expires",
+                  (json_int_t)(now + r->lease_seconds), "exclusive", exclusive, "host", host,
+                  "pid", (json_int_t)getpid());
+    if (!o || !(text = json_dumps(o, JSON_SORT_KEYS))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = shelf__be_save(r->be, name, text, strlen(text))) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    if (r->lock_name)
+        shelf__be_remove(r->be, r->lock_name);
+    shelf_free(r->lock_name);
+    r->lock_name = name;
+    name = NULL;
+    r->lock_expires = now + r->lease_seconds;
+    r->lock_exclusive = exclusive;
+out:
+    json_decref(o);
+    free(text);
+    shelf_free(name);
+    return rc;
+}
+
+int shelf__repo_lock(shelf_repo *r, int exclusive)
+{
+    lock_scan ls;
+    int rc, pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        memset(&ls, 0, sizeof ls);
+        ls.r = r;
+        ls.exclusive = exclusive;
+        if ((rc = shelf__be_list(r->be, "locks", lock_visit, &ls)) != SHELF_OK)
+            return be_fail(r, rc);
+        if (ls.conflict) {
+            shelf__repo_unlock(r);
+            return shelf__seterr(&r->err, SHELF_EBUSY, "repository is in use: %s", ls.who);
+        }
+        /* Save, then look again: of two that raced, both see the other. */
+        if (pass == 0 && (rc = lock_save(r, exclusive)) != SHELF_OK)
+            return rc;
+    }
+    return SHELF_OK;
+}
+
+int shelf__repo_lock_refresh(shelf_repo *r)
+{
+    if (!r->lock_name || shelf__now() < r->lock_expires - r->lease_seconds / 2)
+        return SHELF_OK;
+    return lock_save(r, r->lock_exclusive);
+}
+
+void shelf__repo_unlock(shelf_repo *r)
+{
+    if (r->lock_name)
+        shelf__be_remove(r->be, r->lock_name);
+    shelf_free(r->lock_name);
+    r->lock_name = NULL;
+}
+
+/* ---- init, open, close ---- */
+
+static int setup(shelf_repo *r)
+{
+    shelf__gear_init(r->gear, r->chunk_key);
+    if (!(r->zc = ZSTD_createCCtx()) || !(r->zd = ZSTD_createDCtx()) ||
+        !(r->cipher = EVP_CIPHER_CTX_new()))
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
+static shelf_repo *repo_new(shelf__backend *be, const shelf_repo_opts *o)
+{
+    shelf_repo *r = shelf__calloc(1, sizeof *r);
+
+    if (!r)
+        return NULL;
+    r->be = be;
+    r->zstd_level = 3;
+    r->lease_seconds = o && o->lease_seconds > 0 ? o->lease_seconds : 300;
+    return r;
+}
+
+int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **errmsg)
+{
+    shelf_repo *r = repo_new(be, o);
+    uint8_t rid[16];
+    char hex[65], *text = NULL;
+    json_t *cfg = NULL;
+    uint64_t size;
+    int rc = SHELF_OK, plain = o && (o->flags & SHELF_REPO_NO_ENCRYPTION);
+
+    if (errmsg)
+        *errmsg = NULL;
+    if (!r) {
+        shelf__be_close(be);
+        return SHELF_ENOMEM;
+    }
+    if (shelf__be_stat(be, "config", &size) == SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EEXIST, "a repository is already at '%s'", be->location);
+        goto out;
+    }
+    if (!plain && (!o || !o->password || !*o->password)) {
+        rc = shelf__seterr(&r->err, SHELF_EAUTH,
+                           "a password is needed (or --no-encryption for plain media)");
+        goto out;
+    }
+    if (shelf__random(rid, sizeof rid) != SHELF_OK || shelf__random(r->master, sizeof r->master) ||
+        shelf__random(r->chunk_key, sizeof r->chunk_key)) {
+        rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
+        goto out;
+    }
+    shelf__hex(rid, sizeof rid, r->id);
+    r->encrypted = !plain;
+    cfg = json_pack("{s:i, s:s, s:I, s:s, s:s, s:i, s:i, s:i}", "shelf_backup", REPO_FORMAT,
+                    "id", r->id, "created", (json_int_t)shelf__now(), "encryption",
+                    plain ? "none" : "aes-256-gcm", "chunker", "fastcdc", "chunk_min",
+                    SHELF__CHUNK_MIN, "chunk_avg", SHELF__CHUNK_AVG, "chunk_max", SHELF__CHUNK_MAX);
+    if (cfg && plain) {
+        shelf__hex(r->chunk_key, sizeof r->chunk_key, hex);
+        json_object_set_new(cfg, "chunker_key", json_string(hex));
+    }
+    if (!cfg || !(text = shelf__json_checked_dump(cfg))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The key first: a config without a key would be a repository no one
+     * can open. */
+    if (!plain && (rc = shelf__key_write(r, o->password, o->kdf_log2n, r->key_id)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__be_save(be, "config", text, strlen(text))) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+out:
+    if (rc != SHELF_OK)
+        set_errmsg(errmsg, &r->err);
+    json_decref(cfg);
+    free(text);
+    shelf_repo_close(r);
+    return rc;
+}
+
+typedef struct key_try {
+    shelf_repo *r;
+    const char *password;
+    uint8_t secret[2 * SHELF__KEY_BYTES];
+    int found, auth_failed;
+    shelf__err err;
+} key_try;
+
+static int try_key(void *ud, const char *name, uint64_t size)
+{
+    key_try *kt = ud;
+    shelf__buf b = SHELF__BUF_INIT;
+    int rc;
+
+    (void)size;
+    if (kt->found)
+        return 0;
+    if (shelf__be_load(kt->r->be, name, 0, 0, &b) != SHELF_OK)
+        return 0;
+    rc = shelf__key_unwrap(b.buf, b.len, kt->password, kt->secret, &kt->err);
+    if (rc == SHELF_OK) {
+        kt->found = 1;
+        snprintf(kt->r->key_id, sizeof kt->r->key_id, "%s", name + 5);
+    } else if (rc == SHELF_EAUTH) {
+        kt->auth_failed = 1;
+    }
+    shelf__buf_release(&b);
+    return rc == SHELF_ENOMEM ? rc : 0;
+}
+
+int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo **out,
+                        char **errmsg)
+{
+    shelf_repo *r = repo_new(be, o);
+    shelf__buf b = SHELF__BUF_INIT;
+    json_t *cfg = NULL;
+    json_int_t format = 0;
+    const char *enc = NULL, *id = NULL, *ck = NULL;
+    key_try kt;
+    int rc = SHELF_OK;
+
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    memset(&kt, 0, sizeof kt);
+    if (!r) {
+        shelf__be_close(be);
+        return SHELF_ENOMEM;
+    }
+    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            shelf__seterr(&r->err, rc, "no repository at '%s' (create one with 'shelf backup init')",
+                          be->location);
+        else
+            be_fail(r, rc);
+        goto out;
+    }
+    cfg = shelf__json_checked_load(b.buf, b.len);
+    if (!cfg || json_unpack(cfg, "{s:I, s:s, s:s}", "shelf_backup", &format, "id", &id,
+                            "encryption", &enc) != 0 || strlen(id) != 32) {
+        rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config at '%s' is not in a format shelf reads",
+                           be->location);
+        goto out;
+    }
+    if (format > REPO_FORMAT) {
+        rc = shelf__seterr(&r->err, SHELF_EVERSION, "repository at '%s' was written by a newer shelf",
+                           be->location);
+        goto out;
+    }
+    snprintf(r->id, sizeof r->id, "%s", id);
+    if (!strcmp(enc, "none")) {
+        json_unpack(cfg, "{s:s}", "chunker_key", &ck);
+        if (!ck || shelf__unhex(ck, r->chunk_key, sizeof r->chunk_key) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config has no chunker key");
+            goto out;
+        }
+    } else if (!strcmp(enc, "aes-256-gcm")) {
+        r->encrypted = 1;
+        kt.r = r;
+        kt.password = o ? o->password : NULL;
+        if (!kt.password) {
+            rc = shelf__seterr(&r->err, SHELF_EAUTH,
+                               "the repository is encrypted: a password is needed");
+            goto out;
+        }
+        if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK) {
+            be_fail(r, rc);
+            goto out;
+        }
+        if (!kt.found) {
+            rc = shelf__seterr(&r->err, SHELF_EAUTH, kt.auth_failed ? "wrong password" :
+                               "the repository has no key file that shelf reads");
+            goto out;
+        }
+        memcpy(r->master, kt.secret, SHELF__KEY_BYTES);
+        memcpy(r->chunk_key, kt.secret + SHELF__KEY_BYTES, SHELF__KEY_BYTES);
+    } else {
+        rc = shelf__seterr(&r->err, SHELF_EVERSION, "repository encryption '%s' is unknown", enc);
+        goto out;
+    }
+    if ((rc = setup(r)) != SHELF_OK || (rc = cache_open(r, o ? o->cache_dir : NULL)) != SHELF_OK ||
+        (rc = shelf__index_sync(r)) != SHELF_OK)
+        goto out;
+    *out = r;
+    r = NULL;
+out:
+    OPENSSL_cleanse(kt.secret, sizeof kt.secret);
+    if (r) {
+        set_errmsg(errmsg, &r->err);
+        shelf_repo_close(r);
+    }
+    json_decref(cfg);
+    shelf__buf_release(&b);
+    return rc;
+}
+
+int shelf_repo_init(const char *target, const shelf_repo_opts *o, char **errmsg)
+{
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+    int rc;
+
+    if (errmsg)
+        *errmsg = NULL;
+    if ((rc = shelf__be_open(target, 1, &be, &err)) != SHELF_OK) {
+        set_errmsg(errmsg, &err);
+        return rc;
+    }
+    return shelf__repo_init_be(be, o, errmsg);
+}
+
+int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **out,
+                    char **errmsg)
+{
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+    int rc;
+
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    if ((rc = shelf__be_open(target, 0, &be, &err)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            shelf__seterr(&err, rc, "no repository at '%s'", target);
+        set_errmsg(errmsg, &err);
+        return rc;
+    }
+    return shelf__repo_open_be(be, o, out, errmsg);
+}
+
+void shelf_repo_close(shelf_repo *r)
+{
+    if (!r)
+        return;
+    pack_reset(r);
+    shelf__repo_unlock(r);
+    sqlite3_finalize(r->st_find);
+    sqlite3_finalize(r->st_add);
+    if (r->cache)
+        sqlite3_close(r->cache);
+    if (r->cache_temp && r->cache_path) {
+        char *p;
+
+        unlink(r->cache_path);
+        if ((p = shelf__asprintf("%s-wal", r->cache_path)) != NULL)
+            unlink(p);
+        shelf_free(p);
+        if ((p = shelf__asprintf("%s-shm", r->cache_path)) != NULL)
+            unlink(p);
+        shelf_free(p);
+    }
+    shelf_free(r->cache_path);
+    shelf__be_close(r->be);
+    ZSTD_freeCCtx(r->zc);
+    ZSTD_freeDCtx(r->zd);
+    EVP_CIPHER_CTX_free(r->cipher);
+    shelf__buf_release(&r->pack);
+    shelf__buf_release(&r->tmp);
+    shelf_free(r->ents);
+    OPENSSL_cleanse(r->master, sizeof r->master);
+    OPENSSL_cleanse(r->chunk_key, sizeof r->chunk_key);
+    shelf_free(r);
+}
+
+const char *shelf_repo_errmsg(const shelf_repo *r)
+{
+    return r && r->err.msg[0] ? r->err.msg : "no error";
+}
+
+const char *shelf_repo_id(const shelf_repo *r)
+{
+    return r->id;
+}
+
+int shelf_repo_encrypted(const shelf_repo *r)
+{
+    return r->encrypted;
+}
+
+/* ---- keys ---- */
+
+int shelf_repo_key_add(shelf_repo *r, const char *password, int kdf_log2n, char id[17])
+{
+    if (!r->encrypted)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "the repository is not encrypted");
+    return shelf__key_write(r, password, kdf_log2n, id);
+}
+
+int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
+{
+    name_list l = { NULL, 0, 0 };
+    shelf__buf b = SHELF__BUF_INIT;
+    size_t i;
+    int rc;
+
+    if ((rc = shelf__be_list(r->be, "keys", collect_name, &l)) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    for (i = 0; i < l.n; i++) {
+        shelf_keyinfo k;
+        json_t *o;
+        json_int_t created = 0, log2n = 0;
+        const char *host = "";
+
+        if (shelf__be_load(r->be, l.v[i], 0, 0, &b) != SHELF_OK)
+            continue;
+        o = shelf__json_checked_load(b.buf, b.len);
+        json_unpack(o, "{s?I, s?I, s?s}", "created", &created, "log2n", &log2n, "host", &host);
+        k.id = l.v[i] + 5;
+        k.created = created;
+        k.host = host;
+        k.log2n = (int)log2n;
+        k.current = !strcmp(k.id, r->key_id);
+        rc = cb(ud, &k);
+        json_decref(o);
+        if (rc != 0)
+            break;
+    }
+out:
+    shelf__buf_release(&b);
+    names_free(&l);
+    return rc;
+}
+
+int shelf_repo_key_remove(shelf_repo *r, const char *id)
+{
+    name_list l = { NULL, 0, 0 };
+    const char *hit = NULL;
+    size_t i, n = strlen(id), nmatch = 0;
+    int rc;
+
+    if ((rc = shelf__be_list(r->be, "keys", collect_name, &l)) != SHELF_OK) {
+        be_fail(r, rc);
+        goto out;
+    }
+    for (i = 0; i < l.n; i++)
+        if (n > 0 && !strncmp(l.v[i] + 5, id, n)) {
+            hit = l.v[i];
+            nmatch++;
+        }
+    if (nmatch != 1) {
+        rc = shelf__seterr(&r->err, nmatch ? SHELF_EINVAL : SHELF_ENOTFOUND,
+                           nmatch ? "key id '%s' is ambiguous" : "no key '%s'", id);
+        goto out;
+    }
+    if (!strcmp(hit + 5, r->key_id) || l.n == 1) {
+        rc = shelf__seterr(&r->err, SHELF_EINUSE,
+                           "cannot remove key '%s': it is the one in use (open with another password)",
+                           hit + 5);
+        goto out;
+    }
+    if ((rc = shelf__be_remove(r->be, hit)) != SHELF_OK)
+        be_fail(r, rc);
+out:
+    names_free(&l);
+    return rc;
+}

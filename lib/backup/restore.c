@@ -1,0 +1,1054 @@
+/*
+ * restore.c: restore a snapshot into an empty folder (a whole library) or
+ * into the open library (everything, or chosen samples, patches and
+ * projects), with a preview, conflict policies and the audit log.
+ *
+ * Live restores read the snapshot's catalog from a temporary library in
+ * LIBRARY/cache/restore-PID/ (attached to the live catalog as "snap" to copy
+ * rows).  Files are written to a temp file beside the target, checked
+ * against their SHA-256, then renamed into place; each item's catalog
+ * changes and its audit entry are one transaction.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "backup_int.h"
+#include "../catalog/catalog_int.h"
+
+typedef struct rst {
+    shelf_repo *r;
+    shelf_library *lib;        /* live library, or NULL with to */
+    shelf_library *snaplib;    /* the snapshot's catalog as a library */
+    const shelf_restore_opts *o;
+    shelf_restore_stats *st;
+    json_t *snap, *tree;
+    json_t *by_path;           /* path -> tree item */
+    char snapid[65];
+    int policy;                /* current conflict policy */
+    int first_rc;
+    char *cols;                /* samples columns except id, root_id */
+} rst;
+
+static void report(rst *s, int action, int kind, int64_t id, const char *name, const char *path,
+                   uint64_t size, const char *detail)
+{
+    shelf_restore_item it;
+
+    switch (action) {
+    case SHELF_RESTORE_CREATE: s->st->created++; break;
+    case SHELF_RESTORE_OVERWRITE: s->st->overwritten++; break;
+    case SHELF_RESTORE_KEEP_BOTH: s->st->kept_both++; break;
+    case SHELF_RESTORE_SKIP: s->st->skipped++; break;
+    case SHELF_RESTORE_SAME: s->st->same++; break;
+    default: s->st->failed++; break;
+    }
+    if (action == SHELF_RESTORE_CREATE || action == SHELF_RESTORE_OVERWRITE ||
+        action == SHELF_RESTORE_KEEP_BOTH)
+        s->st->bytes += size;
+    if (!s->o->on_item)
+        return;
+    it.action = action;
+    it.kind = kind;
+    it.id = id;
+    it.name = name ? name : "";
+    it.path = path ? path : "";
+    it.size = size;
+    it.detail = detail ? detail : "";
+    s->o->on_item(s->o->ud, &it);
+}
+
+static void fail_item(rst *s, int rc, int kind, int64_t id, const char *name, const char *path)
+{
+    if (s->first_rc == SHELF_OK)
+        s->first_rc = rc;
+    report(s, SHELF_RESTORE_FAILED, kind, id, name, path, 0, s->r->err.msg);
+}
+
+/* Write the file of tree item it to path: temp file beside it, chunks
+ * checked, whole-file hash checked, mtime set, renamed into place
+ * (replace: may replace an existing file).  Sets r->err on failure. */
+static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, int mode)
+{
+    shelf__buf blob = SHELF__BUF_INIT;
+    shelf__sha256 *h = NULL;
+    char *tmp = NULL, *dir = NULL, *slash, hex[SHELF_HASH_HEX];
+    uint8_t id[SHELF_HASH_BYTES], sum[SHELF_HASH_BYTES];
+    int fd = -1, rc = SHELF_OK, e;
+    json_t *v;
+    size_t i;
+
+    if (!(dir = shelf__strdup(path)) || !(slash = strrchr(dir, '/')) || !(h = shelf__sha256_new())) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    *slash = '\0';
+    if (*dir && (e = shelf__mkdirs(dir, 0777)) != 0) {
+        rc = shelf__seterr_errno(&r->err, e, "cannot create '%s'", dir);
+        goto out;
+    }
+    if (!(tmp = shelf__asprintf("%s/.shelf-restore-XXXXXX", *dir ? dir : "/"))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((fd = mkstemp(tmp)) < 0) {
+        rc = shelf__seterr_errno(&r->err, errno, "cannot write to '%s'", dir);
+        tmp[0] = '\0';
+        goto out;
+    }
+    json_array_foreach(json_object_get(it, "chunks"), i, v) {
+        size_t done = 0;
+
+        if (shelf__unhex(json_string_value(v), id, sizeof id) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+            goto out;
+        }
+        if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK)
+            goto out;
+        shelf__sha256_update(h, blob.buf, blob.len);
+        while (done < blob.len) {
+            ssize_t w = write(fd, blob.buf + done, blob.len - done);
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = shelf__seterr_errno(&r->err, errno, "cannot write '%s'", path);
+                goto out;
+            }
+            done += (size_t)w;
+        }
+    }
+    shelf__sha256_final(h, sum);
+    shelf__hex(sum, sizeof sum, hex);
+    if (strcmp(hex, json_string_value(json_object_get(it, "sha256"))) != 0) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "restored '%s' does not match its hash", path);
+        goto out;
+    }
+    if (json_object_get(it, "mtime_ns")) {
+        json_int_t ns = json_integer_value(json_object_get(it, "mtime_ns"));
+        struct timespec ts[2];
+
+        ts[0].tv_sec = 0;
+        ts[0].tv_nsec = UTIME_OMIT;
+        ts[1].tv_sec = (time_t)(ns / 1000000000);
+        ts[1].tv_nsec = (long)(ns % 1000000000);
+        futimens(fd, ts);
+    }
+    fchmod(fd, (mode_t)mode);
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        rc = shelf__seterr_errno(&r->err, errno, "cannot write '%s'", path);
+        goto out;
+    }
+    fd = -1;
+    if (replace ? rename(tmp, path) != 0
+                : renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        rc = shelf__seterr_errno(&r->err, errno, "cannot create '%s'", path);
+        goto out;
+    }
+    tmp[0] = '\0';
+    shelf__fsync_dir(*dir ? dir : "/");
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp && tmp[0])
+        unlink(tmp);
+    shelf_free(tmp);
+    shelf_free(dir);
+    shelf__sha256_free(h);
+    shelf__buf_release(&blob);
+    return rc;
+}
+
+/* ---- whole library into an empty folder ---- */
+
+static int dir_empty(const char *path)
+{
+    struct stat sb;
+    struct dirent *de;
+    int empty = 1;
+    DIR *d;
+
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT;
+    if (!S_ISDIR(sb.st_mode) || !(d = opendir(path)))
+        return 0;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static int audit(shelf_library *lib, int kind, int64_t id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int audit(shelf_library *lib, int kind, int64_t id, const char *fmt, ...)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "INSERT INTO main.audit_log(time, action, kind, item_id, detail) VALUES(?1, 'restore', ?2, ?3, ?4)");
+    char detail[1024];
+    va_list ap;
+    int rc = SHELF_OK;
+
+    if (!st)
+        return SHELF_EDB;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    sqlite3_bind_int64(st, 1, shelf__now());
+    if (kind)
+        sqlite3_bind_int(st, 2, kind);
+    if (id)
+        sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot write the audit log");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int restore_to(rst *s)
+{
+    const char *to = s->o->to;
+    json_t *it;
+    size_t i;
+    char *db = NULL;
+    int rc = SHELF_OK;
+
+    if (!dir_empty(to))
+        return shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
+    json_array_foreach(json_object_get(s->tree, "items"), i, it) {
+        const char *t = json_string_value(json_object_get(it, "t"));
+        const char *path = json_string_value(json_object_get(it, "path"));
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(it, "size"));
+        int kind = !strcmp(t, "catalog") ? SHELF_ITEM_CATALOG : !strcmp(t, "config") ? SHELF_ITEM_CONFIG :
+                   !strcmp(t, "object") ? SHELF_ITEM_OBJECT : SHELF_ITEM_SAMPLE;
+        int64_t id = json_integer_value(json_object_get(it, "id"));
+        char *dest;
+        int action = SHELF_RESTORE_CREATE;
+        struct stat sb;
+
+        if (kind == SHELF_ITEM_SAMPLE)
+            dest = s->o->files_to_original ? shelf__strdup(path)
+                                           : shelf__asprintf("%s/files%s", to, path);
+        else
+            dest = shelf__path_join(to, path);
+        if (!dest)
+            return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
+            action = s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
+        if (!s->o->preview && action != SHELF_RESTORE_SKIP) {
+            rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE,
+                            kind == SHELF_ITEM_OBJECT ? 0444 : 0644);
+            if (rc != SHELF_OK) {
+                fail_item(s, rc, kind, id, path, dest);
+                shelf_free(dest);
+                continue;
+            }
+        }
+        report(s, action, kind, id, path, dest, size,
+               action == SHELF_RESTORE_SKIP ? "a file is there" : NULL);
+        shelf_free(dest);
+    }
+    if (s->o->preview)
+        return s->first_rc;
+    if (!(db = shelf__path_join(to, "shelf.db")))
+        return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    if (!s->o->files_to_original && access(db, F_OK) == 0) {
+        /* The catalog's roots move under TO/files, where the files are. */
+        sqlite3 *h = NULL;
+        sqlite3_stmt *st = NULL;
+        char *files = shelf__asprintf("%s/files", to);
+        char *abs = files ? shelf__path_abs(files) : NULL;
+
+        if (abs && sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(h, "UPDATE roots SET path = ?1 || CASE WHEN path = '/' THEN '' ELSE path END",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot move the roots of '%s': %s", db,
+                                   sqlite3_errmsg(h));
+        } else {
+            rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot open '%s'", db);
+        }
+        sqlite3_finalize(st);
+        if (h)
+            sqlite3_close(h);
+        shelf_free(files);
+        shelf_free(abs);
+    }
+    if (rc == SHELF_OK && access(db, F_OK) == 0) {
+        shelf_library *nl = NULL;
+
+        if (shelf_library_open(to, 0, &nl, NULL) == SHELF_OK) {
+            audit(nl, 0, 0, "whole library from snapshot %.12s of %s", s->snapid,
+                  json_string_value(json_object_get(s->snap, "device")));
+            shelf_library_close(nl);
+        }
+    }
+    shelf_free(db);
+    return rc != SHELF_OK ? rc : s->first_rc;
+}
+
+/* ---- into the live library ---- */
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/* Copy an item's tags, rating and favourite from the snapshot. */
+static int copy_meta(shelf_library *lib, int kind, int64_t from, int64_t to)
+{
+    static const char *const sql[] = {
+        "INSERT OR IGNORE INTO main.tags(name) SELECT t.name FROM snap.tag_items ti\n"
+        " JOIN snap.tags t ON t.id = ti.tag_id WHERE ti.kind = ?1 AND ti.item_id = ?2",
+        "INSERT OR IGNORE INTO main.tag_items(tag_id, kind, item_id) SELECT mt.id, ?1, ?3\n"
+        " FROM snap.tag_items ti JOIN snap.tags t ON t.id = ti.tag_id\n"
+        " JOIN main.tags mt ON mt.name = t.name WHERE ti.kind = ?1 AND ti.item_id = ?2",
+        "INSERT OR REPLACE INTO main.ratings(kind, item_id, rating) SELECT kind, ?3, rating\n"
+        " FROM snap.ratings WHERE kind = ?1 AND item_id = ?2",
+        "INSERT OR IGNORE INTO main.favourites(kind, item_id, added) SELECT kind, ?3, added\n"
+        " FROM snap.favourites WHERE kind = ?1 AND item_id = ?2"
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *st = shelf__prepare(lib, sql[i]);
+        int s;
+
+        if (!st)
+            return SHELF_EDB;
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, from);
+        sqlite3_bind_int64(st, 3, to);
+        s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE)
+            return shelf__dberr(lib, "cannot copy tags and ratings");
+    }
+    return SHELF_OK;
+}
+
+/* The root for abs in the live library (an existing one that holds it, or
+ * a new one: the snapshot's root). */
+static int live_root(shelf_library *lib, const char *abs, const char *snaproot, int64_t *root,
+                     const char **rel)
+{
+    sqlite3_stmt *st;
+    int rc = shelf__root_find(lib, abs, root, rel);
+
+    if (rc != SHELF_ENOTFOUND)
+        return rc;
+    if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO main.roots(path) VALUES(?1)")))
+        return SHELF_EDB;
+    sqlite3_bind_text(st, 1, snaproot, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    return shelf__root_find(lib, abs, root, rel);
+}
+
+/* Hash a file; 1 when it has the given hex hash. */
+static int file_has(const char *path, const char *hex)
+{
+    uint8_t sum[SHELF_HASH_BYTES], buf[65536];
+    char got[SHELF_HASH_HEX];
+    uint64_t size;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), ok;
+
+    if (fd < 0)
+        return 0;
+    ok = shelf__sha256_fd(fd, buf, sizeof buf, sum, &size) == 0;
+    close(fd);
+    if (!ok)
+        return 0;
+    shelf__hex(sum, sizeof sum, got);
+    return !strcmp(got, hex);
+}
+
+/* Settle a conflict by the policy (asking when told to). */
+static int decide(rst *s, int kind, int64_t id, const char *name, const char *path, uint64_t size,
+                  const char *detail)
+{
+    shelf_restore_item it;
+    int a;
+
+    if (s->policy != SHELF_CONFLICT_ASK)
+        return s->policy;
+    if (s->o->preview || !s->o->ask)
+        return SHELF_CONFLICT_ASK;
+    memset(&it, 0, sizeof it);
+    it.action = SHELF_RESTORE_SKIP;
+    it.kind = kind;
+    it.id = id;
+    it.name = name;
+    it.path = path;
+    it.size = size;
+    it.detail = detail;
+    a = s->o->ask(s->o->ud, &it);
+    if (a & SHELF_RESTORE_ALL)
+        s->policy = a & 0xff;
+    a &= 0xff;
+    return a == SHELF_CONFLICT_OVERWRITE || a == SHELF_CONFLICT_KEEP_BOTH ? a : SHELF_CONFLICT_SKIP;
+}
+
+/* "dir/name (restored 2).ext" */
+static char *keep_both_name(const char *path, int n)
+{
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+
+    if (!dot || (slash && dot < slash) || dot == (slash ? slash + 1 : path))
+        return shelf__asprintf("%s (restored %d)", path, n);
+    return shelf__asprintf("%.*s (restored %d)%s", (int)(dot - path), path, n, dot);
+}
+
+static int restore_sample(rst *s, int64_t sid)
+{
+    shelf_library *lib = s->lib;
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT s.name, r.path, s.relpath, s.blob, s.sha256, s.size FROM snap.samples s\n"
+        " JOIN snap.roots r ON r.id = s.root_id WHERE s.id = ?1");
+    char *name = NULL, *root = NULL, *relpath = NULL, *blob = NULL, *sha = NULL, *abs = NULL;
+    char *live_sha = NULL, *live_abs = NULL, *dest = NULL, *newrel = NULL, *newname = NULL;
+    char detail[256] = "", objpath[80];
+    uint64_t size = 0;
+    json_t *it;
+    int rc = SHELF_OK, action, choice, have_file = 0, need_file = 1, live = 0;
+    struct stat sb;
+
+    if (!st)
+        return shelf__dberr(lib, "restore");
+    sqlite3_bind_int64(st, 1, sid);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "no sample %lld in the snapshot", (long long)sid);
+        fail_item(s, SHELF_ENOTFOUND, SHELF_ITEM_SAMPLE, sid, "", "");
+        return SHELF_OK;
+    }
+    name = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+    root = shelf__strdup((const char *)sqlite3_column_text(st, 1));
+    relpath = shelf__strdup((const char *)sqlite3_column_text(st, 2));
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+        blob = shelf__strdup((const char *)sqlite3_column_text(st, 3));
+    sha = shelf__strdup((const char *)sqlite3_column_text(st, 4));
+    size = (uint64_t)sqlite3_column_int64(st, 5);
+    sqlite3_finalize(st);
+    if (!name || !root || !relpath || !sha || !(abs = shelf__sample_abspath(root, relpath))) {
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (blob) {
+        snprintf(objpath, sizeof objpath, "objects/%.2s/%.2s/%.64s", blob, blob + 2, blob);
+        it = json_object_get(s->by_path, objpath);
+        dest = shelf__store_path(&lib->store, blob);
+    } else {
+        it = json_object_get(s->by_path, abs);
+        dest = shelf__strdup(abs);
+    }
+    if (!it) {
+        shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "its file is not in the snapshot (it was missing)");
+        fail_item(s, SHELF_ENOTFOUND, SHELF_ITEM_SAMPLE, sid, name, abs);
+        goto out;
+    }
+    /* What the library has now. */
+    if (!(st = shelf__prepare(lib, "SELECT s.sha256, r.path, s.relpath FROM main.samples s\n"
+                                   " JOIN main.roots r ON r.id = s.root_id WHERE s.id = ?1"))) {
+        rc = SHELF_EDB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, sid);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        live = 1;
+        live_sha = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+        live_abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
+                                         (const char *)sqlite3_column_text(st, 2));
+    }
+    sqlite3_finalize(st);
+    have_file = stat(dest, &sb) == 0;
+    if (live && live_sha && !strcmp(live_sha, sha)) {
+        action = SHELF_RESTORE_SAME;
+        if (!have_file || (uint64_t)sb.st_size != size) {
+            action = have_file ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_CREATE;
+            snprintf(detail, sizeof detail, "the file was %s", have_file ? "changed" : "missing");
+        }
+        need_file = action != SHELF_RESTORE_SAME;
+        if (!need_file) {
+            report(s, action, SHELF_ITEM_SAMPLE, sid, name, dest, size, NULL);
+            goto out;
+        }
+    } else if (live || (have_file && !blob && !file_has(dest, sha))) {
+        snprintf(detail, sizeof detail, "conflict: the library has %s",
+                 live ? "another version of this sample" : "another file at this path");
+        choice = decide(s, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+        if (choice == SHELF_CONFLICT_ASK || choice == SHELF_CONFLICT_SKIP) {
+            report(s, SHELF_RESTORE_SKIP, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+            if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
+                audit(lib, SHELF__KIND_SAMPLE, sid, "skipped sample %lld from snapshot %.12s: %s",
+                      (long long)sid, s->snapid, detail);
+            goto out;
+        }
+        action = choice == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_KEEP_BOTH;
+        if (action == SHELF_RESTORE_OVERWRITE && live && live_abs && !blob) {
+            shelf_free(dest);
+            dest = shelf__strdup(abs);
+        }
+    } else {
+        action = SHELF_RESTORE_CREATE;
+        need_file = !(have_file && (blob || file_has(dest, sha)));
+    }
+    if (action == SHELF_RESTORE_KEEP_BOTH) {
+        int n;
+
+        for (n = 1; n < 1000; n++) {
+            shelf_free(newrel);
+            shelf_free(dest);
+            dest = NULL;
+            if (!(newrel = keep_both_name(relpath, n)) || !(dest = shelf__sample_abspath(root, newrel)))
+                break;
+            if (blob || stat(dest, &sb) != 0) {
+                int64_t rid;
+                const char *rel;
+
+                if (live_root(lib, dest, root, &rid, &rel) != SHELF_OK)
+                    break;
+                st = shelf__prepare(lib, "SELECT 1 FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
+                if (!st)
+                    break;
+                sqlite3_bind_int64(st, 1, rid);
+                sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+                n = sqlite3_step(st) == SQLITE_ROW ? n : -n;
+                sqlite3_finalize(st);
+                if (n < 0)
+                    break;
+            }
+        }
+        if (!dest || n > 0) {
+            rc = shelf__seterr(&s->r->err, SHELF_EIO, "cannot find a free name beside '%s'", abs);
+            goto out;
+        }
+        newname = shelf__asprintf("%s (restored %d)", name, -n);
+        if (blob) {
+            shelf_free(dest);
+            dest = shelf__store_path(&lib->store, blob);
+            need_file = access(dest, F_OK) != 0;
+        }
+    }
+    if (s->o->preview) {
+        report(s, action, SHELF_ITEM_SAMPLE, sid, name, blob && action == SHELF_RESTORE_KEEP_BOTH ?
+               newrel : dest, size, detail);
+        goto out;
+    }
+    /* The file first (atomic), then the catalog in one transaction. */
+    if (need_file && !(blob && access(dest, F_OK) == 0)) {
+        if ((rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644)) != SHELF_OK) {
+            fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
+            rc = SHELF_OK;
+            goto out;
+        }
+    }
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        goto out;
+    {
+        const char *useabs = action == SHELF_RESTORE_KEEP_BOTH ? (blob ? NULL : dest) : abs;
+        char *kbabs = NULL;
+        const char *rel;
+        int64_t rid, target = sid;
+        char *sql;
+
+        if (!useabs) {
+            kbabs = shelf__sample_abspath(root, newrel);
+            useabs = kbabs;
+        }
+        if (!useabs || (rc = live_root(lib, useabs, root, &rid, &rel)) != SHELF_OK) {
+            shelf_free(kbabs);
+            rc = rc ? rc : SHELF_ENOMEM;
+            goto txfail;
+        }
+        if (action == SHELF_RESTORE_CREATE && !live) {
+            sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
+                                  " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
+        } else if (action == SHELF_RESTORE_KEEP_BOTH) {
+            sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
+                                  " SELECT NULL, ?2, ?3, ?5, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
+        } else if (live) {
+            sql = shelf__asprintf("UPDATE main.samples SET (root_id, relpath, name, %s) =\n"
+                                  " (SELECT ?2, ?3, name, %s FROM snap.samples WHERE id = ?4) WHERE id = ?1",
+                                  s->cols, s->cols);
+        } else {
+            /* Overwrite of another row's file: that row takes the snapshot's values. */
+            sql = shelf__asprintf("UPDATE main.samples SET (name, %s) =\n"
+                                  " (SELECT name, %s FROM snap.samples WHERE id = ?4)\n"
+                                  " WHERE root_id = ?2 AND relpath = ?3", s->cols, s->cols);
+        }
+        st = sql ? shelf__prepare(lib, sql) : NULL;
+        shelf_free(sql);
+        if (!st) {
+            shelf_free(kbabs);
+            rc = SHELF_EDB;
+            goto txfail;
+        }
+        sqlite3_bind_int64(st, 1, sid);
+        sqlite3_bind_int64(st, 2, rid);
+        sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, sid);
+        sqlite3_bind_text(st, 5, newname ? newname : name, -1, SQLITE_STATIC);
+        shelf_free(kbabs);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            rc = shelf__dberr(lib, "cannot restore the sample's row");
+            goto txfail;
+        }
+        sqlite3_finalize(st);
+        if (action == SHELF_RESTORE_KEEP_BOTH)
+            target = sqlite3_last_insert_rowid(lib->db);
+        if (!live && action == SHELF_RESTORE_OVERWRITE) {
+            st = shelf__prepare(lib, "SELECT id FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
+            if (st) {
+                sqlite3_bind_int64(st, 1, rid);
+                sqlite3_bind_text(st, 2, rel, -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                    target = sqlite3_column_int64(st, 0);
+                sqlite3_finalize(st);
+            }
+            if (target == sid) {
+                /* no row at that path: the sample comes back under its id */
+                sql = shelf__asprintf("INSERT OR IGNORE INTO main.samples(id, root_id, relpath, name, %s)\n"
+                                      " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?1",
+                                      s->cols, s->cols);
+                st = sql ? shelf__prepare(lib, sql) : NULL;
+                shelf_free(sql);
+                if (st) {
+                    sqlite3_bind_int64(st, 1, sid);
+                    sqlite3_bind_int64(st, 2, rid);
+                    sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);
+                    sqlite3_step(st);
+                    sqlite3_finalize(st);
+                }
+            }
+        }
+        if ((rc = copy_meta(lib, SHELF__KIND_SAMPLE, sid, target)) != SHELF_OK)
+            goto txfail;
+        if ((rc = audit(lib, SHELF__KIND_SAMPLE, target, "%s sample %lld from snapshot %.12s: %s",
+                        action == SHELF_RESTORE_CREATE ? "created" :
+                        action == SHELF_RESTORE_OVERWRITE ? "overwrote" : "kept both of",
+                        (long long)sid, s->snapid, dest)) != SHELF_OK)
+            goto txfail;
+    }
+    if ((rc = shelf__commit(lib)) != SHELF_OK)
+        goto txfail;
+    report(s, action, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+    goto out;
+txfail:
+    shelf__rollback(lib);
+    shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+    fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
+    rc = SHELF_OK;
+out:
+    shelf_free(name);
+    shelf_free(root);
+    shelf_free(relpath);
+    shelf_free(blob);
+    shelf_free(sha);
+    shelf_free(abs);
+    shelf_free(live_sha);
+    shelf_free(live_abs);
+    shelf_free(dest);
+    shelf_free(newrel);
+    shelf_free(newname);
+    return rc;
+}
+
+/* Head version and hash of a patch or project in db ("main" or "snap"). */
+static int doc_head(shelf_library *lib, const char *db, int kind, int64_t id, int64_t *seq,
+                    char hash[SHELF_HASH_HEX], char *name, size_t namesize)
+{
+    char *sql = shelf__asprintf(
+        "SELECT d.version, d.name, (SELECT v.hash FROM %s.doc_versions v WHERE v.kind = ?2\n"
+        "  AND v.item_id = d.id AND v.seq = d.version) FROM %s.%s d WHERE d.id = ?1",
+        db, db, kind == SHELF__KIND_PATCH ? "patches" : "projects");
+    sqlite3_stmt *st = sql ? shelf__prepare(lib, sql) : NULL;
+    int rc = SHELF_ENOTFOUND;
+
+    shelf_free(sql);
+    if (!st)
+        return SHELF_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, kind);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        snprintf(name, namesize, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(hash, SHELF_HASH_HEX, "%s",
+                 sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
+        rc = SHELF_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int restore_doc(rst *s, int kind, int64_t id)
+{
+    int ikind = kind == SHELF__KIND_PATCH ? SHELF_ITEM_PATCH : SHELF_ITEM_PROJECT;
+    const char *what = kind == SHELF__KIND_PATCH ? "patch" : "project";
+    char shash[SHELF_HASH_HEX], lhash[SHELF_HASH_HEX], name[256], lname[256], detail[256] = "";
+    int64_t sseq, lseq, newid = 0;
+    char *json = NULL;
+    shelf_library *errlib = s->lib;
+    int rc, action, choice, k;
+
+    if (doc_head(s->lib, "snap", kind, id, &sseq, shash, name, sizeof name) != SHELF_OK) {
+        shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "no %s %lld in the snapshot", what, (long long)id);
+        fail_item(s, SHELF_ENOTFOUND, ikind, id, "", "");
+        return SHELF_OK;
+    }
+    rc = doc_head(s->lib, "main", kind, id, &lseq, lhash, lname, sizeof lname);
+    if (rc == SHELF_OK && !strcmp(shash, lhash)) {
+        report(s, SHELF_RESTORE_SAME, ikind, id, name, "", 0, NULL);
+        return SHELF_OK;
+    }
+    if (rc == SHELF_OK) {
+        snprintf(detail, sizeof detail, "conflict: snapshot v%lld, library v%lld%s",
+                 (long long)sseq, (long long)lseq, strcmp(name, lname) ? " (another name)" : "");
+        choice = decide(s, ikind, id, name, "", 0, detail);
+        if (choice == SHELF_CONFLICT_ASK || choice == SHELF_CONFLICT_SKIP) {
+            report(s, SHELF_RESTORE_SKIP, ikind, id, name, "", 0, detail);
+            if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
+                audit(s->lib, kind, id, "skipped %s %lld from snapshot %.12s: %s", what,
+                      (long long)id, s->snapid, detail);
+            return SHELF_OK;
+        }
+        action = choice == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_KEEP_BOTH;
+    } else {
+        action = SHELF_RESTORE_CREATE;
+    }
+    if (s->o->preview) {
+        report(s, action, ikind, id, name, "", 0, detail);
+        return SHELF_OK;
+    }
+    if (action == SHELF_RESTORE_OVERWRITE) {
+        /* The snapshot's head becomes a new version: the history stays. */
+        char msg[128];
+
+        snprintf(msg, sizeof msg, "restored from snapshot %.12s (v%lld)", s->snapid, (long long)sseq);
+        errlib = s->snaplib;
+        if ((rc = shelf_doc_get(s->snaplib, kind, id, 0, &json)) == SHELF_OK &&
+            (errlib = s->lib) != NULL &&
+            (rc = shelf_doc_commit(s->lib, kind, id, json, 0, msg, &lseq)) >= 0) {
+            rc = SHELF_OK;
+            audit(s->lib, kind, id, "overwrote %s %lld from snapshot %.12s (v%lld is now v%lld)",
+                  what, (long long)id, s->snapid, (long long)sseq, (long long)lseq);
+        }
+        newid = id;
+    } else {
+        /* A new item with the whole history (shelf_doc_import logs it). */
+        errlib = s->snaplib;
+        if ((rc = shelf_doc_export(s->snaplib, kind, id, &json)) == SHELF_OK) {
+            errlib = s->lib;
+            rc = shelf_doc_import(s->lib, json, &k, &newid);
+        }
+        if (rc == SHELF_OK)
+            snprintf(detail, sizeof detail, "restored as %s %lld", what, (long long)newid);
+        if (rc == SHELF_OK)
+            audit(s->lib, kind, newid, "%s %s %lld from snapshot %.12s as %lld",
+                  action == SHELF_RESTORE_CREATE ? "created" : "kept both of", what, (long long)id,
+                  s->snapid, (long long)newid);
+    }
+    shelf_free(json);
+    if (rc != SHELF_OK) {
+        shelf__seterr(&s->r->err, rc, "%s", shelf_errmsg(errlib));
+        fail_item(s, rc, ikind, id, name, "");
+        return SHELF_OK;
+    }
+    report(s, action, ikind, id, name, "", 0, detail);
+    return SHELF_OK;
+}
+
+/* Add "k:id" to the selection once. */
+static int select_add(json_t *sel, json_t *order, const char *k, int64_t id)
+{
+    char key[48];
+
+    snprintf(key, sizeof key, "%s:%lld", k, (long long)id);
+    if (json_object_get(sel, key))
+        return 0;
+    json_object_set_new(sel, key, json_true());
+    return json_array_append_new(order, json_pack("{s:s, s:I}", "k", k, "id", (json_int_t)id));
+}
+
+static int select_sql(rst *s, json_t *sel, json_t *order, const char *k, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st = shelf__prepare(s->lib, sql);
+
+    if (!st)
+        return SHELF_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        select_add(sel, order, k, sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    return SHELF_OK;
+}
+
+static int build_selection(rst *s, json_t *sel, json_t *order)
+{
+    const shelf_restore_opts *o = s->o;
+    size_t i;
+    int rc;
+
+    if (o->nitems == 0 && !o->query) {
+        select_sql(s, sel, order, "sample", "SELECT id FROM snap.samples WHERE ?1 = ?1 ORDER BY id", 0);
+        select_sql(s, sel, order, "patch", "SELECT id FROM snap.patches WHERE ?1 = ?1 ORDER BY id", 0);
+        select_sql(s, sel, order, "project", "SELECT id FROM snap.projects WHERE ?1 = ?1 ORDER BY id", 0);
+        return SHELF_OK;
+    }
+    for (i = 0; i < o->nitems; i++) {
+        const char *a = o->items[i], *num = a, *k = "sample";
+        char *end;
+        long long id;
+
+        if (!strncmp(a, "sample:", 7))
+            num = a + 7;
+        else if (!strncmp(a, "patch:", 6))
+            num = a + 6, k = "patch";
+        else if (!strncmp(a, "project:", 8))
+            num = a + 8, k = "project";
+        errno = 0;
+        id = strtoll(num, &end, 10);
+        if (!*num || *end || errno || id <= 0)
+            return shelf__seterr(&s->r->err, SHELF_EINVAL,
+                                 "invalid item '%s': ID, sample:ID, patch:ID or project:ID", a);
+        if (!strcmp(k, "project")) {
+            select_sql(s, sel, order, "sample", "SELECT sample_id FROM snap.project_samples WHERE project_id = ?1", id);
+            select_sql(s, sel, order, "sample", "SELECT ps.sample_id FROM snap.project_patches pp\n"
+                       " JOIN snap.patch_samples ps ON ps.patch_id = pp.patch_id WHERE pp.project_id = ?1", id);
+            select_sql(s, sel, order, "patch", "SELECT patch_id FROM snap.project_patches WHERE project_id = ?1", id);
+        } else if (!strcmp(k, "patch")) {
+            select_sql(s, sel, order, "sample", "SELECT sample_id FROM snap.patch_samples WHERE patch_id = ?1", id);
+        }
+        select_add(sel, order, k, id);
+    }
+    if (o->query) {
+        shelf_search_opts so;
+        shelf_cursor *cur = NULL;
+        const shelf_sample *row;
+
+        memset(&so, 0, sizeof so);
+        so.size = sizeof so;
+        so.limit = -1;
+        if ((rc = shelf_search(s->snaplib, o->query, &so, &cur, NULL, NULL)) != SHELF_OK)
+            return shelf__seterr(&s->r->err, rc, "%s", shelf_errmsg(s->snaplib));
+        while (shelf_cursor_next(cur, &row) == SHELF_ROW)
+            select_add(sel, order, "sample", row->id);
+        shelf_cursor_free(cur);
+    }
+    return SHELF_OK;
+}
+
+/* Columns of samples other than id, root_id, relpath, name. */
+static int sample_cols(rst *s)
+{
+    sqlite3_stmt *st = shelf__prepare(s->lib, "SELECT name FROM pragma_table_info('samples', 'main')");
+    shelf__buf b = SHELF__BUF_INIT;
+
+    if (!st)
+        return SHELF_EDB;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(st, 0);
+
+        if (!strcmp(c, "id") || !strcmp(c, "root_id") || !strcmp(c, "relpath") || !strcmp(c, "name"))
+            continue;
+        shelf__buf_addf(&b, "%s\"%s\"", b.len ? ", " : "", c);
+    }
+    sqlite3_finalize(st);
+    s->cols = shelf__buf_detach(&b);
+    return s->cols ? SHELF_OK : SHELF_ENOMEM;
+}
+
+static int restore_live(rst *s)
+{
+    shelf_library *lib = s->lib;
+    char *tmpdir = NULL, *db = NULL, *cfg = NULL, *cachedir = NULL;
+    json_t *catalog = NULL, *config = NULL, *it, *sel = json_object(), *order = json_array(), *e;
+    sqlite3_stmt *st;
+    int rc = SHELF_OK, attached = 0;
+    size_t i;
+
+    json_array_foreach(json_object_get(s->tree, "items"), i, it) {
+        const char *t = json_string_value(json_object_get(it, "t"));
+
+        if (!strcmp(t, "catalog"))
+            catalog = it;
+        else if (!strcmp(t, "config"))
+            config = it;
+    }
+    if (!catalog || !config) {
+        rc = shelf__seterr(&s->r->err, SHELF_ECORRUPT, "snapshot %.12s has no catalog", s->snapid);
+        goto out;
+    }
+    if (!(cachedir = shelf__path_join(lib->path, "cache")) ||
+        !(tmpdir = shelf__asprintf("%s/restore-%d", cachedir, (int)getpid())) ||
+        !(db = shelf__path_join(tmpdir, "shelf.db")) || !(cfg = shelf__path_join(tmpdir, "config"))) {
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if ((rc = write_item(s->r, catalog, db, 0, 0644)) != SHELF_OK ||
+        (rc = write_item(s->r, config, cfg, 0, 0644)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf_library_open(tmpdir, 0, &s->snaplib, NULL)) != SHELF_OK) {
+        shelf__seterr(&s->r->err, rc, "cannot open the snapshot's catalog");
+        goto out;
+    }
+    if (!(st = shelf__prepare(lib, "ATTACH DATABASE ?1 AS snap"))) {
+        rc = shelf__seterr(&s->r->err, SHELF_EDB, "%s", lib->err.msg);
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, db, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot attach the snapshot's catalog");
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK) {
+        shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+        goto out;
+    }
+    attached = 1;
+    if ((rc = sample_cols(s)) != SHELF_OK || (rc = build_selection(s, sel, order)) != SHELF_OK)
+        goto out;
+    if (s->o->nitems == 0 && !s->o->query) {
+        /* Everything: the blobs too (patch and project blobs, unused ones). */
+        json_array_foreach(json_object_get(s->tree, "items"), i, it) {
+            const char *path = json_string_value(json_object_get(it, "path"));
+            char *dest;
+
+            if (strcmp(json_string_value(json_object_get(it, "t")), "object") != 0)
+                continue;
+            if (!(dest = shelf__path_join(lib->path, path)))
+                continue;
+            if (access(dest, F_OK) == 0) {
+                report(s, SHELF_RESTORE_SAME, SHELF_ITEM_OBJECT, 0, path, dest,
+                       (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
+            } else if (s->o->preview || (rc = write_item(s->r, it, dest, 0, 0444)) == SHELF_OK) {
+                report(s, SHELF_RESTORE_CREATE, SHELF_ITEM_OBJECT, 0, path, dest,
+                       (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
+            } else {
+                fail_item(s, rc, SHELF_ITEM_OBJECT, 0, path, dest);
+            }
+            rc = SHELF_OK;
+            shelf_free(dest);
+        }
+    }
+    /* Samples first: restored patches find their samples. */
+    json_array_foreach(order, i, e)
+        if (!strcmp(json_string_value(json_object_get(e, "k")), "sample") &&
+            (rc = restore_sample(s, json_integer_value(json_object_get(e, "id")))) != SHELF_OK)
+            goto out;
+    json_array_foreach(order, i, e) {
+        const char *k = json_string_value(json_object_get(e, "k"));
+
+        if (!strcmp(k, "sample"))
+            continue;
+        if ((rc = restore_doc(s, !strcmp(k, "patch") ? SHELF__KIND_PATCH : SHELF__KIND_PROJECT,
+                              json_integer_value(json_object_get(e, "id")))) != SHELF_OK)
+            goto out;
+    }
+out:
+    if (attached)
+        shelf__exec(lib, "DETACH DATABASE snap");
+    if (s->snaplib)
+        shelf_library_close(s->snaplib);
+    s->snaplib = NULL;
+    if (tmpdir)
+        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    json_decref(sel);
+    json_decref(order);
+    shelf_free(tmpdir);
+    shelf_free(db);
+    shelf_free(cfg);
+    shelf_free(cachedir);
+    return rc != SHELF_OK ? rc : s->first_rc;
+}
+
+int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
+                  shelf_restore_stats *st)
+{
+    shelf_restore_stats local;
+    shelf_restore_opts none;
+    rst s;
+    json_t *it;
+    size_t i;
+    int rc;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+    if (!o) {
+        memset(&none, 0, sizeof none);
+        none.size = sizeof none;
+        o = &none;
+    }
+    memset(&s, 0, sizeof s);
+    s.r = r;
+    s.lib = lib;
+    s.o = o;
+    s.st = st;
+    s.policy = o->on_conflict;
+    if (!o->to && !lib)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "restore needs a library or a folder to restore into");
+    if (o->to && (o->nitems || o->query))
+        return shelf__seterr(&r->err, SHELF_EINVAL, "a restore into a folder takes the whole library");
+    if ((rc = shelf_snapshot_resolve(r, snap, s.snapid)) != SHELF_OK ||
+        (rc = shelf__snap_load(r, s.snapid, &s.snap)) != SHELF_OK ||
+        (rc = shelf__tree_load(r, s.snap, &s.tree)) != SHELF_OK)
+        goto out;
+    s.by_path = json_object();
+    json_array_foreach(json_object_get(s.tree, "items"), i, it)
+        json_object_set(s.by_path, json_string_value(json_object_get(it, "path")), it);
+    rc = o->to ? restore_to(&s) : restore_live(&s);
+    if (rc != SHELF_OK && s.r->err.rc == SHELF_OK)
+        shelf__seterr(&r->err, rc, "restore failed: %s", shelf_strerror(rc));
+out:
+    json_decref(s.snap);
+    json_decref(s.tree);
+    json_decref(s.by_path);
+    shelf_free(s.cols);
+    return rc;
+}
+
+/* ---- the audit log ---- */
+
+int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void *ud)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "SELECT id, time, action, coalesce(kind, 0), coalesce(item_id, 0), detail FROM\n"
+        " (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id");
+    int rc = SHELF_OK, s;
+
+    if (!st)
+        return SHELF_EDB;
+    sqlite3_bind_int64(st, 1, limit > 0 ? limit : -1);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        shelf_audit_entry e;
+
+        e.id = sqlite3_column_int64(st, 0);
+        e.time = sqlite3_column_int64(st, 1);
+        e.action = (const char *)sqlite3_column_text(st, 2);
+        e.kind = sqlite3_column_int(st, 3);
+        e.item_id = sqlite3_column_int64(st, 4);
+        e.detail = (const char *)sqlite3_column_text(st, 5);
+        if ((rc = cb(ud, &e)) != 0)
+            break;
+    }
+    if (rc == SHELF_OK && s != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the audit log");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,962 @@
+/*
+ * snapshot.c: taking a snapshot (shelf_backup_run) and reading them back:
+ * list, resolve, items, diff.  A snapshot is a small encrypted JSON file
+ * naming its tree: the item list (catalog copy, config, managed blobs,
+ * referenced samples), itself stored as chunks in packs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+#include "backup_int.h"
+#include "../catalog/catalog_int.h"
+
+static const char *const strategy_names[] = { "incremental", "full", "differential" };
+
+static int strategy_of(const char *s)
+{
+    int i;
+
+    for (i = 0; i < 3; i++)
+        if (!strcmp(s, strategy_names[i]))
+            return i;
+    return -1;
+}
+
+/* ---- shape checks (snapshots and trees come from outside) ---- */
+
+static int is_hex(const char *s, size_t n)
+{
+    size_t i;
+
+    if (!s || strlen(s) != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int hex_array_ok(json_t *a)
+{
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(a))
+        return 0;
+    json_array_foreach(a, i, v)
+        if (!is_hex(json_string_value(v), 64))
+            return 0;
+    return 1;
+}
+
+int shelf__snap_check(json_t *s, shelf__err *err)
+{
+    json_t *tags = json_object_get(s, "tags"), *deps = json_object_get(s, "depends"), *v;
+    const char *strategy = json_string_value(json_object_get(s, "strategy"));
+    size_t i;
+
+    if (!json_is_object(s) || !json_is_integer(json_object_get(s, "time")) ||
+        !json_is_string(json_object_get(s, "device")) || !strategy || strategy_of(strategy) < 0 ||
+        !is_hex(json_string_value(json_object_get(s, "run")), 32) ||
+        !hex_array_ok(json_object_get(s, "tree")) || !json_is_array(tags) || !json_is_array(deps))
+        return shelf__seterr(err, SHELF_EFORMAT, "snapshot is not in a format shelf reads");
+    json_array_foreach(tags, i, v)
+        if (!json_is_string(v))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot has a tag that is not text");
+    json_array_foreach(deps, i, v)
+        if (!is_hex(json_string_value(v), 32))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot has a bad dependency");
+    for (i = 0; i < 4; i++) {
+        static const char *const nums[] = { "items", "bytes", "added", "stored" };
+
+        if (!json_is_integer(json_object_get(s, nums[i])))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot has no '%s'", nums[i]);
+    }
+    return SHELF_OK;
+}
+
+static int kind_of(const char *t)
+{
+    static const char *const kinds[] = { "", "catalog", "config", "object", "sample" };
+    int i;
+
+    for (i = 1; i <= 4; i++)
+        if (t && !strcmp(t, kinds[i]))
+            return i;
+    return 0;
+}
+
+int shelf__tree_check(json_t *tree, shelf__err *err)
+{
+    json_t *items = json_object_get(tree, "items"), *it;
+    size_t i;
+
+    if (!json_is_array(items))
+        return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree is not in a format shelf reads");
+    json_array_foreach(items, i, it) {
+        const char *path = json_string_value(json_object_get(it, "path"));
+
+        if (!kind_of(json_string_value(json_object_get(it, "t"))) || !path || !*path ||
+            !json_is_integer(json_object_get(it, "size")) ||
+            json_integer_value(json_object_get(it, "size")) < 0 ||
+            !is_hex(json_string_value(json_object_get(it, "sha256")), 64) ||
+            !hex_array_ok(json_object_get(it, "chunks")) ||
+            (json_object_get(it, "id") && !json_is_integer(json_object_get(it, "id"))) ||
+            (json_object_get(it, "mtime_ns") && !json_is_integer(json_object_get(it, "mtime_ns"))))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu is not in a format shelf reads", i);
+    }
+    return SHELF_OK;
+}
+
+/* ---- reading ---- */
+
+int shelf__snap_load(shelf_repo *r, const char *id, json_t **out)
+{
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    char name[80];
+    json_t *s = NULL;
+    int rc;
+
+    *out = NULL;
+    snprintf(name, sizeof name, "snapshots/%s", id);
+    if ((rc = shelf__be_load(r->be, name, 0, 0, &raw)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+        goto out;
+    }
+    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
+        !(s = json_loadb(plain.buf, plain.len, 0, NULL))) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged", id);
+        goto out;
+    }
+    if (shelf__snap_check(s, &r->err) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged", id);
+        goto out;
+    }
+    json_object_set_new(s, "id", json_string(id));
+    *out = s;
+    s = NULL;
+out:
+    json_decref(s);
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
+int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
+{
+    shelf__buf all = SHELF__BUF_INIT, blob = SHELF__BUF_INIT;
+    json_t *ids = json_object_get(snap, "tree"), *v, *tree = NULL;
+    uint8_t id[SHELF_HASH_BYTES];
+    size_t i;
+    int rc = SHELF_OK;
+
+    *out = NULL;
+    json_array_foreach(ids, i, v) {
+        if (shelf__unhex(json_string_value(v), id, sizeof id) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree id is damaged");
+            goto out;
+        }
+        if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK)
+            goto out;
+        if (shelf__buf_add(&all, blob.buf, blob.len) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL)) ||
+        shelf__tree_check(tree, &r->err) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+        goto out;
+    }
+    *out = tree;
+    tree = NULL;
+out:
+    json_decref(tree);
+    shelf__buf_release(&all);
+    shelf__buf_release(&blob);
+    return rc;
+}
+
+static int collect(void *ud, const char *name, uint64_t size)
+{
+    (void)size;
+    return json_array_append_new(ud, json_string(name + strlen("snapshots/"))) ? SHELF_ENOMEM : 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "time"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "time"));
+
+    if (x == y) {
+        x = json_integer_value(json_object_get(*(json_t *const *)a, "nanos"));
+        y = json_integer_value(json_object_get(*(json_t *const *)b, "nanos"));
+    }
+
+    if (x != y)
+        return x < y ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "id")));
+}
+
+int shelf__snap_all(shelf_repo *r, json_t **out)
+{
+    json_t *names = json_array(), *all = json_array(), *v, **vec = NULL;
+    size_t i, n;
+    int rc;
+
+    *out = NULL;
+    if (!names || !all) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = shelf__be_list(r->be, "snapshots", collect, names)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+        goto out;
+    }
+    json_array_foreach(names, i, v) {
+        json_t *s;
+
+        if (!is_hex(json_string_value(v), 64))
+            continue;
+        if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK)
+            json_array_append_new(all, s);
+        /* a damaged snapshot is left out here; check reports it */
+    }
+    n = json_array_size(all);
+    if (n > 1) {
+        if (!(vec = shelf__malloc(n * sizeof *vec))) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (i = 0; i < n; i++)
+            vec[i] = json_incref(json_array_get(all, i));
+        qsort(vec, n, sizeof *vec, by_time);
+        json_array_clear(all);
+        for (i = 0; i < n; i++)
+            json_array_append_new(all, vec[i]);
+    }
+    *out = all;
+    all = NULL;
+    rc = SHELF_OK;
+out:
+    shelf_free(vec);
+    json_decref(names);
+    json_decref(all);
+    return rc;
+}
+
+int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65])
+{
+    json_t *all = NULL, *s, *hit = NULL;
+    size_t i, n = strlen(ref), nhit = 0;
+    int rc;
+
+    id[0] = '\0';
+    if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
+        return rc;
+    if (!strcmp(ref, "latest")) {
+        hit = json_array_get(all, json_array_size(all) - 1);
+        nhit = hit ? 1 : 0;
+    } else {
+        json_array_foreach(all, i, s)
+            if (n > 0 && !strncmp(json_string_value(json_object_get(s, "id")), ref, n)) {
+                hit = s;
+                nhit++;
+            }
+    }
+    if (nhit == 1)
+        snprintf(id, 65, "%s", json_string_value(json_object_get(hit, "id")));
+    else
+        rc = shelf__seterr(&r->err, nhit ? SHELF_EINVAL : SHELF_ENOTFOUND,
+                           nhit ? "snapshot id '%s' is ambiguous" : "no snapshot '%s'", ref);
+    json_decref(all);
+    return rc;
+}
+
+/* Map each run to the snapshot that wrote it. */
+static const char *run_snapshot(json_t *all, const char *run)
+{
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(all, i, s)
+        if (!strcmp(json_string_value(json_object_get(s, "run")), run))
+            return json_string_value(json_object_get(s, "id"));
+    return NULL;
+}
+
+int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
+{
+    json_t *all = NULL, *s, *v;
+    size_t i, k;
+    int rc;
+
+    if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
+        return rc;
+    json_array_foreach(all, i, s) {
+        shelf__buf tags = SHELF__BUF_INIT, deps = SHELF__BUF_INIT;
+        shelf_snapinfo si;
+        const char *p;
+
+        memset(&si, 0, sizeof si);
+        json_array_foreach(json_object_get(s, "tags"), k, v)
+            shelf__buf_addf(&tags, "%s%s", k ? " " : "", json_string_value(v));
+        json_array_foreach(json_object_get(s, "depends"), k, v) {
+            p = run_snapshot(all, json_string_value(v));
+            if (p)
+                shelf__buf_addf(&deps, "%s%s", deps.len ? " " : "", p);
+            else
+                shelf__buf_addf(&deps, "%srun:%s", deps.len ? " " : "", json_string_value(v));
+        }
+        si.id = json_string_value(json_object_get(s, "id"));
+        si.time = json_integer_value(json_object_get(s, "time"));
+        si.device = json_string_value(json_object_get(s, "device"));
+        p = json_string_value(json_object_get(s, "host"));
+        si.host = p ? p : "";
+        p = json_string_value(json_object_get(s, "library"));
+        si.library = p ? p : "";
+        si.strategy = strategy_of(json_string_value(json_object_get(s, "strategy")));
+        p = json_string_value(json_object_get(s, "parent"));
+        si.parent = p ? p : "";
+        p = json_string_value(json_object_get(s, "full"));
+        si.full = p ? p : "";
+        si.tags = tags.buf ? tags.buf : "";
+        si.depends = deps.buf ? deps.buf : "";
+        si.items = (uint64_t)json_integer_value(json_object_get(s, "items"));
+        si.bytes = (uint64_t)json_integer_value(json_object_get(s, "bytes"));
+        si.added = (uint64_t)json_integer_value(json_object_get(s, "added"));
+        si.stored = (uint64_t)json_integer_value(json_object_get(s, "stored"));
+        rc = cb(ud, &si);
+        shelf__buf_release(&tags);
+        shelf__buf_release(&deps);
+        if (rc != 0)
+            break;
+    }
+    json_decref(all);
+    return rc;
+}
+
+static void item_of(json_t *it, shelf_snapitem *si)
+{
+    si->kind = kind_of(json_string_value(json_object_get(it, "t")));
+    si->path = json_string_value(json_object_get(it, "path"));
+    si->id = json_integer_value(json_object_get(it, "id"));
+    si->size = (uint64_t)json_integer_value(json_object_get(it, "size"));
+    si->sha256 = json_string_value(json_object_get(it, "sha256"));
+}
+
+static int load_tree_of(shelf_repo *r, const char *ref, json_t **tree)
+{
+    char id[65];
+    json_t *snap = NULL;
+    int rc;
+
+    *tree = NULL;
+    if ((rc = shelf_snapshot_resolve(r, ref, id)) != SHELF_OK ||
+        (rc = shelf__snap_load(r, id, &snap)) != SHELF_OK)
+        return rc;
+    rc = shelf__tree_load(r, snap, tree);
+    json_decref(snap);
+    return rc;
+}
+
+int shelf_snapshot_items(shelf_repo *r, const char *snap, shelf_item_cb cb, void *ud)
+{
+    json_t *tree, *it;
+    size_t i;
+    int rc;
+
+    if ((rc = load_tree_of(r, snap, &tree)) != SHELF_OK)
+        return rc;
+    json_array_foreach(json_object_get(tree, "items"), i, it) {
+        shelf_snapitem si;
+
+        item_of(it, &si);
+        if ((rc = cb(ud, &si)) != 0)
+            break;
+    }
+    json_decref(tree);
+    return rc;
+}
+
+static json_t *by_path(json_t *tree)
+{
+    json_t *m = json_object(), *it;
+    size_t i;
+
+    json_array_foreach(json_object_get(tree, "items"), i, it)
+        json_object_set(m, json_string_value(json_object_get(it, "path")), it);
+    return m;
+}
+
+int shelf_snapshot_diff(shelf_repo *r, const char *a, const char *b, shelf_diff_cb cb, void *ud)
+{
+    json_t *ta = NULL, *tb = NULL, *ma = NULL, *mb = NULL, *it, *old;
+    shelf_snapitem si;
+    size_t i;
+    int rc;
+
+    if ((rc = load_tree_of(r, a, &ta)) != SHELF_OK || (rc = load_tree_of(r, b, &tb)) != SHELF_OK)
+        goto out;
+    ma = by_path(ta);
+    mb = by_path(tb);
+    json_array_foreach(json_object_get(tb, "items"), i, it) {
+        old = json_object_get(ma, json_string_value(json_object_get(it, "path")));
+        item_of(it, &si);
+        if (!old)
+            rc = cb(ud, SHELF_DIFF_ADDED, &si);
+        else if (strcmp(si.sha256, json_string_value(json_object_get(old, "sha256"))) != 0)
+            rc = cb(ud, SHELF_DIFF_CHANGED, &si);
+        if (rc != 0)
+            goto out;
+    }
+    json_array_foreach(json_object_get(ta, "items"), i, it) {
+        if (json_object_get(mb, json_string_value(json_object_get(it, "path"))))
+            continue;
+        item_of(it, &si);
+        if ((rc = cb(ud, SHELF_DIFF_REMOVED, &si)) != 0)
+            goto out;
+    }
+out:
+    json_decref(ta);
+    json_decref(tb);
+    json_decref(ma);
+    json_decref(mb);
+    return rc;
+}
+
+int shelf_snapshot_forget_one(shelf_repo *r, const char *id)
+{
+    char name[80];
+    int rc;
+
+    snprintf(name, sizeof name, "snapshots/%s", id);
+    if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__be_remove(r->be, name)) != SHELF_OK)
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+    shelf__repo_unlock(r);
+    return rc;
+}
+
+/* ---- taking a snapshot ---- */
+
+typedef struct run {
+    shelf_repo *r;
+    shelf_library *lib;
+    const shelf_backup_opts *o;
+    shelf_backup_stats *st;
+    uint8_t runs[2][SHELF__RUN_BYTES];
+    size_t nruns;                       /* 0: any run may serve */
+    uint8_t (*deps)[SHELF__RUN_BYTES];
+    size_t ndeps, capdeps;
+    json_t *parent;                     /* path -> item of the parent's tree, or NULL */
+    json_t *items;                      /* the new tree's items */
+    uint8_t *buf;                       /* 2 * CHUNK_MAX */
+    shelf_backup_progress prog;
+    double last_progress;
+} run;
+
+static int add_dep(run *u, const uint8_t rn[SHELF__RUN_BYTES])
+{
+    size_t i;
+
+    for (i = 0; i < u->ndeps; i++)
+        if (!memcmp(u->deps[i], rn, SHELF__RUN_BYTES))
+            return SHELF_OK;
+    if (u->ndeps == u->capdeps) {
+        size_t cap = u->capdeps ? 2 * u->capdeps : 8;
+        void *p = shelf__realloc(u->deps, cap * sizeof *u->deps);
+
+        if (!p)
+            return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+        u->deps = p;
+        u->capdeps = cap;
+    }
+    memcpy(u->deps[u->ndeps++], rn, SHELF__RUN_BYTES);
+    return SHELF_OK;
+}
+
+static int progress(run *u, int force)
+{
+    double now = shelf__monotonic();
+
+    if (shelf__repo_lock_refresh(u->r) != SHELF_OK)
+        return u->r->err.rc ? u->r->err.rc : SHELF_EIO;
+    if (!u->o || !u->o->progress || (!force && now - u->last_progress < 0.1))
+        return SHELF_OK;
+    u->last_progress = now;
+    if (u->o->progress(u->o->ud, &u->prog))
+        return shelf__seterr(&u->r->err, SHELF_ECANCELED, "backup stopped");
+    return SHELF_OK;
+}
+
+/* Store one chunk (unless the index has it for this strategy); append its
+ * id to chunks.  compress: -1 undecided (decided here), 0 no, 1 yes. */
+static int store_chunk(run *u, const uint8_t *p, size_t n, int type, int *compress,
+                       json_t *chunks)
+{
+    shelf_repo *r = u->r;
+    uint8_t id[SHELF_HASH_BYTES];
+    char hex[SHELF_HASH_HEX];
+    shelf__blobloc loc;
+    uint64_t stored = 0;
+    int rc;
+
+    shelf__sha256_mem(p, n, id);
+    shelf__hex(id, sizeof id, hex);
+    if (json_array_append_new(chunks, json_string(hex)) != 0)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    u->st->chunks++;
+    rc = shelf__index_find(r, id, u->nruns ? (const uint8_t (*)[SHELF__RUN_BYTES])u->runs : NULL,
+                           u->nruns, &loc);
+    if (rc == SHELF_OK)
+        return add_dep(u, loc.run);
+    if (rc != SHELF_ENOTFOUND)
+        return rc;
+    if (*compress < 0) {
+        /* Does it compress?  A quick look at up to 256 KiB at level 1:
+         * FLAC, OGG and MP3 do not, and are then stored as they are. */
+        size_t m = n < 262144 ? n : 262144, bound = ZSTD_compressBound(m), z;
+
+        shelf__buf_reset(&r->tmp);
+        if (shelf__buf_grow(&r->tmp, bound) != SHELF_OK)
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        z = ZSTD_compressCCtx(r->zc, r->tmp.buf, bound, p, m, 1);
+        *compress = !ZSTD_isError(z) && z < m - m / 32;
+    }
+    if ((rc = shelf__pack_add(r, id, type, p, n, *compress, &stored)) != SHELF_OK)
+        return rc;
+    u->st->chunks_new++;
+    u->st->bytes_new += n;
+    u->st->bytes_stored += stored;
+    return add_dep(u, r->run);
+}
+
+/* Chunk and store the file at path; fills size, sha256, chunks of item. */
+static int store_file(run *u, const char *path, json_t *item)
+{
+    shelf_repo *r = u->r;
+    size_t have = 0, pos = 0;
+    int fd, eof = 0, rc = SHELF_OK, compress = -1;
+    uint8_t hash[SHELF_HASH_BYTES];
+    char hex[SHELF_HASH_HEX];
+    shelf__sha256 *h = shelf__sha256_new();
+    json_t *chunks = json_array();
+    uint64_t total = 0;
+
+    if (!h || !chunks) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = shelf__seterr_errno(&r->err, errno, "cannot open '%s'", path);
+        goto out;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (;;) {
+        size_t cut;
+
+        /* Keep at least CHUNK_MAX ahead unless the file ends first. */
+        if (!eof && have - pos < SHELF__CHUNK_MAX) {
+            if (pos > 0) {
+                memmove(u->buf, u->buf + pos, have - pos);
+                have -= pos;
+                pos = 0;
+            }
+            while (!eof && have < 2 * (size_t)SHELF__CHUNK_MAX) {
+                ssize_t got = read(fd, u->buf + have, 2 * (size_t)SHELF__CHUNK_MAX - have);
+
+                if (got < 0 && errno == EINTR)
+                    continue;
+                if (got < 0) {
+                    rc = shelf__seterr_errno(&r->err, errno, "cannot read '%s'", path);
+                    close(fd);
+                    goto out;
+                }
+                if (got == 0)
+                    eof = 1;
+                have += (size_t)got;
+            }
+        }
+        if (pos == have)
+            break;
+        cut = shelf__chunk_cut(r->gear, u->buf + pos, have - pos);
+        shelf__sha256_update(h, u->buf + pos, cut);
+        if ((rc = store_chunk(u, u->buf + pos, cut, SHELF__BLOB_DATA, &compress, chunks)) != SHELF_OK) {
+            close(fd);
+            goto out;
+        }
+        pos += cut;
+        total += cut;
+        u->prog.bytes_done += cut;
+        u->st->bytes_read += cut;
+        if ((rc = progress(u, 0)) != SHELF_OK) {
+            close(fd);
+            goto out;
+        }
+    }
+    close(fd);
+    shelf__sha256_final(h, hash);
+    shelf__hex(hash, sizeof hash, hex);
+    json_object_set_new(item, "size", json_integer((json_int_t)total));
+    json_object_set_new(item, "sha256", json_string(hex));
+    json_object_set(item, "chunks", chunks);
+    u->st->items_read++;
+out:
+    shelf__sha256_free(h);
+    json_decref(chunks);
+    return rc;
+}
+
+/* Reuse the parent's chunks for an unchanged item when this strategy may
+ * (every chunk is in an allowed run).  1 when reused. */
+static int reuse(run *u, json_t *item, json_t *old)
+{
+    json_t *v;
+    size_t i;
+    uint8_t id[SHELF_HASH_BYTES];
+    shelf__blobloc loc;
+
+    json_array_foreach(json_object_get(old, "chunks"), i, v) {
+        if (shelf__unhex(json_string_value(v), id, sizeof id) != SHELF_OK ||
+            shelf__index_find(u->r, id, u->nruns ? (const uint8_t (*)[SHELF__RUN_BYTES])u->runs : NULL,
+                              u->nruns, &loc) != SHELF_OK)
+            return 0;
+    }
+    json_array_foreach(json_object_get(old, "chunks"), i, v) {
+        shelf__unhex(json_string_value(v), id, sizeof id);
+        shelf__index_find(u->r, id, u->nruns ? (const uint8_t (*)[SHELF__RUN_BYTES])u->runs : NULL,
+                          u->nruns, &loc);
+        if (add_dep(u, loc.run) != SHELF_OK)
+            return 0;
+        u->st->chunks++;
+    }
+    json_object_set(item, "size", json_object_get(old, "size"));
+    json_object_set(item, "sha256", json_object_get(old, "sha256"));
+    json_object_set(item, "chunks", json_object_get(old, "chunks"));
+    return 1;
+}
+
+/* Back up one item of the work list. */
+static int do_item(run *u, json_t *w)
+{
+    const char *t = json_string_value(json_object_get(w, "t"));
+    const char *path = json_string_value(json_object_get(w, "path"));
+    const char *src = json_string_value(json_object_get(w, "src"));
+    json_t *item = json_pack("{s:s, s:s}", "t", t, "path", path), *old;
+    uint64_t size = (uint64_t)json_integer_value(json_object_get(w, "size"));
+    int rc = SHELF_OK, reused = 0;
+
+    if (!item)
+        return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+    if (json_object_get(w, "id"))
+        json_object_set(item, "id", json_object_get(w, "id"));
+    if (json_object_get(w, "mtime_ns"))
+        json_object_set(item, "mtime_ns", json_object_get(w, "mtime_ns"));
+    old = u->parent ? json_object_get(u->parent, path) : NULL;
+    if (old && json_integer_value(json_object_get(old, "size")) == (json_int_t)size &&
+        strcmp(t, "catalog") != 0 && strcmp(t, "config") != 0 &&
+        (!strcmp(t, "object") ||
+         (json_integer_value(json_object_get(old, "mtime_ns")) ==
+              json_integer_value(json_object_get(w, "mtime_ns")) &&
+          json_object_get(w, "mtime_ns"))))
+        reused = reuse(u, item, old);
+    if (reused) {
+        u->prog.bytes_done += size;
+    } else if ((rc = store_file(u, src, item)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND && !strcmp(t, "sample")) {
+            rc = SHELF_OK;      /* gone since the catalog saw it: not in this snapshot */
+            u->prog.bytes_done += size;
+            goto out;
+        }
+        goto out;
+    }
+    u->st->items++;
+    u->st->bytes += (uint64_t)json_integer_value(json_object_get(item, "size"));
+    if (json_array_append(u->items, item) != 0)
+        rc = shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+out:
+    u->prog.items_done++;
+    json_decref(item);
+    return rc;
+}
+
+typedef struct walk_ctx {
+    json_t *work;
+    const char *objdir;
+    uint64_t bytes;
+} walk_ctx;
+
+static int add_object(void *ud, const char *hex, const char *path, uint64_t size)
+{
+    walk_ctx *wc = ud;
+    char rel[80];
+
+    if (!hex)
+        return 0;   /* temp files, strays */
+    snprintf(rel, sizeof rel, "objects/%.2s/%.2s/%s", hex, hex + 2, hex);
+    wc->bytes += size;
+    return json_array_append_new(wc->work, json_pack("{s:s, s:s, s:s, s:I}", "t", "object", "path",
+                                 rel, "src", path, "size", (json_int_t)size)) ? SHELF_ENOMEM : 0;
+}
+
+/* The work list: catalog copy, config, blobs, referenced samples. */
+static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *bytes)
+{
+    shelf_library *lib = u->lib;
+    walk_ctx wc = { work, NULL, 0 };
+    sqlite3_stmt *st;
+    struct stat sb;
+    char *cfg = shelf__path_join(lib->path, "config");
+    int rc, s;
+
+    if (!cfg)
+        return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+    if (stat(catalog_copy, &sb) == 0)
+        wc.bytes += (uint64_t)sb.st_size;
+    json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I}", "t", "catalog", "path", "shelf.db",
+                                          "src", catalog_copy, "size", (json_int_t)sb.st_size));
+    if (stat(cfg, &sb) == 0)
+        wc.bytes += (uint64_t)sb.st_size;
+    json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I}", "t", "config", "path", "config",
+                                          "src", cfg, "size", (json_int_t)sb.st_size));
+    shelf_free(cfg);
+    if ((rc = shelf__store_walk(&lib->store, add_object, &wc)) != SHELF_OK)
+        return shelf__seterr(&u->r->err, rc, "cannot list the library's blobs: %s", lib->err.msg);
+    st = shelf__prepare(lib,
+        "SELECT s.id, r.path, s.relpath, s.size, s.mtime_ns FROM samples s JOIN roots r ON r.id = s.root_id\n"
+        " WHERE s.blob IS NULL AND NOT s.missing ORDER BY r.path, s.relpath");
+    if (!st)
+        return shelf__seterr(&u->r->err, SHELF_EDB, "%s", lib->err.msg);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        char *abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
+                                          (const char *)sqlite3_column_text(st, 2));
+
+        if (!abs || json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "t", "sample",
+                "path", abs, "src", abs, "size", (json_int_t)sqlite3_column_int64(st, 3),
+                "id", (json_int_t)sqlite3_column_int64(st, 0),
+                "mtime_ns", (json_int_t)sqlite3_column_int64(st, 4))) != 0) {
+            shelf_free(abs);
+            sqlite3_finalize(st);
+            return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+        }
+        wc.bytes += (uint64_t)sqlite3_column_int64(st, 3);
+        shelf_free(abs);
+    }
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return shelf__seterr(&u->r->err, SHELF_EDB, "cannot list samples: %s", sqlite3_errmsg(lib->db));
+    *bytes = wc.bytes;
+    return SHELF_OK;
+}
+
+/* Store the tree JSON as tree blobs; ids into out. */
+static int store_tree(run *u, const char *text, size_t n, json_t *out)
+{
+    size_t pos = 0;
+    int compress = 1, rc;
+
+    while (pos < n) {
+        size_t cut = shelf__chunk_cut(u->r->gear, (const uint8_t *)text + pos, n - pos);
+
+        if ((rc = store_chunk(u, (const uint8_t *)text + pos, cut, SHELF__BLOB_TREE, &compress,
+                              out)) != SHELF_OK)
+            return rc;
+        pos += cut;
+    }
+    return SHELF_OK;
+}
+
+int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                     shelf_backup_stats *st)
+{
+    shelf_backup_stats local;
+    run u;
+    json_t *all = NULL, *s, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
+    json_t *snap = NULL, *treeids = NULL, *deps = NULL, *tags = NULL, *ptree = NULL;
+    char *catalog_copy = NULL, *cachedir = NULL, *tree_text = NULL, *snap_text = NULL;
+    char runhex[33], host[256] = "", name[80], hex[SHELF_HASH_HEX];
+    shelf__buf sealed = SHELF__BUF_INIT;
+    uint8_t hash[SHELF_HASH_BYTES];
+    int strategy = o ? o->strategy : SHELF_BACKUP_INCREMENTAL, rc;
+    double t0 = shelf__monotonic();
+    json_int_t nanos;
+    size_t i;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+    memset(&u, 0, sizeof u);
+    u.r = r;
+    u.lib = lib;
+    u.o = o;
+    u.st = st;
+    if (strategy < 0 || strategy > 2)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "unknown backup strategy %d", strategy);
+    if ((rc = shelf__repo_lock(r, 0)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
+        goto out;
+    /* The parent: the newest snapshot of this library (incremental) or
+     * its newest full (differential). */
+    for (i = json_array_size(all); i-- > 0;) {
+        s = json_array_get(all, i);
+        if (strcmp(json_string_value(json_object_get(s, "device")), lib->library_id) != 0)
+            continue;
+        if (!parent_snap)
+            parent_snap = s;
+        if (!full_snap && !strcmp(json_string_value(json_object_get(s, "strategy")), "full"))
+            full_snap = s;
+    }
+    if (strategy == SHELF_BACKUP_DIFFERENTIAL && !full_snap)
+        strategy = SHELF_BACKUP_FULL;   /* nothing to differ from yet */
+    if (shelf__random(r->run, sizeof r->run) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
+        goto out;
+    }
+    r->in_run = 1;
+    shelf__hex(r->run, sizeof r->run, runhex);
+    memcpy(u.runs[0], r->run, SHELF__RUN_BYTES);
+    if (strategy == SHELF_BACKUP_FULL) {
+        u.nruns = 1;
+        parent_snap = NULL;
+    } else if (strategy == SHELF_BACKUP_DIFFERENTIAL) {
+        shelf__unhex(json_string_value(json_object_get(full_snap, "run")), u.runs[1], SHELF__RUN_BYTES);
+        u.nruns = 2;
+        parent_snap = full_snap;
+    }
+    if (parent_snap) {
+        json_t *it;
+
+        if ((rc = shelf__tree_load(r, parent_snap, &ptree)) != SHELF_OK)
+            goto out;
+        u.parent = json_object();
+        json_array_foreach(json_object_get(ptree, "items"), i, it)
+            json_object_set(u.parent, json_string_value(json_object_get(it, "path")), it);
+    }
+    if (!(u.buf = shelf__malloc(2 * (size_t)SHELF__CHUNK_MAX)) || !(u.items = json_array()) ||
+        !(work = json_array()) || !(cachedir = shelf__path_join(lib->path, "cache")) ||
+        !(catalog_copy = shelf__asprintf("%s/backup-catalog-%d.db", cachedir, (int)getpid()))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    shelf__mkdirs(cachedir, 0777);
+    if ((rc = shelf_db_backup(lib, catalog_copy)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", shelf_errmsg(lib));
+        goto out;
+    }
+    if ((rc = build_work(&u, catalog_copy, work, &u.prog.bytes_total)) != SHELF_OK)
+        goto out;
+    u.prog.items_total = json_array_size(work);
+    for (i = 0; i < json_array_size(work); i++) {
+        if ((rc = do_item(&u, json_array_get(work, i))) != SHELF_OK)
+            goto out;
+        if ((rc = progress(&u, 0)) != SHELF_OK)
+            goto out;
+    }
+    tree = json_pack("{s:O}", "items", u.items);
+    treeids = json_array();
+    if (!tree || !treeids || !(tree_text = json_dumps(tree, JSON_COMPACT))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = store_tree(&u, tree_text, strlen(tree_text), treeids)) != SHELF_OK)
+        goto out;
+    /* Packs, then the index, then the snapshot. */
+    if ((rc = shelf__pack_flush(r)) != SHELF_OK || (rc = shelf__index_write(r)) != SHELF_OK)
+        goto out;
+    deps = json_array();
+    tags = json_array();
+    for (i = 0; i < u.ndeps; i++) {
+        char h[33];
+
+        shelf__hex(u.deps[i], SHELF__RUN_BYTES, h);
+        json_array_append_new(deps, json_string(h));
+    }
+    for (i = 0; o && i < o->ntags; i++)
+        json_array_append_new(tags, json_string(o->tags[i]));
+    gethostname(host, sizeof host - 1);
+    {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        nanos = (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    snap = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:I, s:I, s:I, s:I}",
+        "time", (json_int_t)(nanos / 1000000000), "nanos", nanos, "device", lib->library_id, "host", host,
+        "library", lib->path, "strategy", strategy_names[strategy], "run", runhex,
+        "tree", treeids, "depends", deps, "tags", tags, "items", (json_int_t)st->items,
+        "bytes", (json_int_t)st->bytes, "added", (json_int_t)st->bytes_new,
+        "stored", (json_int_t)st->bytes_stored);
+    if (snap) {
+        json_object_set_new(snap, "parent", parent_snap ? json_incref(json_object_get(parent_snap, "id")) : json_null());
+        json_object_set_new(snap, "full", strategy == SHELF_BACKUP_DIFFERENTIAL ?
+                            json_incref(json_object_get(full_snap, "id")) : json_null());
+    }
+    if (!snap || !(snap_text = json_dumps(snap, JSON_SORT_KEYS | JSON_COMPACT))) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = shelf__seal(r, snap_text, strlen(snap_text), &sealed)) != SHELF_OK)
+        goto out;
+    shelf__sha256_mem(sealed.buf, sealed.len, hash);
+    shelf__hex(hash, sizeof hash, hex);
+    snprintf(name, sizeof name, "snapshots/%s", hex);
+    if ((rc = shelf__be_save(r->be, name, sealed.buf, sealed.len)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+        goto out;
+    }
+    snprintf(st->snapshot, sizeof st->snapshot, "%s", hex);
+    {
+        sqlite3_stmt *q;
+
+        if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE run = ?1", -1, &q, NULL) == SQLITE_OK) {
+            sqlite3_bind_blob(q, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                st->packs = (uint64_t)sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+    }
+    progress(&u, 1);
+out:
+    if (rc != SHELF_OK) {
+        /* Keep what reached the repository for the next run: save the open
+         * pack if the target still takes writes, and leave its rows. */
+        shelf__err keep = r->err;
+
+        if (r->nents > 0)
+            shelf__pack_flush(r);
+        r->err = keep;
+    }
+    r->in_run = 0;
+    shelf__repo_unlock(r);
+    if (catalog_copy)
+        unlink(catalog_copy);
+    st->seconds = shelf__monotonic() - t0;
+    json_decref(all);
+    json_decref(ptree);
+    json_decref(u.parent);
+    json_decref(u.items);
+    json_decref(work);
+    json_decref(tree);
+    json_decref(treeids);
+    json_decref(deps);
+    json_decref(tags);
+    json_decref(snap);
+    free(tree_text);
+    free(snap_text);
+    shelf__buf_release(&sealed);
+    shelf_free(u.buf);
+    shelf_free(u.deps);
+    shelf_free(catalog_copy);
+    shelf_free(cachedir);
+    return rc;
+}

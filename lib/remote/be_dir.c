@@ -1,0 +1,309 @@
+/*
+ * be_dir.c: the folder backend: a repository on a mounted file system (USB
+ * stick, SD card, NAS mount).  Names map to paths under the folder.  Saves
+ * are atomic and create-only: temp file, fsync, rename without replacing,
+ * fsync of the folder.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "backend_int.h"
+
+typedef struct be_dir {
+    shelf__backend be;
+    char *root;
+} be_dir;
+
+#define TMP_PREFIX ".tmp-"
+
+static char *path_of(be_dir *d, const char *name)
+{
+    return shelf__path_join(d->root, name);
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int dir_save(shelf__backend *be, const char *name, const void *data, size_t n)
+{
+    be_dir *d = (be_dir *)be;
+    char *path = path_of(d, name), *parent = NULL, *tmp = NULL, *slash;
+    int rc = SHELF_OK, fd = -1, e;
+
+    if (!path)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    if (!(parent = shelf__strdup(path)) || !(slash = strrchr(parent, '/'))) {
+        rc = shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    *slash = '\0';
+    if (!(tmp = shelf__asprintf("%s/" TMP_PREFIX "XXXXXX", parent))) {
+        rc = shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((fd = mkstemp(tmp)) < 0 && errno == ENOENT) {
+        if ((e = shelf__mkdirs(parent, 0777)) != 0) {
+            rc = shelf__seterr_errno(&be->err, e, "cannot create '%s'", parent);
+            goto out;
+        }
+        /* mkstemp may have changed the template: write it again. */
+        memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
+        fd = mkstemp(tmp);
+    }
+    if (fd < 0) {
+        rc = shelf__seterr_errno(&be->err, errno, "cannot write to '%s'", parent);
+        tmp[0] = '\0';
+        goto out;
+    }
+    if ((e = write_all(fd, data, n)) != 0 || (fsync(fd) != 0 && (e = errno) != 0)) {
+        rc = shelf__seterr_errno(&be->err, e, "cannot write '%s'", path);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = shelf__seterr_errno(&be->err, errno, "cannot write '%s'", path);
+        goto out;
+    }
+    fd = -1;
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        e = errno;
+        if (e == EINVAL || e == ENOSYS) {
+            /* A file system without RENAME_NOREPLACE: check, then rename.
+             * Names are content hashes or random, so the race is benign. */
+            struct stat sb;
+
+            if (stat(path, &sb) == 0)
+                e = EEXIST;
+            else if (rename(tmp, path) == 0)
+                e = 0;
+            else
+                e = errno;
+        }
+        if (e == EEXIST) {
+            rc = shelf__seterr(&be->err, SHELF_EEXIST, "cannot save '%s': file exists", name);
+            goto out;
+        }
+        if (e) {
+            rc = shelf__seterr_errno(&be->err, e, "cannot rename '%s' to '%s'", tmp, path);
+            goto out;
+        }
+    }
+    tmp[0] = '\0';
+    if ((e = shelf__fsync_dir(parent)) != 0)
+        rc = shelf__seterr_errno(&be->err, e, "cannot sync '%s'", parent);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp && tmp[0])
+        unlink(tmp);
+    shelf_free(tmp);
+    shelf_free(parent);
+    shelf_free(path);
+    return rc;
+}
+
+static int dir_load(shelf__backend *be, const char *name, uint64_t off, uint64_t len,
+                    shelf__buf *out)
+{
+    char *path = path_of((be_dir *)be, name);
+    int rc = SHELF_OK, fd = -1;
+    struct stat sb;
+    size_t got = 0;
+
+    shelf__buf_reset(out);
+    if (!path)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
+        rc = shelf__seterr_errno(&be->err, errno, "cannot open '%s'", path);
+        goto out;
+    }
+    if (len == 0)
+        len = off <= (uint64_t)sb.st_size ? (uint64_t)sb.st_size - off : 0;
+    if (off > (uint64_t)sb.st_size || len > (uint64_t)sb.st_size - off || len > SIZE_MAX / 2) {
+        rc = shelf__seterr(&be->err, SHELF_EIO, "cannot read '%s': short read", path);
+        goto out;
+    }
+    if (shelf__buf_grow(out, (size_t)len) != SHELF_OK) {
+        rc = shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    while (got < len) {
+        ssize_t r = pread(fd, out->buf + got, (size_t)len - got, (off_t)(off + got));
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = shelf__seterr_errno(&be->err, errno, "cannot read '%s'", path);
+            goto out;
+        }
+        if (r == 0) {
+            rc = shelf__seterr(&be->err, SHELF_EIO, "cannot read '%s': short read", path);
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    out->len = got;
+    out->buf[got] = '\0';
+out:
+    if (rc != SHELF_OK)
+        shelf__buf_reset(out);
+    if (fd >= 0)
+        close(fd);
+    shelf_free(path);
+    return rc;
+}
+
+static int dir_stat(shelf__backend *be, const char *name, uint64_t *size)
+{
+    char *path = path_of((be_dir *)be, name);
+    struct stat sb;
+    int rc = SHELF_OK;
+
+    *size = 0;
+    if (!path)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    if (stat(path, &sb) != 0)
+        rc = shelf__seterr_errno(&be->err, errno, "cannot stat '%s'", path);
+    else if (!S_ISREG(sb.st_mode))
+        rc = shelf__seterr(&be->err, SHELF_ENOTFOUND, "cannot stat '%s': not a file", path);
+    else
+        *size = (uint64_t)sb.st_size;
+    shelf_free(path);
+    return rc;
+}
+
+/* Walk path (whose name in the repository is name), calling cb for files. */
+static int walk(be_dir *d, const char *path, const char *name, shelf__be_list_cb cb, void *ud)
+{
+    DIR *dh = opendir(path);
+    struct dirent *de;
+    int rc = SHELF_OK;
+
+    if (!dh) {
+        if (errno == ENOENT)
+            return SHELF_OK;
+        return shelf__seterr_errno(&d->be.err, errno, "cannot list '%s'", path);
+    }
+    while ((errno = 0, de = readdir(dh)) != NULL) {
+        char *sub, *subname;
+        struct stat sb;
+
+        if (de->d_name[0] == '.')
+            continue;       /* ".", "..", temp files */
+        sub = shelf__path_join(path, de->d_name);
+        subname = shelf__path_join(name, de->d_name);
+        if (!sub || !subname) {
+            shelf_free(sub);
+            shelf_free(subname);
+            rc = shelf__seterr(&d->be.err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        if (lstat(sub, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode))
+                rc = walk(d, sub, subname, cb, ud);
+            else if (S_ISREG(sb.st_mode))
+                rc = cb(ud, subname, (uint64_t)sb.st_size);
+        }
+        shelf_free(sub);
+        shelf_free(subname);
+        if (rc != 0)
+            break;
+    }
+    if (!de && errno && rc == SHELF_OK)
+        rc = shelf__seterr_errno(&d->be.err, errno, "cannot list '%s'", path);
+    closedir(dh);
+    return rc;
+}
+
+static int dir_list(shelf__backend *be, const char *dir, shelf__be_list_cb cb, void *ud)
+{
+    be_dir *d = (be_dir *)be;
+    char *path = path_of(d, dir);
+    int rc;
+
+    if (!path)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    rc = walk(d, path, dir, cb, ud);
+    shelf_free(path);
+    return rc;
+}
+
+static int dir_remove(shelf__backend *be, const char *name)
+{
+    char *path = path_of((be_dir *)be, name), *slash;
+    int rc = SHELF_OK;
+
+    if (!path)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    if (unlink(path) != 0) {
+        rc = shelf__seterr_errno(&be->err, errno, "cannot remove '%s'", path);
+    } else if ((slash = strrchr(path, '/')) != NULL) {
+        /* Durable before the caller goes on (prune deletes in an order). */
+        *slash = '\0';
+        shelf__fsync_dir(path);
+    }
+    shelf_free(path);
+    return rc;
+}
+
+static void dir_close(shelf__backend *be)
+{
+    be_dir *d = (be_dir *)be;
+
+    shelf_free(d->root);
+    shelf_free(be->location);
+    shelf_free(d);
+}
+
+static const shelf__backend_ops dir_ops = {
+    "dir", dir_save, dir_load, dir_stat, dir_list, dir_remove, dir_close
+};
+
+int shelf__be_dir_open(const char *path, int create, shelf__backend **out, shelf__err *err)
+{
+    be_dir *d = NULL;
+    struct stat sb;
+    int rc = SHELF_OK, e;
+
+    *out = NULL;
+    if (create && (e = shelf__mkdirs(path, 0777)) != 0)
+        return shelf__seterr_errno(err, e, "cannot create '%s'", path);
+    if (stat(path, &sb) != 0)
+        return shelf__seterr_errno(err, errno, "cannot open repository '%s'", path);
+    if (!S_ISDIR(sb.st_mode))
+        return shelf__seterr(err, SHELF_EINVAL, "cannot open repository '%s': not a folder", path);
+    if (!(d = shelf__calloc(1, sizeof *d)) || !(d->root = shelf__path_abs(path)) ||
+        !(d->be.location = shelf__strdup(d->root))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    d->be.ops = &dir_ops;
+    *out = &d->be;
+    d = NULL;
+out:
+    if (d) {
+        shelf_free(d->root);
+        shelf_free(d);
+    }
+    return rc;
+}

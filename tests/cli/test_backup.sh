@@ -1,0 +1,123 @@
+# test_backup.sh: backup repositories from the command line: init, backup
+# strategies, list/show/diff, restore with preview and conflicts, log,
+# check, forget/prune, keys, wrong password; then doc/disaster-recovery.md
+# followed step by step after "losing" the library and its samples.
+. "$(dirname "$0")/lib.sh"
+
+S="$T/samples"
+M="$T/managed"
+R="$T/repo"
+PWF="$T/pw"
+mkdir -p "$S" "$M"
+printf 'long secret phrase\n' >"$PWF"
+export SHELF_PASSWORD="long secret phrase"
+"$SHELF_TG" --seed 1 "$S/a.wav" "$S/b.wav" "$S/c.wav"
+"$SHELF_TG" --seed 9 --frames 400000 "$S/long.wav"
+"$SHELF_TG" --seed 50 "$M/m1.wav"
+expect 0 "init" "$SHELF" init
+expect 0 "import referenced" "$SHELF" import "$S"
+expect 0 "import managed" "$SHELF" import --copy "$M"
+expect 0 "a patch" "$SHELF" --json patch new Lead --author me
+expect 0 "tag" "$SHELF" tag add 1 drums
+
+# init: encrypted by default; no password and no terminal is a usage error
+expect 2 "init without a password" env -u SHELF_PASSWORD "$SHELF" backup init "$R" </dev/null
+expect 0 "init" "$SHELF" backup init --kdf-cost 10 --password-file "$PWF" "$R"
+contains "init says where" "$out" "repository ready at $R"
+expect 1 "init twice" "$SHELF" backup init --kdf-cost 10 "$R"
+check "config written" -f "$R/config"
+expect 8 "wrong password: its own status" env SHELF_PASSWORD=nope "$SHELF" backup list "$R"
+contains "wrong password message" "$err" "wrong password"
+
+expect 0 "backup (incremental)" "$SHELF" --json backup --tag first "$R"
+SNAP1=$(json 'j["snapshot"]')
+check "items" "$(json 'j["items"]')" = 7
+expect 0 "backup again: nothing new but the catalog" "$SHELF" --json backup "$R"
+check "read only the catalog and config" "$(json 'j["items_read"]')" = 2
+expect 0 "full" "$SHELF" --json backup --full "$R"
+FULL=$(json 'j["snapshot"]')
+"$SHELF_TG" --seed 3 --frames 9000 "$S/b.wav"
+expect 0 "re-import b" "$SHELF" import "$S"
+expect 0 "differential" "$SHELF" --json backup --differential "$R"
+DIFF=$(json 'j["snapshot"]')
+expect 0 "list --json" "$SHELF" --json backup list "$R"
+check "four snapshots" "$(json 'len(j)')" = 4
+check "differential reads its full and itself" \
+    "$(json "sorted(j[3]['depends'].split()) == sorted(['$FULL', '$DIFF'])")" = True
+check "full reads itself" "$(json "j[2]['depends']")" = "$FULL"
+check "differential's base" "$(json "j[3]['full']")" = "$FULL"
+expect 0 "list" "$SHELF" backup list "$R"
+contains "list shows types" "$out" "differential"
+expect 0 "show" "$SHELF" backup show "$R" "${DIFF:0:10}"
+contains "show lists samples" "$out" "$S/long.wav"
+expect 0 "diff" "$SHELF" backup diff "$R" "$SNAP1" "$DIFF"
+contains "diff names the changed file" "$out" "changed"
+contains "diff names b" "$out" "$S/b.wav"
+expect 3 "no such snapshot" "$SHELF" backup show "$R" ffffffff
+
+# restore into the live library: preview, conflicts, log
+rm "$S/a.wav"
+expect 0 "restore preview" "$SHELF" --json restore "$R" "$SNAP1" 1 2 --preview
+check "preview writes nothing" ! -e "$S/a.wav"
+check "preview: b conflicts" "$(json "[i['action'] for i in j['items'] if i['kind']=='sample' and i['path'].endswith('/b.wav')][0]")" = skip
+expect 0 "restore, skip conflicts" "$SHELF" restore --on-conflict skip "$R" "$SNAP1" 1 2 3 4
+check "a is back" -f "$S/a.wav"
+expect 0 "restore, keep both" "$SHELF" --json restore --on-conflict keep-both "$R" "$SNAP1" 1 2 3 4
+check "keep-both made a copy" "$(ls "$S" | grep -c 'restored 1')" = 1
+expect 0 "log" "$SHELF" --json log
+check "restores logged" "$(json "len([e for e in j if e['action']=='restore']) >= 2")" = True
+expect 0 "restore by query" "$SHELF" --json restore "$R" "$SNAP1" --query 'tag:drums' --preview
+check "query found the tagged sample" "$(json "len([i for i in j['items'] if i['kind']=='sample'])")" = 1
+expect 2 "bad conflict policy" "$SHELF" restore --on-conflict maybe "$R" latest
+
+# check, keys, forget, prune, test-restore
+expect 0 "check --read-data" "$SHELF" --json backup check --read-data "$R"
+check "no problems" "$(json 'j["errors"]')" = 0
+expect 0 "key add" env SHELF_NEW_PASSWORD=second "$SHELF" backup key add --kdf-cost 10 "$R"
+expect 0 "second password works" env SHELF_PASSWORD=second "$SHELF" backup list "$R"
+expect 0 "key list" "$SHELF" --json backup key list "$R"
+check "two keys" "$(json 'len(j)')" = 2
+expect 0 "forget --keep-last 2 --prune" "$SHELF" --json backup forget --keep-last 2 --prune "$R"
+check "two kept" "$(json 'len([x for x in j["snapshots"] if x["kept"]])')" = 2
+check "pruned" "$(json 'j["prune"]["packs_removed"] + j["prune"]["packs_rewritten"] >= 1')" = True
+expect 0 "test-restore" "$SHELF" --json backup test-restore "$R"
+check "test-restore all match" "$(json 'j["ok"]')" = True
+# a flipped bit in a pack is found and named
+PACK=$(find "$R/data" -type f | head -1)
+chmod u+w "$PACK"
+printf 'X' | dd of="$PACK" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect 1 "check finds damage" "$SHELF" backup check --read-data "$R"
+contains "damage named" "$out" "damaged"
+
+# ---- doc/disaster-recovery.md, "After the loss" ----
+R2="$T/repo2"
+expect 0 "fresh repository" "$SHELF" backup init --kdf-cost 10 "$R2"
+expect 0 "backup before the loss" "$SHELF" backup "$R2"
+expect 0 "patches before" "$SHELF" --json patch ls
+PATCHES_BEFORE=$(json 'len(j)')
+rm -rf "$SHELF_LIBRARY" "$S" "$M"
+NEW="$T/newlib"
+# step 3: the password comes from the environment (set above)
+# step 4: see the snapshots
+expect 0 "step 4: list" "$SHELF" backup list "$R2"
+contains "step 4: latest is there" "$out" "incremental"
+# step 5: check
+expect 0 "step 5: check" "$SHELF" backup check --read-data "$R2"
+# step 6: restore the library into an empty folder (preview first)
+expect 0 "step 6: preview" "$SHELF" restore "$R2" latest --to "$NEW" --preview
+check "step 6: preview wrote nothing" ! -e "$NEW"
+expect 0 "step 6: restore" "$SHELF" restore "$R2" latest --to "$NEW"
+# step 7: verify, stats, log, patches
+expect 0 "step 7: verify" "$SHELF" -L "$NEW" verify
+expect 0 "step 7: stats" "$SHELF" -L "$NEW" --json stats
+expect 0 "step 7: log" "$SHELF" -L "$NEW" log
+contains "step 7: restore logged" "$out" "whole library from snapshot"
+expect 0 "step 7: patches" "$SHELF" -L "$NEW" --json patch ls
+check "step 7: patches back" "$(json 'len(j)')" = "$PATCHES_BEFORE"
+# step 8: use it; step 9: back up again to a new medium
+export SHELF_LIBRARY="$NEW"
+expect 0 "step 9: new medium" "$SHELF" backup init --kdf-cost 10 "$T/repo3"
+expect 0 "step 9: full backup" "$SHELF" backup --full "$T/repo3"
+expect 0 "step 9: test-restore" "$SHELF" backup test-restore "$T/repo3"
+
+finish

@@ -1,0 +1,887 @@
+/*
+ * test_backup.c: backup repositories end to end through the library API:
+ * chunking, encryption and keys, round trips (backup, restore into a new
+ * folder, every hash compared), the dependency rules of full, incremental
+ * and differential snapshots, forget and prune, a flipped bit in every
+ * repository file, kill -9 during backup and prune, a target that runs out
+ * of space, live restores with conflicts, and locks.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <time.h>
+#include "test.h"
+#include "audiogen.h"
+#include "backup/backup_int.h"
+
+#define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
+#define PW "correct horse"
+
+/* xorshift: deterministic test data */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A WAV of incompressible noise, size bytes of samples. */
+static void write_noise_wav(const char *path, size_t bytes, uint64_t seed)
+{
+    uint8_t h[44];
+    size_t i;
+    FILE *f = fopen(path, "wb");
+    uint32_t n = (uint32_t)bytes;
+
+    ASSERT(f);
+    memcpy(h, "RIFF", 4);
+    h[4] = (uint8_t)(n + 36); h[5] = (uint8_t)((n + 36) >> 8); h[6] = (uint8_t)((n + 36) >> 16); h[7] = (uint8_t)((n + 36) >> 24);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    h[16] = 16; h[17] = h[18] = h[19] = 0;
+    h[20] = 1; h[21] = 0; h[22] = 1; h[23] = 0;         /* PCM, mono */
+    h[24] = 0x44; h[25] = 0xac; h[26] = 0; h[27] = 0;   /* 44100 */
+    h[28] = 0x88; h[29] = 0x58; h[30] = 0x01; h[31] = 0; /* byte rate */
+    h[32] = 2; h[33] = 0; h[34] = 16; h[35] = 0;
+    memcpy(h + 36, "data", 4);
+    h[40] = (uint8_t)n; h[41] = (uint8_t)(n >> 8); h[42] = (uint8_t)(n >> 16); h[43] = (uint8_t)(n >> 24);
+    ASSERT_EQ_INT(fwrite(h, 1, 44, f), 44);
+    seed |= 1;
+    for (i = 0; i < bytes; i += 8) {
+        uint64_t v = rnd(&seed);
+
+        fwrite(&v, 1, bytes - i < 8 ? bytes - i : 8, f);
+    }
+    ASSERT_EQ_INT(fclose(f), 0);
+}
+
+static shelf_library *open_lib(const char *dir)
+{
+    shelf_library *lib = NULL;
+    char *msg = NULL;
+    int rc = shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg);
+
+    ASSERT_OKM(msg ? msg : "", rc);
+    return lib;
+}
+
+static void import_path(shelf_library *lib, const char *path, unsigned flags)
+{
+    shelf_import_opts o;
+    shelf_import_stats st;
+    const char *paths[1] = { path };
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.flags = flags;
+    ASSERT_OKL(lib, shelf_import(lib, paths, 1, &o, &st));
+}
+
+/*
+ * A library in d/lib: d/samples (referenced: n small sines and, when
+ * noise > 0, a noise WAV of that many bytes), d/copy (2 managed), a tag
+ * and a patch that uses sample 1.
+ */
+static shelf_library *make_library(const char *d, int n, size_t noise)
+{
+    char p[4096];
+    shelf_library *lib;
+    int64_t pid;
+    int i;
+
+    test_pathf(p, sizeof p, "%s/samples", d);
+    mkdir(p, 0777);
+    for (i = 0; i < n; i++) {
+        test_pathf(p, sizeof p, "%s/samples/s_%03d.wav", d, i);
+        ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 3000 + 500 * i, 7u + (unsigned)i), 0);
+    }
+    if (noise) {
+        test_pathf(p, sizeof p, "%s/samples/noise.wav", d);
+        write_noise_wav(p, noise, 42);
+    }
+    test_pathf(p, sizeof p, "%s/copy", d);
+    mkdir(p, 0777);
+    for (i = 0; i < 2; i++) {
+        test_pathf(p, sizeof p, "%s/copy/c_%d.wav", d, i);
+        ASSERT_EQ_INT(tg_write_simple(p, WAV16, 48000, 2, 4000, 100u + (unsigned)i), 0);
+    }
+    test_pathf(p, sizeof p, "%s/lib", d);
+    lib = open_lib(p);
+    test_pathf(p, sizeof p, "%s/samples", d);
+    import_path(lib, p, 0);
+    test_pathf(p, sizeof p, "%s/copy", d);
+    import_path(lib, p, SHELF_IMPORT_COPY);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 1, "kick"));
+    ASSERT_OKL(lib, shelf_doc_create(lib, SHELF_DOC_PATCH,
+        "{\"shelf_patch\":1,\"name\":\"Lead\",\"zones\":{\"z1\":{\"sample\":{\"id\":1}}}}", NULL, &pid));
+    return lib;
+}
+
+static shelf_repo_opts repo_opts(const char *password, const char *cache)
+{
+    shelf_repo_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.password = password;
+    o.kdf_log2n = 10;
+    o.cache_dir = cache;
+    return o;
+}
+
+static shelf_repo *open_repo(const char *target, const char *cache)
+{
+    shelf_repo_opts o = repo_opts(PW, cache);
+    shelf_repo *r = NULL;
+    char *msg = NULL;
+    int rc = shelf_repo_open(target, &o, &r, &msg);
+
+    ASSERT_OKM(msg ? msg : "", rc);
+    return r;
+}
+
+static void init_repo(const char *target)
+{
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    char *msg = NULL;
+    int rc = shelf_repo_init(target, &o, &msg);
+
+    ASSERT_OKM(msg ? msg : "", rc);
+}
+
+static void backup(shelf_repo *r, shelf_library *lib, int strategy, shelf_backup_stats *st)
+{
+    shelf_backup_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.strategy = strategy;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &o, st));
+}
+
+/* Restore snap into folder to and verify the result: every file and blob
+ * re-hashed against the restored catalog. */
+static void restore_and_verify(shelf_repo *r, const char *snap, const char *to, int64_t want_samples)
+{
+    shelf_restore_opts o;
+    shelf_restore_stats st;
+    shelf_verify_stats vs;
+    shelf_library *lib;
+    int64_t total = 0;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, snap, &o, &st));
+    ASSERT_EQ_INT(st.failed, 0);
+    ASSERT(st.created > 3);
+    lib = open_lib(to);
+    ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
+    ASSERT_EQ_INT(vs.missing + vs.changed + vs.corrupt, 0);
+    ASSERT(vs.ok >= 3);
+    ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
+    ASSERT_EQ_INT(total, want_samples);
+    shelf_library_close(lib);
+}
+
+/* ---- tests ---- */
+
+TEST(chunker_bounds_and_shift)
+{
+    size_t n = 24u << 20, pos, k, shared = 0, total = 0;
+    uint8_t *buf = malloc(n + 100), key[32];
+    uint64_t gear[256], seed = 12345, hashes[64];
+    size_t nh = 0;
+
+    ASSERT(buf);
+    memset(key, 7, sizeof key);
+    shelf__gear_init(gear, key);
+    for (pos = 0; pos < n + 100; pos += 8) {
+        uint64_t v = rnd(&seed);
+        memcpy(buf + pos, &v, n + 100 - pos < 8 ? n + 100 - pos : 8);
+    }
+    for (pos = 100; pos < n + 100;) {
+        size_t cut = shelf__chunk_cut(gear, buf + pos, n + 100 - pos);
+        uint8_t h[32];
+
+        ASSERT(cut > 0);
+        if (pos + cut < n + 100) {
+            ASSERT(cut >= SHELF__CHUNK_MIN);
+            ASSERT(cut <= SHELF__CHUNK_MAX);
+        }
+        shelf__sha256_mem(buf + pos, cut, h);
+        memcpy(&hashes[nh < 64 ? nh : 63], h, 8);
+        nh++;
+        pos += cut;
+    }
+    ASSERT(nh >= 8 && nh < 64);   /* about 1 MiB on average */
+    /* 100 more bytes in front: the boundaries come back in step. */
+    for (pos = 0; pos < n + 100;) {
+        size_t cut = shelf__chunk_cut(gear, buf + pos, n + 100 - pos);
+        uint8_t h[32];
+        uint64_t v;
+
+        shelf__sha256_mem(buf + pos, cut, h);
+        memcpy(&v, h, 8);
+        for (k = 0; k < nh && k < 64; k++)
+            if (hashes[k] == v) {
+                shared++;
+                break;
+            }
+        total++;
+        pos += cut;
+    }
+    ASSERT(shared + 2 >= total);
+    /* small input: one chunk */
+    ASSERT_EQ_INT(shelf__chunk_cut(gear, buf, 1000), 1000);
+    free(buf);
+}
+
+TEST(seal_and_tamper)
+{
+    uint8_t key[32], other[32];
+    shelf__buf a = SHELF__BUF_INIT, b = SHELF__BUF_INIT;
+
+    memset(key, 1, sizeof key);
+    memset(other, 2, sizeof other);
+    ASSERT_OK(shelf__aead_seal(key, "secret data", 11, &a));
+    ASSERT_EQ_INT(a.len, 11 + SHELF__SEAL_OVERHEAD);
+    ASSERT(!memmem(a.buf, a.len, "secret", 6));
+    ASSERT_OK(shelf__aead_open(key, a.buf, a.len, &b));
+    ASSERT_EQ_INT(b.len, 11);
+    ASSERT(!memcmp(b.buf, "secret data", 11));
+    ASSERT_RC(SHELF_ECORRUPT, shelf__aead_open(other, a.buf, a.len, &b));
+    a.buf[15] ^= 4;
+    ASSERT_RC(SHELF_ECORRUPT, shelf__aead_open(key, a.buf, a.len, &b));
+    ASSERT_RC(SHELF_ECORRUPT, shelf__aead_open(key, a.buf, 5, &b));
+    shelf__buf_release(&a);
+    shelf__buf_release(&b);
+}
+
+static int count_key(void *ud, const shelf_keyinfo *k)
+{
+    (*(int *)ud)++;
+    ASSERT_EQ_INT(strlen(k->id), 16);
+    ASSERT_EQ_INT(k->log2n, 10);
+    return 0;
+}
+
+TEST(keys_and_passwords)
+{
+    const char *d = test_tmpdir();
+    char target[4096], id[17], *msg = NULL;
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_repo *r = NULL;
+    int n = 0;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_repo_open(target, &o, &r, &msg));
+    shelf_free(msg);
+    o.password = NULL;
+    ASSERT_RC(SHELF_EAUTH, shelf_repo_init(target, &o, NULL));
+    init_repo(target);
+    ASSERT_RC(SHELF_EEXIST, shelf_repo_init(target, &o, NULL));
+    o.password = "wrong";
+    ASSERT_RC(SHELF_EAUTH, shelf_repo_open(target, &o, &r, &msg));
+    ASSERT(r == NULL);
+    ASSERT_EQ_STR(msg, "wrong password");
+    shelf_free(msg);
+    o.password = NULL;
+    ASSERT_RC(SHELF_EAUTH, shelf_repo_open(target, &o, &r, NULL));
+    r = open_repo(target, NULL);
+    ASSERT(shelf_repo_encrypted(r));
+    ASSERT_EQ_INT(strlen(shelf_repo_id(r)), 32);
+    ASSERT_OK(shelf_repo_key_add(r, "second", 10, id));
+    ASSERT_OK(shelf_repo_key_list(r, count_key, &n));
+    ASSERT_EQ_INT(n, 2);
+    shelf_repo_close(r);
+    o.password = "second";
+    ASSERT_OK(shelf_repo_open(target, &o, &r, NULL));
+    ASSERT_RC(SHELF_EINUSE, shelf_repo_key_remove(r, id));
+    shelf_repo_close(r);
+    r = open_repo(target, NULL);
+    ASSERT_OK(shelf_repo_key_remove(r, id));
+    ASSERT_RC(SHELF_EINUSE, shelf_repo_key_remove(r, r->key_id));
+    shelf_repo_close(r);
+    o.password = "second";
+    ASSERT_RC(SHELF_EAUTH, shelf_repo_open(target, &o, &r, NULL));
+    /* plain repositories need no password */
+    test_pathf(target, sizeof target, "%s/plain", d);
+    o.password = NULL;
+    o.flags = SHELF_REPO_NO_ENCRYPTION;
+    ASSERT_OK(shelf_repo_init(target, &o, NULL));
+    ASSERT_OK(shelf_repo_open(target, &o, &r, NULL));
+    ASSERT(!shelf_repo_encrypted(r));
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_key_add(r, "x", 10, NULL));
+    shelf_repo_close(r);
+}
+
+typedef struct snaps {
+    char id[8][65];
+    char deps[8][600];
+    int strategy[8];
+    int n;
+} snaps;
+
+static int collect_snap(void *ud, const shelf_snapinfo *s)
+{
+    snaps *l = ud;
+
+    if (l->n < 8) {
+        snprintf(l->id[l->n], 65, "%s", s->id);
+        snprintf(l->deps[l->n], 600, "%s", s->depends);
+        l->strategy[l->n] = s->strategy;
+        l->n++;
+    }
+    return 0;
+}
+
+TEST(round_trip_to_folder)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], cache[4096], snap[65];
+    shelf_library *lib = make_library(d, 6, 3u << 20);
+    shelf_backup_stats st, st2;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+    struct stat sb;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT_EQ_INT(strlen(st.snapshot), 64);
+    ASSERT(st.items >= 10);       /* catalog, config, 2 blobs, 7 samples */
+    ASSERT(st.chunks > st.items);  /* the noise file is several chunks */
+    ASSERT(st.bytes_stored > (3u << 20));
+    /* nothing changed: nothing but the catalog copy is read again */
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st2);
+    ASSERT_EQ_INT(st2.items, st.items);
+    ASSERT_EQ_INT(st2.items_read, 2);      /* the catalog copy and the config */
+    ASSERT(st2.bytes_read < (2u << 20));
+    ASSERT(st2.bytes_new < 200000);
+    ASSERT_OK(shelf_snapshot_resolve(r, "latest", snap));
+    ASSERT_EQ_STR(snap, st2.snapshot);
+    /* preview writes nothing */
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    o.preview = 1;
+    ASSERT_OK(shelf_restore(r, NULL, st.snapshot, &o, &rs));
+    ASSERT_EQ_INT(rs.created, st.items);
+    ASSERT(rs.bytes == st.bytes);
+    ASSERT(stat(to, &sb) != 0);
+    restore_and_verify(r, st.snapshot, to, 9);
+    /* a second restore into the same folder is refused */
+    o.preview = 0;
+    ASSERT_RC(SHELF_EEXIST, shelf_restore(r, NULL, st.snapshot, &o, &rs));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(strategies_and_dependencies)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], p[4096], to[4096];
+    shelf_library *lib = make_library(d, 4, 0);
+    shelf_backup_stats f, i1, d1, f2;
+    shelf_forget_opts fo;
+    shelf_prune_stats ps;
+    shelf_check_stats cs;
+    shelf_repo *r;
+    snaps l;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_FULL, &f);
+    /* change a sample, incremental */
+    test_pathf(p, sizeof p, "%s/samples/s_001.wav", d);
+    ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 9000, 999), 0);
+    test_pathf(p, sizeof p, "%s/samples", d);
+    import_path(lib, p, 0);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &i1);
+    ASSERT(i1.bytes_new < f.bytes_new);
+    /* differential: what changed since the full, stored again */
+    backup(r, lib, SHELF_BACKUP_DIFFERENTIAL, &d1);
+    ASSERT(d1.chunks_new >= 2);     /* the changed sample and the catalog */
+    /* a second full stores everything again */
+    backup(r, lib, SHELF_BACKUP_FULL, &f2);
+    ASSERT_EQ_INT(f2.chunks_new, f2.chunks - (f2.chunks - f2.chunks_new));
+    ASSERT(f2.bytes_new >= f.bytes_new / 2);
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf_snapshot_list(r, collect_snap, &l));
+    ASSERT_EQ_INT(l.n, 4);
+    ASSERT_EQ_INT(l.strategy[0], SHELF_BACKUP_FULL);
+    ASSERT_EQ_INT(l.strategy[2], SHELF_BACKUP_DIFFERENTIAL);
+    /* full: only itself */
+    ASSERT_EQ_STR(l.deps[0], l.id[0]);
+    ASSERT_EQ_STR(l.deps[3], l.id[3]);
+    /* incremental: the full and itself */
+    ASSERT(strstr(l.deps[1], l.id[0]) && strstr(l.deps[1], l.id[1]));
+    /* differential: its full and itself, never the incremental */
+    ASSERT(strstr(l.deps[2], l.id[0]) && strstr(l.deps[2], l.id[2]));
+    ASSERT(!strstr(l.deps[2], l.id[1]));
+    /* forget all but the differential and its full, prune, restore it */
+    ASSERT_OK(shelf_snapshot_forget_one(r, l.id[1]));
+    ASSERT_OK(shelf_snapshot_forget_one(r, l.id[3]));
+    ASSERT_OK(shelf_repo_prune(r, 0, &ps));
+    ASSERT(ps.packs_removed + ps.packs_rewritten >= 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, l.id[2], to, 6);
+    /* forget by policy keeps the newest */
+    memset(&fo, 0, sizeof fo);
+    fo.size = sizeof fo;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_forget(r, &fo, NULL, NULL));
+    fo.keep_last = 1;
+    ASSERT_OK(shelf_repo_forget(r, &fo, NULL, NULL));
+    ASSERT_OK(shelf_repo_prune(r, 0, &ps));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.snapshots, 1);
+    test_pathf(to, sizeof to, "%s/restored2", d);
+    restore_and_verify(r, "latest", to, 6);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+/* Every file under dir, for the bit flips. */
+static char flist[256][4096];
+static int nflist;
+
+static int add_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_F && nflist < 256)
+        snprintf(flist[nflist++], 4096, "%s", path);
+    return 0;
+}
+
+static void on_problem(void *ud, const char *file, const char *problem, const char *snapshot,
+                       const char *item)
+{
+    (void)file;
+    (void)problem;
+    (void)snapshot;
+    if (item)
+        (*(int *)ud)++;
+}
+
+TEST(bit_flip_in_every_file_is_found)
+{
+    const char *d = test_tmpdir();
+    char target[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st;
+    shelf_repo *r;
+    int i;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT_OK(shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    nflist = 0;
+    nftw(target, add_file, 16, FTW_PHYS);
+    ASSERT(nflist >= 5);    /* config, key, pack, index, snapshot */
+    for (i = 0; i < nflist; i++) {
+        shelf_repo_opts o = repo_opts(PW, NULL);
+        struct stat sb;
+        uint8_t *data;
+        FILE *f;
+        size_t pos;
+        int rc, found = 0;
+
+        ASSERT_EQ_INT(stat(flist[i], &sb), 0);
+        data = malloc((size_t)sb.st_size);
+        f = fopen(flist[i], "r+b");
+        ASSERT(f && data);
+        ASSERT_EQ_INT(fread(data, 1, (size_t)sb.st_size, f), sb.st_size);
+        pos = (size_t)sb.st_size / 2 + (size_t)i % 7;
+        if (pos >= (size_t)sb.st_size)
+            pos = 0;
+        data[pos] ^= (uint8_t)(1u << (i % 8));
+        rewind(f);
+        fwrite(data, 1, (size_t)sb.st_size, f);
+        fclose(f);
+        rc = shelf_repo_open(target, &o, &r, NULL);
+        if (rc == SHELF_OK) {
+            rc = shelf_repo_check(r, 100, on_problem, &found, NULL);
+            shelf_repo_close(r);
+        }
+        if (rc == SHELF_OK)
+            test__fail(__FILE__, __LINE__, "a flipped bit in '%s' was not found", flist[i]);
+        data[pos] ^= (uint8_t)(1u << (i % 8));
+        f = fopen(flist[i], "wb");
+        fwrite(data, 1, (size_t)sb.st_size, f);
+        fclose(f);
+        free(data);
+    }
+    r = open_repo(target, NULL);
+    ASSERT_OK(shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(damaged_pack_names_items_and_others_restore)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], p[4096];
+    shelf_library *lib = make_library(d, 3, 20u << 20);
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+    int i, named = 0, biggest = -1;
+    off_t bsize = 0;
+    struct stat sb;
+    FILE *f;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT(st.packs >= 2);
+    shelf_repo_close(r);
+    /* damage the biggest pack: it holds only noise */
+    nflist = 0;
+    test_pathf(p, sizeof p, "%s/data", target);
+    nftw(p, add_file, 16, FTW_PHYS);
+    for (i = 0; i < nflist; i++)
+        if (stat(flist[i], &sb) == 0 && sb.st_size > bsize) {
+            bsize = sb.st_size;
+            biggest = i;
+        }
+    ASSERT(biggest >= 0);
+    f = fopen(flist[biggest], "r+b");
+    ASSERT(f);
+    fseek(f, (long)(bsize / 2), SEEK_SET);
+    fputc(0x55, f);
+    fclose(f);
+    r = open_repo(target, NULL);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_problem, &named, NULL));
+    ASSERT(named >= 1);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT(shelf_restore(r, NULL, "latest", &o, &rs) != SHELF_OK);
+    ASSERT(rs.failed >= 1);
+    ASSERT(rs.created >= 5);
+    test_pathf(p, sizeof p, "%s/shelf.db", to);
+    ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static void run_killed(const char *target, const char *cache, const char *libdir, int prune,
+                       long delay_us)
+{
+    pid_t pid = fork();
+    int status;
+
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        shelf_repo_opts o = repo_opts(PW, cache);
+        shelf_library *lib = NULL;
+        shelf_repo *r = NULL;
+        shelf_backup_opts bo;
+
+        if (shelf_repo_open(target, &o, &r, NULL) != SHELF_OK)
+            _exit(3);
+        if (prune) {
+            shelf_repo_prune(r, 0, NULL);
+        } else {
+            if (shelf_library_open(libdir, 0, &lib, NULL) != SHELF_OK)
+                _exit(4);
+            memset(&bo, 0, sizeof bo);
+            bo.size = sizeof bo;
+            bo.strategy = SHELF_BACKUP_FULL;
+            shelf_backup_run(r, lib, &bo, NULL);
+        }
+        _exit(0);
+    }
+    usleep((useconds_t)delay_us);
+    kill(pid, SIGKILL);
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+}
+
+TEST(kill_during_backup_and_prune)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], libdir[4096];
+    shelf_library *lib = make_library(d, 3, 40u << 20);
+    shelf_backup_stats st;
+    shelf_forget_opts fo;
+    shelf_repo *r;
+    int round;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    test_pathf(libdir, sizeof libdir, "%s/lib", d);
+    init_repo(target);
+    srand((unsigned)time(NULL));
+    for (round = 0; round < 3; round++) {
+        run_killed(target, cache, libdir, 0, 20000 + (long)(rand() % 300000));
+        r = open_repo(target, cache);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
+        backup(r, lib, SHELF_BACKUP_FULL, &st);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
+        memset(&fo, 0, sizeof fo);
+        fo.size = sizeof fo;
+        fo.keep_last = 1;
+        ASSERT_OK(shelf_repo_forget(r, &fo, NULL, NULL));
+        shelf_repo_close(r);
+        run_killed(target, cache, libdir, 1, 5000 + (long)(rand() % 200000));
+        r = open_repo(target, cache);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+        shelf_repo_close(r);
+    }
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_prune(r, 0, NULL));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    test_pathf(libdir, sizeof libdir, "%s/restored", d);
+    restore_and_verify(r, "latest", libdir, 6);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(target_full_then_resume)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096];
+    shelf_library *lib = make_library(d, 3, 40u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf__backend *dir, *be;
+    shelf__err err = { 0, "" };
+    shelf_backup_stats st;
+    shelf_backup_opts bo;
+    shelf__fault f;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    o.cache_dir = cache;
+    init_repo(target);
+    ASSERT_OK(shelf__be_dir_open(target, 0, &dir, &err));
+    memset(&f, 0, sizeof f);
+    f.space = 20u << 20;
+    ASSERT_OK(shelf__be_fault_new(dir, &f, &be));
+    ASSERT_OK(shelf__repo_open_be(be, &o, &r, NULL));
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    ASSERT_RC(SHELF_EIO, shelf_backup_run(r, lib, &bo, &st));
+    ASSERT(strstr(shelf_repo_errmsg(r), "no space left on device"));
+    shelf_repo_close(r);
+    /* room again: check passes, and the next run stores only the rest */
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT(st.bytes_new < st.bytes - (16u << 20));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+typedef struct actions {
+    int by_id[64];
+    int asked;
+} actions;
+
+static void on_item(void *ud, const shelf_restore_item *it)
+{
+    actions *a = ud;
+
+    if (it->kind == SHELF_ITEM_SAMPLE && it->id > 0 && it->id < 64)
+        a->by_id[it->id] = it->action;
+    if (it->kind == SHELF_ITEM_PATCH)
+        a->by_id[63] = it->action;
+}
+
+static int ask_keep_both(void *ud, const shelf_restore_item *it)
+{
+    (void)it;
+    ((actions *)ud)->asked++;
+    return SHELF_CONFLICT_KEEP_BOTH | SHELF_RESTORE_ALL;
+}
+
+static int count_audit(void *ud, const shelf_audit_entry *e)
+{
+    if (!strcmp(e->action, "restore"))
+        (*(int *)ud)++;
+    return 0;
+}
+
+static void file_sha(const char *path, char hex[65])
+{
+    uint8_t sum[32], buf[8192];
+    uint64_t size;
+    int fd = open(path, O_RDONLY);
+
+    ASSERT(fd >= 0);
+    ASSERT_EQ_INT(shelf__sha256_fd(fd, buf, sizeof buf, sum, &size), 0);
+    close(fd);
+    shelf__hex(sum, 32, hex);
+}
+
+TEST(live_restore_with_conflicts)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], p2[4096], p3[4096], kb[4096];
+    char orig2[65], orig3[65], now[65], *doc = NULL, *doc2 = NULL;
+    shelf_library *lib = make_library(d, 4, 0);
+    char it2[32], it3[32];
+    const char *items[] = { it2, it3, "patch:1" };
+    int64_t id2 = 0, id3 = 0;
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+    actions a;
+    int n = 0;
+    int64_t seq;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    test_pathf(p2, sizeof p2, "%s/samples/s_001.wav", d);
+    test_pathf(p3, sizeof p3, "%s/samples/s_002.wav", d);
+    file_sha(p2, orig2);
+    file_sha(p3, orig3);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p2, &id2));
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p3, &id3));
+    ASSERT(id2 < 63 && id3 < 63);
+    snprintf(it2, sizeof it2, "%lld", (long long)id2);
+    snprintf(it3, sizeof it3, "sample:%lld", (long long)id3);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT_OKL(lib, shelf_doc_get(lib, SHELF_DOC_PATCH, 1, 0, &doc));
+    /* sample 2 changes (and is re-imported), sample 3 goes, the patch changes */
+    ASSERT_EQ_INT(tg_write_simple(p2, WAV16, 44100, 1, 7000, 4242), 0);
+    test_pathf(kb, sizeof kb, "%s/samples", d);
+    import_path(lib, kb, 0);
+    ASSERT_OKL(lib, shelf_catalog_remove(lib, id3, 0));
+    ASSERT_EQ_INT(unlink(p3), 0);
+    ASSERT_OKL(lib, shelf_doc_set(lib, SHELF_DOC_PATCH, 1, "name", "\"Changed\"", NULL, &seq));
+    /* preview: a conflict skipped, a creation, nothing written */
+    memset(&o, 0, sizeof o);
+    memset(&a, 0, sizeof a);
+    o.size = sizeof o;
+    o.items = items;
+    o.nitems = 3;
+    o.preview = 1;
+    o.on_item = on_item;
+    o.ud = &a;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.by_id[id2], SHELF_RESTORE_SKIP);
+    ASSERT_EQ_INT(a.by_id[id3], SHELF_RESTORE_CREATE);
+    ASSERT_EQ_INT(a.by_id[63], SHELF_RESTORE_SKIP);
+    ASSERT(access(p3, F_OK) != 0);
+    /* keep both, through the ask callback */
+    memset(&a, 0, sizeof a);
+    o.preview = 0;
+    o.on_conflict = SHELF_CONFLICT_ASK;
+    o.ask = ask_keep_both;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.asked, 1);     /* "apply to all" answered the patch too */
+    ASSERT_EQ_INT(a.by_id[id2], SHELF_RESTORE_KEEP_BOTH);
+    ASSERT_EQ_INT(a.by_id[id3], SHELF_RESTORE_CREATE);
+    ASSERT_EQ_INT(a.by_id[63], SHELF_RESTORE_KEEP_BOTH);
+    file_sha(p3, now);
+    ASSERT_EQ_STR(now, orig3);
+    test_pathf(kb, sizeof kb, "%s/samples/s_001 (restored 1).wav", d);
+    file_sha(kb, now);
+    ASSERT_EQ_STR(now, orig2);
+    file_sha(p2, now);
+    ASSERT(strcmp(now, orig2) != 0);
+    /* overwrite */
+    memset(&a, 0, sizeof a);
+    o.on_conflict = SHELF_CONFLICT_OVERWRITE;
+    o.ask = NULL;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.by_id[id2], SHELF_RESTORE_OVERWRITE);
+    ASSERT_EQ_INT(a.by_id[id3], SHELF_RESTORE_SAME);
+    file_sha(p2, now);
+    ASSERT_EQ_STR(now, orig2);
+    ASSERT_OKL(lib, shelf_doc_get(lib, SHELF_DOC_PATCH, 1, 0, &doc2));
+    ASSERT_EQ_STR(doc2, doc);
+    ASSERT_OKL(lib, shelf_audit_list(lib, 0, count_audit, &n));
+    ASSERT(n >= 5);
+    /* a query selects samples of the snapshot */
+    memset(&o, 0, sizeof o);
+    memset(&a, 0, sizeof a);
+    o.size = sizeof o;
+    o.query = "tag:kick";
+    o.preview = 1;
+    o.on_item = on_item;
+    o.ud = &a;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.by_id[1], SHELF_RESTORE_SAME);
+    ASSERT_EQ_INT(rs.same, 1);
+    shelf_free(doc);
+    shelf_free(doc2);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(locks_are_leases)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], host[256] = "";
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_opts bo;
+    shelf_repo *r;
+    FILE *f;
+
+    gethostname(host, sizeof host - 1);
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    test_pathf(p, sizeof p, "%s/locks", target);
+    mkdir(p, 0777);
+    /* a live exclusive lock of a running process (this one) blocks */
+    test_pathf(p, sizeof p, "%s/locks/aaaa", target);
+    f = fopen(p, "w");
+    fprintf(f, "{\"exclusive\": true, \"expires\": %lld, \"host\": \"%s\", \"pid\": %d, \"time\": 1}",
+            (long long)time(NULL) + 600, host, (int)getpid());
+    fclose(f);
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    ASSERT_RC(SHELF_EBUSY, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "in use"));
+    /* expired: taken over */
+    f = fopen(p, "w");
+    fprintf(f, "{\"exclusive\": true, \"expires\": 5, \"host\": \"%s\", \"pid\": %d, \"time\": 1}",
+            host, (int)getpid());
+    fclose(f);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(access(p, F_OK) != 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(chunker_bounds_and_shift),
+        TEST_ENTRY(seal_and_tamper),
+        TEST_ENTRY(keys_and_passwords),
+        TEST_ENTRY(round_trip_to_folder),
+        TEST_ENTRY(strategies_and_dependencies),
+        TEST_ENTRY(bit_flip_in_every_file_is_found),
+        TEST_ENTRY(damaged_pack_names_items_and_others_restore),
+        TEST_ENTRY(kill_during_backup_and_prune),
+        TEST_ENTRY(target_full_then_resume),
+        TEST_ENTRY(live_restore_with_conflicts),
+        TEST_ENTRY(locks_are_leases),
+        TEST_END
+    };
+
+    return test_run(argc, argv, tests);
+}

@@ -1,0 +1,230 @@
+/*
+ * test_remote.c: the backend conformance suite (run against dir, mem and
+ * the fault wrapper with no faults set), and the faults the wrapper
+ * injects.
+ */
+#include <sys/stat.h>
+#include "test.h"
+#include "remote/backend_int.h"
+
+typedef struct names {
+    char seen[16][64];
+    int n;
+} names;
+
+static int collect(void *ud, const char *name, uint64_t size)
+{
+    names *l = ud;
+
+    (void)size;
+    if (l->n < 16)
+        snprintf(l->seen[l->n++], 64, "%s", name);
+    return 0;
+}
+
+static int has(const names *l, const char *name)
+{
+    int i;
+
+    for (i = 0; i < l->n; i++)
+        if (!strcmp(l->seen[i], name))
+            return 1;
+    return 0;
+}
+
+/* The semantics every backend keeps (backend_int.h). */
+static void conformance(shelf__backend *be)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    names l;
+    uint64_t size = 99;
+
+    ASSERT_OKM(be->err.msg, shelf__be_save(be, "data/ab/abcdef", "hello world", 11));
+    ASSERT_OK(shelf__be_save(be, "index/one", "", 0));
+    ASSERT_OK(shelf__be_save(be, "config", "{}", 2));
+    /* create-only */
+    ASSERT_RC(SHELF_EEXIST, shelf__be_save(be, "data/ab/abcdef", "other", 5));
+    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, 11);
+    ASSERT(!memcmp(b.buf, "hello world", 11));
+    /* ranges */
+    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 6, 5, &b));
+    ASSERT_EQ_INT(b.len, 5);
+    ASSERT(!memcmp(b.buf, "world", 5));
+    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 6, 0, &b));
+    ASSERT_EQ_INT(b.len, 5);
+    ASSERT_RC(SHELF_EIO, shelf__be_load(be, "data/ab/abcdef", 6, 6, &b));
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_OK(shelf__be_load(be, "index/one", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_load(be, "nothing", 0, 0, &b));
+    ASSERT_OK(shelf__be_stat(be, "data/ab/abcdef", &size));
+    ASSERT_EQ_INT(size, 11);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "data/ab/none", &size));
+    /* list is recursive and by folder */
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf__be_list(be, "data", collect, &l));
+    ASSERT_EQ_INT(l.n, 1);
+    ASSERT(has(&l, "data/ab/abcdef"));
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf__be_list(be, "snapshots", collect, &l));
+    ASSERT_EQ_INT(l.n, 0);
+    /* unsafe names */
+    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "../escape", "x", 1));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "/abs", "x", 1));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "a//b", "x", 1));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_load(be, "a/./b", 0, 0, &b));
+    /* remove */
+    ASSERT_OK(shelf__be_remove(be, "index/one"));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_remove(be, "index/one"));
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf__be_list(be, "index", collect, &l));
+    ASSERT_EQ_INT(l.n, 0);
+    /* big enough to need several writes */
+    {
+        size_t n = 3u << 20, i;
+        char *big = malloc(n);
+
+        ASSERT(big);
+        for (i = 0; i < n; i++)
+            big[i] = (char)(i * 7);
+        ASSERT_OK(shelf__be_save(be, "data/cd/big", big, n));
+        ASSERT_OK(shelf__be_load(be, "data/cd/big", 1000, n - 1000, &b));
+        ASSERT(!memcmp(b.buf, big + 1000, n - 1000));
+        free(big);
+    }
+    shelf__buf_release(&b);
+}
+
+TEST(dir_backend)
+{
+    const char *d = test_tmpdir();
+    char path[4096];
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+    struct stat sb;
+
+    test_pathf(path, sizeof path, "%s/repo", d);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_dir_open(path, 0, &be, &err));
+    ASSERT_OK(shelf__be_dir_open(path, 1, &be, &err));
+    conformance(be);
+    /* no temp files left behind */
+    test_pathf(path, sizeof path, "%s/repo/data/ab/abcdef", d);
+    ASSERT_EQ_INT(stat(path, &sb), 0);
+    ASSERT_EQ_INT(sb.st_size, 11);
+    shelf__be_close(be);
+    test_pathf(path, sizeof path, "dir:%s/repo", d);
+    ASSERT_OK(shelf__be_open(path, 0, &be, &err));
+    ASSERT_EQ_STR(be->ops->kind, "dir");
+    shelf__be_close(be);
+    ASSERT_RC(SHELF_EINVAL, shelf__be_open("mem:", 0, &be, &err));
+}
+
+TEST(dir_backend_readonly)
+{
+    const char *d = test_tmpdir();
+    char path[4096];
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+
+    if (geteuid() == 0)
+        return;     /* root writes anyway */
+    test_pathf(path, sizeof path, "%s/ro", d);
+    ASSERT_OK(shelf__be_dir_open(path, 1, &be, &err));
+    ASSERT_EQ_INT(chmod(path, 0555), 0);
+    ASSERT_RC(SHELF_EPERM, shelf__be_save(be, "config", "x", 1));
+    ASSERT(strstr(be->err.msg, "permission denied"));
+    shelf__be_close(be);
+}
+
+TEST(mem_backend)
+{
+    shelf__backend *be;
+
+    ASSERT_OK(shelf__be_mem_new(&be));
+    conformance(be);
+    shelf__be_close(be);
+}
+
+TEST(fault_backend_passes_through)
+{
+    shelf__backend *mem, *be;
+    shelf__fault f;
+
+    memset(&f, 0, sizeof f);
+    ASSERT_OK(shelf__be_mem_new(&mem));
+    ASSERT_OK(shelf__be_fault_new(mem, &f, &be));
+    conformance(be);
+    ASSERT(!f.failed);
+    shelf__be_close(be);
+}
+
+TEST(fault_nth_op_and_dead_target)
+{
+    shelf__backend *mem, *be;
+    shelf__buf b = SHELF__BUF_INIT;
+    shelf__fault f;
+
+    memset(&f, 0, sizeof f);
+    f.ops = SHELF__FOP_SAVE;
+    f.fail_at = 3;
+    f.dead_after = 1;
+    ASSERT_OK(shelf__be_mem_new(&mem));
+    ASSERT_OK(shelf__be_fault_new(mem, &f, &be));
+    ASSERT_OK(shelf__be_save(be, "a", "1", 1));
+    ASSERT_OK(shelf__be_load(be, "a", 0, 0, &b));   /* loads do not count */
+    ASSERT_OK(shelf__be_save(be, "b", "2", 1));
+    ASSERT_RC(SHELF_EIO, shelf__be_save(be, "c", "3", 1));
+    ASSERT(f.failed);
+    ASSERT(strstr(be->err.msg, "injected"));
+    /* the stick is gone: everything fails now */
+    ASSERT_RC(SHELF_EIO, shelf__be_load(be, "a", 0, 0, &b));
+    f.dead_after = 0;
+    f.fail_at = 0;
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_load(be, "c", 0, 0, &b));
+    shelf__buf_release(&b);
+    shelf__be_close(be);
+}
+
+TEST(fault_enospc_flip_drop)
+{
+    shelf__backend *mem, *be;
+    shelf__buf b = SHELF__BUF_INIT;
+    shelf__fault f;
+    uint64_t size;
+
+    memset(&f, 0, sizeof f);
+    f.space = 10;
+    ASSERT_OK(shelf__be_mem_new(&mem));
+    ASSERT_OK(shelf__be_fault_new(mem, &f, &be));
+    ASSERT_OK(shelf__be_save(be, "a", "123456", 6));
+    ASSERT_RC(SHELF_EIO, shelf__be_save(be, "b", "123456", 6));
+    ASSERT(strstr(be->err.msg, "no space left"));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "b", &size));
+    f.space = 0;
+    f.flip_load = 1;
+    f.flip_bit = 9;
+    ASSERT_OK(shelf__be_load(be, "a", 0, 0, &b));
+    ASSERT_EQ_INT(b.buf[1], '2' ^ 2);
+    f.flip_load = 0;
+    f.drop_saves = 1;
+    ASSERT_OK(shelf__be_save(be, "c", "x", 1));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "c", &size));
+    shelf__buf_release(&b);
+    shelf__be_close(be);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(dir_backend),
+        TEST_ENTRY(dir_backend_readonly),
+        TEST_ENTRY(mem_backend),
+        TEST_ENTRY(fault_backend_passes_through),
+        TEST_ENTRY(fault_nth_op_and_dead_target),
+        TEST_ENTRY(fault_enospc_flip_drop),
+        TEST_END
+    };
+
+    return test_run(argc, argv, tests);
+}
