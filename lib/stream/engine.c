@@ -688,6 +688,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     int ch = sm->channels, ended = 0, fill;
     uint32_t f;
     float env = 1.0f;
+    int64_t cstart = 0, cend = 0;   /* frames [cstart, cend) of the chunk cbase is */
+    const float *cbase = NULL;
 
     if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
         uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
@@ -706,8 +708,24 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             ended = 1;
             break;
         }
-        a = frame_at(sm, v, i, 1, &gap);
-        b = a && i + 1 < sm->frames ? frame_at(sm, v, i + 1, 0, &gap) : NULL;
+        /* Look a chunk up once, not twice per frame: inside it, frames are
+         * at fixed strides (the arithmetic below is the same either way,
+         * so renders stay bit-identical).  A chunk not there yet is looked
+         * up again on the next frame, as it may arrive meanwhile. */
+        if (cbase && i >= cstart && i < cend) {
+            a = cbase + (size_t)(i - cstart) * (size_t)ch;
+        } else {
+            a = frame_at(sm, v, i, 1, &gap);
+            cstart = i / sm->chunk_frames * sm->chunk_frames;
+            cend = cstart + sm->chunk_frames;
+            cbase = a ? a - (size_t)(i - cstart) * (size_t)ch : NULL;
+        }
+        if (!a || i + 1 >= sm->frames)
+            b = NULL;
+        else if (i + 1 < cend)
+            b = a + ch;
+        else
+            b = frame_at(sm, v, i + 1, 0, &gap);
         if (!b) {
             /* The last frame, or the next one is missing: hold this one. */
             b = a;
