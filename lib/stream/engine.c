@@ -658,15 +658,24 @@ static const float *frame_at(shelf__sample *sm, shelf__voice *v, int64_t i, int 
     return NULL;
 }
 
-/* Ring fill of v in 0.1 % (1000 = full), or -1 while it plays its head. */
+/*
+ * Ring fill of v in 0.1 % (1000 = full), or -1 while it plays its head.
+ * Full means the ring holds as much as it can, or everything the voice
+ * still has to play: a voice near the end of its sample is not short of
+ * data just because little is left.
+ */
 static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_t i)
 {
     uint32_t n = shelf__ring_count(&v->ring);
     shelf__ringitem *last;
-    int64_t ahead, cap;
+    int64_t ahead, need;
 
-    if (i / sm->chunk_frames < (int64_t)sm->head_chunks || sm->head_chunks >= sm->nchunks)
+    if (i / sm->chunk_frames < (int64_t)sm->head_chunks || sm->head_chunks >= sm->nchunks ||
+        i >= sm->frames)
         return -1;
+    need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
+    if (need > sm->frames - i)
+        need = sm->frames - i;
     if (!n)
         return 0;
     last = shelf__ring_peek(&v->ring, n - 1);
@@ -674,10 +683,9 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
     if (ahead > sm->frames)
         ahead = sm->frames;
     ahead -= i;
-    cap = (int64_t)s->o.ring_chunks * sm->chunk_frames;
     if (ahead <= 0)
         return 0;
-    return ahead >= cap ? 1000 : (int)(ahead * 1000 / cap);
+    return ahead >= need ? 1000 : (int)(ahead * 1000 / need);
 }
 
 /* Add frames of v to out; returns 0 once the voice has ended. */
