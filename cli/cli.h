@@ -104,6 +104,7 @@ int cmd_project(const cli *c, int argc, char **argv);
 int cmd_automation(const cli *c, int argc, char **argv);
 int cmd_refs(const cli *c, int argc, char **argv);
 int cmd_undo(const cli *c, int argc, char **argv);
+int cmd_archive(const cli *c, int argc, char **argv);
 int cmd_backup(const cli *c, int argc, char **argv);
 int cmd_restore(const cli *c, int argc, char **argv);
 int cmd_log(const cli *c, int argc, char **argv);

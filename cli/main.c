@@ -135,10 +135,6 @@ static const char help_text[] =
 "                             check everything first (unsafe archives are\n"
 "                             refused), repair from parity, then import;\n"
 "                             damage: exit 16+ as verify, nothing imported\n"
-"  export-media DIR [--query Q] [--max-per-dir N] [--fat]\n"
-"                             samples and patches for a workstation's card:\n"
-"                             balanced A-C, D-F... folders, index.tsv, only\n"
-"                             what changed is rewritten\n"
 "\n"
 "Maintenance\n"
 "  verify                     re-hash every file and blob; report missing,\n"
@@ -184,6 +180,8 @@ static const char help_text[] =
 "  7    merge: conflicts left unresolved; nothing was changed\n"
 "  8    wrong or missing password (backup repositories)\n"
 "  16+  verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
+"       archive verify/import: 16 + 1 (missing) + 2 (unlisted) + 4 (corrupt)\n"
+"       + 8 (repairable from the parity files)\n"
 "  130  interrupted; work done so far is kept\n";
 
 volatile int cli_interrupted;
@@ -301,6 +299,7 @@ static const struct command {
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
     { "patch", cmd_patch }, { "project", cmd_project }, { "automation", cmd_automation },
     { "refs", cmd_refs }, { "undo", cmd_undo },
+    { "archive", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
 };
 

@@ -150,6 +150,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/patch.h"
 #include "shelf/stream.h"
 #include "shelf/backup.h"
+#include "shelf/archive.h"
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,366 @@
+/*
+ * cmd_archive.c: `shelf archive export|verify|import`: BagIt bags in tar,
+ * tar.zst or zip, with PAR2 parity.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+static const char *const kind_names[] = { "", "sample", "patch", "project" };
+
+/* ---- progress ------------------------------------------------------------------- */
+
+typedef struct ui {
+    const cli *c;
+    cli_progress prog;
+    const char *what;
+    json_t *arr;                /* --json: problems or items */
+    int mask;                   /* problems seen (SHELF_ARCHIVE_ bits) */
+} ui;
+
+static int on_progress(void *ud, const shelf_archive_progress *p)
+{
+    ui *u = ud;
+
+    cli_progress_draw(&u->prog, u->what, p->files_done, p->files_total, p->bytes_done, p->bytes_total);
+    return cli_interrupted;
+}
+
+static const char *problem_name(int problem)
+{
+    switch (problem) {
+    case SHELF_ARCHIVE_MISSING: return "missing";
+    case SHELF_ARCHIVE_UNLISTED: return "unlisted";
+    case SHELF_ARCHIVE_CORRUPT: return "corrupt";
+    case SHELF_ARCHIVE_REPAIRABLE: return "repairable";
+    }
+    return "problem";
+}
+
+static void on_problem(void *ud, int problem, const char *path, const char *detail)
+{
+    ui *u = ud;
+
+    u->mask |= problem;
+    cli_progress_end(&u->prog);
+    if (u->arr)
+        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:s}", "problem", problem_name(problem),
+                                                "path", path, "detail", detail));
+    else
+        printf("%-10s %s: %s\n", problem_name(problem), path, detail);
+}
+
+static double parse_percent(const char *s)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || (*end && strcmp(end, "%")) || v < 0 || v > 100)
+        return -1;
+    return v;
+}
+
+/* ---- export ----------------------------------------------------------------------- */
+
+static int add_id(int64_t **v, size_t *n, const char *arg, const char *what)
+{
+    int64_t id = cli_parse_id(arg), *nv;
+
+    if (!id) {
+        cli_error("%s: '%s' is not an id", what, arg);
+        return EXIT_USAGE;
+    }
+    if (!(nv = realloc(*v, (*n + 1) * sizeof *nv))) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    nv[(*n)++] = id;
+    *v = nv;
+    return EXIT_OK;
+}
+
+static int archive_export(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "project", required_argument, NULL, 'P' }, { "patch", required_argument, NULL, 'p' },
+        { "query", required_argument, NULL, 'Q' }, { "all", no_argument, NULL, 'a' },
+        { "parity", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_archive_export_opts o;
+    shelf_archive_export_stats st;
+    shelf_library *lib = NULL;
+    int64_t *projects = NULL, *patches = NULL;
+    size_t nprojects = 0, npatches = 0;
+    ui u;
+    char b1[32], b2[32];
+    int ch, rc = EXIT_OK, src;
+
+    memset(&o, 0, sizeof o);
+    memset(&u, 0, sizeof u);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'P': rc = add_id(&projects, &nprojects, optarg, "--project"); break;
+        case 'p': rc = add_id(&patches, &npatches, optarg, "--patch"); break;
+        case 'Q': o.query = optarg; break;
+        case 'a': o.all = 1; break;
+        case 's': o.sync = 1; break;
+        case 'r':
+            if ((o.parity = parse_percent(optarg)) < 0) {
+                cli_error("--parity: '%s' is not a percentage from 0 to 100", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        default: rc = EXIT_USAGE; break;
+        }
+        if (rc != EXIT_OK)
+            goto out;
+    }
+    if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all)) {
+        cli_error("usage: shelf archive export (--project ID | --patch ID | --query Q | --all)... "
+                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%]");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    o.projects = projects;
+    o.nprojects = nprojects;
+    o.patches = patches;
+    o.npatches = npatches;
+    if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
+        goto out;
+    u.c = c;
+    u.what = "export";
+    o.progress = on_progress;
+    o.ud = &u;
+    cli_catch_signals();
+    cli_progress_start(&u.prog, c);
+    src = shelf_archive_export(lib, argv[optind], &o, &st);
+    cli_progress_end(&u.prog);
+    if (src != SHELF_OK) {
+        rc = cli_fail(lib, src);
+        goto out;
+    }
+    if (c->json) {
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f}", "archive", argv[optind],
+                                 "samples", (json_int_t)st.samples, "patches", (json_int_t)st.patches,
+                                 "projects", (json_int_t)st.projects, "files", (json_int_t)st.files,
+                                 "payload_bytes", (json_int_t)st.payload_bytes,
+                                 "archive_bytes", (json_int_t)st.archive_bytes,
+                                 "parity_slices", (int)st.parity_slices,
+                                 "slice_size", (json_int_t)st.slice_size, "seconds", st.seconds));
+    } else if (!c->quiet) {
+        printf("%s: %llu samples, %llu patches, %llu projects; %llu files, %s payload, %s archive in %.1f s\n",
+               argv[optind], (unsigned long long)st.samples, (unsigned long long)st.patches,
+               (unsigned long long)st.projects, (unsigned long long)st.files,
+               cli_bytes(st.payload_bytes, b1), cli_bytes(st.archive_bytes, b2), st.seconds);
+        if (st.parity_slices)
+            printf("parity: %u recovery slices of %llu bytes in %s.par2 and %s.vol*.par2\n",
+                   st.parity_slices, (unsigned long long)st.slice_size, argv[optind], argv[optind]);
+    }
+out:
+    shelf_library_close(lib);
+    free(projects);
+    free(patches);
+    return rc;
+}
+
+/* ---- verify ------------------------------------------------------------------------ */
+
+static int archive_verify(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { { NULL, 0, NULL, 0 } };
+    shelf_archive_verify_stats st;
+    char *msg = NULL, b1[32];
+    ui u;
+    int ch, rc;
+
+    memset(&u, 0, sizeof u);
+    FOR_OPTS(ch, argc, argv, "", longopts)
+        return EXIT_USAGE;
+    if (optind + 1 != argc) {
+        cli_error("usage: shelf archive verify ARCHIVE");
+        return EXIT_USAGE;
+    }
+    u.c = c;
+    u.what = "verify";
+    u.arr = c->json ? json_array() : NULL;
+    cli_catch_signals();
+    cli_progress_start(&u.prog, c);
+    rc = shelf_archive_verify(argv[optind], NULL, on_problem, on_progress, &u, &st, &msg);
+    cli_progress_end(&u.prog);
+    if (c->json) {
+        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:o, s:b, s:i, s:i, s:s?}", "archive", argv[optind],
+                                 "intact", rc == SHELF_OK, "files", (json_int_t)st.files,
+                                 "bytes", (json_int_t)st.bytes, "problems", u.arr, "parity", st.parity,
+                                 "bad_slices", (int)st.bad_slices, "recovery_slices",
+                                 (int)st.recovery_slices, "error", rc == SHELF_OK ? NULL : msg));
+        u.arr = NULL;
+    }
+    if (rc == SHELF_OK) {
+        if (!c->json && !c->quiet)
+            printf("%s: intact: %llu files, %s checked against SHA-256 and SHA-512%s\n", argv[optind],
+                   (unsigned long long)st.files, cli_bytes(st.bytes, b1),
+                   st.parity ? "; parity intact" : "");
+        free(msg);
+        return EXIT_OK;
+    }
+    if (!c->json)
+        cli_error("%s", msg ? msg : shelf_strerror(rc));
+    free(msg);
+    if (rc == SHELF_ECORRUPT)
+        return EXIT_VERIFY + (u.mask ? u.mask : SHELF_ARCHIVE_CORRUPT);
+    return cli_exit_for(rc);
+}
+
+/* ---- import ------------------------------------------------------------------------ */
+
+static const char *action_name(int a)
+{
+    switch (a) {
+    case SHELF_ARCHIVE_CREATE: return "create";
+    case SHELF_ARCHIVE_REPLACE: return "overwrite";
+    case SHELF_ARCHIVE_BOTH: return "keep-both";
+    case SHELF_ARCHIVE_KEPT: return "skip";
+    case SHELF_ARCHIVE_SAME: return "same";
+    }
+    return "?";
+}
+
+static void on_item(void *ud, const shelf_archive_item *it)
+{
+    ui *u = ud;
+
+    cli_progress_end(&u->prog);
+    if (u->arr)
+        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "action",
+                                                action_name(it->action), "kind", kind_names[it->kind],
+                                                "archive_id", (json_int_t)it->archive_id,
+                                                "id", (json_int_t)it->id, "name", it->name ? it->name : "",
+                                                "detail", it->detail ? it->detail : ""));
+    else if (!u->c->quiet)
+        printf("%-9s %-7s %6lld -> %-6lld %s%s%s\n", action_name(it->action), kind_names[it->kind],
+               (long long)it->archive_id, (long long)it->id, it->name ? it->name : "",
+               it->detail && *it->detail ? "  " : "", it->detail ? it->detail : "");
+}
+
+static int on_ask(void *ud, const shelf_archive_item *it)
+{
+    ui *u = ud;
+    char line[64];
+
+    cli_progress_end(&u->prog);
+    for (;;) {
+        fprintf(stderr, "%s %lld '%s' is already in the library (%s)\n"
+                "  [s]kip, [o]verwrite, [k]eep both; capital letter: all later ones too? ",
+                kind_names[it->kind], (long long)it->archive_id, it->name ? it->name : "",
+                it->detail ? it->detail : "");
+        if (!fgets(line, sizeof line, stdin))
+            return SHELF_ARCHIVE_SKIP;
+        switch (line[0]) {
+        case 's': return SHELF_ARCHIVE_SKIP;
+        case 'S': return SHELF_ARCHIVE_SKIP | SHELF_ARCHIVE_ALL;
+        case 'o': return SHELF_ARCHIVE_OVERWRITE;
+        case 'O': return SHELF_ARCHIVE_OVERWRITE | SHELF_ARCHIVE_ALL;
+        case 'k': return SHELF_ARCHIVE_KEEP_BOTH;
+        case 'K': return SHELF_ARCHIVE_KEEP_BOTH | SHELF_ARCHIVE_ALL;
+        }
+    }
+}
+
+static int archive_import(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "preview", no_argument, NULL, 'n' }, { "dry-run", no_argument, NULL, 'n' },
+        { "on-conflict", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 }
+    };
+    shelf_archive_import_opts o;
+    shelf_archive_import_stats st;
+    shelf_library *lib = NULL;
+    ui u;
+    int ch, rc = EXIT_OK, src;
+
+    memset(&o, 0, sizeof o);
+    memset(&u, 0, sizeof u);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'n': o.preview = 1; break;
+        case 'c':
+            if (!strcmp(optarg, "skip"))
+                o.on_conflict = SHELF_ARCHIVE_SKIP;
+            else if (!strcmp(optarg, "overwrite"))
+                o.on_conflict = SHELF_ARCHIVE_OVERWRITE;
+            else if (!strcmp(optarg, "keep-both"))
+                o.on_conflict = SHELF_ARCHIVE_KEEP_BOTH;
+            else if (!strcmp(optarg, "ask"))
+                o.on_conflict = SHELF_ARCHIVE_ASK;
+            else {
+                cli_error("--on-conflict: '%s' is not overwrite, keep-both, skip or ask", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        cli_error("usage: shelf archive import ARCHIVE [--preview] [--on-conflict overwrite|keep-both|skip|ask]");
+        return EXIT_USAGE;
+    }
+    if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
+        return rc;
+    u.c = c;
+    u.what = "import";
+    u.arr = c->json ? json_array() : NULL;
+    o.on_item = on_item;
+    o.on_problem = on_problem;
+    o.progress = on_progress;
+    o.ask = on_ask;
+    o.ud = &u;
+    cli_catch_signals();
+    cli_progress_start(&u.prog, c);
+    src = shelf_archive_import(lib, argv[optind], &o, &st);
+    cli_progress_end(&u.prog);
+    if (src != SHELF_OK) {
+        json_decref(u.arr);
+        if (src == SHELF_ECORRUPT) {
+            cli_error("%s", shelf_errmsg(lib));
+            rc = EXIT_VERIFY + (u.mask ? u.mask : SHELF_ARCHIVE_CORRUPT);
+        } else {
+            rc = cli_fail(lib, src);
+        }
+        shelf_library_close(lib);
+        return rc;
+    }
+    if (c->json) {
+        cli_print_json(json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o}", "archive", argv[optind],
+                                 "preview", o.preview, "repaired", st.repaired,
+                                 "created", (json_int_t)st.created, "overwritten", (json_int_t)st.replaced,
+                                 "kept_both", (json_int_t)st.both, "skipped", (json_int_t)st.kept,
+                                 "same", (json_int_t)st.same, "items", u.arr));
+    } else if (!c->quiet) {
+        printf("%s%s: %llu created, %llu overwritten, %llu kept both, %llu skipped, %llu already there%s\n",
+               o.preview ? "preview of " : "", argv[optind], (unsigned long long)st.created,
+               (unsigned long long)st.replaced, (unsigned long long)st.both, (unsigned long long)st.kept,
+               (unsigned long long)st.same, st.repaired ? " (repaired from parity first)" : "");
+    }
+    shelf_library_close(lib);
+    return EXIT_OK;
+}
+
+int cmd_archive(const cli *c, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "export"))
+        return archive_export(c, argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "verify"))
+        return archive_verify(c, argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "import"))
+        return archive_import(c, argc - 1, argv + 1);
+    cli_error("usage: shelf archive export|verify|import ... (see 'shelf help')");
+    return EXIT_USAGE;
+}

@@ -1,0 +1,192 @@
+/*
+ * archive.h: archives for the long term.  Included by shelf.h.
+ *
+ *  - shelf_archive_export: samples, patches and projects (with their whole
+ *    version histories) and each sample's catalog metadata, as a BagIt bag
+ *    (RFC 8493) in a pax tar, a zstd-compressed tar or a zip64 file, with
+ *    SHA-256 and SHA-512 manifests and, on request, PAR2 recovery files that
+ *    par2cmdline verifies and repairs with.  Layout in doc/formats.md
+ *    ("Archives").
+ *  - shelf_archive_verify: every checksum of an archive (and its parity
+ *    files when present), without a library.
+ *  - shelf_archive_import: an archive from anyone, checked whole before
+ *    anything enters the library; hostile archives are refused.
+ *
+ * All functions run on the calling thread (the PAR2 encoder runs worker
+ * threads of its own) and call their callbacks on it.
+ */
+#ifndef SHELF_ARCHIVE_H
+#define SHELF_ARCHIVE_H
+
+/* Containers.  AUTO: from the output name (.tar, .tar.zst / .tzst, .zip). */
+enum {
+    SHELF_ARCHIVE_AUTO = 0,
+    SHELF_ARCHIVE_TAR = 1,      /* POSIX pax tar, uncompressed */
+    SHELF_ARCHIVE_TAR_ZSTD = 2, /* the same, zstd-compressed (level 3) */
+    SHELF_ARCHIVE_ZIP = 3       /* zip with zip64 extensions, stored */
+};
+
+/* Progress of an export, verify or import (bytes of payload and tag files). */
+typedef struct shelf_archive_progress {
+    uint64_t files_done, files_total;   /* files_total 0: unknown */
+    uint64_t bytes_done, bytes_total;   /* bytes_total 0: unknown */
+    const char *current;                /* file being read (borrowed), or NULL */
+} shelf_archive_progress;
+/* Called on the calling thread now and then; non-zero stops the work
+ * (SHELF_ECANCELED; no output is left behind). */
+typedef int (*shelf_archive_progress_cb)(void *ud, const shelf_archive_progress *p);
+
+typedef struct shelf_archive_export_opts {
+    size_t size;                /* sizeof(shelf_archive_export_opts) */
+    int format;                 /* SHELF_ARCHIVE_ */
+    const int64_t *projects;    /* projects, with their patches and samples */
+    size_t nprojects;
+    const int64_t *patches;     /* patches, with their samples */
+    size_t npatches;
+    const char *query;          /* samples matching a search (doc/query.md) */
+    int all;                    /* 1: every sample, patch and project */
+    double parity;              /* PAR2 recovery data in percent (10 = 10%); 0: none */
+    int sync;                   /* fsync the files before renaming them into place */
+    shelf_archive_progress_cb progress;
+    void *ud;
+} shelf_archive_export_opts;
+
+typedef struct shelf_archive_export_stats {
+    uint64_t samples, patches, projects;
+    uint64_t files;             /* payload files */
+    uint64_t payload_bytes;     /* Payload-Oxum octets */
+    uint64_t archive_bytes;     /* size of the archive file */
+    uint32_t parity_slices;     /* recovery slices written (0: no parity) */
+    uint64_t slice_size;
+    double seconds;
+} shelf_archive_export_stats;
+
+/*
+ * Write the selection (the union of what o names) to the archive file out:
+ * every file is read once, and that read feeds the SHA-256 and SHA-512
+ * manifests, the archive writer and the PAR2 encoder.  The archive is
+ * written under a temporary name beside out and renamed into place; parity
+ * files go beside it as out.par2 and out.volA+B.par2 (older ones of that
+ * name are replaced).  A sample whose bytes no longer match the catalog
+ * fails the export (SHELF_ECORRUPT: run `shelf import` or `shelf verify`).
+ * Errors: SHELF_EINVAL (nothing selected, an unknown format), SHELF_ENOTFOUND
+ * (no such item, a sample file gone), SHELF_ECORRUPT, SHELF_ECANCELED,
+ * SHELF_EIO, SHELF_ENOMEM; the message is on lib.  st may be NULL.
+ */
+SHELF_API int shelf_archive_export(shelf_library *lib, const char *out,
+                                   const shelf_archive_export_opts *o,
+                                   shelf_archive_export_stats *st);
+
+/* Problems that verify and import report, one per file (or per archive). */
+enum {
+    SHELF_ARCHIVE_MISSING = 1,    /* listed in a manifest, absent from the archive */
+    SHELF_ARCHIVE_UNLISTED = 2,   /* in the payload, in no manifest; or Payload-Oxum wrong */
+    SHELF_ARCHIVE_CORRUPT = 4,    /* a checksum does not match (payload or tag file) */
+    SHELF_ARCHIVE_REPAIRABLE = 8  /* the parity files can repair the archive */
+};
+/* Called once per problem on the calling thread; path (relative to the bag,
+ * or the archive's name) and detail are borrowed for the call. */
+typedef void (*shelf_archive_problem_cb)(void *ud, int problem, const char *path,
+                                         const char *detail);
+
+/* Limits that keep a hostile archive from filling the disk or the memory. */
+typedef struct shelf_archive_limits {
+    uint64_t max_bytes;         /* all files unpacked; 0: 1 TiB (import: also
+                                   the free space of the library's disk) */
+    uint64_t max_files;         /* entries; 0: 1,000,000 */
+    double max_ratio;           /* unpacked / packed bytes once past 64 MiB;
+                                   0: 1000 */
+} shelf_archive_limits;
+
+typedef struct shelf_archive_verify_stats {
+    uint64_t files, bytes;      /* payload files and bytes read */
+    uint64_t missing, unlisted, corrupt;
+    int parity;                 /* 1: parity files were found and checked */
+    uint32_t bad_slices;        /* damaged slices the parity found */
+    uint32_t recovery_slices;   /* recovery slices available */
+} shelf_archive_verify_stats;
+
+/*
+ * Check an archive without importing it: that it is one safe BagIt bag,
+ * every payload file against every manifest (SHA-256, SHA-512), the
+ * Payload-Oxum, the tag manifests; and, when path.par2 is beside it, the
+ * PAR2 set (which slices are damaged and whether they can be repaired).
+ * Returns SHELF_OK when intact, SHELF_ECORRUPT when damaged (problems went
+ * to cb and into st), SHELF_EFORMAT when the archive is unsafe or is no
+ * bag (the message says why), SHELF_ENOTFOUND, SHELF_EIO, SHELF_ENOMEM.
+ * errmsg (may be NULL) receives an owned one-line message on failure.
+ */
+SHELF_API int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
+                                   shelf_archive_problem_cb cb, shelf_archive_progress_cb progress,
+                                   void *ud, shelf_archive_verify_stats *st, char **errmsg);
+
+/* Conflict policies (the same meaning as restore's SHELF_CONFLICT_). */
+enum {
+    SHELF_ARCHIVE_SKIP = 0,       /* keep what the library has */
+    SHELF_ARCHIVE_OVERWRITE = 1,  /* take the archive's version */
+    SHELF_ARCHIVE_KEEP_BOTH = 2,  /* add the archive's as a new item */
+    SHELF_ARCHIVE_ASK = 3         /* ask the callback per conflict */
+};
+/* What happens to an item of the archive. */
+enum {
+    SHELF_ARCHIVE_CREATE = 1,     /* new in the library */
+    SHELF_ARCHIVE_REPLACE = 2,    /* conflict, the archive's taken (overwrite) */
+    SHELF_ARCHIVE_BOTH = 3,       /* conflict, added beside the library's */
+    SHELF_ARCHIVE_KEPT = 4,       /* conflict, the library's kept (skip) */
+    SHELF_ARCHIVE_SAME = 5        /* already there, identical */
+};
+#define SHELF_ARCHIVE_ALL 0x100   /* OR-ed into an answer: for later conflicts too */
+
+typedef struct shelf_archive_item {
+    int action;                   /* SHELF_ARCHIVE_CREATE ... */
+    int kind;                     /* 1 sample, SHELF_DOC_PATCH, SHELF_DOC_PROJECT */
+    int64_t archive_id;           /* its id in the library it came from */
+    int64_t id;                   /* its id in this library (0: none yet, preview) */
+    const char *name;
+    const char *detail;           /* why it conflicts, what was done */
+} shelf_archive_item;
+/* ASK: return SHELF_ARCHIVE_SKIP, _OVERWRITE or _KEEP_BOTH, optionally
+ * | SHELF_ARCHIVE_ALL.  Runs on the calling thread. */
+typedef int (*shelf_archive_ask_cb)(void *ud, const shelf_archive_item *it);
+typedef void (*shelf_archive_item_cb)(void *ud, const shelf_archive_item *it);
+
+typedef struct shelf_archive_import_opts {
+    size_t size;                  /* sizeof(shelf_archive_import_opts) */
+    int on_conflict;              /* SHELF_ARCHIVE_SKIP ... */
+    int preview;                  /* plan only: on_item sees every action */
+    shelf_archive_limits limits;
+    shelf_archive_ask_cb ask;
+    shelf_archive_item_cb on_item;
+    shelf_archive_problem_cb on_problem;
+    shelf_archive_progress_cb progress;
+    void *ud;
+} shelf_archive_import_opts;
+
+typedef struct shelf_archive_import_stats {
+    uint64_t created, replaced, both, kept, same;
+    uint64_t bytes;               /* payload bytes checked */
+    int repaired;                 /* 1: damage was repaired from the parity first */
+} shelf_archive_import_stats;
+
+/*
+ * Import an archive: unpack it into a private staging folder inside the
+ * library folder (names are checked first: absolute paths, "..", links,
+ * devices, duplicates, names equal but for case, sizes over the limits and
+ * zip bombs are refused), check every checksum, and only then bring in the
+ * samples (copied into the store, with their tags, rating and favourite)
+ * and the patches and projects with their whole history (projects relinked
+ * to the patches' and samples' ids in this library by one extra version).
+ * With parity files beside a damaged archive, a copy is repaired first.
+ * Conflicts (a sample with the same SHA-256, a document with the same
+ * history) follow o->on_conflict.  Every action goes to the audit log.  On
+ * a failure halfway, what this import added is removed again.
+ * Errors: SHELF_ECORRUPT (damage that cannot be repaired: the problems
+ * went to on_problem; nothing was imported), SHELF_EFORMAT (unsafe or not a
+ * bag), SHELF_ECANCELED, and the errors of shelf_import and
+ * shelf_doc_import.
+ */
+SHELF_API int shelf_archive_import(shelf_library *lib, const char *path,
+                                   const shelf_archive_import_opts *o,
+                                   shelf_archive_import_stats *st);
+
+#endif /* SHELF_ARCHIVE_H */

@@ -1,0 +1,1018 @@
+/*
+ * archive.c: shelf_archive_export and shelf_archive_verify.  Export writes
+ * a BagIt bag (RFC 8493) through libarchive in one streaming pass: each
+ * sample file is read once, and every buffer read goes to SHA-256 and
+ * SHA-512 (the manifests) and to the archive writer, whose output callback
+ * writes the archive file and feeds the PAR2 encoder.  The manifests and
+ * bag-info.txt come last in the archive, which a tar stream allows.  The
+ * layout is in doc/formats.md ("Archives").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include "archive_int.h"
+#include "par2_int.h"
+#include "../catalog/catalog_int.h"
+
+#define CHUNK ((size_t)1 << 20)
+
+/* ---- what goes in ---------------------------------------------------------- */
+
+typedef struct idlist {
+    int64_t *v;
+    size_t n, cap;
+} idlist;
+
+static int ids_add(idlist *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 32;
+        int64_t *nv = shelf__realloc(l->v, ncap * sizeof *nv);
+
+        if (!nv)
+            return SHELF_ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = id;
+    return SHELF_OK;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void ids_unique(idlist *l)
+{
+    size_t i, k = 0;
+
+    if (!l->n)
+        return;
+    qsort(l->v, l->n, sizeof *l->v, cmp_id);
+    for (i = 1; i < l->n; i++)
+        if (l->v[i] != l->v[k])
+            l->v[++k] = l->v[i];
+    l->n = k + 1;
+}
+
+typedef struct gather {
+    idlist samples, patches, projects;
+    int rc;
+} gather;
+
+static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
+{
+    gather *g = ud;
+
+    (void)name;
+    if (!uses)
+        return 0;
+    if (kind == SHELF__KIND_SAMPLE)
+        g->rc = ids_add(&g->samples, id);
+    else if (kind == SHELF__KIND_PATCH)
+        g->rc = ids_add(&g->patches, id);
+    return g->rc;
+}
+
+static int on_doc(void *ud, const shelf_docinfo *d)
+{
+    gather *g = ud;
+
+    g->rc = ids_add(d->kind == SHELF_DOC_PATCH ? &g->patches : &g->projects, d->id);
+    return g->rc;
+}
+
+static int gather_ids(shelf_library *lib, const shelf_archive_export_opts *o, gather *g)
+{
+    shelf_cursor *cur = NULL;
+    const shelf_sample *row;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < o->nprojects; i++)
+        if (ids_add(&g->projects, o->projects[i]))
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    for (i = 0; i < o->npatches; i++)
+        if (ids_add(&g->patches, o->patches[i]))
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (o->all) {
+        if ((rc = shelf_doc_list(lib, SHELF_DOC_PATCH, on_doc, g)) != SHELF_OK ||
+            (rc = shelf_doc_list(lib, SHELF_DOC_PROJECT, on_doc, g)) != SHELF_OK)
+            return g->rc ? shelf__seterr(&lib->err, g->rc, "out of memory") : rc;
+        if ((rc = shelf_catalog_list(lib, NULL, &cur)) != SHELF_OK)
+            return rc;
+        while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW)
+            if (ids_add(&g->samples, row->id)) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+        shelf_cursor_free(cur);
+        if (rc != SHELF_DONE)
+            return rc;
+    }
+    if (o->query) {
+        shelf_search_opts so;
+
+        memset(&so, 0, sizeof so);
+        so.size = sizeof so;
+        so.limit = -1;
+        if ((rc = shelf_search(lib, o->query, &so, &cur, NULL, NULL)) != SHELF_OK)
+            return rc;
+        while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW)
+            if (ids_add(&g->samples, row->id)) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+        shelf_cursor_free(cur);
+        if (rc != SHELF_DONE)
+            return rc;
+    }
+    ids_unique(&g->projects);
+    for (i = 0; i < g->projects.n; i++)
+        if ((rc = shelf_refs(lib, SHELF_DOC_PROJECT, g->projects.v[i], on_ref, g)) != SHELF_OK)
+            return g->rc ? shelf__seterr(&lib->err, g->rc, "out of memory") : rc;
+    ids_unique(&g->patches);
+    for (i = 0; i < g->patches.n; i++)
+        if ((rc = shelf_refs(lib, SHELF_DOC_PATCH, g->patches.v[i], on_ref, g)) != SHELF_OK)
+            return g->rc ? shelf__seterr(&lib->err, g->rc, "out of memory") : rc;
+    ids_unique(&g->patches);
+    ids_unique(&g->samples);
+    if (!g->samples.n && !g->patches.n && !g->projects.n)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to export: the selection is empty");
+    return SHELF_OK;
+}
+
+/* One file of the payload, as planned before writing. */
+typedef struct item {
+    char *name;                 /* inside the bag: "data/samples/12/kick.wav" */
+    char *src;                  /* file to read, or NULL: text holds the bytes */
+    char *text;
+    size_t textlen;
+    uint64_t size;
+    int64_t mtime;
+    char sha256[SHELF_HASH_HEX]; /* expected (samples), "" when not known */
+    uint8_t h256[SHELF_HASH_BYTES], h512[SHELF__SHA512_BYTES];
+} item;
+
+typedef struct plan {
+    item *it;
+    size_t n, cap;
+    uint64_t bytes;
+} plan;
+
+static item *plan_add(plan *p)
+{
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 64;
+        item *ni = shelf__realloc(p->it, ncap * sizeof *ni);
+
+        if (!ni)
+            return NULL;
+        p->it = ni;
+        p->cap = ncap;
+    }
+    memset(&p->it[p->n], 0, sizeof p->it[p->n]);
+    return &p->it[p->n++];
+}
+
+static void plan_release(plan *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++) {
+        free(p->it[i].name);
+        free(p->it[i].src);
+        free(p->it[i].text);
+    }
+    free(p->it);
+}
+
+/* A file name fit for any archive reader: no controls, no backslash, at
+ * most 200 bytes (cut on a UTF-8 boundary). */
+static char *safe_component(const char *s, const char *fallback)
+{
+    size_t n = strlen(s), i;
+    char *r;
+
+    if (n > 200) {
+        n = 200;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    if (!(r = shelf__strndup(s, n)))
+        return NULL;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f || r[i] == '\\' || r[i] == '/')
+            r[i] = '_';
+    if (!*r || !strcmp(r, ".") || !strcmp(r, "..")) {
+        free(r);
+        r = shelf__strdup(fallback);
+    }
+    return r;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static json_t *sample_json(const shelf_sample *s, const char *file)
+{
+    json_t *o = json_object(), *tags = json_array();
+    const char *t = s->tags;
+
+    json_object_set_new(o, "shelf_sample", json_integer(1));
+    json_object_set_new(o, "id", json_integer(s->id));
+    set_str(o, "name", s->name);
+    set_str(o, "file", file);
+    set_str(o, "sha256", s->sha256);
+    json_object_set_new(o, "size", json_integer((json_int_t)s->size));
+    json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
+    set_str(o, "origin", s->relpath);
+    set_str(o, "format", s->format);
+    set_str(o, "subtype", s->subtype);
+    json_object_set_new(o, "rate", json_integer(s->rate));
+    json_object_set_new(o, "channels", json_integer(s->channels));
+    json_object_set_new(o, "frames", json_integer(s->frames));
+    json_object_set_new(o, "duration", json_real(s->duration));
+    if (s->bits)
+        json_object_set_new(o, "bits", json_integer(s->bits));
+    if (s->root_key >= 0)
+        json_object_set_new(o, "root_key", json_integer(s->root_key));
+    if (s->loop_start >= 0) {
+        json_object_set_new(o, "loop_start", json_integer(s->loop_start));
+        json_object_set_new(o, "loop_end", json_integer(s->loop_end));
+        json_object_set_new(o, "loop_mode", json_integer(s->loop_mode));
+    }
+    if (s->tempo > 0)
+        json_object_set_new(o, "tempo", json_real(s->tempo));
+    if (s->beats)
+        json_object_set_new(o, "beats", json_integer(s->beats));
+    set_str(o, "category", s->category);
+    json_object_set_new(o, "created", json_integer(s->created));
+    if (s->last_used)
+        json_object_set_new(o, "last_used", json_integer(s->last_used));
+    json_object_set_new(o, "rating", json_integer(s->rating));
+    json_object_set_new(o, "favourite", json_boolean(s->favourite));
+    while (t && *t) {
+        const char *e = strchr(t, ' ');
+        size_t n = e ? (size_t)(e - t) : strlen(t);
+
+        if (n)
+            json_array_append_new(tags, json_stringn(t, n));
+        t += n;
+        while (*t == ' ')
+            t++;
+    }
+    json_object_set_new(o, "tags", tags);
+    set_str(o, "title", s->title);
+    set_str(o, "author", s->author);
+    set_str(o, "comment", s->comment);
+    set_str(o, "genre", s->genre);
+    set_str(o, "kit", s->kit);
+    set_str(o, "instrument", s->instrument);
+    return o;
+}
+
+static int plan_text(shelf_library *lib, plan *p, char *name, char *text)
+{
+    item *it;
+
+    if (!name || !text || !(it = plan_add(p))) {
+        free(name);
+        free(text);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    it->name = name;
+    it->text = text;
+    it->textlen = strlen(text);
+    it->size = it->textlen;
+    it->mtime = shelf__now();
+    p->bytes += it->size;
+    return SHELF_OK;
+}
+
+static int plan_build(shelf_library *lib, gather *g, plan *p)
+{
+    shelf_cursor *cur = NULL;
+    const shelf_sample *s;
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < g->samples.n && rc == SHELF_OK; i++) {
+        char *base = NULL, *file = NULL, *src;
+        const char *slash;
+        json_t *meta;
+        item *it;
+
+        if ((rc = shelf_catalog_get(lib, g->samples.v[i], &cur, &s)) != SHELF_OK)
+            break;
+        slash = strrchr(s->relpath, '/');
+        src = s->blob ? shelf__store_path(&lib->store, s->blob) : shelf__sample_abspath(s->root, s->relpath);
+        base = safe_component(slash ? slash + 1 : s->relpath, "sample");
+        if (base)
+            file = shelf__asprintf("data/samples/%lld/%s", (long long)s->id, base);
+        free(base);
+        if (!src || !file || !(it = plan_add(p))) {
+            free(src);
+            free(file);
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        it->name = file;
+        it->src = src;
+        it->size = s->size;
+        it->mtime = s->mtime_ns / 1000000000;
+        snprintf(it->sha256, sizeof it->sha256, "%s", s->sha256 ? s->sha256 : "");
+        p->bytes += s->size;
+        if (!(meta = sample_json(s, file))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        rc = plan_text(lib, p, shelf__asprintf("data/catalog/%lld.json", (long long)s->id),
+                       json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII));
+        json_decref(meta);
+        shelf_cursor_free(cur);
+        cur = NULL;
+    }
+    shelf_cursor_free(cur);
+    for (i = 0; i < g->patches.n && rc == SHELF_OK; i++) {
+        char *json = NULL;
+
+        if ((rc = shelf_doc_export(lib, SHELF_DOC_PATCH, g->patches.v[i], &json)) == SHELF_OK)
+            rc = plan_text(lib, p, shelf__asprintf("data/patches/%lld.json", (long long)g->patches.v[i]), json);
+    }
+    for (i = 0; i < g->projects.n && rc == SHELF_OK; i++) {
+        char *json = NULL;
+
+        if ((rc = shelf_doc_export(lib, SHELF_DOC_PROJECT, g->projects.v[i], &json)) == SHELF_OK)
+            rc = plan_text(lib, p, shelf__asprintf("data/projects/%lld.json", (long long)g->projects.v[i]), json);
+    }
+    return rc;
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+typedef struct writer {
+    shelf_library *lib;
+    int fd;
+    uint64_t written;
+    shelf__par2_enc *par2;
+    shelf__err perr;
+    int rc;                     /* our error behind a libarchive failure */
+} writer;
+
+static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t n)
+{
+    writer *w = ud;
+    const uint8_t *b = buf;
+    size_t left = n;
+
+    while (left > 0) {
+        ssize_t k = write(w->fd, b, left);
+
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write the archive");
+            archive_set_error(a, errno, "write failed");
+            return -1;
+        }
+        b += k;
+        left -= (size_t)k;
+    }
+    if (w->par2 && shelf__par2_enc_update(w->par2, buf, n, &w->perr) != SHELF_OK) {
+        w->rc = shelf__seterr(&w->lib->err, w->perr.rc, "parity: %s", w->perr.msg);
+        archive_set_error(a, EINVAL, "parity failed");
+        return -1;
+    }
+    w->written += n;
+    return (la_ssize_t)n;
+}
+
+static int arerr(writer *w, struct archive *a, const char *what)
+{
+    if (w->rc)
+        return w->rc;
+    return shelf__seterr(&w->lib->err, SHELF_EIO, "%s: %s", what,
+                         archive_error_string(a) ? archive_error_string(a) : "libarchive failed");
+}
+
+static int put_header(writer *w, struct archive *a, const char *base, const char *name,
+                      uint64_t size, int64_t mtime)
+{
+    struct archive_entry *e = archive_entry_new();
+    char *full = shelf__asprintf("%s/%s", base, name);
+    int rc = SHELF_OK;
+
+    if (!e || !full) {
+        rc = shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    archive_entry_set_pathname_utf8(e, full);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)size);
+    archive_entry_set_mtime(e, (time_t)mtime, 0);
+    if (archive_write_header(a, e) < ARCHIVE_WARN)
+        rc = arerr(w, a, full);
+out:
+    archive_entry_free(e);
+    free(full);
+    return rc;
+}
+
+static int put_data(writer *w, struct archive *a, const void *p, size_t n, const char *name)
+{
+    const uint8_t *b = p;
+
+    while (n > 0) {
+        la_ssize_t k = archive_write_data(a, b, n);
+
+        if (k <= 0)
+            return arerr(w, a, name);
+        b += k;
+        n -= (size_t)k;
+    }
+    return SHELF_OK;
+}
+
+/* A generated file: hashed, written whole. */
+static int put_text(writer *w, struct archive *a, const char *base, item *it)
+{
+    shelf__hash2 *h = shelf__hash2_new();
+    int rc;
+
+    if (!h)
+        return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+    shelf__hash2_update(h, it->text, it->textlen);
+    shelf__hash2_final(h, it->h256, it->h512);
+    shelf__hash2_free(h);
+    if ((rc = put_header(w, a, base, it->name, it->textlen, it->mtime)) != SHELF_OK)
+        return rc;
+    return put_data(w, a, it->text, it->textlen, it->name);
+}
+
+typedef struct prog {
+    shelf_archive_progress_cb cb;
+    void *ud;
+    shelf_archive_progress p;
+    double last;
+} prog;
+
+static int tick(prog *pg, int force)
+{
+    double t;
+
+    if (!pg->cb)
+        return 0;
+    t = shelf__monotonic();
+    if (!force && t - pg->last < 0.1)
+        return 0;
+    pg->last = t;
+    return pg->cb(pg->ud, &pg->p);
+}
+
+/* A sample file: read once; the bytes go to both hashes and the archive. */
+static int put_file(writer *w, struct archive *a, const char *base, item *it, uint8_t *buf, prog *pg)
+{
+    shelf__hash2 *h = NULL;
+    struct stat sb;
+    uint64_t got = 0;
+    char hex[SHELF_HASH_HEX];
+    int fd, rc = SHELF_OK;
+
+    if ((fd = open(it->src, O_RDONLY | O_CLOEXEC)) < 0)
+        return shelf__seterr_errno(&w->lib->err, errno, "cannot read sample '%s'", it->src);
+    if (fstat(fd, &sb) != 0) {
+        rc = shelf__seterr_errno(&w->lib->err, errno, "cannot read sample '%s'", it->src);
+        goto out;
+    }
+    if ((uint64_t)sb.st_size != it->size) {
+        rc = shelf__seterr(&w->lib->err, SHELF_ECORRUPT,
+                           "sample '%s' changed since it was catalogued (run 'shelf import' on it)", it->src);
+        goto out;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (!(h = shelf__hash2_new())) {
+        rc = shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = put_header(w, a, base, it->name, it->size, it->mtime)) != SHELF_OK)
+        goto out;
+    pg->p.current = it->name;
+    while (got < it->size) {
+        size_t want = it->size - got < CHUNK ? (size_t)(it->size - got) : CHUNK;
+        ssize_t n = read(fd, buf, want);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = shelf__seterr_errno(&w->lib->err, errno, "cannot read sample '%s'", it->src);
+            goto out;
+        }
+        if (n == 0) {
+            rc = shelf__seterr(&w->lib->err, SHELF_ECORRUPT, "sample '%s' shrank while it was read", it->src);
+            goto out;
+        }
+        shelf__hash2_update(h, buf, (size_t)n);
+        if ((rc = put_data(w, a, buf, (size_t)n, it->name)) != SHELF_OK)
+            goto out;
+        got += (uint64_t)n;
+        pg->p.bytes_done += (uint64_t)n;
+        if (tick(pg, 0)) {
+            rc = shelf__seterr(&w->lib->err, SHELF_ECANCELED, "canceled");
+            goto out;
+        }
+    }
+    shelf__hash2_final(h, it->h256, it->h512);
+    shelf__hex(it->h256, SHELF_HASH_BYTES, hex);
+    if (it->sha256[0] && strcmp(hex, it->sha256))
+        rc = shelf__seterr(&w->lib->err, SHELF_ECORRUPT,
+                           "sample '%s' changed since it was catalogued (run 'shelf import' on it)", it->src);
+out:
+    shelf__hash2_free(h);
+    close(fd);
+    return rc;
+}
+
+/* A tag file made at the end: its bytes and its hashes for the tag manifests. */
+static int put_tag(writer *w, struct archive *a, const char *base, const char *name, shelf__buf *text,
+                   shelf__buf *tm256, shelf__buf *tm512)
+{
+    shelf__hash2 *h = shelf__hash2_new();
+    uint8_t h256[SHELF_HASH_BYTES], h512[SHELF__SHA512_BYTES];
+    int rc;
+
+    if (!h)
+        return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+    shelf__hash2_update(h, text->buf ? text->buf : "", text->len);
+    shelf__hash2_final(h, h256, h512);
+    shelf__hash2_free(h);
+    if ((tm256 && shelf__bag_manifest_line(tm256, h256, sizeof h256, name) != SHELF_OK) ||
+        (tm512 && shelf__bag_manifest_line(tm512, h512, sizeof h512, name) != SHELF_OK))
+        return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = put_header(w, a, base, name, text->len, shelf__now())) != SHELF_OK)
+        return rc;
+    return put_data(w, a, text->buf ? text->buf : "", text->len, name);
+}
+
+static int format_of(const char *out, int format)
+{
+    size_t n = strlen(out);
+
+    if (format)
+        return format;
+    if (n > 8 && !strcasecmp(out + n - 8, ".tar.zst"))
+        return SHELF_ARCHIVE_TAR_ZSTD;
+    if (n > 5 && !strcasecmp(out + n - 5, ".tzst"))
+        return SHELF_ARCHIVE_TAR_ZSTD;
+    if (n > 4 && !strcasecmp(out + n - 4, ".zip"))
+        return SHELF_ARCHIVE_ZIP;
+    if (n > 4 && !strcasecmp(out + n - 4, ".tar"))
+        return SHELF_ARCHIVE_TAR;
+    return 0;
+}
+
+/* The bag's folder name: the archive's file name without its extensions. */
+static char *bag_base(const char *out)
+{
+    const char *slash = strrchr(out, '/'), *name = slash ? slash + 1 : out;
+    char *b = shelf__strdup(name), *dot, *r;
+
+    if (!b)
+        return NULL;
+    while ((dot = strrchr(b, '.')) != NULL && dot != b &&
+           (!strcasecmp(dot, ".tar") || !strcasecmp(dot, ".zst") || !strcasecmp(dot, ".tzst") ||
+            !strcasecmp(dot, ".zip")))
+        *dot = '\0';
+    r = safe_component(b, "bag");
+    free(b);
+    return r;
+}
+
+/* Remove OUT.par2 and OUT.vol*.par2 of an earlier export to the same name. */
+static void remove_old_parity(const char *out)
+{
+    char *dir = shelf__strdup(out), *slash, *prefix = NULL;
+    const char *name;
+    struct dirent *de;
+    DIR *d = NULL;
+    size_t pl;
+
+    if (!dir)
+        return;
+    slash = strrchr(dir, '/');
+    name = slash ? slash + 1 : dir;
+    if (!(prefix = shelf__strdup(name)))
+        goto out;
+    if (slash)
+        *slash = '\0';
+    if (!(d = opendir(slash ? (*dir ? dir : "/") : ".")))
+        goto out;
+    pl = strlen(prefix);
+    while ((de = readdir(d)) != NULL) {
+        const char *rest = de->d_name + pl;
+        size_t n = strlen(de->d_name);
+
+        if (strncmp(de->d_name, prefix, pl) || n < pl + 5 || strcmp(de->d_name + n - 5, ".par2"))
+            continue;
+        if (!strcmp(rest, ".par2") || !strncmp(rest, ".vol", 4))
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+out:
+    if (d)
+        closedir(d);
+    free(prefix);
+    free(dir);
+}
+
+static void bytes_text(uint64_t n, char *buf, size_t size)
+{
+    if (n >= 1000000000ull)
+        snprintf(buf, size, "%.1f GB", (double)n / 1e9);
+    else if (n >= 1000000ull)
+        snprintf(buf, size, "%.1f MB", (double)n / 1e6);
+    else if (n >= 1000ull)
+        snprintf(buf, size, "%.1f KB", (double)n / 1e3);
+    else
+        snprintf(buf, size, "%llu bytes", (unsigned long long)n);
+}
+
+int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
+                         shelf_archive_export_stats *st)
+{
+    gather g;
+    plan p;
+    writer w;
+    prog pg;
+    struct archive *a = NULL;
+    shelf__buf info = SHELF__BUF_INIT, m256 = SHELF__BUF_INIT, m512 = SHELF__BUF_INIT;
+    shelf__buf tm256 = SHELF__BUF_INIT, tm512 = SHELF__BUF_INIT, bagit = SHELF__BUF_INIT;
+    char *base = NULL, *tmp = NULL, *dir = NULL, host[256], date[32], size_txt[32];
+    const char *name;
+    uint8_t *buf = NULL;
+    double t0 = shelf__monotonic();
+    int fmt, rc = SHELF_OK, opened = 0;
+    size_t i;
+    time_t now;
+    struct tm tmv;
+
+    memset(&g, 0, sizeof g);
+    memset(&p, 0, sizeof p);
+    memset(&w, 0, sizeof w);
+    memset(&pg, 0, sizeof pg);
+    w.lib = lib;
+    w.fd = -1;
+    if (st)
+        memset(st, 0, sizeof *st);
+    if (!o || o->size < sizeof *o || !out || !*out)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "archive export: no options or no output name");
+    if (!(fmt = format_of(out, o->format)) || fmt > SHELF_ARCHIVE_ZIP)
+        return shelf__seterr(&lib->err, SHELF_EINVAL,
+                             "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);
+    if (o->parity < 0 || o->parity > 100)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "parity must be 0 to 100%%, not %g", o->parity);
+    if ((rc = gather_ids(lib, o, &g)) != SHELF_OK || (rc = plan_build(lib, &g, &p)) != SHELF_OK)
+        goto out;
+    name = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+    if (!(base = bag_base(out)) || !(dir = shelf__strdup(out)) || !(buf = shelf__malloc(CHUNK))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (strrchr(dir, '/'))
+        strrchr(dir, '/')[strrchr(dir, '/') == dir ? 1 : 0] = '\0';
+    else
+        dir[0] = '\0';
+    if (!(tmp = shelf__asprintf("%s%s.%s.tmp-XXXXXX", dir, *dir ? "/" : "", name))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((w.fd = mkstemp(tmp)) < 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", tmp);
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    fchmod(w.fd, 0644);
+    if (o->parity > 0) {
+        shelf__par2_params pr;
+        /* Headers: about 1.5 KiB per file in a pax tar. */
+        uint64_t expect = p.bytes + (uint64_t)p.n * 1536 + 65536;
+
+        memset(&pr, 0, sizeof pr);
+        pr.redundancy = o->parity;
+        pr.sync = o->sync;
+        if ((rc = shelf__par2_enc_new(name, expect, &pr, &w.par2, &w.perr)) != SHELF_OK) {
+            rc = shelf__seterr(&lib->err, rc, "parity: %s", w.perr.msg);
+            goto out;
+        }
+    }
+    if (!(a = archive_write_new())) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (fmt == SHELF_ARCHIVE_ZIP) {
+        if (archive_write_set_format_zip(a) != ARCHIVE_OK ||
+            archive_write_set_options(a, "zip:compression=store,zip:zip64,zip:hdrcharset=UTF-8") < ARCHIVE_WARN) {
+            rc = arerr(&w, a, "zip writer");
+            goto out;
+        }
+    } else {
+        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) {
+            rc = arerr(&w, a, "tar writer");
+            goto out;
+        }
+        if (fmt == SHELF_ARCHIVE_TAR_ZSTD &&
+            (archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
+             archive_write_set_filter_option(a, "zstd", "compression-level", "3") < ARCHIVE_WARN)) {
+            rc = arerr(&w, a, "zstd filter");
+            goto out;
+        }
+    }
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open2(a, &w, NULL, on_write, NULL, NULL) != ARCHIVE_OK) {
+        rc = arerr(&w, a, "cannot start the archive");
+        goto out;
+    }
+    opened = 1;
+
+    pg.cb = o->progress;
+    pg.ud = o->ud;
+    pg.p.files_total = p.n;
+    pg.p.bytes_total = p.bytes;
+    if (tick(&pg, 1)) {
+        rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "canceled");
+        goto out;
+    }
+    /* bagit.txt first, so a reader knows what it holds; then the payload. */
+    if (shelf__buf_adds(&bagit, "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n") != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = put_tag(&w, a, base, "bagit.txt", &bagit, &tm256, &tm512)) != SHELF_OK)
+        goto out;
+    for (i = 0; i < p.n; i++) {
+        item *it = &p.it[i];
+
+        rc = it->src ? put_file(&w, a, base, it, buf, &pg) : put_text(&w, a, base, it);
+        if (rc != SHELF_OK)
+            goto out;
+        if (!it->src)
+            pg.p.bytes_done += it->size;
+        pg.p.files_done++;
+        if (shelf__bag_manifest_line(&m256, it->h256, sizeof it->h256, it->name) != SHELF_OK ||
+            shelf__bag_manifest_line(&m512, it->h512, sizeof it->h512, it->name) != SHELF_OK) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (tick(&pg, 0)) {
+            rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "canceled");
+            goto out;
+        }
+    }
+    /* Then what only the end knows. */
+    now = time(NULL);
+    gmtime_r(&now, &tmv);
+    strftime(date, sizeof date, "%Y-%m-%d", &tmv);
+    memset(host, 0, sizeof host);
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    bytes_text(p.bytes, size_txt, sizeof size_txt);
+    if (shelf__buf_addf(&info, "Source-Organization: shelf library %s\n", lib->library_id) ||
+        shelf__buf_addf(&info, "Bagging-Date: %s\n", date) ||
+        shelf__buf_addf(&info, "Bag-Software-Agent: shelf %s\n", shelf_version()) ||
+        shelf__buf_addf(&info, "Payload-Oxum: %llu.%zu\n", (unsigned long long)p.bytes, p.n) ||
+        shelf__buf_addf(&info, "Bag-Size: %s\n", size_txt) ||
+        shelf__buf_addf(&info, "External-Description: %zu samples, %zu patches, %zu projects from a "
+                               "shelf library, with their catalog metadata and version histories\n",
+                        g.samples.n, g.patches.n, g.projects.n) ||
+        shelf__buf_addf(&info, "Shelf-Archive-Format: 1\n") ||
+        shelf__buf_addf(&info, "Shelf-Library-Id: %s\n", lib->library_id) ||
+        shelf__buf_addf(&info, "Shelf-Device: %s\n", host)) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = put_tag(&w, a, base, "bag-info.txt", &info, &tm256, &tm512)) != SHELF_OK ||
+        (rc = put_tag(&w, a, base, "manifest-sha256.txt", &m256, &tm256, &tm512)) != SHELF_OK ||
+        (rc = put_tag(&w, a, base, "manifest-sha512.txt", &m512, &tm256, &tm512)) != SHELF_OK ||
+        (rc = put_tag(&w, a, base, "tagmanifest-sha256.txt", &tm256, NULL, NULL)) != SHELF_OK ||
+        (rc = put_tag(&w, a, base, "tagmanifest-sha512.txt", &tm512, NULL, NULL)) != SHELF_OK)
+        goto out;
+    opened = 0;
+    if (archive_write_close(a) != ARCHIVE_OK) {
+        rc = arerr(&w, a, "cannot finish the archive");
+        goto out;
+    }
+    if (o->sync && fsync(w.fd) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+        goto out;
+    }
+    if (close(w.fd) != 0) {
+        w.fd = -1;
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+        goto out;
+    }
+    w.fd = -1;
+    if (rename(tmp, out) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    /* Parity of an earlier archive of this name would not match this one. */
+    remove_old_parity(out);
+    if (o->sync)
+        shelf__fsync_dir(*dir ? dir : ".");
+    if (w.par2) {
+        if ((rc = shelf__par2_enc_finish(w.par2, out, &w.perr)) != SHELF_OK) {
+            rc = shelf__seterr(&lib->err, rc, "parity: %s", w.perr.msg);
+            goto out;
+        }
+        if (st) {
+            st->parity_slices = shelf__par2_enc_nrecovery(w.par2);
+            st->slice_size = shelf__par2_enc_slice_size(w.par2);
+        }
+    }
+    pg.p.current = NULL;
+    tick(&pg, 1);
+    if (st) {
+        st->samples = g.samples.n;
+        st->patches = g.patches.n;
+        st->projects = g.projects.n;
+        st->files = p.n;
+        st->payload_bytes = p.bytes;
+        st->archive_bytes = w.written;
+        st->seconds = shelf__monotonic() - t0;
+    }
+out:
+    if (a) {
+        if (opened) {
+            /* Abandon: close the writer without caring for its output. */
+            archive_write_fail(a);
+        }
+        archive_write_free(a);
+    }
+    if (w.fd >= 0)
+        close(w.fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    shelf__par2_enc_free(w.par2);
+    shelf__buf_release(&info);
+    shelf__buf_release(&m256);
+    shelf__buf_release(&m512);
+    shelf__buf_release(&tm256);
+    shelf__buf_release(&tm512);
+    shelf__buf_release(&bagit);
+    plan_release(&p);
+    free(g.samples.v);
+    free(g.patches.v);
+    free(g.projects.v);
+    free(base);
+    free(dir);
+    free(buf);
+    return rc;
+}
+
+/* ---- verify ------------------------------------------------------------------ */
+
+typedef struct vprog {
+    shelf_archive_progress_cb cb;
+    void *ud;
+    uint64_t total;
+} vprog;
+
+static int on_read_progress(void *ud, uint64_t files, uint64_t bytes, const char *cur)
+{
+    vprog *v = ud;
+    shelf_archive_progress p;
+
+    memset(&p, 0, sizeof p);
+    p.files_done = files;
+    p.bytes_done = bytes;
+    p.bytes_total = v->total;
+    p.current = cur;
+    return v->cb ? v->cb(v->ud, &p) : 0;
+}
+
+int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err)
+{
+    char *par2 = shelf__asprintf("%s.par2", path);
+    int rc;
+
+    memset(rep, 0, sizeof *rep);
+    *found = 0;
+    if (!par2)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    if (access(par2, F_OK) != 0) {
+        free(par2);
+        return SHELF_OK;
+    }
+    *found = 1;
+    rc = shelf__par2_verify(par2, NULL, rep, err);
+    free(par2);
+    return rc;
+}
+
+int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
+                         shelf_archive_problem_cb cb, shelf_archive_progress_cb progress,
+                         void *ud, shelf_archive_verify_stats *st, char **errmsg)
+{
+    shelf__bag_limits lim;
+    shelf__bag bag;
+    shelf__par2_report rep;
+    shelf__err err = { 0, "" }, perr = { 0, "" };
+    shelf_archive_verify_stats local;
+    vprog vp = { progress, ud, 0 };
+    struct stat sb;
+    const char *name;
+    int rc, prc, found = 0;
+    size_t i;
+
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+    if (errmsg)
+        *errmsg = NULL;
+    memset(&bag, 0, sizeof bag);
+    memset(&rep, 0, sizeof rep);
+    if (!path) {
+        rc = shelf__seterr(&err, SHELF_EINVAL, "no archive named");
+        goto out;
+    }
+    name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (stat(path, &sb) != 0) {
+        rc = shelf__seterr_errno(&err, errno, "cannot open '%s'", path);
+        goto out;
+    }
+    vp.total = (uint64_t)sb.st_size;
+    shelf__bag_limits_init(&lim, limits);
+    /* Parity first: it reads the archive once and says which parts are bad. */
+    prc = shelf__archive_parity(path, &rep, &found, &perr);
+    st->parity = found;
+    if (found && prc != SHELF_OK && prc != SHELF_ECORRUPT) {
+        /* Unusable parity files are a problem to report, not a reason to stop. */
+        if (cb)
+            cb(ud, SHELF_ARCHIVE_CORRUPT, name, perr.msg);
+        st->corrupt++;
+        found = 0;
+    }
+    if (found) {
+        st->bad_slices = rep.bad_slices;
+        st->recovery_slices = rep.nrecovery;
+    }
+    rc = shelf__bag_read(path, NULL, 0, &lim, NULL, progress ? on_read_progress : NULL, &vp, &bag, &err);
+    if (rc == SHELF_OK)
+        rc = shelf__bag_check(&bag, &err);
+    for (i = 0; i < bag.nproblems; i++) {
+        shelf__bag_problem *p = &bag.problems[i];
+
+        if (cb)
+            cb(ud, p->kind, p->path, p->detail);
+        if (p->kind == SHELF_ARCHIVE_MISSING)
+            st->missing++;
+        else if (p->kind == SHELF_ARCHIVE_UNLISTED)
+            st->unlisted++;
+        else
+            st->corrupt++;
+    }
+    st->files = bag.payload_files;
+    st->bytes = bag.payload_bytes;
+    if (rc == SHELF_ECORRUPT)
+        shelf__seterr(&err, rc, "'%s' is damaged: %zu problem%s%s%s", name, bag.nproblems,
+                      bag.nproblems == 1 ? "" : "s", bag.truncated ? "; " : "",
+                      bag.truncated ? bag.truncated_msg : "");
+    if (found && rep.damaged) {
+        char detail[256];
+
+        snprintf(detail, sizeof detail, "parity: %u of %u slices damaged, %u recovery slices: %s",
+                 rep.bad_slices, rep.nslices, rep.nrecovery,
+                 rep.repairable ? "can be repaired (shelf archive import repairs a copy; par2 repair too)"
+                                : "too many to repair");
+        if (cb)
+            cb(ud, rep.repairable ? SHELF_ARCHIVE_REPAIRABLE : SHELF_ARCHIVE_CORRUPT, name, detail);
+        if (rc == SHELF_OK || rc == SHELF_EFORMAT)
+            rc = shelf__seterr(&err, SHELF_ECORRUPT, "'%s' is damaged (%s)", name, detail);
+    }
+out:
+    if (rc != SHELF_OK && errmsg)
+        *errmsg = shelf__strdup(err.msg);
+    shelf__par2_report_release(&rep);
+    shelf__bag_release(&bag);
+    return rc;
+}

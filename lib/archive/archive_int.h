@@ -1,0 +1,146 @@
+/*
+ * archive_int.h: the pieces of lib/archive shared between its files: BagIt
+ * text (bagit.c: manifest lines, percent-encoding, bag-info, name checks,
+ * a string set) and the reader of archives from strangers (archive_read.c:
+ * one pass through libarchive that refuses unsafe entries, hashes every
+ * file, optionally unpacks the payload into a staging folder, then checks
+ * the manifests).  The reader works from a file or from memory (the fuzz
+ * target).
+ */
+#ifndef SHELF_ARCHIVE_INT_H
+#define SHELF_ARCHIVE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../common/common_int.h"
+#include "par2_int.h"
+
+#define SHELF__SHA512_BYTES 64
+
+/* ---- bagit.c ------------------------------------------------------------ */
+
+/* Append "<hex> <path>\n" with path percent-encoded as RFC 8493 asks
+ * (CR, LF and % as %0D %0A %25). */
+int shelf__bag_manifest_line(shelf__buf *b, const uint8_t *hash, size_t n, const char *path);
+
+/*
+ * Parse one manifest of hashes of hash_len bytes.  For each line cb gets the
+ * decoded path and the hash bytes; a non-zero return stops and is returned.
+ * SHELF_EFORMAT with a one-line message for a malformed line (bad hex,
+ * wrong length, no path, an unsafe path).
+ */
+typedef int (*shelf__bag_line_cb)(void *ud, const char *path, const uint8_t *hash);
+int shelf__bag_manifest_parse(const char *text, size_t len, size_t hash_len,
+                              shelf__bag_line_cb cb, void *ud, shelf__err *err);
+
+/* The value of label in bag-info.txt text (first occurrence, trimmed),
+ * owned, or NULL when absent. */
+char *shelf__bag_info_get(const char *text, size_t len, const char *label);
+
+/*
+ * Check a path inside an archive as a stranger wrote it.  Returns NULL when
+ * it is a safe relative name (no leading '/', no "." or ".." or empty
+ * component, no backslash, no control character, at most 4096 bytes and
+ * 255 per component), else a static reason.
+ */
+const char *shelf__bag_name_unsafe(const char *path);
+
+/* A set of strings (open addressing); with fold, compared without ASCII case. */
+typedef struct shelf__strset {
+    char **slot;
+    size_t cap, n;
+    int fold;
+} shelf__strset;
+/* Add s (copied): 1 when added, 0 when already there (*found: the stored
+ * string, borrowed), SHELF_ENOMEM. */
+int shelf__strset_add(shelf__strset *s, const char *str, const char **found);
+int shelf__strset_has(const shelf__strset *s, const char *str);
+void shelf__strset_release(shelf__strset *s);
+
+/* Hash two algorithms at once (OpenSSL EVP). */
+typedef struct shelf__hash2 shelf__hash2;
+shelf__hash2 *shelf__hash2_new(void);
+void shelf__hash2_update(shelf__hash2 *h, const void *data, size_t n);
+void shelf__hash2_final(shelf__hash2 *h, uint8_t sha256[SHELF_HASH_BYTES],
+                        uint8_t sha512[SHELF__SHA512_BYTES]);
+void shelf__hash2_free(shelf__hash2 *h);
+
+/* ---- archive_read.c -------------------------------------------------------- */
+
+typedef struct shelf__bag_limits {
+    uint64_t max_bytes;         /* total unpacked */
+    uint64_t max_files;
+    double max_ratio;
+    uint64_t ratio_after;       /* bytes unpacked before the ratio counts */
+    size_t max_tag;             /* largest tag file kept in memory */
+} shelf__bag_limits;
+
+/* Fill l from the public limits (NULL: the defaults). */
+void shelf__bag_limits_init(shelf__bag_limits *l, const void *pub_limits);
+
+typedef struct shelf__bag_file {
+    char *path;                 /* relative to the bag's base: "data/...", "bagit.txt" */
+    uint64_t size;
+    uint8_t sha256[SHELF_HASH_BYTES];
+    uint8_t sha512[SHELF__SHA512_BYTES];
+    char *text;                 /* tag files (outside data/): the bytes, NUL-terminated */
+    char *staged;               /* payload unpacked: its absolute path (owned) */
+    int listed;                 /* seen in a payload manifest (check) */
+} shelf__bag_file;
+
+/* A problem found by shelf__bag_check (kind: SHELF_ARCHIVE_MISSING ...). */
+typedef struct shelf__bag_problem {
+    int kind;
+    char *path;
+    char *detail;
+} shelf__bag_problem;
+
+typedef struct shelf__bag {
+    char *base;                 /* the single top folder's name */
+    shelf__bag_file *files;
+    size_t nfiles, cap;
+    uint64_t payload_bytes, payload_files;
+    shelf__bag_problem *problems;
+    size_t nproblems, pcap;
+    int truncated;              /* reading stopped at damage (message in err) */
+    char *truncated_msg;
+} shelf__bag;
+
+void shelf__bag_release(shelf__bag *bag);
+/* The file at path (relative to the base), or NULL. */
+shelf__bag_file *shelf__bag_find(shelf__bag *bag, const char *path);
+
+typedef int (*shelf__bag_progress_cb)(void *ud, uint64_t files, uint64_t bytes, const char *cur);
+
+/*
+ * Read an archive from a file (path) or from memory (data, n; path NULL):
+ * every entry's name and type checked, every file hashed; with stage (a
+ * private folder the caller made) the payload is written under it as
+ * stage/<path>.  Unsafe entries and limit breaches fail at once with
+ * SHELF_EFORMAT ("unsafe archive: ..."); damage that stops the reading
+ * (truncation, a broken compressed stream) sets bag->truncated and returns
+ * SHELF_OK with what was read, so the check can say what is lost.
+ */
+int shelf__bag_read(const char *path, const void *data, size_t n, const shelf__bag_limits *lim,
+                    const char *stage, shelf__bag_progress_cb progress, void *ud,
+                    shelf__bag *bag, shelf__err *err);
+
+/*
+ * Check what was read: bagit.txt, every manifest-<alg>.txt (sha256, sha512)
+ * against the files, files in no manifest, Payload-Oxum, tag manifests.
+ * Problems are appended to bag->problems.  Returns SHELF_OK when intact,
+ * SHELF_ECORRUPT when there are problems, SHELF_EFORMAT when it is no bag
+ * (no bagit.txt, no usable manifest, a fetch.txt), SHELF_ENOMEM.
+ */
+int shelf__bag_check(shelf__bag *bag, shelf__err *err);
+
+/* ---- archive.c ------------------------------------------------------------- */
+
+/*
+ * Verify the PAR2 set beside an archive (path.par2), when there is one:
+ * *found 1 and rep filled (release it in every case).  Returns what
+ * shelf__par2_verify returns, or SHELF_OK when there is no set.
+ */
+int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err);
+
+#endif /* SHELF_ARCHIVE_INT_H */
