@@ -317,11 +317,11 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
     if (c->quiet)
         return;
     printf("%s: %s: %llu underruns, %llu not ready, %llu read errors (%llu chunks lost), "
-           "%llu voices dropped, %llu latency spikes\n",
+           "%llu voices dropped, %llu late callbacks, %llu latency spikes\n",
            what, r->clean ? "clean" : "NOT clean", (unsigned long long)t->underruns,
            (unsigned long long)t->not_ready, (unsigned long long)t->read_errors,
            (unsigned long long)t->chunks_lost, (unsigned long long)t->voices_dropped,
-           (unsigned long long)t->latency_spikes);
+           (unsigned long long)r->late, (unsigned long long)t->latency_spikes);
     printf("  %llu reads (%.1f MB/s), worst p99 latency %.2f ms, cache %llu hits / %llu misses / "
            "%llu evictions, %llu merged; callback max %.0f us, %.0f late; io_uring %s, O_DIRECT %s, "
            "SCHED_FIFO %s\n",
@@ -501,8 +501,9 @@ static int stream_stress(const cli *c, int argc, char **argv)
         snprintf(title, sizeof title, "%d voices", so.voices ? so.voices : 64);
         if (c->json) {
             const shelf_stream_stats *t = &r->stats;
-            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                                     "clean", r->clean, "underruns", (json_int_t)t->underruns,
+            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                     "clean", r->clean, "late", (json_int_t)r->late,
+                                     "underruns", (json_int_t)t->underruns,
                                      "not_ready", (json_int_t)t->not_ready,
                                      "read_errors", (json_int_t)t->read_errors,
                                      "chunks_lost", (json_int_t)t->chunks_lost,

@@ -259,7 +259,10 @@ typedef struct shelf_stress_result {
     shelf_stress_row *rows;  /* owned by the result */
     shelf_stream_stats stats;/* totals at the end */
     int rt;                  /* 1 when the timer thread got SCHED_FIFO */
-    int clean;               /* no underrun, not-ready, error, loss or drop */
+    int clean;               /* no underrun, not-ready, error, loss, drop or late
+                                callback (a late callback is an xrun: the device
+                                would have played a gap) */
+    uint64_t late;           /* audio callbacks that missed their deadline */
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

@@ -143,6 +143,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
     pthread_t timer;
     int started = 0, rc = SHELF_OK, id;
     size_t i, cap = 0;
+    uint64_t late_total = 0;
     char msg[512] = "";
     double t_start, t_prev;
     struct timespec ts;
@@ -273,6 +274,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         row->mb_per_s = dt > 0 ? (double)(cur.bytes_read - prev.bytes_read) / dt / 1e6 : 0;
         row->cb_max_us = (double)atomic_exchange(&st.cb_max_ns, 0) / 1000.0;
         row->late = atomic_exchange(&st.late, 0);
+        late_total += row->late;
         prev = cur;
         if (row->t >= so.duration - 0.01 || (so.stop && *so.stop))
             break;
@@ -286,9 +288,10 @@ out:
         res->stats.size = sizeof res->stats;
         shelf_stream_get_stats(st.s, &res->stats);
         res->rt = st.rt;
+        res->late = late_total + atomic_load(&st.late);
         res->clean = res->stats.underruns == 0 && res->stats.not_ready == 0 &&
                      res->stats.read_errors == 0 && res->stats.chunks_lost == 0 &&
-                     res->stats.voices_dropped == 0;
+                     res->stats.voices_dropped == 0 && res->late == 0;
     }
     shelf_stream_free(st.s);
     free(st.lanes);

@@ -58,7 +58,9 @@ expect 2 "render: wrong arguments" "$SHELF" stream render "$T/notes.txt"
 
 # ---- stress ------------------------------------------------------------------
 expect 0 "stress from a folder" "$SHELF" stream stress --dir "$S" --voices 4 --duration 2 --out "$T/plots"
-contains "stress summary" "$out" "4 voices: clean"
+# Not "clean": a late callback on a loaded test machine is timing, not a bug.
+contains "stress summary" "$out" "4 voices: "
+contains "stress: no stream failures" "$out" "0 underruns, 0 not ready, 0 read errors (0 chunks lost), 0 voices dropped"
 check "csv written" -s "$T/plots/stress.csv"
 check "csv: header and two rows" "$(wc -l < "$T/plots/stress.csv")" -eq 3
 contains "csv columns" "$(head -1 "$T/plots/stress.csv")" "t,voices,underruns,not_ready,read_errors"
