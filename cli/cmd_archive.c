@@ -1,6 +1,7 @@
 /*
  * cmd_archive.c: `shelf archive export|verify|import`: BagIt bags in tar,
- * tar.zst or zip, with PAR2 parity.
+ * tar.zst or zip, with PAR2 parity; and `shelf export-media`: samples in
+ * shard folders with an index, for a workstation's card.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -353,8 +354,82 @@ static int archive_import(const cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- export-media ------------------------------------------------------------------ */
+
+static int export_media(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "query", required_argument, NULL, 'Q' }, { "max-per-dir", required_argument, NULL, 'n' },
+        { "fat", no_argument, NULL, 'f' }, { "sync", no_argument, NULL, 's' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_media_export_opts o;
+    shelf_media_export_stats st;
+    shelf_library *lib = NULL;
+    ui u;
+    char b1[32], *end;
+    int ch, rc = EXIT_OK, src;
+    long v;
+
+    memset(&o, 0, sizeof o);
+    memset(&u, 0, sizeof u);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'Q': o.query = optarg; break;
+        case 'f': o.fat = 1; break;
+        case 's': o.sync = 1; break;
+        case 'n':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 1000000) {
+                cli_error("--max-per-dir: '%s' is not a number from 1 to 1000000", optarg);
+                return EXIT_USAGE;
+            }
+            o.max_per_dir = (int)v;
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        cli_error("usage: shelf export-media DIR [--query Q] [--max-per-dir N] [--fat] [--sync]");
+        return EXIT_USAGE;
+    }
+    if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
+        return rc;
+    u.c = c;
+    u.what = "export-media";
+    o.progress = on_progress;
+    o.ud = &u;
+    cli_catch_signals();
+    cli_progress_start(&u.prog, c);
+    src = shelf_media_export(lib, argv[optind], &o, &st);
+    cli_progress_end(&u.prog);
+    if (src != SHELF_OK) {
+        rc = cli_fail(lib, src);
+        shelf_library_close(lib);
+        return rc;
+    }
+    if (c->json) {
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "dir", argv[optind],
+                                 "files", (json_int_t)st.files, "shards", (json_int_t)st.shards,
+                                 "written", (json_int_t)st.written, "unchanged", (json_int_t)st.unchanged,
+                                 "moved", (json_int_t)st.moved, "removed", (json_int_t)st.removed,
+                                 "bytes_written", (json_int_t)st.bytes_written, "seconds", st.seconds));
+    } else if (!c->quiet) {
+        printf("%s: %llu files in %llu folders; %llu written (%s), %llu unchanged, %llu moved, %llu removed "
+               "in %.1f s\n", argv[optind], (unsigned long long)st.files, (unsigned long long)st.shards,
+               (unsigned long long)st.written, cli_bytes(st.bytes_written, b1), (unsigned long long)st.unchanged,
+               (unsigned long long)st.moved, (unsigned long long)st.removed, st.seconds);
+    }
+    shelf_library_close(lib);
+    return EXIT_OK;
+}
+
 int cmd_archive(const cli *c, int argc, char **argv)
 {
+    if (!strcmp(argv[0], "export-media"))
+        return export_media(c, argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "export"))
         return archive_export(c, argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "verify"))

@@ -135,6 +135,12 @@ static const char help_text[] =
 "                             check everything first (unsafe archives are\n"
 "                             refused), repair from parity, then import;\n"
 "                             damage: exit 16+ as verify, nothing imported\n"
+"  export-media DIR [--query Q] [--max-per-dir N] [--fat] [--sync]\n"
+"                             samples for a workstation's card: balanced\n"
+"                             shard folders (A-C, D-F...) of at most N files\n"
+"                             (256), DIR/index of names, tags and paths;\n"
+"                             --fat: FAT-safe names; a re-run writes only\n"
+"                             what changed and deletes what is gone\n"
 "\n"
 "Maintenance\n"
 "  verify                     re-hash every file and blob; report missing,\n"
@@ -299,7 +305,7 @@ static const struct command {
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
     { "patch", cmd_patch }, { "project", cmd_project }, { "automation", cmd_automation },
     { "refs", cmd_refs }, { "undo", cmd_undo },
-    { "archive", cmd_archive },
+    { "archive", cmd_archive }, { "export-media", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
 };
 

@@ -11,6 +11,8 @@
  *    files when present), without a library.
  *  - shelf_archive_import: an archive from anyone, checked whole before
  *    anything enters the library; hostile archives are refused.
+ *  - shelf_media_export: samples in balanced shard folders with an index,
+ *    the way a hardware workstation reads them from its card.
  *
  * All functions run on the calling thread (the PAR2 encoder runs worker
  * threads of its own) and call their callbacks on it.
@@ -188,5 +190,50 @@ typedef struct shelf_archive_import_stats {
 SHELF_API int shelf_archive_import(shelf_library *lib, const char *path,
                                    const shelf_archive_import_opts *o,
                                    shelf_archive_import_stats *st);
+
+/* ---- media export for a workstation's card (doc/design.md, "Media export";
+ * the index in doc/formats.md, "export-media index") ----------------------- */
+
+typedef struct shelf_media_export_opts {
+    size_t size;                /* sizeof(shelf_media_export_opts) */
+    const char *query;          /* samples matching a search (doc/query.md); NULL: all */
+    int max_per_dir;            /* most files in one shard folder; 0: 256 */
+    int fat;                    /* 1: FAT-safe names (characters, reserved DOS
+                                   names, lengths, no names equal but for case) */
+    int sync;                   /* fsync files and the index before renaming them */
+    shelf_archive_progress_cb progress;
+    void *ud;
+} shelf_media_export_opts;
+
+typedef struct shelf_media_export_stats {
+    uint64_t files;             /* files the export holds now */
+    uint64_t shards;            /* shard folders */
+    uint64_t written;           /* files copied (new or changed) */
+    uint64_t unchanged;         /* files left as they were */
+    uint64_t moved;             /* files renamed to a new shard or name */
+    uint64_t removed;           /* files deleted (no longer selected) */
+    uint64_t bytes_written;
+    double seconds;
+} shelf_media_export_stats;
+
+/*
+ * Write the selected samples into dir (created when missing) for a
+ * workstation: balanced alphabetical shard folders of at most max_per_dir
+ * files ("A-C", "D-F", ...), each file preallocated to its size and
+ * written under a temporary name then renamed, and dir/index, a text file
+ * mapping names and tags to paths (doc/formats.md) that is also the
+ * manifest of the next run: a later run writes only new and changed files,
+ * renames moved ones and deletes those no longer selected.  Every byte
+ * copied is checked against the catalog's SHA-256.  dir/index must be
+ * absent or one this function wrote.
+ * Errors: SHELF_EINVAL (a bad option or query), SHELF_EFORMAT (dir/index
+ * is not an export-media index), SHELF_ENOTFOUND (a sample file gone),
+ * SHELF_ECORRUPT (a sample's bytes no longer match the catalog),
+ * SHELF_ECANCELED, SHELF_EIO, SHELF_ENOMEM; the message is on lib.  st may
+ * be NULL.  Runs on the calling thread.
+ */
+SHELF_API int shelf_media_export(shelf_library *lib, const char *dir,
+                                 const shelf_media_export_opts *o,
+                                 shelf_media_export_stats *st);
 
 #endif /* SHELF_ARCHIVE_H */

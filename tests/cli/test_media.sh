@@ -1,0 +1,101 @@
+# test_media.sh: shelf export-media: balanced shards, FAT-safe names, the
+# index, byte-exact copies and re-runs that touch only what changed.
+. "$(dirname "$0")/lib.sh"
+
+S="$T/s"
+mkdir -p "$S"
+i=0
+# Plain names over the alphabet, names equal but for case, characters FAT
+# refuses, reserved DOS device names and a long name.
+long=$(printf "Long%.0s" $(seq 1 60))
+for n in Apple Avocado Banana Bass Cello Clap Drum Dub Echo Fx Gong Hat Kick kick KICK \
+         con "AUX.take" "lpt1" "a:b" "q?x" 'star*' 'pipe|' "Lead" Mallet Noise Organ Pad Perc \
+         Riser Snare Tom Vox Zap "$long"; do
+    i=$((i + 1))
+    "$SHELF_TG" --seed "$i" "$S/$n.wav" || fail "generate $n"
+done
+"$SHELF_TG" --seed 99 "$S/trail .wav"
+nsrc=$(ls "$S" | wc -l)
+expect 0 "import" "$SHELF" import "$S"
+expect 0 "tag" "$SHELF" tag add "$S/Kick.wav" drums punchy
+
+D="$T/card"
+expect 0 "export-media --fat" "$SHELF" --json export-media --fat --max-per-dir 5 "$D"
+check "every sample written" "$(json 'j["written"]')" = "$nsrc"
+check "nothing unchanged on a first run" "$(json 'j["unchanged"]')" = 0
+
+# Shards: at most N files each, sizes within 2 of each other, as many as needed.
+sizes=$(for d in "$D"/*/; do ls -A "$d" | wc -l; done | sort -n)
+max=$(echo "$sizes" | tail -1); min=$(echo "$sizes" | head -1)
+nd=$(echo "$sizes" | wc -l)
+check "no folder over 5" "$max" -le 5
+check "shards even" $((max - min)) -le 2
+check "ceil(n/5) shards" "$nd" -eq $(((nsrc + 4) / 5))
+check "files in shards" "$(find "$D" -mindepth 2 -type f | wc -l)" -eq "$nsrc"
+check "shard names look like A-C" "$(ls "$D" | grep -v '^index$' | grep -cvE '^[A-Z0-9_]+(-[A-Z0-9_]+)?$')" -eq 0
+
+# FAT-safe names.
+names=$(find "$D" -mindepth 2 -type f -printf '%f\n')
+check "no FAT-illegal characters" "$(printf '%s\n' "$names" | grep -c '[":*?<>|\\]')" -eq 0
+check "no reserved device names" "$(printf '%s\n' "$names" | grep -ciE '^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)')" -eq 0
+check "no trailing dot or space" "$(printf '%s\n' "$names" | grep -cE '[. ]$')" -eq 0
+check "no names equal but for case" "$(printf '%s\n' "$names" | tr 'A-Z' 'a-z' | sort | uniq -d | wc -l)" -eq 0
+check "case collisions got a suffix" "$(printf '%s\n' "$names" | grep -ciE '^kick( \([0-9]\))?\.wav$')" -eq 3
+check "names at most 200 characters" "$(printf '%s\n' "$names" | awk 'length($0) > 200' | wc -l)" -eq 0
+check "long name kept its extension" "$(printf '%s\n' "$names" | grep -c '^LongLong.*\.wav$')" -eq 1
+
+# The index: every file, its tags, the same bytes as the sources.
+check "index header" "$(head -1 "$D/index")" = "# shelf export-media index 1"
+check "index lists every file" "$(grep -vc '^#' "$D/index")" -eq "$nsrc"
+check "index paths exist" "$(grep -v '^#' "$D/index" | cut -f1 | while read -r p; do [ -f "$D/$p" ] || echo "$p"; done | wc -l)" -eq 0
+check "index carries tags" "$(awk -F'\t' '$5 == "Kick" { print $7 }' "$D/index")" = "drums punchy"
+bad=$(grep -v '^#' "$D/index" | while IFS=$'\t' read -r p size sha rest; do
+    [ "$(sha256sum < "$D/$p" | cut -d' ' -f1)" = "$sha" ] && [ "$(stat -c %s "$D/$p")" = "$size" ] || echo "$p"
+done | wc -l)
+check "files match the index" "$bad" -eq 0
+check "bytes equal the sources" "$(cd "$S" && sha256sum -- *.wav | cut -d' ' -f1 | sort | sha256sum)" = \
+    "$(find "$D" -mindepth 2 -type f -exec sha256sum {} + | cut -d' ' -f1 | sort | sha256sum)"
+
+# A re-run with nothing changed writes nothing.
+before=$(stat -c '%i %Y' "$D"/*/* | sha256sum)
+expect 0 "re-run" "$SHELF" --json export-media --fat --max-per-dir 5 "$D"
+check "re-run writes nothing" "$(json 'j["written"]')" = 0
+check "re-run: all unchanged" "$(json 'j["unchanged"]')" = "$nsrc"
+check "re-run: files untouched" "$(stat -c '%i %Y' "$D"/*/* | sha256sum)" = "$before"
+
+# A changed sample is rewritten, a removed one deleted.
+"$SHELF_TG" --seed 1234 --frames 5000 "$S/Banana.wav"
+expect 0 "re-import the changed sample" "$SHELF" import "$S"
+expect 0 "rm a sample" "$SHELF" rm "$S/Zap.wav"
+expect 0 "export after changes" "$SHELF" --json export-media --fat --max-per-dir 5 "$D"
+check "one written" "$(json 'j["written"]')" = 1
+check "one removed" "$(json 'j["removed"]')" = 1
+check "the rest unchanged or moved" "$(json 'j["unchanged"] + j["moved"]')" = $((nsrc - 2))
+check "Zap is gone" "$(find "$D" -name 'Zap.wav' | wc -l)" -eq 0
+check "index without Zap" "$(grep -c 'Zap' "$D/index")" -eq 0
+bp=$(awk -F'\t' '$5 == "Banana" { print $1 }' "$D/index")
+check "Banana has the new bytes" "$(sha256sum < "$D/$bp" | cut -d' ' -f1)" = "$(sha256sum < "$S/Banana.wav" | cut -d' ' -f1)"
+check "still no leftovers" "$(find "$D" -name '*.tmp' -o -name '.shelf-staging' | wc -l)" -eq 0
+check "files in shards after changes" "$(find "$D" -mindepth 2 -type f | wc -l)" -eq $((nsrc - 1))
+
+# A smaller N reshuffles by renaming, not copying.
+expect 0 "smaller shards" "$SHELF" --json export-media --fat --max-per-dir 3 "$D"
+check "reshuffle writes nothing" "$(json 'j["written"]')" = 0
+check "reshuffle moves" "$(json 'j["moved"]')" -gt 0
+sizes=$(for d in "$D"/*/; do ls -A "$d" | wc -l; done | sort -n)
+check "no folder over 3" "$(echo "$sizes" | tail -1)" -le 3
+check "no empty folders left" "$(echo "$sizes" | head -1)" -ge 1
+
+# --query selects; without --fat the names stay as they were.
+expect 0 "query" "$SHELF" --json export-media --query 'tag:drums' "$T/q"
+check "query: one file" "$(json 'j["files"]')" = 1
+expect 0 "plain names" "$SHELF" export-media "$T/plain"
+check "colon kept without --fat" "$(find "$T/plain" -name 'a:b.wav' | wc -l)" -eq 1
+
+# Refusals.
+mkdir -p "$T/other"; echo "my notes" > "$T/other/index"
+expect 1 "foreign index refused" "$SHELF" export-media "$T/other"
+contains "foreign index message" "$err" "not an export-media index"
+expect 2 "bad --max-per-dir" "$SHELF" export-media --max-per-dir 0 "$T/x"
+expect 2 "bad query" "$SHELF" export-media --query 'tag:' "$T/x"
+finish
