@@ -226,7 +226,8 @@ typedef struct shelf_media_export_stats {
  * renames moved ones and deletes those no longer selected.  Every byte
  * copied is checked against the catalog's SHA-256.  dir/index must be
  * absent or one this function wrote.
- * Errors: SHELF_EINVAL (a bad option or query), SHELF_EFORMAT (dir/index
+ * Errors: SHELF_EINVAL (a bad option or query, nothing selected: a card
+ * is never emptied by a query that matches nothing), SHELF_EFORMAT (dir/index
  * is not an export-media index), SHELF_ENOTFOUND (a sample file gone),
  * SHELF_ECORRUPT (a sample's bytes no longer match the catalog),
  * SHELF_ECANCELED, SHELF_EIO, SHELF_ENOMEM; the message is on lib.  st may

@@ -360,7 +360,7 @@ static int cut_shards(media *m, size_t max)
         return shelf__seterr(&m->lib->err, SHELF_ENOMEM, "out of memory");
     if (!k)
         return SHELF_OK;
-    w = n / k / 8;
+    w = n / k / 16;
     m->cuts[k] = n;
     for (i = 1; i < k; i++) {
         size_t prev = m->cuts[i - 1];
@@ -1048,8 +1048,14 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
     if (!(staging = shelf__path_join(dir, STAGING)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     clear_staging(staging);
-    if ((rc = read_index(&m, dir)) != SHELF_OK || (rc = collect(&m)) != SHELF_OK ||
-        (rc = dedupe(&m)) != SHELF_OK || (rc = cut_shards(&m, max)) != SHELF_OK ||
+    if ((rc = read_index(&m, dir)) != SHELF_OK || (rc = collect(&m)) != SHELF_OK)
+        goto out;
+    if (!m.n) {
+        /* Refused rather than emptying the card over a mistyped query. */
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to export: the selection is empty");
+        goto out;
+    }
+    if ((rc = dedupe(&m)) != SHELF_OK || (rc = cut_shards(&m, max)) != SHELF_OK ||
         (rc = name_shards(&m)) != SHELF_OK)
         goto out;
     plan(&m, dir);

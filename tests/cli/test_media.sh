@@ -92,10 +92,30 @@ check "query: one file" "$(json 'j["files"]')" = 1
 expect 0 "plain names" "$SHELF" export-media "$T/plain"
 check "colon kept without --fat" "$(find "$T/plain" -name 'a:b.wav' | wc -l)" -eq 1
 
+# Cuts move to letter boundaries near the ideal ones: 100 names, N = 40,
+# ideal cuts at 33 and 67, letters change at 32 and 68.
+B="$T/b"
+mkdir -p "$B"
+for spec in A:16 B:16 C:18 D:18 E:32; do
+    l=${spec%%:*}; c=${spec#*:}
+    for k in $(seq -w 0 $((c - 1))); do
+        "$SHELF_TG" --seed $((i += 1)) --frames 64 "$B/$l$k.wav" || fail "generate $l$k"
+    done
+done
+export SHELF_LIBRARY="$T/lib2"
+expect 0 "import 100" "$SHELF" import "$B"
+expect 0 "export 100 by 40" "$SHELF" export-media --max-per-dir 40 "$T/b100"
+check "folders at letter boundaries" "$(ls "$T/b100" | grep -v '^index$' | tr '\n' ' ')" = "A-B C-D E "
+check "their sizes" "$(for d in A-B C-D E; do ls "$T/b100/$d" | wc -l; done | tr '\n' ' ')" = "32 36 32 "
+export SHELF_LIBRARY="$T/lib"
+
 # Refusals.
 mkdir -p "$T/other"; echo "my notes" > "$T/other/index"
 expect 1 "foreign index refused" "$SHELF" export-media "$T/other"
 contains "foreign index message" "$err" "not an export-media index"
 expect 2 "bad --max-per-dir" "$SHELF" export-media --max-per-dir 0 "$T/x"
 expect 2 "bad query" "$SHELF" export-media --query 'tag:' "$T/x"
+expect 2 "empty selection refused" "$SHELF" export-media --query 'nosuchwordanywhere' "$T/q"
+contains "empty selection message" "$err" "selection is empty"
+check "card kept after an empty selection" "$(grep -vc '^#' "$T/q/index")" -eq 1
 finish
