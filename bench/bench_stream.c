@@ -284,11 +284,11 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
         if (r->rows[i].lat_p99_us > p99)
             p99 = r->rows[i].lat_p99_us;
     }
-    printf("  shelf %5d voices: %llu underruns, %llu not ready, %llu dropped, %.0f MB/s, "
-           "p99 %.1f ms%s\n",
+    printf("  shelf %5d voices: %llu underruns, %llu not ready, %llu dropped, %llu late "
+           "callbacks, %.0f MB/s, p99 %.1f ms%s\n",
            voices, (unsigned long long)r->stats.underruns, (unsigned long long)r->stats.not_ready,
-           (unsigned long long)r->stats.voices_dropped, r->nrows ? mb / (double)r->nrows : 0,
-           p99 / 1000.0, r->clean ? " (clean)" : "");
+           (unsigned long long)r->stats.voices_dropped, (unsigned long long)r->late,
+           r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0, r->clean ? " (clean)" : "");
     fflush(stdout);
 }
 
@@ -367,8 +367,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
         return 1;
     }
-    /* Confirm for the long run; step down 10 % at a time if it fails. */
-    for (nbest = best, i = 0; nbest > 0 && i < 3; i++, nbest = nbest * 9 / 10) {
+    /* Confirm for the long run; step down 15 % at a time if it fails. */
+    for (nbest = best, i = 0; nbest > 0 && i < 6; i++, nbest = nbest * 85 / 100) {
         so.voices = nbest;
         so.duration = confirm;
         printf("shelf: confirming %d voices for %.0f s\n", nbest, confirm);
