@@ -143,4 +143,11 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err);
  */
 int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err);
 
+/*
+ * Parse an export-media index (DIR/index, doc/formats.md) held in memory;
+ * *entries receives the number of entries read.  SHELF_EFORMAT with a
+ * one-line reason for anything that is not a valid index.  For the fuzzer.
+ */
+int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf__err *err);
+
 #endif /* SHELF_ARCHIVE_INT_H */

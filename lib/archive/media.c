@@ -523,12 +523,68 @@ static int path_ok(const char *p)
            strncmp(p, STAGING "/", sizeof STAGING);
 }
 
+/*
+ * Parse an index held in b (NUL-terminated, len bytes before the NUL) into
+ * m->old.  name is used in messages.  The index comes from a card anyone
+ * may have written to: every line is checked (fuzz/fuzz_media.c).
+ */
+static int parse_index(media *m, char *buf, size_t len, const char *name, shelf__err *err)
+{
+    char *line, *next;
+    size_t lineno = 1, cap = 0;
+
+    if (len < sizeof INDEX_MAGIC - 1 || memcmp(buf, INDEX_MAGIC, sizeof INDEX_MAGIC - 1) ||
+        memchr(buf, 0, len))
+        return shelf__seterr(err, SHELF_EFORMAT, "'%s' is not an export-media index", name);
+    for (line = buf + sizeof INDEX_MAGIC - 1; *line; line = next, lineno++) {
+        char *f[4], *p = line, *end = NULL;
+        long long id = 0;
+        int bad = 0, i;
+        unsigned long long size;
+        old_ent *o;
+
+        next = strchr(line, '\n');
+        if (!next)
+            return shelf__seterr(err, SHELF_EFORMAT, "'%s' line %zu: truncated", name, lineno + 1);
+        *next++ = 0;
+        if (line[0] == '#')
+            continue;
+        for (i = 0; i < 4 && p && !bad; i++)
+            p = take_field(p, &f[i], &bad);
+        errno = 0;
+        size = bad || i < 4 || !p ? 0 : strtoull(f[1], &end, 10);
+        if (!bad && i == 4 && p && !errno && end != f[1] && !*end)
+            id = strtoll(f[3], &end, 10);
+        if (bad || i < 4 || !p || errno || end == f[1] || end == f[3] || *end || f[1][0] == '-' ||
+            strlen(f[2]) != HEXLEN || !shelf__is_hash_hex(f[2]) || !path_ok(f[0]))
+            return shelf__seterr(err, SHELF_EFORMAT, "'%s' line %zu: not an index entry", name,
+                                 lineno + 1);
+        if (m->nold == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            old_ent *no = shelf__realloc(m->old, ncap * sizeof *no);
+
+            if (!no)
+                return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            m->old = no;
+            cap = ncap;
+        }
+        o = &m->old[m->nold];
+        memset(o, 0, sizeof *o);
+        if (!(o->path = shelf__strdup(f[0])))
+            return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        m->nold++;
+        o->size = size;
+        o->id = id;
+        memcpy(o->sha256, f[2], HEXLEN + 1);
+    }
+    return SHELF_OK;
+}
+
 static int read_index(media *m, const char *dir)
 {
     shelf_library *lib = m->lib;
-    char *path = shelf__asprintf("%s/index", dir), *line, *next;
+    char *path = shelf__asprintf("%s/index", dir);
     shelf__buf b = SHELF__BUF_INIT;
-    size_t lineno = 1, cap = 0;
     int rc = SHELF_OK, fd = -1;
     char tmp[65536];
     ssize_t r;
@@ -556,68 +612,40 @@ static int read_index(media *m, const char *dir)
             goto out;
         }
     }
-    if (b.len < sizeof INDEX_MAGIC - 1 || memcmp(b.buf, INDEX_MAGIC, sizeof INDEX_MAGIC - 1) ||
-        memchr(b.buf, 0, b.len)) {
-        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "'%s' is not an export-media index", path);
-        goto out;
-    }
     if ((rc = shelf__buf_add(&b, "", 1)) != SHELF_OK) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    for (line = b.buf + sizeof INDEX_MAGIC - 1; *line; line = next, lineno++) {
-        char *f[4], *p = line, *end = NULL;
-        long long id = 0;
-        int bad = 0, i;
-        unsigned long long size;
-        old_ent *o;
-
-        next = strchr(line, '\n');
-        if (!next) {
-            rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "'%s' line %zu: truncated", path, lineno + 1);
-            goto out;
-        }
-        *next++ = 0;
-        if (line[0] == '#')
-            continue;
-        for (i = 0; i < 4 && p && !bad; i++)
-            p = take_field(p, &f[i], &bad);
-        errno = 0;
-        size = bad || i < 4 || !p ? 0 : strtoull(f[1], &end, 10);
-        if (!bad && i == 4 && p && !errno && end != f[1] && !*end)
-            id = strtoll(f[3], &end, 10);
-        if (bad || i < 4 || !p || errno || end == f[1] || end == f[3] || *end || f[1][0] == '-' ||
-            strlen(f[2]) != HEXLEN || !shelf__is_hash_hex(f[2]) || !path_ok(f[0])) {
-            rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "'%s' line %zu: not an index entry", path, lineno + 1);
-            goto out;
-        }
-        if (m->nold == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            old_ent *no = shelf__realloc(m->old, ncap * sizeof *no);
-
-            if (!no) {
-                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-                goto out;
-            }
-            m->old = no;
-            cap = ncap;
-        }
-        o = &m->old[m->nold];
-        memset(o, 0, sizeof *o);
-        if (!(o->path = shelf__strdup(f[0]))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        m->nold++;
-        o->size = size;
-        o->id = id;
-        memcpy(o->sha256, f[2], HEXLEN + 1);
-    }
+    rc = parse_index(m, b.buf, b.len - 1, path, &lib->err);
 out:
     if (fd >= 0)
         close(fd);
     shelf__buf_release(&b);
     free(path);
+    return rc;
+}
+
+int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf__err *err)
+{
+    media m;
+    char *buf;
+    size_t i;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    *entries = 0;
+    if (n > MAX_INDEX)
+        return shelf__seterr(err, SHELF_EFORMAT, "'index' is too large for an export-media index");
+    if (!(buf = shelf__malloc(n + 1)))
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    memcpy(buf, data, n);
+    buf[n] = '\0';
+    rc = parse_index(&m, buf, n, "index", err);
+    *entries = m.nold;
+    for (i = 0; i < m.nold; i++)
+        free(m.old[i].path);
+    free(m.old);
+    free(buf);
     return rc;
 }
 
