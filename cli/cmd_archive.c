@@ -361,7 +361,7 @@ static int export_media(const cli *c, int argc, char **argv)
     static const struct option longopts[] = {
         { "query", required_argument, NULL, 'Q' }, { "max-per-dir", required_argument, NULL, 'n' },
         { "fat", no_argument, NULL, 'f' }, { "sync", no_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 }
+        { "patches", no_argument, NULL, 'p' }, { NULL, 0, NULL, 0 }
     };
     shelf_media_export_opts o;
     shelf_media_export_stats st;
@@ -379,6 +379,7 @@ static int export_media(const cli *c, int argc, char **argv)
         case 'Q': o.query = optarg; break;
         case 'f': o.fat = 1; break;
         case 's': o.sync = 1; break;
+        case 'p': o.patches = 1; break;
         case 'n':
             errno = 0;
             v = strtol(optarg, &end, 10);
@@ -392,7 +393,8 @@ static int export_media(const cli *c, int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        cli_error("usage: shelf export-media DIR [--query Q] [--max-per-dir N] [--fat] [--sync]");
+        cli_error("usage: shelf export-media DIR [--query Q] [--max-per-dir N] [--fat] [--patches] "
+                  "[--sync]");
         return EXIT_USAGE;
     }
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
@@ -411,16 +413,23 @@ static int export_media(const cli *c, int argc, char **argv)
         return rc;
     }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "dir", argv[optind],
-                                 "files", (json_int_t)st.files, "shards", (json_int_t)st.shards,
-                                 "written", (json_int_t)st.written, "unchanged", (json_int_t)st.unchanged,
-                                 "moved", (json_int_t)st.moved, "removed", (json_int_t)st.removed,
-                                 "bytes_written", (json_int_t)st.bytes_written, "seconds", st.seconds));
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "dir",
+                                 argv[optind], "files", (json_int_t)st.files, "shards",
+                                 (json_int_t)st.shards, "written", (json_int_t)st.written,
+                                 "unchanged", (json_int_t)st.unchanged, "moved", (json_int_t)st.moved,
+                                 "removed", (json_int_t)st.removed, "bytes_written",
+                                 (json_int_t)st.bytes_written, "seconds", st.seconds, "patches",
+                                 (json_int_t)st.patches, "patches_skipped",
+                                 (json_int_t)st.patches_skipped));
     } else if (!c->quiet) {
         printf("%s: %llu files in %llu folders; %llu written (%s), %llu unchanged, %llu moved, %llu removed "
                "in %.1f s\n", argv[optind], (unsigned long long)st.files, (unsigned long long)st.shards,
                (unsigned long long)st.written, cli_bytes(st.bytes_written, b1), (unsigned long long)st.unchanged,
                (unsigned long long)st.moved, (unsigned long long)st.removed, st.seconds);
+        if (o.patches)
+            printf("%llu patches as SFZ in %s/PATCHES; %llu left out (no samples, or one not on "
+                   "the card)\n",
+                   (unsigned long long)st.patches, argv[optind], (unsigned long long)st.patches_skipped);
     }
     shelf_library_close(lib);
     return EXIT_OK;

@@ -203,6 +203,8 @@ typedef struct shelf_media_export_opts {
     int sync;                   /* fsync files and the index before renaming them */
     shelf_archive_progress_cb progress;
     void *ud;
+    int patches;                /* 1: also every patch whose samples are all on the
+                                   card, as DIR/PATCHES/NAME.sfz referring to them */
 } shelf_media_export_opts;
 
 typedef struct shelf_media_export_stats {
@@ -214,6 +216,8 @@ typedef struct shelf_media_export_stats {
     uint64_t removed;           /* files deleted (no longer selected) */
     uint64_t bytes_written;
     double seconds;
+    uint64_t patches;           /* patches written as SFZ (opts.patches) */
+    uint64_t patches_skipped;   /* patches left out: no samples, or one not on the card */
 } shelf_media_export_stats;
 
 /*

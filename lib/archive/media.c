@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
 #include "archive_int.h"
 #include "../catalog/catalog_int.h"
+#include "../patch/formats_int.h"
 
 #define CHUNK ((size_t)1 << 20)
 #define INDEX_MAGIC "# shelf export-media index 1\n"
@@ -1050,6 +1052,195 @@ out:
     return rc;
 }
 
+/* ---- patches ------------------------------------------------------------------------ */
+
+#define PATCHES "PATCHES"
+
+typedef struct patch_list {
+    int64_t *ids;
+    char **names;
+    size_t n, cap;
+} patch_list;
+
+static int on_patch(void *ud, const shelf_docinfo *d)
+{
+    patch_list *l = ud;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        int64_t *ids = shelf__realloc(l->ids, cap * sizeof *ids);
+        char **names;
+
+        if (!ids)
+            return 1;
+        l->ids = ids;
+        if (!(names = shelf__realloc(l->names, cap * sizeof *names)))
+            return 1;
+        l->names = names;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = shelf__strdup(d->name)))
+        return 1;
+    l->ids[l->n++] = d->id;
+    return 0;
+}
+
+/* The card path ("shard/file") of the sample with this id or hash. */
+static const char *card_path(const media *m, int64_t id, const char *sha)
+{
+    size_t i;
+
+    for (i = 0; i < m->n; i++)
+        if (m->e[i].id == id && (!sha || !strcmp(m->e[i].sha256, sha)))
+            return m->e[i].path;
+    for (i = 0; sha && i < m->n; i++)
+        if (!strcmp(m->e[i].sha256, sha))
+            return m->e[i].path;
+    return NULL;
+}
+
+/* Point every zone of doc at its sample on the card; 0 when one is not there. */
+static int relink(const media *m, json_t *doc)
+{
+    const char *key, *p;
+    json_t *z, *s;
+    char *rel;
+
+    json_object_foreach(json_object_get(doc, "zones"), key, z) {
+        s = json_object_get(z, "sample");
+        if (!(p = card_path(m, json_integer_value(json_object_get(s, "id")),
+                            json_string_value(json_object_get(s, "sha256")))) ||
+            !(rel = shelf__asprintf("../%s", p)))
+            return 0;
+        json_object_set_new(s, "path", json_string(rel));
+        free(rel);
+    }
+    return 1;
+}
+
+static int rm_stale_sfz(const char *pdir, char **keep, size_t nkeep)
+{
+    DIR *d = opendir(pdir);
+    struct dirent *de;
+    size_t i;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        char *p;
+
+        if (n < 5 || strcmp(de->d_name + n - 4, ".sfz"))
+            continue;
+        for (i = 0; i < nkeep && strcmp(keep[i], de->d_name); i++)
+            ;
+        if (i == nkeep && (p = shelf__path_join(pdir, de->d_name))) {
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/*
+ * DIR/PATCHES/NAME.sfz for every patch whose samples are all on the card,
+ * referring to them as ../SHARD/FILE.  Rewritten whole each run (a few kB
+ * each); files of patches no longer written are removed.
+ */
+static int export_patches(media *m, const char *dir, shelf_media_export_stats *st)
+{
+    shelf_library *lib = m->lib;
+    patch_list l = { NULL, NULL, 0, 0 };
+    char **files = NULL, *pdir = NULL, *text = NULL, *out = NULL;
+    size_t nfiles = 0, i, k;
+    json_t *doc = NULL;
+    int rc, e;
+
+    if ((rc = shelf_doc_list(lib, SHELF_DOC_PATCH, on_patch, &l)) != SHELF_OK) {
+        if (rc == SHELF_ECANCELED)
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!(pdir = shelf__path_join(dir, PATCHES)) ||
+        !(files = shelf__calloc(l.n + 1, sizeof *files))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (l.n && (e = shelf__mkdirs(pdir, 0755)) != 0) {
+        rc = shelf__seterr_errno(&lib->err, e, "cannot create '%s'", pdir);
+        goto out;
+    }
+    for (i = 0; i < l.n; i++) {
+        char *base, *name;
+        unsigned n;
+
+        if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, l.ids[i], 0, &text)) != SHELF_OK)
+            goto out;
+        doc = json_loads(text, 0, NULL);
+        shelf_free(text);
+        text = NULL;
+        if (!doc) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!json_object_size(json_object_get(doc, "zones")) || !relink(m, doc)) {
+            st->patches_skipped++;
+            json_decref(doc);
+            doc = NULL;
+            continue;
+        }
+        /* A name for it: sanitised like the samples', unique without case. */
+        if (!(base = sanitize(l.names[i], m->o->fat))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (n = 1;; n++) {
+            char *full = make_name(base, n, m->o->fat);
+
+            if (!full || !(name = shelf__asprintf("%s.sfz", full))) {
+                free(full);
+                free(base);
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            free(full);
+            for (k = 0; k < nfiles && strcasecmp(files[k], name); k++)
+                ;
+            if (k == nfiles)
+                break;
+            free(name);
+        }
+        free(base);
+        files[nfiles++] = name;
+        if (!(out = shelf__path_join(pdir, name))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = shelf__patch_export_sfz(doc, out, &lib->err)) != SHELF_OK)
+            goto out;
+        free(out);
+        out = NULL;
+        json_decref(doc);
+        doc = NULL;
+        st->patches++;
+    }
+    rm_stale_sfz(pdir, files, nfiles);
+    rc = SHELF_OK;
+out:
+    json_decref(doc);
+    free(out);
+    free(pdir);
+    for (i = 0; i < nfiles; i++)
+        free(files[i]);
+    free(files);
+    for (i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+    free(l.ids);
+    return rc;
+}
+
 int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
                        shelf_media_export_stats *st)
 {
@@ -1092,6 +1283,8 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
         if (m.e[i].act == ACT_WRITE)
             m.prog.bytes_total += m.e[i].size;
     if ((rc = apply(&m, dir, st)) != SHELF_OK)
+        goto out;
+    if (o->patches && (rc = export_patches(&m, dir, st)) != SHELF_OK)
         goto out;
     st->files = m.n;
     st->shards = m.k;

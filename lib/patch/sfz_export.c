@@ -284,11 +284,12 @@ static int add_zone(exporter *x, const char *id, const json_t *z, const char *fo
         /* A built-in generator of the SFZ player. */
         if (shelf__buf_addf(&x->out, "sample=%s\n", path) != SHELF_OK)
             return nomem(x);
+    } else if (path[0] != '/') {
+        /* Relative: the caller placed the sample already (export-media
+         * writes "../SHARD/FILE"); referred to as it is, not copied. */
+        if (shelf__buf_addf(&x->out, "sample=%s\n", path) != SHELF_OK)
+            return nomem(x);
     } else {
-        if (path[0] != '/')
-            return shelf__seterr(x->err, SHELF_EINVAL,
-                                 "cannot export zone %s: sample path '%s' is not absolute", id,
-                                 path);
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             return shelf__seterr(x->err, SHELF_ENOTFOUND,
                                  "cannot export zone %s: sample '%s' not found", id, path);

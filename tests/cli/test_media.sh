@@ -118,4 +118,25 @@ expect 2 "bad query" "$SHELF" export-media --query 'tag:' "$T/x"
 expect 2 "empty selection refused" "$SHELF" export-media --query 'nosuchwordanywhere' "$T/q"
 contains "empty selection message" "$err" "selection is empty"
 check "card kept after an empty selection" "$(grep -vc '^#' "$T/q/index")" -eq 1
+# Patches: an SFZ patch whose samples are on the card is written as
+# PATCHES/NAME.sfz referring to the shard files; a removed one goes away.
+mkdir -p "$S/kit"
+printf '<region> sample=../Kick.wav key=36\n<region> sample=../Snare.wav key=38\n' > "$S/kit/drums.sfz"
+expect 0 "patch import" "$SHELF" --json patch import "$S/kit/drums.sfz"
+PID=$(json 'j[0]["id"]')
+P="$T/card2"
+expect 0 "export-media --patches" "$SHELF" --json export-media --patches "$P"
+check "one patch written" "$(json 'j["patches"]')" = 1
+check "sfz there" -f "$P/PATCHES/drums.sfz"
+n=0; good=0
+for p in $(sed -n 's/^sample=//p' "$P/PATCHES/drums.sfz"); do
+    n=$((n + 1)); [ -f "$P/PATCHES/$p" ] && good=$((good + 1))
+done
+check "both regions point at files on the card" "$good/$n" = "2/2"
+check "paths go into a shard" "$(sed -n 's/^sample=//p' "$P/PATCHES/drums.sfz" | grep -c '^\.\./[^/]*/[^/]*$')" -eq 2
+expect 0 "patch rm" "$SHELF" patch rm "$PID"
+expect 0 "export-media --patches again" "$SHELF" --json export-media --patches "$P"
+check "no patch now" "$(json 'j["patches"]')" = 0
+check "stale sfz removed" ! -e "$P/PATCHES/drums.sfz"
+check "samples unchanged on the re-run" "$(json 'j["written"]')" = 0
 finish
