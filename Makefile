@@ -42,8 +42,8 @@ tsan: deps
 
 bench: build
 	@scripts/install-deps --tools
-	@cmake --build build/release --target bench_import bench_search bench_par2 bench_stream bench_patches bench_archive
-	@build/release/bench/bench_import && build/release/bench/bench_search && build/release/bench/bench_par2 && build/release/bench/bench_stream && build/release/bench/bench_patches && build/release/bench/bench_archive
+	@cmake --build build/release --target bench_import bench_search bench_par2 bench_stream bench_patches bench_archive bench_backup
+	@build/release/bench/bench_import && build/release/bench/bench_search && build/release/bench/bench_par2 && build/release/bench/bench_stream && build/release/bench/bench_patches && build/release/bench/bench_archive && build/release/bench/bench_backup
 
 fuzz:
 	@scripts/install-deps --tools

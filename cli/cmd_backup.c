@@ -787,7 +787,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     static const char *const subs[] = { "list", "show", "diff", "check", "forget", "prune",
-                                        "test-restore", "key", NULL };
+                                        "test-restore", "key", "repair-index", NULL };
     const char *sub = argc > 1 ? argv[1] : NULL, *newfile = NULL;
     shelf_forget_opts fo;
     repo_args ra;
@@ -860,7 +860,22 @@ int cmd_backup(const cli *c, int argc, char **argv)
         ex = repo_cmd_prune(c, r, dry, NULL);
     else if (!strcmp(sub, "test-restore"))
         ex = repo_cmd_test_restore(c, r, argc, argv, first);
-    else if (!strcmp(sub, "key"))
+    else if (!strcmp(sub, "repair-index")) {
+        uint64_t added = 0, removed = 0;
+        int rc = shelf_repo_repair_index(r, &added, &removed);
+
+        if (rc != SHELF_OK)
+            ex = repo_fail(r, rc);
+        else {
+            if (c->json)
+                cli_print_json(json_pack("{s:I, s:I}", "packs_indexed", (json_int_t)added,
+                                         "index_removed", (json_int_t)removed));
+            else if (!c->quiet)
+                printf("%llu packs indexed again, %llu damaged index files removed\n",
+                       (unsigned long long)added, (unsigned long long)removed);
+            ex = EXIT_OK;
+        }
+    } else if (!strcmp(sub, "key"))
         ex = repo_cmd_key(c, r, &ra, argc, argv, first, newfile, cost);
     else {
         list_ctx l = { c, json_array() };

@@ -284,4 +284,13 @@ typedef struct shelf_prune_stats {
  * then old index files, then old packs.  Exclusive lock. */
 SHELF_API int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st);
 
+/*
+ * Rebuild the index from the packs themselves: every pack no readable
+ * index file lists is read (its header) and indexed again, then damaged
+ * index files are removed.  Exclusive lock.  packs_indexed and
+ * index_removed (OUT, may be NULL) count what it did.
+ */
+SHELF_API int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed,
+                                      uint64_t *index_removed);
+
 #endif /* SHELF_BACKUP_H */

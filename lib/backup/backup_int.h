@@ -79,6 +79,8 @@ struct shelf_repo {
     int lock_exclusive;
     int lease_seconds;
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
+    struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
+    uint64_t stored_bytes;       /* sealed bytes added to packs since open */
     void *cipher;                /* EVP_CIPHER_CTX */
     shelf__buf tmp;
 };
@@ -86,9 +88,13 @@ struct shelf_repo {
 /* ---- crypt.c ---- */
 /* Append nonce || AES-256-GCM(in) || tag to out. */
 int shelf__seal(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
+/* Same with another EVP_CIPHER_CTX (worker threads); errors into err. */
+int shelf__seal_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out,
+                     shelf__err *err);
 /* Decrypt and authenticate into out (replaced); SHELF_ECORRUPT when the data
  * was changed (or the key is wrong). */
 int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
+int shelf__open_sealed_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out);
 /* Same with a given key (key files). */
 int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
                      shelf__buf *out);
@@ -135,6 +141,9 @@ int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
 /* Add a blob to the open pack (its id computed by the caller). */
 int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
                     const void *data, size_t n, int compress, uint64_t *stored);
+/* Add a blob a worker compressed (flags) and sealed. */
+int shelf__pack_add_sealed(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int flags,
+                           const void *sealed, size_t len, size_t raw);
 /* Write the open pack to the repository and record it in the cache. */
 int shelf__pack_flush(shelf_repo *r);
 /* Write one index file for every pack of the cache not yet in one (this
@@ -154,6 +163,25 @@ int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
 /* "data/ab/<hex>" for a pack id. */
 void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[80]);
 int shelf__unhex(const char *s, uint8_t *out, size_t n);
+
+/* ---- pipe.c: hash, compress and seal chunks on worker threads ---- */
+/* Called on the calling thread for each chunk in the order queued, with
+ * its id: set *keep to store it (it is new), leave 0 to drop it. */
+typedef int (*shelf__pipe_cb)(void *ud, void *tag, const uint8_t id[SHELF_HASH_BYTES], size_t n,
+                              int *keep);
+int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud);
+/* Queue a chunk (copied); tag is passed back to cb. */
+int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
+                       int compress);
+/* Save the open pack (r->pack, complete) as name on the writer thread;
+ * r->pack is then an empty buffer.  A failure shows at the next call. */
+int shelf__pipe_save(shelf_repo *r, const char *name);
+/* Take (1) or release (0) the backend while the writer may use it. */
+void shelf__pipe_be_lock(shelf_repo *r, int lock);
+/* Wait for every queued chunk and the pack writer. */
+int shelf__pipe_drain(shelf_repo *r);
+/* Stop the workers (queued chunks are dropped).  NULL pipe is fine. */
+void shelf__pipe_stop(shelf_repo *r);
 
 /* ---- snapshot.c ---- */
 /* Load snapshot id (full hex id) as JSON (owned). */

@@ -217,8 +217,8 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         if (!pack_id_of(idx.v[i].name, want) || memcmp(want, got, sizeof got) != 0 ||
             shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
             shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) != SHELF_OK)
-            problem(&c, idx.v[i].name, "index file is damaged (what it lists is unreachable until "
-                    "'shelf backup repair-index')", NULL, NULL);
+            problem(&c, idx.v[i].name, "index file is damaged (run 'shelf backup repair-index')",
+                    NULL, NULL);
     }
     if ((rc = cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS damaged(pack BLOB PRIMARY KEY) WITHOUT ROWID;\n"
                           "DELETE FROM damaged;\n"
@@ -661,6 +661,107 @@ out:
     flist_free(&idx);
     flist_free(&packs);
     shelf__buf_release(&blob);
+    shelf__repo_unlock(r);
+    return rc;
+}
+
+/* ---- repair-index ---- */
+
+int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed, uint64_t *index_removed)
+{
+    flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    sqlite3_stmt *has = NULL, *addp = NULL, *addb = NULL;
+    uint64_t added = 0, removed = 0;
+    size_t i, k;
+    int rc;
+
+    if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__index_sync(r)) != SHELF_OK)
+        goto out;
+    if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
+        goto out;
+    }
+    if (shelf__random(r->run, sizeof r->run) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &has, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
+                           -1, &addp, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO blobs(id, pack, off, len, raw, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &addb, NULL) != SQLITE_OK) {
+        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        goto out;
+    }
+    /* Packs no readable index lists: their own headers say what is in them. */
+    for (i = 0; i < packs.n; i++) {
+        uint8_t id[SHELF_HASH_BYTES];
+        shelf__packent *ents = NULL;
+        size_t n = 0;
+
+        if (!pack_id_of(packs.v[i].name, id))
+            continue;
+        sqlite3_reset(has);
+        sqlite3_bind_blob(has, 1, id, sizeof id, SQLITE_TRANSIENT);
+        if (sqlite3_step(has) == SQLITE_ROW)
+            continue;
+        if (shelf__pack_read_header(r, packs.v[i].name, packs.v[i].size, &ents, &n) != SHELF_OK)
+            continue;   /* damaged header: nothing to recover from it here */
+        cache_do(r, "BEGIN");
+        sqlite3_reset(addp);
+        sqlite3_bind_blob(addp, 1, id, sizeof id, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(addp, 2, r->run, sizeof r->run, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(addp, 3, (sqlite3_int64)packs.v[i].size);
+        sqlite3_step(addp);
+        for (k = 0; k < n; k++) {
+            sqlite3_reset(addb);
+            sqlite3_bind_blob(addb, 1, ents[k].id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+            sqlite3_bind_blob(addb, 2, id, sizeof id, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(addb, 3, ents[k].off);
+            sqlite3_bind_int64(addb, 4, ents[k].len);
+            sqlite3_bind_int64(addb, 5, ents[k].raw);
+            sqlite3_bind_int(addb, 6, ents[k].flags);
+            sqlite3_step(addb);
+        }
+        cache_do(r, "COMMIT");
+        shelf_free(ents);
+        added++;
+    }
+    r->in_run = 0;
+    if ((rc = shelf__index_write(r)) != SHELF_OK)
+        goto out;
+    /* Then the damaged index files go. */
+    for (i = 0; i < idx.n; i++) {
+        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+        uint64_t nblobs = 0;
+
+        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK)
+            continue;
+        shelf__sha256_mem(raw.buf, raw.len, got);
+        if (pack_id_of(idx.v[i].name, want) && !memcmp(want, got, sizeof got) &&
+            shelf__open_sealed(r, raw.buf, raw.len, &plain) == SHELF_OK &&
+            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) == SHELF_OK)
+            continue;
+        if (shelf__be_remove(r->be, idx.v[i].name) == SHELF_OK)
+            removed++;
+    }
+    rc = SHELF_OK;
+out:
+    if (packs_indexed)
+        *packs_indexed = added;
+    if (index_removed)
+        *index_removed = removed;
+    sqlite3_finalize(has);
+    sqlite3_finalize(addp);
+    sqlite3_finalize(addb);
+    flist_free(&idx);
+    flist_free(&packs);
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
     shelf__repo_unlock(r);
     return rc;
 }

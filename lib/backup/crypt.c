@@ -95,23 +95,34 @@ int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t
 
 int shelf__seal(shelf_repo *r, const void *in, size_t n, shelf__buf *out)
 {
+    return shelf__seal_with(r, r->cipher, in, n, out, &r->err);
+}
+
+int shelf__seal_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out,
+                     shelf__err *err)
+{
     int rc;
 
     if (!r->encrypted)
         rc = shelf__buf_add(out, in, n);
     else
-        rc = gcm(r->cipher, r->master, 1, in, n, out);
+        rc = gcm(ctx, r->master, 1, in, n, out);
     if (rc != SHELF_OK)
-        return shelf__seterr(&r->err, rc, "cannot encrypt: %s", shelf_strerror(rc));
+        return shelf__seterr(err, rc, "cannot encrypt: %s", shelf_strerror(rc));
     return SHELF_OK;
 }
 
 int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out)
 {
+    return shelf__open_sealed_with(r, r->cipher, in, n, out);
+}
+
+int shelf__open_sealed_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out)
+{
     shelf__buf_reset(out);
     if (!r->encrypted)
         return shelf__buf_add(out, in, n);
-    return gcm(r->cipher, r->master, 0, in, n, out);
+    return gcm(ctx, r->master, 0, in, n, out);
 }
 
 /* ---- key files ---- */

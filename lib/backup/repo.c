@@ -426,22 +426,81 @@ out:
 
 /* ---- packs ---- */
 
+static int txn_begin(shelf_repo *r)
+{
+    int rc;
+
+    if (!r->in_txn) {
+        if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+            return rc;
+        r->in_txn = 1;
+    }
+    return SHELF_OK;
+}
+
+static int add_row(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], const uint8_t *pack,
+                   const shelf__packent *e)
+{
+    sqlite3_stmt *st = r->st_add;
+
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, pack, SHELF_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, e ? e->off : 0);
+    sqlite3_bind_int64(st, 4, e ? e->len : 0);
+    sqlite3_bind_int64(st, 5, e ? e->raw : 0);
+    sqlite3_bind_int(st, 6, e ? e->flags : 0);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return cache_err(r, "cannot add a blob");
+    sqlite3_reset(st);
+    return SHELF_OK;
+}
+
+int shelf__pack_add_sealed(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int flags,
+                           const void *sealed, size_t len, size_t raw)
+{
+    shelf__packent *e;
+    int rc;
+
+    if ((rc = txn_begin(r)) != SHELF_OK)
+        return rc;
+    if (r->nents == r->capents) {
+        size_t cap = r->capents ? 2 * r->capents : 64;
+
+        if (!(e = shelf__realloc(r->ents, cap * sizeof *e)))
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        r->ents = e;
+        r->capents = cap;
+    }
+    e = &r->ents[r->nents];
+    memcpy(e->id, id, SHELF_HASH_BYTES);
+    e->off = (uint32_t)r->pack.len;
+    e->len = (uint32_t)len;
+    e->raw = (uint32_t)raw;
+    e->flags = flags;
+    if (shelf__buf_add(&r->pack, sealed, len) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    r->nents++;
+    r->stored_bytes += len;
+    if ((rc = add_row(r, id, zero_pack, e)) != SHELF_OK)
+        return rc;
+    if (r->pack.len >= SHELF__PACK_TARGET)
+        return shelf__pack_flush(r);
+    return SHELF_OK;
+}
+
 int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
                     const void *data, size_t n, int compress, uint64_t *stored)
 {
     const void *src = data;
     size_t srclen = n, before = r->pack.len;
     shelf__packent *e;
-    sqlite3_stmt *st = r->st_add;
     int flags = type, rc;
 
     if (n > SHELF__CHUNK_MAX)
         return shelf__seterr(&r->err, SHELF_EINVAL, "chunk too large");
-    if (!r->in_txn) {
-        if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
-            return rc;
-        r->in_txn = 1;
-    }
+    if ((rc = txn_begin(r)) != SHELF_OK)
+        return rc;
     if (compress && n >= 64) {
         size_t bound = ZSTD_compressBound(n), z;
 
@@ -449,7 +508,7 @@ int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
         if (shelf__buf_grow(&r->tmp, bound) != SHELF_OK)
             return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         z = ZSTD_compressCCtx(r->zc, r->tmp.buf, bound, data, n, r->zstd_level);
-        if (!ZSTD_isError(z) && z < n) {
+        if (!ZSTD_isError(z) && z < n - n / 32) {
             src = r->tmp.buf;
             srclen = z;
             flags |= SHELF__BLOB_ZSTD;
@@ -471,18 +530,11 @@ int shelf__pack_add(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], int type,
     e->len = (uint32_t)(r->pack.len - before);
     e->raw = (uint32_t)n;
     e->flags = flags;
+    r->stored_bytes += e->len;
     if (stored)
         *stored = e->len;
-    sqlite3_reset(st);
-    sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 2, zero_pack, SHELF_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, e->off);
-    sqlite3_bind_int64(st, 4, e->len);
-    sqlite3_bind_int64(st, 5, e->raw);
-    sqlite3_bind_int(st, 6, e->flags);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return cache_err(r, "cannot add a blob");
-    sqlite3_reset(st);
+    if ((rc = add_row(r, id, zero_pack, e)) != SHELF_OK)
+        return rc;
     if (r->pack.len >= SHELF__PACK_TARGET)
         return shelf__pack_flush(r);
     return SHELF_OK;
@@ -501,7 +553,7 @@ static void pack_reset(shelf_repo *r)
 int shelf__pack_flush(shelf_repo *r)
 {
     uint8_t *hdr = NULL, id[SHELF_HASH_BYTES], len4[4];
-    size_t hdrlen, i, before;
+    size_t hdrlen, i, before, size;
     sqlite3_stmt *st = NULL;
     char name[80];
     int rc;
@@ -510,6 +562,10 @@ int shelf__pack_flush(shelf_repo *r)
         pack_reset(r);
         return SHELF_OK;
     }
+    /* Chunks the workers finished were recorded outside a transaction
+     * when the previous pack had just been committed. */
+    if ((rc = txn_begin(r)) != SHELF_OK)
+        goto out;
     hdrlen = 5 + r->nents * SHELF__PACK_ENTRY;
     if (!(hdr = shelf__malloc(hdrlen))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
@@ -534,10 +590,20 @@ int shelf__pack_flush(shelf_repo *r)
     }
     shelf__sha256_mem(r->pack.buf, r->pack.len, id);
     shelf__pack_name(id, name);
-    rc = shelf__be_save(r->be, name, r->pack.buf, r->pack.len);
-    if (rc != SHELF_OK && rc != SHELF_EEXIST) {
-        be_fail(r, rc);
-        goto out;
+    size = r->pack.len;
+    if (r->pipe) {
+        /* Saved on the writer thread while the next pack fills.  The rows
+         * below may be committed first: a pack that never arrived is
+         * dropped from the cache on the next open, and no index file
+         * names a pack before every save has finished. */
+        if ((rc = shelf__pipe_save(r, name)) != SHELF_OK)
+            goto out;
+    } else {
+        rc = shelf__be_save(r->be, name, r->pack.buf, r->pack.len);
+        if (rc != SHELF_OK && rc != SHELF_EEXIST) {
+            be_fail(r, rc);
+            goto out;
+        }
     }
     if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
                            -1, &st, NULL) != SQLITE_OK) {
@@ -546,7 +612,7 @@ int shelf__pack_flush(shelf_repo *r)
     }
     sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->pack.len);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rc = cache_err(r, "cannot add a pack");
         goto out;
@@ -931,9 +997,14 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
 
 int shelf__repo_lock_refresh(shelf_repo *r)
 {
+    int rc;
+
     if (!r->lock_name || shelf__now() < r->lock_expires - r->lease_seconds / 2)
         return SHELF_OK;
-    return lock_save(r, r->lock_exclusive);
+    shelf__pipe_be_lock(r, 1);
+    rc = lock_save(r, r->lock_exclusive);
+    shelf__pipe_be_lock(r, 0);
+    return rc;
 }
 
 void shelf__repo_unlock(shelf_repo *r)
@@ -1181,6 +1252,7 @@ void shelf_repo_close(shelf_repo *r)
 {
     if (!r)
         return;
+    shelf__pipe_stop(r);
     pack_reset(r);
     shelf__repo_unlock(r);
     sqlite3_finalize(r->st_find);

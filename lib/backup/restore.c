@@ -13,12 +13,15 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
+#include <zstd.h>
 #include "backup_int.h"
 #include "../catalog/catalog_int.h"
 
@@ -72,19 +75,21 @@ static void fail_item(rst *s, int rc, int kind, int64_t id, const char *name, co
 }
 
 /* Write the file of tree item it to path: temp file beside it, chunks
- * checked, whole-file hash checked, mtime set, renamed into place
- * (replace: may replace an existing file).  Sets r->err on failure. */
-static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, int mode)
+ * checked (each chunk against its id, the whole against its size), mtime
+ * set, renamed into place (replace: may replace an existing file).  sync:
+ * fsync the file and its folder (else the caller syncs once at the end).
+ * Sets r->err on failure. */
+static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, int mode, int sync)
 {
     shelf__buf blob = SHELF__BUF_INIT;
-    shelf__sha256 *h = NULL;
-    char *tmp = NULL, *dir = NULL, *slash, hex[SHELF_HASH_HEX];
-    uint8_t id[SHELF_HASH_BYTES], sum[SHELF_HASH_BYTES];
+    char *tmp = NULL, *dir = NULL, *slash;
+    uint8_t id[SHELF_HASH_BYTES];
+    uint64_t total = 0;
     int fd = -1, rc = SHELF_OK, e;
     json_t *v;
     size_t i;
 
-    if (!(dir = shelf__strdup(path)) || !(slash = strrchr(dir, '/')) || !(h = shelf__sha256_new())) {
+    if (!(dir = shelf__strdup(path)) || !(slash = strrchr(dir, '/'))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -111,7 +116,7 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         }
         if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK)
             goto out;
-        shelf__sha256_update(h, blob.buf, blob.len);
+        total += blob.len;
         while (done < blob.len) {
             ssize_t w = write(fd, blob.buf + done, blob.len - done);
 
@@ -124,10 +129,10 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
             done += (size_t)w;
         }
     }
-    shelf__sha256_final(h, sum);
-    shelf__hex(sum, sizeof sum, hex);
-    if (strcmp(hex, json_string_value(json_object_get(it, "sha256"))) != 0) {
-        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "restored '%s' does not match its hash", path);
+    /* Each chunk matched its id, and the tree (authenticated) lists them:
+     * the file is what was backed up when its size is. */
+    if (total != (uint64_t)json_integer_value(json_object_get(it, "size"))) {
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "restored '%s' does not have its size", path);
         goto out;
     }
     if (json_object_get(it, "mtime_ns")) {
@@ -141,7 +146,7 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         futimens(fd, ts);
     }
     fchmod(fd, (mode_t)mode);
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if ((sync && fsync(fd) != 0) || close(fd) != 0) {
         fd = -1;
         rc = shelf__seterr_errno(&r->err, errno, "cannot write '%s'", path);
         goto out;
@@ -153,7 +158,8 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         goto out;
     }
     tmp[0] = '\0';
-    shelf__fsync_dir(*dir ? dir : "/");
+    if (sync)
+        shelf__fsync_dir(*dir ? dir : "/");
 out:
     if (fd >= 0)
         close(fd);
@@ -161,7 +167,6 @@ out:
         unlink(tmp);
     shelf_free(tmp);
     shelf_free(dir);
-    shelf__sha256_free(h);
     shelf__buf_release(&blob);
     return rc;
 }
@@ -213,13 +218,326 @@ static int audit(shelf_library *lib, int kind, int64_t id, const char *fmt, ...)
     return rc;
 }
 
+/*
+ * Restore into a folder with worker threads: the calling thread looks
+ * chunks up and loads them; workers decrypt, decompress and check them;
+ * the calling thread writes them in order and finishes each file when its
+ * last chunk is written.
+ */
+#define RJOBS 16
+
+typedef struct rfile {
+    json_t *it;
+    char *dest, *tmp;
+    int fd, kind, mode, replace, action, rc;
+    int64_t id;
+    uint64_t size, total;
+    size_t remaining;
+    char err[512];
+} rfile;
+
+typedef struct rjob {
+    rfile *f;
+    uint8_t id[SHELF_HASH_BYTES];
+    uint32_t raw;
+    int flags, rc, state, skip;
+    shelf__buf sealed, plain, tmp;
+} rjob;
+
+typedef struct rpool {
+    rst *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    pthread_t th[4];
+    int nth, stop;
+    rjob jobs[RJOBS];
+    size_t head, tail, claim;
+} rpool;
+
+static void rjob_work(rpool *p, rjob *j, EVP_CIPHER_CTX *ctx, ZSTD_DCtx *zd)
+{
+    shelf_repo *r = p->s->r;
+    uint8_t got[SHELF_HASH_BYTES];
+
+    j->rc = SHELF_OK;
+    if (shelf__open_sealed_with(r, ctx, j->sealed.buf, j->sealed.len, &j->plain) != SHELF_OK) {
+        j->rc = SHELF_ECORRUPT;
+        return;
+    }
+    if (j->flags & SHELF__BLOB_ZSTD) {
+        size_t z;
+
+        shelf__buf_reset(&j->tmp);
+        if (shelf__buf_grow(&j->tmp, j->raw) != SHELF_OK) {
+            j->rc = SHELF_ENOMEM;
+            return;
+        }
+        z = ZSTD_decompressDCtx(zd, j->tmp.buf, j->raw, j->plain.buf, j->plain.len);
+        if (ZSTD_isError(z) || z != j->raw) {
+            j->rc = SHELF_ECORRUPT;
+            return;
+        }
+        j->tmp.len = z;
+        {
+            shelf__buf t = j->plain;
+
+            j->plain = j->tmp;
+            j->tmp = t;
+        }
+    }
+    shelf__sha256_mem(j->plain.buf, j->plain.len, got);
+    if (memcmp(got, j->id, SHELF_HASH_BYTES) != 0 || j->plain.len != j->raw)
+        j->rc = SHELF_ECORRUPT;
+}
+
+static void *rpool_main(void *arg)
+{
+    rpool *p = arg;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    ZSTD_DCtx *zd = ZSTD_createDCtx();
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        rjob *j;
+
+        while (!p->stop && p->claim == p->tail)
+            pthread_cond_wait(&p->cv_work, &p->mu);
+        if (p->stop)
+            break;
+        j = &p->jobs[p->claim++ % RJOBS];
+        pthread_mutex_unlock(&p->mu);
+        if (j->skip)
+            ;   /* failed before it was queued */
+        else if (ctx && zd)
+            rjob_work(p, j, ctx, zd);
+        else
+            j->rc = SHELF_ENOMEM;
+        pthread_mutex_lock(&p->mu);
+        j->state = 1;
+        pthread_cond_broadcast(&p->cv_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    EVP_CIPHER_CTX_free(ctx);
+    ZSTD_freeDCtx(zd);
+    return NULL;
+}
+
+/* Close f: check its size, set its time and mode, rename it into place. */
+static void rfile_finish(rst *s, rfile *f)
+{
+    const char *path = json_string_value(json_object_get(f->it, "path"));
+
+    if (f->rc == SHELF_OK && f->total != f->size) {
+        f->rc = SHELF_ECORRUPT;
+        snprintf(f->err, sizeof f->err, "restored '%s' does not have its size", f->dest);
+    }
+    if (f->fd >= 0) {
+        if (json_object_get(f->it, "mtime_ns")) {
+            json_int_t ns = json_integer_value(json_object_get(f->it, "mtime_ns"));
+            struct timespec ts[2];
+
+            ts[0].tv_sec = 0;
+            ts[0].tv_nsec = UTIME_OMIT;
+            ts[1].tv_sec = (time_t)(ns / 1000000000);
+            ts[1].tv_nsec = (long)(ns % 1000000000);
+            futimens(f->fd, ts);
+        }
+        fchmod(f->fd, (mode_t)f->mode);
+        if (close(f->fd) != 0 && f->rc == SHELF_OK) {
+            f->rc = SHELF_EIO;
+            snprintf(f->err, sizeof f->err, "cannot write '%s'", f->dest);
+        }
+        f->fd = -1;
+    }
+    if (f->rc == SHELF_OK && (f->replace ? rename(f->tmp, f->dest) != 0
+                              : renameat2(AT_FDCWD, f->tmp, AT_FDCWD, f->dest, RENAME_NOREPLACE) != 0)) {
+        f->rc = shelf__errno_rc(errno);
+        snprintf(f->err, sizeof f->err, "cannot create '%s': %s", f->dest, shelf__errno_str(errno));
+    }
+    if (f->rc != SHELF_OK) {
+        if (f->tmp)
+            unlink(f->tmp);
+        shelf__seterr(&s->r->err, f->rc, "%s", f->err);
+        fail_item(s, f->rc, f->kind, f->id, path, f->dest);
+    } else {
+        report(s, f->action, f->kind, f->id, path, f->dest, f->size, NULL);
+    }
+    shelf_free(f->dest);
+    shelf_free(f->tmp);
+    shelf_free(f);
+}
+
+/* Write the oldest job's chunk, waiting for it. */
+static void rpool_complete(rpool *p)
+{
+    rjob *j = &p->jobs[p->head % RJOBS];
+    rfile *f = j->f;
+
+    pthread_mutex_lock(&p->mu);
+    while (!j->state)
+        pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    p->head++;
+    if (f->rc == SHELF_OK && j->rc != SHELF_OK) {
+        f->rc = j->rc;
+        snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
+    }
+    if (f->rc == SHELF_OK) {
+        size_t done = 0;
+
+        while (done < j->plain.len) {
+            ssize_t w = write(f->fd, j->plain.buf + done, j->plain.len - done);
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                f->rc = shelf__errno_rc(errno);
+                snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
+                break;
+            }
+            done += (size_t)w;
+        }
+        f->total += done;
+    }
+    if (--f->remaining == 0)
+        rfile_finish(p->s, f);
+}
+
+/* Queue one chunk of f (its bytes loaded here). */
+static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
+{
+    shelf_repo *r = p->s->r;
+    shelf__blobloc loc;
+    char name[80];
+    rjob *j;
+    int rc;
+
+    if (p->tail - p->head == RJOBS)
+        rpool_complete(p);
+    j = &p->jobs[p->tail % RJOBS];
+    j->f = f;
+    j->state = 0;
+    j->skip = 0;
+    memcpy(j->id, id, SHELF_HASH_BYTES);
+    shelf__buf_reset(&j->plain);
+    if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) == SHELF_OK) {
+        shelf__pack_name(loc.pack, name);
+        j->raw = loc.raw;
+        j->flags = loc.flags;
+        rc = shelf__be_load(r->be, name, loc.off, loc.len, &j->sealed);
+    }
+    if (rc != SHELF_OK) {
+        j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
+        j->skip = 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->tail++;
+    pthread_cond_signal(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int rpool_start(rpool *p, rst *s)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
+
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    for (i = 0; i < n; i++)
+        if (pthread_create(&p->th[i], NULL, rpool_main, p) == 0)
+            p->nth++;
+    return p->nth ? SHELF_OK : shelf__seterr(&s->r->err, SHELF_ENOMEM, "cannot start worker threads");
+}
+
+static void rpool_stop(rpool *p)
+{
+    int i;
+
+    while (p->head != p->tail)
+        rpool_complete(p);
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nth; i++)
+        pthread_join(p->th[i], NULL);
+    for (i = 0; i < RJOBS; i++) {
+        shelf__buf_release(&p->jobs[i].sealed);
+        shelf__buf_release(&p->jobs[i].plain);
+        shelf__buf_release(&p->jobs[i].tmp);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+}
+
+/* Start restoring tree item it to dest through the pool (dest taken). */
+static void rfile_start(rpool *p, json_t *it, char *dest, int kind, int action, int mode)
+{
+    rst *s = p->s;
+    rfile *f = shelf__calloc(1, sizeof *f);
+    json_t *chunks = json_object_get(it, "chunks"), *v;
+    char *slash;
+    size_t i;
+    int e;
+
+    if (!f) {
+        shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        fail_item(s, SHELF_ENOMEM, kind, 0, "", dest);
+        shelf_free(dest);
+        return;
+    }
+    f->it = it;
+    f->dest = dest;
+    f->fd = -1;
+    f->kind = kind;
+    f->action = action;
+    f->mode = mode;
+    f->replace = action == SHELF_RESTORE_OVERWRITE;
+    f->id = json_integer_value(json_object_get(it, "id"));
+    f->size = (uint64_t)json_integer_value(json_object_get(it, "size"));
+    if ((slash = strrchr(dest, '/')) != NULL) {
+        *slash = '\0';
+        if (*dest && (e = shelf__mkdirs(dest, 0777)) != 0) {
+            f->rc = shelf__errno_rc(e);
+            snprintf(f->err, sizeof f->err, "cannot create '%s': %s", dest, shelf__errno_str(e));
+        }
+        f->tmp = shelf__asprintf("%s/.shelf-restore-XXXXXX", *dest ? dest : "");
+        *slash = '/';
+    }
+    if (f->rc == SHELF_OK && (!f->tmp || (f->fd = mkstemp(f->tmp)) < 0)) {
+        f->rc = f->tmp ? shelf__errno_rc(errno) : SHELF_ENOMEM;
+        snprintf(f->err, sizeof f->err, "cannot write '%s': %s", dest,
+                 f->tmp ? shelf__errno_str(errno) : "out of memory");
+        shelf_free(f->tmp);
+        f->tmp = NULL;
+    }
+    f->remaining = json_array_size(chunks);
+    if (f->rc != SHELF_OK || f->remaining == 0) {
+        f->remaining = 0;
+        rfile_finish(s, f);
+        return;
+    }
+    json_array_foreach(chunks, i, v) {
+        uint8_t id[SHELF_HASH_BYTES];
+
+        memset(id, 0, sizeof id);
+        shelf__unhex(json_string_value(v), id, sizeof id);
+        rpool_submit(p, f, id);     /* f may be finished (and freed) by the last */
+    }
+}
+
 static int restore_to(rst *s)
 {
     const char *to = s->o->to;
     json_t *it;
     size_t i;
     char *db = NULL;
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, started = 0;
+    rpool pool;
 
     if (!dir_empty(to))
         return shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
@@ -244,20 +562,35 @@ static int restore_to(rst *s)
         if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
             action = s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
         if (!s->o->preview && action != SHELF_RESTORE_SKIP) {
-            rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE,
-                            kind == SHELF_ITEM_OBJECT ? 0444 : 0644);
-            if (rc != SHELF_OK) {
-                fail_item(s, rc, kind, id, path, dest);
-                shelf_free(dest);
-                continue;
+            if (!started) {
+                if ((rc = rpool_start(&pool, s)) != SHELF_OK) {
+                    shelf_free(dest);
+                    return rc;
+                }
+                started = 1;
             }
+            rfile_start(&pool, it, dest, kind, action, kind == SHELF_ITEM_OBJECT ? 0444 : 0644);
+            continue;
         }
         report(s, action, kind, id, path, dest, size,
                action == SHELF_RESTORE_SKIP ? "a file is there" : NULL);
         shelf_free(dest);
     }
+    if (started)
+        rpool_stop(&pool);
     if (s->o->preview)
         return s->first_rc;
+    {
+        /* One sync for the whole folder instead of one per file. */
+        int fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd >= 0) {
+            syncfs(fd);
+            close(fd);
+        }
+        if (s->o->files_to_original)
+            sync();
+    }
     if (!(db = shelf__path_join(to, "shelf.db")))
         return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
     if (!s->o->files_to_original && access(db, F_OK) == 0) {
@@ -552,7 +885,7 @@ static int restore_sample(rst *s, int64_t sid)
     }
     /* The file first (atomic), then the catalog in one transaction. */
     if (need_file && !(blob && access(dest, F_OK) == 0)) {
-        if ((rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644)) != SHELF_OK) {
+        if ((rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644, 1)) != SHELF_OK) {
             fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
             rc = SHELF_OK;
             goto out;
@@ -902,8 +1235,8 @@ static int restore_live(rst *s)
         goto out;
     }
     nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    if ((rc = write_item(s->r, catalog, db, 0, 0644)) != SHELF_OK ||
-        (rc = write_item(s->r, config, cfg, 0, 0644)) != SHELF_OK)
+    if ((rc = write_item(s->r, catalog, db, 0, 0644, 0)) != SHELF_OK ||
+        (rc = write_item(s->r, config, cfg, 0, 0644, 0)) != SHELF_OK)
         goto out;
     if ((rc = shelf_library_open(tmpdir, 0, &s->snaplib, NULL)) != SHELF_OK) {
         shelf__seterr(&s->r->err, rc, "cannot open the snapshot's catalog");
@@ -936,7 +1269,7 @@ static int restore_live(rst *s)
             if (access(dest, F_OK) == 0) {
                 report(s, SHELF_RESTORE_SAME, SHELF_ITEM_OBJECT, 0, path, dest,
                        (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
-            } else if (s->o->preview || (rc = write_item(s->r, it, dest, 0, 0444)) == SHELF_OK) {
+            } else if (s->o->preview || (rc = write_item(s->r, it, dest, 0, 0444, 1)) == SHELF_OK) {
                 report(s, SHELF_RESTORE_CREATE, SHELF_ITEM_OBJECT, 0, path, dest,
                        (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
             } else {

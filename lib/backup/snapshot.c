@@ -498,29 +498,39 @@ static int progress(run *u, int force)
     return SHELF_OK;
 }
 
-/* Store one chunk (unless the index has it for this strategy); append its
- * id to chunks.  compress: -1 undecided (decided here), 0 no, 1 yes. */
-static int store_chunk(run *u, const uint8_t *p, size_t n, int type, int *compress,
-                       json_t *chunks)
+/* A chunk back from the workers, in order: its id goes into the item's
+ * list; it is stored unless the index has it for this strategy. */
+static int chunk_done(void *ud, void *tag, const uint8_t id[SHELF_HASH_BYTES], size_t n, int *keep)
 {
-    shelf_repo *r = u->r;
-    uint8_t id[SHELF_HASH_BYTES];
+    run *u = ud;
     char hex[SHELF_HASH_HEX];
     shelf__blobloc loc;
-    uint64_t stored = 0;
     int rc;
 
-    shelf__sha256_mem(p, n, id);
-    shelf__hex(id, sizeof id, hex);
-    if (json_array_append_new(chunks, json_string(hex)) != 0)
-        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    *keep = 0;
+    shelf__hex(id, SHELF_HASH_BYTES, hex);
+    if (json_array_append_new(tag, json_string(hex)) != 0)
+        return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
     u->st->chunks++;
-    rc = shelf__index_find(r, id, u->nruns ? (const uint8_t (*)[SHELF__RUN_BYTES])u->runs : NULL,
+    rc = shelf__index_find(u->r, id, u->nruns ? (const uint8_t (*)[SHELF__RUN_BYTES])u->runs : NULL,
                            u->nruns, &loc);
     if (rc == SHELF_OK)
         return add_dep(u, loc.run);
     if (rc != SHELF_ENOTFOUND)
         return rc;
+    *keep = 1;
+    u->st->chunks_new++;
+    u->st->bytes_new += n;
+    return add_dep(u, u->r->run);
+}
+
+/* Queue one chunk; its id is appended to chunks when it comes back.
+ * compress: -1 undecided (decided here, from this chunk), 0 no, 1 yes. */
+static int store_chunk(run *u, const uint8_t *p, size_t n, int type, int *compress,
+                       json_t *chunks)
+{
+    shelf_repo *r = u->r;
+
     if (*compress < 0) {
         /* Does it compress?  A quick look at up to 256 KiB at level 1:
          * FLAC, OGG and MP3 do not, and are then stored as they are. */
@@ -532,16 +542,13 @@ static int store_chunk(run *u, const uint8_t *p, size_t n, int type, int *compre
         z = ZSTD_compressCCtx(r->zc, r->tmp.buf, bound, p, m, 1);
         *compress = !ZSTD_isError(z) && z < m - m / 32;
     }
-    if ((rc = shelf__pack_add(r, id, type, p, n, *compress, &stored)) != SHELF_OK)
-        return rc;
-    u->st->chunks_new++;
-    u->st->bytes_new += n;
-    u->st->bytes_stored += stored;
-    return add_dep(u, r->run);
+    return shelf__pipe_submit(r, chunks, type, p, n, *compress);
 }
 
-/* Chunk and store the file at path; fills size, sha256, chunks of item. */
-static int store_file(run *u, const char *path, json_t *item)
+/* Chunk and store the file at path; fills size, sha256, chunks of item.
+ * known: the file's hash when the catalog (or a blob's name) already says
+ * it and size is what it should be; then the file is not hashed whole. */
+static int store_file(run *u, const char *path, json_t *item, const char *known, uint64_t size)
 {
     shelf_repo *r = u->r;
     size_t have = 0, pos = 0;
@@ -589,7 +596,8 @@ static int store_file(run *u, const char *path, json_t *item)
         if (pos == have)
             break;
         cut = shelf__chunk_cut(r->gear, u->buf + pos, have - pos);
-        shelf__sha256_update(h, u->buf + pos, cut);
+        if (!known)
+            shelf__sha256_update(h, u->buf + pos, cut);
         if ((rc = store_chunk(u, u->buf + pos, cut, SHELF__BLOB_DATA, &compress, chunks)) != SHELF_OK) {
             close(fd);
             goto out;
@@ -604,10 +612,19 @@ static int store_file(run *u, const char *path, json_t *item)
         }
     }
     close(fd);
+    if (known && total != size) {
+        /* It changed since it was listed: read it again, hashing it (the
+         * queued chunks refer to this list: let them come back first). */
+        if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
+            goto out;
+        json_decref(chunks);
+        shelf__sha256_free(h);
+        return store_file(u, path, item, NULL, 0);
+    }
     shelf__sha256_final(h, hash);
     shelf__hex(hash, sizeof hash, hex);
     json_object_set_new(item, "size", json_integer((json_int_t)total));
-    json_object_set_new(item, "sha256", json_string(hex));
+    json_object_set_new(item, "sha256", json_string(known ? known : hex));
     json_object_set(item, "chunks", chunks);
     u->st->items_read++;
 out:
@@ -645,6 +662,25 @@ static int reuse(run *u, json_t *item, json_t *old)
     return 1;
 }
 
+/* The parent's item for work item w when w looks unchanged (same size,
+ * and same mtime for files; blobs are named by their content), else NULL. */
+static json_t *unchanged(run *u, json_t *w)
+{
+    const char *t = json_string_value(json_object_get(w, "t"));
+    json_t *old = u->parent ? json_object_get(u->parent, json_string_value(json_object_get(w, "path")))
+                            : NULL;
+
+    if (!old || !strcmp(t, "catalog") || !strcmp(t, "config") ||
+        json_integer_value(json_object_get(old, "size")) != json_integer_value(json_object_get(w, "size")))
+        return NULL;
+    if (!strcmp(t, "object"))
+        return old;
+    if (json_object_get(w, "mtime_ns") &&
+        json_integer_value(json_object_get(old, "mtime_ns")) == json_integer_value(json_object_get(w, "mtime_ns")))
+        return old;
+    return NULL;
+}
+
 /* Back up one item of the work list. */
 static int do_item(run *u, json_t *w)
 {
@@ -661,17 +697,12 @@ static int do_item(run *u, json_t *w)
         json_object_set(item, "id", json_object_get(w, "id"));
     if (json_object_get(w, "mtime_ns"))
         json_object_set(item, "mtime_ns", json_object_get(w, "mtime_ns"));
-    old = u->parent ? json_object_get(u->parent, path) : NULL;
-    if (old && json_integer_value(json_object_get(old, "size")) == (json_int_t)size &&
-        strcmp(t, "catalog") != 0 && strcmp(t, "config") != 0 &&
-        (!strcmp(t, "object") ||
-         (json_integer_value(json_object_get(old, "mtime_ns")) ==
-              json_integer_value(json_object_get(w, "mtime_ns")) &&
-          json_object_get(w, "mtime_ns"))))
+    if ((old = unchanged(u, w)) != NULL)
         reused = reuse(u, item, old);
     if (reused) {
         u->prog.bytes_done += size;
-    } else if ((rc = store_file(u, src, item)) != SHELF_OK) {
+    } else if ((rc = store_file(u, src, item, json_string_value(json_object_get(w, "known")),
+                                size)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND && !strcmp(t, "sample")) {
             rc = SHELF_OK;      /* gone since the catalog saw it: not in this snapshot */
             u->prog.bytes_done += size;
@@ -704,8 +735,8 @@ static int add_object(void *ud, const char *hex, const char *path, uint64_t size
         return 0;   /* temp files, strays */
     snprintf(rel, sizeof rel, "objects/%.2s/%.2s/%s", hex, hex + 2, hex);
     wc->bytes += size;
-    return json_array_append_new(wc->work, json_pack("{s:s, s:s, s:s, s:I}", "t", "object", "path",
-                                 rel, "src", path, "size", (json_int_t)size)) ? SHELF_ENOMEM : 0;
+    return json_array_append_new(wc->work, json_pack("{s:s, s:s, s:s, s:I, s:s}", "t", "object", "path",
+                                 rel, "src", path, "size", (json_int_t)size, "known", hex)) ? SHELF_ENOMEM : 0;
 }
 
 /* The work list: catalog copy, config, blobs, referenced samples. */
@@ -732,23 +763,36 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
     if ((rc = shelf__store_walk(&lib->store, add_object, &wc)) != SHELF_OK)
         return shelf__seterr(&u->r->err, rc, "cannot list the library's blobs: %s", lib->err.msg);
     st = shelf__prepare(lib,
-        "SELECT s.id, r.path, s.relpath, s.size, s.mtime_ns FROM samples s JOIN roots r ON r.id = s.root_id\n"
+        "SELECT s.id, r.path, s.relpath, s.size, s.mtime_ns, s.sha256 FROM samples s JOIN roots r ON r.id = s.root_id\n"
         " WHERE s.blob IS NULL AND NOT s.missing ORDER BY r.path, s.relpath");
     if (!st)
         return shelf__seterr(&u->r->err, SHELF_EDB, "%s", lib->err.msg);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         char *abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
                                           (const char *)sqlite3_column_text(st, 2));
+        json_int_t mtime;
+        json_t *w;
 
-        if (!abs || json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "t", "sample",
-                "path", abs, "src", abs, "size", (json_int_t)sqlite3_column_int64(st, 3),
-                "id", (json_int_t)sqlite3_column_int64(st, 0),
-                "mtime_ns", (json_int_t)sqlite3_column_int64(st, 4))) != 0) {
+        /* The file as it is now, not as the catalog last saw it: a file
+         * changed since its import is read again. */
+        if (abs && stat(abs, &sb) != 0) {
+            shelf_free(abs);
+            continue;       /* gone: not in this snapshot */
+        }
+        mtime = abs ? (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec : 0;
+        w = abs ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "t", "sample", "path", abs, "src", abs,
+                            "size", (json_int_t)sb.st_size, "id", (json_int_t)sqlite3_column_int64(st, 0),
+                            "mtime_ns", mtime) : NULL;
+        /* Unchanged since its import: the catalog knows its hash. */
+        if (w && sb.st_size == sqlite3_column_int64(st, 3) && mtime == sqlite3_column_int64(st, 4) &&
+            sqlite3_column_text(st, 5))
+            json_object_set_new(w, "known", json_string((const char *)sqlite3_column_text(st, 5)));
+        if (!w || json_array_append_new(work, w) != 0) {
             shelf_free(abs);
             sqlite3_finalize(st);
             return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
         }
-        wc.bytes += (uint64_t)sqlite3_column_int64(st, 3);
+        wc.bytes += (uint64_t)sb.st_size;
         shelf_free(abs);
     }
     sqlite3_finalize(st);
@@ -789,6 +833,7 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     int strategy = o ? o->strategy : SHELF_BACKUP_INCREMENTAL, rc;
     double t0 = shelf__monotonic();
     json_int_t nanos;
+    uint64_t stored0 = 0;
     size_t i;
 
     if (!st)
@@ -849,6 +894,9 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
         goto out;
     }
     shelf__mkdirs(cachedir, 0777);
+    stored0 = r->stored_bytes;
+    if ((rc = shelf__pipe_start(r, chunk_done, &u)) != SHELF_OK)
+        goto out;
     if ((rc = shelf_db_backup(lib, catalog_copy)) != SHELF_OK) {
         shelf__seterr(&r->err, rc, "%s", shelf_errmsg(lib));
         goto out;
@@ -857,11 +905,23 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
         goto out;
     u.prog.items_total = json_array_size(work);
     for (i = 0; i < json_array_size(work); i++) {
+        /* Ask the kernel for the next file while this one is processed. */
+        json_t *nw = json_array_get(work, i + 1);
+        const char *next = nw && !unchanged(&u, nw) ? json_string_value(json_object_get(nw, "src")) : NULL;
+        int fd;
+
+        if (next && (fd = open(next, O_RDONLY | O_CLOEXEC)) >= 0) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+            close(fd);
+        }
         if ((rc = do_item(&u, json_array_get(work, i))) != SHELF_OK)
             goto out;
         if ((rc = progress(&u, 0)) != SHELF_OK)
             goto out;
     }
+    /* Every chunk id is in its item's list once the workers are done. */
+    if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
+        goto out;
     tree = json_pack("{s:O}", "items", u.items);
     treeids = json_array();
     if (!tree || !treeids || !(tree_text = json_dumps(tree, JSON_COMPACT))) {
@@ -871,6 +931,10 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     if ((rc = store_tree(&u, tree_text, strlen(tree_text), treeids)) != SHELF_OK)
         goto out;
     /* Packs, then the index, then the snapshot. */
+    if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
+        goto out;
+    shelf__pipe_stop(r);
+    st->bytes_stored = r->stored_bytes - stored0;
     if ((rc = shelf__pack_flush(r)) != SHELF_OK || (rc = shelf__index_write(r)) != SHELF_OK)
         goto out;
     deps = json_array();
@@ -927,6 +991,7 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     }
     progress(&u, 1);
 out:
+    shelf__pipe_stop(r);
     if (rc != SHELF_OK) {
         /* Keep what reached the repository for the next run: save the open
          * pack if the target still takes writes, and leave its rows. */

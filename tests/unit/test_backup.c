@@ -364,6 +364,16 @@ TEST(round_trip_to_folder)
     ASSERT(st2.bytes_new < 200000);
     ASSERT_OK(shelf_snapshot_resolve(r, "latest", snap));
     ASSERT_EQ_STR(snap, st2.snapshot);
+    {
+        /* a file edited in place (no re-import) is read again */
+        char p[4096];
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1, 0 } };
+
+        test_pathf(p, sizeof p, "%s/samples/s_002.wav", d);
+        ASSERT_EQ_INT(utimensat(AT_FDCWD, p, ts, 0), 0);
+        backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st2);
+        ASSERT_EQ_INT(st2.items_read, 3);
+    }
     /* preview writes nothing */
     test_pathf(to, sizeof to, "%s/restored", d);
     memset(&o, 0, sizeof o);
@@ -576,6 +586,45 @@ TEST(damaged_pack_names_items_and_others_restore)
     ASSERT(rs.created >= 5);
     test_pathf(p, sizeof p, "%s/shelf.db", to);
     ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(damaged_index_then_repair)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], to[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st;
+    uint64_t added = 0, removed = 0;
+    shelf_repo *r;
+    int named = 0;
+    FILE *f;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    shelf_repo_close(r);
+    nflist = 0;
+    test_pathf(p, sizeof p, "%s/index", target);
+    nftw(p, add_file, 16, FTW_PHYS);
+    ASSERT_EQ_INT(nflist, 1);
+    f = fopen(flist[0], "r+b");
+    ASSERT(f);
+    fseek(f, 40, SEEK_SET);
+    fputc(0x77, f);
+    fclose(f);
+    /* it still opens; check names the file and what it hides */
+    r = open_repo(target, NULL);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, on_problem, &named, NULL));
+    ASSERT(named >= 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
+    ASSERT(added >= 1);
+    ASSERT_EQ_INT(removed, 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, "latest", to, 5);
     shelf_repo_close(r);
     shelf_library_close(lib);
 }
@@ -876,6 +925,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(strategies_and_dependencies),
         TEST_ENTRY(bit_flip_in_every_file_is_found),
         TEST_ENTRY(damaged_pack_names_items_and_others_restore),
+        TEST_ENTRY(damaged_index_then_repair),
         TEST_ENTRY(kill_during_backup_and_prune),
         TEST_ENTRY(target_full_then_resume),
         TEST_ENTRY(live_restore_with_conflicts),
