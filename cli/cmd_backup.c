@@ -235,8 +235,8 @@ static int backup_init(const cli *c, int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
 
-            if (*end || v < 10 || v > 22) {
-                cli_error("invalid --kdf-cost '%s': 10 to 22 (scrypt N = 2^cost)", optarg);
+            if (*end || v < 10 || v > 20) {
+                cli_error("invalid --kdf-cost '%s': 10 to 20 (scrypt N = 2^cost)", optarg);
                 return EXIT_USAGE;
             }
             o.kdf_log2n = (int)v;

@@ -23,7 +23,7 @@ typedef struct shelf_repo_opts {
     size_t size;              /* sizeof(shelf_repo_opts) */
     const char *password;     /* needed unless the repository is plain */
     int flags;                /* SHELF_REPO_ */
-    int kdf_log2n;            /* init: scrypt N = 2^kdf_log2n (10..22); 0: 16 */
+    int kdf_log2n;            /* init: scrypt N = 2^kdf_log2n (10..20); 0: 16 */
     const char *cache_dir;    /* folder of the local index cache (created);
                                  NULL: a temporary cache removed on close */
     int lease_seconds;        /* how long a lock lives without refresh; 0: 300 */

@@ -130,6 +130,8 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
  * live lock exists, shared when a live exclusive one does. */
 int shelf__repo_lock(shelf_repo *r, int exclusive);
 int shelf__repo_lock_refresh(shelf_repo *r);
+/* A shared lock for readers (restore, check); none on a read-only medium. */
+int shelf__repo_lock_read(shelf_repo *r);
 void shelf__repo_unlock(shelf_repo *r);
 /* Bring the local index cache up to date with the repository's index files. */
 int shelf__index_sync(shelf_repo *r);

@@ -193,8 +193,10 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
     c.cb = cb;
     c.ud = ud;
     c.st = st;
-    if ((rc = shelf__index_sync(r)) != SHELF_OK)
+    if ((rc = shelf__repo_lock_read(r)) != SHELF_OK)
         return rc;
+    if ((rc = shelf__index_sync(r)) != SHELF_OK)
+        goto out;
     if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
         (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK ||
         (rc = shelf__be_list(r->be, "snapshots", flist_add, &snaps)) != SHELF_OK) {
@@ -333,6 +335,7 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
                                     (unsigned long long)st->errors, st->errors == 1 ? "" : "s")
                     : SHELF_OK;
 out:
+    shelf__repo_unlock(r);
     sqlite3_finalize(q);
     sqlite3_finalize(mark);
     sqlite3_finalize(lost);
@@ -696,6 +699,38 @@ int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed, uint64_t *in
                            -1, &addb, NULL) != SQLITE_OK) {
         rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
         goto out;
+    }
+    /* Forget what damaged index files told the cache (it may have read
+     * them before they were damaged): their packs are indexed again below. */
+    for (i = 0; i < idx.n; i++) {
+        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+        uint64_t nblobs = 0;
+        sqlite3_stmt *del;
+
+        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK)
+            continue;
+        shelf__sha256_mem(raw.buf, raw.len, got);
+        if (pack_id_of(idx.v[i].name, want) && !memcmp(want, got, sizeof got) &&
+            shelf__open_sealed(r, raw.buf, raw.len, &plain) == SHELF_OK &&
+            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) == SHELF_OK)
+            continue;
+        if (sqlite3_prepare_v2(r->cache,
+                "DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = ?1);\n", -1, &del,
+                NULL) == SQLITE_OK) {
+            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
+            sqlite3_step(del);
+            sqlite3_finalize(del);
+        }
+        if (sqlite3_prepare_v2(r->cache, "DELETE FROM packs WHERE idx = ?1", -1, &del, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
+            sqlite3_step(del);
+            sqlite3_finalize(del);
+        }
+        if (sqlite3_prepare_v2(r->cache, "DELETE FROM indexes WHERE name = ?1", -1, &del, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
+            sqlite3_step(del);
+            sqlite3_finalize(del);
+        }
     }
     /* Packs no readable index lists: their own headers say what is in them. */
     for (i = 0; i < packs.n; i++) {

@@ -152,8 +152,8 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
 
     if (log2n == 0)
         log2n = 16;
-    if (log2n < 10 || log2n > 22)
-        return shelf__seterr(&r->err, SHELF_EINVAL, "invalid scrypt cost 2^%d: 2^10 to 2^22",
+    if (log2n < 10 || log2n > 20)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "invalid scrypt cost 2^%d: 2^10 to 2^20",
                              log2n);
     if (!password || !*password)
         return shelf__seterr(&r->err, SHELF_EINVAL, "an empty password is not allowed");
@@ -238,7 +238,7 @@ int shelf__key_unwrap(const char *text, size_t n, const char *password,
 
     if (!o || json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:s}", "kdf", &kdf, "log2n", &log2n,
                           "r", &kr, "p", &kp, "salt", &salthex, "data", &datahex) != 0 ||
-        strcmp(kdf, "scrypt") != 0 || log2n < 10 || log2n > 22 || kr != KDF_R || kp != KDF_P ||
+        strcmp(kdf, "scrypt") != 0 || log2n < 10 || log2n > 20 || kr != KDF_R || kp != KDF_P ||
         shelf__unhex(salthex, salt, sizeof salt) != SHELF_OK ||
         shelf__unhex(datahex, data, sizeof data) != SHELF_OK) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "key file is not in a format shelf reads");

@@ -995,6 +995,19 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
     return SHELF_OK;
 }
 
+int shelf__repo_lock_read(shelf_repo *r)
+{
+    int rc = shelf__repo_lock(r, 0);
+
+    /* A read-only medium takes no lock file; nobody prunes it meanwhile. */
+    if (rc == SHELF_EPERM) {
+        r->err.rc = SHELF_OK;
+        r->err.msg[0] = '\0';
+        return SHELF_OK;
+    }
+    return rc;
+}
+
 int shelf__repo_lock_refresh(shelf_repo *r)
 {
     int rc;

@@ -1338,6 +1338,8 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
         return shelf__seterr(&r->err, SHELF_EINVAL, "restore needs a library or a folder to restore into");
     if (o->to && (o->nitems || o->query))
         return shelf__seterr(&r->err, SHELF_EINVAL, "a restore into a folder takes the whole library");
+    if ((rc = shelf__repo_lock_read(r)) != SHELF_OK)
+        return rc;
     if ((rc = shelf_snapshot_resolve(r, snap, s.snapid)) != SHELF_OK ||
         (rc = shelf__snap_load(r, s.snapid, &s.snap)) != SHELF_OK ||
         (rc = shelf__tree_load(r, s.snap, &s.tree)) != SHELF_OK)
@@ -1349,6 +1351,7 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
     if (rc != SHELF_OK && s.r->err.rc == SHELF_OK)
         shelf__seterr(&r->err, rc, "restore failed: %s", shelf_strerror(rc));
 out:
+    shelf__repo_unlock(r);
     json_decref(s.snap);
     json_decref(s.tree);
     json_decref(s.by_path);

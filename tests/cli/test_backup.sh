@@ -19,6 +19,8 @@ expect 0 "import referenced" "$SHELF" import "$S"
 expect 0 "import managed" "$SHELF" import --copy "$M"
 expect 0 "a patch" "$SHELF" --json patch new Lead --author me
 expect 0 "tag" "$SHELF" tag add 1 drums
+expect 0 "a project" "$SHELF" --json project new Song --tempo 120
+expect 0 "project uses a sample" "$SHELF" project add 1 sample:2
 
 # init: encrypted by default; no password and no terminal is a usage error
 expect 2 "init without a password" env -u SHELF_PASSWORD "$SHELF" backup init "$R" </dev/null
@@ -69,6 +71,13 @@ check "restores logged" "$(json "len([e for e in j if e['action']=='restore']) >
 expect 0 "restore by query" "$SHELF" --json restore "$R" "$SNAP1" --query 'tag:drums' --preview
 check "query found the tagged sample" "$(json "len([i for i in j['items'] if i['kind']=='sample'])")" = 1
 expect 2 "bad conflict policy" "$SHELF" restore --on-conflict maybe "$R" latest
+# a project brings its samples; a changed one is overwritten as a new version
+expect 0 "project changes" "$SHELF" project set 1 tempo=90
+expect 0 "restore the project" "$SHELF" --json restore --on-conflict overwrite "$R" "$SNAP1" project:1
+check "project overwritten" "$(json "[i['action'] for i in j['items'] if i['kind']=='project'][0]")" = overwrite
+check "its sample came along" "$(json "len([i for i in j['items'] if i['kind']=='sample' and i['id']==2])")" = 1
+expect 0 "project history kept" "$SHELF" --json project history 1
+check "four versions: new, add, set, restore" "$(json 'len(j)')" = 4
 
 # check, keys, forget, prune, test-restore
 expect 0 "check --read-data" "$SHELF" --json backup check --read-data "$R"
@@ -82,6 +91,17 @@ check "two kept" "$(json 'len([x for x in j["snapshots"] if x["kept"]])')" = 2
 check "pruned" "$(json 'j["prune"]["packs_removed"] + j["prune"]["packs_rewritten"] >= 1')" = True
 expect 0 "test-restore" "$SHELF" --json backup test-restore "$R"
 check "test-restore all match" "$(json 'j["ok"]')" = True
+expect 0 "check a subset" "$SHELF" --json backup check --read-data-subset 50% "$R"
+# a damaged index file: check names it, repair-index rebuilds from the packs
+IDX=$(find "$R/index" -type f | head -1)
+cp "$IDX" "$T/idx.bak"
+chmod u+w "$IDX"
+printf 'X' | dd of="$IDX" bs=1 seek=20 conv=notrunc 2>/dev/null
+expect 1 "check finds the index damage" "$SHELF" backup check "$R"
+contains "index named" "$out" "index file is damaged"
+expect 0 "repair-index" "$SHELF" --json backup repair-index "$R"
+check "a damaged index removed" "$(json 'j["index_removed"]')" = 1
+expect 0 "check after repair" "$SHELF" backup check --read-data "$R"
 # a flipped bit in a pack is found and named
 PACK=$(find "$R/data" -type f | head -1)
 chmod u+w "$PACK"

@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sndfile.h>
 #include <time.h>
 #include "test.h"
@@ -593,7 +594,7 @@ TEST(damaged_pack_names_items_and_others_restore)
 TEST(damaged_index_then_repair)
 {
     const char *d = test_tmpdir();
-    char target[4096], p[4096], to[4096];
+    char target[4096], p[4096], to[4096], cache[4096];
     shelf_library *lib = make_library(d, 3, 0);
     shelf_backup_stats st;
     uint64_t added = 0, removed = 0;
@@ -602,8 +603,10 @@ TEST(damaged_index_then_repair)
     FILE *f;
 
     test_pathf(target, sizeof target, "%s/repo", d);
+    /* a cache that read the index before it was damaged */
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
     init_repo(target);
-    r = open_repo(target, NULL);
+    r = open_repo(target, cache);
     backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
     shelf_repo_close(r);
     nflist = 0;
@@ -615,13 +618,16 @@ TEST(damaged_index_then_repair)
     fseek(f, 40, SEEK_SET);
     fputc(0x77, f);
     fclose(f);
-    /* it still opens; check names the file and what it hides */
-    r = open_repo(target, NULL);
+    /* it still opens; check names the file */
+    r = open_repo(target, cache);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, on_problem, &named, NULL));
-    ASSERT(named >= 1);
+    ASSERT_EQ_INT(named, 0);    /* the cache still knows what the file listed */
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
     ASSERT(added >= 1);
     ASSERT_EQ_INT(removed, 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    r = open_repo(target, cache);
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
     test_pathf(to, sizeof to, "%s/restored", d);
     restore_and_verify(r, "latest", to, 5);
@@ -735,6 +741,48 @@ TEST(target_full_then_resume)
     ASSERT(st.bytes_new < st.bytes - (16u << 20));
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
     shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(tmpfs_full)
+{
+    const char *d = test_tmpdir();
+    char target[4096], mnt[4096], msg[1024] = "";
+    shelf_library *lib;
+    shelf_backup_opts bo;
+    shelf_repo *r = NULL;
+    int rc, check_rc = -1;
+
+    test_pathf(mnt, sizeof mnt, "%s/mnt", d);
+    ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=6m") != 0)
+        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    lib = make_library(d, 2, 12u << 20);
+    test_pathf(target, sizeof target, "%s/repo", mnt);
+    /* No assertion may end the test while the tmpfs is mounted. */
+    {
+        shelf_repo_opts o = repo_opts(PW, NULL);
+
+        rc = shelf_repo_init(target, &o, NULL);
+        if (rc == SHELF_OK)
+            rc = shelf_repo_open(target, &o, &r, NULL);
+        if (rc == SHELF_OK) {
+            memset(&bo, 0, sizeof bo);
+            bo.size = sizeof bo;
+            rc = shelf_backup_run(r, lib, &bo, NULL);
+            snprintf(msg, sizeof msg, "%s", shelf_repo_errmsg(r));
+            shelf_repo_close(r);
+            r = NULL;
+            if (shelf_repo_open(target, &o, &r, NULL) == SHELF_OK) {
+                check_rc = shelf_repo_check(r, 100, NULL, NULL, NULL);
+                shelf_repo_close(r);
+            }
+        }
+    }
+    umount2(mnt, MNT_DETACH);
+    ASSERT_RC(SHELF_EIO, rc);
+    ASSERT(strstr(msg, "no space left on device"));
+    ASSERT_OK(check_rc);
     shelf_library_close(lib);
 }
 
@@ -928,6 +976,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(damaged_index_then_repair),
         TEST_ENTRY(kill_during_backup_and_prune),
         TEST_ENTRY(target_full_then_resume),
+        TEST_ENTRY(tmpfs_full),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
         TEST_END
