@@ -744,6 +744,55 @@ TEST(target_full_then_resume)
     shelf_library_close(lib);
 }
 
+TEST(target_removed_or_readonly_mid_backup)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096];
+    shelf_library *lib = make_library(d, 3, 40u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_backup_stats st;
+    shelf_backup_opts bo;
+    int k;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    o.cache_dir = cache;
+    init_repo(target);
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    for (k = 0; k < 2; k++) {
+        shelf__backend *dir, *be;
+        shelf__err err = { 0, "" };
+        shelf__fault f;
+        shelf_repo *r;
+
+        ASSERT_OK(shelf__be_dir_open(target, 0, &dir, &err));
+        memset(&f, 0, sizeof f);
+        f.ops = SHELF__FOP_SAVE;
+        f.fail_at = 3;                          /* the lock, a pack, then ... */
+        f.fail_rc = k == 0 ? SHELF_EIO : SHELF_EPERM;
+        f.dead_after = k == 0;                  /* the stick is pulled */
+        ASSERT_OK(shelf__be_fault_new(dir, &f, &be));
+        ASSERT_OK(shelf__repo_open_be(be, &o, &r, NULL));
+        ASSERT_RC(f.fail_rc, shelf_backup_run(r, lib, &bo, &st));
+        ASSERT(strstr(shelf_repo_errmsg(r), "injected fault"));
+        shelf_repo_close(r);
+        /* back again: valid, and the next run completes */
+        r = open_repo(target, cache);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+        shelf_repo_close(r);
+    }
+    {
+        shelf_repo *r = open_repo(target, cache);
+
+        backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+        ASSERT(st.bytes_new < st.bytes);        /* what arrived was kept */
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+        shelf_repo_close(r);
+    }
+    shelf_library_close(lib);
+}
+
 TEST(tmpfs_full)
 {
     const char *d = test_tmpdir();
@@ -976,6 +1025,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(damaged_index_then_repair),
         TEST_ENTRY(kill_during_backup_and_prune),
         TEST_ENTRY(target_full_then_resume),
+        TEST_ENTRY(target_removed_or_readonly_mid_backup),
         TEST_ENTRY(tmpfs_full),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
