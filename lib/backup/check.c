@@ -387,11 +387,10 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
 
         /* Newest first. */
         for (i = json_array_size(dev); i-- > 0;) {
-            const char *id, *reason = NULL;
+            const char *reason = NULL;
             int64_t t;
 
             s = json_array_get(dev, i);
-            id = json_string_value(json_object_get(s, "id"));
             t = json_integer_value(json_object_get(s, "time"));
             if (nlast < o->keep_last) {
                 nlast++;
@@ -408,6 +407,30 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
                         reason = k == 0 ? "daily" : k == 1 ? "weekly" : "monthly";
                 }
             }
+            if (reason)
+                json_object_set_new(s, "keep", json_string(reason));
+        }
+        /* A kept differential keeps its full: it restores from the two. */
+        for (i = 0; i < json_array_size(dev); i++) {
+            const char *full;
+            json_t *f;
+            size_t m;
+
+            s = json_array_get(dev, i);
+            if (!json_object_get(s, "keep") ||
+                !(full = json_string_value(json_object_get(s, "full"))))
+                continue;
+            json_array_foreach(dev, m, f)
+                if (!strcmp(json_string_value(json_object_get(f, "id")), full) &&
+                    !json_object_get(f, "keep"))
+                    json_object_set_new(f, "keep", json_string("full of a kept differential"));
+        }
+        for (i = json_array_size(dev); i-- > 0;) {
+            const char *id, *reason;
+
+            s = json_array_get(dev, i);
+            id = json_string_value(json_object_get(s, "id"));
+            reason = json_string_value(json_object_get(s, "keep"));
             if (!reason && !o->dry_run) {
                 char name[80];
 
@@ -418,7 +441,8 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
                 }
             }
             if (cb)
-                cb(ud, id, t, reason != NULL, reason ? reason : "");
+                cb(ud, id, json_integer_value(json_object_get(s, "time")), reason != NULL,
+                   reason ? reason : "");
         }
     }
     rc = SHELF_OK;

@@ -453,7 +453,12 @@ TEST(strategies_and_dependencies)
     ASSERT_OK(shelf_repo_forget(r, &fo, NULL, NULL));
     ASSERT_OK(shelf_repo_prune(r, 0, &ps));
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
-    ASSERT_EQ_INT(cs.snapshots, 1);
+    ASSERT_EQ_INT(cs.snapshots, 2);     /* the differential keeps its full */
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf_snapshot_list(r, collect_snap, &l));
+    ASSERT_EQ_INT(l.n, 2);
+    ASSERT_EQ_STR(l.id[1], d1.snapshot);
+    ASSERT(!strstr(l.deps[1], "run:"));
     test_pathf(to, sizeof to, "%s/restored2", d);
     restore_and_verify(r, "latest", to, 6);
     shelf_repo_close(r);
