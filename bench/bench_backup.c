@@ -407,7 +407,7 @@ static int tool_step(const char *tool, const dataset *ds, const char *work, int 
 int main(int argc, char **argv)
 {
     const char *tools[3] = { "shelf", "restic", "borg" };
-    char work[4096] = "", machine[512], libdir[4400], p[4400];
+    char work[3800] = "", machine[512], libdir[4400], p[4400];
     uint64_t gib = 2;
     int i, t, step, round, runs = 2, keep = 0, markdown = 0, ntools = 3;
     result res[3];
