@@ -43,7 +43,8 @@ SHELF_API int shelf_verify(shelf_library *lib, shelf_verify_cb cb,
 typedef struct shelf_gc_stats {
     uint64_t blobs_kept;
     uint64_t blobs_removed, bytes_removed;
-    uint64_t temps_removed;     /* temp files left by interrupted writes */
+    uint64_t temps_removed;     /* temp files left by interrupted writes, and staging
+                                   folders of killed archive imports */
 } shelf_gc_stats;
 
 /*

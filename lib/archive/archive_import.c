@@ -773,7 +773,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     struct stat sb;
     char *stage = NULL, *repair = NULL, *fixed = NULL;
     const char *src = path;
-    int rc = SHELF_OK, found = 0, prc;
+    int rc = SHELF_OK, found = 0, prc, locked = 0;
     size_t i;
 
     if (!st)
@@ -800,6 +800,14 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
 
         if (avail / 2 < lim.max_bytes)
             lim.max_bytes = avail / 2;
+    }
+
+    /* The shared lock for the whole import: gc (exclusive) removes staging
+     * folders only when no import can be using them. */
+    if (lib->lock_mode == 0) {
+        if ((rc = shelf_library_lock(lib, SHELF_LOCK_SHARED, 1)) != SHELF_OK)
+            return rc;
+        locked = 1;
     }
 
     /* 1. Parity first. */
@@ -930,5 +938,7 @@ out:
     free(repair);
     free(fixed);
     items_release(&im);
+    if (locked)
+        shelf_library_unlock(lib);
     return rc;
 }

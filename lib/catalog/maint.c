@@ -2,7 +2,9 @@
  * maint.c: integrity and upkeep of a library: verify (re-hash everything),
  * gc (orphan blobs and crash leftovers), vacuum, and online catalog backup.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -275,6 +277,46 @@ static int gc_visit(void *ud, const char *hex, const char *path, uint64_t size)
     return SHELF_OK;
 }
 
+static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/*
+ * Folders an archive import stages in (DIR/.archive-import-XXXXXX,
+ * .archive-repair-XXXXXX) outlive it only when it was killed: an import
+ * holds the shared lock while they exist, and gc holds the exclusive one.
+ */
+static int gc_staging(gcstate *g)
+{
+    DIR *d = opendir(g->lib->path);
+    struct dirent *de;
+    char *p;
+
+    if (!d)
+        return shelf__seterr_errno(&g->lib->err, errno, "cannot read '%s'", g->lib->path);
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".archive-import-", 16) && strncmp(de->d_name, ".archive-repair-", 16))
+            continue;
+        if (!(p = shelf__path_join(g->lib->path, de->d_name))) {
+            closedir(d);
+            return shelf__seterr(&g->lib->err, SHELF_ENOMEM, "out of memory");
+        }
+        g->st->temps_removed++;
+        if (!g->dry_run)
+            nftw(p, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+        free(p);
+    }
+    closedir(d);
+    return SHELF_OK;
+}
+
 int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
     shelf_gc_stats local;
@@ -319,7 +361,8 @@ int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
     }
     if (g.nlive)
         qsort(g.live, g.nlive, sizeof *g.live, cmp_str);
-    rc = shelf__store_walk(&lib->store, gc_visit, &g);
+    if ((rc = shelf__store_walk(&lib->store, gc_visit, &g)) == SHELF_OK)
+        rc = gc_staging(&g);
 out:
     sqlite3_finalize(st);
     for (i = 0; i < g.nlive; i++)

@@ -34,14 +34,19 @@ check "its blob went with it" "$(find "$SHELF_LIBRARY/objects" -type f | wc -l)"
 mkdir -p "$SHELF_LIBRARY/objects/aa/bb"
 echo orphan > "$SHELF_LIBRARY/objects/aa/bb/aabb$(printf '%060d' 0)"
 echo partial > "$SHELF_LIBRARY/objects/aa/bb/.tmp-aabb-XXXXXX"
+# What a killed archive import leaves: its staging folder.
+mkdir -p "$SHELF_LIBRARY/.archive-import-Ab12Cd/data/samples"
+echo half > "$SHELF_LIBRARY/.archive-import-Ab12Cd/data/samples/x.wav"
 expect 0 "gc --dry-run" "$SHELF" gc --dry-run --json
 check "would remove one blob" "$(json 'j["blobs_removed"]')" = 1
-check "would remove one temp" "$(json 'j["temps_removed"]')" = 1
+check "would remove a temp and a staging folder" "$(json 'j["temps_removed"]')" = 2
 check "dry run keeps files" -f "$SHELF_LIBRARY/objects/aa/bb/.tmp-aabb-XXXXXX"
+check "dry run keeps the staging folder" -d "$SHELF_LIBRARY/.archive-import-Ab12Cd"
 expect 0 "gc" "$SHELF" gc
 contains "gc summary" "$out" "removed 1 unreferenced blobs"
 check "orphan gone" ! -e "$SHELF_LIBRARY/objects/aa/bb/aabb$(printf '%060d' 0)"
 check "temp gone" ! -e "$SHELF_LIBRARY/objects/aa/bb/.tmp-aabb-XXXXXX"
+check "staging folder gone" ! -e "$SHELF_LIBRARY/.archive-import-Ab12Cd"
 check "live blob kept" -f "$BLOB"
 
 expect 0 "vacuum" "$SHELF" vacuum --json
