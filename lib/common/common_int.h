@@ -94,4 +94,23 @@ int shelf__fsync_dir(const char *path);
 int64_t shelf__now(void);          /* unix seconds */
 double shelf__monotonic(void);     /* seconds from an arbitrary origin */
 
+/*
+ * Outside XML (xml.c): parse data[0..n) with libxml2, no network, no DTD,
+ * no entity substitution, any <!ENTITY> refused; name is the document's
+ * URL for libxml2.  SHELF_OK with *doc (free with xmlFreeDoc);
+ * SHELF_EFORMAT with e telling why (entity_line > 0: an entity declaration
+ * there; else line (0 unknown) and msg, one lowercase line, when failed);
+ * SHELF_ENOMEM.
+ */
+typedef struct shelf__xml_error {
+    int failed;         /* an error of level XML_ERR_ERROR or worse was seen */
+    int nomem;          /* one of them was an allocation failure */
+    int line;           /* line of the first error, 0 unknown */
+    int entity_line;    /* > 0: an entity declaration stopped the parse here */
+    char msg[200];      /* the first error's message */
+} shelf__xml_error;
+struct _xmlDoc;
+int shelf__xml_read(const void *data, size_t n, const char *name, struct _xmlDoc **doc,
+                    shelf__xml_error *e);
+
 #endif /* SHELF_COMMON_INT_H */

@@ -6,37 +6,16 @@
  * entities is refused outright (no XXE, no "billion laughs").  libxml2's
  * messages are caught per call and never printed.
  */
-#include <ctype.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlerror.h>
 #include "kit_int.h"
 
 /* Record tags of the list built before any callback runs (see collect). */
 #define REC_INSTRUMENT 'I'
 #define REC_FILE 'F'
-
-/* What the hooks below learn during one parse (ctxt->_private). */
-typedef struct kit_state {
-    int failed;         /* an error of level XML_ERR_ERROR or worse was seen */
-    int nomem;          /* one of them was an allocation failure */
-    int line;           /* line of the first error (0 unknown) */
-    char msg[160];      /* its message, one line */
-    int entity_line;    /* > 0: an entity declaration stopped the parse here */
-} kit_state;
-
-static pthread_once_t kit_once = PTHREAD_ONCE_INIT;
-
-static void kit_init(void)
-{
-    /* Once per process; the library never calls xmlCleanupParser, since
-     * the program or another library may be using libxml2 too. */
-    xmlInitParser();
-}
 
 __attribute__((format(printf, 3, 4)))
 static void set_reason(char *reason, size_t size, const char *fmt, ...)
@@ -48,65 +27,6 @@ static void set_reason(char *reason, size_t size, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, size, fmt, ap);
     va_end(ap);
-}
-
-/* Keep the first error: later ones are mostly its consequences. */
-static void note_error(kit_state *st, const xmlError *err)
-{
-    size_t i, n;
-
-    if (err->level < XML_ERR_ERROR)
-        return;
-    if (err->code == XML_ERR_NO_MEMORY || err->domain == XML_FROM_MEMORY)
-        st->nomem = 1;
-    if (st->failed)
-        return;
-    st->failed = 1;
-    st->line = err->line;
-    snprintf(st->msg, sizeof st->msg, "%s", err->message ? err->message : "malformed");
-    /* libxml2's messages are sentences ending in "\n"; ours are lowercase
-     * lines with no full stop. */
-    n = strlen(st->msg);
-    while (n && (st->msg[n - 1] == '\n' || st->msg[n - 1] == ' ' || st->msg[n - 1] == '.'))
-        st->msg[--n] = '\0';
-    for (i = 0; i < n; i++)
-        if (st->msg[i] == '\n' || st->msg[i] == '\r' || st->msg[i] == '\t')
-            st->msg[i] = ' ';
-    if (n && isupper((unsigned char)st->msg[0]) && !(n > 1 && isupper((unsigned char)st->msg[1])))
-        st->msg[0] = (char)tolower((unsigned char)st->msg[0]);
-}
-
-/* The parser context's structured error hook (its data is the context). */
-static void on_ctxt_error(void *data, xmlErrorPtr err)
-{
-    xmlParserCtxtPtr ctxt = data;
-
-    note_error(ctxt->_private, err);
-}
-
-/* This thread's global hook, for the few errors raised without a context
- * (encoding conversion), which libxml2 would otherwise print to stderr. */
-static void on_global_error(void *data, xmlErrorPtr err)
-{
-    note_error(data, err);
-}
-
-/* Any <!ENTITY> (general or parameter) ends the parse: drum kits have no
- * use for them, and refusing them is the one sure defence against external
- * entities and entity expansion. */
-static void on_entity_decl(void *data, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content)
-{
-    xmlParserCtxtPtr ctxt = data;
-    kit_state *st = ctxt->_private;
-
-    (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
-    if (!st->entity_line) {
-        st->entity_line = ctxt->input ? ctxt->input->line : 1;
-        if (st->entity_line <= 0)
-            st->entity_line = 1;
-    }
-    xmlStopParser(ctxt);
 }
 
 static int is_elem(const xmlNode *n, const char *local)
@@ -270,58 +190,25 @@ out:
     return rc;
 }
 
-/* Parse xml into a tree, or fail with the reason; *out owned by the caller. */
+/* Parse xml into a tree (shelf__xml_read), or fail with the reason. */
 static int read_doc(const void *xml, size_t n, xmlDocPtr *out, char *reason, size_t reason_size)
 {
-    xmlStructuredErrorFunc old_handler;
-    void *old_data;
-    xmlParserCtxtPtr ctxt;
-    kit_state st;
-    xmlDocPtr doc;
+    shelf__xml_error st;
+    int rc = shelf__xml_read(xml, n, "drumkit.xml", out, &st);
 
-    *out = NULL;
-    memset(&st, 0, sizeof st);
-    if (!(ctxt = xmlNewParserCtxt()))
-        return SHELF_ENOMEM;
-    ctxt->_private = &st;
-    /* The context has its own copy of the SAX table. */
-    ctxt->sax->serror = on_ctxt_error;
-    ctxt->sax->entityDecl = on_entity_decl;
-
-    old_handler = xmlStructuredError;
-    old_data = xmlStructuredErrorContext;
-    xmlSetStructuredErrorFunc(&st, on_global_error);
-    /* No XML_PARSE_NOENT, XML_PARSE_DTDLOAD, XML_PARSE_HUGE or XINCLUDE. */
-    doc = xmlCtxtReadMemory(ctxt, n ? xml : "", (int)n, "drumkit.xml", NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                                XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-    xmlSetStructuredErrorFunc(old_data, old_handler);
-    xmlFreeParserCtxt(ctxt);
-
-    if (st.nomem) {
-        xmlFreeDoc(doc);
-        return SHELF_ENOMEM;
-    }
-    if (st.entity_line) {
-        xmlFreeDoc(doc);
+    if (rc != SHELF_EFORMAT)
+        return rc;
+    if (st.entity_line)
         set_reason(reason, reason_size,
                    "drumkit.xml: entity declarations are not allowed (line %d)", st.entity_line);
-        return SHELF_EFORMAT;
-    }
-    if (!doc || st.failed) {
-        xmlFreeDoc(doc);
-        if (!n)
-            set_reason(reason, reason_size, "drumkit.xml: empty file");
-        else if (st.failed && st.line > 0)
-            set_reason(reason, reason_size, "drumkit.xml: XML error at line %d: %s", st.line,
-                       st.msg);
-        else
-            set_reason(reason, reason_size, "drumkit.xml: XML error: %s",
-                       st.failed ? st.msg : "not well-formed");
-        return SHELF_EFORMAT;
-    }
-    *out = doc;
-    return SHELF_OK;
+    else if (!n)
+        set_reason(reason, reason_size, "drumkit.xml: empty file");
+    else if (st.failed && st.line > 0)
+        set_reason(reason, reason_size, "drumkit.xml: XML error at line %d: %s", st.line, st.msg);
+    else
+        set_reason(reason, reason_size, "drumkit.xml: XML error: %s",
+                   st.failed ? st.msg : "not well-formed");
+    return rc;
 }
 
 int shelf__kit_parse(const void *xml, size_t n, shelf__kit_file_cb cb, void *ud,
@@ -340,7 +227,6 @@ int shelf__kit_parse(const void *xml, size_t n, shelf__kit_file_cb cb, void *ud,
                    n, SHELF__KIT_MAX_BYTES >> 20);
         return SHELF_EFORMAT;
     }
-    pthread_once(&kit_once, kit_init);
     if ((rc = read_doc(xml, n, &doc, reason, reason_size)) != SHELF_OK)
         goto out;
     root = xmlDocGetRootElement(doc);

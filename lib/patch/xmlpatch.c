@@ -26,87 +26,19 @@
  */
 #include <ctype.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <libxml/xmlerror.h>
 #include "fmt_xml_int.h"
-
-/* What the hooks learn during one parse (ctxt->_private). */
-typedef struct xml_state {
-    int failed, nomem, line, entity_line;
-    char msg[200];
-} xml_state;
-
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-    /* Once per process; never xmlCleanupParser (others may use libxml2). */
-    xmlInitParser();
-}
-
-static void note_error(xml_state *st, const xmlError *e)
-{
-    size_t i, n;
-
-    if (e->level < XML_ERR_ERROR)
-        return;
-    if (e->code == XML_ERR_NO_MEMORY || e->domain == XML_FROM_MEMORY)
-        st->nomem = 1;
-    if (st->failed)
-        return;
-    st->failed = 1;
-    st->line = e->line;
-    snprintf(st->msg, sizeof st->msg, "%s", e->message ? e->message : "malformed");
-    n = strlen(st->msg);
-    while (n && (st->msg[n - 1] == '\n' || st->msg[n - 1] == ' ' || st->msg[n - 1] == '.'))
-        st->msg[--n] = '\0';
-    for (i = 0; i < n; i++)
-        if ((unsigned char)st->msg[i] < ' ')
-            st->msg[i] = ' ';
-    if (n && isupper((unsigned char)st->msg[0]) && !(n > 1 && isupper((unsigned char)st->msg[1])))
-        st->msg[0] = (char)tolower((unsigned char)st->msg[0]);
-}
-
-static void on_ctxt_error(void *data, xmlErrorPtr e)
-{
-    xmlParserCtxtPtr ctxt = data;
-
-    note_error(ctxt->_private, e);
-}
-
-static void on_global_error(void *data, xmlErrorPtr e)
-{
-    note_error(data, e);
-}
-
-static void on_entity_decl(void *data, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content)
-{
-    xmlParserCtxtPtr ctxt = data;
-    xml_state *st = ctxt->_private;
-
-    (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
-    if (!st->entity_line) {
-        st->entity_line = ctxt->input && ctxt->input->line > 0 ? ctxt->input->line : 1;
-    }
-    xmlStopParser(ctxt);
-}
 
 int shelf__pfx_read(shelf__pf_ctx *cx, const char *data, size_t n, xmlDocPtr *out)
 {
-    xmlStructuredErrorFunc old_handler;
-    void *old_data;
-    xmlParserCtxtPtr ctxt;
-    xml_state st;
-    xmlDocPtr doc;
+    shelf__xml_error st;
+    int rc;
 
     *out = NULL;
-    pthread_once(&xml_once, xml_init);
     /* ZynAddSubFX writes a line break before the XML declaration, which
      * XML does not allow; white space before the first '<' is skipped
      * (and counted, so line numbers stay those of the file). */
@@ -119,42 +51,23 @@ int shelf__pfx_read(shelf__pf_ctx *cx, const char *data, size_t n, xmlDocPtr *ou
     }
     if (n == 0)
         return shelf__seterr(cx->err, SHELF_EFORMAT, "%s: empty file", cx->name);
-    if (n > SHELF__PF_MAX_BYTES || n > (size_t)INT32_MAX)
+    if (n > SHELF__PF_MAX_BYTES)
         return shelf__seterr(cx->err, SHELF_EFORMAT, "%s: too large", cx->name);
-    memset(&st, 0, sizeof st);
-    if (!(ctxt = xmlNewParserCtxt()))
+    rc = shelf__xml_read(data, n, cx->name, out, &st);
+    if (rc == SHELF_ENOMEM)
         return shelf__seterr(cx->err, SHELF_ENOMEM, "out of memory");
-    ctxt->_private = &st;
-    ctxt->sax->serror = on_ctxt_error;
-    ctxt->sax->entityDecl = on_entity_decl;
-    old_handler = xmlStructuredError;
-    old_data = xmlStructuredErrorContext;
-    xmlSetStructuredErrorFunc(&st, on_global_error);
-    /* No XML_PARSE_NOENT, DTDLOAD, HUGE or XINCLUDE. */
-    doc = xmlCtxtReadMemory(ctxt, data, (int)n, cx->name, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                                XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-    xmlSetStructuredErrorFunc(old_data, old_handler);
-    xmlFreeParserCtxt(ctxt);
-    if (st.nomem) {
-        xmlFreeDoc(doc);
-        return shelf__seterr(cx->err, SHELF_ENOMEM, "out of memory");
-    }
-    if (st.entity_line) {
-        xmlFreeDoc(doc);
+    if (rc == SHELF_OK && xmlDocGetRootElement(*out))
+        return SHELF_OK;
+    xmlFreeDoc(*out);
+    *out = NULL;
+    if (st.entity_line)
         return shelf__seterr(cx->err, SHELF_EFORMAT, "%s:%d: entity declarations are not allowed",
                              cx->name, st.entity_line + cx->line_offset);
-    }
-    if (!doc || st.failed || !xmlDocGetRootElement(doc)) {
-        xmlFreeDoc(doc);
-        if (st.failed && st.line > 0)
-            return shelf__seterr(cx->err, SHELF_EFORMAT, "%s:%d: %s", cx->name,
-                                 st.line + cx->line_offset, st.msg);
-        return shelf__seterr(cx->err, SHELF_EFORMAT, "%s: %s", cx->name,
-                             st.failed ? st.msg : "not well-formed XML");
-    }
-    *out = doc;
-    return SHELF_OK;
+    if (st.failed && st.line > 0)
+        return shelf__seterr(cx->err, SHELF_EFORMAT, "%s:%d: %s", cx->name,
+                             st.line + cx->line_offset, st.msg);
+    return shelf__seterr(cx->err, SHELF_EFORMAT, "%s: %s", cx->name,
+                         st.failed ? st.msg : "not well-formed XML");
 }
 
 int shelf__pfx_fail(shelf__pf_ctx *cx, const xmlNode *n, const char *fmt, ...)
