@@ -125,7 +125,7 @@ int shelf__lmms_parse(shelf__pf_ctx *cx, const xmlNode *root, json_t *doc)
 {
     static const char *const skip_name[] = { "name", NULL };
     const xmlNode *settings, *track, *inst, *plugin = NULL, *c;
-    json_t *params = NULL, *tparams = NULL, *g = NULL, *prev, *arr;
+    json_t *params = NULL, *tparams = NULL, *g = NULL;
     char *name = NULL, *pname = NULL;
     const char *key;
     int rc = SHELF_OK;
@@ -202,21 +202,7 @@ int shelf__lmms_parse(shelf__pf_ctx *cx, const xmlNode *root, json_t *doc)
             continue;
         if ((rc = shelf__pfx_group(cx, c, 1, &g)) != SHELF_OK)
             goto out;
-        prev = json_object_get(params, (const char *)c->name);
-        if (json_is_object(prev)) {
-            /* A part that repeats becomes an array of groups. */
-            if (!(arr = json_array()))
-                goto nomem;
-            if (json_array_append(arr, prev) != 0) {
-                json_decref(arr);
-                goto nomem;
-            }
-            if (json_object_set_new(params, (const char *)c->name, arr) != 0)
-                goto nomem;
-            prev = arr;
-        }
-        rc = json_is_array(prev) ? json_array_append_new(prev, g)
-                                 : json_object_set_new(params, (const char *)c->name, g);
+        rc = shelf__pfx_add_group(params, (const char *)c->name, g);
         g = NULL;
         if (rc != 0)
             goto nomem;

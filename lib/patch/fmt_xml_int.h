@@ -32,6 +32,9 @@ char *shelf__pfx_attr(const xmlNode *e, const char *name);
 /* Add every attribute of e to obj (numbers as numbers), skipping the names
  * in skip (NULL-terminated, may be NULL). */
 int shelf__pfx_attrs(shelf__pf_ctx *cx, const xmlNode *e, json_t *obj, const char *const *skip);
+/* Add group sub (stolen, also on failure) to obj under name; a name that
+ * repeats turns into an array of groups.  0, or -1 when out of memory. */
+int shelf__pfx_add_group(json_t *obj, const char *name, json_t *sub);
 /*
  * e as a parameter group: its attributes, its child elements as groups by
  * name (an array of groups when a name repeats), its trimmed text as

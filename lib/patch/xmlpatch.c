@@ -183,9 +183,31 @@ int shelf__pfx_attrs(shelf__pf_ctx *cx, const xmlNode *e, json_t *obj, const cha
     return SHELF_OK;
 }
 
+int shelf__pfx_add_group(json_t *obj, const char *name, json_t *sub)
+{
+    json_t *prev = json_object_get(obj, name), *arr;
+
+    if (json_is_object(prev)) {
+        /* A name that repeats: an array of groups. */
+        if (!(arr = json_array()) || json_array_append(arr, prev) != 0) {
+            json_decref(arr);
+            json_decref(sub);
+            return -1;
+        }
+        if (json_object_set_new(obj, name, arr) != 0) {     /* steals arr */
+            json_decref(sub);
+            return -1;
+        }
+        prev = arr;
+    }
+    /* Both steal sub, also when they fail. */
+    return json_is_array(prev) ? json_array_append_new(prev, sub)
+                               : json_object_set_new(obj, name, sub);
+}
+
 int shelf__pfx_group(shelf__pf_ctx *cx, const xmlNode *e, int depth, json_t **out)
 {
-    json_t *g = json_object(), *sub = NULL, *prev, *arr;
+    json_t *g = json_object(), *sub = NULL;
     const xmlNode *c;
     char *text = NULL;
     int rc = SHELF_OK;
@@ -204,22 +226,7 @@ int shelf__pfx_group(shelf__pf_ctx *cx, const xmlNode *e, int depth, json_t **ou
             continue;
         if ((rc = shelf__pfx_group(cx, c, depth + 1, &sub)) != SHELF_OK)
             goto out;
-        prev = json_object_get(g, (const char *)c->name);
-        if (json_is_object(prev)) {
-            /* A name that repeats: an array of groups. */
-            if (!(arr = json_array()))
-                goto nomem;
-            if (json_array_append(arr, prev) != 0) {
-                json_decref(arr);
-                goto nomem;
-            }
-            if (json_object_set_new(g, (const char *)c->name, arr) != 0)
-                goto nomem;
-            prev = arr;
-        }
-        /* Both steal sub, also when they fail. */
-        rc = json_is_array(prev) ? json_array_append_new(prev, sub)
-                                 : json_object_set_new(g, (const char *)c->name, sub);
+        rc = shelf__pfx_add_group(g, (const char *)c->name, sub);
         sub = NULL;
         if (rc != 0)
             goto nomem;
