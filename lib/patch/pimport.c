@@ -235,14 +235,15 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
                 json_object_set_new(s, "path", rel);
             continue;
         }
-        if (ui.failed && shelf_catalog_find_path(lib, sp, &sid) == SHELF_ENOTFOUND) {
+        rc = shelf_catalog_find_path(lib, sp, &sid);
+        if (rc == SHELF_ENOTFOUND && ui.failed) {
             /* Not audio shelf reads (allowed missing, as in step 2). */
             json_object_set_new(s, "missing", json_true());
             json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+            rc = SHELF_OK;
             continue;
         }
-        if ((rc = shelf_catalog_find_path(lib, sp, &sid)) != SHELF_OK ||
-            (rc = sample_hash(lib, sid, hex)) != SHELF_OK) {
+        if (rc != SHELF_OK || (rc = sample_hash(lib, sid, hex)) != SHELF_OK) {
             char why[sizeof lib->err.msg];
 
             snprintf(why, sizeof why, "%s", lib->err.msg);

@@ -424,7 +424,9 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
 /*
  * Store doc (working form, checked) as version max+1 of item id with the
  * given parents; parent_doc is the document of parent (or NULL).  Makes it
- * the head and refreshes the mirrors.  Inside the caller's transaction.
+ * the head and refreshes the mirrors (not for an imported version, meta
+ * set: shelf_doc_import mirrors the head it names).  Inside the caller's
+ * transaction.
  * SHELF_DONE (and *seq = parent) when doc equals its parent.
  */
 /* Where an imported version came from: its own seq, time and device. */
@@ -507,7 +509,8 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
     sqlite3_bind_blob(st, 13, data, (int)len, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store version");
     sqlite3_finalize(st);
-    if (rc == SHELF_OK && (rc = mirror(lib, kind, id, doc, next)) == SHELF_OK)
+    /* An imported history mirrors its head once, at the end. */
+    if (rc == SHELF_OK && (meta || (rc = mirror(lib, kind, id, doc, next)) == SHELF_OK))
         *seq = next;
 out:
     free(text);
