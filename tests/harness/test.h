@@ -399,8 +399,10 @@ static inline int test__selected(int argc, char **argv, const char *name)
 
 /*
  * Run the tests of the list (ended by TEST_END) that argv names, or all.
- * Returns the exit status for main: 0 when none failed and at least one ran
- * or was skipped, 1 otherwise.
+ * Returns the exit status for main: 1 when one failed or none ran,
+ * TEST_SKIP_STATUS (77) when none failed and at least one skipped itself (so
+ * ctest, with SKIP_RETURN_CODE 77, reports the program as skipped rather
+ * than passed), 0 when every selected test passed.
  */
 static inline int test_run(int argc, char **argv, const test_case *tests)
 {
@@ -439,7 +441,9 @@ static inline int test_run(int argc, char **argv, const test_case *tests)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else
         printf("%d passed, %d failed\n", passed, failed);
-    return failed || passed + skipped == 0;
+    if (failed || passed + skipped == 0)
+        return 1;
+    return skipped ? TEST_SKIP_STATUS : 0;
 }
 
 #endif /* SHELF_TEST_H */
