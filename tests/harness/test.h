@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "shelf/shelf.h"
@@ -345,6 +346,35 @@ static inline int test_exists(const char *path)
 }
 
 /* ---- runner -------------------------------------------------------------- */
+
+/*
+ * Run fn(arg) in a child process that, when this one is root, has dropped
+ * to nobody (uid and gid 65534) first, so folder permissions apply to it as
+ * they do to a user (root ignores them; CI runs as root).  Returns fn's
+ * value as the child's exit status (0..255), 254 when the child could not
+ * drop its rights, 128 + N when it died of signal N.
+ */
+static inline int test_as_nobody(int (*fn)(void *), void *arg)
+{
+    int status;
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0)
+        return 253;
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
+                               setuid(65534) != 0))
+            _exit(254);
+        _exit(fn(arg) & 0xff);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 253;
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
 
 /* Run one test in this process: 0 passed, 1 failed, TEST_SKIP_STATUS skipped. */
 static inline int test__run_here(const test_case *t)

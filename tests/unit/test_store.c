@@ -386,32 +386,32 @@ TEST(alloc_failures)
     shelf__store_release(&st);
 }
 
-/* Try to put a blob into a store whose folder is read-only; as root, who
- * ignores folder permissions, do it in a child that runs as nobody. */
+/* Put a blob into a store whose folder is read-only, as nobody (root
+ * ignores folder permissions): 0 when it is refused as it should be. */
+struct put_denied_arg {
+    shelf__store *st;
+    shelf__err *err;
+};
+
+static int put_denied_child(void *p)
+{
+    struct put_denied_arg *a = p;
+    char hex[SHELF_HASH_HEX];
+    int rc = shelf__store_put_mem(a->st, "abc", 3, hex);
+
+    return rc == SHELF_EPERM && strstr(a->err->msg, "permission denied") ? 0 : 1;
+}
+
 static int put_denied(shelf__store *st, shelf__err *err, const char *objects)
 {
-    char hex[SHELF_HASH_HEX], dir[PATH_MAX];
-    int status, rc;
-    pid_t pid;
+    struct put_denied_arg a = { st, err };
+    char dir[PATH_MAX];
 
-    if (geteuid() != 0) {
-        rc = shelf__store_put_mem(st, "abc", 3, hex);
-        return rc == SHELF_EPERM && strstr(err->msg, "permission denied") ? 0 : 1;
-    }
     /* nobody must reach the folder to be refused by it */
     test_pathf(dir, sizeof dir, "%s", objects);
     *strrchr(dir, '/') = '\0';
     ASSERT(chmod(dir, 0755) == 0);
-    pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        if (setgid(65534) != 0 || setuid(65534) != 0)
-            _exit(2);
-        rc = shelf__store_put_mem(st, "abc", 3, hex);
-        _exit(rc == SHELF_EPERM && strstr(err->msg, "permission denied") ? 0 : 1);
-    }
-    ASSERT(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+    return test_as_nobody(put_denied_child, &a);
 }
 
 /* A blob store whose shard folders cannot be created reports the error
