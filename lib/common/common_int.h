@@ -90,6 +90,14 @@ int shelf__mkdirs(const char *path, unsigned mode);
 /* fsync a directory by path; returns 0 or an errno value. */
 int shelf__fsync_dir(const char *path);
 
+/*
+ * Names as text (name.c; the public shelf_name_escape is the same):
+ * append the escaped form of name to b.  SHELF_OK or SHELF_ENOMEM.
+ */
+int shelf__name_escape_buf(shelf__buf *b, const char *name, int flags);
+/* Length of the valid UTF-8 sequence at s (1 for ASCII), 0 when invalid. */
+size_t shelf__utf8_seq(const unsigned char *s);
+
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */
 double shelf__monotonic(void);     /* seconds from an arbitrary origin */
