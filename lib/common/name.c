@@ -7,8 +7,10 @@
  * while names that are valid UTF-8 and hold no "%XX" stay as they are.
  * The format is in doc/formats.md ("Names that are not UTF-8").
  */
+#include <langinfo.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "common_int.h"
 
 static int is_hex(unsigned char c)
@@ -141,4 +143,30 @@ int shelf_name_unescape(const char *text, char **out)
     r[j] = '\0';
     *out = r;
     return SHELF_OK;
+}
+
+locale_t shelf__utf8_ctype_enter(void)
+{
+    static const char *const names[] = { "C.UTF-8", "C.utf8", "en_US.UTF-8" };
+    const char *cs = nl_langinfo(CODESET);
+    locale_t loc = (locale_t)0;
+    size_t i;
+
+    if (cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8")))
+        return (locale_t)0;
+    for (i = 0; i < sizeof names / sizeof names[0] && !loc; i++)
+        loc = newlocale(LC_CTYPE_MASK, names[i], (locale_t)0);
+    if (!loc)
+        return (locale_t)0;     /* none installed: names outside ASCII may fail */
+    return uselocale(loc);
+}
+
+void shelf__utf8_ctype_leave(locale_t old)
+{
+    locale_t cur;
+
+    if (old == (locale_t)0)
+        return;
+    cur = uselocale(old);
+    freelocale(cur);
 }
