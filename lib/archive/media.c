@@ -1112,7 +1112,8 @@ static int relink(const media *m, json_t *doc)
                             json_string_value(json_object_get(s, "sha256")))) ||
             !(rel = shelf__asprintf("../%s", p)))
             return 0;
-        json_object_set_new(s, "path", json_string(rel));
+        /* The file's bytes (not text): the SFZ writer takes them as they are. */
+        json_object_set_new(s, "path", json_string_nocheck(rel));
         free(rel);
     }
     return 1;
