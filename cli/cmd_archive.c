@@ -48,8 +48,8 @@ static void on_problem(void *ud, int problem, const char *path, const char *deta
     u->mask |= problem;
     cli_progress_end(&u->prog);
     if (u->arr)
-        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:s}", "problem", problem_name(problem),
-                                                "path", path, "detail", detail));
+        json_array_append_new(u->arr, json_pack("{s:s, s:o, s:s}", "problem", problem_name(problem),
+                                                "path", cli_json_name(path), "detail", detail));
     else
         printf("%-10s %s: %s\n", problem_name(problem), path, detail);
 }
