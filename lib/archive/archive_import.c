@@ -175,8 +175,12 @@ static int stage_own_name(importer *im, shelf__bag_file *data)
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     }
     free(raw);
-    if (rename(data->staged, to) != 0) {
-        rc = shelf__seterr_errno(&im->lib->err, errno, "cannot rename '%s' in the staging folder", data->staged);
+    /* Another member may have that name already (a hostile archive): then
+     * this one keeps its text. */
+    if (renameat2(AT_FDCWD, data->staged, AT_FDCWD, to, RENAME_NOREPLACE) != 0) {
+        rc = errno == EEXIST ? SHELF_OK : shelf__seterr_errno(&im->lib->err, errno,
+                                                             "cannot rename '%s' in the staging folder",
+                                                             data->staged);
         free(to);
         return rc;
     }
