@@ -936,7 +936,8 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
             }
         }
         if (c->json) {
-            json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]), "size", (json_int_t)fi.size,
+            json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]),
+                                  "size", (json_int_t)fi.size,
                                   "extents", (int)fi.extents, "fragments", (int)fi.fragments);
             if (did)
                 json_object_set_new(o, "fragments_after", json_integer(after.fragments));

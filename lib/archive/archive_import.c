@@ -170,7 +170,8 @@ static int stage_own_name(importer *im, shelf__bag_file *data)
         free(raw);
         return SHELF_OK;
     }
-    if (rc != SHELF_OK || !(to = shelf__asprintf("%.*s/%s", (int)(slash - data->staged), data->staged, raw))) {
+    if (rc != SHELF_OK ||
+        !(to = shelf__asprintf("%.*s/%s", (int)(slash - data->staged), data->staged, raw))) {
         free(raw);
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     }

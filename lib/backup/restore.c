@@ -558,7 +558,8 @@ static int restore_to(rst *s)
 
             dest = NULL;
             if (shelf_name_unescape(path, &raw) == SHELF_EINVAL)
-                return shelf__seterr(&s->r->err, SHELF_ECORRUPT, "snapshot item '%s': a NUL byte in its path", path);
+                return shelf__seterr(&s->r->err, SHELF_ECORRUPT,
+                                     "snapshot item '%s': a NUL byte in its path", path);
             if (raw)
                 dest = s->o->files_to_original ? shelf__strdup(raw) : shelf__asprintf("%s/files%s", to, raw);
             shelf_free(raw);

@@ -162,7 +162,8 @@ static int tree_paths_as_text(json_t *tree)
         const char *path = json_string_value(json_object_get(it, "path"));
         char *text;
 
-        if (strcmp(json_string_value(json_object_get(it, "t")), "sample") || !shelf_name_needs_escape(path, 0))
+        if (strcmp(json_string_value(json_object_get(it, "t")), "sample") ||
+            !shelf_name_needs_escape(path, 0))
             continue;
         if (!(text = shelf_name_escape(path, 0)) || json_object_set_new(it, "path", json_string(text))) {
             shelf_free(text);
