@@ -58,6 +58,12 @@ void cli_catch_signals(void);
 json_t *cli_sample_json(const shelf_sample *s);
 void cli_sample_line(FILE *f, const shelf_sample *s);
 void cli_sample_long(FILE *f, const shelf_sample *s);
+/* A file name as JSON: its escaped text (shelf_name_escape), null for NULL;
+ * NULL only when memory runs out. */
+json_t *cli_json_name(const char *s);
+/* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
+ * newline or terminal control gets out); owned (shelf_free), NULL on ENOMEM. */
+char *cli_name_text(const char *s);
 /* Print a JSON value to stdout followed by a newline, and free it. */
 void cli_print_json(json_t *v);
 /* MIDI note name, middle C (60) = "C4"; "-" when key < 0. */

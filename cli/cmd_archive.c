@@ -48,8 +48,8 @@ static void on_problem(void *ud, int problem, const char *path, const char *deta
     u->mask |= problem;
     cli_progress_end(&u->prog);
     if (u->arr)
-        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:s}", "problem", problem_name(problem),
-                                                "path", path, "detail", detail));
+        json_array_append_new(u->arr, json_pack("{s:s, s:o, s:s}", "problem", problem_name(problem),
+                                                "path", cli_json_name(path), "detail", detail));
     else
         printf("%-10s %s: %s\n", problem_name(problem), path, detail);
 }
@@ -236,18 +236,21 @@ static const char *action_name(int a)
 static void on_item(void *ud, const shelf_archive_item *it)
 {
     ui *u = ud;
+    char *name = NULL;
 
     cli_progress_end(&u->prog);
     if (u->arr)
-        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "action",
+        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:s}", "action",
                                                 action_name(it->action), "kind", kind_names[it->kind],
                                                 "archive_id", (json_int_t)it->archive_id,
-                                                "id", (json_int_t)it->id, "name", it->name ? it->name : "",
+                                                "id", (json_int_t)it->id, "name",
+                                                cli_json_name(it->name ? it->name : ""),
                                                 "detail", it->detail ? it->detail : ""));
     else if (!u->c->quiet)
         printf("%-9s %-7s %6lld -> %-6lld %s%s%s\n", action_name(it->action), kind_names[it->kind],
-               (long long)it->archive_id, (long long)it->id, it->name ? it->name : "",
+               (long long)it->archive_id, (long long)it->id, (name = cli_name_text(it->name)) ? name : "?",
                it->detail && *it->detail ? "  " : "", it->detail ? it->detail : "");
+    shelf_free(name);
 }
 
 static int on_ask(void *ud, const shelf_archive_item *it)

@@ -415,6 +415,18 @@ static int list_one(void *ud, const shelf_snapinfo *s)
     return 0;
 }
 
+/* A snapshot item's path is already text (shelf_name_escape); for a line,
+ * controls are escaped too. */
+static char *item_path_line(const char *text)
+{
+    char *raw = NULL, *line = NULL;
+
+    if (shelf_name_unescape(text, &raw) == SHELF_OK)
+        line = cli_name_text(raw);
+    shelf_free(raw);
+    return line;
+}
+
 static int show_item(void *ud, const shelf_snapitem *it)
 {
     list_ctx *l = ud;
@@ -425,8 +437,12 @@ static int show_item(void *ud, const shelf_snapitem *it)
         json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kinds[it->kind],
                               "path", it->path, "id", (json_int_t)it->id, "size", (json_int_t)it->size,
                               "sha256", it->sha256));
-    else
-        printf("%-7s %9s  %.12s  %s\n", kinds[it->kind], cli_bytes(it->size, b), it->sha256, it->path);
+    else {
+        char *t = item_path_line(it->path);
+
+        printf("%-7s %9s  %.12s  %s\n", kinds[it->kind], cli_bytes(it->size, b), it->sha256, t ? t : "?");
+        shelf_free(t);
+    }
     return 0;
 }
 
@@ -439,8 +455,12 @@ static int diff_item(void *ud, int change, const shelf_snapitem *it)
     if (l->c->json)
         json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I}", "change", names[change], "path",
                                                 it->path, "size", (json_int_t)it->size));
-    else
-        printf("%-8s %9s  %s\n", names[change], cli_bytes(it->size, b), it->path);
+    else {
+        char *t = item_path_line(it->path);
+
+        printf("%-8s %9s  %s\n", names[change], cli_bytes(it->size, b), t ? t : "?");
+        shelf_free(t);
+    }
     return 0;
 }
 
@@ -935,22 +955,24 @@ static const char *kind_name(int k)
 static void restore_item(void *ud, const shelf_restore_item *it)
 {
     restore_ui *ui = ud;
-    char b[32];
+    char b[32], *t;
 
     if (ui->c->json) {
-        json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "action",
+        json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:I, s:s}", "action",
                               action_name(it->action), "kind", kind_name(it->kind), "id", (json_int_t)it->id,
-                              "name", it->name, "path", it->path, "size", (json_int_t)it->size,
-                              "detail", it->detail));
+                              "name", cli_json_name(it->name), "path", cli_json_name(it->path),
+                              "size", (json_int_t)it->size, "detail", it->detail));
         return;
     }
     if (ui->c->quiet && it->action != SHELF_RESTORE_FAILED)
         return;
     if (it->action == SHELF_RESTORE_SAME && !ui->preview)
         return;
+    t = cli_name_text(*it->path ? it->path : it->name);
     printf("%-9s %-7s %6lld %9s  %s%s%s%s\n", action_name(it->action), kind_name(it->kind),
-           (long long)it->id, it->size ? cli_bytes(it->size, b) : "", *it->path ? it->path : it->name,
+           (long long)it->id, it->size ? cli_bytes(it->size, b) : "", t ? t : "?",
            *it->detail ? "  (" : "", it->detail, *it->detail ? ")" : "");
+    shelf_free(t);
 }
 
 static int restore_ask(void *ud, const shelf_restore_item *it)

@@ -217,7 +217,7 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
         return cli_fail(lib, rc);
     }
     if (arr) {
-        cli_print_json(json_pack("{s:s, s:I, s:b, s:I, s:o}", "query", query, "total",
+        cli_print_json(json_pack("{s:o, s:I, s:b, s:I, s:o}", "query", cli_json_name(query), "total",
                                  (json_int_t)total, "exact", exact, "offset", (json_int_t)offset,
                                  "results", arr));
     } else if (!c->quiet) {

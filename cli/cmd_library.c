@@ -54,10 +54,14 @@ static void import_file(void *ud, int status, const char *path, int64_t id, cons
                                          "missing", "failed" };
 
     if (status == SHELF_FILE_FAILED)
-        json_array_append_new(ui->failed, json_pack("{s:s, s:s}", "path", path, "reason", reason));
+        json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", cli_json_name(path),
+                                                    "reason", reason));
     else if (ui->verbose && !ui->c->json) {
+        char *t = cli_name_text(path);
+
         cli_progress_end(&ui->bar);
-        printf("%-9s %7lld  %s\n", names[status], (long long)id, path);
+        printf("%-9s %7lld  %s\n", names[status], (long long)id, t ? t : "?");
+        shelf_free(t);
         ui->bar.active = ui->c->tty;
     }
 }
@@ -230,12 +234,17 @@ static void verify_problem(void *ud, int problem, int64_t id, const char *path)
 
     ui->mask |= problem;
     if (ui->c->json) {
-        json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:s}", "problem", what,
-                                                      "id", (json_int_t)id, "path", path));
+        json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:o}", "problem", what,
+                                                      "id", (json_int_t)id, "path", cli_json_name(path)));
         return;
     }
     cli_progress_end(&ui->bar);
-    printf("%-8s %7lld  %s\n", what, (long long)id, path);
+    {
+        char *t = cli_name_text(path);
+
+        printf("%-8s %7lld  %s\n", what, (long long)id, t ? t : "?");
+        shelf_free(t);
+    }
     ui->bar.active = ui->c->tty;
 }
 

@@ -1384,8 +1384,8 @@ static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
     static const char *const kinds[] = { "", "sample", "patch", "project" };
 
     if (ui->arr)
-        json_array_append_new(ui->arr, json_pack("{s:s, s:I, s:s, s:s}", "kind", kinds[kind], "id",
-                                                 (json_int_t)id, "name", name ? name : "",
+        json_array_append_new(ui->arr, json_pack("{s:s, s:I, s:o, s:s}", "kind", kinds[kind], "id",
+                                                 (json_int_t)id, "name", cli_json_name(name ? name : ""),
                                                  "relation", uses ? "uses" : "used-by"));
     else
         printf("%-7s %-8s %6lld  %s\n", uses ? "uses" : "used by", kinds[kind], (long long)id,

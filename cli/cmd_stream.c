@@ -637,6 +637,15 @@ static int stream_render(const cli *c, int argc, char **argv)
             snprintf(path, sizeof path, "%s", p);
         else
             snprintf(path, sizeof path, "%s/%s", scriptdir, p);
+        /* No such file: the path may be written as its text (%XX for a
+         * byte, %0A for a newline a line cannot hold; shelf_name_escape). */
+        if (access(path, F_OK) != 0 && shelf_name_needs_escape(p, 0)) {
+            char *raw = NULL;
+
+            if (shelf_name_unescape(path, &raw) == SHELF_OK && access(raw, F_OK) == 0)
+                snprintf(path, sizeof path, "%s", raw);
+            shelf_free(raw);
+        }
         if (strs_add(&paths, path)) {
             ex = EXIT_FAIL;
             goto out;
@@ -788,8 +797,8 @@ static int cache_stats(const cli *c, int argc, char **argv)
         }
         /* Decoded: float32 frames at the sample's channel count. */
         bytes += (uint64_t)s->frames * (uint64_t)s->channels * 4;
-        json_array_append_new(items, json_pack("{s:I, s:s, s:I}", "id", (json_int_t)s->id, "name",
-                                               s->name, "decoded_bytes",
+        json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
+                                               cli_json_name(s->name), "decoded_bytes",
                                                (json_int_t)((uint64_t)s->frames * (uint64_t)s->channels * 4)));
         shelf_cursor_free(cur);
     }
@@ -927,7 +936,8 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
             }
         }
         if (c->json) {
-            json_t *o = json_pack("{s:s, s:I, s:i, s:i}", "path", files.v[i], "size", (json_int_t)fi.size,
+            json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]),
+                                  "size", (json_int_t)fi.size,
                                   "extents", (int)fi.extents, "fragments", (int)fi.fragments);
             if (did)
                 json_object_set_new(o, "fragments_after", json_integer(after.fragments));

@@ -3,6 +3,7 @@
  * exit statuses.  One cmd_*.c per group of commands.
  */
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -289,7 +290,20 @@ int cli_resolve(shelf_library *lib, const char *arg, int64_t *id)
     /* A number names an id, unless a file of that name is there. */
     if ((*id = cli_parse_id(arg)) != 0 && access(arg, F_OK) != 0)
         return EXIT_OK;
-    if ((rc = shelf_catalog_find_path(lib, arg, id)) != SHELF_OK)
+    rc = shelf_catalog_find_path(lib, arg, id);
+    /* Not there as given: the escaped form the program prints
+     * (shelf_name_escape) names the same file. */
+    if (rc == SHELF_ENOTFOUND && shelf_name_needs_escape(arg, 0)) {
+        char *raw = NULL;
+
+        if (shelf_name_unescape(arg, &raw) == SHELF_OK && strcmp(raw, arg) &&
+            shelf_catalog_find_path(lib, raw, id) == SHELF_OK)
+            rc = SHELF_OK;
+        else
+            rc = shelf_catalog_find_path(lib, arg, id);     /* its message */
+        shelf_free(raw);
+    }
+    if (rc != SHELF_OK)
         return cli_fail(lib, rc);
     return EXIT_OK;
 }
@@ -320,6 +334,10 @@ int main(int argc, char **argv)
 
     if (!args)
         return EXIT_FAIL;
+    /* The user's character set for libarchive's name conversions (libshelf
+     * itself writes archive names as UTF-8 in any locale).  LC_CTYPE only:
+     * numbers in SFZ, CSV and messages keep a '.' whatever LC_NUMERIC says. */
+    setlocale(LC_CTYPE, "");
     /* Global options may stand anywhere before "--". */
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];

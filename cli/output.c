@@ -52,15 +52,33 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+json_t *cli_json_name(const char *s)
+{
+    char *e;
+    json_t *j;
+
+    if (!s)
+        return json_null();
+    e = shelf_name_escape(s, 0);
+    j = e ? json_string(e) : NULL;
+    shelf_free(e);
+    return j;
+}
+
+char *cli_name_text(const char *s)
+{
+    return shelf_name_escape(s ? s : "", SHELF_NAME_CONTROL);
+}
+
 json_t *cli_sample_json(const shelf_sample *s)
 {
     char note[8];
     json_t *o = json_object();
 
     json_object_set_new(o, "id", json_integer(s->id));
-    json_object_set_new(o, "name", json_string(s->name));
-    json_object_set_new(o, "root", str_or_null(s->root));
-    json_object_set_new(o, "path", json_string(s->relpath));
+    json_object_set_new(o, "name", cli_json_name(s->name));
+    json_object_set_new(o, "root", cli_json_name(s->root));
+    json_object_set_new(o, "path", cli_json_name(s->relpath));
     json_object_set_new(o, "blob", str_or_null(s->blob));
     json_object_set_new(o, "sha256", str_or_null(s->sha256));
     json_object_set_new(o, "size", json_integer((json_int_t)s->size));
@@ -117,14 +135,17 @@ json_t *cli_sample_json(const shelf_sample *s)
 void cli_sample_line(FILE *f, const shelf_sample *s)
 {
     char note[8], stars[6] = "-----";
+    char *name = cli_name_text(s->name), *rel = cli_name_text(s->relpath);
     int i;
 
     for (i = 0; i < s->rating && i < 5; i++)
         stars[i] = '*';
     fprintf(f, "%7lld  %-4s %7.2fs %6d %dch %-4s %s %s%s  %s%s", (long long)s->id,
             s->format ? s->format : "?", s->duration, s->rate, s->channels,
-            cli_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", s->name,
-            s->relpath, s->missing ? "  [missing]" : "");
+            cli_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
+            rel ? rel : "?", s->missing ? "  [missing]" : "");
+    shelf_free(name);
+    shelf_free(rel);
     if (s->tags && *s->tags)
         fprintf(f, "  [%s]", s->tags);
     fputc('\n', f);
@@ -133,12 +154,16 @@ void cli_sample_line(FILE *f, const shelf_sample *s)
 void cli_sample_long(FILE *f, const shelf_sample *s)
 {
     char note[8], size[32], when[64];
+    char *name = cli_name_text(s->name), *root = cli_name_text(s->root), *rel = cli_name_text(s->relpath);
     time_t t;
 
     fprintf(f, "id:        %lld\n", (long long)s->id);
-    fprintf(f, "name:      %s\n", s->name);
+    fprintf(f, "name:      %s\n", name ? name : "?");
     if (s->root)
-        fprintf(f, "path:      %s/%s\n", s->root, s->relpath);
+        fprintf(f, "path:      %s/%s\n", root ? root : "?", rel ? rel : "?");
+    shelf_free(name);
+    shelf_free(root);
+    shelf_free(rel);
     if (s->blob)
         fprintf(f, "blob:      %s (managed copy)\n", s->blob);
     fprintf(f, "sha256:    %s\n", s->sha256 ? s->sha256 : "-");

@@ -152,7 +152,8 @@ enum {
 };
 typedef struct shelf_snapitem {
     int kind;
-    const char *path;         /* relative to the library, or absolute for samples */
+    const char *path;         /* relative to the library, or absolute for samples; as text
+                                 (shelf_name_escape: the bytes of a name that is not UTF-8 as %XX) */
     int64_t id;               /* sample id, else 0 */
     uint64_t size;
     const char *sha256;

@@ -151,6 +151,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/stream.h"
 #include "shelf/backup.h"
 #include "shelf/archive.h"
+#include "shelf/names.h"
 
 #ifdef __cplusplus
 }

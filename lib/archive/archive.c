@@ -7,6 +7,7 @@
  * bag-info.txt come last in the archive, which a tar stream allows.  The
  * layout is in doc/formats.md ("Archives").
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -199,34 +200,49 @@ static void plan_release(plan *p)
     free(p->it);
 }
 
-/* A file name fit for any archive reader: no controls, no backslash, at
- * most 200 bytes (cut on a UTF-8 boundary). */
+/* A file name fit for any archive reader: its text (shelf_name_escape)
+ * with controls and '\\' escaped as well, so it is UTF-8, has nothing a
+ * reader refuses, and decodes to the name's bytes (archive_import.c); at
+ * most 200 bytes, cut between characters and escapes. */
 static char *safe_component(const char *s, const char *fallback)
 {
-    size_t n = strlen(s), i;
-    char *r;
+    shelf__buf b = SHELF__BUF_INIT;
+    size_t n = 0, k;
 
-    if (n > 200) {
-        n = 200;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
-    if (!(r = shelf__strndup(s, n)))
+    if (shelf__name_escape_buf(&b, s, SHELF_NAME_CONTROL | SHELF_NAME_BACKSLASH) != SHELF_OK) {
+        shelf__buf_release(&b);
         return NULL;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f || r[i] == '\\' || r[i] == '/')
-            r[i] = '_';
-    if (!*r || !strcmp(r, ".") || !strcmp(r, "..")) {
-        free(r);
-        r = shelf__strdup(fallback);
     }
-    return r;
+    for (; n < b.len; n += k) {
+        k = b.buf[n] == '%' && n + 2 < b.len && isxdigit((unsigned char)b.buf[n + 1]) &&
+            isxdigit((unsigned char)b.buf[n + 2]) ? 3 : shelf__utf8_seq((const unsigned char *)b.buf + n);
+        if (!k || n + k > 200)
+            break;
+    }
+    b.buf[n] = '\0';
+    b.len = n;
+    if (!*b.buf || strchr(b.buf, '/') || !strcmp(b.buf, ".") || !strcmp(b.buf, "..")) {
+        shelf__buf_release(&b);
+        return shelf__strdup(fallback);
+    }
+    return shelf__buf_detach(&b);
 }
 
 static void set_str(json_t *o, const char *k, const char *v)
 {
     if (v)
         json_object_set_new(o, k, json_string(v));
+}
+
+/* A name as JSON text (shelf_name_escape): it may not be UTF-8. */
+static void set_name(json_t *o, const char *k, const char *v)
+{
+    char *e;
+
+    if (v && (e = shelf_name_escape(v, 0)) != NULL) {
+        json_object_set_new(o, k, json_string(e));
+        free(e);
+    }
 }
 
 static json_t *sample_json(const shelf_sample *s, const char *file)
@@ -236,12 +252,12 @@ static json_t *sample_json(const shelf_sample *s, const char *file)
 
     json_object_set_new(o, "shelf_sample", json_integer(1));
     json_object_set_new(o, "id", json_integer(s->id));
-    set_str(o, "name", s->name);
+    set_name(o, "name", s->name);
     set_str(o, "file", file);
     set_str(o, "sha256", s->sha256);
     json_object_set_new(o, "size", json_integer((json_int_t)s->size));
     json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
-    set_str(o, "origin", s->relpath);
+    set_name(o, "origin", s->relpath);
     set_str(o, "format", s->format);
     set_str(o, "subtype", s->subtype);
     json_object_set_new(o, "rate", json_integer(s->rate));
@@ -670,6 +686,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     size_t i;
     time_t now;
     struct tm tmv;
+    locale_t old_ctype;
 
     memset(&g, 0, sizeof g);
     memset(&p, 0, sizeof p);
@@ -686,6 +703,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
                              "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);
     if (o->parity < 0 || o->parity > 100)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "parity must be 0 to 100%%, not %g", o->parity);
+    old_ctype = shelf__utf8_ctype_enter();
     if ((rc = gather_ids(lib, o, &g)) != SHELF_OK || (rc = plan_build(lib, &g, &p)) != SHELF_OK)
         goto out;
     name = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
@@ -886,6 +904,7 @@ out:
     free(base);
     free(dir);
     free(buf);
+    shelf__utf8_ctype_leave(old_ctype);
     return rc;
 }
 

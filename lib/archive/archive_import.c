@@ -154,6 +154,42 @@ static int bad(importer *im, const char *file, const char *why)
                          im->aname, file, why);
 }
 
+/* A sample file is staged under its member name, the escaped text of its
+ * file name (archive.c, safe_component): give it its own bytes back, so
+ * this library gets the name the exporting one had.  A name that would
+ * not be one file name (a '/' from "%2F", "..") keeps its text. */
+static int stage_own_name(importer *im, shelf__bag_file *data)
+{
+    char *slash = strrchr(data->staged, '/'), *raw = NULL, *to = NULL;
+    int rc;
+
+    if (!slash || !shelf_name_needs_escape(slash + 1, 0))
+        return SHELF_OK;
+    if ((rc = shelf_name_unescape(slash + 1, &raw)) == SHELF_EINVAL || (raw && (strchr(raw, '/') ||
+        !strcmp(raw, ".") || !strcmp(raw, "..")))) {
+        free(raw);
+        return SHELF_OK;
+    }
+    if (rc != SHELF_OK ||
+        !(to = shelf__asprintf("%.*s/%s", (int)(slash - data->staged), data->staged, raw))) {
+        free(raw);
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    free(raw);
+    /* Another member may have that name already (a hostile archive): then
+     * this one keeps its text. */
+    if (renameat2(AT_FDCWD, data->staged, AT_FDCWD, to, RENAME_NOREPLACE) != 0) {
+        rc = errno == EEXIST ? SHELF_OK : shelf__seterr_errno(&im->lib->err, errno,
+                                                             "cannot rename '%s' in the staging folder",
+                                                             data->staged);
+        free(to);
+        return rc;
+    }
+    free(data->staged);
+    data->staged = to;
+    return SHELF_OK;
+}
+
 /* Step 3: a sample's catalog record, checked against its file. */
 static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
 {
@@ -163,6 +199,7 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
     shelf__bag_file *data;
     char hex[SHELF_HASH_HEX];
     aitem *it;
+    int rc;
 
     if (!f->staged || !(j = json_load_file(f->staged, JSON_REJECT_DUPLICATES, &jerr)))
         return bad(im, f->path, "not a JSON catalog record");
@@ -183,6 +220,10 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
         json_decref(j);
         return bad(im, f->path, "its SHA-256 does not match the sample file's");
     }
+    if ((rc = stage_own_name(im, data)) != SHELF_OK) {
+        json_decref(j);
+        return rc;
+    }
     if (!(it = add_item(im))) {
         json_decref(j);
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
@@ -192,7 +233,9 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
     it->meta = j;
     it->staged = data->staged;
     snprintf(it->sha256, sizeof it->sha256, "%s", sha);
-    if (!(it->name = shelf__strdup(name ? name : file)))
+    /* The record holds the name's text (shelf_name_escape); items carry bytes. */
+    if (shelf_name_unescape(name ? name : file, &it->name) != SHELF_OK &&
+        !(it->name = shelf__strdup(name ? name : file)))
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     return SHELF_OK;
 }

@@ -438,6 +438,7 @@ int shelf__bag_read(const char *path, const void *data, size_t n, const shelf__b
     reader r;
     double last = 0;
     int rc = SHELF_OK, ar;
+    locale_t old_ctype = shelf__utf8_ctype_enter();
 
     memset(bag, 0, sizeof *bag);
     memset(&r, 0, sizeof r);
@@ -527,6 +528,7 @@ out:
     shelf__strset_release(&r.dirs);
     shelf__strset_release(&r.files);
     free(r.buf);
+    shelf__utf8_ctype_leave(old_ctype);
     return rc;
 }
 

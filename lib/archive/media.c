@@ -676,8 +676,13 @@ static int write_index(media *m, const char *dir)
         snprintf(num, sizeof num, "%lld", (long long)e->id);
         if (rc == SHELF_OK)
             rc = put_field(&b, num, '\t');
-        if (rc == SHELF_OK)
-            rc = put_field(&b, e->name, '\t');
+        if (rc == SHELF_OK) {
+            /* The display name as text: the index is UTF-8. */
+            char *text = shelf_name_escape(e->name, 0);
+
+            rc = text ? put_field(&b, text, '\t') : SHELF_ENOMEM;
+            free(text);
+        }
         if (rc == SHELF_OK)
             rc = put_field(&b, e->category, '\t');
         if (rc == SHELF_OK)
@@ -1112,7 +1117,8 @@ static int relink(const media *m, json_t *doc)
                             json_string_value(json_object_get(s, "sha256")))) ||
             !(rel = shelf__asprintf("../%s", p)))
             return 0;
-        json_object_set_new(s, "path", json_string(rel));
+        /* The file's bytes (not text): the SFZ writer takes them as they are. */
+        json_object_set_new(s, "path", json_string_nocheck(rel));
         free(rel);
     }
     return 1;

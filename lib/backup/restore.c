@@ -552,11 +552,20 @@ static int restore_to(rst *s)
         int action = SHELF_RESTORE_CREATE;
         struct stat sb;
 
-        if (kind == SHELF_ITEM_SAMPLE)
-            dest = s->o->files_to_original ? shelf__strdup(path)
-                                           : shelf__asprintf("%s/files%s", to, path);
-        else
+        if (kind == SHELF_ITEM_SAMPLE) {
+            /* The tree holds the path's text (shelf_name_escape). */
+            char *raw = NULL;
+
+            dest = NULL;
+            if (shelf_name_unescape(path, &raw) == SHELF_EINVAL)
+                return shelf__seterr(&s->r->err, SHELF_ECORRUPT,
+                                     "snapshot item '%s': a NUL byte in its path", path);
+            if (raw)
+                dest = s->o->files_to_original ? shelf__strdup(raw) : shelf__asprintf("%s/files%s", to, raw);
+            shelf_free(raw);
+        } else {
             dest = shelf__path_join(to, path);
+        }
         if (!dest)
             return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
         if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
@@ -787,7 +796,10 @@ static int restore_sample(rst *s, int64_t sid)
         it = json_object_get(s->by_path, objpath);
         dest = shelf__store_path(&lib->store, blob);
     } else {
-        it = json_object_get(s->by_path, abs);
+        char *text = shelf_name_escape(abs, 0);     /* tree paths are text */
+
+        it = text ? json_object_get(s->by_path, text) : NULL;
+        shelf_free(text);
         dest = shelf__strdup(abs);
     }
     if (!it) {

@@ -148,6 +148,32 @@ out:
     return rc;
 }
 
+/* A tree written before "path_text" holds sample paths as they were (they
+ * were all UTF-8: a backup of any other failed); in memory every tree's
+ * paths are text (shelf_name_escape), so old ones are escaped here. */
+static int tree_paths_as_text(json_t *tree)
+{
+    json_t *it;
+    size_t i;
+
+    if (json_integer_value(json_object_get(tree, "path_text")) == 1)
+        return SHELF_OK;
+    json_array_foreach(json_object_get(tree, "items"), i, it) {
+        const char *path = json_string_value(json_object_get(it, "path"));
+        char *text;
+
+        if (strcmp(json_string_value(json_object_get(it, "t")), "sample") ||
+            !shelf_name_needs_escape(path, 0))
+            continue;
+        if (!(text = shelf_name_escape(path, 0)) || json_object_set_new(it, "path", json_string(text))) {
+            shelf_free(text);
+            return SHELF_ENOMEM;
+        }
+        shelf_free(text);
+    }
+    return json_object_set_new(tree, "path_text", json_integer(1)) ? SHELF_ENOMEM : SHELF_OK;
+}
+
 int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
 {
     shelf__buf all = SHELF__BUF_INIT, blob = SHELF__BUF_INIT;
@@ -172,6 +198,10 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
     if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL)) ||
         shelf__tree_check(tree, &r->err) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+        goto out;
+    }
+    if ((rc = tree_paths_as_text(tree)) != SHELF_OK) {
+        rc = shelf__seterr(&r->err, rc, "out of memory");
         goto out;
     }
     *out = tree;
@@ -726,6 +756,18 @@ typedef struct walk_ctx {
     uint64_t bytes;
 } walk_ctx;
 
+/* A work item: o with "src", the file to read, as the OS's bytes (the
+ * work list is never written out, so it may hold a name that is not
+ * UTF-8); NULL when o is NULL or memory runs out. */
+static json_t *work_item(json_t *o, const char *src)
+{
+    if (o && json_object_set_new(o, "src", json_string_nocheck(src)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static int add_object(void *ud, const char *hex, const char *path, uint64_t size)
 {
     walk_ctx *wc = ud;
@@ -735,8 +777,8 @@ static int add_object(void *ud, const char *hex, const char *path, uint64_t size
         return 0;   /* temp files, strays */
     snprintf(rel, sizeof rel, "objects/%.2s/%.2s/%s", hex, hex + 2, hex);
     wc->bytes += size;
-    return json_array_append_new(wc->work, json_pack("{s:s, s:s, s:s, s:I, s:s}", "t", "object", "path",
-                                 rel, "src", path, "size", (json_int_t)size, "known", hex)) ? SHELF_ENOMEM : 0;
+    return json_array_append_new(wc->work, work_item(json_pack("{s:s, s:s, s:I, s:s}", "t", "object", "path",
+                                 rel, "size", (json_int_t)size, "known", hex), path)) ? SHELF_ENOMEM : 0;
 }
 
 /* The work list: catalog copy, config, blobs, referenced samples. */
@@ -753,12 +795,12 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
         return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
     if (stat(catalog_copy, &sb) == 0)
         wc.bytes += (uint64_t)sb.st_size;
-    json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I}", "t", "catalog", "path", "shelf.db",
-                                          "src", catalog_copy, "size", (json_int_t)sb.st_size));
+    json_array_append_new(work, work_item(json_pack("{s:s, s:s, s:I}", "t", "catalog", "path", "shelf.db",
+                                                    "size", (json_int_t)sb.st_size), catalog_copy));
     if (stat(cfg, &sb) == 0)
         wc.bytes += (uint64_t)sb.st_size;
-    json_array_append_new(work, json_pack("{s:s, s:s, s:s, s:I}", "t", "config", "path", "config",
-                                          "src", cfg, "size", (json_int_t)sb.st_size));
+    json_array_append_new(work, work_item(json_pack("{s:s, s:s, s:I}", "t", "config", "path", "config",
+                                                    "size", (json_int_t)sb.st_size), cfg));
     shelf_free(cfg);
     if ((rc = shelf__store_walk(&lib->store, add_object, &wc)) != SHELF_OK)
         return shelf__seterr(&u->r->err, rc, "cannot list the library's blobs: %s", lib->err.msg);
@@ -769,7 +811,7 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
         return shelf__seterr(&u->r->err, SHELF_EDB, "%s", lib->err.msg);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         char *abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
-                                          (const char *)sqlite3_column_text(st, 2));
+                                          (const char *)sqlite3_column_text(st, 2)), *text;
         json_int_t mtime;
         json_t *w;
 
@@ -780,9 +822,13 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
             continue;       /* gone: not in this snapshot */
         }
         mtime = abs ? (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec : 0;
-        w = abs ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "t", "sample", "path", abs, "src", abs,
-                            "size", (json_int_t)sb.st_size, "id", (json_int_t)sqlite3_column_int64(st, 0),
-                            "mtime_ns", mtime) : NULL;
+        /* In the tree a path is text (shelf_name_escape): it may not be UTF-8. */
+        text = abs ? shelf_name_escape(abs, 0) : NULL;
+        w = text ? work_item(json_pack("{s:s, s:s, s:I, s:I, s:I}", "t", "sample", "path", text,
+                                       "size", (json_int_t)sb.st_size,
+                                       "id", (json_int_t)sqlite3_column_int64(st, 0), "mtime_ns", mtime), abs)
+                 : NULL;
+        shelf_free(text);
         /* Unchanged since its import: the catalog knows its hash. */
         if (w && sb.st_size == sqlite3_column_int64(st, 3) && mtime == sqlite3_column_int64(st, 4) &&
             sqlite3_column_text(st, 5))
@@ -922,7 +968,7 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     /* Every chunk id is in its item's list once the workers are done. */
     if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
         goto out;
-    tree = json_pack("{s:O}", "items", u.items);
+    tree = json_pack("{s:O, s:i}", "items", u.items, "path_text", 1);
     treeids = json_array();
     if (!tree || !treeids || !(tree_text = json_dumps(tree, JSON_COMPACT))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");

@@ -5,6 +5,7 @@
 #ifndef SHELF_COMMON_INT_H
 #define SHELF_COMMON_INT_H
 
+#include <locale.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,23 @@ void shelf__path_ext(const char *path, char *buf, size_t size);
 int shelf__mkdirs(const char *path, unsigned mode);
 /* fsync a directory by path; returns 0 or an errno value. */
 int shelf__fsync_dir(const char *path);
+
+/*
+ * Names as text (name.c; the public shelf_name_escape is the same):
+ * append the escaped form of name to b.  SHELF_OK or SHELF_ENOMEM.
+ */
+int shelf__name_escape_buf(shelf__buf *b, const char *name, int flags);
+/* Length of the valid UTF-8 sequence at s (1 for ASCII), 0 when invalid. */
+size_t shelf__utf8_seq(const unsigned char *s);
+/*
+ * libarchive converts names through the locale's character set, and in
+ * the C locale it cannot write or read a name outside ASCII (a pax writer
+ * even crashes).  Around a whole libarchive session (new to free), enter
+ * makes the calling thread's LC_CTYPE UTF-8 (uselocale, C.UTF-8) unless it
+ * is already; leave restores it.  Pass leave what enter returned.
+ */
+locale_t shelf__utf8_ctype_enter(void);
+void shelf__utf8_ctype_leave(locale_t old);
 
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */

@@ -440,9 +440,28 @@ int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, con
                 goto out;
             missing = 0;
         }
+        if (missing && shelf_name_needs_escape(p, 0) && (v = shelf__pf_string(p, strlen(p))) != NULL) {
+            /* Not there as bytes: a file written in Latin-1 whose samples
+             * were renamed to UTF-8 (an unzip on another system). */
+            try = join_norm(base, json_string_value(v));
+            json_decref(v);
+            if (!try)
+                goto out;
+            if (is_file(try)) {
+                free(abs);
+                abs = try;
+                missing = 0;
+            } else {
+                free(try);
+            }
+        }
     }
-    if (!(s = json_object()) || !(v = shelf__pf_string(abs, strlen(abs))) ||
-        json_object_set_new(s, "path", v) != 0 ||
+    /* A document holds a file name as its text (shelf_name_escape). */
+    if (!(ci = shelf_name_escape(abs, 0)))
+        goto out;
+    v = json_string(ci);
+    free(ci);
+    if (!(s = json_object()) || !v || json_object_set_new(s, "path", v) != 0 ||
         (missing && json_object_set_new(s, "missing", json_true()) != 0) ||
         json_object_set_new(zone, "sample", s) != 0) {
         if (!json_object_get(zone, "sample"))

@@ -71,7 +71,8 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
 
 /*
  * Write doc as an SFZ file at sfz_path, copying every zone's sample
- * (zone.sample.path, an absolute path of an existing file; a relative path
+ * (zone.sample.path, an absolute path of an existing file, as its bytes:
+ * the caller resolved it, so not the text a stored document holds; a relative path
  * is written as it is and nothing is copied) into the folder
  * "<stem> samples" next to it (names made unique and safe for SFZ) and
  * referring to it by relative path.  Everything is written to temporary

@@ -21,6 +21,16 @@ static const char *rel_to(const char *path, const char *dir)
     return r && *r ? r : path;
 }
 
+/* The text (shelf_name_escape) of rel_to(raw path, dir) as JSON. */
+static json_t *rel_text(const char *raw, const char *dir)
+{
+    char *t = shelf_name_escape(rel_to(raw, dir), 0);
+    json_t *j = t ? json_string(t) : NULL;
+
+    free(t);
+    return j;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -183,11 +193,22 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     }
     json_object_foreach(zones, key, z) {
         const char *sp;
+        char *raw = NULL;
 
         s = json_object_get(z, "sample");
         sp = json_string_value(json_object_get(s, "path"));
         if (json_object_get(s, "id") && json_object_get(s, "sha256") && !sp)
             continue;           /* a shelf document that already points into a catalog */
+        /* The path is text (shelf_name_escape); the file is its bytes. */
+        if (sp && shelf_name_unescape(sp, &raw) == SHELF_ENOMEM) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (raw) {
+            json_object_set_new(s, "path", json_string_nocheck(raw));
+            sp = json_string_value(json_object_get(s, "path"));
+            free(raw);
+        }
         if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) ||
             stat(sp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
             if (!(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
@@ -231,7 +252,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         s = json_object_get(z, "sample");
         sp = json_string_value(json_object_get(s, "path"));
         if (!sp || json_is_true(json_object_get(s, "missing"))) {
-            if (sp && *sp == '/' && (rel = json_string(rel_to(sp, dir))))
+            if (sp && (rel = rel_text(sp, *sp == '/' ? dir : NULL)))
                 json_object_set_new(s, "path", rel);
             continue;
         }
@@ -239,7 +260,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         if (rc == SHELF_ENOTFOUND && ui.failed) {
             /* Not audio shelf reads (allowed missing, as in step 2). */
             json_object_set_new(s, "missing", json_true());
-            json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+            json_object_set_new(s, "path", rel_text(sp, dir));
             rc = SHELF_OK;
             continue;
         }
@@ -252,7 +273,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         }
         json_object_set_new(s, "id", json_integer(sid));
         json_object_set_new(s, "sha256", json_string(hex));
-        json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+        json_object_set_new(s, "path", rel_text(sp, dir));
     }
     base = strrchr(abs, '/');
     if (!(msg = shelf__asprintf("import %s", base ? base + 1 : abs))) {
@@ -331,7 +352,7 @@ int shelf_patch_export_sfz(shelf_library *lib, int64_t id, int64_t seq, const ch
                                json_string_value(json_object_get(s, "path")) : "?");
             goto out;
         }
-        json_object_set_new(s, "path", json_string(file));
+        json_object_set_new(s, "path", json_string_nocheck(file));     /* bytes, not text: in memory only */
         free(file);
     }
     rc = shelf__patch_export_sfz(doc, sfz_path, &lib->err);

@@ -238,8 +238,16 @@ static int level_opcode(sfz *s, json_t *obj, const char *file, int line, const c
             return fail(s, file, line, "unknown loop_mode '%.64s'", val);
         return set(s, obj, key, json_string(modes[i]));
     }
-    /* Names stay text even when they look like numbers. */
-    if (strcmp(key, "sample") == 0 || strstr(key, "label"))
+    /* Names stay text even when they look like numbers.  A sample is a
+     * file name: its bytes, as text (shelf_name_escape), not Latin-1. */
+    if (strcmp(key, "sample") == 0) {
+        char *text = shelf_name_escape(val, 0);
+        json_t *j = text ? json_string(text) : NULL;
+
+        free(text);
+        return set(s, obj, key, j);
+    }
+    if (strstr(key, "label"))
         return set(s, obj, key, shelf__pf_string(val, strlen(val)));
     return set(s, obj, key, shelf__pf_value(val));
 }
@@ -356,7 +364,12 @@ static int finish_region(sfz *s)
                                                           "missing", 1)) != 0)
             goto nomem;
     } else {
-        path = shelf__asprintf("%s%s", s->default_path ? s->default_path : "", sample);
+        char *raw = NULL;
+
+        if (shelf_name_unescape(sample, &raw) == SHELF_ENOMEM)
+            goto nomem;
+        path = shelf__asprintf("%s%s", s->default_path ? s->default_path : "", raw ? raw : sample);
+        free(raw);
         if (!path)
             goto nomem;
         if ((rc = shelf__pf_zone_sample(s->cx, zone, path, NULL, NULL)) != SHELF_OK)
