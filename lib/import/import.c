@@ -1117,8 +1117,8 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
         opts = &dflt;
     if (opts->size < sizeof *opts)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "import options from an older ABI");
-    if (lib->readonly)
-        return shelf__seterr(&lib->err, SHELF_EPERM, "library '%s' is open read-only", lib->path);
+    if (shelf__writable(lib) != SHELF_OK)
+        return lib->err.rc;
     im.lib = lib;
     im.opts = opts;
     im.st = stats;
