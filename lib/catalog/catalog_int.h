@@ -25,6 +25,7 @@ struct shelf_library {
     shelf__store store;
     shelf__err err;
     int readonly;
+    int full;                 /* read-only because the disk was full on open */
     int lock_fd, lock_mode;   /* advisory lock on DIR/lock; mode 0 when none */
     int query_errpos;         /* column of the last query error, 0 when none */
     struct shelf__memindex *memindex;   /* after shelf_library_preload, else NULL */

@@ -22,6 +22,8 @@ int shelf__writable(shelf_library *lib)
 {
     if (!lib->readonly)
         return SHELF_OK;
+    if (lib->full)
+        return shelf__seterr_errno(&lib->err, ENOSPC, "cannot write '%s/shelf.db'", lib->path);
     return shelf__seterr(&lib->err, SHELF_EPERM, "cannot write '%s': library is read-only",
                          lib->path);
 }
@@ -247,7 +249,7 @@ static int open_db(shelf_library *lib, int create)
      * with no log to replay: open the catalog immutable.  With a log (a
      * writer has it open, or one was cut off), the plain read-only open
      * reads it through an existing -shm; it fails when there is none. */
-    if (lib->readonly && !folder_writable(lib->path, dbpath) &&
+    if (lib->readonly && (lib->full || !folder_writable(lib->path, dbpath)) &&
         (stat(wal, &sb) != 0 || sb.st_size == 0)) {
         if (!(uri = immutable_uri(dbpath))) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
@@ -273,6 +275,39 @@ out:
     shelf_free(wal);
     shelf_free(dbpath);
     return rc;
+}
+
+/* A read-only open needs exactly the current schema: it cannot migrate. */
+static int check_schema(shelf_library *lib)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA user_version");
+    int v = -1;
+
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        shelf__dberr(lib, "cannot read the catalog");
+        sqlite3_finalize(st);
+        return lib->err.rc;
+    }
+    v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (v != SHELF__SCHEMA_VERSION)
+        return shelf__seterr(&lib->err, v > SHELF__SCHEMA_VERSION ? SHELF_EVERSION : SHELF_EDB,
+                             "catalog of '%s' has schema %d; read-only use needs %d",
+                             lib->path, v, SHELF__SCHEMA_VERSION);
+    return SHELF_OK;
+}
+
+/* 1 when the last catalog failure was a full disk. */
+static int disk_full(shelf_library *lib)
+{
+    int e;
+
+    if (!lib->db)
+        return 0;
+    e = sqlite3_system_errno(lib->db);
+    return (sqlite3_errcode(lib->db) & 0xff) == SQLITE_FULL || e == ENOSPC || e == EDQUOT;
 }
 
 int shelf_library_open(const char *dir, int flags, shelf_library **out, char **errmsg)
@@ -339,22 +374,21 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
     } else if ((rc = shelf__store_init(&lib->store, objs, &lib->err)) != SHELF_OK) {
         goto fail;
     }
-    if ((rc = open_db(lib, fresh)) != SHELF_OK)
-        goto fail;
-    if (lib->readonly) {
-        sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA user_version");
-        int v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-
-        sqlite3_finalize(st);
-        if (v != SHELF__SCHEMA_VERSION) {
-            rc = shelf__seterr(&lib->err, v > SHELF__SCHEMA_VERSION ? SHELF_EVERSION : SHELF_EDB,
-                               "catalog of '%s' has schema %d; read-only use needs %d",
-                               lib->path, v, SHELF__SCHEMA_VERSION);
-            goto fail;
-        }
-    } else if ((rc = shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION)) != SHELF_OK) {
-        goto fail;
+    if ((rc = open_db(lib, fresh)) == SHELF_OK)
+        rc = lib->readonly ? check_schema(lib) : shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION);
+    if (rc != SHELF_OK && !fresh && !lib->readonly && disk_full(lib)) {
+        /* SQLite cannot even set up its log on a full disk.  Read what is
+         * there; every write says the disk is full. */
+        sqlite3_close_v2(lib->db);
+        lib->db = NULL;
+        lib->readonly = lib->full = 1;
+        if ((rc = open_db(lib, 0)) == SHELF_OK)
+            rc = check_schema(lib);
+        if (rc != SHELF_OK)
+            rc = shelf__writable(lib);
     }
+    if (rc != SHELF_OK)
+        goto fail;
     shelf_free(cfg);
     shelf_free(db);
     shelf_free(objs);

@@ -431,8 +431,7 @@ int shelf_db_backup(shelf_library *lib, const char *path)
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     unlink(tmp);
     if (sqlite3_open_v2(tmp, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot create '%s': %s", tmp,
-                           dest ? sqlite3_errmsg(dest) : "out of memory");
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot create '%s'", tmp);
         goto out;
     }
     /* One step copies every page under one read transaction: in WAL mode
@@ -444,15 +443,14 @@ int shelf_db_backup(shelf_library *lib, const char *path)
     }
     while ((fd = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || fd == SQLITE_LOCKED)
         sqlite3_sleep(50);
-    sqlite3_backup_finish(bk);
+    sqlite3_backup_finish(bk);   /* sets dest's error */
     if (fd != SQLITE_DONE) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot back up the catalog to '%s': %s", path,
-                           sqlite3_errstr(fd));
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot back up the catalog to '%s'", path);
         goto out;
     }
     /* A self-contained single file: no WAL beside it. */
     if (sqlite3_exec(dest, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot finish '%s': %s", tmp, sqlite3_errmsg(dest));
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot finish '%s'", tmp);
         goto out;
     }
     sqlite3_close(dest);
