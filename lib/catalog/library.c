@@ -134,7 +134,9 @@ char *shelf__cache_dir(shelf_library *lib)
     return shelf__strdup(dir);
 }
 
-/* Write DIR/config for a new library: temp file, fsync, rename. */
+/* Write DIR/config for a new library: a temp file of this process, fsync,
+ * link.  Two processes creating one library at once each write their own
+ * temp file; the first link wins and the other reads the winner's config. */
 static int config_create(shelf_library *lib, const char *path)
 {
     unsigned char id[16];
@@ -149,7 +151,7 @@ static int config_create(shelf_library *lib, const char *path)
     o = json_pack("{s:i, s:s, s:I}", "format", CONFIG_FORMAT, "library_id", hex,
                   "created", (json_int_t)shelf__now());
     if (!o || !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
-        !(tmp = shelf__asprintf("%s.tmp", path))) {
+        !(tmp = shelf__asprintf("%s.tmp-%d", path, (int)getpid()))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -159,9 +161,13 @@ static int config_create(shelf_library *lib, const char *path)
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
         goto out;
     }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0 || shelf__fsync_dir(lib->path) != 0)
+    if (link(tmp, path) != 0 && errno != EEXIST &&
+        ((errno != EPERM && errno != ENOTSUP && errno != ENOSYS) || rename(tmp, path) != 0)) {
+        /* (rename where there are no hard links: FAT on a card) */
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
+        goto out;
+    }
+    if (shelf__fsync_dir(lib->path) != 0)
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
 out:
     if (fd >= 0) {
