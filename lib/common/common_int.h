@@ -25,9 +25,10 @@ int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
 /*
  * Same, from the last error of SQLite connection db, appending ": <reason>".
  * A full disk (SQLITE_FULL, or an SQLITE_IOERR whose errno is ENOSPC or
- * EDQUOT) reads ": cannot write 'path': no space left on device" and other
- * errors with an errno the same way, so every command names the file and
- * the cause rather than SQLite's "disk I/O error".  rc: SHELF_EBUSY,
+ * EDQUOT) reads ": cannot write 'path': no space left on device", another
+ * I/O error with an errno ": cannot access 'path': <errno>", so every command
+ * names the file and the cause rather than SQLite's "disk I/O error"; a file
+ * SQLite cannot open ": <errno>" (fmt names it).  rc: SHELF_EBUSY,
  * SHELF_ENOMEM, SHELF_EPERM, SHELF_EIO or SHELF_EDB.
  */
 struct sqlite3;

@@ -119,7 +119,11 @@ int shelf__seterr_sqlite(shelf__err *e, sqlite3 *db, const char *path, const cha
 
     if (code == SQLITE_FULL && sys != EDQUOT)
         sys = ENOSPC;
-    if ((code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_CANTOPEN) && sys > 0 && path) {
+    if (code == SQLITE_CANTOPEN && sys > 0) {
+        /* The caller's context names the file it could not open. */
+        snprintf(reason, sizeof reason, "%s", shelf__errno_str(sys));
+        rc = SHELF_EIO;
+    } else if ((code == SQLITE_FULL || code == SQLITE_IOERR) && sys > 0 && path) {
         /* What the system said, and about which file. */
         snprintf(reason, sizeof reason, "cannot %s '%s': %s",
                  sys == ENOSPC || sys == EDQUOT ? "write" : "access", path, shelf__errno_str(sys));

@@ -9,7 +9,8 @@ S="$T/s"
 mkdir -p "$S/a" "$S/b/sub"
 for i in $(seq 1 20); do echo "$S/a/A_$i.wav"; echo "$S/b/B_$i.wav"; done | xargs "$SHELF_TG" --frames 200
 for i in $(seq 1 40); do echo "$S/b/sub/C_$i.wav"; done | xargs "$SHELF_TG" --frames 200
-ROUNDS=${SHELF_RACE_ROUNDS:-20}
+# (fewer under the sanitizers, whose processes start slowly)
+ROUNDS=${SHELF_RACE_ROUNDS:-$([ -n "${SHELF_TEST_CFLAGS:-}" ] && echo 10 || echo 20)}
 
 # together NAME CMD1 -- CMD2: start both at once (released by one fifo),
 # wait for both; $st1/$st2 their exit statuses, $T/e1 $T/e2 their stderr.
