@@ -121,7 +121,8 @@ static int get_password(repo_args *ra, const char *file, const char *env, int co
 }
 
 /* Where the local index cache goes: the library's cache/ folder when a
- * library is there. */
+ * library is there and can be written, else shelf_cache_dir() (a library on
+ * read-only media is backed up without writing into it). */
 static void find_cache(const cli *c, repo_args *ra)
 {
     char dir[4000], db[4100];
@@ -132,8 +133,10 @@ static void find_cache(const cli *c, repo_args *ra)
     else if (shelf_default_dir(dir, sizeof dir) != SHELF_OK)
         return;
     snprintf(db, sizeof db, "%s/shelf.db", dir);
-    if (access(db, F_OK) == 0)
+    if (access(db, F_OK) == 0 && access(dir, W_OK) == 0)
         snprintf(ra->cache, sizeof ra->cache, "%s/cache", dir);
+    else if (access(db, F_OK) == 0 && shelf_cache_dir(dir, sizeof dir) == SHELF_OK)
+        snprintf(ra->cache, sizeof ra->cache, "%s", dir);
 }
 
 static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)

@@ -224,6 +224,7 @@ typedef struct verify_ui {
     cli_progress bar;
     json_t *problems;
     int mask;
+    int catalog;              /* the catalog itself is damaged */
 } verify_ui;
 
 static void verify_problem(void *ud, int problem, int64_t id, const char *path)
@@ -233,6 +234,7 @@ static void verify_problem(void *ud, int problem, int64_t id, const char *path)
                      : problem == SHELF_VERIFY_CHANGED ? "changed" : "corrupt";
 
     ui->mask |= problem;
+    ui->catalog |= problem == SHELF_VERIFY_CORRUPT && id == 0;
     if (ui->c->json) {
         json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:o}", "problem", what,
                                                       "id", (json_int_t)id, "path", cli_json_name(path)));
@@ -263,13 +265,31 @@ int cmd_verify(const cli *c, int argc, char **argv)
     verify_ui ui;
     int rc, ex;
 
-    (void)argv;
-    if (argc != 1) {
-        cli_error("usage: shelf verify");
+    static const struct option longopts[] = {
+        { "repair", no_argument, NULL, 'r' }, { NULL, 0, NULL, 0 }
+    };
+    int ch, repair = 0, repaired = 0;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        if (ch != 'r')
+            return EXIT_USAGE;
+        repair = 1;
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf verify [--repair]");
         return EXIT_USAGE;
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         return ex;
+    if (repair && (rc = shelf_catalog_repair(lib, 0, &repaired)) != SHELF_OK) {
+        ex = cli_fail(lib, rc);
+        if (rc == SHELF_ECORRUPT)
+            ex = EXIT_VERIFY + SHELF_VERIFY_CORRUPT;
+        shelf_library_close(lib);
+        return ex;
+    }
+    if (repaired && !c->quiet)
+        fprintf(c->json ? stderr : stdout, "rebuilt the indexes of the damaged catalog\n");
     memset(&ui, 0, sizeof ui);
     ui.c = c;
     ui.problems = json_array();
@@ -297,6 +317,10 @@ int cmd_verify(const cli *c, int argc, char **argv)
                    (unsigned long long)st.corrupt);
         }
         ex = ui.mask ? EXIT_VERIFY + ui.mask : EXIT_OK;
+        if (ui.catalog)
+            cli_error("the catalog '%s/shelf.db' is damaged: 'shelf verify --repair' rebuilds its "
+                      "indexes, which mends most damage; when it cannot, restore it from a copy "
+                      "('shelf restore', or a 'shelf db-backup' file)", shelf_library_path(lib));
     }
     json_decref(ui.problems);
     shelf_library_close(lib);

@@ -29,8 +29,9 @@ typedef int (*shelf_verify_progress_cb)(void *ud, const shelf_verify_stats *st,
                                         uint64_t files_total, uint64_t bytes_total);
 
 /*
- * Run SQLite's quick_check on the catalog (a failure is reported as
- * SHELF_VERIFY_CORRUPT with id 0 and the database's path), then re-hash
+ * Run SQLite's integrity_check on the catalog (damage, in tables or indexes,
+ * is reported as SHELF_VERIFY_CORRUPT with id 0 and the database's path;
+ * shelf_catalog_repair mends what is in the indexes), then re-hash
  * every referenced file and managed blob and compare with the catalog.
  * Marks samples whose file (or blob) is gone as missing, and clears the
  * mark on those found again.  Returns SHELF_OK when the run completed
@@ -39,6 +40,16 @@ typedef int (*shelf_verify_progress_cb)(void *ud, const shelf_verify_stats *st,
 SHELF_API int shelf_verify(shelf_library *lib, shelf_verify_cb cb,
                            shelf_verify_progress_cb progress, void *ud,
                            shelf_verify_stats *stats);
+
+/*
+ * Check the catalog (PRAGMA integrity_check) and, when it is damaged,
+ * rebuild its indexes from its tables (REINDEX) under the exclusive lock
+ * (wait as in shelf_library_lock) and check again.  *repaired: 1 when the
+ * rebuild repaired it, 0 when it was sound.  SHELF_ECORRUPT when damage
+ * remains (the message says to restore the catalog from a copy);
+ * SHELF_EBUSY, SHELF_EPERM (read-only library).
+ */
+SHELF_API int shelf_catalog_repair(shelf_library *lib, int wait, int *repaired);
 
 typedef struct shelf_gc_stats {
     uint64_t blobs_kept;

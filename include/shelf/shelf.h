@@ -117,6 +117,18 @@ SHELF_API const char *shelf_library_path(const shelf_library *lib);
 SHELF_API int shelf_default_dir(char *buf, size_t size);
 
 /*
+ * Write the folder for caches of a library that cannot be written (read-only
+ * media, another user's folder) into buf: $XDG_CACHE_HOME/shelf, else
+ * $HOME/.cache/shelf, else $TMPDIR or /tmp.  Not created here.
+ * Errors: SHELF_EINVAL when buf is too small.
+ */
+SHELF_API int shelf_cache_dir(char *buf, size_t size);
+
+/* 1 when lib was opened read-only (asked for, or its folder cannot be
+ * written); writes then fail with "library is read-only". */
+SHELF_API int shelf_library_readonly(const shelf_library *lib);
+
+/*
  * Keep an index of the catalog in memory for this handle, so searches
  * answer in milliseconds however large the library (a browser that runs a
  * query per keystroke wants this; a one-off command does not).  Later

@@ -827,8 +827,8 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     memset(&im, 0, sizeof im);
     if (!o || o->size < sizeof *o || !path)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive import: no options or no archive");
-    if (lib->readonly)
-        return shelf__seterr(&lib->err, SHELF_EPERM, "library '%s' is open read-only", lib->path);
+    if (shelf__writable(lib) != SHELF_OK)
+        return lib->err.rc;
     im.lib = lib;
     im.o = o;
     im.st = st;

@@ -934,7 +934,7 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
             json_object_set(u.parent, json_string_value(json_object_get(it, "path")), it);
     }
     if (!(u.buf = shelf__malloc(2 * (size_t)SHELF__CHUNK_MAX)) || !(u.items = json_array()) ||
-        !(work = json_array()) || !(cachedir = shelf__path_join(lib->path, "cache")) ||
+        !(work = json_array()) || !(cachedir = shelf__cache_dir(lib)) ||
         !(catalog_copy = shelf__asprintf("%s/backup-catalog-%d.db", cachedir, (int)getpid()))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;

@@ -25,6 +25,7 @@ struct shelf_library {
     shelf__store store;
     shelf__err err;
     int readonly;
+    int full;                 /* read-only because the disk was full on open */
     int lock_fd, lock_mode;   /* advisory lock on DIR/lock; mode 0 when none */
     int query_errpos;         /* column of the last query error, 0 when none */
     struct shelf__memindex *memindex;   /* after shelf_library_preload, else NULL */
@@ -44,8 +45,18 @@ struct shelf_library {
 int shelf__schema_migrate(shelf_library *lib, int target);
 
 /* Set lib->err from the database's last error, with context; returns SHELF_EDB
- * (or SHELF_EBUSY when the database was locked). */
+ * (or SHELF_EBUSY when the database was locked, SHELF_EPERM on a read-only
+ * library, SHELF_EIO naming shelf.db on a full disk: shelf__seterr_sqlite). */
 int shelf__dberr(shelf_library *lib, const char *what);
+
+/* SHELF_OK when lib may be written, else SHELF_EPERM with "cannot write
+ * 'DIR': library is read-only" (opened read-only, or its folder cannot be
+ * written: a read-only mount, a write-protected card, another user's). */
+int shelf__writable(shelf_library *lib);
+
+/* The folder for this library's caches and scratch files (owned): DIR/cache,
+ * or shelf_cache_dir() when the library is read-only.  Not created here. */
+char *shelf__cache_dir(shelf_library *lib);
 
 /* Run SQL with no result rows. */
 int shelf__exec(shelf_library *lib, const char *sql);

@@ -18,16 +18,24 @@
 #define CONFIG_FORMAT 1
 #define BUSY_TIMEOUT_MS 30000
 
+int shelf__writable(shelf_library *lib)
+{
+    if (!lib->readonly)
+        return SHELF_OK;
+    if (lib->full)
+        return shelf__seterr_errno(&lib->err, ENOSPC, "cannot write '%s/shelf.db'", lib->path);
+    return shelf__seterr(&lib->err, SHELF_EPERM, "cannot write '%s': library is read-only",
+                         lib->path);
+}
+
 int shelf__dberr(shelf_library *lib, const char *what)
 {
-    int code = sqlite3_errcode(lib->db) & 0xff;
-    int rc = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? SHELF_EBUSY : SHELF_EDB;
+    char db[4096];
 
-    if (code == SQLITE_NOMEM)
-        rc = SHELF_ENOMEM;
-    if (code == SQLITE_READONLY || code == SQLITE_PERM || code == SQLITE_CANTOPEN)
-        rc = code == SQLITE_CANTOPEN ? SHELF_EIO : SHELF_EPERM;
-    return shelf__seterr(&lib->err, rc, "%s: %s", what, sqlite3_errmsg(lib->db));
+    if ((sqlite3_errcode(lib->db) & 0xff) == SQLITE_READONLY && lib->readonly)
+        return shelf__writable(lib);
+    snprintf(db, sizeof db, "%s/shelf.db", lib->path);
+    return shelf__seterr_sqlite(&lib->err, lib->db, db, "%s", what);
 }
 
 int shelf__exec(shelf_library *lib, const char *sql)
@@ -39,6 +47,10 @@ int shelf__exec(shelf_library *lib, const char *sql)
 
 int shelf__begin(shelf_library *lib)
 {
+    int rc;
+
+    if ((rc = shelf__writable(lib)) != SHELF_OK)
+        return rc;
     return shelf__exec(lib, "BEGIN IMMEDIATE");
 }
 
@@ -92,7 +104,39 @@ int shelf_default_dir(char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? SHELF_EINVAL : SHELF_OK;
 }
 
-/* Write DIR/config for a new library: temp file, fsync, rename. */
+int shelf_cache_dir(char *buf, size_t size)
+{
+    const char *v;
+    int n;
+
+    if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
+        n = snprintf(buf, size, "%s/shelf", v);
+    else if ((v = getenv("HOME")) && *v == '/')
+        n = snprintf(buf, size, "%s/.cache/shelf", v);
+    else
+        n = snprintf(buf, size, "%s", (v = getenv("TMPDIR")) && *v ? v : "/tmp");
+    return n < 0 || (size_t)n >= size ? SHELF_EINVAL : SHELF_OK;
+}
+
+int shelf_library_readonly(const shelf_library *lib)
+{
+    return lib->readonly;
+}
+
+char *shelf__cache_dir(shelf_library *lib)
+{
+    char dir[4096];
+
+    if (!lib->readonly)
+        return shelf__path_join(lib->path, "cache");
+    if (shelf_cache_dir(dir, sizeof dir) != SHELF_OK)
+        return shelf__strdup("/tmp");
+    return shelf__strdup(dir);
+}
+
+/* Write DIR/config for a new library: a temp file of this process, fsync,
+ * link.  Two processes creating one library at once each write their own
+ * temp file; the first link wins and the other reads the winner's config. */
 static int config_create(shelf_library *lib, const char *path)
 {
     unsigned char id[16];
@@ -107,7 +151,7 @@ static int config_create(shelf_library *lib, const char *path)
     o = json_pack("{s:i, s:s, s:I}", "format", CONFIG_FORMAT, "library_id", hex,
                   "created", (json_int_t)shelf__now());
     if (!o || !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
-        !(tmp = shelf__asprintf("%s.tmp", path))) {
+        !(tmp = shelf__asprintf("%s.tmp-%d", path, (int)getpid()))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -117,9 +161,13 @@ static int config_create(shelf_library *lib, const char *path)
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
         goto out;
     }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0 || shelf__fsync_dir(lib->path) != 0)
+    if (link(tmp, path) != 0 && errno != EEXIST &&
+        ((errno != EPERM && errno != ENOTSUP && errno != ENOSYS) || rename(tmp, path) != 0)) {
+        /* (rename where there are no hard links: FAT on a card) */
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
+        goto out;
+    }
+    if (shelf__fsync_dir(lib->path) != 0)
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
 out:
     if (fd >= 0) {
@@ -155,18 +203,67 @@ static int config_check(shelf_library *lib, const char *path)
     return rc;
 }
 
+/* 1 when the library's folder and catalog can be written by this process. */
+static int folder_writable(const char *dir, const char *db)
+{
+    return access(dir, W_OK) == 0 && access(db, W_OK) == 0;
+}
+
+/*
+ * "file:" URI of path opened immutable: SQLite then neither creates the
+ * -shm file nor takes locks, which a folder it cannot write needs when the
+ * catalog is in WAL mode (a plain read-only open fails there).
+ */
+static char *immutable_uri(const char *path)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    shelf__buf u = SHELF__BUF_INIT;
+    const unsigned char *p;
+    int rc = shelf__buf_addf(&u, "file:");
+
+    for (p = (const unsigned char *)path; *p && rc == SHELF_OK; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~", *p))
+            rc = shelf__buf_addf(&u, "%c", *p);
+        else
+            rc = shelf__buf_addf(&u, "%%%c%c", hexd[*p >> 4], hexd[*p & 15]);
+    }
+    if (rc == SHELF_OK)
+        rc = shelf__buf_addf(&u, "?immutable=1");
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&u);
+        return NULL;
+    }
+    return u.buf;
+}
+
 static int open_db(shelf_library *lib, int create)
 {
-    char *dbpath = shelf__path_join(lib->path, "shelf.db");
+    char *dbpath = shelf__path_join(lib->path, "shelf.db"), *wal = NULL, *uri = NULL;
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, rc = SHELF_OK;
+    struct stat sb;
 
-    if (!dbpath)
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (!dbpath || !(wal = shelf__asprintf("%s-wal", dbpath))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     if (lib->readonly)
         flags |= SQLITE_OPEN_READONLY;
     else
         flags |= SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(dbpath, &lib->db, flags, NULL) != SQLITE_OK) {
+    /* A folder this process cannot write (read-only media, another user's)
+     * with no log to replay: open the catalog immutable.  With a log (a
+     * writer has it open, or one was cut off), the plain read-only open
+     * reads it through an existing -shm; it fails when there is none. */
+    if (lib->readonly && (lib->full || !folder_writable(lib->path, dbpath)) &&
+        (stat(wal, &sb) != 0 || sb.st_size == 0)) {
+        if (!(uri = immutable_uri(dbpath))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        flags |= SQLITE_OPEN_URI;
+    }
+    if (sqlite3_open_v2(uri ? uri : dbpath, &lib->db, flags, NULL) != SQLITE_OK) {
         rc = shelf__seterr(&lib->err, SHELF_EDB, "cannot open catalog '%s': %s", dbpath,
                            lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
         goto out;
@@ -180,8 +277,43 @@ static int open_db(shelf_library *lib, int create)
     rc = shelf__exec(lib, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                           "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
 out:
+    shelf_free(uri);
+    shelf_free(wal);
     shelf_free(dbpath);
     return rc;
+}
+
+/* A read-only open needs exactly the current schema: it cannot migrate. */
+static int check_schema(shelf_library *lib)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA user_version");
+    int v = -1;
+
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        shelf__dberr(lib, "cannot read the catalog");
+        sqlite3_finalize(st);
+        return lib->err.rc;
+    }
+    v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (v != SHELF__SCHEMA_VERSION)
+        return shelf__seterr(&lib->err, v > SHELF__SCHEMA_VERSION ? SHELF_EVERSION : SHELF_EDB,
+                             "catalog of '%s' has schema %d; read-only use needs %d",
+                             lib->path, v, SHELF__SCHEMA_VERSION);
+    return SHELF_OK;
+}
+
+/* 1 when the last catalog failure was a full disk. */
+static int disk_full(shelf_library *lib)
+{
+    int e;
+
+    if (!lib->db)
+        return 0;
+    e = sqlite3_system_errno(lib->db);
+    return (sqlite3_errcode(lib->db) & 0xff) == SQLITE_FULL || e == ENOSPC || e == EDQUOT;
 }
 
 int shelf_library_open(const char *dir, int flags, shelf_library **out, char **errmsg)
@@ -213,6 +345,11 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no library at '%s'", lib->path);
         goto fail;
     }
+    /* A library on read-only media or in another user's folder is opened
+     * read-only: everything that reads works, and what writes says so. */
+    if (!fresh && !lib->readonly && !folder_writable(lib->path, db) &&
+        (errno == EROFS || errno == EACCES || errno == EPERM))
+        lib->readonly = 1;
     if (fresh && lib->readonly) {
         rc = shelf__seterr(&lib->err, SHELF_EINVAL, "cannot create a library read-only");
         goto fail;
@@ -243,22 +380,21 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
     } else if ((rc = shelf__store_init(&lib->store, objs, &lib->err)) != SHELF_OK) {
         goto fail;
     }
-    if ((rc = open_db(lib, fresh)) != SHELF_OK)
-        goto fail;
-    if (lib->readonly) {
-        sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA user_version");
-        int v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-
-        sqlite3_finalize(st);
-        if (v != SHELF__SCHEMA_VERSION) {
-            rc = shelf__seterr(&lib->err, v > SHELF__SCHEMA_VERSION ? SHELF_EVERSION : SHELF_EDB,
-                               "catalog of '%s' has schema %d; read-only use needs %d",
-                               lib->path, v, SHELF__SCHEMA_VERSION);
-            goto fail;
-        }
-    } else if ((rc = shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION)) != SHELF_OK) {
-        goto fail;
+    if ((rc = open_db(lib, fresh)) == SHELF_OK)
+        rc = lib->readonly ? check_schema(lib) : shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION);
+    if (rc != SHELF_OK && !fresh && !lib->readonly && disk_full(lib)) {
+        /* SQLite cannot even set up its log on a full disk.  Read what is
+         * there; every write says the disk is full. */
+        sqlite3_close_v2(lib->db);
+        lib->db = NULL;
+        lib->readonly = lib->full = 1;
+        if ((rc = open_db(lib, 0)) == SHELF_OK)
+            rc = check_schema(lib);
+        if (rc != SHELF_OK)
+            rc = shelf__writable(lib);
     }
+    if (rc != SHELF_OK)
+        goto fail;
     shelf_free(cfg);
     shelf_free(db);
     shelf_free(objs);
@@ -315,12 +451,21 @@ int shelf_library_lock(shelf_library *lib, int mode, int wait)
 
     if (mode != SHELF_LOCK_SHARED && mode != SHELF_LOCK_EXCLUSIVE)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid lock mode %d", mode);
+    if (mode == SHELF_LOCK_EXCLUSIVE && shelf__writable(lib) != SHELF_OK)
+        return lib->err.rc;   /* the exclusive lock is only ever for writing */
     if (lib->lock_fd < 0) {
         if (!(p = shelf__path_join(lib->path, "lock")))
             return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         lib->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (lib->lock_fd < 0 && (errno == EACCES || errno == EROFS))
             lib->lock_fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (lib->lock_fd < 0 && lib->readonly && (errno == ENOENT || errno == EACCES)) {
+            /* No lock file in a folder nobody here can write: nobody
+             * holds it, and a reader cannot create it. */
+            shelf_free(p);
+            lib->lock_mode = mode;
+            return SHELF_OK;
+        }
         if (lib->lock_fd < 0) {
             int rc = shelf__seterr_errno(&lib->err, errno, "cannot open '%s'", p);
 

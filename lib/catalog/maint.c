@@ -147,6 +147,64 @@ fail:
     return rc;
 }
 
+/*
+ * PRAGMA integrity_check over the whole catalog: 0 when sound, 1 when
+ * damaged (a message or SQLITE_CORRUPT), or a negative code when it could
+ * not run.
+ */
+static int catalog_check(shelf_library *lib)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA integrity_check(20)");
+    const char *res;
+    int r, damaged = 0;
+
+    if (!st)
+        return (sqlite3_errcode(lib->db) & 0xff) == SQLITE_CORRUPT ? 1 : lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (!(res = (const char *)sqlite3_column_text(st, 0)) || strcmp(res, "ok") != 0)
+            damaged = 1;
+    if (r != SQLITE_DONE) {
+        r = sqlite3_errcode(lib->db) & 0xff;
+        if (r == SQLITE_CORRUPT || r == SQLITE_NOTADB)
+            damaged = 1;
+        else
+            damaged = shelf__dberr(lib, "cannot check the catalog");
+    }
+    sqlite3_finalize(st);
+    return damaged;
+}
+
+int shelf_catalog_repair(shelf_library *lib, int wait, int *repaired)
+{
+    int rc, had = lib->lock_mode;
+
+    *repaired = 0;
+    if ((rc = catalog_check(lib)) <= 0)
+        return rc;
+    /* Indexes hold nothing the tables do not: rebuilding them from the
+     * tables repairs damage in them, which is most of what a flipped bit
+     * in a catalog does.  Nobody may write while they are rebuilt. */
+    if (had != SHELF_LOCK_EXCLUSIVE && (rc = shelf_library_lock(lib, SHELF_LOCK_EXCLUSIVE, wait)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__exec(lib, "REINDEX")) == SHELF_OK && (rc = catalog_check(lib)) == 0)
+        *repaired = 1;
+    if (rc >= 0 && !*repaired)
+        rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
+                           "catalog '%s/shelf.db' is damaged beyond its indexes: restore it from a "
+                           "copy ('shelf restore', or a 'shelf db-backup' file copied over it)",
+                           lib->path);
+    else if (rc < 0 && lib->err.rc != SHELF_EBUSY && lib->err.rc != SHELF_EPERM)
+        rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
+                           "cannot rebuild the indexes of catalog '%s/shelf.db' (%s): restore it "
+                           "from a copy ('shelf restore', or a 'shelf db-backup' file copied over it)",
+                           lib->path, sqlite3_errmsg(lib->db));
+    if (had == 0)
+        shelf_library_unlock(lib);
+    else if (had == SHELF_LOCK_SHARED)
+        shelf_library_lock(lib, SHELF_LOCK_SHARED, 1);
+    return rc;
+}
+
 int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
                  void *ud, shelf_verify_stats *stats)
 {
@@ -161,26 +219,22 @@ int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_c
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    {   /* the catalog itself first */
-        sqlite3_stmt *st = shelf__prepare(lib, "PRAGMA quick_check");
-        const char *res;
-
-        if (!st)
-            return lib->err.rc;
-        res = sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (!res || strcmp(res, "ok") != 0) {
-            stats->corrupt++;
-            if (cb) {
-                char *db = shelf__path_join(lib->path, "shelf.db");
-
-                cb(ud, SHELF_VERIFY_CORRUPT, 0, db ? db : "shelf.db");
-                shelf_free(db);
-            }
-        }
-        sqlite3_finalize(st);
-    }
-    if ((rc = load_items(lib, &v, &n, &total_bytes)) != SHELF_OK)
+    /* The catalog itself first: all of it, indexes included (quick_check
+     * misses an index that lost or gained rows). */
+    if ((rc = catalog_check(lib)) < 0)
         return rc;
+    if (rc) {
+        stats->corrupt++;
+        if (cb) {
+            char *db = shelf__path_join(lib->path, "shelf.db");
+
+            cb(ud, SHELF_VERIFY_CORRUPT, 0, db ? db : "shelf.db");
+            shelf_free(db);
+        }
+    }
+    /* A damaged catalog may not list its samples; the damage is reported. */
+    if ((rc = load_items(lib, &v, &n, &total_bytes)) != SHELF_OK)
+        return stats->corrupt ? SHELF_OK : rc;
     if (!(buf = shelf__malloc(HASH_BUF))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -431,8 +485,7 @@ int shelf_db_backup(shelf_library *lib, const char *path)
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     unlink(tmp);
     if (sqlite3_open_v2(tmp, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot create '%s': %s", tmp,
-                           dest ? sqlite3_errmsg(dest) : "out of memory");
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot create '%s'", tmp);
         goto out;
     }
     /* One step copies every page under one read transaction: in WAL mode
@@ -444,15 +497,14 @@ int shelf_db_backup(shelf_library *lib, const char *path)
     }
     while ((fd = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || fd == SQLITE_LOCKED)
         sqlite3_sleep(50);
-    sqlite3_backup_finish(bk);
+    sqlite3_backup_finish(bk);   /* sets dest's error */
     if (fd != SQLITE_DONE) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot back up the catalog to '%s': %s", path,
-                           sqlite3_errstr(fd));
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot back up the catalog to '%s'", path);
         goto out;
     }
     /* A self-contained single file: no WAL beside it. */
     if (sqlite3_exec(dest, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_EIO, "cannot finish '%s': %s", tmp, sqlite3_errmsg(dest));
+        rc = shelf__seterr_sqlite(&lib->err, dest, tmp, "cannot finish '%s'", tmp);
         goto out;
     }
     sqlite3_close(dest);

@@ -23,6 +23,18 @@ int shelf__seterr(shelf__err *e, int rc, const char *fmt, ...)
 /* Same, appending ": <strerror(errno_value)>", with rc chosen from errno. */
 int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Same, from the last error of SQLite connection db, appending ": <reason>".
+ * A full disk (SQLITE_FULL, or an SQLITE_IOERR whose errno is ENOSPC or
+ * EDQUOT) reads ": cannot write 'path': no space left on device", another
+ * I/O error with an errno ": cannot access 'path': <errno>", so every command
+ * names the file and the cause rather than SQLite's "disk I/O error"; a file
+ * SQLite cannot open ": <errno>" (fmt names it).  rc: SHELF_EBUSY,
+ * SHELF_ENOMEM, SHELF_EPERM, SHELF_EIO or SHELF_EDB.
+ */
+struct sqlite3;
+int shelf__seterr_sqlite(shelf__err *e, struct sqlite3 *db, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Map an errno value to a SHELF_E code. */
 int shelf__errno_rc(int errno_value);
 /* A short lowercase description of errno_value ("permission denied"). */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sqlite3.h>
 #include "common_int.h"
 
 const char *shelf_strerror(int rc)
@@ -105,6 +106,41 @@ int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
 
     va_start(ap, fmt);
     rc = vset(e, shelf__errno_rc(errno_value), shelf__errno_str(errno_value), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int shelf__seterr_sqlite(shelf__err *e, sqlite3 *db, const char *path, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM, sys = db ? sqlite3_system_errno(db) : 0;
+    int rc = SHELF_EDB;
+
+    if (code == SQLITE_FULL && sys != EDQUOT)
+        sys = ENOSPC;
+    if (code == SQLITE_CANTOPEN && sys > 0) {
+        /* The caller's context names the file it could not open. */
+        snprintf(reason, sizeof reason, "%s", shelf__errno_str(sys));
+        rc = SHELF_EIO;
+    } else if ((code == SQLITE_FULL || code == SQLITE_IOERR) && sys > 0 && path) {
+        /* What the system said, and about which file. */
+        snprintf(reason, sizeof reason, "cannot %s '%s': %s",
+                 sys == ENOSPC || sys == EDQUOT ? "write" : "access", path, shelf__errno_str(sys));
+        rc = shelf__errno_rc(sys);
+    } else {
+        snprintf(reason, sizeof reason, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+            rc = SHELF_EBUSY;
+        else if (code == SQLITE_NOMEM)
+            rc = SHELF_ENOMEM;
+        else if (code == SQLITE_READONLY || code == SQLITE_PERM)
+            rc = SHELF_EPERM;
+        else if (code == SQLITE_CANTOPEN || code == SQLITE_IOERR || code == SQLITE_FULL)
+            rc = SHELF_EIO;
+    }
+    va_start(ap, fmt);
+    rc = vset(e, rc, reason, fmt, ap);
     va_end(ap);
     return rc;
 }

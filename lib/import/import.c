@@ -96,6 +96,9 @@ typedef struct importer {
     double last_progress;
     char *root_path;        /* absolute path of the current root */
     int64_t root_id;
+    char *prefix;           /* "" or, when another import folded the root into
+                               one that contains it, the path from there + '/' */
+    size_t plen;
     entry *entries;
     size_t nentries, centries;
     kitrec *kits;           /* kits of the current scope */
@@ -189,6 +192,9 @@ static void free_scope(importer *im)
     im->nknown = im->cknown = 0;
     shelf_free(im->root_path);
     im->root_path = NULL;
+    shelf_free(im->prefix);
+    im->prefix = NULL;
+    im->plen = 0;
     while (im->kits) {
         kitrec *k = im->kits;
 
@@ -436,11 +442,59 @@ static int walk(importer *im, const char *abs, const char *rel)
 
 /* ----- known rows ---------------------------------------------------------- */
 
+/* A relpath of the catalog as a path under this import's root, or NULL
+ * when it is not under it. */
+static const char *unprefix(const importer *im, const char *relpath)
+{
+    if (!relpath || (im->plen && strncmp(relpath, im->prefix, im->plen) != 0))
+        return NULL;
+    return relpath + im->plen;
+}
+
+/*
+ * Importing a folder that contains this import's root folds the root into
+ * a new one (shelf__root_for_import) and deletes it, in another process,
+ * at any moment: follow it, so rows go to the root that exists, with
+ * paths relative to it.  Called in each transaction, where no fold can
+ * come between the check and the writes.
+ */
+static int follow_root(importer *im)
+{
+    sqlite3_stmt *st = shelf__prepare(im->lib, "SELECT 1 FROM roots WHERE id = ?1");
+    const char *rel;
+    int64_t id;
+    int r, rc;
+
+    if (!st)
+        return im->lib->err.rc;
+    sqlite3_bind_int64(st, 1, im->root_id);
+    r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW)
+        return SHELF_OK;
+    if (r != SQLITE_DONE)
+        return shelf__dberr(im->lib, "cannot read the catalog");
+    if ((rc = shelf__root_find(im->lib, im->root_path, &id, &rel)) != SHELF_OK)
+        return rc == SHELF_ENOTFOUND
+            ? shelf__seterr(&im->lib->err, SHELF_EIO, "root folder '%s' left the catalog during the import",
+                            im->root_path)
+            : rc;
+    shelf_free(im->prefix);
+    if (!(im->prefix = *rel ? shelf__asprintf("%s/", rel) : shelf__strdup("")))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    im->plen = strlen(im->prefix);
+    im->root_id = id;
+    return SHELF_OK;
+}
+
 static int known_insert(importer *im, sqlite3_stmt *st)
 {
     size_t mask = im->cknown - 1, i;
-    const char *rel = (const char *)sqlite3_column_text(st, 1);
+    const char *rel = unprefix(im, (const char *)sqlite3_column_text(st, 1));
     known *k;
+
+    if (!rel)
+        return SHELF_OK;
 
     for (i = hash_str(rel) & mask; im->known[i].rel; i = (i + 1) & mask)
         ;
@@ -460,32 +514,56 @@ static int known_insert(importer *im, sqlite3_stmt *st)
 static int load_known(importer *im, const char *scope)
 {
     sqlite3_stmt *st;
+    char *pscope = NULL;
     int64_t n = 0;
-    int r, rc = SHELF_OK;
+    int r, rc;
 
+    /* One read transaction: the root cannot be folded half way. */
+    if ((rc = shelf__exec(im->lib, "BEGIN")) != SHELF_OK)
+        return rc;
+    if ((rc = follow_root(im)) != SHELF_OK)
+        goto out;
+    if (!(pscope = shelf__asprintf("%s%s", im->prefix ? im->prefix : "", scope))) {
+        rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* (a scope that is a whole folded root is "dir/", not "dir") */
+    if (!*scope && im->plen)
+        pscope[im->plen - 1] = '\0';
     st = shelf__prepare(im->lib, "SELECT count(*) FROM samples WHERE root_id = ?1");
-    if (!st)
-        return im->lib->err.rc;
+    if (!st) {
+        rc = im->lib->err.rc;
+        goto out;
+    }
     sqlite3_bind_int64(st, 1, im->root_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     for (im->cknown = 64; im->cknown < (size_t)n * 2; im->cknown *= 2)
         ;
-    if (!(im->known = shelf__calloc(im->cknown, sizeof *im->known)))
-        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+    if (!(im->known = shelf__calloc(im->cknown, sizeof *im->known))) {
+        rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     st = shelf__prepare(im->lib,
         "SELECT id, relpath, size, mtime_ns, missing, blob FROM samples WHERE root_id = ?1 AND\n"
         "  (?2 = '' OR relpath = ?2 OR substr(relpath, 1, length(?2) + 1) = ?2 || '/')");
-    if (!st)
-        return im->lib->err.rc;
+    if (!st) {
+        rc = im->lib->err.rc;
+        goto out;
+    }
     sqlite3_bind_int64(st, 1, im->root_id);
-    sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pscope, -1, SQLITE_STATIC);
     while (rc == SHELF_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
         rc = known_insert(im, st);
     if (rc == SHELF_OK && r != SQLITE_DONE)
         rc = shelf__dberr(im->lib, "cannot read the catalog");
     sqlite3_finalize(st);
+out:
+    if (rc == SHELF_OK)
+        rc = shelf__commit(im->lib);
+    shelf__rollback(im->lib);
+    shelf_free(pscope);
     return rc;
 }
 
@@ -777,7 +855,14 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
 
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, im->root_id);
-    sqlite3_bind_text(st, 3, p->e->rel, -1, SQLITE_STATIC);
+    if (im->plen) {
+        char *rel = shelf__asprintf("%s%s", im->prefix, p->e->rel);
+
+        sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);   /* NULL fails the row */
+        shelf_free(rel);
+    } else {
+        sqlite3_bind_text(st, 3, p->e->rel, -1, SQLITE_STATIC);
+    }
     if (p->blob[0])
         sqlite3_bind_text(st, 4, p->blob, -1, SQLITE_STATIC);
     else
@@ -835,8 +920,8 @@ static int64_t find_moved(importer *im, const char *sha)
     sqlite3_reset(im->by_sha);
     sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);
     while (sqlite3_step(im->by_sha) == SQLITE_ROW) {
-        const char *rel = (const char *)sqlite3_column_text(im->by_sha, 2);
-        known *k = sqlite3_column_int64(im->by_sha, 1) == im->root_id ? known_find(im, rel) : NULL;
+        const char *rel = unprefix(im, (const char *)sqlite3_column_text(im->by_sha, 2));
+        known *k = sqlite3_column_int64(im->by_sha, 1) == im->root_id && rel ? known_find(im, rel) : NULL;
 
         if (k) {
             if (k->present || k->taken)
@@ -911,8 +996,10 @@ static int write_batch(importer *im, batch *b)
 
         if (p->status == SHELF_FILE_FAILED)
             continue;
-        if (!any && (rc = shelf__begin(im->lib)) != SHELF_OK)
+        if (!any && ((rc = shelf__begin(im->lib)) != SHELF_OK || (rc = follow_root(im)) != SHELF_OK)) {
+            shelf__rollback(im->lib);
             return rc;
+        }
         any = 1;
         if ((rc = write_one(im, p)) != SHELF_OK) {
             shelf__rollback(im->lib);
@@ -1040,26 +1127,23 @@ static int import_scope(importer *im, const char *abs, int is_dir)
         shelf__rollback(im->lib);
         goto out;
     }
-    if (!(scope = shelf__strdup(rel)) || (rc = shelf__commit(im->lib)) != SHELF_OK) {
-        rc = scope ? rc : shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
-        shelf__rollback(im->lib);
-        goto out;
-    }
-    {   /* the root's own path, as stored */
+    {   /* the root's own path, as stored, before another import can fold it */
         sqlite3_stmt *st = shelf__prepare(im->lib, "SELECT path FROM roots WHERE id = ?1");
 
         if (!st) {
             rc = im->lib->err.rc;
+            shelf__rollback(im->lib);
             goto out;
         }
         sqlite3_bind_int64(st, 1, im->root_id);
         if (sqlite3_step(st) == SQLITE_ROW)
             im->root_path = shelf__strdup((const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
-        if (!im->root_path) {
-            rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
+    }
+    if (!im->root_path || !(scope = shelf__strdup(rel)) || (rc = shelf__commit(im->lib)) != SHELF_OK) {
+        rc = im->root_path && scope ? rc : shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
+        shelf__rollback(im->lib);
+        goto out;
     }
 
     if (is_dir) {
@@ -1117,8 +1201,8 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
         opts = &dflt;
     if (opts->size < sizeof *opts)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "import options from an older ABI");
-    if (lib->readonly)
-        return shelf__seterr(&lib->err, SHELF_EPERM, "library '%s' is open read-only", lib->path);
+    if (shelf__writable(lib) != SHELF_OK)
+        return lib->err.rc;
     im.lib = lib;
     im.opts = opts;
     im.st = stats;
