@@ -1040,6 +1040,27 @@ out:
     return ex;
 }
 
+static int print_user(void *ud, int kind, int64_t id, const char *name, int uses)
+{
+    (void)ud;
+    if (!uses)
+        fprintf(stderr, "  used by %s %lld  %s\n", noun(kind), (long long)id, name ? name : "");
+    return 0;
+}
+
+/* A removal that failed; for an item in use, who uses it first. */
+static int rm_failed(shelf_library *lib, int kind, int64_t id, int rc)
+{
+    char msg[1100];
+
+    if (rc != SHELF_EINUSE)
+        return cli_fail(lib, rc);
+    snprintf(msg, sizeof msg, "%s", shelf_errmsg(lib));
+    shelf_refs(lib, kind, id, print_user, NULL);
+    cli_error("%s; --force removes it anyway", msg);
+    return EXIT_FAIL;
+}
+
 static int get_doc(shelf_library *lib, int kind, const char *ref, int64_t *id, json_t **doc)
 {
     int64_t seq;
@@ -1157,9 +1178,10 @@ int cmd_automation(const cli *c, int argc, char **argv)
             goto out;
         }
         json_array_append_new(points, json_pack("[f, f]", t, v));
-        if (duration < 0 || t > json_number_value(json_object_get(lane, "duration")))
-            json_object_set_new(lane, "duration", json_real(duration >= 0 ? duration : t));
     }
+    /* The library sorts the points and derives the duration from them. */
+    if (duration >= 0)
+        json_object_set_new(lane, "duration", json_real(duration));
     for (i = 1; i < 100000; i++) {
         snprintf(key, sizeof key, "a%04d", i);
         if (!json_object_get(json_object_get(doc, "automation"), key))
@@ -1285,13 +1307,15 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
     } else if ((!strcmp(sub, "add") || !strcmp(sub, "drop")) && kind == SHELF_DOC_PROJECT) {
         ex = project_items(c, lib, !strcmp(sub, "add"), argc, argv);
     } else if (!strcmp(sub, "rm")) {
+        int force = argc > 0 && (!strcmp(argv[0], "--force") || !strcmp(argv[0], "-f"));
+
         ex = EXIT_OK;
-        if (argc < 1)
-            ex = usage(kind, "rm ID...");
-        for (int i = 0; i < argc && ex != EXIT_USAGE; i++) {
+        if (argc < 1 + force)
+            ex = usage(kind, "rm [--force] ID...");
+        for (int i = force; i < argc && ex != EXIT_USAGE; i++) {
             if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
-                (rc = shelf_doc_remove(lib, kind, id)) != SHELF_OK)
-                ex = cli_fail(lib, rc);
+                (rc = shelf_doc_remove(lib, kind, id, force ? SHELF_REMOVE_FORCE : 0)) != SHELF_OK)
+                ex = rm_failed(lib, kind, id, rc);
         }
     } else if (!strcmp(sub, "touch")) {
         if (argc < 1)

@@ -147,12 +147,19 @@ SHELF_API int shelf_doc_diff_versions(shelf_library *lib, int kind, int64_t id, 
                                       int64_t b, char **diff_json);
 /*
  * Undo the newest change in the library not yet undone: a new version of
- * that item equal to the change's parent.  *what receives a one-line
+ * that item equal to the change's parent, or, when a removal
+ * (shelf_doc_remove) came after every change, the removed item back.  *what receives a one-line
  * description (owned).  SHELF_DONE when there is nothing to undo.
  */
 SHELF_API int shelf_undo(shelf_library *lib, char **what);
-/* Remove an item and its history. */
-SHELF_API int shelf_doc_remove(shelf_library *lib, int kind, int64_t id);
+/*
+ * Remove an item with its history.  A patch that projects use is not
+ * removed (SHELF_EINUSE) unless flags has SHELF_REMOVE_FORCE (the projects
+ * keep the reference).  shelf_undo brings the newest removal back (id,
+ * history, links) when no change was made after it.
+ */
+#define SHELF_REMOVE_PURGE 0x2      /* delete the history too: no undo */
+SHELF_API int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags);
 /* List items of kind by name. */
 SHELF_API int shelf_doc_list(shelf_library *lib, int kind, shelf_docinfo_cb cb, void *ud);
 /* Record that item id was used now (last_used). */

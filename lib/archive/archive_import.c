@@ -630,7 +630,7 @@ static void roll_back(importer *im)
         if (it->kind == SHELF__KIND_SAMPLE)
             shelf_catalog_remove(im->lib, it->id, SHELF_REMOVE_FORCE);
         else
-            shelf_doc_remove(im->lib, it->kind, it->id);
+            shelf_doc_remove(im->lib, it->kind, it->id, SHELF_REMOVE_FORCE | SHELF_REMOVE_PURGE);
     }
 }
 
