@@ -185,9 +185,14 @@ SHELF_API int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **
  * Create a new item from an exported history, keeping every version's seq,
  * parents, time, device, message and hash (each checked: SHELF_ECORRUPT on a
  * mismatch).  Zones find their samples by id when the hash matches, else by
- * hash.  All or nothing; recorded in the audit log.
+ * hash.  All or nothing; recorded in the audit log.  A history the library
+ * has already (an item with the same first version and the same head) is
+ * not imported twice: SHELF_DONE, with *kind and *id that item, unless
+ * flags has SHELF_DOC_IMPORT_AS_NEW, which makes a copy on purpose.
  */
-SHELF_API int shelf_doc_import(shelf_library *lib, const char *json, int *kind, int64_t *id);
+#define SHELF_DOC_IMPORT_AS_NEW 0x1
+SHELF_API int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind,
+                               int64_t *id);
 
 /* ---- Importers and export -------------------------------------------------- */
 
@@ -200,8 +205,9 @@ enum {
 /* Flags for shelf_patch_import. */
 enum {
     SHELF_PIMPORT_COPY = 1,          /* copy referenced samples into the store */
-    SHELF_PIMPORT_ALLOW_MISSING = 2  /* keep references to samples that are missing or
+    SHELF_PIMPORT_ALLOW_MISSING = 2, /* keep references to samples that are missing or
                                         not audio shelf reads, marked "missing" */
+    SHELF_PIMPORT_AS_NEW = 4         /* a new patch even when the library has it */
 };
 
 /*
@@ -210,6 +216,10 @@ enum {
  * parsed whole first (errors name the file and line), then the samples it
  * references are imported into the catalog, then the patch is created with
  * its zones pointing at them.  Nothing is created when any step fails.
+ * A patch the library already has (a patch whose first version or head is
+ * the same document; for a history file, the same history) is not created
+ * again: SHELF_DONE with *id that patch, unless flags has
+ * SHELF_PIMPORT_AS_NEW.
  */
 SHELF_API int shelf_patch_import(shelf_library *lib, const char *path, int format, int flags,
                                  int64_t *id);

@@ -26,6 +26,7 @@
 #include "../catalog/catalog_int.h"
 #include "../media/media_int.h"
 #include "../media/kit_int.h"
+#include "../patch/patch_int.h"
 
 #define DEFAULT_BATCH 500
 #define WHOLE_FILE_MAX (64u << 20)   /* read files up to this size in one go */
@@ -1276,6 +1277,13 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
         goto out;
     for (i = 0; i < npaths && rc == SHELF_OK; i++)
         rc = import_scope(&im, abs[i], isdir[i]);
+    /* New rows may be samples documents lost and kept by hash. */
+    if (stats->imported && (rc == SHELF_OK || rc == SHELF_ECANCELED)) {
+        int r = shelf__docs_relink(lib);
+
+        if (rc == SHELF_OK)
+            rc = r;
+    }
     if (rc == SHELF_OK)
         rc = progress(&im, 1);
 out:

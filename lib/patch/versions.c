@@ -267,6 +267,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* Rewrite the item row, tags, rating and links from doc (the head). */
+static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *doc);
+
 static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, int64_t seq)
 {
     sqlite3_stmt *st = NULL;
@@ -344,8 +346,22 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
             return rc;
     }
 
-    /* Links.  A reference to a sample or patch that is gone is kept in the
-     * document but not linked (the SELECT finds nothing). */
+    return mirror_links(lib, kind, id, doc);
+}
+
+/*
+ * The link tables (and automation) of item id from its head doc.  A
+ * reference to a sample or patch that is gone is kept in the document but
+ * not linked (the SELECT finds nothing); a sample reference links up again
+ * by hash when a sample with those bytes comes back (shelf__docs_relink).
+ */
+static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *doc)
+{
+    sqlite3_stmt *st = NULL;
+    const char *key;
+    json_t *m, *v;
+    int rc;
+
     if (kind == SHELF_DOC_PATCH) {
         if ((rc = exec_id(lib, "DELETE FROM patch_samples WHERE patch_id = ?1", id)) != SHELF_OK)
             return rc;
@@ -383,13 +399,24 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
         if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
             break;
     sqlite3_finalize(st);
+    /* Samples as zones find theirs: by id when that sample has the
+     * entry's hash (or the entry has none), else any sample with it. */
     if (rc != SHELF_OK ||
         !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_samples(project_id, sample_id)\n"
-                                   "  SELECT ?1, id FROM samples WHERE id = ?2")))
+                                   "  SELECT ?1, id FROM (SELECT id, 0 AS o FROM samples\n"
+                                   "    WHERE id = ?2 AND (?3 IS NULL OR sha256 = ?3)\n"
+                                   "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
+                                   "    ORDER BY o, id LIMIT 1)")))
         return rc != SHELF_OK ? rc : lib->err.rc;
-    json_object_foreach(json_object_get(doc, "samples"), key, m)
-        if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
+    json_object_foreach(json_object_get(doc, "samples"), key, m) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, strtoll(key, NULL, 10));
+        bind_text(st, 3, json_string_value(json_object_get(m, "sha256")));
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot link document");
+        sqlite3_reset(st);
+        if (rc != SHELF_OK)
             break;
+    }
     sqlite3_finalize(st);
     if (rc != SHELF_OK ||
         !(st = shelf__prepare(lib, "INSERT INTO automation(project_id, type, target, start_time,\n"
@@ -1246,6 +1273,70 @@ out:
     return rc;
 }
 
+/*
+ * Documents whose sample was removed while they used it ("unlink" in the
+ * audit log, written by shelf_catalog_remove with the sample's hash) link
+ * up again when a sample with those bytes is in the catalog: their links
+ * are rebuilt from the head, and "relink" is logged.
+ */
+int shelf__docs_relink(shelf_library *lib)
+{
+    sqlite3_stmt *st;
+    int64_t *ids = NULL, *nids;
+    int *kinds = NULL, *nk;
+    size_t n = 0, cap = 0, i;
+    int rc = SHELF_OK, r;
+
+    st = shelf__prepare(lib,
+        "SELECT DISTINCT a.kind, a.item_id FROM audit_log a\n"
+        "WHERE a.action = 'unlink'\n"
+        "  AND EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = substr(a.detail, -64))\n"
+        "  AND NOT EXISTS (SELECT 1 FROM audit_log b WHERE b.action = 'relink'\n"
+        "                  AND b.kind = a.kind AND b.item_id = a.item_id AND b.id > a.id)\n"
+        "  AND (a.kind = 2 AND a.item_id IN (SELECT id FROM patches)\n"
+        "       OR a.kind = 3 AND a.item_id IN (SELECT id FROM projects))");
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            if (!(nids = shelf__realloc(ids, cap * sizeof *ids))) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            ids = nids;
+            if (!(nk = shelf__realloc(kinds, cap * sizeof *kinds))) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            kinds = nk;
+        }
+        kinds[n] = sqlite3_column_int(st, 0);
+        ids[n++] = sqlite3_column_int64(st, 1);
+    }
+    if (rc == SHELF_OK && r != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the audit log");
+    sqlite3_finalize(st);
+    for (i = 0; i < n && rc == SHELF_OK; i++) {
+        json_t *doc = NULL;
+        int64_t head;
+
+        if ((rc = shelf__begin(lib)) != SHELF_OK)
+            break;
+        if ((rc = item_exists(lib, kinds[i], ids[i], &head)) == SHELF_OK &&
+            (rc = load_version(lib, kinds[i], ids[i], head, &doc, NULL)) == SHELF_OK &&
+            (rc = mirror_links(lib, kinds[i], ids[i], doc)) == SHELF_OK &&
+            (rc = audit(lib, "relink", kinds[i], ids[i], "samples found again by hash")) == SHELF_OK)
+            rc = shelf__commit(lib);
+        if (rc != SHELF_OK)
+            shelf__rollback(lib);
+        json_decref(doc);
+    }
+    shelf_free(ids);
+    shelf_free(kinds);
+    return rc;
+}
+
 /* The audit line of a removal; shelf_undo reads the numbers back. */
 #define REMOVED_FMT "removed (version %lld, change %lld)"
 
@@ -1662,7 +1753,55 @@ static int bad_history(shelf_library *lib, const char *why, int64_t seq)
     return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: %s", why);
 }
 
-int shelf_doc_import(shelf_library *lib, const char *json, int *kind_out, int64_t *id)
+/*
+ * The item of kind whose first version has hash first and whose head has
+ * hash head (NULL: whose first version or head has hash first), or 0.
+ */
+static int64_t find_same(shelf_library *lib, int kind, const char *first, const char *head)
+{
+    char sql[400];
+    sqlite3_stmt *st;
+    int64_t id = 0;
+
+    snprintf(sql, sizeof sql,
+             "SELECT v.item_id FROM doc_versions v JOIN %s p ON p.id = v.item_id\n"
+             "  JOIN doc_versions w ON w.kind = v.kind AND w.item_id = v.item_id AND w.seq = p.version\n"
+             "WHERE v.kind = ?1 AND ((v.seq = 1 AND v.hash = ?2 AND w.hash = coalesce(?3, w.hash))\n"
+             "  OR (?3 IS NULL AND w.hash = ?2)) ORDER BY v.item_id LIMIT 1", table_of(kind));
+    if (!(st = shelf__prepare(lib, sql)))
+        return -1;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_text(st, 2, first, -1, SQLITE_STATIC);
+    if (head)
+        sqlite3_bind_text(st, 3, head, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+int shelf__doc_find_same(shelf_library *lib, int kind, const char *json, int64_t *id)
+{
+    char hash[SHELF_HASH_HEX], *text;
+    json_t *doc = NULL;
+    int rc;
+
+    *id = 0;
+    if ((rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+        return rc;
+    text = shelf__doc_dump(doc, hash);
+    json_decref(doc);
+    if (!text)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    free(text);
+    if ((*id = find_same(lib, kind, hash, NULL)) < 0) {
+        *id = 0;
+        return lib->err.rc;
+    }
+    return SHELF_OK;
+}
+
+int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_out, int64_t *id)
 {
     json_t *h = NULL, *versions, *v, *doc = NULL, *pdoc = NULL;
     json_error_t jerr;
@@ -1692,6 +1831,23 @@ int shelf_doc_import(shelf_library *lib, const char *json, int *kind_out, int64_
     if (!json_is_array(versions) || json_array_size(versions) == 0) {
         rc = bad_history(lib, "no versions", 0);
         goto out;
+    }
+    if (!(flags & SHELF_DOC_IMPORT_AS_NEW) && head >= 1 && (size_t)head <= json_array_size(versions)) {
+        const char *first = json_string_value(json_object_get(json_array_get(versions, 0), "hash"));
+        const char *last = json_string_value(json_object_get(json_array_get(versions, (size_t)head - 1), "hash"));
+        int64_t same = first && last ? find_same(lib, kind, first, last) : 0;
+
+        if (same < 0) {
+            rc = lib->err.rc;
+            goto out;
+        }
+        if (same > 0) {         /* imported before: "unchanged" */
+            *id = same;
+            if (kind_out)
+                *kind_out = kind;
+            json_decref(h);
+            return SHELF_DONE;
+        }
     }
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
