@@ -1832,23 +1832,6 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
         rc = bad_history(lib, "no versions", 0);
         goto out;
     }
-    if (!(flags & SHELF_DOC_IMPORT_AS_NEW) && head >= 1 && (size_t)head <= json_array_size(versions)) {
-        const char *first = json_string_value(json_object_get(json_array_get(versions, 0), "hash"));
-        const char *last = json_string_value(json_object_get(json_array_get(versions, (size_t)head - 1), "hash"));
-        int64_t same = first && last ? find_same(lib, kind, first, last) : 0;
-
-        if (same < 0) {
-            rc = lib->err.rc;
-            goto out;
-        }
-        if (same > 0) {         /* imported before: "unchanged" */
-            *id = same;
-            if (kind_out)
-                *kind_out = kind;
-            json_decref(h);
-            return SHELF_DONE;
-        }
-    }
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
     began = 1;
@@ -1920,6 +1903,28 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
     if (head < 1 || head > prev) {
         rc = bad_history(lib, "head is not one of its versions", 0);
         goto out;
+    }
+    /* Imported before (the same first version and head; checked only now
+     * that every version matched its hash): nothing new, "unchanged". */
+    if (!(flags & SHELF_DOC_IMPORT_AS_NEW)) {
+        const char *first = json_string_value(json_object_get(json_array_get(versions, 0), "hash"));
+        const char *last = json_string_value(json_object_get(json_array_get(versions, (size_t)head - 1), "hash"));
+        int64_t same = find_same(lib, kind, first, last);
+
+        if (same < 0) {
+            rc = lib->err.rc;
+            goto out;
+        }
+        if (same > 0 && same != *id) {
+            shelf__rollback(lib);
+            began = 0;
+            *id = same;
+            if (kind_out)
+                *kind_out = kind;
+            json_decref(doc);
+            json_decref(h);
+            return SHELF_DONE;
+        }
     }
     if ((rc = load_version(lib, kind, *id, head, &doc, NULL)) != SHELF_OK ||
         (rc = mirror(lib, kind, *id, doc, head)) != SHELF_OK)
