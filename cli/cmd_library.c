@@ -35,6 +35,7 @@ typedef struct import_ui {
     const cli *c;
     cli_progress bar;
     json_t *failed;         /* [{path, reason}] */
+    json_t *differs;        /* [path]: originals that differ from their managed copies */
     int verbose;
 } import_ui;
 
@@ -51,12 +52,14 @@ static void import_file(void *ud, int status, const char *path, int64_t id, cons
 {
     import_ui *ui = ud;
     static const char *const names[] = { "", "imported", "updated", "unchanged", "moved",
-                                         "missing", "failed" };
+                                         "missing", "failed", "differs" };
 
     if (status == SHELF_FILE_FAILED)
         json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", cli_json_name(path),
                                                     "reason", reason));
-    else if (ui->verbose && !ui->c->json) {
+    else if (status == SHELF_FILE_DIFFERS)
+        json_array_append_new(ui->differs, cli_json_name(path));
+    if (status != SHELF_FILE_FAILED && ui->verbose && !ui->c->json) {
         char *t = cli_name_text(path);
 
         cli_progress_end(&ui->bar);
@@ -70,7 +73,8 @@ int cmd_import(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "copy", no_argument, NULL, 'c' }, { "batch", required_argument, NULL, 'b' },
-        { "verbose", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 }
+        { "verbose", no_argument, NULL, 'v' }, { "replace", no_argument, NULL, 'R' },
+        { NULL, 0, NULL, 0 }
     };
     shelf_import_opts opts;
     shelf_import_stats st;
@@ -87,6 +91,7 @@ int cmd_import(const cli *c, int argc, char **argv)
     FOR_OPTS(ch, argc, argv, "cb:v", longopts) {
         switch (ch) {
         case 'c': opts.flags |= SHELF_IMPORT_COPY; break;
+        case 'R': opts.flags |= SHELF_IMPORT_REPLACE; break;
         case 'b': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -103,12 +108,13 @@ int cmd_import(const cli *c, int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        cli_error("usage: shelf import [--copy] [--batch N] [-v] PATH...");
+        cli_error("usage: shelf import [--copy] [--replace] [--batch N] [-v] PATH...");
         return EXIT_USAGE;
     }
     if ((rc = cli_open(c, SHELF_OPEN_CREATE, &lib)) != EXIT_OK)
         return rc;
     ui.failed = json_array();
+    ui.differs = json_array();
     opts.progress = import_progress;
     opts.on_file = import_file;
     opts.ud = &ui;
@@ -132,6 +138,8 @@ int cmd_import(const cli *c, int argc, char **argv)
             "interrupted", rc == SHELF_ECANCELED);
 
         json_object_set(o, "failures", ui.failed);
+        json_object_set_new(o, "differs", json_integer((json_int_t)st.differs));
+        json_object_set(o, "differing", ui.differs);
         cli_print_json(o);
     } else {
         for (i = 0; i < json_array_size(ui.failed); i++) {
@@ -140,6 +148,10 @@ int cmd_import(const cli *c, int argc, char **argv)
             cli_error("cannot import '%s': %s", json_string_value(json_object_get(f, "path")),
                       json_string_value(json_object_get(f, "reason")));
         }
+        for (i = 0; i < json_array_size(ui.differs); i++)
+            cli_error("'%s': original differs from the managed copy; the copy is kept "
+                      "(import --replace takes the original)",
+                      json_string_value(json_array_get(ui.differs, i)));
         if (!c->quiet) {
             char mb[32];
 
@@ -149,6 +161,8 @@ int cmd_import(const cli *c, int argc, char **argv)
                    (unsigned long long)st.updated, (unsigned long long)st.unchanged,
                    (unsigned long long)st.moved, (unsigned long long)st.missing,
                    (unsigned long long)st.failed);
+            if (st.differs)
+                printf(", %llu differ from their managed copies", (unsigned long long)st.differs);
             if (st.ignored)
                 printf(" (%llu other files ignored)", (unsigned long long)st.ignored);
             printf("\nread %s in %.2f s (%.0f files/s, %.1f MB/s)\n", cli_bytes(st.bytes_read, mb),
@@ -160,9 +174,10 @@ int cmd_import(const cli *c, int argc, char **argv)
         ex = cli_fail(lib, rc);
         goto out;
     }
-    ex = st.failed ? EXIT_PARTIAL : EXIT_OK;
+    ex = st.failed || st.differs ? EXIT_PARTIAL : EXIT_OK;
 out:
     json_decref(ui.failed);
+    json_decref(ui.differs);
     shelf_library_close(lib);
     return ex;
 }

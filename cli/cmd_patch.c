@@ -889,12 +889,12 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     static const struct option opts[] = {
         { "copy", no_argument, NULL, 'c' }, { "allow-missing", no_argument, NULL, 'a' },
         { "format", required_argument, NULL, 'f' }, { "verbose", no_argument, NULL, 'v' },
-        { NULL, 0, NULL, 0 }
+        { "as-new", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 }
     };
     static const char *const formats[] = { "auto", "sfz", "hydrogen", "zyn", "lmms",
                                            "decentsampler", "shelf", NULL };
     int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0;
-    size_t j, done = 0, failed = 0;
+    size_t j, done = 0, failed = 0, unchanged = 0;
     int64_t id;
     json_t *arr = c->json ? json_array() : NULL;
     pathlist files = { NULL, 0, 0 };
@@ -909,6 +909,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
             flags |= SHELF_PIMPORT_ALLOW_MISSING;
         } else if (ch == 'v') {
             verbose = 1;
+        } else if (ch == 'n') {
+            flags |= SHELF_PIMPORT_AS_NEW;
         } else if (ch == 'f') {
             for (k = 0; formats[k] && strcmp(formats[k], optarg); k++)
                 ;
@@ -925,7 +927,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     }
     if (optind >= argc) {
         json_decref(arr);
-        return usage(SHELF_DOC_PATCH, "import [--copy] [--allow-missing] [--format F] [-v] FILE|DIR...");
+        return usage(SHELF_DOC_PATCH,
+                     "import [--copy] [--allow-missing] [--as-new] [--format F] [-v] FILE|DIR...");
     }
     /* Files as given; folders walked for patch files by name. */
     walk_list = &files;
@@ -948,7 +951,14 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     for (j = 0; j < files.n && !cli_interrupted; j++) {
         rc = shelf_patch_import(lib, files.v[j], format, flags, &id);
         done++;
-        if (rc != SHELF_OK) {
+        if (rc == SHELF_DONE) {         /* the library has it: nothing new */
+            unchanged++;
+            if (arr)
+                json_array_append_new(arr, json_pack("{s:s, s:I, s:b}", "file", files.v[j], "id",
+                                                     (json_int_t)id, "unchanged", 1));
+            else if (verbose || (files.n <= 20 && !c->quiet))
+                printf("patch %lld  %s (unchanged)\n", (long long)id, files.v[j]);
+        } else if (rc != SHELF_OK) {
             failed++;
             if (prog.active)
                 cli_progress_end(&prog);
@@ -968,8 +978,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     if (arr)
         cli_print_json(arr);
     else if (!c->quiet && files.n > 1)
-        fprintf(stderr, "%zu patches imported, %zu failed, in %.1f s\n", done - failed, failed,
-                cli_now() - t0);
+        fprintf(stderr, "%zu patches imported, %zu unchanged, %zu failed, in %.1f s\n",
+                done - failed - unchanged, unchanged, failed, cli_now() - t0);
     for (j = 0; j < files.n; j++)
         free(files.v[j]);
     free(files.v);
@@ -1038,6 +1048,27 @@ out:
     free(pp);
     free(vv);
     return ex;
+}
+
+static int print_user(void *ud, int kind, int64_t id, const char *name, int uses)
+{
+    (void)ud;
+    if (!uses)
+        fprintf(stderr, "  used by %s %lld  %s\n", noun(kind), (long long)id, name ? name : "");
+    return 0;
+}
+
+/* A removal that failed; for an item in use, who uses it first. */
+static int rm_failed(shelf_library *lib, int kind, int64_t id, int rc)
+{
+    char msg[1100];
+
+    if (rc != SHELF_EINUSE)
+        return cli_fail(lib, rc);
+    snprintf(msg, sizeof msg, "%s", shelf_errmsg(lib));
+    shelf_refs(lib, kind, id, print_user, NULL);
+    cli_error("%s; --force removes it anyway", msg);
+    return EXIT_FAIL;
 }
 
 static int get_doc(shelf_library *lib, int kind, const char *ref, int64_t *id, json_t **doc)
@@ -1157,9 +1188,10 @@ int cmd_automation(const cli *c, int argc, char **argv)
             goto out;
         }
         json_array_append_new(points, json_pack("[f, f]", t, v));
-        if (duration < 0 || t > json_number_value(json_object_get(lane, "duration")))
-            json_object_set_new(lane, "duration", json_real(duration >= 0 ? duration : t));
     }
+    /* The library sorts the points and derives the duration from them. */
+    if (duration >= 0)
+        json_object_set_new(lane, "duration", json_real(duration));
     for (i = 1; i < 100000; i++) {
         snprintf(key, sizeof key, "a%04d", i);
         if (!json_object_get(json_object_get(doc, "automation"), key))
@@ -1211,7 +1243,7 @@ static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id
     return ex;
 }
 
-static int import_history(const cli *c, shelf_library *lib, const char *file)
+static int import_history(const cli *c, shelf_library *lib, const char *file, int flags)
 {
     char *text = read_all(file, NULL);
     int64_t id;
@@ -1221,14 +1253,15 @@ static int import_history(const cli *c, shelf_library *lib, const char *file)
         cli_error("cannot read '%s': %s", file, strerror(errno));
         return EXIT_NOTFOUND;
     }
-    rc = shelf_doc_import(lib, text, &kind, &id);
+    rc = shelf_doc_import(lib, text, flags, &kind, &id);
     free(text);
-    if (rc != SHELF_OK)
+    if (rc != SHELF_OK && rc != SHELF_DONE)
         return cli_fail(lib, rc);
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:I}", "kind", noun(kind), "id", (json_int_t)id));
+        cli_print_json(json_pack("{s:s, s:I, s:b}", "kind", noun(kind), "id", (json_int_t)id,
+                                 "unchanged", rc == SHELF_DONE));
     else
-        printf("%s %lld\n", noun(kind), (long long)id);
+        printf("%s %lld%s\n", noun(kind), (long long)id, rc == SHELF_DONE ? " (unchanged)" : "");
     return EXIT_OK;
 }
 
@@ -1285,13 +1318,15 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
     } else if ((!strcmp(sub, "add") || !strcmp(sub, "drop")) && kind == SHELF_DOC_PROJECT) {
         ex = project_items(c, lib, !strcmp(sub, "add"), argc, argv);
     } else if (!strcmp(sub, "rm")) {
+        int force = argc > 0 && (!strcmp(argv[0], "--force") || !strcmp(argv[0], "-f"));
+
         ex = EXIT_OK;
-        if (argc < 1)
-            ex = usage(kind, "rm ID...");
-        for (int i = 0; i < argc && ex != EXIT_USAGE; i++) {
+        if (argc < 1 + force)
+            ex = usage(kind, "rm [--force] ID...");
+        for (int i = force; i < argc && ex != EXIT_USAGE; i++) {
             if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
-                (rc = shelf_doc_remove(lib, kind, id)) != SHELF_OK)
-                ex = cli_fail(lib, rc);
+                (rc = shelf_doc_remove(lib, kind, id, force ? SHELF_REMOVE_FORCE : 0)) != SHELF_OK)
+                ex = rm_failed(lib, kind, id, rc);
         }
     } else if (!strcmp(sub, "touch")) {
         if (argc < 1)
@@ -1356,7 +1391,10 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         else if (!c->quiet)
             printf("wrote %s\n", argv[1]);
     } else if (!strcmp(sub, "import") && kind == SHELF_DOC_PROJECT) {
-        ex = argc == 1 ? import_history(c, lib, argv[0]) : usage(kind, "import HISTORY.json");
+        int as_new = argc == 2 && !strcmp(argv[0], "--as-new");
+
+        ex = argc == 1 + as_new ? import_history(c, lib, argv[as_new], as_new ? SHELF_DOC_IMPORT_AS_NEW : 0)
+                                : usage(kind, "import [--as-new] HISTORY.json");
     } else {
         cli_error("unknown %s command '%s' (see 'shelf help')", noun(kind), sub);
         ex = EXIT_USAGE;

@@ -33,8 +33,9 @@ typedef int (*shelf_verify_progress_cb)(void *ud, const shelf_verify_stats *st,
  * is reported as SHELF_VERIFY_CORRUPT with id 0 and the database's path;
  * shelf_catalog_repair mends what is in the indexes), then re-hash
  * every referenced file and managed blob and compare with the catalog.
- * Marks samples whose file (or blob) is gone as missing, and clears the
- * mark on those found again.  Returns SHELF_OK when the run completed
+ * Marks samples whose file (or blob) is gone, and managed samples whose
+ * blob is damaged, as missing (an import of the original then repairs the
+ * copy), and clears the mark on those found again.  Returns SHELF_OK when the run completed
  * (problems are in *stats and reported to cb), or a negative code.
  */
 SHELF_API int shelf_verify(shelf_library *lib, shelf_verify_cb cb,

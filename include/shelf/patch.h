@@ -147,12 +147,19 @@ SHELF_API int shelf_doc_diff_versions(shelf_library *lib, int kind, int64_t id, 
                                       int64_t b, char **diff_json);
 /*
  * Undo the newest change in the library not yet undone: a new version of
- * that item equal to the change's parent.  *what receives a one-line
+ * that item equal to the change's parent, or, when a removal
+ * (shelf_doc_remove) came after every change, the removed item back.  *what receives a one-line
  * description (owned).  SHELF_DONE when there is nothing to undo.
  */
 SHELF_API int shelf_undo(shelf_library *lib, char **what);
-/* Remove an item and its history. */
-SHELF_API int shelf_doc_remove(shelf_library *lib, int kind, int64_t id);
+/*
+ * Remove an item with its history.  A patch that projects use is not
+ * removed (SHELF_EINUSE) unless flags has SHELF_REMOVE_FORCE (the projects
+ * keep the reference).  shelf_undo brings the newest removal back (id,
+ * history, links) when no change was made after it.
+ */
+#define SHELF_REMOVE_PURGE 0x2      /* delete the history too: no undo */
+SHELF_API int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags);
 /* List items of kind by name. */
 SHELF_API int shelf_doc_list(shelf_library *lib, int kind, shelf_docinfo_cb cb, void *ud);
 /* Record that item id was used now (last_used). */
@@ -178,9 +185,14 @@ SHELF_API int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **
  * Create a new item from an exported history, keeping every version's seq,
  * parents, time, device, message and hash (each checked: SHELF_ECORRUPT on a
  * mismatch).  Zones find their samples by id when the hash matches, else by
- * hash.  All or nothing; recorded in the audit log.
+ * hash.  All or nothing; recorded in the audit log.  A history the library
+ * has already (an item with the same first version and the same head) is
+ * not imported twice: SHELF_DONE, with *kind and *id that item, unless
+ * flags has SHELF_DOC_IMPORT_AS_NEW, which makes a copy on purpose.
  */
-SHELF_API int shelf_doc_import(shelf_library *lib, const char *json, int *kind, int64_t *id);
+#define SHELF_DOC_IMPORT_AS_NEW 0x1
+SHELF_API int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind,
+                               int64_t *id);
 
 /* ---- Importers and export -------------------------------------------------- */
 
@@ -193,8 +205,9 @@ enum {
 /* Flags for shelf_patch_import. */
 enum {
     SHELF_PIMPORT_COPY = 1,          /* copy referenced samples into the store */
-    SHELF_PIMPORT_ALLOW_MISSING = 2  /* keep references to samples that are missing or
+    SHELF_PIMPORT_ALLOW_MISSING = 2, /* keep references to samples that are missing or
                                         not audio shelf reads, marked "missing" */
+    SHELF_PIMPORT_AS_NEW = 4         /* a new patch even when the library has it */
 };
 
 /*
@@ -203,6 +216,10 @@ enum {
  * parsed whole first (errors name the file and line), then the samples it
  * references are imported into the catalog, then the patch is created with
  * its zones pointing at them.  Nothing is created when any step fails.
+ * A patch the library already has (a patch whose first version or head is
+ * the same document; for a history file, the same history) is not created
+ * again: SHELF_DONE with *id that patch, unless flags has
+ * SHELF_PIMPORT_AS_NEW.
  */
 SHELF_API int shelf_patch_import(shelf_library *lib, const char *path, int format, int flags,
                                  int64_t *id);

@@ -641,7 +641,7 @@ static int import_docs(importer *im, int kind)
         if (it->kind != kind)
             continue;
         if (it->action == SHELF_ARCHIVE_CREATE || it->action == SHELF_ARCHIVE_BOTH) {
-            if ((rc = shelf_doc_import(lib, it->history, &k, &it->id)) != SHELF_OK)
+            if ((rc = shelf_doc_import(lib, it->history, SHELF_DOC_IMPORT_AS_NEW, &k, &it->id)) != SHELF_OK)
                 break;
             it->created = 1;
         } else if (it->action == SHELF_ARCHIVE_REPLACE) {
@@ -673,7 +673,7 @@ static void roll_back(importer *im)
         if (it->kind == SHELF__KIND_SAMPLE)
             shelf_catalog_remove(im->lib, it->id, SHELF_REMOVE_FORCE);
         else
-            shelf_doc_remove(im->lib, it->kind, it->id);
+            shelf_doc_remove(im->lib, it->kind, it->id, SHELF_REMOVE_FORCE | SHELF_REMOVE_PURGE);
     }
 }
 

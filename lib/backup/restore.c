@@ -1100,7 +1100,7 @@ static int restore_doc(rst *s, int kind, int64_t id)
         errlib = s->snaplib;
         if ((rc = shelf_doc_export(s->snaplib, kind, id, &json)) == SHELF_OK) {
             errlib = s->lib;
-            rc = shelf_doc_import(s->lib, json, &k, &newid);
+            rc = shelf_doc_import(s->lib, json, SHELF_DOC_IMPORT_AS_NEW, &k, &newid);
         }
         if (rc == SHELF_OK)
             snprintf(detail, sizeof detail, "restored as %s %lld", what, (long long)newid);

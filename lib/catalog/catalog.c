@@ -576,6 +576,26 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
             goto fail;
         }
     }
+    /* Documents that used it keep the reference by hash; the log says so,
+     * and an import of the same bytes links them up again (the hash ends
+     * the detail: shelf__docs_relink reads it). */
+    if (!(st = shelf__prepare(lib,
+            "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
+            "  SELECT unixepoch(), 'unlink', 2, patch_id,\n"
+            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
+            "  FROM patch_samples WHERE sample_id = ?1\n"
+            "  UNION ALL SELECT unixepoch(), 'unlink', 3, project_id,\n"
+            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
+            "  FROM project_samples WHERE sample_id = ?1"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot remove sample");
+        goto fail;
+    }
+    sqlite3_finalize(st);
     if (!(st = shelf__prepare(lib, "DELETE FROM samples WHERE id = ?1 RETURNING blob"))) {
         rc = lib->err.rc;
         goto fail;

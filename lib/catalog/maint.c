@@ -251,7 +251,9 @@ int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_c
                 problem = SHELF_VERIFY_MISSING;
             else if (e != SHELF_OK)
                 problem = SHELF_VERIFY_CORRUPT;
-            it->now_missing = problem == SHELF_VERIFY_MISSING;
+            /* A damaged copy is as good as gone: marked missing, so the
+             * next import of its original repairs it. */
+            it->now_missing = problem != 0;
         } else {
             e = hash_file(it->path, buf, hex, &size);
             if (e == ENOENT || e == ENOTDIR)

@@ -26,6 +26,7 @@
 #include "../catalog/catalog_int.h"
 #include "../media/media_int.h"
 #include "../media/kit_int.h"
+#include "../patch/patch_int.h"
 
 #define DEFAULT_BATCH 500
 #define WHOLE_FILE_MAX (64u << 20)   /* read files up to this size in one go */
@@ -39,6 +40,7 @@ typedef struct known {
     uint64_t size;
     int64_t mtime_ns;
     int missing, managed;
+    char *blob;             /* managed rows: the copy's hash (= the row's SHA-256) */
     int present;            /* the walk found its file (set before reading) */
     int taken;              /* its file vanished and a move took the row over */
 } known;
@@ -68,7 +70,9 @@ typedef struct pending {
     char sha[SHELF_HASH_HEX];
     char blob[SHELF_HASH_HEX];   /* "" when referenced in place */
     shelf__probe pr;
-    int status;             /* SHELF_FILE_FAILED (reason set) or 0 until written */
+    int status;             /* SHELF_FILE_FAILED (reason set), SHELF_FILE_DIFFERS,
+                               or 0 until written */
+    int repair;             /* read because its managed copy is damaged or gone */
     int64_t id;
     char reason[256];
 } pending;
@@ -93,6 +97,8 @@ typedef struct importer {
     shelf_import_stats *st;
     unsigned batch;
     int copy;               /* SHELF_IMPORT_COPY */
+    int replace;            /* SHELF_IMPORT_REPLACE */
+    int named;              /* the current scope is a file named by the caller */
     double last_progress;
     char *root_path;        /* absolute path of the current root */
     int64_t root_id;
@@ -104,7 +110,7 @@ typedef struct importer {
     kitrec *kits;           /* kits of the current scope */
     known *known;           /* open-addressed table on rel */
     size_t nknown, cknown;
-    sqlite3_stmt *insert, *upsert, *update, *by_sha, *set_missing;
+    sqlite3_stmt *insert, *upsert, *update, *by_sha, *set_missing, *row_sha;
 
     /* shared with the reader thread, under mu */
     pthread_mutex_t mu;
@@ -185,8 +191,10 @@ static void free_scope(importer *im)
     shelf_free(im->entries);
     im->entries = NULL;
     im->nentries = im->centries = 0;
-    for (i = 0; i < im->cknown; i++)
+    for (i = 0; i < im->cknown; i++) {
         shelf_free(im->known[i].rel);
+        shelf_free(im->known[i].blob);
+    }
     shelf_free(im->known);
     im->known = NULL;
     im->nknown = im->cknown = 0;
@@ -506,6 +514,8 @@ static int known_insert(importer *im, sqlite3_stmt *st)
     k->mtime_ns = sqlite3_column_int64(st, 3);
     k->missing = sqlite3_column_int(st, 4);
     k->managed = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    if (k->managed && !(k->blob = shelf__strdup((const char *)sqlite3_column_text(st, 5))))
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     im->nknown++;
     return SHELF_OK;
 }
@@ -589,6 +599,18 @@ static int reserve(importer *im, size_t n)
 #define SKIP SHELF_EFORMAT
 
 /*
+ * The original of a managed sample whose bytes are no longer the copy's:
+ * the copy stays the sample (doc/design.md, "Managed copies"); only
+ * SHELF_IMPORT_REPLACE takes the original's bytes instead.
+ */
+static int differs(const importer *im, const pending *p)
+{
+    const known *k = p->e->k;
+
+    return k && k->managed && strcmp(p->sha, k->blob) != 0 && !im->replace;
+}
+
+/*
  * Read, hash and probe one file into p (with copy, store it too).  Returns
  * SHELF_OK; SKIP with p->reason for a bad or unreadable file; or another
  * code, fatal for the import, with the message in im->rerr.  *nread
@@ -647,6 +669,10 @@ static int examine(importer *im, pending *p, int copy, uint64_t *nread)
         }
         shelf__sha256_mem(im->buf, got, h);
         shelf__hex(h, sizeof h, p->sha);
+        if (differs(im, p)) {
+            p->status = SHELF_FILE_DIFFERS;
+            goto out;
+        }
         if ((rc = shelf__probe_mem(im->buf, got, &p->pr, reason, rsize)) != SHELF_OK)
             goto out;
         if (copy && (rc = shelf__store_put_mem(&im->rstore, im->buf, got, p->blob)) != SHELF_OK)
@@ -663,6 +689,10 @@ static int examine(importer *im, pending *p, int copy, uint64_t *nread)
             goto out;
         }
         shelf__hex(h, sizeof h, p->sha);
+        if (differs(im, p)) {
+            p->status = SHELF_FILE_DIFFERS;
+            goto out;
+        }
         if ((rc = shelf__probe_path(abs, &p->pr, reason, rsize)) != SHELF_OK)
             goto out;
         if (copy) {
@@ -714,13 +744,41 @@ static void hand_over(importer *im, batch *b)
     pthread_mutex_unlock(&im->mu);
 }
 
-/* Unchanged: same size and mtime, not missing, and (with copy) already managed. */
-static int unchanged(const importer *im, const entry *e)
+/*
+ * With --copy, whether the managed copy of k is there and whole: the right
+ * size (a stat), and for a file named on its own, the right bytes (it is
+ * re-hashed).  A folder's rescan does not re-read every copy: verify does,
+ * and marks a damaged one missing, so the next import repairs it.
+ */
+static int copy_intact(importer *im, const known *k)
+{
+    char *path = shelf__store_path(&im->rstore, k->blob);
+    struct stat sb;
+    int ok = path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == k->size;
+
+    shelf_free(path);
+    if (ok && im->named)
+        ok = shelf__store_check(&im->rstore, k->blob, NULL) == SHELF_OK;
+    return ok;
+}
+
+/*
+ * Unchanged: same size and mtime, not missing, and with --copy, managed
+ * with its copy intact.  *repair: read only to repair the copy.
+ */
+static int unchanged(importer *im, const entry *e, int *repair)
 {
     const known *k = e->k;
 
-    return k && !k->missing && k->size == e->size && k->mtime_ns == e->mtime_ns &&
-           (k->managed || !im->copy);
+    *repair = 0;
+    if (!k || k->missing || k->size != e->size || k->mtime_ns != e->mtime_ns)
+        return 0;
+    if (!im->copy)
+        return 1;
+    if (!k->managed)
+        return 0;           /* --copy adopts it */
+    *repair = !copy_intact(im, k);
+    return !*repair;
 }
 
 static void *reader_main(void *arg)
@@ -729,7 +787,7 @@ static void *reader_main(void *arg)
     batch *b = NULL;
     double t0 = 0;
     size_t i;
-    int bi = 0;
+    int bi = 0, repair;
 
     for (i = 0; i < im->nentries; i++) {
         entry *e = &im->entries[i];
@@ -740,7 +798,7 @@ static void *reader_main(void *arg)
             t0 = shelf__monotonic();
         }
         b->files++;
-        if (unchanged(im, e)) {
+        if (unchanged(im, e, &repair)) {
             b->unchanged++;
             b->bytes_done += e->size;
         } else {
@@ -750,6 +808,7 @@ static void *reader_main(void *arg)
 
             p->e = e;
             p->status = 0;
+            p->repair = repair || (e->k && e->k->managed && e->k->missing);
             p->id = 0;
             /* A managed row stays managed: its copy is the sample. */
             rc = examine(im, p, im->copy || (e->k && e->k->managed), &nread);
@@ -796,7 +855,8 @@ static int prepare_statements(importer *im)
      * one updates the row (keeping its id) instead of failing. */
     im->upsert = shelf__prepare(lib,
         "INSERT INTO samples(" COLS ", created, missing) VALUES(" VALUES ")\n"
-        "ON CONFLICT(root_id, relpath) DO UPDATE SET name = excluded.name, blob = excluded.blob,"
+        "ON CONFLICT(root_id, relpath) DO UPDATE SET name = excluded.name,"
+        " blob = coalesce(excluded.blob, blob),"
         " size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,"
         " format = excluded.format, subtype = excluded.subtype, rate = excluded.rate,"
         " channels = excluded.channels, frames = excluded.frames, duration = excluded.duration,"
@@ -807,16 +867,18 @@ static int prepare_statements(importer *im)
         " kit = excluded.kit, instrument = excluded.instrument, audio_sha = NULL, missing = 0\n"
         "RETURNING id");
     im->update = shelf__prepare(lib,
-        "UPDATE samples SET name = ?1, root_id = ?2, relpath = ?3, blob = ?4, size = ?5,"
+        "UPDATE samples SET name = ?1, root_id = ?2, relpath = ?3, blob = coalesce(?4, blob), size = ?5,"
         " mtime_ns = ?6, sha256 = ?7, format = ?8, subtype = ?9, rate = ?10, channels = ?11,"
         " frames = ?12, duration = ?13, bits = ?14, root_key = ?15, loop_start = ?16,"
         " loop_end = ?17, loop_mode = ?18, tempo = ?19, beats = ?20, category = ?21,"
         " title = ?24, author = ?25, comment = ?26, genre = ?27, kit = ?28, instrument = ?29,"
         " audio_sha = NULL, missing = 0 WHERE id = ?23");
     im->by_sha = shelf__prepare(lib,
-        "SELECT id, root_id, relpath, missing FROM samples WHERE sha256 = ?1 ORDER BY missing DESC, id");
+        "SELECT s.id, s.root_id, s.relpath, s.missing, r.path FROM samples s\n"
+        "  JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 ORDER BY s.missing DESC, s.id");
     im->set_missing = shelf__prepare(lib, "UPDATE samples SET missing = 1 WHERE id = ?1");
-    if (!im->insert || !im->upsert || !im->update || !im->by_sha || !im->set_missing)
+    im->row_sha = shelf__prepare(lib, "SELECT sha256 = ?2 FROM samples WHERE id = ?1");
+    if (!im->insert || !im->upsert || !im->update || !im->by_sha || !im->set_missing || !im->row_sha)
         return lib->err.rc;
     return SHELF_OK;
 }
@@ -828,7 +890,8 @@ static void finalize_statements(importer *im)
     sqlite3_finalize(im->update);
     sqlite3_finalize(im->by_sha);
     sqlite3_finalize(im->set_missing);
-    im->insert = im->upsert = im->update = im->by_sha = im->set_missing = NULL;
+    sqlite3_finalize(im->row_sha);
+    im->insert = im->upsert = im->update = im->by_sha = im->set_missing = im->row_sha = NULL;
 }
 
 static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
@@ -908,10 +971,29 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
 }
 
 /*
+ * Whether the file of a row outside this walk is gone now: its root folder
+ * is there (a volume that is not mounted hides nothing) but the file is not.
+ */
+static int gone_now(const char *root, const char *rel)
+{
+    char *abs = shelf__path_join(root, rel);
+    struct stat sb;
+    int gone = 0;
+
+    if (abs && stat(root, &sb) == 0 && S_ISDIR(sb.st_mode))
+        gone = lstat(abs, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    shelf_free(abs);
+    return gone;
+}
+
+/*
  * A new path whose content matches a sample that is marked missing, or
- * whose file this walk found gone, is that sample moved: return its id
- * (and mark it taken so it is neither taken twice nor marked missing),
- * else 0.  A match whose file is still in place is a duplicate.
+ * whose file is gone (this walk found it gone, or, for a row outside this
+ * walk, it is not there now), is that sample moved: return its id (and mark
+ * it taken so it is neither taken twice nor marked missing), else 0.  A
+ * match whose file is still in place is a duplicate.  So a file moved into
+ * a folder that is imported before its old folder is rescanned keeps its
+ * id, tags and rating.
  */
 static int64_t find_moved(importer *im, const char *sha)
 {
@@ -927,7 +1009,8 @@ static int64_t find_moved(importer *im, const char *sha)
             if (k->present || k->taken)
                 continue;
             k->taken = 1;
-        } else if (!sqlite3_column_int(im->by_sha, 3)) {
+        } else if (!sqlite3_column_int(im->by_sha, 3) &&
+                   !gone_now((const char *)sqlite3_column_text(im->by_sha, 4), rel)) {
             continue;
         }
         id = sqlite3_column_int64(im->by_sha, 0);
@@ -954,6 +1037,21 @@ static int step_write(importer *im, sqlite3_stmt *st, const pending *p, char *na
     return r;
 }
 
+/* Whether the row of k has the SHA-256 sha. */
+static int same_sha(importer *im, const known *k, const char *sha)
+{
+    int same;
+
+    if (k->managed)
+        return !strcmp(k->blob, sha);
+    sqlite3_reset(im->row_sha);
+    sqlite3_bind_int64(im->row_sha, 1, k->id);
+    sqlite3_bind_text(im->row_sha, 2, sha, -1, SQLITE_STATIC);
+    same = sqlite3_step(im->row_sha) == SQLITE_ROW && sqlite3_column_int(im->row_sha, 0);
+    sqlite3_reset(im->row_sha);
+    return same;
+}
+
 static int write_one(importer *im, pending *p)
 {
     char *name = shelf__path_stem(p->e->rel);
@@ -963,8 +1061,14 @@ static int write_one(importer *im, pending *p)
     if (!name)
         return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     if (p->e->k) {
-        id = p->e->k->id;
+        const known *k = p->e->k;
+
+        id = k->id;
         p->status = SHELF_FILE_UPDATED;
+        /* Touched but the same bytes: the row's size and mtime are
+         * refreshed, nothing else changed. */
+        if (!p->repair && !k->missing && (k->managed || !p->blob[0]) && same_sha(im, k, p->sha))
+            p->status = SHELF_FILE_UNCHANGED;
     } else if ((id = find_moved(im, p->sha)) != 0) {
         p->status = SHELF_FILE_MOVED;
     } else {
@@ -994,7 +1098,7 @@ static int write_batch(importer *im, batch *b)
     for (i = 0; i < b->n; i++) {
         pending *p = &b->p[i];
 
-        if (p->status == SHELF_FILE_FAILED)
+        if (p->status == SHELF_FILE_FAILED || p->status == SHELF_FILE_DIFFERS)
             continue;
         if (!any && ((rc = shelf__begin(im->lib)) != SHELF_OK || (rc = follow_root(im)) != SHELF_OK)) {
             shelf__rollback(im->lib);
@@ -1021,6 +1125,11 @@ static int write_batch(importer *im, batch *b)
         case SHELF_FILE_IMPORTED: im->st->imported++; break;
         case SHELF_FILE_UPDATED: im->st->updated++; break;
         case SHELF_FILE_MOVED: im->st->moved++; break;
+        case SHELF_FILE_UNCHANGED: im->st->unchanged++; continue;
+        case SHELF_FILE_DIFFERS:
+            im->st->differs++;
+            report(im, p->status, p->e->rel, p->e->k->id, "original differs from the managed copy");
+            continue;
         default: im->st->failed++; break;
         }
         report(im, p->status, p->e->rel, p->id, p->status == SHELF_FILE_FAILED ? p->reason : NULL);
@@ -1146,6 +1255,7 @@ static int import_scope(importer *im, const char *abs, int is_dir)
         goto out;
     }
 
+    im->named = !is_dir;
     if (is_dir) {
         if ((rc = walk(im, abs, scope)) != SHELF_OK)
             goto out;
@@ -1208,6 +1318,7 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
     im.st = stats;
     im.batch = opts->batch ? opts->batch : DEFAULT_BATCH;
     im.copy = (opts->flags & SHELF_IMPORT_COPY) != 0;
+    im.replace = (opts->flags & SHELF_IMPORT_REPLACE) != 0;
     im.rstore = lib->store;
     im.rstore.err = &im.rerr;
     pthread_mutex_init(&im.mu, NULL);
@@ -1250,6 +1361,13 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
         goto out;
     for (i = 0; i < npaths && rc == SHELF_OK; i++)
         rc = import_scope(&im, abs[i], isdir[i]);
+    /* New rows may be samples documents lost and kept by hash. */
+    if (stats->imported && (rc == SHELF_OK || rc == SHELF_ECANCELED)) {
+        int r = shelf__docs_relink(lib);
+
+        if (rc == SHELF_OK)
+            rc = r;
+    }
     if (rc == SHELF_OK)
         rc = progress(&im, 1);
 out:

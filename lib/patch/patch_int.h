@@ -34,6 +34,14 @@ int shelf__doc_kind(const json_t *doc);
 /* Canonical text of a working-form document (owned: free()), and its
  * SHA-256 hex when hash is not NULL. */
 char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX]);
+
+/* *id: the item of kind whose first version or head is the document json
+ * (0 when none), for importers that do not import one thing twice. */
+int shelf__doc_find_same(shelf_library *lib, int kind, const char *json, int64_t *id);
+
+/* Link documents up again with samples that came back by hash (after a
+ * sample they used was removed with force and imported again). */
+int shelf__docs_relink(shelf_library *lib);
 /*
  * Any JSON value in canonical text: members sorted by key (byte order), no
  * whitespace, integers as integers, reals as the shortest "%.Ng" that reads

@@ -44,7 +44,7 @@ static char *dir_of(const char *path)
 
 /* Read a shelf document file; a whole history (shelf_doc_export) is
  * imported at once (*doc stays NULL, *id is set). */
-static int load_json_file(shelf_library *lib, const char *path, json_t **doc, int64_t *id)
+static int load_json_file(shelf_library *lib, const char *path, int flags, json_t **doc, int64_t *id)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -80,8 +80,9 @@ static int load_json_file(shelf_library *lib, const char *path, json_t **doc, in
         int kind = 0;
 
         buf[n < cap ? n : cap - 1] = '\0';
-        rc = shelf_doc_import(lib, buf, &kind, id);
-        if (rc == SHELF_OK && kind != SHELF_DOC_PATCH)
+        rc = shelf_doc_import(lib, buf, flags & SHELF_PIMPORT_AS_NEW ? SHELF_DOC_IMPORT_AS_NEW : 0,
+                              &kind, id);
+        if ((rc == SHELF_OK || rc == SHELF_DONE) && kind != SHELF_DOC_PATCH)
             rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: a project's history, not a patch's",
                                path);
         goto out;
@@ -174,7 +175,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     }
     /* 1. Parse the whole file; nothing in the library changes on error. */
     if (format == SHELF_PATCHFMT_SHELF)
-        rc = load_json_file(lib, abs, &doc, id);
+        rc = load_json_file(lib, abs, flags, &doc, id);
     else if ((rc = shelf__patch_parse(abs, format, &doc, &lib->err)) == SHELF_OK &&
              (rc = shelf__doc_check(doc, SHELF_DOC_PATCH, &lib->err)) != SHELF_OK) {
         char why[sizeof lib->err.msg];
@@ -287,6 +288,14 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
+        /* The same file imported again: the patch it made is there. */
+        if (!(flags & SHELF_PIMPORT_AS_NEW) &&
+            ((rc = shelf__doc_find_same(lib, SHELF_DOC_PATCH, text, id)) != SHELF_OK || *id)) {
+            free(text);
+            if (rc == SHELF_OK)
+                rc = SHELF_DONE;
+            goto out;
+        }
         rc = shelf_doc_create(lib, SHELF_DOC_PATCH, text, msg, id);
         free(text);
     }
@@ -299,13 +308,15 @@ out:
     return rc;
 }
 
-/* The file that holds a sample's bytes now: its managed copy, else its path. */
+/* The file that holds a sample's bytes now: its managed copy, else its
+ * path.  By id when that sample has the hash, else by hash (a sample
+ * removed and imported again has a new id), else by id. */
 static char *sample_file(shelf_library *lib, int64_t id, const char *sha)
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "SELECT s.blob, r.path || '/' || s.relpath FROM samples s JOIN roots r ON r.id = s.root_id\n"
-        "WHERE (s.id = ?1 OR (?1 = 0 AND s.sha256 = ?2)) AND s.missing = 0\n"
-        "ORDER BY s.id = ?1 DESC LIMIT 1");
+        "WHERE (s.id = ?1 OR s.sha256 = ?2) AND s.missing = 0\n"
+        "ORDER BY s.id = ?1 AND (?2 IS NULL OR s.sha256 = ?2) DESC, s.sha256 = ?2 DESC, s.id LIMIT 1");
     char *out = NULL;
 
     if (!st)

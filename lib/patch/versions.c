@@ -267,6 +267,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* Rewrite the item row, tags, rating and links from doc (the head). */
+static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *doc);
+
 static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, int64_t seq)
 {
     sqlite3_stmt *st = NULL;
@@ -344,8 +346,22 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
             return rc;
     }
 
-    /* Links.  A reference to a sample or patch that is gone is kept in the
-     * document but not linked (the SELECT finds nothing). */
+    return mirror_links(lib, kind, id, doc);
+}
+
+/*
+ * The link tables (and automation) of item id from its head doc.  A
+ * reference to a sample or patch that is gone is kept in the document but
+ * not linked (the SELECT finds nothing); a sample reference links up again
+ * by hash when a sample with those bytes comes back (shelf__docs_relink).
+ */
+static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *doc)
+{
+    sqlite3_stmt *st = NULL;
+    const char *key;
+    json_t *m, *v;
+    int rc;
+
     if (kind == SHELF_DOC_PATCH) {
         if ((rc = exec_id(lib, "DELETE FROM patch_samples WHERE patch_id = ?1", id)) != SHELF_OK)
             return rc;
@@ -383,13 +399,24 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
         if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
             break;
     sqlite3_finalize(st);
+    /* Samples as zones find theirs: by id when that sample has the
+     * entry's hash (or the entry has none), else any sample with it. */
     if (rc != SHELF_OK ||
         !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_samples(project_id, sample_id)\n"
-                                   "  SELECT ?1, id FROM samples WHERE id = ?2")))
+                                   "  SELECT ?1, id FROM (SELECT id, 0 AS o FROM samples\n"
+                                   "    WHERE id = ?2 AND (?3 IS NULL OR sha256 = ?3)\n"
+                                   "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
+                                   "    ORDER BY o, id LIMIT 1)")))
         return rc != SHELF_OK ? rc : lib->err.rc;
-    json_object_foreach(json_object_get(doc, "samples"), key, m)
-        if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
+    json_object_foreach(json_object_get(doc, "samples"), key, m) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, strtoll(key, NULL, 10));
+        bind_text(st, 3, json_string_value(json_object_get(m, "sha256")));
+        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot link document");
+        sqlite3_reset(st);
+        if (rc != SHELF_OK)
             break;
+    }
     sqlite3_finalize(st);
     if (rc != SHELF_OK ||
         !(st = shelf__prepare(lib, "INSERT INTO automation(project_id, type, target, start_time,\n"
@@ -811,6 +838,141 @@ static int set_one(shelf_library *lib, json_t *doc, const char *path, const char
     return rc == SHELF_OK ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 }
 
+/* ---- What a project edit names must exist ------------------------------------ */
+
+typedef struct tpoint {
+    json_t *p;
+    double t;
+    size_t i;
+} tpoint;
+
+static int cmp_tpoint(const void *a, const void *b)
+{
+    const tpoint *x = a, *y = b;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;     /* equal times keep their order */
+}
+
+/*
+ * An automation lane: its target names a patch that exists and a value of
+ * that patch's head; its points are stored sorted by time and its duration
+ * is derived (the last point's time, or longer when set so).
+ */
+static int check_lane_edit(shelf_library *lib, json_t *lane)
+{
+    const char *target = json_string_value(json_object_get(lane, "target")), *slash;
+    json_t *points = json_object_get(lane, "points"), *pdoc = NULL, *sorted = NULL, *v;
+    tpoint *tp = NULL;
+    int64_t pid, head;
+    double dur;
+    size_t i, n;
+    char *end;
+    int rc;
+
+    if (!target || strncmp(target, "patch:", 6) || !(slash = strchr(target, '/')) ||
+        (pid = strtoll(target + 6, &end, 10)) <= 0 || end != slash || !slash[1])
+        return shelf__seterr(&lib->err, SHELF_EINVAL,
+                             "invalid automation target '%s': patch:ID/PARAMETER", target ? target : "");
+    if ((rc = item_exists(lib, SHELF_DOC_PATCH, pid, &head)) != SHELF_OK ||
+        (rc = load_version(lib, SHELF_DOC_PATCH, pid, head, &pdoc, NULL)) != SHELF_OK)
+        return rc;
+    if (!shelf__doc_get(pdoc, slash + 1)) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "patch %lld has no parameter '%s'",
+                           (long long)pid, slash + 1);
+        goto out;
+    }
+    n = json_array_size(points);
+    if (json_is_array(points) && n) {
+        if (!(tp = shelf__calloc(n, sizeof *tp)) || !(sorted = json_array())) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        json_array_foreach(points, i, v) {
+            tp[i].p = v;
+            tp[i].t = json_number_value(json_array_get(v, 0));
+            tp[i].i = i;
+        }
+        qsort(tp, n, sizeof *tp, cmp_tpoint);
+        for (i = 0; i < n; i++)
+            json_array_append(sorted, tp[i].p);
+        dur = json_number_value(json_object_get(lane, "duration"));
+        if (!json_object_get(lane, "duration") || dur < tp[n - 1].t)
+            dur = tp[n - 1].t;
+        if (json_object_set(lane, "points", sorted) || json_object_set_new(lane, "duration", json_real(dur)))
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+out:
+    json_decref(sorted);
+    shelf_free(tp);
+    json_decref(pdoc);
+    return rc;
+}
+
+/*
+ * A project edit may name only items that exist: an added patch or sample,
+ * an automation lane's target.  A sample entry records the sample's SHA-256
+ * too, so the reference links up again by hash when the sample is removed
+ * and the same file imported again.
+ */
+static int check_project_edit(shelf_library *lib, json_t *doc, const char *const *paths,
+                              const char *const *values, size_t n)
+{
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < n && rc == SHELF_OK; i++) {
+        const char *p = *paths[i] == '/' ? paths[i] + 1 : paths[i];
+        int is_patch = !strncmp(p, "patches/", 8), is_sample = !strncmp(p, "samples/", 8);
+        char key[32], *end;
+        int64_t id;
+
+        if (!values[i])
+            continue;
+        if (is_patch || is_sample) {
+            id = strtoll(p + 8, &end, 10);
+            if (id <= 0 || (*end && *end != '/'))
+                continue;           /* not an id: the document check refuses it */
+            if (is_patch) {
+                rc = item_exists(lib, SHELF_DOC_PATCH, id, NULL);
+            } else {
+                char hex[SHELF_HASH_HEX];
+                json_t *entry;
+                sqlite3_stmt *st = shelf__prepare(lib, "SELECT sha256 FROM samples WHERE id = ?1");
+
+                if (!st)
+                    return lib->err.rc;
+                sqlite3_bind_int64(st, 1, id);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                    snprintf(hex, sizeof hex, "%s", (const char *)sqlite3_column_text(st, 0));
+                    snprintf(key, sizeof key, "%lld", (long long)id);
+                    entry = json_object_get(json_object_get(doc, "samples"), key);
+                    if (json_is_object(entry) && shelf__is_hash_hex(hex) &&
+                        json_object_set_new(entry, "sha256", json_string(hex)))
+                        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                } else {
+                    rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld",
+                                       (long long)id);
+                }
+                sqlite3_finalize(st);
+            }
+        } else if (!strncmp(p, "automation/", 11)) {
+            const char *k = p + 11, *slash = strchr(k, '/');
+            size_t len = slash ? (size_t)(slash - k) : strlen(k);
+            json_t *lane;
+
+            if (len >= sizeof key)
+                continue;
+            memcpy(key, k, len);
+            key[len] = '\0';
+            if ((lane = json_object_get(json_object_get(doc, "automation"), key)) && json_is_object(lane))
+                rc = check_lane_edit(lib, lane);
+        }
+    }
+    return rc;
+}
+
 int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *paths,
                    const char *const *values, size_t n, const char *message, int64_t *seq)
 {
@@ -836,6 +998,8 @@ int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *
     for (i = 0; i < n; i++)
         if ((rc = set_one(lib, doc, paths[i], values[i], &msg)) != SHELF_OK)
             goto out;
+    if (kind == SHELF_DOC_PROJECT && (rc = check_project_edit(lib, doc, paths, values, n)) != SHELF_OK)
+        goto out;
     /* The edit must leave a valid document (a name stays a string, ...). */
     if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
         char why[sizeof lib->err.msg];
@@ -1109,11 +1273,177 @@ out:
     return rc;
 }
 
+/*
+ * Documents whose sample was removed while they used it ("unlink" in the
+ * audit log, written by shelf_catalog_remove with the sample's hash) link
+ * up again when a sample with those bytes is in the catalog: their links
+ * are rebuilt from the head, and "relink" is logged.
+ */
+int shelf__docs_relink(shelf_library *lib)
+{
+    sqlite3_stmt *st;
+    int64_t *ids = NULL, *nids;
+    int *kinds = NULL, *nk;
+    size_t n = 0, cap = 0, i;
+    int rc = SHELF_OK, r;
+
+    st = shelf__prepare(lib,
+        "SELECT DISTINCT a.kind, a.item_id FROM audit_log a\n"
+        "WHERE a.action = 'unlink'\n"
+        "  AND EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = substr(a.detail, -64))\n"
+        "  AND NOT EXISTS (SELECT 1 FROM audit_log b WHERE b.action = 'relink'\n"
+        "                  AND b.kind = a.kind AND b.item_id = a.item_id AND b.id > a.id)\n"
+        "  AND (a.kind = 2 AND a.item_id IN (SELECT id FROM patches)\n"
+        "       OR a.kind = 3 AND a.item_id IN (SELECT id FROM projects))");
+    if (!st)
+        return lib->err.rc;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            if (!(nids = shelf__realloc(ids, cap * sizeof *ids))) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            ids = nids;
+            if (!(nk = shelf__realloc(kinds, cap * sizeof *kinds))) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            kinds = nk;
+        }
+        kinds[n] = sqlite3_column_int(st, 0);
+        ids[n++] = sqlite3_column_int64(st, 1);
+    }
+    if (rc == SHELF_OK && r != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the audit log");
+    sqlite3_finalize(st);
+    for (i = 0; i < n && rc == SHELF_OK; i++) {
+        json_t *doc = NULL;
+        int64_t head;
+
+        if ((rc = shelf__begin(lib)) != SHELF_OK)
+            break;
+        if ((rc = item_exists(lib, kinds[i], ids[i], &head)) == SHELF_OK &&
+            (rc = load_version(lib, kinds[i], ids[i], head, &doc, NULL)) == SHELF_OK &&
+            (rc = mirror_links(lib, kinds[i], ids[i], doc)) == SHELF_OK &&
+            (rc = audit(lib, "relink", kinds[i], ids[i], "samples found again by hash")) == SHELF_OK)
+            rc = shelf__commit(lib);
+        if (rc != SHELF_OK)
+            shelf__rollback(lib);
+        json_decref(doc);
+    }
+    shelf_free(ids);
+    shelf_free(kinds);
+    return rc;
+}
+
+/* The audit line of a removal; shelf_undo reads the numbers back. */
+#define REMOVED_FMT "removed (version %lld, change %lld)"
+
+/*
+ * Projects whose head names patch pid get their link to it again (a patch
+ * brought back by undo).
+ */
+static int relink_projects(shelf_library *lib, int64_t pid)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, version FROM projects"), *ins = NULL;
+    char key[32];
+    int rc = SHELF_OK;
+
+    if (!st)
+        return lib->err.rc;
+    if (!(ins = shelf__prepare(lib, "INSERT OR IGNORE INTO project_patches(project_id, patch_id)\n"
+                                    "  VALUES(?1, ?2)"))) {
+        sqlite3_finalize(st);
+        return lib->err.rc;
+    }
+    snprintf(key, sizeof key, "%lld", (long long)pid);
+    while (rc == SHELF_OK && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t jid = sqlite3_column_int64(st, 0);
+        json_t *doc = NULL;
+
+        if ((rc = load_version(lib, SHELF_DOC_PROJECT, jid, sqlite3_column_int64(st, 1), &doc, NULL)) != SHELF_OK)
+            break;
+        if (json_object_get(json_object_get(doc, "patches"), key)) {
+            sqlite3_bind_int64(ins, 1, jid);
+            sqlite3_bind_int64(ins, 2, pid);
+            if (sqlite3_step(ins) != SQLITE_DONE)
+                rc = shelf__dberr(lib, "cannot link document");
+            sqlite3_reset(ins);
+        }
+        json_decref(doc);
+    }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Undo the newest removal when no change came after it: the item comes
+ * back under its id with its history, links and metadata.  SHELF_DONE
+ * when the newest change (version row id newest_change) is newer.
+ */
+static int undo_removal(shelf_library *lib, int64_t newest_change, char **what)
+{
+    sqlite3_stmt *st;
+    json_t *doc = NULL;
+    long long head = 0, last = 0;
+    int64_t id = 0;
+    int kind = 0, rc;
+    char sql[96];
+
+    st = shelf__prepare(lib,
+        "SELECT a.kind, a.item_id, a.detail FROM audit_log a\n"
+        "WHERE a.action = 'remove' AND a.kind IN (2, 3)\n"
+        "  AND EXISTS (SELECT 1 FROM doc_versions v WHERE v.kind = -a.kind AND v.item_id = a.item_id)\n"
+        "  AND NOT EXISTS (SELECT 1 FROM patches WHERE a.kind = 2 AND id = a.item_id)\n"
+        "  AND NOT EXISTS (SELECT 1 FROM projects WHERE a.kind = 3 AND id = a.item_id)\n"
+        "ORDER BY a.id DESC LIMIT 1");
+    if (!st)
+        return lib->err.rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        kind = sqlite3_column_int(st, 0);
+        id = sqlite3_column_int64(st, 1);
+        if (sscanf((const char *)sqlite3_column_text(st, 2), REMOVED_FMT, &head, &last) != 2)
+            head = 0;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW || head <= 0 || (newest_change && newest_change > last))
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? SHELF_DONE : shelf__dberr(lib, "cannot read history");
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    snprintf(sql, sizeof sql, "INSERT INTO %s(id, name, created) VALUES(?1, '', unixepoch())",
+             table_of(kind));
+    if ((rc = exec_id(lib, sql, id)) != SHELF_OK)
+        goto fail;
+    snprintf(sql, sizeof sql, "UPDATE doc_versions SET kind = %d WHERE kind = %d AND item_id = ?1",
+             kind, -kind);
+    if ((rc = exec_id(lib, sql, id)) != SHELF_OK ||
+        (rc = load_version(lib, kind, id, head, &doc, NULL)) != SHELF_OK ||
+        (rc = mirror(lib, kind, id, doc, head)) != SHELF_OK ||
+        (kind == SHELF_DOC_PATCH && (rc = relink_projects(lib, id)) != SHELF_OK) ||
+        (rc = audit(lib, "undo-remove", kind, id, "brought back by undo")) != SHELF_OK)
+        goto fail;
+    if ((rc = shelf__commit(lib)) != SHELF_OK)
+        goto fail;
+    if (!(*what = shelf__asprintf("%s %lld (%s): removal undone; at version %lld", noun_of(kind),
+                                  (long long)id, str_or_null(doc, "name") ? str_or_null(doc, "name") : "",
+                                  head)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    json_decref(doc);
+    return rc;
+fail:
+    json_decref(doc);
+    shelf__rollback(lib);
+    return rc;
+}
+
 int shelf_undo(shelf_library *lib, char **what)
 {
     sqlite3_stmt *st;
     json_t *doc = NULL;
-    int64_t id = 0, seq = 0, parent = 0, newseq;
+    int64_t id = 0, seq = 0, parent = 0, newseq, vid = 0;
     int kind = 0, rc;
     char *msg = NULL, *oldmsg = NULL, *name = NULL;
 
@@ -1123,7 +1453,7 @@ int shelf_undo(shelf_library *lib, char **what)
     st = shelf__prepare(lib,
         "SELECT v.kind, v.item_id, v.seq, v.parent, v.message,\n"
         "  coalesce((SELECT name FROM patches WHERE v.kind = 2 AND id = v.item_id),\n"
-        "           (SELECT name FROM projects WHERE v.kind = 3 AND id = v.item_id))\n"
+        "           (SELECT name FROM projects WHERE v.kind = 3 AND id = v.item_id)), v.id\n"
         "FROM doc_versions v\n"
         "WHERE v.parent IS NOT NULL AND v.undoes IS NULL\n"
         "  AND NOT EXISTS (SELECT 1 FROM doc_versions u WHERE u.kind = v.kind\n"
@@ -1140,11 +1470,21 @@ int shelf_undo(shelf_library *lib, char **what)
         parent = sqlite3_column_int64(st, 3);
         oldmsg = shelf__strdup((const char *)sqlite3_column_text(st, 4));
         name = shelf__strdup((const char *)sqlite3_column_text(st, 5));
+        vid = sqlite3_column_int64(st, 6);
         rc = oldmsg && name ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     } else {
         rc = rc == SQLITE_DONE ? SHELF_DONE : shelf__dberr(lib, "cannot read history");
     }
     sqlite3_finalize(st);
+    /* A removal newer than the newest change is undone first. */
+    if (rc == SHELF_OK || rc == SHELF_DONE) {
+        int r = undo_removal(lib, vid, what);
+
+        if (r != SHELF_DONE) {
+            rc = r;
+            goto out;
+        }
+    }
     if (rc != SHELF_OK)
         goto out;
     if ((rc = load_version(lib, kind, id, parent, &doc, NULL)) != SHELF_OK)
@@ -1171,21 +1511,58 @@ out:
 
 /* ---- Items ------------------------------------------------------------------ */
 
-int shelf_doc_remove(shelf_library *lib, int kind, int64_t id)
+int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags)
 {
-    char sql[64];
+    sqlite3_stmt *st = NULL;
+    char sql[80], detail[96];
+    int64_t head, users = 0, last = 0;
     int rc;
 
-    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, NULL)) != SHELF_OK)
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, &head)) != SHELF_OK)
         return rc;
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?1", table_of(kind));
-    if ((rc = exec_id(lib, sql, id)) != SHELF_OK) {
-        shelf__rollback(lib);
-        return rc;
+    if (kind == SHELF_DOC_PATCH && !(flags & SHELF_REMOVE_FORCE)) {
+        if (!(st = shelf__prepare(lib, "SELECT count(*) FROM project_patches WHERE patch_id = ?1"))) {
+            rc = lib->err.rc;
+            goto fail;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        users = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (users) {
+            rc = shelf__seterr(&lib->err, SHELF_EINUSE, "patch %lld is used by %lld project%s",
+                               (long long)id, (long long)users, users == 1 ? "" : "s");
+            goto fail;
+        }
     }
+    /* The history is parked under the negated kind (which nothing reads)
+     * rather than deleted, so shelf_undo can bring the item back; the
+     * newest change so far orders the removal among changes. */
+    if (!(st = shelf__prepare(lib, "SELECT coalesce(max(id), 0) FROM doc_versions"))) {
+        rc = lib->err.rc;
+        goto fail;
+    }
+    last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!(flags & SHELF_REMOVE_PURGE)) {
+        snprintf(sql, sizeof sql, "UPDATE doc_versions SET kind = %d WHERE kind = %d AND item_id = ?1",
+                 -kind, kind);
+        if ((rc = exec_id(lib, sql, id)) != SHELF_OK)
+            goto fail;
+    }
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?1", table_of(kind));
+    snprintf(detail, sizeof detail, REMOVED_FMT, (long long)head, (long long)last);
+    if ((rc = exec_id(lib, sql, id)) != SHELF_OK ||
+        (!(flags & SHELF_REMOVE_PURGE) && (rc = audit(lib, "remove", kind, id, detail)) != SHELF_OK))
+        goto fail;
     return shelf__commit(lib);
+fail:
+    sqlite3_finalize(st);
+    shelf__rollback(lib);
+    return rc;
 }
 
 int shelf_doc_touch(shelf_library *lib, int kind, int64_t id)
@@ -1376,7 +1753,55 @@ static int bad_history(shelf_library *lib, const char *why, int64_t seq)
     return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: %s", why);
 }
 
-int shelf_doc_import(shelf_library *lib, const char *json, int *kind_out, int64_t *id)
+/*
+ * The item of kind whose first version has hash first and whose head has
+ * hash head (NULL: whose first version or head has hash first), or 0.
+ */
+static int64_t find_same(shelf_library *lib, int kind, const char *first, const char *head)
+{
+    char sql[400];
+    sqlite3_stmt *st;
+    int64_t id = 0;
+
+    snprintf(sql, sizeof sql,
+             "SELECT v.item_id FROM doc_versions v JOIN %s p ON p.id = v.item_id\n"
+             "  JOIN doc_versions w ON w.kind = v.kind AND w.item_id = v.item_id AND w.seq = p.version\n"
+             "WHERE v.kind = ?1 AND ((v.seq = 1 AND v.hash = ?2 AND w.hash = coalesce(?3, w.hash))\n"
+             "  OR (?3 IS NULL AND w.hash = ?2)) ORDER BY v.item_id LIMIT 1", table_of(kind));
+    if (!(st = shelf__prepare(lib, sql)))
+        return -1;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_text(st, 2, first, -1, SQLITE_STATIC);
+    if (head)
+        sqlite3_bind_text(st, 3, head, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+int shelf__doc_find_same(shelf_library *lib, int kind, const char *json, int64_t *id)
+{
+    char hash[SHELF_HASH_HEX], *text;
+    json_t *doc = NULL;
+    int rc;
+
+    *id = 0;
+    if ((rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+        return rc;
+    text = shelf__doc_dump(doc, hash);
+    json_decref(doc);
+    if (!text)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    free(text);
+    if ((*id = find_same(lib, kind, hash, NULL)) < 0) {
+        *id = 0;
+        return lib->err.rc;
+    }
+    return SHELF_OK;
+}
+
+int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_out, int64_t *id)
 {
     json_t *h = NULL, *versions, *v, *doc = NULL, *pdoc = NULL;
     json_error_t jerr;
@@ -1478,6 +1903,28 @@ int shelf_doc_import(shelf_library *lib, const char *json, int *kind_out, int64_
     if (head < 1 || head > prev) {
         rc = bad_history(lib, "head is not one of its versions", 0);
         goto out;
+    }
+    /* Imported before (the same first version and head; checked only now
+     * that every version matched its hash): nothing new, "unchanged". */
+    if (!(flags & SHELF_DOC_IMPORT_AS_NEW)) {
+        const char *first = json_string_value(json_object_get(json_array_get(versions, 0), "hash"));
+        const char *last = json_string_value(json_object_get(json_array_get(versions, (size_t)head - 1), "hash"));
+        int64_t same = find_same(lib, kind, first, last);
+
+        if (same < 0) {
+            rc = lib->err.rc;
+            goto out;
+        }
+        if (same > 0 && same != *id) {
+            shelf__rollback(lib);
+            began = 0;
+            *id = same;
+            if (kind_out)
+                *kind_out = kind;
+            json_decref(doc);
+            json_decref(h);
+            return SHELF_DONE;
+        }
     }
     if ((rc = load_version(lib, kind, *id, head, &doc, NULL)) != SHELF_OK ||
         (rc = mirror(lib, kind, *id, doc, head)) != SHELF_OK)

@@ -159,6 +159,24 @@ static int check_hex(shelf__store *st, const char *hex)
     return SHELF_OK;
 }
 
+/*
+ * 1 when blob hex exists and its bytes still hash to its name.  A damaged
+ * blob is not kept: the caller has the good bytes in hand and writes them
+ * over it (rename replaces it whole).
+ */
+static int blob_good(shelf__store *st, const char *hex)
+{
+    shelf__err quiet = { 0 }, *saved = st->err;
+    int rc;
+
+    if (!shelf__store_has(st, hex))
+        return 0;
+    st->err = &quiet;
+    rc = shelf__store_check(st, hex, NULL);
+    st->err = saved;
+    return rc == SHELF_OK;
+}
+
 int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
                          char hex[SHELF_HASH_HEX])
 {
@@ -168,7 +186,7 @@ int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
 
     shelf__sha256_mem(data, n, h);
     shelf__hex(h, sizeof h, hex);
-    if (shelf__store_has(st, hex))
+    if (blob_good(st, hex))
         return SHELF_OK;
     if ((fd = open_temp(st, hex, n, &tmp, &final)) < 0)
         return st->err->rc;
@@ -194,7 +212,7 @@ int shelf__store_put_file(shelf__store *st, const char *path, const char *hex)
 
     if ((rc = check_hex(st, hex)) != SHELF_OK)
         return rc;
-    if (shelf__store_has(st, hex))
+    if (blob_good(st, hex))
         return SHELF_OK;
     if ((in = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &sb) != 0) {
         rc = shelf__seterr_errno(st->err, errno, "cannot open '%s'", path);

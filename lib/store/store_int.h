@@ -26,8 +26,8 @@ char *shelf__store_path(const shelf__store *st, const char *hex);
 int shelf__store_has(const shelf__store *st, const char *hex);
 
 /*
- * Store n bytes; hex receives their hash.  A blob that exists is not
- * written again.  Durable when it returns: temp file in the target folder,
+ * Store n bytes; hex receives their hash.  A blob that exists is checked
+ * (re-hashed): a good one is not written again, a damaged one is replaced.  Durable when it returns: temp file in the target folder,
  * fallocate, write, fsync, rename, fsync of the folder.
  */
 int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
@@ -37,7 +37,8 @@ int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
  * Copy the file at path into the store as blob hex, which the caller has
  * computed.  The bytes are hashed again while they are copied; when they no
  * longer match hex (the file changed), nothing is stored and the result is
- * SHELF_ECORRUPT.
+ * SHELF_ECORRUPT.  An existing blob hex is kept when good, replaced when
+ * damaged, as with shelf__store_put_mem.
  */
 int shelf__store_put_file(shelf__store *st, const char *path, const char *hex);
 

@@ -2538,9 +2538,19 @@ TEST(store_undo)
     j = get_doc(&t, PATCH, id, 0);
     ASSERT_EQ_STR(j, v1);
     shelf_free(j);
-    /* A removed item's changes are not undone. */
+    /* A removal is undone first, then the change before it; a removed
+     * item's changes are not undone, and a purged item does not come back. */
     ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PROJECT, id2, "tempo", "98", NULL, &seq));
-    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PROJECT, id2));
+    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PROJECT, id2, 0));
+    ASSERT_OKL(t.lib, shelf_undo(t.lib, &what));
+    ASSERT(strstr(what, "removal undone") != NULL);
+    shelf_free(what);
+    ASSERT_EQ_INT(db_int(&t, "SELECT tempo FROM projects"), 98);
+    ASSERT_OKL(t.lib, shelf_undo(t.lib, &what));
+    shelf_free(what);
+    ASSERT_EQ_INT(db_int(&t, "SELECT tempo FROM projects"), 120);
+    ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PROJECT, id2, "tempo", "97", NULL, &seq));
+    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PROJECT, id2, SHELF_REMOVE_PURGE));
     ASSERT_RC(SHELF_DONE, shelf_undo(t.lib, &what));
     free(h.v);
     shelf_free(v1);
@@ -2684,8 +2694,29 @@ TEST(store_refs_and_mirrors)
     /* Removal: versions, tags, ratings and links go; the samples stay. */
     ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, pid, "tags+", "drums", NULL, &seq));
     ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, pid, "rating", "5", NULL, &seq));
-    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PATCH, pid));
-    ASSERT_RC(SHELF_ENOTFOUND, shelf_doc_remove(t.lib, PATCH, pid));
+    /* A patch a project uses goes only with force, and undo brings it
+     * back: id, history, tags, rating, links both ways. */
+    ASSERT_RC(SHELF_EINUSE, shelf_doc_remove(t.lib, PATCH, pid, 0));
+    ASSERT(strstr(shelf_errmsg(t.lib), "used by 1 project") != NULL);
+    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PATCH, pid, SHELF_REMOVE_FORCE));
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM project_patches"), 0);
+    j = NULL;
+    ASSERT_OKL(t.lib, shelf_undo(t.lib, &j));
+    ASSERT(j && strstr(j, "removal undone") != NULL);
+    shelf_free(j);
+    ASSERT_OKL(t.lib, shelf_doc_get(t.lib, PATCH, pid, 0, &j));
+    shelf_free(j);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM project_patches"), 1);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM patch_samples"), 1);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM tag_items WHERE kind = 2"), 1);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM ratings WHERE kind = 2"), 1);
+    /* the next undo goes on to the change before the removal */
+    ASSERT_OKL(t.lib, shelf_undo(t.lib, &j));
+    ASSERT(j && strstr(j, "rating") != NULL);
+    shelf_free(j);
+    ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, pid, "rating", "5", NULL, &seq));
+    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PATCH, pid, SHELF_REMOVE_FORCE));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_doc_remove(t.lib, PATCH, pid, SHELF_REMOVE_FORCE));
     ASSERT_RC(SHELF_ENOTFOUND, shelf_doc_get(t.lib, PATCH, pid, 0, &j));
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM doc_versions WHERE kind = 2"), 0);
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM tag_items WHERE kind = 2"), 0);
@@ -2694,8 +2725,8 @@ TEST(store_refs_and_mirrors)
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM project_patches"), 0);
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM samples"), 2);
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM doc_versions WHERE kind = 3"), 5);
-    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PROJECT, jid));
-    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM doc_versions"), 0);
+    ASSERT_OKL(t.lib, shelf_doc_remove(t.lib, PROJECT, jid, 0));
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM doc_versions WHERE kind > 0"), 0);
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM automation"), 0);
     ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM project_samples"), 0);
     shelf_library_close(t.lib);

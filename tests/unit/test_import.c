@@ -257,9 +257,9 @@ TEST(copies_found_before_the_original_are_not_moves)
     shelf_library_close(lib);
 }
 
-/* A managed sample stays managed when its origin changes and it is
- * re-imported without --copy; --copy makes unchanged referenced samples
- * managed. */
+/* A managed sample stays managed, with its copy, when its origin changes
+ * and it is re-imported without --copy (the origin differs); --copy makes
+ * unchanged referenced samples managed. */
 TEST(managed_stays_managed_and_copy_adopts)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
@@ -281,18 +281,342 @@ TEST(managed_stays_managed_and_copy_adopts)
     ASSERT_OKL(lib, shelf_catalog_find_path(lib, b, &idb));
     ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3500, 3), 0);
     ASSERT_OKL(lib, do_import(lib, root, 0, &st));
-    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT_EQ_INT(st.updated, 0);
+    ASSERT_EQ_INT(st.differs, 1);
     ASSERT_OKL(lib, shelf_catalog_get(lib, ida, &cur, &row));
     ASSERT(row->blob != NULL);
     ASSERT_EQ_STR(row->blob, row->sha256);
-    ASSERT_EQ_INT(row->frames, 3500);
+    ASSERT_EQ_INT(row->frames, 3000);
     shelf_cursor_free(cur);
     ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
     ASSERT_EQ_INT(st.updated, 1);          /* b adopted into the store */
-    ASSERT_EQ_INT(st.unchanged, 1);
+    ASSERT_EQ_INT(st.differs, 1);          /* a is still not taken */
+    ASSERT_EQ_INT(st.unchanged, 0);
     ASSERT_OKL(lib, shelf_catalog_get(lib, idb, &cur, &row));
     ASSERT(row->blob != NULL);
     shelf_cursor_free(cur);
+    shelf_library_close(lib);
+}
+
+/* The blob of sample id (owned path), and its hex into hex. */
+static void blob_of(shelf_library *lib, const char *libdir, int64_t id, char *path, size_t size,
+                    char hex[65])
+{
+    const shelf_sample *row;
+    shelf_cursor *cur;
+
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    ASSERT(row->blob != NULL);
+    ASSERT_EQ_STR(row->blob, row->sha256);
+    snprintf(hex, 65, "%s", row->blob);
+    shelf_cursor_free(cur);
+    test_pathf(path, size, "%s/objects/%.2s/%.2s/%s", libdir, hex, hex + 2, hex);
+}
+
+/* Count the blobs in a library's store (gc dry run). */
+static uint64_t blob_count(shelf_library *lib)
+{
+    shelf_gc_stats gs;
+
+    ASSERT_OKL(lib, shelf_gc(lib, 0, 1, &gs));
+    return gs.blobs_kept + gs.blobs_removed;
+}
+
+static struct {
+    int differs, updated;
+    char reason[256];
+} seen;
+
+static void on_seen(void *ud, int status, const char *path, int64_t id, const char *reason)
+{
+    (void)ud, (void)path, (void)id;
+    if (status == SHELF_FILE_DIFFERS) {
+        seen.differs++;
+        snprintf(seen.reason, sizeof seen.reason, "%s", reason ? reason : "");
+    } else if (status == SHELF_FILE_UPDATED) {
+        seen.updated++;
+    }
+}
+
+static int import_seen(shelf_library *lib, const char *path, unsigned flags, shelf_import_stats *st)
+{
+    shelf_import_opts o;
+    const char *paths[1] = { path };
+
+    memset(&o, 0, sizeof o);
+    memset(&seen, 0, sizeof seen);
+    o.size = sizeof o;
+    o.flags = flags;
+    o.on_file = on_seen;
+    return shelf_import(lib, paths, 1, &o, st);
+}
+
+/*
+ * The managed-copy rule: a changed original (new size, or the same size and
+ * mtime) never replaces the copy or the hash; it is reported as differing
+ * until --replace takes it; gc keeps the copy meanwhile.
+ */
+TEST(changed_original_never_replaces_the_managed_copy)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_stats st;
+    shelf_verify_stats vs;
+    shelf_gc_stats gs;
+    shelf_library *lib;
+    struct stat sb;
+    struct timespec ts[2];
+    char a[4096], blob[4096], hex[65], blob2[4096], hex2[65];
+    int64_t id;
+
+    test_pathf(a, sizeof a, "%s/a.wav", root);
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3000, 1), 0);
+    lib = open_lib(libdir);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, a, &id));
+    ASSERT_OKL(lib, shelf_tag_add(lib, id, "keep"));
+    blob_of(lib, libdir, id, blob, sizeof blob, hex);
+
+    /* another size: read, reported, left alone, with and without --copy */
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3500, 2), 0);
+    ASSERT_OKL(lib, import_seen(lib, root, 0, &st));
+    ASSERT_EQ_INT(st.differs, 1);
+    ASSERT_EQ_INT(st.updated, 0);
+    ASSERT_EQ_INT(seen.differs, 1);
+    ASSERT_EQ_STR(seen.reason, "original differs from the managed copy");
+    ASSERT_OKL(lib, import_seen(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.differs, 1);
+    ASSERT_EQ_INT(blob_count(lib), 1);     /* the changed original was not copied */
+    blob_of(lib, libdir, id, blob2, sizeof blob2, hex2);
+    ASSERT_EQ_STR(hex2, hex);
+    ASSERT_OKL(lib, shelf_gc(lib, 0, 0, &gs));
+    ASSERT_EQ_INT(gs.blobs_removed, 0);
+    ASSERT(test_exists(blob));
+    ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
+    ASSERT_EQ_INT(vs.ok, 1);
+
+    /* the same size and mtime as the copy's origin: not even read */
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3000, 1), 0);
+    ASSERT_OKL(lib, do_import(lib, root, 0, &st));
+    ASSERT_EQ_INT(st.unchanged, 1);        /* the same bytes again */
+    ASSERT_EQ_INT(stat(a, &sb), 0);
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3000, 3), 0);
+    ts[0] = sb.st_atim;
+    ts[1] = sb.st_mtim;
+    ASSERT_EQ_INT(utimensat(AT_FDCWD, a, ts, 0), 0);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.unchanged, 1);
+    ASSERT_EQ_INT(st.bytes_read, 0);
+    blob_of(lib, libdir, id, blob2, sizeof blob2, hex2);
+    ASSERT_EQ_STR(hex2, hex);
+
+    /* on request the original becomes the copy; the old one is garbage */
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3500, 2), 0);
+    ASSERT_OKL(lib, import_seen(lib, root, SHELF_IMPORT_REPLACE, &st));
+    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT_EQ_INT(st.differs, 0);
+    blob_of(lib, libdir, id, blob2, sizeof blob2, hex2);
+    ASSERT(strcmp(hex2, hex) != 0);
+    ASSERT(test_exists(blob2));
+    ASSERT_OKL(lib, shelf_gc(lib, 0, 0, &gs));
+    ASSERT_EQ_INT(gs.blobs_removed, 1);
+    ASSERT(!test_exists(blob));
+    {
+        const shelf_sample *row;
+        shelf_cursor *cur;
+
+        ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+        ASSERT_EQ_INT(row->frames, 3500);
+        ASSERT_EQ_STR(row->tags, "keep");
+        shelf_cursor_free(cur);
+    }
+    shelf_library_close(lib);
+}
+
+/* Write one byte at off of a read-only blob. */
+static void damage(const char *blob, off_t off)
+{
+    unsigned char byte;
+    int fd;
+
+    chmod(blob, 0644);
+    fd = open(blob, O_RDWR);
+    ASSERT(fd >= 0);
+    ASSERT_EQ_INT(pread(fd, &byte, 1, off), 1);
+    byte ^= 0xff;
+    ASSERT_EQ_INT(pwrite(fd, &byte, 1, off), 1);
+    close(fd);
+    chmod(blob, 0444);
+}
+
+static int blob_intact(shelf_library *lib)
+{
+    shelf_verify_stats vs;
+
+    ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
+    return vs.corrupt == 0 && vs.missing == 0;
+}
+
+/* import --copy of an intact original repairs a damaged or lost copy; an
+ * original that differs repairs nothing. */
+TEST(copy_import_repairs_a_damaged_blob)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_stats st;
+    shelf_library *lib;
+    char a[4096], blob[4096], hex[65];
+    int64_t id;
+
+    test_pathf(a, sizeof a, "%s/a.wav", root);
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3000, 1), 0);
+    lib = open_lib(libdir);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, a, &id));
+    blob_of(lib, libdir, id, blob, sizeof blob, hex);
+
+    /* a flipped byte, the file named: its copy is re-hashed and repaired */
+    damage(blob, 100);
+    ASSERT_OKL(lib, import_seen(lib, a, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT_EQ_INT(seen.updated, 1);
+    ASSERT(blob_intact(lib));
+
+    /* a flipped byte found by verify (which marks the sample missing): the
+     * next import of the folder repairs it, even without --copy */
+    damage(blob, 200);
+    ASSERT(!blob_intact(lib));
+    ASSERT_OKL(lib, do_import(lib, root, 0, &st));
+    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT(blob_intact(lib));
+
+    /* a truncated or deleted copy: a folder's --copy rescan sees it */
+    ASSERT_EQ_INT(truncate(blob, 10) == 0 || (chmod(blob, 0644) == 0 && truncate(blob, 10) == 0), 1);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT(blob_intact(lib));
+    ASSERT_EQ_INT(unlink(blob), 0);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.updated, 1);
+    ASSERT(blob_intact(lib));
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.unchanged, 1);
+    ASSERT_EQ_INT(st.bytes_read, 0);
+
+    /* a damaged copy and an original that changed: nothing to repair from */
+    damage(blob, 100);
+    ASSERT_EQ_INT(tg_write_simple(a, WAV16, 44100, 1, 3000, 7), 0);
+    ASSERT_OKL(lib, import_seen(lib, a, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.differs, 1);
+    ASSERT_EQ_INT(st.updated, 0);
+    ASSERT(!blob_intact(lib));
+    shelf_library_close(lib);
+}
+
+/* Files in the catalog whose copies are intact: nothing read or copied,
+ * also when they were touched without a change. */
+TEST(copy_import_of_unchanged_files_copies_nothing)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_stats st;
+    shelf_library *lib;
+    struct stat before, after;
+    char a[4096], blob[4096], hex[65];
+    int64_t id;
+
+    write_wavs(root, "k", "kick", 3, 5);
+    test_pathf(a, sizeof a, "%s/k/kick_000.wav", root);
+    lib = open_lib(libdir);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.imported, 3);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, a, &id));
+    blob_of(lib, libdir, id, blob, sizeof blob, hex);
+    ASSERT_EQ_INT(stat(blob, &before), 0);
+    ASSERT_OKL(lib, import_seen(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.unchanged, 3);
+    ASSERT_EQ_INT(st.bytes_read, 0);
+    ASSERT_EQ_INT(seen.updated, 0);
+    ASSERT_OKL(lib, import_seen(lib, a, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.unchanged, 1);
+    ASSERT_EQ_INT(st.bytes_read, 0);
+
+    /* touched: read to learn that, but unchanged and not copied */
+    ASSERT_EQ_INT(utimensat(AT_FDCWD, a, NULL, 0), 0);
+    ASSERT_OKL(lib, import_seen(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.unchanged, 3);
+    ASSERT_EQ_INT(st.updated, 0);
+    ASSERT_EQ_INT(seen.updated, 0);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.bytes_read, 0);
+    ASSERT_EQ_INT(stat(blob, &after), 0);
+    ASSERT_EQ_INT(after.st_ino, before.st_ino);
+    ASSERT_EQ_INT(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    ASSERT_EQ_INT(blob_count(lib), 3);
+    shelf_library_close(lib);
+}
+
+/* A file moved into a folder imported before its old folder is rescanned
+ * keeps its id, tags and rating: in another root, and in the same root
+ * outside the folder imported. */
+TEST(move_into_a_folder_imported_first_keeps_the_id)
+{
+    const char *a = test_tmpdir(), *b = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_stats st;
+    shelf_library *lib;
+    const shelf_sample *row;
+    shelf_cursor *cur;
+    char from[4096], to[4096], sub[4096];
+    int64_t id, id2;
+
+    write_wavs(a, "x", "hit", 2, 9);
+    lib = open_lib(libdir);
+    ASSERT_OKL(lib, do_import(lib, a, 0, &st));
+    test_pathf(from, sizeof from, "%s/x/hit_000.wav", a);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, from, &id));
+    ASSERT_OKL(lib, shelf_tag_add(lib, id, "fat"));
+    ASSERT_OKL(lib, shelf_rate(lib, id, 4));
+
+    /* into another root */
+    test_pathf(to, sizeof to, "%s/hit_000.wav", b);
+    ASSERT_EQ_INT(rename(from, to), 0);
+    ASSERT_OKL(lib, do_import(lib, b, 0, &st));
+    ASSERT_EQ_INT(st.moved, 1);
+    ASSERT_EQ_INT(st.imported, 0);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, to, &id2));
+    ASSERT_EQ_INT(id2, id);
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    ASSERT_EQ_STR(row->tags, "fat");
+    ASSERT_EQ_INT(row->rating, 4);
+    ASSERT_EQ_INT(row->missing, 0);
+    shelf_cursor_free(cur);
+    ASSERT_OKL(lib, do_import(lib, a, 0, &st));
+    ASSERT_EQ_INT(st.missing, 0);
+    ASSERT_EQ_INT(count_rows(lib), 2);
+
+    /* within one root, into a folder imported on its own */
+    test_pathf(from, sizeof from, "%s/x/hit_001.wav", a);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, from, &id));
+    test_pathf(sub, sizeof sub, "%s/y", a);
+    ASSERT_EQ_INT(mkdir(sub, 0777), 0);
+    test_pathf(to, sizeof to, "%s/y/hit_001.wav", a);
+    ASSERT_EQ_INT(rename(from, to), 0);
+    ASSERT_OKL(lib, do_import(lib, sub, 0, &st));
+    ASSERT_EQ_INT(st.moved, 1);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, to, &id2));
+    ASSERT_EQ_INT(id2, id);
+
+    /* a copy whose original is still in place is a duplicate, not a move */
+    test_pathf(from, sizeof from, "%s/y/hit_001.wav", a);
+    test_pathf(to, sizeof to, "%s/dup.wav", b);
+    {
+        size_t n;
+        char *data = test_read_file(from, &n);
+
+        test_write_file(to, data, n);
+        free(data);
+    }
+    ASSERT_OKL(lib, do_import(lib, b, 0, &st));
+    ASSERT_EQ_INT(st.imported, 1);
+    ASSERT_EQ_INT(st.moved, 0);
+    ASSERT_EQ_INT(count_rows(lib), 3);
     shelf_library_close(lib);
 }
 
@@ -490,7 +814,7 @@ TEST(verify_finds_flipped_byte_deleted_file_and_changed_file)
         int64_t total, missing;
 
         ASSERT_OKL(lib, shelf_catalog_count(lib, &total, &missing));
-        ASSERT_EQ_INT(missing, 1);      /* verify marks the missing file */
+        ASSERT_EQ_INT(missing, 2);      /* verify marks the missing file and the damaged copy */
     }
     shelf_library_close(lib);
 }
@@ -741,6 +1065,10 @@ int main(int argc, char **argv)
         TEST_ENTRY(duplicate_content_is_not_a_move),
         TEST_ENTRY(copies_found_before_the_original_are_not_moves),
         TEST_ENTRY(managed_stays_managed_and_copy_adopts),
+        TEST_ENTRY(changed_original_never_replaces_the_managed_copy),
+        TEST_ENTRY(copy_import_repairs_a_damaged_blob),
+        TEST_ENTRY(copy_import_of_unchanged_files_copies_nothing),
+        TEST_ENTRY(move_into_a_folder_imported_first_keeps_the_id),
         TEST_ENTRY(bad_files_are_skipped_with_reasons),
         TEST_ENTRY(named_path_that_does_not_exist),
         TEST_ENTRY(copy_into_store_and_gc),
