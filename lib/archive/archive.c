@@ -910,21 +910,99 @@ static int on_read_progress(void *ud, uint64_t files, uint64_t bytes, const char
     return v->cb ? v->cb(v->ud, &p) : 0;
 }
 
-int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err)
+/* Verify the set of par2 with the archive at path as its data file. */
+static int parity_verify(const char *par2, const char *path, shelf__par2_report *rep, shelf__err *err)
 {
-    char *par2 = shelf__asprintf("%s.par2", path);
-    int rc;
+    shelf__par2_params pp;
+
+    memset(&pp, 0, sizeof pp);
+    pp.data = path;
+    return shelf__par2_verify(par2, &pp, rep, err);
+}
+
+/* A volume file of a set (NAME.volA+B.par2), not the one to look a set up by. */
+static int is_volume(const char *name)
+{
+    const char *v = strstr(name, ".vol");
+    size_t n;
+
+    if (!v)
+        return 0;
+    v += 4;
+    n = strspn(v, "0123456789");
+    if (!n || (v[n] != '+' && v[n] != '-'))
+        return 0;
+    v += n + 1;
+    n = strspn(v, "0123456789");
+    return n && !strcmp(v + n, ".par2");
+}
+
+int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, char **used, shelf__err *err)
+{
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char *par2 = shelf__asprintf("%s.par2", path), *dir = NULL, *cand = NULL;
+    struct dirent *de;
+    DIR *d = NULL;
+    int rc = SHELF_OK, match;
 
     memset(rep, 0, sizeof *rep);
     *found = 0;
+    if (used)
+        *used = NULL;
     if (!par2)
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-    if (access(par2, F_OK) != 0) {
-        free(par2);
-        return SHELF_OK;
+    /* PATH.par2 first: its set is this archive's when it describes it by
+     * content, by name, or has a slice of it intact (damage at the start). */
+    if (access(par2, F_OK) == 0) {
+        rc = parity_verify(par2, path, rep, err);
+        if ((rc != SHELF_OK && rc != SHELF_ECORRUPT) || rep->by_content ||
+            (rep->nfiles == 1 && (!strcmp(rep->files[0].name, name) ||
+                                  rep->files[0].nbad < rep->files[0].nslices))) {
+            *found = 1;
+            goto out;
+        }
+        shelf__par2_report_release(rep);
+        rc = SHELF_OK;
     }
-    *found = 1;
-    rc = shelf__par2_verify(par2, NULL, rep, err);
+    /* Else any set beside it that describes it by content (a copy or a
+     * renamed archive whose .par2 files kept the old name). */
+    dir = strrchr(path, '/') ? shelf__strndup(path, (size_t)(strrchr(path, '/') - path) + (name - 1 == path))
+                             : shelf__strdup(".");
+    if (!dir) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!(d = opendir(dir)))
+        goto out;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        shelf__err ignored = { 0, "" };
+
+        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") || is_volume(de->d_name))
+            continue;
+        free(cand);
+        if (!(cand = shelf__path_join(dir, de->d_name))) {
+            rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!strcmp(cand, par2) || shelf__par2_describes(cand, path, &match, &ignored) != SHELF_OK || !match)
+            continue;
+        *found = 1;
+        rc = parity_verify(cand, path, rep, err);
+        free(par2);
+        par2 = cand;
+        cand = NULL;
+        goto out;
+    }
+out:
+    if (d)
+        closedir(d);
+    if (*found && used) {
+        *used = par2;
+        par2 = NULL;
+    }
+    free(cand);
+    free(dir);
     free(par2);
     return rc;
 }
@@ -963,7 +1041,7 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     vp.total = (uint64_t)sb.st_size;
     shelf__bag_limits_init(&lim, limits);
     /* Parity first: it reads the archive once and says which parts are bad. */
-    prc = shelf__archive_parity(path, &rep, &found, &perr);
+    prc = shelf__archive_parity(path, &rep, &found, NULL, &perr);
     st->parity = found;
     if (found && prc != SHELF_OK && prc != SHELF_ECORRUPT) {
         /* Unusable parity files are a problem to report, not a reason to stop. */

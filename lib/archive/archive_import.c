@@ -666,37 +666,46 @@ static int copy_file(const char *from, const char *to)
     return e;
 }
 
-/* Copy the archive and its .par2 files into dir and repair the copy. */
-static int repair_copy(importer *im, const char *path, const char *dir, char **fixed)
+/* Copy the archive (as dir/NAME) and the .par2 files of its set into dir
+ * and repair the copy. */
+static int repair_copy(importer *im, const char *path, const char *par2, const char *dir, char **fixed)
 {
     shelf_library *lib = im->lib;
-    char *adir = shelf__strdup(path), *slash, *to = NULL, *par2 = NULL;
+    char *pdir = shelf__strdup(par2), *slash, *prefix, *to = NULL, *par2copy = NULL;
     shelf__par2_report rep;
+    shelf__par2_params pp;
     shelf__err perr = { 0, "" };
     struct dirent *de;
     DIR *d = NULL;
-    size_t nl = strlen(im->aname);
+    size_t nl;
     int rc = SHELF_OK, e;
 
     *fixed = NULL;
     memset(&rep, 0, sizeof rep);
-    if (!adir)
+    if (!pdir || !(*fixed = shelf__path_join(dir, im->aname)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    slash = strrchr(adir, '/');
+    if ((e = copy_file(path, *fixed)) != 0) {
+        rc = shelf__seterr_errno(&lib->err, e, "cannot copy '%s' for repair", path);
+        goto out;
+    }
+    /* The set: PREFIX.par2 and PREFIX.vol*.par2 beside par2. */
+    slash = strrchr(pdir, '/');
+    prefix = slash ? slash + 1 : pdir;
     if (slash)
-        slash[slash == adir ? 1 : 0] = '\0';
-    if (!(d = opendir(slash ? adir : "."))) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot read the folder of '%s'", path);
+        *slash = '\0';
+    nl = strlen(prefix) - 5;
+    if (!(d = opendir(slash ? (*pdir ? pdir : "/") : "."))) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot read the folder of '%s'", par2);
         goto out;
     }
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         char *from;
 
-        if (strncmp(de->d_name, im->aname, nl) ||
-            (n != nl && (n < nl + 5 || strcmp(de->d_name + n - 5, ".par2"))))
+        if (strncmp(de->d_name, prefix, nl) || n < nl + 5 || strcmp(de->d_name + n - 5, ".par2") ||
+            (n != nl + 5 && strncmp(de->d_name + nl, ".vol", 4)))
             continue;
-        from = shelf__path_join(slash ? adir : ".", de->d_name);
+        from = shelf__path_join(slash ? (*pdir ? pdir : "/") : ".", de->d_name);
         free(to);
         to = shelf__path_join(dir, de->d_name);
         if (!from || !to) {
@@ -711,24 +720,22 @@ static int repair_copy(importer *im, const char *path, const char *dir, char **f
             goto out;
         }
     }
-    if (!(par2 = shelf__asprintf("%s/%s.par2", dir, im->aname))) {
+    if (!(par2copy = shelf__path_join(dir, prefix))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = shelf__par2_repair(par2, NULL, &rep, &perr)) != SHELF_OK) {
+    memset(&pp, 0, sizeof pp);
+    pp.data = *fixed;
+    if ((rc = shelf__par2_repair(par2copy, &pp, &rep, &perr)) != SHELF_OK)
         rc = shelf__seterr(&lib->err, rc, "archive '%s': repair from parity failed: %s; nothing imported",
                            im->aname, perr.msg);
-        goto out;
-    }
-    if (!(*fixed = shelf__path_join(dir, im->aname)))
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 out:
     shelf__par2_report_release(&rep);
     if (d)
         closedir(d);
-    free(par2);
+    free(par2copy);
     free(to);
-    free(adir);
+    free(pdir);
     return rc;
 }
 
@@ -771,7 +778,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     rprog rp;
     struct statvfs vfs;
     struct stat sb;
-    char *stage = NULL, *repair = NULL, *fixed = NULL;
+    char *stage = NULL, *repair = NULL, *fixed = NULL, *par2 = NULL;
     const char *src = path;
     int rc = SHELF_OK, found = 0, prc, locked = 0;
     size_t i;
@@ -811,7 +818,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     }
 
     /* 1. Parity first. */
-    prc = shelf__archive_parity(path, &rep, &found, &perr);
+    prc = shelf__archive_parity(path, &rep, &found, &par2, &perr);
     if (found && prc == SHELF_ECORRUPT && rep.repairable) {
         char detail[200];
 
@@ -823,7 +830,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
             rc = lib->err.rc;
             goto out;
         }
-        if ((rc = repair_copy(&im, path, repair, &fixed)) != SHELF_OK)
+        if ((rc = repair_copy(&im, path, par2, repair, &fixed)) != SHELF_OK)
             goto out;
         src = fixed;
         st->repaired = 1;
@@ -937,6 +944,7 @@ out:
     free(stage);
     free(repair);
     free(fixed);
+    free(par2);
     items_release(&im);
     if (locked)
         shelf_library_unlock(lib);
