@@ -45,4 +45,72 @@ check "copy: the original set untouched" "$(cmp -s "$A/new.tar" "$A/copy.tar" &&
 # The file of the old name is the other archive, intact with its own set.
 expect 0 "old name: verify checks that file, not the set's recorded file" "$SHELF" archive verify "$A/old.tar"
 contains "old name: parity intact" "$out" "2 files, 9.3 kB checked against SHA-256 and SHA-512; parity intact"
+
+# ---- imported samples keep the archive and member path as their origin
+expect 0 "origin: ls" "$SHELF" -L "$T/lib-ren" --json ls
+check "origin: the archive is the root" "$(json 'sorted(set(s["root"] for s in j))')" = "['$A/new.tar']"
+check "origin: the member path" "$(json 'sorted(s["path"] for s in j)[0].startswith("data/samples/")')" = True
+check "origin: no staging folder in the catalog" "$(sqlite3 "$T/lib-ren/shelf.db" "SELECT count(*) FROM roots WHERE path LIKE '%.archive-%'")" = 0
+expect 0 "origin: keep both" "$SHELF" -L "$T/lib-ren" archive import --on-conflict keep-both "$A/new.tar"
+expect 0 "origin: ls again" "$SHELF" -L "$T/lib-ren" --json ls
+check "origin: a second copy is told apart" "$(json 'sum(s["path"].endswith("#2") for s in j)')" = 3
+
+# ---- kill -9 during an import: nothing of the archive or all of it
+K="$T/k"
+mkdir -p "$K"
+for i in $(seq 1 16); do "$SHELF_TG" --seed $((100 + i)) "$K/k$i.wav"; done
+cat > "$K/kit.sfz" <<'SFZ'
+<region> sample=k1.wav lokey=36 hikey=36
+<region> sample=k2.wav lokey=38 hikey=38
+SFZ
+export SHELF_LIBRARY="$T/lib-k"
+expect 0 "kill: source library" "$SHELF" init
+expect 0 "kill: import" "$SHELF" import "$K"
+expect 0 "kill: patch" "$SHELF" patch import "$K/kit.sfz"
+for i in $(seq 1 16); do "$SHELF" tag add "$K/k$i.wav" "kt$i" >/dev/null || fail "tag k$i"; done
+expect 0 "kill: rate" "$SHELF" rate "$K/k7.wav" 5
+expect 0 "kill: favourite" "$SHELF" fav "$K/k9.wav"
+expect 0 "kill: export" "$SHELF" archive export --all "$T/k.tar"
+unset SHELF_LIBRARY
+want_tags=$(python3 -c 'print(sorted("kt%d" % i for i in range(1, 17)))')
+
+# Time one import, then kill at random moments within it.
+"$SHELF" -L "$T/lib-time" init >/dev/null
+t0=$(date +%s%N)
+"$SHELF" -L "$T/lib-time" archive import "$T/k.tar" >/dev/null || fail "kill: timed import"
+dur=$(( ($(date +%s%N) - t0) / 1000000 ))
+seed=${SHELF_KILL_SEED:-$(date +%s)}
+echo "kill -9 seed: $seed (set SHELF_KILL_SEED to repeat); one import takes $dur ms"
+RANDOM=$seed
+killed=0 partial=0
+for round in $(seq 1 ${SHELF_KILL_ROUNDS:-12}); do
+    L="$T/lib-kill"
+    rm -rf "$L"
+    "$SHELF" -L "$L" init >/dev/null
+    ms=$(( RANDOM % (dur + 20) ))
+    "$SHELF" -L "$L" archive import "$T/k.tar" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+    kill -9 "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    st=$?
+    # 137: killed by SIGKILL (128 + 9); 0: it finished first.
+    [ "$st" -eq 137 ] && killed=$((killed + 1))
+    [ "$st" -eq 137 ] || [ "$st" -eq 0 ] || fail "kill round $round: exit $st"
+    ns=$(sqlite3 "$L/shelf.db" "SELECT count(*) FROM samples")
+    np=$(sqlite3 "$L/shelf.db" "SELECT count(*) FROM patches")
+    if ! { [ "$ns" -eq 0 ] && [ "$np" -eq 0 ]; } && ! { [ "$ns" -eq 16 ] && [ "$np" -eq 1 ]; }; then
+        partial=$((partial + 1))
+        echo "kill round $round (after $ms ms, exit $st): $ns samples and $np patches" >&2
+    fi
+    # A re-run completes it, tags, rating and favourite included.
+    "$SHELF" -L "$L" archive import "$T/k.tar" >/dev/null 2>&1 || fail "kill round $round: re-run"
+    out=$("$SHELF" -L "$L" --json ls)
+    got=$(json 'sorted(t for s in j for t in s["tags"])')
+    [ "$got" = "$want_tags" ] || fail "kill round $round: tags after the re-run: $got"
+    [ "$(json '[s["name"] for s in j if s["rating"] == 5]')" = "['k7']" ] || fail "kill round $round: rating"
+    [ "$(json '[s["name"] for s in j if s["favourite"]]')" = "['k9']" ] || fail "kill round $round: favourite"
+done
+check "kill: every library had nothing of the archive or all of it" "$partial" -eq 0
+check "kill: some imports were killed (seed $seed)" "$killed" -ge 1
 finish
