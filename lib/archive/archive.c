@@ -70,7 +70,92 @@ static void ids_unique(idlist *l)
 typedef struct gather {
     idlist samples, patches, projects;
     int rc;
+    const shelf_archive_export_opts *o;
+    size_t nmissing;
+    size_t left_out;            /* of samples: not on disk or in the store */
+    char first_missing[300];    /* for the message */
 } gather;
+
+/* A referenced sample that cannot go in. */
+static void missing(gather *g, const char *what, const char *why)
+{
+    if (!g->nmissing++)
+        snprintf(g->first_missing, sizeof g->first_missing, "%.140s (%.150s)", what, why);
+    if (g->o->on_missing)
+        g->o->on_missing(g->o->ud, SHELF_ARCHIVE_MISSING, what, why);
+}
+
+static int sample_exists(shelf_library *lib, int64_t id, const char *sha256, int64_t *found)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id FROM (SELECT id, 0 AS o FROM samples WHERE id = ?1 AND"
+                                           " (?2 IS NULL OR sha256 = ?2) UNION ALL SELECT id, 1 FROM samples"
+                                           " WHERE sha256 = ?2 ORDER BY o, id LIMIT 1)");
+    int r;
+
+    *found = 0;
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sha256)
+        sqlite3_bind_text(st, 2, sha256, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    if ((r = sqlite3_step(st)) == SQLITE_ROW)
+        *found = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+}
+
+/*
+ * The samples a document names, whether the catalog still links them or
+ * not (a reference to a removed sample stays in the document, unlinked):
+ * each found is added, each not found is missing.
+ */
+static int doc_samples(shelf_library *lib, gather *g, int kind, int64_t id)
+{
+    char *text = NULL, what[300], why[300];
+    json_t *doc = NULL, *m;
+    const char *key, *dname;
+    int64_t found;
+    int rc;
+
+    if ((rc = shelf_doc_get(lib, kind, id, 0, &text)) != SHELF_OK)
+        return rc;
+    if (!(doc = json_loads(text, 0, NULL))) {
+        free(text);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    dname = json_string_value(json_object_get(doc, "name"));
+    snprintf(why, sizeof why, "used by %s %lld '%s'; not in the library, on disk or in the store",
+             kind == SHELF_DOC_PATCH ? "patch" : "project", (long long)id, dname ? dname : "");
+    json_object_foreach(json_object_get(doc, kind == SHELF_DOC_PATCH ? "zones" : "samples"), key, m) {
+        json_t *s = kind == SHELF_DOC_PATCH ? json_object_get(m, "sample") : NULL;
+        int64_t sid = kind == SHELF_DOC_PATCH ? json_integer_value(json_object_get(s, "id"))
+                                              : strtoll(key, NULL, 10);
+        const char *sha = json_string_value(json_object_get(s, "sha256"));
+        const char *path = json_string_value(json_object_get(s, "path"));
+
+        if (kind == SHELF_DOC_PATCH && !s)
+            continue;
+        if ((rc = sample_exists(lib, sid, sha, &found)) != SHELF_OK)
+            break;
+        if (found) {
+            if ((rc = ids_add(&g->samples, found)) != SHELF_OK) {
+                rc = shelf__seterr(&lib->err, rc, "out of memory");
+                break;
+            }
+            continue;
+        }
+        if (path)
+            snprintf(what, sizeof what, "sample %lld '%s'", (long long)sid, path);
+        else
+            snprintf(what, sizeof what, "sample %lld", (long long)sid);
+        missing(g, what, why);
+    }
+    json_decref(doc);
+    free(text);
+    return rc;
+}
 
 static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
 {
@@ -148,6 +233,12 @@ static int gather_ids(shelf_library *lib, const shelf_archive_export_opts *o, ga
         if ((rc = shelf_refs(lib, SHELF_DOC_PATCH, g->patches.v[i], on_ref, g)) != SHELF_OK)
             return g->rc ? shelf__seterr(&lib->err, g->rc, "out of memory") : rc;
     ids_unique(&g->patches);
+    for (i = 0; i < g->projects.n; i++)
+        if ((rc = doc_samples(lib, g, SHELF_DOC_PROJECT, g->projects.v[i])) != SHELF_OK)
+            return rc;
+    for (i = 0; i < g->patches.n; i++)
+        if ((rc = doc_samples(lib, g, SHELF_DOC_PATCH, g->patches.v[i])) != SHELF_OK)
+            return rc;
     ids_unique(&g->samples);
     if (!g->samples.n && !g->patches.n && !g->projects.n)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to export: the selection is empty");
@@ -322,6 +413,23 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
             break;
         slash = strrchr(s->relpath, '/');
         src = s->blob ? shelf__store_path(&lib->store, s->blob) : shelf__sample_abspath(s->root, s->relpath);
+        /* Gone from its path: the store may hold its bytes. */
+        if (src && access(src, F_OK) != 0 && s->sha256 && shelf__store_has(&lib->store, s->sha256) == 1) {
+            free(src);
+            src = shelf__store_path(&lib->store, s->sha256);
+        }
+        if (src && access(src, F_OK) != 0 && errno == ENOENT) {
+            char what[300], why[600];
+
+            snprintf(what, sizeof what, "sample %lld '%s'", (long long)s->id, s->name ? s->name : "");
+            snprintf(why, sizeof why, "'%s' is not on disk, and the store has no copy", src);
+            free(src);
+            missing(g, what, why);
+            g->left_out++;
+            shelf_cursor_free(cur);
+            cur = NULL;
+            continue;
+        }
         base = safe_component(slash ? slash + 1 : s->relpath, "sample");
         if (base)
             file = shelf__asprintf("data/samples/%lld/%s", (long long)s->id, base);
@@ -686,8 +794,15 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
                              "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);
     if (o->parity < 0 || o->parity > 100)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "parity must be 0 to 100%%, not %g", o->parity);
+    g.o = o;
     if ((rc = gather_ids(lib, o, &g)) != SHELF_OK || (rc = plan_build(lib, &g, &p)) != SHELF_OK)
         goto out;
+    if (g.nmissing && !o->allow_missing) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "cannot export '%s': %zu referenced sample%s missing: %s%s;"
+                           " nothing written (--allow-missing leaves them out)", out, g.nmissing,
+                           g.nmissing == 1 ? " is" : "s are", g.first_missing, g.nmissing > 1 ? " ..." : "");
+        goto out;
+    }
     name = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
     if (!(base = bag_base(out)) || !(dir = shelf__strdup(out)) || !(buf = shelf__malloc(CHUNK))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
@@ -850,7 +965,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     pg.p.current = NULL;
     tick(&pg, 1);
     if (st) {
-        st->samples = g.samples.n;
+        st->samples = g.samples.n - g.left_out;
         st->patches = g.patches.n;
         st->projects = g.projects.n;
         st->files = p.n;

@@ -113,4 +113,30 @@ for round in $(seq 1 ${SHELF_KILL_ROUNDS:-12}); do
 done
 check "kill: every library had nothing of the archive or all of it" "$partial" -eq 0
 check "kill: some imports were killed (seed $seed)" "$killed" -ge 1
+
+# ---- a project archive never silently leaves out a sample it references
+export SHELF_LIBRARY="$T/lib-m"
+M="$T/m"
+mkdir -p "$M/ref" "$M/copy"
+for i in 1 2 3; do "$SHELF_TG" --seed $((200 + i)) "$M/ref/m$i.wav"; done
+cp "$M/ref/m3.wav" "$M/copy/m3-copy.wav"
+expect 0 "missing: init" "$SHELF" init
+expect 0 "missing: import in place" "$SHELF" import "$M/ref"
+expect 0 "missing: the same bytes as a managed copy" "$SHELF" import --copy "$M/copy"
+expect 0 "missing: project" "$SHELF" project new "Gig"
+expect 0 "missing: project uses all three" "$SHELF" project add 1 "$M/ref/m1.wav" "$M/ref/m2.wav" "$M/ref/m3.wav"
+id1=$("$SHELF" --json info "$M/ref/m1.wav" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+expect 0 "missing: a sample removed from the catalog" "$SHELF" rm --force "$id1"
+rm "$M/ref/m2.wav" "$M/ref/m3.wav"
+expect 3 "missing: refused (exit 3)" "$SHELF" archive export --project 1 "$T/gig.tar"
+contains "missing: the removed sample listed" "$out" "missing    sample $id1: used by project 1 'Gig'"
+contains "missing: the deleted file listed" "$out" "'m2': '$M/ref/m2.wav' is not on disk, and the store has no copy"
+contains "missing: the count" "$err" "2 referenced samples are missing"
+check "missing: no archive written" ! -e "$T/gig.tar"
+check "missing: m3 was not listed (its bytes are in the store)" "$(printf '%s\n' "$out" | grep -c m3)" -eq 0
+expect 0 "missing: --allow-missing" "$SHELF" --json archive export --project 1 "$T/gig.tar" --allow-missing
+check "missing: m3 went in from the store" "$(json 'j["samples"]')" = 1
+check "missing: both listed in --json" "$(json 'len(j["missing"])')" = 2
+expect 0 "missing: the archive verifies" "$SHELF" archive verify "$T/gig.tar"
+unset SHELF_LIBRARY
 finish
