@@ -476,6 +476,7 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
 
 typedef struct writer {
     shelf_library *lib;
+    const char *path;           /* the archive being written (messages) */
     int fd;
     uint64_t written;
     shelf__par2_enc *par2;
@@ -495,7 +496,7 @@ static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t 
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write the archive");
+            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write '%s'", w->path);
             archive_set_error(a, errno, "write failed");
             return -1;
         }
@@ -784,6 +785,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     memset(&w, 0, sizeof w);
     memset(&pg, 0, sizeof pg);
     w.lib = lib;
+    w.path = out;
     w.fd = -1;
     if (st)
         memset(st, 0, sizeof *st);
@@ -942,19 +944,17 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         goto out;
     }
     w.fd = -1;
-    if (rename(tmp, out) != 0) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    /* Parity of an earlier archive of this name would not match this one. */
+    /* Parity of an earlier archive of this name would not match this one.
+     * The new parity is written before the archive is renamed into place:
+     * when it does not fit, what was written goes again (the archive still
+     * under its temporary name, the parity files) and nothing is left
+     * half done. */
     remove_old_parity(out);
-    if (o->sync)
-        shelf__fsync_dir(*dir ? dir : ".");
     if (w.par2) {
         if ((rc = shelf__par2_enc_finish(w.par2, out, &w.perr)) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, rc, "parity: %s", w.perr.msg);
+            rc = shelf__seterr(&lib->err, rc, "parity: %s; the archive and its parity files were removed",
+                               w.perr.msg);
+            remove_old_parity(out);
             goto out;
         }
         if (st) {
@@ -962,6 +962,15 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
             st->slice_size = shelf__par2_enc_slice_size(w.par2);
         }
     }
+    if (rename(tmp, out) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
+        remove_old_parity(out);
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    if (o->sync)
+        shelf__fsync_dir(*dir ? dir : ".");
     pg.p.current = NULL;
     tick(&pg, 1);
     if (st) {

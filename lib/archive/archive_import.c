@@ -855,12 +855,14 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     if (!(im.apath = shelf__path_abs(path)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     shelf__bag_limits_init(&lim, &o->limits);
-    /* Never unpack more than the disk holds, less a margin for the store. */
+    /* Never unpack more than the disk holds, less a margin for the store
+     * (the payload is there twice: staged, then copied in); more is a full
+     * disk, not an unsafe archive. */
     if (statvfs(lib->path, &vfs) == 0) {
         uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 
-        if (avail / 2 < lim.max_bytes)
-            lim.max_bytes = avail / 2;
+        lim.disk_bytes = avail / 2 ? avail / 2 : 1;
+        lim.disk_path = lib->path;
     }
 
     /* The shared lock for the whole import: gc (exclusive) removes staging

@@ -73,6 +73,9 @@ typedef struct shelf__bag_limits {
     double max_ratio;
     uint64_t ratio_after;       /* bytes unpacked before the ratio counts */
     size_t max_tag;             /* largest tag file kept in memory */
+    uint64_t disk_bytes;        /* staging: room on the disk for the payload (0: unchecked);
+                                   more is "no space left on device", not unsafe */
+    const char *disk_path;      /* that disk's folder (messages) */
 } shelf__bag_limits;
 
 /* Fill l from the public limits (NULL: the defaults). */

@@ -139,4 +139,35 @@ check "missing: m3 went in from the store" "$(json 'j["samples"]')" = 1
 check "missing: both listed in --json" "$(json 'len(j["missing"])')" = 2
 expect 0 "missing: the archive verifies" "$SHELF" archive verify "$T/gig.tar"
 unset SHELF_LIBRARY
+
+# ---- full disks: "no space left on device" with the path; nothing half done
+F="$T/full"
+mkdir -p "$F/s" "$F/mnt"
+for i in 1 2 3 4; do "$SHELF_TG" --seed $((300 + i)) --frames 200000 "$F/s/b$i.wav"; done
+export SHELF_LIBRARY="$T/lib-f"
+expect 0 "full: init" "$SHELF" init
+expect 0 "full: import" "$SHELF" import "$F/s"
+expect 0 "full: export (1.6 MB)" "$SHELF" archive export --all "$F/big.tar"
+unset SHELF_LIBRARY
+if mount -t tmpfs -o size=2m tmpfs "$F/mnt" 2>/dev/null; then
+    "$SHELF" -L "$F/mnt/lib" init >/dev/null
+    expect 1 "full: import into a small disk fails" "$SHELF" -L "$F/mnt/lib" archive import "$F/big.tar"
+    contains "full: import says no space and names the library" "$err" "into '$F/mnt/lib': no space left on device"
+    check "full: not called unsafe" "$(printf '%s' "$err" | grep -c unsafe)" -eq 0
+    check "full: no staging left" -z "$(ls -A "$F/mnt/lib" | grep archive-)"
+    umount "$F/mnt"
+    mount -t tmpfs -o size=2m tmpfs "$F/mnt"
+    expect 1 "full: export whose parity does not fit" "$SHELF" -L "$T/lib-f" archive export --all "$F/mnt/out.tar" --parity 50
+    contains "full: parity: no space, with the path" "$err" "cannot write '$F/mnt/out.tar.vol"
+    contains "full: parity: no space left on device" "$err" "no space left on device"
+    check "full: parity: nothing left behind" -z "$(ls -A "$F/mnt")"
+    umount "$F/mnt"
+    mount -t tmpfs -o size=1m tmpfs "$F/mnt"
+    expect 1 "full: export that does not fit" "$SHELF" -L "$T/lib-f" archive export --all "$F/mnt/out.tar"
+    contains "full: export: no space, with the path" "$err" "cannot write '$F/mnt/out.tar': no space left on device"
+    check "full: export: nothing left behind" -z "$(ls -A "$F/mnt")"
+    umount "$F/mnt"
+else
+    skip "full disks" "cannot mount a tmpfs (not root)"
+fi
 finish
