@@ -91,7 +91,7 @@ static int archive_export(const cli *c, int argc, char **argv)
         { "project", required_argument, NULL, 'P' }, { "patch", required_argument, NULL, 'p' },
         { "query", required_argument, NULL, 'Q' }, { "all", no_argument, NULL, 'a' },
         { "parity", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 }
+        { "allow-missing", no_argument, NULL, 'm' }, { NULL, 0, NULL, 0 }
     };
     shelf_archive_export_opts o;
     shelf_archive_export_stats st;
@@ -112,6 +112,7 @@ static int archive_export(const cli *c, int argc, char **argv)
         case 'Q': o.query = optarg; break;
         case 'a': o.all = 1; break;
         case 's': o.sync = 1; break;
+        case 'm': o.allow_missing = 1; break;
         case 'r':
             if ((o.parity = parse_percent(optarg)) < 0) {
                 cli_error("--parity: '%s' is not a percentage from 0 to 100", optarg);
@@ -125,7 +126,7 @@ static int archive_export(const cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all)) {
         cli_error("usage: shelf archive export (--project ID | --patch ID | --query Q | --all)... "
-                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%]");
+                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing]");
         rc = EXIT_USAGE;
         goto out;
     }
@@ -138,6 +139,8 @@ static int archive_export(const cli *c, int argc, char **argv)
     u.c = c;
     u.what = "export";
     o.progress = on_progress;
+    o.on_missing = on_problem;
+    u.arr = c->json ? json_array() : NULL;
     o.ud = &u;
     cli_catch_signals();
     cli_progress_start(&u.prog, c);
@@ -148,13 +151,15 @@ static int archive_export(const cli *c, int argc, char **argv)
         goto out;
     }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f}", "archive", argv[optind],
+        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
                                  "samples", (json_int_t)st.samples, "patches", (json_int_t)st.patches,
                                  "projects", (json_int_t)st.projects, "files", (json_int_t)st.files,
                                  "payload_bytes", (json_int_t)st.payload_bytes,
                                  "archive_bytes", (json_int_t)st.archive_bytes,
                                  "parity_slices", (int)st.parity_slices,
-                                 "slice_size", (json_int_t)st.slice_size, "seconds", st.seconds));
+                                 "slice_size", (json_int_t)st.slice_size, "seconds", st.seconds,
+                                 "missing", u.arr));
+        u.arr = NULL;
     } else if (!c->quiet) {
         printf("%s: %llu samples, %llu patches, %llu projects; %llu files, %s payload, %s archive in %.1f s\n",
                argv[optind], (unsigned long long)st.samples, (unsigned long long)st.patches,
@@ -165,6 +170,7 @@ static int archive_export(const cli *c, int argc, char **argv)
                    st.parity_slices, (unsigned long long)st.slice_size, argv[optind], argv[optind]);
     }
 out:
+    json_decref(u.arr);
     shelf_library_close(lib);
     free(projects);
     free(patches);

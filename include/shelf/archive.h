@@ -51,6 +51,13 @@ typedef struct shelf_archive_export_opts {
     int sync;                   /* fsync the files before renaming them into place */
     shelf_archive_progress_cb progress;
     void *ud;
+    /* A sample the selection references (a project's or patch's, even one
+     * the catalog no longer has) that is neither on disk nor in the store:
+     * each is told to on_missing (SHELF_ARCHIVE_MISSING, what, why) and the
+     * export fails with SHELF_ENOTFOUND, unless allow_missing leaves them
+     * out. */
+    int allow_missing;
+    void (*on_missing)(void *ud, int problem, const char *path, const char *detail);
 } shelf_archive_export_opts;
 
 typedef struct shelf_archive_export_stats {
@@ -71,8 +78,10 @@ typedef struct shelf_archive_export_stats {
  * files go beside it as out.par2 and out.volA+B.par2 (older ones of that
  * name are replaced).  A sample whose bytes no longer match the catalog
  * fails the export (SHELF_ECORRUPT: run `shelf import` or `shelf verify`).
+ * A sample file gone from its path is read from the store when a blob of
+ * its bytes is there.
  * Errors: SHELF_EINVAL (nothing selected, an unknown format), SHELF_ENOTFOUND
- * (no such item, a sample file gone), SHELF_ECORRUPT, SHELF_ECANCELED,
+ * (no such item, referenced samples missing), SHELF_ECORRUPT, SHELF_ECANCELED,
  * SHELF_EIO, SHELF_ENOMEM; the message is on lib.  st may be NULL.
  */
 SHELF_API int shelf_archive_export(shelf_library *lib, const char *out,

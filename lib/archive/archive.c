@@ -71,7 +71,92 @@ static void ids_unique(idlist *l)
 typedef struct gather {
     idlist samples, patches, projects;
     int rc;
+    const shelf_archive_export_opts *o;
+    size_t nmissing;
+    size_t left_out;            /* of samples: not on disk or in the store */
+    char first_missing[300];    /* for the message */
 } gather;
+
+/* A referenced sample that cannot go in. */
+static void missing(gather *g, const char *what, const char *why)
+{
+    if (!g->nmissing++)
+        snprintf(g->first_missing, sizeof g->first_missing, "%.140s (%.150s)", what, why);
+    if (g->o->on_missing)
+        g->o->on_missing(g->o->ud, SHELF_ARCHIVE_MISSING, what, why);
+}
+
+static int sample_exists(shelf_library *lib, int64_t id, const char *sha256, int64_t *found)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id FROM (SELECT id, 0 AS o FROM samples WHERE id = ?1 AND"
+                                           " (?2 IS NULL OR sha256 = ?2) UNION ALL SELECT id, 1 FROM samples"
+                                           " WHERE sha256 = ?2 ORDER BY o, id LIMIT 1)");
+    int r;
+
+    *found = 0;
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sha256)
+        sqlite3_bind_text(st, 2, sha256, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    if ((r = sqlite3_step(st)) == SQLITE_ROW)
+        *found = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+}
+
+/*
+ * The samples a document names, whether the catalog still links them or
+ * not (a reference to a removed sample stays in the document, unlinked):
+ * each found is added, each not found is missing.
+ */
+static int doc_samples(shelf_library *lib, gather *g, int kind, int64_t id)
+{
+    char *text = NULL, what[300], why[300];
+    json_t *doc = NULL, *m;
+    const char *key, *dname;
+    int64_t found;
+    int rc;
+
+    if ((rc = shelf_doc_get(lib, kind, id, 0, &text)) != SHELF_OK)
+        return rc;
+    if (!(doc = json_loads(text, 0, NULL))) {
+        free(text);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    dname = json_string_value(json_object_get(doc, "name"));
+    snprintf(why, sizeof why, "used by %s %lld '%s'; not in the library, on disk or in the store",
+             kind == SHELF_DOC_PATCH ? "patch" : "project", (long long)id, dname ? dname : "");
+    json_object_foreach(json_object_get(doc, kind == SHELF_DOC_PATCH ? "zones" : "samples"), key, m) {
+        json_t *s = kind == SHELF_DOC_PATCH ? json_object_get(m, "sample") : NULL;
+        int64_t sid = kind == SHELF_DOC_PATCH ? json_integer_value(json_object_get(s, "id"))
+                                              : strtoll(key, NULL, 10);
+        const char *sha = json_string_value(json_object_get(s, "sha256"));
+        const char *path = json_string_value(json_object_get(s, "path"));
+
+        if (kind == SHELF_DOC_PATCH && !s)
+            continue;
+        if ((rc = sample_exists(lib, sid, sha, &found)) != SHELF_OK)
+            break;
+        if (found) {
+            if ((rc = ids_add(&g->samples, found)) != SHELF_OK) {
+                rc = shelf__seterr(&lib->err, rc, "out of memory");
+                break;
+            }
+            continue;
+        }
+        if (path)
+            snprintf(what, sizeof what, "sample %lld '%s'", (long long)sid, path);
+        else
+            snprintf(what, sizeof what, "sample %lld", (long long)sid);
+        missing(g, what, why);
+    }
+    json_decref(doc);
+    free(text);
+    return rc;
+}
 
 static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
 {
@@ -149,6 +234,12 @@ static int gather_ids(shelf_library *lib, const shelf_archive_export_opts *o, ga
         if ((rc = shelf_refs(lib, SHELF_DOC_PATCH, g->patches.v[i], on_ref, g)) != SHELF_OK)
             return g->rc ? shelf__seterr(&lib->err, g->rc, "out of memory") : rc;
     ids_unique(&g->patches);
+    for (i = 0; i < g->projects.n; i++)
+        if ((rc = doc_samples(lib, g, SHELF_DOC_PROJECT, g->projects.v[i])) != SHELF_OK)
+            return rc;
+    for (i = 0; i < g->patches.n; i++)
+        if ((rc = doc_samples(lib, g, SHELF_DOC_PATCH, g->patches.v[i])) != SHELF_OK)
+            return rc;
     ids_unique(&g->samples);
     if (!g->samples.n && !g->patches.n && !g->projects.n)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to export: the selection is empty");
@@ -338,6 +429,23 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
             break;
         slash = strrchr(s->relpath, '/');
         src = s->blob ? shelf__store_path(&lib->store, s->blob) : shelf__sample_abspath(s->root, s->relpath);
+        /* Gone from its path: the store may hold its bytes. */
+        if (src && access(src, F_OK) != 0 && s->sha256 && shelf__store_has(&lib->store, s->sha256) == 1) {
+            free(src);
+            src = shelf__store_path(&lib->store, s->sha256);
+        }
+        if (src && access(src, F_OK) != 0 && errno == ENOENT) {
+            char what[300], why[600];
+
+            snprintf(what, sizeof what, "sample %lld '%s'", (long long)s->id, s->name ? s->name : "");
+            snprintf(why, sizeof why, "'%s' is not on disk, and the store has no copy", src);
+            free(src);
+            missing(g, what, why);
+            g->left_out++;
+            shelf_cursor_free(cur);
+            cur = NULL;
+            continue;
+        }
         base = safe_component(slash ? slash + 1 : s->relpath, "sample");
         if (base)
             file = shelf__asprintf("data/samples/%lld/%s", (long long)s->id, base);
@@ -384,6 +492,7 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
 
 typedef struct writer {
     shelf_library *lib;
+    const char *path;           /* the archive being written (messages) */
     int fd;
     uint64_t written;
     shelf__par2_enc *par2;
@@ -403,7 +512,7 @@ static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t 
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write the archive");
+            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write '%s'", w->path);
             archive_set_error(a, errno, "write failed");
             return -1;
         }
@@ -693,6 +802,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     memset(&w, 0, sizeof w);
     memset(&pg, 0, sizeof pg);
     w.lib = lib;
+    w.path = out;
     w.fd = -1;
     if (st)
         memset(st, 0, sizeof *st);
@@ -704,8 +814,15 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     if (o->parity < 0 || o->parity > 100)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "parity must be 0 to 100%%, not %g", o->parity);
     old_ctype = shelf__utf8_ctype_enter();
+    g.o = o;
     if ((rc = gather_ids(lib, o, &g)) != SHELF_OK || (rc = plan_build(lib, &g, &p)) != SHELF_OK)
         goto out;
+    if (g.nmissing && !o->allow_missing) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "cannot export '%s': %zu referenced sample%s missing: %s%s;"
+                           " nothing written (--allow-missing leaves them out)", out, g.nmissing,
+                           g.nmissing == 1 ? " is" : "s are", g.first_missing, g.nmissing > 1 ? " ..." : "");
+        goto out;
+    }
     name = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
     if (!(base = bag_base(out)) || !(dir = shelf__strdup(out)) || !(buf = shelf__malloc(CHUNK))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
@@ -845,19 +962,17 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         goto out;
     }
     w.fd = -1;
-    if (rename(tmp, out) != 0) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    /* Parity of an earlier archive of this name would not match this one. */
+    /* Parity of an earlier archive of this name would not match this one.
+     * The new parity is written before the archive is renamed into place:
+     * when it does not fit, what was written goes again (the archive still
+     * under its temporary name, the parity files) and nothing is left
+     * half done. */
     remove_old_parity(out);
-    if (o->sync)
-        shelf__fsync_dir(*dir ? dir : ".");
     if (w.par2) {
         if ((rc = shelf__par2_enc_finish(w.par2, out, &w.perr)) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, rc, "parity: %s", w.perr.msg);
+            rc = shelf__seterr(&lib->err, rc, "parity: %s; the archive and its parity files were removed",
+                               w.perr.msg);
+            remove_old_parity(out);
             goto out;
         }
         if (st) {
@@ -865,10 +980,19 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
             st->slice_size = shelf__par2_enc_slice_size(w.par2);
         }
     }
+    if (rename(tmp, out) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
+        remove_old_parity(out);
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    if (o->sync)
+        shelf__fsync_dir(*dir ? dir : ".");
     pg.p.current = NULL;
     tick(&pg, 1);
     if (st) {
-        st->samples = g.samples.n;
+        st->samples = g.samples.n - g.left_out;
         st->patches = g.patches.n;
         st->projects = g.projects.n;
         st->files = p.n;
@@ -929,21 +1053,99 @@ static int on_read_progress(void *ud, uint64_t files, uint64_t bytes, const char
     return v->cb ? v->cb(v->ud, &p) : 0;
 }
 
-int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err)
+/* Verify the set of par2 with the archive at path as its data file. */
+static int parity_verify(const char *par2, const char *path, shelf__par2_report *rep, shelf__err *err)
 {
-    char *par2 = shelf__asprintf("%s.par2", path);
-    int rc;
+    shelf__par2_params pp;
+
+    memset(&pp, 0, sizeof pp);
+    pp.data = path;
+    return shelf__par2_verify(par2, &pp, rep, err);
+}
+
+/* A volume file of a set (NAME.volA+B.par2), not the one to look a set up by. */
+static int is_volume(const char *name)
+{
+    const char *v = strstr(name, ".vol");
+    size_t n;
+
+    if (!v)
+        return 0;
+    v += 4;
+    n = strspn(v, "0123456789");
+    if (!n || (v[n] != '+' && v[n] != '-'))
+        return 0;
+    v += n + 1;
+    n = strspn(v, "0123456789");
+    return n && !strcmp(v + n, ".par2");
+}
+
+int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, char **used, shelf__err *err)
+{
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char *par2 = shelf__asprintf("%s.par2", path), *dir = NULL, *cand = NULL;
+    struct dirent *de;
+    DIR *d = NULL;
+    int rc = SHELF_OK, match;
 
     memset(rep, 0, sizeof *rep);
     *found = 0;
+    if (used)
+        *used = NULL;
     if (!par2)
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-    if (access(par2, F_OK) != 0) {
-        free(par2);
-        return SHELF_OK;
+    /* PATH.par2 first: its set is this archive's when it describes it by
+     * content, by name, or has a slice of it intact (damage at the start). */
+    if (access(par2, F_OK) == 0) {
+        rc = parity_verify(par2, path, rep, err);
+        if ((rc != SHELF_OK && rc != SHELF_ECORRUPT) || rep->by_content ||
+            (rep->nfiles == 1 && (!strcmp(rep->files[0].name, name) ||
+                                  rep->files[0].nbad < rep->files[0].nslices))) {
+            *found = 1;
+            goto out;
+        }
+        shelf__par2_report_release(rep);
+        rc = SHELF_OK;
     }
-    *found = 1;
-    rc = shelf__par2_verify(par2, NULL, rep, err);
+    /* Else any set beside it that describes it by content (a copy or a
+     * renamed archive whose .par2 files kept the old name). */
+    dir = strrchr(path, '/') ? shelf__strndup(path, (size_t)(strrchr(path, '/') - path) + (name - 1 == path))
+                             : shelf__strdup(".");
+    if (!dir) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!(d = opendir(dir)))
+        goto out;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        shelf__err ignored = { 0, "" };
+
+        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") || is_volume(de->d_name))
+            continue;
+        free(cand);
+        if (!(cand = shelf__path_join(dir, de->d_name))) {
+            rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!strcmp(cand, par2) || shelf__par2_describes(cand, path, &match, &ignored) != SHELF_OK || !match)
+            continue;
+        *found = 1;
+        rc = parity_verify(cand, path, rep, err);
+        free(par2);
+        par2 = cand;
+        cand = NULL;
+        goto out;
+    }
+out:
+    if (d)
+        closedir(d);
+    if (*found && used) {
+        *used = par2;
+        par2 = NULL;
+    }
+    free(cand);
+    free(dir);
     free(par2);
     return rc;
 }
@@ -982,7 +1184,7 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     vp.total = (uint64_t)sb.st_size;
     shelf__bag_limits_init(&lim, limits);
     /* Parity first: it reads the archive once and says which parts are bad. */
-    prc = shelf__archive_parity(path, &rep, &found, &perr);
+    prc = shelf__archive_parity(path, &rep, &found, NULL, &perr);
     st->parity = found;
     if (found && prc != SHELF_OK && prc != SHELF_ECORRUPT) {
         /* Unusable parity files are a problem to report, not a reason to stop. */

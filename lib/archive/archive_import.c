@@ -14,8 +14,10 @@
  *      favourite; patches; projects, relinked to this library's ids
  *   6. remove the staging folder
  *
- * Nothing enters the library before step 5; a failure in step 5 removes
- * what this import created.  Every action is written to the audit log.
+ * Nothing enters the library before step 5, which is one catalog
+ * transaction: a failure or a kill in step 5 leaves the catalog as it was
+ * (blobs copied into the store meanwhile are unreferenced; gc removes
+ * them).  Every action is written to the audit log.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +59,7 @@ typedef struct importer {
     const shelf_archive_import_opts *o;
     shelf_archive_import_stats *st;
     const char *aname;          /* the archive's file name */
+    char *apath;                /* its absolute path (samples' origin) */
     aitem *items;
     size_t n, cap;
     int sticky;                 /* an ASK answer given for all, else -1 */
@@ -479,6 +482,69 @@ static int apply_meta(importer *im, aitem *it, int replace)
     return SHELF_OK;
 }
 
+/*
+ * A sample imported from the staging folder gets its origin: the archive
+ * (a root of its absolute path) and its member path in it, "data/samples/
+ * ...", not a path in the staging folder that is removed at the end.  A
+ * second import of the same member (keep both) gets "#2", "#3" ...
+ */
+static int set_origin(importer *im, aitem *it, const char *stage)
+{
+    shelf_library *lib = im->lib;
+    const char *member = shelf__path_under(it->staged, stage), *rel;
+    sqlite3_stmt *st = NULL;
+    char *relpath = NULL;
+    int64_t root;
+    int rc, n;
+
+    if (!member || !*member)
+        return SHELF_OK;
+    if ((rc = shelf__root_for_import(lib, im->apath, &root, &rel)) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "UPDATE OR IGNORE samples SET root_id = ?1, relpath = ?2 WHERE id = ?3")))
+        return lib->err.rc;
+    for (n = 1; n < 1000; n++) {
+        char *m = n == 1 ? shelf__strdup(member) : shelf__asprintf("%s#%d", member, n);
+
+        free(relpath);
+        relpath = m && *rel ? shelf__path_join(rel, m) : m;
+        if (relpath != m)
+            free(m);
+        if (!relpath) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, root);
+        sqlite3_bind_text(st, 2, relpath, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, it->id);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = shelf__dberr(lib, "cannot record where a sample came from");
+            break;
+        }
+        if (sqlite3_changes(lib->db) == 1)
+            break;
+    }
+    sqlite3_finalize(st);
+    free(relpath);
+    return rc;
+}
+
+/* The staging folder's root, now without samples, goes from the catalog. */
+static int drop_stage_root(shelf_library *lib, const char *root)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "DELETE FROM roots WHERE (path = ?1 OR substr(path, 1, length(?1) + 1)"
+                                           " = ?1 || '/') AND id NOT IN (SELECT root_id FROM samples)");
+    int rc;
+
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, root, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot remove the staging folder's root");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int import_samples(importer *im, const char *stage)
 {
     shelf_library *lib = im->lib;
@@ -530,7 +596,10 @@ static int import_samples(importer *im, const char *stage)
             goto out;
         }
         it->created = 1;
+        if ((rc = set_origin(im, it, stage)) != SHELF_OK)
+            goto out;
     }
+    rc = drop_stage_root(lib, root);
 out:
     free(paths);
     free(root);
@@ -660,23 +729,6 @@ static int import_docs(importer *im, int kind)
     return rc;
 }
 
-/* Undo what this import created (a failure halfway). */
-static void roll_back(importer *im)
-{
-    size_t i = im->n;
-
-    while (i-- > 0) {
-        aitem *it = &im->items[i];
-
-        if (!it->created)
-            continue;
-        if (it->kind == SHELF__KIND_SAMPLE)
-            shelf_catalog_remove(im->lib, it->id, SHELF_REMOVE_FORCE);
-        else
-            shelf_doc_remove(im->lib, it->kind, it->id, SHELF_REMOVE_FORCE | SHELF_REMOVE_PURGE);
-    }
-}
-
 /* Copy a file (for the repair copy). */
 static int copy_file(const char *from, const char *to)
 {
@@ -709,37 +761,46 @@ static int copy_file(const char *from, const char *to)
     return e;
 }
 
-/* Copy the archive and its .par2 files into dir and repair the copy. */
-static int repair_copy(importer *im, const char *path, const char *dir, char **fixed)
+/* Copy the archive (as dir/NAME) and the .par2 files of its set into dir
+ * and repair the copy. */
+static int repair_copy(importer *im, const char *path, const char *par2, const char *dir, char **fixed)
 {
     shelf_library *lib = im->lib;
-    char *adir = shelf__strdup(path), *slash, *to = NULL, *par2 = NULL;
+    char *pdir = shelf__strdup(par2), *slash, *prefix, *to = NULL, *par2copy = NULL;
     shelf__par2_report rep;
+    shelf__par2_params pp;
     shelf__err perr = { 0, "" };
     struct dirent *de;
     DIR *d = NULL;
-    size_t nl = strlen(im->aname);
+    size_t nl;
     int rc = SHELF_OK, e;
 
     *fixed = NULL;
     memset(&rep, 0, sizeof rep);
-    if (!adir)
+    if (!pdir || !(*fixed = shelf__path_join(dir, im->aname)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    slash = strrchr(adir, '/');
+    if ((e = copy_file(path, *fixed)) != 0) {
+        rc = shelf__seterr_errno(&lib->err, e, "cannot copy '%s' for repair", path);
+        goto out;
+    }
+    /* The set: PREFIX.par2 and PREFIX.vol*.par2 beside par2. */
+    slash = strrchr(pdir, '/');
+    prefix = slash ? slash + 1 : pdir;
     if (slash)
-        slash[slash == adir ? 1 : 0] = '\0';
-    if (!(d = opendir(slash ? adir : "."))) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot read the folder of '%s'", path);
+        *slash = '\0';
+    nl = strlen(prefix) - 5;
+    if (!(d = opendir(slash ? (*pdir ? pdir : "/") : "."))) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot read the folder of '%s'", par2);
         goto out;
     }
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         char *from;
 
-        if (strncmp(de->d_name, im->aname, nl) ||
-            (n != nl && (n < nl + 5 || strcmp(de->d_name + n - 5, ".par2"))))
+        if (strncmp(de->d_name, prefix, nl) || n < nl + 5 || strcmp(de->d_name + n - 5, ".par2") ||
+            (n != nl + 5 && strncmp(de->d_name + nl, ".vol", 4)))
             continue;
-        from = shelf__path_join(slash ? adir : ".", de->d_name);
+        from = shelf__path_join(slash ? (*pdir ? pdir : "/") : ".", de->d_name);
         free(to);
         to = shelf__path_join(dir, de->d_name);
         if (!from || !to) {
@@ -754,24 +815,22 @@ static int repair_copy(importer *im, const char *path, const char *dir, char **f
             goto out;
         }
     }
-    if (!(par2 = shelf__asprintf("%s/%s.par2", dir, im->aname))) {
+    if (!(par2copy = shelf__path_join(dir, prefix))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = shelf__par2_repair(par2, NULL, &rep, &perr)) != SHELF_OK) {
+    memset(&pp, 0, sizeof pp);
+    pp.data = *fixed;
+    if ((rc = shelf__par2_repair(par2copy, &pp, &rep, &perr)) != SHELF_OK)
         rc = shelf__seterr(&lib->err, rc, "archive '%s': repair from parity failed: %s; nothing imported",
                            im->aname, perr.msg);
-        goto out;
-    }
-    if (!(*fixed = shelf__path_join(dir, im->aname)))
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 out:
     shelf__par2_report_release(&rep);
     if (d)
         closedir(d);
-    free(par2);
+    free(par2copy);
     free(to);
-    free(adir);
+    free(pdir);
     return rc;
 }
 
@@ -814,9 +873,9 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     rprog rp;
     struct statvfs vfs;
     struct stat sb;
-    char *stage = NULL, *repair = NULL, *fixed = NULL;
+    char *stage = NULL, *repair = NULL, *fixed = NULL, *par2 = NULL;
     const char *src = path;
-    int rc = SHELF_OK, found = 0, prc, locked = 0;
+    int rc = SHELF_OK, found = 0, prc, locked = 0, intx = 0;
     size_t i;
 
     if (!st)
@@ -836,25 +895,31 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     im.aname = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (stat(path, &sb) != 0)
         return shelf__seterr_errno(&lib->err, errno, "cannot open '%s'", path);
+    if (!(im.apath = shelf__path_abs(path)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     shelf__bag_limits_init(&lim, &o->limits);
-    /* Never unpack more than the disk holds, less a margin for the store. */
+    /* Never unpack more than the disk holds, less a margin for the store
+     * (the payload is there twice: staged, then copied in); more is a full
+     * disk, not an unsafe archive. */
     if (statvfs(lib->path, &vfs) == 0) {
         uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 
-        if (avail / 2 < lim.max_bytes)
-            lim.max_bytes = avail / 2;
+        lim.disk_bytes = avail / 2 ? avail / 2 : 1;
+        lim.disk_path = lib->path;
     }
 
     /* The shared lock for the whole import: gc (exclusive) removes staging
      * folders only when no import can be using them. */
     if (lib->lock_mode == 0) {
-        if ((rc = shelf_library_lock(lib, SHELF_LOCK_SHARED, 1)) != SHELF_OK)
+        if ((rc = shelf_library_lock(lib, SHELF_LOCK_SHARED, 1)) != SHELF_OK) {
+            free(im.apath);
             return rc;
+        }
         locked = 1;
     }
 
     /* 1. Parity first. */
-    prc = shelf__archive_parity(path, &rep, &found, &perr);
+    prc = shelf__archive_parity(path, &rep, &found, &par2, &perr);
     if (found && prc == SHELF_ECORRUPT && rep.repairable) {
         char detail[200];
 
@@ -866,7 +931,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
             rc = lib->err.rc;
             goto out;
         }
-        if ((rc = repair_copy(&im, path, repair, &fixed)) != SHELF_OK)
+        if ((rc = repair_copy(&im, path, par2, repair, &fixed)) != SHELF_OK)
             goto out;
         src = fixed;
         st->repaired = 1;
@@ -938,7 +1003,12 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     }
 
     /* 5. Import: samples, then patches (their zones find the samples by
-     * hash), then projects (relinked). */
+     * hash), then projects (relinked); all in one transaction, so that a
+     * kill leaves the catalog without any of it (the blobs already copied
+     * into the store are unreferenced: gc removes them). */
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        goto out;
+    intx = 1;
     if ((rc = import_samples(&im, stage)) != SHELF_OK)
         goto fail;
     for (i = 0; i < im.n; i++) {
@@ -961,18 +1031,25 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
                  (long long)it->archive_id, it->detail ? ": " : "", it->detail ? it->detail : "");
         if ((rc = audit(lib, it->kind, it->id, detail)) != SHELF_OK)
             goto fail;
-        report(&im, it);
     }
+    if ((rc = shelf__commit(lib)) != SHELF_OK)
+        goto fail;
+    intx = 0;
+    for (i = 0; i < im.n; i++)
+        report(&im, &im.items[i]);
     goto out;
 fail:
     {
         char msg[sizeof lib->err.msg];
 
         snprintf(msg, sizeof msg, "%s", lib->err.msg);
-        roll_back(&im);
+        shelf__rollback(lib);
+        intx = 0;
         rc = shelf__seterr(&lib->err, rc, "%.900s; what this import added was removed again", msg);
     }
 out:
+    if (intx)
+        shelf__rollback(lib);
     shelf__bag_release(&bag);
     shelf__par2_report_release(&rep);
     rm_rf(stage);
@@ -980,6 +1057,8 @@ out:
     free(stage);
     free(repair);
     free(fixed);
+    free(par2);
+    free(im.apath);
     items_release(&im);
     if (locked)
         shelf_library_unlock(lib);

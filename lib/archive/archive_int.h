@@ -73,6 +73,9 @@ typedef struct shelf__bag_limits {
     double max_ratio;
     uint64_t ratio_after;       /* bytes unpacked before the ratio counts */
     size_t max_tag;             /* largest tag file kept in memory */
+    uint64_t disk_bytes;        /* staging: room on the disk for the payload (0: unchecked);
+                                   more is "no space left on device", not unsafe */
+    const char *disk_path;      /* that disk's folder (messages) */
 } shelf__bag_limits;
 
 /* Fill l from the public limits (NULL: the defaults). */
@@ -137,11 +140,15 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err);
 /* ---- archive.c ------------------------------------------------------------- */
 
 /*
- * Verify the PAR2 set beside an archive (path.par2), when there is one:
- * *found 1 and rep filled (release it in every case).  Returns what
+ * Verify the PAR2 set of an archive, with the file at path as its data file
+ * whatever name the set recorded: path.par2 when its set describes this
+ * file (by content, by name, or with a slice of it intact), else a set
+ * beside it that describes it by content (size and first-16-KiB MD5).
+ * When there is one: *found 1, rep filled (release it in every case) and
+ * *used (may be NULL) the .par2 file (owned).  Returns what
  * shelf__par2_verify returns, or SHELF_OK when there is no set.
  */
-int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, shelf__err *err);
+int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found, char **used, shelf__err *err);
 
 /*
  * Parse an export-media index (DIR/index, doc/formats.md) held in memory;

@@ -41,6 +41,8 @@ void shelf__bag_limits_init(shelf__bag_limits *l, const void *pub_limits)
     l->max_ratio = p && p->max_ratio > 0 ? p->max_ratio : 1000.0;
     l->ratio_after = (uint64_t)64 << 20;
     l->max_tag = (size_t)64 << 20;
+    l->disk_bytes = 0;
+    l->disk_path = NULL;
 }
 
 void shelf__bag_release(shelf__bag *bag)
@@ -128,6 +130,21 @@ static int unsafe(reader *r, const char *name, const char *why)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
     return shelf__seterr(r->err, SHELF_EFORMAT, "unsafe archive: '%s': %s", shown, why);
+}
+
+/* The payload would not fit the disk it is unpacked on: a full disk, not
+ * an unsafe archive. */
+static int no_space(reader *r, const char *name)
+{
+    char shown[120];
+
+    snprintf(shown, sizeof shown, "%s", name ? name : "");
+    for (char *c = shown; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return shelf__seterr(r->err, SHELF_EIO, "cannot unpack '%s' into '%s': no space left on device (%llu bytes"
+                         " free for unpacking and importing it)", shown, r->lim->disk_path ? r->lim->disk_path : ".",
+                         (unsigned long long)r->lim->disk_bytes);
 }
 
 /* Record a folder and its parents, refusing one that is also a file. */
@@ -230,6 +247,12 @@ static int check_entry(reader *r, struct archive_entry *e, char **namep, int *is
     }
     if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > r->lim->max_bytes - r->total) {
         rc = unsafe(r, raw, "declared size over the limit");
+        goto out;
+    }
+    if (r->lim->disk_bytes && archive_entry_size_is_set(e) &&
+        (uint64_t)archive_entry_size(e) > r->lim->disk_bytes - (r->total < r->lim->disk_bytes ?
+                                                                 r->total : r->lim->disk_bytes)) {
+        rc = no_space(r, raw);
         goto out;
     }
     if ((added = shelf__strset_add(&r->names, name, NULL)) <= 0) {
@@ -354,6 +377,10 @@ static int read_file(reader *r, struct archive *a, struct archive_entry *e, cons
             rc = unsafe(r, name, "unpacks to more bytes than the limit");
             goto out;
         }
+        if (r->lim->disk_bytes && r->total > r->lim->disk_bytes) {
+            rc = no_space(r, name);
+            goto out;
+        }
         packed = archive_filter_bytes(a, -1);
         if (r->total > r->lim->ratio_after && packed > 0 &&
             (double)r->total > r->lim->max_ratio * (double)packed) {
@@ -372,7 +399,7 @@ static int read_file(reader *r, struct archive *a, struct archive_entry *e, cons
             }
         }
         if (fd >= 0 && (e2 = write_all(fd, r->buf, (size_t)n)) != 0) {
-            rc = shelf__seterr_errno(r->err, e2, "cannot stage '%s'", rel);
+            rc = shelf__seterr_errno(r->err, e2, "cannot write '%s'", staged);
             goto out;
         }
     }
@@ -380,7 +407,7 @@ static int read_file(reader *r, struct archive *a, struct archive_entry *e, cons
         e2 = close(fd);
         fd = -1;
         if (e2) {
-            rc = shelf__seterr_errno(r->err, errno, "cannot stage '%s'", rel);
+            rc = shelf__seterr_errno(r->err, errno, "cannot write '%s'", staged);
             goto out;
         }
     }

@@ -43,6 +43,7 @@ typedef struct ent {
     char *path;                 /* "shard/file" */
     int act;
     size_t from;                /* old entry, for ACT_MOVE */
+    int done;                   /* written or moved by this run */
 } ent;
 
 /* An entry of the previous run's index. */
@@ -651,43 +652,103 @@ int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf_
     return rc;
 }
 
-static int write_index(media *m, const char *dir)
+static int file_is(const char *dir, const char *rel, uint64_t size)
+{
+    char *p = shelf__path_join(dir, rel);
+    struct stat sb;
+    int ok;
+
+    ok = p && lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size;
+    free(p);
+    return ok;
+}
+
+static int put_line(shelf__buf *b, const char *path, uint64_t size, const char *sha, int64_t id, const char *name,
+                    const char *category, const char *tags)
+{
+    char num[32];
+    int rc = put_field(b, path, '\t');
+
+    snprintf(num, sizeof num, "%llu", (unsigned long long)size);
+    if (rc == SHELF_OK)
+        rc = put_field(b, num, '\t');
+    if (rc == SHELF_OK)
+        rc = put_field(b, sha, '\t');
+    snprintf(num, sizeof num, "%lld", (long long)id);
+    if (rc == SHELF_OK)
+        rc = put_field(b, num, '\t');
+    if (rc == SHELF_OK) {
+        /* The display name as text: the index is UTF-8. */
+        char *text = shelf_name_escape(name, 0);
+
+        rc = text ? put_field(b, text, '\t') : SHELF_ENOMEM;
+        free(text);
+    }
+    if (rc == SHELF_OK)
+        rc = put_field(b, category, '\t');
+    if (rc == SHELF_OK)
+        rc = put_field(b, tags, '\n');
+    return rc;
+}
+
+static const ent *ent_at(const media *m, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < m->n; i++)
+        if (!strcmp(m->e[i].path, path))
+            return &m->e[i];
+    return NULL;
+}
+
+/* What a run in progress may leave (mode JOURNAL, written before anything
+ * on the card changes: the old entries and the new ones, a new file not
+ * yet certain with an all-zero SHA-256, so that the next run rewrites it and
+ * removes what it no longer wants), or what a failed run did leave (mode
+ * LEFT: the files that are there). */
+enum { INDEX_FINAL, INDEX_JOURNAL, INDEX_LEFT };
+
+static int index_lines(media *m, const char *dir, int mode, shelf__buf *b)
+{
+    static const char zero[HEXLEN + 1] = "0000000000000000000000000000000000000000000000000000000000000000";
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < m->n && rc == SHELF_OK; i++) {
+        const ent *e = &m->e[i];
+        int sure = mode == INDEX_FINAL || e->act == ACT_KEEP || e->done;
+
+        if (sure)
+            rc = put_line(b, e->path, e->size, e->sha256, e->id, e->name, e->category, e->tags);
+        else if (mode == INDEX_JOURNAL)
+            rc = put_line(b, e->path, e->size, zero, e->id, e->name, e->category, e->tags);
+    }
+    for (i = 0; mode != INDEX_FINAL && i < m->nold && rc == SHELF_OK; i++) {
+        const old_ent *o = &m->old[i];
+        const ent *e = ent_at(m, o->path);
+
+        if (e && (mode == INDEX_JOURNAL || e->act == ACT_KEEP || e->done))
+            continue;
+        if (mode == INDEX_LEFT && !file_is(dir, o->path, o->size))
+            continue;
+        rc = put_line(b, o->path, o->size, o->sha256, o->id, "", "", "");
+    }
+    return rc;
+}
+
+static int write_index(media *m, const char *dir, int mode)
 {
     shelf_library *lib = m->lib;
     shelf__buf b = SHELF__BUF_INIT;
     char *path = shelf__asprintf("%s/index", dir), *tmp = shelf__asprintf("%s/index.tmp", dir);
-    char num[32];
-    size_t i, off;
+    size_t off;
     int rc = SHELF_OK, fd = -1;
 
     if (!path || !tmp || shelf__buf_adds(&b, INDEX_MAGIC "# path\tsize\tsha256\tid\tname\tcategory\ttags\n")) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    for (i = 0; i < m->n && rc == SHELF_OK; i++) {
-        const ent *e = &m->e[i];
-
-        rc = put_field(&b, e->path, '\t');
-        snprintf(num, sizeof num, "%llu", (unsigned long long)e->size);
-        if (rc == SHELF_OK)
-            rc = put_field(&b, num, '\t');
-        if (rc == SHELF_OK)
-            rc = put_field(&b, e->sha256, '\t');
-        snprintf(num, sizeof num, "%lld", (long long)e->id);
-        if (rc == SHELF_OK)
-            rc = put_field(&b, num, '\t');
-        if (rc == SHELF_OK) {
-            /* The display name as text: the index is UTF-8. */
-            char *text = shelf_name_escape(e->name, 0);
-
-            rc = text ? put_field(&b, text, '\t') : SHELF_ENOMEM;
-            free(text);
-        }
-        if (rc == SHELF_OK)
-            rc = put_field(&b, e->category, '\t');
-        if (rc == SHELF_OK)
-            rc = put_field(&b, e->tags, '\n');
-    }
+    rc = index_lines(m, dir, mode, &b);
     if (rc != SHELF_OK) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -734,17 +795,6 @@ static int cmp_old_path(const void *a, const void *b)
 }
 
 /* 1 when dir/rel is a regular file of size bytes. */
-static int file_is(const char *dir, const char *rel, uint64_t size)
-{
-    char *p = shelf__path_join(dir, rel);
-    struct stat sb;
-    int ok;
-
-    ok = p && lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size;
-    free(p);
-    return ok;
-}
-
 static void plan(media *m, const char *dir)
 {
     size_t i, j;
@@ -948,12 +998,16 @@ static int apply(media *m, const char *dir, shelf_media_export_stats *st)
     shelf_library *lib = m->lib;
     char *staging = shelf__path_join(dir, STAGING), *buf = NULL, *a = NULL, *b = NULL;
     size_t i;
-    int rc = SHELF_OK, staged = 0;
+    int rc = SHELF_OK, staged = 0, journal = 0;
 
     if (!staging || !(buf = shelf__malloc(CHUNK))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
+    /* First the journal: every file this run may leave is in the index. */
+    if ((rc = write_index(m, dir, INDEX_JOURNAL)) != SHELF_OK)
+        goto out;
+    journal = 1;
     /* Moves go through the staging folder: a file may move to where another
      * one is now. */
     for (i = 0; i < m->n; i++) {
@@ -1024,15 +1078,18 @@ static int apply(media *m, const char *dir, shelf_media_export_stats *st)
                 goto out;
             }
             st->moved++;
+            e->done = 1;
         } else if ((rc = copy_one(m, dir, e, buf, st)) != SHELF_OK) {
             goto out;
+        } else {
+            e->done = 1;
         }
         m->prog.files_done++;
         if ((rc = progress(m)) != SHELF_OK)
             goto out;
     }
     m->prog.current = NULL;
-    if ((rc = write_index(m, dir)) != SHELF_OK)
+    if ((rc = write_index(m, dir, INDEX_FINAL)) != SHELF_OK)
         goto out;
     /* Folders of the last run that hold nothing now. */
     for (i = 0; i < m->nold; i++) {
@@ -1050,6 +1107,14 @@ static int apply(media *m, const char *dir, shelf_media_export_stats *st)
 out:
     if (staged)
         clear_staging(staging);
+    if (rc != SHELF_OK && journal) {
+        /* Failed halfway: the index says what is there now. */
+        char msg[sizeof lib->err.msg];
+
+        snprintf(msg, sizeof msg, "%s", lib->err.msg);
+        if (write_index(m, dir, INDEX_LEFT) == SHELF_OK)
+            shelf__seterr(&lib->err, rc, "%s", msg);
+    }
     free(a);
     free(b);
     free(buf);
@@ -1247,6 +1312,55 @@ out:
     return rc;
 }
 
+/* The temporary files a killed run left in the folders of the index it
+ * left (copies: .shelf-ID.tmp; the index: index.tmp). */
+static void sweep_tmp(const media *m, const char *dir)
+{
+    char *p = shelf__path_join(dir, "index.tmp");
+    size_t i, j;
+
+    if (p)
+        unlink(p);
+    free(p);
+    for (i = 0; i < m->nold; i++) {
+        const char *slash = strchr(m->old[i].path, '/');
+        size_t n = (size_t)(slash - m->old[i].path);
+        char *folder;
+        struct dirent *de;
+        DIR *d;
+
+        for (j = 0; j < i && (strncmp(m->old[j].path, m->old[i].path, n) || m->old[j].path[n] != '/'); j++)
+            ;
+        if (j < i || !(folder = shelf__asprintf("%s/%.*s", dir, (int)n, m->old[i].path)))
+            continue;
+        if ((d = opendir(folder)) != NULL) {
+            while ((de = readdir(d)) != NULL) {
+                size_t l = strlen(de->d_name);
+
+                if (!strncmp(de->d_name, ".shelf-", 7) && l > 11 && !strcmp(de->d_name + l - 4, ".tmp") &&
+                    (p = shelf__path_join(folder, de->d_name))) {
+                    unlink(p);
+                    free(p);
+                }
+            }
+            closedir(d);
+        }
+        free(folder);
+    }
+}
+
+/* Without --patches: the SFZ files of an earlier run with it go. */
+static void rm_patches(const char *dir)
+{
+    char *pdir = shelf__path_join(dir, PATCHES);
+
+    if (pdir) {
+        rm_stale_sfz(pdir, NULL, 0);
+        rmdir(pdir);
+    }
+    free(pdir);
+}
+
 int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
                        shelf_media_export_stats *st)
 {
@@ -1275,6 +1389,7 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
     clear_staging(staging);
     if ((rc = read_index(&m, dir)) != SHELF_OK || (rc = collect(&m)) != SHELF_OK)
         goto out;
+    sweep_tmp(&m, dir);
     if (!m.n) {
         /* Refused rather than emptying the card over a mistyped query. */
         rc = shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to export: the selection is empty");
@@ -1292,6 +1407,8 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
         goto out;
     if (o->patches && (rc = export_patches(&m, dir, st)) != SHELF_OK)
         goto out;
+    if (!o->patches)
+        rm_patches(dir);
     st->files = m.n;
     st->shards = m.k;
 out:

@@ -912,7 +912,7 @@ typedef struct src {
 
 static int src_read(const src *s, uint64_t off, void *buf, size_t n)
 {
-    size_t got;
+    size_t got = 0;
     int x;
 
     if (s->mem) {
@@ -1521,7 +1521,7 @@ static int add_bad(shelf__par2_file_report *fr, uint32_t i)
 }
 
 static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, const char *dir,
-                       pool *p, shelf__par2_file_report *fr, shelf__err *err)
+                       const char *data, pool *p, shelf__par2_file_report *fr, shelf__err *err)
 {
     uint64_t S = set->slice_size;
     size_t kmax = BATCH_BYTES / S ? BATCH_BYTES / S : 1;
@@ -1533,7 +1533,8 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
 
     if (kmax > BATCH_MAX)
         kmax = BATCH_MAX;
-    if (!(fr->name = shelf__strdup(fl->name)) || !(fr->path = shelf__path_join(dir, fl->name)))
+    if (!(fr->name = shelf__strdup(fl->name)) ||
+        !(fr->path = data ? shelf__strdup(data) : shelf__path_join(dir, fl->name)))
         return SHELF_ENOMEM;
     fr->size = fl->size;
     fr->first = fl->first;
@@ -1559,7 +1560,7 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         uint8_t md5[16];
         uint64_t o;
-        size_t got;
+        size_t got = 0;
 
         if (!ctx || !(buf = shelf__malloc(IO_CHUNK)) || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
             EVP_MD_CTX_free(ctx);
@@ -1610,9 +1611,121 @@ out:
     return rc;
 }
 
-/* Verify with an already loaded set. */
-static int verify_set(const shelf__par2_set *set, const char *dir, pool *p, shelf__par2_report *rep,
-                      shelf__err *err)
+/* The size and the MD5 of the first 16 KiB of the file at path. */
+static int md5_16k_of(const char *path, uint8_t md5[16], uint64_t *size, shelf__err *err)
+{
+    uint8_t buf[16384];
+    struct stat st;
+    size_t got = 0;
+    int fd, x;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st)) {
+        x = errno;
+        if (fd >= 0)
+            close(fd);
+        return shelf__seterr_errno(err, x, "cannot read '%s'", path);
+    }
+    x = read_full(fd, 0, buf, sizeof buf, &got);
+    close(fd);
+    if (x)
+        return shelf__seterr_errno(err, x, "cannot read '%s'", path);
+    *size = (uint64_t)st.st_size;
+    md5_3(buf, got, NULL, 0, NULL, 0, md5);
+    return SHELF_OK;
+}
+
+/* Which file of the set data stands for (*di): the one of its size and
+ * first 16 KiB (*by_content 1), else the only one; -1 when neither. */
+static int data_index(const shelf__par2_set *set, const char *data, int *di, int *by_content, shelf__err *err)
+{
+    uint8_t md5[16];
+    uint64_t size;
+    uint32_t f;
+    int rc;
+
+    *by_content = 0;
+    *di = -1;
+    if ((rc = md5_16k_of(data, md5, &size, err)))
+        return rc;
+    for (f = 0; f < set->nfiles; f++)
+        if (!memcmp(set->files[f].md5_16k, md5, 16)) {
+            *by_content = 1;
+            *di = (int)f;
+            return SHELF_OK;
+        }
+    if (set->nfiles == 1)
+        *di = 0;
+    return SHELF_OK;
+}
+
+/* Damaged at the start but maybe this file: of the recorded size, and
+ * most of up to 32 slices spread over it match their checksums. */
+static int slices_agree(const shelf__par2_set *set, const shelf__par2_file *fl, const char *data)
+{
+    uint64_t S = set->slice_size;
+    uint8_t *buf = NULL, md5[16];
+    struct stat st;
+    uint32_t k, n = 0, i, good = 0;
+    int fd = -1;
+
+    if (!fl->ifsc || !fl->nslices || S > ((uint64_t)64 << 20) || (fd = open(data, O_RDONLY | O_CLOEXEC)) < 0 ||
+        fstat(fd, &st) || (uint64_t)st.st_size != fl->size || !(buf = shelf__malloc((size_t)S)))
+        goto out;
+    n = fl->nslices < 32 ? fl->nslices : 32;
+    for (k = 0; k < n; k++) {
+        i = (uint32_t)((uint64_t)k * fl->nslices / n);
+        if (read_slice(fd, S, fl->size, i, buf))
+            break;
+        md5_3(buf, (size_t)S, NULL, 0, NULL, 0, md5);
+        good += crc32_of(buf, (size_t)S) == get32(fl->ifsc + (size_t)i * 20 + 16) &&
+                !memcmp(md5, fl->ifsc + (size_t)i * 20, 16);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return good * 2 > (n ? n : 1) && good > 0;
+}
+
+int shelf__par2_describes(const char *par2_path, const char *data, int *match, shelf__err *err)
+{
+    shelf__par2_set *set = NULL;
+    uint8_t *scratch = NULL;
+    struct stat st;
+    src s = { NULL, -1, 0 };
+    int rc, by_content = 0, di;
+
+    *match = 0;
+    if ((s.fd = open(par2_path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(s.fd, &st)) {
+        rc = shelf__seterr_errno(err, errno, "cannot read '%s'", par2_path);
+        goto out;
+    }
+    s.size = (uint64_t)st.st_size;
+    if ((rc = shelf__par2_set_new(&set)) || !(scratch = shelf__malloc(IO_CHUNK))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = scan_src(set, &s, scratch))) {
+        rc = shelf__seterr(err, rc, "cannot read '%s'", par2_path);
+        goto out;
+    }
+    if ((rc = shelf__par2_set_resolve(set, err)) || (rc = data_index(set, data, &di, &by_content, err)))
+        goto out;
+    *match = by_content;
+    if (!by_content && di >= 0)
+        *match = slices_agree(set, &set->files[di], data);
+out:
+    if (s.fd >= 0)
+        close(s.fd);
+    shelf__par2_set_free(set);
+    free(scratch);
+    return rc;
+}
+
+/* Verify with an already loaded set (data: the file that stands for set
+ * file di, or NULL). */
+static int verify_set(const shelf__par2_set *set, const char *dir, const char *data, int di, pool *p,
+                      shelf__par2_report *rep, shelf__err *err)
 {
     uint32_t f;
     int rc;
@@ -1625,7 +1738,8 @@ static int verify_set(const shelf__par2_set *set, const char *dir, pool *p, shel
         return SHELF_ENOMEM;
     rep->nfiles = set->nfiles;
     for (f = 0; f < set->nfiles; f++) {
-        if ((rc = verify_file(set, &set->files[f], dir, p, &rep->files[f], err)))
+        if ((rc = verify_file(set, &set->files[f], dir, data && (int)f == di ? data : NULL, p,
+                              &rep->files[f], err)))
             return rc;
         rep->bad_slices += rep->files[f].nbad;
         if (!rep->files[f].intact)
@@ -1974,8 +2088,9 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
     shelf__par2_set *set = NULL;
     const shelf__gf16_kernel *kern;
     char *dir = NULL;
+    const char *data = params ? params->data : NULL;
     pool p;
-    int rc, nthreads = default_threads(params), pool_up = 0;
+    int rc, nthreads = default_threads(params), pool_up = 0, di = -1;
 
     if (!rep)
         rep = &local;
@@ -1984,9 +2099,15 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
         return SHELF_EINVAL;
     if ((rc = load_set(par2_path, &set, &dir, err)))
         goto out;
+    if (data && (rc = data_index(set, data, &di, &rep->by_content, err)))
+        goto out;
+    if (data && di < 0) {
+        rc = shelf__seterr(err, SHELF_EFORMAT, "'%s' describes no file like '%s'", par2_path, data);
+        goto out;
+    }
     pool_init(&p, nthreads);
     pool_up = 1;
-    rc = verify_set(set, dir, &p, rep, err);
+    rc = verify_set(set, dir, data, di, &p, rep, err);
     if (!repair || rc != SHELF_ECORRUPT)
         goto out;
     if (!rep->repairable) {

@@ -41,6 +41,10 @@ typedef struct shelf__par2_params {
     int threads;            /* worker threads; 0: one per online CPU (at most 8) */
     int sync;               /* fsync the files before renaming them into place */
     const char *kernel;     /* GF(2^16) kernel by name (gf16_int.h); NULL: the fastest */
+    const char *data;       /* verify, repair: the data file to check (a renamed or copied
+                               archive) instead of the one of the recorded name beside the
+                               .par2; it stands for the set's file of its first-16-KiB MD5,
+                               else for the set's only file */
 } shelf__par2_params;
 
 typedef struct shelf__par2_enc shelf__par2_enc;
@@ -170,6 +174,8 @@ typedef struct shelf__par2_report {
     int damaged;                /* some file is not exactly as recorded */
     int repairable;             /* bad_slices <= nrecovery */
     int repaired;               /* set by shelf__par2_repair */
+    int by_content;             /* params->data matched a file of the set by its
+                                   first-16-KiB MD5 (the PAR2 file id's content part) */
 } shelf__par2_report;
 
 /* Release what a report owns (the struct itself is the caller's). */
@@ -207,5 +213,14 @@ int shelf__par2_verify(const char *par2_path, const shelf__par2_params *params,
  */
 int shelf__par2_repair(const char *par2_path, const shelf__par2_params *params,
                        shelf__par2_report *rep, shelf__err *err);
+
+/*
+ * Does the set of the .par2 file par2_path (only that file is read, not
+ * its volumes) describe the file data by content: a file of the set with
+ * data's first-16-KiB MD5, or of its size with most of 32 slices spread
+ * over it matching their checksums?  *match 1 or 0.  Errors: SHELF_EFORMAT
+ * (no usable set in it), SHELF_EIO and the errno mapped codes, SHELF_ENOMEM.
+ */
+int shelf__par2_describes(const char *par2_path, const char *data, int *match, shelf__err *err);
 
 #endif /* SHELF_PAR2_INT_H */

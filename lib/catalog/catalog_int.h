@@ -33,6 +33,7 @@ struct shelf_library {
     int edit_before;          /* total_changes before the last one-row edit */
     unsigned memindex_builds; /* how often the index was built (tests) */
     char library_id[33];      /* from the config: names this library as a device */
+    int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
@@ -61,7 +62,8 @@ char *shelf__cache_dir(shelf_library *lib);
 /* Run SQL with no result rows. */
 int shelf__exec(shelf_library *lib, const char *sql);
 
-/* Transactions: BEGIN IMMEDIATE (a writer from the start) / COMMIT / ROLLBACK. */
+/* Transactions: BEGIN IMMEDIATE (a writer from the start) / COMMIT / ROLLBACK;
+ * nested inside another, a savepoint. */
 int shelf__begin(shelf_library *lib);
 int shelf__commit(shelf_library *lib);
 void shelf__rollback(shelf_library *lib);

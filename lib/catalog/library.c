@@ -45,22 +45,38 @@ int shelf__exec(shelf_library *lib, const char *sql)
     return SHELF_OK;
 }
 
+/* Inside a transaction (an archive import's one for all its steps), a
+ * nested begin is a savepoint: its commit releases it, its rollback undoes
+ * only its part, and the outer commit or rollback decides. */
 int shelf__begin(shelf_library *lib)
 {
     int rc;
 
     if ((rc = shelf__writable(lib)) != SHELF_OK)
         return rc;
-    return shelf__exec(lib, "BEGIN IMMEDIATE");
+    rc = shelf__exec(lib, lib->tx_depth ? "SAVEPOINT shelf_nested" : "BEGIN IMMEDIATE");
+    if (rc == SHELF_OK)
+        lib->tx_depth++;
+    return rc;
 }
 
 int shelf__commit(shelf_library *lib)
 {
-    return shelf__exec(lib, "COMMIT");
+    int rc = shelf__exec(lib, lib->tx_depth > 1 ? "RELEASE shelf_nested" : "COMMIT");
+
+    if (rc == SHELF_OK && lib->tx_depth > 0)
+        lib->tx_depth--;
+    return rc;
 }
 
 void shelf__rollback(shelf_library *lib)
 {
+    if (lib->tx_depth > 1) {
+        sqlite3_exec(lib->db, "ROLLBACK TO shelf_nested; RELEASE shelf_nested", NULL, NULL, NULL);
+        lib->tx_depth--;
+        return;
+    }
+    lib->tx_depth = 0;
     if (!sqlite3_get_autocommit(lib->db))
         sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
 }

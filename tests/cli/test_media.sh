@@ -139,4 +139,73 @@ expect 0 "export-media --patches again" "$SHELF" --json export-media --patches "
 check "no patch now" "$(json 'j["patches"]')" = 0
 check "stale sfz removed" ! -e "$P/PATCHES/drums.sfz"
 check "samples unchanged on the re-run" "$(json 'j["written"]')" = 0
+
+# A run that fails halfway (a bad sample; kill -9 at random moments) leaves
+# nothing outside the index, and a clean run leaves exactly the indexed
+# files: no stray copies, no temporary files, no PATCHES without --patches.
+export SHELF_LIBRARY="$T/lib-h"
+H="$T/h"
+mkdir -p "$H/s"
+for i in $(seq 1 30); do "$SHELF_TG" --seed $((400 + i)) --frames 60000 "$H/s/h$i.wav"; done
+printf '<region> sample=h1.wav key=36\n<region> sample=h2.wav key=38\n' > "$H/s/kit.sfz"
+expect 0 "halfway: init" "$SHELF" init
+expect 0 "halfway: import" "$SHELF" import "$H/s"
+expect 0 "halfway: patch" "$SHELF" patch import "$H/s/kit.sfz"
+C="$T/card-h"
+# exactly: the files on the card (but the index) are the index's paths
+exactly() {
+    local want got
+    want=$(grep -v '^#' "$C/index" | cut -f1 | sort)
+    got=$(cd "$C" && find . -type f ! -name index | sed 's|^\./||' | sort)
+    if [ "$want" = "$got" ]; then ok "$1"; else
+        fail "$1"; diff <(echo "$want") <(echo "$got") | head -10 >&2; fi
+}
+# within: no file on the card outside the index (temporary names aside)
+within() {
+    local stray
+    stray=$(cd "$C" && find . -type f ! -name index ! -name index.tmp ! -name '.shelf-*.tmp' \
+            ! -path './.shelf-staging/*' ! -path './PATCHES/*' | sed 's|^\./||' | sort |
+            comm -23 - <(grep -v '^#' "$C/index" | cut -f1 | sort))
+    if [ -z "$stray" ]; then ok "$1"; else fail "$1: $(echo $stray | head -c 300)"; fi
+}
+expect 0 "halfway: first run with --patches" "$SHELF" export-media --patches --max-per-dir 4 "$C"
+check "halfway: PATCHES written" -f "$C/PATCHES/kit.sfz"
+# A sample changed behind the catalog's back, in the middle of the order,
+# and ten copies gone from the card, so that the next run writes them.
+find "$C" -name 'h1?.wav' -delete
+cp "$H/s/h17.wav" "$H/h17.orig"
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(5000); f.write(b"\x7f" * 64)' "$H/s/h17.wav"
+expect 1 "halfway: a bad sample stops the run" "$SHELF" export-media --max-per-dir 3 "$C"
+contains "halfway: it says which" "$err" "h17.wav"
+within "halfway: after the failure nothing is outside the index"
+cp "$H/h17.orig" "$H/s/h17.wav"
+expect 0 "halfway: clean run without --patches" "$SHELF" export-media --max-per-dir 7 "$C"
+exactly "halfway: exactly the indexed files"
+check "halfway: PATCHES removed without --patches" ! -e "$C/PATCHES"
+# kill -9 at random moments, alternating shard sizes (so files move).
+"$SHELF" export-media --patches --max-per-dir 2 "$T/card-time" >/dev/null
+t0=$(date +%s%N)
+"$SHELF" export-media --sync --patches --max-per-dir 5 "$T/card-time" >/dev/null
+dur=$(( ($(date +%s%N) - t0) / 1000000 ))
+seed=${SHELF_KILL_SEED:-$(date +%s)}
+echo "kill -9 seed: $seed (set SHELF_KILL_SEED to repeat); one run takes $dur ms"
+RANDOM=$seed
+killed=0
+for round in $(seq 1 8); do
+    ms=$(( RANDOM % (dur + 10) ))
+    "$SHELF" export-media --sync --patches --max-per-dir $((2 + round % 4)) "$C" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+    kill -9 "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    st=$?
+    [ "$st" -eq 137 ] && killed=$((killed + 1))
+    [ "$st" -eq 137 ] || [ "$st" -eq 0 ] || fail "kill round $round: exit $st"
+    within "kill round $round (after $ms ms, exit $st): nothing outside the index"
+done
+check "kill: some runs were killed (seed $seed)" "$killed" -ge 1
+expect 0 "kill: a clean run" "$SHELF" export-media --max-per-dir 9 "$C"
+exactly "kill: exactly the indexed files after the clean run"
+check "kill: no PATCHES" ! -e "$C/PATCHES"
+unset SHELF_LIBRARY
 finish
