@@ -75,14 +75,23 @@ int shelf__pf_read_file(const char *path, size_t max, char **data, size_t *n, sh
 
     *data = NULL;
     *n = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    /* Only regular files: opening a FIFO waits for a writer and reading a
+     * device never ends.  Checked before the open (which must not block:
+     * O_NONBLOCK) and again on what was opened. */
+    if (stat(path, &sb) != 0)
+        return shelf__seterr_errno(err, errno, "cannot read '%s'", path);
+    if (S_ISDIR(sb.st_mode))
+        return shelf__seterr_errno(err, EISDIR, "cannot read '%s'", path);
+    if (!S_ISREG(sb.st_mode))
+        return shelf__seterr(err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
         return shelf__seterr_errno(err, errno, "cannot read '%s'", path);
     if (fstat(fd, &sb) != 0) {
         rc = shelf__seterr_errno(err, errno, "cannot read '%s'", path);
         goto out;
     }
-    if (S_ISDIR(sb.st_mode)) {
-        rc = shelf__seterr_errno(err, EISDIR, "cannot read '%s'", path);
+    if (!S_ISREG(sb.st_mode)) {
+        rc = shelf__seterr(err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
         goto out;
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {

@@ -149,6 +149,11 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
         goto out;
     }
+    /* A FIFO or a device would block the read or never end. */
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
+        goto out;
+    }
     if (format == SHELF_PATCHFMT_AUTO) {
         char ext[16];
 

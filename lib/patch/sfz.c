@@ -4,7 +4,11 @@
  * key=value (a value may hold spaces: it ends where the next "opcode=" or
  * "<header>" begins), // and block comments, #define $NAME value with $NAME
  * expansion, #include "file" (relative to the including file, nested at
- * most SHELF__PF_MAX_INCLUDE_DEPTH deep, cycles refused) and default_path,
+ * most SHELF__PF_MAX_INCLUDE_DEPTH deep, cycles refused; only regular files
+ * inside the folder tree of the imported file: an absolute path, or one
+ * that leaves that tree through ".." or a symbolic link, is refused before
+ * anything is opened, so no other file's text can show in a message) and
+ * default_path,
  * note_offset, octave_offset in <control>.
  *
  * Each <region> with a sample becomes a zone after inheritance (global ->
@@ -83,6 +87,7 @@ typedef struct sfz {
     sfz_def *defs;
     size_t ndefs, capdefs;
     char *stack[SHELF__PF_MAX_INCLUDE_DEPTH + 1];   /* files being read */
+    char *tree;                 /* the imported file's folder: includes stay under it */
     int depth;
     size_t total;               /* bytes read, includes too */
     size_t expanded;            /* bytes made by $ expansion */
@@ -668,9 +673,17 @@ static int include(sfz *s, const char *file, int line, const char *dir, const ch
     for (i = 0; spec[i]; i++)
         if (spec[i] == '\\')
             spec[i] = '/';
-    if (!(joined = spec[0] == '/' ? shelf__strdup(spec) : shelf__path_join(dir, spec)) ||
-        !(abs = shelf__path_abs(joined))) {
+    if (spec[0] == '/') {
+        rc = fail(s, file, line, "cannot include '%.200s': an absolute path", spec);
+        goto out;
+    }
+    if (!(joined = shelf__path_join(dir, spec)) || !(abs = shelf__path_abs(joined))) {
         rc = nomem(s);
+        goto out;
+    }
+    if (!s->tree || !shelf__path_under(abs, s->tree)) {
+        rc = fail(s, file, line, "cannot include '%.200s': outside the folder of %s", spec,
+                  base_name(s->cx->name));
         goto out;
     }
     for (k = 0; k < s->depth; k++) {
@@ -684,7 +697,7 @@ static int include(sfz *s, const char *file, int line, const char *dir, const ch
         SHELF_OK) {
         if (rc == SHELF_ENOMEM)
             rc = nomem(s);
-        else if (rc == SHELF_EFORMAT)
+        else if (rc == SHELF_EFORMAT && strstr(sub.msg, "too large"))
             rc = fail(s, file, line, "cannot include '%.200s': more than %zu MiB in all", spec,
                       SHELF__PF_MAX_BYTES >> 20);
         else
@@ -920,7 +933,7 @@ int shelf__sfz_parse(shelf__pf_ctx *cx, const char *text, size_t n, json_t **out
 
         root = j ? shelf__path_abs(j) : NULL;
         free(j);
-        if (!root) {
+        if (!root || !(s.tree = shelf__path_abs(cx->dir))) {
             rc = nomem(&s);
             goto out;
         }
@@ -946,6 +959,7 @@ out:
     free(s.defs);
     free(s.default_path);
     free(root);
+    free(s.tree);
     shelf__buf_release(&s.exp);
     return rc;
 }

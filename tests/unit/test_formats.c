@@ -11,6 +11,9 @@
  * copied samples byte-identical); and allocation failures.  Every parsed
  * document must also pass the document checker (shelf__doc_check).
  */
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <zlib.h>
 #include "test.h"
 #include "patch/formats_int.h"
@@ -367,6 +370,64 @@ TEST(sfz_include)
                                                         NULL, &doc, &err));
         ASSERT_EQ_STR(err.msg, "m.sfz:2: #include is not allowed here");
     }
+}
+
+/*
+ * #include stays inside the folder tree of the imported file and reads
+ * only regular files.  Regression test, fixed (lib/patch/sfz.c, include;
+ * fmt_common.c, shelf__pf_read_file): an absolute path or ".." opened any
+ * file, and a parse error then quoted its first line ("#include
+ * \"/etc/passwd\"" printed "root:x:0:0..."); a FIFO blocked forever.
+ */
+TEST(sfz_include_confined)
+{
+    char dir[4096], top[4096], msg[1024], link[4096];
+    shelf__err err;
+    json_t *doc = NULL;
+
+    test_pathf(top, sizeof top, "%s/conf", test_tmpdir());
+    test_pathf(dir, sizeof dir, "%s/lib", top);
+    sample(dir, "a.wav");
+    /* Outside the tree, a file whose text would show in a parse error. */
+    put(top, "secret.sfz", "<region> SECRET-TEXT\n");
+    /* ".." that stays inside the tree is fine. */
+    put(dir, "sub/common.sfz", "#include \"../more.sfz\"\n");
+    put(dir, "more.sfz", "<region> sample=a.wav key=60\n");
+    ASSERT_OKM(msg, parse_text(dir, "ok.sfz", "#include \"sub/common.sfz\"\n", msg));
+
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "abs.sfz", "\n#include \"/etc/passwd\"\n", msg));
+    ASSERT_EQ_STR(msg, "abs.sfz:2: cannot include '/etc/passwd': an absolute path");
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "up.sfz", "#include \"../secret.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "up.sfz:1: cannot include '../secret.sfz': outside the folder of up.sfz");
+    /* From an included file too, and with backslashes. */
+    put(dir, "sub/up2.sfz", "#include \"..\\..\\secret.sfz\"\n");
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "up2.sfz", "#include \"sub/up2.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "up2.sfz:1: cannot include '../../secret.sfz': outside the folder of up2.sfz");
+    /* A symbolic link inside the tree to a file outside it. */
+    test_pathf(link, sizeof link, "%s/link.sfz", dir);
+    ASSERT_EQ_INT(symlink("../secret.sfz", link), 0);
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "ln.sfz", "#include \"link.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "ln.sfz:1: cannot include 'link.sfz': outside the folder of ln.sfz");
+    ASSERT(strstr(msg, "SECRET") == NULL);
+
+    /* A FIFO, included or imported itself, is refused without waiting
+     * for a writer (the alarm fails the test if it blocks). */
+    test_pathf(link, sizeof link, "%s/fifo.sfz", dir);
+    ASSERT_EQ_INT(mkfifo(link, 0644), 0);
+    alarm(20);
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "ff.sfz", "#include \"fifo.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "ff.sfz:1: cannot include 'fifo.sfz': not a regular file");
+    memset(&err, 0, sizeof err);
+    ASSERT_RC(SHELF_EFORMAT, shelf__patch_parse(link, 0, &doc, &err));
+    ASSERT(strstr(err.msg, "not a regular file") != NULL);
+    ASSERT(doc == NULL);
+    /* A character device (made when allowed: CI runs as root). */
+    test_pathf(link, sizeof link, "%s/zero.sfz", dir);
+    if (mknod(link, S_IFCHR | 0644, makedev(1, 5)) == 0) {
+        ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "dev.sfz", "#include \"zero.sfz\"\n", msg));
+        ASSERT_EQ_STR(msg, "dev.sfz:1: cannot include 'zero.sfz': not a regular file");
+    }
+    alarm(0);
 }
 
 TEST(sfz_errors)
@@ -1121,7 +1182,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(format_names),   TEST_ENTRY(unreadable),       TEST_ENTRY(sfz_parse),
-        TEST_ENTRY(sfz_types),      TEST_ENTRY(sfz_include),      TEST_ENTRY(sfz_errors),
+        TEST_ENTRY(sfz_types),      TEST_ENTRY(sfz_include),      TEST_ENTRY(sfz_include_confined),      TEST_ENTRY(sfz_errors),
         TEST_ENTRY(sfz_values),     TEST_ENTRY(sfz_case_fallback), TEST_ENTRY(hydrogen_parse),
         TEST_ENTRY(xml_errors),     TEST_ENTRY(empty_and_binary), TEST_ENTRY(zyn_parse),
         TEST_ENTRY(zyn_bad_gzip),   TEST_ENTRY(lmms_parse),       TEST_ENTRY(dspreset_parse),
