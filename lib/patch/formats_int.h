@@ -94,6 +94,8 @@ typedef struct shelf__pf_ctx {
     shelf__err *err;
     int zones;          /* zones made so far */
     int line_offset;    /* lines skipped before the text given to the XML parser */
+    json_t *dirs;       /* folder as written -> with symbolic links resolved (a cache) */
+    json_t *files;      /* sample path as joined -> [resolved, is a file] (a cache) */
 } shelf__pf_ctx;
 
 /* Read a whole file (at most max bytes) into *data (owned, NUL-terminated). */

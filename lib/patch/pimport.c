@@ -128,10 +128,10 @@ static void on_sample(void *ud, int status, const char *path, int64_t id, const 
 
 int shelf_patch_import(shelf_library *lib, const char *path, int format, int flags, int64_t *id)
 {
-    json_t *doc = NULL, *zones, *z, *s;
+    json_t *doc = NULL, *zones, *z, *s, *seen = NULL, *found;
     const char **files = NULL, *key;
     char *abs = NULL, *dir = NULL, *msg = NULL, *base;
-    size_t nfiles = 0, i;
+    size_t nfiles = 0;
     failed_ui ui = { lib, path, 0, "" };
     shelf_import_opts opts;
     shelf_import_stats stats;
@@ -182,19 +182,30 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
 
     /* 2. Every sample it names must be there (or be allowed missing). */
     zones = json_object_get(doc, "zones");
-    if (!(files = shelf__calloc(json_object_size(zones) + 1, sizeof *files))) {
+    /* seen: each sample path once (a patch may have 100,000 zones). */
+    if (!(files = shelf__calloc(json_object_size(zones) + 1, sizeof *files)) ||
+        !(seen = json_object())) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
     json_object_foreach(zones, key, z) {
         const char *sp;
+        json_t *known;
 
         s = json_object_get(z, "sample");
         sp = json_string_value(json_object_get(s, "path"));
         if (json_object_get(s, "id") && json_object_get(s, "sha256") && !sp)
             continue;           /* a shelf document that already points into a catalog */
-        if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) ||
+        /* null: a file listed already; false: not there. */
+        known = sp ? json_object_get(seen, sp) : NULL;
+        if (json_is_null(known) && !json_is_true(json_object_get(s, "missing")))
+            continue;
+        if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) || known ||
             stat(sp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            if (sp && !known && json_object_set_new(seen, sp, json_false()) != 0) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
             if (!(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
                 rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND,
                                    "%s: zone %s: sample '%s' not found", path, key, sp ? sp : "?");
@@ -205,10 +216,11 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             json_object_del(s, "sha256");
             continue;
         }
-        for (i = 0; i < nfiles && strcmp(files[i], sp); i++)
-            ;
-        if (i == nfiles)
-            files[nfiles++] = sp;
+        if (json_object_set_new(seen, sp, json_null()) != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        files[nfiles++] = sp;
     }
 
     /* 3. Import the samples (known ones are found unchanged, quickly). */
@@ -240,8 +252,21 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
                 json_object_set_new(s, "path", rel);
             continue;
         }
+        /* Looked up once per sample path: [id, sha256] or false. */
+        if (json_is_array(found = json_object_get(seen, sp))) {
+            json_object_set(s, "id", json_array_get(found, 0));
+            json_object_set(s, "sha256", json_array_get(found, 1));
+            json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+            continue;
+        }
+        if (json_is_false(found)) {
+            json_object_set_new(s, "missing", json_true());
+            json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
+            continue;
+        }
         rc = shelf_catalog_find_path(lib, sp, &sid);
         if (rc == SHELF_ENOTFOUND && ui.failed) {
+            json_object_set_new(seen, sp, json_false());
             /* Not audio shelf reads (allowed missing, as in step 2). */
             json_object_set_new(s, "missing", json_true());
             json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
@@ -255,6 +280,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             rc = shelf__seterr(&lib->err, rc, "%s: zone %s: %s", path, key, why);
             goto out;
         }
+        json_object_set_new(seen, sp, json_pack("[Is]", (json_int_t)sid, hex));
         json_object_set_new(s, "id", json_integer(sid));
         json_object_set_new(s, "sha256", json_string(hex));
         json_object_set_new(s, "path", json_string(rel_to(sp, dir)));
@@ -264,17 +290,9 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    {
-        char *text = shelf__doc_dump(doc, NULL);
-
-        if (!text) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        rc = shelf_doc_create(lib, SHELF_DOC_PATCH, text, msg, id);
-        free(text);
-    }
+    rc = shelf__doc_create_json(lib, SHELF_DOC_PATCH, doc, msg, id);
 out:
+    json_decref(seen);
     json_decref(doc);
     free(files);
     free(abs);

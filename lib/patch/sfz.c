@@ -44,7 +44,7 @@ static const struct {
     { "effect", H_EFFECT },   { "midi", H_MIDI },
 };
 
-/* Units and ranges of common opcodes, for doc.types. */
+/* Units and ranges of common opcodes, for doc.types (at most 16: sfz.types). */
 static const struct {
     const char *opcode, *type, *unit;
     double min, max;
@@ -67,6 +67,8 @@ static const struct {
     { "ampeg_sustain", "number", "%", 0, 100, 1 },
     { "ampeg_release", "number", "s", 0, 100, 1 },
 };
+
+_Static_assert(sizeof known_types / sizeof known_types[0] <= 16, "sfz.types holds 16");
 
 typedef struct sfz_def {
     char *name;     /* without the $ */
@@ -93,6 +95,7 @@ typedef struct sfz {
     size_t expanded;            /* bytes made by $ expansion */
     long skipped;               /* regions without a sample */
     shelf__buf exp;             /* the line after expansion */
+    json_t *types[16];          /* made once per opcode of known_types, shared by zones */
 } sfz;
 
 __attribute__((format(printf, 4, 5)))
@@ -321,13 +324,17 @@ static int add_types(sfz *s, json_t *params)
                 return nomem(s);
         }
         snprintf(path, sizeof path, "zones/z%04d/params/%s", s->cx->zones, known_types[i].opcode);
-        t = known_types[i].has_max
-                ? json_pack("{s:s, s:s, s:f, s:f}", "type", known_types[i].type, "unit",
-                            known_types[i].unit, "min", known_types[i].min, "max",
-                            known_types[i].max)
-                : json_pack("{s:s, s:s, s:f}", "type", known_types[i].type, "unit",
-                            known_types[i].unit, "min", known_types[i].min);
-        if (!t || json_object_set_new(types, path, t) != 0)
+        /* One object per opcode, referred to by every zone (never changed
+         * in place: the document is dumped, not edited, after the parse). */
+        if (!(t = s->types[i]))
+            t = s->types[i] =
+                known_types[i].has_max
+                    ? json_pack("{s:s, s:s, s:f, s:f}", "type", known_types[i].type, "unit",
+                                known_types[i].unit, "min", known_types[i].min, "max",
+                                known_types[i].max)
+                    : json_pack("{s:s, s:s, s:f}", "type", known_types[i].type, "unit",
+                                known_types[i].unit, "min", known_types[i].min);
+        if (!t || json_object_set(types, path, t) != 0)
             return nomem(s);
     }
     return SHELF_OK;
@@ -960,6 +967,8 @@ out:
     free(s.default_path);
     free(root);
     free(s.tree);
+    for (i = 0; i < sizeof s.types / sizeof s.types[0]; i++)
+        json_decref(s.types[i]);
     shelf__buf_release(&s.exp);
     return rc;
 }
