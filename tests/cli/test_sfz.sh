@@ -48,6 +48,70 @@ contains "truncated reported by patch import" "$err" "truncated"
 expect 4 "import of a truncated sample" "$SHELF" import "$S/kit/samples/cut.wav"
 contains "truncated reported by import" "$err" "truncated"
 
+# ---- export: SFZ opcodes in SFZ units, <global> and <group>, round trip -------
+cat > "$S/kit/exp.sfz" <<'SFZ'
+<control> default_path=samples/
+<global> volume=-6 ampeg_release=0.5 not_an_opcode=1
+<group> group_label=soft cutoff=800 lovel=1 hivel=64
+<region> sample=a.wav key=60 tune=10
+<region> sample=b.wav key=62
+<group> group_label=hard cutoff=4000 lovel=65 hivel=127
+<region> sample=a.wav key=60 volume=-3 loop_mode=one_shot
+SFZ
+expect 0 "import for export" "$SHELF" --json patch import "$S/kit/exp.sfz"
+E1=$(json 'j[0]["id"]')
+expect 0 "export" "$SHELF" patch export "$E1" "$T/xp/exp.sfz"
+check "only documented SFZ opcodes written" "$(python3 - "$T/xp/exp.sfz" "$SHELF_SRC/tests/data/sfz-opcodes.txt" <<'PY'
+import re, sys
+def norm(s): return re.sub(r'[0-9]+|[A-Z]+', '#', s)
+ops = set(norm(l.strip()) for l in open(sys.argv[2]) if l.strip() and not l.startswith('//'))
+mods = ('_oncc#', '_curvecc#', '_smoothcc#', '_stepcc#', 'cc#')
+bad = []
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line or line.startswith('//') or line.startswith('<'):
+        continue
+    n = norm(line.split('=', 1)[0])
+    if n not in ops and not any(n.endswith(m) and n[:-len(m)] in ops for m in mods):
+        bad.append(n)
+print(bad)
+PY
+)" = "[]"
+contains "shared values under <global>" "$(cat "$T/xp/exp.sfz")" "<global>
+ampeg_release=0.5"
+contains "group values under <group>" "$(cat "$T/xp/exp.sfz")" "<group>
+group_label=soft
+cutoff=800
+volume=-6"
+expect 0 "import the export" "$SHELF" --json patch import "$T/xp/exp.sfz"
+E2=$(json 'j[0]["id"]')
+"$SHELF" --json patch show "$E1" > "$T/e1.json"
+"$SHELF" --json patch show "$E2" > "$T/e2.json"
+check "round trip: same zones and params" "$(python3 - "$T/e1.json" "$T/e2.json" <<'PY'
+import json, sys
+def zones(f):
+    j = json.load(open(f))
+    out = []
+    for z in j["zones"].values():
+        p = dict(z.get("params", {}))
+        p.pop("not_an_opcode", None)
+        out.append((z["sample"]["sha256"], z.get("key"), z.get("root"), z.get("vel"), z.get("loop"),
+                    z.get("group"), sorted(p.items())))
+    return sorted(out, key=repr)
+print(zones(sys.argv[1]) == zones(sys.argv[2]))
+PY
+)" = True
+printf '{"shelf_patch": 1, "name": "Pad", "source": {"format": "zyn"}, "params": {"amp": {"volume": 90}}}' > "$T/pad.json"
+expect 0 "a synthesizer patch" "$SHELF" --json patch new --file "$T/pad.json"
+PAD=$(json 'j["id"]')
+expect 1 "export of a synthesizer refused" "$SHELF" patch export "$PAD" "$T/xp/pad.sfz"
+check "one line" "$(printf '%s\n' "$err" | wc -l)" = 1
+contains "says why" "$err" "cannot export 'Pad' as SFZ: it has no sample zones (a synthesizer patch)"
+check "nothing written" ! -e "$T/xp/pad.sfz"
+expect 2 "export to an unknown extension refused" "$SHELF" patch export "$E1" "$T/xp/exp.txt"
+contains "names the rule" "$err" "an SFZ file name ends in .sfz"
+check "no .txt written" ! -e "$T/xp/exp.txt"
+
 # ---- 100,000 regions in seconds ----------------------------------------------
 mkdir -p "$S/big/s"
 for i in 0 1 2 3 4 5 6 7 8 9; do "$SHELF_TG" --seed "1$i" "$S/big/s/x$i.wav"; done
