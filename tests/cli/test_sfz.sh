@@ -132,7 +132,7 @@ wall=$(( ($(date +%s%N) - start) / 1000000 ))
 cpu=$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$T/big.time")
 echo "    100,000 regions: ${cpu} ms of CPU, ${wall} ms wall"
 if nm -D "$SHELF" 2>/dev/null | grep -q __asan_init || ldd "$SHELF" | grep -q libasan; then
-    skip "100,000 regions in under 10 s of CPU" "sanitizer build"
+    echo "    (a sanitizer build: the time is not checked)"
 else
     check "100,000 regions in under 10 s of CPU (was over 20 s, or refused)" "$cpu" -lt 10000
 fi
