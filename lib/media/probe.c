@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sndfile.h>
@@ -203,6 +204,43 @@ static void read_strings(SNDFILE *sf, shelf__probe *out)
     }
 }
 
+/*
+ * Whether the file's data chunk claims more bytes than the file holds.
+ * libsndfile shortens such a chunk to what is there and reads the file as
+ * a shorter sound; its log keeps what the header said ("data : 8820
+ * (should be 4388)" for WAV, W64, RF64 and CAF, "SSND : ..." for AIFF),
+ * which is read here rather than parsing the chunks a second time.  A
+ * size of all ones is the "unknown length" of a file written as a stream,
+ * not a truncation.
+ */
+static int data_truncated(SNDFILE *sf)
+{
+    char log[8192], *line, *next, *p, *end;
+    unsigned long long said, has;
+
+    log[0] = '\0';
+    if (sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log) <= 0)
+        return 0;
+    log[sizeof log - 1] = '\0';
+    for (line = log; line && *line; line = next) {
+        if ((next = strchr(line, '\n')) != NULL)
+            *next++ = '\0';
+        while (*line == ' ')
+            line++;
+        if (strncmp(line, "data :", 6) != 0 && strncmp(line, "SSND :", 6) != 0)
+            continue;
+        said = strtoull(line + 6, &end, 10);
+        if (end == line + 6 || !(p = strstr(end, "(should be ")))
+            continue;
+        has = strtoull(p + 11, &end, 10);
+        if (end == p + 11 || said == 0xffffffffull || said == ~0ull)
+            continue;
+        if (said > has)
+            return 1;
+    }
+    return 0;
+}
+
 /* Fill out from an open SNDFILE; reject files that hold no audio. */
 static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
                     char *reason, size_t reason_size)
@@ -232,11 +270,14 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
         return SHELF_EFORMAT;
     }
     out->duration = (double)info->frames / info->samplerate;
+    if (data_truncated(sf)) {
+        set_reason(reason, reason_size, "truncated: the file ends before its audio data does");
+        return SHELF_EFORMAT;
+    }
 
     /* Decode the last frames: a compressed file whose stream ends before
      * its header says (a truncated FLAC or Ogg) fails here rather than on
-     * stage.  A truncated PCM file is read by libsndfile as a shorter one:
-     * its frames are the frames present. */
+     * stage.  A truncated PCM file was caught above. */
     if (info->channels <= 8 && info->seekable) {
         want = info->frames < 256 ? info->frames : 256;
         if (sf_seek(sf, info->frames - want, SEEK_SET) < 0 ||

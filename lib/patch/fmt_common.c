@@ -75,14 +75,23 @@ int shelf__pf_read_file(const char *path, size_t max, char **data, size_t *n, sh
 
     *data = NULL;
     *n = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    /* Only regular files: opening a FIFO waits for a writer and reading a
+     * device never ends.  Checked before the open (which must not block:
+     * O_NONBLOCK) and again on what was opened. */
+    if (stat(path, &sb) != 0)
+        return shelf__seterr_errno(err, errno, "cannot read '%s'", path);
+    if (S_ISDIR(sb.st_mode))
+        return shelf__seterr_errno(err, EISDIR, "cannot read '%s'", path);
+    if (!S_ISREG(sb.st_mode))
+        return shelf__seterr(err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
         return shelf__seterr_errno(err, errno, "cannot read '%s'", path);
     if (fstat(fd, &sb) != 0) {
         rc = shelf__seterr_errno(err, errno, "cannot read '%s'", path);
         goto out;
     }
-    if (S_ISDIR(sb.st_mode)) {
-        rc = shelf__seterr_errno(err, EISDIR, "cannot read '%s'", path);
+    if (!S_ISREG(sb.st_mode)) {
+        rc = shelf__seterr(err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
         goto out;
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {
@@ -394,12 +403,102 @@ static char *join_norm(const char *base, const char *rel)
     return abs;
 }
 
+/*
+ * join_norm for a sample, and whether it is a regular file (*found), with
+ * one lstat for most samples instead of a readlink per folder of the path
+ * and a stat: the folder part is resolved once per parse (cx->dirs) and
+ * the file joined to it.  The result is the same as join_norm's: a file
+ * that is a symbolic link, or is not there (lexical normalisation), or a
+ * name such as ".." take the slow way.  NULL on no memory.
+ */
+static char *resolve_uncached(shelf__pf_ctx *cx, char *j, int *found);
+
+static char *resolve_sample(shelf__pf_ctx *cx, const char *base, const char *rel, int *found)
+{
+    char *j = rel[0] == '/' ? shelf__strdup(rel) : shelf__path_join(base, rel), *abs;
+    json_t *v;
+
+    *found = 0;
+    if (!j)
+        return NULL;
+    if (!cx->files && !(cx->files = json_object()))
+        goto nomem;
+    if ((v = json_object_get(cx->files, j)) != NULL) {
+        free(j);
+        *found = json_is_true(json_array_get(v, 1));
+        return shelf__strdup(json_string_value(json_array_get(v, 0)));
+    }
+    abs = resolve_uncached(cx, j, found);
+    /* Paths need not be UTF-8 (the _nocheck calls). */
+    if (abs) {
+        if (!(v = json_array()) || json_array_append_new(v, json_string_nocheck(abs)) != 0 ||
+            json_array_append_new(v, json_boolean(*found)) != 0) {
+            json_decref(v);
+            v = NULL;
+        }
+        if (!v || json_object_set_new_nocheck(cx->files, j, v) != 0) {
+            free(abs);
+            abs = NULL;
+        }
+    }
+    free(j);
+    return abs;
+nomem:
+    free(j);
+    return NULL;
+}
+
+/* resolve_sample without the cache of whole paths; j is changed and put back. */
+static char *resolve_uncached(shelf__pf_ctx *cx, char *j, int *found)
+{
+    char *slash, *abs;
+    const char *dir, *file;
+    json_t *v;
+    struct stat sb;
+
+    *found = 0;
+    slash = strrchr(j, '/');
+    file = slash ? slash + 1 : "";
+    if (!slash || slash == j || !*file || !strcmp(file, ".") || !strcmp(file, ".."))
+        goto slow;
+    *slash = '\0';
+    if (!cx->dirs && !(cx->dirs = json_object()))
+        goto nomem;
+    if (!(v = json_object_get(cx->dirs, j))) {
+        char *r = shelf__path_abs(j);
+
+        if (!r || !(v = json_string_nocheck(r)) || json_object_set_new_nocheck(cx->dirs, j, v) != 0) {
+            free(r);
+            goto nomem;
+        }
+        free(r);
+    }
+    dir = json_string_value(v);
+    if (!(abs = shelf__path_join(dir, file)))
+        goto nomem;
+    if (lstat(abs, &sb) == 0 && !S_ISLNK(sb.st_mode)) {
+        *found = S_ISREG(sb.st_mode);
+        *slash = '/';
+        return abs;
+    }
+    free(abs);
+    *slash = '/';
+slow:
+    abs = shelf__path_abs(j);
+    *found = abs && is_file(abs);
+    return abs;
+nomem:
+    if (slash)
+        *slash = '/';
+    return NULL;
+}
+
 int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, const char *base,
                           const char *const *more_bases)
 {
     char *p = shelf__strdup(path), *abs = NULL, *try, *ci;
     json_t *s = NULL, *v;
-    int missing = 1, rc = SHELF_ENOMEM;
+    int missing = 1, rc = SHELF_ENOMEM, found;
     size_t i;
 
     if (!p)
@@ -410,17 +509,17 @@ int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, con
     if (!base)
         base = cx->dir;
     if (p[0] == '/') {
-        if (!(abs = join_norm("/", p)))
+        if (!(abs = resolve_sample(cx, "/", p, &found)))
             goto out;
-        missing = !is_file(abs);
+        missing = !found;
     } else if (!base) {
         /* No folder to resolve against: keep the path as written. */
         if (!(abs = shelf__strdup(p)))
             goto out;
     } else {
-        if (!(abs = join_norm(base, p)))
+        if (!(abs = resolve_sample(cx, base, p, &found)))
             goto out;
-        missing = !is_file(abs);
+        missing = !found;
         for (i = 0; missing && more_bases && more_bases[i]; i++) {
             if (!(try = join_norm(more_bases[i], p)))
                 goto out;
@@ -585,6 +684,8 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
         rc = shelf__sfz_parse(&cx, n ? data : "", n, &doc);
     else
         rc = shelf__xml_patch_parse(&cx, format, n ? data : "", n, &doc);
+    json_decref(cx.dirs);
+    json_decref(cx.files);
     if (rc != SHELF_OK) {
         json_decref(doc);
         return rc;

@@ -79,12 +79,22 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
  * names and renamed into place (an older folder of the same name is
  * replaced), so a failure leaves no partial .sfz.  Zones are written in
  * the order of their ids; key, root, vel, rr, loop, name (region_label),
- * group (group_label) and the scalar zone params become opcodes; params
- * "control" of an imported SFZ becomes <control>.
- * Errors: SHELF_EINVAL (not a patch, a zone without a usable sample path),
+ * group (group_label) and the zone params that are SFZ opcodes (after
+ * conversion to SFZ units, see sfz_export.c) become opcodes, shared ones
+ * under <global> and <group>; params "control" of an imported SFZ becomes
+ * <control>.
+ * Errors: SHELF_EINVAL (not a patch, a zone without a usable sample path,
+ * a name not ending in .sfz), SHELF_EFORMAT (no zones: a synthesizer),
  * SHELF_ENOTFOUND (a sample is missing), SHELF_EIO/SHELF_EPERM, SHELF_ENOMEM.
  */
 int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err *err);
+
+/* Whether name is an SFZ opcode of sfzformat.com (with any numbers, and
+ * the _onccN, _curveccN, _smoothccN, _stepccN, ccN modulations of one);
+ * the list is in sfz_opcodes.c. */
+int shelf__sfz_is_opcode(const char *name);
+/* The number of entries of that list (for its test). */
+size_t shelf__sfz_opcode_count(void);
 
 /* ---- Shared by the format files --------------------------------------- */
 
@@ -95,6 +105,8 @@ typedef struct shelf__pf_ctx {
     shelf__err *err;
     int zones;          /* zones made so far */
     int line_offset;    /* lines skipped before the text given to the XML parser */
+    json_t *dirs;       /* folder as written -> with symbolic links resolved (a cache) */
+    json_t *files;      /* sample path as joined -> [resolved, is a file] (a cache) */
 } shelf__pf_ctx;
 
 /* Read a whole file (at most max bytes) into *data (owned, NUL-terminated). */

@@ -16,7 +16,7 @@
 #include "shelf/patch.h"
 
 /* Limits for documents from outside. */
-#define SHELF__DOC_MAX_BYTES (16u << 20)
+#define SHELF__DOC_MAX_BYTES (64u << 20)
 #define SHELF__DOC_MAX_DEPTH 32
 #define SHELF__DOC_FORMAT 1
 
@@ -29,6 +29,15 @@ int shelf__doc_load(const char *text, size_t n, int kind, int *kind_out, json_t 
 /* Check a parsed document (canonical or working form) and convert it to
  * working form in place. */
 int shelf__doc_check(json_t *doc, int kind, shelf__err *err);
+
+/*
+ * shelf_doc_create from a document in working form (checked here with
+ * shelf__doc_check, which may normalise it; borrowed): what an importer
+ * that has built the document calls, without writing it out as text and
+ * parsing it back.
+ */
+int shelf__doc_create_json(shelf_library *lib, int kind, json_t *doc, const char *message,
+                           int64_t *id);
 /* Kind of a parsed document from its format member, 0 when none. */
 int shelf__doc_kind(const json_t *doc);
 /* Canonical text of a working-form document (owned: free()), and its

@@ -139,10 +139,10 @@ static void on_sample(void *ud, int status, const char *path, int64_t id, const 
 
 int shelf_patch_import(shelf_library *lib, const char *path, int format, int flags, int64_t *id)
 {
-    json_t *doc = NULL, *zones, *z, *s;
+    json_t *doc = NULL, *zones, *z, *s, *seen = NULL, *found;
     const char **files = NULL, *key;
     char *abs = NULL, *dir = NULL, *msg = NULL, *base;
-    size_t nfiles = 0, i;
+    size_t nfiles = 0;
     failed_ui ui = { lib, path, 0, "" };
     shelf_import_opts opts;
     shelf_import_stats stats;
@@ -158,6 +158,11 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     }
     if (stat(abs, &sb) != 0) {
         rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    /* A FIFO or a device would block the read or never end. */
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': not a regular file", path);
         goto out;
     }
     if (format == SHELF_PATCHFMT_AUTO) {
@@ -188,13 +193,16 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
 
     /* 2. Every sample it names must be there (or be allowed missing). */
     zones = json_object_get(doc, "zones");
-    if (!(files = shelf__calloc(json_object_size(zones) + 1, sizeof *files))) {
+    /* seen: each sample path once (a patch may have 100,000 zones). */
+    if (!(files = shelf__calloc(json_object_size(zones) + 1, sizeof *files)) ||
+        !(seen = json_object())) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
     json_object_foreach(zones, key, z) {
         const char *sp;
         char *raw = NULL;
+        json_t *known;
 
         s = json_object_get(z, "sample");
         sp = json_string_value(json_object_get(s, "path"));
@@ -210,8 +218,16 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             sp = json_string_value(json_object_get(s, "path"));
             free(raw);
         }
-        if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) ||
+        /* null: a file listed already; false: not there. */
+        known = sp ? json_object_get(seen, sp) : NULL;
+        if (json_is_null(known) && !json_is_true(json_object_get(s, "missing")))
+            continue;
+        if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) || known ||
             stat(sp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            if (sp && !known && json_object_set_new(seen, sp, json_false()) != 0) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
             if (!(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
                 rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND,
                                    "%s: zone %s: sample '%s' not found", path, key, sp ? sp : "?");
@@ -222,10 +238,11 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             json_object_del(s, "sha256");
             continue;
         }
-        for (i = 0; i < nfiles && strcmp(files[i], sp); i++)
-            ;
-        if (i == nfiles)
-            files[nfiles++] = sp;
+        if (json_object_set_new(seen, sp, json_null()) != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        files[nfiles++] = sp;
     }
 
     /* 3. Import the samples (known ones are found unchanged, quickly). */
@@ -257,8 +274,21 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
                 json_object_set_new(s, "path", rel);
             continue;
         }
+        /* Looked up once per sample path: [id, sha256] or false. */
+        if (json_is_array(found = json_object_get(seen, sp))) {
+            json_object_set(s, "id", json_array_get(found, 0));
+            json_object_set(s, "sha256", json_array_get(found, 1));
+            json_object_set_new(s, "path", rel_text(sp, dir));
+            continue;
+        }
+        if (json_is_false(found)) {
+            json_object_set_new(s, "missing", json_true());
+            json_object_set_new(s, "path", rel_text(sp, dir));
+            continue;
+        }
         rc = shelf_catalog_find_path(lib, sp, &sid);
         if (rc == SHELF_ENOTFOUND && ui.failed) {
+            json_object_set_new(seen, sp, json_false());
             /* Not audio shelf reads (allowed missing, as in step 2). */
             json_object_set_new(s, "missing", json_true());
             json_object_set_new(s, "path", rel_text(sp, dir));
@@ -272,6 +302,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             rc = shelf__seterr(&lib->err, rc, "%s: zone %s: %s", path, key, why);
             goto out;
         }
+        json_object_set_new(seen, sp, json_pack("[Is]", (json_int_t)sid, hex));
         json_object_set_new(s, "id", json_integer(sid));
         json_object_set_new(s, "sha256", json_string(hex));
         json_object_set_new(s, "path", rel_text(sp, dir));
@@ -281,25 +312,25 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    {
+    /* The same file imported again: the patch it made is there. */
+    if (!(flags & SHELF_PIMPORT_AS_NEW)) {
         char *text = shelf__doc_dump(doc, NULL);
 
         if (!text) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        /* The same file imported again: the patch it made is there. */
-        if (!(flags & SHELF_PIMPORT_AS_NEW) &&
-            ((rc = shelf__doc_find_same(lib, SHELF_DOC_PATCH, text, id)) != SHELF_OK || *id)) {
-            free(text);
+        rc = shelf__doc_find_same(lib, SHELF_DOC_PATCH, text, id);
+        free(text);
+        if (rc != SHELF_OK || *id) {
             if (rc == SHELF_OK)
                 rc = SHELF_DONE;
             goto out;
         }
-        rc = shelf_doc_create(lib, SHELF_DOC_PATCH, text, msg, id);
-        free(text);
     }
+    rc = shelf__doc_create_json(lib, SHELF_DOC_PATCH, doc, msg, id);
 out:
+    json_decref(seen);
     json_decref(doc);
     free(files);
     free(abs);

@@ -4,7 +4,11 @@
  * key=value (a value may hold spaces: it ends where the next "opcode=" or
  * "<header>" begins), // and block comments, #define $NAME value with $NAME
  * expansion, #include "file" (relative to the including file, nested at
- * most SHELF__PF_MAX_INCLUDE_DEPTH deep, cycles refused) and default_path,
+ * most SHELF__PF_MAX_INCLUDE_DEPTH deep, cycles refused; only regular files
+ * inside the folder tree of the imported file: an absolute path, or one
+ * that leaves that tree through ".." or a symbolic link, is refused before
+ * anything is opened, so no other file's text can show in a message) and
+ * default_path,
  * note_offset, octave_offset in <control>.
  *
  * Each <region> with a sample becomes a zone after inheritance (global ->
@@ -40,7 +44,7 @@ static const struct {
     { "effect", H_EFFECT },   { "midi", H_MIDI },
 };
 
-/* Units and ranges of common opcodes, for doc.types. */
+/* Units and ranges of common opcodes, for doc.types (at most 16: sfz.types). */
 static const struct {
     const char *opcode, *type, *unit;
     double min, max;
@@ -64,6 +68,8 @@ static const struct {
     { "ampeg_release", "number", "s", 0, 100, 1 },
 };
 
+_Static_assert(sizeof known_types / sizeof known_types[0] <= 16, "sfz.types holds 16");
+
 typedef struct sfz_def {
     char *name;     /* without the $ */
     char *value;
@@ -83,11 +89,13 @@ typedef struct sfz {
     sfz_def *defs;
     size_t ndefs, capdefs;
     char *stack[SHELF__PF_MAX_INCLUDE_DEPTH + 1];   /* files being read */
+    char *tree;                 /* the imported file's folder: includes stay under it */
     int depth;
     size_t total;               /* bytes read, includes too */
     size_t expanded;            /* bytes made by $ expansion */
     long skipped;               /* regions without a sample */
     shelf__buf exp;             /* the line after expansion */
+    json_t *types[16];          /* made once per opcode of known_types, shared by zones */
 } sfz;
 
 __attribute__((format(printf, 4, 5)))
@@ -324,13 +332,17 @@ static int add_types(sfz *s, json_t *params)
                 return nomem(s);
         }
         snprintf(path, sizeof path, "zones/z%04d/params/%s", s->cx->zones, known_types[i].opcode);
-        t = known_types[i].has_max
-                ? json_pack("{s:s, s:s, s:f, s:f}", "type", known_types[i].type, "unit",
-                            known_types[i].unit, "min", known_types[i].min, "max",
-                            known_types[i].max)
-                : json_pack("{s:s, s:s, s:f}", "type", known_types[i].type, "unit",
-                            known_types[i].unit, "min", known_types[i].min);
-        if (!t || json_object_set_new(types, path, t) != 0)
+        /* One object per opcode, referred to by every zone (never changed
+         * in place: the document is dumped, not edited, after the parse). */
+        if (!(t = s->types[i]))
+            t = s->types[i] =
+                known_types[i].has_max
+                    ? json_pack("{s:s, s:s, s:f, s:f}", "type", known_types[i].type, "unit",
+                                known_types[i].unit, "min", known_types[i].min, "max",
+                                known_types[i].max)
+                    : json_pack("{s:s, s:s, s:f}", "type", known_types[i].type, "unit",
+                                known_types[i].unit, "min", known_types[i].min);
+        if (!t || json_object_set(types, path, t) != 0)
             return nomem(s);
     }
     return SHELF_OK;
@@ -681,9 +693,17 @@ static int include(sfz *s, const char *file, int line, const char *dir, const ch
     for (i = 0; spec[i]; i++)
         if (spec[i] == '\\')
             spec[i] = '/';
-    if (!(joined = spec[0] == '/' ? shelf__strdup(spec) : shelf__path_join(dir, spec)) ||
-        !(abs = shelf__path_abs(joined))) {
+    if (spec[0] == '/') {
+        rc = fail(s, file, line, "cannot include '%.200s': an absolute path", spec);
+        goto out;
+    }
+    if (!(joined = shelf__path_join(dir, spec)) || !(abs = shelf__path_abs(joined))) {
         rc = nomem(s);
+        goto out;
+    }
+    if (!s->tree || !shelf__path_under(abs, s->tree)) {
+        rc = fail(s, file, line, "cannot include '%.200s': outside the folder of %s", spec,
+                  base_name(s->cx->name));
         goto out;
     }
     for (k = 0; k < s->depth; k++) {
@@ -697,7 +717,7 @@ static int include(sfz *s, const char *file, int line, const char *dir, const ch
         SHELF_OK) {
         if (rc == SHELF_ENOMEM)
             rc = nomem(s);
-        else if (rc == SHELF_EFORMAT)
+        else if (rc == SHELF_EFORMAT && strstr(sub.msg, "too large"))
             rc = fail(s, file, line, "cannot include '%.200s': more than %zu MiB in all", spec,
                       SHELF__PF_MAX_BYTES >> 20);
         else
@@ -933,7 +953,7 @@ int shelf__sfz_parse(shelf__pf_ctx *cx, const char *text, size_t n, json_t **out
 
         root = j ? shelf__path_abs(j) : NULL;
         free(j);
-        if (!root) {
+        if (!root || !(s.tree = shelf__path_abs(cx->dir))) {
             rc = nomem(&s);
             goto out;
         }
@@ -959,6 +979,9 @@ out:
     free(s.defs);
     free(s.default_path);
     free(root);
+    free(s.tree);
+    for (i = 0; i < sizeof s.types / sizeof s.types[0]; i++)
+        json_decref(s.types[i]);
     shelf__buf_release(&s.exp);
     return rc;
 }

@@ -8,12 +8,26 @@
  * ('/', '\', '=', '<', '>', '$', '#', '"', control characters, a leading
  * '.') become '_'.  Text values get the same treatment for '<', '>', '$',
  * '=' and the comment openers ("//", slash-star), and line breaks become spaces, so the file reads
- * back as written.  Zones are written in the order of their ids; key, root,
- * vel, rr, loop, name (region_label) and group (group_label) become
- * opcodes, then every scalar zone param whose name is an opcode name;
- * params/control, curves, effects and midi of an imported SFZ become their
- * headers.  Real numbers are written with a decimal point, so they read
- * back as reals, integers as integers.
+ * back as written.
+ *
+ * Only real SFZ opcodes are written (the list of sfzformat.com, kept in
+ * sfz_opcodes.c), in SFZ units: an imported SFZ's params are opcodes
+ * already; Hydrogen's gain x instrument volume (linear) becomes volume in
+ * dB, pitch (semitones) tune in cents, pan_L/pan_R (0..1) or pan (-1..1)
+ * pan -100..100, muteGroup g (0 and up) group and off_by g + 1; Decent
+ * Sampler's volume (linear or "NdB") volume in dB, tuning tune in cents,
+ * attack/decay/release ampeg_* (s), sustain and ampVelTrack (0..1)
+ * ampeg_sustain and amp_veltrack in %, start/end offset/end; LMMS's amp
+ * (%) volume in dB and reversed direction=reverse.  Everything else is
+ * left out.  Opcodes that every zone has with one value (and the patch's
+ * own params that are opcodes) go to <global>; those all zones of a group
+ * (zone.group, written as group_label) share go to its <group>; the rest
+ * to each <region> with key, root, vel, rr, loop and name (region_label).
+ * Groups come in the order of their first zone, zones in id order within
+ * them.  params/control, curves, effects and midi of an imported SFZ
+ * become their headers.  Real numbers are written with a decimal point, so
+ * they read back as reals, integers as integers.  A patch without zones (a
+ * synthesizer) and a file name not ending in .sfz are refused.
  *
  * The .sfz's folder is made when needed.  Nothing shows until everything
  * is written: the samples go into a hidden
@@ -147,7 +161,7 @@ static int add_opcode(exporter *x, const char *key, const json_t *v)
     size_t mark = x->out.len;
     int rc = SHELF_OK;
 
-    if (!is_opcode_name(key))
+    if (!is_opcode_name(key) || !shelf__sfz_is_opcode(key))
         return SHELF_OK;
     if (json_is_string(v) && json_string_length(v) == 0)
         return SHELF_OK;
@@ -267,12 +281,188 @@ static const char *copy_name(exporter *x, const char *src)
     return x->copies[x->ncopies++].name;
 }
 
-static int add_zone(exporter *x, const char *id, const json_t *z, const char *folder)
+/* ---- parameters in SFZ opcodes and units ----------------------------------- */
+
+/* Opcodes written from a zone member (when the zone has it), not params. */
+static const struct {
+    const char *opcode, *member;
+} structural[] = {
+    { "sample", "sample" },      { "key", "key" },           { "lokey", "key" },
+    { "hikey", "key" },          { "pitch_keycenter", "root" }, { "lovel", "vel" },
+    { "hivel", "vel" },          { "seq_position", "rr" },   { "loop_mode", "loop" },
+    { "loop_start", "loop" },    { "loop_end", "loop" },     { "region_label", "name" },
+    { "group_label", "group" },
+};
+
+static int is_structural(const json_t *zone, const char *k)
 {
-    const json_t *s = json_object_get(z, "sample"), *v, *loop, *params;
-    const char *path, *name, *skip[16];
+    size_t i;
+
+    for (i = 0; i < sizeof structural / sizeof structural[0]; i++)
+        if (strcmp(structural[i].opcode, k) == 0)
+            return !zone || json_object_get(zone, structural[i].member) != NULL ||
+                   !strcmp(k, "sample") || !strcmp(k, "group_label");
+    return 0;
+}
+
+static int put_real(json_t *o, const char *k, double v)
+{
+    if (!isfinite(v))
+        return 0;
+    return json_object_set_new(o, k, json_real(v));
+}
+
+static int put_int(json_t *o, const char *k, double v)
+{
+    if (!isfinite(v) || fabs(v) > 1e15)
+        return 0;
+    return json_object_set_new(o, k, json_integer((json_int_t)llround(v)));
+}
+
+/* A linear gain as decibels (silence as -144 dB, SFZ's floor). */
+static double to_db(double g)
+{
+    return g > 0 ? 20.0 * log10(g) : -144.0;
+}
+
+/* A number, or text such as "-3dB" or "0.5" read as one; 0 when neither. */
+static int number_of(const json_t *v, double *out, int *is_db)
+{
+    const char *s;
+    char *end;
+
+    *is_db = 0;
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return isfinite(*out);
+    }
+    if (!json_is_string(v))
+        return 0;
+    s = json_string_value(v);
+    *out = strtod(s, &end);
+    if (end == s || !isfinite(*out))
+        return 0;
+    while (*end == ' ')
+        end++;
+    if (strcasecmp(end, "db") == 0)
+        *is_db = 1;
+    else if (*end)
+        return 0;
+    return 1;
+}
+
+/*
+ * A zone's parameters as SFZ opcodes in SFZ units (owned object): what an
+ * importer of another format keeps in its own terms is converted (see the
+ * file's opening comment); anything that is not an SFZ opcode is left out.
+ */
+static json_t *zone_opcodes(const char *format, const json_t *zone, const json_t *params)
+{
+    json_t *o = json_object(), *v;
+    const char *k;
+    double d, g = 1, l = -1, r = -1;
+    int db, has_gain = 0, rc = 0;
+
+    if (!o)
+        return NULL;
+    if (!json_is_object(params))
+        return o;
+    json_object_foreach((json_t *)params, k, v) {
+        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
+            continue;
+        if (format && strcmp(format, "hydrogen") == 0) {
+            /* Linear gains, semitones, pans 0..1 (L/R) or -1..1. */
+            if ((!strcmp(k, "gain") || !strcmp(k, "volume")) && number_of(v, &d, &db))
+                g *= d, has_gain = 1;
+            else if (!strcmp(k, "pitch") && number_of(v, &d, &db))
+                rc |= put_int(o, "tune", d * 100);
+            else if (!strcmp(k, "pan_L") && number_of(v, &d, &db))
+                l = d;
+            else if (!strcmp(k, "pan_R") && number_of(v, &d, &db))
+                r = d;
+            else if (!strcmp(k, "pan") && number_of(v, &d, &db))
+                rc |= put_real(o, "pan", fmax(-100, fmin(100, d * 100)));
+            else if (!strcmp(k, "muteGroup") && number_of(v, &d, &db) && d >= 0) {
+                rc |= put_int(o, "group", d + 1);
+                rc |= put_int(o, "off_by", d + 1);
+            }
+            continue;
+        }
+        if (format && strcmp(format, "decentsampler") == 0) {
+            /* Linear or "dB" volume, semitones, seconds, levels 0..1. */
+            if (!strcmp(k, "volume") && number_of(v, &d, &db))
+                rc |= put_real(o, "volume", db ? d : to_db(d));
+            else if (!strcmp(k, "pan") && number_of(v, &d, &db))
+                rc |= put_real(o, "pan", fmax(-100, fmin(100, d)));
+            else if (!strcmp(k, "tuning") && number_of(v, &d, &db))
+                rc |= put_int(o, "tune", d * 100);
+            else if (!strcmp(k, "attack") || !strcmp(k, "decay") || !strcmp(k, "release")) {
+                char name[32];
+
+                snprintf(name, sizeof name, "ampeg_%s", k);
+                if (number_of(v, &d, &db))
+                    rc |= put_real(o, name, d);
+            } else if (!strcmp(k, "sustain") && number_of(v, &d, &db))
+                rc |= put_real(o, "ampeg_sustain", d * 100);
+            else if (!strcmp(k, "ampVelTrack") && number_of(v, &d, &db))
+                rc |= put_real(o, "amp_veltrack", d * 100);
+            else if (!strcmp(k, "start") && number_of(v, &d, &db))
+                rc |= put_int(o, "offset", d);
+            else if (!strcmp(k, "end") && number_of(v, &d, &db))
+                rc |= put_int(o, "end", d);
+            else if (!strcmp(k, "trigger") && json_is_string(v))
+                rc |= json_object_set(o, "trigger", v);
+            continue;
+        }
+        if (format && strcmp(format, "lmms") == 0) {
+            /* amp in percent (100 = as recorded); reversed="1". */
+            if (!strcmp(k, "amp") && number_of(v, &d, &db))
+                rc |= put_real(o, "volume", to_db(d / 100));
+            else if (!strcmp(k, "reversed") && number_of(v, &d, &db) && d != 0)
+                rc |= json_object_set_new(o, "direction", json_string("reverse"));
+            continue;
+        }
+        /* SFZ (or a shelf document): the names are opcodes already. */
+        if (!is_structural(zone, k) && is_opcode_name(k) && shelf__sfz_is_opcode(k))
+            rc |= json_object_set(o, k, v);
+    }
+    if (has_gain)
+        rc |= put_real(o, "volume", fmax(-144, to_db(g)));
+    if (l >= 0 && r >= 0)
+        rc |= put_real(o, "pan", fmax(-100, fmin(100, (r - l) * 100)));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The opcodes with the same value in every object of objs[0..n) (owned). */
+static json_t *common_opcodes(json_t *const *objs, size_t n)
+{
+    json_t *c, *v;
+    const char *k;
+    void *tmp;
+    size_t i;
+
+    if (!n)
+        return json_object();
+    if (!(c = json_copy(objs[0])))
+        return NULL;
+    for (i = 1; i < n && json_object_size(c); i++)
+        json_object_foreach_safe(c, tmp, k, v)
+            if (!json_equal(v, json_object_get(objs[i], k)))
+                json_object_del(c, k);
+    return c;
+}
+
+static int add_zone(exporter *x, const char *id, const json_t *z, const char *folder,
+                    const json_t *conv, const json_t *inherited)
+{
+    const json_t *s = json_object_get(z, "sample"), *v, *loop;
+    const char *path, *name;
     struct stat sb;
-    int rc, n = 0;
+    int rc;
 
     path = json_string_value(json_object_get(s, "path"));
     if (!path || !*path)
@@ -298,58 +488,155 @@ static int add_zone(exporter *x, const char *id, const json_t *z, const char *fo
         if (shelf__buf_addf(&x->out, "sample=%s/%s\n", folder, name) != SHELF_OK)
             return nomem(x);
     }
-    skip[n++] = "sample";
     if ((v = json_object_get(z, "key")) && json_array_size(v) == 2) {
         if (shelf__buf_addf(&x->out, "lokey=%lld\nhikey=%lld\n",
                             (long long)json_integer_value(json_array_get(v, 0)),
                             (long long)json_integer_value(json_array_get(v, 1))) != SHELF_OK)
             return nomem(x);
-        skip[n++] = "lokey";
-        skip[n++] = "hikey";
-        skip[n++] = "key";
     }
     if (json_is_integer(v = json_object_get(z, "root"))) {
         if (shelf__buf_addf(&x->out, "pitch_keycenter=%lld\n", (long long)json_integer_value(v)) !=
             SHELF_OK)
             return nomem(x);
-        skip[n++] = "pitch_keycenter";
     }
     if ((v = json_object_get(z, "vel")) && json_array_size(v) == 2) {
         if (shelf__buf_addf(&x->out, "lovel=%lld\nhivel=%lld\n",
                             (long long)json_integer_value(json_array_get(v, 0)),
                             (long long)json_integer_value(json_array_get(v, 1))) != SHELF_OK)
             return nomem(x);
-        skip[n++] = "lovel";
-        skip[n++] = "hivel";
     }
     if (json_is_integer(v = json_object_get(z, "rr"))) {
         if (shelf__buf_addf(&x->out, "seq_position=%lld\n", (long long)json_integer_value(v)) !=
             SHELF_OK)
             return nomem(x);
-        skip[n++] = "seq_position";
     }
     if (json_is_object(loop = json_object_get(z, "loop"))) {
         if ((rc = add_opcode(x, "loop_mode", json_object_get(loop, "mode"))) != SHELF_OK ||
             (rc = add_opcode(x, "loop_start", json_object_get(loop, "start"))) != SHELF_OK ||
             (rc = add_opcode(x, "loop_end", json_object_get(loop, "end"))) != SHELF_OK)
             return rc;
-        skip[n++] = "loop_mode";
-        skip[n++] = "loop_start";
-        skip[n++] = "loop_end";
     }
     if (json_is_string(v = json_object_get(z, "name")) && json_string_length(v)) {
         if ((rc = add_opcode(x, "region_label", v)) != SHELF_OK)
             return rc;
-        skip[n++] = "region_label";
     }
-    if (json_is_string(v = json_object_get(z, "group")) && json_string_length(v)) {
-        if ((rc = add_opcode(x, "group_label", v)) != SHELF_OK)
-            return rc;
-        skip[n++] = "group_label";
+    /* The opcodes its <group> and <global> do not give it already. */
+    {
+        const char **keys;
+        size_t nk, i;
+
+        if (!(keys = sorted_keys(conv, &nk)))
+            return nomem(x);
+        for (i = 0, rc = SHELF_OK; i < nk && rc == SHELF_OK; i++) {
+            v = json_object_get(conv, keys[i]);
+            if (!json_equal(v, json_object_get(inherited, keys[i])))
+                rc = add_opcode(x, keys[i], v);
+        }
+        free(keys);
     }
-    skip[n] = NULL;
-    params = json_object_get(z, "params");
-    return add_group(x, params, skip);
+    return rc;
+}
+
+/*
+ * Every zone under <global> and <group> headers: the opcodes all zones
+ * share (and the patch's own params that are opcodes) go to <global>,
+ * those all zones of a group (zone.group, as group_label) share to its
+ * <group>, the rest to each <region>.  Groups come in the order of their
+ * first zone; zones in id order within them.
+ */
+static int add_zones(exporter *x, const json_t *doc, const json_t *zones, const char **ids,
+                     size_t nids, const char *folder)
+{
+    const char *format = json_string_value(json_object_get(json_object_get(doc, "source"), "format"));
+    json_t **convs = NULL, *global = NULL, *patch = NULL, *groups = NULL, *order = NULL,
+           *members, *gc = NULL, *inherited = NULL, *v, *label;
+    json_t **sub = NULL;
+    const char *k;
+    size_t i, j, n;
+    int rc = SHELF_OK;
+
+    if (!(convs = shelf__calloc(nids ? nids : 1, sizeof *convs)) ||
+        !(sub = shelf__calloc(nids ? nids : 1, sizeof *sub)))
+        goto nomem;
+    for (i = 0; i < nids; i++)
+        if (!(convs[i] = zone_opcodes(format, json_object_get(zones, ids[i]),
+                                      json_object_get(json_object_get(zones, ids[i]), "params"))))
+            goto nomem;
+    if (!(global = common_opcodes(convs, nids)) ||
+        !(patch = zone_opcodes(format, NULL, json_object_get(doc, "params"))))
+        goto nomem;
+    json_object_foreach(patch, k, v)
+        if (!json_object_get(global, k) && json_object_set(global, k, v) != 0)
+            goto nomem;
+    if (json_object_size(global)) {
+        if (shelf__buf_adds(&x->out, "\n<global>\n") != SHELF_OK)
+            goto nomem;
+        if ((rc = add_group(x, global, NULL)) != SHELF_OK)
+            goto out;
+    }
+
+    /* Zones by group label, in the order of first appearance. */
+    if (!(groups = json_object()) || !(order = json_array()))
+        goto nomem;
+    for (i = 0; i < nids; i++) {
+        v = json_object_get(json_object_get(zones, ids[i]), "group");
+        k = json_is_string(v) ? json_string_value(v) : "";
+        if (!(members = json_object_get(groups, k))) {
+            if (!(members = json_array()) || json_object_set_new(groups, k, members) != 0 ||
+                json_array_append_new(order, json_string(k)) != 0)
+                goto nomem;
+        }
+        if (json_array_append_new(members, json_integer((json_int_t)i)) != 0)
+            goto nomem;
+    }
+    json_array_foreach(order, j, label) {
+        members = json_object_get(groups, json_string_value(label));
+        n = json_array_size(members);
+        for (i = 0; i < n; i++)
+            sub[i] = convs[json_integer_value(json_array_get(members, i))];
+        json_decref(gc);
+        json_decref(inherited);
+        inherited = NULL;
+        if (!(gc = common_opcodes(sub, n)))
+            goto nomem;
+        {
+            void *tmp;
+
+            json_object_foreach_safe(gc, tmp, k, v)
+                if (json_equal(v, json_object_get(global, k)))
+                    json_object_del(gc, k);
+        }
+        if (!(inherited = json_copy(global)) || json_object_update(inherited, gc) != 0)
+            goto nomem;
+        if (shelf__buf_adds(&x->out, "\n<group>\n") != SHELF_OK)
+            goto nomem;
+        if (json_string_length(label) && (rc = add_opcode(x, "group_label", label)) != SHELF_OK)
+            goto out;
+        if ((rc = add_group(x, gc, NULL)) != SHELF_OK)
+            goto out;
+        for (i = 0; i < n; i++) {
+            size_t z = (size_t)json_integer_value(json_array_get(members, i));
+
+            if ((rc = add_zone(x, ids[z], json_object_get(zones, ids[z]), folder, convs[z],
+                               inherited)) != SHELF_OK)
+                goto out;
+        }
+    }
+    goto out;
+nomem:
+    rc = nomem(x);
+out:
+    for (i = 0; convs && i < nids; i++)
+        json_decref(convs[i]);
+    free(convs);
+    free(sub);
+    json_decref(global);
+    json_decref(patch);
+    json_decref(groups);
+    json_decref(order);
+    json_decref(gc);
+    json_decref(inherited);
+    return rc;
 }
 
 /* Headers from the params of an imported SFZ. */
@@ -500,6 +787,15 @@ int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err 
     sfz_base = base_name(sfz_path);
     if (!*sfz_base)
         return shelf__seterr(err, SHELF_EINVAL, "cannot export to '%s': no file name", sfz_path);
+    if (strlen(sfz_base) < 5 || strcasecmp(sfz_base + strlen(sfz_base) - 4, ".sfz") != 0)
+        return shelf__seterr(err, SHELF_EINVAL, "cannot export to '%s': an SFZ file name ends in .sfz",
+                             sfz_path);
+    /* A synthesizer plays no samples: an SFZ of it would be empty. */
+    if (!json_object_size(zones))
+        return shelf__seterr(err, SHELF_EFORMAT,
+                             "cannot export '%s' as SFZ: it has no sample zones (a synthesizer patch)",
+                             json_is_string(json_object_get(doc, "name"))
+                                 ? json_string_value(json_object_get(doc, "name")) : "?");
     tag = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
 
     /* Names: DIR/STEM.sfz and DIR/STEM samples/. */
@@ -543,15 +839,13 @@ int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err 
     if (zones && !(ids = sorted_keys(zones, &nids)))
         goto nomem;
     for (i = 0; i < nids; i++) {
-        const json_t *z = json_object_get(zones, ids[i]);
-
-        if (!json_is_object(z)) {
+        if (!json_is_object(json_object_get(zones, ids[i]))) {
             rc = shelf__seterr(err, SHELF_EINVAL, "cannot export zone %s: not an object", ids[i]);
             goto out;
         }
-        if ((rc = add_zone(&x, ids[i], z, folder)) != SHELF_OK)
-            goto out;
     }
+    if ((rc = add_zones(&x, doc, zones, ids, nids, folder)) != SHELF_OK)
+        goto out;
 
     if ((e = shelf__mkdirs(dir, 0755)) != 0) {
         rc = shelf__seterr_errno(err, e, "cannot create '%s'", dir);

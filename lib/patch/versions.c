@@ -359,7 +359,7 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
 {
     sqlite3_stmt *st = NULL;
     const char *key;
-    json_t *m, *v;
+    json_t *m, *v, *linked;
     int rc;
 
     if (kind == SHELF_DOC_PATCH) {
@@ -374,9 +374,26 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
                                        "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
                                        "    ORDER BY o, id LIMIT 1)")))
             return lib->err.rc;
+        /* Once per sample: zones often share one, and a patch may have
+         * 100,000 of them. */
+        if (!(linked = json_object())) {
+            sqlite3_finalize(st);
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        }
         json_object_foreach(json_object_get(doc, "zones"), key, m) {
             json_t *s = json_object_get(m, "sample");
+            char once[120];
 
+            snprintf(once, sizeof once, "%lld %s",
+                     (long long)json_integer_value(json_object_get(s, "id")),
+                     json_string_value(json_object_get(s, "sha256")) ?
+                     json_string_value(json_object_get(s, "sha256")) : "-");
+            if (json_object_get(linked, once))
+                continue;
+            if (json_object_set_new_nocheck(linked, once, json_true()) != 0) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(s, "id")));
             bind_text(st, 3, json_string_value(json_object_get(s, "sha256")));
@@ -385,6 +402,7 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
             if (rc != SHELF_OK)
                 break;
         }
+        json_decref(linked);
         sqlite3_finalize(st);
         return rc;
     }
@@ -565,14 +583,28 @@ static int load_text(shelf_library *lib, int kind, const char *json, json_t **do
 int shelf_doc_create(shelf_library *lib, int kind, const char *json, const char *message,
                      int64_t *id)
 {
-    sqlite3_stmt *st = NULL;
     json_t *doc = NULL;
+    int rc;
+
+    *id = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+        return rc;
+    rc = shelf__doc_create_json(lib, kind, doc, message, id);
+    json_decref(doc);
+    return rc;
+}
+
+int shelf__doc_create_json(shelf_library *lib, int kind, json_t *doc, const char *message,
+                           int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
     int64_t seq;
     char sql[160];
     int rc;
 
     *id = 0;
-    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+    if ((rc = check_kind(lib, kind)) != SHELF_OK ||
+        (rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK)
         return rc;
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
@@ -604,7 +636,6 @@ fail:
     shelf__rollback(lib);
     *id = 0;
 out:
-    json_decref(doc);
     return rc;
 }
 

@@ -11,6 +11,10 @@
  * copied samples byte-identical); and allocation failures.  Every parsed
  * document must also pass the document checker (shelf__doc_check).
  */
+#include <math.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <zlib.h>
 #include "test.h"
 #include "patch/formats_int.h"
@@ -367,6 +371,64 @@ TEST(sfz_include)
                                                         NULL, &doc, &err));
         ASSERT_EQ_STR(err.msg, "m.sfz:2: #include is not allowed here");
     }
+}
+
+/*
+ * #include stays inside the folder tree of the imported file and reads
+ * only regular files.  Regression test, fixed (lib/patch/sfz.c, include;
+ * fmt_common.c, shelf__pf_read_file): an absolute path or ".." opened any
+ * file, and a parse error then quoted its first line ("#include
+ * \"/etc/passwd\"" printed "root:x:0:0..."); a FIFO blocked forever.
+ */
+TEST(sfz_include_confined)
+{
+    char dir[4096], top[4096], msg[1024], link[4096];
+    shelf__err err;
+    json_t *doc = NULL;
+
+    test_pathf(top, sizeof top, "%s/conf", test_tmpdir());
+    test_pathf(dir, sizeof dir, "%s/lib", top);
+    sample(dir, "a.wav");
+    /* Outside the tree, a file whose text would show in a parse error. */
+    put(top, "secret.sfz", "<region> SECRET-TEXT\n");
+    /* ".." that stays inside the tree is fine. */
+    put(dir, "sub/common.sfz", "#include \"../more.sfz\"\n");
+    put(dir, "more.sfz", "<region> sample=a.wav key=60\n");
+    ASSERT_OKM(msg, parse_text(dir, "ok.sfz", "#include \"sub/common.sfz\"\n", msg));
+
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "abs.sfz", "\n#include \"/etc/passwd\"\n", msg));
+    ASSERT_EQ_STR(msg, "abs.sfz:2: cannot include '/etc/passwd': an absolute path");
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "up.sfz", "#include \"../secret.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "up.sfz:1: cannot include '../secret.sfz': outside the folder of up.sfz");
+    /* From an included file too, and with backslashes. */
+    put(dir, "sub/up2.sfz", "#include \"..\\..\\secret.sfz\"\n");
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "up2.sfz", "#include \"sub/up2.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "up2.sfz:1: cannot include '../../secret.sfz': outside the folder of up2.sfz");
+    /* A symbolic link inside the tree to a file outside it. */
+    test_pathf(link, sizeof link, "%s/link.sfz", dir);
+    ASSERT_EQ_INT(symlink("../secret.sfz", link), 0);
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "ln.sfz", "#include \"link.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "ln.sfz:1: cannot include 'link.sfz': outside the folder of ln.sfz");
+    ASSERT(strstr(msg, "SECRET") == NULL);
+
+    /* A FIFO, included or imported itself, is refused without waiting
+     * for a writer (the alarm fails the test if it blocks). */
+    test_pathf(link, sizeof link, "%s/fifo.sfz", dir);
+    ASSERT_EQ_INT(mkfifo(link, 0644), 0);
+    alarm(20);
+    ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "ff.sfz", "#include \"fifo.sfz\"\n", msg));
+    ASSERT_EQ_STR(msg, "ff.sfz:1: cannot include 'fifo.sfz': not a regular file");
+    memset(&err, 0, sizeof err);
+    ASSERT_RC(SHELF_EFORMAT, shelf__patch_parse(link, 0, &doc, &err));
+    ASSERT(strstr(err.msg, "not a regular file") != NULL);
+    ASSERT(doc == NULL);
+    /* A character device (made when allowed: CI runs as root). */
+    test_pathf(link, sizeof link, "%s/zero.sfz", dir);
+    if (mknod(link, S_IFCHR | 0644, makedev(1, 5)) == 0) {
+        ASSERT_RC(SHELF_EFORMAT, parse_text(dir, "dev.sfz", "#include \"zero.sfz\"\n", msg));
+        ASSERT_EQ_STR(msg, "dev.sfz:1: cannot include 'zero.sfz': not a regular file");
+    }
+    alarm(0);
 }
 
 TEST(sfz_errors)
@@ -987,7 +1049,9 @@ TEST(export_sfz_roundtrip)
     /* The sections come back too. */
     ASSERT_EQ_INT(JINT(back, "params/control/set_cc7"), 100);
     ASSERT_EQ_INT(JINT(back, "params/curves/0/curve_index"), 7);
-    ASSERT(JREAL(back, "params/effects/0/reverb_size") == 40.5);
+    /* reverb_size is no SFZ opcode (sfzformat.com): left out. */
+    ASSERT_EQ_STR(JSTR(back, "params/effects/0/type"), "fverb");
+    JNONE(back, "params/effects/0/reverb_size");
     ASSERT_EQ_STR(JSTR(back, "name"), "Piano Copy");
     json_decref(back);
 
@@ -1023,9 +1087,16 @@ TEST(export_other_formats)
     back = parse_ok(dir, "h2/kit.sfz");
     same_zones(doc, back, 0);
     same_samples(doc, back);
-    /* Params that are numbers come back the same. */
-    ASSERT(JREAL(back, "zones/z0001/params/gain") == 1.5);
-    ASSERT_EQ_INT(JINT(back, "zones/z0001/params/muteGroup"), -1);
+    /* Hydrogen's values come back in SFZ opcodes and units: gain 1.5 x
+     * instrument volume 0.8 as dB, pitch in cents, pan_L 1 / pan_R 0.5 as
+     * pan -50; nothing of Hydrogen's own names. */
+    ASSERT(fabs(JREAL(back, "zones/z0001/params/volume") - 20 * log10(1.2)) < 1e-12);
+    ASSERT_EQ_INT(JINT(back, "zones/z0001/params/tune"), 0);
+    ASSERT(JREAL(back, "zones/z0001/params/pan") == -50.0);
+    ASSERT_EQ_INT(JINT(back, "zones/z0002/params/tune"), -150);
+    JNONE(back, "zones/z0001/params/gain");
+    JNONE(back, "zones/z0001/params/pan_L");
+    JNONE(back, "zones/z0001/params/muteGroup");
     json_decref(back);
     json_decref(doc);
 
@@ -1034,8 +1105,13 @@ TEST(export_other_formats)
     json_object_del(doc, "params");     /* DS effects are not SFZ effects */
     ASSERT_OKM(err.msg, shelf__patch_export_sfz(doc, pathf(dir, "ds/Grand.sfz"), &err));
     back = parse_ok(dir, "ds/Grand.sfz");
-    same_zones(doc, back, 1);
+    same_zones(doc, back, 0);
     same_samples(doc, back);
+    /* "-3dB", ampVelTrack 0.8 and tuning 0.5 semitones in SFZ terms. */
+    ASSERT(JREAL(back, "zones/z0001/params/volume") == -3.0);
+    ASSERT(JREAL(back, "zones/z0001/params/amp_veltrack") == 80.0);
+    ASSERT_EQ_INT(JINT(back, "zones/z0001/params/tune"), 50);
+    JNONE(back, "zones/z0001/params/tuning");
     json_decref(back);
     json_decref(doc);
 
@@ -1060,7 +1136,7 @@ TEST(export_names)
                     "zones",
                     "z0001", "sample", "path", pathf(dir, "src/odd $name=1.wav"),
                     "name", "a // b <c> $d\nx=1",
-                    "params", "text", "  spaced  ", "flag", 1, "level", 2.0,
+                    "params", "sw_label", "  spaced  ", "polyphony", 1, "amplitude", 2.0,
                     "z0002", "sample", "path", pathf(dir, "src/.hidden.wav"));
     ASSERT(doc != NULL);
     ASSERT_OKM(err.msg, shelf__patch_export_sfz(doc, pathf(dir, "out/we$ird=.sfz"), &err));
@@ -1071,11 +1147,147 @@ TEST(export_names)
     free(text);
     back = parse_ok(dir, "out/we$ird=.sfz");
     ASSERT_EQ_STR(JSTR(back, "zones/z0001/name"), "a _/ b (c) _d x_1");
-    ASSERT_EQ_STR(JSTR(back, "zones/z0001/params/text"), "spaced");
-    ASSERT_EQ_INT(JINT(back, "zones/z0001/params/flag"), 1);
-    ASSERT(JREAL(back, "zones/z0001/params/level") == 2.0);
+    ASSERT_EQ_STR(JSTR(back, "zones/z0001/params/sw_label"), "spaced");
+    ASSERT_EQ_INT(JINT(back, "zones/z0001/params/polyphony"), 1);
+    ASSERT(JREAL(back, "zones/z0001/params/amplitude") == 2.0);
     same_samples(doc, back);
     json_decref(back);
+    json_decref(doc);
+}
+
+/* Every "name=" of an exported SFZ is an opcode of the documented list. */
+static void only_opcodes(const char *text)
+{
+    const char *p = text, *e, *eq;
+    char name[128];
+
+    for (; *p; p = *e ? e + 1 : e) {
+        e = strchr(p, '\n');
+        if (!e)
+            e = p + strlen(p);
+        if (*p == '/' || *p == '<' || p == e)
+            continue;
+        eq = memchr(p, '=', (size_t)(e - p));
+        ASSERT(eq != NULL);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+        if (!shelf__sfz_is_opcode(name))
+            test__fail(__FILE__, __LINE__, "'%s' is not an SFZ opcode", name);
+    }
+}
+
+/*
+ * The exporter's opcode table is the documented list in the tree
+ * (tests/data/sfz-opcodes.txt, from sfzformat.com): every documented name,
+ * with numbers in place of N, X, Y, is accepted, and the table has no
+ * entry the list does not have.
+ */
+TEST(sfz_opcode_list)
+{
+    char path[4096], *text, *line, *next, name[128];
+    size_t n = 0, i, k;
+
+    test_pathf(path, sizeof path, "%s/sfz-opcodes.txt", SHELF_TEST_DATA);
+    text = test_read_file(path, NULL);
+    for (line = text; line && *line; line = next) {
+        if ((next = strchr(line, '\n')) != NULL)
+            *next++ = '\0';
+        if (!*line || line[0] == '/')
+            continue;
+        for (i = k = 0; line[i] && k + 4 < sizeof name; i++) {
+            if (line[i] >= 'A' && line[i] <= 'Z') {
+                while (line[i + 1] >= 'A' && line[i + 1] <= 'Z')
+                    i++;
+                name[k++] = '1';
+                name[k++] = '2';
+            } else {
+                name[k++] = line[i];
+            }
+        }
+        name[k] = '\0';
+        if (!shelf__sfz_is_opcode(name))
+            test__fail(__FILE__, __LINE__, "documented opcode %s (%s) not accepted", line, name);
+        n++;
+    }
+    free(text);
+    ASSERT(n > 500);
+    /* Two documented names can fold into one entry (cutoff2, cutoffN...). */
+    ASSERT(shelf__sfz_opcode_count() <= n);
+    ASSERT(shelf__sfz_opcode_count() > 500);
+    /* Modulations, and names that are not opcodes. */
+    ASSERT(shelf__sfz_is_opcode("volume_oncc7"));
+    ASSERT(shelf__sfz_is_opcode("tune_curvecc1"));
+    ASSERT(shelf__sfz_is_opcode("eq3_gaincc64"));
+    ASSERT(!shelf__sfz_is_opcode("reverb_size"));
+    ASSERT(!shelf__sfz_is_opcode("gain"));
+    ASSERT(!shelf__sfz_is_opcode("muteGroup"));
+    ASSERT(!shelf__sfz_is_opcode("volume_oncc"));
+    ASSERT(!shelf__sfz_is_opcode(""));
+}
+
+/*
+ * What an SFZ export writes.  Regression test, fixed
+ * (lib/patch/sfz_export.c): every zone param became a region opcode,
+ * whatever its name and units (Hydrogen's gain=1.5, muteGroup=-1,
+ * Decent Sampler's tuning), shared values were repeated in every region,
+ * a synthesizer patch was written as an SFZ with no regions, and any file
+ * name was taken (kit.txt).
+ */
+TEST(export_sfz_headers_units)
+{
+    const char *dir = test_tmpdir();
+    shelf__err err;
+    json_t *doc, *back;
+    char *text, *g1, *g2;
+
+    memset(&err, 0, sizeof err);
+    sample(dir, "hd/a.wav");
+    sample(dir, "hd/b.wav");
+    sample(dir, "hd/c.wav");
+    put(dir, "hd/h.sfz",
+        "<global> volume=-6 ampeg_release=0.5 my_own_thing=3\n"
+        "<group> group_label=soft cutoff=800 lovel=1 hivel=64\n"
+        "<region> sample=a.wav key=60 tune=10\n"
+        "<region> sample=b.wav key=62 tune=-10\n"
+        "<group> group_label=hard cutoff=4000 lovel=65 hivel=127\n"
+        "<region> sample=c.wav key=60 volume=-3\n");
+    doc = parse_ok(dir, "hd/h.sfz");
+    ASSERT_OKM(err.msg, shelf__patch_export_sfz(doc, pathf(dir, "hd/out/h.sfz"), &err));
+    text = test_read_file(pathf(dir, "hd/out/h.sfz"), NULL);
+    only_opcodes(text);
+    ASSERT(strstr(text, "my_own_thing") == NULL);
+    /* Shared by all zones: <global>, once. */
+    ASSERT(strstr(text, "\n<global>\nampeg_release=0.5\n") != NULL);
+    ASSERT(strstr(strstr(text, "ampeg_release") + 1, "ampeg_release") == NULL);
+    /* Shared by a group: its <group>, once. */
+    g1 = strstr(text, "\n<group>\ngroup_label=soft\ncutoff=800\nvolume=-6\n");
+    g2 = strstr(text, "\n<group>\ngroup_label=hard\ncutoff=4000\nvolume=-3\n");
+    ASSERT(g1 != NULL && g2 != NULL && g1 < g2);
+    ASSERT(strstr(text, "cutoff=800\n") == strstr(g1, "cutoff=800\n"));
+    free(text);
+    /* And back: the same zones and params. */
+    back = parse_ok(dir, "hd/out/h.sfz");
+    json_object_del(jget(doc, "zones/z0001/params"), "my_own_thing");
+    json_object_del(jget(doc, "zones/z0002/params"), "my_own_thing");
+    json_object_del(jget(doc, "zones/z0003/params"), "my_own_thing");
+    same_zones(doc, back, 1);
+    same_samples(doc, back);
+    json_decref(back);
+
+    /* Only .sfz file names. */
+    ASSERT_RC(SHELF_EINVAL, shelf__patch_export_sfz(doc, pathf(dir, "hd/out/h.txt"), &err));
+    ASSERT_EQ_STR(err.msg + strlen(err.msg) - strlen("an SFZ file name ends in .sfz"),
+                  "an SFZ file name ends in .sfz");
+    ASSERT(!test_exists(pathf(dir, "hd/out/h.txt")));
+    ASSERT_OKM(err.msg, shelf__patch_export_sfz(doc, pathf(dir, "hd/out/UP.SFZ"), &err));
+    json_decref(doc);
+
+    /* A synthesizer: refused with one line, nothing written. */
+    doc = json_pack("{s:i, s:s, s:{s:s}, s:{s:{s:i}}}", "shelf_patch", 1, "name", "Pad",
+                    "source", "format", "zyn", "params", "amp", "volume", 90);
+    ASSERT(doc != NULL);
+    ASSERT_RC(SHELF_EFORMAT, shelf__patch_export_sfz(doc, pathf(dir, "hd/out/pad.sfz"), &err));
+    ASSERT_EQ_STR(err.msg, "cannot export 'Pad' as SFZ: it has no sample zones (a synthesizer patch)");
+    ASSERT(!test_exists(pathf(dir, "hd/out/pad.sfz")));
     json_decref(doc);
 }
 
@@ -1121,7 +1333,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(format_names),   TEST_ENTRY(unreadable),       TEST_ENTRY(sfz_parse),
-        TEST_ENTRY(sfz_types),      TEST_ENTRY(sfz_include),      TEST_ENTRY(sfz_errors),
+        TEST_ENTRY(sfz_types),      TEST_ENTRY(sfz_include),      TEST_ENTRY(sfz_opcode_list),      TEST_ENTRY(export_sfz_headers_units),      TEST_ENTRY(sfz_include_confined),      TEST_ENTRY(sfz_errors),
         TEST_ENTRY(sfz_values),     TEST_ENTRY(sfz_case_fallback), TEST_ENTRY(hydrogen_parse),
         TEST_ENTRY(xml_errors),     TEST_ENTRY(empty_and_binary), TEST_ENTRY(zyn_parse),
         TEST_ENTRY(zyn_bad_gzip),   TEST_ENTRY(lmms_parse),       TEST_ENTRY(dspreset_parse),

@@ -449,11 +449,21 @@ TEST(wav_header_only)
     assert_reason_line(reason);
 }
 
+/* Set a little-endian 32-bit size at d[off]. */
+static void put_le32(char *d, size_t off, size_t v)
+{
+    d[off] = (char)(v & 0xff);
+    d[off + 1] = (char)(v >> 8 & 0xff);
+    d[off + 2] = (char)(v >> 16 & 0xff);
+    d[off + 3] = (char)(v >> 24 & 0xff);
+}
+
 /*
- * A WAV cut to half its size: libsndfile 1.2.0 shortens the data chunk to
- * what the file holds, so the probe succeeds with the frames that are
- * really there (whole frames after the data offset).  The 'smpl' chunk
- * sits before the data and survives; the 'acid' chunk after it is lost.
+ * A WAV cut to half its size: its data chunk claims more bytes than the
+ * file holds.  Regression test, fixed (lib/media/probe.c, data_truncated):
+ * libsndfile shortens the chunk to what is there, and the probe took the
+ * file as a shorter sound, so a damaged sample was imported as a good one.
+ * It must be refused as truncated, from memory and by path alike.
  */
 TEST(wav_truncated_half)
 {
@@ -473,21 +483,54 @@ TEST(wav_truncated_half)
     half = n / 2;
     off = wav_data_offset((const unsigned char *)data, n);
     ASSERT(off < half);
-    ASSERT_OKM(reason, probe_both(path, data, half, &p, reason));
-    ASSERT_EQ_STR(p.format, "WAV");
-    ASSERT_EQ_INT(p.frames, (int64_t)((half - off) / (2 * 2)));
-    ASSERT(p.frames < FRAMES);
-    ASSERT(fabs(p.duration - (double)p.frames / 44100) < 1e-9);
-    ASSERT_EQ_INT(p.root_key, 60);
-    ASSERT_EQ_INT(p.loop_start, 100);
-    ASSERT_EQ_INT(p.loop_end, 2000);
-    ASSERT(p.tempo == 0);
-    ASSERT_EQ_INT(p.beats, 0);
+    ASSERT_RC(SHELF_EFORMAT, probe_both(path, data, half, &p, reason));
+    assert_reason_line(reason);
+    ASSERT(strstr(reason, "truncated") != NULL);
+    /* One frame short is truncated too. */
+    ASSERT_RC(SHELF_EFORMAT, probe_both(path, data, off + 4 * (FRAMES - 1), &p, reason));
+    ASSERT(strstr(reason, "truncated") != NULL);
+    free(data);
+}
+
+/* An AIFF whose SSND chunk runs past the end of the file. */
+TEST(aiff_truncated_half)
+{
+    tg_spec s = TG_SPEC_INIT(SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 44100, 2, FRAMES);
+    char path[PATH_MAX], reason[256], *data;
+    shelf__probe p;
+    size_t n;
+
+    write_file(path, test_tmpdir(), "cut.aiff", &s);
+    data = test_read_file(path, &n);
+    ASSERT_RC(SHELF_EFORMAT, probe_both(path, data, n / 2, &p, reason));
+    assert_reason_line(reason);
+    ASSERT(strstr(reason, "truncated") != NULL);
     free(data);
 }
 
 /*
- * A WAV cut so short that its loop ends past the audio that is left.
+ * A WAV written as a stream (data size 0xffffffff, "length unknown") is
+ * not truncated: libsndfile reads the frames that are there.
+ */
+TEST(wav_stream_length_unknown)
+{
+    tg_spec s = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, FRAMES);
+    char path[PATH_MAX], reason[256], *data;
+    shelf__probe p;
+    size_t n, off;
+
+    write_file(path, test_tmpdir(), "stream.wav", &s);
+    data = test_read_file(path, &n);
+    off = wav_data_offset((const unsigned char *)data, n);
+    put_le32(data, off - 4, 0xffffffffu);
+    put_le32(data, 4, 0xffffffffu);
+    ASSERT_OKM(reason, probe_both(path, data, n, &p, reason));
+    ASSERT_EQ_INT(p.frames, FRAMES);
+    free(data);
+}
+
+/*
+ * A short WAV (its chunks consistent) whose loop ends past its audio.
  * Regression test, fixed: (lib/media/probe.c, describe): the instrument loop is taken as the
  * chunk says, without checking it against frames, so the catalog records a
  * loop past the end of the sample.  A loop must lie within the audio or be
@@ -507,6 +550,9 @@ TEST(wav_truncated_loop_past_end)
     write_file(path, test_tmpdir(), "short.wav", &s);
     data = test_read_file(path, &n);
     off = wav_data_offset((const unsigned char *)data, n);
+    /* Cut after 1000 frames and say so in the data and RIFF sizes. */
+    put_le32(data, off - 4, 2 * 1000);
+    put_le32(data, 4, off + 2 * 1000 - 8);
     ASSERT_OKM(reason, probe_both(path, data, off + 2 * 1000, &p, reason));
     ASSERT_EQ_INT(p.frames, 1000);
     ASSERT_EQ_INT(p.root_key, 60);
@@ -754,6 +800,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(wav_header_only),
         TEST_ENTRY(wav_truncated_half),
         TEST_ENTRY(wav_truncated_loop_past_end),
+        TEST_ENTRY(aiff_truncated_half),
+        TEST_ENTRY(wav_stream_length_unknown),
         TEST_ENTRY(flac_truncated_half),
         TEST_ENTRY(ogg_truncated_half),
         TEST_ENTRY(probe_file_public),
