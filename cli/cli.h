@@ -25,9 +25,12 @@ enum {
 };
 
 /* getopt_long over a command's arguments (argv[0] is the command); prints
- * usage errors itself.  Options may follow other arguments. */
+ * usage errors itself ("shelf: unknown option ..."), returning '?'.  Options
+ * may follow other arguments. */
+struct option;
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 #define FOR_OPTS(c, argc, argv, shortopts, longopts) \
-    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
+    for (optind = 0; ((c) = cli_getopt((argc), (argv), (shortopts), (longopts))) != -1;)
 
 /* What every command gets. */
 typedef struct cli {
@@ -76,6 +79,10 @@ void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_
                        uint64_t bytes_done, uint64_t bytes_total);
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
+
+/* `shelf help`: the table of commands and exit statuses (help.c), as text
+ * on f or, with --json, as JSON on stdout; returns the exit status. */
+int cli_help(const cli *c, FILE *f);
 
 /* Commands: each returns an exit status. */
 int cmd_init(const cli *c, int argc, char **argv);
