@@ -63,6 +63,9 @@ void cli_sample_line(FILE *f, const shelf_sample *s);
 void cli_sample_long(FILE *f, const shelf_sample *s);
 /* Print a JSON value to stdout followed by a newline, and free it. */
 void cli_print_json(json_t *v);
+/* Print text on stderr with a caret under byte column pos (1-based), only
+ * the part around it when text is long. */
+void cli_show_column(const char *text, int pos);
 /* MIDI note name, middle C (60) = "C4"; "-" when key < 0. */
 const char *cli_note_name(int key, char buf[8]);
 /* "1.2 MB" */

@@ -117,7 +117,7 @@ int cmd_collection(const cli *c, int argc, char **argv)
         rc = shelf_collection_new(lib, argv[2], query);
         if (rc == SHELF_EINVAL && query && shelf_query_errpos(lib) > 0) {
             cli_error("%s", shelf_errmsg(lib));
-            fprintf(stderr, "  %s\n  %*s^\n", query, shelf_query_errpos(lib) - 1, "");
+            cli_show_column(query, shelf_query_errpos(lib));
             ex = EXIT_USAGE;
             rc = SHELF_OK;
         }

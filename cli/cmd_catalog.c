@@ -192,7 +192,7 @@ static int query_fail(shelf_library *lib, int rc, const char *query)
 
     cli_error("%s", shelf_errmsg(lib));
     if (rc == SHELF_EINVAL && pos > 0)
-        fprintf(stderr, "  %s\n  %*s^\n", query, pos - 1, "");
+        cli_show_column(query, pos);
     return cli_exit_for(rc);
 }
 

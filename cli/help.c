@@ -281,6 +281,14 @@ static void print_text(FILE *f)
     }
 }
 
+/* The name of a section: its heading up to a note in parentheses. */
+static size_t section_len(const char *heading)
+{
+    const char *p = strstr(heading, " (");
+
+    return p ? (size_t)(p - heading) : strcspn(heading, "\n");
+}
+
 /* The table as data: {"commands": [{"name", "usage", "text", "section"}],
  * "exit_statuses": [{"code", "text", "brief"}]}. */
 static json_t *help_json(void)
@@ -300,7 +308,7 @@ static json_t *help_json(void)
 
             json_array_append_new(cmds, json_pack("{s:s%, s:s, s:s, s:s%}", "name", p, n, "usage",
                                                   d->usage, "text", d->text, "section", section,
-                                                  strcspn(section, " \n")));
+                                                  section_len(section)));
             p += n;
             while (*p == ',' || *p == ' ')
                 p++;
