@@ -87,6 +87,10 @@ double cli_now(void);
  * on f or, with --json, as JSON on stdout; returns the exit status. */
 int cli_help(const cli *c, FILE *f);
 
+/* How many preset files (what `shelf patch import` takes: .sfz, .xiz,
+ * .xpf, .dspreset) paths name or hold. */
+size_t cli_count_presets(char *const *paths, int n);
+
 /* Commands: each returns an exit status. */
 int cmd_init(const cli *c, int argc, char **argv);
 int cmd_import(const cli *c, int argc, char **argv);

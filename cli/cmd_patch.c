@@ -911,6 +911,36 @@ static int on_walk(const char *path, const struct stat *sb, int type, struct FTW
     return cli_interrupted ? 1 : 0;
 }
 
+static size_t preset_count, count_root;     /* nftw has no user pointer */
+
+static int on_count(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    /* as import walks: not in dot folders, not dot files; drumkit.xml is not
+     * counted (`shelf import` reads a kit with its samples) */
+    if (type == FTW_F && !strstr(path + count_root, "/.") && is_patch_name(path) &&
+        strcasecmp(path + ftw->base, "drumkit.xml"))
+        preset_count++;
+    return cli_interrupted ? 1 : 0;
+}
+
+size_t cli_count_presets(char *const *paths, int n)
+{
+    struct stat sb;
+    int i;
+
+    preset_count = 0;
+    for (i = 0; i < n; i++) {
+        if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            count_root = strlen(paths[i]);
+            nftw(paths[i], on_count, 32, FTW_PHYS);
+        }
+        else if (is_patch_name(paths[i]) && !strstr(paths[i], "drumkit.xml"))
+            preset_count++;
+    }
+    return preset_count;
+}
+
 static int cmp_path(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
