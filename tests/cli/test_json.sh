@@ -4,18 +4,33 @@
 # not the library option).
 . "$(dirname "$0")/lib.sh"
 
-# js STATUS NAME CMD...: run CMD with --json, check the status and that
-# standard output is one JSON value.
+# js STATUS NAME CMD...: run CMD with --json and check the status; its
+# standard output is kept, and check_json (one Python for all) checks that
+# each is one JSON value.
+mkdir -p "$T/json"
+njs=0
 js() {
     local want=$1 name=$2
     shift 2
     expect "$want" "$name" "$SHELF" --json "$@"
-    if printf '%s' "$out" | python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null; then
-        ok "$name: JSON"
-    else
-        fail "$name: not JSON"
-        printf '%s\n' "$out" | head -5 | sed 's/^/    /' >&2
-    fi
+    njs=$((njs + 1))
+    printf '%s' "$name" > "$T/json/$njs.name"
+    cp "$T/out" "$T/json/$njs.out"
+}
+check_json() {
+    local bad
+    bad=$(python3 - "$T/json" <<'EOF'
+import glob, json, os, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.out"))):
+    name = open(f[:-4] + ".name").read()
+    try:
+        json.loads(open(f).read())
+    except ValueError:
+        print(name)
+EOF
+)
+    check "$njs commands printed JSON${bad:+; not: $bad}" -z "$bad"
+    rm -f "$T"/json/*
 }
 
 S="$T/s"
@@ -124,6 +139,7 @@ js 0 "restore --preview" restore "$T/repo" latest 1 --preview
 js 0 "log" log
 unset SHELF_PASSWORD
 js 0 "rm" rm --force 3
+check_json
 
 # ---- option errors and the global options ---------------------------------------------
 for cmd in "ls --bogus" "search --limit" "import --batch" "patch import --bogus x" "backup --bogus x" \
