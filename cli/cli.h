@@ -25,9 +25,12 @@ enum {
 };
 
 /* getopt_long over a command's arguments (argv[0] is the command); prints
- * usage errors itself.  Options may follow other arguments. */
+ * usage errors itself ("shelf: unknown option ..."), returning '?'.  Options
+ * may follow other arguments. */
+struct option;
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 #define FOR_OPTS(c, argc, argv, shortopts, longopts) \
-    for (optind = 0, opterr = 1; ((c) = getopt_long((argc), (argv), (shortopts), (longopts), NULL)) != -1;)
+    for (optind = 0; ((c) = cli_getopt((argc), (argv), (shortopts), (longopts))) != -1;)
 
 /* What every command gets. */
 typedef struct cli {
@@ -66,6 +69,9 @@ json_t *cli_json_name(const char *s);
 char *cli_name_text(const char *s);
 /* Print a JSON value to stdout followed by a newline, and free it. */
 void cli_print_json(json_t *v);
+/* Print text on stderr with a caret under byte column pos (1-based), only
+ * the part around it when text is long. */
+void cli_show_column(const char *text, int pos);
 /* MIDI note name, middle C (60) = "C4"; "-" when key < 0. */
 const char *cli_note_name(int key, char buf[8]);
 /* "1.2 MB" */
@@ -82,6 +88,14 @@ void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_
                        uint64_t bytes_done, uint64_t bytes_total);
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
+
+/* `shelf help`: the table of commands and exit statuses (help.c), as text
+ * on f or, with --json, as JSON on stdout; returns the exit status. */
+int cli_help(const cli *c, FILE *f);
+
+/* How many preset files (what `shelf patch import` takes: .sfz, .xiz,
+ * .xpf, .dspreset) paths name or hold. */
+size_t cli_count_presets(char *const *paths, int n);
 
 /* Commands: each returns an exit status. */
 int cmd_init(const cli *c, int argc, char **argv);

@@ -113,7 +113,7 @@ static int get_password(repo_args *ra, const char *file, const char *env, int co
             wipe_free(again);
         } else if (!*out) {
             cli_error("a password is needed: --password-file FILE, %s or a terminal", env);
-            return EXIT_USAGE;
+            return EXIT_AUTH;           /* "missing password", as documented */
         }
     }
     (void)ra;

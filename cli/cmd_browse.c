@@ -117,7 +117,7 @@ int cmd_collection(const cli *c, int argc, char **argv)
         rc = shelf_collection_new(lib, argv[2], query);
         if (rc == SHELF_EINVAL && query && shelf_query_errpos(lib) > 0) {
             cli_error("%s", shelf_errmsg(lib));
-            fprintf(stderr, "  %s\n  %*s^\n", query, shelf_query_errpos(lib) - 1, "");
+            cli_show_column(query, shelf_query_errpos(lib));
             ex = EXIT_USAGE;
             rc = SHELF_OK;
         }
@@ -138,6 +138,8 @@ int cmd_collection(const cli *c, int argc, char **argv)
     }
     if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
+    else if (c->json && ex == EXIT_OK && strcmp(verb, "ls") && strcmp(verb, "show"))
+        cli_print_json(json_pack("{s:s, s:s}", "command", verb, "collection", argv[2]));
     shelf_library_close(lib);
     return ex;
 }
@@ -195,8 +197,16 @@ int cmd_synonyms(const cli *c, int argc, char **argv)
     } else {
         rc = shelf_synonyms_remove(lib, argv[2]);
     }
-    if (rc != SHELF_OK)
+    if (rc != SHELF_OK) {
         ex = cli_fail(lib, rc);
+    } else if (c->json && strcmp(verb, "ls")) {
+        json_t *words = json_array();
+        int i;
+
+        for (i = 2; i < argc; i++)
+            json_array_append_new(words, json_string(argv[i]));
+        cli_print_json(json_pack("{s:s, s:o}", "command", verb, "words", words));
+    }
     shelf_library_close(lib);
     return ex;
 }

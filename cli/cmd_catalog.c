@@ -192,7 +192,7 @@ static int query_fail(shelf_library *lib, int rc, const char *query)
 
     cli_error("%s", shelf_errmsg(lib));
     if (rc == SHELF_EINVAL && pos > 0)
-        fprintf(stderr, "  %s\n  %*s^\n", query, pos - 1, "");
+        cli_show_column(query, pos);
     return cli_exit_for(rc);
 }
 
@@ -228,7 +228,67 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
     return EXIT_OK;
 }
 
+/*
+ * Split search's arguments into options and query words.  A query word may
+ * start with '-' (a negation: -lofi, -snare), so only long options and the
+ * short ones written alone (-r; -n N, -o N, -s KEY) are options; everything
+ * after "--" is a word.  opts[0] is argv[0]; returns the count of each.
+ */
+static int search_run(const cli *c, int argc, char **argv, int nwords, char **words);
+
+static void split_search_args(int argc, char **argv, char **opts, int *nopts, char **words,
+                              int *nwords)
+{
+    static const char *const with_value[] = { "--limit", "--offset", "--sort", "--count-limit", NULL };
+    int i, k;
+
+    *nopts = *nwords = 0;
+    opts[(*nopts)++] = argv[0];
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!strcmp(a, "--")) {
+            while (++i < argc)
+                words[(*nwords)++] = argv[i];
+            break;
+        }
+        if (!strncmp(a, "--", 2)) {
+            opts[(*nopts)++] = argv[i];
+            for (k = 0; with_value[k] && strcmp(a, with_value[k]); k++)
+                ;
+            if (with_value[k] && i + 1 < argc)
+                opts[(*nopts)++] = argv[++i];
+        } else if (!strcmp(a, "-r")) {
+            opts[(*nopts)++] = argv[i];
+        } else if (!strcmp(a, "-n") || !strcmp(a, "-o") || !strcmp(a, "-s")) {
+            opts[(*nopts)++] = argv[i];
+            if (i + 1 < argc)
+                opts[(*nopts)++] = argv[++i];
+        } else {
+            words[(*nwords)++] = argv[i];
+        }
+    }
+    opts[*nopts] = NULL;
+}
+
 int cmd_search(const cli *c, int argc, char **argv)
+{
+    int ex, nopts, nwords;
+    char **opts = calloc((size_t)argc + 1, sizeof *opts), **words = calloc((size_t)argc + 1, sizeof *words);
+
+    if (!opts || !words) {
+        free(opts);
+        free(words);
+        return EXIT_FAIL;
+    }
+    split_search_args(argc, argv, opts, &nopts, words, &nwords);
+    ex = search_run(c, nopts, opts, nwords, words);
+    free(opts);
+    free(words);
+    return ex;
+}
+
+static int search_run(const cli *c, int argc, char **argv, int nwords, char **words)
 {
     static const struct option longopts[] = {
         { "limit", required_argument, NULL, 'n' }, { "offset", required_argument, NULL, 'o' },
@@ -264,11 +324,15 @@ int cmd_search(const cli *c, int argc, char **argv)
         default: return EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
+    if (optind < argc) {            /* a stray value after an option */
+        cli_error("unexpected '%s' (see 'shelf help')", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (nwords == 0) {
         cli_error("usage: shelf search [--limit N] [--offset N] [--sort KEY] [-r] QUERY...");
         return EXIT_USAGE;
     }
-    if (!(text = join_args(argc, argv, optind)))
+    if (!(text = join_args(nwords, words, 0)))
         return EXIT_FAIL;
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
         free(text);
@@ -288,19 +352,26 @@ int cmd_search(const cli *c, int argc, char **argv)
     return ex;
 }
 
-/* Resolve argv[first..argc) and apply fn to each; returns the worst status. */
 /* What a per-sample function returns when it printed its error itself. */
 #define RC_REPORTED 1000
 
+/* Resolve argv[first..argc) and apply fn to each; returns the worst status.
+ * With --json, prints {"command": what, "ids": [the samples done]} merged
+ * with extra (owned), also after failures. */
 static int each_sample(const cli *c, int argc, char **argv, int first,
-                       int (*fn)(shelf_library *lib, int64_t id, void *ud), void *ud)
+                       int (*fn)(shelf_library *lib, int64_t id, void *ud), void *ud,
+                       const char *what, json_t *extra)
 {
     shelf_library *lib;
+    json_t *done = json_array();
     int i, ex, worst = EXIT_OK, rc;
     int64_t id;
 
-    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
+        json_decref(done);
+        json_decref(extra);
         return ex;
+    }
     for (i = first; i < argc; i++) {
         if ((ex = cli_resolve(lib, argv[i], &id)) != EXIT_OK) {
             worst = ex;
@@ -310,8 +381,20 @@ static int each_sample(const cli *c, int argc, char **argv, int first,
             worst = EXIT_FAIL;          /* fn reported it */
         else if (rc != SHELF_OK)
             worst = cli_fail(lib, rc);
+        else
+            json_array_append_new(done, json_integer(id));
     }
     shelf_library_close(lib);
+    if (c->json) {
+        json_t *o = extra ? extra : json_object();
+
+        json_object_set_new(o, "command", json_string(what));
+        json_object_set_new(o, "ids", done);
+        cli_print_json(o);
+    } else {
+        json_decref(done);
+        json_decref(extra);
+    }
     return worst;
 }
 
@@ -337,6 +420,8 @@ static int do_tag(shelf_library *lib, int64_t id, void *ud)
 int cmd_tag(const cli *c, int argc, char **argv)
 {
     tag_args t;
+    json_t *tags;
+    int i;
 
     if (argc < 4 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "rm") != 0)) {
         cli_error("usage: shelf tag add|rm ID|PATH TAG...");
@@ -345,8 +430,12 @@ int cmd_tag(const cli *c, int argc, char **argv)
     t.add = !strcmp(argv[1], "add");
     t.tags = argv + 3;
     t.ntags = argc - 3;
+    tags = json_array();
+    for (i = 0; i < t.ntags; i++)
+        json_array_append_new(tags, json_string(t.tags[i]));
     /* one sample, several tags */
-    return each_sample(c, 3, argv, 2, do_tag, &t);
+    return each_sample(c, 3, argv, 2, do_tag, &t, t.add ? "tag add" : "tag rm",
+                       json_pack("{s:o}", "tags", tags));
 }
 
 static int do_rate(shelf_library *lib, int64_t id, void *ud)
@@ -364,7 +453,7 @@ int cmd_rate(const cli *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     rating = argv[2][0] - '0';
-    return each_sample(c, 2, argv, 1, do_rate, &rating);
+    return each_sample(c, 2, argv, 1, do_rate, &rating, "rate", json_pack("{s:i}", "rating", rating));
 }
 
 static int do_fav(shelf_library *lib, int64_t id, void *ud)
@@ -372,19 +461,34 @@ static int do_fav(shelf_library *lib, int64_t id, void *ud)
     return shelf_favourite(lib, id, *(int *)ud);
 }
 
+/* Options of fav and rm, before or after the samples (as every command's). */
+static int one_flag(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    int *flag)
+{
+    int ch;
+
+    *flag = 0;
+    FOR_OPTS(ch, argc, argv, shortopts, longopts) {
+        if (ch == '?')
+            return EXIT_USAGE;
+        *flag = 1;
+    }
+    return EXIT_OK;
+}
+
 int cmd_fav(const cli *c, int argc, char **argv)
 {
-    int on = 1, first = 1;
+    static const struct option longopts[] = { { "off", no_argument, NULL, 'x' }, { NULL, 0, NULL, 0 } };
+    int off, on;
 
-    if (argc > 1 && !strcmp(argv[1], "--off")) {
-        on = 0;
-        first = 2;
-    }
-    if (argc <= first) {
+    if (one_flag(argc, argv, "", longopts, &off) != EXIT_OK)
+        return EXIT_USAGE;
+    if (optind >= argc) {
         cli_error("usage: shelf fav [--off] ID|PATH...");
         return EXIT_USAGE;
     }
-    return each_sample(c, argc, argv, first, do_fav, &on);
+    on = !off;
+    return each_sample(c, argc, argv, optind, do_fav, &on, "fav", json_pack("{s:b}", "favourite", on));
 }
 
 static int do_touch(shelf_library *lib, int64_t id, void *ud)
@@ -399,7 +503,7 @@ int cmd_touch(const cli *c, int argc, char **argv)
         cli_error("usage: shelf touch ID|PATH...");
         return EXIT_USAGE;
     }
-    return each_sample(c, argc, argv, 1, do_touch, NULL);
+    return each_sample(c, argc, argv, 1, do_touch, NULL, "touch", NULL);
 }
 
 static int print_ref(void *ud, int kind, int64_t id, const char *name, int uses)
@@ -429,15 +533,14 @@ static int do_rm(shelf_library *lib, int64_t id, void *ud)
 
 int cmd_rm(const cli *c, int argc, char **argv)
 {
-    int force = 0, first = 1;
+    static const struct option longopts[] = { { "force", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+    int force;
 
-    if (argc > 1 && (!strcmp(argv[1], "--force") || !strcmp(argv[1], "-f"))) {
-        force = 1;
-        first = 2;
-    }
-    if (argc <= first) {
+    if (one_flag(argc, argv, "f", longopts, &force) != EXIT_OK)
+        return EXIT_USAGE;
+    if (optind >= argc) {
         cli_error("usage: shelf rm [--force] ID|PATH...");
         return EXIT_USAGE;
     }
-    return each_sample(c, argc, argv, first, do_rm, &force);
+    return each_sample(c, argc, argv, optind, do_rm, &force, "rm", NULL);
 }

@@ -81,7 +81,7 @@ int cmd_import(const cli *c, int argc, char **argv)
     shelf_library *lib;
     import_ui ui;
     double t0, el;
-    size_t i;
+    size_t i, presets;
     int ch, rc, ex;
 
     memset(&opts, 0, sizeof opts);
@@ -128,6 +128,8 @@ int cmd_import(const cli *c, int argc, char **argv)
         ex = cli_fail(lib, rc);
         goto out;
     }
+    /* Presets are not samples: say how many were passed over, and what takes them. */
+    presets = st.ignored ? cli_count_presets(argv + optind, argc - optind) : 0;
     if (c->json) {
         json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b}",
             "files", (json_int_t)st.files_total, "imported", (json_int_t)st.imported,
@@ -140,6 +142,7 @@ int cmd_import(const cli *c, int argc, char **argv)
         json_object_set(o, "failures", ui.failed);
         json_object_set_new(o, "differs", json_integer((json_int_t)st.differs));
         json_object_set(o, "differing", ui.differs);
+        json_object_set_new(o, "presets", json_integer((json_int_t)presets));
         cli_print_json(o);
     } else {
         for (i = 0; i < json_array_size(ui.failed); i++) {
@@ -168,6 +171,10 @@ int cmd_import(const cli *c, int argc, char **argv)
             printf("\nread %s in %.2f s (%.0f files/s, %.1f MB/s)\n", cli_bytes(st.bytes_read, mb),
                    el, el > 0 ? (double)st.files_done / el : 0,
                    el > 0 ? (double)st.bytes_read / el / 1e6 : 0);
+            if (presets)
+                printf("%zu preset%s (SFZ, ZynAddSubFX, LMMS, Decent Sampler) not "
+                       "imported: presets are patches; 'shelf patch import PATH...' imports them "
+                       "with the samples they use\n", presets, presets == 1 ? "" : "s");
         }
     }
     if (rc == SHELF_ECANCELED) {

@@ -20,6 +20,19 @@ static const char *noun(int kind)
     return kind == SHELF_DOC_PATCH ? "patch" : "project";
 }
 
+/* Report the new version of an item, or with newseq 0 that nothing changed. */
+static void report_version(const cli *c, int kind, int64_t id, int64_t newseq)
+{
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:I, s:o, s:b}", "kind", noun(kind), "id", (json_int_t)id,
+                                 "version", newseq ? json_integer(newseq) : json_null(),
+                                 "changed", newseq != 0));
+    else if (newseq)
+        printf("%s %lld: version %lld\n", noun(kind), (long long)id, (long long)newseq);
+    else
+        printf("no change\n");
+}
+
 static int usage(int kind, const char *text)
 {
     cli_error("usage: shelf %s %s", noun(kind), text);
@@ -534,7 +547,6 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
     int64_t id, seq, newseq;
     int rc, fd, ex = EXIT_OK;
 
-    (void)c;
     if ((rc = shelf_doc_resolve(lib, kind, ref, &id, &seq)) != SHELF_OK)
         return cli_fail(lib, rc);
     if (file) {
@@ -567,7 +579,7 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
     }
     rc = shelf_doc_commit(lib, kind, id, text, seq, msg, &newseq);
     if (rc == SHELF_DONE) {
-        printf("no change\n");
+        report_version(c, kind, id, 0);
     } else if (rc != SHELF_OK) {
         ex = cli_fail(lib, rc);
         if (!file)
@@ -575,7 +587,7 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
         free(text);
         return ex;
     } else {
-        printf("%s %lld: version %lld\n", noun(kind), (long long)id, (long long)newseq);
+        report_version(c, kind, id, newseq);
     }
     if (!file)
         unlink(tmp);
@@ -629,7 +641,12 @@ static int merge(const cli *c, shelf_library *lib, int kind, int argc, char **ar
         return cli_fail(lib, rc);
     rc = shelf_doc_merge_prepare(lib, kind, id, other, &m, &base);
     if (rc == SHELF_DONE) {
-        printf("%s\n", shelf_errmsg(lib));
+        if (c->json)
+            cli_print_json(json_pack("{s:s, s:I, s:n, s:b, s:s}", "kind", noun(kind), "id",
+                                     (json_int_t)id, "version", "changed", 0, "message",
+                                     shelf_errmsg(lib)));
+        else
+            printf("%s\n", shelf_errmsg(lib));
         return EXIT_OK;
     }
     if (rc != SHELF_OK)
@@ -661,6 +678,24 @@ static int merge(const cli *c, shelf_library *lib, int kind, int argc, char **ar
                 goto out;
             }
         }
+    }
+    if (preview && c->json) {
+        json_t *arr = json_array();
+        char *text = NULL;
+
+        for (size_t i = 0; i < shelf_merge_conflicts(m); i++) {
+            const char *path, *b, *o, *t;
+            int resolved;
+
+            shelf_merge_conflict(m, i, &path, &b, &o, &t, &resolved);
+            json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "path", path, "base", b,
+                                                 "ours", o, "theirs", t, "resolved", resolved));
+        }
+        shelf_merge_result(m, &text);
+        cli_print_json(json_pack("{s:I, s:I, s:o, s:s?}", "base", (json_int_t)base, "theirs",
+                                 (json_int_t)other, "conflicts", arr, "result", text));
+        shelf_free(text);
+        goto out;
     }
     if (preview) {
         char *text = NULL;
@@ -817,15 +852,12 @@ static int set(const cli *c, shelf_library *lib, int kind, int argc, char **argv
         goto out;
     }
     rc = shelf_doc_setv(lib, kind, id, paths, values, n, msg, &newseq);
-    if (rc == SHELF_DONE) {
-        printf("no change\n");
-    } else if (rc != SHELF_OK) {
+    if (rc == SHELF_DONE)
+        report_version(c, kind, id, 0);
+    else if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
-    } else if (c->json) {
-        cli_print_json(json_pack("{s:I, s:I}", "id", (json_int_t)id, "version", (json_int_t)newseq));
-    } else {
-        printf("%s %lld: version %lld\n", noun(kind), (long long)id, (long long)newseq);
-    }
+    else
+        report_version(c, kind, id, newseq);
 out:
     free(paths);
     free(values);
@@ -877,6 +909,36 @@ static int on_walk(const char *path, const struct stat *sb, int type, struct FTW
     if (type == FTW_F && is_patch_name(path) && push_path(walk_list, path) != 0)
         return -1;
     return cli_interrupted ? 1 : 0;
+}
+
+static size_t preset_count, count_root;     /* nftw has no user pointer */
+
+static int on_count(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    /* as import walks: not in dot folders, not dot files; drumkit.xml is not
+     * counted (`shelf import` reads a kit with its samples) */
+    if (type == FTW_F && !strstr(path + count_root, "/.") && is_patch_name(path) &&
+        strcasecmp(path + ftw->base, "drumkit.xml"))
+        preset_count++;
+    return cli_interrupted ? 1 : 0;
+}
+
+size_t cli_count_presets(char *const *paths, int n)
+{
+    struct stat sb;
+    int i;
+
+    preset_count = 0;
+    for (i = 0; i < n; i++) {
+        if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            count_root = strlen(paths[i]);
+            nftw(paths[i], on_count, 32, FTW_PHYS);
+        }
+        else if (is_patch_name(paths[i]) && !strstr(paths[i], "drumkit.xml"))
+            preset_count++;
+    }
+    return preset_count;
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -1017,7 +1079,6 @@ static int project_items(const cli *c, shelf_library *lib, int add, int argc, ch
     int64_t id, seq;
     int i, ex = EXIT_OK, rc;
 
-    (void)c;
     if (!paths || !pp || !vv) {
         ex = EXIT_FAIL;
         goto out;
@@ -1038,11 +1099,11 @@ static int project_items(const cli *c, shelf_library *lib, int add, int argc, ch
     }
     rc = shelf_doc_setv(lib, SHELF_DOC_PROJECT, id, pp, vv, (size_t)argc - 1, NULL, &seq);
     if (rc == SHELF_DONE)
-        printf("no change\n");
+        report_version(c, SHELF_DOC_PROJECT, id, 0);
     else if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
     else
-        printf("project %lld: version %lld\n", (long long)id, (long long)seq);
+        report_version(c, SHELF_DOC_PROJECT, id, seq);
 out:
     free(paths);
     free(pp);
@@ -1202,6 +1263,9 @@ int cmd_automation(const cli *c, int argc, char **argv)
     rc = shelf_doc_set(lib, SHELF_DOC_PROJECT, id, path, text, msg, &seq);
     if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
+    else if (c->json)
+        cli_print_json(json_pack("{s:s, s:I, s:s, s:I}", "kind", "project", "id", (json_int_t)id, "lane",
+                                 key, "version", (json_int_t)seq));
     else
         printf("project %lld: lane %s, version %lld\n", (long long)id, key, (long long)seq);
 out:
@@ -1235,6 +1299,9 @@ static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id
             fclose(f);
         unlink(tmp);
         ex = EXIT_FAIL;
+    } else if (c->json) {
+        cli_print_json(json_pack("{s:s, s:I, s:s, s:s}", "kind", noun(kind), "id", (json_int_t)id,
+                                 "format", "json", "wrote", out));
     } else if (!c->quiet) {
         printf("wrote %s\n", out);
     }
@@ -1317,25 +1384,34 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         ex = set(c, lib, kind, argc + 1, argv - 1);
     } else if ((!strcmp(sub, "add") || !strcmp(sub, "drop")) && kind == SHELF_DOC_PROJECT) {
         ex = project_items(c, lib, !strcmp(sub, "add"), argc, argv);
-    } else if (!strcmp(sub, "rm")) {
-        int force = argc > 0 && (!strcmp(argv[0], "--force") || !strcmp(argv[0], "-f"));
+    } else if (!strcmp(sub, "rm") || !strcmp(sub, "touch")) {
+        int rm = !strcmp(sub, "rm"), force = 0, nids = 0;
+        json_t *done = json_array();
 
         ex = EXIT_OK;
-        if (argc < 1 + force)
-            ex = usage(kind, "rm [--force] ID...");
-        for (int i = force; i < argc && ex != EXIT_USAGE; i++) {
-            if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
-                (rc = shelf_doc_remove(lib, kind, id, force ? SHELF_REMOVE_FORCE : 0)) != SHELF_OK)
-                ex = rm_failed(lib, kind, id, rc);
+        for (int i = 0; i < argc; i++) {
+            if (rm && (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")))
+                force = 1;
+            else
+                nids++;
         }
-    } else if (!strcmp(sub, "touch")) {
-        if (argc < 1)
-            ex = usage(kind, "touch ID...   (record that it was used now)");
+        if (nids < 1)
+            ex = usage(kind, rm ? "rm [--force] ID..." : "touch ID...   (record that it was used now)");
         for (int i = 0; i < argc && ex != EXIT_USAGE; i++) {
-            if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK ||
-                (rc = shelf_doc_touch(lib, kind, id)) != SHELF_OK)
+            if (rm && (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")))
+                continue;
+            if ((rc = shelf_doc_resolve(lib, kind, argv[i], &id, &seq)) != SHELF_OK)
                 ex = cli_fail(lib, rc);
+            else if ((rc = rm ? shelf_doc_remove(lib, kind, id, force ? SHELF_REMOVE_FORCE : 0)
+                              : shelf_doc_touch(lib, kind, id)) != SHELF_OK)
+                ex = rm ? rm_failed(lib, kind, id, rc) : cli_fail(lib, rc);
+            else
+                json_array_append_new(done, json_integer(id));
         }
+        if (c->json && ex != EXIT_USAGE)
+            cli_print_json(json_pack("{s:s, s:s, s:o}", "command", sub, "kind", noun(kind), "ids", done));
+        else
+            json_decref(done);
     } else if (!strcmp(sub, "ls") || !strcmp(sub, "list")) {
         if ((rc = shelf_doc_list(lib, kind, on_doc, &ui)) != SHELF_OK)
             ex = cli_fail(lib, rc);
@@ -1364,10 +1440,16 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
             snprintf(ref, sizeof ref, "%s@%s", argv[0], argv[1]);
             if ((rc = shelf_doc_resolve(lib, kind, ref, &id, &seq)) != SHELF_OK)
                 ex = cli_fail(lib, rc);
-            else if ((rc = shelf_doc_revert(lib, kind, id, seq, &newseq)) == SHELF_DONE)
-                printf("no change: the head equals version %lld\n", (long long)seq);
-            else if (rc != SHELF_OK)
+            else if ((rc = shelf_doc_revert(lib, kind, id, seq, &newseq)) != SHELF_OK &&
+                     rc != SHELF_DONE)
                 ex = cli_fail(lib, rc);
+            else if (c->json)
+                cli_print_json(json_pack("{s:s, s:I, s:o, s:I, s:b}", "kind", noun(kind), "id",
+                                         (json_int_t)id, "version",
+                                         rc == SHELF_DONE ? json_null() : json_integer(newseq),
+                                         "equals", (json_int_t)seq, "changed", rc != SHELF_DONE));
+            else if (rc == SHELF_DONE)
+                printf("no change: the head equals version %lld\n", (long long)seq);
             else
                 printf("%s %lld: version %lld (= version %lld)\n", noun(kind), (long long)id,
                        (long long)newseq, (long long)seq);
@@ -1388,6 +1470,9 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
             ex = usage(kind, "export ID OUT.json");
         else if ((rc = shelf_patch_export_sfz(lib, id, seq, argv[1])) != SHELF_OK)
             ex = cli_fail(lib, rc);
+        else if (c->json)
+            cli_print_json(json_pack("{s:s, s:I, s:I, s:s, s:s}", "kind", noun(kind), "id", (json_int_t)id,
+                                     "version", (json_int_t)seq, "format", "sfz", "wrote", argv[1]));
         else if (!c->quiet)
             printf("wrote %s\n", argv[1]);
     } else if (!strcmp(sub, "import") && kind == SHELF_DOC_PROJECT) {

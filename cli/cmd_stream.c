@@ -756,7 +756,8 @@ static int cache_pin(const cli *c, int argc, char **argv, int on)
             arr = keep;
         }
     }
-    ex = pins_save(lib, arr);
+    if ((ex = pins_save(lib, arr)) == EXIT_OK && c->json)
+        cli_print_json(json_pack("{s:O}", "pinned", arr));
 out:
     json_decref(arr);
     shelf_library_close(lib);

@@ -276,3 +276,19 @@ void cli_progress_end(cli_progress *p)
         fprintf(stderr, "\r%*s\r", p->width - 1, "");
     p->active = 0;
 }
+
+void cli_show_column(const char *text, int pos)
+{
+    size_t n = strlen(text), from = 0, len, col = pos > 0 ? (size_t)pos - 1 : 0;
+
+    /* a long query shows 60 bytes before the mistake and 20 after */
+    if (col > 60)
+        from = col - 60;
+    while (from > 0 && ((unsigned char)text[from] & 0xc0) == 0x80)
+        from--;                     /* not inside a UTF-8 character */
+    len = n - from > col - from + 20 ? col - from + 20 : n - from;
+    while (from + len < n && ((unsigned char)text[from + len] & 0xc0) == 0x80)
+        len++;
+    fprintf(stderr, "  %s%.*s%s\n  %*s^\n", from ? "..." : "", (int)len, text + from,
+            from + len < n ? "..." : "", (int)(col - from + (from ? 3 : 0)), "");
+}

@@ -459,17 +459,29 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
         "WHERE ti.kind = 1 ORDER BY lower(t.name)");
     uint32_t *items = NULL;
     size_t nitems = 0, capitems = 0;
+    shelf__tokenizer *tk;
+    char *folded = NULL;
     int r;
 
     if (!st)
         return lib->err.rc;
+    if ((r = shelf__tokenizer_get(lib, &tk)) != SHELF_OK) {
+        sqlite3_finalize(st);
+        return r;
+    }
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         uint32_t it = item_of(ix, sqlite3_column_int64(st, 1));
 
         if (!it)
             continue;
-        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], name)) {
+        /* tag: compares names folded as words are (query.c folds the value) */
+        shelf_free(folded);
+        if (shelf__token_fold(tk, name, strlen(name), &folded) != SHELF_OK) {
+            folded = NULL;
+            goto nomem;
+        }
+        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded)) {
             char **t = shelf__realloc(ix->tags, (ix->ntags + 1) * sizeof *t);
             uint32_t *o = t ? shelf__realloc(ix->tag_off, (ix->ntags + 2) * sizeof *o) : NULL;
 
@@ -477,7 +489,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
                 ix->tags = t;
             if (o)
                 ix->tag_off = o;
-            if (!t || !o || !(ix->tags[ix->ntags] = shelf__strdup(name)))
+            if (!t || !o || !(ix->tags[ix->ntags] = shelf__strdup(folded)))
                 goto nomem;
             ix->tag_off[ix->ntags] = (uint32_t)nitems;
             ix->ntags++;
@@ -497,6 +509,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
             goto nomem;
     }
     sqlite3_finalize(st);
+    shelf_free(folded);
     if (ix->ntags)
         ix->tag_off[ix->ntags] = (uint32_t)nitems;
     ix->tag_items = items;
@@ -520,6 +533,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
     return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
 nomem:
     sqlite3_finalize(st);
+    shelf_free(folded);
     shelf_free(items);
     return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 }

@@ -22,12 +22,17 @@
  * becomes nests deeper still, and SQLite's parser stack is finite. */
 #define MAX_DEPTH 16
 
+/* Words, phrases and filters in one query (doc/query.md): each costs both
+ * engines a pass over an index, so thousands would take seconds of CPU. */
+#define MAX_TERMS 256
+
 typedef struct parser {
     shelf_library *lib;
     const char *src, *p;
     int64_t now;
     int depth;
     int errpos;
+    int terms;
 } parser;
 
 static const struct { const char *name; int field; } fields[] = {
@@ -149,6 +154,22 @@ static int read_quoted(parser *ps, char **text, size_t *len)
         return nomem(ps);
     *len = (size_t)(end - ps->p);
     ps->p = end + 1;
+    return SHELF_OK;
+}
+
+/* A tag value folded as words are (case in every script, diacritics), so
+ * tag:Über finds the tag über as the word search finds the word. */
+static int fold_tag(parser *ps, char **text)
+{
+    shelf__tokenizer *tk;
+    char *folded;
+    int rc;
+
+    if ((rc = shelf__tokenizer_get(ps->lib, &tk)) != SHELF_OK ||
+        (rc = shelf__token_fold(tk, *text, strlen(*text), &folded)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? nomem(ps) : rc;
+    shelf_free(*text);
+    *text = folded;
     return SHELF_OK;
 }
 
@@ -388,6 +409,8 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
         }
         q->text = text;
         text = NULL;
+        if (field == F_TAG && (rc = fold_tag(ps, &q->text)) != SHELF_OK)
+            goto bad;
         if (!q->text[0] && !q->prefix) {
             rc = fail(ps, v, "%s: expected a value", shelf__query_field_name(field));
             goto bad;
@@ -436,6 +459,8 @@ static int parse_primary(parser *ps, qnode **out)
     int rc;
 
     *out = NULL;
+    if (*ps->p != '(' && *ps->p != ')' && ++ps->terms > MAX_TERMS)
+        return fail(ps, start, "query too long: at most %d words and filters", MAX_TERMS);
     if (*ps->p == '(') {
         ps->p++;
         if (++ps->depth > MAX_DEPTH)
@@ -622,7 +647,7 @@ static const char *bad_utf8(const char *s)
 int shelf__query_parse(shelf_library *lib, const char *query, int64_t now, qnode **out,
                        int *errpos)
 {
-    parser ps = { lib, query ? query : "", query ? query : "", now, 0, 0 };
+    parser ps = { lib, query ? query : "", query ? query : "", now, 0, 0, 0 };
     const char *bad;
     int rc;
 

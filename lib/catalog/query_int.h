@@ -68,6 +68,11 @@ int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__to
  * -1 on failure. */
 int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1]);
 
+/* text[0..n) with every word folded as the tokenizer folds it (case in
+ * every script, diacritics) and what lies between words kept, so tags
+ * compare as words do ("Über-Bass" -> "uber-bass"); *out owned. */
+int shelf__token_fold(shelf__tokenizer *tk, const char *text, size_t n, char **out);
+
 /* The name of a field, for messages. */
 const char *shelf__query_field_name(int field);
 

@@ -32,6 +32,9 @@ typedef struct compiler {
     int nbinds;
     int depth;          /* collections inside collections */
     int rc;
+    struct foldtag { int64_t id; char *name; } *tags;   /* every tag, folded (tag:) */
+    size_t ntags;
+    int tags_loaded;
 } compiler;
 
 static int cfail(compiler *c, int rc)
@@ -105,11 +108,59 @@ static void add(compiler *c, shelf__buf *out, const char *s)
 
 static void release_binds(compiler *c)
 {
+    size_t t;
     int i;
 
     for (i = 0; i < c->nbinds; i++)
         shelf_free(c->binds[i].text);
     c->nbinds = 0;
+    for (t = 0; t < c->ntags; t++)
+        shelf_free(c->tags[t].name);
+    shelf_free(c->tags);
+    c->tags = NULL;
+    c->ntags = 0;
+    c->tags_loaded = 0;
+}
+
+/* Every tag name folded as words are (once per query), so that tag:
+ * compares case in every script as the word search does; the tags table
+ * itself compares only ASCII without case. */
+static int load_tags(compiler *c)
+{
+    shelf__tokenizer *tk;
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int r, rc;
+
+    if (c->tags_loaded)
+        return SHELF_OK;
+    c->tags_loaded = 1;
+    if ((rc = shelf__tokenizer_get(c->lib, &tk)) != SHELF_OK)
+        return cfail(c, rc);
+    if (!(st = shelf__prepare(c->lib, "SELECT id, name FROM tags")))
+        return cfail(c, c->lib->err.rc);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+
+        if (c->ntags == cap) {
+            struct foldtag *t = shelf__realloc(c->tags, (cap = cap ? 2 * cap : 64) * sizeof *t);
+
+            if (!t)
+                break;
+            c->tags = t;
+        }
+        if (shelf__token_fold(tk, name, strlen(name), &c->tags[c->ntags].name) != SHELF_OK)
+            break;
+        c->tags[c->ntags++].id = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (r == SQLITE_ROW) {
+        nomem(c);
+        return c->rc;
+    }
+    if (r != SQLITE_DONE)
+        return cfail(c, shelf__dberr(c->lib, "cannot read the tags"));
+    return SHELF_OK;
 }
 
 /* Bind the values; texts are copied (transient) when st outlives them, as
@@ -373,19 +424,22 @@ static void field_sql(compiler *c, shelf__buf *out, const qnode *n)
     };
 
     switch (n->field) {
-    case F_TAG:
-        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
-                    "WHERE ti.kind = 1 AND ");
-        if (n->prefix) {
-            add(c, out, "t.name LIKE ");
-            like_value(c, out, n->text, 0, 1);
-            add(c, out, " ESCAPE '\\'");
-        } else {
-            add(c, out, "t.name = ");
-            bind_text(c, out, n->text);
-        }
-        add(c, out, ")");
+    case F_TAG: {
+        size_t t, len = strlen(n->text);
+        int any = 0;
+
+        /* n->text is folded (query.c); the matching tags' ids go inline */
+        if (load_tags(c) != SHELF_OK)
+            return;
+        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti WHERE ti.kind = 1 AND ti.tag_id IN (");
+        for (t = 0; t < c->ntags; t++)
+            if (n->prefix ? !strncmp(c->tags[t].name, n->text, len) : !strcmp(c->tags[t].name, n->text)) {
+                addf(c, out, "%s%lld", any ? ", " : "", (long long)c->tags[t].id);
+                any = 1;
+            }
+        add(c, out, "))");
         return;
+    }
     case F_CAT:
         if (n->prefix) {
             add(c, out, "s.category LIKE ");

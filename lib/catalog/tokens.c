@@ -117,3 +117,47 @@ int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__
         return -1;
     return f.count > 1 ? 2 : f.count;
 }
+
+typedef struct foldctx {
+    const char *text;
+    shelf__buf *out;
+    int last;           /* end of the text copied so far */
+    int oom;
+} foldctx;
+
+static int on_fold(void *ctx, int flags, const char *tok, int n, int start, int end)
+{
+    foldctx *fc = ctx;
+
+    if (flags & FTS5_TOKEN_COLOCATED)
+        return SQLITE_OK;
+    /* what lies between words (a '-', a '*') as it is, the word folded */
+    if ((start > fc->last && shelf__buf_add(fc->out, fc->text + fc->last, (size_t)(start - fc->last))) ||
+        shelf__buf_add(fc->out, tok, (size_t)n)) {
+        fc->oom = 1;
+        return SQLITE_NOMEM;
+    }
+    fc->last = end;
+    return SQLITE_OK;
+}
+
+int shelf__token_fold(shelf__tokenizer *tk, const char *text, size_t n, char **out)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    foldctx fc = { text, &b, 0, 0 };
+    int r;
+
+    *out = NULL;
+    r = tk->api.xTokenize(tk->t, &fc, FTS5_TOKENIZE_DOCUMENT, text, (int)n, on_fold);
+    if (r == SQLITE_OK && !fc.oom && (size_t)fc.last < n &&
+        shelf__buf_add(&b, text + fc.last, n - (size_t)fc.last))
+        fc.oom = 1;
+    if (r == SQLITE_OK && !fc.oom && shelf__buf_add(&b, "", 0))  /* "" has a buffer too */
+        fc.oom = 1;
+    if (r != SQLITE_OK || fc.oom) {
+        shelf__buf_release(&b);
+        return fc.oom || r == SQLITE_NOMEM ? SHELF_ENOMEM : SHELF_EDB;
+    }
+    *out = shelf__buf_detach(&b);
+    return *out ? SHELF_OK : SHELF_ENOMEM;
+}

@@ -320,6 +320,49 @@ static int describe(SNDFILE *sf, const SF_INFO *info, shelf__probe *out,
     return SHELF_OK;
 }
 
+/*
+ * Why libsndfile could not open a file, for a musician: a WAV file whose
+ * audio is in an encoding libsndfile cannot decode (Ogg Vorbis or MP3 inside
+ * a WAV, as some old sample packs have) says so and what to do, found by
+ * the format tag of its 'fmt ' chunk; anything else is libsndfile's message.
+ */
+static void open_failed(const unsigned char *p, size_t n, char *reason, size_t reason_size)
+{
+    size_t off = 12;
+    unsigned tag = 0;
+    const char *what = NULL;
+    char msg[300];
+
+    while (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WAVE", 4) && off + 10 <= n) {
+        size_t len = (size_t)p[off + 4] | (size_t)p[off + 5] << 8 | (size_t)p[off + 6] << 16 |
+                     (size_t)p[off + 7] << 24;
+
+        if (!memcmp(p + off, "fmt ", 4)) {
+            tag = (unsigned)p[off + 8] | (unsigned)p[off + 9] << 8;
+            break;
+        }
+        if (len > n)
+            break;
+        off += 8 + len + (len & 1);
+    }
+    switch (tag) {
+    case 0x674f: case 0x6750: case 0x6751: case 0x676f: case 0x6770: case 0x6771:
+        what = "Ogg Vorbis";
+        break;
+    case 0x0050: case 0x0055: what = "MP3"; break;
+    case 0x00ff: case 0x1610: case 0x4143: what = "AAC"; break;
+    case 0x0160: case 0x0161: case 0x0162: case 0x0163: what = "Windows Media"; break;
+    }
+    if (what) {
+        snprintf(msg, sizeof msg, "a WAV file whose audio is compressed as %s (format 0x%04x), "
+                 "which shelf cannot play; convert it to a plain WAV or FLAC (ffmpeg, Audacity, "
+                 "sox) and import that", what, tag);
+        set_reason(reason, reason_size, msg);
+    } else {
+        set_reason(reason, reason_size, sf_strerror(NULL));
+    }
+}
+
 int shelf__probe_mem(const void *data, size_t n, shelf__probe *out,
                      char *reason, size_t reason_size)
 {
@@ -336,7 +379,7 @@ int shelf__probe_mem(const void *data, size_t n, shelf__probe *out,
     }
     memset(&info, 0, sizeof info);
     if (!(sf = sf_open_virtual(&io, SFM_READ, &info, &m))) {
-        set_reason(reason, reason_size, sf_strerror(NULL));
+        open_failed(data, n < 4096 ? n : 4096, reason, reason_size);
         return SHELF_EFORMAT;
     }
     rc = describe(sf, &info, out, reason, reason_size);
@@ -358,7 +401,13 @@ int shelf__probe_path(const char *path, shelf__probe *out, char *reason, size_t 
         return SHELF_EFORMAT;
     }
     if (!(sf = sf_open(path, SFM_READ, &info))) {
-        set_reason(reason, reason_size, sf_strerror(NULL));
+        unsigned char head[4096];
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+
+        if (f)
+            fclose(f);
+        open_failed(head, n, reason, reason_size);
         return SHELF_EFORMAT;
     }
     rc = describe(sf, &info, out, reason, reason_size);

@@ -22,8 +22,8 @@ expect 0 "tag" "$SHELF" tag add 1 drums
 expect 0 "a project" "$SHELF" --json project new Song --tempo 120
 expect 0 "project uses a sample" "$SHELF" project add 1 sample:2
 
-# init: encrypted by default; no password and no terminal is a usage error
-expect 2 "init without a password" env -u SHELF_PASSWORD "$SHELF" backup init "$R" </dev/null
+# init: encrypted by default; no password and no terminal exits 8 (missing password)
+expect 8 "init without a password" env -u SHELF_PASSWORD "$SHELF" backup init "$R" </dev/null
 expect 0 "init" "$SHELF" backup init --kdf-cost 10 --password-file "$PWF" "$R"
 contains "init says where" "$out" "repository ready at $R"
 expect 1 "init twice" "$SHELF" backup init --kdf-cost 10 "$R"

@@ -26,6 +26,7 @@ static const char *const queries[] = {
     "author:person", "name:kick", "path:drums", "path:loops -name:funk", "etoile", "céleste",
     "celeste", "zzzz", "chant OR chop", "type:sample", "type:patch", "vocal", "vox", "120", "c3",
     "drums -kick -snare", "in:mine", "in:smart", "NOT drums",
+    "tag:über-bass", "tag:ÜBER-BASS", "tag:uber*", "tag:été", "tag:ETE", "-tag:Été drums",
 };
 
 static int64_t *ids_of(shelf_library *lib, const char *q, int sort, int64_t *total, size_t *n)
@@ -103,6 +104,8 @@ static shelf_library *fixture(void)
         if (id % 2)
             ASSERT_OKL(lib, shelf_tag_add(lib, id, "punchy"));
     }
+    ASSERT_OKL(lib, shelf_tag_add(lib, 7, "Über-Bass"));
+    ASSERT_OKL(lib, shelf_tag_add(lib, 8, "ÉTÉ"));
     ASSERT_OKL(lib, shelf_favourite(lib, 3, 1));
     ASSERT_OKL(lib, shelf_touch(lib, 4));
     ASSERT_OKL(lib, shelf_collection_new(lib, "mine", NULL));
@@ -296,6 +299,62 @@ TEST(dense_pages_like_sql)
     test_memory_pages_like_sql();
 }
 
+/* tag: folds case beyond ASCII as the word search does, in both engines. */
+TEST(tag_folds_case)
+{
+    static const char *const qs[] = { "tag:über-bass", "tag:ÜBER-BASS", "tag:Über-Bass",
+                                      "tag:uber-bass", "tag:über*", "tag:été", "tag:ete",
+                                      "tag:ÉTÉ" };
+    static const int64_t want[] = { 7, 7, 7, 7, 7, 8, 8, 8 };
+    shelf_library *lib = fixture();
+    size_t i, n;
+    int pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            ASSERT_OKL(lib, shelf_library_preload(lib));
+        for (i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+            int64_t t, *a = ids_of(lib, qs[i], SHELF_SORT_DEFAULT, &t, &n);
+
+            if (n != 1 || a[0] != want[i])
+                fprintf(stderr, "%s '%s': %zu matches\n", pass ? "memory" : "sql", qs[i], n);
+            ASSERT_EQ_INT(n, 1);
+            ASSERT_EQ_INT(a[0], want[i]);
+            free(a);
+        }
+    }
+    shelf_library_close(lib);
+}
+
+/* A query of thousands of words is refused at once (doc/query.md: at most
+ * 256 words and filters); 256 are answered. */
+TEST(long_query_refused)
+{
+    shelf_library *lib = fixture();
+    shelf__buf q = SHELF__BUF_INIT;
+    int64_t t, *a;
+    size_t n;
+    int i, pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            ASSERT_OKL(lib, shelf_library_preload(lib));
+        shelf__buf_reset(&q);
+        for (i = 0; i < 256; i++)
+            ASSERT_OK(shelf__buf_addf(&q, "%sdrum%s", i ? " " : "", i % 2 ? "s" : ""));
+        a = ids_of(lib, q.buf, SHELF_SORT_DEFAULT, &t, &n);
+        ASSERT_EQ_INT(t, 10);           /* every sample under Drums/ */
+        free(a);
+        for (; i < 5000; i++)
+            ASSERT_OK(shelf__buf_addf(&q, " tag:w%d", i));
+        ASSERT_RC(SHELF_EINVAL, shelf_query_check(lib, q.buf));
+        ASSERT(strstr(shelf_errmsg(lib), "at most 256 words and filters") != NULL);
+        ASSERT_EQ_INT(shelf_query_errpos(lib), (int)(strstr(q.buf, "tag:w256") - q.buf) + 1);
+    }
+    shelf__buf_release(&q);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -305,6 +364,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(memory_sorts_like_sql),
         TEST_ENTRY(memory_pages_like_sql),
         TEST_ENTRY(memory_follows_changes),
+        TEST_ENTRY(tag_folds_case),
+        TEST_ENTRY(long_query_refused),
         TEST_END
     };
     return test_run(argc, argv, tests);

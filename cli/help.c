@@ -1,0 +1,338 @@
+/*
+ * help.c: the one table of commands and exit statuses.  `shelf help` prints
+ * it (--json: as data); scripts/gen-docs writes README's command list from
+ * that, and tests/cli/test_docs.sh checks that doc/shelf.1 and README agree
+ * with it, so the three cannot drift apart.
+ */
+#include <string.h>
+#include "cli.h"
+
+/*
+ * One entry: the commands it documents (names: "cmd" or "cmd sub",
+ * separated by ", "), the synopsis as printed (lines after the first
+ * indented by the text), and what it does (lines joined by '\n').  A
+ * section starts at an entry with a heading.
+ */
+typedef struct cmd_doc {
+    const char *heading;
+    const char *names;
+    const char *usage;
+    const char *text;
+} cmd_doc;
+
+static const cmd_doc cmd_docs[] = {
+    { "Library", "init", "init [DIR]", "create a library (default: see -L)" },
+    { NULL, "import", "import [--copy] [--replace] [--batch N] [-v] PATH...",
+      "add audio files and folders; re-running finds\n"
+      "changed, moved and missing files and resumes an\n"
+      "interrupted import; --copy keeps a copy in the\n"
+      "library's store; an original that differs from\n"
+      "its copy is reported, --replace takes it; -v\n"
+      "names every file" },
+    { NULL, "stats", "stats", "counts and sizes of the library" },
+
+    { "Browse", "ls", "ls [--sort [-]KEY] [-r] [--limit N] [--offset N] [--missing] [--fav]",
+      "list samples (alias: list); KEY: id name path\n"
+      "size length rate key bpm added used rating; a\n"
+      "leading - or -r/--reverse sorts descending" },
+    { NULL, "search", "search [--limit N] [--offset N] [--sort [-]KEY] [--check] QUERY...",
+      "words match by prefix in name, path, tags,\n"
+      "category and metadata; field:value filters (tag:\n"
+      "cat: format: rate: key: bpm: len: rating: fav:\n"
+      "added: used: ...), -negation, \"phrases\", OR,\n"
+      "(groups); see doc/query.md; best matches first;\n"
+      "first 50 unless --limit (0: all); at most 256\n"
+      "words and filters; '--' before words that look\n"
+      "like options" },
+    { NULL, "info", "info ID|PATH...", "everything the catalog knows about a sample" },
+    { NULL, "collection new, collection add, collection rm, collection delete, collection ls, "
+            "collection show",
+      "collection new NAME [QUERY] | add [--at N] NAME ID... | rm NAME ID... |\n"
+      "           delete NAME | ls | show NAME",
+      "manual collections (ordered lists) and saved\n"
+      "searches; search inside one with in:NAME" },
+    { NULL, "synonyms ls, synonyms add, synonyms rm", "synonyms [ls] | add WORD WORD... | rm WORD",
+      "words that find each other (kick = bd)" },
+    { NULL, "dupes", "dupes [--bytes] [--audio] [--name]",
+      "identical files, the same audio in other files\n"
+      "or encodings, the same name with other sound" },
+
+    { "Edit", "tag add, tag rm", "tag add|rm ID|PATH TAG...", "add or remove tags" },
+    { NULL, "rate", "rate ID|PATH 0-5", "rate a sample (0 clears)" },
+    { NULL, "fav", "fav [--off] ID|PATH...", "mark (or unmark) favourites" },
+    { NULL, "touch", "touch ID|PATH...", "record that a sample was auditioned now" },
+    { NULL, "rm", "rm [--force] ID|PATH...",
+      "remove from the catalog (files stay; a managed\n"
+      "copy nobody else uses is deleted); a sample a\n"
+      "patch or project uses needs --force" },
+
+    { "Patches and projects (documents with a version history; doc/documents.md)",
+      "patch import", "patch import [--copy] [--allow-missing] [--as-new] [--format F] [-v] FILE|DIR...",
+      "SFZ, Hydrogen drumkit.xml, ZynAddSubFX .xiz, LMMS\n"
+      ".xpf, Decent Sampler .dspreset or shelf .json; the\n"
+      "samples they use are imported too; a file imported\n"
+      "before is unchanged unless --as-new" },
+    { NULL, "patch new", "patch new NAME [--author A] [--category C] | new --file DOC.json", "" },
+    { NULL, "patch show", "patch show ID[@VER]",
+      "a version (default: the head); VER is a number\n"
+      "or a hash prefix; --json prints the document" },
+    { NULL, "patch set", "patch set ID PATH=VALUE... [--rm PATH] [-m MSG]",
+      "change values (PATH like params/filter/cutoff;\n"
+      "tags+=T, tags-=T); checked against the types" },
+    { NULL, "patch edit", "patch edit ID[@VER] [--file F|-] [-m MSG]",
+      "edit in $EDITOR (or take F); from an older\n"
+      "version it starts a branch" },
+    { NULL, "patch ls, patch rm, patch touch, patch history, patch diff, patch revert",
+      "patch ls | rm [--force] ID... | touch ID... | history ID | diff ID[@A] [B] |\n"
+      "      revert ID VER",
+      "touch records use (last_used); a patch a\n"
+      "project uses needs rm --force" },
+    { NULL, "patch merge", "patch merge ID VER [--ours[=PATH]] [--theirs[=PATH]] [--set PATH=VALUE]\n"
+      "      [--preview]",
+      "three-way merge of VER into the head; conflicts\n"
+      "are listed and nothing changes until each is\n"
+      "resolved" },
+    { NULL, "patch export", "patch export ID[@VER] OUT.sfz | ID OUT.json",
+      "SFZ with the samples copied next to it, or the\n"
+      "whole version history (import takes it back)" },
+    { NULL, "project new, project add, project drop, project show, project set, project edit, "
+            "project ls, project rm, project history, project diff, project revert, project merge, "
+            "project export, project import",
+      "project new NAME [--tempo BPM] | add ID ITEM... | drop ID ITEM... |\n"
+      "        show | set | edit | ls | rm | history | diff | revert | merge |\n"
+      "        export ID OUT.json | import [--as-new] HISTORY.json",
+      "ITEM: patch:ID, sample:ID, a sample id or path" },
+    { NULL, "automation add, automation show",
+      "automation add PROJECT TARGET TIME:VALUE... [--start S] [--duration S]\n"
+      "           [--curve] | show PROJECT [LANE]", "" },
+    { NULL, "refs", "refs ID|PATH|patch:ID|project:ID", "what an item uses and what uses it" },
+    { NULL, "undo", "undo",
+      "undo the newest change to a patch or project\n"
+      "(as a new version), or the newest removal;\n"
+      "again to go further back" },
+
+    { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick; it may\n"
+      "also come from -r TARGET or $SHELF_REPOSITORY; password: --password-file F,\n"
+      "$SHELF_PASSWORD, or a prompt)",
+      "backup init", "backup init [--no-encryption] [--kdf-cost N] TARGET",
+      "create a repository (encrypted unless told)" },
+    { NULL, "backup", "backup [--full|--incremental|--differential] [--tag T] TARGET",
+      "snapshot the library: catalog, blobs, referenced\n"
+      "samples; incremental (default) stores what changed\n"
+      "since the last snapshot, differential since the\n"
+      "last full, full everything again" },
+    { NULL, "backup list, backup show, backup diff", "backup list|show SNAP|diff SNAP1 SNAP2 TARGET...",
+      "snapshots (type, base, size added, which ones a\n"
+      "restore reads), items, changes" },
+    { NULL, "backup check", "backup check [--read-data | --read-data-subset N%] TARGET",
+      "names the snapshots and items a damaged file hits" },
+    { NULL, "backup repair-index", "backup repair-index TARGET",
+      "index again the packs no readable index lists;\n"
+      "remove damaged index files" },
+    { NULL, "backup forget", "backup forget [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
+      "              [--keep-monthly N] [--dry-run] [--prune] TARGET", "" },
+    { NULL, "backup prune", "backup prune [--dry-run] TARGET",
+      "remove data no snapshot needs (crash-safe)" },
+    { NULL, "backup test-restore", "backup test-restore TARGET [SNAP]",
+      "restore into a temporary folder, re-hash all" },
+    { NULL, "backup key", "backup key list|add|rm ID TARGET",
+      "passwords (key files) of a repository" },
+    { NULL, "restore", "restore TARGET SNAP [ITEM...|--query Q] [--preview] [--on-conflict P]\n"
+      "        [--to DIR [--files-to-original]]",
+      "the whole library, or samples (ID), patch:ID,\n"
+      "project:ID (with their samples); P: overwrite,\n"
+      "keep-both, skip, ask; --to: into an empty folder" },
+    { NULL, "log", "log [--limit N]", "the audit log (restores, merges)" },
+
+    { "Archive (BagIt bags for the long term; doc/formats.md, Archives)",
+      "archive export", "archive export (--project ID | --patch ID | --query Q | --all)...\n"
+      "       OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--sync] [--allow-missing]",
+      "items with their samples, catalog metadata and\n"
+      "version histories; SHA-256 + SHA-512 manifests;\n"
+      "--parity writes PAR2 files par2cmdline reads;\n"
+      "a referenced sample missing: exit 3 with the list" },
+    { NULL, "archive verify", "archive verify ARCHIVE",
+      "every checksum, and the parity files beside it;\n"
+      "exit 16 + 1 missing | 2 unlisted | 4 corrupt |\n"
+      "8 repairable from the parity" },
+    { NULL, "archive import",
+      "archive import ARCHIVE [--preview] [--on-conflict skip|overwrite|keep-both|ask]",
+      "check everything first (unsafe archives are\n"
+      "refused), repair from parity, then import;\n"
+      "damage: exit 16+ as verify, nothing imported" },
+    { NULL, "export-media", "export-media DIR [--query Q] [--max-per-dir N] [--fat] [--patches] [--sync]",
+      "samples for a workstation's card: balanced\n"
+      "shard folders (A-C, D-F...) of at most N files\n"
+      "(256), DIR/index of names, tags and paths;\n"
+      "--fat: FAT-safe names; a re-run writes only\n"
+      "what changed and deletes what is gone;\n"
+      "--patches: every patch whose samples are on\n"
+      "the card as DIR/PATCHES/NAME.sfz" },
+
+    { "Maintenance", "verify", "verify [--repair]",
+      "check the catalog, re-hash every file and blob;\n"
+      "report missing, changed and corrupt ones;\n"
+      "--repair first rebuilds damaged catalog indexes" },
+    { NULL, "gc", "gc [--dry-run] [--wait]", "delete unreferenced blobs and crash leftovers" },
+    { NULL, "vacuum", "vacuum [--wait]", "compact the catalog; reports space reclaimed" },
+    { NULL, "db-backup", "db-backup FILE", "consistent copy of the catalog while in use" },
+
+    { "Streaming (doc/streaming.md)",
+      "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
+      "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
+      "           [--out DIR] [--dir FOLDER | --query Q | ID...]",
+      "play a seeded note script from disk, paced in\n"
+      "real time; per-second CSV and PNG in --out;\n"
+      "--ramp finds the highest clean polyphony" },
+    { NULL, "stream render", "stream render [--ram] [--check] SCRIPT OUT.wav",
+      "render a note script offline (streamed and RAM\n"
+      "renders are bit-identical; --check proves it)" },
+    { NULL, "cache pin, cache unpin, cache stats", "cache pin|unpin ID|PATH... | stats [--load] [--budget MB]",
+      "samples kept whole in RAM while performing" },
+    { NULL, "store frag", "store frag [ID|PATH...]", "fragmentation (extents) of sample files" },
+    { NULL, "store optimize", "store optimize [--min N] [--dry-run] [ID|PATH...]",
+      "rewrite fragmented files contiguously (same\n"
+      "bytes and mtime, atomic rename)" },
+
+    { "Help", "help", "help", "this text (--json: commands and exit statuses)" },
+    { NULL, "version", "version", "the version" },
+};
+
+/* Exit statuses: the code, what it means, and the short form README uses. */
+static const struct exit_doc {
+    const char *code, *text, *brief;
+} exit_docs[] = {
+    { "0", "success", "ok" },
+    { "1", "the command failed (the message says what, on what)", "failed" },
+    { "2", "usage: bad option or argument (also an invalid tag or rating)", "usage" },
+    { "3", "not found: no such library, sample or file\n"
+           "(commands on several samples exit with the last failure's status)", "not found" },
+    { "4", "import finished, but some files could not be imported (or an\n"
+           "original differs from its managed copy)",
+      "some files could not be imported" },
+    { "5", "the library is busy (another process holds its lock)", "library busy" },
+    { "6", "the library was written by a newer shelf", "library written by a newer shelf" },
+    { "7", "merge: conflicts left unresolved; nothing was changed",
+      "a merge has unresolved conflicts" },
+    { "8", "wrong or missing password (backup repositories; also when a password\n"
+           "is needed and there is no terminal to ask on)", "wrong or missing password" },
+    { "9", "a backup finished, but some samples could not be read",
+      "a backup finished but some samples could not be read" },
+    { "16+", "verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
+             "archive verify/import: 16 + 1 (missing) + 2 (unlisted) + 4 (corrupt)\n"
+             "+ 8 (repairable from the parity files)", "verify found problems" },
+    { "130", "interrupted; work done so far is kept", "interrupted (work so far is kept)" },
+};
+
+#define NELEM(a) (sizeof (a) / sizeof (a)[0])
+#define TEXT_COL 29
+
+/* Lines of s (split at '\n'), each after indent spaces; the first after
+ * first_indent. */
+static void put_lines(FILE *f, const char *s, int first_indent, int indent)
+{
+    int first = 1;
+
+    while (*s) {
+        size_t n = strcspn(s, "\n");
+
+        fprintf(f, "%*s%.*s\n", first ? first_indent : indent, "", (int)n, s);
+        first = 0;
+        s += n;
+        if (*s == '\n')
+            s++;
+    }
+}
+
+static void print_text(FILE *f)
+{
+    size_t i;
+
+    fputs("usage: shelf [-L DIR] [--json] [-q] COMMAND [ARGS]\n"
+          "\n"
+          "shelf keeps a library of samples: a catalog (SQLite) of typed metadata read\n"
+          "from the audio, tags, ratings and favourites, with files referenced in place\n"
+          "or copied into a content-addressed store.\n", f);
+    for (i = 0; i < NELEM(cmd_docs); i++) {
+        const cmd_doc *d = &cmd_docs[i];
+        size_t ulen = strcspn(d->usage, "\n");
+
+        if (d->heading) {
+            fputc('\n', f);
+            put_lines(f, d->heading, 0, 0);
+        }
+        /* The synopsis; the text beside it when it fits, else below. */
+        if (!strchr(d->usage, '\n') && ulen + 4 <= TEXT_COL && *d->text) {
+            size_t n = strcspn(d->text, "\n");
+
+            fprintf(f, "  %-*s %.*s\n", TEXT_COL - 3, d->usage, (int)n, d->text);
+            if (d->text[n])
+                put_lines(f, d->text + n + 1, TEXT_COL, TEXT_COL);
+        } else {
+            put_lines(f, d->usage, 2, 2);
+            put_lines(f, d->text, TEXT_COL, TEXT_COL);
+        }
+    }
+    fputs("\n"
+          "Options\n"
+          "  -L, --library DIR  the library folder; default $SHELF_LIBRARY, else\n"
+          "                     $XDG_DATA_HOME/shelf, else ~/.local/share/shelf;\n"
+          "                     -LDIR only before the command\n"
+          "  --json             machine-readable output (every command)\n"
+          "  -q, --quiet        no progress and no summary\n"
+          "  --                 what follows is never an option\n"
+          "\n"
+          "Exit status\n", f);
+    for (i = 0; i < NELEM(exit_docs); i++) {
+        fprintf(f, "  %-4s ", exit_docs[i].code);
+        put_lines(f, exit_docs[i].text, 0, 7);
+    }
+}
+
+/* The name of a section: its heading up to a note in parentheses. */
+static size_t section_len(const char *heading)
+{
+    const char *p = strstr(heading, " (");
+
+    return p ? (size_t)(p - heading) : strcspn(heading, "\n");
+}
+
+/* The table as data: {"commands": [{"name", "usage", "text", "section"}],
+ * "exit_statuses": [{"code", "text", "brief"}]}. */
+static json_t *help_json(void)
+{
+    json_t *cmds = json_array(), *codes = json_array();
+    const char *section = "";
+    size_t i;
+
+    for (i = 0; i < NELEM(cmd_docs); i++) {
+        const cmd_doc *d = &cmd_docs[i];
+        const char *p = d->names;
+
+        if (d->heading)
+            section = d->heading;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+
+            json_array_append_new(cmds, json_pack("{s:s%, s:s, s:s, s:s%}", "name", p, n, "usage",
+                                                  d->usage, "text", d->text, "section", section,
+                                                  section_len(section)));
+            p += n;
+            while (*p == ',' || *p == ' ')
+                p++;
+        }
+    }
+    for (i = 0; i < NELEM(exit_docs); i++)
+        json_array_append_new(codes, json_pack("{s:s, s:s, s:s}", "code", exit_docs[i].code, "text",
+                                               exit_docs[i].text, "brief", exit_docs[i].brief));
+    return json_pack("{s:o, s:o}", "commands", cmds, "exit_statuses", codes);
+}
+
+int cli_help(const cli *c, FILE *f)
+{
+    if (c->json)
+        cli_print_json(help_json());
+    else
+        print_text(f);
+    return EXIT_OK;
+}
