@@ -92,6 +92,28 @@ static int kind_of(const char *t)
     return 0;
 }
 
+/* 1 when an item's path is one restore may write: the catalog and config
+ * at their names, a blob at objects/ab/cd/<its 64 hex> and a sample at an
+ * absolute path of plain names (no empty, "." or ".." part, no NUL).  A
+ * forged tree must not make restore write anywhere else. */
+static int item_path_ok(int kind, json_t *jpath)
+{
+    const char *p = json_string_value(jpath);
+
+    if (!p || strlen(p) != json_string_length(jpath) || strlen(p) > 4000)
+        return 0;
+    switch (kind) {
+    case 1: return !strcmp(p, "shelf.db");
+    case 2: return !strcmp(p, "config");
+    case 3:
+        return strlen(p) == 8 + 3 + 3 + 64 && !strncmp(p, "objects/", 8) && p[10] == '/' &&
+               p[13] == '/' && is_hex(p + 14, 64) && !strncmp(p + 8, p + 14, 2) &&
+               !strncmp(p + 11, p + 16, 2);
+    default:
+        return p[0] == '/' && shelf__path_rel_ok(p + 1);
+    }
+}
+
 int shelf__tree_check(json_t *tree, shelf__err *err)
 {
     json_t *items = json_object_get(tree, "items"), *it;
@@ -110,6 +132,9 @@ int shelf__tree_check(json_t *tree, shelf__err *err)
             (json_object_get(it, "id") && !json_is_integer(json_object_get(it, "id"))) ||
             (json_object_get(it, "mtime_ns") && !json_is_integer(json_object_get(it, "mtime_ns"))))
             return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu is not in a format shelf reads", i);
+        if (!item_path_ok(kind_of(json_string_value(json_object_get(it, "t"))), json_object_get(it, "path")))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu has an unsafe path '%.200s'",
+                                 i, path);
     }
     return SHELF_OK;
 }
@@ -169,9 +194,14 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
             goto out;
         }
     }
-    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL)) ||
-        shelf__tree_check(tree, &r->err) != SHELF_OK) {
+    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL))) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+        goto out;
+    }
+    if (shelf__tree_check(tree, &r->err) != SHELF_OK) {
+        shelf__err why = r->err;
+
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged: %s", why.msg);
         goto out;
     }
     *out = tree;

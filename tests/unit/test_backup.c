@@ -1017,6 +1017,193 @@ TEST(locks_are_leases)
     shelf_library_close(lib);
 }
 
+/* ---- repositories that lie ---- */
+
+static void init_plain_repo(const char *target)
+{
+    shelf_repo_opts o = repo_opts(NULL, NULL);
+    char *msg = NULL;
+    int rc;
+
+    o.flags = SHELF_REPO_NO_ENCRYPTION;
+    rc = shelf_repo_init(target, &o, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+}
+
+/*
+ * What anyone who can write to a plain medium can do: store snapshot snap
+ * again as the newest one with its tree items changed by mutate (tree
+ * blob, pack, index and snapshot written like shelf does).  out: its id.
+ */
+static void forge_snapshot(shelf_repo *r, const char *snap, void (*mutate)(json_t *items), char out[65])
+{
+    json_t *s = NULL, *tree = NULL;
+    char id[65], *text, *stext, name[80];
+    uint8_t tid[SHELF_HASH_BYTES], h[SHELF_HASH_BYTES];
+    shelf__buf sealed = SHELF__BUF_INIT;
+
+    ASSERT_OK(shelf_snapshot_resolve(r, snap, id));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__snap_load(r, id, &s));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__tree_load(r, s, &tree));
+    mutate(json_object_get(tree, "items"));
+    text = json_dumps(tree, JSON_COMPACT);
+    ASSERT(text);
+    shelf__sha256_mem(text, strlen(text), tid);
+    ASSERT_OK(shelf__random(r->run, sizeof r->run));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__pack_add(r, tid, SHELF__BLOB_TREE, text, strlen(text), 0, NULL));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__pack_flush(r));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__index_write(r));
+    shelf__hex(tid, sizeof tid, id);
+    json_object_set_new(s, "tree", json_pack("[s]", id));
+    json_object_del(s, "id");
+    json_object_set_new(s, "time", json_integer(json_integer_value(json_object_get(s, "time")) + 1));
+    json_object_set_new(s, "nanos", json_integer(json_integer_value(json_object_get(s, "nanos")) + 1000000000));
+    stext = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+    ASSERT(stext);
+    ASSERT_OK(shelf__seal(r, stext, strlen(stext), &sealed));
+    shelf__sha256_mem(sealed.buf, sealed.len, h);
+    shelf__hex(h, sizeof h, out);
+    snprintf(name, sizeof name, "snapshots/%s", out);
+    ASSERT_OK(shelf__be_save(r->be, name, sealed.buf, sealed.len));
+    shelf__buf_release(&sealed);
+    free(text);
+    free(stext);
+    json_decref(tree);
+    json_decref(s);
+}
+
+static char forged_path[512];
+
+static void set_first(json_t *items, const char *t)
+{
+    size_t i;
+    json_t *it;
+
+    json_array_foreach(items, i, it)
+        if (!strcmp(json_string_value(json_object_get(it, "t")), t)) {
+            json_object_set_new(it, "path", json_string(forged_path));
+            return;
+        }
+    ASSERT(!"no such item");
+}
+
+static void forge_sample(json_t *items) { set_first(items, "sample"); }
+static void forge_object(json_t *items) { set_first(items, "object"); }
+static void forge_catalog(json_t *items) { set_first(items, "catalog"); }
+
+static void count_problem(void *ud, const char *file, const char *problem, const char *snapshot,
+                          const char *item)
+{
+    (void)file;
+    (void)item;
+    if (snapshot && strstr(problem, "unsafe path"))
+        (*(int *)ud)++;
+}
+
+TEST(forged_tree_cannot_write_outside_the_target)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], p[4096], forged[65], outside[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+    int k, named;
+    static const struct { void (*fn)(json_t *); const char *fmt; } cases[] = {
+        { forge_sample, "/../../../../../../../..%s/evil.wav" },
+        { forge_sample, "/x/../..%s/evil.wav" },
+        { forge_sample, "%s/evil.wav" },            /* fine on its own: under TO/files */
+        { forge_object, "../../../../../../../..%s/evil" },
+        { forge_object, "objects/../../../../../../..%s/evil" },
+        { forge_catalog, "%s/evil" },
+        { forge_catalog, "../../../../../../../..%s/evil" },
+    };
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    init_plain_repo(target);
+    {
+        shelf_repo_opts ro = repo_opts(NULL, NULL);
+        char *msg = NULL;
+        int rc = shelf_repo_open(target, &ro, &r, &msg);
+
+        ASSERT_OKM(msg ? msg : "", rc);
+    }
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    for (k = 0; k < (int)(sizeof cases / sizeof *cases); k++) {
+        snprintf(forged_path, sizeof forged_path, cases[k].fmt, outside);
+        forge_snapshot(r, "latest", cases[k].fn, forged);
+        test_pathf(to, sizeof to, "%s/to%d/deeper", d, k);
+        memset(&o, 0, sizeof o);
+        o.size = sizeof o;
+        o.to = to;
+        (void)shelf_restore(r, NULL, forged, &o, &rs);
+        test_pathf(p, sizeof p, "%s/evil.wav", outside);
+        if (access(p, F_OK) == 0)
+            test__fail(__FILE__, __LINE__, "case %d: restore wrote '%s' outside '%s'", k, p, to);
+        test_pathf(p, sizeof p, "%s/evil", outside);
+        if (access(p, F_OK) == 0)
+            test__fail(__FILE__, __LINE__, "case %d: restore wrote '%s' outside '%s'", k, p, to);
+        if (k == 2) {
+            /* a plain absolute sample path lands under TO/files */
+            test_pathf(p, sizeof p, "%s/files%s/evil.wav", to, outside);
+            ASSERT_EQ_INT(access(p, F_OK), 0);
+            continue;
+        }
+        /* refused as damage, named by check */
+        ASSERT(strstr(shelf_repo_errmsg(r), "unsafe path"));
+        named = 0;
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, count_problem, &named, NULL));
+        ASSERT_EQ_INT(named, 1);
+        ASSERT_OK(shelf_snapshot_forget_one(r, forged));
+    }
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(restore_follows_no_symlinked_folder)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], sub[4096], outside[4096];
+    shelf_library *lib = make_library(d, 1, 0);
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+
+    test_pathf(sub, sizeof sub, "%s/samples/sub", d);
+    ASSERT_EQ_INT(mkdir(sub, 0777), 0);
+    test_pathf(p, sizeof p, "%s/y.wav", sub);
+    ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 5000, 99u), 0);
+    import_path(lib, sub, 0);
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    /* the folder is lost, and a link to elsewhere takes its name */
+    ASSERT_EQ_INT(unlink(p), 0);
+    ASSERT_EQ_INT(rmdir(sub), 0);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    ASSERT_EQ_INT(symlink(outside, sub), 0);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.on_conflict = SHELF_CONFLICT_OVERWRITE;
+    ASSERT(shelf_restore(r, lib, "latest", &o, &rs) != SHELF_OK);
+    ASSERT(rs.failed >= 1);
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    test_pathf(p, sizeof p, "%s/y.wav", outside);
+    ASSERT(access(p, F_OK) != 0);
+    /* a real folder again: restored */
+    ASSERT_EQ_INT(unlink(sub), 0);
+    memset(&rs, 0, sizeof rs);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    test_pathf(p, sizeof p, "%s/y.wav", sub);
+    ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1034,6 +1221,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(tmpfs_full),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
+        TEST_ENTRY(forged_tree_cannot_write_outside_the_target),
+        TEST_ENTRY(restore_follows_no_symlinked_folder),
         TEST_END
     };
 
