@@ -262,7 +262,7 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         sqlite3_finalize(q);
         q = NULL;
     }
-    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs)",
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs WHERE idx IS NOT NULL)",
                            -1, &q, NULL) == SQLITE_OK) {
         if (sqlite3_step(q) == SQLITE_ROW)
             st->unindexed = (uint64_t)sqlite3_column_int64(q, 0);
@@ -582,7 +582,18 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
         sqlite3_finalize(q);
         q = NULL;
     }
+    /* Packs an interrupted run saved but never indexed go too (in step 4):
+     * no snapshot can use them, and no backup runs meanwhile. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE idx IS NULL", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            st->packs_removed += (uint64_t)sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        q = NULL;
+    }
     if (dry_run)
+        goto out;
+    if ((rc = cache_do(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
+                          "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
         goto out;
     /* 1. Rewrite: the used blobs of thinned packs into new packs (same run). */
     if (sqlite3_prepare_v2(r->cache,

@@ -1204,6 +1204,62 @@ TEST(restore_follows_no_symlinked_folder)
     shelf_library_close(lib);
 }
 
+static int count_files(const char *dir, const char *prefix)
+{
+    int n = 0, i;
+
+    nflist = 0;
+    nftw(dir, add_file, 16, FTW_PHYS);
+    for (i = 0; i < nflist; i++) {
+        const char *base = strrchr(flist[i], '/');
+
+        if (!prefix || !strncmp(base ? base + 1 : flist[i], prefix, strlen(prefix)))
+            n++;
+    }
+    return n;
+}
+
+TEST(unindexed_packs_counted_and_pruned_once)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], p[4096], snap[65];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_check_stats cs;
+    shelf_prune_stats ps;
+    shelf_repo *r;
+    int npacks;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    ASSERT_OK(shelf_snapshot_resolve(r, "latest", snap));
+    ASSERT_OK(shelf_snapshot_forget_one(r, snap));
+    /* what a run killed before its index leaves: packs the cache remembers
+     * (idx NULL) and no index file */
+    ASSERT_EQ_INT(sqlite3_exec(r->cache, "UPDATE packs SET idx = NULL; DELETE FROM indexes", NULL, NULL, NULL),
+                  SQLITE_OK);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/index", target);
+    ASSERT_EQ_INT(count_files(p, NULL), 1);
+    ASSERT_EQ_INT(unlink(flist[0]), 0);
+    test_pathf(p, sizeof p, "%s/data", target);
+    npacks = count_files(p, NULL);
+    ASSERT(npacks >= 1);
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.unindexed, npacks);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_prune(r, 0, &ps));
+    ASSERT_EQ_INT(ps.packs_removed, npacks);
+    ASSERT_EQ_INT(count_files(p, NULL), 0);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.unindexed, 0);
+    ASSERT_EQ_INT(cs.packs, 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1223,6 +1279,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(locks_are_leases),
         TEST_ENTRY(forged_tree_cannot_write_outside_the_target),
         TEST_ENTRY(restore_follows_no_symlinked_folder),
+        TEST_ENTRY(unindexed_packs_counted_and_pruned_once),
         TEST_END
     };
 
