@@ -78,6 +78,7 @@ struct shelf_repo {
     int64_t lock_expires;
     int lock_exclusive;
     int lease_seconds;
+    int others_live;             /* live locks of other runs when ours was taken */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
@@ -133,6 +134,9 @@ int shelf__repo_lock_refresh(shelf_repo *r);
 /* A shared lock for readers (restore, check); none on a read-only medium. */
 int shelf__repo_lock_read(shelf_repo *r);
 void shelf__repo_unlock(shelf_repo *r);
+/* Remove what killed runs left: temp files in the repository (when no
+ * other run holds a lock) and stale catalog copies in the cache folder. */
+void shelf__repo_sweep(shelf_repo *r);
 /* Bring the local index cache up to date with the repository's index files. */
 int shelf__index_sync(shelf_repo *r);
 /* Find blob id (with the run restriction of the backup in progress: runs

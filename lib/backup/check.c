@@ -471,6 +471,8 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
     memset(st, 0, sizeof *st);
     if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
         return rc;
+    if (!dry_run)
+        shelf__repo_sweep(r);
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
     if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 #include "backup_int.h"
+#include "../catalog/catalog_int.h"
 
 #define REPO_FORMAT 1
 static const uint8_t zero_pack[SHELF_HASH_BYTES];
@@ -893,6 +894,7 @@ typedef struct lock_scan {
     shelf_repo *r;
     int exclusive;
     int conflict;
+    int live;                   /* live locks of others */
     char who[256];
 } lock_scan;
 
@@ -923,6 +925,8 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
         else if (!strcmp(host, me) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
             stale = 1;
     }
+    if (!stale)
+        ls->live++;
     if (stale) {
         shelf__be_remove(r->be, name);
     } else if (ls->exclusive || excl) {
@@ -992,7 +996,25 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
         if (pass == 0 && (rc = lock_save(r, exclusive)) != SHELF_OK)
             return rc;
     }
+    r->others_live = ls.live;
     return SHELF_OK;
+}
+
+void shelf__repo_sweep(shelf_repo *r)
+{
+    char *dir, *slash;
+
+    /* A save in progress has its temp file: only when no other run is
+     * there (a backup of another library shares the repository). */
+    if (r->lock_name && r->others_live == 0)
+        shelf__be_sweep(r->be);
+    if (r->cache_temp || !r->cache_path || !(dir = shelf__strdup(r->cache_path)))
+        return;
+    if ((slash = strrchr(dir, '/')) != NULL) {
+        *slash = '\0';
+        shelf__cache_sweep(dir, 0);
+    }
+    shelf_free(dir);
 }
 
 int shelf__repo_lock_read(shelf_repo *r)

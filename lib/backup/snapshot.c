@@ -878,6 +878,15 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
         return shelf__seterr(&r->err, SHELF_EINVAL, "unknown backup strategy %d", strategy);
     if ((rc = shelf__repo_lock(r, 0)) != SHELF_OK)
         return rc;
+    shelf__repo_sweep(r);
+    {
+        /* The catalog copies of killed backups of this library. */
+        char *cd = shelf__path_join(lib->path, "cache");
+
+        if (cd)
+            shelf__cache_sweep(cd, 0);
+        shelf_free(cd);
+    }
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
     /* The parent: the newest snapshot of this library (incremental) or

@@ -6,6 +6,7 @@
  * repository file, kill -9 during backup and prune, a target that runs out
  * of space, live restores with conflicts, and locks.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -1260,6 +1261,169 @@ TEST(unindexed_packs_counted_and_pruned_once)
     shelf_library_close(lib);
 }
 
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+
+    ASSERT(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    ASSERT_EQ_INT(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+/* Leftovers a killed run would leave: a catalog copy and a restore folder
+ * in the cache, a temp file in the repository. */
+static void plant_leftovers(const char *cache, const char *target)
+{
+    char p[4096];
+    pid_t pid = dead_pid();
+    FILE *f;
+
+    mkdir(cache, 0777);
+    test_pathf(p, sizeof p, "%s/backup-catalog-%d.db", cache, (int)pid);
+    f = fopen(p, "w");
+    ASSERT(f);
+    fputs("copy", f);
+    fclose(f);
+    test_pathf(p, sizeof p, "%s/restore-%d", cache, (int)pid);
+    ASSERT_EQ_INT(mkdir(p, 0777), 0);
+    test_pathf(p, sizeof p, "%s/data/ab", target);
+    ASSERT_EQ_INT(shelf__mkdirs(p, 0777), 0);
+    test_pathf(p, sizeof p, "%s/data/ab/.tmp-AbCdEf", target);
+    f = fopen(p, "w");
+    ASSERT(f);
+    fputs("half a pack", f);
+    fclose(f);
+}
+
+static int leftovers(const char *cache, const char *target)
+{
+    int n;
+
+    n = count_files(cache, "backup-catalog-");
+    n += count_files(target, ".tmp-");
+    {
+        DIR *dh = opendir(cache);
+        struct dirent *de;
+
+        while (dh && (de = readdir(dh)))
+            if (!strncmp(de->d_name, "restore-", 8))
+                n++;
+        if (dh)
+            closedir(dh);
+    }
+    return n;
+}
+
+TEST(killed_backup_leaves_nothing_the_next_run_keeps)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], libdir[4096];
+    shelf_library *lib = make_library(d, 3, 24u << 20);
+    shelf_gc_stats gs;
+    shelf_repo *r;
+    unsigned seed = (unsigned)time(NULL);
+    int round;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    test_pathf(libdir, sizeof libdir, "%s/lib", d);
+    init_repo(target);
+    printf("seed %u\n", seed);
+    srand(seed);
+    for (round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        int status;
+
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+            shelf_repo_opts o = repo_opts(PW, cache);
+            shelf_library *l = NULL;
+            shelf_repo *rr = NULL;
+            shelf_backup_opts bo;
+
+            if (shelf_repo_open(target, &o, &rr, NULL) != SHELF_OK ||
+                shelf_library_open(libdir, 0, &l, NULL) != SHELF_OK)
+                _exit(3);
+            memset(&bo, 0, sizeof bo);
+            bo.size = sizeof bo;
+            bo.strategy = SHELF_BACKUP_FULL;
+            shelf_backup_run(rr, l, &bo, NULL);
+            pause();    /* never ends by itself: the kill ends it */
+            _exit(0);
+        }
+        usleep((useconds_t)(30000 + rand() % 400000));
+        kill(pid, SIGKILL);
+        ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status))
+            test__fail(__FILE__, __LINE__, "round %d (seed %u): the backup ended before the kill", round, seed);
+    }
+    /* the kills' own leftovers, and planted ones that surely exist */
+    plant_leftovers(cache, target);
+    ASSERT(leftovers(cache, target) >= 3);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    shelf_repo_close(r);
+    ASSERT_EQ_INT(leftovers(cache, target), 0);
+    /* prune too */
+    plant_leftovers(cache, target);
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_prune(r, 0, NULL));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    ASSERT_EQ_INT(leftovers(cache, target), 0);
+    /* and gc (the library's cache) */
+    plant_leftovers(cache, target);
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 0, &gs));
+    ASSERT(gs.temps_removed >= 2);
+    ASSERT_EQ_INT(count_files(cache, "backup-catalog-"), 0);
+    shelf_library_close(lib);
+}
+
+TEST(symlinked_folder_in_repository_is_refused)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], outside[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_opts bo;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    init_repo(target);
+    test_pathf(p, sizeof p, "%s/locks", target);
+    rmdir(p);
+    ASSERT_EQ_INT(symlink(outside, p), 0);
+    r = open_repo(target, NULL);
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    ASSERT_EQ_INT(count_files(outside, NULL), 0);
+    shelf_repo_close(r);
+    /* a pack folder that leads elsewhere: nothing lands there either */
+    ASSERT_EQ_INT(unlink(p), 0);
+    test_pathf(p, sizeof p, "%s/data", target);
+    ASSERT_EQ_INT(shelf__mkdirs(p, 0777), 0);
+    {
+        int i;
+
+        for (i = 0; i < 256; i++) {
+            test_pathf(p, sizeof p, "%s/data/%02x", target, i);
+            rmdir(p);
+            ASSERT_EQ_INT(symlink(outside, p), 0);
+        }
+    }
+    r = open_repo(target, NULL);
+    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    ASSERT_EQ_INT(count_files(outside, NULL), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1280,6 +1444,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(forged_tree_cannot_write_outside_the_target),
         TEST_ENTRY(restore_follows_no_symlinked_folder),
         TEST_ENTRY(unindexed_packs_counted_and_pruned_once),
+        TEST_ENTRY(killed_backup_leaves_nothing_the_next_run_keeps),
+        TEST_ENTRY(symlinked_folder_in_repository_is_refused),
         TEST_END
     };
 
