@@ -384,6 +384,13 @@ static int list_one(void *ud, const shelf_snapinfo *s)
     list_ctx *l = ud;
     char t[32], b1[32], b2[32];
 
+    if (s->damaged) {
+        if (l->c->json)
+            json_array_append_new(l->arr, json_pack("{s:s, s:b}", "id", s->id, "damaged", 1));
+        else
+            printf("%.12s  DAMAGED: the snapshot file cannot be read (see 'shelf backup check')\n", s->id);
+        return 0;
+    }
     if (l->c->json) {
         json_array_append_new(l->arr, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
             "id", s->id, "time", (json_int_t)s->time, "device", s->device, "host", s->host,

@@ -132,11 +132,15 @@ typedef struct shelf_snapinfo {
     uint64_t added, stored;   /* new chunk bytes, and what they took */
     const char *depends;      /* space-separated ids of the snapshots whose packs
                                  a restore reads (itself included) */
+    int damaged;              /* 1: the file cannot be read (only id is set) */
 } shelf_snapinfo;
-/* Called per snapshot, oldest first; strings borrowed for the call. */
+/* Called per snapshot, oldest first, then once per damaged snapshot file;
+ * strings borrowed for the call. */
 typedef int (*shelf_snap_cb)(void *ud, const shelf_snapinfo *s);
 SHELF_API int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud);
-/* A unique id prefix or "latest" to a full id. */
+/* A unique id prefix or "latest" to a full id.  SHELF_ECORRUPT for a
+ * damaged snapshot, and for "latest" while any snapshot file is damaged
+ * (it may be the newest). */
 SHELF_API int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65]);
 /* Remove one snapshot (its data stays until prune). */
 SHELF_API int shelf_snapshot_forget_one(shelf_repo *r, const char *id);

@@ -79,6 +79,7 @@ struct shelf_repo {
     int lock_exclusive;
     int lease_seconds;
     int others_live;             /* live locks of other runs when ours was taken */
+    json_t *snaps_damaged;       /* ids of snapshot files the last shelf__snap_all could not read */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
@@ -197,7 +198,8 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out);
 /* Check snapshot JSON from outside for the shape readers rely on. */
 int shelf__snap_check(json_t *snap, shelf__err *err);
 int shelf__tree_check(json_t *tree, shelf__err *err);
-/* Every snapshot as JSON, sorted by time (owned array, each with "id"). */
+/* Every snapshot as JSON, sorted by time (owned array, each with "id");
+ * the ids of those that cannot be read go to r->snaps_damaged. */
 int shelf__snap_all(shelf_repo *r, json_t **out);
 
 #endif /* SHELF_BACKUP_INT_H */

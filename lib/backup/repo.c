@@ -1306,6 +1306,7 @@ void shelf_repo_close(shelf_repo *r)
         shelf_free(p);
     }
     shelf_free(r->cache_path);
+    json_decref(r->snaps_damaged);
     shelf__be_close(r->be);
     ZSTD_freeCCtx(r->zc);
     ZSTD_freeDCtx(r->zd);

@@ -192,10 +192,10 @@ static int make_parent(shelf_repo *r, const char *base, const char *dest)
     }
     shelf_free(dir);
     if (e == ELOOP || e == ENOTDIR)
-        return shelf__seterr(&r->err, SHELF_EINVAL,
+        return shelf__seterr(&r->err, SHELF_EPERM,
                              "cannot restore '%s': a folder on its way is a symbolic link or a file", dest);
     if (e == EXDEV || e == EINVAL)
-        return shelf__seterr(&r->err, SHELF_EINVAL, "cannot restore '%s': it is not inside '%s'", dest, base);
+        return shelf__seterr(&r->err, SHELF_ECORRUPT, "cannot restore '%s': it is not inside '%s'", dest, base);
     if (e)
         return shelf__seterr_errno(&r->err, e, "cannot create the folder of '%s'", dest);
     return SHELF_OK;

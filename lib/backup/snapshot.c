@@ -250,6 +250,8 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
         shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
         goto out;
     }
+    json_decref(r->snaps_damaged);
+    r->snaps_damaged = json_array();
     json_array_foreach(names, i, v) {
         json_t *s;
 
@@ -257,7 +259,8 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
             continue;
         if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK)
             json_array_append_new(all, s);
-        /* a damaged snapshot is left out here; check reports it */
+        else if (r->snaps_damaged)
+            json_array_append(r->snaps_damaged, v);    /* never in silence: list shows it */
     }
     n = json_array_size(all);
     if (n > 1) {
@@ -291,6 +294,27 @@ int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65])
     id[0] = '\0';
     if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
         return rc;
+    if (!strcmp(ref, "latest") && json_array_size(r->snaps_damaged) > 0) {
+        /* A damaged file may be the newest snapshot: which one is latest
+         * is unknown, and restoring an older one in silence would lie. */
+        json_t *newest = json_array_get(all, json_array_size(all) - 1);
+        char when[64] = "none";
+
+        if (newest) {
+            time_t t = (time_t)json_integer_value(json_object_get(newest, "time"));
+            struct tm tm;
+
+            gmtime_r(&t, &tm);
+            snprintf(when, sizeof when, "%.12s", json_string_value(json_object_get(newest, "id")));
+            strftime(when + strlen(when), sizeof when - strlen(when), " of %Y-%m-%d %H:%M:%S UTC", &tm);
+        }
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT,
+                           "snapshot %.12s is damaged, so which snapshot is the latest is unknown: "
+                           "name one (the newest readable is %s; see 'shelf backup list')",
+                           json_string_value(json_array_get(r->snaps_damaged, 0)), when);
+        json_decref(all);
+        return rc;
+    }
     if (!strcmp(ref, "latest")) {
         hit = json_array_get(all, json_array_size(all) - 1);
         nhit = hit ? 1 : 0;
@@ -301,6 +325,13 @@ int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65])
                 nhit++;
             }
     }
+    if (nhit == 0 && n > 0 && strcmp(ref, "latest") != 0)
+        json_array_foreach(r->snaps_damaged, i, s)
+            if (!strncmp(json_string_value(s), ref, n)) {
+                json_decref(all);
+                return shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged (run 'shelf backup "
+                                     "check')", json_string_value(s));
+            }
     if (nhit == 1)
         snprintf(id, 65, "%s", json_string_value(json_object_get(hit, "id")));
     else
@@ -368,6 +399,18 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         shelf__buf_release(&deps);
         if (rc != 0)
             break;
+    }
+    /* Files that cannot be read are listed too, after the others. */
+    json_array_foreach(r->snaps_damaged, i, v) {
+        shelf_snapinfo si;
+
+        if (rc != 0)
+            break;
+        memset(&si, 0, sizeof si);
+        si.id = json_string_value(v);
+        si.device = si.host = si.library = si.parent = si.full = si.tags = si.depends = "";
+        si.damaged = 1;
+        rc = cb(ud, &si);
     }
     json_decref(all);
     return rc;

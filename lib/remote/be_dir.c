@@ -43,7 +43,7 @@ static int link_on_way(be_dir *d, const char *name, int whole)
         if (!(p = shelf__asprintf("%s/%.*s", d->root, (int)i, name)))
             return shelf__seterr(&d->be.err, SHELF_ENOMEM, "out of memory");
         if (lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode))
-            rc = shelf__seterr(&d->be.err, SHELF_EINVAL,
+            rc = shelf__seterr(&d->be.err, SHELF_ECORRUPT,
                                "cannot use '%s': it is a symbolic link, and a repository keeps its files inside", p);
         shelf_free(p);
     }
@@ -88,7 +88,7 @@ static int dir_save(shelf__backend *be, const char *name, const void *data, size
     /* The folders on the way are real ones inside the repository. */
     if ((e = shelf__mkdirs_beneath(d->root, parent, 0777)) != 0) {
         if (e == ELOOP || e == ENOTDIR)
-            rc = shelf__seterr(&be->err, SHELF_EINVAL, "cannot save '%s': a folder on its way is a symbolic "
+            rc = shelf__seterr(&be->err, SHELF_ECORRUPT, "cannot save '%s': a folder on its way is a symbolic "
                                "link or a file, and a repository keeps its files inside", name);
         else
             rc = shelf__seterr_errno(&be->err, e, "cannot create '%s'", parent);

@@ -1399,7 +1399,7 @@ TEST(symlinked_folder_in_repository_is_refused)
     r = open_repo(target, NULL);
     memset(&bo, 0, sizeof bo);
     bo.size = sizeof bo;
-    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT_RC(SHELF_ECORRUPT, shelf_backup_run(r, lib, &bo, NULL));
     ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
     ASSERT_EQ_INT(count_files(outside, NULL), 0);
     shelf_repo_close(r);
@@ -1417,9 +1417,72 @@ TEST(symlinked_folder_in_repository_is_refused)
         }
     }
     r = open_repo(target, NULL);
-    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT_RC(SHELF_ECORRUPT, shelf_backup_run(r, lib, &bo, NULL));
     ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
     ASSERT_EQ_INT(count_files(outside, NULL), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static int count_damaged(void *ud, const shelf_snapinfo *s)
+{
+    if (s->damaged)
+        snprintf((char *)ud, 65, "%s", s->id);
+    return 0;
+}
+
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+
+    ASSERT(f);
+    if (off < 0) {
+        fseek(f, 0, SEEK_END);
+        off += ftell(f);
+    }
+    fseek(f, off, SEEK_SET);
+    c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+}
+
+TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], first[65], second[65], id[65], damaged[65] = "", to[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    snprintf(first, sizeof first, "%s", st.snapshot);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    snprintf(second, sizeof second, "%s", st.snapshot);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/snapshots/%s", target, second);
+    flip_byte(p, 40);
+    r = open_repo(target, NULL);
+    ASSERT_OK(shelf_snapshot_list(r, count_damaged, damaged));
+    ASSERT_EQ_STR(damaged, second);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_snapshot_resolve(r, "latest", id));
+    ASSERT(strstr(shelf_repo_errmsg(r), "is damaged"));
+    ASSERT(strstr(shelf_repo_errmsg(r), "newest readable"));
+    ASSERT_RC(SHELF_ECORRUPT, shelf_snapshot_resolve(r, second, id));
+    test_pathf(to, sizeof to, "%s/to", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT_RC(SHELF_ECORRUPT, shelf_restore(r, NULL, "latest", &o, NULL));
+    ASSERT(access(to, F_OK) != 0);
+    /* named, the readable one restores */
+    ASSERT_OK(shelf_snapshot_resolve(r, first, id));
+    restore_and_verify(r, first, to, 4);
     shelf_repo_close(r);
     shelf_library_close(lib);
 }
@@ -1446,6 +1509,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(unindexed_packs_counted_and_pruned_once),
         TEST_ENTRY(killed_backup_leaves_nothing_the_next_run_keeps),
         TEST_ENTRY(symlinked_folder_in_repository_is_refused),
+        TEST_ENTRY(damaged_newest_snapshot_is_never_skipped_in_silence),
         TEST_END
     };
 
