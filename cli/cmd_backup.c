@@ -690,6 +690,8 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
     o.size = sizeof o;
     o.to = to;
     rc = shelf_restore(r, NULL, snap, &o, &st);
+    if (*shelf_repo_warning(r))
+        cli_error("warning: %s", shelf_repo_warning(r));
     if (rc != SHELF_OK) {
         ex = repo_fail(r, rc);
         goto out;
@@ -1064,6 +1066,8 @@ int cmd_restore(const cli *c, int argc, char **argv)
     o.ask = restore_ask;
     o.ud = &ui;
     rc = shelf_restore(r, lib, snap, &o, &st);
+    if (*shelf_repo_warning(r))
+        cli_error("warning: %s", shelf_repo_warning(r));
     if (c->json) {
         cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "preview", o.preview,
             "created", (json_int_t)st.created, "overwritten", (json_int_t)st.overwritten,

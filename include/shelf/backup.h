@@ -48,6 +48,10 @@ SHELF_API int shelf_repo_open(const char *target, const shelf_repo_opts *o, shel
 SHELF_API void shelf_repo_close(shelf_repo *r);
 /* The message of the last failure (borrowed, valid until the next call). */
 SHELF_API const char *shelf_repo_errmsg(const shelf_repo *r);
+/* What the last restore did instead of failing, for people ("" when
+ * nothing): e.g. it read pack headers because an index file is damaged
+ * (borrowed, valid until the next call). */
+SHELF_API const char *shelf_repo_warning(const shelf_repo *r);
 /* The repository id: 32 hex characters (borrowed). */
 SHELF_API const char *shelf_repo_id(const shelf_repo *r);
 /* 1 when the repository is encrypted. */

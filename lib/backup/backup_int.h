@@ -80,6 +80,9 @@ struct shelf_repo {
     int lease_seconds;
     int others_live;             /* live locks of other runs when ours was taken */
     json_t *snaps_damaged;       /* ids of snapshot files the last shelf__snap_all could not read */
+    int index_damaged;           /* index files the last sync could not read */
+    char index_damaged_name[80]; /* one of them */
+    char warn[512];              /* shelf_repo_warning */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
@@ -140,6 +143,12 @@ void shelf__repo_unlock(shelf_repo *r);
 void shelf__repo_sweep(shelf_repo *r);
 /* Bring the local index cache up to date with the repository's index files. */
 int shelf__index_sync(shelf_repo *r);
+/* Index the packs no readable index file lists from their own headers,
+ * in the cache only (rows marked idx '*headers*', dropped again by
+ * shelf__index_drop_headers and by the next sync): what a restore does
+ * when an index file is damaged.  npacks: how many were read. */
+int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks);
+void shelf__index_drop_headers(shelf_repo *r);
 /* Find blob id (with the run restriction of the backup in progress: runs
  * NULL for any); SHELF_ENOTFOUND when absent. */
 int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],

@@ -346,6 +346,8 @@ int shelf__index_sync(shelf_repo *r)
     }
     if (repo.n > 1)
         qsort(repo.v, repo.n, sizeof *repo.v, cmp_str);
+    r->index_damaged = 0;
+    shelf__index_drop_headers(r);
     /* An index file the cache has that the repository lost (prune replaced
      * it): start again from the repository's. */
     if (sqlite3_prepare_v2(r->cache, "SELECT name FROM indexes", -1, &st, NULL) != SQLITE_OK) {
@@ -379,10 +381,12 @@ int shelf__index_sync(shelf_repo *r)
             continue;
         sqlite3_reset(st);
         /* A damaged index file is left out (check reports it): what the
-         * others list stays restorable. */
+         * others list stays restorable, and restore reads pack headers. */
         if ((rc = cache_load_index(r, repo.v[i])) != SHELF_OK && rc != SHELF_ECORRUPT &&
             rc != SHELF_ENOTFOUND)
             goto out;
+        if (rc == SHELF_ECORRUPT && r->index_damaged++ == 0)
+            snprintf(r->index_damaged_name, sizeof r->index_damaged_name, "%s", repo.v[i]);
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -422,6 +426,77 @@ int shelf__index_sync(shelf_repo *r)
 out:
     sqlite3_finalize(st);
     names_free(&repo);
+    return rc;
+}
+
+static int add_row(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], const uint8_t *pack,
+                   const shelf__packent *e);
+
+void shelf__index_drop_headers(shelf_repo *r)
+{
+    sqlite3_exec(r->cache, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = '*headers*');\n"
+                 "DELETE FROM packs WHERE idx = '*headers*'; COMMIT", NULL, NULL, NULL);
+}
+
+typedef struct hdr_scan {
+    shelf_repo *r;
+    sqlite3_stmt *has, *addp;
+    uint64_t n;
+} hdr_scan;
+
+static int index_header(void *ud, const char *name, uint64_t size)
+{
+    hdr_scan *h = ud;
+    shelf_repo *r = h->r;
+    const char *slash = strrchr(name, '/');
+    uint8_t id[SHELF_HASH_BYTES];
+    shelf__packent *ents = NULL;
+    size_t n = 0, k;
+
+    if (!slash || strlen(slash + 1) != 64 || shelf__unhex(slash + 1, id, sizeof id) != SHELF_OK)
+        return 0;
+    sqlite3_reset(h->has);
+    sqlite3_bind_blob(h->has, 1, id, sizeof id, SQLITE_TRANSIENT);
+    if (sqlite3_step(h->has) == SQLITE_ROW)
+        return 0;
+    if (shelf__pack_read_header(r, name, size, &ents, &n) != SHELF_OK)
+        return 0;   /* a damaged header: check names it */
+    sqlite3_reset(h->addp);
+    sqlite3_bind_blob(h->addp, 1, id, sizeof id, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(h->addp, 2, (sqlite3_int64)size);
+    sqlite3_step(h->addp);
+    for (k = 0; k < n; k++)
+        add_row(r, ents[k].id, id, &ents[k]);
+    shelf_free(ents);
+    h->n++;
+    return 0;
+}
+
+int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks)
+{
+    hdr_scan h;
+    int rc;
+
+    memset(&h, 0, sizeof h);
+    h.r = r;
+    *npacks = 0;
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &h.has, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size)\n"
+                           " VALUES(?1, zeroblob(16), '*headers*', ?2)", -1, &h.addp, NULL) != SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+        goto out;
+    rc = shelf__be_list(r->be, "data", index_header, &h);
+    if (cache_exec(r, "COMMIT") != SHELF_OK && rc == SHELF_OK)
+        rc = SHELF_EDB;
+    else if (rc != SHELF_OK)
+        be_fail(r, rc);
+    *npacks = h.n;
+out:
+    sqlite3_finalize(h.has);
+    sqlite3_finalize(h.addp);
     return rc;
 }
 
@@ -1322,6 +1397,11 @@ void shelf_repo_close(shelf_repo *r)
 const char *shelf_repo_errmsg(const shelf_repo *r)
 {
     return r && r->err.msg[0] ? r->err.msg : "no error";
+}
+
+const char *shelf_repo_warning(const shelf_repo *r)
+{
+    return r ? r->warn : "";
 }
 
 const char *shelf_repo_id(const shelf_repo *r)

@@ -1362,6 +1362,21 @@ out:
     return rc != SHELF_OK ? rc : s->first_rc;
 }
 
+/* An index file is damaged: what it listed is found from the packs' own
+ * headers (in the cache only; the repository is not changed), and the
+ * warning says so. */
+static int index_fallback(shelf_repo *r)
+{
+    uint64_t n = 0;
+    int rc = shelf__index_from_headers(r, &n);
+
+    if (rc == SHELF_OK)
+        snprintf(r->warn, sizeof r->warn, "index file '%s'%s is damaged: read the headers of %llu pack%s "
+                 "no index lists instead (run 'shelf backup repair-index')", r->index_damaged_name,
+                 r->index_damaged > 1 ? " and others" : "", (unsigned long long)n, n == 1 ? "" : "s");
+    return rc;
+}
+
 int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
                   shelf_restore_stats *st)
 {
@@ -1392,6 +1407,9 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
         return shelf__seterr(&r->err, SHELF_EINVAL, "a restore into a folder takes the whole library");
     if ((rc = shelf__repo_lock_read(r)) != SHELF_OK)
         return rc;
+    r->warn[0] = '\0';
+    if (r->index_damaged && (rc = index_fallback(r)) != SHELF_OK)
+        goto out;
     if ((rc = shelf_snapshot_resolve(r, snap, s.snapid)) != SHELF_OK ||
         (rc = shelf__snap_load(r, s.snapid, &s.snap)) != SHELF_OK ||
         (rc = shelf__tree_load(r, s.snap, &s.tree)) != SHELF_OK)
@@ -1403,6 +1421,8 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
     if (rc != SHELF_OK && s.r->err.rc == SHELF_OK)
         shelf__seterr(&r->err, rc, "restore failed: %s", shelf_strerror(rc));
 out:
+    if (r->index_damaged)
+        shelf__index_drop_headers(r);
     shelf__repo_unlock(r);
     json_decref(s.snap);
     json_decref(s.tree);

@@ -1487,6 +1487,33 @@ TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
     shelf_library_close(lib);
 }
 
+TEST(damaged_index_does_not_stop_a_restore)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], to[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/index", target);
+    ASSERT_EQ_INT(count_files(p, NULL), 1);
+    flip_byte(flist[0], 60);
+    /* a new machine: no cache that read the index before */
+    r = open_repo(target, NULL);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, "latest", to, 5);
+    ASSERT(strstr(shelf_repo_warning(r), "is damaged: read the headers of"));
+    ASSERT(strstr(shelf_repo_warning(r), "repair-index"));
+    /* the repository itself is unchanged: check still names the file */
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1510,6 +1537,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(killed_backup_leaves_nothing_the_next_run_keeps),
         TEST_ENTRY(symlinked_folder_in_repository_is_refused),
         TEST_ENTRY(damaged_newest_snapshot_is_never_skipped_in_silence),
+        TEST_ENTRY(damaged_index_does_not_stop_a_restore),
         TEST_END
     };
 
