@@ -57,6 +57,23 @@ SHELF_API const char *shelf_repo_id(const shelf_repo *r);
 /* 1 when the repository is encrypted. */
 SHELF_API int shelf_repo_encrypted(const shelf_repo *r);
 
+/* ---- Locks: leases in locks/ (doc/formats.md) ---- */
+typedef struct shelf_lockinfo {
+    const char *name;         /* "locks/<16 hex>" */
+    const char *host;         /* "" when the file does not parse */
+    int64_t pid, time, expires;   /* Unix seconds: taken, lease end */
+    int exclusive;
+    int stale;                /* lease over, process gone (same host), or unreadable */
+    int removed;
+} shelf_lockinfo;
+typedef void (*shelf_lock_cb)(void *ud, const shelf_lockinfo *l);
+/*
+ * Break locks: every lock file of another handle is reported to cb; stale
+ * ones are removed, and with all every one (for a run that is gone but
+ * whose lease has not run out, e.g. a host that crashed).
+ */
+SHELF_API int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *ud);
+
 /* ---- Keys: each password has a key file wrapping the one master key ---- */
 typedef struct shelf_keyinfo {
     const char *id;           /* 16 hex characters */

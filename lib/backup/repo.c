@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -970,8 +971,22 @@ typedef struct lock_scan {
     int exclusive;
     int conflict;
     int live;                   /* live locks of others */
-    char who[256];
+    char who[512];
+    int all;                    /* unlock: remove live locks of others too */
+    shelf_lock_cb cb;
+    void *ud;
 } lock_scan;
+
+/* "2026-12-04 05:00:00 UTC": a lock may come from another host's zone. */
+static const char *utc_time(int64_t t, char buf[40])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!gmtime_r(&tt, &tm) || !strftime(buf, 40, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(buf, 40, "%lld", (long long)t);
+    return buf;
+}
 
 static int lock_visit(void *ud, const char *name, uint64_t size)
 {
@@ -1002,12 +1017,29 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
     }
     if (!stale)
         ls->live++;
-    if (stale) {
+    if (ls->cb) {
+        /* shelf_repo_unlock: report each, remove stale ones (all: every one) */
+        shelf_lockinfo li;
+
+        memset(&li, 0, sizeof li);
+        li.name = name;
+        li.host = host;
+        li.pid = (int64_t)pid;
+        li.time = (int64_t)time;
+        li.expires = (int64_t)expires;
+        li.exclusive = excl;
+        li.stale = stale;
+        li.removed = (stale || ls->all) && shelf__be_remove(r->be, name) == SHELF_OK;
+        ls->cb(ls->ud, &li);
+    } else if (stale) {
         shelf__be_remove(r->be, name);
     } else if (ls->exclusive || excl) {
+        char t1[40], t2[40];
+
         ls->conflict = 1;
-        snprintf(ls->who, sizeof ls->who, "%s lock of %s (pid %lld) until %lld",
-                 excl ? "an exclusive" : "a", host, (long long)pid, (long long)expires);
+        snprintf(ls->who, sizeof ls->who, "%s lock of %s (pid %lld) taken %s, its lease runs until %s "
+                 "(if that run is gone: 'shelf backup unlock --all')",
+                 excl ? "an exclusive" : "a", host, (long long)pid, utc_time(time, t1), utc_time(expires, t2));
     }
     json_decref(o);
     shelf__buf_release(&b);
@@ -1072,6 +1104,23 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
             return rc;
     }
     r->others_live = ls.live;
+    return SHELF_OK;
+}
+
+int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *ud)
+{
+    lock_scan ls;
+    int rc;
+
+    memset(&ls, 0, sizeof ls);
+    ls.r = r;
+    ls.all = all;
+    ls.cb = cb;
+    ls.ud = ud;
+    if (!cb)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "shelf_repo_unlock needs a callback");
+    if ((rc = shelf__be_list(r->be, "locks", lock_visit, &ls)) != SHELF_OK)
+        return be_fail(r, rc);
     return SHELF_OK;
 }
 
