@@ -60,6 +60,7 @@ struct shelf_repo {
     uint64_t gear[256];
     char id[33];                 /* repository id (hex) */
     char key_id[17];             /* the key file that opened it ("" without encryption) */
+    int format;                  /* "shelf_backup" of config: 2 keeps copies of config and keys */
     int zstd_level;
     /* local index cache */
     sqlite3 *cache;
@@ -113,6 +114,16 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
  * SHELF_EAUTH for a wrong password, SHELF_EFORMAT for a broken file. */
 int shelf__key_unwrap(const char *text, size_t n, const char *password,
                       uint8_t secret[2 * SHELF__KEY_BYTES], shelf__err *err);
+
+/* Format 2 keeps a copy of config (config-copy) and of each key file
+ * (keys-copy/<id>).  Load name, or its copy when name is missing or
+ * damaged: the checked JSON (owned) or NULL; *used_copy tells which. */
+json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy);
+/* Write config and key files again from a good copy (format 2); n counts
+ * the files written. */
+int shelf__repair_copies(shelf_repo *r, uint64_t *n);
+/* "config-copy" for "config", "keys-copy/<id>" for "keys/<id>". */
+void shelf__copy_name(const char *name, char out[64]);
 
 /* Plain JSON files (config, key files) carry a checksum and must be in
  * shelf's exact form, so any changed byte is found.  dump: owned text

@@ -18,7 +18,7 @@
 #include "backup_int.h"
 #include "../catalog/catalog_int.h"
 
-#define REPO_FORMAT 1
+#define REPO_FORMAT 2   /* 1: no copies of config and key files (still read) */
 static const uint8_t zero_pack[SHELF_HASH_BYTES];
 
 static void put32(uint8_t *p, uint32_t v)
@@ -1174,6 +1174,96 @@ void shelf__repo_unlock(shelf_repo *r)
     r->lock_name = NULL;
 }
 
+/* ---- copies of config and key files (format 2) ---- */
+
+void shelf__copy_name(const char *name, char out[64])
+{
+    if (!strncmp(name, "keys/", 5))
+        snprintf(out, 64, "keys-copy/%.40s", name + 5);
+    else
+        snprintf(out, 64, "%.40s-copy", name);
+}
+
+json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    json_t *o = NULL;
+    char copy[64];
+
+    *used_copy = 0;
+    if (shelf__be_load(r->be, name, 0, 0, &b) == SHELF_OK)
+        o = shelf__json_checked_load(b.buf, b.len);
+    if (!o) {
+        shelf__copy_name(name, copy);
+        if (shelf__be_load(r->be, copy, 0, 0, &b) == SHELF_OK && (o = shelf__json_checked_load(b.buf, b.len)))
+            *used_copy = 1;
+    }
+    shelf__buf_release(&b);
+    return o;
+}
+
+/* Save text as name and its copy (after removing a damaged or missing
+ * one); n counts the files written again. */
+static int put_again(shelf_repo *r, const char *name, const char *text, uint64_t *n)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    char copy[64];
+    const char *which[2];
+    int i, rc = SHELF_OK;
+
+    shelf__copy_name(name, copy);
+    which[0] = name;
+    which[1] = copy;
+    for (i = 0; i < 2 && rc == SHELF_OK; i++) {
+        int load = shelf__be_load(r->be, which[i], 0, 0, &b);
+
+        if (load == SHELF_OK && b.len == strlen(text) && !memcmp(b.buf, text, b.len))
+            continue;
+        if (load == SHELF_OK)
+            shelf__be_remove(r->be, which[i]);
+        if ((rc = shelf__be_save(r->be, which[i], text, strlen(text))) != SHELF_OK)
+            be_fail(r, rc);
+        else
+            (*n)++;
+    }
+    shelf__buf_release(&b);
+    return rc;
+}
+
+/* Format 2: config and every key file again from whichever copy is good. */
+int shelf__repair_copies(shelf_repo *r, uint64_t *n)
+{
+    name_list l = { NULL, 0, 0 };
+    size_t i;
+    int rc = SHELF_OK, used;
+
+    *n = 0;
+    if (r->format < 2)
+        return SHELF_OK;
+    if ((rc = shelf__be_list(r->be, "keys", collect_name, &l)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "keys-copy", collect_name, &l)) != SHELF_OK ||
+        (rc = collect_name(&l, "config", 0)) != SHELF_OK)
+        goto out;
+    for (i = 0; i < l.n && rc == SHELF_OK; i++) {
+        char name[64], *text = NULL;
+        json_t *o;
+
+        if (!strncmp(l.v[i], "keys-copy/", 10))
+            snprintf(name, sizeof name, "keys/%s", l.v[i] + 10);
+        else
+            snprintf(name, sizeof name, "%s", l.v[i]);
+        if (!(o = shelf__load_checked_or_copy(r, name, &used)))
+            continue;   /* both damaged: nothing to repair from */
+        if ((text = shelf__json_checked_dump(o)) != NULL)
+            rc = put_again(r, name, text, n);
+        free(text);
+        json_decref(o);
+    }
+out:
+    names_free(&l);
+    return rc;
+}
+
 /* ---- init, open, close ---- */
 
 static int setup(shelf_repo *r)
@@ -1228,6 +1318,7 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
     }
     shelf__hex(rid, sizeof rid, r->id);
     r->encrypted = !plain;
+    r->format = REPO_FORMAT;
     cfg = json_pack("{s:i, s:s, s:I, s:s, s:s, s:i, s:i, s:i}", "shelf_backup", REPO_FORMAT,
                     "id", r->id, "created", (json_int_t)shelf__now(), "encryption",
                     plain ? "none" : "aes-256-gcm", "chunker", "fastcdc", "chunk_min",
@@ -1244,7 +1335,8 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
      * can open. */
     if (!plain && (rc = shelf__key_write(r, o->password, o->kdf_log2n, r->key_id)) != SHELF_OK)
         goto out;
-    if ((rc = shelf__be_save(be, "config", text, strlen(text))) != SHELF_OK) {
+    if ((rc = shelf__be_save(be, "config", text, strlen(text))) != SHELF_OK ||
+        (rc = shelf__be_save(be, "config-copy", text, strlen(text))) != SHELF_OK) {
         be_fail(r, rc);
         goto out;
     }
@@ -1262,29 +1354,73 @@ typedef struct key_try {
     const char *password;
     uint8_t secret[2 * SHELF__KEY_BYTES];
     int found, auth_failed;
+    char foreign[33], foreign_key[64];   /* a key file of another repository */
     shelf__err err;
 } key_try;
 
 static int try_key(void *ud, const char *name, uint64_t size)
 {
     key_try *kt = ud;
-    shelf__buf b = SHELF__BUF_INIT;
-    int rc;
+    const char *repo = NULL;
+    char *text = NULL, keyname[64];
+    json_t *o;
+    int rc, used;
 
     (void)size;
     if (kt->found)
         return 0;
-    if (shelf__be_load(kt->r->be, name, 0, 0, &b) != SHELF_OK)
+    /* keys-copy/<id>: tried only when keys/<id> is gone */
+    if (!strncmp(name, "keys-copy/", 10)) {
+        uint64_t sz;
+
+        snprintf(keyname, sizeof keyname, "keys/%s", name + 10);
+        if (shelf__be_stat(kt->r->be, keyname, &sz) == SHELF_OK)
+            return 0;
+    } else {
+        snprintf(keyname, sizeof keyname, "%s", name);
+    }
+    if (!(o = shelf__load_checked_or_copy(kt->r, keyname, &used)))
         return 0;
-    rc = shelf__key_unwrap(b.buf, b.len, kt->password, kt->secret, &kt->err);
+    if (json_unpack(o, "{s:s}", "repo", &repo) == 0 && strcmp(repo, kt->r->id) != 0) {
+        snprintf(kt->foreign, sizeof kt->foreign, "%s", repo);
+        snprintf(kt->foreign_key, sizeof kt->foreign_key, "%s", keyname);
+        json_decref(o);
+        return 0;
+    }
+    text = shelf__json_checked_dump(o);
+    json_decref(o);
+    if (!text)
+        return SHELF_ENOMEM;
+    rc = shelf__key_unwrap(text, strlen(text), kt->password, kt->secret, &kt->err);
+    name = keyname;
     if (rc == SHELF_OK) {
         kt->found = 1;
-        snprintf(kt->r->key_id, sizeof kt->r->key_id, "%s", name + 5);
+        snprintf(kt->r->key_id, sizeof kt->r->key_id, "%.16s", name + 5);
     } else if (rc == SHELF_EAUTH) {
         kt->auth_failed = 1;
     }
-    shelf__buf_release(&b);
+    free(text);
     return rc == SHELF_ENOMEM ? rc : 0;
+}
+
+/* config and config-copy that both read but name different repositories:
+ * one was copied from another repository (not damage, and not to guess). */
+static int config_pair(shelf_repo *r, json_t *cfg)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    const char *a = json_string_value(json_object_get(cfg, "id")), *c;
+    json_t *o = NULL;
+    int rc = SHELF_OK;
+
+    if (a && shelf__be_load(r->be, "config-copy", 0, 0, &b) == SHELF_OK &&
+        (o = shelf__json_checked_load(b.buf, b.len)) != NULL &&
+        (c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
+        rc = shelf__seterr(&r->err, SHELF_EFORMAT, "config names repository %s but config-copy names "
+                           "repository %s at '%s': one of them was copied from another repository",
+                           a, c, r->be->location);
+    json_decref(o);
+    shelf__buf_release(&b);
+    return rc;
 }
 
 int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo **out,
@@ -1306,7 +1442,8 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         shelf__be_close(be);
         return SHELF_ENOMEM;
     }
-    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK) {
+    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
+        (rc != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&r->err, rc, "no repository at '%s' (create one with 'shelf backup init')",
                           be->location);
@@ -1314,7 +1451,14 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
             be_fail(r, rc);
         goto out;
     }
-    cfg = shelf__json_checked_load(b.buf, b.len);
+    {
+        /* A flipped bit in config: its copy (format 2) opens the repository. */
+        int used;
+
+        cfg = shelf__load_checked_or_copy(r, "config", &used);
+        if ((rc = config_pair(r, cfg)) != SHELF_OK)
+            goto out;
+    }
     if (!cfg || json_unpack(cfg, "{s:I, s:s, s:s}", "shelf_backup", &format, "id", &id,
                             "encryption", &enc) != 0 || strlen(id) != 32) {
         rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config at '%s' is not in a format shelf reads",
@@ -1327,6 +1471,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         goto out;
     }
     snprintf(r->id, sizeof r->id, "%s", id);
+    r->format = (int)format;
     if (!strcmp(enc, "none")) {
         json_unpack(cfg, "{s:s}", "chunker_key", &ck);
         if (!ck || shelf__unhex(ck, r->chunk_key, sizeof r->chunk_key) != SHELF_OK) {
@@ -1342,8 +1487,15 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
                                "the repository is encrypted: a password is needed");
             goto out;
         }
-        if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK) {
+        if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK ||
+            (!kt.found && (rc = shelf__be_list(be, "keys-copy", try_key, &kt)) != SHELF_OK)) {
             be_fail(r, rc);
+            goto out;
+        }
+        if (!kt.found && kt.foreign[0]) {
+            rc = shelf__seterr(&r->err, SHELF_EFORMAT, "key file '%s' belongs to repository %s, not to this "
+                               "one (%s): it was copied from another repository%s", kt.foreign_key,
+                               kt.foreign, r->id, kt.auth_failed ? ", and the password opens no key of this one" : "");
             goto out;
         }
         if (!kt.found) {
@@ -1491,9 +1643,9 @@ int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
         json_int_t created = 0, log2n = 0;
         const char *host = "";
 
-        if (shelf__be_load(r->be, l.v[i], 0, 0, &b) != SHELF_OK)
-            continue;
-        o = shelf__json_checked_load(b.buf, b.len);
+        int used;
+
+        o = shelf__load_checked_or_copy(r, l.v[i], &used);
         json_unpack(o, "{s?I, s?I, s?s}", "created", &created, "log2n", &log2n, "host", &host);
         k.id = l.v[i] + 5;
         k.created = created;
@@ -1540,6 +1692,12 @@ int shelf_repo_key_remove(shelf_repo *r, const char *id)
     }
     if ((rc = shelf__be_remove(r->be, hit)) != SHELF_OK)
         be_fail(r, rc);
+    else {
+        char copy[64];
+
+        shelf__copy_name(hit, copy);
+        shelf__be_remove(r->be, copy);
+    }
 out:
     names_free(&l);
     return rc;

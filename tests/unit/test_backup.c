@@ -1514,6 +1514,144 @@ TEST(damaged_index_does_not_stop_a_restore)
     shelf_library_close(lib);
 }
 
+static void count_foreign(void *ud, const char *file, const char *problem, const char *snapshot,
+                         const char *item)
+{
+    (void)file;
+    (void)snapshot;
+    (void)item;
+    if (strstr(problem, "belongs to repository"))
+        (*(int *)ud)++;
+}
+
+static void cp_file(const char *from, const char *to)
+{
+    char cmd[9000];
+
+    snprintf(cmd, sizeof cmd, "cp -f '%s' '%s'", from, to);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+TEST(config_and_key_copies_and_foreign_files)
+{
+    const char *d = test_tmpdir();
+    char a[4096], b[4096], p[4096], q[4096], keyid[17] = "";
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_repo *r = NULL;
+    char *msg = NULL;
+    uint64_t added, removed;
+    int n, rc, which;
+
+    test_pathf(a, sizeof a, "%s/a", d);
+    test_pathf(b, sizeof b, "%s/b", d);
+    init_repo(a);
+    init_repo(b);
+    r = open_repo(a, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    ASSERT_EQ_INT(r->format, 2);
+    snprintf(keyid, sizeof keyid, "%s", r->key_id);
+    shelf_repo_close(r);
+    /* one flipped bit in config, then in the only key file: the copy opens
+     * it, check names the file, repair-index writes it again */
+    for (which = 0; which < 4; which++) {
+        static const char *const names[] = { "config", "keys/%s", "config-copy", "keys-copy/%s" };
+        char rel[64];
+
+        snprintf(rel, sizeof rel, names[which], keyid);
+        test_pathf(p, sizeof p, "%s/%s", a, rel);
+        flip_byte(p, 30);
+        r = open_repo(a, NULL);
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, NULL, NULL, NULL));
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+        shelf_repo_close(r);
+    }
+    /* a whole key file lost: its copy opens the repository */
+    test_pathf(p, sizeof p, "%s/keys/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(p), 0);
+    r = open_repo(a, NULL);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
+    ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    /* a key file of repository b in a: named as b's */
+    nflist = 0;
+    test_pathf(q, sizeof q, "%s/keys", b);
+    nftw(q, add_file, 16, FTW_PHYS);
+    ASSERT_EQ_INT(nflist, 1);
+    test_pathf(p, sizeof p, "%s/keys/%s", a, strrchr(flist[0], '/') + 1);
+    cp_file(flist[0], p);
+    r = open_repo(a, NULL);
+    n = 0;
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, count_foreign, &n, NULL));
+    ASSERT_EQ_INT(n, 1);
+    shelf_repo_close(r);
+    /* ... and when it is the only one there, opening says so */
+    test_pathf(q, sizeof q, "%s/keys/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(q), 0);
+    test_pathf(q, sizeof q, "%s/keys-copy/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(q), 0);
+    rc = shelf_repo_open(a, &o, &r, &msg);
+    ASSERT_RC(SHELF_EFORMAT, rc);
+    ASSERT(msg && strstr(msg, "belongs to repository") && strstr(msg, "another repository"));
+    shelf_free(msg);
+    msg = NULL;
+    /* b's config over a's: named, not taken as damage or opened */
+    test_pathf(p, sizeof p, "%s/config", a);
+    test_pathf(q, sizeof q, "%s/config", b);
+    cp_file(q, p);
+    rc = shelf_repo_open(a, &o, &r, &msg);
+    ASSERT_RC(SHELF_EFORMAT, rc);
+    ASSERT(msg && strstr(msg, "copied from another repository"));
+    shelf_free(msg);
+    shelf_library_close(lib);
+}
+
+TEST(format_1_repository_still_reads)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], cmd[9000], p[4096];
+    shelf_repo_opts o = repo_opts("v1 password", NULL);
+    shelf_restore_opts ro;
+    shelf_restore_stats rs;
+    shelf_library *lib;
+    shelf_verify_stats vs;
+    shelf_repo *r = NULL;
+    char *msg = NULL, id[17];
+    int rc;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    snprintf(cmd, sizeof cmd, "cp -r '%s/backup-v1' '%s' && chmod -R u+w '%s'", SHELF_TEST_DATA, target, target);
+    ASSERT_EQ_INT(system(cmd), 0);
+    rc = shelf_repo_open(target, &o, &r, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+    ASSERT_EQ_INT(r->format, 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&ro, 0, sizeof ro);
+    ro.size = sizeof ro;
+    ro.to = to;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, "latest", &ro, &rs));
+    ASSERT_EQ_INT(rs.created, 3);
+    lib = open_lib(to);
+    ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
+    ASSERT_EQ_INT(vs.missing + vs.changed + vs.corrupt, 0);
+    ASSERT(vs.ok >= 1);
+    shelf_library_close(lib);
+    /* a new key keeps format 1: no copy, and the repository stays readable by older shelf */
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_key_add(r, "another", 10, id));
+    test_pathf(p, sizeof p, "%s/keys-copy", target);
+    ASSERT(access(p, F_OK) != 0);
+    test_pathf(p, sizeof p, "%s/config-copy", target);
+    ASSERT(access(p, F_OK) != 0);
+    shelf_repo_close(r);
+    o.password = "another";
+    rc = shelf_repo_open(target, &o, &r, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
+    shelf_repo_close(r);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1538,6 +1676,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(symlinked_folder_in_repository_is_refused),
         TEST_ENTRY(damaged_newest_snapshot_is_never_skipped_in_silence),
         TEST_ENTRY(damaged_index_does_not_stop_a_restore),
+        TEST_ENTRY(config_and_key_copies_and_foreign_files),
+        TEST_ENTRY(format_1_repository_still_reads),
         TEST_END
     };
 
