@@ -115,6 +115,8 @@ static const char help_text[] =
 "                             restore into a temporary folder, re-hash all\n"
 "  backup key list|add|rm ID TARGET\n"
 "                             passwords (key files) of a repository\n"
+"  backup unlock [--all] TARGET\n"
+"                             list other runs' locks, remove stale ones (all)\n"
 "  restore TARGET SNAP [ITEM...|--query Q] [--preview] [--on-conflict P]\n"
 "          [--to DIR [--files-to-original]]\n"
 "                             the whole library, or samples (ID), patch:ID,\n"
