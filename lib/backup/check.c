@@ -529,6 +529,12 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
         shelf__repo_sweep(r);
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
+    if (r->index_damaged) {
+        /* Its packs would look unindexed, and step 4 would delete them. */
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged: prune would not know what "
+                           "its packs hold (run 'shelf backup repair-index' first)", r->index_damaged_name);
+        goto out;
+    }
     if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
         (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK) {
         shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);

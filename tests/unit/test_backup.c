@@ -1510,6 +1510,15 @@ TEST(damaged_index_does_not_stop_a_restore)
     ASSERT(strstr(shelf_repo_warning(r), "repair-index"));
     /* the repository itself is unchanged: check still names the file */
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, NULL, NULL, NULL));
+    /* and prune does not take the packs it lists for unindexed ones */
+    test_pathf(p, sizeof p, "%s/data", target);
+    {
+        int before = count_files(p, NULL);
+
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_prune(r, 0, NULL));
+        ASSERT(strstr(shelf_repo_errmsg(r), "repair-index"));
+        ASSERT_EQ_INT(count_files(p, NULL), before);
+    }
     shelf_repo_close(r);
     shelf_library_close(lib);
 }
