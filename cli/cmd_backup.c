@@ -387,6 +387,13 @@ static int list_one(void *ud, const shelf_snapinfo *s)
     list_ctx *l = ud;
     char t[32], b1[32], b2[32];
 
+    if (s->damaged) {
+        if (l->c->json)
+            json_array_append_new(l->arr, json_pack("{s:s, s:b}", "id", s->id, "damaged", 1));
+        else
+            printf("%.12s  DAMAGED: the snapshot file cannot be read (see 'shelf backup check')\n", s->id);
+        return 0;
+    }
     if (l->c->json) {
         json_array_append_new(l->arr, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
             "id", s->id, "time", (json_int_t)s->time, "device", s->device, "host", s->host,
@@ -706,6 +713,8 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
     o.size = sizeof o;
     o.to = to;
     rc = shelf_restore(r, NULL, snap, &o, &st);
+    if (*shelf_repo_warning(r))
+        cli_error("warning: %s", shelf_repo_warning(r));
     if (rc != SHELF_OK) {
         ex = repo_fail(r, rc);
         goto out;
@@ -733,6 +742,50 @@ out:
     shelf_library_close(lib);
     nftw(dir, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
     return ex;
+}
+
+/* ---- unlock ---- */
+
+static void unlock_line(void *ud, const shelf_lockinfo *k)
+{
+    list_ctx *l = ud;
+    char t1[32], t2[32];
+
+    if (!l->c->json)
+        json_array_append_new(l->arr, json_null());   /* counted */
+    if (l->c->json) {
+        json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:b}", "lock", k->name,
+                              "host", k->host, "pid", (json_int_t)k->pid, "time", (json_int_t)k->time,
+                              "expires", (json_int_t)k->expires, "exclusive", k->exclusive,
+                              "stale", k->stale, "removed", k->removed));
+        return;
+    }
+    if (!*k->host)
+        printf("%s  unreadable: %s\n", k->name, k->removed ? "removed" : "kept");
+    else
+        printf("%s  %s lock of %s (pid %lld), taken %s, lease until %s: %s\n", k->name,
+               k->exclusive ? "exclusive" : "shared", k->host, (long long)k->pid, when(k->time, t1),
+               when(k->expires, t2), k->removed ? (k->stale ? "stale, removed" : "removed") :
+               "live, kept (--all removes it)");
+}
+
+static int repo_cmd_unlock(const cli *c, shelf_repo *r, int all)
+{
+    list_ctx l = { c, json_array() };
+    int rc = shelf_repo_unlock(r, all, unlock_line, &l);
+
+    if (rc != SHELF_OK) {
+        json_decref(l.arr);
+        return repo_fail(r, rc);
+    }
+    if (c->json)
+        cli_print_json(l.arr);
+    else {
+        if (json_array_size(l.arr) == 0 && !c->quiet)
+            printf("no locks\n");
+        json_decref(l.arr);
+    }
+    return EXIT_OK;
 }
 
 /* ---- key ---- */
@@ -807,15 +860,16 @@ int cmd_backup(const cli *c, int argc, char **argv)
         { "keep-weekly", required_argument, NULL, 'w' }, { "keep-monthly", required_argument, NULL, 'm' },
         { "dry-run", no_argument, NULL, 'n' }, { "prune", no_argument, NULL, 'P' },
         { "new-password-file", required_argument, NULL, 'N' }, { "kdf-cost", required_argument, NULL, 'k' },
+        { "all", no_argument, NULL, 'A' },
         { NULL, 0, NULL, 0 }
     };
     static const char *const subs[] = { "list", "show", "diff", "check", "forget", "prune",
-                                        "test-restore", "key", "repair-index", NULL };
+                                        "test-restore", "key", "repair-index", "unlock", NULL };
     const char *sub = argc > 1 ? argv[1] : NULL, *newfile = NULL;
     shelf_forget_opts fo;
     repo_args ra;
     shelf_repo *r = NULL;
-    int ch, ex, first, percent = 0, dry = 0, prune = 0, cost = 0, k;
+    int ch, ex, first, percent = 0, dry = 0, prune = 0, cost = 0, k, all = 0;
 
     if (sub && !strcmp(sub, "init"))
         return backup_init(c, argc - 1, argv + 1);
@@ -855,6 +909,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
         case 'P': prune = 1; break;
         case 'N': newfile = optarg; break;
         case 'k': cost = (int)v; break;
+        case 'A': all = 1; break;
         default: return EXIT_USAGE;
         }
     }
@@ -883,6 +938,9 @@ int cmd_backup(const cli *c, int argc, char **argv)
         ex = repo_cmd_prune(c, r, dry, NULL);
     else if (!strcmp(sub, "test-restore"))
         ex = repo_cmd_test_restore(c, r, argc, argv, first);
+    else if (!strcmp(sub, "unlock"))
+        ex = first == argc ? repo_cmd_unlock(c, r, all) :
+             (cli_error("usage: shelf backup unlock [--all] [TARGET]"), EXIT_USAGE);
     else if (!strcmp(sub, "repair-index")) {
         uint64_t added = 0, removed = 0;
         int rc = shelf_repo_repair_index(r, &added, &removed);
@@ -1082,6 +1140,8 @@ int cmd_restore(const cli *c, int argc, char **argv)
     o.ask = restore_ask;
     o.ud = &ui;
     rc = shelf_restore(r, lib, snap, &o, &st);
+    if (*shelf_repo_warning(r))
+        cli_error("warning: %s", shelf_repo_warning(r));
     if (c->json) {
         cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "preview", o.preview,
             "created", (json_int_t)st.created, "overwritten", (json_int_t)st.overwritten,

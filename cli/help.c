@@ -137,6 +137,8 @@ static const cmd_doc cmd_docs[] = {
       "restore into a temporary folder, re-hash all" },
     { NULL, "backup key", "backup key list|add|rm ID TARGET",
       "passwords (key files) of a repository" },
+    { NULL, "backup unlock", "backup unlock [--all] TARGET",
+      "list other runs' locks, remove stale ones (all)" },
     { NULL, "restore", "restore TARGET SNAP [ITEM...|--query Q] [--preview] [--on-conflict P]\n"
       "        [--to DIR [--files-to-original]]",
       "the whole library, or samples (ID), patch:ID,\n"

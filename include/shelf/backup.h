@@ -48,10 +48,31 @@ SHELF_API int shelf_repo_open(const char *target, const shelf_repo_opts *o, shel
 SHELF_API void shelf_repo_close(shelf_repo *r);
 /* The message of the last failure (borrowed, valid until the next call). */
 SHELF_API const char *shelf_repo_errmsg(const shelf_repo *r);
+/* What the last restore did instead of failing, for people ("" when
+ * nothing): e.g. it read pack headers because an index file is damaged
+ * (borrowed, valid until the next call). */
+SHELF_API const char *shelf_repo_warning(const shelf_repo *r);
 /* The repository id: 32 hex characters (borrowed). */
 SHELF_API const char *shelf_repo_id(const shelf_repo *r);
 /* 1 when the repository is encrypted. */
 SHELF_API int shelf_repo_encrypted(const shelf_repo *r);
+
+/* ---- Locks: leases in locks/ (doc/formats.md) ---- */
+typedef struct shelf_lockinfo {
+    const char *name;         /* "locks/<16 hex>" */
+    const char *host;         /* "" when the file does not parse */
+    int64_t pid, time, expires;   /* Unix seconds: taken, lease end */
+    int exclusive;
+    int stale;                /* lease over, process gone (same host), or unreadable */
+    int removed;
+} shelf_lockinfo;
+typedef void (*shelf_lock_cb)(void *ud, const shelf_lockinfo *l);
+/*
+ * Break locks: every lock file of another handle is reported to cb; stale
+ * ones are removed, and with all every one (for a run that is gone but
+ * whose lease has not run out, e.g. a host that crashed).
+ */
+SHELF_API int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *ud);
 
 /* ---- Keys: each password has a key file wrapping the one master key ---- */
 typedef struct shelf_keyinfo {
@@ -132,11 +153,15 @@ typedef struct shelf_snapinfo {
     uint64_t added, stored;   /* new chunk bytes, and what they took */
     const char *depends;      /* space-separated ids of the snapshots whose packs
                                  a restore reads (itself included) */
+    int damaged;              /* 1: the file cannot be read (only id is set) */
 } shelf_snapinfo;
-/* Called per snapshot, oldest first; strings borrowed for the call. */
+/* Called per snapshot, oldest first, then once per damaged snapshot file;
+ * strings borrowed for the call. */
 typedef int (*shelf_snap_cb)(void *ud, const shelf_snapinfo *s);
 SHELF_API int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud);
-/* A unique id prefix or "latest" to a full id. */
+/* A unique id prefix or "latest" to a full id.  SHELF_ECORRUPT for a
+ * damaged snapshot, and for "latest" while any snapshot file is damaged
+ * (it may be the newest). */
 SHELF_API int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65]);
 /* Remove one snapshot (its data stays until prune). */
 SHELF_API int shelf_snapshot_forget_one(shelf_repo *r, const char *id);

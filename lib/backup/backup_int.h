@@ -60,6 +60,7 @@ struct shelf_repo {
     uint64_t gear[256];
     char id[33];                 /* repository id (hex) */
     char key_id[17];             /* the key file that opened it ("" without encryption) */
+    int format;                  /* "shelf_backup" of config: 2 keeps copies of config and keys */
     int zstd_level;
     /* local index cache */
     sqlite3 *cache;
@@ -78,6 +79,11 @@ struct shelf_repo {
     int64_t lock_expires;
     int lock_exclusive;
     int lease_seconds;
+    int others_live;             /* live locks of other runs when ours was taken */
+    json_t *snaps_damaged;       /* ids of snapshot files the last shelf__snap_all could not read */
+    int index_damaged;           /* index files the last sync could not read */
+    char index_damaged_name[80]; /* one of them */
+    char warn[512];              /* shelf_repo_warning */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
@@ -109,6 +115,16 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
 int shelf__key_unwrap(const char *text, size_t n, const char *password,
                       uint8_t secret[2 * SHELF__KEY_BYTES], shelf__err *err);
 
+/* Format 2 keeps a copy of config (config-copy) and of each key file
+ * (keys-copy/<id>).  Load name, or its copy when name is missing or
+ * damaged: the checked JSON (owned) or NULL; *used_copy tells which. */
+json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy);
+/* Write config and key files again from a good copy (format 2); n counts
+ * the files written. */
+int shelf__repair_copies(shelf_repo *r, uint64_t *n);
+/* "config-copy" for "config", "keys-copy/<id>" for "keys/<id>". */
+void shelf__copy_name(const char *name, char out[64]);
+
 /* Plain JSON files (config, key files) carry a checksum and must be in
  * shelf's exact form, so any changed byte is found.  dump: owned text
  * (free()); load: NULL when damaged. */
@@ -133,8 +149,17 @@ int shelf__repo_lock_refresh(shelf_repo *r);
 /* A shared lock for readers (restore, check); none on a read-only medium. */
 int shelf__repo_lock_read(shelf_repo *r);
 void shelf__repo_unlock(shelf_repo *r);
+/* Remove what killed runs left: temp files in the repository (when no
+ * other run holds a lock) and stale catalog copies in the cache folder. */
+void shelf__repo_sweep(shelf_repo *r);
 /* Bring the local index cache up to date with the repository's index files. */
 int shelf__index_sync(shelf_repo *r);
+/* Index the packs no readable index file lists from their own headers,
+ * in the cache only (rows marked idx '*headers*', dropped again by
+ * shelf__index_drop_headers and by the next sync): what a restore does
+ * when an index file is damaged.  npacks: how many were read. */
+int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks);
+void shelf__index_drop_headers(shelf_repo *r);
 /* Find blob id (with the run restriction of the backup in progress: runs
  * NULL for any); SHELF_ENOTFOUND when absent. */
 int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
@@ -193,7 +218,8 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out);
 /* Check snapshot JSON from outside for the shape readers rely on. */
 int shelf__snap_check(json_t *snap, shelf__err *err);
 int shelf__tree_check(json_t *tree, shelf__err *err);
-/* Every snapshot as JSON, sorted by time (owned array, each with "id"). */
+/* Every snapshot as JSON, sorted by time (owned array, each with "id");
+ * the ids of those that cannot be read go to r->snaps_damaged. */
 int shelf__snap_all(shelf_repo *r, json_t **out);
 
 #endif /* SHELF_BACKUP_INT_H */

@@ -160,18 +160,69 @@ static int name_matches(shelf_repo *r, const char *name)
     return ok;
 }
 
+/* One plain JSON file and (format 2) its copy: each must read, name this
+ * repository, and the two must be equal.  A file of another repository is
+ * named as such, not as damage. */
+static void check_pair(chk *c, const char *name, const char *what)
+{
+    shelf_repo *r = c->r;
+    shelf__buf b = SHELF__BUF_INIT;
+    char copy[64], msg[256];
+    const char *which[2];
+    json_t *o[2] = { NULL, NULL };
+    int i, n = r->format >= 2 ? 2 : 1;
+
+    shelf__copy_name(name, copy);
+    which[0] = name;
+    which[1] = copy;
+    for (i = 0; i < n; i++) {
+        int load = shelf__be_load(r->be, which[i], 0, 0, &b);
+        const char *repo = NULL;
+
+        if (load == SHELF_OK)
+            o[i] = shelf__json_checked_load(b.buf, b.len);
+        if (o[i] && json_unpack(o[i], "{s:s}", !strcmp(name, "config") ? "id" : "repo", &repo) == 0 &&
+            strcmp(repo, r->id) != 0) {
+            snprintf(msg, sizeof msg, "%s belongs to repository %s, not to this one (%s): it was copied "
+                     "from another repository", what, repo, r->id);
+            problem(c, which[i], msg, NULL, NULL);
+            json_decref(o[i]);
+            o[i] = json_null();     /* reported */
+            continue;
+        }
+        if (!o[i]) {
+            snprintf(msg, sizeof msg, "%s is %s%s", what, load == SHELF_ENOTFOUND ? "missing" : "damaged",
+                     n == 2 ? " (its other copy is kept: 'shelf backup repair-index' writes it again)" : "");
+            problem(c, which[i], msg, NULL, NULL);
+        }
+    }
+    if (n == 2 && json_is_object(o[0]) && json_is_object(o[1]) && !json_equal(o[0], o[1])) {
+        snprintf(msg, sizeof msg, "%s and its copy differ", what);
+        problem(c, copy, msg, NULL, NULL);
+    }
+    json_decref(o[0]);
+    json_decref(o[1]);
+    shelf__buf_release(&b);
+}
+
 static int check_key(void *ud, const char *name, uint64_t size)
 {
     chk *c = ud;
-    shelf__buf b = SHELF__BUF_INIT;
-    json_t *o = NULL;
 
     (void)size;
-    if (shelf__be_load(c->r->be, name, 0, 0, &b) != SHELF_OK ||
-        !(o = shelf__json_checked_load(b.buf, b.len)))
-        problem(c, name, "key file is damaged", NULL, NULL);
-    json_decref(o);
-    shelf__buf_release(&b);
+    check_pair(c, name, "key file");
+    return 0;
+}
+
+/* A key copy whose key file is gone (format 2). */
+static int check_key_copy(void *ud, const char *name, uint64_t size)
+{
+    chk *c = ud;
+    char key[64];
+
+    snprintf(key, sizeof key, "keys/%.40s", name + 10);
+    if (shelf__be_stat(c->r->be, key, &size) == SHELF_ENOTFOUND)
+        check_pair(c, key, "key file");
     return 0;
 }
 
@@ -204,7 +255,10 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         goto out;
     }
     (void)no_prefetch;
+    check_pair(&c, "config", "config");
     shelf__be_list(r->be, "keys", check_key, &c);
+    if (r->format >= 2)
+        shelf__be_list(r->be, "keys-copy", check_key_copy, &c);
     /* Index files: named by their hash, decrypt, parse. */
     for (i = 0; i < idx.n; i++) {
         uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
@@ -262,7 +316,7 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         sqlite3_finalize(q);
         q = NULL;
     }
-    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs)",
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs WHERE idx IS NOT NULL)",
                            -1, &q, NULL) == SQLITE_OK) {
         if (sqlite3_step(q) == SQLITE_ROW)
             st->unindexed = (uint64_t)sqlite3_column_int64(q, 0);
@@ -471,8 +525,16 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
     memset(st, 0, sizeof *st);
     if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
         return rc;
+    if (!dry_run)
+        shelf__repo_sweep(r);
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
+    if (r->index_damaged) {
+        /* Its packs would look unindexed, and step 4 would delete them. */
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged: prune would not know what "
+                           "its packs hold (run 'shelf backup repair-index' first)", r->index_damaged_name);
+        goto out;
+    }
     if ((rc = shelf__be_list(r->be, "index", flist_add, &idx)) != SHELF_OK ||
         (rc = shelf__be_list(r->be, "data", flist_add, &packs)) != SHELF_OK) {
         shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
@@ -582,7 +644,18 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
         sqlite3_finalize(q);
         q = NULL;
     }
+    /* Packs an interrupted run saved but never indexed go too (in step 4):
+     * no snapshot can use them, and no backup runs meanwhile. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE idx IS NULL", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            st->packs_removed += (uint64_t)sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        q = NULL;
+    }
     if (dry_run)
+        goto out;
+    if ((rc = cache_do(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
+                          "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
         goto out;
     /* 1. Rewrite: the used blobs of thinned packs into new packs (same run). */
     if (sqlite3_prepare_v2(r->cache,
@@ -793,6 +866,13 @@ int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed, uint64_t *in
     r->in_run = 0;
     if ((rc = shelf__index_write(r)) != SHELF_OK)
         goto out;
+    {
+        /* config and key files from their good copies (format 2) */
+        uint64_t fixed = 0;
+
+        if ((rc = shelf__repair_copies(r, &fixed)) != SHELF_OK)
+            goto out;
+    }
     /* Then the damaged index files go. */
     for (i = 0; i < idx.n; i++) {
         uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];

@@ -180,6 +180,8 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
     o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:I, s:s, s:s}", "kdf", "scrypt", "log2n", log2n,
                   "r", KDF_R, "p", KDF_P, "salt", salthex, "created", (json_int_t)shelf__now(),
                   "host", host, "data", datahex);
+    if (o && r->format >= 2)
+        json_object_set_new(o, "repo", json_string(r->id));    /* a key names its repository */
     if (!o || !(text = shelf__json_checked_dump(o))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -188,6 +190,16 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
     if ((rc = shelf__be_save(r->be, name, text, strlen(text))) != SHELF_OK) {
         shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
         goto out;
+    }
+    if (r->format >= 2) {
+        char copy[64];
+
+        shelf__copy_name(name, copy);
+        if ((rc = shelf__be_save(r->be, copy, text, strlen(text))) != SHELF_OK) {
+            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+            shelf__be_remove(r->be, name);
+            goto out;
+        }
     }
     if (id)
         memcpy(id, idhex, 17);

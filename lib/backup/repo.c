@@ -10,13 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <zstd.h>
 #include "backup_int.h"
+#include "../catalog/catalog_int.h"
 
-#define REPO_FORMAT 1
+#define REPO_FORMAT 2   /* 1: no copies of config and key files (still read) */
 static const uint8_t zero_pack[SHELF_HASH_BYTES];
 
 static void put32(uint8_t *p, uint32_t v)
@@ -345,6 +347,8 @@ int shelf__index_sync(shelf_repo *r)
     }
     if (repo.n > 1)
         qsort(repo.v, repo.n, sizeof *repo.v, cmp_str);
+    r->index_damaged = 0;
+    shelf__index_drop_headers(r);
     /* An index file the cache has that the repository lost (prune replaced
      * it): start again from the repository's. */
     if (sqlite3_prepare_v2(r->cache, "SELECT name FROM indexes", -1, &st, NULL) != SQLITE_OK) {
@@ -378,10 +382,12 @@ int shelf__index_sync(shelf_repo *r)
             continue;
         sqlite3_reset(st);
         /* A damaged index file is left out (check reports it): what the
-         * others list stays restorable. */
+         * others list stays restorable, and restore reads pack headers. */
         if ((rc = cache_load_index(r, repo.v[i])) != SHELF_OK && rc != SHELF_ECORRUPT &&
             rc != SHELF_ENOTFOUND)
             goto out;
+        if (rc == SHELF_ECORRUPT && r->index_damaged++ == 0)
+            snprintf(r->index_damaged_name, sizeof r->index_damaged_name, "%s", repo.v[i]);
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -421,6 +427,77 @@ int shelf__index_sync(shelf_repo *r)
 out:
     sqlite3_finalize(st);
     names_free(&repo);
+    return rc;
+}
+
+static int add_row(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], const uint8_t *pack,
+                   const shelf__packent *e);
+
+void shelf__index_drop_headers(shelf_repo *r)
+{
+    sqlite3_exec(r->cache, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = '*headers*');\n"
+                 "DELETE FROM packs WHERE idx = '*headers*'; COMMIT", NULL, NULL, NULL);
+}
+
+typedef struct hdr_scan {
+    shelf_repo *r;
+    sqlite3_stmt *has, *addp;
+    uint64_t n;
+} hdr_scan;
+
+static int index_header(void *ud, const char *name, uint64_t size)
+{
+    hdr_scan *h = ud;
+    shelf_repo *r = h->r;
+    const char *slash = strrchr(name, '/');
+    uint8_t id[SHELF_HASH_BYTES];
+    shelf__packent *ents = NULL;
+    size_t n = 0, k;
+
+    if (!slash || strlen(slash + 1) != 64 || shelf__unhex(slash + 1, id, sizeof id) != SHELF_OK)
+        return 0;
+    sqlite3_reset(h->has);
+    sqlite3_bind_blob(h->has, 1, id, sizeof id, SQLITE_TRANSIENT);
+    if (sqlite3_step(h->has) == SQLITE_ROW)
+        return 0;
+    if (shelf__pack_read_header(r, name, size, &ents, &n) != SHELF_OK)
+        return 0;   /* a damaged header: check names it */
+    sqlite3_reset(h->addp);
+    sqlite3_bind_blob(h->addp, 1, id, sizeof id, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(h->addp, 2, (sqlite3_int64)size);
+    sqlite3_step(h->addp);
+    for (k = 0; k < n; k++)
+        add_row(r, ents[k].id, id, &ents[k]);
+    shelf_free(ents);
+    h->n++;
+    return 0;
+}
+
+int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks)
+{
+    hdr_scan h;
+    int rc;
+
+    memset(&h, 0, sizeof h);
+    h.r = r;
+    *npacks = 0;
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &h.has, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size)\n"
+                           " VALUES(?1, zeroblob(16), '*headers*', ?2)", -1, &h.addp, NULL) != SQLITE_OK) {
+        rc = cache_err(r, "cannot prepare");
+        goto out;
+    }
+    if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+        goto out;
+    rc = shelf__be_list(r->be, "data", index_header, &h);
+    if (cache_exec(r, "COMMIT") != SHELF_OK && rc == SHELF_OK)
+        rc = SHELF_EDB;
+    else if (rc != SHELF_OK)
+        be_fail(r, rc);
+    *npacks = h.n;
+out:
+    sqlite3_finalize(h.has);
+    sqlite3_finalize(h.addp);
     return rc;
 }
 
@@ -893,8 +970,23 @@ typedef struct lock_scan {
     shelf_repo *r;
     int exclusive;
     int conflict;
-    char who[256];
+    int live;                   /* live locks of others */
+    char who[512];
+    int all;                    /* unlock: remove live locks of others too */
+    shelf_lock_cb cb;
+    void *ud;
 } lock_scan;
+
+/* "2026-12-04 05:00:00 UTC": a lock may come from another host's zone. */
+static const char *utc_time(int64_t t, char buf[40])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!gmtime_r(&tt, &tm) || !strftime(buf, 40, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(buf, 40, "%lld", (long long)t);
+    return buf;
+}
 
 static int lock_visit(void *ud, const char *name, uint64_t size)
 {
@@ -923,12 +1015,31 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
         else if (!strcmp(host, me) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
             stale = 1;
     }
-    if (stale) {
+    if (!stale)
+        ls->live++;
+    if (ls->cb) {
+        /* shelf_repo_unlock: report each, remove stale ones (all: every one) */
+        shelf_lockinfo li;
+
+        memset(&li, 0, sizeof li);
+        li.name = name;
+        li.host = host;
+        li.pid = (int64_t)pid;
+        li.time = (int64_t)time;
+        li.expires = (int64_t)expires;
+        li.exclusive = excl;
+        li.stale = stale;
+        li.removed = (stale || ls->all) && shelf__be_remove(r->be, name) == SHELF_OK;
+        ls->cb(ls->ud, &li);
+    } else if (stale) {
         shelf__be_remove(r->be, name);
     } else if (ls->exclusive || excl) {
+        char t1[40], t2[40];
+
         ls->conflict = 1;
-        snprintf(ls->who, sizeof ls->who, "%s lock of %s (pid %lld) until %lld",
-                 excl ? "an exclusive" : "a", host, (long long)pid, (long long)expires);
+        snprintf(ls->who, sizeof ls->who, "%s lock of %s (pid %lld) taken %s, its lease runs until %s "
+                 "(if that run is gone: 'shelf backup unlock --all')",
+                 excl ? "an exclusive" : "a", host, (long long)pid, utc_time(time, t1), utc_time(expires, t2));
     }
     json_decref(o);
     shelf__buf_release(&b);
@@ -992,7 +1103,42 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
         if (pass == 0 && (rc = lock_save(r, exclusive)) != SHELF_OK)
             return rc;
     }
+    r->others_live = ls.live;
     return SHELF_OK;
+}
+
+int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *ud)
+{
+    lock_scan ls;
+    int rc;
+
+    memset(&ls, 0, sizeof ls);
+    ls.r = r;
+    ls.all = all;
+    ls.cb = cb;
+    ls.ud = ud;
+    if (!cb)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "shelf_repo_unlock needs a callback");
+    if ((rc = shelf__be_list(r->be, "locks", lock_visit, &ls)) != SHELF_OK)
+        return be_fail(r, rc);
+    return SHELF_OK;
+}
+
+void shelf__repo_sweep(shelf_repo *r)
+{
+    char *dir, *slash;
+
+    /* A save in progress has its temp file: only when no other run is
+     * there (a backup of another library shares the repository). */
+    if (r->lock_name && r->others_live == 0)
+        shelf__be_sweep(r->be);
+    if (r->cache_temp || !r->cache_path || !(dir = shelf__strdup(r->cache_path)))
+        return;
+    if ((slash = strrchr(dir, '/')) != NULL) {
+        *slash = '\0';
+        shelf__cache_sweep(dir, 0);
+    }
+    shelf_free(dir);
 }
 
 int shelf__repo_lock_read(shelf_repo *r)
@@ -1026,6 +1172,96 @@ void shelf__repo_unlock(shelf_repo *r)
         shelf__be_remove(r->be, r->lock_name);
     shelf_free(r->lock_name);
     r->lock_name = NULL;
+}
+
+/* ---- copies of config and key files (format 2) ---- */
+
+void shelf__copy_name(const char *name, char out[64])
+{
+    if (!strncmp(name, "keys/", 5))
+        snprintf(out, 64, "keys-copy/%.40s", name + 5);
+    else
+        snprintf(out, 64, "%.40s-copy", name);
+}
+
+json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    json_t *o = NULL;
+    char copy[64];
+
+    *used_copy = 0;
+    if (shelf__be_load(r->be, name, 0, 0, &b) == SHELF_OK)
+        o = shelf__json_checked_load(b.buf, b.len);
+    if (!o) {
+        shelf__copy_name(name, copy);
+        if (shelf__be_load(r->be, copy, 0, 0, &b) == SHELF_OK && (o = shelf__json_checked_load(b.buf, b.len)))
+            *used_copy = 1;
+    }
+    shelf__buf_release(&b);
+    return o;
+}
+
+/* Save text as name and its copy (after removing a damaged or missing
+ * one); n counts the files written again. */
+static int put_again(shelf_repo *r, const char *name, const char *text, uint64_t *n)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    char copy[64];
+    const char *which[2];
+    int i, rc = SHELF_OK;
+
+    shelf__copy_name(name, copy);
+    which[0] = name;
+    which[1] = copy;
+    for (i = 0; i < 2 && rc == SHELF_OK; i++) {
+        int load = shelf__be_load(r->be, which[i], 0, 0, &b);
+
+        if (load == SHELF_OK && b.len == strlen(text) && !memcmp(b.buf, text, b.len))
+            continue;
+        if (load == SHELF_OK)
+            shelf__be_remove(r->be, which[i]);
+        if ((rc = shelf__be_save(r->be, which[i], text, strlen(text))) != SHELF_OK)
+            be_fail(r, rc);
+        else
+            (*n)++;
+    }
+    shelf__buf_release(&b);
+    return rc;
+}
+
+/* Format 2: config and every key file again from whichever copy is good. */
+int shelf__repair_copies(shelf_repo *r, uint64_t *n)
+{
+    name_list l = { NULL, 0, 0 };
+    size_t i;
+    int rc = SHELF_OK, used;
+
+    *n = 0;
+    if (r->format < 2)
+        return SHELF_OK;
+    if ((rc = shelf__be_list(r->be, "keys", collect_name, &l)) != SHELF_OK ||
+        (rc = shelf__be_list(r->be, "keys-copy", collect_name, &l)) != SHELF_OK ||
+        (rc = collect_name(&l, "config", 0)) != SHELF_OK)
+        goto out;
+    for (i = 0; i < l.n && rc == SHELF_OK; i++) {
+        char name[64], *text = NULL;
+        json_t *o;
+
+        if (!strncmp(l.v[i], "keys-copy/", 10))
+            snprintf(name, sizeof name, "keys/%s", l.v[i] + 10);
+        else
+            snprintf(name, sizeof name, "%s", l.v[i]);
+        if (!(o = shelf__load_checked_or_copy(r, name, &used)))
+            continue;   /* both damaged: nothing to repair from */
+        if ((text = shelf__json_checked_dump(o)) != NULL)
+            rc = put_again(r, name, text, n);
+        free(text);
+        json_decref(o);
+    }
+out:
+    names_free(&l);
+    return rc;
 }
 
 /* ---- init, open, close ---- */
@@ -1082,6 +1318,7 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
     }
     shelf__hex(rid, sizeof rid, r->id);
     r->encrypted = !plain;
+    r->format = REPO_FORMAT;
     cfg = json_pack("{s:i, s:s, s:I, s:s, s:s, s:i, s:i, s:i}", "shelf_backup", REPO_FORMAT,
                     "id", r->id, "created", (json_int_t)shelf__now(), "encryption",
                     plain ? "none" : "aes-256-gcm", "chunker", "fastcdc", "chunk_min",
@@ -1098,7 +1335,8 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
      * can open. */
     if (!plain && (rc = shelf__key_write(r, o->password, o->kdf_log2n, r->key_id)) != SHELF_OK)
         goto out;
-    if ((rc = shelf__be_save(be, "config", text, strlen(text))) != SHELF_OK) {
+    if ((rc = shelf__be_save(be, "config", text, strlen(text))) != SHELF_OK ||
+        (rc = shelf__be_save(be, "config-copy", text, strlen(text))) != SHELF_OK) {
         be_fail(r, rc);
         goto out;
     }
@@ -1116,29 +1354,73 @@ typedef struct key_try {
     const char *password;
     uint8_t secret[2 * SHELF__KEY_BYTES];
     int found, auth_failed;
+    char foreign[33], foreign_key[64];   /* a key file of another repository */
     shelf__err err;
 } key_try;
 
 static int try_key(void *ud, const char *name, uint64_t size)
 {
     key_try *kt = ud;
-    shelf__buf b = SHELF__BUF_INIT;
-    int rc;
+    const char *repo = NULL;
+    char *text = NULL, keyname[64];
+    json_t *o;
+    int rc, used;
 
     (void)size;
     if (kt->found)
         return 0;
-    if (shelf__be_load(kt->r->be, name, 0, 0, &b) != SHELF_OK)
+    /* keys-copy/<id>: tried only when keys/<id> is gone */
+    if (!strncmp(name, "keys-copy/", 10)) {
+        uint64_t sz;
+
+        snprintf(keyname, sizeof keyname, "keys/%s", name + 10);
+        if (shelf__be_stat(kt->r->be, keyname, &sz) == SHELF_OK)
+            return 0;
+    } else {
+        snprintf(keyname, sizeof keyname, "%s", name);
+    }
+    if (!(o = shelf__load_checked_or_copy(kt->r, keyname, &used)))
         return 0;
-    rc = shelf__key_unwrap(b.buf, b.len, kt->password, kt->secret, &kt->err);
+    if (json_unpack(o, "{s:s}", "repo", &repo) == 0 && strcmp(repo, kt->r->id) != 0) {
+        snprintf(kt->foreign, sizeof kt->foreign, "%s", repo);
+        snprintf(kt->foreign_key, sizeof kt->foreign_key, "%s", keyname);
+        json_decref(o);
+        return 0;
+    }
+    text = shelf__json_checked_dump(o);
+    json_decref(o);
+    if (!text)
+        return SHELF_ENOMEM;
+    rc = shelf__key_unwrap(text, strlen(text), kt->password, kt->secret, &kt->err);
+    name = keyname;
     if (rc == SHELF_OK) {
         kt->found = 1;
-        snprintf(kt->r->key_id, sizeof kt->r->key_id, "%s", name + 5);
+        snprintf(kt->r->key_id, sizeof kt->r->key_id, "%.16s", name + 5);
     } else if (rc == SHELF_EAUTH) {
         kt->auth_failed = 1;
     }
-    shelf__buf_release(&b);
+    free(text);
     return rc == SHELF_ENOMEM ? rc : 0;
+}
+
+/* config and config-copy that both read but name different repositories:
+ * one was copied from another repository (not damage, and not to guess). */
+static int config_pair(shelf_repo *r, json_t *cfg)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    const char *a = json_string_value(json_object_get(cfg, "id")), *c;
+    json_t *o = NULL;
+    int rc = SHELF_OK;
+
+    if (a && shelf__be_load(r->be, "config-copy", 0, 0, &b) == SHELF_OK &&
+        (o = shelf__json_checked_load(b.buf, b.len)) != NULL &&
+        (c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
+        rc = shelf__seterr(&r->err, SHELF_EFORMAT, "config names repository %s but config-copy names "
+                           "repository %s at '%s': one of them was copied from another repository",
+                           a, c, r->be->location);
+    json_decref(o);
+    shelf__buf_release(&b);
+    return rc;
 }
 
 int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo **out,
@@ -1160,7 +1442,8 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         shelf__be_close(be);
         return SHELF_ENOMEM;
     }
-    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK) {
+    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
+        (rc != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&r->err, rc, "no repository at '%s' (create one with 'shelf backup init')",
                           be->location);
@@ -1168,7 +1451,14 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
             be_fail(r, rc);
         goto out;
     }
-    cfg = shelf__json_checked_load(b.buf, b.len);
+    {
+        /* A flipped bit in config: its copy (format 2) opens the repository. */
+        int used;
+
+        cfg = shelf__load_checked_or_copy(r, "config", &used);
+        if ((rc = config_pair(r, cfg)) != SHELF_OK)
+            goto out;
+    }
     if (!cfg || json_unpack(cfg, "{s:I, s:s, s:s}", "shelf_backup", &format, "id", &id,
                             "encryption", &enc) != 0 || strlen(id) != 32) {
         rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config at '%s' is not in a format shelf reads",
@@ -1181,6 +1471,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         goto out;
     }
     snprintf(r->id, sizeof r->id, "%s", id);
+    r->format = (int)format;
     if (!strcmp(enc, "none")) {
         json_unpack(cfg, "{s:s}", "chunker_key", &ck);
         if (!ck || shelf__unhex(ck, r->chunk_key, sizeof r->chunk_key) != SHELF_OK) {
@@ -1196,8 +1487,15 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
                                "the repository is encrypted: a password is needed");
             goto out;
         }
-        if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK) {
+        if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK ||
+            (!kt.found && (rc = shelf__be_list(be, "keys-copy", try_key, &kt)) != SHELF_OK)) {
             be_fail(r, rc);
+            goto out;
+        }
+        if (!kt.found && kt.foreign[0]) {
+            rc = shelf__seterr(&r->err, SHELF_EFORMAT, "key file '%s' belongs to repository %s, not to this "
+                               "one (%s): it was copied from another repository%s", kt.foreign_key,
+                               kt.foreign, r->id, kt.auth_failed ? ", and the password opens no key of this one" : "");
             goto out;
         }
         if (!kt.found) {
@@ -1284,6 +1582,7 @@ void shelf_repo_close(shelf_repo *r)
         shelf_free(p);
     }
     shelf_free(r->cache_path);
+    json_decref(r->snaps_damaged);
     shelf__be_close(r->be);
     ZSTD_freeCCtx(r->zc);
     ZSTD_freeDCtx(r->zd);
@@ -1299,6 +1598,11 @@ void shelf_repo_close(shelf_repo *r)
 const char *shelf_repo_errmsg(const shelf_repo *r)
 {
     return r && r->err.msg[0] ? r->err.msg : "no error";
+}
+
+const char *shelf_repo_warning(const shelf_repo *r)
+{
+    return r ? r->warn : "";
 }
 
 const char *shelf_repo_id(const shelf_repo *r)
@@ -1339,9 +1643,9 @@ int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
         json_int_t created = 0, log2n = 0;
         const char *host = "";
 
-        if (shelf__be_load(r->be, l.v[i], 0, 0, &b) != SHELF_OK)
-            continue;
-        o = shelf__json_checked_load(b.buf, b.len);
+        int used;
+
+        o = shelf__load_checked_or_copy(r, l.v[i], &used);
         json_unpack(o, "{s?I, s?I, s?s}", "created", &created, "log2n", &log2n, "host", &host);
         k.id = l.v[i] + 5;
         k.created = created;
@@ -1388,6 +1692,12 @@ int shelf_repo_key_remove(shelf_repo *r, const char *id)
     }
     if ((rc = shelf__be_remove(r->be, hit)) != SHELF_OK)
         be_fail(r, rc);
+    else {
+        char copy[64];
+
+        shelf__copy_name(hit, copy);
+        shelf__be_remove(r->be, copy);
+    }
 out:
     names_free(&l);
     return rc;

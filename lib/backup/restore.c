@@ -171,6 +171,36 @@ out:
     return rc;
 }
 
+/* Create the folders of dest's parent inside base without following a
+ * symbolic link below base, so nothing a snapshot names is written outside
+ * it (base NULL: a sample going back to its original path).  Sets r->err. */
+static int make_parent(shelf_repo *r, const char *base, const char *dest)
+{
+    char *dir = shelf__strdup(dest), *slash;
+    int e = 0;
+
+    if (!dir)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    if (base && (slash = strrchr(dir, '/')) != NULL) {
+        struct stat sb;
+
+        *slash = '\0';
+        if (stat(base, &sb) != 0 && errno == ENOENT)
+            e = shelf__mkdirs(base, 0777);     /* a sample folder that was lost */
+        if (!e)
+            e = shelf__mkdirs_beneath(base, dir, 0777);
+    }
+    shelf_free(dir);
+    if (e == ELOOP || e == ENOTDIR)
+        return shelf__seterr(&r->err, SHELF_EPERM,
+                             "cannot restore '%s': a folder on its way is a symbolic link or a file", dest);
+    if (e == EXDEV || e == EINVAL)
+        return shelf__seterr(&r->err, SHELF_ECORRUPT, "cannot restore '%s': it is not inside '%s'", dest, base);
+    if (e)
+        return shelf__seterr_errno(&r->err, e, "cannot create the folder of '%s'", dest);
+    return SHELF_OK;
+}
+
 /* ---- whole library into an empty folder ---- */
 
 static int dir_empty(const char *path)
@@ -541,6 +571,8 @@ static int restore_to(rst *s)
 
     if (!dir_empty(to))
         return shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
+    if (!s->o->preview && (rc = shelf__mkdirs(to, 0777)) != 0)
+        return shelf__seterr_errno(&s->r->err, rc, "cannot create '%s'", to);
     json_array_foreach(json_object_get(s->tree, "items"), i, it) {
         const char *t = json_string_value(json_object_get(it, "t"));
         const char *path = json_string_value(json_object_get(it, "path"));
@@ -568,6 +600,14 @@ static int restore_to(rst *s)
         }
         if (!dest)
             return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        if (!s->o->preview &&
+            (rc = make_parent(s->r, kind == SHELF_ITEM_SAMPLE && s->o->files_to_original ? NULL : to,
+                              dest)) != SHELF_OK) {
+            fail_item(s, rc, kind, id, path, dest);
+            shelf_free(dest);
+            rc = SHELF_OK;
+            continue;
+        }
         if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
             action = s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
         if (!s->o->preview && action != SHELF_RESTORE_SKIP) {
@@ -791,6 +831,16 @@ static int restore_sample(rst *s, int64_t sid)
         rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
+    if (blob && !shelf__is_hash_hex(blob)) {
+        shelf__seterr(&s->r->err, SHELF_ECORRUPT, "the snapshot's catalog names a blob that is not a hash");
+        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, name, abs);
+        goto out;
+    }
+    if (!blob && (root[0] != '/' || !shelf__path_rel_ok(relpath))) {
+        shelf__seterr(&s->r->err, SHELF_ECORRUPT, "the snapshot's catalog has an unsafe path '%s'", abs);
+        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, name, abs);
+        goto out;
+    }
     if (blob) {
         snprintf(objpath, sizeof objpath, "objects/%.2s/%.2s/%.64s", blob, blob + 2, blob);
         it = json_object_get(s->by_path, objpath);
@@ -897,7 +947,8 @@ static int restore_sample(rst *s, int64_t sid)
     }
     /* The file first (atomic), then the catalog in one transaction. */
     if (need_file && !(blob && access(dest, F_OK) == 0)) {
-        if ((rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644, 1)) != SHELF_OK) {
+        if ((rc = make_parent(s->r, blob ? lib->path : root, dest)) != SHELF_OK ||
+            (rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644, 1)) != SHELF_OK) {
             fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
             rc = SHELF_OK;
             goto out;
@@ -1281,7 +1332,8 @@ static int restore_live(rst *s)
             if (access(dest, F_OK) == 0) {
                 report(s, SHELF_RESTORE_SAME, SHELF_ITEM_OBJECT, 0, path, dest,
                        (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
-            } else if (s->o->preview || (rc = write_item(s->r, it, dest, 0, 0444, 1)) == SHELF_OK) {
+            } else if (s->o->preview || ((rc = make_parent(s->r, lib->path, dest)) == SHELF_OK &&
+                                         (rc = write_item(s->r, it, dest, 0, 0444, 1)) == SHELF_OK)) {
                 report(s, SHELF_RESTORE_CREATE, SHELF_ITEM_OBJECT, 0, path, dest,
                        (uint64_t)json_integer_value(json_object_get(it, "size")), NULL);
             } else {
@@ -1322,6 +1374,21 @@ out:
     return rc != SHELF_OK ? rc : s->first_rc;
 }
 
+/* An index file is damaged: what it listed is found from the packs' own
+ * headers (in the cache only; the repository is not changed), and the
+ * warning says so. */
+static int index_fallback(shelf_repo *r)
+{
+    uint64_t n = 0;
+    int rc = shelf__index_from_headers(r, &n);
+
+    if (rc == SHELF_OK)
+        snprintf(r->warn, sizeof r->warn, "index file '%s'%s is damaged: read the headers of %llu pack%s "
+                 "no index lists instead (run 'shelf backup repair-index')", r->index_damaged_name,
+                 r->index_damaged > 1 ? " and others" : "", (unsigned long long)n, n == 1 ? "" : "s");
+    return rc;
+}
+
 int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
                   shelf_restore_stats *st)
 {
@@ -1352,6 +1419,9 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
         return shelf__seterr(&r->err, SHELF_EINVAL, "a restore into a folder takes the whole library");
     if ((rc = shelf__repo_lock_read(r)) != SHELF_OK)
         return rc;
+    r->warn[0] = '\0';
+    if (r->index_damaged && (rc = index_fallback(r)) != SHELF_OK)
+        goto out;
     if ((rc = shelf_snapshot_resolve(r, snap, s.snapid)) != SHELF_OK ||
         (rc = shelf__snap_load(r, s.snapid, &s.snap)) != SHELF_OK ||
         (rc = shelf__tree_load(r, s.snap, &s.tree)) != SHELF_OK)
@@ -1363,6 +1433,8 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
     if (rc != SHELF_OK && s.r->err.rc == SHELF_OK)
         shelf__seterr(&r->err, rc, "restore failed: %s", shelf_strerror(rc));
 out:
+    if (r->index_damaged)
+        shelf__index_drop_headers(r);
     shelf__repo_unlock(r);
     json_decref(s.snap);
     json_decref(s.tree);

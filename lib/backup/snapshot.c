@@ -92,6 +92,39 @@ static int kind_of(const char *t)
     return 0;
 }
 
+/* 1 when an item's path is one restore may write: the catalog and config
+ * at their names, a blob at objects/ab/cd/<its 64 hex> and a sample at an
+ * absolute path of plain names (no empty, "." or ".." part, no NUL).  A
+ * forged tree must not make restore write anywhere else.  A sample path in
+ * a tree with "path_text" is text (shelf_name_escape): the bytes it stands
+ * for are checked, so "%2E%2E" is refused as "..". */
+static int item_path_ok(int kind, json_t *jpath, int text)
+{
+    const char *p = json_string_value(jpath);
+    char *raw = NULL;
+    int ok;
+
+    if (!p || strlen(p) != json_string_length(jpath) || strlen(p) > 4000)
+        return 0;
+    if (kind != 1 && kind != 2 && kind != 3 && text) {
+        if (shelf_name_unescape(p, &raw) != SHELF_OK)
+            return 0;
+        ok = raw[0] == '/' && shelf__path_rel_ok(raw + 1);
+        free(raw);
+        return ok;
+    }
+    switch (kind) {
+    case 1: return !strcmp(p, "shelf.db");
+    case 2: return !strcmp(p, "config");
+    case 3:
+        return strlen(p) == 8 + 3 + 3 + 64 && !strncmp(p, "objects/", 8) && p[10] == '/' &&
+               p[13] == '/' && is_hex(p + 14, 64) && !strncmp(p + 8, p + 14, 2) &&
+               !strncmp(p + 11, p + 16, 2);
+    default:
+        return p[0] == '/' && shelf__path_rel_ok(p + 1);
+    }
+}
+
 int shelf__tree_check(json_t *tree, shelf__err *err)
 {
     json_t *items = json_object_get(tree, "items"), *it;
@@ -110,6 +143,10 @@ int shelf__tree_check(json_t *tree, shelf__err *err)
             (json_object_get(it, "id") && !json_is_integer(json_object_get(it, "id"))) ||
             (json_object_get(it, "mtime_ns") && !json_is_integer(json_object_get(it, "mtime_ns"))))
             return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu is not in a format shelf reads", i);
+        if (!item_path_ok(kind_of(json_string_value(json_object_get(it, "t"))), json_object_get(it, "path"),
+                          json_integer_value(json_object_get(tree, "path_text")) == 1))
+            return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu has an unsafe path '%.200s'",
+                                 i, path);
     }
     return SHELF_OK;
 }
@@ -195,11 +232,17 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
             goto out;
         }
     }
-    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL)) ||
-        shelf__tree_check(tree, &r->err) != SHELF_OK) {
+    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL))) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
         goto out;
     }
+    if (shelf__tree_check(tree, &r->err) != SHELF_OK) {
+        shelf__err why = r->err;
+
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged: %s", why.msg);
+        goto out;
+    }
+    /* Checked first: the check reads old trees' paths as the bytes they are. */
     if ((rc = tree_paths_as_text(tree)) != SHELF_OK) {
         rc = shelf__seterr(&r->err, rc, "out of memory");
         goto out;
@@ -250,6 +293,8 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
         shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
         goto out;
     }
+    json_decref(r->snaps_damaged);
+    r->snaps_damaged = json_array();
     json_array_foreach(names, i, v) {
         json_t *s;
 
@@ -257,7 +302,8 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
             continue;
         if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK)
             json_array_append_new(all, s);
-        /* a damaged snapshot is left out here; check reports it */
+        else if (r->snaps_damaged)
+            json_array_append(r->snaps_damaged, v);    /* never in silence: list shows it */
     }
     n = json_array_size(all);
     if (n > 1) {
@@ -291,6 +337,27 @@ int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65])
     id[0] = '\0';
     if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
         return rc;
+    if (!strcmp(ref, "latest") && json_array_size(r->snaps_damaged) > 0) {
+        /* A damaged file may be the newest snapshot: which one is latest
+         * is unknown, and restoring an older one in silence would lie. */
+        json_t *newest = json_array_get(all, json_array_size(all) - 1);
+        char when[64] = "none";
+
+        if (newest) {
+            time_t t = (time_t)json_integer_value(json_object_get(newest, "time"));
+            struct tm tm;
+
+            gmtime_r(&t, &tm);
+            snprintf(when, sizeof when, "%.12s", json_string_value(json_object_get(newest, "id")));
+            strftime(when + strlen(when), sizeof when - strlen(when), " of %Y-%m-%d %H:%M:%S UTC", &tm);
+        }
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT,
+                           "snapshot %.12s is damaged, so which snapshot is the latest is unknown: "
+                           "name one (the newest readable is %s; see 'shelf backup list')",
+                           json_string_value(json_array_get(r->snaps_damaged, 0)), when);
+        json_decref(all);
+        return rc;
+    }
     if (!strcmp(ref, "latest")) {
         hit = json_array_get(all, json_array_size(all) - 1);
         nhit = hit ? 1 : 0;
@@ -301,6 +368,13 @@ int shelf_snapshot_resolve(shelf_repo *r, const char *ref, char id[65])
                 nhit++;
             }
     }
+    if (nhit == 0 && n > 0 && strcmp(ref, "latest") != 0)
+        json_array_foreach(r->snaps_damaged, i, s)
+            if (!strncmp(json_string_value(s), ref, n)) {
+                json_decref(all);
+                return shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged (run 'shelf backup "
+                                     "check')", json_string_value(s));
+            }
     if (nhit == 1)
         snprintf(id, 65, "%s", json_string_value(json_object_get(hit, "id")));
     else
@@ -368,6 +442,18 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         shelf__buf_release(&deps);
         if (rc != 0)
             break;
+    }
+    /* Files that cannot be read are listed too, after the others. */
+    json_array_foreach(r->snaps_damaged, i, v) {
+        shelf_snapinfo si;
+
+        if (rc != 0)
+            break;
+        memset(&si, 0, sizeof si);
+        si.id = json_string_value(v);
+        si.device = si.host = si.library = si.parent = si.full = si.tags = si.depends = "";
+        si.damaged = 1;
+        rc = cb(ud, &si);
     }
     json_decref(all);
     return rc;
@@ -894,6 +980,15 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
         return shelf__seterr(&r->err, SHELF_EINVAL, "unknown backup strategy %d", strategy);
     if ((rc = shelf__repo_lock(r, 0)) != SHELF_OK)
         return rc;
+    shelf__repo_sweep(r);
+    {
+        /* The catalog copies of killed backups of this library. */
+        char *cd = shelf__path_join(lib->path, "cache");
+
+        if (cd)
+            shelf__cache_sweep(cd, 0);
+        shelf_free(cd);
+    }
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
     /* The parent: the newest snapshot of this library (incremental) or

@@ -113,6 +113,10 @@ void shelf__order_by(int sort, int descending, char *buf, size_t size);
 
 /* Absolute path of a sample's file (owned). */
 char *shelf__sample_abspath(const char *root, const char *relpath);
+/* Remove from a library's cache folder what killed backups and restores
+ * left (backup-catalog-<pid>.db*, restore-<pid>/ of processes that are
+ * gone); returns how many entries (dry_run: would be) removed. */
+uint64_t shelf__cache_sweep(const char *cachedir, int dry_run);
 
 /* Remove blob hex from the store when no row references it any more. */
 int shelf__blob_release(shelf_library *lib, const char *hex);

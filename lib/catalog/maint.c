@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -373,6 +374,48 @@ static int gc_staging(gcstate *g)
     return SHELF_OK;
 }
 
+/* The pid in "backup-catalog-<pid>.db..." or "restore-<pid>"; 0 otherwise. */
+static long cache_entry_pid(const char *name)
+{
+    const char *p = !strncmp(name, "backup-catalog-", 15) ? name + 15 :
+                    !strncmp(name, "restore-", 8) ? name + 8 : NULL;
+    char *end;
+    long pid;
+
+    if (!p || *p < '1' || *p > '9')
+        return 0;
+    pid = strtol(p, &end, 10);
+    if (name[0] == 'r' ? *end != '\0' : strncmp(end, ".db", 3) != 0)
+        return 0;
+    return pid;
+}
+
+uint64_t shelf__cache_sweep(const char *cachedir, int dry_run)
+{
+    DIR *d = opendir(cachedir);
+    struct dirent *de;
+    uint64_t n = 0;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        long pid = cache_entry_pid(de->d_name);
+        char *p;
+
+        /* Only this host uses a library's cache: a pid that is gone is a
+         * killed run's (a reused pid keeps its files until the next sweep). */
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        n++;
+        if (dry_run || !(p = shelf__path_join(cachedir, de->d_name)))
+            continue;
+        nftw(p, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+        shelf_free(p);
+    }
+    closedir(d);
+    return n;
+}
+
 int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
     shelf_gc_stats local;
@@ -419,6 +462,13 @@ int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
         qsort(g.live, g.nlive, sizeof *g.live, cmp_str);
     if ((rc = shelf__store_walk(&lib->store, gc_visit, &g)) == SHELF_OK)
         rc = gc_staging(&g);
+    if (rc == SHELF_OK) {
+        char *cache = shelf__path_join(lib->path, "cache");
+
+        if (cache)
+            stats->temps_removed += shelf__cache_sweep(cache, dry_run);
+        shelf_free(cache);
+    }
 out:
     sqlite3_finalize(st);
     for (i = 0; i < g.nlive; i++)

@@ -94,6 +94,14 @@ char *shelf__path_join(const char *a, const char *b);
 char *shelf__path_abs(const char *p);
 /* If path is dir or inside dir, return the part after "dir/" ("" for dir). */
 const char *shelf__path_under(const char *path, const char *dir);
+/* 1 when rel is a relative path of plain names: no empty, "." or ".."
+ * part, no leading or trailing '/'. */
+int shelf__path_rel_ok(const char *rel);
+/* mkdir -p of dir, which must be base or inside it, following no symbolic
+ * link below base (base itself may be one): 0 or an errno value (ELOOP: a
+ * part is a link; ENOTDIR: a part is a file; EXDEV: dir is not inside
+ * base; EINVAL: a "." or ".." part). */
+int shelf__mkdirs_beneath(const char *base, const char *dir, unsigned mode);
 /* Last component without extension, owned. */
 char *shelf__path_stem(const char *path);
 /* Lowercase extension without the dot into buf ("" when none). */

@@ -88,6 +88,70 @@ const char *shelf__path_under(const char *path, const char *dir)
     return NULL;
 }
 
+int shelf__path_rel_ok(const char *rel)
+{
+    const char *p = rel;
+
+    if (!rel || !*rel || *rel == '/')
+        return 0;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        p += n;
+        if (*p == '/' && !*++p)
+            return 0;   /* a trailing '/' */
+    }
+    return 1;
+}
+
+int shelf__mkdirs_beneath(const char *base, const char *dir, unsigned mode)
+{
+    const char *rel = shelf__path_under(dir, base), *p;
+    int fd, err = 0;
+
+    if (!rel)
+        return EXDEV;
+    while (*rel == '/')
+        rel++;
+    if (*rel && !shelf__path_rel_ok(rel))
+        return EINVAL;
+    if ((fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno;
+    for (p = rel; *p && !err;) {
+        size_t n = strcspn(p, "/");
+        char part[NAME_MAX + 1];
+        int sub;
+
+        if (n > NAME_MAX) {
+            err = ENAMETOOLONG;
+            break;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        p += n + (p[n] == '/');
+        sub = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 && errno == ENOENT) {
+            if (mkdirat(fd, part, (mode_t)mode) != 0 && errno != EEXIST)
+                err = errno;
+            else
+                sub = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (sub < 0 && !err) {
+            struct stat sb;
+
+            /* O_NOFOLLOW on a link fails with ELOOP, or ENOTDIR with O_DIRECTORY. */
+            err = fstatat(fd, part, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode) ? ELOOP : errno;
+        }
+        close(fd);
+        fd = sub;
+    }
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
 char *shelf__path_stem(const char *path)
 {
     const char *base = strrchr(path, '/'), *dot;

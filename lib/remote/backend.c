@@ -70,6 +70,11 @@ int shelf__be_remove(shelf__backend *be, const char *name)
     return be->ops->remove(be, name);
 }
 
+uint64_t shelf__be_sweep(shelf__backend *be)
+{
+    return be->ops->sweep ? be->ops->sweep(be) : 0;
+}
+
 void shelf__be_close(shelf__backend *be)
 {
     if (be)

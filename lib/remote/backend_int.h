@@ -37,6 +37,10 @@ typedef struct shelf__backend_ops {
     int (*list)(shelf__backend *be, const char *dir, shelf__be_list_cb cb, void *ud);
     int (*remove)(shelf__backend *be, const char *name);
     void (*close)(shelf__backend *be);
+    /* Remove temp files of saves that never finished (a killed run's);
+     * NULL when the backend leaves none.  Only while no other process can
+     * be saving.  Returns how many it removed. */
+    uint64_t (*sweep)(shelf__backend *be);
 } shelf__backend_ops;
 
 struct shelf__backend {
@@ -53,6 +57,7 @@ int shelf__be_stat(shelf__backend *be, const char *name, uint64_t *size);
 int shelf__be_list(shelf__backend *be, const char *dir, shelf__be_list_cb cb, void *ud);
 int shelf__be_remove(shelf__backend *be, const char *name);
 void shelf__be_close(shelf__backend *be);
+uint64_t shelf__be_sweep(shelf__backend *be);
 
 /* A name is safe when it is relative, has no empty, "." or ".." part and
  * only [A-Za-z0-9._-] and '/'.  Backends refuse others with SHELF_EINVAL. */

@@ -26,6 +26,30 @@ static char *path_of(be_dir *d, const char *name)
     return shelf__path_join(d->root, name);
 }
 
+/* A folder inside the repository that is a symbolic link would take reads
+ * and writes outside it (a forged medium): refuse names that pass through
+ * one.  whole: name itself is a folder to check too. */
+static int link_on_way(be_dir *d, const char *name, int whole)
+{
+    size_t len = strlen(name), i;
+    int rc = SHELF_OK;
+    char *p;
+
+    for (i = 1; i <= len && rc == SHELF_OK; i++) {
+        struct stat sb;
+
+        if (i < len ? name[i] != '/' : !whole)
+            continue;
+        if (!(p = shelf__asprintf("%s/%.*s", d->root, (int)i, name)))
+            return shelf__seterr(&d->be.err, SHELF_ENOMEM, "out of memory");
+        if (lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode))
+            rc = shelf__seterr(&d->be.err, SHELF_ECORRUPT,
+                               "cannot use '%s': it is a symbolic link, and a repository keeps its files inside", p);
+        shelf_free(p);
+    }
+    return rc;
+}
+
 static int write_all(int fd, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -61,15 +85,17 @@ static int dir_save(shelf__backend *be, const char *name, const void *data, size
         rc = shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((fd = mkstemp(tmp)) < 0 && errno == ENOENT) {
-        if ((e = shelf__mkdirs(parent, 0777)) != 0) {
+    /* The folders on the way are real ones inside the repository. */
+    if ((e = shelf__mkdirs_beneath(d->root, parent, 0777)) != 0) {
+        if (e == ELOOP || e == ENOTDIR)
+            rc = shelf__seterr(&be->err, SHELF_ECORRUPT, "cannot save '%s': a folder on its way is a symbolic "
+                               "link or a file, and a repository keeps its files inside", name);
+        else
             rc = shelf__seterr_errno(&be->err, e, "cannot create '%s'", parent);
-            goto out;
-        }
-        /* mkstemp may have changed the template: write it again. */
-        memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
-        fd = mkstemp(tmp);
+        tmp[0] = '\0';
+        goto out;
     }
+    fd = mkstemp(tmp);
     if (fd < 0) {
         rc = shelf__seterr_errno(&be->err, errno, "cannot write to '%s'", parent);
         tmp[0] = '\0';
@@ -133,6 +159,10 @@ static int dir_load(shelf__backend *be, const char *name, uint64_t off, uint64_t
     shelf__buf_reset(out);
     if (!path)
         return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = link_on_way((be_dir *)be, name, 0)) != SHELF_OK) {
+        shelf_free(path);
+        return rc;
+    }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
         rc = shelf__seterr_errno(&be->err, errno, "cannot open '%s'", path);
         goto out;
@@ -182,7 +212,9 @@ static int dir_stat(shelf__backend *be, const char *name, uint64_t *size)
     *size = 0;
     if (!path)
         return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
-    if (stat(path, &sb) != 0)
+    if ((rc = link_on_way((be_dir *)be, name, 0)) != SHELF_OK)
+        ;
+    else if (stat(path, &sb) != 0)
         rc = shelf__seterr_errno(&be->err, errno, "cannot stat '%s'", path);
     else if (!S_ISREG(sb.st_mode))
         rc = shelf__seterr(&be->err, SHELF_ENOTFOUND, "cannot stat '%s': not a file", path);
@@ -243,7 +275,8 @@ static int dir_list(shelf__backend *be, const char *dir, shelf__be_list_cb cb, v
 
     if (!path)
         return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
-    rc = walk(d, path, dir, cb, ud);
+    if ((rc = link_on_way(d, dir, 1)) == SHELF_OK)
+        rc = walk(d, path, dir, cb, ud);
     shelf_free(path);
     return rc;
 }
@@ -255,7 +288,9 @@ static int dir_remove(shelf__backend *be, const char *name)
 
     if (!path)
         return shelf__seterr(&be->err, SHELF_ENOMEM, "out of memory");
-    if (unlink(path) != 0) {
+    if ((rc = link_on_way((be_dir *)be, name, 0)) != SHELF_OK)
+        ;
+    else if (unlink(path) != 0) {
         rc = shelf__seterr_errno(&be->err, errno, "cannot remove '%s'", path);
     } else if ((slash = strrchr(path, '/')) != NULL) {
         /* Durable before the caller goes on (prune deletes in an order). */
@@ -275,8 +310,43 @@ static void dir_close(shelf__backend *be)
     shelf_free(d);
 }
 
+/* Temp files ".tmp-*" anywhere below the root (a killed save's). */
+static uint64_t sweep_dir(const char *path, int depth)
+{
+    DIR *dh = depth < 4 ? opendir(path) : NULL;
+    struct dirent *de;
+    uint64_t n = 0;
+
+    if (!dh)
+        return 0;
+    while ((de = readdir(dh)) != NULL) {
+        struct stat sb;
+        char *sub;
+
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (!(sub = shelf__path_join(path, de->d_name)))
+            break;
+        if (lstat(sub, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode))
+                n += sweep_dir(sub, depth + 1);
+            else if (S_ISREG(sb.st_mode) && !strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) &&
+                     unlink(sub) == 0)
+                n++;
+        }
+        shelf_free(sub);
+    }
+    closedir(dh);
+    return n;
+}
+
+static uint64_t dir_sweep(shelf__backend *be)
+{
+    return sweep_dir(((be_dir *)be)->root, 0);
+}
+
 static const shelf__backend_ops dir_ops = {
-    "dir", dir_save, dir_load, dir_stat, dir_list, dir_remove, dir_close
+    "dir", dir_save, dir_load, dir_stat, dir_list, dir_remove, dir_close, dir_sweep
 };
 
 int shelf__be_dir_open(const char *path, int create, shelf__backend **out, shelf__err *err)

@@ -116,8 +116,13 @@ static void f_close(shelf__backend *be)
     shelf_free(f);
 }
 
+static uint64_t f_sweep(shelf__backend *be)
+{
+    return shelf__be_sweep(((be_fault *)be)->inner);
+}
+
 static const shelf__backend_ops fault_ops = {
-    "fault", f_save, f_load, f_stat, f_list, f_remove, f_close
+    "fault", f_save, f_load, f_stat, f_list, f_remove, f_close, f_sweep
 };
 
 int shelf__be_fault_new(shelf__backend *inner, shelf__fault *cfg, shelf__backend **out)

@@ -119,7 +119,7 @@ static void mem_close(shelf__backend *be)
 }
 
 static const shelf__backend_ops mem_ops = {
-    "mem", mem_save, mem_load, mem_stat, mem_list, mem_remove, mem_close
+    "mem", mem_save, mem_load, mem_stat, mem_list, mem_remove, mem_close, NULL
 };
 
 int shelf__be_mem_new(shelf__backend **out)

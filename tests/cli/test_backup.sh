@@ -140,4 +140,83 @@ expect 0 "step 9: new medium" "$SHELF" backup init --kdf-cost 10 "$T/repo3"
 expect 0 "step 9: full backup" "$SHELF" backup --full "$T/repo3"
 expect 0 "step 9: test-restore" "$SHELF" backup test-restore "$T/repo3"
 
+# ---- repositories that lie, and what a killed run leaves ----
+R4="$T/repo4"
+expect 0 "lie: a repository" "$SHELF" backup init --kdf-cost 10 "$R4"
+expect 0 "lie: first backup" "$SHELF" --json backup "$R4"
+FIRST4=$(json 'j["snapshot"]')
+expect 0 "lie: second backup" "$SHELF" --json backup --full "$R4"
+SECOND4=$(json 'j["snapshot"]')
+# a damaged newest snapshot: shown, and 'latest' refused instead of the previous one
+cp "$R4/snapshots/$SECOND4" "$T/snap.bak"
+chmod u+w "$R4/snapshots/$SECOND4"
+printf 'X' | dd of="$R4/snapshots/$SECOND4" bs=1 seek=30 conv=notrunc 2>/dev/null
+expect 0 "lie: list" "$SHELF" backup list "$R4"
+contains "lie: list shows the damaged snapshot" "$out" "${SECOND4:0:12}  DAMAGED"
+expect 0 "lie: list --json" "$SHELF" --json backup list "$R4"
+check "lie: damaged in json" "$(json "[x['id'] for x in j if x.get('damaged')]")" = "['$SECOND4']"
+expect 1 "lie: restore latest refused" "$SHELF" restore "$R4" latest --to "$T/lie1"
+contains "lie: says which is damaged" "$err" "snapshot ${SECOND4:0:12} is damaged"
+contains "lie: names the newest readable" "$err" "newest readable is ${FIRST4:0:12}"
+check "lie: nothing restored" ! -e "$T/lie1"
+expect 1 "lie: test-restore refused" "$SHELF" backup test-restore "$R4"
+expect 0 "lie: the readable one, named" "$SHELF" restore "$R4" "${FIRST4:0:12}" --to "$T/lie1"
+cp "$T/snap.bak" "$R4/snapshots/$SECOND4"
+# a damaged index file: a restore on a new machine reads pack headers and says so
+IDX4=$(find "$R4/index" -type f | head -1)
+chmod u+w "$IDX4"
+printf 'X' | dd of="$IDX4" bs=1 seek=40 conv=notrunc 2>/dev/null
+expect 0 "lie: restore despite a damaged index" env SHELF_LIBRARY="$T/none" "$SHELF" restore "$R4" latest --to "$T/lie2"
+contains "lie: restore says so" "$err" "read the headers of"
+expect 0 "lie: the restored library verifies" "$SHELF" -L "$T/lie2" verify
+expect 0 "lie: repair-index" "$SHELF" backup repair-index "$R4"
+# a lock of another host: readable, and unlock breaks it
+mkdir -p "$R4/locks"
+NOW=$(date +%s)
+printf '{"exclusive": true, "expires": %d, "host": "elsewhere", "pid": 4242, "time": %d}' \
+    $((NOW + 600)) "$NOW" >"$R4/locks/00000000000000aa"
+expect 5 "lie: a live lock of another host" "$SHELF" backup "$R4"
+contains "lie: lock time readable" "$err" "$(date -u -d "@$NOW" '+%Y-%m-%d %H:%M:%S') UTC"
+contains "lie: lock names unlock" "$err" "shelf backup unlock"
+expect 0 "lie: unlock keeps a live lock" "$SHELF" --json backup unlock "$R4"
+check "lie: reported, kept" "$(json '[x["removed"] for x in j if x["host"] == "elsewhere"]')" = "[False]"
+expect 0 "lie: unlock --all" "$SHELF" backup unlock --all "$R4"
+contains "lie: removed" "$out" "removed"
+check "lie: lock gone" ! -e "$R4/locks/00000000000000aa"
+# a symlinked folder inside the repository: nothing lands at its target
+mkdir -p "$T/elsewhere"
+rm -rf "$R4/locks"
+ln -s "$T/elsewhere" "$R4/locks"
+expect 1 "lie: symlinked locks/ refused" "$SHELF" backup "$R4"
+contains "lie: says why" "$err" "symbolic link"
+check "lie: nothing written there" -z "$(ls -A "$T/elsewhere")"
+rm "$R4/locks"
+# kill -9 during backups: the next backup removes what they left
+"$SHELF_TG" --seed 77 --frames 15000000 "$NEW/files/big.wav"
+expect 0 "lie: a big sample" "$SHELF" import "$NEW/files/big.wav"
+SEED=${SHELF_TEST_SEED:-$(date +%s)}
+echo "kill -9 seed $SEED"
+RANDOM=$SEED
+killed=0
+for round in 1 2 3 4; do
+    "$SHELF" backup --full "$R4" >/dev/null 2>&1 &
+    pid=$!
+    sleep "0.$((RANDOM % 4 + 1))"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid"
+    st=$?
+    if [ "$st" -gt 128 ] && [ $((st - 128)) -eq 9 ]; then
+        killed=$((killed + 1))
+    else
+        echo "round $round (seed $SEED): the backup ended with $st before the kill"
+    fi
+done
+check "lie: the backups were killed (seed $SEED)" "$killed" -ge 1
+touch "$NEW/cache/backup-catalog-999999999.db" "$R4/index/.tmp-leftover"
+expect 0 "lie: next backup" "$SHELF" backup "$R4"
+check "lie: no catalog copies left" -z "$(ls "$NEW/cache" | grep backup-catalog-)"
+check "lie: no temp files left in the repository" -z "$(find "$R4" -name '.tmp-*')"
+expect 0 "lie: check after the kills" "$SHELF" --json backup check "$R4"
+check "lie: no problems" "$(json 'j["errors"]')" = 0
+
 finish

@@ -6,6 +6,7 @@
  * repository file, kill -9 during backup and prune, a target that runs out
  * of space, live restores with conflicts, and locks.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -1017,6 +1018,649 @@ TEST(locks_are_leases)
     shelf_library_close(lib);
 }
 
+/* ---- repositories that lie ---- */
+
+static void init_plain_repo(const char *target)
+{
+    shelf_repo_opts o = repo_opts(NULL, NULL);
+    char *msg = NULL;
+    int rc;
+
+    o.flags = SHELF_REPO_NO_ENCRYPTION;
+    rc = shelf_repo_init(target, &o, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+}
+
+/*
+ * What anyone who can write to a plain medium can do: store snapshot snap
+ * again as the newest one with its tree items changed by mutate (tree
+ * blob, pack, index and snapshot written like shelf does).  out: its id.
+ */
+static void forge_snapshot(shelf_repo *r, const char *snap, void (*mutate)(json_t *items), char out[65])
+{
+    json_t *s = NULL, *tree = NULL;
+    char id[65], *text, *stext, name[80];
+    uint8_t tid[SHELF_HASH_BYTES], h[SHELF_HASH_BYTES];
+    shelf__buf sealed = SHELF__BUF_INIT;
+
+    ASSERT_OK(shelf_snapshot_resolve(r, snap, id));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__snap_load(r, id, &s));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__tree_load(r, s, &tree));
+    mutate(json_object_get(tree, "items"));
+    text = json_dumps(tree, JSON_COMPACT);
+    ASSERT(text);
+    shelf__sha256_mem(text, strlen(text), tid);
+    ASSERT_OK(shelf__random(r->run, sizeof r->run));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__pack_add(r, tid, SHELF__BLOB_TREE, text, strlen(text), 0, NULL));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__pack_flush(r));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf__index_write(r));
+    shelf__hex(tid, sizeof tid, id);
+    json_object_set_new(s, "tree", json_pack("[s]", id));
+    json_object_del(s, "id");
+    json_object_set_new(s, "time", json_integer(json_integer_value(json_object_get(s, "time")) + 1));
+    json_object_set_new(s, "nanos", json_integer(json_integer_value(json_object_get(s, "nanos")) + 1000000000));
+    stext = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+    ASSERT(stext);
+    ASSERT_OK(shelf__seal(r, stext, strlen(stext), &sealed));
+    shelf__sha256_mem(sealed.buf, sealed.len, h);
+    shelf__hex(h, sizeof h, out);
+    snprintf(name, sizeof name, "snapshots/%s", out);
+    ASSERT_OK(shelf__be_save(r->be, name, sealed.buf, sealed.len));
+    shelf__buf_release(&sealed);
+    free(text);
+    free(stext);
+    json_decref(tree);
+    json_decref(s);
+}
+
+static char forged_path[512];
+
+static void set_first(json_t *items, const char *t)
+{
+    size_t i;
+    json_t *it;
+
+    json_array_foreach(items, i, it)
+        if (!strcmp(json_string_value(json_object_get(it, "t")), t)) {
+            json_object_set_new(it, "path", json_string(forged_path));
+            return;
+        }
+    ASSERT(!"no such item");
+}
+
+static void forge_sample(json_t *items) { set_first(items, "sample"); }
+static void forge_object(json_t *items) { set_first(items, "object"); }
+static void forge_catalog(json_t *items) { set_first(items, "catalog"); }
+
+static void count_problem(void *ud, const char *file, const char *problem, const char *snapshot,
+                          const char *item)
+{
+    (void)file;
+    (void)item;
+    if (snapshot && strstr(problem, "unsafe path"))
+        (*(int *)ud)++;
+}
+
+TEST(forged_tree_cannot_write_outside_the_target)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], p[4096], forged[65], outside[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+    int k, named;
+    static const struct { void (*fn)(json_t *); const char *fmt; } cases[] = {
+        { forge_sample, "/../../../../../../../..%s/evil.wav" },
+        { forge_sample, "/x/../..%s/evil.wav" },
+        { forge_sample, "%s/evil.wav" },            /* fine on its own: under TO/files */
+        { forge_object, "../../../../../../../..%s/evil" },
+        { forge_object, "objects/../../../../../../..%s/evil" },
+        { forge_catalog, "%s/evil" },
+        { forge_catalog, "../../../../../../../..%s/evil" },
+    };
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    init_plain_repo(target);
+    {
+        shelf_repo_opts ro = repo_opts(NULL, NULL);
+        char *msg = NULL;
+        int rc = shelf_repo_open(target, &ro, &r, &msg);
+
+        ASSERT_OKM(msg ? msg : "", rc);
+    }
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    for (k = 0; k < (int)(sizeof cases / sizeof *cases); k++) {
+        snprintf(forged_path, sizeof forged_path, cases[k].fmt, outside);
+        forge_snapshot(r, "latest", cases[k].fn, forged);
+        test_pathf(to, sizeof to, "%s/to%d/deeper", d, k);
+        memset(&o, 0, sizeof o);
+        o.size = sizeof o;
+        o.to = to;
+        (void)shelf_restore(r, NULL, forged, &o, &rs);
+        test_pathf(p, sizeof p, "%s/evil.wav", outside);
+        if (access(p, F_OK) == 0)
+            test__fail(__FILE__, __LINE__, "case %d: restore wrote '%s' outside '%s'", k, p, to);
+        test_pathf(p, sizeof p, "%s/evil", outside);
+        if (access(p, F_OK) == 0)
+            test__fail(__FILE__, __LINE__, "case %d: restore wrote '%s' outside '%s'", k, p, to);
+        if (k == 2) {
+            /* a plain absolute sample path lands under TO/files */
+            test_pathf(p, sizeof p, "%s/files%s/evil.wav", to, outside);
+            ASSERT_EQ_INT(access(p, F_OK), 0);
+            continue;
+        }
+        /* refused as damage, named by check */
+        ASSERT(strstr(shelf_repo_errmsg(r), "unsafe path"));
+        named = 0;
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, count_problem, &named, NULL));
+        ASSERT_EQ_INT(named, 1);
+        ASSERT_OK(shelf_snapshot_forget_one(r, forged));
+    }
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(restore_follows_no_symlinked_folder)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], sub[4096], outside[4096];
+    shelf_library *lib = make_library(d, 1, 0);
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    shelf_repo *r;
+
+    test_pathf(sub, sizeof sub, "%s/samples/sub", d);
+    ASSERT_EQ_INT(mkdir(sub, 0777), 0);
+    test_pathf(p, sizeof p, "%s/y.wav", sub);
+    ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 5000, 99u), 0);
+    import_path(lib, sub, 0);
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    /* the folder is lost, and a link to elsewhere takes its name */
+    ASSERT_EQ_INT(unlink(p), 0);
+    ASSERT_EQ_INT(rmdir(sub), 0);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    ASSERT_EQ_INT(symlink(outside, sub), 0);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.on_conflict = SHELF_CONFLICT_OVERWRITE;
+    ASSERT(shelf_restore(r, lib, "latest", &o, &rs) != SHELF_OK);
+    ASSERT(rs.failed >= 1);
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    test_pathf(p, sizeof p, "%s/y.wav", outside);
+    ASSERT(access(p, F_OK) != 0);
+    /* a real folder again: restored */
+    ASSERT_EQ_INT(unlink(sub), 0);
+    memset(&rs, 0, sizeof rs);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    test_pathf(p, sizeof p, "%s/y.wav", sub);
+    ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+    int n = 0, i;
+
+    nflist = 0;
+    nftw(dir, add_file, 16, FTW_PHYS);
+    for (i = 0; i < nflist; i++) {
+        const char *base = strrchr(flist[i], '/');
+
+        if (!prefix || !strncmp(base ? base + 1 : flist[i], prefix, strlen(prefix)))
+            n++;
+    }
+    return n;
+}
+
+TEST(unindexed_packs_counted_and_pruned_once)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], p[4096], snap[65];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_check_stats cs;
+    shelf_prune_stats ps;
+    shelf_repo *r;
+    int npacks;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    ASSERT_OK(shelf_snapshot_resolve(r, "latest", snap));
+    ASSERT_OK(shelf_snapshot_forget_one(r, snap));
+    /* what a run killed before its index leaves: packs the cache remembers
+     * (idx NULL) and no index file */
+    ASSERT_EQ_INT(sqlite3_exec(r->cache, "UPDATE packs SET idx = NULL; DELETE FROM indexes", NULL, NULL, NULL),
+                  SQLITE_OK);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/index", target);
+    ASSERT_EQ_INT(count_files(p, NULL), 1);
+    ASSERT_EQ_INT(unlink(flist[0]), 0);
+    test_pathf(p, sizeof p, "%s/data", target);
+    npacks = count_files(p, NULL);
+    ASSERT(npacks >= 1);
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.unindexed, npacks);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_prune(r, 0, &ps));
+    ASSERT_EQ_INT(ps.packs_removed, npacks);
+    ASSERT_EQ_INT(count_files(p, NULL), 0);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.unindexed, 0);
+    ASSERT_EQ_INT(cs.packs, 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+
+    ASSERT(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    ASSERT_EQ_INT(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+/* Leftovers a killed run would leave: a catalog copy and a restore folder
+ * in the cache, a temp file in the repository. */
+static void plant_leftovers(const char *cache, const char *target)
+{
+    char p[4096];
+    pid_t pid = dead_pid();
+    FILE *f;
+
+    mkdir(cache, 0777);
+    test_pathf(p, sizeof p, "%s/backup-catalog-%d.db", cache, (int)pid);
+    f = fopen(p, "w");
+    ASSERT(f);
+    fputs("copy", f);
+    fclose(f);
+    test_pathf(p, sizeof p, "%s/restore-%d", cache, (int)pid);
+    ASSERT_EQ_INT(mkdir(p, 0777), 0);
+    test_pathf(p, sizeof p, "%s/data/ab", target);
+    ASSERT_EQ_INT(shelf__mkdirs(p, 0777), 0);
+    test_pathf(p, sizeof p, "%s/data/ab/.tmp-AbCdEf", target);
+    f = fopen(p, "w");
+    ASSERT(f);
+    fputs("half a pack", f);
+    fclose(f);
+}
+
+static int leftovers(const char *cache, const char *target)
+{
+    int n;
+
+    n = count_files(cache, "backup-catalog-");
+    n += count_files(target, ".tmp-");
+    {
+        DIR *dh = opendir(cache);
+        struct dirent *de;
+
+        while (dh && (de = readdir(dh)))
+            if (!strncmp(de->d_name, "restore-", 8))
+                n++;
+        if (dh)
+            closedir(dh);
+    }
+    return n;
+}
+
+TEST(killed_backup_leaves_nothing_the_next_run_keeps)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], libdir[4096];
+    shelf_library *lib = make_library(d, 3, 24u << 20);
+    shelf_gc_stats gs;
+    shelf_repo *r;
+    unsigned seed = (unsigned)time(NULL);
+    int round;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    test_pathf(libdir, sizeof libdir, "%s/lib", d);
+    init_repo(target);
+    printf("seed %u\n", seed);
+    srand(seed);
+    for (round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        int status;
+
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+            shelf_repo_opts o = repo_opts(PW, cache);
+            shelf_library *l = NULL;
+            shelf_repo *rr = NULL;
+            shelf_backup_opts bo;
+
+            if (shelf_repo_open(target, &o, &rr, NULL) != SHELF_OK ||
+                shelf_library_open(libdir, 0, &l, NULL) != SHELF_OK)
+                _exit(3);
+            memset(&bo, 0, sizeof bo);
+            bo.size = sizeof bo;
+            bo.strategy = SHELF_BACKUP_FULL;
+            shelf_backup_run(rr, l, &bo, NULL);
+            pause();    /* never ends by itself: the kill ends it */
+            _exit(0);
+        }
+        usleep((useconds_t)(30000 + rand() % 400000));
+        kill(pid, SIGKILL);
+        ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status))
+            test__fail(__FILE__, __LINE__, "round %d (seed %u): the backup ended before the kill", round, seed);
+    }
+    /* the kills' own leftovers, and planted ones that surely exist */
+    plant_leftovers(cache, target);
+    ASSERT(leftovers(cache, target) >= 3);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    shelf_repo_close(r);
+    ASSERT_EQ_INT(leftovers(cache, target), 0);
+    /* prune too */
+    plant_leftovers(cache, target);
+    r = open_repo(target, cache);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_prune(r, 0, NULL));
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    ASSERT_EQ_INT(leftovers(cache, target), 0);
+    /* and gc (the library's cache) */
+    plant_leftovers(cache, target);
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 0, &gs));
+    ASSERT(gs.temps_removed >= 2);
+    ASSERT_EQ_INT(count_files(cache, "backup-catalog-"), 0);
+    shelf_library_close(lib);
+}
+
+TEST(symlinked_folder_in_repository_is_refused)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], outside[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_opts bo;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(outside, sizeof outside, "%s/outside", d);
+    ASSERT_EQ_INT(mkdir(outside, 0777), 0);
+    init_repo(target);
+    test_pathf(p, sizeof p, "%s/locks", target);
+    rmdir(p);
+    ASSERT_EQ_INT(symlink(outside, p), 0);
+    r = open_repo(target, NULL);
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    ASSERT_RC(SHELF_ECORRUPT, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    ASSERT_EQ_INT(count_files(outside, NULL), 0);
+    shelf_repo_close(r);
+    /* a pack folder that leads elsewhere: nothing lands there either */
+    ASSERT_EQ_INT(unlink(p), 0);
+    test_pathf(p, sizeof p, "%s/data", target);
+    ASSERT_EQ_INT(shelf__mkdirs(p, 0777), 0);
+    {
+        int i;
+
+        for (i = 0; i < 256; i++) {
+            test_pathf(p, sizeof p, "%s/data/%02x", target, i);
+            rmdir(p);
+            ASSERT_EQ_INT(symlink(outside, p), 0);
+        }
+    }
+    r = open_repo(target, NULL);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "symbolic link"));
+    ASSERT_EQ_INT(count_files(outside, NULL), 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static int count_damaged(void *ud, const shelf_snapinfo *s)
+{
+    if (s->damaged)
+        snprintf((char *)ud, 65, "%s", s->id);
+    return 0;
+}
+
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+
+    ASSERT(f);
+    if (off < 0) {
+        fseek(f, 0, SEEK_END);
+        off += ftell(f);
+    }
+    fseek(f, off, SEEK_SET);
+    c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+}
+
+TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], first[65], second[65], id[65], damaged[65] = "", to[4096];
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    snprintf(first, sizeof first, "%s", st.snapshot);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    snprintf(second, sizeof second, "%s", st.snapshot);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/snapshots/%s", target, second);
+    flip_byte(p, 40);
+    r = open_repo(target, NULL);
+    ASSERT_OK(shelf_snapshot_list(r, count_damaged, damaged));
+    ASSERT_EQ_STR(damaged, second);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_snapshot_resolve(r, "latest", id));
+    ASSERT(strstr(shelf_repo_errmsg(r), "is damaged"));
+    ASSERT(strstr(shelf_repo_errmsg(r), "newest readable"));
+    ASSERT_RC(SHELF_ECORRUPT, shelf_snapshot_resolve(r, second, id));
+    test_pathf(to, sizeof to, "%s/to", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT_RC(SHELF_ECORRUPT, shelf_restore(r, NULL, "latest", &o, NULL));
+    ASSERT(access(to, F_OK) != 0);
+    /* named, the readable one restores */
+    ASSERT_OK(shelf_snapshot_resolve(r, first, id));
+    restore_and_verify(r, first, to, 4);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+TEST(damaged_index_does_not_stop_a_restore)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], to[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    shelf_repo_close(r);
+    test_pathf(p, sizeof p, "%s/index", target);
+    ASSERT_EQ_INT(count_files(p, NULL), 1);
+    flip_byte(flist[0], 60);
+    /* a new machine: no cache that read the index before */
+    r = open_repo(target, NULL);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, "latest", to, 5);
+    ASSERT(strstr(shelf_repo_warning(r), "is damaged: read the headers of"));
+    ASSERT(strstr(shelf_repo_warning(r), "repair-index"));
+    /* the repository itself is unchanged: check still names the file */
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, NULL, NULL, NULL));
+    /* and prune does not take the packs it lists for unindexed ones */
+    test_pathf(p, sizeof p, "%s/data", target);
+    {
+        int before = count_files(p, NULL);
+
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_prune(r, 0, NULL));
+        ASSERT(strstr(shelf_repo_errmsg(r), "repair-index"));
+        ASSERT_EQ_INT(count_files(p, NULL), before);
+    }
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static void count_foreign(void *ud, const char *file, const char *problem, const char *snapshot,
+                         const char *item)
+{
+    (void)file;
+    (void)snapshot;
+    (void)item;
+    if (strstr(problem, "belongs to repository"))
+        (*(int *)ud)++;
+}
+
+static void cp_file(const char *from, const char *to)
+{
+    char cmd[9000];
+
+    snprintf(cmd, sizeof cmd, "cp -f '%s' '%s'", from, to);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+TEST(config_and_key_copies_and_foreign_files)
+{
+    const char *d = test_tmpdir();
+    char a[4096], b[4096], p[4096], q[4096], keyid[17] = "";
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_repo *r = NULL;
+    char *msg = NULL;
+    uint64_t added, removed;
+    int n, rc, which;
+
+    test_pathf(a, sizeof a, "%s/a", d);
+    test_pathf(b, sizeof b, "%s/b", d);
+    init_repo(a);
+    init_repo(b);
+    r = open_repo(a, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, NULL);
+    ASSERT_EQ_INT(r->format, 2);
+    snprintf(keyid, sizeof keyid, "%s", r->key_id);
+    shelf_repo_close(r);
+    /* one flipped bit in config, then in the only key file: the copy opens
+     * it, check names the file, repair-index writes it again */
+    for (which = 0; which < 4; which++) {
+        static const char *const names[] = { "config", "keys/%s", "config-copy", "keys-copy/%s" };
+        char rel[64];
+
+        snprintf(rel, sizeof rel, names[which], keyid);
+        test_pathf(p, sizeof p, "%s/%s", a, rel);
+        flip_byte(p, 30);
+        r = open_repo(a, NULL);
+        ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, NULL, NULL, NULL));
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+        shelf_repo_close(r);
+    }
+    /* a whole key file lost: its copy opens the repository */
+    test_pathf(p, sizeof p, "%s/keys/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(p), 0);
+    r = open_repo(a, NULL);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_repair_index(r, &added, &removed));
+    ASSERT_EQ_INT(access(p, F_OK), 0);
+    shelf_repo_close(r);
+    /* a key file of repository b in a: named as b's */
+    nflist = 0;
+    test_pathf(q, sizeof q, "%s/keys", b);
+    nftw(q, add_file, 16, FTW_PHYS);
+    ASSERT_EQ_INT(nflist, 1);
+    test_pathf(p, sizeof p, "%s/keys/%s", a, strrchr(flist[0], '/') + 1);
+    cp_file(flist[0], p);
+    r = open_repo(a, NULL);
+    n = 0;
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, count_foreign, &n, NULL));
+    ASSERT_EQ_INT(n, 1);
+    shelf_repo_close(r);
+    /* ... and when it is the only one there, opening says so */
+    test_pathf(q, sizeof q, "%s/keys/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(q), 0);
+    test_pathf(q, sizeof q, "%s/keys-copy/%s", a, keyid);
+    ASSERT_EQ_INT(unlink(q), 0);
+    rc = shelf_repo_open(a, &o, &r, &msg);
+    ASSERT_RC(SHELF_EFORMAT, rc);
+    ASSERT(msg && strstr(msg, "belongs to repository") && strstr(msg, "another repository"));
+    shelf_free(msg);
+    msg = NULL;
+    /* b's config over a's: named, not taken as damage or opened */
+    test_pathf(p, sizeof p, "%s/config", a);
+    test_pathf(q, sizeof q, "%s/config", b);
+    cp_file(q, p);
+    rc = shelf_repo_open(a, &o, &r, &msg);
+    ASSERT_RC(SHELF_EFORMAT, rc);
+    ASSERT(msg && strstr(msg, "copied from another repository"));
+    shelf_free(msg);
+    shelf_library_close(lib);
+}
+
+TEST(format_1_repository_still_reads)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], cmd[9000], p[4096];
+    shelf_repo_opts o = repo_opts("v1 password", NULL);
+    shelf_restore_opts ro;
+    shelf_restore_stats rs;
+    shelf_library *lib;
+    shelf_verify_stats vs;
+    shelf_repo *r = NULL;
+    char *msg = NULL, id[17];
+    int rc;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    snprintf(cmd, sizeof cmd, "cp -r '%s/backup-v1' '%s' && chmod -R u+w '%s'", SHELF_TEST_DATA, target, target);
+    ASSERT_EQ_INT(system(cmd), 0);
+    rc = shelf_repo_open(target, &o, &r, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+    ASSERT_EQ_INT(r->format, 1);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&ro, 0, sizeof ro);
+    ro.size = sizeof ro;
+    ro.to = to;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, "latest", &ro, &rs));
+    ASSERT_EQ_INT(rs.created, 3);
+    lib = open_lib(to);
+    ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
+    ASSERT_EQ_INT(vs.missing + vs.changed + vs.corrupt, 0);
+    ASSERT(vs.ok >= 1);
+    shelf_library_close(lib);
+    /* a new key keeps format 1: no copy, and the repository stays readable by older shelf */
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_key_add(r, "another", 10, id));
+    test_pathf(p, sizeof p, "%s/keys-copy", target);
+    ASSERT(access(p, F_OK) != 0);
+    test_pathf(p, sizeof p, "%s/config-copy", target);
+    ASSERT(access(p, F_OK) != 0);
+    shelf_repo_close(r);
+    o.password = "another";
+    rc = shelf_repo_open(target, &o, &r, &msg);
+    ASSERT_OKM(msg ? msg : "", rc);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
+    shelf_repo_close(r);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1034,6 +1678,15 @@ int main(int argc, char **argv)
         TEST_ENTRY(tmpfs_full),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
+        TEST_ENTRY(forged_tree_cannot_write_outside_the_target),
+        TEST_ENTRY(restore_follows_no_symlinked_folder),
+        TEST_ENTRY(unindexed_packs_counted_and_pruned_once),
+        TEST_ENTRY(killed_backup_leaves_nothing_the_next_run_keeps),
+        TEST_ENTRY(symlinked_folder_in_repository_is_refused),
+        TEST_ENTRY(damaged_newest_snapshot_is_never_skipped_in_silence),
+        TEST_ENTRY(damaged_index_does_not_stop_a_restore),
+        TEST_ENTRY(config_and_key_copies_and_foreign_files),
+        TEST_ENTRY(format_1_repository_still_reads),
         TEST_END
     };
 
