@@ -277,7 +277,18 @@ static int backup_init(const cli *c, int argc, char **argv)
 typedef struct backup_ui {
     const cli *c;
     cli_progress bar;
+    json_t *unreadable;     /* [{id, path, reason}] */
 } backup_ui;
+
+/* A sample left out of the snapshot: named after the run (on stderr), and
+ * listed in --json. */
+static void backup_unreadable(void *ud, int64_t id, const char *path, const char *why)
+{
+    backup_ui *ui = ud;
+
+    json_array_append_new(ui->unreadable, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+                                                    "path", path, "reason", why));
+}
 
 static int backup_progress(void *ud, const shelf_backup_progress *p)
 {
@@ -341,7 +352,9 @@ static int backup_run(const cli *c, int argc, char **argv)
     if ((ex = open_repo(c, &ra, &r)) != EXIT_OK)
         goto out;
     ui.c = c;
+    ui.unreadable = json_array();
     o.progress = backup_progress;
+    o.unreadable = backup_unreadable;
     o.ud = &ui;
     cli_catch_signals();
     cli_progress_start(&ui.bar, c);
@@ -352,20 +365,37 @@ static int backup_run(const cli *c, int argc, char **argv)
         goto out;
     }
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:O}",
             "snapshot", st.snapshot, "strategy", strategy_name(o.strategy),
             "items", (json_int_t)st.items, "bytes", (json_int_t)st.bytes,
             "items_read", (json_int_t)st.items_read, "bytes_read", (json_int_t)st.bytes_read,
             "chunks", (json_int_t)st.chunks, "chunks_new", (json_int_t)st.chunks_new,
             "bytes_new", (json_int_t)st.bytes_new, "bytes_stored", (json_int_t)st.bytes_stored,
-            "seconds", st.seconds));
+            "seconds", st.seconds, "items_unreadable", (json_int_t)st.unreadable,
+            "unreadable", ui.unreadable));
     else if (!c->quiet)
         printf("snapshot %.12s: %llu items, %s; read %llu items; added %s (stored %s) in %.1f s\n",
                st.snapshot, (unsigned long long)st.items, cli_bytes(st.bytes, b1),
                (unsigned long long)st.items_read, cli_bytes(st.bytes_new, b2),
                cli_bytes(st.bytes_stored, b3), st.seconds);
     ex = EXIT_OK;
+    if (st.unreadable) {
+        size_t i;
+
+        for (i = 0; !c->json && i < json_array_size(ui.unreadable); i++) {
+            json_t *u = json_array_get(ui.unreadable, i);
+
+            cli_error("%s (sample %lld)", json_string_value(json_object_get(u, "reason")),
+                      (long long)json_integer_value(json_object_get(u, "id")));
+        }
+        if (!c->json)
+            cli_error("%llu sample%s could not be read and %s not in snapshot %.12s (named above)",
+                      (unsigned long long)st.unreadable, st.unreadable == 1 ? "" : "s",
+                      st.unreadable == 1 ? "is" : "are", st.snapshot);
+        ex = EXIT_UNREADABLE;
+    }
 out:
+    json_decref(ui.unreadable);
     shelf_repo_close(r);
     shelf_library_close(lib);
     wipe_free(ra.password);

@@ -187,6 +187,8 @@ static const char help_text[] =
 "  6    the library was written by a newer shelf\n"
 "  7    merge: conflicts left unresolved; nothing was changed\n"
 "  8    wrong or missing password (backup repositories)\n"
+"  9    backup finished, but some samples could not be read (named; not in\n"
+"       the snapshot)\n"
 "  16+  verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
 "       archive verify/import: 16 + 1 (missing) + 2 (unlisted) + 4 (corrupt)\n"
 "       + 8 (repairable from the parity files)\n"

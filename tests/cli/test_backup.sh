@@ -109,6 +109,26 @@ printf 'X' | dd of="$PACK" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 1 "check finds damage" "$SHELF" backup check --read-data "$R"
 contains "damage named" "$out" "damaged"
 
+# a sample that cannot be read (a folder where its file was: read() fails,
+# also for root) does not stop the backup: it is named, exit status 9
+R9="$T/repo9"
+expect 0 "repository for the unreadable sample" "$SHELF" backup init --kdf-cost 10 "$R9"
+mv "$S/c.wav" "$T/c.wav.keep"
+mkdir "$S/c.wav"
+expect 9 "unreadable sample: exit status 9" "$SHELF" backup "$R9"
+contains "unreadable sample named" "$err" "cannot read '$S/c.wav'"
+contains "unreadable samples counted" "$err" "1 sample could not be read"
+contains "the snapshot was still written" "$out" "snapshot "
+expect 9 "unreadable sample --json" "$SHELF" --json backup "$R9"
+check "--json counts it" "$(json 'j["items_unreadable"]')" = 1
+check "--json names it" "$(json 'j["unreadable"][0]["path"]')" = "$S/c.wav"
+rmdir "$S/c.wav"
+mv "$T/c.wav.keep" "$S/c.wav"
+expect 0 "readable again: exit status 0" "$SHELF" --json backup "$R9"
+check "--json: none unreadable" "$(json 'j["items_unreadable"]')" = 0
+expect 0 "help" "$SHELF" help
+contains "help lists exit status 9" "$out" "9    backup finished, but some samples could not be read"
+
 # ---- doc/disaster-recovery.md, "After the loss" ----
 R2="$T/repo2"
 expect 0 "fresh repository" "$SHELF" backup init --kdf-cost 10 "$R2"

@@ -1017,6 +1017,81 @@ TEST(locks_are_leases)
     shelf_library_close(lib);
 }
 
+/* ---- what real libraries break ---- */
+
+typedef struct unread {
+    int n;
+    int64_t id;
+    char path[4096], why[512];
+} unread;
+
+static void on_unreadable(void *ud, int64_t id, const char *path, const char *why)
+{
+    unread *u = ud;
+
+    u->n++;
+    u->id = id;
+    snprintf(u->path, sizeof u->path, "%s", path);
+    snprintf(u->why, sizeof u->why, "%s", why);
+}
+
+static int find_item(void *ud, const shelf_snapitem *it)
+{
+    const char *want = ((const char **)ud)[0];
+
+    if (!strcmp(it->path, want))
+        ((const char **)ud)[1] = "found";
+    return 0;
+}
+
+/* A sample that cannot be read (here: its path is now a folder, which
+ * open() takes and read() refuses, also for root) does not stop the
+ * backup: it is left out, counted and named. */
+TEST(backup_goes_on_past_unreadable_samples)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_opts o;
+    shelf_backup_stats st;
+    shelf_repo *r;
+    int64_t id = 0;
+    unread u;
+    const char *look[2];
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(p, sizeof p, "%s/samples/s_001.wav", d);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p, &id));
+    ASSERT_EQ_INT(unlink(p), 0);
+    ASSERT_EQ_INT(mkdir(p, 0777), 0);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    memset(&o, 0, sizeof o);
+    memset(&u, 0, sizeof u);
+    o.size = sizeof o;
+    o.unreadable = on_unreadable;
+    o.ud = &u;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &o, &st));
+    ASSERT_EQ_INT(st.unreadable, 1);
+    ASSERT_EQ_INT(u.n, 1);
+    ASSERT_EQ_INT(u.id, id);
+    ASSERT_EQ_STR(u.path, p);
+    ASSERT(strstr(u.why, "cannot read") && strstr(u.why, "s_001.wav"));
+    ASSERT_EQ_INT(st.items, 6);     /* catalog, config, 2 blobs, 2 of the 3 referenced */
+    look[0] = p;
+    look[1] = NULL;
+    ASSERT_OK(shelf_snapshot_items(r, st.snapshot, find_item, look));
+    ASSERT(look[1] == NULL);
+    /* the others are there */
+    test_pathf(p, sizeof p, "%s/samples/s_002.wav", d);
+    look[0] = p;
+    ASSERT_OK(shelf_snapshot_items(r, st.snapshot, find_item, look));
+    ASSERT(look[1] != NULL);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1034,6 +1109,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(tmpfs_full),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
+        TEST_ENTRY(backup_goes_on_past_unreadable_samples),
         TEST_END
     };
 
