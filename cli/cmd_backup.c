@@ -692,6 +692,88 @@ static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW
     return 0;
 }
 
+/* What test-restore found: restore failures and verify problems, and the
+ * samples that were not in the snapshot (missing or unreadable when the
+ * backup ran: not problems of the backup). */
+typedef struct trestore {
+    const cli *c;
+    json_t *in_snap;        /* "sample:ID" and "objects/.." of the snapshot -> true;
+                               restored paths that failed -> false */
+    json_t *problems;       /* [{problem, id, path}] */
+    json_t *absent;         /* [{id, path}] */
+    char files[4300];       /* TO/files/: referenced samples, shown at their own paths */
+} trestore;
+
+/* A restored referenced sample's own path (TO/files/PATH -> /PATH). */
+static const char *trestore_path(const trestore *t, const char *path)
+{
+    size_t n = strlen(t->files);
+
+    return !strncmp(path, t->files, n) && path[n] == '/' ? path + n : path;
+}
+
+static int trestore_item(void *ud, const shelf_snapitem *it)
+{
+    trestore *t = ud;
+    char key[64];
+
+    if (it->kind == SHELF_ITEM_SAMPLE) {
+        snprintf(key, sizeof key, "sample:%lld", (long long)it->id);
+        json_object_set_new(t->in_snap, key, json_true());
+    } else if (it->kind == SHELF_ITEM_OBJECT) {
+        json_object_set_new(t->in_snap, it->path, json_true());
+    }
+    return 0;
+}
+
+static void trestore_add(trestore *t, const char *problem, int64_t id, const char *path,
+                         const char *detail)
+{
+    json_t *o;
+
+    path = trestore_path(t, path);
+    o = json_pack("{s:s, s:I, s:s}", "problem", problem, "id", (json_int_t)id, "path", path);
+    if (detail && *detail)
+        json_object_set_new(o, "detail", json_string(detail));
+    json_array_append_new(t->problems, o);
+    if (!t->c->json)
+        printf("%-8s %7lld  %s%s%s%s\n", problem, (long long)id, path, detail && *detail ? "  (" : "",
+               detail ? detail : "", detail && *detail ? ")" : "");
+}
+
+/* A file that could not be restored: listed once (verify then finds it
+ * missing: not listed again). */
+static void trestore_failed(void *ud, const shelf_restore_item *it)
+{
+    trestore *t = ud;
+
+    if (it->action != SHELF_RESTORE_FAILED)
+        return;
+    if (*it->path)
+        json_object_set_new(t->in_snap, it->path, json_false());
+    trestore_add(t, "failed", it->id, *it->path ? it->path : it->name, it->detail);
+}
+
+static void trestore_verify(void *ud, int problem, int64_t id, const char *path)
+{
+    trestore *t = ud;
+    const char *obj = strstr(path, "/objects/");
+    char key[64];
+
+    if (problem == SHELF_VERIFY_MISSING) {
+        if (json_is_false(json_object_get(t->in_snap, path)))
+            return;     /* listed as failed */
+        snprintf(key, sizeof key, "sample:%lld", (long long)id);
+        if (!json_object_get(t->in_snap, key) && !(obj && json_object_get(t->in_snap, obj + 1))) {
+            json_array_append_new(t->absent, json_pack("{s:I, s:s}", "id", (json_int_t)id, "path",
+                                                       trestore_path(t, path)));
+            return;
+        }
+    }
+    trestore_add(t, problem == SHELF_VERIFY_MISSING ? "missing" : problem == SHELF_VERIFY_CHANGED ?
+                 "changed" : "corrupt", id, path, NULL);
+}
+
 static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **argv, int first)
 {
     shelf_restore_opts o;
@@ -699,21 +781,38 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
     shelf_verify_stats vs;
     shelf_library *lib = NULL;
     const char *snap = first < argc ? argv[first] : "latest", *tmp = getenv("TMPDIR");
-    char dir[4096], to[4200], *msg = NULL;
+    char dir[4096], to[4200], db[4300], *msg = NULL;
+    trestore t;
+    size_t i;
     int rc, ex = EXIT_FAIL;
 
     memset(&vs, 0, sizeof vs);
+    memset(&st, 0, sizeof st);
+    t.c = c;
+    t.in_snap = json_object();
+    t.problems = json_array();
+    t.absent = json_array();
     snprintf(dir, sizeof dir, "%s/shelf-test-restore-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         cli_error("cannot create a temporary folder: %s", strerror(errno));
-        return EXIT_FAIL;
+        goto done;
+    }
+    if ((rc = shelf_snapshot_items(r, snap, trestore_item, &t)) != SHELF_OK) {
+        ex = repo_fail(r, rc);
+        goto out;
     }
     snprintf(to, sizeof to, "%s/library", dir);
+    snprintf(db, sizeof db, "%s/shelf.db", to);
+    snprintf(t.files, sizeof t.files, "%s/files", to);
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
     o.to = to;
+    o.on_item = trestore_failed;
+    o.ud = &t;
     rc = shelf_restore(r, NULL, snap, &o, &st);
-    if (rc != SHELF_OK) {
+    /* Items that failed are listed; the rest is still checked when the
+     * catalog came back. */
+    if (rc != SHELF_OK && (!st.failed || access(db, F_OK) != 0)) {
         ex = repo_fail(r, rc);
         goto out;
     }
@@ -722,23 +821,47 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
         shelf_free(msg);
         goto out;
     }
-    if ((rc = shelf_verify(lib, NULL, NULL, NULL, &vs)) != SHELF_OK) {
+    if ((rc = shelf_verify(lib, trestore_verify, NULL, &t, &vs)) != SHELF_OK) {
         ex = cli_fail(lib, rc);
         goto out;
     }
-    ex = vs.missing + vs.changed + vs.corrupt ? EXIT_FAIL : EXIT_OK;
-    if (c->json)
-        cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "restored", (json_int_t)st.created,
-                                 "checked", (json_int_t)vs.checked, "missing", (json_int_t)vs.missing,
+    ex = json_array_size(t.problems) ? EXIT_FAIL : EXIT_OK;
+    if (c->json) {
+        cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:O, s:O}",
+                                 "restored", (json_int_t)st.created, "failed", (json_int_t)st.failed,
+                                 "checked", (json_int_t)vs.checked,
+                                 "missing", (json_int_t)(vs.missing - json_array_size(t.absent)),
                                  "changed", (json_int_t)vs.changed, "corrupt", (json_int_t)vs.corrupt,
-                                 "ok", ex == EXIT_OK));
-    else if (!c->quiet || ex != EXIT_OK)
-        printf("test restore of %s: %llu items restored, %llu files and blobs re-hashed: %s\n", snap,
-               (unsigned long long)st.created, (unsigned long long)vs.checked,
-               ex == EXIT_OK ? "all match" : "PROBLEMS");
+                                 "not_in_snapshot", (json_int_t)json_array_size(t.absent),
+                                 "ok", ex == EXIT_OK, "problems", t.problems, "absent", t.absent));
+    } else {
+        for (i = 0; !c->quiet && i < json_array_size(t.absent); i++) {
+            json_t *a = json_array_get(t.absent, i);
+
+            printf("absent   %7lld  %s  (not in the snapshot: missing or unreadable when the backup ran)\n",
+                   (long long)json_integer_value(json_object_get(a, "id")),
+                   json_string_value(json_object_get(a, "path")));
+        }
+        if (!c->quiet || ex != EXIT_OK)
+            printf("test restore of %s: %llu items restored, %llu files and blobs re-hashed: %s",
+                   snap, (unsigned long long)st.created, (unsigned long long)vs.checked,
+                   ex == EXIT_OK ? "all match" : "");
+        if (ex != EXIT_OK)
+            printf("%zu problem%s (listed above)", json_array_size(t.problems),
+                   json_array_size(t.problems) == 1 ? "" : "s");
+        if ((!c->quiet || ex != EXIT_OK) && json_array_size(t.absent))
+            printf("; %zu sample%s not in the snapshot", json_array_size(t.absent),
+                   json_array_size(t.absent) == 1 ? "" : "s");
+        if (!c->quiet || ex != EXIT_OK)
+            putchar('\n');
+    }
 out:
     shelf_library_close(lib);
     nftw(dir, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+done:
+    json_decref(t.in_snap);
+    json_decref(t.problems);
+    json_decref(t.absent);
     return ex;
 }
 

@@ -122,10 +122,37 @@ contains "the snapshot was still written" "$out" "snapshot "
 expect 9 "unreadable sample --json" "$SHELF" --json backup "$R9"
 check "--json counts it" "$(json 'j["items_unreadable"]')" = 1
 check "--json names it" "$(json 'j["unreadable"][0]["path"]')" = "$S/c.wav"
+SNAP9=$(json 'j["snapshot"]')
 rmdir "$S/c.wav"
 mv "$T/c.wav.keep" "$S/c.wav"
 expect 0 "readable again: exit status 0" "$SHELF" --json backup "$R9"
 check "--json: none unreadable" "$(json 'j["items_unreadable"]')" = 0
+# test-restore: a sample missing (or unreadable) when the backup ran is not
+# a problem of the backup; it is listed apart
+expect 0 "test-restore: the unreadable one is not a problem" "$SHELF" backup test-restore "$R9" "$SNAP9"
+mv "$S/c.wav" "$T/c.wav.keep"
+expect 0 "backup with a sample missing" "$SHELF" backup "$R9"
+expect 0 "test-restore: a missing sample is not a problem" "$SHELF" backup test-restore "$R9"
+contains "test-restore lists it apart" "$out" "absent"
+contains "test-restore names it" "$out" "$S/c.wav"
+contains "test-restore passes" "$out" "all match"
+expect 0 "test-restore --json" "$SHELF" --json backup test-restore "$R9"
+check "--json: ok" "$(json 'j["ok"]')" = True
+check "--json: not in the snapshot" "$(json 'j["absent"][0]["path"]')" = "$S/c.wav"
+mv "$T/c.wav.keep" "$S/c.wav"
+# every problem is listed: a damaged pack fails the sample it holds
+R10="$T/repo10"
+expect 0 "repository for test-restore problems" "$SHELF" backup init --kdf-cost 10 "$R10"
+expect 0 "full backup" "$SHELF" backup --full "$R10"
+PACK=$(find "$R10/data" -type f -size +100k | head -1)
+chmod u+w "$PACK"
+printf 'X' | dd of="$PACK" bs=1 seek=$(($(stat -c %s "$PACK") / 2)) conv=notrunc 2>/dev/null
+expect 1 "test-restore of a damaged pack" "$SHELF" backup test-restore "$R10"
+contains "test-restore names the failed sample" "$out" "long.wav"
+contains "test-restore lists it as failed" "$out" "failed"
+contains "test-restore counts the problems" "$out" "1 problem (listed above)"
+expect 1 "test-restore of a damaged pack --json" "$SHELF" --json backup test-restore "$R10"
+check "--json lists the problem" "$(json '[p["problem"] for p in j["problems"]]')" = "['failed']"
 expect 0 "help" "$SHELF" help
 contains "help lists exit status 9" "$out" "9    backup finished, but some samples could not be read"
 
