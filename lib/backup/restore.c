@@ -37,6 +37,8 @@ typedef struct rst {
     int policy;                /* current conflict policy */
     int first_rc;
     char *cols;                /* samples columns except id, root_id */
+    int nospace;               /* restore --to: the target filled up; stop */
+    int resume;                /* restore --to: finishing a restore that stopped */
 } rst;
 
 static void report(rst *s, int action, int kind, int64_t id, const char *name, const char *path,
@@ -344,8 +346,10 @@ static void rfile_finish(rst *s, rfile *f)
         }
         fchmod(f->fd, (mode_t)f->mode);
         if (close(f->fd) != 0 && f->rc == SHELF_OK) {
-            f->rc = SHELF_EIO;
-            snprintf(f->err, sizeof f->err, "cannot write '%s'", f->dest);
+            if (errno == ENOSPC || errno == EDQUOT)
+                s->nospace = 1;
+            f->rc = shelf__errno_rc(errno);
+            snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
         }
         f->fd = -1;
     }
@@ -391,6 +395,8 @@ static void rpool_complete(rpool *p)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
+                if (errno == ENOSPC || errno == EDQUOT)
+                    p->s->nospace = 1;
                 f->rc = shelf__errno_rc(errno);
                 snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
                 break;
@@ -509,6 +515,8 @@ static void rfile_start(rpool *p, json_t *it, char *dest, int kind, int action, 
         *slash = '/';
     }
     if (f->rc == SHELF_OK && (!f->tmp || (f->fd = mkstemp(f->tmp)) < 0)) {
+        if (f->tmp && (errno == ENOSPC || errno == EDQUOT))
+            s->nospace = 1;
         f->rc = f->tmp ? shelf__errno_rc(errno) : SHELF_ENOMEM;
         snprintf(f->err, sizeof f->err, "cannot write '%s': %s", dest,
                  f->tmp ? shelf__errno_str(errno) : "out of memory");
@@ -530,6 +538,109 @@ static void rfile_start(rpool *p, json_t *it, char *dest, int kind, int action, 
     }
 }
 
+/* A restore into a folder writes this file first and removes it when
+ * everything was restored: a run that stopped (a full disk, a crash) can be
+ * run again into the same folder and goes on where it stopped. */
+#define RESUME_MARK ".shelf-restore"
+
+static int file_has(const char *path, const char *hex);
+
+static char *mark_read(const char *path)
+{
+    char buf[80];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return shelf__strdup("");
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return shelf__strdup(buf);
+}
+
+/* An empty folder (marked as a restore of this snapshot), or the folder of
+ * a restore of this snapshot that stopped (s->resume). */
+static int to_prepare(rst *s)
+{
+    const char *to = s->o->to;
+    char *mark = shelf__path_join(to, RESUME_MARK), *had = NULL;
+    int rc = SHELF_OK, fd = -1, e;
+
+    if (!mark)
+        return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    if (!dir_empty(to)) {
+        if (!(had = mark_read(mark)))
+            rc = shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
+        else if (strcmp(had, s->snapid) != 0)
+            rc = shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': it holds an "
+                               "unfinished restore of snapshot %.12s (run that one again to finish it, "
+                               "or use an empty folder)", to, had);
+        else
+            s->resume = 1;
+        goto out;
+    }
+    if (s->o->preview)
+        goto out;
+    if ((e = shelf__mkdirs(to, 0777)) != 0) {
+        rc = shelf__seterr_errno(&s->r->err, e, "cannot create '%s'", to);
+        goto out;
+    }
+    if ((fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+        write(fd, s->snapid, strlen(s->snapid)) != (ssize_t)strlen(s->snapid) || write(fd, "\n", 1) != 1) {
+        rc = shelf__seterr_errno(&s->r->err, errno, "cannot write '%s'", mark);
+        goto out;
+    }
+out:
+    if (fd >= 0 && close(fd) != 0 && rc == SHELF_OK)
+        rc = shelf__seterr_errno(&s->r->err, errno, "cannot write '%s'", mark);
+    shelf_free(mark);
+    shelf_free(had);
+    return rc;
+}
+
+/* Resuming: what to do with item it at dest.  A file there is one the
+ * stopped run finished (files are renamed into place once whole and
+ * checked) unless its size differs; the catalog is always written again
+ * (its roots are moved again below). */
+static int to_resumed(rst *s, json_t *it, int kind, const char *dest)
+{
+    struct stat sb;
+
+    if (lstat(dest, &sb) != 0)
+        return SHELF_RESTORE_CREATE;
+    if (kind == SHELF_ITEM_CATALOG) {
+        if (!s->o->preview) {
+            char *wal = shelf__asprintf("%s-wal", dest), *shm = shelf__asprintf("%s-shm", dest);
+
+            if (wal)
+                unlink(wal);
+            if (shm)
+                unlink(shm);
+            shelf_free(wal);
+            shelf_free(shm);
+        }
+        return SHELF_RESTORE_OVERWRITE;
+    }
+    if (S_ISREG(sb.st_mode) &&
+        (uint64_t)sb.st_size == (uint64_t)json_integer_value(json_object_get(it, "size")))
+        return SHELF_RESTORE_SAME;
+    return SHELF_RESTORE_OVERWRITE;
+}
+
+/* Everything is restored: the folder is a library, no longer a restore. */
+static void to_done(rst *s)
+{
+    char *mark = shelf__path_join(s->o->to, RESUME_MARK);
+
+    if (mark)
+        unlink(mark);
+    shelf_free(mark);
+}
+
 static int restore_to(rst *s)
 {
     const char *to = s->o->to;
@@ -539,8 +650,8 @@ static int restore_to(rst *s)
     int rc = SHELF_OK, started = 0;
     rpool pool;
 
-    if (!dir_empty(to))
-        return shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
+    if ((rc = to_prepare(s)) != SHELF_OK)
+        return rc;
     json_array_foreach(json_object_get(s->tree, "items"), i, it) {
         const char *t = json_string_value(json_object_get(it, "t"));
         const char *path = json_string_value(json_object_get(it, "path"));
@@ -560,8 +671,15 @@ static int restore_to(rst *s)
         if (!dest)
             return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
         if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
-            action = s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
-        if (!s->o->preview && action != SHELF_RESTORE_SKIP) {
+            action = file_has(dest, json_string_value(json_object_get(it, "sha256"))) ? SHELF_RESTORE_SAME
+                   : s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
+        else if (s->resume)
+            action = to_resumed(s, it, kind, dest);
+        if (s->nospace) {
+            shelf_free(dest);
+            break;      /* the target is full: what is left waits for the resumed run */
+        }
+        if (!s->o->preview && action != SHELF_RESTORE_SKIP && action != SHELF_RESTORE_SAME) {
             if (!started) {
                 if ((rc = rpool_start(&pool, s)) != SHELF_OK) {
                     shelf_free(dest);
@@ -591,6 +709,14 @@ static int restore_to(rst *s)
         if (s->o->files_to_original)
             sync();
     }
+    if (s->nospace) {
+        /* The catalog's roots are moved by the run that finishes. */
+        char why[sizeof s->r->err.msg];
+
+        snprintf(why, sizeof why, "%s", s->r->err.msg);
+        return shelf__seterr(&s->r->err, SHELF_EIO, "%s; make room and run the same restore again: "
+                             "it goes on where it stopped", why);
+    }
     if (!(db = shelf__path_join(to, "shelf.db")))
         return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
     if (!s->o->files_to_original && access(db, F_OK) == 0) {
@@ -605,7 +731,11 @@ static int restore_to(rst *s)
                                -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE)
-                rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot move the roots of '%s': %s", db,
+                rc = sqlite3_errcode(h) == SQLITE_FULL
+                   ? shelf__seterr(&s->r->err, SHELF_EIO, "cannot move the roots of '%s': no space left "
+                                   "on device; make room and run the same restore again: it goes on "
+                                   "where it stopped", db)
+                   : shelf__seterr(&s->r->err, SHELF_EDB, "cannot move the roots of '%s': %s", db,
                                    sqlite3_errmsg(h));
         } else {
             rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot open '%s'", db);
@@ -626,6 +756,8 @@ static int restore_to(rst *s)
         }
     }
     shelf_free(db);
+    if (rc == SHELF_OK && s->first_rc == SHELF_OK)
+        to_done(s);
     return rc != SHELF_OK ? rc : s->first_rc;
 }
 

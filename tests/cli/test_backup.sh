@@ -127,6 +127,24 @@ rmdir "$S/c.wav"
 mv "$T/c.wav.keep" "$S/c.wav"
 expect 0 "readable again: exit status 0" "$SHELF" --json backup "$R9"
 check "--json: none unreadable" "$(json 'j["items_unreadable"]')" = 0
+SNAP9B=$(json 'j["snapshot"]')
+# restore --to onto a full disk: the message names it, and the same restore
+# run again (after making room) finishes in that folder
+SMALL="$T/small"
+mkdir "$SMALL"
+if mount -t tmpfs -o size=300k tmpfs "$SMALL" 2>/dev/null; then
+    expect 1 "restore --to a full disk" "$SHELF" restore "$R9" "$SNAP9B" --to "$SMALL/lib"
+    contains "full disk named" "$err" "no space left on device"
+    contains "full disk: the file named" "$err" "$SMALL/lib/files"
+    contains "full disk: how to go on" "$err" "run the same restore again"
+    mount -o remount,size=8m "$SMALL"
+    expect 0 "restore --to resumed in the same folder" "$SHELF" restore "$R9" "$SNAP9B" --to "$SMALL/lib"
+    contains "resumed: what was there is kept" "$out" "unchanged"
+    expect 0 "the resumed library verifies" "$SHELF" -L "$SMALL/lib" verify
+    umount "$SMALL"
+else
+    skip "restore --to a full disk" "cannot mount a tmpfs here"
+fi
 # test-restore: a sample missing (or unreadable) when the backup ran is not
 # a problem of the backup; it is listed apart
 expect 0 "test-restore: the unreadable one is not a problem" "$SHELF" backup test-restore "$R9" "$SNAP9"

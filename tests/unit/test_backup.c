@@ -1092,6 +1092,74 @@ TEST(backup_goes_on_past_unreadable_samples)
     shelf_library_close(lib);
 }
 
+/* A restore --to that fills the disk says so, naming the file, and the
+ * same restore run again (after making room) finishes it in that folder;
+ * another snapshot is refused there. */
+TEST(restore_to_full_disk_then_resume)
+{
+    const char *d = test_tmpdir();
+    char target[4096], mnt[4096], to[4096], msg[1024] = "", msg2[1024] = "", snap1[65];
+    shelf_library *lib = make_library(d, 2, 3u << 20);
+    shelf_backup_stats st, st1;
+    shelf_restore_opts o;
+    shelf_restore_stats rs, rs2;
+    shelf_verify_stats vs;
+    shelf_repo *r;
+    int rc, rc2 = -1, rc3 = -1, vrc = -1, mark_left = -1;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st1);
+    snprintf(snap1, sizeof snap1, "%s", st1.snapshot);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 2, "snare"));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    test_pathf(mnt, sizeof mnt, "%s/mnt", d);
+    ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0)
+        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    test_pathf(to, sizeof to, "%s/lib", mnt);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    /* No assertion may end the test while the tmpfs is mounted. */
+    rc = shelf_restore(r, NULL, st.snapshot, &o, &rs);
+    snprintf(msg, sizeof msg, "%s", shelf_repo_errmsg(r));
+    if (mount("tmpfs", mnt, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=16m") == 0) {
+        rc3 = shelf_restore(r, NULL, snap1, &o, &rs2);
+        snprintf(msg2, sizeof msg2, "%s", shelf_repo_errmsg(r));
+        rc2 = shelf_restore(r, NULL, st.snapshot, &o, &rs2);
+        if (rc2 == SHELF_OK) {
+            shelf_library *nl = NULL;
+            char p[4200];
+
+            snprintf(p, sizeof p, "%s/.shelf-restore", to);
+            mark_left = access(p, F_OK) == 0;
+            if (shelf_library_open(to, 0, &nl, NULL) == SHELF_OK) {
+                vrc = shelf_verify(nl, NULL, NULL, NULL, &vs);
+                shelf_library_close(nl);
+            }
+        }
+    }
+    umount2(mnt, MNT_DETACH);
+    ASSERT(rc != SHELF_OK);
+    ASSERT(rs.failed >= 1);
+    ASSERT(strstr(msg, "no space left on device"));
+    ASSERT(strstr(msg, "noise.wav") || strstr(msg, to));
+    ASSERT_RC(SHELF_EEXIST, rc3);
+    ASSERT(strstr(msg2, "unfinished restore"));
+    ASSERT_OKM(shelf_repo_errmsg(r), rc2);
+    ASSERT_EQ_INT(rs2.failed, 0);
+    ASSERT(rs2.same >= 1);                  /* what the first run finished is kept */
+    ASSERT_EQ_INT(rs2.created + rs2.overwritten + rs2.same, st.items);
+    ASSERT_EQ_INT(mark_left, 0);
+    ASSERT_OK(vrc);
+    ASSERT_EQ_INT(vs.missing + vs.changed + vs.corrupt, 0);
+    ASSERT_EQ_INT(vs.checked, 5);           /* 3 referenced, 2 managed */
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1110,6 +1178,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
         TEST_ENTRY(backup_goes_on_past_unreadable_samples),
+        TEST_ENTRY(restore_to_full_disk_then_resume),
         TEST_END
     };
 
