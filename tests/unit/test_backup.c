@@ -1160,6 +1160,127 @@ TEST(restore_to_full_disk_then_resume)
     shelf_library_close(lib);
 }
 
+/* id's rating, favourite and tags ("" when none) now. */
+static void meta_of(shelf_library *lib, int64_t id, int *rating, int *fav, char *tags, size_t n)
+{
+    shelf_cursor *cur = NULL;
+    const shelf_sample *row = NULL;
+
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    *rating = row->rating;
+    *fav = row->favourite;
+    snprintf(tags, n, "%s", row->tags ? row->tags : "");
+    shelf_cursor_free(cur);
+}
+
+typedef struct seen {
+    int action[64];
+    char detail[64][512];
+} seen;
+
+static void on_seen(void *ud, const shelf_restore_item *it)
+{
+    seen *a = ud;
+
+    if (it->kind == SHELF_ITEM_SAMPLE && it->id > 0 && it->id < 64) {
+        a->action[it->id] = it->action;
+        snprintf(a->detail[it->id], sizeof a->detail[it->id], "%s", it->detail);
+    }
+}
+
+/* A restore into the live library compares the user's metadata too, and
+ * never overwrites a file edited in place under the default policy. */
+TEST(live_restore_metadata_and_edited_files)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p2[4096], orig2[65], now[65], tags[256];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    int64_t id1 = 1, id2 = 0;
+    int rating, fav;
+    shelf_repo *r;
+    seen a;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(p2, sizeof p2, "%s/samples/s_001.wav", d);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p2, &id2));
+    if (id2 == id1) {
+        test_pathf(p2, sizeof p2, "%s/samples/s_002.wav", d);
+        ASSERT_OKL(lib, shelf_catalog_find_path(lib, p2, &id2));
+    }
+    ASSERT(id2 > 0 && id2 < 64 && id2 != id1);
+    file_sha(p2, orig2);
+    ASSERT_OKL(lib, shelf_rate(lib, id1, 3));
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    /* since the snapshot: sample 1's tags, rating and favourite changed;
+     * sample 2's file was edited in place (not imported again) */
+    ASSERT_OKL(lib, shelf_tag_remove(lib, id1, "kick"));
+    ASSERT_OKL(lib, shelf_tag_add(lib, id1, "snare"));
+    ASSERT_OKL(lib, shelf_rate(lib, id1, 5));
+    ASSERT_OKL(lib, shelf_favourite(lib, id1, 1));
+    ASSERT_EQ_INT(tg_write_simple(p2, WAV16, 44100, 1, 3500, 777), 0);
+    file_sha(p2, now);
+    ASSERT(strcmp(now, orig2) != 0);
+    /* the preview shows both as differences (conflicts, skipped by default) */
+    memset(&o, 0, sizeof o);
+    memset(&a, 0, sizeof a);
+    o.size = sizeof o;
+    o.preview = 1;
+    o.on_item = on_seen;
+    o.ud = &a;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_SKIP);
+    ASSERT(strstr(a.detail[id1], "tags, rating or favourite differ"));
+    ASSERT(strstr(a.detail[id1], "kick") && strstr(a.detail[id1], "snare"));
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SKIP);
+    ASSERT(strstr(a.detail[id2], "changed on disk"));
+    /* the default policy (skip) leaves both as they are */
+    o.preview = 0;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SKIP);
+    file_sha(p2, now);
+    ASSERT(strcmp(now, orig2) != 0);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 5);
+    ASSERT_EQ_STR(tags, "snare");
+    /* keep both: for metadata, both sets (the library's rating stays) */
+    memset(&a, 0, sizeof a);
+    o.on_conflict = SHELF_CONFLICT_KEEP_BOTH;
+    o.items = (const char *const[]){ "1" };
+    o.nitems = 1;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_KEEP_BOTH);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 5);
+    ASSERT_EQ_INT(fav, 1);
+    ASSERT(strstr(tags, "kick") && strstr(tags, "snare"));
+    /* overwrite: the snapshot's metadata and file, exactly */
+    memset(&a, 0, sizeof a);
+    o.on_conflict = SHELF_CONFLICT_OVERWRITE;
+    o.items = NULL;
+    o.nitems = 0;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_OVERWRITE);
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_OVERWRITE);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 3);
+    ASSERT_EQ_INT(fav, 0);
+    ASSERT_EQ_STR(tags, "kick");
+    file_sha(p2, now);
+    ASSERT_EQ_STR(now, orig2);
+    /* now nothing differs */
+    memset(&a, 0, sizeof a);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_SAME);
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SAME);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1179,6 +1300,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(locks_are_leases),
         TEST_ENTRY(backup_goes_on_past_unreadable_samples),
         TEST_ENTRY(restore_to_full_disk_then_resume),
+        TEST_ENTRY(live_restore_metadata_and_edited_files),
         TEST_END
     };
 
