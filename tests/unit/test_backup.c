@@ -1281,6 +1281,93 @@ TEST(live_restore_metadata_and_edited_files)
     shelf_library_close(lib);
 }
 
+typedef struct named {
+    char want[4096];
+    int hits, others;
+    char file[128];
+} named;
+
+static void on_named(void *ud, const char *file, const char *problem, const char *snapshot,
+                     const char *item)
+{
+    named *nm = ud;
+
+    (void)problem;
+    if (!snapshot || !item)
+        return;
+    if (!strcmp(item, nm->want)) {
+        nm->hits++;
+        snprintf(nm->file, sizeof nm->file, "%s", file ? file : "");
+    } else {
+        nm->others++;
+    }
+}
+
+/* check --read-data names the snapshots and items a damaged pack hits:
+ * those whose data is damaged, not every item that shares the pack. */
+TEST(check_names_the_items_a_damaged_blob_hits)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], path[4200], pname[80];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st1, st2;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    json_t *snap = NULL, *tree = NULL, *it, *hit = NULL;
+    shelf__blobloc loc;
+    uint8_t id[SHELF_HASH_BYTES];
+    shelf_repo *r;
+    named nm;
+    size_t i;
+    FILE *f;
+    int c;
+
+    memset(&nm, 0, sizeof nm);
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(nm.want, sizeof nm.want, "%s/samples/s_001.wav", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st1);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 2, "snare"));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st2);
+    ASSERT_EQ_INT(st1.packs, 1);        /* every item shares the one pack */
+    /* flip a byte inside the first chunk of s_001.wav */
+    ASSERT_OK(shelf__snap_load(r, st2.snapshot, &snap));
+    ASSERT_OK(shelf__tree_load(r, snap, &tree));
+    json_array_foreach(json_object_get(tree, "items"), i, it)
+        if (!strcmp(json_string_value(json_object_get(it, "path")), nm.want))
+            hit = it;
+    ASSERT(hit);
+    ASSERT_OK(shelf__unhex(json_string_value(json_array_get(json_object_get(hit, "chunks"), 0)), id, sizeof id));
+    ASSERT_OK(shelf__index_find(r, id, NULL, 0, &loc));
+    shelf__pack_name(loc.pack, pname);
+    snprintf(path, sizeof path, "%s/%s", target, pname);
+    chmod(path, 0644);
+    f = fopen(path, "r+b");
+    ASSERT(f);
+    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    c = fgetc(f);
+    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+    json_decref(tree);
+    json_decref(snap);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_named, &nm, NULL));
+    ASSERT_EQ_INT(nm.hits, 2);          /* in both snapshots */
+    ASSERT_EQ_INT(nm.others, 0);        /* nothing else in that pack is lost */
+    ASSERT_EQ_STR(nm.file, pname);
+    /* and that is what a restore finds */
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT(shelf_restore(r, NULL, "latest", &o, &rs) != SHELF_OK);
+    ASSERT_EQ_INT(rs.failed, 1);
+    ASSERT_EQ_INT(rs.created, st2.items - 1);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1301,6 +1388,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(backup_goes_on_past_unreadable_samples),
         TEST_ENTRY(restore_to_full_disk_then_resume),
         TEST_ENTRY(live_restore_metadata_and_edited_files),
+        TEST_ENTRY(check_names_the_items_a_damaged_blob_hits),
         TEST_END
     };
 
