@@ -71,6 +71,21 @@ check "restores logged" "$(json "len([e for e in j if e['action']=='restore']) >
 expect 0 "restore by query" "$SHELF" --json restore "$R" "$SNAP1" --query 'tag:drums' --preview
 check "query found the tagged sample" "$(json "len([i for i in j['items'] if i['kind']=='sample'])")" = 1
 expect 2 "bad conflict policy" "$SHELF" restore --on-conflict maybe "$R" latest
+# tags, rating, favourite given since the snapshot are a difference too:
+# shown in --preview, kept by default, put back by overwrite
+expect 0 "rate since the snapshot" "$SHELF" rate 1 4
+expect 0 "fav since the snapshot" "$SHELF" fav 1
+expect 0 "restore preview: metadata" "$SHELF" --json restore "$R" "$SNAP1" 1 --preview
+check "preview: a metadata conflict" "$(json "[i['action'] for i in j['items'] if i['kind']=='sample' and i['id']==1][0]")" = skip
+contains "preview: it says what differs" "$out" "tags, rating or favourite differ"
+expect 0 "restore: skip keeps the rating" "$SHELF" restore "$R" "$SNAP1" 1
+expect 0 "info after skip" "$SHELF" --json info 1
+contains "rating kept" "$out" '"rating": 4'
+expect 0 "restore: overwrite" "$SHELF" --json restore --on-conflict overwrite "$R" "$SNAP1" 1
+check "metadata overwritten" "$(json "[i['action'] for i in j['items'] if i['kind']=='sample' and i['id']==1][0]")" = overwrite
+expect 0 "info after overwrite" "$SHELF" --json info 1
+contains "rating back" "$out" '"rating": 0'
+contains "favourite back" "$out" '"favourite": false'
 # a project brings its samples; a changed one is overwritten as a new version
 expect 0 "project changes" "$SHELF" project set 1 tempo=90
 expect 0 "restore the project" "$SHELF" --json restore --on-conflict overwrite "$R" "$SNAP1" project:1
