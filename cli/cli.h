@@ -20,6 +20,7 @@ enum {
     EXIT_VERSION = 6,       /* the library was written by a newer shelf */
     EXIT_CONFLICT = 7,      /* a merge has unresolved conflicts; nothing changed */
     EXIT_AUTH = 8,          /* wrong or missing password (backup repositories) */
+    EXIT_UNREADABLE = 9,    /* a backup finished, but some samples could not be read */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };

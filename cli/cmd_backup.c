@@ -280,7 +280,18 @@ static int backup_init(const cli *c, int argc, char **argv)
 typedef struct backup_ui {
     const cli *c;
     cli_progress bar;
+    json_t *unreadable;     /* [{id, path, reason}] */
 } backup_ui;
+
+/* A sample left out of the snapshot: named after the run (on stderr), and
+ * listed in --json. */
+static void backup_unreadable(void *ud, int64_t id, const char *path, const char *why)
+{
+    backup_ui *ui = ud;
+
+    json_array_append_new(ui->unreadable, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+                                                    "path", path, "reason", why));
+}
 
 static int backup_progress(void *ud, const shelf_backup_progress *p)
 {
@@ -344,7 +355,9 @@ static int backup_run(const cli *c, int argc, char **argv)
     if ((ex = open_repo(c, &ra, &r)) != EXIT_OK)
         goto out;
     ui.c = c;
+    ui.unreadable = json_array();
     o.progress = backup_progress;
+    o.unreadable = backup_unreadable;
     o.ud = &ui;
     cli_catch_signals();
     cli_progress_start(&ui.bar, c);
@@ -355,20 +368,37 @@ static int backup_run(const cli *c, int argc, char **argv)
         goto out;
     }
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:O}",
             "snapshot", st.snapshot, "strategy", strategy_name(o.strategy),
             "items", (json_int_t)st.items, "bytes", (json_int_t)st.bytes,
             "items_read", (json_int_t)st.items_read, "bytes_read", (json_int_t)st.bytes_read,
             "chunks", (json_int_t)st.chunks, "chunks_new", (json_int_t)st.chunks_new,
             "bytes_new", (json_int_t)st.bytes_new, "bytes_stored", (json_int_t)st.bytes_stored,
-            "seconds", st.seconds));
+            "seconds", st.seconds, "items_unreadable", (json_int_t)st.unreadable,
+            "unreadable", ui.unreadable));
     else if (!c->quiet)
         printf("snapshot %.12s: %llu items, %s; read %llu items; added %s (stored %s) in %.1f s\n",
                st.snapshot, (unsigned long long)st.items, cli_bytes(st.bytes, b1),
                (unsigned long long)st.items_read, cli_bytes(st.bytes_new, b2),
                cli_bytes(st.bytes_stored, b3), st.seconds);
     ex = EXIT_OK;
+    if (st.unreadable) {
+        size_t i;
+
+        for (i = 0; !c->json && i < json_array_size(ui.unreadable); i++) {
+            json_t *u = json_array_get(ui.unreadable, i);
+
+            cli_error("%s (sample %lld)", json_string_value(json_object_get(u, "reason")),
+                      (long long)json_integer_value(json_object_get(u, "id")));
+        }
+        if (!c->json)
+            cli_error("%llu sample%s could not be read and %s not in snapshot %.12s (named above)",
+                      (unsigned long long)st.unreadable, st.unreadable == 1 ? "" : "s",
+                      st.unreadable == 1 ? "is" : "are", st.snapshot);
+        ex = EXIT_UNREADABLE;
+    }
 out:
+    json_decref(ui.unreadable);
     shelf_repo_close(r);
     shelf_library_close(lib);
     wipe_free(ra.password);
@@ -692,6 +722,88 @@ static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW
     return 0;
 }
 
+/* What test-restore found: restore failures and verify problems, and the
+ * samples that were not in the snapshot (missing or unreadable when the
+ * backup ran: not problems of the backup). */
+typedef struct trestore {
+    const cli *c;
+    json_t *in_snap;        /* "sample:ID" and "objects/.." of the snapshot -> true;
+                               restored paths that failed -> false */
+    json_t *problems;       /* [{problem, id, path}] */
+    json_t *absent;         /* [{id, path}] */
+    char files[4300];       /* TO/files/: referenced samples, shown at their own paths */
+} trestore;
+
+/* A restored referenced sample's own path (TO/files/PATH -> /PATH). */
+static const char *trestore_path(const trestore *t, const char *path)
+{
+    size_t n = strlen(t->files);
+
+    return !strncmp(path, t->files, n) && path[n] == '/' ? path + n : path;
+}
+
+static int trestore_item(void *ud, const shelf_snapitem *it)
+{
+    trestore *t = ud;
+    char key[64];
+
+    if (it->kind == SHELF_ITEM_SAMPLE) {
+        snprintf(key, sizeof key, "sample:%lld", (long long)it->id);
+        json_object_set_new(t->in_snap, key, json_true());
+    } else if (it->kind == SHELF_ITEM_OBJECT) {
+        json_object_set_new(t->in_snap, it->path, json_true());
+    }
+    return 0;
+}
+
+static void trestore_add(trestore *t, const char *problem, int64_t id, const char *path,
+                         const char *detail)
+{
+    json_t *o;
+
+    path = trestore_path(t, path);
+    o = json_pack("{s:s, s:I, s:s}", "problem", problem, "id", (json_int_t)id, "path", path);
+    if (detail && *detail)
+        json_object_set_new(o, "detail", json_string(detail));
+    json_array_append_new(t->problems, o);
+    if (!t->c->json)
+        printf("%-8s %7lld  %s%s%s%s\n", problem, (long long)id, path, detail && *detail ? "  (" : "",
+               detail ? detail : "", detail && *detail ? ")" : "");
+}
+
+/* A file that could not be restored: listed once (verify then finds it
+ * missing: not listed again). */
+static void trestore_failed(void *ud, const shelf_restore_item *it)
+{
+    trestore *t = ud;
+
+    if (it->action != SHELF_RESTORE_FAILED)
+        return;
+    if (*it->path)
+        json_object_set_new(t->in_snap, it->path, json_false());
+    trestore_add(t, "failed", it->id, *it->path ? it->path : it->name, it->detail);
+}
+
+static void trestore_verify(void *ud, int problem, int64_t id, const char *path)
+{
+    trestore *t = ud;
+    const char *obj = strstr(path, "/objects/");
+    char key[64];
+
+    if (problem == SHELF_VERIFY_MISSING) {
+        if (json_is_false(json_object_get(t->in_snap, path)))
+            return;     /* listed as failed */
+        snprintf(key, sizeof key, "sample:%lld", (long long)id);
+        if (!json_object_get(t->in_snap, key) && !(obj && json_object_get(t->in_snap, obj + 1))) {
+            json_array_append_new(t->absent, json_pack("{s:I, s:s}", "id", (json_int_t)id, "path",
+                                                       trestore_path(t, path)));
+            return;
+        }
+    }
+    trestore_add(t, problem == SHELF_VERIFY_MISSING ? "missing" : problem == SHELF_VERIFY_CHANGED ?
+                 "changed" : "corrupt", id, path, NULL);
+}
+
 static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **argv, int first)
 {
     shelf_restore_opts o;
@@ -699,23 +811,40 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
     shelf_verify_stats vs;
     shelf_library *lib = NULL;
     const char *snap = first < argc ? argv[first] : "latest", *tmp = getenv("TMPDIR");
-    char dir[4096], to[4200], *msg = NULL;
+    char dir[4096], to[4200], db[4300], *msg = NULL;
+    trestore t;
+    size_t i;
     int rc, ex = EXIT_FAIL;
 
     memset(&vs, 0, sizeof vs);
+    memset(&st, 0, sizeof st);
+    t.c = c;
+    t.in_snap = json_object();
+    t.problems = json_array();
+    t.absent = json_array();
     snprintf(dir, sizeof dir, "%s/shelf-test-restore-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         cli_error("cannot create a temporary folder: %s", strerror(errno));
-        return EXIT_FAIL;
+        goto done;
+    }
+    if ((rc = shelf_snapshot_items(r, snap, trestore_item, &t)) != SHELF_OK) {
+        ex = repo_fail(r, rc);
+        goto out;
     }
     snprintf(to, sizeof to, "%s/library", dir);
+    snprintf(db, sizeof db, "%s/shelf.db", to);
+    snprintf(t.files, sizeof t.files, "%s/files", to);
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
     o.to = to;
+    o.on_item = trestore_failed;
+    o.ud = &t;
     rc = shelf_restore(r, NULL, snap, &o, &st);
     if (*shelf_repo_warning(r))
         cli_error("warning: %s", shelf_repo_warning(r));
-    if (rc != SHELF_OK) {
+    /* Items that failed are listed; the rest is still checked when the
+     * catalog came back. */
+    if (rc != SHELF_OK && (!st.failed || access(db, F_OK) != 0)) {
         ex = repo_fail(r, rc);
         goto out;
     }
@@ -724,23 +853,47 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
         shelf_free(msg);
         goto out;
     }
-    if ((rc = shelf_verify(lib, NULL, NULL, NULL, &vs)) != SHELF_OK) {
+    if ((rc = shelf_verify(lib, trestore_verify, NULL, &t, &vs)) != SHELF_OK) {
         ex = cli_fail(lib, rc);
         goto out;
     }
-    ex = vs.missing + vs.changed + vs.corrupt ? EXIT_FAIL : EXIT_OK;
-    if (c->json)
-        cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "restored", (json_int_t)st.created,
-                                 "checked", (json_int_t)vs.checked, "missing", (json_int_t)vs.missing,
+    ex = json_array_size(t.problems) ? EXIT_FAIL : EXIT_OK;
+    if (c->json) {
+        cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:O, s:O}",
+                                 "restored", (json_int_t)st.created, "failed", (json_int_t)st.failed,
+                                 "checked", (json_int_t)vs.checked,
+                                 "missing", (json_int_t)(vs.missing - json_array_size(t.absent)),
                                  "changed", (json_int_t)vs.changed, "corrupt", (json_int_t)vs.corrupt,
-                                 "ok", ex == EXIT_OK));
-    else if (!c->quiet || ex != EXIT_OK)
-        printf("test restore of %s: %llu items restored, %llu files and blobs re-hashed: %s\n", snap,
-               (unsigned long long)st.created, (unsigned long long)vs.checked,
-               ex == EXIT_OK ? "all match" : "PROBLEMS");
+                                 "not_in_snapshot", (json_int_t)json_array_size(t.absent),
+                                 "ok", ex == EXIT_OK, "problems", t.problems, "absent", t.absent));
+    } else {
+        for (i = 0; !c->quiet && i < json_array_size(t.absent); i++) {
+            json_t *a = json_array_get(t.absent, i);
+
+            printf("absent   %7lld  %s  (not in the snapshot: missing or unreadable when the backup ran)\n",
+                   (long long)json_integer_value(json_object_get(a, "id")),
+                   json_string_value(json_object_get(a, "path")));
+        }
+        if (!c->quiet || ex != EXIT_OK)
+            printf("test restore of %s: %llu items restored, %llu files and blobs re-hashed: %s",
+                   snap, (unsigned long long)st.created, (unsigned long long)vs.checked,
+                   ex == EXIT_OK ? "all match" : "");
+        if (ex != EXIT_OK)
+            printf("%zu problem%s (listed above)", json_array_size(t.problems),
+                   json_array_size(t.problems) == 1 ? "" : "s");
+        if ((!c->quiet || ex != EXIT_OK) && json_array_size(t.absent))
+            printf("; %zu sample%s not in the snapshot", json_array_size(t.absent),
+                   json_array_size(t.absent) == 1 ? "" : "s");
+        if (!c->quiet || ex != EXIT_OK)
+            putchar('\n');
+    }
 out:
     shelf_library_close(lib);
     nftw(dir, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+done:
+    json_decref(t.in_snap);
+    json_decref(t.problems);
+    json_decref(t.absent);
     return ex;
 }
 

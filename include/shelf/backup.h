@@ -107,6 +107,11 @@ typedef struct shelf_backup_progress {
 /* Called on the calling thread now and then; non-zero stops the backup
  * (SHELF_ECANCELED; what was stored is reused by the next run). */
 typedef int (*shelf_backup_progress_cb)(void *ud, const shelf_backup_progress *p);
+/* Called on the calling thread for each sample whose file (or managed
+ * blob) could not be read: id, its path, and why (borrowed for the call).
+ * The backup goes on; the sample is not in the snapshot. */
+typedef void (*shelf_backup_unreadable_cb)(void *ud, int64_t id, const char *path,
+                                           const char *why);
 
 typedef struct shelf_backup_opts {
     size_t size;              /* sizeof(shelf_backup_opts) */
@@ -114,7 +119,8 @@ typedef struct shelf_backup_opts {
     const char *const *tags;
     size_t ntags;
     shelf_backup_progress_cb progress;
-    void *ud;
+    void *ud;                 /* for progress and unreadable */
+    shelf_backup_unreadable_cb unreadable;  /* may be NULL */
 } shelf_backup_opts;
 
 typedef struct shelf_backup_stats {
@@ -126,6 +132,7 @@ typedef struct shelf_backup_stats {
     uint64_t bytes_stored;    /* what they took in the repository */
     uint64_t packs;
     double seconds;
+    uint64_t unreadable;      /* samples left out: their file could not be read */
 } shelf_backup_stats;
 
 /*
@@ -134,7 +141,11 @@ typedef struct shelf_backup_stats {
  * sample file (patches and projects with their version history are in the
  * catalog).  Writes packs, then an index file, then the snapshot, so a
  * crash never leaves a snapshot that points at missing data.  Takes a
- * shared lock (SHELF_EBUSY while prune holds the repository).
+ * shared lock (SHELF_EBUSY while prune holds the repository).  A sample
+ * whose file cannot be read (permission, I/O error) is left out of the
+ * snapshot, counted in st->unreadable and passed to o->unreadable; the
+ * run still returns SHELF_OK.  Samples whose file is gone (missing) are
+ * left out silently, as verify reports them.
  */
 SHELF_API int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
                                shelf_backup_stats *st);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zstd.h>
 #include "backup_int.h"
 
 typedef struct chk {
@@ -96,15 +97,80 @@ static int no_prefetch(void *ud, const char *name, uint64_t size)
     return 0;
 }
 
+/* Check every blob the index places in pack id (its bytes in raw): it
+ * decrypts, decompresses and has its hash.  Damaged ones go into the
+ * badblob table.  The number of blobs checked, or -1 when the cache
+ * failed. */
+static long check_blobs(chk *c, const char *name, const uint8_t id[SHELF_HASH_BYTES], const shelf__buf *raw)
+{
+    shelf_repo *r = c->r;
+    shelf__buf plain = SHELF__BUF_INIT, out = SHELF__BUF_INIT;
+    sqlite3_stmt *q = NULL, *ins = NULL;
+    long n = 0;
+
+    if (cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID") != SHELF_OK ||
+        sqlite3_prepare_v2(r->cache, "SELECT id, off, len, raw, flags FROM blobs WHERE pack = ?1", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO badblob(id, pack) VALUES(?1, ?2)", -1, &ins, NULL) != SQLITE_OK) {
+        n = -1;
+        goto out;
+    }
+    sqlite3_bind_blob(q, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        uint64_t off = (uint64_t)sqlite3_column_int64(q, 1), len = (uint64_t)sqlite3_column_int64(q, 2);
+        size_t want = (size_t)sqlite3_column_int64(q, 3);
+        int flags = sqlite3_column_int(q, 4), ok = 0;
+        uint8_t got[SHELF_HASH_BYTES];
+        char hex[SHELF_HASH_HEX], what[160];
+
+        if (sqlite3_column_bytes(q, 0) != SHELF_HASH_BYTES)
+            continue;
+        n++;
+        if (off + len <= raw->len &&
+            shelf__open_sealed(r, raw->buf + off, (size_t)len, &plain) == SHELF_OK) {
+            const shelf__buf *data = &plain;
+
+            if (flags & SHELF__BLOB_ZSTD) {
+                size_t z;
+
+                shelf__buf_reset(&out);
+                z = shelf__buf_grow(&out, want) == SHELF_OK
+                    ? ZSTD_decompress(out.buf, want, plain.buf, plain.len) : (size_t)-1;
+                out.len = ZSTD_isError(z) ? 0 : z;
+                data = ZSTD_isError(z) ? NULL : &out;
+            }
+            if (data && data->len == want) {
+                shelf__sha256_mem(data->buf, data->len, got);
+                ok = !memcmp(got, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES);
+            }
+        }
+        if (ok)
+            continue;
+        shelf__hex(sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, hex);
+        snprintf(what, sizeof what, "blob %.16s in the pack is damaged", hex);
+        problem(c, name, what, NULL, NULL);
+        sqlite3_reset(ins);
+        sqlite3_bind_blob(ins, 1, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(ins, 2, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_step(ins);
+    }
+out:
+    sqlite3_finalize(q);
+    sqlite3_finalize(ins);
+    shelf__buf_release(&plain);
+    shelf__buf_release(&out);
+    return n;
+}
+
 /* Read a whole pack and check it: name = hash, header, every blob.  Adds
- * the pack to the damaged table when anything is wrong. */
+ * the pack to the damaged table when it cannot be read, or its damaged
+ * blobs to the badblob table. */
 static void read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
 {
     shelf_repo *r = c->r;
-    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    shelf__buf raw = SHELF__BUF_INIT;
     uint8_t id[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
     shelf__packent *ents = NULL;
-    size_t n = 0, i;
+    size_t n = 0;
     int bad = 0;
 
     if (!pack_id_of(p->name, id))
@@ -126,14 +192,12 @@ static void read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
         bad = 1;
         goto out;
     }
-    for (i = 0; i < n; i++) {
-        if (shelf__open_sealed(r, raw.buf + ents[i].off, ents[i].len, &plain) != SHELF_OK) {
-            problem(c, p->name, "a blob in the pack is damaged", NULL, NULL);
-            bad = 1;
-            break;
-        }
-    }
 out:
+    /* Which blobs the damage hits: each indexed blob of the pack is checked
+     * where the index says it is (where restore reads it); only those
+     * damaged are lost, the rest of the pack still restores. */
+    if (bad && raw.buf && check_blobs(c, p->name, id, &raw) > 0)
+        bad = 0;
     if (bad) {
         sqlite3_reset(mark);
         sqlite3_bind_blob(mark, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
@@ -142,7 +206,6 @@ out:
     }
     shelf_free(ents);
     shelf__buf_release(&raw);
-    shelf__buf_release(&plain);
 }
 
 /* Content-named files (index, snapshots): the name is the hash. */
@@ -323,7 +386,12 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         sqlite3_finalize(q);
         q = NULL;
     }
-    /* Read data: a share of the packs, whole. */
+    /* Read data: a share of the packs, whole (below, with the snapshots). */
+    /* Snapshots: readable, tree readable, every chunk indexed and in a
+     * pack not found damaged. */
+    if (cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
+                    "DELETE FROM badblob") != SHELF_OK)
+        goto out;
     if (read_percent > 0) {
         for (i = 0; i < packs.n; i++) {
             uint8_t pick;
@@ -337,10 +405,11 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
             shelf__repo_lock_refresh(r);
         }
     }
-    /* Snapshots: readable, tree readable, every chunk indexed and in a
-     * pack not found damaged. */
+    /* A chunk is lost when every copy is in a damaged or missing pack, or
+     * is itself damaged; the problem names the pack of one copy. */
     if (sqlite3_prepare_v2(r->cache,
-            "SELECT b.pack IN (SELECT pack FROM damaged) FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            "SELECT b.pack IN (SELECT pack FROM damaged) OR EXISTS (SELECT 1 FROM badblob x\n"
+            "  WHERE x.id = b.id AND x.pack = b.pack), b.pack FROM blobs b JOIN packs p ON p.pack = b.pack\n"
             " WHERE b.id = ?1 ORDER BY 1 LIMIT 1", -1, &lost, NULL) != SQLITE_OK) {
         rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
         goto out;
@@ -377,7 +446,11 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
                     break;
                 }
                 if (sqlite3_column_int(lost, 0)) {
-                    problem(&c, NULL, "data is in a damaged or missing pack", sid, path);
+                    char pname[80] = "";
+
+                    if (sqlite3_column_bytes(lost, 1) == SHELF_HASH_BYTES)
+                        shelf__pack_name(sqlite3_column_blob(lost, 1), pname);
+                    problem(&c, *pname ? pname : NULL, "data is in a damaged or missing pack", sid, path);
                     break;
                 }
             }

@@ -37,6 +37,8 @@ typedef struct rst {
     int policy;                /* current conflict policy */
     int first_rc;
     char *cols;                /* samples columns except id, root_id */
+    int nospace;               /* restore --to: the target filled up; stop */
+    int resume;                /* restore --to: finishing a restore that stopped */
 } rst;
 
 static void report(rst *s, int action, int kind, int64_t id, const char *name, const char *path,
@@ -374,8 +376,10 @@ static void rfile_finish(rst *s, rfile *f)
         }
         fchmod(f->fd, (mode_t)f->mode);
         if (close(f->fd) != 0 && f->rc == SHELF_OK) {
-            f->rc = SHELF_EIO;
-            snprintf(f->err, sizeof f->err, "cannot write '%s'", f->dest);
+            if (errno == ENOSPC || errno == EDQUOT)
+                s->nospace = 1;
+            f->rc = shelf__errno_rc(errno);
+            snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
         }
         f->fd = -1;
     }
@@ -421,6 +425,8 @@ static void rpool_complete(rpool *p)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
+                if (errno == ENOSPC || errno == EDQUOT)
+                    p->s->nospace = 1;
                 f->rc = shelf__errno_rc(errno);
                 snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
                 break;
@@ -539,6 +545,8 @@ static void rfile_start(rpool *p, json_t *it, char *dest, int kind, int action, 
         *slash = '/';
     }
     if (f->rc == SHELF_OK && (!f->tmp || (f->fd = mkstemp(f->tmp)) < 0)) {
+        if (f->tmp && (errno == ENOSPC || errno == EDQUOT))
+            s->nospace = 1;
         f->rc = f->tmp ? shelf__errno_rc(errno) : SHELF_ENOMEM;
         snprintf(f->err, sizeof f->err, "cannot write '%s': %s", dest,
                  f->tmp ? shelf__errno_str(errno) : "out of memory");
@@ -560,6 +568,109 @@ static void rfile_start(rpool *p, json_t *it, char *dest, int kind, int action, 
     }
 }
 
+/* A restore into a folder writes this file first and removes it when
+ * everything was restored: a run that stopped (a full disk, a crash) can be
+ * run again into the same folder and goes on where it stopped. */
+#define RESUME_MARK ".shelf-restore"
+
+static int file_has(const char *path, const char *hex);
+
+static char *mark_read(const char *path)
+{
+    char buf[80];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return shelf__strdup("");
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return shelf__strdup(buf);
+}
+
+/* An empty folder (marked as a restore of this snapshot), or the folder of
+ * a restore of this snapshot that stopped (s->resume). */
+static int to_prepare(rst *s)
+{
+    const char *to = s->o->to;
+    char *mark = shelf__path_join(to, RESUME_MARK), *had = NULL;
+    int rc = SHELF_OK, fd = -1, e;
+
+    if (!mark)
+        return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    if (!dir_empty(to)) {
+        if (!(had = mark_read(mark)))
+            rc = shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
+        else if (strcmp(had, s->snapid) != 0)
+            rc = shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': it holds an "
+                               "unfinished restore of snapshot %.12s (run that one again to finish it, "
+                               "or use an empty folder)", to, had);
+        else
+            s->resume = 1;
+        goto out;
+    }
+    if (s->o->preview)
+        goto out;
+    if ((e = shelf__mkdirs(to, 0777)) != 0) {
+        rc = shelf__seterr_errno(&s->r->err, e, "cannot create '%s'", to);
+        goto out;
+    }
+    if ((fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+        write(fd, s->snapid, strlen(s->snapid)) != (ssize_t)strlen(s->snapid) || write(fd, "\n", 1) != 1) {
+        rc = shelf__seterr_errno(&s->r->err, errno, "cannot write '%s'", mark);
+        goto out;
+    }
+out:
+    if (fd >= 0 && close(fd) != 0 && rc == SHELF_OK)
+        rc = shelf__seterr_errno(&s->r->err, errno, "cannot write '%s'", mark);
+    shelf_free(mark);
+    shelf_free(had);
+    return rc;
+}
+
+/* Resuming: what to do with item it at dest.  A file there is one the
+ * stopped run finished (files are renamed into place once whole and
+ * checked) unless its size differs; the catalog is always written again
+ * (its roots are moved again below). */
+static int to_resumed(rst *s, json_t *it, int kind, const char *dest)
+{
+    struct stat sb;
+
+    if (lstat(dest, &sb) != 0)
+        return SHELF_RESTORE_CREATE;
+    if (kind == SHELF_ITEM_CATALOG) {
+        if (!s->o->preview) {
+            char *wal = shelf__asprintf("%s-wal", dest), *shm = shelf__asprintf("%s-shm", dest);
+
+            if (wal)
+                unlink(wal);
+            if (shm)
+                unlink(shm);
+            shelf_free(wal);
+            shelf_free(shm);
+        }
+        return SHELF_RESTORE_OVERWRITE;
+    }
+    if (S_ISREG(sb.st_mode) &&
+        (uint64_t)sb.st_size == (uint64_t)json_integer_value(json_object_get(it, "size")))
+        return SHELF_RESTORE_SAME;
+    return SHELF_RESTORE_OVERWRITE;
+}
+
+/* Everything is restored: the folder is a library, no longer a restore. */
+static void to_done(rst *s)
+{
+    char *mark = shelf__path_join(s->o->to, RESUME_MARK);
+
+    if (mark)
+        unlink(mark);
+    shelf_free(mark);
+}
+
 static int restore_to(rst *s)
 {
     const char *to = s->o->to;
@@ -569,10 +680,8 @@ static int restore_to(rst *s)
     int rc = SHELF_OK, started = 0;
     rpool pool;
 
-    if (!dir_empty(to))
-        return shelf__seterr(&s->r->err, SHELF_EEXIST, "cannot restore into '%s': not empty", to);
-    if (!s->o->preview && (rc = shelf__mkdirs(to, 0777)) != 0)
-        return shelf__seterr_errno(&s->r->err, rc, "cannot create '%s'", to);
+    if ((rc = to_prepare(s)) != SHELF_OK)
+        return rc;
     json_array_foreach(json_object_get(s->tree, "items"), i, it) {
         const char *t = json_string_value(json_object_get(it, "t"));
         const char *path = json_string_value(json_object_get(it, "path"));
@@ -609,8 +718,15 @@ static int restore_to(rst *s)
             continue;
         }
         if (kind == SHELF_ITEM_SAMPLE && s->o->files_to_original && stat(dest, &sb) == 0)
-            action = s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
-        if (!s->o->preview && action != SHELF_RESTORE_SKIP) {
+            action = file_has(dest, json_string_value(json_object_get(it, "sha256"))) ? SHELF_RESTORE_SAME
+                   : s->policy == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_SKIP;
+        else if (s->resume)
+            action = to_resumed(s, it, kind, dest);
+        if (s->nospace) {
+            shelf_free(dest);
+            break;      /* the target is full: what is left waits for the resumed run */
+        }
+        if (!s->o->preview && action != SHELF_RESTORE_SKIP && action != SHELF_RESTORE_SAME) {
             if (!started) {
                 if ((rc = rpool_start(&pool, s)) != SHELF_OK) {
                     shelf_free(dest);
@@ -640,6 +756,14 @@ static int restore_to(rst *s)
         if (s->o->files_to_original)
             sync();
     }
+    if (s->nospace) {
+        /* The catalog's roots are moved by the run that finishes. */
+        char why[sizeof s->r->err.msg];
+
+        snprintf(why, sizeof why, "%s", s->r->err.msg);
+        return shelf__seterr(&s->r->err, SHELF_EIO, "%s; make room and run the same restore again: "
+                             "it goes on where it stopped", why);
+    }
     if (!(db = shelf__path_join(to, "shelf.db")))
         return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
     if (!s->o->files_to_original && access(db, F_OK) == 0) {
@@ -654,7 +778,11 @@ static int restore_to(rst *s)
                                -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, abs, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE)
-                rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot move the roots of '%s': %s", db,
+                rc = sqlite3_errcode(h) == SQLITE_FULL
+                   ? shelf__seterr(&s->r->err, SHELF_EIO, "cannot move the roots of '%s': no space left "
+                                   "on device; make room and run the same restore again: it goes on "
+                                   "where it stopped", db)
+                   : shelf__seterr(&s->r->err, SHELF_EDB, "cannot move the roots of '%s': %s", db,
                                    sqlite3_errmsg(h));
         } else {
             rc = shelf__seterr(&s->r->err, SHELF_EDB, "cannot open '%s'", db);
@@ -675,6 +803,8 @@ static int restore_to(rst *s)
         }
     }
     shelf_free(db);
+    if (rc == SHELF_OK && s->first_rc == SHELF_OK)
+        to_done(s);
     return rc != SHELF_OK ? rc : s->first_rc;
 }
 
@@ -691,8 +821,9 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     return 0;
 }
 
-/* Copy an item's tags, rating and favourite from the snapshot. */
-static int copy_meta(shelf_library *lib, int kind, int64_t from, int64_t to)
+/* Copy an item's tags, rating and favourite from the snapshot (its rating
+ * replaces the library's unless keep_rating). */
+static int copy_meta_as(shelf_library *lib, int kind, int64_t from, int64_t to, int keep_rating)
 {
     static const char *const sql[] = {
         "INSERT OR IGNORE INTO main.tags(name) SELECT t.name FROM snap.tag_items ti\n"
@@ -701,7 +832,8 @@ static int copy_meta(shelf_library *lib, int kind, int64_t from, int64_t to)
         " FROM snap.tag_items ti JOIN snap.tags t ON t.id = ti.tag_id\n"
         " JOIN main.tags mt ON mt.name = t.name WHERE ti.kind = ?1 AND ti.item_id = ?2",
         "INSERT OR REPLACE INTO main.ratings(kind, item_id, rating) SELECT kind, ?3, rating\n"
-        " FROM snap.ratings WHERE kind = ?1 AND item_id = ?2",
+        " FROM snap.ratings WHERE kind = ?1 AND item_id = ?2 AND NOT (?4 AND EXISTS\n"
+        "  (SELECT 1 FROM main.ratings WHERE kind = ?1 AND item_id = ?3))",
         "INSERT OR IGNORE INTO main.favourites(kind, item_id, added) SELECT kind, ?3, added\n"
         " FROM snap.favourites WHERE kind = ?1 AND item_id = ?2"
     };
@@ -716,12 +848,103 @@ static int copy_meta(shelf_library *lib, int kind, int64_t from, int64_t to)
         sqlite3_bind_int(st, 1, kind);
         sqlite3_bind_int64(st, 2, from);
         sqlite3_bind_int64(st, 3, to);
+        if (sqlite3_bind_parameter_count(st) >= 4)
+            sqlite3_bind_int(st, 4, keep_rating);
         s = sqlite3_step(st);
         sqlite3_finalize(st);
         if (s != SQLITE_DONE)
             return shelf__dberr(lib, "cannot copy tags and ratings");
     }
     return SHELF_OK;
+}
+
+/* What happens to a restored sample's tags, rating and favourite. */
+enum {
+    META_COPY = 0,      /* the snapshot's are added (a new row; as before) */
+    META_NONE = 1,      /* the library's stay as they are */
+    META_REPLACE = 2,   /* they become the snapshot's */
+    META_UNION = 3      /* the snapshot's tags and favourite are added, the library's rating stays */
+};
+
+static int apply_meta(shelf_library *lib, int kind, int64_t from, int64_t to, int mode)
+{
+    static const char *const clear[] = {
+        "DELETE FROM main.tag_items WHERE kind = ?1 AND item_id = ?2",
+        "DELETE FROM main.ratings WHERE kind = ?1 AND item_id = ?2",
+        "DELETE FROM main.favourites WHERE kind = ?1 AND item_id = ?2"
+    };
+    size_t i;
+
+    if (mode == META_NONE)
+        return SHELF_OK;
+    for (i = 0; mode == META_REPLACE && i < sizeof clear / sizeof *clear; i++) {
+        sqlite3_stmt *st = shelf__prepare(lib, clear[i]);
+        int s;
+
+        if (!st)
+            return SHELF_EDB;
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, to);
+        s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE)
+            return shelf__dberr(lib, "cannot replace tags and ratings");
+    }
+    return copy_meta_as(lib, kind, from, to, mode == META_UNION);
+}
+
+/* One side's tags (sorted, space-separated), rating and favourite of an
+ * item, as text for a restore's detail: "tags 'a b', rating 3, favourite". */
+static void meta_text(shelf_library *lib, const char *db, int kind, int64_t id, char *out, size_t n)
+{
+    char *sql = shelf__asprintf(
+        "SELECT (SELECT group_concat(name, ' ') FROM (SELECT t.name FROM %s.tag_items ti\n"
+        "  JOIN %s.tags t ON t.id = ti.tag_id WHERE ti.kind = ?1 AND ti.item_id = ?2 ORDER BY lower(t.name))),\n"
+        " (SELECT rating FROM %s.ratings WHERE kind = ?1 AND item_id = ?2),\n"
+        " EXISTS (SELECT 1 FROM %s.favourites WHERE kind = ?1 AND item_id = ?2)", db, db, db, db);
+    sqlite3_stmt *st = sql ? shelf__prepare(lib, sql) : NULL;
+
+    shelf_free(sql);
+    snprintf(out, n, "?");
+    if (!st)
+        return;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *tags = (const char *)sqlite3_column_text(st, 0);
+
+        snprintf(out, n, "tags '%s', %s%.0d, %s", tags ? tags : "",
+                 sqlite3_column_type(st, 1) == SQLITE_NULL ? "no rating" : "rating ",
+                 sqlite3_column_int(st, 1), sqlite3_column_int(st, 2) ? "favourite" : "not favourite");
+    }
+    sqlite3_finalize(st);
+}
+
+/* 1 when an item's tags, rating or favourite in the library differ from
+ * the snapshot's (then detail says how), 0 when they are the same. */
+static int meta_differs(shelf_library *lib, int kind, int64_t id, char *detail, size_t n)
+{
+    char a[160], b[160];
+
+    meta_text(lib, "snap", kind, id, a, sizeof a);
+    meta_text(lib, "main", kind, id, b, sizeof b);
+    if (!strcmp(a, b))
+        return 0;
+    snprintf(detail, n, "snapshot: %s; library: %s", a, b);
+    return 1;
+}
+
+/* A file at path still has the content of tree item it: the same size and
+ * time as when it was backed up, or else the same hash. */
+static int file_same(const char *path, const struct stat *sb, json_t *it, const char *sha)
+{
+    json_t *mt = json_object_get(it, "mtime_ns");
+
+    if ((uint64_t)sb->st_size != (uint64_t)json_integer_value(json_object_get(it, "size")))
+        return 0;
+    if (mt && (json_int_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec == json_integer_value(mt))
+        return 1;
+    return file_has(path, sha);
 }
 
 /* The root for abs in the live library (an existing one that holds it, or
@@ -796,6 +1019,66 @@ static char *keep_both_name(const char *path, int n)
     return shelf__asprintf("%.*s (restored %d)%s", (int)(dot - path), path, n, dot);
 }
 
+/*
+ * The library has the snapshot's version of sample sid: is its file still
+ * that version, and are its tags, rating and favourite the snapshot's?  A
+ * file changed on disk or other metadata is a conflict settled by the
+ * policy; a file that is gone (or a damaged blob) comes back without one.
+ * Sets *action (SAME or SKIP: reported here), *need_file and *meta.
+ */
+static int same_version(rst *s, int64_t sid, const char *name, const char *dest, json_t *it, int blob,
+                        const struct stat *sb, uint64_t size, char *detail, size_t n, int *action,
+                        int *need_file, int *meta)
+{
+    const char *sha = json_string_value(json_object_get(it, "sha256"));
+    char diff[400] = "";
+    int file_ok = sb && (blob ? (uint64_t)sb->st_size == size : file_same(dest, sb, it, sha));
+    int changed = sb && !file_ok && !blob;  /* a user's file edited in place */
+    int meta_diff = meta_differs(s->lib, SHELF__KIND_SAMPLE, sid, diff, sizeof diff), choice;
+
+    char gone[32] = "";
+
+    *meta = META_NONE;
+    *need_file = !file_ok;
+    *action = !file_ok ? (sb ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_CREATE) : SHELF_RESTORE_SAME;
+    if (!file_ok && !changed)
+        snprintf(gone, sizeof gone, "the %s was %s", blob ? "blob" : "file", sb ? "damaged" : "missing");
+    if (!changed && !meta_diff) {
+        snprintf(detail, n, "%s", gone);
+        if (*action == SHELF_RESTORE_SAME)
+            report(s, SHELF_RESTORE_SAME, SHELF_ITEM_SAMPLE, sid, name, dest, size, NULL);
+        return SHELF_OK;
+    }
+    snprintf(detail, n, "conflict: %s%s%s%s%s%s%s", gone, *gone ? "; " : "",
+             changed ? "the file changed on disk since the snapshot" : "", changed && meta_diff ? "; " : "",
+             meta_diff ? "tags, rating or favourite differ (" : "", diff, meta_diff ? ")" : "");
+    choice = decide(s, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+    if (choice == SHELF_CONFLICT_OVERWRITE) {
+        *action = SHELF_RESTORE_OVERWRITE;
+        *meta = META_REPLACE;
+    } else if (choice == SHELF_CONFLICT_KEEP_BOTH && !changed) {
+        /* Only the metadata differs: both sets are kept. */
+        *action = file_ok ? SHELF_RESTORE_KEEP_BOTH : *action;
+        *meta = META_UNION;
+    } else if (choice == SHELF_CONFLICT_KEEP_BOTH) {
+        *action = SHELF_RESTORE_KEEP_BOTH;  /* the snapshot's file under a new name */
+        *need_file = 1;
+        *meta = META_COPY;
+    } else if (!file_ok && !changed) {
+        /* Skipped: the missing file still comes back, the library's metadata stays. */
+        size_t len = strlen(detail);
+
+        snprintf(detail + len, n - len, "; the library's kept");
+    } else {
+        *action = SHELF_RESTORE_SKIP;
+        report(s, SHELF_RESTORE_SKIP, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+        if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
+            audit(s->lib, SHELF__KIND_SAMPLE, sid, "skipped sample %lld from snapshot %.12s: %s",
+                  (long long)sid, s->snapid, detail);
+    }
+    return SHELF_OK;
+}
+
 static int restore_sample(rst *s, int64_t sid)
 {
     shelf_library *lib = s->lib;
@@ -804,10 +1087,11 @@ static int restore_sample(rst *s, int64_t sid)
         " JOIN snap.roots r ON r.id = s.root_id WHERE s.id = ?1");
     char *name = NULL, *root = NULL, *relpath = NULL, *blob = NULL, *sha = NULL, *abs = NULL;
     char *live_sha = NULL, *live_abs = NULL, *dest = NULL, *newrel = NULL, *newname = NULL;
-    char detail[256] = "", objpath[80];
+    char detail[640] = "", objpath[80];
     uint64_t size = 0;
     json_t *it;
     int rc = SHELF_OK, action, choice, have_file = 0, need_file = 1, live = 0;
+    int meta_mode = META_COPY, meta_only = 0;
     struct stat sb;
 
     if (!st)
@@ -873,16 +1157,11 @@ static int restore_sample(rst *s, int64_t sid)
     sqlite3_finalize(st);
     have_file = stat(dest, &sb) == 0;
     if (live && live_sha && !strcmp(live_sha, sha)) {
-        action = SHELF_RESTORE_SAME;
-        if (!have_file || (uint64_t)sb.st_size != size) {
-            action = have_file ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_CREATE;
-            snprintf(detail, sizeof detail, "the file was %s", have_file ? "changed" : "missing");
-        }
-        need_file = action != SHELF_RESTORE_SAME;
-        if (!need_file) {
-            report(s, action, SHELF_ITEM_SAMPLE, sid, name, dest, size, NULL);
+        rc = same_version(s, sid, name, dest, it, blob != NULL, have_file ? &sb : NULL, size, detail,
+                          sizeof detail, &action, &need_file, &meta_mode);
+        if (rc != SHELF_OK || action == SHELF_RESTORE_SAME || action == SHELF_RESTORE_SKIP)
             goto out;
-        }
+        meta_only = action == SHELF_RESTORE_KEEP_BOTH && meta_mode == META_UNION;
     } else if (live || (have_file && !blob && !file_has(dest, sha))) {
         snprintf(detail, sizeof detail, "conflict: the library has %s",
                  live ? "another version of this sample" : "another file at this path");
@@ -895,6 +1174,8 @@ static int restore_sample(rst *s, int64_t sid)
             goto out;
         }
         action = choice == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_KEEP_BOTH;
+        if (action == SHELF_RESTORE_OVERWRITE && live)
+            meta_mode = META_REPLACE;
         if (action == SHELF_RESTORE_OVERWRITE && live && live_abs && !blob) {
             shelf_free(dest);
             dest = shelf__strdup(abs);
@@ -903,7 +1184,7 @@ static int restore_sample(rst *s, int64_t sid)
         action = SHELF_RESTORE_CREATE;
         need_file = !(have_file && (blob || file_has(dest, sha)));
     }
-    if (action == SHELF_RESTORE_KEEP_BOTH) {
+    if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only) {
         int n;
 
         for (n = 1; n < 1000; n++) {
@@ -941,12 +1222,12 @@ static int restore_sample(rst *s, int64_t sid)
         }
     }
     if (s->o->preview) {
-        report(s, action, SHELF_ITEM_SAMPLE, sid, name, blob && action == SHELF_RESTORE_KEEP_BOTH ?
-               newrel : dest, size, detail);
+        report(s, action, SHELF_ITEM_SAMPLE, sid, name, blob && action == SHELF_RESTORE_KEEP_BOTH &&
+               !meta_only ? newrel : dest, size, detail);
         goto out;
     }
     /* The file first (atomic), then the catalog in one transaction. */
-    if (need_file && !(blob && access(dest, F_OK) == 0)) {
+    if (need_file && !(blob && action != SHELF_RESTORE_OVERWRITE && access(dest, F_OK) == 0)) {
         if ((rc = make_parent(s->r, blob ? lib->path : root, dest)) != SHELF_OK ||
             (rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644, 1)) != SHELF_OK) {
             fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
@@ -957,7 +1238,7 @@ static int restore_sample(rst *s, int64_t sid)
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
     {
-        const char *useabs = action == SHELF_RESTORE_KEEP_BOTH ? (blob ? NULL : dest) : abs;
+        const char *useabs = action == SHELF_RESTORE_KEEP_BOTH && !meta_only ? (blob ? NULL : dest) : abs;
         char *kbabs = NULL;
         const char *rel;
         int64_t rid, target = sid;
@@ -975,7 +1256,7 @@ static int restore_sample(rst *s, int64_t sid)
         if (action == SHELF_RESTORE_CREATE && !live) {
             sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
                                   " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
-        } else if (action == SHELF_RESTORE_KEEP_BOTH) {
+        } else if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only) {
             sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
                                   " SELECT NULL, ?2, ?3, ?5, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
         } else if (live) {
@@ -1007,7 +1288,7 @@ static int restore_sample(rst *s, int64_t sid)
             goto txfail;
         }
         sqlite3_finalize(st);
-        if (action == SHELF_RESTORE_KEEP_BOTH)
+        if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only)
             target = sqlite3_last_insert_rowid(lib->db);
         if (!live && action == SHELF_RESTORE_OVERWRITE) {
             st = shelf__prepare(lib, "SELECT id FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
@@ -1034,7 +1315,7 @@ static int restore_sample(rst *s, int64_t sid)
                 }
             }
         }
-        if ((rc = copy_meta(lib, SHELF__KIND_SAMPLE, sid, target)) != SHELF_OK)
+        if ((rc = apply_meta(lib, SHELF__KIND_SAMPLE, sid, target, meta_mode)) != SHELF_OK)
             goto txfail;
         if ((rc = audit(lib, SHELF__KIND_SAMPLE, target, "%s sample %lld from snapshot %.12s: %s",
                         action == SHELF_RESTORE_CREATE ? "created" :

@@ -578,6 +578,7 @@ typedef struct run {
     uint8_t *buf;                       /* 2 * CHUNK_MAX */
     shelf_backup_progress prog;
     double last_progress;
+    int src_err;                        /* errno of the last failure to read a source file */
 } run;
 
 static int add_dep(run *u, const uint8_t rn[SHELF__RUN_BYTES])
@@ -661,6 +662,22 @@ static int store_chunk(run *u, const uint8_t *p, size_t n, int type, int *compre
     return shelf__pipe_submit(r, chunks, type, p, n, *compress);
 }
 
+/* A source file failed part way: the chunks queued for it refer to its
+ * chunk list, so let them come back before the list goes (the backup goes
+ * on without the file).  rc unless the repository failed meanwhile. */
+static int src_failed(run *u, int rc)
+{
+    shelf__err keep = u->r->err;
+    int drc = shelf__pipe_drain(u->r);
+
+    if (drc != SHELF_OK) {
+        u->src_err = 0;
+        return drc;
+    }
+    u->r->err = keep;
+    return rc;
+}
+
 /* Chunk and store the file at path; fills size, sha256, chunks of item.
  * known: the file's hash when the catalog (or a blob's name) already says
  * it and size is what it should be; then the file is not hashed whole. */
@@ -680,6 +697,7 @@ static int store_file(run *u, const char *path, json_t *item, const char *known,
         goto out;
     }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        u->src_err = errno;
         rc = shelf__seterr_errno(&r->err, errno, "cannot open '%s'", path);
         goto out;
     }
@@ -700,8 +718,10 @@ static int store_file(run *u, const char *path, json_t *item, const char *known,
                 if (got < 0 && errno == EINTR)
                     continue;
                 if (got < 0) {
+                    u->src_err = errno;
                     rc = shelf__seterr_errno(&r->err, errno, "cannot read '%s'", path);
                     close(fd);
+                    rc = src_failed(u, rc);
                     goto out;
                 }
                 if (got == 0)
@@ -797,6 +817,21 @@ static json_t *unchanged(run *u, json_t *w)
     return NULL;
 }
 
+/* A sample's file (or blob) could not be read: it is left out of the
+ * snapshot, counted and reported; the backup goes on. */
+static int unreadable(run *u, json_t *w)
+{
+    const shelf_backup_opts *o = u->o;
+
+    u->st->unreadable++;
+    u->prog.bytes_done += (uint64_t)json_integer_value(json_object_get(w, "size"));
+    if (o && o->size >= offsetof(shelf_backup_opts, unreadable) + sizeof o->unreadable &&
+        o->unreadable)
+        o->unreadable(o->ud, json_integer_value(json_object_get(w, "id")),
+                      json_string_value(json_object_get(w, "src")), u->r->err.msg);
+    return SHELF_OK;
+}
+
 /* Back up one item of the work list. */
 static int do_item(run *u, json_t *w)
 {
@@ -815,6 +850,7 @@ static int do_item(run *u, json_t *w)
         json_object_set(item, "mtime_ns", json_object_get(w, "mtime_ns"));
     if ((old = unchanged(u, w)) != NULL)
         reused = reuse(u, item, old);
+    u->src_err = 0;
     if (reused) {
         u->prog.bytes_done += size;
     } else if ((rc = store_file(u, src, item, json_string_value(json_object_get(w, "known")),
@@ -822,6 +858,10 @@ static int do_item(run *u, json_t *w)
         if (rc == SHELF_ENOTFOUND && !strcmp(t, "sample")) {
             rc = SHELF_OK;      /* gone since the catalog saw it: not in this snapshot */
             u->prog.bytes_done += size;
+            goto out;
+        }
+        if (u->src_err && (!strcmp(t, "sample") || !strcmp(t, "object"))) {
+            rc = unreadable(u, w);
             goto out;
         }
         goto out;

@@ -71,6 +71,21 @@ check "restores logged" "$(json "len([e for e in j if e['action']=='restore']) >
 expect 0 "restore by query" "$SHELF" --json restore "$R" "$SNAP1" --query 'tag:drums' --preview
 check "query found the tagged sample" "$(json "len([i for i in j['items'] if i['kind']=='sample'])")" = 1
 expect 2 "bad conflict policy" "$SHELF" restore --on-conflict maybe "$R" latest
+# tags, rating, favourite given since the snapshot are a difference too:
+# shown in --preview, kept by default, put back by overwrite
+expect 0 "rate since the snapshot" "$SHELF" rate 1 4
+expect 0 "fav since the snapshot" "$SHELF" fav 1
+expect 0 "restore preview: metadata" "$SHELF" --json restore "$R" "$SNAP1" 1 --preview
+check "preview: a metadata conflict" "$(json "[i['action'] for i in j['items'] if i['kind']=='sample' and i['id']==1][0]")" = skip
+contains "preview: it says what differs" "$out" "tags, rating or favourite differ"
+expect 0 "restore: skip keeps the rating" "$SHELF" restore "$R" "$SNAP1" 1
+expect 0 "info after skip" "$SHELF" --json info 1
+contains "rating kept" "$out" '"rating": 4'
+expect 0 "restore: overwrite" "$SHELF" --json restore --on-conflict overwrite "$R" "$SNAP1" 1
+check "metadata overwritten" "$(json "[i['action'] for i in j['items'] if i['kind']=='sample' and i['id']==1][0]")" = overwrite
+expect 0 "info after overwrite" "$SHELF" --json info 1
+contains "rating back" "$out" '"rating": 0'
+contains "favourite back" "$out" '"favourite": false'
 # a project brings its samples; a changed one is overwritten as a new version
 expect 0 "project changes" "$SHELF" project set 1 tempo=90
 expect 0 "restore the project" "$SHELF" --json restore --on-conflict overwrite "$R" "$SNAP1" project:1
@@ -108,6 +123,71 @@ chmod u+w "$PACK"
 printf 'X' | dd of="$PACK" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 1 "check finds damage" "$SHELF" backup check --read-data "$R"
 contains "damage named" "$out" "damaged"
+
+# a sample that cannot be read (a folder where its file was: read() fails,
+# also for root) does not stop the backup: it is named, exit status 9
+R9="$T/repo9"
+expect 0 "repository for the unreadable sample" "$SHELF" backup init --kdf-cost 10 "$R9"
+mv "$S/c.wav" "$T/c.wav.keep"
+mkdir "$S/c.wav"
+expect 9 "unreadable sample: exit status 9" "$SHELF" backup "$R9"
+contains "unreadable sample named" "$err" "cannot read '$S/c.wav'"
+contains "unreadable samples counted" "$err" "1 sample could not be read"
+contains "the snapshot was still written" "$out" "snapshot "
+expect 9 "unreadable sample --json" "$SHELF" --json backup "$R9"
+check "--json counts it" "$(json 'j["items_unreadable"]')" = 1
+check "--json names it" "$(json 'j["unreadable"][0]["path"]')" = "$S/c.wav"
+SNAP9=$(json 'j["snapshot"]')
+rmdir "$S/c.wav"
+mv "$T/c.wav.keep" "$S/c.wav"
+expect 0 "readable again: exit status 0" "$SHELF" --json backup "$R9"
+check "--json: none unreadable" "$(json 'j["items_unreadable"]')" = 0
+SNAP9B=$(json 'j["snapshot"]')
+# restore --to onto a full disk: the message names it, and the same restore
+# run again (after making room) finishes in that folder
+SMALL="$T/small"
+mkdir "$SMALL"
+if mount -t tmpfs -o size=300k tmpfs "$SMALL" 2>/dev/null; then
+    expect 1 "restore --to a full disk" "$SHELF" restore "$R9" "$SNAP9B" --to "$SMALL/lib"
+    contains "full disk named" "$err" "no space left on device"
+    contains "full disk: the file named" "$err" "$SMALL/lib/files"
+    contains "full disk: how to go on" "$err" "run the same restore again"
+    mount -o remount,size=8m "$SMALL"
+    expect 0 "restore --to resumed in the same folder" "$SHELF" restore "$R9" "$SNAP9B" --to "$SMALL/lib"
+    contains "resumed: what was there is kept" "$out" "unchanged"
+    expect 0 "the resumed library verifies" "$SHELF" -L "$SMALL/lib" verify
+    umount "$SMALL"
+else
+    skip "restore --to a full disk" "cannot mount a tmpfs here"
+fi
+# test-restore: a sample missing (or unreadable) when the backup ran is not
+# a problem of the backup; it is listed apart
+expect 0 "test-restore: the unreadable one is not a problem" "$SHELF" backup test-restore "$R9" "$SNAP9"
+mv "$S/c.wav" "$T/c.wav.keep"
+expect 0 "backup with a sample missing" "$SHELF" backup "$R9"
+expect 0 "test-restore: a missing sample is not a problem" "$SHELF" backup test-restore "$R9"
+contains "test-restore lists it apart" "$out" "absent"
+contains "test-restore names it" "$out" "$S/c.wav"
+contains "test-restore passes" "$out" "all match"
+expect 0 "test-restore --json" "$SHELF" --json backup test-restore "$R9"
+check "--json: ok" "$(json 'j["ok"]')" = True
+check "--json: not in the snapshot" "$(json 'j["absent"][0]["path"]')" = "$S/c.wav"
+mv "$T/c.wav.keep" "$S/c.wav"
+# every problem is listed: a damaged pack fails the sample it holds
+R10="$T/repo10"
+expect 0 "repository for test-restore problems" "$SHELF" backup init --kdf-cost 10 "$R10"
+expect 0 "full backup" "$SHELF" backup --full "$R10"
+PACK=$(find "$R10/data" -type f -size +100k | head -1)
+chmod u+w "$PACK"
+printf 'X' | dd of="$PACK" bs=1 seek=$(($(stat -c %s "$PACK") / 2)) conv=notrunc 2>/dev/null
+expect 1 "test-restore of a damaged pack" "$SHELF" backup test-restore "$R10"
+contains "test-restore names the failed sample" "$out" "long.wav"
+contains "test-restore lists it as failed" "$out" "failed"
+contains "test-restore counts the problems" "$out" "1 problem (listed above)"
+expect 1 "test-restore of a damaged pack --json" "$SHELF" --json backup test-restore "$R10"
+check "--json lists the problem" "$(json '[p["problem"] for p in j["problems"]]')" = "['failed']"
+expect 0 "help" "$SHELF" help
+contains "help lists exit status 9" "$out" "9    backup finished, but some samples could not be read"
 
 # ---- doc/disaster-recovery.md, "After the loss" ----
 R2="$T/repo2"

@@ -1661,6 +1661,357 @@ TEST(format_1_repository_still_reads)
     shelf_repo_close(r);
 }
 
+/* ---- what real libraries break ---- */
+
+typedef struct unread {
+    int n;
+    int64_t id;
+    char path[4096], why[512];
+} unread;
+
+static void on_unreadable(void *ud, int64_t id, const char *path, const char *why)
+{
+    unread *u = ud;
+
+    u->n++;
+    u->id = id;
+    snprintf(u->path, sizeof u->path, "%s", path);
+    snprintf(u->why, sizeof u->why, "%s", why);
+}
+
+static int find_item(void *ud, const shelf_snapitem *it)
+{
+    const char *want = ((const char **)ud)[0];
+
+    if (!strcmp(it->path, want))
+        ((const char **)ud)[1] = "found";
+    return 0;
+}
+
+/* A sample that cannot be read (here: its path is now a folder, which
+ * open() takes and read() refuses, also for root) does not stop the
+ * backup: it is left out, counted and named. */
+TEST(backup_goes_on_past_unreadable_samples)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_opts o;
+    shelf_backup_stats st;
+    shelf_repo *r;
+    int64_t id = 0;
+    unread u;
+    const char *look[2];
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(p, sizeof p, "%s/samples/s_001.wav", d);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p, &id));
+    ASSERT_EQ_INT(unlink(p), 0);
+    ASSERT_EQ_INT(mkdir(p, 0777), 0);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    memset(&o, 0, sizeof o);
+    memset(&u, 0, sizeof u);
+    o.size = sizeof o;
+    o.unreadable = on_unreadable;
+    o.ud = &u;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &o, &st));
+    ASSERT_EQ_INT(st.unreadable, 1);
+    ASSERT_EQ_INT(u.n, 1);
+    ASSERT_EQ_INT(u.id, id);
+    ASSERT_EQ_STR(u.path, p);
+    ASSERT(strstr(u.why, "cannot read") && strstr(u.why, "s_001.wav"));
+    ASSERT_EQ_INT(st.items, 6);     /* catalog, config, 2 blobs, 2 of the 3 referenced */
+    look[0] = p;
+    look[1] = NULL;
+    ASSERT_OK(shelf_snapshot_items(r, st.snapshot, find_item, look));
+    ASSERT(look[1] == NULL);
+    /* the others are there */
+    test_pathf(p, sizeof p, "%s/samples/s_002.wav", d);
+    look[0] = p;
+    ASSERT_OK(shelf_snapshot_items(r, st.snapshot, find_item, look));
+    ASSERT(look[1] != NULL);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+/* A restore --to that fills the disk says so, naming the file, and the
+ * same restore run again (after making room) finishes it in that folder;
+ * another snapshot is refused there. */
+TEST(restore_to_full_disk_then_resume)
+{
+    const char *d = test_tmpdir();
+    char target[4096], mnt[4096], to[4096], msg[1024] = "", msg2[1024] = "", snap1[65];
+    shelf_library *lib = make_library(d, 2, 3u << 20);
+    shelf_backup_stats st, st1;
+    shelf_restore_opts o;
+    shelf_restore_stats rs, rs2;
+    shelf_verify_stats vs;
+    shelf_repo *r;
+    int rc, rc2 = -1, rc3 = -1, vrc = -1, mark_left = -1;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st1);
+    snprintf(snap1, sizeof snap1, "%s", st1.snapshot);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 2, "snare"));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    test_pathf(mnt, sizeof mnt, "%s/mnt", d);
+    ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0)
+        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    test_pathf(to, sizeof to, "%s/lib", mnt);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    /* No assertion may end the test while the tmpfs is mounted. */
+    rc = shelf_restore(r, NULL, st.snapshot, &o, &rs);
+    snprintf(msg, sizeof msg, "%s", shelf_repo_errmsg(r));
+    if (mount("tmpfs", mnt, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=16m") == 0) {
+        rc3 = shelf_restore(r, NULL, snap1, &o, &rs2);
+        snprintf(msg2, sizeof msg2, "%s", shelf_repo_errmsg(r));
+        rc2 = shelf_restore(r, NULL, st.snapshot, &o, &rs2);
+        if (rc2 == SHELF_OK) {
+            shelf_library *nl = NULL;
+            char p[4200];
+
+            snprintf(p, sizeof p, "%s/.shelf-restore", to);
+            mark_left = access(p, F_OK) == 0;
+            if (shelf_library_open(to, 0, &nl, NULL) == SHELF_OK) {
+                vrc = shelf_verify(nl, NULL, NULL, NULL, &vs);
+                shelf_library_close(nl);
+            }
+        }
+    }
+    umount2(mnt, MNT_DETACH);
+    ASSERT(rc != SHELF_OK);
+    ASSERT(rs.failed >= 1);
+    ASSERT(strstr(msg, "no space left on device"));
+    ASSERT(strstr(msg, "noise.wav") || strstr(msg, to));
+    ASSERT_RC(SHELF_EEXIST, rc3);
+    ASSERT(strstr(msg2, "unfinished restore"));
+    ASSERT_OKM(shelf_repo_errmsg(r), rc2);
+    ASSERT_EQ_INT(rs2.failed, 0);
+    ASSERT(rs2.same >= 1);                  /* what the first run finished is kept */
+    ASSERT_EQ_INT(rs2.created + rs2.overwritten + rs2.same, st.items);
+    ASSERT_EQ_INT(mark_left, 0);
+    ASSERT_OK(vrc);
+    ASSERT_EQ_INT(vs.missing + vs.changed + vs.corrupt, 0);
+    ASSERT_EQ_INT(vs.checked, 5);           /* 3 referenced, 2 managed */
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+/* id's rating, favourite and tags ("" when none) now. */
+static void meta_of(shelf_library *lib, int64_t id, int *rating, int *fav, char *tags, size_t n)
+{
+    shelf_cursor *cur = NULL;
+    const shelf_sample *row = NULL;
+
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    *rating = row->rating;
+    *fav = row->favourite;
+    snprintf(tags, n, "%s", row->tags ? row->tags : "");
+    shelf_cursor_free(cur);
+}
+
+typedef struct seen {
+    int action[64];
+    char detail[64][512];
+} seen;
+
+static void on_seen(void *ud, const shelf_restore_item *it)
+{
+    seen *a = ud;
+
+    if (it->kind == SHELF_ITEM_SAMPLE && it->id > 0 && it->id < 64) {
+        a->action[it->id] = it->action;
+        snprintf(a->detail[it->id], sizeof a->detail[it->id], "%s", it->detail);
+    }
+}
+
+/* A restore into the live library compares the user's metadata too, and
+ * never overwrites a file edited in place under the default policy. */
+TEST(live_restore_metadata_and_edited_files)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p2[4096], orig2[65], now[65], tags[256];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    int64_t id1 = 1, id2 = 0;
+    int rating, fav;
+    shelf_repo *r;
+    seen a;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(p2, sizeof p2, "%s/samples/s_001.wav", d);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p2, &id2));
+    if (id2 == id1) {
+        test_pathf(p2, sizeof p2, "%s/samples/s_002.wav", d);
+        ASSERT_OKL(lib, shelf_catalog_find_path(lib, p2, &id2));
+    }
+    ASSERT(id2 > 0 && id2 < 64 && id2 != id1);
+    file_sha(p2, orig2);
+    ASSERT_OKL(lib, shelf_rate(lib, id1, 3));
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    /* since the snapshot: sample 1's tags, rating and favourite changed;
+     * sample 2's file was edited in place (not imported again) */
+    ASSERT_OKL(lib, shelf_tag_remove(lib, id1, "kick"));
+    ASSERT_OKL(lib, shelf_tag_add(lib, id1, "snare"));
+    ASSERT_OKL(lib, shelf_rate(lib, id1, 5));
+    ASSERT_OKL(lib, shelf_favourite(lib, id1, 1));
+    ASSERT_EQ_INT(tg_write_simple(p2, WAV16, 44100, 1, 3500, 777), 0);
+    file_sha(p2, now);
+    ASSERT(strcmp(now, orig2) != 0);
+    /* the preview shows both as differences (conflicts, skipped by default) */
+    memset(&o, 0, sizeof o);
+    memset(&a, 0, sizeof a);
+    o.size = sizeof o;
+    o.preview = 1;
+    o.on_item = on_seen;
+    o.ud = &a;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_SKIP);
+    ASSERT(strstr(a.detail[id1], "tags, rating or favourite differ"));
+    ASSERT(strstr(a.detail[id1], "kick") && strstr(a.detail[id1], "snare"));
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SKIP);
+    ASSERT(strstr(a.detail[id2], "changed on disk"));
+    /* the default policy (skip) leaves both as they are */
+    o.preview = 0;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SKIP);
+    file_sha(p2, now);
+    ASSERT(strcmp(now, orig2) != 0);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 5);
+    ASSERT_EQ_STR(tags, "snare");
+    /* keep both: for metadata, both sets (the library's rating stays) */
+    memset(&a, 0, sizeof a);
+    o.on_conflict = SHELF_CONFLICT_KEEP_BOTH;
+    o.items = (const char *const[]){ "1" };
+    o.nitems = 1;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_KEEP_BOTH);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 5);
+    ASSERT_EQ_INT(fav, 1);
+    ASSERT(strstr(tags, "kick") && strstr(tags, "snare"));
+    /* overwrite: the snapshot's metadata and file, exactly */
+    memset(&a, 0, sizeof a);
+    o.on_conflict = SHELF_CONFLICT_OVERWRITE;
+    o.items = NULL;
+    o.nitems = 0;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_OVERWRITE);
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_OVERWRITE);
+    meta_of(lib, id1, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 3);
+    ASSERT_EQ_INT(fav, 0);
+    ASSERT_EQ_STR(tags, "kick");
+    file_sha(p2, now);
+    ASSERT_EQ_STR(now, orig2);
+    /* now nothing differs */
+    memset(&a, 0, sizeof a);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
+    ASSERT_EQ_INT(a.action[id1], SHELF_RESTORE_SAME);
+    ASSERT_EQ_INT(a.action[id2], SHELF_RESTORE_SAME);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+typedef struct named {
+    char want[4096];
+    int hits, others;
+    char file[128];
+} named;
+
+static void on_named(void *ud, const char *file, const char *problem, const char *snapshot,
+                     const char *item)
+{
+    named *nm = ud;
+
+    (void)problem;
+    if (!snapshot || !item)
+        return;
+    if (!strcmp(item, nm->want)) {
+        nm->hits++;
+        snprintf(nm->file, sizeof nm->file, "%s", file ? file : "");
+    } else {
+        nm->others++;
+    }
+}
+
+/* check --read-data names the snapshots and items a damaged pack hits:
+ * those whose data is damaged, not every item that shares the pack. */
+TEST(check_names_the_items_a_damaged_blob_hits)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], path[4200], pname[80];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st1, st2;
+    shelf_restore_opts o;
+    shelf_restore_stats rs;
+    json_t *snap = NULL, *tree = NULL, *it, *hit = NULL;
+    shelf__blobloc loc;
+    uint8_t id[SHELF_HASH_BYTES];
+    shelf_repo *r;
+    named nm;
+    size_t i;
+    FILE *f;
+    int c;
+
+    memset(&nm, 0, sizeof nm);
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(nm.want, sizeof nm.want, "%s/samples/s_001.wav", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st1);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 2, "snare"));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st2);
+    ASSERT_EQ_INT(st1.packs, 1);        /* every item shares the one pack */
+    /* flip a byte inside the first chunk of s_001.wav */
+    ASSERT_OK(shelf__snap_load(r, st2.snapshot, &snap));
+    ASSERT_OK(shelf__tree_load(r, snap, &tree));
+    json_array_foreach(json_object_get(tree, "items"), i, it)
+        if (!strcmp(json_string_value(json_object_get(it, "path")), nm.want))
+            hit = it;
+    ASSERT(hit);
+    ASSERT_OK(shelf__unhex(json_string_value(json_array_get(json_object_get(hit, "chunks"), 0)), id, sizeof id));
+    ASSERT_OK(shelf__index_find(r, id, NULL, 0, &loc));
+    shelf__pack_name(loc.pack, pname);
+    snprintf(path, sizeof path, "%s/%s", target, pname);
+    chmod(path, 0644);
+    f = fopen(path, "r+b");
+    ASSERT(f);
+    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    c = fgetc(f);
+    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+    json_decref(tree);
+    json_decref(snap);
+    ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_named, &nm, NULL));
+    ASSERT_EQ_INT(nm.hits, 2);          /* in both snapshots */
+    ASSERT_EQ_INT(nm.others, 0);        /* nothing else in that pack is lost */
+    ASSERT_EQ_STR(nm.file, pname);
+    /* and that is what a restore finds */
+    test_pathf(to, sizeof to, "%s/restored", d);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.to = to;
+    ASSERT(shelf_restore(r, NULL, "latest", &o, &rs) != SHELF_OK);
+    ASSERT_EQ_INT(rs.failed, 1);
+    ASSERT_EQ_INT(rs.created, st2.items - 1);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1687,6 +2038,10 @@ int main(int argc, char **argv)
         TEST_ENTRY(damaged_index_does_not_stop_a_restore),
         TEST_ENTRY(config_and_key_copies_and_foreign_files),
         TEST_ENTRY(format_1_repository_still_reads),
+        TEST_ENTRY(backup_goes_on_past_unreadable_samples),
+        TEST_ENTRY(restore_to_full_disk_then_resume),
+        TEST_ENTRY(live_restore_metadata_and_edited_files),
+        TEST_ENTRY(check_names_the_items_a_damaged_blob_hits),
         TEST_END
     };
 
