@@ -65,6 +65,9 @@ int shelf__exec(shelf_library *lib, const char *sql);
 /* Transactions: BEGIN IMMEDIATE (a writer from the start) / COMMIT / ROLLBACK;
  * nested inside another, a savepoint. */
 int shelf__begin(shelf_library *lib);
+/* A read transaction (deferred: a consistent view, no write lock; allowed
+ * on a read-only library); ended like the others. */
+int shelf__begin_read(shelf_library *lib);
 int shelf__commit(shelf_library *lib);
 void shelf__rollback(shelf_library *lib);
 

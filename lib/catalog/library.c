@@ -60,6 +60,15 @@ int shelf__begin(shelf_library *lib)
     return rc;
 }
 
+int shelf__begin_read(shelf_library *lib)
+{
+    int rc = shelf__exec(lib, lib->tx_depth ? "SAVEPOINT shelf_nested" : "BEGIN");
+
+    if (rc == SHELF_OK)
+        lib->tx_depth++;
+    return rc;
+}
+
 int shelf__commit(shelf_library *lib)
 {
     int rc = shelf__exec(lib, lib->tx_depth > 1 ? "RELEASE shelf_nested" : "COMMIT");

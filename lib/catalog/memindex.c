@@ -813,7 +813,7 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         return rc;
     }
     /* One read transaction: the index is one consistent state. */
-    if ((rc = shelf__exec(lib, "BEGIN")) != SHELF_OK)
+    if ((rc = shelf__begin_read(lib)) != SHELF_OK)
         goto out;
     ix->data_version = data_version(lib);
     ix->total_changes = sqlite3_total_changes(lib->db);
@@ -851,7 +851,8 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
                 ix->catbits[ix->cat[i]][i >> 6] |= 1ull << (i & 63);
     }
 done:
-    shelf__exec(lib, "COMMIT");
+    if (shelf__commit(lib) != SHELF_OK)
+        shelf__rollback(lib);
 out:
     for (i = 0; i < b.nstrs; i++)
         shelf_free(b.strs[i]);

@@ -529,7 +529,7 @@ static int load_known(importer *im, const char *scope)
     int r, rc;
 
     /* One read transaction: the root cannot be folded half way. */
-    if ((rc = shelf__exec(im->lib, "BEGIN")) != SHELF_OK)
+    if ((rc = shelf__begin_read(im->lib)) != SHELF_OK)
         return rc;
     if ((rc = follow_root(im)) != SHELF_OK)
         goto out;
@@ -572,7 +572,8 @@ static int load_known(importer *im, const char *scope)
 out:
     if (rc == SHELF_OK)
         rc = shelf__commit(im->lib);
-    shelf__rollback(im->lib);
+    else
+        shelf__rollback(im->lib);
     shelf_free(pscope);
     return rc;
 }
@@ -1002,7 +1003,12 @@ static int64_t find_moved(importer *im, const char *sha)
     sqlite3_reset(im->by_sha);
     sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);
     while (sqlite3_step(im->by_sha) == SQLITE_ROW) {
-        const char *rel = unprefix(im, (const char *)sqlite3_column_text(im->by_sha, 2));
+        /* The row's path in its root, and in this walk's terms when the
+         * row is under it (rows of a root another import folded into this
+         * one are not). */
+        const char *relpath = (const char *)sqlite3_column_text(im->by_sha, 2);
+        const char *root = (const char *)sqlite3_column_text(im->by_sha, 4);
+        const char *rel = relpath ? unprefix(im, relpath) : NULL;
         known *k = sqlite3_column_int64(im->by_sha, 1) == im->root_id && rel ? known_find(im, rel) : NULL;
 
         if (k) {
@@ -1010,7 +1016,7 @@ static int64_t find_moved(importer *im, const char *sha)
                 continue;
             k->taken = 1;
         } else if (!sqlite3_column_int(im->by_sha, 3) &&
-                   !gone_now((const char *)sqlite3_column_text(im->by_sha, 4), rel)) {
+                   (!root || !relpath || !gone_now(root, relpath))) {
             continue;
         }
         id = sqlite3_column_int64(im->by_sha, 0);

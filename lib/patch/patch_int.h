@@ -44,9 +44,10 @@ int shelf__doc_kind(const json_t *doc);
  * SHA-256 hex when hash is not NULL. */
 char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX]);
 
-/* *id: the item of kind whose first version or head is the document json
- * (0 when none), for importers that do not import one thing twice. */
-int shelf__doc_find_same(shelf_library *lib, int kind, const char *json, int64_t *id);
+/* *id: the item of kind whose first version or head is the working-form
+ * document doc (checked here, as shelf__doc_create_json checks it; 0 when
+ * none), for importers that do not import one thing twice. */
+int shelf__doc_find_same(shelf_library *lib, int kind, json_t *doc, int64_t *id);
 
 /* Link documents up again with samples that came back by hash (after a
  * sample they used was removed with force and imported again). */

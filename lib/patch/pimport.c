@@ -224,7 +224,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             continue;
         if (!sp || *sp != '/' || json_is_true(json_object_get(s, "missing")) || known ||
             stat(sp, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            if (sp && !known && json_object_set_new(seen, sp, json_false()) != 0) {
+            if (sp && !known && json_object_set_new_nocheck(seen, sp, json_false()) != 0) {
                 rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
                 goto out;
             }
@@ -238,7 +238,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             json_object_del(s, "sha256");
             continue;
         }
-        if (json_object_set_new(seen, sp, json_null()) != 0) {
+        if (json_object_set_new_nocheck(seen, sp, json_null()) != 0) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
@@ -288,7 +288,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         }
         rc = shelf_catalog_find_path(lib, sp, &sid);
         if (rc == SHELF_ENOTFOUND && ui.failed) {
-            json_object_set_new(seen, sp, json_false());
+            json_object_set_new_nocheck(seen, sp, json_false());
             /* Not audio shelf reads (allowed missing, as in step 2). */
             json_object_set_new(s, "missing", json_true());
             json_object_set_new(s, "path", rel_text(sp, dir));
@@ -302,7 +302,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             rc = shelf__seterr(&lib->err, rc, "%s: zone %s: %s", path, key, why);
             goto out;
         }
-        json_object_set_new(seen, sp, json_pack("[Is]", (json_int_t)sid, hex));
+        json_object_set_new_nocheck(seen, sp, json_pack("[Is]", (json_int_t)sid, hex));
         json_object_set_new(s, "id", json_integer(sid));
         json_object_set_new(s, "sha256", json_string(hex));
         json_object_set_new(s, "path", rel_text(sp, dir));
@@ -314,15 +314,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     }
     /* The same file imported again: the patch it made is there. */
     if (!(flags & SHELF_PIMPORT_AS_NEW)) {
-        char *text = shelf__doc_dump(doc, NULL);
-
-        if (!text) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        rc = shelf__doc_find_same(lib, SHELF_DOC_PATCH, text, id);
-        free(text);
-        if (rc != SHELF_OK || *id) {
+        if ((rc = shelf__doc_find_same(lib, SHELF_DOC_PATCH, doc, id)) != SHELF_OK || *id) {
             if (rc == SHELF_OK)
                 rc = SHELF_DONE;
             goto out;

@@ -1811,18 +1811,15 @@ static int64_t find_same(shelf_library *lib, int kind, const char *first, const 
     return id;
 }
 
-int shelf__doc_find_same(shelf_library *lib, int kind, const char *json, int64_t *id)
+int shelf__doc_find_same(shelf_library *lib, int kind, json_t *doc, int64_t *id)
 {
     char hash[SHELF_HASH_HEX], *text;
-    json_t *doc = NULL;
     int rc;
 
     *id = 0;
-    if ((rc = load_text(lib, kind, json, &doc)) != SHELF_OK)
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK)
         return rc;
-    text = shelf__doc_dump(doc, hash);
-    json_decref(doc);
-    if (!text)
+    if (!(text = shelf__doc_dump(doc, hash)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     free(text);
     if ((*id = find_same(lib, kind, hash, NULL)) < 0) {

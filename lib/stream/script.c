@@ -131,7 +131,7 @@ static int parse_note(parser *ps, const char *p, const char *end, shelf_notes *n
     note->sample = (int)v;
     while (word(&p, end, w, sizeof w)) {
         char *eq = strchr(w, '=');
-        double d;
+        double d = 0;
         int bad = 0;
 
         if (!eq) {
@@ -190,7 +190,7 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
         ps.line++;
         if (end > p && end[-1] == '\r')
             end--;
-        if (memchr(p, '\0', (size_t)(end - p))) {
+        if (end > p && memchr(p, '\0', (size_t)(end - p))) {
             snprintf(ps.msg, sizeof ps.msg, "line %d: a NUL byte", ps.line);
             goto out;
         }

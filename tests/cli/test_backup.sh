@@ -187,7 +187,7 @@ contains "test-restore counts the problems" "$out" "1 problem (listed above)"
 expect 1 "test-restore of a damaged pack --json" "$SHELF" --json backup test-restore "$R10"
 check "--json lists the problem" "$(json '[p["problem"] for p in j["problems"]]')" = "['failed']"
 expect 0 "help" "$SHELF" help
-contains "help lists exit status 9" "$out" "9    backup finished, but some samples could not be read"
+contains "help lists exit status 9" "$out" "9    a backup finished, but some samples could not be read"
 
 # ---- doc/disaster-recovery.md, "After the loss" ----
 R2="$T/repo2"
