@@ -405,8 +405,18 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
     } else if ((rc = shelf__store_init(&lib->store, objs, &lib->err)) != SHELF_OK) {
         goto fail;
     }
-    if ((rc = open_db(lib, fresh)) == SHELF_OK)
-        rc = lib->readonly ? check_schema(lib) : shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION);
+    /* A catalog another process is creating or switching to WAL at this
+     * moment can answer SQLITE_BUSY at once, without the busy handler (seen
+     * with two imports into a new library): open it again a few times. */
+    for (int tries = 0;; tries++) {
+        if ((rc = open_db(lib, fresh)) == SHELF_OK)
+            rc = lib->readonly ? check_schema(lib) : shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION);
+        if (rc != SHELF_EBUSY || tries == 20)
+            break;
+        sqlite3_close_v2(lib->db);
+        lib->db = NULL;
+        usleep(20000 + 10000 * (useconds_t)tries);
+    }
     if (rc != SHELF_OK && !fresh && !lib->readonly && disk_full(lib)) {
         /* SQLite cannot even set up its log on a full disk.  Read what is
          * there; every write says the disk is full. */
