@@ -1313,15 +1313,29 @@ out:
 }
 
 /* The temporary files a killed run left in the folders of the index it
- * left (copies: .shelf-ID.tmp; the index: index.tmp). */
+ * left (copies: .shelf-ID.tmp; the index: index.tmp) and in PATCHES (the
+ * SFZ writer's .NAME.sfz.tmp-PID-N). */
 static void sweep_tmp(const media *m, const char *dir)
 {
-    char *p = shelf__path_join(dir, "index.tmp");
+    char *p = shelf__path_join(dir, "index.tmp"), *pdir = shelf__path_join(dir, PATCHES);
     size_t i, j;
+    DIR *pd;
 
     if (p)
         unlink(p);
     free(p);
+    if (pdir && (pd = opendir(pdir)) != NULL) {
+        struct dirent *de;
+
+        while ((de = readdir(pd)) != NULL)
+            if (de->d_name[0] == '.' && strstr(de->d_name, ".sfz.tmp-") &&
+                (p = shelf__path_join(pdir, de->d_name))) {
+                unlink(p);
+                free(p);
+            }
+        closedir(pd);
+    }
+    free(pdir);
     for (i = 0; i < m->nold; i++) {
         const char *slash = strchr(m->old[i].path, '/');
         size_t n = (size_t)(slash - m->old[i].path);
