@@ -336,6 +336,19 @@ static int is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* When the candidate path try (owned) names a file, it replaces *abs and 1
+ * is returned; else it is freed and 0 returned. */
+static int take_if_file(char **abs, char *try)
+{
+    if (!is_file(try)) {
+        free(try);
+        return 0;
+    }
+    free(*abs);
+    *abs = try;
+    return 1;
+}
+
 /*
  * When abs (under base) does not exist, look for it component by component
  * ignoring case: each missing component is replaced by the first entry of
@@ -523,13 +536,7 @@ int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, con
         for (i = 0; missing && more_bases && more_bases[i]; i++) {
             if (!(try = join_norm(more_bases[i], p)))
                 goto out;
-            if (is_file(try)) {
-                free(abs);
-                abs = try;
-                missing = 0;
-            } else {
-                free(try);
-            }
+            missing = !take_if_file(&abs, try);
         }
         if (missing && (ci = find_ignoring_case(base, p)) != NULL) {
             free(abs);
@@ -546,13 +553,7 @@ int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, con
             json_decref(v);
             if (!try)
                 goto out;
-            if (is_file(try)) {
-                free(abs);
-                abs = try;
-                missing = 0;
-            } else {
-                free(try);
-            }
+            missing = !take_if_file(&abs, try);
         }
     }
     /* A document holds a file name as its text (shelf_name_escape). */

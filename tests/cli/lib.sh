@@ -60,6 +60,19 @@ json() {
     printf '%s' "$out" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
 }
 
+# kill_after MS CMD...: start CMD (output discarded), SIGKILL it after MS
+# milliseconds; its exit status in $st (137: killed, as 128 + 9).
+kill_after() {
+    local ms=$1 pid
+    shift
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+    kill -9 "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    st=$?
+}
+
 finish() {
     if [ "$skipped" -gt 0 ]; then
         echo "$passed passed, $failed failed, $skipped skipped"

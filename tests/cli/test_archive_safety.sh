@@ -88,12 +88,7 @@ for round in $(seq 1 ${SHELF_KILL_ROUNDS:-12}); do
     rm -rf "$L"
     "$SHELF" -L "$L" init >/dev/null
     ms=$(( RANDOM % (dur + 20) ))
-    "$SHELF" -L "$L" archive import "$T/k.tar" >/dev/null 2>&1 &
-    pid=$!
-    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-    kill -9 "$pid" 2>/dev/null
-    { wait "$pid"; } 2>/dev/null
-    st=$?
+    kill_after "$ms" "$SHELF" -L "$L" archive import "$T/k.tar"
     # 137: killed by SIGKILL (128 + 9); 0: it finished first.
     [ "$st" -eq 137 ] && killed=$((killed + 1))
     [ "$st" -eq 137 ] || [ "$st" -eq 0 ] || fail "kill round $round: exit $st"

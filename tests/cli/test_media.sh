@@ -193,12 +193,7 @@ RANDOM=$seed
 killed=0
 for round in $(seq 1 8); do
     ms=$(( RANDOM % (dur + 10) ))
-    "$SHELF" export-media --sync --patches --max-per-dir $((2 + round % 4)) "$C" >/dev/null 2>&1 &
-    pid=$!
-    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-    kill -9 "$pid" 2>/dev/null
-    { wait "$pid"; } 2>/dev/null
-    st=$?
+    kill_after "$ms" "$SHELF" export-media --sync --patches --max-per-dir $((2 + round % 4)) "$C"
     [ "$st" -eq 137 ] && killed=$((killed + 1))
     [ "$st" -eq 137 ] || [ "$st" -eq 0 ] || fail "kill round $round: exit $st"
     within "kill round $round (after $ms ms, exit $st): nothing outside the index"
