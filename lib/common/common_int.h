@@ -151,4 +151,85 @@ struct _xmlDoc;
 int shelf__xml_read(const void *data, size_t n, const char *name, struct _xmlDoc **doc,
                     shelf__xml_error *e);
 
+/*
+ * Files (file.c).  write(2) until all n bytes are written, retrying on
+ * EINTR: 0 or an errno value.
+ */
+int shelf__write_all(int fd, const void *data, size_t n);
+/*
+ * rm -r of path without following symbolic links (a link is removed, not
+ * what it points to); a missing path is not an error.  0 or the errno
+ * value of the first failure (the walk goes on past it).
+ */
+int shelf__rmtree(const char *path);
+/*
+ * Make the temporary file tmp, written through fd, the file final: fsync
+ * fd, close it, rename tmp over final, fsync final's folder.  fd is closed
+ * and tmp removed whatever happens; on failure e says which step failed on
+ * which file.  SHELF_OK or the failure's code.
+ */
+int shelf__commit_temp(shelf__err *e, int fd, const char *tmp, const char *final);
+/*
+ * Replace the file path with data[0..n) (mode for a new file) as one
+ * step: a temporary file beside it ("NAME.tmp-PID-N", removed on
+ * failure), written, synced and renamed over path by shelf__commit_temp.
+ * A reader sees the old file or the new one, never a part.
+ */
+int shelf__write_file_atomic(shelf__err *e, const char *path, const void *data, size_t n,
+                             unsigned mode);
+
+/* Little-endian integers in byte buffers (on-disk and wire layouts). */
+static inline void shelf__put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void shelf__put_le32(uint8_t *p, uint32_t v)
+{
+    shelf__put_le16(p, (uint16_t)v);
+    shelf__put_le16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void shelf__put_le64(uint8_t *p, uint64_t v)
+{
+    shelf__put_le32(p, (uint32_t)v);
+    shelf__put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t shelf__get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t shelf__get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t shelf__get_le64(const uint8_t *p)
+{
+    return (uint64_t)shelf__get_le32(p) | (uint64_t)shelf__get_le32(p + 4) << 32;
+}
+
+/*
+ * A pool of worker threads (pool.c), the one every module uses.  A job is
+ * fn(arg, item, worker) for item 0..n-1: the items of one job run in any
+ * order on any worker (worker is 0..threads-1, so a caller can keep one
+ * context per worker), and jobs start in the order they were submitted.
+ * submit returns the job's ticket; wait(ticket) returns when that job's
+ * items have all run; wait_all when every job submitted has.  A pool of
+ * fewer than 1 thread, or one whose threads could not start, runs each job
+ * in the caller inside submit (worker 0).  fn runs on a pool thread.
+ */
+typedef void (*shelf__pool_fn)(void *arg, size_t item, int worker);
+typedef struct shelf__pool shelf__pool;
+/* Start up to threads workers (0: one per CPU, at most 16) with room for
+ * queue jobs in flight (submit waits for room).  NULL: out of memory. */
+shelf__pool *shelf__pool_new(int threads, int queue);
+/* The number of workers (1 when jobs run in the caller). */
+int shelf__pool_threads(const shelf__pool *p);
+uint64_t shelf__pool_submit(shelf__pool *p, shelf__pool_fn fn, void *arg, size_t n);
+void shelf__pool_wait(shelf__pool *p, uint64_t ticket);
+/* 1 when job ticket has finished (does not wait). */
+int shelf__pool_done(shelf__pool *p, uint64_t ticket);
+void shelf__pool_wait_all(shelf__pool *p);
+/* Wait for every job, stop the workers and free p (NULL is fine). */
+void shelf__pool_free(shelf__pool *p);
+
 #endif /* SHELF_COMMON_INT_H */

@@ -1,0 +1,123 @@
+/*
+ * file.c: writing files whole and removing folders: the few file-system
+ * steps every module needs, written once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common_int.h"
+
+int shelf__write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+
+    while (n) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* nftw has no user pointer: the first failure of this thread's walk. */
+static _Thread_local int rm_err;
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    int r;
+
+    (void)sb;
+    (void)ftw;
+    r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (r != 0 && errno != ENOENT && rm_err == 0)
+        rm_err = errno;
+    return 0;
+}
+
+int shelf__rmtree(const char *path)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : errno;
+    if (!S_ISDIR(sb.st_mode))
+        return unlink(path) == 0 || errno == ENOENT ? 0 : errno;
+    rm_err = 0;
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && rm_err == 0)
+        rm_err = errno ? errno : EIO;
+    return rm_err;
+}
+
+int shelf__commit_temp(shelf__err *e, int fd, const char *tmp, const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    char *dir = NULL;
+    int en;
+
+    if (fsync(fd) != 0) {
+        en = errno;
+        (void)close(fd);
+        (void)unlink(tmp);
+        return shelf__seterr_errno(e, en, "cannot sync '%s'", tmp);
+    }
+    if (close(fd) != 0) {
+        en = errno;
+        (void)unlink(tmp);
+        return shelf__seterr_errno(e, en, "cannot write '%s'", tmp);
+    }
+    if (rename(tmp, final) != 0) {
+        en = errno;
+        (void)unlink(tmp);
+        return shelf__seterr_errno(e, en, "cannot rename '%s' to '%s'", tmp, final);
+    }
+    if (!(dir = slash ? shelf__strndup(final, slash == final ? 1 : (size_t)(slash - final))
+                      : shelf__strdup(".")))
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    en = shelf__fsync_dir(dir);
+    shelf_free(dir);
+    if (en)
+        return shelf__seterr_errno(e, en, "cannot sync the folder of '%s'", final);
+    return SHELF_OK;
+}
+
+int shelf__write_file_atomic(shelf__err *e, const char *path, const void *data, size_t n,
+                             unsigned mode)
+{
+    static atomic_uint seq;
+    char *tmp;
+    const char *slash = strrchr(path, '/');
+    int fd, en;
+
+    if (!(tmp = shelf__asprintf("%.*s.%s.tmp-%ld-%u", slash ? (int)(slash - path + 1) : 0, path,
+                                slash ? slash + 1 : path, (long)getpid(),
+                                atomic_fetch_add(&seq, 1u))))
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode)) < 0) {
+        en = errno;
+        shelf__seterr_errno(e, en, "cannot create '%s'", tmp);
+        shelf_free(tmp);
+        return e->rc;
+    }
+    if ((en = shelf__write_all(fd, data, n)) != 0) {
+        (void)close(fd);
+        (void)unlink(tmp);
+        shelf__seterr_errno(e, en, "cannot write '%s'", tmp);
+        shelf_free(tmp);
+        return e->rc;
+    }
+    en = shelf__commit_temp(e, fd, tmp, path);
+    shelf_free(tmp);
+    return en;
+}
