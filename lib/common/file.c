@@ -66,25 +66,33 @@ int shelf__commit_temp(shelf__err *e, int fd, const char *tmp, const char *final
     char *dir = NULL;
     int en;
 
+    /* The folder's name before anything moves: out of memory leaves no
+     * file behind. */
+    if (!(dir = slash ? shelf__strndup(final, slash == final ? 1 : (size_t)(slash - final))
+                      : shelf__strdup("."))) {
+        (void)close(fd);
+        (void)unlink(tmp);
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    }
     if (fsync(fd) != 0) {
         en = errno;
         (void)close(fd);
         (void)unlink(tmp);
+        shelf_free(dir);
         return shelf__seterr_errno(e, en, "cannot sync '%s'", tmp);
     }
     if (close(fd) != 0) {
         en = errno;
         (void)unlink(tmp);
+        shelf_free(dir);
         return shelf__seterr_errno(e, en, "cannot write '%s'", tmp);
     }
     if (rename(tmp, final) != 0) {
         en = errno;
         (void)unlink(tmp);
+        shelf_free(dir);
         return shelf__seterr_errno(e, en, "cannot rename '%s' to '%s'", tmp, final);
     }
-    if (!(dir = slash ? shelf__strndup(final, slash == final ? 1 : (size_t)(slash - final))
-                      : shelf__strdup(".")))
-        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
     en = shelf__fsync_dir(dir);
     shelf_free(dir);
     if (en)

@@ -37,7 +37,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,22 +692,6 @@ static int add_comment(exporter *x, const char *label, const char *text)
     return shelf__buf_add(&x->out, "\n", 1) == SHELF_OK ? SHELF_OK : nomem(x);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copy src to the new file dst and sync it; 0 or an errno value. */
 static int copy_file(const char *src, const char *dst)
 {
@@ -733,7 +716,7 @@ static int copy_file(const char *src, const char *dst)
         }
         if (r == 0)
             break;
-        if ((e = write_all(out, buf, (size_t)r)) != 0)
+        if ((e = shelf__write_all(out, buf, (size_t)r)) != 0)
             break;
     }
     if (!e && fsync(out) != 0)
@@ -742,24 +725,6 @@ static int copy_file(const char *src, const char *dst)
         e = errno;
     close(in);
     return e;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D || flag == FTW_DNR)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-
-    if (lstat(path, &sb) == 0)
-        nftw(path, rm_one, 16, FTW_PHYS | FTW_DEPTH);
 }
 
 int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err *err)
@@ -878,7 +843,7 @@ int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err 
         rc = shelf__seterr_errno(err, errno, "cannot create '%s'", tmp_sfz);
         goto out;
     }
-    if ((e = write_all(fd, x.out.buf, x.out.len)) == 0 && fsync(fd) != 0)
+    if ((e = shelf__write_all(fd, x.out.buf, x.out.len)) == 0 && fsync(fd) != 0)
         e = errno;
     if (close(fd) != 0 && !e)
         e = errno;
@@ -908,7 +873,7 @@ int shelf__patch_export_sfz(const json_t *doc, const char *sfz_path, shelf__err 
         goto out;
     }
     if (moved_old) {
-        rm_rf(old_dir);
+        (void)shelf__rmtree(old_dir);
         moved_old = 0;
     }
     placed = 0;
@@ -922,11 +887,11 @@ out:
     if (rc != SHELF_OK) {
         /* Put back what was there. */
         if (placed && rename(final_dir, tmp_dir) != 0)
-            rm_rf(final_dir);
+            (void)shelf__rmtree(final_dir);
         if (moved_old)
             rename(old_dir, final_dir);
         if (tmp_dir)
-            rm_rf(tmp_dir);
+            (void)shelf__rmtree(tmp_dir);
         if (tmp_sfz)
             unlink(tmp_sfz);
     }

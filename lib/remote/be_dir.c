@@ -50,24 +50,6 @@ static int link_on_way(be_dir *d, const char *name, int whole)
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int dir_save(shelf__backend *be, const char *name, const void *data, size_t n)
 {
     be_dir *d = (be_dir *)be;
@@ -101,7 +83,7 @@ static int dir_save(shelf__backend *be, const char *name, const void *data, size
         tmp[0] = '\0';
         goto out;
     }
-    if ((e = write_all(fd, data, n)) != 0 || (fsync(fd) != 0 && (e = errno) != 0)) {
+    if ((e = shelf__write_all(fd, data, n)) != 0 || (fsync(fd) != 0 && (e = errno) != 0)) {
         rc = shelf__seterr_errno(&be->err, e, "cannot write '%s'", path);
         goto out;
     }

@@ -55,23 +55,6 @@ int shelf__store_has(const shelf__store *st, const char *hex)
     return r;
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-
-    while (n) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /*
  * Open a temp file for blob hex in its shard folder, creating the folder.
  * *tmp receives its path (owned), *final the blob's path (owned).
@@ -118,39 +101,6 @@ fail:
     return -1;
 }
 
-/* fsync, close and rename the temp into place; on failure remove it. */
-static int commit_temp(shelf__store *st, int fd, const char *tmp, const char *final)
-{
-    char *dir = shelf__strdup(final);
-    int e;
-
-    if (!dir) {
-        close(fd);
-        unlink(tmp);
-        return shelf__seterr(st->err, SHELF_ENOMEM, "out of memory");
-    }
-    *strrchr(dir, '/') = '\0';
-    if (fsync(fd) != 0) {
-        e = errno;
-        close(fd);
-        unlink(tmp);
-        shelf_free(dir);
-        return shelf__seterr_errno(st->err, e, "cannot sync '%s'", tmp);
-    }
-    close(fd);
-    if (rename(tmp, final) != 0) {
-        e = errno;
-        unlink(tmp);
-        shelf_free(dir);
-        return shelf__seterr_errno(st->err, e, "cannot rename '%s'", tmp);
-    }
-    e = shelf__fsync_dir(dir);
-    shelf_free(dir);
-    if (e)
-        return shelf__seterr_errno(st->err, e, "cannot sync folder of '%s'", final);
-    return SHELF_OK;
-}
-
 /* Names that reach the file system must be hashes: no path tricks. */
 static int check_hex(shelf__store *st, const char *hex)
 {
@@ -190,12 +140,12 @@ int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
         return SHELF_OK;
     if ((fd = open_temp(st, hex, n, &tmp, &final)) < 0)
         return st->err->rc;
-    if ((e = write_all(fd, data, n)) != 0) {
+    if ((e = shelf__write_all(fd, data, n)) != 0) {
         close(fd);
         unlink(tmp);
         e = shelf__seterr_errno(st->err, e, "cannot write '%s'", tmp);
     } else {
-        e = commit_temp(st, fd, tmp, final);
+        e = shelf__commit_temp(st->err, fd, tmp, final);
     }
     shelf_free(tmp);
     shelf_free(final);
@@ -238,7 +188,7 @@ int shelf__store_put_file(shelf__store *st, const char *path, const char *hex)
         if (n == 0)
             break;
         shelf__sha256_update(sha, buf, (size_t)n);
-        if ((e = write_all(out, buf, (size_t)n)) != 0) {
+        if ((e = shelf__write_all(out, buf, (size_t)n)) != 0) {
             rc = shelf__seterr_errno(st->err, e, "cannot write '%s'", tmp);
             goto out;
         }
@@ -249,7 +199,7 @@ int shelf__store_put_file(shelf__store *st, const char *path, const char *hex)
         rc = shelf__seterr(st->err, SHELF_ECORRUPT, "'%s' changed while it was copied", path);
         goto out;
     }
-    rc = commit_temp(st, out, tmp, final);
+    rc = shelf__commit_temp(st->err, out, tmp, final);
     out = -1;
     shelf_free(tmp);
     tmp = NULL;
