@@ -160,9 +160,12 @@ static int check_tags(checker *c, json_t *doc)
             }
             for (char *p = low; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
-            json_object_set_new(set, low, json_true());
+            rc = json_object_set_new(set, low, json_true()) == 0
+                     ? SHELF_OK : shelf__seterr(c->err, SHELF_ENOMEM, "out of memory");
             free(low);
             low = NULL;
+            if (rc != SHELF_OK)
+                break;
         }
     } else {
         json_object_foreach(v, key, m) {
@@ -178,15 +181,20 @@ static int check_tags(checker *c, json_t *doc)
             }
             for (char *p = low; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
-            json_object_set_new(set, low, json_true());
+            rc = json_object_set_new(set, low, json_true()) == 0
+                     ? SHELF_OK : shelf__seterr(c->err, SHELF_ENOMEM, "out of memory");
             free(low);
             low = NULL;
+            if (rc != SHELF_OK)
+                break;
         }
     }
-    if (rc == SHELF_OK && json_object_size(set))
-        json_object_set(doc, "tags", set);
-    else if (rc == SHELF_OK)
-        json_object_del(doc, "tags");
+    if (rc == SHELF_OK && json_object_size(set)) {
+        if (json_object_set(doc, "tags", set) != 0)
+            rc = shelf__seterr(c->err, SHELF_ENOMEM, "out of memory");
+    } else if (rc == SHELF_OK) {
+        (void)json_object_del(doc, "tags");     /* absent is fine */
+    }
     json_decref(set);
 out:
     pop(c, old);
@@ -259,7 +267,7 @@ static int check_members(checker *c, json_t *o, const char *const *names)
     int rc;
 
     json_object_foreach(o, key, m) {
-        for (i = 0; names[i] && strcmp(names[i], key); i++)
+        for (i = 0; names[i] && strcmp(names[i], key) != 0; i++)
             ;
         if (!names[i]) {
             old = push(c, key);
@@ -314,7 +322,7 @@ static int check_types(checker *c, json_t *doc)
         else if ((rc = check_members(c, t, members)) != SHELF_OK)
             ;
         else if ((v = json_object_get(t, "type")) != NULL) {
-            for (k = 0; kinds[k] && (!json_is_string(v) || strcmp(kinds[k], json_string_value(v))); k++)
+            for (k = 0; kinds[k] && (!json_is_string(v) || strcmp(kinds[k], json_string_value(v)) != 0); k++)
                 ;
             if (!kinds[k])
                 rc = bad(c, "type must be number, integer, string, enum, bool or array");
@@ -397,7 +405,7 @@ static int check_zone(checker *c, const char *id, json_t *z)
         else if ((rc = check_members(c, v, lmembers)) != SHELF_OK)
             ;
         else if (mode) {
-            for (k = 0; modes[k] && (!json_is_string(mode) || strcmp(modes[k], json_string_value(mode))); k++)
+            for (k = 0; modes[k] && (!json_is_string(mode) || strcmp(modes[k], json_string_value(mode)) != 0); k++)
                 ;
             if (!modes[k])
                 rc = bad(c, "mode must be no_loop, one_shot, loop_continuous or loop_sustain");
@@ -510,8 +518,8 @@ static int check_lane(checker *c, const char *id, json_t *m)
     if ((rc = check_members(c, m, members)) != SHELF_OK)
         return rc;
     v = json_object_get(m, "type");
-    if (!json_is_string(v) || (strcmp(json_string_value(v), "points") &&
-                               strcmp(json_string_value(v), "curve")))
+    if (!json_is_string(v) || (strcmp(json_string_value(v), "points") != 0 &&
+                               strcmp(json_string_value(v), "curve") != 0))
         return bad(c, "type must be points or curve");
     if (!json_is_string(json_object_get(m, "target")) ||
         !json_string_length(json_object_get(m, "target")))
@@ -780,8 +788,13 @@ char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX])
             names[n++] = key;
         qsort(names, n, sizeof *names, cmp_str);
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_string(names[i]));
-        json_object_set_new(copy, "tags", arr);
+            if (json_array_append_new(arr, json_string(names[i])) != 0)
+                goto out;
+        if (json_object_set_new(copy, "tags", arr) != 0) {
+            arr = NULL;     /* set_new took it */
+            goto out;
+        }
+        arr = NULL;
     }
     text = shelf__json_text(copy, 1);
     if (text && hash) {
@@ -792,6 +805,7 @@ char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX])
     }
 out:
     free(names);
+    json_decref(arr);
     json_decref(copy);
     return text;
 }

@@ -605,7 +605,7 @@ int shelf__pf_gunzip(const shelf__pf_ctx *cx, const void *in, size_t n, size_t m
     /* zlib counts in uInt; inputs are far below 4 GiB (SHELF__PF_MAX_BYTES). */
     zs.avail_in = (uInt)n;
     for (;;) {
-        if (zs.total_out == cap) {
+        if (!buf || zs.total_out == cap) {
             size_t ncap = cap ? cap * 2 : 64 * 1024;
 
             if (cap >= max + 1) {

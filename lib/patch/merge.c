@@ -38,7 +38,7 @@ static const char **union_keys(const json_t *a, const json_t *b, const json_t *c
                 v[k++] = key;
     qsort(v, k, sizeof *v, cmp_key);
     for (i = j = 0; i < k; i++)
-        if (j == 0 || strcmp(v[j - 1], v[i]))
+        if (j == 0 || strcmp(v[j - 1], v[i]) != 0)
             v[j++] = v[i];
     *n = j;
     return v;
@@ -50,10 +50,11 @@ static int add_op(json_t *out, int full, const char *path, const json_t *old, co
 
     if (full) {
         op = json_pack("{s:s, s:s}", "op", !old ? "add" : !new ? "remove" : "change", "path", path);
-        if (op && old)
-            json_object_set(op, "old", (json_t *)old);
-        if (op && new)
-            json_object_set(op, "new", (json_t *)new);
+        if (op && ((old && json_object_set(op, "old", (json_t *)old) != 0) ||
+                   (new && json_object_set(op, "new", (json_t *)new) != 0))) {
+            json_decref(op);
+            op = NULL;
+        }
     } else if (new) {
         op = json_pack("[s, s, O]", "s", path, new);
     } else {
@@ -72,17 +73,16 @@ static int omitted_when_empty(const char *parent, size_t len, const char *key)
 {
     static const char *const top[] = { "tags", "params", "types", "zones", "patches", "samples",
                                        "automation", NULL };
-    const char *slash;
 
     if (len == 0) {
         for (size_t i = 0; top[i]; i++)
-            if (!strcmp(top[i], key))
+            if (strcmp(top[i], key) == 0)
                 return 1;
         return 0;
     }
     /* zones/<id>/params */
-    return !strcmp(key, "params") && !strncmp(parent, "zones/", 6) &&
-           (slash = strchr(parent + 6, '/')) == NULL;
+    return strcmp(key, "params") == 0 && strncmp(parent, "zones/", 6) == 0 &&
+           strchr(parent + 6, '/') == NULL;
 }
 
 static int diff_walk(const json_t *a, const json_t *b, shelf__buf *path, json_t *out, int full);

@@ -60,7 +60,7 @@ static int load_json_file(shelf_library *lib, const char *path, int flags, json_
             cap = cap ? 2 * cap : 65536;
             if (cap > SHELF__DOC_MAX_BYTES + 65536u || !(p = shelf__realloc(buf, cap))) {
                 free(buf);
-                fclose(f);
+                (void)fclose(f);
                 return cap > SHELF__DOC_MAX_BYTES + 65536u
                            ? shelf__seterr(&lib->err, SHELF_EFORMAT, "%s: larger than %u bytes",
                                            path, SHELF__DOC_MAX_BYTES)
@@ -95,7 +95,7 @@ static int load_json_file(shelf_library *lib, const char *path, int flags, json_
     }
 out:
     free(buf);
-    fclose(f);
+    (void)fclose(f);    /* read only: nothing to lose */
     return rc;
 }
 
@@ -214,9 +214,14 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             goto out;
         }
         if (raw) {
-            json_object_set_new(s, "path", json_string_nocheck(raw));
-            sp = json_string_value(json_object_get(s, "path"));
+            int set = json_object_set_new(s, "path", json_string_nocheck(raw));
+
             free(raw);
+            if (set != 0) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            sp = json_string_value(json_object_get(s, "path"));
         }
         /* null: a file listed already; false: not there. */
         known = sp ? json_object_get(seen, sp) : NULL;
@@ -233,9 +238,12 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
                                    "%s: zone %s: sample '%s' not found", path, key, sp ? sp : "?");
                 goto out;
             }
-            json_object_set_new(s, "missing", json_true());
-            json_object_del(s, "id");
-            json_object_del(s, "sha256");
+            if (json_object_set_new(s, "missing", json_true()) != 0) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            (void)json_object_del(s, "id");         /* absent is fine */
+            (void)json_object_del(s, "sha256");
             continue;
         }
         if (json_object_set_new_nocheck(seen, sp, json_null()) != 0) {
@@ -270,29 +278,32 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         s = json_object_get(z, "sample");
         sp = json_string_value(json_object_get(s, "path"));
         if (!sp || json_is_true(json_object_get(s, "missing"))) {
-            if (sp && (rel = rel_text(sp, *sp == '/' ? dir : NULL)))
-                json_object_set_new(s, "path", rel);
+            if (sp && (rel = rel_text(sp, *sp == '/' ? dir : NULL)) &&
+                json_object_set_new(s, "path", rel) != 0)
+                goto nomem;
             continue;
         }
         /* Looked up once per sample path: [id, sha256] or false. */
         if (json_is_array(found = json_object_get(seen, sp))) {
-            json_object_set(s, "id", json_array_get(found, 0));
-            json_object_set(s, "sha256", json_array_get(found, 1));
-            json_object_set_new(s, "path", rel_text(sp, dir));
+            if (json_object_set(s, "id", json_array_get(found, 0)) != 0 ||
+                json_object_set(s, "sha256", json_array_get(found, 1)) != 0 ||
+                json_object_set_new(s, "path", rel_text(sp, dir)) != 0)
+                goto nomem;
             continue;
         }
         if (json_is_false(found)) {
-            json_object_set_new(s, "missing", json_true());
-            json_object_set_new(s, "path", rel_text(sp, dir));
+            if (json_object_set_new(s, "missing", json_true()) != 0 ||
+                json_object_set_new(s, "path", rel_text(sp, dir)) != 0)
+                goto nomem;
             continue;
         }
         rc = shelf_catalog_find_path(lib, sp, &sid);
         if (rc == SHELF_ENOTFOUND && ui.failed) {
-            json_object_set_new_nocheck(seen, sp, json_false());
             /* Not audio shelf reads (allowed missing, as in step 2). */
-            json_object_set_new(s, "missing", json_true());
-            json_object_set_new(s, "path", rel_text(sp, dir));
-            rc = SHELF_OK;
+            if (json_object_set_new_nocheck(seen, sp, json_false()) != 0 ||
+                json_object_set_new(s, "missing", json_true()) != 0 ||
+                json_object_set_new(s, "path", rel_text(sp, dir)) != 0)
+                goto nomem;
             continue;
         }
         if (rc != SHELF_OK || (rc = sample_hash(lib, sid, hex)) != SHELF_OK) {
@@ -302,10 +313,11 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
             rc = shelf__seterr(&lib->err, rc, "%s: zone %s: %s", path, key, why);
             goto out;
         }
-        json_object_set_new_nocheck(seen, sp, json_pack("[Is]", (json_int_t)sid, hex));
-        json_object_set_new(s, "id", json_integer(sid));
-        json_object_set_new(s, "sha256", json_string(hex));
-        json_object_set_new(s, "path", rel_text(sp, dir));
+        if (json_object_set_new_nocheck(seen, sp, json_pack("[Is]", (json_int_t)sid, hex)) != 0 ||
+            json_object_set_new(s, "id", json_integer(sid)) != 0 ||
+            json_object_set_new(s, "sha256", json_string(hex)) != 0 ||
+            json_object_set_new(s, "path", rel_text(sp, dir)) != 0)
+            goto nomem;
     }
     base = strrchr(abs, '/');
     if (!(msg = shelf__asprintf("import %s", base ? base + 1 : abs))) {
@@ -321,6 +333,9 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         }
     }
     rc = shelf__doc_create_json(lib, SHELF_DOC_PATCH, doc, msg, id);
+    goto out;
+nomem:
+    rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
 out:
     json_decref(seen);
     json_decref(doc);
@@ -362,7 +377,7 @@ int shelf_patch_export_sfz(shelf_library *lib, int64_t id, int64_t seq, const ch
     json_t *doc = NULL, *z, *s;
     const char *key;
     char *text = NULL;
-    int rc;
+    int rc, e;
 
     if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, id, seq, &text)) != SHELF_OK)
         return rc;
@@ -386,8 +401,13 @@ int shelf_patch_export_sfz(shelf_library *lib, int64_t id, int64_t seq, const ch
                                json_string_value(json_object_get(s, "path")) : "?");
             goto out;
         }
-        json_object_set_new(s, "path", json_string_nocheck(file));     /* bytes, not text: in memory only */
+        /* bytes, not text: in memory only */
+        e = json_object_set_new(s, "path", json_string_nocheck(file));
         free(file);
+        if (e != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     rc = shelf__patch_export_sfz(doc, sfz_path, &lib->err);
 out:

@@ -554,8 +554,8 @@ static int add_zones(exporter *x, const json_t *doc, const json_t *zones, const 
     size_t i, j, n;
     int rc = SHELF_OK;
 
-    if (!(convs = shelf__calloc(nids ? nids : 1, sizeof *convs)) ||
-        !(sub = shelf__calloc(nids ? nids : 1, sizeof *sub)))
+    if (!(convs = shelf__calloc(nids ? nids : 1, sizeof(json_t *))) ||
+        !(sub = shelf__calloc(nids ? nids : 1, sizeof(json_t *))))
         goto nomem;
     for (i = 0; i < nids; i++)
         if (!(convs[i] = zone_opcodes(format, json_object_get(zones, ids[i]),
@@ -889,7 +889,7 @@ out:
         if (placed && rename(final_dir, tmp_dir) != 0)
             (void)shelf__rmtree(final_dir);
         if (moved_old)
-            rename(old_dir, final_dir);
+            (void)rename(old_dir, final_dir);   /* best effort: the error is rc's */
         if (tmp_dir)
             (void)shelf__rmtree(tmp_dir);
         if (tmp_sfz)

@@ -7,6 +7,7 @@
  * (patch_samples, project_patches, project_samples, automation) mirror the
  * head version, so listings and references never decode documents.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -103,6 +104,8 @@ static int item_exists(shelf_library *lib, int kind, int64_t id, int64_t *head)
     char sql[96];
     int rc;
 
+    if (head)
+        *head = 0;
     snprintf(sql, sizeof sql, "SELECT version FROM %s WHERE id = ?1", table_of(kind));
     if (!(st = shelf__prepare(lib, sql)))
         return lib->err.rc;
@@ -130,6 +133,7 @@ static int read_row(shelf_library *lib, int kind, int64_t id, int64_t seq, vrow 
         "WHERE kind = ?1 AND item_id = ?2 AND seq = ?3");
     int rc = SHELF_OK;
 
+    memset(r, 0, sizeof *r);
     if (!st)
         return lib->err.rc;
     sqlite3_bind_int(st, 1, kind);
@@ -200,7 +204,7 @@ static int load_version(shelf_library *lib, int kind, int64_t id, int64_t seq, j
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if (strcmp(hash, first.hash)) {
+    if (strcmp(hash, first.hash) != 0) {
         rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
                            "corrupt history of %s %lld: version %lld does not match its hash",
                            noun_of(kind), (long long)id, (long long)first.seq);
@@ -621,7 +625,10 @@ int shelf__doc_create_json(shelf_library *lib, int kind, json_t *doc, const char
         goto fail;
     }
     *id = sqlite3_column_int64(st, 0);
-    sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot create document");
+        goto fail;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if ((rc = store_version(lib, kind, *id, doc, NULL, NULL, 0, 0, message ? message : "create",
@@ -830,14 +837,15 @@ static int set_one(shelf_library *lib, json_t *doc, const char *path, const char
         for (k = 0; k <= n; k++)        /* tags are kept lowercase (doc.c) */
             low[k] = (char)((unsigned char)value[k] < 0x80 && value[k] >= 'A' && value[k] <= 'Z'
                                 ? value[k] - 'A' + 'a' : value[k]);
-        if (!tags) {
-            tags = json_object();
-            json_object_set_new(doc, "tags", tags);
+        if (!tags && (json_object_set_new(doc, "tags", json_object()) != 0 ||
+                      !(tags = json_object_get(doc, "tags"))))
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        if (path[4] == '+') {
+            if (json_object_set_new(tags, low, json_true()) != 0)
+                return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        } else {
+            (void)json_object_del(tags, low);   /* absent is fine */
         }
-        if (path[4] == '+')
-            json_object_set_new(tags, low, json_true());
-        else
-            json_object_del(tags, low);
         rc = shelf__buf_addf(msg, "tag %s%s", path[4] == '+' ? "+" : "-", low);
     } else if (!value) {
         if ((rc = shelf__doc_remove(doc, path, &lib->err)) != SHELF_OK)
@@ -902,7 +910,7 @@ static int check_lane_edit(shelf_library *lib, json_t *lane)
     char *end;
     int rc;
 
-    if (!target || strncmp(target, "patch:", 6) || !(slash = strchr(target, '/')) ||
+    if (!target || strncmp(target, "patch:", 6) != 0 || !(slash = strchr(target, '/')) ||
         (pid = strtoll(target + 6, &end, 10)) <= 0 || end != slash || !slash[1])
         return shelf__seterr(&lib->err, SHELF_EINVAL,
                              "invalid automation target '%s': patch:ID/PARAMETER", target ? target : "");
@@ -926,8 +934,11 @@ static int check_lane_edit(shelf_library *lib, json_t *lane)
             tp[i].i = i;
         }
         qsort(tp, n, sizeof *tp, cmp_tpoint);
-        for (i = 0; i < n; i++)
-            json_array_append(sorted, tp[i].p);
+        for (i = 0; i < n && rc == SHELF_OK; i++)
+            if (json_array_append(sorted, tp[i].p) != 0)
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        if (rc != SHELF_OK)
+            goto out;
         dur = json_number_value(json_object_get(lane, "duration"));
         if (!json_object_get(lane, "duration") || dur < tp[n - 1].t)
             dur = tp[n - 1].t;
@@ -1022,7 +1033,7 @@ int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *
         rc = shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to set");
         goto out;
     }
-    if ((rc = shelf__buf_adds(&msg, "set ")) != SHELF_OK) {
+    if (shelf__buf_adds(&msg, "set ") != SHELF_OK) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1414,6 +1425,22 @@ static int relink_projects(shelf_library *lib, int64_t pid)
  * back under its id with its history, links and metadata.  SHELF_DONE
  * when the newest change (version row id newest_change) is newer.
  */
+/* The two numbers of a REMOVED_FMT text: 0, or -1 when it is not one. */
+static int parse_removed(const char *s, long long *head, long long *last)
+{
+    static const char pre[] = "removed (version ", mid[] = ", change ";
+    char *end;
+
+    if (!s || strncmp(s, pre, sizeof pre - 1) != 0)
+        return -1;
+    errno = 0;
+    *head = strtoll(s + sizeof pre - 1, &end, 10);
+    if (errno != 0 || strncmp(end, mid, sizeof mid - 1) != 0)
+        return -1;
+    *last = strtoll(end + sizeof mid - 1, &end, 10);
+    return errno == 0 && strcmp(end, ")") == 0 ? 0 : -1;
+}
+
 static int undo_removal(shelf_library *lib, int64_t newest_change, char **what)
 {
     sqlite3_stmt *st;
@@ -1436,7 +1463,7 @@ static int undo_removal(shelf_library *lib, int64_t newest_change, char **what)
     if (rc == SQLITE_ROW) {
         kind = sqlite3_column_int(st, 0);
         id = sqlite3_column_int64(st, 1);
-        if (sscanf((const char *)sqlite3_column_text(st, 2), REMOVED_FMT, &head, &last) != 2)
+        if (parse_removed((const char *)sqlite3_column_text(st, 2), &head, &last) != 0)
             head = 0;
     }
     sqlite3_finalize(st);
@@ -1752,13 +1779,16 @@ int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json)
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            json_object_set_new(v, "parent", json_integer(sqlite3_column_int64(st, 2)));
-        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-            json_object_set_new(v, "parent2", json_integer(sqlite3_column_int64(st, 3)));
-        if (sqlite3_column_type(st, 7) != SQLITE_NULL)
-            json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7)));
-        json_array_append_new(versions, v);
+        if ((sqlite3_column_type(st, 2) != SQLITE_NULL &&
+             json_object_set_new(v, "parent", json_integer(sqlite3_column_int64(st, 2))) != 0) ||
+            (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+             json_object_set_new(v, "parent2", json_integer(sqlite3_column_int64(st, 3))) != 0) ||
+            (sqlite3_column_type(st, 7) != SQLITE_NULL &&
+             json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7))) != 0) ||
+            json_array_append_new(versions, v) != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (rc != SQLITE_DONE) {
         rc = shelf__dberr(lib, "cannot read history");
@@ -1851,7 +1881,7 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
         rc = bad_history(lib, "not a shelf history of format 1", 0);
         goto out;
     }
-    if (!k || (strcmp(k, "patch") && strcmp(k, "project"))) {
+    if (!k || (strcmp(k, "patch") != 0 && strcmp(k, "project") != 0)) {
         rc = bad_history(lib, "kind must be patch or project", 0);
         goto out;
     }
@@ -1899,16 +1929,28 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
             goto out;
         }
         prev = seq;
-        if (!(doc = json_deep_copy(d)) || (rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
+        if (!d) {
+            rc = bad_history(lib, "no document", seq);
+            goto out;
+        }
+        if (!(doc = json_deep_copy(d))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (shelf__doc_check(doc, kind, &lib->err) != SHELF_OK) {
             char why[sizeof lib->err.msg];
 
-            snprintf(why, sizeof why, "%s", doc ? lib->err.msg : "no document");
+            snprintf(why, sizeof why, "%s", lib->err.msg);
             rc = bad_history(lib, why, seq);
             goto out;
         }
-        text = shelf__doc_dump(doc, got);
+        if (!(text = shelf__doc_dump(doc, got))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
         free(text);
-        if (strcmp(got, hash)) {
+        text = NULL;
+        if (strcmp(got, hash) != 0) {
             rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
                                "invalid history: version %lld does not match its hash", (long long)seq);
             goto out;
@@ -1945,7 +1987,6 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
         }
         if (same > 0 && same != *id) {
             shelf__rollback(lib);
-            began = 0;
             *id = same;
             if (kind_out)
                 *kind_out = kind;

@@ -328,7 +328,7 @@ static int h2_zone(shelf__pf_ctx *cx, json_t *doc, int note, const char *iname,
     if (layer && ((rc = text_value(cx, layer, "gain", params, "gain")) != SHELF_OK ||
                   (rc = text_value(cx, layer, "pitch", params, "pitch")) != SHELF_OK))
         goto out;
-    if ((rc = shelf__pf_set_text(z, "name", iname)) != SHELF_OK)
+    if (shelf__pf_set_text(z, "name", iname) != SHELF_OK)
         goto nomem;
     if (json_object_size(params) && json_object_set(z, "params", params) != 0)
         goto nomem;

@@ -80,7 +80,7 @@ static int open_temp(shelf__store *st, const char *hex, uint64_t size,
         shelf__seterr_errno(st->err, errno, "cannot create '%s'", *tmp);
         goto fail;
     }
-    fchmod(fd, 0444);   /* blobs are write-once */
+    (void)fchmod(fd, 0444);     /* blobs are write-once; a mode we cannot set is no harm */
     /* Reserve the space up front: contiguous where the file system can,
      * and ENOSPC now rather than half way. */
     if (size > 0 && (e = posix_fallocate(fd, 0, (off_t)size)) != 0 &&
