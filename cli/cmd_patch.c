@@ -69,7 +69,7 @@ static char *read_all(const char *path, size_t *len)
         buf = NULL;
     }
     if (f != stdin)
-        fclose(f);
+        (void)fclose(f);    /* read only */
     if (buf) {
         buf[n] = '\0';
         if (len)
@@ -384,16 +384,20 @@ static int on_doc(void *ud, const shelf_docinfo *d)
                               (json_int_t)d->created, "modified", (json_int_t)d->modified,
                               "refs", (json_int_t)d->refs);
 
-        if (d->kind == SHELF_DOC_PATCH) {
-            json_object_set_new(o, "author", d->author ? json_string(d->author) : json_null());
-            json_object_set_new(o, "category", d->category ? json_string(d->category) : json_null());
-            json_object_set_new(o, "format", d->format ? json_string(d->format) : json_null());
-        } else {
-            json_object_set_new(o, "tempo", d->tempo > 0 ? json_real(d->tempo) : json_null());
+        int bad = !o;
+
+        if (!bad && d->kind == SHELF_DOC_PATCH)
+            bad = json_object_set_new(o, "author", d->author ? json_string(d->author) : json_null()) ||
+                  json_object_set_new(o, "category", d->category ? json_string(d->category) : json_null()) ||
+                  json_object_set_new(o, "format", d->format ? json_string(d->format) : json_null());
+        else if (!bad)
+            bad = json_object_set_new(o, "tempo", d->tempo > 0 ? json_real(d->tempo) : json_null());
+        if (bad || json_object_set_new(o, "last_used",
+                                       d->last_used ? json_integer(d->last_used) : json_null()) != 0) {
+            json_decref(o);
+            return 1;       /* out of memory: stop rather than print a part */
         }
-        json_object_set_new(o, "last_used", d->last_used ? json_integer(d->last_used) : json_null());
-        json_array_append_new(ui->arr, o);
-        return 0;
+        return json_array_append_new(ui->arr, o) != 0;
     }
     if (d->modified) {
         time_t t = (time_t)d->modified;
@@ -419,14 +423,13 @@ static int on_version(void *ud, const shelf_docversion *v)
     struct tm tm;
 
     if (ui->arr) {
-        json_array_append_new(ui->arr, json_pack(
+        return json_array_append_new(ui->arr, json_pack(
             "{s:I, s:s, s:o, s:o, s:I, s:s, s:s, s:b, s:o, s:I}", "version", (json_int_t)v->seq,
             "hash", v->hash, "parent", v->parent ? json_integer(v->parent) : json_null(),
             "parent2", v->parent2 ? json_integer(v->parent2) : json_null(), "time",
             (json_int_t)v->time, "device", v->device, "message", v->message, "head", v->head,
             "undoes", v->undoes ? json_integer(v->undoes) : json_null(), "stored",
-            (json_int_t)v->stored));
-        return 0;
+            (json_int_t)v->stored)) != 0;
     }
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
     printf("%c%4lld  %.12s  %s  ", v->head ? '*' : ' ', (long long)v->seq, v->hash, when);
@@ -663,7 +666,7 @@ static int merge(const cli *c, shelf_library *lib, int kind, int argc, char **ar
                 goto out;
             }
         } else if (ch == 's') {
-            char *eq = strchr(optarg, '=');
+            char *eq = optarg ? strchr(optarg, '=') : NULL;
 
             if (!eq) {
                 cli_error("--set needs PATH=VALUE");
@@ -688,8 +691,14 @@ static int merge(const cli *c, shelf_library *lib, int kind, int argc, char **ar
             int resolved;
 
             shelf_merge_conflict(m, i, &path, &b, &o, &t, &resolved);
-            json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "path", path, "base", b,
-                                                 "ours", o, "theirs", t, "resolved", resolved));
+            if (json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:b}", "path", path,
+                                                     "base", b, "ours", o, "theirs", t, "resolved",
+                                                     resolved)) != 0) {
+                json_decref(arr);
+                cli_error("out of memory");
+                ex = EXIT_FAIL;
+                goto out;
+            }
         }
         shelf_merge_result(m, &text);
         cli_print_json(json_pack("{s:I, s:I, s:o, s:s?}", "base", (json_int_t)base, "theirs",
@@ -770,13 +779,16 @@ static int create(const cli *c, shelf_library *lib, int kind, int argc, char **a
     } else if (!file && optind + 1 == argc) {
         doc = json_pack("{s:i, s:s}", kind == SHELF_DOC_PATCH ? "shelf_patch" : "shelf_project", 1,
                         "name", argv[optind]);
-        if (author)
-            json_object_set_new(doc, "author", json_string(author));
-        if (category && kind == SHELF_DOC_PATCH)
-            json_object_set_new(doc, "category", json_string(category));
-        if (tempo > 0 && kind == SHELF_DOC_PROJECT)
-            json_object_set_new(doc, "tempo", json_real(tempo));
-        text = json_dumps(doc, JSON_COMPACT);
+        if (!doc || (author && json_object_set_new(doc, "author", json_string(author)) != 0) ||
+            (category && kind == SHELF_DOC_PATCH &&
+             json_object_set_new(doc, "category", json_string(category)) != 0) ||
+            (tempo > 0 && kind == SHELF_DOC_PROJECT &&
+             json_object_set_new(doc, "tempo", json_real(tempo)) != 0) ||
+            !(text = json_dumps(doc, JSON_COMPACT))) {
+            json_decref(doc);
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
         json_decref(doc);
     } else {
         return usage(kind, "new NAME [--author A] [--category C] [--tempo BPM] | new --file DOC.json");
@@ -919,7 +931,7 @@ static int on_count(const char *path, const struct stat *sb, int type, struct FT
     /* as import walks: not in dot folders, not dot files; drumkit.xml is not
      * counted (`shelf import` reads a kit with its samples) */
     if (type == FTW_F && !strstr(path + count_root, "/.") && is_patch_name(path) &&
-        strcasecmp(path + ftw->base, "drumkit.xml"))
+        strcasecmp(path + ftw->base, "drumkit.xml") != 0)
         preset_count++;
     return cli_interrupted ? 1 : 0;
 }
@@ -955,7 +967,7 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     };
     static const char *const formats[] = { "auto", "sfz", "hydrogen", "zyn", "lmms",
                                            "decentsampler", "shelf", NULL };
-    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0;
+    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0, nomem = 0;
     size_t j, done = 0, failed = 0, unchanged = 0;
     int64_t id;
     json_t *arr = c->json ? json_array() : NULL;
@@ -974,7 +986,7 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
         } else if (ch == 'n') {
             flags |= SHELF_PIMPORT_AS_NEW;
         } else if (ch == 'f') {
-            for (k = 0; formats[k] && strcmp(formats[k], optarg); k++)
+            for (k = 0; formats[k] && strcmp(formats[k], optarg) != 0; k++)
                 ;
             if (!formats[k]) {
                 cli_error("unknown format '%s': sfz hydrogen zyn lmms decentsampler shelf", optarg);
@@ -1002,7 +1014,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
                 cli_error("cannot walk '%s': %s", argv[i], strerror(errno));
                 ex = EXIT_NOTFOUND;
             }
-            qsort(files.v + before, files.n - before, sizeof *files.v, cmp_path);
+            if (files.n > before)
+                qsort(files.v + before, files.n - before, sizeof *files.v, cmp_path);
         } else if (push_path(&files, argv[i]) != 0) {
             cli_error("out of memory");
             ex = EXIT_FAIL;
@@ -1016,8 +1029,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
         if (rc == SHELF_DONE) {         /* the library has it: nothing new */
             unchanged++;
             if (arr)
-                json_array_append_new(arr, json_pack("{s:s, s:I, s:b}", "file", files.v[j], "id",
-                                                     (json_int_t)id, "unchanged", 1));
+                nomem |= json_array_append_new(arr, json_pack("{s:s, s:I, s:b}", "file", files.v[j],
+                                                              "id", (json_int_t)id, "unchanged", 1)) != 0;
             else if (verbose || (files.n <= 20 && !c->quiet))
                 printf("patch %lld  %s (unchanged)\n", (long long)id, files.v[j]);
         } else if (rc != SHELF_OK) {
@@ -1027,19 +1040,26 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
             cli_error("%s", shelf_errmsg(lib));
             ex = files.n > 1 ? EXIT_PARTIAL : cli_exit_for(rc);
             if (arr)
-                json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", files.v[j], "id",
-                                                     "error", shelf_errmsg(lib)));
+                nomem |= json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", files.v[j],
+                                                              "id", "error", shelf_errmsg(lib))) != 0;
         } else if (arr) {
-            json_array_append_new(arr, json_pack("{s:s, s:I}", "file", files.v[j], "id", (json_int_t)id));
+            nomem |= json_array_append_new(arr, json_pack("{s:s, s:I}", "file", files.v[j], "id",
+                                                          (json_int_t)id)) != 0;
         } else if (verbose || (files.n <= 20 && !c->quiet)) {
             printf("patch %lld  %s\n", (long long)id, files.v[j]);
         }
         cli_progress_draw(&prog, "patches", done, files.n, 0, 0);
     }
     cli_progress_end(&prog);
-    if (arr)
+    if (nomem) {
+        cli_error("out of memory");
+        json_decref(arr);
+        arr = NULL;
+        ex = EXIT_FAIL;
+    } else if (arr) {
         cli_print_json(arr);
-    else if (!c->quiet && files.n > 1)
+    }
+    if (!arr && !nomem && !c->quiet && files.n > 1)
         fprintf(stderr, "%zu patches imported, %zu unchanged, %zu failed, in %.1f s\n",
                 done - failed - unchanged, unchanged, failed, cli_now() - t0);
     for (j = 0; j < files.n; j++)
@@ -1158,19 +1178,20 @@ int cmd_automation(const cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     shelf_library *lib;
-    json_t *doc = NULL, *lane = NULL, *points;
-    double start = 0, duration = -1;
+    json_t *doc = NULL;
+    double start = 0, duration = -1, *points = NULL;
     const char *msg = NULL, *type = "points";
-    char key[16], *text = NULL, *end, path[32];
+    char key[SHELF_LANE_ID_MAX], *end;
     int64_t id, seq;
+    size_t n;
     int ch, ex, i, rc, add;
 
-    if (argc < 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "show"))) {
+    if (argc < 3 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "show") != 0)) {
         cli_error("usage: shelf automation add PROJECT TARGET TIME:VALUE... [--start S] "
                   "[--duration S] [--curve] | show PROJECT [LANE]");
         return EXIT_USAGE;
     }
-    add = !strcmp(argv[1], "add");
+    add = strcmp(argv[1], "add") == 0;
     argc--;
     argv++;
     FOR_OPTS(ch, argc, argv, "m:", opts) {
@@ -1231,9 +1252,12 @@ int cmd_automation(const cli *c, int argc, char **argv)
         ex = EXIT_USAGE;
         goto out;
     }
-    points = json_array();
-    lane = json_pack("{s:s, s:s, s:f, s:o}", "type", type, "target", argv[optind + 1], "start",
-                     start, "points", points);
+    n = (size_t)(argc - optind - 2);
+    if (!(points = malloc(2 * n * sizeof *points))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
+        goto out;
+    }
     for (i = optind + 2; i < argc; i++) {
         double t = strtod(argv[i], &end), v;
 
@@ -1248,19 +1272,12 @@ int cmd_automation(const cli *c, int argc, char **argv)
             ex = EXIT_USAGE;
             goto out;
         }
-        json_array_append_new(points, json_pack("[f, f]", t, v));
+        points[2 * (i - optind - 2)] = t;
+        points[2 * (i - optind - 2) + 1] = v;
     }
-    /* The library sorts the points and derives the duration from them. */
-    if (duration >= 0)
-        json_object_set_new(lane, "duration", json_real(duration));
-    for (i = 1; i < 100000; i++) {
-        snprintf(key, sizeof key, "a%04d", i);
-        if (!json_object_get(json_object_get(doc, "automation"), key))
-            break;
-    }
-    snprintf(path, sizeof path, "automation/%s", key);
-    text = json_dumps(lane, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    rc = shelf_doc_set(lib, SHELF_DOC_PROJECT, id, path, text, msg, &seq);
+    /* The library names the lane, sorts the points and derives the duration. */
+    rc = shelf_automation_add(lib, id, type, argv[optind + 1], start, duration, points, n, msg, key,
+                              &seq);
     if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
     else if (c->json)
@@ -1269,8 +1286,7 @@ int cmd_automation(const cli *c, int argc, char **argv)
     else
         printf("project %lld: lane %s, version %lld\n", (long long)id, key, (long long)seq);
 out:
-    free(text);
-    json_decref(lane);
+    free(points);
     json_decref(doc);
     shelf_library_close(lib);
     return ex;
@@ -1296,8 +1312,8 @@ static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id
         fsync(fileno(f)) || fclose(f) || (f = NULL, rename(tmp, out) != 0)) {
         cli_error("cannot write '%s': %s", out, strerror(errno));
         if (f)
-            fclose(f);
-        unlink(tmp);
+            (void)fclose(f);    /* failed already; the error above is the one to report */
+        (void)unlink(tmp);
         ex = EXIT_FAIL;
     } else if (c->json) {
         cli_print_json(json_pack("{s:s, s:I, s:s, s:s}", "kind", noun(kind), "id", (json_int_t)id,
@@ -1405,8 +1421,10 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
             else if ((rc = rm ? shelf_doc_remove(lib, kind, id, force ? SHELF_REMOVE_FORCE : 0)
                               : shelf_doc_touch(lib, kind, id)) != SHELF_OK)
                 ex = rm ? rm_failed(lib, kind, id, rc) : cli_fail(lib, rc);
-            else
-                json_array_append_new(done, json_integer(id));
+            else if (json_array_append_new(done, json_integer(id)) != 0) {
+                cli_error("out of memory");
+                ex = EXIT_FAIL;
+            }
         }
         if (c->json && ex != EXIT_USAGE)
             cli_print_json(json_pack("{s:s, s:s, s:o}", "command", sub, "kind", noun(kind), "ids", done));
@@ -1507,9 +1525,10 @@ static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
     static const char *const kinds[] = { "", "sample", "patch", "project" };
 
     if (ui->arr)
-        json_array_append_new(ui->arr, json_pack("{s:s, s:I, s:o, s:s}", "kind", kinds[kind], "id",
-                                                 (json_int_t)id, "name", cli_json_name(name ? name : ""),
-                                                 "relation", uses ? "uses" : "used-by"));
+        return json_array_append_new(ui->arr, json_pack("{s:s, s:I, s:o, s:s}", "kind", kinds[kind],
+                                                        "id", (json_int_t)id, "name",
+                                                        cli_json_name(name ? name : ""), "relation",
+                                                        uses ? "uses" : "used-by")) != 0;
     else
         printf("%-7s %-8s %6lld  %s\n", uses ? "uses" : "used by", kinds[kind], (long long)id,
                name ? name : "");

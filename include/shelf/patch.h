@@ -127,6 +127,19 @@ SHELF_API int shelf_doc_set(shelf_library *lib, int kind, int64_t id, const char
 SHELF_API int shelf_doc_setv(shelf_library *lib, int kind, int64_t id, const char *const *paths,
                              const char *const *values, size_t n, const char *message,
                              int64_t *seq);
+/*
+ * Add an automation lane to project id as one new version.  type is
+ * "points" or "curve", target "patch:ID/PARAMETER", start and duration in
+ * seconds (duration < 0: up to the last point); points holds n (time,
+ * value) pairs, time first, in any order (the library sorts them).  The
+ * lane gets the first free id "a0001", "a0002", ... (doc/documents.md),
+ * copied into lane_id.  *seq (may be NULL) receives the new version.
+ */
+#define SHELF_LANE_ID_MAX 16
+SHELF_API int shelf_automation_add(shelf_library *lib, int64_t id, const char *type,
+                                   const char *target, double start, double duration,
+                                   const double *points, size_t n, const char *message,
+                                   char lane_id[SHELF_LANE_ID_MAX], int64_t *seq);
 /* Make a new version equal to version seq (message "revert to SEQ"). */
 SHELF_API int shelf_doc_revert(shelf_library *lib, int kind, int64_t id, int64_t seq,
                                int64_t *newseq);

@@ -3225,6 +3225,48 @@ TEST(alloc_fail_pure)
     free(th);
 }
 
+/*
+ * shelf_automation_add names the lane (the first free aNNNN), sorts the
+ * points and derives the duration, in the library: the shelf program only
+ * calls it.
+ */
+TEST(automation_add_names_and_sorts_lanes)
+{
+    static const double pts[] = { 4, 0.5, 1, 0.25, 2, 1 };
+    char doc[512], want[256], lane[SHELF_LANE_ID_MAX], *j;
+    int64_t pid, jid, seq = 0;
+    tlib t;
+
+    lib_open(&t);
+    pid = create_doc(&t, PATCH, "{\"shelf_patch\":1,\"name\":\"P\",\"params\":{\"x\":1}}");
+    snprintf(doc, sizeof doc,
+             "{\"shelf_project\":1,\"name\":\"S\",\"automation\":{\"a0001\":{\"type\":\"curve\","
+             "\"target\":\"patch:%lld/params/x\"}}}", (long long)pid);
+    jid = create_doc(&t, PROJECT, doc);
+    snprintf(want, sizeof want, "patch:%lld/params/x", (long long)pid);
+    ASSERT_OKL(t.lib, shelf_automation_add(t.lib, jid, "points", want, 0.5, -1, pts, 3, "lane",
+                                            lane, &seq));
+    ASSERT_EQ_STR(lane, "a0002");
+    ASSERT_EQ_INT(seq, 2);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM automation"), 2);
+    j = db_text(&t, "SELECT type || '|' || start_time || '|' || duration || '|' || data"
+                    " FROM automation WHERE type = 'points'");
+    ASSERT_EQ_STR(j, "points|0.5|4.0|[[1.0,0.25],[2.0,1.0],[4.0,0.5]]");
+    shelf_free(j);
+    /* The next lane takes the next id; an explicit duration is kept. */
+    ASSERT_OKL(t.lib, shelf_automation_add(t.lib, jid, "curve", want, 0, 10, pts, 1, NULL, lane,
+                                            NULL));
+    ASSERT_EQ_STR(lane, "a0003");
+    ASSERT(db_int(&t, "SELECT duration FROM automation WHERE type = 'curve' AND duration > 0") == 10);
+    /* A target that does not exist is refused and adds nothing. */
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_automation_add(t.lib, jid, "points", "patch:999/params/x", 0,
+                                                    -1, pts, 1, NULL, lane, NULL));
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM automation"), 3);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_automation_add(t.lib, 999, "points", want, 0, -1, pts, 1,
+                                                    NULL, lane, NULL));
+    shelf_library_close(t.lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -3285,6 +3327,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(store_diff_versions),
         TEST_ENTRY(alloc_fail_create_set_merge),
         TEST_ENTRY(alloc_fail_pure),
+        TEST_ENTRY(automation_add_names_and_sorts_lanes),
         TEST_END
     };
 
