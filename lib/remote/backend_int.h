@@ -83,7 +83,7 @@ enum {
     SHELF__FOP_SAVE = 1, SHELF__FOP_LOAD = 2, SHELF__FOP_STAT = 4,
     SHELF__FOP_LIST = 8, SHELF__FOP_REMOVE = 16, SHELF__FOP_ALL = 31
 };
-typedef struct shelf__fault {
+typedef struct shelf__be_fault_cfg {
     unsigned ops;         /* which ops count toward fail_at (SHELF__FOP_) */
     long fail_at;         /* 0: never; else the Nth counted op fails ... */
     int fail_rc;          /* ... with this code (default SHELF_EIO) */
@@ -95,8 +95,8 @@ typedef struct shelf__fault {
     long count;           /* OUT: counted ops so far */
     uint64_t saved;       /* OUT: bytes saved so far */
     int failed;           /* OUT: a fault has fired */
-} shelf__fault;
-int shelf__be_fault_new(shelf__backend *inner, shelf__fault *cfg, shelf__backend **out);
+} shelf__be_fault_cfg;
+int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__backend **out);
 
 /* Open a target: "mem:" is refused (tests build it themselves), "dir:PATH"
  * or a plain PATH is a folder. */

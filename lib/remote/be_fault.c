@@ -10,13 +10,13 @@
 typedef struct be_fault {
     shelf__backend be;
     shelf__backend *inner;
-    shelf__fault *cfg;
+    shelf__be_fault_cfg *cfg;
 } be_fault;
 
 /* Whether op fails now; sets the error. */
 static int fault(be_fault *f, unsigned op, const char *name)
 {
-    shelf__fault *c = f->cfg;
+    shelf__be_fault_cfg *c = f->cfg;
     int rc = c->fail_rc ? c->fail_rc : SHELF_EIO;
 
     if (c->failed && c->dead_after)
@@ -125,7 +125,7 @@ static const shelf__backend_ops fault_ops = {
     "fault", f_save, f_load, f_stat, f_list, f_remove, f_close, f_sweep
 };
 
-int shelf__be_fault_new(shelf__backend *inner, shelf__fault *cfg, shelf__backend **out)
+int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__backend **out)
 {
     be_fault *f = shelf__calloc(1, sizeof *f);
 

@@ -723,7 +723,7 @@ TEST(target_full_then_resume)
     shelf__err err = { 0, "" };
     shelf_backup_stats st;
     shelf_backup_opts bo;
-    shelf__fault f;
+    shelf__be_fault_cfg f;
     shelf_repo *r;
 
     test_pathf(target, sizeof target, "%s/repo", d);
@@ -769,7 +769,7 @@ TEST(target_removed_or_readonly_mid_backup)
     for (k = 0; k < 2; k++) {
         shelf__backend *dir, *be;
         shelf__err err = { 0, "" };
-        shelf__fault f;
+        shelf__be_fault_cfg f;
         shelf_repo *r;
 
         ASSERT_OK(shelf__be_dir_open(target, 0, &dir, &err));

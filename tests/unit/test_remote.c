@@ -159,7 +159,7 @@ TEST(mem_backend)
 TEST(fault_backend_passes_through)
 {
     shelf__backend *mem, *be;
-    shelf__fault f;
+    shelf__be_fault_cfg f;
 
     memset(&f, 0, sizeof f);
     ASSERT_OK(shelf__be_mem_new(&mem));
@@ -173,7 +173,7 @@ TEST(fault_nth_op_and_dead_target)
 {
     shelf__backend *mem, *be;
     shelf__buf b = SHELF__BUF_INIT;
-    shelf__fault f;
+    shelf__be_fault_cfg f;
 
     memset(&f, 0, sizeof f);
     f.ops = SHELF__FOP_SAVE;
@@ -200,7 +200,7 @@ TEST(fault_enospc_flip_drop)
 {
     shelf__backend *mem, *be;
     shelf__buf b = SHELF__BUF_INIT;
-    shelf__fault f;
+    shelf__be_fault_cfg f;
     uint64_t size;
 
     memset(&f, 0, sizeof f);
