@@ -3,7 +3,9 @@
  * whole file first (formats_int.h), checks that every sample it names is
  * there, imports those samples into the catalog, and only then creates the
  * patch with each zone pointing at its sample by id and content hash.
- * Export writes a patch as SFZ with copies of its samples.
+ * Export writes a patch as SFZ with copies of its samples.  The format
+ * dispatcher (shelf__patch_parse, _mem) is here too, above the importers,
+ * so no importer calls back into the file that calls it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +42,96 @@ static char *dir_of(const char *path)
     if (slash == path)
         return shelf__strdup("/");
     return shelf__strndup(path, (size_t)(slash - path));
+}
+
+/* ---- The format dispatcher: a file or bytes to a patch document ---------- */
+
+static const char *patch_base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+
+    return s ? s + 1 : path;
+}
+
+int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *name,
+                           const char *dir, json_t **out, shelf__err *err)
+{
+    shelf__err local;
+    shelf__pf_ctx cx;
+    json_t *doc = NULL;
+    int rc;
+
+    if (!err)
+        err = &local;
+    *out = NULL;
+    if (!name || !*name)
+        name = "patch";
+    if (!format)
+        format = shelf__patch_format_of(name);
+    if (!shelf__patch_format_name(format))
+        return shelf__seterr(err, SHELF_EINVAL, "%s: not a patch format shelf reads", name);
+    if (n > SHELF__PF_MAX_BYTES)
+        return shelf__seterr(err, SHELF_EFORMAT, "%s: too large (%zu bytes, the limit is %zu MiB)",
+                             name, n, SHELF__PF_MAX_BYTES >> 20);
+    memset(&cx, 0, sizeof cx);
+    cx.name = name;
+    cx.dir = dir;
+    cx.err = err;
+    if (format == SHELF__PF_SFZ)
+        rc = shelf__sfz_parse(&cx, n ? data : "", n, &doc);
+    else
+        rc = shelf__xml_patch_parse(&cx, format, n ? data : "", n, &doc);
+    json_decref(cx.dirs);
+    json_decref(cx.files);
+    if (rc != SHELF_OK) {
+        json_decref(doc);
+        return rc;
+    }
+    *out = doc;
+    return SHELF_OK;
+}
+
+int shelf__patch_parse(const char *path, int format, json_t **out, shelf__err *err)
+{
+    shelf__err local;
+    char *data = NULL, *abs = NULL, *dir = NULL, *slash;
+    size_t n;
+    int rc;
+
+    if (!err)
+        err = &local;
+    *out = NULL;
+    if (!format)
+        format = shelf__patch_format_of(path);
+    if (!shelf__patch_format_name(format))
+        return shelf__seterr(err, SHELF_EINVAL, "%s: not a patch format shelf reads",
+                             patch_base_name(path));
+    if ((rc = shelf__pf_read_file(path, SHELF__PF_MAX_BYTES, &data, &n, err)) != SHELF_OK)
+        goto out;
+    /* The folder, with its symbolic links resolved, but not the file's
+     * own: a linked patch refers to samples next to the link. */
+    if (!(dir = shelf__strdup(path))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((slash = strrchr(dir, '/')) == NULL)
+        abs = shelf__path_abs(".");
+    else if (slash == dir)
+        abs = shelf__strdup("/");
+    else {
+        *slash = '\0';
+        abs = shelf__path_abs(dir);
+    }
+    if (!abs) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = shelf__patch_parse_mem(data, n, format, patch_base_name(path), abs, out, err);
+out:
+    free(dir);
+    free(abs);
+    free(data);
+    return rc;
 }
 
 /* Read a shelf document file; a whole history (shelf_doc_export) is
