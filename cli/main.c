@@ -114,7 +114,7 @@ int cli_resolve(shelf_library *lib, const char *arg, int64_t *id)
     if (rc == SHELF_ENOTFOUND && shelf_name_needs_escape(arg, 0)) {
         char *raw = NULL;
 
-        if (shelf_name_unescape(arg, &raw) == SHELF_OK && strcmp(raw, arg) &&
+        if (shelf_name_unescape(arg, &raw) == SHELF_OK && strcmp(raw, arg) != 0 &&
             shelf_catalog_find_path(lib, raw, id) == SHELF_OK)
             rc = SHELF_OK;
         else
