@@ -73,6 +73,9 @@ char *cli_name_text(const char *s);
  * building the output), print "cannot print the JSON output: out of memory"
  * and exit 1 instead of printing a document with holes. */
 void cli_print_json(json_t *v);
+/* strerror(e) for a message: lowercase as the house style wants ("no space
+ * left on device"); a static buffer, valid until the next call. */
+const char *cli_errno_text(int e);
 /* Note the result of a json_object_set*() / json_array_append*() call
  * (0 or -1) for cli_print_json. */
 void cli_json_check(int r);

@@ -223,7 +223,7 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
                                  "results", arr));
     } else if (!c->quiet) {
         if (fflush(stdout) != 0) {      /* the results first, then the count */
-            cli_error("cannot write the results: %s", strerror(errno));
+            cli_error("cannot write the results: %s", cli_errno_text(errno));
             return EXIT_FAIL;
         }
         fprintf(stderr, "%lld of %lld%s matches\n", (long long)rows, (long long)total,

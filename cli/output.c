@@ -215,6 +215,16 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
         fprintf(f, "missing:   yes (not found on the last scan)\n");
 }
 
+const char *cli_errno_text(int e)
+{
+    static char text[128];
+
+    snprintf(text, sizeof text, "%s", strerror(e));
+    if (text[0] >= 'A' && text[0] <= 'Z' && (text[1] < 'A' || text[1] > 'Z'))
+        text[0] = (char)(text[0] - 'A' + 'a');     /* "I/O error" stays */
+    return text;
+}
+
 static int json_failed;    /* a set or append failed: the output has holes */
 
 void cli_json_check(int r)
@@ -227,7 +237,8 @@ void cli_print_json(json_t *v)
 {
     if (!v || json_failed) {
         json_decref(v);
-        cli_error("cannot print the JSON output: out of memory");
+        /* not cli_error: output.c stays below main.c (scripts/graph) */
+        fputs("shelf: cannot print the JSON output: out of memory\n", stderr);
         exit(EXIT_FAIL);
     }
     json_dumpf(v, stdout, JSON_INDENT(2));
