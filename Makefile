@@ -4,6 +4,7 @@
 #   make demo      install deps + sample packs, build, run the demo
 #   make check     install deps, build, run every test
 #   make asan      the tests under AddressSanitizer + UBSan, -Werror
+#   make tidy      clang-tidy over lib/ cli/ examples/, zero findings (scripts/tidy)
 #   make bench     build release and run the benchmarks
 #   make fuzz      build the libFuzzer targets (clang)
 #   make install   install library, headers, pkg-config file, program, man page
@@ -13,7 +14,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all deps deps-demo build check asan tsan bench fuzz demo install clean
+.PHONY: all deps deps-demo build check tidy asan tsan bench fuzz demo install clean
 
 all: build
 
@@ -29,6 +30,9 @@ build: deps
 
 check: build
 	@ctest --test-dir build/release $(CTEST_FLAGS)
+
+tidy: build
+	@scripts/tidy -j $(JOBS)
 
 asan: deps
 	@cmake --preset asan >/dev/null

@@ -68,8 +68,17 @@ json_t *cli_json_name(const char *s);
 /* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
  * newline or terminal control gets out); owned (shelf_free), NULL on ENOMEM. */
 char *cli_name_text(const char *s);
-/* Print a JSON value to stdout followed by a newline, and free it. */
+/* Print a JSON value to stdout followed by a newline, and free it.  When v
+ * is NULL or a result passed to cli_json_check failed (memory ran out while
+ * building the output), print "cannot print the JSON output: out of memory"
+ * and exit 1 instead of printing a document with holes. */
 void cli_print_json(json_t *v);
+/* strerror(e) for a message: lowercase as the house style wants ("no space
+ * left on device"); a static buffer, valid until the next call. */
+const char *cli_errno_text(int e);
+/* Note the result of a json_object_set*() / json_array_append*() call
+ * (0 or -1) for cli_print_json. */
+void cli_json_check(int r);
 /* Print text on stderr with a caret under byte column pos (1-based), only
  * the part around it when text is long. */
 void cli_show_column(const char *text, int pos);

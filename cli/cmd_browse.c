@@ -18,10 +18,10 @@ static void on_collection(void *ud, const char *name, const char *query, int64_t
     list_ui *ui = ud;
 
     if (ui->arr) {
-        json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind",
-                                                 query ? "smart" : "manual", "query",
-                                                 query ? json_string(query) : json_null(),
-                                                 "count", (json_int_t)count));
+        cli_json_check(json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind",
+                                                                query ? "smart" : "manual", "query",
+                                                                query ? json_string(query) : json_null(),
+                                                                "count", (json_int_t)count)));
         return;
     }
     if (query)
@@ -43,7 +43,7 @@ static int collection_show(const cli *c, shelf_library *lib, const char *name)
     }
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            json_array_append_new(arr, cli_sample_json(s));
+            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
         else
             cli_sample_line(stdout, s);
     }
@@ -138,7 +138,7 @@ int cmd_collection(const cli *c, int argc, char **argv)
     }
     if (rc != SHELF_OK)
         ex = cli_fail(lib, rc);
-    else if (c->json && ex == EXIT_OK && strcmp(verb, "ls") && strcmp(verb, "show"))
+    else if (c->json && ex == EXIT_OK && strcmp(verb, "ls") != 0 && strcmp(verb, "show") != 0)
         cli_print_json(json_pack("{s:s, s:s}", "command", verb, "collection", argv[2]));
     shelf_library_close(lib);
     return ex;
@@ -158,9 +158,9 @@ static void on_synonym(void *ud, int64_t group, const char *word)
 
     if (ui->groups) {
         if (group != ui->group || !json_array_size(ui->groups))
-            json_array_append_new(ui->groups, json_array());
-        json_array_append_new(json_array_get(ui->groups, json_array_size(ui->groups) - 1),
-                              json_string(word));
+            cli_json_check(json_array_append_new(ui->groups, json_array()));
+        cli_json_check(json_array_append_new(json_array_get(ui->groups, json_array_size(ui->groups) - 1),
+                                             json_string(word)));
     } else {
         printf("%s%s", group != ui->group && ui->any ? "\n" : ui->any ? " = " : "", word);
     }
@@ -199,12 +199,12 @@ int cmd_synonyms(const cli *c, int argc, char **argv)
     }
     if (rc != SHELF_OK) {
         ex = cli_fail(lib, rc);
-    } else if (c->json && strcmp(verb, "ls")) {
+    } else if (c->json && strcmp(verb, "ls") != 0) {
         json_t *words = json_array();
         int i;
 
         for (i = 2; i < argc; i++)
-            json_array_append_new(words, json_string(argv[i]));
+            cli_json_check(json_array_append_new(words, json_string(argv[i])));
         cli_print_json(json_pack("{s:s, s:o}", "command", verb, "words", words));
     }
     shelf_library_close(lib);
@@ -234,12 +234,12 @@ static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
 
         if (!groups) {
             groups = json_array();
-            json_object_set_new(ui->out, kind_name(kind), groups);
+            cli_json_check(json_object_set_new(ui->out, kind_name(kind), groups));
         }
         if (kind != ui->kind || group != ui->group)
-            json_array_append_new(groups, json_array());
-        json_array_append_new(json_array_get(groups, json_array_size(groups) - 1),
-                              cli_sample_json(row));
+            cli_json_check(json_array_append_new(groups, json_array()));
+        cli_json_check(json_array_append_new(json_array_get(groups, json_array_size(groups) - 1),
+                                             cli_sample_json(row)));
     } else {
         if (kind != ui->kind)
             printf("%s== %s\n", ui->kind ? "\n" : "",

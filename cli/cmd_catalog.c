@@ -2,6 +2,7 @@
  * cmd_catalog.c: commands on samples: info, ls, search, tag, rate, fav,
  * touch, rm.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static int print_cursor(const cli *c, shelf_library *lib, shelf_cursor *cur, int
     *rows = 0;
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            json_array_append_new(arr, cli_sample_json(s));
+            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
         else
             cli_sample_line(stdout, s);
         (*rows)++;
@@ -74,7 +75,7 @@ int cmd_info(const cli *c, int argc, char **argv)
             continue;
         }
         if (c->json) {
-            json_array_append_new(arr, cli_sample_json(s));
+            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
         } else {
             if (i > 1)
                 putchar('\n');
@@ -207,7 +208,7 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
 
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            json_array_append_new(arr, cli_sample_json(s));
+            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
         else
             cli_sample_line(stdout, s);
         rows++;
@@ -221,7 +222,10 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
                                  (json_int_t)total, "exact", exact, "offset", (json_int_t)offset,
                                  "results", arr));
     } else if (!c->quiet) {
-        fflush(stdout);
+        if (fflush(stdout) != 0) {      /* the results first, then the count */
+            cli_error("cannot write the results: %s", cli_errno_text(errno));
+            return EXIT_FAIL;
+        }
         fprintf(stderr, "%lld of %lld%s matches\n", (long long)rows, (long long)total,
                 exact ? "" : "+");
     }
@@ -254,7 +258,7 @@ static void split_search_args(int argc, char **argv, char **opts, int *nopts, ch
         }
         if (!strncmp(a, "--", 2)) {
             opts[(*nopts)++] = argv[i];
-            for (k = 0; with_value[k] && strcmp(a, with_value[k]); k++)
+            for (k = 0; with_value[k] && strcmp(a, with_value[k]) != 0; k++)
                 ;
             if (with_value[k] && i + 1 < argc)
                 opts[(*nopts)++] = argv[++i];
@@ -382,14 +386,14 @@ static int each_sample(const cli *c, int argc, char **argv, int first,
         else if (rc != SHELF_OK)
             worst = cli_fail(lib, rc);
         else
-            json_array_append_new(done, json_integer(id));
+            cli_json_check(json_array_append_new(done, json_integer(id)));
     }
     shelf_library_close(lib);
     if (c->json) {
         json_t *o = extra ? extra : json_object();
 
-        json_object_set_new(o, "command", json_string(what));
-        json_object_set_new(o, "ids", done);
+        cli_json_check(json_object_set_new(o, "command", json_string(what)));
+        cli_json_check(json_object_set_new(o, "ids", done));
         cli_print_json(o);
     } else {
         json_decref(done);
@@ -432,7 +436,7 @@ int cmd_tag(const cli *c, int argc, char **argv)
     t.ntags = argc - 3;
     tags = json_array();
     for (i = 0; i < t.ntags; i++)
-        json_array_append_new(tags, json_string(t.tags[i]));
+        cli_json_check(json_array_append_new(tags, json_string(t.tags[i])));
     /* one sample, several tags */
     return each_sample(c, 3, argv, 2, do_tag, &t, t.add ? "tag add" : "tag rm",
                        json_pack("{s:o}", "tags", tags));

@@ -55,10 +55,10 @@ static void import_file(void *ud, int status, const char *path, int64_t id, cons
                                          "missing", "failed", "differs" };
 
     if (status == SHELF_FILE_FAILED)
-        json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", cli_json_name(path),
-                                                    "reason", reason));
+        cli_json_check(json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", cli_json_name(path),
+                                                                   "reason", reason)));
     else if (status == SHELF_FILE_DIFFERS)
-        json_array_append_new(ui->differs, cli_json_name(path));
+        cli_json_check(json_array_append_new(ui->differs, cli_json_name(path)));
     if (status != SHELF_FILE_FAILED && ui->verbose && !ui->c->json) {
         char *t = cli_name_text(path);
 
@@ -139,10 +139,10 @@ int cmd_import(const cli *c, int argc, char **argv)
             "bytes_read", (json_int_t)st.bytes_read, "seconds", el,
             "interrupted", rc == SHELF_ECANCELED);
 
-        json_object_set(o, "failures", ui.failed);
-        json_object_set_new(o, "differs", json_integer((json_int_t)st.differs));
-        json_object_set(o, "differing", ui.differs);
-        json_object_set_new(o, "presets", json_integer((json_int_t)presets));
+        cli_json_check(json_object_set(o, "failures", ui.failed));
+        cli_json_check(json_object_set_new(o, "differs", json_integer((json_int_t)st.differs)));
+        cli_json_check(json_object_set(o, "differing", ui.differs));
+        cli_json_check(json_object_set_new(o, "presets", json_integer((json_int_t)presets)));
         cli_print_json(o);
     } else {
         for (i = 0; i < json_array_size(ui.failed); i++) {
@@ -258,8 +258,9 @@ static void verify_problem(void *ud, int problem, int64_t id, const char *path)
     ui->mask |= problem;
     ui->catalog |= problem == SHELF_VERIFY_CORRUPT && id == 0;
     if (ui->c->json) {
-        json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:o}", "problem", what,
-                                                      "id", (json_int_t)id, "path", cli_json_name(path)));
+        cli_json_check(json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:o}", "problem", what,
+                                                                     "id", (json_int_t)id,
+                                                                     "path", cli_json_name(path))));
         return;
     }
     cli_progress_end(&ui->bar);
@@ -328,7 +329,7 @@ int cmd_verify(const cli *c, int argc, char **argv)
                                   "missing", (json_int_t)st.missing, "changed", (json_int_t)st.changed,
                                   "corrupt", (json_int_t)st.corrupt);
 
-            json_object_set(o, "problems", ui.problems);
+            cli_json_check(json_object_set(o, "problems", ui.problems));
             cli_print_json(o);
         } else if (!c->quiet) {
             char b[32];

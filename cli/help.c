@@ -316,17 +316,17 @@ static json_t *help_json(void)
         while (*p) {
             size_t n = strcspn(p, ",");
 
-            json_array_append_new(cmds, json_pack("{s:s%, s:s, s:s, s:s%}", "name", p, n, "usage",
-                                                  d->usage, "text", d->text, "section", section,
-                                                  section_len(section)));
+            cli_json_check(json_array_append_new(cmds, json_pack("{s:s%, s:s, s:s, s:s%}", "name", p, n, "usage",
+                                                                 d->usage, "text", d->text, "section", section,
+                                                                 section_len(section))));
             p += n;
             while (*p == ',' || *p == ' ')
                 p++;
         }
     }
     for (i = 0; i < NELEM(exit_docs); i++)
-        json_array_append_new(codes, json_pack("{s:s, s:s, s:s}", "code", exit_docs[i].code, "text",
-                                               exit_docs[i].text, "brief", exit_docs[i].brief));
+        cli_json_check(json_array_append_new(codes, json_pack("{s:s, s:s, s:s}", "code", exit_docs[i].code, "text",
+                                                              exit_docs[i].text, "brief", exit_docs[i].brief)));
     return json_pack("{s:o, s:o}", "commands", cmds, "exit_statuses", codes);
 }
 

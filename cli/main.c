@@ -114,7 +114,7 @@ int cli_resolve(shelf_library *lib, const char *arg, int64_t *id)
     if (rc == SHELF_ENOTFOUND && shelf_name_needs_escape(arg, 0)) {
         char *raw = NULL;
 
-        if (shelf_name_unescape(arg, &raw) == SHELF_OK && strcmp(raw, arg) &&
+        if (shelf_name_unescape(arg, &raw) == SHELF_OK && strcmp(raw, arg) != 0 &&
             shelf_catalog_find_path(lib, raw, id) == SHELF_OK)
             rc = SHELF_OK;
         else
@@ -142,6 +142,20 @@ static const struct command {
     { "archive", cmd_archive }, { "export-media", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
 };
+
+/* Output that could not be written (a full disk, a closed pipe) makes a
+ * command that succeeded fail instead of leaving a cut-off listing behind
+ * (git: "write failure on standard output"). */
+static int flush_stdout(int rc)
+{
+    int err = fflush(stdout) != 0 ? errno : 0;
+
+    if (!err && !ferror(stdout))
+        return rc;
+    if (rc == EXIT_OK)
+        cli_error("cannot write to standard output: %s", err ? cli_errno_text(err) : "write error");
+    return rc == EXIT_OK ? EXIT_FAIL : rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -194,7 +208,7 @@ int main(int argc, char **argv)
     if (!strcmp(args[0], "help") || !strcmp(args[0], "--help") || !strcmp(args[0], "-h")) {
         rc = cli_help(&c, stdout);
         free(args);
-        return rc;
+        return flush_stdout(rc);
     }
     if (!strcmp(args[0], "version") || !strcmp(args[0], "--version")) {
         if (c.json)
@@ -202,13 +216,13 @@ int main(int argc, char **argv)
         else
             printf("shelf %s\n", shelf_version());
         free(args);
-        return EXIT_OK;
+        return flush_stdout(EXIT_OK);
     }
     for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (!strcmp(args[0], commands[k].name)) {
             rc = commands[k].run(&c, n, args);
             free(args);
-            return rc;
+            return flush_stdout(rc);
         }
     cli_error("unknown command '%s' (see 'shelf help')", args[0]);
     free(args);

@@ -2,6 +2,7 @@
  * output.c: how the program shows samples (lines, long form, JSON), sizes,
  * note names, and the progress line on a terminal.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -73,61 +74,62 @@ char *cli_name_text(const char *s)
 json_t *cli_sample_json(const shelf_sample *s)
 {
     char note[8];
-    json_t *o = json_object();
+    json_t *o = json_object(), *tags = json_array();
+    const char *p = s->tags ? s->tags : "";
+    int bad = !o || !tags;  /* any failed set or append (out of memory) */
 
-    json_object_set_new(o, "id", json_integer(s->id));
-    json_object_set_new(o, "name", cli_json_name(s->name));
-    json_object_set_new(o, "root", cli_json_name(s->root));
-    json_object_set_new(o, "path", cli_json_name(s->relpath));
-    json_object_set_new(o, "blob", str_or_null(s->blob));
-    json_object_set_new(o, "sha256", str_or_null(s->sha256));
-    json_object_set_new(o, "size", json_integer((json_int_t)s->size));
-    json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
-    json_object_set_new(o, "format", str_or_null(s->format));
-    json_object_set_new(o, "subtype", str_or_null(s->subtype));
-    json_object_set_new(o, "rate", json_integer(s->rate));
-    json_object_set_new(o, "channels", json_integer(s->channels));
-    json_object_set_new(o, "frames", json_integer(s->frames));
-    json_object_set_new(o, "duration", json_real(s->duration));
-    json_object_set_new(o, "bits", s->bits ? json_integer(s->bits) : json_null());
-    json_object_set_new(o, "root_key", s->root_key >= 0 ? json_integer(s->root_key) : json_null());
-    json_object_set_new(o, "root_note", s->root_key >= 0 ? json_string(cli_note_name(s->root_key, note))
-                                                        : json_null());
+    bad |= json_object_set_new(o, "id", json_integer(s->id));
+    bad |= json_object_set_new(o, "name", cli_json_name(s->name));
+    bad |= json_object_set_new(o, "root", cli_json_name(s->root));
+    bad |= json_object_set_new(o, "path", cli_json_name(s->relpath));
+    bad |= json_object_set_new(o, "blob", str_or_null(s->blob));
+    bad |= json_object_set_new(o, "sha256", str_or_null(s->sha256));
+    bad |= json_object_set_new(o, "size", json_integer((json_int_t)s->size));
+    bad |= json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
+    bad |= json_object_set_new(o, "format", str_or_null(s->format));
+    bad |= json_object_set_new(o, "subtype", str_or_null(s->subtype));
+    bad |= json_object_set_new(o, "rate", json_integer(s->rate));
+    bad |= json_object_set_new(o, "channels", json_integer(s->channels));
+    bad |= json_object_set_new(o, "frames", json_integer(s->frames));
+    bad |= json_object_set_new(o, "duration", json_real(s->duration));
+    bad |= json_object_set_new(o, "bits", s->bits ? json_integer(s->bits) : json_null());
+    bad |= json_object_set_new(o, "root_key", s->root_key >= 0 ? json_integer(s->root_key) : json_null());
+    bad |= json_object_set_new(o, "root_note", s->root_key >= 0 ? json_string(cli_note_name(s->root_key, note))
+                                                               : json_null());
     if (s->loop_start >= 0) {
-        json_object_set_new(o, "loop", json_pack("{s:I, s:I, s:s}", "start", (json_int_t)s->loop_start,
-                                                 "end", (json_int_t)s->loop_end,
-                                                 "mode", loop_mode_name(s->loop_mode)));
+        bad |= json_object_set_new(o, "loop", json_pack("{s:I, s:I, s:s}", "start", (json_int_t)s->loop_start,
+                                                        "end", (json_int_t)s->loop_end,
+                                                        "mode", loop_mode_name(s->loop_mode)));
     } else {
-        json_object_set_new(o, "loop", json_null());
+        bad |= json_object_set_new(o, "loop", json_null());
     }
-    json_object_set_new(o, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
-    json_object_set_new(o, "beats", s->beats ? json_integer(s->beats) : json_null());
-    json_object_set_new(o, "category", str_or_null(s->category));
-    json_object_set_new(o, "title", str_or_null(s->title));
-    json_object_set_new(o, "author", str_or_null(s->author));
-    json_object_set_new(o, "comment", str_or_null(s->comment));
-    json_object_set_new(o, "genre", str_or_null(s->genre));
-    json_object_set_new(o, "kit", str_or_null(s->kit));
-    json_object_set_new(o, "instrument", str_or_null(s->instrument));
-    json_object_set_new(o, "created", json_integer(s->created));
-    json_object_set_new(o, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
-    json_object_set_new(o, "missing", json_boolean(s->missing));
-    json_object_set_new(o, "rating", json_integer(s->rating));
-    json_object_set_new(o, "favourite", json_boolean(s->favourite));
-    {
-        json_t *tags = json_array();
-        const char *p = s->tags ? s->tags : "";
+    bad |= json_object_set_new(o, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
+    bad |= json_object_set_new(o, "beats", s->beats ? json_integer(s->beats) : json_null());
+    bad |= json_object_set_new(o, "category", str_or_null(s->category));
+    bad |= json_object_set_new(o, "title", str_or_null(s->title));
+    bad |= json_object_set_new(o, "author", str_or_null(s->author));
+    bad |= json_object_set_new(o, "comment", str_or_null(s->comment));
+    bad |= json_object_set_new(o, "genre", str_or_null(s->genre));
+    bad |= json_object_set_new(o, "kit", str_or_null(s->kit));
+    bad |= json_object_set_new(o, "instrument", str_or_null(s->instrument));
+    bad |= json_object_set_new(o, "created", json_integer(s->created));
+    bad |= json_object_set_new(o, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
+    bad |= json_object_set_new(o, "missing", json_boolean(s->missing));
+    bad |= json_object_set_new(o, "rating", json_integer(s->rating));
+    bad |= json_object_set_new(o, "favourite", json_boolean(s->favourite));
+    while (*p) {
+        const char *e = strchr(p, ' ');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
 
-        while (*p) {
-            const char *e = strchr(p, ' ');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-
-            json_array_append_new(tags, json_stringn(p, n));
-            p += n;
-            while (*p == ' ')
-                p++;
-        }
-        json_object_set_new(o, "tags", tags);
+        bad |= json_array_append_new(tags, json_stringn(p, n));
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    bad |= json_object_set_new(o, "tags", tags);
+    if (bad) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
@@ -213,10 +215,32 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
         fprintf(f, "missing:   yes (not found on the last scan)\n");
 }
 
+const char *cli_errno_text(int e)
+{
+    static char text[128];
+
+    snprintf(text, sizeof text, "%s", strerror(e));
+    if (text[0] >= 'A' && text[0] <= 'Z' && (text[1] < 'A' || text[1] > 'Z'))
+        text[0] = (char)(text[0] - 'A' + 'a');     /* "I/O error" stays */
+    return text;
+}
+
+static int json_failed;    /* a set or append failed: the output has holes */
+
+void cli_json_check(int r)
+{
+    if (r != 0)
+        json_failed = 1;
+}
+
 void cli_print_json(json_t *v)
 {
-    if (!v)
-        return;
+    if (!v || json_failed) {
+        json_decref(v);
+        /* not cli_error: output.c stays below main.c (scripts/graph) */
+        fputs("shelf: cannot print the JSON output: out of memory\n", stderr);
+        exit(EXIT_FAIL);
+    }
     json_dumpf(v, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(v);
@@ -267,7 +291,7 @@ void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_
     if (eta >= 0 && n > 0 && (size_t)n < sizeof line)
         snprintf(line + n, sizeof line - (size_t)n, "  ETA %d:%02d", (int)eta / 60, (int)eta % 60);
     fprintf(stderr, "\r%-*.*s", p->width - 1, p->width - 1, line);
-    fflush(stderr);
+    (void)fflush(stderr);   /* a progress line that does not show is not an error */
 }
 
 void cli_progress_end(cli_progress *p)

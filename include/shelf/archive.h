@@ -55,7 +55,7 @@ typedef struct shelf_archive_export_opts {
      * the catalog no longer has) that is neither on disk nor in the store:
      * each is told to on_missing (SHELF_ARCHIVE_MISSING, what, why) and the
      * export fails with SHELF_ENOTFOUND, unless allow_missing leaves them
-     * out. */
+     * out.  on_missing runs on the calling thread. */
     int allow_missing;
     void (*on_missing)(void *ud, int problem, const char *path, const char *detail);
 } shelf_archive_export_opts;
@@ -159,6 +159,8 @@ typedef struct shelf_archive_item {
 /* ASK: return SHELF_ARCHIVE_SKIP, _OVERWRITE or _KEEP_BOTH, optionally
  * | SHELF_ARCHIVE_ALL.  Runs on the calling thread. */
 typedef int (*shelf_archive_ask_cb)(void *ud, const shelf_archive_item *it);
+/* Called once per item done, on the calling thread; the item is borrowed
+ * for the call. */
 typedef void (*shelf_archive_item_cb)(void *ud, const shelf_archive_item *it);
 
 typedef struct shelf_archive_import_opts {

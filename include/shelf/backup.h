@@ -66,6 +66,7 @@ typedef struct shelf_lockinfo {
     int stale;                /* lease over, process gone (same host), or unreadable */
     int removed;
 } shelf_lockinfo;
+/* Called once per lock file, on the calling thread; borrowed for the call. */
 typedef void (*shelf_lock_cb)(void *ud, const shelf_lockinfo *l);
 /*
  * Break locks: every lock file of another handle is reported to cb; stale
@@ -82,6 +83,7 @@ typedef struct shelf_keyinfo {
     int log2n;                /* scrypt cost */
     int current;              /* the key that opened this handle */
 } shelf_keyinfo;
+/* Called once per key, on the calling thread; borrowed for the call. */
 typedef int (*shelf_key_cb)(void *ud, const shelf_keyinfo *k);
 
 /* Add a key file for password; id (OUT, may be NULL) receives its id.
@@ -166,8 +168,8 @@ typedef struct shelf_snapinfo {
                                  a restore reads (itself included) */
     int damaged;              /* 1: the file cannot be read (only id is set) */
 } shelf_snapinfo;
-/* Called per snapshot, oldest first, then once per damaged snapshot file;
- * strings borrowed for the call. */
+/* Called per snapshot, oldest first, then once per damaged snapshot file,
+ * on the calling thread; strings borrowed for the call. */
 typedef int (*shelf_snap_cb)(void *ud, const shelf_snapinfo *s);
 SHELF_API int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud);
 /* A unique id prefix or "latest" to a full id.  SHELF_ECORRUPT for a
@@ -194,10 +196,12 @@ typedef struct shelf_snapitem {
     uint64_t size;
     const char *sha256;
 } shelf_snapitem;
+/* Called once per item, on the calling thread; borrowed for the call. */
 typedef int (*shelf_item_cb)(void *ud, const shelf_snapitem *it);
 SHELF_API int shelf_snapshot_items(shelf_repo *r, const char *snap, shelf_item_cb cb, void *ud);
 
 enum { SHELF_DIFF_ADDED = 1, SHELF_DIFF_REMOVED = 2, SHELF_DIFF_CHANGED = 3 };
+/* Called once per change, on the calling thread; borrowed for the call. */
 typedef int (*shelf_diff_cb)(void *ud, int change, const shelf_snapitem *it);
 /* Items of b that are not in a, items of a not in b, and items in both
  * whose content differs (by path). */
@@ -233,6 +237,8 @@ typedef struct shelf_restore_item {
 /* Called on the calling thread for a conflict; returns SHELF_CONFLICT_
  * OVERWRITE, _KEEP_BOTH or _SKIP, optionally | SHELF_RESTORE_ALL. */
 typedef int (*shelf_restore_ask_cb)(void *ud, const shelf_restore_item *it);
+/* Called once per item done, on the calling thread (the restore's worker
+ * threads only decode chunks); borrowed for the call. */
 typedef void (*shelf_restore_cb)(void *ud, const shelf_restore_item *it);
 
 typedef struct shelf_restore_opts {
@@ -276,13 +282,15 @@ typedef struct shelf_audit_entry {
     int64_t item_id;
     const char *detail;
 } shelf_audit_entry;
+/* Called once per entry, on the calling thread; borrowed for the call. */
 typedef int (*shelf_audit_cb)(void *ud, const shelf_audit_entry *e);
 /* The newest limit entries (0: all), oldest first. */
 SHELF_API int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void *ud);
 
 /* ---- Check, forget, prune ---- */
-/* A problem: file is the repository file at fault; snapshot and item name
- * what it affects (NULL when nothing, or the file itself). */
+/* A problem, told on the calling thread: file is the repository file at
+ * fault; snapshot and item name what it affects (NULL when nothing, or the
+ * file itself). */
 typedef void (*shelf_check_cb)(void *ud, const char *file, const char *problem,
                                const char *snapshot, const char *item);
 typedef struct shelf_check_stats {
@@ -305,7 +313,8 @@ typedef struct shelf_forget_opts {
     int keep_last, keep_daily, keep_weekly, keep_monthly;
     int dry_run;
 } shelf_forget_opts;
-/* Called per snapshot with the decision (reason: "last", "daily", ...). */
+/* Called per snapshot with the decision (reason: "last", "daily", ...), on
+ * the calling thread. */
 typedef void (*shelf_forget_cb)(void *ud, const char *id, int64_t time, int kept,
                                 const char *reason);
 /* Forget snapshots outside the policy (per device).  Exclusive lock. */

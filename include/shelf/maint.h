@@ -24,7 +24,8 @@ typedef struct shelf_verify_stats {
  */
 typedef void (*shelf_verify_cb)(void *ud, int problem, int64_t id, const char *path);
 
-/* Called now and then with the counters so far; non-zero stops the run. */
+/* Called now and then on the calling thread with the counters so far;
+ * non-zero stops the run. */
 typedef int (*shelf_verify_progress_cb)(void *ud, const shelf_verify_stats *st,
                                         uint64_t files_total, uint64_t bytes_total);
 

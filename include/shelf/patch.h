@@ -93,6 +93,8 @@ typedef struct shelf_docinfo {
     int64_t refs;           /* samples (patches) or patches+samples (projects) */
 } shelf_docinfo;
 
+/* Called once per version / document, on the calling thread; borrowed for
+ * the call. */
 typedef int (*shelf_version_cb)(void *ud, const shelf_docversion *v);
 typedef int (*shelf_docinfo_cb)(void *ud, const shelf_docinfo *d);
 
@@ -182,7 +184,8 @@ SHELF_API int shelf_doc_touch(shelf_library *lib, int kind, int64_t id);
  * References, both directions: for a sample, the patches and projects that
  * use it; for a patch, its samples and the projects that use it; for a
  * project, its patches and samples.  The callback receives each item's kind,
- * id and name, and whether it uses (1) or is used by (0) the one asked about.
+ * id and name, and whether it uses (1) or is used by (0) the one asked about,
+ * on the calling thread.
  */
 typedef int (*shelf_ref_cb)(void *ud, int kind, int64_t id, const char *name, int uses);
 SHELF_API int shelf_refs(shelf_library *lib, int kind, int64_t id, shelf_ref_cb cb, void *ud);

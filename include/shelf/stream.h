@@ -276,7 +276,7 @@ SHELF_API void shelf_stress_free(shelf_stress_result *r);
  * Find the highest polyphony that plays clean for so->duration seconds:
  * start at so->voices (16 when 0), double while clean (up to max_voices),
  * then bisect to within 1/32.  cb (may be NULL) sees each step's result
- * (borrowed for the call).  *best is 0 when even the first step failed.
+ * on the calling thread, between steps (borrowed for the call).  *best is 0 when even the first step failed.
  */
 typedef void (*shelf_stress_step_cb)(void *ud, int voices, const shelf_stress_result *r);
 SHELF_API int shelf_stress_ramp(const char *const *paths, size_t npaths,
