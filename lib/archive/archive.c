@@ -319,78 +319,96 @@ static char *safe_component(const char *s, const char *fallback)
     return shelf__buf_detach(&b);
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
+/*
+ * The setters of sample_json: each returns 0 or -1 (out of memory), so the
+ * caller ORs them and drops the object once when any failed.
+ */
+static int set_str(json_t *o, const char *k, const char *v)
 {
-    if (v)
-        json_object_set_new(o, k, json_string(v));
+    return v ? json_object_set_new(o, k, json_string(v)) : 0;
 }
 
 /* A name as JSON text (shelf_name_escape): it may not be UTF-8. */
-static void set_name(json_t *o, const char *k, const char *v)
+static int set_name(json_t *o, const char *k, const char *v)
 {
     char *e;
+    int rc;
 
-    if (v && (e = shelf_name_escape(v, 0)) != NULL) {
-        json_object_set_new(o, k, json_string(e));
-        free(e);
-    }
+    if (!v)
+        return 0;
+    if (!(e = shelf_name_escape(v, 0)))
+        return -1;
+    rc = json_object_set_new(o, k, json_string(e));
+    free(e);
+    return rc;
 }
 
 static json_t *sample_json(const shelf_sample *s, const char *file)
 {
     json_t *o = json_object(), *tags = json_array();
     const char *t = s->tags;
+    int bad = 0;
 
-    json_object_set_new(o, "shelf_sample", json_integer(1));
-    json_object_set_new(o, "id", json_integer(s->id));
-    set_name(o, "name", s->name);
-    set_str(o, "file", file);
-    set_str(o, "sha256", s->sha256);
-    json_object_set_new(o, "size", json_integer((json_int_t)s->size));
-    json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
-    set_name(o, "origin", s->relpath);
-    set_str(o, "format", s->format);
-    set_str(o, "subtype", s->subtype);
-    json_object_set_new(o, "rate", json_integer(s->rate));
-    json_object_set_new(o, "channels", json_integer(s->channels));
-    json_object_set_new(o, "frames", json_integer(s->frames));
-    json_object_set_new(o, "duration", json_real(s->duration));
+    if (!o || !tags) {
+        json_decref(o);
+        json_decref(tags);
+        return NULL;
+    }
+
+    bad |= json_object_set_new(o, "shelf_sample", json_integer(1));
+    bad |= json_object_set_new(o, "id", json_integer(s->id));
+    bad |= set_name(o, "name", s->name);
+    bad |= set_str(o, "file", file);
+    bad |= set_str(o, "sha256", s->sha256);
+    bad |= json_object_set_new(o, "size", json_integer((json_int_t)s->size));
+    bad |= json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
+    bad |= set_name(o, "origin", s->relpath);
+    bad |= set_str(o, "format", s->format);
+    bad |= set_str(o, "subtype", s->subtype);
+    bad |= json_object_set_new(o, "rate", json_integer(s->rate));
+    bad |= json_object_set_new(o, "channels", json_integer(s->channels));
+    bad |= json_object_set_new(o, "frames", json_integer(s->frames));
+    bad |= json_object_set_new(o, "duration", json_real(s->duration));
     if (s->bits)
-        json_object_set_new(o, "bits", json_integer(s->bits));
+        bad |= json_object_set_new(o, "bits", json_integer(s->bits));
     if (s->root_key >= 0)
-        json_object_set_new(o, "root_key", json_integer(s->root_key));
+        bad |= json_object_set_new(o, "root_key", json_integer(s->root_key));
     if (s->loop_start >= 0) {
-        json_object_set_new(o, "loop_start", json_integer(s->loop_start));
-        json_object_set_new(o, "loop_end", json_integer(s->loop_end));
-        json_object_set_new(o, "loop_mode", json_integer(s->loop_mode));
+        bad |= json_object_set_new(o, "loop_start", json_integer(s->loop_start));
+        bad |= json_object_set_new(o, "loop_end", json_integer(s->loop_end));
+        bad |= json_object_set_new(o, "loop_mode", json_integer(s->loop_mode));
     }
     if (s->tempo > 0)
-        json_object_set_new(o, "tempo", json_real(s->tempo));
+        bad |= json_object_set_new(o, "tempo", json_real(s->tempo));
     if (s->beats)
-        json_object_set_new(o, "beats", json_integer(s->beats));
-    set_str(o, "category", s->category);
-    json_object_set_new(o, "created", json_integer(s->created));
+        bad |= json_object_set_new(o, "beats", json_integer(s->beats));
+    bad |= set_str(o, "category", s->category);
+    bad |= json_object_set_new(o, "created", json_integer(s->created));
     if (s->last_used)
-        json_object_set_new(o, "last_used", json_integer(s->last_used));
-    json_object_set_new(o, "rating", json_integer(s->rating));
-    json_object_set_new(o, "favourite", json_boolean(s->favourite));
+        bad |= json_object_set_new(o, "last_used", json_integer(s->last_used));
+    bad |= json_object_set_new(o, "rating", json_integer(s->rating));
+    bad |= json_object_set_new(o, "favourite", json_boolean(s->favourite));
     while (t && *t) {
         const char *e = strchr(t, ' ');
         size_t n = e ? (size_t)(e - t) : strlen(t);
 
         if (n)
-            json_array_append_new(tags, json_stringn(t, n));
+            bad |= json_array_append_new(tags, json_stringn(t, n));
         t += n;
         while (*t == ' ')
             t++;
     }
-    json_object_set_new(o, "tags", tags);
-    set_str(o, "title", s->title);
-    set_str(o, "author", s->author);
-    set_str(o, "comment", s->comment);
-    set_str(o, "genre", s->genre);
-    set_str(o, "kit", s->kit);
-    set_str(o, "instrument", s->instrument);
+    bad |= json_object_set_new(o, "tags", tags);
+    bad |= set_str(o, "title", s->title);
+    bad |= set_str(o, "author", s->author);
+    bad |= set_str(o, "comment", s->comment);
+    bad |= set_str(o, "genre", s->genre);
+    bad |= set_str(o, "kit", s->kit);
+    bad |= set_str(o, "instrument", s->instrument);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -503,21 +521,12 @@ typedef struct writer {
 static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t n)
 {
     writer *w = ud;
-    const uint8_t *b = buf;
-    size_t left = n;
+    int e = shelf__write_all(w->fd, buf, n);
 
-    while (left > 0) {
-        ssize_t k = write(w->fd, b, left);
-
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write '%s'", w->path);
-            archive_set_error(a, errno, "write failed");
-            return -1;
-        }
-        b += k;
-        left -= (size_t)k;
+    if (e != 0) {
+        w->rc = shelf__seterr_errno(&w->lib->err, e, "cannot write '%s'", w->path);
+        archive_set_error(a, e, "write failed");
+        return -1;
     }
     if (w->par2 && shelf__par2_enc_update(w->par2, buf, n, &w->perr) != SHELF_OK) {
         w->rc = shelf__seterr(&w->lib->err, w->perr.rc, "parity: %s", w->perr.msg);
@@ -665,7 +674,7 @@ static int put_file(writer *w, struct archive *a, const char *base, item *it, ui
     }
     shelf__hash2_final(h, it->h256, it->h512);
     shelf__hex(it->h256, SHELF_HASH_BYTES, hex);
-    if (it->sha256[0] && strcmp(hex, it->sha256))
+    if (it->sha256[0] && strcmp(hex, it->sha256) != 0)
         rc = shelf__seterr(&w->lib->err, SHELF_ECORRUPT,
                            "sample '%s' changed since it was catalogued (run 'shelf import' on it)", it->src);
 out:
@@ -753,7 +762,7 @@ static void remove_old_parity(const char *out)
         const char *rest = de->d_name + pl;
         size_t n = strlen(de->d_name);
 
-        if (strncmp(de->d_name, prefix, pl) || n < pl + 5 || strcmp(de->d_name + n - 5, ".par2"))
+        if (strncmp(de->d_name, prefix, pl) != 0 || n < pl + 5 || strcmp(de->d_name + n - 5, ".par2") != 0)
             continue;
         if (!strcmp(rest, ".par2") || !strncmp(rest, ".vol", 4))
             unlinkat(dirfd(d), de->d_name, 0);
@@ -842,7 +851,10 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         tmp = NULL;
         goto out;
     }
-    fchmod(w.fd, 0644);
+    if (fchmod(w.fd, 0644) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot set the mode of '%s'", tmp);
+        goto out;
+    }
     if (o->parity > 0) {
         shelf__par2_params pr;
         /* Headers: about 1.5 KiB per file in a pax tar. */
@@ -1121,7 +1133,7 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
         size_t n = strlen(de->d_name);
         shelf__err ignored = { 0, "" };
 
-        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") || is_volume(de->d_name))
+        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") != 0 || is_volume(de->d_name))
             continue;
         free(cand);
         if (!(cand = shelf__path_join(dir, de->d_name))) {

@@ -104,9 +104,11 @@ int shelf__bag_manifest_parse(const char *text, size_t len, size_t hash_len,
         }
         /* Percent-decoding of %0D %0A %25 (any %XX is accepted). */
         for (k = 0, q = name; q < p + n; q++) {
-            if (*q == '%' && (size_t)(p + n - q) >= 3 &&
-                hexval((unsigned char)q[1]) >= 0 && hexval((unsigned char)q[2]) >= 0) {
-                path[k++] = (char)(hexval((unsigned char)q[1]) << 4 | hexval((unsigned char)q[2]));
+            int hi = *q == '%' && (size_t)(p + n - q) >= 3 ? hexval((unsigned char)q[1]) : -1;
+            int lo = hi >= 0 ? hexval((unsigned char)q[2]) : -1;
+
+            if (hi >= 0 && lo >= 0) {
+                path[k++] = (char)(hi << 4 | lo);
                 q += 2;
             } else {
                 path[k++] = *q;

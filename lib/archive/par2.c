@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,37 +51,6 @@ static const uint8_t T_RECV[16] = "PAR 2.0\0RecvSlic";
 static const uint8_t T_CREATOR[16] = "PAR 2.0\0Creator";
 
 /* ---- little helpers ------------------------------------------------------------ */
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    int i;
-
-    for (i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    int i;
-
-    for (i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static size_t round_up(size_t n, size_t m)
 {
@@ -152,23 +122,6 @@ static int read_full(int fd, uint64_t off, void *buf, size_t n, size_t *got)
     return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void *alloc_aligned(size_t n)
 {
     void *p;
@@ -185,116 +138,17 @@ static void *alloc_aligned(size_t n)
     return p;
 }
 
-/* ---- a small pool of worker threads ----------------------------------------------- */
+/*
+ * The workers (lib/common's pool): with fewer than 2 threads wanted, jobs
+ * run in the caller.  A queue of 4: at most one batch (2 jobs) is in
+ * flight, and job 2 is submitted from a worker, which must not wait for
+ * room.
+ */
+#define POOL_QUEUE 4
 
-typedef void (*job_fn)(void *arg, size_t item);
-
-typedef struct job {
-    job_fn fn;
-    void *arg;
-    size_t n, next, done;
-} job;
-
-typedef struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, idle;
-    job q[4];
-    int qh, qn, stop, nthreads;
-    pthread_t th[MAX_THREADS];
-} pool;
-
-static void *pool_main(void *arg)
+static int pool_threads(int nthreads)
 {
-    pool *p = arg;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        job *j;
-        size_t i;
-
-        while (!p->stop && (p->qn == 0 || p->q[p->qh].next == p->q[p->qh].n))
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->stop)
-            break;
-        j = &p->q[p->qh];
-        i = j->next++;
-        pthread_mutex_unlock(&p->mu);
-        j->fn(j->arg, i);
-        pthread_mutex_lock(&p->mu);
-        if (++j->done == j->n) {
-            /* Jobs run in order: the next one starts when this one is done. */
-            p->qh = (p->qh + 1) % 4;
-            p->qn--;
-            pthread_cond_broadcast(&p->work);
-            if (p->qn == 0)
-                pthread_cond_broadcast(&p->idle);
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-/* Start nthreads workers; with fewer than 2, jobs run in the caller. */
-static int pool_init(pool *p, int nthreads)
-{
-    int i;
-
-    memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->idle, NULL);
-    if (nthreads < 2)
-        return 0;
-    for (i = 0; i < nthreads && i < MAX_THREADS; i++) {
-        if (pthread_create(&p->th[i], NULL, pool_main, p))
-            break;
-        p->nthreads++;
-    }
-    return 0;
-}
-
-static void pool_wait(pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->qn > 0)
-        pthread_cond_wait(&p->idle, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Queue a job of n items (fn(arg, 0..n-1), in any order and any thread). */
-static void pool_submit(pool *p, job_fn fn, void *arg, size_t n)
-{
-    size_t i;
-
-    if (n == 0)
-        return;
-    if (p->nthreads == 0) {
-        for (i = 0; i < n; i++)
-            fn(arg, i);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    while (p->qn == 4)
-        pthread_cond_wait(&p->idle, &p->mu);
-    p->q[(p->qh + p->qn) % 4] = (job){ fn, arg, n, 0, 0 };
-    p->qn++;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void pool_release(pool *p)
-{
-    int i;
-
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (i = 0; i < p->nthreads; i++)
-        pthread_join(p->th[i], NULL);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->idle);
-    pthread_mutex_destroy(&p->mu);
+    return nthreads < 2 ? -1 : nthreads;
 }
 
 static int default_threads(const shelf__par2_params *pr)
@@ -346,6 +200,11 @@ typedef struct rs {
     uint32_t idx[BATCH_MAX];
     size_t count;
     uint8_t *ifsc;              /* encoder: where slot checksums go (by idx), else NULL */
+    /* Job 2 reads what job 1 wrote, and the pool only starts jobs in order
+     * (a job's items may still run when the next job starts): the item
+     * that finishes job 1 submits job 2. */
+    shelf__pool *pool;
+    atomic_size_t prepped;
 } rs;
 
 static int rs_init(rs *r, const shelf__gf16_kernel *kern, size_t slice, uint32_t ntargets,
@@ -393,8 +252,10 @@ static void rs_release(rs *r)
     r->coef = NULL;
 }
 
+static void rs_mul_item(void *arg, size_t item, int worker);
+
 /* Job 1, one item per slot: checksums (encoder), split layout, constants. */
-static void rs_prep_item(void *arg, size_t k)
+static void rs_prep_item(void *arg, size_t k, int worker)
 {
     rs *r = arg;
     uint8_t *s = r->data + k * r->spad;
@@ -403,21 +264,25 @@ static void rs_prep_item(void *arg, size_t k)
     if (r->ifsc) {
         uint8_t *e = r->ifsc + (size_t)r->idx[k] * 20;
         md5_3(s, r->slice, NULL, 0, NULL, 0, e);
-        put32(e + 16, crc32_of(s, r->slice));
+        shelf__put_le32(e + 16, crc32_of(s, r->slice));
     }
     shelf__gf16_split(s, s, r->spad);
     for (t = 0; t < r->ntargets; t++)
         shelf__gf16_coef_init(&r->coef[t * r->kmax + k], factor(r->idx[k], r->texp[t]));
+    (void)worker;
+    if (atomic_fetch_add(&r->prepped, 1) + 1 == r->count && r->ntargets)
+        (void)shelf__pool_submit(r->pool, rs_mul_item, r, r->nchunks * r->nrgroups);
 }
 
 /* Job 2, one item per chunk and group of targets. */
-static void rs_mul_item(void *arg, size_t item)
+static void rs_mul_item(void *arg, size_t item, int worker)
 {
     rs *r = arg;
     size_t c = item % r->nchunks, g = item / r->nchunks;
     size_t off = c * r->chunk, len = r->spad - off < r->chunk ? r->spad - off : r->chunk;
     size_t t0 = g * r->rgroup, t1 = t0 + r->rgroup, t;
 
+    (void)worker;
     if (t1 > r->ntargets)
         t1 = r->ntargets;
     for (t = t0; t < t1; t++)
@@ -425,7 +290,7 @@ static void rs_mul_item(void *arg, size_t item)
 }
 
 /* Queue both jobs for the batch in data (count slots, slot k = slice idx[k]). */
-static void rs_submit(rs *r, pool *p, uint8_t *data, const uint32_t *idx, size_t count)
+static void rs_submit(rs *r, shelf__pool *p, uint8_t *data, const uint32_t *idx, size_t count)
 {
     size_t k;
 
@@ -435,9 +300,9 @@ static void rs_submit(rs *r, pool *p, uint8_t *data, const uint32_t *idx, size_t
         r->srcs[k] = data + k * r->spad;
         r->idx[k] = idx[k];
     }
-    pool_submit(p, rs_prep_item, r, count);
-    if (r->ntargets)
-        pool_submit(p, rs_mul_item, r, r->nchunks * r->nrgroups);
+    r->pool = p;
+    atomic_store(&r->prepped, 0);
+    (void)shelf__pool_submit(p, rs_prep_item, r, count);
 }
 
 /* ---- encoder ------------------------------------------------------------------------ */
@@ -447,8 +312,7 @@ struct shelf__par2_enc {
     uint64_t slice;
     uint32_t nrec;
     int sync, nthreads;
-    pool pool;
-    int pool_up;
+    shelf__pool *pool;
     rs rs;
     uint8_t *recbuf;            /* nrec x spad, the recovery slices (split layout) */
     uint8_t **rec;
@@ -579,8 +443,10 @@ int shelf__par2_enc_new(const char *name, uint64_t expected_size,
     e->rs.target = e->rec;
     e->rs.texp = e->rexp;
     e->rs.ifsc = e->ifsc;
-    pool_init(&e->pool, e->nthreads);
-    e->pool_up = 1;
+    if (!(e->pool = shelf__pool_new(pool_threads(e->nthreads), POOL_QUEUE))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     *out = e;
     e = NULL;
 out:
@@ -598,8 +464,8 @@ static void enc_flush_batch(shelf__par2_enc *e)
         return;
     for (k = 0; k < e->slot; k++)
         idx[k] = e->batch_first + (uint32_t)k;
-    pool_wait(&e->pool);        /* the other buffer's batch is done */
-    rs_submit(&e->rs, &e->pool, e->buf[e->cur], idx, e->slot);
+    shelf__pool_wait_all(e->pool);      /* the other buffer's batch is done */
+    rs_submit(&e->rs, e->pool, e->buf[e->cur], idx, e->slot);
     e->cur ^= 1;
     e->batch_first += (uint32_t)e->slot;
     e->slot = 0;
@@ -650,15 +516,16 @@ int shelf__par2_enc_update(shelf__par2_enc *e, const void *data, size_t n, shelf
 }
 
 /* Output stage, one item per recovery slice: back to words, packet MD5. */
-static void enc_out_item(void *arg, size_t r)
+static void enc_out_item(void *arg, size_t r, int worker)
 {
     shelf__par2_enc *e = arg;
     uint8_t hdr[36];
 
+    (void)worker;
     shelf__gf16_unsplit(e->rec[r], e->rec[r], e->rs.spad);
     memcpy(hdr, e->set_id, 16);
     memcpy(hdr + 16, T_RECV, 16);
-    put32(hdr + 32, (uint32_t)r);
+    shelf__put_le32(hdr + 32, (uint32_t)r);
     md5_3(hdr, sizeof hdr, e->rec[r], (size_t)e->slice, NULL, 0, e->rmd5[r]);
 }
 
@@ -671,7 +538,7 @@ static int add_packet(shelf__buf *b, const uint8_t set_id[16], const uint8_t typ
     if (n % 4)
         return SHELF_EINVAL;
     memcpy(h, MAGIC, 8);
-    put64(h + 8, PKT_HEADER + n);
+    shelf__put_le64(h + 8, PKT_HEADER + n);
     memcpy(h + 32, set_id, 16);
     memcpy(h + 48, type, 16);
     md5_3(h + 32, 32, body, n, NULL, 0, h + 16);
@@ -701,17 +568,17 @@ static int write_par2_file(shelf__par2_enc *e, const char *path, const shelf__bu
         uint8_t h[PKT_HEADER + 4];
 
         memcpy(h, MAGIC, 8);
-        put64(h + 8, PKT_HEADER + 4 + e->slice);
+        shelf__put_le64(h + 8, PKT_HEADER + 4 + e->slice);
         memcpy(h + 16, e->rmd5[r], 16);
         memcpy(h + 32, e->set_id, 16);
         memcpy(h + 48, T_RECV, 16);
-        put32(h + 64, r);
-        if ((x = write_full(fd, h, sizeof h)) || (x = write_full(fd, e->rec[r], (size_t)e->slice))) {
+        shelf__put_le32(h + 64, r);
+        if ((x = shelf__write_all(fd, h, sizeof h)) || (x = shelf__write_all(fd, e->rec[r], (size_t)e->slice))) {
             rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
             goto out;
         }
     }
-    if ((x = write_full(fd, meta->buf, meta->len))) {
+    if ((x = shelf__write_all(fd, meta->buf, meta->len))) {
         rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
         goto out;
     }
@@ -775,17 +642,17 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
         e->slot++;
     }
     enc_flush_batch(e);
-    pool_wait(&e->pool);
+    shelf__pool_wait_all(e->pool);
 
     EVP_DigestFinal_ex(e->md5, md5, NULL);
     md5_3(e->head, e->total < sizeof e->head ? (size_t)e->total : sizeof e->head, NULL, 0, NULL, 0,
           md5_16k);
-    put64(lenle, e->total);
+    shelf__put_le64(lenle, e->total);
     md5_3(md5_16k, 16, lenle, 8, e->name, namelen, file_id);
 
     /* Main packet body: slice size, one file in the recovery set. */
-    put64(body, e->slice);
-    put32(body + 8, 1);
+    shelf__put_le64(body, e->slice);
+    shelf__put_le32(body + 8, 1);
     memcpy(body + 12, file_id, 16);
     md5_3(body, sizeof body, NULL, 0, NULL, 0, e->set_id);
 
@@ -798,7 +665,7 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
     memcpy(desc, file_id, 16);
     memcpy(desc + 16, md5, 16);
     memcpy(desc + 32, md5_16k, 16);
-    put64(desc + 48, e->total);
+    shelf__put_le64(desc + 48, e->total);
     memcpy(desc + 56, e->name, namelen);
     memcpy(ifsc, file_id, 16);
     memcpy(ifsc + 16, e->ifsc, (size_t)e->nslices * 20);
@@ -817,8 +684,7 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
         rc = SHELF_ENOMEM;
         goto out;
     }
-    pool_submit(&e->pool, enc_out_item, e, e->nrec);
-    pool_wait(&e->pool);
+    shelf__pool_wait(e->pool, shelf__pool_submit(e->pool, enc_out_item, e, e->nrec));
 
     if (!(path = shelf__asprintf("%s.par2", out_base))) {
         rc = SHELF_ENOMEM;
@@ -857,10 +723,7 @@ void shelf__par2_enc_free(shelf__par2_enc *e)
 {
     if (!e)
         return;
-    if (e->pool_up) {
-        pool_wait(&e->pool);
-        pool_release(&e->pool);
-    }
+    shelf__pool_free(e->pool);
     rs_release(&e->rs);
     free(e->buf[0]);
     free(e->buf[1]);
@@ -979,12 +842,12 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
 
         if ((x = src_read(s, pos, h, sizeof h)))
             return shelf__errno_rc(x);
-        if (memcmp(h, MAGIC, 8)) {
+        if (memcmp(h, MAGIC, 8) != 0) {
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
                 return shelf__errno_rc(x);
             continue;
         }
-        len = get64(h + 8);
+        len = shelf__get_le64(h + 8);
         if (len < PKT_HEADER || len % 4 || len > s->size - pos) {
             set->packets_bad++;
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
@@ -1024,7 +887,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             EVP_DigestFinal_ex(ctx, md5, NULL);
             EVP_MD_CTX_free(ctx);
         }
-        if (memcmp(md5, h + 16, 16)) {
+        if (memcmp(md5, h + 16, 16) != 0) {
             /* Damaged: never trusted, not even its length. */
             free(body);
             set->packets_bad++;
@@ -1067,7 +930,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             }
             r = &pv->r[pv->nr++];
             memcpy(r->set_id, h + 32, 16);
-            r->exponent = get32(ex);
+            r->exponent = shelf__get_le32(ex);
             r->source = source;
             r->offset = pos + PKT_HEADER + 4;
             r->len = len - PKT_HEADER - 4;
@@ -1168,8 +1031,8 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
 
         if (k->type != K_MAIN || k->n < 12)
             continue;
-        ss = get64(k->body);
-        nf = get32(k->body + 8);
+        ss = shelf__get_le64(k->body);
+        nf = shelf__get_le32(k->body + 8);
         if (ss == 0 || ss % 4 || (k->n - 12) % 16 || nf > (k->n - 12) / 16)
             continue;
         main = k;
@@ -1179,7 +1042,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         goto out;
     }
     memcpy(set->set_id, main->set_id, 16);
-    set->slice_size = get64(main->body);
+    set->slice_size = shelf__get_le64(main->body);
     if (set->slice_size > MAX_SLICE_SIZE) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "par2 slice size %llu is too large",
                            (unsigned long long)set->slice_size);
@@ -1220,7 +1083,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         fl->have_desc = 1;
         memcpy(fl->md5, desc->body + 16, 16);
         memcpy(fl->md5_16k, desc->body + 32, 16);
-        fl->size = get64(desc->body + 48);
+        fl->size = shelf__get_le64(desc->body + 48);
         nl = desc->n - 56;
         while (nl && desc->body[56 + nl - 1] == '\0')
             nl--;
@@ -1265,7 +1128,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
     }
     for (i = 0; i < pv->nr; i++) {
         const rkept *r = &pv->r[i];
-        if (r->len != set->slice_size || memcmp(r->set_id, set->set_id, 16))
+        if (r->len != set->slice_size || memcmp(r->set_id, set->set_id, 16) != 0)
             continue;
         set->rec[set->nrecovery++] = (shelf__par2_rslice){ r->exponent, r->source, r->offset };
     }
@@ -1279,7 +1142,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         const kept *k = &pv->k[i];
         size_t n;
 
-        if (k->type != K_CREATOR || memcmp(k->set_id, set->set_id, 16))
+        if (k->type != K_CREATOR || memcmp(k->set_id, set->set_id, 16) != 0)
             continue;
         n = strnlen((const char *)k->body, k->n > 1024 ? 1024 : k->n);
         if (!(set->creator = shelf__strndup((const char *)k->body, n))) {
@@ -1373,10 +1236,10 @@ static int list_sources(const char *path, const char *dir, const char *prefix, c
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
 
-        if (l < pl + 5 || strncmp(de->d_name, prefix, pl) || strcmp(de->d_name + l - 5, ".par2") ||
+        if (l < pl + 5 || strncmp(de->d_name, prefix, pl) != 0 || strcmp(de->d_name + l - 5, ".par2") != 0 ||
             !strcmp(de->d_name, given))
             continue;
-        if (l != pl + 5 && strncmp(de->d_name + pl, ".vol", 4))
+        if (l != pl + 5 && strncmp(de->d_name + pl, ".vol", 4) != 0)
             continue;
         if (n == cap) {
             char **nv = shelf__realloc(v, 2 * cap * sizeof *v);
@@ -1482,14 +1345,15 @@ typedef struct vcheck {
     uint8_t *ok;                /* per slot */
 } vcheck;
 
-static void vcheck_item(void *arg, size_t k)
+static void vcheck_item(void *arg, size_t k, int worker)
 {
     vcheck *v = arg;
     const uint8_t *s = v->buf + k * v->slice, *want = v->ifsc + k * 20;
     uint8_t md5[16];
 
+    (void)worker;
     v->ok[k] = 0;
-    if (crc32_of(s, v->slice) != get32(want + 16))
+    if (crc32_of(s, v->slice) != shelf__get_le32(want + 16))
         return;
     md5_3(s, v->slice, NULL, 0, NULL, 0, md5);
     v->ok[k] = memcmp(md5, want, 16) == 0;
@@ -1521,7 +1385,7 @@ static int add_bad(shelf__par2_file_report *fr, uint32_t i)
 }
 
 static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, const char *dir,
-                       const char *data, pool *p, shelf__par2_file_report *fr, shelf__err *err)
+                       const char *data, shelf__pool *p, shelf__par2_file_report *fr, shelf__err *err)
 {
     uint64_t S = set->slice_size;
     size_t kmax = BATCH_BYTES / S ? BATCH_BYTES / S : 1;
@@ -1569,13 +1433,13 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
         }
         for (o = 0; o < fl->size; o += got) {
             size_t want = fl->size - o > IO_CHUNK ? IO_CHUNK : (size_t)(fl->size - o);
-            if ((x = read_full(fd, o, buf, want, &got)) || got == 0)
-                break;
+            if (read_full(fd, o, buf, want, &got) != 0 || got == 0)
+                break;          /* unreadable: counted as damaged below */
             EVP_DigestUpdate(ctx, buf, got);
         }
         EVP_DigestFinal_ex(ctx, md5, NULL);
         EVP_MD_CTX_free(ctx);
-        if (o != fl->size || memcmp(md5, fl->md5, 16))
+        if (o != fl->size || memcmp(md5, fl->md5, 16) != 0)
             for (i = 0; i < fl->nslices; i++)
                 if ((rc = add_bad(fr, i)))
                     goto out;
@@ -1596,8 +1460,7 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
                 goto out;
             }
         v.ifsc = fl->ifsc + (size_t)i * 20;
-        pool_submit(p, vcheck_item, &v, n);
-        pool_wait(p);
+        shelf__pool_wait(p, shelf__pool_submit(p, vcheck_item, &v, n));
         for (k = 0; k < n; k++)
             if (!ok[k] && (rc = add_bad(fr, i + k)))
                 goto out;
@@ -1677,7 +1540,7 @@ static int slices_agree(const shelf__par2_set *set, const shelf__par2_file *fl, 
         if (read_slice(fd, S, fl->size, i, buf))
             break;
         md5_3(buf, (size_t)S, NULL, 0, NULL, 0, md5);
-        good += crc32_of(buf, (size_t)S) == get32(fl->ifsc + (size_t)i * 20 + 16) &&
+        good += crc32_of(buf, (size_t)S) == shelf__get_le32(fl->ifsc + (size_t)i * 20 + 16) &&
                 !memcmp(md5, fl->ifsc + (size_t)i * 20, 16);
     }
 out:
@@ -1701,7 +1564,7 @@ int shelf__par2_describes(const char *par2_path, const char *data, int *match, s
         goto out;
     }
     s.size = (uint64_t)st.st_size;
-    if ((rc = shelf__par2_set_new(&set)) || !(scratch = shelf__malloc(IO_CHUNK))) {
+    if (shelf__par2_set_new(&set) != SHELF_OK || !(scratch = shelf__malloc(IO_CHUNK))) {
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1724,7 +1587,7 @@ out:
 
 /* Verify with an already loaded set (data: the file that stands for set
  * file di, or NULL). */
-static int verify_set(const shelf__par2_set *set, const char *dir, const char *data, int di, pool *p,
+static int verify_set(const shelf__par2_set *set, const char *dir, const char *data, int di, shelf__pool *p,
                       shelf__par2_report *rep, shelf__err *err)
 {
     uint32_t f;
@@ -1831,12 +1694,13 @@ typedef struct solve {
     int failed;
 } solve;
 
-static void solve_item(void *arg, size_t t)
+static void solve_item(void *arg, size_t t, int worker)
 {
     solve *s = arg;
     shelf__gf16_coef *c = alloc_aligned(s->m * sizeof *c);
     size_t j, off, chunk = round_up((size_t)384 * 1024 / s->m, SHELF__GF16_BLOCK);
 
+    (void)worker;
     if (!c) {
         s->failed = 1;
         return;
@@ -1902,13 +1766,13 @@ static int rewrite_file(const shelf__par2_set *set, const shelf__par2_file *fl,
             d = buf;
         }
         EVP_DigestUpdate(ctx, d, n);
-        if ((x = write_full(fd, d, n))) {
+        if ((x = shelf__write_all(fd, d, n))) {
             rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
             goto out;
         }
     }
     EVP_DigestFinal_ex(ctx, md5, NULL);
-    if (memcmp(md5, fl->md5, 16)) {
+    if (memcmp(md5, fl->md5, 16) != 0) {
         rc = shelf__seterr(err, SHELF_ECORRUPT, "repair of '%s' failed: the rebuilt file's MD5 differs",
                            fr->path);
         goto out;
@@ -1940,7 +1804,7 @@ out:
     return rc;
 }
 
-static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern, pool *p, int nthreads,
+static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern, shelf__pool *p, int nthreads,
                       int sync, shelf__par2_report *rep, shelf__err *err)
 {
     scan_priv *pv = set->priv;
@@ -2040,20 +1904,19 @@ static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern
                 idx[k++] = fl->first + i;
                 if (k == r.kmax || i + 1 == fl->nslices) {
                     rs_submit(&r, p, batch, idx, k);
-                    pool_wait(p);
+                    shelf__pool_wait_all(p);
                     k = 0;
                 }
             }
             if (k) {
                 rs_submit(&r, p, batch, idx, k);
-                pool_wait(p);
+                shelf__pool_wait_all(p);
             }
             close(fd);
             fd = -1;
         }
         sv = (solve){ kern, a, m, spad, (const uint8_t *const *)target, out, 0 };
-        pool_submit(p, solve_item, &sv, m);
-        pool_wait(p);
+        shelf__pool_wait(p, shelf__pool_submit(p, solve_item, &sv, m));
         if (sv.failed) {
             rc = SHELF_ENOMEM;
             goto out;
@@ -2089,8 +1952,8 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
     const shelf__gf16_kernel *kern;
     char *dir = NULL;
     const char *data = params ? params->data : NULL;
-    pool p;
-    int rc, nthreads = default_threads(params), pool_up = 0, di = -1;
+    shelf__pool *p = NULL;
+    int rc, nthreads = default_threads(params), di = -1;
 
     if (!rep)
         rep = &local;
@@ -2099,15 +1962,21 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
         return SHELF_EINVAL;
     if ((rc = load_set(par2_path, &set, &dir, err)))
         goto out;
+    if (!set) {                 /* load_set fills it when it succeeds */
+        rc = shelf__seterr(err, SHELF_EIO, "cannot read '%s'", par2_path);
+        goto out;
+    }
     if (data && (rc = data_index(set, data, &di, &rep->by_content, err)))
         goto out;
     if (data && di < 0) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "'%s' describes no file like '%s'", par2_path, data);
         goto out;
     }
-    pool_init(&p, nthreads);
-    pool_up = 1;
-    rc = verify_set(set, dir, data, di, &p, rep, err);
+    if (!(p = shelf__pool_new(pool_threads(nthreads), POOL_QUEUE))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = verify_set(set, dir, data, di, p, rep, err);
     if (!repair || rc != SHELF_ECORRUPT)
         goto out;
     if (!rep->repairable) {
@@ -2115,12 +1984,11 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
                            par2_path, rep->bad_slices, rep->nrecovery);
         goto out;
     }
-    if ((rc = repair_set(set, kern, &p, nthreads, params ? params->sync : 0, rep, err)))
+    if ((rc = repair_set(set, kern, p, nthreads, params ? params->sync : 0, rep, err)))
         goto out;
     rep->repaired = 1;
 out:
-    if (pool_up)
-        pool_release(&p);
+    shelf__pool_free(p);
     shelf__par2_set_free(set);
     free(dir);
     if (rep == &local)
