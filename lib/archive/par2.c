@@ -34,7 +34,35 @@
 #include "par2_int.h"
 #include "gf16_int.h"
 
+/*
+ * PAR 2.0 packet layout (byte offsets).  Header: magic, packet length
+ * (header included), MD5 of the packet from the set id to its end, set id,
+ * type; then the body.
+ */
+#define PKT_MAGIC 0
+#define PKT_LEN 8
+#define PKT_MD5 16
+#define PKT_SET_ID 32
+#define PKT_TYPE 48
 #define PKT_HEADER 64
+#define PKT_HASHED (PKT_HEADER - PKT_SET_ID)    /* header bytes under PKT_MD5 */
+#define ID_BYTES 16                             /* set and file ids, MD5s, types */
+/* Main body: slice size, number of files, their ids. */
+#define MAIN_SLICE 0
+#define MAIN_NFILES 8
+#define MAIN_IDS 12
+/* File description body: file id, MD5, MD5 of the first 16 KiB, length, name. */
+#define DESC_ID 0
+#define DESC_MD5 16
+#define DESC_MD5_16K 32
+#define DESC_LEN 48
+#define DESC_NAME 56
+/* Slice checksum (IFSC) body: file id, then per slice an MD5 and a CRC32. */
+#define IFSC_ENTRIES 16
+#define IFSC_ENTRY 20
+#define IFSC_CRC 16
+/* Recovery slice body: exponent, then the slice. */
+#define RECV_EXP_BYTES 4
 #define MAX_THREADS 8
 #define BATCH_BYTES ((size_t)32 << 20)      /* input held per batch */
 #define BATCH_MAX 64                        /* slices per batch */
@@ -262,9 +290,9 @@ static void rs_prep_item(void *arg, size_t k, int worker)
     uint32_t t;
 
     if (r->ifsc) {
-        uint8_t *e = r->ifsc + (size_t)r->idx[k] * 20;
+        uint8_t *e = r->ifsc + (size_t)r->idx[k] * IFSC_ENTRY;
         md5_3(s, r->slice, NULL, 0, NULL, 0, e);
-        shelf__put_le32(e + 16, crc32_of(s, r->slice));
+        shelf__put_le32(e + IFSC_CRC, crc32_of(s, r->slice));
     }
     shelf__gf16_split(s, s, r->spad);
     for (t = 0; t < r->ntargets; t++)
@@ -317,7 +345,7 @@ struct shelf__par2_enc {
     uint8_t *recbuf;            /* nrec x spad, the recovery slices (split layout) */
     uint8_t **rec;
     uint32_t *rexp;
-    uint8_t *ifsc;              /* SHELF__PAR2_MAX_SLICES x 20 */
+    uint8_t *ifsc;              /* SHELF__PAR2_MAX_SLICES x IFSC_ENTRY */
     uint8_t *buf[2];            /* two batches of kmax x spad */
     int cur;                    /* the batch being filled */
     size_t slot, fill;          /* slot being filled, bytes in it */
@@ -427,7 +455,7 @@ int shelf__par2_enc_new(const char *name, uint64_t expected_size,
         goto out;
     if (!(e->rec = shelf__calloc(e->nrec, sizeof *e->rec)) ||
         !(e->rexp = shelf__calloc(e->nrec, sizeof *e->rexp)) ||
-        !(e->ifsc = shelf__calloc(SHELF__PAR2_MAX_SLICES, 20)) ||
+        !(e->ifsc = shelf__calloc(SHELF__PAR2_MAX_SLICES, IFSC_ENTRY)) ||
         !(e->recbuf = alloc_aligned((size_t)e->nrec * e->rs.spad)) ||
         !(e->buf[0] = alloc_aligned(e->rs.kmax * e->rs.spad)) ||
         !(e->buf[1] = alloc_aligned(e->rs.kmax * e->rs.spad))) {
@@ -537,11 +565,11 @@ static int add_packet(shelf__buf *b, const uint8_t set_id[16], const uint8_t typ
 
     if (n % 4)
         return SHELF_EINVAL;
-    memcpy(h, MAGIC, 8);
-    shelf__put_le64(h + 8, PKT_HEADER + n);
-    memcpy(h + 32, set_id, 16);
-    memcpy(h + 48, type, 16);
-    md5_3(h + 32, 32, body, n, NULL, 0, h + 16);
+    memcpy(h + PKT_MAGIC, MAGIC, sizeof MAGIC);
+    shelf__put_le64(h + PKT_LEN, PKT_HEADER + n);
+    memcpy(h + PKT_SET_ID, set_id, 16);
+    memcpy(h + PKT_TYPE, type, 16);
+    md5_3(h + PKT_SET_ID, PKT_HASHED, body, n, NULL, 0, h + PKT_MD5);
     if (shelf__buf_add(b, h, sizeof h) || shelf__buf_add(b, body, n))
         return SHELF_ENOMEM;
     return SHELF_OK;
@@ -565,14 +593,14 @@ static int write_par2_file(shelf__par2_enc *e, const char *path, const shelf__bu
     }
     (void)fchmod(fd, 0644);
     for (r = r0; r < r0 + nr; r++) {
-        uint8_t h[PKT_HEADER + 4];
+        uint8_t h[PKT_HEADER + RECV_EXP_BYTES];
 
-        memcpy(h, MAGIC, 8);
-        shelf__put_le64(h + 8, PKT_HEADER + 4 + e->slice);
-        memcpy(h + 16, e->rmd5[r], 16);
-        memcpy(h + 32, e->set_id, 16);
-        memcpy(h + 48, T_RECV, 16);
-        shelf__put_le32(h + 64, r);
+        memcpy(h + PKT_MAGIC, MAGIC, sizeof MAGIC);
+        shelf__put_le64(h + PKT_LEN, PKT_HEADER + RECV_EXP_BYTES + e->slice);
+        memcpy(h + PKT_MD5, e->rmd5[r], 16);
+        memcpy(h + PKT_SET_ID, e->set_id, 16);
+        memcpy(h + PKT_TYPE, T_RECV, 16);
+        shelf__put_le32(h + PKT_HEADER, r);
         if ((x = shelf__write_all(fd, h, sizeof h)) || (x = shelf__write_all(fd, e->rec[r], (size_t)e->slice))) {
             rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
             goto out;
@@ -651,30 +679,30 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
     md5_3(md5_16k, 16, lenle, 8, e->name, namelen, file_id);
 
     /* Main packet body: slice size, one file in the recovery set. */
-    shelf__put_le64(body, e->slice);
-    shelf__put_le32(body + 8, 1);
-    memcpy(body + 12, file_id, 16);
+    shelf__put_le64(body + MAIN_SLICE, e->slice);
+    shelf__put_le32(body + MAIN_NFILES, 1);
+    memcpy(body + MAIN_IDS, file_id, ID_BYTES);
     md5_3(body, sizeof body, NULL, 0, NULL, 0, e->set_id);
 
-    desclen = 56 + round_up(namelen, 4);
+    desclen = DESC_NAME + round_up(namelen, 4);
     if (!(desc = shelf__calloc(1, desclen)) ||
-        !(ifsc = shelf__malloc(16 + (size_t)e->nslices * 20))) {
+        !(ifsc = shelf__malloc(IFSC_ENTRIES + (size_t)e->nslices * IFSC_ENTRY))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
-    memcpy(desc, file_id, 16);
-    memcpy(desc + 16, md5, 16);
-    memcpy(desc + 32, md5_16k, 16);
-    shelf__put_le64(desc + 48, e->total);
-    memcpy(desc + 56, e->name, namelen);
+    memcpy(desc + DESC_ID, file_id, ID_BYTES);
+    memcpy(desc + DESC_MD5, md5, ID_BYTES);
+    memcpy(desc + DESC_MD5_16K, md5_16k, ID_BYTES);
+    shelf__put_le64(desc + DESC_LEN, e->total);
+    memcpy(desc + DESC_NAME, e->name, namelen);
     memcpy(ifsc, file_id, 16);
-    memcpy(ifsc + 16, e->ifsc, (size_t)e->nslices * 20);
+    memcpy(ifsc + IFSC_ENTRIES, e->ifsc, (size_t)e->nslices * IFSC_ENTRY);
     snprintf(creator, sizeof creator, "Created by shelf %s (libshelf PAR2 encoder)", shelf_version());
     crlen = round_up(strlen(creator), 4);
     memset(creator + strlen(creator), 0, sizeof creator - strlen(creator));
     if ((rc = add_packet(&meta, e->set_id, T_MAIN, body, sizeof body)) ||
         (rc = add_packet(&meta, e->set_id, T_DESC, desc, desclen)) ||
-        (rc = add_packet(&meta, e->set_id, T_IFSC, ifsc, 16 + (size_t)e->nslices * 20)) ||
+        (rc = add_packet(&meta, e->set_id, T_IFSC, ifsc, IFSC_ENTRIES + (size_t)e->nslices * IFSC_ENTRY)) ||
         (rc = add_packet(&meta, e->set_id, T_CREATOR, (const uint8_t *)creator, crlen))) {
         rc = shelf__seterr(err, rc, "cannot build the par2 packets of '%s'", e->name);
         goto out;
@@ -801,7 +829,7 @@ static int find_magic(const src *s, uint64_t from, uint8_t *scratch, uint64_t *a
             return x;
         else
             p = scratch;
-        const uint8_t *m = memmem(p, n, MAGIC, 8);
+        const uint8_t *m = memmem(p, n, MAGIC, sizeof MAGIC);
         if (m) {
             *at = from + (uint64_t)(m - p);
             return 0;
@@ -842,19 +870,19 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
 
         if ((x = src_read(s, pos, h, sizeof h)))
             return shelf__errno_rc(x);
-        if (memcmp(h, MAGIC, 8) != 0) {
+        if (memcmp(h + PKT_MAGIC, MAGIC, sizeof MAGIC) != 0) {
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
                 return shelf__errno_rc(x);
             continue;
         }
-        len = shelf__get_le64(h + 8);
+        len = shelf__get_le64(h + PKT_LEN);
         if (len < PKT_HEADER || len % 4 || len > s->size - pos) {
             set->packets_bad++;
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
                 return shelf__errno_rc(x);
             continue;
         }
-        type = keep_type(h + 48);
+        type = keep_type(h + PKT_TYPE);
         if (type >= 0 && len - PKT_HEADER <= MAX_META_PACKET) {
             if (!(body = shelf__malloc((size_t)(len - PKT_HEADER))))
                 return SHELF_ENOMEM;
@@ -862,7 +890,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 free(body);
                 return shelf__errno_rc(x);
             }
-            md5_3(h + 32, 32, body, (size_t)(len - PKT_HEADER), NULL, 0, md5);
+            md5_3(h + PKT_SET_ID, PKT_HASHED, body, (size_t)(len - PKT_HEADER), NULL, 0, md5);
         } else {
             EVP_MD_CTX *ctx = EVP_MD_CTX_new();
             uint64_t o;
@@ -871,7 +899,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 EVP_MD_CTX_free(ctx);
                 return SHELF_ENOMEM;
             }
-            EVP_DigestUpdate(ctx, h + 32, 32);
+            EVP_DigestUpdate(ctx, h + PKT_SET_ID, PKT_HASHED);
             for (o = pos + PKT_HEADER; o < pos + len;) {
                 size_t n = pos + len - o > IO_CHUNK ? IO_CHUNK : (size_t)(pos + len - o);
                 if (s->mem) {
@@ -887,7 +915,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             EVP_DigestFinal_ex(ctx, md5, NULL);
             EVP_MD_CTX_free(ctx);
         }
-        if (memcmp(md5, h + 16, 16) != 0) {
+        if (memcmp(md5, h + PKT_MD5, 16) != 0) {
             /* Damaged: never trusted, not even its length. */
             free(body);
             set->packets_bad++;
@@ -911,14 +939,14 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             }
             k = &pv->k[pv->nk++];
             k->type = type;
-            memcpy(k->set_id, h + 32, 16);
+            memcpy(k->set_id, h + PKT_SET_ID, 16);
             k->body = body;
             k->n = (size_t)(len - PKT_HEADER);
-        } else if (!memcmp(h + 48, T_RECV, 16) && len >= PKT_HEADER + 4) {
-            uint8_t ex[4];
+        } else if (!memcmp(h + PKT_TYPE, T_RECV, 16) && len >= PKT_HEADER + RECV_EXP_BYTES) {
+            uint8_t ex[RECV_EXP_BYTES];
             rkept *r;
 
-            if ((x = src_read(s, pos + PKT_HEADER, ex, 4)))
+            if ((x = src_read(s, pos + PKT_HEADER, ex, sizeof ex)))
                 return shelf__errno_rc(x);
             if (pv->nr == pv->capr) {
                 size_t cap = pv->capr ? 2 * pv->capr : 64;
@@ -929,7 +957,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 pv->capr = cap;
             }
             r = &pv->r[pv->nr++];
-            memcpy(r->set_id, h + 32, 16);
+            memcpy(r->set_id, h + PKT_SET_ID, 16);
             r->exponent = shelf__get_le32(ex);
             r->source = source;
             r->offset = pos + PKT_HEADER + 4;
@@ -1029,11 +1057,11 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         const kept *k = &pv->k[i];
         uint64_t ss;
 
-        if (k->type != K_MAIN || k->n < 12)
+        if (k->type != K_MAIN || k->n < MAIN_IDS)
             continue;
-        ss = shelf__get_le64(k->body);
-        nf = shelf__get_le32(k->body + 8);
-        if (ss == 0 || ss % 4 || (k->n - 12) % 16 || nf > (k->n - 12) / 16)
+        ss = shelf__get_le64(k->body + MAIN_SLICE);
+        nf = shelf__get_le32(k->body + MAIN_NFILES);
+        if (ss == 0 || ss % 4 || (k->n - MAIN_IDS) % ID_BYTES || nf > (k->n - MAIN_IDS) / ID_BYTES)
             continue;
         main = k;
     }
@@ -1059,7 +1087,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
     set->nfiles = nf;
     for (f = 0; f < nf; f++) {
         shelf__par2_file *fl = &set->files[f];
-        const uint8_t *id = main->body + 12 + 16 * (size_t)f;
+        const uint8_t *id = main->body + MAIN_IDS + ID_BYTES * (size_t)f;
         const kept *desc = NULL, *ifsc = NULL;
         uint64_t ns;
         size_t nl;
@@ -1072,7 +1100,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         memcpy(fl->id, id, 16);
         for (i = 0; i < pv->nk && !desc; i++) {
             const kept *k = &pv->k[i];
-            if (k->type == K_DESC && k->n >= 56 && !memcmp(k->set_id, set->set_id, 16) &&
+            if (k->type == K_DESC && k->n >= DESC_NAME && !memcmp(k->set_id, set->set_id, 16) &&
                 !memcmp(k->body, id, 16))
                 desc = k;
         }
@@ -1081,18 +1109,18 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
             goto out;
         }
         fl->have_desc = 1;
-        memcpy(fl->md5, desc->body + 16, 16);
-        memcpy(fl->md5_16k, desc->body + 32, 16);
-        fl->size = shelf__get_le64(desc->body + 48);
-        nl = desc->n - 56;
+        memcpy(fl->md5, desc->body + DESC_MD5, ID_BYTES);
+        memcpy(fl->md5_16k, desc->body + DESC_MD5_16K, ID_BYTES);
+        fl->size = shelf__get_le64(desc->body + DESC_LEN);
+        nl = desc->n - DESC_NAME;
         while (nl && desc->body[56 + nl - 1] == '\0')
             nl--;
-        if (!name_is_safe((const char *)desc->body + 56, nl)) {
+        if (!name_is_safe((const char *)desc->body + DESC_NAME, nl)) {
             rc = shelf__seterr(err, SHELF_EFORMAT, "par2 file name '%.*s' is not a safe relative name",
-                               (int)(nl > 200 ? 200 : nl), (const char *)desc->body + 56);
+                               (int)(nl > 200 ? 200 : nl), (const char *)desc->body + DESC_NAME);
             goto out;
         }
-        if (!(fl->name = shelf__strndup((const char *)desc->body + 56, nl))) {
+        if (!(fl->name = shelf__strndup((const char *)desc->body + DESC_NAME, nl))) {
             rc = SHELF_ENOMEM;
             goto out;
         }
@@ -1107,16 +1135,16 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         total += (uint32_t)ns;
         for (i = 0; i < pv->nk && !ifsc; i++) {
             const kept *k = &pv->k[i];
-            if (k->type == K_IFSC && k->n == 16 + 20 * ns && !memcmp(k->set_id, set->set_id, 16) &&
+            if (k->type == K_IFSC && k->n == IFSC_ENTRIES + IFSC_ENTRY * ns && !memcmp(k->set_id, set->set_id, 16) &&
                 !memcmp(k->body, id, 16))
                 ifsc = k;
         }
         if (ifsc && ns) {
-            if (!(fl->ifsc = shelf__malloc((size_t)ns * 20))) {
+            if (!(fl->ifsc = shelf__malloc((size_t)ns * IFSC_ENTRY))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
-            memcpy(fl->ifsc, ifsc->body + 16, (size_t)ns * 20);
+            memcpy(fl->ifsc, ifsc->body + IFSC_ENTRIES, (size_t)ns * IFSC_ENTRY);
         }
     }
     set->nslices = total;
@@ -1348,12 +1376,12 @@ typedef struct vcheck {
 static void vcheck_item(void *arg, size_t k, int worker)
 {
     vcheck *v = arg;
-    const uint8_t *s = v->buf + k * v->slice, *want = v->ifsc + k * 20;
+    const uint8_t *s = v->buf + k * v->slice, *want = v->ifsc + k * IFSC_ENTRY;
     uint8_t md5[16];
 
     (void)worker;
     v->ok[k] = 0;
-    if (crc32_of(s, v->slice) != shelf__get_le32(want + 16))
+    if (crc32_of(s, v->slice) != shelf__get_le32(want + IFSC_CRC))
         return;
     md5_3(s, v->slice, NULL, 0, NULL, 0, md5);
     v->ok[k] = memcmp(md5, want, 16) == 0;
@@ -1459,7 +1487,7 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
                 rc = shelf__seterr_errno(err, x, "cannot read '%s'", fr->path);
                 goto out;
             }
-        v.ifsc = fl->ifsc + (size_t)i * 20;
+        v.ifsc = fl->ifsc + (size_t)i * IFSC_ENTRY;
         shelf__pool_wait(p, shelf__pool_submit(p, vcheck_item, &v, n));
         for (k = 0; k < n; k++)
             if (!ok[k] && (rc = add_bad(fr, i + k)))
@@ -1540,8 +1568,8 @@ static int slices_agree(const shelf__par2_set *set, const shelf__par2_file *fl, 
         if (read_slice(fd, S, fl->size, i, buf))
             break;
         md5_3(buf, (size_t)S, NULL, 0, NULL, 0, md5);
-        good += crc32_of(buf, (size_t)S) == shelf__get_le32(fl->ifsc + (size_t)i * 20 + 16) &&
-                !memcmp(md5, fl->ifsc + (size_t)i * 20, 16);
+        good += crc32_of(buf, (size_t)S) == shelf__get_le32(fl->ifsc + (size_t)i * IFSC_ENTRY + IFSC_CRC) &&
+                !memcmp(md5, fl->ifsc + (size_t)i * IFSC_ENTRY, 16);
     }
 out:
     if (fd >= 0)
