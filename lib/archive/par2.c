@@ -647,7 +647,7 @@ static int digits(uint32_t v)
 int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err *err)
 {
     shelf__buf meta = SHELF__BUF_INIT;
-    uint8_t md5[16], md5_16k[16], file_id[16], body[12 + 16], lenle[8], *desc = NULL, *ifsc = NULL;
+    uint8_t md5[16], md5_16k[16], file_id[16], body[MAIN_IDS + ID_BYTES], lenle[8], *desc = NULL, *ifsc = NULL;
     size_t namelen = strlen(e->name), desclen, crlen;
     char creator[128], *path = NULL;
     uint32_t r0, cnt, sz, maxcnt;
@@ -1113,7 +1113,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         memcpy(fl->md5_16k, desc->body + DESC_MD5_16K, ID_BYTES);
         fl->size = shelf__get_le64(desc->body + DESC_LEN);
         nl = desc->n - DESC_NAME;
-        while (nl && desc->body[56 + nl - 1] == '\0')
+        while (nl && desc->body[DESC_NAME + nl - 1] == '\0')
             nl--;
         if (!name_is_safe((const char *)desc->body + DESC_NAME, nl)) {
             rc = shelf__seterr(err, SHELF_EFORMAT, "par2 file name '%.*s' is not a safe relative name",
