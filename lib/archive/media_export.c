@@ -1,5 +1,5 @@
 /*
- * media.c: shelf_media_export, samples copied to a folder (a workstation's
+ * media_export.c: shelf_media_export, samples copied to a folder (a workstation's
  * card) in balanced alphabetical shard folders, with FAT-safe names on
  * request and an index file that maps names and tags to paths and serves
  * as the manifest of the next run.  The sharding algorithm is described in
