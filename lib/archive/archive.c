@@ -1184,7 +1184,14 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
             rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        if (!strcmp(cand, par2) || shelf__par2_describes(cand, path, &match, &ignored) != SHELF_OK || !match)
+        if (strcmp(cand, par2) == 0)
+            continue;
+        if ((rc = shelf__par2_describes(cand, path, &match, &ignored)) == SHELF_ENOMEM) {
+            rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = SHELF_OK;          /* a set that cannot be read describes nothing */
+        if (!match)
             continue;
         *found = 1;
         rc = parity_verify(cand, path, rep, err);
@@ -1241,6 +1248,11 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     shelf__bag_limits_init(&lim, limits);
     /* Parity first: it reads the archive once and says which parts are bad. */
     prc = shelf__archive_parity(path, &rep, &found, NULL, &perr);
+    if (prc == SHELF_ENOMEM) {
+        /* Not a verdict on the parity: the archive was not checked. */
+        rc = shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     st->parity = found;
     if (found && prc != SHELF_OK && prc != SHELF_ECORRUPT) {
         /* Unusable parity files are a problem to report, not a reason to stop. */

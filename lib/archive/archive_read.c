@@ -622,8 +622,9 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err)
             return shelf__seterr(err, SHELF_ECORRUPT, "damaged archive: %s", bag->truncated_msg);
         return shelf__seterr(err, SHELF_EFORMAT, "no bagit.txt in '%s': not a BagIt bag", bag->base);
     }
-    if (!(v = shelf__bag_info_get(bt->text, (size_t)bt->size, "BagIt-Version")) ||
-        (strcmp(v, "1.0") != 0 && strcmp(v, "0.97") != 0)) {
+    if (shelf__bag_info_get(bt->text, (size_t)bt->size, "BagIt-Version", &v) != SHELF_OK)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    if (!v || (strcmp(v, "1.0") != 0 && strcmp(v, "0.97") != 0)) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "bagit.txt: BagIt version '%s' is not 1.0 or 0.97",
                            v ? v : "(none)");
         free(v);
@@ -665,7 +666,9 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err)
             return shelf__seterr(err, rc, "out of memory");
     }
     if ((info = shelf__bag_find(bag, "bag-info.txt")) != NULL &&
-        (v = shelf__bag_info_get(info->text, (size_t)info->size, "Payload-Oxum")) != NULL) {
+        shelf__bag_info_get(info->text, (size_t)info->size, "Payload-Oxum", &v) != SHELF_OK)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    if (info && v) {
         unsigned long long octets = 0, streams = 0;
 
         if (parse_oxum(v, &octets, &streams) != 0 ||
