@@ -1186,11 +1186,11 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
         }
         if (strcmp(cand, par2) == 0)
             continue;
-        if ((rc = shelf__par2_describes(cand, path, &match, &ignored)) == SHELF_ENOMEM) {
+        /* A set that cannot be read describes nothing, unless memory ran out. */
+        if (shelf__par2_describes(cand, path, &match, &ignored) == SHELF_ENOMEM) {
             rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        rc = SHELF_OK;          /* a set that cannot be read describes nothing */
         if (!match)
             continue;
         *found = 1;
