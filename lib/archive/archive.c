@@ -516,14 +516,17 @@ typedef struct writer {
     shelf__par2_enc *par2;
     shelf__err perr;
     int rc;                     /* our error behind a libarchive failure */
+    int abandon;                /* 1: closing an archive that failed; drop output */
 } writer;
 
 static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t n)
 {
     writer *w = ud;
-    int e = shelf__write_all(w->fd, buf, n);
+    int e;
 
-    if (e != 0) {
+    if (w->abandon)
+        return (la_ssize_t)n;
+    if ((e = shelf__write_all(w->fd, buf, n)) != 0) {
         w->rc = shelf__seterr_errno(&w->lib->err, e, "cannot write '%s'", w->path);
         archive_set_error(a, e, "write failed");
         return -1;
@@ -1059,8 +1062,11 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
 out:
     if (a) {
         if (opened) {
-            /* Abandon: close the writer without caring for its output. */
-            archive_write_fail(a);
+            /* Abandon: close the writer with its output dropped (the file
+             * is removed below).  Not archive_write_fail: after it, free
+             * does not release the writer's block buffer (libarchive 3.7). */
+            w.abandon = 1;
+            (void)archive_write_close(a);
         }
         archive_write_free(a);
     }
