@@ -31,6 +31,13 @@
 #include <unistd.h>
 
 #include "shelf/shelf.h"
+/*
+ * Internal headers, unlike every other bench program: this one measures
+ * each GF16 kernel and the PAR2 encoder with a chosen kernel, and libshelf
+ * has no public API for either (the export's --parity is the public face).
+ */
+#include "archive/gf16_int.h"
+#include "archive/par2_int.h"
 #include "bench_util.h"
 
 #define MB 1e6

@@ -20,7 +20,18 @@ typedef struct ui {
     const char *what;
     json_t *arr;                /* --json: problems or items */
     int mask;                   /* problems seen (SHELF_ARCHIVE_ bits) */
+    int lost;                   /* an entry could not be added to arr */
 } ui;
+
+/* Add e to the --json list; when memory runs out, say once that the list
+ * printed will be short rather than drop entries silently. */
+static void add_json(ui *u, json_t *e)
+{
+    if (json_array_append_new(u->arr, e) != 0 && !u->lost) {
+        u->lost = 1;
+        cli_error("out of memory: the --json list will be incomplete");
+    }
+}
 
 static int on_progress(void *ud, const shelf_archive_progress *p)
 {
@@ -48,7 +59,7 @@ static void on_problem(void *ud, int problem, const char *path, const char *deta
     u->mask |= problem;
     cli_progress_end(&u->prog);
     if (u->arr)
-        json_array_append_new(u->arr, json_pack("{s:s, s:o, s:s}", "problem", problem_name(problem),
+        add_json(u, json_pack("{s:s, s:o, s:s}", "problem", problem_name(problem),
                                                 "path", cli_json_name(path), "detail", detail));
     else
         printf("%-10s %s: %s\n", problem_name(problem), path, detail);
@@ -61,7 +72,7 @@ static double parse_percent(const char *s)
 
     errno = 0;
     v = strtod(s, &end);
-    if (errno || end == s || (*end && strcmp(end, "%")) || v < 0 || v > 100)
+    if (errno || end == s || (*end && strcmp(end, "%") != 0) || v < 0 || v > 100)
         return -1;
     return v;
 }
@@ -246,7 +257,7 @@ static void on_item(void *ud, const shelf_archive_item *it)
 
     cli_progress_end(&u->prog);
     if (u->arr)
-        json_array_append_new(u->arr, json_pack("{s:s, s:s, s:I, s:I, s:o, s:s}", "action",
+        add_json(u, json_pack("{s:s, s:s, s:I, s:I, s:o, s:s}", "action",
                                                 action_name(it->action), "kind", kind_names[it->kind],
                                                 "archive_id", (json_int_t)it->archive_id,
                                                 "id", (json_int_t)it->id, "name",

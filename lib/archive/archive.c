@@ -319,78 +319,96 @@ static char *safe_component(const char *s, const char *fallback)
     return shelf__buf_detach(&b);
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
+/*
+ * The setters of sample_json: each returns 0 or -1 (out of memory), so the
+ * caller ORs them and drops the object once when any failed.
+ */
+static int set_str(json_t *o, const char *k, const char *v)
 {
-    if (v)
-        json_object_set_new(o, k, json_string(v));
+    return v ? json_object_set_new(o, k, json_string(v)) : 0;
 }
 
 /* A name as JSON text (shelf_name_escape): it may not be UTF-8. */
-static void set_name(json_t *o, const char *k, const char *v)
+static int set_name(json_t *o, const char *k, const char *v)
 {
     char *e;
+    int rc;
 
-    if (v && (e = shelf_name_escape(v, 0)) != NULL) {
-        json_object_set_new(o, k, json_string(e));
-        free(e);
-    }
+    if (!v)
+        return 0;
+    if (!(e = shelf_name_escape(v, 0)))
+        return -1;
+    rc = json_object_set_new(o, k, json_string(e));
+    free(e);
+    return rc;
 }
 
 static json_t *sample_json(const shelf_sample *s, const char *file)
 {
     json_t *o = json_object(), *tags = json_array();
     const char *t = s->tags;
+    int bad = 0;
 
-    json_object_set_new(o, "shelf_sample", json_integer(1));
-    json_object_set_new(o, "id", json_integer(s->id));
-    set_name(o, "name", s->name);
-    set_str(o, "file", file);
-    set_str(o, "sha256", s->sha256);
-    json_object_set_new(o, "size", json_integer((json_int_t)s->size));
-    json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
-    set_name(o, "origin", s->relpath);
-    set_str(o, "format", s->format);
-    set_str(o, "subtype", s->subtype);
-    json_object_set_new(o, "rate", json_integer(s->rate));
-    json_object_set_new(o, "channels", json_integer(s->channels));
-    json_object_set_new(o, "frames", json_integer(s->frames));
-    json_object_set_new(o, "duration", json_real(s->duration));
+    if (!o || !tags) {
+        json_decref(o);
+        json_decref(tags);
+        return NULL;
+    }
+
+    bad |= json_object_set_new(o, "shelf_sample", json_integer(1));
+    bad |= json_object_set_new(o, "id", json_integer(s->id));
+    bad |= set_name(o, "name", s->name);
+    bad |= set_str(o, "file", file);
+    bad |= set_str(o, "sha256", s->sha256);
+    bad |= json_object_set_new(o, "size", json_integer((json_int_t)s->size));
+    bad |= json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
+    bad |= set_name(o, "origin", s->relpath);
+    bad |= set_str(o, "format", s->format);
+    bad |= set_str(o, "subtype", s->subtype);
+    bad |= json_object_set_new(o, "rate", json_integer(s->rate));
+    bad |= json_object_set_new(o, "channels", json_integer(s->channels));
+    bad |= json_object_set_new(o, "frames", json_integer(s->frames));
+    bad |= json_object_set_new(o, "duration", json_real(s->duration));
     if (s->bits)
-        json_object_set_new(o, "bits", json_integer(s->bits));
+        bad |= json_object_set_new(o, "bits", json_integer(s->bits));
     if (s->root_key >= 0)
-        json_object_set_new(o, "root_key", json_integer(s->root_key));
+        bad |= json_object_set_new(o, "root_key", json_integer(s->root_key));
     if (s->loop_start >= 0) {
-        json_object_set_new(o, "loop_start", json_integer(s->loop_start));
-        json_object_set_new(o, "loop_end", json_integer(s->loop_end));
-        json_object_set_new(o, "loop_mode", json_integer(s->loop_mode));
+        bad |= json_object_set_new(o, "loop_start", json_integer(s->loop_start));
+        bad |= json_object_set_new(o, "loop_end", json_integer(s->loop_end));
+        bad |= json_object_set_new(o, "loop_mode", json_integer(s->loop_mode));
     }
     if (s->tempo > 0)
-        json_object_set_new(o, "tempo", json_real(s->tempo));
+        bad |= json_object_set_new(o, "tempo", json_real(s->tempo));
     if (s->beats)
-        json_object_set_new(o, "beats", json_integer(s->beats));
-    set_str(o, "category", s->category);
-    json_object_set_new(o, "created", json_integer(s->created));
+        bad |= json_object_set_new(o, "beats", json_integer(s->beats));
+    bad |= set_str(o, "category", s->category);
+    bad |= json_object_set_new(o, "created", json_integer(s->created));
     if (s->last_used)
-        json_object_set_new(o, "last_used", json_integer(s->last_used));
-    json_object_set_new(o, "rating", json_integer(s->rating));
-    json_object_set_new(o, "favourite", json_boolean(s->favourite));
+        bad |= json_object_set_new(o, "last_used", json_integer(s->last_used));
+    bad |= json_object_set_new(o, "rating", json_integer(s->rating));
+    bad |= json_object_set_new(o, "favourite", json_boolean(s->favourite));
     while (t && *t) {
         const char *e = strchr(t, ' ');
         size_t n = e ? (size_t)(e - t) : strlen(t);
 
         if (n)
-            json_array_append_new(tags, json_stringn(t, n));
+            bad |= json_array_append_new(tags, json_stringn(t, n));
         t += n;
         while (*t == ' ')
             t++;
     }
-    json_object_set_new(o, "tags", tags);
-    set_str(o, "title", s->title);
-    set_str(o, "author", s->author);
-    set_str(o, "comment", s->comment);
-    set_str(o, "genre", s->genre);
-    set_str(o, "kit", s->kit);
-    set_str(o, "instrument", s->instrument);
+    bad |= json_object_set_new(o, "tags", tags);
+    bad |= set_str(o, "title", s->title);
+    bad |= set_str(o, "author", s->author);
+    bad |= set_str(o, "comment", s->comment);
+    bad |= set_str(o, "genre", s->genre);
+    bad |= set_str(o, "kit", s->kit);
+    bad |= set_str(o, "instrument", s->instrument);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -498,26 +516,20 @@ typedef struct writer {
     shelf__par2_enc *par2;
     shelf__err perr;
     int rc;                     /* our error behind a libarchive failure */
+    int abandon;                /* 1: closing an archive that failed; drop output */
 } writer;
 
 static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t n)
 {
     writer *w = ud;
-    const uint8_t *b = buf;
-    size_t left = n;
+    int e;
 
-    while (left > 0) {
-        ssize_t k = write(w->fd, b, left);
-
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            w->rc = shelf__seterr_errno(&w->lib->err, errno, "cannot write '%s'", w->path);
-            archive_set_error(a, errno, "write failed");
-            return -1;
-        }
-        b += k;
-        left -= (size_t)k;
+    if (w->abandon)
+        return (la_ssize_t)n;
+    if ((e = shelf__write_all(w->fd, buf, n)) != 0) {
+        w->rc = shelf__seterr_errno(&w->lib->err, e, "cannot write '%s'", w->path);
+        archive_set_error(a, e, "write failed");
+        return -1;
     }
     if (w->par2 && shelf__par2_enc_update(w->par2, buf, n, &w->perr) != SHELF_OK) {
         w->rc = shelf__seterr(&w->lib->err, w->perr.rc, "parity: %s", w->perr.msg);
@@ -665,7 +677,7 @@ static int put_file(writer *w, struct archive *a, const char *base, item *it, ui
     }
     shelf__hash2_final(h, it->h256, it->h512);
     shelf__hex(it->h256, SHELF_HASH_BYTES, hex);
-    if (it->sha256[0] && strcmp(hex, it->sha256))
+    if (it->sha256[0] && strcmp(hex, it->sha256) != 0)
         rc = shelf__seterr(&w->lib->err, SHELF_ECORRUPT,
                            "sample '%s' changed since it was catalogued (run 'shelf import' on it)", it->src);
 out:
@@ -753,7 +765,7 @@ static void remove_old_parity(const char *out)
         const char *rest = de->d_name + pl;
         size_t n = strlen(de->d_name);
 
-        if (strncmp(de->d_name, prefix, pl) || n < pl + 5 || strcmp(de->d_name + n - 5, ".par2"))
+        if (strncmp(de->d_name, prefix, pl) != 0 || n < pl + 5 || strcmp(de->d_name + n - 5, ".par2") != 0)
             continue;
         if (!strcmp(rest, ".par2") || !strncmp(rest, ".vol", 4))
             unlinkat(dirfd(d), de->d_name, 0);
@@ -777,6 +789,162 @@ static void bytes_text(uint64_t n, char *buf, size_t size)
         snprintf(buf, size, "%llu bytes", (unsigned long long)n);
 }
 
+/* A libarchive writer of format fmt writing through w (on_write). */
+static int writer_open(writer *w, int fmt, struct archive **ap)
+{
+    struct archive *a;
+
+    if (!(*ap = a = archive_write_new()))
+        return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+    if (fmt == SHELF_ARCHIVE_ZIP) {
+        if (archive_write_set_format_zip(a) != ARCHIVE_OK ||
+            archive_write_set_options(a, "zip:compression=store,zip:zip64,zip:hdrcharset=UTF-8") < ARCHIVE_WARN)
+            return arerr(w, a, "zip writer");
+    } else {
+        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
+            return arerr(w, a, "tar writer");
+        if (fmt == SHELF_ARCHIVE_TAR_ZSTD &&
+            (archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
+             archive_write_set_filter_option(a, "zstd", "compression-level", "3") < ARCHIVE_WARN))
+            return arerr(w, a, "zstd filter");
+    }
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open2(a, w, NULL, on_write, NULL, NULL) != ARCHIVE_OK)
+        return arerr(w, a, "cannot start the archive");
+    return SHELF_OK;
+}
+
+/* Every item of the plan, each hash added to the manifests m256 and m512. */
+static int put_payload(writer *w, struct archive *a, const char *base, plan *p, uint8_t *buf, prog *pg,
+                       shelf__buf *m256, shelf__buf *m512)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < p->n; i++) {
+        item *it = &p->it[i];
+
+        rc = it->src ? put_file(w, a, base, it, buf, pg) : put_text(w, a, base, it);
+        if (rc != SHELF_OK)
+            return rc;
+        if (!it->src)
+            pg->p.bytes_done += it->size;
+        pg->p.files_done++;
+        if (shelf__bag_manifest_line(m256, it->h256, sizeof it->h256, it->name) != SHELF_OK ||
+            shelf__bag_manifest_line(m512, it->h512, sizeof it->h512, it->name) != SHELF_OK)
+            return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
+        if (tick(pg, 0))
+            return shelf__seterr(&w->lib->err, SHELF_ECANCELED, "canceled");
+    }
+    return SHELF_OK;
+}
+
+/* bag-info.txt: what only the end of the export knows.  SHELF_OK or
+ * SHELF_ENOMEM. */
+static int bag_info(shelf__buf *info, const char *library_id, const gather *g, const plan *p)
+{
+    char host[256], date[32], size_txt[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+
+    gmtime_r(&now, &tmv);
+    strftime(date, sizeof date, "%Y-%m-%d", &tmv);
+    memset(host, 0, sizeof host);
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    bytes_text(p->bytes, size_txt, sizeof size_txt);
+    if (shelf__buf_addf(info, "Source-Organization: shelf library %s\n", library_id) ||
+        shelf__buf_addf(info, "Bagging-Date: %s\n", date) ||
+        shelf__buf_addf(info, "Bag-Software-Agent: shelf %s\n", shelf_version()) ||
+        shelf__buf_addf(info, "Payload-Oxum: %llu.%zu\n", (unsigned long long)p->bytes, p->n) ||
+        shelf__buf_addf(info, "Bag-Size: %s\n", size_txt) ||
+        shelf__buf_addf(info, "External-Description: %zu samples, %zu patches, %zu projects from a "
+                              "shelf library, with their catalog metadata and version histories\n",
+                        g->samples.n, g->patches.n, g->projects.n) ||
+        shelf__buf_addf(info, "Shelf-Archive-Format: 1\n") ||
+        shelf__buf_addf(info, "Shelf-Library-Id: %s\n", library_id) ||
+        shelf__buf_addf(info, "Shelf-Device: %s\n", host))
+        return SHELF_ENOMEM;
+    return SHELF_OK;
+}
+
+/*
+ * The written archive tmp (w->fd still open) becomes out: synced, its
+ * parity written beside out, then renamed.  w->fd is closed.  On failure
+ * tmp is left for the caller to remove.
+ */
+static int writer_commit(writer *w, const char *tmp, const char *out, const char *dir, int sync,
+                         shelf_archive_export_stats *st)
+{
+    shelf_library *lib = w->lib;
+    int rc, e;
+
+    if (sync && fsync(w->fd) != 0)
+        return shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+    rc = close(w->fd);
+    w->fd = -1;
+    if (rc != 0)
+        return shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+    /* Parity of an earlier archive of this name would not match this one.
+     * The new parity is written before the archive is renamed into place:
+     * when it does not fit, what was written goes again (the archive still
+     * under its temporary name, the parity files) and nothing is left
+     * half done. */
+    remove_old_parity(out);
+    if (w->par2) {
+        if ((rc = shelf__par2_enc_finish(w->par2, out, &w->perr)) != SHELF_OK) {
+            rc = shelf__seterr(&lib->err, rc, "parity: %s; the archive and its parity files were removed",
+                               w->perr.msg);
+            remove_old_parity(out);
+            return rc;
+        }
+        if (st) {
+            st->parity_slices = shelf__par2_enc_nrecovery(w->par2);
+            st->slice_size = shelf__par2_enc_slice_size(w->par2);
+        }
+    }
+    if (rename(tmp, out) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
+        remove_old_parity(out);
+        return rc;
+    }
+    /* Renamed: from here the archive is in place; a folder that cannot be
+     * synced is reported, but the archive stays. */
+    if (sync && (e = shelf__fsync_dir(dir)) != 0)
+        return shelf__seterr_errno(&lib->err, e, "cannot sync the folder '%s'", dir);
+    return SHELF_OK;
+}
+
+/*
+ * A temporary file beside out (".NAME.tmp-XXXXXX", mode 0644) open in
+ * w->fd; *dirp: out's folder ("" for the current one), *tmpp: the file's
+ * name (NULL when it was not created).  Both owned by the caller.
+ */
+static int writer_temp(writer *w, const char *out, const char *name, char **dirp, char **tmpp)
+{
+    shelf_library *lib = w->lib;
+    char *dir, *slash;
+
+    if (!(*dirp = dir = shelf__strdup(out)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((slash = strrchr(dir, '/')) != NULL)
+        slash[slash == dir ? 1 : 0] = '\0';
+    else
+        dir[0] = '\0';
+    if (!(*tmpp = shelf__asprintf("%s%s.%s.tmp-XXXXXX", dir, *dir ? "/" : "", name)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((w->fd = mkstemp(*tmpp)) < 0) {
+        int rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", *tmpp);
+
+        free(*tmpp);
+        *tmpp = NULL;
+        return rc;
+    }
+    if (fchmod(w->fd, 0644) != 0)
+        return shelf__seterr_errno(&lib->err, errno, "cannot set the mode of '%s'", *tmpp);
+    return SHELF_OK;
+}
+
 int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
                          shelf_archive_export_stats *st)
 {
@@ -787,14 +955,11 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     struct archive *a = NULL;
     shelf__buf info = SHELF__BUF_INIT, m256 = SHELF__BUF_INIT, m512 = SHELF__BUF_INIT;
     shelf__buf tm256 = SHELF__BUF_INIT, tm512 = SHELF__BUF_INIT, bagit = SHELF__BUF_INIT;
-    char *base = NULL, *tmp = NULL, *dir = NULL, host[256], date[32], size_txt[32];
+    char *base = NULL, *tmp = NULL, *dir = NULL;
     const char *name;
     uint8_t *buf = NULL;
     double t0 = shelf__monotonic();
     int fmt, rc = SHELF_OK, opened = 0;
-    size_t i;
-    time_t now;
-    struct tm tmv;
     locale_t old_ctype;
 
     memset(&g, 0, sizeof g);
@@ -824,25 +989,12 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         goto out;
     }
     name = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
-    if (!(base = bag_base(out)) || !(dir = shelf__strdup(out)) || !(buf = shelf__malloc(CHUNK))) {
+    if (!(base = bag_base(out)) || !(buf = shelf__malloc(CHUNK))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if (strrchr(dir, '/'))
-        strrchr(dir, '/')[strrchr(dir, '/') == dir ? 1 : 0] = '\0';
-    else
-        dir[0] = '\0';
-    if (!(tmp = shelf__asprintf("%s%s.%s.tmp-XXXXXX", dir, *dir ? "/" : "", name))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = writer_temp(&w, out, name, &dir, &tmp)) != SHELF_OK)
         goto out;
-    }
-    if ((w.fd = mkstemp(tmp)) < 0) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", tmp);
-        free(tmp);
-        tmp = NULL;
-        goto out;
-    }
-    fchmod(w.fd, 0644);
     if (o->parity > 0) {
         shelf__par2_params pr;
         /* Headers: about 1.5 KiB per file in a pax tar. */
@@ -856,33 +1008,8 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
             goto out;
         }
     }
-    if (!(a = archive_write_new())) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = writer_open(&w, fmt, &a)) != SHELF_OK)
         goto out;
-    }
-    if (fmt == SHELF_ARCHIVE_ZIP) {
-        if (archive_write_set_format_zip(a) != ARCHIVE_OK ||
-            archive_write_set_options(a, "zip:compression=store,zip:zip64,zip:hdrcharset=UTF-8") < ARCHIVE_WARN) {
-            rc = arerr(&w, a, "zip writer");
-            goto out;
-        }
-    } else {
-        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) {
-            rc = arerr(&w, a, "tar writer");
-            goto out;
-        }
-        if (fmt == SHELF_ARCHIVE_TAR_ZSTD &&
-            (archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
-             archive_write_set_filter_option(a, "zstd", "compression-level", "3") < ARCHIVE_WARN)) {
-            rc = arerr(&w, a, "zstd filter");
-            goto out;
-        }
-    }
-    archive_write_set_bytes_in_last_block(a, 1);
-    if (archive_write_open2(a, &w, NULL, on_write, NULL, NULL) != ARCHIVE_OK) {
-        rc = arerr(&w, a, "cannot start the archive");
-        goto out;
-    }
     opened = 1;
 
     pg.cb = o->progress;
@@ -898,46 +1025,11 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = put_tag(&w, a, base, "bagit.txt", &bagit, &tm256, &tm512)) != SHELF_OK)
+    if ((rc = put_tag(&w, a, base, "bagit.txt", &bagit, &tm256, &tm512)) != SHELF_OK ||
+        (rc = put_payload(&w, a, base, &p, buf, &pg, &m256, &m512)) != SHELF_OK)
         goto out;
-    for (i = 0; i < p.n; i++) {
-        item *it = &p.it[i];
-
-        rc = it->src ? put_file(&w, a, base, it, buf, &pg) : put_text(&w, a, base, it);
-        if (rc != SHELF_OK)
-            goto out;
-        if (!it->src)
-            pg.p.bytes_done += it->size;
-        pg.p.files_done++;
-        if (shelf__bag_manifest_line(&m256, it->h256, sizeof it->h256, it->name) != SHELF_OK ||
-            shelf__bag_manifest_line(&m512, it->h512, sizeof it->h512, it->name) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (tick(&pg, 0)) {
-            rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "canceled");
-            goto out;
-        }
-    }
     /* Then what only the end knows. */
-    now = time(NULL);
-    gmtime_r(&now, &tmv);
-    strftime(date, sizeof date, "%Y-%m-%d", &tmv);
-    memset(host, 0, sizeof host);
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    bytes_text(p.bytes, size_txt, sizeof size_txt);
-    if (shelf__buf_addf(&info, "Source-Organization: shelf library %s\n", lib->library_id) ||
-        shelf__buf_addf(&info, "Bagging-Date: %s\n", date) ||
-        shelf__buf_addf(&info, "Bag-Software-Agent: shelf %s\n", shelf_version()) ||
-        shelf__buf_addf(&info, "Payload-Oxum: %llu.%zu\n", (unsigned long long)p.bytes, p.n) ||
-        shelf__buf_addf(&info, "Bag-Size: %s\n", size_txt) ||
-        shelf__buf_addf(&info, "External-Description: %zu samples, %zu patches, %zu projects from a "
-                               "shelf library, with their catalog metadata and version histories\n",
-                        g.samples.n, g.patches.n, g.projects.n) ||
-        shelf__buf_addf(&info, "Shelf-Archive-Format: 1\n") ||
-        shelf__buf_addf(&info, "Shelf-Library-Id: %s\n", lib->library_id) ||
-        shelf__buf_addf(&info, "Shelf-Device: %s\n", host)) {
+    if (bag_info(&info, lib->library_id, &g, &p) != SHELF_OK) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -952,43 +1044,10 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         rc = arerr(&w, a, "cannot finish the archive");
         goto out;
     }
-    if (o->sync && fsync(w.fd) != 0) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+    if ((rc = writer_commit(&w, tmp, out, *dir ? dir : ".", o->sync, st)) != SHELF_OK)
         goto out;
-    }
-    if (close(w.fd) != 0) {
-        w.fd = -1;
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
-        goto out;
-    }
-    w.fd = -1;
-    /* Parity of an earlier archive of this name would not match this one.
-     * The new parity is written before the archive is renamed into place:
-     * when it does not fit, what was written goes again (the archive still
-     * under its temporary name, the parity files) and nothing is left
-     * half done. */
-    remove_old_parity(out);
-    if (w.par2) {
-        if ((rc = shelf__par2_enc_finish(w.par2, out, &w.perr)) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, rc, "parity: %s; the archive and its parity files were removed",
-                               w.perr.msg);
-            remove_old_parity(out);
-            goto out;
-        }
-        if (st) {
-            st->parity_slices = shelf__par2_enc_nrecovery(w.par2);
-            st->slice_size = shelf__par2_enc_slice_size(w.par2);
-        }
-    }
-    if (rename(tmp, out) != 0) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot rename '%s' to '%s'", tmp, out);
-        remove_old_parity(out);
-        goto out;
-    }
     free(tmp);
     tmp = NULL;
-    if (o->sync)
-        shelf__fsync_dir(*dir ? dir : ".");
     pg.p.current = NULL;
     tick(&pg, 1);
     if (st) {
@@ -1003,8 +1062,11 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
 out:
     if (a) {
         if (opened) {
-            /* Abandon: close the writer without caring for its output. */
-            archive_write_fail(a);
+            /* Abandon: close the writer with its output dropped (the file
+             * is removed below).  Not archive_write_fail: after it, free
+             * does not release the writer's block buffer (libarchive 3.7). */
+            w.abandon = 1;
+            (void)archive_write_close(a);
         }
         archive_write_free(a);
     }
@@ -1121,14 +1183,21 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
         size_t n = strlen(de->d_name);
         shelf__err ignored = { 0, "" };
 
-        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") || is_volume(de->d_name))
+        if (n < 6 || strcmp(de->d_name + n - 5, ".par2") != 0 || is_volume(de->d_name))
             continue;
         free(cand);
         if (!(cand = shelf__path_join(dir, de->d_name))) {
             rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        if (!strcmp(cand, par2) || shelf__par2_describes(cand, path, &match, &ignored) != SHELF_OK || !match)
+        if (strcmp(cand, par2) == 0)
+            continue;
+        /* A set that cannot be read describes nothing, unless memory ran out. */
+        if (shelf__par2_describes(cand, path, &match, &ignored) == SHELF_ENOMEM) {
+            rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!match)
             continue;
         *found = 1;
         rc = parity_verify(cand, path, rep, err);
@@ -1185,6 +1254,11 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     shelf__bag_limits_init(&lim, limits);
     /* Parity first: it reads the archive once and says which parts are bad. */
     prc = shelf__archive_parity(path, &rep, &found, NULL, &perr);
+    if (prc == SHELF_ENOMEM) {
+        /* Not a verdict on the parity: the archive was not checked. */
+        rc = shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     st->parity = found;
     if (found && prc != SHELF_OK && prc != SHELF_ECORRUPT) {
         /* Unusable parity files are a problem to report, not a reason to stop. */

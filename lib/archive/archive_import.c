@@ -22,7 +22,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,23 +81,6 @@ static int audit(shelf_library *lib, int kind, int64_t id, const char *detail)
     return rc;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static void rm_rf(const char *path)
-{
-    if (path)
-        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static aitem *add_item(importer *im)
 {
     if (im->n == im->cap) {
@@ -147,7 +129,7 @@ static char *read_small(const char *path, size_t max, size_t *len)
                 *len = n;
         }
     }
-    fclose(f);
+    (void)fclose(f);            /* read only: nothing to lose */
     return buf;
 }
 
@@ -214,12 +196,12 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
         json_decref(j);
         return bad(im, f->path, "not a shelf sample record of format 1");
     }
-    if (!(data = shelf__bag_find(bag, file)) || !data->staged || strncmp(file, "data/samples/", 13)) {
+    if (!(data = shelf__bag_find(bag, file)) || !data->staged || strncmp(file, "data/samples/", 13) != 0) {
         json_decref(j);
         return bad(im, f->path, "names a sample file that is not in the archive");
     }
     shelf__hex(data->sha256, SHELF_HASH_BYTES, hex);
-    if (strcmp(hex, sha)) {
+    if (strcmp(hex, sha) != 0) {
         json_decref(j);
         return bad(im, f->path, "its SHA-256 does not match the sample file's");
     }
@@ -264,7 +246,7 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
     versions = json_object_get(h, "versions");
     head = json_integer_value(json_object_get(h, "head"));
     if (json_integer_value(json_object_get(h, "shelf_history")) != 1 || !k ||
-        strcmp(k, kind == SHELF_DOC_PATCH ? "patch" : "project") || !json_is_array(versions) ||
+        strcmp(k, kind == SHELF_DOC_PATCH ? "patch" : "project") != 0 || !json_is_array(versions) ||
         head < 1 || (size_t)head > json_array_size(versions)) {
         rc = bad(im, f->path, "not a shelf history of format 1 of the right kind");
         goto out;
@@ -294,7 +276,7 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
         } else {
             free(ctext);
         }
-        if (drc != SHELF_OK || !vh || strcmp(vh, hash)) {
+        if (drc != SHELF_OK || !vh || strcmp(vh, hash) != 0) {
             char msg[300];
 
             snprintf(msg, sizeof msg, "version %zu %s", i + 1,
@@ -338,8 +320,11 @@ static int64_t lookup_id(shelf_library *lib, const char *sql, int kind, const ch
         return -1;
     sqlite3_bind_int(st, 1, kind);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
+    switch (sqlite3_step(st)) {
+    case SQLITE_ROW: id = sqlite3_column_int64(st, 0); break;
+    case SQLITE_DONE: break;
+    default: id = -1; (void)shelf__dberr(lib, "cannot read the catalog"); break;
+    }
     sqlite3_finalize(st);
     return id;
 }
@@ -590,7 +575,7 @@ static int import_samples(importer *im, const char *stage)
         if (it->kind != SHELF__KIND_SAMPLE ||
             (it->action != SHELF_ARCHIVE_CREATE && it->action != SHELF_ARCHIVE_BOTH))
             continue;
-        if ((rc = shelf_catalog_find_path(lib, it->staged, &it->id)) != SHELF_OK) {
+        if (shelf_catalog_find_path(lib, it->staged, &it->id) != SHELF_OK) {
             rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "archive '%s': sample '%s' could not be imported",
                                im->aname, it->name);
             goto out;
@@ -637,7 +622,10 @@ static int relink(importer *im, aitem *it)
                 now = im->items[i].id;
         changed |= now != old;
         snprintf(buf, sizeof buf, "%lld", (long long)now);
-        json_object_set(np, buf, m);
+        if (json_object_set(np, buf, m) != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     json_object_foreach(json_object_get(doc, "samples"), key, m) {
         int64_t old = strtoll(key, NULL, 10), now = old;
@@ -648,14 +636,17 @@ static int relink(importer *im, aitem *it)
                 now = im->items[i].id;
         changed |= now != old;
         snprintf(buf, sizeof buf, "%lld", (long long)now);
-        json_object_set(ns, buf, m);
+        if (json_object_set(ns, buf, m) != 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     json_object_foreach(json_object_get(doc, "automation"), key, lane) {
         const char *t = json_string_value(json_object_get(lane, "target"));
         char *end;
         long long old;
 
-        if (!t || strncmp(t, "patch:", 6))
+        if (!t || strncmp(t, "patch:", 6) != 0)
             continue;
         old = strtoll(t + 6, &end, 10);
         for (i = 0; i < im->n; i++)
@@ -667,18 +658,23 @@ static int relink(importer *im, aitem *it)
                     rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
                     goto out;
                 }
-                json_object_set_new(lane, "target", json_string(nt));
+                rc = json_object_set_new(lane, "target", json_string(nt));
                 free(nt);
+                if (rc != 0) {
+                    rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                    goto out;
+                }
                 changed = 1;
                 break;
             }
     }
     if (!changed)
         goto out;
-    if (json_object_get(doc, "patches"))
-        json_object_set(doc, "patches", np);
-    if (json_object_get(doc, "samples"))
-        json_object_set(doc, "samples", ns);
+    if ((json_object_get(doc, "patches") && json_object_set(doc, "patches", np) != 0) ||
+        (json_object_get(doc, "samples") && json_object_set(doc, "samples", ns) != 0)) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     if (!(out = json_dumps(doc, JSON_COMPACT))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -797,8 +793,8 @@ static int repair_copy(importer *im, const char *path, const char *par2, const c
         size_t n = strlen(de->d_name);
         char *from;
 
-        if (strncmp(de->d_name, prefix, nl) || n < nl + 5 || strcmp(de->d_name + n - 5, ".par2") ||
-            (n != nl + 5 && strncmp(de->d_name + nl, ".vol", 4)))
+        if (strncmp(de->d_name, prefix, nl) != 0 || n < nl + 5 || strcmp(de->d_name + n - 5, ".par2") != 0 ||
+            (n != nl + 5 && strncmp(de->d_name + nl, ".vol", 4) != 0))
             continue;
         from = shelf__path_join(slash ? (*pdir ? pdir : "/") : ".", de->d_name);
         free(to);
@@ -875,7 +871,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     struct stat sb;
     char *stage = NULL, *repair = NULL, *fixed = NULL, *par2 = NULL;
     const char *src = path;
-    int rc = SHELF_OK, found = 0, prc, locked = 0, intx = 0;
+    int rc = SHELF_OK, found = 0, prc, locked = 0;
     size_t i;
 
     if (!st)
@@ -976,7 +972,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
         shelf__bag_file *f = &bag.files[i];
         size_t n = strlen(f->path);
 
-        if (n < 6 || strcmp(f->path + n - 5, ".json"))
+        if (n < 6 || strcmp(f->path + n - 5, ".json") != 0)
             continue;
         if (!strncmp(f->path, "data/catalog/", 13) && !strchr(f->path + 13, '/'))
             rc = parse_sample(&im, &bag, f);
@@ -1008,7 +1004,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
      * into the store are unreferenced: gc removes them). */
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         goto out;
-    intx = 1;
+    /* From here every failure goes to fail, which rolls back. */
     if ((rc = import_samples(&im, stage)) != SHELF_OK)
         goto fail;
     for (i = 0; i < im.n; i++) {
@@ -1034,7 +1030,6 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     }
     if ((rc = shelf__commit(lib)) != SHELF_OK)
         goto fail;
-    intx = 0;
     for (i = 0; i < im.n; i++)
         report(&im, &im.items[i]);
     goto out;
@@ -1044,16 +1039,16 @@ fail:
 
         snprintf(msg, sizeof msg, "%s", lib->err.msg);
         shelf__rollback(lib);
-        intx = 0;
         rc = shelf__seterr(&lib->err, rc, "%.900s; what this import added was removed again", msg);
     }
 out:
-    if (intx)
-        shelf__rollback(lib);
     shelf__bag_release(&bag);
     shelf__par2_report_release(&rep);
-    rm_rf(stage);
-    rm_rf(repair);
+    /* Cleanup: a folder left behind is not worth failing the import for. */
+    if (stage)
+        (void)shelf__rmtree(stage);
+    if (repair)
+        (void)shelf__rmtree(repair);
     free(stage);
     free(repair);
     free(fixed);

@@ -33,9 +33,10 @@ typedef int (*shelf__bag_line_cb)(void *ud, const char *path, const uint8_t *has
 int shelf__bag_manifest_parse(const char *text, size_t len, size_t hash_len,
                               shelf__bag_line_cb cb, void *ud, shelf__err *err);
 
-/* The value of label in bag-info.txt text (first occurrence, trimmed),
- * owned, or NULL when absent. */
-char *shelf__bag_info_get(const char *text, size_t len, const char *label);
+/* The value of label in bag-info.txt text (first occurrence, trimmed) in
+ * *out, owned, or NULL when absent: SHELF_OK, or SHELF_ENOMEM (so a lack
+ * of memory does not read as a missing label). */
+int shelf__bag_info_get(const char *text, size_t len, const char *label, char **out);
 
 /*
  * Check a path inside an archive as a stranger wrote it.  Returns NULL when

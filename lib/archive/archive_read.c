@@ -18,6 +18,7 @@
  * and O_NOFOLLOW in a folder only this process made, from names checked
  * above, so nothing is written outside it.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -229,7 +230,7 @@ static int check_entry(reader *r, struct archive_entry *e, char **namep, int *is
                 rc = shelf__seterr(r->err, SHELF_ENOMEM, "out of memory");
                 goto out;
             }
-        } else if (strlen(r->bag->base) != blen || strncmp(name, r->bag->base, blen)) {
+        } else if (strlen(r->bag->base) != blen || strncmp(name, r->bag->base, blen) != 0) {
             rc = unsafe(r, raw, "more than one top folder");
             goto out;
         } else if (!slash && !*is_dir) {
@@ -274,7 +275,7 @@ static int check_entry(reader *r, struct archive_entry *e, char **namep, int *is
         rc = unsafe(r, raw, "a file and a folder of the same name");
         goto out;
     }
-    if ((added = shelf__strset_add(&r->files, name, NULL)) < 0) {
+    if (shelf__strset_add(&r->files, name, NULL) < 0) {
         rc = shelf__seterr(r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -314,30 +315,13 @@ static int stage_open(reader *r, const char *stage, const char *rel, char **abs,
     return SHELF_OK;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Read one regular file's data: hash, keep (tag file) or stage (payload). */
 static int read_file(reader *r, struct archive *a, struct archive_entry *e, const char *name,
                      const char *stage)
 {
-    const char *rel = name + strlen(r->bag->base) + 1;
-    int payload = !strncmp(rel, "data/", 5);
+    /* check_entry set the base before it accepted the first entry. */
+    const char *rel = r->bag->base && name ? name + strlen(r->bag->base) + 1 : "";
+    int payload = strncmp(rel, "data/", 5) == 0;
     int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     shelf__bag_file *f;
     shelf__hash2 *h = NULL;
@@ -398,7 +382,7 @@ static int read_file(reader *r, struct archive *a, struct archive_entry *e, cons
                 goto out;
             }
         }
-        if (fd >= 0 && (e2 = write_all(fd, r->buf, (size_t)n)) != 0) {
+        if (fd >= 0 && (e2 = shelf__write_all(fd, r->buf, (size_t)n)) != 0) {
             rc = shelf__seterr_errno(r->err, e2, "cannot write '%s'", staged);
             goto out;
         }
@@ -576,7 +560,7 @@ static int on_line(void *ud, const char *path, const uint8_t *hash)
     shelf__bag_file *f;
     const uint8_t *have;
 
-    if (!m->tag && strncmp(path, "data/", 5))
+    if (!m->tag && strncmp(path, "data/", 5) != 0)
         return add_problem(m->bag, SHELF_ARCHIVE_CORRUPT, path, "%s lists a file outside data/", m->manifest);
     if (m->tag && !strncmp(path, "data/", 5))
         return add_problem(m->bag, SHELF_ARCHIVE_CORRUPT, path, "%s lists a payload file", m->manifest);
@@ -586,7 +570,7 @@ static int on_line(void *ud, const char *path, const uint8_t *hash)
     have = m->hash_len == SHELF_HASH_BYTES ? f->sha256 : f->sha512;
     if (!m->tag)
         f->listed |= (int)m->bit;
-    if (memcmp(have, hash, m->hash_len))
+    if (memcmp(have, hash, m->hash_len) != 0)
         return add_problem(m->bag, SHELF_ARCHIVE_CORRUPT, path, "does not match its checksum in %s",
                            m->manifest);
     return SHELF_OK;
@@ -606,6 +590,21 @@ static int check_manifest(shelf__bag *bag, shelf__bag_file *mf, size_t hash_len,
         return shelf__seterr(err, rc, "out of memory");
     return SHELF_OK;
 }
+/* Payload-Oxum "OCTETS.STREAMS": two decimal numbers and nothing else. */
+static int parse_oxum(const char *v, unsigned long long *octets, unsigned long long *streams)
+{
+    char *end;
+
+    errno = 0;
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    *octets = strtoull(v, &end, 10);
+    if (*end != '.' || !isdigit((unsigned char)end[1]))
+        return -1;
+    *streams = strtoull(end + 1, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
 
 int shelf__bag_check(shelf__bag *bag, shelf__err *err)
 {
@@ -623,8 +622,9 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err)
             return shelf__seterr(err, SHELF_ECORRUPT, "damaged archive: %s", bag->truncated_msg);
         return shelf__seterr(err, SHELF_EFORMAT, "no bagit.txt in '%s': not a BagIt bag", bag->base);
     }
-    if (!(v = shelf__bag_info_get(bt->text, (size_t)bt->size, "BagIt-Version")) ||
-        (strcmp(v, "1.0") && strcmp(v, "0.97"))) {
+    if (shelf__bag_info_get(bt->text, (size_t)bt->size, "BagIt-Version", &v) != SHELF_OK)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    if (!v || (strcmp(v, "1.0") != 0 && strcmp(v, "0.97") != 0)) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "bagit.txt: BagIt version '%s' is not 1.0 or 0.97",
                            v ? v : "(none)");
         free(v);
@@ -666,11 +666,12 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err)
             return shelf__seterr(err, rc, "out of memory");
     }
     if ((info = shelf__bag_find(bag, "bag-info.txt")) != NULL &&
-        (v = shelf__bag_info_get(info->text, (size_t)info->size, "Payload-Oxum")) != NULL) {
+        shelf__bag_info_get(info->text, (size_t)info->size, "Payload-Oxum", &v) != SHELF_OK)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    if (info && v) {
         unsigned long long octets = 0, streams = 0;
-        char extra;
 
-        if (sscanf(v, "%llu.%llu%c", &octets, &streams, &extra) != 2 ||
+        if (parse_oxum(v, &octets, &streams) != 0 ||
             octets != bag->payload_bytes || streams != bag->payload_files)
             rc = add_problem(bag, SHELF_ARCHIVE_UNLISTED, "bag-info.txt",
                              "Payload-Oxum %s, the payload has %llu.%llu", v,

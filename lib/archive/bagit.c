@@ -104,9 +104,11 @@ int shelf__bag_manifest_parse(const char *text, size_t len, size_t hash_len,
         }
         /* Percent-decoding of %0D %0A %25 (any %XX is accepted). */
         for (k = 0, q = name; q < p + n; q++) {
-            if (*q == '%' && (size_t)(p + n - q) >= 3 &&
-                hexval((unsigned char)q[1]) >= 0 && hexval((unsigned char)q[2]) >= 0) {
-                path[k++] = (char)(hexval((unsigned char)q[1]) << 4 | hexval((unsigned char)q[2]));
+            int hi = *q == '%' && (size_t)(p + n - q) >= 3 ? hexval((unsigned char)q[1]) : -1;
+            int lo = hi >= 0 ? hexval((unsigned char)q[2]) : -1;
+
+            if (hi >= 0 && lo >= 0) {
+                path[k++] = (char)(hi << 4 | lo);
                 q += 2;
             } else {
                 path[k++] = *q;
@@ -127,11 +129,12 @@ int shelf__bag_manifest_parse(const char *text, size_t len, size_t hash_len,
     return rc;
 }
 
-char *shelf__bag_info_get(const char *text, size_t len, const char *label)
+int shelf__bag_info_get(const char *text, size_t len, const char *label, char **out)
 {
     size_t ll = strlen(label);
     const char *p = text, *end = text + len;
 
+    *out = NULL;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
 
@@ -144,11 +147,12 @@ char *shelf__bag_info_get(const char *text, size_t len, const char *label)
                 v++;
             while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
                 e--;
-            return shelf__strndup(v, (size_t)(e - v));
+            *out = shelf__strndup(v, (size_t)(e - v));
+            return *out ? SHELF_OK : SHELF_ENOMEM;
         }
         p = eol + 1;
     }
-    return NULL;
+    return SHELF_OK;
 }
 
 const char *shelf__bag_name_unsafe(const char *path)

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,35 @@
 #include "par2_int.h"
 #include "gf16_int.h"
 
+/*
+ * PAR 2.0 packet layout (byte offsets).  Header: magic, packet length
+ * (header included), MD5 of the packet from the set id to its end, set id,
+ * type; then the body.
+ */
+#define PKT_MAGIC 0
+#define PKT_LEN 8
+#define PKT_MD5 16
+#define PKT_SET_ID 32
+#define PKT_TYPE 48
 #define PKT_HEADER 64
+#define PKT_HASHED (PKT_HEADER - PKT_SET_ID)    /* header bytes under PKT_MD5 */
+#define ID_BYTES 16                             /* set and file ids, MD5s, types */
+/* Main body: slice size, number of files, their ids. */
+#define MAIN_SLICE 0
+#define MAIN_NFILES 8
+#define MAIN_IDS 12
+/* File description body: file id, MD5, MD5 of the first 16 KiB, length, name. */
+#define DESC_ID 0
+#define DESC_MD5 16
+#define DESC_MD5_16K 32
+#define DESC_LEN 48
+#define DESC_NAME 56
+/* Slice checksum (IFSC) body: file id, then per slice an MD5 and a CRC32. */
+#define IFSC_ENTRIES 16
+#define IFSC_ENTRY 20
+#define IFSC_CRC 16
+/* Recovery slice body: exponent, then the slice. */
+#define RECV_EXP_BYTES 4
 #define MAX_THREADS 8
 #define BATCH_BYTES ((size_t)32 << 20)      /* input held per batch */
 #define BATCH_MAX 64                        /* slices per batch */
@@ -50,37 +79,6 @@ static const uint8_t T_RECV[16] = "PAR 2.0\0RecvSlic";
 static const uint8_t T_CREATOR[16] = "PAR 2.0\0Creator";
 
 /* ---- little helpers ------------------------------------------------------------ */
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    int i;
-
-    for (i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    int i;
-
-    for (i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static size_t round_up(size_t n, size_t m)
 {
@@ -152,23 +150,6 @@ static int read_full(int fd, uint64_t off, void *buf, size_t n, size_t *got)
     return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void *alloc_aligned(size_t n)
 {
     void *p;
@@ -185,116 +166,17 @@ static void *alloc_aligned(size_t n)
     return p;
 }
 
-/* ---- a small pool of worker threads ----------------------------------------------- */
+/*
+ * The workers (lib/common's pool): with fewer than 2 threads wanted, jobs
+ * run in the caller.  A queue of 4: at most one batch (2 jobs) is in
+ * flight, and job 2 is submitted from a worker, which must not wait for
+ * room.
+ */
+#define POOL_QUEUE 4
 
-typedef void (*job_fn)(void *arg, size_t item);
-
-typedef struct job {
-    job_fn fn;
-    void *arg;
-    size_t n, next, done;
-} job;
-
-typedef struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, idle;
-    job q[4];
-    int qh, qn, stop, nthreads;
-    pthread_t th[MAX_THREADS];
-} pool;
-
-static void *pool_main(void *arg)
+static int pool_threads(int nthreads)
 {
-    pool *p = arg;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        job *j;
-        size_t i;
-
-        while (!p->stop && (p->qn == 0 || p->q[p->qh].next == p->q[p->qh].n))
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->stop)
-            break;
-        j = &p->q[p->qh];
-        i = j->next++;
-        pthread_mutex_unlock(&p->mu);
-        j->fn(j->arg, i);
-        pthread_mutex_lock(&p->mu);
-        if (++j->done == j->n) {
-            /* Jobs run in order: the next one starts when this one is done. */
-            p->qh = (p->qh + 1) % 4;
-            p->qn--;
-            pthread_cond_broadcast(&p->work);
-            if (p->qn == 0)
-                pthread_cond_broadcast(&p->idle);
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-/* Start nthreads workers; with fewer than 2, jobs run in the caller. */
-static int pool_init(pool *p, int nthreads)
-{
-    int i;
-
-    memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->idle, NULL);
-    if (nthreads < 2)
-        return 0;
-    for (i = 0; i < nthreads && i < MAX_THREADS; i++) {
-        if (pthread_create(&p->th[i], NULL, pool_main, p))
-            break;
-        p->nthreads++;
-    }
-    return 0;
-}
-
-static void pool_wait(pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->qn > 0)
-        pthread_cond_wait(&p->idle, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Queue a job of n items (fn(arg, 0..n-1), in any order and any thread). */
-static void pool_submit(pool *p, job_fn fn, void *arg, size_t n)
-{
-    size_t i;
-
-    if (n == 0)
-        return;
-    if (p->nthreads == 0) {
-        for (i = 0; i < n; i++)
-            fn(arg, i);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    while (p->qn == 4)
-        pthread_cond_wait(&p->idle, &p->mu);
-    p->q[(p->qh + p->qn) % 4] = (job){ fn, arg, n, 0, 0 };
-    p->qn++;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void pool_release(pool *p)
-{
-    int i;
-
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (i = 0; i < p->nthreads; i++)
-        pthread_join(p->th[i], NULL);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->idle);
-    pthread_mutex_destroy(&p->mu);
+    return nthreads < 2 ? -1 : nthreads;
 }
 
 static int default_threads(const shelf__par2_params *pr)
@@ -346,6 +228,11 @@ typedef struct rs {
     uint32_t idx[BATCH_MAX];
     size_t count;
     uint8_t *ifsc;              /* encoder: where slot checksums go (by idx), else NULL */
+    /* Job 2 reads what job 1 wrote, and the pool only starts jobs in order
+     * (a job's items may still run when the next job starts): the item
+     * that finishes job 1 submits job 2. */
+    shelf__pool *pool;
+    atomic_size_t prepped;
 } rs;
 
 static int rs_init(rs *r, const shelf__gf16_kernel *kern, size_t slice, uint32_t ntargets,
@@ -393,31 +280,37 @@ static void rs_release(rs *r)
     r->coef = NULL;
 }
 
+static void rs_mul_item(void *arg, size_t item, int worker);
+
 /* Job 1, one item per slot: checksums (encoder), split layout, constants. */
-static void rs_prep_item(void *arg, size_t k)
+static void rs_prep_item(void *arg, size_t k, int worker)
 {
     rs *r = arg;
     uint8_t *s = r->data + k * r->spad;
     uint32_t t;
 
     if (r->ifsc) {
-        uint8_t *e = r->ifsc + (size_t)r->idx[k] * 20;
+        uint8_t *e = r->ifsc + (size_t)r->idx[k] * IFSC_ENTRY;
         md5_3(s, r->slice, NULL, 0, NULL, 0, e);
-        put32(e + 16, crc32_of(s, r->slice));
+        shelf__put_le32(e + IFSC_CRC, crc32_of(s, r->slice));
     }
     shelf__gf16_split(s, s, r->spad);
     for (t = 0; t < r->ntargets; t++)
         shelf__gf16_coef_init(&r->coef[t * r->kmax + k], factor(r->idx[k], r->texp[t]));
+    (void)worker;
+    if (atomic_fetch_add(&r->prepped, 1) + 1 == r->count && r->ntargets)
+        (void)shelf__pool_submit(r->pool, rs_mul_item, r, r->nchunks * r->nrgroups);
 }
 
 /* Job 2, one item per chunk and group of targets. */
-static void rs_mul_item(void *arg, size_t item)
+static void rs_mul_item(void *arg, size_t item, int worker)
 {
     rs *r = arg;
     size_t c = item % r->nchunks, g = item / r->nchunks;
     size_t off = c * r->chunk, len = r->spad - off < r->chunk ? r->spad - off : r->chunk;
     size_t t0 = g * r->rgroup, t1 = t0 + r->rgroup, t;
 
+    (void)worker;
     if (t1 > r->ntargets)
         t1 = r->ntargets;
     for (t = t0; t < t1; t++)
@@ -425,7 +318,7 @@ static void rs_mul_item(void *arg, size_t item)
 }
 
 /* Queue both jobs for the batch in data (count slots, slot k = slice idx[k]). */
-static void rs_submit(rs *r, pool *p, uint8_t *data, const uint32_t *idx, size_t count)
+static void rs_submit(rs *r, shelf__pool *p, uint8_t *data, const uint32_t *idx, size_t count)
 {
     size_t k;
 
@@ -435,9 +328,9 @@ static void rs_submit(rs *r, pool *p, uint8_t *data, const uint32_t *idx, size_t
         r->srcs[k] = data + k * r->spad;
         r->idx[k] = idx[k];
     }
-    pool_submit(p, rs_prep_item, r, count);
-    if (r->ntargets)
-        pool_submit(p, rs_mul_item, r, r->nchunks * r->nrgroups);
+    r->pool = p;
+    atomic_store(&r->prepped, 0);
+    (void)shelf__pool_submit(p, rs_prep_item, r, count);
 }
 
 /* ---- encoder ------------------------------------------------------------------------ */
@@ -447,13 +340,12 @@ struct shelf__par2_enc {
     uint64_t slice;
     uint32_t nrec;
     int sync, nthreads;
-    pool pool;
-    int pool_up;
+    shelf__pool *pool;
     rs rs;
     uint8_t *recbuf;            /* nrec x spad, the recovery slices (split layout) */
     uint8_t **rec;
     uint32_t *rexp;
-    uint8_t *ifsc;              /* SHELF__PAR2_MAX_SLICES x 20 */
+    uint8_t *ifsc;              /* SHELF__PAR2_MAX_SLICES x IFSC_ENTRY */
     uint8_t *buf[2];            /* two batches of kmax x spad */
     int cur;                    /* the batch being filled */
     size_t slot, fill;          /* slot being filled, bytes in it */
@@ -563,7 +455,7 @@ int shelf__par2_enc_new(const char *name, uint64_t expected_size,
         goto out;
     if (!(e->rec = shelf__calloc(e->nrec, sizeof *e->rec)) ||
         !(e->rexp = shelf__calloc(e->nrec, sizeof *e->rexp)) ||
-        !(e->ifsc = shelf__calloc(SHELF__PAR2_MAX_SLICES, 20)) ||
+        !(e->ifsc = shelf__calloc(SHELF__PAR2_MAX_SLICES, IFSC_ENTRY)) ||
         !(e->recbuf = alloc_aligned((size_t)e->nrec * e->rs.spad)) ||
         !(e->buf[0] = alloc_aligned(e->rs.kmax * e->rs.spad)) ||
         !(e->buf[1] = alloc_aligned(e->rs.kmax * e->rs.spad))) {
@@ -579,8 +471,10 @@ int shelf__par2_enc_new(const char *name, uint64_t expected_size,
     e->rs.target = e->rec;
     e->rs.texp = e->rexp;
     e->rs.ifsc = e->ifsc;
-    pool_init(&e->pool, e->nthreads);
-    e->pool_up = 1;
+    if (!(e->pool = shelf__pool_new(pool_threads(e->nthreads), POOL_QUEUE))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     *out = e;
     e = NULL;
 out:
@@ -598,8 +492,8 @@ static void enc_flush_batch(shelf__par2_enc *e)
         return;
     for (k = 0; k < e->slot; k++)
         idx[k] = e->batch_first + (uint32_t)k;
-    pool_wait(&e->pool);        /* the other buffer's batch is done */
-    rs_submit(&e->rs, &e->pool, e->buf[e->cur], idx, e->slot);
+    shelf__pool_wait_all(e->pool);      /* the other buffer's batch is done */
+    rs_submit(&e->rs, e->pool, e->buf[e->cur], idx, e->slot);
     e->cur ^= 1;
     e->batch_first += (uint32_t)e->slot;
     e->slot = 0;
@@ -650,15 +544,16 @@ int shelf__par2_enc_update(shelf__par2_enc *e, const void *data, size_t n, shelf
 }
 
 /* Output stage, one item per recovery slice: back to words, packet MD5. */
-static void enc_out_item(void *arg, size_t r)
+static void enc_out_item(void *arg, size_t r, int worker)
 {
     shelf__par2_enc *e = arg;
     uint8_t hdr[36];
 
+    (void)worker;
     shelf__gf16_unsplit(e->rec[r], e->rec[r], e->rs.spad);
     memcpy(hdr, e->set_id, 16);
     memcpy(hdr + 16, T_RECV, 16);
-    put32(hdr + 32, (uint32_t)r);
+    shelf__put_le32(hdr + 32, (uint32_t)r);
     md5_3(hdr, sizeof hdr, e->rec[r], (size_t)e->slice, NULL, 0, e->rmd5[r]);
 }
 
@@ -670,11 +565,11 @@ static int add_packet(shelf__buf *b, const uint8_t set_id[16], const uint8_t typ
 
     if (n % 4)
         return SHELF_EINVAL;
-    memcpy(h, MAGIC, 8);
-    put64(h + 8, PKT_HEADER + n);
-    memcpy(h + 32, set_id, 16);
-    memcpy(h + 48, type, 16);
-    md5_3(h + 32, 32, body, n, NULL, 0, h + 16);
+    memcpy(h + PKT_MAGIC, MAGIC, sizeof MAGIC);
+    shelf__put_le64(h + PKT_LEN, PKT_HEADER + n);
+    memcpy(h + PKT_SET_ID, set_id, 16);
+    memcpy(h + PKT_TYPE, type, 16);
+    md5_3(h + PKT_SET_ID, PKT_HASHED, body, n, NULL, 0, h + PKT_MD5);
     if (shelf__buf_add(b, h, sizeof h) || shelf__buf_add(b, body, n))
         return SHELF_ENOMEM;
     return SHELF_OK;
@@ -698,20 +593,20 @@ static int write_par2_file(shelf__par2_enc *e, const char *path, const shelf__bu
     }
     (void)fchmod(fd, 0644);
     for (r = r0; r < r0 + nr; r++) {
-        uint8_t h[PKT_HEADER + 4];
+        uint8_t h[PKT_HEADER + RECV_EXP_BYTES];
 
-        memcpy(h, MAGIC, 8);
-        put64(h + 8, PKT_HEADER + 4 + e->slice);
-        memcpy(h + 16, e->rmd5[r], 16);
-        memcpy(h + 32, e->set_id, 16);
-        memcpy(h + 48, T_RECV, 16);
-        put32(h + 64, r);
-        if ((x = write_full(fd, h, sizeof h)) || (x = write_full(fd, e->rec[r], (size_t)e->slice))) {
+        memcpy(h + PKT_MAGIC, MAGIC, sizeof MAGIC);
+        shelf__put_le64(h + PKT_LEN, PKT_HEADER + RECV_EXP_BYTES + e->slice);
+        memcpy(h + PKT_MD5, e->rmd5[r], 16);
+        memcpy(h + PKT_SET_ID, e->set_id, 16);
+        memcpy(h + PKT_TYPE, T_RECV, 16);
+        shelf__put_le32(h + PKT_HEADER, r);
+        if ((x = shelf__write_all(fd, h, sizeof h)) || (x = shelf__write_all(fd, e->rec[r], (size_t)e->slice))) {
             rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
             goto out;
         }
     }
-    if ((x = write_full(fd, meta->buf, meta->len))) {
+    if ((x = shelf__write_all(fd, meta->buf, meta->len))) {
         rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
         goto out;
     }
@@ -752,7 +647,7 @@ static int digits(uint32_t v)
 int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err *err)
 {
     shelf__buf meta = SHELF__BUF_INIT;
-    uint8_t md5[16], md5_16k[16], file_id[16], body[12 + 16], lenle[8], *desc = NULL, *ifsc = NULL;
+    uint8_t md5[16], md5_16k[16], file_id[16], body[MAIN_IDS + ID_BYTES], lenle[8], *desc = NULL, *ifsc = NULL;
     size_t namelen = strlen(e->name), desclen, crlen;
     char creator[128], *path = NULL;
     uint32_t r0, cnt, sz, maxcnt;
@@ -775,39 +670,39 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
         e->slot++;
     }
     enc_flush_batch(e);
-    pool_wait(&e->pool);
+    shelf__pool_wait_all(e->pool);
 
     EVP_DigestFinal_ex(e->md5, md5, NULL);
     md5_3(e->head, e->total < sizeof e->head ? (size_t)e->total : sizeof e->head, NULL, 0, NULL, 0,
           md5_16k);
-    put64(lenle, e->total);
+    shelf__put_le64(lenle, e->total);
     md5_3(md5_16k, 16, lenle, 8, e->name, namelen, file_id);
 
     /* Main packet body: slice size, one file in the recovery set. */
-    put64(body, e->slice);
-    put32(body + 8, 1);
-    memcpy(body + 12, file_id, 16);
+    shelf__put_le64(body + MAIN_SLICE, e->slice);
+    shelf__put_le32(body + MAIN_NFILES, 1);
+    memcpy(body + MAIN_IDS, file_id, ID_BYTES);
     md5_3(body, sizeof body, NULL, 0, NULL, 0, e->set_id);
 
-    desclen = 56 + round_up(namelen, 4);
+    desclen = DESC_NAME + round_up(namelen, 4);
     if (!(desc = shelf__calloc(1, desclen)) ||
-        !(ifsc = shelf__malloc(16 + (size_t)e->nslices * 20))) {
+        !(ifsc = shelf__malloc(IFSC_ENTRIES + (size_t)e->nslices * IFSC_ENTRY))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
-    memcpy(desc, file_id, 16);
-    memcpy(desc + 16, md5, 16);
-    memcpy(desc + 32, md5_16k, 16);
-    put64(desc + 48, e->total);
-    memcpy(desc + 56, e->name, namelen);
+    memcpy(desc + DESC_ID, file_id, ID_BYTES);
+    memcpy(desc + DESC_MD5, md5, ID_BYTES);
+    memcpy(desc + DESC_MD5_16K, md5_16k, ID_BYTES);
+    shelf__put_le64(desc + DESC_LEN, e->total);
+    memcpy(desc + DESC_NAME, e->name, namelen);
     memcpy(ifsc, file_id, 16);
-    memcpy(ifsc + 16, e->ifsc, (size_t)e->nslices * 20);
+    memcpy(ifsc + IFSC_ENTRIES, e->ifsc, (size_t)e->nslices * IFSC_ENTRY);
     snprintf(creator, sizeof creator, "Created by shelf %s (libshelf PAR2 encoder)", shelf_version());
     crlen = round_up(strlen(creator), 4);
     memset(creator + strlen(creator), 0, sizeof creator - strlen(creator));
     if ((rc = add_packet(&meta, e->set_id, T_MAIN, body, sizeof body)) ||
         (rc = add_packet(&meta, e->set_id, T_DESC, desc, desclen)) ||
-        (rc = add_packet(&meta, e->set_id, T_IFSC, ifsc, 16 + (size_t)e->nslices * 20)) ||
+        (rc = add_packet(&meta, e->set_id, T_IFSC, ifsc, IFSC_ENTRIES + (size_t)e->nslices * IFSC_ENTRY)) ||
         (rc = add_packet(&meta, e->set_id, T_CREATOR, (const uint8_t *)creator, crlen))) {
         rc = shelf__seterr(err, rc, "cannot build the par2 packets of '%s'", e->name);
         goto out;
@@ -817,8 +712,7 @@ int shelf__par2_enc_finish(shelf__par2_enc *e, const char *out_base, shelf__err 
         rc = SHELF_ENOMEM;
         goto out;
     }
-    pool_submit(&e->pool, enc_out_item, e, e->nrec);
-    pool_wait(&e->pool);
+    shelf__pool_wait(e->pool, shelf__pool_submit(e->pool, enc_out_item, e, e->nrec));
 
     if (!(path = shelf__asprintf("%s.par2", out_base))) {
         rc = SHELF_ENOMEM;
@@ -857,10 +751,7 @@ void shelf__par2_enc_free(shelf__par2_enc *e)
 {
     if (!e)
         return;
-    if (e->pool_up) {
-        pool_wait(&e->pool);
-        pool_release(&e->pool);
-    }
+    shelf__pool_free(e->pool);
     rs_release(&e->rs);
     free(e->buf[0]);
     free(e->buf[1]);
@@ -938,7 +829,7 @@ static int find_magic(const src *s, uint64_t from, uint8_t *scratch, uint64_t *a
             return x;
         else
             p = scratch;
-        const uint8_t *m = memmem(p, n, MAGIC, 8);
+        const uint8_t *m = memmem(p, n, MAGIC, sizeof MAGIC);
         if (m) {
             *at = from + (uint64_t)(m - p);
             return 0;
@@ -979,19 +870,19 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
 
         if ((x = src_read(s, pos, h, sizeof h)))
             return shelf__errno_rc(x);
-        if (memcmp(h, MAGIC, 8)) {
+        if (memcmp(h + PKT_MAGIC, MAGIC, sizeof MAGIC) != 0) {
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
                 return shelf__errno_rc(x);
             continue;
         }
-        len = get64(h + 8);
+        len = shelf__get_le64(h + PKT_LEN);
         if (len < PKT_HEADER || len % 4 || len > s->size - pos) {
             set->packets_bad++;
             if ((x = find_magic(s, pos + 1, scratch, &pos)))
                 return shelf__errno_rc(x);
             continue;
         }
-        type = keep_type(h + 48);
+        type = keep_type(h + PKT_TYPE);
         if (type >= 0 && len - PKT_HEADER <= MAX_META_PACKET) {
             if (!(body = shelf__malloc((size_t)(len - PKT_HEADER))))
                 return SHELF_ENOMEM;
@@ -999,7 +890,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 free(body);
                 return shelf__errno_rc(x);
             }
-            md5_3(h + 32, 32, body, (size_t)(len - PKT_HEADER), NULL, 0, md5);
+            md5_3(h + PKT_SET_ID, PKT_HASHED, body, (size_t)(len - PKT_HEADER), NULL, 0, md5);
         } else {
             EVP_MD_CTX *ctx = EVP_MD_CTX_new();
             uint64_t o;
@@ -1008,7 +899,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 EVP_MD_CTX_free(ctx);
                 return SHELF_ENOMEM;
             }
-            EVP_DigestUpdate(ctx, h + 32, 32);
+            EVP_DigestUpdate(ctx, h + PKT_SET_ID, PKT_HASHED);
             for (o = pos + PKT_HEADER; o < pos + len;) {
                 size_t n = pos + len - o > IO_CHUNK ? IO_CHUNK : (size_t)(pos + len - o);
                 if (s->mem) {
@@ -1024,7 +915,7 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             EVP_DigestFinal_ex(ctx, md5, NULL);
             EVP_MD_CTX_free(ctx);
         }
-        if (memcmp(md5, h + 16, 16)) {
+        if (memcmp(md5, h + PKT_MD5, 16) != 0) {
             /* Damaged: never trusted, not even its length. */
             free(body);
             set->packets_bad++;
@@ -1048,14 +939,14 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
             }
             k = &pv->k[pv->nk++];
             k->type = type;
-            memcpy(k->set_id, h + 32, 16);
+            memcpy(k->set_id, h + PKT_SET_ID, 16);
             k->body = body;
             k->n = (size_t)(len - PKT_HEADER);
-        } else if (!memcmp(h + 48, T_RECV, 16) && len >= PKT_HEADER + 4) {
-            uint8_t ex[4];
+        } else if (!memcmp(h + PKT_TYPE, T_RECV, 16) && len >= PKT_HEADER + RECV_EXP_BYTES) {
+            uint8_t ex[RECV_EXP_BYTES];
             rkept *r;
 
-            if ((x = src_read(s, pos + PKT_HEADER, ex, 4)))
+            if ((x = src_read(s, pos + PKT_HEADER, ex, sizeof ex)))
                 return shelf__errno_rc(x);
             if (pv->nr == pv->capr) {
                 size_t cap = pv->capr ? 2 * pv->capr : 64;
@@ -1066,8 +957,8 @@ static int scan_src(shelf__par2_set *set, const src *s, uint8_t *scratch)
                 pv->capr = cap;
             }
             r = &pv->r[pv->nr++];
-            memcpy(r->set_id, h + 32, 16);
-            r->exponent = get32(ex);
+            memcpy(r->set_id, h + PKT_SET_ID, 16);
+            r->exponent = shelf__get_le32(ex);
             r->source = source;
             r->offset = pos + PKT_HEADER + 4;
             r->len = len - PKT_HEADER - 4;
@@ -1166,11 +1057,11 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         const kept *k = &pv->k[i];
         uint64_t ss;
 
-        if (k->type != K_MAIN || k->n < 12)
+        if (k->type != K_MAIN || k->n < MAIN_IDS)
             continue;
-        ss = get64(k->body);
-        nf = get32(k->body + 8);
-        if (ss == 0 || ss % 4 || (k->n - 12) % 16 || nf > (k->n - 12) / 16)
+        ss = shelf__get_le64(k->body + MAIN_SLICE);
+        nf = shelf__get_le32(k->body + MAIN_NFILES);
+        if (ss == 0 || ss % 4 || (k->n - MAIN_IDS) % ID_BYTES || nf > (k->n - MAIN_IDS) / ID_BYTES)
             continue;
         main = k;
     }
@@ -1179,7 +1070,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         goto out;
     }
     memcpy(set->set_id, main->set_id, 16);
-    set->slice_size = get64(main->body);
+    set->slice_size = shelf__get_le64(main->body);
     if (set->slice_size > MAX_SLICE_SIZE) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "par2 slice size %llu is too large",
                            (unsigned long long)set->slice_size);
@@ -1196,7 +1087,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
     set->nfiles = nf;
     for (f = 0; f < nf; f++) {
         shelf__par2_file *fl = &set->files[f];
-        const uint8_t *id = main->body + 12 + 16 * (size_t)f;
+        const uint8_t *id = main->body + MAIN_IDS + ID_BYTES * (size_t)f;
         const kept *desc = NULL, *ifsc = NULL;
         uint64_t ns;
         size_t nl;
@@ -1209,7 +1100,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         memcpy(fl->id, id, 16);
         for (i = 0; i < pv->nk && !desc; i++) {
             const kept *k = &pv->k[i];
-            if (k->type == K_DESC && k->n >= 56 && !memcmp(k->set_id, set->set_id, 16) &&
+            if (k->type == K_DESC && k->n >= DESC_NAME && !memcmp(k->set_id, set->set_id, 16) &&
                 !memcmp(k->body, id, 16))
                 desc = k;
         }
@@ -1218,18 +1109,18 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
             goto out;
         }
         fl->have_desc = 1;
-        memcpy(fl->md5, desc->body + 16, 16);
-        memcpy(fl->md5_16k, desc->body + 32, 16);
-        fl->size = get64(desc->body + 48);
-        nl = desc->n - 56;
-        while (nl && desc->body[56 + nl - 1] == '\0')
+        memcpy(fl->md5, desc->body + DESC_MD5, ID_BYTES);
+        memcpy(fl->md5_16k, desc->body + DESC_MD5_16K, ID_BYTES);
+        fl->size = shelf__get_le64(desc->body + DESC_LEN);
+        nl = desc->n - DESC_NAME;
+        while (nl && desc->body[DESC_NAME + nl - 1] == '\0')
             nl--;
-        if (!name_is_safe((const char *)desc->body + 56, nl)) {
+        if (!name_is_safe((const char *)desc->body + DESC_NAME, nl)) {
             rc = shelf__seterr(err, SHELF_EFORMAT, "par2 file name '%.*s' is not a safe relative name",
-                               (int)(nl > 200 ? 200 : nl), (const char *)desc->body + 56);
+                               (int)(nl > 200 ? 200 : nl), (const char *)desc->body + DESC_NAME);
             goto out;
         }
-        if (!(fl->name = shelf__strndup((const char *)desc->body + 56, nl))) {
+        if (!(fl->name = shelf__strndup((const char *)desc->body + DESC_NAME, nl))) {
             rc = SHELF_ENOMEM;
             goto out;
         }
@@ -1244,16 +1135,16 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         total += (uint32_t)ns;
         for (i = 0; i < pv->nk && !ifsc; i++) {
             const kept *k = &pv->k[i];
-            if (k->type == K_IFSC && k->n == 16 + 20 * ns && !memcmp(k->set_id, set->set_id, 16) &&
+            if (k->type == K_IFSC && k->n == IFSC_ENTRIES + IFSC_ENTRY * ns && !memcmp(k->set_id, set->set_id, 16) &&
                 !memcmp(k->body, id, 16))
                 ifsc = k;
         }
         if (ifsc && ns) {
-            if (!(fl->ifsc = shelf__malloc((size_t)ns * 20))) {
+            if (!(fl->ifsc = shelf__malloc((size_t)ns * IFSC_ENTRY))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
-            memcpy(fl->ifsc, ifsc->body + 16, (size_t)ns * 20);
+            memcpy(fl->ifsc, ifsc->body + IFSC_ENTRIES, (size_t)ns * IFSC_ENTRY);
         }
     }
     set->nslices = total;
@@ -1265,7 +1156,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
     }
     for (i = 0; i < pv->nr; i++) {
         const rkept *r = &pv->r[i];
-        if (r->len != set->slice_size || memcmp(r->set_id, set->set_id, 16))
+        if (r->len != set->slice_size || memcmp(r->set_id, set->set_id, 16) != 0)
             continue;
         set->rec[set->nrecovery++] = (shelf__par2_rslice){ r->exponent, r->source, r->offset };
     }
@@ -1279,7 +1170,7 @@ int shelf__par2_set_resolve(shelf__par2_set *set, shelf__err *err)
         const kept *k = &pv->k[i];
         size_t n;
 
-        if (k->type != K_CREATOR || memcmp(k->set_id, set->set_id, 16))
+        if (k->type != K_CREATOR || memcmp(k->set_id, set->set_id, 16) != 0)
             continue;
         n = strnlen((const char *)k->body, k->n > 1024 ? 1024 : k->n);
         if (!(set->creator = shelf__strndup((const char *)k->body, n))) {
@@ -1373,10 +1264,10 @@ static int list_sources(const char *path, const char *dir, const char *prefix, c
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
 
-        if (l < pl + 5 || strncmp(de->d_name, prefix, pl) || strcmp(de->d_name + l - 5, ".par2") ||
+        if (l < pl + 5 || strncmp(de->d_name, prefix, pl) != 0 || strcmp(de->d_name + l - 5, ".par2") != 0 ||
             !strcmp(de->d_name, given))
             continue;
-        if (l != pl + 5 && strncmp(de->d_name + pl, ".vol", 4))
+        if (l != pl + 5 && strncmp(de->d_name + pl, ".vol", 4) != 0)
             continue;
         if (n == cap) {
             char **nv = shelf__realloc(v, 2 * cap * sizeof *v);
@@ -1482,14 +1373,15 @@ typedef struct vcheck {
     uint8_t *ok;                /* per slot */
 } vcheck;
 
-static void vcheck_item(void *arg, size_t k)
+static void vcheck_item(void *arg, size_t k, int worker)
 {
     vcheck *v = arg;
-    const uint8_t *s = v->buf + k * v->slice, *want = v->ifsc + k * 20;
+    const uint8_t *s = v->buf + k * v->slice, *want = v->ifsc + k * IFSC_ENTRY;
     uint8_t md5[16];
 
+    (void)worker;
     v->ok[k] = 0;
-    if (crc32_of(s, v->slice) != get32(want + 16))
+    if (crc32_of(s, v->slice) != shelf__get_le32(want + IFSC_CRC))
         return;
     md5_3(s, v->slice, NULL, 0, NULL, 0, md5);
     v->ok[k] = memcmp(md5, want, 16) == 0;
@@ -1521,7 +1413,7 @@ static int add_bad(shelf__par2_file_report *fr, uint32_t i)
 }
 
 static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, const char *dir,
-                       const char *data, pool *p, shelf__par2_file_report *fr, shelf__err *err)
+                       const char *data, shelf__pool *p, shelf__par2_file_report *fr, shelf__err *err)
 {
     uint64_t S = set->slice_size;
     size_t kmax = BATCH_BYTES / S ? BATCH_BYTES / S : 1;
@@ -1569,13 +1461,13 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
         }
         for (o = 0; o < fl->size; o += got) {
             size_t want = fl->size - o > IO_CHUNK ? IO_CHUNK : (size_t)(fl->size - o);
-            if ((x = read_full(fd, o, buf, want, &got)) || got == 0)
-                break;
+            if (read_full(fd, o, buf, want, &got) != 0 || got == 0)
+                break;          /* unreadable: counted as damaged below */
             EVP_DigestUpdate(ctx, buf, got);
         }
         EVP_DigestFinal_ex(ctx, md5, NULL);
         EVP_MD_CTX_free(ctx);
-        if (o != fl->size || memcmp(md5, fl->md5, 16))
+        if (o != fl->size || memcmp(md5, fl->md5, 16) != 0)
             for (i = 0; i < fl->nslices; i++)
                 if ((rc = add_bad(fr, i)))
                     goto out;
@@ -1595,9 +1487,8 @@ static int verify_file(const shelf__par2_set *set, const shelf__par2_file *fl, c
                 rc = shelf__seterr_errno(err, x, "cannot read '%s'", fr->path);
                 goto out;
             }
-        v.ifsc = fl->ifsc + (size_t)i * 20;
-        pool_submit(p, vcheck_item, &v, n);
-        pool_wait(p);
+        v.ifsc = fl->ifsc + (size_t)i * IFSC_ENTRY;
+        shelf__pool_wait(p, shelf__pool_submit(p, vcheck_item, &v, n));
         for (k = 0; k < n; k++)
             if (!ok[k] && (rc = add_bad(fr, i + k)))
                 goto out;
@@ -1677,8 +1568,8 @@ static int slices_agree(const shelf__par2_set *set, const shelf__par2_file *fl, 
         if (read_slice(fd, S, fl->size, i, buf))
             break;
         md5_3(buf, (size_t)S, NULL, 0, NULL, 0, md5);
-        good += crc32_of(buf, (size_t)S) == get32(fl->ifsc + (size_t)i * 20 + 16) &&
-                !memcmp(md5, fl->ifsc + (size_t)i * 20, 16);
+        good += crc32_of(buf, (size_t)S) == shelf__get_le32(fl->ifsc + (size_t)i * IFSC_ENTRY + IFSC_CRC) &&
+                !memcmp(md5, fl->ifsc + (size_t)i * IFSC_ENTRY, 16);
     }
 out:
     if (fd >= 0)
@@ -1701,7 +1592,7 @@ int shelf__par2_describes(const char *par2_path, const char *data, int *match, s
         goto out;
     }
     s.size = (uint64_t)st.st_size;
-    if ((rc = shelf__par2_set_new(&set)) || !(scratch = shelf__malloc(IO_CHUNK))) {
+    if (shelf__par2_set_new(&set) != SHELF_OK || !(scratch = shelf__malloc(IO_CHUNK))) {
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1724,7 +1615,7 @@ out:
 
 /* Verify with an already loaded set (data: the file that stands for set
  * file di, or NULL). */
-static int verify_set(const shelf__par2_set *set, const char *dir, const char *data, int di, pool *p,
+static int verify_set(const shelf__par2_set *set, const char *dir, const char *data, int di, shelf__pool *p,
                       shelf__par2_report *rep, shelf__err *err)
 {
     uint32_t f;
@@ -1831,12 +1722,13 @@ typedef struct solve {
     int failed;
 } solve;
 
-static void solve_item(void *arg, size_t t)
+static void solve_item(void *arg, size_t t, int worker)
 {
     solve *s = arg;
     shelf__gf16_coef *c = alloc_aligned(s->m * sizeof *c);
     size_t j, off, chunk = round_up((size_t)384 * 1024 / s->m, SHELF__GF16_BLOCK);
 
+    (void)worker;
     if (!c) {
         s->failed = 1;
         return;
@@ -1902,13 +1794,13 @@ static int rewrite_file(const shelf__par2_set *set, const shelf__par2_file *fl,
             d = buf;
         }
         EVP_DigestUpdate(ctx, d, n);
-        if ((x = write_full(fd, d, n))) {
+        if ((x = shelf__write_all(fd, d, n))) {
             rc = shelf__seterr_errno(err, x, "cannot write '%s'", tmp);
             goto out;
         }
     }
     EVP_DigestFinal_ex(ctx, md5, NULL);
-    if (memcmp(md5, fl->md5, 16)) {
+    if (memcmp(md5, fl->md5, 16) != 0) {
         rc = shelf__seterr(err, SHELF_ECORRUPT, "repair of '%s' failed: the rebuilt file's MD5 differs",
                            fr->path);
         goto out;
@@ -1940,7 +1832,7 @@ out:
     return rc;
 }
 
-static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern, pool *p, int nthreads,
+static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern, shelf__pool *p, int nthreads,
                       int sync, shelf__par2_report *rep, shelf__err *err)
 {
     scan_priv *pv = set->priv;
@@ -2040,20 +1932,19 @@ static int repair_set(const shelf__par2_set *set, const shelf__gf16_kernel *kern
                 idx[k++] = fl->first + i;
                 if (k == r.kmax || i + 1 == fl->nslices) {
                     rs_submit(&r, p, batch, idx, k);
-                    pool_wait(p);
+                    shelf__pool_wait_all(p);
                     k = 0;
                 }
             }
             if (k) {
                 rs_submit(&r, p, batch, idx, k);
-                pool_wait(p);
+                shelf__pool_wait_all(p);
             }
             close(fd);
             fd = -1;
         }
         sv = (solve){ kern, a, m, spad, (const uint8_t *const *)target, out, 0 };
-        pool_submit(p, solve_item, &sv, m);
-        pool_wait(p);
+        shelf__pool_wait(p, shelf__pool_submit(p, solve_item, &sv, m));
         if (sv.failed) {
             rc = SHELF_ENOMEM;
             goto out;
@@ -2089,8 +1980,8 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
     const shelf__gf16_kernel *kern;
     char *dir = NULL;
     const char *data = params ? params->data : NULL;
-    pool p;
-    int rc, nthreads = default_threads(params), pool_up = 0, di = -1;
+    shelf__pool *p = NULL;
+    int rc, nthreads = default_threads(params), di = -1;
 
     if (!rep)
         rep = &local;
@@ -2099,15 +1990,21 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
         return SHELF_EINVAL;
     if ((rc = load_set(par2_path, &set, &dir, err)))
         goto out;
+    if (!set) {                 /* load_set fills it when it succeeds */
+        rc = shelf__seterr(err, SHELF_EIO, "cannot read '%s'", par2_path);
+        goto out;
+    }
     if (data && (rc = data_index(set, data, &di, &rep->by_content, err)))
         goto out;
     if (data && di < 0) {
         rc = shelf__seterr(err, SHELF_EFORMAT, "'%s' describes no file like '%s'", par2_path, data);
         goto out;
     }
-    pool_init(&p, nthreads);
-    pool_up = 1;
-    rc = verify_set(set, dir, data, di, &p, rep, err);
+    if (!(p = shelf__pool_new(pool_threads(nthreads), POOL_QUEUE))) {
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = verify_set(set, dir, data, di, p, rep, err);
     if (!repair || rc != SHELF_ECORRUPT)
         goto out;
     if (!rep->repairable) {
@@ -2115,12 +2012,11 @@ static int run(const char *par2_path, const shelf__par2_params *params, shelf__p
                            par2_path, rep->bad_slices, rep->nrecovery);
         goto out;
     }
-    if ((rc = repair_set(set, kern, &p, nthreads, params ? params->sync : 0, rep, err)))
+    if ((rc = repair_set(set, kern, p, nthreads, params ? params->sync : 0, rep, err)))
         goto out;
     rep->repaired = 1;
 out:
-    if (pool_up)
-        pool_release(&p);
+    shelf__pool_free(p);
     shelf__par2_set_free(set);
     free(dir);
     if (rep == &local)

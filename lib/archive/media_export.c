@@ -1,5 +1,5 @@
 /*
- * media.c: shelf_media_export, samples copied to a folder (a workstation's
+ * media_export.c: shelf_media_export, samples copied to a folder (a workstation's
  * card) in balanced alphabetical shard folders, with FAT-safe names on
  * request and an index file that maps names and tags to paths and serves
  * as the manifest of the next run.  The sharding algorithm is described in
@@ -522,8 +522,8 @@ static int path_ok(const char *p)
 {
     const char *slash = strchr(p, '/');
 
-    return slash && !strchr(slash + 1, '/') && !shelf__bag_name_unsafe(p) && strcmp(p, STAGING) &&
-           strncmp(p, STAGING "/", sizeof STAGING);
+    return slash && !strchr(slash + 1, '/') && !shelf__bag_name_unsafe(p) && strcmp(p, STAGING) != 0 &&
+           strncmp(p, STAGING "/", sizeof STAGING) != 0;
 }
 
 /*
@@ -536,7 +536,7 @@ static int parse_index(media *m, char *buf, size_t len, const char *name, shelf_
     char *line, *next;
     size_t lineno = 1, cap = 0;
 
-    if (len < sizeof INDEX_MAGIC - 1 || memcmp(buf, INDEX_MAGIC, sizeof INDEX_MAGIC - 1) ||
+    if (len < sizeof INDEX_MAGIC - 1 || memcmp(buf, INDEX_MAGIC, sizeof INDEX_MAGIC - 1) != 0 ||
         memchr(buf, 0, len))
         return shelf__seterr(err, SHELF_EFORMAT, "'%s' is not an export-media index", name);
     for (line = buf + sizeof INDEX_MAGIC - 1; *line; line = next, lineno++) {
@@ -610,12 +610,12 @@ static int read_index(media *m, const char *dir)
             rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "'%s' is too large for an export-media index", path);
             goto out;
         }
-        if ((rc = shelf__buf_add(&b, tmp, (size_t)r)) != SHELF_OK) {
+        if (shelf__buf_add(&b, tmp, (size_t)r) != SHELF_OK) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
     }
-    if ((rc = shelf__buf_add(&b, "", 1)) != SHELF_OK) {
+    if (shelf__buf_add(&b, "", 1) != SHELF_OK) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -853,21 +853,6 @@ static int progress(media *m)
     return SHELF_OK;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copy e->src to dir/e->path through a temporary name, preallocated,
  * checking the bytes against the catalog's SHA-256. */
 static int copy_one(media *m, const char *dir, ent *e, char *buf, shelf_media_export_stats *st)
@@ -878,7 +863,7 @@ static int copy_one(media *m, const char *dir, ent *e, char *buf, shelf_media_ex
     shelf__sha256 *h = shelf__sha256_new();
     uint8_t hash[SHELF_HASH_BYTES];
     char hex[HEXLEN + 1];
-    int rc = SHELF_OK, in = -1, out = -1;
+    int rc = SHELF_OK, in = -1, out = -1, e2;
     uint64_t done = 0;
     struct stat sb;
 
@@ -918,8 +903,8 @@ static int copy_one(media *m, const char *dir, ent *e, char *buf, shelf_media_ex
         if (!r)
             break;
         shelf__sha256_update(h, buf, (size_t)r);
-        if (write_all(out, buf, (size_t)r) != 0) {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+        if ((e2 = shelf__write_all(out, buf, (size_t)r)) != 0) {
+            rc = shelf__seterr_errno(&lib->err, e2, "cannot write '%s'", tmp);
             goto out;
         }
         done += (uint64_t)r;
@@ -929,7 +914,7 @@ static int copy_one(media *m, const char *dir, ent *e, char *buf, shelf_media_ex
     }
     shelf__sha256_final(h, hash);
     shelf__hex(hash, sizeof hash, hex);
-    if (done != e->size || strcmp(hex, e->sha256)) {
+    if (done != e->size || strcmp(hex, e->sha256) != 0) {
         rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
                            "sample '%s' does not match its checksum (run 'shelf verify')", e->src);
         goto out;
@@ -972,7 +957,7 @@ static void clear_staging(const char *staging)
     if (!d)
         return;
     while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
             char *p = shelf__path_join(staging, de->d_name);
 
             if (p)
@@ -1169,22 +1154,27 @@ static const char *card_path(const media *m, int64_t id, const char *sha)
     return NULL;
 }
 
-/* Point every zone of doc at its sample on the card; 0 when one is not there. */
+/* Point every zone of doc at its sample on the card: 1, 0 when one is not
+ * there, -1 out of memory. */
 static int relink(const media *m, json_t *doc)
 {
     const char *key, *p;
     json_t *z, *s;
     char *rel;
+    int r;
 
     json_object_foreach(json_object_get(doc, "zones"), key, z) {
         s = json_object_get(z, "sample");
         if (!(p = card_path(m, json_integer_value(json_object_get(s, "id")),
-                            json_string_value(json_object_get(s, "sha256")))) ||
-            !(rel = shelf__asprintf("../%s", p)))
+                            json_string_value(json_object_get(s, "sha256")))))
             return 0;
+        if (!(rel = shelf__asprintf("../%s", p)))
+            return -1;
         /* The file's bytes (not text): the SFZ writer takes them as they are. */
-        json_object_set_new(s, "path", json_string_nocheck(rel));
+        r = json_object_set_new(s, "path", json_string_nocheck(rel));
         free(rel);
+        if (r != 0)
+            return -1;
     }
     return 1;
 }
@@ -1201,9 +1191,9 @@ static int rm_stale_sfz(const char *pdir, char **keep, size_t nkeep)
         size_t n = strlen(de->d_name);
         char *p;
 
-        if (n < 5 || strcmp(de->d_name + n - 4, ".sfz"))
+        if (n < 5 || strcmp(de->d_name + n - 4, ".sfz") != 0)
             continue;
-        for (i = 0; i < nkeep && strcmp(keep[i], de->d_name); i++)
+        for (i = 0; i < nkeep && strcmp(keep[i], de->d_name) != 0; i++)
             ;
         if (i == nkeep && (p = shelf__path_join(pdir, de->d_name))) {
             unlink(p);
@@ -1245,6 +1235,7 @@ static int export_patches(media *m, const char *dir, shelf_media_export_stats *s
     for (i = 0; i < l.n; i++) {
         char *base, *name;
         unsigned n;
+        int r = 0;
 
         if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, l.ids[i], 0, &text)) != SHELF_OK)
             goto out;
@@ -1255,7 +1246,11 @@ static int export_patches(media *m, const char *dir, shelf_media_export_stats *s
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        if (!json_object_size(json_object_get(doc, "zones")) || !relink(m, doc)) {
+        if (json_object_size(json_object_get(doc, "zones")) && (r = relink(m, doc)) < 0) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!json_object_size(json_object_get(doc, "zones")) || r == 0) {
             st->patches_skipped++;
             json_decref(doc);
             doc = NULL;
@@ -1276,7 +1271,7 @@ static int export_patches(media *m, const char *dir, shelf_media_export_stats *s
                 goto out;
             }
             free(full);
-            for (k = 0; k < nfiles && strcasecmp(files[k], name); k++)
+            for (k = 0; k < nfiles && strcasecmp(files[k], name) != 0; k++)
                 ;
             if (k == nfiles)
                 break;
@@ -1343,7 +1338,7 @@ static void sweep_tmp(const media *m, const char *dir)
         struct dirent *de;
         DIR *d;
 
-        for (j = 0; j < i && (strncmp(m->old[j].path, m->old[i].path, n) || m->old[j].path[n] != '/'); j++)
+        for (j = 0; j < i && (strncmp(m->old[j].path, m->old[i].path, n) != 0 || m->old[j].path[n] != '/'); j++)
             ;
         if (j < i || !(folder = shelf__asprintf("%s/%.*s", dir, (int)n, m->old[i].path)))
             continue;
