@@ -167,6 +167,8 @@ typedef struct shelf_stream_stats {
     uint64_t cache_bytes, cache_pinned_bytes, cache_budget;
     double busy_seconds;     /* time with at least one read in flight */
     int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
+    uint64_t reads_uring;    /* successful reads that went through io_uring */
+    uint64_t reads_direct;   /* successful reads done with O_DIRECT */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -528,6 +528,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.busy_seconds = (double)atomic_load(&s->c_busy_ns) * 1e-9;
     st.uring = s->uring_ok;
     st.direct = s->direct_used;
+    st.reads_uring = atomic_load(&s->c_reads_uring);
+    st.reads_direct = atomic_load(&s->c_reads_direct);
     memcpy(out, &st, n);
 }
 
@@ -941,6 +943,10 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
     shelf__lat_record(s, r->t_due - r->t_submit);
     atomic_fetch_add(&s->c_reads, 1);
     if (r->res == 0) {
+        if (r->via_uring)
+            atomic_fetch_add(&s->c_reads_uring, 1);
+        if (r->used_direct)
+            atomic_fetch_add(&s->c_reads_direct, 1);
         atomic_fetch_add(&s->c_bytes, sm->direct ? r->buflen
                                                  : (uint64_t)r->frames * (uint64_t)sm->channels * 2);
         shelf__cache_ready(&s->cache, ch, r->data, r->frames,

@@ -479,6 +479,7 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     double now = now_s();
 
     r->t_submit = now;
+    r->used_direct = r->via_uring = 0;
     r->injected_error = shelf__fault(s->o.fault_seed, s->o.fault_error_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 1);
     r->injected_delay = shelf__fault(s->o.fault_seed, s->o.fault_delay_rate,
@@ -552,8 +553,10 @@ static void uring_done(shelf_stream *s, shelf__req *r, int res, double now, shel
         read_direct(s, sm, r, a0);
     } else if (res < 0) {
         r->res = -res;
+        r->via_uring = 1;
     } else {
         r->res = 0;
+        r->via_uring = 1;
     }
     shelf__req_decode(s, r);
     finish(s, r, now, list);

@@ -194,7 +194,8 @@ typedef struct shelf__req {
     uint32_t frames;
     unsigned char *buf;      /* aligned read buffer (direct path) */
     size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
-    int used_direct;
+    int used_direct;         /* the bytes came through O_DIRECT */
+    int via_uring;           /* ... and through io_uring */
     struct shelf__req *next;
 } shelf__req;
 
@@ -247,7 +248,7 @@ struct shelf_stream {
     /* Counters (atomics, read by any thread). */
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
-        c_bytes, c_merged, c_busy_ns;
+        c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct;
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
     _Atomic uint64_t lat_max_ns;
     _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */
