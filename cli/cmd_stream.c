@@ -187,76 +187,28 @@ static int mkdirs(const char *path)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* ---- the pin list: DIR/cache-pins ------------------------------------------- */
-
-static char *pins_path(shelf_library *lib)
-{
-    static char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/cache-pins", shelf_library_path(lib));
-    return buf;
-}
-
-/* Read the pinned ids (sorted, unique) into a JSON array (owned). */
-static json_t *pins_load(shelf_library *lib, int *ex)
-{
-    json_error_t jerr;
-    json_t *doc, *arr;
-    struct stat st;
-
-    *ex = EXIT_OK;
-    if (stat(pins_path(lib), &st) != 0)
-        return json_array();
-    if (!(doc = json_load_file(pins_path(lib), 0, &jerr)) || !json_is_object(doc) ||
-        json_integer_value(json_object_get(doc, "version")) != 1 ||
-        !json_is_array(arr = json_object_get(doc, "pins"))) {
-        cli_error("cannot read '%s': not a pin list of version 1", pins_path(lib));
-        json_decref(doc);
-        *ex = EXIT_FAIL;
-        return NULL;
-    }
-    json_incref(arr);
-    json_decref(doc);
-    return arr;
-}
-
-static int pins_save(shelf_library *lib, json_t *arr)
-{
-    char tmp[PATH_MAX + 8];
-    json_t *doc = json_pack("{s:i, s:O}", "version", 1, "pins", arr);
-    int rc;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", pins_path(lib));
-    rc = doc ? json_dump_file(doc, tmp, JSON_INDENT(2)) : -1;
-    json_decref(doc);
-    if (rc != 0 || rename(tmp, pins_path(lib)) != 0) {
-        cli_error("cannot write '%s': %s", pins_path(lib), strerror(errno));
-        unlink(tmp);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
-}
+/* ---- the pin list (libshelf keeps it: shelf_cache_pins_get/set) ---------- */
 
 /* Files of the pinned samples into out (missing ones are skipped). */
 static int pinned_files(shelf_library *lib, strs *out)
 {
-    json_t *arr, *v;
-    size_t i;
-    int ex;
+    int64_t *ids = NULL;
+    size_t i, n = 0;
+    int rc;
 
-    if (!(arr = pins_load(lib, &ex)))
-        return ex;
-    json_array_foreach(arr, i, v) {
+    if ((rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK)
+        return cli_fail(lib, rc);
+    for (i = 0; i < n; i++) {
         const shelf_sample *s;
         shelf_cursor *cur;
         char path[PATH_MAX];
-        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK)
+        if (shelf_catalog_get(lib, ids[i], &cur, &s) != SHELF_OK)
             continue;
         if (!s->missing && sample_path(lib, s, path, sizeof path) == 0)
             strs_add(out, path);
         shelf_cursor_free(cur);
     }
-    json_decref(arr);
+    shelf_free(ids);
     return EXIT_OK;
 }
 
@@ -717,9 +669,9 @@ int cmd_stream(const cli *c, int argc, char **argv)
 static int cache_pin(const cli *c, int argc, char **argv, int on)
 {
     shelf_library *lib;
-    json_t *arr, *keep;
-    size_t i, j;
-    int ex, a;
+    int64_t *want = NULL, *ids = NULL;
+    size_t i, n = 0;
+    int ex, a, rc;
 
     if (argc < 3) {
         cli_error("usage: shelf cache %s ID|PATH...", on ? "pin" : "unpin");
@@ -727,39 +679,29 @@ static int cache_pin(const cli *c, int argc, char **argv, int on)
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         return ex;
-    if (!(arr = pins_load(lib, &ex)))
+    if (!(want = calloc((size_t)argc, sizeof *want))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
         goto out;
-    for (a = 2; a < argc; a++) {
-        const shelf_sample *s;
-        shelf_cursor *cur;
-        int64_t id;
-        int rc, have = 0;
-        json_t *v;
-
-        if ((ex = cli_resolve(lib, argv[a], &id)) != EXIT_OK)
-            goto out;
-        if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK) {
-            ex = cli_fail(lib, rc);
-            goto out;
-        }
-        shelf_cursor_free(cur);
-        json_array_foreach(arr, i, v)
-            have |= json_integer_value(v) == id;
-        if (on && !have) {
-            json_array_append_new(arr, json_integer(id));
-        } else if (!on && have) {
-            keep = json_array();
-            json_array_foreach(arr, j, v)
-                if (json_integer_value(v) != id)
-                    json_array_append(keep, v);
-            json_decref(arr);
-            arr = keep;
-        }
     }
-    if ((ex = pins_save(lib, arr)) == EXIT_OK && c->json)
-        cli_print_json(json_pack("{s:O}", "pinned", arr));
+    for (a = 2; a < argc; a++)
+        if ((ex = cli_resolve(lib, argv[a], &want[a - 2])) != EXIT_OK)
+            goto out;
+    if ((rc = shelf_cache_pins_set(lib, want, (size_t)argc - 2, on)) != SHELF_OK ||
+        (c->json && (rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK)) {
+        ex = cli_fail(lib, rc);
+        goto out;
+    }
+    if (c->json) {
+        json_t *arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            if (json_array_append_new(arr, json_integer(ids[i])) != 0)
+                break;
+        cli_print_json(json_pack("{s:o}", "pinned", arr));
+    }
 out:
-    json_decref(arr);
+    free(want);
+    shelf_free(ids);
     shelf_library_close(lib);
     return ex;
 }
@@ -771,10 +713,11 @@ static int cache_stats(const cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     shelf_library *lib;
-    json_t *arr, *v, *items = NULL;
+    json_t *v, *items = NULL;
+    int64_t *ids = NULL;
     uint64_t bytes = 0, budget = 256u << 20;
-    size_t i;
-    int ex, opt, load = 0, missing = 0;
+    size_t i, n = 0;
+    int ex, opt, load = 0, missing = 0, rc;
     long l;
 
     FOR_OPTS(opt, argc, argv, "", longopts) {
@@ -787,12 +730,14 @@ static int cache_stats(const cli *c, int argc, char **argv)
     if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
         return ex;
     items = json_array();
-    if (!(arr = pins_load(lib, &ex)))
+    if ((rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK) {
+        ex = cli_fail(lib, rc);
         goto out;
-    json_array_foreach(arr, i, v) {
+    }
+    for (i = 0; i < n; i++) {
         const shelf_sample *s;
         shelf_cursor *cur;
-        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK) {
+        if (shelf_catalog_get(lib, ids[i], &cur, &s) != SHELF_OK) {
             missing++;
             continue;
         }
@@ -810,7 +755,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
         shelf_stream_stats st;
         strs files = { 0 };
         char *msg = NULL;
-        int id, rc;
+        int id;
 
         memset(&eo, 0, sizeof eo);
         eo.size = sizeof eo;
@@ -857,7 +802,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
             printf("  (%d pinned ids are no longer in the catalog)\n", missing);
     }
 out:
-    json_decref(arr);
+    shelf_free(ids);
     json_decref(items);
     shelf_library_close(lib);
     return ex;

@@ -801,6 +801,82 @@ TEST(stress_csv_png)
     shelf_stress_free(r);
 }
 
+/* ---- cache pins (DIR/cache-pins) --------------------------------------------------------- */
+
+/* A library with the three samples of make_set imported; ids 1..3. */
+static shelf_library *pins_library(char dir[PATH_MAX])
+{
+    const char *base = test_tmpdir();
+    char paths[3][PATH_MAX], src[PATH_MAX];
+    const char *pp[1] = { src };
+    shelf_library *lib = NULL;
+    shelf_import_stats ist;
+    char *msg = NULL;
+
+    test_pathf(src, sizeof src, "%s/src", base);
+    ASSERT(mkdir(src, 0700) == 0);
+    make_set(src, paths);
+    test_pathf(dir, PATH_MAX, "%s/lib", base);
+    ASSERT_OKM(msg, shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg));
+    ASSERT_OKL(lib, shelf_import(lib, pp, 1, NULL, &ist));
+    ASSERT_EQ_INT(ist.imported, 3);
+    return lib;
+}
+
+static void pins_are(shelf_library *lib, const int64_t *want, size_t nwant)
+{
+    int64_t *ids = NULL;
+    size_t n = 99, i;
+
+    ASSERT_OKL(lib, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT(ids != NULL);
+    ASSERT_EQ_INT(n, nwant);
+    for (i = 0; i < n; i++)
+        ASSERT_EQ_INT(ids[i], want[i]);
+    shelf_free(ids);
+}
+
+TEST(cache_pins_file)
+{
+    char dir[PATH_MAX], pf[PATH_MAX];
+    shelf_library *lib = pins_library(dir), *ro = NULL;
+    static const int64_t three_one[] = { 3, 1 }, one[] = { 1 }, bad[] = { 2, 999 };
+    int64_t *ids = NULL;
+    char *text, *msg = NULL;
+    size_t n;
+
+    test_pathf(pf, sizeof pf, "%s/cache-pins", dir);
+    pins_are(lib, NULL, 0);                         /* no file: nothing pinned */
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, three_one, 2, 1));
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, one, 1, 1));     /* each once */
+    pins_are(lib, three_one, 2);                    /* in the order pinned */
+    text = test_read_file(pf, &n);
+    ASSERT(strstr(text, "\"version\": 1") && strstr(text, "\"pins\""));
+    free(text);
+    /* A sample not in the catalog: nothing changes. */
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_cache_pins_set(lib, bad, 2, 1));
+    pins_are(lib, three_one, 2);
+    /* Unpinning takes any id. */
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, bad, 2, 0));
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, three_one, 1, 0));
+    pins_are(lib, one, 1);
+    /* A read-only library reads the list but does not change it. */
+    ASSERT_OKM(msg, shelf_library_open(dir, SHELF_OPEN_READONLY, &ro, &msg));
+    pins_are(ro, one, 1);
+    ASSERT_RC(SHELF_EPERM, shelf_cache_pins_set(ro, three_one, 2, 1));
+    shelf_library_close(ro);
+    /* Damaged and newer files are told apart, and name the file. */
+    test_write_file(pf, "{\"version\": 1, \"pins\": [1, \"x\"]}", strlen("{\"version\": 1, \"pins\": [1, \"x\"]}"));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT(ids == NULL && strstr(shelf_errmsg(lib), pf));
+    test_write_file(pf, "{\"version\": 2, \"pins\": []}", strlen("{\"version\": 2, \"pins\": []}"));
+    ASSERT_RC(SHELF_EVERSION, shelf_cache_pins_get(lib, &ids, &n));
+    test_write_file(pf, "not json", strlen("not json"));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_set(lib, one, 1, 1));
+    shelf_library_close(lib);
+}
+
 /* ---- fragmentation ------------------------------------------------------------------------- */
 
 TEST(frag_and_optimize)
@@ -865,7 +941,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
-        TEST_ENTRY(frag_and_optimize), TEST_END
+        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_END
     };
     return test_run(argc, argv, tests);
 }
