@@ -22,6 +22,28 @@
 #define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
 #define MAX_VOICES 16384
 
+/*
+ * A voice handle (an int >= 0): the slot in its low VOICE_SLOT_BITS, the
+ * slot's generation (15 bits, so the handle stays positive) above.  A
+ * handle of an ended voice whose slot was reused no longer matches.
+ */
+#define VOICE_SLOT_BITS 16
+#define VOICE_SLOT_MASK ((1 << VOICE_SLOT_BITS) - 1)
+#define VOICE_GEN_MASK 0x7fffu
+_Static_assert(MAX_VOICES <= VOICE_SLOT_MASK + 1, "a voice slot must fit its handle bits");
+_Static_assert(((uint64_t)VOICE_GEN_MASK << VOICE_SLOT_BITS | VOICE_SLOT_MASK) <= INT32_MAX,
+               "a voice handle must be a positive int");
+
+static int voice_handle(uint32_t gen, int slot)
+{
+    return (int)((gen & VOICE_GEN_MASK) << VOICE_SLOT_BITS) | slot;
+}
+
+static int voice_slot(int handle)
+{
+    return handle & VOICE_SLOT_MASK;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -557,14 +579,14 @@ void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out)
 
 static shelf__voice *voice_of(shelf_stream *s, int voice)
 {
-    int slot = voice & 0xffff;
+    int slot = voice_slot(voice);
     shelf__voice *v;
 
     if (voice < 0 || slot >= s->nvoices)
         return NULL;
     v = &s->voices[slot];
     if (atomic_load_explicit(&v->state, memory_order_relaxed) != SHELF__V_ACTIVE ||
-        (v->gen & 0x7fff) != (uint32_t)(voice >> 16))
+        voice_handle(v->gen, slot) != voice)
         return NULL;
     return v;
 }
@@ -615,7 +637,7 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     s->order[s->norder++] = slot;
     atomic_fetch_add_explicit(&s->c_started, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->c_active, 1, memory_order_relaxed);
-    return (int)((v->gen & 0x7fff) << 16) | slot;
+    return voice_handle(v->gen, slot);
 }
 
 void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_frames)
@@ -820,7 +842,7 @@ int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames, float
         return 0;
     if (render_voice(s, v, frames, out))
         return 1;
-    order_remove(s, voice & 0xffff);
+    order_remove(s, voice_slot(voice));
     return 0;
 }
 

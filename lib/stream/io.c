@@ -133,7 +133,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt)
+int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt)
 {
     uint64_t h;
 
@@ -480,9 +480,9 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
 
     r->t_submit = now;
     r->used_direct = r->via_uring = 0;
-    r->injected_error = shelf__fault(s->o.fault_seed, s->o.fault_error_rate,
+    r->injected_error = shelf__stream_fault(s->o.fault_seed, s->o.fault_error_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 1);
-    r->injected_delay = shelf__fault(s->o.fault_seed, s->o.fault_delay_rate,
+    r->injected_delay = shelf__stream_fault(s->o.fault_seed, s->o.fault_delay_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 2);
     if (s->inflight++ == 0)
         s->busy_since = now;

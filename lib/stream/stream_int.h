@@ -269,7 +269,7 @@ int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float 
 int shelf__req_decode(shelf_stream *s, shelf__req *r);
 void shelf__req_free(shelf__req *r);
 /* Fault injection decision: 1 with probability rate for (seed, a, b, c, salt). */
-int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
+int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
 double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */

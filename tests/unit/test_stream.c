@@ -522,7 +522,7 @@ static void check_errors(int retries)
         /* The same decisions the I/O layer makes (head chunks are never read). */
         if (k >= si.head_chunks)
             for (a = 0; a <= retries; a++) {
-                if (!shelf__fault(42, 0.3, 0, (uint64_t)k, (uint64_t)a, 1)) {
+                if (!shelf__stream_fault(42, 0.3, 0, (uint64_t)k, (uint64_t)a, 1)) {
                     dead = 0;
                     break;
                 }
@@ -543,7 +543,7 @@ static void check_errors(int retries)
             if (k > 0 && k >= si.head_chunks) {
                 int prev_dead = 1;
                 for (a = 0; a <= retries; a++)
-                    if (!shelf__fault(42, 0.3, 0, (uint64_t)(k - 1), (uint64_t)a, 1))
+                    if (!shelf__stream_fault(42, 0.3, 0, (uint64_t)(k - 1), (uint64_t)a, 1))
                         prev_dead = 0;
                 if (k - 1 < (int64_t)si.head_chunks)
                     prev_dead = 0;
@@ -690,6 +690,37 @@ TEST(engine_pin_and_hits)
     ASSERT(st.cache_evictions > 0);
     ASSERT(st.cache_bytes <= (uint64_t)si.head_chunks * (si.chunk_frames * 2 * sizeof(float) + 256));
     ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_pin(s, 7));
+    shelf_stream_free(s);
+}
+
+/* A voice handle names one voice: once its slot is reused, the old handle
+ * is ignored (the generation in the handle no longer matches). */
+TEST(voice_handle_reuse)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream *s;
+    float buf[2 * 128];
+    int id, v1, v2, i;
+
+    make_set(dir, paths);
+    o.max_voices = 1;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+    ASSERT((v1 = shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0)) >= 0);
+    ASSERT_RC(SHELF_EBUSY, shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0));
+    shelf_stream_voice_release(s, v1, 16);
+    for (i = 0; shelf_stream_render(s, 128, buf) > 0; i++)
+        ASSERT(i < 100);
+    ASSERT_OK(shelf_stream_wait_ready(s, 128));
+    ASSERT((v2 = shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0)) >= 0);
+    ASSERT(v2 != v1);
+    shelf_stream_voice_release(s, v1, 0);       /* stale: ignored */
+    ASSERT_EQ_INT(shelf_stream_voice_render(s, v1, 128, buf), 0);
+    ASSERT_OK(shelf_stream_wait_ready(s, 128));
+    ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 1);
+    ASSERT(nonzero(buf, 256) > 0);
     shelf_stream_free(s);
 }
 
@@ -941,7 +972,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
-        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_END
+        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse), TEST_END
     };
     return test_run(argc, argv, tests);
 }
