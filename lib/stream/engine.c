@@ -44,6 +44,13 @@ static int voice_slot(int handle)
     return handle & VOICE_SLOT_MASK;
 }
 
+/* A voice's next chunk to read, and how soon it is needed (the scheduler). */
+typedef struct want {
+    int voice;
+    int64_t k;
+    double dry;              /* seconds until the voice's data runs out */
+} want;
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -118,7 +125,10 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     rc = SHELF_ENOMEM;
     if (!(s->samples = shelf__calloc((size_t)s->o.max_samples, sizeof *s->samples)) ||
         !(s->voices = shelf__calloc((size_t)s->o.max_voices, sizeof *s->voices)) ||
-        !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)))
+        !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)) ||
+        !(s->sched_wants = shelf__calloc((size_t)s->o.max_voices, sizeof(want))) ||
+        !(s->sched_failed = shelf__calloc((size_t)s->o.max_voices + 1, sizeof *s->sched_failed)) ||
+        !(s->sched_req_k = shelf__calloc((size_t)s->o.max_voices, sizeof *s->sched_req_k)))
         goto out;
     s->nvoices = s->o.max_voices;
     for (i = 0; i < s->nvoices; i++) {
@@ -199,6 +209,9 @@ void shelf_stream_free(shelf_stream *s)
     free(s->samples);
     free(s->voices);
     free(s->order);
+    free(s->sched_wants);
+    free(s->sched_failed);
+    free(s->sched_req_k);
     pthread_mutex_destroy(&s->wlock);
     pthread_cond_destroy(&s->wcond);
     pthread_cond_destroy(&s->rcond);
@@ -923,11 +936,6 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
 
 /* ---- the scheduler ---------------------------------------------------------- */
 
-typedef struct want {
-    int voice;
-    int64_t k;
-    double dry;              /* seconds until the voice's data runs out */
-} want;
 
 static int cmp_want(const void *a, const void *b)
 {
@@ -992,21 +1000,12 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
 static void *sched_main(void *arg)
 {
     shelf_stream *s = arg;
-    want *wants = shelf__calloc((size_t)s->nvoices, sizeof *wants);
-    shelf__chunk **failed = shelf__calloc((size_t)s->nvoices + 1, sizeof *failed);
-    int64_t *req_k = shelf__calloc((size_t)s->nvoices, sizeof *req_k);
+    want *wants = s->sched_wants;
+    shelf__chunk **failed = s->sched_failed;
+    int64_t *req_k = s->sched_req_k;
     double last_drop = 0;
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
 
-    if (!wants || !failed || !req_k) {
-        /* Without memory the engine cannot stream; voices play their heads. */
-        free(wants);
-        free(failed);
-        free(req_k);
-        while (!atomic_load(&s->quit))
-            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-        return NULL;
-    }
     while (!atomic_load(&s->quit)) {
         shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
         int nwant = 0, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
@@ -1156,8 +1155,5 @@ static void *sched_main(void *arg)
         pthread_cond_broadcast(&s->rcond);
         pthread_mutex_unlock(&s->wlock);
     }
-    free(wants);
-    free(failed);
-    free(req_k);
     return NULL;
 }

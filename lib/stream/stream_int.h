@@ -217,6 +217,11 @@ struct shelf_stream {
     int nvoices;
     /* Audio thread only: playing voices in start order. */
     int *order;
+    /* The scheduler's work arrays, allocated with the engine (so a lack of
+     * memory fails shelf_stream_new, not the running scheduler). */
+    void *sched_wants;
+    struct shelf__chunk **sched_failed;
+    int64_t *sched_req_k;
     int norder;
     uint64_t next_seq;
     float *scratch;          /* 2 * max block floats for voice_render */

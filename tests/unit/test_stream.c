@@ -962,6 +962,100 @@ TEST(frag_and_optimize)
     real_fs_done(mnt);
 }
 
+/* ---- out of memory ------------------------------------------------------------------------- */
+
+#define ALLOC_TRIES 20000
+
+/*
+ * Call right after the operation, before shelf__alloc_fail_after(0): 1 when
+ * the injected failure was used up (the nth allocation happened), 0 when
+ * the operation made fewer than n allocations (as test_catalog.c does).
+ */
+static int fault_hit(long n)
+{
+    long i;
+
+    for (i = 0; i < n; i++) {
+        void *p = shelf__malloc(1);
+
+        if (!p)
+            return 0;
+        shelf_free(p);
+    }
+    return 1;
+}
+
+/*
+ * Fail the 1st, 2nd, ... allocation of an offline render (engine, its
+ * threads, the cache, streamed and RAM-loaded reads) until one succeeds:
+ * every failure is SHELF_ENOMEM with no output (the I/O threads' failures
+ * too: never a render that "succeeds" with silence), every success is the
+ * bit-exact audio.  ASan checks that nothing leaks or crashes on the way.
+ */
+static void alloc_fail_render(int flags)
+{
+    const char *dir = test_tmpdir();
+    char p[2][PATH_MAX];
+    const char *pp[2] = { p[0], p[1] };
+    tg_spec a = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 2, 24000);
+    tg_spec b = TG_SPEC_INIT(SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 48000, 1, 12000);
+    shelf_notes *n = parse("shelf-notes 1\nsample a\nsample b\nnote 0 0\nnote 100 1 pitch=1.5\n"
+                           "note 5000 0 offset=7000 gain=0.5\n");
+    shelf_stream_opts o = small_opts(flags | SHELF_STREAM_OFFLINE);
+    int64_t fr_ref, fr;
+    float *ref, *pcm;
+    long k;
+    int failures = 0;
+
+    a.seed = 11;
+    b.seed = 12;
+    ASSERT_EQ_INT(tg_write(test_pathf(p[0], PATH_MAX, "%s/a.wav", dir), &a), 0);
+    ASSERT_EQ_INT(tg_write(test_pathf(p[1], PATH_MAX, "%s/b.flac", dir), &b), 0);
+    o.chunk_bytes = 4096;
+    o.head_ms = 10;
+    ref = render(n, pp, o, &fr_ref, NULL);
+    for (k = 1; k < ALLOC_TRIES; k++) {
+        char *msg = NULL;
+        shelf_stream_stats st;
+        int rc, hit;
+
+        pcm = (float *)&pcm;
+        fr = -1;
+        shelf__alloc_fail_after(k);
+        rc = shelf_notes_render(n, pp, &o, 128, &pcm, &fr, &st, &msg);
+        hit = fault_hit(k);
+        shelf__alloc_fail_after(0);
+        if (rc == SHELF_OK) {
+            if (fr != fr_ref || memcmp(pcm, ref, (size_t)fr * 2 * sizeof(float)) != 0)
+                test__fail(__FILE__, __LINE__, "allocation %ld failed, yet the render succeeded "
+                           "with other audio (%llu read errors, %llu chunks lost)", k,
+                           (unsigned long long)st.read_errors, (unsigned long long)st.chunks_lost);
+            ASSERT(msg == NULL);
+            free(pcm);
+            if (!hit)
+                break;
+            continue;
+        }
+        failures++;
+        if (rc != SHELF_ENOMEM)
+            test__fail(__FILE__, __LINE__, "allocation %ld: %s: %s", k, shelf_strerror(rc),
+                       msg ? msg : "(no message)");
+        if (pcm != NULL)
+            test__fail(__FILE__, __LINE__, "allocation %ld: failed but *out is set", k);
+        if (!hit)
+            test__fail(__FILE__, __LINE__, "no failure injected, yet: %s", shelf_strerror(rc));
+        shelf_free(msg);
+    }
+    ASSERT(k < ALLOC_TRIES);
+    ASSERT(failures > 10);
+    printf("    %d failed allocations, each cleanly; success at allocation %ld\n", failures, k);
+    free(ref);
+    shelf_notes_free(n);
+}
+
+TEST(alloc_fail_render_streamed) { alloc_fail_render(0); }
+TEST(alloc_fail_render_ram) { alloc_fail_render(SHELF_STREAM_RAM); }
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -972,7 +1066,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
-        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse), TEST_END
+        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
+        TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram), TEST_END
     };
     return test_run(argc, argv, tests);
 }
