@@ -163,7 +163,8 @@ static int add_dir(const char *dir, strs *out, int depth)
         }
     }
     closedir(d);
-    qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
+    if (out->n > first)
+        qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
     return EXIT_OK;
 }
 
@@ -318,7 +319,7 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
     }
     if (r->clean && voices > rc->best)
         rc->best = voices;
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 static int stream_stress(const cli *c, int argc, char **argv)
@@ -431,8 +432,11 @@ static int stream_stress(const cli *c, int argc, char **argv)
         }
         rc = shelf_stress_ramp((const char *const *)files.v, files.n, &eo, &so, (int)maxv, &best,
                                on_step, &rx, &msg);
-        if (rx.csv)
-            fclose(rx.csv);
+        if (rx.csv && fclose(rx.csv) != 0 && rc == SHELF_OK) {
+            cli_error("cannot write '%s': %s", path, strerror(errno));
+            ex = EXIT_FAIL;
+            goto out;
+        }
         if (rc != SHELF_OK) {
             cli_error("%s", msg ? msg : shelf_strerror(rc));
             ex = cli_exit_for(rc);
@@ -551,18 +555,18 @@ static int stream_render(const cli *c, int argc, char **argv)
         return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
     }
     if (!(text = malloc(16 << 20))) {
-        fclose(f);
+        (void)fclose(f);
         cli_error("out of memory");
         return EXIT_FAIL;
     }
     len = fread(text, 1, 16 << 20, f);
     if (ferror(f) || len == 16 << 20) {
-        fclose(f);
+        (void)fclose(f);
         free(text);
         cli_error("cannot read '%s': %s", argv[optind + 1], len ? "larger than 16 MB" : "read error");
         return EXIT_FAIL;
     }
-    fclose(f);
+    (void)fclose(f);      /* read only: everything was read */
     if ((rc = shelf_notes_parse(text, len, &n, &msg)) != SHELF_OK) {
         cli_error("%s: %s", argv[optind + 1], msg ? msg : shelf_strerror(rc));
         ex = rc == SHELF_EFORMAT ? EXIT_USAGE : EXIT_FAIL;
@@ -626,7 +630,7 @@ static int stream_render(const cli *c, int argc, char **argv)
             goto out;
         }
         st = st2;
-        if (rframes != frames || memcmp(ref, pcm, (size_t)frames * 2 * sizeof(float))) {
+        if (rframes != frames || memcmp(ref, pcm, (size_t)frames * 2 * sizeof(float)) != 0) {
             cli_error("the streamed render differs from the RAM render");
             ex = EXIT_FAIL;
         } else if (!c->quiet && !c->json) {
@@ -717,6 +721,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
     int64_t *ids = NULL;
     uint64_t bytes = 0, budget = 256u << 20;
     size_t i, n = 0;
+    uint64_t decoded;
     int ex, opt, load = 0, missing = 0, rc;
     long l;
 
@@ -742,11 +747,17 @@ static int cache_stats(const cli *c, int argc, char **argv)
             continue;
         }
         /* Decoded: float32 frames at the sample's channel count. */
-        bytes += (uint64_t)s->frames * (uint64_t)s->channels * 4;
-        json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
-                                               cli_json_name(s->name), "decoded_bytes",
-                                               (json_int_t)((uint64_t)s->frames * (uint64_t)s->channels * 4)));
+        decoded = (uint64_t)s->frames * (uint64_t)s->channels * 4;
+        bytes += decoded;
+        rc = json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
+                                                    cli_json_name(s->name), "decoded_bytes",
+                                                    (json_int_t)decoded));
         shelf_cursor_free(cur);
+        if (rc != 0) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+            goto out;
+        }
     }
     if (load) {
         /* Load the set into an engine's cache, as a performance would. */
@@ -761,7 +772,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
         eo.size = sizeof eo;
         eo.cache_bytes = budget;
         pinned_files(lib, &files);
-        if ((rc = shelf_stream_new(&eo, &s, &msg)) != SHELF_OK) {
+        if (shelf_stream_new(&eo, &s, &msg) != SHELF_OK) {
             cli_error("%s", msg);
             free(msg);
             strs_free(&files);
@@ -769,8 +780,8 @@ static int cache_stats(const cli *c, int argc, char **argv)
             goto out;
         }
         for (i = 0; i < files.n; i++) {
-            if ((rc = shelf_stream_add(s, files.v[i], &id)) != SHELF_OK ||
-                (rc = shelf_stream_pin(s, id)) != SHELF_OK) {
+            if (shelf_stream_add(s, files.v[i], &id) != SHELF_OK ||
+                shelf_stream_pin(s, id) != SHELF_OK) {
                 cli_error("%s", shelf_stream_errmsg(s));
                 ex = EXIT_FAIL;
                 break;
@@ -885,9 +896,15 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
             json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]),
                                   "size", (json_int_t)fi.size,
                                   "extents", (int)fi.extents, "fragments", (int)fi.fragments);
-            if (did)
-                json_object_set_new(o, "fragments_after", json_integer(after.fragments));
-            json_array_append_new(arr, o);
+            if (o && did && json_object_set_new(o, "fragments_after", json_integer(after.fragments)) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
+            if (!o || json_array_append_new(arr, o) != 0) {
+                cli_error("out of memory");
+                ex = EXIT_FAIL;
+                goto out;
+            }
         } else if (!c->quiet && (!optimize || fi.fragments >= (uint32_t)min)) {
             if (did)
                 printf("%6u -> %u fragments  %s\n", fi.fragments, after.fragments, files.v[i]);

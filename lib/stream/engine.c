@@ -127,7 +127,7 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
         !(s->voices = shelf__calloc((size_t)s->o.max_voices, sizeof *s->voices)) ||
         !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)) ||
         !(s->sched_wants = shelf__calloc((size_t)s->o.max_voices, sizeof(want))) ||
-        !(s->sched_failed = shelf__calloc((size_t)s->o.max_voices + 1, sizeof *s->sched_failed)) ||
+        !(s->sched_failed = shelf__calloc((size_t)s->o.max_voices + 1, sizeof(shelf__chunk *))) ||
         !(s->sched_req_k = shelf__calloc((size_t)s->o.max_voices, sizeof *s->sched_req_k)))
         goto out;
     s->nvoices = s->o.max_voices;
@@ -367,7 +367,7 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
         if (sm->head_chunks > sm->nchunks)
             sm->head_chunks = (uint32_t)sm->nchunks;
     }
-    if (sm->head_chunks && !(sm->head = shelf__calloc(sm->head_chunks, sizeof *sm->head))) {
+    if (sm->head_chunks && !(sm->head = shelf__calloc(sm->head_chunks, sizeof(shelf__chunk *)))) {
         rc = SHELF_ENOMEM;
         goto out;
     }

@@ -27,7 +27,7 @@ int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi)
     uint32_t block = 0;
 
     memset(wi, 0, sizeof *wi);
-    if (n < 12 || memcmp(p, "RIFF", 4) || memcmp(p + 8, "WAVE", 4))
+    if (n < 12 || memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4) != 0)
         return SHELF_EFORMAT;
     while (off + 8 <= n) {
         uint32_t len = shelf__get_le32(p + off + 4);
