@@ -6,8 +6,9 @@
  * finds, with the caches dropped before every step, the highest polyphony
  * that plays clean for shelf's engine (stress ramp, then one confirming run
  * of --confirm seconds) and for a naive baseline that does one synchronous
- * read per voice per block on the audio thread.  Prints the three and their
- * ratios, and writes the confirming run's CSV and plot.
+ * read per voice per block on the audio thread.  Ends with the table of
+ * doc/benchmarks.md exactly as published there (markdown rows; --markdown
+ * is accepted and changes nothing), and writes the confirming run's plot.
  *
  *   bench_stream [--dir D] [--files N] [--seconds S] [--cache MB] [--step S]
  *                [--confirm S] [--max V] [--no-fio] [--plot FILE] [--markdown]
@@ -292,6 +293,62 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
     fflush(stdout);
 }
 
+/* The 1-minute load average as text ("?" when unknown): a loaded machine
+ * gives lower figures, and the table says so. */
+static const char *loadavg(char *buf, size_t n)
+{
+    double l[1];
+
+    if (getloadavg(l, 1) == 1)
+        snprintf(buf, n, "%.1f", l[0]);
+    else
+        snprintf(buf, n, "?");
+    return buf;
+}
+
+/* "48%" of the physical limit, or "-" when fio did not measure it. */
+static const char *pct(char *buf, size_t n, double voices, double physical)
+{
+    if (physical > 0)
+        snprintf(buf, n, "%.0f%%", 100.0 * voices / physical);
+    else
+        snprintf(buf, n, "-");
+    return buf;
+}
+
+/*
+ * The table of doc/benchmarks.md, as published there (paste it as it is):
+ * a line saying when, where and how it ran, then the markdown rows.
+ */
+static void print_table(int argc, char **argv, double secs, double bw, double physical,
+                        double step, int ramp_best, double confirm, int confirmed, int naive_best)
+{
+    char when[64], p[16];
+    time_t t = time(NULL);
+    struct tm tm;
+    int i;
+
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
+    printf("\n%s, %ld cores, load average %s, `bench_stream", when, sysconf(_SC_NPROCESSORS_ONLN),
+           loadavg(p, sizeof p));
+    for (i = 1; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("`, %.0f s:\n\n", secs);
+    printf("| what | voices | of physical |\n|---|---:|---:|\n");
+    if (physical > 0)
+        printf("| physical limit: fio %.0f MB/s / 288 kB/s | %.0f | 100%% |\n", bw / 1e6, physical);
+    else
+        printf("| physical limit: not measured (no fio) | - | - |\n");
+    printf("| shelf, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_best,
+           pct(p, sizeof p, ramp_best, physical));
+    printf("| shelf, clean for %.0f s, cold (confirming run) | %d | %s |\n", confirm, confirmed,
+           pct(p, sizeof p, confirmed, physical));
+    printf("| naive baseline, clean for %.0f s | %d | %s |\n", step, naive_best,
+           pct(p, sizeof p, naive_best, physical));
+    printf("\nshelf (confirmed) = %.1fx the naive baseline\n",
+           naive_best ? (double)confirmed / naive_best : 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -303,7 +360,7 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *dir = "/var/tmp/shelf-bench-stream", *plot = "stream-bench.png";
-    int files = 256, seconds = 10, cache_mb = 64, maxv = 3000, use_fio = 1, markdown = 0;
+    int files = 256, seconds = 10, cache_mb = 64, maxv = 3000, use_fio = 1;
     double step = 8, confirm = 60, bw = 0, fio_p99 = 0, physical = 0, t0 = now_s();
     shelf_stream_opts eo;
     shelf_stress_opts so;
@@ -322,7 +379,7 @@ int main(int argc, char **argv)
         case 'm': maxv = (int)strtol(optarg, NULL, 10); break;
         case 'n': use_fio = 0; break;
         case 'p': plot = optarg; break;
-        case 'M': markdown = 1; break;
+        case 'M': break;      /* the table is always markdown */
         default: return 2;
         }
     }
@@ -390,25 +447,9 @@ int main(int argc, char **argv)
     printf("naive: ramp, %.0f s a step, caches dropped before each\n", step);
     {
         int naive_best = naive_ramp(16, maxv, step);
-        double secs = now_s() - t0;
-        printf("\n");
-        if (markdown) {
-            printf("| what | voices | vs physical | shelf vs it |\n|---|---:|---:|---:|\n");
-            if (physical > 0)
-                printf("| physical limit (fio %.0f MB/s / 288 kB/s) | %.0f | 100%% | %.2f |\n",
-                       bw / 1e6, physical, confirmed / physical);
-            printf("| shelf, clean for %.0f s | %d | %.0f%% | 1 |\n", confirm, confirmed,
-                   physical > 0 ? 100.0 * confirmed / physical : 0);
-            printf("| naive, clean for %.0f s | %d | %.0f%% | %.1fx |\n", step, naive_best,
-                   physical > 0 ? 100.0 * naive_best / physical : 0,
-                   naive_best ? (double)confirmed / naive_best : 0);
-        } else {
-            printf("physical limit %.0f voices; shelf %d clean for %.0f s (%.0f%% of physical); "
-                   "naive %d (shelf = %.1fx naive)\n",
-                   physical, confirmed, confirm, physical > 0 ? 100.0 * confirmed / physical : 0,
-                   naive_best, naive_best ? (double)confirmed / naive_best : 0);
-        }
-        printf("benchmark took %.0f s; plot of the confirming run: %s\n", secs, plot);
+        print_table(argc, argv, now_s() - t0, bw, physical, step, best, confirm, confirmed,
+                    naive_best);
+        printf("plot of the confirming run: %s\n", plot);
     }
     for (i = 0; i < files; i++)
         free(paths[i]);

@@ -163,7 +163,8 @@ static int add_dir(const char *dir, strs *out, int depth)
         }
     }
     closedir(d);
-    qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
+    if (out->n > first)
+        qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
     return EXIT_OK;
 }
 
@@ -187,76 +188,28 @@ static int mkdirs(const char *path)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* ---- the pin list: DIR/cache-pins ------------------------------------------- */
-
-static char *pins_path(shelf_library *lib)
-{
-    static char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/cache-pins", shelf_library_path(lib));
-    return buf;
-}
-
-/* Read the pinned ids (sorted, unique) into a JSON array (owned). */
-static json_t *pins_load(shelf_library *lib, int *ex)
-{
-    json_error_t jerr;
-    json_t *doc, *arr;
-    struct stat st;
-
-    *ex = EXIT_OK;
-    if (stat(pins_path(lib), &st) != 0)
-        return json_array();
-    if (!(doc = json_load_file(pins_path(lib), 0, &jerr)) || !json_is_object(doc) ||
-        json_integer_value(json_object_get(doc, "version")) != 1 ||
-        !json_is_array(arr = json_object_get(doc, "pins"))) {
-        cli_error("cannot read '%s': not a pin list of version 1", pins_path(lib));
-        json_decref(doc);
-        *ex = EXIT_FAIL;
-        return NULL;
-    }
-    json_incref(arr);
-    json_decref(doc);
-    return arr;
-}
-
-static int pins_save(shelf_library *lib, json_t *arr)
-{
-    char tmp[PATH_MAX + 8];
-    json_t *doc = json_pack("{s:i, s:O}", "version", 1, "pins", arr);
-    int rc;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", pins_path(lib));
-    rc = doc ? json_dump_file(doc, tmp, JSON_INDENT(2)) : -1;
-    json_decref(doc);
-    if (rc != 0 || rename(tmp, pins_path(lib)) != 0) {
-        cli_error("cannot write '%s': %s", pins_path(lib), strerror(errno));
-        unlink(tmp);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
-}
+/* ---- the pin list (libshelf keeps it: shelf_cache_pins_get/set) ---------- */
 
 /* Files of the pinned samples into out (missing ones are skipped). */
 static int pinned_files(shelf_library *lib, strs *out)
 {
-    json_t *arr, *v;
-    size_t i;
-    int ex;
+    int64_t *ids = NULL;
+    size_t i, n = 0;
+    int rc;
 
-    if (!(arr = pins_load(lib, &ex)))
-        return ex;
-    json_array_foreach(arr, i, v) {
+    if ((rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK)
+        return cli_fail(lib, rc);
+    for (i = 0; i < n; i++) {
         const shelf_sample *s;
         shelf_cursor *cur;
         char path[PATH_MAX];
-        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK)
+        if (shelf_catalog_get(lib, ids[i], &cur, &s) != SHELF_OK)
             continue;
         if (!s->missing && sample_path(lib, s, path, sizeof path) == 0)
             strs_add(out, path);
         shelf_cursor_free(cur);
     }
-    json_decref(arr);
+    shelf_free(ids);
     return EXIT_OK;
 }
 
@@ -366,7 +319,7 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
     }
     if (r->clean && voices > rc->best)
         rc->best = voices;
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 static int stream_stress(const cli *c, int argc, char **argv)
@@ -479,8 +432,11 @@ static int stream_stress(const cli *c, int argc, char **argv)
         }
         rc = shelf_stress_ramp((const char *const *)files.v, files.n, &eo, &so, (int)maxv, &best,
                                on_step, &rx, &msg);
-        if (rx.csv)
-            fclose(rx.csv);
+        if (rx.csv && fclose(rx.csv) != 0 && rc == SHELF_OK) {
+            cli_error("cannot write '%s': %s", path, strerror(errno));
+            ex = EXIT_FAIL;
+            goto out;
+        }
         if (rc != SHELF_OK) {
             cli_error("%s", msg ? msg : shelf_strerror(rc));
             ex = cli_exit_for(rc);
@@ -599,18 +555,18 @@ static int stream_render(const cli *c, int argc, char **argv)
         return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
     }
     if (!(text = malloc(16 << 20))) {
-        fclose(f);
+        (void)fclose(f);
         cli_error("out of memory");
         return EXIT_FAIL;
     }
     len = fread(text, 1, 16 << 20, f);
     if (ferror(f) || len == 16 << 20) {
-        fclose(f);
+        (void)fclose(f);
         free(text);
         cli_error("cannot read '%s': %s", argv[optind + 1], len ? "larger than 16 MB" : "read error");
         return EXIT_FAIL;
     }
-    fclose(f);
+    (void)fclose(f);      /* read only: everything was read */
     if ((rc = shelf_notes_parse(text, len, &n, &msg)) != SHELF_OK) {
         cli_error("%s: %s", argv[optind + 1], msg ? msg : shelf_strerror(rc));
         ex = rc == SHELF_EFORMAT ? EXIT_USAGE : EXIT_FAIL;
@@ -674,7 +630,7 @@ static int stream_render(const cli *c, int argc, char **argv)
             goto out;
         }
         st = st2;
-        if (rframes != frames || memcmp(ref, pcm, (size_t)frames * 2 * sizeof(float))) {
+        if (rframes != frames || memcmp(ref, pcm, (size_t)frames * 2 * sizeof(float)) != 0) {
             cli_error("the streamed render differs from the RAM render");
             ex = EXIT_FAIL;
         } else if (!c->quiet && !c->json) {
@@ -717,9 +673,9 @@ int cmd_stream(const cli *c, int argc, char **argv)
 static int cache_pin(const cli *c, int argc, char **argv, int on)
 {
     shelf_library *lib;
-    json_t *arr, *keep;
-    size_t i, j;
-    int ex, a;
+    int64_t *want = NULL, *ids = NULL;
+    size_t i, n = 0;
+    int ex, a, rc;
 
     if (argc < 3) {
         cli_error("usage: shelf cache %s ID|PATH...", on ? "pin" : "unpin");
@@ -727,39 +683,29 @@ static int cache_pin(const cli *c, int argc, char **argv, int on)
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         return ex;
-    if (!(arr = pins_load(lib, &ex)))
+    if (!(want = calloc((size_t)argc, sizeof *want))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
         goto out;
-    for (a = 2; a < argc; a++) {
-        const shelf_sample *s;
-        shelf_cursor *cur;
-        int64_t id;
-        int rc, have = 0;
-        json_t *v;
-
-        if ((ex = cli_resolve(lib, argv[a], &id)) != EXIT_OK)
-            goto out;
-        if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK) {
-            ex = cli_fail(lib, rc);
-            goto out;
-        }
-        shelf_cursor_free(cur);
-        json_array_foreach(arr, i, v)
-            have |= json_integer_value(v) == id;
-        if (on && !have) {
-            json_array_append_new(arr, json_integer(id));
-        } else if (!on && have) {
-            keep = json_array();
-            json_array_foreach(arr, j, v)
-                if (json_integer_value(v) != id)
-                    json_array_append(keep, v);
-            json_decref(arr);
-            arr = keep;
-        }
     }
-    if ((ex = pins_save(lib, arr)) == EXIT_OK && c->json)
-        cli_print_json(json_pack("{s:O}", "pinned", arr));
+    for (a = 2; a < argc; a++)
+        if ((ex = cli_resolve(lib, argv[a], &want[a - 2])) != EXIT_OK)
+            goto out;
+    if ((rc = shelf_cache_pins_set(lib, want, (size_t)argc - 2, on)) != SHELF_OK ||
+        (c->json && (rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK)) {
+        ex = cli_fail(lib, rc);
+        goto out;
+    }
+    if (c->json) {
+        json_t *arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            if (json_array_append_new(arr, json_integer(ids[i])) != 0)
+                break;
+        cli_print_json(json_pack("{s:o}", "pinned", arr));
+    }
 out:
-    json_decref(arr);
+    free(want);
+    shelf_free(ids);
     shelf_library_close(lib);
     return ex;
 }
@@ -771,10 +717,12 @@ static int cache_stats(const cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     shelf_library *lib;
-    json_t *arr, *v, *items = NULL;
+    json_t *v, *items = NULL;
+    int64_t *ids = NULL;
     uint64_t bytes = 0, budget = 256u << 20;
-    size_t i;
-    int ex, opt, load = 0, missing = 0;
+    size_t i, n = 0;
+    uint64_t decoded;
+    int ex, opt, load = 0, missing = 0, rc;
     long l;
 
     FOR_OPTS(opt, argc, argv, "", longopts) {
@@ -787,21 +735,29 @@ static int cache_stats(const cli *c, int argc, char **argv)
     if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
         return ex;
     items = json_array();
-    if (!(arr = pins_load(lib, &ex)))
+    if ((rc = shelf_cache_pins_get(lib, &ids, &n)) != SHELF_OK) {
+        ex = cli_fail(lib, rc);
         goto out;
-    json_array_foreach(arr, i, v) {
+    }
+    for (i = 0; i < n; i++) {
         const shelf_sample *s;
         shelf_cursor *cur;
-        if (shelf_catalog_get(lib, json_integer_value(v), &cur, &s) != SHELF_OK) {
+        if (shelf_catalog_get(lib, ids[i], &cur, &s) != SHELF_OK) {
             missing++;
             continue;
         }
         /* Decoded: float32 frames at the sample's channel count. */
-        bytes += (uint64_t)s->frames * (uint64_t)s->channels * 4;
-        json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
-                                               cli_json_name(s->name), "decoded_bytes",
-                                               (json_int_t)((uint64_t)s->frames * (uint64_t)s->channels * 4)));
+        decoded = (uint64_t)s->frames * (uint64_t)s->channels * 4;
+        bytes += decoded;
+        rc = json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
+                                                    cli_json_name(s->name), "decoded_bytes",
+                                                    (json_int_t)decoded));
         shelf_cursor_free(cur);
+        if (rc != 0) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+            goto out;
+        }
     }
     if (load) {
         /* Load the set into an engine's cache, as a performance would. */
@@ -810,13 +766,13 @@ static int cache_stats(const cli *c, int argc, char **argv)
         shelf_stream_stats st;
         strs files = { 0 };
         char *msg = NULL;
-        int id, rc;
+        int id;
 
         memset(&eo, 0, sizeof eo);
         eo.size = sizeof eo;
         eo.cache_bytes = budget;
         pinned_files(lib, &files);
-        if ((rc = shelf_stream_new(&eo, &s, &msg)) != SHELF_OK) {
+        if (shelf_stream_new(&eo, &s, &msg) != SHELF_OK) {
             cli_error("%s", msg);
             free(msg);
             strs_free(&files);
@@ -824,8 +780,8 @@ static int cache_stats(const cli *c, int argc, char **argv)
             goto out;
         }
         for (i = 0; i < files.n; i++) {
-            if ((rc = shelf_stream_add(s, files.v[i], &id)) != SHELF_OK ||
-                (rc = shelf_stream_pin(s, id)) != SHELF_OK) {
+            if (shelf_stream_add(s, files.v[i], &id) != SHELF_OK ||
+                shelf_stream_pin(s, id) != SHELF_OK) {
                 cli_error("%s", shelf_stream_errmsg(s));
                 ex = EXIT_FAIL;
                 break;
@@ -857,7 +813,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
             printf("  (%d pinned ids are no longer in the catalog)\n", missing);
     }
 out:
-    json_decref(arr);
+    shelf_free(ids);
     json_decref(items);
     shelf_library_close(lib);
     return ex;
@@ -940,9 +896,15 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
             json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]),
                                   "size", (json_int_t)fi.size,
                                   "extents", (int)fi.extents, "fragments", (int)fi.fragments);
-            if (did)
-                json_object_set_new(o, "fragments_after", json_integer(after.fragments));
-            json_array_append_new(arr, o);
+            if (o && did && json_object_set_new(o, "fragments_after", json_integer(after.fragments)) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
+            if (!o || json_array_append_new(arr, o) != 0) {
+                cli_error("out of memory");
+                ex = EXIT_FAIL;
+                goto out;
+            }
         } else if (!c->quiet && (!optimize || fi.fragments >= (uint32_t)min)) {
             if (did)
                 printf("%6u -> %u fragments  %s\n", fi.fragments, after.fragments, files.v[i]);

@@ -167,6 +167,8 @@ typedef struct shelf_stream_stats {
     uint64_t cache_bytes, cache_pinned_bytes, cache_budget;
     double busy_seconds;     /* time with at least one read in flight */
     int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
+    uint64_t reads_uring;    /* successful reads that went through io_uring */
+    uint64_t reads_direct;   /* successful reads done with O_DIRECT */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -315,5 +317,25 @@ SHELF_API int shelf_frag_file(const char *path, shelf_frag_info *out, char **err
  * SHELF_EPERM, SHELF_ENOMEM, SHELF_EBUSY (not enough free space).
  */
 SHELF_API int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg);
+
+/*
+ * Cache pins: the samples of a library that a performance keeps whole in
+ * an engine's RAM cache (shelf_stream_pin), stored in DIR/cache-pins
+ * (format in doc/formats.md).  Control thread; on failure shelf_errmsg(lib)
+ * says why.
+ *
+ * shelf_cache_pins_get: the pinned sample ids, each once, in the order they
+ * were pinned, into *ids (owned, free with shelf_free; never NULL on
+ * SHELF_OK) and *n; no file is an empty list.  Ids of samples removed since
+ * are kept (shelf_catalog_get tells).  SHELF_EFORMAT on a damaged file,
+ * SHELF_EVERSION on a newer one.
+ *
+ * shelf_cache_pins_set: on=1 pins ids[0..n) (each must be a sample of the
+ * catalog, else SHELF_ENOTFOUND and nothing changes); on=0 unpins them (any
+ * id, pinned or not).  The file is replaced in one step (a reader sees the
+ * old list or the new one).  SHELF_EPERM on a read-only library.
+ */
+SHELF_API int shelf_cache_pins_get(shelf_library *lib, int64_t **ids, size_t *n);
+SHELF_API int shelf_cache_pins_set(shelf_library *lib, const int64_t *ids, size_t n, int on);
 
 #endif /* SHELF_STREAM_H */

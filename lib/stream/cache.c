@@ -14,7 +14,7 @@ int shelf__cache_init(shelf__cache *c, uint64_t budget)
 {
     memset(c, 0, sizeof *c);
     c->nbuckets = 1 << 14;
-    if (!(c->table = shelf__calloc(c->nbuckets, sizeof *c->table)))
+    if (!(c->table = shelf__calloc(c->nbuckets, sizeof(shelf__chunk *))))
         return SHELF_ENOMEM;
     c->budget = budget;
     pthread_mutex_init(&c->lock, NULL);

@@ -22,6 +22,35 @@
 #define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
 #define MAX_VOICES 16384
 
+/*
+ * A voice handle (an int >= 0): the slot in its low VOICE_SLOT_BITS, the
+ * slot's generation (15 bits, so the handle stays positive) above.  A
+ * handle of an ended voice whose slot was reused no longer matches.
+ */
+#define VOICE_SLOT_BITS 16
+#define VOICE_SLOT_MASK ((1 << VOICE_SLOT_BITS) - 1)
+#define VOICE_GEN_MASK 0x7fffu
+_Static_assert(MAX_VOICES <= VOICE_SLOT_MASK + 1, "a voice slot must fit its handle bits");
+_Static_assert(((uint64_t)VOICE_GEN_MASK << VOICE_SLOT_BITS | VOICE_SLOT_MASK) <= INT32_MAX,
+               "a voice handle must be a positive int");
+
+static int voice_handle(uint32_t gen, int slot)
+{
+    return (int)((gen & VOICE_GEN_MASK) << VOICE_SLOT_BITS) | slot;
+}
+
+static int voice_slot(int handle)
+{
+    return handle & VOICE_SLOT_MASK;
+}
+
+/* A voice's next chunk to read, and how soon it is needed (the scheduler). */
+typedef struct want {
+    int voice;
+    int64_t k;
+    double dry;              /* seconds until the voice's data runs out */
+} want;
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -96,7 +125,10 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     rc = SHELF_ENOMEM;
     if (!(s->samples = shelf__calloc((size_t)s->o.max_samples, sizeof *s->samples)) ||
         !(s->voices = shelf__calloc((size_t)s->o.max_voices, sizeof *s->voices)) ||
-        !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)))
+        !(s->order = shelf__calloc((size_t)s->o.max_voices, sizeof *s->order)) ||
+        !(s->sched_wants = shelf__calloc((size_t)s->o.max_voices, sizeof(want))) ||
+        !(s->sched_failed = shelf__calloc((size_t)s->o.max_voices + 1, sizeof(shelf__chunk *))) ||
+        !(s->sched_req_k = shelf__calloc((size_t)s->o.max_voices, sizeof *s->sched_req_k)))
         goto out;
     s->nvoices = s->o.max_voices;
     for (i = 0; i < s->nvoices; i++) {
@@ -177,6 +209,9 @@ void shelf_stream_free(shelf_stream *s)
     free(s->samples);
     free(s->voices);
     free(s->order);
+    free(s->sched_wants);
+    free(s->sched_failed);
+    free(s->sched_req_k);
     pthread_mutex_destroy(&s->wlock);
     pthread_cond_destroy(&s->wcond);
     pthread_cond_destroy(&s->rcond);
@@ -332,7 +367,7 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
         if (sm->head_chunks > sm->nchunks)
             sm->head_chunks = (uint32_t)sm->nchunks;
     }
-    if (sm->head_chunks && !(sm->head = shelf__calloc(sm->head_chunks, sizeof *sm->head))) {
+    if (sm->head_chunks && !(sm->head = shelf__calloc(sm->head_chunks, sizeof(shelf__chunk *)))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
@@ -528,6 +563,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.busy_seconds = (double)atomic_load(&s->c_busy_ns) * 1e-9;
     st.uring = s->uring_ok;
     st.direct = s->direct_used;
+    st.reads_uring = atomic_load(&s->c_reads_uring);
+    st.reads_direct = atomic_load(&s->c_reads_direct);
     memcpy(out, &st, n);
 }
 
@@ -555,14 +592,14 @@ void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out)
 
 static shelf__voice *voice_of(shelf_stream *s, int voice)
 {
-    int slot = voice & 0xffff;
+    int slot = voice_slot(voice);
     shelf__voice *v;
 
     if (voice < 0 || slot >= s->nvoices)
         return NULL;
     v = &s->voices[slot];
     if (atomic_load_explicit(&v->state, memory_order_relaxed) != SHELF__V_ACTIVE ||
-        (v->gen & 0x7fff) != (uint32_t)(voice >> 16))
+        voice_handle(v->gen, slot) != voice)
         return NULL;
     return v;
 }
@@ -613,7 +650,7 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     s->order[s->norder++] = slot;
     atomic_fetch_add_explicit(&s->c_started, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->c_active, 1, memory_order_relaxed);
-    return (int)((v->gen & 0x7fff) << 16) | slot;
+    return voice_handle(v->gen, slot);
 }
 
 void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_frames)
@@ -818,7 +855,7 @@ int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames, float
         return 0;
     if (render_voice(s, v, frames, out))
         return 1;
-    order_remove(s, voice & 0xffff);
+    order_remove(s, voice_slot(voice));
     return 0;
 }
 
@@ -899,11 +936,6 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
 
 /* ---- the scheduler ---------------------------------------------------------- */
 
-typedef struct want {
-    int voice;
-    int64_t k;
-    double dry;              /* seconds until the voice's data runs out */
-} want;
 
 static int cmp_want(const void *a, const void *b)
 {
@@ -941,6 +973,10 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
     shelf__lat_record(s, r->t_due - r->t_submit);
     atomic_fetch_add(&s->c_reads, 1);
     if (r->res == 0) {
+        if (r->via_uring)
+            atomic_fetch_add(&s->c_reads_uring, 1);
+        if (r->used_direct)
+            atomic_fetch_add(&s->c_reads_direct, 1);
         atomic_fetch_add(&s->c_bytes, sm->direct ? r->buflen
                                                  : (uint64_t)r->frames * (uint64_t)sm->channels * 2);
         shelf__cache_ready(&s->cache, ch, r->data, r->frames,
@@ -964,21 +1000,12 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
 static void *sched_main(void *arg)
 {
     shelf_stream *s = arg;
-    want *wants = shelf__calloc((size_t)s->nvoices, sizeof *wants);
-    shelf__chunk **failed = shelf__calloc((size_t)s->nvoices + 1, sizeof *failed);
-    int64_t *req_k = shelf__calloc((size_t)s->nvoices, sizeof *req_k);
+    want *wants = s->sched_wants;
+    shelf__chunk **failed = s->sched_failed;
+    int64_t *req_k = s->sched_req_k;
     double last_drop = 0;
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
 
-    if (!wants || !failed || !req_k) {
-        /* Without memory the engine cannot stream; voices play their heads. */
-        free(wants);
-        free(failed);
-        free(req_k);
-        while (!atomic_load(&s->quit))
-            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-        return NULL;
-    }
     while (!atomic_load(&s->quit)) {
         shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
         int nwant = 0, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
@@ -1128,8 +1155,5 @@ static void *sched_main(void *arg)
         pthread_cond_broadcast(&s->rcond);
         pthread_mutex_unlock(&s->wlock);
     }
-    free(wants);
-    free(failed);
-    free(req_k);
     return NULL;
 }

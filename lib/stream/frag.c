@@ -116,6 +116,7 @@ int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg)
     unsigned char *buf = NULL;
     int in = -1, outfd = -1, rc = SHELF_OK, e;
     uint64_t done = 0;
+    shelf__err err;
 
     if (errmsg)
         *errmsg = NULL;
@@ -160,7 +161,7 @@ int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg)
         goto out;
     }
     while (done < (uint64_t)st.st_size) {
-        ssize_t r = pread(in, buf, 1 << 20, (off_t)done), w = 0;
+        ssize_t r = pread(in, buf, 1 << 20, (off_t)done);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -168,16 +169,10 @@ int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg)
             rc = fail(errmsg, shelf__errno_rc(e), "cannot read '%s'", path, e);
             goto out;
         }
-        while (w < r) {
-            ssize_t x = pwrite(outfd, buf + w, (size_t)(r - w), (off_t)(done + (uint64_t)w));
-            if (x < 0 && errno == EINTR)
-                continue;
-            if (x < 0) {
-                e = errno;
-                rc = fail(errmsg, shelf__errno_rc(e), "cannot write a copy of '%s'", path, e);
-                goto out;
-            }
-            w += x;
+        /* outfd is new and written in order: its offset is done. */
+        if ((e = shelf__write_all(outfd, buf, (size_t)r)) != 0) {
+            rc = fail(errmsg, shelf__errno_rc(e), "cannot write a copy of '%s'", path, e);
+            goto out;
         }
         done += (uint64_t)r;
     }
@@ -189,19 +184,22 @@ int shelf_frag_optimize(const char *path, shelf_frag_info *after, char **errmsg)
         goto out;
     }
     /* Same mode and mtime (to the nanosecond): the catalog sees no change. */
-    if (fchmod(outfd, st.st_mode & 07777) < 0 || futimens(outfd, times) < 0 || fsync(outfd) < 0) {
+    if (fchmod(outfd, st.st_mode & 07777) < 0 || futimens(outfd, times) < 0) {
         e = errno;
         rc = fail(errmsg, shelf__errno_rc(e), "cannot finish the copy of '%s'", path, e);
         goto out;
     }
-    if (rename(tmp, path) < 0) {
-        e = errno;
-        rc = fail(errmsg, shelf__errno_rc(e), "cannot replace '%s'", path, e);
-        goto out;
-    }
+    /* fsync, rename over the original, fsync the folder; closes outfd and
+     * removes tmp on failure. */
+    rc = shelf__commit_temp(&err, outfd, tmp, path);
+    outfd = -1;
     free(tmp);
     tmp = NULL;
-    shelf__fsync_dir(dir);
+    if (rc != SHELF_OK) {
+        if (errmsg)
+            *errmsg = shelf__strdup(err.msg);
+        goto out;
+    }
     if (after)
         rc = shelf_frag_file(path, after, errmsg);
 out:

@@ -20,16 +20,6 @@
 
 /* ---- WAV headers ---------------------------------------------------------- */
 
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi)
 {
     size_t off = 12;
@@ -37,24 +27,24 @@ int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi)
     uint32_t block = 0;
 
     memset(wi, 0, sizeof *wi);
-    if (n < 12 || memcmp(p, "RIFF", 4) || memcmp(p + 8, "WAVE", 4))
+    if (n < 12 || memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4) != 0)
         return SHELF_EFORMAT;
     while (off + 8 <= n) {
-        uint32_t len = rd32(p + off + 4);
+        uint32_t len = shelf__get_le32(p + off + 4);
         const unsigned char *body = p + off + 8;
 
         if (!memcmp(p + off, "fmt ", 4)) {
             if (len < 16 || off + 8 + 16 > n)
                 return SHELF_EFORMAT;
-            tag = rd16(body);
-            wi->channels = rd16(body + 2);
-            wi->rate = (int)rd32(body + 4);
-            block = rd16(body + 12);
-            bits = rd16(body + 14);
+            tag = shelf__get_le16(body);
+            wi->channels = shelf__get_le16(body + 2);
+            wi->rate = (int)shelf__get_le32(body + 4);
+            block = shelf__get_le16(body + 12);
+            bits = shelf__get_le16(body + 14);
             if (tag == 0xFFFE) {        /* WAVE_FORMAT_EXTENSIBLE: subformat GUID */
                 if (len < 40 || off + 8 + 40 > n)
                     return SHELF_EFORMAT;
-                tag = rd16(body + 24);
+                tag = shelf__get_le16(body + 24);
             }
             have_fmt = 1;
         } else if (!memcmp(p + off, "data", 4)) {
@@ -99,7 +89,7 @@ void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float
     switch (enc) {
     case SHELF__PCM16:
         for (i = 0; i < samples; i++)
-            out[i] = (float)(int16_t)rd16(in + 2 * i) * (1.0f / 32768.0f);
+            out[i] = (float)(int16_t)shelf__get_le16(in + 2 * i) * (1.0f / 32768.0f);
         break;
     case SHELF__PCM24:
         for (i = 0; i < samples; i++) {
@@ -110,11 +100,11 @@ void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float
         break;
     case SHELF__PCM32:
         for (i = 0; i < samples; i++)
-            out[i] = (float)(int32_t)rd32(in + 4 * i) * (1.0f / 2147483648.0f);
+            out[i] = (float)(int32_t)shelf__get_le32(in + 4 * i) * (1.0f / 2147483648.0f);
         break;
     case SHELF__FLOAT32:
         for (i = 0; i < samples; i++) {
-            uint32_t u = rd32(in + 4 * i);
+            uint32_t u = shelf__get_le32(in + 4 * i);
             float f;
             memcpy(&f, &u, sizeof f);
             out[i] = f;
@@ -133,7 +123,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt)
+int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt)
 {
     uint64_t h;
 
@@ -395,6 +385,20 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/*
+ * The workers here are not lib/common's shelf__pool, on purpose: their
+ * latency needs differ.  They serve a real-time scheduler, which
+ *  - must never block handing over a read (shelf__pool_submit waits for
+ *    room in its queue; this queue is unbounded, bounded in practice by
+ *    the engine's ring and queue_depth limits),
+ *  - submits in urgency order and needs that order kept (one FIFO shared by
+ *    every worker, no per-batch tickets),
+ *  - is woken the moment any single read finishes (wcond), where the pool
+ *    reports by ticket to a waiter,
+ *  - and at stop drops the reads not yet started instead of running them
+ *    (shelf__pool_free waits for every job): a closing engine must not read
+ *    a whole queue of audio nobody will play.
+ */
 int shelf__io_start(shelf_stream *s)
 {
     int i, n = s->o.io_threads;
@@ -479,9 +483,10 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     double now = now_s();
 
     r->t_submit = now;
-    r->injected_error = shelf__fault(s->o.fault_seed, s->o.fault_error_rate,
+    r->used_direct = r->via_uring = 0;
+    r->injected_error = shelf__stream_fault(s->o.fault_seed, s->o.fault_error_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 1);
-    r->injected_delay = shelf__fault(s->o.fault_seed, s->o.fault_delay_rate,
+    r->injected_delay = shelf__stream_fault(s->o.fault_seed, s->o.fault_delay_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 2);
     if (s->inflight++ == 0)
         s->busy_since = now;
@@ -552,8 +557,10 @@ static void uring_done(shelf_stream *s, shelf__req *r, int res, double now, shel
         read_direct(s, sm, r, a0);
     } else if (res < 0) {
         r->res = -res;
+        r->via_uring = 1;
     } else {
         r->res = 0;
+        r->via_uring = 1;
     }
     shelf__req_decode(s, r);
     finish(s, r, now, list);

@@ -198,7 +198,7 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
             continue;
         if (!have_magic) {
             char v[16];
-            if (strcmp(w, "shelf-notes") || !word(&p, end, v, sizeof v) || strcmp(v, "1")) {
+            if (strcmp(w, "shelf-notes") != 0 || !word(&p, end, v, sizeof v) || strcmp(v, "1") != 0) {
                 snprintf(ps.msg, sizeof ps.msg, "line %d: not a note script (want 'shelf-notes 1')",
                          ps.line);
                 goto out;

@@ -194,7 +194,8 @@ typedef struct shelf__req {
     uint32_t frames;
     unsigned char *buf;      /* aligned read buffer (direct path) */
     size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
-    int used_direct;
+    int used_direct;         /* the bytes came through O_DIRECT */
+    int via_uring;           /* ... and through io_uring */
     struct shelf__req *next;
 } shelf__req;
 
@@ -216,6 +217,11 @@ struct shelf_stream {
     int nvoices;
     /* Audio thread only: playing voices in start order. */
     int *order;
+    /* The scheduler's work arrays, allocated with the engine (so a lack of
+     * memory fails shelf_stream_new, not the running scheduler). */
+    void *sched_wants;
+    struct shelf__chunk **sched_failed;
+    int64_t *sched_req_k;
     int norder;
     uint64_t next_seq;
     float *scratch;          /* 2 * max block floats for voice_render */
@@ -247,7 +253,7 @@ struct shelf_stream {
     /* Counters (atomics, read by any thread). */
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
-        c_bytes, c_merged, c_busy_ns;
+        c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct;
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
     _Atomic uint64_t lat_max_ns;
     _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */
@@ -268,7 +274,7 @@ int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float 
 int shelf__req_decode(shelf_stream *s, shelf__req *r);
 void shelf__req_free(shelf__req *r);
 /* Fault injection decision: 1 with probability rate for (seed, a, b, c, salt). */
-int shelf__fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
+int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
 double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */

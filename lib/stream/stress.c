@@ -200,7 +200,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         shelf_stream_drop_caches(st.s);
     for (i = 0; i < so.npins; i++) {
         size_t j;
-        for (j = 0; j < npaths && strcmp(paths[j], so.pins[i]); j++)
+        for (j = 0; j < npaths && strcmp(paths[j], so.pins[i]) != 0; j++)
             ;
         if (j == npaths && (rc = shelf_stream_add(st.s, so.pins[i], &id)) != SHELF_OK) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(st.s));

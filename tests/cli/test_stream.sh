@@ -90,7 +90,16 @@ contains "some pinned" "$out" "some pinned"
 expect 0 "cache unpin" "$SHELF" cache unpin 1
 expect 0 "cache stats after unpin" "$SHELF" --json cache stats
 check "one pin" "$(json 'j["pins"]')" = 1
-expect 3 "cache pin: no such sample" "$SHELF" cache pin 999
+expect 3 "cache pin: no such sample" "$SHELF" cache pin 2 999
+expect 0 "pin list after a failed pin" "$SHELF" --json cache pin 3
+check "failed pin changed nothing" "$(json '2 not in j["pinned"] and 3 in j["pinned"]')" = True
+check "pin list: version 1" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$SHELF_LIBRARY/cache-pins")" = 1
+expect 0 "cache unpin 3" "$SHELF" cache unpin 3
+cp "$SHELF_LIBRARY/cache-pins" "$T/pins.bak"
+echo '{"version": 1, "pins": ["x"]}' >"$SHELF_LIBRARY/cache-pins"
+expect 1 "cache stats: damaged pin list" "$SHELF" cache stats
+contains "damaged pin list named" "$err" "cannot read '$SHELF_LIBRARY/cache-pins'"
+cp "$T/pins.bak" "$SHELF_LIBRARY/cache-pins"
 
 # ---- store -------------------------------------------------------------------
 expect 0 "store frag" "$SHELF" store frag

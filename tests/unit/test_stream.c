@@ -10,10 +10,14 @@
  * stress test's CSV and PNG, and file fragmentation and optimisation.
  */
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sndfile.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include "test.h"
 #include "audiogen.h"
@@ -45,6 +49,86 @@ static shelf_stream_opts small_opts(int flags)
     o.queue_depth = 4;
     o.flags = flags;
     return o;
+}
+
+/* Does dir's filesystem take O_DIRECT opens and answer FIEMAP? */
+static int fs_is_real(const char *dir)
+{
+    char p[PATH_MAX], block[8192];
+    shelf_frag_info fi;
+    char *msg = NULL;
+    int fd, ok;
+
+    memset(block, 'x', sizeof block);
+    fd = open(test_pathf(p, sizeof p, "%s/.probe", dir), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT(fd >= 0);
+    ASSERT(write(fd, block, sizeof block) == (ssize_t)sizeof block);
+    ASSERT(fsync(fd) == 0);
+    ASSERT(close(fd) == 0);
+    fd = open(p, O_RDONLY | O_DIRECT);
+    ok = fd >= 0;
+    if (fd >= 0)
+        ASSERT(close(fd) == 0);
+    ASSERT_OKM(msg, shelf_frag_file(p, &fi, &msg));
+    ASSERT(unlink(p) == 0);
+    return ok && fi.supported;
+}
+
+/*
+ * A folder on a filesystem with O_DIRECT and FIEMAP: the temporary folder
+ * when it has both (ext4, xfs); otherwise (tmpfs), as root, an ext4 image
+ * in a loop file under it, mounted in a mount namespace of this test's
+ * process only (SHELF_TEST_LOOPFS=1 takes this way even on ext4).  *mnt
+ * is the mount point to give to real_fs_done, or "".  Skips only when
+ * neither is possible (not root, no loop device, no mkfs.ext4).
+ */
+static const char *real_fs_dir(char mnt[PATH_MAX])
+{
+    const char *dir = test_tmpdir();
+    char img[PATH_MAX], cmd[3 * PATH_MAX + 100];
+    int n;
+
+    mnt[0] = '\0';
+    if (!getenv("SHELF_TEST_LOOPFS") && fs_is_real(dir))
+        return dir;
+    if (geteuid() != 0)
+        TEST_SKIP("%s has no O_DIRECT or FIEMAP, and an ext4 loop image needs root", dir);
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        TEST_SKIP("cannot make a mount namespace: %s", strerror(errno));
+    test_pathf(img, sizeof img, "%s/ext4.img", dir);
+    test_pathf(mnt, PATH_MAX, "%s/ext4", dir);
+    ASSERT(mkdir(mnt, 0700) == 0);
+    n = snprintf(cmd, sizeof cmd,
+                 "mkfs.ext4 -q -F '%s' 64M >/dev/null 2>&1 && mount -o loop '%s' '%s' 2>/dev/null",
+                 img, img, mnt);
+    ASSERT(n > 0 && (size_t)n < sizeof cmd);
+    if (system(cmd) != 0) {
+        mnt[0] = '\0';
+        TEST_SKIP("cannot mount an ext4 image in a loop file (mkfs.ext4 or loop devices missing)");
+    }
+    ASSERT(fs_is_real(mnt));
+    printf("    on an ext4 loop image at %s\n", mnt);
+    return mnt;
+}
+
+static void real_fs_done(const char *mnt)
+{
+    if (*mnt)
+        ASSERT(umount(mnt) == 0);
+}
+
+/* Can this process make an io_uring at all (kernel, seccomp, sysctl)? */
+static int uring_possible(void)
+{
+    struct io_uring_params p;
+    long fd;
+
+    memset(&p, 0, sizeof p);
+    fd = syscall(__NR_io_uring_setup, 4, &p);
+    if (fd < 0)
+        return 0;
+    ASSERT(close((int)fd) == 0);
+    return 1;
 }
 
 static shelf_notes *parse(const char *text)
@@ -285,7 +369,8 @@ TEST(notes_parse)
 
 static void check_bitexact(int flags)
 {
-    const char *dir = test_tmpdir();
+    char mnt[PATH_MAX];
+    const char *dir = real_fs_dir(mnt);
     char paths[3][PATH_MAX];
     const char *pp[3] = { paths[0], paths[1], paths[2] };
     shelf_notes *n = parse(script);
@@ -311,9 +396,30 @@ static void check_bitexact(int flags)
     ASSERT_EQ_INT(st_disk.read_errors, 0);
     ASSERT_EQ_INT(st_disk.voices_dropped, 0);
     ASSERT_EQ_INT(st_disk.voices_started, 8);
+    /* The path the test names is the path that ran: the two WAVs are read
+     * raw (with O_DIRECT unless told not to), through io_uring unless told
+     * not to; the FLAC is decoded by libsndfile, buffered. */
+    if (!(flags & SHELF_STREAM_NO_URING) && !st_disk.uring && !uring_possible())
+        TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
+    ASSERT_EQ_INT(st_disk.uring, !(flags & SHELF_STREAM_NO_URING));
+    ASSERT_EQ_INT(st_disk.direct, !(flags & SHELF_STREAM_NO_DIRECT));
+    if (flags & SHELF_STREAM_NO_DIRECT) {
+        ASSERT_EQ_INT(st_disk.reads_direct, 0);
+    } else {
+        ASSERT(st_disk.reads_direct > 10);
+        ASSERT(st_disk.reads_direct < st_disk.reads);   /* not the FLAC's */
+    }
+    if (flags & SHELF_STREAM_NO_URING)
+        ASSERT_EQ_INT(st_disk.reads_uring, 0);
+    else
+        ASSERT_EQ_INT(st_disk.reads_uring, st_disk.reads_direct);
+    printf("    %llu reads: %llu through io_uring, %llu with O_DIRECT\n",
+           (unsigned long long)st_disk.reads, (unsigned long long)st_disk.reads_uring,
+           (unsigned long long)st_disk.reads_direct);
     free(ram);
     free(disk);
     shelf_notes_free(n);
+    real_fs_done(mnt);
 }
 
 TEST(render_bitexact) { check_bitexact(0); }
@@ -416,7 +522,7 @@ static void check_errors(int retries)
         /* The same decisions the I/O layer makes (head chunks are never read). */
         if (k >= si.head_chunks)
             for (a = 0; a <= retries; a++) {
-                if (!shelf__fault(42, 0.3, 0, (uint64_t)k, (uint64_t)a, 1)) {
+                if (!shelf__stream_fault(42, 0.3, 0, (uint64_t)k, (uint64_t)a, 1)) {
                     dead = 0;
                     break;
                 }
@@ -437,7 +543,7 @@ static void check_errors(int retries)
             if (k > 0 && k >= si.head_chunks) {
                 int prev_dead = 1;
                 for (a = 0; a <= retries; a++)
-                    if (!shelf__fault(42, 0.3, 0, (uint64_t)(k - 1), (uint64_t)a, 1))
+                    if (!shelf__stream_fault(42, 0.3, 0, (uint64_t)(k - 1), (uint64_t)a, 1))
                         prev_dead = 0;
                 if (k - 1 < (int64_t)si.head_chunks)
                     prev_dead = 0;
@@ -587,6 +693,37 @@ TEST(engine_pin_and_hits)
     shelf_stream_free(s);
 }
 
+/* A voice handle names one voice: once its slot is reused, the old handle
+ * is ignored (the generation in the handle no longer matches). */
+TEST(voice_handle_reuse)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream *s;
+    float buf[2 * 128];
+    int id, v1, v2, i;
+
+    make_set(dir, paths);
+    o.max_voices = 1;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+    ASSERT((v1 = shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0)) >= 0);
+    ASSERT_RC(SHELF_EBUSY, shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0));
+    shelf_stream_voice_release(s, v1, 16);
+    for (i = 0; shelf_stream_render(s, 128, buf) > 0; i++)
+        ASSERT(i < 100);
+    ASSERT_OK(shelf_stream_wait_ready(s, 128));
+    ASSERT((v2 = shelf_stream_voice_start(s, id, 0, 1.0, 1.0f, 0)) >= 0);
+    ASSERT(v2 != v1);
+    shelf_stream_voice_release(s, v1, 0);       /* stale: ignored */
+    ASSERT_EQ_INT(shelf_stream_voice_render(s, v1, 128, buf), 0);
+    ASSERT_OK(shelf_stream_wait_ready(s, 128));
+    ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 1);
+    ASSERT(nonzero(buf, 256) > 0);
+    shelf_stream_free(s);
+}
+
 /* Two voices on the same region share reads. */
 TEST(identical_reads_merge)
 {
@@ -695,11 +832,88 @@ TEST(stress_csv_png)
     shelf_stress_free(r);
 }
 
+/* ---- cache pins (DIR/cache-pins) --------------------------------------------------------- */
+
+/* A library with the three samples of make_set imported; ids 1..3. */
+static shelf_library *pins_library(char dir[PATH_MAX])
+{
+    const char *base = test_tmpdir();
+    char paths[3][PATH_MAX], src[PATH_MAX];
+    const char *pp[1] = { src };
+    shelf_library *lib = NULL;
+    shelf_import_stats ist;
+    char *msg = NULL;
+
+    test_pathf(src, sizeof src, "%s/src", base);
+    ASSERT(mkdir(src, 0700) == 0);
+    make_set(src, paths);
+    test_pathf(dir, PATH_MAX, "%s/lib", base);
+    ASSERT_OKM(msg, shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg));
+    ASSERT_OKL(lib, shelf_import(lib, pp, 1, NULL, &ist));
+    ASSERT_EQ_INT(ist.imported, 3);
+    return lib;
+}
+
+static void pins_are(shelf_library *lib, const int64_t *want, size_t nwant)
+{
+    int64_t *ids = NULL;
+    size_t n = 99, i;
+
+    ASSERT_OKL(lib, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT(ids != NULL);
+    ASSERT_EQ_INT(n, nwant);
+    for (i = 0; i < n; i++)
+        ASSERT_EQ_INT(ids[i], want[i]);
+    shelf_free(ids);
+}
+
+TEST(cache_pins_file)
+{
+    char dir[PATH_MAX], pf[PATH_MAX];
+    shelf_library *lib = pins_library(dir), *ro = NULL;
+    static const int64_t three_one[] = { 3, 1 }, one[] = { 1 }, bad[] = { 2, 999 };
+    int64_t *ids = NULL;
+    char *text, *msg = NULL;
+    size_t n;
+
+    test_pathf(pf, sizeof pf, "%s/cache-pins", dir);
+    pins_are(lib, NULL, 0);                         /* no file: nothing pinned */
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, three_one, 2, 1));
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, one, 1, 1));     /* each once */
+    pins_are(lib, three_one, 2);                    /* in the order pinned */
+    text = test_read_file(pf, &n);
+    ASSERT(strstr(text, "\"version\": 1") && strstr(text, "\"pins\""));
+    free(text);
+    /* A sample not in the catalog: nothing changes. */
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_cache_pins_set(lib, bad, 2, 1));
+    pins_are(lib, three_one, 2);
+    /* Unpinning takes any id. */
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, bad, 2, 0));
+    ASSERT_OKL(lib, shelf_cache_pins_set(lib, three_one, 1, 0));
+    pins_are(lib, one, 1);
+    /* A read-only library reads the list but does not change it. */
+    ASSERT_OKM(msg, shelf_library_open(dir, SHELF_OPEN_READONLY, &ro, &msg));
+    pins_are(ro, one, 1);
+    ASSERT_RC(SHELF_EPERM, shelf_cache_pins_set(ro, three_one, 2, 1));
+    shelf_library_close(ro);
+    /* Damaged and newer files are told apart, and name the file. */
+    test_write_file(pf, "{\"version\": 1, \"pins\": [1, \"x\"]}", strlen("{\"version\": 1, \"pins\": [1, \"x\"]}"));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT(ids == NULL && strstr(shelf_errmsg(lib), pf));
+    test_write_file(pf, "{\"version\": 2, \"pins\": []}", strlen("{\"version\": 2, \"pins\": []}"));
+    ASSERT_RC(SHELF_EVERSION, shelf_cache_pins_get(lib, &ids, &n));
+    test_write_file(pf, "not json", strlen("not json"));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_get(lib, &ids, &n));
+    ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_set(lib, one, 1, 1));
+    shelf_library_close(lib);
+}
+
 /* ---- fragmentation ------------------------------------------------------------------------- */
 
 TEST(frag_and_optimize)
 {
-    const char *dir = test_tmpdir();
+    char mnt[PATH_MAX];
+    const char *dir = real_fs_dir(mnt);
     char a[PATH_MAX], b[PATH_MAX];
     shelf_frag_info before, after;
     char block[4096], *orig, *now;
@@ -722,8 +936,7 @@ TEST(frag_and_optimize)
     close(fa);
     close(fb);
     ASSERT_OKM(msg, shelf_frag_file(a, &before, &msg));
-    if (!before.supported)
-        TEST_SKIP("no FIEMAP on this filesystem");
+    ASSERT(before.supported);
     ASSERT_EQ_INT(before.size, 64 * 4096);
     ASSERT(before.extents >= 1 && before.fragments <= before.extents);
     ASSERT(before.block_size >= 512);
@@ -746,7 +959,102 @@ TEST(frag_and_optimize)
     ASSERT_RC(SHELF_ENOTFOUND, shelf_frag_file("/nonexistent/x", &before, &msg));
     ASSERT(msg && strstr(msg, "/nonexistent/x"));
     shelf_free(msg);
+    real_fs_done(mnt);
 }
+
+/* ---- out of memory ------------------------------------------------------------------------- */
+
+#define ALLOC_TRIES 20000
+
+/*
+ * Call right after the operation, before shelf__alloc_fail_after(0): 1 when
+ * the injected failure was used up (the nth allocation happened), 0 when
+ * the operation made fewer than n allocations (as test_catalog.c does).
+ */
+static int fault_hit(long n)
+{
+    long i;
+
+    for (i = 0; i < n; i++) {
+        void *p = shelf__malloc(1);
+
+        if (!p)
+            return 0;
+        shelf_free(p);
+    }
+    return 1;
+}
+
+/*
+ * Fail the 1st, 2nd, ... allocation of an offline render (engine, its
+ * threads, the cache, streamed and RAM-loaded reads) until one succeeds:
+ * every failure is SHELF_ENOMEM with no output (the I/O threads' failures
+ * too: never a render that "succeeds" with silence), every success is the
+ * bit-exact audio.  ASan checks that nothing leaks or crashes on the way.
+ */
+static void alloc_fail_render(int flags)
+{
+    const char *dir = test_tmpdir();
+    char p[2][PATH_MAX];
+    const char *pp[2] = { p[0], p[1] };
+    tg_spec a = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 2, 24000);
+    tg_spec b = TG_SPEC_INIT(SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 48000, 1, 12000);
+    shelf_notes *n = parse("shelf-notes 1\nsample a\nsample b\nnote 0 0\nnote 100 1 pitch=1.5\n"
+                           "note 5000 0 offset=7000 gain=0.5\n");
+    shelf_stream_opts o = small_opts(flags | SHELF_STREAM_OFFLINE);
+    int64_t fr_ref, fr;
+    float *ref, *pcm;
+    long k;
+    int failures = 0;
+
+    a.seed = 11;
+    b.seed = 12;
+    ASSERT_EQ_INT(tg_write(test_pathf(p[0], PATH_MAX, "%s/a.wav", dir), &a), 0);
+    ASSERT_EQ_INT(tg_write(test_pathf(p[1], PATH_MAX, "%s/b.flac", dir), &b), 0);
+    o.chunk_bytes = 4096;
+    o.head_ms = 10;
+    ref = render(n, pp, o, &fr_ref, NULL);
+    for (k = 1; k < ALLOC_TRIES; k++) {
+        char *msg = NULL;
+        shelf_stream_stats st;
+        int rc, hit;
+
+        pcm = (float *)&pcm;
+        fr = -1;
+        shelf__alloc_fail_after(k);
+        rc = shelf_notes_render(n, pp, &o, 128, &pcm, &fr, &st, &msg);
+        hit = fault_hit(k);
+        shelf__alloc_fail_after(0);
+        if (rc == SHELF_OK) {
+            if (fr != fr_ref || memcmp(pcm, ref, (size_t)fr * 2 * sizeof(float)) != 0)
+                test__fail(__FILE__, __LINE__, "allocation %ld failed, yet the render succeeded "
+                           "with other audio (%llu read errors, %llu chunks lost)", k,
+                           (unsigned long long)st.read_errors, (unsigned long long)st.chunks_lost);
+            ASSERT(msg == NULL);
+            free(pcm);
+            if (!hit)
+                break;
+            continue;
+        }
+        failures++;
+        if (rc != SHELF_ENOMEM)
+            test__fail(__FILE__, __LINE__, "allocation %ld: %s: %s", k, shelf_strerror(rc),
+                       msg ? msg : "(no message)");
+        if (pcm != NULL)
+            test__fail(__FILE__, __LINE__, "allocation %ld: failed but *out is set", k);
+        if (!hit)
+            test__fail(__FILE__, __LINE__, "no failure injected, yet: %s", shelf_strerror(rc));
+        shelf_free(msg);
+    }
+    ASSERT(k < ALLOC_TRIES);
+    ASSERT(failures > 10);
+    printf("    %d failed allocations, each cleanly; success at allocation %ld\n", failures, k);
+    free(ref);
+    shelf_notes_free(n);
+}
+
+TEST(alloc_fail_render_streamed) { alloc_fail_render(0); }
+TEST(alloc_fail_render_ram) { alloc_fail_render(SHELF_STREAM_RAM); }
 
 int main(int argc, char **argv)
 {
@@ -758,7 +1066,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
-        TEST_ENTRY(frag_and_optimize), TEST_END
+        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
+        TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram), TEST_END
     };
     return test_run(argc, argv, tests);
 }
