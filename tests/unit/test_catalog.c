@@ -1179,6 +1179,27 @@ static void alloc_bad(alloc_report *r, const char *fmt, ...)
                        (r).bad, (n), (r).first);                                    \
     } while (0)
 
+/* jansson and SQLite allocate through the hook, so the loops below reach
+ * them; SQLite's blocks answer their size (xSize) and grow in place. */
+TEST(alloc_hook_reaches_jansson_and_sqlite)
+{
+    char *p;
+
+    shelf__global_init();
+    shelf__alloc_fail_after(1);
+    ASSERT(json_object() == NULL);
+    shelf__alloc_fail_after(1);
+    ASSERT(sqlite3_malloc(16) == NULL);
+    shelf__alloc_fail_after(0);
+    ASSERT((p = sqlite3_malloc(10)) != NULL);
+    ASSERT(sqlite3_msize(p) >= 10);
+    memcpy(p, "123456789", 10);
+    ASSERT((p = sqlite3_realloc(p, 100000)) != NULL);
+    ASSERT(sqlite3_msize(p) >= 100000);
+    ASSERT_EQ_STR(p, "123456789");
+    sqlite3_free(p);
+}
+
 TEST(alloc_fail_open)
 {
     alloc_report rep = { 0, "" };
@@ -1391,6 +1412,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(remove_shared_blob),
         TEST_ENTRY(readonly),
         TEST_ENTRY(migrate_v1),
+        TEST_ENTRY(alloc_hook_reaches_jansson_and_sqlite),
         TEST_ENTRY(alloc_fail_open),
         TEST_ENTRY(alloc_fail_search),
         TEST_ENTRY(alloc_fail_search_count),
