@@ -250,9 +250,15 @@ static int make_dataset(dataset *ds, uint64_t bytes)
     snprintf(marker, sizeof marker, "%s/.complete-%llu", ds->dir, (unsigned long long)bytes);
     snprintf(p, sizeof p, "%s/samples", ds->dir);
     if (access(marker, F_OK) == 0 && (f = fopen(marker, "r")) != NULL) {
-        int ok = fscanf(f, "%d %d %d", &ds->nwav, &ds->nflac, &ds->npresets) == 3;
+        char line[128] = "", *e = line;
+        int ok = fgets(line, sizeof line, f) != NULL;
 
-        fclose(f);
+        ds->nwav = (int)strtol(e, &e, 10);
+        ds->nflac = (int)strtol(e, &e, 10);
+        ds->npresets = (int)strtol(e, &e, 10);
+        ok = ok && *e == '\n' && ds->nwav > 0;
+
+        (void)fclose(f);    /* read only */
         if (ok)
             return 0;
     }
@@ -296,11 +302,13 @@ static int make_dataset(dataset *ds, uint64_t bytes)
             fprintf(f, "<region> sample=w%05d.wav lokey=%d hikey=%d pitch_keycenter=%d volume=-%d cutoff=%d\n",
                     (int)((h + (uint64_t)k * 31) % (uint64_t)ds->nwav), k * 10, k * 10 + 9, k * 10 + 4,
                     (int)((h >> 8) % 12), 200 + (int)((h >> 12) % 8000));
-        fclose(f);
+        if (fclose(f) != 0)
+            return -1;
     }
     if ((f = fopen(marker, "w"))) {
         fprintf(f, "%d %d %d\n", ds->nwav, ds->nflac, ds->npresets);
-        fclose(f);
+        if (fclose(f) != 0)
+            return -1;
     }
     fprintf(stderr, "%s: %d WAV, %d FLAC, %d presets in %.0f s\n", bench_name, ds->nwav, ds->nflac,
             ds->npresets, now() - t0);
@@ -314,7 +322,7 @@ static int change_dataset(const dataset *ds, int round)
     int i, nfiles = ds->nwav + ds->nflac;
 
     for (i = 0; i < nfiles / 100 + 1; i++) {
-        int k = (int)(bench_mix64((uint64_t)(i + 1000 * round)) % (uint64_t)ds->nwav);
+        int k = (int)(bench_mix64((uint64_t)i + 1000 * (uint64_t)round) % (uint64_t)ds->nwav);
         struct stat sb;
 
         snprintf(p, sizeof p, "%s/samples/w%05d.wav", ds->dir, k);
