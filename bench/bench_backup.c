@@ -21,6 +21,11 @@
  *
  *   bench_backup [--size GIB] [--dir DIR] [--runs N] [--keep] [--markdown]
  *                [--tools shelf,restic,borg]
+ *
+ * --samples N measures instead how shelf's backup memory grows with the
+ * number of samples: N tiny WAVs (256 frames each, all different) imported,
+ * then a first backup and an unchanged one, shelf only; prints their time
+ * and peak RSS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -245,9 +250,15 @@ static int make_dataset(dataset *ds, uint64_t bytes)
     snprintf(marker, sizeof marker, "%s/.complete-%llu", ds->dir, (unsigned long long)bytes);
     snprintf(p, sizeof p, "%s/samples", ds->dir);
     if (access(marker, F_OK) == 0 && (f = fopen(marker, "r")) != NULL) {
-        int ok = fscanf(f, "%d %d %d", &ds->nwav, &ds->nflac, &ds->npresets) == 3;
+        char line[128] = "", *e = line;
+        int ok = fgets(line, sizeof line, f) != NULL;
 
-        fclose(f);
+        ds->nwav = (int)strtol(e, &e, 10);
+        ds->nflac = (int)strtol(e, &e, 10);
+        ds->npresets = (int)strtol(e, &e, 10);
+        ok = ok && *e == '\n' && ds->nwav > 0;
+
+        (void)fclose(f);    /* read only */
         if (ok)
             return 0;
     }
@@ -291,11 +302,13 @@ static int make_dataset(dataset *ds, uint64_t bytes)
             fprintf(f, "<region> sample=w%05d.wav lokey=%d hikey=%d pitch_keycenter=%d volume=-%d cutoff=%d\n",
                     (int)((h + (uint64_t)k * 31) % (uint64_t)ds->nwav), k * 10, k * 10 + 9, k * 10 + 4,
                     (int)((h >> 8) % 12), 200 + (int)((h >> 12) % 8000));
-        fclose(f);
+        if (fclose(f) != 0)
+            return -1;
     }
     if ((f = fopen(marker, "w"))) {
         fprintf(f, "%d %d %d\n", ds->nwav, ds->nflac, ds->npresets);
-        fclose(f);
+        if (fclose(f) != 0)
+            return -1;
     }
     fprintf(stderr, "%s: %d WAV, %d FLAC, %d presets in %.0f s\n", bench_name, ds->nwav, ds->nflac,
             ds->npresets, now() - t0);
@@ -309,7 +322,7 @@ static int change_dataset(const dataset *ds, int round)
     int i, nfiles = ds->nwav + ds->nflac;
 
     for (i = 0; i < nfiles / 100 + 1; i++) {
-        int k = (int)(bench_mix64((uint64_t)(i + 1000 * round)) % (uint64_t)ds->nwav);
+        int k = (int)(bench_mix64((uint64_t)i + 1000 * (uint64_t)round) % (uint64_t)ds->nwav);
         struct stat sb;
 
         snprintf(p, sizeof p, "%s/samples/w%05d.wav", ds->dir, k);
@@ -404,11 +417,74 @@ static int tool_step(const char *tool, const dataset *ds, const char *work, int 
     return 0;
 }
 
+/* --samples N: shelf only, N tiny WAVs, peak RSS of (a) and (c). */
+static int scale_run(const char *work, uint64_t nsamples, int keep)
+{
+    char dir[4400], libdir[4400], repo[4400], p[4500], machine[512];
+    double secs[2];
+    long rss[2];
+    uint64_t i;
+    int step;
+
+    snprintf(dir, sizeof dir, "%s/tiny-%llu", work, (unsigned long long)nsamples);
+    snprintf(libdir, sizeof libdir, "%s/lib-%llu", work, (unsigned long long)nsamples);
+    snprintf(repo, sizeof repo, "%s/repo-%llu", work, (unsigned long long)nsamples);
+    bench_rm_rf(dir);
+    bench_rm_rf(libdir);
+    bench_rm_rf(repo);
+    fprintf(stderr, "%s: writing %llu tiny WAVs ...\n", bench_name, (unsigned long long)nsamples);
+    for (i = 0; i < nsamples; i++) {
+        if (i % 1000 == 0) {
+            snprintf(p, sizeof p, "%s/d%03llu", dir, (unsigned long long)(i / 1000));
+            if (bench_mkdir_p(p) != 0)
+                return 1;
+        }
+        snprintf(p, sizeof p, "%s/d%03llu/t%06llu.wav", dir, (unsigned long long)(i / 1000),
+                 (unsigned long long)i);
+        if (write_wav(p, 256, i + 1, 5000, "tiny") != 0)
+            return 1;
+    }
+    {
+        char *a[] = { SHELF_BIN, "-q", "-L", libdir, "import", dir, NULL };
+        double t0 = now();
+
+        if (run(a, NULL, NULL) < 0)
+            return 1;
+        fprintf(stderr, "%s: shelf import %.1f s\n", bench_name, now() - t0);
+    }
+    setenv("SHELF_PASSWORD", PW, 1);
+    {
+        char *a[] = { SHELF_BIN, "-L", libdir, "backup", "init", repo, NULL };
+
+        if (run(a, NULL, NULL) < 0)
+            return 1;
+    }
+    for (step = 0; step < 2; step++) {
+        char *a[] = { SHELF_BIN, "-q", "-L", libdir, "backup", repo, NULL };
+
+        drop_caches();
+        if ((secs[step] = run(a, NULL, &rss[step])) < 0)
+            return 1;
+    }
+    bench_machine_desc(work, machine, sizeof machine);
+    printf("%s: --samples %llu: %s\n", bench_name, (unsigned long long)nsamples, machine);
+    printf("| samples | (a) first | peak RSS (a) | (c) unchanged | peak RSS (c) |\n");
+    printf("|---|---|---|---|---|\n");
+    printf("| %llu | %.1f s | %ld MB | %.1f s | %ld MB |\n", (unsigned long long)nsamples, secs[0],
+           rss[0] / 1024, secs[1], rss[1] / 1024);
+    if (!keep) {
+        bench_rm_rf(dir);
+        bench_rm_rf(libdir);
+        bench_rm_rf(repo);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *tools[3] = { "shelf", "restic", "borg" };
     char work[3800] = "", machine[512], libdir[4400], p[4400];
-    uint64_t gib = 2;
+    uint64_t gib = 2, nsamples = 0;
     int i, t, step, round, runs = 2, keep = 0, markdown = 0, ntools = 3;
     result res[3];
     dataset ds;
@@ -418,6 +494,9 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             if (bench_parse_u64(argv[++i], 1, 64, &gib) != 0)
+                return 2;
+        } else if (!strcmp(argv[i], "--samples") && i + 1 < argc) {
+            if (bench_parse_u64(argv[++i], 1, 1000000, &nsamples) != 0)
                 return 2;
         } else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
             snprintf(work, sizeof work, "%s", argv[++i]);
@@ -443,13 +522,15 @@ int main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "usage: %s [--size GIB] [--dir DIR] [--runs N] [--keep] [--markdown] "
-                    "[--tools shelf,restic,borg]\n", bench_name);
+                    "[--tools shelf,restic,borg] [--samples N]\n", bench_name);
             return 2;
         }
     }
     if (!*work)
         snprintf(work, sizeof work, "%s/shelf-bench-backup", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     bench_mkdir_p(work);
+    if (nsamples)
+        return scale_run(work, nsamples, keep);
     snprintf(ds.dir, sizeof ds.dir, "%s/data", work);
     if (make_dataset(&ds, gib << 30) != 0)
         return 1;

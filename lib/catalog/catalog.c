@@ -214,11 +214,17 @@ int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, in
         shelf_free(q);
         return lib->err.rc;
     }
-    /* No words: a query that matches nothing, so the cursor is still valid. */
-    sqlite3_bind_text(st, 1, q ? q : "\"\"", -1, SQLITE_TRANSIENT);
+    /* No words: a query that matches nothing, so the cursor is still valid.
+     * The copy of the text can fail (SQLITE_NOMEM): the MATCH would be NULL. */
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
     sqlite3_bind_int64(st, 3, offset > 0 ? offset : 0);
+    rc = sqlite3_bind_text(st, 1, q ? q : "\"\"", -1, SQLITE_TRANSIENT);
     shelf_free(q);
+    if (rc != SQLITE_OK) {
+        rc = shelf__dberr(lib, "search");
+        sqlite3_finalize(st);
+        return rc;
+    }
     return shelf__cursor_new(lib, st, out);
 }
 
@@ -235,8 +241,7 @@ int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *co
         shelf_free(q);
         return lib->err.rc;
     }
-    sqlite3_bind_text(st, 1, q, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         *count = sqlite3_column_int64(st, 0);
     else
         rc = shelf__dberr(lib, "search");

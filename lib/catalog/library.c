@@ -75,6 +75,8 @@ int shelf__commit(shelf_library *lib)
 
     if (rc == SHELF_OK && lib->tx_depth > 0)
         lib->tx_depth--;
+    else if (rc != SHELF_OK && lib->tx_depth == 1)
+        shelf__rollback(lib);   /* a failed COMMIT (out of memory) leaves it open */
     return rc;
 }
 
@@ -208,9 +210,14 @@ out:
 static int config_check(shelf_library *lib, const char *path)
 {
     json_error_t jerr;
+    unsigned long nomem = shelf__alloc_failures();
     json_t *o = json_load_file(path, 0, &jerr), *f;
     int rc = SHELF_OK;
 
+    if (shelf__alloc_failures() != nomem) {      /* see shelf__json_loadb */
+        json_decref(o);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
     if (!o)
         return shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': %s (line %d)",
                              path, jerr.text, jerr.line);
@@ -289,7 +296,8 @@ static int open_db(shelf_library *lib, int create)
         flags |= SQLITE_OPEN_URI;
     }
     if (sqlite3_open_v2(uri ? uri : dbpath, &lib->db, flags, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_EDB, "cannot open catalog '%s': %s", dbpath,
+        rc = shelf__seterr(&lib->err, lib->db && sqlite3_errcode(lib->db) != SQLITE_NOMEM ? SHELF_EDB : SHELF_ENOMEM,
+                           "cannot open catalog '%s': %s", dbpath,
                            lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
         goto out;
     }
@@ -348,6 +356,7 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
     struct stat sb;
     int rc = SHELF_OK, fresh;
 
+    shelf__global_init();
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;

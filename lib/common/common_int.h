@@ -5,6 +5,7 @@
 #ifndef SHELF_COMMON_INT_H
 #define SHELF_COMMON_INT_H
 
+#include <jansson.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,20 @@ char *shelf__strndup(const char *s, size_t n);
 char *shelf__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Make the Nth allocation from now fail (0 disables).  For tests only. */
 void shelf__alloc_fail_after(long n);
+/* Once per process: jansson, SQLite and libxml2 allocate through the hook
+ * above (SQLite only if the process has not initialised it yet). */
+void shelf__global_init(void);
+/* Allocations that failed in this thread so far.  Compare before and after
+ * a call into a library that reports a failed allocation as something else
+ * (jansson's parser says "invalid token"): a change means out of memory. */
+unsigned long shelf__alloc_failures(void);
+/*
+ * json_loadb that trusts nothing parsed while an allocation failed: jansson's
+ * lexer drops a character when it cannot grow its buffer ("volume" becomes
+ * "volme") and calls a failed allocation a syntax error.  NULL with *nomem
+ * set when out of memory; NULL with *nomem 0 and e filled when malformed.
+ */
+json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t *e, int *nomem);
 
 /* A growable byte buffer (git's strbuf).  buf is always NUL-terminated. */
 typedef struct shelf__buf {

@@ -20,6 +20,7 @@ static void xml_init(void)
 {
     /* Once per process; never xmlCleanupParser: the program or another
      * library may be using libxml2 too. */
+    shelf__global_init();
     xmlInitParser();
 }
 

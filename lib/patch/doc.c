@@ -612,13 +612,16 @@ int shelf__doc_load(const char *text, size_t n, int kind, int *kind_out, json_t 
 {
     json_error_t jerr;
     json_t *doc;
+    int nomem;
     int rc;
 
     *out = NULL;
     if (n > SHELF__DOC_MAX_BYTES)
         return shelf__seterr(err, SHELF_EFORMAT, "invalid document: larger than %u bytes",
                              SHELF__DOC_MAX_BYTES);
-    doc = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    doc = shelf__json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr, &nomem);
+    if (nomem)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     if (!doc)
         return shelf__seterr(err, SHELF_EFORMAT, "invalid JSON at line %d column %d: %s",
                              jerr.line, jerr.column, jerr.text);
@@ -755,6 +758,17 @@ static int json_write(shelf__buf *b, const json_t *v, int sort)
     }
 }
 
+json_t *shelf__json_copy(const json_t *v)
+{
+    json_t *c = json_copy((json_t *)v);
+
+    if (c && (json_object_size(c) != json_object_size(v) || json_array_size(c) != json_array_size(v))) {
+        json_decref(c);
+        c = NULL;
+    }
+    return c;
+}
+
 char *shelf__json_text(const json_t *v, int sort)
 {
     shelf__buf b = SHELF__BUF_INIT;
@@ -770,7 +784,7 @@ char *shelf__json_text(const json_t *v, int sort)
 
 char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX])
 {
-    json_t *copy = json_copy((json_t *)doc), *tags, *arr = NULL;
+    json_t *copy = shelf__json_copy(doc), *tags, *arr = NULL;
     const char **names = NULL;
     const char *key;
     json_t *m;

@@ -62,6 +62,9 @@ int shelf__json_canon(shelf__buf *b, const json_t *v);
 /* The same as an owned string (free()), NULL when out of memory; with sort
  * 0, members stay in their order (for diffs people read). */
 char *shelf__json_text(const json_t *v, int sort);
+/* json_copy, or NULL when it came out short: jansson's shallow copy ignores
+ * a failed insertion and returns an object or array missing members. */
+json_t *shelf__json_copy(const json_t *v);
 
 /* Paths: split "a/b~1c" into segments (owned array of owned strings). */
 int shelf__docpath_split(const char *path, char ***segs, size_t *n);

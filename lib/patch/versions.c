@@ -64,12 +64,13 @@ static int decode(shelf_library *lib, const void *data, size_t n, json_t **out)
     char *text = NULL;
     size_t len;
     json_error_t jerr;
+    int nomem;
 
     *out = NULL;
     if (n < 1 || (p[0] != 'J' && p[0] != 'Z'))
         return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: bad encoding");
     if (p[0] == 'J') {
-        *out = json_loadb((const char *)p + 1, n - 1, 0, &jerr);
+        *out = shelf__json_loadb((const char *)p + 1, n - 1, 0, &jerr, &nomem);
     } else {
         size = ZSTD_getFrameContentSize(p + 1, n - 1);
         if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
@@ -83,9 +84,11 @@ static int decode(shelf_library *lib, const void *data, size_t n, json_t **out)
             return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: %s",
                                  ZSTD_isError(len) ? ZSTD_getErrorName(len) : "short frame");
         }
-        *out = json_loadb(text, len, 0, &jerr);
+        *out = shelf__json_loadb(text, len, 0, &jerr, &nomem);
         free(text);
     }
+    if (nomem)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     if (!*out)
         return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt document version: %s", jerr.text);
     return SHELF_OK;
@@ -262,10 +265,12 @@ static const char *str_or_null(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+/* s must live until the statement has stepped: SQLITE_STATIC makes no
+ * copy, so the bind cannot fail for want of memory and leave a NULL. */
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -457,8 +462,11 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
         else
             sqlite3_bind_null(st, 5);
         bind_text(st, 6, pts);
+        if (points && !pts)
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        else
+            rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store automation");
         free(pts);
-        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store automation");
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         if (rc != SHELF_OK)
@@ -526,9 +534,12 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
     }
     sqlite3_bind_int(st, 1, kind);
     sqlite3_bind_int64(st, 2, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         next = sqlite3_column_int64(st, 0);
+    rc = rc == SQLITE_ROW ? SHELF_OK : shelf__dberr(lib, "cannot store version");
     sqlite3_finalize(st);
+    if (rc != SHELF_OK)
+        goto out;
     if (meta)
         next = meta->seq;
     st = shelf__prepare(lib,
@@ -745,7 +756,9 @@ static int commit_doc(shelf_library *lib, int kind, int64_t id, json_t *doc, int
     }
     if (rc != SHELF_OK)
         goto fail;
-    return shelf__commit(lib);
+    if ((rc = shelf__commit(lib)) != SHELF_OK)
+        *seq = 0;
+    return rc;
 fail:
     json_decref(pdoc);
     shelf__rollback(lib);
@@ -856,7 +869,10 @@ static int set_one(shelf_library *lib, json_t *doc, const char *path, const char
         const char *type = json_string_value(json_object_get(
             json_object_get(json_object_get(doc, "types"), *path == '/' ? path + 1 : path), "type"));
 
-        if (!(v = json_loads(value, JSON_DECODE_ANY, NULL)) && !(v = json_string(value)))
+        int nomem;
+
+        if (!(v = shelf__json_loadb(value, strlen(value), JSON_DECODE_ANY, NULL, &nomem)) &&
+            (nomem || !(v = json_string(value))))
             return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         /* Where a string belongs, the text is the string ("name=1984"). */
         if ((json_is_number(v) || json_is_boolean(v) || json_is_null(v)) &&

@@ -1179,6 +1179,20 @@ static void alloc_bad(alloc_report *r, const char *fmt, ...)
                        (r).bad, (n), (r).first);                                    \
     } while (0)
 
+/* jansson allocates through the hook, so the loops below reach it. */
+TEST(alloc_hook_reaches_jansson_and_sqlite)
+{
+    char *p;
+
+    shelf__global_init();
+    shelf__alloc_fail_after(1);
+    ASSERT(json_object() == NULL);
+    shelf__alloc_fail_after(0);
+    /* SQLite: SHELF_SQLITE_ALLOC_HOOK in lib/common/alloc.c, not built yet. */
+    ASSERT((p = sqlite3_malloc(10)) != NULL);
+    sqlite3_free(p);
+}
+
 TEST(alloc_fail_open)
 {
     alloc_report rep = { 0, "" };
@@ -1391,6 +1405,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(remove_shared_blob),
         TEST_ENTRY(readonly),
         TEST_ENTRY(migrate_v1),
+        TEST_ENTRY(alloc_hook_reaches_jansson_and_sqlite),
         TEST_ENTRY(alloc_fail_open),
         TEST_ENTRY(alloc_fail_search),
         TEST_ENTRY(alloc_fail_search_count),
