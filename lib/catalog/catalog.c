@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 struct shelf_cursor {
     shelf_library *lib;

@@ -1,6 +1,7 @@
 /*
  * catalog_int.h: the library handle and the SQLite catalog inside it.
- * Schema and migrations are in schema.c (see doc/formats.md); queries in
+ * SQLite helpers (errors, statements, transactions) are in db.c; schema and
+ * migrations in schema.c (see doc/formats.md); queries in
  * catalog.c; integrity and maintenance in maint.c.
  */
 #ifndef SHELF_CATALOG_INT_H

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 enum { COL_NAME = 1, COL_PATH = 2, COL_TAGS = 4, COL_CAT = 8, COL_META = 16 };
 

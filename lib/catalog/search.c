@@ -11,7 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 #define MAX_BINDS 2000
 #define MAX_COLLECTION_DEPTH 4

@@ -6,7 +6,7 @@
 #include <sndfile.h>
 #include "test.h"
 #include "audiogen.h"
-#include "catalog/memindex.h"
+#include "catalog/memindex_int.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
