@@ -33,6 +33,7 @@ struct shelf_library {
     struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
     int edit_before;          /* total_changes before the last one-row edit */
     unsigned memindex_builds; /* how often the index was built (tests) */
+    unsigned memindex_searches; /* searches the index answered (tests) */
     char library_id[33];      /* from the config: names this library as a device */
     int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
 };

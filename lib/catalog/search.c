@@ -713,6 +713,7 @@ static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_
                                      o->limit == 0 ? DEFAULT_PAGE : o->limit, now, &page, &n,
                                      total)) != SHELF_OK)
         return rc;
+    lib->memindex_searches++;
     *exact = 1;
     rc = shelf__buf_adds(&ids, "[");
     for (i = 0; i < n && rc == SHELF_OK; i++)
