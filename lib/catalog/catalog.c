@@ -461,7 +461,7 @@ int shelf_tag_add(shelf_library *lib, int64_t id, const char *tag)
         return rc;
     return edit_sample(lib, id,
         "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
-        "  SELECT id, 1, ?1 FROM tags WHERE name = ?2", tag, 0);
+        "  SELECT id, " SHELF__KIND_SAMPLE_SQL ", ?1 FROM tags WHERE name = ?2", tag, 0);
 }
 
 int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
@@ -471,7 +471,7 @@ int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
     if (rc != SHELF_OK)
         return rc;
     return edit_sample(lib, id,
-        "DELETE FROM tag_items WHERE kind = 1 AND item_id = ?1 AND\n"
+        "DELETE FROM tag_items WHERE kind = " SHELF__KIND_SAMPLE_SQL " AND item_id = ?1 AND\n"
         "  tag_id = (SELECT id FROM tags WHERE name = ?2)", tag, 0);
 }
 
@@ -482,10 +482,11 @@ int shelf_rate(shelf_library *lib, int64_t id, int rating)
     if (rating < 0 || rating > 5)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid rating %d: 0 to 5", rating);
     rc = rating == 0
-        ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
+        ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = " SHELF__KIND_SAMPLE_SQL
+                               " AND item_id = ?1 AND ?2 = 0",
                       NULL, 0)
         : edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
-                               "VALUES(1, ?1, ?2)", NULL, rating);
+                               "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)", NULL, rating);
     if (rc == SHELF_OK)
         shelf__memindex_applied(lib, id, F_RATING, rating);
     return rc;
@@ -494,9 +495,10 @@ int shelf_rate(shelf_library *lib, int64_t id, int rating)
 int shelf_favourite(shelf_library *lib, int64_t id, int on)
 {
     int rc = on ? edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
-                                       "VALUES(1, ?1, ?2)", NULL, shelf__now())
-                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = 1 AND item_id = ?1 "
-                                       "AND ?2 = 0", NULL, 0);
+                                       "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)",
+                                       NULL, shelf__now())
+                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = " SHELF__KIND_SAMPLE_SQL
+                                       " AND item_id = ?1 AND ?2 = 0", NULL, 0);
 
     if (rc == SHELF_OK)
         shelf__memindex_applied(lib, id, F_FAV, on != 0);
@@ -581,10 +583,10 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
      * the detail: shelf__docs_relink reads it). */
     if (!(st = shelf__prepare(lib,
             "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
-            "  SELECT unixepoch(), 'unlink', 2, patch_id,\n"
+            "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"
             "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
             "  FROM patch_samples WHERE sample_id = ?1\n"
-            "  UNION ALL SELECT unixepoch(), 'unlink', 3, project_id,\n"
+            "  UNION ALL SELECT unixepoch(), 'unlink', " SHELF__KIND_PROJECT_SQL ", project_id,\n"
             "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
             "  FROM project_samples WHERE sample_id = ?1"))) {
         rc = lib->err.rc;

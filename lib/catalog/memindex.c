@@ -456,7 +456,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "SELECT lower(t.name), ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
-        "WHERE ti.kind = 1 ORDER BY lower(t.name)");
+        "WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL " ORDER BY lower(t.name)");
     uint32_t *items = NULL;
     size_t nitems = 0, capitems = 0;
     shelf__tokenizer *tk;

@@ -431,7 +431,8 @@ static void field_sql(compiler *c, shelf__buf *out, const qnode *n)
         /* n->text is folded (query.c); the matching tags' ids go inline */
         if (load_tags(c) != SHELF_OK)
             return;
-        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti WHERE ti.kind = 1 AND ti.tag_id IN (");
+        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+                    " AND ti.tag_id IN (");
         for (t = 0; t < c->ntags; t++)
             if (n->prefix ? !strncmp(c->tags[t].name, n->text, len) : !strcmp(c->tags[t].name, n->text)) {
                 addf(c, out, "%s%lld", any ? ", " : "", (long long)c->tags[t].id);
