@@ -1184,3 +1184,87 @@ int shelf_synonyms_list(shelf_library *lib, shelf_synonym_cb cb, void *ud)
     sqlite3_finalize(st);
     return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "catalog");
 }
+
+/*
+ * Turn what a user typed into a query of plain words for shelf_search:
+ * words are runs of letters and digits (any non-ASCII character counts as
+ * a letter; bytes that are not UTF-8 separate words), ASCII folded to
+ * lowercase, so no input forms an operator, a field or a phrase.  *out is owned, "" when
+ * there are no words.
+ */
+static int plain_words(shelf_library *lib, const char *text, char **out)
+{
+    shelf__buf q = SHELF__BUF_INIT;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    int rc = shelf__buf_adds(&q, ""), inword = 0;
+
+    while (*p && rc == SHELF_OK) {
+        size_t n = *p >= 0x80 ? shelf__utf8_seq(p) : 1;
+
+        if (n == 0 || (n == 1 && !isalnum(*p))) {   /* a separator, or not UTF-8 */
+            inword = 0;
+            p += n ? n : 1;
+            continue;
+        }
+        if (!inword && q.len)
+            rc = shelf__buf_adds(&q, " ");
+        inword = 1;
+        if (rc == SHELF_OK && n == 1) {
+            char c = (char)tolower(*p);
+
+            rc = shelf__buf_add(&q, &c, 1);
+        } else if (rc == SHELF_OK) {
+            rc = shelf__buf_add(&q, p, n);
+        }
+        p += n;
+    }
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&q);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    *out = shelf__buf_detach(&q);
+    return SHELF_OK;
+}
+
+/* shelf_catalog_search and _count: thin wrappers over shelf_search for
+ * plain words (include/shelf/catalog.h). */
+int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, int64_t offset,
+                         shelf_cursor **out)
+{
+    shelf_search_opts o;
+    char *q;
+    int rc;
+
+    *out = NULL;
+    if ((rc = plain_words(lib, text, &q)) != SHELF_OK)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = limit > 0 ? limit : -1;
+    o.offset = offset > 0 ? offset : 0;
+    rc = shelf_search(lib, q, &o, out, NULL, NULL);
+    shelf_free(q);
+    return rc;
+}
+
+int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur = NULL;
+    char *q;
+    int rc;
+
+    *count = 0;
+    if ((rc = plain_words(lib, text, &q)) != SHELF_OK)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = 1;
+    o.count_limit = -1;
+    rc = shelf_search(lib, q, &o, &cur, count, NULL);
+    shelf_cursor_free(cur);
+    shelf_free(q);
+    if (rc != SHELF_OK)
+        *count = 0;
+    return rc;
+}
