@@ -69,7 +69,9 @@ int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out)
 
     if (!c) {
         sqlite3_finalize(st);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        *out = NULL;
+        (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return SHELF_ENOMEM;
     }
     c->lib = lib;
     c->st = st;
@@ -533,7 +535,10 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto fail;
     }
-    sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot remove sample");
+        goto fail;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if ((rc = shelf__commit(lib)) != SHELF_OK)

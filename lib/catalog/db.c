@@ -71,13 +71,15 @@ int shelf__commit(shelf_library *lib)
 void shelf__rollback(shelf_library *lib)
 {
     if (lib->tx_depth > 1) {
-        sqlite3_exec(lib->db, "ROLLBACK TO shelf_nested; RELEASE shelf_nested", NULL, NULL, NULL);
+        /* cleanup after an earlier failure: its error is the one to report */
+        (void)sqlite3_exec(lib->db, "ROLLBACK TO shelf_nested; RELEASE shelf_nested", NULL, NULL,
+                           NULL);
         lib->tx_depth--;
         return;
     }
     lib->tx_depth = 0;
     if (!sqlite3_get_autocommit(lib->db))
-        sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
+        (void)sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql)
