@@ -34,14 +34,14 @@ int main(int argc, char **argv)
         return 2;
     }
     paths[0] = argv[2];
-    if ((rc = shelf_import(lib, paths, 1, &opts, &st)) != SHELF_OK) {
+    if (shelf_import(lib, paths, 1, &opts, &st) != SHELF_OK) {
         fprintf(stderr, "embed: %s\n", shelf_errmsg(lib));
         shelf_library_close(lib);
         return 2;
     }
     printf("imported %llu, unchanged %llu, failed %llu\n", (unsigned long long)st.imported,
            (unsigned long long)st.unchanged, (unsigned long long)st.failed);
-    if ((rc = shelf_search(lib, argv[3], &so, &cur, &total, &exact)) != SHELF_OK) {
+    if (shelf_search(lib, argv[3], &so, &cur, &total, &exact) != SHELF_OK) {
         fprintf(stderr, "embed: %s\n", shelf_errmsg(lib));
         shelf_library_close(lib);
         return 2;

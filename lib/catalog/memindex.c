@@ -106,6 +106,14 @@ typedef struct builder {
     int oom;
 } builder;
 
+/* Out of memory on lib: the error set, SHELF_ENOMEM returned (a constant the
+ * static analyser can follow, unlike shelf__seterr's). */
+static int nomem(shelf_library *lib)
+{
+    (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_ENOMEM;
+}
+
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -367,7 +375,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
             "FROM samples s" SAMPLE_JOINS
             "ORDER BY coalesce(rt.rating, 0) DESC, %s DESC, s.name COLLATE NOCASE, s.id", when)
             != SHELF_OK)
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            return nomem(lib);
         st = shelf__prepare(lib, sql.buf);
         shelf__buf_release(&sql);
     }
@@ -448,7 +456,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
     return rc;
 nomem:
     sqlite3_finalize(st);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 /* Tags: text into the term index (column tags) and tag -> items lists. */
@@ -481,7 +489,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
             folded = NULL;
             goto nomem;
         }
-        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded)) {
+        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded) != 0) {
             char **t = shelf__realloc(ix->tags, (ix->ntags + 1) * sizeof *t);
             uint32_t *o = t ? shelf__realloc(ix->tag_off, (ix->ntags + 2) * sizeof *o) : NULL;
 
@@ -517,7 +525,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
     {
         uint32_t t;
 
-        for (t = 0; t < ix->ntags; t++) {
+        for (t = 0; items && t < ix->ntags; t++) {   /* no items: no tags */
             uint32_t *a = items + ix->tag_off[t];
             size_t n = ix->tag_off[t + 1] - ix->tag_off[t], i, j;
 
@@ -535,7 +543,7 @@ nomem:
     sqlite3_finalize(st);
     shelf_free(folded);
     shelf_free(items);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
@@ -552,7 +560,7 @@ static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
             if (s)
                 ix->syns = s;
             sqlite3_finalize(st);
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            return nomem(lib);
         }
         ix->syns = s;
         s[ix->nsyns].grp = sqlite3_column_int64(st, 1);
@@ -586,7 +594,7 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
         for (i = 0; i < b->nstrs; i++) {
             size_t mask = b->nslots - 1, k;
 
-            for (k = hash_str(sorted[i]) & mask; strcmp(b->strs[b->slots[k] - 1], sorted[i]);
+            for (k = hash_str(sorted[i]) & mask; strcmp(b->strs[b->slots[k] - 1], sorted[i]) != 0;
                  k = (k + 1) & mask)
                 ;
             rank[b->slots[k] - 1] = (uint32_t)i;
@@ -719,7 +727,7 @@ nomem:
     shelf_free(count);
     shelf_free(order);
     shelf_free(rank);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 /* Authors repeat (producers, kit authors): keep each once, and per item
@@ -737,7 +745,7 @@ static int intern_authors(shelf_library *lib, shelf__memindex *ix)
                              (size_t)ix->n * 4)) ||
         !(ix->authtab = shelf__malloc(((size_t)ix->n + 1) * sizeof *ix->authtab))) {
         shelf_free(slots);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     }
     for (i = 0; i < ix->n; i++) {
         size_t k;
@@ -781,7 +789,7 @@ static int rank_names(shelf_library *lib, shelf__memindex *ix)
                           (size_t)ix->n * 4);
     if (!order || !ix->name_rank) {
         shelf_free(order);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     }
     for (i = 0; i < ix->n; i++)
         order[i] = i;
@@ -806,7 +814,7 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
     *out = NULL;
     memset(&b, 0, sizeof b);
     if (!ix)
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     b.ix = ix;
     if ((rc = shelf__tokenizer_get(lib, &b.tk)) != SHELF_OK) {
         shelf_free(ix);
@@ -824,7 +832,7 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         ;
     if (!(ix->byid = shelf__calloc(ix->byid_cap, sizeof *ix->byid)) ||
         !(ix->all = shelf__calloc(ix->words, 8))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        rc = nomem(lib);
         goto done;
     }
     for (i = 0; i < ix->n; i++) {
@@ -842,10 +850,10 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         rc = rank_names(lib, ix);
     if (rc == SHELF_OK) {      /* a bitmap per category: cat: is a few ORs */
         if (!(ix->catbits = shelf__calloc(ix->ncats + 1, sizeof *ix->catbits)))
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            rc = nomem(lib);
         for (i = 1; rc == SHELF_OK && i <= ix->ncats; i++)
             if (!(ix->catbits[i] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8)))
-                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                rc = nomem(lib);
         for (i = 0; rc == SHELF_OK && i < ix->n; i++)
             if (ix->cat[i])
                 ix->catbits[ix->cat[i]][i >> 6] |= 1ull << (i & 63);
@@ -907,7 +915,7 @@ static uint64_t *bm_new(evalctx *e)
     uint64_t *b = shelf__calloc(e->ix->words, 8);
 
     if (!b && e->rc == SHELF_OK)
-        e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+        e->rc = nomem(e->lib);
     return b;
 }
 
@@ -993,7 +1001,7 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
     if (!ix->nsyns || !(s = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn)))
         return;
     for (i = 0; i < ix->nsyns; i++)
-        if (ix->syns[i].grp == s->grp && strcmp(ix->syns[i].word, tok))
+        if (ix->syns[i].grp == s->grp && strcmp(ix->syns[i].word, tok) != 0)
             prefix_bits(e, ix->syns[i].word, 0xff, any, name);
 }
 
@@ -1181,7 +1189,7 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         size_t a;
 
         if (!want) {
-            e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+            e->rc = nomem(e->lib);
             return;
         }
         for (a = 0; a < ix->nauth; a++)
@@ -1370,7 +1378,7 @@ static int match_top(evalctx *e, const qnode *q, matches *mt)
     if (!(mt->m = bm_new(e)))
         return e->rc;
     if (!(mt->names = shelf__calloc((size_t)nkids, sizeof *mt->names)))
-        return shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(e->lib);
     memcpy(mt->m, e->ix->all, e->ix->words * 8);
     for (i = 0; i < nkids && e->rc == SHELF_OK; i++) {
         uint64_t *b;
@@ -1419,7 +1427,7 @@ static int page_ranked(shelf_library *lib, const shelf__memindex *ix, const matc
     seen = shelf__malloc((cap ? cap : 1) * sizeof *seen);
     sorted = shelf__malloc((cap ? cap : 1) * sizeof *sorted);
     if (!nb || !seen || !sorted) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        rc = nomem(lib);
         goto done;
     }
     at = nb + tiers;
@@ -1507,7 +1515,7 @@ static int page_sorted(shelf_library *lib, const shelf__memindex *ix, const uint
     size_t w, k = 0, j;
 
     if (!all)
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     for (w = 0; w < ix->words; w++) {
         uint64_t bits = m[w];
 
@@ -1547,7 +1555,7 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
     *total = popcount(mt.m, ix->words);
     cap = (size_t)(*total < want ? *total : want);
     if (!(*ids = shelf__malloc((cap ? cap : 1) * sizeof **ids))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        rc = nomem(lib);
         goto done;
     }
     /* no words at all under the default sort: by name */

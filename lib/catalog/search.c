@@ -1198,6 +1198,7 @@ static int plain_words(shelf_library *lib, const char *text, char **out)
     const unsigned char *p = (const unsigned char *)(text ? text : "");
     int rc = shelf__buf_adds(&q, ""), inword = 0;
 
+    *out = NULL;
     while (*p && rc == SHELF_OK) {
         size_t n = *p >= 0x80 ? shelf__utf8_seq(p) : 1;
 
@@ -1218,11 +1219,11 @@ static int plain_words(shelf_library *lib, const char *text, char **out)
         }
         p += n;
     }
-    if (rc != SHELF_OK) {
+    if (rc != SHELF_OK || !(*out = shelf__buf_detach(&q))) {
         shelf__buf_release(&q);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return SHELF_ENOMEM;
     }
-    *out = shelf__buf_detach(&q);
     return SHELF_OK;
 }
 
