@@ -1,8 +1,9 @@
 /*
  * embed.c: how firmware or an app embeds libshelf.  Opens (or creates) a
- * library, imports a folder, and searches it, through the public API only.
+ * library, imports a folder, and searches it with shelf_search (the query
+ * language of doc/query.md), through the public API only.
  *
- *   embed LIBRARY_DIR SAMPLE_FOLDER WORDS
+ *   embed LIBRARY_DIR SAMPLE_FOLDER QUERY
  *
  * Exits 0 when the search found at least one sample, 1 when it found none,
  * 2 on errors.  The test suite builds and runs it.
@@ -14,15 +15,17 @@ int main(int argc, char **argv)
 {
     shelf_import_opts opts = { sizeof opts, 0, 0, NULL, NULL, NULL };
     shelf_import_stats st;
+    shelf_search_opts so = { sizeof so, SHELF_SORT_DEFAULT, 0, 10, 0, 0 };
     shelf_library *lib;
     shelf_cursor *cur;
     const shelf_sample *s;
     const char *paths[1];
     char *msg;
-    int rc, found = 0;
+    int64_t total = 0;
+    int rc, exact = 0, found = 0;
 
     if (argc != 4) {
-        fprintf(stderr, "usage: embed LIBRARY_DIR SAMPLE_FOLDER WORDS\n");
+        fprintf(stderr, "usage: embed LIBRARY_DIR SAMPLE_FOLDER QUERY\n");
         return 2;
     }
     if ((rc = shelf_library_open(argv[1], SHELF_OPEN_CREATE, &lib, &msg)) != SHELF_OK) {
@@ -31,14 +34,14 @@ int main(int argc, char **argv)
         return 2;
     }
     paths[0] = argv[2];
-    if ((rc = shelf_import(lib, paths, 1, &opts, &st)) != SHELF_OK) {
+    if (shelf_import(lib, paths, 1, &opts, &st) != SHELF_OK) {
         fprintf(stderr, "embed: %s\n", shelf_errmsg(lib));
         shelf_library_close(lib);
         return 2;
     }
     printf("imported %llu, unchanged %llu, failed %llu\n", (unsigned long long)st.imported,
            (unsigned long long)st.unchanged, (unsigned long long)st.failed);
-    if ((rc = shelf_catalog_search(lib, argv[3], 10, 0, &cur)) != SHELF_OK) {
+    if (shelf_search(lib, argv[3], &so, &cur, &total, &exact) != SHELF_OK) {
         fprintf(stderr, "embed: %s\n", shelf_errmsg(lib));
         shelf_library_close(lib);
         return 2;
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
         found++;
     }
     shelf_cursor_free(cur);
+    if (rc == SHELF_DONE)
+        printf("%lld%s found\n", (long long)total, exact ? "" : "+");
     if (rc != SHELF_DONE)
         fprintf(stderr, "embed: %s\n", shelf_errmsg(lib));
     shelf_library_close(lib);

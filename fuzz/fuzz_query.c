@@ -8,9 +8,10 @@
  * Invariants (abort() when broken): a query is SHELF_OK or SHELF_EINVAL;
  * check and search agree; on SHELF_EINVAL the column is within 1..len+1 and
  * the message is one non-empty line; on SHELF_OK the cursor steps to
- * SHELF_DONE and no page is longer than its limit nor the count smaller.
+ * SHELF_DONE and no page is longer than its limit nor the count smaller;
+ * a second handle with the in-memory index finds the same samples (the same
+ * count and the same ids; the order may differ: SQL ranks by BM25).
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include "fuzz_target.h"
 #include "shelf/shelf.h"
+#include "common/common_int.h"
 
 #define QUERY_MAX 4096
 #define PAGE 5
@@ -76,17 +78,6 @@ static void write_wav(const char *path, unsigned rate, unsigned frames, unsigned
     CHECK(fclose(f) == 0);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 static void remove_tmp(void)
 {
     if (lib)
@@ -94,7 +85,7 @@ static void remove_tmp(void)
     if (mem)
         shelf_library_close(mem);
     lib = mem = NULL;
-    nftw(tmpdir, rm_one, 16, FTW_PHYS | FTW_DEPTH);
+    (void)shelf__rmtree(tmpdir);
 }
 
 static int64_t id_of(const char *rel)
@@ -159,6 +150,13 @@ static void setup(void)
     CHECK(shelf_synonyms_add(lib, syn, 2) == SHELF_OK);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 static void check_error(int rc, size_t len)
 {
     const char *msg = shelf_errmsg(lib);
@@ -179,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size < QUERY_MAX ? size : QUERY_MAX;
     int64_t total = -1;
     int exact = -1, rc, rc_check, rows = 0;
+    int64_t ids[PAGE];
 
     if (!lib)
         setup();
@@ -205,7 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(cur != NULL);
     while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW) {
         CHECK(row != NULL && row->name != NULL);
-        rows++;
+        CHECK(rows < PAGE);
+        ids[rows++] = row->id;
     }
     CHECK(rc == SHELF_DONE);
     shelf_cursor_free(cur);
@@ -213,8 +213,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(exact == 0 || exact == 1);
     CHECK(total >= rows && total <= 4);
 
-    /* The in-memory index finds as many (it answers what it can, SQL the
-     * rest, so the counts must agree for every query). */
+    /* The in-memory index finds the same samples (it answers what it can,
+     * SQL the rest, so the counts and the ids must agree for every query;
+     * with at most 4 samples the page of PAGE holds them all). */
     if (!mem) {
         char *msg = NULL;
 
@@ -223,17 +224,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(shelf_library_preload(mem) == SHELF_OK);
     }
     {
-        int64_t mtotal = -1;
-        int mexact = -1;
+        int64_t mtotal = -1, mids[PAGE];
+        int mexact = -1, mrows = 0, i;
 
         cur = NULL;
         rc = shelf_search(mem, query, &o, &cur, &mtotal, &mexact);
         CHECK(rc == SHELF_OK);
-        if (mtotal != total)
-            fprintf(stderr, "fuzz_query: '%s': SQL counts %lld, memory %lld\n", query,
-                    (long long)total, (long long)mtotal);
-        CHECK(mtotal == total);
+        while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW) {
+            CHECK(mrows < PAGE);
+            mids[mrows++] = row->id;
+        }
+        CHECK(rc == SHELF_DONE);
         shelf_cursor_free(cur);
+        if (mtotal != total || mrows != rows)
+            fprintf(stderr, "fuzz_query: '%s': SQL finds %lld (%d rows), memory %lld (%d)\n",
+                    query, (long long)total, rows, (long long)mtotal, mrows);
+        CHECK(mtotal == total);
+        CHECK(mrows == rows);
+        qsort(ids, (size_t)rows, sizeof *ids, cmp_id);
+        qsort(mids, (size_t)mrows, sizeof *mids, cmp_id);
+        for (i = 0; i < rows; i++) {
+            if (ids[i] != mids[i])
+                fprintf(stderr, "fuzz_query: '%s': SQL finds sample %lld, memory %lld\n",
+                        query, (long long)ids[i], (long long)mids[i]);
+            CHECK(ids[i] == mids[i]);
+        }
     }
     return 0;
 }

@@ -97,15 +97,20 @@ SHELF_API int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts
                                  shelf_cursor **out);
 
 /*
- * Search samples: every word of text must match, as a prefix, a word of the
- * name, the path, a tag or the category ("kic hyd" finds
- * "hydrogen/GMkit/Kick_Hard.wav").  Best matches first (BM25).  An empty
- * text matches nothing.  *out is owned.
+ * shelf_search (shelf/search.h) is the search API.  These two are thin
+ * wrappers over it, kept for embedders that search plain words: text is
+ * split into words (runs of letters and digits; punctuation and query
+ * syntax are separators, so "tag:kick" is the two words "tag" and "kick"),
+ * and every word must match, as a prefix, a word of the name, the path, a
+ * tag or the category, or a synonym of it ("kic hyd" finds
+ * "hydrogen/GMkit/Kick_Hard.wav").  Ranked as shelf_search ranks.  An empty
+ * text matches nothing.  limit <= 0: all.  *out is owned.
  */
 SHELF_API int shelf_catalog_search(shelf_library *lib, const char *text,
                                    int64_t limit, int64_t offset, shelf_cursor **out);
 
-/* Count the samples that shelf_catalog_search would return without limit. */
+/* The exact number of samples shelf_catalog_search would return without
+ * limit (shelf_search's total with count_limit -1). */
 SHELF_API int shelf_catalog_search_count(shelf_library *lib, const char *text,
                                          int64_t *count);
 

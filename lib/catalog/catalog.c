@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 struct shelf_cursor {
     shelf_library *lib;
@@ -69,7 +69,9 @@ int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out)
 
     if (!c) {
         sqlite3_finalize(st);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        *out = NULL;
+        (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return SHELF_ENOMEM;
     }
     c->lib = lib;
     c->st = st;
@@ -162,92 +164,6 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
     if (!st)
         return lib->err.rc;
     return shelf__cursor_new(lib, st, out);
-}
-
-/*
- * Turn what a user typed into an FTS5 query: each word becomes a quoted
- * prefix term, all ANDed.  Words are runs of letters and digits (any
- * non-ASCII byte counts as a letter), the same split the tokenizer makes,
- * so no input can form FTS5 syntax.  *out is NULL when there are no words.
- */
-static int fts_query(shelf_library *lib, const char *text, char **out)
-{
-    shelf__buf q = SHELF__BUF_INIT;
-    const unsigned char *p = (const unsigned char *)(text ? text : "");
-    int rc = SHELF_OK;
-
-    *out = NULL;
-    while (*p && rc == SHELF_OK) {
-        const unsigned char *w;
-
-        while (*p && !(isalnum(*p) || *p >= 0x80))
-            p++;
-        if (!*p)
-            break;
-        for (w = p; *p && (isalnum(*p) || *p >= 0x80); p++)
-            ;
-        rc = shelf__buf_addf(&q, "%s\"%.*s\"*", q.len ? " " : "", (int)(p - w), (const char *)w);
-    }
-    if (rc != SHELF_OK) {
-        shelf__buf_release(&q);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    }
-    *out = q.buf;
-    return SHELF_OK;
-}
-
-int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, int64_t offset,
-                         shelf_cursor **out)
-{
-    sqlite3_stmt *st;
-    char *q;
-    int rc;
-
-    *out = NULL;
-    if ((rc = fts_query(lib, text, &q)) != SHELF_OK)
-        return rc;
-    st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS
-                             " FROM samples_fts f JOIN samples s ON s.id = f.rowid" SAMPLE_JOINS
-                             " WHERE samples_fts MATCH ?1 ORDER BY f.rank, s.id"
-                             " LIMIT ?2 OFFSET ?3");
-    if (!st) {
-        shelf_free(q);
-        return lib->err.rc;
-    }
-    /* No words: a query that matches nothing, so the cursor is still valid.
-     * The copy of the text can fail (SQLITE_NOMEM): the MATCH would be NULL. */
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    sqlite3_bind_int64(st, 3, offset > 0 ? offset : 0);
-    rc = sqlite3_bind_text(st, 1, q ? q : "\"\"", -1, SQLITE_TRANSIENT);
-    shelf_free(q);
-    if (rc != SQLITE_OK) {
-        rc = shelf__dberr(lib, "search");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    return shelf__cursor_new(lib, st, out);
-}
-
-int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
-{
-    sqlite3_stmt *st;
-    char *q;
-    int rc;
-
-    *count = 0;
-    if ((rc = fts_query(lib, text, &q)) != SHELF_OK || !q)
-        return rc;
-    if (!(st = shelf__prepare(lib, "SELECT count(*) FROM samples_fts WHERE samples_fts MATCH ?1"))) {
-        shelf_free(q);
-        return lib->err.rc;
-    }
-    if (sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        *count = sqlite3_column_int64(st, 0);
-    else
-        rc = shelf__dberr(lib, "search");
-    sqlite3_finalize(st);
-    shelf_free(q);
-    return rc;
 }
 
 int shelf_catalog_get(shelf_library *lib, int64_t id, shelf_cursor **out, const shelf_sample **row)
@@ -466,7 +382,7 @@ int shelf_tag_add(shelf_library *lib, int64_t id, const char *tag)
         return rc;
     return edit_sample(lib, id,
         "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
-        "  SELECT id, 1, ?1 FROM tags WHERE name = ?2", tag, 0);
+        "  SELECT id, " SHELF__KIND_SAMPLE_SQL ", ?1 FROM tags WHERE name = ?2", tag, 0);
 }
 
 int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
@@ -476,7 +392,7 @@ int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
     if (rc != SHELF_OK)
         return rc;
     return edit_sample(lib, id,
-        "DELETE FROM tag_items WHERE kind = 1 AND item_id = ?1 AND\n"
+        "DELETE FROM tag_items WHERE kind = " SHELF__KIND_SAMPLE_SQL " AND item_id = ?1 AND\n"
         "  tag_id = (SELECT id FROM tags WHERE name = ?2)", tag, 0);
 }
 
@@ -487,10 +403,11 @@ int shelf_rate(shelf_library *lib, int64_t id, int rating)
     if (rating < 0 || rating > 5)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid rating %d: 0 to 5", rating);
     rc = rating == 0
-        ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = 1 AND item_id = ?1 AND ?2 = 0",
+        ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = " SHELF__KIND_SAMPLE_SQL
+                               " AND item_id = ?1 AND ?2 = 0",
                       NULL, 0)
         : edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
-                               "VALUES(1, ?1, ?2)", NULL, rating);
+                               "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)", NULL, rating);
     if (rc == SHELF_OK)
         shelf__memindex_applied(lib, id, F_RATING, rating);
     return rc;
@@ -499,9 +416,10 @@ int shelf_rate(shelf_library *lib, int64_t id, int rating)
 int shelf_favourite(shelf_library *lib, int64_t id, int on)
 {
     int rc = on ? edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
-                                       "VALUES(1, ?1, ?2)", NULL, shelf__now())
-                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = 1 AND item_id = ?1 "
-                                       "AND ?2 = 0", NULL, 0);
+                                       "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)",
+                                       NULL, shelf__now())
+                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = " SHELF__KIND_SAMPLE_SQL
+                                       " AND item_id = ?1 AND ?2 = 0", NULL, 0);
 
     if (rc == SHELF_OK)
         shelf__memindex_applied(lib, id, F_FAV, on != 0);
@@ -586,10 +504,10 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
      * the detail: shelf__docs_relink reads it). */
     if (!(st = shelf__prepare(lib,
             "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
-            "  SELECT unixepoch(), 'unlink', 2, patch_id,\n"
+            "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"
             "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
             "  FROM patch_samples WHERE sample_id = ?1\n"
-            "  UNION ALL SELECT unixepoch(), 'unlink', 3, project_id,\n"
+            "  UNION ALL SELECT unixepoch(), 'unlink', " SHELF__KIND_PROJECT_SQL ", project_id,\n"
             "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
             "  FROM project_samples WHERE sample_id = ?1"))) {
         rc = lib->err.rc;
@@ -617,7 +535,10 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto fail;
     }
-    sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot remove sample");
+        goto fail;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if ((rc = shelf__commit(lib)) != SHELF_OK)

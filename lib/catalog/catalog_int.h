@@ -1,6 +1,7 @@
 /*
  * catalog_int.h: the library handle and the SQLite catalog inside it.
- * Schema and migrations are in schema.c (see doc/formats.md); queries in
+ * SQLite helpers (errors, statements, transactions) are in db.c; schema and
+ * migrations in schema.c (see doc/formats.md); queries in
  * catalog.c; integrity and maintenance in maint.c.
  */
 #ifndef SHELF_CATALOG_INT_H
@@ -10,8 +11,18 @@
 #include "../common/common_int.h"
 #include "../store/store_int.h"
 
-/* Kinds of items in the polymorphic tables (tags, ratings, favourites). */
-enum { SHELF__KIND_SAMPLE = 1, SHELF__KIND_PATCH = 2, SHELF__KIND_PROJECT = 3 };
+/* Kinds of items in the polymorphic tables (tags, ratings, favourites,
+ * doc_versions, audit_log).  Macros, so that SQL text pastes them in:
+ * "WHERE kind = " SHELF__KIND_SAMPLE_SQL; the stored values never change
+ * (doc/formats.md). */
+#define SHELF__KIND_SAMPLE 1
+#define SHELF__KIND_PATCH 2
+#define SHELF__KIND_PROJECT 3
+#define SHELF__SQL_STR_(x) #x
+#define SHELF__SQL_STR(x) SHELF__SQL_STR_(x)
+#define SHELF__KIND_SAMPLE_SQL SHELF__SQL_STR(SHELF__KIND_SAMPLE)
+#define SHELF__KIND_PATCH_SQL SHELF__SQL_STR(SHELF__KIND_PATCH)
+#define SHELF__KIND_PROJECT_SQL SHELF__SQL_STR(SHELF__KIND_PROJECT)
 
 /* Cached prepared statements, by purpose. */
 enum {
@@ -32,6 +43,7 @@ struct shelf_library {
     struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
     int edit_before;          /* total_changes before the last one-row edit */
     unsigned memindex_builds; /* how often the index was built (tests) */
+    unsigned memindex_searches; /* searches the index answered (tests) */
     char library_id[33];      /* from the config: names this library as a device */
     int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
 };
@@ -98,13 +110,14 @@ int shelf__root_for_import(shelf_library *lib, const char *abs_dir, int64_t *roo
     "s.loop_start, s.loop_end, s.loop_mode, s.tempo, s.beats, s.category, s.created,\n" \
     "s.last_used, s.missing, coalesce(rt.rating, 0), fv.item_id IS NOT NULL,\n" \
     "coalesce((SELECT group_concat(name, ' ') FROM (SELECT t.name FROM tag_items ti\n" \
-    "  JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id\n" \
+    "  JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL \
+    " AND ti.item_id = s.id\n" \
     "  ORDER BY t.name)), ''),\n" \
     "s.title, s.author, s.comment, s.genre, s.kit, s.instrument\n"
 #define SAMPLE_JOINS \
     " JOIN roots r ON r.id = s.root_id\n" \
-    " LEFT JOIN ratings rt ON rt.kind = 1 AND rt.item_id = s.id\n" \
-    " LEFT JOIN favourites fv ON fv.kind = 1 AND fv.item_id = s.id\n"
+    " LEFT JOIN ratings rt ON rt.kind = " SHELF__KIND_SAMPLE_SQL " AND rt.item_id = s.id\n" \
+    " LEFT JOIN favourites fv ON fv.kind = " SHELF__KIND_SAMPLE_SQL " AND fv.item_id = s.id\n"
 
 /* A cursor over st, which selects SAMPLE_COLUMNS (takes st, even on failure). */
 int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out);

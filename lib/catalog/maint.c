@@ -4,7 +4,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -100,9 +99,11 @@ static int load_items(shelf_library *lib, vitem **out, size_t *count, uint64_t *
 static int hash_file(const char *path, void *buf, char hex[SHELF_HASH_HEX], uint64_t *size)
 {
     uint8_t h[SHELF_HASH_BYTES];
-    int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+    int fd, e;
 
-    if (fd < 0)
+    if (!path)
+        return EINVAL;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return errno;
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     e = shelf__sha256_fd(fd, buf, HASH_BUF, h, size);
@@ -334,17 +335,6 @@ static int gc_visit(void *ud, const char *hex, const char *path, uint64_t size)
     return SHELF_OK;
 }
 
-static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 /*
  * Folders an archive import stages in (DIR/.archive-import-XXXXXX,
  * .archive-repair-XXXXXX) outlive it only when it was killed: an import
@@ -355,19 +345,25 @@ static int gc_staging(gcstate *g)
     DIR *d = opendir(g->lib->path);
     struct dirent *de;
     char *p;
+    int e, rc;
 
     if (!d)
         return shelf__seterr_errno(&g->lib->err, errno, "cannot read '%s'", g->lib->path);
     while ((de = readdir(d))) {
-        if (strncmp(de->d_name, ".archive-import-", 16) && strncmp(de->d_name, ".archive-repair-", 16))
+        if (strncmp(de->d_name, ".archive-import-", 16) != 0 &&
+            strncmp(de->d_name, ".archive-repair-", 16) != 0)
             continue;
         if (!(p = shelf__path_join(g->lib->path, de->d_name))) {
             closedir(d);
             return shelf__seterr(&g->lib->err, SHELF_ENOMEM, "out of memory");
         }
         g->st->temps_removed++;
-        if (!g->dry_run)
-            nftw(p, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+        if (!g->dry_run && (e = shelf__rmtree(p)) != 0) {
+            closedir(d);
+            rc = shelf__seterr_errno(&g->lib->err, e, "cannot remove '%s'", p);
+            free(p);
+            return rc;
+        }
         free(p);
     }
     closedir(d);
@@ -409,7 +405,7 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run)
         n++;
         if (dry_run || !(p = shelf__path_join(cachedir, de->d_name)))
             continue;
-        nftw(p, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+        (void)shelf__rmtree(p);     /* best effort: the next sweep tries again */
         shelf_free(p);
     }
     closedir(d);
@@ -561,10 +557,13 @@ int shelf_db_backup(shelf_library *lib, const char *path)
     }
     sqlite3_close(dest);
     dest = NULL;
-    if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) >= 0) {
-        fsync(fd);
-        close(fd);
+    if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
+        rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", tmp);
+        if (fd >= 0)
+            close(fd);
+        goto out;
     }
+    close(fd);
     if (rename(tmp, path) != 0) {
         rc = shelf__seterr_errno(&lib->err, errno, "cannot write '%s'", path);
         goto out;

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 enum { COL_NAME = 1, COL_PATH = 2, COL_TAGS = 4, COL_CAT = 8, COL_META = 16 };
 
@@ -105,6 +105,14 @@ typedef struct builder {
     uint8_t col;
     int oom;
 } builder;
+
+/* Out of memory on lib: the error set, SHELF_ENOMEM returned (a constant the
+ * static analyser can follow, unlike shelf__seterr's). */
+static int nomem(shelf_library *lib)
+{
+    (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_ENOMEM;
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -367,7 +375,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
             "FROM samples s" SAMPLE_JOINS
             "ORDER BY coalesce(rt.rating, 0) DESC, %s DESC, s.name COLLATE NOCASE, s.id", when)
             != SHELF_OK)
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            return nomem(lib);
         st = shelf__prepare(lib, sql.buf);
         shelf__buf_release(&sql);
     }
@@ -448,7 +456,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
     return rc;
 nomem:
     sqlite3_finalize(st);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 /* Tags: text into the term index (column tags) and tag -> items lists. */
@@ -456,7 +464,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "SELECT lower(t.name), ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
-        "WHERE ti.kind = 1 ORDER BY lower(t.name)");
+        "WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL " ORDER BY lower(t.name)");
     uint32_t *items = NULL;
     size_t nitems = 0, capitems = 0;
     shelf__tokenizer *tk;
@@ -481,7 +489,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
             folded = NULL;
             goto nomem;
         }
-        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded)) {
+        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded) != 0) {
             char **t = shelf__realloc(ix->tags, (ix->ntags + 1) * sizeof *t);
             uint32_t *o = t ? shelf__realloc(ix->tag_off, (ix->ntags + 2) * sizeof *o) : NULL;
 
@@ -517,7 +525,7 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
     {
         uint32_t t;
 
-        for (t = 0; t < ix->ntags; t++) {
+        for (t = 0; items && t < ix->ntags; t++) {   /* no items: no tags */
             uint32_t *a = items + ix->tag_off[t];
             size_t n = ix->tag_off[t + 1] - ix->tag_off[t], i, j;
 
@@ -535,7 +543,7 @@ nomem:
     sqlite3_finalize(st);
     shelf_free(folded);
     shelf_free(items);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
@@ -552,7 +560,7 @@ static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
             if (s)
                 ix->syns = s;
             sqlite3_finalize(st);
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            return nomem(lib);
         }
         ix->syns = s;
         s[ix->nsyns].grp = sqlite3_column_int64(st, 1);
@@ -586,7 +594,7 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
         for (i = 0; i < b->nstrs; i++) {
             size_t mask = b->nslots - 1, k;
 
-            for (k = hash_str(sorted[i]) & mask; strcmp(b->strs[b->slots[k] - 1], sorted[i]);
+            for (k = hash_str(sorted[i]) & mask; strcmp(b->strs[b->slots[k] - 1], sorted[i]) != 0;
                  k = (k + 1) & mask)
                 ;
             rank[b->slots[k] - 1] = (uint32_t)i;
@@ -719,7 +727,7 @@ nomem:
     shelf_free(count);
     shelf_free(order);
     shelf_free(rank);
-    return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    return nomem(lib);
 }
 
 /* Authors repeat (producers, kit authors): keep each once, and per item
@@ -737,7 +745,7 @@ static int intern_authors(shelf_library *lib, shelf__memindex *ix)
                              (size_t)ix->n * 4)) ||
         !(ix->authtab = shelf__malloc(((size_t)ix->n + 1) * sizeof *ix->authtab))) {
         shelf_free(slots);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     }
     for (i = 0; i < ix->n; i++) {
         size_t k;
@@ -781,7 +789,7 @@ static int rank_names(shelf_library *lib, shelf__memindex *ix)
                           (size_t)ix->n * 4);
     if (!order || !ix->name_rank) {
         shelf_free(order);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     }
     for (i = 0; i < ix->n; i++)
         order[i] = i;
@@ -806,7 +814,7 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
     *out = NULL;
     memset(&b, 0, sizeof b);
     if (!ix)
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return nomem(lib);
     b.ix = ix;
     if ((rc = shelf__tokenizer_get(lib, &b.tk)) != SHELF_OK) {
         shelf_free(ix);
@@ -824,7 +832,7 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         ;
     if (!(ix->byid = shelf__calloc(ix->byid_cap, sizeof *ix->byid)) ||
         !(ix->all = shelf__calloc(ix->words, 8))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        rc = nomem(lib);
         goto done;
     }
     for (i = 0; i < ix->n; i++) {
@@ -842,10 +850,10 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         rc = rank_names(lib, ix);
     if (rc == SHELF_OK) {      /* a bitmap per category: cat: is a few ORs */
         if (!(ix->catbits = shelf__calloc(ix->ncats + 1, sizeof *ix->catbits)))
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            rc = nomem(lib);
         for (i = 1; rc == SHELF_OK && i <= ix->ncats; i++)
             if (!(ix->catbits[i] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8)))
-                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                rc = nomem(lib);
         for (i = 0; rc == SHELF_OK && i < ix->n; i++)
             if (ix->cat[i])
                 ix->catbits[ix->cat[i]][i >> 6] |= 1ull << (i & 63);
@@ -907,7 +915,7 @@ static uint64_t *bm_new(evalctx *e)
     uint64_t *b = shelf__calloc(e->ix->words, 8);
 
     if (!b && e->rc == SHELF_OK)
-        e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+        e->rc = nomem(e->lib);
     return b;
 }
 
@@ -993,7 +1001,7 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
     if (!ix->nsyns || !(s = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn)))
         return;
     for (i = 0; i < ix->nsyns; i++)
-        if (ix->syns[i].grp == s->grp && strcmp(ix->syns[i].word, tok))
+        if (ix->syns[i].grp == s->grp && strcmp(ix->syns[i].word, tok) != 0)
             prefix_bits(e, ix->syns[i].word, 0xff, any, name);
 }
 
@@ -1181,7 +1189,7 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         size_t a;
 
         if (!want) {
-            e->rc = shelf__seterr(&e->lib->err, SHELF_ENOMEM, "out of memory");
+            e->rc = nomem(e->lib);
             return;
         }
         for (a = 0; a < ix->nauth; a++)
@@ -1338,104 +1346,224 @@ static int cmp_keyed(const void *a, const void *b, void *arg)
     return sc->desc ? -c : c;
 }
 
+/* The matches of a search and the name hits of its top-level words. */
+typedef struct matches {
+    uint64_t *m;                /* the items that match q */
+    uint64_t **names;           /* per top-level word: items with it in their name */
+    int nwords;
+} matches;
+
+static void matches_free(matches *mt)
+{
+    int i;
+
+    for (i = 0; i < mt->nwords; i++)
+        shelf_free(mt->names[i]);
+    shelf_free(mt->names);
+    shelf_free(mt->m);
+}
+
+/* Evaluate q into mt.  The words of a top-level AND (or a lone word) are
+ * evaluated once, keeping each one's bitmap of name hits for the ranking;
+ * there are as many as q has (at most the query's 256 words), none dropped. */
+static int match_top(evalctx *e, const qnode *q, matches *mt)
+{
+    const qnode *const *kids = &q;
+    int nkids = 1, i, words_ranked = q->kind == Q_AND || q->kind == Q_WORD;
+
+    if (q->kind == Q_AND) {
+        kids = (const qnode *const *)q->kids;
+        nkids = q->nkids;
+    }
+    if (!(mt->m = bm_new(e)))
+        return e->rc;
+    if (!(mt->names = shelf__calloc((size_t)nkids, sizeof *mt->names)))
+        return nomem(e->lib);
+    memcpy(mt->m, e->ix->all, e->ix->words * 8);
+    for (i = 0; i < nkids && e->rc == SHELF_OK; i++) {
+        uint64_t *b;
+        size_t w;
+
+        if (kids[i]->kind == Q_WORD && words_ranked) {
+            if (!(b = bm_new(e)) || !(mt->names[mt->nwords] = bm_new(e))) {
+                shelf_free(b);
+                break;
+            }
+            word_bits(e, kids[i]->text, b, mt->names[mt->nwords]);
+            mt->nwords++;
+        } else if (!(b = eval(e, kids[i]))) {
+            break;
+        }
+        for (w = 0; w < e->ix->words; w++)
+            mt->m[w] &= b[w];
+        shelf_free(b);
+    }
+    return e->rc;
+}
+
+typedef struct tiered {
+    uint32_t item, tier;
+} tiered;
+
+/*
+ * The page [offset, want) of the matches by relevance: samples with more
+ * top-level words in their name first, each tier in static-rank order.
+ * Walks the items in static-rank order and stops once the best tier holds
+ * a page; then a counting sort by tier.  ids has room for the page.
+ */
+static int page_ranked(shelf_library *lib, const shelf__memindex *ix, const matches *mt,
+                       int64_t total, int64_t offset, int64_t want, int64_t *ids, size_t *got)
+{
+    size_t tiers = (size_t)mt->nwords + 1, cap, k = 0, w, *nb, *at;
+    tiered *seen = NULL, *sorted = NULL;
+    int rc = SHELF_OK;
+    int64_t t;
+
+    /* each tier keeps at most want items: no more than tiers * want */
+    cap = (size_t)total;
+    if (want < INT64_MAX && (uint64_t)want < (uint64_t)total / tiers)
+        cap = (size_t)want * tiers;
+    nb = shelf__calloc(2 * tiers, sizeof *nb);
+    seen = shelf__malloc((cap ? cap : 1) * sizeof *seen);
+    sorted = shelf__malloc((cap ? cap : 1) * sizeof *sorted);
+    if (!nb || !seen || !sorted) {
+        rc = nomem(lib);
+        goto done;
+    }
+    at = nb + tiers;
+    for (w = 0; w < ix->words; w++) {
+        uint64_t bits = mt->m[w];
+
+        while (bits) {
+            uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits)), tier = 0;
+            int j;
+
+            bits &= bits - 1;
+            for (j = 0; j < mt->nwords; j++)
+                tier += (uint32_t)GET(mt->names[j], it);
+            if ((int64_t)nb[tier] >= want)
+                continue;
+            nb[tier]++;
+            seen[k].item = it;
+            seen[k++].tier = tier;
+            if (tier == tiers - 1 && (int64_t)nb[tier] >= want)
+                goto walked;
+        }
+    }
+walked:
+    for (t = (int64_t)tiers - 1, w = 0; t >= 0; t--) {  /* best tier first */
+        at[t] = w;
+        w += nb[t];
+    }
+    for (w = 0; w < k; w++)
+        sorted[at[seen[w].tier]++] = seen[w];
+    for (w = (size_t)(offset < 0 ? 0 : offset); w < k && (int64_t)w < want; w++)
+        ids[(*got)++] = ix->ids[sorted[w].item];
+done:
+    shelf_free(nb);
+    shelf_free(seen);
+    shelf_free(sorted);
+    return rc;
+}
+
+/* Keep the best kk of all[0..k) (by sc) in all[0..kk), unordered: a heap
+ * with the worst of them on top.  Returns how many are kept. */
+static size_t keep_best(keyed *all, size_t k, size_t kk, sortctx *sc)
+{
+    size_t h = 0, j;
+
+    for (j = 0; j < k; j++) {
+        keyed v = all[j];
+        size_t at, c2;
+
+        /* the heap lives in all[0..h), h <= j: writes never reach the
+         * items not read yet */
+        if (h < kk) {
+            at = h++;
+            while (at && cmp_keyed(&all[(at - 1) / 2], &v, sc) < 0) {
+                all[at] = all[(at - 1) / 2];
+                at = (at - 1) / 2;
+            }
+            all[at] = v;
+            continue;
+        }
+        if (!kk || cmp_keyed(&v, &all[0], sc) >= 0)
+            continue;
+        for (at = 0;; at = c2) {
+            c2 = 2 * at + 1;
+            if (c2 >= h)
+                break;
+            if (c2 + 1 < h && cmp_keyed(&all[c2 + 1], &all[c2], sc) > 0)
+                c2++;
+            if (cmp_keyed(&all[c2], &v, sc) <= 0)
+                break;
+            all[at] = all[c2];
+        }
+        all[at] = v;
+    }
+    return h;
+}
+
+/* The page [offset, want) of the matches by a sort key: every match keyed,
+ * the best want kept when that is a small part, then sorted. */
+static int page_sorted(shelf_library *lib, const shelf__memindex *ix, const uint64_t *m,
+                       int64_t total, int sort, int descending, int64_t offset, int64_t want,
+                       int64_t *ids, size_t *got)
+{
+    keyed *all = shelf__malloc(((size_t)total + 1) * sizeof *all);
+    sortctx sc = { ix, sort, descending };
+    size_t w, k = 0, j;
+
+    if (!all)
+        return nomem(lib);
+    for (w = 0; w < ix->words; w++) {
+        uint64_t bits = m[w];
+
+        while (bits) {
+            uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+
+            bits &= bits - 1;
+            all[k].item = it;
+            all[k].key = sort_key(ix, sort, it);
+            k++;
+        }
+    }
+    /* a page of a long list: keep the best `want`, then sort just those */
+    if (want < INT64_MAX && (size_t)want * 4 < k)
+        k = keep_best(all, k, (size_t)want, &sc);
+    qsort_r(all, k, sizeof *all, cmp_keyed, &sc);
+    for (j = (size_t)(offset < 0 ? 0 : offset); j < k && (int64_t)j < want; j++)
+        ids[(*got)++] = ix->ids[all[j].item];
+    shelf_free(all);
+    return SHELF_OK;
+}
+
 int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode *q, int sort,
                            int descending, int64_t offset, int64_t limit, int64_t now,
                            int64_t **ids, size_t *n, int64_t *total)
 {
     evalctx e = { lib, ix, now, 0, SHELF_OK };
-    const qnode *const *kids = &q;
-    uint64_t *m, *names[8];
-    int nkids = 1, nwords = 0, i;
+    matches mt = { NULL, NULL, 0 };
     int64_t want = limit < 0 ? INT64_MAX : offset + limit;
     size_t got = 0, cap;
+    int rc;
 
     *ids = NULL;
     *n = 0;
-    /* The words of a top-level AND are evaluated once, keeping the bitmap
-     * of name hits each has for the ranking. */
-    if (q->kind == Q_AND) {
-        kids = (const qnode *const *)q->kids;
-        nkids = q->nkids;
-    }
-    if (!(m = bm_new(&e)))
-        return e.rc;
-    memcpy(m, ix->all, ix->words * 8);
-    for (i = 0; i < nkids && e.rc == SHELF_OK; i++) {
-        uint64_t *b;
-        size_t w;
-
-        if (kids[i]->kind == Q_WORD && nwords < 8 &&
-            (q->kind == Q_AND || q->kind == Q_WORD)) {
-            if (!(b = bm_new(&e)) || !(names[nwords] = bm_new(&e))) {
-                shelf_free(b);
-                break;
-            }
-            word_bits(&e, kids[i]->text, b, names[nwords]);
-            nwords++;
-        } else if (!(b = eval(&e, kids[i]))) {
-            break;
-        }
-        for (w = 0; w < ix->words; w++)
-            m[w] &= b[w];
-        shelf_free(b);
-    }
-    if (e.rc != SHELF_OK)
-        goto fail;
-    *total = popcount(m, ix->words);
+    if ((rc = match_top(&e, q, &mt)) != SHELF_OK)
+        goto done;
+    *total = popcount(mt.m, ix->words);
     cap = (size_t)(*total < want ? *total : want);
     if (!(*ids = shelf__malloc((cap ? cap : 1) * sizeof **ids))) {
-        shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        goto fail;
+        rc = nomem(lib);
+        goto done;
     }
+    /* no words at all under the default sort: by name */
+    if (sort == SHELF_SORT_DEFAULT && !mt.nwords && !has_words(q))
+        sort = SHELF_SORT_NAME;
     if (sort == SHELF_SORT_DEFAULT || sort == SHELF_SORT_RELEVANCE) {
-        /* name hits of each positive top-level word decide the tier */
-        if (!nwords && sort == SHELF_SORT_DEFAULT && !has_words(q)) {
-            sort = SHELF_SORT_NAME;         /* no words: by name */
-        } else {
-            /* walk in static-rank order; bucket by tier until the best
-             * tiers hold a page */
-            int64_t *bucket[9] = { 0 };
-            size_t nb[9] = { 0 }, w, tiers = (size_t)nwords + 1;
-            int64_t need = want, have;
-
-            for (w = 0; w < tiers; w++)
-                if (!(bucket[w] = shelf__malloc((cap ? cap : 1) * sizeof **bucket)))
-                    goto tierfail;
-            for (w = 0; w < ix->words; w++) {
-                uint64_t bits = m[w];
-
-                while (bits) {
-                    uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
-                    int tier = 0, k2;
-
-                    bits &= bits - 1;
-                    for (k2 = 0; k2 < nwords; k2++)
-                        tier += (int)GET(names[k2], it);
-                    if ((int64_t)nb[tier] < need)
-                        bucket[tier][nb[tier]++] = ix->ids[it];
-                    if (tier == nwords && (int64_t)nb[tier] >= need)
-                        goto full;
-                }
-            }
-full:
-            for (have = 0, i = nwords; i >= 0; i--) {
-                size_t k3;
-
-                for (k3 = 0; k3 < nb[i] && have < need; k3++, have++)
-                    if (have >= offset)
-                        (*ids)[got++] = bucket[i][k3];
-            }
-            for (w = 0; w < tiers; w++)
-                shelf_free(bucket[w]);
-            goto done;
-tierfail:
-            for (w = 0; w < tiers; w++)
-                shelf_free(bucket[w]);
-            shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    if (sort == SHELF_SORT_NAME && *total * 16 > (int64_t)ix->n && want < INT64_MAX) {
+        rc = page_ranked(lib, ix, &mt, *total, offset, want, *ids, &got);
+    } else if (sort == SHELF_SORT_NAME && *total * 16 > (int64_t)ix->n && want < INT64_MAX) {
         /* many matches: walk the names in order and take the matching ones */
         int64_t seen = 0;
         uint32_t j;
@@ -1443,87 +1571,19 @@ tierfail:
         for (j = 0; j < ix->n && seen < want; j++) {
             uint32_t it = ix->by_name[descending ? ix->n - 1 - j : j];
 
-            if (GET(m, it) && seen++ >= offset)
+            if (GET(mt.m, it) && seen++ >= offset)
                 (*ids)[got++] = ix->ids[it];
         }
-        goto done;
-    }
-    {   /* by a key: every match, sorted */
-        keyed *all = shelf__malloc(((size_t)*total + 1) * sizeof *all);
-        size_t w, k = 0, j;
-
-        if (!all) {
-            shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto fail;
-        }
-        for (w = 0; w < ix->words; w++) {
-            uint64_t bits = m[w];
-
-            while (bits) {
-                uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
-
-                bits &= bits - 1;
-                all[k].item = it;
-                all[k].key = sort_key(ix, sort, it);
-                k++;
-            }
-        }
-        {
-            sortctx sc = { ix, sort, descending };
-
-            /* a page of a long list: keep the best `want` in a heap
-             * (the worst of them on top), then sort just those */
-            if (want < INT64_MAX && (size_t)want * 4 < k) {
-                size_t h = 0, kk = (size_t)want;
-
-                for (j = 0; j < k; j++) {
-                    keyed v = all[j];
-                    size_t at, c2;
-
-                    /* the heap lives in all[0..h), h <= j: writes never
-                     * reach the items not read yet */
-                    if (h < kk) {
-                        at = h++;
-                        while (at && cmp_keyed(&all[(at - 1) / 2], &v, &sc) < 0) {
-                            all[at] = all[(at - 1) / 2];
-                            at = (at - 1) / 2;
-                        }
-                        all[at] = v;
-                        continue;
-                    }
-                    if (!kk || cmp_keyed(&v, &all[0], &sc) >= 0)
-                        continue;
-                    for (at = 0;; at = c2) {
-                        c2 = 2 * at + 1;
-                        if (c2 >= h)
-                            break;
-                        if (c2 + 1 < h && cmp_keyed(&all[c2 + 1], &all[c2], &sc) > 0)
-                            c2++;
-                        if (cmp_keyed(&all[c2], &v, &sc) <= 0)
-                            break;
-                        all[at] = all[c2];
-                    }
-                    all[at] = v;
-                }
-                k = h;
-            }
-            qsort_r(all, k, sizeof *all, cmp_keyed, &sc);
-        }
-        for (j = (size_t)(offset < 0 ? 0 : offset); j < k && (int64_t)j < want; j++)
-            (*ids)[got++] = ix->ids[all[j].item];
-        shelf_free(all);
+    } else {
+        rc = page_sorted(lib, ix, mt.m, *total, sort, descending, offset, want, *ids, &got);
     }
 done:
-    for (i = 0; i < nwords; i++)
-        shelf_free(names[i]);
-    shelf_free(m);
+    matches_free(&mt);
+    if (rc != SHELF_OK) {
+        shelf_free(*ids);
+        *ids = NULL;
+        return rc;
+    }
     *n = got;
     return SHELF_OK;
-fail:
-    for (i = 0; i < nwords; i++)
-        shelf_free(names[i]);
-    shelf_free(m);
-    shelf_free(*ids);
-    *ids = NULL;
-    return e.rc != SHELF_OK ? e.rc : lib->err.rc;
 }

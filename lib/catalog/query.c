@@ -69,8 +69,9 @@ static int fail(parser *ps, const char *at, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ps->errpos = col(ps, at);
-    return shelf__seterr(&ps->lib->err, SHELF_EINVAL, "invalid query at column %d: %s",
-                         ps->errpos, msg);
+    (void)shelf__seterr(&ps->lib->err, SHELF_EINVAL, "invalid query at column %d: %s",
+                        ps->errpos, msg);
+    return SHELF_EINVAL;
 }
 
 static int nomem(parser *ps)
@@ -104,7 +105,7 @@ static qnode *node(int kind, int pos)
 
 static int add_kid(qnode *n, qnode *kid)
 {
-    qnode **k = shelf__realloc(n->kids, (size_t)(n->nkids + 1) * sizeof *k);
+    qnode **k = shelf__realloc(n->kids, (size_t)(n->nkids + 1) * sizeof(qnode *));
 
     if (!k)
         return SHELF_ENOMEM;
@@ -419,9 +420,9 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
             rc = fail(ps, v, "%s: expected a word", shelf__query_field_name(field));
             goto bad;
         }
-        if (field == F_TYPE && strcmp(q->text, "sample") && strcmp(q->text, "samples") &&
-            strcmp(q->text, "patch") && strcmp(q->text, "patches") &&
-            strcmp(q->text, "project") && strcmp(q->text, "projects")) {
+        if (field == F_TYPE && strcmp(q->text, "sample") != 0 && strcmp(q->text, "samples") != 0 &&
+            strcmp(q->text, "patch") != 0 && strcmp(q->text, "patches") != 0 &&
+            strcmp(q->text, "project") != 0 && strcmp(q->text, "projects") != 0) {
             rc = fail(ps, v, "type: expected sample, patch or project");
             goto bad;
         }

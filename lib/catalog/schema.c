@@ -129,19 +129,19 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;\n"
     /* User metadata of a removed item goes with it. */
     "CREATE TRIGGER samples_meta_ad AFTER DELETE ON samples BEGIN\n"
-    "  DELETE FROM tag_items WHERE kind = 1 AND item_id = old.id;\n"
-    "  DELETE FROM ratings WHERE kind = 1 AND item_id = old.id;\n"
-    "  DELETE FROM favourites WHERE kind = 1 AND item_id = old.id;\n"
+    "  DELETE FROM tag_items WHERE kind = " SHELF__KIND_SAMPLE_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM ratings WHERE kind = " SHELF__KIND_SAMPLE_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM favourites WHERE kind = " SHELF__KIND_SAMPLE_SQL " AND item_id = old.id;\n"
     "END;\n"
     "CREATE TRIGGER patches_meta_ad AFTER DELETE ON patches BEGIN\n"
-    "  DELETE FROM tag_items WHERE kind = 2 AND item_id = old.id;\n"
-    "  DELETE FROM ratings WHERE kind = 2 AND item_id = old.id;\n"
-    "  DELETE FROM favourites WHERE kind = 2 AND item_id = old.id;\n"
+    "  DELETE FROM tag_items WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM ratings WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM favourites WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
     "END;\n"
     "CREATE TRIGGER projects_meta_ad AFTER DELETE ON projects BEGIN\n"
-    "  DELETE FROM tag_items WHERE kind = 3 AND item_id = old.id;\n"
-    "  DELETE FROM ratings WHERE kind = 3 AND item_id = old.id;\n"
-    "  DELETE FROM favourites WHERE kind = 3 AND item_id = old.id;\n"
+    "  DELETE FROM tag_items WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM ratings WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
+    "  DELETE FROM favourites WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
     "END;\n",
 
     /* 2: full-text search over samples (name, path words, tags, category),
@@ -154,7 +154,8 @@ static const char *const migrations[] = {
     "INSERT INTO samples_fts(rowid, name, words, tags, category)\n"
     "  SELECT s.id, s.name, r.path || '/' || s.relpath,\n"
     "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
-    "              ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id), ''),\n"
+    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = s.id), ''),\n"
     "    s.category\n"
     "  FROM samples s JOIN roots r ON r.id = s.root_id;\n"
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
@@ -170,15 +171,19 @@ static const char *const migrations[] = {
     "CREATE TRIGGER samples_fts_ad AFTER DELETE ON samples BEGIN\n"
     "  DELETE FROM samples_fts WHERE rowid = old.id;\n"
     "END;\n"
-    "CREATE TRIGGER tag_items_fts_ai AFTER INSERT ON tag_items WHEN new.kind = 1 BEGIN\n"
+    "CREATE TRIGGER tag_items_fts_ai AFTER INSERT ON tag_items WHEN new.kind = " SHELF__KIND_SAMPLE_SQL
+    " BEGIN\n"
     "  UPDATE samples_fts SET tags = coalesce((SELECT group_concat(t.name, ' ')\n"
     "    FROM tag_items ti JOIN tags t ON t.id = ti.tag_id\n"
-    "    WHERE ti.kind = 1 AND ti.item_id = new.item_id), '') WHERE rowid = new.item_id;\n"
+    "    WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = new.item_id), '') WHERE rowid = new.item_id;\n"
     "END;\n"
-    "CREATE TRIGGER tag_items_fts_ad AFTER DELETE ON tag_items WHEN old.kind = 1 BEGIN\n"
+    "CREATE TRIGGER tag_items_fts_ad AFTER DELETE ON tag_items WHEN old.kind = " SHELF__KIND_SAMPLE_SQL
+    " BEGIN\n"
     "  UPDATE samples_fts SET tags = coalesce((SELECT group_concat(t.name, ' ')\n"
     "    FROM tag_items ti JOIN tags t ON t.id = ti.tag_id\n"
-    "    WHERE ti.kind = 1 AND ti.item_id = old.item_id), '') WHERE rowid = old.item_id;\n"
+    "    WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = old.item_id), '') WHERE rowid = old.item_id;\n"
     "END;\n",
 
     /* 3: metadata the files carry (RIFF INFO, BWF, Vorbis comments, kits),
@@ -240,7 +245,8 @@ static const char *const migrations[] = {
     "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"
     "  SELECT s.id, s.name, r.path || '/' || s.relpath,\n"
     "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
-    "              ON t.id = ti.tag_id WHERE ti.kind = 1 AND ti.item_id = s.id), ''),\n"
+    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = s.id), ''),\n"
     "    s.category, ''\n"
     "  FROM samples s JOIN roots r ON r.id = s.root_id;\n"
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
@@ -264,15 +270,19 @@ static const char *const migrations[] = {
     "CREATE TRIGGER samples_fts_ad AFTER DELETE ON samples BEGIN\n"
     "  DELETE FROM samples_fts WHERE rowid = old.id;\n"
     "END;\n"
-    "CREATE TRIGGER tag_items_fts_ai AFTER INSERT ON tag_items WHEN new.kind = 1 BEGIN\n"
+    "CREATE TRIGGER tag_items_fts_ai AFTER INSERT ON tag_items WHEN new.kind = " SHELF__KIND_SAMPLE_SQL
+    " BEGIN\n"
     "  UPDATE samples_fts SET tags = coalesce((SELECT group_concat(t.name, ' ')\n"
     "    FROM tag_items ti JOIN tags t ON t.id = ti.tag_id\n"
-    "    WHERE ti.kind = 1 AND ti.item_id = new.item_id), '') WHERE rowid = new.item_id;\n"
+    "    WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = new.item_id), '') WHERE rowid = new.item_id;\n"
     "END;\n"
-    "CREATE TRIGGER tag_items_fts_ad AFTER DELETE ON tag_items WHEN old.kind = 1 BEGIN\n"
+    "CREATE TRIGGER tag_items_fts_ad AFTER DELETE ON tag_items WHEN old.kind = " SHELF__KIND_SAMPLE_SQL
+    " BEGIN\n"
     "  UPDATE samples_fts SET tags = coalesce((SELECT group_concat(t.name, ' ')\n"
     "    FROM tag_items ti JOIN tags t ON t.id = ti.tag_id\n"
-    "    WHERE ti.kind = 1 AND ti.item_id = old.item_id), '') WHERE rowid = old.item_id;\n"
+    "    WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = old.item_id), '') WHERE rowid = old.item_id;\n"
     "END;\n",
 
     /* 4: documents.  Every version of a patch or project, stored whole or
@@ -300,10 +310,10 @@ static const char *const migrations[] = {
     "ALTER TABLE projects ADD COLUMN version INTEGER NOT NULL DEFAULT 1;\n"
     "ALTER TABLE projects ADD COLUMN comment TEXT;\n"
     "CREATE TRIGGER patches_versions_ad AFTER DELETE ON patches BEGIN\n"
-    "  DELETE FROM doc_versions WHERE kind = 2 AND item_id = old.id;\n"
+    "  DELETE FROM doc_versions WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
     "END;\n"
     "CREATE TRIGGER projects_versions_ad AFTER DELETE ON projects BEGIN\n"
-    "  DELETE FROM doc_versions WHERE kind = 3 AND item_id = old.id;\n"
+    "  DELETE FROM doc_versions WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
     "END;\n"
     "CREATE TABLE audit_log(\n"
     "  id INTEGER PRIMARY KEY,\n"

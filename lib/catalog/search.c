@@ -11,7 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "memindex.h"
+#include "memindex_int.h"
 
 #define MAX_BINDS 2000
 #define MAX_COLLECTION_DEPTH 4
@@ -431,7 +431,8 @@ static void field_sql(compiler *c, shelf__buf *out, const qnode *n)
         /* n->text is folded (query.c); the matching tags' ids go inline */
         if (load_tags(c) != SHELF_OK)
             return;
-        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti WHERE ti.kind = 1 AND ti.tag_id IN (");
+        add(c, out, "s.id IN (SELECT ti.item_id FROM tag_items ti WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+                    " AND ti.tag_id IN (");
         for (t = 0; t < c->ntags; t++)
             if (n->prefix ? !strncmp(c->tags[t].name, n->text, len) : !strcmp(c->tags[t].name, n->text)) {
                 addf(c, out, "%s%lld", any ? ", " : "", (long long)c->tags[t].id);
@@ -713,6 +714,7 @@ static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_
                                      o->limit == 0 ? DEFAULT_PAGE : o->limit, now, &page, &n,
                                      total)) != SHELF_OK)
         return rc;
+    lib->memindex_searches++;
     *exact = 1;
     rc = shelf__buf_adds(&ids, "[");
     for (i = 0; i < n && rc == SHELF_OK; i++)
@@ -1181,4 +1183,89 @@ int shelf_synonyms_list(shelf_library *lib, shelf_synonym_cb cb, void *ud)
         cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
     return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "catalog");
+}
+
+/*
+ * Turn what a user typed into a query of plain words for shelf_search:
+ * words are runs of letters and digits (any non-ASCII character counts as
+ * a letter; bytes that are not UTF-8 separate words), ASCII folded to
+ * lowercase, so no input forms an operator, a field or a phrase.  *out is owned, "" when
+ * there are no words.
+ */
+static int plain_words(shelf_library *lib, const char *text, char **out)
+{
+    shelf__buf q = SHELF__BUF_INIT;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    int rc = shelf__buf_adds(&q, ""), inword = 0;
+
+    *out = NULL;
+    while (*p && rc == SHELF_OK) {
+        size_t n = *p >= 0x80 ? shelf__utf8_seq(p) : 1;
+
+        if (n == 0 || (n == 1 && !isalnum(*p))) {   /* a separator, or not UTF-8 */
+            inword = 0;
+            p += n ? n : 1;
+            continue;
+        }
+        if (!inword && q.len)
+            rc = shelf__buf_adds(&q, " ");
+        inword = 1;
+        if (rc == SHELF_OK && n == 1) {
+            char c = (char)tolower(*p);
+
+            rc = shelf__buf_add(&q, &c, 1);
+        } else if (rc == SHELF_OK) {
+            rc = shelf__buf_add(&q, p, n);
+        }
+        p += n;
+    }
+    if (rc != SHELF_OK || !(*out = shelf__buf_detach(&q))) {
+        shelf__buf_release(&q);
+        (void)shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return SHELF_ENOMEM;
+    }
+    return SHELF_OK;
+}
+
+/* shelf_catalog_search and _count: thin wrappers over shelf_search for
+ * plain words (include/shelf/catalog.h). */
+int shelf_catalog_search(shelf_library *lib, const char *text, int64_t limit, int64_t offset,
+                         shelf_cursor **out)
+{
+    shelf_search_opts o;
+    char *q;
+    int rc;
+
+    *out = NULL;
+    if ((rc = plain_words(lib, text, &q)) != SHELF_OK)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = limit > 0 ? limit : -1;
+    o.offset = offset > 0 ? offset : 0;
+    rc = shelf_search(lib, q, &o, out, NULL, NULL);
+    shelf_free(q);
+    return rc;
+}
+
+int shelf_catalog_search_count(shelf_library *lib, const char *text, int64_t *count)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur = NULL;
+    char *q;
+    int rc;
+
+    *count = 0;
+    if ((rc = plain_words(lib, text, &q)) != SHELF_OK)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = 1;
+    o.count_limit = -1;
+    rc = shelf_search(lib, q, &o, &cur, count, NULL);
+    shelf_cursor_free(cur);
+    shelf_free(q);
+    if (rc != SHELF_OK)
+        *count = 0;
+    return rc;
 }

@@ -21,7 +21,8 @@ static fts5_api *fts5_of(sqlite3 *db)
     if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
-    sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        api = NULL;
     sqlite3_finalize(st);
     return api;
 }

@@ -406,7 +406,7 @@ int shelf__probe_path(const char *path, shelf__probe *out, char *reason, size_t 
         size_t n = f ? fread(head, 1, sizeof head, f) : 0;
 
         if (f)
-            fclose(f);
+            (void)fclose(f);        /* read only: nothing to lose */
         open_failed(head, n, reason, reason_size);
         return SHELF_EFORMAT;
     }

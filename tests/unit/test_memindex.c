@@ -6,7 +6,7 @@
 #include <sndfile.h>
 #include "test.h"
 #include "audiogen.h"
-#include "catalog/memindex.h"
+#include "catalog/memindex_int.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
@@ -125,9 +125,15 @@ TEST(memory_matches_sql)
         size_t n1, n2, k;
 
 
+        /* the first answer is SQL's (no index), the second the memory
+         * engine's: the counter says which engine answered */
         a = ids_of(lib, queries[qi], SHELF_SORT_DEFAULT, &t1, &n1);
+        ASSERT_EQ_INT(lib->memindex_searches, 0);
         ASSERT_OKL(lib, shelf_library_preload(lib));
         b = ids_of(lib, queries[qi], SHELF_SORT_DEFAULT, &t2, &n2);
+        if (lib->memindex_searches != 1)
+            fprintf(stderr, "query '%s': the memory engine did not answer\n", queries[qi]);
+        ASSERT_EQ_INT(lib->memindex_searches, 1);
         if (t1 != t2 || n1 != n2)
             fprintf(stderr, "query '%s': sql %lld/%zu, memory %lld/%zu\n", queries[qi],
                     (long long)t1, n1, (long long)t2, n2);
@@ -168,8 +174,10 @@ TEST(memory_sorts_like_sql)
         shelf_library_close(lib);
         ASSERT_OK(shelf_library_open(path, 0, &lib, &msg));
         a = ids_of(lib, "drums", sorts[k], &t1, &n1);
+        ASSERT_EQ_INT(lib->memindex_searches, 0);
         ASSERT_OKL(lib, shelf_library_preload(lib));
         b = ids_of(lib, "drums", sorts[k], &t2, &n2);
+        ASSERT_EQ_INT(lib->memindex_searches, 1);
         ASSERT_EQ_INT(n1, n2);
         for (i = 0; i < n1; i++) {
             if (a[i] != b[i])
@@ -189,6 +197,7 @@ TEST(memory_pages_like_sql)
 {
     shelf_library *lib = fixture(), *mem;
     static const int sorts[] = { SHELF_SORT_NAME, SHELF_SORT_DURATION, SHELF_SORT_ID };
+    unsigned searches;
     char *msg;
     size_t k;
     int desc;
@@ -212,8 +221,11 @@ TEST(memory_pages_like_sql)
                 o.descending = desc;
                 o.limit = 3;
                 o.offset = off;
+                searches = mem->memindex_searches;
                 ASSERT_OKL(lib, shelf_search(lib, "-zzzz", &o, &c1, &t1, &e1));
                 ASSERT_OKL(mem, shelf_search(mem, "-zzzz", &o, &c2, &t2, &e2));
+                ASSERT_EQ_INT(lib->memindex_searches, 0);
+                ASSERT_EQ_INT(mem->memindex_searches, searches + 1);
                 ASSERT_EQ_INT(t1, t2);
                 for (;;) {
                     s1 = shelf_cursor_next(c1, &r1);
@@ -355,6 +367,84 @@ TEST(long_query_refused)
     shelf_library_close(lib);
 }
 
+/* The names of the matches of q in order, joined by '|', into out. */
+static void names_of(shelf_library *lib, const char *q, char *out, size_t size, int64_t *total)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur;
+    const shelf_sample *s;
+    size_t len = 0;
+    int exact;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = -1;
+    o.count_limit = -1;
+    ASSERT_OKL(lib, shelf_search(lib, q, &o, &cur, total, &exact));
+    out[0] = '\0';
+    while (shelf_cursor_next(cur, &s) == SHELF_ROW) {
+        int w = snprintf(out + len, size - len, "%s%s", len ? "|" : "", s->name);
+
+        ASSERT(w > 0 && (size_t)w < size - len);
+        len += (size_t)w;
+    }
+    shelf_cursor_free(cur);
+}
+
+/* A query of ten words matches only the samples that have all ten, and
+ * the memory engine ranks by name hits of every word: the ninth and
+ * tenth count as much as the first (they once fell out of fixed arrays of
+ * eight, and a sample with them in its name ranked below a better-rated
+ * one that had them only in its tags). */
+TEST(ten_words_all_count)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    const char *paths[1] = { root };
+    static const char *const files[] = { "India Juliet", "Plain", "India" };
+    static const char q[] = "alpha bravo charlie delta echo foxtrot golf hotel india juliet";
+    shelf_library *lib;
+    char p[4096], got[1024], *msg;
+    int64_t total, id;
+    size_t i;
+
+    for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+        tg_spec s = TG_SPEC_INIT(WAV16, 44100, 1, 2000);
+
+        test_pathf(p, sizeof p, "%s/alpha bravo charlie delta echo foxtrot golf hotel", root);
+        mkdir(p, 0777);
+        test_pathf(p, sizeof p, "%s/alpha bravo charlie delta echo foxtrot golf hotel/%s.wav",
+                   root, files[i]);
+        ASSERT_EQ_INT(tg_write(p, &s), 0);
+    }
+    ASSERT_OK(shelf_library_open(libdir, SHELF_OPEN_CREATE, &lib, &msg));
+    ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
+    /* "Plain" has india and juliet as tags, and the best rating */
+    for (id = 1; id <= 3; id++) {
+        shelf_cursor *c;
+        const shelf_sample *s;
+        int plain;
+
+        ASSERT_OKL(lib, shelf_catalog_get(lib, id, &c, &s));
+        plain = !strcmp(s->name, "Plain");
+        shelf_cursor_free(c);
+        if (plain) {
+            ASSERT_OKL(lib, shelf_tag_add(lib, id, "india"));
+            ASSERT_OKL(lib, shelf_tag_add(lib, id, "juliet"));
+            ASSERT_OKL(lib, shelf_rate(lib, id, 5));
+        }
+    }
+    names_of(lib, q, got, sizeof got, &total);     /* SQL */
+    ASSERT_EQ_INT(lib->memindex_searches, 0);
+    ASSERT_EQ_INT(total, 2);
+    ASSERT(!strstr(got, "India|") && strcmp(got + strlen(got) - 6, "|India"));
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    names_of(lib, q, got, sizeof got, &total);     /* memory */
+    ASSERT_EQ_INT(lib->memindex_searches, 1);
+    ASSERT_EQ_INT(total, 2);
+    ASSERT_EQ_STR(got, "India Juliet|Plain");
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -366,6 +456,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(memory_follows_changes),
         TEST_ENTRY(tag_folds_case),
         TEST_ENTRY(long_query_refused),
+        TEST_ENTRY(ten_words_all_count),
         TEST_END
     };
     return test_run(argc, argv, tests);

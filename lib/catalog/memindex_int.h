@@ -1,9 +1,9 @@
 /*
- * memindex.h: the in-memory search index that answers type-ahead queries
+ * memindex_int.h: the in-memory search index that answers type-ahead queries
  * in milliseconds over a million samples (see memindex.c).
  */
-#ifndef SHELF_MEMINDEX_H
-#define SHELF_MEMINDEX_H
+#ifndef SHELF_MEMINDEX_INT_H
+#define SHELF_MEMINDEX_INT_H
 
 #include "query_int.h"
 
@@ -46,4 +46,4 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
                            int descending, int64_t offset, int64_t limit, int64_t now,
                            int64_t **ids, size_t *n, int64_t *total);
 
-#endif /* SHELF_MEMINDEX_H */
+#endif /* SHELF_MEMINDEX_INT_H */

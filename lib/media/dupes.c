@@ -2,10 +2,12 @@
  * dupes.c: duplicates in the catalog: identical files (same SHA-256), the
  * same decoded audio in other files or encodings (decoded PCM hashed,
  * remembered in samples.audio_sha), and one name with different sounds.
+ * It lives in lib/media, above the catalog, because it decodes audio: no
+ * file of lib/catalog includes media (doc/design.md, layering).
  */
 #include <string.h>
-#include "catalog_int.h"
-#include "../media/media_int.h"
+#include "../catalog/catalog_int.h"
+#include "media_int.h"
 
 /* Report every group that `keys` selects (one key per row); the rows of a
  * group are those `members` selects with the key bound to ?1. */

@@ -1,0 +1,96 @@
+/*
+ * db.c: the SQLite helpers every file of the catalog shares: errors,
+ * statements, transactions.  They call nothing else of lib/catalog, so
+ * library.c, schema.c and memindex.c all depend on this file and not on
+ * each other.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include "catalog_int.h"
+
+int shelf__writable(shelf_library *lib)
+{
+    if (!lib->readonly)
+        return SHELF_OK;
+    if (lib->full)
+        return shelf__seterr_errno(&lib->err, ENOSPC, "cannot write '%s/shelf.db'", lib->path);
+    return shelf__seterr(&lib->err, SHELF_EPERM, "cannot write '%s': library is read-only",
+                         lib->path);
+}
+
+int shelf__dberr(shelf_library *lib, const char *what)
+{
+    char db[4096];
+
+    if ((sqlite3_errcode(lib->db) & 0xff) == SQLITE_READONLY && lib->readonly)
+        return shelf__writable(lib);
+    snprintf(db, sizeof db, "%s/shelf.db", lib->path);
+    return shelf__seterr_sqlite(&lib->err, lib->db, db, "%s", what);
+}
+
+int shelf__exec(shelf_library *lib, const char *sql)
+{
+    if (sqlite3_exec(lib->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return shelf__dberr(lib, "catalog");
+    return SHELF_OK;
+}
+
+/* Inside a transaction (an archive import's one for all its steps), a
+ * nested begin is a savepoint: its commit releases it, its rollback undoes
+ * only its part, and the outer commit or rollback decides. */
+int shelf__begin(shelf_library *lib)
+{
+    int rc;
+
+    if ((rc = shelf__writable(lib)) != SHELF_OK)
+        return rc;
+    rc = shelf__exec(lib, lib->tx_depth ? "SAVEPOINT shelf_nested" : "BEGIN IMMEDIATE");
+    if (rc == SHELF_OK)
+        lib->tx_depth++;
+    return rc;
+}
+
+int shelf__begin_read(shelf_library *lib)
+{
+    int rc = shelf__exec(lib, lib->tx_depth ? "SAVEPOINT shelf_nested" : "BEGIN");
+
+    if (rc == SHELF_OK)
+        lib->tx_depth++;
+    return rc;
+}
+
+int shelf__commit(shelf_library *lib)
+{
+    int rc = shelf__exec(lib, lib->tx_depth > 1 ? "RELEASE shelf_nested" : "COMMIT");
+
+    if (rc == SHELF_OK && lib->tx_depth > 0)
+        lib->tx_depth--;
+    else if (rc != SHELF_OK && lib->tx_depth == 1)
+        shelf__rollback(lib);   /* a failed COMMIT (out of memory) leaves it open */
+    return rc;
+}
+
+void shelf__rollback(shelf_library *lib)
+{
+    if (lib->tx_depth > 1) {
+        /* cleanup after an earlier failure: its error is the one to report */
+        (void)sqlite3_exec(lib->db, "ROLLBACK TO shelf_nested; RELEASE shelf_nested", NULL, NULL,
+                           NULL);
+        lib->tx_depth--;
+        return;
+    }
+    lib->tx_depth = 0;
+    if (!sqlite3_get_autocommit(lib->db))
+        (void)sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(lib->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        shelf__dberr(lib, "catalog");
+        return NULL;
+    }
+    return st;
+}
