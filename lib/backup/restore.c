@@ -465,8 +465,8 @@ static int rpool_start(rpool *p, rst *s)
     if (!(p->pool = shelf__pool_new(n, RJOBS)))
         goto nomem;
     p->nw = shelf__pool_threads(p->pool);
-    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof *p->ctx)) ||
-        !(p->zd = shelf__calloc((size_t)p->nw, sizeof *p->zd)))
+    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))) ||
+        !(p->zd = shelf__calloc((size_t)p->nw, sizeof(ZSTD_DCtx *))))
         goto nomem;
     for (i = 0; i < p->nw; i++) {
         p->ctx[i] = EVP_CIPHER_CTX_new();
@@ -1106,13 +1106,17 @@ static int snaprow_load(rst *s, int64_t sid, snaprow *w)
     int step, rc = SHELF_OK;
 
     memset(w, 0, sizeof *w);
-    if (!st)
-        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+    if (!st) {
+        shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+        return SHELF_EDB;
+    }
     sqlite3_bind_int64(st, 1, sid);
     if ((step = sqlite3_step(st)) != SQLITE_ROW) {
-        rc = step == SQLITE_DONE ? SHELF_ENOTFOUND : shelf__dberr(s->lib, "cannot read the snapshot's catalog");
         sqlite3_finalize(st);
-        return rc == SHELF_ENOTFOUND ? rc : shelf__seterr(&s->r->err, rc, "%s", s->lib->err.msg);
+        if (step == SQLITE_DONE)
+            return SHELF_ENOTFOUND;
+        shelf__seterr(&s->r->err, SHELF_EDB, "cannot read the snapshot's catalog: %s", sqlite3_errmsg(s->lib->db));
+        return SHELF_EDB;
     }
     w->name = shelf__strdup((const char *)sqlite3_column_text(st, 0));
     w->root = shelf__strdup((const char *)sqlite3_column_text(st, 1));
@@ -1122,8 +1126,10 @@ static int snaprow_load(rst *s, int64_t sid, snaprow *w)
     w->sha = shelf__strdup((const char *)sqlite3_column_text(st, 4));
     w->size = (uint64_t)sqlite3_column_int64(st, 5);
     sqlite3_finalize(st);
-    if (!w->name || !w->root || !w->relpath || !w->sha || !(w->abs = shelf__sample_abspath(w->root, w->relpath)))
-        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    if (!w->name || !w->root || !w->relpath || !w->sha || !(w->abs = shelf__sample_abspath(w->root, w->relpath))) {
+        rc = SHELF_ENOMEM;
+        shelf__seterr(&s->r->err, rc, "out of memory");
+    }
     return rc;
 }
 
@@ -1287,7 +1293,7 @@ static int restore_sample(rst *s, int64_t sid)
     char detail[640] = "", objpath[SHELF__STORE_REL_MAX];
     const char *useabs;
     json_t *it;
-    int rc, action, choice, have_file = 0, need_file = 1, live = 0, n = 0;
+    int rc, action = SHELF_RESTORE_CREATE, choice, have_file = 0, need_file = 1, live = 0, n = 0;
     int meta_mode = META_COPY, meta_only = 0, as_new;
     struct stat sb;
 
@@ -1448,7 +1454,7 @@ static int restore_doc(rst *s, int kind, int64_t id)
     int ikind = kind == SHELF__KIND_PATCH ? SHELF_ITEM_PATCH : SHELF_ITEM_PROJECT;
     const char *what = kind == SHELF__KIND_PATCH ? "patch" : "project";
     char shash[SHELF_HASH_HEX], lhash[SHELF_HASH_HEX], name[256], lname[256], detail[256] = "";
-    int64_t sseq, lseq, newid = 0;
+    int64_t sseq = 0, lseq = 0, newid = 0;
     char *json = NULL;
     shelf_library *errlib;
     int rc, action, choice, k;
