@@ -1100,20 +1100,86 @@ out:
     return rc;
 }
 
+/* Back up every item of the work list. */
+static int do_work(run *u, json_t *work)
+{
+    size_t i;
+    int rc;
+
+    u->prog.items_total = json_array_size(work);
+    for (i = 0; i < json_array_size(work); i++) {
+        /* Ask the kernel for the next file while this one is processed. */
+        json_t *nw = json_array_get(work, i + 1);
+        const char *next = nw && !unchanged(u, nw) ? json_string_value(json_object_get(nw, "src")) : NULL;
+        int fd;
+
+        if (next && (fd = open(next, O_RDONLY | O_CLOEXEC)) >= 0) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+            close(fd);
+        }
+        if ((rc = do_item(u, json_array_get(work, i))) != SHELF_OK || (rc = progress(u, 0)) != SHELF_OK)
+            return rc;
+    }
+    return SHELF_OK;
+}
+
+/*
+ * The parent of run u of *strategy: the newest snapshot of this library
+ * (incremental) or its newest full (differential; without one the run is
+ * a full).  Sets u->runs and u->nruns (the runs whose chunks may be
+ * reused) and u->parent (the parent tree by path; *ptree holds the tree).
+ * Sets r->err.
+ */
+static int pick_parent(run *u, json_t *all, int *strategy, json_t **parent_snap, json_t **full_snap,
+                       json_t **ptree)
+{
+    shelf_repo *r = u->r;
+    json_t *s;
+    size_t i;
+    int rc;
+
+    for (i = json_array_size(all); i-- > 0;) {
+        s = json_array_get(all, i);
+        if (strcmp(json_string_value(json_object_get(s, "device")), u->lib->library_id) != 0)
+            continue;
+        if (!*parent_snap)
+            *parent_snap = s;
+        if (!*full_snap && !strcmp(json_string_value(json_object_get(s, "strategy")), "full"))
+            *full_snap = s;
+    }
+    if (*strategy == SHELF_BACKUP_DIFFERENTIAL && !*full_snap)
+        *strategy = SHELF_BACKUP_FULL;  /* nothing to differ from yet */
+    memcpy(u->runs[0], r->run, SHELF__RUN_BYTES);
+    if (*strategy == SHELF_BACKUP_FULL) {
+        u->nruns = 1;
+        *parent_snap = NULL;
+    } else if (*strategy == SHELF_BACKUP_DIFFERENTIAL) {
+        shelf__unhex(json_string_value(json_object_get(*full_snap, "run")), u->runs[1], SHELF__RUN_BYTES);
+        u->nruns = 2;
+        *parent_snap = *full_snap;
+    }
+    if (!*parent_snap)
+        return SHELF_OK;
+    if ((rc = shelf__tree_load(r, *parent_snap, ptree)) != SHELF_OK)
+        return rc;
+    if (!(u->parent = by_path(*ptree)))
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
 int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
                      shelf_backup_stats *st)
 {
     shelf_backup_stats local;
     shelf_backup_opts opts;
     run u;
-    json_t *all = NULL, *s, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
+    json_t *all = NULL, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
     json_t *treeids = NULL, *ptree = NULL;
     char *catalog_copy = NULL, *cachedir = NULL, *tree_text = NULL;
     char runhex[33];
     int strategy, rc;
     double t0 = shelf__monotonic();
     uint64_t stored0 = 0;
-    size_t i;
 
     if (!st)
         st = &local;
@@ -1143,42 +1209,14 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     }
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
-    /* The parent: the newest snapshot of this library (incremental) or
-     * its newest full (differential). */
-    for (i = json_array_size(all); i-- > 0;) {
-        s = json_array_get(all, i);
-        if (strcmp(json_string_value(json_object_get(s, "device")), lib->library_id) != 0)
-            continue;
-        if (!parent_snap)
-            parent_snap = s;
-        if (!full_snap && !strcmp(json_string_value(json_object_get(s, "strategy")), "full"))
-            full_snap = s;
-    }
-    if (strategy == SHELF_BACKUP_DIFFERENTIAL && !full_snap)
-        strategy = SHELF_BACKUP_FULL;   /* nothing to differ from yet */
     if (shelf__random(r->run, sizeof r->run) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
         goto out;
     }
     r->in_run = 1;
     shelf__hex(r->run, sizeof r->run, runhex);
-    memcpy(u.runs[0], r->run, SHELF__RUN_BYTES);
-    if (strategy == SHELF_BACKUP_FULL) {
-        u.nruns = 1;
-        parent_snap = NULL;
-    } else if (strategy == SHELF_BACKUP_DIFFERENTIAL) {
-        shelf__unhex(json_string_value(json_object_get(full_snap, "run")), u.runs[1], SHELF__RUN_BYTES);
-        u.nruns = 2;
-        parent_snap = full_snap;
-    }
-    if (parent_snap) {
-        if ((rc = shelf__tree_load(r, parent_snap, &ptree)) != SHELF_OK)
-            goto out;
-        if (!(u.parent = by_path(ptree))) {
-            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+    if ((rc = pick_parent(&u, all, &strategy, &parent_snap, &full_snap, &ptree)) != SHELF_OK)
+        goto out;
     if (!(u.buf = shelf__malloc(2 * (size_t)SHELF__CHUNK_MAX)) || !(u.items = json_array()) ||
         !(work = json_array()) || !(cachedir = shelf__cache_dir(lib)) ||
         !(catalog_copy = shelf__asprintf("%s/backup-catalog-%d.db", cachedir, (int)getpid()))) {
@@ -1195,22 +1233,8 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     }
     if ((rc = build_work(&u, catalog_copy, work, &u.prog.bytes_total)) != SHELF_OK)
         goto out;
-    u.prog.items_total = json_array_size(work);
-    for (i = 0; i < json_array_size(work); i++) {
-        /* Ask the kernel for the next file while this one is processed. */
-        json_t *nw = json_array_get(work, i + 1);
-        const char *next = nw && !unchanged(&u, nw) ? json_string_value(json_object_get(nw, "src")) : NULL;
-        int fd;
-
-        if (next && (fd = open(next, O_RDONLY | O_CLOEXEC)) >= 0) {
-            posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-            close(fd);
-        }
-        if ((rc = do_item(&u, json_array_get(work, i))) != SHELF_OK)
-            goto out;
-        if ((rc = progress(&u, 0)) != SHELF_OK)
-            goto out;
-    }
+    if ((rc = do_work(&u, work)) != SHELF_OK)
+        goto out;
     /* Every chunk id is in its item's list once the workers are done. */
     if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
         goto out;
