@@ -37,6 +37,26 @@ static void wipe_free(char *s)
 }
 
 /* Read a password from the terminal without echo; NULL when no terminal. */
+/*
+ * Add v to the --json list arr, or set o's key k to v.  Out of memory ends
+ * the command with status 1 (git's die): a list with a hole would lie.
+ */
+static void jadd(json_t *arr, json_t *v)
+{
+    if (json_array_append_new(arr, v) != 0) {
+        cli_error("out of memory");
+        exit(EXIT_FAIL);
+    }
+}
+
+static void jset(json_t *o, const char *k, json_t *v)
+{
+    if (json_object_set_new(o, k, v) != 0) {
+        cli_error("out of memory");
+        exit(EXIT_FAIL);
+    }
+}
+
 static char *prompt_password(const char *prompt)
 {
     struct termios old, quiet;
@@ -48,7 +68,7 @@ static char *prompt_password(const char *prompt)
     if (!tty)
         return NULL;
     fputs(prompt, tty);
-    fflush(tty);
+    (void)fflush(tty);      /* a prompt that does not show: the answer is still read */
     if (tcgetattr(fileno(tty), &old) == 0) {
         quiet = old;
         quiet.c_lflag &= (tcflag_t)~ECHO;
@@ -61,7 +81,7 @@ static char *prompt_password(const char *prompt)
     }
     tcsetattr(fileno(tty), TCSAFLUSH, &old);
     fputc('\n', tty);
-    fclose(tty);
+    (void)fclose(tty);      /* the answer is read */
     memset(buf, 0, sizeof buf);
     return res;
 }
@@ -77,11 +97,11 @@ static char *read_password_file(const char *path)
         return NULL;
     }
     if (!fgets(buf, sizeof buf, f)) {
-        fclose(f);
+        (void)fclose(f);    /* read only */
         cli_error("cannot read a password from '%s': it is empty", path);
         return NULL;
     }
-    fclose(f);
+    (void)fclose(f);        /* read only: the password is in buf */
     n = strcspn(buf, "\r\n");
     buf[n] = '\0';
     return strdup(buf);
@@ -289,7 +309,7 @@ static void backup_unreadable(void *ud, int64_t id, const char *path, const char
 {
     backup_ui *ui = ud;
 
-    json_array_append_new(ui->unreadable, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
+    jadd(ui->unreadable, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id,
                                                     "path", path, "reason", why));
 }
 
@@ -419,13 +439,13 @@ static int list_one(void *ud, const shelf_snapinfo *s)
 
     if (s->damaged) {
         if (l->c->json)
-            json_array_append_new(l->arr, json_pack("{s:s, s:b}", "id", s->id, "damaged", 1));
+            jadd(l->arr, json_pack("{s:s, s:b}", "id", s->id, "damaged", 1));
         else
             printf("%.12s  DAMAGED: the snapshot file cannot be read (see 'shelf backup check')\n", s->id);
         return 0;
     }
     if (l->c->json) {
-        json_array_append_new(l->arr, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
+        jadd(l->arr, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
             "id", s->id, "time", (json_int_t)s->time, "device", s->device, "host", s->host,
             "strategy", strategy_name(s->strategy), "parent", s->parent, "full", s->full,
             "tags", s->tags, "depends", s->depends, "items", (json_int_t)s->items,
@@ -474,7 +494,7 @@ static int show_item(void *ud, const shelf_snapitem *it)
     char b[32];
 
     if (l->c->json)
-        json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kinds[it->kind],
+        jadd(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "kind", kinds[it->kind],
                               "path", it->path, "id", (json_int_t)it->id, "size", (json_int_t)it->size,
                               "sha256", it->sha256));
     else {
@@ -493,7 +513,7 @@ static int diff_item(void *ud, int change, const shelf_snapitem *it)
     char b[32];
 
     if (l->c->json)
-        json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I}", "change", names[change], "path",
+        jadd(l->arr, json_pack("{s:s, s:s, s:I}", "change", names[change], "path",
                                                 it->path, "size", (json_int_t)it->size));
     else {
         char *t = item_path_line(it->path);
@@ -611,12 +631,12 @@ static void check_problem(void *ud, const char *file, const char *problem, const
         json_t *o = json_pack("{s:s}", "problem", problem);
 
         if (file)
-            json_object_set_new(o, "file", json_string(file));
+            jset(o, "file", json_string(file));
         if (snapshot)
-            json_object_set_new(o, "snapshot", json_string(snapshot));
+            jset(o, "snapshot", json_string(snapshot));
         if (item)
-            json_object_set_new(o, "item", json_string(item));
-        json_array_append_new(l->arr, o);
+            jset(o, "item", json_string(item));
+        jadd(l->arr, o);
         return;
     }
     if (snapshot && item)
@@ -674,7 +694,7 @@ static void forget_one(void *ud, const char *id, int64_t time, int kept, const c
     char t[32];
 
     if (l->c->json)
-        json_array_append_new(l->arr, json_pack("{s:s, s:I, s:b, s:s}", "id", id, "time", (json_int_t)time,
+        jadd(l->arr, json_pack("{s:s, s:I, s:b, s:s}", "id", id, "time", (json_int_t)time,
                                                 "kept", kept, "reason", reason));
     else if (!l->c->quiet)
         printf("%-6s %.12s  %s  %s\n", kept ? "keep" : "forget", id, when(time, t), reason);
@@ -716,7 +736,7 @@ static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW
         rmdir(path);
     else {
         if (S_ISREG(sb->st_mode))
-            chmod(path, 0600);
+            (void)chmod(path, 0600);    /* best effort: the unlink says if it mattered */
         unlink(path);
     }
     return 0;
@@ -749,9 +769,9 @@ static int trestore_item(void *ud, const shelf_snapitem *it)
 
     if (it->kind == SHELF_ITEM_SAMPLE) {
         snprintf(key, sizeof key, "sample:%lld", (long long)it->id);
-        json_object_set_new(t->in_snap, key, json_true());
+        jset(t->in_snap, key, json_true());
     } else if (it->kind == SHELF_ITEM_OBJECT) {
-        json_object_set_new(t->in_snap, it->path, json_true());
+        jset(t->in_snap, it->path, json_true());
     }
     return 0;
 }
@@ -764,8 +784,8 @@ static void trestore_add(trestore *t, const char *problem, int64_t id, const cha
     path = trestore_path(t, path);
     o = json_pack("{s:s, s:I, s:s}", "problem", problem, "id", (json_int_t)id, "path", path);
     if (detail && *detail)
-        json_object_set_new(o, "detail", json_string(detail));
-    json_array_append_new(t->problems, o);
+        jset(o, "detail", json_string(detail));
+    jadd(t->problems, o);
     if (!t->c->json)
         printf("%-8s %7lld  %s%s%s%s\n", problem, (long long)id, path, detail && *detail ? "  (" : "",
                detail ? detail : "", detail && *detail ? ")" : "");
@@ -780,7 +800,7 @@ static void trestore_failed(void *ud, const shelf_restore_item *it)
     if (it->action != SHELF_RESTORE_FAILED)
         return;
     if (*it->path)
-        json_object_set_new(t->in_snap, it->path, json_false());
+        jset(t->in_snap, it->path, json_false());
     trestore_add(t, "failed", it->id, *it->path ? it->path : it->name, it->detail);
 }
 
@@ -795,7 +815,7 @@ static void trestore_verify(void *ud, int problem, int64_t id, const char *path)
             return;     /* listed as failed */
         snprintf(key, sizeof key, "sample:%lld", (long long)id);
         if (!json_object_get(t->in_snap, key) && !(obj && json_object_get(t->in_snap, obj + 1))) {
-            json_array_append_new(t->absent, json_pack("{s:I, s:s}", "id", (json_int_t)id, "path",
+            jadd(t->absent, json_pack("{s:I, s:s}", "id", (json_int_t)id, "path",
                                                        trestore_path(t, path)));
             return;
         }
@@ -905,9 +925,9 @@ static void unlock_line(void *ud, const shelf_lockinfo *k)
     char t1[32], t2[32];
 
     if (!l->c->json)
-        json_array_append_new(l->arr, json_null());   /* counted */
+        jadd(l->arr, json_null());   /* counted */
     if (l->c->json) {
-        json_array_append_new(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:b}", "lock", k->name,
+        jadd(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:b}", "lock", k->name,
                               "host", k->host, "pid", (json_int_t)k->pid, "time", (json_int_t)k->time,
                               "expires", (json_int_t)k->expires, "exclusive", k->exclusive,
                               "stale", k->stale, "removed", k->removed));
@@ -949,7 +969,7 @@ static int key_line(void *ud, const shelf_keyinfo *k)
     char t[32];
 
     if (l->c->json)
-        json_array_append_new(l->arr, json_pack("{s:s, s:I, s:s, s:i, s:b}", "id", k->id, "created",
+        jadd(l->arr, json_pack("{s:s, s:I, s:s, s:i, s:b}", "id", k->id, "created",
                               (json_int_t)k->created, "host", k->host, "scrypt_log2n", k->log2n,
                               "current", k->current));
     else
@@ -1018,7 +1038,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
     };
     static const char *const subs[] = { "list", "show", "diff", "check", "forget", "prune",
                                         "test-restore", "key", "repair-index", "unlock", NULL };
-    const char *sub = argc > 1 ? argv[1] : NULL, *newfile = NULL;
+    const char *sub = argc > 1 ? argv[1] : NULL, *newfile = NULL, *env_repo;
     shelf_forget_opts fo;
     repo_args ra;
     shelf_repo *r = NULL;
@@ -1068,7 +1088,8 @@ int cmd_backup(const cli *c, int argc, char **argv)
     }
     first = optind;
     /* key VERB [ID] TARGET: the repository comes last there. */
-    if (!strcmp(sub, "key") && !ra.target && !(getenv("SHELF_REPOSITORY") && *getenv("SHELF_REPOSITORY"))) {
+    env_repo = getenv("SHELF_REPOSITORY");
+    if (!strcmp(sub, "key") && !ra.target && !(env_repo && *env_repo)) {
         if (argc - first < 2) {
             cli_error("usage: shelf backup key list|add|rm ID [-r] TARGET");
             return EXIT_USAGE;
@@ -1172,7 +1193,7 @@ static void restore_item(void *ud, const shelf_restore_item *it)
     char b[32], *t;
 
     if (ui->c->json) {
-        json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:I, s:s}", "action",
+        jadd(ui->arr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:I, s:s}", "action",
                               action_name(it->action), "kind", kind_name(it->kind), "id", (json_int_t)it->id,
                               "name", cli_json_name(it->name), "path", cli_json_name(it->path),
                               "size", (json_int_t)it->size, "detail", it->detail));
@@ -1201,7 +1222,7 @@ static int restore_ask(void *ud, const shelf_restore_item *it)
     for (;;) {
         fprintf(tty, "%s %lld %s: %s\n  [o]verwrite, [k]eep both, [s]kip; capital letter: for all: ",
                 kind_name(it->kind), (long long)it->id, *it->path ? it->path : it->name, it->detail);
-        fflush(tty);
+        (void)fflush(tty);  /* as in prompt_password */
         if (!fgets(line, sizeof line, tty))
             break;
         switch (line[0]) {
@@ -1215,7 +1236,7 @@ static int restore_ask(void *ud, const shelf_restore_item *it)
         }
         break;
     }
-    fclose(tty);
+    (void)fclose(tty);      /* the answer is read */
     return ans;
 }
 
@@ -1332,7 +1353,7 @@ static int log_line(void *ud, const shelf_audit_entry *e)
     char t[32];
 
     if (l->c->json)
-        json_array_append_new(l->arr, json_pack("{s:I, s:I, s:s, s:i, s:I, s:s}", "id", (json_int_t)e->id,
+        jadd(l->arr, json_pack("{s:I, s:I, s:s, s:i, s:I, s:s}", "id", (json_int_t)e->id,
                               "time", (json_int_t)e->time, "action", e->action, "kind", e->kind,
                               "item_id", (json_int_t)e->item_id, "detail", e->detail));
     else

@@ -19,6 +19,16 @@ typedef struct shelf_repo shelf_repo;
 /* Flags of shelf_repo_opts. */
 #define SHELF_REPO_NO_ENCRYPTION 0x1   /* init: store plain (never the default) */
 
+/*
+ * Option structs (shelf_repo_opts, shelf_backup_opts, shelf_restore_opts,
+ * shelf_forget_opts) start with size, which the caller sets to sizeof the
+ * struct it was built with; a NULL struct means the defaults.  A size
+ * smaller than the struct's first version is refused with SHELF_EINVAL; a
+ * field an older caller's struct lacks reads as zero (its default); a
+ * newer caller's larger struct is accepted only when the bytes this
+ * version does not know are all zero, else SHELF_EINVAL, so an option is
+ * never ignored in silence.
+ */
 typedef struct shelf_repo_opts {
     size_t size;              /* sizeof(shelf_repo_opts) */
     const char *password;     /* needed unless the repository is plain */

@@ -11,9 +11,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,8 +108,6 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         goto out;
     }
     json_array_foreach(json_object_get(it, "chunks"), i, v) {
-        size_t done = 0;
-
         if (shelf__unhex(json_string_value(v), id, sizeof id) != SHELF_OK) {
             rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
             goto out;
@@ -119,16 +115,9 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK)
             goto out;
         total += blob.len;
-        while (done < blob.len) {
-            ssize_t w = write(fd, blob.buf + done, blob.len - done);
-
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rc = shelf__seterr_errno(&r->err, errno, "cannot write '%s'", path);
-                goto out;
-            }
-            done += (size_t)w;
+        if ((e = shelf__write_all(fd, blob.buf, blob.len)) != 0) {
+            rc = shelf__seterr_errno(&r->err, e, "cannot write '%s'", path);
+            goto out;
         }
     }
     /* Each chunk matched its id, and the tree (authenticated) lists them:
@@ -145,9 +134,15 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         ts[0].tv_nsec = UTIME_OMIT;
         ts[1].tv_sec = (time_t)(ns / 1000000000);
         ts[1].tv_nsec = (long)(ns % 1000000000);
-        futimens(fd, ts);
+        if (futimens(fd, ts) != 0) {
+            rc = shelf__seterr_errno(&r->err, errno, "cannot set the time of '%s'", path);
+            goto out;
+        }
     }
-    fchmod(fd, (mode_t)mode);
+    if (fchmod(fd, (mode_t)mode) != 0) {
+        rc = shelf__seterr_errno(&r->err, errno, "cannot set the mode of '%s'", path);
+        goto out;
+    }
     if ((sync && fsync(fd) != 0) || close(fd) != 0) {
         fd = -1;
         rc = shelf__seterr_errno(&r->err, errno, "cannot write '%s'", path);
@@ -160,8 +155,8 @@ static int write_item(shelf_repo *r, json_t *it, const char *path, int replace, 
         goto out;
     }
     tmp[0] = '\0';
-    if (sync)
-        shelf__fsync_dir(*dir ? dir : "/");
+    if (sync && (e = shelf__fsync_dir(*dir ? dir : "/")) != 0)
+        rc = shelf__seterr_errno(&r->err, e, "cannot write '%s'", *dir ? dir : "/");
 out:
     if (fd >= 0)
         close(fd);
@@ -217,7 +212,7 @@ static int dir_empty(const char *path)
     if (!S_ISDIR(sb.st_mode) || !(d = opendir(path)))
         return 0;
     while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
             empty = 0;
     closedir(d);
     return empty;
@@ -268,23 +263,29 @@ typedef struct rfile {
     char err[512];
 } rfile;
 
+typedef struct rpool rpool;
+
 typedef struct rjob {
+    rpool *p;
     rfile *f;
     uint8_t id[SHELF_HASH_BYTES];
     uint32_t raw;
-    int flags, rc, state, skip;
+    int flags, rc, skip;
+    uint64_t ticket;
     shelf__buf sealed, plain, tmp;
 } rjob;
 
-typedef struct rpool {
+/* RJOBS chunks in flight through the common pool, finished in order by
+ * the calling thread; one decrypt and one decompress context per worker. */
+struct rpool {
     rst *s;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    pthread_t th[4];
-    int nth, stop;
+    shelf__pool *pool;
+    int nw;
+    EVP_CIPHER_CTX **ctx;
+    ZSTD_DCtx **zd;
     rjob jobs[RJOBS];
-    size_t head, tail, claim;
-} rpool;
+    size_t head, tail;
+};
 
 static void rjob_work(rpool *p, rjob *j, EVP_CIPHER_CTX *ctx, ZSTD_DCtx *zd)
 {
@@ -322,36 +323,20 @@ static void rjob_work(rpool *p, rjob *j, EVP_CIPHER_CTX *ctx, ZSTD_DCtx *zd)
         j->rc = SHELF_ECORRUPT;
 }
 
-static void *rpool_main(void *arg)
+/* A pool item (on a pool thread): decrypt, decompress and check chunk j. */
+static void rjob_run(void *arg, size_t item, int worker)
 {
-    rpool *p = arg;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    ZSTD_DCtx *zd = ZSTD_createDCtx();
+    rjob *j = arg;
+    rpool *p = j->p;
 
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        rjob *j;
-
-        while (!p->stop && p->claim == p->tail)
-            pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop)
-            break;
-        j = &p->jobs[p->claim++ % RJOBS];
-        pthread_mutex_unlock(&p->mu);
-        if (j->skip)
-            ;   /* failed before it was queued */
-        else if (ctx && zd)
-            rjob_work(p, j, ctx, zd);
-        else
-            j->rc = SHELF_ENOMEM;
-        pthread_mutex_lock(&p->mu);
-        j->state = 1;
-        pthread_cond_broadcast(&p->cv_done);
+    (void)item;
+    if (j->skip)
+        return;     /* failed before it was queued */
+    if (!p->ctx[worker] || !p->zd[worker]) {
+        j->rc = SHELF_ENOMEM;
+        return;
     }
-    pthread_mutex_unlock(&p->mu);
-    EVP_CIPHER_CTX_free(ctx);
-    ZSTD_freeDCtx(zd);
-    return NULL;
+    rjob_work(p, j, p->ctx[worker], p->zd[worker]);
 }
 
 /* Close f: check its size, set its time and mode, rename it into place. */
@@ -372,9 +357,16 @@ static void rfile_finish(rst *s, rfile *f)
             ts[0].tv_nsec = UTIME_OMIT;
             ts[1].tv_sec = (time_t)(ns / 1000000000);
             ts[1].tv_nsec = (long)(ns % 1000000000);
-            futimens(f->fd, ts);
+            if (futimens(f->fd, ts) != 0 && f->rc == SHELF_OK) {
+                f->rc = shelf__errno_rc(errno);
+                snprintf(f->err, sizeof f->err, "cannot set the time of '%s': %s", f->dest,
+                         shelf__errno_str(errno));
+            }
         }
-        fchmod(f->fd, (mode_t)f->mode);
+        if (fchmod(f->fd, (mode_t)f->mode) != 0 && f->rc == SHELF_OK) {
+            f->rc = shelf__errno_rc(errno);
+            snprintf(f->err, sizeof f->err, "cannot set the mode of '%s': %s", f->dest, shelf__errno_str(errno));
+        }
         if (close(f->fd) != 0 && f->rc == SHELF_OK) {
             if (errno == ENOSPC || errno == EDQUOT)
                 s->nospace = 1;
@@ -407,33 +399,23 @@ static void rpool_complete(rpool *p)
     rjob *j = &p->jobs[p->head % RJOBS];
     rfile *f = j->f;
 
-    pthread_mutex_lock(&p->mu);
-    while (!j->state)
-        pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    shelf__pool_wait(p->pool, j->ticket);
     p->head++;
     if (f->rc == SHELF_OK && j->rc != SHELF_OK) {
         f->rc = j->rc;
         snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
     }
     if (f->rc == SHELF_OK) {
-        size_t done = 0;
+        int e = shelf__write_all(f->fd, j->plain.buf, j->plain.len);
 
-        while (done < j->plain.len) {
-            ssize_t w = write(f->fd, j->plain.buf + done, j->plain.len - done);
-
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                if (errno == ENOSPC || errno == EDQUOT)
-                    p->s->nospace = 1;
-                f->rc = shelf__errno_rc(errno);
-                snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(errno));
-                break;
-            }
-            done += (size_t)w;
+        if (e != 0) {
+            if (e == ENOSPC || e == EDQUOT)
+                p->s->nospace = 1;
+            f->rc = shelf__errno_rc(e);
+            snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(e));
+        } else {
+            f->total += j->plain.len;
         }
-        f->total += done;
     }
     if (--f->remaining == 0)
         rfile_finish(p->s, f);
@@ -451,8 +433,9 @@ static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
     if (p->tail - p->head == RJOBS)
         rpool_complete(p);
     j = &p->jobs[p->tail % RJOBS];
+    j->p = p;
     j->f = f;
-    j->state = 0;
+    j->rc = SHELF_OK;
     j->skip = 0;
     memcpy(j->id, id, SHELF_HASH_BYTES);
     shelf__buf_reset(&j->plain);
@@ -466,11 +449,11 @@ static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
         j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
         j->skip = 1;
     }
-    pthread_mutex_lock(&p->mu);
+    j->ticket = shelf__pool_submit(p->pool, rjob_run, j, 1);
     p->tail++;
-    pthread_cond_signal(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
 }
+
+static void rpool_stop(rpool *p);
 
 static int rpool_start(rpool *p, rst *s)
 {
@@ -479,13 +462,20 @@ static int rpool_start(rpool *p, rst *s)
 
     memset(p, 0, sizeof *p);
     p->s = s;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
-    for (i = 0; i < n; i++)
-        if (pthread_create(&p->th[i], NULL, rpool_main, p) == 0)
-            p->nth++;
-    return p->nth ? SHELF_OK : shelf__seterr(&s->r->err, SHELF_ENOMEM, "cannot start worker threads");
+    if (!(p->pool = shelf__pool_new(n, RJOBS)))
+        goto nomem;
+    p->nw = shelf__pool_threads(p->pool);
+    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))) ||
+        !(p->zd = shelf__calloc((size_t)p->nw, sizeof(ZSTD_DCtx *))))
+        goto nomem;
+    for (i = 0; i < p->nw; i++) {
+        p->ctx[i] = EVP_CIPHER_CTX_new();
+        p->zd[i] = ZSTD_createDCtx();
+    }
+    return SHELF_OK;
+nomem:
+    rpool_stop(p);
+    return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
 }
 
 static void rpool_stop(rpool *p)
@@ -494,20 +484,23 @@ static void rpool_stop(rpool *p)
 
     while (p->head != p->tail)
         rpool_complete(p);
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
-    for (i = 0; i < p->nth; i++)
-        pthread_join(p->th[i], NULL);
+    shelf__pool_free(p->pool);
+    p->pool = NULL;
+    for (i = 0; i < p->nw; i++) {
+        if (p->ctx)
+            EVP_CIPHER_CTX_free(p->ctx[i]);
+        if (p->zd)
+            ZSTD_freeDCtx(p->zd[i]);
+    }
+    shelf_free(p->ctx);
+    shelf_free(p->zd);
+    p->ctx = NULL;
+    p->zd = NULL;
     for (i = 0; i < RJOBS; i++) {
         shelf__buf_release(&p->jobs[i].sealed);
         shelf__buf_release(&p->jobs[i].plain);
         shelf__buf_release(&p->jobs[i].tmp);
     }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
 }
 
 /* Start restoring tree item it to dest through the pool (dest taken). */
@@ -796,9 +789,12 @@ static int restore_to(rst *s)
     if (rc == SHELF_OK && access(db, F_OK) == 0) {
         shelf_library *nl = NULL;
 
-        if (shelf_library_open(to, 0, &nl, NULL) == SHELF_OK) {
-            audit(nl, 0, 0, "whole library from snapshot %.12s of %s", s->snapid,
-                  json_string_value(json_object_get(s->snap, "device")));
+        if ((rc = shelf_library_open(to, 0, &nl, NULL)) != SHELF_OK) {
+            rc = shelf__seterr(&s->r->err, rc, "cannot open the restored library '%s'", to);
+        } else {
+            if ((rc = audit(nl, 0, 0, "whole library from snapshot %.12s of %s", s->snapid,
+                            json_string_value(json_object_get(s->snap, "device")))) != SHELF_OK)
+                shelf__seterr(&s->r->err, rc, "%s", shelf_errmsg(nl));
             shelf_library_close(nl);
         }
     }
@@ -809,17 +805,6 @@ static int restore_to(rst *s)
 }
 
 /* ---- into the live library ---- */
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
 
 /* Copy an item's tags, rating and favourite from the snapshot (its rating
  * replaces the library's unless keep_rating). */
@@ -895,7 +880,7 @@ static int apply_meta(shelf_library *lib, int kind, int64_t from, int64_t to, in
 
 /* One side's tags (sorted, space-separated), rating and favourite of an
  * item, as text for a restore's detail: "tags 'a b', rating 3, favourite". */
-static void meta_text(shelf_library *lib, const char *db, int kind, int64_t id, char *out, size_t n)
+static int meta_text(shelf_library *lib, const char *db, int kind, int64_t id, char *out, size_t n)
 {
     char *sql = shelf__asprintf(
         "SELECT (SELECT group_concat(name, ' ') FROM (SELECT t.name FROM %s.tag_items ti\n"
@@ -903,11 +888,11 @@ static void meta_text(shelf_library *lib, const char *db, int kind, int64_t id, 
         " (SELECT rating FROM %s.ratings WHERE kind = ?1 AND item_id = ?2),\n"
         " EXISTS (SELECT 1 FROM %s.favourites WHERE kind = ?1 AND item_id = ?2)", db, db, db, db);
     sqlite3_stmt *st = sql ? shelf__prepare(lib, sql) : NULL;
+    int rc = SHELF_OK;
 
     shelf_free(sql);
-    snprintf(out, n, "?");
     if (!st)
-        return;
+        return SHELF_EDB;
     sqlite3_bind_int(st, 1, kind);
     sqlite3_bind_int64(st, 2, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -916,18 +901,24 @@ static void meta_text(shelf_library *lib, const char *db, int kind, int64_t id, 
         snprintf(out, n, "tags '%s', %s%.0d, %s", tags ? tags : "",
                  sqlite3_column_type(st, 1) == SQLITE_NULL ? "no rating" : "rating ",
                  sqlite3_column_int(st, 1), sqlite3_column_int(st, 2) ? "favourite" : "not favourite");
+    } else {
+        rc = shelf__dberr(lib, "cannot read tags and ratings");
     }
     sqlite3_finalize(st);
+    return rc;
 }
 
 /* 1 when an item's tags, rating or favourite in the library differ from
- * the snapshot's (then detail says how), 0 when they are the same. */
+ * the snapshot's (then detail says how), 0 when they are the same, a
+ * SHELF_E code when the catalog cannot say. */
 static int meta_differs(shelf_library *lib, int kind, int64_t id, char *detail, size_t n)
 {
     char a[160], b[160];
+    int rc;
 
-    meta_text(lib, "snap", kind, id, a, sizeof a);
-    meta_text(lib, "main", kind, id, b, sizeof b);
+    if ((rc = meta_text(lib, "snap", kind, id, a, sizeof a)) != SHELF_OK ||
+        (rc = meta_text(lib, "main", kind, id, b, sizeof b)) != SHELF_OK)
+        return rc;
     if (!strcmp(a, b))
         return 0;
     snprintf(detail, n, "snapshot: %s; library: %s", a, b);
@@ -960,9 +951,9 @@ static int live_root(shelf_library *lib, const char *abs, const char *snaproot, 
     if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO main.roots(path) VALUES(?1)")))
         return SHELF_EDB;
     sqlite3_bind_text(st, 1, snaproot, -1, SQLITE_STATIC);
-    sqlite3_step(st);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot add a root");
     sqlite3_finalize(st);
-    return shelf__root_find(lib, abs, root, rel);
+    return rc != SHELF_OK ? rc : shelf__root_find(lib, abs, root, rel);
 }
 
 /* Hash a file; 1 when it has the given hex hash. */
@@ -1019,6 +1010,16 @@ static char *keep_both_name(const char *path, int n)
     return shelf__asprintf("%.*s (restored %d)%s", (int)(dot - path), path, n, dot);
 }
 
+/* The audit entry of an item skipped by the policy.  Sets s->r->err. */
+static int audit_skip(rst *s, int kind, int64_t id, const char *detail)
+{
+    const char *what = kind == SHELF__KIND_PATCH ? "patch" : kind == SHELF__KIND_PROJECT ? "project" : "sample";
+    int rc = audit(s->lib, kind, id, "skipped %s %lld from snapshot %.12s: %s", what, (long long)id,
+                   s->snapid, detail);
+
+    return rc == SHELF_OK ? rc : shelf__seterr(&s->r->err, rc, "%s", s->lib->err.msg);
+}
+
 /*
  * The library has the snapshot's version of sample sid: is its file still
  * that version, and are its tags, rating and favourite the snapshot's?  A
@@ -1035,9 +1036,10 @@ static int same_version(rst *s, int64_t sid, const char *name, const char *dest,
     int file_ok = sb && (blob ? (uint64_t)sb->st_size == size : file_same(dest, sb, it, sha));
     int changed = sb && !file_ok && !blob;  /* a user's file edited in place */
     int meta_diff = meta_differs(s->lib, SHELF__KIND_SAMPLE, sid, diff, sizeof diff), choice;
-
     char gone[32] = "";
 
+    if (meta_diff < 0)
+        return shelf__seterr(&s->r->err, meta_diff, "%s", s->lib->err.msg);
     *meta = META_NONE;
     *need_file = !file_ok;
     *action = !file_ok ? (sb ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_CREATE) : SHELF_RESTORE_SAME;
@@ -1073,277 +1075,348 @@ static int same_version(rst *s, int64_t sid, const char *name, const char *dest,
         *action = SHELF_RESTORE_SKIP;
         report(s, SHELF_RESTORE_SKIP, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
         if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
-            audit(s->lib, SHELF__KIND_SAMPLE, sid, "skipped sample %lld from snapshot %.12s: %s",
-                  (long long)sid, s->snapid, detail);
+            return audit_skip(s, SHELF__KIND_SAMPLE, sid, detail);
     }
+    return SHELF_OK;
+}
+
+/* A sample's row in the snapshot's catalog. */
+typedef struct snaprow {
+    char *name, *root, *relpath, *blob, *sha, *abs;
+    uint64_t size;
+} snaprow;
+
+static void snaprow_release(snaprow *w)
+{
+    shelf_free(w->name);
+    shelf_free(w->root);
+    shelf_free(w->relpath);
+    shelf_free(w->blob);
+    shelf_free(w->sha);
+    shelf_free(w->abs);
+}
+
+/* Read sample sid's row from the snapshot: SHELF_OK, SHELF_ENOTFOUND or a
+ * failure (s->r->err set). */
+static int snaprow_load(rst *s, int64_t sid, snaprow *w)
+{
+    sqlite3_stmt *st = shelf__prepare(s->lib,
+        "SELECT s.name, r.path, s.relpath, s.blob, s.sha256, s.size FROM snap.samples s\n"
+        " JOIN snap.roots r ON r.id = s.root_id WHERE s.id = ?1");
+    int step, rc = SHELF_OK;
+
+    memset(w, 0, sizeof *w);
+    if (!st) {
+        shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+        return SHELF_EDB;
+    }
+    sqlite3_bind_int64(st, 1, sid);
+    if ((step = sqlite3_step(st)) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (step == SQLITE_DONE)
+            return SHELF_ENOTFOUND;
+        shelf__seterr(&s->r->err, SHELF_EDB, "cannot read the snapshot's catalog: %s", sqlite3_errmsg(s->lib->db));
+        return SHELF_EDB;
+    }
+    w->name = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+    w->root = shelf__strdup((const char *)sqlite3_column_text(st, 1));
+    w->relpath = shelf__strdup((const char *)sqlite3_column_text(st, 2));
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+        w->blob = shelf__strdup((const char *)sqlite3_column_text(st, 3));
+    w->sha = shelf__strdup((const char *)sqlite3_column_text(st, 4));
+    w->size = (uint64_t)sqlite3_column_int64(st, 5);
+    sqlite3_finalize(st);
+    if (!w->name || !w->root || !w->relpath || !w->sha || !(w->abs = shelf__sample_abspath(w->root, w->relpath))) {
+        rc = SHELF_ENOMEM;
+        shelf__seterr(&s->r->err, rc, "out of memory");
+    }
+    return rc;
+}
+
+/* A free "NAME (restored N).EXT" beside the snapshot's path for a kept
+ * copy: its path (*dest, *newrel) and N.  Sets s->r->err. */
+static int keep_both_dest(rst *s, const snaprow *w, char **dest, char **newrel, int *num)
+{
+    shelf_library *lib = s->lib;
+    struct stat sb;
+    int n, step;
+
+    for (n = 1; n < 1000; n++) {
+        shelf_free(*newrel);
+        shelf_free(*dest);
+        *dest = NULL;
+        if (!(*newrel = keep_both_name(w->relpath, n)) || !(*dest = shelf__sample_abspath(w->root, *newrel)))
+            return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        if (w->blob || stat(*dest, &sb) != 0) {
+            sqlite3_stmt *st;
+            int64_t rid;
+            const char *rel;
+            int rc;
+
+            if ((rc = live_root(lib, *dest, w->root, &rid, &rel)) != SHELF_OK)
+                return shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+            if (!(st = shelf__prepare(lib, "SELECT 1 FROM main.samples WHERE root_id = ?1 AND relpath = ?2")))
+                return shelf__seterr(&s->r->err, SHELF_EDB, "%s", lib->err.msg);
+            sqlite3_bind_int64(st, 1, rid);
+            sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+            step = sqlite3_step(st);
+            rc = step == SQLITE_ROW || step == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot look for a free name");
+            sqlite3_finalize(st);
+            if (rc != SHELF_OK)
+                return shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+            if (step == SQLITE_DONE) {
+                *num = n;
+                return SHELF_OK;
+            }
+        }
+    }
+    return shelf__seterr(&s->r->err, SHELF_EIO, "cannot find a free name beside '%s'", w->abs);
+}
+
+/* Run sql (parameters: ?1 sid, ?2 root id, ?3 relpath, ?4 sid, ?5 name)
+ * on the live catalog. */
+static int sample_sql(shelf_library *lib, const char *sql, int64_t sid, int64_t rid, const char *rel,
+                      const char *name)
+{
+    sqlite3_stmt *st = sql ? shelf__prepare(lib, sql) : NULL;
+    int rc;
+
+    if (!st)
+        return sql ? SHELF_EDB : SHELF_ENOMEM;
+    sqlite3_bind_int64(st, 1, sid);
+    sqlite3_bind_int64(st, 2, rid);
+    sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_parameter_count(st) >= 4)
+        sqlite3_bind_int64(st, 4, sid);
+    if (sqlite3_bind_parameter_count(st) >= 5)
+        sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot restore the sample's row");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The catalog side of restoring sample sid (inside the caller's
+ * transaction): its row (useabs: where its file is), its tags, rating and
+ * favourite, its audit entry.  Messages in lib's error. */
+static int sample_rows(rst *s, int64_t sid, const snaprow *w, const char *useabs, int action, int as_new,
+                       int live, const char *name, int meta_mode, const char *dest)
+{
+    shelf_library *lib = s->lib;
+    const char *rel;
+    int64_t rid, target = sid;
+    char *sql;
+    int rc;
+
+    if ((rc = live_root(lib, useabs, w->root, &rid, &rel)) != SHELF_OK)
+        return rc;
+    if (action == SHELF_RESTORE_CREATE && !live) {
+        sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
+                              " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
+    } else if (as_new) {
+        sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
+                              " SELECT NULL, ?2, ?3, ?5, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
+    } else if (live) {
+        sql = shelf__asprintf("UPDATE main.samples SET (root_id, relpath, name, %s) =\n"
+                              " (SELECT ?2, ?3, name, %s FROM snap.samples WHERE id = ?4) WHERE id = ?1",
+                              s->cols, s->cols);
+    } else {
+        /* Overwrite of another row's file: that row takes the snapshot's values. */
+        sql = shelf__asprintf("UPDATE main.samples SET (name, %s) =\n"
+                              " (SELECT name, %s FROM snap.samples WHERE id = ?4)\n"
+                              " WHERE root_id = ?2 AND relpath = ?3", s->cols, s->cols);
+    }
+    rc = sample_sql(lib, sql, sid, rid, rel, name);
+    shelf_free(sql);
+    if (rc != SHELF_OK)
+        return rc;
+    if (as_new)
+        target = sqlite3_last_insert_rowid(lib->db);
+    if (!live && action == SHELF_RESTORE_OVERWRITE) {
+        sqlite3_stmt *st = shelf__prepare(lib, "SELECT id FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
+        int step;
+
+        if (!st)
+            return SHELF_EDB;
+        sqlite3_bind_int64(st, 1, rid);
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_TRANSIENT);
+        if ((step = sqlite3_step(st)) == SQLITE_ROW)
+            target = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            return shelf__dberr(lib, "cannot restore the sample's row");
+        if (target == sid) {
+            /* no row at that path: the sample comes back under its id */
+            sql = shelf__asprintf("INSERT OR IGNORE INTO main.samples(id, root_id, relpath, name, %s)\n"
+                                  " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?1",
+                                  s->cols, s->cols);
+            rc = sample_sql(lib, sql, sid, rid, rel, name);
+            shelf_free(sql);
+            if (rc != SHELF_OK)
+                return rc;
+        }
+    }
+    if ((rc = apply_meta(lib, SHELF__KIND_SAMPLE, sid, target, meta_mode)) != SHELF_OK)
+        return rc;
+    return audit(lib, SHELF__KIND_SAMPLE, target, "%s sample %lld from snapshot %.12s: %s",
+                 action == SHELF_RESTORE_CREATE ? "created" :
+                 action == SHELF_RESTORE_OVERWRITE ? "overwrote" : "kept both of",
+                 (long long)sid, s->snapid, dest);
+}
+
+/* What the library has now for sample sid: *live, its hash.  Sets s->r->err. */
+static int live_sample(rst *s, int64_t sid, int *live, char **live_sha)
+{
+    sqlite3_stmt *st = shelf__prepare(s->lib, "SELECT sha256 FROM main.samples WHERE id = ?1");
+    int step;
+
+    *live = 0;
+    *live_sha = NULL;
+    if (!st)
+        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+    sqlite3_bind_int64(st, 1, sid);
+    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        *live = 1;
+        if (sqlite3_column_text(st, 0))
+            *live_sha = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return shelf__seterr(&s->r->err, shelf__dberr(s->lib, "cannot read the catalog"), "%s", s->lib->err.msg);
     return SHELF_OK;
 }
 
 static int restore_sample(rst *s, int64_t sid)
 {
     shelf_library *lib = s->lib;
-    sqlite3_stmt *st = shelf__prepare(lib,
-        "SELECT s.name, r.path, s.relpath, s.blob, s.sha256, s.size FROM snap.samples s\n"
-        " JOIN snap.roots r ON r.id = s.root_id WHERE s.id = ?1");
-    char *name = NULL, *root = NULL, *relpath = NULL, *blob = NULL, *sha = NULL, *abs = NULL;
-    char *live_sha = NULL, *live_abs = NULL, *dest = NULL, *newrel = NULL, *newname = NULL;
-    char detail[640] = "", objpath[80];
-    uint64_t size = 0;
+    snaprow w;
+    char *live_sha = NULL, *dest = NULL, *newrel = NULL, *newname = NULL, *kbabs = NULL;
+    char detail[640] = "", objpath[SHELF__STORE_REL_MAX];
+    const char *useabs;
     json_t *it;
-    int rc = SHELF_OK, action, choice, have_file = 0, need_file = 1, live = 0;
-    int meta_mode = META_COPY, meta_only = 0;
+    int rc, action = SHELF_RESTORE_CREATE, choice, have_file = 0, need_file = 1, live = 0, n = 0;
+    int meta_mode = META_COPY, meta_only = 0, as_new;
     struct stat sb;
 
-    if (!st)
-        return shelf__dberr(lib, "restore");
-    sqlite3_bind_int64(st, 1, sid);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+    if ((rc = snaprow_load(s, sid, &w)) == SHELF_ENOTFOUND) {
         shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "no sample %lld in the snapshot", (long long)sid);
         fail_item(s, SHELF_ENOTFOUND, SHELF_ITEM_SAMPLE, sid, "", "");
-        return SHELF_OK;
-    }
-    name = shelf__strdup((const char *)sqlite3_column_text(st, 0));
-    root = shelf__strdup((const char *)sqlite3_column_text(st, 1));
-    relpath = shelf__strdup((const char *)sqlite3_column_text(st, 2));
-    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-        blob = shelf__strdup((const char *)sqlite3_column_text(st, 3));
-    sha = shelf__strdup((const char *)sqlite3_column_text(st, 4));
-    size = (uint64_t)sqlite3_column_int64(st, 5);
-    sqlite3_finalize(st);
-    if (!name || !root || !relpath || !sha || !(abs = shelf__sample_abspath(root, relpath))) {
-        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        rc = SHELF_OK;
         goto out;
     }
-    if (blob && !shelf__is_hash_hex(blob)) {
+    if (rc != SHELF_OK)
+        goto out;
+    if (w.blob && !shelf__is_hash_hex(w.blob)) {
         shelf__seterr(&s->r->err, SHELF_ECORRUPT, "the snapshot's catalog names a blob that is not a hash");
-        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, name, abs);
+        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, w.name, w.abs);
         goto out;
     }
-    if (!blob && (root[0] != '/' || !shelf__path_rel_ok(relpath))) {
-        shelf__seterr(&s->r->err, SHELF_ECORRUPT, "the snapshot's catalog has an unsafe path '%s'", abs);
-        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, name, abs);
+    if (!w.blob && (w.root[0] != '/' || !shelf__path_rel_ok(w.relpath))) {
+        shelf__seterr(&s->r->err, SHELF_ECORRUPT, "the snapshot's catalog has an unsafe path '%s'", w.abs);
+        fail_item(s, SHELF_ECORRUPT, SHELF_ITEM_SAMPLE, sid, w.name, w.abs);
         goto out;
     }
-    if (blob) {
-        snprintf(objpath, sizeof objpath, "objects/%.2s/%.2s/%.64s", blob, blob + 2, blob);
+    if (w.blob) {
+        shelf__store_relpath(w.blob, objpath);
         it = json_object_get(s->by_path, objpath);
-        dest = shelf__store_path(&lib->store, blob);
+        dest = shelf__store_path(&lib->store, w.blob);
     } else {
-        char *text = shelf_name_escape(abs, 0);     /* tree paths are text */
+        char *text = shelf_name_escape(w.abs, 0);     /* tree paths are text */
 
         it = text ? json_object_get(s->by_path, text) : NULL;
         shelf_free(text);
-        dest = shelf__strdup(abs);
+        dest = shelf__strdup(w.abs);
+    }
+    if (!dest) {
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
     }
     if (!it) {
         shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "its file is not in the snapshot (it was missing)");
-        fail_item(s, SHELF_ENOTFOUND, SHELF_ITEM_SAMPLE, sid, name, abs);
+        fail_item(s, SHELF_ENOTFOUND, SHELF_ITEM_SAMPLE, sid, w.name, w.abs);
         goto out;
     }
-    /* What the library has now. */
-    if (!(st = shelf__prepare(lib, "SELECT s.sha256, r.path, s.relpath FROM main.samples s\n"
-                                   " JOIN main.roots r ON r.id = s.root_id WHERE s.id = ?1"))) {
-        rc = SHELF_EDB;
+    if ((rc = live_sample(s, sid, &live, &live_sha)) != SHELF_OK)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, sid);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        live = 1;
-        live_sha = shelf__strdup((const char *)sqlite3_column_text(st, 0));
-        live_abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
-                                         (const char *)sqlite3_column_text(st, 2));
-    }
-    sqlite3_finalize(st);
     have_file = stat(dest, &sb) == 0;
-    if (live && live_sha && !strcmp(live_sha, sha)) {
-        rc = same_version(s, sid, name, dest, it, blob != NULL, have_file ? &sb : NULL, size, detail,
+    if (live && live_sha && !strcmp(live_sha, w.sha)) {
+        rc = same_version(s, sid, w.name, dest, it, w.blob != NULL, have_file ? &sb : NULL, w.size, detail,
                           sizeof detail, &action, &need_file, &meta_mode);
         if (rc != SHELF_OK || action == SHELF_RESTORE_SAME || action == SHELF_RESTORE_SKIP)
             goto out;
         meta_only = action == SHELF_RESTORE_KEEP_BOTH && meta_mode == META_UNION;
-    } else if (live || (have_file && !blob && !file_has(dest, sha))) {
+    } else if (live || (have_file && !w.blob && !file_has(dest, w.sha))) {
         snprintf(detail, sizeof detail, "conflict: the library has %s",
                  live ? "another version of this sample" : "another file at this path");
-        choice = decide(s, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+        choice = decide(s, SHELF_ITEM_SAMPLE, sid, w.name, dest, w.size, detail);
         if (choice == SHELF_CONFLICT_ASK || choice == SHELF_CONFLICT_SKIP) {
-            report(s, SHELF_RESTORE_SKIP, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
+            report(s, SHELF_RESTORE_SKIP, SHELF_ITEM_SAMPLE, sid, w.name, dest, w.size, detail);
             if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
-                audit(lib, SHELF__KIND_SAMPLE, sid, "skipped sample %lld from snapshot %.12s: %s",
-                      (long long)sid, s->snapid, detail);
+                rc = audit_skip(s, SHELF__KIND_SAMPLE, sid, detail);
             goto out;
         }
         action = choice == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_KEEP_BOTH;
         if (action == SHELF_RESTORE_OVERWRITE && live)
             meta_mode = META_REPLACE;
-        if (action == SHELF_RESTORE_OVERWRITE && live && live_abs && !blob) {
-            shelf_free(dest);
-            dest = shelf__strdup(abs);
-        }
     } else {
         action = SHELF_RESTORE_CREATE;
-        need_file = !(have_file && (blob || file_has(dest, sha)));
+        need_file = !(have_file && (w.blob || file_has(dest, w.sha)));
     }
-    if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only) {
-        int n;
-
-        for (n = 1; n < 1000; n++) {
-            shelf_free(newrel);
-            shelf_free(dest);
-            dest = NULL;
-            if (!(newrel = keep_both_name(relpath, n)) || !(dest = shelf__sample_abspath(root, newrel)))
-                break;
-            if (blob || stat(dest, &sb) != 0) {
-                int64_t rid;
-                const char *rel;
-
-                if (live_root(lib, dest, root, &rid, &rel) != SHELF_OK)
-                    break;
-                st = shelf__prepare(lib, "SELECT 1 FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
-                if (!st)
-                    break;
-                sqlite3_bind_int64(st, 1, rid);
-                sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-                n = sqlite3_step(st) == SQLITE_ROW ? n : -n;
-                sqlite3_finalize(st);
-                if (n < 0)
-                    break;
-            }
-        }
-        if (!dest || n > 0) {
-            rc = shelf__seterr(&s->r->err, SHELF_EIO, "cannot find a free name beside '%s'", abs);
+    as_new = action == SHELF_RESTORE_KEEP_BOTH && !meta_only;
+    if (as_new) {
+        if ((rc = keep_both_dest(s, &w, &dest, &newrel, &n)) != SHELF_OK)
+            goto out;
+        if (!(newname = shelf__asprintf("%s (restored %d)", w.name, n))) {
+            rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
-        newname = shelf__asprintf("%s (restored %d)", name, -n);
-        if (blob) {
+        if (w.blob) {
             shelf_free(dest);
-            dest = shelf__store_path(&lib->store, blob);
+            if (!(dest = shelf__store_path(&lib->store, w.blob))) {
+                rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
             need_file = access(dest, F_OK) != 0;
         }
     }
     if (s->o->preview) {
-        report(s, action, SHELF_ITEM_SAMPLE, sid, name, blob && action == SHELF_RESTORE_KEEP_BOTH &&
-               !meta_only ? newrel : dest, size, detail);
+        report(s, action, SHELF_ITEM_SAMPLE, sid, w.name, w.blob && as_new ? newrel : dest, w.size, detail);
         goto out;
     }
     /* The file first (atomic), then the catalog in one transaction. */
-    if (need_file && !(blob && action != SHELF_RESTORE_OVERWRITE && access(dest, F_OK) == 0)) {
-        if ((rc = make_parent(s->r, blob ? lib->path : root, dest)) != SHELF_OK ||
-            (rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, blob ? 0444 : 0644, 1)) != SHELF_OK) {
-            fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
+    if (need_file && !(w.blob && action != SHELF_RESTORE_OVERWRITE && access(dest, F_OK) == 0)) {
+        if ((rc = make_parent(s->r, w.blob ? lib->path : w.root, dest)) != SHELF_OK ||
+            (rc = write_item(s->r, it, dest, action == SHELF_RESTORE_OVERWRITE, w.blob ? 0444 : 0644, 1)) != SHELF_OK) {
+            fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, w.name, dest);
             rc = SHELF_OK;
             goto out;
         }
     }
-    if ((rc = shelf__begin(lib)) != SHELF_OK)
+    if (as_new && w.blob && !(kbabs = shelf__sample_abspath(w.root, newrel))) {
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
         goto out;
-    {
-        const char *useabs = action == SHELF_RESTORE_KEEP_BOTH && !meta_only ? (blob ? NULL : dest) : abs;
-        char *kbabs = NULL;
-        const char *rel;
-        int64_t rid, target = sid;
-        char *sql;
-
-        if (!useabs) {
-            kbabs = shelf__sample_abspath(root, newrel);
-            useabs = kbabs;
-        }
-        if (!useabs || (rc = live_root(lib, useabs, root, &rid, &rel)) != SHELF_OK) {
-            shelf_free(kbabs);
-            rc = rc ? rc : SHELF_ENOMEM;
-            goto txfail;
-        }
-        if (action == SHELF_RESTORE_CREATE && !live) {
-            sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
-                                  " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
-        } else if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only) {
-            sql = shelf__asprintf("INSERT INTO main.samples(id, root_id, relpath, name, %s)\n"
-                                  " SELECT NULL, ?2, ?3, ?5, %s FROM snap.samples WHERE id = ?4", s->cols, s->cols);
-        } else if (live) {
-            sql = shelf__asprintf("UPDATE main.samples SET (root_id, relpath, name, %s) =\n"
-                                  " (SELECT ?2, ?3, name, %s FROM snap.samples WHERE id = ?4) WHERE id = ?1",
-                                  s->cols, s->cols);
-        } else {
-            /* Overwrite of another row's file: that row takes the snapshot's values. */
-            sql = shelf__asprintf("UPDATE main.samples SET (name, %s) =\n"
-                                  " (SELECT name, %s FROM snap.samples WHERE id = ?4)\n"
-                                  " WHERE root_id = ?2 AND relpath = ?3", s->cols, s->cols);
-        }
-        st = sql ? shelf__prepare(lib, sql) : NULL;
-        shelf_free(sql);
-        if (!st) {
-            shelf_free(kbabs);
-            rc = SHELF_EDB;
-            goto txfail;
-        }
-        sqlite3_bind_int64(st, 1, sid);
-        sqlite3_bind_int64(st, 2, rid);
-        sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, sid);
-        sqlite3_bind_text(st, 5, newname ? newname : name, -1, SQLITE_STATIC);
-        shelf_free(kbabs);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
-            rc = shelf__dberr(lib, "cannot restore the sample's row");
-            goto txfail;
-        }
-        sqlite3_finalize(st);
-        if (action == SHELF_RESTORE_KEEP_BOTH && !meta_only)
-            target = sqlite3_last_insert_rowid(lib->db);
-        if (!live && action == SHELF_RESTORE_OVERWRITE) {
-            st = shelf__prepare(lib, "SELECT id FROM main.samples WHERE root_id = ?1 AND relpath = ?2");
-            if (st) {
-                sqlite3_bind_int64(st, 1, rid);
-                sqlite3_bind_text(st, 2, rel, -1, SQLITE_TRANSIENT);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                    target = sqlite3_column_int64(st, 0);
-                sqlite3_finalize(st);
-            }
-            if (target == sid) {
-                /* no row at that path: the sample comes back under its id */
-                sql = shelf__asprintf("INSERT OR IGNORE INTO main.samples(id, root_id, relpath, name, %s)\n"
-                                      " SELECT ?1, ?2, ?3, name, %s FROM snap.samples WHERE id = ?1",
-                                      s->cols, s->cols);
-                st = sql ? shelf__prepare(lib, sql) : NULL;
-                shelf_free(sql);
-                if (st) {
-                    sqlite3_bind_int64(st, 1, sid);
-                    sqlite3_bind_int64(st, 2, rid);
-                    sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);
-                    sqlite3_step(st);
-                    sqlite3_finalize(st);
-                }
-            }
-        }
-        if ((rc = apply_meta(lib, SHELF__KIND_SAMPLE, sid, target, meta_mode)) != SHELF_OK)
-            goto txfail;
-        if ((rc = audit(lib, SHELF__KIND_SAMPLE, target, "%s sample %lld from snapshot %.12s: %s",
-                        action == SHELF_RESTORE_CREATE ? "created" :
-                        action == SHELF_RESTORE_OVERWRITE ? "overwrote" : "kept both of",
-                        (long long)sid, s->snapid, dest)) != SHELF_OK)
-            goto txfail;
     }
-    if ((rc = shelf__commit(lib)) != SHELF_OK)
-        goto txfail;
-    report(s, action, SHELF_ITEM_SAMPLE, sid, name, dest, size, detail);
-    goto out;
-txfail:
-    shelf__rollback(lib);
-    shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
-    fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, name, dest);
-    rc = SHELF_OK;
+    useabs = !as_new ? w.abs : w.blob ? kbabs : dest;
+    if ((rc = shelf__begin(lib)) != SHELF_OK) {
+        shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+        goto out;
+    }
+    if ((rc = sample_rows(s, sid, &w, useabs, action, as_new, live, newname ? newname : w.name, meta_mode,
+                          dest)) != SHELF_OK ||
+        (rc = shelf__commit(lib)) != SHELF_OK) {
+        shelf__rollback(lib);
+        shelf__seterr(&s->r->err, rc, "%s", lib->err.msg);
+        fail_item(s, rc, SHELF_ITEM_SAMPLE, sid, w.name, dest);
+        rc = SHELF_OK;
+        goto out;
+    }
+    report(s, action, SHELF_ITEM_SAMPLE, sid, w.name, dest, w.size, detail);
 out:
-    shelf_free(name);
-    shelf_free(root);
-    shelf_free(relpath);
-    shelf_free(blob);
-    shelf_free(sha);
-    shelf_free(abs);
+    snaprow_release(&w);
     shelf_free(live_sha);
-    shelf_free(live_abs);
     shelf_free(dest);
     shelf_free(newrel);
     shelf_free(newname);
+    shelf_free(kbabs);
     return rc;
 }
 
@@ -1356,19 +1429,21 @@ static int doc_head(shelf_library *lib, const char *db, int kind, int64_t id, in
         "  AND v.item_id = d.id AND v.seq = d.version) FROM %s.%s d WHERE d.id = ?1",
         db, db, kind == SHELF__KIND_PATCH ? "patches" : "projects");
     sqlite3_stmt *st = sql ? shelf__prepare(lib, sql) : NULL;
-    int rc = SHELF_ENOTFOUND;
+    int rc;
 
     shelf_free(sql);
     if (!st)
         return SHELF_EDB;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, kind);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *seq = sqlite3_column_int64(st, 0);
         snprintf(name, namesize, "%s", (const char *)sqlite3_column_text(st, 1));
         snprintf(hash, SHELF_HASH_HEX, "%s",
                  sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
         rc = SHELF_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? SHELF_ENOTFOUND : shelf__dberr(lib, "cannot read a document's head");
     }
     sqlite3_finalize(st);
     return rc;
@@ -1379,17 +1454,20 @@ static int restore_doc(rst *s, int kind, int64_t id)
     int ikind = kind == SHELF__KIND_PATCH ? SHELF_ITEM_PATCH : SHELF_ITEM_PROJECT;
     const char *what = kind == SHELF__KIND_PATCH ? "patch" : "project";
     char shash[SHELF_HASH_HEX], lhash[SHELF_HASH_HEX], name[256], lname[256], detail[256] = "";
-    int64_t sseq, lseq, newid = 0;
+    int64_t sseq = 0, lseq = 0, newid = 0;
     char *json = NULL;
-    shelf_library *errlib = s->lib;
+    shelf_library *errlib;
     int rc, action, choice, k;
 
-    if (doc_head(s->lib, "snap", kind, id, &sseq, shash, name, sizeof name) != SHELF_OK) {
+    if ((rc = doc_head(s->lib, "snap", kind, id, &sseq, shash, name, sizeof name)) == SHELF_ENOTFOUND) {
         shelf__seterr(&s->r->err, SHELF_ENOTFOUND, "no %s %lld in the snapshot", what, (long long)id);
         fail_item(s, SHELF_ENOTFOUND, ikind, id, "", "");
         return SHELF_OK;
     }
-    rc = doc_head(s->lib, "main", kind, id, &lseq, lhash, lname, sizeof lname);
+    if (rc == SHELF_OK)
+        rc = doc_head(s->lib, "main", kind, id, &lseq, lhash, lname, sizeof lname);
+    if (rc != SHELF_OK && rc != SHELF_ENOTFOUND)
+        return shelf__seterr(&s->r->err, rc, "%s", s->lib->err.msg);
     if (rc == SHELF_OK && !strcmp(shash, lhash)) {
         report(s, SHELF_RESTORE_SAME, ikind, id, name, "", 0, NULL);
         return SHELF_OK;
@@ -1401,8 +1479,7 @@ static int restore_doc(rst *s, int kind, int64_t id)
         if (choice == SHELF_CONFLICT_ASK || choice == SHELF_CONFLICT_SKIP) {
             report(s, SHELF_RESTORE_SKIP, ikind, id, name, "", 0, detail);
             if (!s->o->preview && choice == SHELF_CONFLICT_SKIP)
-                audit(s->lib, kind, id, "skipped %s %lld from snapshot %.12s: %s", what,
-                      (long long)id, s->snapid, detail);
+                return audit_skip(s, kind, id, detail);
             return SHELF_OK;
         }
         action = choice == SHELF_CONFLICT_OVERWRITE ? SHELF_RESTORE_OVERWRITE : SHELF_RESTORE_KEEP_BOTH;
@@ -1422,9 +1499,8 @@ static int restore_doc(rst *s, int kind, int64_t id)
         if ((rc = shelf_doc_get(s->snaplib, kind, id, 0, &json)) == SHELF_OK &&
             (errlib = s->lib) != NULL &&
             (rc = shelf_doc_commit(s->lib, kind, id, json, 0, msg, &lseq)) >= 0) {
-            rc = SHELF_OK;
-            audit(s->lib, kind, id, "overwrote %s %lld from snapshot %.12s (v%lld is now v%lld)",
-                  what, (long long)id, s->snapid, (long long)sseq, (long long)lseq);
+            rc = audit(s->lib, kind, id, "overwrote %s %lld from snapshot %.12s (v%lld is now v%lld)",
+                       what, (long long)id, s->snapid, (long long)sseq, (long long)lseq);
         }
         newid = id;
     } else {
@@ -1434,12 +1510,12 @@ static int restore_doc(rst *s, int kind, int64_t id)
             errlib = s->lib;
             rc = shelf_doc_import(s->lib, json, SHELF_DOC_IMPORT_AS_NEW, &k, &newid);
         }
-        if (rc == SHELF_OK)
+        if (rc == SHELF_OK) {
             snprintf(detail, sizeof detail, "restored as %s %lld", what, (long long)newid);
-        if (rc == SHELF_OK)
-            audit(s->lib, kind, newid, "%s %s %lld from snapshot %.12s as %lld",
-                  action == SHELF_RESTORE_CREATE ? "created" : "kept both of", what, (long long)id,
-                  s->snapid, (long long)newid);
+            rc = audit(s->lib, kind, newid, "%s %s %lld from snapshot %.12s as %lld",
+                       action == SHELF_RESTORE_CREATE ? "created" : "kept both of", what, (long long)id,
+                       s->snapid, (long long)newid);
+        }
     }
     shelf_free(json);
     if (rc != SHELF_OK) {
@@ -1458,22 +1534,30 @@ static int select_add(json_t *sel, json_t *order, const char *k, int64_t id)
 
     snprintf(key, sizeof key, "%s:%lld", k, (long long)id);
     if (json_object_get(sel, key))
-        return 0;
-    json_object_set_new(sel, key, json_true());
-    return json_array_append_new(order, json_pack("{s:s, s:I}", "k", k, "id", (json_int_t)id));
+        return SHELF_OK;
+    if (json_object_set_new(sel, key, json_true()) != 0 ||
+        json_array_append_new(order, json_pack("{s:s, s:I}", "k", k, "id", (json_int_t)id)) != 0)
+        return SHELF_ENOMEM;
+    return SHELF_OK;
 }
 
 static int select_sql(rst *s, json_t *sel, json_t *order, const char *k, const char *sql, int64_t id)
 {
     sqlite3_stmt *st = shelf__prepare(s->lib, sql);
+    int rc = SHELF_OK, step;
 
     if (!st)
-        return SHELF_EDB;
+        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
     sqlite3_bind_int64(st, 1, id);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        select_add(sel, order, k, sqlite3_column_int64(st, 0));
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = select_add(sel, order, k, sqlite3_column_int64(st, 0))) != SHELF_OK)
+            rc = shelf__seterr(&s->r->err, rc, "out of memory");
+    if (rc == SHELF_OK && step != SQLITE_DONE) {
+        rc = shelf__dberr(s->lib, "cannot read the snapshot's catalog");
+        shelf__seterr(&s->r->err, rc, "%s", s->lib->err.msg);
+    }
     sqlite3_finalize(st);
-    return SHELF_OK;
+    return rc;
 }
 
 static int build_selection(rst *s, json_t *sel, json_t *order)
@@ -1483,10 +1567,12 @@ static int build_selection(rst *s, json_t *sel, json_t *order)
     int rc;
 
     if (o->nitems == 0 && !o->query) {
-        select_sql(s, sel, order, "sample", "SELECT id FROM snap.samples WHERE ?1 = ?1 ORDER BY id", 0);
-        select_sql(s, sel, order, "patch", "SELECT id FROM snap.patches WHERE ?1 = ?1 ORDER BY id", 0);
-        select_sql(s, sel, order, "project", "SELECT id FROM snap.projects WHERE ?1 = ?1 ORDER BY id", 0);
-        return SHELF_OK;
+        if ((rc = select_sql(s, sel, order, "sample", "SELECT id FROM snap.samples WHERE ?1 = ?1 ORDER BY id",
+                             0)) != SHELF_OK ||
+            (rc = select_sql(s, sel, order, "patch", "SELECT id FROM snap.patches WHERE ?1 = ?1 ORDER BY id",
+                             0)) != SHELF_OK)
+            return rc;
+        return select_sql(s, sel, order, "project", "SELECT id FROM snap.projects WHERE ?1 = ?1 ORDER BY id", 0);
     }
     for (i = 0; i < o->nitems; i++) {
         const char *a = o->items[i], *num = a, *k = "sample";
@@ -1504,15 +1590,21 @@ static int build_selection(rst *s, json_t *sel, json_t *order)
         if (!*num || *end || errno || id <= 0)
             return shelf__seterr(&s->r->err, SHELF_EINVAL,
                                  "invalid item '%s': ID, sample:ID, patch:ID or project:ID", a);
-        if (!strcmp(k, "project")) {
-            select_sql(s, sel, order, "sample", "SELECT sample_id FROM snap.project_samples WHERE project_id = ?1", id);
-            select_sql(s, sel, order, "sample", "SELECT ps.sample_id FROM snap.project_patches pp\n"
-                       " JOIN snap.patch_samples ps ON ps.patch_id = pp.patch_id WHERE pp.project_id = ?1", id);
-            select_sql(s, sel, order, "patch", "SELECT patch_id FROM snap.project_patches WHERE project_id = ?1", id);
-        } else if (!strcmp(k, "patch")) {
-            select_sql(s, sel, order, "sample", "SELECT sample_id FROM snap.patch_samples WHERE patch_id = ?1", id);
-        }
-        select_add(sel, order, k, id);
+        if (!strcmp(k, "project") &&
+            ((rc = select_sql(s, sel, order, "sample",
+                              "SELECT sample_id FROM snap.project_samples WHERE project_id = ?1", id)) != SHELF_OK ||
+             (rc = select_sql(s, sel, order, "sample", "SELECT ps.sample_id FROM snap.project_patches pp\n"
+                              " JOIN snap.patch_samples ps ON ps.patch_id = pp.patch_id WHERE pp.project_id = ?1",
+                              id)) != SHELF_OK ||
+             (rc = select_sql(s, sel, order, "patch",
+                              "SELECT patch_id FROM snap.project_patches WHERE project_id = ?1", id)) != SHELF_OK))
+            return rc;
+        if (!strcmp(k, "patch") &&
+            (rc = select_sql(s, sel, order, "sample",
+                             "SELECT sample_id FROM snap.patch_samples WHERE patch_id = ?1", id)) != SHELF_OK)
+            return rc;
+        if (select_add(sel, order, k, id) != SHELF_OK)
+            return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
     }
     if (o->query) {
         shelf_search_opts so;
@@ -1524,9 +1616,14 @@ static int build_selection(rst *s, json_t *sel, json_t *order)
         so.limit = -1;
         if ((rc = shelf_search(s->snaplib, o->query, &so, &cur, NULL, NULL)) != SHELF_OK)
             return shelf__seterr(&s->r->err, rc, "%s", shelf_errmsg(s->snaplib));
-        while (shelf_cursor_next(cur, &row) == SHELF_ROW)
-            select_add(sel, order, "sample", row->id);
+        while ((rc = shelf_cursor_next(cur, &row)) == SHELF_ROW)
+            if (select_add(sel, order, "sample", row->id) != SHELF_OK) {
+                shelf_cursor_free(cur);
+                return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+            }
         shelf_cursor_free(cur);
+        if (rc != SHELF_DONE && rc != SHELF_OK)
+            return shelf__seterr(&s->r->err, rc, "%s", shelf_errmsg(s->snaplib));
     }
     return SHELF_OK;
 }
@@ -1536,19 +1633,28 @@ static int sample_cols(rst *s)
 {
     sqlite3_stmt *st = shelf__prepare(s->lib, "SELECT name FROM pragma_table_info('samples', 'main')");
     shelf__buf b = SHELF__BUF_INIT;
+    int rc = SHELF_OK, step;
 
     if (!st)
-        return SHELF_EDB;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *c = (const char *)sqlite3_column_text(st, 0);
 
-        if (!strcmp(c, "id") || !strcmp(c, "root_id") || !strcmp(c, "relpath") || !strcmp(c, "name"))
-            continue;
-        shelf__buf_addf(&b, "%s\"%s\"", b.len ? ", " : "", c);
+        if (!c)
+            rc = SHELF_ENOMEM;
+        else if (strcmp(c, "id") != 0 && strcmp(c, "root_id") != 0 && strcmp(c, "relpath") != 0 &&
+                 strcmp(c, "name") != 0)
+            rc = shelf__buf_addf(&b, "%s\"%s\"", b.len ? ", " : "", c);
     }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(s->lib, "cannot read the catalog's columns");
     sqlite3_finalize(st);
-    s->cols = shelf__buf_detach(&b);
-    return s->cols ? SHELF_OK : SHELF_ENOMEM;
+    if (rc == SHELF_OK && !(s->cols = shelf__buf_detach(&b)))
+        rc = SHELF_ENOMEM;
+    shelf__buf_release(&b);
+    if (rc != SHELF_OK)
+        shelf__seterr(&s->r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : s->lib->err.msg);
+    return rc;
 }
 
 static int restore_live(rst *s)
@@ -1557,7 +1663,7 @@ static int restore_live(rst *s)
     char *tmpdir = NULL, *db = NULL, *cfg = NULL, *cachedir = NULL;
     json_t *catalog = NULL, *config = NULL, *it, *sel = json_object(), *order = json_array(), *e;
     sqlite3_stmt *st;
-    int rc = SHELF_OK, attached = 0;
+    int rc = SHELF_OK, attached = 0, err;
     size_t i;
 
     json_array_foreach(json_object_get(s->tree, "items"), i, it) {
@@ -1567,6 +1673,10 @@ static int restore_live(rst *s)
             catalog = it;
         else if (!strcmp(t, "config"))
             config = it;
+    }
+    if (!sel || !order) {
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
     }
     if (!catalog || !config) {
         rc = shelf__seterr(&s->r->err, SHELF_ECORRUPT, "snapshot %.12s has no catalog", s->snapid);
@@ -1578,7 +1688,10 @@ static int restore_live(rst *s)
         rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if ((err = shelf__rmtree(tmpdir)) != 0) {
+        rc = shelf__seterr_errno(&s->r->err, err, "cannot remove '%s'", tmpdir);
+        goto out;
+    }
     if ((rc = write_item(s->r, catalog, db, 0, 0644, 0)) != SHELF_OK ||
         (rc = write_item(s->r, config, cfg, 0, 0644, 0)) != SHELF_OK)
         goto out;
@@ -1640,12 +1753,12 @@ static int restore_live(rst *s)
     }
 out:
     if (attached)
-        shelf__exec(lib, "DETACH DATABASE snap");
+        (void)shelf__exec(lib, "DETACH DATABASE snap");  /* the connection outlives it anyway */
     if (s->snaplib)
         shelf_library_close(s->snaplib);
     s->snaplib = NULL;
     if (tmpdir)
-        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        (void)shelf__rmtree(tmpdir);    /* a leftover is swept by the next run */
     json_decref(sel);
     json_decref(order);
     shelf_free(tmpdir);
@@ -1674,7 +1787,7 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
                   shelf_restore_stats *st)
 {
     shelf_restore_stats local;
-    shelf_restore_opts none;
+    shelf_restore_opts opts;
     rst s;
     json_t *it;
     size_t i;
@@ -1683,11 +1796,10 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
     if (!st)
         st = &local;
     memset(st, 0, sizeof *st);
-    if (!o) {
-        memset(&none, 0, sizeof none);
-        none.size = sizeof none;
-        o = &none;
-    }
+    /* every field was in the first version */
+    if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, sizeof opts, "shelf_restore_opts")) != SHELF_OK)
+        return rc;
+    o = &opts;
     memset(&s, 0, sizeof s);
     s.r = r;
     s.lib = lib;
@@ -1708,8 +1820,12 @@ int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const she
         (rc = shelf__tree_load(r, s.snap, &s.tree)) != SHELF_OK)
         goto out;
     s.by_path = json_object();
-    json_array_foreach(json_object_get(s.tree, "items"), i, it)
-        json_object_set(s.by_path, json_string_value(json_object_get(it, "path")), it);
+    json_array_foreach(json_object_get(s.tree, "items"), i, it) {
+        if (!s.by_path || json_object_set(s.by_path, json_string_value(json_object_get(it, "path")), it) != 0) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     rc = o->to ? restore_to(&s) : restore_live(&s);
     if (rc != SHELF_OK && s.r->err.rc == SHELF_OK)
         shelf__seterr(&r->err, rc, "restore failed: %s", shelf_strerror(rc));

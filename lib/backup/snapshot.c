@@ -116,10 +116,7 @@ static int item_path_ok(int kind, json_t *jpath, int text)
     switch (kind) {
     case 1: return !strcmp(p, "shelf.db");
     case 2: return !strcmp(p, "config");
-    case 3:
-        return strlen(p) == 8 + 3 + 3 + 64 && !strncmp(p, "objects/", 8) && p[10] == '/' &&
-               p[13] == '/' && is_hex(p + 14, 64) && !strncmp(p + 8, p + 14, 2) &&
-               !strncmp(p + 11, p + 16, 2);
+    case 3: return shelf__store_relpath_ok(p);
     default:
         return p[0] == '/' && shelf__path_rel_ok(p + 1);
     }
@@ -175,7 +172,10 @@ int shelf__snap_load(shelf_repo *r, const char *id, json_t **out)
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged", id);
         goto out;
     }
-    json_object_set_new(s, "id", json_string(id));
+    if (json_object_set_new(s, "id", json_string(id)) != 0) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     *out = s;
     s = NULL;
 out:
@@ -199,7 +199,7 @@ static int tree_paths_as_text(json_t *tree)
         const char *path = json_string_value(json_object_get(it, "path"));
         char *text;
 
-        if (strcmp(json_string_value(json_object_get(it, "t")), "sample") ||
+        if (strcmp(json_string_value(json_object_get(it, "t")), "sample") != 0 ||
             !shelf_name_needs_escape(path, 0))
             continue;
         if (!(text = shelf_name_escape(path, 0)) || json_object_set_new(it, "path", json_string(text))) {
@@ -300,23 +300,31 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
 
         if (!is_hex(json_string_value(v), 64))
             continue;
-        if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK)
-            json_array_append_new(all, s);
-        else if (r->snaps_damaged)
-            json_array_append(r->snaps_damaged, v);    /* never in silence: list shows it */
+        if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK ? json_array_append_new(all, s) != 0
+            : !r->snaps_damaged || json_array_append(r->snaps_damaged, v) != 0) {
+            /* a damaged one is never dropped in silence: list shows it */
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     n = json_array_size(all);
     if (n > 1) {
-        if (!(vec = shelf__malloc(n * sizeof *vec))) {
+        if (!(vec = shelf__malloc(n * sizeof(json_t *)))) {
             rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
         for (i = 0; i < n; i++)
             vec[i] = json_incref(json_array_get(all, i));
-        qsort(vec, n, sizeof *vec, by_time);
+        qsort(vec, n, sizeof(json_t *), by_time);
         json_array_clear(all);
-        for (i = 0; i < n; i++)
-            json_array_append_new(all, vec[i]);
+        for (i = 0; i < n; i++) {
+            if (json_array_append_new(all, vec[i]) != 0) {
+                while (++i < n)
+                    json_decref(vec[i]);
+                rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
     }
     *out = all;
     all = NULL;
@@ -507,8 +515,12 @@ static json_t *by_path(json_t *tree)
     json_t *m = json_object(), *it;
     size_t i;
 
-    json_array_foreach(json_object_get(tree, "items"), i, it)
-        json_object_set(m, json_string_value(json_object_get(it, "path")), it);
+    json_array_foreach(json_object_get(tree, "items"), i, it) {
+        if (m && json_object_set(m, json_string_value(json_object_get(it, "path")), it) != 0) {
+            json_decref(m);
+            return NULL;
+        }
+    }
     return m;
 }
 
@@ -607,7 +619,7 @@ static int progress(run *u, int force)
 
     if (shelf__repo_lock_refresh(u->r) != SHELF_OK)
         return u->r->err.rc ? u->r->err.rc : SHELF_EIO;
-    if (!u->o || !u->o->progress || (!force && now - u->last_progress < 0.1))
+    if (!u->o->progress || (!force && now - u->last_progress < 0.1))
         return SHELF_OK;
     u->last_progress = now;
     if (u->o->progress(u->o->ud, &u->prog))
@@ -759,9 +771,12 @@ static int store_file(run *u, const char *path, json_t *item, const char *known,
     }
     shelf__sha256_final(h, hash);
     shelf__hex(hash, sizeof hash, hex);
-    json_object_set_new(item, "size", json_integer((json_int_t)total));
-    json_object_set_new(item, "sha256", json_string(known ? known : hex));
-    json_object_set(item, "chunks", chunks);
+    if (json_object_set_new(item, "size", json_integer((json_int_t)total)) != 0 ||
+        json_object_set_new(item, "sha256", json_string(known ? known : hex)) != 0 ||
+        json_object_set(item, "chunks", chunks) != 0) {
+        rc = shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     u->st->items_read++;
 out:
     shelf__sha256_free(h);
@@ -792,10 +807,10 @@ static int reuse(run *u, json_t *item, json_t *old)
             return 0;
         u->st->chunks++;
     }
-    json_object_set(item, "size", json_object_get(old, "size"));
-    json_object_set(item, "sha256", json_object_get(old, "sha256"));
-    json_object_set(item, "chunks", json_object_get(old, "chunks"));
-    return 1;
+    /* Out of memory here: not reused, the file is read (and fails there). */
+    return json_object_set(item, "size", json_object_get(old, "size")) == 0 &&
+           json_object_set(item, "sha256", json_object_get(old, "sha256")) == 0 &&
+           json_object_set(item, "chunks", json_object_get(old, "chunks")) == 0;
 }
 
 /* The parent's item for work item w when w looks unchanged (same size,
@@ -825,8 +840,7 @@ static int unreadable(run *u, json_t *w)
 
     u->st->unreadable++;
     u->prog.bytes_done += (uint64_t)json_integer_value(json_object_get(w, "size"));
-    if (o && o->size >= offsetof(shelf_backup_opts, unreadable) + sizeof o->unreadable &&
-        o->unreadable)
+    if (o->unreadable)
         o->unreadable(o->ud, json_integer_value(json_object_get(w, "id")),
                       json_string_value(json_object_get(w, "src")), u->r->err.msg);
     return SHELF_OK;
@@ -844,10 +858,12 @@ static int do_item(run *u, json_t *w)
 
     if (!item)
         return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
-    if (json_object_get(w, "id"))
-        json_object_set(item, "id", json_object_get(w, "id"));
-    if (json_object_get(w, "mtime_ns"))
-        json_object_set(item, "mtime_ns", json_object_get(w, "mtime_ns"));
+    if ((json_object_get(w, "id") && json_object_set(item, "id", json_object_get(w, "id")) != 0) ||
+        (json_object_get(w, "mtime_ns") &&
+         json_object_set(item, "mtime_ns", json_object_get(w, "mtime_ns")) != 0)) {
+        rc = shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     if ((old = unchanged(u, w)) != NULL)
         reused = reuse(u, item, old);
     u->src_err = 0;
@@ -897,14 +913,30 @@ static json_t *work_item(json_t *o, const char *src)
 static int add_object(void *ud, const char *hex, const char *path, uint64_t size)
 {
     walk_ctx *wc = ud;
-    char rel[80];
+    char rel[SHELF__STORE_REL_MAX];
 
     if (!hex)
         return 0;   /* temp files, strays */
-    snprintf(rel, sizeof rel, "objects/%.2s/%.2s/%s", hex, hex + 2, hex);
+    shelf__store_relpath(hex, rel);
     wc->bytes += size;
     return json_array_append_new(wc->work, work_item(json_pack("{s:s, s:s, s:I, s:s}", "t", "object", "path",
                                  rel, "size", (json_int_t)size, "known", hex), path)) ? SHELF_ENOMEM : 0;
+}
+
+/* Add file src (kind t, tree path path) to the work list with its size,
+ * counted into *bytes.  Sets u->r->err. */
+static int add_file(run *u, json_t *work, const char *t, const char *path, const char *src,
+                    uint64_t *bytes)
+{
+    struct stat sb;
+
+    if (stat(src, &sb) != 0)
+        return shelf__seterr_errno(&u->r->err, errno, "cannot read '%s'", src);
+    *bytes += (uint64_t)sb.st_size;
+    if (json_array_append_new(work, work_item(json_pack("{s:s, s:s, s:I}", "t", t, "path", path,
+                                                        "size", (json_int_t)sb.st_size), src)) != 0)
+        return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
 }
 
 /* The work list: catalog copy, config, blobs, referenced samples. */
@@ -919,14 +951,12 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
 
     if (!cfg)
         return shelf__seterr(&u->r->err, SHELF_ENOMEM, "out of memory");
-    if (stat(catalog_copy, &sb) == 0)
-        wc.bytes += (uint64_t)sb.st_size;
-    json_array_append_new(work, work_item(json_pack("{s:s, s:s, s:I}", "t", "catalog", "path", "shelf.db",
-                                                    "size", (json_int_t)sb.st_size), catalog_copy));
-    if (stat(cfg, &sb) == 0)
-        wc.bytes += (uint64_t)sb.st_size;
-    json_array_append_new(work, work_item(json_pack("{s:s, s:s, s:I}", "t", "config", "path", "config",
-                                                    "size", (json_int_t)sb.st_size), cfg));
+    /* Both must be there: a size taken from a failed stat is no size. */
+    if ((rc = add_file(u, work, "catalog", "shelf.db", catalog_copy, &wc.bytes)) != SHELF_OK ||
+        (rc = add_file(u, work, "config", "config", cfg, &wc.bytes)) != SHELF_OK) {
+        shelf_free(cfg);
+        return rc;
+    }
     shelf_free(cfg);
     if ((rc = shelf__store_walk(&lib->store, add_object, &wc)) != SHELF_OK)
         return shelf__seterr(&u->r->err, rc, "cannot list the library's blobs: %s", lib->err.msg);
@@ -957,8 +987,11 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
         shelf_free(text);
         /* Unchanged since its import: the catalog knows its hash. */
         if (w && sb.st_size == sqlite3_column_int64(st, 3) && mtime == sqlite3_column_int64(st, 4) &&
-            sqlite3_column_text(st, 5))
-            json_object_set_new(w, "known", json_string((const char *)sqlite3_column_text(st, 5)));
+            sqlite3_column_text(st, 5) &&
+            json_object_set_new(w, "known", json_string((const char *)sqlite3_column_text(st, 5))) != 0) {
+            json_decref(w);
+            w = NULL;
+        }
         if (!w || json_array_append_new(work, w) != 0) {
             shelf_free(abs);
             sqlite3_finalize(st);
@@ -991,30 +1024,175 @@ static int store_tree(run *u, const char *text, size_t n, json_t *out)
     return SHELF_OK;
 }
 
+/* Write the snapshot file of run u (its tree stored as treeids), naming
+ * its parent and full; st->snapshot and st->packs are set.  Sets r->err. */
+static int write_snapshot(run *u, int strategy, json_t *parent_snap, json_t *full_snap, json_t *treeids,
+                          const char *runhex)
+{
+    shelf_repo *r = u->r;
+    shelf_backup_stats *st = u->st;
+    const shelf_backup_opts *o = u->o;
+    json_t *snap = NULL, *deps = json_array(), *tags = json_array();
+    char host[256] = "", name[80], hex[SHELF_HASH_HEX], *snap_text = NULL;
+    shelf__buf sealed = SHELF__BUF_INIT;
+    uint8_t hash[SHELF_HASH_BYTES];
+    struct timespec ts;
+    json_int_t nanos;
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; deps && i < u->ndeps; i++) {
+        char h[33];
+
+        shelf__hex(u->deps[i], SHELF__RUN_BYTES, h);
+        if (json_array_append_new(deps, json_string(h)) != 0)
+            goto nomem;
+    }
+    for (i = 0; tags && i < o->ntags; i++)
+        if (json_array_append_new(tags, json_string(o->tags[i])) != 0)
+            goto nomem;
+    if (!deps || !tags)
+        goto nomem;
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    clock_gettime(CLOCK_REALTIME, &ts);
+    nanos = (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    snap = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:I, s:I, s:I, s:I, s:O, s:O}",
+        "time", (json_int_t)(nanos / 1000000000), "nanos", nanos, "device", u->lib->library_id, "host", host,
+        "library", u->lib->path, "strategy", strategy_names[strategy], "run", runhex,
+        "tree", treeids, "depends", deps, "tags", tags, "items", (json_int_t)st->items,
+        "bytes", (json_int_t)st->bytes, "added", (json_int_t)st->bytes_new,
+        "stored", (json_int_t)st->bytes_stored,
+        "parent", parent_snap ? json_object_get(parent_snap, "id") : json_null(),
+        "full", strategy == SHELF_BACKUP_DIFFERENTIAL ? json_object_get(full_snap, "id") : json_null());
+    if (!snap || !(snap_text = json_dumps(snap, JSON_SORT_KEYS | JSON_COMPACT)))
+        goto nomem;
+    if ((rc = shelf__seal(r, snap_text, strlen(snap_text), &sealed)) != SHELF_OK)
+        goto out;
+    shelf__sha256_mem(sealed.buf, sealed.len, hash);
+    shelf__hex(hash, sizeof hash, hex);
+    snprintf(name, sizeof name, "snapshots/%s", hex);
+    if ((rc = shelf__be_save(r->be, name, sealed.buf, sealed.len)) != SHELF_OK) {
+        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+        goto out;
+    }
+    snprintf(st->snapshot, sizeof st->snapshot, "%s", hex);
+    {
+        sqlite3_stmt *q;
+
+        if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE run = ?1", -1, &q, NULL) == SQLITE_OK) {
+            (void)sqlite3_bind_blob(q, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
+            /* only a figure for the stats: the snapshot is saved */
+            if (sqlite3_step(q) == SQLITE_ROW)
+                st->packs = (uint64_t)sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+    }
+    goto out;
+nomem:
+    rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+out:
+    json_decref(snap);
+    json_decref(deps);
+    json_decref(tags);
+    free(snap_text);
+    shelf__buf_release(&sealed);
+    return rc;
+}
+
+/* Back up every item of the work list. */
+static int do_work(run *u, json_t *work)
+{
+    size_t i;
+    int rc;
+
+    u->prog.items_total = json_array_size(work);
+    for (i = 0; i < json_array_size(work); i++) {
+        /* Ask the kernel for the next file while this one is processed. */
+        json_t *nw = json_array_get(work, i + 1);
+        const char *next = nw && !unchanged(u, nw) ? json_string_value(json_object_get(nw, "src")) : NULL;
+        int fd;
+
+        if (next && (fd = open(next, O_RDONLY | O_CLOEXEC)) >= 0) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+            close(fd);
+        }
+        if ((rc = do_item(u, json_array_get(work, i))) != SHELF_OK || (rc = progress(u, 0)) != SHELF_OK)
+            return rc;
+    }
+    return SHELF_OK;
+}
+
+/*
+ * The parent of run u of *strategy: the newest snapshot of this library
+ * (incremental) or its newest full (differential; without one the run is
+ * a full).  Sets u->runs and u->nruns (the runs whose chunks may be
+ * reused) and u->parent (the parent tree by path; *ptree holds the tree).
+ * Sets r->err.
+ */
+static int pick_parent(run *u, json_t *all, int *strategy, json_t **parent_snap, json_t **full_snap,
+                       json_t **ptree)
+{
+    shelf_repo *r = u->r;
+    json_t *s;
+    size_t i;
+    int rc;
+
+    for (i = json_array_size(all); i-- > 0;) {
+        s = json_array_get(all, i);
+        if (strcmp(json_string_value(json_object_get(s, "device")), u->lib->library_id) != 0)
+            continue;
+        if (!*parent_snap)
+            *parent_snap = s;
+        if (!*full_snap && !strcmp(json_string_value(json_object_get(s, "strategy")), "full"))
+            *full_snap = s;
+    }
+    if (*strategy == SHELF_BACKUP_DIFFERENTIAL && !*full_snap)
+        *strategy = SHELF_BACKUP_FULL;  /* nothing to differ from yet */
+    memcpy(u->runs[0], r->run, SHELF__RUN_BYTES);
+    if (*strategy == SHELF_BACKUP_FULL) {
+        u->nruns = 1;
+        *parent_snap = NULL;
+    } else if (*strategy == SHELF_BACKUP_DIFFERENTIAL) {
+        shelf__unhex(json_string_value(json_object_get(*full_snap, "run")), u->runs[1], SHELF__RUN_BYTES);
+        u->nruns = 2;
+        *parent_snap = *full_snap;
+    }
+    if (!*parent_snap)
+        return SHELF_OK;
+    if ((rc = shelf__tree_load(r, *parent_snap, ptree)) != SHELF_OK)
+        return rc;
+    if (!(u->parent = by_path(*ptree)))
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
 int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
                      shelf_backup_stats *st)
 {
     shelf_backup_stats local;
+    shelf_backup_opts opts;
     run u;
-    json_t *all = NULL, *s, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
-    json_t *snap = NULL, *treeids = NULL, *deps = NULL, *tags = NULL, *ptree = NULL;
-    char *catalog_copy = NULL, *cachedir = NULL, *tree_text = NULL, *snap_text = NULL;
-    char runhex[33], host[256] = "", name[80], hex[SHELF_HASH_HEX];
-    shelf__buf sealed = SHELF__BUF_INIT;
-    uint8_t hash[SHELF_HASH_BYTES];
-    int strategy = o ? o->strategy : SHELF_BACKUP_INCREMENTAL, rc;
+    json_t *all = NULL, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
+    json_t *treeids = NULL, *ptree = NULL;
+    char *catalog_copy = NULL, *cachedir = NULL, *tree_text = NULL;
+    char runhex[33];
+    int strategy, rc;
     double t0 = shelf__monotonic();
-    json_int_t nanos;
     uint64_t stored0 = 0;
-    size_t i;
 
     if (!st)
         st = &local;
     memset(st, 0, sizeof *st);
+    /* the first version had no unreadable callback */
+    if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, offsetof(shelf_backup_opts, unreadable),
+                                "shelf_backup_opts")) != SHELF_OK)
+        return rc;
+    strategy = opts.strategy;
     memset(&u, 0, sizeof u);
     u.r = r;
     u.lib = lib;
-    u.o = o;
+    u.o = &opts;
     u.st = st;
     if (strategy < 0 || strategy > 2)
         return shelf__seterr(&r->err, SHELF_EINVAL, "unknown backup strategy %d", strategy);
@@ -1031,43 +1209,14 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     }
     if ((rc = shelf__index_sync(r)) != SHELF_OK || (rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
-    /* The parent: the newest snapshot of this library (incremental) or
-     * its newest full (differential). */
-    for (i = json_array_size(all); i-- > 0;) {
-        s = json_array_get(all, i);
-        if (strcmp(json_string_value(json_object_get(s, "device")), lib->library_id) != 0)
-            continue;
-        if (!parent_snap)
-            parent_snap = s;
-        if (!full_snap && !strcmp(json_string_value(json_object_get(s, "strategy")), "full"))
-            full_snap = s;
-    }
-    if (strategy == SHELF_BACKUP_DIFFERENTIAL && !full_snap)
-        strategy = SHELF_BACKUP_FULL;   /* nothing to differ from yet */
     if (shelf__random(r->run, sizeof r->run) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
         goto out;
     }
     r->in_run = 1;
     shelf__hex(r->run, sizeof r->run, runhex);
-    memcpy(u.runs[0], r->run, SHELF__RUN_BYTES);
-    if (strategy == SHELF_BACKUP_FULL) {
-        u.nruns = 1;
-        parent_snap = NULL;
-    } else if (strategy == SHELF_BACKUP_DIFFERENTIAL) {
-        shelf__unhex(json_string_value(json_object_get(full_snap, "run")), u.runs[1], SHELF__RUN_BYTES);
-        u.nruns = 2;
-        parent_snap = full_snap;
-    }
-    if (parent_snap) {
-        json_t *it;
-
-        if ((rc = shelf__tree_load(r, parent_snap, &ptree)) != SHELF_OK)
-            goto out;
-        u.parent = json_object();
-        json_array_foreach(json_object_get(ptree, "items"), i, it)
-            json_object_set(u.parent, json_string_value(json_object_get(it, "path")), it);
-    }
+    if ((rc = pick_parent(&u, all, &strategy, &parent_snap, &full_snap, &ptree)) != SHELF_OK)
+        goto out;
     if (!(u.buf = shelf__malloc(2 * (size_t)SHELF__CHUNK_MAX)) || !(u.items = json_array()) ||
         !(work = json_array()) || !(cachedir = shelf__cache_dir(lib)) ||
         !(catalog_copy = shelf__asprintf("%s/backup-catalog-%d.db", cachedir, (int)getpid()))) {
@@ -1084,22 +1233,8 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     }
     if ((rc = build_work(&u, catalog_copy, work, &u.prog.bytes_total)) != SHELF_OK)
         goto out;
-    u.prog.items_total = json_array_size(work);
-    for (i = 0; i < json_array_size(work); i++) {
-        /* Ask the kernel for the next file while this one is processed. */
-        json_t *nw = json_array_get(work, i + 1);
-        const char *next = nw && !unchanged(&u, nw) ? json_string_value(json_object_get(nw, "src")) : NULL;
-        int fd;
-
-        if (next && (fd = open(next, O_RDONLY | O_CLOEXEC)) >= 0) {
-            posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-            close(fd);
-        }
-        if ((rc = do_item(&u, json_array_get(work, i))) != SHELF_OK)
-            goto out;
-        if ((rc = progress(&u, 0)) != SHELF_OK)
-            goto out;
-    }
+    if ((rc = do_work(&u, work)) != SHELF_OK)
+        goto out;
     /* Every chunk id is in its item's list once the workers are done. */
     if ((rc = shelf__pipe_drain(r)) != SHELF_OK)
         goto out;
@@ -1118,58 +1253,8 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     st->bytes_stored = r->stored_bytes - stored0;
     if ((rc = shelf__pack_flush(r)) != SHELF_OK || (rc = shelf__index_write(r)) != SHELF_OK)
         goto out;
-    deps = json_array();
-    tags = json_array();
-    for (i = 0; i < u.ndeps; i++) {
-        char h[33];
-
-        shelf__hex(u.deps[i], SHELF__RUN_BYTES, h);
-        json_array_append_new(deps, json_string(h));
-    }
-    for (i = 0; o && i < o->ntags; i++)
-        json_array_append_new(tags, json_string(o->tags[i]));
-    gethostname(host, sizeof host - 1);
-    {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        nanos = (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    }
-    snap = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:I, s:I, s:I, s:I}",
-        "time", (json_int_t)(nanos / 1000000000), "nanos", nanos, "device", lib->library_id, "host", host,
-        "library", lib->path, "strategy", strategy_names[strategy], "run", runhex,
-        "tree", treeids, "depends", deps, "tags", tags, "items", (json_int_t)st->items,
-        "bytes", (json_int_t)st->bytes, "added", (json_int_t)st->bytes_new,
-        "stored", (json_int_t)st->bytes_stored);
-    if (snap) {
-        json_object_set_new(snap, "parent", parent_snap ? json_incref(json_object_get(parent_snap, "id")) : json_null());
-        json_object_set_new(snap, "full", strategy == SHELF_BACKUP_DIFFERENTIAL ?
-                            json_incref(json_object_get(full_snap, "id")) : json_null());
-    }
-    if (!snap || !(snap_text = json_dumps(snap, JSON_SORT_KEYS | JSON_COMPACT))) {
-        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = write_snapshot(&u, strategy, parent_snap, full_snap, treeids, runhex)) != SHELF_OK)
         goto out;
-    }
-    if ((rc = shelf__seal(r, snap_text, strlen(snap_text), &sealed)) != SHELF_OK)
-        goto out;
-    shelf__sha256_mem(sealed.buf, sealed.len, hash);
-    shelf__hex(hash, sizeof hash, hex);
-    snprintf(name, sizeof name, "snapshots/%s", hex);
-    if ((rc = shelf__be_save(r->be, name, sealed.buf, sealed.len)) != SHELF_OK) {
-        shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
-        goto out;
-    }
-    snprintf(st->snapshot, sizeof st->snapshot, "%s", hex);
-    {
-        sqlite3_stmt *q;
-
-        if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE run = ?1", -1, &q, NULL) == SQLITE_OK) {
-            sqlite3_bind_blob(q, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
-            if (sqlite3_step(q) == SQLITE_ROW)
-                st->packs = (uint64_t)sqlite3_column_int64(q, 0);
-            sqlite3_finalize(q);
-        }
-    }
     progress(&u, 1);
 out:
     shelf__pipe_stop(r);
@@ -1194,12 +1279,7 @@ out:
     json_decref(work);
     json_decref(tree);
     json_decref(treeids);
-    json_decref(deps);
-    json_decref(tags);
-    json_decref(snap);
     free(tree_text);
-    free(snap_text);
-    shelf__buf_release(&sealed);
     shelf_free(u.buf);
     shelf_free(u.deps);
     shelf_free(catalog_copy);

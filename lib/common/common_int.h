@@ -36,6 +36,20 @@ int shelf__seterr_errno(shelf__err *e, int errno_value, const char *fmt, ...)
 struct sqlite3;
 int shelf__seterr_sqlite(shelf__err *e, struct sqlite3 *db, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * The one rule for public option structs that start with "size_t size"
+ * (the caller's sizeof): copy the caller's struct src (NULL: defaults,
+ * all zero) into dst, a struct of this version (known bytes), so the code
+ * reads dst's fields without asking which ones the caller had.  A size
+ * below min (the size of the struct's first published version) is
+ * SHELF_EINVAL; fields the caller's older struct lacks are zero; a size
+ * above known (a newer caller) is accepted only when every byte this
+ * version does not know is zero, so no option is ever dropped in silence
+ * (Linux's copy_struct_from_user).  dst->size becomes known.  what names
+ * the struct in e's message.  SHELF_OK or SHELF_EINVAL.
+ */
+int shelf__opts_check(shelf__err *e, void *dst, size_t known, const void *src, size_t min,
+                      const char *what);
 /* Map an errno value to a SHELF_E code. */
 int shelf__errno_rc(int errno_value);
 /* A short lowercase description of errno_value ("permission denied"). */

@@ -144,3 +144,25 @@ int shelf__seterr_sqlite(shelf__err *e, sqlite3 *db, const char *path, const cha
     va_end(ap);
     return rc;
 }
+
+int shelf__opts_check(shelf__err *e, void *dst, size_t known, const void *src, size_t min,
+                      const char *what)
+{
+    const unsigned char *p = src;
+    size_t given, i;
+
+    memset(dst, 0, known);
+    if (src) {
+        memcpy(&given, src, sizeof given);
+        if (given < min || given < sizeof given)
+            return shelf__seterr(e, SHELF_EINVAL, "invalid %s: size %zu is smaller than %zu", what, given,
+                                 min);
+        for (i = known; i < given; i++)
+            if (p[i] != 0)
+                return shelf__seterr(e, SHELF_EINVAL, "invalid %s: size %zu sets options this version "
+                                     "of shelf does not know (it knows %zu bytes)", what, given, known);
+        memcpy(dst, src, given < known ? given : known);
+    }
+    memcpy(dst, &known, sizeof known);
+    return SHELF_OK;
+}

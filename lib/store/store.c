@@ -45,6 +45,22 @@ char *shelf__store_path(const shelf__store *st, const char *hex)
     return shelf__asprintf("%s/%.2s/%.2s/%s", st->dir, hex, hex + 2, hex);
 }
 
+void shelf__store_relpath(const char *hex, char out[SHELF__STORE_REL_MAX])
+{
+    snprintf(out, SHELF__STORE_REL_MAX, "objects/%.2s/%.2s/%.64s", hex, hex + 2, hex);
+}
+
+int shelf__store_relpath_ok(const char *rel)
+{
+    char want[SHELF__STORE_REL_MAX];
+    const char *hex = strrchr(rel, '/');
+
+    if (!hex || !shelf__is_hash_hex(++hex))
+        return 0;
+    shelf__store_relpath(hex, want);
+    return strcmp(rel, want) == 0;
+}
+
 int shelf__store_has(const shelf__store *st, const char *hex)
 {
     char *p = shelf__store_path(st, hex);

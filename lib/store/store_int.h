@@ -22,6 +22,16 @@ void shelf__store_release(shelf__store *st);
 /* The path of blob hex (owned), whether or not it exists. */
 char *shelf__store_path(const shelf__store *st, const char *hex);
 
+/*
+ * The layout, for those that name blobs inside a library folder (backup
+ * trees, archives): the path of blob hex relative to the library,
+ * "objects/ab/cd/abcd...", into out; and whether rel is such a path (a
+ * blob of 64 lowercase hex digits in its own shard).
+ */
+#define SHELF__STORE_REL_MAX 80
+void shelf__store_relpath(const char *hex, char out[SHELF__STORE_REL_MAX]);
+int shelf__store_relpath_ok(const char *rel);
+
 /* 1 when the blob exists, 0 when not. */
 int shelf__store_has(const shelf__store *st, const char *hex);
 

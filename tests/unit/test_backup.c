@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <sndfile.h>
 #include <time.h>
 #include "test.h"
@@ -641,11 +643,37 @@ TEST(damaged_index_then_repair)
     shelf_library_close(lib);
 }
 
+/* The seed of a test's random delays: SHELF_TEST_SEED replays a run, else
+ * the time; printed so a failure can be replayed. */
+static unsigned test_seed(void)
+{
+    const char *env = getenv("SHELF_TEST_SEED");
+    unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+
+    printf("seed %u (replay with SHELF_TEST_SEED=%u)\n", seed, seed);
+    srand(seed);
+    return seed;
+}
+
+/* Wait for pid, killed by SIGKILL: anything else (it ended by itself,
+ * another signal) fails the test, naming the round and the seed. */
+static void expect_killed(pid_t pid, int round, unsigned seed)
+{
+    int status;
+
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        test__fail(__FILE__, __LINE__, "round %d (seed %u): the child was not killed by SIGKILL "
+                   "(%s %d)", round, seed, WIFSIGNALED(status) ? "signal" : "exit status",
+                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/* A backup (or prune) of the repository in a child, killed -9 after
+ * delay_us; the child never ends by itself, so the kill always lands. */
 static void run_killed(const char *target, const char *cache, const char *libdir, int prune,
-                       long delay_us)
+                       long delay_us, int round, unsigned seed)
 {
     pid_t pid = fork();
-    int status;
 
     ASSERT(pid >= 0);
     if (pid == 0) {
@@ -666,11 +694,12 @@ static void run_killed(const char *target, const char *cache, const char *libdir
             bo.strategy = SHELF_BACKUP_FULL;
             shelf_backup_run(r, lib, &bo, NULL);
         }
+        pause();    /* never ends by itself: the kill ends it */
         _exit(0);
     }
     usleep((useconds_t)delay_us);
     kill(pid, SIGKILL);
-    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    expect_killed(pid, round, seed);
 }
 
 TEST(kill_during_backup_and_prune)
@@ -681,15 +710,16 @@ TEST(kill_during_backup_and_prune)
     shelf_backup_stats st;
     shelf_forget_opts fo;
     shelf_repo *r;
+    unsigned seed;
     int round;
 
     test_pathf(target, sizeof target, "%s/repo", d);
     test_pathf(cache, sizeof cache, "%s/lib/cache", d);
     test_pathf(libdir, sizeof libdir, "%s/lib", d);
     init_repo(target);
-    srand((unsigned)time(NULL));
+    seed = test_seed();
     for (round = 0; round < 3; round++) {
-        run_killed(target, cache, libdir, 0, 20000 + (long)(rand() % 300000));
+        run_killed(target, cache, libdir, 0, 20000 + (long)(rand() % 300000), round, seed);
         r = open_repo(target, cache);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
         backup(r, lib, SHELF_BACKUP_FULL, &st);
@@ -699,7 +729,7 @@ TEST(kill_during_backup_and_prune)
         fo.keep_last = 1;
         ASSERT_OK(shelf_repo_forget(r, &fo, NULL, NULL));
         shelf_repo_close(r);
-        run_killed(target, cache, libdir, 1, 5000 + (long)(rand() % 200000));
+        run_killed(target, cache, libdir, 1, 5000 + (long)(rand() % 200000), round, seed);
         r = open_repo(target, cache);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, NULL));
         shelf_repo_close(r);
@@ -799,6 +829,133 @@ TEST(target_removed_or_readonly_mid_backup)
     shelf_library_close(lib);
 }
 
+/* Option structs are checked one way (shelf__opts_check): a size below
+ * the first version's is refused, a newer caller's unknown bytes must be
+ * zero, an older caller's missing fields read as zero. */
+TEST(options_size_checked)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096];
+    shelf_library *lib = make_library(d, 1, 1u << 20);
+    struct { shelf_backup_opts o; char newer[8]; } big;
+    shelf_backup_opts bo;
+    shelf_restore_opts ro;
+    shelf_backup_stats st;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    memset(&bo, 0, sizeof bo);
+    bo.size = offsetof(shelf_backup_opts, strategy);
+    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &bo, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "shelf_backup_opts"));
+    memset(&big, 0, sizeof big);
+    big.o.size = sizeof big;
+    big.newer[3] = 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_backup_run(r, lib, &big.o, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "does not know"));
+    big.newer[3] = 0;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &big.o, &st));
+    /* the first version, without the unreadable callback: garbage past its size is not read */
+    memset(&bo, 0xff, sizeof bo);
+    memset(&bo, 0, offsetof(shelf_backup_opts, unreadable));
+    bo.size = offsetof(shelf_backup_opts, unreadable);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &bo, &st));
+    memset(&ro, 0, sizeof ro);
+    ro.size = sizeof ro - 1;
+    ro.to = to;
+    ASSERT_RC(SHELF_EINVAL, shelf_restore(r, NULL, st.snapshot, &ro, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "shelf_restore_opts"));
+    ASSERT(!test_exists(to));
+    ro.size = sizeof ro;
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, st.snapshot, &ro, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+/* A backup of a library without its config fails naming the file, rather
+ * than storing a size from a failed stat. */
+TEST(backup_without_config_names_it)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cfg[4096];
+    shelf_library *lib = make_library(d, 1, 1u << 20);
+    shelf_backup_opts bo;
+    shelf_repo *r;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cfg, sizeof cfg, "%s/lib/config", d);
+    init_repo(target);
+    ASSERT_EQ_INT(unlink(cfg), 0);
+    r = open_repo(target, NULL);
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    ASSERT(shelf_backup_run(r, lib, &bo, NULL) != SHELF_OK);
+    ASSERT(strstr(shelf_repo_errmsg(r), "cannot read '"));
+    ASSERT(strstr(shelf_repo_errmsg(r), "/config'"));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+/* Write text to the file path (a /proc file): 0 or -1. */
+static int put_proc(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
+
+    if (fd < 0)
+        return -1;
+    ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * Give this test a mount namespace of its own, so a tmpfs it mounts is
+ * seen by nobody else and goes away with it whatever ends it (a failed
+ * assertion too).  Call it first, while the test's process (a forked child
+ * of the runner) has one thread, as unshare needs: as root a new mount
+ * namespace; otherwise, or where root may not (a container), a new user
+ * namespace that maps this uid to root, with its own mount namespace.
+ * Skips only when neither can be had.
+ */
+static void own_mount_namespace(void)
+{
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    char map[64];
+    const char *how = "a mount namespace";
+
+    if (unshare(CLONE_NEWNS) != 0) {
+        int e = errno;
+
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+            TEST_SKIP("cannot have a mount namespace of its own to mount a tmpfs (%s; in a user "
+                      "namespace: %s)", strerror(e), strerror(errno));
+        snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+        ASSERT_EQ_INT(put_proc("/proc/self/uid_map", map), 0);
+        ASSERT_EQ_INT(put_proc("/proc/self/setgroups", "deny"), 0);
+        snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+        ASSERT_EQ_INT(put_proc("/proc/self/gid_map", map), 0);
+        how = "a user and mount namespace";
+    }
+    /* mounts made here must not propagate back to the host */
+    ASSERT_EQ_INT(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    printf("tmpfs in %s of its own\n", how);
+}
+
+/* Mount a tmpfs of options opts at mnt (in the test's own namespace) and
+ * check that it is one: a test that says "full tmpfs" ran on one. */
+static void mount_tmpfs(const char *mnt, const char *opts)
+{
+    struct statfs sf;
+
+    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+        test__fail(__FILE__, __LINE__, "cannot mount a tmpfs (%s) at '%s': %s", opts, mnt, strerror(errno));
+    ASSERT_EQ_INT(statfs(mnt, &sf), 0);
+    ASSERT(sf.f_type == 0x01021994);    /* TMPFS_MAGIC */
+}
+
 TEST(tmpfs_full)
 {
     const char *d = test_tmpdir();
@@ -808,13 +965,13 @@ TEST(tmpfs_full)
     shelf_repo *r = NULL;
     int rc, check_rc = -1;
 
+    own_mount_namespace();
     test_pathf(mnt, sizeof mnt, "%s/mnt", d);
     ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
-    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=6m") != 0)
-        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    mount_tmpfs(mnt, "size=6m");
     lib = make_library(d, 2, 12u << 20);
     test_pathf(target, sizeof target, "%s/repo", mnt);
-    /* No assertion may end the test while the tmpfs is mounted. */
+    /* Asserted after the umount, so the test's folder can be removed. */
     {
         shelf_repo_opts o = repo_opts(PW, NULL);
 
@@ -1323,18 +1480,16 @@ TEST(killed_backup_leaves_nothing_the_next_run_keeps)
     shelf_library *lib = make_library(d, 3, 24u << 20);
     shelf_gc_stats gs;
     shelf_repo *r;
-    unsigned seed = (unsigned)time(NULL);
+    unsigned seed;
     int round;
 
     test_pathf(target, sizeof target, "%s/repo", d);
     test_pathf(cache, sizeof cache, "%s/lib/cache", d);
     test_pathf(libdir, sizeof libdir, "%s/lib", d);
     init_repo(target);
-    printf("seed %u\n", seed);
-    srand(seed);
+    seed = test_seed();
     for (round = 0; round < 3; round++) {
         pid_t pid = fork();
-        int status;
 
         ASSERT(pid >= 0);
         if (pid == 0) {
@@ -1355,9 +1510,7 @@ TEST(killed_backup_leaves_nothing_the_next_run_keeps)
         }
         usleep((useconds_t)(30000 + rand() % 400000));
         kill(pid, SIGKILL);
-        ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
-        if (!WIFSIGNALED(status))
-            test__fail(__FILE__, __LINE__, "round %d (seed %u): the backup ended before the kill", round, seed);
+        expect_killed(pid, round, seed);
     }
     /* the kills' own leftovers, and planted ones that surely exist */
     plant_leftovers(cache, target);
@@ -1743,7 +1896,7 @@ TEST(restore_to_full_disk_then_resume)
 {
     const char *d = test_tmpdir();
     char target[4096], mnt[4096], to[4096], msg[1024] = "", msg2[1024] = "", snap1[65];
-    shelf_library *lib = make_library(d, 2, 3u << 20);
+    shelf_library *lib;
     shelf_backup_stats st, st1;
     shelf_restore_opts o;
     shelf_restore_stats rs, rs2;
@@ -1751,6 +1904,8 @@ TEST(restore_to_full_disk_then_resume)
     shelf_repo *r;
     int rc, rc2 = -1, rc3 = -1, vrc = -1, mark_left = -1;
 
+    own_mount_namespace();
+    lib = make_library(d, 2, 3u << 20);
     test_pathf(target, sizeof target, "%s/repo", d);
     init_repo(target);
     r = open_repo(target, NULL);
@@ -1760,13 +1915,12 @@ TEST(restore_to_full_disk_then_resume)
     backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
     test_pathf(mnt, sizeof mnt, "%s/mnt", d);
     ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
-    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0)
-        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    mount_tmpfs(mnt, "size=1m");
     test_pathf(to, sizeof to, "%s/lib", mnt);
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
     o.to = to;
-    /* No assertion may end the test while the tmpfs is mounted. */
+    /* Asserted after the umount, so the test's folder can be removed. */
     rc = shelf_restore(r, NULL, st.snapshot, &o, &rs);
     snprintf(msg, sizeof msg, "%s", shelf_repo_errmsg(r));
     if (mount("tmpfs", mnt, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, "size=16m") == 0) {
@@ -2027,6 +2181,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(target_full_then_resume),
         TEST_ENTRY(target_removed_or_readonly_mid_backup),
         TEST_ENTRY(tmpfs_full),
+        TEST_ENTRY(options_size_checked),
+        TEST_ENTRY(backup_without_config_names_it),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),
         TEST_ENTRY(forged_tree_cannot_write_outside_the_target),
