@@ -192,7 +192,7 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
         goto out;
     }
     if (r->format >= 2) {
-        char copy[64];
+        char copy[SHELF__COPY_NAME_MAX];
 
         shelf__copy_name(name, copy);
         if ((rc = shelf__be_save(r->be, copy, text, strlen(text))) != SHELF_OK) {
@@ -324,7 +324,7 @@ json_t *shelf__json_checked_load(const char *text, size_t n)
     if (!(again = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2))) || strlen(again) != n ||
         memcmp(again, text, n) != 0)
         goto out;
-    if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != 64)
+    if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != SHELF_HASH_HEX - 1)
         goto out;
     snprintf(want, sizeof want, "%s", sum);
     json_object_del(o, "checksum");

@@ -44,7 +44,7 @@ struct shelf__pipe {
     /* the pack writer: saves one pack while the next one fills */
     pthread_t wth;
     int wstarted, wbusy, wrc;
-    char wname[80];
+    char wname[SHELF__NAME_MAX];
     shelf__buf wbuf;
     shelf__err werr;
     pthread_cond_t cv_wr;
