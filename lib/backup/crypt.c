@@ -180,8 +180,11 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
     o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:I, s:s, s:s}", "kdf", "scrypt", "log2n", log2n,
                   "r", KDF_R, "p", KDF_P, "salt", salthex, "created", (json_int_t)shelf__now(),
                   "host", host, "data", datahex);
-    if (o && r->format >= 2)
-        json_object_set_new(o, "repo", json_string(r->id));    /* a key names its repository */
+    /* a key names its repository */
+    if (o && r->format >= 2 && json_object_set_new(o, "repo", json_string(r->id)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
     if (!o || !(text = shelf__json_checked_dump(o))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -305,7 +308,8 @@ char *shelf__json_checked_dump(json_t *o)
     if (!(inner = checksum_of(o, hex)))
         return NULL;
     free(inner);
-    json_object_set_new(o, "checksum", json_string(hex));
+    if (json_object_set_new(o, "checksum", json_string(hex)) != 0)
+        return NULL;
     text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
     json_object_del(o, "checksum");
     return text;

@@ -245,7 +245,7 @@ static int load_entry(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
     shelf_repo *r = lc->r;
     sqlite3_stmt *st;
 
-    if (!lc->have_last || memcmp(lc->last, pack, SHELF_HASH_BYTES)) {
+    if (!lc->have_last || memcmp(lc->last, pack, SHELF_HASH_BYTES) != 0) {
         if (sqlite3_prepare_v2(r->cache,
                 "INSERT INTO packs(pack, run, idx, size) VALUES(?1, ?2, ?3, 0)\n"
                 " ON CONFLICT(pack) DO UPDATE SET idx = excluded.idx, run = excluded.run",
@@ -291,7 +291,7 @@ static int cache_load_index(shelf_repo *r, const char *name)
         be_fail(r, rc);
         goto out;
     }
-    if ((rc = shelf__open_sealed(r, raw.buf, raw.len, &plain)) != SHELF_OK) {
+    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
         goto out;
     }
@@ -1036,6 +1036,7 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
     char name[SHELF__NAME_MAX], hex[SHELF_HASH_HEX];
     int rc;
 
+    memset(&loc, 0, sizeof loc);
     shelf__hex(id, SHELF_HASH_BYTES, hex);
     if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
@@ -1165,7 +1166,7 @@ static int lock_save(shelf_repo *r, int exclusive)
     if (!(name = shelf__asprintf("locks/%s", hex)))
         return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
     o = json_pack("{s:I, s:I, s:b, s:s, s:I}", "time", (json_int_t)now, "expires",
-                  (json_int_t)(now + r->lease_seconds), "exclusive", exclusive, "host", host,
+                  (json_int_t)now + r->lease_seconds, "exclusive", exclusive, "host", host,
                   "pid", (json_int_t)getpid());
     if (!o || !(text = json_dumps(o, JSON_SORT_KEYS))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
@@ -1430,7 +1431,10 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
                     SHELF__CHUNK_MIN, "chunk_avg", SHELF__CHUNK_AVG, "chunk_max", SHELF__CHUNK_MAX);
     if (cfg && plain) {
         shelf__hex(r->chunk_key, sizeof r->chunk_key, hex);
-        json_object_set_new(cfg, "chunker_key", json_string(hex));
+        if (json_object_set_new(cfg, "chunker_key", json_string(hex)) != 0) {
+            json_decref(cfg);
+            cfg = NULL;
+        }
     }
     if (!cfg || !(text = shelf__json_checked_dump(cfg))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
