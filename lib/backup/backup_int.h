@@ -208,13 +208,43 @@ int shelf__unhex(const char *s, uint8_t *out, size_t n);
  * its id: set *keep to store it (it is new), leave 0 to drop it. */
 typedef int (*shelf__pipe_cb)(void *ud, void *tag, const uint8_t id[SHELF_HASH_BYTES], size_t n,
                               int *keep);
+/* Where the pipe's results go; it knows nothing else of its owner. */
+typedef struct shelf__pipe_sink {
+    shelf__pipe_cb want;        /* calling thread, in queue order, with ud */
+    void *ud;
+    /* calling thread, in queue order, for each kept chunk (owner) */
+    int (*store)(void *owner, const uint8_t id[SHELF_HASH_BYTES], int flags, const void *sealed,
+                 size_t len, size_t raw);
+    /* a pool thread: seal in with this worker's EVP_CIPHER_CTX */
+    int (*seal)(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
+                shelf__err *err);
+    /* a pool thread, one at a time, under the sink lock: save a finished
+     * pack as name; failures into err */
+    int (*save)(void *owner, const char *name, const void *data, size_t n, shelf__err *err);
+    void *owner;
+    shelf__err *err;            /* the pipe's own failures */
+    int zstd_level;
+} shelf__pipe_sink;
+struct shelf__pipe;
+int shelf__pipe_new(const shelf__pipe_sink *sink, struct shelf__pipe **out);
+/* Queue a chunk (copied); tag is passed back to want. */
+int shelf__pipe_queue(struct shelf__pipe *p, void *tag, int type, const void *data, size_t n,
+                      int compress);
+/* Hand a finished pack over to be saved as name; *pack is then an empty
+ * buffer.  A failed save shows at the next call. */
+int shelf__pipe_hand_pack(struct shelf__pipe *p, const char *name, shelf__buf *pack);
+/* Take (1) or release (0) the lock the sink's save runs under (NULL: none). */
+void shelf__pipe_lock_sink(struct shelf__pipe *p, int lock);
+/* Wait for every queued chunk and the pack being saved. */
+int shelf__pipe_finish(struct shelf__pipe *p);
+/* Stop (queued chunks are dropped) and free; NULL is fine. */
+void shelf__pipe_free(struct shelf__pipe *p);
+
+/* The backup's pipe over r (repo.c: r's sink). */
 int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud);
 /* Queue a chunk (copied); tag is passed back to cb. */
 int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
                        int compress);
-/* Save the open pack (r->pack, complete) as name on the writer thread;
- * r->pack is then an empty buffer.  A failure shows at the next call. */
-int shelf__pipe_save(shelf_repo *r, const char *name);
 /* Take (1) or release (0) the backend while the writer may use it. */
 void shelf__pipe_be_lock(shelf_repo *r, int lock);
 /* Wait for every queued chunk and the pack writer. */

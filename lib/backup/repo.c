@@ -739,7 +739,7 @@ int shelf__pack_flush(shelf_repo *r)
          * below may be committed first: a pack that never arrived is
          * dropped from the cache on the next open, and no index file
          * names a pack before every save has finished. */
-        if ((rc = shelf__pipe_save(r, name)) != SHELF_OK)
+        if ((rc = shelf__pipe_hand_pack(r->pipe, name, &r->pack)) != SHELF_OK)
             goto out;
     } else {
         rc = shelf__be_save(r->be, name, r->pack.buf, r->pack.len);
@@ -1068,6 +1068,72 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
     if (memcmp(got, id, SHELF_HASH_BYTES) != 0 || out->len != loc.raw)
         return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
     return SHELF_OK;
+}
+
+/* ---- the backup's pipe: r is its sink ---- */
+
+static int sink_store(void *owner, const uint8_t id[SHELF_HASH_BYTES], int flags, const void *sealed,
+                      size_t len, size_t raw)
+{
+    return shelf__pack_add_sealed(owner, id, flags, sealed, len, raw);
+}
+
+static int sink_seal(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
+                     shelf__err *err)
+{
+    return shelf__seal_with(owner, cipher, in, n, out, err);
+}
+
+/* On a pool thread; the backend is r's calling thread's otherwise, so the
+ * sink lock guards it (shelf__pipe_be_lock). */
+static int sink_save(void *owner, const char *name, const void *data, size_t n, shelf__err *err)
+{
+    shelf_repo *r = owner;
+    int rc = shelf__be_save(r->be, name, data, n);
+
+    if (rc == SHELF_EEXIST)
+        return SHELF_OK;
+    if (rc != SHELF_OK)
+        *err = r->be->err;
+    return rc;
+}
+
+int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud)
+{
+    shelf__pipe_sink s;
+
+    memset(&s, 0, sizeof s);
+    s.want = cb;
+    s.ud = ud;
+    s.store = sink_store;
+    s.seal = sink_seal;
+    s.save = sink_save;
+    s.owner = r;
+    s.err = &r->err;
+    s.zstd_level = r->zstd_level;
+    return shelf__pipe_new(&s, &r->pipe);
+}
+
+int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
+                       int compress)
+{
+    return shelf__pipe_queue(r->pipe, tag, type, data, n, compress);
+}
+
+void shelf__pipe_be_lock(shelf_repo *r, int lock)
+{
+    shelf__pipe_lock_sink(r->pipe, lock);
+}
+
+int shelf__pipe_drain(shelf_repo *r)
+{
+    return shelf__pipe_finish(r->pipe);
+}
+
+void shelf__pipe_stop(shelf_repo *r)
+{
+    shelf__pipe_free(r->pipe);
+    r->pipe = NULL;
 }
 
 /* ---- locks ---- */
