@@ -295,6 +295,77 @@ static int check_key_copy(void *ud, const char *name, uint64_t size)
     return 0;
 }
 
+/* 1 when index file name reads: named by its hash, decrypts, parses. */
+static int index_file_ok(shelf_repo *r, const char *name, shelf__buf *raw, shelf__buf *plain)
+{
+    uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+    uint64_t nblobs = 0;
+
+    shelf__sha256_mem(raw->buf, raw->len, got);
+    return pack_id_of(name, want) && !memcmp(want, got, sizeof got) &&
+           shelf__open_sealed(r, raw->buf, raw->len, plain) == SHELF_OK &&
+           shelf__index_parse((uint8_t *)plain->buf, plain->len, noop_entry, &nblobs) == SHELF_OK;
+}
+
+/* Snapshots: readable, tree readable, every chunk indexed (lost: the
+ * statement that finds a chunk's copy) and in a pack not found damaged. */
+static int check_snaps(chk *c, const flist *snaps, sqlite3_stmt *lost)
+{
+    shelf_repo *r = c->r;
+    size_t i;
+
+    for (i = 0; i < snaps->n; i++) {
+        const char *sid = strrchr(snaps->v[i].name, '/') + 1;
+        json_t *snap = NULL, *tree = NULL, *it, *v;
+        size_t k, j;
+
+        c->st->snapshots++;
+        if (!name_matches(r, snaps->v[i].name) || shelf__snap_load(r, sid, &snap) != SHELF_OK) {
+            problem(c, snaps->v[i].name, "snapshot is damaged", sid, NULL);
+            continue;
+        }
+        if (shelf__tree_load(r, snap, &tree) != SHELF_OK) {
+            problem(c, snaps->v[i].name, r->err.msg, sid, "(the item list)");
+            json_decref(snap);
+            continue;
+        }
+        json_array_foreach(json_object_get(tree, "items"), k, it) {
+            const char *path = json_string_value(json_object_get(it, "path"));
+
+            json_array_foreach(json_object_get(it, "chunks"), j, v) {
+                uint8_t id[SHELF_HASH_BYTES];
+                int s;
+
+                c->st->blobs++;
+                shelf__unhex(json_string_value(v), id, sizeof id);
+                sqlite3_reset(lost);
+                sqlite3_bind_blob(lost, 1, id, sizeof id, SQLITE_TRANSIENT);
+                s = sqlite3_step(lost);
+                if (s != SQLITE_ROW && s != SQLITE_DONE) {
+                    json_decref(tree);
+                    json_decref(snap);
+                    return shelf__cache_err(r, "cannot look up a blob");
+                }
+                if (s != SQLITE_ROW) {
+                    problem(c, NULL, "data is in no index", sid, path);
+                    break;
+                }
+                if (sqlite3_column_int(lost, 0)) {
+                    char pname[SHELF__NAME_MAX] = "";
+
+                    if (sqlite3_column_bytes(lost, 1) == SHELF_HASH_BYTES)
+                        shelf__pack_name(sqlite3_column_blob(lost, 1), pname);
+                    problem(c, *pname ? pname : NULL, "data is in a damaged or missing pack", sid, path);
+                    break;
+                }
+            }
+        }
+        json_decref(tree);
+        json_decref(snap);
+    }
+    return SHELF_OK;
+}
+
 /* Indexed packs that are gone (into the damaged table, through mark), and
  * how many present packs no index lists. */
 static int check_missing(chk *c, sqlite3_stmt *mark)
@@ -376,18 +447,12 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         shelf__be_list(r->be, "keys-copy", check_key_copy, &c);
     /* Index files: named by their hash, decrypt, parse. */
     for (i = 0; i < idx.n; i++) {
-        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
-        uint64_t nblobs = 0;
-
         st->indexes++;
         if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK) {
             problem(&c, idx.v[i].name, "cannot read the index file", NULL, NULL);
             continue;
         }
-        shelf__sha256_mem(raw.buf, raw.len, got);
-        if (!pack_id_of(idx.v[i].name, want) || memcmp(want, got, sizeof got) != 0 ||
-            shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
-            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) != SHELF_OK)
+        if (!index_file_ok(r, idx.v[i].name, &raw, &plain))
             problem(&c, idx.v[i].name, "index file is damaged (run 'shelf backup repair-index')",
                     NULL, NULL);
     }
@@ -446,56 +511,8 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
-    for (i = 0; i < snaps.n; i++) {
-        const char *sid = strrchr(snaps.v[i].name, '/') + 1;
-        json_t *snap = NULL, *tree = NULL, *it, *v;
-        size_t k, j;
-
-        st->snapshots++;
-        if (!name_matches(r, snaps.v[i].name) || shelf__snap_load(r, sid, &snap) != SHELF_OK) {
-            problem(&c, snaps.v[i].name, "snapshot is damaged", sid, NULL);
-            continue;
-        }
-        if (shelf__tree_load(r, snap, &tree) != SHELF_OK) {
-            problem(&c, snaps.v[i].name, r->err.msg, sid, "(the item list)");
-            json_decref(snap);
-            continue;
-        }
-        json_array_foreach(json_object_get(tree, "items"), k, it) {
-            const char *path = json_string_value(json_object_get(it, "path"));
-
-            json_array_foreach(json_object_get(it, "chunks"), j, v) {
-                uint8_t id[SHELF_HASH_BYTES];
-                int s;
-
-                st->blobs++;
-                shelf__unhex(json_string_value(v), id, sizeof id);
-                sqlite3_reset(lost);
-                sqlite3_bind_blob(lost, 1, id, sizeof id, SQLITE_TRANSIENT);
-                s = sqlite3_step(lost);
-                if (s != SQLITE_ROW && s != SQLITE_DONE) {
-                    rc = shelf__cache_err(r, "cannot look up a blob");
-                    json_decref(tree);
-                    json_decref(snap);
-                    goto out;
-                }
-                if (s != SQLITE_ROW) {
-                    problem(&c, NULL, "data is in no index", sid, path);
-                    break;
-                }
-                if (sqlite3_column_int(lost, 0)) {
-                    char pname[SHELF__NAME_MAX] = "";
-
-                    if (sqlite3_column_bytes(lost, 1) == SHELF_HASH_BYTES)
-                        shelf__pack_name(sqlite3_column_blob(lost, 1), pname);
-                    problem(&c, *pname ? pname : NULL, "data is in a damaged or missing pack", sid, path);
-                    break;
-                }
-            }
-        }
-        json_decref(tree);
-        json_decref(snap);
-    }
+    if ((rc = check_snaps(&c, &snaps, lost)) != SHELF_OK)
+        goto out;
     rc = st->errors ? shelf__seterr(&r->err, SHELF_ECORRUPT, "check found %llu problem%s",
                                     (unsigned long long)st->errors, st->errors == 1 ? "" : "s")
                     : SHELF_OK;
@@ -950,18 +967,6 @@ out:
 }
 
 /* ---- repair-index ---- */
-
-/* 1 when index file name reads: named by its hash, decrypts, parses. */
-static int index_file_ok(shelf_repo *r, const char *name, shelf__buf *raw, shelf__buf *plain)
-{
-    uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
-    uint64_t nblobs = 0;
-
-    shelf__sha256_mem(raw->buf, raw->len, got);
-    return pack_id_of(name, want) && !memcmp(want, got, sizeof got) &&
-           shelf__open_sealed(r, raw->buf, raw->len, plain) == SHELF_OK &&
-           shelf__index_parse((uint8_t *)plain->buf, plain->len, noop_entry, &nblobs) == SHELF_OK;
-}
 
 /* Forget what damaged index files told the cache (it may have read them
  * before they were damaged): their packs are indexed again from headers. */
