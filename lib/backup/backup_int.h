@@ -32,6 +32,12 @@
 /* Blob types and flags (the type byte of pack headers and index entries). */
 enum { SHELF__BLOB_DATA = 1, SHELF__BLOB_TREE = 2, SHELF__BLOB_ZSTD = 0x80 };
 
+/* Room for a repository file name: "data/ab/<64 hex>", "index/<64 hex>",
+ * "snapshots/<64 hex>", with its NUL. */
+#define SHELF__NAME_MAX 80
+/* Room for a config or key file name or its copy ("keys-copy/<id>"). */
+#define SHELF__COPY_NAME_MAX 64
+
 /* Pack header entry and index entry sizes in bytes. */
 #define SHELF__PACK_ENTRY 41
 #define SHELF__INDEX_ENTRY 45
@@ -123,7 +129,7 @@ json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_c
  * the files written. */
 int shelf__repair_copies(shelf_repo *r, uint64_t *n);
 /* "config-copy" for "config", "keys-copy/<id>" for "keys/<id>". */
-void shelf__copy_name(const char *name, char out[64]);
+void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX]);
 
 /* Plain JSON files (config, key files) carry a checksum and must be in
  * shelf's exact form, so any changed byte is found.  dump: owned text
@@ -152,6 +158,12 @@ void shelf__repo_unlock(shelf_repo *r);
 /* Remove what killed runs left: temp files in the repository (when no
  * other run holds a lock) and stale catalog copies in the cache folder. */
 void shelf__repo_sweep(shelf_repo *r);
+/* The index cache's errors: "backup index cache: WHAT: <file and cause>"
+ * (shelf__seterr_sqlite); exec runs sql, step one statement (ROW or DONE
+ * is success).  The SHELF_E code. */
+int shelf__cache_err(shelf_repo *r, const char *what);
+int shelf__cache_exec(shelf_repo *r, const char *sql);
+int shelf__cache_step(shelf_repo *r, sqlite3_stmt *st, const char *what);
 /* Bring the local index cache up to date with the repository's index files. */
 int shelf__index_sync(shelf_repo *r);
 /* Index the packs no readable index file lists from their own headers,
@@ -159,7 +171,7 @@ int shelf__index_sync(shelf_repo *r);
  * shelf__index_drop_headers and by the next sync): what a restore does
  * when an index file is damaged.  npacks: how many were read. */
 int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks);
-void shelf__index_drop_headers(shelf_repo *r);
+int shelf__index_drop_headers(shelf_repo *r);
 /* Find blob id (with the run restriction of the backup in progress: runs
  * NULL for any); SHELF_ENOTFOUND when absent. */
 int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
@@ -188,7 +200,7 @@ int shelf__pack_header_parse(const uint8_t *p, size_t n, uint64_t pack_size,
 int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
                             shelf__packent **ents, size_t *nents);
 /* "data/ab/<hex>" for a pack id. */
-void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[80]);
+void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[SHELF__NAME_MAX]);
 int shelf__unhex(const char *s, uint8_t *out, size_t n);
 
 /* ---- pipe.c: hash, compress and seal chunks on worker threads ---- */
@@ -196,13 +208,43 @@ int shelf__unhex(const char *s, uint8_t *out, size_t n);
  * its id: set *keep to store it (it is new), leave 0 to drop it. */
 typedef int (*shelf__pipe_cb)(void *ud, void *tag, const uint8_t id[SHELF_HASH_BYTES], size_t n,
                               int *keep);
+/* Where the pipe's results go; it knows nothing else of its owner. */
+typedef struct shelf__pipe_sink {
+    shelf__pipe_cb want;        /* calling thread, in queue order, with ud */
+    void *ud;
+    /* calling thread, in queue order, for each kept chunk (owner) */
+    int (*store)(void *owner, const uint8_t id[SHELF_HASH_BYTES], int flags, const void *sealed,
+                 size_t len, size_t raw);
+    /* a pool thread: seal in with this worker's EVP_CIPHER_CTX */
+    int (*seal)(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
+                shelf__err *err);
+    /* a pool thread, one at a time, under the sink lock: save a finished
+     * pack as name; failures into err */
+    int (*save)(void *owner, const char *name, const void *data, size_t n, shelf__err *err);
+    void *owner;
+    shelf__err *err;            /* the pipe's own failures */
+    int zstd_level;
+} shelf__pipe_sink;
+struct shelf__pipe;
+int shelf__pipe_new(const shelf__pipe_sink *sink, struct shelf__pipe **out);
+/* Queue a chunk (copied); tag is passed back to want. */
+int shelf__pipe_queue(struct shelf__pipe *p, void *tag, int type, const void *data, size_t n,
+                      int compress);
+/* Hand a finished pack over to be saved as name; *pack is then an empty
+ * buffer.  A failed save shows at the next call. */
+int shelf__pipe_hand_pack(struct shelf__pipe *p, const char *name, shelf__buf *pack);
+/* Take (1) or release (0) the lock the sink's save runs under (NULL: none). */
+void shelf__pipe_lock_sink(struct shelf__pipe *p, int lock);
+/* Wait for every queued chunk and the pack being saved. */
+int shelf__pipe_finish(struct shelf__pipe *p);
+/* Stop (queued chunks are dropped) and free; NULL is fine. */
+void shelf__pipe_free(struct shelf__pipe *p);
+
+/* The backup's pipe over r (repo.c: r's sink). */
 int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud);
 /* Queue a chunk (copied); tag is passed back to cb. */
 int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
                        int compress);
-/* Save the open pack (r->pack, complete) as name on the writer thread;
- * r->pack is then an empty buffer.  A failure shows at the next call. */
-int shelf__pipe_save(shelf_repo *r, const char *name);
 /* Take (1) or release (0) the backend while the writer may use it. */
 void shelf__pipe_be_lock(shelf_repo *r, int lock);
 /* Wait for every queued chunk and the pack writer. */

@@ -64,13 +64,6 @@ static void flist_free(flist *l)
     memset(l, 0, sizeof *l);
 }
 
-static int cache_do(shelf_repo *r, const char *sql)
-{
-    if (sqlite3_exec(r->cache, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
-    return SHELF_OK;
-}
-
 /* Pack id from "data/ab/<hex>"; 0 when the name is not one. */
 static int pack_id_of(const char *name, uint8_t id[SHELF_HASH_BYTES])
 {
@@ -107,15 +100,17 @@ static long check_blobs(chk *c, const char *name, const uint8_t id[SHELF_HASH_BY
     shelf__buf plain = SHELF__BUF_INIT, out = SHELF__BUF_INIT;
     sqlite3_stmt *q = NULL, *ins = NULL;
     long n = 0;
+    int s;
 
-    if (cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID") != SHELF_OK ||
+    if (shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID") != SHELF_OK ||
         sqlite3_prepare_v2(r->cache, "SELECT id, off, len, raw, flags FROM blobs WHERE pack = ?1", -1, &q, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO badblob(id, pack) VALUES(?1, ?2)", -1, &ins, NULL) != SQLITE_OK) {
+        (void)shelf__cache_err(r, "cannot prepare");
         n = -1;
         goto out;
     }
     sqlite3_bind_blob(q, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
         uint64_t off = (uint64_t)sqlite3_column_int64(q, 1), len = (uint64_t)sqlite3_column_int64(q, 2);
         size_t want = (size_t)sqlite3_column_int64(q, 3);
         int flags = sqlite3_column_int(q, 4), ok = 0;
@@ -151,7 +146,14 @@ static long check_blobs(chk *c, const char *name, const uint8_t id[SHELF_HASH_BY
         sqlite3_reset(ins);
         sqlite3_bind_blob(ins, 1, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, SQLITE_TRANSIENT);
         sqlite3_bind_blob(ins, 2, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-        sqlite3_step(ins);
+        if (shelf__cache_step(r, ins, "cannot record a damaged blob") != SHELF_OK) {
+            n = -1;
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE) {
+        (void)shelf__cache_err(r, "cannot list the blobs of a pack");
+        n = -1;
     }
 out:
     sqlite3_finalize(q);
@@ -163,18 +165,19 @@ out:
 
 /* Read a whole pack and check it: name = hash, header, every blob.  Adds
  * the pack to the damaged table when it cannot be read, or its damaged
- * blobs to the badblob table. */
-static void read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
+ * blobs to the badblob table.  SHELF_OK, or the cache's failure. */
+static int read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
 {
     shelf_repo *r = c->r;
     shelf__buf raw = SHELF__BUF_INIT;
     uint8_t id[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
     shelf__packent *ents = NULL;
     size_t n = 0;
-    int bad = 0;
+    long checked = 0;
+    int bad = 0, rc = SHELF_OK;
 
     if (!pack_id_of(p->name, id))
-        return;
+        return SHELF_OK;
     c->st->packs_read++;
     if (shelf__be_load(r->be, p->name, 0, 0, &raw) != SHELF_OK) {
         problem(c, p->name, "cannot read the pack", NULL, NULL);
@@ -196,16 +199,19 @@ out:
     /* Which blobs the damage hits: each indexed blob of the pack is checked
      * where the index says it is (where restore reads it); only those
      * damaged are lost, the rest of the pack still restores. */
-    if (bad && raw.buf && check_blobs(c, p->name, id, &raw) > 0)
+    if (bad && raw.buf && (checked = check_blobs(c, p->name, id, &raw)) > 0)
         bad = 0;
-    if (bad) {
+    if (checked < 0)
+        rc = r->err.rc;
+    else if (bad) {
         sqlite3_reset(mark);
         sqlite3_bind_blob(mark, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-        sqlite3_step(mark);
+        rc = shelf__cache_step(r, mark, "cannot record a damaged pack");
         sqlite3_reset(mark);
     }
     shelf_free(ents);
     shelf__buf_release(&raw);
+    return rc;
 }
 
 /* Content-named files (index, snapshots): the name is the hash. */
@@ -230,7 +236,7 @@ static void check_pair(chk *c, const char *name, const char *what)
 {
     shelf_repo *r = c->r;
     shelf__buf b = SHELF__BUF_INIT;
-    char copy[64], msg[256];
+    char copy[SHELF__COPY_NAME_MAX], msg[256];
     const char *which[2];
     json_t *o[2] = { NULL, NULL };
     int i, n = r->format >= 2 ? 2 : 1;
@@ -281,12 +287,129 @@ static int check_key(void *ud, const char *name, uint64_t size)
 static int check_key_copy(void *ud, const char *name, uint64_t size)
 {
     chk *c = ud;
-    char key[64];
+    char key[SHELF__COPY_NAME_MAX];
 
     snprintf(key, sizeof key, "keys/%.40s", name + 10);
     if (shelf__be_stat(c->r->be, key, &size) == SHELF_ENOTFOUND)
         check_pair(c, key, "key file");
     return 0;
+}
+
+/* 1 when index file name reads: named by its hash, decrypts, parses. */
+static int index_file_ok(shelf_repo *r, const char *name, shelf__buf *raw, shelf__buf *plain)
+{
+    uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+    uint64_t nblobs = 0;
+
+    shelf__sha256_mem(raw->buf, raw->len, got);
+    return pack_id_of(name, want) && !memcmp(want, got, sizeof got) &&
+           shelf__open_sealed(r, raw->buf, raw->len, plain) == SHELF_OK &&
+           shelf__index_parse((uint8_t *)plain->buf, plain->len, noop_entry, &nblobs) == SHELF_OK;
+}
+
+/* Snapshots: readable, tree readable, every chunk indexed (lost: the
+ * statement that finds a chunk's copy) and in a pack not found damaged. */
+static int check_snaps(chk *c, const flist *snaps, sqlite3_stmt *lost)
+{
+    shelf_repo *r = c->r;
+    size_t i;
+
+    for (i = 0; i < snaps->n; i++) {
+        const char *sid = strrchr(snaps->v[i].name, '/') + 1;
+        json_t *snap = NULL, *tree = NULL, *it, *v;
+        size_t k, j;
+
+        c->st->snapshots++;
+        if (!name_matches(r, snaps->v[i].name) || shelf__snap_load(r, sid, &snap) != SHELF_OK) {
+            problem(c, snaps->v[i].name, "snapshot is damaged", sid, NULL);
+            continue;
+        }
+        if (shelf__tree_load(r, snap, &tree) != SHELF_OK) {
+            problem(c, snaps->v[i].name, r->err.msg, sid, "(the item list)");
+            json_decref(snap);
+            continue;
+        }
+        json_array_foreach(json_object_get(tree, "items"), k, it) {
+            const char *path = json_string_value(json_object_get(it, "path"));
+
+            json_array_foreach(json_object_get(it, "chunks"), j, v) {
+                uint8_t id[SHELF_HASH_BYTES];
+                int s;
+
+                c->st->blobs++;
+                shelf__unhex(json_string_value(v), id, sizeof id);
+                sqlite3_reset(lost);
+                sqlite3_bind_blob(lost, 1, id, sizeof id, SQLITE_TRANSIENT);
+                s = sqlite3_step(lost);
+                if (s != SQLITE_ROW && s != SQLITE_DONE) {
+                    json_decref(tree);
+                    json_decref(snap);
+                    return shelf__cache_err(r, "cannot look up a blob");
+                }
+                if (s != SQLITE_ROW) {
+                    problem(c, NULL, "data is in no index", sid, path);
+                    break;
+                }
+                if (sqlite3_column_int(lost, 0)) {
+                    char pname[SHELF__NAME_MAX] = "";
+
+                    if (sqlite3_column_bytes(lost, 1) == SHELF_HASH_BYTES)
+                        shelf__pack_name(sqlite3_column_blob(lost, 1), pname);
+                    problem(c, *pname ? pname : NULL, "data is in a damaged or missing pack", sid, path);
+                    break;
+                }
+            }
+        }
+        json_decref(tree);
+        json_decref(snap);
+    }
+    return SHELF_OK;
+}
+
+/* Indexed packs that are gone (into the damaged table, through mark), and
+ * how many present packs no index lists. */
+static int check_missing(chk *c, sqlite3_stmt *mark)
+{
+    shelf_repo *r = c->r;
+    sqlite3_stmt *q = NULL;
+    int s, rc = SHELF_OK;
+
+    if (sqlite3_prepare_v2(r->cache, "SELECT pack FROM packs WHERE idx IS NOT NULL AND pack NOT IN (SELECT pack FROM present)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+        char name[SHELF__NAME_MAX];
+
+        if (sqlite3_column_bytes(q, 0) != SHELF_HASH_BYTES)
+            continue;
+        shelf__pack_name(sqlite3_column_blob(q, 0), name);
+        problem(c, name, "pack is missing", NULL, NULL);
+        sqlite3_reset(mark);
+        sqlite3_bind_blob(mark, 1, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        if ((rc = shelf__cache_step(r, mark, "cannot record a missing pack")) != SHELF_OK)
+            goto out;
+    }
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot list the packs");
+        goto out;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs WHERE idx IS NOT NULL)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        rc = shelf__cache_err(r, "cannot count the packs");
+        goto out;
+    }
+    c->st->unindexed = (uint64_t)sqlite3_column_int64(q, 0);
+out:
+    sqlite3_finalize(q);
+    return rc;
 }
 
 int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
@@ -324,29 +447,23 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         shelf__be_list(r->be, "keys-copy", check_key_copy, &c);
     /* Index files: named by their hash, decrypt, parse. */
     for (i = 0; i < idx.n; i++) {
-        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
-        uint64_t nblobs = 0;
-
         st->indexes++;
         if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK) {
             problem(&c, idx.v[i].name, "cannot read the index file", NULL, NULL);
             continue;
         }
-        shelf__sha256_mem(raw.buf, raw.len, got);
-        if (!pack_id_of(idx.v[i].name, want) || memcmp(want, got, sizeof got) != 0 ||
-            shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
-            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) != SHELF_OK)
+        if (!index_file_ok(r, idx.v[i].name, &raw, &plain))
             problem(&c, idx.v[i].name, "index file is damaged (run 'shelf backup repair-index')",
                     NULL, NULL);
     }
-    if ((rc = cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS damaged(pack BLOB PRIMARY KEY) WITHOUT ROWID;\n"
+    if ((rc = shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS damaged(pack BLOB PRIMARY KEY) WITHOUT ROWID;\n"
                           "DELETE FROM damaged;\n"
                           "CREATE TEMP TABLE IF NOT EXISTS present(pack BLOB PRIMARY KEY, size INTEGER) WITHOUT ROWID;\n"
                           "DELETE FROM present")) != SHELF_OK)
         goto out;
     if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO damaged(pack) VALUES(?1)", -1, &mark, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO present(pack, size) VALUES(?1, ?2)", -1, &q, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     for (i = 0; i < packs.n; i++) {
@@ -358,39 +475,18 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         sqlite3_reset(q);
         sqlite3_bind_blob(q, 1, id, sizeof id, SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 2, (sqlite3_int64)packs.v[i].size);
-        sqlite3_step(q);
+        if ((rc = shelf__cache_step(r, q, "cannot list the packs")) != SHELF_OK)
+            goto out;
     }
     sqlite3_finalize(q);
     q = NULL;
-    /* Indexed packs that are gone. */
-    if (sqlite3_prepare_v2(r->cache, "SELECT pack FROM packs WHERE idx IS NOT NULL AND pack NOT IN (SELECT pack FROM present)",
-                           -1, &q, NULL) == SQLITE_OK) {
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            char name[80];
-
-            if (sqlite3_column_bytes(q, 0) != SHELF_HASH_BYTES)
-                continue;
-            shelf__pack_name(sqlite3_column_blob(q, 0), name);
-            problem(&c, name, "pack is missing", NULL, NULL);
-            sqlite3_reset(mark);
-            sqlite3_bind_blob(mark, 1, sqlite3_column_blob(q, 0), SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-            sqlite3_step(mark);
-        }
-        sqlite3_finalize(q);
-        q = NULL;
-    }
-    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM present WHERE pack NOT IN (SELECT pack FROM packs WHERE idx IS NOT NULL)",
-                           -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            st->unindexed = (uint64_t)sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-        q = NULL;
-    }
+    if ((rc = check_missing(&c, mark)) != SHELF_OK)
+        goto out;
     /* Read data: a share of the packs, whole (below, with the snapshots). */
     /* Snapshots: readable, tree readable, every chunk indexed and in a
      * pack not found damaged. */
-    if (cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
-                    "DELETE FROM badblob") != SHELF_OK)
+    if ((rc = shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
+                                  "DELETE FROM badblob")) != SHELF_OK)
         goto out;
     if (read_percent > 0) {
         for (i = 0; i < packs.n; i++) {
@@ -401,7 +497,8 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
                 if ((unsigned)pick * 100u / 256u >= (unsigned)read_percent)
                     continue;
             }
-            read_pack(&c, &packs.v[i], mark);
+            if ((rc = read_pack(&c, &packs.v[i], mark)) != SHELF_OK)
+                goto out;
             shelf__repo_lock_refresh(r);
         }
     }
@@ -411,53 +508,11 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
             "SELECT b.pack IN (SELECT pack FROM damaged) OR EXISTS (SELECT 1 FROM badblob x\n"
             "  WHERE x.id = b.id AND x.pack = b.pack), b.pack FROM blobs b JOIN packs p ON p.pack = b.pack\n"
             " WHERE b.id = ?1 ORDER BY 1 LIMIT 1", -1, &lost, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
-    for (i = 0; i < snaps.n; i++) {
-        const char *sid = strrchr(snaps.v[i].name, '/') + 1;
-        json_t *snap = NULL, *tree = NULL, *it, *v;
-        size_t k, j;
-
-        st->snapshots++;
-        if (!name_matches(r, snaps.v[i].name) || shelf__snap_load(r, sid, &snap) != SHELF_OK) {
-            problem(&c, snaps.v[i].name, "snapshot is damaged", sid, NULL);
-            continue;
-        }
-        if (shelf__tree_load(r, snap, &tree) != SHELF_OK) {
-            problem(&c, snaps.v[i].name, r->err.msg, sid, "(the item list)");
-            json_decref(snap);
-            continue;
-        }
-        json_array_foreach(json_object_get(tree, "items"), k, it) {
-            const char *path = json_string_value(json_object_get(it, "path"));
-
-            json_array_foreach(json_object_get(it, "chunks"), j, v) {
-                uint8_t id[SHELF_HASH_BYTES];
-                int s;
-
-                st->blobs++;
-                shelf__unhex(json_string_value(v), id, sizeof id);
-                sqlite3_reset(lost);
-                sqlite3_bind_blob(lost, 1, id, sizeof id, SQLITE_TRANSIENT);
-                s = sqlite3_step(lost);
-                if (s != SQLITE_ROW) {
-                    problem(&c, NULL, "data is in no index", sid, path);
-                    break;
-                }
-                if (sqlite3_column_int(lost, 0)) {
-                    char pname[80] = "";
-
-                    if (sqlite3_column_bytes(lost, 1) == SHELF_HASH_BYTES)
-                        shelf__pack_name(sqlite3_column_blob(lost, 1), pname);
-                    problem(&c, *pname ? pname : NULL, "data is in a damaged or missing pack", sid, path);
-                    break;
-                }
-            }
-        }
-        json_decref(tree);
-        json_decref(snap);
-    }
+    if ((rc = check_snaps(&c, &snaps, lost)) != SHELF_OK)
+        goto out;
     rc = st->errors ? shelf__seterr(&r->err, SHELF_ECORRUPT, "check found %llu problem%s",
                                     (unsigned long long)st->errors, st->errors == 1 ? "" : "s")
                     : SHELF_OK;
@@ -499,13 +554,18 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
         return rc;
     if ((rc = shelf__snap_all(r, &all)) != SHELF_OK)
         goto out;
-    devices = json_object();
+    if (!(devices = json_object())) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     json_array_foreach(all, i, s) {
         const char *dv = json_string_value(json_object_get(s, "device"));
 
-        if (!json_object_get(devices, dv))
-            json_object_set_new(devices, dv, json_array());
-        json_array_append(json_object_get(devices, dv), s);
+        if ((!json_object_get(devices, dv) && json_object_set_new(devices, dv ? dv : "", json_array()) != 0) ||
+            json_array_append(json_object_get(devices, dv ? dv : ""), s) != 0) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     json_object_foreach(devices, d, dev) {
         static const char *const fmts[] = { "%Y-%m-%d", "%G-%V", "%Y-%m" };
@@ -534,8 +594,10 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
                         reason = k == 0 ? "daily" : k == 1 ? "weekly" : "monthly";
                 }
             }
-            if (reason)
-                json_object_set_new(s, "keep", json_string(reason));
+            if (reason && json_object_set_new(s, "keep", json_string(reason)) != 0) {
+                rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
         }
         /* A kept differential keeps its full: it restores from the two. */
         for (i = 0; i < json_array_size(dev); i++) {
@@ -549,8 +611,11 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
                 continue;
             json_array_foreach(dev, m, f)
                 if (!strcmp(json_string_value(json_object_get(f, "id")), full) &&
-                    !json_object_get(f, "keep"))
-                    json_object_set_new(f, "keep", json_string("full of a kept differential"));
+                    !json_object_get(f, "keep") &&
+                    json_object_set_new(f, "keep", json_string("full of a kept differential")) != 0) {
+                    rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+                    goto out;
+                }
         }
         for (i = json_array_size(dev); i-- > 0;) {
             const char *id, *reason;
@@ -559,7 +624,7 @@ int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb
             id = json_string_value(json_object_get(s, "id"));
             reason = json_string_value(json_object_get(s, "keep"));
             if (!reason && !o->dry_run) {
-                char name[80];
+                char name[SHELF__NAME_MAX];
 
                 snprintf(name, sizeof name, "snapshots/%s", id);
                 if ((rc = shelf__be_remove(r->be, name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
@@ -583,14 +648,266 @@ out:
 
 /* ---- prune ---- */
 
+/* Every snapshot must be readable, or what it needs is unknown. */
+static int prune_snaps_readable(shelf_repo *r, json_t *all)
+{
+    flist sn = { NULL, 0, 0 };
+    size_t nsnap;
+    int rc;
+
+    if ((rc = shelf__be_list(r->be, "snapshots", flist_add, &sn)) != SHELF_OK) {
+        flist_free(&sn);
+        return shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
+    }
+    nsnap = sn.n;
+    flist_free(&sn);
+    if (nsnap != json_array_size(all))
+        return shelf__seterr(&r->err, SHELF_ECORRUPT,
+                             "a snapshot is damaged: prune would not know what it needs (run check)");
+    return SHELF_OK;
+}
+
+/* Add the blob of hex id v to the used table (through ins). */
+static int prune_use(shelf_repo *r, sqlite3_stmt *ins, json_t *v)
+{
+    uint8_t id[SHELF_HASH_BYTES];
+
+    shelf__unhex(json_string_value(v), id, sizeof id);
+    sqlite3_reset(ins);
+    sqlite3_bind_blob(ins, 1, id, sizeof id, SQLITE_TRANSIENT);
+    return shelf__cache_step(r, ins, "cannot record a used blob");
+}
+
+/* The liveruns table (runs of the snapshots that exist) and the used
+ * table (every blob a snapshot needs: its tree and its chunks). */
+static int prune_mark_used(shelf_repo *r, json_t *all)
+{
+    sqlite3_stmt *ins = NULL, *q = NULL;
+    json_t *s, *tree = NULL, *it, *v;
+    size_t i, k, j;
+    int rc;
+
+    if ((rc = shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS used(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM used;\n"
+                                  "CREATE TEMP TABLE IF NOT EXISTS liveruns(run BLOB PRIMARY KEY) WITHOUT ROWID;\n"
+                                  "DELETE FROM liveruns")) != SHELF_OK)
+        return rc;
+    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO liveruns(run) VALUES(?1)", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO used(id) VALUES(?1)", -1, &ins, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    json_array_foreach(all, i, s) {
+        uint8_t run[SHELF__RUN_BYTES];
+
+        shelf__unhex(json_string_value(json_object_get(s, "run")), run, sizeof run);
+        sqlite3_reset(q);
+        sqlite3_bind_blob(q, 1, run, sizeof run, SQLITE_TRANSIENT);
+        if ((rc = shelf__cache_step(r, q, "cannot record a run")) != SHELF_OK)
+            goto out;
+    }
+    json_array_foreach(all, i, s) {
+        json_array_foreach(json_object_get(s, "tree"), k, v)
+            if ((rc = prune_use(r, ins, v)) != SHELF_OK)
+                goto out;
+        if ((rc = shelf__tree_load(r, s, &tree)) != SHELF_OK) {
+            shelf__seterr(&r->err, rc, "cannot read snapshot %.12s: %s; prune stopped (run check)",
+                          json_string_value(json_object_get(s, "id")), r->err.msg);
+            goto out;
+        }
+        json_array_foreach(json_object_get(tree, "items"), k, it)
+            json_array_foreach(json_object_get(it, "chunks"), j, v)
+                if ((rc = prune_use(r, ins, v)) != SHELF_OK)
+                    goto out;
+        json_decref(tree);
+        tree = NULL;
+    }
+out:
+    json_decref(tree);
+    sqlite3_finalize(q);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
+/* The plan table: per pack, used and total blobs and bytes and what to do
+ * (0 keep, 1 remove, 2 rewrite); st counts it. */
+static int prune_plan(shelf_repo *r, shelf_prune_stats *st)
+{
+    sqlite3_stmt *q = NULL;
+    int rc, s;
+
+    /* A blob used by a kept snapshot is kept in one pack (the first); its
+     * other copies go. */
+    if ((rc = shelf__cache_exec(r,
+            "CREATE TEMP TABLE IF NOT EXISTS keepcopy(id BLOB, run BLOB, pack BLOB, PRIMARY KEY(id, run)) WITHOUT ROWID;\n"
+            "DELETE FROM keepcopy;\n"
+            /* one copy per run of a snapshot that still exists (a full keeps its own) ... */
+            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, b.pack FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND p.run IN (SELECT run FROM liveruns)\n"
+            "  ORDER BY b.pack;\n"
+            /* ... and one copy of what only other runs hold */
+            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, min(b.pack) FROM blobs b JOIN packs p ON p.pack = b.pack\n"
+            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND b.id NOT IN (SELECT id FROM keepcopy)\n"
+            "  GROUP BY b.id;\n"
+            "CREATE TEMP TABLE IF NOT EXISTS plan(pack BLOB PRIMARY KEY, run BLOB, used INTEGER, total INTEGER,\n"
+            "  used_bytes INTEGER, bytes INTEGER, action INTEGER) WITHOUT ROWID; DELETE FROM plan;\n"
+            "INSERT INTO plan SELECT p.pack, p.run,\n"
+            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
+            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack),\n"
+            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
+            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack), 0\n"
+            "  FROM packs p WHERE p.idx IS NOT NULL;\n"
+            /* 0 keep, 1 remove, 2 rewrite (more than a fifth unused) */
+            "UPDATE plan SET action = CASE WHEN used = 0 THEN 1 WHEN used = total THEN 0\n"
+            "  WHEN (bytes - used_bytes) * 5 > bytes THEN 2 ELSE 0 END;")) != SHELF_OK)
+        return rc;
+    if (sqlite3_prepare_v2(r->cache, "SELECT action, count(*), sum(used), sum(total) - sum(used), sum(bytes - used_bytes)\n"
+                           " FROM plan GROUP BY action", -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+        int a = sqlite3_column_int(q, 0);
+        uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
+
+        if (a == 0)
+            st->packs_kept += n;
+        else if (a == 1)
+            st->packs_removed += n;
+        else
+            st->packs_rewritten += n;
+        st->blobs_kept += (uint64_t)sqlite3_column_int64(q, 2);
+        st->blobs_removed += (uint64_t)sqlite3_column_int64(q, 3);
+        st->bytes_removed += (uint64_t)sqlite3_column_int64(q, 4);
+    }
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot read the plan");
+        goto out;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    /* Packs an interrupted run saved but never indexed go too (in step 4):
+     * no snapshot can use them, and no backup runs meanwhile. */
+    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE idx IS NULL", -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        rc = shelf__cache_err(r, "cannot count unindexed packs");
+        goto out;
+    }
+    st->packs_removed += (uint64_t)sqlite3_column_int64(q, 0);
+out:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Step 1: the used blobs of thinned packs into new packs (same run). */
+static int prune_rewrite(shelf_repo *r)
+{
+    sqlite3_stmt *bl = NULL;
+    shelf__buf blob = SHELF__BUF_INIT;
+    json_t *todo = NULL, *v;
+    size_t i;
+    int rc = SHELF_OK, s;
+
+    if (sqlite3_prepare_v2(r->cache,
+            "SELECT b.id, b.flags, p.run FROM plan p JOIN blobs b ON b.pack = p.pack\n"
+            " WHERE p.action = 2 AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)\n"
+            " ORDER BY p.run, p.pack, b.off", -1, &bl, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    if (!(todo = json_array())) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Collect first: adding blobs changes the tables under the cursor. */
+    while ((s = sqlite3_step(bl)) == SQLITE_ROW) {
+        char idh[SHELF_HASH_HEX], runh[2 * SHELF__RUN_BYTES + 1];
+
+        shelf__hex(sqlite3_column_blob(bl, 0), SHELF_HASH_BYTES, idh);
+        shelf__hex(sqlite3_column_blob(bl, 2), SHELF__RUN_BYTES, runh);
+        if (json_array_append_new(todo, json_pack("{s:s, s:i, s:s}", "id", idh, "flags",
+                                                  sqlite3_column_int(bl, 1), "run", runh)) != 0) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot list the blobs to keep");
+        goto out;
+    }
+    json_array_foreach(todo, i, v) {
+        uint8_t id[SHELF_HASH_BYTES], run[SHELF__RUN_BYTES];
+        int flags = (int)json_integer_value(json_object_get(v, "flags"));
+
+        shelf__unhex(json_string_value(json_object_get(v, "id")), id, sizeof id);
+        shelf__unhex(json_string_value(json_object_get(v, "run")), run, sizeof run);
+        if (memcmp(run, r->run, sizeof run) != 0) {
+            if ((rc = shelf__pack_flush(r)) != SHELF_OK)
+                goto out;
+            memcpy(r->run, run, sizeof run);
+        }
+        if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK ||
+            (rc = shelf__pack_add(r, id, flags & 0x7f, blob.buf, blob.len,
+                                  (flags & SHELF__BLOB_ZSTD) != 0, NULL)) != SHELF_OK)
+            goto out;
+        shelf__repo_lock_refresh(r);
+    }
+    rc = shelf__pack_flush(r);
+out:
+    sqlite3_finalize(bl);
+    json_decref(todo);
+    shelf__buf_release(&blob);
+    return rc;
+}
+
+/* Remove each file of l whose name sql (one ?1: the name, or with
+ * by_id the pack id) does not find in the cache. */
+static int prune_remove_unlisted(shelf_repo *r, const flist *l, const char *sql, int by_id)
+{
+    sqlite3_stmt *q = NULL;
+    size_t i;
+    int rc = SHELF_OK, s;
+
+    if (sqlite3_prepare_v2(r->cache, sql, -1, &q, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    for (i = 0; i < l->n; i++) {
+        uint8_t id[SHELF_HASH_BYTES];
+
+        sqlite3_reset(q);
+        if (by_id) {
+            if (!pack_id_of(l->v[i].name, id))
+                continue;
+            sqlite3_bind_blob(q, 1, id, sizeof id, SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_text(q, 1, l->v[i].name, -1, SQLITE_STATIC);
+        }
+        if ((s = sqlite3_step(q)) == SQLITE_ROW)
+            continue;   /* still listed (an index file: written again with the same content) */
+        if (s != SQLITE_DONE) {
+            rc = shelf__cache_err(r, "cannot look up a file");
+            goto out;
+        }
+        if ((rc = shelf__be_remove(r->be, l->v[i].name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
+            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
+            goto out;
+        }
+        rc = SHELF_OK;
+        shelf__repo_lock_refresh(r);
+    }
+out:
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
     shelf_prune_stats local;
-    json_t *all = NULL, *s, *tree = NULL, *it, *v;
+    json_t *all = NULL;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
-    sqlite3_stmt *ins = NULL, *q = NULL, *bl = NULL;
-    shelf__buf blob = SHELF__BUF_INIT;
-    size_t i, k, j;
     int rc;
 
     if (!st)
@@ -613,169 +930,17 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
         shelf__seterr(&r->err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : r->be->err.msg);
         goto out;
     }
-    {
-        /* Every snapshot must be readable, or what it needs is unknown. */
-        size_t nsnap = 0;
-        flist sn = { NULL, 0, 0 };
-
-        shelf__be_list(r->be, "snapshots", flist_add, &sn);
-        nsnap = sn.n;
-        flist_free(&sn);
-        if (nsnap != json_array_size(all)) {
-            rc = shelf__seterr(&r->err, SHELF_ECORRUPT,
-                               "a snapshot is damaged: prune would not know what it needs (run check)");
-            goto out;
-        }
-    }
-    if ((rc = cache_do(r, "CREATE TEMP TABLE IF NOT EXISTS used(id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM used;\n"
-                          "CREATE TEMP TABLE IF NOT EXISTS liveruns(run BLOB PRIMARY KEY) WITHOUT ROWID;\n"
-                          "DELETE FROM liveruns")) != SHELF_OK)
+    if ((rc = prune_snaps_readable(r, all)) != SHELF_OK || (rc = prune_mark_used(r, all)) != SHELF_OK ||
+        (rc = prune_plan(r, st)) != SHELF_OK || dry_run)
         goto out;
-    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO liveruns(run) VALUES(?1)", -1, &q, NULL) == SQLITE_OK) {
-        json_array_foreach(all, i, s) {
-            uint8_t run[SHELF__RUN_BYTES];
-
-            shelf__unhex(json_string_value(json_object_get(s, "run")), run, sizeof run);
-            sqlite3_reset(q);
-            sqlite3_bind_blob(q, 1, run, sizeof run, SQLITE_TRANSIENT);
-            sqlite3_step(q);
-        }
-        sqlite3_finalize(q);
-        q = NULL;
-    }
-    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO used(id) VALUES(?1)", -1, &ins, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+    if ((rc = shelf__cache_exec(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
+                                  "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
         goto out;
-    }
-    json_array_foreach(all, i, s) {
-        json_array_foreach(json_object_get(s, "tree"), k, v) {
-            uint8_t id[SHELF_HASH_BYTES];
-
-            shelf__unhex(json_string_value(v), id, sizeof id);
-            sqlite3_reset(ins);
-            sqlite3_bind_blob(ins, 1, id, sizeof id, SQLITE_TRANSIENT);
-            sqlite3_step(ins);
-        }
-        if ((rc = shelf__tree_load(r, s, &tree)) != SHELF_OK) {
-            shelf__seterr(&r->err, rc, "cannot read snapshot %.12s: %s; prune stopped (run check)",
-                          json_string_value(json_object_get(s, "id")), r->err.msg);
-            goto out;
-        }
-        json_array_foreach(json_object_get(tree, "items"), k, it)
-            json_array_foreach(json_object_get(it, "chunks"), j, v) {
-                uint8_t id[SHELF_HASH_BYTES];
-
-                shelf__unhex(json_string_value(v), id, sizeof id);
-                sqlite3_reset(ins);
-                sqlite3_bind_blob(ins, 1, id, sizeof id, SQLITE_TRANSIENT);
-                sqlite3_step(ins);
-            }
-        json_decref(tree);
-        tree = NULL;
-    }
-    /* Per pack: used and total blobs and bytes.  A blob used by a kept
-     * snapshot is kept in one pack (the first); its other copies go. */
-    if ((rc = cache_do(r,
-            "CREATE TEMP TABLE IF NOT EXISTS keepcopy(id BLOB, run BLOB, pack BLOB, PRIMARY KEY(id, run)) WITHOUT ROWID;\n"
-            "DELETE FROM keepcopy;\n"
-            /* one copy per run of a snapshot that still exists (a full keeps its own) ... */
-            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, b.pack FROM blobs b JOIN packs p ON p.pack = b.pack\n"
-            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND p.run IN (SELECT run FROM liveruns)\n"
-            "  ORDER BY b.pack;\n"
-            /* ... and one copy of what only other runs hold */
-            "INSERT OR IGNORE INTO keepcopy SELECT b.id, p.run, min(b.pack) FROM blobs b JOIN packs p ON p.pack = b.pack\n"
-            "  WHERE p.idx IS NOT NULL AND b.id IN (SELECT id FROM used) AND b.id NOT IN (SELECT id FROM keepcopy)\n"
-            "  GROUP BY b.id;\n"
-            "CREATE TEMP TABLE IF NOT EXISTS plan(pack BLOB PRIMARY KEY, run BLOB, used INTEGER, total INTEGER,\n"
-            "  used_bytes INTEGER, bytes INTEGER, action INTEGER) WITHOUT ROWID; DELETE FROM plan;\n"
-            "INSERT INTO plan SELECT p.pack, p.run,\n"
-            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
-            "  (SELECT count(*) FROM blobs b WHERE b.pack = p.pack),\n"
-            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)),\n"
-            "  (SELECT coalesce(sum(len), 0) FROM blobs b WHERE b.pack = p.pack), 0\n"
-            "  FROM packs p WHERE p.idx IS NOT NULL;\n"
-            /* 0 keep, 1 remove, 2 rewrite (more than a fifth unused) */
-            "UPDATE plan SET action = CASE WHEN used = 0 THEN 1 WHEN used = total THEN 0\n"
-            "  WHEN (bytes - used_bytes) * 5 > bytes THEN 2 ELSE 0 END;")) != SHELF_OK)
+    /* 1. Rewrite the thinned packs. */
+    if ((rc = prune_rewrite(r)) != SHELF_OK)
         goto out;
-    if (sqlite3_prepare_v2(r->cache, "SELECT action, count(*), sum(used), sum(total) - sum(used), sum(bytes - used_bytes)\n"
-                           " FROM plan GROUP BY action", -1, &q, NULL) == SQLITE_OK) {
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            int a = sqlite3_column_int(q, 0);
-            uint64_t n = (uint64_t)sqlite3_column_int64(q, 1);
-
-            if (a == 0)
-                st->packs_kept += n;
-            else if (a == 1)
-                st->packs_removed += n;
-            else
-                st->packs_rewritten += n;
-            st->blobs_kept += (uint64_t)sqlite3_column_int64(q, 2);
-            st->blobs_removed += (uint64_t)sqlite3_column_int64(q, 3);
-            st->bytes_removed += (uint64_t)sqlite3_column_int64(q, 4);
-        }
-        sqlite3_finalize(q);
-        q = NULL;
-    }
-    /* Packs an interrupted run saved but never indexed go too (in step 4):
-     * no snapshot can use them, and no backup runs meanwhile. */
-    if (sqlite3_prepare_v2(r->cache, "SELECT count(*) FROM packs WHERE idx IS NULL", -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            st->packs_removed += (uint64_t)sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-        q = NULL;
-    }
-    if (dry_run)
-        goto out;
-    if ((rc = cache_do(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
-                          "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
-        goto out;
-    /* 1. Rewrite: the used blobs of thinned packs into new packs (same run). */
-    if (sqlite3_prepare_v2(r->cache,
-            "SELECT b.id, b.flags, p.run FROM plan p JOIN blobs b ON b.pack = p.pack\n"
-            " WHERE p.action = 2 AND EXISTS (SELECT 1 FROM keepcopy k WHERE k.id = b.id AND k.pack = p.pack)\n"
-            " ORDER BY p.run, p.pack, b.off", -1, &bl, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
-        goto out;
-    }
-    {
-        json_t *todo = json_array();
-        int s2;
-
-        /* Collect first: adding blobs changes the tables under the cursor. */
-        while ((s2 = sqlite3_step(bl)) == SQLITE_ROW) {
-            char idh[SHELF_HASH_HEX], runh[33];
-
-            shelf__hex(sqlite3_column_blob(bl, 0), SHELF_HASH_BYTES, idh);
-            shelf__hex(sqlite3_column_blob(bl, 2), SHELF__RUN_BYTES, runh);
-            json_array_append_new(todo, json_pack("{s:s, s:i, s:s}", "id", idh, "flags",
-                                                  sqlite3_column_int(bl, 1), "run", runh));
-        }
-        sqlite3_finalize(bl);
-        bl = NULL;
-        json_array_foreach(todo, i, v) {
-            uint8_t id[SHELF_HASH_BYTES], run[SHELF__RUN_BYTES];
-            int flags = (int)json_integer_value(json_object_get(v, "flags"));
-
-            shelf__unhex(json_string_value(json_object_get(v, "id")), id, sizeof id);
-            shelf__unhex(json_string_value(json_object_get(v, "run")), run, sizeof run);
-            if (memcmp(run, r->run, sizeof run) != 0) {
-                if ((rc = shelf__pack_flush(r)) != SHELF_OK)
-                    break;
-                memcpy(r->run, run, sizeof run);
-            }
-            if ((rc = shelf__blob_read(r, id, &blob)) != SHELF_OK ||
-                (rc = shelf__pack_add(r, id, flags & 0x7f, blob.buf, blob.len,
-                                      (flags & SHELF__BLOB_ZSTD) != 0, NULL)) != SHELF_OK)
-                break;
-            shelf__repo_lock_refresh(r);
-        }
-        json_decref(todo);
-        if (rc != SHELF_OK || (rc = shelf__pack_flush(r)) != SHELF_OK)
-            goto out;
-    }
     /* 2. A new index of every pack that stays. */
-    if ((rc = cache_do(r,
+    if ((rc = shelf__cache_exec(r,
             "BEGIN;\n"
             "DELETE FROM blobs WHERE pack IN (SELECT pack FROM plan WHERE action != 0);\n"
             "DELETE FROM packs WHERE pack IN (SELECT pack FROM plan WHERE action != 0);\n"
@@ -787,66 +952,141 @@ int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
     r->in_run = 0;
     if ((rc = shelf__index_write(r)) != SHELF_OK)
         goto out;
-    /* 3. The old index files. */
-    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM indexes WHERE name = ?1", -1, &q, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+    /* 3. The old index files; 4. packs no index lists any more (and those
+     * interrupted runs left). */
+    if ((rc = prune_remove_unlisted(r, &idx, "SELECT 1 FROM indexes WHERE name = ?1", 0)) != SHELF_OK ||
+        (rc = prune_remove_unlisted(r, &packs, "SELECT 1 FROM packs WHERE pack = ?1", 1)) != SHELF_OK)
         goto out;
-    }
-    for (i = 0; i < idx.n; i++) {
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, idx.v[i].name, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            continue;   /* written again with the same content */
-        if ((rc = shelf__be_remove(r->be, idx.v[i].name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
-            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
-            goto out;
-        }
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    /* 4. Packs no index lists any more (and those interrupted runs left). */
-    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &q, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
-        goto out;
-    }
-    for (i = 0; i < packs.n; i++) {
-        uint8_t id[SHELF_HASH_BYTES];
-
-        if (!pack_id_of(packs.v[i].name, id))
-            continue;
-        sqlite3_reset(q);
-        sqlite3_bind_blob(q, 1, id, sizeof id, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            continue;
-        if ((rc = shelf__be_remove(r->be, packs.v[i].name)) != SHELF_OK && rc != SHELF_ENOTFOUND) {
-            shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
-            goto out;
-        }
-        shelf__repo_lock_refresh(r);
-    }
     rc = SHELF_OK;
 out:
-    sqlite3_finalize(ins);
-    sqlite3_finalize(q);
-    sqlite3_finalize(bl);
     json_decref(all);
-    json_decref(tree);
     flist_free(&idx);
     flist_free(&packs);
-    shelf__buf_release(&blob);
     shelf__repo_unlock(r);
     return rc;
 }
 
 /* ---- repair-index ---- */
 
+/* Forget what damaged index files told the cache (it may have read them
+ * before they were damaged): their packs are indexed again from headers. */
+static int repair_forget_damaged(shelf_repo *r, const flist *idx)
+{
+    static const char *const sql[] = {
+        "DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = ?1)",
+        "DELETE FROM packs WHERE idx = ?1",
+        "DELETE FROM indexes WHERE name = ?1" };
+    shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    sqlite3_stmt *del = NULL;
+    size_t i, k;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < idx->n && rc == SHELF_OK; i++) {
+        if (shelf__be_load(r->be, idx->v[i].name, 0, 0, &raw) != SHELF_OK ||
+            index_file_ok(r, idx->v[i].name, &raw, &plain))
+            continue;
+        for (k = 0; k < sizeof sql / sizeof *sql && rc == SHELF_OK; k++) {
+            if (sqlite3_prepare_v2(r->cache, sql[k], -1, &del, NULL) != SQLITE_OK) {
+                rc = shelf__cache_err(r, "cannot prepare");
+                break;
+            }
+            sqlite3_bind_text(del, 1, idx->v[i].name, -1, SQLITE_STATIC);
+            rc = shelf__cache_step(r, del, "cannot forget a damaged index file");
+            sqlite3_finalize(del);
+            del = NULL;
+        }
+    }
+    shelf__buf_release(&raw);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
+/* Statements that add a pack and its blobs to the cache. */
+typedef struct repair_st {
+    sqlite3_stmt *has, *addp, *addb;
+} repair_st;
+
+/* Add pack id (size bytes) and its header's blobs ents[0..n) to the cache,
+ * in one transaction, as a pack of run r->run no index lists yet. */
+static int repair_add_pack(shelf_repo *r, repair_st *q, const uint8_t id[SHELF_HASH_BYTES],
+                           uint64_t size, const shelf__packent *ents, size_t n)
+{
+    size_t k;
+    int rc;
+
+    if ((rc = shelf__cache_exec(r, "BEGIN")) != SHELF_OK)
+        return rc;
+    sqlite3_reset(q->addp);
+    sqlite3_bind_blob(q->addp, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q->addp, 2, r->run, sizeof r->run, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q->addp, 3, (sqlite3_int64)size);
+    rc = shelf__cache_step(r, q->addp, "cannot add a pack");
+    for (k = 0; k < n && rc == SHELF_OK; k++) {
+        sqlite3_reset(q->addb);
+        sqlite3_bind_blob(q->addb, 1, ents[k].id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(q->addb, 2, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q->addb, 3, ents[k].off);
+        sqlite3_bind_int64(q->addb, 4, ents[k].len);
+        sqlite3_bind_int64(q->addb, 5, ents[k].raw);
+        sqlite3_bind_int(q->addb, 6, ents[k].flags);
+        rc = shelf__cache_step(r, q->addb, "cannot add a blob");
+    }
+    if (rc == SHELF_OK)
+        return shelf__cache_exec(r, "COMMIT");
+    (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);   /* after the failure */
+    return rc;
+}
+
+/* Packs no readable index lists: their own headers say what is in them.
+ * *added counts the packs added to the cache. */
+static int repair_add_headers(shelf_repo *r, const flist *packs, uint64_t *added)
+{
+    repair_st q = { NULL, NULL, NULL };
+    size_t i;
+    int rc = SHELF_OK, s;
+
+    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &q.has, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
+                           -1, &q.addp, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO blobs(id, pack, off, len, raw, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &q.addb, NULL) != SQLITE_OK) {
+        rc = shelf__cache_err(r, "cannot prepare");
+        goto out;
+    }
+    for (i = 0; i < packs->n && rc == SHELF_OK; i++) {
+        uint8_t id[SHELF_HASH_BYTES];
+        shelf__packent *ents = NULL;
+        size_t n = 0;
+
+        if (!pack_id_of(packs->v[i].name, id))
+            continue;
+        sqlite3_reset(q.has);
+        sqlite3_bind_blob(q.has, 1, id, sizeof id, SQLITE_TRANSIENT);
+        if ((s = sqlite3_step(q.has)) == SQLITE_ROW)
+            continue;
+        if (s != SQLITE_DONE) {
+            rc = shelf__cache_err(r, "cannot look up a pack");
+            break;
+        }
+        if (shelf__pack_read_header(r, packs->v[i].name, packs->v[i].size, &ents, &n) != SHELF_OK)
+            continue;   /* damaged header: nothing to recover from it here */
+        if ((rc = repair_add_pack(r, &q, id, packs->v[i].size, ents, n)) == SHELF_OK)
+            (*added)++;
+        shelf_free(ents);
+    }
+out:
+    sqlite3_finalize(q.has);
+    sqlite3_finalize(q.addp);
+    sqlite3_finalize(q.addb);
+    return rc;
+}
+
 int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed, uint64_t *index_removed)
 {
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
     shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
-    sqlite3_stmt *has = NULL, *addp = NULL, *addb = NULL;
-    uint64_t added = 0, removed = 0;
-    size_t i, k;
+    uint64_t added = 0, removed = 0, fixed = 0;
+    size_t i;
     int rc;
 
     if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
@@ -862,101 +1102,20 @@ int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed, uint64_t *in
         rc = shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
         goto out;
     }
-    if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &has, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
-                           -1, &addp, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO blobs(id, pack, off, len, raw, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                           -1, &addb, NULL) != SQLITE_OK) {
-        rc = shelf__seterr(&r->err, SHELF_EDB, "index cache: %s", sqlite3_errmsg(r->cache));
+    if ((rc = repair_forget_damaged(r, &idx)) != SHELF_OK ||
+        (rc = repair_add_headers(r, &packs, &added)) != SHELF_OK)
         goto out;
-    }
-    /* Forget what damaged index files told the cache (it may have read
-     * them before they were damaged): their packs are indexed again below. */
-    for (i = 0; i < idx.n; i++) {
-        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
-        uint64_t nblobs = 0;
-        sqlite3_stmt *del;
-
-        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK)
-            continue;
-        shelf__sha256_mem(raw.buf, raw.len, got);
-        if (pack_id_of(idx.v[i].name, want) && !memcmp(want, got, sizeof got) &&
-            shelf__open_sealed(r, raw.buf, raw.len, &plain) == SHELF_OK &&
-            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) == SHELF_OK)
-            continue;
-        if (sqlite3_prepare_v2(r->cache,
-                "DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = ?1);\n", -1, &del,
-                NULL) == SQLITE_OK) {
-            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
-            sqlite3_step(del);
-            sqlite3_finalize(del);
-        }
-        if (sqlite3_prepare_v2(r->cache, "DELETE FROM packs WHERE idx = ?1", -1, &del, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
-            sqlite3_step(del);
-            sqlite3_finalize(del);
-        }
-        if (sqlite3_prepare_v2(r->cache, "DELETE FROM indexes WHERE name = ?1", -1, &del, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(del, 1, idx.v[i].name, -1, SQLITE_STATIC);
-            sqlite3_step(del);
-            sqlite3_finalize(del);
-        }
-    }
-    /* Packs no readable index lists: their own headers say what is in them. */
-    for (i = 0; i < packs.n; i++) {
-        uint8_t id[SHELF_HASH_BYTES];
-        shelf__packent *ents = NULL;
-        size_t n = 0;
-
-        if (!pack_id_of(packs.v[i].name, id))
-            continue;
-        sqlite3_reset(has);
-        sqlite3_bind_blob(has, 1, id, sizeof id, SQLITE_TRANSIENT);
-        if (sqlite3_step(has) == SQLITE_ROW)
-            continue;
-        if (shelf__pack_read_header(r, packs.v[i].name, packs.v[i].size, &ents, &n) != SHELF_OK)
-            continue;   /* damaged header: nothing to recover from it here */
-        cache_do(r, "BEGIN");
-        sqlite3_reset(addp);
-        sqlite3_bind_blob(addp, 1, id, sizeof id, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(addp, 2, r->run, sizeof r->run, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(addp, 3, (sqlite3_int64)packs.v[i].size);
-        sqlite3_step(addp);
-        for (k = 0; k < n; k++) {
-            sqlite3_reset(addb);
-            sqlite3_bind_blob(addb, 1, ents[k].id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
-            sqlite3_bind_blob(addb, 2, id, sizeof id, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(addb, 3, ents[k].off);
-            sqlite3_bind_int64(addb, 4, ents[k].len);
-            sqlite3_bind_int64(addb, 5, ents[k].raw);
-            sqlite3_bind_int(addb, 6, ents[k].flags);
-            sqlite3_step(addb);
-        }
-        cache_do(r, "COMMIT");
-        shelf_free(ents);
-        added++;
-    }
     r->in_run = 0;
     if ((rc = shelf__index_write(r)) != SHELF_OK)
         goto out;
-    {
-        /* config and key files from their good copies (format 2) */
-        uint64_t fixed = 0;
-
-        if ((rc = shelf__repair_copies(r, &fixed)) != SHELF_OK)
-            goto out;
-    }
-    /* Then the damaged index files go. */
+    /* config and key files from their good copies (format 2) */
+    if ((rc = shelf__repair_copies(r, &fixed)) != SHELF_OK)
+        goto out;
+    /* Then the damaged index files go (only now that a new index lists
+     * their packs). */
     for (i = 0; i < idx.n; i++) {
-        uint8_t want[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
-        uint64_t nblobs = 0;
-
-        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK)
-            continue;
-        shelf__sha256_mem(raw.buf, raw.len, got);
-        if (pack_id_of(idx.v[i].name, want) && !memcmp(want, got, sizeof got) &&
-            shelf__open_sealed(r, raw.buf, raw.len, &plain) == SHELF_OK &&
-            shelf__index_parse((uint8_t *)plain.buf, plain.len, noop_entry, &nblobs) == SHELF_OK)
+        if (shelf__be_load(r->be, idx.v[i].name, 0, 0, &raw) != SHELF_OK ||
+            index_file_ok(r, idx.v[i].name, &raw, &plain))
             continue;
         if (shelf__be_remove(r->be, idx.v[i].name) == SHELF_OK)
             removed++;
@@ -967,9 +1126,6 @@ out:
         *packs_indexed = added;
     if (index_removed)
         *index_removed = removed;
-    sqlite3_finalize(has);
-    sqlite3_finalize(addp);
-    sqlite3_finalize(addb);
     flist_free(&idx);
     flist_free(&packs);
     shelf__buf_release(&raw);

@@ -180,8 +180,11 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
     o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:I, s:s, s:s}", "kdf", "scrypt", "log2n", log2n,
                   "r", KDF_R, "p", KDF_P, "salt", salthex, "created", (json_int_t)shelf__now(),
                   "host", host, "data", datahex);
-    if (o && r->format >= 2)
-        json_object_set_new(o, "repo", json_string(r->id));    /* a key names its repository */
+    /* a key names its repository */
+    if (o && r->format >= 2 && json_object_set_new(o, "repo", json_string(r->id)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
     if (!o || !(text = shelf__json_checked_dump(o))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -192,7 +195,7 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
         goto out;
     }
     if (r->format >= 2) {
-        char copy[64];
+        char copy[SHELF__COPY_NAME_MAX];
 
         shelf__copy_name(name, copy);
         if ((rc = shelf__be_save(r->be, copy, text, strlen(text))) != SHELF_OK) {
@@ -305,7 +308,8 @@ char *shelf__json_checked_dump(json_t *o)
     if (!(inner = checksum_of(o, hex)))
         return NULL;
     free(inner);
-    json_object_set_new(o, "checksum", json_string(hex));
+    if (json_object_set_new(o, "checksum", json_string(hex)) != 0)
+        return NULL;
     text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
     json_object_del(o, "checksum");
     return text;
@@ -324,7 +328,7 @@ json_t *shelf__json_checked_load(const char *text, size_t n)
     if (!(again = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2))) || strlen(again) != n ||
         memcmp(again, text, n) != 0)
         goto out;
-    if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != 64)
+    if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != SHELF_HASH_HEX - 1)
         goto out;
     snprintf(want, sizeof want, "%s", sum);
     json_object_del(o, "checksum");

@@ -1,14 +1,20 @@
 /*
  * pipe.c: the backup's worker threads.  The calling thread reads files and
- * cuts chunks; workers (one per extra CPU, at most 4) hash, compress and
- * seal them; the calling thread takes the results in the order they were
- * queued, asks the caller whether the chunk is new (the index lookup), and
- * adds new ones to the open pack, so packs are the same as without
- * threads.  Only the calling thread touches the index cache, the backend
- * and the caller's data.
+ * cuts chunks; pool workers (lib/common/pool.c: one per extra CPU, at most
+ * 4, and one more for saving packs) hash, compress and seal them; the
+ * calling thread takes the results in the order they were queued and hands
+ * each to its owner's sink (want: is it new? store: add it to the open
+ * pack), so packs are the same as without threads.  A finished pack is
+ * handed over whole and saved through the sink on a pool thread while the
+ * next one fills.  The pipe knows nothing of the repository: only the
+ * sink's functions touch the index cache, the backend and the caller's
+ * data.
+ *
+ * Ordering: each chunk is one pool job with its ticket, kept in a ring of
+ * NJOBS slots; the calling thread waits for the oldest ticket, so results
+ * come back in queue order whatever order the workers finish them in.
  */
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,64 +24,64 @@
 
 #define NJOBS 8
 #define MAX_WORKERS 4
-
-enum { JOB_FREE, JOB_QUEUED, JOB_CLAIMED, JOB_DONE };
+/* Chunks shorter than this are stored as they are. */
+#define COMPRESS_MIN 64
 
 typedef struct job {
+    struct shelf__pipe *p;
     uint8_t id[SHELF_HASH_BYTES];
     void *tag;
-    int type, compress, flags, rc, state;
+    int type, compress, flags, rc;
+    uint64_t ticket;
     uint8_t *data;
     size_t n, cap;
     shelf__buf out;
     shelf__err err;
 } job;
 
-typedef struct worker {
-    struct shelf__pipe *p;
-    pthread_t th;
+/* What each pool worker keeps (the pool passes its index). */
+typedef struct worker_ctx {
     ZSTD_CCtx *zc;
     EVP_CIPHER_CTX *cipher;
     shelf__buf tmp;
-} worker;
+} worker_ctx;
 
 struct shelf__pipe {
-    shelf_repo *r;
-    /* the pack writer: saves one pack while the next one fills */
-    pthread_t wth;
-    int wstarted, wbusy, wrc;
-    char wname[80];
-    shelf__buf wbuf;
-    shelf__err werr;
-    pthread_cond_t cv_wr;
-    pthread_mutex_t be_mu;      /* the backend is used by one thread at a time */
-    worker w[MAX_WORKERS];
-    int nw;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
+    shelf__pipe_sink sink;
+    shelf__pool *pool;
+    worker_ctx *ctx;
+    int nctx;
+    /* the pack being saved: one at a time, while the next one fills */
+    int saving;
+    uint64_t save_ticket;
+    int save_rc;
+    char save_name[SHELF__NAME_MAX];
+    shelf__buf save_buf;
+    shelf__err save_err;
+    pthread_mutex_t sink_mu;    /* the sink's save runs under it (shelf__pipe_lock_sink) */
     job jobs[NJOBS];
-    size_t head, tail, claim;   /* ring positions, counting up */
-    int stop;
-    shelf__pipe_cb cb;
-    void *ud;
+    uint64_t head, tail;        /* ring positions, counting up */
 };
 
-/* Compress (when asked and it pays) and seal one chunk. */
-static void work(worker *w, job *j)
+/* Compress (when asked and it pays) and seal one chunk (a pool job). */
+static void work(void *arg, size_t item, int worker)
 {
-    shelf_repo *r = w->p->r;
+    job *j = arg;
+    struct shelf__pipe *p = j->p;
+    worker_ctx *w = &p->ctx[worker];
     const void *src = j->data;
     size_t srclen = j->n;
 
+    (void)item;
     j->flags = j->type;
     shelf__buf_reset(&j->out);
     shelf__sha256_mem(j->data, j->n, j->id);
-    if (j->compress && j->n >= 64) {
+    if (j->compress && j->n >= COMPRESS_MIN) {
         size_t bound = ZSTD_compressBound(j->n), z;
 
         shelf__buf_reset(&w->tmp);
         if (shelf__buf_grow(&w->tmp, bound) == SHELF_OK) {
-            z = ZSTD_compressCCtx(w->zc, w->tmp.buf, bound, j->data, j->n, r->zstd_level);
+            z = ZSTD_compressCCtx(w->zc, w->tmp.buf, bound, j->data, j->n, p->sink.zstd_level);
             if (!ZSTD_isError(z) && z < j->n - j->n / 32) {
                 src = w->tmp.buf;
                 srclen = z;
@@ -83,184 +89,124 @@ static void work(worker *w, job *j)
             }
         }
     }
-    j->rc = shelf__seal_with(r, w->cipher, src, srclen, &j->out, &j->err);
+    j->rc = p->sink.seal(p->sink.owner, w->cipher, src, srclen, &j->out, &j->err);
 }
 
-static void *writer_main(void *arg)
+/* Save the handed-over pack through the sink (a pool job). */
+static void save(void *arg, size_t item, int worker)
 {
     struct shelf__pipe *p = arg;
 
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        int rc;
-
-        while (!p->stop && !p->wbusy)
-            pthread_cond_wait(&p->cv_wr, &p->mu);
-        if (!p->wbusy)
-            break;
-        pthread_mutex_unlock(&p->mu);
-        pthread_mutex_lock(&p->be_mu);
-        rc = shelf__be_save(p->r->be, p->wname, p->wbuf.buf, p->wbuf.len);
-        if (rc != SHELF_OK && rc != SHELF_EEXIST)
-            p->werr = p->r->be->err;
-        pthread_mutex_unlock(&p->be_mu);
-        pthread_mutex_lock(&p->mu);
-        if (rc != SHELF_OK && rc != SHELF_EEXIST && p->wrc == SHELF_OK)
-            p->wrc = rc;
-        p->wbusy = 0;
-        pthread_cond_broadcast(&p->cv_wr);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
+    (void)item;
+    (void)worker;
+    pthread_mutex_lock(&p->sink_mu);
+    p->save_rc = p->sink.save(p->sink.owner, p->save_name, p->save_buf.buf, p->save_buf.len,
+                              &p->save_err);
+    pthread_mutex_unlock(&p->sink_mu);
 }
 
-/* Wait until the writer is idle; its first failure, if any. */
-static int writer_wait(shelf_repo *r)
+/* Wait until no pack is being saved; the first failed save, if any (it
+ * stays: every later call fails with it). */
+static int save_wait(struct shelf__pipe *p)
 {
-    struct shelf__pipe *p = r->pipe;
-    int rc;
-
-    pthread_mutex_lock(&p->mu);
-    while (p->wbusy)
-        pthread_cond_wait(&p->cv_wr, &p->mu);
-    rc = p->wrc;
-    pthread_mutex_unlock(&p->mu);
-    if (rc != SHELF_OK)
-        return shelf__seterr(&r->err, rc, "%s", p->werr.msg);
+    if (p->saving) {
+        shelf__pool_wait(p->pool, p->save_ticket);
+        p->saving = 0;
+    }
+    if (p->save_rc != SHELF_OK)
+        return shelf__seterr(p->sink.err, p->save_rc, "%s", p->save_err.msg);
     return SHELF_OK;
 }
 
-int shelf__pipe_save(shelf_repo *r, const char *name)
+int shelf__pipe_hand_pack(struct shelf__pipe *p, const char *name, shelf__buf *pack)
 {
-    struct shelf__pipe *p = r->pipe;
     shelf__buf t;
     int rc;
 
-    if ((rc = writer_wait(r)) != SHELF_OK)
+    if ((rc = save_wait(p)) != SHELF_OK)
         return rc;
-    /* Hand the pack over; its old buffer becomes the next pack's. */
-    t = p->wbuf;
-    p->wbuf = r->pack;
-    r->pack = t;
-    shelf__buf_reset(&r->pack);
-    snprintf(p->wname, sizeof p->wname, "%s", name);
-    pthread_mutex_lock(&p->mu);
-    p->wbusy = 1;
-    pthread_cond_broadcast(&p->cv_wr);
-    pthread_mutex_unlock(&p->mu);
+    /* Take the pack; its old buffer becomes the next pack's. */
+    t = p->save_buf;
+    p->save_buf = *pack;
+    *pack = t;
+    shelf__buf_reset(pack);
+    snprintf(p->save_name, sizeof p->save_name, "%s", name);
+    p->saving = 1;
+    p->save_ticket = shelf__pool_submit(p->pool, save, p, 1);
     return SHELF_OK;
 }
 
-void shelf__pipe_be_lock(shelf_repo *r, int lock)
+void shelf__pipe_lock_sink(struct shelf__pipe *p, int lock)
 {
-    if (!r->pipe)
+    if (!p)
         return;
     if (lock)
-        pthread_mutex_lock(&r->pipe->be_mu);
+        pthread_mutex_lock(&p->sink_mu);
     else
-        pthread_mutex_unlock(&r->pipe->be_mu);
+        pthread_mutex_unlock(&p->sink_mu);
 }
 
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    struct shelf__pipe *p = w->p;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        job *j;
-
-        while (!p->stop && p->claim == p->tail)
-            pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop)
-            break;
-        j = &p->jobs[p->claim++ % NJOBS];
-        j->state = JOB_CLAIMED;
-        pthread_mutex_unlock(&p->mu);
-        work(w, j);
-        pthread_mutex_lock(&p->mu);
-        j->state = JOB_DONE;
-        pthread_cond_broadcast(&p->cv_done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud)
+int shelf__pipe_new(const shelf__pipe_sink *sink, struct shelf__pipe **out)
 {
     struct shelf__pipe *p;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int i, n = ncpu > 1 ? (int)(ncpu - 1) : 1;
 
+    *out = NULL;
     if (n > MAX_WORKERS)
         n = MAX_WORKERS;
     if (!(p = shelf__calloc(1, sizeof *p)))
-        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
-    p->r = r;
-    p->cb = cb;
-    p->ud = ud;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
-    pthread_cond_init(&p->cv_wr, NULL);
-    pthread_mutex_init(&p->be_mu, NULL);
-    if (pthread_create(&p->wth, NULL, writer_main, p) == 0)
-        p->wstarted = 1;
-    for (i = 0; i < n; i++) {
-        worker *w = &p->w[i];
-
-        w->p = p;
-        if (!(w->zc = ZSTD_createCCtx()) || !(w->cipher = EVP_CIPHER_CTX_new()) ||
-            pthread_create(&w->th, NULL, worker_main, w) != 0) {
-            ZSTD_freeCCtx(w->zc);
-            EVP_CIPHER_CTX_free(w->cipher);
-            break;
-        }
-        p->nw++;
-    }
-    r->pipe = p;
-    if (p->nw == 0 || !p->wstarted) {
-        shelf__pipe_stop(r);
-        return shelf__seterr(&r->err, SHELF_ENOMEM, "cannot start worker threads");
-    }
+        return shelf__seterr(sink->err, SHELF_ENOMEM, "out of memory");
+    p->sink = *sink;
+    pthread_mutex_init(&p->sink_mu, NULL);
+    for (i = 0; i < NJOBS; i++)
+        p->jobs[i].p = p;
+    /* n chunk workers and one that saves packs; room for every chunk in
+     * flight and the save, so submit never waits on the pool. */
+    if (!(p->pool = shelf__pool_new(n + 1, NJOBS + 1)))
+        goto nomem;
+    p->nctx = shelf__pool_threads(p->pool);
+    if (!(p->ctx = shelf__calloc((size_t)p->nctx, sizeof *p->ctx)))
+        goto nomem;
+    for (i = 0; i < p->nctx; i++)
+        if (!(p->ctx[i].zc = ZSTD_createCCtx()) || !(p->ctx[i].cipher = EVP_CIPHER_CTX_new()))
+            goto nomem;
+    *out = p;
     return SHELF_OK;
+nomem:
+    shelf__pipe_free(p);
+    return shelf__seterr(sink->err, SHELF_ENOMEM, "cannot start worker threads: out of memory");
 }
 
-/* Take the oldest queued chunk, waiting for it: new ones go into the pack. */
-static int complete_oldest(shelf_repo *r)
+/* Take the oldest queued chunk, waiting for it: new ones go to the sink. */
+static int complete_oldest(struct shelf__pipe *p)
 {
-    struct shelf__pipe *p = r->pipe;
     job *j = &p->jobs[p->head % NJOBS];
     int rc, keep = 0;
 
-    pthread_mutex_lock(&p->mu);
-    while (j->state != JOB_DONE)
-        pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    shelf__pool_wait(p->pool, j->ticket);
     p->head++;
-    j->state = JOB_FREE;
     if (j->rc != SHELF_OK)
-        return shelf__seterr(&r->err, j->rc, "%s", j->err.msg);
-    if ((rc = p->cb(p->ud, j->tag, j->id, j->n, &keep)) != SHELF_OK || !keep)
+        return shelf__seterr(p->sink.err, j->rc, "%s", j->err.msg);
+    if ((rc = p->sink.want(p->sink.ud, j->tag, j->id, j->n, &keep)) != SHELF_OK || !keep)
         return rc;
-    return shelf__pack_add_sealed(r, j->id, j->flags, j->out.buf, j->out.len, j->n);
+    return p->sink.store(p->sink.owner, j->id, j->flags, j->out.buf, j->out.len, j->n);
 }
 
-int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
-                       int compress)
+int shelf__pipe_queue(struct shelf__pipe *p, void *tag, int type, const void *data, size_t n,
+                      int compress)
 {
-    struct shelf__pipe *p = r->pipe;
     job *j;
     int rc;
 
-    if (p->tail - p->head == NJOBS && (rc = complete_oldest(r)) != SHELF_OK)
+    if (p->tail - p->head == NJOBS && (rc = complete_oldest(p)) != SHELF_OK)
         return rc;
     j = &p->jobs[p->tail % NJOBS];
     if (j->cap < n) {
         uint8_t *d = shelf__realloc(j->data, n);
 
         if (!d)
-            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            return shelf__seterr(p->sink.err, SHELF_ENOMEM, "out of memory");
         j->data = d;
         j->cap = n;
     }
@@ -269,55 +215,41 @@ int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, siz
     j->n = n;
     j->type = type;
     j->compress = compress;
-    pthread_mutex_lock(&p->mu);
-    j->state = JOB_QUEUED;
+    j->rc = SHELF_OK;
     p->tail++;
-    pthread_cond_signal(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
+    j->ticket = shelf__pool_submit(p->pool, work, j, 1);
     return SHELF_OK;
 }
 
-int shelf__pipe_drain(shelf_repo *r)
+int shelf__pipe_finish(struct shelf__pipe *p)
 {
-    struct shelf__pipe *p = r->pipe;
     int rc;
 
     while (p && p->head != p->tail)
-        if ((rc = complete_oldest(r)) != SHELF_OK)
+        if ((rc = complete_oldest(p)) != SHELF_OK)
             return rc;
-    return p ? writer_wait(r) : SHELF_OK;
+    return p ? save_wait(p) : SHELF_OK;
 }
 
-void shelf__pipe_stop(shelf_repo *r)
+void shelf__pipe_free(struct shelf__pipe *p)
 {
-    struct shelf__pipe *p = r->pipe;
     int i;
 
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_cond_broadcast(&p->cv_wr);
-    pthread_mutex_unlock(&p->mu);
-    if (p->wstarted)
-        pthread_join(p->wth, NULL);
-    for (i = 0; i < p->nw; i++) {
-        pthread_join(p->w[i].th, NULL);
-        ZSTD_freeCCtx(p->w[i].zc);
-        EVP_CIPHER_CTX_free(p->w[i].cipher);
-        shelf__buf_release(&p->w[i].tmp);
+    /* Queued chunks are dropped: their jobs finish, nobody takes them. */
+    shelf__pool_free(p->pool);
+    for (i = 0; p->ctx && i < p->nctx; i++) {
+        ZSTD_freeCCtx(p->ctx[i].zc);
+        EVP_CIPHER_CTX_free(p->ctx[i].cipher);
+        shelf__buf_release(&p->ctx[i].tmp);
     }
+    shelf_free(p->ctx);
     for (i = 0; i < NJOBS; i++) {
         shelf_free(p->jobs[i].data);
         shelf__buf_release(&p->jobs[i].out);
     }
-    shelf__buf_release(&p->wbuf);
-    pthread_mutex_destroy(&p->mu);
-    pthread_mutex_destroy(&p->be_mu);
-    pthread_cond_destroy(&p->cv_wr);
-    pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
+    shelf__buf_release(&p->save_buf);
+    pthread_mutex_destroy(&p->sink_mu);
     shelf_free(p);
-    r->pipe = NULL;
 }

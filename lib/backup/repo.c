@@ -19,22 +19,34 @@
 #include "../catalog/catalog_int.h"
 
 #define REPO_FORMAT 2   /* 1: no copies of config and key files (still read) */
+
+/* Index files (doc/formats.md): "SHIX", version 1, pack count (le32); per
+ * pack its id, run and blob count (le32), then that many entries of flags,
+ * id, off, len, raw (le32). */
+#define INDEX_MAGIC "SHIX"
+#define INDEX_MAGIC_BYTES 4
+#define INDEX_VERSION 1
+#define INDEX_COUNT_BYTES 4
+#define INDEX_HEADER_BYTES (INDEX_MAGIC_BYTES + 1 + INDEX_COUNT_BYTES)
+#define INDEX_PACK_BYTES (SHELF_HASH_BYTES + SHELF__RUN_BYTES + INDEX_COUNT_BYTES)
+enum { IDXE_FLAGS = 0, IDXE_ID = 1, IDXE_OFF = IDXE_ID + SHELF_HASH_BYTES, IDXE_LEN = IDXE_OFF + 4,
+       IDXE_RAW = IDXE_LEN + 4 };
+_Static_assert(IDXE_RAW + 4 == SHELF__INDEX_ENTRY, "index entry layout");
+
+/* Packs: the sealed blobs, then the sealed header ("SHPK", version 1, one
+ * entry of flags, len, raw (le32), id per blob), then the sealed header's
+ * length (le32). */
+#define PACK_MAGIC "SHPK\1"
+#define PACK_MAGIC_BYTES 5
+#define PACK_TRAILER_BYTES 4
+enum { PKE_FLAGS = 0, PKE_LEN = 1, PKE_RAW = PKE_LEN + 4, PKE_ID = PKE_RAW + 4 };
+_Static_assert(PKE_ID + SHELF_HASH_BYTES == SHELF__PACK_ENTRY, "pack header entry layout");
+
+/* Lock file names: locks/<LOCK_ID_BYTES random bytes in hex>. */
+#define LOCK_ID_BYTES 8
 static const uint8_t zero_pack[SHELF_HASH_BYTES];
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[80])
+void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[SHELF__NAME_MAX])
 {
     char hex[SHELF_HASH_HEX];
 
@@ -55,16 +67,32 @@ static void set_errmsg(char **errmsg, const shelf__err *e)
 
 /* ---- the local index cache ---- */
 
-static int cache_err(shelf_repo *r, const char *what)
+/* "backup index cache: WHAT: cannot write 'PATH': no space left on device":
+ * the file and the cause, not SQLite's text. */
+int shelf__cache_err(shelf_repo *r, const char *what)
 {
-    return shelf__seterr(&r->err, SHELF_EDB, "index cache: %s: %s", what,
-                         sqlite3_errmsg(r->cache));
+    return shelf__seterr_sqlite(&r->err, r->cache, r->cache_path, "backup index cache: %s", what);
 }
 
-static int cache_exec(shelf_repo *r, const char *sql)
+int shelf__cache_exec(shelf_repo *r, const char *sql)
 {
-    if (sqlite3_exec(r->cache, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return cache_err(r, sql);
+    int rc;
+
+    if (sqlite3_exec(r->cache, sql, NULL, NULL, NULL) == SQLITE_OK)
+        return SHELF_OK;
+    rc = shelf__cache_err(r, "cannot update it");
+    /* "BEGIN; ...; COMMIT" that failed halfway: not left open */
+    if (!strncmp(sql, "BEGIN;", 6) && !sqlite3_get_autocommit(r->cache))
+        (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);   /* after the failure */
+    return rc;
+}
+
+int shelf__cache_step(shelf_repo *r, sqlite3_stmt *st, const char *what)
+{
+    int s = sqlite3_step(st);
+
+    if (s != SQLITE_DONE && s != SQLITE_ROW)
+        return shelf__cache_err(r, what);
     return SHELF_OK;
 }
 
@@ -101,17 +129,18 @@ static int cache_open(shelf_repo *r, const char *dir)
         return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
     if (sqlite3_open_v2(r->cache_path, &r->cache, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                         NULL) != SQLITE_OK)
-        return cache_err(r, "cannot open");
+        return shelf__seterr_sqlite(&r->err, r->cache, r->cache_path,
+                                    "cannot open the backup index cache '%s'", r->cache_path);
     sqlite3_busy_timeout(r->cache, 30000);
-    if (cache_exec(r, schema) != SHELF_OK)
-        return SHELF_EDB;
+    if ((e = shelf__cache_exec(r, schema)) != SHELF_OK)
+        return e;
     if (sqlite3_prepare_v2(r->cache,
             "SELECT b.pack, b.off, b.len, b.raw, b.flags, p.run FROM blobs b\n"
             " LEFT JOIN packs p ON p.pack = b.pack WHERE b.id = ?1", -1, &r->st_find, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->cache,
             "INSERT OR IGNORE INTO blobs(id, pack, off, len, raw, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
             -1, &r->st_add, NULL) != SQLITE_OK)
-        return cache_err(r, "cannot prepare");
+        return shelf__cache_err(r, "cannot prepare");
     return SHELF_OK;
 }
 
@@ -152,7 +181,7 @@ int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
             break;      /* prefer a saved pack, but take the open one */
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE)
-        rc = cache_err(r, "cannot look up a blob");
+        rc = shelf__cache_err(r, "cannot look up a blob");
     sqlite3_reset(st);
     return rc;
 }
@@ -161,34 +190,35 @@ int shelf__index_find(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES],
 
 int shelf__index_parse(const uint8_t *p, size_t n, shelf__index_cb cb, void *ud)
 {
-    size_t pos = 9;
+    size_t pos = INDEX_HEADER_BYTES;
     uint32_t npacks, i, k;
     int rc;
 
-    if (n < 9 || memcmp(p, "SHIX", 4) != 0 || p[4] != 1)
+    if (n < INDEX_HEADER_BYTES || memcmp(p, INDEX_MAGIC, INDEX_MAGIC_BYTES) != 0 ||
+        p[INDEX_MAGIC_BYTES] != INDEX_VERSION)
         return SHELF_EFORMAT;
-    npacks = get32(p + 5);
+    npacks = shelf__get_le32(p + INDEX_MAGIC_BYTES + 1);
     for (i = 0; i < npacks; i++) {
         const uint8_t *pack, *run;
         uint32_t nblobs;
 
-        if (n - pos < SHELF_HASH_BYTES + SHELF__RUN_BYTES + 4)
+        if (n - pos < INDEX_PACK_BYTES)
             return SHELF_EFORMAT;
         pack = p + pos;
         run = pack + SHELF_HASH_BYTES;
-        nblobs = get32(run + SHELF__RUN_BYTES);
-        pos += SHELF_HASH_BYTES + SHELF__RUN_BYTES + 4;
+        nblobs = shelf__get_le32(run + SHELF__RUN_BYTES);
+        pos += INDEX_PACK_BYTES;
         if ((n - pos) / SHELF__INDEX_ENTRY < nblobs)
             return SHELF_EFORMAT;
         for (k = 0; k < nblobs; k++, pos += SHELF__INDEX_ENTRY) {
             shelf__packent e;
             const uint8_t *q = p + pos;
 
-            e.flags = q[0];
-            memcpy(e.id, q + 1, SHELF_HASH_BYTES);
-            e.off = get32(q + 33);
-            e.len = get32(q + 37);
-            e.raw = get32(q + 41);
+            e.flags = q[IDXE_FLAGS];
+            memcpy(e.id, q + IDXE_ID, SHELF_HASH_BYTES);
+            e.off = shelf__get_le32(q + IDXE_OFF);
+            e.len = shelf__get_le32(q + IDXE_LEN);
+            e.raw = shelf__get_le32(q + IDXE_RAW);
             if ((e.flags & 0x7f) != SHELF__BLOB_DATA && (e.flags & 0x7f) != SHELF__BLOB_TREE)
                 return SHELF_EFORMAT;
             if (e.raw > SHELF__CHUNK_MAX || e.len > SHELF__CHUNK_MAX + SHELF__CHUNK_MAX / 64 + 4096 ||
@@ -215,18 +245,18 @@ static int load_entry(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
     shelf_repo *r = lc->r;
     sqlite3_stmt *st;
 
-    if (!lc->have_last || memcmp(lc->last, pack, SHELF_HASH_BYTES)) {
+    if (!lc->have_last || memcmp(lc->last, pack, SHELF_HASH_BYTES) != 0) {
         if (sqlite3_prepare_v2(r->cache,
                 "INSERT INTO packs(pack, run, idx, size) VALUES(?1, ?2, ?3, 0)\n"
                 " ON CONFLICT(pack) DO UPDATE SET idx = excluded.idx, run = excluded.run",
                 -1, &st, NULL) != SQLITE_OK)
-            return cache_err(r, "cannot prepare");
+            return shelf__cache_err(r, "cannot prepare");
         sqlite3_bind_blob(st, 1, pack, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
         sqlite3_bind_blob(st, 2, run, SHELF__RUN_BYTES, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, lc->name, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) != SQLITE_DONE) {
             sqlite3_finalize(st);
-            return cache_err(r, "cannot add a pack");
+            return shelf__cache_err(r, "cannot add a pack");
         }
         sqlite3_finalize(st);
         memcpy(lc->last, pack, SHELF_HASH_BYTES);
@@ -241,7 +271,7 @@ static int load_entry(void *ud, const uint8_t pack[SHELF_HASH_BYTES],
     sqlite3_bind_int64(st, 5, e->raw);
     sqlite3_bind_int(st, 6, e->flags);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return cache_err(r, "cannot add a blob");
+        return shelf__cache_err(r, "cannot add a blob");
     sqlite3_reset(st);
     return 0;
 }
@@ -261,29 +291,29 @@ static int cache_load_index(shelf_repo *r, const char *name)
         be_fail(r, rc);
         goto out;
     }
-    if ((rc = shelf__open_sealed(r, raw.buf, raw.len, &plain)) != SHELF_OK) {
+    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
         goto out;
     }
-    if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+    if ((rc = shelf__cache_exec(r, "BEGIN")) != SHELF_OK)
         goto out;
     rc = shelf__index_parse((uint8_t *)plain.buf, plain.len, load_entry, &lc);
     if (rc == SHELF_EFORMAT)
-        shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
+        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "index file '%s' is damaged", name);
     if (rc == SHELF_OK) {
         if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO indexes(name) VALUES(?1)", -1, &st,
                                NULL) != SQLITE_OK)
-            rc = cache_err(r, "cannot prepare");
+            rc = shelf__cache_err(r, "cannot prepare");
         else {
             sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE)
-                rc = cache_err(r, "cannot record an index file");
+                rc = shelf__cache_err(r, "cannot record an index file");
         }
     }
     if (rc == SHELF_OK)
-        rc = cache_exec(r, "COMMIT");
+        rc = shelf__cache_exec(r, "COMMIT");
     else
-        sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);
+        (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);   /* after the failure */
 out:
     sqlite3_finalize(st);
     shelf__buf_release(&raw);
@@ -331,6 +361,26 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Drop a pack (its id as an SQLite value) and its blobs from the cache. */
+static int forget_pack(shelf_repo *r, sqlite3_value *pack)
+{
+    static const char *const sql[] = { "DELETE FROM blobs WHERE pack = ?1",
+                                       "DELETE FROM packs WHERE pack = ?1" };
+    sqlite3_stmt *del = NULL;
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < sizeof sql / sizeof *sql && rc == SHELF_OK; i++) {
+        if (sqlite3_prepare_v2(r->cache, sql[i], -1, &del, NULL) != SQLITE_OK)
+            rc = shelf__cache_err(r, "cannot prepare");
+        else if (sqlite3_bind_value(del, 1, pack) != SQLITE_OK || sqlite3_step(del) != SQLITE_DONE)
+            rc = shelf__cache_err(r, "cannot forget a lost pack");
+        sqlite3_finalize(del);
+        del = NULL;
+    }
+    return rc;
+}
+
 int shelf__index_sync(shelf_repo *r)
 {
     name_list repo = { NULL, 0, 0 };
@@ -348,11 +398,12 @@ int shelf__index_sync(shelf_repo *r)
     if (repo.n > 1)
         qsort(repo.v, repo.n, sizeof *repo.v, cmp_str);
     r->index_damaged = 0;
-    shelf__index_drop_headers(r);
+    if ((rc = shelf__index_drop_headers(r)) != SHELF_OK)
+        goto out;
     /* An index file the cache has that the repository lost (prune replaced
      * it): start again from the repository's. */
     if (sqlite3_prepare_v2(r->cache, "SELECT name FROM indexes", -1, &st, NULL) != SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -361,25 +412,33 @@ int shelf__index_sync(shelf_repo *r)
         if (repo.n == 0 || !bsearch(&name, repo.v, repo.n, sizeof *repo.v, cmp_str))
             rebuild = 1;
     }
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot list index files");
+        goto out;
+    }
     sqlite3_finalize(st);
     st = NULL;
-    if (rebuild && (rc = cache_exec(r,
+    if (rebuild && (rc = shelf__cache_exec(r,
             "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NOT NULL);\n"
             "DELETE FROM packs WHERE idx IS NOT NULL; DELETE FROM indexes; COMMIT")) != SHELF_OK)
         goto out;
     /* Rows of a pack that was never saved (a crash mid-pack). */
-    if ((rc = cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32)")) != SHELF_OK)
+    if ((rc = shelf__cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32)")) != SHELF_OK)
         goto out;
     if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM indexes WHERE name = ?1", -1, &st, NULL) !=
         SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     for (i = 0; i < repo.n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, repo.v[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if ((s = sqlite3_step(st)) == SQLITE_ROW)
             continue;
+        if (s != SQLITE_DONE) {
+            rc = shelf__cache_err(r, "cannot look up an index file");
+            goto out;
+        }
         sqlite3_reset(st);
         /* A damaged index file is left out (check reports it): what the
          * others list stays restorable, and restore reads pack headers. */
@@ -395,33 +454,25 @@ int shelf__index_sync(shelf_repo *r)
      * in the repository (the next index adopts them), forget the others. */
     if (sqlite3_prepare_v2(r->cache, "SELECT pack FROM packs WHERE idx IS NULL", -1, &st, NULL) !=
         SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        char name[80];
+        char name[SHELF__NAME_MAX];
         uint64_t size;
 
         if (sqlite3_column_bytes(st, 0) != SHELF_HASH_BYTES)
             continue;
         shelf__pack_name(sqlite3_column_blob(st, 0), name);
         if (shelf__be_stat(r->be, name, &size) == SHELF_ENOTFOUND) {
-            sqlite3_stmt *del;
-
-            if (sqlite3_prepare_v2(r->cache, "DELETE FROM blobs WHERE pack = ?1; ", -1, &del,
-                                   NULL) == SQLITE_OK) {
-                sqlite3_bind_value(del, 1, sqlite3_column_value(st, 0));
-                sqlite3_step(del);
-                sqlite3_finalize(del);
-            }
-            if (sqlite3_prepare_v2(r->cache, "DELETE FROM packs WHERE pack = ?1", -1, &del,
-                                   NULL) == SQLITE_OK) {
-                sqlite3_bind_value(del, 1, sqlite3_column_value(st, 0));
-                sqlite3_step(del);
-                sqlite3_finalize(del);
-            }
+            if ((rc = forget_pack(r, sqlite3_column_value(st, 0))) != SHELF_OK)
+                goto out;
             sqlite3_reset(st);  /* rows changed under the cursor: start over */
         }
+    }
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot list unindexed packs");
+        goto out;
     }
     rc = SHELF_OK;
 out:
@@ -433,16 +484,17 @@ out:
 static int add_row(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], const uint8_t *pack,
                    const shelf__packent *e);
 
-void shelf__index_drop_headers(shelf_repo *r)
+int shelf__index_drop_headers(shelf_repo *r)
 {
-    sqlite3_exec(r->cache, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = '*headers*');\n"
-                 "DELETE FROM packs WHERE idx = '*headers*'; COMMIT", NULL, NULL, NULL);
+    return shelf__cache_exec(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx = '*headers*');\n"
+                             "DELETE FROM packs WHERE idx = '*headers*'; COMMIT");
 }
 
 typedef struct hdr_scan {
     shelf_repo *r;
     sqlite3_stmt *has, *addp;
     uint64_t n;
+    int cache_failed;           /* the stop came from the cache (r->err says why) */
 } hdr_scan;
 
 static int index_header(void *ud, const char *name, uint64_t size)
@@ -453,24 +505,33 @@ static int index_header(void *ud, const char *name, uint64_t size)
     uint8_t id[SHELF_HASH_BYTES];
     shelf__packent *ents = NULL;
     size_t n = 0, k;
+    int s, rc = SHELF_OK;
 
-    if (!slash || strlen(slash + 1) != 64 || shelf__unhex(slash + 1, id, sizeof id) != SHELF_OK)
+    if (!slash || strlen(slash + 1) != SHELF_HASH_HEX - 1 || shelf__unhex(slash + 1, id, sizeof id) != SHELF_OK)
         return 0;
     sqlite3_reset(h->has);
     sqlite3_bind_blob(h->has, 1, id, sizeof id, SQLITE_TRANSIENT);
-    if (sqlite3_step(h->has) == SQLITE_ROW)
+    if ((s = sqlite3_step(h->has)) == SQLITE_ROW)
         return 0;
+    if (s != SQLITE_DONE) {
+        rc = shelf__cache_err(r, "cannot look up a pack");
+        goto out;
+    }
     if (shelf__pack_read_header(r, name, size, &ents, &n) != SHELF_OK)
         return 0;   /* a damaged header: check names it */
     sqlite3_reset(h->addp);
     sqlite3_bind_blob(h->addp, 1, id, sizeof id, SQLITE_TRANSIENT);
     sqlite3_bind_int64(h->addp, 2, (sqlite3_int64)size);
-    sqlite3_step(h->addp);
-    for (k = 0; k < n; k++)
-        add_row(r, ents[k].id, id, &ents[k]);
+    if ((rc = shelf__cache_step(r, h->addp, "cannot add a pack")) != SHELF_OK)
+        goto out;
+    for (k = 0; k < n && rc == SHELF_OK; k++)
+        rc = add_row(r, ents[k].id, id, &ents[k]);
+    if (rc == SHELF_OK)
+        h->n++;
+out:
     shelf_free(ents);
-    h->n++;
-    return 0;
+    h->cache_failed = rc != SHELF_OK;
+    return rc;
 }
 
 int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks)
@@ -484,16 +545,20 @@ int shelf__index_from_headers(shelf_repo *r, uint64_t *npacks)
     if (sqlite3_prepare_v2(r->cache, "SELECT 1 FROM packs WHERE pack = ?1", -1, &h.has, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size)\n"
                            " VALUES(?1, zeroblob(16), '*headers*', ?2)", -1, &h.addp, NULL) != SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
-    if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+    if ((rc = shelf__cache_exec(r, "BEGIN")) != SHELF_OK)
         goto out;
     rc = shelf__be_list(r->be, "data", index_header, &h);
-    if (cache_exec(r, "COMMIT") != SHELF_OK && rc == SHELF_OK)
-        rc = SHELF_EDB;
-    else if (rc != SHELF_OK)
-        be_fail(r, rc);
+    if (rc != SHELF_OK) {
+        if (!h.cache_failed)
+            be_fail(r, rc);
+        (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);   /* after the failure */
+        goto out;
+    }
+    if ((rc = shelf__cache_exec(r, "COMMIT")) != SHELF_OK)
+        goto out;
     *npacks = h.n;
 out:
     sqlite3_finalize(h.has);
@@ -508,7 +573,7 @@ static int txn_begin(shelf_repo *r)
     int rc;
 
     if (!r->in_txn) {
-        if ((rc = cache_exec(r, "BEGIN")) != SHELF_OK)
+        if ((rc = shelf__cache_exec(r, "BEGIN")) != SHELF_OK)
             return rc;
         r->in_txn = 1;
     }
@@ -528,7 +593,7 @@ static int add_row(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], const uint
     sqlite3_bind_int64(st, 5, e ? e->raw : 0);
     sqlite3_bind_int(st, 6, e ? e->flags : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
-        return cache_err(r, "cannot add a blob");
+        return shelf__cache_err(r, "cannot add a blob");
     sqlite3_reset(st);
     return SHELF_OK;
 }
@@ -622,17 +687,18 @@ static void pack_reset(shelf_repo *r)
     shelf__buf_reset(&r->pack);
     r->nents = 0;
     if (r->in_txn) {
-        sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);
+        /* a pack not saved: its rows go (cleanup, nothing to report) */
+        (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);
         r->in_txn = 0;
     }
 }
 
 int shelf__pack_flush(shelf_repo *r)
 {
-    uint8_t *hdr = NULL, id[SHELF_HASH_BYTES], len4[4];
+    uint8_t *hdr = NULL, id[SHELF_HASH_BYTES], len4[PACK_TRAILER_BYTES];
     size_t hdrlen, i, before, size;
     sqlite3_stmt *st = NULL;
-    char name[80];
+    char name[SHELF__NAME_MAX];
     int rc;
 
     if (r->nents == 0) {
@@ -643,25 +709,25 @@ int shelf__pack_flush(shelf_repo *r)
      * when the previous pack had just been committed. */
     if ((rc = txn_begin(r)) != SHELF_OK)
         goto out;
-    hdrlen = 5 + r->nents * SHELF__PACK_ENTRY;
+    hdrlen = PACK_MAGIC_BYTES + r->nents * SHELF__PACK_ENTRY;
     if (!(hdr = shelf__malloc(hdrlen))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(hdr, "SHPK\1", 5);
+    memcpy(hdr, PACK_MAGIC, PACK_MAGIC_BYTES);
     for (i = 0; i < r->nents; i++) {
-        uint8_t *q = hdr + 5 + i * SHELF__PACK_ENTRY;
+        uint8_t *q = hdr + PACK_MAGIC_BYTES + i * SHELF__PACK_ENTRY;
 
-        q[0] = (uint8_t)r->ents[i].flags;
-        put32(q + 1, r->ents[i].len);
-        put32(q + 5, r->ents[i].raw);
-        memcpy(q + 9, r->ents[i].id, SHELF_HASH_BYTES);
+        q[PKE_FLAGS] = (uint8_t)r->ents[i].flags;
+        shelf__put_le32(q + PKE_LEN, r->ents[i].len);
+        shelf__put_le32(q + PKE_RAW, r->ents[i].raw);
+        memcpy(q + PKE_ID, r->ents[i].id, SHELF_HASH_BYTES);
     }
     before = r->pack.len;
     if ((rc = shelf__seal(r, hdr, hdrlen, &r->pack)) != SHELF_OK)
         goto out;
-    put32(len4, (uint32_t)(r->pack.len - before));
-    if (shelf__buf_add(&r->pack, len4, 4) != SHELF_OK) {
+    shelf__put_le32(len4, (uint32_t)(r->pack.len - before));
+    if (shelf__buf_add(&r->pack, len4, sizeof len4) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -673,7 +739,7 @@ int shelf__pack_flush(shelf_repo *r)
          * below may be committed first: a pack that never arrived is
          * dropped from the cache on the next open, and no index file
          * names a pack before every save has finished. */
-        if ((rc = shelf__pipe_save(r, name)) != SHELF_OK)
+        if ((rc = shelf__pipe_hand_pack(r->pipe, name, &r->pack)) != SHELF_OK)
             goto out;
     } else {
         rc = shelf__be_save(r->be, name, r->pack.buf, r->pack.len);
@@ -684,29 +750,29 @@ int shelf__pack_flush(shelf_repo *r)
     }
     if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
                            -1, &st, NULL) != SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = cache_err(r, "cannot add a pack");
+        rc = shelf__cache_err(r, "cannot add a pack");
         goto out;
     }
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(r->cache, "UPDATE OR IGNORE blobs SET pack = ?1 WHERE pack = zeroblob(32)",
                            -1, &st, NULL) != SQLITE_OK) {
         st = NULL;
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     sqlite3_bind_blob(st, 1, id, SHELF_HASH_BYTES, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = cache_err(r, "cannot record a pack");
+        rc = shelf__cache_err(r, "cannot record a pack");
         goto out;
     }
-    if ((rc = cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32); COMMIT")) != SHELF_OK)
+    if ((rc = shelf__cache_exec(r, "DELETE FROM blobs WHERE pack = zeroblob(32); COMMIT")) != SHELF_OK)
         goto out;
     r->in_txn = 0;
     rc = SHELF_OK;
@@ -717,138 +783,175 @@ out:
     return rc;
 }
 
+/* Statements of an index write. */
+typedef struct index_writer {
+    sqlite3_stmt *packs, *blobs, *mark, *ins;
+} index_writer;
+
+/* Append pack's index entry (the pack row at w->packs) to plain: its id,
+ * run, blob count and blobs.  *nb: how many. */
+static int index_add_pack(shelf_repo *r, index_writer *w, shelf__buf *plain, uint32_t *nb)
+{
+    size_t countpos;
+    int s;
+
+    *nb = 0;
+    if (shelf__buf_add(plain, sqlite3_column_blob(w->packs, 0), SHELF_HASH_BYTES) != SHELF_OK ||
+        shelf__buf_add(plain, sqlite3_column_blob(w->packs, 1), SHELF__RUN_BYTES) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    countpos = plain->len;
+    if (shelf__buf_add(plain, "\0\0\0\0", INDEX_COUNT_BYTES) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    sqlite3_reset(w->blobs);
+    sqlite3_bind_blob(w->blobs, 1, sqlite3_column_blob(w->packs, 0), SHELF_HASH_BYTES,
+                      SQLITE_TRANSIENT);
+    while ((s = sqlite3_step(w->blobs)) == SQLITE_ROW) {
+        uint8_t e[SHELF__INDEX_ENTRY];
+
+        if (sqlite3_column_bytes(w->blobs, 0) != SHELF_HASH_BYTES)
+            continue;
+        e[IDXE_FLAGS] = (uint8_t)sqlite3_column_int(w->blobs, 4);
+        memcpy(e + IDXE_ID, sqlite3_column_blob(w->blobs, 0), SHELF_HASH_BYTES);
+        shelf__put_le32(e + IDXE_OFF, (uint32_t)sqlite3_column_int64(w->blobs, 1));
+        shelf__put_le32(e + IDXE_LEN, (uint32_t)sqlite3_column_int64(w->blobs, 2));
+        shelf__put_le32(e + IDXE_RAW, (uint32_t)sqlite3_column_int64(w->blobs, 3));
+        if (shelf__buf_add(plain, e, sizeof e) != SHELF_OK)
+            return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        (*nb)++;
+    }
+    if (s != SQLITE_DONE)
+        return shelf__cache_err(r, "cannot list the blobs of a pack");
+    shelf__put_le32((uint8_t *)plain->buf + countpos, *nb);
+    return SHELF_OK;
+}
+
+/* Build one index file in plain from the packs no index lists yet, up to
+ * SHELF__INDEX_MAX_BLOBS blobs; their ids go to packids.  *more: packs
+ * are left for another file. */
+static int index_build(shelf_repo *r, index_writer *w, shelf__buf *plain, shelf__buf *packids,
+                       int *more)
+{
+    uint32_t npacks = 0, nblobs_total = 0, nb;
+    int s, rc = SHELF_OK;
+
+    *more = 0;
+    shelf__buf_reset(plain);
+    shelf__buf_reset(packids);
+    if (shelf__buf_add(plain, INDEX_MAGIC "\1\0\0\0\0", INDEX_HEADER_BYTES) != SHELF_OK)
+        return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+    sqlite3_reset(w->packs);
+    while ((s = sqlite3_step(w->packs)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(w->packs, 0) != SHELF_HASH_BYTES ||
+            sqlite3_column_bytes(w->packs, 1) != SHELF__RUN_BYTES)
+            continue;
+        if (nblobs_total >= SHELF__INDEX_MAX_BLOBS) {
+            *more = 1;
+            break;
+        }
+        if (shelf__buf_add(packids, sqlite3_column_blob(w->packs, 0), SHELF_HASH_BYTES) != SHELF_OK) {
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        if ((rc = index_add_pack(r, w, plain, &nb)) != SHELF_OK)
+            break;
+        nblobs_total += nb;
+        npacks++;
+    }
+    if (rc == SHELF_OK && s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = shelf__cache_err(r, "cannot list unindexed packs");
+    sqlite3_reset(w->packs);
+    if (rc == SHELF_OK)
+        shelf__put_le32((uint8_t *)plain->buf + INDEX_MAGIC_BYTES + 1, npacks);
+    return rc;
+}
+
+/* Record in the cache that index file name lists packids. */
+static int index_record(shelf_repo *r, index_writer *w, const char *name, const shelf__buf *packids)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = shelf__cache_exec(r, "BEGIN")) != SHELF_OK)
+        return rc;
+    for (i = 0; i + SHELF_HASH_BYTES <= packids->len && rc == SHELF_OK; i += SHELF_HASH_BYTES) {
+        sqlite3_reset(w->mark);
+        sqlite3_bind_blob(w->mark, 1, packids->buf + i, SHELF_HASH_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(w->mark, 2, name, -1, SQLITE_STATIC);
+        rc = shelf__cache_step(r, w->mark, "cannot record an index file");
+    }
+    sqlite3_reset(w->mark);
+    if (rc == SHELF_OK) {
+        sqlite3_reset(w->ins);
+        sqlite3_bind_text(w->ins, 1, name, -1, SQLITE_STATIC);
+        rc = shelf__cache_step(r, w->ins, "cannot record an index file");
+        sqlite3_reset(w->ins);
+    }
+    if (rc == SHELF_OK)
+        return shelf__cache_exec(r, "COMMIT");
+    (void)sqlite3_exec(r->cache, "ROLLBACK", NULL, NULL, NULL);   /* after the failure */
+    return rc;
+}
+
 int shelf__index_write(shelf_repo *r)
 {
-    shelf__buf plain = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT;
-    sqlite3_stmt *packs = NULL, *blobs = NULL, *mark = NULL;
-    uint8_t hash[SHELF_HASH_BYTES], b4[4];
-    char hex[SHELF_HASH_HEX], name[80];
-    uint32_t npacks = 0, nblobs_total = 0;
-    int rc = SHELF_OK, s, more = 1;
+    shelf__buf plain = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT, packids = SHELF__BUF_INIT;
+    index_writer w = { NULL, NULL, NULL, NULL };
+    uint8_t hash[SHELF_HASH_BYTES];
+    char hex[SHELF_HASH_HEX], name[SHELF__NAME_MAX];
+    int rc = SHELF_OK, more = 1;
 
     if (r->in_run) {
         /* An interrupted run's packs become this run's. */
-        if (sqlite3_prepare_v2(r->cache, "UPDATE packs SET run = ?1 WHERE idx IS NULL", -1, &mark,
+        if (sqlite3_prepare_v2(r->cache, "UPDATE packs SET run = ?1 WHERE idx IS NULL", -1, &w.mark,
                                NULL) != SQLITE_OK) {
-            rc = cache_err(r, "cannot prepare");
+            rc = shelf__cache_err(r, "cannot prepare");
             goto out;
         }
-        sqlite3_bind_blob(mark, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
-        sqlite3_step(mark);
-        sqlite3_finalize(mark);
-        mark = NULL;
+        sqlite3_bind_blob(w.mark, 1, r->run, SHELF__RUN_BYTES, SQLITE_STATIC);
+        if ((rc = shelf__cache_step(r, w.mark, "cannot adopt the packs of an interrupted run")) != SHELF_OK)
+            goto out;
+        sqlite3_finalize(w.mark);
+        w.mark = NULL;
     }
     if (sqlite3_prepare_v2(r->cache, "SELECT pack, run FROM packs WHERE idx IS NULL ORDER BY pack",
-                           -1, &packs, NULL) != SQLITE_OK ||
+                           -1, &w.packs, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(r->cache, "SELECT id, off, len, raw, flags FROM blobs WHERE pack = ?1 ORDER BY off",
-                           -1, &blobs, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->cache, "UPDATE packs SET idx = ?2 WHERE pack = ?1", -1, &mark,
+                           -1, &w.blobs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "UPDATE packs SET idx = ?2 WHERE pack = ?1", -1, &w.mark,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO indexes(name) VALUES(?1)", -1, &w.ins,
                            NULL) != SQLITE_OK) {
-        rc = cache_err(r, "cannot prepare");
+        rc = shelf__cache_err(r, "cannot prepare");
         goto out;
     }
     while (more) {
-        /* One index file: collect packs until the blob limit. */
-        shelf__buf packids = SHELF__BUF_INIT;
-        size_t i;
-
-        shelf__buf_reset(&plain);
-        npacks = nblobs_total = 0;
-        if (shelf__buf_add(&plain, "SHIX\1\0\0\0\0", 9) != SHELF_OK) {
-            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        if ((rc = index_build(r, &w, &plain, &packids, &more)) != SHELF_OK)
             goto out;
-        }
-        sqlite3_reset(packs);
-        more = 0;
-        while ((s = sqlite3_step(packs)) == SQLITE_ROW) {
-            size_t countpos;
-            uint32_t nb = 0;
-
-            if (sqlite3_column_bytes(packs, 0) != SHELF_HASH_BYTES ||
-                sqlite3_column_bytes(packs, 1) != SHELF__RUN_BYTES)
-                continue;
-            if (nblobs_total >= SHELF__INDEX_MAX_BLOBS) {
-                more = 1;
-                break;
-            }
-            shelf__buf_add(&packids, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES);
-            shelf__buf_add(&plain, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES);
-            shelf__buf_add(&plain, sqlite3_column_blob(packs, 1), SHELF__RUN_BYTES);
-            countpos = plain.len;
-            shelf__buf_add(&plain, "\0\0\0\0", 4);
-            sqlite3_reset(blobs);
-            sqlite3_bind_blob(blobs, 1, sqlite3_column_blob(packs, 0), SHELF_HASH_BYTES,
-                              SQLITE_TRANSIENT);
-            while (sqlite3_step(blobs) == SQLITE_ROW) {
-                uint8_t e[SHELF__INDEX_ENTRY];
-
-                if (sqlite3_column_bytes(blobs, 0) != SHELF_HASH_BYTES)
-                    continue;
-                e[0] = (uint8_t)sqlite3_column_int(blobs, 4);
-                memcpy(e + 1, sqlite3_column_blob(blobs, 0), SHELF_HASH_BYTES);
-                put32(e + 33, (uint32_t)sqlite3_column_int64(blobs, 1));
-                put32(e + 37, (uint32_t)sqlite3_column_int64(blobs, 2));
-                put32(e + 41, (uint32_t)sqlite3_column_int64(blobs, 3));
-                if (shelf__buf_add(&plain, e, sizeof e) != SHELF_OK) {
-                    shelf__buf_release(&packids);
-                    rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
-                    goto out;
-                }
-                nb++;
-            }
-            put32((uint8_t *)plain.buf + countpos, nb);
-            nblobs_total += nb;
-            npacks++;
-        }
-        sqlite3_reset(packs);
-        if (npacks == 0) {
-            shelf__buf_release(&packids);
+        if (packids.len == 0)
             break;
-        }
-        put32((uint8_t *)plain.buf + 5, npacks);
         shelf__buf_reset(&sealed);
-        if ((rc = shelf__seal(r, plain.buf, plain.len, &sealed)) != SHELF_OK) {
-            shelf__buf_release(&packids);
+        if ((rc = shelf__seal(r, plain.buf, plain.len, &sealed)) != SHELF_OK)
             goto out;
-        }
         shelf__sha256_mem(sealed.buf, sealed.len, hash);
         shelf__hex(hash, sizeof hash, hex);
         snprintf(name, sizeof name, "index/%s", hex);
         rc = shelf__be_save(r->be, name, sealed.buf, sealed.len);
         if (rc != SHELF_OK && rc != SHELF_EEXIST) {
-            shelf__buf_release(&packids);
             be_fail(r, rc);
             goto out;
         }
-        cache_exec(r, "BEGIN");
-        for (i = 0; i + SHELF_HASH_BYTES <= packids.len; i += SHELF_HASH_BYTES) {
-            sqlite3_reset(mark);
-            sqlite3_bind_blob(mark, 1, packids.buf + i, SHELF_HASH_BYTES, SQLITE_STATIC);
-            sqlite3_bind_text(mark, 2, name, -1, SQLITE_STATIC);
-            sqlite3_step(mark);
-        }
-        sqlite3_reset(mark);
-        shelf__buf_release(&packids);
-        {
-            sqlite3_stmt *ins;
-
-            if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO indexes(name) VALUES(?1)", -1,
-                                   &ins, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
-                sqlite3_step(ins);
-                sqlite3_finalize(ins);
-            }
-        }
-        if ((rc = cache_exec(r, "COMMIT")) != SHELF_OK)
+        if ((rc = index_record(r, &w, name, &packids)) != SHELF_OK)
             goto out;
     }
-    (void)b4;
+    rc = SHELF_OK;
 out:
-    sqlite3_finalize(packs);
-    sqlite3_finalize(blobs);
-    sqlite3_finalize(mark);
+    sqlite3_finalize(w.packs);
+    sqlite3_finalize(w.blobs);
+    sqlite3_finalize(w.mark);
+    sqlite3_finalize(w.ins);
     shelf__buf_release(&plain);
     shelf__buf_release(&sealed);
+    shelf__buf_release(&packids);
     return rc;
 }
 
@@ -861,18 +964,19 @@ int shelf__pack_header_parse(const uint8_t *p, size_t n, uint64_t pack_size,
 
     *ents = NULL;
     *nents = 0;
-    if (n < 5 || memcmp(p, "SHPK\1", 5) != 0 || (n - 5) % SHELF__PACK_ENTRY != 0)
+    if (n < PACK_MAGIC_BYTES || memcmp(p, PACK_MAGIC, PACK_MAGIC_BYTES) != 0 ||
+        (n - PACK_MAGIC_BYTES) % SHELF__PACK_ENTRY != 0)
         return SHELF_EFORMAT;
-    count = (n - 5) / SHELF__PACK_ENTRY;
+    count = (n - PACK_MAGIC_BYTES) / SHELF__PACK_ENTRY;
     if (!(v = shelf__calloc(count ? count : 1, sizeof *v)))
         return SHELF_ENOMEM;
     for (i = 0; i < count; i++) {
-        const uint8_t *q = p + 5 + i * SHELF__PACK_ENTRY;
+        const uint8_t *q = p + PACK_MAGIC_BYTES + i * SHELF__PACK_ENTRY;
 
-        v[i].flags = q[0];
-        v[i].len = get32(q + 1);
-        v[i].raw = get32(q + 5);
-        memcpy(v[i].id, q + 9, SHELF_HASH_BYTES);
+        v[i].flags = q[PKE_FLAGS];
+        v[i].len = shelf__get_le32(q + PKE_LEN);
+        v[i].raw = shelf__get_le32(q + PKE_RAW);
+        memcpy(v[i].id, q + PKE_ID, SHELF_HASH_BYTES);
         v[i].off = (uint32_t)off;
         off += v[i].len;
         if (((v[i].flags & 0x7f) != SHELF__BLOB_DATA && (v[i].flags & 0x7f) != SHELF__BLOB_TREE) ||
@@ -895,25 +999,26 @@ int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
 
     *ents = NULL;
     *nents = 0;
-    if (size < 4) {
+    if (size < PACK_TRAILER_BYTES) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: too short", name);
         goto out;
     }
-    if ((rc = shelf__be_load(r->be, name, size - 4, 4, &raw)) != SHELF_OK) {
+    if ((rc = shelf__be_load(r->be, name, size - PACK_TRAILER_BYTES, PACK_TRAILER_BYTES, &raw)) !=
+        SHELF_OK) {
         be_fail(r, rc);
         goto out;
     }
-    hlen = get32((uint8_t *)raw.buf);
-    if (hlen > size - 4) {
+    hlen = shelf__get_le32((uint8_t *)raw.buf);
+    if (hlen > size - PACK_TRAILER_BYTES) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: bad header length", name);
         goto out;
     }
-    if ((rc = shelf__be_load(r->be, name, size - 4 - hlen, hlen, &raw)) != SHELF_OK) {
+    if ((rc = shelf__be_load(r->be, name, size - PACK_TRAILER_BYTES - hlen, hlen, &raw)) != SHELF_OK) {
         be_fail(r, rc);
         goto out;
     }
     if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
-        shelf__pack_header_parse((uint8_t *)plain.buf, plain.len, size - 4 - hlen, ents,
+        shelf__pack_header_parse((uint8_t *)plain.buf, plain.len, size - PACK_TRAILER_BYTES - hlen, ents,
                                  nents) != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "pack '%s' is damaged: bad header", name);
         goto out;
@@ -928,9 +1033,10 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
 {
     shelf__blobloc loc;
     uint8_t got[SHELF_HASH_BYTES];
-    char name[80], hex[SHELF_HASH_HEX];
+    char name[SHELF__NAME_MAX], hex[SHELF_HASH_HEX];
     int rc;
 
+    memset(&loc, 0, sizeof loc);
     shelf__hex(id, SHELF_HASH_BYTES, hex);
     if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
@@ -962,6 +1068,72 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
     if (memcmp(got, id, SHELF_HASH_BYTES) != 0 || out->len != loc.raw)
         return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
     return SHELF_OK;
+}
+
+/* ---- the backup's pipe: r is its sink ---- */
+
+static int sink_store(void *owner, const uint8_t id[SHELF_HASH_BYTES], int flags, const void *sealed,
+                      size_t len, size_t raw)
+{
+    return shelf__pack_add_sealed(owner, id, flags, sealed, len, raw);
+}
+
+static int sink_seal(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
+                     shelf__err *err)
+{
+    return shelf__seal_with(owner, cipher, in, n, out, err);
+}
+
+/* On a pool thread; the backend is r's calling thread's otherwise, so the
+ * sink lock guards it (shelf__pipe_be_lock). */
+static int sink_save(void *owner, const char *name, const void *data, size_t n, shelf__err *err)
+{
+    shelf_repo *r = owner;
+    int rc = shelf__be_save(r->be, name, data, n);
+
+    if (rc == SHELF_EEXIST)
+        return SHELF_OK;
+    if (rc != SHELF_OK)
+        *err = r->be->err;
+    return rc;
+}
+
+int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud)
+{
+    shelf__pipe_sink s;
+
+    memset(&s, 0, sizeof s);
+    s.want = cb;
+    s.ud = ud;
+    s.store = sink_store;
+    s.seal = sink_seal;
+    s.save = sink_save;
+    s.owner = r;
+    s.err = &r->err;
+    s.zstd_level = r->zstd_level;
+    return shelf__pipe_new(&s, &r->pipe);
+}
+
+int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
+                       int compress)
+{
+    return shelf__pipe_queue(r->pipe, tag, type, data, n, compress);
+}
+
+void shelf__pipe_be_lock(shelf_repo *r, int lock)
+{
+    shelf__pipe_lock_sink(r->pipe, lock);
+}
+
+int shelf__pipe_drain(shelf_repo *r)
+{
+    return shelf__pipe_finish(r->pipe);
+}
+
+void shelf__pipe_stop(shelf_repo *r)
+{
+    shelf__pipe_free(r->pipe);
+    r->pipe = NULL;
 }
 
 /* ---- locks ---- */
@@ -1048,8 +1220,8 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
 
 static int lock_save(shelf_repo *r, int exclusive)
 {
-    uint8_t rnd[8];
-    char hex[17], host[256] = "", *text = NULL, *name;
+    uint8_t rnd[LOCK_ID_BYTES];
+    char hex[2 * LOCK_ID_BYTES + 1], host[256] = "", *text = NULL, *name;
     json_t *o;
     int64_t now = shelf__now();
     int rc;
@@ -1060,7 +1232,7 @@ static int lock_save(shelf_repo *r, int exclusive)
     if (!(name = shelf__asprintf("locks/%s", hex)))
         return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
     o = json_pack("{s:I, s:I, s:b, s:s, s:I}", "time", (json_int_t)now, "expires",
-                  (json_int_t)(now + r->lease_seconds), "exclusive", exclusive, "host", host,
+                  (json_int_t)now + r->lease_seconds, "exclusive", exclusive, "host", host,
                   "pid", (json_int_t)getpid());
     if (!o || !(text = json_dumps(o, JSON_SORT_KEYS))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
@@ -1176,19 +1348,19 @@ void shelf__repo_unlock(shelf_repo *r)
 
 /* ---- copies of config and key files (format 2) ---- */
 
-void shelf__copy_name(const char *name, char out[64])
+void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX])
 {
     if (!strncmp(name, "keys/", 5))
-        snprintf(out, 64, "keys-copy/%.40s", name + 5);
+        snprintf(out, SHELF__COPY_NAME_MAX, "keys-copy/%.40s", name + 5);
     else
-        snprintf(out, 64, "%.40s-copy", name);
+        snprintf(out, SHELF__COPY_NAME_MAX, "%.40s-copy", name);
 }
 
 json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy)
 {
     shelf__buf b = SHELF__BUF_INIT;
     json_t *o = NULL;
-    char copy[64];
+    char copy[SHELF__COPY_NAME_MAX];
 
     *used_copy = 0;
     if (shelf__be_load(r->be, name, 0, 0, &b) == SHELF_OK)
@@ -1207,7 +1379,7 @@ json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_c
 static int put_again(shelf_repo *r, const char *name, const char *text, uint64_t *n)
 {
     shelf__buf b = SHELF__BUF_INIT;
-    char copy[64];
+    char copy[SHELF__COPY_NAME_MAX];
     const char *which[2];
     int i, rc = SHELF_OK;
 
@@ -1245,7 +1417,7 @@ int shelf__repair_copies(shelf_repo *r, uint64_t *n)
         (rc = collect_name(&l, "config", 0)) != SHELF_OK)
         goto out;
     for (i = 0; i < l.n && rc == SHELF_OK; i++) {
-        char name[64], *text = NULL;
+        char name[SHELF__COPY_NAME_MAX], *text = NULL;
         json_t *o;
 
         if (!strncmp(l.v[i], "keys-copy/", 10))
@@ -1325,7 +1497,10 @@ int shelf__repo_init_be(shelf__backend *be, const shelf_repo_opts *o, char **err
                     SHELF__CHUNK_MIN, "chunk_avg", SHELF__CHUNK_AVG, "chunk_max", SHELF__CHUNK_MAX);
     if (cfg && plain) {
         shelf__hex(r->chunk_key, sizeof r->chunk_key, hex);
-        json_object_set_new(cfg, "chunker_key", json_string(hex));
+        if (json_object_set_new(cfg, "chunker_key", json_string(hex)) != 0) {
+            json_decref(cfg);
+            cfg = NULL;
+        }
     }
     if (!cfg || !(text = shelf__json_checked_dump(cfg))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
@@ -1354,7 +1529,7 @@ typedef struct key_try {
     const char *password;
     uint8_t secret[2 * SHELF__KEY_BYTES];
     int found, auth_failed;
-    char foreign[33], foreign_key[64];   /* a key file of another repository */
+    char foreign[33], foreign_key[SHELF__COPY_NAME_MAX];   /* a key file of another repository */
     shelf__err err;
 } key_try;
 
@@ -1362,7 +1537,7 @@ static int try_key(void *ud, const char *name, uint64_t size)
 {
     key_try *kt = ud;
     const char *repo = NULL;
-    char *text = NULL, keyname[64];
+    char *text = NULL, keyname[SHELF__COPY_NAME_MAX];
     json_t *o;
     int rc, used;
 
@@ -1693,7 +1868,7 @@ int shelf_repo_key_remove(shelf_repo *r, const char *id)
     if ((rc = shelf__be_remove(r->be, hit)) != SHELF_OK)
         be_fail(r, rc);
     else {
-        char copy[64];
+        char copy[SHELF__COPY_NAME_MAX];
 
         shelf__copy_name(hit, copy);
         shelf__be_remove(r->be, copy);

@@ -2166,6 +2166,86 @@ TEST(check_names_the_items_a_damaged_blob_hits)
     shelf_library_close(lib);
 }
 
+/* Fill the file system of dir: a file that grows until no byte fits. */
+static void fill_fs(const char *dir)
+{
+    static char block[65536];
+    char p[4096];
+    size_t step;
+    FILE *f;
+
+    test_pathf(p, sizeof p, "%s/filler", dir);
+    f = fopen(p, "wb");
+    ASSERT(f);
+    setvbuf(f, NULL, _IONBF, 0);
+    for (step = sizeof block; step > 0; step /= 2)
+        while (fwrite(block, 1, step, f) == step)
+            ;
+    fclose(f);
+}
+
+/* repair-index whose cache writes fail (the cache on a full tmpfs) fails,
+ * naming the cache file and the cause, instead of reporting success. */
+TEST(repair_index_fails_when_the_cache_cannot_be_written)
+{
+    const char *d = test_tmpdir();
+    char target[4096], p[4096], mnt[4096], msg[1024] = "", dbname[200];
+    shelf_library *lib = make_library(d, 3, 0);
+    shelf_backup_stats st;
+    uint64_t added = 0, removed = 0;
+    shelf_repo *r;
+    int rc = -1;
+    FILE *f;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    init_repo(target);
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    snprintf(dbname, sizeof dbname, "backup-%s.db", shelf_repo_id(r));
+    shelf_repo_close(r);
+    /* a damaged index file: repair-index must index its packs again */
+    nflist = 0;
+    test_pathf(p, sizeof p, "%s/index", target);
+    nftw(p, add_file, 16, FTW_PHYS);
+    ASSERT_EQ_INT(nflist, 1);
+    f = fopen(flist[0], "r+b");
+    ASSERT(f);
+    fseek(f, 40, SEEK_SET);
+    fputc(0x77, f);
+    fclose(f);
+    test_pathf(mnt, sizeof mnt, "%s/mnt", d);
+    ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m") != 0)
+        TEST_SKIP("cannot mount a small tmpfs here (%s)", strerror(errno));
+    /* No assertion may end the test while the tmpfs is mounted. */
+    {
+        shelf_repo_opts o = repo_opts(PW, mnt);
+        char *m = NULL;
+
+        r = NULL;
+        if (shelf_repo_open(target, &o, &r, &m) == SHELF_OK) {
+            fill_fs(mnt);
+            rc = shelf_repo_repair_index(r, &added, &removed);
+            snprintf(msg, sizeof msg, "%s", shelf_repo_errmsg(r));
+            shelf_repo_close(r);
+        } else {
+            snprintf(msg, sizeof msg, "open: %s", m ? m : "");
+        }
+        shelf_free(m);
+    }
+    umount2(mnt, MNT_DETACH);
+    printf("# repair-index on a full cache: %s\n", msg);
+    ASSERT(rc != SHELF_OK && rc != -1);
+    ASSERT(strstr(msg, "backup index cache"));
+    ASSERT(strstr(msg, "no space left on device"));
+    ASSERT(strstr(msg, dbname));            /* the file, not "database or disk is full" */
+    ASSERT(!strstr(msg, "disk is full"));
+    ASSERT_EQ_INT(removed, 0);              /* the damaged index file stays: nothing replaced it */
+    ASSERT_EQ_INT(nflist, 1);
+    ASSERT_EQ_INT(access(flist[0], F_OK), 0);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -2198,6 +2278,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(restore_to_full_disk_then_resume),
         TEST_ENTRY(live_restore_metadata_and_edited_files),
         TEST_ENTRY(check_names_the_items_a_damaged_blob_hits),
+        TEST_ENTRY(repair_index_fails_when_the_cache_cannot_be_written),
         TEST_END
     };
 
