@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 #include <jansson.h>
 #include "../common/common_int.h"
-#include "../remote/backend_int.h"
+#include "../remote/remote_int.h"
 #include "shelf/backup.h"
 
 #define SHELF__KEY_BYTES 32

@@ -4,6 +4,7 @@
  * the repository's secrets (master key and chunker key) with a key derived
  * from a password by scrypt.
  */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -343,4 +344,14 @@ out:
         return NULL;
     }
     return o;
+}
+
+/* The name of the copy of config or a key file (format 2): "keys/ID" ->
+ * "keys-copy/ID", "config" -> "config-copy". */
+void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX])
+{
+    if (!strncmp(name, "keys/", 5))
+        snprintf(out, SHELF__COPY_NAME_MAX, "keys-copy/%.40s", name + 5);
+    else
+        snprintf(out, SHELF__COPY_NAME_MAX, "%.40s-copy", name);
 }

@@ -1348,14 +1348,6 @@ void shelf__repo_unlock(shelf_repo *r)
 
 /* ---- copies of config and key files (format 2) ---- */
 
-void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX])
-{
-    if (!strncmp(name, "keys/", 5))
-        snprintf(out, SHELF__COPY_NAME_MAX, "keys-copy/%.40s", name + 5);
-    else
-        snprintf(out, SHELF__COPY_NAME_MAX, "%.40s-copy", name);
-}
-
 json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy)
 {
     shelf__buf b = SHELF__BUF_INIT;

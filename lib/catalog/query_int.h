@@ -6,6 +6,7 @@
 #define SHELF_QUERY_INT_H
 
 #include "catalog_int.h"
+#include "tokens_int.h"
 
 enum {
     Q_AND = 1, Q_OR, Q_NOT,
@@ -49,29 +50,6 @@ typedef struct qnode {
 int shelf__query_parse(shelf_library *lib, const char *query, int64_t now, qnode **out,
                        int *errpos);
 void shelf__query_free(qnode *n);
-
-/*
- * Words as both search engines see them: SQLite's FTS5 unicode61 tokenizer
- * with remove_diacritics 2, as samples_fts uses (tokens.c).  The
- * tokenizer belongs to the library handle (created on first use).
- */
-#define SHELF__TOKEN_MAX 255
-typedef struct shelf__tokenizer shelf__tokenizer;
-int shelf__tokenizer_get(shelf_library *lib, shelf__tokenizer **out);
-void shelf__tokenizer_free(shelf__tokenizer *tk);
-/* cb gets each token (NUL-terminated, cut at SHELF__TOKEN_MAX bytes);
- * non-zero stops.  query: tokenize as a query rather than a document. */
-typedef int (*shelf__token_cb)(void *ud, const char *tok, size_t n);
-int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__token_cb cb,
-                    void *ud);
-/* How many tokens text has, 0, 1 or 2 (two or more), with the first in tok;
- * -1 on failure. */
-int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1]);
-
-/* text[0..n) with every word folded as the tokenizer folds it (case in
- * every script, diacritics) and what lies between words kept, so tags
- * compare as words do ("Über-Bass" -> "uber-bass"); *out owned. */
-int shelf__token_fold(shelf__tokenizer *tk, const char *text, size_t n, char **out);
 
 /* The name of a field, for messages. */
 const char *shelf__query_field_name(int field);

@@ -5,7 +5,8 @@
  * drops diacritics exactly as FTS5 does, in every script.
  */
 #include <string.h>
-#include "query_int.h"
+#include "catalog_int.h"
+#include "tokens_int.h"
 
 struct shelf__tokenizer {
     fts5_tokenizer api;

@@ -3,7 +3,7 @@
  * a target by its name.
  */
 #include <string.h>
-#include "backend_int.h"
+#include "remote_int.h"
 
 int shelf__be_name_ok(const char *name)
 {

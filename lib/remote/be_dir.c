@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "backend_int.h"
+#include "remote_int.h"
 
 typedef struct be_dir {
     shelf__backend be;

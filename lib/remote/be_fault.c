@@ -5,7 +5,7 @@
  * flip a bit in what is loaded, or drop saves silently.
  */
 #include <string.h>
-#include "backend_int.h"
+#include "remote_int.h"
 
 typedef struct be_fault {
     shelf__backend be;

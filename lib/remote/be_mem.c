@@ -2,7 +2,7 @@
  * be_mem.c: the in-memory backend, for tests: a list of named buffers.
  */
 #include <string.h>
-#include "backend_int.h"
+#include "remote_int.h"
 
 typedef struct memfile {
     char *name;

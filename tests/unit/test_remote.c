@@ -5,7 +5,7 @@
  */
 #include <sys/stat.h>
 #include "test.h"
-#include "remote/backend_int.h"
+#include "remote/remote_int.h"
 
 typedef struct names {
     char seen[16][64];
@@ -32,7 +32,7 @@ static int has(const names *l, const char *name)
     return 0;
 }
 
-/* The semantics every backend keeps (backend_int.h). */
+/* The semantics every backend keeps (remote_int.h). */
 static void conformance(shelf__backend *be)
 {
     shelf__buf b = SHELF__BUF_INIT;

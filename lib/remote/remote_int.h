@@ -1,5 +1,5 @@
 /*
- * backend_int.h: the storage backend interface of backup repositories (and,
+ * remote_int.h: the storage backend interface of backup repositories (and,
  * later, sync): a flat namespace of write-once files named by '/'-separated
  * paths ("data/ab/abcd...", "index/...").  Implementations: dir (a folder on
  * a USB stick, SD card or NAS mount), mem (tests); wrappers: fault (tests).
@@ -17,8 +17,8 @@
  * SHELF_EIO may pass; SHELF_ENOTFOUND, SHELF_EEXIST, SHELF_EPERM will not).
  * A backend is used by one thread at a time.
  */
-#ifndef SHELF_BACKEND_INT_H
-#define SHELF_BACKEND_INT_H
+#ifndef SHELF_REMOTE_INT_H
+#define SHELF_REMOTE_INT_H
 
 #include "../common/common_int.h"
 
@@ -102,4 +102,4 @@ int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__
  * or a plain PATH is a folder. */
 int shelf__be_open(const char *target, int create, shelf__backend **out, shelf__err *err);
 
-#endif /* SHELF_BACKEND_INT_H */
+#endif /* SHELF_REMOTE_INT_H */
