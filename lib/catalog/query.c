@@ -185,6 +185,26 @@ static int has_word(const char *s)
 
 /* ----- values ------------------------------------------------------------- */
 
+/* "YYYY-M-D" (month and day of one or two digits): 1 with the three numbers,
+ * 0 when s is anything else. */
+static int parse_ymd(const char *s, int *y, int *mo, int *d)
+{
+    const int width[3][2] = { { 4, 4 }, { 1, 2 }, { 1, 2 } };
+    int *out[3] = { y, mo, d }, i;
+
+    for (i = 0; i < 3; i++) {
+        int n = 0, v = 0;
+
+        while (isdigit((unsigned char)s[n]) && n < width[i][1])
+            v = v * 10 + (s[n++] - '0');
+        if (n < width[i][0] || (i < 2 ? s[n] != '-' : s[n] != '\0'))
+            return 0;
+        *out[i] = v;
+        s += n + 1;
+    }
+    return 1;
+}
+
 /* A number with an optional unit, for a field; *v in the field's unit
  * (Hz, seconds, BPM, MIDI note, unix seconds).  s[0..n). */
 static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *v, int *is_day)
@@ -219,7 +239,7 @@ static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *
         return SHELF_OK;
     }
     if (field == F_ADDED || field == F_USED) {
-        int y, mo, d, k;
+        int y, mo, d;
         struct tm tm;
 
         if (!strcmp(buf, "today") || !strcmp(buf, "yesterday")) {
@@ -243,7 +263,7 @@ static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *
             *v = (double)ps->now - x;
             return SHELF_OK;
         }
-        if (sscanf(buf, "%4d-%2d-%2d%n", &y, &mo, &d, &k) == 3 && !buf[k] && mo >= 1 &&
+        if (parse_ymd(buf, &y, &mo, &d) && mo >= 1 &&
             mo <= 12 && d >= 1 && d <= 31 && y >= 1970 && y < 3000) {
             memset(&tm, 0, sizeof tm);
             tm.tm_year = y - 1900;
@@ -285,8 +305,8 @@ static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *
 static int parse_range(parser *ps, int field, const char *s, size_t n, qrange *r)
 {
     const char *dots = NULL, *e = s + n;
-    double v;
-    int day, rc;
+    double v = 0;
+    int day = 0, rc;
     size_t i;
 
     memset(r, 0, sizeof *r);
@@ -377,7 +397,7 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
 {
     const char *v = ps->p;
     char *text = NULL;
-    size_t n;
+    size_t n = 0;
     qnode *q;
     int rc;
 
