@@ -561,13 +561,19 @@ int shelf__pf_zone_sample(shelf__pf_ctx *cx, json_t *zone, const char *path, con
         goto out;
     v = json_string(ci);
     free(ci);
-    if (!(s = json_object()) || !v || json_object_set_new(s, "path", v) != 0 ||
-        (missing && json_object_set_new(s, "missing", json_true()) != 0) ||
-        json_object_set_new(zone, "sample", s) != 0) {
-        if (!json_object_get(zone, "sample"))
-            json_decref(s);
+    if (!(s = json_object()) || !v) {
+        json_decref(s);
+        json_decref(v);
         goto out;
     }
+    /* json_object_set_new takes its value even when it fails. */
+    if (json_object_set_new(s, "path", v) != 0 ||
+        (missing && json_object_set_new(s, "missing", json_true()) != 0)) {
+        json_decref(s);
+        goto out;
+    }
+    if (json_object_set_new(zone, "sample", s) != 0)
+        goto out;
     rc = SHELF_OK;
 out:
     free(p);
