@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 #include "archive/archive_int.h"
 
@@ -237,21 +238,6 @@ TEST(reader_from_memory)
  * the loop goes on (every n runs, for ASan); the test fails with the first.
  */
 #define ALLOC_TRIES 20000
-
-/* 1 when the injected failure was used up (test_catalog.c's fault_hit). */
-static int fault_hit(long n)
-{
-    long i;
-
-    for (i = 0; i < n; i++) {
-        void *p = shelf__malloc(1);
-
-        if (!p)
-            return 0;
-        shelf_free(p);
-    }
-    return 1;
-}
 
 /* Entries of dir other than . and .. whose name contains part. */
 static int count_named(const char *dir, const char *part)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include "catalog/catalog_int.h"
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 #include "common/common_int.h"
 
@@ -1136,24 +1137,6 @@ TEST(migrate_v1)
  */
 #define ALLOC_TRIES 10000
 
-/*
- * Call right after the operation, before shelf__alloc_fail_after(0): 1 when
- * the injected failure was used up (the nth allocation happened), 0 when
- * the operation made fewer than n allocations.
- */
-static int fault_hit(long n)
-{
-    long i;
-
-    for (i = 0; i < n; i++) {
-        void *p = shelf__malloc(1);
-
-        if (!p)
-            return 0;
-        shelf_free(p);
-    }
-    return 1;
-}
 
 typedef struct alloc_report {
     int bad;

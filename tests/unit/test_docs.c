@@ -14,6 +14,7 @@
 #include "catalog/catalog_int.h"
 #include "common/common_int.h"
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -3045,19 +3046,6 @@ TEST(store_diff_versions)
 }
 
 /* ---- allocation failures ------------------------------------------------------------------- */
-
-/* 1 when the injected failure was used up (see test_catalog.c). */
-static int fault_hit(long n)
-{
-    for (long i = 0; i < n; i++) {
-        void *p = shelf__malloc(1);
-
-        if (!p)
-            return 0;
-        shelf_free(p);
-    }
-    return 1;
-}
 
 /* Every item of kind reads back at its head, whose hash is the history's. */
 static void check_consistent(tlib *t, int64_t id, size_t nversions, const char *head_doc)

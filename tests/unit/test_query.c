@@ -12,6 +12,7 @@
 #include "catalog/query_int.h"
 #include "common/common_int.h"
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
@@ -1554,20 +1555,6 @@ TEST(dupes_none)
 
 #define ALLOC_TRIES 20000
 
-/* 1 when the injected failure was used up (see test_catalog.c). */
-static int fault_hit(long n)
-{
-    long i;
-
-    for (i = 0; i < n; i++) {
-        void *p = shelf__malloc(1);
-
-        if (!p)
-            return 0;
-        shelf_free(p);
-    }
-    return 1;
-}
 
 /*
  * Every allocation of a search of a query that uses every part of the

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 #include "stream/stream_int.h"
 
@@ -966,24 +967,6 @@ TEST(frag_and_optimize)
 
 #define ALLOC_TRIES 20000
 
-/*
- * Call right after the operation, before shelf__alloc_fail_after(0): 1 when
- * the injected failure was used up (the nth allocation happened), 0 when
- * the operation made fewer than n allocations (as test_catalog.c does).
- */
-static int fault_hit(long n)
-{
-    long i;
-
-    for (i = 0; i < n; i++) {
-        void *p = shelf__malloc(1);
-
-        if (!p)
-            return 0;
-        shelf_free(p);
-    }
-    return 1;
-}
 
 /*
  * Fail the 1st, 2nd, ... allocation of an offline render (engine, its
