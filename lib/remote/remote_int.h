@@ -2,8 +2,10 @@
  * remote_int.h: the storage backend interface of backup repositories (and,
  * later, sync): a flat namespace of write-once files named by '/'-separated
  * paths ("data/ab/abcd...", "index/...").  Implementations: dir (a folder on
- * a USB stick, SD card or NAS mount), mem (tests); wrappers: fault (tests).
- * Cloud backends (S3, WebDAV) plug into the same table later.
+ * a USB stick, SD card or NAS mount), mem (tests), s3 (be_s3.c), webdav
+ * (be_webdav.c), rclone (be_rclone.c: rclone serve on 127.0.0.1 in front of
+ * webdav); wrappers: fault (tests).  The network backends talk HTTP through
+ * http_int.h and take credentials from creds_int.h.
  *
  * Semantics every backend keeps (tests/unit/test_remote.c checks them all):
  *  - save is create-only and atomic: the file appears whole or not at all;
@@ -15,7 +17,8 @@
  *  - remove of an absent name is SHELF_ENOTFOUND.
  * Errors set be->err; its rc tells whether a retry can help (SHELF_EBUSY,
  * SHELF_EIO may pass; SHELF_ENOTFOUND, SHELF_EEXIST, SHELF_EPERM will not).
- * A backend is used by one thread at a time.
+ * A backend is used by one thread at a time; dup gives another handle on the
+ * same target (sharing connections) for another thread.
  */
 #ifndef SHELF_REMOTE_INT_H
 #define SHELF_REMOTE_INT_H
@@ -41,6 +44,13 @@ typedef struct shelf__backend_ops {
      * NULL when the backend leaves none.  Only while no other process can
      * be saving.  Returns how many it removed. */
     uint64_t (*sweep)(shelf__backend *be);
+    /* Optional (NULL: not offered).  save_fd: save size bytes read from fd
+     * at offset 0 (large archives; multipart on s3), same semantics as save.
+     * dup: another handle on the same target for another thread.  space:
+     * bytes used and available (quota, free space); UINT64_MAX when unknown. */
+    int (*save_fd)(shelf__backend *be, const char *name, int fd, uint64_t size);
+    int (*dup)(shelf__backend *be, shelf__backend **out);
+    int (*space)(shelf__backend *be, uint64_t *used, uint64_t *avail);
 } shelf__backend_ops;
 
 struct shelf__backend {
@@ -97,6 +107,57 @@ typedef struct shelf__be_fault_cfg {
     int failed;           /* OUT: a fault has fired */
 } shelf__be_fault_cfg;
 int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__backend **out);
+
+/*
+ * A target as the user writes it, parsed (shelf__target_parse):
+ *   PATH or dir:PATH                      a folder
+ *   s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]
+ *   webdav:http[s]://HOST[:PORT][/PATH]
+ *   rclone:REMOTE:PATH                    (rclone's own remote syntax)
+ * A string that looks like a URL with a scheme shelf does not know
+ * ("ftp://...", "s3:ftp://...", "gs:...") is refused with SHELF_EINVAL,
+ * never taken as a folder.  display never holds credentials.
+ */
+enum { SHELF__TGT_DIR = 1, SHELF__TGT_S3, SHELF__TGT_WEBDAV, SHELF__TGT_RCLONE };
+typedef struct shelf__target {
+    int kind;
+    char *display;      /* for messages: the target without user:password */
+    char *base;         /* s3/webdav: "https://host:port" */
+    char *host;         /* s3/webdav: host (no port) */
+    char *bucket;       /* s3 */
+    char *path;         /* dir: folder; s3: prefix ("" or "a/b");
+                           webdav: path ("/" or "/dav/repo"); rclone: "REMOTE:PATH" */
+} shelf__target;
+int shelf__target_parse(const char *s, shelf__target *t, shelf__err *err);
+void shelf__target_free(shelf__target *t);
+
+/* How to reach a target: settings from the command line or a named remote. */
+typedef struct shelf__be_opts {
+    int create;             /* init: create the folder/bucket path when absent */
+    const char *ca_file;    /* https: trust this PEM CA bundle */
+    uint64_t limit_up;      /* bytes per second; 0: none */
+    uint64_t limit_down;
+    int connections;        /* parallel transfers; 0: 4 */
+    const char *region;     /* s3: NULL: from the credentials/config, else "us-east-1" */
+    int virtual_host;       /* s3: bucket.host instead of host/bucket */
+    const char *rclone;     /* rclone program; NULL: "rclone" from PATH */
+    void (*progress)(void *ud, uint64_t up, uint64_t down);
+    void *progress_ud;
+} shelf__be_opts;
+
+/* Credentials for one target (creds_int.h finds them). */
+typedef struct shelf__creds {
+    char *access_key, *secret_key, *session_token, *region;   /* s3 */
+    char *user, *password;                                     /* webdav */
+} shelf__creds;
+void shelf__creds_clear(shelf__creds *c);   /* wipes (OPENSSL_cleanse) and frees */
+
+int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf__be_opts *o,
+                      shelf__backend **out, shelf__err *err);
+int shelf__be_webdav_open(const shelf__target *t, const shelf__creds *c,
+                          const shelf__be_opts *o, shelf__backend **out, shelf__err *err);
+int shelf__be_rclone_open(const shelf__target *t, const shelf__be_opts *o,
+                          shelf__backend **out, shelf__err *err);
 
 /* Open a target: "mem:" is refused (tests build it themselves), "dir:PATH"
  * or a plain PATH is a folder. */
