@@ -14,10 +14,6 @@
 #include "../remote/remote_int.h"
 #include "shelf/backup.h"
 
-#define SHELF__KEY_BYTES 32
-#define SHELF__NONCE_BYTES 12
-#define SHELF__TAG_BYTES 16
-#define SHELF__SEAL_OVERHEAD (SHELF__NONCE_BYTES + SHELF__TAG_BYTES)
 #define SHELF__RUN_BYTES 16
 
 /* Chunking: min 512 KiB, normal point 1 MiB, max 8 MiB (doc/formats.md). */
@@ -107,13 +103,7 @@ int shelf__seal_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__
  * was changed (or the key is wrong). */
 int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
 int shelf__open_sealed_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out);
-/* Same with a given key (key files). */
-int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out);
-int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out);
-/* Random bytes (OpenSSL RAND_bytes). */
-int shelf__random(void *buf, size_t n);
+/* With a given key (key files): shelf__aead_seal/_open of common_int.h. */
 /* Write a key file wrapping r's secrets with password; id receives its id. */
 int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]);
 /* Parse key file text and unwrap it with password into master || chunk key.
@@ -201,7 +191,6 @@ int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
                             shelf__packent **ents, size_t *nents);
 /* "data/ab/<hex>" for a pack id. */
 void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[SHELF__NAME_MAX]);
-int shelf__unhex(const char *s, uint8_t *out, size_t n);
 
 /* ---- pipe.c: hash, compress and seal chunks on worker threads ---- */
 /* Called on the calling thread for each chunk in the order queued, with
