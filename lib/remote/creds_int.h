@@ -104,4 +104,35 @@ char *shelf__config_file(const char *leaf);
 int shelf__read_small_file(const char *path, size_t max, int private_only, shelf__buf *b,
                            shelf__err *err);
 
+/*
+ * Named remotes (remotes.c; include/shelf/remote.h is their public face).
+ * shelf__remote_resolve: name_or_url is "remote:NAME" (a remote, which
+ * must exist), a NAME that remotes.json defines, or else a target as it
+ * is: out->url is the URL to open and the rest are the remote's settings
+ * (name NULL, no settings, for a plain URL).  A folder named like a remote
+ * is reached as ./NAME.  SHELF_ENOTFOUND for "remote:NAME" not defined,
+ * SHELF_EFORMAT/SHELF_EVERSION for an unreadable remotes file, SHELF_EINVAL
+ * for an empty target.  Release out with shelf__remote_release.
+ */
+typedef struct shelf__remote {
+    char *name;         /* NULL: name_or_url was a URL */
+    char *url;
+    char *ca_file;      /* NULL: none */
+    char *region;       /* NULL: none */
+    uint64_t budget;    /* bytes; 0: none */
+    int store;          /* SHELF_SECRET_KEYRING/FILE/NONE (shelf/remote.h) */
+} shelf__remote;
+int shelf__remote_resolve(const char *name_or_url, shelf__remote *out, shelf__err *err);
+void shelf__remote_release(shelf__remote *r);
+/* 1 when s is a valid remote name. */
+int shelf__remote_name_ok(const char *s);
+/* "Terms and privacy" of url (backup init on a remote calls it): what the
+ * provider sees, the known limits, and a space warning from be's space op
+ * (be may be NULL; a folder's free space is asked of the OS) and budget. */
+int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
+                        shelf_remote_terms *out, shelf__err *err);
+/* The warning for used/avail (UINT64_MAX: unknown) and budget (0: none);
+ * owned, NULL when none. */
+char *shelf__remote_space_warning(uint64_t used, uint64_t avail, uint64_t budget);
+
 #endif /* SHELF_REMOTE_CREDS_INT_H */
