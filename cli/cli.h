@@ -138,5 +138,11 @@ int cmd_archive(const cli *c, int argc, char **argv);
 int cmd_backup(const cli *c, int argc, char **argv);
 int cmd_restore(const cli *c, int argc, char **argv);
 int cmd_log(const cli *c, int argc, char **argv);
+int cmd_remote(const cli *c, int argc, char **argv);
+
+/* Ask on the terminal (/dev/tty), without echo unless echo: the answer
+ * from malloc, NULL when there is no terminal (cmd_remote.c; given to the
+ * library by shelf_remote_set_prompt). */
+char *cli_ask_secret(void *ud, const char *prompt, int echo);
 
 #endif /* SHELF_CLI_H */

@@ -179,6 +179,21 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "vacuum", "vacuum [--wait]", "compact the catalog; reports space reclaimed" },
     { NULL, "db-backup", "db-backup FILE", "consistent copy of the catalog while in use" },
 
+    { "Remotes (doc/design.md, \"Credentials\"; a NAME goes anywhere a TARGET does)",
+      "remote add", "remote add NAME URL [--ca-file F] [--region R] [--budget BYTES]\n"
+      "           [--store-secret keyring|file]",
+      "name a target (s3:https://HOST/BUCKET/PREFIX,\n"
+      "webdav:https://HOST/PATH, rclone:REMOTE:PATH, a\n"
+      "folder); its secret comes from the environment or\n"
+      "a prompt and goes to the keyring or the encrypted\n"
+      "credential file; prints what the provider can see" },
+    { NULL, "remote ls", "remote ls", "names, URLs and where each secret is kept" },
+    { NULL, "remote rm", "remote rm NAME", "forget a remote and delete its stored secret" },
+    { NULL, "remote test", "remote test NAME|URL",
+      "save, stat, load, list and remove a probe file" },
+    { NULL, "remote terms", "remote terms NAME|URL",
+      "what the provider can see, known limits, space" },
+
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
