@@ -298,9 +298,10 @@ static int names_add(names *l, const char *s)
     return SHELF_OK;
 }
 
+/* White space as Python's str.strip() sees it in ASCII. */
 static int is_sp(char c)
 {
-    return c == ' ' || c == '\t' || c == '\f' || c == '\v';
+    return c == ' ' || c == '\t' || c == '\f' || c == '\v' || (c >= 0x1c && c <= 0x1f);
 }
 
 /* Strip leading and trailing white space of s[0..*n) in place. */

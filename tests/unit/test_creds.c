@@ -7,8 +7,10 @@
  * against a real gnome-keyring-daemon on a private D-Bus session bus, and
  * no hang when no Secret Service runs.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <time.h>
+#include <jansson.h>
 #include "test.h"
 #include "remote/creds_int.h"
 
@@ -206,6 +208,94 @@ TEST(awscli_syntax)
     ASSERT(c.access_key == NULL);
     /* an empty file has no profiles */
     ASSERT_RC(SHELF_ENOTFOUND, ini("", 0, "default", &c));
+}
+
+/* shelf's reading of one file against botocore's, for every profile. */
+static void compare_with_botocore(const char *path, const char *text, size_t n, int config)
+{
+    static const char *const profiles[] = { "default", "dev", "my dev", "x", "a", "b" };
+    char cmd[8192], line[4096];
+    FILE *p;
+    size_t i;
+
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/data/awsini/botocore_profile.py '%s' %d "
+             "default dev 'my dev' x a b", SHELF_SRC, path, config);
+    p = popen(cmd, "r");
+    ASSERT(p != NULL);
+    for (i = 0; i < sizeof profiles / sizeof profiles[0]; i++) {
+        shelf__creds c;
+        shelf__err e;
+        json_error_t je;
+        json_t *want;
+        int rc;
+
+        ASSERT(fgets(line, sizeof line, p) != NULL);
+        want = json_loads(line, JSON_DECODE_ANY, &je);
+        ASSERT(want != NULL);
+        rc = shelf__awsini_find(text, n, config, profiles[i], &c, &e);
+        if (json_is_string(want)) {
+            const char *w = json_string_value(want);
+
+            if (strcmp(w, "ERROR") == 0 ? rc != SHELF_EFORMAT : rc != SHELF_ENOTFOUND)
+                test__fail(__FILE__, __LINE__, "%s (config %d) profile '%s': botocore says %s, "
+                           "shelf %d", path, config, profiles[i], w, rc);
+        } else {
+            static const char *const keys[] = { "access_key", "secret_key", "session_token",
+                                                "region" };
+            const char *got[4];
+            int k;
+
+            if (rc != SHELF_OK)
+                test__fail(__FILE__, __LINE__, "%s (config %d) profile '%s': botocore reads it, "
+                           "shelf says %d %s", path, config, profiles[i], rc, e.msg);
+            got[0] = c.access_key;
+            got[1] = c.secret_key;
+            got[2] = c.session_token;
+            got[3] = c.region;
+            for (k = 0; k < 4; k++) {
+                const char *w = json_string_value(json_object_get(want, keys[k]));
+
+                if ((w == NULL) != (got[k] == NULL) || (w && strcmp(w, got[k]) != 0))
+                    test__fail(__FILE__, __LINE__, "%s (config %d) profile '%s' %s: botocore "
+                               "'%s', shelf '%s'", path, config, profiles[i], keys[k],
+                               w ? w : "(none)", got[k] ? got[k] : "(none)");
+            }
+            shelf__creds_clear(&c);
+        }
+        json_decref(want);
+    }
+    ASSERT_EQ_INT(pclose(p), 0);
+}
+
+TEST(awsini_matches_botocore)
+{
+    char dir[4096], path[4096], copy[4096];
+    DIR *d;
+    struct dirent *de;
+    int files = 0;
+
+    test_pathf(dir, sizeof dir, "%s/fuzz/corpus/awsini", SHELF_SRC);
+    ASSERT((d = opendir(dir)) != NULL);
+    while ((de = readdir(d)) != NULL) {
+        size_t n;
+        char *data;
+        int config;
+
+        if (de->d_name[0] == '.')
+            continue;
+        test_pathf(path, sizeof path, "%s/%s", dir, de->d_name);
+        data = test_read_file(path, &n);
+        ASSERT(n >= 1);
+        /* the corpus's first byte selects for the fuzzer; the file is the rest */
+        test_pathf(copy, sizeof copy, "%s/%s", test_tmpdir(), de->d_name);
+        test_write_file(copy, data + 1, n - 1);
+        for (config = 0; config < 2; config++)
+            compare_with_botocore(copy, data + 1, n - 1, config);
+        free(data);
+        files++;
+    }
+    closedir(d);
+    ASSERT(files >= 8);
 }
 
 /* The child started with secrets in its very first environment. */
@@ -499,6 +589,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(env_first_then_profiles),
         TEST_ENTRY(webdav_env_and_folders),
         TEST_ENTRY(awscli_syntax),
+        TEST_ENTRY(awsini_matches_botocore),
         TEST_ENTRY(scrub_env_removes_them),
         TEST_ENTRY(credfile_round_trip),
         TEST_ENTRY(credfile_wrong_passphrase_and_mode),
