@@ -358,11 +358,11 @@ int shelf_remote_add(const char *name, const char *url, const shelf_remote_opts 
             goto out;
         }
     }
-    store = http ? o.store : SHELF_SECRET_NONE;
-    if (store < 0 || store > SHELF_SECRET_FILE) {
-        rc = shelf__seterr(&err, SHELF_EINVAL, "invalid secret store %d", store);
+    if (o.store < 0 || o.store > SHELF_SECRET_FILE) {
+        rc = shelf__seterr(&err, SHELF_EINVAL, "invalid secret store %d", o.store);
         goto out;
     }
+    store = http ? o.store : SHELF_SECRET_NONE;
     if (!(path = remotes_path(&err))) {
         rc = err.rc;
         goto out;
@@ -712,7 +712,9 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
         goto out;
     }
     shelf__hex(rnd, sizeof rnd, hex);
-    snprintf(probe, sizeof probe, "shelf-probe-%s", hex);
+    /* in a folder of its own: list takes a folder (a dir remote keeps the
+     * empty folder) */
+    snprintf(probe, sizeof probe, "shelf-probe/%s", hex);
     if ((rc = shelf__be_open(r.url, 0, &be, &err)) != SHELF_OK)
         goto out;
 #define STEP(call, what)                                                              \
@@ -735,7 +737,7 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
                            be->location);
         goto out;
     }
-    rc = shelf__be_list(be, "", probe_seen, probe);
+    rc = shelf__be_list(be, "shelf-probe", probe_seen, probe);
     if (rc != 1) {
         rc = shelf__seterr(&err, rc < 0 ? rc : SHELF_EIO, "list on '%s': %s", be->location,
                            rc < 0 ? be->err.msg : "the probe is not listed");
