@@ -572,6 +572,8 @@ static int record_parse(const char *s, size_t n, shelf__creds *c)
     int rc = SHELF_OK;
 
     memset(c, 0, sizeof *c);
+    if (!s)
+        return SHELF_OK;
     while (pos < n && rc == SHELF_OK) {
         const char *nl = memchr(s + pos, '\n', n - pos);
         size_t len = nl ? (size_t)(nl - (s + pos)) : n - pos;
@@ -765,9 +767,8 @@ int shelf__keyring_store(const char *name, const char *host, const shelf__creds 
     GError *ge = NULL;
     watchdog w;
     char *label;
-    int rc;
 
-    if ((rc = record_add(&rec, c)) != SHELF_OK || !rec.buf ||
+    if (record_add(&rec, c) != SHELF_OK || !rec.buf ||
         !(label = shelf__asprintf("shelf remote %s", name))) {
         wipe_buf(&rec);
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
@@ -990,7 +991,7 @@ static int cred_save(const char *path, const char *pass, const shelf__buf *plain
     if ((rc = shelf__scrypt(pass, head + 12, CRED_SALT_BYTES, CRED_LOG2N, key)) != SHELF_OK)
         return shelf__seterr(err, rc, "cannot derive a key from the passphrase");
     if (shelf__buf_add(&out, head, sizeof head) != SHELF_OK ||
-        (rc = shelf__aead_seal(key, plain->buf, plain->len, &out)) != SHELF_OK) {
+        shelf__aead_seal(key, plain->buf, plain->len, &out) != SHELF_OK) {
         rc = shelf__seterr(err, SHELF_ENOMEM, "cannot encrypt the credentials");
         goto out;
     }

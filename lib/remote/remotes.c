@@ -334,7 +334,7 @@ int shelf_remote_add(const char *name, const char *url, const shelf_remote_opts 
 
     if (msg)
         *msg = NULL;
-    if ((rc = shelf__opts_check(&err, &o, sizeof o, opts, sizeof o, "shelf_remote_opts")) != SHELF_OK)
+    if (shelf__opts_check(&err, &o, sizeof o, opts, sizeof o, "shelf_remote_opts") != SHELF_OK)
         return set_msg(msg, &err);
     if (!name || !shelf__remote_name_ok(name)) {
         shelf__seterr(&err, SHELF_EINVAL, "invalid remote name '%s': letters, digits, '-', '_' "
@@ -461,8 +461,8 @@ int shelf_remote_list(shelf_remote_info **list, size_t *n, char **msg)
     if (rc != SHELF_OK)
         return set_msg(msg, &err);
     remotes = json_object_get(root, "remotes");
-    if (json_object_size(remotes) &&
-        !(*list = shelf__calloc(json_object_size(remotes), sizeof **list))) {
+    /* at least one entry: an empty list is not NULL */
+    if (!(*list = shelf__calloc(json_object_size(remotes) + 1, sizeof **list))) {
         json_decref(root);
         shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
         return set_msg(msg, &err);
@@ -666,7 +666,7 @@ int shelf_remote_terms_get(const char *name_or_url, int check_space, shelf_remot
     memset(t, 0, sizeof *t);
     if (msg)
         *msg = NULL;
-    if ((rc = shelf__remote_resolve(name_or_url, &r, &err)) != SHELF_OK)
+    if (shelf__remote_resolve(name_or_url, &r, &err) != SHELF_OK)
         return set_msg(msg, &err);
     if (check_space) {
         shelf__err e2;
@@ -705,7 +705,7 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
     *ms = 0;
     if (msg)
         *msg = NULL;
-    if ((rc = shelf__remote_resolve(name_or_url, &r, &err)) != SHELF_OK)
+    if (shelf__remote_resolve(name_or_url, &r, &err) != SHELF_OK)
         return set_msg(msg, &err);
     if (shelf__random(rnd, sizeof rnd) != SHELF_OK || shelf__random(data, sizeof data) != SHELF_OK) {
         rc = shelf__seterr(&err, SHELF_EIO, "cannot get random bytes");
@@ -743,7 +743,6 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
                            rc < 0 ? be->err.msg : "the probe is not listed");
         goto out;
     }
-    rc = SHELF_OK;
     saved = 0;
     STEP(shelf__be_remove(be, probe), "remove");
 #undef STEP

@@ -339,7 +339,7 @@ TEST(scrub_env_removes_them)
     pid_t pid;
     int status;
 
-    fflush(stdout);
+    (void)fflush(stdout);
     pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
@@ -493,7 +493,7 @@ static int keyring_child(void)
         return 23;
     shelf__creds_clear(&got);
     /* shelf__creds_find reaches it (no variables set) */
-    if (shelf__creds_find(&t, "kr1", &got, &e) != SHELF_OK || strcmp(got.access_key, "KR-AKID")) {
+    if (shelf__creds_find(&t, "kr1", &got, &e) != SHELF_OK || strcmp(got.access_key, "KR-AKID") != 0) {
         fprintf(stderr, "keyring child: find: %s\n", e.msg);
         return 24;
     }
@@ -539,7 +539,7 @@ static int in_session(const char *arg, int with_keyring)
                  "kill $k 2>/dev/null; wait $k 2>/dev/null; exit $rc", self_exe, arg);
     else
         snprintf(script, sizeof script, "exec \"%s\" %s", self_exe, arg);
-    fflush(stdout);
+    (void)fflush(stdout);
     pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
