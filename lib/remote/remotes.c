@@ -620,6 +620,13 @@ void shelf_remote_terms_release(shelf_remote_terms *t)
     memset(t, 0, sizeof *t);
 }
 
+static int add_size(void *ud, const char *name, uint64_t size)
+{
+    (void)name;
+    *(uint64_t *)ud += size;
+    return 0;
+}
+
 int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
                         shelf_remote_terms *out, shelf__err *err)
 {
@@ -637,6 +644,21 @@ int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
             break;
     if (be && be->ops->space && be->ops->space(be, &out->used, &out->avail) != SHELF_OK)
         out->used = out->avail = UINT64_MAX;
+    if (be && budget && out->used == UINT64_MAX) {
+        /* no quota to ask (S3): what the repository's folders hold */
+        static const char *const dirs[] = { "data", "index", "snapshots", "keys" };
+        uint64_t sum = 0;
+        size_t d;
+
+        for (d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
+            int r = shelf__be_list(be, dirs[d], add_size, &sum);
+
+            if (r < 0 && r != SHELF_ENOTFOUND)
+                break;
+        }
+        if (d == sizeof dirs / sizeof dirs[0])
+            out->used = sum;
+    }
     if (kind == SHELF__TGT_DIR && out->avail == UINT64_MAX) {
         struct statvfs sv;
         const char *p = !strncmp(url, "dir:", 4) ? url + 4 : url;

@@ -463,6 +463,138 @@ TEST(credfile_wrong_passphrase_and_mode)
     shelf__creds_clear(&a);
 }
 
+TEST(terms_and_space_warnings)
+{
+    shelf_remote_terms t;
+    shelf__backend *be;
+    shelf__err e;
+    char *w;
+    static char blob[4096];
+
+    /* the thresholds: 10% or 1 GiB free, 90% of the budget */
+    ASSERT(shelf__remote_space_warning(UINT64_MAX, UINT64_MAX, 0) == NULL);
+    ASSERT(shelf__remote_space_warning(10ull << 30, 90ull << 30, 0) == NULL);
+    w = shelf__remote_space_warning(95ull << 30, 5ull << 30, 0);
+    ASSERT(w && strstr(w, "space is short") && strstr(w, "5.0 GiB free of 100.0 GiB"));
+    free(w);
+    w = shelf__remote_space_warning(UINT64_MAX, 100ull << 20, 0);
+    ASSERT(w && strstr(w, "100.0 MiB free"));
+    free(w);
+    ASSERT(shelf__remote_space_warning(80, UINT64_MAX, 100) == NULL);
+    w = shelf__remote_space_warning(90, UINT64_MAX, 100);
+    ASSERT(w && strstr(w, "of the budget"));
+    free(w);
+
+    /* every kind has its texts; the provider never sees names */
+    ASSERT_OK(shelf__remote_terms("s3:https://h/b", NULL, 0, &t, &e));
+    ASSERT_EQ_STR(t.kind, "s3");
+    ASSERT(strstr(t.visible, "no file names and no contents"));
+    ASSERT(strstr(t.limits, "5 GiB") && strstr(t.limits, "object lock") &&
+           strstr(t.limits, "request"));
+    ASSERT(t.warning == NULL);
+    shelf_remote_terms_release(&t);
+    ASSERT_OK(shelf__remote_terms("webdav:https://h/d", NULL, 0, &t, &e));
+    ASSERT(strstr(t.limits, "quota"));
+    shelf_remote_terms_release(&t);
+    ASSERT_OK(shelf__remote_terms("rclone:gd:x", NULL, 0, &t, &e));
+    ASSERT_EQ_STR(t.kind, "rclone");
+    shelf_remote_terms_release(&t);
+    /* a folder: the OS's free space */
+    ASSERT_OK(shelf__remote_terms(test_tmpdir(), NULL, 0, &t, &e));
+    ASSERT_EQ_STR(t.kind, "dir");
+    ASSERT(t.avail != UINT64_MAX);
+    shelf_remote_terms_release(&t);
+
+    /* a backend without a space op and a budget: the repository's files count */
+    ASSERT_OK(shelf__be_mem_new(&be));
+    ASSERT_OK(shelf__be_save(be, "data/ab/x1", blob, sizeof blob));
+    ASSERT_OK(shelf__be_save(be, "index/y", blob, 1000));
+    ASSERT_OK(shelf__be_save(be, "other/z", blob, 4096));   /* not the repository's */
+    ASSERT_OK(shelf__remote_terms("s3:https://h/b", be, 5000, &t, &e));
+    ASSERT_EQ_INT(t.used, 5096);
+    ASSERT(t.warning && strstr(t.warning, "of the budget"));
+    shelf_remote_terms_release(&t);
+    ASSERT_OK(shelf__remote_terms("s3:https://h/b", be, 10000, &t, &e));
+    ASSERT(t.warning == NULL);
+    shelf_remote_terms_release(&t);
+    shelf__be_close(be);
+}
+
+TEST(named_remotes_resolve)
+{
+    shelf_remote_opts o;
+    shelf__remote r;
+    shelf__err e;
+    char *msg = NULL, url[4096];
+
+    clear_env();
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.budget = 123;
+    o.region = "eu-south-1";
+    setenv("SHELF_WEBDAV_USER", "u", 1);
+    setenv("SHELF_WEBDAV_PASSWORD", "p", 1);
+    setenv("SHELF_CREDENTIALS_PASSWORD", "pp", 1);
+    o.store = SHELF_SECRET_FILE;
+    ASSERT_OKM(msg, shelf_remote_add("nas", "webdav:https://nas.example:8443/dav", &o, &msg));
+    test_pathf(url, sizeof url, "dir:%s", test_tmpdir());
+    ASSERT_OKM(msg, shelf_remote_add("usb", url, NULL, &msg));
+    ASSERT_RC(SHELF_EEXIST, shelf_remote_add("usb", url, NULL, &msg));
+    free(msg);
+
+    ASSERT_OK(shelf__remote_resolve("nas", &r, &e));
+    ASSERT_EQ_STR(r.name, "nas");
+    ASSERT_EQ_STR(r.url, "webdav:https://nas.example:8443/dav");
+    ASSERT_EQ_STR(r.region, "eu-south-1");
+    ASSERT_EQ_INT(r.budget, 123);
+    ASSERT_EQ_INT(r.store, SHELF_SECRET_FILE);
+    shelf__remote_release(&r);
+    ASSERT_OK(shelf__remote_resolve("remote:usb", &r, &e));
+    ASSERT_EQ_STR(r.url, url);
+    ASSERT_EQ_INT(r.store, SHELF_SECRET_NONE);
+    shelf__remote_release(&r);
+    /* not a remote: the target as it is */
+    ASSERT_OK(shelf__remote_resolve("s3:https://h/b", &r, &e));
+    ASSERT(r.name == NULL);
+    ASSERT_EQ_STR(r.url, "s3:https://h/b");
+    shelf__remote_release(&r);
+    ASSERT_OK(shelf__remote_resolve("backups", &r, &e));
+    ASSERT(r.name == NULL);
+    ASSERT_EQ_STR(r.url, "backups");
+    shelf__remote_release(&r);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__remote_resolve("remote:backups", &r, &e));
+    ASSERT(strstr(e.msg, "no remote named 'backups'"));
+    ASSERT_RC(SHELF_EINVAL, shelf__remote_resolve("", &r, &e));
+
+    /* the stored secret reaches shelf__creds_find once the variables are gone */
+    {
+        shelf__target t = s3_target();
+        shelf__creds c;
+
+        unsetenv("SHELF_WEBDAV_USER");
+        unsetenv("SHELF_WEBDAV_PASSWORD");
+        t.kind = SHELF__TGT_WEBDAV;
+        ASSERT_OKM(e.msg, shelf__creds_find(&t, "nas", &c, &e));
+        ASSERT_EQ_STR(c.user, "u");
+        ASSERT_EQ_STR(c.password, "p");
+        shelf__creds_clear(&c);
+    }
+    /* a remotes file from a newer shelf */
+    {
+        char p[4096];
+        const char *newer = "{\"version\": 2, \"remotes\": {}}", *broken = "{\"version\": 1, [";
+
+        test_pathf(p, sizeof p, "%s/shelf/remotes.json", getenv("XDG_CONFIG_HOME"));
+        test_write_file(p, newer, strlen(newer));
+        ASSERT_RC(SHELF_EVERSION, shelf__remote_resolve("nas", &r, &e));
+        test_write_file(p, broken, strlen(broken));
+        ASSERT_RC(SHELF_EFORMAT, shelf__remote_resolve("nas", &r, &e));
+    }
+    ASSERT_RC(SHELF_EFORMAT, shelf_remote_rm("usb", &msg));
+    ASSERT(msg && strstr(msg, "remotes.json"));
+    free(msg);
+}
+
 /* Run in a session bus of its own with an unlocked login keyring. */
 static int keyring_child(void)
 {
@@ -593,6 +725,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(scrub_env_removes_them),
         TEST_ENTRY(credfile_round_trip),
         TEST_ENTRY(credfile_wrong_passphrase_and_mode),
+        TEST_ENTRY(terms_and_space_warnings),
+        TEST_ENTRY(named_remotes_resolve),
         TEST_ENTRY(keyring_round_trip),
         TEST_ENTRY(no_secret_service_no_hang),
         TEST_END
