@@ -106,7 +106,7 @@ SHELF_API int shelf_remote_terms_get(const char *name_or_url, int check_space,
 SHELF_API void shelf_remote_terms_release(shelf_remote_terms *t);
 
 /* Open name_or_url and save, stat, load, list and remove a probe file
- * ("shelf-probe-<random>"); *ms gets the time it took.  The probe is
+ * ("shelf-probe/<random>"); *ms gets the time it took.  The probe is
  * removed whatever happens.  Errors: those of opening and of the backend. */
 SHELF_API int shelf_remote_test(const char *name_or_url, double *ms, char **msg);
 
