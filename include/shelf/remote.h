@@ -65,7 +65,7 @@ typedef struct shelf_remote_opts {
  * user or password in it is refused.  Errors: SHELF_EINVAL (name, URL or
  * option), SHELF_EEXIST (the name is taken), SHELF_EAUTH (no secret given,
  * wrong passphrase), SHELF_EPERM (credential file readable by others),
- * SHELF_EBUSY (the keyring did not answer), SHELF_EIO, SHELF_ENOMEM.
+ * SHELF_EIO (also when the keyring did not answer in 5 s), SHELF_ENOMEM.
  */
 SHELF_API int shelf_remote_add(const char *name, const char *url, const shelf_remote_opts *o,
                                char **msg);

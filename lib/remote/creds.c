@@ -722,10 +722,14 @@ static GHashTable *keyring_attrs(const char *name, const char *host)
     return a;
 }
 
-static int keyring_error(GError *ge, shelf__err *err, const char *what)
+/* The error of a keyring call: ge, or the watchdog's cancel (libsecret
+ * does not always say so). */
+static int keyring_error(GError *ge, int cancelled, shelf__err *err, const char *what)
 {
-    int timeout = ge && g_error_matches(ge, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-    int rc = shelf__seterr(err, timeout ? SHELF_EBUSY : SHELF_EIO, "cannot %s in the keyring: %s",
+    int timeout = cancelled || (ge && g_error_matches(ge, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+    /* SHELF_EIO either way: the program's status for SHELF_EBUSY says "the
+     * library is busy" */
+    int rc = shelf__seterr(err, SHELF_EIO, "cannot %s in the keyring: %s",
                            what, timeout ? "no answer (is it locked?)"
                                          : ge ? ge->message : "unknown error");
 
@@ -739,15 +743,18 @@ int shelf__keyring_lookup(const char *name, const char *host, shelf__creds *out,
     GError *ge = NULL;
     watchdog w;
     gchar *pw;
-    int rc;
+    int rc, cancelled;
 
     memset(out, 0, sizeof *out);
     watchdog_start(&w);
     pw = secret_password_lookupv_sync(schema(), attrs, w.cancel, &ge);
+    cancelled = g_cancellable_is_cancelled(w.cancel);
     watchdog_stop(&w);
     g_hash_table_unref(attrs);
-    if (ge)
-        return keyring_error(ge, err, "look up the secret");
+    if (ge || cancelled) {
+        secret_password_free(pw);
+        return keyring_error(ge, cancelled, err, "look up the secret");
+    }
     if (!pw)
         return shelf__seterr(err, SHELF_ENOTFOUND, "no secret for '%s' in the keyring",
                              name ? name : host);
@@ -767,6 +774,8 @@ int shelf__keyring_store(const char *name, const char *host, const shelf__creds 
     GError *ge = NULL;
     watchdog w;
     char *label;
+    gboolean stored;
+    int cancelled;
 
     if (record_add(&rec, c) != SHELF_OK || !rec.buf ||
         !(label = shelf__asprintf("shelf remote %s", name))) {
@@ -775,14 +784,15 @@ int shelf__keyring_store(const char *name, const char *host, const shelf__creds 
     }
     attrs = keyring_attrs(name, host);
     watchdog_start(&w);
-    secret_password_storev_sync(schema(), attrs, SECRET_COLLECTION_DEFAULT, label, rec.buf,
-                                w.cancel, &ge);
+    stored = secret_password_storev_sync(schema(), attrs, SECRET_COLLECTION_DEFAULT, label,
+                                         rec.buf, w.cancel, &ge);
+    cancelled = g_cancellable_is_cancelled(w.cancel);
     watchdog_stop(&w);
     g_hash_table_unref(attrs);
     free(label);
     wipe_buf(&rec);
-    if (ge)
-        return keyring_error(ge, err, "store the secret");
+    if (ge || cancelled || !stored)
+        return keyring_error(ge, cancelled, err, "store the secret");
     return SHELF_OK;
 }
 
@@ -792,13 +802,15 @@ int shelf__keyring_clear(const char *name, shelf__err *err)
     GError *ge = NULL;
     watchdog w;
     gboolean gone;
+    int cancelled;
 
     watchdog_start(&w);
     gone = secret_password_clearv_sync(schema(), attrs, w.cancel, &ge);
+    cancelled = g_cancellable_is_cancelled(w.cancel);
     watchdog_stop(&w);
     g_hash_table_unref(attrs);
-    if (ge)
-        return keyring_error(ge, err, "remove the secret");
+    if (ge || cancelled)
+        return keyring_error(ge, cancelled, err, "remove the secret");
     return gone ? SHELF_OK : shelf__seterr(err, SHELF_ENOTFOUND, "no secret for '%s' in the keyring",
                                            name);
 }

@@ -76,8 +76,8 @@ int shelf__awsini_find(const char *text, size_t n, int config, const char *profi
  * attributes remote and host).  available: 1 when a Secret Service owns
  * its name on a session bus that is already running (no bus is started,
  * no service activated; at most ~1 s).  The other calls give up after 5 s
- * (SHELF_KEYRING_TIMEOUT_MS) with SHELF_EBUSY: a locked keyring may wait
- * for a prompt.  lookup: by name, else by host; SHELF_ENOTFOUND when no
+ * (SHELF_KEYRING_TIMEOUT_MS) with SHELF_EIO, "no answer (is it locked?)":
+ * a locked keyring may wait for a prompt.  lookup: by name, else by host; SHELF_ENOTFOUND when no
  * item matches.  clear: SHELF_ENOTFOUND when there was none. */
 int shelf__keyring_available(void);
 int shelf__keyring_lookup(const char *name, const char *host, shelf__creds *out, shelf__err *err);

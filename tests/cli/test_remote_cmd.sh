@@ -167,7 +167,9 @@ cat >"$T/kr.sh" <<EOF
 printf 'login password' | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
 k=\$!
 for i in \$(seq 1 50); do
-    busctl --user status org.freedesktop.secrets >/dev/null 2>&1 && break
+    dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \\
+        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
+        grep -q "boolean true" && break
     sleep 0.1
 done
 AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$SHELF" --json remote add kr s3:http://127.0.0.1:9/kr >"$T/kr.add" 2>&1

@@ -653,8 +653,38 @@ static int nokeyring_child(void)
     return 0;
 }
 
-/* Run self with arg inside dbus-run-session; with_keyring: start
- * gnome-keyring-daemon, unlocked with a password on its stdin, first. */
+/* On a session bus where a Secret Service owns its name but never answers
+ * (tests/harness/silent_secrets.py): every call gives up in time. */
+static int silent_child(void)
+{
+    shelf__creds a = { 0 }, got;
+    shelf__err e;
+    double t0;
+    int i;
+
+    for (i = 0; i < 100 && !shelf__keyring_available(); i++)
+        usleep(100000);
+    if (!shelf__keyring_available())
+        return 40;
+    a.user = strdup("u");
+    a.password = strdup("p");
+    t0 = now();
+    if ((i = shelf__keyring_store("s", "h", &a, &e)) != SHELF_EIO || !strstr(e.msg, "no answer")) {
+        fprintf(stderr, "silent child: store: %d %s after %.1f s\n", i, e.msg, now() - t0);
+        return 41;
+    }
+    if (shelf__keyring_lookup("s", NULL, &got, &e) != SHELF_EIO)
+        return 42;
+    /* two calls of 1 s each (SHELF_KEYRING_TIMEOUT_MS below), not libsecret's 25 s */
+    if (now() - t0 > 4.0)
+        return 43;
+    shelf__creds_clear(&a);
+    return 0;
+}
+
+/* Run self with arg inside dbus-run-session; with_keyring 1: start
+ * gnome-keyring-daemon, unlocked with a password on its stdin, first; 2:
+ * start the silent Secret Service. */
 static int in_session(const char *arg, int with_keyring)
 {
     const char *dir = test_tmpdir();
@@ -664,11 +694,16 @@ static int in_session(const char *arg, int with_keyring)
 
     test_pathf(run, sizeof run, "%s/run", dir);
     ASSERT(mkdir(run, 0700) == 0);
-    if (with_keyring)
+    if (with_keyring == 1)
         snprintf(script, sizeof script,
                  "printf 'login password' | gnome-keyring-daemon --foreground --unlock "
                  "--components=secrets >/dev/null 2>&1 & k=$!; \"%s\" %s; rc=$?; "
                  "kill $k 2>/dev/null; wait $k 2>/dev/null; exit $rc", self_exe, arg);
+    else if (with_keyring == 2)
+        snprintf(script, sizeof script,
+                 "/usr/bin/python3 %s/tests/harness/silent_secrets.py >/dev/null & k=$!; "
+                 "SHELF_KEYRING_TIMEOUT_MS=1000 \"%s\" %s; rc=$?; kill $k; wait $k 2>/dev/null; "
+                 "exit $rc", SHELF_SRC, self_exe, arg);
     else
         snprintf(script, sizeof script, "exec \"%s\" %s", self_exe, arg);
     (void)fflush(stdout);
@@ -713,6 +748,8 @@ TEST(no_secret_service_no_hang)
     ASSERT(now() - t0 < 2.0);
     /* a bus that answers, with no Secret Service on it */
     ASSERT_EQ_INT(in_session("--nokeyring-child", 0), 0);
+    /* a Secret Service that never answers (a keyring waiting on a prompt) */
+    ASSERT_EQ_INT(in_session("--silent-child", 2), 0);
 }
 
 int main(int argc, char **argv)
@@ -746,6 +783,8 @@ int main(int argc, char **argv)
         return scrub_child();
     if (argc == 2 && !strcmp(argv[1], "--keyring-child"))
         return keyring_child();
+    if (argc == 2 && !strcmp(argv[1], "--silent-child"))
+        return silent_child();
     if (argc == 2 && !strcmp(argv[1], "--nokeyring-child"))
         return nokeyring_child();
     return test_run(argc, argv, tests);
