@@ -239,14 +239,17 @@ static int nomem(be_s3 *b)
     return shelf__seterr(&b->be.err, SHELF_ENOMEM, "out of memory");
 }
 
-/* HEAD key (relative): SHELF_OK with *size, SHELF_ENOTFOUND, or an error. */
-static int s3_head(be_s3 *b, const char *name, int rel, uint64_t *size)
+/* HEAD key (relative): SHELF_OK with *size (and *etag, owned, when etag
+ * is not NULL), SHELF_ENOTFOUND, or an error. */
+static int s3_head_etag(be_s3 *b, const char *name, int rel, uint64_t *size, char **etag)
 {
     shelf__http_req rq;
     char *url = url_of(b->sh, name, rel, NULL), *op = shelf__asprintf("stat %s", name);
     int rc;
 
     *size = 0;
+    if (etag)
+        *etag = NULL;
     shelf__http_req_init(&rq);
     if (!url || !op) {
         rc = nomem(b);
@@ -257,9 +260,13 @@ static int s3_head(be_s3 *b, const char *name, int rel, uint64_t *size)
     rq.url = url;
     if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
         goto out;
-    if (rq.status == 200 && rq.content_length >= 0)
+    if (rq.status == 200 && rq.content_length >= 0) {
         *size = (uint64_t)rq.content_length;
-    else if (rq.status == 200)
+        if (etag) {
+            *etag = rq.etag;
+            rq.etag = NULL;
+        }
+    } else if (rq.status == 200)
         rc = shelf__seterr(&b->be.err, SHELF_EIO, "%s: %s: no Content-Length", b->sh->display, op);
     else if (rq.status == 404)
         rc = shelf__seterr(&b->be.err, SHELF_ENOTFOUND, "%s: cannot stat '%s': not found",
@@ -271,6 +278,11 @@ out:
     shelf_free(url);
     shelf_free(op);
     return rc;
+}
+
+static int s3_head(be_s3 *b, const char *name, int rel, uint64_t *size)
+{
+    return s3_head_etag(b, name, rel, size, NULL);
 }
 
 static int md5_of(const void *data, size_t n, uint8_t md[16])
@@ -881,9 +893,22 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
         rc = nomem(b);
         goto out;
     }
-    if (r.etag && !etag_is(r.etag, md, suffix) && !etag_is(r.etag, md_whole, ""))
+    if (!r.etag || !*r.etag) {
+        /* Ceph RGW 16 answers <ETag></ETag>: ask the object. */
+        shelf_free(r.etag);
+        r.etag = NULL;
+        if ((rc = s3_head_etag(b, name, 1, &have, &r.etag)) != SHELF_OK)
+            goto out;
+        if (have != size) {
+            rc = shelf__seterr(&b->be.err, SHELF_EIO, "%s: %s: %llu bytes stored of %llu",
+                               sh->display, op, (unsigned long long)have,
+                               (unsigned long long)size);
+            goto out;
+        }
+    }
+    if (!r.etag || (!etag_is(r.etag, md, suffix) && !etag_is(r.etag, md_whole, "")))
         rc = shelf__seterr(&b->be.err, SHELF_EIO, "%s: %s: wrong ETag %.80s after complete",
-                           sh->display, op, r.etag);
+                           sh->display, op, r.etag ? r.etag : "(none)");
     goto out;
 abort:
     if (upload_id) {
