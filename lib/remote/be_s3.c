@@ -973,7 +973,6 @@ static uint64_t s3_sweep(shelf__backend *be)
 
     memset(&r, 0, sizeof r);
     do {
-        more = 0;
         shelf__buf_reset(&q);
         if (shelf__buf_adds(&q, "uploads&prefix=") != SHELF_OK ||
             shelf__http_pct(&q, sh->prefix, 0) != SHELF_OK ||

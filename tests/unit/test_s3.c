@@ -40,7 +40,7 @@ static void sign_s3(const char *method, const char *path, const char *query,
     rq.service = "s3";
     ASSERT_OKM(err.msg, shelf__sigv4_sign(&rq, &out, &err));
     ASSERT_EQ_STR(out.amz_date, "20130524T000000Z");
-    if (strcmp(out.signature, want_sig))
+    if (strcmp(out.signature, want_sig) != 0)
         printf("%s\n--\n%s\n", out.canonical_request, out.string_to_sign);
     ASSERT_EQ_STR(out.signature, want_sig);
     ASSERT(!strncmp(out.authorization, "AWS4-HMAC-SHA256 Credential=" AKID
@@ -191,11 +191,9 @@ static int start_server(char *why, size_t whysize)
     t0 = shelf__monotonic();
     while (shelf__monotonic() - t0 < 30 && got < sizeof line - 1) {
         struct pollfd p = { fds[0], POLLIN, 0 };
-        ssize_t r;
-
         if (poll(&p, 1, 1000) <= 0)
             continue;
-        if ((r = read(fds[0], line + got, 1)) <= 0)
+        if (read(fds[0], line + got, 1) <= 0)
             break;
         got++;
         if (line[got - 1] == '\n')
@@ -203,7 +201,7 @@ static int start_server(char *why, size_t whysize)
     }
     line[got] = '\0';
     close(fds[0]);
-    if (sscanf(line, "ready %d", &server_port) != 1 || server_port <= 0) {
+    if (strncmp(line, "ready ", 6) != 0 || (server_port = (int)strtol(line + 6, NULL, 10)) <= 0) {
         snprintf(why, whysize, "s3rver did not start (node missing?): '%s'", line);
         stop_server();
         return -1;
@@ -556,9 +554,21 @@ TEST(s3_radosgw)
     ASSERT((p = popen(cmd, "r")) != NULL);
     line[0] = '\0';
     while (fgets(line, sizeof line, p) && strncmp(line, "ready ", 6) != 0)
-        fputs(line, stderr);
-    pclose(p);
-    ASSERT(sscanf(line, "ready %d %127s %127s", &port, akey, skey) == 3);
+        if (fputs(line, stderr) == EOF)
+            break;
+    ASSERT(pclose(p) != -1);
+    /* "ready PORT ACCESS SECRET" */
+    {
+        char *end = NULL, *a, *k;
+
+        ASSERT(!strncmp(line, "ready ", 6));
+        port = (int)strtol(line + 6, &end, 10);
+        ASSERT(port > 0 && end && *end == ' ');
+        a = end + 1;
+        ASSERT((k = strchr(a, ' ')) != NULL);
+        snprintf(akey, sizeof akey, "%.*s", (int)(k - a), a);
+        snprintf(skey, sizeof skey, "%.*s", (int)strcspn(k + 1, " \n"), k + 1);
+    }
     cur_port = port;
     cur_access = akey;
     cur_secret = skey;
