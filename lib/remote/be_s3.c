@@ -732,11 +732,15 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
     }
     if (r->is_error) {
         /* An error inside a 200 (CompleteMultipartUpload does this). */
-        rq.status = r->code && !strcmp(r->code, "PreconditionFailed") ? 412 : 500;
-        *status = rq.status;
-        rc = rq.status == 412 ? shelf__seterr(&b->be.err, SHELF_EEXIST, "%s: %s: object exists",
-                                              b->sh->display, op)
-                              : s3_fail(b, &rq, &out);
+        if (r->code && !strcmp(r->code, "PreconditionFailed")) {
+            *status = 412;
+            rc = shelf__seterr(&b->be.err, SHELF_EEXIST, "%s: %s: object exists", b->sh->display,
+                               op);
+        } else {
+            rc = shelf__seterr(&b->be.err, SHELF_EIO, "%s: %s: error inside a 200 reply: %s%s%.200s",
+                               b->sh->display, op, r->code ? r->code : "(no code)",
+                               r->message ? ": " : "", r->message ? r->message : "");
+        }
         shelf__s3_reply_free(r);
     }
 out:

@@ -587,6 +587,91 @@ TEST(s3_radosgw)
     stop_rgw();
 }
 
+/* ---- a server that lies ---------------------------------------------------- */
+
+/* Start tests/servers/s3_bad.py; its pid, or -1 with the test skipped. */
+static pid_t start_bad(int *port)
+{
+    const char *py = SHELF_SRC_DIR "/tests/servers/s3_bad.py";
+    char line[64];
+    size_t got = 0;
+    int fds[2];
+    pid_t pid;
+
+    if (access("/usr/bin/python3", X_OK) != 0)
+        TEST_SKIP("/usr/bin/python3 is not installed");
+    ASSERT(pipe(fds) == 0);
+    ASSERT((pid = fork()) >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl("/usr/bin/python3", "python3", py, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    while (got < sizeof line - 1) {
+        struct pollfd p = { fds[0], POLLIN, 0 };
+
+        if (poll(&p, 1, 20000) <= 0 || read(fds[0], line + got, 1) <= 0)
+            break;
+        if (line[got++] == '\n')
+            break;
+    }
+    line[got] = '\0';
+    close(fds[0]);
+    *port = strncmp(line, "ready ", 6) == 0 ? (int)strtol(line + 6, NULL, 10) : 0;
+    if (*port <= 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        ASSERT(!"s3_bad.py did not start");
+    }
+    return pid;
+}
+
+/* Malformed XML, a bad Size, a wrong ETag, a short ranged read and an
+ * <Error> inside a 200 are each SHELF_EIO naming the remote and the
+ * operation, on one line. */
+TEST(s3_bad_replies)
+{
+    shelf__backend *be = NULL;
+    shelf__err err = { 0, "" };
+    shelf__buf b = SHELF__BUF_INIT;
+    conf_names l;
+    char path[4096];
+    pid_t pid;
+    int port, fd;
+
+    pid = start_bad(&port);
+    cur_port = port;
+    ASSERT_OKM(err.msg, open_s3("b", "P", "x", 0, &be, &err));
+    memset(&l, 0, sizeof l);
+    ASSERT_RC(SHELF_EIO, shelf__be_list(be, "data", conf_collect, &l));
+    printf("%s\n", be->err.msg);
+    ASSERT(strstr(be->err.msg, "s3://127.0.0.1/b: list data/: malformed XML"));
+    ASSERT_RC(SHELF_EIO, shelf__be_list(be, "index", conf_collect, &l));
+    printf("%s\n", be->err.msg);
+    ASSERT(strstr(be->err.msg, "bad Size"));
+    ASSERT_RC(SHELF_EIO, shelf__be_save(be, "data/x", "hello", 5));
+    printf("%s\n", be->err.msg);
+    ASSERT(strstr(be->err.msg, "s3://127.0.0.1/b: upload data/x: wrong ETag"));
+    ASSERT_RC(SHELF_EIO, shelf__be_load(be, "obj", 0, 10, &b));
+    printf("%s\n", be->err.msg);
+    ASSERT(strstr(be->err.msg, "short read"));
+    ASSERT_EQ_INT(b.len, 0);
+    test_pathf(path, sizeof path, "%s/big", test_tmpdir());
+    fd = pattern_file(path, 32u << 20);
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/big", fd, 32u << 20));
+    printf("%s\n", be->err.msg);
+    ASSERT(strstr(be->err.msg, "upload data/big: error inside a 200 reply: InternalError"));
+    ASSERT(!strchr(be->err.msg, '\n'));
+    close(fd);
+    shelf__be_close(be);
+    shelf__buf_release(&b);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -600,6 +685,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(s3_multipart_40mib),
         TEST_ENTRY(s3_multipart_crash_then_sweep),
         TEST_ENTRY(s3_safe_characters),
+        TEST_ENTRY(s3_bad_replies),
         TEST_ENTRY(s3_radosgw),
         TEST_END
     };
