@@ -1190,9 +1190,8 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
         hc.progress_ud = o->progress_ud;
     }
     /* Plain http only to this machine (tests, a local gateway). */
-    hc.insecure_http_ok = !strncmp(base.buf, "http://127.", 11) ||
-                          !strncmp(base.buf, "http://localhost", 16) ||
-                          !strncmp(base.buf, "http://[::1]", 12);
+    hc.insecure_http_ok = !strcmp(t->host, "localhost") || !strcmp(t->host, "::1") ||
+                          !strcmp(t->host, "[::1]") || !strncmp(t->host, "127.", 4);
     if ((rc = shelf__http_new(base.buf, &hc, &sh->http, err)) != SHELF_OK)
         goto out;
 
