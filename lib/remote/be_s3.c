@@ -52,6 +52,7 @@ typedef struct s3_shared {
     char *access_key, *secret_key, *session_token, *region;
     char *display;          /* "s3://HOST/BUCKET" for messages */
     int conditional;        /* the server honours If-None-Match: * */
+    uint64_t budget;        /* bytes the user allows; 0: none */
     shelf__s3_hooks hooks;
 } s3_shared;
 
@@ -530,20 +531,22 @@ out:
     return rc;
 }
 
-/* List keys under the prefix + dir, calling cb with names relative to the
- * prefix.  raw: also keys that are no valid name (for probes). */
+/* List keys under the prefix + dir (NULL: the whole prefix), calling cb
+ * with names relative to the prefix; keys that are no valid name are
+ * skipped. */
 static int s3_list(shelf__backend *be, const char *dir, shelf__be_list_cb cb, void *ud)
 {
     be_s3 *b = (be_s3 *)be;
     s3_shared *sh = b->sh;
     shelf__buf q = SHELF__BUF_INIT, pfx = SHELF__BUF_INIT;
     shelf__s3_reply r;
-    char *token = NULL, *op = shelf__asprintf("list %s/", dir);
+    char *token = NULL, *op = dir ? shelf__asprintf("list %s/", dir) : shelf__strdup("list");
     size_t plen = strlen(sh->prefix), i;
     int rc = SHELF_OK;
 
     memset(&r, 0, sizeof r);
-    if (!op || shelf__buf_addf(&pfx, "%s%s/", sh->prefix, dir) != SHELF_OK) {
+    if (!op || shelf__buf_addf(&pfx, "%s%s%s", sh->prefix, dir ? dir : "", dir ? "/" : "") !=
+                   SHELF_OK) {
         rc = nomem(b);
         goto out;
     }
@@ -1042,12 +1045,31 @@ static int s3_dup(shelf__backend *be, shelf__backend **out)
     return SHELF_OK;
 }
 
-/* S3 has no quota to read: unknown (a budget is the caller's to keep). */
+static int add_size(void *ud, const char *name, uint64_t size)
+{
+    uint64_t *sum = ud;
+
+    (void)name;
+    *sum += size;
+    return 0;
+}
+
+/* S3 has no quota to read: unknown, unless the remote has a budget; then
+ * used is the sum of the sizes under the prefix (one listing). */
 static int s3_space(shelf__backend *be, uint64_t *used, uint64_t *avail)
 {
-    (void)be;
+    be_s3 *b = (be_s3 *)be;
+    uint64_t sum = 0;
+    int rc;
+
     *used = UINT64_MAX;
     *avail = UINT64_MAX;
+    if (!b->sh->budget)
+        return SHELF_OK;
+    if ((rc = s3_list(be, NULL, add_size, &sum)) != SHELF_OK)
+        return rc;
+    *used = sum;
+    *avail = b->sh->budget > sum ? b->sh->budget - sum : 0;
     return SHELF_OK;
 }
 
@@ -1188,6 +1210,7 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
         hc.connections = o->connections;
         hc.progress = o->progress;
         hc.progress_ud = o->progress_ud;
+        sh->budget = o->budget;
     }
     /* Plain http only to this machine (tests, a local gateway). */
     hc.insecure_http_ok = !strcmp(t->host, "localhost") || !strcmp(t->host, "::1") ||

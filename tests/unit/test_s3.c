@@ -221,6 +221,7 @@ static void need_server(void)
 /* The server the next open_s3 talks to (s3rver unless a test changes it). */
 static int cur_port;
 static const char *cur_access = "S3RVER";
+static uint64_t cur_budget;
 
 /* Open an s3 repository at prefix on the test server. */
 static int open_s3(const char *bucket, const char *prefix, const char *secret, int create,
@@ -244,6 +245,7 @@ static int open_s3(const char *bucket, const char *prefix, const char *secret, i
     c.secret_key = (char *)secret;
     memset(&o, 0, sizeof o);
     o.create = create;
+    o.budget = cur_budget;
     return shelf__be_s3_open(&t, &c, &o, be, err);
 }
 
@@ -274,9 +276,18 @@ TEST(s3_conformance)
     ASSERT_OK(shelf__be_load(dup, "data/ab/abcdef", 0, 0, &b));
     ASSERT_EQ_INT(b.len, 11);
     ASSERT_OK(dup->ops->space(dup, &used, &avail));
-    ASSERT(avail == UINT64_MAX);
+    ASSERT(used == UINT64_MAX && avail == UINT64_MAX);     /* no budget: unknown */
     shelf__be_close(be);
     shelf__be_close(dup);
+    /* with a budget, space counts what is under the prefix */
+    cur_budget = 10u << 20;
+    be = open_ok("conf/repo", 0);
+    ASSERT_OK(be->ops->space(be, &used, &avail));
+    /* data, config, big and the .shelf-s3 marker where init wrote one */
+    ASSERT_EQ_INT(used, 11 + 2 + (3u << 20) + (shelf__be_s3_conditional(be) ? 24 : 0));
+    ASSERT_EQ_INT(avail, (10u << 20) - used);
+    shelf__be_close(be);
+    cur_budget = 0;
     /* and once more through the fault wrapper, with no fault set */
     memset(&fc, 0, sizeof fc);
     be = open_ok("conf/fault", 1);
