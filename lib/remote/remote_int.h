@@ -143,6 +143,7 @@ typedef struct shelf__be_opts {
     const char *rclone;     /* rclone program; NULL: "rclone" from PATH */
     void (*progress)(void *ud, uint64_t up, uint64_t down);
     void *progress_ud;
+    uint64_t budget;        /* s3: bytes the user allows (space() reports it); 0: none */
 } shelf__be_opts;
 
 /* Credentials for one target (creds_int.h finds them). */
