@@ -15,6 +15,9 @@
 #include "shelf/backup.h"
 
 #define SHELF__RUN_BYTES 16
+/* Parallel transfers of shelf_repo_opts.connections. */
+#define SHELF__DEFAULT_CONNECTIONS 4
+#define SHELF__MAX_CONNECTIONS 32
 
 /* Chunking: min 512 KiB, normal point 1 MiB, max 8 MiB (doc/formats.md). */
 #define SHELF__CHUNK_MIN (512u * 1024)
@@ -81,6 +84,7 @@ struct shelf_repo {
     int64_t lock_expires;
     int lock_exclusive;
     int lease_seconds;
+    int connections;             /* backend handles for parallel transfers (shelf_repo_opts) */
     int others_live;             /* live locks of other runs when ours was taken */
     json_t *snaps_damaged;       /* ids of snapshot files the last shelf__snap_all could not read */
     int index_damaged;           /* index files the last sync could not read */

@@ -1448,6 +1448,8 @@ static shelf_repo *repo_new(shelf__backend *be, const shelf_repo_opts *o)
     r->be = be;
     r->zstd_level = 3;
     r->lease_seconds = o && o->lease_seconds > 0 ? o->lease_seconds : 300;
+    r->connections = o && o->size >= offsetof(shelf_repo_opts, connections) + sizeof(int) &&
+                             o->connections > 0 ? o->connections : SHELF__DEFAULT_CONNECTIONS;
     return r;
 }
 
@@ -1692,19 +1694,44 @@ out:
     return rc;
 }
 
+/* Check the caller's options (backup.h's size rule) into oo, and open
+ * target's backend with them. */
+static int open_target(const char *target, const shelf_repo_opts *o, int create,
+                       shelf_repo_opts *oo, shelf__backend **be, shelf__err *err)
+{
+    shelf__be_opts bo;
+    int rc;
+
+    *be = NULL;
+    if ((rc = shelf__opts_check(err, oo, sizeof *oo, o, offsetof(shelf_repo_opts, ca_file),
+                                "shelf_repo_opts")) != SHELF_OK)
+        return rc;
+    if (oo->connections < 0 || oo->connections > SHELF__MAX_CONNECTIONS)
+        return shelf__seterr(err, SHELF_EINVAL, "connections must be 1 to %d, not %d",
+                             SHELF__MAX_CONNECTIONS, oo->connections);
+    memset(&bo, 0, sizeof bo);
+    bo.create = create;
+    bo.ca_file = oo->ca_file;
+    bo.limit_up = oo->limit_upload;
+    bo.limit_down = oo->limit_download;
+    bo.connections = oo->connections;
+    return shelf__be_open_target(target, &bo, be, err);
+}
+
 int shelf_repo_init(const char *target, const shelf_repo_opts *o, char **errmsg)
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts oo;
     int rc;
 
     if (errmsg)
         *errmsg = NULL;
-    if ((rc = shelf__be_open(target, 1, &be, &err)) != SHELF_OK) {
+    if ((rc = open_target(target, o, 1, &oo, &be, &err)) != SHELF_OK) {
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_init_be(be, o, errmsg);
+    return shelf__repo_init_be(be, &oo, errmsg);
 }
 
 int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **out,
@@ -1712,18 +1739,19 @@ int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **o
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts oo;
     int rc;
 
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;
-    if ((rc = shelf__be_open(target, 0, &be, &err)) != SHELF_OK) {
+    if ((rc = open_target(target, o, 0, &oo, &be, &err)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&err, rc, "no repository at '%s'", target);
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_open_be(be, o, out, errmsg);
+    return shelf__repo_open_be(be, &oo, out, errmsg);
 }
 
 void shelf_repo_close(shelf_repo *r)
