@@ -92,6 +92,9 @@ struct shelf_repo {
     char warn[512];              /* shelf_repo_warning */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
+    shelf__backend *conns[SHELF__MAX_CONNECTIONS]; /* the pipe's extra handles (dup); [0] unused */
+    int nconns;
+    int conns_used;              /* connections the last pipe saved packs on (tests) */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
     void *cipher;                /* EVP_CIPHER_CTX */
     shelf__buf tmp;
@@ -211,9 +214,12 @@ typedef struct shelf__pipe_sink {
     /* a pool thread: seal in with this worker's EVP_CIPHER_CTX */
     int (*seal)(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
                 shelf__err *err);
-    /* a pool thread, one at a time, under the sink lock: save a finished
-     * pack as name; failures into err */
-    int (*save)(void *owner, const char *name, const void *data, size_t n, shelf__err *err);
+    /* a pool thread: save a finished pack as name on connection conn
+     * (0..connections-1; one save per connection at a time, conn 0 under
+     * the sink lock); failures into err */
+    int (*save)(void *owner, int conn, const char *name, const void *data, size_t n,
+                shelf__err *err);
+    int connections;            /* packs saved at once; 0: 1 */
     void *owner;
     shelf__err *err;            /* the pipe's own failures */
     int zstd_level;
