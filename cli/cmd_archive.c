@@ -3,6 +3,7 @@
  * tar.zst or zip, with PAR2 parity; and `shelf export-media`: samples in
  * shard folders with an index, for a workstation's card.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -77,6 +78,68 @@ static double parse_percent(const char *s)
     return v;
 }
 
+/* ---- remote destinations (--to, --from) ------------------------------------------ */
+
+/* A folder of our own for an archive on its way to or from a target. */
+static int xfer_dir(char dir[4096])
+{
+    const char *t = getenv("TMPDIR");
+
+    snprintf(dir, 4096, "%s/shelf-archive-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        cli_error("cannot make a temporary folder in '%s': %s", t && *t ? t : "/tmp", strerror(errno));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* Remove the files of xfer_dir's folder (flat: archives and PAR2 files) and it. */
+static void xfer_clear(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    char p[4400];
+
+    while (dh && (de = readdir(dh)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        (void)unlink(p);
+    }
+    if (dh)
+        closedir(dh);
+    (void)rmdir(dir);
+}
+
+static void xfer_opts(const cli_net *n, shelf_transfer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->ca_file = n->ca_file;
+    o->limit_upload = n->limit_up;
+    o->limit_download = n->limit_down;
+    o->connections = n->connections;
+}
+
+/* Fetch name and its PAR2 files from target into a new folder dir. */
+static int xfer_fetch(const char *target, const cli_net *n, const char *name, char dir[4096])
+{
+    shelf_transfer_opts o;
+    char *msg = NULL;
+    int rc, ex;
+
+    if ((ex = xfer_dir(dir)) != EXIT_OK)
+        return ex;
+    xfer_opts(n, &o);
+    if ((rc = shelf_archive_download(target, name, dir, &o, NULL, &msg)) != SHELF_OK) {
+        cli_error("%s", msg ? msg : shelf_strerror(rc));
+        shelf_free(msg);
+        xfer_clear(dir);
+        return cli_exit_for(rc);
+    }
+    return EXIT_OK;
+}
+
 /* ---- export ----------------------------------------------------------------------- */
 
 static int add_id(int64_t **v, size_t *n, const char *arg, const char *what)
@@ -102,8 +165,12 @@ static int archive_export(const cli *c, int argc, char **argv)
         { "project", required_argument, NULL, 'P' }, { "patch", required_argument, NULL, 'p' },
         { "query", required_argument, NULL, 'Q' }, { "all", no_argument, NULL, 'a' },
         { "parity", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
-        { "allow-missing", no_argument, NULL, 'm' }, { NULL, 0, NULL, 0 }
+        { "allow-missing", no_argument, NULL, 'm' }, { "to", required_argument, NULL, 'T' },
+        CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
+    const char *to = NULL, *out_path;
+    char xdir[4096] = "", xpath[4400];
+    cli_net net;
     shelf_archive_export_opts o;
     shelf_archive_export_stats st;
     shelf_library *lib = NULL;
@@ -115,9 +182,11 @@ static int archive_export(const cli *c, int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     memset(&u, 0, sizeof u);
+    memset(&net, 0, sizeof net);
     o.size = sizeof o;
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
+        case 'T': to = optarg; break;
         case 'P': rc = add_id(&projects, &nprojects, optarg, "--project"); break;
         case 'p': rc = add_id(&patches, &npatches, optarg, "--patch"); break;
         case 'Q': o.query = optarg; break;
@@ -130,16 +199,30 @@ static int archive_export(const cli *c, int argc, char **argv)
                 rc = EXIT_USAGE;
             }
             break;
-        default: rc = EXIT_USAGE; break;
+        default: rc = cli_net_opt(&net, ch, optarg) == EXIT_OK ? EXIT_OK : EXIT_USAGE; break;
         }
         if (rc != EXIT_OK)
             goto out;
     }
     if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all)) {
         cli_error("usage: shelf archive export (--project ID | --patch ID | --query Q | --all)... "
-                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing]");
+                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing] [--to TARGET]");
         rc = EXIT_USAGE;
         goto out;
+    }
+    out_path = argv[optind];
+    if (to) {
+        /* Written here whole (with its parity), then sent: the target
+         * never holds half an archive under its name. */
+        if (strchr(out_path, '/')) {
+            cli_error("with --to, OUT is the archive's name in the target, not a path: '%s'", out_path);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if ((rc = xfer_dir(xdir)) != EXIT_OK)
+            goto out;
+        snprintf(xpath, sizeof xpath, "%s/%s", xdir, out_path);
+        out_path = xpath;
     }
     o.projects = projects;
     o.nprojects = nprojects;
@@ -155,11 +238,26 @@ static int archive_export(const cli *c, int argc, char **argv)
     o.ud = &u;
     cli_catch_signals();
     cli_progress_start(&u.prog, c);
-    src = shelf_archive_export(lib, argv[optind], &o, &st);
+    src = shelf_archive_export(lib, out_path, &o, &st);
     cli_progress_end(&u.prog);
     if (src != SHELF_OK) {
         rc = cli_fail(lib, src);
         goto out;
+    }
+    if (to) {
+        shelf_transfer_opts xo;
+        char *msg = NULL;
+        unsigned nf = 0;
+
+        xfer_opts(&net, &xo);
+        if ((src = shelf_archive_upload(out_path, to, &xo, &nf, &msg)) != SHELF_OK) {
+            cli_error("%s", msg ? msg : shelf_strerror(src));
+            shelf_free(msg);
+            rc = cli_exit_for(src);
+            goto out;
+        }
+        if (!c->json && !c->quiet)
+            printf("uploaded %u file%s to %s\n", nf, nf == 1 ? "" : "s", to);
     }
     if (c->json) {
         cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
@@ -181,6 +279,8 @@ static int archive_export(const cli *c, int argc, char **argv)
                    st.parity_slices, (unsigned long long)st.slice_size, argv[optind], argv[optind]);
     }
 out:
+    if (xdir[0])
+        xfer_clear(xdir);
     json_decref(u.arr);
     shelf_library_close(lib);
     free(projects);
@@ -192,26 +292,44 @@ out:
 
 static int archive_verify(const cli *c, int argc, char **argv)
 {
-    static const struct option longopts[] = { { NULL, 0, NULL, 0 } };
+    static const struct option longopts[] = {
+        { "from", required_argument, NULL, 'F' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
+    };
     shelf_archive_verify_stats st;
-    char *msg = NULL, b1[32];
+    char *msg = NULL, b1[32], xdir[4096] = "", xpath[4400];
+    const char *from = NULL, *path;
+    cli_net net;
     ui u;
     int ch, rc;
 
     memset(&u, 0, sizeof u);
-    FOR_OPTS(ch, argc, argv, "", longopts)
-        return EXIT_USAGE;
+    memset(&net, 0, sizeof net);
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        if (ch == 'F')
+            from = optarg;
+        else if (cli_net_opt(&net, ch, optarg) != EXIT_OK)
+            return EXIT_USAGE;
+    }
     if (optind + 1 != argc) {
-        cli_error("usage: shelf archive verify ARCHIVE");
+        cli_error("usage: shelf archive verify ARCHIVE [--from TARGET]");
         return EXIT_USAGE;
+    }
+    path = argv[optind];
+    if (from) {
+        if ((rc = xfer_fetch(from, &net, path, xdir)) != EXIT_OK)
+            return rc;
+        snprintf(xpath, sizeof xpath, "%s/%s", xdir, path);
+        path = xpath;
     }
     u.c = c;
     u.what = "verify";
     u.arr = c->json ? json_array() : NULL;
     cli_catch_signals();
     cli_progress_start(&u.prog, c);
-    rc = shelf_archive_verify(argv[optind], NULL, on_problem, on_progress, &u, &st, &msg);
+    rc = shelf_archive_verify(path, NULL, on_problem, on_progress, &u, &st, &msg);
     cli_progress_end(&u.prog);
+    if (xdir[0])
+        xfer_clear(xdir);
     if (c->json) {
         cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:o, s:b, s:i, s:i, s:s?}", "archive", argv[optind],
                                  "intact", rc == SHELF_OK, "files", (json_int_t)st.files,
@@ -298,8 +416,12 @@ static int archive_import(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "preview", no_argument, NULL, 'n' }, { "dry-run", no_argument, NULL, 'n' },
-        { "on-conflict", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 }
+        { "on-conflict", required_argument, NULL, 'c' }, { "from", required_argument, NULL, 'F' },
+        CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
+    char xdir[4096] = "", xpath[4400];
+    const char *from = NULL, *path;
+    cli_net net;
     shelf_archive_import_opts o;
     shelf_archive_import_stats st;
     shelf_library *lib = NULL;
@@ -308,9 +430,11 @@ static int archive_import(const cli *c, int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     memset(&u, 0, sizeof u);
+    memset(&net, 0, sizeof net);
     o.size = sizeof o;
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
+        case 'F': from = optarg; break;
         case 'n': o.preview = 1; break;
         case 'c':
             if (!strcmp(optarg, "skip"))
@@ -326,15 +450,28 @@ static int archive_import(const cli *c, int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        default: return EXIT_USAGE;
+        default:
+            if (cli_net_opt(&net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
         }
     }
     if (optind + 1 != argc) {
-        cli_error("usage: shelf archive import ARCHIVE [--preview] [--on-conflict overwrite|keep-both|skip|ask]");
+        cli_error("usage: shelf archive import ARCHIVE [--preview] [--on-conflict overwrite|keep-both|skip|ask] "
+                  "[--from TARGET]");
         return EXIT_USAGE;
     }
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
         return rc;
+    path = argv[optind];
+    if (from) {
+        if ((rc = xfer_fetch(from, &net, path, xdir)) != EXIT_OK) {
+            shelf_library_close(lib);
+            return rc;
+        }
+        snprintf(xpath, sizeof xpath, "%s/%s", xdir, path);
+        path = xpath;
+    }
     u.c = c;
     u.what = "import";
     u.arr = c->json ? json_array() : NULL;
@@ -345,8 +482,10 @@ static int archive_import(const cli *c, int argc, char **argv)
     o.ud = &u;
     cli_catch_signals();
     cli_progress_start(&u.prog, c);
-    src = shelf_archive_import(lib, argv[optind], &o, &st);
+    src = shelf_archive_import(lib, path, &o, &st);
     cli_progress_end(&u.prog);
+    if (xdir[0])
+        xfer_clear(xdir);
     if (src != SHELF_OK) {
         json_decref(u.arr);
         if (src == SHELF_ECORRUPT) {

@@ -153,17 +153,22 @@ static const cmd_doc cmd_docs[] = {
 
     { "Archive (BagIt bags for the long term; doc/formats.md, Archives)",
       "archive export", "archive export (--project ID | --patch ID | --query Q | --all)...\n"
-      "       OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--sync] [--allow-missing]",
+      "       OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--sync] [--allow-missing]\n"
+      "       [--to TARGET]",
       "items with their samples, catalog metadata and\n"
       "version histories; SHA-256 + SHA-512 manifests;\n"
       "--parity writes PAR2 files par2cmdline reads;\n"
-      "a referenced sample missing: exit 3 with the list" },
-    { NULL, "archive verify", "archive verify ARCHIVE",
+      "a referenced sample missing: exit 3 with the list;\n"
+      "--to: written locally, then uploaded with its\n"
+      "PAR2 files to TARGET's archives/ (OUT: a name)" },
+    { NULL, "archive verify", "archive verify ARCHIVE [--from TARGET]",
       "every checksum, and the parity files beside it;\n"
       "exit 16 + 1 missing | 2 unlisted | 4 corrupt |\n"
-      "8 repairable from the parity" },
+      "8 repairable from the parity; --from: download\n"
+      "ARCHIVE and its PAR2 files from TARGET first" },
     { NULL, "archive import",
-      "archive import ARCHIVE [--preview] [--on-conflict skip|overwrite|keep-both|ask]",
+      "archive import ARCHIVE [--preview] [--on-conflict skip|overwrite|keep-both|ask]\n"
+      "       [--from TARGET]",
       "check everything first (unsafe archives are\n"
       "refused), repair from parity, then import;\n"
       "damage: exit 16+ as verify, nothing imported" },

@@ -252,4 +252,35 @@ SHELF_API int shelf_media_export(shelf_library *lib, const char *dir,
                                  const shelf_media_export_opts *o,
                                  shelf_media_export_stats *st);
 
+/*
+ * Archives on a remote target (a folder, s3:, webdav:, rclone: or a named
+ * remote; backup.h lists the forms).  An archive NAME and its PAR2 files
+ * (NAME.par2, NAME.volA+B.par2) live as archives/NAME... in the target;
+ * NAME is a plain file name of [A-Za-z0-9._-] (SHELF_EINVAL otherwise).
+ * Export and import work on local files: export writes to a temporary
+ * folder, then shelf_archive_upload sends the files; verify and import
+ * first fetch them with shelf_archive_download.
+ */
+typedef struct shelf_transfer_opts {
+    size_t size;                /* sizeof(shelf_transfer_opts) */
+    const char *ca_file;        /* https: trust this PEM CA bundle too */
+    uint64_t limit_upload;      /* bytes per second; 0: none */
+    uint64_t limit_download;
+    int connections;            /* 0: 4 */
+} shelf_transfer_opts;
+
+/* Upload local archive path and the PAR2 files beside it to target as
+ * archives/<its file name>..., each create-only (SHELF_EEXIST when the
+ * target has one of that name; nothing is replaced).  *nfiles (may be
+ * NULL) counts the files sent.  errmsg as in shelf_repo_init. */
+SHELF_API int shelf_archive_upload(const char *path, const char *target,
+                                   const shelf_transfer_opts *o, unsigned *nfiles,
+                                   char **errmsg);
+/* Download archives/name and its PAR2 files from target into folder dir
+ * (which must exist; files there of the same names are replaced).
+ * SHELF_ENOTFOUND when the target has no such archive.  *nfiles as above. */
+SHELF_API int shelf_archive_download(const char *target, const char *name, const char *dir,
+                                     const shelf_transfer_opts *o, unsigned *nfiles,
+                                     char **errmsg);
+
 #endif /* SHELF_ARCHIVE_H */
