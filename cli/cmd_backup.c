@@ -24,6 +24,7 @@ typedef struct repo_args {
     char *password;         /* owned, wiped on release */
     char cache[4200];       /* the library's cache folder, "" when none */
     cli_net net;            /* --ca-file, --limit-upload, ... */
+    const char *env;        /* the password's variable; NULL: SHELF_PASSWORD */
 } repo_args;
 
 /* The transfer options of ra into o. */
@@ -172,7 +173,7 @@ static void find_cache(const cli *c, repo_args *ra)
 static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)
 {
     shelf_repo_opts o;
-    const char *env = getenv("SHELF_PASSWORD");
+    const char *ename = ra->env ? ra->env : "SHELF_PASSWORD", *env = getenv(ename);
     char *msg = NULL;
     int rc, ex;
 
@@ -182,7 +183,7 @@ static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)
     find_cache(c, ra);
     o.cache_dir = ra->cache[0] ? ra->cache : NULL;
     if (!ra->password && (ra->password_file || (env && *env)) &&
-        (ex = get_password(ra, ra->password_file, "SHELF_PASSWORD", 0, &ra->password)) != EXIT_OK)
+        (ex = get_password(ra, ra->password_file, ename, 0, &ra->password)) != EXIT_OK)
         return ex;
     o.password = ra->password;
     net_into(ra, &o);
@@ -191,7 +192,7 @@ static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)
         /* Encrypted, and no password given yet: ask. */
         shelf_free(msg);
         msg = NULL;
-        if ((ex = get_password(ra, NULL, "SHELF_PASSWORD", 0, &ra->password)) != EXIT_OK)
+        if ((ex = get_password(ra, NULL, ename, 0, &ra->password)) != EXIT_OK)
             return ex;
         o.password = ra->password;
         rc = shelf_repo_open(ra->target, &o, r, &msg);
@@ -1042,6 +1043,90 @@ static int repo_cmd_key(const cli *c, shelf_repo *r, repo_args *ra, int argc, ch
 
 /* ---- dispatch ---- */
 
+/* ---- copy ---- */
+
+static int copy_progress(void *ud, const shelf_copy_stats *st)
+{
+    cli_progress *p = ud;
+
+    cli_progress_draw(p, "copy", st->blobs_new, 0, st->bytes_new, 0);
+    return cli_interrupted;
+}
+
+/* shelf backup copy SRC DST [SNAP...]: SRC's password as for every
+ * command, DST's from --dst-password-file, $SHELF_DST_PASSWORD, else SRC's
+ * (one password for both), else a prompt. */
+static int backup_copy(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "password-file", required_argument, NULL, 'p' },
+        { "dst-password-file", required_argument, NULL, 'P' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
+    };
+    repo_args rs, rd;
+    shelf_repo *src = NULL, *dst = NULL;
+    shelf_copy_stats st;
+    cli_progress prog;
+    char b1[32];
+    int ch, rc, ex = EXIT_OK, first;
+
+    memset(&rs, 0, sizeof rs);
+    memset(&rd, 0, sizeof rd);
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'p': rs.password_file = optarg; break;
+        case 'P': rd.password_file = optarg; break;
+        default:
+            if (cli_net_opt(&rs.net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
+        }
+    }
+    rd.net = rs.net;
+    first = optind;
+    if (argc - first < 2) {
+        cli_error("usage: shelf backup copy [--dst-password-file F] SRC DST [SNAP...]");
+        return EXIT_USAGE;
+    }
+    rs.target = argv[first];
+    rd.target = argv[first + 1];
+    rd.env = "SHELF_DST_PASSWORD";
+    if ((ex = open_repo(c, &rs, &src)) != EXIT_OK)
+        goto out;
+    if (!rd.password_file && !getenv("SHELF_DST_PASSWORD") && rs.password &&
+        !(rd.password = strdup(rs.password))) {
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    if ((ex = open_repo(c, &rd, &dst)) != EXIT_OK)
+        goto out;
+    cli_catch_signals();
+    cli_progress_start(&prog, c);
+    rc = shelf_repo_copy(src, dst, (const char *const *)argv + first + 2, (size_t)(argc - first - 2),
+                         copy_progress, &prog, &st);
+    cli_progress_end(&prog);
+    if (rc != SHELF_OK) {
+        ex = repo_fail(dst, rc);
+        goto out;
+    }
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "source", rs.target,
+                                 "destination", rd.target, "snapshots", (json_int_t)st.snapshots,
+                                 "skipped", (json_int_t)st.skipped, "blobs", (json_int_t)st.blobs,
+                                 "blobs_new", (json_int_t)st.blobs_new,
+                                 "bytes_new", (json_int_t)st.bytes_new, "seconds", st.seconds));
+    else if (!c->quiet)
+        printf("copied %llu snapshot%s (%llu already there): %llu of %llu blobs sent, %s, in %.1f s\n",
+               (unsigned long long)st.snapshots, st.snapshots == 1 ? "" : "s",
+               (unsigned long long)st.skipped, (unsigned long long)st.blobs_new,
+               (unsigned long long)st.blobs, cli_bytes(st.bytes_new, b1), st.seconds);
+out:
+    shelf_repo_close(dst);
+    shelf_repo_close(src);
+    wipe_free(rs.password);
+    wipe_free(rd.password);
+    return ex;
+}
+
 int cmd_backup(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -1064,6 +1149,8 @@ int cmd_backup(const cli *c, int argc, char **argv)
 
     if (sub && !strcmp(sub, "init"))
         return backup_init(c, argc - 1, argv + 1);
+    if (sub && !strcmp(sub, "copy"))
+        return backup_copy(c, argc - 1, argv + 1);
     for (k = 0; sub && subs[k]; k++)
         if (!strcmp(sub, subs[k]))
             break;

@@ -140,6 +140,11 @@ static const cmd_doc cmd_docs[] = {
       "remove data no snapshot needs (crash-safe)" },
     { NULL, "backup test-restore", "backup test-restore TARGET [SNAP]",
       "restore into a temporary folder, re-hash all" },
+    { NULL, "backup copy", "backup copy [--dst-password-file F] SRC DST [SNAP...]",
+      "copy snapshots (all, or SNAP...) to another\n"
+      "repository: only blobs DST lacks are sent,\n"
+      "checked and encrypted with DST's key; DST's\n"
+      "password: $SHELF_DST_PASSWORD, else SRC's" },
     { NULL, "backup key", "backup key list|add|rm ID TARGET",
       "passwords (key files) of a repository" },
     { NULL, "backup unlock", "backup unlock [--all] TARGET",

@@ -361,4 +361,30 @@ SHELF_API int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st
 SHELF_API int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed,
                                       uint64_t *index_removed);
 
+/* ---- Copies between repositories ---- */
+typedef struct shelf_copy_stats {
+    uint64_t snapshots;       /* copied this call */
+    uint64_t skipped;         /* already in the destination */
+    uint64_t blobs;           /* blobs the copied snapshots need */
+    uint64_t blobs_new;       /* of those, read from the source and stored */
+    uint64_t bytes_new;       /* their size before compression */
+    double seconds;
+} shelf_copy_stats;
+/* Called on the calling thread now and then; non-zero stops the copy
+ * (SHELF_ECANCELED; what arrived is reused by the next copy). */
+typedef int (*shelf_copy_progress_cb)(void *ud, const shelf_copy_stats *st);
+/*
+ * Copy snapshots refs[0..n) of src (ids, prefixes or "latest"; n 0: all)
+ * into dst.  Only the blobs dst lacks are read (each checked against its
+ * id) and stored again under dst's key; dst writes packs, then its index,
+ * then each snapshot, so a failure leaves dst valid and a later copy goes
+ * on.  Snapshots dst already holds (copied before) are skipped.  A copied
+ * snapshot keeps its time, host, tags and contents; its parent and full
+ * are not carried over (it restores from its own blobs).  Takes a shared
+ * lock on both.  Errors (SHELF_EBUSY, SHELF_ECORRUPT for a damaged source
+ * blob, SHELF_EIO ...) are on dst (shelf_repo_errmsg(dst)).
+ */
+SHELF_API int shelf_repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t n,
+                              shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st);
+
 #endif /* SHELF_BACKUP_H */

@@ -41,6 +41,21 @@ check "one snapshot" "$(json 'len(j)')" = 1
 expect 0 "check --read-data" "$SHELF" backup check --read-data --connections 4 "$R"
 expect 0 "restore --preview" "$SHELF" restore --connections 2 "$R" latest --preview
 
+# backup copy to another target (another password), resumable and idempotent.
+R2="$T/copy $(printf '\xf0\x9f\x8e\xb9')"
+SHELF_PASSWORD="second pw" "$SHELF" backup init "$R2" >/dev/null
+expect 0 "backup copy" env SHELF_DST_PASSWORD="second pw" "$SHELF" --json backup copy --connections 2 "$R" "$R2"
+check "one snapshot copied" "$(json 'j["snapshots"]')" = 1
+check "every blob sent" "$(json 'j["blobs_new"] == j["blobs"] and j["blobs"] > 0')" = True
+expect 0 "copy again" env SHELF_DST_PASSWORD="second pw" "$SHELF" --json backup copy "$R" "$R2" latest
+check "nothing sent again" "$(json '(j["snapshots"], j["skipped"], j["blobs_new"])')" = "(0, 1, 0)"
+expect 0 "the copy checks" env SHELF_PASSWORD="second pw" "$SHELF" backup check --read-data "$R2"
+expect 0 "the copy lists" env SHELF_PASSWORD="second pw" "$SHELF" --json backup list "$R2"
+check "one snapshot there" "$(json 'len(j)')" = 1
+expect 8 "a wrong destination password" env SHELF_DST_PASSWORD="wrong" "$SHELF" backup copy "$R" "$R2" </dev/null
+expect 2 "copy needs two targets" "$SHELF" backup copy "$R"
+expect 2 "copy to a mistyped URL" "$SHELF" backup copy "$R" "s3:ftp://x/b"
+
 # Archives to and from a target.
 D="$T/dest $(printf '\xe6\xa5\xbd')"
 expect 0 "export --to a folder target" "$SHELF" archive export --all live.tar --parity 10 --to "dir:$D" --connections 2

@@ -2302,6 +2302,114 @@ TEST(parallel_saves_on_several_connections)
     shelf_library_close(lib);
 }
 
+/* Snapshots copied between two repositories with different keys: only
+ * missing blobs travel, the destination checks and restores, a second
+ * copy skips; a copy cut short by a failing destination leaves it valid
+ * and the next copy completes. */
+TEST(copy_between_repositories)
+{
+    const char *d = test_tmpdir();
+    char a[4096], b[4096], to[4096], *msg = NULL;
+    shelf_library *lib = make_library(d, 3, 20u << 20);
+    shelf_repo_opts o = repo_opts("other password", NULL);
+    shelf_backup_stats st1, st2;
+    shelf_copy_stats cs;
+    shelf_check_stats ck;
+    shelf_repo *src, *dst;
+    const char *one[1];
+
+    test_pathf(a, sizeof a, "%s/usb", d);
+    test_pathf(b, sizeof b, "%s/nas \xe6\xa5\xbd", d);
+    init_repo(a);
+    ASSERT_OKM(msg ? msg : "", shelf_repo_init(b, &o, &msg));
+    src = open_repo(a, NULL);
+    backup(src, lib, SHELF_BACKUP_FULL, &st1);
+    ASSERT_OK(shelf_repo_open(b, &o, &dst, NULL));
+    /* the latest only */
+    one[0] = "latest";
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_copy(src, dst, one, 1, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.snapshots, 1);
+    ASSERT_EQ_INT(cs.blobs_new, cs.blobs);
+    ASSERT(cs.bytes_new >= (20u << 20));
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_check(dst, 100, NULL, NULL, &ck));
+    ASSERT_EQ_INT(ck.snapshots, 1);
+    test_pathf(to, sizeof to, "%s/restored-1", d);
+    restore_and_verify(dst, "latest", to, 6);
+    /* again: nothing to do */
+    ASSERT_OK(shelf_repo_copy(src, dst, NULL, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.snapshots, 0);
+    ASSERT_EQ_INT(cs.skipped, 1);
+    /* a second snapshot: only what changed travels */
+    {
+        char p[4096];
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { 2, 0 } };
+
+        test_pathf(p, sizeof p, "%s/samples/s_001.wav", d);
+        ASSERT_EQ_INT(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+    backup(src, lib, SHELF_BACKUP_INCREMENTAL, &st2);
+    ASSERT_OK(shelf_repo_copy(src, dst, NULL, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.snapshots, 1);
+    ASSERT_EQ_INT(cs.skipped, 1);
+    ASSERT(cs.blobs_new < cs.blobs / 2);
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_check(dst, 100, NULL, NULL, &ck));
+    ASSERT_EQ_INT(ck.snapshots, 2);
+    shelf_repo_close(dst);
+    shelf_repo_close(src);
+    shelf_library_close(lib);
+}
+
+/* A destination that fails halfway (the fault wrapper) keeps no snapshot
+ * that points at missing data; the next copy completes. */
+TEST(copy_killed_halfway_resumes)
+{
+    const char *d = test_tmpdir();
+    char a[4096], b[4096], to[4096], *msg = NULL;
+    shelf_library *lib = make_library(d, 3, 40u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_backup_stats st;
+    shelf_copy_stats cs;
+    shelf_check_stats ck;
+    shelf__backend *inner, *fb;
+    shelf__be_fault_cfg f;
+    shelf__err err = { 0, "" };
+    shelf_repo *src, *dst;
+    int rc;
+
+    test_pathf(a, sizeof a, "%s/src", d);
+    test_pathf(b, sizeof b, "%s/dst", d);
+    init_repo(a);
+    init_repo(b);
+    src = open_repo(a, NULL);
+    backup(src, lib, SHELF_BACKUP_FULL, &st);
+    ASSERT(st.packs >= 3);
+    memset(&f, 0, sizeof f);
+    f.ops = SHELF__FOP_SAVE;
+    ASSERT_OK(shelf__be_dir_open(b, 0, &inner, &err));
+    ASSERT_OK(shelf__be_fault_new(inner, &f, &fb));
+    ASSERT_OKM(msg ? msg : "", shelf__repo_open_be(fb, &o, &dst, &msg));
+    f.fail_at = f.count + 4;      /* the lock, a pack, its index, then the second pack fails */
+    f.dead_after = 1;
+    rc = shelf_repo_copy(src, dst, NULL, 0, NULL, NULL, &cs);
+    ASSERT_RC(SHELF_EIO, rc);
+    ASSERT(f.failed);
+    ASSERT_EQ_INT(cs.snapshots, 0);
+    shelf_repo_close(dst);
+    /* the destination is valid and holds no snapshot yet */
+    dst = open_repo(b, NULL);
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_check(dst, 0, NULL, NULL, &ck));
+    ASSERT_EQ_INT(ck.snapshots, 0);
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_copy(src, dst, NULL, 0, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.snapshots, 1);
+    ASSERT(cs.blobs_new < cs.blobs);    /* what arrived before is used */
+    ASSERT_OKM(shelf_repo_errmsg(dst), shelf_repo_check(dst, 100, NULL, NULL, &ck));
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(dst, "latest", to, 6);
+    shelf_repo_close(dst);
+    shelf_repo_close(src);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -2336,6 +2444,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(check_names_the_items_a_damaged_blob_hits),
         TEST_ENTRY(repair_index_fails_when_the_cache_cannot_be_written),
         TEST_ENTRY(parallel_saves_on_several_connections),
+        TEST_ENTRY(copy_between_repositories),
+        TEST_ENTRY(copy_killed_halfway_resumes),
         TEST_END
     };
 
