@@ -854,7 +854,7 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
     CURL *c = NULL;
     struct curl_slist *hl = NULL;
     char ebuf[CURL_ERROR_SIZE], what[512];
-    int rc = SHELF_OK, retryable = 0;
+    int rc = SHELF_OK;
     int64_t wait = 0;
     xfer x;
 
@@ -900,8 +900,7 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
             atomic_fetch_add(&h->connects, (uint64_t)nconn);
         if (cc != CURLE_OK) {
             rq->status = 0;
-            retryable = describe(h, c, cc, &x, ebuf, what, sizeof what, &rc);
-            if (!retryable)
+            if (!describe(h, c, cc, &x, ebuf, what, sizeof what, &rc))
                 goto fail;
             wait = backoff_ms(h, rq->attempts, -1);
             continue;
@@ -919,7 +918,6 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
         if (retry_status(rq, status)) {
             snprintf(what, sizeof what, "server answered %ld", status);
             wait = backoff_ms(h, rq->attempts, x.retry_after_ms);
-            retryable = 1;
             continue;
         }
         rc = SHELF_OK;

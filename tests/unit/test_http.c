@@ -167,13 +167,13 @@ TEST(basic_methods)
     for (i = 0; i < sizeof methods / sizeof *methods; i++) {
         char want[32];
 
-        ASSERT_OKM(err.msg, req(h, port, methods[i], "/echo", i % 2 ? "the body" : NULL, &out,
+        ASSERT_OKM(err.msg, req(h, port, methods[i], "/echo", i % 2 || i == 6 ? "the body" : NULL, &out,
                                 &rq, &err));
         ASSERT_EQ_INT(rq.status, 200);
         ASSERT_EQ_INT(rq.attempts, 1);
         snprintf(want, sizeof want, "%s\n", methods[i]);
         ASSERT(strncmp(out.buf, want, strlen(want)) == 0);
-        if (i % 2)
+        if (i % 2 || i == 6)
             ASSERT(strstr(out.buf, "the body") != NULL);
         ASSERT(strstr(out.buf, "Expect") == NULL);
         req_done(&rq);
@@ -808,6 +808,66 @@ TEST(short_body_file)
     shelf__http_free(h);
 }
 
+/* An upload cut halfway is sent again from the start of its file range. */
+TEST(upload_cut_retried)
+{
+    int origin = start_origin(NULL, NULL);
+    int port = start_proxy(origin, "--up --cut 1000000 --times 1");
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+    const char *dir = test_tmpdir();
+    char *path = shelf__path_join(dir, "f"), hex[SHELF_HASH_HEX];
+    uint64_t len = 3u << 20;
+    int fd = make_file(path, (size_t)len + 7);
+
+    sha_hex_range(fd, 7, len, hex);
+    shelf__http_req_init(&rq);
+    rq.op = "upload f";
+    rq.method = "PUT";
+    rq.url = shelf__asprintf("http://127.0.0.1:%d/upload", port);
+    rq.body_fd = fd;
+    rq.body_off = 7;
+    rq.body_fd_len = len;
+    rq.out = &out;
+    ASSERT_OKM(err.msg, shelf__http_do(h, &rq, &err));
+    ASSERT_EQ_INT(rq.status, 201);
+    ASSERT_EQ_INT(rq.attempts, 2);
+    ASSERT_EQ_STR(out.buf, hex);
+    req_done(&rq);
+    close(fd);
+    free(path);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+}
+
+static int sign_fail(void *ud, shelf__http_req *rq, shelf__err *err)
+{
+    (void)ud;
+    (void)rq;
+    return shelf__seterr(err, SHELF_EAUTH, "no credentials for test");
+}
+
+TEST(sign_failure)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+
+    shelf__http_req_init(&rq);
+    rq.op = "x";
+    rq.method = "GET";
+    rq.url = shelf__asprintf("http://127.0.0.1:%d/echo", port);
+    rq.sign = sign_fail;
+    ASSERT_RC(SHELF_EAUTH, shelf__http_do(h, &rq, &err));
+    ASSERT_EQ_STR(err.msg, "no credentials for test");
+    ASSERT_EQ_INT(rq.status, 0);
+    req_done(&rq);
+    shelf__http_free(h);
+}
+
 /* ---- TLS ------------------------------------------------------------------ */
 
 /* Make a CA and four server certificates in dir with the openssl command:
@@ -925,6 +985,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(threads_share_connections),
         TEST_ENTRY(bandwidth_cap),
         TEST_ENTRY(short_body_file),
+        TEST_ENTRY(upload_cut_retried),
+        TEST_ENTRY(sign_failure),
         TEST_ENTRY(tls_verification),
         TEST_END
     };
