@@ -375,7 +375,9 @@ static int start_proxy(int target, const char *opts)
     snprintf(port, sizeof port, "%d", target);
     argv[argc++] = port;
     argv[argc] = NULL;
-    return start_server(argv);
+    argc = start_server(argv);
+    free(copy);
+    return argc;
 }
 
 TEST(retry_503_then_200)
