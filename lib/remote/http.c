@@ -61,6 +61,7 @@ typedef struct xfer {
     int too_big;            /* the body passed rq->max_out */
     int nomem;
     int stalled;
+    int headers_end;        /* the blank line that ends the headers came */
     int64_t retry_after_ms; /* -1: none */
     double last_move;       /* monotonic time bytes last moved */
     curl_off_t last_up, last_down;
@@ -537,6 +538,9 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *ud)
         /* A new response (after a 100 Continue): forget the last one's. */
         clear_filled(rq);
         x->retry_after_ms = -1;
+        x->headers_end = 0;
+    } else if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
+        x->headers_end = 1;
     } else if (hdr_is(line, n, "etag", &v, &vn)) {
         bad = keep_value(&rq->etag, v, vn);
     } else if (hdr_is(line, n, "location", &v, &vn)) {
@@ -902,6 +906,14 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
             rq->status = 0;
             if (!describe(h, c, cc, &x, ebuf, what, sizeof what, &rc))
                 goto fail;
+            wait = backoff_ms(h, rq->attempts, -1);
+            continue;
+        }
+        if (!x.headers_end) {
+            /* curl takes a reply cut inside its headers for a whole one */
+            rq->status = 0;
+            rc = SHELF_EIO;
+            snprintf(what, sizeof what, "truncated reply (the connection closed in its headers)");
             wait = backoff_ms(h, rq->attempts, -1);
             continue;
         }

@@ -870,6 +870,53 @@ TEST(sign_failure)
     shelf__http_free(h);
 }
 
+/* The proxy's own faults, which other tests build on: a flipped byte
+ * reaches the caller (only a checksum above HTTP can see it), and a
+ * control file changes the faults while the proxy runs. */
+TEST(faultproxy_flip_and_control)
+{
+    int origin = start_origin(NULL, NULL);
+    const char *dir = test_tmpdir();
+    char *ctl = shelf__path_join(dir, "ctl"), *tmp = shelf__path_join(dir, "ctl.new"), opts[600];
+    int port = start_proxy(origin, "--flip 40000");
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+    int i, diffs = 0;
+
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/100000", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(out.len, 100000);
+    for (i = 0; i < 100000; i++)
+        diffs += (unsigned char)out.buf[i] != i % 251;
+    ASSERT_EQ_INT(diffs, 1);
+    req_done(&rq);
+    shelf__http_free(h);
+
+    snprintf(opts, sizeof opts, "--control %s", ctl);
+    port = start_proxy(origin, opts);
+    {
+        shelf__http_cfg cfg = { 0 };
+
+        cfg.max_attempts = 2;
+        h = new_http(port, &cfg);
+    }
+    test_write_file(ctl, "--cut 100\n", 10);
+    ASSERT_RC(SHELF_EIO, req(h, port, "GET", "/data/1000", NULL, &out, &rq, &err));
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: /data/1000: truncated reply (the connection closed in "
+                           "its headers) (after 2 attempts)");
+    req_done(&rq);
+    test_write_file(tmp, "\n", 1);
+    ASSERT(rename(tmp, ctl) == 0);
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/1000", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(out.len, 1000);
+    req_done(&rq);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+    free(ctl);
+    free(tmp);
+}
+
 /* ---- TLS ------------------------------------------------------------------ */
 
 /* Make a CA and four server certificates in dir with the openssl command:
@@ -989,6 +1036,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(short_body_file),
         TEST_ENTRY(upload_cut_retried),
         TEST_ENTRY(sign_failure),
+        TEST_ENTRY(faultproxy_flip_and_control),
         TEST_ENTRY(tls_verification),
         TEST_END
     };
