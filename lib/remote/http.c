@@ -613,7 +613,10 @@ static int setup(shelf__http *h, CURL *c, shelf__http_req *rq, xfer *x, struct c
     struct curl_slist *l = NULL, *t;
     size_t i;
     long stall_s = (h->cfg.stall_ms + 999) / 1000;
-    int has_body = rq->body_fd >= 0 || rq->body || rq->body_len;
+    /* PUT and POST always send a body (an empty one with Content-Length: 0,
+     * which S3 wants) */
+    int has_body = rq->body_fd >= 0 || rq->body || rq->body_len || strcmp(rq->method, "PUT") == 0 ||
+                   strcmp(rq->method, "POST") == 0;
 
     for (i = 0; i < rq->hdrs.n + rq->sign_hdrs.n + 1; i++) {
         const char *s = i < rq->hdrs.n ? rq->hdrs.v[i]
@@ -641,6 +644,7 @@ static int setup(shelf__http *h, CURL *c, shelf__http_req *rq, xfer *x, struct c
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SET(CURLOPT_LOW_SPEED_TIME, stall_s < 1 ? 1L : stall_s);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_MAXCONNECTS, (long)(h->cfg.connections > 5 ? h->cfg.connections : 5));
     SET(CURLOPT_HTTPHEADER, l);
     SET(CURLOPT_HEADERFUNCTION, header_cb);
     SET(CURLOPT_HEADERDATA, x);
@@ -765,10 +769,14 @@ static int describe(shelf__http *h, CURL *c, CURLcode cc, const xfer *x, const c
         snprintf(what, n, "canceled");
         *rc = SHELF_ECANCELED;
         return 0;
-    case CURLE_PARTIAL_FILE:
-        snprintf(what, n, "truncated body (got %lld of %lld bytes)",
-                 (long long)x->last_down, (long long)x->rq->content_length);
+    case CURLE_PARTIAL_FILE: {
+        curl_off_t got = 0;
+
+        (void)curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got);
+        snprintf(what, n, "truncated body (got %lld of %lld bytes)", (long long)got,
+                 (long long)x->rq->content_length);
         return 1;
+    }
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
         snprintf(what, n, "connection lost: %s",
@@ -864,6 +872,9 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
 
     rq->attempts = 0;
     clear_filled(rq);
+    if (!h->cfg.insecure_http_ok && strncasecmp(rq->url, "https://", 8) != 0)
+        return shelf__seterr(err, SHELF_EINVAL, "%s: %s: plain http:// is not allowed", h->host,
+                             rq->op);
     if (!(c = pool_get(h)))
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     what[0] = '\0';

@@ -70,8 +70,8 @@ static void logf_(const char *fmt, long id, const char *what)
         return;
     pthread_mutex_lock(&log_lock);
     if ((f = fopen(log_path, "a")) != NULL) {
-        fprintf(f, fmt, id, what);
-        fclose(f);
+        (void)fprintf(f, fmt, id, what);
+        (void)fclose(f);
     }
     pthread_mutex_unlock(&log_lock);
 }
@@ -94,8 +94,8 @@ static int parse_opt(int argc, char **argv, int *i, faults *f)
 
     if (strcmp(o, "--up") == 0)
         return f->up = 1;
-    if (strcmp(o, "--cut") && strcmp(o, "--stall") && strcmp(o, "--flip") &&
-        strcmp(o, "--refuse") && strcmp(o, "--times"))
+    if (strcmp(o, "--cut") != 0 && strcmp(o, "--stall") != 0 && strcmp(o, "--flip") != 0 &&
+        strcmp(o, "--refuse") != 0 && strcmp(o, "--times") != 0)
         return 0;
     if (*i + 1 >= argc)
         return -1;
@@ -137,10 +137,10 @@ static faults current_faults(void)
     if (!control_path || !(fp = fopen(control_path, "r")))
         return cmdline;
     if (!fgets(line, sizeof line, fp)) {
-        fclose(fp);
+        (void)fclose(fp);
         return f;
     }
-    fclose(fp);
+    (void)fclose(fp);
     argv[0] = (char *)"control";
     for (tok = strtok_r(line, " \t\r\n", &save); tok && argc < 31;
          tok = strtok_r(NULL, " \t\r\n", &save))
@@ -295,8 +295,8 @@ int main(int argc, char **argv)
         perror("faultproxy: cannot listen");
         return 1;
     }
-    printf("ready %d\n", ntohs(sa.sin_port));
-    fflush(stdout);
+    if (printf("ready %d\n", ntohs(sa.sin_port)) < 0 || fflush(stdout) != 0)
+        return 1;
     for (;;) {
         int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         faults f;

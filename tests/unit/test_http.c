@@ -19,6 +19,14 @@
 #include "test.h"
 #include "remote/http_int.h"
 
+/* End the test as skipped (test.h's TEST_SKIP, with its results checked). */
+__attribute__((noreturn)) static void skip(const char *why, const char *what)
+{
+    (void)fflush(stdout);
+    (void)fprintf(stderr, "skipped: %s%s\n", why, what);
+    exit(TEST_SKIP_STATUS);
+}
+
 /* ---- servers ------------------------------------------------------------- */
 
 #define MAX_SERVERS 8
@@ -50,7 +58,7 @@ static int start_server(char *const argv[])
 
     ASSERT(nservers < MAX_SERVERS);
     if (access(argv[0], X_OK) != 0)
-        TEST_SKIP("%s not found", argv[0]);
+        skip("not found: ", argv[0]);
     ASSERT(pipe(fds) == 0);
     pid = fork();
     ASSERT(pid >= 0);
@@ -68,18 +76,23 @@ static int start_server(char *const argv[])
     servers[nservers++] = pid;
     while (n < sizeof line - 1 && shelf__monotonic() - t0 < 15) {
         struct pollfd p = { fds[0], POLLIN, 0 };
-        ssize_t r;
-
         if (poll(&p, 1, 500) <= 0)
             continue;
-        if ((r = read(fds[0], line + n, 1)) <= 0)
+        if (read(fds[0], line + n, 1) <= 0)
             break;
         if (line[n++] == '\n')
             break;
     }
     line[n] = '\0';
     close(fds[0]);
-    if (sscanf(line, "ready %d", &port) != 1)
+    if (strncmp(line, "ready ", 6) == 0) {
+        char *end;
+        long v = strtol(line + 6, &end, 10);
+
+        if (v > 0 && v < 65536 && *end == '\n')
+            port = (int)v;
+    }
+    if (port < 0)
         test__fail(__FILE__, __LINE__, "%s did not start: '%s'", argv[0], line);
     return port;
 }
@@ -202,6 +215,11 @@ TEST(basic_methods)
     ASSERT(strstr(out.buf, "X-Mine: 42") != NULL);
     ASSERT(strstr(out.buf, "X-Signed: call-1") != NULL);
     ASSERT_EQ_INT(sign_calls, 1);
+    req_done(&rq);
+
+    /* an empty PUT says Content-Length: 0 */
+    ASSERT_OKM(err.msg, req(h, port, "PUT", "/echo", NULL, &out, &rq, &err));
+    ASSERT(strstr(out.buf, "Content-Length: 0") != NULL);
     req_done(&rq);
 
     shelf__http_totals(h, &up, &down);
@@ -359,6 +377,19 @@ TEST(new_refuses)
     shelf__http_free(h);
     ASSERT_OKM(err.msg, shelf__http_new("https://example.com/", NULL, &h, &err));
     ASSERT_EQ_STR(shelf__http_host(h), "example.com");
+    {
+        shelf__http_req rq;
+
+        /* an https handle never sends a request in the clear */
+        shelf__http_req_init(&rq);
+        rq.op = "list";
+        rq.method = "GET";
+        rq.url = "http://example.com/x";
+        ASSERT_RC(SHELF_EINVAL, shelf__http_do(h, &rq, &err));
+        ASSERT_EQ_STR(err.msg, "example.com: list: plain http:// is not allowed");
+        ASSERT_EQ_INT(rq.attempts, 0);
+        shelf__http_req_reset(&rq);
+    }
     shelf__http_free(h);
 }
 
@@ -943,7 +974,7 @@ static void make_certs(const char *dir)
              dir);
     rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127)
-        TEST_SKIP("openssl command not available");
+        skip("openssl command not available", "");
     ASSERT_EQ_INT(WEXITSTATUS(rc), 0);
 }
 
