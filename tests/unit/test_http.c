@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "test.h"
 #include "remote/http_int.h"
 
@@ -517,6 +518,25 @@ TEST(retry_after)
     ASSERT(dt >= 1.0);
     ASSERT(dt < 5.0);
     req_done(&rq);
+    /* Retry-After as an HTTP date 2 s ahead: a wait of 1-2 s (whole seconds) */
+    {
+        time_t when = time(NULL) + 2;
+        struct tm tm;
+        char date[64], path[128], *p;
+
+        ASSERT(gmtime_r(&when, &tm) != NULL);
+        ASSERT(strftime(date, sizeof date, "%a,%%20%d%%20%b%%20%Y%%20%H:%M:%S%%20GMT", &tm) > 0);
+        snprintf(path, sizeof path, "/retry-after/d/%s", date);
+        for (p = path; *p; p++)
+            ASSERT(*p != ' ');
+        t0 = shelf__monotonic();
+        ASSERT_OKM(err.msg, req(h, port, "GET", path, NULL, NULL, &rq, &err));
+        dt = shelf__monotonic() - t0;
+        printf("  429 with Retry-After: <now + 2 s> answered after %.2f s\n", dt);
+        ASSERT_EQ_INT(rq.attempts, 2);
+        ASSERT(dt >= 0.9 && dt < 4.0);
+        req_done(&rq);
+    }
     shelf__http_free(h);
     /* a long Retry-After is capped at max_backoff_ms */
     {
