@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include "test.h"
+#include "alloc_fault.h"
 #include "remote/http_int.h"
 
 /* End the test as skipped (test.h's TEST_SKIP, with its results checked). */
@@ -968,6 +969,64 @@ TEST(faultproxy_flip_and_control)
     free(tmp);
 }
 
+/* Out of memory at each allocation of new + a signed GET with headers:
+ * ENOMEM (or success when the failure fell on a spare), never a crash,
+ * a leak (ASan) or a wrong reply. */
+TEST(alloc_failures)
+{
+    int port = start_origin(NULL, NULL);
+    long n;
+    int ok = 0, nomem = 0;
+
+    for (n = 1; n < 1000; n++) {
+        shelf__http_cfg cfg = { 0 };
+        shelf__http *h = NULL;
+        shelf__http_req rq;
+        shelf__err err = { 0 };
+        shelf__buf out = SHELF__BUF_INIT;
+        char base[64], url[128];
+        int rc, hit;
+
+        cfg.insecure_http_ok = 1;
+        cfg.max_attempts = 1;
+        snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/data/5000", port);
+        shelf__http_req_init(&rq);
+        shelf__alloc_fail_after(n);
+        rc = shelf__http_new(base, &cfg, &h, &err);
+        if (rc == SHELF_OK) {
+            rq.op = "load";
+            rq.method = "GET";
+            rq.url = url;
+            rq.sign = sign_cb;
+            rq.out = &out;
+            rc = shelf__http_hdr_add(&rq.hdrs, "Range: bytes=0-%d", 99);
+            if (rc == SHELF_OK)
+                rc = shelf__http_do(h, &rq, &err);
+        }
+        hit = fault_hit(n);
+        shelf__alloc_fail_after(0);
+        if (rc == SHELF_OK) {
+            ok++;
+            ASSERT_EQ_INT(rq.status, 206);
+            ASSERT_EQ_INT(out.len, 100);
+            ASSERT_EQ_STR(rq.etag, "\"d5000\"");
+        } else {
+            nomem++;
+            if (rc != SHELF_ENOMEM)
+                test__fail(__FILE__, __LINE__, "allocation %ld: rc %d: %s", n, rc, err.msg);
+        }
+        shelf__http_req_reset(&rq);
+        shelf__buf_release(&out);
+        shelf__http_free(h);
+        if (!hit)
+            break;
+    }
+    printf("  %ld allocations failed in turn: %d ENOMEM, %d ok\n", n, nomem, ok);
+    ASSERT(nomem >= 5);
+    ASSERT(ok >= 1);
+}
+
 /* ---- TLS ------------------------------------------------------------------ */
 
 /* Make a CA and four server certificates in dir with the openssl command:
@@ -1088,6 +1147,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(upload_cut_retried),
         TEST_ENTRY(sign_failure),
         TEST_ENTRY(faultproxy_flip_and_control),
+        TEST_ENTRY(alloc_failures),
         TEST_ENTRY(tls_verification),
         TEST_END
     };
