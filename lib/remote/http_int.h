@@ -16,6 +16,11 @@
  * seconds or as an HTTP date) is honoured, up to max_backoff_ms.  Other 4xx
  * are answered at once.  The request's sign callback runs before every
  * attempt, so a signature with a date is fresh on each retry.
+ *
+ * HTTP/1.1 only; redirects are never followed; "Expect: 100-continue" is
+ * never sent; PUT and POST always send Content-Length (0 for no body).
+ * A reply cut inside its headers counts as truncated.  The tests' fault
+ * proxy (tests/harness/faultproxy.c) puts these faults on real servers.
  */
 #ifndef SHELF_REMOTE_HTTP_INT_H
 #define SHELF_REMOTE_HTTP_INT_H
@@ -32,7 +37,10 @@ typedef struct shelf__http_cfg {
     int max_backoff_ms;         /* 0: 20000 */
     int connect_timeout_ms;     /* 0: 10000 */
     int stall_ms;               /* 0: 30000: fewer than 1 byte/s for this long is a stall */
-    uint64_t limit_up;          /* bytes per second for the whole shelf__http; 0: none */
+    /* bytes per second for the whole shelf__http (all threads together: one
+     * token bucket each way, charged in curl's read and write callbacks);
+     * 0: none */
+    uint64_t limit_up;
     uint64_t limit_down;
     int connections;            /* easy handles kept for reuse; 0: 4 */
     /* progress, called on the calling thread of shelf__http_do from inside
