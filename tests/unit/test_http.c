@@ -710,6 +710,7 @@ typedef struct par {
     const char *path;
     const char *body;
     size_t body_len;
+    const char *scheme;     /* NULL: http */
 } par;
 
 static void *par_run(void *arg)
@@ -725,7 +726,8 @@ static void *par_run(void *arg)
         shelf__http_req_init(&rq);
         rq.op = "parallel";
         rq.method = p->body ? "PUT" : "GET";
-        rq.url = shelf__asprintf("http://127.0.0.1:%d%s", p->port, p->path);
+        rq.url = shelf__asprintf("%s://127.0.0.1:%d%s", p->scheme ? p->scheme : "http", p->port,
+                                 p->path);
         rq.body = p->body;
         rq.body_len = p->body_len;
         rq.out = &out;
@@ -753,7 +755,7 @@ TEST(threads_share_connections)
     shelf__buf out = SHELF__BUF_INIT;
 
     for (i = 0; i < 4; i++) {
-        p[i] = (par){ h, port, 25, 0, "/data/20000", NULL, 0 };
+        p[i] = (par){ h, port, 25, 0, "/data/20000", NULL, 0, NULL };
         ASSERT(pthread_create(&t[i], NULL, par_run, &p[i]) == 0);
     }
     for (i = 0; i < 4; i++) {
@@ -808,7 +810,7 @@ TEST(bandwidth_cap)
     /* two threads upload 1 MiB each under one cap of 1 MiB/s: >= 2 * 0.9 s */
     t0 = shelf__monotonic();
     for (i = 0; i < 2; i++) {
-        p[i] = (par){ h, port, 1, 0, "/upload", body, n };
+        p[i] = (par){ h, port, 1, 0, "/upload", body, n, NULL };
         ASSERT(pthread_create(&t[i], NULL, par_run, &p[i]) == 0);
     }
     for (i = 0; i < 2; i++) {
@@ -1123,6 +1125,35 @@ TEST(tls_verification)
     ASSERT_RC(SHELF_EPERM, tls_try(dir, "good", "/nonexistent/ca.pem", &err, NULL));
     ASSERT(strstr(err.msg, "127.0.0.1: load data/x: ") == err.msg);
     printf("  missing ca_file: %s\n", err.msg);
+    /* 4 threads over TLS share the connections (and TLS sessions) */
+    {
+        char cert[512], key[512], base[64];
+        shelf__http_cfg cfg = { 0 };
+        shelf__http *h;
+        pthread_t t[4];
+        par p[4];
+        int i, port;
+        uint64_t conns;
+
+        snprintf(cert, sizeof cert, "%s/good.pem", dir);
+        snprintf(key, sizeof key, "%s/good.key", dir);
+        port = start_origin(cert, key);
+        cfg.ca_file = ca;
+        snprintf(base, sizeof base, "https://127.0.0.1:%d", port);
+        ASSERT_OKM(err.msg, shelf__http_new(base, &cfg, &h, &err));
+        for (i = 0; i < 4; i++) {
+            p[i] = (par){ h, port, 10, 0, "/data/20000", NULL, 0, "https" };
+            ASSERT(pthread_create(&t[i], NULL, par_run, &p[i]) == 0);
+        }
+        for (i = 0; i < 4; i++) {
+            ASSERT(pthread_join(t[i], NULL) == 0);
+            ASSERT_EQ_INT(p[i].failed, 0);
+        }
+        conns = shelf__http_connects(h);
+        printf("  40 https requests from 4 threads: %llu connections\n", (unsigned long long)conns);
+        ASSERT(conns >= 1 && conns <= 8);
+        shelf__http_free(h);
+    }
 }
 
 int main(int argc, char **argv)
