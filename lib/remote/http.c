@@ -14,6 +14,7 @@
  * HTTP/1.1 only: a connection of the shared cache is used by one transfer
  * at a time, which keeps keep-alive reuse simple across threads.
  */
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/x509.h>
@@ -870,6 +871,7 @@ int shelf__http_do(shelf__http *h, shelf__http_req *rq, shelf__err *err)
     int64_t wait = 0;
     xfer x;
 
+    assert(rq->op && rq->method && rq->url);
     rq->attempts = 0;
     clear_filled(rq);
     if (!h->cfg.insecure_http_ok && strncasecmp(rq->url, "https://", 8) != 0)
