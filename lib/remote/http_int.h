@@ -16,6 +16,11 @@
  * seconds or as an HTTP date) is honoured, up to max_backoff_ms.  Other 4xx
  * are answered at once.  The request's sign callback runs before every
  * attempt, so a signature with a date is fresh on each retry.
+ *
+ * HTTP/1.1 only; redirects are never followed; "Expect: 100-continue" is
+ * never sent; PUT and POST always send Content-Length (0 for no body).
+ * A reply cut inside its headers counts as truncated.  The tests' fault
+ * proxy (tests/harness/faultproxy.c) puts these faults on real servers.
  */
 #ifndef SHELF_REMOTE_HTTP_INT_H
 #define SHELF_REMOTE_HTTP_INT_H
@@ -32,7 +37,10 @@ typedef struct shelf__http_cfg {
     int max_backoff_ms;         /* 0: 20000 */
     int connect_timeout_ms;     /* 0: 10000 */
     int stall_ms;               /* 0: 30000: fewer than 1 byte/s for this long is a stall */
-    uint64_t limit_up;          /* bytes per second for the whole shelf__http; 0: none */
+    /* bytes per second for the whole shelf__http (all threads together: one
+     * token bucket each way, charged in curl's read and write callbacks);
+     * 0: none */
+    uint64_t limit_up;
     uint64_t limit_down;
     int connections;            /* easy handles kept for reuse; 0: 4 */
     /* progress, called on the calling thread of shelf__http_do from inside
@@ -116,5 +124,16 @@ int shelf__http_pct(shelf__buf *b, const char *s, int keep_slash);
 
 /* Bytes moved by this shelf__http so far (all threads). */
 void shelf__http_totals(const shelf__http *h, uint64_t *up, uint64_t *down);
+
+/* New connections this shelf__http opened so far (all threads); a request
+ * that reused a kept-alive connection adds none (tests check reuse). */
+uint64_t shelf__http_connects(const shelf__http *h);
+
+/*
+ * The wait a Retry-After value asks for, in milliseconds: delta-seconds
+ * ("120") or an HTTP date (any of RFC 9110's three forms) compared with
+ * now (unix seconds); a date in the past is 0.  -1 when v is neither.
+ */
+int64_t shelf__http_retry_after(const char *v, int64_t now);
 
 #endif /* SHELF_REMOTE_HTTP_INT_H */
