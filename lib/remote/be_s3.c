@@ -836,7 +836,7 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
     EVP_MD_CTX *whole = EVP_MD_CTX_new();
     unsigned int mlen = 0;
     long status;
-    int rc;
+    int rc, tries;
 
     memset(&r, 0, sizeof r);
     if (!op || !whole || EVP_DigestInit_ex(whole, EVP_md5(), NULL) != 1) {
@@ -885,8 +885,14 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
         rc = nomem(b);
         goto abort;
     }
-    if ((rc = post_reply(b, name, q.buf, op, xml.buf, 1, SHELF__S3X_COMPLETE, &r, &status)) !=
-        SHELF_OK) {
+    /* A 200 whose body is an <Error> (or is cut) means the Complete failed
+     * after the server began to answer: S3 asks for a retry. */
+    for (tries = 0; tries < 3; tries++) {
+        rc = post_reply(b, name, q.buf, op, xml.buf, 1, SHELF__S3X_COMPLETE, &r, &status);
+        if (rc != SHELF_EIO || status != 200)
+            break;
+    }
+    if (rc != SHELF_OK) {
         if (status == 412)
             rc = shelf__seterr(&b->be.err, SHELF_EEXIST, "%s: cannot save '%s': object exists",
                                sh->display, name);

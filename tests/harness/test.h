@@ -85,10 +85,10 @@ static inline void test__fail(const char *file, int line, const char *fmt, ...)
 /* Print why and end the test as skipped. */
 #define TEST_SKIP(...)                                                        \
     do {                                                                      \
-        fflush(stdout);                                                       \
-        fprintf(stderr, "%s:%d: skipped: ", __FILE__, __LINE__);              \
-        fprintf(stderr, __VA_ARGS__);                                         \
-        fputc('\n', stderr);                                                  \
+        (void)fflush(stdout);                                                 \
+        (void)fprintf(stderr, "%s:%d: skipped: ", __FILE__, __LINE__);        \
+        (void)fprintf(stderr, __VA_ARGS__);                                   \
+        (void)fputc('\n', stderr);                                            \
         exit(TEST_SKIP_STATUS);                                               \
     } while (0)
 
