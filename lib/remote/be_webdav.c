@@ -13,6 +13,7 @@
  * are not used: Apache's are weak for files changed within a second.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,12 @@ typedef struct dav_shared {
     char *root;         /* percent-encoded path with a leading and trailing '/' */
     char *root_dec;     /* the same, decoded: what hrefs are compared with */
     char *auth;         /* "Basic ..." or NULL (a secret: wiped) */
+    /* Folders known to exist, so a save costs no MKCOL after the first in
+     * its folder (a PUT into a missing folder gets 409, which some servers
+     * send before reading the body, resetting an HTTP/2 stream). */
+    pthread_mutex_t lock;
+    char **dirs;
+    size_t ndirs, capdirs;
     shelf__dav_close_fn on_close;
     void *close_ud;
 } dav_shared;
@@ -411,21 +418,90 @@ static int simple(be_dav *d, const char *method, const char *url, const char *op
 
 /* ---- Operations --------------------------------------------------------- */
 
-/* MKCOL every folder of name's parent, top down.  405: already there. */
+static int push(char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        char **nv = shelf__realloc(*v, nc * sizeof *nv);
+
+        if (!nv)
+            return SHELF_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    if (!((*v)[*n] = shelf__strdup(s)))
+        return SHELF_ENOMEM;
+    (*n)++;
+    return SHELF_OK;
+}
+
+static void free_list(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        shelf_free(v[i]);
+    shelf_free(v);
+}
+
+static int dir_known(dav_shared *s, const char *dir)
+{
+    size_t i;
+    int known = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->ndirs && !known; i++)
+        known = !strcmp(s->dirs[i], dir);
+    pthread_mutex_unlock(&s->lock);
+    return known;
+}
+
+static void dir_note(dav_shared *s, const char *dir)
+{
+    pthread_mutex_lock(&s->lock);
+    /* Out of memory only costs MKCOLs later. */
+    if (s->ndirs < 65536)
+        (void)push(&s->dirs, &s->ndirs, &s->capdirs, dir);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void dirs_forget(dav_shared *s)
+{
+    pthread_mutex_lock(&s->lock);
+    free_list(s->dirs, s->ndirs);
+    s->dirs = NULL;
+    s->ndirs = s->capdirs = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+
+/* MKCOL every folder of name's parent not known to exist, top down.
+ * 405: already there. */
 static int mkcol_parents(be_dav *d, const char *name, const char *op)
 {
-    const char *p;
+    const char *p, *last = strrchr(name, '/');
     int rc = SHELF_OK;
 
+    if (!last)
+        return SHELF_OK;
     for (p = strchr(name, '/'); p && rc == SHELF_OK; p = strchr(p + 1, '/')) {
-        char *dir = shelf__strndup(name, (size_t)(p - name)), *url = dir ? url_of(d, dir, 1) : NULL;
+        char *dir = shelf__strndup(name, (size_t)(p - name)), *url = NULL;
         long st = 0;
 
-        if (!url)
+        if (!dir)
             rc = nomem(d);
-        else if ((rc = simple(d, "MKCOL", url, op, NULL, NULL, &st, NULL)) == SHELF_OK &&
-                 st != 201 && st != 405 && st != 200)
+        else if (dir_known(d->s, dir))
+            ;
+        else if (!(url = url_of(d, dir, 1)))
+            rc = nomem(d);
+        else if ((rc = simple(d, "MKCOL", url, op, NULL, NULL, &st, NULL)) != SHELF_OK)
+            ;
+        else if (st == 201 || st == 405 || st == 200)
+            dir_note(d->s, dir);
+        else if (st == 401)
             rc = status_err(d, op, st);
+        /* Anything else (Apache may answer 403 to a MKCOL racing another):
+         * the PUT that follows tells whether the folder is there. */
         shelf_free(url);
         shelf_free(dir);
     }
@@ -518,6 +594,8 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
     for (tries = 0; tries < 2; tries++) {
         shelf__http_req rq;
 
+        if ((rc = mkcol_parents(d, name, op)) != SHELF_OK)
+            goto out;
         shelf__http_req_init(&rq);
         if (fd >= 0) {
             rq.body_fd = fd;
@@ -536,8 +614,7 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
         /* 409: a parent folder is missing (404 on some servers). */
         if (placed || tries > 0 || (st != 409 && st != 404))
             break;
-        if ((rc = mkcol_parents(d, name, op)) != SHELF_OK)
-            goto out;
+        dirs_forget(d->s);     /* removed behind our back: make them again */
     }
     if (!placed) {
         rc = status_err(d, op, st);
@@ -684,32 +761,6 @@ typedef struct walk {
     char **tmps;            /* sweep: temp files found (owned) */
     size_t ntmps, captmps;
 } walk;
-
-static int push(char ***v, size_t *n, size_t *cap, const char *s)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? 2 * *cap : 16;
-        char **nv = shelf__realloc(*v, nc * sizeof *nv);
-
-        if (!nv)
-            return SHELF_ENOMEM;
-        *v = nv;
-        *cap = nc;
-    }
-    if (!((*v)[*n] = shelf__strdup(s)))
-        return SHELF_ENOMEM;
-    (*n)++;
-    return SHELF_OK;
-}
-
-static void free_list(char **v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        shelf_free(v[i]);
-    shelf_free(v);
-}
 
 static int on_entry(void *ud, const shelf__dav_entry *e)
 {
@@ -903,6 +954,8 @@ static void shared_unref(dav_shared *s)
     shelf_free(s->base);
     shelf_free(s->root);
     shelf_free(s->root_dec);
+    free_list(s->dirs, s->ndirs);
+    pthread_mutex_destroy(&s->lock);
     if (s->on_close)
         s->on_close(s->close_ud);
     shelf_free(s);
@@ -1058,6 +1111,12 @@ int shelf__dav_open(const char *kind, const char *display, const char *base, con
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     }
     atomic_init(&s->refs, 1);
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        shelf_free(s);
+        if (on_close)
+            on_close(close_ud);
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    }
     s->on_close = on_close;
     s->close_ud = close_ud;
     if (!(d = shelf__calloc(1, sizeof *d)) || !(d->be.location = shelf__strdup(display)) ||
