@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "test.h"
-#include "remote/remote_int.h"
+#include "remote/dav_int.h"
 #include "be_conformance.h"
 
 /* ---- servers ------------------------------------------------------------- */
@@ -497,6 +497,78 @@ TEST(replies_that_lie)
     ASSERT(strstr(msg, "permission denied"));
 }
 
+/* ---- the parser alone --------------------------------------------------- */
+
+typedef struct ms_seen {
+    int n;
+    shelf__dav_entry e[4];
+    char href[4][128];
+} ms_seen;
+
+static int ms_collect(void *ud, const shelf__dav_entry *e)
+{
+    ms_seen *m = ud;
+
+    if (m->n < 4) {
+        m->e[m->n] = *e;
+        snprintf(m->href[m->n], sizeof m->href[0], "%s", e->href);
+        m->n++;
+    }
+    return 0;
+}
+
+TEST(multistatus_parser)
+{
+    /* a Nextcloud-style reply: another prefix, absolute hrefs, quota */
+    static const char nc[] =
+        "<?xml version=\"1.0\"?><d:multistatus xmlns:d=\"DAV:\" xmlns:oc=\"http://owncloud.org/ns\">"
+        "<d:response><d:href>https://cloud.example.com/dav/r%C3%A9po/</d:href><d:propstat><d:prop>"
+        "<d:resourcetype><d:collection/></d:resourcetype><d:quota-used-bytes>123456</d:quota-used-bytes>"
+        "<d:quota-available-bytes>987654321</d:quota-available-bytes><oc:size>5</oc:size></d:prop>"
+        "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+        "<d:response><d:href>/dav/r%C3%A9po/a%20b</d:href><d:propstat><d:prop><d:resourcetype/>"
+        "<d:getcontentlength> 42 </d:getcontentlength></d:prop><d:status>HTTP/1.1 200 OK</d:status>"
+        "</d:propstat><d:propstat><d:prop><d:getetag/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status>"
+        "</d:propstat></d:response>"
+        "<d:response><d:href>/dav/gone</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
+        "<x:response xmlns:x=\"urn:not-dav\"><x:href>/dav/other</x:href></x:response>"
+        "</d:multistatus>";
+    /* the DAV: namespace as the default; a collection element from another
+     * namespace is not a folder */
+    static const char def[] =
+        "<multistatus xmlns=\"DAV:\"><response><href>/x/</href><propstat><prop><resourcetype>"
+        "<collection xmlns=\"urn:other\"/></resourcetype></prop><status>HTTP/1.1 200 OK</status>"
+        "</propstat></response></multistatus>";
+    static const char nul[] =
+        "<multistatus xmlns=\"DAV:\"><response><href>/a%00</href><status>HTTP/1.1 200 OK</status>"
+        "</response></multistatus>";
+    shelf__err err = { 0, "" };
+    ms_seen m;
+
+    memset(&m, 0, sizeof m);
+    ASSERT_OKM(err.msg, shelf__dav_multistatus(nc, sizeof nc - 1, ms_collect, &m, &err));
+    ASSERT_EQ_INT(m.n, 2);
+    ASSERT_EQ_STR(m.href[0], "/dav/r\xc3\xa9po/");
+    ASSERT_EQ_INT(m.e[0].is_dir, 1);
+    ASSERT_EQ_INT(m.e[0].quota_used, 123456);
+    ASSERT_EQ_INT(m.e[0].quota_avail, 987654321);
+    ASSERT(m.e[0].size == UINT64_MAX);
+    ASSERT_EQ_STR(m.href[1], "/dav/r\xc3\xa9po/a b");
+    ASSERT_EQ_INT(m.e[1].is_dir, 0);
+    ASSERT_EQ_INT(m.e[1].size, 42);
+    ASSERT(m.e[1].quota_avail == UINT64_MAX);
+    memset(&m, 0, sizeof m);
+    ASSERT_OK(shelf__dav_multistatus(def, sizeof def - 1, ms_collect, &m, &err));
+    ASSERT_EQ_INT(m.n, 1);
+    ASSERT_EQ_INT(m.e[0].is_dir, 0);
+    /* not a multistatus, cut, a NUL in an href */
+    ASSERT_RC(SHELF_EIO, shelf__dav_multistatus("<a/>", 4, ms_collect, &m, &err));
+    ASSERT_RC(SHELF_EIO, shelf__dav_multistatus(nc, 100, ms_collect, &m, &err));
+    ASSERT(strstr(err.msg, "malformed reply"));
+    ASSERT_RC(SHELF_EIO, shelf__dav_multistatus(nul, sizeof nul - 1, ms_collect, &m, &err));
+    ASSERT(strstr(err.msg, "does not decode"));
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -507,6 +579,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(every_safe_character),
         TEST_ENTRY(save_fd_30mib),
         TEST_ENTRY(replies_that_lie),
+        TEST_ENTRY(multistatus_parser),
         TEST_END
     };
 
