@@ -12,11 +12,13 @@
  * infinity).  remove: DELETE.  space: RFC 4331 quota properties.  ETags
  * are not used: Apache's are weak for files changed within a second.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -114,6 +116,9 @@ static int status_err(be_dav *d, const char *op, long status)
                              status);
     if (status == 404 || status == 410)
         return shelf__seterr(&d->be.err, SHELF_ENOTFOUND, "%s: %s: not found", loc, op);
+    if (status == 423)
+        return shelf__seterr(&d->be.err, SHELF_EBUSY, "%s: %s: locked by another client (HTTP 423)", loc,
+                             op);
     if (status == 507)
         return shelf__seterr(&d->be.err, SHELF_EIO, "%s: %s: no space left on the server (HTTP 507)",
                              loc, op);
@@ -330,6 +335,14 @@ out:
     return rc;
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 static int random_tmp(be_dav *d, const char *name, char **out)
 {
     const char *slash = strrchr(name, '/');
@@ -390,9 +403,20 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
         rc = status_err(d, op, st);
         goto out;
     }
-    rc = simple(d, "MOVE", turl, op, dest, "Overwrite: F", &st, &attempts);
-    if (rc != SHELF_OK)
-        goto out;
+    /* 423: another MOVE to the name holds it (rclone locks the
+     * destination while it moves): ask again once that one is done. */
+    for (tries = 0; tries < 20; tries++) {
+        int a = 0;
+
+        if (tries)
+            sleep_ms(25L * tries);
+        rc = simple(d, "MOVE", turl, op, dest, "Overwrite: F", &st, &a);
+        attempts = a;   /* of the last MOVE: did it go out twice? */
+        if (rc != SHELF_OK)
+            goto out;
+        if (st != 423)
+            break;
+    }
     if (st == 201 || st == 204 || st == 200) {
         placed = 0;     /* the temp is gone */
         goto out;

@@ -5,6 +5,7 @@
  * rclone puts them, the child stopped and its folder removed on close, a
  * missing program as one line.  OAuth providers cannot be reached here.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,6 +100,63 @@ TEST(rclone_conformance)
     ASSERT(!serving(root));
 }
 
+typedef struct racer {
+    shelf__backend *be;
+    char data[8];
+    int rc;
+} racer;
+
+static void *race(void *p)
+{
+    racer *r = p;
+
+    r->rc = shelf__be_save(r->be, "data/ab/same", r->data, strlen(r->data));
+    return NULL;
+}
+
+/* Two saves of one name at once through rclone: one wins, one EEXIST. */
+TEST(rclone_create_only_race)
+{
+    char root[512];
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+    shelf__buf b = SHELF__BUF_INIT;
+    int round;
+
+    need_rclone();
+    setup(root, sizeof root);
+    ASSERT_OKM(err.msg, open_rclone(root, NULL, 1, &be, &err));
+    for (round = 0; round < 10; round++) {
+        racer r[2];
+        pthread_t th[2];
+        int i, won;
+
+        ASSERT_RC(round ? SHELF_OK : SHELF_ENOTFOUND, shelf__be_remove(be, "data/ab/same"));
+        for (i = 0; i < 2; i++) {
+            r[i].rc = 99;
+            snprintf(r[i].data, sizeof r[i].data, "racer%d", i);
+            if (i == 0)
+                r[i].be = be;
+            else
+                ASSERT_OK(be->ops->dup(be, &r[i].be));
+        }
+        for (i = 0; i < 2; i++)
+            ASSERT_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
+        for (i = 0; i < 2; i++)
+            ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
+        if ((r[0].rc == SHELF_OK) == (r[1].rc == SHELF_OK))
+            test__fail(__FILE__, __LINE__, "race: %d (%s) and %d (%s)", r[0].rc, r[0].be->err.msg,
+                       r[1].rc, r[1].be->err.msg);
+        won = r[0].rc == SHELF_OK ? 0 : 1;
+        ASSERT_OKM(r[1 - won].be->err.msg, r[1 - won].rc == SHELF_EEXIST ? SHELF_OK : r[1 - won].rc);
+        ASSERT_OK(shelf__be_load(be, "data/ab/same", 0, 0, &b));
+        ASSERT_EQ_STR(b.buf, r[won].data);
+        shelf__be_close(r[1].be);
+    }
+    shelf__buf_release(&b);
+    shelf__be_close(be);
+}
+
 TEST(rclone_missing_program)
 {
     char root[512];
@@ -135,6 +193,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(rclone_conformance),
+        TEST_ENTRY(rclone_create_only_race),
         TEST_ENTRY(rclone_missing_program),
         TEST_ENTRY(rclone_bad_remote),
         TEST_END

@@ -195,19 +195,23 @@ static void *race(void *p)
     return NULL;
 }
 
-static void create_only_race(dav_server *s)
+/* Two saves of one name at once, 20 times: one wins, the other is told the
+ * name exists.  strict 0 (Apache): mod_dav_fs checks "Overwrite: F" and
+ * then renames, so both may win; the file is still one of the two whole
+ * (doc/design.md). */
+static void create_only_race(dav_server *s, int strict)
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
     shelf__buf b = SHELF__BUF_INIT;
-    int round;
+    int round, both = 0;
 
     ASSERT_OKM(err.msg, open_dav(s, "/race", s->pass, 1, &be, &err));
     for (round = 0; round < 20; round++) {
         racer r[2];
         pthread_t th[2];
         char name[32];
-        int i, won = -1;
+        int i, won;
 
         snprintf(name, sizeof name, "data/%02d/same", round);
         for (i = 0; i < 2; i++) {
@@ -223,17 +227,22 @@ static void create_only_race(dav_server *s)
             ASSERT_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
         for (i = 0; i < 2; i++)
             ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
-        /* exactly one wins; the other is told the name exists */
-        if ((r[0].rc == SHELF_OK) == (r[1].rc == SHELF_OK))
-            test__fail(__FILE__, __LINE__, "%s race: %d (%s) and %d (%s)", s->script, r[0].rc,
-                       r[0].be->err.msg, r[1].rc, r[1].be->err.msg);
-        won = r[0].rc == SHELF_OK ? 0 : 1;
-        ASSERT_RC(SHELF_EEXIST, r[1 - won].rc);
-        ASSERT(strstr(r[1 - won].be->err.msg, "file exists"));
         ASSERT_OK(shelf__be_load(be, name, 0, 0, &b));
-        ASSERT_EQ_STR(b.buf, r[won].data);
+        if (r[0].rc == SHELF_OK && r[1].rc == SHELF_OK && !strict) {
+            both++;
+            ASSERT(!strcmp(b.buf, r[0].data) || !strcmp(b.buf, r[1].data));
+        } else {
+            if ((r[0].rc == SHELF_OK) == (r[1].rc == SHELF_OK))
+                test__fail(__FILE__, __LINE__, "%s race: %d (%s) and %d (%s)", s->script, r[0].rc,
+                           r[0].be->err.msg, r[1].rc, r[1].be->err.msg);
+            won = r[0].rc == SHELF_OK ? 0 : 1;
+            ASSERT_RC(SHELF_EEXIST, r[1 - won].rc);
+            ASSERT(strstr(r[1 - won].be->err.msg, "file exists"));
+            ASSERT_EQ_STR(b.buf, r[won].data);
+        }
         shelf__be_close(r[1].be);
     }
+    printf("%s: %d of 20 races had both saves succeed\n", s->script, both);
     ASSERT_EQ_INT(count_tmps(s->dir), 0);
     shelf__buf_release(&b);
     shelf__be_close(be);
@@ -241,10 +250,8 @@ static void create_only_race(dav_server *s)
 
 TEST(create_only_race)
 {
-    dav_server *a = start_server("apache", "https");
-
-    create_only_race(a);
-    create_only_race(start_server("lighttpd", "https"));
+    create_only_race(start_server("lighttpd", "https"), 1);
+    create_only_race(start_server("apache", "https"), 0);
 }
 
 TEST(wrong_password)
