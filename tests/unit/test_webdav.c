@@ -12,8 +12,10 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "test.h"
 #include "remote/dav_int.h"
@@ -504,6 +506,99 @@ TEST(replies_that_lie)
     ASSERT(strstr(msg, "permission denied"));
 }
 
+/* ---- a PROPFIND reply cut by the fault proxy ------------------------------ */
+
+static pid_t proxy_pid = -1, proxy_owner;
+
+static void stop_proxy(void)
+{
+    int st;
+
+    if (proxy_pid > 0 && getpid() == proxy_owner) {
+        kill(proxy_pid, SIGTERM);
+        waitpid(proxy_pid, &st, 0);
+        proxy_pid = -1;
+    }
+}
+
+/* Start shelf-faultproxy ARGS... PORT; returns its port. */
+static int start_proxy(const char *control, int port)
+{
+    char sport[16], line[64] = "";
+    int fds[2], pport = 0;
+    FILE *f;
+
+    snprintf(sport, sizeof sport, "%d", port);
+    ASSERT_EQ_INT(pipe(fds), 0);
+    proxy_owner = getpid();
+    ASSERT((proxy_pid = fork()) >= 0);
+    if (proxy_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", control, sport, (char *)NULL);
+        _exit(127);
+    }
+    atexit(stop_proxy);
+    close(fds[1]);
+    ASSERT((f = fdopen(fds[0], "r")) != NULL);
+    if (fgets(line, sizeof line, f))
+        sscanf(line, "ready %d", &pport);
+    fclose(f);
+    ASSERT(pport > 0);
+    return pport;
+}
+
+TEST(propfind_cut_by_proxy)
+{
+    dav_server *s = start_server("apache", "http");
+    dav_server via;
+    const char *d = test_tmpdir();
+    char control[512], tmp[600], name[96];
+    shelf__backend *be;
+    shelf__err err = { 0, "" };
+    conf_names l;
+    double t0;
+    int i;
+
+    test_pathf(control, sizeof control, "%s/faults", d);
+    via = *s;
+    snprintf(via.base, sizeof via.base, "http://127.0.0.1:%d",
+             start_proxy(control, (int)strtol(strrchr(s->base, ':') + 1, NULL, 10)));
+    /* through the proxy without faults: 40 files, so listing data/ takes
+     * more than 4 KB */
+    ASSERT_OKM(err.msg, open_dav(&via, "/cut", s->pass, 1, &be, &err));
+    for (i = 0; i < 40; i++) {
+        snprintf(name, sizeof name, "data/%064d", i);
+        ASSERT_OKM(be->err.msg, shelf__be_save(be, name, "x", 1));
+    }
+    shelf__be_close(be);
+    /* every new connection is cut after 2000 bytes from the server: the
+     * open's small reply passes, every reply to the listing is cut in its
+     * body, attempt after attempt */
+    test_pathf(tmp, sizeof tmp, "%s.new", control);
+    test_write_file(tmp, "--cut 2000\n", 11);
+    ASSERT_EQ_INT(rename(tmp, control), 0);
+    ASSERT_OKM(err.msg, open_dav(&via, "/cut", s->pass, 0, &be, &err));
+    memset(&l, 0, sizeof l);
+    t0 = shelf__monotonic();
+    ASSERT_RC(SHELF_EIO, shelf__be_list(be, "data", conf_collect, &l));
+    printf("%s (%.1f s)\n", be->err.msg, shelf__monotonic() - t0);
+    ASSERT(!strchr(be->err.msg, '\n'));
+    ASSERT(strstr(be->err.msg, "webdav:http://127.0.0.1:"));
+    ASSERT(strstr(be->err.msg, "list data/"));
+    ASSERT_EQ_INT(l.n, 0);
+    shelf__be_close(be);
+    /* faults off: the same listing works */
+    test_write_file(tmp, "\n", 1);
+    ASSERT_EQ_INT(rename(tmp, control), 0);
+    ASSERT_OKM(err.msg, open_dav(&via, "/cut", s->pass, 0, &be, &err));
+    memset(&l, 0, sizeof l);
+    ASSERT_OKM(be->err.msg, shelf__be_list(be, "data", conf_collect, &l));
+    ASSERT_EQ_INT(l.n, 16);     /* conf_names keeps 16 */
+    shelf__be_close(be);
+}
+
 /* ---- the parser alone --------------------------------------------------- */
 
 typedef struct ms_seen {
@@ -586,6 +681,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(every_safe_character),
         TEST_ENTRY(save_fd_30mib),
         TEST_ENTRY(replies_that_lie),
+        TEST_ENTRY(propfind_cut_by_proxy),
         TEST_ENTRY(multistatus_parser),
         TEST_END
     };
