@@ -1,16 +1,18 @@
 /*
  * be_webdav.c: the WebDAV backend (Apache mod_dav_fs, lighttpd mod_webdav,
  * Nextcloud, a NAS, rclone serve webdav) on the HTTP layer (http_int.h).
- * It owns the mapping of repository names to URLs under the target's path,
- * the multistatus parser, and the shared state of a backend and its dups.
+ * It owns the mapping of repository names to URLs under the target's path
+ * and the state a backend shares with its dups (the HTTP client, the Basic
+ * auth header, the folders known to exist); dav_xml.c parses the replies.
  *
- * save: PUT to ".tmp-RANDOM" beside the name (MKCOL of the parents when the
- * server answers 409), then MOVE with "Overwrite: F": the name appears
- * whole or not at all, and an existing one is never replaced (412 ->
- * SHELF_EEXIST).  load: GET with Range.  stat: PROPFIND Depth 0.  list:
- * PROPFIND Depth 1, folder by folder (servers often refuse Depth
- * infinity).  remove: DELETE.  space: RFC 4331 quota properties.  ETags
- * are not used: Apache's are weak for files changed within a second.
+ * save: MKCOL of the parents not known to exist, PUT to ".tmp-RANDOM"
+ * beside the name, then MOVE with "Overwrite: F": the name appears whole or
+ * not at all, and an existing one is not replaced (412 -> SHELF_EEXIST;
+ * doc/design.md has the race on Apache).  load: GET with Range.  stat:
+ * PROPFIND Depth 0.  list: PROPFIND Depth 1, folder by folder (servers
+ * often refuse Depth infinity).  remove: DELETE.  space: RFC 4331 quota
+ * properties.  ETags are not used: Apache's are weak for files changed
+ * within a second.
  */
 #include <errno.h>
 #include <pthread.h>
