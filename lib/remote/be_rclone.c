@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -32,14 +31,6 @@ typedef struct rclone_child {
     pid_t pid;
     char *dir;      /* the 0700 temp folder: htpasswd, log */
 } rclone_child;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* Stop the child and remove its folder (the WebDAV backend's on_close). */
 static void child_stop(void *ud)
@@ -56,7 +47,7 @@ static void child_stop(void *ud)
 
             if (w == c->pid || (w < 0 && errno != EINTR))
                 break;
-            sleep_ms(50);
+            shelf__dav_sleep_ms(50);
         }
         if (i == 100) {
             kill(c->pid, SIGKILL);
@@ -208,7 +199,7 @@ int shelf__be_rclone_open(const shelf__target *t, const shelf__be_opts *o,
                                START_SECONDS);
             goto fail;
         }
-        sleep_ms(50);
+        shelf__dav_sleep_ms(50);
     }
     if (port < 0) {
         rc = shelf__seterr(err, SHELF_EIO, "%s: rclone serve failed: %s", display, why);

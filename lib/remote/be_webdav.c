@@ -337,7 +337,7 @@ out:
     return rc;
 }
 
-static void sleep_ms(long ms)
+void shelf__dav_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -411,7 +411,7 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
         int a = 0;
 
         if (tries)
-            sleep_ms(25L * tries);
+            shelf__dav_sleep_ms(25L * tries);
         rc = simple(d, "MOVE", turl, op, dest, "Overwrite: F", &st, &a);
         attempts = a;   /* of the last MOVE: did it go out twice? */
         if (rc != SHELF_OK)
