@@ -74,8 +74,9 @@ static dav_server *start_server(const char *script, const char *scheme)
     nservers++;
     if (nservers == 1)
         atexit(stop_servers);
-    snprintf(cmd, sizeof cmd, "sh '" SHELF_SRC_DIR "/tests/servers/%s.sh' start '%s' %s 2>&1", script, s->dir,
-             scheme);
+    /* the server stops by itself if this test dies without stopping it */
+    snprintf(cmd, sizeof cmd, "SHELF_SERVER_OWNER=%d sh '" SHELF_SRC_DIR "/tests/servers/%s.sh' start '%s' %s 2>&1",
+             (int)getpid(), script, s->dir, scheme);
     ASSERT((p = popen(cmd, "r")) != NULL);
     line[0] = '\0';
     if (!fgets(line, sizeof line, p))
