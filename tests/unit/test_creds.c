@@ -272,6 +272,7 @@ TEST(awsini_matches_botocore)
     char dir[4096], path[4096], copy[4096];
     DIR *d;
     struct dirent *de;
+    const char *tmp = test_tmpdir();
     int files = 0;
 
     test_pathf(dir, sizeof dir, "%s/fuzz/corpus/awsini", SHELF_SRC);
@@ -287,7 +288,7 @@ TEST(awsini_matches_botocore)
         data = test_read_file(path, &n);
         ASSERT(n >= 1);
         /* the corpus's first byte selects for the fuzzer; the file is the rest */
-        test_pathf(copy, sizeof copy, "%s/%s", test_tmpdir(), de->d_name);
+        test_pathf(copy, sizeof copy, "%s/%s", tmp, de->d_name);
         test_write_file(copy, data + 1, n - 1);
         for (config = 0; config < 2; config++)
             compare_with_botocore(copy, data + 1, n - 1, config);
