@@ -436,8 +436,12 @@ TEST(credfile_wrong_passphrase_and_mode)
     ASSERT(got.password == NULL);
     /* and a put with it changes nothing */
     ASSERT_RC(SHELF_EAUTH, shelf__credfile_put(path, "r2", &a, &e));
-    /* no passphrase and nobody to ask */
+    /* the passphrase that worked is kept for the rest of the command */
     unsetenv("SHELF_CREDENTIALS_PASSWORD");
+    ASSERT_OKM(e.msg, shelf__credfile_get(path, "r", &got, &e));
+    shelf__creds_clear(&got);
+    /* no passphrase and nobody to ask */
+    shelf__creds_env_reset();
     ASSERT_RC(SHELF_EAUTH, shelf__credfile_get(path, "r", &got, &e));
     ASSERT(strstr(e.msg, "SHELF_CREDENTIALS_PASSWORD"));
     /* readable by others: refused before any passphrase is tried */
