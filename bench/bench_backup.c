@@ -20,7 +20,14 @@
  * time) and the best time counts.
  *
  *   bench_backup [--size GIB] [--dir DIR] [--runs N] [--keep] [--markdown]
- *                [--tools shelf,restic,borg]
+ *                [--tools shelf,restic,borg] [--remote TOOL=BASE]...
+ *
+ * --remote TOOL=BASE puts TOOL's repositories on a server instead of a
+ * local folder: BASE/r1, BASE/r2, ... (a new one for each run of (a)), e.g.
+ * shelf=s3:http://127.0.0.1:8000/bench/shelf or
+ * restic=s3:http://127.0.0.1:8000/bench/restic (credentials from the
+ * environment); bench/bench_remote.sh runs it so.  The repository size of
+ * such a tool is not measured ("-").
  *
  * --samples N measures instead how shelf's backup memory grows with the
  * number of samples: N tiny WAVs (256 frames each, all different) imported,
@@ -347,13 +354,27 @@ static int change_dataset(const dataset *ds, int round)
 
 /* ---- the tools ---- */
 
+/* --remote: the base of each tool's repositories (NULL: a local folder),
+ * and how many it has made, for BASE/r<n>. */
+static const char *remote_base[3];
+static int remote_made[3];
+
+static int tool_index(const char *tool)
+{
+    return !strcmp(tool, "shelf") ? 0 : !strcmp(tool, "restic") ? 1 : 2;
+}
+
 typedef struct paths {
     char repo[4400], lib[4400], out[4400], samples[4400], presets[4400], arch[4500];
 } paths;
 
 static void paths_for(const char *tool, const dataset *ds, const char *work, int step, paths *p)
 {
-    snprintf(p->repo, sizeof p->repo, "%s/repo-%s", work, tool);
+    if (remote_base[tool_index(tool)])
+        snprintf(p->repo, sizeof p->repo, "%s/r%d", remote_base[tool_index(tool)],
+                 remote_made[tool_index(tool)]);
+    else
+        snprintf(p->repo, sizeof p->repo, "%s/repo-%s", work, tool);
     snprintf(p->lib, sizeof p->lib, "%s/lib", work);
     snprintf(p->out, sizeof p->out, "%s/restore-%s", work, tool);
     snprintf(p->samples, sizeof p->samples, "%s/samples", ds->dir);
@@ -365,8 +386,11 @@ static int tool_init(const char *tool, const dataset *ds, const char *work)
 {
     paths p;
 
+    if (remote_base[tool_index(tool)])
+        remote_made[tool_index(tool)]++;
     paths_for(tool, ds, work, 0, &p);
-    bench_rm_rf(p.repo);
+    if (!remote_base[tool_index(tool)])
+        bench_rm_rf(p.repo);
     if (!strcmp(tool, "shelf")) {
         char *a[] = { SHELF_BIN, "-L", p.lib, "backup", "init", p.repo, NULL };
         return run(a, NULL, NULL) < 0 ? -1 : 0;
@@ -410,7 +434,7 @@ static int tool_step(const char *tool, const dataset *ds, const char *work, int 
         return -1;
     res->secs[step] = t;
     if (step == 3) {
-        res->repo_bytes = du(p.repo);
+        res->repo_bytes = remote_base[tool_index(tool)] ? 0 : du(p.repo);
         res->ok = 1;
         bench_rm_rf(p.out);
     }
@@ -520,9 +544,14 @@ int main(int argc, char **argv)
                 if (*s)
                     *s++ = '\0';
             }
+        } else if (!strcmp(argv[i], "--remote") && i + 1 < argc && strchr(argv[i + 1], '=')) {
+            char *s = argv[++i], *eq = strchr(s, '=');
+
+            *eq = '\0';
+            remote_base[tool_index(s)] = eq + 1;
         } else {
             fprintf(stderr, "usage: %s [--size GIB] [--dir DIR] [--runs N] [--keep] [--markdown] "
-                    "[--tools shelf,restic,borg] [--samples N]\n", bench_name);
+                    "[--tools shelf,restic,borg] [--remote TOOL=BASE]... [--samples N]\n", bench_name);
             return 2;
         }
     }
@@ -633,10 +662,13 @@ int main(int argc, char **argv)
             printf("%-7s failed\n", tools[t]);
             continue;
         }
-        printf("%-7s %9.1fs %9.1fs %9.1fs %9.1fs   %7ldM %7ldM %7ldM %7ldM   %9.0fM\n", tools[t],
+        printf("%-7s %9.1fs %9.1fs %9.1fs %9.1fs   %7ldM %7ldM %7ldM %7ldM   ", tools[t],
                res[t].secs[0], res[t].secs[1], res[t].secs[2], res[t].secs[3], res[t].rss_kb[0] / 1024,
-               res[t].rss_kb[1] / 1024, res[t].rss_kb[2] / 1024, res[t].rss_kb[3] / 1024,
-               (double)res[t].repo_bytes / 1048576.0);
+               res[t].rss_kb[1] / 1024, res[t].rss_kb[2] / 1024, res[t].rss_kb[3] / 1024);
+        if (res[t].repo_bytes)
+            printf("%9.0fM\n", (double)res[t].repo_bytes / 1048576.0);
+        else
+            printf("%10s\n", "-");
     }
     if (markdown && res[0].ok) {
         printf("\n| tool | (a) first | (b) 1%% changed | (c) unchanged | (d) restore | peak RSS (a/b/c/d) | repository |\n");
@@ -644,13 +676,16 @@ int main(int argc, char **argv)
         for (t = 0; t < ntools; t++) {
             if (!res[t].ok)
                 continue;
-            printf("| %s | %.1f s (%.2fx) | %.1f s (%.2fx) | %.1f s (%.2fx) | %.1f s (%.2fx) | %ld / %ld / %ld / %ld MB | %.0f MB (%.2fx) |\n",
+            printf("| %s | %.1f s (%.2fx) | %.1f s (%.2fx) | %.1f s (%.2fx) | %.1f s (%.2fx) | %ld / %ld / %ld / %ld MB |",
                    tools[t], res[t].secs[0], res[t].secs[0] / res[0].secs[0], res[t].secs[1],
                    res[t].secs[1] / res[0].secs[1], res[t].secs[2], res[t].secs[2] / res[0].secs[2],
                    res[t].secs[3], res[t].secs[3] / res[0].secs[3], res[t].rss_kb[0] / 1024,
-                   res[t].rss_kb[1] / 1024, res[t].rss_kb[2] / 1024, res[t].rss_kb[3] / 1024,
-                   (double)res[t].repo_bytes / 1048576.0,
-                   (double)res[t].repo_bytes / (double)res[0].repo_bytes);
+                   res[t].rss_kb[1] / 1024, res[t].rss_kb[2] / 1024, res[t].rss_kb[3] / 1024);
+            if (res[t].repo_bytes && res[0].repo_bytes)
+                printf(" %.0f MB (%.2fx) |\n", (double)res[t].repo_bytes / 1048576.0,
+                       (double)res[t].repo_bytes / (double)res[0].repo_bytes);
+            else
+                printf(" - |\n");
         }
         printf("\nRatios are to shelf (above 1: shelf is faster or smaller).\n");
     }

@@ -111,9 +111,14 @@ static const cmd_doc cmd_docs[] = {
       "(as a new version), or the newest removal;\n"
       "again to go further back" },
 
-    { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick; it may\n"
-      "also come from -r TARGET or $SHELF_REPOSITORY; password: --password-file F,\n"
-      "$SHELF_PASSWORD, or a prompt)",
+    { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick,\n"
+      "s3:https://HOST[:PORT]/BUCKET[/PREFIX], webdav:https://HOST[:PORT][/PATH],\n"
+      "rclone:REMOTE:PATH or a remote's NAME (a URL with another scheme is refused,\n"
+      "never made a folder; dir:PATH for any folder name); it may also come from\n"
+      "-r TARGET or $SHELF_REPOSITORY; password: --password-file F, $SHELF_PASSWORD,\n"
+      "or a prompt.  Every backup, restore and archive command takes --ca-file F\n"
+      "(a private CA), --limit-upload RATE and --limit-download RATE (bytes per\n"
+      "second: 500K, 10M) and --connections N (parallel transfers, 1-32, 4))",
       "backup init", "backup init [--no-encryption] [--kdf-cost N] TARGET",
       "create a repository (encrypted unless told)" },
     { NULL, "backup", "backup [--full|--incremental|--differential] [--tag T] TARGET",

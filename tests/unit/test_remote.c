@@ -6,95 +6,7 @@
 #include <sys/stat.h>
 #include "test.h"
 #include "remote/remote_int.h"
-
-typedef struct names {
-    char seen[16][64];
-    int n;
-} names;
-
-static int collect(void *ud, const char *name, uint64_t size)
-{
-    names *l = ud;
-
-    (void)size;
-    if (l->n < 16)
-        snprintf(l->seen[l->n++], 64, "%s", name);
-    return 0;
-}
-
-static int has(const names *l, const char *name)
-{
-    int i;
-
-    for (i = 0; i < l->n; i++)
-        if (!strcmp(l->seen[i], name))
-            return 1;
-    return 0;
-}
-
-/* The semantics every backend keeps (remote_int.h). */
-static void conformance(shelf__backend *be)
-{
-    shelf__buf b = SHELF__BUF_INIT;
-    names l;
-    uint64_t size = 99;
-
-    ASSERT_OKM(be->err.msg, shelf__be_save(be, "data/ab/abcdef", "hello world", 11));
-    ASSERT_OK(shelf__be_save(be, "index/one", "", 0));
-    ASSERT_OK(shelf__be_save(be, "config", "{}", 2));
-    /* create-only */
-    ASSERT_RC(SHELF_EEXIST, shelf__be_save(be, "data/ab/abcdef", "other", 5));
-    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 0, 0, &b));
-    ASSERT_EQ_INT(b.len, 11);
-    ASSERT(!memcmp(b.buf, "hello world", 11));
-    /* ranges */
-    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 6, 5, &b));
-    ASSERT_EQ_INT(b.len, 5);
-    ASSERT(!memcmp(b.buf, "world", 5));
-    ASSERT_OK(shelf__be_load(be, "data/ab/abcdef", 6, 0, &b));
-    ASSERT_EQ_INT(b.len, 5);
-    ASSERT_RC(SHELF_EIO, shelf__be_load(be, "data/ab/abcdef", 6, 6, &b));
-    ASSERT_EQ_INT(b.len, 0);
-    ASSERT_OK(shelf__be_load(be, "index/one", 0, 0, &b));
-    ASSERT_EQ_INT(b.len, 0);
-    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_load(be, "nothing", 0, 0, &b));
-    ASSERT_OK(shelf__be_stat(be, "data/ab/abcdef", &size));
-    ASSERT_EQ_INT(size, 11);
-    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "data/ab/none", &size));
-    /* list is recursive and by folder */
-    memset(&l, 0, sizeof l);
-    ASSERT_OK(shelf__be_list(be, "data", collect, &l));
-    ASSERT_EQ_INT(l.n, 1);
-    ASSERT(has(&l, "data/ab/abcdef"));
-    memset(&l, 0, sizeof l);
-    ASSERT_OK(shelf__be_list(be, "snapshots", collect, &l));
-    ASSERT_EQ_INT(l.n, 0);
-    /* unsafe names */
-    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "../escape", "x", 1));
-    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "/abs", "x", 1));
-    ASSERT_RC(SHELF_EINVAL, shelf__be_save(be, "a//b", "x", 1));
-    ASSERT_RC(SHELF_EINVAL, shelf__be_load(be, "a/./b", 0, 0, &b));
-    /* remove */
-    ASSERT_OK(shelf__be_remove(be, "index/one"));
-    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_remove(be, "index/one"));
-    memset(&l, 0, sizeof l);
-    ASSERT_OK(shelf__be_list(be, "index", collect, &l));
-    ASSERT_EQ_INT(l.n, 0);
-    /* big enough to need several writes */
-    {
-        size_t n = 3u << 20, i;
-        char *big = malloc(n);
-
-        ASSERT(big);
-        for (i = 0; i < n; i++)
-            big[i] = (char)(i * 7);
-        ASSERT_OK(shelf__be_save(be, "data/cd/big", big, n));
-        ASSERT_OK(shelf__be_load(be, "data/cd/big", 1000, n - 1000, &b));
-        ASSERT(!memcmp(b.buf, big + 1000, n - 1000));
-        free(big);
-    }
-    shelf__buf_release(&b);
-}
+#include "be_conformance.h"
 
 TEST(dir_backend)
 {
@@ -107,17 +19,17 @@ TEST(dir_backend)
     test_pathf(path, sizeof path, "%s/repo", d);
     ASSERT_RC(SHELF_ENOTFOUND, shelf__be_dir_open(path, 0, &be, &err));
     ASSERT_OK(shelf__be_dir_open(path, 1, &be, &err));
-    conformance(be);
+    be_conformance(be);
     /* no temp files left behind */
     test_pathf(path, sizeof path, "%s/repo/data/ab/abcdef", d);
     ASSERT_EQ_INT(stat(path, &sb), 0);
     ASSERT_EQ_INT(sb.st_size, 11);
     shelf__be_close(be);
     test_pathf(path, sizeof path, "dir:%s/repo", d);
-    ASSERT_OK(shelf__be_open(path, 0, &be, &err));
+    ASSERT_OK(shelf__be_open(path, NULL, &be, &err));
     ASSERT_EQ_STR(be->ops->kind, "dir");
     shelf__be_close(be);
-    ASSERT_RC(SHELF_EINVAL, shelf__be_open("mem:", 0, &be, &err));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_open("mem:", NULL, &be, &err));
 }
 
 /* A save into a folder the process may not write fails with EPERM and says
@@ -152,8 +64,42 @@ TEST(mem_backend)
     shelf__backend *be;
 
     ASSERT_OK(shelf__be_mem_new(&be));
-    conformance(be);
+    be_conformance(be);
     shelf__be_close(be);
+}
+
+/* Factories for be_conformance_all: a fresh folder or memory per tag. */
+static int open_dir(void *ud, const char *tag, shelf__backend **out)
+{
+    shelf__be_opts o;
+    shelf__err err = { 0, "" };
+    char path[4096];
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    /* names with spaces, CJK and emoji reach the folder backend */
+    test_pathf(path, sizeof path, "dir:%s/conf \xe9\x9f\xb3 \xf0\x9f\x8e\xb9 %s", (const char *)ud, tag);
+    if ((rc = shelf__be_open(path, &o, out, &err)) != SHELF_OK)
+        fprintf(stderr, "%s\n", err.msg);
+    return rc;
+}
+
+static int open_mem(void *ud, const char *tag, shelf__backend **out)
+{
+    (void)ud;
+    (void)tag;
+    return shelf__be_mem_new(out);
+}
+
+TEST(conformance_all_dir)
+{
+    be_conformance_all(open_dir, (void *)test_tmpdir());
+}
+
+TEST(conformance_all_mem)
+{
+    be_conformance_all(open_mem, NULL);
 }
 
 TEST(fault_backend_passes_through)
@@ -164,7 +110,7 @@ TEST(fault_backend_passes_through)
     memset(&f, 0, sizeof f);
     ASSERT_OK(shelf__be_mem_new(&mem));
     ASSERT_OK(shelf__be_fault_new(mem, &f, &be));
-    conformance(be);
+    be_conformance(be);
     ASSERT(!f.failed);
     shelf__be_close(be);
 }
@@ -230,6 +176,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(dir_backend),
         TEST_ENTRY(dir_backend_readonly),
         TEST_ENTRY(mem_backend),
+        TEST_ENTRY(conformance_all_dir),
+        TEST_ENTRY(conformance_all_mem),
         TEST_ENTRY(fault_backend_passes_through),
         TEST_ENTRY(fault_nth_op_and_dead_target),
         TEST_ENTRY(fault_enospc_flip_drop),

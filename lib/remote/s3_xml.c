@@ -1,0 +1,195 @@
+/*
+ * s3_xml.c: the parser of S3's XML replies (s3_int.h): list results,
+ * multipart replies and <Error>, read with shelf__xml_read (no network,
+ * no DTD, no entities).  Owns nothing beyond one call.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libxml/tree.h>
+#include "s3_int.h"
+
+static int is_named(const xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && n->name && !strcmp((const char *)n->name, name);
+}
+
+static const xmlNode *child(const xmlNode *n, const char *name)
+{
+    for (n = n ? n->children : NULL; n; n = n->next)
+        if (is_named(n, name))
+            return n;
+    return NULL;
+}
+
+/* The text of n's child name, owned; *nomem set on a failed allocation.
+ * NULL when there is no such child. */
+static char *child_text(const xmlNode *n, const char *name, int *nomem)
+{
+    const xmlNode *c = child(n, name);
+    xmlChar *v;
+    char *s;
+
+    if (!c)
+        return NULL;
+    if (!(v = xmlNodeGetContent(c))) {
+        *nomem = 1;
+        return NULL;
+    }
+    if (!(s = shelf__strdup((const char *)v)))
+        *nomem = 1;
+    xmlFree(v);
+    return s;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    *out = 0;
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+void shelf__s3_reply_free(shelf__s3_reply *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++) {
+        shelf_free(r->items[i].key);
+        shelf_free(r->items[i].upload_id);
+    }
+    shelf_free(r->items);
+    shelf_free(r->code);
+    shelf_free(r->message);
+    shelf_free(r->upload_id);
+    shelf_free(r->etag);
+    shelf_free(r->next_token);
+    shelf_free(r->next_key);
+    shelf_free(r->next_upload);
+    memset(r, 0, sizeof *r);
+}
+
+static int parse_items(const xmlNode *root, int kind, shelf__s3_reply *r, shelf__err *err,
+                       int *nomem)
+{
+    const char *elem = kind == SHELF__S3X_LIST ? "Contents" : "Upload";
+    const xmlNode *c;
+    size_t cap = 0;
+
+    for (c = root->children; c; c = c->next) {
+        shelf__s3_item *it;
+        char *size;
+
+        if (!is_named(c, elem))
+            continue;
+        if (r->n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            shelf__s3_item *nv = shelf__realloc(r->items, ncap * sizeof *nv);
+
+            if (!nv) {
+                *nomem = 1;
+                return SHELF_ENOMEM;
+            }
+            r->items = nv;
+            cap = ncap;
+        }
+        it = &r->items[r->n++];
+        memset(it, 0, sizeof *it);
+        if (!(it->key = child_text(c, "Key", nomem)))
+            return *nomem ? SHELF_ENOMEM
+                          : shelf__seterr(err, SHELF_EFORMAT, "%s without Key", elem);
+        if (kind == SHELF__S3X_LIST) {
+            size = child_text(c, "Size", nomem);
+            if (*nomem)
+                return SHELF_ENOMEM;
+            if (!parse_u64(size, &it->size)) {
+                shelf_free(size);
+                return shelf__seterr(err, SHELF_EFORMAT, "bad Size of '%.100s'", it->key);
+            }
+            shelf_free(size);
+        } else if (!(it->upload_id = child_text(c, "UploadId", nomem))) {
+            return *nomem ? SHELF_ENOMEM
+                          : shelf__seterr(err, SHELF_EFORMAT, "Upload without UploadId");
+        }
+    }
+    return SHELF_OK;
+}
+
+int shelf__s3_reply_parse(const void *xml, size_t n, int kind, shelf__s3_reply *r,
+                          shelf__err *err)
+{
+    static const char *const roots[] = {
+        NULL, "ListBucketResult", "ListMultipartUploadsResult", "InitiateMultipartUploadResult",
+        "CompleteMultipartUploadResult", "Error"
+    };
+    struct _xmlDoc *doc = NULL;
+    shelf__xml_error xe;
+    const xmlNode *root;
+    int rc = SHELF_OK, nomem = 0;
+    char *t;
+
+    memset(r, 0, sizeof *r);
+    if (kind < SHELF__S3X_LIST || kind > SHELF__S3X_ERROR)
+        return shelf__seterr(err, SHELF_EINVAL, "unknown reply kind %d", kind);
+    if ((rc = shelf__xml_read(xml, n, "s3-reply.xml", &doc, &xe)) != SHELF_OK) {
+        if (rc == SHELF_ENOMEM)
+            return shelf__seterr(err, rc, "out of memory");
+        if (xe.entity_line)
+            return shelf__seterr(err, rc, "malformed XML: entity declaration on line %d",
+                                 xe.entity_line);
+        return shelf__seterr(err, rc, "malformed XML (line %d): %s", xe.line, xe.msg);
+    }
+    root = xmlDocGetRootElement(doc);
+    if (root && is_named(root, "Error")) {
+        r->is_error = 1;
+        r->code = child_text(root, "Code", &nomem);
+        r->message = child_text(root, "Message", &nomem);
+        goto out;
+    }
+    if (!root || !is_named(root, roots[kind])) {
+        rc = shelf__seterr(err, SHELF_EFORMAT, "expected <%s>, got <%.60s>", roots[kind],
+                           root && root->name ? (const char *)root->name : "");
+        goto out;
+    }
+    switch (kind) {
+    case SHELF__S3X_LIST:
+    case SHELF__S3X_UPLOADS:
+        t = child_text(root, "IsTruncated", &nomem);
+        r->truncated = t && !strcmp(t, "true");
+        shelf_free(t);
+        if (kind == SHELF__S3X_LIST) {
+            r->next_token = child_text(root, "NextContinuationToken", &nomem);
+        } else {
+            r->next_key = child_text(root, "NextKeyMarker", &nomem);
+            r->next_upload = child_text(root, "NextUploadIdMarker", &nomem);
+        }
+        if (!nomem)
+            rc = parse_items(root, kind, r, err, &nomem);
+        break;
+    case SHELF__S3X_INITIATE:
+        if (!(r->upload_id = child_text(root, "UploadId", &nomem)) && !nomem)
+            rc = shelf__seterr(err, SHELF_EFORMAT, "no UploadId");
+        break;
+    case SHELF__S3X_COMPLETE:
+        r->etag = child_text(root, "ETag", &nomem);
+        break;
+    default:
+        break;
+    }
+out:
+    if (nomem)
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    xmlFreeDoc(doc);
+    if (rc != SHELF_OK)
+        shelf__s3_reply_free(r);
+    return rc;
+}
+
