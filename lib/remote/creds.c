@@ -74,6 +74,9 @@ static const char *const env_names[SHELF__ENV_COUNT] = {
 
 static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *env_taken[SHELF__ENV_COUNT];   /* owned, wiped by shelf__creds_env_reset */
+/* The passphrase that last opened or wrote the credential file, so one
+ * command asks once (under env_lock; wiped by shelf__creds_env_reset). */
+static char *pass_kept;
 
 /* Unset name and overwrite the bytes of its environ entries (the process's
  * initial environment block is what /proc/PID/environ shows). */
@@ -123,6 +126,8 @@ void shelf__creds_env_reset(void)
         wipe_str(env_taken[i]);
         env_taken[i] = NULL;
     }
+    wipe_str(pass_kept);
+    pass_kept = NULL;
     pthread_mutex_unlock(&env_lock);
 }
 
@@ -836,17 +841,43 @@ void shelf__secret_free(char *s)
     wipe_str(s);
 }
 
-/* The credential file's passphrase: SHELF_CREDENTIALS_PASSWORD, else asked
- * (twice for a new file).  Owned; wipe with shelf__secret_free. */
+static void passphrase_keep(const char *p)
+{
+    char *copy = shelf__strdup(p);
+
+    pthread_mutex_lock(&env_lock);
+    wipe_str(pass_kept);
+    pass_kept = copy;
+    pthread_mutex_unlock(&env_lock);
+}
+
+/* The credential file's passphrase: SHELF_CREDENTIALS_PASSWORD, else the
+ * one kept, else asked (twice for a new file).  Owned; wipe with
+ * shelf__secret_free. */
 static char *passphrase(int is_new, shelf__err *err)
 {
     char *p = shelf__creds_env(SHELF__ENV_CRED_PASSWORD), *again;
 
     if (p)
         return p;
+    pthread_mutex_lock(&env_lock);
+    p = pass_kept ? shelf__strdup(pass_kept) : NULL;
+    pthread_mutex_unlock(&env_lock);
+    if (p)
+        return p;
     p = shelf__creds_ask(is_new ? "new passphrase for shelf's credential file: "
                                 : "passphrase of shelf's credential file: ", 0);
-    if (p && is_new) {
+    if (!p) {
+        shelf__seterr(err, SHELF_EAUTH, "the credential file needs a passphrase: set "
+                                        "SHELF_CREDENTIALS_PASSWORD or run on a terminal");
+        return NULL;
+    }
+    if (!*p) {
+        wipe_str(p);
+        shelf__seterr(err, SHELF_EAUTH, "an empty passphrase is not allowed");
+        return NULL;
+    }
+    if (is_new) {
         again = shelf__creds_ask("again: ", 0);
         if (!again || strcmp(again, p) != 0) {
             wipe_str(p);
@@ -854,15 +885,6 @@ static char *passphrase(int is_new, shelf__err *err)
             shelf__seterr(err, SHELF_EAUTH, "the passphrases differ");
         }
         wipe_str(again);
-        return p;
-    }
-    if (!p)
-        shelf__seterr(err, SHELF_EAUTH, "the credential file needs a passphrase: set "
-                                        "SHELF_CREDENTIALS_PASSWORD or run on a terminal");
-    else if (!*p) {
-        wipe_str(p);
-        p = NULL;
-        shelf__seterr(err, SHELF_EAUTH, "an empty passphrase is not allowed");
     }
     return p;
 }
@@ -1058,6 +1080,7 @@ int shelf__credfile_get(const char *path, const char *name, shelf__creds *out, s
     }
     if ((rc = cred_open((uint8_t *)raw.buf, raw.len, pass, path, &plain, err)) != SHELF_OK)
         goto out;
+    passphrase_keep(pass);
     if (!cred_section(&plain, name, &a, &b)) {
         rc = shelf__seterr(err, SHELF_ENOTFOUND, "no secret for '%s' in '%s'", name, path);
         goto out;
@@ -1113,7 +1136,8 @@ int shelf__credfile_put(const char *path, const char *name, const shelf__creds *
                record_add(&next, c) != SHELF_OK)) ||
         shelf__buf_add(&next, plain.buf + b, plain.len - b) != SHELF_OK)
         goto nomem;
-    rc = cred_save(path, pass, &next, err);
+    if ((rc = cred_save(path, pass, &next, err)) == SHELF_OK)
+        passphrase_keep(pass);
     goto out;
 nomem:
     rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");

@@ -272,6 +272,7 @@ TEST(awsini_matches_botocore)
     char dir[4096], path[4096], copy[4096];
     DIR *d;
     struct dirent *de;
+    const char *tmp = test_tmpdir();
     int files = 0;
 
     test_pathf(dir, sizeof dir, "%s/fuzz/corpus/awsini", SHELF_SRC);
@@ -287,7 +288,7 @@ TEST(awsini_matches_botocore)
         data = test_read_file(path, &n);
         ASSERT(n >= 1);
         /* the corpus's first byte selects for the fuzzer; the file is the rest */
-        test_pathf(copy, sizeof copy, "%s/%s", test_tmpdir(), de->d_name);
+        test_pathf(copy, sizeof copy, "%s/%s", tmp, de->d_name);
         test_write_file(copy, data + 1, n - 1);
         for (config = 0; config < 2; config++)
             compare_with_botocore(copy, data + 1, n - 1, config);
@@ -435,8 +436,12 @@ TEST(credfile_wrong_passphrase_and_mode)
     ASSERT(got.password == NULL);
     /* and a put with it changes nothing */
     ASSERT_RC(SHELF_EAUTH, shelf__credfile_put(path, "r2", &a, &e));
-    /* no passphrase and nobody to ask */
+    /* the passphrase that worked is kept for the rest of the command */
     unsetenv("SHELF_CREDENTIALS_PASSWORD");
+    ASSERT_OKM(e.msg, shelf__credfile_get(path, "r", &got, &e));
+    shelf__creds_clear(&got);
+    /* no passphrase and nobody to ask */
+    shelf__creds_env_reset();
     ASSERT_RC(SHELF_EAUTH, shelf__credfile_get(path, "r", &got, &e));
     ASSERT(strstr(e.msg, "SHELF_CREDENTIALS_PASSWORD"));
     /* readable by others: refused before any passphrase is tried */
