@@ -117,4 +117,15 @@ int shelf__http_pct(shelf__buf *b, const char *s, int keep_slash);
 /* Bytes moved by this shelf__http so far (all threads). */
 void shelf__http_totals(const shelf__http *h, uint64_t *up, uint64_t *down);
 
+/* New connections this shelf__http opened so far (all threads); a request
+ * that reused a kept-alive connection adds none (tests check reuse). */
+uint64_t shelf__http_connects(const shelf__http *h);
+
+/*
+ * The wait a Retry-After value asks for, in milliseconds: delta-seconds
+ * ("120") or an HTTP date (any of RFC 9110's three forms) compared with
+ * now (unix seconds); a date in the past is 0.  -1 when v is neither.
+ */
+int64_t shelf__http_retry_after(const char *v, int64_t now);
+
 #endif /* SHELF_REMOTE_HTTP_INT_H */
