@@ -1,8 +1,11 @@
 /*
  * args.c: command options through getopt_long, with errors in the
- * program's own format ("shelf: unknown option '--x'") instead of getopt's.
+ * program's own format ("shelf: unknown option '--x'") instead of getopt's,
+ * and the transfer options shared by the repository and archive commands.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
@@ -45,4 +48,72 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         cli_error("unknown option '%s' (see 'shelf help')", arg);
     }
     return '?';
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    unsigned long long v;
+    char *end;
+    int shift = 0;
+
+    *out = 0;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int cli_net_opt(cli_net *n, int ch, const char *arg)
+{
+    uint64_t v;
+    char *end;
+    long c;
+
+    switch (ch) {
+    case CLI_OPT_CA_FILE:
+        if (!*arg) {
+            cli_error("option '--ca-file' needs a file");
+            return EXIT_USAGE;
+        }
+        n->ca_file = arg;
+        return EXIT_OK;
+    case CLI_OPT_LIMIT_UP:
+    case CLI_OPT_LIMIT_DOWN:
+        if (cli_parse_size(arg, &v) != 0 || v == 0) {
+            cli_error("invalid rate '%s' for '--%s': bytes per second, e.g. 500K or 10M", arg,
+                      ch == CLI_OPT_LIMIT_UP ? "limit-upload" : "limit-download");
+            return EXIT_USAGE;
+        }
+        if (ch == CLI_OPT_LIMIT_UP)
+            n->limit_up = v;
+        else
+            n->limit_down = v;
+        return EXIT_OK;
+    case CLI_OPT_CONNECTIONS:
+        errno = 0;
+        c = strtol(arg, &end, 10);
+        if (errno || *end || end == arg || c < 1 || c > 32) {
+            cli_error("invalid --connections '%s': 1 to 32", arg);
+            return EXIT_USAGE;
+        }
+        n->connections = (int)c;
+        return EXIT_OK;
+    default:
+        return -1;
+    }
 }

@@ -5,6 +5,7 @@
 #ifndef SHELF_CLI_H
 #define SHELF_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <jansson.h>
 #include "shelf/shelf.h"
@@ -30,6 +31,29 @@ enum {
  * may follow other arguments. */
 struct option;
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* The transfer options of every command that reaches a repository or an
+ * archive destination (a folder, s3:, webdav:, rclone: or a named
+ * remote): --ca-file FILE, --limit-upload RATE, --limit-download RATE,
+ * --connections N.  Put CLI_NET_LONGOPTS in a longopts array and pass each
+ * option getopt returns to cli_net_opt. */
+typedef struct cli_net {
+    const char *ca_file;
+    uint64_t limit_up, limit_down;  /* bytes per second; 0: none */
+    int connections;                /* 0: the library's default */
+} cli_net;
+enum { CLI_OPT_CA_FILE = 0x1001, CLI_OPT_LIMIT_UP, CLI_OPT_LIMIT_DOWN, CLI_OPT_CONNECTIONS };
+#define CLI_NET_LONGOPTS                                                               \
+    { "ca-file", required_argument, NULL, CLI_OPT_CA_FILE },                           \
+    { "limit-upload", required_argument, NULL, CLI_OPT_LIMIT_UP },                     \
+    { "limit-download", required_argument, NULL, CLI_OPT_LIMIT_DOWN },                 \
+    { "connections", required_argument, NULL, CLI_OPT_CONNECTIONS }
+/* Take option ch (its value arg) into n: EXIT_OK, EXIT_USAGE with the
+ * message printed for a bad value, or -1 when ch is none of them.  A RATE
+ * is bytes per second with an optional K, M or G (1024-based): "10M". */
+int cli_net_opt(cli_net *n, int ch, const char *arg);
+/* A byte count with an optional K, M, G or T suffix; 0 on success. */
+int cli_parse_size(const char *s, uint64_t *out);
+
 #define FOR_OPTS(c, argc, argv, shortopts, longopts) \
     for (optind = 0; ((c) = cli_getopt((argc), (argv), (shortopts), (longopts))) != -1;)
 
@@ -138,5 +162,11 @@ int cmd_archive(const cli *c, int argc, char **argv);
 int cmd_backup(const cli *c, int argc, char **argv);
 int cmd_restore(const cli *c, int argc, char **argv);
 int cmd_log(const cli *c, int argc, char **argv);
+int cmd_remote(const cli *c, int argc, char **argv);
+
+/* Ask on the terminal (/dev/tty), without echo unless echo: the answer
+ * from malloc, NULL when there is no terminal (cmd_remote.c; given to the
+ * library by shelf_remote_set_prompt). */
+char *cli_ask_secret(void *ud, const char *prompt, int echo);
 
 #endif /* SHELF_CLI_H */

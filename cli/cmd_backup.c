@@ -23,7 +23,17 @@ typedef struct repo_args {
     const char *password_file;
     char *password;         /* owned, wiped on release */
     char cache[4200];       /* the library's cache folder, "" when none */
+    cli_net net;            /* --ca-file, --limit-upload, ... */
 } repo_args;
+
+/* The transfer options of ra into o. */
+static void net_into(const repo_args *ra, shelf_repo_opts *o)
+{
+    o->ca_file = ra->net.ca_file;
+    o->limit_upload = ra->net.limit_up;
+    o->limit_download = ra->net.limit_down;
+    o->connections = ra->net.connections;
+}
 
 static void wipe_free(char *s)
 {
@@ -175,6 +185,7 @@ static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)
         (ex = get_password(ra, ra->password_file, "SHELF_PASSWORD", 0, &ra->password)) != EXIT_OK)
         return ex;
     o.password = ra->password;
+    net_into(ra, &o);
     rc = shelf_repo_open(ra->target, &o, r, &msg);
     if (rc == SHELF_EAUTH && !ra->password) {
         /* Encrypted, and no password given yet: ask. */
@@ -240,7 +251,7 @@ static int backup_init(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "no-encryption", no_argument, NULL, 'n' }, { "password-file", required_argument, NULL, 'p' },
-        { "kdf-cost", required_argument, NULL, 'k' }, { NULL, 0, NULL, 0 }
+        { "kdf-cost", required_argument, NULL, 'k' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     repo_args ra;
     shelf_repo_opts o;
@@ -265,7 +276,10 @@ static int backup_init(const cli *c, int argc, char **argv)
             o.kdf_log2n = (int)v;
             break;
         }
-        default: return EXIT_USAGE;
+        default:
+            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
         }
     }
     first = optind;
@@ -279,6 +293,7 @@ static int backup_init(const cli *c, int argc, char **argv)
             return ex;
         o.password = ra.password;
     }
+    net_into(&ra, &o);
     rc = shelf_repo_init(ra.target, &o, &msg);
     wipe_free(ra.password);
     if (rc != SHELF_OK) {
@@ -328,7 +343,7 @@ static int backup_run(const cli *c, int argc, char **argv)
         { "full", no_argument, NULL, 'f' }, { "incremental", no_argument, NULL, 'i' },
         { "differential", no_argument, NULL, 'd' }, { "tag", required_argument, NULL, 't' },
         { "password-file", required_argument, NULL, 'p' }, { "repo", required_argument, NULL, 'r' },
-        { NULL, 0, NULL, 0 }
+        CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     const char *tags[32];
     shelf_backup_opts o;
@@ -359,7 +374,10 @@ static int backup_run(const cli *c, int argc, char **argv)
             break;
         case 'p': ra.password_file = optarg; break;
         case 'r': ra.target = optarg; break;
-        default: return EXIT_USAGE;
+        default:
+            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
         }
     }
     first = optind;
@@ -1033,7 +1051,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
         { "keep-weekly", required_argument, NULL, 'w' }, { "keep-monthly", required_argument, NULL, 'm' },
         { "dry-run", no_argument, NULL, 'n' }, { "prune", no_argument, NULL, 'P' },
         { "new-password-file", required_argument, NULL, 'N' }, { "kdf-cost", required_argument, NULL, 'k' },
-        { "all", no_argument, NULL, 'A' },
+        { "all", no_argument, NULL, 'A' }, CLI_NET_LONGOPTS,
         { NULL, 0, NULL, 0 }
     };
     static const char *const subs[] = { "list", "show", "diff", "check", "forget", "prune",
@@ -1083,7 +1101,10 @@ int cmd_backup(const cli *c, int argc, char **argv)
         case 'N': newfile = optarg; break;
         case 'k': cost = (int)v; break;
         case 'A': all = 1; break;
-        default: return EXIT_USAGE;
+        default:
+            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
         }
     }
     first = optind;
@@ -1246,7 +1267,7 @@ int cmd_restore(const cli *c, int argc, char **argv)
         { "repo", required_argument, NULL, 'r' }, { "password-file", required_argument, NULL, 'p' },
         { "query", required_argument, NULL, 'Q' }, { "preview", no_argument, NULL, 'n' },
         { "on-conflict", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
-        { "files-to-original", no_argument, NULL, 'o' }, { NULL, 0, NULL, 0 }
+        { "files-to-original", no_argument, NULL, 'o' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     shelf_restore_opts o;
     shelf_restore_stats st;
@@ -1284,7 +1305,10 @@ int cmd_restore(const cli *c, int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        default: return EXIT_USAGE;
+        default:
+            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
         }
     }
     first = optind;

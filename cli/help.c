@@ -111,9 +111,14 @@ static const cmd_doc cmd_docs[] = {
       "(as a new version), or the newest removal;\n"
       "again to go further back" },
 
-    { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick; it may\n"
-      "also come from -r TARGET or $SHELF_REPOSITORY; password: --password-file F,\n"
-      "$SHELF_PASSWORD, or a prompt)",
+    { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick,\n"
+      "s3:https://HOST[:PORT]/BUCKET[/PREFIX], webdav:https://HOST[:PORT][/PATH],\n"
+      "rclone:REMOTE:PATH or a remote's NAME (a URL with another scheme is refused,\n"
+      "never made a folder; dir:PATH for any folder name); it may also come from\n"
+      "-r TARGET or $SHELF_REPOSITORY; password: --password-file F, $SHELF_PASSWORD,\n"
+      "or a prompt.  Every backup, restore and archive command takes --ca-file F\n"
+      "(a private CA), --limit-upload RATE and --limit-download RATE (bytes per\n"
+      "second: 500K, 10M) and --connections N (parallel transfers, 1-32, 4))",
       "backup init", "backup init [--no-encryption] [--kdf-cost N] TARGET",
       "create a repository (encrypted unless told)" },
     { NULL, "backup", "backup [--full|--incremental|--differential] [--tag T] TARGET",
@@ -178,6 +183,21 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "gc", "gc [--dry-run] [--wait]", "delete unreferenced blobs and crash leftovers" },
     { NULL, "vacuum", "vacuum [--wait]", "compact the catalog; reports space reclaimed" },
     { NULL, "db-backup", "db-backup FILE", "consistent copy of the catalog while in use" },
+
+    { "Remotes (doc/design.md, \"Credentials\"; a NAME goes anywhere a TARGET does)",
+      "remote add", "remote add NAME URL [--ca-file F] [--region R] [--budget BYTES]\n"
+      "           [--store-secret keyring|file]",
+      "name a target (s3:https://HOST/BUCKET/PREFIX,\n"
+      "webdav:https://HOST/PATH, rclone:REMOTE:PATH, a\n"
+      "folder); its secret comes from the environment or\n"
+      "a prompt and goes to the keyring or the encrypted\n"
+      "credential file; prints what the provider can see" },
+    { NULL, "remote ls", "remote ls", "names, URLs and where each secret is kept" },
+    { NULL, "remote rm", "remote rm NAME", "forget a remote and delete its stored secret" },
+    { NULL, "remote test", "remote test NAME|URL",
+      "save, stat, load, list and remove a probe file" },
+    { NULL, "remote terms", "remote terms NAME|URL",
+      "what the provider can see, known limits, space" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"

@@ -141,6 +141,7 @@ static const struct command {
     { "refs", cmd_refs }, { "undo", cmd_undo },
     { "archive", cmd_archive }, { "export-media", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
+    { "remote", cmd_remote },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a
@@ -166,6 +167,10 @@ int main(int argc, char **argv)
 
     if (!args)
         return EXIT_FAIL;
+    /* Credentials leave the environment before anything runs (a child
+     * process, /proc/PID/environ); the library keeps its copy. */
+    shelf_remote_take_env();
+    shelf_remote_set_prompt(cli_ask_secret, NULL);
     /* The user's character set for libarchive's name conversions (libshelf
      * itself writes archive names as UTF-8 in any locale).  LC_CTYPE only:
      * numbers in SFZ, CSV and messages keep a '.' whatever LC_NUMERIC says. */

@@ -37,10 +37,22 @@ typedef struct shelf_repo_opts {
     const char *cache_dir;    /* folder of the local index cache (created);
                                  NULL: a temporary cache removed on close */
     int lease_seconds;        /* how long a lock lives without refresh; 0: 300 */
+    /* Added with network targets (a caller built before them reads as 0). */
+    const char *ca_file;      /* https: trust this PEM CA bundle too; NULL: none */
+    uint64_t limit_upload;    /* bytes per second; 0: no limit */
+    uint64_t limit_download;  /* bytes per second; 0: no limit */
+    int connections;          /* parallel transfers; 0: 4 (1..32) */
 } shelf_repo_opts;
 
 /*
- * Create a repository in folder target (created when absent; it must hold
+ * A target is a folder (PATH or dir:PATH), s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX],
+ * webdav:http[s]://HOST[:PORT][/PATH], rclone:REMOTE:PATH, or the NAME of a
+ * remote (shelf_remote_add; "remote:NAME" to be explicit).  A string with
+ * a scheme shelf does not know ("ftp://...", "b2:...") is SHELF_EINVAL,
+ * never a folder; so is a URL holding user:password (credentials come from
+ * the environment, the keyring or shelf's credential file: remote.h).
+ *
+ * Create a repository in target (a folder is created when absent; it must hold
  * no repository yet: SHELF_EEXIST).  errmsg, when not NULL, receives an
  * owned message on failure (free with shelf_free).
  */

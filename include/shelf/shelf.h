@@ -164,6 +164,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/backup.h"
 #include "shelf/archive.h"
 #include "shelf/names.h"
+#include "shelf/remote.h"
 
 #ifdef __cplusplus
 }

@@ -14,11 +14,10 @@
 #include "../remote/remote_int.h"
 #include "shelf/backup.h"
 
-#define SHELF__KEY_BYTES 32
-#define SHELF__NONCE_BYTES 12
-#define SHELF__TAG_BYTES 16
-#define SHELF__SEAL_OVERHEAD (SHELF__NONCE_BYTES + SHELF__TAG_BYTES)
 #define SHELF__RUN_BYTES 16
+/* Parallel transfers of shelf_repo_opts.connections. */
+#define SHELF__DEFAULT_CONNECTIONS 4
+#define SHELF__MAX_CONNECTIONS 32
 
 /* Chunking: min 512 KiB, normal point 1 MiB, max 8 MiB (doc/formats.md). */
 #define SHELF__CHUNK_MIN (512u * 1024)
@@ -85,6 +84,7 @@ struct shelf_repo {
     int64_t lock_expires;
     int lock_exclusive;
     int lease_seconds;
+    int connections;             /* backend handles for parallel transfers (shelf_repo_opts) */
     int others_live;             /* live locks of other runs when ours was taken */
     json_t *snaps_damaged;       /* ids of snapshot files the last shelf__snap_all could not read */
     int index_damaged;           /* index files the last sync could not read */
@@ -92,6 +92,9 @@ struct shelf_repo {
     char warn[512];              /* shelf_repo_warning */
     void *zc, *zd;               /* ZSTD_CCtx, ZSTD_DCtx */
     struct shelf__pipe *pipe;    /* compress+seal workers during a backup, or NULL */
+    shelf__backend *conns[SHELF__MAX_CONNECTIONS]; /* the pipe's extra handles (dup); [0] unused */
+    int nconns;
+    int conns_used;              /* connections the last pipe saved packs on (tests) */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
     void *cipher;                /* EVP_CIPHER_CTX */
     shelf__buf tmp;
@@ -107,13 +110,7 @@ int shelf__seal_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__
  * was changed (or the key is wrong). */
 int shelf__open_sealed(shelf_repo *r, const void *in, size_t n, shelf__buf *out);
 int shelf__open_sealed_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__buf *out);
-/* Same with a given key (key files). */
-int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out);
-int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out);
-/* Random bytes (OpenSSL RAND_bytes). */
-int shelf__random(void *buf, size_t n);
+/* With a given key (key files): shelf__aead_seal/_open of common_int.h. */
 /* Write a key file wrapping r's secrets with password; id receives its id. */
 int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]);
 /* Parse key file text and unwrap it with password into master || chunk key.
@@ -201,7 +198,6 @@ int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
                             shelf__packent **ents, size_t *nents);
 /* "data/ab/<hex>" for a pack id. */
 void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[SHELF__NAME_MAX]);
-int shelf__unhex(const char *s, uint8_t *out, size_t n);
 
 /* ---- pipe.c: hash, compress and seal chunks on worker threads ---- */
 /* Called on the calling thread for each chunk in the order queued, with
@@ -218,9 +214,12 @@ typedef struct shelf__pipe_sink {
     /* a pool thread: seal in with this worker's EVP_CIPHER_CTX */
     int (*seal)(void *owner, void *cipher, const void *in, size_t n, shelf__buf *out,
                 shelf__err *err);
-    /* a pool thread, one at a time, under the sink lock: save a finished
-     * pack as name; failures into err */
-    int (*save)(void *owner, const char *name, const void *data, size_t n, shelf__err *err);
+    /* a pool thread: save a finished pack as name on connection conn
+     * (0..connections-1; one save per connection at a time, conn 0 under
+     * the sink lock); failures into err */
+    int (*save)(void *owner, int conn, const char *name, const void *data, size_t n,
+                shelf__err *err);
+    int connections;            /* packs saved at once; 0: 1 */
     void *owner;
     shelf__err *err;            /* the pipe's own failures */
     int zstd_level;

@@ -2,7 +2,8 @@
  * crypt.c: encryption of repository files: AES-256-GCM per object with a
  * random 96-bit nonce (nonce || ciphertext || tag), and key files that wrap
  * the repository's secrets (master key and chunker key) with a key derived
- * from a password by scrypt.
+ * from a password by scrypt.  The primitives (AEAD, scrypt, random bytes)
+ * are lib/common/crypto.c's, shared with the credential file of lib/remote.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,88 +12,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "backup_int.h"
-
-int shelf__random(void *buf, size_t n)
-{
-    return RAND_bytes(buf, (int)n) == 1 ? SHELF_OK : SHELF_EIO;
-}
-
-static int gcm(EVP_CIPHER_CTX *ctx, const uint8_t key[SHELF__KEY_BYTES], int enc,
-               const uint8_t *in, size_t n, shelf__buf *out)
-{
-    uint8_t nonce[SHELF__NONCE_BYTES];
-    const uint8_t *ct = in;
-    size_t ctlen = n;
-    int len = 0, fin = 0;
-    uint8_t *dst;
-
-    if (n > INT32_MAX - 64)
-        return SHELF_EINVAL;
-    if (enc) {
-        if (shelf__random(nonce, sizeof nonce) != SHELF_OK)
-            return SHELF_EIO;
-    } else {
-        if (n < SHELF__SEAL_OVERHEAD)
-            return SHELF_ECORRUPT;
-        memcpy(nonce, in, sizeof nonce);
-        ct = in + SHELF__NONCE_BYTES;
-        ctlen = n - SHELF__SEAL_OVERHEAD;
-    }
-    if (shelf__buf_grow(out, ctlen + SHELF__SEAL_OVERHEAD) != SHELF_OK)
-        return SHELF_ENOMEM;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SHELF__NONCE_BYTES, NULL) != 1 ||
-        EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1)
-        return SHELF_EIO;
-    dst = (uint8_t *)out->buf + out->len;
-    if (enc) {
-        memcpy(dst, nonce, sizeof nonce);
-        dst += sizeof nonce;
-    } else if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SHELF__TAG_BYTES,
-                                   (void *)(ct + ctlen)) != 1) {
-        return SHELF_EIO;
-    }
-    if (ctlen && EVP_CipherUpdate(ctx, dst, &len, ct, (int)ctlen) != 1)
-        return enc ? SHELF_EIO : SHELF_ECORRUPT;
-    if (EVP_CipherFinal_ex(ctx, dst + len, &fin) != 1)
-        return enc ? SHELF_EIO : SHELF_ECORRUPT;
-    len += fin;
-    if (enc) {
-        if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SHELF__TAG_BYTES, dst + len) != 1)
-            return SHELF_EIO;
-        out->len += SHELF__SEAL_OVERHEAD + (size_t)len;
-    } else {
-        out->len += (size_t)len;
-    }
-    out->buf[out->len] = '\0';
-    return SHELF_OK;
-}
-
-static int aead(const uint8_t key[SHELF__KEY_BYTES], int enc, const void *in, size_t n,
-                shelf__buf *out)
-{
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int rc;
-
-    if (!ctx)
-        return SHELF_ENOMEM;
-    rc = gcm(ctx, key, enc, in, n, out);
-    EVP_CIPHER_CTX_free(ctx);
-    return rc;
-}
-
-int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out)
-{
-    return aead(key, 1, in, n, out);
-}
-
-int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
-                     shelf__buf *out)
-{
-    shelf__buf_reset(out);
-    return aead(key, 0, in, n, out);
-}
 
 int shelf__seal(shelf_repo *r, const void *in, size_t n, shelf__buf *out)
 {
@@ -107,7 +26,7 @@ int shelf__seal_with(shelf_repo *r, void *ctx, const void *in, size_t n, shelf__
     if (!r->encrypted)
         rc = shelf__buf_add(out, in, n);
     else
-        rc = gcm(ctx, r->master, 1, in, n, out);
+        rc = shelf__gcm(ctx, r->master, 1, in, n, out);
     if (rc != SHELF_OK)
         return shelf__seterr(err, rc, "cannot encrypt: %s", shelf_strerror(rc));
     return SHELF_OK;
@@ -123,25 +42,13 @@ int shelf__open_sealed_with(shelf_repo *r, void *ctx, const void *in, size_t n, 
     shelf__buf_reset(out);
     if (!r->encrypted)
         return shelf__buf_add(out, in, n);
-    return gcm(ctx, r->master, 0, in, n, out);
+    return shelf__gcm(ctx, r->master, 0, in, n, out);
 }
 
 /* ---- key files ---- */
 
-#define KDF_R 8
-#define KDF_P 1
-
-static int derive(const char *password, const uint8_t *salt, size_t saltlen, int log2n,
-                  uint8_t key[SHELF__KEY_BYTES])
-{
-    uint64_t n = (uint64_t)1 << log2n;
-    uint64_t maxmem = 128 * n * KDF_R * KDF_P * 2 + (1u << 20);
-
-    if (EVP_PBE_scrypt(password, strlen(password), salt, saltlen, n, KDF_R, KDF_P, maxmem,
-                       key, SHELF__KEY_BYTES) != 1)
-        return SHELF_ENOMEM;
-    return SHELF_OK;
-}
+#define KDF_R SHELF__SCRYPT_R
+#define KDF_P SHELF__SCRYPT_P
 
 int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17])
 {
@@ -160,7 +67,7 @@ int shelf__key_write(shelf_repo *r, const char *password, int log2n, char id[17]
         return shelf__seterr(&r->err, SHELF_EINVAL, "an empty password is not allowed");
     if (shelf__random(salt, sizeof salt) != SHELF_OK || shelf__random(rid, sizeof rid) != SHELF_OK)
         return shelf__seterr(&r->err, SHELF_EIO, "cannot get random bytes");
-    if ((rc = derive(password, salt, sizeof salt, log2n, kek)) != SHELF_OK) {
+    if ((rc = shelf__scrypt(password, salt, sizeof salt, log2n, kek)) != SHELF_OK) {
         shelf__seterr(&r->err, rc, "cannot derive a key from the password");
         goto out;
     }
@@ -219,29 +126,6 @@ out:
     return rc;
 }
 
-int shelf__unhex(const char *s, uint8_t *out, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        int v = 0, k;
-
-        for (k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= c - '0';
-            else if (c >= 'a' && c <= 'f')
-                v |= c - 'a' + 10;
-            else
-                return SHELF_EFORMAT;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return s[2 * n] == '\0' ? SHELF_OK : SHELF_EFORMAT;
-}
-
 int shelf__key_unwrap(const char *text, size_t n, const char *password,
                       uint8_t secret[2 * SHELF__KEY_BYTES], shelf__err *err)
 {
@@ -264,7 +148,7 @@ int shelf__key_unwrap(const char *text, size_t n, const char *password,
         rc = shelf__seterr(err, SHELF_EAUTH, "the repository is encrypted: a password is needed");
         goto out;
     }
-    if ((rc = derive(password, salt, sizeof salt, (int)log2n, kek)) != SHELF_OK) {
+    if ((rc = shelf__scrypt(password, salt, sizeof salt, (int)log2n, kek)) != SHELF_OK) {
         shelf__seterr(err, rc, "cannot derive a key from the password");
         goto out;
     }

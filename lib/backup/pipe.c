@@ -6,9 +6,13 @@
  * each to its owner's sink (want: is it new? store: add it to the open
  * pack), so packs are the same as without threads.  A finished pack is
  * handed over whole and saved through the sink on a pool thread while the
- * next one fills.  The pipe knows nothing of the repository: only the
- * sink's functions touch the index cache, the backend and the caller's
- * data.
+ * next one fills; with sink.connections > 1, up to that many packs are
+ * saved at once, each slot on its own connection (the sink's backend
+ * handle conn), slot 0 under the sink lock since the calling thread shares
+ * its handle.  shelf__pipe_finish waits for every save, so the caller
+ * writes the index that names the packs only after all of them arrived.
+ * The pipe knows nothing of the repository: only the sink's functions
+ * touch the index cache, the backend and the caller's data.
  *
  * Ordering: each chunk is one pool job with its ticket, kept in a ring of
  * NJOBS slots; the calling thread waits for the oldest ticket, so results
@@ -39,6 +43,16 @@ typedef struct job {
     shelf__err err;
 } job;
 
+/* A pack being saved on one connection. */
+typedef struct save_slot {
+    struct shelf__pipe *p;
+    int conn, busy, rc;
+    uint64_t ticket;
+    char name[SHELF__NAME_MAX];
+    shelf__buf buf;
+    shelf__err err;
+} save_slot;
+
 /* What each pool worker keeps (the pool passes its index). */
 typedef struct worker_ctx {
     ZSTD_CCtx *zc;
@@ -51,12 +65,11 @@ struct shelf__pipe {
     shelf__pool *pool;
     worker_ctx *ctx;
     int nctx;
-    /* the pack being saved: one at a time, while the next one fills */
-    int saving;
-    uint64_t save_ticket;
-    int save_rc;
-    char save_name[SHELF__NAME_MAX];
-    shelf__buf save_buf;
+    /* the packs being saved while the next one fills, one per connection */
+    save_slot *slots;
+    int nslots;
+    uint64_t next_slot;         /* round robin: the oldest save is the next slot's */
+    int save_rc;                /* the first failed save (it stays) */
     shelf__err save_err;
     pthread_mutex_t sink_mu;    /* the sink's save runs under it (shelf__pipe_lock_sink) */
     job jobs[NJOBS];
@@ -92,47 +105,72 @@ static void work(void *arg, size_t item, int worker)
     j->rc = p->sink.seal(p->sink.owner, w->cipher, src, srclen, &j->out, &j->err);
 }
 
-/* Save the handed-over pack through the sink (a pool job). */
+/* Save a handed-over pack through the sink on its slot's connection (a
+ * pool job). */
 static void save(void *arg, size_t item, int worker)
 {
-    struct shelf__pipe *p = arg;
+    save_slot *sl = arg;
+    struct shelf__pipe *p = sl->p;
 
     (void)item;
     (void)worker;
-    pthread_mutex_lock(&p->sink_mu);
-    p->save_rc = p->sink.save(p->sink.owner, p->save_name, p->save_buf.buf, p->save_buf.len,
-                              &p->save_err);
-    pthread_mutex_unlock(&p->sink_mu);
+    if (sl->conn == 0)
+        pthread_mutex_lock(&p->sink_mu);
+    sl->rc = p->sink.save(p->sink.owner, sl->conn, sl->name, sl->buf.buf, sl->buf.len, &sl->err);
+    if (sl->conn == 0)
+        pthread_mutex_unlock(&p->sink_mu);
 }
 
-/* Wait until no pack is being saved; the first failed save, if any (it
- * stays: every later call fails with it). */
-static int save_wait(struct shelf__pipe *p)
+/* Wait for slot sl's save, keeping the first failure. */
+static void slot_wait(struct shelf__pipe *p, save_slot *sl)
 {
-    if (p->saving) {
-        shelf__pool_wait(p->pool, p->save_ticket);
-        p->saving = 0;
+    if (!sl->busy)
+        return;
+    shelf__pool_wait(p->pool, sl->ticket);
+    sl->busy = 0;
+    if (sl->rc != SHELF_OK && p->save_rc == SHELF_OK) {
+        p->save_rc = sl->rc;
+        p->save_err = sl->err;
     }
+}
+
+/* The first failed save, if any (it stays: every later call fails with it). */
+static int save_failed(struct shelf__pipe *p)
+{
     if (p->save_rc != SHELF_OK)
         return shelf__seterr(p->sink.err, p->save_rc, "%s", p->save_err.msg);
     return SHELF_OK;
 }
 
+/* Wait until no pack is being saved. */
+static int save_wait(struct shelf__pipe *p)
+{
+    int i;
+
+    for (i = 0; i < p->nslots; i++)
+        slot_wait(p, &p->slots[i]);
+    return save_failed(p);
+}
+
 int shelf__pipe_hand_pack(struct shelf__pipe *p, const char *name, shelf__buf *pack)
 {
+    save_slot *sl = &p->slots[p->next_slot % (uint64_t)p->nslots];
     shelf__buf t;
     int rc;
 
-    if ((rc = save_wait(p)) != SHELF_OK)
+    slot_wait(p, sl);
+    if ((rc = save_failed(p)) != SHELF_OK)
         return rc;
-    /* Take the pack; its old buffer becomes the next pack's. */
-    t = p->save_buf;
-    p->save_buf = *pack;
+    p->next_slot++;
+    /* Take the pack; the slot's old buffer becomes the next pack's. */
+    t = sl->buf;
+    sl->buf = *pack;
     *pack = t;
     shelf__buf_reset(pack);
-    snprintf(p->save_name, sizeof p->save_name, "%s", name);
-    p->saving = 1;
-    p->save_ticket = shelf__pool_submit(p->pool, save, p, 1);
+    snprintf(sl->name, sizeof sl->name, "%s", name);
+    sl->rc = SHELF_OK;
+    sl->busy = 1;
+    sl->ticket = shelf__pool_submit(p->pool, save, sl, 1);
     return SHELF_OK;
 }
 
@@ -161,9 +199,17 @@ int shelf__pipe_new(const shelf__pipe_sink *sink, struct shelf__pipe **out)
     pthread_mutex_init(&p->sink_mu, NULL);
     for (i = 0; i < NJOBS; i++)
         p->jobs[i].p = p;
-    /* n chunk workers and one that saves packs; room for every chunk in
-     * flight and the save, so submit never waits on the pool. */
-    if (!(p->pool = shelf__pool_new(n + 1, NJOBS + 1)))
+    p->nslots = sink->connections > 0 ? sink->connections : 1;
+    if (!(p->slots = shelf__calloc((size_t)p->nslots, sizeof *p->slots)))
+        goto nomem;
+    for (i = 0; i < p->nslots; i++) {
+        p->slots[i].p = p;
+        p->slots[i].conn = i;
+    }
+    /* n chunk workers and one per connection that saves packs; room for
+     * every chunk in flight and the saves, so submit never waits on the
+     * pool. */
+    if (!(p->pool = shelf__pool_new(n + p->nslots, NJOBS + p->nslots)))
         goto nomem;
     p->nctx = shelf__pool_threads(p->pool);
     if (!(p->ctx = shelf__calloc((size_t)p->nctx, sizeof *p->ctx)))
@@ -249,7 +295,9 @@ void shelf__pipe_free(struct shelf__pipe *p)
         shelf_free(p->jobs[i].data);
         shelf__buf_release(&p->jobs[i].out);
     }
-    shelf__buf_release(&p->save_buf);
+    for (i = 0; p->slots && i < p->nslots; i++)
+        shelf__buf_release(&p->slots[i].buf);
+    shelf_free(p->slots);
     pthread_mutex_destroy(&p->sink_mu);
     shelf_free(p);
 }

@@ -1084,23 +1084,51 @@ static int sink_seal(void *owner, void *cipher, const void *in, size_t n, shelf_
     return shelf__seal_with(owner, cipher, in, n, out, err);
 }
 
-/* On a pool thread; the backend is r's calling thread's otherwise, so the
- * sink lock guards it (shelf__pipe_be_lock). */
-static int sink_save(void *owner, const char *name, const void *data, size_t n, shelf__err *err)
+/* On a pool thread.  Connection 0 is r's own backend, which the calling
+ * thread uses otherwise, so the sink lock guards it (shelf__pipe_be_lock);
+ * the others are handles of their own (dup). */
+static int sink_save(void *owner, int conn, const char *name, const void *data, size_t n,
+                     shelf__err *err)
 {
     shelf_repo *r = owner;
-    int rc = shelf__be_save(r->be, name, data, n);
+    shelf__backend *be = conn > 0 && conn < r->nconns ? r->conns[conn] : r->be;
+    int rc = shelf__be_save(be, name, data, n);
 
     if (rc == SHELF_EEXIST)
         return SHELF_OK;
     if (rc != SHELF_OK)
-        *err = r->be->err;
+        *err = be->err;
     return rc;
+}
+
+/* Another handle on the backend per extra connection, as many as the
+ * backend gives (none without dup: one connection). */
+static void conns_open(shelf_repo *r)
+{
+    int want = r->connections > 0 ? r->connections : 1;
+
+    if (want > SHELF__MAX_CONNECTIONS)
+        want = SHELF__MAX_CONNECTIONS;
+    r->conns[0] = NULL;
+    r->nconns = 1;
+    while (r->be->ops->dup && r->nconns < want &&
+           shelf__be_dup(r->be, &r->conns[r->nconns]) == SHELF_OK)
+        r->nconns++;
+}
+
+static void conns_close(shelf_repo *r)
+{
+    int i;
+
+    for (i = 1; i < r->nconns; i++)
+        shelf__be_close(r->conns[i]);
+    r->nconns = 0;
 }
 
 int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud)
 {
     shelf__pipe_sink s;
+    int rc;
 
     memset(&s, 0, sizeof s);
     s.want = cb;
@@ -1108,10 +1136,14 @@ int shelf__pipe_start(shelf_repo *r, shelf__pipe_cb cb, void *ud)
     s.store = sink_store;
     s.seal = sink_seal;
     s.save = sink_save;
+    conns_open(r);
+    s.connections = r->conns_used = r->nconns;
     s.owner = r;
     s.err = &r->err;
     s.zstd_level = r->zstd_level;
-    return shelf__pipe_new(&s, &r->pipe);
+    if ((rc = shelf__pipe_new(&s, &r->pipe)) != SHELF_OK)
+        conns_close(r);
+    return rc;
 }
 
 int shelf__pipe_submit(shelf_repo *r, void *tag, int type, const void *data, size_t n,
@@ -1134,6 +1166,7 @@ void shelf__pipe_stop(shelf_repo *r)
 {
     shelf__pipe_free(r->pipe);
     r->pipe = NULL;
+    conns_close(r);
 }
 
 /* ---- locks ---- */
@@ -1448,6 +1481,8 @@ static shelf_repo *repo_new(shelf__backend *be, const shelf_repo_opts *o)
     r->be = be;
     r->zstd_level = 3;
     r->lease_seconds = o && o->lease_seconds > 0 ? o->lease_seconds : 300;
+    r->connections = o && o->size >= offsetof(shelf_repo_opts, connections) + sizeof(int) &&
+                             o->connections > 0 ? o->connections : SHELF__DEFAULT_CONNECTIONS;
     return r;
 }
 
@@ -1692,19 +1727,46 @@ out:
     return rc;
 }
 
+/* Check the caller's options (backup.h's size rule) into oo, and open
+ * target's backend with them. */
+static int open_target(const char *target, const shelf_repo_opts *o, int create,
+                       shelf_repo_opts *oo, shelf__backend **be, shelf__err *err)
+{
+    shelf__be_opts bo;
+    int rc;
+
+    *be = NULL;
+    if ((rc = shelf__opts_check(err, oo, sizeof *oo, o, offsetof(shelf_repo_opts, ca_file),
+                                "shelf_repo_opts")) != SHELF_OK)
+        return rc;
+    if (oo->connections < 0 || oo->connections > SHELF__MAX_CONNECTIONS) {
+        shelf__seterr(err, SHELF_EINVAL, "connections must be 1 to %d, not %d",
+                      SHELF__MAX_CONNECTIONS, oo->connections);
+        return SHELF_EINVAL;
+    }
+    memset(&bo, 0, sizeof bo);
+    bo.create = create;
+    bo.ca_file = oo->ca_file;
+    bo.limit_up = oo->limit_upload;
+    bo.limit_down = oo->limit_download;
+    bo.connections = oo->connections;
+    return shelf__be_open_target(target, &bo, be, err);
+}
+
 int shelf_repo_init(const char *target, const shelf_repo_opts *o, char **errmsg)
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts oo;
     int rc;
 
     if (errmsg)
         *errmsg = NULL;
-    if ((rc = shelf__be_open(target, 1, &be, &err)) != SHELF_OK) {
+    if ((rc = open_target(target, o, 1, &oo, &be, &err)) != SHELF_OK) {
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_init_be(be, o, errmsg);
+    return shelf__repo_init_be(be, &oo, errmsg);
 }
 
 int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **out,
@@ -1712,18 +1774,19 @@ int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **o
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts oo;
     int rc;
 
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;
-    if ((rc = shelf__be_open(target, 0, &be, &err)) != SHELF_OK) {
+    if ((rc = open_target(target, o, 0, &oo, &be, &err)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&err, rc, "no repository at '%s'", target);
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_open_be(be, o, out, errmsg);
+    return shelf__repo_open_be(be, &oo, out, errmsg);
 }
 
 void shelf_repo_close(shelf_repo *r)

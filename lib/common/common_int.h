@@ -157,6 +157,37 @@ size_t shelf__utf8_seq(const unsigned char *s);
 locale_t shelf__utf8_ctype_enter(void);
 void shelf__utf8_ctype_leave(locale_t old);
 
+/*
+ * Cryptographic primitives (crypto.c, on OpenSSL).  Sealed data is
+ * nonce (12 random bytes) || AES-256-GCM ciphertext || tag (16 bytes).
+ */
+#define SHELF__KEY_BYTES 32
+#define SHELF__NONCE_BYTES 12
+#define SHELF__TAG_BYTES 16
+#define SHELF__SEAL_OVERHEAD (SHELF__NONCE_BYTES + SHELF__TAG_BYTES)
+/* Random bytes (OpenSSL RAND_bytes): SHELF_OK or SHELF_EIO. */
+int shelf__random(void *buf, size_t n);
+/* Seal (enc 1) or open (enc 0) in[0..n) with key, appending to out, using
+ * the caller's EVP_CIPHER_CTX cipher (reused across calls by one thread).
+ * Opening fails with SHELF_ECORRUPT when the data was changed or the key
+ * is wrong. */
+int shelf__gcm(void *cipher, const uint8_t key[SHELF__KEY_BYTES], int enc,
+               const uint8_t *in, size_t n, shelf__buf *out);
+/* The same with a context of their own; open replaces out's contents. */
+int shelf__aead_seal(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out);
+int shelf__aead_open(const uint8_t key[SHELF__KEY_BYTES], const void *in, size_t n,
+                     shelf__buf *out);
+/* scrypt (N = 2^log2n, r = 8, p = 1) of password and salt into key:
+ * SHELF_OK or SHELF_ENOMEM. */
+#define SHELF__SCRYPT_R 8
+#define SHELF__SCRYPT_P 1
+int shelf__scrypt(const char *password, const uint8_t *salt, size_t saltlen, int log2n,
+                  uint8_t key[SHELF__KEY_BYTES]);
+/* Lowercase hex s (exactly 2n digits) into out[0..n): SHELF_OK or
+ * SHELF_EFORMAT. */
+int shelf__unhex(const char *s, uint8_t *out, size_t n);
+
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */
 double shelf__monotonic(void);     /* seconds from an arbitrary origin */

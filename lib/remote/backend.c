@@ -1,8 +1,10 @@
 /*
- * backend.c: the calls through a backend's table, name checks, and opening
- * a target by its name.
+ * backend.c: the calls through a backend's table (with save_fd's fallback
+ * through memory) and the check of names.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include "remote_int.h"
 
 int shelf__be_name_ok(const char *name)
@@ -81,14 +83,42 @@ void shelf__be_close(shelf__backend *be)
         be->ops->close(be);
 }
 
-int shelf__be_open(const char *target, int create, shelf__backend **out, shelf__err *err)
+int shelf__be_save_fd(shelf__backend *be, const char *name, int fd, uint64_t size)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    size_t got = 0;
+    int rc;
+
+    if (!shelf__be_name_ok(name))
+        return bad_name(be, name);
+    if (be->ops->save_fd)
+        return be->ops->save_fd(be, name, fd, size);
+    if (size > SIZE_MAX / 2 || shelf__buf_grow(&b, (size_t)size) != SHELF_OK)
+        return shelf__seterr(&be->err, SHELF_ENOMEM, "cannot save '%s': out of memory", name);
+    while (got < size) {
+        ssize_t r = pread(fd, b.buf + got, (size_t)size - got, (off_t)got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? shelf__seterr_errno(&be->err, errno, "cannot read the file for '%s'", name)
+                       : shelf__seterr(&be->err, SHELF_EIO, "cannot save '%s': the file is shorter "
+                                       "than its size", name);
+            shelf__buf_release(&b);
+            return rc;
+        }
+        got += (size_t)r;
+    }
+    rc = be->ops->save(be, name, b.buf, got);
+    shelf__buf_release(&b);
+    return rc;
+}
+
+int shelf__be_dup(shelf__backend *be, shelf__backend **out)
 {
     *out = NULL;
-    if (!target || !*target)
-        return shelf__seterr(err, SHELF_EINVAL, "no repository given");
-    if (!strncmp(target, "mem:", 4))
-        return shelf__seterr(err, SHELF_EINVAL, "cannot open '%s': mem: is for tests", target);
-    if (!strncmp(target, "dir:", 4))
-        target += 4;
-    return shelf__be_dir_open(target, create, out, err);
+    if (!be->ops->dup)
+        return shelf__seterr(&be->err, SHELF_EINVAL, "%s: cannot open another connection",
+                             be->location ? be->location : be->ops->kind);
+    return be->ops->dup(be, out);
 }

@@ -50,7 +50,35 @@ static int link_on_way(be_dir *d, const char *name, int whole)
     return rc;
 }
 
-static int dir_save(shelf__backend *be, const char *name, const void *data, size_t n)
+/* Copy size bytes of src from offset 0 to fd; an errno value or 0
+ * (EIO when src is shorter than size). */
+static int copy_fd(int fd, int src, uint64_t size)
+{
+    char buf[1 << 16];
+    uint64_t off = 0;
+
+    while (off < size) {
+        size_t want = size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
+        ssize_t r = pread(src, buf, want, (off_t)off);
+        int e;
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            return EIO;
+        if ((e = shelf__write_all(fd, buf, (size_t)r)) != 0)
+            return e;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Save name from memory (data, n) or, when src >= 0, from src's first
+ * size bytes: a temp file, fsync, rename without replacing. */
+static int save_any(shelf__backend *be, const char *name, const void *data, size_t n, int src,
+                    uint64_t size)
 {
     be_dir *d = (be_dir *)be;
     char *path = path_of(d, name), *parent = NULL, *tmp = NULL, *slash;
@@ -83,7 +111,8 @@ static int dir_save(shelf__backend *be, const char *name, const void *data, size
         tmp[0] = '\0';
         goto out;
     }
-    if ((e = shelf__write_all(fd, data, n)) != 0 || (fsync(fd) != 0 && (e = errno) != 0)) {
+    e = src >= 0 ? copy_fd(fd, src, size) : shelf__write_all(fd, data, n);
+    if (e != 0 || (fsync(fd) != 0 && (e = errno) != 0)) {
         rc = shelf__seterr_errno(&be->err, e, "cannot write '%s'", path);
         goto out;
     }
@@ -128,6 +157,16 @@ out:
     shelf_free(parent);
     shelf_free(path);
     return rc;
+}
+
+static int dir_save(shelf__backend *be, const char *name, const void *data, size_t n)
+{
+    return save_any(be, name, data, n, -1, 0);
+}
+
+static int dir_save_fd(shelf__backend *be, const char *name, int fd, uint64_t size)
+{
+    return save_any(be, name, NULL, 0, fd, size);
 }
 
 static int dir_load(shelf__backend *be, const char *name, uint64_t off, uint64_t len,
@@ -327,8 +366,15 @@ static uint64_t dir_sweep(shelf__backend *be)
     return sweep_dir(((be_dir *)be)->root, 0);
 }
 
+static int dir_dup(shelf__backend *be, shelf__backend **out)
+{
+    return shelf__be_dir_open(((be_dir *)be)->root, 0, out, &be->err);
+}
+
 static const shelf__backend_ops dir_ops = {
-    "dir", dir_save, dir_load, dir_stat, dir_list, dir_remove, dir_close, dir_sweep
+    .kind = "dir", .save = dir_save, .load = dir_load, .stat = dir_stat, .list = dir_list,
+    .remove = dir_remove, .close = dir_close, .sweep = dir_sweep, .save_fd = dir_save_fd,
+    .dup = dir_dup
 };
 
 int shelf__be_dir_open(const char *path, int create, shelf__backend **out, shelf__err *err)

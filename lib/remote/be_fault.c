@@ -122,7 +122,8 @@ static uint64_t f_sweep(shelf__backend *be)
 }
 
 static const shelf__backend_ops fault_ops = {
-    "fault", f_save, f_load, f_stat, f_list, f_remove, f_close, f_sweep
+    .kind = "fault", .save = f_save, .load = f_load, .stat = f_stat, .list = f_list,
+    .remove = f_remove, .close = f_close, .sweep = f_sweep
 };
 
 int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__backend **out)

@@ -119,7 +119,8 @@ static void mem_close(shelf__backend *be)
 }
 
 static const shelf__backend_ops mem_ops = {
-    "mem", mem_save, mem_load, mem_stat, mem_list, mem_remove, mem_close, NULL
+    .kind = "mem", .save = mem_save, .load = mem_load, .stat = mem_stat, .list = mem_list,
+    .remove = mem_remove, .close = mem_close
 };
 
 int shelf__be_mem_new(shelf__backend **out)

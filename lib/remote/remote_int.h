@@ -144,6 +144,7 @@ typedef struct shelf__be_opts {
     void (*progress)(void *ud, uint64_t up, uint64_t down);
     void *progress_ud;
     uint64_t budget;        /* s3: bytes the user allows (space() reports it); 0: none */
+    const char *remote;     /* the named remote the target came from (credentials); NULL */
 } shelf__be_opts;
 
 /* Credentials for one target (creds_int.h finds them). */
@@ -160,8 +161,31 @@ int shelf__be_webdav_open(const shelf__target *t, const shelf__creds *c,
 int shelf__be_rclone_open(const shelf__target *t, const shelf__be_opts *o,
                           shelf__backend **out, shelf__err *err);
 
-/* Open a target: "mem:" is refused (tests build it themselves), "dir:PATH"
- * or a plain PATH is a folder. */
-int shelf__be_open(const char *target, int create, shelf__backend **out, shelf__err *err);
+/*
+ * Open a URL or folder target (target.c): parse it, find its credentials
+ * (shelf__creds_find with o->remote), open its backend.  "mem:" is
+ * refused (tests build it themselves), "dir:PATH" or a plain PATH is a
+ * folder, an unknown scheme is SHELF_EINVAL.  o may be NULL (defaults;
+ * a literal 0 there, as older callers wrote for create, means the same).
+ * Names of remotes are not resolved here: see shelf__be_open_target.
+ */
+int shelf__be_open(const char *target, const shelf__be_opts *o, shelf__backend **out,
+                   shelf__err *err);
+
+/*
+ * Open what a user typed where a repository goes (open.c): a named remote
+ * ("remote:NAME" or a NAME remotes.json defines, shelf__remote_resolve)
+ * or else a target as shelf__be_open takes it.  The remote's ca_file,
+ * region and budget apply where o leaves them unset.
+ */
+int shelf__be_open_target(const char *name_or_url, const shelf__be_opts *o,
+                          shelf__backend **out, shelf__err *err);
+
+/* Save a whole file: save_fd where the backend has it, else read into
+ * memory and save (backend.c). */
+int shelf__be_save_fd(shelf__backend *be, const char *name, int fd, uint64_t size);
+/* Another handle on be's target for another thread: SHELF_EINVAL (err set
+ * on be) when the backend offers none. */
+int shelf__be_dup(shelf__backend *be, shelf__backend **out);
 
 #endif /* SHELF_REMOTE_INT_H */

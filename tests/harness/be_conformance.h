@@ -97,4 +97,97 @@ static inline void be_conformance(shelf__backend *be)
     shelf__buf_release(&b);
 }
 
+/* save_fd (every backend: shelf__be_save_fd reads into memory where the
+ * backend has no save_fd) and dup, when the backend offers it. */
+static inline void be_conformance_fd_dup(shelf__backend *be)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    shelf__backend *d = NULL;
+    char path[] = "/tmp/shelf-conf-XXXXXX";
+    size_t n = (1u << 20) + 333, i;
+    uint64_t size = 0;
+    char *big = malloc(n);
+    int fd;
+
+    ASSERT(big);
+    for (i = 0; i < n; i++)
+        big[i] = (char)(i * 13 + 1);
+    ASSERT((fd = mkstemp(path)) >= 0);
+    unlink(path);
+    ASSERT_EQ_INT(write(fd, big, n), (long)n);
+    ASSERT_OKM(be->err.msg, shelf__be_save_fd(be, "data/fd/whole", fd, n));
+    ASSERT_OK(shelf__be_load(be, "data/fd/whole", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, n);
+    ASSERT(!memcmp(b.buf, big, n));
+    /* create-only, as save */
+    ASSERT_RC(SHELF_EEXIST, shelf__be_save_fd(be, "data/fd/whole", fd, 10));
+    ASSERT_OK(shelf__be_stat(be, "data/fd/whole", &size));
+    ASSERT_EQ_INT(size, n);
+    /* a file shorter than it claims saves nothing */
+    ASSERT(shelf__be_save_fd(be, "data/fd/short", fd, n + 10) != SHELF_OK);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "data/fd/short", &size));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_save_fd(be, "../fd", fd, 1));
+    close(fd);
+    if (be->ops->dup) {
+        ASSERT_OKM(be->err.msg, shelf__be_dup(be, &d));
+        ASSERT(d && d != be);
+        ASSERT_OK(shelf__be_load(d, "data/fd/whole", 5, 5, &b));
+        ASSERT(!memcmp(b.buf, big + 5, 5));
+        ASSERT_OK(shelf__be_save(d, "data/fd/from-dup", "dup", 3));
+        ASSERT_RC(SHELF_EEXIST, shelf__be_save(be, "data/fd/from-dup", "x", 1));
+        shelf__be_close(d);
+        /* the first handle lives on */
+        ASSERT_OK(shelf__be_load(be, "data/fd/from-dup", 0, 0, &b));
+        ASSERT_EQ_INT(b.len, 3);
+        ASSERT_OK(shelf__be_remove(be, "data/fd/from-dup"));
+    } else {
+        ASSERT_RC(SHELF_EINVAL, shelf__be_dup(be, &d));
+        ASSERT(!d);
+    }
+    ASSERT_OK(shelf__be_remove(be, "data/fd/whole"));
+    free(big);
+    shelf__buf_release(&b);
+}
+
+/*
+ * The whole suite over a backend factory: open(ud, tag, &be) gives a
+ * backend on a fresh, empty target for each tag ("plain", "fault"; e.g. a
+ * folder or prefix of that name).  Runs be_conformance and
+ * be_conformance_fd_dup on one, then be_conformance with the fault wrapper
+ * on top of another, and a failed save through the wrapper that must
+ * leave nothing behind.  Every backend's test calls this.
+ */
+typedef int (*be_conf_open_fn)(void *ud, const char *tag, shelf__backend **out);
+
+static inline void be_conformance_all(be_conf_open_fn open_be, void *ud)
+{
+    shelf__backend *be = NULL, *f = NULL;
+    shelf__be_fault_cfg cfg;
+    conf_names l;
+    uint64_t size;
+
+    ASSERT_OK(open_be(ud, "plain", &be));
+    be_conformance(be);
+    be_conformance_fd_dup(be);
+    shelf__be_close(be);
+    be = NULL;
+
+    memset(&cfg, 0, sizeof cfg);
+    ASSERT_OK(open_be(ud, "fault", &be));
+    ASSERT_OK(shelf__be_fault_new(be, &cfg, &f));     /* f owns be */
+    be_conformance(f);
+    ASSERT(!cfg.failed);
+    cfg.ops = SHELF__FOP_SAVE;
+    cfg.fail_at = cfg.count + 1;
+    ASSERT_RC(SHELF_EIO, shelf__be_save(f, "data/ef/failed", "x", 1));
+    ASSERT(cfg.failed);
+    cfg.fail_at = 0;
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(f, "data/ef/failed", &size));
+    memset(&l, 0, sizeof l);
+    ASSERT_OK(shelf__be_list(f, "data", conf_collect, &l));
+    ASSERT(!conf_has(&l, "data/ef/failed"));
+    ASSERT_OK(shelf__be_save(f, "data/ef/failed", "y", 1));
+    shelf__be_close(f);
+}
+
 #endif /* SHELF_TEST_BE_CONFORMANCE_H */

@@ -2246,6 +2246,62 @@ TEST(repair_index_fails_when_the_cache_cannot_be_written)
     shelf_library_close(lib);
 }
 
+/* Packs go up on several connections at once (dup'd folder handles); the
+ * index is written after every pack arrived, so check and restore pass;
+ * one connection and an older caller's shelf_repo_opts still work. */
+TEST(parallel_saves_on_several_connections)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], *msg = NULL;
+    shelf_library *lib = make_library(d, 3, 70u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    struct { shelf_repo_opts o; char newer[8]; } big;
+    shelf_backup_stats st;
+    shelf_check_stats cs;
+    shelf_repo *r = NULL;
+
+    test_pathf(target, sizeof target, "%s/repo \xe9\x9f\xb3", d);
+    init_repo(target);
+    o.connections = 4;
+    ASSERT_OKM(msg ? msg : "", shelf_repo_open(target, &o, &r, &msg));
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    ASSERT_EQ_INT(r->conns_used, 4);
+    ASSERT(st.packs >= 4);
+    ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
+    ASSERT_EQ_INT(cs.unindexed, 0);
+    ASSERT_EQ_INT(cs.packs, st.packs);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, st.snapshot, to, 6);
+    shelf_repo_close(r);
+    /* one connection */
+    o.connections = 1;
+    ASSERT_OK(shelf_repo_open(target, &o, &r, NULL));
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    ASSERT_EQ_INT(r->conns_used, 1);
+    shelf_repo_close(r);
+    /* the struct before network targets: the default, 4 */
+    o.size = offsetof(shelf_repo_opts, ca_file);
+    ASSERT_OK(shelf_repo_open(target, &o, &r, NULL));
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
+    ASSERT_EQ_INT(r->conns_used, SHELF__DEFAULT_CONNECTIONS);
+    shelf_repo_close(r);
+    /* bad values and unknown newer fields are refused, not ignored */
+    o.size = sizeof o;
+    o.connections = 33;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_open(target, &o, &r, &msg));
+    ASSERT(msg && strstr(msg, "connections"));
+    shelf_free(msg);
+    msg = NULL;
+    memset(&big, 0, sizeof big);
+    big.o = repo_opts(PW, NULL);
+    big.o.size = sizeof big;
+    big.newer[0] = 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_open(target, &big.o, &r, &msg));
+    ASSERT(msg && strstr(msg, "shelf_repo_opts"));
+    shelf_free(msg);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -2279,6 +2335,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(live_restore_metadata_and_edited_files),
         TEST_ENTRY(check_names_the_items_a_damaged_blob_hits),
         TEST_ENTRY(repair_index_fails_when_the_cache_cannot_be_written),
+        TEST_ENTRY(parallel_saves_on_several_connections),
         TEST_END
     };
 

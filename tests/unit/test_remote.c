@@ -26,10 +26,10 @@ TEST(dir_backend)
     ASSERT_EQ_INT(sb.st_size, 11);
     shelf__be_close(be);
     test_pathf(path, sizeof path, "dir:%s/repo", d);
-    ASSERT_OK(shelf__be_open(path, 0, &be, &err));
+    ASSERT_OK(shelf__be_open(path, NULL, &be, &err));
     ASSERT_EQ_STR(be->ops->kind, "dir");
     shelf__be_close(be);
-    ASSERT_RC(SHELF_EINVAL, shelf__be_open("mem:", 0, &be, &err));
+    ASSERT_RC(SHELF_EINVAL, shelf__be_open("mem:", NULL, &be, &err));
 }
 
 /* A save into a folder the process may not write fails with EPERM and says
@@ -66,6 +66,40 @@ TEST(mem_backend)
     ASSERT_OK(shelf__be_mem_new(&be));
     be_conformance(be);
     shelf__be_close(be);
+}
+
+/* Factories for be_conformance_all: a fresh folder or memory per tag. */
+static int open_dir(void *ud, const char *tag, shelf__backend **out)
+{
+    shelf__be_opts o;
+    shelf__err err = { 0, "" };
+    char path[4096];
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    /* names with spaces, CJK and emoji reach the folder backend */
+    test_pathf(path, sizeof path, "dir:%s/conf \xe9\x9f\xb3 \xf0\x9f\x8e\xb9 %s", (const char *)ud, tag);
+    if ((rc = shelf__be_open(path, &o, out, &err)) != SHELF_OK)
+        fprintf(stderr, "%s\n", err.msg);
+    return rc;
+}
+
+static int open_mem(void *ud, const char *tag, shelf__backend **out)
+{
+    (void)ud;
+    (void)tag;
+    return shelf__be_mem_new(out);
+}
+
+TEST(conformance_all_dir)
+{
+    be_conformance_all(open_dir, (void *)test_tmpdir());
+}
+
+TEST(conformance_all_mem)
+{
+    be_conformance_all(open_mem, NULL);
 }
 
 TEST(fault_backend_passes_through)
@@ -142,6 +176,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(dir_backend),
         TEST_ENTRY(dir_backend_readonly),
         TEST_ENTRY(mem_backend),
+        TEST_ENTRY(conformance_all_dir),
+        TEST_ENTRY(conformance_all_mem),
         TEST_ENTRY(fault_backend_passes_through),
         TEST_ENTRY(fault_nth_op_and_dead_target),
         TEST_ENTRY(fault_enospc_flip_drop),

@@ -1,0 +1,279 @@
+/*
+ * cmd_remote.c: named remotes (shelf remote add|ls|rm|test|terms) and the
+ * program's way of asking for a secret on the terminal (cli_ask_secret),
+ * which the library uses through shelf_remote_set_prompt.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "cli.h"
+
+char *cli_ask_secret(void *ud, const char *prompt, int echo)
+{
+    struct termios old, quiet;
+    char buf[1024];
+    FILE *tty = fopen("/dev/tty", "r+");
+    char *res = NULL;
+    int restore = 0;
+
+    (void)ud;
+    if (!tty)
+        return NULL;
+    fputs(prompt, tty);
+    (void)fflush(tty);
+    if (!echo && tcgetattr(fileno(tty), &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= (tcflag_t)~ECHO;
+        restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+    }
+    if (fgets(buf, sizeof buf, tty)) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        res = strdup(buf);
+    }
+    if (restore) {
+        (void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+        fputc('\n', tty);
+    }
+    (void)fclose(tty);      /* read only by now */
+    OPENSSL_cleanse(buf, sizeof buf);
+    return res;
+}
+
+static const char *store_text(int store)
+{
+    return store == SHELF_SECRET_KEYRING ? "keyring" : store == SHELF_SECRET_FILE ? "file" : "none";
+}
+
+static json_t *terms_json(const shelf_remote_terms *t)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s}", "kind", t->kind, "visible", t->visible, "limits",
+                          t->limits);
+
+    if (!o)
+        return NULL;
+    cli_json_check(json_object_set_new(o, "warning", t->warning ? json_string(t->warning)
+                                                                : json_null()));
+    if (t->avail != UINT64_MAX)
+        cli_json_check(json_object_set_new(o, "avail", json_integer((json_int_t)t->avail)));
+    if (t->used != UINT64_MAX)
+        cli_json_check(json_object_set_new(o, "used", json_integer((json_int_t)t->used)));
+    if (t->budget)
+        cli_json_check(json_object_set_new(o, "budget", json_integer((json_int_t)t->budget)));
+    return o;
+}
+
+static void terms_text(FILE *f, const shelf_remote_terms *t)
+{
+    fprintf(f, "what the provider can see: %s\n", t->visible);
+    fprintf(f, "known limits: %s\n", t->limits);
+    if (t->warning)
+        fprintf(f, "%s\n", t->warning);
+}
+
+static int fail(int rc, char *msg)
+{
+    cli_error("%s", msg ? msg : shelf_strerror(rc));
+    shelf_free(msg);
+    return cli_exit_for(rc);
+}
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mul = 1;
+
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    if (*end == 'K' || *end == 'k')
+        mul = 1024ull;
+    else if (*end == 'M')
+        mul = 1024ull * 1024;
+    else if (*end == 'G')
+        mul = 1024ull * 1024 * 1024;
+    else if (*end == 'T')
+        mul = 1024ull * 1024 * 1024 * 1024;
+    if (mul > 1)
+        end++;
+    if (*end || (v && mul > UINT64_MAX / v))
+        return -1;
+    *out = (uint64_t)v * mul;
+    return 0;
+}
+
+static int remote_add(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "ca-file", required_argument, NULL, 'c' }, { "region", required_argument, NULL, 'r' },
+        { "budget", required_argument, NULL, 'b' }, { "store-secret", required_argument, NULL, 's' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_remote_opts o;
+    shelf_remote_terms t;
+    char *msg = NULL;
+    int ch, rc;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'c': o.ca_file = optarg; break;
+        case 'r': o.region = optarg; break;
+        case 'b':
+            if (parse_bytes(optarg, &o.budget) != 0) {
+                cli_error("invalid size '%s' (bytes, or a number with K, M, G or T)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 's':
+            if (!strcmp(optarg, "keyring"))
+                o.store = SHELF_SECRET_KEYRING;
+            else if (!strcmp(optarg, "file"))
+                o.store = SHELF_SECRET_FILE;
+            else {
+                cli_error("invalid secret store '%s': keyring or file", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        cli_error("usage: shelf remote add NAME URL [--ca-file F] [--region R] [--budget BYTES] "
+                  "[--store-secret keyring|file]");
+        return EXIT_USAGE;
+    }
+    if ((rc = shelf_remote_add(argv[optind], argv[optind + 1], &o, &msg)) != SHELF_OK)
+        return fail(rc, msg);
+    if ((rc = shelf_remote_terms_get(argv[optind], 1, &t, &msg)) != SHELF_OK)
+        return fail(rc, msg);
+    if (c->json) {
+        json_t *v = json_pack("{s:s, s:s, s:o*}", "name", argv[optind], "url", argv[optind + 1],
+                              "terms", terms_json(&t));
+
+        cli_print_json(v);
+    } else if (!c->quiet) {
+        printf("added '%s'\n", argv[optind]);
+        terms_text(stdout, &t);
+    }
+    shelf_remote_terms_release(&t);
+    return EXIT_OK;
+}
+
+static int remote_ls(const cli *c)
+{
+    shelf_remote_info *list;
+    char *msg = NULL;
+    size_t n, i;
+    int rc = shelf_remote_list(&list, &n, &msg);
+    json_t *arr;
+
+    if (rc != SHELF_OK)
+        return fail(rc, msg);
+    if (c->json) {
+        arr = json_array();
+        for (i = 0; arr && i < n; i++) {
+            json_t *o = json_pack("{s:s, s:s, s:s}", "name", list[i].name, "url", list[i].url,
+                                  "secret", store_text(list[i].store));
+
+            if (o && list[i].ca_file)
+                cli_json_check(json_object_set_new(o, "ca_file", json_string(list[i].ca_file)));
+            if (o && list[i].region)
+                cli_json_check(json_object_set_new(o, "region", json_string(list[i].region)));
+            if (o && list[i].budget)
+                cli_json_check(json_object_set_new(o, "budget",
+                                                   json_integer((json_int_t)list[i].budget)));
+            cli_json_check(o ? json_array_append_new(arr, o) : -1);
+        }
+        cli_print_json(arr);
+    } else {
+        for (i = 0; i < n; i++) {
+            char *url = cli_name_text(list[i].url);
+
+            printf("%s\t%s\tsecret: %s\n", list[i].name, url ? url : "?",
+                   store_text(list[i].store));
+            shelf_free(url);
+        }
+    }
+    shelf_remote_list_free(list, n);
+    return EXIT_OK;
+}
+
+static int remote_rm(const cli *c, const char *name)
+{
+    char *msg = NULL;
+    int rc = shelf_remote_rm(name, &msg);
+
+    if (rc != SHELF_OK)
+        return fail(rc, msg);
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:b}", "name", name, "removed", 1));
+    else if (!c->quiet)
+        printf("removed '%s' and its secret\n", name);
+    return EXIT_OK;
+}
+
+static int remote_test(const cli *c, const char *target)
+{
+    char *msg = NULL;
+    double ms = 0;
+    int rc = shelf_remote_test(target, &ms, &msg);
+
+    if (rc != SHELF_OK) {
+        if (c->json) {
+            cli_print_json(json_pack("{s:s, s:b, s:s}", "target", target, "ok", 0, "error",
+                                     msg ? msg : shelf_strerror(rc)));
+            shelf_free(msg);
+            return cli_exit_for(rc);
+        }
+        return fail(rc, msg);
+    }
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:b, s:f}", "target", target, "ok", 1, "ms", ms));
+    else
+        printf("ok: save, stat, load, list and remove of a probe on '%s' in %.0f ms\n", target, ms);
+    return EXIT_OK;
+}
+
+static int remote_terms(const cli *c, const char *target)
+{
+    shelf_remote_terms t;
+    char *msg = NULL;
+    int rc = shelf_remote_terms_get(target, 1, &t, &msg);
+
+    if (rc != SHELF_OK)
+        return fail(rc, msg);
+    if (c->json)
+        cli_print_json(terms_json(&t));
+    else
+        terms_text(stdout, &t);
+    shelf_remote_terms_release(&t);
+    return EXIT_OK;
+}
+
+int cmd_remote(const cli *c, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL;
+
+    if (sub && !strcmp(sub, "add"))
+        return remote_add(c, argc - 1, argv + 1);
+    if (sub && (!strcmp(sub, "ls") || !strcmp(sub, "list")) && argc == 2)
+        return remote_ls(c);
+    if (sub && !strcmp(sub, "rm") && argc == 3)
+        return remote_rm(c, argv[2]);
+    if (sub && !strcmp(sub, "test") && argc == 3)
+        return remote_test(c, argv[2]);
+    if (sub && !strcmp(sub, "terms") && argc == 3)
+        return remote_terms(c, argv[2]);
+    cli_error("usage: shelf remote add NAME URL [options] | ls | rm NAME | test NAME|URL | "
+              "terms NAME|URL");
+    return EXIT_USAGE;
+}

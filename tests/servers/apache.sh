@@ -1,0 +1,101 @@
+#!/bin/sh
+# apache.sh: Apache httpd (Debian apache2) with mod_dav_fs for the tests and
+# benchmarks, on 127.0.0.1, everything under one folder the caller gives.
+#
+#   apache.sh start DIR [https|http]   prints "ready PORT USER PASSWORD CAFILE"
+#   apache.sh stop DIR                 stops the server (DIR is left)
+#
+# WebDAV at "/" (files in DIR/data), Basic auth against DIR/htpasswd (user
+# "shelf", a random password), HTTPS (default) with a certificate for
+# 127.0.0.1 signed by a CA made here (CAFILE, DIR/ca.pem, for the client's
+# ca_file), mpm_event, on a random free port (tried again when taken).  No
+# request body limit (LimitRequestBody 0).  As root the workers run as
+# nobody, who owns DIR/data and DIR/lock.
+set -eu
+. "$(dirname "$0")/dav_common.sh"
+
+MODS=/usr/lib/apache2/modules
+
+start() {
+    d=$1 scheme=${2:-https}
+    [ -x /usr/sbin/apache2 ] || die "apache2 is not installed"
+    mkdir -p "$d/data" "$d/lock" "$d/run" "$d/log"
+    d=$(cd "$d" && pwd)
+    make_certs "$d"
+    pw=$(make_htpasswd "$d/htpasswd" shelf)
+    userline=""
+    if [ "$(id -u)" = 0 ]; then
+        open_path "$d"
+        chmod 755 "$d" "$d/run" "$d/log"
+        chown -R nobody:nogroup "$d/data" "$d/lock"
+        userline="User nobody
+Group nogroup"
+    fi
+    ssl=""
+    if [ "$scheme" = https ]; then
+        ssl="LoadModule ssl_module $MODS/mod_ssl.so
+LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
+SSLEngine on
+SSLCertificateFile $d/server.pem
+SSLCertificateKeyFile $d/server.key
+SSLSessionCache shmcb:$d/run/ssl_scache(512000)
+SSLRandomSeed startup builtin"
+    fi
+    tries=0
+    while :; do
+        port=$(free_port)
+        cat >"$d/httpd.conf" <<CONF
+ServerRoot "$d"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$d/run/httpd.pid"
+DefaultRuntimeDir "$d/run"
+ErrorLog "$d/log/error.log"
+LogLevel warn
+$userline
+LoadModule mpm_event_module $MODS/mod_mpm_event.so
+LoadModule authn_core_module $MODS/mod_authn_core.so
+LoadModule authn_file_module $MODS/mod_authn_file.so
+LoadModule authz_core_module $MODS/mod_authz_core.so
+LoadModule authz_user_module $MODS/mod_authz_user.so
+LoadModule auth_basic_module $MODS/mod_auth_basic.so
+LoadModule dav_module $MODS/mod_dav.so
+LoadModule dav_fs_module $MODS/mod_dav_fs.so
+$ssl
+StartServers 1
+ServerLimit 4
+ThreadsPerChild 16
+MaxRequestWorkers 64
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 30
+Timeout 60
+LimitRequestBody 0
+DavLockDB "$d/lock/DavLock"
+DocumentRoot "$d/data"
+<Directory "$d/data">
+    Dav On
+    AuthType Basic
+    AuthName "shelf test"
+    AuthBasicProvider file
+    AuthUserFile "$d/htpasswd"
+    Require valid-user
+</Directory>
+CONF
+        rm -f "$d/run/httpd.pid"
+        if /usr/sbin/apache2 -f "$d/httpd.conf" -k start 2>"$d/log/start.log" &&
+            wait_http 10 "$scheme://127.0.0.1:$port/" "$d/ca.pem"; then
+            break
+        fi
+        kill_pidfile "$d/run/httpd.pid"
+        tries=$((tries + 1))
+        [ $tries -lt 5 ] || die "apache2 did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
+    done
+    echo "ready $port shelf $pw $d/ca.pem"
+}
+
+case "${1:-}" in
+start) [ $# -ge 2 ] || die "usage: apache.sh start DIR [https|http]"; start "$2" "${3:-https}" ;;
+stop) [ $# -ge 2 ] || die "usage: apache.sh stop DIR"; kill_pidfile "$2/run/httpd.pid" ;;
+*) die "usage: apache.sh start|stop DIR" ;;
+esac

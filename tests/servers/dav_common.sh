@@ -1,0 +1,73 @@
+# dav_common.sh: what apache.sh and lighttpd.sh share (sourced, not run):
+# a free port, a CA and a server certificate for 127.0.0.1, an htpasswd
+# file with a random password, and waiting for a server to answer.
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# make_certs DIR: DIR/ca.pem (the CA the client trusts), DIR/server.pem and
+# DIR/server.key (for 127.0.0.1 and localhost, signed by the CA).
+make_certs() {
+    d=$1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=shelf test CA" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1 ||
+        die "cannot make the test CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 ||
+        die "cannot make the server key"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/server.pem" >/dev/null 2>&1 ||
+        die "cannot sign the server certificate"
+    cat "$d/server.pem" "$d/server.key" >"$d/server-both.pem"
+    chmod 600 "$d/server.key" "$d/server-both.pem" "$d/ca.key"
+}
+
+# make_htpasswd FILE USER: a random password (printed) in an APR1-MD5
+# htpasswd file (cheap to check on every request, unlike bcrypt).
+make_htpasswd() {
+    pw=$(openssl rand -hex 12)
+    hash=$(printf '%s' "$pw" | openssl passwd -apr1 -stdin) || die "cannot hash the password"
+    printf '%s:%s\n' "$2" "$hash" >"$1"
+    chmod 644 "$1"
+    echo "$pw"
+}
+
+# wait_http SECONDS URL CAFILE: until the server answers anything at all.
+wait_http() {
+    n=$(($1 * 10))
+    while [ $n -gt 0 ]; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$3" "$2" 2>/dev/null || true)
+        case "$code" in 000|'') ;; *) return 0 ;; esac
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+# A daemon that drops to another user needs to reach DIR: make DIR's
+# ancestors searchable (x only) by others.
+open_path() {
+    p=$1
+    while [ "$p" != "/" ] && [ -n "$p" ]; do
+        chmod o+x "$p" 2>/dev/null || true
+        p=$(dirname "$p")
+    done
+}
+
+# kill_pidfile FILE: TERM the daemon, wait up to 5 s, then KILL it.
+kill_pidfile() {
+    [ -f "$1" ] || return 0
+    p=$(cat "$1" 2>/dev/null || true)
+    case "$p" in ''|*[!0-9]*) return 0 ;; esac
+    kill "$p" 2>/dev/null || return 0
+    i=0
+    while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -9 "$p" 2>/dev/null || true
+}
