@@ -1,23 +1,26 @@
 /*
  * be_webdav.c: the WebDAV backend (Apache mod_dav_fs, lighttpd mod_webdav,
  * Nextcloud, a NAS, rclone serve webdav) on the HTTP layer (http_int.h).
- * It owns the mapping of repository names to URLs under the target's path,
- * the multistatus parser, and the shared state of a backend and its dups.
+ * It owns the mapping of repository names to URLs under the target's path
+ * and the state a backend shares with its dups (the HTTP client, the Basic
+ * auth header, the folders known to exist); dav_xml.c parses the replies.
  *
- * save: PUT to ".tmp-RANDOM" beside the name (MKCOL of the parents when the
- * server answers 409), then MOVE with "Overwrite: F": the name appears
- * whole or not at all, and an existing one is never replaced (412 ->
- * SHELF_EEXIST).  load: GET with Range.  stat: PROPFIND Depth 0.  list:
- * PROPFIND Depth 1, folder by folder (servers often refuse Depth
- * infinity).  remove: DELETE.  space: RFC 4331 quota properties.  ETags
- * are not used: Apache's are weak for files changed within a second.
+ * save: MKCOL of the parents not known to exist, PUT to ".tmp-RANDOM"
+ * beside the name, then MOVE with "Overwrite: F": the name appears whole or
+ * not at all, and an existing one is not replaced (412 -> SHELF_EEXIST;
+ * doc/design.md has the race on Apache).  load: GET with Range.  stat:
+ * PROPFIND Depth 0.  list: PROPFIND Depth 1, folder by folder (servers
+ * often refuse Depth infinity).  remove: DELETE.  space: RFC 4331 quota
+ * properties.  ETags are not used: Apache's are weak for files changed
+ * within a second.
  */
-#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libxml/tree.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -35,6 +38,12 @@ typedef struct dav_shared {
     char *root;         /* percent-encoded path with a leading and trailing '/' */
     char *root_dec;     /* the same, decoded: what hrefs are compared with */
     char *auth;         /* "Basic ..." or NULL (a secret: wiped) */
+    /* Folders known to exist, so a save costs no MKCOL after the first in
+     * its folder (a PUT into a missing folder gets 409, which some servers
+     * send before reading the body, resetting an HTTP/2 stream). */
+    pthread_mutex_t lock;
+    char **dirs;
+    size_t ndirs, capdirs;
     shelf__dav_close_fn on_close;
     void *close_ud;
 } dav_shared;
@@ -45,234 +54,6 @@ typedef struct be_dav {
 } be_dav;
 
 static const shelf__backend_ops dav_ops, rclone_ops;
-
-/* ---- The multistatus parser --------------------------------------------- */
-
-static int is_dav(const xmlNode *n, const char *name)
-{
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           !strcmp((const char *)n->ns->href, "DAV:") && !strcmp((const char *)n->name, name);
-}
-
-static const xmlNode *first_dav(const xmlNode *parent, const char *name)
-{
-    const xmlNode *c;
-
-    for (c = parent->children; c; c = c->next)
-        if (is_dav(c, name))
-            return c;
-    return NULL;
-}
-
-/* The element's text with surrounding white space removed, or NULL (out of
- * memory).  Free with xmlFree. */
-static char *text_of(const xmlNode *n)
-{
-    char *t = (char *)xmlNodeGetContent(n), *p, *end;
-
-    if (!t)
-        return NULL;
-    for (p = t; *p && isspace((unsigned char)*p); p++)
-        ;
-    end = p + strlen(p);
-    while (end > p && isspace((unsigned char)end[-1]))
-        end--;
-    memmove(t, p, (size_t)(end - p));
-    t[end - p] = '\0';
-    return t;
-}
-
-/* "HTTP/1.1 200 OK" -> 200; 0 when unreadable. */
-static int status_code(const char *s)
-{
-    const char *sp = strchr(s, ' ');
-    int code = 0, i;
-
-    if (!sp || strncmp(s, "HTTP/", 5) != 0)
-        return 0;
-    for (i = 1; i <= 3; i++) {
-        if (!isdigit((unsigned char)sp[i]))
-            return 0;
-        code = code * 10 + (sp[i] - '0');
-    }
-    return code;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    if (!*s)
-        return -1;
-    for (; *s; s++) {
-        if (!isdigit((unsigned char)*s) || x > (UINT64_MAX - 9) / 10)
-            return -1;
-        x = x * 10 + (uint64_t)(*s - '0');
-    }
-    *v = x;
-    return 0;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode s into b (replacing it).  -1 on a NUL byte. */
-static int pct_decode(shelf__buf *b, const char *s, int *nomem)
-{
-    shelf__buf_reset(b);
-    *nomem = 0;
-    for (; *s; s++) {
-        char c = *s;
-
-        if (c == '%' && hexval((unsigned char)s[1]) >= 0 && hexval((unsigned char)s[2]) >= 0) {
-            c = (char)(hexval((unsigned char)s[1]) * 16 + hexval((unsigned char)s[2]));
-            s += 2;
-            if (c == '\0')
-                return -1;
-        }
-        if (shelf__buf_add(b, &c, 1) != SHELF_OK) {
-            *nomem = 1;
-            return -1;
-        }
-    }
-    if (!b->buf && shelf__buf_add(b, "", 0) != SHELF_OK) {
-        *nomem = 1;
-        return -1;
-    }
-    return 0;
-}
-
-/* Read a number property into *v; -1 when it is not a number. */
-static int prop_u64(const xmlNode *p, uint64_t *v, int *nomem)
-{
-    char *t = text_of(p);
-    int rc;
-
-    if (!t) {
-        *nomem = 1;
-        return -1;
-    }
-    rc = t[0] ? parse_u64(t, v) : 0;   /* <getcontentlength/>: not given */
-    xmlFree(t);
-    return rc;
-}
-
-static int bad_reply(shelf__err *e, const char *what)
-{
-    return shelf__seterr(e, SHELF_EIO, "malformed reply: %s", what);
-}
-
-static int parse_response(const xmlNode *r, shelf__buf *href, shelf__dav_entry_fn fn, void *ud,
-                          shelf__err *e)
-{
-    const xmlNode *h = first_dav(r, "href"), *st, *ps, *prop, *p;
-    shelf__dav_entry ent;
-    int nomem = 0, ok = 0;
-    char *t;
-
-    if (!h)
-        return bad_reply(e, "a response without an href");
-    if (!(t = text_of(h)))
-        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-    {
-        const char *path = t, *sch = strstr(t, "://");
-        int bad;
-
-        /* "https://host/a/b" -> "/a/b" */
-        if (sch && (size_t)(sch - t) <= 5)
-            path = strchr(sch + 3, '/') ? strchr(sch + 3, '/') : "/";
-        bad = pct_decode(href, path, &nomem);
-        xmlFree(t);
-        if (nomem)
-            return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-        if (bad || !href->buf[0])
-            return bad_reply(e, "an href that does not decode");
-    }
-    memset(&ent, 0, sizeof ent);
-    ent.href = href->buf;
-    ent.size = ent.quota_avail = ent.quota_used = UINT64_MAX;
-    if ((st = first_dav(r, "status")) != NULL) {
-        if (!(t = text_of(st)))
-            return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-        ok = status_code(t) / 100 == 2;
-        xmlFree(t);
-        if (!ok)
-            return SHELF_OK;
-    }
-    for (ps = r->children; ps; ps = ps->next) {
-        int code;
-
-        if (!is_dav(ps, "propstat"))
-            continue;
-        if (!(st = first_dav(ps, "status")))
-            return bad_reply(e, "a propstat without a status");
-        if (!(t = text_of(st)))
-            return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-        code = status_code(t);
-        xmlFree(t);
-        if (code / 100 != 2 || !(prop = first_dav(ps, "prop")))
-            continue;
-        ok = 1;
-        for (p = prop->children; p; p = p->next) {
-            int bad = 0;
-
-            if (is_dav(p, "resourcetype"))
-                ent.is_dir |= first_dav(p, "collection") != NULL;
-            else if (is_dav(p, "getcontentlength"))
-                bad = prop_u64(p, &ent.size, &nomem);
-            else if (is_dav(p, "quota-available-bytes"))
-                bad = prop_u64(p, &ent.quota_avail, &nomem);
-            else if (is_dav(p, "quota-used-bytes"))
-                bad = prop_u64(p, &ent.quota_used, &nomem);
-            if (nomem)
-                return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-            if (bad)
-                return bad_reply(e, "a size that is not a number");
-        }
-    }
-    return ok ? fn(ud, &ent) : SHELF_OK;
-}
-
-int shelf__dav_multistatus(const void *data, size_t n, shelf__dav_entry_fn fn, void *ud,
-                           shelf__err *e)
-{
-    shelf__xml_error xe;
-    shelf__buf href = SHELF__BUF_INIT;
-    xmlDoc *doc = NULL;
-    const xmlNode *root, *r;
-    int rc;
-
-    rc = shelf__xml_read(data, n, "multistatus.xml", &doc, &xe);
-    if (rc == SHELF_ENOMEM)
-        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
-    if (rc != SHELF_OK) {
-        if (xe.entity_line > 0)
-            return shelf__seterr(e, SHELF_EIO, "malformed reply: an entity declaration on line %d",
-                                 xe.entity_line);
-        return shelf__seterr(e, SHELF_EIO, "malformed reply: line %d: %s", xe.line,
-                             xe.msg[0] ? xe.msg : "not xml");
-    }
-    root = xmlDocGetRootElement(doc);
-    if (!is_dav(root, "multistatus")) {
-        rc = bad_reply(e, "not a dav multistatus");
-        goto out;
-    }
-    for (r = root->children; r && rc == SHELF_OK; r = r->next)
-        if (is_dav(r, "response"))
-            rc = parse_response(r, &href, fn, ud, e);
-out:
-    shelf__buf_release(&href);
-    xmlFreeDoc(doc);
-    return rc;
-}
 
 /* ---- Requests ----------------------------------------------------------- */
 
@@ -337,6 +118,9 @@ static int status_err(be_dav *d, const char *op, long status)
                              status);
     if (status == 404 || status == 410)
         return shelf__seterr(&d->be.err, SHELF_ENOTFOUND, "%s: %s: not found", loc, op);
+    if (status == 423)
+        return shelf__seterr(&d->be.err, SHELF_EBUSY, "%s: %s: locked by another client (HTTP 423)", loc,
+                             op);
     if (status == 507)
         return shelf__seterr(&d->be.err, SHELF_EIO, "%s: %s: no space left on the server (HTTP 507)",
                              loc, op);
@@ -411,21 +195,90 @@ static int simple(be_dav *d, const char *method, const char *url, const char *op
 
 /* ---- Operations --------------------------------------------------------- */
 
-/* MKCOL every folder of name's parent, top down.  405: already there. */
+static int push(char ***v, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        char **nv = shelf__realloc(*v, nc * sizeof *nv);
+
+        if (!nv)
+            return SHELF_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    if (!((*v)[*n] = shelf__strdup(s)))
+        return SHELF_ENOMEM;
+    (*n)++;
+    return SHELF_OK;
+}
+
+static void free_list(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        shelf_free(v[i]);
+    shelf_free(v);
+}
+
+static int dir_known(dav_shared *s, const char *dir)
+{
+    size_t i;
+    int known = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->ndirs && !known; i++)
+        known = !strcmp(s->dirs[i], dir);
+    pthread_mutex_unlock(&s->lock);
+    return known;
+}
+
+static void dir_note(dav_shared *s, const char *dir)
+{
+    pthread_mutex_lock(&s->lock);
+    /* Out of memory only costs MKCOLs later. */
+    if (s->ndirs < 65536)
+        (void)push(&s->dirs, &s->ndirs, &s->capdirs, dir);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void dirs_forget(dav_shared *s)
+{
+    pthread_mutex_lock(&s->lock);
+    free_list(s->dirs, s->ndirs);
+    s->dirs = NULL;
+    s->ndirs = s->capdirs = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+
+/* MKCOL every folder of name's parent not known to exist, top down.
+ * 405: already there. */
 static int mkcol_parents(be_dav *d, const char *name, const char *op)
 {
-    const char *p;
+    const char *p, *last = strrchr(name, '/');
     int rc = SHELF_OK;
 
+    if (!last)
+        return SHELF_OK;
     for (p = strchr(name, '/'); p && rc == SHELF_OK; p = strchr(p + 1, '/')) {
-        char *dir = shelf__strndup(name, (size_t)(p - name)), *url = dir ? url_of(d, dir, 1) : NULL;
+        char *dir = shelf__strndup(name, (size_t)(p - name)), *url = NULL;
         long st = 0;
 
-        if (!url)
+        if (!dir)
             rc = nomem(d);
-        else if ((rc = simple(d, "MKCOL", url, op, NULL, NULL, &st, NULL)) == SHELF_OK &&
-                 st != 201 && st != 405 && st != 200)
+        else if (dir_known(d->s, dir))
+            ;
+        else if (!(url = url_of(d, dir, 1)))
+            rc = nomem(d);
+        else if ((rc = simple(d, "MKCOL", url, op, NULL, NULL, &st, NULL)) != SHELF_OK)
+            ;
+        else if (st == 201 || st == 405 || st == 200)
+            dir_note(d->s, dir);
+        else if (st == 401)
             rc = status_err(d, op, st);
+        /* Anything else (Apache may answer 403 to a MKCOL racing another):
+         * the PUT that follows tells whether the folder is there. */
         shelf_free(url);
         shelf_free(dir);
     }
@@ -484,6 +337,14 @@ out:
     return rc;
 }
 
+void shelf__dav_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 static int random_tmp(be_dav *d, const char *name, char **out)
 {
     const char *slash = strrchr(name, '/');
@@ -518,6 +379,8 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
     for (tries = 0; tries < 2; tries++) {
         shelf__http_req rq;
 
+        if ((rc = mkcol_parents(d, name, op)) != SHELF_OK)
+            goto out;
         shelf__http_req_init(&rq);
         if (fd >= 0) {
             rq.body_fd = fd;
@@ -536,16 +399,26 @@ static int save_common(be_dav *d, const char *name, const void *data, size_t n, 
         /* 409: a parent folder is missing (404 on some servers). */
         if (placed || tries > 0 || (st != 409 && st != 404))
             break;
-        if ((rc = mkcol_parents(d, name, op)) != SHELF_OK)
-            goto out;
+        dirs_forget(d->s);     /* removed behind our back: make them again */
     }
     if (!placed) {
         rc = status_err(d, op, st);
         goto out;
     }
-    rc = simple(d, "MOVE", turl, op, dest, "Overwrite: F", &st, &attempts);
-    if (rc != SHELF_OK)
-        goto out;
+    /* 423: another MOVE to the name holds it (rclone locks the
+     * destination while it moves): ask again once that one is done. */
+    for (tries = 0; tries < 20; tries++) {
+        int a = 0;
+
+        if (tries)
+            shelf__dav_sleep_ms(25L * tries);
+        rc = simple(d, "MOVE", turl, op, dest, "Overwrite: F", &st, &a);
+        attempts = a;   /* of the last MOVE: did it go out twice? */
+        if (rc != SHELF_OK)
+            goto out;
+        if (st != 423)
+            break;
+    }
     if (st == 201 || st == 204 || st == 200) {
         placed = 0;     /* the temp is gone */
         goto out;
@@ -684,32 +557,6 @@ typedef struct walk {
     char **tmps;            /* sweep: temp files found (owned) */
     size_t ntmps, captmps;
 } walk;
-
-static int push(char ***v, size_t *n, size_t *cap, const char *s)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? 2 * *cap : 16;
-        char **nv = shelf__realloc(*v, nc * sizeof *nv);
-
-        if (!nv)
-            return SHELF_ENOMEM;
-        *v = nv;
-        *cap = nc;
-    }
-    if (!((*v)[*n] = shelf__strdup(s)))
-        return SHELF_ENOMEM;
-    (*n)++;
-    return SHELF_OK;
-}
-
-static void free_list(char **v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        shelf_free(v[i]);
-    shelf_free(v);
-}
 
 static int on_entry(void *ud, const shelf__dav_entry *e)
 {
@@ -903,6 +750,8 @@ static void shared_unref(dav_shared *s)
     shelf_free(s->base);
     shelf_free(s->root);
     shelf_free(s->root_dec);
+    free_list(s->dirs, s->ndirs);
+    pthread_mutex_destroy(&s->lock);
     if (s->on_close)
         s->on_close(s->close_ud);
     shelf_free(s);
@@ -970,7 +819,7 @@ static int make_root(dav_shared *s, const char *path)
     shelf__buf dec = SHELF__BUF_INIT, enc = SHELF__BUF_INIT;
     int nm = 0, rc = SHELF_ENOMEM;
 
-    if (pct_decode(&dec, path ? path : "", &nm) != 0) {
+    if (shelf__dav_pct_decode(&dec, path ? path : "", &nm) != 0) {
         rc = nm ? SHELF_ENOMEM : SHELF_EINVAL;
         goto out;
     }
@@ -1058,6 +907,12 @@ int shelf__dav_open(const char *kind, const char *display, const char *base, con
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     }
     atomic_init(&s->refs, 1);
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        shelf_free(s);
+        if (on_close)
+            on_close(close_ud);
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    }
     s->on_close = on_close;
     s->close_ud = close_ud;
     if (!(d = shelf__calloc(1, sizeof *d)) || !(d->be.location = shelf__strdup(display)) ||

@@ -31,6 +31,14 @@ typedef int (*shelf__dav_entry_fn)(void *ud, const shelf__dav_entry *e);
 int shelf__dav_multistatus(const void *data, size_t n, shelf__dav_entry_fn fn, void *ud,
                            shelf__err *e);
 
+/* Percent-decode s into b (replacing its contents; "%zz" stays as it is).
+ * 0; -1 with *nomem 0 when s decodes to a NUL byte, -1 with *nomem 1 when
+ * out of memory. */
+int shelf__dav_pct_decode(shelf__buf *b, const char *s, int *nomem);
+
+/* Sleep ms milliseconds (again after a signal). */
+void shelf__dav_sleep_ms(long ms);
+
 /* Called once when the last handle (of a backend and its dups) closes,
  * after the HTTP client is gone (be_rclone.c stops its server here). */
 typedef void (*shelf__dav_close_fn)(void *ud);

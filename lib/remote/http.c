@@ -57,6 +57,7 @@ typedef struct xfer {
     shelf__http_req *rq;
     uint64_t pos;           /* body bytes handed to curl */
     int read_errno;         /* pread failed (or the file was short: EIO) */
+    int short_file;         /* the body file ended before body_fd_len */
     int too_big;            /* the body passed rq->max_out */
     int nomem;
     int stalled;
@@ -455,6 +456,7 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ud)
         while (r < 0 && errno == EINTR);
         if (r <= 0) {
             x->read_errno = r < 0 ? errno : EIO;
+            x->short_file = r == 0;
             return CURL_READFUNC_ABORT;
         }
         n = (size_t)r;
@@ -710,14 +712,31 @@ static void lower_line(char *dst, size_t n, const char *s)
     dst[i] = '\0';
 }
 
+/* errno as text for people (lowercase, which strerror is not). */
+static const char *os_str(char *buf, size_t n, long e, const char *none)
+{
+    if (!e)
+        return none;
+    lower_line(buf, n, shelf__errno_str((int)e));
+    return buf;
+}
+
 /* Describe a failed transfer in what (one line); 1 when a retry may help. */
 static int describe(shelf__http *h, CURL *c, CURLcode cc, const xfer *x, const char *ebuf,
                     char *what, size_t n, int *rc)
 {
     long os_errno = 0, verify = 0;
+    char es[80];
 
     *rc = SHELF_EIO;
     (void)curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    if (x->read_errno) {    /* read_cb aborted the transfer */
+        *rc = shelf__errno_rc(x->read_errno);
+        snprintf(what, n, "cannot read the body: %s",
+                 x->short_file ? "file shorter than expected"
+                               : os_str(es, sizeof es, x->read_errno, "error"));
+        return 0;
+    }
     switch (cc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -725,7 +744,7 @@ static int describe(shelf__http *h, CURL *c, CURLcode cc, const xfer *x, const c
         return 1;
     case CURLE_COULDNT_CONNECT:
         snprintf(what, n, "cannot connect: %s",
-                 os_errno ? shelf__errno_str((int)os_errno) : "connection refused");
+                 os_str(es, sizeof es, os_errno, "connection refused"));
         return 1;
     case CURLE_OPERATION_TIMEDOUT:
         if (x->pos == 0 && x->last_down == 0 && x->last_up == 0 &&
@@ -749,7 +768,7 @@ static int describe(shelf__http *h, CURL *c, CURLcode cc, const xfer *x, const c
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
         snprintf(what, n, "connection lost: %s",
-                 os_errno ? shelf__errno_str((int)os_errno) : "reset by peer");
+                 os_str(es, sizeof es, os_errno, "connection reset by peer"));
         return 1;
     case CURLE_GOT_NOTHING:
         snprintf(what, n, "empty reply from server");
@@ -765,13 +784,6 @@ static int describe(shelf__http *h, CURL *c, CURLcode cc, const xfer *x, const c
         }
         return 0;
     case CURLE_READ_ERROR:
-        if (x->read_errno) {
-            *rc = shelf__errno_rc(x->read_errno);
-            snprintf(what, n, "cannot read the body: %s",
-                     x->read_errno == EIO && x->pos < body_len(x->rq) ? "file shorter than expected"
-                                                                    : shelf__errno_str(x->read_errno));
-            return 0;
-        }
         snprintf(what, n, "cannot read the body");
         return 0;
     case CURLE_PEER_FAILED_VERIFICATION:

@@ -10,7 +10,8 @@
 # 127.0.0.1 signed by a CA made here (CAFILE, DIR/ca.pem, for the client's
 # ca_file), mpm_event, on a random free port (tried again when taken).  No
 # request body limit (LimitRequestBody 0).  As root the workers run as
-# nobody, who owns DIR/data and DIR/lock.
+# nobody, who owns DIR/data and DIR/lock.  With SHELF_SERVER_OWNER=PID
+# the server stops by itself once that process is gone.
 set -eu
 . "$(dirname "$0")/dav_common.sh"
 
@@ -91,6 +92,7 @@ CONF
         tries=$((tries + 1))
         [ $tries -lt 5 ] || die "apache2 did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
     done
+    watch_owner "$d/run/httpd.pid"
     echo "ready $port shelf $pw $d/ca.pem"
 }
 

@@ -71,3 +71,15 @@ kill_pidfile() {
     while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     kill -9 "$p" 2>/dev/null || true
 }
+
+# watch_owner PIDFILE: when SHELF_SERVER_OWNER names a process (the test
+# that started the server), stop the server once that process is gone, so
+# a test killed by a timeout leaves no daemon behind.
+watch_owner() {
+    owner=${SHELF_SERVER_OWNER:-}
+    case "$owner" in ''|*[!0-9]*) return 0 ;; esac
+    (
+        while kill -0 "$owner" 2>/dev/null && [ -f "$1" ]; do sleep 1; done
+        kill_pidfile "$1"
+    ) </dev/null >/dev/null 2>&1 &
+}

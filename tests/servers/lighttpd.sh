@@ -10,7 +10,9 @@
 # DIR/htpasswd (user "shelf", a random password), HTTPS (default, through
 # mod_openssl) with a certificate for 127.0.0.1 signed by a CA made here
 # (CAFILE), on a random free port (tried again when taken).  Needs Debian's
-# lighttpd-mod-webdav (and lighttpd-mod-openssl for https).
+# lighttpd-mod-webdav (and lighttpd-mod-openssl for https).  With
+# SHELF_SERVER_OWNER=PID the server stops by itself once that process is
+# gone.
 set -eu
 . "$(dirname "$0")/dav_common.sh"
 
@@ -59,6 +61,7 @@ CONF
         tries=$((tries + 1))
         [ $tries -lt 5 ] || die "lighttpd did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
     done
+    watch_owner "$d/run/lighttpd.pid"
     echo "ready $port shelf $pw $d/ca.pem"
 }
 

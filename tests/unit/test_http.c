@@ -12,7 +12,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include "test.h"
 #include "remote/http_int.h"
 
@@ -359,6 +362,550 @@ TEST(new_refuses)
     shelf__http_free(h);
 }
 
+/* ---- retries -------------------------------------------------------------- */
+
+static int start_proxy(int target, const char *opts)
+{
+    char *argv[16], *copy = shelf__strdup(opts ? opts : ""), *save = NULL, *tok, port[16];
+    int argc = 0;
+
+    argv[argc++] = (char *)SHELF_FAULTPROXY;
+    for (tok = strtok_r(copy, " ", &save); tok && argc < 13; tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    snprintf(port, sizeof port, "%d", target);
+    argv[argc++] = port;
+    argv[argc] = NULL;
+    return start_server(argv);
+}
+
+TEST(retry_503_then_200)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+
+    sign_calls = 0;
+    shelf__http_req_init(&rq);
+    rq.op = "load flaky";
+    rq.method = "GET";
+    rq.url = shelf__asprintf("http://127.0.0.1:%d/flaky/a/2/503", port);
+    rq.sign = sign_cb;
+    rq.out = &out;
+    ASSERT_OKM(err.msg, shelf__http_do(h, &rq, &err));
+    ASSERT_EQ_INT(rq.status, 200);
+    ASSERT_EQ_INT(rq.attempts, 3);
+    ASSERT_EQ_INT(sign_calls, 3);       /* signed afresh before every attempt */
+    ASSERT_EQ_STR(out.buf, "ok");      /* the 503s' bodies were dropped */
+    req_done(&rq);
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/count/a", NULL, &out, &rq, &err));
+    ASSERT_EQ_STR(out.buf, "3");
+    req_done(&rq);
+    /* a status the request lists (409) is retried too */
+    {
+        static const int extra[] = { 409, 0 };
+
+        shelf__http_req_init(&rq);
+        rq.op = "load conflict";
+        rq.method = "GET";
+        rq.url = shelf__asprintf("http://127.0.0.1:%d/flaky/b/1/409", port);
+        rq.retry_status = extra;
+        ASSERT_OKM(err.msg, shelf__http_do(h, &rq, &err));
+        ASSERT_EQ_INT(rq.status, 200);
+        ASSERT_EQ_INT(rq.attempts, 2);
+        req_done(&rq);
+    }
+    /* out of attempts: the last 503 is the answer (SHELF_OK, status 503) */
+    {
+        shelf__http_cfg cfg = { 0 };
+        shelf__http *h2;
+
+        cfg.max_attempts = 3;
+        h2 = new_http(port, &cfg);
+        ASSERT_OKM(err.msg, req(h2, port, "GET", "/flaky/c/10/503", NULL, &out, &rq, &err));
+        ASSERT_EQ_INT(rq.status, 503);
+        ASSERT_EQ_INT(rq.attempts, 3);
+        req_done(&rq);
+        shelf__http_free(h2);
+    }
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+}
+
+TEST(no_retry_404)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/flaky/n/5/404", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(rq.status, 404);
+    ASSERT_EQ_INT(rq.attempts, 1);
+    req_done(&rq);
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/count/n", NULL, &out, &rq, &err));
+    ASSERT_EQ_STR(out.buf, "1");
+    req_done(&rq);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+}
+
+TEST(redirect_refused)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+
+    ASSERT_RC(SHELF_EINVAL, req(h, port, "GET", "/code/301", NULL, NULL, &rq, &err));
+    ASSERT_EQ_INT(rq.status, 301);
+    ASSERT_EQ_INT(rq.attempts, 1);
+    ASSERT_EQ_STR(rq.location, "http://elsewhere.example/x");
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: /code/301: redirected (301) to elsewhere.example, not followed");
+    req_done(&rq);
+    shelf__http_free(h);
+}
+
+TEST(retry_after)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    double t0 = shelf__monotonic(), dt;
+
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/retry-after/r/1", NULL, NULL, &rq, &err));
+    dt = shelf__monotonic() - t0;
+    ASSERT_EQ_INT(rq.status, 200);
+    ASSERT_EQ_INT(rq.attempts, 2);
+    printf("  429 with Retry-After: 1 answered after %.2f s\n", dt);
+    ASSERT(dt >= 1.0);
+    ASSERT(dt < 5.0);
+    req_done(&rq);
+    shelf__http_free(h);
+    /* a long Retry-After is capped at max_backoff_ms */
+    {
+        shelf__http_cfg cfg = { 0 };
+
+        cfg.max_backoff_ms = 300;
+        h = new_http(port, &cfg);
+        t0 = shelf__monotonic();
+        ASSERT_OKM(err.msg, req(h, port, "GET", "/retry-after/s/3600", NULL, NULL, &rq, &err));
+        dt = shelf__monotonic() - t0;
+        ASSERT_EQ_INT(rq.attempts, 2);
+        ASSERT(dt >= 0.29 && dt < 3.0);
+        req_done(&rq);
+        shelf__http_free(h);
+    }
+}
+
+TEST(retry_after_parse)
+{
+    int64_t now = 784111777;    /* Sun, 06 Nov 1994 08:49:37 GMT */
+    static const char *junk[] = { "", " ", "abc", "-5", "1x", "12 34", "Sun, 99 Foo 1994",
+                                  "99999999999999999999", "\xff\xfe" };
+    size_t i;
+    unsigned seed = 1;
+    char s[64];
+
+    ASSERT_EQ_INT(shelf__http_retry_after("120", now), 120000);
+    ASSERT_EQ_INT(shelf__http_retry_after(" 0 ", now), 0);
+    ASSERT_EQ_INT(shelf__http_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), 10000);
+    ASSERT_EQ_INT(shelf__http_retry_after("Sunday, 06-Nov-94 08:50:37 GMT", now), 60000);
+    ASSERT_EQ_INT(shelf__http_retry_after("Sun Nov  6 08:49:39 1994", now), 2000);
+    ASSERT_EQ_INT(shelf__http_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), 0);
+    for (i = 0; i < sizeof junk / sizeof *junk; i++)
+        ASSERT_EQ_INT(shelf__http_retry_after(junk[i], now), -1);
+    /* fuzz-style: random bytes never crash and give -1 or a wait >= 0 */
+    for (i = 0; i < 20000; i++) {
+        size_t n = (size_t)rand_r(&seed) % (sizeof s - 1), k;
+
+        for (k = 0; k < n; k++)
+            s[k] = (char)(rand_r(&seed) % 4 == 0 ? "0123456789 ,:-GMTNovSun"[rand_r(&seed) % 23]
+                                                 : rand_r(&seed) % 255 + 1);
+        s[n] = '\0';
+        ASSERT(shelf__http_retry_after(s, now) >= -1);
+    }
+}
+
+TEST(connection_refused)
+{
+    shelf__http_cfg cfg = { 0 };
+    shelf__http *h;
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    int port, fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { 0 };
+    socklen_t sl = sizeof sa;
+
+    /* a port nobody listens on: bind one, read its number, close it */
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    ASSERT(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    cfg.max_attempts = 3;
+    h = new_http(port, &cfg);
+    ASSERT_RC(SHELF_EIO, req(h, port, "GET", "/x", NULL, NULL, &rq, &err));
+    ASSERT_EQ_INT(rq.attempts, 3);
+    ASSERT_EQ_INT(rq.status, 0);
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: /x: cannot connect: connection refused (after 3 attempts)");
+    req_done(&rq);
+    shelf__http_free(h);
+}
+
+TEST(truncated_body_retried)
+{
+    int origin = start_origin(NULL, NULL);
+    const char *dir = test_tmpdir();
+    char *log = shelf__path_join(dir, "proxy.log"), opts[600];
+    int port;
+    shelf__http *h;
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT, lg = SHELF__BUF_INIT;
+    int i;
+
+    snprintf(opts, sizeof opts, "--cut 5000 --times 1 --log %s", log);
+    port = start_proxy(origin, opts);
+    h = new_http(port, NULL);
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/100000", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(rq.status, 200);
+    ASSERT_EQ_INT(rq.attempts, 2);
+    ASSERT_EQ_INT(out.len, 100000);
+    for (i = 0; i < 100000; i += 997)
+        ASSERT_EQ_INT((unsigned char)out.buf[i], i % 251);
+    req_done(&rq);
+    {
+        size_t n;
+        char *text = test_read_file(log, &n);
+
+        ASSERT(strstr(text, "fault 1 cut") != NULL);   /* the cut did happen */
+        free(text);
+    }
+    /* cut every time: the message says so */
+    shelf__http_free(h);
+    {
+        shelf__http_cfg cfg = { 0 };
+
+        cfg.max_attempts = 2;
+        port = start_proxy(origin, "--cut 5000");
+        h = new_http(port, &cfg);
+        ASSERT_RC(SHELF_EIO, req(h, port, "GET", "/data/100000", NULL, &out, &rq, &err));
+        ASSERT(strstr(err.msg, "127.0.0.1: /data/100000: truncated body") != NULL);
+        ASSERT(strstr(err.msg, "(after 2 attempts)") != NULL);
+        req_done(&rq);
+    }
+    /* refused connections (reset at once) are retried */
+    shelf__http_free(h);
+    port = start_proxy(origin, "--refuse 2");
+    h = new_http(port, NULL);
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/10", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(rq.attempts, 3);
+    ASSERT_EQ_INT(out.len, 10);
+    req_done(&rq);
+    shelf__buf_release(&out);
+    shelf__buf_release(&lg);
+    shelf__http_free(h);
+    free(log);
+}
+
+TEST(stall_detected)
+{
+    int origin = start_origin(NULL, NULL);
+    int port = start_proxy(origin, "--stall 3000:20000 --times 1");
+    shelf__http_cfg cfg = { 0 };
+    shelf__http *h;
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+    double t0, dt;
+
+    cfg.stall_ms = 700;
+    h = new_http(port, &cfg);
+    t0 = shelf__monotonic();
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/100000", NULL, &out, &rq, &err));
+    dt = shelf__monotonic() - t0;
+    printf("  stall of 20 s with stall_ms 700: retried after %.2f s\n", dt);
+    ASSERT_EQ_INT(rq.attempts, 2);
+    ASSERT_EQ_INT(out.len, 100000);
+    ASSERT(dt >= 0.7);
+    ASSERT(dt < 0.7 + 1.5);     /* curl checks progress at least once a second */
+    req_done(&rq);
+    shelf__http_free(h);
+    /* stalled every time: the message says so */
+    port = start_proxy(origin, "--stall 3000:20000");
+    cfg.max_attempts = 2;
+    h = new_http(port, &cfg);
+    ASSERT_RC(SHELF_EIO, req(h, port, "GET", "/data/100000", NULL, &out, &rq, &err));
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: /data/100000: transfer stalled (no data for 700 ms) "
+                           "(after 2 attempts)");
+    req_done(&rq);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+}
+
+/* ---- threads, connections, bandwidth -------------------------------------- */
+
+typedef struct par {
+    shelf__http *h;
+    int port, n, failed;
+    const char *path;
+    const char *body;
+    size_t body_len;
+} par;
+
+static void *par_run(void *arg)
+{
+    par *p = arg;
+    int i;
+
+    for (i = 0; i < p->n; i++) {
+        shelf__http_req rq;
+        shelf__err err = { 0 };
+        shelf__buf out = SHELF__BUF_INIT;
+
+        shelf__http_req_init(&rq);
+        rq.op = "parallel";
+        rq.method = p->body ? "PUT" : "GET";
+        rq.url = shelf__asprintf("http://127.0.0.1:%d%s", p->port, p->path);
+        rq.body = p->body;
+        rq.body_len = p->body_len;
+        rq.out = &out;
+        if (shelf__http_do(p->h, &rq, &err) != SHELF_OK || rq.status / 100 != 2) {
+            fprintf(stderr, "parallel request failed: %ld %s\n", rq.status, err.msg);
+            p->failed++;
+        }
+        free((char *)rq.url);
+        shelf__http_req_reset(&rq);
+        shelf__buf_release(&out);
+    }
+    return NULL;
+}
+
+TEST(threads_share_connections)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    pthread_t t[4];
+    par p[4];
+    int i;
+    uint64_t conns;
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+
+    for (i = 0; i < 4; i++) {
+        p[i] = (par){ h, port, 25, 0, "/data/20000", NULL, 0 };
+        ASSERT(pthread_create(&t[i], NULL, par_run, &p[i]) == 0);
+    }
+    for (i = 0; i < 4; i++) {
+        ASSERT(pthread_join(t[i], NULL) == 0);
+        ASSERT_EQ_INT(p[i].failed, 0);
+    }
+    conns = shelf__http_connects(h);
+    printf("  100 requests from 4 threads: %llu connections\n", (unsigned long long)conns);
+    ASSERT(conns >= 1);
+    ASSERT(conns <= 8);
+    /* the server saw as many connections as curl opened (this one reuses one) */
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/conns", NULL, &out, &rq, &err));
+    ASSERT_EQ_INT(strtol(out.buf, NULL, 10), (long)shelf__http_connects(h));
+    ASSERT_EQ_INT(shelf__http_connects(h), conns);
+    req_done(&rq);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+}
+
+static _Atomic int progress_calls;
+static _Atomic uint64_t progress_last;
+static void progress_cb(void *ud, uint64_t up, uint64_t down)
+{
+    (void)ud;
+    (void)down;
+    ASSERT(up >= atomic_load(&progress_last));
+    atomic_store(&progress_last, up);
+    atomic_fetch_add(&progress_calls, 1);
+}
+
+TEST(bandwidth_cap)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http_cfg cfg = { 0 };
+    shelf__http *h;
+    pthread_t t[2];
+    par p[2];
+    size_t n = 1u << 20;
+    char *body = calloc(1, n);
+    double t0, dt;
+    uint64_t up, down;
+    int i;
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    shelf__buf out = SHELF__BUF_INIT;
+
+    ASSERT(body);
+    cfg.limit_up = 1u << 20;
+    cfg.limit_down = 1u << 20;
+    cfg.progress = progress_cb;
+    h = new_http(port, &cfg);
+    /* two threads upload 1 MiB each under one cap of 1 MiB/s: >= 2 * 0.9 s */
+    t0 = shelf__monotonic();
+    for (i = 0; i < 2; i++) {
+        p[i] = (par){ h, port, 1, 0, "/upload", body, n };
+        ASSERT(pthread_create(&t[i], NULL, par_run, &p[i]) == 0);
+    }
+    for (i = 0; i < 2; i++) {
+        ASSERT(pthread_join(t[i], NULL) == 0);
+        ASSERT_EQ_INT(p[i].failed, 0);
+    }
+    dt = shelf__monotonic() - t0;
+    printf("  2 MiB up at 1 MiB/s (2 threads): %.2f s\n", dt);
+    ASSERT(dt >= 2 * 0.9);
+    ASSERT(dt < 6);
+    ASSERT(atomic_load(&progress_calls) >= 3);
+    /* download: 2 MiB at 1 MiB/s */
+    t0 = shelf__monotonic();
+    ASSERT_OKM(err.msg, req(h, port, "GET", "/data/2097152", NULL, &out, &rq, &err));
+    dt = shelf__monotonic() - t0;
+    printf("  2 MiB down at 1 MiB/s: %.2f s\n", dt);
+    ASSERT_EQ_INT(out.len, 2u << 20);
+    ASSERT(dt >= 2 * 0.9);
+    req_done(&rq);
+    shelf__http_totals(h, &up, &down);
+    ASSERT_EQ_INT(up, 2 * n);
+    ASSERT(down >= 2u << 20);
+    shelf__buf_release(&out);
+    shelf__http_free(h);
+    free(body);
+}
+
+TEST(short_body_file)
+{
+    int port = start_origin(NULL, NULL);
+    shelf__http *h = new_http(port, NULL);
+    shelf__http_req rq;
+    shelf__err err = { 0 };
+    const char *dir = test_tmpdir();
+    char *path = shelf__path_join(dir, "small");
+    int fd = make_file(path, 1000);
+
+    shelf__http_req_init(&rq);
+    rq.op = "upload small";
+    rq.method = "PUT";
+    rq.url = shelf__asprintf("http://127.0.0.1:%d/upload", port);
+    rq.body_fd = fd;
+    rq.body_off = 500;
+    rq.body_fd_len = 1000;     /* 500 past the end */
+    ASSERT_RC(SHELF_EIO, shelf__http_do(h, &rq, &err));
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: upload small: cannot read the body: file shorter than expected");
+    ASSERT_EQ_INT(rq.attempts, 1);
+    req_done(&rq);
+    close(fd);
+    free(path);
+    shelf__http_free(h);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* Make a CA and four server certificates in dir with the openssl command:
+ * good (127.0.0.1, from the CA), expired, wronghost (for wrong.example)
+ * and selfsigned. */
+static void make_certs(const char *dir)
+{
+    char cmd[4096];
+    int rc;
+
+    snprintf(cmd, sizeof cmd,
+             "set -e; cd '%s'; exec 2>openssl.log; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'\n"
+             "openssl req -x509 $K -keyout ca.key -out ca.pem -days 30 -subj /CN=shelf-test-ca\n"
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > ip.ext\n"
+             "printf 'subjectAltName=DNS:wrong.example\\n' > wrong.ext\n"
+             "for n in good:30:ip expired:-1:ip wronghost:30:wrong; do\n"
+             "  c=${n%%%%:*}; r=${n#*:}; d=${r%%%%:*}; e=${r#*:}\n"
+             "  openssl req $K -keyout $c.key -out $c.csr -subj /CN=$c\n"
+             "  openssl x509 -req -in $c.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+             " -out $c.pem -days $d -extfile $e.ext\n"
+             "done\n"
+             "openssl req -x509 $K -keyout selfsigned.key -out selfsigned.pem -days 30"
+             " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1\n",
+             dir);
+    rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) == 127)
+        TEST_SKIP("openssl command not available");
+    ASSERT_EQ_INT(WEXITSTATUS(rc), 0);
+}
+
+static int tls_try(const char *dir, const char *name, const char *ca, shelf__err *err, int *port_out)
+{
+    char cert[512], key[512], base[64];
+    int port, rc;
+    shelf__http_cfg cfg = { 0 };
+    shelf__http *h;
+    shelf__http_req rq;
+
+    snprintf(cert, sizeof cert, "%s/%s.pem", dir, name);
+    snprintf(key, sizeof key, "%s/%s.key", dir, name);
+    port = start_origin(cert, key);
+    if (port_out)
+        *port_out = port;
+    cfg.ca_file = ca;
+    cfg.base_backoff_ms = 10;
+    snprintf(base, sizeof base, "https://127.0.0.1:%d", port);
+    ASSERT_OKM(err->msg, shelf__http_new(base, &cfg, &h, err));
+    shelf__http_req_init(&rq);
+    rq.op = "load data/x";
+    rq.method = "GET";
+    rq.url = shelf__asprintf("https://127.0.0.1:%d/data/10", port);
+    rc = shelf__http_do(h, &rq, err);
+    if (rc == SHELF_OK)
+        ASSERT_EQ_INT(rq.status, 200);
+    else
+        ASSERT_EQ_INT(rq.attempts, 1);     /* verification failures are not retried */
+    req_done(&rq);
+    shelf__http_free(h);
+    return rc;
+}
+
+TEST(tls_verification)
+{
+    const char *dir = test_tmpdir();
+    char ca[512];
+    shelf__err err = { 0 };
+
+    make_certs(dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    /* the private CA makes the good certificate work */
+    ASSERT_OKM(err.msg, tls_try(dir, "good", ca, &err, NULL));
+    /* without it, the system's trust store does not know the CA */
+    ASSERT_RC(SHELF_EPERM, tls_try(dir, "good", NULL, &err, NULL));
+    printf("  no ca_file: %s\n", err.msg);
+    ASSERT(strncmp(err.msg, "127.0.0.1: load data/x: certificate verification failed: ", 57) == 0);
+    ASSERT(strstr(err.msg, "issuer certificate") != NULL);
+
+    ASSERT_RC(SHELF_EPERM, tls_try(dir, "expired", ca, &err, NULL));
+    printf("  expired: %s\n", err.msg);
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: load data/x: certificate verification failed: "
+                           "certificate has expired");
+
+    ASSERT_RC(SHELF_EPERM, tls_try(dir, "wronghost", ca, &err, NULL));
+    printf("  wrong host: %s\n", err.msg);
+    ASSERT_EQ_STR(err.msg, "127.0.0.1: load data/x: certificate verification failed: "
+                           "certificate is for another host name");
+
+    ASSERT_RC(SHELF_EPERM, tls_try(dir, "selfsigned", ca, &err, NULL));
+    printf("  self-signed: %s\n", err.msg);
+    ASSERT(strncmp(err.msg, "127.0.0.1: load data/x: certificate verification failed: self", 61) ==
+           0);
+    ASSERT(strstr(err.msg, "signed certificate") != NULL);
+    /* a ca_file that does not exist */
+    ASSERT_RC(SHELF_EPERM, tls_try(dir, "good", "/nonexistent/ca.pem", &err, NULL));
+    ASSERT(strstr(err.msg, "127.0.0.1: load data/x: ") == err.msg);
+    printf("  missing ca_file: %s\n", err.msg);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -367,6 +914,18 @@ int main(int argc, char **argv)
         TEST_ENTRY(upload_file_range),
         TEST_ENTRY(pct),
         TEST_ENTRY(new_refuses),
+        TEST_ENTRY(retry_503_then_200),
+        TEST_ENTRY(no_retry_404),
+        TEST_ENTRY(redirect_refused),
+        TEST_ENTRY(retry_after),
+        TEST_ENTRY(retry_after_parse),
+        TEST_ENTRY(connection_refused),
+        TEST_ENTRY(truncated_body_retried),
+        TEST_ENTRY(stall_detected),
+        TEST_ENTRY(threads_share_connections),
+        TEST_ENTRY(bandwidth_cap),
+        TEST_ENTRY(short_body_file),
+        TEST_ENTRY(tls_verification),
         TEST_END
     };
     return test_run(argc, argv, tests);
