@@ -125,6 +125,8 @@ $line
 EOF
     apache_dir=$dav
     export SHELF_WEBDAV_USER=$user SHELF_WEBDAV_PASSWORD=$pw
+    # rclone makes each repository's folder, not the one above it
+    curl -sS -f -o /dev/null -X MKCOL --user "$user:$pw" "http://127.0.0.1:$aport/restic" || exit 1
     rport=$(free_port)
     rclone serve restic --addr "127.0.0.1:$rport" \
         ":webdav,url='http://127.0.0.1:$aport/restic',user=$user,pass=$(rclone obscure "$pw"):" \
