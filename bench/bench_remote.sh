@@ -4,7 +4,7 @@
 #
 #   S3      Ceph's RADOS Gateway (tests/servers/radosgw.sh): shelf's s3
 #           backend vs restic's s3 backend;
-#   WebDAV  Apache httpd with mod_dav_fs (a config written here): shelf's
+#   WebDAV  Apache httpd with mod_dav_fs (tests/servers/apache.sh): shelf's
 #           webdav backend vs restic's rest backend through
 #           `rclone serve restic` in front of the same Apache;
 #
@@ -42,12 +42,12 @@ done
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 chmod 755 "$dir"
-rgw="$dir/rgw" dav="$dir/dav" rclone_pid="" apache_pid=""
+rgw="$dir/rgw" dav="$dir/dav" rclone_pid="" apache_dir=""
 
 cleanup() {
     "$src/tests/servers/radosgw.sh" stop "$rgw" >/dev/null 2>&1
     [ -z "$rclone_pid" ] || kill "$rclone_pid" 2>/dev/null
-    [ -z "$apache_pid" ] || kill "$apache_pid" 2>/dev/null
+    [ -z "$apache_dir" ] || "$src/tests/servers/apache.sh" stop "$apache_dir" >/dev/null 2>&1
     rm -rf "$dav" "$dir/one.bin"
 }
 trap cleanup EXIT
@@ -117,40 +117,20 @@ EOF
 fi
 
 if [ -z "$only" ] || [ "$only" = webdav ]; then
-    command -v apache2 >/dev/null 2>&1 || { echo "bench_remote: apache2 not found" >&2; exit 1; }
-    mods=/usr/lib/apache2/modules
-    aport=$(free_port)
-    mkdir -p "$dav/www/restic" "$dav/www/shelf" "$dav/run"
-    chown -R www-data:www-data "$dav/www" "$dav/run"
-    cat >"$dav/httpd.conf" <<EOF
-ServerName 127.0.0.1
-Listen 127.0.0.1:$aport
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dav_module $mods/mod_dav.so
-LoadModule dav_fs_module $mods/mod_dav_fs.so
-User www-data
-Group www-data
-PidFile $dav/run/httpd.pid
-ErrorLog $dav/error.log
-DAVLockDB $dav/run/davlock
-DocumentRoot $dav/www
-LimitRequestBody 0
-Timeout 600
-<Directory $dav/www>
-    Dav On
-    Require all granted
-</Directory>
+    # Plain http on 127.0.0.1 for all three (shelf allows it on loopback):
+    # TLS would cost every client the same CPU.
+    line=$("$src/tests/servers/apache.sh" start "$dav" http) || exit 1
+    read -r _ aport user pw _ <<EOF
+$line
 EOF
-    apache2 -f "$dav/httpd.conf" -DFOREGROUND &
-    apache_pid=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$aport/" && break
-        sleep 0.1
-    done
+    apache_dir=$dav
+    export SHELF_WEBDAV_USER=$user SHELF_WEBDAV_PASSWORD=$pw
+    # rclone makes each repository's folder, not the one above it
+    curl -sS -f -o /dev/null -X MKCOL --user "$user:$pw" "http://127.0.0.1:$aport/restic" || exit 1
     rport=$(free_port)
     rclone serve restic --addr "127.0.0.1:$rport" \
-        ":webdav,url='http://127.0.0.1:$aport/restic':" >"$dav/rclone.log" 2>&1 &
+        ":webdav,url='http://127.0.0.1:$aport/restic',user=$user,pass=$(rclone obscure "$pw"):" \
+        >"$dir/rclone.log" 2>&1 &
     rclone_pid=$!
     for _ in $(seq 50); do
         curl -s -o /dev/null "http://127.0.0.1:$rport/" && break
@@ -159,6 +139,6 @@ EOF
     echo "== WebDAV: Apache on 127.0.0.1:$aport, rclone serve restic on 127.0.0.1:$rport"
     bench --remote "shelf=webdav:http://127.0.0.1:$aport/shelf" \
         --remote "restic=rest:http://127.0.0.1:$rport" | tee "$dir/webdav.out"
-    curl_rate Apache "http://127.0.0.1:$aport/one.bin"
+    curl_rate Apache --user "$user:$pw" "http://127.0.0.1:$aport/one.bin"
     ratios WebDAV "$dir/webdav.out"
 fi
