@@ -98,6 +98,8 @@ typedef struct shelf_remote_terms {
     char *warning;              /* NULL: none */
     uint64_t used, avail;       /* UINT64_MAX: unknown */
     uint64_t budget;            /* 0: none */
+    char *space_error;          /* why the space is unknown when the backend could
+                                   not be asked; NULL otherwise */
 } shelf_remote_terms;
 /* The terms of name_or_url; space is asked of the backend when check_space
  * (a network call).  Errors: SHELF_EINVAL (not a target), SHELF_ENOMEM. */
