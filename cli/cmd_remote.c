@@ -63,6 +63,8 @@ static json_t *terms_json(const shelf_remote_terms *t)
         cli_json_check(json_object_set_new(o, "used", json_integer((json_int_t)t->used)));
     if (t->budget)
         cli_json_check(json_object_set_new(o, "budget", json_integer((json_int_t)t->budget)));
+    if (t->space_error)
+        cli_json_check(json_object_set_new(o, "space_error", json_string(t->space_error)));
     return o;
 }
 
@@ -72,6 +74,8 @@ static void terms_text(FILE *f, const shelf_remote_terms *t)
     fprintf(f, "known limits: %s\n", t->limits);
     if (t->warning)
         fprintf(f, "%s\n", t->warning);
+    if (t->space_error)
+        fprintf(f, "space: unknown (%s)\n", t->space_error);
 }
 
 static int fail(int rc, char *msg)

@@ -58,7 +58,7 @@ typedef struct shelf_remote_opts {
 /*
  * Add the remote name (letters, digits, '-', '_', '.'; at most 64 bytes,
  * not starting with '.' or '-') for url (s3:http[s]://..., webdav:http[s]://...,
- * rclone:REMOTE:PATH, dir:PATH or an absolute folder).  s3 and webdav
+ * rclone:REMOTE:PATH, dir:PATH or a folder, kept as an absolute path).  s3 and webdav
  * remotes need a secret: taken from the environment (AWS_ACCESS_KEY_ID +
  * AWS_SECRET_ACCESS_KEY, SHELF_WEBDAV_USER + SHELF_WEBDAV_PASSWORD) or
  * asked through the prompt, and stored where o->store says.  A URL with a
@@ -98,6 +98,8 @@ typedef struct shelf_remote_terms {
     char *warning;              /* NULL: none */
     uint64_t used, avail;       /* UINT64_MAX: unknown */
     uint64_t budget;            /* 0: none */
+    char *space_error;          /* why the space is unknown when the backend could
+                                   not be asked; NULL otherwise */
 } shelf_remote_terms;
 /* The terms of name_or_url; space is asked of the backend when check_space
  * (a network call).  Errors: SHELF_EINVAL (not a target), SHELF_ENOMEM. */

@@ -43,45 +43,6 @@ int shelf__remote_name_ok(const char *s)
     return 1;
 }
 
-/* The kind of a target string, and for http ones where the host starts. */
-static int url_kind(const char *u, const char **http)
-{
-    *http = NULL;
-    if (!strncmp(u, "s3:", 3) && (!strncmp(u + 3, "http://", 7) || !strncmp(u + 3, "https://", 8))) {
-        *http = u + 3;
-        return SHELF__TGT_S3;
-    }
-    if (!strncmp(u, "webdav:", 7) &&
-        (!strncmp(u + 7, "http://", 7) || !strncmp(u + 7, "https://", 8))) {
-        *http = u + 7;
-        return SHELF__TGT_WEBDAV;
-    }
-    if (!strncmp(u, "rclone:", 7) && strchr(u + 7, ':'))
-        return SHELF__TGT_RCLONE;
-    if ((!strncmp(u, "dir:", 4) && u[4]) || u[0] == '/')
-        return SHELF__TGT_DIR;
-    return 0;
-}
-
-/* The host of an http URL (no user, no port), owned; NULL when none. */
-static char *url_host(const char *http)
-{
-    const char *h = strstr(http, "://"), *e;
-
-    if (!h)
-        return NULL;
-    h += 3;
-    e = h + strcspn(h, "/?#");
-    if (memchr(h, '@', (size_t)(e - h)))
-        return NULL;
-    if (*h == '[') {
-        const char *r = memchr(h, ']', (size_t)(e - h));
-
-        return r ? shelf__strndup(h + 1, (size_t)(r - h - 1)) : NULL;
-    }
-    return e > h ? shelf__strndup(h, strcspn(h, ":/?#")) : NULL;
-}
-
 static const char *kind_name(int kind)
 {
     switch (kind) {
@@ -327,11 +288,12 @@ int shelf_remote_add(const char *name, const char *url, const shelf_remote_opts 
     shelf_remote_opts o;
     shelf__err err = { 0, "" };
     shelf__creds c = { 0 };
+    shelf__target t;
     json_t *root = NULL, *remotes, *r = NULL;
-    const char *http;
     char *path = NULL, *host = NULL, *abs = NULL;
-    int rc, kind, store, stored = 0;
+    int rc, kind, store, stored = 0, network;
 
+    memset(&t, 0, sizeof t);
     if (msg)
         *msg = NULL;
     if (shelf__opts_check(&err, &o, sizeof o, opts, sizeof o, "shelf_remote_opts") != SHELF_OK)
@@ -341,28 +303,25 @@ int shelf_remote_add(const char *name, const char *url, const shelf_remote_opts 
                       "and '.', at most 64, not first '.' or '-'", name ? name : "");
         return set_msg(msg, &err);
     }
-    if (!url || !(kind = url_kind(url, &http))) {
-        shelf__seterr(&err, SHELF_EINVAL, "cannot add '%s': '%s' is not s3:http[s]://..., "
-                      "webdav:http[s]://..., rclone:REMOTE:PATH or a folder", name,
-                      url ? url : "");
+    if (!url || (rc = shelf__target_parse(url, &t, &err)) != SHELF_OK) {
+        shelf__err e2 = err;
+
+        shelf__seterr(&err, url ? rc : SHELF_EINVAL, "cannot add '%s': %s", name,
+                      url ? e2.msg : "no URL");
         return set_msg(msg, &err);
     }
-    if (http && !(host = url_host(http))) {
-        shelf__seterr(&err, SHELF_EINVAL, "cannot add '%s': no host in the URL, or a user or "
-                      "password in it (secrets go in the environment or are asked)", name);
-        return set_msg(msg, &err);
-    }
-    if (kind == SHELF__TGT_DIR) {
-        if (!(abs = shelf__path_abs(!strncmp(url, "dir:", 4) ? url + 4 : url))) {
-            rc = shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
+    kind = t.kind;
+    network = kind == SHELF__TGT_S3 || kind == SHELF__TGT_WEBDAV;
+    if ((network && !(host = shelf__strdup(t.host ? t.host : ""))) ||
+        (kind == SHELF__TGT_DIR && !(abs = shelf__path_abs(t.path)))) {
+        rc = shelf__seterr(&err, SHELF_ENOMEM, "out of memory");
+        goto out;
     }
     if (o.store < 0 || o.store > SHELF_SECRET_FILE) {
         rc = shelf__seterr(&err, SHELF_EINVAL, "invalid secret store %d", o.store);
         goto out;
     }
-    store = http ? o.store : SHELF_SECRET_NONE;
+    store = network ? o.store : SHELF_SECRET_NONE;
     if (!(path = remotes_path(&err))) {
         rc = err.rc;
         goto out;
@@ -415,6 +374,7 @@ out:
         (void)secret_put(store, name, host, NULL, &e2);   /* undo: the add failed */
     }
     shelf__creds_clear(&c);
+    shelf__target_free(&t);
     json_decref(r);
     json_decref(root);
     free(path);
@@ -617,6 +577,7 @@ void shelf_remote_terms_release(shelf_remote_terms *t)
     free(t->visible);
     free(t->limits);
     free(t->warning);
+    free(t->space_error);
     memset(t, 0, sizeof *t);
 }
 
@@ -630,15 +591,17 @@ static int add_size(void *ud, const char *name, uint64_t size)
 int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
                         shelf_remote_terms *out, shelf__err *err)
 {
-    const char *http;
-    int kind = url_kind(url, &http);
+    shelf__target t;
+    int kind, rc;
     size_t i;
 
     memset(out, 0, sizeof *out);
+    memset(&t, 0, sizeof t);
     out->used = out->avail = UINT64_MAX;
     out->budget = budget;
-    if (!kind)
-        kind = SHELF__TGT_DIR;      /* a relative folder */
+    if ((rc = shelf__target_parse(url, &t, err)) != SHELF_OK)
+        return rc;
+    kind = t.kind;
     for (i = 0; i < sizeof terms_texts / sizeof terms_texts[0]; i++)
         if (terms_texts[i].kind == kind)
             break;
@@ -661,11 +624,11 @@ int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
     }
     if (kind == SHELF__TGT_DIR && out->avail == UINT64_MAX) {
         struct statvfs sv;
-        const char *p = !strncmp(url, "dir:", 4) ? url + 4 : url;
 
-        if (statvfs(p, &sv) == 0)
+        if (statvfs(t.path, &sv) == 0)
             out->avail = (uint64_t)sv.f_bavail * sv.f_frsize;
     }
+    shelf__target_free(&t);
     out->kind = shelf__strdup(kind_name(kind));
     out->visible = shelf__strdup(terms_texts[i].visible);
     out->limits = shelf__strdup(terms_texts[i].limits);
@@ -677,12 +640,23 @@ int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
     return SHELF_OK;
 }
 
+/* How to open the target of r: its settings. */
+static void opts_for(const shelf__remote *r, shelf__be_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ca_file = r->ca_file;
+    o->region = r->region;
+    o->budget = r->budget;
+    o->remote = r->name;
+}
+
 int shelf_remote_terms_get(const char *name_or_url, int check_space, shelf_remote_terms *t,
                            char **msg)
 {
     shelf__err err = { 0, "" };
     shelf__remote r;
     shelf__backend *be = NULL;
+    char *space_error = NULL;
     int rc;
 
     memset(t, 0, sizeof *t);
@@ -693,10 +667,23 @@ int shelf_remote_terms_get(const char *name_or_url, int check_space, shelf_remot
     if (check_space) {
         shelf__err e2;
 
-        if (shelf__be_open(r.url, 0, &be, &e2) != SHELF_OK)
+        shelf__be_opts o;
+
+        opts_for(&r, &o);
+        if (shelf__be_open(r.url, &o, &be, &e2) != SHELF_OK) {
             be = NULL;      /* the space stays unknown */
+            space_error = shelf__strdup(e2.msg);
+        }
     }
     rc = shelf__remote_terms(r.url, be, r.budget, t, &err);
+    if (rc == SHELF_OK && t->avail == UINT64_MAX && t->used == UINT64_MAX && be &&
+        !space_error)
+        space_error = shelf__strdup(be->err.msg[0] ? be->err.msg : "the server does not say");
+    if (rc == SHELF_OK) {
+        t->space_error = space_error;
+        space_error = NULL;
+    }
+    free(space_error);
     shelf__be_close(be);
     shelf__remote_release(&r);
     return rc == SHELF_OK ? SHELF_OK : set_msg(msg, &err);
@@ -717,6 +704,7 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
     shelf__err err = { 0, "" };
     shelf__buf got = SHELF__BUF_INIT;
     shelf__remote r;
+    shelf__be_opts o;
     shelf__backend *be = NULL;
     uint8_t rnd[8], data[4096];
     char hex[17], probe[64];
@@ -737,7 +725,8 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
     /* in a folder of its own: list takes a folder (a dir remote keeps the
      * empty folder) */
     snprintf(probe, sizeof probe, "shelf-probe/%s", hex);
-    if ((rc = shelf__be_open(r.url, 0, &be, &err)) != SHELF_OK)
+    opts_for(&r, &o);
+    if ((rc = shelf__be_open(r.url, &o, &be, &err)) != SHELF_OK)
         goto out;
 #define STEP(call, what)                                                              \
     if ((rc = (call)) != SHELF_OK) {                                                  \
