@@ -59,6 +59,7 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
     shelf__err local;
     shelf__pf_ctx cx;
     json_t *doc = NULL;
+    unsigned long failures = shelf__alloc_failures();
     int rc;
 
     if (!err)
@@ -83,6 +84,11 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
         rc = shelf__xml_patch_parse(&cx, format, n ? data : "", n, &doc);
     json_decref(cx.dirs);
     json_decref(cx.files);
+    /* libxml2 and jansson absorb some failed allocations (a namespace read
+     * as empty, a value dropped) or report them as malformed input: any
+     * failure during the parse makes it an out-of-memory. */
+    if (shelf__alloc_failures() != failures && rc != SHELF_ENOMEM)
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     if (rc != SHELF_OK) {
         json_decref(doc);
         return rc;
