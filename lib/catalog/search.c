@@ -1098,7 +1098,7 @@ int shelf_collection_items(shelf_library *lib, const char *name, const shelf_sea
         if (!(st = shelf__prepare(lib, "SELECT query FROM collections WHERE id = ?1")))
             return lib->err.rc;
         sqlite3_bind_int64(st, 1, cid);
-        if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+        if (sqlite3_step(st) != SQLITE_ROW) {
             rc = shelf__dberr(lib, "cannot read the collections");
             sqlite3_finalize(st);
             return rc;
