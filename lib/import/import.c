@@ -918,19 +918,24 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
+/* SQLITE_OK, or SQLITE_NOMEM when a copied text could not be made: a
+ * NULL bound in its place would be written (or fail as a constraint). */
+static int bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
 {
     const shelf__probe *pr = &p->pr;
     double tempo = pr->tempo > 0 ? pr->tempo : shelf__tempo_from_name(name);
     const char *cat = shelf__guess_category(p->e->rel);
 
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        return SQLITE_NOMEM;
     sqlite3_bind_int64(st, 2, im->root_id);
     if (im->plen) {
         char *rel = shelf__asprintf("%s%s", im->prefix, p->e->rel);
+        int r = rel ? sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT) : SQLITE_NOMEM;
 
-        sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);   /* NULL fails the row */
         shelf_free(rel);
+        if (r != SQLITE_OK)
+            return SQLITE_NOMEM;
     } else {
         sqlite3_bind_text(st, 3, p->e->rel, -1, SQLITE_STATIC);
     }
@@ -976,6 +981,7 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
     }
     bind_opt_text(st, 26, pr->comment);
     bind_opt_text(st, 27, pr->genre);
+    return SQLITE_OK;
 }
 
 /*
@@ -1043,7 +1049,8 @@ static int step_write(importer *im, sqlite3_stmt *st, const pending *p, char *na
     int r;
 
     sqlite3_reset(st);
-    bind_row(im, st, p, name);
+    if ((r = bind_row(im, st, p, name)) != SQLITE_OK)
+        return r;
     if (*id)
         sqlite3_bind_int64(st, 23, *id);
     r = sqlite3_step(st);
@@ -1112,6 +1119,8 @@ static int write_one(importer *im, pending *p)
             p->status = SHELF_FILE_UPDATED;
     }
     shelf_free(name);
+    if (r == SQLITE_NOMEM)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         return shelf__dberr(im->lib, "cannot write to the catalog");
     p->id = id;
