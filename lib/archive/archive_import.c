@@ -58,6 +58,7 @@ typedef struct importer {
     const shelf_archive_import_opts *o;
     shelf_archive_import_stats *st;
     const char *aname;          /* the archive's file name */
+    unsigned long failures;     /* shelf__alloc_failures() when the import began */
     char *apath;                /* its absolute path (samples' origin) */
     aitem *items;
     size_t n, cap;
@@ -135,6 +136,10 @@ static char *read_small(const char *path, size_t max, size_t *len)
 
 static int bad(importer *im, const char *file, const char *why)
 {
+    /* jansson reads a failed allocation as malformed input: any failure
+     * since the import began makes "bad" an out-of-memory. */
+    if (shelf__alloc_failures() != im->failures)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     return shelf__seterr(&im->lib->err, SHELF_EFORMAT, "archive '%s': %s: %s; nothing imported",
                          im->aname, file, why);
 }
@@ -880,6 +885,7 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     memset(&bag, 0, sizeof bag);
     memset(&rep, 0, sizeof rep);
     memset(&im, 0, sizeof im);
+    im.failures = shelf__alloc_failures();
     if (!o || o->size < sizeof *o || !path)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive import: no options or no archive");
     if (shelf__writable(lib) != SHELF_OK)

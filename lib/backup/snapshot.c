@@ -964,7 +964,7 @@ static int build_work(run *u, const char *catalog_copy, json_t *work, uint64_t *
         "SELECT s.id, r.path, s.relpath, s.size, s.mtime_ns, s.sha256 FROM samples s JOIN roots r ON r.id = s.root_id\n"
         " WHERE s.blob IS NULL AND NOT s.missing ORDER BY r.path, s.relpath");
     if (!st)
-        return shelf__seterr(&u->r->err, SHELF_EDB, "%s", lib->err.msg);
+        return shelf__seterr(&u->r->err, lib->err.rc, "%s", lib->err.msg);   /* SHELF_ENOMEM too */
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         char *abs = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
                                           (const char *)sqlite3_column_text(st, 2)), *text;

@@ -992,7 +992,12 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
 
     if ((e->rc = shelf__tokenizer_get(e->lib, &tk)) != SHELF_OK)
         return;
-    if (shelf__token_single(tk, text, tok) <= 0) {     /* no word: matches all */
+    if ((e->rc = shelf__token_single(tk, text, tok)) < 0) {
+        e->rc = shelf__seterr(&e->lib->err, e->rc, "%s", e->rc == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words");
+        return;
+    }
+    e->rc = SHELF_OK;
+    if (tok[0] == '\0') {     /* no word: matches all */
         memcpy(any, ix->all, ix->words * 8);
         return;
     }
@@ -1143,7 +1148,12 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
 
         if ((e->rc = shelf__tokenizer_get(e->lib, &tk)) != SHELF_OK)
             return;
-        if (shelf__token_single(tk, q->text, tok) > 0)
+        if ((e->rc = shelf__token_single(tk, q->text, tok)) < 0) {
+            e->rc = shelf__seterr(&e->lib->err, e->rc, "%s", e->rc == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words");
+            return;
+        }
+        e->rc = SHELF_OK;
+        if (tok[0] != '\0')
             prefix_bits(e, tok, q->field == F_NAME ? COL_NAME : COL_PATH, out, NULL);
         else
             memcpy(out, ix->all, ix->words * 8);

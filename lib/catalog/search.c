@@ -165,17 +165,20 @@ static int load_tags(compiler *c)
 
 /* Bind the values; texts are copied (transient) when st outlives them, as
  * a cursor's statement does. */
-static void apply_binds(compiler *c, sqlite3_stmt *st, int copy)
+static int apply_binds(compiler *c, sqlite3_stmt *st, int copy)
 {
-    int i;
+    int i, r;
 
     for (i = 0; i < c->nbinds; i++) {
         if (c->binds[i].is_text)
-            sqlite3_bind_text(st, i + 1, c->binds[i].text, -1,
-                              copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+            r = sqlite3_bind_text(st, i + 1, c->binds[i].text, -1,
+                                  copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
         else
-            sqlite3_bind_double(st, i + 1, c->binds[i].num);
+            r = sqlite3_bind_double(st, i + 1, c->binds[i].num);
+        if (r != SQLITE_OK)
+            return shelf__dberr(c->lib, "search");
     }
+    return SHELF_OK;
 }
 
 /* ----- text: FTS5 expressions --------------------------------------------- */
@@ -248,7 +251,9 @@ static int fts_word(compiler *c, shelf__buf *out, const char *w)
 
     if (shelf__tokenizer_get(c->lib, &tk) != SHELF_OK)
         return cfail(c, c->lib->err.rc), 0;
-    if ((n = shelf__token_single(tk, w, tok)) == 0)
+    if ((n = shelf__token_single(tk, w, tok)) < 0)
+        return cfail(c, shelf__seterr(&c->lib->err, n, "%s", n == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words")), 0;
+    if (n == 0)
         return 0;                   /* no word for the index ("&", a lone accent) */
     if (n != 1)
         return fts_phrase(c, out, NULL, w, 1);
@@ -256,18 +261,33 @@ static int fts_word(compiler *c, shelf__buf *out, const char *w)
                                 "WHERE a.word = ?1 AND b.word != ?1 ORDER BY b.word");
     if (!st)
         return cfail(c, c->lib->err.rc), 0;
-    sqlite3_bind_text(st, 1, tok, -1, SQLITE_STATIC);
+    /* A failed step (out of memory) is an error, not "no synonyms". */
+    if (sqlite3_bind_text(st, 1, tok, -1, SQLITE_STATIC) != SQLITE_OK) {
+        cfail(c, shelf__dberr(c->lib, "cannot read the synonyms"));
+        sqlite3_finalize(st);
+        return 0;
+    }
     r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
+        if (r != SQLITE_DONE)
+            cfail(c, shelf__dberr(c->lib, "cannot read the synonyms"));
         sqlite3_finalize(st);
-        return fts_phrase(c, out, NULL, tok, 1);
+        return r == SQLITE_DONE ? fts_phrase(c, out, NULL, tok, 1) : 0;
     }
     add(c, out, "(");
     n = fts_phrase(c, out, NULL, tok, 1);
     for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
+        const char *syn = (const char *)sqlite3_column_text(st, 0);
+
+        if (!syn) {
+            nomem(c);
+            break;
+        }
         add(c, out, " OR ");
-        fts_phrase(c, out, NULL, (const char *)sqlite3_column_text(st, 0), 1);
+        fts_phrase(c, out, NULL, syn, 1);
     }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        cfail(c, shelf__dberr(c->lib, "cannot read the synonyms"));
     add(c, out, ")");
     sqlite3_finalize(st);
     return n;
@@ -292,7 +312,9 @@ static int fts_expr(compiler *c, shelf__buf *out, const qnode *n)
 
         if (shelf__tokenizer_get(c->lib, &tk) != SHELF_OK)
             return cfail(c, c->lib->err.rc), 0;
-        if (shelf__token_single(tk, n->text, tok) == 0)
+        if ((i = shelf__token_single(tk, n->text, tok)) < 0)
+            return cfail(c, shelf__seterr(&c->lib->err, i, "%s", i == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words")), 0;
+        if (i == 0)
             return 0;
         return fts_phrase(c, out, NULL, n->text, 0);
     }
@@ -375,16 +397,19 @@ static void collection_sql(compiler *c, shelf__buf *out, const qnode *n)
     sqlite3_stmt *st = shelf__prepare(c->lib, "SELECT id, query FROM collections WHERE name = ?1");
     qnode *sub = NULL;
     int64_t id;
-    int errpos;
+    int errpos, r;
 
     if (!st) {
         cfail(c, c->lib->err.rc);
         return;
     }
-    sqlite3_bind_text(st, 1, n->text, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    (void)sqlite3_bind_text(st, 1, n->text, -1, SQLITE_STATIC);     /* static: no allocation */
+    if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+        if (r == SQLITE_DONE)
+            qfail(c, n->pos, "no collection", n->text);
+        else
+            cfail(c, shelf__dberr(c->lib, "cannot read the collections"));
         sqlite3_finalize(st);
-        qfail(c, n->pos, "no collection", n->text);
         return;
     }
     id = sqlite3_column_int64(st, 0);
@@ -684,7 +709,10 @@ static int count(compiler *c, const char *from_where, int64_t limit, int64_t *to
     shelf__buf_release(&sql);
     if (!st)
         return too_complex(c->lib);
-    apply_binds(c, st, 0);
+    if ((rc = apply_binds(c, st, 0)) != SHELF_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     if (sqlite3_step(st) == SQLITE_ROW) {
         *total = sqlite3_column_int64(st, 0);
         *exact = limit < 0 || *total <= limit;
@@ -732,7 +760,11 @@ static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_
         shelf__buf_release(&ids);
         return lib->err.rc;
     }
-    sqlite3_bind_text(st, 1, ids.buf, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_text(st, 1, ids.buf, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        shelf__buf_release(&ids);
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "search");
+    }
     shelf__buf_release(&ids);
     return shelf__cursor_new(lib, st, out);
 }
@@ -806,7 +838,8 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
         rc = too_complex(lib);
         goto out;
     }
-    apply_binds(&c, st, 1);
+    if ((rc = apply_binds(&c, st, 1)) != SHELF_OK)
+        goto out;
     rc = shelf__cursor_new(lib, st, out);
     st = NULL;
 out:
@@ -837,15 +870,17 @@ static int check_name(shelf_library *lib, const char *name)
 static int collection_id(shelf_library *lib, const char *name, int64_t *id, int *smart)
 {
     sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, query IS NOT NULL FROM collections WHERE name = ?1");
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, r;
 
     if (!st)
         return lib->err.rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    (void)sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if ((r = sqlite3_step(st)) == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
         if (smart)
             *smart = sqlite3_column_int(st, 1);
+    } else if (r != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot read the collections");
     } else {
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no collection '%s'", name);
     }
@@ -1063,8 +1098,12 @@ int shelf_collection_items(shelf_library *lib, const char *name, const shelf_sea
         if (!(st = shelf__prepare(lib, "SELECT query FROM collections WHERE id = ?1")))
             return lib->err.rc;
         sqlite3_bind_int64(st, 1, cid);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            query = shelf__strdup((const char *)sqlite3_column_text(st, 0));
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = shelf__dberr(lib, "cannot read the collections");
+            sqlite3_finalize(st);
+            return rc;
+        }
+        query = shelf__strdup((const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
         if (!query)
             return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
@@ -1101,7 +1140,7 @@ int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
     sqlite3_stmt *st = NULL, *ins = NULL;
     int64_t grp = 0;
     size_t i;
-    int rc;
+    int rc, r;
 
     if (n < 2)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "synonyms need at least two words");
@@ -1117,9 +1156,13 @@ int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
     }
     for (i = 0; i < n && !grp; i++) {
         sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        (void)sqlite3_bind_text(st, 1, words[i], -1, SQLITE_STATIC);
+        if ((r = sqlite3_step(st)) == SQLITE_ROW)
             grp = sqlite3_column_int64(st, 0);
+        else if (r != SQLITE_DONE) {
+            rc = shelf__dberr(lib, "cannot read the synonyms");
+            goto fail;
+        }
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -1128,7 +1171,11 @@ int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
             rc = lib->err.rc;
             goto fail;
         }
-        grp = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = shelf__dberr(lib, "cannot read the synonyms");
+            goto fail;
+        }
+        grp = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         st = NULL;
     }

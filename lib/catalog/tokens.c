@@ -13,17 +13,20 @@ struct shelf__tokenizer {
     Fts5Tokenizer *t;
 };
 
-/* The FTS5 API of a connection (SQLite's documented way to reach it). */
-static fts5_api *fts5_of(sqlite3 *db)
+/* The FTS5 API of a connection (SQLite's documented way to reach it), or
+ * NULL with *nomem set when SQLite ran out of memory on the way. */
+static fts5_api *fts5_of(sqlite3 *db, int *nomem)
 {
     fts5_api *api = NULL;
     sqlite3_stmt *st = NULL;
 
-    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK)
-        return NULL;
-    sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    *nomem = 0;
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        *nomem = sqlite3_errcode(db) == SQLITE_NOMEM;
         api = NULL;
+    }
     sqlite3_finalize(st);
     return api;
 }
@@ -34,19 +37,23 @@ int shelf__tokenizer_get(shelf_library *lib, shelf__tokenizer **out)
     shelf__tokenizer *tk;
     fts5_api *api;
     void *ud = NULL;
+    int nomem, r;
 
     if (lib->tokenizer) {
         *out = lib->tokenizer;
         return SHELF_OK;
     }
     *out = NULL;
-    if (!(api = fts5_of(lib->db)))
-        return shelf__seterr(&lib->err, SHELF_EDB, "this SQLite has no FTS5");
+    if (!(api = fts5_of(lib->db, &nomem)))
+        return nomem ? shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory")
+                     : shelf__seterr(&lib->err, SHELF_EDB, "this SQLite has no FTS5");
     if (!(tk = shelf__calloc(1, sizeof *tk)))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    if (api->xFindTokenizer(api, "unicode61", &ud, &tk->api) != SQLITE_OK ||
-        tk->api.xCreate(ud, args, 2, &tk->t) != SQLITE_OK) {
+    if ((r = api->xFindTokenizer(api, "unicode61", &ud, &tk->api)) != SQLITE_OK ||
+        (r = tk->api.xCreate(ud, args, 2, &tk->t)) != SQLITE_OK) {
         shelf_free(tk);
+        if (r == SQLITE_NOMEM)
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         return shelf__seterr(&lib->err, SHELF_EDB, "cannot create the unicode61 tokenizer");
     }
     lib->tokenizer = tk;
@@ -93,6 +100,8 @@ int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__to
     tc.ud = ud;
     r = tk->api.xTokenize(tk->t, &tc, query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT,
                           text, (int)strlen(text), on_token);
+    if (r == SQLITE_NOMEM)
+        return SHELF_ENOMEM;         /* a long word outgrew the tokenizer's buffer */
     return r == SQLITE_OK || r == SQLITE_DONE ? SHELF_OK : SHELF_EDB;
 }
 
@@ -113,10 +122,11 @@ static int take_first(void *ud, const char *tok, size_t n)
 int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1])
 {
     first f = { tok, 0 };
+    int rc;
 
     tok[0] = '\0';
-    if (shelf__tokenize(tk, text, 1, take_first, &f) != SHELF_OK)
-        return -1;
+    if ((rc = shelf__tokenize(tk, text, 1, take_first, &f)) != SHELF_OK)
+        return rc;
     return f.count > 1 ? 2 : f.count;
 }
 

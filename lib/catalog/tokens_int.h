@@ -23,7 +23,7 @@ typedef int (*shelf__token_cb)(void *ud, const char *tok, size_t n);
 int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__token_cb cb,
                     void *ud);
 /* How many tokens text has, 0, 1 or 2 (two or more), with the first in tok;
- * -1 on failure. */
+ * a negative SHELF_E... code on failure (SHELF_ENOMEM). */
 int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1]);
 
 /* text[0..n) with every word folded as the tokenizer folds it (case in

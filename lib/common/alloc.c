@@ -66,12 +66,7 @@ void shelf_free(void *p)
     free(p);
 }
 
-#ifdef SHELF_SQLITE_ALLOC_HOOK
 /*
- * Not built yet: with it, test_query's alloc_fail_search/_parse find
- * SQLite failures taken for "catalog database error" in lib/catalog/search.c
- * (to fix first).
- *
  * SQLite's allocator must answer the size of a block (xSize): it is kept in
  * a header in front of the block, 16 bytes so the block stays aligned for
  * any type.  These blocks are only ever freed by SQLite (sqlite3_free).
@@ -133,25 +128,19 @@ static void sql_shutdown(void *unused)
     (void)unused;
 }
 
-#endif
-
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_setup(void)
 {
-#ifdef SHELF_SQLITE_ALLOC_HOOK
     static const sqlite3_mem_methods sql_mem = {
         sql_malloc, sql_free, sql_realloc, sql_size, sql_roundup, sql_init, sql_shutdown, NULL,
     };
-#endif
     json_malloc_t jm;
     json_free_t jf;
-#ifdef SHELF_XML_ALLOC_HOOK
     xmlFreeFunc xf;
     xmlMallocFunc xm;
     xmlReallocFunc xr;
     xmlStrdupFunc xs;
-#endif
 
     /* jansson and libxml2 hooks are process-wide.  Ours are malloc/free
      * underneath, so a value the program allocated before this point is
@@ -159,17 +148,11 @@ static void global_setup(void)
     json_get_alloc_funcs(&jm, &jf);
     if (jm == malloc && jf == free)
         json_set_alloc_funcs(shelf__malloc, shelf_free);
-#ifdef SHELF_XML_ALLOC_HOOK
-    /* Not built yet: test_kit/test_formats alloc_failures then get
-     * EFORMAT where libxml2 ran out of memory (lib/common/xml.c). */
     if (xmlMemGet(&xf, &xm, &xr, &xs) == 0 && xf == free && xm == malloc && xr == realloc)
         (void)xmlMemSetup(shelf_free, shelf__malloc, shelf__realloc, shelf__strdup);
-#endif
     /* Refused (SQLITE_MISUSE) once the process has initialised SQLite:
      * SQLite then keeps its own allocator, silently. */
-#ifdef SHELF_SQLITE_ALLOC_HOOK
     (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &sql_mem);
-#endif
 }
 
 json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t *e, int *nomem)

@@ -117,6 +117,9 @@ int shelf__seterr_sqlite(shelf__err *e, sqlite3 *db, const char *path, const cha
     int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM, sys = db ? sqlite3_system_errno(db) : 0;
     int rc = SHELF_EDB;
 
+    /* SQLITE_IOERR_NOMEM is an allocation failure, not an I/O error. */
+    if (db && sqlite3_extended_errcode(db) == SQLITE_IOERR_NOMEM)
+        code = SQLITE_NOMEM;
     if (code == SQLITE_FULL && sys != EDQUOT)
         sys = ENOSPC;
     if (code == SQLITE_CANTOPEN && sys > 0) {

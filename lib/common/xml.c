@@ -85,6 +85,7 @@ int shelf__xml_read(const void *data, size_t n, const char *name, struct _xmlDoc
     void *old_data;
     xmlParserCtxtPtr ctxt;
     xmlDocPtr doc;
+    unsigned long failures = shelf__alloc_failures();
 
     *out = NULL;
     memset(st, 0, sizeof *st);
@@ -94,7 +95,13 @@ int shelf__xml_read(const void *data, size_t n, const char *name, struct _xmlDoc
         return SHELF_EFORMAT;
     }
     pthread_once(&xml_once, xml_init);
+    /* Before the context: its own allocation failure is reported (and
+     * would be printed) without one. */
+    old_handler = xmlStructuredError;
+    old_data = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(st, on_global_error);
     if (!(ctxt = xmlNewParserCtxt())) {
+        xmlSetStructuredErrorFunc(old_data, old_handler);
         st->nomem = 1;
         return SHELF_ENOMEM;
     }
@@ -102,15 +109,16 @@ int shelf__xml_read(const void *data, size_t n, const char *name, struct _xmlDoc
     /* The context has its own copy of the SAX table. */
     ctxt->sax->serror = on_ctxt_error;
     ctxt->sax->entityDecl = on_entity_decl;
-    old_handler = xmlStructuredError;
-    old_data = xmlStructuredErrorContext;
-    xmlSetStructuredErrorFunc(st, on_global_error);
     /* No XML_PARSE_NOENT, XML_PARSE_DTDLOAD, XML_PARSE_HUGE or XINCLUDE. */
     doc = xmlCtxtReadMemory(ctxt, n ? data : "", (int)n, name, NULL,
                             XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
                                 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
     xmlSetStructuredErrorFunc(old_data, old_handler);
     xmlFreeParserCtxt(ctxt);
+    /* libxml2 absorbs some failed allocations into a wrong tree or a
+     * syntax error ("empty XML namespace"): any failure is out of memory. */
+    if (shelf__alloc_failures() != failures)
+        st->nomem = 1;
     if (st->nomem || st->entity_line || !doc || st->failed) {
         xmlFreeDoc(doc);
         return st->nomem ? SHELF_ENOMEM : SHELF_EFORMAT;

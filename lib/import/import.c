@@ -526,6 +526,7 @@ static int load_known(importer *im, const char *scope)
     sqlite3_stmt *st;
     char *pscope = NULL;
     int64_t n = 0;
+    size_t cap;
     int r, rc;
 
     /* One read transaction: the root cannot be folded half way. */
@@ -546,15 +547,21 @@ static int load_known(importer *im, const char *scope)
         goto out;
     }
     sqlite3_bind_int64(st, 1, im->root_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = shelf__dberr(im->lib, "cannot read the catalog");
+        sqlite3_finalize(st);
+        goto out;
+    }
+    n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    for (im->cknown = 64; im->cknown < (size_t)n * 2; im->cknown *= 2)
+    for (cap = 64; cap < (size_t)n * 2; cap *= 2)
         ;
-    if (!(im->known = shelf__calloc(im->cknown, sizeof *im->known))) {
+    /* cknown only with the table: free_scope walks cknown entries. */
+    if (!(im->known = shelf__calloc(cap, sizeof *im->known))) {
         rc = shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
+    im->cknown = cap;
     st = shelf__prepare(im->lib,
         "SELECT id, relpath, size, mtime_ns, missing, blob FROM samples WHERE root_id = ?1 AND\n"
         "  (?2 = '' OR relpath = ?2 OR substr(relpath, 1, length(?2) + 1) = ?2 || '/')");
@@ -911,19 +918,24 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
+/* SQLITE_OK, or SQLITE_NOMEM when a copied text could not be made: a
+ * NULL bound in its place would be written (or fail as a constraint). */
+static int bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *name)
 {
     const shelf__probe *pr = &p->pr;
     double tempo = pr->tempo > 0 ? pr->tempo : shelf__tempo_from_name(name);
     const char *cat = shelf__guess_category(p->e->rel);
 
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        return SQLITE_NOMEM;
     sqlite3_bind_int64(st, 2, im->root_id);
     if (im->plen) {
         char *rel = shelf__asprintf("%s%s", im->prefix, p->e->rel);
+        int r = rel ? sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT) : SQLITE_NOMEM;
 
-        sqlite3_bind_text(st, 3, rel, -1, SQLITE_TRANSIENT);   /* NULL fails the row */
         shelf_free(rel);
+        if (r != SQLITE_OK)
+            return SQLITE_NOMEM;
     } else {
         sqlite3_bind_text(st, 3, p->e->rel, -1, SQLITE_STATIC);
     }
@@ -969,6 +981,7 @@ static void bind_row(importer *im, sqlite3_stmt *st, const pending *p, char *nam
     }
     bind_opt_text(st, 26, pr->comment);
     bind_opt_text(st, 27, pr->genre);
+    return SQLITE_OK;
 }
 
 /*
@@ -999,10 +1012,11 @@ static int gone_now(const char *root, const char *rel)
 static int64_t find_moved(importer *im, const char *sha)
 {
     int64_t id = 0;
+    int r;
 
     sqlite3_reset(im->by_sha);
-    sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);
-    while (sqlite3_step(im->by_sha) == SQLITE_ROW) {
+    (void)sqlite3_bind_text(im->by_sha, 1, sha, -1, SQLITE_STATIC);    /* static: no allocation */
+    while ((r = sqlite3_step(im->by_sha)) == SQLITE_ROW) {
         /* The row's path in its root, and in this walk's terms when the
          * row is under it (rows of a root another import folded into this
          * one are not). */
@@ -1022,6 +1036,10 @@ static int64_t find_moved(importer *im, const char *sha)
         id = sqlite3_column_int64(im->by_sha, 0);
         break;
     }
+    /* A failed step (out of memory) is not "not moved": SQLite may have
+     * rolled the transaction back. */
+    if (!id && r != SQLITE_DONE)
+        id = shelf__dberr(im->lib, "cannot read the catalog");
     sqlite3_reset(im->by_sha);
     return id;
 }
@@ -1031,7 +1049,8 @@ static int step_write(importer *im, sqlite3_stmt *st, const pending *p, char *na
     int r;
 
     sqlite3_reset(st);
-    bind_row(im, st, p, name);
+    if ((r = bind_row(im, st, p, name)) != SQLITE_OK)
+        return r;
     if (*id)
         sqlite3_bind_int64(st, 23, *id);
     r = sqlite3_step(st);
@@ -1046,14 +1065,17 @@ static int step_write(importer *im, sqlite3_stmt *st, const pending *p, char *na
 /* Whether the row of k has the SHA-256 sha. */
 static int same_sha(importer *im, const known *k, const char *sha)
 {
-    int same;
+    int same, r;
 
     if (k->managed)
         return !strcmp(k->blob, sha);
     sqlite3_reset(im->row_sha);
     sqlite3_bind_int64(im->row_sha, 1, k->id);
-    sqlite3_bind_text(im->row_sha, 2, sha, -1, SQLITE_STATIC);
-    same = sqlite3_step(im->row_sha) == SQLITE_ROW && sqlite3_column_int(im->row_sha, 0);
+    (void)sqlite3_bind_text(im->row_sha, 2, sha, -1, SQLITE_STATIC);     /* static: no allocation */
+    r = sqlite3_step(im->row_sha);
+    same = r == SQLITE_ROW && sqlite3_column_int(im->row_sha, 0);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        same = shelf__dberr(im->lib, "cannot read the catalog");
     sqlite3_reset(im->row_sha);
     return same;
 }
@@ -1073,9 +1095,18 @@ static int write_one(importer *im, pending *p)
         p->status = SHELF_FILE_UPDATED;
         /* Touched but the same bytes: the row's size and mtime are
          * refreshed, nothing else changed. */
-        if (!p->repair && !k->missing && (k->managed || !p->blob[0]) && same_sha(im, k, p->sha))
+        if (!p->repair && !k->missing && (k->managed || !p->blob[0]) &&
+            (r = same_sha(im, k, p->sha)) != 0) {
+            if (r < 0) {
+                shelf_free(name);
+                return r;
+            }
             p->status = SHELF_FILE_UNCHANGED;
-    } else if ((id = find_moved(im, p->sha)) != 0) {
+        }
+    } else if ((id = find_moved(im, p->sha)) < 0) {
+        shelf_free(name);
+        return (int)id;
+    } else if (id != 0) {
         p->status = SHELF_FILE_MOVED;
     } else {
         p->status = SHELF_FILE_IMPORTED;
@@ -1088,6 +1119,8 @@ static int write_one(importer *im, pending *p)
             p->status = SHELF_FILE_UPDATED;
     }
     shelf_free(name);
+    if (r == SQLITE_NOMEM)
+        return shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory");
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         return shelf__dberr(im->lib, "cannot write to the catalog");
     p->id = id;

@@ -219,6 +219,7 @@ int shelf__kit_parse(const void *xml, size_t n, shelf__kit_file_cb cb, void *ud,
     const xmlNode *root;
     xmlDocPtr doc = NULL;
     const char *p, *end, *inst = "";
+    unsigned long failures = shelf__alloc_failures();
     int rc;
 
     set_reason(reason, reason_size, "%s", "");
@@ -238,6 +239,12 @@ int shelf__kit_parse(const void *xml, size_t n, shelf__kit_file_cb cb, void *ud,
     }
     if ((rc = collect(root, &kit, &recs)) != SHELF_OK)
         goto out;
+    /* libxml2 absorbs some failed allocations (a namespace read as empty,
+     * a text node dropped): any failure here makes the kit unread. */
+    if (shelf__alloc_failures() != failures) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
 
     /* Everything that can fail is done: now the callbacks. */
     if (cb && recs.len) {
@@ -249,6 +256,8 @@ int shelf__kit_parse(const void *xml, size_t n, shelf__kit_file_cb cb, void *ud,
         }
     }
 out:
+    if (rc != SHELF_OK && shelf__alloc_failures() != failures)
+        rc = SHELF_ENOMEM;      /* whatever libxml2 made of it */
     if (rc == SHELF_ENOMEM)
         set_reason(reason, reason_size, "out of memory");
     shelf__buf_release(&recs);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libxml/globals.h>
+#include <libxml/xmlerror.h>
 #include "patch_int.h"
 #include "formats_int.h"
 #include "../catalog/catalog_int.h"
@@ -53,12 +55,20 @@ static const char *patch_base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* libxml2's tree functions (xmlGetNoNsProp, xmlNodeListGetString) report a
+ * failed allocation on stderr by default: the parse reports it instead. */
+static void quiet(void *data, xmlErrorPtr e)
+{
+    (void)data, (void)e;
+}
+
 int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *name,
                            const char *dir, json_t **out, shelf__err *err)
 {
     shelf__err local;
     shelf__pf_ctx cx;
     json_t *doc = NULL;
+    unsigned long failures = shelf__alloc_failures();
     int rc;
 
     if (!err)
@@ -77,12 +87,23 @@ int shelf__patch_parse_mem(const void *data, size_t n, int format, const char *n
     cx.name = name;
     cx.dir = dir;
     cx.err = err;
-    if (format == SHELF__PF_SFZ)
+    if (format == SHELF__PF_SFZ) {
         rc = shelf__sfz_parse(&cx, n ? data : "", n, &doc);
-    else
+    } else {
+        xmlStructuredErrorFunc old_handler = xmlStructuredError;
+        void *old_data = xmlStructuredErrorContext;
+
+        xmlSetStructuredErrorFunc(NULL, quiet);
         rc = shelf__xml_patch_parse(&cx, format, n ? data : "", n, &doc);
+        xmlSetStructuredErrorFunc(old_data, old_handler);
+    }
     json_decref(cx.dirs);
     json_decref(cx.files);
+    /* libxml2 and jansson absorb some failed allocations (a namespace read
+     * as empty, a value dropped) or report them as malformed input: any
+     * failure during the parse makes it an out-of-memory. */
+    if (shelf__alloc_failures() != failures && rc != SHELF_ENOMEM)
+        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     if (rc != SHELF_OK) {
         json_decref(doc);
         return rc;

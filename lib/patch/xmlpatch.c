@@ -166,6 +166,7 @@ static int hydrogen(shelf__pf_ctx *cx, const xmlNode *root, json_t *doc)
                 continue;
             note = 36 + idx++;
             json_decref(iparams);
+            iparams = NULL;     /* freed once, also when the next line fails */
             free(iname);
             iname = shelf__pfx_child_text(ins, "name", &rc);
             if (rc != SHELF_OK || !(iparams = json_object()))

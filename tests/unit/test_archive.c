@@ -359,6 +359,48 @@ TEST(alloc_fail_archive)
     ASSERT_EQ_INT(nsamples(lb), 1);
     shelf_library_close(lb);
     shelf_library_close(la);
+
+    /* Import under failure, into a library of its own each time: SHELF_ENOMEM
+     * and nothing imported, or all of it; a clean run then imports it whole.
+     * Past the first 40 points the step grows by an eighth (deterministic). */
+    {
+        int tried = 0, failed = 0;
+
+        for (n = 1; n < ALLOC_TRIES * 10; n += n < 40 ? 1 : n / 8) {
+            char c[PATH_MAX];
+            shelf_library *lc;
+            int64_t k;
+
+            test_pathf(c, sizeof c, "%s/c%ld", tmp, n);
+            lc = lib_at(c);
+            shelf__alloc_fail_after(n);
+            rc = shelf_archive_import(lc, out, &io, NULL);
+            hit = fault_hit(n);
+            shelf__alloc_fail_after(0);
+            tried++;
+            failed += rc != SHELF_OK;
+            k = nsamples(lc);
+            if (rc != SHELF_OK && rc != SHELF_ENOMEM && !bad++)
+                snprintf(first, sizeof first, "import, allocation %ld: %s: %s", n,
+                         shelf_strerror(rc), shelf_errmsg(lc));
+            if (k != (rc == SHELF_OK) && !bad++)
+                snprintf(first, sizeof first, "import, allocation %ld: %s with %lld samples", n,
+                         shelf_strerror(rc), (long long)k);
+            if (rc != SHELF_OK && shelf_archive_import(lc, out, &io, NULL) != SHELF_OK && !bad++)
+                snprintf(first, sizeof first, "import, allocation %ld: clean re-run: %s", n,
+                         shelf_errmsg(lc));
+            shelf_library_close(lc);
+            test_rm_rf(c);
+            if (!hit)
+                break;
+        }
+        printf("    import: %d allocation points tried up to %ld, %d failed with SHELF_ENOMEM\n",
+               tried, n, failed);
+        ASSERT(n > 1 && failed > 10);
+        if (bad)
+            test__fail(__FILE__, __LINE__, "%d problems in %d attempts; first: %s", bad, tried,
+                       first);
+    }
 }
 
 int main(int argc, char **argv)

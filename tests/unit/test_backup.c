@@ -15,6 +15,7 @@
 #include <sndfile.h>
 #include <time.h>
 #include "test.h"
+#include "alloc_fault.h"
 #include "audiogen.h"
 #include "backup/backup_int.h"
 
@@ -2407,6 +2408,70 @@ TEST(copy_killed_halfway_resumes)
     restore_and_verify(dst, "latest", to, 6);
     shelf_repo_close(dst);
     shelf_repo_close(src);
+/*
+ * Backup under allocation failure (ours, SQLite's copy of the catalog,
+ * jansson's snapshot and index documents): for n = 1, 2, ... the nth
+ * allocation fails; the run fails with SHELF_ENOMEM or completes, never
+ * crashes, and the repository then checks whole (an interrupted run leaves
+ * at most unindexed packs).  At the end a clean backup restores and
+ * verifies.  Past the first 40 points the step grows by an eighth each
+ * time (deterministic); the count of points tried is printed.
+ */
+TEST(alloc_fail_backup)
+{
+    const char *d = test_tmpdir();
+    char target[4096], to[4096], cache[4096], first[1024] = "";
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_backup_stats st;
+    shelf_check_stats cs;
+    shelf_backup_opts o;
+    shelf_repo *r;
+    int rc, hit, bad = 0, tried = 0, failed = 0;
+    uint64_t want_items, want_bytes;
+    long n;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/lib/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    want_items = st.items;
+    want_bytes = st.bytes;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.strategy = SHELF_BACKUP_FULL;
+    for (n = 1; n < 1000000; n += n < 40 ? 1 : n / 8) {
+        shelf__alloc_fail_after(n);
+        rc = shelf_backup_run(r, lib, &o, &st);
+        hit = fault_hit(n);
+        shelf__alloc_fail_after(0);
+        tried++;
+        failed += rc != SHELF_OK;
+        if (rc != SHELF_OK && rc != SHELF_ENOMEM && !bad++)
+            snprintf(first, sizeof first, "allocation %ld: %s: %s", n, shelf_strerror(rc),
+                     shelf_repo_errmsg(r));
+        /* A failure it absorbed must not show in the snapshot. */
+        if (rc == SHELF_OK && (st.items != want_items || st.bytes != want_bytes ||
+                               st.unreadable != 0) && !bad++)
+            snprintf(first, sizeof first, "allocation %ld: OK with %llu items, %llu bytes", n,
+                     (unsigned long long)st.items, (unsigned long long)st.bytes);
+        memset(&cs, 0, sizeof cs);
+        if ((rc = shelf_repo_check(r, 0, NULL, NULL, &cs)) != SHELF_OK && !bad++)
+            snprintf(first, sizeof first, "allocation %ld: check: %s: %s", n, shelf_strerror(rc),
+                     shelf_repo_errmsg(r));
+        if (!hit)
+            break;
+    }
+    printf("    %d allocation points tried up to %ld, %d failed with SHELF_ENOMEM\n", tried, n,
+           failed);
+    ASSERT(n > 20 && n < 1000000);
+    ASSERT(failed > 10);
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems in %d attempts; first: %s", bad, tried, first);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    test_pathf(to, sizeof to, "%s/restored", d);
+    restore_and_verify(r, st.snapshot, to, 4);
+    shelf_repo_close(r);
     shelf_library_close(lib);
 }
 
@@ -2446,6 +2511,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(parallel_saves_on_several_connections),
         TEST_ENTRY(copy_between_repositories),
         TEST_ENTRY(copy_killed_halfway_resumes),
+        TEST_ENTRY(alloc_fail_backup),
         TEST_END
     };
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "test.h"
+#include "alloc_fault.h"
 #include "patch/formats_int.h"
 #include "patch/patch_int.h"
 
@@ -1299,31 +1300,47 @@ TEST(alloc_failures)
                                          "plain.xiz" };
     const char *dir = test_tmpdir();
     shelf__err err;
-    json_t *doc;
+    json_t *doc, *want;
     size_t f;
     long n;
-    int rc, failures;
+    int rc, failures, hit;
 
     write_piano(dir);
     write_h2(dir);
     write_ds(dir);
     put(dir, "plain.xiz", zyn_xml);
+    /* libxml2 and jansson allocate through the hook too: some of their
+     * failures are absorbed (a smaller buffer, a retry); the parse then
+     * succeeds and must give the document of a clean run. */
     for (f = 0; f < sizeof files / sizeof files[0]; f++) {
+        want = NULL;
+        ASSERT_OKM(err.msg, shelf__patch_parse(pathf(dir, files[f]), 0, &want, &err));
         failures = 0;
         for (n = 1; n < 5000; n++) {
             shelf__alloc_fail_after(n);
             doc = NULL;
             rc = shelf__patch_parse(pathf(dir, files[f]), 0, &doc, &err);
+            hit = fault_hit(n);
             shelf__alloc_fail_after(0);
             if (rc == SHELF_OK) {
                 check_doc(doc);
+                if (!json_equal(doc, want))
+                    test__fail(__FILE__, __LINE__, "%s, allocation %ld: OK with another document",
+                               files[f], n);
                 json_decref(doc);
-                break;
+            } else {
+                if (rc != SHELF_ENOMEM)
+                    test__fail(__FILE__, __LINE__, "%s, allocation %ld: %s: %s", files[f], n,
+                               shelf_strerror(rc), err.msg);
+                ASSERT_EQ_STR(err.msg, "out of memory");
+                ASSERT(doc == NULL);
+                failures++;
             }
-            ASSERT_RC(SHELF_ENOMEM, rc);
-            ASSERT(doc == NULL);
-            failures++;
+            if (!hit)
+                break;
         }
+        json_decref(want);
+        printf("    %s: %ld allocation points, %d failed cleanly\n", files[f], n, failures);
         ASSERT(failures > 3);
         ASSERT(n < 5000);
     }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include "test.h"
 #include "audiogen.h"
+#include "alloc_fault.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
@@ -1056,6 +1057,127 @@ TEST(db_backup_while_another_process_writes)
     shelf_library_close(lib);
 }
 
+/* The catalog as text: one line per sample, by path, without ids and times
+ * (a run that failed part way and was re-run numbers its samples apart). */
+static void catalog_text(shelf_library *lib, shelf__buf *out)
+{
+    shelf_list_opts lo;
+    const shelf_sample *r;
+    shelf_cursor *cur;
+    int rc;
+
+    memset(&lo, 0, sizeof lo);
+    lo.size = sizeof lo;
+    lo.sort = SHELF_SORT_PATH;
+    shelf__buf_reset(out);
+    ASSERT_OKL(lib, shelf_catalog_list(lib, &lo, &cur));
+    while ((rc = shelf_cursor_next(cur, &r)) == SHELF_ROW)
+        ASSERT_OK(shelf__buf_addf(out, "%s|%s|%s|%llu|%s|%d|%lld|%s|%d|%s|%s|%s\n", r->relpath,
+                                  r->sha256, r->blob ? r->blob : "-",
+                                  (unsigned long long)r->size, r->format, r->rate,
+                                  (long long)r->frames, r->category ? r->category : "-",
+                                  r->missing, r->tags, r->kit ? r->kit : "-",
+                                  r->instrument ? r->instrument : "-"));
+    ASSERT_RC(SHELF_DONE, rc);
+    shelf_cursor_free(cur);
+}
+
+/* The library after a failed (or half-failed) run: SQLite finds it sound,
+ * every file it knows verifies, and an import without faults then gives the
+ * catalog of a clean run. */
+static int import_recovers(const char *libdir, const char *root, const char *want, char *why,
+                           size_t why_size)
+{
+    shelf__buf got = SHELF__BUF_INIT;
+    shelf_verify_stats vs;
+    shelf_library *lib = open_lib(libdir);
+    int repaired = -1, ok = 0, rc;
+
+    if ((rc = shelf_catalog_repair(lib, 1, &repaired)) != SHELF_OK || repaired)
+        snprintf(why, why_size, "catalog check: %s (repaired %d)", shelf_strerror(rc), repaired);
+    else if ((rc = shelf_verify(lib, NULL, NULL, NULL, &vs)) != SHELF_OK ||
+             vs.ok != vs.checked)
+        snprintf(why, why_size, "verify: %s, %llu of %llu ok", shelf_strerror(rc),
+                 (unsigned long long)vs.ok, (unsigned long long)vs.checked);
+    else if ((rc = do_import(lib, root, SHELF_IMPORT_COPY, NULL)) != SHELF_OK)
+        snprintf(why, why_size, "re-run: %s: %s", shelf_strerror(rc), shelf_errmsg(lib));
+    else {
+        catalog_text(lib, &got);
+        if (strcmp(got.buf, want) != 0)
+            snprintf(why, why_size, "re-run gives another catalog:\n%s\nnot\n%s", got.buf, want);
+        else
+            ok = 1;
+    }
+    shelf__buf_release(&got);
+    shelf_library_close(lib);
+    return ok;
+}
+
+/*
+ * Import under allocation failure (ours, SQLite's, jansson's, libxml2's):
+ * for n = 1, 2, ... the nth allocation fails; the import fails with
+ * SHELF_ENOMEM or completes (a failure it absorbed must not show), never
+ * crashes, and leaves a library that checks, verifies and, imported again,
+ * equals a clean run.  Each point opens a library of its own, which takes
+ * time: past the first 40 points the step grows by an eighth each time
+ * (deterministic), and the count of points tried is printed.
+ */
+TEST(alloc_fail_import)
+{
+    static const char kit[] =
+        "<drumkit_info><name>Tiny</name><author>me</author><instrumentList>"
+        "<instrument><id>0</id><name>Kick</name><filename>kick_000.wav</filename></instrument>"
+        "<instrument><id>1</id><name>Snare</name><filename>kick_001.wav</filename></instrument>"
+        "</instrumentList></drumkit_info>\n";
+    const char *root = test_tmpdir(), *tmp = test_tmpdir();
+    char libdir[4096], p[4096], why[8192] = "", first[8192 + 64] = "";
+    shelf__buf want = SHELF__BUF_INIT;
+    shelf_import_stats st;
+    shelf_library *lib;
+    int rc, hit, bad = 0, tried = 0, failed = 0;
+    long n;
+
+    write_wavs(root, "k", "kick", 2, 31);
+    write_wavs(root, "p", "pad", 1, 41);
+    test_pathf(p, sizeof p, "%s/k/drumkit.xml", root);
+    test_write_file(p, kit, strlen(kit));
+    test_pathf(libdir, sizeof libdir, "%s/clean", tmp);
+    lib = open_lib(libdir);
+    ASSERT_OKL(lib, do_import(lib, root, SHELF_IMPORT_COPY, &st));
+    ASSERT_EQ_INT(st.imported, 3);
+    catalog_text(lib, &want);
+    ASSERT(strstr(want.buf, "|Tiny|Kick") != NULL);      /* the kit was read */
+    shelf_library_close(lib);
+
+    for (n = 1; n < 100000; n += n < 40 ? 1 : n / 8) {
+        test_pathf(libdir, sizeof libdir, "%s/lib%ld", tmp, n);
+        lib = open_lib(libdir);
+        memset(&st, 0, sizeof st);
+        shelf__alloc_fail_after(n);
+        rc = do_import(lib, root, SHELF_IMPORT_COPY, &st);
+        hit = fault_hit(n);
+        shelf__alloc_fail_after(0);
+        tried++;
+        if (rc != SHELF_OK && rc != SHELF_ENOMEM && !bad++)
+            snprintf(first, sizeof first, "allocation %ld: %s: %s", n, shelf_strerror(rc),
+                     shelf_errmsg(lib));
+        failed += rc != SHELF_OK;
+        shelf_library_close(lib);
+        if (!import_recovers(libdir, root, want.buf, why, sizeof why) && !bad++)
+            snprintf(first, sizeof first, "allocation %ld (%s): %s", n, shelf_strerror(rc), why);
+        test_rm_rf(libdir);
+        if (!hit)
+            break;
+    }
+    printf("    %d allocation points tried up to %ld, %d failed with SHELF_ENOMEM\n", tried, n,
+           failed);
+    ASSERT(n > 20 && n < 100000);
+    ASSERT(failed > 10);
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems in %d attempts; first: %s", bad, tried, first);
+    shelf__buf_release(&want);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1078,6 +1200,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(two_importers_and_a_reader),
         TEST_ENTRY(gc_refuses_while_an_import_holds_the_library),
         TEST_ENTRY(db_backup_while_another_process_writes),
+        TEST_ENTRY(alloc_fail_import),
         TEST_END
     };
     return test_run(argc, argv, tests);

@@ -653,9 +653,10 @@ static int run(fixture *fx, const char *query, const shelf_search_opts *opts, ch
         len += (size_t)w;
         n++;
     }
-    ASSERT_RC(SHELF_DONE, rc);
     shelf_cursor_free(cur);
-    return SHELF_OK;
+    /* A step can fail too (SQLite allocates as it goes): the caller checks. */
+    ASSERT(rc == SHELF_DONE || rc < 0);
+    return rc == SHELF_DONE ? SHELF_OK : rc;
 }
 
 /* Sort the '|'-separated names of s in place. */
