@@ -501,7 +501,7 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
     }
     /* Documents that used it keep the reference by hash; the log says so,
      * and an import of the same bytes links them up again (the hash ends
-     * the detail: shelf__docs_relink reads it). */
+     * the detail: docs_relink in lib/patch/versions.c reads it). */
     if (!(st = shelf__prepare(lib,
             "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
             "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"

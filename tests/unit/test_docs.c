@@ -2733,6 +2733,59 @@ TEST(store_refs_and_mirrors)
     shelf_library_close(t.lib);
 }
 
+/*
+ * The public shelf_import relinks: a patch whose sample was removed with
+ * force finds the same bytes again after the file moved and was imported
+ * under a new id, and the log says "relink".  An import that adds no row
+ * relinks nothing.
+ */
+TEST(store_relink_after_moved_sample)
+{
+    tlib t;
+    int64_t s[1], pid, nid;
+    char doc[512], want[64], moved[PATH_MAX], old[PATH_MAX], *hex;
+    const char *src = test_tmpdir(), *dst = test_tmpdir(), *paths[1] = { src };
+    shelf_import_opts o;
+    shelf_import_stats st;
+    refs r;
+
+    lib_open(&t);
+    test_pathf(old, sizeof old, "%s/kick.wav", src);
+    ASSERT_EQ_INT(tg_write_simple(old, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441, 7), 0);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_OKL(t.lib, shelf_catalog_find_path(t.lib, old, &s[0]));
+    snprintf(doc, sizeof doc, "SELECT sha256 FROM samples WHERE id = %lld", (long long)s[0]);
+    hex = db_text(&t, doc);
+    snprintf(doc, sizeof doc,
+             "{\"shelf_patch\":1,\"name\":\"Kit\",\"zones\":{\"z1\":{\"sample\":"
+             "{\"id\":%lld,\"sha256\":\"%s\"}}}}",
+             (long long)s[0], hex);
+    shelf_free(hex);
+    pid = create_doc(&t, PATCH, doc);
+    ASSERT_OKL(t.lib, shelf_catalog_remove(t.lib, s[0], SHELF_REMOVE_FORCE));
+    get_refs(&t, PATCH, pid, &r);
+    ASSERT_EQ_INT(r.n, 0);
+    /* Nothing new: no relink yet. */
+    paths[0] = dst;
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_EQ_INT((int)st.imported, 0);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM audit_log WHERE action = 'relink'"), 0);
+    test_pathf(moved, sizeof moved, "%s/moved.wav", dst);
+    ASSERT_EQ_INT(rename(old, moved), 0);
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_EQ_INT((int)st.imported, 1);
+    ASSERT_OKL(t.lib, shelf_catalog_find_path(t.lib, moved, &nid));
+    ASSERT(nid != s[0]);
+    get_refs(&t, PATCH, pid, &r);
+    ASSERT_EQ_INT(r.n, 1);
+    snprintf(want, sizeof want, "1:%lld:moved:1", (long long)nid);
+    ASSERT(has_ref(&r, want));
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM audit_log WHERE action = 'relink'"), 1);
+    shelf_library_close(t.lib);
+}
+
 typedef struct listed {
     int n;
     char names[8][32];
@@ -3309,6 +3362,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(store_resolve_refs),
         TEST_ENTRY(store_undo),
         TEST_ENTRY(store_refs_and_mirrors),
+        TEST_ENTRY(store_relink_after_moved_sample),
         TEST_ENTRY(store_list_touch),
         TEST_ENTRY(store_delta_chains),
         TEST_ENTRY(store_corrupt_rows),
