@@ -948,6 +948,7 @@ static int writer_temp(writer *w, const char *out, const char *name, char **dirp
 int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
                          shelf_archive_export_stats *st)
 {
+    shelf_archive_export_opts oc;
     gather g;
     plan p;
     writer w;
@@ -971,8 +972,13 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     w.fd = -1;
     if (st)
         memset(st, 0, sizeof *st);
-    if (!o || o->size < sizeof *o || !out || !*out)
+    if (!o || !out || !*out)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive export: no options or no output name");
+    /* allow_missing and on_missing came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_archive_export_opts, allow_missing),
+                          "shelf_archive_export_opts") != SHELF_OK)
+        return lib->err.rc;
+    o = &oc;
     if (!(fmt = format_of(out, o->format)) || fmt > SHELF_ARCHIVE_ZIP)
         return shelf__seterr(&lib->err, SHELF_EINVAL,
                              "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);

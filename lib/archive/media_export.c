@@ -1373,6 +1373,7 @@ static void rm_patches(const char *dir)
 int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
                        shelf_media_export_stats *st)
 {
+    shelf_media_export_opts oc;
     shelf_media_export_stats dummy;
     media m;
     char *staging = NULL;
@@ -1386,7 +1387,14 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
     memset(&m, 0, sizeof m);
     if (!lib)
         return SHELF_EINVAL;
-    if (!dir || !*dir || !o || o->size < sizeof *o || o->max_per_dir < 0)
+    if (!dir || !*dir || !o)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "export-media: invalid arguments");
+    /* patches came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_media_export_opts, patches),
+                          "shelf_media_export_opts") != SHELF_OK)
+        return lib->err.rc;
+    o = &oc;
+    if (o->max_per_dir < 0)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "export-media: invalid arguments");
     m.lib = lib;
     m.o = o;

@@ -1696,15 +1696,17 @@ int shelf_repo_init(const char *target, const shelf_repo_opts *o, char **errmsg)
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts ro;
     int rc;
 
     if (errmsg)
         *errmsg = NULL;
-    if ((rc = shelf__be_open(target, 1, &be, &err)) != SHELF_OK) {
+    if ((rc = shelf__opts_check(&err, &ro, sizeof ro, o, sizeof ro, "shelf_repo_opts")) != SHELF_OK ||
+        (rc = shelf__be_open(target, 1, &be, &err)) != SHELF_OK) {
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_init_be(be, o, errmsg);
+    return shelf__repo_init_be(be, &ro, errmsg);
 }
 
 int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **out,
@@ -1712,18 +1714,23 @@ int shelf_repo_open(const char *target, const shelf_repo_opts *o, shelf_repo **o
 {
     shelf__backend *be;
     shelf__err err = { 0, "" };
+    shelf_repo_opts ro;
     int rc;
 
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;
+    if ((rc = shelf__opts_check(&err, &ro, sizeof ro, o, sizeof ro, "shelf_repo_opts")) != SHELF_OK) {
+        set_errmsg(errmsg, &err);
+        return rc;
+    }
     if ((rc = shelf__be_open(target, 0, &be, &err)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&err, rc, "no repository at '%s'", target);
         set_errmsg(errmsg, &err);
         return rc;
     }
-    return shelf__repo_open_be(be, o, out, errmsg);
+    return shelf__repo_open_be(be, &ro, out, errmsg);
 }
 
 void shelf_repo_close(shelf_repo *r)

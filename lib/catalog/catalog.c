@@ -136,17 +136,14 @@ const char *shelf__sort_sql(int sort)
 
 int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cursor **out)
 {
-    shelf_list_opts o = { sizeof o, 0, 0, 0, 0, 0, 0 };
+    shelf_list_opts o;
     shelf__buf sql = SHELF__BUF_INIT;
     char orderby[128];
     sqlite3_stmt *st;
 
     *out = NULL;
-    if (opts) {
-        if (opts->size < sizeof o)
-            return shelf__seterr(&lib->err, SHELF_EINVAL, "list options from an older ABI");
-        o = *opts;
-    }
+    if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_list_opts") != SHELF_OK)
+        return lib->err.rc;
     if (!shelf__sort_sql(o.sort))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
     shelf__order_by(o.sort, o.descending, orderby, sizeof orderby);

@@ -1303,7 +1303,7 @@ int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npath
                       const shelf_import_opts *opts, shelf_import_stats *stats,
                       int (*after)(shelf_library *lib))
 {
-    shelf_import_opts dflt = { sizeof dflt, 0, 0, NULL, NULL, NULL };
+    shelf_import_opts o;
     shelf_import_stats local;
     importer im;
     char **abs = NULL;
@@ -1314,10 +1314,9 @@ int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npath
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    if (!opts)
-        opts = &dflt;
-    if (opts->size < sizeof *opts)
-        return shelf__seterr(&lib->err, SHELF_EINVAL, "import options from an older ABI");
+    if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_import_opts") != SHELF_OK)
+        return lib->err.rc;
+    opts = &o;
     if (shelf__writable(lib) != SHELF_OK)
         return lib->err.rc;
     im.lib = lib;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include "test.h"
 #include "audiogen.h"
+#include "opts_size.h"
 #include "backup/backup_int.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
@@ -722,7 +723,7 @@ TEST(kill_during_backup_and_prune)
         run_killed(target, cache, libdir, 0, 20000 + (long)(rand() % 300000), round, seed);
         r = open_repo(target, cache);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
-        backup(r, lib, SHELF_BACKUP_FULL, &st);
+        backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
         memset(&fo, 0, sizeof fo);
         fo.size = sizeof fo;
@@ -871,6 +872,54 @@ TEST(options_size_checked)
     ASSERT(!test_exists(to));
     ro.size = sizeof ro;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, st.snapshot, &ro, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static int repo_open_with(const char *target, const shelf_repo_opts *o)
+{
+    shelf_repo *r = NULL;
+    char *msg = NULL;
+    int rc = shelf_repo_open(target, o, &r, &msg);
+
+    if (rc == SHELF_EINVAL)
+        ASSERT(msg && strstr(msg, "invalid shelf_repo_opts") != NULL);
+    shelf_free(msg);
+    shelf_repo_close(r);
+    return rc;
+}
+
+/* The size rule of shelf.h on repository and forget options (no older
+ * versions; the backup and restore options are checked above). */
+TEST(options_size_repo_forget)
+{
+    const char *d = test_tmpdir();
+    char target[4096];
+    shelf_library *lib = make_library(d, 1, 1u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_forget_opts fo;
+    shelf_backup_stats st;
+    shelf_repo *r;
+    char *msg = NULL;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    o.size = 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_init(target, &o, &msg));
+    ASSERT(msg && strstr(msg, "invalid shelf_repo_opts"));
+    shelf_free(msg);
+    ASSERT(!test_exists(target));
+    init_repo(target);
+    o = repo_opts(PW, NULL);
+    TEST_OPTS_SIZE(shelf_repo_opts, o, sizeof o, SHELF_OK, repo_open_with(target, p_));
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    memset(&fo, 0, sizeof fo);
+    fo.keep_last = 1;
+    fo.dry_run = 1;
+    TEST_OPTS_SIZE(shelf_forget_opts, fo, sizeof fo, SHELF_OK, shelf_repo_forget(r, p_, NULL, NULL));
+    fo.size = sizeof fo - 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_forget(r, &fo, NULL, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "invalid shelf_forget_opts"));
     shelf_repo_close(r);
     shelf_library_close(lib);
 }
@@ -2261,7 +2310,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(target_full_then_resume),
         TEST_ENTRY(target_removed_or_readonly_mid_backup),
         TEST_ENTRY(tmpfs_full),
-        TEST_ENTRY(options_size_checked),
+        TEST_ENTRY(options_size_checked), TEST_ENTRY(options_size_repo_forget),
         TEST_ENTRY(backup_without_config_names_it),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),

@@ -11,6 +11,7 @@
 #include <time.h>
 #include "test.h"
 #include "audiogen.h"
+#include "opts_size.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
@@ -57,6 +58,29 @@ static int64_t count_rows(shelf_library *lib)
 
     ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
     return total;
+}
+
+static int import_with(shelf_library *lib, const char *path, const shelf_import_opts *o)
+{
+    const char *paths[1] = { path };
+
+    return shelf_import(lib, paths, 1, o, NULL);
+}
+
+/* The size rule of shelf.h on import options (no older version). */
+TEST(opts_size_import)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_opts o;
+    shelf_library *lib;
+
+    write_wavs(root, "Kicks", "Kick", 2, 1);
+    lib = open_lib(libdir);
+    memset(&o, 0, sizeof o);
+    TEST_OPTS_SIZE(shelf_import_opts, o, sizeof o, SHELF_OK, import_with(lib, root, p_));
+    ASSERT_EQ_INT(count_rows(lib), 2);
+    ASSERT_OKL(lib, import_with(lib, root, NULL));
+    shelf_library_close(lib);
 }
 
 TEST(first_import_and_unchanged_rescan)
@@ -1060,6 +1084,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(first_import_and_unchanged_rescan),
+        TEST_ENTRY(opts_size_import),
         TEST_ENTRY(sample_fields_and_category),
         TEST_ENTRY(changed_moved_missing),
         TEST_ENTRY(duplicate_content_is_not_a_move),
