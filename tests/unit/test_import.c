@@ -34,7 +34,7 @@ static void write_wavs(const char *dir, const char *sub, const char *name, int n
     int i;
 
     test_pathf(p, sizeof p, "%s/%s", dir, sub);
-    mkdir(p, 0777);
+    ASSERT(mkdir(p, 0777) == 0 || errno == EEXIST);
     for (i = 0; i < n; i++) {
         test_pathf(p, sizeof p, "%s/%s/%s_%03d.wav", dir, sub, name, i);
         ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 2000 + i, seed + (unsigned)i), 0);
@@ -128,7 +128,7 @@ TEST(sample_fields_and_category)
     s.acid_tempo = 96;
     s.acid_beats = 4;
     test_pathf(sub, sizeof sub, "%s/My Pack ü", root);
-    mkdir(sub, 0777);
+    ASSERT_EQ_INT(mkdir(sub, 0777), 0);
     test_pathf(p, sizeof p, "%s/Snare Roll 96bpm.wav", sub);
     ASSERT_EQ_INT(tg_write(p, &s), 0);
     lib = open_lib(libdir);
@@ -184,7 +184,7 @@ TEST(changed_moved_missing)
         char dst[4096], dir[4096];
 
         test_pathf(dir, sizeof dir, "%s/B", root);
-        mkdir(dir, 0777);
+        ASSERT(mkdir(dir, 0777) == 0 || errno == EEXIST);
         test_pathf(dst, sizeof dst, "%s/B/Renamed.wav", root);
         ASSERT_EQ_INT(rename(a, dst), 0);
         ASSERT_EQ_INT(unlink(b), 0);
@@ -462,14 +462,14 @@ static void damage(const char *blob, off_t off)
     unsigned char byte;
     int fd;
 
-    chmod(blob, 0644);
+    ASSERT_EQ_INT(chmod(blob, 0644), 0);
     fd = open(blob, O_RDWR);
     ASSERT(fd >= 0);
     ASSERT_EQ_INT(pread(fd, &byte, 1, off), 1);
     byte ^= 0xff;
     ASSERT_EQ_INT(pwrite(fd, &byte, 1, off), 1);
     close(fd);
-    chmod(blob, 0444);
+    ASSERT_EQ_INT(chmod(blob, 0444), 0);
 }
 
 static int blob_intact(shelf_library *lib)
@@ -812,7 +812,7 @@ TEST(verify_finds_flipped_byte_deleted_file_and_changed_file)
     ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
     test_pathf(blob, sizeof blob, "%s/objects/%.2s/%.2s/%s", libdir, row->blob, row->blob + 2, row->blob);
     shelf_cursor_free(cur);
-    chmod(blob, 0644);
+    ASSERT_EQ_INT(chmod(blob, 0644), 0);
     fd = open(blob, O_RDWR);
     ASSERT(fd >= 0);
     ASSERT_EQ_INT(pread(fd, &byte, 1, 100), 1);

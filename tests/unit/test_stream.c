@@ -387,7 +387,7 @@ static void check_bitexact(int flags)
     ASSERT(fr_ram > 48000 * 3);
     ASSERT(nonzero(ram, 2 * fr_ram) > fr_ram);
     for (i = 0; i < 2 * fr_ram; i++)
-        if (memcmp(&ram[i], &disk[i], sizeof(float)))
+        if (memcmp(&ram[i], &disk[i], sizeof(float)) != 0)
             test__fail(__FILE__, __LINE__, "sample %lld differs: %.9g != %.9g", (long long)i,
                        ram[i], disk[i]);
     /* The disk render really streamed, cleanly. */
@@ -1002,9 +1002,9 @@ TEST(frag_and_optimize)
     for (i = 0; i < 64; i++) {
         memset(block, 'a' + i % 26, sizeof block);
         ASSERT(write(fa, block, sizeof block) == (ssize_t)sizeof block);
-        fsync(fa);
+        ASSERT_EQ_INT(fsync(fa), 0);
         ASSERT(write(fb, block, sizeof block) == (ssize_t)sizeof block);
-        fsync(fb);
+        ASSERT_EQ_INT(fsync(fb), 0);
     }
     close(fa);
     close(fb);
