@@ -85,7 +85,7 @@ static inline void test__fail(const char *file, int line, const char *fmt, ...)
 /* Print why and end the test as skipped. */
 #define TEST_SKIP(...)                                                        \
     do {                                                                      \
-        fflush(stdout);                                                       \
+        (void)fflush(stdout);                                                 \
         fprintf(stderr, "%s:%d: skipped: ", __FILE__, __LINE__);              \
         fprintf(stderr, __VA_ARGS__);                                         \
         fputc('\n', stderr);                                                  \
