@@ -35,6 +35,26 @@ extern "C" {
 #define SHELF_VERSION_PATCH 0
 #define SHELF_VERSION_STRING "0.1.0"
 
+/*
+ * Structs with a size.  Every public struct that starts with "size_t size"
+ * follows one rule (lib/common: shelf__opts_check, shelf__out_fill):
+ *
+ * - Options the caller fills (shelf_list_opts, shelf_search_opts,
+ *   shelf_import_opts, shelf_stream_opts, shelf_stress_opts,
+ *   shelf_archive_export_opts, shelf_archive_import_opts,
+ *   shelf_media_export_opts, shelf_repo_opts, shelf_backup_opts,
+ *   shelf_restore_opts, shelf_forget_opts): zero-initialise, set
+ *   size = sizeof.  A size below the struct's first published version is
+ *   SHELF_EINVAL; an older, smaller struct is accepted and the fields it
+ *   lacks read as zero (their defaults); a newer, larger struct is accepted
+ *   only when every byte this version does not know is zero, else
+ *   SHELF_EINVAL, so no option is dropped in silence.  A NULL options
+ *   pointer means all defaults where the function's comment allows it.
+ * - Structs the library fills (shelf_stream_stats): set size = sizeof
+ *   before the call; the library writes at most size bytes, never past an
+ *   older caller's struct, and sets size to what it wrote.
+ */
+
 /* Result codes. */
 enum {
     SHELF_OK = 0,

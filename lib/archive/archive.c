@@ -945,16 +945,72 @@ static int writer_temp(writer *w, const char *out, const char *name, char **dirp
     return SHELF_OK;
 }
 
+/*
+ * The bag inside the open archive a: bagit.txt first, so a reader knows what
+ * it holds, then the payload, then what only the end knows (bag-info.txt,
+ * the manifests and the tag manifests).
+ */
+static int put_bag(shelf_library *lib, writer *w, struct archive *a, const char *base, const gather *g,
+                   plan *p, uint8_t *buf, prog *pg)
+{
+    shelf__buf info = SHELF__BUF_INIT, m256 = SHELF__BUF_INIT, m512 = SHELF__BUF_INIT;
+    shelf__buf tm256 = SHELF__BUF_INIT, tm512 = SHELF__BUF_INIT, bagit = SHELF__BUF_INIT;
+    int rc;
+
+    if (shelf__buf_adds(&bagit, "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n") != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = put_tag(w, a, base, "bagit.txt", &bagit, &tm256, &tm512)) != SHELF_OK ||
+        (rc = put_payload(w, a, base, p, buf, pg, &m256, &m512)) != SHELF_OK)
+        goto out;
+    if (bag_info(&info, lib->library_id, g, p) != SHELF_OK) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = put_tag(w, a, base, "bag-info.txt", &info, &tm256, &tm512)) == SHELF_OK &&
+        (rc = put_tag(w, a, base, "manifest-sha256.txt", &m256, &tm256, &tm512)) == SHELF_OK &&
+        (rc = put_tag(w, a, base, "manifest-sha512.txt", &m512, &tm256, &tm512)) == SHELF_OK &&
+        (rc = put_tag(w, a, base, "tagmanifest-sha256.txt", &tm256, NULL, NULL)) == SHELF_OK)
+        rc = put_tag(w, a, base, "tagmanifest-sha512.txt", &tm512, NULL, NULL);
+out:
+    shelf__buf_release(&info);
+    shelf__buf_release(&m256);
+    shelf__buf_release(&m512);
+    shelf__buf_release(&tm256);
+    shelf__buf_release(&tm512);
+    shelf__buf_release(&bagit);
+    return rc;
+}
+
+/* The PAR2 encoder of w, when o asks for parity, sized for plan p. */
+static int parity_start(shelf_library *lib, writer *w, const char *name, const plan *p,
+                        const shelf_archive_export_opts *o)
+{
+    shelf__par2_params pr;
+    /* Headers: about 1.5 KiB per file in a pax tar. */
+    uint64_t expect = p->bytes + (uint64_t)p->n * 1536 + 65536;
+    int rc;
+
+    if (!(o->parity > 0))
+        return SHELF_OK;
+    memset(&pr, 0, sizeof pr);
+    pr.redundancy = o->parity;
+    pr.sync = o->sync;
+    if ((rc = shelf__par2_enc_new(name, expect, &pr, &w->par2, &w->perr)) != SHELF_OK)
+        return shelf__seterr(&lib->err, rc, "parity: %s", w->perr.msg);
+    return SHELF_OK;
+}
+
 int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
                          shelf_archive_export_stats *st)
 {
+    shelf_archive_export_opts oc;
     gather g;
     plan p;
     writer w;
     prog pg;
     struct archive *a = NULL;
-    shelf__buf info = SHELF__BUF_INIT, m256 = SHELF__BUF_INIT, m512 = SHELF__BUF_INIT;
-    shelf__buf tm256 = SHELF__BUF_INIT, tm512 = SHELF__BUF_INIT, bagit = SHELF__BUF_INIT;
     char *base = NULL, *tmp = NULL, *dir = NULL;
     const char *name;
     uint8_t *buf = NULL;
@@ -971,8 +1027,13 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     w.fd = -1;
     if (st)
         memset(st, 0, sizeof *st);
-    if (!o || o->size < sizeof *o || !out || !*out)
+    if (!o || !out || !*out)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive export: no options or no output name");
+    /* allow_missing and on_missing came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_archive_export_opts, allow_missing),
+                          "shelf_archive_export_opts") != SHELF_OK)
+        return lib->err.rc;
+    o = &oc;
     if (!(fmt = format_of(out, o->format)) || fmt > SHELF_ARCHIVE_ZIP)
         return shelf__seterr(&lib->err, SHELF_EINVAL,
                              "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);
@@ -993,22 +1054,8 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = writer_temp(&w, out, name, &dir, &tmp)) != SHELF_OK)
-        goto out;
-    if (o->parity > 0) {
-        shelf__par2_params pr;
-        /* Headers: about 1.5 KiB per file in a pax tar. */
-        uint64_t expect = p.bytes + (uint64_t)p.n * 1536 + 65536;
-
-        memset(&pr, 0, sizeof pr);
-        pr.redundancy = o->parity;
-        pr.sync = o->sync;
-        if ((rc = shelf__par2_enc_new(name, expect, &pr, &w.par2, &w.perr)) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, rc, "parity: %s", w.perr.msg);
-            goto out;
-        }
-    }
-    if ((rc = writer_open(&w, fmt, &a)) != SHELF_OK)
+    if ((rc = writer_temp(&w, out, name, &dir, &tmp)) != SHELF_OK ||
+        (rc = parity_start(lib, &w, name, &p, o)) != SHELF_OK || (rc = writer_open(&w, fmt, &a)) != SHELF_OK)
         goto out;
     opened = 1;
 
@@ -1020,24 +1067,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "canceled");
         goto out;
     }
-    /* bagit.txt first, so a reader knows what it holds; then the payload. */
-    if (shelf__buf_adds(&bagit, "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n") != SHELF_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = put_tag(&w, a, base, "bagit.txt", &bagit, &tm256, &tm512)) != SHELF_OK ||
-        (rc = put_payload(&w, a, base, &p, buf, &pg, &m256, &m512)) != SHELF_OK)
-        goto out;
-    /* Then what only the end knows. */
-    if (bag_info(&info, lib->library_id, &g, &p) != SHELF_OK) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = put_tag(&w, a, base, "bag-info.txt", &info, &tm256, &tm512)) != SHELF_OK ||
-        (rc = put_tag(&w, a, base, "manifest-sha256.txt", &m256, &tm256, &tm512)) != SHELF_OK ||
-        (rc = put_tag(&w, a, base, "manifest-sha512.txt", &m512, &tm256, &tm512)) != SHELF_OK ||
-        (rc = put_tag(&w, a, base, "tagmanifest-sha256.txt", &tm256, NULL, NULL)) != SHELF_OK ||
-        (rc = put_tag(&w, a, base, "tagmanifest-sha512.txt", &tm512, NULL, NULL)) != SHELF_OK)
+    if ((rc = put_bag(lib, &w, a, base, &g, &p, buf, &pg)) != SHELF_OK)
         goto out;
     opened = 0;
     if (archive_write_close(a) != ARCHIVE_OK) {
@@ -1077,12 +1107,6 @@ out:
         free(tmp);
     }
     shelf__par2_enc_free(w.par2);
-    shelf__buf_release(&info);
-    shelf__buf_release(&m256);
-    shelf__buf_release(&m512);
-    shelf__buf_release(&tm256);
-    shelf__buf_release(&tm512);
-    shelf__buf_release(&bagit);
     plan_release(&p);
     free(g.samples.v);
     free(g.patches.v);

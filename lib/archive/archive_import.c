@@ -865,6 +865,7 @@ static char *private_dir(shelf_library *lib, const char *what)
 int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
                          shelf_archive_import_stats *st)
 {
+    shelf_archive_import_opts oc;
     shelf_archive_import_stats local;
     shelf__bag_limits lim;
     shelf__bag bag;
@@ -886,8 +887,11 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     memset(&rep, 0, sizeof rep);
     memset(&im, 0, sizeof im);
     im.failures = shelf__alloc_failures();
-    if (!o || o->size < sizeof *o || !path)
+    if (!o || !path)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive import: no options or no archive");
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, sizeof oc, "shelf_archive_import_opts") != SHELF_OK)
+        return lib->err.rc;
+    o = &oc;
     if (shelf__writable(lib) != SHELF_OK)
         return lib->err.rc;
     im.lib = lib;

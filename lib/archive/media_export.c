@@ -978,6 +978,73 @@ static int has_id(const media *m, int64_t id)
     return 0;
 }
 
+/*
+ * Moves go through the staging folder (*staged is set once it exists): a
+ * file may move to where another one is now.  Entry i waits there as
+ * STAGING/i.
+ */
+static int stage_moves(media *m, const char *dir, const char *staging, int *staged)
+{
+    shelf_library *lib = m->lib;
+    char *a = NULL, *b = NULL;
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < m->n && rc == SHELF_OK; i++) {
+        ent *e = &m->e[i];
+
+        if (e->act != ACT_MOVE)
+            continue;
+        if (!*staged && mkdir(staging, 0755) != 0 && errno != EEXIST) {
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", staging);
+            break;
+        }
+        *staged = 1;
+        free(a);
+        free(b);
+        a = shelf__path_join(dir, m->old[e->from].path);
+        b = shelf__asprintf("%s/%zu", staging, i);
+        if (!a || !b)
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        else if (rename(a, b) != 0)
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot move '%s'", a);
+    }
+    free(a);
+    free(b);
+    return rc;
+}
+
+/* Remove the files of the last run no entry claimed, and make this run's
+ * shard folders. */
+static int clear_old(media *m, const char *dir, shelf_media_export_stats *st)
+{
+    shelf_library *lib = m->lib;
+    char *a = NULL;
+    size_t i;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < m->nold && rc == SHELF_OK; i++) {
+        if (m->old[i].claimed)
+            continue;
+        free(a);
+        if (!(a = shelf__path_join(dir, m->old[i].path)))
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        else if (unlink(a) != 0 && errno != ENOENT)
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot remove '%s'", a);
+        else if (!has_id(m, m->old[i].id))
+            st->removed++;          /* else its sample is written anew elsewhere */
+    }
+    for (i = 0; i < m->k && rc == SHELF_OK; i++) {
+        free(a);
+        if (!(a = shelf__path_join(dir, m->dirs[i])))
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        else if (mkdir(a, 0755) != 0 && errno != EEXIST)
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", a);
+    }
+    free(a);
+    return rc;
+}
+
 static int apply(media *m, const char *dir, shelf_media_export_stats *st)
 {
     shelf_library *lib = m->lib;
@@ -993,57 +1060,8 @@ static int apply(media *m, const char *dir, shelf_media_export_stats *st)
     if ((rc = write_index(m, dir, INDEX_JOURNAL)) != SHELF_OK)
         goto out;
     journal = 1;
-    /* Moves go through the staging folder: a file may move to where another
-     * one is now. */
-    for (i = 0; i < m->n; i++) {
-        ent *e = &m->e[i];
-
-        if (e->act != ACT_MOVE)
-            continue;
-        if (!staged && mkdir(staging, 0755) != 0 && errno != EEXIST) {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", staging);
-            goto out;
-        }
-        staged = 1;
-        free(a);
-        free(b);
-        a = shelf__path_join(dir, m->old[e->from].path);
-        b = shelf__asprintf("%s/%zu", staging, i);
-        if (!a || !b) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (rename(a, b) != 0) {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot move '%s'", a);
-            goto out;
-        }
-    }
-    for (i = 0; i < m->nold; i++) {
-        if (m->old[i].claimed)
-            continue;
-        free(a);
-        if (!(a = shelf__path_join(dir, m->old[i].path))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (unlink(a) != 0 && errno != ENOENT) {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot remove '%s'", a);
-            goto out;
-        }
-        if (!has_id(m, m->old[i].id))
-            st->removed++;          /* else its sample is written anew elsewhere */
-    }
-    for (i = 0; i < m->k; i++) {
-        free(a);
-        if (!(a = shelf__path_join(dir, m->dirs[i]))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (mkdir(a, 0755) != 0 && errno != EEXIST) {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot create '%s'", a);
-            goto out;
-        }
-    }
+    if ((rc = stage_moves(m, dir, staging, &staged)) != SHELF_OK || (rc = clear_old(m, dir, st)) != SHELF_OK)
+        goto out;
     for (i = 0; i < m->n; i++) {
         ent *e = &m->e[i];
 
@@ -1373,6 +1391,7 @@ static void rm_patches(const char *dir)
 int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
                        shelf_media_export_stats *st)
 {
+    shelf_media_export_opts oc;
     shelf_media_export_stats dummy;
     media m;
     char *staging = NULL;
@@ -1386,7 +1405,14 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
     memset(&m, 0, sizeof m);
     if (!lib)
         return SHELF_EINVAL;
-    if (!dir || !*dir || !o || o->size < sizeof *o || o->max_per_dir < 0)
+    if (!dir || !*dir || !o)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "export-media: invalid arguments");
+    /* patches came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_media_export_opts, patches),
+                          "shelf_media_export_opts") != SHELF_OK)
+        return lib->err.rc;
+    o = &oc;
+    if (o->max_per_dir < 0)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "export-media: invalid arguments");
     m.lib = lib;
     m.o = o;

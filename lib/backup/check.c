@@ -542,12 +542,16 @@ static void bucket(int64_t t, const char *fmt, char *out, size_t n)
 
 int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf_forget_cb cb, void *ud)
 {
+    shelf_forget_opts fo;
     json_t *all = NULL, *devices = NULL, *s, *dev;
     const char *d;
     size_t i;
     int rc;
 
-    if (!o || (o->keep_last <= 0 && o->keep_daily <= 0 && o->keep_weekly <= 0 && o->keep_monthly <= 0))
+    if ((rc = shelf__opts_check(&r->err, &fo, sizeof fo, o, sizeof fo, "shelf_forget_opts")) != SHELF_OK)
+        return rc;
+    o = &fo;
+    if ((o->keep_last <= 0 && o->keep_daily <= 0 && o->keep_weekly <= 0 && o->keep_monthly <= 0))
         return shelf__seterr(&r->err, SHELF_EINVAL, "forget needs a policy: --keep-last, --keep-daily, "
                              "--keep-weekly or --keep-monthly");
     if (!o->dry_run && (rc = shelf__repo_lock(r, 1)) != SHELF_OK)

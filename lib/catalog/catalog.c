@@ -136,17 +136,14 @@ const char *shelf__sort_sql(int sort)
 
 int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cursor **out)
 {
-    shelf_list_opts o = { sizeof o, 0, 0, 0, 0, 0, 0 };
+    shelf_list_opts o;
     shelf__buf sql = SHELF__BUF_INIT;
     char orderby[128];
     sqlite3_stmt *st;
 
     *out = NULL;
-    if (opts) {
-        if (opts->size < sizeof o)
-            return shelf__seterr(&lib->err, SHELF_EINVAL, "list options from an older ABI");
-        o = *opts;
-    }
+    if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_list_opts") != SHELF_OK)
+        return lib->err.rc;
     if (!shelf__sort_sql(o.sort))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
     shelf__order_by(o.sort, o.descending, orderby, sizeof orderby);
@@ -501,7 +498,7 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
     }
     /* Documents that used it keep the reference by hash; the log says so,
      * and an import of the same bytes links them up again (the hash ends
-     * the detail: shelf__docs_relink reads it). */
+     * the detail: docs_relink in lib/patch/versions.c reads it). */
     if (!(st = shelf__prepare(lib,
             "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
             "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"

@@ -572,6 +572,81 @@ static int load_synonyms(shelf_library *lib, shelf__memindex *ix)
     return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
 }
 
+/* Set in any (and in name, for postings in an item's name) the bits of the
+ * items of postings [from, to). */
+static void set_bits(const shelf__memindex *ix, uint32_t from, uint32_t to, uint64_t *any, uint64_t *name)
+{
+    uint32_t k;
+
+    for (k = from; k < to; k++) {
+        uint32_t it = ix->items[k];
+
+        any[it >> 6] |= 1ull << (it & 63);
+        if (ix->cols[k] & COL_NAME)
+            name[it >> 6] |= 1ull << (it & 63);
+    }
+}
+
+/*
+ * The bitmaps beside the postings: one-letter prefixes always; terms in very
+ * many items ("samples", "wav", a pack every item is in) and two-letter
+ * prefixes that cover many items in a large index, where OR-ing words beats
+ * setting a million bits.
+ */
+static int build_bitmaps(shelf_library *lib, shelf__memindex *ix)
+{
+    uint32_t t, dense;
+
+    for (t = 0; t < ix->nterms; t++) {
+        unsigned char c = (unsigned char)ix->terms[t][0];
+
+        if (!ix->pre1[c][0]) {
+            ix->pre1[c][0] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            ix->pre1[c][1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            if (!ix->pre1[c][0] || !ix->pre1[c][1])
+                return nomem(lib);
+        }
+        set_bits(ix, ix->off[t], ix->off[t + 1], ix->pre1[c][0], ix->pre1[c][1]);
+    }
+    if (ix->n < shelf__memindex_dense_min)
+        return SHELF_OK;
+    dense = ix->n / 32;
+    if (!(ix->dense_any = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_any)) ||
+        !(ix->dense_name = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_name)) ||
+        !(ix->pre2 = shelf__calloc(2 * 65536, sizeof *ix->pre2)))
+        return nomem(lib);
+    for (t = 0; t < ix->nterms; t++) {
+        if (ix->off[t + 1] - ix->off[t] <= dense)
+            continue;
+        ix->dense_any[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+        ix->dense_name[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+        if (!ix->dense_any[t] || !ix->dense_name[t])
+            return nomem(lib);
+        set_bits(ix, ix->off[t], ix->off[t + 1], ix->dense_any[t], ix->dense_name[t]);
+    }
+    for (t = 0; t < ix->nterms;) {
+        uint32_t end = t, total2 = 0;
+        size_t key;
+
+        if (!ix->terms[t][0] || !ix->terms[t][1]) {
+            t++;
+            continue;
+        }
+        while (end < ix->nterms && !strncmp(ix->terms[end], ix->terms[t], 2))
+            total2 += ix->off[end + 1] - ix->off[end], end++;
+        key = ((size_t)(unsigned char)ix->terms[t][0] << 8 | (unsigned char)ix->terms[t][1]) * 2;
+        if (total2 > dense) {
+            ix->pre2[key] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            ix->pre2[key + 1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            if (!ix->pre2[key] || !ix->pre2[key + 1])
+                return nomem(lib);
+            set_bits(ix, ix->off[t], ix->off[end], ix->pre2[key], ix->pre2[key + 1]);
+        }
+        t = end;
+    }
+    return SHELF_OK;
+}
+
 /* Turn the tuples into sorted terms with postings, and the pre1 bitmaps. */
 static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
 {
@@ -645,84 +720,10 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
         }
         ix->off[ix->nterms] = w;
     }
-    /* one-letter prefix bitmaps */
-    for (t = 0; t < ix->nterms; t++) {
-        unsigned char c = (unsigned char)ix->terms[t][0];
-        uint32_t k;
-
-        if (!ix->pre1[c][0]) {
-            ix->pre1[c][0] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            ix->pre1[c][1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            if (!ix->pre1[c][0] || !ix->pre1[c][1])
-                goto nomem;
-        }
-        for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
-            uint32_t it = ix->items[k];
-
-            ix->pre1[c][0][it >> 6] |= 1ull << (it & 63);
-            if (ix->cols[k] & COL_NAME)
-                ix->pre1[c][1][it >> 6] |= 1ull << (it & 63);
-        }
-    }
-    /* Terms in very many items ("samples", "wav", a pack every item is
-     * in) get bitmaps: OR-ing words beats setting a million bits. */
-    if (ix->n >= shelf__memindex_dense_min) {
-        uint32_t dense = ix->n / 32, k;
-
-        if (!(ix->dense_any = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_any)) ||
-            !(ix->dense_name = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_name)) ||
-            !(ix->pre2 = shelf__calloc(2 * 65536, sizeof *ix->pre2)))
-            goto nomem;
-        for (t = 0; t < ix->nterms; t++) {
-            if (ix->off[t + 1] - ix->off[t] <= dense)
-                continue;
-            ix->dense_any[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            ix->dense_name[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            if (!ix->dense_any[t] || !ix->dense_name[t])
-                goto nomem;
-            for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
-                uint32_t it = ix->items[k];
-
-                ix->dense_any[t][it >> 6] |= 1ull << (it & 63);
-                if (ix->cols[k] & COL_NAME)
-                    ix->dense_name[t][it >> 6] |= 1ull << (it & 63);
-            }
-        }
-        /* two-letter prefixes that cover many items, likewise */
-        for (t = 0; t < ix->nterms;) {
-            uint32_t end = t, total2 = 0;
-            size_t key;
-
-            if (!ix->terms[t][0] || !ix->terms[t][1]) {
-                t++;
-                continue;
-            }
-            while (end < ix->nterms && !strncmp(ix->terms[end], ix->terms[t], 2))
-                total2 += ix->off[end + 1] - ix->off[end], end++;
-            key = ((size_t)(unsigned char)ix->terms[t][0] << 8 | (unsigned char)ix->terms[t][1]) * 2;
-            if (total2 > dense) {
-                uint32_t u;
-
-                ix->pre2[key] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-                ix->pre2[key + 1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-                if (!ix->pre2[key] || !ix->pre2[key + 1])
-                    goto nomem;
-                for (u = t; u < end; u++)
-                    for (k = ix->off[u]; k < ix->off[u + 1]; k++) {
-                        uint32_t it = ix->items[k];
-
-                        ix->pre2[key][it >> 6] |= 1ull << (it & 63);
-                        if (ix->cols[k] & COL_NAME)
-                            ix->pre2[key + 1][it >> 6] |= 1ull << (it & 63);
-                    }
-            }
-            t = end;
-        }
-    }
     shelf_free(count);
     shelf_free(order);
     shelf_free(rank);
-    return SHELF_OK;
+    return build_bitmaps(lib, ix);
 nomem:
     shelf_free(count);
     shelf_free(order);

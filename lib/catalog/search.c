@@ -788,11 +788,8 @@ int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts 
         exact = &dummy_exact;
     *total = 0;
     *exact = 1;
-    if (opts) {
-        if (opts->size < sizeof o)
-            return shelf__seterr(&lib->err, SHELF_EINVAL, "search options from an older ABI");
-        o = *opts;
-    }
+    if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_search_opts") != SHELF_OK)
+        return lib->err.rc;
     if (o.sort != SHELF_SORT_RELEVANCE && !shelf__sort_sql(o.sort))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown sort key %d", o.sort);
     memset(&c, 0, sizeof c);

@@ -50,6 +50,15 @@ int shelf__seterr_sqlite(shelf__err *e, struct sqlite3 *db, const char *path, co
  */
 int shelf__opts_check(shelf__err *e, void *dst, size_t known, const void *src, size_t min,
                       const char *what);
+/*
+ * The one rule for public structs the library fills that start with
+ * "size_t size" (set by the caller to its sizeof): copy the first
+ * min(size, known) bytes of src, this version's struct of known bytes, into
+ * dst, and set dst->size to that count.  Bytes of a newer caller's struct
+ * past known stay as the caller left them; a size below sizeof(size_t)
+ * (not set) writes nothing.  Returns the count written.
+ */
+size_t shelf__out_fill(void *dst, const void *src, size_t known);
 /* Map an errno value to a SHELF_E code. */
 int shelf__errno_rc(int errno_value);
 /* A short lowercase description of errno_value ("permission denied"). */

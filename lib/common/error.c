@@ -169,3 +169,16 @@ int shelf__opts_check(shelf__err *e, void *dst, size_t known, const void *src, s
     memcpy(dst, &known, sizeof known);
     return SHELF_OK;
 }
+
+size_t shelf__out_fill(void *dst, const void *src, size_t known)
+{
+    size_t given, n;
+
+    memcpy(&given, dst, sizeof given);
+    if (given < sizeof given)
+        return 0;
+    n = given < known ? given : known;
+    memcpy(dst, src, n);
+    memcpy(dst, &n, sizeof n);
+    return n;
+}

@@ -26,7 +26,7 @@
 #include "../catalog/catalog_int.h"
 #include "../media/media_int.h"
 #include "../media/kit_int.h"
-#include "../patch/patch_int.h"
+#include "import_int.h"
 
 #define DEFAULT_BATCH 500
 #define WHOLE_FILE_MAX (64u << 20)   /* read files up to this size in one go */
@@ -1332,10 +1332,11 @@ out:
     return rc;
 }
 
-int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
-                 const shelf_import_opts *opts, shelf_import_stats *stats)
+int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npaths,
+                      const shelf_import_opts *opts, shelf_import_stats *stats,
+                      int (*after)(shelf_library *lib))
 {
-    shelf_import_opts dflt = { sizeof dflt, 0, 0, NULL, NULL, NULL };
+    shelf_import_opts o;
     shelf_import_stats local;
     importer im;
     char **abs = NULL;
@@ -1346,10 +1347,9 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    if (!opts)
-        opts = &dflt;
-    if (opts->size < sizeof *opts)
-        return shelf__seterr(&lib->err, SHELF_EINVAL, "import options from an older ABI");
+    if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_import_opts") != SHELF_OK)
+        return lib->err.rc;
+    opts = &o;
     if (shelf__writable(lib) != SHELF_OK)
         return lib->err.rc;
     im.lib = lib;
@@ -1400,9 +1400,9 @@ int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
         goto out;
     for (i = 0; i < npaths && rc == SHELF_OK; i++)
         rc = import_scope(&im, abs[i], isdir[i]);
-    /* New rows may be samples documents lost and kept by hash. */
-    if (stats->imported && (rc == SHELF_OK || rc == SHELF_ECANCELED)) {
-        int r = shelf__docs_relink(lib);
+    /* The caller's step over what was committed (still under the lock). */
+    if (after && stats->imported && (rc == SHELF_OK || rc == SHELF_ECANCELED)) {
+        int r = after(lib);
 
         if (rc == SHELF_OK)
             rc = r;

@@ -49,9 +49,6 @@ char *shelf__doc_dump(const json_t *doc, char hash[SHELF_HASH_HEX]);
  * none), for importers that do not import one thing twice. */
 int shelf__doc_find_same(shelf_library *lib, int kind, json_t *doc, int64_t *id);
 
-/* Link documents up again with samples that came back by hash (after a
- * sample they used was removed with force and imported again). */
-int shelf__docs_relink(shelf_library *lib);
 /*
  * Any JSON value in canonical text: members sorted by key (byte order), no
  * whitespace, integers as integers, reals as the shortest "%.Ng" that reads

@@ -13,6 +13,7 @@
 #include <zstd.h>
 #include "patch_int.h"
 #include "../catalog/catalog_int.h"
+#include "../import/import_int.h"
 
 /* Deltas in a row before a version is stored whole again. */
 #define SHELF__DELTA_CHAIN 64
@@ -362,7 +363,7 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
  * The link tables (and automation) of item id from its head doc.  A
  * reference to a sample or patch that is gone is kept in the document but
  * not linked (the SELECT finds nothing); a sample reference links up again
- * by hash when a sample with those bytes comes back (shelf__docs_relink).
+ * by hash when a sample with those bytes comes back (docs_relink).
  */
 static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *doc)
 {
@@ -1337,7 +1338,7 @@ out:
  * up again when a sample with those bytes is in the catalog: their links
  * are rebuilt from the head, and "relink" is logged.
  */
-int shelf__docs_relink(shelf_library *lib)
+static int docs_relink(shelf_library *lib)
 {
     sqlite3_stmt *st;
     int64_t *ids = NULL, *nids;
@@ -1393,6 +1394,17 @@ int shelf__docs_relink(shelf_library *lib)
     shelf_free(ids);
     shelf_free(kinds);
     return rc;
+}
+
+/*
+ * The public import: lib/import writes the samples, and new rows may be
+ * samples that documents lost and kept by hash, so they link up again here,
+ * above the catalog import (lib/import never calls into patch).
+ */
+int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
+                 const shelf_import_opts *opts, shelf_import_stats *stats)
+{
+    return shelf__import_run(lib, paths, npaths, opts, stats, docs_relink);
 }
 
 /* The audit line of a removal; shelf_undo reads the numbers back. */

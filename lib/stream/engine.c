@@ -65,13 +65,10 @@ static void *sched_main(void *arg);
 
 static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf__err *err)
 {
-    memset(o, 0, sizeof *o);
-    if (in) {
-        if (in->size < sizeof(size_t) || in->size > sizeof *o)
-            return shelf__seterr(err, SHELF_EINVAL, "stream options have an unknown size");
-        memcpy(o, in, in->size);
-    }
-    o->size = sizeof *o;
+    int rc;
+
+    if ((rc = shelf__opts_check(err, o, sizeof *o, in, sizeof *o, "shelf_stream_opts")) != SHELF_OK)
+        return rc;
     if (!o->rate) o->rate = 48000;
     if (!o->max_voices) o->max_voices = 256;
     if (!o->max_samples) o->max_samples = 4096;
@@ -537,10 +534,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
 {
     shelf_stream *s = (shelf_stream *)cs;
     shelf_stream_stats st;
-    size_t n = out->size && out->size <= sizeof st ? out->size : sizeof st;
 
     memset(&st, 0, sizeof st);
-    st.size = n;
     st.blocks = atomic_load(&s->c_blocks);
     st.voices_started = atomic_load(&s->c_started);
     st.voices_active = atomic_load(&s->c_active);
@@ -565,7 +560,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.direct = s->direct_used;
     st.reads_uring = atomic_load(&s->c_reads_uring);
     st.reads_direct = atomic_load(&s->c_reads_direct);
-    memcpy(out, &st, n);
+    shelf__out_fill(out, &st, sizeof st);
 }
 
 void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out)

@@ -291,6 +291,7 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
                        int64_t *frames_out, shelf_stream_stats *stats, char **errmsg)
 {
     shelf_stream_opts o;
+    shelf__err e = { 0, "" };
     shelf_stream *s = NULL;
     shelf_stream_sample_info *info = NULL;
     playing *pl = NULL;
@@ -304,10 +305,11 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
     *frames_out = 0;
     if (errmsg)
         *errmsg = NULL;
-    memset(&o, 0, sizeof o);
-    if (opts)
-        memcpy(&o, opts, opts->size && opts->size <= sizeof o ? opts->size : sizeof o);
-    o.size = sizeof o;
+    if ((rc = shelf__opts_check(&e, &o, sizeof o, opts, sizeof o, "shelf_stream_opts")) != SHELF_OK) {
+        if (errmsg)
+            *errmsg = shelf__strdup(e.msg);
+        return rc;
+    }
     o.rate = n->rate;
     ram = (o.flags & SHELF_STREAM_RAM) != 0;
     if (!ram)

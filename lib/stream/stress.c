@@ -136,6 +136,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
 {
     shelf_stress_opts so;
     shelf_stream_opts o;
+    shelf__err e = { 0, "" };
     stress st;
     shelf_stress_result *res = NULL;
     shelf_stream_stats prev, cur;
@@ -152,18 +153,16 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
     if (errmsg)
         *errmsg = NULL;
     memset(&st, 0, sizeof st);
-    memset(&so, 0, sizeof so);
-    if (sopt)
-        memcpy(&so, sopt, sopt->size && sopt->size <= sizeof so ? sopt->size : sizeof so);
-    so.size = sizeof so;
+    if ((rc = shelf__opts_check(&e, &so, sizeof so, sopt, sizeof so, "shelf_stress_opts")) != SHELF_OK ||
+        (rc = shelf__opts_check(&e, &o, sizeof o, eo, sizeof o, "shelf_stream_opts")) != SHELF_OK) {
+        if (errmsg)
+            *errmsg = shelf__strdup(e.msg);
+        return rc;
+    }
     if (!so.voices) so.voices = 64;
     if (!(so.duration > 0)) so.duration = 10;
     if (!so.block) so.block = 128;
     if (!so.seed) so.seed = 1;
-    memset(&o, 0, sizeof o);
-    if (eo)
-        memcpy(&o, eo, eo->size && eo->size <= sizeof o ? eo->size : sizeof o);
-    o.size = sizeof o;
     if (npaths == 0 || so.voices < 1 || so.voices > 8000 || so.block > 8192) {
         snprintf(msg, sizeof msg, npaths == 0 ? "no sample files to play"
                                               : "voices or block size out of range");
@@ -342,15 +341,17 @@ int shelf_stress_ramp(const char *const *paths, size_t npaths, const shelf_strea
                       shelf_stress_step_cb cb, void *ud, char **errmsg)
 {
     shelf_stress_opts o;
+    shelf__err e = { 0, "" };
     int lo = 0, hi = max_voices + 1, v, rc;
 
     *best = 0;
     if (errmsg)
         *errmsg = NULL;
-    memset(&o, 0, sizeof o);
-    if (so)
-        memcpy(&o, so, so->size && so->size <= sizeof o ? so->size : sizeof o);
-    o.size = sizeof o;
+    if ((rc = shelf__opts_check(&e, &o, sizeof o, so, sizeof o, "shelf_stress_opts")) != SHELF_OK) {
+        if (errmsg)
+            *errmsg = shelf__strdup(e.msg);
+        return rc;
+    }
     v = o.voices > 0 ? o.voices : 16;
     if (max_voices < 1 || max_voices > 8000)
         return SHELF_EINVAL;

@@ -61,16 +61,39 @@ json() {
 }
 
 # kill_after MS CMD...: start CMD (output discarded), SIGKILL it after MS
-# milliseconds; its exit status in $st (137: killed, as 128 + 9).
+# milliseconds.  How it ended, from its wait status (a program that calls
+# exit(137) is not taken for a killed one):
+#   $killed  1 when SIGKILL ended it (WIFSIGNALED, WTERMSIG 9), else 0
+#   $st      the shell's status: 128 + the signal when a signal ended it,
+#            else its exit status (0: it finished before the kill)
+#   $how     "signal 9", "signal N" or "exit N", for messages
 kill_after() {
-    local ms=$1 pid
+    local ms=$1 res
     shift
-    "$@" >/dev/null 2>&1 &
-    pid=$!
-    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-    kill -9 "$pid" 2>/dev/null
-    { wait "$pid"; } 2>/dev/null
-    st=$?
+    res=$(python3 -c '
+import signal, subprocess, sys, time
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(int(sys.argv[1]) / 1000.0)
+if p.poll() is None:
+    p.send_signal(signal.SIGKILL)
+rc = p.wait()
+print("signal %d" % -rc if rc < 0 else "exit %d" % rc)
+' "$ms" "$@") || res="exit 255"
+    how=$res
+    case $res in
+        "signal 9") killed=1; st=137 ;;
+        "signal "*) killed=0; st=$((128 + ${res#signal })) ;;
+        *) killed=0; st=${res#exit } ;;
+    esac
+}
+
+# test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED
+# replays a run (SHELF_KILL_SEED, its older name, too), else the time.
+# Prints it so a failure can be replayed.
+test_seed() {
+    seed=${SHELF_TEST_SEED:-${SHELF_KILL_SEED:-$(date +%s)}}
+    echo "seed $seed (replay with SHELF_TEST_SEED=$seed)"
+    RANDOM=$seed
 }
 
 finish() {

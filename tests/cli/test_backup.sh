@@ -274,24 +274,20 @@ rm "$R4/locks"
 # kill -9 during backups: the next backup removes what they left
 "$SHELF_TG" --seed 77 --frames 15000000 "$NEW/files/big.wav"
 expect 0 "lie: a big sample" "$SHELF" import "$NEW/files/big.wav"
-SEED=${SHELF_TEST_SEED:-$(date +%s)}
-echo "kill -9 seed $SEED"
-RANDOM=$SEED
-killed=0
+echo "kill -9 during backups"
+test_seed
+nkilled=0
 for round in 1 2 3 4; do
-    "$SHELF" backup --full "$R4" >/dev/null 2>&1 &
-    pid=$!
-    sleep "0.$((RANDOM % 4 + 1))"
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid"
-    st=$?
-    if [ "$st" -gt 128 ] && [ $((st - 128)) -eq 9 ]; then
-        killed=$((killed + 1))
+    kill_after "$(( (RANDOM % 4 + 1) * 100 ))" "$SHELF" backup --full "$R4"
+    if [ "$killed" -eq 1 ]; then
+        nkilled=$((nkilled + 1))
+    elif [ "$how" != "exit 0" ]; then
+        fail "lie: kill round $round (seed $seed): $how"
     else
-        echo "round $round (seed $SEED): the backup ended with $st before the kill"
+        echo "round $round (seed $seed): the backup finished before the kill"
     fi
 done
-check "lie: the backups were killed (seed $SEED)" "$killed" -ge 1
+check "lie: the backups died of SIGKILL (seed $seed)" "$nkilled" -ge 1
 touch "$NEW/cache/backup-catalog-999999999.db" "$R4/index/.tmp-leftover"
 expect 0 "lie: next backup" "$SHELF" backup "$R4"
 check "lie: no catalog copies left" -z "$(ls "$NEW/cache" | grep backup-catalog-)"

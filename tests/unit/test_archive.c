@@ -14,6 +14,7 @@
 #include "test.h"
 #include "alloc_fault.h"
 #include "audiogen.h"
+#include "opts_size.h"
 #include "archive/archive_int.h"
 
 typedef struct seen {
@@ -403,11 +404,76 @@ TEST(alloc_fail_archive)
     }
 }
 
+static int export_once(shelf_library *lib, const char *dir, const shelf_archive_export_opts *o)
+{
+    static int n;
+    char out[PATH_MAX];
+
+    test_pathf(out, sizeof out, "%s/x%d.tar", dir, n++);
+    return shelf_archive_export(lib, out, o, NULL);
+}
+
+static int media_once(shelf_library *lib, const char *dir, const shelf_media_export_opts *o)
+{
+    static int n;
+    char out[PATH_MAX];
+
+    test_pathf(out, sizeof out, "%s/card%d", dir, n++);
+    return shelf_media_export(lib, out, o, NULL);
+}
+
+/*
+ * The size rule of shelf.h on the archive options.  Export and media
+ * export grew after their first version (allow_missing/on_missing,
+ * patches): a caller built against it is served with those read as 0.
+ */
+TEST(opts_size_archive)
+{
+    char a[PATH_MAX], b[PATH_MAX], wav[PATH_MAX], out[PATH_MAX];
+    const char *tmp = test_tmpdir(), *ex = test_tmpdir(), *paths[1];
+    shelf_archive_export_opts eo;
+    shelf_archive_import_opts io;
+    shelf_media_export_opts mo;
+    shelf_import_opts im;
+    shelf_library *la, *lb;
+
+    test_pathf(a, sizeof a, "%s/a", tmp);
+    test_pathf(b, sizeof b, "%s/b", tmp);
+    test_pathf(wav, sizeof wav, "%s/kick.wav", tmp);
+    ASSERT_OK(tg_write_simple(wav, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 4410, 7));
+    la = lib_at(a);
+    memset(&im, 0, sizeof im);
+    im.size = sizeof im;
+    paths[0] = wav;
+    ASSERT_OK(shelf_import(la, paths, 1, &im, NULL));
+    memset(&eo, 0, sizeof eo);
+    eo.all = 1;
+    TEST_OPTS_SIZE(shelf_archive_export_opts, eo, offsetof(shelf_archive_export_opts, allow_missing),
+                   SHELF_OK, export_once(la, ex, p_));
+    memset(&mo, 0, sizeof mo);
+    TEST_OPTS_SIZE(shelf_media_export_opts, mo, offsetof(shelf_media_export_opts, patches), SHELF_OK,
+                   media_once(la, ex, p_));
+    test_pathf(out, sizeof out, "%s/whole.tar", ex);
+    eo.size = sizeof eo;
+    ASSERT_OK(shelf_archive_export(la, out, &eo, NULL));
+    lb = lib_at(b);
+    memset(&io, 0, sizeof io);
+    TEST_OPTS_SIZE(shelf_archive_import_opts, io, sizeof io, SHELF_OK,
+                   shelf_archive_import(lb, out, p_, NULL));
+    ASSERT_EQ_INT(nsamples(lb), 1);
+    io.size = 3;
+    ASSERT_RC(SHELF_EINVAL, shelf_archive_import(lb, out, &io, NULL));
+    ASSERT(strstr(shelf_errmsg(lb), "invalid shelf_archive_import_opts") != NULL);
+    shelf_library_close(lb);
+    shelf_library_close(la);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(manifest_round_trip), TEST_ENTRY(names_and_info), TEST_ENTRY(strset_folds_case),
-        TEST_ENTRY(reader_from_memory), TEST_ENTRY(alloc_fail_archive), TEST_END
+        TEST_ENTRY(reader_from_memory), TEST_ENTRY(alloc_fail_archive),
+        TEST_ENTRY(opts_size_archive), TEST_END
     };
     return test_run(argc, argv, tests);
 }

@@ -17,6 +17,7 @@
 #include "test.h"
 #include "alloc_fault.h"
 #include "audiogen.h"
+#include "opts_size.h"
 #include "backup/backup_int.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
@@ -95,7 +96,7 @@ static shelf_library *make_library(const char *d, int n, size_t noise)
     int i;
 
     test_pathf(p, sizeof p, "%s/samples", d);
-    mkdir(p, 0777);
+    ASSERT(mkdir(p, 0777) == 0 || errno == EEXIST);
     for (i = 0; i < n; i++) {
         test_pathf(p, sizeof p, "%s/samples/s_%03d.wav", d, i);
         ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 3000 + 500 * i, 7u + (unsigned)i), 0);
@@ -105,7 +106,7 @@ static shelf_library *make_library(const char *d, int n, size_t noise)
         write_noise_wav(p, noise, 42);
     }
     test_pathf(p, sizeof p, "%s/copy", d);
-    mkdir(p, 0777);
+    ASSERT(mkdir(p, 0777) == 0 || errno == EEXIST);
     for (i = 0; i < 2; i++) {
         test_pathf(p, sizeof p, "%s/copy/c_%d.wav", d, i);
         ASSERT_EQ_INT(tg_write_simple(p, WAV16, 48000, 2, 4000, 100u + (unsigned)i), 0);
@@ -529,7 +530,7 @@ TEST(bit_flip_in_every_file_is_found)
         data[pos] ^= (uint8_t)(1u << (i % 8));
         rewind(f);
         fwrite(data, 1, (size_t)sb.st_size, f);
-        fclose(f);
+        ASSERT_EQ_INT(fclose(f), 0);
         rc = shelf_repo_open(target, &o, &r, NULL);
         if (rc == SHELF_OK) {
             rc = shelf_repo_check(r, 100, on_problem, &found, NULL);
@@ -540,7 +541,7 @@ TEST(bit_flip_in_every_file_is_found)
         data[pos] ^= (uint8_t)(1u << (i % 8));
         f = fopen(flist[i], "wb");
         fwrite(data, 1, (size_t)sb.st_size, f);
-        fclose(f);
+        ASSERT_EQ_INT(fclose(f), 0);
         free(data);
     }
     r = open_repo(target, NULL);
@@ -583,7 +584,7 @@ TEST(damaged_pack_names_items_and_others_restore)
     ASSERT(f);
     fseek(f, (long)(bsize / 2), SEEK_SET);
     fputc(0x55, f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     r = open_repo(target, NULL);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_problem, &named, NULL));
     ASSERT(named >= 1);
@@ -626,7 +627,7 @@ TEST(damaged_index_then_repair)
     ASSERT(f);
     fseek(f, 40, SEEK_SET);
     fputc(0x77, f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     /* it still opens; check names the file */
     r = open_repo(target, cache);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, on_problem, &named, NULL));
@@ -723,7 +724,7 @@ TEST(kill_during_backup_and_prune)
         run_killed(target, cache, libdir, 0, 20000 + (long)(rand() % 300000), round, seed);
         r = open_repo(target, cache);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
-        backup(r, lib, SHELF_BACKUP_FULL, &st);
+        backup(r, lib, SHELF_BACKUP_INCREMENTAL, &st);
         ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 0, NULL, NULL, NULL));
         memset(&fo, 0, sizeof fo);
         fo.size = sizeof fo;
@@ -872,6 +873,54 @@ TEST(options_size_checked)
     ASSERT(!test_exists(to));
     ro.size = sizeof ro;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, st.snapshot, &ro, NULL));
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
+static int repo_open_with(const char *target, const shelf_repo_opts *o)
+{
+    shelf_repo *r = NULL;
+    char *msg = NULL;
+    int rc = shelf_repo_open(target, o, &r, &msg);
+
+    if (rc == SHELF_EINVAL)
+        ASSERT(msg && strstr(msg, "invalid shelf_repo_opts") != NULL);
+    shelf_free(msg);
+    shelf_repo_close(r);
+    return rc;
+}
+
+/* The size rule of shelf.h on repository and forget options (no older
+ * versions; the backup and restore options are checked above). */
+TEST(options_size_repo_forget)
+{
+    const char *d = test_tmpdir();
+    char target[4096];
+    shelf_library *lib = make_library(d, 1, 1u << 20);
+    shelf_repo_opts o = repo_opts(PW, NULL);
+    shelf_forget_opts fo;
+    shelf_backup_stats st;
+    shelf_repo *r;
+    char *msg = NULL;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    o.size = 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_init(target, &o, &msg));
+    ASSERT(msg && strstr(msg, "invalid shelf_repo_opts"));
+    shelf_free(msg);
+    ASSERT(!test_exists(target));
+    init_repo(target);
+    o = repo_opts(PW, NULL);
+    TEST_OPTS_SIZE(shelf_repo_opts, o, sizeof o, SHELF_OK, repo_open_with(target, p_));
+    r = open_repo(target, NULL);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    memset(&fo, 0, sizeof fo);
+    fo.keep_last = 1;
+    fo.dry_run = 1;
+    TEST_OPTS_SIZE(shelf_forget_opts, fo, sizeof fo, SHELF_OK, shelf_repo_forget(r, p_, NULL, NULL));
+    fo.size = sizeof fo - 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_repo_forget(r, &fo, NULL, NULL));
+    ASSERT(strstr(shelf_repo_errmsg(r), "invalid shelf_forget_opts"));
     shelf_repo_close(r);
     shelf_library_close(lib);
 }
@@ -1154,13 +1203,13 @@ TEST(locks_are_leases)
     init_repo(target);
     r = open_repo(target, NULL);
     test_pathf(p, sizeof p, "%s/locks", target);
-    mkdir(p, 0777);
+    ASSERT(mkdir(p, 0777) == 0 || errno == EEXIST);
     /* a live exclusive lock of a running process (this one) blocks */
     test_pathf(p, sizeof p, "%s/locks/aaaa", target);
     f = fopen(p, "w");
     fprintf(f, "{\"exclusive\": true, \"expires\": %lld, \"host\": \"%s\", \"pid\": %d, \"time\": 1}",
             (long long)time(NULL) + 600, host, (int)getpid());
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     memset(&bo, 0, sizeof bo);
     bo.size = sizeof bo;
     ASSERT_RC(SHELF_EBUSY, shelf_backup_run(r, lib, &bo, NULL));
@@ -1169,7 +1218,7 @@ TEST(locks_are_leases)
     f = fopen(p, "w");
     fprintf(f, "{\"exclusive\": true, \"expires\": 5, \"host\": \"%s\", \"pid\": %d, \"time\": 1}",
             host, (int)getpid());
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_backup_run(r, lib, &bo, NULL));
     ASSERT(access(p, F_OK) != 0);
     shelf_repo_close(r);
@@ -1213,10 +1262,11 @@ static void forge_snapshot(shelf_repo *r, const char *snap, void (*mutate)(json_
     ASSERT_OKM(shelf_repo_errmsg(r), shelf__pack_flush(r));
     ASSERT_OKM(shelf_repo_errmsg(r), shelf__index_write(r));
     shelf__hex(tid, sizeof tid, id);
-    json_object_set_new(s, "tree", json_pack("[s]", id));
+    ASSERT_EQ_INT(json_object_set_new(s, "tree", json_pack("[s]", id)), 0);
     json_object_del(s, "id");
-    json_object_set_new(s, "time", json_integer(json_integer_value(json_object_get(s, "time")) + 1));
-    json_object_set_new(s, "nanos", json_integer(json_integer_value(json_object_get(s, "nanos")) + 1000000000));
+    ASSERT_EQ_INT(json_object_set_new(s, "time", json_integer(json_integer_value(json_object_get(s, "time")) + 1)), 0);
+    ASSERT_EQ_INT(json_object_set_new(s, "nanos",
+                                      json_integer(json_integer_value(json_object_get(s, "nanos")) + 1000000000)), 0);
     stext = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
     ASSERT(stext);
     ASSERT_OK(shelf__seal(r, stext, strlen(stext), &sealed));
@@ -1240,7 +1290,7 @@ static void set_first(json_t *items, const char *t)
 
     json_array_foreach(items, i, it)
         if (!strcmp(json_string_value(json_object_get(it, "t")), t)) {
-            json_object_set_new(it, "path", json_string(forged_path));
+            ASSERT_EQ_INT(json_object_set_new(it, "path", json_string(forged_path)), 0);
             return;
         }
     ASSERT(!"no such item");
@@ -1438,12 +1488,12 @@ static void plant_leftovers(const char *cache, const char *target)
     pid_t pid = dead_pid();
     FILE *f;
 
-    mkdir(cache, 0777);
+    ASSERT(mkdir(cache, 0777) == 0 || errno == EEXIST);
     test_pathf(p, sizeof p, "%s/backup-catalog-%d.db", cache, (int)pid);
     f = fopen(p, "w");
     ASSERT(f);
     fputs("copy", f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     test_pathf(p, sizeof p, "%s/restore-%d", cache, (int)pid);
     ASSERT_EQ_INT(mkdir(p, 0777), 0);
     test_pathf(p, sizeof p, "%s/data/ab", target);
@@ -1452,7 +1502,7 @@ static void plant_leftovers(const char *cache, const char *target)
     f = fopen(p, "w");
     ASSERT(f);
     fputs("half a pack", f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
 }
 
 static int leftovers(const char *cache, const char *target)
@@ -1599,7 +1649,7 @@ static void flip_byte(const char *path, long off)
     c = fgetc(f);
     fseek(f, off, SEEK_SET);
     fputc(c ^ 0x20, f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
 }
 
 TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
@@ -2141,14 +2191,14 @@ TEST(check_names_the_items_a_damaged_blob_hits)
     ASSERT_OK(shelf__index_find(r, id, NULL, 0, &loc));
     shelf__pack_name(loc.pack, pname);
     snprintf(path, sizeof path, "%s/%s", target, pname);
-    chmod(path, 0644);
+    ASSERT_EQ_INT(chmod(path, 0644), 0);
     f = fopen(path, "r+b");
     ASSERT(f);
-    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    ASSERT_EQ_INT(fseek(f, (long)loc.off + (long)(loc.len / 2), SEEK_SET), 0);
     c = fgetc(f);
-    fseek(f, (long)(loc.off + loc.len / 2), SEEK_SET);
+    ASSERT_EQ_INT(fseek(f, (long)loc.off + (long)(loc.len / 2), SEEK_SET), 0);
     fputc(c ^ 0x20, f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     json_decref(tree);
     json_decref(snap);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_named, &nm, NULL));
@@ -2182,7 +2232,7 @@ static void fill_fs(const char *dir)
     for (step = sizeof block; step > 0; step /= 2)
         while (fwrite(block, 1, step, f) == step)
             ;
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
 }
 
 /* repair-index whose cache writes fail (the cache on a full tmpfs) fails,
@@ -2213,7 +2263,7 @@ TEST(repair_index_fails_when_the_cache_cannot_be_written)
     ASSERT(f);
     fseek(f, 40, SEEK_SET);
     fputc(0x77, f);
-    fclose(f);
+    ASSERT_EQ_INT(fclose(f), 0);
     test_pathf(mnt, sizeof mnt, "%s/mnt", d);
     ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
     if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m") != 0)
@@ -2490,7 +2540,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(target_full_then_resume),
         TEST_ENTRY(target_removed_or_readonly_mid_backup),
         TEST_ENTRY(tmpfs_full),
-        TEST_ENTRY(options_size_checked),
+        TEST_ENTRY(options_size_checked), TEST_ENTRY(options_size_repo_forget),
         TEST_ENTRY(backup_without_config_names_it),
         TEST_ENTRY(live_restore_with_conflicts),
         TEST_ENTRY(locks_are_leases),

@@ -12,6 +12,7 @@
 #include "test.h"
 #include "alloc_fault.h"
 #include "audiogen.h"
+#include "opts_size.h"
 #include "common/common_int.h"
 
 #ifndef SHELF_TEST_DATA
@@ -650,6 +651,44 @@ TEST(list_sorts)
         o.size = sizeof o - 1;
         ASSERT_RC(SHELF_EINVAL, shelf_catalog_list(fx.lib, &o, &cur));
     }
+    teardown(&fx);
+}
+
+static int list_once(shelf_library *lib, const shelf_list_opts *o)
+{
+    shelf_cursor *cur = NULL;
+    int rc = shelf_catalog_list(lib, o, &cur);
+
+    shelf_cursor_free(cur);
+    return rc;
+}
+
+static int search_once(shelf_library *lib, const shelf_search_opts *o)
+{
+    shelf_cursor *cur = NULL;
+    int rc = shelf_search(lib, "kick", o, &cur, NULL, NULL);
+
+    shelf_cursor_free(cur);
+    return rc;
+}
+
+/* The size rule of shelf.h on list and search options (no older versions:
+ * their first size is sizeof). */
+TEST(opts_size_list_search)
+{
+    shelf_list_opts lo;
+    shelf_search_opts so;
+    fixture fx;
+
+    setup(&fx);
+    memset(&lo, 0, sizeof lo);
+    memset(&so, 0, sizeof so);
+    TEST_OPTS_SIZE(shelf_list_opts, lo, sizeof lo, SHELF_OK, list_once(fx.lib, p_));
+    TEST_OPTS_SIZE(shelf_search_opts, so, sizeof so, SHELF_OK, search_once(fx.lib, p_));
+    ASSERT_OKL(fx.lib, search_once(fx.lib, NULL));
+    lo.size = 1;
+    ASSERT_RC(SHELF_EINVAL, list_once(fx.lib, &lo));
+    ASSERT(strstr(shelf_errmsg(fx.lib), "invalid shelf_list_opts: size 1") != NULL);
     teardown(&fx);
 }
 
@@ -1381,6 +1420,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(favourite_and_touch),
         TEST_ENTRY(get_row),
         TEST_ENTRY(list_sorts),
+        TEST_ENTRY(opts_size_list_search),
         TEST_ENTRY(list_paging_and_filters),
         TEST_ENTRY(search),
         TEST_ENTRY(search_ranking),

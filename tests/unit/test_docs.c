@@ -149,7 +149,7 @@ static void assert_merged_at(const char *file, int line, const shelf_merge *m, c
 
     if (rc != SHELF_OK)
         test__fail(file, line, "merge result: %s", shelf_strerror(rc));
-    if (strcmp(got, w))
+    if (strcmp(got, w) != 0)
         test__fail(file, line, "merged\n  %s\nexpected\n  %s", got, w);
     shelf_free(got);
     shelf_free(w);
@@ -817,8 +817,8 @@ static json_t *rnd_scalar(rng *r)
         int n = rndn(r, 4), i;
 
         for (i = 0; i < n; i++)
-            json_array_append_new(a, rndn(r, 2) ? json_integer(rndn(r, 10))
-                                                : json_string(strs[rndn(r, 3)]));
+            ASSERT(json_array_append_new(a, rndn(r, 2) ? json_integer(rndn(r, 10))
+                                                       : json_string(strs[rndn(r, 3)])) == 0);
         return a;
     }
     default: return json_real(rndn(r, 1000) / 3.0 + 0.5);
@@ -834,15 +834,15 @@ static json_t *rnd_group(rng *r, int depth)
         const char *k = pnames[rndn(r, (int)(sizeof pnames / sizeof pnames[0]))];
 
         if (depth < 3 && rndn(r, 4) == 0)
-            json_object_set_new(g, k, rnd_group(r, depth + 1));
+            ASSERT(json_object_set_new(g, k, rnd_group(r, depth + 1)) == 0);
         else if (depth < 3 && rndn(r, 12) == 0) {
             json_t *a = json_array();     /* an array of groups */
 
-            json_array_append_new(a, rnd_group(r, 3));
-            json_array_append_new(a, rnd_group(r, 3));
-            json_object_set_new(g, k, a);
+            ASSERT(json_array_append_new(a, rnd_group(r, 3)) == 0);
+            ASSERT(json_array_append_new(a, rnd_group(r, 3)) == 0);
+            ASSERT(json_object_set_new(g, k, a) == 0);
         } else
-            json_object_set_new(g, k, rnd_scalar(r));
+            ASSERT(json_object_set_new(g, k, rnd_scalar(r)) == 0);
     }
     return g;
 }
@@ -859,20 +859,20 @@ static json_t *rnd_zone(rng *r)
     json_t *z = json_object(), *s = json_object();
 
     if (rndn(r, 3))
-        json_object_set_new(s, "id", json_integer(1 + rndn(r, 50)));
+        ASSERT(json_object_set_new(s, "id", json_integer(1 + rndn(r, 50))) == 0);
     else
-        json_object_set_new(s, "path", json_sprintf("s%d.wav", rndn(r, 50)));
-    json_object_set_new(z, "sample", s);
+        ASSERT(json_object_set_new(s, "path", json_sprintf("s%d.wav", rndn(r, 50))) == 0);
+    ASSERT(json_object_set_new(z, "sample", s) == 0);
     if (rndn(r, 2))
-        json_object_set_new(z, "key", rnd_range(r));
+        ASSERT(json_object_set_new(z, "key", rnd_range(r)) == 0);
     if (rndn(r, 2))
-        json_object_set_new(z, "vel", rnd_range(r));
+        ASSERT(json_object_set_new(z, "vel", rnd_range(r)) == 0);
     if (rndn(r, 2))
-        json_object_set_new(z, "root", json_integer(rndn(r, 128)));
+        ASSERT(json_object_set_new(z, "root", json_integer(rndn(r, 128))) == 0);
     if (rndn(r, 3) == 0)
-        json_object_set_new(z, "rr", json_integer(1 + rndn(r, 4)));
+        ASSERT(json_object_set_new(z, "rr", json_integer(1 + rndn(r, 4))) == 0);
     if (rndn(r, 2))
-        json_object_set_new(z, "params", rnd_group(r, 2));
+        ASSERT(json_object_set_new(z, "params", rnd_group(r, 2)) == 0);
     return z;
 }
 
@@ -884,20 +884,20 @@ static json_t *rnd_patch(rng *r)
     int i, n;
 
     if (rndn(r, 2))
-        json_object_set_new(d, "author", json_string(rndn(r, 2) ? "me" : "you"));
+        ASSERT(json_object_set_new(d, "author", json_string(rndn(r, 2) ? "me" : "you")) == 0);
     if (rndn(r, 3) == 0)
-        json_object_set_new(d, "comment", json_string("c"));
+        ASSERT(json_object_set_new(d, "comment", json_string("c")) == 0);
     if (rndn(r, 2)) {
         json_t *t = json_array();
 
         n = 1 + rndn(r, 4);
         for (i = 0; i < n; i++)
-            json_array_append_new(t, json_string(tagpool[rndn(r, 8)]));
-        json_object_set_new(d, "tags", t);
+            ASSERT(json_array_append_new(t, json_string(tagpool[rndn(r, 8)])) == 0);
+        ASSERT(json_object_set_new(d, "tags", t) == 0);
     }
-    json_object_set_new(d, "rating", json_integer(rndn(r, 6)));
+    ASSERT(json_object_set_new(d, "rating", json_integer(rndn(r, 6))) == 0);
     if (rndn(r, 6))
-        json_object_set_new(d, "params", rnd_group(r, 0));
+        ASSERT(json_object_set_new(d, "params", rnd_group(r, 0)) == 0);
     n = rndn(r, 4);
     if (n) {
         json_t *zs = json_object();
@@ -906,9 +906,9 @@ static json_t *rnd_patch(rng *r)
             char k[16];
 
             snprintf(k, sizeof k, "z%d", i + 1);
-            json_object_set_new(zs, k, rnd_zone(r));
+            ASSERT(json_object_set_new(zs, k, rnd_zone(r)) == 0);
         }
-        json_object_set_new(d, "zones", zs);
+        ASSERT(json_object_set_new(d, "zones", zs) == 0);
     }
     ASSERT_OKM(err.msg, shelf__doc_check(d, PATCH, &err));
     return d;
@@ -936,7 +936,7 @@ static void rnd_edit(rng *r, json_t *d, int edits)
 
         switch (rndn(r, 8)) {
         case 0:
-            json_object_set_new(d, "rating", json_integer(rndn(r, 6)));
+            ASSERT(json_object_set_new(d, "rating", json_integer(rndn(r, 6))) == 0);
             break;
         case 1:
         {
@@ -1005,13 +1005,13 @@ static void rnd_edit(rng *r, json_t *d, int edits)
         }
         case 6:
             if (rndn(r, 2))
-                json_object_set_new(d, "author", json_string(rndn(r, 2) ? "a" : "b"));
+                ASSERT(json_object_set_new(d, "author", json_string(rndn(r, 2) ? "a" : "b")) == 0);
             else
                 json_object_del(d, "author");
             break;
         default:
             if (!p)
-                json_object_set_new(d, "params", rnd_group(r, 1));
+                ASSERT(json_object_set_new(d, "params", rnd_group(r, 1)) == 0);
             else if (rndn(r, 8) == 0)
                 json_object_del(d, "params");
             break;
@@ -1047,7 +1047,7 @@ TEST(apply_random_pairs)
         x = json_deep_copy(a);
         ASSERT_OKM(err.msg, shelf__doc_apply(x, delta, &err));
         tx = recheck(x);
-        if (strcmp(tx, tb))
+        if (strcmp(tx, tb) != 0)
             test__fail(__FILE__, __LINE__, "pair %d: apply(a, diff(a,b)) != b\na: %s\nb: %s\n"
                        "delta: %s\ngot: %s", i, ta, tb, dt, tx);
         ASSERT(json_equal(x, b));
@@ -1594,7 +1594,7 @@ static void change_side(rng *r, json_t *d, const leaves *l, const int *owner, in
 
         if (owner[i] != s || !old)
             continue;
-        if (!strcmp(l->path[i], "name") || (rndn(r, 3) && strncmp(l->path[i], "tags/", 5))) {
+        if (!strcmp(l->path[i], "name") || (rndn(r, 3) && strncmp(l->path[i], "tags/", 5) != 0)) {
             v = new_value(r, l->path[i], old);
             ASSERT_OKM(err.msg, shelf__doc_set(d, l->path[i], v, &err));
         } else {
@@ -1640,7 +1640,7 @@ static void expand_set(json_t *out, shelf__buf *path, json_t *v)
     size_t len = path->len;
 
     if (!json_is_object(v) || !json_object_size(v)) {
-        json_array_append_new(out, json_pack("[s, s, O]", "s", path->buf, v));
+        ASSERT(json_array_append_new(out, json_pack("[s, s, O]", "s", path->buf, v)) == 0);
         return;
     }
     json_object_foreach(v, k, m) {
@@ -1670,7 +1670,7 @@ static json_t *leaf_delta(const json_t *base, json_t *delta)
             expand_set(out, &b, json_array_get(op, 2));
             shelf__buf_release(&b);
         } else {
-            json_array_append(out, op);
+            ASSERT(json_array_append(out, op) == 0);
         }
     }
     json_decref(delta);
@@ -1755,7 +1755,7 @@ static void merge_property(int leaf)
         x2 = apply_both(base, b, a, leaf);
         ASSERT_OK(shelf_merge_new(tb, ta, tt, 1, 2, &m, NULL));
         if (shelf_merge_conflicts(m) != 0 || shelf_merge_result(m, &got) != SHELF_OK ||
-            strcmp(got, x1) || strcmp(got, x2)) {
+            strcmp(got, x1) != 0 || strcmp(got, x2) != 0) {
             const char *p = "";
 
             shelf_merge_conflict(m, 0, &p, NULL, NULL, NULL, NULL);
@@ -2733,6 +2733,59 @@ TEST(store_refs_and_mirrors)
     shelf_library_close(t.lib);
 }
 
+/*
+ * The public shelf_import relinks: a patch whose sample was removed with
+ * force finds the same bytes again after the file moved and was imported
+ * under a new id, and the log says "relink".  An import that adds no row
+ * relinks nothing.
+ */
+TEST(store_relink_after_moved_sample)
+{
+    tlib t;
+    int64_t s[1], pid, nid;
+    char doc[512], want[64], moved[PATH_MAX], old[PATH_MAX], *hex;
+    const char *src = test_tmpdir(), *dst = test_tmpdir(), *paths[1] = { src };
+    shelf_import_opts o;
+    shelf_import_stats st;
+    refs r;
+
+    lib_open(&t);
+    test_pathf(old, sizeof old, "%s/kick.wav", src);
+    ASSERT_EQ_INT(tg_write_simple(old, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441, 7), 0);
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_OKL(t.lib, shelf_catalog_find_path(t.lib, old, &s[0]));
+    snprintf(doc, sizeof doc, "SELECT sha256 FROM samples WHERE id = %lld", (long long)s[0]);
+    hex = db_text(&t, doc);
+    snprintf(doc, sizeof doc,
+             "{\"shelf_patch\":1,\"name\":\"Kit\",\"zones\":{\"z1\":{\"sample\":"
+             "{\"id\":%lld,\"sha256\":\"%s\"}}}}",
+             (long long)s[0], hex);
+    shelf_free(hex);
+    pid = create_doc(&t, PATCH, doc);
+    ASSERT_OKL(t.lib, shelf_catalog_remove(t.lib, s[0], SHELF_REMOVE_FORCE));
+    get_refs(&t, PATCH, pid, &r);
+    ASSERT_EQ_INT(r.n, 0);
+    /* Nothing new: no relink yet. */
+    paths[0] = dst;
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_EQ_INT((int)st.imported, 0);
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM audit_log WHERE action = 'relink'"), 0);
+    test_pathf(moved, sizeof moved, "%s/moved.wav", dst);
+    ASSERT_EQ_INT(rename(old, moved), 0);
+    ASSERT_OKL(t.lib, shelf_import(t.lib, paths, 1, &o, &st));
+    ASSERT_EQ_INT((int)st.imported, 1);
+    ASSERT_OKL(t.lib, shelf_catalog_find_path(t.lib, moved, &nid));
+    ASSERT(nid != s[0]);
+    get_refs(&t, PATCH, pid, &r);
+    ASSERT_EQ_INT(r.n, 1);
+    snprintf(want, sizeof want, "1:%lld:moved:1", (long long)nid);
+    ASSERT(has_ref(&r, want));
+    ASSERT_EQ_INT(db_int(&t, "SELECT count(*) FROM audit_log WHERE action = 'relink'"), 1);
+    shelf_library_close(t.lib);
+}
+
 typedef struct listed {
     int n;
     char names[8][32];
@@ -2828,7 +2881,7 @@ TEST(store_delta_chains)
     for (i = 1; i <= EDITS + 1; i++) {
         char *j = get_doc(&t, PATCH, id, i);
 
-        if (strcmp(j, docs[i]))
+        if (strcmp(j, docs[i]) != 0)
             test__fail(__FILE__, __LINE__, "version %d reads back different", i);
         shelf_free(j);
     }
@@ -2979,7 +3032,7 @@ TEST(store_corrupt_rows)
                 int rc = shelf_doc_get(t.lib, PATCH, id, k, &j);
 
                 if (rc == SHELF_OK) {
-                    if (strcmp(j, docs[k]))
+                    if (strcmp(j, docs[k]) != 0)
                         test__fail(__FILE__, __LINE__, "row %d byte %d: version %d reads as "
                                    "another document:\n%s\n%s", v, pos, k, j, docs[k]);
                 } else if (rc != SHELF_ECORRUPT) {
@@ -3309,6 +3362,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(store_resolve_refs),
         TEST_ENTRY(store_undo),
         TEST_ENTRY(store_refs_and_mirrors),
+        TEST_ENTRY(store_relink_after_moved_sample),
         TEST_ENTRY(store_list_touch),
         TEST_ENTRY(store_delta_chains),
         TEST_ENTRY(store_corrupt_rows),

@@ -12,6 +12,7 @@
 #include "test.h"
 #include "audiogen.h"
 #include "alloc_fault.h"
+#include "opts_size.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
 
@@ -34,7 +35,7 @@ static void write_wavs(const char *dir, const char *sub, const char *name, int n
     int i;
 
     test_pathf(p, sizeof p, "%s/%s", dir, sub);
-    mkdir(p, 0777);
+    ASSERT(mkdir(p, 0777) == 0 || errno == EEXIST);
     for (i = 0; i < n; i++) {
         test_pathf(p, sizeof p, "%s/%s/%s_%03d.wav", dir, sub, name, i);
         ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 2000 + i, seed + (unsigned)i), 0);
@@ -58,6 +59,29 @@ static int64_t count_rows(shelf_library *lib)
 
     ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
     return total;
+}
+
+static int import_with(shelf_library *lib, const char *path, const shelf_import_opts *o)
+{
+    const char *paths[1] = { path };
+
+    return shelf_import(lib, paths, 1, o, NULL);
+}
+
+/* The size rule of shelf.h on import options (no older version). */
+TEST(opts_size_import)
+{
+    const char *root = test_tmpdir(), *libdir = test_tmpdir();
+    shelf_import_opts o;
+    shelf_library *lib;
+
+    write_wavs(root, "Kicks", "Kick", 2, 1);
+    lib = open_lib(libdir);
+    memset(&o, 0, sizeof o);
+    TEST_OPTS_SIZE(shelf_import_opts, o, sizeof o, SHELF_OK, import_with(lib, root, p_));
+    ASSERT_EQ_INT(count_rows(lib), 2);
+    ASSERT_OKL(lib, import_with(lib, root, NULL));
+    shelf_library_close(lib);
 }
 
 TEST(first_import_and_unchanged_rescan)
@@ -105,7 +129,7 @@ TEST(sample_fields_and_category)
     s.acid_tempo = 96;
     s.acid_beats = 4;
     test_pathf(sub, sizeof sub, "%s/My Pack ü", root);
-    mkdir(sub, 0777);
+    ASSERT_EQ_INT(mkdir(sub, 0777), 0);
     test_pathf(p, sizeof p, "%s/Snare Roll 96bpm.wav", sub);
     ASSERT_EQ_INT(tg_write(p, &s), 0);
     lib = open_lib(libdir);
@@ -161,7 +185,7 @@ TEST(changed_moved_missing)
         char dst[4096], dir[4096];
 
         test_pathf(dir, sizeof dir, "%s/B", root);
-        mkdir(dir, 0777);
+        ASSERT(mkdir(dir, 0777) == 0 || errno == EEXIST);
         test_pathf(dst, sizeof dst, "%s/B/Renamed.wav", root);
         ASSERT_EQ_INT(rename(a, dst), 0);
         ASSERT_EQ_INT(unlink(b), 0);
@@ -439,14 +463,14 @@ static void damage(const char *blob, off_t off)
     unsigned char byte;
     int fd;
 
-    chmod(blob, 0644);
+    ASSERT_EQ_INT(chmod(blob, 0644), 0);
     fd = open(blob, O_RDWR);
     ASSERT(fd >= 0);
     ASSERT_EQ_INT(pread(fd, &byte, 1, off), 1);
     byte ^= 0xff;
     ASSERT_EQ_INT(pwrite(fd, &byte, 1, off), 1);
     close(fd);
-    chmod(blob, 0444);
+    ASSERT_EQ_INT(chmod(blob, 0444), 0);
 }
 
 static int blob_intact(shelf_library *lib)
@@ -789,7 +813,7 @@ TEST(verify_finds_flipped_byte_deleted_file_and_changed_file)
     ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
     test_pathf(blob, sizeof blob, "%s/objects/%.2s/%.2s/%s", libdir, row->blob, row->blob + 2, row->blob);
     shelf_cursor_free(cur);
-    chmod(blob, 0644);
+    ASSERT_EQ_INT(chmod(blob, 0644), 0);
     fd = open(blob, O_RDWR);
     ASSERT(fd >= 0);
     ASSERT_EQ_INT(pread(fd, &byte, 1, 100), 1);
@@ -1182,6 +1206,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(first_import_and_unchanged_rescan),
+        TEST_ENTRY(opts_size_import),
         TEST_ENTRY(sample_fields_and_category),
         TEST_ENTRY(changed_moved_missing),
         TEST_ENTRY(duplicate_content_is_not_a_move),

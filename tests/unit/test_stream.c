@@ -22,6 +22,7 @@
 #include "test.h"
 #include "alloc_fault.h"
 #include "audiogen.h"
+#include "opts_size.h"
 #include "stream/stream_int.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -386,7 +387,7 @@ static void check_bitexact(int flags)
     ASSERT(fr_ram > 48000 * 3);
     ASSERT(nonzero(ram, 2 * fr_ram) > fr_ram);
     for (i = 0; i < 2 * fr_ram; i++)
-        if (memcmp(&ram[i], &disk[i], sizeof(float)))
+        if (memcmp(&ram[i], &disk[i], sizeof(float)) != 0)
             test__fail(__FILE__, __LINE__, "sample %lld differs: %.9g != %.9g", (long long)i,
                        ram[i], disk[i]);
     /* The disk render really streamed, cleanly. */
@@ -644,6 +645,77 @@ TEST(cache_lru_pins_refs)
     ASSERT_EQ_INT(atomic_load(&c.bytes), 0);
     ASSERT_EQ_INT(atomic_load(&c.evictions), 4);
     shelf__cache_release(&c);
+}
+
+static int stream_new_once(const shelf_stream_opts *o)
+{
+    shelf_stream *s = NULL;
+    char *e = NULL;
+    int rc = shelf_stream_new(o, &s, &e);
+
+    if (rc == SHELF_EINVAL)
+        ASSERT(e && strstr(e, "invalid shelf_stream_opts") != NULL);
+    shelf_free(e);
+    shelf_stream_free(s);
+    return rc;
+}
+
+static int stress_once(const shelf_stream_opts *eo, const shelf_stress_opts *so)
+{
+    const char *paths[1] = { "/nonexistent/kick.wav" };
+    shelf_stress_result *r = NULL;
+    char *e = NULL;
+    int rc = shelf_stress_run(paths, 1, eo, so, &r, &e);
+
+    if (rc == SHELF_EINVAL)
+        ASSERT(e && strstr(e, "invalid shelf_stre") != NULL);
+    shelf_free(e);
+    shelf_stress_free(r);
+    return rc;
+}
+
+/*
+ * The size rule of shelf.h on the engine's and the stress test's options
+ * (no older versions; a stress run cannot succeed here, so only the
+ * refusals), and on the stats the engine fills: an older caller's struct
+ * is written only up to its size.
+ */
+TEST(opts_size_stream)
+{
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stress_opts so;
+    shelf_stream *s;
+    union {
+        shelf_stream_stats st;
+        unsigned char b[sizeof(shelf_stream_stats) + 16];
+    } u;
+    size_t old = offsetof(shelf_stream_stats, reads_uring), i;
+
+    memset(&so, 0, sizeof so);
+    TEST_OPTS_SIZE(shelf_stream_opts, o, sizeof o, SHELF_OK, stream_new_once(p_));
+    TEST_OPTS_SIZE(shelf_stream_opts, o, sizeof o, INT_MIN, stress_once(p_, NULL));
+    TEST_OPTS_SIZE(shelf_stress_opts, so, sizeof so, INT_MIN, stress_once(NULL, p_));
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    memset(&u, 0xab, sizeof u);
+    u.st.size = old;
+    shelf_stream_get_stats(s, &u.st);
+    ASSERT_EQ_INT(u.st.size, old);
+    ASSERT_EQ_INT(u.st.blocks, 0);
+    for (i = old; i < sizeof u; i++)
+        ASSERT_EQ_INT(u.b[i], 0xab);
+    memset(&u, 0xab, sizeof u);
+    u.st.size = sizeof u;
+    shelf_stream_get_stats(s, &u.st);
+    ASSERT_EQ_INT(u.st.size, sizeof u.st);
+    ASSERT_EQ_INT(u.st.reads_direct, 0);
+    for (i = sizeof u.st; i < sizeof u; i++)
+        ASSERT_EQ_INT(u.b[i], 0xab);
+    memset(&u, 0xab, sizeof u);
+    u.st.size = 0;
+    shelf_stream_get_stats(s, &u.st);
+    ASSERT_EQ_INT(u.st.size, 0);
+    ASSERT_EQ_INT(u.b[sizeof(size_t)], 0xab);
+    shelf_stream_free(s);
 }
 
 TEST(engine_pin_and_hits)
@@ -930,9 +1002,9 @@ TEST(frag_and_optimize)
     for (i = 0; i < 64; i++) {
         memset(block, 'a' + i % 26, sizeof block);
         ASSERT(write(fa, block, sizeof block) == (ssize_t)sizeof block);
-        fsync(fa);
+        ASSERT_EQ_INT(fsync(fa), 0);
         ASSERT(write(fb, block, sizeof block) == (ssize_t)sizeof block);
-        fsync(fb);
+        ASSERT_EQ_INT(fsync(fb), 0);
     }
     close(fa);
     close(fb);
@@ -1048,6 +1120,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
+        TEST_ENTRY(opts_size_stream),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram), TEST_END

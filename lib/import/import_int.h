@@ -1,0 +1,24 @@
+/*
+ * import_int.h: the catalog import inside the library.  The public
+ * shelf_import (lib/patch/versions.c) runs it and then links documents up
+ * again with the samples that came back; import stays below patch and never
+ * calls it.
+ */
+#ifndef SHELF_IMPORT_INT_H
+#define SHELF_IMPORT_INT_H
+
+#include "shelf/shelf.h"
+
+/*
+ * shelf_import (include/shelf/import.h) without what lies above the
+ * catalog.  When after is not NULL and the import committed at least one
+ * new or changed row (stats->imported), after(lib) runs once on the calling
+ * thread, still under the import's library lock and before the last
+ * progress callback, also when the import was cancelled; its error is the
+ * import's result when the import itself succeeded.
+ */
+int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npaths,
+                      const shelf_import_opts *opts, shelf_import_stats *stats,
+                      int (*after)(shelf_library *lib));
+
+#endif /* SHELF_IMPORT_INT_H */
