@@ -911,7 +911,7 @@ TEST(options_size_repo_forget)
     ASSERT(!test_exists(target));
     init_repo(target);
     o = repo_opts(PW, NULL);
-    TEST_OPTS_SIZE(shelf_repo_opts, o, sizeof o, SHELF_OK, repo_open_with(target, p_));
+    TEST_OPTS_SIZE(shelf_repo_opts, o, offsetof(shelf_repo_opts, ca_file), SHELF_OK, repo_open_with(target, p_));
     r = open_repo(target, NULL);
     backup(r, lib, SHELF_BACKUP_FULL, &st);
     memset(&fo, 0, sizeof fo);
@@ -2458,6 +2458,9 @@ TEST(copy_killed_halfway_resumes)
     restore_and_verify(dst, "latest", to, 6);
     shelf_repo_close(dst);
     shelf_repo_close(src);
+    shelf_library_close(lib);
+}
+
 /*
  * Backup under allocation failure (ours, SQLite's copy of the catalog,
  * jansson's snapshot and index documents): for n = 1, 2, ... the nth
