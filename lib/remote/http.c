@@ -682,7 +682,9 @@ static int retry_status(const shelf__http_req *rq, long status)
 {
     const int *p;
 
-    if (status >= 500 || status == 429)
+    /* 501 Not Implemented and 505 HTTP Version Not Supported answer the
+     * same on every attempt: not worth a retry. */
+    if ((status >= 500 && status != 501 && status != 505) || status == 429)
         return 1;
     for (p = rq->retry_status; p && *p; p++)
         if (*p == status)
