@@ -321,24 +321,132 @@ static const char *strip(const char *s, size_t *n)
     return s;
 }
 
+/* The parser of one file: configparser's state between lines. */
+typedef struct ini_parse {
+    ini_state st;
+    names sects, opts;          /* seen so far: in the file, in the section */
+    shelf__buf key, val, sect;  /* the option being read, its section */
+    int have_sect, have_opt, in_profile, in_default;
+    long line;
+    shelf__err *err;
+} ini_parse;
+
+/* "[NAME]": a section header.  *done = 0 when s is not one ("[]"), and the
+ * line is read as an option. */
+static int ini_header(ini_parse *p, const char *s, size_t sl, int *done)
+{
+    size_t e = sl - 1;
+    int rc, nomem = 0;
+
+    *done = 0;
+    while (s[e] != ']')
+        e--;
+    if (e < 2)
+        return SHELF_OK;    /* "[]": not a header (".+" needs one character) */
+    *done = 1;
+    shelf__buf_reset(&p->sect);
+    if (shelf__buf_add(&p->sect, s + 1, e - 1) != SHELF_OK)
+        return SHELF_ENOMEM;
+    p->in_default = !strcmp(p->sect.buf, "DEFAULT");
+    if (!p->in_default && (rc = names_add(&p->sects, p->sect.buf)) != SHELF_OK) {
+        if (rc == SHELF_EEXIST)
+            rc = shelf__seterr(p->err, SHELF_EFORMAT, "line %ld: section '%s' again", p->line,
+                               p->sect.buf);
+        return rc;
+    }
+    names_free(&p->opts);
+    p->in_profile = !p->in_default && ini_is_profile(&p->st, p->sect.buf, &nomem);
+    if (nomem)
+        return SHELF_ENOMEM;
+    if (p->in_profile) {
+        /* [default] and [profile default] both name it: the last wins */
+        shelf__creds_clear(&p->st.in_sect);
+        p->st.found = 1;
+    }
+    p->have_sect = 1;
+    return SHELF_OK;
+}
+
+/* "key = value" or "key: value": the start of an option. */
+static int ini_option(ini_parse *p, const char *s, size_t sl)
+{
+    size_t d = 0, k;
+    const char *v;
+    int rc, i;
+
+    if (!p->have_sect)
+        return shelf__seterr(p->err, SHELF_EFORMAT, "line %ld: a value before any [section]", p->line);
+    while (d < sl && s[d] != '=' && s[d] != ':')
+        d++;
+    k = d;
+    while (k && is_sp(s[k - 1]))
+        k--;
+    if (d == sl || k == 0)
+        return shelf__seterr(p->err, SHELF_EFORMAT, "line %ld: not 'key = value'", p->line);
+    shelf__buf_reset(&p->key);
+    wipe_buf(&p->val);
+    if (shelf__buf_add(&p->key, s, k) != SHELF_OK)
+        return SHELF_ENOMEM;
+    for (i = 0; p->key.buf[i]; i++)
+        if (p->key.buf[i] >= 'A' && p->key.buf[i] <= 'Z')
+            p->key.buf[i] = (char)(p->key.buf[i] - 'A' + 'a');
+    if ((rc = names_add(&p->opts, p->key.buf)) != SHELF_OK) {
+        if (rc == SHELF_EEXIST)
+            rc = shelf__seterr(p->err, SHELF_EFORMAT, "line %ld: key '%s' again in [%s]", p->line,
+                               p->key.buf, p->sect.buf);
+        return rc;
+    }
+    d++;
+    k = sl - d;
+    v = strip(s + d, &k);
+    if (shelf__buf_add(&p->val, v, k) != SHELF_OK)
+        return SHELF_ENOMEM;
+    p->have_opt = 1;
+    return SHELF_OK;
+}
+
+/* The option read so far is complete: keep its value. */
+static int ini_flush(ini_parse *p)
+{
+    if (!p->have_opt)
+        return SHELF_OK;
+    p->have_opt = 0;
+    return ini_value(&p->st, p->in_default, p->in_profile, p->key.buf, p->val.buf ? p->val.buf : "");
+}
+
+/* The section's own values, else [DEFAULT]'s, into *out. */
+static void ini_result(ini_parse *p, shelf__creds *out)
+{
+    int i;
+
+    for (i = 0; i < NFIELDS; i++) {
+        char **a = field_at(&p->st.in_sect, i), **b = field_at(&p->st.in_default, i);
+
+        if (!*a && *b) {
+            *a = *b;
+            *b = NULL;
+        }
+    }
+    *out = p->st.in_sect;
+    memset(&p->st.in_sect, 0, sizeof p->st.in_sect);
+}
+
 int shelf__awsini_find(const char *text, size_t n, int config, const char *profile,
                        shelf__creds *out, shelf__err *err)
 {
-    ini_state st;
-    names sects = { NULL, 0 }, opts = { NULL, 0 };
-    shelf__buf key = SHELF__BUF_INIT, val = SHELF__BUF_INIT, sect = SHELF__BUF_INIT;
+    ini_parse p;
     size_t pos = 0, indent = 0, pending_empty = 0;
-    int rc = SHELF_OK, have_sect = 0, have_opt = 0, in_profile = 0, in_default = 0, nomem = 0;
-    long line = 0;
-    int i;
+    int rc = SHELF_OK;
 
     memset(out, 0, sizeof *out);
-    memset(&st, 0, sizeof st);
-    st.profile = profile;
-    st.config = config;
+    memset(&p, 0, sizeof p);
+    p.st.profile = profile;
+    p.st.config = config;
+    p.err = err;
     while (pos <= n && rc == SHELF_OK) {
         size_t start = pos, len, ind, sl;
         const char *s;
+        int done;
 
         if (pos == n && n > 0 && (text[n - 1] == '\n'))
             break;
@@ -348,9 +456,9 @@ int shelf__awsini_find(const char *text, size_t n, int config, const char *profi
         if (pos < n && text[pos] == '\r' && pos + 1 < n && text[pos + 1] == '\n')
             pos++;
         pos++;
-        line++;
+        p.line++;
         if (memchr(text + start, '\0', len)) {
-            rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: a NUL byte", line);
+            rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: a NUL byte", p.line);
             break;
         }
         sl = len;
@@ -360,129 +468,42 @@ int shelf__awsini_find(const char *text, size_t n, int config, const char *profi
         if (sl && (*s == '#' || *s == ';'))
             continue;
         if (!sl) {
-            if (have_opt)
+            if (p.have_opt)
                 pending_empty++;
             continue;
         }
-        if (have_sect && have_opt && ind > indent) {
+        if (p.have_sect && p.have_opt && ind > indent) {
             /* a continuation line */
-            for (; pending_empty; pending_empty--)
-                if (shelf__buf_add(&val, "\n", 1) != SHELF_OK)
-                    rc = SHELF_ENOMEM;
-            if (shelf__buf_add(&val, "\n", 1) != SHELF_OK || shelf__buf_add(&val, s, sl) != SHELF_OK)
-                rc = SHELF_ENOMEM;
+            for (; pending_empty && rc == SHELF_OK; pending_empty--)
+                rc = shelf__buf_add(&p.val, "\n", 1);
+            if (rc == SHELF_OK && (rc = shelf__buf_add(&p.val, "\n", 1)) == SHELF_OK)
+                rc = shelf__buf_add(&p.val, s, sl);
             continue;
         }
-        if (have_opt) {
-            rc = ini_value(&st, in_default, in_profile, key.buf, val.buf ? val.buf : "");
-            have_opt = 0;
-            if (rc != SHELF_OK)
-                break;
-        }
+        if ((rc = ini_flush(&p)) != SHELF_OK)
+            break;
         pending_empty = 0;
         indent = ind;
-        if (*s == '[' && memchr(s + 1, ']', sl - 1)) {
-            size_t e = sl - 1;
-
-            while (s[e] != ']')
-                e--;
-            if (e < 2) {
-                /* "[]": not a header (".+" needs one character) */
-            } else {
-                shelf__buf_reset(&sect);
-                if (shelf__buf_add(&sect, s + 1, e - 1) != SHELF_OK) {
-                    rc = SHELF_ENOMEM;
-                    break;
-                }
-                in_default = !strcmp(sect.buf, "DEFAULT");
-                if (!in_default && (rc = names_add(&sects, sect.buf)) != SHELF_OK) {
-                    if (rc == SHELF_EEXIST)
-                        rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: section '%s' again",
-                                           line, sect.buf);
-                    break;
-                }
-                names_free(&opts);
-                in_profile = !in_default && ini_is_profile(&st, sect.buf, &nomem);
-                if (nomem) {
-                    rc = SHELF_ENOMEM;
-                    break;
-                }
-                if (in_profile) {
-                    /* [default] and [profile default] both name it: the last wins */
-                    shelf__creds_clear(&st.in_sect);
-                    st.found = 1;
-                }
-                have_sect = 1;
-                continue;
-            }
-        }
-        if (!have_sect) {
-            rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: a value before any [section]", line);
-            break;
-        } else {
-            size_t d = 0, k;
-            const char *v;
-
-            while (d < sl && s[d] != '=' && s[d] != ':')
-                d++;
-            k = d;
-            while (k && is_sp(s[k - 1]))
-                k--;
-            if (d == sl || k == 0) {
-                rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: not 'key = value'", line);
-                break;
-            }
-            shelf__buf_reset(&key);
-            wipe_buf(&val);
-            if (shelf__buf_add(&key, s, k) != SHELF_OK) {
-                rc = SHELF_ENOMEM;
-                break;
-            }
-            for (i = 0; key.buf[i]; i++)
-                if (key.buf[i] >= 'A' && key.buf[i] <= 'Z')
-                    key.buf[i] = (char)(key.buf[i] - 'A' + 'a');
-            if ((rc = names_add(&opts, key.buf)) != SHELF_OK) {
-                if (rc == SHELF_EEXIST)
-                    rc = shelf__seterr(err, SHELF_EFORMAT, "line %ld: key '%s' again in [%s]",
-                                       line, key.buf, sect.buf);
-                break;
-            }
-            d++;
-            k = sl - d;
-            v = strip(s + d, &k);
-            if (shelf__buf_add(&val, v, k) != SHELF_OK) {
-                rc = SHELF_ENOMEM;
-                break;
-            }
-            have_opt = 1;
-        }
+        done = 0;
+        if (*s == '[' && memchr(s + 1, ']', sl - 1) && ((rc = ini_header(&p, s, sl, &done)) != SHELF_OK || done))
+            continue;
+        rc = ini_option(&p, s, sl);
     }
-    if (rc == SHELF_OK && have_opt)
-        rc = ini_value(&st, in_default, in_profile, key.buf, val.buf ? val.buf : "");
-    if (rc == SHELF_OK && !st.found)
+    if (rc == SHELF_OK)
+        rc = ini_flush(&p);
+    if (rc == SHELF_OK && !p.st.found)
         rc = SHELF_ENOTFOUND;
-    if (rc == SHELF_OK) {
-        /* the section's own values, else [DEFAULT]'s */
-        for (i = 0; i < NFIELDS; i++) {
-            char **a = field_at(&st.in_sect, i), **b = field_at(&st.in_default, i);
-
-            if (!*a && *b) {
-                *a = *b;
-                *b = NULL;
-            }
-        }
-        *out = st.in_sect;
-        memset(&st.in_sect, 0, sizeof st.in_sect);
-    }
+    if (rc == SHELF_OK)
+        ini_result(&p, out);
     if (rc == SHELF_ENOMEM)
         shelf__seterr(err, rc, "out of memory");
-    shelf__creds_clear(&st.in_sect);
-    shelf__creds_clear(&st.in_default);
-    names_free(&sects);
-    names_free(&opts);
-    shelf__buf_release(&key);
-    shelf__buf_release(&sect);
-    wipe_buf(&val);
+    shelf__creds_clear(&p.st.in_sect);
+    shelf__creds_clear(&p.st.in_default);
+    names_free(&p.sects);
+    names_free(&p.opts);
+    shelf__buf_release(&p.key);
+    shelf__buf_release(&p.sect);
+    wipe_buf(&p.val);
     return rc;
 }
 

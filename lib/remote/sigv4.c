@@ -216,16 +216,13 @@ void shelf__sigv4_out_release(shelf__sigv4_out *out)
     memset(out, 0, sizeof *out);
 }
 
-int shelf__sigv4_sign(const shelf__sigv4_req *rq, shelf__sigv4_out *out, shelf__err *err)
+/* Check what the request must have; set out->amz_date and phash (the
+ * payload's hash in hex, or "" for UNSIGNED-PAYLOAD). */
+static int sign_check(const shelf__sigv4_req *rq, shelf__sigv4_out *out, char phash[SHELF_HASH_HEX],
+                      shelf__err *err)
 {
-    shelf__buf creq = SHELF__BUF_INIT, sts = SHELF__BUF_INIT, sh = SHELF__BUF_INIT;
-    hparam *hv = NULL;
-    size_t i, nh = 0;
-    int rc = SHELF_OK, has_host = 0;
-    char phash[SHELF_HASH_HEX], date[9], scope_hash[SHELF_HASH_HEX], *secret4 = NULL;
-    uint8_t digest[SHELF_HASH_BYTES], k1[32], k2[32];
+    uint8_t digest[SHELF_HASH_BYTES];
 
-    memset(out, 0, sizeof *out);
     if (empty(rq->method) || !rq->path || rq->path[0] != '/' || empty(rq->access_key) ||
         !rq->secret_key || empty(rq->region) || empty(rq->service))
         return shelf__seterr(err, SHELF_EINVAL, "cannot sign request: %s missing",
@@ -237,8 +234,6 @@ int shelf__sigv4_sign(const shelf__sigv4_req *rq, shelf__sigv4_out *out, shelf__
     if (shelf__sigv4_amz_date(rq->time, out->amz_date) != SHELF_OK)
         return shelf__seterr(err, SHELF_EINVAL, "cannot sign request: time %lld out of range",
                              (long long)rq->time);
-    memcpy(date, out->amz_date, 8);
-    date[8] = '\0';
     if (rq->payload_hash) {
         size_t n = strlen(rq->payload_hash);
         int ok = !strcmp(rq->payload_hash, SHELF__SIGV4_UNSIGNED) ||
@@ -247,90 +242,133 @@ int shelf__sigv4_sign(const shelf__sigv4_req *rq, shelf__sigv4_out *out, shelf__
         if (!ok)
             return shelf__seterr(err, SHELF_EINVAL, "cannot sign request: bad payload hash '%.70s'",
                                  rq->payload_hash);
-        snprintf(phash, sizeof phash, "%s", rq->payload_hash);
+        snprintf(phash, SHELF_HASH_HEX, "%s", rq->payload_hash);
         if (n != 64)
             phash[0] = '\0';    /* UNSIGNED-PAYLOAD: longer than the buffer */
     } else {
         shelf__sha256_mem(rq->body ? rq->body : "", rq->body ? rq->body_len : 0, digest);
         shelf__hex(digest, sizeof digest, phash);
     }
+    return SHELF_OK;
+}
 
-    /* Headers: lower-cased, sorted (stable for repeated names). */
-    if (rq->n_headers && !(hv = shelf__calloc(rq->n_headers, sizeof *hv))) {
-        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (nh = 0; nh < rq->n_headers; nh++) {
-        if ((rc = parse_header(rq->headers[nh], &hv[nh])) != SHELF_OK) {
-            nh++;
+/* The request's headers, lower-cased and sorted (stable for repeated
+ * names), into *hv (*nh of them, to free even on failure). */
+static int sign_headers(const shelf__sigv4_req *rq, hparam **hv, size_t *nh, shelf__err *err)
+{
+    int rc, has_host = 0;
+
+    *nh = 0;
+    if (rq->n_headers && !(*hv = shelf__calloc(rq->n_headers, sizeof **hv)))
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+    for (; *nh < rq->n_headers; (*nh)++) {
+        hparam *h = &(*hv)[*nh];
+
+        if ((rc = parse_header(rq->headers[*nh], h)) != SHELF_OK) {
+            (*nh)++;
             if (rc == SHELF_EINVAL)
-                shelf__seterr(err, rc, "cannot sign request: bad header '%.60s'", rq->headers[nh - 1]);
-            else
-                shelf__seterr(err, rc, "out of memory");
-            goto out;
+                return shelf__seterr(err, rc, "cannot sign request: bad header '%.60s'",
+                                     rq->headers[*nh - 1]);
+            return shelf__seterr(err, rc, "out of memory");
         }
-        hv[nh].order = nh;
-        if (!strcmp(hv[nh].name, "host"))
+        h->order = *nh;
+        if (!strcmp(h->name, "host"))
             has_host = 1;
     }
-    if (!has_host) {
-        rc = shelf__seterr(err, SHELF_EINVAL, "cannot sign request: no host header");
-        goto out;
-    }
-    qsort(hv, nh, sizeof *hv, hparam_cmp);
+    if (!has_host)
+        return shelf__seterr(err, SHELF_EINVAL, "cannot sign request: no host header");
+    qsort(*hv, *nh, sizeof **hv, hparam_cmp);
+    return SHELF_OK;
+}
 
-    /* The canonical request. */
-    rc = shelf__buf_addf(&creq, "%s\n", rq->method);
+/* The canonical request into creq, the signed header names into sh. */
+static int sign_canonical(const shelf__sigv4_req *rq, const hparam *hv, size_t nh, const char *phash,
+                          shelf__buf *creq, shelf__buf *sh)
+{
+    size_t i;
+    int rc;
+
+    rc = shelf__buf_addf(creq, "%s\n", rq->method);
     if (rc == SHELF_OK)
-        rc = shelf__sigv4_encode(&creq, rq->path, strlen(rq->path), 1);
+        rc = shelf__sigv4_encode(creq, rq->path, strlen(rq->path), 1);
     if (rc == SHELF_OK)
-        rc = shelf__buf_add(&creq, "\n", 1);
+        rc = shelf__buf_add(creq, "\n", 1);
     if (rc == SHELF_OK)
-        rc = add_query(&creq, rq->query);
+        rc = add_query(creq, rq->query);
     if (rc == SHELF_OK)
-        rc = shelf__buf_add(&creq, "\n", 1);
+        rc = shelf__buf_add(creq, "\n", 1);
     for (i = 0; i < nh && rc == SHELF_OK; i++) {
         int first = i == 0 || strcmp(hv[i].name, hv[i - 1].name) != 0;
         int last = i + 1 == nh || strcmp(hv[i].name, hv[i + 1].name) != 0;
 
         if (first) {
-            rc = shelf__buf_addf(&creq, "%s:%s", hv[i].name, hv[i].val);
+            rc = shelf__buf_addf(creq, "%s:%s", hv[i].name, hv[i].val);
             if (rc == SHELF_OK)
-                rc = shelf__buf_addf(&sh, "%s%s", sh.len ? ";" : "", hv[i].name);
+                rc = shelf__buf_addf(sh, "%s%s", sh->len ? ";" : "", hv[i].name);
         } else {
-            rc = shelf__buf_addf(&creq, ",%s", hv[i].val);
+            rc = shelf__buf_addf(creq, ",%s", hv[i].val);
         }
         if (rc == SHELF_OK && last)
-            rc = shelf__buf_add(&creq, "\n", 1);
+            rc = shelf__buf_add(creq, "\n", 1);
     }
     if (rc == SHELF_OK)
-        rc = shelf__buf_addf(&creq, "\n%s\n%s", sh.buf ? sh.buf : "",
+        rc = shelf__buf_addf(creq, "\n%s\n%s", sh->buf ? sh->buf : "",
                              phash[0] ? phash : SHELF__SIGV4_UNSIGNED);
-    if (rc != SHELF_OK) {
+    return rc;
+}
+
+/* The signature of sts: the HMAC chain over date, region and service gives
+ * the signing key. */
+static int sign_hmac(const shelf__sigv4_req *rq, const char *date, const char *sts,
+                     uint8_t digest[SHELF_HASH_BYTES])
+{
+    uint8_t k1[32], k2[32];
+    char *secret4;
+    int rc = SHELF_ENOMEM;
+
+    if (!(secret4 = shelf__asprintf("AWS4%s", rq->secret_key)))
+        return SHELF_ENOMEM;
+    if (hmac(secret4, strlen(secret4), date, k1) == SHELF_OK &&
+        hmac(k1, sizeof k1, rq->region, k2) == SHELF_OK &&
+        hmac(k2, sizeof k2, rq->service, k1) == SHELF_OK &&
+        hmac(k1, sizeof k1, "aws4_request", k2) == SHELF_OK &&
+        hmac(k2, sizeof k2, sts, digest) == SHELF_OK)
+        rc = SHELF_OK;
+    OPENSSL_cleanse(k1, sizeof k1);
+    OPENSSL_cleanse(k2, sizeof k2);
+    OPENSSL_cleanse(secret4, strlen(secret4));
+    shelf_free(secret4);
+    return rc;
+}
+
+int shelf__sigv4_sign(const shelf__sigv4_req *rq, shelf__sigv4_out *out, shelf__err *err)
+{
+    shelf__buf creq = SHELF__BUF_INIT, sts = SHELF__BUF_INIT, sh = SHELF__BUF_INIT;
+    hparam *hv = NULL;
+    size_t i, nh = 0;
+    int rc;
+    char phash[SHELF_HASH_HEX] = "", date[9], scope_hash[SHELF_HASH_HEX];
+    uint8_t digest[SHELF_HASH_BYTES];
+
+    memset(out, 0, sizeof *out);
+    if ((rc = sign_check(rq, out, phash, err)) != SHELF_OK)
+        return rc;
+    memcpy(date, out->amz_date, 8);
+    date[8] = '\0';
+    if ((rc = sign_headers(rq, &hv, &nh, err)) != SHELF_OK)
+        goto out;
+    if (sign_canonical(rq, hv, nh, phash, &creq, &sh) != SHELF_OK) {
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
 
-    /* The string to sign. */
+    /* The string to sign, and its signature. */
     shelf__sha256_mem(creq.buf, creq.len, digest);
     shelf__hex(digest, sizeof digest, scope_hash);
     if (shelf__buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date,
-                        date, rq->region, rq->service, scope_hash) != SHELF_OK) {
-        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-
-    /* The signing key: HMAC chain over date, region, service. */
-    if (!(secret4 = shelf__asprintf("AWS4%s", rq->secret_key)) ||
-        hmac(secret4, strlen(secret4), date, k1) != SHELF_OK ||
-        hmac(k1, sizeof k1, rq->region, k2) != SHELF_OK ||
-        hmac(k2, sizeof k2, rq->service, k1) != SHELF_OK ||
-        hmac(k1, sizeof k1, "aws4_request", k2) != SHELF_OK ||
-        hmac(k2, sizeof k2, sts.buf, digest) != SHELF_OK) {
-        rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!(out->signature = shelf__malloc(SHELF_HASH_HEX))) {
+                        date, rq->region, rq->service, scope_hash) != SHELF_OK ||
+        sign_hmac(rq, date, sts.buf, digest) != SHELF_OK ||
+        !(out->signature = shelf__malloc(SHELF_HASH_HEX))) {
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -345,12 +383,6 @@ int shelf__sigv4_sign(const shelf__sigv4_req *rq, shelf__sigv4_out *out, shelf__
         !out->signed_headers)
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
 out:
-    OPENSSL_cleanse(k1, sizeof k1);
-    OPENSSL_cleanse(k2, sizeof k2);
-    if (secret4) {
-        OPENSSL_cleanse(secret4, strlen(secret4));
-        shelf_free(secret4);
-    }
     for (i = 0; i < nh; i++) {
         shelf_free(hv[i].name);
         shelf_free(hv[i].val);
