@@ -163,6 +163,7 @@ int cmd_backup(const cli *c, int argc, char **argv);
 int cmd_restore(const cli *c, int argc, char **argv);
 int cmd_log(const cli *c, int argc, char **argv);
 int cmd_remote(const cli *c, int argc, char **argv);
+int cmd_device(const cli *c, int argc, char **argv);
 
 /* Ask on the terminal (/dev/tty), without echo unless echo: the answer
  * from malloc, NULL when there is no terminal (cmd_remote.c; given to the

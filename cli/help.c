@@ -209,6 +209,14 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "remote terms", "remote terms NAME|URL",
       "what the provider can see, known limits, space" },
 
+    { "Devices (doc/sync.md)",
+      "device id", "device id [--png FILE] [--qr|--no-qr]",
+      "this library's device id (made on first use: an\n"
+      "Ed25519 key and certificate in DIR/device/), its\n"
+      "name, and on a terminal its QR code; --png FILE:\n"
+      "the QR code as an image" },
+    { NULL, "device name", "device name [NEW-NAME]", "show or change this device's name" },
+
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"

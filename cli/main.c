@@ -141,7 +141,7 @@ static const struct command {
     { "refs", cmd_refs }, { "undo", cmd_undo },
     { "archive", cmd_archive }, { "export-media", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
-    { "remote", cmd_remote },
+    { "remote", cmd_remote }, { "device", cmd_device },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a

@@ -1,0 +1,164 @@
+/*
+ * cmd_device.c: this library as a device (shelf device id|name): its id as
+ * text, as a QR code on the terminal and as a PNG file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "shelf/sync.h"
+#include "cli.h"
+
+/* Write data to path through a temporary file beside it, so a reader never
+ * sees a part of it. */
+static int write_file(const char *path, const unsigned char *data, size_t n)
+{
+    size_t len = strlen(path) + 32, done = 0;
+    char *tmp = malloc(len);
+    int fd, e = 0;
+
+    if (!tmp)
+        return ENOMEM;
+    snprintf(tmp, len, "%s.tmp-%ld", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        e = errno;
+        free(tmp);
+        return e;
+    }
+    while (done < n && !e) {
+        ssize_t w = write(fd, data + done, n - done);
+
+        if (w < 0 && errno != EINTR)
+            e = errno;
+        else if (w > 0)
+            done += (size_t)w;
+    }
+    if (!e && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e)
+        (void)unlink(tmp);
+    free(tmp);
+    return e;
+}
+
+static int qr_out(const char *id, int format, const char *png)
+{
+    unsigned char *data = NULL;
+    size_t n = 0;
+    char *msg = NULL;
+    int rc = shelf_qr_render(id, format, &data, &n, &msg), e;
+
+    if (rc != SHELF_OK) {
+        cli_error("%s", msg ? msg : shelf_strerror(rc));
+        shelf_free(msg);
+        return cli_exit_for(rc);
+    }
+    if (format == SHELF_QR_TEXT) {
+        fwrite(data, 1, n, stdout);
+    } else if ((e = write_file(png, data, n)) != 0) {
+        cli_error("cannot write '%s': %s", png, cli_errno_text(e));
+        shelf_free(data);
+        return EXIT_FAIL;
+    }
+    shelf_free(data);
+    return EXIT_OK;
+}
+
+static int device_id(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "png", required_argument, NULL, 'p' }, { "qr", no_argument, NULL, 'q' },
+        { "no-qr", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 }
+    };
+    shelf_device_info d = { .size = sizeof d };
+    shelf_library *lib;
+    const char *png = NULL;
+    int ch, qr = -1, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'p': png = optarg; break;
+        case 'q': qr = 1; break;
+        case 'n': qr = 0; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf device id [--png FILE] [--qr|--no-qr]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    rc = shelf_device_self(lib, &d);
+    if (rc != SHELF_OK) {
+        ex = cli_fail(lib, rc);
+        shelf_library_close(lib);
+        return ex;
+    }
+    shelf_library_close(lib);
+    if (png && (ex = qr_out(d.id, SHELF_QR_PNG, png)) != EXIT_OK)
+        return ex;
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "id", d.id, "name", d.name, "created",
+                              (json_int_t)d.created, "key_type", d.key_type);
+
+        if (o && png)
+            cli_json_check(json_object_set_new(o, "png", cli_json_name(png)));
+        cli_print_json(o);
+        return EXIT_OK;
+    }
+    printf("%s\n", d.id);
+    if (!c->quiet)
+        printf("name: %s\n", d.name);
+    /* The QR code by default only on a terminal: a pipe gets the id alone. */
+    if (qr == 1 || (qr == -1 && !c->quiet && isatty(STDOUT_FILENO)))
+        return qr_out(d.id, SHELF_QR_TEXT, NULL);
+    return EXIT_OK;
+}
+
+static int device_name(const cli *c, int argc, char **argv)
+{
+    shelf_device_info d = { .size = sizeof d };
+    shelf_library *lib;
+    int rc, ex;
+
+    if (argc > 2) {
+        cli_error("usage: shelf device name [NEW-NAME]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    rc = argc == 2 ? shelf_device_rename(lib, argv[1]) : SHELF_OK;
+    if (rc == SHELF_OK)
+        rc = shelf_device_self(lib, &d);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK)
+        return ex;
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:s}", "id", d.id, "name", d.name));
+    else
+        printf("%s\n", d.name);
+    return EXIT_OK;
+}
+
+int cmd_device(const cli *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_error("usage: shelf device id|name ...");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "id"))
+        return device_id(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "name"))
+        return device_name(c, argc - 1, argv + 1);
+    cli_error("unknown device command '%s' (id, name)", argv[1]);
+    return EXIT_USAGE;
+}

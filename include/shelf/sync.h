@@ -1,0 +1,91 @@
+/*
+ * sync.h: devices, the start of sync between them (doc/sync.md).
+ *
+ * Each library is one device.  Its identity is an Ed25519 key pair and a
+ * self-signed X.509 certificate kept in the library folder (DIR/device/,
+ * doc/formats.md "Device identity"), made on first use.  The device id is
+ * derived from the certificate as Syncthing derives its device ids, so a
+ * peer can be pinned by id alone: SHA-256 of the certificate's DER bytes,
+ * in base32 (RFC 4648, no padding), each 13 characters followed by a check
+ * character (Luhn mod 32), shown in groups of 7 joined by '-':
+ * "P56IOI7-MZJNU2Y-IQGDREY-DM2MGTI-MGL3BXN-PQ6W5BM-TBBZ4TJ-XZWICQ2".
+ *
+ * Calls that take a library handle set its error message (shelf_errmsg);
+ * they may be called from any thread that owns the handle.  The others
+ * keep no state and may be called from any thread.
+ */
+#ifndef SHELF_SYNC_H
+#define SHELF_SYNC_H
+
+#include "shelf/shelf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes of a device id in text, without its NUL: 8 groups of 7 and 7 '-'. */
+#define SHELF_DEVICE_ID_LEN 63
+/* Longest device name in bytes, without its NUL. */
+#define SHELF_DEVICE_NAME_MAX 255
+
+/* This device, as shelf_device_self fills it (set size first). */
+typedef struct shelf_device_info {
+    size_t size;                            /* sizeof(shelf_device_info) */
+    char id[SHELF_DEVICE_ID_LEN + 1];       /* the device id, as above */
+    char name[SHELF_DEVICE_NAME_MAX + 1];   /* UTF-8; the host name at first */
+    int64_t created;                        /* when the identity was made, Unix seconds */
+    char key_type[16];                      /* "ed25519" */
+} shelf_device_info;
+
+/*
+ * This library's device identity into *out (out->size set by the caller:
+ * the library writes at most that many bytes and sets size to what it
+ * wrote).  The first call on a library makes the key pair and certificate
+ * (the library must be writable: SHELF_EPERM on a read-only one).  Two
+ * processes making it at once end with one identity, the same for both.
+ * Errors: SHELF_EPERM, SHELF_EIO, SHELF_ECORRUPT (the key or certificate
+ * on disk cannot be read or do not belong together), SHELF_EVERSION.
+ */
+SHELF_API int shelf_device_self(shelf_library *lib, shelf_device_info *out);
+
+/* Rename this device (1 to SHELF_DEVICE_NAME_MAX bytes of UTF-8, no
+ * control characters).  Makes the identity first if there is none. */
+SHELF_API int shelf_device_rename(shelf_library *lib, const char *name);
+
+/*
+ * Device ids as text.  _format writes the 63 characters and a NUL of the
+ * id of a certificate's SHA-256 into out.  _parse reads one as people type
+ * it: upper or lower case, with '-' or spaces anywhere, with or without
+ * the four check characters (which must be right when present), and with
+ * the digits 0, 1 and 8 read as O, I and B; 32 bytes into sha.
+ * SHELF_EINVAL when text is not a device id.
+ */
+SHELF_API void shelf_device_id_format(const unsigned char sha[32], char out[SHELF_DEVICE_ID_LEN + 1]);
+SHELF_API int shelf_device_id_parse(const char *text, unsigned char sha[32]);
+
+/* The device id of a certificate in PEM (the first certificate in
+ * pem[0..len)).  SHELF_EFORMAT when there is none. */
+SHELF_API int shelf_device_id_of_cert(const char *pem, size_t len, char out[SHELF_DEVICE_ID_LEN + 1]);
+
+/* QR codes of short texts (device ids, invitations). */
+enum {
+    SHELF_QR_TEXT = 1,  /* UTF-8 text for a terminal: two modules per character
+                           (U+2580 upper half block and friends), dark on light,
+                           with a quiet zone; lines end with '\n' */
+    SHELF_QR_PNG = 2    /* a PNG image, 8 pixels a module, black on white */
+};
+
+/*
+ * Encode text (UTF-8, at most 1024 bytes) as a QR code (error correction
+ * level M) in format, into *out (owned, free with shelf_free) of *len
+ * bytes.  Errors: SHELF_EINVAL (text too long, unknown format),
+ * SHELF_ENOMEM; *errmsg (owned, or NULL) says which.
+ */
+SHELF_API int shelf_qr_render(const char *text, int format, unsigned char **out, size_t *len,
+                              char **errmsg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHELF_SYNC_H */
