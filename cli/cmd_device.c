@@ -1,6 +1,7 @@
 /*
  * cmd_device.c: this library as a device (shelf device id|name): its id as
- * text, as a QR code on the terminal and as a PNG file.
+ * text, as a QR code on the terminal and as a PNG file; and the devices it
+ * is paired with (shelf device add|ls|rename|rm).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -149,16 +150,119 @@ static int device_name(const cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static json_t *peer_json(const shelf_peer *p)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I}", "id", p->id, "name", p->name, "added", (json_int_t)p->added);
+
+    if (o) {
+        cli_json_check(json_object_set_new(o, "revoked", p->revoked ? json_integer(p->revoked) : json_null()));
+        cli_json_check(json_object_set_new(o, "last_seen",
+                                           p->last_seen ? json_integer(p->last_seen) : json_null()));
+    }
+    return o;
+}
+
+static int list_one(void *ud, const shelf_peer *p)
+{
+    json_t *arr = ud;
+
+    if (arr) {
+        cli_json_check(json_array_append_new(arr, peer_json(p)));
+        return 0;
+    }
+    printf("%s  %s%s\n", p->id, p->name, p->revoked ? "  (removed)" : "");
+    return 0;
+}
+
+static int device_ls(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { { "all", no_argument, NULL, 'a' }, { NULL, 0, NULL, 0 } };
+    shelf_library *lib;
+    json_t *arr = NULL;
+    int ch, all = 0, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'a': all = 1; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf device ls [--all]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if (c->json && !(arr = json_array())) {
+        shelf_library_close(lib);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    rc = shelf_device_list(lib, all, list_one, arr);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (arr && ex == EXIT_OK)
+        cli_print_json(arr);
+    else
+        json_decref(arr);
+    return ex;
+}
+
+/* device add ID [--name N], device rm ID, device rename ID NAME */
+static int device_change(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { { "name", required_argument, NULL, 'n' },
+                                              { NULL, 0, NULL, 0 } };
+    const char *verb = argv[0], *name = NULL;
+    int add = !strcmp(verb, "add"), rename = !strcmp(verb, "rename"), ch, rc, ex;
+    char id[SHELF_DEVICE_ID_LEN + 1];
+    unsigned char sha[32];
+    shelf_library *lib;
+
+    FOR_OPTS(ch, argc, argv, "", add ? longopts : longopts + 1) {
+        switch (ch) {
+        case 'n': name = optarg; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != (rename ? 2 : 1)) {
+        cli_error("usage: shelf device %s", add ? "add ID [--name NAME]" : rename ? "rename ID NAME" : "rm ID");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if (add)
+        rc = shelf_device_add(lib, argv[optind], name);
+    else if (rename)
+        rc = shelf_device_peer_rename(lib, argv[optind], argv[optind + 1]);
+    else
+        rc = shelf_device_remove(lib, argv[optind]);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK || shelf_device_id_parse(argv[optind], sha) != SHELF_OK)
+        return ex;
+    shelf_device_id_format(sha, id);
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:s}", "action", verb, "id", id));
+    else if (!c->quiet)
+        printf("%s %s\n", add ? "paired with" : rename ? "renamed" : "removed", id);
+    return ex;
+}
+
 int cmd_device(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf device id|name ...");
+        cli_error("usage: shelf device id|name|add|ls|rename|rm ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "id"))
         return device_id(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "name"))
         return device_name(c, argc - 1, argv + 1);
-    cli_error("unknown device command '%s' (id, name)", argv[1]);
+    if (!strcmp(argv[1], "ls"))
+        return device_ls(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "add") || !strcmp(argv[1], "rm") || !strcmp(argv[1], "rename"))
+        return device_change(c, argc - 1, argv + 1);
+    cli_error("unknown device command '%s' (id, name, add, ls, rename, rm)", argv[1]);
     return EXIT_USAGE;
 }

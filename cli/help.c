@@ -216,6 +216,12 @@ static const cmd_doc cmd_docs[] = {
       "name, and on a terminal its QR code; --png FILE:\n"
       "the QR code as an image" },
     { NULL, "device name", "device name [NEW-NAME]", "show or change this device's name" },
+    { NULL, "device add", "device add ID [--name NAME]",
+      "pair with a device by its id (the Syncthing way:\n"
+      "each side adds the other's)" },
+    { NULL, "device ls", "device ls [--all]", "paired devices (--all: removed ones too)" },
+    { NULL, "device rename", "device rename ID NAME", "rename a paired device" },
+    { NULL, "device rm", "device rm ID", "remove a paired device: refused from now on" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"

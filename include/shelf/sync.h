@@ -52,6 +52,51 @@ SHELF_API int shelf_device_self(shelf_library *lib, shelf_device_info *out);
  * control characters).  Makes the identity first if there is none. */
 SHELF_API int shelf_device_rename(shelf_library *lib, const char *name);
 
+/* ---- paired devices ---- */
+
+/* A device this one is paired with, as the list gives it. */
+typedef struct shelf_peer {
+    size_t size;                            /* sizeof(shelf_peer), set by the library */
+    char id[SHELF_DEVICE_ID_LEN + 1];       /* its device id, canonical form */
+    char name[SHELF_DEVICE_NAME_MAX + 1];   /* the name given when it was added */
+    int64_t added;                          /* Unix seconds */
+    int64_t revoked;                        /* when removed; 0 while paired */
+    int64_t last_seen;                      /* last contact; 0: never */
+} shelf_peer;
+
+/*
+ * Pair with the device id (any form shelf_device_id_parse reads) under
+ * name (NULL or "": its id's first group), the Syncthing way: each side
+ * adds the other.  A revoked device is paired again.  Errors: SHELF_EINVAL
+ * (not a device id, this device's own id, a bad name), SHELF_EEXIST
+ * (already paired), SHELF_EPERM (read-only library).
+ */
+SHELF_API int shelf_device_add(shelf_library *lib, const char *id, const char *name);
+
+/* Rename a paired device.  SHELF_ENOTFOUND when it is not paired. */
+SHELF_API int shelf_device_peer_rename(shelf_library *lib, const char *id, const char *name);
+
+/* Remove (revoke) a paired device: it is refused from now on and gets
+ * nothing new; its row stays, revoked.  SHELF_ENOTFOUND when it is not
+ * paired (never was, or already revoked). */
+SHELF_API int shelf_device_remove(shelf_library *lib, const char *id);
+
+/*
+ * Whether id may talk to this device: SHELF_OK with *out filled (out may
+ * be NULL; out->size set by the caller as for shelf_device_self) when
+ * paired, SHELF_EPERM when revoked, SHELF_ENOTFOUND when unknown,
+ * SHELF_EINVAL when id is not a device id.
+ */
+SHELF_API int shelf_device_lookup(shelf_library *lib, const char *id, shelf_peer *out);
+
+/*
+ * Call fn for each paired device, by name then id (with all, the revoked
+ * ones too), on the calling thread; the shelf_peer is valid during the
+ * call only.  fn returns 0 to go on, anything else to stop (returned).
+ */
+SHELF_API int shelf_device_list(shelf_library *lib, int all,
+                                int (*fn)(void *ud, const shelf_peer *peer), void *ud);
+
 /*
  * Device ids as text.  _format writes the 63 characters and a NUL of the
  * id of a certificate's SHA-256 into out.  _parse reads one as people type

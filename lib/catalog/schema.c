@@ -323,6 +323,18 @@ static const char *const migrations[] = {
     "  item_id INTEGER,\n"
     "  detail TEXT NOT NULL DEFAULT ''\n"
     ");\n",
+
+    /* 5: the devices this one is paired with (lib/sync/devices.c,
+     * doc/sync.md).  A removed device keeps its row, revoked, so it stays
+     * refused. */
+    "CREATE TABLE devices(\n"
+    "  id TEXT PRIMARY KEY,\n"
+    "  name TEXT NOT NULL,\n"
+    "  added INTEGER NOT NULL,\n"
+    "  revoked INTEGER,\n"
+    "  addresses TEXT NOT NULL DEFAULT '[]',\n"
+    "  last_seen INTEGER\n"
+    ") WITHOUT ROWID;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

@@ -17,7 +17,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include "sync_int.h"
-#include "../catalog/catalog_int.h"
 
 #define DEVICE_VERSION 1
 #define DEVICE_JSON_MAX (64u << 10)
@@ -498,22 +497,31 @@ int shelf_device_self(shelf_library *lib, shelf_device_info *out)
     return rc;
 }
 
+int shelf__device_name_check(shelf_library *lib, const char *name)
+{
+    size_t n = strlen(name), i, k;
+
+    for (i = 0; i < n; i += k) {
+        k = shelf__utf8_seq((const unsigned char *)name + i);
+        if (!k || (unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            break;
+    }
+    if (n == 0 || n > SHELF_DEVICE_NAME_MAX || i < n)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device name: 1 to %d bytes of UTF-8 "
+                             "without control characters", SHELF_DEVICE_NAME_MAX);
+    return SHELF_OK;
+}
+
 int shelf_device_rename(shelf_library *lib, const char *name)
 {
     shelf_device_info info;
-    size_t n = name ? strlen(name) : 0, i;
     char *dir;
     int rc;
 
     if (!lib)
         return SHELF_EINVAL;
-    for (i = 0; i < n; i++)
-        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            break;
-    if (n == 0 || n > SHELF_DEVICE_NAME_MAX || i < n || !utf8_ok(name))
-        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device name: 1 to %d bytes of UTF-8 "
-                             "without control characters", SHELF_DEVICE_NAME_MAX);
-    if ((rc = shelf__writable(lib)) != SHELF_OK)
+    if ((rc = shelf__device_name_check(lib, name ? name : "")) != SHELF_OK ||
+        (rc = shelf__writable(lib)) != SHELF_OK)
         return rc;
     if (!(dir = shelf__path_join(lib->path, "device")))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");

@@ -57,6 +57,39 @@ expect 2 "unknown subcommand" "$SHELF" device frobnicate
 expect 2 "device without subcommand" "$SHELF" device
 expect 2 "device id with an argument" "$SHELF" device id extra
 
+# pairing the Syncthing way: each side adds the other's id
+LB="$T/laptop"
+"$SHELF" -L "$LB" init >/dev/null
+IB=$("$SHELF" -L "$LB" -q device id)
+typed=$(printf '%s' "$IB" | tr -d '-' | tr 'A-Z' 'a-z')
+expect 0 "device add (typed lower case, no dashes)" "$SHELF" device add "$typed" --name "Laptop 💻"
+check "add prints the canonical id" "$out" = "paired with $IB"
+expect 0 "the other side adds this one" "$SHELF" -L "$LB" device add "$ID" --name "Stage"
+expect 0 "device ls" "$SHELF" device ls
+check "ls: id and name" "$out" = "$IB  Laptop 💻"
+expect 1 "add again" "$SHELF" device add "$IB"
+contains "add again says already paired" "$err" "already paired"
+expect 2 "add own id" "$SHELF" device add "$ID"
+contains "own id refused" "$err" "it is this device"
+expect 2 "add a typo (check character)" "$SHELF" device add "${IB%?}$( [ "${IB#"${IB%?}"}" = A ] && echo B || echo A)"
+contains "typo says invalid device id" "$err" "invalid device id"
+expect 0 "device rename" "$SHELF" device rename "$IB" "Home laptop"
+expect 0 "device ls --json" "$SHELF" --json device ls
+check "json: name" "$(json 'j[0]["name"]')" = "Home laptop"
+check "json: id" "$(json 'j[0]["id"]')" = "$IB"
+check "json: not revoked" "$(json 'j[0]["revoked"]')" = None
+expect 0 "device rm" "$SHELF" --json device rm "$IB"
+check "rm json" "$(json 'j["action"]+" "+j["id"]')" = "rm $IB"
+expect 0 "ls after rm" "$SHELF" device ls
+check "ls after rm: empty" "$out" = ""
+expect 0 "ls --all" "$SHELF" device ls --all
+contains "ls --all shows it removed" "$out" "(removed)"
+expect 3 "rm again" "$SHELF" device rm "$IB"
+contains "rm again: not paired" "$err" "no paired device"
+expect 0 "paired again" "$SHELF" device add "$IB"
+expect 2 "rename without a name" "$SHELF" device rename "$IB"
+expect 2 "add with an unknown option" "$SHELF" device add "$IB" --colour red
+
 # a library that does not exist
 expect 3 "no library" "$SHELF" -L "$T/none" device id
 

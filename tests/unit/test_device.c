@@ -440,6 +440,115 @@ TEST(qr_text_is_half_blocks)
     ASSERT_RC(SHELF_EINVAL, shelf_qr_render("x", 9, &out, &n, NULL));
 }
 
+static int collect(void *ud, const shelf_peer *p)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 4096 - n, "%s=%s%s;", p->name, p->id, p->revoked ? "(removed)" : "");
+    return 0;
+}
+
+static int stop_at_first(void *ud, const shelf_peer *p)
+{
+    (void)ud;
+    (void)p;
+    return 42;
+}
+
+TEST(pairing_add_list_rename_remove)
+{
+    const char *da = test_tmpdir(), *db = test_tmpdir(), *dc = test_tmpdir();
+    shelf_library *a = new_lib(da), *b = new_lib(db), *c = new_lib(dc);
+    shelf_device_info ia = { .size = sizeof ia }, ib = { .size = sizeof ib }, ic = { .size = sizeof ic };
+    shelf_peer p = { .size = sizeof p };
+    char list[4096] = "", want[4096], lower[SHELF_DEVICE_ID_LEN + 1];
+    size_t i;
+
+    ASSERT_OKL(a, shelf_device_self(a, &ia));
+    ASSERT_OKL(b, shelf_device_self(b, &ib));
+    ASSERT_OKL(c, shelf_device_self(c, &ic));
+
+    /* typed in lower case: stored canonical */
+    for (i = 0; ib.id[i]; i++)
+        lower[i] = (char)(ib.id[i] >= 'A' && ib.id[i] <= 'Z' ? ib.id[i] + 32 : ib.id[i]);
+    lower[i] = '\0';
+    ASSERT_OKL(a, shelf_device_add(a, lower, "Laptop \xf0\x9f\x92\xbb"));
+    ASSERT_OKL(a, shelf_device_add(a, ic.id, NULL));
+    ASSERT_OKL(a, shelf_device_list(a, 0, collect, list));
+    /* by name: c's name is the first group of its id (upper case and
+     * digits, which sort before "Laptop" unless it starts with M-Z) */
+    if (strncmp(ic.id, "Laptop", 7) < 0)
+        snprintf(want, sizeof want, "%.7s=%s;Laptop \xf0\x9f\x92\xbb=%s;", ic.id, ic.id, ib.id);
+    else
+        snprintf(want, sizeof want, "Laptop \xf0\x9f\x92\xbb=%s;%.7s=%s;", ib.id, ic.id, ic.id);
+    ASSERT_EQ_STR(list, want);
+    ASSERT_RC(42, shelf_device_list(a, 0, stop_at_first, NULL));
+
+    ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
+    ASSERT_EQ_STR(p.id, ib.id);
+    ASSERT_EQ_INT(p.revoked, 0);
+    ASSERT(p.added > 0);
+
+    /* refusals */
+    ASSERT_RC(SHELF_EEXIST, shelf_device_add(a, ib.id, "again"));
+    ASSERT(strstr(shelf_errmsg(a), "already paired") != NULL);
+    ASSERT_RC(SHELF_EINVAL, shelf_device_add(a, ia.id, "me"));
+    ASSERT(strstr(shelf_errmsg(a), "this device") != NULL);
+    ASSERT_RC(SHELF_EINVAL, shelf_device_add(a, "not-an-id", "x"));
+    ASSERT_RC(SHELF_EINVAL, shelf_device_add(a, ic.id, "bad\nname"));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_device_lookup(a, ia.id, NULL));   /* itself: not a peer */
+
+    /* rename, then remove: refused from then on, listed only with all */
+    ASSERT_OKL(a, shelf_device_peer_rename(a, ib.id, "Home laptop"));
+    ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
+    ASSERT_EQ_STR(p.name, "Home laptop");
+    ASSERT_OKL(a, shelf_device_remove(a, ib.id));
+    ASSERT_RC(SHELF_EPERM, shelf_device_lookup(a, ib.id, &p));
+    ASSERT(strstr(shelf_errmsg(a), "was removed") != NULL);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_device_remove(a, ib.id));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_device_peer_rename(a, ib.id, "x"));
+    list[0] = '\0';
+    ASSERT_OKL(a, shelf_device_list(a, 0, collect, list));
+    ASSERT(strstr(list, ib.id) == NULL);
+    list[0] = '\0';
+    ASSERT_OKL(a, shelf_device_list(a, 1, collect, list));
+    snprintf(want, sizeof want, "Home laptop=%s(removed);", ib.id);
+    ASSERT(strstr(list, want) != NULL);
+
+    /* paired again */
+    ASSERT_OKL(a, shelf_device_add(a, ib.id, "Laptop"));
+    ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
+    ASSERT_EQ_INT(p.revoked, 0);
+    ASSERT_EQ_STR(p.name, "Laptop");
+
+    /* kept across a reopen */
+    shelf_library_close(a);
+    a = new_lib(da);
+    ASSERT_OKL(a, shelf_device_lookup(a, ic.id, NULL));
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
+TEST(pairing_on_a_read_only_library)
+{
+    const char *dir = test_tmpdir(), *other = test_tmpdir();
+    shelf_library *lib = new_lib(dir), *o = new_lib(other);
+    shelf_device_info d = { .size = sizeof d };
+    char *msg = NULL;
+
+    ASSERT_OKL(o, shelf_device_self(o, &d));
+    shelf_library_close(o);
+    ASSERT_OKL(lib, shelf_device_add(lib, d.id, "peer"));
+    shelf_library_close(lib);
+    ASSERT_OKM(msg ? msg : "", shelf_library_open(dir, SHELF_OPEN_READONLY, &lib, &msg));
+    ASSERT_OKL(lib, shelf_device_lookup(lib, d.id, NULL));
+    ASSERT_RC(SHELF_EPERM, shelf_device_remove(lib, d.id));
+    ASSERT_RC(SHELF_EPERM, shelf_device_peer_rename(lib, d.id, "x"));
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -456,6 +565,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(alloc_failure),
         TEST_ENTRY(qr_png_decodes_to_the_text),
         TEST_ENTRY(qr_text_is_half_blocks),
+        TEST_ENTRY(pairing_add_list_rename_remove),
+        TEST_ENTRY(pairing_on_a_read_only_library),
         TEST_END
     };
 
