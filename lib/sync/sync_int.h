@@ -15,6 +15,26 @@
  * SHELF_OK or SHELF_ENOMEM. */
 int shelf__device_id_of_x509(X509 *x, char out[SHELF_DEVICE_ID_LEN + 1]);
 
+/*
+ * Hybrid logical clocks (hlc.c): 48 bits of Unix milliseconds over 16 bits
+ * of logical counter.  A clock's state is the last time it gave out.
+ */
+typedef struct shelf__hlc {
+    uint64_t last;
+} shelf__hlc;
+
+uint64_t shelf__hlc_pack(uint64_t ms, unsigned logical);
+uint64_t shelf__hlc_ms(uint64_t t);
+/* The time of a local event: above every time given out before, and at
+ * least the wall clock. */
+uint64_t shelf__hlc_send(shelf__hlc *c, uint64_t wall_ms);
+/* Take in a time another device sent: *out (and the state) is above both
+ * it and every local time before.  SHELF_EINVAL, and nothing changes, when
+ * remote is more than max_skew_ms ahead of the wall clock (a peer's clock
+ * that would drag this one into its future). */
+int shelf__hlc_recv(shelf__hlc *c, uint64_t remote, uint64_t wall_ms, uint64_t max_skew_ms,
+                    uint64_t *out);
+
 /* SHELF_OK when name is a device name (1 to SHELF_DEVICE_NAME_MAX bytes of
  * UTF-8 without control characters), else SHELF_EINVAL set on lib. */
 int shelf__device_name_check(shelf_library *lib, const char *name);

@@ -15,6 +15,7 @@
 #include "test.h"
 #include "shelf/sync.h"
 #include "common/common_int.h"
+#include "sync/sync_int.h"
 
 static const char canonical[] = "P56IOI7-MZJNU2Y-IQGDREY-DM2MGTI-MGL3BXN-PQ6W5BM-TBBZ4TJ-XZWICQ2";
 
@@ -549,6 +550,83 @@ TEST(pairing_on_a_read_only_library)
     shelf_library_close(lib);
 }
 
+TEST(hlc_basics)
+{
+    shelf__hlc c = { 0 };
+    uint64_t t1, t2, t3, r;
+
+    t1 = shelf__hlc_send(&c, 1000);
+    ASSERT_EQ_INT(t1, shelf__hlc_pack(1000, 0));
+    t2 = shelf__hlc_send(&c, 1000);             /* same millisecond: the counter */
+    ASSERT_EQ_INT(t2, shelf__hlc_pack(1000, 1));
+    t3 = shelf__hlc_send(&c, 500);              /* the wall clock went back */
+    ASSERT_EQ_INT(t3, shelf__hlc_pack(1000, 2));
+    ASSERT_EQ_INT(shelf__hlc_send(&c, 2000), shelf__hlc_pack(2000, 0));
+    /* a full counter carries into the next millisecond */
+    c.last = shelf__hlc_pack(3000, 0xffff);
+    ASSERT_EQ_INT(shelf__hlc_send(&c, 3000), shelf__hlc_pack(3001, 0));
+    /* a received time ahead of us (within the skew) moves us past it */
+    c.last = shelf__hlc_pack(4000, 0);
+    ASSERT_OK(shelf__hlc_recv(&c, shelf__hlc_pack(4500, 7), 4100, 1000, &r));
+    ASSERT_EQ_INT(r, shelf__hlc_pack(4500, 8));
+    /* one more than a day ahead is refused and changes nothing */
+    ASSERT_RC(SHELF_EINVAL, shelf__hlc_recv(&c, shelf__hlc_pack(4100 + 86400001, 0), 4100, 86400000, &r));
+    ASSERT_EQ_INT(c.last, shelf__hlc_pack(4500, 8));
+}
+
+/* Three devices with wall clocks that drift and jump back, sending each
+ * other messages at random: every device's times only grow, every receipt
+ * is after its send, and no time runs ahead of the largest wall clock seen
+ * by more than the logical carries. */
+TEST(hlc_random_devices)
+{
+    uint64_t seed = (uint64_t)time(NULL) * 40503u + 7, x;
+    shelf__hlc c[3] = { { 0 }, { 0 }, { 0 } };
+    uint64_t wall[3] = { 1000000, 1000000, 1000000 }, last[3] = { 0, 0, 0 }, maxwall = 1000000;
+    uint64_t inflight[64];
+    int from[64], n = 0, i;
+
+    printf("seed %llu\n", (unsigned long long)seed);
+    x = seed | 1;
+    for (i = 0; i < 200000; i++) {
+        int d, op;
+        uint64_t t;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        d = (int)(x % 3);
+        op = (int)((x >> 8) % 10);
+        /* the wall clock: mostly forward, sometimes back by up to 5 s */
+        if (op == 0 && wall[d] > 5000)
+            wall[d] -= (x >> 16) % 5000;
+        else
+            wall[d] += (x >> 16) % 3;
+        if (wall[d] > maxwall)
+            maxwall = wall[d];
+        if (op < 6 || n == 0) {
+            t = shelf__hlc_send(&c[d], wall[d]);
+            if (n < 64 && op >= 3) {
+                inflight[n] = t;
+                from[n++] = d;
+            }
+        } else {
+            int k = (int)((x >> 24) % (uint64_t)n);
+
+            if (from[k] == d)
+                continue;
+            ASSERT_OK(shelf__hlc_recv(&c[d], inflight[k], wall[d], 86400000, &t));
+            ASSERT(t > inflight[k]);
+            inflight[k] = inflight[--n];
+            from[k] = from[n];
+        }
+        ASSERT(t > last[d]);
+        last[d] = t;
+        /* drift bound: 200000 events carry at most a few milliseconds */
+        ASSERT(shelf__hlc_ms(t) <= maxwall + 8);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -567,6 +645,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(qr_text_is_half_blocks),
         TEST_ENTRY(pairing_add_list_rename_remove),
         TEST_ENTRY(pairing_on_a_read_only_library),
+        TEST_ENTRY(hlc_basics),
+        TEST_ENTRY(hlc_random_devices),
         TEST_END
     };
 
