@@ -442,25 +442,29 @@ TEST(s3_multipart_40mib)
     shelf__be_close(be);
 }
 
-/* A multipart upload killed after two parts leaves an upload that sweep
- * aborts (once), and the next run saves the file.  0, or -1 when the
- * server has no ListMultipartUploads (s3rver). */
+/* A multipart upload killed after four of its nine parts is resumed by
+ * the next save of that name: the four parts on the server are kept, five
+ * are sent (counted in bytes), the object is whole.  Then sweep: a young
+ * upload stays (the next save resumes it), one whose object exists or that
+ * is old is aborted.  0, or -1 when the server has no ListMultipartUploads
+ * (s3rver). */
 static int crash_then_sweep(shelf__backend *be)
 {
-    size_t size = 34u << 20;
+    size_t size = 66u << 20, i;
     shelf__s3_hooks h;
+    shelf__buf b = SHELF__BUF_INIT;
     char path[4096];
-    uint64_t st, n;
+    uint64_t st, n, up0, up1, down, kept0, kept1;
     double t0;
     int fd;
 
     test_pathf(path, sizeof path, "%s/big", test_tmpdir());
     fd = pattern_file(path, size);
     memset(&h, 0, sizeof h);
-    h.crash_after_part = 2;
+    h.crash_after_part = 4;
     shelf__be_s3_set_hooks(be, &h);
     ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan", fd, size));
-    ASSERT(strstr(be->err.msg, "crash injected after part 2"));
+    ASSERT(strstr(be->err.msg, "crash injected after part 4"));
     ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "data/aa/orphan", &st));
     memset(&be->err, 0, sizeof be->err);
     n = shelf__be_sweep(be);
@@ -469,17 +473,52 @@ static int crash_then_sweep(shelf__backend *be)
         close(fd);
         return -1;
     }
-    /* the orphan upload is aborted by sweep, once */
-    ASSERT_EQ_INT(n, 1);
-    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
-    /* and the next run saves it */
+    /* a young upload whose object is absent stays for the next save */
+    ASSERT_EQ_INT(n, 0);
+    /* the next run resumes it: five parts of nine sent */
     h.crash_after_part = 0;
     shelf__be_s3_set_hooks(be, &h);
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
     t0 = shelf__monotonic();
     ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "data/aa/orphan", fd, size));
-    printf("multipart upload of 34 MiB: %.2f s\n", shelf__monotonic() - t0);
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    printf("resumed multipart upload of 66 MiB: %.2f s, %llu bytes sent, %llu parts kept\n",
+           shelf__monotonic() - t0, (unsigned long long)(up1 - up0),
+           (unsigned long long)(kept1 - kept0));
+    ASSERT_EQ_INT(kept1 - kept0, 4);
+    ASSERT(up1 - up0 >= size - (32u << 20) && up1 - up0 < size - (32u << 20) + (1u << 20));
     ASSERT_OK(shelf__be_stat(be, "data/aa/orphan", &st));
     ASSERT_EQ_INT(st, size);
+    ASSERT_OKM(be->err.msg, shelf__be_load(be, "data/aa/orphan", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, size);
+    for (i = 0; i < size && b.buf[i] == (char)(i * 131 + (i >> 20)); i++)
+        ;
+    ASSERT_EQ_INT(i, size);
+    shelf__buf_release(&b);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);      /* completed: nothing left */
+
+    /* An upload whose object exists (saved another way) is aborted. */
+    h.crash_after_part = 1;
+    shelf__be_s3_set_hooks(be, &h);
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan2", fd, size));
+    ASSERT_OK(shelf__be_save(be, "data/aa/orphan2", "x", 1));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 1);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    /* An old one is aborted (orphan_age -1: every one is old), once. */
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan3", fd, size));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    h.orphan_age = -1;
+    shelf__be_s3_set_hooks(be, &h);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 1);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    /* and the next save starts anew */
+    h.crash_after_part = 0;
+    shelf__be_s3_set_hooks(be, &h);
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
+    ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "data/aa/orphan3", fd, size));
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    ASSERT_EQ_INT(kept1 - kept0, 0);
+    ASSERT(up1 - up0 >= size);
     close(fd);
     return 0;
 }
@@ -544,6 +583,8 @@ static void stop_rgw(void)
     rgw_dir[0] = '\0';
 }
 
+static void vhost_rgw(int port, const char *akey, const char *skey);
+
 /* A real distributed store: it honours If-None-Match, lists multipart
  * uploads and gives multipart ETags "-N".  About 3 s to start; as root. */
 TEST(s3_radosgw)
@@ -598,6 +639,7 @@ TEST(s3_radosgw)
     be = open_ok("rgw/crash", 1);
     ASSERT_EQ_INT(crash_then_sweep(be), 0);
     shelf__be_close(be);
+    vhost_rgw(port, akey, skey);
     stop_rgw();
 }
 
@@ -684,6 +726,55 @@ TEST(s3_bad_replies)
     shelf__buf_release(&b);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+}
+
+/* ---- virtual-hosted requests (s3+vhost:) ---------------------------------- */
+
+/* s3+vhost:http://s3.localhost:PORT/BUCKET sends to BUCKET.s3.localhost
+ * (radosgw.sh sets "rgw dns name = s3.localhost"; shelf's HTTP layer takes
+ * *.localhost for 127.0.0.1): radosgw finds the bucket in the Host header
+ * and checks the signature of requests whose path has no bucket, and the
+ * objects are the ones path-style requests see. */
+static void vhost_rgw(int port, const char *akey, const char *skey)
+{
+    shelf__backend *be = NULL, *pb;
+    shelf__err err = { 0, "" };
+    shelf__be_opts o;
+    shelf__target t;
+    shelf__buf b = SHELF__BUF_INIT;
+    char url[128];
+
+    ASSERT_EQ_INT(setenv("AWS_ACCESS_KEY_ID", akey, 1), 0);
+    ASSERT_EQ_INT(setenv("AWS_SECRET_ACCESS_KEY", skey, 1), 0);
+    ASSERT_EQ_INT(unsetenv("AWS_SESSION_TOKEN"), 0);
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    snprintf(url, sizeof url, "s3+vhost:http://s3.localhost:%d/" BUCKET "/vh", port);
+    ASSERT_OK(shelf__target_parse(url, &t, &err));
+    ASSERT_EQ_INT(t.virtual_host, 1);
+    ASSERT_EQ_STR(t.bucket, BUCKET);
+    ASSERT_EQ_STR(t.display, url);
+    shelf__target_free(&t);
+    ASSERT_OKM(err.msg, shelf__be_open(url, &o, &be, &err));
+    be_conformance(be);
+    ASSERT_OKM(be->err.msg, shelf__be_save(be, "data/vh/one", "vhost", 5));
+    /* a bucket that is not there is named as such, not another error */
+    snprintf(url, sizeof url, "s3+vhost:http://s3.localhost:%d/nosuchbucket", port);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_open(url, &o, &pb, &err));
+    ASSERT(strstr(err.msg, "bucket does not exist"));
+    /* path-style sees what virtual-hosted wrote */
+    cur_port = port;
+    pb = open_ok("vh", 0);
+    ASSERT_OKM(pb->err.msg, shelf__be_load(pb, "data/vh/one", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, 5);
+    ASSERT(!memcmp(b.buf, "vhost", 5));
+    shelf__be_close(pb);
+    shelf__be_close(be);
+    shelf__buf_release(&b);
+    /* a bucket name that is no DNS label, and a mistyped form, are refused */
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhost:https://s3.example/Bad_Bucket", &t, &err));
+    ASSERT(strstr(err.msg, "virtual-hosted"));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhots:https://s3.example/b", &t, &err));
 }
 
 int main(int argc, char **argv)
