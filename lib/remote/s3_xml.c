@@ -4,7 +4,6 @@
  * no DTD, no entities).  Owns nothing beyond one call.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,16 +59,37 @@ static int parse_u64(const char *s, uint64_t *out)
     return 1;
 }
 
+/* n decimal digits at s as a number; -1 when they are not digits. */
+static int digits(const char *s, int n)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 /* "2026-12-04T10:00:00.000Z" (S3's Initiated) as unix seconds; -1 when
  * it is not that. */
 static int64_t parse_iso_time(const char *s)
 {
     struct tm tm;
-    int y, mo, d, h, mi, sec, n = 0;
+    int y, mo, d, h, mi, sec;
 
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        sec > 60 || h < 0 || mi < 0 || sec < 0)
+    if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':')
+        return -1;
+    y = digits(s, 4);
+    mo = digits(s + 5, 2);
+    d = digits(s + 8, 2);
+    h = digits(s + 11, 2);
+    mi = digits(s + 14, 2);
+    sec = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 60)
         return -1;
     memset(&tm, 0, sizeof tm);
     tm.tm_year = y - 1900;
