@@ -771,10 +771,37 @@ static void vhost_rgw(int port, const char *akey, const char *skey)
     shelf__be_close(pb);
     shelf__be_close(be);
     shelf__buf_release(&b);
-    /* a bucket name that is no DNS label, and a mistyped form, are refused */
+}
+
+/* The s3+vhost: form: parsed like s3: with virtual_host set; a bucket that
+ * is no DNS label, and a mistyped form, are refused (never a folder). */
+TEST(s3_vhost_target)
+{
+    shelf__target t;
+    shelf__err err = { 0, "" };
+
+    ASSERT_OKM(err.msg, shelf__target_parse("s3+vhost:https://s3.example:8443/b-1.x/a/b", &t, &err));
+    ASSERT_EQ_INT(t.kind, SHELF__TGT_S3);
+    ASSERT_EQ_INT(t.virtual_host, 1);
+    ASSERT_EQ_STR(t.base, "https://s3.example:8443");
+    ASSERT_EQ_STR(t.host, "s3.example");
+    ASSERT_EQ_STR(t.bucket, "b-1.x");
+    ASSERT_EQ_STR(t.path, "a/b");
+    ASSERT_EQ_STR(t.display, "s3+vhost:https://s3.example:8443/b-1.x/a/b");
+    shelf__target_free(&t);
+    ASSERT_OKM(err.msg, shelf__target_parse("S3:https://s3.example/Bad_Bucket", &t, &err));
+    ASSERT_EQ_INT(t.virtual_host, 0);
+    shelf__target_free(&t);
     ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhost:https://s3.example/Bad_Bucket", &t, &err));
     ASSERT(strstr(err.msg, "virtual-hosted"));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhost:ftp://s3.example/b", &t, &err));
     ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhots:https://s3.example/b", &t, &err));
+    ASSERT(strstr(err.msg, "s3+vhost:"));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("webdav+x:https://h/b", &t, &err));
+    /* without a ':' it is a folder name like any other */
+    ASSERT_OK(shelf__target_parse("s3+notes", &t, &err));
+    ASSERT_EQ_INT(t.kind, SHELF__TGT_DIR);
+    shelf__target_free(&t);
 }
 
 int main(int argc, char **argv)
@@ -792,6 +819,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(s3_safe_characters),
         TEST_ENTRY(s3_bad_replies),
         TEST_ENTRY(s3_radosgw),
+        TEST_ENTRY(s3_vhost_target),
         TEST_END
     };
     int i, want = argc < 2;
