@@ -584,6 +584,7 @@ static void stop_rgw(void)
 }
 
 static void vhost_rgw(int port, const char *akey, const char *skey);
+static void cut_then_resume(int port, const char *akey, const char *skey);
 
 /* A real distributed store: it honours If-None-Match, lists multipart
  * uploads and gives multipart ETags "-N".  About 3 s to start; as root. */
@@ -640,6 +641,7 @@ TEST(s3_radosgw)
     ASSERT_EQ_INT(crash_then_sweep(be), 0);
     shelf__be_close(be);
     vhost_rgw(port, akey, skey);
+    cut_then_resume(port, akey, skey);
     stop_rgw();
 }
 
@@ -771,6 +773,141 @@ static void vhost_rgw(int port, const char *akey, const char *skey)
     shelf__be_close(pb);
     shelf__be_close(be);
     shelf__buf_release(&b);
+}
+
+/* ---- a multipart upload cut by the network, resumed ---------------------- */
+
+static pid_t cut_proxy = -1;
+static pid_t cut_owner = -1;
+
+static void stop_cut_proxy(void)
+{
+    if (cut_proxy > 0 && getpid() == cut_owner) {
+        kill(cut_proxy, SIGTERM);
+        waitpid(cut_proxy, NULL, 0);
+        cut_proxy = -1;
+    }
+}
+
+typedef struct cut_state {
+    char control[4096], tmp[4200];
+    int refusing;
+} cut_state;
+
+/* Write the proxy's faults for its next connections (rename: atomic). */
+static void set_faults(cut_state *c, const char *line)
+{
+    FILE *f = fopen(c->tmp, "w");
+
+    ASSERT(f != NULL);
+    ASSERT(fputs(line, f) >= 0);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(rename(c->tmp, c->control), 0);
+}
+
+/* The backend's progress (on the saving thread): once 12 MB went up, every
+ * new connection is refused, so the retries of the cut part fail too. */
+static void cut_progress(void *ud, uint64_t up, uint64_t down)
+{
+    cut_state *c = ud;
+
+    (void)down;
+    if (!c->refusing && up > 12000000) {
+        c->refusing = 1;
+        set_faults(c, "--refuse 1000000\n");
+    }
+}
+
+/* Through shelf-faultproxy: the connection that carries a 40 MiB upload is
+ * cut after 20 MB (in its third part) and every retry is refused, so the
+ * save fails with SHELF_EIO and leaves the upload; with the faults gone the
+ * next save keeps the two parts on the server and sends the three others. */
+static void cut_then_resume(int port, const char *akey, const char *skey)
+{
+    static cut_state c;
+    shelf__backend *be = NULL;
+    shelf__err err = { 0, "" };
+    shelf__be_opts o;
+    shelf__target t;
+    shelf__creds cr;
+    shelf__s3_hooks h;
+    shelf__buf b = SHELF__BUF_INIT;
+    char sport[16], line[64] = "", base[64], path[4096];
+    size_t size = 40u << 20, i;
+    uint64_t up0, up1, down, kept0, kept1, st;
+    int fds[2], pport = 0, fd;
+    FILE *f;
+    double t0;
+
+    test_pathf(c.control, sizeof c.control, "%s/cut-faults", test_tmpdir());
+    snprintf(c.tmp, sizeof c.tmp, "%s.tmp", c.control);
+    set_faults(&c, "--up --cut 20000000\n");
+    snprintf(sport, sizeof sport, "%d", port);
+    ASSERT_EQ_INT(pipe(fds), 0);
+    cut_owner = getpid();
+    ASSERT((cut_proxy = fork()) >= 0);
+    if (cut_proxy == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", c.control, sport, (char *)NULL);
+        _exit(127);
+    }
+    atexit(stop_cut_proxy);
+    close(fds[1]);
+    ASSERT((f = fdopen(fds[0], "r")) != NULL);
+    if (fgets(line, sizeof line, f))
+        pport = (int)strtol(line + (strncmp(line, "ready ", 6) ? 0 : 6), NULL, 10);
+    fclose(f);
+    ASSERT(pport > 0);
+
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", pport);
+    memset(&t, 0, sizeof t);
+    t.kind = SHELF__TGT_S3;
+    t.display = base;
+    t.base = base;
+    t.host = "127.0.0.1";
+    t.bucket = (char *)BUCKET;
+    t.path = (char *)"rgw/cut";
+    memset(&cr, 0, sizeof cr);
+    cr.access_key = (char *)akey;
+    cr.secret_key = (char *)skey;
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    o.progress = cut_progress;
+    o.progress_ud = &c;
+    ASSERT_OKM(err.msg, shelf__be_s3_open(&t, &cr, &o, &be, &err));
+    memset(&h, 0, sizeof h);
+    shelf__be_s3_set_hooks(be, &h);
+    test_pathf(path, sizeof path, "%s/cut", test_tmpdir());
+    fd = pattern_file(path, size);
+
+    t0 = shelf__monotonic();
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "archives/cut.tar", fd, size));
+    printf("cut upload: %s (%.1f s)\n", be->err.msg, shelf__monotonic() - t0);
+    ASSERT(strstr(be->err.msg, "part 3"));
+    ASSERT(c.refusing);
+    /* the faults go; the upload left on the server is resumed */
+    ASSERT_EQ_INT(unlink(c.control), 0);
+    memset(&be->err, 0, sizeof be->err);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "archives/cut.tar", &st));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);      /* young: kept for the next save */
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
+    ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "archives/cut.tar", fd, size));
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    printf("resumed after the cut: %llu bytes sent, %llu parts kept\n",
+           (unsigned long long)(up1 - up0), (unsigned long long)(kept1 - kept0));
+    ASSERT_EQ_INT(kept1 - kept0, 2);
+    ASSERT(up1 - up0 >= size - (16u << 20) && up1 - up0 < size - (16u << 20) + (1u << 20));
+    ASSERT_OKM(be->err.msg, shelf__be_load(be, "archives/cut.tar", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, size);
+    for (i = 0; i < size && b.buf[i] == (char)(i * 131 + (i >> 20)); i++)
+        ;
+    ASSERT_EQ_INT(i, size);
+    shelf__buf_release(&b);
+    close(fd);
+    shelf__be_close(be);
+    stop_cut_proxy();
 }
 
 /* The s3+vhost: form: parsed like s3: with virtual_host set; a bucket that
