@@ -1044,8 +1044,13 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
             goto abort;
         }
         if (i < old.n && old.etag[i] && old.size[i] == n && etag_is(old.etag[i], md, "")) {
-            etag = old.etag[i];     /* the killed run's part holds these bytes */
-            old.etag[i] = NULL;
+            /* the killed run's part holds these bytes (etag_is: 32 hex digits) */
+            const char *h = old.etag[i][0] == '"' ? old.etag[i] + 1 : old.etag[i];
+
+            if (!(etag = shelf__asprintf("\"%.32s\"", h))) {
+                rc = nomem(b);
+                goto abort;
+            }
             kept++;
         } else if ((rc = put_part(b, name, q.buf, i + 1, fd, off, n, phash, md, &etag)) !=
                    SHELF_OK) {
