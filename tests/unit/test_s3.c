@@ -856,9 +856,9 @@ static void cut_then_resume(int port, const char *akey, const char *skey)
     atexit(stop_cut_proxy);
     close(fds[1]);
     ASSERT((f = fdopen(fds[0], "r")) != NULL);
-    if (fgets(line, sizeof line, f))
-        pport = (int)strtol(line + (strncmp(line, "ready ", 6) ? 0 : 6), NULL, 10);
-    fclose(f);
+    if (fgets(line, sizeof line, f) && !strncmp(line, "ready ", 6))
+        pport = (int)strtol(line + 6, NULL, 10);
+    ASSERT_EQ_INT(fclose(f), 0);
     ASSERT(pport > 0);
 
     snprintf(base, sizeof base, "http://127.0.0.1:%d", pport);
