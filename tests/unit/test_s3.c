@@ -941,6 +941,62 @@ TEST(s3_vhost_target)
     shelf__target_free(&t);
 }
 
+/* ListPartsResult and the Initiated time of ListMultipartUploadsResult,
+ * which resume and sweep read. */
+TEST(s3_xml_parts_and_initiated)
+{
+    static const char parts[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult xmlns=\"http://s3."
+        "amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId>"
+        "<NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>true</IsTruncated>"
+        "<Part><PartNumber>1</PartNumber><ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;"
+        "</ETag><Size>8388608</Size></Part><Part><PartNumber>2</PartNumber><ETag>\"92eb5ffee6ae"
+        "2fec3ad71c777531578f\"</ETag><Size>5</Size></Part></ListPartsResult>";
+    static const char uploads[] =
+        "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+        "<Upload><Key>a</Key><UploadId>1</UploadId><Initiated>2026-12-04T10:00:00.000Z"
+        "</Initiated></Upload><Upload><Key>b</Key><UploadId>2</UploadId></Upload>"
+        "<Upload><Key>c</Key><UploadId>3</UploadId><Initiated>yesterday</Initiated></Upload>"
+        "</ListMultipartUploadsResult>";
+    static const char *const bad[] = {
+        "<ListPartsResult><Part><PartNumber>0</PartNumber><ETag>x</ETag><Size>1</Size></Part>"
+        "</ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>10001</PartNumber><ETag>x</ETag><Size>1</Size>"
+        "</Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><Size>1</Size></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>x</ETag><Size>-1</Size></Part>"
+        "</ListPartsResult>",
+        "<ListBucketResult></ListBucketResult>",
+    };
+    shelf__s3_reply r;
+    shelf__err err = { 0, "" };
+    size_t i;
+
+    ASSERT_OKM(err.msg, shelf__s3_reply_parse(parts, strlen(parts), SHELF__S3X_PARTS, &r, &err));
+    ASSERT_EQ_INT(r.n, 2);
+    ASSERT_EQ_INT(r.truncated, 1);
+    ASSERT_EQ_INT(r.next_part, 2);
+    ASSERT_EQ_INT(r.items[0].part, 1);
+    ASSERT_EQ_STR(r.items[0].etag, "\"0cc175b9c0f1b6a831c399e269772661\"");
+    ASSERT_EQ_INT(r.items[0].size, 8388608);
+    ASSERT_EQ_INT(r.items[1].part, 2);
+    ASSERT_EQ_INT(r.items[1].size, 5);
+    ASSERT(r.items[0].key == NULL);
+    shelf__s3_reply_free(&r);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_RC(SHELF_EFORMAT, shelf__s3_reply_parse(bad[i], strlen(bad[i]), SHELF__S3X_PARTS,
+                                                       &r, &err));
+        ASSERT(r.n == 0 && r.items == NULL);
+    }
+    ASSERT_OKM(err.msg, shelf__s3_reply_parse(uploads, strlen(uploads), SHELF__S3X_UPLOADS, &r,
+                                              &err));
+    ASSERT_EQ_INT(r.n, 3);
+    ASSERT_EQ_INT(r.items[0].initiated, 1796378400);   /* 2026-12-04T10:00:00Z */
+    ASSERT_EQ_INT(r.items[1].initiated, -1);
+    ASSERT_EQ_INT(r.items[2].initiated, -1);
+    shelf__s3_reply_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -957,6 +1013,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(s3_bad_replies),
         TEST_ENTRY(s3_radosgw),
         TEST_ENTRY(s3_vhost_target),
+        TEST_ENTRY(s3_xml_parts_and_initiated),
         TEST_END
     };
     int i, want = argc < 2;
