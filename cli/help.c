@@ -112,9 +112,10 @@ static const cmd_doc cmd_docs[] = {
       "again to go further back" },
 
     { "Backup (doc/disaster-recovery.md; TARGET: a folder such as a USB stick,\n"
-      "s3:https://HOST[:PORT]/BUCKET[/PREFIX], webdav:https://HOST[:PORT][/PATH],\n"
-      "rclone:REMOTE:PATH or a remote's NAME (a URL with another scheme is refused,\n"
-      "never made a folder; dir:PATH for any folder name); it may also come from\n"
+      "s3:https://HOST[:PORT]/BUCKET[/PREFIX] (s3+vhost: for BUCKET.HOST),\n"
+      "webdav:https://HOST[:PORT][/PATH], rclone:REMOTE:PATH or a remote's NAME\n"
+      "(a URL with another scheme is refused, never made a folder; dir:PATH for\n"
+      "any folder name); it may also come from\n"
       "-r TARGET or $SHELF_REPOSITORY; password: --password-file F, $SHELF_PASSWORD,\n"
       "or a prompt.  Every backup, restore and archive command takes --ca-file F\n"
       "(a private CA), --limit-upload RATE and --limit-download RATE (bytes per\n"

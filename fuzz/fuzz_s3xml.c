@@ -2,7 +2,8 @@
  * fuzz_s3xml.c: fuzz target for the parser of S3's XML replies
  * (shelf__s3_reply_parse in be_s3.c): the first byte selects the reply
  * kind expected (ListBucketResult, ListMultipartUploadsResult,
- * InitiateMultipartUploadResult, CompleteMultipartUploadResult, Error),
+ * InitiateMultipartUploadResult, CompleteMultipartUploadResult, Error,
+ * ListPartsResult),
  * the rest is the body a server sent.  A success has every string
  * NUL-terminated and the fields its kind needs; a failure is
  * SHELF_EFORMAT or SHELF_ENOMEM with a one-line reason and nothing left
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    kind = SHELF__S3X_LIST + data[0] % 5;
+    kind = SHELF__S3X_LIST + data[0] % 6;
     rc = shelf__s3_reply_parse(data + 1, size - 1, kind, &r, &err);
     if (rc != SHELF_OK) {
         CHECK(rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);
@@ -57,13 +58,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_opt(r.upload_id, size);
     CHECK(r.n == 0 || r.items);
     for (i = 0; i < r.n; i++) {
+        if (kind == SHELF__S3X_PARTS) {
+            CHECK(r.items[i].part >= 1 && r.items[i].part <= 10000 && r.items[i].etag);
+            check_opt(r.items[i].etag, size);
+            continue;
+        }
         CHECK(r.items[i].key != NULL);
         check_opt(r.items[i].key, size);
         if (kind == SHELF__S3X_UPLOADS)
             CHECK(r.items[i].upload_id != NULL);
         check_opt(r.items[i].upload_id, size);
     }
-    if (r.is_error || (kind != SHELF__S3X_LIST && kind != SHELF__S3X_UPLOADS))
+    if (r.is_error || (kind != SHELF__S3X_LIST && kind != SHELF__S3X_UPLOADS &&
+                       kind != SHELF__S3X_PARTS))
         CHECK(r.n == 0);
     shelf__s3_reply_free(&r);
     return 0;

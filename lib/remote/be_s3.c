@@ -14,8 +14,10 @@
  * are content hashes or random, so both write the same bytes or
  * different names).  Large files (save_fd) go as a multipart upload whose
  * Complete carries If-None-Match too (ignored by some servers, Ceph RGW
- * among them: the HEAD before the upload is the guard there).  sweep
- * aborts the multipart uploads a killed run left under the prefix.
+ * among them: the HEAD before the upload is the guard there).  The next
+ * save of a name resumes the multipart upload a killed run left (the parts
+ * already there whose MD5 matches are kept); sweep aborts the uploads no
+ * save will resume (their object exists, or they are a day old).
  *
  * Owns: one be_s3 per handle; dup'ed handles share one s3_shared (the
  * shelf__http, credentials, settings), freed with the last handle.
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -54,6 +57,7 @@ typedef struct s3_shared {
     int conditional;        /* the server honours If-None-Match: * */
     uint64_t budget;        /* bytes the user allows; 0: none */
     shelf__s3_hooks hooks;
+    _Atomic uint64_t parts_kept;    /* parts of killed runs' uploads reused */
 } s3_shared;
 
 typedef struct be_s3 {
@@ -768,25 +772,23 @@ static uint64_t part_size_for(const s3_shared *sh, uint64_t size)
     return p;
 }
 
-/* Upload one part from fd: its quoted ETag into *etag (owned). */
+/* Upload one part from fd (its SHA-256 hex phash and MD5 md already
+ * made): its quoted ETag into *etag (owned). */
 static int put_part(be_s3 *b, const char *name, const char *upload_q, unsigned partno, int fd,
-                    uint64_t off, uint64_t n, uint8_t md[16], EVP_MD_CTX *whole, char **etag)
+                    uint64_t off, uint64_t n, const char *phash, const uint8_t md[16],
+                    char **etag)
 {
     shelf__http_req rq;
     shelf__buf body = SHELF__BUF_INIT;
     char *url = NULL, *op = shelf__asprintf("upload %s part %u", name, partno), *q = NULL;
-    char phash[SHELF_HASH_HEX], md_b64[32];
-    int rc, e;
+    char md_b64[32];
+    int rc;
 
     *etag = NULL;
     shelf__http_req_init(&rq);
     if (!op || !(q = shelf__asprintf("partNumber=%u&%s", partno, upload_q)) ||
         !(url = url_of(b->sh, name, 1, q))) {
         rc = nomem(b);
-        goto out;
-    }
-    if ((e = hash_range(fd, off, n, phash, md, whole)) != 0) {
-        rc = shelf__seterr_errno(&b->be.err, e, "%s: %s: cannot read the file", b->sh->display, op);
         goto out;
     }
     EVP_EncodeBlock((unsigned char *)md_b64, md, 16);
@@ -824,21 +826,183 @@ out:
     return rc;
 }
 
+/* GET name (relative) with query and parse the reply as kind (ListParts).
+ * fix/dedup's reply helper should take this over with get_reply. */
+static int get_object_reply(be_s3 *b, const char *name, const char *op, const char *query,
+                            int kind, shelf__s3_reply *r)
+{
+    shelf__http_req rq;
+    shelf__buf body = SHELF__BUF_INIT;
+    shelf__err xe = { 0, "" };
+    char *url = url_of(b->sh, name, 1, query);
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    shelf__http_req_init(&rq);
+    if (!url) {
+        rc = nomem(b);
+        goto out;
+    }
+    rq.op = op;
+    rq.method = "GET";
+    rq.url = url;
+    rq.out = &body;
+    rq.max_out = LIST_MAX_OUT;
+    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
+        goto out;
+    if (rq.status != 200)
+        rc = s3_fail(b, &rq, &body);
+    else if ((rc = shelf__s3_reply_parse(body.buf, body.len, kind, r, &xe)) != SHELF_OK)
+        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
+                           b->sh->display, op, xe.msg);
+    else if (r->is_error) {
+        rq.status = 500;
+        rc = s3_fail(b, &rq, &body);
+        shelf__s3_reply_free(r);
+    }
+out:
+    shelf__http_req_reset(&rq);
+    shelf__buf_release(&body);
+    shelf_free(url);
+    return rc;
+}
+
+/* The parts a killed run left: for each part number (1..nparts) the
+ * quoted ETag and size the server holds, or NULL. */
+typedef struct old_parts {
+    char **etag;
+    uint64_t *size;
+    unsigned n;
+} old_parts;
+
+static void old_parts_free(old_parts *p)
+{
+    unsigned i;
+
+    for (i = 0; p->etag && i < p->n; i++)
+        shelf_free(p->etag[i]);
+    shelf_free(p->etag);
+    shelf_free(p->size);
+    memset(p, 0, sizeof *p);
+}
+
+/*
+ * The newest unfinished multipart upload of name (relative) into *upload_id
+ * (owned; NULL when there is none or the server cannot list them: then the
+ * save starts a new one), with the parts it holds in *parts.  Only errors
+ * that stop the save (no memory) are returned; the rest mean "none".
+ */
+static int find_upload(be_s3 *b, const char *name, unsigned nparts, char **upload_id,
+                       old_parts *parts)
+{
+    s3_shared *sh = b->sh;
+    shelf__buf q = SHELF__BUF_INIT, key = SHELF__BUF_INIT;
+    shelf__s3_reply r;
+    shelf__err keep = b->be.err;
+    int64_t best = INT64_MIN;
+    uint64_t marker = 0;
+    size_t i;
+    int rc = SHELF_OK, more;
+
+    *upload_id = NULL;
+    memset(parts, 0, sizeof *parts);
+    memset(&r, 0, sizeof r);
+    if (shelf__buf_addf(&key, "%s%s", sh->prefix, name) != SHELF_OK ||
+        shelf__buf_adds(&q, "uploads&prefix=") != SHELF_OK ||
+        shelf__http_pct(&q, key.buf, 0) != SHELF_OK) {
+        rc = nomem(b);
+        goto out;
+    }
+    /* One page is enough: these are the uploads of one key. */
+    if (get_reply(b, "list uploads", q.buf, SHELF__S3X_UPLOADS, &r) != SHELF_OK)
+        goto none;
+    for (i = 0; i < r.n; i++) {
+        if (strcmp(r.items[i].key, key.buf) != 0 || r.items[i].initiated < best)
+            continue;
+        best = r.items[i].initiated;
+        shelf_free(*upload_id);
+        if (!(*upload_id = shelf__strdup(r.items[i].upload_id))) {
+            rc = nomem(b);
+            goto out;
+        }
+    }
+    shelf__s3_reply_free(&r);
+    if (!*upload_id)
+        goto none;
+    parts->n = nparts;
+    if (!(parts->etag = shelf__calloc(nparts, sizeof *parts->etag)) ||
+        !(parts->size = shelf__calloc(nparts, sizeof *parts->size))) {
+        rc = nomem(b);
+        goto out;
+    }
+    do {
+        shelf__buf_reset(&q);
+        if (shelf__buf_adds(&q, "uploadId=") != SHELF_OK ||
+            shelf__http_pct(&q, *upload_id, 0) != SHELF_OK ||
+            (marker && shelf__buf_addf(&q, "&part-number-marker=%llu",
+                                       (unsigned long long)marker) != SHELF_OK)) {
+            rc = nomem(b);
+            goto out;
+        }
+        if (get_object_reply(b, name, "list parts", q.buf, SHELF__S3X_PARTS, &r) != SHELF_OK)
+            goto none;      /* aborted meanwhile (NoSuchUpload): start anew */
+        for (i = 0; i < r.n; i++) {
+            unsigned k = r.items[i].part - 1;
+
+            if (k >= nparts || parts->etag[k])
+                continue;
+            parts->etag[k] = r.items[i].etag;
+            parts->size[k] = r.items[i].size;
+            r.items[i].etag = NULL;
+        }
+        more = r.truncated && r.next_part > marker;
+        marker = r.next_part;
+        shelf__s3_reply_free(&r);
+    } while (more);
+    goto out;
+none:
+    shelf_free(*upload_id);
+    *upload_id = NULL;
+    old_parts_free(parts);
+    b->be.err = keep;
+out:
+    shelf__s3_reply_free(&r);
+    shelf__buf_release(&q);
+    shelf__buf_release(&key);
+    if (rc != SHELF_OK) {
+        shelf_free(*upload_id);
+        *upload_id = NULL;
+        old_parts_free(parts);
+    }
+    return rc;
+}
+
+/*
+ * Save name from fd as a multipart upload.  When a killed run left an
+ * upload of the same name (find_upload), it is resumed: each part the
+ * server holds with the size and MD5 (ETag) of this file's part is kept,
+ * the others are sent, then the upload is completed.  A failure that a
+ * later run may get past (network, a crash) leaves the upload for it;
+ * other failures abort it.
+ */
 static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
 {
     s3_shared *sh = b->sh;
     uint64_t psize = part_size_for(sh, size), off, have;
-    unsigned nparts = (unsigned)((size + psize - 1) / psize), i;
+    unsigned nparts = (unsigned)((size + psize - 1) / psize), i, kept = 0;
     shelf__buf xml = SHELF__BUF_INIT, q = SHELF__BUF_INIT, mds = SHELF__BUF_INIT;
     shelf__s3_reply r;
+    old_parts old;
     char *op = shelf__asprintf("upload %s", name), *upload_id = NULL, *etag = NULL, suffix[16];
+    char phash[SHELF_HASH_HEX];
     uint8_t md[16], md_whole[16];
     EVP_MD_CTX *whole = EVP_MD_CTX_new();
     unsigned int mlen = 0;
     long status;
-    int rc, tries;
+    int rc, tries, e;
 
     memset(&r, 0, sizeof r);
+    memset(&old, 0, sizeof old);
     if (!op || !whole || EVP_DigestInit_ex(whole, EVP_md5(), NULL) != 1) {
         rc = nomem(b);
         goto out;
@@ -850,12 +1014,16 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
         if (rc != SHELF_ENOTFOUND)
             goto out;
     }
-    if ((rc = post_reply(b, name, "uploads", op, "", 0, SHELF__S3X_INITIATE, &r, &status)) !=
-        SHELF_OK)
+    if ((rc = find_upload(b, name, nparts, &upload_id, &old)) != SHELF_OK)
         goto out;
-    upload_id = r.upload_id;
-    r.upload_id = NULL;
-    shelf__s3_reply_free(&r);
+    if (!upload_id) {
+        if ((rc = post_reply(b, name, "uploads", op, "", 0, SHELF__S3X_INITIATE, &r,
+                             &status)) != SHELF_OK)
+            goto out;
+        upload_id = r.upload_id;
+        r.upload_id = NULL;
+        shelf__s3_reply_free(&r);
+    }
     if (shelf__buf_adds(&q, "uploadId=") != SHELF_OK ||
         shelf__http_pct(&q, upload_id, 0) != SHELF_OK ||
         shelf__buf_adds(&xml, "<CompleteMultipartUpload>") != SHELF_OK) {
@@ -870,8 +1038,24 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
                                sh->display, op, i);
             goto out;   /* as a killed process: the upload stays */
         }
-        if ((rc = put_part(b, name, q.buf, i + 1, fd, off, n, md, whole, &etag)) != SHELF_OK)
+        if ((e = hash_range(fd, off, n, phash, md, whole)) != 0) {
+            rc = shelf__seterr_errno(&b->be.err, e, "%s: %s: cannot read the file", sh->display,
+                                     op);
             goto abort;
+        }
+        if (i < old.n && old.etag[i] && old.size[i] == n && etag_is(old.etag[i], md, "")) {
+            /* the killed run's part holds these bytes (etag_is: 32 hex digits) */
+            const char *h = old.etag[i][0] == '"' ? old.etag[i] + 1 : old.etag[i];
+
+            if (!(etag = shelf__asprintf("\"%.32s\"", h))) {
+                rc = nomem(b);
+                goto abort;
+            }
+            kept++;
+        } else if ((rc = put_part(b, name, q.buf, i + 1, fd, off, n, phash, md, &etag)) !=
+                   SHELF_OK) {
+            goto abort;
+        }
         if (shelf__buf_add(&mds, md, 16) != SHELF_OK ||
             shelf__buf_addf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
                             i + 1, etag) != SHELF_OK) {
@@ -881,6 +1065,7 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
         shelf_free(etag);
         etag = NULL;
     }
+    atomic_fetch_add(&sh->parts_kept, kept);
     if (shelf__buf_adds(&xml, "</CompleteMultipartUpload>") != SHELF_OK) {
         rc = nomem(b);
         goto abort;
@@ -924,13 +1109,16 @@ static int multipart(be_s3 *b, const char *name, int fd, uint64_t size)
                            sh->display, op, r.etag ? r.etag : "(none)");
     goto out;
 abort:
-    if (upload_id) {
+    /* A network failure leaves the upload for the next run to resume
+     * (sweep aborts it a day later). */
+    if (upload_id && rc != SHELF_EIO && rc != SHELF_ECANCELED) {
         shelf__err keep = b->be.err;
 
         s3_delete(b, name, q.buf, "abort upload of");
         b->be.err = keep;
     }
 out:
+    old_parts_free(&old);
     shelf__s3_reply_free(&r);
     shelf__buf_release(&xml);
     shelf__buf_release(&q);
@@ -972,7 +1160,10 @@ static int s3_save_fd(shelf__backend *be, const char *name, int fd, uint64_t siz
     return rc;
 }
 
-/* Abort every multipart upload under the prefix (a killed run's). */
+/* Abort the multipart uploads under the prefix that no save will resume:
+ * those whose object exists (a later save finished it) and those started
+ * more than a day ago (hooks.orphan_age); a younger one stays for the next
+ * save of its name (multipart). */
 static uint64_t s3_sweep(shelf__backend *be)
 {
     be_s3 *b = (be_s3 *)be;
@@ -981,7 +1172,8 @@ static uint64_t s3_sweep(shelf__backend *be)
     shelf__s3_reply r;
     char *key_marker = NULL, *id_marker = NULL;
     size_t plen = strlen(sh->prefix), i;
-    uint64_t n = 0;
+    uint64_t n = 0, size;
+    int64_t age = sh->hooks.orphan_age ? sh->hooks.orphan_age : 86400, now = shelf__now();
     int more;
 
     memset(&r, 0, sizeof r);
@@ -1000,6 +1192,10 @@ static uint64_t s3_sweep(shelf__backend *be)
             const char *key = r.items[i].key;
 
             if (strncmp(key, sh->prefix, plen) != 0)
+                continue;
+            /* young, and its object absent: the next save resumes it */
+            if (age > 0 && r.items[i].initiated >= 0 && now - r.items[i].initiated < age &&
+                shelf__be_name_ok(key + plen) && s3_head(b, key + plen, 1, &size) == SHELF_ENOTFOUND)
                 continue;
             shelf__buf_reset(&uq);
             if (shelf__buf_adds(&uq, "uploadId=") != SHELF_OK ||
@@ -1090,6 +1286,15 @@ void shelf__be_s3_set_hooks(shelf__backend *be, const shelf__s3_hooks *h)
         ((be_s3 *)be)->sh->hooks = *h;
 }
 
+void shelf__be_s3_totals(shelf__backend *be, uint64_t *up, uint64_t *down, uint64_t *kept)
+{
+    *up = *down = *kept = 0;
+    if (be && be->ops == &s3_ops) {
+        shelf__http_totals(((be_s3 *)be)->sh->http, up, down);
+        *kept = atomic_load(&((be_s3 *)be)->sh->parts_kept);
+    }
+}
+
 int shelf__be_s3_conditional(shelf__backend *be)
 {
     return be && be->ops == &s3_ops ? ((be_s3 *)be)->sh->conditional : -1;
@@ -1153,7 +1358,7 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
     shelf__s3_reply r;
     const char *region;
     char *q = NULL;
-    size_t plen;
+    size_t plen, hlen;
     int rc = SHELF_OK, honoured;
 
     *out = NULL;
@@ -1187,7 +1392,7 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if (o && o->virtual_host) {
+    if ((o && o->virtual_host) || t->virtual_host) {
         /* bucket.host: insert the bucket after the scheme. */
         const char *h = strstr(t->base, "://");
 
@@ -1218,9 +1423,12 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
         hc.progress_ud = o->progress_ud;
         sh->budget = o->budget;
     }
-    /* Plain http only to this machine (tests, a local gateway). */
+    /* Plain http only to this machine (tests, a local gateway; a name
+     * under .localhost is the loopback too: http.c resolves it so). */
+    hlen = strlen(t->host);
     hc.insecure_http_ok = !strcmp(t->host, "localhost") || !strcmp(t->host, "::1") ||
-                          !strcmp(t->host, "[::1]") || !strncmp(t->host, "127.", 4);
+                          !strcmp(t->host, "[::1]") || !strncmp(t->host, "127.", 4) ||
+                          (hlen > 10 && !strcasecmp(t->host + hlen - 10, ".localhost"));
     if ((rc = shelf__http_new(base.buf, &hc, &sh->http, err)) != SHELF_OK)
         goto out;
 

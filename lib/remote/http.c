@@ -38,6 +38,9 @@ typedef struct bucket {
 
 struct shelf__http {
     char *base, *host;
+    /* "HOST:PORT:127.0.0.1" for a name under .localhost (RFC 6761 6.3:
+     * always the loopback; glibc asks DNS for them); NULL: none */
+    struct curl_slist *resolve;
     shelf__http_cfg cfg;
     char *ca_file;
     CURLSH *share;
@@ -266,8 +269,9 @@ int shelf__http_new(const char *base, const shelf__http_cfg *cfg, shelf__http **
     static const shelf__http_cfg none;
     shelf__http *h = NULL;
     CURLU *u = NULL;
-    char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
+    char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL, *port = NULL;
     int rc = SHELF_OK, i;
+    size_t hl;
 
     *out = NULL;
     if (!cfg)
@@ -335,6 +339,21 @@ int shelf__http_new(const char *base, const shelf__http_cfg *cfg, shelf__http **
         rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
+    hl = strlen(host);
+    if (hl > 10 && !strcasecmp(host + hl - 10, ".localhost")) {
+        char *entry = NULL;
+        struct curl_slist *l;
+
+        if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+            !(entry = shelf__asprintf("%s:%s:127.0.0.1", host, port)) ||
+            !(l = curl_slist_append(NULL, entry))) {
+            shelf_free(entry);
+            rc = shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        shelf_free(entry);
+        h->resolve = l;
+    }
     /* A base without a trailing '/' keeps URLs made by "base + path" right. */
     if (h->base[0] && h->base[strlen(h->base) - 1] == '/')
         h->base[strlen(h->base) - 1] = '\0';
@@ -359,6 +378,7 @@ out:
     curl_free(host);
     curl_free(path);
     curl_free(query);
+    curl_free(port);
     curl_url_cleanup(u);
     return rc;
 }
@@ -382,6 +402,7 @@ void shelf__http_free(shelf__http *h)
     free(h->base);
     free(h->host);
     free(h->ca_file);
+    curl_slist_free_all(h->resolve);
     free(h);
 }
 
@@ -641,6 +662,8 @@ static int setup(shelf__http *h, CURL *c, shelf__http_req *rq, xfer *x, struct c
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     if (h->ca_file)
         SET(CURLOPT_CAINFO, h->ca_file);
+    if (h->resolve)
+        SET(CURLOPT_RESOLVE, h->resolve);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)h->cfg.connect_timeout_ms);
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SET(CURLOPT_LOW_SPEED_TIME, stall_s < 1 ? 1L : stall_s);

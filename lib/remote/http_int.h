@@ -17,6 +17,10 @@
  * are answered at once.  The request's sign callback runs before every
  * attempt, so a signature with a date is fresh on each retry.
  *
+ * A host under ".localhost" (s3+vhost:http://s3.localhost:PORT/BUCKET
+ * sends to BUCKET.s3.localhost) is the loopback, 127.0.0.1, without asking
+ * DNS (RFC 6761 6.3; glibc would ask).
+ *
  * HTTP/1.1 only; redirects are never followed; "Expect: 100-continue" is
  * never sent; PUT and POST always send Content-Length (0 for no body).
  * A reply cut inside its headers counts as truncated.  The tests' fault

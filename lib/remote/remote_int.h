@@ -112,6 +112,7 @@ int shelf__be_fault_new(shelf__backend *inner, shelf__be_fault_cfg *cfg, shelf__
  * A target as the user writes it, parsed (shelf__target_parse):
  *   PATH or dir:PATH                      a folder
  *   s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]
+ *   s3+vhost:http[s]://HOST[:PORT]/BUCKET[/PREFIX]   (requests go to BUCKET.HOST)
  *   webdav:http[s]://HOST[:PORT][/PATH]
  *   rclone:REMOTE:PATH                    (rclone's own remote syntax)
  * A string that looks like a URL with a scheme shelf does not know
@@ -127,6 +128,7 @@ typedef struct shelf__target {
     char *bucket;       /* s3 */
     char *path;         /* dir: folder; s3: prefix ("" or "a/b");
                            webdav: path ("/" or "/dav/repo"); rclone: "REMOTE:PATH" */
+    int virtual_host;   /* s3+vhost: requests go to BUCKET.HOST */
 } shelf__target;
 int shelf__target_parse(const char *s, shelf__target *t, shelf__err *err);
 void shelf__target_free(shelf__target *t);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <libxml/tree.h>
 #include "s3_int.h"
 
@@ -58,6 +59,48 @@ static int parse_u64(const char *s, uint64_t *out)
     return 1;
 }
 
+/* n decimal digits at s as a number; -1 when they are not digits. */
+static int digits(const char *s, int n)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "2026-12-04T10:00:00.000Z" (S3's Initiated) as unix seconds; -1 when
+ * it is not that. */
+static int64_t parse_iso_time(const char *s)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec;
+
+    if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':')
+        return -1;
+    y = digits(s, 4);
+    mo = digits(s + 5, 2);
+    d = digits(s + 8, 2);
+    h = digits(s + 11, 2);
+    mi = digits(s + 14, 2);
+    sec = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 60)
+        return -1;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return (int64_t)timegm(&tm);
+}
+
 void shelf__s3_reply_free(shelf__s3_reply *r)
 {
     size_t i;
@@ -65,6 +108,7 @@ void shelf__s3_reply_free(shelf__s3_reply *r)
     for (i = 0; i < r->n; i++) {
         shelf_free(r->items[i].key);
         shelf_free(r->items[i].upload_id);
+        shelf_free(r->items[i].etag);
     }
     shelf_free(r->items);
     shelf_free(r->code);
@@ -80,7 +124,8 @@ void shelf__s3_reply_free(shelf__s3_reply *r)
 static int parse_items(const xmlNode *root, int kind, shelf__s3_reply *r, shelf__err *err,
                        int *nomem)
 {
-    const char *elem = kind == SHELF__S3X_LIST ? "Contents" : "Upload";
+    const char *elem = kind == SHELF__S3X_LIST ? "Contents" : kind == SHELF__S3X_PARTS ? "Part"
+                                                                                    : "Upload";
     const xmlNode *c;
     size_t cap = 0;
 
@@ -103,6 +148,31 @@ static int parse_items(const xmlNode *root, int kind, shelf__s3_reply *r, shelf_
         }
         it = &r->items[r->n++];
         memset(it, 0, sizeof *it);
+        it->initiated = -1;
+        if (kind == SHELF__S3X_PARTS) {
+            uint64_t pn = 0;
+            char *num = child_text(c, "PartNumber", nomem);
+
+            size = *nomem ? NULL : child_text(c, "Size", nomem);
+            if (!*nomem)
+                it->etag = child_text(c, "ETag", nomem);
+            if (*nomem) {
+                shelf_free(num);
+                shelf_free(size);
+                return SHELF_ENOMEM;
+            }
+            if (!parse_u64(num, &pn) || pn < 1 || pn > 10000 || !parse_u64(size, &it->size) ||
+                !it->etag) {
+                shelf_free(num);
+                shelf_free(size);
+                return shelf__seterr(err, SHELF_EFORMAT, "Part without a PartNumber (1 to "
+                                     "10000), Size or ETag");
+            }
+            it->part = (unsigned)pn;
+            shelf_free(num);
+            shelf_free(size);
+            continue;
+        }
         if (!(it->key = child_text(c, "Key", nomem)))
             return *nomem ? SHELF_ENOMEM
                           : shelf__seterr(err, SHELF_EFORMAT, "%s without Key", elem);
@@ -118,6 +188,13 @@ static int parse_items(const xmlNode *root, int kind, shelf__s3_reply *r, shelf_
         } else if (!(it->upload_id = child_text(c, "UploadId", nomem))) {
             return *nomem ? SHELF_ENOMEM
                           : shelf__seterr(err, SHELF_EFORMAT, "Upload without UploadId");
+        } else {
+            char *when = child_text(c, "Initiated", nomem);
+
+            it->initiated = parse_iso_time(when);
+            shelf_free(when);
+            if (*nomem)
+                return SHELF_ENOMEM;
         }
     }
     return SHELF_OK;
@@ -128,7 +205,7 @@ int shelf__s3_reply_parse(const void *xml, size_t n, int kind, shelf__s3_reply *
 {
     static const char *const roots[] = {
         NULL, "ListBucketResult", "ListMultipartUploadsResult", "InitiateMultipartUploadResult",
-        "CompleteMultipartUploadResult", "Error"
+        "CompleteMultipartUploadResult", "Error", "ListPartsResult"
     };
     struct _xmlDoc *doc = NULL;
     shelf__xml_error xe;
@@ -137,7 +214,7 @@ int shelf__s3_reply_parse(const void *xml, size_t n, int kind, shelf__s3_reply *
     char *t;
 
     memset(r, 0, sizeof *r);
-    if (kind < SHELF__S3X_LIST || kind > SHELF__S3X_ERROR)
+    if (kind < SHELF__S3X_LIST || kind > SHELF__S3X_PARTS)
         return shelf__seterr(err, SHELF_EINVAL, "unknown reply kind %d", kind);
     if ((rc = shelf__xml_read(xml, n, "s3-reply.xml", &doc, &xe)) != SHELF_OK) {
         if (rc == SHELF_ENOMEM)
@@ -162,11 +239,17 @@ int shelf__s3_reply_parse(const void *xml, size_t n, int kind, shelf__s3_reply *
     switch (kind) {
     case SHELF__S3X_LIST:
     case SHELF__S3X_UPLOADS:
+    case SHELF__S3X_PARTS:
         t = child_text(root, "IsTruncated", &nomem);
         r->truncated = t && !strcmp(t, "true");
         shelf_free(t);
         if (kind == SHELF__S3X_LIST) {
             r->next_token = child_text(root, "NextContinuationToken", &nomem);
+        } else if (kind == SHELF__S3X_PARTS) {
+            t = child_text(root, "NextPartNumberMarker", &nomem);
+            if (t && !parse_u64(t, &r->next_part))
+                r->next_part = 0;
+            shelf_free(t);
         } else {
             r->next_key = child_text(root, "NextKeyMarker", &nomem);
             r->next_upload = child_text(root, "NextUploadIdMarker", &nomem);

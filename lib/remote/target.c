@@ -37,7 +37,8 @@ static size_t url_scheme_len(const char *s)
     return !strncmp(s + i, "://", 3) ? i : 0;
 }
 
-/* 1 when s starts with "WORD:" for a word of cloud_words (any case). */
+/* 1 when s starts with "WORD:" for a word of cloud_words (any case), or
+ * "WORD+...:" (a mistyped "s3+vhost:"). */
 static int cloud_word(const char *s)
 {
     size_t i;
@@ -45,7 +46,7 @@ static int cloud_word(const char *s)
     for (i = 0; cloud_words[i]; i++) {
         size_t n = strlen(cloud_words[i]);
 
-        if (!strncasecmp(s, cloud_words[i], n) && s[n] == ':')
+        if (!strncasecmp(s, cloud_words[i], n) && (s[n] == ':' || (s[n] == '+' && strchr(s, ':'))))
             return 1;
     }
     return 0;
@@ -181,14 +182,18 @@ static int trim_slashes(const char *rest, const char **p, size_t *n)
     return strstr(rest, "//") == NULL || strstr(rest, "//") >= rest + len;
 }
 
-static int parse_s3(const char *s, shelf__target *t, shelf__err *err)
+/* s3:URL (path-style: HOST/BUCKET/KEY) or s3+vhost:URL (virtual-hosted:
+ * BUCKET.HOST/KEY, as AWS wants for new buckets); scheme is the length of
+ * the prefix (3 or 9). */
+static int parse_s3(const char *s, size_t scheme, shelf__target *t, shelf__err *err)
 {
     static const char form[] = "s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]";
     const char *rest = "", *p, *slash;
     size_t n, blen, i;
     int rc;
 
-    if ((rc = parse_url(s + 3, form, t, &rest, err)) != SHELF_OK)
+    t->virtual_host = scheme > 3;
+    if ((rc = parse_url(s + scheme, form, t, &rest, err)) != SHELF_OK)
         return rc;
     if (!trim_slashes(rest, &p, &n) || !url_path_ok(p, n))
         return shelf__seterr(err, SHELF_EINVAL, "cannot use '%s': bad bucket or prefix", s);
@@ -202,11 +207,17 @@ static int parse_s3(const char *s, shelf__target *t, shelf__err *err)
             return shelf__seterr(err, SHELF_EINVAL, "cannot use '%s': bad bucket name", s);
     if (blen > 255)
         return shelf__seterr(err, SHELF_EINVAL, "cannot use '%s': bad bucket name", s);
+    /* In a host name the bucket must be a DNS label. */
+    for (i = 0; t->virtual_host && i < blen; i++)
+        if (p[i] == '_' || (p[i] >= 'A' && p[i] <= 'Z'))
+            return shelf__seterr(err, SHELF_EINVAL, "cannot use '%s': a bucket with '_' or "
+                                 "capitals cannot be virtual-hosted (use s3:)", s);
     t->kind = SHELF__TGT_S3;
     if (!(t->bucket = shelf__strndup(p, blen)) ||
         !(t->path = slash ? shelf__strndup(slash + 1, n - blen - 1) : shelf__strdup("")) ||
-        !(t->display = *t->path ? shelf__asprintf("s3:%s/%s/%s", t->base, t->bucket, t->path)
-                                : shelf__asprintf("s3:%s/%s", t->base, t->bucket)))
+        !(t->display = *t->path ? shelf__asprintf("%.*s%s/%s/%s", (int)scheme, s, t->base,
+                                                  t->bucket, t->path)
+                                : shelf__asprintf("%.*s%s/%s", (int)scheme, s, t->base, t->bucket)))
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     return SHELF_OK;
 }
@@ -259,7 +270,9 @@ int shelf__target_parse(const char *s, shelf__target *t, shelf__err *err)
     if (!s || !*s)
         return shelf__seterr(err, SHELF_EINVAL, "no repository given");
     if (!strncasecmp(s, "s3:", 3))
-        rc = parse_s3(s, t, err);
+        rc = parse_s3(s, 3, t, err);
+    else if (!strncasecmp(s, "s3+vhost:", 9))
+        rc = parse_s3(s, 9, t, err);
     else if (!strncasecmp(s, "webdav:", 7))
         rc = parse_webdav(s, t, err);
     else if (!strncasecmp(s, "rclone:", 7))
@@ -281,7 +294,8 @@ int shelf__target_parse(const char *s, shelf__target *t, shelf__err *err)
          * quoted whole: it may hold a password). */
         n = strcspn(s, ":");
         return shelf__seterr(err, SHELF_EINVAL, "cannot use '%.*s:' targets: shelf knows "
-                             "s3:https://HOST/BUCKET[/PREFIX], webdav:https://HOST[/PATH], "
+                             "s3:https://HOST/BUCKET[/PREFIX] (s3+vhost: for BUCKET.HOST), "
+                             "webdav:https://HOST[/PATH], "
                              "rclone:REMOTE:PATH and folders (write ./%.*s... or dir:... for a folder)",
                              (int)(n > 32 ? 32 : n), s, (int)(n > 32 ? 32 : n), s);
     }

@@ -3,6 +3,12 @@
 # benchmarks, on 127.0.0.1, everything under one folder the caller gives.
 #
 #   apache.sh start DIR [https|http]   prints "ready PORT USER PASSWORD CAFILE"
+#   apache.sh start DIR https badcerts as above, and also listens on three
+#                                      more ports whose certificates a client
+#                                      must refuse (dav_common.sh's
+#                                      make_bad_certs); DIR/badcert-ports
+#                                      holds "expired PORT", "wronghost PORT"
+#                                      and "selfsigned PORT" lines
 #   apache.sh stop DIR                 stops the server (DIR is left)
 #
 # WebDAV at "/" (files in DIR/data), Basic auth against DIR/htpasswd (user
@@ -18,11 +24,12 @@ set -eu
 MODS=/usr/lib/apache2/modules
 
 start() {
-    d=$1 scheme=${2:-https}
+    d=$1 scheme=${2:-https} bad=${3:-}
     [ -x /usr/sbin/apache2 ] || die "apache2 is not installed"
     mkdir -p "$d/data" "$d/lock" "$d/run" "$d/log"
     d=$(cd "$d" && pwd)
     make_certs "$d"
+    [ "$bad" != badcerts ] || [ "$scheme" != https ] || make_bad_certs "$d"
     pw=$(make_htpasswd "$d/htpasswd" shelf)
     userline=""
     if [ "$(id -u)" = 0 ]; then
@@ -45,6 +52,21 @@ SSLRandomSeed startup builtin"
     tries=0
     while :; do
         port=$(free_port)
+        vhosts="" ports=""
+        if [ "$bad" = badcerts ] && [ "$scheme" = https ]; then
+            for c in expired wronghost selfsigned; do
+                p=$(free_port)
+                ports="$ports$c $p
+"
+                vhosts="$vhosts
+Listen 127.0.0.1:$p
+<VirtualHost 127.0.0.1:$p>
+SSLEngine on
+SSLCertificateFile $d/$c.pem
+SSLCertificateKeyFile $d/server.key
+</VirtualHost>"
+            done
+        fi
         cat >"$d/httpd.conf" <<CONF
 ServerRoot "$d"
 ServerName 127.0.0.1
@@ -82,6 +104,7 @@ DocumentRoot "$d/data"
     AuthUserFile "$d/htpasswd"
     Require valid-user
 </Directory>
+$vhosts
 CONF
         rm -f "$d/run/httpd.pid"
         if /usr/sbin/apache2 -f "$d/httpd.conf" -k start 2>"$d/log/start.log" &&
@@ -92,12 +115,13 @@ CONF
         tries=$((tries + 1))
         [ $tries -lt 5 ] || die "apache2 did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
     done
+    printf '%s' "$ports" >"$d/badcert-ports"
     watch_owner "$d/run/httpd.pid"
     echo "ready $port shelf $pw $d/ca.pem"
 }
 
 case "${1:-}" in
-start) [ $# -ge 2 ] || die "usage: apache.sh start DIR [https|http]"; start "$2" "${3:-https}" ;;
+start) [ $# -ge 2 ] || die "usage: apache.sh start DIR [https|http] [badcerts]"; start "$2" "${3:-https}" "${4:-}" ;;
 stop) [ $# -ge 2 ] || die "usage: apache.sh stop DIR"; kill_pidfile "$2/run/httpd.pid" ;;
 *) die "usage: apache.sh start|stop DIR" ;;
 esac

@@ -29,6 +29,28 @@ make_certs() {
     chmod 600 "$d/server.key" "$d/server-both.pem" "$d/ca.key"
 }
 
+# make_bad_certs DIR (after make_certs): certificates a client must refuse,
+# all with DIR/server.key: DIR/expired.pem (from the CA, for 127.0.0.1, its
+# notAfter a day before its notBefore: "-days -1"), DIR/wronghost.pem (from
+# the CA, for wrong.example only) and DIR/selfsigned.pem (for 127.0.0.1,
+# signed by itself).
+make_bad_certs() {
+    d=$1
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days -1 -extfile "$d/server.ext" -out "$d/expired.pem" >/dev/null 2>&1 ||
+        die "cannot sign the expired certificate"
+    printf 'subjectAltName=DNS:wrong.example\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$d/wronghost.ext"
+    openssl req -new -key "$d/server.key" -subj "/CN=wrong.example" -out "$d/wronghost.csr" \
+        >/dev/null 2>&1 || die "cannot make the wrong-host request"
+    openssl x509 -req -in "$d/wronghost.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/wronghost.ext" -out "$d/wronghost.pem" >/dev/null 2>&1 ||
+        die "cannot sign the wrong-host certificate"
+    openssl req -x509 -key "$d/server.key" -days 2 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -out "$d/selfsigned.pem" \
+        >/dev/null 2>&1 || die "cannot make the self-signed certificate"
+}
+
 # make_htpasswd FILE USER: a random password (printed) in an APR1-MD5
 # htpasswd file (cheap to check on every request, unlike bcrypt).
 make_htpasswd() {

@@ -135,7 +135,7 @@ rgw data = $dir/rgw
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw thread pool size = 64
 rgw enable usage log = false
-rgw dns name = 127.0.0.1
+rgw dns name = s3.localhost
 EOF
 
     monmaptool --create --enable-all-features --fsid "$fsid" \

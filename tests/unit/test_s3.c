@@ -442,25 +442,29 @@ TEST(s3_multipart_40mib)
     shelf__be_close(be);
 }
 
-/* A multipart upload killed after two parts leaves an upload that sweep
- * aborts (once), and the next run saves the file.  0, or -1 when the
- * server has no ListMultipartUploads (s3rver). */
+/* A multipart upload killed after four of its nine parts is resumed by
+ * the next save of that name: the four parts on the server are kept, five
+ * are sent (counted in bytes), the object is whole.  Then sweep: a young
+ * upload stays (the next save resumes it), one whose object exists or that
+ * is old is aborted.  0, or -1 when the server has no ListMultipartUploads
+ * (s3rver). */
 static int crash_then_sweep(shelf__backend *be)
 {
-    size_t size = 34u << 20;
+    size_t size = 66u << 20, i;
     shelf__s3_hooks h;
+    shelf__buf b = SHELF__BUF_INIT;
     char path[4096];
-    uint64_t st, n;
+    uint64_t st, n, up0, up1, down, kept0, kept1;
     double t0;
     int fd;
 
     test_pathf(path, sizeof path, "%s/big", test_tmpdir());
     fd = pattern_file(path, size);
     memset(&h, 0, sizeof h);
-    h.crash_after_part = 2;
+    h.crash_after_part = 4;
     shelf__be_s3_set_hooks(be, &h);
     ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan", fd, size));
-    ASSERT(strstr(be->err.msg, "crash injected after part 2"));
+    ASSERT(strstr(be->err.msg, "crash injected after part 4"));
     ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "data/aa/orphan", &st));
     memset(&be->err, 0, sizeof be->err);
     n = shelf__be_sweep(be);
@@ -469,17 +473,52 @@ static int crash_then_sweep(shelf__backend *be)
         close(fd);
         return -1;
     }
-    /* the orphan upload is aborted by sweep, once */
-    ASSERT_EQ_INT(n, 1);
-    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
-    /* and the next run saves it */
+    /* a young upload whose object is absent stays for the next save */
+    ASSERT_EQ_INT(n, 0);
+    /* the next run resumes it: five parts of nine sent */
     h.crash_after_part = 0;
     shelf__be_s3_set_hooks(be, &h);
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
     t0 = shelf__monotonic();
     ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "data/aa/orphan", fd, size));
-    printf("multipart upload of 34 MiB: %.2f s\n", shelf__monotonic() - t0);
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    printf("resumed multipart upload of 66 MiB: %.2f s, %llu bytes sent, %llu parts kept\n",
+           shelf__monotonic() - t0, (unsigned long long)(up1 - up0),
+           (unsigned long long)(kept1 - kept0));
+    ASSERT_EQ_INT(kept1 - kept0, 4);
+    ASSERT(up1 - up0 >= size - (32u << 20) && up1 - up0 < size - (32u << 20) + (1u << 20));
     ASSERT_OK(shelf__be_stat(be, "data/aa/orphan", &st));
     ASSERT_EQ_INT(st, size);
+    ASSERT_OKM(be->err.msg, shelf__be_load(be, "data/aa/orphan", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, size);
+    for (i = 0; i < size && b.buf[i] == (char)(i * 131 + (i >> 20)); i++)
+        ;
+    ASSERT_EQ_INT(i, size);
+    shelf__buf_release(&b);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);      /* completed: nothing left */
+
+    /* An upload whose object exists (saved another way) is aborted. */
+    h.crash_after_part = 1;
+    shelf__be_s3_set_hooks(be, &h);
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan2", fd, size));
+    ASSERT_OK(shelf__be_save(be, "data/aa/orphan2", "x", 1));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 1);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    /* An old one is aborted (orphan_age -1: every one is old), once. */
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "data/aa/orphan3", fd, size));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    h.orphan_age = -1;
+    shelf__be_s3_set_hooks(be, &h);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 1);
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);
+    /* and the next save starts anew */
+    h.crash_after_part = 0;
+    shelf__be_s3_set_hooks(be, &h);
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
+    ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "data/aa/orphan3", fd, size));
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    ASSERT_EQ_INT(kept1 - kept0, 0);
+    ASSERT(up1 - up0 >= size);
     close(fd);
     return 0;
 }
@@ -544,6 +583,9 @@ static void stop_rgw(void)
     rgw_dir[0] = '\0';
 }
 
+static void vhost_rgw(int port, const char *akey, const char *skey);
+static void cut_then_resume(int port, const char *akey, const char *skey);
+
 /* A real distributed store: it honours If-None-Match, lists multipart
  * uploads and gives multipart ETags "-N".  About 3 s to start; as root. */
 TEST(s3_radosgw)
@@ -598,6 +640,8 @@ TEST(s3_radosgw)
     be = open_ok("rgw/crash", 1);
     ASSERT_EQ_INT(crash_then_sweep(be), 0);
     shelf__be_close(be);
+    vhost_rgw(port, akey, skey);
+    cut_then_resume(port, akey, skey);
     stop_rgw();
 }
 
@@ -686,6 +730,273 @@ TEST(s3_bad_replies)
     waitpid(pid, NULL, 0);
 }
 
+/* ---- virtual-hosted requests (s3+vhost:) ---------------------------------- */
+
+/* s3+vhost:http://s3.localhost:PORT/BUCKET sends to BUCKET.s3.localhost
+ * (radosgw.sh sets "rgw dns name = s3.localhost"; shelf's HTTP layer takes
+ * *.localhost for 127.0.0.1): radosgw finds the bucket in the Host header
+ * and checks the signature of requests whose path has no bucket, and the
+ * objects are the ones path-style requests see. */
+static void vhost_rgw(int port, const char *akey, const char *skey)
+{
+    shelf__backend *be = NULL, *pb;
+    shelf__err err = { 0, "" };
+    shelf__be_opts o;
+    shelf__target t;
+    shelf__buf b = SHELF__BUF_INIT;
+    char url[128];
+
+    ASSERT_EQ_INT(setenv("AWS_ACCESS_KEY_ID", akey, 1), 0);
+    ASSERT_EQ_INT(setenv("AWS_SECRET_ACCESS_KEY", skey, 1), 0);
+    ASSERT_EQ_INT(unsetenv("AWS_SESSION_TOKEN"), 0);
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    snprintf(url, sizeof url, "s3+vhost:http://s3.localhost:%d/" BUCKET "/vh", port);
+    ASSERT_OK(shelf__target_parse(url, &t, &err));
+    ASSERT_EQ_INT(t.virtual_host, 1);
+    ASSERT_EQ_STR(t.bucket, BUCKET);
+    ASSERT_EQ_STR(t.display, url);
+    shelf__target_free(&t);
+    ASSERT_OKM(err.msg, shelf__be_open(url, &o, &be, &err));
+    be_conformance(be);
+    ASSERT_OKM(be->err.msg, shelf__be_save(be, "data/vh/one", "vhost", 5));
+    /* a bucket that is not there is named as such, not another error */
+    snprintf(url, sizeof url, "s3+vhost:http://s3.localhost:%d/nosuchbucket", port);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_open(url, &o, &pb, &err));
+    ASSERT(strstr(err.msg, "bucket does not exist"));
+    /* path-style sees what virtual-hosted wrote */
+    cur_port = port;
+    pb = open_ok("vh", 0);
+    ASSERT_OKM(pb->err.msg, shelf__be_load(pb, "data/vh/one", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, 5);
+    ASSERT(!memcmp(b.buf, "vhost", 5));
+    shelf__be_close(pb);
+    shelf__be_close(be);
+    shelf__buf_release(&b);
+}
+
+/* ---- a multipart upload cut by the network, resumed ---------------------- */
+
+static pid_t cut_proxy = -1;
+static pid_t cut_owner = -1;
+
+static void stop_cut_proxy(void)
+{
+    if (cut_proxy > 0 && getpid() == cut_owner) {
+        kill(cut_proxy, SIGTERM);
+        waitpid(cut_proxy, NULL, 0);
+        cut_proxy = -1;
+    }
+}
+
+typedef struct cut_state {
+    char control[4096], tmp[4200];
+    int refusing;
+} cut_state;
+
+/* Write the proxy's faults for its next connections (rename: atomic). */
+static void set_faults(cut_state *c, const char *line)
+{
+    FILE *f = fopen(c->tmp, "w");
+
+    ASSERT(f != NULL);
+    ASSERT(fputs(line, f) >= 0);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(rename(c->tmp, c->control), 0);
+}
+
+/* The backend's progress (on the saving thread): once 12 MB went up, every
+ * new connection is refused, so the retries of the cut part fail too. */
+static void cut_progress(void *ud, uint64_t up, uint64_t down)
+{
+    cut_state *c = ud;
+
+    (void)down;
+    if (!c->refusing && up > 12000000) {
+        c->refusing = 1;
+        set_faults(c, "--refuse 1000000\n");
+    }
+}
+
+/* Through shelf-faultproxy: the connection that carries a 40 MiB upload is
+ * cut after 20 MB (in its third part) and every retry is refused, so the
+ * save fails with SHELF_EIO and leaves the upload; with the faults gone the
+ * next save keeps the two parts on the server and sends the three others. */
+static void cut_then_resume(int port, const char *akey, const char *skey)
+{
+    static cut_state c;
+    shelf__backend *be = NULL;
+    shelf__err err = { 0, "" };
+    shelf__be_opts o;
+    shelf__target t;
+    shelf__creds cr;
+    shelf__s3_hooks h;
+    shelf__buf b = SHELF__BUF_INIT;
+    char sport[16], line[64] = "", base[64], path[4096];
+    size_t size = 40u << 20, i;
+    uint64_t up0, up1, down, kept0, kept1, st;
+    int fds[2], pport = 0, fd;
+    FILE *f;
+    double t0;
+
+    test_pathf(c.control, sizeof c.control, "%s/cut-faults", test_tmpdir());
+    snprintf(c.tmp, sizeof c.tmp, "%s.tmp", c.control);
+    set_faults(&c, "--up --cut 20000000\n");
+    snprintf(sport, sizeof sport, "%d", port);
+    ASSERT_EQ_INT(pipe(fds), 0);
+    cut_owner = getpid();
+    ASSERT((cut_proxy = fork()) >= 0);
+    if (cut_proxy == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", c.control, sport, (char *)NULL);
+        _exit(127);
+    }
+    atexit(stop_cut_proxy);
+    close(fds[1]);
+    ASSERT((f = fdopen(fds[0], "r")) != NULL);
+    if (fgets(line, sizeof line, f) && !strncmp(line, "ready ", 6))
+        pport = (int)strtol(line + 6, NULL, 10);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT(pport > 0);
+
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", pport);
+    memset(&t, 0, sizeof t);
+    t.kind = SHELF__TGT_S3;
+    t.display = base;
+    t.base = base;
+    t.host = "127.0.0.1";
+    t.bucket = (char *)BUCKET;
+    t.path = (char *)"rgw/cut";
+    memset(&cr, 0, sizeof cr);
+    cr.access_key = (char *)akey;
+    cr.secret_key = (char *)skey;
+    memset(&o, 0, sizeof o);
+    o.create = 1;
+    o.progress = cut_progress;
+    o.progress_ud = &c;
+    ASSERT_OKM(err.msg, shelf__be_s3_open(&t, &cr, &o, &be, &err));
+    memset(&h, 0, sizeof h);
+    shelf__be_s3_set_hooks(be, &h);
+    test_pathf(path, sizeof path, "%s/cut", test_tmpdir());
+    fd = pattern_file(path, size);
+
+    t0 = shelf__monotonic();
+    ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "archives/cut.tar", fd, size));
+    printf("cut upload: %s (%.1f s)\n", be->err.msg, shelf__monotonic() - t0);
+    ASSERT(strstr(be->err.msg, "part 3"));
+    ASSERT(c.refusing);
+    /* the faults go; the upload left on the server is resumed */
+    ASSERT_EQ_INT(unlink(c.control), 0);
+    memset(&be->err, 0, sizeof be->err);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf__be_stat(be, "archives/cut.tar", &st));
+    ASSERT_EQ_INT(shelf__be_sweep(be), 0);      /* young: kept for the next save */
+    shelf__be_s3_totals(be, &up0, &down, &kept0);
+    ASSERT_OKM(be->err.msg, be->ops->save_fd(be, "archives/cut.tar", fd, size));
+    shelf__be_s3_totals(be, &up1, &down, &kept1);
+    printf("resumed after the cut: %llu bytes sent, %llu parts kept\n",
+           (unsigned long long)(up1 - up0), (unsigned long long)(kept1 - kept0));
+    ASSERT_EQ_INT(kept1 - kept0, 2);
+    ASSERT(up1 - up0 >= size - (16u << 20) && up1 - up0 < size - (16u << 20) + (1u << 20));
+    ASSERT_OKM(be->err.msg, shelf__be_load(be, "archives/cut.tar", 0, 0, &b));
+    ASSERT_EQ_INT(b.len, size);
+    for (i = 0; i < size && b.buf[i] == (char)(i * 131 + (i >> 20)); i++)
+        ;
+    ASSERT_EQ_INT(i, size);
+    shelf__buf_release(&b);
+    close(fd);
+    shelf__be_close(be);
+    stop_cut_proxy();
+}
+
+/* The s3+vhost: form: parsed like s3: with virtual_host set; a bucket that
+ * is no DNS label, and a mistyped form, are refused (never a folder). */
+TEST(s3_vhost_target)
+{
+    shelf__target t;
+    shelf__err err = { 0, "" };
+
+    ASSERT_OKM(err.msg, shelf__target_parse("s3+vhost:https://s3.example:8443/b-1.x/a/b", &t, &err));
+    ASSERT_EQ_INT(t.kind, SHELF__TGT_S3);
+    ASSERT_EQ_INT(t.virtual_host, 1);
+    ASSERT_EQ_STR(t.base, "https://s3.example:8443");
+    ASSERT_EQ_STR(t.host, "s3.example");
+    ASSERT_EQ_STR(t.bucket, "b-1.x");
+    ASSERT_EQ_STR(t.path, "a/b");
+    ASSERT_EQ_STR(t.display, "s3+vhost:https://s3.example:8443/b-1.x/a/b");
+    shelf__target_free(&t);
+    ASSERT_OKM(err.msg, shelf__target_parse("S3:https://s3.example/Bad_Bucket", &t, &err));
+    ASSERT_EQ_INT(t.virtual_host, 0);
+    shelf__target_free(&t);
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhost:https://s3.example/Bad_Bucket", &t, &err));
+    ASSERT(strstr(err.msg, "virtual-hosted"));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhost:ftp://s3.example/b", &t, &err));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("s3+vhots:https://s3.example/b", &t, &err));
+    ASSERT(strstr(err.msg, "s3+vhost:"));
+    ASSERT_RC(SHELF_EINVAL, shelf__target_parse("webdav+x:https://h/b", &t, &err));
+    /* without a ':' it is a folder name like any other */
+    ASSERT_OK(shelf__target_parse("s3+notes", &t, &err));
+    ASSERT_EQ_INT(t.kind, SHELF__TGT_DIR);
+    shelf__target_free(&t);
+}
+
+/* ListPartsResult and the Initiated time of ListMultipartUploadsResult,
+ * which resume and sweep read. */
+TEST(s3_xml_parts_and_initiated)
+{
+    static const char parts[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult xmlns=\"http://s3."
+        "amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId>"
+        "<NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>true</IsTruncated>"
+        "<Part><PartNumber>1</PartNumber><ETag>&quot;0cc175b9c0f1b6a831c399e269772661&quot;"
+        "</ETag><Size>8388608</Size></Part><Part><PartNumber>2</PartNumber><ETag>\"92eb5ffee6ae"
+        "2fec3ad71c777531578f\"</ETag><Size>5</Size></Part></ListPartsResult>";
+    static const char uploads[] =
+        "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+        "<Upload><Key>a</Key><UploadId>1</UploadId><Initiated>2026-12-04T10:00:00.000Z"
+        "</Initiated></Upload><Upload><Key>b</Key><UploadId>2</UploadId></Upload>"
+        "<Upload><Key>c</Key><UploadId>3</UploadId><Initiated>yesterday</Initiated></Upload>"
+        "</ListMultipartUploadsResult>";
+    static const char *const bad[] = {
+        "<ListPartsResult><Part><PartNumber>0</PartNumber><ETag>x</ETag><Size>1</Size></Part>"
+        "</ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>10001</PartNumber><ETag>x</ETag><Size>1</Size>"
+        "</Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><Size>1</Size></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>x</ETag><Size>-1</Size></Part>"
+        "</ListPartsResult>",
+        "<ListBucketResult></ListBucketResult>",
+    };
+    shelf__s3_reply r;
+    shelf__err err = { 0, "" };
+    size_t i;
+
+    ASSERT_OKM(err.msg, shelf__s3_reply_parse(parts, strlen(parts), SHELF__S3X_PARTS, &r, &err));
+    ASSERT_EQ_INT(r.n, 2);
+    ASSERT_EQ_INT(r.truncated, 1);
+    ASSERT_EQ_INT(r.next_part, 2);
+    ASSERT_EQ_INT(r.items[0].part, 1);
+    ASSERT_EQ_STR(r.items[0].etag, "\"0cc175b9c0f1b6a831c399e269772661\"");
+    ASSERT_EQ_INT(r.items[0].size, 8388608);
+    ASSERT_EQ_INT(r.items[1].part, 2);
+    ASSERT_EQ_INT(r.items[1].size, 5);
+    ASSERT(r.items[0].key == NULL);
+    shelf__s3_reply_free(&r);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_RC(SHELF_EFORMAT, shelf__s3_reply_parse(bad[i], strlen(bad[i]), SHELF__S3X_PARTS,
+                                                       &r, &err));
+        ASSERT(r.n == 0 && r.items == NULL);
+    }
+    ASSERT_OKM(err.msg, shelf__s3_reply_parse(uploads, strlen(uploads), SHELF__S3X_UPLOADS, &r,
+                                              &err));
+    ASSERT_EQ_INT(r.n, 3);
+    ASSERT_EQ_INT(r.items[0].initiated, 1796378400);   /* 2026-12-04T10:00:00Z */
+    ASSERT_EQ_INT(r.items[1].initiated, -1);
+    ASSERT_EQ_INT(r.items[2].initiated, -1);
+    shelf__s3_reply_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -701,6 +1012,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(s3_safe_characters),
         TEST_ENTRY(s3_bad_replies),
         TEST_ENTRY(s3_radosgw),
+        TEST_ENTRY(s3_vhost_target),
+        TEST_ENTRY(s3_xml_parts_and_initiated),
         TEST_END
     };
     int i, want = argc < 2;
