@@ -262,6 +262,7 @@ typedef struct plan {
     item *it;
     size_t n, cap;
     uint64_t bytes;
+    int64_t stamp;              /* the time of the members shelf writes (below) */
 } plan;
 
 static item *plan_add(plan *p)
@@ -425,7 +426,7 @@ static int plan_text(shelf_library *lib, plan *p, char *name, char *text)
     it->text = text;
     it->textlen = strlen(text);
     it->size = it->textlen;
-    it->mtime = shelf__now();
+    it->mtime = 0;              /* p->stamp, when the plan is complete */
     p->bytes += it->size;
     return SHELF_OK;
 }
@@ -503,6 +504,19 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
         if ((rc = shelf_doc_export(lib, SHELF_DOC_PROJECT, g->projects.v[i], &json)) == SHELF_OK)
             rc = plan_text(lib, p, shelf__asprintf("data/projects/%lld.json", (long long)g->projects.v[i]), json);
     }
+    /* The members shelf writes itself (catalog and document JSON, bagit.txt,
+     * the manifests) carry the newest sample's time, not the time of the
+     * export: the same library makes the same bytes, so an interrupted
+     * upload of a new export resumes (S3 multipart parts match). */
+    p->stamp = 0;
+    for (i = 0; i < p->n; i++)
+        if (p->it[i].src && p->it[i].mtime > p->stamp)
+            p->stamp = p->it[i].mtime;
+    if (p->stamp == 0)
+        p->stamp = shelf__now();
+    for (i = 0; i < p->n; i++)
+        if (!p->it[i].src)
+            p->it[i].mtime = p->stamp;
     return rc;
 }
 
@@ -517,6 +531,7 @@ typedef struct writer {
     shelf__err perr;
     int rc;                     /* our error behind a libarchive failure */
     int abandon;                /* 1: closing an archive that failed; drop output */
+    int64_t stamp;              /* plan.stamp: the time of the members shelf writes */
 } writer;
 
 static la_ssize_t on_write(struct archive *a, void *ud, const void *buf, size_t n)
@@ -702,7 +717,7 @@ static int put_tag(writer *w, struct archive *a, const char *base, const char *n
     if ((tm256 && shelf__bag_manifest_line(tm256, h256, sizeof h256, name) != SHELF_OK) ||
         (tm512 && shelf__bag_manifest_line(tm512, h512, sizeof h512, name) != SHELF_OK))
         return shelf__seterr(&w->lib->err, SHELF_ENOMEM, "out of memory");
-    if ((rc = put_header(w, a, base, name, text->len, shelf__now())) != SHELF_OK)
+    if ((rc = put_header(w, a, base, name, text->len, w->stamp)) != SHELF_OK)
         return rc;
     return put_data(w, a, text->buf ? text->buf : "", text->len, name);
 }
@@ -1054,6 +1069,7 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
+    w.stamp = p.stamp;
     if ((rc = writer_temp(&w, out, name, &dir, &tmp)) != SHELF_OK ||
         (rc = parity_start(lib, &w, name, &p, o)) != SHELF_OK || (rc = writer_open(&w, fmt, &a)) != SHELF_OK)
         goto out;
