@@ -165,6 +165,16 @@ int cmd_log(const cli *c, int argc, char **argv);
 int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
 
+/* Open the backup repository target as the backup commands do (the
+ * password from password_file, $SHELF_PASSWORD, else a prompt on the
+ * terminal; the transfer options of net when not NULL); errors are printed.
+ * An exit status (cmd_backup.c). */
+int cli_repo_open(const cli *c, const char *target, const char *password_file, const cli_net *net,
+                  shelf_repo **r);
+/* A remote's terms as text lines on f, and as JSON (cmd_remote.c). */
+void cli_terms_text(FILE *f, const shelf_remote_terms *t);
+json_t *cli_terms_json(const shelf_remote_terms *t);
+
 /* Ask on the terminal (/dev/tty), without echo unless echo: the answer
  * from malloc, NULL when there is no terminal (cmd_remote.c; given to the
  * library by shelf_remote_set_prompt). */

@@ -205,6 +205,22 @@ static int open_repo(const cli *c, repo_args *ra, shelf_repo **r)
     return EXIT_OK;
 }
 
+int cli_repo_open(const cli *c, const char *target, const char *password_file, const cli_net *net,
+                  shelf_repo **r)
+{
+    repo_args ra;
+    int ex;
+
+    memset(&ra, 0, sizeof ra);
+    ra.target = target;
+    ra.password_file = password_file;
+    if (net)
+        ra.net = *net;
+    ex = open_repo(c, &ra, r);
+    wipe_free(ra.password);
+    return ex;
+}
+
 static int repo_fail(shelf_repo *r, int rc)
 {
     if (rc == SHELF_ECANCELED)
@@ -256,8 +272,9 @@ static int backup_init(const cli *c, int argc, char **argv)
     };
     repo_args ra;
     shelf_repo_opts o;
+    shelf_remote_terms t;
     char *msg = NULL;
-    int ch, rc, ex, first;
+    int ch, rc, ex, first, have_terms;
 
     memset(&ra, 0, sizeof ra);
     memset(&o, 0, sizeof o);
@@ -302,12 +319,27 @@ static int backup_init(const cli *c, int argc, char **argv)
         shelf_free(msg);
         return cli_exit_for(rc);
     }
-    if (c->json)
-        cli_print_json(json_pack("{s:s, s:b}", "repository", ra.target, "encrypted",
-                                 !(o.flags & SHELF_REPO_NO_ENCRYPTION)));
-    else if (!c->quiet)
+    /* On a remote: what the provider can see, as `remote add` says it. */
+    have_terms = shelf_remote_terms_get(ra.target, 1, &t, NULL) == SHELF_OK;
+    if (have_terms && !strcmp(t.kind, "dir")) {
+        shelf_remote_terms_release(&t);
+        have_terms = 0;
+    }
+    if (c->json) {
+        json_t *v = json_pack("{s:s, s:b}", "repository", ra.target, "encrypted",
+                              !(o.flags & SHELF_REPO_NO_ENCRYPTION));
+
+        if (v && have_terms)
+            cli_json_check(json_object_set_new(v, "terms", cli_terms_json(&t)));
+        cli_print_json(v);
+    } else if (!c->quiet) {
         printf("repository ready at %s%s\n", ra.target,
                (o.flags & SHELF_REPO_NO_ENCRYPTION) ? " (not encrypted)" : "");
+        if (have_terms)
+            cli_terms_text(stdout, &t);
+    }
+    if (have_terms)
+        shelf_remote_terms_release(&t);
     return EXIT_OK;
 }
 

@@ -48,7 +48,7 @@ static const char *store_text(int store)
     return store == SHELF_SECRET_KEYRING ? "keyring" : store == SHELF_SECRET_FILE ? "file" : "none";
 }
 
-static json_t *terms_json(const shelf_remote_terms *t)
+json_t *cli_terms_json(const shelf_remote_terms *t)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "kind", t->kind, "visible", t->visible, "limits",
                           t->limits);
@@ -68,7 +68,7 @@ static json_t *terms_json(const shelf_remote_terms *t)
     return o;
 }
 
-static void terms_text(FILE *f, const shelf_remote_terms *t)
+void cli_terms_text(FILE *f, const shelf_remote_terms *t)
 {
     fprintf(f, "what the provider can see: %s\n", t->visible);
     fprintf(f, "known limits: %s\n", t->limits);
@@ -161,12 +161,12 @@ static int remote_add(const cli *c, int argc, char **argv)
         return fail(rc, msg);
     if (c->json) {
         json_t *v = json_pack("{s:s, s:s, s:o*}", "name", argv[optind], "url", argv[optind + 1],
-                              "terms", terms_json(&t));
+                              "terms", cli_terms_json(&t));
 
         cli_print_json(v);
     } else if (!c->quiet) {
         printf("added '%s'\n", argv[optind]);
-        terms_text(stdout, &t);
+        cli_terms_text(stdout, &t);
     }
     shelf_remote_terms_release(&t);
     return EXIT_OK;
@@ -209,6 +209,181 @@ static int remote_ls(const cli *c)
     }
     shelf_remote_list_free(list, n);
     return EXIT_OK;
+}
+
+/* ---- remote ls --snapshots: where the copies of each snapshot live ---- */
+
+typedef struct where {
+    json_t *runs;           /* origin run -> {"time", "copies": {repo: snapshot id}} */
+    const char *repo;       /* the repository being listed */
+} where;
+
+static int where_one(void *ud, const shelf_snapinfo *si)
+{
+    where *w = ud;
+    json_t *run;
+
+    if (si->damaged || !si->origin || !*si->origin)
+        return 0;
+    if (!(run = json_object_get(w->runs, si->origin))) {
+        run = json_pack("{s:I, s:{}}", "time", (json_int_t)si->time, "copies");
+        cli_json_check(run ? json_object_set_new(w->runs, si->origin, run) : -1);
+    }
+    /* the earliest time: a copy's snapshot keeps its source's time */
+    if (si->time < json_integer_value(json_object_get(run, "time")))
+        cli_json_check(json_object_set_new(run, "time", json_integer(si->time)));
+    cli_json_check(json_object_set_new(json_object_get(run, "copies"), w->repo, json_string(si->id)));
+    return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "time"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "time"));
+
+    return x < y ? -1 : x > y;
+}
+
+/* The table: one line per backup run, oldest first, with each repository's
+ * snapshot id (8 hex) or '-' where it has no copy. */
+static void where_print(json_t *repos, json_t *rows)
+{
+    size_t i, k;
+    json_t *row, *r;
+    char t[32];
+
+    printf("%-19s", "time");
+    json_array_foreach(repos, k, r)
+        if (json_is_true(json_object_get(r, "ok")))
+            printf("  %-10s", json_string_value(json_object_get(r, "name")));
+    putchar('\n');
+    json_array_foreach(rows, i, row) {
+        time_t tt = (time_t)json_integer_value(json_object_get(row, "time"));
+        struct tm tm;
+
+        localtime_r(&tt, &tm);
+        strftime(t, sizeof t, "%Y-%m-%d %H:%M:%S", &tm);
+        printf("%-19s", t);
+        json_array_foreach(repos, k, r) {
+            const char *id;
+
+            if (!json_is_true(json_object_get(r, "ok")))
+                continue;
+            id = json_string_value(json_object_get(json_object_get(row, "copies"),
+                                                   json_string_value(json_object_get(r, "name"))));
+            printf("  %-10.8s", id ? id : "-");
+        }
+        putchar('\n');
+    }
+}
+
+static int remote_where(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "snapshots", no_argument, NULL, 's' }, { "repo", required_argument, NULL, 'r' },
+        { "password-file", required_argument, NULL, 'p' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
+    };
+    const char *pwfile = NULL, **extra = calloc((size_t)argc + 1, sizeof *extra);
+    shelf_remote_info *list = NULL;
+    json_t *repos = json_array(), *runs = json_object(), *rows = json_array(), *v;
+    size_t n = 0, nextra = 0, i;
+    cli_net net;
+    char *msg = NULL;
+    const char *key;
+    int ch, rc, failed = 0, ex = EXIT_OK, snapshots = 0;
+
+    memset(&net, 0, sizeof net);
+    if (!extra || !repos || !runs || !rows) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 's': snapshots = 1; break;
+        case 'r': extra[nextra++] = optarg; break;
+        case 'p': pwfile = optarg; break;
+        default:
+            if (cli_net_opt(&net, ch, optarg) != EXIT_OK) {
+                ex = EXIT_USAGE;
+                goto out;
+            }
+        }
+    }
+    if (optind != argc || !snapshots) {
+        cli_error("usage: shelf remote ls --snapshots [--repo TARGET]... [--password-file F]");
+        ex = EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = shelf_remote_list(&list, &n, &msg)) != SHELF_OK) {
+        ex = fail(rc, msg);
+        goto out;
+    }
+    for (i = 0; i < n + nextra; i++) {
+        const char *name = i < n ? list[i].name : extra[i - n];
+        where w = { runs, name };
+        shelf_repo *r = NULL;
+        json_t *o = json_pack("{s:s, s:b}", "name", name, "ok", 0);
+
+        cli_json_check(o ? json_array_append_new(repos, o) : -1);
+        /* one line on stderr for a repository that cannot be read; the others still count */
+        if (cli_repo_open(c, name, pwfile, &net, &r) != EXIT_OK) {
+            failed++;
+            continue;
+        }
+        rc = shelf_snapshot_list(r, where_one, &w);
+        if (rc != SHELF_OK) {
+            cli_error("cannot list the snapshots of '%s': %s", name, shelf_repo_errmsg(r));
+            failed++;
+        } else if (o) {
+            cli_json_check(json_object_set_new(o, "ok", json_true()));
+        }
+        shelf_repo_close(r);
+    }
+    json_object_foreach(runs, key, v) {
+        json_t *missing = json_array();
+
+        cli_json_check(json_object_set_new(v, "origin", json_string(key)));
+        for (i = 0; missing && i < json_array_size(repos); i++) {
+            json_t *r = json_array_get(repos, i);
+            const char *name = json_string_value(json_object_get(r, "name"));
+
+            if (json_is_true(json_object_get(r, "ok")) &&
+                !json_object_get(json_object_get(v, "copies"), name))
+                cli_json_check(json_array_append_new(missing, json_string(name)));
+        }
+        cli_json_check(missing ? json_object_set_new(v, "missing", missing) : -1);
+        cli_json_check(json_array_append(rows, v));
+    }
+    if (json_array_size(rows) > 1) {
+        json_t **tmp = malloc(json_array_size(rows) * sizeof(json_t *));
+        size_t k, m = json_array_size(rows);
+
+        if (tmp) {
+            for (k = 0; k < m; k++)
+                tmp[k] = json_incref(json_array_get(rows, k));
+            qsort(tmp, m, sizeof(json_t *), by_time);
+            json_array_clear(rows);
+            for (k = 0; k < m; k++)
+                cli_json_check(json_array_append_new(rows, tmp[k]));
+            free(tmp);
+        }
+    }
+    if (c->json) {
+        cli_print_json(json_pack("{s:O, s:O}", "repositories", repos, "snapshots", rows));
+    } else {
+        where_print(repos, rows);
+    }
+    if (failed)
+        ex = EXIT_PARTIAL;
+out:
+    if (list)
+        shelf_remote_list_free(list, n);
+    free(extra);
+    json_decref(repos);
+    json_decref(runs);
+    json_decref(rows);
+    return ex;
 }
 
 static int remote_rm(const cli *c, const char *name)
@@ -256,9 +431,9 @@ static int remote_terms(const cli *c, const char *target)
     if (rc != SHELF_OK)
         return fail(rc, msg);
     if (c->json)
-        cli_print_json(terms_json(&t));
+        cli_print_json(cli_terms_json(&t));
     else
-        terms_text(stdout, &t);
+        cli_terms_text(stdout, &t);
     shelf_remote_terms_release(&t);
     return EXIT_OK;
 }
@@ -271,6 +446,8 @@ int cmd_remote(const cli *c, int argc, char **argv)
         return remote_add(c, argc - 1, argv + 1);
     if (sub && (!strcmp(sub, "ls") || !strcmp(sub, "list")) && argc == 2)
         return remote_ls(c);
+    if (sub && (!strcmp(sub, "ls") || !strcmp(sub, "list")))
+        return remote_where(c, argc - 1, argv + 1);
     if (sub && !strcmp(sub, "rm") && argc == 3)
         return remote_rm(c, argv[2]);
     if (sub && !strcmp(sub, "test") && argc == 3)

@@ -121,7 +121,8 @@ static const cmd_doc cmd_docs[] = {
       "(a private CA), --limit-upload RATE and --limit-download RATE (bytes per\n"
       "second: 500K, 10M) and --connections N (parallel transfers, 1-32, 4))",
       "backup init", "backup init [--no-encryption] [--kdf-cost N] TARGET",
-      "create a repository (encrypted unless told)" },
+      "create a repository (encrypted unless told); on a\n"
+      "remote, prints what the provider can see" },
     { NULL, "backup", "backup [--full|--incremental|--differential] [--tag T] TARGET",
       "snapshot the library: catalog, blobs, referenced\n"
       "samples; incremental (default) stores what changed\n"
@@ -203,7 +204,12 @@ static const cmd_doc cmd_docs[] = {
       "folder); its secret comes from the environment or\n"
       "a prompt and goes to the keyring or the encrypted\n"
       "credential file; prints what the provider can see" },
-    { NULL, "remote ls", "remote ls", "names, URLs and where each secret is kept" },
+    { NULL, "remote ls", "remote ls [--snapshots [--repo TARGET]... [--password-file F]]",
+      "names, URLs and where each secret is kept;\n"
+      "--snapshots: each backup (oldest first) and its\n"
+      "snapshot id in every remote (and --repo) holding a\n"
+      "copy, '-' where none; one that cannot be opened\n"
+      "is one line on stderr, exit 4" },
     { NULL, "remote rm", "remote rm NAME", "forget a remote and delete its stored secret" },
     { NULL, "remote test", "remote test NAME|URL",
       "save, stat, load, list and remove a probe file" },

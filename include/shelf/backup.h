@@ -189,6 +189,10 @@ typedef struct shelf_snapinfo {
     const char *depends;      /* space-separated ids of the snapshots whose packs
                                  a restore reads (itself included) */
     int damaged;              /* 1: the file cannot be read (only id is set) */
+    const char *origin;       /* 32 hex: the backup run this snapshot is, or is a copy
+                                 of (through any number of copies); the same in
+                                 every repository that holds a copy */
+    const char *copied_from;  /* id of the snapshot it was copied from, "" when none */
 } shelf_snapinfo;
 /* Called per snapshot, oldest first, then once per damaged snapshot file,
  * on the calling thread; strings borrowed for the call. */

@@ -185,6 +185,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/archive.h"
 #include "shelf/names.h"
 #include "shelf/remote.h"
+#include "shelf/sync.h"
 
 #ifdef __cplusplus
 }

@@ -262,5 +262,8 @@ int shelf__tree_check(json_t *tree, shelf__err *err);
 /* Every snapshot as JSON, sorted by time (owned array, each with "id");
  * the ids of those that cannot be read go to r->snaps_damaged. */
 int shelf__snap_all(shelf_repo *r, json_t **out);
+/* The backup run a snapshot (JSON) is, or is a copy of: "origin_run", else
+ * "run" ("" when neither). */
+const char *shelf__snap_origin(json_t *snap);
 
 #endif /* SHELF_BACKUP_INT_H */

@@ -61,17 +61,19 @@ static int snap_ids(shelf_repo *src, json_t *snap, idlist *l, shelf__err *err)
     return SHELF_OK;
 }
 
-/* 1 when dst holds a snapshot copied from (or being) source run. */
-static int already(json_t *dst_all, const char *run)
+/* 1 when dst holds the backup run of snap (the run itself, or a copy of it
+ * through any number of copies), or a copy of snap itself (copies written
+ * before origins went through copies name their direct source's run). */
+static int already(json_t *dst_all, json_t *snap)
 {
+    const char *origin = shelf__snap_origin(snap), *run = json_string_value(json_object_get(snap, "run"));
     json_t *s;
     size_t i;
 
     json_array_foreach(dst_all, i, s) {
-        const char *a = json_string_value(json_object_get(s, "origin_run"));
-        const char *b = json_string_value(json_object_get(s, "run"));
+        const char *a = shelf__snap_origin(s), *b = json_string_value(json_object_get(s, "run"));
 
-        if ((a && !strcmp(a, run)) || (b && !strcmp(b, run)))
+        if (!strcmp(a, origin) || (run && !strcmp(a, run)) || (b && !strcmp(b, origin)))
             return 1;
     }
     return 0;
@@ -108,9 +110,10 @@ static int snap_write(shelf_repo *dst, json_t *snap, const idlist *ids, char out
         if (json_array_append_new(deps, json_string(h)) != 0)
             goto nomem;
     }
-    v = json_object_get(snap, "run");
+    /* origin_run: the run the first backup made, kept through copies of copies */
+    v = s && deps ? json_string(shelf__snap_origin(snap)) : NULL;
     if (!s || !deps || json_object_del(s, "id") != 0 ||
-        json_object_set(s, "origin_run", v) != 0 ||
+        json_object_set_new(s, "origin_run", v) != 0 ||
         json_object_set(s, "copied_from", json_object_get(snap, "id")) != 0 ||
         json_object_set_new(s, "run", json_string(runhex)) != 0 ||
         json_object_set(s, "depends", deps) != 0 ||
@@ -255,7 +258,7 @@ int shelf_repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, s
             pick |= !strcmp(json_string_value(w), id);
         if (!pick)
             continue;
-        if (already(dst_all, json_string_value(json_object_get(s, "run")))) {
+        if (already(dst_all, s)) {
             st->skipped++;
             continue;
         }

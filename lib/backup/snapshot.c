@@ -404,6 +404,16 @@ static const char *run_snapshot(json_t *all, const char *run)
     return NULL;
 }
 
+const char *shelf__snap_origin(json_t *snap)
+{
+    const char *o = json_string_value(json_object_get(snap, "origin_run"));
+
+    if (o && *o)
+        return o;
+    o = json_string_value(json_object_get(snap, "run"));
+    return o ? o : "";
+}
+
 int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
 {
     json_t *all = NULL, *s, *v;
@@ -445,6 +455,9 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         si.bytes = (uint64_t)json_integer_value(json_object_get(s, "bytes"));
         si.added = (uint64_t)json_integer_value(json_object_get(s, "added"));
         si.stored = (uint64_t)json_integer_value(json_object_get(s, "stored"));
+        si.origin = shelf__snap_origin(s);
+        p = json_string_value(json_object_get(s, "copied_from"));
+        si.copied_from = p ? p : "";
         rc = cb(ud, &si);
         shelf__buf_release(&tags);
         shelf__buf_release(&deps);
@@ -460,6 +473,7 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         memset(&si, 0, sizeof si);
         si.id = json_string_value(v);
         si.device = si.host = si.library = si.parent = si.full = si.tags = si.depends = "";
+        si.origin = si.copied_from = "";
         si.damaged = 1;
         rc = cb(ud, &si);
     }

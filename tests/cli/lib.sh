@@ -96,6 +96,31 @@ test_seed() {
     RANDOM=$seed
 }
 
+# start_s3rver: start @20minutes/s3rver (tests/servers/s3rver.js, which
+# checks SigV4; access key and secret S3RVER) with the bucket "shelf" on a
+# free port of 127.0.0.1, stopped when the script exits.  Sets S3PID, PORT
+# and S3 (s3:http://127.0.0.1:PORT/shelf).  Returns 2 when node or s3rver is
+# not installed, 1 (after a failed check) when it did not start.
+start_s3rver() {
+    local srv="$SHELF_SRC/tests/servers"
+    command -v node >/dev/null && [ -d "$srv/node_modules/@20minutes/s3rver" ] || return 2
+    mkdir -p "$T/s3rver"
+    NODE_OPTIONS=--openssl-legacy-provider node "$srv/s3rver.js" "$T/s3rver" 0 shelf \
+        >"$T/s3rver.out" 2>"$T/s3rver.err" &
+    S3PID=$!
+    trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+    PORT=""
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
+        [ -n "$PORT" ] && break
+        kill -0 "$S3PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    check "s3rver started" -n "$PORT"
+    [ -n "$PORT" ] || { sed 's/^/    s3rver: /' "$T/s3rver.err" | head -20 >&2; return 1; }
+    S3="s3:http://127.0.0.1:$PORT/shelf"
+}
+
 finish() {
     if [ "$skipped" -gt 0 ]; then
         echo "$passed passed, $failed failed, $skipped skipped"

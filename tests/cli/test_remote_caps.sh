@@ -13,18 +13,7 @@ unset AWS_SESSION_TOKEN AWS_PROFILE
 export HOME="$T/home"
 mkdir -p "$HOME" "$T/s3rver"
 
-NODE_OPTIONS=--openssl-legacy-provider node "$SRV/s3rver.js" "$T/s3rver" 0 shelf \
-    >"$T/s3rver.out" 2>"$T/s3rver.err" &
-S3PID=$!
-trap 'kill $S3PID 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
-PORT=""
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-    [ -n "$PORT" ] && break
-    kill -0 "$S3PID" 2>/dev/null || break
-    sleep 0.1
-done
-check "s3rver started" -n "$PORT"
+start_s3rver
 
 S="$T/samples"
 mkdir -p "$S"
