@@ -1422,6 +1422,10 @@ int shelf__be_s3_open(const shelf__target *t, const shelf__creds *c, const shelf
         hc.progress = o->progress;
         hc.progress_ud = o->progress_ud;
         sh->budget = o->budget;
+        if (o->quick) {
+            hc.max_attempts = 1;
+            hc.connect_timeout_ms = 2000;
+        }
     }
     /* Plain http only to this machine (tests, a local gateway; a name
      * under .localhost is the loopback too: http.c resolves it so). */

@@ -936,6 +936,10 @@ int shelf__dav_open(const char *kind, const char *display, const char *base, con
     cfg.connections = o->connections;
     cfg.progress = o->progress;
     cfg.progress_ud = o->progress_ud;
+    if (o->quick) {
+        cfg.max_attempts = 1;
+        cfg.connect_timeout_ms = 2000;
+    }
     if ((rc = shelf__http_new(base, &cfg, &s->http, err)) != SHELF_OK)
         goto out;
     if ((rc = check_root(d, o->create)) != SHELF_OK) {

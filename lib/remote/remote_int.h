@@ -147,6 +147,9 @@ typedef struct shelf__be_opts {
     void *progress_ud;
     uint64_t budget;        /* s3: bytes the user allows (space() reports it); 0: none */
     const char *remote;     /* the named remote the target came from (credentials); NULL */
+    int quick;              /* a question, not work (remote add's terms): one attempt,
+                               a 2 s connect timeout, so an unreachable server is one
+                               line at once instead of after the retries */
 } shelf__be_opts;
 
 /* Credentials for one target (creds_int.h finds them). */

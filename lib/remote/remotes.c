@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 #include "creds_int.h"
 
 #define REMOTES_VERSION 1
@@ -670,6 +671,7 @@ int shelf_remote_terms_get(const char *name_or_url, int check_space, shelf_remot
         shelf__be_opts o;
 
         opts_for(&r, &o);
+        o.quick = 1;
         if (shelf__be_open(r.url, &o, &be, &e2) != SHELF_OK) {
             be = NULL;      /* the space stays unknown */
             space_error = shelf__strdup(e2.msg);
@@ -697,6 +699,23 @@ static int probe_seen(void *ud, const char *name, uint64_t size)
     if (!strcmp(name, (const char *)ud))
         return 1;
     return 0;
+}
+
+/* A folder remote keeps the empty folder shelf-probe/ the probe was saved
+ * in (object stores have no folders): remove it when it is empty. */
+static void probe_folder_remove(const char *url)
+{
+    shelf__target t;
+    shelf__err e;
+    char *dir;
+
+    if (shelf__target_parse(url, &t, &e) != SHELF_OK)
+        return;
+    if (t.kind == SHELF__TGT_DIR && (dir = shelf__path_join(t.path, "shelf-probe"))) {
+        (void)rmdir(dir);   /* best effort: another test's probe may be in it */
+        shelf_free(dir);
+    }
+    shelf__target_free(&t);
 }
 
 int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
@@ -758,6 +777,7 @@ int shelf_remote_test(const char *name_or_url, double *ms, char **msg)
     STEP(shelf__be_remove(be, probe), "remove");
 #undef STEP
     *ms = (shelf__monotonic() - t0) * 1000;
+    probe_folder_remove(r.url);
 out:
     if (saved && be)
         (void)shelf__be_remove(be, probe);  /* the probe goes whatever happened */

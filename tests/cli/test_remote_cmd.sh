@@ -94,6 +94,7 @@ expect 0 "test folder remote" "$SHELF" --json remote test usb
 check "test ok" "$(json 'j["ok"]')" = True
 check "probe removed" "$(find "$T/usb" -type f | wc -l)" = 0
 expect 0 "test a folder by path" "$SHELF" remote test "$T/usb"
+check "the probe leaves no folder behind" ! -e "$T/usb/shelf-probe"
 contains "test says ok" "$out" "ok: save, stat, load, list and remove"
 expect 3 "test a missing folder" "$SHELF" --json remote test "$T/nothere"
 check "test json says not ok" "$(json 'j["ok"]')" = False
@@ -215,5 +216,17 @@ check "keyring: the item holds the secret" "$(grep -c -- "secret_key=$SK" "$T/kr
 check "keyring: rm 0" "$(echo "$kr" | grep -c 'rm 0')" = 1
 check "keyring: rm deleted the item" "$(echo "$kr" | grep -c 'lookup-after 1')" = 1
 check "keyring: remotes.json holds no secret" "$(grep -c -- "$SK" "$R")" = 0
+
+
+# ---- an unreachable server: remote add answers at once (one attempt, no retries) ----
+t0=$(date +%s%N)
+expect 0 "add a remote whose server is down" env AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK \
+    SHELF_CREDENTIALS_PASSWORD="$CP" setsid -w "$SHELF" remote add down s3:http://127.0.0.1:9/b \
+    --store-secret file
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "down: answered in under 5 s (no retries; was 14 s)" "$took" -lt 5000
+contains "down: space unknown, saying why" "$out" "space: unknown (127.0.0.1"
+check "down: that is one line" "$(printf '%s\n' "$out" | grep -c 'space: unknown')" = 1
+expect 0 "rm down" env SHELF_CREDENTIALS_PASSWORD="$CP" "$SHELF" remote rm down
 
 finish
