@@ -168,6 +168,37 @@ json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t
     return v;
 }
 
+int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text, size_t n,
+                      size_t flags, json_t **out)
+{
+    json_error_t jerr;
+    int nomem;
+
+    *out = shelf__json_loadb(text ? text : "", text ? n : 0, flags, &jerr, &nomem);
+    if (nomem)
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    if (!*out)
+        return shelf__seterr(e, bad, "invalid JSON in %s: line %d: %s", what, jerr.line, jerr.text);
+    return SHELF_OK;
+}
+
+int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out)
+{
+    unsigned long before = failures;
+    json_error_t jerr;
+
+    *out = json_load_file(path, flags, &jerr);
+    if (failures != before) {
+        json_decref(*out);
+        *out = NULL;
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    }
+    if (!*out)
+        return shelf__seterr(e, bad, "invalid JSON in '%s': line %d: %s", path, jerr.line,
+                             jerr.text);
+    return SHELF_OK;
+}
+
 void shelf__global_init(void)
 {
     (void)pthread_once(&global_once, global_setup);
