@@ -122,9 +122,11 @@ static int doc_samples(shelf_library *lib, gather *g, int kind, int64_t id)
 
     if ((rc = shelf_doc_get(lib, kind, id, 0, &text)) != SHELF_OK)
         return rc;
-    if (!(doc = json_loads(text, 0, NULL))) {
+    rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, kind == SHELF_DOC_PATCH ? "patch" : "project",
+                           text, strlen(text), 0, &doc);
+    if (rc != SHELF_OK) {
         free(text);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return rc;
     }
     dname = json_string_value(json_object_get(doc, "name"));
     snprintf(why, sizeof why, "used by %s %lld '%s'; not in the library, on disk or in the store",

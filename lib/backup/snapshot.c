@@ -163,8 +163,13 @@ int shelf__snap_load(shelf_repo *r, const char *id, json_t **out)
         shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
         goto out;
     }
-    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
-        !(s = json_loadb(plain.buf, plain.len, 0, NULL))) {
+    if ((rc = shelf__open_sealed(r, raw.buf, raw.len, &plain)) == SHELF_OK)
+        rc = shelf__json_parse(&r->err, SHELF_ECORRUPT, "snapshot", plain.buf, plain.len, 0, &s);
+    if (rc == SHELF_ENOMEM) {
+        shelf__seterr(&r->err, rc, "out of memory");
+        goto out;
+    }
+    if (rc != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged", id);
         goto out;
     }
@@ -232,8 +237,10 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
             goto out;
         }
     }
-    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL))) {
-        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+    if ((rc = shelf__json_parse(&r->err, SHELF_ECORRUPT, "snapshot tree", all.buf, all.len, 0,
+                                &tree)) != SHELF_OK) {
+        if (rc != SHELF_ENOMEM)
+            rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
         goto out;
     }
     if (shelf__tree_check(tree, &r->err) != SHELF_OK) {

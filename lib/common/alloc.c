@@ -4,6 +4,7 @@
  * shelf__global_init points jansson, SQLite and libxml2 at the same hook,
  * so the failure loops reach their allocations too.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -187,12 +188,15 @@ int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flag
     unsigned long before = failures;
     json_error_t jerr;
 
+    errno = 0;
     *out = json_load_file(path, flags, &jerr);
     if (failures != before) {
         json_decref(*out);
         *out = NULL;
         return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
     }
+    if (!*out && json_error_code(&jerr) == json_error_cannot_open_file)
+        return shelf__seterr_errno(e, errno ? errno : EIO, "cannot read '%s'", path);
     if (!*out)
         return shelf__seterr(e, bad, "invalid JSON in '%s': line %d: %s", path, jerr.line,
                              jerr.text);

@@ -100,7 +100,9 @@ json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t
  */
 int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text, size_t n,
                       size_t flags, json_t **out);
-/* The same for the file path (json_load_file); the message names path. */
+/* The same for the file path (json_load_file); the message names path.
+ * A file that cannot be opened: "cannot read 'PATH': <errno>", its code
+ * from errno (SHELF_ENOTFOUND when missing). */
 int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out);
 /*
  * jansson's json_unpack allocates (it keeps the keys it saw), and a failed
