@@ -487,7 +487,7 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
             break;
         }
         rc = plan_text(lib, p, shelf__asprintf("data/catalog/%lld.json", (long long)s->id),
-                       json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII));
+                       shelf__json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII));
         json_decref(meta);
         shelf_cursor_free(cur);
         cur = NULL;

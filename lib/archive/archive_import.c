@@ -271,7 +271,7 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
     json_array_foreach(versions, i, v) {
         const char *vh = json_string_value(json_object_get(v, "hash"));
         json_t *d = json_object_get(v, "document");
-        char *doc = d ? json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *doc = d ? shelf__json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         int drc;
 
         if (!doc) {
@@ -691,7 +691,7 @@ static int relink(importer *im, aitem *it)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if (!(out = json_dumps(doc, JSON_COMPACT))) {
+    if (!(out = shelf__json_dumps(doc, JSON_COMPACT))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

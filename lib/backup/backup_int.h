@@ -261,7 +261,8 @@ void shelf__pipe_stop(shelf_repo *r);
 int shelf__snap_load(shelf_repo *r, const char *id, json_t **out);
 /* Load a snapshot's tree (owned): {"items": [...]}. */
 int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out);
-/* Check snapshot JSON from outside for the shape readers rely on. */
+/* Check snapshot JSON from outside for the shape readers rely on:
+ * SHELF_OK, SHELF_EFORMAT, or (tree) SHELF_ENOMEM. */
 int shelf__snap_check(json_t *snap, shelf__err *err);
 int shelf__tree_check(json_t *tree, shelf__err *err);
 /* Every snapshot as JSON, sorted by time (owned array, each with "id");

@@ -185,7 +185,7 @@ out:
 static char *checksum_of(json_t *o, char hex[SHELF_HASH_HEX])
 {
     uint8_t sum[SHELF_HASH_BYTES];
-    char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    char *text = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 
     if (!text)
         return NULL;
@@ -204,7 +204,7 @@ char *shelf__json_checked_dump(json_t *o)
     free(inner);
     if (json_object_set_new(o, "checksum", json_string(hex)) != 0)
         return NULL;
-    text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+    text = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
     json_object_del(o, "checksum");
     return text;
 }
@@ -223,7 +223,7 @@ int shelf__json_checked_parse(const char *text, size_t n, json_t **out)
     if (!json_is_object(o))
         goto out;
     /* Exactly as shelf writes it: a changed byte anywhere shows. */
-    if (!(again = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2)))) {
+    if (!(again = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2)))) {
         rc = SHELF_ENOMEM;
         goto out;
     }

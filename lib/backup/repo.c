@@ -1048,8 +1048,9 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
     shelf__pack_name(loc.pack, name);
     if ((rc = shelf__be_load(r->be, name, loc.off, loc.len, &r->tmp)) != SHELF_OK)
         return be_fail(r, rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc);
-    if (shelf__open_sealed(r, r->tmp.buf, r->tmp.len, out) != SHELF_OK)
-        return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
+    if ((rc = shelf__open_sealed(r, r->tmp.buf, r->tmp.len, out)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory")
+                                  : shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
     if (loc.flags & SHELF__BLOB_ZSTD) {
         size_t z;
 
@@ -1277,7 +1278,7 @@ static int lock_save(shelf_repo *r, int exclusive)
     o = json_pack("{s:I, s:I, s:b, s:s, s:I}", "time", (json_int_t)now, "expires",
                   (json_int_t)now + r->lease_seconds, "exclusive", exclusive, "host", host,
                   "pid", (json_int_t)getpid());
-    if (!o || !(text = json_dumps(o, JSON_SORT_KEYS))) {
+    if (!o || !(text = shelf__json_dumps(o, JSON_SORT_KEYS))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1395,17 +1396,20 @@ int shelf__load_checked_or_copy(shelf_repo *r, const char *name, json_t **out, i
 {
     shelf__buf b = SHELF__BUF_INIT;
     char copy[SHELF__COPY_NAME_MAX];
-    int rc = SHELF_ECORRUPT;
+    int rc;
 
     *out = NULL;
     *used_copy = 0;
-    if (shelf__be_load(r->be, name, 0, 0, &b) == SHELF_OK)
+    /* A file that cannot be loaded is as good as damaged, unless memory ran out. */
+    if ((rc = shelf__be_load(r->be, name, 0, 0, &b)) == SHELF_OK)
         rc = shelf__json_checked_parse(b.buf, b.len, out);
-    if (rc == SHELF_ECORRUPT) {
+    if (rc != SHELF_OK && rc != SHELF_ENOMEM) {
         shelf__copy_name(name, copy);
-        if (shelf__be_load(r->be, copy, 0, 0, &b) == SHELF_OK &&
+        if ((rc = shelf__be_load(r->be, copy, 0, 0, &b)) == SHELF_OK &&
             (rc = shelf__json_checked_parse(b.buf, b.len, out)) == SHELF_OK)
             *used_copy = 1;
+        else if (rc != SHELF_ENOMEM)
+            rc = SHELF_ECORRUPT;
     }
     shelf__buf_release(&b);
     return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory") : rc;
@@ -1637,9 +1641,10 @@ static int config_pair(shelf_repo *r, json_t *cfg)
     json_t *o = NULL;
     int rc = SHELF_OK;
 
-    if (a && shelf__be_load(r->be, "config-copy", 0, 0, &b) == SHELF_OK &&
-        (rc = shelf__json_checked_parse(b.buf, b.len, &o)) == SHELF_ECORRUPT)
-        rc = SHELF_OK;      /* a damaged copy is check's to report */
+    if (a && (rc = shelf__be_load(r->be, "config-copy", 0, 0, &b)) == SHELF_OK)
+        rc = shelf__json_checked_parse(b.buf, b.len, &o);
+    if (rc != SHELF_ENOMEM)
+        rc = SHELF_OK;      /* a damaged or missing copy is check's to report */
     if (rc == SHELF_ENOMEM)
         rc = shelf__seterr(&r->err, rc, "out of memory");
     else if ((c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)

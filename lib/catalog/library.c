@@ -92,7 +92,7 @@ static int config_create(shelf_library *lib, const char *path)
     shelf__hex(id, sizeof id, hex);
     o = json_pack("{s:i, s:s, s:I}", "format", CONFIG_FORMAT, "library_id", hex,
                   "created", (json_int_t)shelf__now());
-    if (!o || !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
+    if (!o || !(text = shelf__json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
         !(tmp = shelf__asprintf("%s.tmp-%d", path, (int)getpid()))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;

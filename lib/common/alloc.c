@@ -183,6 +183,18 @@ int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text
     return SHELF_OK;
 }
 
+char *shelf__json_dumps(const json_t *v, size_t flags)
+{
+    unsigned long before = failures;
+    char *text = json_dumps(v, flags);
+
+    if (failures != before) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
 int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out)
 {
     unsigned long before = failures;

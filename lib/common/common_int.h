@@ -105,6 +105,12 @@ int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text
  * from errno (SHELF_ENOTFOUND when missing). */
 int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out);
 /*
+ * json_dumps that trusts nothing written while an allocation failed: jansson
+ * can drop part of a key and go on ("chunker" written as ""), so its result
+ * is not enough.  Owned text (free()), or NULL: out of memory.
+ */
+char *shelf__json_dumps(const json_t *v, size_t flags);
+/*
  * jansson's json_unpack allocates (it keeps the keys it saw), and a failed
  * allocation is -1 like a value of the wrong type: use json_unpack_ex with
  * a json_error_t and tell them apart with this (1: out of memory).

@@ -66,7 +66,7 @@ int shelf_automation_add(shelf_library *lib, int64_t id, const char *type, const
         goto out;
     }
     if (!(lane = lane_json(type, target, start, duration, points, n)) ||
-        !(value = json_dumps(lane, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
+        !(value = shelf__json_dumps(lane, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

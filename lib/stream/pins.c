@@ -96,7 +96,7 @@ static int pins_write(shelf_library *lib, const int64_t *ids, size_t n)
         if (json_array_append_new(arr, json_integer(ids[i])) != 0)
             goto out;
     if (!(doc = json_pack("{s:i, s:O}", "version", PINS_VERSION, "pins", arr)) ||
-        !(text = json_dumps(doc, JSON_INDENT(2))) || !(path = pins_path(lib)))
+        !(text = shelf__json_dumps(doc, JSON_INDENT(2))) || !(path = pins_path(lib)))
         goto out;
     rc = shelf__write_file_atomic(&lib->err, path, text, strlen(text), 0666);
 out:
