@@ -308,8 +308,8 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
         json_t *d;
         const char *nm;
 
-        if ((rc = shelf__json_parse(&im->lib->err, SHELF_ECORRUPT, f->path, canon, strlen(canon), 0,
-                                    &d)) != SHELF_OK)
+        if ((rc = shelf__json_parse(&im->lib->err, SHELF_ECORRUPT, f->path, canon,
+                                    canon ? strlen(canon) : 0, 0, &d)) != SHELF_OK)
             goto out;
         nm = json_string_value(json_object_get(d, "name"));
         it->name = shelf__strdup(nm ? nm : f->path);

@@ -1647,7 +1647,7 @@ static int config_pair(shelf_repo *r, json_t *cfg)
         rc = SHELF_OK;      /* a damaged or missing copy is check's to report */
     if (rc == SHELF_ENOMEM)
         rc = shelf__seterr(&r->err, rc, "out of memory");
-    else if ((c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
+    else if (a && (c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
         rc = shelf__seterr(&r->err, SHELF_EFORMAT, "config names repository %s but config-copy names "
                            "repository %s at '%s': one of them was copied from another repository",
                            a, c, r->be->location);
@@ -1915,7 +1915,7 @@ int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
         int used;
 
         /* A key file neither copy of which reads is listed without details. */
-        if ((rc = shelf__load_checked_or_copy(r, l.v[i], &o, &used)) == SHELF_ENOMEM ||
+        if (shelf__load_checked_or_copy(r, l.v[i], &o, &used) == SHELF_ENOMEM ||
             (o && json_unpack_ex(o, &jerr, 0, "{s?I, s?I, s?s}", "created", &created, "log2n",
                                  &log2n, "host", &host) != 0 && SHELF__JSON_NOMEM(&jerr))) {
             json_decref(o);
