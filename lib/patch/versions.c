@@ -1805,23 +1805,33 @@ int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json)
         free(dtext);
         if (rc != SHELF_OK)
             goto out;
-        v = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o}", "seq", (json_int_t)seq, "hash",
+        /* The document is set on its own, so it is freed exactly once
+         * whichever step fails (json_object_set_new takes it either way). */
+        v = json_pack("{s:I, s:s, s:I, s:s, s:s}", "seq", (json_int_t)seq, "hash",
                       (const char *)sqlite3_column_text(st, 1), "time",
                       (json_int_t)sqlite3_column_int64(st, 4), "device",
                       (const char *)sqlite3_column_text(st, 5), "message",
-                      (const char *)sqlite3_column_text(st, 6), "document", doc);
-        doc = NULL;
-        if (!v) {
+                      (const char *)sqlite3_column_text(st, 6));
+        if (!v || json_object_set_new(v, "document", doc) != 0) {
+            if (!v)
+                json_decref(doc);
+            doc = NULL;
+            json_decref(v);
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
+        doc = NULL;
         if ((sqlite3_column_type(st, 2) != SQLITE_NULL &&
              json_object_set_new(v, "parent", json_integer(sqlite3_column_int64(st, 2))) != 0) ||
             (sqlite3_column_type(st, 3) != SQLITE_NULL &&
              json_object_set_new(v, "parent2", json_integer(sqlite3_column_int64(st, 3))) != 0) ||
             (sqlite3_column_type(st, 7) != SQLITE_NULL &&
-             json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7))) != 0) ||
-            json_array_append_new(versions, v) != 0) {
+             json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7))) != 0)) {
+            json_decref(v);
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (json_array_append_new(versions, v) != 0) {     /* takes v either way */
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
