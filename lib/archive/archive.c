@@ -122,9 +122,11 @@ static int doc_samples(shelf_library *lib, gather *g, int kind, int64_t id)
 
     if ((rc = shelf_doc_get(lib, kind, id, 0, &text)) != SHELF_OK)
         return rc;
-    if (!(doc = json_loads(text, 0, NULL))) {
+    rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, kind == SHELF_DOC_PATCH ? "patch" : "project",
+                           text, strlen(text), 0, &doc);
+    if (rc != SHELF_OK) {
         free(text);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return rc;
     }
     dname = json_string_value(json_object_get(doc, "name"));
     snprintf(why, sizeof why, "used by %s %lld '%s'; not in the library, on disk or in the store",
@@ -486,7 +488,7 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
             break;
         }
         rc = plan_text(lib, p, shelf__asprintf("data/catalog/%lld.json", (long long)s->id),
-                       json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII));
+                       shelf__json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII));
         json_decref(meta);
         shelf_cursor_free(cur);
         cur = NULL;

@@ -183,7 +183,6 @@ static int stage_own_name(importer *im, shelf__bag_file *data)
 /* Step 3: a sample's catalog record, checked against its file. */
 static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
 {
-    json_error_t jerr;
     json_t *j;
     const char *file, *sha, *name;
     shelf__bag_file *data;
@@ -191,7 +190,12 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
     aitem *it;
     int rc;
 
-    if (!f->staged || !(j = json_load_file(f->staged, JSON_REJECT_DUPLICATES, &jerr)))
+    if (!f->staged)
+        return bad(im, f->path, "not a JSON catalog record");
+    if ((rc = shelf__json_parse_file(&im->lib->err, SHELF_EFORMAT, f->staged,
+                                     JSON_REJECT_DUPLICATES, &j)) == SHELF_ENOMEM)
+        return rc;
+    if (rc != SHELF_OK)
         return bad(im, f->path, "not a JSON catalog record");
     file = json_string_value(json_object_get(j, "file"));
     sha = json_string_value(json_object_get(j, "sha256"));
@@ -233,7 +237,6 @@ static int parse_sample(importer *im, shelf__bag *bag, shelf__bag_file *f)
 /* Step 3: a document history; every version checked against its hash. */
 static int parse_doc(importer *im, shelf__bag_file *f, int kind)
 {
-    json_error_t jerr;
     json_t *h = NULL, *versions, *v;
     char *text = NULL, *canon = NULL, *why = NULL, hash[SHELF_HASH_HEX];
     const char *k;
@@ -243,10 +246,13 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
     int rc = SHELF_OK;
 
     if (!f->staged || !(text = read_small(f->staged, (size_t)256 << 20, &len)) ||
-        !(h = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
+        (rc = shelf__json_parse(&im->lib->err, SHELF_EFORMAT, f->path, text, len,
+                                JSON_REJECT_DUPLICATES, &h)) == SHELF_EFORMAT) {
         rc = bad(im, f->path, "not a JSON history");
         goto out;
     }
+    if (rc != SHELF_OK)
+        goto out;
     k = json_string_value(json_object_get(h, "kind"));
     versions = json_object_get(h, "versions");
     head = json_integer_value(json_object_get(h, "head"));
@@ -264,11 +270,13 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
     it->archive_id = json_integer_value(json_object_get(h, "id"));
     json_array_foreach(versions, i, v) {
         const char *vh = json_string_value(json_object_get(v, "hash"));
-        char *doc = json_dumps(json_object_get(v, "document"), JSON_COMPACT | JSON_ENCODE_ANY);
+        json_t *d = json_object_get(v, "document");
+        char *doc = d ? shelf__json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         int drc;
 
         if (!doc) {
-            rc = bad(im, f->path, "a version without a document");
+            rc = d ? shelf__seterr(&im->lib->err, SHELF_ENOMEM, "out of memory")
+                   : bad(im, f->path, "a version without a document");
             goto out;
         }
         char *ctext = NULL;
@@ -297,9 +305,13 @@ static int parse_doc(importer *im, shelf__bag_file *f, int kind)
             snprintf(it->head_hash, sizeof it->head_hash, "%s", hash);
     }
     {
-        json_t *d = json_loads(canon, 0, NULL);
-        const char *nm = json_string_value(json_object_get(d, "name"));
+        json_t *d;
+        const char *nm;
 
+        if ((rc = shelf__json_parse(&im->lib->err, SHELF_ECORRUPT, f->path, canon,
+                                    canon ? strlen(canon) : 0, 0, &d)) != SHELF_OK)
+            goto out;
+        nm = json_string_value(json_object_get(d, "name"));
         it->name = shelf__strdup(nm ? nm : f->path);
         json_decref(d);
     }
@@ -614,10 +626,9 @@ static int relink(importer *im, aitem *it)
     }
     if ((rc = shelf_doc_get(lib, SHELF_DOC_PROJECT, it->id, 0, &text)) != SHELF_OK)
         goto out;
-    if (!(doc = json_loads(text, 0, NULL))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, "project", text, strlen(text), 0,
+                                &doc)) != SHELF_OK)
         goto out;
-    }
     json_object_foreach(json_object_get(doc, "patches"), key, m) {
         int64_t old = strtoll(key, NULL, 10), now = old;
         char buf[32];
@@ -680,7 +691,7 @@ static int relink(importer *im, aitem *it)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if (!(out = json_dumps(doc, JSON_COMPACT))) {
+    if (!(out = shelf__json_dumps(doc, JSON_COMPACT))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

@@ -1257,13 +1257,11 @@ static int export_patches(media *m, const char *dir, shelf_media_export_stats *s
 
         if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, l.ids[i], 0, &text)) != SHELF_OK)
             goto out;
-        doc = json_loads(text, 0, NULL);
+        rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, "patch", text, strlen(text), 0, &doc);
         shelf_free(text);
         text = NULL;
-        if (!doc) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        if (rc != SHELF_OK)
             goto out;
-        }
         if (json_object_size(json_object_get(doc, "zones")) && (r = relink(m, doc)) < 0) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;

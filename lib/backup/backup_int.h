@@ -120,8 +120,10 @@ int shelf__key_unwrap(const char *text, size_t n, const char *password,
 
 /* Format 2 keeps a copy of config (config-copy) and of each key file
  * (keys-copy/<id>).  Load name, or its copy when name is missing or
- * damaged: the checked JSON (owned) or NULL; *used_copy tells which. */
-json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy);
+ * damaged, into *out (the checked JSON, owned); *used_copy tells which.
+ * SHELF_OK; SHELF_ENOMEM (r's message set); SHELF_ECORRUPT when neither
+ * reads (no message: the caller says what it wanted). */
+int shelf__load_checked_or_copy(shelf_repo *r, const char *name, json_t **out, int *used_copy);
 /* Write config and key files again from a good copy (format 2); n counts
  * the files written. */
 int shelf__repair_copies(shelf_repo *r, uint64_t *n);
@@ -130,8 +132,11 @@ void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX]);
 
 /* Plain JSON files (config, key files) carry a checksum and must be in
  * shelf's exact form, so any changed byte is found.  dump: owned text
- * (free()); load: NULL when damaged. */
+ * (free()); parse: SHELF_OK with *out (owned), SHELF_ECORRUPT when damaged
+ * or SHELF_ENOMEM (no message: the caller names the file); load: the same,
+ * NULL for either failure (check, which reports the file either way). */
 char *shelf__json_checked_dump(json_t *o);
+int shelf__json_checked_parse(const char *text, size_t n, json_t **out);
 json_t *shelf__json_checked_load(const char *text, size_t n);
 
 /* ---- chunker.c ---- */
@@ -256,7 +261,8 @@ void shelf__pipe_stop(shelf_repo *r);
 int shelf__snap_load(shelf_repo *r, const char *id, json_t **out);
 /* Load a snapshot's tree (owned): {"items": [...]}. */
 int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out);
-/* Check snapshot JSON from outside for the shape readers rely on. */
+/* Check snapshot JSON from outside for the shape readers rely on:
+ * SHELF_OK, SHELF_EFORMAT, or (tree) SHELF_ENOMEM. */
 int shelf__snap_check(json_t *snap, shelf__err *err);
 int shelf__tree_check(json_t *tree, shelf__err *err);
 /* Every snapshot as JSON, sorted by time (owned array, each with "id");

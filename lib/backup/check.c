@@ -232,14 +232,16 @@ static int name_matches(shelf_repo *r, const char *name)
 /* One plain JSON file and (format 2) its copy: each must read, name this
  * repository, and the two must be equal.  A file of another repository is
  * named as such, not as damage. */
-static void check_pair(chk *c, const char *name, const char *what)
+/* SHELF_OK, or SHELF_ENOMEM: a file that did not read for want of memory is
+ * not reported damaged. */
+static int check_pair(chk *c, const char *name, const char *what)
 {
     shelf_repo *r = c->r;
     shelf__buf b = SHELF__BUF_INIT;
     char copy[SHELF__COPY_NAME_MAX], msg[256];
     const char *which[2];
     json_t *o[2] = { NULL, NULL };
-    int i, n = r->format >= 2 ? 2 : 1;
+    int i, n = r->format >= 2 ? 2 : 1, rc = SHELF_OK;
 
     shelf__copy_name(name, copy);
     which[0] = name;
@@ -247,11 +249,18 @@ static void check_pair(chk *c, const char *name, const char *what)
     for (i = 0; i < n; i++) {
         int load = shelf__be_load(r->be, which[i], 0, 0, &b);
         const char *repo = NULL;
+        json_error_t jerr;
 
         if (load == SHELF_OK)
-            o[i] = shelf__json_checked_load(b.buf, b.len);
-        if (o[i] && json_unpack(o[i], "{s:s}", !strcmp(name, "config") ? "id" : "repo", &repo) == 0 &&
-            strcmp(repo, r->id) != 0) {
+            load = shelf__json_checked_parse(b.buf, b.len, &o[i]);
+        if (o[i] && json_unpack_ex(o[i], &jerr, 0, "{s:s}", !strcmp(name, "config") ? "id" : "repo",
+                                   &repo) != 0 && SHELF__JSON_NOMEM(&jerr))
+            load = SHELF_ENOMEM;
+        if (load == SHELF_ENOMEM) {
+            rc = shelf__seterr(&r->err, load, "out of memory");
+            break;
+        }
+        if (repo && strcmp(repo, r->id) != 0) {
             snprintf(msg, sizeof msg, "%s belongs to repository %s, not to this one (%s): it was copied "
                      "from another repository", what, repo, r->id);
             problem(c, which[i], msg, NULL, NULL);
@@ -265,13 +274,15 @@ static void check_pair(chk *c, const char *name, const char *what)
             problem(c, which[i], msg, NULL, NULL);
         }
     }
-    if (n == 2 && json_is_object(o[0]) && json_is_object(o[1]) && !json_equal(o[0], o[1])) {
+    if (rc == SHELF_OK && n == 2 && json_is_object(o[0]) && json_is_object(o[1]) &&
+        !json_equal(o[0], o[1])) {
         snprintf(msg, sizeof msg, "%s and its copy differ", what);
         problem(c, copy, msg, NULL, NULL);
     }
     json_decref(o[0]);
     json_decref(o[1]);
     shelf__buf_release(&b);
+    return rc;
 }
 
 static int check_key(void *ud, const char *name, uint64_t size)
@@ -279,8 +290,7 @@ static int check_key(void *ud, const char *name, uint64_t size)
     chk *c = ud;
 
     (void)size;
-    check_pair(c, name, "key file");
-    return 0;
+    return check_pair(c, name, "key file");
 }
 
 /* A key copy whose key file is gone (format 2). */
@@ -291,7 +301,7 @@ static int check_key_copy(void *ud, const char *name, uint64_t size)
 
     snprintf(key, sizeof key, "keys/%.40s", name + 10);
     if (shelf__be_stat(c->r->be, key, &size) == SHELF_ENOTFOUND)
-        check_pair(c, key, "key file");
+        return check_pair(c, key, "key file");
     return 0;
 }
 
@@ -441,10 +451,13 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
         goto out;
     }
     (void)no_prefetch;
-    check_pair(&c, "config", "config");
-    shelf__be_list(r->be, "keys", check_key, &c);
-    if (r->format >= 2)
-        shelf__be_list(r->be, "keys-copy", check_key_copy, &c);
+    /* A folder that does not list shows in the rest; out of memory stops. */
+    if ((rc = check_pair(&c, "config", "config")) == SHELF_ENOMEM ||
+        (rc = shelf__be_list(r->be, "keys", check_key, &c)) == SHELF_ENOMEM ||
+        (r->format >= 2 && (rc = shelf__be_list(r->be, "keys-copy", check_key_copy, &c)) == SHELF_ENOMEM)) {
+        shelf__seterr(&r->err, rc, "out of memory");
+        goto out;
+    }
     /* Index files: named by their hash, decrypt, parse. */
     for (i = 0; i < idx.n; i++) {
         st->indexes++;

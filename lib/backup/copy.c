@@ -119,7 +119,7 @@ static int snap_write(shelf_repo *dst, json_t *snap, const idlist *ids, char out
         json_object_set(s, "depends", deps) != 0 ||
         json_object_set_new(s, "parent", json_null()) != 0 ||
         json_object_set_new(s, "full", json_null()) != 0 ||
-        !(text = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT)))
+        !(text = shelf__json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT)))
         goto nomem;
     if ((rc = shelf__seal(dst, text, strlen(text), &sealed)) != SHELF_OK)
         goto out;

@@ -133,11 +133,20 @@ int shelf__key_unwrap(const char *text, size_t n, const char *password,
     shelf__buf plain = SHELF__BUF_INIT;
     const char *kdf = NULL, *salthex = NULL, *datahex = NULL;
     json_int_t log2n = 0, kr = 0, kp = 0;
-    json_t *o = shelf__json_checked_load(text, n);
-    int rc = SHELF_OK;
+    json_error_t jerr;
+    json_t *o = NULL;
+    int rc = shelf__json_checked_parse(text, n, &o), got = -1;
 
-    if (!o || json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:s}", "kdf", &kdf, "log2n", &log2n,
-                          "r", &kr, "p", &kp, "salt", &salthex, "data", &datahex) != 0 ||
+    if (rc == SHELF_OK &&
+        (got = json_unpack_ex(o, &jerr, 0, "{s:s, s:I, s:I, s:I, s:s, s:s}", "kdf", &kdf, "log2n",
+                              &log2n, "r", &kr, "p", &kp, "salt", &salthex, "data", &datahex)) != 0 &&
+        SHELF__JSON_NOMEM(&jerr))
+        rc = SHELF_ENOMEM;
+    if (rc == SHELF_ENOMEM) {
+        shelf__seterr(err, rc, "out of memory");
+        goto out;
+    }
+    if (got != 0 ||
         strcmp(kdf, "scrypt") != 0 || log2n < 10 || log2n > 20 || kr != KDF_R || kp != KDF_P ||
         shelf__unhex(salthex, salt, sizeof salt) != SHELF_OK ||
         shelf__unhex(datahex, data, sizeof data) != SHELF_OK) {
@@ -176,7 +185,7 @@ out:
 static char *checksum_of(json_t *o, char hex[SHELF_HASH_HEX])
 {
     uint8_t sum[SHELF_HASH_BYTES];
-    char *text = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    char *text = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 
     if (!text)
         return NULL;
@@ -195,38 +204,56 @@ char *shelf__json_checked_dump(json_t *o)
     free(inner);
     if (json_object_set_new(o, "checksum", json_string(hex)) != 0)
         return NULL;
-    text = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+    text = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
     json_object_del(o, "checksum");
     return text;
 }
 
-json_t *shelf__json_checked_load(const char *text, size_t n)
+int shelf__json_checked_parse(const char *text, size_t n, json_t **out)
 {
-    json_t *o = json_loadb(text, n, 0, NULL);
     char hex[SHELF_HASH_HEX], want[SHELF_HASH_HEX], *again = NULL, *inner = NULL;
     const char *sum;
-    int ok = 0;
+    json_t *o = NULL;
+    int rc;
 
+    *out = NULL;
+    if ((rc = shelf__json_parse(NULL, SHELF_ECORRUPT, "", text, n, 0, &o)) != SHELF_OK)
+        return rc;
+    rc = SHELF_ECORRUPT;
     if (!json_is_object(o))
         goto out;
     /* Exactly as shelf writes it: a changed byte anywhere shows. */
-    if (!(again = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2))) || strlen(again) != n ||
-        memcmp(again, text, n) != 0)
+    if (!(again = shelf__json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2)))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    if (strlen(again) != n || memcmp(again, text, n) != 0)
         goto out;
     if (!(sum = json_string_value(json_object_get(o, "checksum"))) || strlen(sum) != SHELF_HASH_HEX - 1)
         goto out;
     snprintf(want, sizeof want, "%s", sum);
     json_object_del(o, "checksum");
-    if (!(inner = checksum_of(o, hex)))
+    if (!(inner = checksum_of(o, hex))) {
+        rc = SHELF_ENOMEM;
         goto out;
-    ok = !strcmp(hex, want);
+    }
+    if (!strcmp(hex, want)) {
+        *out = o;
+        o = NULL;
+        rc = SHELF_OK;
+    }
 out:
     free(again);
     free(inner);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
+    json_decref(o);
+    return rc;
+}
+
+json_t *shelf__json_checked_load(const char *text, size_t n)
+{
+    json_t *o;
+
+    (void)shelf__json_checked_parse(text, n, &o);
     return o;
 }
 

@@ -1048,8 +1048,9 @@ int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__b
     shelf__pack_name(loc.pack, name);
     if ((rc = shelf__be_load(r->be, name, loc.off, loc.len, &r->tmp)) != SHELF_OK)
         return be_fail(r, rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc);
-    if (shelf__open_sealed(r, r->tmp.buf, r->tmp.len, out) != SHELF_OK)
-        return shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
+    if ((rc = shelf__open_sealed(r, r->tmp.buf, r->tmp.len, out)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory")
+                                  : shelf__seterr(&r->err, SHELF_ECORRUPT, "blob %.16s in '%s' is damaged", hex, name);
     if (loc.flags & SHELF__BLOB_ZSTD) {
         size_t z;
 
@@ -1200,18 +1201,28 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
     shelf__buf b = SHELF__BUF_INIT;
     json_t *o = NULL;
     json_int_t expires = 0, pid = 0, time = 0;
-    int excl = 0, stale = 0;
+    int excl = 0, stale = 0, rc;
     const char *host = "";
     char me[256] = "";
+    json_error_t jerr;
 
     (void)size;
     if (r->lock_name && !strcmp(name, r->lock_name))
         return 0;
-    if (shelf__be_load(r->be, name, 0, 0, &b) != SHELF_OK)
-        return 0;   /* gone meanwhile */
-    o = json_loadb(b.buf, b.len, 0, NULL);
-    if (!o || json_unpack(o, "{s:I, s:I, s:b, s:s, s:I}", "time", &time, "expires", &expires,
-                          "exclusive", &excl, "host", &host, "pid", &pid) != 0) {
+    if ((rc = shelf__be_load(r->be, name, 0, 0, &b)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? rc : 0;   /* else gone meanwhile */
+    /* Out of memory is not an unreadable lock: a live one would be removed. */
+    rc = shelf__json_parse(NULL, SHELF_ECORRUPT, name, b.buf, b.len, 0, &o);
+    if (rc == SHELF_OK &&
+        json_unpack_ex(o, &jerr, 0, "{s:I, s:I, s:b, s:s, s:I}", "time", &time, "expires", &expires,
+                       "exclusive", &excl, "host", &host, "pid", &pid) != 0)
+        rc = SHELF__JSON_NOMEM(&jerr) ? SHELF_ENOMEM : SHELF_ECORRUPT;
+    if (rc == SHELF_ENOMEM) {
+        json_decref(o);
+        shelf__buf_release(&b);
+        return rc;
+    }
+    if (rc != SHELF_OK) {
         stale = 1;  /* unreadable: treat as a crashed writer's */
     } else {
         gethostname(me, sizeof me - 1);
@@ -1267,7 +1278,7 @@ static int lock_save(shelf_repo *r, int exclusive)
     o = json_pack("{s:I, s:I, s:b, s:s, s:I}", "time", (json_int_t)now, "expires",
                   (json_int_t)now + r->lease_seconds, "exclusive", exclusive, "host", host,
                   "pid", (json_int_t)getpid());
-    if (!o || !(text = json_dumps(o, JSON_SORT_KEYS))) {
+    if (!o || !(text = shelf__json_dumps(o, JSON_SORT_KEYS))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -1299,7 +1310,7 @@ int shelf__repo_lock(shelf_repo *r, int exclusive)
         ls.r = r;
         ls.exclusive = exclusive;
         if ((rc = shelf__be_list(r->be, "locks", lock_visit, &ls)) != SHELF_OK)
-            return be_fail(r, rc);
+            return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory") : be_fail(r, rc);
         if (ls.conflict) {
             shelf__repo_unlock(r);
             return shelf__seterr(&r->err, SHELF_EBUSY, "repository is in use: %s", ls.who);
@@ -1325,7 +1336,7 @@ int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *ud)
     if (!cb)
         return shelf__seterr(&r->err, SHELF_EINVAL, "shelf_repo_unlock needs a callback");
     if ((rc = shelf__be_list(r->be, "locks", lock_visit, &ls)) != SHELF_OK)
-        return be_fail(r, rc);
+        return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory") : be_fail(r, rc);
     return SHELF_OK;
 }
 
@@ -1381,22 +1392,27 @@ void shelf__repo_unlock(shelf_repo *r)
 
 /* ---- copies of config and key files (format 2) ---- */
 
-json_t *shelf__load_checked_or_copy(shelf_repo *r, const char *name, int *used_copy)
+int shelf__load_checked_or_copy(shelf_repo *r, const char *name, json_t **out, int *used_copy)
 {
     shelf__buf b = SHELF__BUF_INIT;
-    json_t *o = NULL;
     char copy[SHELF__COPY_NAME_MAX];
+    int rc;
 
+    *out = NULL;
     *used_copy = 0;
-    if (shelf__be_load(r->be, name, 0, 0, &b) == SHELF_OK)
-        o = shelf__json_checked_load(b.buf, b.len);
-    if (!o) {
+    /* A file that cannot be loaded is as good as damaged, unless memory ran out. */
+    if ((rc = shelf__be_load(r->be, name, 0, 0, &b)) == SHELF_OK)
+        rc = shelf__json_checked_parse(b.buf, b.len, out);
+    if (rc != SHELF_OK && rc != SHELF_ENOMEM) {
         shelf__copy_name(name, copy);
-        if (shelf__be_load(r->be, copy, 0, 0, &b) == SHELF_OK && (o = shelf__json_checked_load(b.buf, b.len)))
+        if ((rc = shelf__be_load(r->be, copy, 0, 0, &b)) == SHELF_OK &&
+            (rc = shelf__json_checked_parse(b.buf, b.len, out)) == SHELF_OK)
             *used_copy = 1;
+        else if (rc != SHELF_ENOMEM)
+            rc = SHELF_ECORRUPT;
     }
     shelf__buf_release(&b);
-    return o;
+    return rc == SHELF_ENOMEM ? shelf__seterr(&r->err, rc, "out of memory") : rc;
 }
 
 /* Save text as name and its copy (after removing a damaged or missing
@@ -1449,10 +1465,16 @@ int shelf__repair_copies(shelf_repo *r, uint64_t *n)
             snprintf(name, sizeof name, "keys/%s", l.v[i] + 10);
         else
             snprintf(name, sizeof name, "%s", l.v[i]);
-        if (!(o = shelf__load_checked_or_copy(r, name, &used)))
+        if ((rc = shelf__load_checked_or_copy(r, name, &o, &used)) == SHELF_ECORRUPT) {
+            rc = SHELF_OK;
             continue;   /* both damaged: nothing to repair from */
+        }
+        if (rc != SHELF_OK)
+            break;
         if ((text = shelf__json_checked_dump(o)) != NULL)
             rc = put_again(r, name, text, n);
+        else
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         free(text);
         json_decref(o);
     }
@@ -1565,6 +1587,7 @@ static int try_key(void *ud, const char *name, uint64_t size)
     key_try *kt = ud;
     const char *repo = NULL;
     char *text = NULL, keyname[SHELF__COPY_NAME_MAX];
+    json_error_t jerr;
     json_t *o;
     int rc, used;
 
@@ -1581,9 +1604,13 @@ static int try_key(void *ud, const char *name, uint64_t size)
     } else {
         snprintf(keyname, sizeof keyname, "%s", name);
     }
-    if (!(o = shelf__load_checked_or_copy(kt->r, keyname, &used)))
-        return 0;
-    if (json_unpack(o, "{s:s}", "repo", &repo) == 0 && strcmp(repo, kt->r->id) != 0) {
+    if ((rc = shelf__load_checked_or_copy(kt->r, keyname, &o, &used)) != SHELF_OK)
+        return rc == SHELF_ENOMEM ? rc : 0;
+    if (json_unpack_ex(o, &jerr, 0, "{s:s}", "repo", &repo) != 0 && SHELF__JSON_NOMEM(&jerr)) {
+        json_decref(o);
+        return SHELF_ENOMEM;
+    }
+    if (repo && strcmp(repo, kt->r->id) != 0) {
         snprintf(kt->foreign, sizeof kt->foreign, "%s", repo);
         snprintf(kt->foreign_key, sizeof kt->foreign_key, "%s", keyname);
         json_decref(o);
@@ -1614,9 +1641,13 @@ static int config_pair(shelf_repo *r, json_t *cfg)
     json_t *o = NULL;
     int rc = SHELF_OK;
 
-    if (a && shelf__be_load(r->be, "config-copy", 0, 0, &b) == SHELF_OK &&
-        (o = shelf__json_checked_load(b.buf, b.len)) != NULL &&
-        (c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
+    if (a && (rc = shelf__be_load(r->be, "config-copy", 0, 0, &b)) == SHELF_OK)
+        rc = shelf__json_checked_parse(b.buf, b.len, &o);
+    if (rc != SHELF_ENOMEM)
+        rc = SHELF_OK;      /* a damaged or missing copy is check's to report */
+    if (rc == SHELF_ENOMEM)
+        rc = shelf__seterr(&r->err, rc, "out of memory");
+    else if (a && (c = json_string_value(json_object_get(o, "id"))) != NULL && strcmp(a, c) != 0)
         rc = shelf__seterr(&r->err, SHELF_EFORMAT, "config names repository %s but config-copy names "
                            "repository %s at '%s': one of them was copied from another repository",
                            a, c, r->be->location);
@@ -1633,6 +1664,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
     json_t *cfg = NULL;
     json_int_t format = 0;
     const char *enc = NULL, *id = NULL, *ck = NULL;
+    json_error_t jerr;
     key_try kt;
     int rc = SHELF_OK;
 
@@ -1657,12 +1689,16 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         /* A flipped bit in config: its copy (format 2) opens the repository. */
         int used;
 
-        cfg = shelf__load_checked_or_copy(r, "config", &used);
-        if ((rc = config_pair(r, cfg)) != SHELF_OK)
+        if ((rc = shelf__load_checked_or_copy(r, "config", &cfg, &used)) == SHELF_ENOMEM ||
+            (rc = config_pair(r, cfg)) != SHELF_OK)
             goto out;
     }
-    if (!cfg || json_unpack(cfg, "{s:I, s:s, s:s}", "shelf_backup", &format, "id", &id,
-                            "encryption", &enc) != 0 || strlen(id) != 32) {
+    if (cfg && json_unpack_ex(cfg, &jerr, 0, "{s:I, s:s, s:s}", "shelf_backup", &format, "id", &id,
+                              "encryption", &enc) != 0 && SHELF__JSON_NOMEM(&jerr)) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!cfg || !id || !enc || strlen(id) != 32) {
         rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config at '%s' is not in a format shelf reads",
                            be->location);
         goto out;
@@ -1675,7 +1711,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
     snprintf(r->id, sizeof r->id, "%s", id);
     r->format = (int)format;
     if (!strcmp(enc, "none")) {
-        json_unpack(cfg, "{s:s}", "chunker_key", &ck);
+        ck = json_string_value(json_object_get(cfg, "chunker_key"));
         if (!ck || shelf__unhex(ck, r->chunk_key, sizeof r->chunk_key) != SHELF_OK) {
             rc = shelf__seterr(&r->err, SHELF_EFORMAT, "repository config has no chunker key");
             goto out;
@@ -1691,7 +1727,10 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         }
         if ((rc = shelf__be_list(be, "keys", try_key, &kt)) != SHELF_OK ||
             (!kt.found && (rc = shelf__be_list(be, "keys-copy", try_key, &kt)) != SHELF_OK)) {
-            be_fail(r, rc);
+            if (rc == SHELF_ENOMEM)
+                shelf__seterr(&r->err, rc, "out of memory");
+            else
+                be_fail(r, rc);
             goto out;
         }
         if (!kt.found && kt.foreign[0]) {
@@ -1872,11 +1911,17 @@ int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
         json_t *o;
         json_int_t created = 0, log2n = 0;
         const char *host = "";
-
+        json_error_t jerr;
         int used;
 
-        o = shelf__load_checked_or_copy(r, l.v[i], &used);
-        json_unpack(o, "{s?I, s?I, s?s}", "created", &created, "log2n", &log2n, "host", &host);
+        /* A key file neither copy of which reads is listed without details. */
+        if (shelf__load_checked_or_copy(r, l.v[i], &o, &used) == SHELF_ENOMEM ||
+            (o && json_unpack_ex(o, &jerr, 0, "{s?I, s?I, s?s}", "created", &created, "log2n",
+                                 &log2n, "host", &host) != 0 && SHELF__JSON_NOMEM(&jerr))) {
+            json_decref(o);
+            rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
         k.id = l.v[i] + 5;
         k.created = created;
         k.host = host;

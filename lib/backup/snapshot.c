@@ -97,7 +97,7 @@ static int kind_of(const char *t)
  * absolute path of plain names (no empty, "." or ".." part, no NUL).  A
  * forged tree must not make restore write anywhere else.  A sample path in
  * a tree with "path_text" is text (shelf_name_escape): the bytes it stands
- * for are checked, so "%2E%2E" is refused as "..". */
+ * for are checked, so "%2E%2E" is refused as "..".  -1: out of memory. */
 static int item_path_ok(int kind, json_t *jpath, int text)
 {
     const char *p = json_string_value(jpath);
@@ -107,8 +107,8 @@ static int item_path_ok(int kind, json_t *jpath, int text)
     if (!p || strlen(p) != json_string_length(jpath) || strlen(p) > 4000)
         return 0;
     if (kind != 1 && kind != 2 && kind != 3 && text) {
-        if (shelf_name_unescape(p, &raw) != SHELF_OK)
-            return 0;
+        if ((ok = shelf_name_unescape(p, &raw)) != SHELF_OK)
+            return ok == SHELF_ENOMEM ? -1 : 0;
         ok = raw[0] == '/' && shelf__path_rel_ok(raw + 1);
         free(raw);
         return ok;
@@ -126,6 +126,7 @@ int shelf__tree_check(json_t *tree, shelf__err *err)
 {
     json_t *items = json_object_get(tree, "items"), *it;
     size_t i;
+    int ok;
 
     if (!json_is_array(items))
         return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree is not in a format shelf reads");
@@ -140,8 +141,11 @@ int shelf__tree_check(json_t *tree, shelf__err *err)
             (json_object_get(it, "id") && !json_is_integer(json_object_get(it, "id"))) ||
             (json_object_get(it, "mtime_ns") && !json_is_integer(json_object_get(it, "mtime_ns"))))
             return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu is not in a format shelf reads", i);
-        if (!item_path_ok(kind_of(json_string_value(json_object_get(it, "t"))), json_object_get(it, "path"),
-                          json_integer_value(json_object_get(tree, "path_text")) == 1))
+        if ((ok = item_path_ok(kind_of(json_string_value(json_object_get(it, "t"))),
+                               json_object_get(it, "path"),
+                               json_integer_value(json_object_get(tree, "path_text")) == 1)) < 0)
+            return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
+        if (!ok)
             return shelf__seterr(err, SHELF_EFORMAT, "snapshot tree item %zu has an unsafe path '%.200s'",
                                  i, path);
     }
@@ -163,8 +167,13 @@ int shelf__snap_load(shelf_repo *r, const char *id, json_t **out)
         shelf__seterr(&r->err, rc, "%s", r->be->err.msg);
         goto out;
     }
-    if (shelf__open_sealed(r, raw.buf, raw.len, &plain) != SHELF_OK ||
-        !(s = json_loadb(plain.buf, plain.len, 0, NULL))) {
+    if ((rc = shelf__open_sealed(r, raw.buf, raw.len, &plain)) == SHELF_OK)
+        rc = shelf__json_parse(&r->err, SHELF_ECORRUPT, "snapshot", plain.buf, plain.len, 0, &s);
+    if (rc == SHELF_ENOMEM) {
+        shelf__seterr(&r->err, rc, "out of memory");
+        goto out;
+    }
+    if (rc != SHELF_OK) {
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot %.12s is damaged", id);
         goto out;
     }
@@ -232,13 +241,17 @@ int shelf__tree_load(shelf_repo *r, json_t *snap, json_t **out)
             goto out;
         }
     }
-    if (!(tree = json_loadb(all.buf ? all.buf : "", all.len, 0, NULL))) {
-        rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
+    if ((rc = shelf__json_parse(&r->err, SHELF_ECORRUPT, "snapshot tree", all.buf, all.len, 0,
+                                &tree)) != SHELF_OK) {
+        if (rc != SHELF_ENOMEM)
+            rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged");
         goto out;
     }
-    if (shelf__tree_check(tree, &r->err) != SHELF_OK) {
+    if ((rc = shelf__tree_check(tree, &r->err)) != SHELF_OK) {
         shelf__err why = r->err;
 
+        if (rc == SHELF_ENOMEM)
+            goto out;
         rc = shelf__seterr(&r->err, SHELF_ECORRUPT, "snapshot tree is damaged: %s", why.msg);
         goto out;
     }
@@ -300,7 +313,9 @@ int shelf__snap_all(shelf_repo *r, json_t **out)
 
         if (!is_hex(json_string_value(v), 64))
             continue;
-        if (shelf__snap_load(r, json_string_value(v), &s) == SHELF_OK ? json_array_append_new(all, s) != 0
+        if ((rc = shelf__snap_load(r, json_string_value(v), &s)) == SHELF_ENOMEM)
+            goto out;   /* not damage: listing it so would be a lie */
+        if (rc == SHELF_OK ? json_array_append_new(all, s) != 0
             : !r->snaps_damaged || json_array_append(r->snaps_damaged, v) != 0) {
             /* a damaged one is never dropped in silence: list shows it */
             rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
@@ -1079,7 +1094,7 @@ static int write_snapshot(run *u, int strategy, json_t *parent_snap, json_t *ful
         "stored", (json_int_t)st->bytes_stored,
         "parent", parent_snap ? json_object_get(parent_snap, "id") : json_null(),
         "full", strategy == SHELF_BACKUP_DIFFERENTIAL ? json_object_get(full_snap, "id") : json_null());
-    if (!snap || !(snap_text = json_dumps(snap, JSON_SORT_KEYS | JSON_COMPACT)))
+    if (!snap || !(snap_text = shelf__json_dumps(snap, JSON_SORT_KEYS | JSON_COMPACT)))
         goto nomem;
     if ((rc = shelf__seal(r, snap_text, strlen(snap_text), &sealed)) != SHELF_OK)
         goto out;
@@ -1254,7 +1269,7 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
         goto out;
     tree = json_pack("{s:O, s:i}", "items", u.items, "path_text", 1);
     treeids = json_array();
-    if (!tree || !treeids || !(tree_text = json_dumps(tree, JSON_COMPACT))) {
+    if (!tree || !treeids || !(tree_text = shelf__json_dumps(tree, JSON_COMPACT))) {
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

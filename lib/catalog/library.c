@@ -92,7 +92,7 @@ static int config_create(shelf_library *lib, const char *path)
     shelf__hex(id, sizeof id, hex);
     o = json_pack("{s:i, s:s, s:I}", "format", CONFIG_FORMAT, "library_id", hex,
                   "created", (json_int_t)shelf__now());
-    if (!o || !(text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
+    if (!o || !(text = shelf__json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) ||
         !(tmp = shelf__asprintf("%s.tmp-%d", path, (int)getpid()))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
@@ -124,18 +124,11 @@ out:
 
 static int config_check(shelf_library *lib, const char *path)
 {
-    json_error_t jerr;
-    unsigned long nomem = shelf__alloc_failures();
-    json_t *o = json_load_file(path, 0, &jerr), *f;
-    int rc = SHELF_OK;
+    json_t *o, *f;
+    int rc;
 
-    if (shelf__alloc_failures() != nomem) {      /* see shelf__json_loadb */
-        json_decref(o);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    }
-    if (!o)
-        return shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': %s (line %d)",
-                             path, jerr.text, jerr.line);
+    if ((rc = shelf__json_parse_file(&lib->err, SHELF_EFORMAT, path, 0, &o)) != SHELF_OK)
+        return rc;
     f = json_object_get(o, "format");
     if (!json_is_integer(f))
         rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': no format number", path);

@@ -4,6 +4,7 @@
  * shelf__global_init points jansson, SQLite and libxml2 at the same hook,
  * so the failure loops reach their allocations too.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -166,6 +167,52 @@ json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t
         v = NULL;
     }
     return v;
+}
+
+int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text, size_t n,
+                      size_t flags, json_t **out)
+{
+    json_error_t jerr;
+    int nomem;
+
+    *out = shelf__json_loadb(text ? text : "", text ? n : 0, flags, &jerr, &nomem);
+    if (nomem)
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    if (!*out)
+        return shelf__seterr(e, bad, "invalid JSON in %s: line %d: %s", what, jerr.line, jerr.text);
+    return SHELF_OK;
+}
+
+char *shelf__json_dumps(const json_t *v, size_t flags)
+{
+    unsigned long before = failures;
+    char *text = json_dumps(v, flags);
+
+    if (failures != before) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
+int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out)
+{
+    unsigned long before = failures;
+    json_error_t jerr;
+
+    errno = 0;
+    *out = json_load_file(path, flags, &jerr);
+    if (failures != before) {
+        json_decref(*out);
+        *out = NULL;
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    }
+    if (!*out && json_error_code(&jerr) == json_error_cannot_open_file)
+        return shelf__seterr_errno(e, errno ? errno : EIO, "cannot read '%s'", path);
+    if (!*out)
+        return shelf__seterr(e, bad, "invalid JSON in '%s': line %d: %s", path, jerr.line,
+                             jerr.text);
+    return SHELF_OK;
 }
 
 void shelf__global_init(void)

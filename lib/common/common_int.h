@@ -90,6 +90,32 @@ unsigned long shelf__alloc_failures(void);
  * set when out of memory; NULL with *nomem 0 and e filled when malformed.
  */
 json_t *shelf__json_loadb(const char *text, size_t n, size_t flags, json_error_t *e, int *nomem);
+/*
+ * The one way the library parses JSON: text[0..n) (NULL reads as "") with
+ * jansson flags into *out (owned: json_decref), through shelf__json_loadb.
+ * SHELF_OK; SHELF_ENOMEM ("out of memory") when an allocation failed
+ * anywhere in the parse; else bad (SHELF_ECORRUPT for the library's own
+ * data, SHELF_EFORMAT or SHELF_EINVAL for outside input) with "invalid JSON
+ * in WHAT: line L: TEXT".  *out is NULL on failure; e may be NULL.
+ */
+int shelf__json_parse(shelf__err *e, int bad, const char *what, const char *text, size_t n,
+                      size_t flags, json_t **out);
+/* The same for the file path (json_load_file); the message names path.
+ * A file that cannot be opened: "cannot read 'PATH': <errno>", its code
+ * from errno (SHELF_ENOTFOUND when missing). */
+int shelf__json_parse_file(shelf__err *e, int bad, const char *path, size_t flags, json_t **out);
+/*
+ * json_dumps that trusts nothing written while an allocation failed: jansson
+ * can drop part of a key and go on ("chunker" written as ""), so its result
+ * is not enough.  Owned text (free()), or NULL: out of memory.
+ */
+char *shelf__json_dumps(const json_t *v, size_t flags);
+/*
+ * jansson's json_unpack allocates (it keeps the keys it saw), and a failed
+ * allocation is -1 like a value of the wrong type: use json_unpack_ex with
+ * a json_error_t and tell them apart with this (1: out of memory).
+ */
+#define SHELF__JSON_NOMEM(jerr) (json_error_code(jerr) == json_error_out_of_memory)
 
 /* A growable byte buffer (git's strbuf).  buf is always NUL-terminated. */
 typedef struct shelf__buf {

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "patch_int.h"
 #include "../catalog/catalog_int.h"
 
@@ -56,17 +57,16 @@ int shelf_automation_add(shelf_library *lib, int64_t id, const char *type, const
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid automation lane: no type, target or points");
     if ((rc = shelf_doc_get(lib, SHELF_DOC_PROJECT, id, 0, &text)) != SHELF_OK)
         return rc;
-    if (!(doc = json_loads(text, 0, NULL))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, "project", text, strlen(text), 0,
+                                &doc)) != SHELF_OK)
         goto out;
-    }
     if (free_lane_id(json_object_get(doc, "automation"), key) != 0) {
         rc = shelf__seterr(&lib->err, SHELF_EINVAL, "project %lld has no free automation lane id",
                            (long long)id);
         goto out;
     }
     if (!(lane = lane_json(type, target, start, duration, points, n)) ||
-        !(value = json_dumps(lane, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
+        !(value = shelf__json_dumps(lane, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }

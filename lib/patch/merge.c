@@ -399,15 +399,23 @@ int shelf_merge_conflict(const shelf_merge *m, size_t i, const char **path, cons
 static int resolve_one(conflict *c, int how, const char *value)
 {
     json_t *v = NULL;
+    unsigned long failures;
+    int rc;
 
     switch (how) {
     case SHELF_MERGE_OURS: v = json_incref(c->ours); break;
     case SHELF_MERGE_THEIRS: v = json_incref(c->theirs); break;
     case SHELF_MERGE_BASE: v = json_incref(c->base); break;
     case SHELF_MERGE_VALUE:
-        if (value && !(v = json_loads(value, JSON_DECODE_ANY, NULL)) &&
-            !(v = json_string(value)))
-            return SHELF_EINVAL;
+        if (!value)
+            break;
+        /* JSON, or else the text as a string (not UTF-8: SHELF_EINVAL). */
+        rc = shelf__json_parse(NULL, SHELF_EINVAL, "value", value, strlen(value), JSON_DECODE_ANY, &v);
+        if (rc == SHELF_ENOMEM)
+            return rc;
+        failures = shelf__alloc_failures();
+        if (!v && !(v = json_string(value)))
+            return shelf__alloc_failures() != failures ? SHELF_ENOMEM : SHELF_EINVAL;
         break;
     default:
         return SHELF_EINVAL;

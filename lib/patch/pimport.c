@@ -494,10 +494,9 @@ int shelf_patch_export_sfz(shelf_library *lib, int64_t id, int64_t seq, const ch
 
     if ((rc = shelf_doc_get(lib, SHELF_DOC_PATCH, id, seq, &text)) != SHELF_OK)
         return rc;
-    if (!(doc = json_loads(text, 0, NULL))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, "patch", text, strlen(text), 0,
+                                &doc)) != SHELF_OK)
         goto out;
-    }
     json_object_foreach(json_object_get(doc, "zones"), key, z) {
         json_t *sid, *sha;
         char *file;

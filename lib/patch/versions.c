@@ -1795,25 +1795,43 @@ int shelf_doc_export(shelf_library *lib, int kind, int64_t id, char **json)
             goto out;
         dtext = shelf__doc_dump(doc, NULL);
         json_decref(doc);
-        doc = dtext ? json_loads(dtext, 0, NULL) : NULL;
-        free(dtext);
-        v = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o}", "seq", (json_int_t)seq, "hash",
-                      (const char *)sqlite3_column_text(st, 1), "time",
-                      (json_int_t)sqlite3_column_int64(st, 4), "device",
-                      (const char *)sqlite3_column_text(st, 5), "message",
-                      (const char *)sqlite3_column_text(st, 6), "document", doc);
         doc = NULL;
-        if (!v) {
+        if (!dtext) {
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
+        rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, "document version", dtext, strlen(dtext),
+                               0, &doc);
+        free(dtext);
+        if (rc != SHELF_OK)
+            goto out;
+        /* The document is set on its own, so it is freed exactly once
+         * whichever step fails (json_object_set_new takes it either way). */
+        v = json_pack("{s:I, s:s, s:I, s:s, s:s}", "seq", (json_int_t)seq, "hash",
+                      (const char *)sqlite3_column_text(st, 1), "time",
+                      (json_int_t)sqlite3_column_int64(st, 4), "device",
+                      (const char *)sqlite3_column_text(st, 5), "message",
+                      (const char *)sqlite3_column_text(st, 6));
+        if (!v || json_object_set_new(v, "document", doc) != 0) {
+            if (!v)
+                json_decref(doc);
+            doc = NULL;
+            json_decref(v);
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        doc = NULL;
         if ((sqlite3_column_type(st, 2) != SQLITE_NULL &&
              json_object_set_new(v, "parent", json_integer(sqlite3_column_int64(st, 2))) != 0) ||
             (sqlite3_column_type(st, 3) != SQLITE_NULL &&
              json_object_set_new(v, "parent2", json_integer(sqlite3_column_int64(st, 3))) != 0) ||
             (sqlite3_column_type(st, 7) != SQLITE_NULL &&
-             json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7))) != 0) ||
-            json_array_append_new(versions, v) != 0) {
+             json_object_set_new(v, "undoes", json_integer(sqlite3_column_int64(st, 7))) != 0)) {
+            json_decref(v);
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (json_array_append_new(versions, v) != 0) {     /* takes v either way */
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
@@ -1890,7 +1908,6 @@ int shelf__doc_find_same(shelf_library *lib, int kind, json_t *doc, int64_t *id)
 int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_out, int64_t *id)
 {
     json_t *h = NULL, *versions, *v, *doc = NULL, *pdoc = NULL;
-    json_error_t jerr;
     sqlite3_stmt *st = NULL;
     const char *k;
     int64_t prev = 0, head, seq;
@@ -1899,9 +1916,11 @@ int shelf_doc_import(shelf_library *lib, const char *json, int flags, int *kind_
     char sql[96];
 
     *id = 0;
-    if (!json || !(h = json_loads(json, JSON_REJECT_DUPLICATES, &jerr)))
-        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: %s (line %d)",
-                             json ? jerr.text : "none given", json ? jerr.line : 0);
+    if (!json)
+        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid history: none given");
+    if ((rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "history", json, strlen(json),
+                                JSON_REJECT_DUPLICATES, &h)) != SHELF_OK)
+        return rc;
     k = json_string_value(json_object_get(h, "kind"));
     versions = json_object_get(h, "versions");
     head = json_integer_value(json_object_get(h, "head"));

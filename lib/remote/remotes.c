@@ -118,7 +118,7 @@ static int remotes_save(const char *path, json_t *root, shelf__err *err)
         }
     }
     free(dir);
-    if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
+    if (!(text = shelf__json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     rc = shelf__write_file_atomic(err, path, text, strlen(text), 0600);
     free(text);

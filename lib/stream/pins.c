@@ -58,10 +58,8 @@ static int pins_parse(shelf_library *lib, const char *path, json_t *doc, int64_t
 
 int shelf_cache_pins_get(shelf_library *lib, int64_t **ids, size_t *n)
 {
-    json_error_t jerr;
     json_t *doc = NULL;
     char *path;
-    FILE *fp;
     int rc;
 
     if (!lib || !ids || !n)
@@ -70,26 +68,15 @@ int shelf_cache_pins_get(shelf_library *lib, int64_t **ids, size_t *n)
     *n = 0;
     if (!(path = pins_path(lib)))
         return SHELF_ENOMEM;
-    if (!(fp = fopen(path, "re"))) {
-        if (errno == ENOENT) {      /* no file: nothing pinned */
-            rc = (*ids = shelf__calloc(1, sizeof **ids)) ? SHELF_OK
-                 : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        } else {
-            rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
-        }
-        goto out;
-    }
-    doc = json_loadf(fp, 0, &jerr);
-    if (fclose(fp) != 0 && doc) {
-        rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", path);
-        goto out;
-    }
-    if (!doc)
-        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "cannot read '%s': not a pin list of version %d",
-                           path, PINS_VERSION);
-    else
+    rc = shelf__json_parse_file(&lib->err, SHELF_EFORMAT, path, 0, &doc);
+    if (rc == SHELF_ENOTFOUND)      /* no file: nothing pinned */
+        rc = (*ids = shelf__calloc(1, sizeof **ids)) ? SHELF_OK
+             : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    else if (rc == SHELF_EFORMAT)
+        rc = shelf__seterr(&lib->err, rc, "cannot read '%s': not a pin list of version %d", path,
+                           PINS_VERSION);
+    else if (rc == SHELF_OK)
         rc = pins_parse(lib, path, doc, ids, n);
-out:
     json_decref(doc);
     free(path);
     return rc;
@@ -109,7 +96,7 @@ static int pins_write(shelf_library *lib, const int64_t *ids, size_t n)
         if (json_array_append_new(arr, json_integer(ids[i])) != 0)
             goto out;
     if (!(doc = json_pack("{s:i, s:O}", "version", PINS_VERSION, "pins", arr)) ||
-        !(text = json_dumps(doc, JSON_INDENT(2))) || !(path = pins_path(lib)))
+        !(text = shelf__json_dumps(doc, JSON_INDENT(2))) || !(path = pins_path(lib)))
         goto out;
     rc = shelf__write_file_atomic(&lib->err, path, text, strlen(text), 0666);
 out:

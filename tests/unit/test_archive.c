@@ -404,6 +404,118 @@ TEST(alloc_fail_archive)
     }
 }
 
+/*
+ * Archive export, media export (patches as SFZ) and import parse the
+ * library's documents again (the samples a patch names, a history, a
+ * project's patch keys), and jansson calls a failed allocation a syntax
+ * error.  For n = 1, 2, ... the nth allocation fails (every point up to
+ * 1500, then steps growing by an eighth): each call returns SHELF_ENOMEM
+ * with "out of memory" in the message, or succeeds whole; never
+ * SHELF_ECORRUPT or SHELF_EFORMAT.
+ */
+TEST(alloc_fail_archive_documents_are_enomem)
+{
+    char a[PATH_MAX], wav[PATH_MAX], out[PATH_MAX], dir[PATH_MAX], doc[256], first[512] = "";
+    const char *tmp = test_tmpdir(), *paths[1];
+    const char *what[3] = { "export", "media export", "import" };
+    shelf_archive_export_opts eo;
+    shelf_archive_import_opts io;
+    shelf_media_export_opts mo;
+    shelf_media_export_stats ms;
+    shelf_import_opts im;
+    shelf_library *la, *lb;
+    int64_t pid, jid;
+    int bad = 0, i;
+    long n;
+
+    test_pathf(a, sizeof a, "%s/a", tmp);
+    test_pathf(wav, sizeof wav, "%s/kick.wav", tmp);
+    ASSERT_OK(tg_write_simple(wav, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 4410, 7));
+    la = lib_at(a);
+    memset(&im, 0, sizeof im);
+    im.size = sizeof im;
+    im.flags = SHELF_IMPORT_COPY;
+    paths[0] = wav;
+    ASSERT_OK(shelf_import(la, paths, 1, &im, NULL));
+    ASSERT_OKL(la, shelf_doc_create(la, SHELF_DOC_PATCH,
+        "{\"shelf_patch\":1,\"name\":\"Lead\",\"zones\":{\"z1\":{\"sample\":{\"id\":1}}}}", NULL, &pid));
+    snprintf(doc, sizeof doc, "{\"shelf_project\":1,\"name\":\"Set\",\"patches\":{\"%lld\":{}}}",
+             (long long)pid);
+    ASSERT_OKL(la, shelf_doc_create(la, SHELF_DOC_PROJECT, doc, NULL, &jid));
+    memset(&eo, 0, sizeof eo);
+    eo.size = sizeof eo;
+    eo.all = 1;
+    memset(&mo, 0, sizeof mo);
+    mo.size = sizeof mo;
+    mo.patches = 1;
+    memset(&io, 0, sizeof io);
+    io.size = sizeof io;
+    test_pathf(out, sizeof out, "%s/whole.tar", tmp);
+    ASSERT_OKL(la, shelf_archive_export(la, out, &eo, NULL));
+    lb = NULL;
+    for (i = 0; i < 3; i++) {
+        int tried = 0, failed = 0;
+
+        for (n = 1; n < ALLOC_TRIES * 100; n += n < 1500 ? 1 : n / 8) {
+            shelf_library *l = i == 2 ? NULL : la;
+            int rc, hit, ok = 1;
+
+            test_pathf(dir, sizeof dir, "%s/run", tmp);
+            if (i == 2) {
+                /* A failed import leaves nothing: one library serves until one works. */
+                test_pathf(dir, sizeof dir, "%s/b", tmp);
+                if (!lb)
+                    lb = lib_at(dir);
+                l = lb;
+            }
+            shelf__alloc_fail_after(n);
+            switch (i) {
+            case 0:
+                test_pathf(dir, sizeof dir, "%s/run.tar", tmp);
+                rc = shelf_archive_export(l, dir, &eo, NULL);
+                break;
+            case 1: rc = shelf_media_export(l, dir, &mo, &ms); break;
+            default: rc = shelf_archive_import(l, out, &io, NULL); break;
+            }
+            hit = fault_hit(n);
+            shelf__alloc_fail_after(0);
+            tried++;
+            failed += rc != SHELF_OK;
+            if (rc == SHELF_OK)
+                ok = i != 1 || (ms.patches == 1 && ms.files >= 1);
+            if (rc != SHELF_OK && (rc != SHELF_ENOMEM || !strstr(shelf_errmsg(l), "out of memory")) &&
+                !bad++)
+                snprintf(first, sizeof first, "%s, allocation %ld: %s: %s", what[i], n,
+                         shelf_strerror(rc), shelf_errmsg(l));
+            if (!ok && !bad++)
+                snprintf(first, sizeof first, "%s, allocation %ld: OK with a partial result",
+                         what[i], n);
+            if (i == 2 && nsamples(lb) != (rc == SHELF_OK) && !bad++)
+                snprintf(first, sizeof first, "import, allocation %ld: %s with %lld samples", n,
+                         shelf_strerror(rc), (long long)nsamples(lb));
+            if (i == 2 && rc == SHELF_OK) {
+                shelf_library_close(lb);
+                lb = NULL;
+            }
+            if (i != 2 || !lb)
+                test_rm_rf(dir);
+            if (i == 0) {
+                test_pathf(dir, sizeof dir, "%s/run.tar.par2", tmp);
+                unlink(dir);
+            }
+            if (!hit)
+                break;
+        }
+        printf("    %s: %d allocation points tried up to %ld, %d failed with SHELF_ENOMEM\n",
+               what[i], tried, n, failed);
+        ASSERT(failed > 10 && n < ALLOC_TRIES * 100);
+    }
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems; first: %s", bad, first);
+    shelf_library_close(lb);
+    shelf_library_close(la);
+}
+
 static int export_once(shelf_library *lib, const char *dir, const shelf_archive_export_opts *o)
 {
     static int n;
@@ -519,6 +631,7 @@ int main(int argc, char **argv)
     static const test_case tests[] = {
         TEST_ENTRY(manifest_round_trip), TEST_ENTRY(names_and_info), TEST_ENTRY(strset_folds_case),
         TEST_ENTRY(reader_from_memory), TEST_ENTRY(alloc_fail_archive),
+        TEST_ENTRY(alloc_fail_archive_documents_are_enomem),
         TEST_ENTRY(opts_size_archive),
         TEST_ENTRY(export_is_reproducible), TEST_END
     };

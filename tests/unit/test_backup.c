@@ -2528,6 +2528,158 @@ TEST(alloc_fail_backup)
     shelf_library_close(lib);
 }
 
+/*
+ * Reading a repository under allocation failure: jansson allocates through
+ * shelf's hook and calls a failed allocation a syntax error, so every JSON
+ * file read here (config and key files on open, snapshots, the tree, key
+ * files again, a lock file) must turn it into SHELF_ENOMEM, never into
+ * "damaged" or "not in a format shelf reads".  For n = 1, 2, ... (every
+ * point, no step) the nth allocation fails: the call returns SHELF_ENOMEM
+ * with a message that says "out of memory", or succeeds with the whole
+ * answer.  A live lock of
+ * another host is never taken for an unreadable one and removed.
+ */
+typedef struct oom_count {
+    int snaps, damaged, items, keys, locks;
+} oom_count;
+
+static int oom_snap_cb(void *ud, const shelf_snapinfo *s)
+{
+    oom_count *c = ud;
+
+    c->snaps++;
+    c->damaged += s->damaged;
+    return 0;
+}
+
+static int oom_item_cb(void *ud, const shelf_snapitem *it)
+{
+    (void)it;
+    ((oom_count *)ud)->items++;
+    return 0;
+}
+
+static int oom_key_cb(void *ud, const shelf_keyinfo *k)
+{
+    oom_count *c = ud;
+
+    c->keys += k->created > 0 && k->log2n == 10;
+    return 0;
+}
+
+static void oom_lock_cb(void *ud, const shelf_lockinfo *l)
+{
+    oom_count *c = ud;
+
+    c->locks += !l->stale && !l->removed && !strcmp(l->host, "elsewhere");
+}
+
+/* One loop: call op(r, &c) with allocation n failing for n = 1, 2, ...
+ * until it no longer fails; every failure must be SHELF_ENOMEM. */
+#define OOM_LOOP(what, call, ok_check)                                                        \
+    do {                                                                                      \
+        int tried_ = 0, failed_ = 0;                                                          \
+        for (n = 1; n < 200000; n++) {                                                        \
+            memset(&c, 0, sizeof c);                                                          \
+            shelf__alloc_fail_after(n);                                                       \
+            rc = (call);                                                                      \
+            hit = fault_hit(n);                                                               \
+            shelf__alloc_fail_after(0);                                                       \
+            tried_++;                                                                         \
+            failed_ += rc != SHELF_OK;                                                        \
+            if (rc != SHELF_OK && (rc != SHELF_ENOMEM || !strstr(shelf_repo_errmsg(r),        \
+                                                                 "out of memory")) && !bad++) \
+                snprintf(first, sizeof first, "%s, allocation %ld: %s: %s", what, n,          \
+                         shelf_strerror(rc), shelf_repo_errmsg(r));                           \
+            if (rc == SHELF_OK && !(ok_check) && !bad++)                                      \
+                snprintf(first, sizeof first, "%s, allocation %ld: OK with a partial answer", \
+                         what, n);                                                            \
+            if (access(lockp, F_OK) != 0 && !bad++)                                           \
+                snprintf(first, sizeof first, "%s, allocation %ld: removed a live lock", what, \
+                         n);                                                                  \
+            if (!hit)                                                                         \
+                break;                                                                        \
+        }                                                                                     \
+        printf("    %s: %d allocation points, %d failed with SHELF_ENOMEM\n", what, tried_,   \
+               failed_);                                                                      \
+        ASSERT(failed_ > 10 && n < 200000);                                                   \
+    } while (0)
+
+TEST(alloc_fail_repository_reads_are_enomem)
+{
+    const char *d = test_tmpdir();
+    char target[4096], cache[4096], lockp[4096], first[1024] = "";
+    shelf_library *lib = make_library(d, 2, 0);
+    shelf_repo_opts ro;
+    shelf_backup_stats st;
+    shelf_repo *r;
+    oom_count c;
+    int rc, hit, bad = 0, want_items;
+    long n;
+    FILE *f;
+
+    test_pathf(target, sizeof target, "%s/repo", d);
+    test_pathf(cache, sizeof cache, "%s/cache", d);
+    init_repo(target);
+    r = open_repo(target, cache);
+    backup(r, lib, SHELF_BACKUP_FULL, &st);
+    want_items = (int)st.items;
+    ASSERT(want_items > 3);
+    shelf_repo_close(r);
+    /* A live lock of a run on another host: nothing here may remove it. */
+    test_pathf(lockp, sizeof lockp, "%s/locks", target);
+    ASSERT(mkdir(lockp, 0777) == 0 || errno == EEXIST);
+    test_pathf(lockp, sizeof lockp, "%s/locks/0123456789abcdef", target);
+    ASSERT((f = fopen(lockp, "w")) != NULL);
+    fprintf(f, "{\"exclusive\": false, \"expires\": %lld, \"host\": \"elsewhere\", \"pid\": 1, "
+            "\"time\": 1}", (long long)time(NULL) + 3600);
+    ASSERT_EQ_INT(fclose(f), 0);
+
+    /* Open: config, config-copy and the key file are parsed and checked. */
+    ro = repo_opts(PW, cache);
+    r = NULL;
+    {
+        int tried = 0, failed = 0;
+
+        for (n = 1; n < 200000; n++) {
+            char *msg = NULL;
+
+            shelf__alloc_fail_after(n);
+            rc = shelf_repo_open(target, &ro, &r, &msg);
+            hit = fault_hit(n);
+            shelf__alloc_fail_after(0);
+            tried++;
+            failed += rc != SHELF_OK;
+            if (rc != SHELF_OK && rc != SHELF_ENOMEM && !bad++)
+                snprintf(first, sizeof first, "open, allocation %ld: %s: %s", n,
+                         shelf_strerror(rc), msg ? msg : "(no message)");
+            ASSERT((rc == SHELF_OK) == (r != NULL));
+            free(msg);
+            shelf_repo_close(r);
+            r = NULL;
+            if (!hit)
+                break;
+        }
+        printf("    open: %d allocation points, %d failed with SHELF_ENOMEM\n", tried, failed);
+        ASSERT(failed > 10 && n < 200000);
+    }
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems; first: %s", bad, first);
+
+    r = open_repo(target, cache);
+    OOM_LOOP("snapshot list", shelf_snapshot_list(r, oom_snap_cb, &c),
+             c.snaps == 1 && c.damaged == 0);
+    OOM_LOOP("snapshot items", shelf_snapshot_items(r, "latest", oom_item_cb, &c),
+             c.items == want_items);
+    OOM_LOOP("key list", shelf_repo_key_list(r, oom_key_cb, &c), c.keys == 1);
+    OOM_LOOP("unlock", shelf_repo_unlock(r, 0, oom_lock_cb, &c), c.locks == 1);
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems; first: %s", bad, first);
+    ASSERT(access(lockp, F_OK) == 0);
+    shelf_repo_close(r);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -2565,8 +2717,10 @@ int main(int argc, char **argv)
         TEST_ENTRY(copy_between_repositories),
         TEST_ENTRY(copy_killed_halfway_resumes),
         TEST_ENTRY(alloc_fail_backup),
+        TEST_ENTRY(alloc_fail_repository_reads_are_enomem),
         TEST_END
     };
 
     return test_run(argc, argv, tests);
 }
+

@@ -3267,6 +3267,99 @@ TEST(alloc_fail_pure)
 }
 
 /*
+ * The library parses its own documents again (an export re-reads each
+ * version, a lane is added to the parsed project, a history is imported, a
+ * merge value is JSON or else a string), and jansson calls a failed
+ * allocation a syntax error.  For n = 1, 2, ... the nth allocation fails
+ * (every point up to 600, where the parses are, then steps growing by an
+ * eighth): each call returns SHELF_ENOMEM or succeeds with the
+ * whole answer, never SHELF_ECORRUPT, SHELF_EFORMAT or SHELF_EINVAL.
+ */
+TEST(alloc_fail_documents_parsed_again_are_enomem)
+{
+    static const double pts[] = { 0, 0.5, 1, 1 };
+    char doc[512], target[128], lane[SHELF_LANE_ID_MAX], *c1, *o, *th, *histj = NULL;
+    const char *what[5] = { "export", "import", "automation", "merge value", "merge text" };
+    int tried[5] = { 0 }, failed[5] = { 0 }, bad = 0, i;
+    int64_t pid, jid, seq = 0, lanes = 0;
+    char first[512] = "";
+    tlib t;
+    long n;
+
+    lib_open(&t);
+    pid = create_doc(&t, PATCH, "{\"shelf_patch\":1,\"name\":\"P\",\"params\":{\"x\":1}}");
+    ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, pid, "params/x", "2", NULL, &seq));
+    snprintf(doc, sizeof doc, "{\"shelf_project\":1,\"name\":\"S\",\"automation\":{}}");
+    jid = create_doc(&t, PROJECT, doc);
+    snprintf(target, sizeof target, "patch:%lld/params/x", (long long)pid);
+    ASSERT_OKL(t.lib, shelf_doc_export(t.lib, PATCH, pid, &histj));
+    c1 = canon(DOC1);
+    o = edit(c1, "\"cutoff\":1200", "\"cutoff\":1");
+    th = edit(c1, "\"cutoff\":1200", "\"cutoff\":2");
+    for (i = 0; i < 5; i++) {
+        for (n = 1; n < 100000; n += n < 600 ? 1 : n / 8) {
+            shelf_merge *m = NULL;
+            char *out = NULL;
+            int64_t id = 0;
+            int rc, hit, kind = 0, ok = 1;
+
+            if (i >= 3) {
+                ASSERT_OK(shelf_merge_new(c1, o, th, 0, 0, &m, NULL));
+                ASSERT_EQ_INT(shelf_merge_conflicts(m), 1);
+            }
+            shelf__alloc_fail_after(n);
+            switch (i) {
+            case 0: rc = shelf_doc_export(t.lib, PATCH, pid, &out); break;
+            case 1: rc = shelf_doc_import(t.lib, histj, SHELF_DOC_IMPORT_AS_NEW, &kind, &id); break;
+            case 2:
+                rc = shelf_automation_add(t.lib, jid, "points", target, 0, -1, pts, 2, NULL, lane,
+                                          NULL);
+                break;
+            case 3: rc = shelf_merge_resolve(m, 0, SHELF_MERGE_VALUE, "1234.5"); break;
+            default: rc = shelf_merge_resolve(m, 0, SHELF_MERGE_VALUE, "not JSON"); break;
+            }
+            hit = fault_hit(n);
+            shelf__alloc_fail_after(0);
+            tried[i]++;
+            failed[i] += rc != SHELF_OK;
+            if (rc == SHELF_OK) {
+                switch (i) {
+                case 0: ok = out && !strcmp(out, histj); break;
+                case 1: ok = kind == PATCH && id > 0; break;
+                case 2: ok = db_int(&t, "SELECT count(*) FROM automation") == ++lanes; break;
+                default:
+                    ASSERT_OK(shelf_merge_result(m, &out));
+                    ok = strstr(out, i == 3 ? "\"cutoff\":1234.5" : "\"cutoff\":\"not JSON\"") != NULL;
+                    break;
+                }
+            }
+            if (rc != SHELF_OK && (rc != SHELF_ENOMEM ||
+                                   (i < 3 && !strstr(shelf_errmsg(t.lib), "out of memory"))) &&
+                !bad++)
+                snprintf(first, sizeof first, "%s, allocation %ld: %s: %s", what[i], n,
+                         shelf_strerror(rc), i < 3 ? shelf_errmsg(t.lib) : "");
+            if (!ok && !bad++)
+                snprintf(first, sizeof first, "%s, allocation %ld: OK with a wrong result", what[i], n);
+            shelf_free(out);
+            shelf_merge_free(m);
+            if (!hit)
+                break;
+        }
+        printf("    %s: %d allocation points, %d failed with SHELF_ENOMEM\n", what[i], tried[i],
+               failed[i]);
+        ASSERT(n < 100000);
+        ASSERT(failed[i] > (i >= 3 ? 0 : 10));
+    }
+    if (bad)
+        test__fail(__FILE__, __LINE__, "%d problems; first: %s", bad, first);
+    shelf_free(histj);
+    shelf_free(c1);
+    free(o);
+    free(th);
+    shelf_library_close(t.lib);
+}
+
+/*
  * shelf_automation_add names the lane (the first free aNNNN), sorts the
  * points and derives the duration, in the library: the shelf program only
  * calls it.
@@ -3370,6 +3463,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(alloc_fail_create_set_merge),
         TEST_ENTRY(alloc_fail_pure),
         TEST_ENTRY(automation_add_names_and_sorts_lanes),
+        TEST_ENTRY(alloc_fail_documents_parsed_again_are_enomem),
         TEST_END
     };
 
