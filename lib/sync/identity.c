@@ -253,16 +253,13 @@ static int write_pem(shelf__err *e, const char *dir, const char *name, EVP_PKEY 
 /* device.json: {"version": 1, "name": ..., "created": ...}. */
 static int write_info(shelf__err *e, const char *dir, const char *name, int64_t created)
 {
-    unsigned long failures = shelf__alloc_failures();
     json_t *o = json_pack("{s:i, s:s, s:I}", "version", DEVICE_VERSION, "name", name, "created",
                           (json_int_t)created);
-    char *text = o ? json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+    char *text = o ? shelf__json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
     char *path = shelf__path_join(dir, "device.json");
     int rc;
 
-    /* jansson's sorted dump drops a key it could not copy and goes on: a
-     * failed allocation anywhere means the text is not to be trusted */
-    if (!text || !path || shelf__alloc_failures() != failures)
+    if (!text || !path)
         rc = shelf__seterr(e, SHELF_ENOMEM, "out of memory");
     else
         rc = shelf__write_file_atomic(e, path, text, strlen(text), 0644);
@@ -377,20 +374,22 @@ static int read_small(shelf_library *lib, const char *dir, const char *name, siz
 /* device.json into info (name, created). */
 static int load_info(shelf_library *lib, const char *dir, shelf_device_info *info)
 {
-    char *text;
+    char *text, *what;
     size_t n = 0;
     json_t *o, *v, *name, *created;
-    json_error_t je;
-    int rc, nomem = 0;
+    int rc;
 
     if ((rc = read_small(lib, dir, "device.json", DEVICE_JSON_MAX, &text, &n)) != SHELF_OK)
         return rc;
-    o = shelf__json_loadb(text, n, 0, &je, &nomem);
+    if (!(what = shelf__asprintf("'%s/device.json'", dir))) {
+        shelf_free(text);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    rc = shelf__json_parse(&lib->err, SHELF_ECORRUPT, what, text, n, 0, &o);
     shelf_free(text);
-    if (!o)
-        return nomem ? shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory")
-                     : shelf__seterr(&lib->err, SHELF_ECORRUPT, "invalid JSON in '%s/device.json': line %d: %s",
-                                     dir, je.line, je.text);
+    shelf_free(what);
+    if (rc != SHELF_OK)
+        return rc;
     v = json_object_get(o, "version");
     name = json_object_get(o, "name");
     created = json_object_get(o, "created");
