@@ -171,7 +171,7 @@ int cmd_device(const cli *c, int argc, char **argv);
  * An exit status (cmd_backup.c). */
 int cli_repo_open(const cli *c, const char *target, const char *password_file, const cli_net *net,
                   shelf_repo **r);
-/* A remote's terms as text lines on f, and as JSON (cmd_remote.c). */
+/* A remote's terms as text lines on f, and as JSON (output.c). */
 void cli_terms_text(FILE *f, const shelf_remote_terms *t);
 json_t *cli_terms_json(const shelf_remote_terms *t);
 

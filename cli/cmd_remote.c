@@ -48,36 +48,6 @@ static const char *store_text(int store)
     return store == SHELF_SECRET_KEYRING ? "keyring" : store == SHELF_SECRET_FILE ? "file" : "none";
 }
 
-json_t *cli_terms_json(const shelf_remote_terms *t)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s}", "kind", t->kind, "visible", t->visible, "limits",
-                          t->limits);
-
-    if (!o)
-        return NULL;
-    cli_json_check(json_object_set_new(o, "warning", t->warning ? json_string(t->warning)
-                                                                : json_null()));
-    if (t->avail != UINT64_MAX)
-        cli_json_check(json_object_set_new(o, "avail", json_integer((json_int_t)t->avail)));
-    if (t->used != UINT64_MAX)
-        cli_json_check(json_object_set_new(o, "used", json_integer((json_int_t)t->used)));
-    if (t->budget)
-        cli_json_check(json_object_set_new(o, "budget", json_integer((json_int_t)t->budget)));
-    if (t->space_error)
-        cli_json_check(json_object_set_new(o, "space_error", json_string(t->space_error)));
-    return o;
-}
-
-void cli_terms_text(FILE *f, const shelf_remote_terms *t)
-{
-    fprintf(f, "what the provider can see: %s\n", t->visible);
-    fprintf(f, "known limits: %s\n", t->limits);
-    if (t->warning)
-        fprintf(f, "%s\n", t->warning);
-    if (t->space_error)
-        fprintf(f, "space: unknown (%s)\n", t->space_error);
-}
-
 static int fail(int rc, char *msg)
 {
     cli_error("%s", msg ? msg : shelf_strerror(rc));
