@@ -1029,6 +1029,29 @@ out:
     return rc;
 }
 
+int shelf__pack_header_of(shelf_repo *r, void *cipher, const uint8_t *p, size_t n,
+                          shelf__packent **ents, size_t *nents)
+{
+    shelf__buf plain = SHELF__BUF_INIT;
+    uint32_t hlen;
+    int rc = SHELF_ECORRUPT;
+
+    *ents = NULL;
+    *nents = 0;
+    if (n < PACK_TRAILER_BYTES)
+        return SHELF_ECORRUPT;
+    hlen = shelf__get_le32(p + n - PACK_TRAILER_BYTES);
+    if (hlen > n - PACK_TRAILER_BYTES)
+        return SHELF_ECORRUPT;
+    if (shelf__open_sealed_with(r, cipher, p + n - PACK_TRAILER_BYTES - hlen, hlen, &plain) ==
+            SHELF_OK &&
+        shelf__pack_header_parse((uint8_t *)plain.buf, plain.len, n - PACK_TRAILER_BYTES - hlen,
+                                 ents, nents) == SHELF_OK)
+        rc = SHELF_OK;
+    shelf__buf_release(&plain);
+    return rc;
+}
+
 int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out)
 {
     shelf__blobloc loc;
@@ -1101,6 +1124,27 @@ static int sink_save(void *owner, int conn, const char *name, const void *data, 
     return rc;
 }
 
+int shelf__repo_dups(shelf_repo *r, shelf__backend **out, int want)
+{
+    int n = 0;
+
+    if (want > SHELF__MAX_CONNECTIONS)
+        want = SHELF__MAX_CONNECTIONS;
+    while (r->be->ops->dup && n < want && shelf__be_dup(r->be, &out[n]) == SHELF_OK)
+        n++;
+    return n;
+}
+
+void shelf__repo_dups_close(shelf__backend **be, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        shelf__be_close(be[i]);
+        be[i] = NULL;
+    }
+}
+
 /* Another handle on the backend per extra connection, as many as the
  * backend gives (none without dup: one connection). */
 static void conns_open(shelf_repo *r)
@@ -1110,18 +1154,13 @@ static void conns_open(shelf_repo *r)
     if (want > SHELF__MAX_CONNECTIONS)
         want = SHELF__MAX_CONNECTIONS;
     r->conns[0] = NULL;
-    r->nconns = 1;
-    while (r->be->ops->dup && r->nconns < want &&
-           shelf__be_dup(r->be, &r->conns[r->nconns]) == SHELF_OK)
-        r->nconns++;
+    r->nconns = 1 + shelf__repo_dups(r, &r->conns[1], want - 1);
 }
 
 static void conns_close(shelf_repo *r)
 {
-    int i;
-
-    for (i = 1; i < r->nconns; i++)
-        shelf__be_close(r->conns[i]);
+    if (r->nconns > 1)
+        shelf__repo_dups_close(&r->conns[1], r->nconns - 1);
     r->nconns = 0;
 }
 

@@ -12,6 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,11 +249,14 @@ static int audit(shelf_library *lib, int kind, int64_t id, const char *fmt, ...)
 
 /*
  * Restore into a folder with worker threads: the calling thread looks
- * chunks up and loads them; workers decrypt, decompress and check them;
- * the calling thread writes them in order and finishes each file when its
- * last chunk is written.
+ * chunks up; workers load them (each chunk a ranged read of its pack, on
+ * the worker's own backend handle, so up to shelf_repo_opts.connections
+ * reads are in flight at once), decrypt, decompress and check them; the
+ * calling thread writes them in order and finishes each file when its
+ * last chunk is written.  A backend without dup loads on the calling
+ * thread instead (one read at a time).
  */
-#define RJOBS 16
+#define RJOBS 64
 
 typedef struct rfile {
     json_t *it;
@@ -269,20 +274,29 @@ typedef struct rjob {
     rpool *p;
     rfile *f;
     uint8_t id[SHELF_HASH_BYTES];
-    uint32_t raw;
-    int flags, rc, skip;
+    char name[SHELF__NAME_MAX];     /* the pack, when a worker loads the chunk */
+    uint32_t off, len, raw;
+    int flags, rc, skip, load;
     uint64_t ticket;
     shelf__buf sealed, plain, tmp;
+    char err[256];                  /* why the load failed */
 } rjob;
 
-/* RJOBS chunks in flight through the common pool, finished in order by
- * the calling thread; one decrypt and one decompress context per worker. */
+/* Up to window chunks in flight through the common pool, finished in order
+ * by the calling thread; one decrypt and one decompress context per worker,
+ * and a backend handle per worker (be[worker % nbe], under its lock when
+ * there are more workers than handles). */
 struct rpool {
     rst *s;
     shelf__pool *pool;
     int nw;
     EVP_CIPHER_CTX **ctx;
     ZSTD_DCtx **zd;
+    shelf__backend *be[SHELF__MAX_CONNECTIONS];
+    pthread_mutex_t be_mu[SHELF__MAX_CONNECTIONS];
+    int nbe;
+    atomic_int inflight, peak;
+    size_t window;
     rjob jobs[RJOBS];
     size_t head, tail;
 };
@@ -323,7 +337,26 @@ static void rjob_work(rpool *p, rjob *j, EVP_CIPHER_CTX *ctx, ZSTD_DCtx *zd)
         j->rc = SHELF_ECORRUPT;
 }
 
-/* A pool item (on a pool thread): decrypt, decompress and check chunk j. */
+/* Load chunk j's bytes on this worker's backend handle (a pool thread). */
+static int rjob_load(rpool *p, rjob *j, int worker)
+{
+    int b = worker % p->nbe, now, peak, rc;
+
+    pthread_mutex_lock(&p->be_mu[b]);
+    now = atomic_fetch_add(&p->inflight, 1) + 1;
+    peak = atomic_load(&p->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&p->peak, &peak, now))
+        ;
+    rc = shelf__be_load(p->be[b], j->name, j->off, j->len, &j->sealed);
+    atomic_fetch_sub(&p->inflight, 1);
+    if (rc != SHELF_OK)
+        snprintf(j->err, sizeof j->err, "%.255s", p->be[b]->err.msg);
+    pthread_mutex_unlock(&p->be_mu[b]);
+    return rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
+}
+
+/* A pool item (on a pool thread): load (when asked), decrypt, decompress
+ * and check chunk j. */
 static void rjob_run(void *arg, size_t item, int worker)
 {
     rjob *j = arg;
@@ -332,6 +365,8 @@ static void rjob_run(void *arg, size_t item, int worker)
     (void)item;
     if (j->skip)
         return;     /* failed before it was queued */
+    if (j->load && (j->rc = rjob_load(p, j, worker)) != SHELF_OK)
+        return;
     if (!p->ctx[worker] || !p->zd[worker]) {
         j->rc = SHELF_ENOMEM;
         return;
@@ -403,7 +438,10 @@ static void rpool_complete(rpool *p)
     p->head++;
     if (f->rc == SHELF_OK && j->rc != SHELF_OK) {
         f->rc = j->rc;
-        snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
+        if (j->rc == SHELF_ECORRUPT || !j->err[0])
+            snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
+        else
+            snprintf(f->err, sizeof f->err, "cannot read a chunk of '%s': %s", f->dest, j->err);
     }
     if (f->rc == SHELF_OK) {
         int e = shelf__write_all(f->fd, j->plain.buf, j->plain.len);
@@ -421,29 +459,36 @@ static void rpool_complete(rpool *p)
         rfile_finish(p->s, f);
 }
 
-/* Queue one chunk of f (its bytes loaded here). */
+/* Queue one chunk of f: a worker loads it, or (no handles of its own) it
+ * is loaded here. */
 static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
 {
     shelf_repo *r = p->s->r;
     shelf__blobloc loc;
-    char name[80];
     rjob *j;
     int rc;
 
-    if (p->tail - p->head == RJOBS)
+    if (p->tail - p->head == p->window)
         rpool_complete(p);
     j = &p->jobs[p->tail % RJOBS];
     j->p = p;
     j->f = f;
     j->rc = SHELF_OK;
     j->skip = 0;
+    j->load = 0;
+    j->err[0] = '\0';
     memcpy(j->id, id, SHELF_HASH_BYTES);
     shelf__buf_reset(&j->plain);
     if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) == SHELF_OK) {
-        shelf__pack_name(loc.pack, name);
+        shelf__pack_name(loc.pack, j->name);
+        j->off = loc.off;
+        j->len = loc.len;
         j->raw = loc.raw;
         j->flags = loc.flags;
-        rc = shelf__be_load(r->be, name, loc.off, loc.len, &j->sealed);
+        if (p->nbe > 0)
+            j->load = 1;
+        else
+            rc = shelf__be_load(r->be, j->name, loc.off, loc.len, &j->sealed);
     }
     if (rc != SHELF_OK) {
         j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
@@ -455,16 +500,29 @@ static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
 
 static void rpool_stop(rpool *p);
 
+/* Workers: one per CPU (at most 4) for decrypting, and at least one per
+ * connection (shelf_repo_opts.connections) for loading. */
 static int rpool_start(rpool *p, rst *s)
 {
+    shelf_repo *r = s->r;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
+    int conns = r->connections > 0 ? r->connections : 1;
 
     memset(p, 0, sizeof *p);
     p->s = s;
-    if (!(p->pool = shelf__pool_new(n, RJOBS)))
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_init(&p->be_mu[i], NULL);
+    if (conns > n)
+        n = conns;
+    p->window = n * 4 > 16 ? (size_t)n * 4 : 16;
+    if (p->window > RJOBS)
+        p->window = RJOBS;
+    if (!(p->pool = shelf__pool_new(n, (int)p->window)))
         goto nomem;
     p->nw = shelf__pool_threads(p->pool);
+    p->nbe = shelf__repo_dups(r, p->be, p->nw < conns ? p->nw : conns);
+    r->read_conns = p->nbe > 0 ? p->nbe : 1;
     if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))) ||
         !(p->zd = shelf__calloc((size_t)p->nw, sizeof(ZSTD_DCtx *))))
         goto nomem;
@@ -486,6 +544,11 @@ static void rpool_stop(rpool *p)
         rpool_complete(p);
     shelf__pool_free(p->pool);
     p->pool = NULL;
+    shelf__repo_dups_close(p->be, p->nbe);
+    p->s->r->read_peak = p->nbe > 0 ? atomic_load(&p->peak) : 1;
+    p->nbe = 0;
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_destroy(&p->be_mu[i]);
     for (i = 0; i < p->nw; i++) {
         if (p->ctx)
             EVP_CIPHER_CTX_free(p->ctx[i]);
