@@ -240,7 +240,7 @@ static void cjob_run(void *arg, size_t item, int worker)
  * SHELF_OK, or the cache's failure. */
 static int cpool_complete(cpool *p, sqlite3_stmt *mark)
 {
-    cjob *j = &p->jobs[p->head % CJOBS];
+    cjob *j = &p->jobs[p->head % p->window];
     chk *c = p->c;
     shelf_repo *r = c->r;
     long checked = 0;
@@ -292,7 +292,7 @@ static int cpool_submit(cpool *p, const list_item *it, const uint8_t id[SHELF_HA
 
     if (p->tail - p->head == p->window && (rc = cpool_complete(p, mark)) != SHELF_OK)
         return rc;
-    j = &p->jobs[p->tail % CJOBS];
+    j = &p->jobs[p->tail % p->window];
     j->p = p;
     j->item = it;
     memcpy(j->id, id, SHELF_HASH_BYTES);

@@ -1673,7 +1673,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
     json_int_t format = 0;
     const char *enc = NULL, *id = NULL, *ck = NULL;
     key_try kt;
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, got;
 
     *out = NULL;
     if (errmsg)
@@ -1683,8 +1683,9 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         shelf__be_close(be);
         return SHELF_ENOMEM;
     }
-    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
-        (rc != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
+    if ((got = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
+        (got != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
+        rc = got;
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&r->err, rc, "no repository at '%s' (create one with 'shelf backup init')",
                           be->location);
@@ -1696,7 +1697,8 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         /* A flipped bit in config: its copy (format 2) opens the repository. */
         int used;
 
-        cfg = shelf__load_checked_or_copy(r, "config", &used);
+        if (got != SHELF_OK || !(cfg = shelf__json_checked_load(b.buf, b.len)))
+            cfg = shelf__load_checked_or_copy(r, "config", &used);
         if ((rc = config_pair(r, cfg)) != SHELF_OK)
             goto out;
     }
