@@ -8,6 +8,8 @@
 #ifndef SHELF_BACKUP_INT_H
 #define SHELF_BACKUP_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <jansson.h>
 #include "../common/common_int.h"
@@ -192,6 +194,23 @@ int shelf__index_write(shelf_repo *r);
  * Close them with shelf__repo_dups_close. */
 int shelf__repo_dups(shelf_repo *r, shelf__backend **out, int want);
 void shelf__repo_dups_close(shelf__backend **be, int n);
+/* Backend handles for reader threads (restore, check --read-data): one per
+ * worker up to the repository's connections, each its own dup; a worker
+ * uses be[worker % n] under that handle's lock.  n is 0 when the backend
+ * offers no dup (the caller then loads on its own thread).  The most loads
+ * in flight at once go to r->read_peak at close (tests). */
+typedef struct shelf__readers {
+    shelf__backend *be[SHELF__MAX_CONNECTIONS];
+    pthread_mutex_t mu[SHELF__MAX_CONNECTIONS];
+    int n;
+    atomic_int inflight, peak;
+} shelf__readers;
+void shelf__readers_open(shelf_repo *r, shelf__readers *rd, int workers);
+/* Load (as shelf__be_load) on worker's handle (a pool thread); on failure
+ * the backend's message goes to err. */
+int shelf__readers_load(shelf__readers *rd, int worker, const char *name, uint64_t off,
+                        uint64_t len, shelf__buf *out, char *err, size_t errsize);
+void shelf__readers_close(shelf_repo *r, shelf__readers *rd);
 /* Read blob id: load, decrypt, decompress, check its hash. */
 int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out);
 /* Parse a pack header / index file (decrypted); for the fuzzer and check. */

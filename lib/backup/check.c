@@ -4,8 +4,6 @@
  * (retention policy per device) and prune (remove data no snapshot uses,
  * in a crash-safe order).
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,10 +191,8 @@ struct cpool {
     shelf__pool *pool;
     int nw;
     EVP_CIPHER_CTX **ctx;
-    shelf__backend *be[SHELF__MAX_CONNECTIONS];
-    pthread_mutex_t be_mu[SHELF__MAX_CONNECTIONS];
-    int nbe;
-    atomic_int inflight, peak;
+    shelf__readers rd;
+    int started;                /* rd is open */
     size_t window;
     cjob jobs[CJOBS];
     size_t head, tail;
@@ -211,20 +207,12 @@ static void cjob_run(void *arg, size_t item, int worker)
     uint8_t got[SHELF_HASH_BYTES];
     shelf__packent *ents = NULL;
     size_t n = 0;
+    char err[256];
 
     (void)item;
-    if (j->load) {
-        int b = worker % p->nbe, now, peak;
-
-        pthread_mutex_lock(&p->be_mu[b]);
-        now = atomic_fetch_add(&p->inflight, 1) + 1;
-        peak = atomic_load(&p->peak);
-        while (now > peak && !atomic_compare_exchange_weak(&p->peak, &peak, now))
-            ;
-        j->loaded = shelf__be_load(p->be[b], j->item->name, 0, 0, &j->raw) == SHELF_OK;
-        atomic_fetch_sub(&p->inflight, 1);
-        pthread_mutex_unlock(&p->be_mu[b]);
-    }
+    if (j->load)
+        j->loaded = shelf__readers_load(&p->rd, worker, j->item->name, 0, 0, &j->raw, err,
+                                        sizeof err) == SHELF_OK;
     if (!j->loaded)
         return;
     shelf__sha256_mem(j->raw.buf, j->raw.len, got);
@@ -296,7 +284,7 @@ static int cpool_submit(cpool *p, const list_item *it, const uint8_t id[SHELF_HA
     j->p = p;
     j->item = it;
     memcpy(j->id, id, SHELF_HASH_BYTES);
-    j->load = p->nbe > 0;
+    j->load = p->rd.n > 0;
     j->loaded = j->name_ok = j->header_ok = 0;
     if (!j->load)
         j->loaded = shelf__be_load(p->c->r->be, it->name, 0, 0, &j->raw) == SHELF_OK;
@@ -311,11 +299,9 @@ static void cpool_stop(cpool *p)
 
     shelf__pool_free(p->pool);
     p->pool = NULL;
-    shelf__repo_dups_close(p->be, p->nbe);
-    p->c->r->read_peak = p->nbe > 0 ? atomic_load(&p->peak) : 1;
-    p->nbe = 0;
-    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
-        pthread_mutex_destroy(&p->be_mu[i]);
+    if (p->started)
+        shelf__readers_close(p->c->r, &p->rd);
+    p->started = 0;
     for (i = 0; p->ctx && i < p->nw; i++)
         EVP_CIPHER_CTX_free(p->ctx[i]);
     shelf_free(p->ctx);
@@ -335,8 +321,6 @@ static int cpool_start(cpool *p, chk *c)
 
     memset(p, 0, sizeof *p);
     p->c = c;
-    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
-        pthread_mutex_init(&p->be_mu[i], NULL);
     if (conns > SHELF__MAX_CONNECTIONS)
         conns = SHELF__MAX_CONNECTIONS;
     if (conns > n)
@@ -345,9 +329,9 @@ static int cpool_start(cpool *p, chk *c)
     if (!(p->pool = shelf__pool_new(n, (int)p->window)))
         goto nomem;
     p->nw = shelf__pool_threads(p->pool);
-    p->nbe = shelf__repo_dups(r, p->be, p->nw < conns ? p->nw : conns);
-    r->read_conns = p->nbe > 0 ? p->nbe : 1;
-    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof *p->ctx)))
+    shelf__readers_open(r, &p->rd, p->nw);
+    p->started = 1;
+    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))))
         goto nomem;
     for (i = 0; i < p->nw; i++)
         p->ctx[i] = EVP_CIPHER_CTX_new();

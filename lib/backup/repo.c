@@ -1145,6 +1145,46 @@ void shelf__repo_dups_close(shelf__backend **be, int n)
     }
 }
 
+void shelf__readers_open(shelf_repo *r, shelf__readers *rd, int workers)
+{
+    int i, conns = r->connections > 0 ? r->connections : 1;
+
+    memset(rd, 0, sizeof *rd);
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_init(&rd->mu[i], NULL);
+    rd->n = shelf__repo_dups(r, rd->be, workers < conns ? workers : conns);
+    r->read_conns = rd->n > 0 ? rd->n : 1;
+}
+
+int shelf__readers_load(shelf__readers *rd, int worker, const char *name, uint64_t off,
+                        uint64_t len, shelf__buf *out, char *err, size_t errsize)
+{
+    int b = worker % rd->n, now, peak, rc;
+
+    pthread_mutex_lock(&rd->mu[b]);
+    now = atomic_fetch_add(&rd->inflight, 1) + 1;
+    peak = atomic_load(&rd->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&rd->peak, &peak, now))
+        ;
+    rc = shelf__be_load(rd->be[b], name, off, len, out);
+    atomic_fetch_sub(&rd->inflight, 1);
+    if (rc != SHELF_OK)
+        snprintf(err, errsize, "%s", rd->be[b]->err.msg);
+    pthread_mutex_unlock(&rd->mu[b]);
+    return rc;
+}
+
+void shelf__readers_close(shelf_repo *r, shelf__readers *rd)
+{
+    int i;
+
+    shelf__repo_dups_close(rd->be, rd->n);
+    r->read_peak = rd->n > 0 ? atomic_load(&rd->peak) : 1;
+    rd->n = 0;
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_destroy(&rd->mu[i]);
+}
+
 /* Another handle on the backend per extra connection, as many as the
  * backend gives (none without dup: one connection). */
 static void conns_open(shelf_repo *r)

@@ -12,8 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,17 +301,14 @@ typedef struct rworker {
 
 /* Up to window jobs in flight through the common pool, finished in order
  * by the calling thread; job open (not yet queued) takes the next chunks
- * that continue it.  A backend handle per worker (be[worker % nbe], under
- * its lock when there are more workers than handles). */
+ * that continue it.  Workers load on their own backend handles (rd). */
 struct rpool {
     rst *s;
     shelf__pool *pool;
     int nw;
     rworker *w;
-    shelf__backend *be[SHELF__MAX_CONNECTIONS];
-    pthread_mutex_t be_mu[SHELF__MAX_CONNECTIONS];
-    int nbe;
-    atomic_int inflight, peak;
+    shelf__readers rd;
+    int started;                    /* rd is open */
     size_t window, ring;            /* jobs queued at most; slots used (window + 1) */
     rjob jobs[RJOBS];
     size_t head, tail;              /* queued jobs: [head, tail) */
@@ -350,24 +345,6 @@ static int rchunk_work(rpool *p, rjob *j, rchunk *c, rworker *w)
     return shelf__buf_add(&j->plain, data->buf, data->len);
 }
 
-/* Load job j's range on this worker's backend handle (a pool thread). */
-static int rjob_load(rpool *p, rjob *j, int worker)
-{
-    int b = worker % p->nbe, now, peak, rc;
-
-    pthread_mutex_lock(&p->be_mu[b]);
-    now = atomic_fetch_add(&p->inflight, 1) + 1;
-    peak = atomic_load(&p->peak);
-    while (now > peak && !atomic_compare_exchange_weak(&p->peak, &peak, now))
-        ;
-    rc = shelf__be_load(p->be[b], j->name, j->off, j->len, &j->sealed);
-    atomic_fetch_sub(&p->inflight, 1);
-    if (rc != SHELF_OK)
-        snprintf(j->err, sizeof j->err, "%.255s", p->be[b]->err.msg);
-    pthread_mutex_unlock(&p->be_mu[b]);
-    return rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
-}
-
 /* A pool item (on a pool thread): load job j (when asked), then decrypt,
  * decompress and check each of its chunks. */
 static void rjob_run(void *arg, size_t item, int worker)
@@ -380,8 +357,12 @@ static void rjob_run(void *arg, size_t item, int worker)
     (void)item;
     if (j->rc != SHELF_OK)
         return;     /* failed before it was queued */
-    if (j->load && (j->rc = rjob_load(p, j, worker)) != SHELF_OK)
+    if (j->load && (j->rc = shelf__readers_load(&p->rd, worker, j->name, j->off, j->len, &j->sealed,
+                                                j->err, sizeof j->err)) != SHELF_OK) {
+        if (j->rc == SHELF_ENOTFOUND)
+            j->rc = SHELF_ECORRUPT;
         return;
+    }
     if (!w->ctx || !w->zd) {
         j->rc = SHELF_ENOMEM;
         return;
@@ -533,7 +514,7 @@ static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
         j->p = p;
         j->n = 0;
         j->rc = SHELF_OK;
-        j->load = p->nbe > 0;
+        j->load = p->rd.n > 0;
         j->lookup_failed = rc != SHELF_OK;
         j->err[0] = '\0';
         snprintf(j->name, sizeof j->name, "%s", name);
@@ -570,8 +551,6 @@ static int rpool_start(rpool *p, rst *s)
 
     memset(p, 0, sizeof *p);
     p->s = s;
-    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
-        pthread_mutex_init(&p->be_mu[i], NULL);
     if (conns > SHELF__MAX_CONNECTIONS)
         conns = SHELF__MAX_CONNECTIONS;
     if (conns > n)
@@ -583,8 +562,8 @@ static int rpool_start(rpool *p, rst *s)
     if (!(p->pool = shelf__pool_new(n, (int)p->window)))
         goto nomem;
     p->nw = shelf__pool_threads(p->pool);
-    p->nbe = shelf__repo_dups(r, p->be, p->nw < conns ? p->nw : conns);
-    r->read_conns = p->nbe > 0 ? p->nbe : 1;
+    shelf__readers_open(r, &p->rd, p->nw);
+    p->started = 1;
     if (!(p->w = shelf__calloc((size_t)p->nw, sizeof *p->w)))
         goto nomem;
     for (i = 0; i < p->nw; i++) {
@@ -607,11 +586,9 @@ static void rpool_stop(rpool *p)
         rpool_complete(p);
     shelf__pool_free(p->pool);
     p->pool = NULL;
-    shelf__repo_dups_close(p->be, p->nbe);
-    p->s->r->read_peak = p->nbe > 0 ? atomic_load(&p->peak) : 1;
-    p->nbe = 0;
-    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
-        pthread_mutex_destroy(&p->be_mu[i]);
+    if (p->started)
+        shelf__readers_close(p->s->r, &p->rd);
+    p->started = 0;
     for (i = 0; p->w && i < p->nw; i++) {
         EVP_CIPHER_CTX_free(p->w[i].ctx);
         ZSTD_freeDCtx(p->w[i].zd);
