@@ -8,6 +8,8 @@
 #ifndef SHELF_BACKUP_INT_H
 #define SHELF_BACKUP_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <jansson.h>
 #include "../common/common_int.h"
@@ -95,6 +97,8 @@ struct shelf_repo {
     shelf__backend *conns[SHELF__MAX_CONNECTIONS]; /* the pipe's extra handles (dup); [0] unused */
     int nconns;
     int conns_used;              /* connections the last pipe saved packs on (tests) */
+    int read_conns;              /* handles the last restore or check read packs on (tests) */
+    int read_peak;               /* the most pack reads it had in flight at once (tests) */
     uint64_t stored_bytes;       /* sealed bytes added to packs since open */
     void *cipher;                /* EVP_CIPHER_CTX */
     shelf__buf tmp;
@@ -190,6 +194,28 @@ int shelf__pack_flush(shelf_repo *r);
 /* Write one index file for every pack of the cache not yet in one (this
  * run's packs and those an interrupted run left). */
 int shelf__index_write(shelf_repo *r);
+/* Up to want other handles on r's backend (dup), one for each reader
+ * thread, into out: how many were opened (0 when the backend offers none).
+ * Close them with shelf__repo_dups_close. */
+int shelf__repo_dups(shelf_repo *r, shelf__backend **out, int want);
+void shelf__repo_dups_close(shelf__backend **be, int n);
+/* Backend handles for reader threads (restore, check --read-data): one per
+ * worker up to the repository's connections, each its own dup; a worker
+ * uses be[worker % n] under that handle's lock.  n is 0 when the backend
+ * offers no dup (the caller then loads on its own thread).  The most loads
+ * in flight at once go to r->read_peak at close (tests). */
+typedef struct shelf__readers {
+    shelf__backend *be[SHELF__MAX_CONNECTIONS];
+    pthread_mutex_t mu[SHELF__MAX_CONNECTIONS];
+    int n;
+    atomic_int inflight, peak;
+} shelf__readers;
+void shelf__readers_open(shelf_repo *r, shelf__readers *rd, int workers);
+/* Load (as shelf__be_load) on worker's handle (a pool thread); on failure
+ * the backend's message goes to err. */
+int shelf__readers_load(shelf__readers *rd, int worker, const char *name, uint64_t off,
+                        uint64_t len, shelf__buf *out, char *err, size_t errsize);
+void shelf__readers_close(shelf_repo *r, shelf__readers *rd);
 /* Read blob id: load, decrypt, decompress, check its hash. */
 int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out);
 /* Parse a pack header / index file (decrypted); for the fuzzer and check. */
@@ -201,6 +227,11 @@ int shelf__pack_header_parse(const uint8_t *p, size_t n, uint64_t pack_size,
 /* Read and decrypt a pack's header from the repository. */
 int shelf__pack_read_header(shelf_repo *r, const char *name, uint64_t size,
                             shelf__packent **ents, size_t *nents);
+/* The same from a whole pack in memory (p, n), decrypting with cipher (an
+ * EVP_CIPHER_CTX of the calling thread): any thread.  SHELF_ECORRUPT when
+ * it is damaged. */
+int shelf__pack_header_of(shelf_repo *r, void *cipher, const uint8_t *p, size_t n,
+                          shelf__packent **ents, size_t *nents);
 /* "data/ab/<hex>" for a pack id. */
 void shelf__pack_name(const uint8_t id[SHELF_HASH_BYTES], char name[SHELF__NAME_MAX]);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
 #include <zstd.h>
 #include "backup_int.h"
 
@@ -163,54 +165,210 @@ out:
     return n;
 }
 
-/* Read a whole pack and check it: name = hash, header, every blob.  Adds
- * the pack to the damaged table when it cannot be read, or its damaged
- * blobs to the badblob table.  SHELF_OK, or the cache's failure. */
-static int read_pack(chk *c, const list_item *p, sqlite3_stmt *mark)
+/*
+ * check --read-data reads whole packs on pool workers, each worker on its
+ * own backend handle (dup), so up to shelf_repo_opts.connections packs
+ * arrive at once; a worker also hashes the pack and reads its header.  The
+ * calling thread takes the results in list order and does what touches
+ * the index cache (check_blobs, the damaged table) and the lock.  A
+ * backend without dup loads on the calling thread instead.
+ */
+#define CJOBS (SHELF__MAX_CONNECTIONS + 1)
+
+typedef struct cpool cpool;
+
+typedef struct cjob {
+    cpool *p;
+    const list_item *item;
+    uint8_t id[SHELF_HASH_BYTES];
+    int load, loaded, name_ok, header_ok;
+    uint64_t ticket;
+    shelf__buf raw;
+} cjob;
+
+struct cpool {
+    chk *c;
+    shelf__pool *pool;
+    int nw;
+    EVP_CIPHER_CTX **ctx;
+    shelf__readers rd;
+    int started;                /* rd is open */
+    size_t window;
+    cjob jobs[CJOBS];
+    size_t head, tail;
+};
+
+/* A pool item (on a pool thread): load pack j (when asked), check that its
+ * content has its name and that its header reads. */
+static void cjob_run(void *arg, size_t item, int worker)
 {
-    shelf_repo *r = c->r;
-    shelf__buf raw = SHELF__BUF_INIT;
-    uint8_t id[SHELF_HASH_BYTES], got[SHELF_HASH_BYTES];
+    cjob *j = arg;
+    cpool *p = j->p;
+    uint8_t got[SHELF_HASH_BYTES];
     shelf__packent *ents = NULL;
     size_t n = 0;
+    char err[256];
+
+    (void)item;
+    if (j->load)
+        j->loaded = shelf__readers_load(&p->rd, worker, j->item->name, 0, 0, &j->raw, err,
+                                        sizeof err) == SHELF_OK;
+    if (!j->loaded)
+        return;
+    shelf__sha256_mem(j->raw.buf, j->raw.len, got);
+    j->name_ok = !memcmp(got, j->id, sizeof got);
+    j->header_ok = p->ctx[worker] &&
+                   shelf__pack_header_of(p->c->r, p->ctx[worker], (const uint8_t *)j->raw.buf,
+                                         j->raw.len, &ents, &n) == SHELF_OK;
+    shelf_free(ents);
+}
+
+/* Take the oldest pack's result, waiting for it: report what is wrong,
+ * find which blobs the damage hits, record a damaged pack (mark).
+ * SHELF_OK, or the cache's failure. */
+static int cpool_complete(cpool *p, sqlite3_stmt *mark)
+{
+    cjob *j = &p->jobs[p->head % p->window];
+    chk *c = p->c;
+    shelf_repo *r = c->r;
     long checked = 0;
     int bad = 0, rc = SHELF_OK;
 
-    if (!pack_id_of(p->name, id))
-        return SHELF_OK;
+    shelf__pool_wait(p->pool, j->ticket);
+    p->head++;
     c->st->packs_read++;
-    if (shelf__be_load(r->be, p->name, 0, 0, &raw) != SHELF_OK) {
-        problem(c, p->name, "cannot read the pack", NULL, NULL);
+    if (!j->loaded) {
+        problem(c, j->item->name, "cannot read the pack", NULL, NULL);
         bad = 1;
-        goto out;
+    } else {
+        c->st->bytes_read += j->raw.len;
+        if (!j->name_ok) {
+            problem(c, j->item->name, "pack is damaged: its content does not match its name", NULL,
+                    NULL);
+            bad = 1;
+        }
+        if (!j->header_ok) {
+            problem(c, j->item->name, "pack header is damaged", NULL, NULL);
+            bad = 1;
+        }
     }
-    c->st->bytes_read += raw.len;
-    shelf__sha256_mem(raw.buf, raw.len, got);
-    if (memcmp(got, id, sizeof id) != 0) {
-        problem(c, p->name, "pack is damaged: its content does not match its name", NULL, NULL);
-        bad = 1;
-    }
-    if (shelf__pack_read_header(r, p->name, p->size, &ents, &n) != SHELF_OK) {
-        problem(c, p->name, "pack header is damaged", NULL, NULL);
-        bad = 1;
-        goto out;
-    }
-out:
     /* Which blobs the damage hits: each indexed blob of the pack is checked
      * where the index says it is (where restore reads it); only those
      * damaged are lost, the rest of the pack still restores. */
-    if (bad && raw.buf && (checked = check_blobs(c, p->name, id, &raw)) > 0)
+    if (bad && j->loaded && (checked = check_blobs(c, j->item->name, j->id, &j->raw)) > 0)
         bad = 0;
     if (checked < 0)
         rc = r->err.rc;
     else if (bad) {
         sqlite3_reset(mark);
-        sqlite3_bind_blob(mark, 1, id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(mark, 1, j->id, SHELF_HASH_BYTES, SQLITE_TRANSIENT);
         rc = shelf__cache_step(r, mark, "cannot record a damaged pack");
         sqlite3_reset(mark);
     }
-    shelf_free(ents);
-    shelf__buf_release(&raw);
+    shelf__buf_reset(&j->raw);
+    shelf__repo_lock_refresh(r);
+    return rc;
+}
+
+/* Queue pack it (a content-named pack) to be read and checked; the oldest
+ * result is taken first when the window is full. */
+static int cpool_submit(cpool *p, const list_item *it, const uint8_t id[SHELF_HASH_BYTES],
+                        sqlite3_stmt *mark)
+{
+    cjob *j;
+    int rc;
+
+    if (p->tail - p->head == p->window && (rc = cpool_complete(p, mark)) != SHELF_OK)
+        return rc;
+    j = &p->jobs[p->tail % p->window];
+    j->p = p;
+    j->item = it;
+    memcpy(j->id, id, SHELF_HASH_BYTES);
+    j->load = p->rd.n > 0;
+    j->loaded = j->name_ok = j->header_ok = 0;
+    if (!j->load)
+        j->loaded = shelf__be_load(p->c->r->be, it->name, 0, 0, &j->raw) == SHELF_OK;
+    j->ticket = shelf__pool_submit(p->pool, cjob_run, j, 1);
+    p->tail++;
+    return SHELF_OK;
+}
+
+static void cpool_stop(cpool *p)
+{
+    int i;
+
+    shelf__pool_free(p->pool);
+    p->pool = NULL;
+    if (p->started)
+        shelf__readers_close(p->c->r, &p->rd);
+    p->started = 0;
+    for (i = 0; p->ctx && i < p->nw; i++)
+        EVP_CIPHER_CTX_free(p->ctx[i]);
+    shelf_free(p->ctx);
+    p->ctx = NULL;
+    for (i = 0; i < CJOBS; i++)
+        shelf__buf_release(&p->jobs[i].raw);
+}
+
+/* Workers: at least one per CPU (at most 4) and one per connection; as
+ * many packs in flight as workers, and one more queued. */
+static int cpool_start(cpool *p, chk *c)
+{
+    shelf_repo *r = c->r;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
+    int conns = r->connections > 0 ? r->connections : 1;
+
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    if (conns > SHELF__MAX_CONNECTIONS)
+        conns = SHELF__MAX_CONNECTIONS;
+    if (conns > n)
+        n = conns;
+    p->window = (size_t)n + 1 < CJOBS ? (size_t)n + 1 : CJOBS;
+    if (!(p->pool = shelf__pool_new(n, (int)p->window)))
+        goto nomem;
+    p->nw = shelf__pool_threads(p->pool);
+    shelf__readers_open(r, &p->rd, p->nw);
+    p->started = 1;
+    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))))
+        goto nomem;
+    for (i = 0; i < p->nw; i++)
+        p->ctx[i] = EVP_CIPHER_CTX_new();
+    return SHELF_OK;
+nomem:
+    cpool_stop(p);
+    return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+}
+
+/* Read read_percent of the packs (a random share; 100: all) and check
+ * them. */
+static int read_packs(chk *c, const flist *packs, int read_percent, sqlite3_stmt *mark)
+{
+    cpool p;
+    size_t i;
+    int rc;
+
+    if ((rc = cpool_start(&p, c)) != SHELF_OK)
+        return rc;
+    for (i = 0; i < packs->n && rc == SHELF_OK; i++) {
+        uint8_t id[SHELF_HASH_BYTES], pick;
+
+        if (read_percent < 100) {
+            shelf__random(&pick, 1);
+            if ((unsigned)pick * 100u / 256u >= (unsigned)read_percent)
+                continue;
+        }
+        if (pack_id_of(packs->v[i].name, id))
+            rc = cpool_submit(&p, &packs->v[i], id, mark);
+    }
+    while (p.head != p.tail) {
+        int r2 = cpool_complete(&p, mark);
+
+        if (rc == SHELF_OK)
+            rc = r2;
+    }
+    cpool_stop(&p);
     return rc;
 }
 
@@ -501,20 +659,8 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
     if ((rc = shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
                                   "DELETE FROM badblob")) != SHELF_OK)
         goto out;
-    if (read_percent > 0) {
-        for (i = 0; i < packs.n; i++) {
-            uint8_t pick;
-
-            if (read_percent < 100) {
-                shelf__random(&pick, 1);
-                if ((unsigned)pick * 100u / 256u >= (unsigned)read_percent)
-                    continue;
-            }
-            if ((rc = read_pack(&c, &packs.v[i], mark)) != SHELF_OK)
-                goto out;
-            shelf__repo_lock_refresh(r);
-        }
-    }
+    if (read_percent > 0 && (rc = read_packs(&c, &packs, read_percent, mark)) != SHELF_OK)
+        goto out;
     /* A chunk is lost when every copy is in a damaged or missing pack, or
      * is itself damaged; the problem names the pack of one copy. */
     if (sqlite3_prepare_v2(r->cache,

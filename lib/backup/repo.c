@@ -1029,6 +1029,29 @@ out:
     return rc;
 }
 
+int shelf__pack_header_of(shelf_repo *r, void *cipher, const uint8_t *p, size_t n,
+                          shelf__packent **ents, size_t *nents)
+{
+    shelf__buf plain = SHELF__BUF_INIT;
+    uint32_t hlen;
+    int rc = SHELF_ECORRUPT;
+
+    *ents = NULL;
+    *nents = 0;
+    if (n < PACK_TRAILER_BYTES)
+        return SHELF_ECORRUPT;
+    hlen = shelf__get_le32(p + n - PACK_TRAILER_BYTES);
+    if (hlen > n - PACK_TRAILER_BYTES)
+        return SHELF_ECORRUPT;
+    if (shelf__open_sealed_with(r, cipher, p + n - PACK_TRAILER_BYTES - hlen, hlen, &plain) ==
+            SHELF_OK &&
+        shelf__pack_header_parse((uint8_t *)plain.buf, plain.len, n - PACK_TRAILER_BYTES - hlen,
+                                 ents, nents) == SHELF_OK)
+        rc = SHELF_OK;
+    shelf__buf_release(&plain);
+    return rc;
+}
+
 int shelf__blob_read(shelf_repo *r, const uint8_t id[SHELF_HASH_BYTES], shelf__buf *out)
 {
     shelf__blobloc loc;
@@ -1102,6 +1125,67 @@ static int sink_save(void *owner, int conn, const char *name, const void *data, 
     return rc;
 }
 
+int shelf__repo_dups(shelf_repo *r, shelf__backend **out, int want)
+{
+    int n = 0;
+
+    if (want > SHELF__MAX_CONNECTIONS)
+        want = SHELF__MAX_CONNECTIONS;
+    while (r->be->ops->dup && n < want && shelf__be_dup(r->be, &out[n]) == SHELF_OK)
+        n++;
+    return n;
+}
+
+void shelf__repo_dups_close(shelf__backend **be, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        shelf__be_close(be[i]);
+        be[i] = NULL;
+    }
+}
+
+void shelf__readers_open(shelf_repo *r, shelf__readers *rd, int workers)
+{
+    int i, conns = r->connections > 0 ? r->connections : 1;
+
+    memset(rd, 0, sizeof *rd);
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_init(&rd->mu[i], NULL);
+    rd->n = shelf__repo_dups(r, rd->be, workers < conns ? workers : conns);
+    r->read_conns = rd->n > 0 ? rd->n : 1;
+}
+
+int shelf__readers_load(shelf__readers *rd, int worker, const char *name, uint64_t off,
+                        uint64_t len, shelf__buf *out, char *err, size_t errsize)
+{
+    int b = worker % rd->n, now, peak, rc;
+
+    pthread_mutex_lock(&rd->mu[b]);
+    now = atomic_fetch_add(&rd->inflight, 1) + 1;
+    peak = atomic_load(&rd->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&rd->peak, &peak, now))
+        ;
+    rc = shelf__be_load(rd->be[b], name, off, len, out);
+    atomic_fetch_sub(&rd->inflight, 1);
+    if (rc != SHELF_OK)
+        snprintf(err, errsize, "%s", rd->be[b]->err.msg);
+    pthread_mutex_unlock(&rd->mu[b]);
+    return rc;
+}
+
+void shelf__readers_close(shelf_repo *r, shelf__readers *rd)
+{
+    int i;
+
+    shelf__repo_dups_close(rd->be, rd->n);
+    r->read_peak = rd->n > 0 ? atomic_load(&rd->peak) : 1;
+    rd->n = 0;
+    for (i = 0; i < SHELF__MAX_CONNECTIONS; i++)
+        pthread_mutex_destroy(&rd->mu[i]);
+}
+
 /* Another handle on the backend per extra connection, as many as the
  * backend gives (none without dup: one connection). */
 static void conns_open(shelf_repo *r)
@@ -1111,18 +1195,13 @@ static void conns_open(shelf_repo *r)
     if (want > SHELF__MAX_CONNECTIONS)
         want = SHELF__MAX_CONNECTIONS;
     r->conns[0] = NULL;
-    r->nconns = 1;
-    while (r->be->ops->dup && r->nconns < want &&
-           shelf__be_dup(r->be, &r->conns[r->nconns]) == SHELF_OK)
-        r->nconns++;
+    r->nconns = 1 + shelf__repo_dups(r, &r->conns[1], want - 1);
 }
 
 static void conns_close(shelf_repo *r)
 {
-    int i;
-
-    for (i = 1; i < r->nconns; i++)
-        shelf__be_close(r->conns[i]);
+    if (r->nconns > 1)
+        shelf__repo_dups_close(&r->conns[1], r->nconns - 1);
     r->nconns = 0;
 }
 
@@ -1666,7 +1745,7 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
     const char *enc = NULL, *id = NULL, *ck = NULL;
     json_error_t jerr;
     key_try kt;
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, got;
 
     *out = NULL;
     if (errmsg)
@@ -1676,8 +1755,9 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         shelf__be_close(be);
         return SHELF_ENOMEM;
     }
-    if ((rc = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
-        (rc != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
+    if ((got = shelf__be_load(be, "config", 0, 0, &b)) != SHELF_OK &&
+        (got != SHELF_ENOTFOUND || shelf__be_load(be, "config-copy", 0, 0, &b) != SHELF_OK)) {
+        rc = got;
         if (rc == SHELF_ENOTFOUND)
             shelf__seterr(&r->err, rc, "no repository at '%s' (create one with 'shelf backup init')",
                           be->location);
@@ -1689,7 +1769,13 @@ int shelf__repo_open_be(shelf__backend *be, const shelf_repo_opts *o, shelf_repo
         /* A flipped bit in config: its copy (format 2) opens the repository. */
         int used;
 
-        if ((rc = shelf__load_checked_or_copy(r, "config", &cfg, &used)) == SHELF_ENOMEM ||
+        /* config was loaded above (read once); its copy only when it is damaged */
+        rc = got == SHELF_OK ? shelf__json_checked_parse(b.buf, b.len, &cfg) : SHELF_ECORRUPT;
+        if (rc == SHELF_ENOMEM) {
+            rc = shelf__seterr(&r->err, rc, "out of memory");
+            goto out;
+        }
+        if ((rc != SHELF_OK && (rc = shelf__load_checked_or_copy(r, "config", &cfg, &used)) == SHELF_ENOMEM) ||
             (rc = config_pair(r, cfg)) != SHELF_OK)
             goto out;
     }

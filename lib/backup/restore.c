@@ -247,11 +247,17 @@ static int audit(shelf_library *lib, int kind, int64_t id, const char *fmt, ...)
 
 /*
  * Restore into a folder with worker threads: the calling thread looks
- * chunks up and loads them; workers decrypt, decompress and check them;
- * the calling thread writes them in order and finishes each file when its
- * last chunk is written.
+ * chunks up and groups those that lie one after the other in one pack (up
+ * to GROUP_BYTES) into one job, so a group is one ranged read; workers load
+ * the group (on the worker's own backend handle, so up to
+ * shelf_repo_opts.connections reads are in flight at once), decrypt,
+ * decompress and check each chunk; the calling thread writes the chunks in
+ * order and finishes each file when its last chunk is written.  A backend
+ * without dup loads on the calling thread instead (one read at a time).
  */
-#define RJOBS 16
+#define RJOBS 64                    /* the most slots the ring uses */
+#define GMAX 32                     /* chunks in one job */
+#define GROUP_BYTES (2u << 20)      /* a job's read, unless one chunk is larger */
 
 typedef struct rfile {
     json_t *it;
@@ -265,78 +271,109 @@ typedef struct rfile {
 
 typedef struct rpool rpool;
 
-typedef struct rjob {
-    rpool *p;
+/* One chunk of a job: where it is in the pack, and its bytes in the job's
+ * plain buffer once checked. */
+typedef struct rchunk {
     rfile *f;
     uint8_t id[SHELF_HASH_BYTES];
-    uint32_t raw;
-    int flags, rc, skip;
+    uint32_t off, len, raw;
+    int flags, rc;
+    size_t poff, plen;
+} rchunk;
+
+typedef struct rjob {
+    rpool *p;
+    char name[SHELF__NAME_MAX];     /* the pack */
+    uint32_t off, len;              /* the range read: the chunks, one after the other */
+    int n, rc, load, lookup_failed;
     uint64_t ticket;
-    shelf__buf sealed, plain, tmp;
+    rchunk c[GMAX];
+    shelf__buf sealed, plain;
+    char err[256];                  /* why the load failed */
 } rjob;
 
-/* RJOBS chunks in flight through the common pool, finished in order by
- * the calling thread; one decrypt and one decompress context per worker. */
+/* Per worker: decrypt and decompress contexts and their buffers. */
+typedef struct rworker {
+    EVP_CIPHER_CTX *ctx;
+    ZSTD_DCtx *zd;
+    shelf__buf dec, unz;
+} rworker;
+
+/* Up to window jobs in flight through the common pool, finished in order
+ * by the calling thread; job open (not yet queued) takes the next chunks
+ * that continue it.  Workers load on their own backend handles (rd). */
 struct rpool {
     rst *s;
     shelf__pool *pool;
     int nw;
-    EVP_CIPHER_CTX **ctx;
-    ZSTD_DCtx **zd;
+    rworker *w;
+    shelf__readers rd;
+    int started;                    /* rd is open */
+    size_t window, ring;            /* jobs queued at most; slots used (window + 1) */
     rjob jobs[RJOBS];
-    size_t head, tail;
+    size_t head, tail;              /* queued jobs: [head, tail) */
+    rjob *open;                     /* jobs[tail % ring] while it takes chunks, or NULL */
 };
 
-static void rjob_work(rpool *p, rjob *j, EVP_CIPHER_CTX *ctx, ZSTD_DCtx *zd)
+/* Decrypt, decompress and check chunk c of job j into j->plain. */
+static int rchunk_work(rpool *p, rjob *j, rchunk *c, rworker *w)
 {
     shelf_repo *r = p->s->r;
+    const shelf__buf *data = &w->dec;
     uint8_t got[SHELF_HASH_BYTES];
 
-    j->rc = SHELF_OK;
-    if (shelf__open_sealed_with(r, ctx, j->sealed.buf, j->sealed.len, &j->plain) != SHELF_OK) {
-        j->rc = SHELF_ECORRUPT;
-        return;
-    }
-    if (j->flags & SHELF__BLOB_ZSTD) {
+    if (shelf__open_sealed_with(r, w->ctx, (uint8_t *)j->sealed.buf + (c->off - j->off), c->len,
+                                &w->dec) != SHELF_OK)
+        return SHELF_ECORRUPT;
+    if (c->flags & SHELF__BLOB_ZSTD) {
         size_t z;
 
-        shelf__buf_reset(&j->tmp);
-        if (shelf__buf_grow(&j->tmp, j->raw) != SHELF_OK) {
-            j->rc = SHELF_ENOMEM;
-            return;
-        }
-        z = ZSTD_decompressDCtx(zd, j->tmp.buf, j->raw, j->plain.buf, j->plain.len);
-        if (ZSTD_isError(z) || z != j->raw) {
-            j->rc = SHELF_ECORRUPT;
-            return;
-        }
-        j->tmp.len = z;
-        {
-            shelf__buf t = j->plain;
-
-            j->plain = j->tmp;
-            j->tmp = t;
-        }
+        shelf__buf_reset(&w->unz);
+        if (shelf__buf_grow(&w->unz, c->raw) != SHELF_OK)
+            return SHELF_ENOMEM;
+        z = ZSTD_decompressDCtx(w->zd, w->unz.buf, c->raw, w->dec.buf, w->dec.len);
+        if (ZSTD_isError(z) || z != c->raw)
+            return SHELF_ECORRUPT;
+        w->unz.len = z;
+        data = &w->unz;
     }
-    shelf__sha256_mem(j->plain.buf, j->plain.len, got);
-    if (memcmp(got, j->id, SHELF_HASH_BYTES) != 0 || j->plain.len != j->raw)
-        j->rc = SHELF_ECORRUPT;
+    shelf__sha256_mem(data->buf, data->len, got);
+    if (memcmp(got, c->id, SHELF_HASH_BYTES) != 0 || data->len != c->raw)
+        return SHELF_ECORRUPT;
+    c->poff = j->plain.len;
+    c->plen = data->len;
+    return shelf__buf_add(&j->plain, data->buf, data->len);
 }
 
-/* A pool item (on a pool thread): decrypt, decompress and check chunk j. */
+/* A pool item (on a pool thread): load job j (when asked), then decrypt,
+ * decompress and check each of its chunks. */
 static void rjob_run(void *arg, size_t item, int worker)
 {
     rjob *j = arg;
     rpool *p = j->p;
+    rworker *w = &p->w[worker];
+    int i;
 
     (void)item;
-    if (j->skip)
+    if (j->rc != SHELF_OK)
         return;     /* failed before it was queued */
-    if (!p->ctx[worker] || !p->zd[worker]) {
+    if (j->load && (j->rc = shelf__readers_load(&p->rd, worker, j->name, j->off, j->len, &j->sealed,
+                                                j->err, sizeof j->err)) != SHELF_OK) {
+        if (j->rc == SHELF_ENOTFOUND)
+            j->rc = SHELF_ECORRUPT;
+        return;
+    }
+    if (!w->ctx || !w->zd) {
         j->rc = SHELF_ENOMEM;
         return;
     }
-    rjob_work(p, j, p->ctx[worker], p->zd[worker]);
+    if (j->sealed.len != j->len) {
+        j->rc = SHELF_ECORRUPT;
+        return;
+    }
+    shelf__buf_reset(&j->plain);
+    for (i = 0; i < j->n; i++)
+        j->c[i].rc = rchunk_work(p, j, &j->c[i], w);
 }
 
 /* Close f: check its size, set its time and mode, rename it into place. */
@@ -393,84 +430,145 @@ static void rfile_finish(rst *s, rfile *f)
     shelf_free(f);
 }
 
-/* Write the oldest job's chunk, waiting for it. */
+/* Write the oldest job's chunks, waiting for it. */
 static void rpool_complete(rpool *p)
 {
-    rjob *j = &p->jobs[p->head % RJOBS];
-    rfile *f = j->f;
+    rjob *j = &p->jobs[p->head % p->ring];
+    int i;
 
     shelf__pool_wait(p->pool, j->ticket);
     p->head++;
-    if (f->rc == SHELF_OK && j->rc != SHELF_OK) {
-        f->rc = j->rc;
-        snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
-    }
-    if (f->rc == SHELF_OK) {
-        int e = shelf__write_all(f->fd, j->plain.buf, j->plain.len);
+    for (i = 0; i < j->n; i++) {
+        rchunk *c = &j->c[i];
+        rfile *f = c->f;
+        int rc = j->rc != SHELF_OK ? j->rc : c->rc;
 
-        if (e != 0) {
-            if (e == ENOSPC || e == EDQUOT)
-                p->s->nospace = 1;
-            f->rc = shelf__errno_rc(e);
-            snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(e));
-        } else {
-            f->total += j->plain.len;
+        if (f->rc == SHELF_OK && rc != SHELF_OK) {
+            f->rc = rc;
+            if (rc == SHELF_ECORRUPT || !j->err[0])
+                snprintf(f->err, sizeof f->err, "a chunk of '%s' is damaged", f->dest);
+            else
+                snprintf(f->err, sizeof f->err, "cannot read a chunk of '%s': %s", f->dest, j->err);
         }
+        if (f->rc == SHELF_OK) {
+            int e = shelf__write_all(f->fd, (uint8_t *)j->plain.buf + c->poff, c->plen);
+
+            if (e != 0) {
+                if (e == ENOSPC || e == EDQUOT)
+                    p->s->nospace = 1;
+                f->rc = shelf__errno_rc(e);
+                snprintf(f->err, sizeof f->err, "cannot write '%s': %s", f->dest, shelf__errno_str(e));
+            } else {
+                f->total += c->plen;
+            }
+        }
+        if (--f->remaining == 0)
+            rfile_finish(p->s, f);
     }
-    if (--f->remaining == 0)
-        rfile_finish(p->s, f);
 }
 
-/* Queue one chunk of f (its bytes loaded here). */
-static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
+/* Queue the open job: a worker loads it, or (no handles of its own) it is
+ * loaded here. */
+static void rpool_flush(rpool *p)
 {
-    shelf_repo *r = p->s->r;
-    shelf__blobloc loc;
-    char name[80];
-    rjob *j;
-    int rc;
+    rjob *j = p->open;
 
-    if (p->tail - p->head == RJOBS)
-        rpool_complete(p);
-    j = &p->jobs[p->tail % RJOBS];
-    j->p = p;
-    j->f = f;
-    j->rc = SHELF_OK;
-    j->skip = 0;
-    memcpy(j->id, id, SHELF_HASH_BYTES);
-    shelf__buf_reset(&j->plain);
-    if ((rc = shelf__index_find(r, id, NULL, 0, &loc)) == SHELF_OK) {
-        shelf__pack_name(loc.pack, name);
-        j->raw = loc.raw;
-        j->flags = loc.flags;
-        rc = shelf__be_load(r->be, name, loc.off, loc.len, &j->sealed);
-    }
-    if (rc != SHELF_OK) {
-        j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
-        j->skip = 1;
+    if (!j)
+        return;
+    p->open = NULL;
+    if (j->rc == SHELF_OK && !j->load) {
+        int rc = shelf__be_load(p->s->r->be, j->name, j->off, j->len, &j->sealed);
+
+        if (rc != SHELF_OK) {
+            snprintf(j->err, sizeof j->err, "%.255s", p->s->r->be->err.msg);
+            j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
+        }
     }
     j->ticket = shelf__pool_submit(p->pool, rjob_run, j, 1);
     p->tail++;
 }
 
+/* Add one chunk of f: to the open job when it continues it in the same
+ * pack, else to a new one. */
+static void rpool_submit(rpool *p, rfile *f, const uint8_t id[SHELF_HASH_BYTES])
+{
+    shelf__blobloc loc;
+    char name[SHELF__NAME_MAX];
+    rjob *j = p->open;
+    rchunk *c;
+    int rc;
+
+    memset(&loc, 0, sizeof loc);
+    name[0] = '\0';
+    if ((rc = shelf__index_find(p->s->r, id, NULL, 0, &loc)) == SHELF_OK)
+        shelf__pack_name(loc.pack, name);
+    if (j && (rc != SHELF_OK || j->lookup_failed || j->n == GMAX || strcmp(j->name, name) != 0 ||
+              loc.off != j->off + j->len || j->len + (uint64_t)loc.len > GROUP_BYTES)) {
+        rpool_flush(p);
+        j = NULL;
+    }
+    if (!j) {
+        if (p->tail - p->head == p->window)
+            rpool_complete(p);
+        j = p->open = &p->jobs[p->tail % p->ring];
+        j->p = p;
+        j->n = 0;
+        j->rc = SHELF_OK;
+        j->load = p->rd.n > 0;
+        j->lookup_failed = rc != SHELF_OK;
+        j->err[0] = '\0';
+        snprintf(j->name, sizeof j->name, "%s", name);
+        j->off = loc.off;
+        j->len = 0;
+        shelf__buf_reset(&j->sealed);
+        if (rc != SHELF_OK) {
+            j->rc = rc == SHELF_ENOTFOUND ? SHELF_ECORRUPT : rc;
+            j->load = 0;
+        }
+    }
+    c = &j->c[j->n++];
+    c->f = f;
+    memcpy(c->id, id, SHELF_HASH_BYTES);
+    c->off = loc.off;
+    c->len = loc.len;
+    c->raw = loc.raw;
+    c->flags = loc.flags;
+    c->rc = SHELF_OK;
+    c->poff = c->plen = 0;
+    j->len += loc.len;
+}
+
 static void rpool_stop(rpool *p);
 
+/* Workers: one per CPU (at most 4) for decrypting, and at least one per
+ * connection (shelf_repo_opts.connections) for loading. */
 static int rpool_start(rpool *p, rst *s)
 {
+    shelf_repo *r = s->r;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
+    int conns = r->connections > 0 ? r->connections : 1;
 
     memset(p, 0, sizeof *p);
     p->s = s;
-    if (!(p->pool = shelf__pool_new(n, RJOBS)))
+    if (conns > SHELF__MAX_CONNECTIONS)
+        conns = SHELF__MAX_CONNECTIONS;
+    if (conns > n)
+        n = conns;
+    /* A job per worker and one more waiting; one slot of the ring stays
+     * for the open job. */
+    p->window = (size_t)n + 1 < RJOBS - 1 ? (size_t)n + 1 : RJOBS - 1;
+    p->ring = p->window + 1;
+    if (!(p->pool = shelf__pool_new(n, (int)p->window)))
         goto nomem;
     p->nw = shelf__pool_threads(p->pool);
-    if (!(p->ctx = shelf__calloc((size_t)p->nw, sizeof(EVP_CIPHER_CTX *))) ||
-        !(p->zd = shelf__calloc((size_t)p->nw, sizeof(ZSTD_DCtx *))))
+    shelf__readers_open(r, &p->rd, p->nw);
+    p->started = 1;
+    if (!(p->w = shelf__calloc((size_t)p->nw, sizeof *p->w)))
         goto nomem;
     for (i = 0; i < p->nw; i++) {
-        p->ctx[i] = EVP_CIPHER_CTX_new();
-        p->zd[i] = ZSTD_createDCtx();
+        p->w[i].ctx = EVP_CIPHER_CTX_new();
+        p->w[i].zd = ZSTD_createDCtx();
     }
     return SHELF_OK;
 nomem:
@@ -482,24 +580,26 @@ static void rpool_stop(rpool *p)
 {
     int i;
 
+    if (p->pool)
+        rpool_flush(p);
     while (p->head != p->tail)
         rpool_complete(p);
     shelf__pool_free(p->pool);
     p->pool = NULL;
-    for (i = 0; i < p->nw; i++) {
-        if (p->ctx)
-            EVP_CIPHER_CTX_free(p->ctx[i]);
-        if (p->zd)
-            ZSTD_freeDCtx(p->zd[i]);
+    if (p->started)
+        shelf__readers_close(p->s->r, &p->rd);
+    p->started = 0;
+    for (i = 0; p->w && i < p->nw; i++) {
+        EVP_CIPHER_CTX_free(p->w[i].ctx);
+        ZSTD_freeDCtx(p->w[i].zd);
+        shelf__buf_release(&p->w[i].dec);
+        shelf__buf_release(&p->w[i].unz);
     }
-    shelf_free(p->ctx);
-    shelf_free(p->zd);
-    p->ctx = NULL;
-    p->zd = NULL;
+    shelf_free(p->w);
+    p->w = NULL;
     for (i = 0; i < RJOBS; i++) {
         shelf__buf_release(&p->jobs[i].sealed);
         shelf__buf_release(&p->jobs[i].plain);
-        shelf__buf_release(&p->jobs[i].tmp);
     }
 }
 

@@ -17,6 +17,8 @@
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -623,6 +625,29 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 /* ---- one attempt --------------------------------------------------------- */
 
+/*
+ * Linux delays the ACK of a reply's first segment (up to 40 ms) once a
+ * connection looks interactive, and a server that writes a reply's
+ * headers and body separately with Nagle on (radosgw does) holds the body
+ * until that ACK: every small GET cost 40 ms.  So quick ACKs are asked for
+ * right after the request's headers went out (the kernel returns to
+ * delayed ACKs by itself).  Best effort: a failed setsockopt changes
+ * nothing else.  On the thread of shelf__http_do.
+ */
+static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size, void *ud)
+{
+    curl_socket_t s = CURL_SOCKET_BAD;
+    int one = 1;
+
+    (void)data;
+    (void)size;
+    (void)ud;
+    if (type == CURLINFO_HEADER_OUT && curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+        s != CURL_SOCKET_BAD)
+        (void)setsockopt(s, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    return 0;
+}
+
 #define SET(opt, val)                                                         \
     do {                                                                      \
         if (curl_easy_setopt(c, opt, val) != CURLE_OK)                        \
@@ -668,6 +693,8 @@ static int setup(shelf__http *h, CURL *c, shelf__http_req *rq, xfer *x, struct c
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SET(CURLOPT_LOW_SPEED_TIME, stall_s < 1 ? 1L : stall_s);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_DEBUGFUNCTION, debug_cb);   /* quick ACKs (debug_cb); nothing is printed */
+    SET(CURLOPT_VERBOSE, 1L);
     SET(CURLOPT_MAXCONNECTS, (long)(h->cfg.connections > 5 ? h->cfg.connections : 5));
     SET(CURLOPT_HTTPHEADER, l);
     SET(CURLOPT_HEADERFUNCTION, header_cb);
