@@ -19,7 +19,9 @@ CP="credentials passphrase"
 
 # An S3 server (s3rver checks SigV4; its access key and secret are S3RVER),
 # so the s3 remotes below are reachable and remote test does a round trip.
+SRV="$SHELF_SRC/tests/servers"
 start_s3rver
+trap 'kill $S3PID 2>/dev/null; sh "$SRV/apache.sh" stop "$T/apache" >/dev/null 2>&1; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 
 # no terminal to ask on: setsid detaches from any controlling terminal
 nt() { setsid -w "$@" </dev/null; }
@@ -228,5 +230,36 @@ check "down: answered in under 5 s (no retries; was 14 s)" "$took" -lt 5000
 contains "down: space unknown, saying why" "$out" "space: unknown (127.0.0.1"
 check "down: that is one line" "$(printf '%s\n' "$out" | grep -c 'space: unknown')" = 1
 expect 0 "rm down" env SHELF_CREDENTIALS_PASSWORD="$CP" "$SHELF" remote rm down
+
+# ---- a named remote's ca_file reaches remote test and remote terms ----
+# Apache over https with a certificate from a CA made for the test: only
+# the remote's ca_file makes it trusted.
+mkdir -p "$T/apache"
+if SHELF_SERVER_OWNER=$$ sh "$SRV/apache.sh" start "$T/apache" https >"$T/apache.out" 2>"$T/apache.err"; then
+    read -r _ APORT AUSER APASS ACA <"$T/apache.out"
+    expect 0 "add the https remote with its CA" env SHELF_WEBDAV_USER="$AUSER" \
+        SHELF_WEBDAV_PASSWORD="$APASS" SHELF_CREDENTIALS_PASSWORD="$CP" setsid -w "$SHELF" \
+        remote add dav "webdav:https://127.0.0.1:$APORT/" --ca-file "$ACA" --store-secret file
+    expect 0 "add it again without the CA" env SHELF_WEBDAV_USER="$AUSER" \
+        SHELF_WEBDAV_PASSWORD="$APASS" SHELF_CREDENTIALS_PASSWORD="$CP" setsid -w "$SHELF" \
+        remote add davnoca "webdav:https://127.0.0.1:$APORT/" --store-secret file
+    expect 0 "remote test uses the remote's ca_file" env SHELF_CREDENTIALS_PASSWORD="$CP" \
+        "$SHELF" --json remote test dav
+    check "https round trip ok" "$(json 'j["ok"]')" = True
+    expect 0 "remote terms uses the remote's ca_file" env SHELF_CREDENTIALS_PASSWORD="$CP" \
+        "$SHELF" --json remote terms dav
+    check "terms: no certificate error" "$(json '"certificate" in j.get("space_error", "")')" = False
+    expect 1 "without the CA the certificate is refused" env SHELF_CREDENTIALS_PASSWORD="$CP" \
+        "$SHELF" remote test davnoca
+    contains "the refusal names the host" "$err" "127.0.0.1:$APORT"
+    contains "the refusal says certificate" "$err" "certificate verification failed"
+    expect 0 "terms without the CA" env SHELF_CREDENTIALS_PASSWORD="$CP" \
+        "$SHELF" --json remote terms davnoca
+    check "terms without the CA: the certificate failed" \
+        "$(json '"certificate" in j["space_error"]')" = True
+    sh "$SRV/apache.sh" stop "$T/apache" >/dev/null 2>&1
+else
+    fail "apache did not start: $(cat "$T/apache.err")"
+fi
 
 finish
