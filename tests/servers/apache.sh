@@ -22,8 +22,7 @@ start() {
     [ -x /usr/sbin/apache2 ] || die "apache2 is not installed"
     mkdir -p "$d/data" "$d/lock" "$d/run" "$d/log"
     d=$(cd "$d" && pwd)
-    make_certs "$d"
-    pw=$(make_htpasswd "$d/htpasswd" shelf)
+    pw=$(dav_make_certs "$d" shelf)
     userline=""
     if [ "$(id -u)" = 0 ]; then
         open_path "$d"
@@ -42,10 +41,12 @@ SSLCertificateKeyFile $d/server.key
 SSLSessionCache shmcb:$d/run/ssl_scache(512000)
 SSLRandomSeed startup builtin"
     fi
-    tries=0
-    while :; do
-        port=$(free_port)
-        cat >"$d/httpd.conf" <<CONF
+    dav_run apache2 "$d/run/httpd.pid" "$scheme" "$d" write_conf /usr/sbin/apache2 -f "$d/httpd.conf" -k start
+    echo "ready $port shelf $pw $d/ca.pem"
+}
+
+write_conf() {
+    cat >"$d/httpd.conf" <<CONF
 ServerRoot "$d"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$port
@@ -83,17 +84,6 @@ DocumentRoot "$d/data"
     Require valid-user
 </Directory>
 CONF
-        rm -f "$d/run/httpd.pid"
-        if /usr/sbin/apache2 -f "$d/httpd.conf" -k start 2>"$d/log/start.log" &&
-            wait_http 10 "$scheme://127.0.0.1:$port/" "$d/ca.pem"; then
-            break
-        fi
-        kill_pidfile "$d/run/httpd.pid"
-        tries=$((tries + 1))
-        [ $tries -lt 5 ] || die "apache2 did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
-    done
-    watch_owner "$d/run/httpd.pid"
-    echo "ready $port shelf $pw $d/ca.pem"
 }
 
 case "${1:-}" in
