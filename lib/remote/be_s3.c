@@ -488,12 +488,27 @@ static int s3_stat(shelf__backend *be, const char *name, uint64_t *size)
     return s3_head((be_s3 *)be, name, 1, size);
 }
 
+/* Parse the reply to rq, which must be a 200 with an XML body of kind;
+ * another status or a body that does not parse is an error on b. */
+static int read_reply(be_s3 *b, const shelf__http_req *rq, const shelf__buf *body, int kind,
+                      shelf__s3_reply *r)
+{
+    shelf__err xe = { 0, "" };
+    int rc;
+
+    if (rq->status != 200)
+        return s3_fail(b, rq, body);
+    if ((rc = shelf__s3_reply_parse(body->buf, body->len, kind, r, &xe)) != SHELF_OK)
+        return shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
+                             b->sh->display, rq->op, xe.msg);
+    return SHELF_OK;
+}
+
 /* GET a list reply of kind (query built by the caller) and parse it. */
 static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shelf__s3_reply *r)
 {
     shelf__http_req rq;
     shelf__buf body = SHELF__BUF_INIT;
-    shelf__err xe = { 0, "" };
     char *url = url_of(b->sh, "", 0, query);
     int rc;
 
@@ -508,17 +523,9 @@ static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shel
     rq.url = url;
     rq.out = &body;
     rq.max_out = LIST_MAX_OUT;
-    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
+    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK ||
+        (rc = read_reply(b, &rq, &body, kind, r)) != SHELF_OK)
         goto out;
-    if (rq.status != 200) {
-        rc = s3_fail(b, &rq, &body);
-        goto out;
-    }
-    if ((rc = shelf__s3_reply_parse(body.buf, body.len, kind, r, &xe)) != SHELF_OK) {
-        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
-                           b->sh->display, op, xe.msg);
-        goto out;
-    }
     if (r->is_error) {
         rq.status = 500;
         rc = s3_fail(b, &rq, &body);
@@ -690,7 +697,6 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
     static const int retry[] = { 409, 0 };
     shelf__http_req rq;
     shelf__buf out = SHELF__BUF_INIT;
-    shelf__err xe = { 0, "" };
     char *url = url_of(b->sh, name, 1, query), phash[SHELF_HASH_HEX];
     uint8_t sha[SHELF_HASH_BYTES];
     int rc;
@@ -724,15 +730,8 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
         rc = shelf__seterr(&b->be.err, SHELF_EEXIST, "%s: %s: object exists", b->sh->display, op);
         goto out;
     }
-    if (rq.status != 200) {
-        rc = s3_fail(b, &rq, &out);
+    if ((rc = read_reply(b, &rq, &out, kind, r)) != SHELF_OK)
         goto out;
-    }
-    if ((rc = shelf__s3_reply_parse(out.buf, out.len, kind, r, &xe)) != SHELF_OK) {
-        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
-                           b->sh->display, op, xe.msg);
-        goto out;
-    }
     if (r->is_error) {
         /* An error inside a 200 (CompleteMultipartUpload does this). */
         if (r->code && !strcmp(r->code, "PreconditionFailed")) {
