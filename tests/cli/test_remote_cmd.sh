@@ -19,19 +19,9 @@ CP="credentials passphrase"
 
 # An S3 server (s3rver checks SigV4; its access key and secret are S3RVER),
 # so the s3 remotes below are reachable and remote test does a round trip.
-SRV="$SHELF_SRC/tests/servers"
-mkdir -p "$T/s3rver"
-NODE_OPTIONS=--openssl-legacy-provider node "$SRV/s3rver.js" "$T/s3rver" 0 shelf \
-    >"$T/s3rver.out" 2>"$T/s3rver.err" &
-S3PID=$!
-trap 'kill $S3PID 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
-PORT=""
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-    [ -n "$PORT" ] && break
-    kill -0 "$S3PID" 2>/dev/null || break
-    sleep 0.1
-done
+trap 's3rver_stop; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+s3rver_start "$T/s3rver"
+PORT=$S3RVER_PORT
 check "s3rver started" -n "$PORT"
 S3="s3:http://127.0.0.1:$PORT/shelf"
 

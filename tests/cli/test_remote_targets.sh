@@ -94,19 +94,9 @@ expect 0 "import --from repairs from the parity" "$SHELF" -L "$T/lib3" archive i
 # backup copy folder -> s3 -> folder, and an archive there and back.
 SRV="$SHELF_SRC/tests/servers"
 if command -v node >/dev/null && [ -d "$SRV/node_modules/@20minutes/s3rver" ]; then
-    S3PID=""
-    trap '[ -z "$S3PID" ] || { kill "$S3PID" 2>/dev/null; wait "$S3PID" 2>/dev/null; }; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
-    mkdir -p "$T/s3rver"
-    NODE_OPTIONS=--openssl-legacy-provider node "$SRV/s3rver.js" "$T/s3rver" 0 shelf \
-        >"$T/s3rver.out" 2>"$T/s3rver.err" &
-    S3PID=$!
-    PORT=""
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-        [ -n "$PORT" ] && break
-        kill -0 "$S3PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    trap 's3rver_stop; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+    s3rver_start "$T/s3rver"
+    PORT=$S3RVER_PORT
     check "s3rver started" -n "$PORT"
     export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
     S3="s3:http://127.0.0.1:$PORT/shelf/copies"
