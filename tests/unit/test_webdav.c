@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "test.h"
 #include "remote/dav_int.h"
 #include "be_conformance.h"
+#include "servers.h"
 
 /* ---- servers ------------------------------------------------------------- */
 
@@ -513,40 +513,22 @@ static pid_t proxy_pid = -1, proxy_owner;
 
 static void stop_proxy(void)
 {
-    int st;
-
-    if (proxy_pid > 0 && getpid() == proxy_owner) {
-        kill(proxy_pid, SIGTERM);
-        waitpid(proxy_pid, &st, 0);
-        proxy_pid = -1;
-    }
+    if (getpid() == proxy_owner)
+        test_server_stop(&proxy_pid);
 }
 
 /* Start shelf-faultproxy ARGS... PORT; returns its port. */
 static int start_proxy(const char *control, int port)
 {
-    char sport[16], line[64] = "";
-    int fds[2], pport = 0;
-    FILE *f;
+    char sport[16], line[64];
+    char *argv[] = { (char *)SHELF_FAULTPROXY, (char *)"--control", (char *)control, sport, NULL };
+    int pport;
 
     snprintf(sport, sizeof sport, "%d", port);
-    ASSERT_EQ_INT(pipe(fds), 0);
     proxy_owner = getpid();
-    ASSERT((proxy_pid = fork()) >= 0);
-    if (proxy_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", control, sport, (char *)NULL);
-        _exit(127);
-    }
-    atexit(stop_proxy);
-    close(fds[1]);
-    ASSERT((f = fdopen(fds[0], "r")) != NULL);
-    if (fgets(line, sizeof line, f))
-        sscanf(line, "ready %d", &pport);
-    fclose(f);
+    pport = test_server_start(argv, NULL, 0, 20, &proxy_pid, line, sizeof line);
     ASSERT(pport > 0);
+    atexit(stop_proxy);
     return pport;
 }
 
