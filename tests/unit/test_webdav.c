@@ -183,21 +183,6 @@ TEST(lighttpd_conformance)
 
 /* ---- create-only, passwords, names, big files ---------------------------- */
 
-typedef struct racer {
-    shelf__backend *be;
-    const char *name;
-    char data[8];
-    int rc;
-} racer;
-
-static void *race(void *p)
-{
-    racer *r = p;
-
-    r->rc = shelf__be_save(r->be, r->name, r->data, strlen(r->data));
-    return NULL;
-}
-
 /* Two saves of one name at once, 20 times: one wins, the other is told the
  * name exists.  strict 0 (Apache): mod_dav_fs checks "Overwrite: F" and
  * then renames, so both may win; the file is still one of the two whole
@@ -211,25 +196,12 @@ static void create_only_race(dav_server *s, int strict)
 
     ASSERT_OKM(err.msg, open_dav(s, "/race", s->pass, 1, &be, &err));
     for (round = 0; round < 20; round++) {
-        racer r[2];
-        pthread_t th[2];
+        conf_racer r[2];
         char name[32];
-        int i, won;
+        int won;
 
         snprintf(name, sizeof name, "data/%02d/same", round);
-        for (i = 0; i < 2; i++) {
-            r[i].rc = 99;
-            r[i].name = name;
-            snprintf(r[i].data, sizeof r[i].data, "racer%d", i);
-            if (i == 0)
-                r[i].be = be;
-            else
-                ASSERT_OK(be->ops->dup(be, &r[i].be));
-        }
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
+        conf_race(be, name, r);
         ASSERT_OK(shelf__be_load(be, name, 0, 0, &b));
         if (r[0].rc == SHELF_OK && r[1].rc == SHELF_OK && !strict) {
             both++;
