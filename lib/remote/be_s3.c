@@ -242,6 +242,20 @@ static int nomem(be_s3 *b)
 
 /* HEAD key (relative): SHELF_OK with *size (and *etag, owned, when etag
  * is not NULL), SHELF_ENOTFOUND, or an error. */
+/* Set rq up for method on url as op; url or op NULL (out of memory) is
+ * SHELF_ENOMEM on b.  rq is ready for shelf__http_req_reset either way. */
+static int req_start(be_s3 *b, shelf__http_req *rq, const char *method, const char *url,
+                     const char *op)
+{
+    shelf__http_req_init(rq);
+    if (!url || !op)
+        return nomem(b);
+    rq->op = op;
+    rq->method = method;
+    rq->url = url;
+    return SHELF_OK;
+}
+
 static int s3_head_etag(be_s3 *b, const char *name, int rel, uint64_t *size, char **etag)
 {
     shelf__http_req rq;
@@ -251,14 +265,8 @@ static int s3_head_etag(be_s3 *b, const char *name, int rel, uint64_t *size, cha
     *size = 0;
     if (etag)
         *etag = NULL;
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "HEAD", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "HEAD";
-    rq.url = url;
     if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
         goto out;
     if (rq.status == 200 && rq.content_length >= 0) {
@@ -410,14 +418,8 @@ static int s3_load(shelf__backend *be, const char *name, uint64_t off, uint64_t 
     int rc;
 
     shelf__buf_reset(out);
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "GET", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "GET";
-    rq.url = url;
     rq.out = out;
     if (len && off + len < off) {
         rc = shelf__seterr(&be->err, SHELF_EIO, "%s: cannot read '%s': short read",
@@ -513,14 +515,8 @@ static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shel
     int rc;
 
     memset(r, 0, sizeof *r);
-    shelf__http_req_init(&rq);
-    if (!url) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "GET", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "GET";
-    rq.url = url;
     rq.out = &body;
     rq.max_out = LIST_MAX_OUT;
     if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK ||
@@ -607,14 +603,8 @@ static int s3_delete(be_s3 *b, const char *name, const char *query, const char *
     char *url = url_of(b->sh, name, 1, query), *op = shelf__asprintf("%s %s", what, name);
     int rc;
 
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "DELETE", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "DELETE";
-    rq.url = url;
     rq.out = &body;
     rq.max_out = MIB;
     if ((rc = s3_do(b, &rq, NULL)) == SHELF_OK && rq.status != 204 && rq.status != 200)
@@ -703,16 +693,10 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
 
     memset(r, 0, sizeof *r);
     *status = 0;
-    shelf__http_req_init(&rq);
-    if (!url) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "POST", url, op)) != SHELF_OK)
         goto out;
-    }
     shelf__sha256_mem(body, strlen(body), sha);
     shelf__hex(sha, sizeof sha, phash);
-    rq.op = op;
-    rq.method = "POST";
-    rq.url = url;
     rq.body = body;
     rq.body_len = strlen(body);
     rq.out = &out;
