@@ -246,6 +246,20 @@ static int nomem(be_s3 *b)
 
 /* HEAD key (relative): SHELF_OK with *size (and *etag, owned, when etag
  * is not NULL), SHELF_ENOTFOUND, or an error. */
+/* Set rq up for method on url as op; url or op NULL (out of memory) is
+ * SHELF_ENOMEM on b.  rq is ready for shelf__http_req_reset either way. */
+static int req_start(be_s3 *b, shelf__http_req *rq, const char *method, const char *url,
+                     const char *op)
+{
+    shelf__http_req_init(rq);
+    if (!url || !op)
+        return nomem(b);
+    rq->op = op;
+    rq->method = method;
+    rq->url = url;
+    return SHELF_OK;
+}
+
 static int s3_head_etag(be_s3 *b, const char *name, int rel, uint64_t *size, char **etag)
 {
     shelf__http_req rq;
@@ -255,14 +269,8 @@ static int s3_head_etag(be_s3 *b, const char *name, int rel, uint64_t *size, cha
     *size = 0;
     if (etag)
         *etag = NULL;
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "HEAD", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "HEAD";
-    rq.url = url;
     if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
         goto out;
     if (rq.status == 200 && rq.content_length >= 0) {
@@ -414,14 +422,8 @@ static int s3_load(shelf__backend *be, const char *name, uint64_t off, uint64_t 
     int rc;
 
     shelf__buf_reset(out);
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "GET", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "GET";
-    rq.url = url;
     rq.out = out;
     if (len && off + len < off) {
         rc = shelf__seterr(&be->err, SHELF_EIO, "%s: cannot read '%s': short read",
@@ -492,37 +494,38 @@ static int s3_stat(shelf__backend *be, const char *name, uint64_t *size)
     return s3_head((be_s3 *)be, name, 1, size);
 }
 
+/* Parse the reply to rq, which must be a 200 with an XML body of kind;
+ * another status or a body that does not parse is an error on b. */
+static int read_reply(be_s3 *b, const shelf__http_req *rq, const shelf__buf *body, int kind,
+                      shelf__s3_reply *r)
+{
+    shelf__err xe = { 0, "" };
+    int rc;
+
+    if (rq->status != 200)
+        return s3_fail(b, rq, body);
+    if ((rc = shelf__s3_reply_parse(body->buf, body->len, kind, r, &xe)) != SHELF_OK)
+        return shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
+                             b->sh->display, rq->op, xe.msg);
+    return SHELF_OK;
+}
+
 /* GET a list reply of kind (query built by the caller) and parse it. */
 static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shelf__s3_reply *r)
 {
     shelf__http_req rq;
     shelf__buf body = SHELF__BUF_INIT;
-    shelf__err xe = { 0, "" };
     char *url = url_of(b->sh, "", 0, query);
     int rc;
 
     memset(r, 0, sizeof *r);
-    shelf__http_req_init(&rq);
-    if (!url) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "GET", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "GET";
-    rq.url = url;
     rq.out = &body;
     rq.max_out = LIST_MAX_OUT;
-    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
+    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK ||
+        (rc = read_reply(b, &rq, &body, kind, r)) != SHELF_OK)
         goto out;
-    if (rq.status != 200) {
-        rc = s3_fail(b, &rq, &body);
-        goto out;
-    }
-    if ((rc = shelf__s3_reply_parse(body.buf, body.len, kind, r, &xe)) != SHELF_OK) {
-        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
-                           b->sh->display, op, xe.msg);
-        goto out;
-    }
     if (r->is_error) {
         rq.status = 500;
         rc = s3_fail(b, &rq, &body);
@@ -604,14 +607,8 @@ static int s3_delete(be_s3 *b, const char *name, const char *query, const char *
     char *url = url_of(b->sh, name, 1, query), *op = shelf__asprintf("%s %s", what, name);
     int rc;
 
-    shelf__http_req_init(&rq);
-    if (!url || !op) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "DELETE", url, op)) != SHELF_OK)
         goto out;
-    }
-    rq.op = op;
-    rq.method = "DELETE";
-    rq.url = url;
     rq.out = &body;
     rq.max_out = MIB;
     if ((rc = s3_do(b, &rq, NULL)) == SHELF_OK && rq.status != 204 && rq.status != 200)
@@ -694,23 +691,16 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
     static const int retry[] = { 409, 0 };
     shelf__http_req rq;
     shelf__buf out = SHELF__BUF_INIT;
-    shelf__err xe = { 0, "" };
     char *url = url_of(b->sh, name, 1, query), phash[SHELF_HASH_HEX];
     uint8_t sha[SHELF_HASH_BYTES];
     int rc;
 
     memset(r, 0, sizeof *r);
     *status = 0;
-    shelf__http_req_init(&rq);
-    if (!url) {
-        rc = nomem(b);
+    if ((rc = req_start(b, &rq, "POST", url, op)) != SHELF_OK)
         goto out;
-    }
     shelf__sha256_mem(body, strlen(body), sha);
     shelf__hex(sha, sizeof sha, phash);
-    rq.op = op;
-    rq.method = "POST";
-    rq.url = url;
     rq.body = body;
     rq.body_len = strlen(body);
     rq.out = &out;
@@ -728,15 +718,8 @@ static int post_reply(be_s3 *b, const char *name, const char *query, const char 
         rc = shelf__seterr(&b->be.err, SHELF_EEXIST, "%s: %s: object exists", b->sh->display, op);
         goto out;
     }
-    if (rq.status != 200) {
-        rc = s3_fail(b, &rq, &out);
+    if ((rc = read_reply(b, &rq, &out, kind, r)) != SHELF_OK)
         goto out;
-    }
-    if ((rc = shelf__s3_reply_parse(out.buf, out.len, kind, r, &xe)) != SHELF_OK) {
-        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
-                           b->sh->display, op, xe.msg);
-        goto out;
-    }
     if (r->is_error) {
         /* An error inside a 200 (CompleteMultipartUpload does this). */
         if (r->code && !strcmp(r->code, "PreconditionFailed")) {

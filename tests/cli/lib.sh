@@ -87,6 +87,32 @@ print("signal %d" % -rc if rc < 0 else "exit %d" % rc)
     esac
 }
 
+# s3rver_start DIR: s3rver (tests/servers/s3rver.js, bucket "shelf",
+# access key and secret S3RVER) on a free port of 127.0.0.1, its files in
+# DIR, its output in DIR.out and DIR.err.  $S3RVER_PID is set at once (for
+# the caller's trap: s3rver_stop); $S3RVER_PORT once it is ready (empty
+# when it did not start within 10 s).
+s3rver_start() {
+    mkdir -p "$1"
+    # s3rver's list continuation tokens need OpenSSL's legacy provider (node 20).
+    NODE_OPTIONS=--openssl-legacy-provider node "$SHELF_SRC/tests/servers/s3rver.js" "$1" 0 shelf \
+        >"$1.out" 2>"$1.err" &
+    S3RVER_PID=$!
+    S3RVER_PORT=""
+    for _ in $(seq 100); do
+        S3RVER_PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$1.out")
+        [ -n "$S3RVER_PORT" ] && break
+        kill -0 "$S3RVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+
+# s3rver_stop: stop the s3rver of s3rver_start, if any (for traps).
+s3rver_stop() {
+    [ -z "${S3RVER_PID:-}" ] || { kill "$S3RVER_PID" 2>/dev/null; wait "$S3RVER_PID" 2>/dev/null; }
+    S3RVER_PID=""
+}
+
 # test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED
 # replays a run (SHELF_KILL_SEED, its older name, too), else the time.
 # Prints it so a failure can be replayed.

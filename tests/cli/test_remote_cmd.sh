@@ -21,7 +21,7 @@ CP="credentials passphrase"
 # so the s3 remotes below are reachable and remote test does a round trip.
 SRV="$SHELF_SRC/tests/servers"
 start_s3rver
-trap 'kill $S3PID 2>/dev/null; sh "$SRV/apache.sh" stop "$T/apache" >/dev/null 2>&1; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+trap 's3rver_stop; sh "$SRV/apache.sh" stop "$T/apache" >/dev/null 2>&1; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 
 # no terminal to ask on: setsid detaches from any controlling terminal
 nt() { setsid -w "$@" </dev/null; }

@@ -29,10 +29,9 @@ if [ -n "$missing" ]; then
 fi
 
 RGW="$T/rgw"
-S3RVER_PID=""
 cleanup() {
     "$SRV/radosgw.sh" stop "$RGW" >/dev/null 2>&1
-    [ -z "$S3RVER_PID" ] || { kill "$S3RVER_PID" 2>/dev/null; wait "$S3RVER_PID" 2>/dev/null; }
+    s3rver_stop
     chmod -R u+w "$T" 2>/dev/null
     rm -rf "$T"
 }
@@ -59,18 +58,7 @@ $line
 EOF
 ok "radosgw started on port $RGW_PORT"
 
-mkdir -p "$T/s3rver"
-# s3rver's list continuation tokens need OpenSSL's legacy provider (node 20).
-NODE_OPTIONS=--openssl-legacy-provider node "$SRV/s3rver.js" "$T/s3rver" 0 shelf \
-    >"$T/s3rver.out" 2>"$T/s3rver.err" &
-S3RVER_PID=$!
-S3RVER_PORT=""
-for _ in $(seq 100); do
-    S3RVER_PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-    [ -n "$S3RVER_PORT" ] && break
-    kill -0 "$S3RVER_PID" 2>/dev/null || break
-    sleep 0.1
-done
+s3rver_start "$T/s3rver"
 check "s3rver started" -n "$S3RVER_PORT"
 
 # A target shelf took for a folder would appear here.

@@ -8,6 +8,8 @@
 #ifndef SHELF_TEST_BE_CONFORMANCE_H
 #define SHELF_TEST_BE_CONFORMANCE_H
 
+#include <pthread.h>
+
 typedef struct conf_names {
     char seen[16][64];
     int n;
@@ -188,6 +190,44 @@ static inline void be_conformance_all(be_conf_open_fn open_be, void *ud)
     ASSERT(!conf_has(&l, "data/ef/failed"));
     ASSERT_OK(shelf__be_save(f, "data/ef/failed", "y", 1));
     shelf__be_close(f);
+}
+
+/* Two saves of one name at once (create-only races): r[i].data is
+ * "racer0" and "racer1", r[0] saves through be, r[1] through a dup of be
+ * (the caller closes r[1].be); each r[i].rc is its save's result. */
+typedef struct conf_racer {
+    shelf__backend *be;
+    const char *name;
+    char data[8];
+    int rc;
+} conf_racer;
+
+static inline void *conf_race_save(void *p)
+{
+    conf_racer *r = p;
+
+    r->rc = shelf__be_save(r->be, r->name, r->data, strlen(r->data));
+    return NULL;
+}
+
+static inline void conf_race(shelf__backend *be, const char *name, conf_racer r[2])
+{
+    pthread_t th[2];
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        r[i].rc = 99;
+        r[i].name = name;
+        snprintf(r[i].data, sizeof r[i].data, "racer%d", i);
+        if (i == 0)
+            r[i].be = be;
+        else
+            ASSERT_OK(be->ops->dup(be, &r[i].be));
+    }
+    for (i = 0; i < 2; i++)
+        ASSERT_EQ_INT(pthread_create(&th[i], NULL, conf_race_save, &r[i]), 0);
+    for (i = 0; i < 2; i++)
+        ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
 }
 
 #endif /* SHELF_TEST_BE_CONFORMANCE_H */

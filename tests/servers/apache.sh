@@ -28,9 +28,8 @@ start() {
     [ -x /usr/sbin/apache2 ] || die "apache2 is not installed"
     mkdir -p "$d/data" "$d/lock" "$d/run" "$d/log"
     d=$(cd "$d" && pwd)
-    make_certs "$d"
+    pw=$(dav_make_certs "$d" shelf)
     [ "$bad" != badcerts ] || [ "$scheme" != https ] || make_bad_certs "$d"
-    pw=$(make_htpasswd "$d/htpasswd" shelf)
     userline=""
     if [ "$(id -u)" = 0 ]; then
         open_path "$d"
@@ -49,25 +48,30 @@ SSLCertificateKeyFile $d/server.key
 SSLSessionCache shmcb:$d/run/ssl_scache(512000)
 SSLRandomSeed startup builtin"
     fi
-    tries=0
-    while :; do
-        port=$(free_port)
-        vhosts="" ports=""
-        if [ "$bad" = badcerts ] && [ "$scheme" = https ]; then
-            for c in expired wronghost selfsigned; do
-                p=$(free_port)
-                ports="$ports$c $p
+    dav_run apache2 "$d/run/httpd.pid" "$scheme" "$d" write_conf /usr/sbin/apache2 -f "$d/httpd.conf" -k start
+    printf '%s' "$ports" >"$d/badcert-ports"
+    echo "ready $port shelf $pw $d/ca.pem"
+}
+
+# The config for $port (dav_run calls it before each try); with badcerts,
+# three more ports whose certificates a client must refuse ($ports lists them).
+write_conf() {
+    vhosts="" ports=""
+    if [ "$bad" = badcerts ] && [ "$scheme" = https ]; then
+        for c in expired wronghost selfsigned; do
+            p=$(free_port)
+            ports="$ports$c $p
 "
-                vhosts="$vhosts
+            vhosts="$vhosts
 Listen 127.0.0.1:$p
 <VirtualHost 127.0.0.1:$p>
 SSLEngine on
 SSLCertificateFile $d/$c.pem
 SSLCertificateKeyFile $d/server.key
 </VirtualHost>"
-            done
-        fi
-        cat >"$d/httpd.conf" <<CONF
+        done
+    fi
+    cat >"$d/httpd.conf" <<CONF
 ServerRoot "$d"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$port
@@ -106,18 +110,6 @@ DocumentRoot "$d/data"
 </Directory>
 $vhosts
 CONF
-        rm -f "$d/run/httpd.pid"
-        if /usr/sbin/apache2 -f "$d/httpd.conf" -k start 2>"$d/log/start.log" &&
-            wait_http 10 "$scheme://127.0.0.1:$port/" "$d/ca.pem"; then
-            break
-        fi
-        kill_pidfile "$d/run/httpd.pid"
-        tries=$((tries + 1))
-        [ $tries -lt 5 ] || die "apache2 did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
-    done
-    printf '%s' "$ports" >"$d/badcert-ports"
-    watch_owner "$d/run/httpd.pid"
-    echo "ready $port shelf $pw $d/ca.pem"
 }
 
 case "${1:-}" in

@@ -8,8 +8,15 @@ free_port() {
     /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# make_certs DIR: DIR/ca.pem (the CA the client trusts), DIR/server.pem and
-# DIR/server.key (for 127.0.0.1 and localhost, signed by the CA).
+# dav_make_certs DIR USER: DIR/ca.pem (the CA the client trusts),
+# DIR/server.pem and DIR/server.key (for 127.0.0.1 and localhost, signed by
+# the CA), and DIR/htpasswd for USER with a random password (printed).
+dav_make_certs() {
+    make_certs "$1"
+    make_htpasswd "$1/htpasswd" "$2"
+}
+
+# make_certs DIR: the certificates of dav_make_certs.
 make_certs() {
     d=$1
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=shelf test CA" \
@@ -59,6 +66,29 @@ make_htpasswd() {
     printf '%s:%s\n' "$2" "$hash" >"$1"
     chmod 644 "$1"
     echo "$pw"
+}
+
+# dav_run NAME PIDFILE SCHEME DIR WRITE_CONF CMD...: start a daemon on a
+# fresh free port ($port, for WRITE_CONF, a function that writes its
+# config) with CMD, until it answers within 10 s (5 tries; a taken port is
+# tried again), then stop it with its test (watch_owner).
+dav_run() {
+    name=$1 pidf=$2 scheme=$3 d=$4 conf=$5
+    shift 5
+    tries=0
+    while :; do
+        port=$(free_port)
+        "$conf"
+        rm -f "$pidf"
+        if "$@" 2>"$d/log/start.log" &&
+            wait_http 10 "$scheme://127.0.0.1:$port/" "$d/ca.pem"; then
+            break
+        fi
+        kill_pidfile "$pidf"
+        tries=$((tries + 1))
+        [ $tries -lt 5 ] || die "$name did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
+    done
+    watch_owner "$pidf"
 }
 
 # wait_http SECONDS URL CAFILE: until the server answers anything at all.

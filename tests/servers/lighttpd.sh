@@ -22,8 +22,7 @@ start() {
     [ -f /usr/lib/lighttpd/mod_webdav.so ] || die "lighttpd's mod_webdav is not installed (lighttpd-mod-webdav)"
     mkdir -p "$d/data" "$d/lock" "$d/run" "$d/log" "$d/upload"
     d=$(cd "$d" && pwd)
-    make_certs "$d"
-    pw=$(make_htpasswd "$d/htpasswd" shelf)
+    pw=$(dav_make_certs "$d" shelf)
     ssl=""
     if [ "$scheme" = https ]; then
         [ -f /usr/lib/lighttpd/mod_openssl.so ] || die "lighttpd's mod_openssl is not installed (lighttpd-mod-openssl)"
@@ -32,10 +31,12 @@ ssl.engine = \"enable\"
 ssl.pemfile = \"$d/server.pem\"
 ssl.privkey = \"$d/server.key\""
     fi
-    tries=0
-    while :; do
-        port=$(free_port)
-        cat >"$d/lighttpd.conf" <<CONF
+    dav_run lighttpd "$d/run/lighttpd.pid" "$scheme" "$d" write_conf /usr/sbin/lighttpd -f "$d/lighttpd.conf"
+    echo "ready $port shelf $pw $d/ca.pem"
+}
+
+write_conf() {
+    cat >"$d/lighttpd.conf" <<CONF
 server.document-root = "$d/data"
 server.bind = "127.0.0.1"
 server.port = $port
@@ -52,17 +53,6 @@ auth.backend = "htpasswd"
 auth.backend.htpasswd.userfile = "$d/htpasswd"
 auth.require = ( "" => ( "method" => "basic", "realm" => "shelf test", "require" => "valid-user" ) )
 CONF
-        rm -f "$d/run/lighttpd.pid"
-        if /usr/sbin/lighttpd -f "$d/lighttpd.conf" 2>"$d/log/start.log" &&
-            wait_http 10 "$scheme://127.0.0.1:$port/" "$d/ca.pem"; then
-            break
-        fi
-        kill_pidfile "$d/run/lighttpd.pid"
-        tries=$((tries + 1))
-        [ $tries -lt 5 ] || die "lighttpd did not start: $(cat "$d/log/start.log" "$d/log/error.log" 2>/dev/null | tail -3)"
-    done
-    watch_owner "$d/run/lighttpd.pid"
-    echo "ready $port shelf $pw $d/ca.pem"
 }
 
 case "${1:-}" in

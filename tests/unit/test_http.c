@@ -8,16 +8,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include "test.h"
+#include "servers.h"
 #include "alloc_fault.h"
 #include "remote/http_int.h"
 
@@ -52,50 +51,19 @@ static void kill_servers(void)
  * skip when the program is missing. */
 static int start_server(char *const argv[])
 {
-    int fds[2], port = -1;
-    pid_t pid;
     char line[128];
-    size_t n = 0;
-    double t0 = shelf__monotonic();
+    pid_t pid;
+    int port;
 
     ASSERT(nservers < MAX_SERVERS);
     if (access(argv[0], X_OK) != 0)
         skip("not found: ", argv[0]);
-    ASSERT(pipe(fds) == 0);
-    pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
+    port = test_server_start(argv, NULL, 0, 15, &pid, line, sizeof line);
+    if (port <= 0 || port >= 65536)
+        test__fail(__FILE__, __LINE__, "%s did not start: '%s'", argv[0], line);
     if (nservers == 0)
         atexit(kill_servers);
     servers[nservers++] = pid;
-    while (n < sizeof line - 1 && shelf__monotonic() - t0 < 15) {
-        struct pollfd p = { fds[0], POLLIN, 0 };
-        if (poll(&p, 1, 500) <= 0)
-            continue;
-        if (read(fds[0], line + n, 1) <= 0)
-            break;
-        if (line[n++] == '\n')
-            break;
-    }
-    line[n] = '\0';
-    close(fds[0]);
-    if (strncmp(line, "ready ", 6) == 0) {
-        char *end;
-        long v = strtol(line + 6, &end, 10);
-
-        if (v > 0 && v < 65536 && *end == '\n')
-            port = (int)v;
-    }
-    if (port < 0)
-        test__fail(__FILE__, __LINE__, "%s did not start: '%s'", argv[0], line);
     return port;
 }
 

@@ -100,20 +100,6 @@ TEST(rclone_conformance)
     ASSERT(!serving(root));
 }
 
-typedef struct racer {
-    shelf__backend *be;
-    char data[8];
-    int rc;
-} racer;
-
-static void *race(void *p)
-{
-    racer *r = p;
-
-    r->rc = shelf__be_save(r->be, "data/ab/same", r->data, strlen(r->data));
-    return NULL;
-}
-
 /* Two saves of one name at once through rclone: one wins, one EEXIST. */
 TEST(rclone_create_only_race)
 {
@@ -127,23 +113,11 @@ TEST(rclone_create_only_race)
     setup(root, sizeof root);
     ASSERT_OKM(err.msg, open_rclone(root, NULL, 1, &be, &err));
     for (round = 0; round < 10; round++) {
-        racer r[2];
-        pthread_t th[2];
-        int i, won;
+        conf_racer r[2];
+        int won;
 
         ASSERT_RC(round ? SHELF_OK : SHELF_ENOTFOUND, shelf__be_remove(be, "data/ab/same"));
-        for (i = 0; i < 2; i++) {
-            r[i].rc = 99;
-            snprintf(r[i].data, sizeof r[i].data, "racer%d", i);
-            if (i == 0)
-                r[i].be = be;
-            else
-                ASSERT_OK(be->ops->dup(be, &r[i].be));
-        }
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
+        conf_race(be, "data/ab/same", r);
         if ((r[0].rc == SHELF_OK) == (r[1].rc == SHELF_OK))
             test__fail(__FILE__, __LINE__, "race: %d (%s) and %d (%s)", r[0].rc, r[0].be->err.msg,
                        r[1].rc, r[1].be->err.msg);

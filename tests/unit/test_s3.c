@@ -4,14 +4,13 @@
  * started on 127.0.0.1 by the test and stopped at exit.
  */
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "test.h"
 #include "remote/remote_int.h"
 #include "be_conformance.h"
+#include "servers.h"
 #include "remote/s3_int.h"
 #include "remote/sigv4_int.h"
 
@@ -137,14 +136,9 @@ static char server_dir[256];
  * children run atexit handlers too). */
 static void stop_server(void)
 {
-    int st;
-
     if (server_pid <= 0 || getpid() != owner_pid)
         return;
-    kill(server_pid, SIGTERM);
-    if (waitpid(server_pid, &st, 0) < 0)
-        perror("waitpid");
-    server_pid = -1;
+    test_server_stop(&server_pid);
     test_rm_rf(server_dir);
 }
 
@@ -154,10 +148,8 @@ static int start_server(char *why, size_t whysize)
 {
     const char *js = SHELF_SRC_DIR "/tests/servers/s3rver.js";
     const char *tmp = getenv("TMPDIR");
+    char *argv[] = { (char *)"node", (char *)js, server_dir, (char *)"0", (char *)BUCKET, NULL };
     char line[128];
-    size_t got = 0;
-    int fds[2];
-    double t0;
 
     if (access(js, R_OK) != 0 || access(SHELF_SRC_DIR "/tests/servers/node_modules/@20minutes/s3rver",
                                         R_OK) != 0) {
@@ -165,47 +157,20 @@ static int start_server(char *why, size_t whysize)
         return -1;
     }
     snprintf(server_dir, sizeof server_dir, "%s/shelf-s3rver-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(server_dir) || pipe(fds) != 0) {
-        snprintf(why, whysize, "cannot make a folder or pipe for s3rver");
+    if (!mkdtemp(server_dir)) {
+        snprintf(why, whysize, "cannot make a folder for s3rver");
         return -1;
     }
     owner_pid = getpid();
-    if ((server_pid = fork()) < 0) {
-        snprintf(why, whysize, "cannot fork");
+    server_port = test_server_start(argv, "NODE_OPTIONS=--openssl-legacy-provider",
+                                    !getenv("SHELF_TEST_S3RVER_LOG"), 30, &server_pid, line,
+                                    sizeof line);
+    if (server_port <= 0) {
+        snprintf(why, whysize, "s3rver did not start (node missing?): '%s'", line);
+        test_rm_rf(server_dir);
         return -1;
-    }
-    if (server_pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-
-        prctl(PR_SET_PDEATHSIG, SIGTERM);   /* never outlive the test */
-        dup2(fds[1], 1);
-        if (devnull >= 0 && !getenv("SHELF_TEST_S3RVER_LOG"))
-            dup2(devnull, 2);
-        close(fds[0]);
-        setenv("NODE_OPTIONS", "--openssl-legacy-provider", 1);
-        execlp("node", "node", js, server_dir, "0", BUCKET, (char *)NULL);
-        _exit(127);
     }
     atexit(stop_server);
-    close(fds[1]);
-    t0 = shelf__monotonic();
-    while (shelf__monotonic() - t0 < 30 && got < sizeof line - 1) {
-        struct pollfd p = { fds[0], POLLIN, 0 };
-        if (poll(&p, 1, 1000) <= 0)
-            continue;
-        if (read(fds[0], line + got, 1) <= 0)
-            break;
-        got++;
-        if (line[got - 1] == '\n')
-            break;
-    }
-    line[got] = '\0';
-    close(fds[0]);
-    if (strncmp(line, "ready ", 6) != 0 || (server_port = (int)strtol(line + 6, NULL, 10)) <= 0) {
-        snprintf(why, whysize, "s3rver did not start (node missing?): '%s'", line);
-        stop_server();
-        return -1;
-    }
     return 0;
 }
 
@@ -650,40 +615,15 @@ TEST(s3_radosgw)
 /* Start tests/servers/s3_bad.py; its pid, or -1 with the test skipped. */
 static pid_t start_bad(int *port)
 {
-    const char *py = SHELF_SRC_DIR "/tests/servers/s3_bad.py";
+    char *argv[] = { (char *)"/usr/bin/python3", (char *)SHELF_SRC_DIR "/tests/servers/s3_bad.py",
+                     NULL };
     char line[64];
-    size_t got = 0;
-    int fds[2];
     pid_t pid;
 
     if (access("/usr/bin/python3", X_OK) != 0)
         TEST_SKIP("/usr/bin/python3 is not installed");
-    ASSERT(pipe(fds) == 0);
-    ASSERT((pid = fork()) >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl("/usr/bin/python3", "python3", py, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (got < sizeof line - 1) {
-        struct pollfd p = { fds[0], POLLIN, 0 };
-
-        if (poll(&p, 1, 20000) <= 0 || read(fds[0], line + got, 1) <= 0)
-            break;
-        if (line[got++] == '\n')
-            break;
-    }
-    line[got] = '\0';
-    close(fds[0]);
-    *port = strncmp(line, "ready ", 6) == 0 ? (int)strtol(line + 6, NULL, 10) : 0;
-    if (*port <= 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
+    if ((*port = test_server_start(argv, NULL, 0, 20, &pid, line, sizeof line)) <= 0)
         ASSERT(!"s3_bad.py did not start");
-    }
     return pid;
 }
 
@@ -726,8 +666,7 @@ TEST(s3_bad_replies)
     close(fd);
     shelf__be_close(be);
     shelf__buf_release(&b);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    test_server_stop(&pid);
 }
 
 /* ---- virtual-hosted requests (s3+vhost:) ---------------------------------- */

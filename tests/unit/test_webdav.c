@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "test.h"
 #include "remote/dav_int.h"
 #include "be_conformance.h"
+#include "servers.h"
 
 /* ---- servers ------------------------------------------------------------- */
 
@@ -183,21 +183,6 @@ TEST(lighttpd_conformance)
 
 /* ---- create-only, passwords, names, big files ---------------------------- */
 
-typedef struct racer {
-    shelf__backend *be;
-    const char *name;
-    char data[8];
-    int rc;
-} racer;
-
-static void *race(void *p)
-{
-    racer *r = p;
-
-    r->rc = shelf__be_save(r->be, r->name, r->data, strlen(r->data));
-    return NULL;
-}
-
 /* Two saves of one name at once, 20 times: one wins, the other is told the
  * name exists.  strict 0 (Apache): mod_dav_fs checks "Overwrite: F" and
  * then renames, so both may win; the file is still one of the two whole
@@ -211,25 +196,12 @@ static void create_only_race(dav_server *s, int strict)
 
     ASSERT_OKM(err.msg, open_dav(s, "/race", s->pass, 1, &be, &err));
     for (round = 0; round < 20; round++) {
-        racer r[2];
-        pthread_t th[2];
+        conf_racer r[2];
         char name[32];
-        int i, won;
+        int won;
 
         snprintf(name, sizeof name, "data/%02d/same", round);
-        for (i = 0; i < 2; i++) {
-            r[i].rc = 99;
-            r[i].name = name;
-            snprintf(r[i].data, sizeof r[i].data, "racer%d", i);
-            if (i == 0)
-                r[i].be = be;
-            else
-                ASSERT_OK(be->ops->dup(be, &r[i].be));
-        }
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_create(&th[i], NULL, race, &r[i]), 0);
-        for (i = 0; i < 2; i++)
-            ASSERT_EQ_INT(pthread_join(th[i], NULL), 0);
+        conf_race(be, name, r);
         ASSERT_OK(shelf__be_load(be, name, 0, 0, &b));
         if (r[0].rc == SHELF_OK && r[1].rc == SHELF_OK && !strict) {
             both++;
@@ -513,40 +485,22 @@ static pid_t proxy_pid = -1, proxy_owner;
 
 static void stop_proxy(void)
 {
-    int st;
-
-    if (proxy_pid > 0 && getpid() == proxy_owner) {
-        kill(proxy_pid, SIGTERM);
-        waitpid(proxy_pid, &st, 0);
-        proxy_pid = -1;
-    }
+    if (getpid() == proxy_owner)
+        test_server_stop(&proxy_pid);
 }
 
 /* Start shelf-faultproxy ARGS... PORT; returns its port. */
 static int start_proxy(const char *control, int port)
 {
-    char sport[16], line[64] = "";
-    int fds[2], pport = 0;
-    FILE *f;
+    char sport[16], line[64];
+    char *argv[] = { (char *)SHELF_FAULTPROXY, (char *)"--control", (char *)control, sport, NULL };
+    int pport;
 
     snprintf(sport, sizeof sport, "%d", port);
-    ASSERT_EQ_INT(pipe(fds), 0);
     proxy_owner = getpid();
-    ASSERT((proxy_pid = fork()) >= 0);
-    if (proxy_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", control, sport, (char *)NULL);
-        _exit(127);
-    }
-    atexit(stop_proxy);
-    close(fds[1]);
-    ASSERT((f = fdopen(fds[0], "r")) != NULL);
-    if (fgets(line, sizeof line, f))
-        sscanf(line, "ready %d", &pport);
-    fclose(f);
+    pport = test_server_start(argv, NULL, 0, 20, &proxy_pid, line, sizeof line);
     ASSERT(pport > 0);
+    atexit(stop_proxy);
     return pport;
 }
 
