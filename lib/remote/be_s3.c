@@ -510,12 +510,14 @@ static int read_reply(be_s3 *b, const shelf__http_req *rq, const shelf__buf *bod
     return SHELF_OK;
 }
 
-/* GET a list reply of kind (query built by the caller) and parse it. */
-static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shelf__s3_reply *r)
+/* GET a reply of kind from name (rel: relative to the prefix; "" and 0:
+ * the bucket) with query (built by the caller), and parse it. */
+static int get_reply_at(be_s3 *b, const char *name, int rel, const char *op, const char *query,
+                        int kind, shelf__s3_reply *r)
 {
     shelf__http_req rq;
     shelf__buf body = SHELF__BUF_INIT;
-    char *url = url_of(b->sh, "", 0, query);
+    char *url = url_of(b->sh, name, rel, query);
     int rc;
 
     memset(r, 0, sizeof *r);
@@ -536,6 +538,12 @@ out:
     shelf__buf_release(&body);
     shelf_free(url);
     return rc;
+}
+
+/* GET a list reply of kind from the bucket (query built by the caller). */
+static int get_reply(be_s3 *b, const char *op, const char *query, int kind, shelf__s3_reply *r)
+{
+    return get_reply_at(b, "", 0, op, query, kind, r);
 }
 
 /* List keys under the prefix + dir (NULL: the whole prefix), calling cb
@@ -809,47 +817,6 @@ out:
     return rc;
 }
 
-/* GET name (relative) with query and parse the reply as kind (ListParts).
- * fix/dedup's reply helper should take this over with get_reply. */
-static int get_object_reply(be_s3 *b, const char *name, const char *op, const char *query,
-                            int kind, shelf__s3_reply *r)
-{
-    shelf__http_req rq;
-    shelf__buf body = SHELF__BUF_INIT;
-    shelf__err xe = { 0, "" };
-    char *url = url_of(b->sh, name, 1, query);
-    int rc;
-
-    memset(r, 0, sizeof *r);
-    shelf__http_req_init(&rq);
-    if (!url) {
-        rc = nomem(b);
-        goto out;
-    }
-    rq.op = op;
-    rq.method = "GET";
-    rq.url = url;
-    rq.out = &body;
-    rq.max_out = LIST_MAX_OUT;
-    if ((rc = s3_do(b, &rq, NULL)) != SHELF_OK)
-        goto out;
-    if (rq.status != 200)
-        rc = s3_fail(b, &rq, &body);
-    else if ((rc = shelf__s3_reply_parse(body.buf, body.len, kind, r, &xe)) != SHELF_OK)
-        rc = shelf__seterr(&b->be.err, rc == SHELF_ENOMEM ? rc : SHELF_EIO, "%s: %s: %s",
-                           b->sh->display, op, xe.msg);
-    else if (r->is_error) {
-        rq.status = 500;
-        rc = s3_fail(b, &rq, &body);
-        shelf__s3_reply_free(r);
-    }
-out:
-    shelf__http_req_reset(&rq);
-    shelf__buf_release(&body);
-    shelf_free(url);
-    return rc;
-}
-
 /* The parts a killed run left: for each part number (1..nparts) the
  * quoted ETag and size the server holds, or NULL. */
 typedef struct old_parts {
@@ -927,7 +894,7 @@ static int find_upload(be_s3 *b, const char *name, unsigned nparts, char **uploa
             rc = nomem(b);
             goto out;
         }
-        if (get_object_reply(b, name, "list parts", q.buf, SHELF__S3X_PARTS, &r) != SHELF_OK)
+        if (get_reply_at(b, name, 1, "list parts", q.buf, SHELF__S3X_PARTS, &r) != SHELF_OK)
             goto none;      /* aborted meanwhile (NoSuchUpload): start anew */
         for (i = 0; i < r.n; i++) {
             unsigned k = r.items[i].part - 1;

@@ -10,7 +10,7 @@ set -u
 # test searches for.
 T="${TMPDIR:-/tmp}/shelf-cli-$$-$(date +%s%N)"
 mkdir -m 700 "$T" || exit 1
-trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+trap 's3rver_stop; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 export SHELF_LIBRARY="$T/lib"
 unset XDG_DATA_HOME
 passed=0
@@ -122,26 +122,15 @@ test_seed() {
     RANDOM=$seed
 }
 
-# start_s3rver: start @20minutes/s3rver (tests/servers/s3rver.js, which
-# checks SigV4; access key and secret S3RVER) with the bucket "shelf" on a
-# free port of 127.0.0.1, stopped when the script exits.  Sets S3PID, PORT
-# and S3 (s3:http://127.0.0.1:PORT/shelf).  Returns 2 when node or s3rver is
-# not installed, 1 (after a failed check) when it did not start.
+# start_s3rver: s3rver_start "$T/s3rver" for a test that needs one S3
+# server: sets S3PID, PORT and S3 (s3:http://127.0.0.1:PORT/shelf) and
+# checks it started; lib.sh's exit trap stops it.  Returns 2 when node or
+# s3rver is not installed, 1 (after a failed check) when it did not start.
 start_s3rver() {
-    local srv="$SHELF_SRC/tests/servers"
-    command -v node >/dev/null && [ -d "$srv/node_modules/@20minutes/s3rver" ] || return 2
-    mkdir -p "$T/s3rver"
-    NODE_OPTIONS=--openssl-legacy-provider node "$srv/s3rver.js" "$T/s3rver" 0 shelf \
-        >"$T/s3rver.out" 2>"$T/s3rver.err" &
-    S3PID=$!
-    trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
-    PORT=""
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-        [ -n "$PORT" ] && break
-        kill -0 "$S3PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    command -v node >/dev/null && [ -d "$SHELF_SRC/tests/servers/node_modules/@20minutes/s3rver" ] || return 2
+    s3rver_start "$T/s3rver"
+    S3PID=$S3RVER_PID
+    PORT=$S3RVER_PORT
     check "s3rver started" -n "$PORT"
     [ -n "$PORT" ] || { sed 's/^/    s3rver: /' "$T/s3rver.err" | head -20 >&2; return 1; }
     S3="s3:http://127.0.0.1:$PORT/shelf"

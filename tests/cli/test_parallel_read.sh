@@ -18,33 +18,8 @@ command -v node >/dev/null 2>&1 && [ -d "$SRV/node_modules/@20minutes/s3rver" ] 
     exit 77
 }
 
-S3RVER_PID=""
-cleanup() {
-    [ -z "$S3RVER_PID" ] || { kill "$S3RVER_PID" 2>/dev/null; wait "$S3RVER_PID" 2>/dev/null; }
-    chmod -R u+w "$T" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
 STATS="$T/stats"
-mkdir -p "$T/s3rver"
-NODE_OPTIONS=--openssl-legacy-provider S3RVER_STATS="$STATS" \
-    node "$SRV/s3rver.js" "$T/s3rver" 0 shelf >"$T/s3rver.out" 2>"$T/s3rver.err" &
-S3RVER_PID=$!
-PORT=""
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$T/s3rver.out")
-    [ -n "$PORT" ] && break
-    kill -0 "$S3RVER_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$PORT" ]; then
-    fail "s3rver started"
-    cat "$T/s3rver.err" >&2
-    finish
-    exit
-fi
-ok "s3rver started on port $PORT"
+S3RVER_STATS="$STATS" start_s3rver || { finish; exit; }
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 export AWS_CONFIG_FILE="$T/aws-config" AWS_SHARED_CREDENTIALS_FILE="$T/aws-credentials"
 : >"$AWS_CONFIG_FILE"

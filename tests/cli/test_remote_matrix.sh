@@ -38,7 +38,7 @@ if command -v rclone >/dev/null; then
 else
     skip "rclone" "rclone is not installed"
 fi
-trap '[ -z "${S3PID:-}" ] || kill $S3PID 2>/dev/null; sh "$SRV/apache.sh" stop "$A" >/dev/null 2>&1; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+trap 's3rver_stop; sh "$SRV/apache.sh" stop "$A" >/dev/null 2>&1; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 
 for k in $targets; do
     P="[$k]"

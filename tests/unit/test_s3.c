@@ -721,11 +721,8 @@ static pid_t cut_owner = -1;
 
 static void stop_cut_proxy(void)
 {
-    if (cut_proxy > 0 && getpid() == cut_owner) {
-        kill(cut_proxy, SIGTERM);
-        waitpid(cut_proxy, NULL, 0);
-        cut_proxy = -1;
-    }
+    if (getpid() == cut_owner)
+        test_server_stop(&cut_proxy);
 }
 
 typedef struct cut_state {
@@ -774,30 +771,20 @@ static void cut_then_resume(int port, const char *akey, const char *skey)
     char sport[16], line[64] = "", base[64], path[4096];
     size_t size = 40u << 20, i;
     uint64_t up0, up1, down, kept0, kept1, st;
-    int fds[2], pport = 0, fd;
-    FILE *f;
+    int pport = 0, fd;
     double t0;
 
     test_pathf(c.control, sizeof c.control, "%s/cut-faults", test_tmpdir());
     snprintf(c.tmp, sizeof c.tmp, "%s.tmp", c.control);
     set_faults(&c, "--up --cut 20000000\n");
     snprintf(sport, sizeof sport, "%d", port);
-    ASSERT_EQ_INT(pipe(fds), 0);
-    cut_owner = getpid();
-    ASSERT((cut_proxy = fork()) >= 0);
-    if (cut_proxy == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(SHELF_FAULTPROXY, SHELF_FAULTPROXY, "--control", c.control, sport, (char *)NULL);
-        _exit(127);
+    {
+        char *const argv[] = { (char *)SHELF_FAULTPROXY, (char *)"--control", c.control, sport, NULL };
+
+        cut_owner = getpid();
+        pport = test_server_start(argv, NULL, 1, 10, &cut_proxy, line, sizeof line);
+        atexit(stop_cut_proxy);
     }
-    atexit(stop_cut_proxy);
-    close(fds[1]);
-    ASSERT((f = fdopen(fds[0], "r")) != NULL);
-    if (fgets(line, sizeof line, f) && !strncmp(line, "ready ", 6))
-        pport = (int)strtol(line + 6, NULL, 10);
-    ASSERT_EQ_INT(fclose(f), 0);
     ASSERT(pport > 0);
 
     snprintf(base, sizeof base, "http://127.0.0.1:%d", pport);
