@@ -302,5 +302,8 @@ int shelf__snap_all(shelf_repo *r, json_t **out);
 /* The backup run a snapshot (JSON) is, or is a copy of: "origin_run", else
  * "run" ("" when neither). */
 const char *shelf__snap_origin(json_t *snap);
+/* Workers of a reading pool (restore, check --read-data): one per CPU (at
+ * most 4) for decrypting and hashing, and at least one per connection. */
+int shelf__repo_read_workers(const shelf_repo *r);
 
 #endif /* SHELF_BACKUP_INT_H */

@@ -315,16 +315,10 @@ static void cpool_stop(cpool *p)
 static int cpool_start(cpool *p, chk *c)
 {
     shelf_repo *r = c->r;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
-    int conns = r->connections > 0 ? r->connections : 1;
+    int i, n = shelf__repo_read_workers(r);
 
     memset(p, 0, sizeof *p);
     p->c = c;
-    if (conns > SHELF__MAX_CONNECTIONS)
-        conns = SHELF__MAX_CONNECTIONS;
-    if (conns > n)
-        n = conns;
     p->window = (size_t)n + 1 < CJOBS ? (size_t)n + 1 : CJOBS;
     if (!(p->pool = shelf__pool_new(n, (int)p->window)))
         goto nomem;

@@ -2063,3 +2063,14 @@ out:
     names_free(&l);
     return rc;
 }
+
+int shelf__repo_read_workers(const shelf_repo *r)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
+    int conns = r->connections > 0 ? r->connections : 1;
+
+    if (conns > SHELF__MAX_CONNECTIONS)
+        conns = SHELF__MAX_CONNECTIONS;
+    return conns > n ? conns : n;
+}

@@ -545,16 +545,10 @@ static void rpool_stop(rpool *p);
 static int rpool_start(rpool *p, rst *s)
 {
     shelf_repo *r = s->r;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int i, n = ncpu > 4 ? 4 : ncpu > 1 ? (int)ncpu : 1;
-    int conns = r->connections > 0 ? r->connections : 1;
+    int i, n = shelf__repo_read_workers(r);
 
     memset(p, 0, sizeof *p);
     p->s = s;
-    if (conns > SHELF__MAX_CONNECTIONS)
-        conns = SHELF__MAX_CONNECTIONS;
-    if (conns > n)
-        n = conns;
     /* A job per worker and one more waiting; one slot of the ring stays
      * for the open job. */
     p->window = (size_t)n + 1 < RJOBS - 1 ? (size_t)n + 1 : RJOBS - 1;
