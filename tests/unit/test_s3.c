@@ -757,7 +757,8 @@ static void cut_progress(void *ud, uint64_t up, uint64_t down)
 /* Through shelf-faultproxy: the connection that carries a 40 MiB upload is
  * cut after 20 MB (in its third part) and every retry is refused, so the
  * save fails with SHELF_EIO and leaves the upload; with the faults gone the
- * next save keeps the two parts on the server and sends the three others. */
+ * next save keeps the parts before the cut one on the server and sends the
+ * rest. */
 static void cut_then_resume(int port, const char *akey, const char *skey)
 {
     static cut_state c;
@@ -769,7 +770,9 @@ static void cut_then_resume(int port, const char *akey, const char *skey)
     shelf__s3_hooks h;
     shelf__buf b = SHELF__BUF_INIT;
     char sport[16], line[64] = "", base[64], path[4096];
+    const char *cutp;
     size_t size = 40u << 20, i;
+    unsigned long cutn;
     uint64_t up0, up1, down, kept0, kept1, st;
     int pport = 0, fd;
     double t0;
@@ -811,7 +814,11 @@ static void cut_then_resume(int port, const char *akey, const char *skey)
     t0 = shelf__monotonic();
     ASSERT_RC(SHELF_EIO, be->ops->save_fd(be, "archives/cut.tar", fd, size));
     printf("cut upload: %s (%.1f s)\n", be->err.msg, shelf__monotonic() - t0);
-    ASSERT(strstr(be->err.msg, "part 3"));
+    /* the cut lands in part 3 when one connection carries the parts; a
+     * connection replaced between parts (slow runs) moves it later */
+    ASSERT((cutp = strstr(be->err.msg, " part ")) != NULL);
+    cutn = strtoul(cutp + 6, NULL, 10);
+    ASSERT(cutn >= 3 && cutn <= 5);
     ASSERT(c.refusing);
     /* the faults go; the upload left on the server is resumed */
     ASSERT_EQ_INT(unlink(c.control), 0);
@@ -823,8 +830,9 @@ static void cut_then_resume(int port, const char *akey, const char *skey)
     shelf__be_s3_totals(be, &up1, &down, &kept1);
     printf("resumed after the cut: %llu bytes sent, %llu parts kept\n",
            (unsigned long long)(up1 - up0), (unsigned long long)(kept1 - kept0));
-    ASSERT_EQ_INT(kept1 - kept0, 2);
-    ASSERT(up1 - up0 >= size - (16u << 20) && up1 - up0 < size - (16u << 20) + (1u << 20));
+    ASSERT_EQ_INT(kept1 - kept0, cutn - 1);
+    ASSERT(up1 - up0 >= size - (cutn - 1) * (8u << 20) &&
+           up1 - up0 < size - (cutn - 1) * (8u << 20) + (1u << 20));
     ASSERT_OKM(be->err.msg, shelf__be_load(be, "archives/cut.tar", 0, 0, &b));
     ASSERT_EQ_INT(b.len, size);
     for (i = 0; i < size && b.buf[i] == (char)(i * 131 + (i >> 20)); i++)
