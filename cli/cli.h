@@ -89,6 +89,8 @@ void cli_sample_long(FILE *f, const shelf_sample *s);
 /* A file name as JSON: its escaped text (shelf_name_escape), null for NULL;
  * NULL only when memory runs out. */
 json_t *cli_json_name(const char *s);
+/* JSON text (any value, scalars too) parsed, or NULL. */
+json_t *cli_json_parse(const char *text);
 /* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
  * newline or terminal control gets out); owned (shelf_free), NULL on ENOMEM. */
 char *cli_name_text(const char *s);
@@ -164,6 +166,7 @@ int cmd_restore(const cli *c, int argc, char **argv);
 int cmd_log(const cli *c, int argc, char **argv);
 int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
+int cmd_sync(const cli *c, int argc, char **argv);
 
 /* Open the backup repository target as the backup commands do (the
  * password from password_file, $SHELF_PASSWORD, else a prompt on the

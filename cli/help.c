@@ -216,7 +216,7 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "remote terms", "remote terms NAME|URL",
       "what the provider can see, known limits, space" },
 
-    { "Devices (doc/sync.md)",
+    { "Devices and sync (doc/sync.md)",
       "device id", "device id [--png FILE] [--qr|--no-qr]",
       "this library's device id (made on first use: an\n"
       "Ed25519 key and certificate in DIR/device/), its\n"
@@ -229,6 +229,14 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "device ls", "device ls [--all]", "paired devices (--all: removed ones too)" },
     { NULL, "device rename", "device rename ID NAME", "rename a paired device" },
     { NULL, "device rm", "device rm ID", "remove a paired device: refused from now on" },
+    { NULL, "sync log", "sync log [--device ID [--after N]] [--limit N]",
+      "the change log: every change to what syncs (samples,\n"
+      "tags, ratings, favourites, collections), oldest\n"
+      "first, numbered per device and stamped by a hybrid\n"
+      "logical clock; logs changes made since the last call" },
+    { NULL, "sync status", "sync status",
+      "per device: how many of its changes this one holds\n"
+      "(the version vector)" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"

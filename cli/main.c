@@ -142,6 +142,7 @@ static const struct command {
     { "archive", cmd_archive }, { "export-media", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
     { "remote", cmd_remote }, { "device", cmd_device },
+    { "sync", cmd_sync },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a

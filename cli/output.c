@@ -53,6 +53,11 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+json_t *cli_json_parse(const char *text)
+{
+    return json_loads(text, JSON_DECODE_ANY, NULL);
+}
+
 json_t *cli_json_name(const char *s)
 {
     char *e;

@@ -14,6 +14,8 @@
 #ifndef SHELF_NAMES_H
 #define SHELF_NAMES_H
 
+#include "shelf/shelf.h"
+
 /* Flags of shelf_name_escape(). */
 #define SHELF_NAME_CONTROL   0x1  /* also escape bytes 0x01-0x1F and 0x7F (lines, terminals) */
 #define SHELF_NAME_BACKSLASH 0x2  /* also escape '\' (archive members: a separator on Windows) */

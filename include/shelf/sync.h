@@ -112,6 +112,44 @@ SHELF_API int shelf_device_id_parse(const char *text, unsigned char sha[32]);
  * pem[0..len)).  SHELF_EFORMAT when there is none. */
 SHELF_API int shelf_device_id_of_cert(const char *pem, size_t len, char out[SHELF_DEVICE_ID_LEN + 1]);
 
+/* ---- the change log (doc/sync.md) ---- */
+
+/* One record of the change log, as shelf_sync_log gives it. */
+typedef struct shelf_change {
+    size_t size;                            /* sizeof(shelf_change), set by the library */
+    char device[SHELF_DEVICE_ID_LEN + 1];   /* the device that made the change */
+    int64_t counter;                        /* its number among that device's changes, from 1 */
+    uint64_t hlc;                           /* hybrid logical clock: ms << 16 | counter */
+    int64_t time_ms;                        /* hlc's wall time, Unix milliseconds */
+    const char *item;                       /* the item across devices: "s:<sha256>" a sample,
+                                               "p:<hash>" a patch and "j:<hash>" a project (by
+                                               their first version), "c:<name>" a collection */
+    const char *field;                      /* "." the item itself, "tag:<name>", "rating",
+                                               "favourite", "has:<item>", or a sample field */
+    const char *value;                      /* JSON: the new value; null removes (for ".", a
+                                               tombstone) */
+} shelf_change;
+
+/*
+ * Call fn for each record of the change log, oldest first (by clock, then
+ * device and counter): those of device (NULL: every device) numbered above
+ * after.  Changes made since the last call are logged first, under this
+ * device's id (made on first use; a read-only library is read as its log
+ * stands).  The record is valid during the call only; fn returns 0 to go
+ * on, anything else to stop (returned).  Errors: SHELF_EINVAL (device is
+ * not a device id), SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
+                             int (*fn)(void *ud, const shelf_change *c), void *ud);
+
+/*
+ * The version vector: fn is called once per device the log holds records
+ * of, with the highest counter held, by device id.  Logs pending changes
+ * first, as shelf_sync_log does.
+ */
+SHELF_API int shelf_sync_vector(shelf_library *lib,
+                                int (*fn)(void *ud, const char *device, int64_t counter), void *ud);
+
 /* QR codes of short texts (device ids, invitations). */
 enum {
     SHELF_QR_TEXT = 1,  /* UTF-8 text for a terminal: two modules per character

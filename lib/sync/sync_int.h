@@ -39,4 +39,8 @@ int shelf__hlc_recv(shelf__hlc *c, uint64_t remote, uint64_t wall_ms, uint64_t m
  * UTF-8 without control characters), else SHELF_EINVAL set on lib. */
 int shelf__device_name_check(shelf_library *lib, const char *name);
 
+/* Turn the change queue into records of device self (changelog.c), in
+ * one transaction; *logged (may be NULL): how many. */
+int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
+
 #endif /* SHELF_SYNC_INT_H */

@@ -1110,6 +1110,9 @@ TEST(migrate_v1)
     ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
     ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
     ASSERT_EQ_INT(total, 2);
+    /* migration 6 queued both samples for the change log, at their times */
+    ASSERT_EQ_INT(db_int(dir, "SELECT count(*) FROM change_queue WHERE field = '.' AND row IN (1, 2)"
+                              " AND ms = 1000 * (SELECT created FROM samples WHERE id = row)"), 2);
     ASSERT_OKL(lib, shelf_catalog_get(lib, 1, &cur, &row));
     ASSERT_EQ_STR(row->name, "Kick_Vintage");
     ASSERT_EQ_STR(row->root, "/srv/old-library/samples");

@@ -1,0 +1,300 @@
+/*
+ * changelog.c: the change log (doc/sync.md, "The change log"; tables in
+ * doc/formats.md, "Migration 6").  The catalog's triggers put every change
+ * to what syncs into change_queue, in the change's own transaction; this
+ * file turns the queue into records numbered by this device's counter and
+ * stamped by its hybrid logical clock, and reads records back.
+ *
+ * Draining happens whenever sync code reads the log, so a change made by
+ * any writer (an old shelf, the sqlite3 shell) is logged; the queue keeps
+ * each change's wall time, so a late drain stamps it with the time it was
+ * made, not the time it was drained.
+ */
+#include <string.h>
+#include <sqlite3.h>
+#include "shelf/names.h"
+#include "sync_int.h"
+
+/* A sample's record: its fields, tags, rating and favourite as JSON, when
+ * row ?1 still holds the bytes ?2 names ("s:<sha256>"). */
+#define SAMPLE_JSON \
+    "SELECT json_object('name', name, 'relpath', relpath, 'size', size, 'format', format,\n" \
+    "  'subtype', subtype, 'rate', rate, 'channels', channels, 'frames', frames,\n" \
+    "  'duration', duration, 'bits', bits, 'category', category, 'title', title,\n" \
+    "  'author', author, 'comment', comment, 'genre', genre, 'kit', kit,\n" \
+    "  'instrument', instrument, 'tempo', tempo, 'beats', beats, 'root_key', root_key,\n" \
+    "  'loop_start', loop_start, 'loop_end', loop_end, 'loop_mode', loop_mode,\n" \
+    "  'managed', json(CASE WHEN blob IS NULL THEN 'false' ELSE 'true' END),\n" \
+    "  'tags', json((SELECT json_group_array(n) FROM (SELECT t.name AS n FROM tag_items ti\n" \
+    "    JOIN tags t ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL "\n" \
+    "    AND ti.item_id = s.id ORDER BY t.name))),\n" \
+    "  'rating', (SELECT rating FROM ratings WHERE kind = " SHELF__KIND_SAMPLE_SQL "\n" \
+    "    AND item_id = s.id),\n" \
+    "  'favourite', json(CASE WHEN EXISTS (SELECT 1 FROM favourites WHERE kind = " \
+    SHELF__KIND_SAMPLE_SQL "\n" \
+    "    AND item_id = s.id) THEN 'true' ELSE 'false' END))\n" \
+    "FROM samples s WHERE id = ?1 AND 's:' || sha256 = ?2"
+
+typedef struct drain_ctx {
+    shelf_library *lib;
+    const char *self;
+    sqlite3_stmt *queue, *snap, *put;
+    shelf__hlc clock;
+    int64_t counter;
+    int64_t last_seq;
+    int64_t logged;
+} drain_ctx;
+
+/* One integer from a one-column query with ?1 = text (NULL: no binding),
+ * into *out (0 when there is no row). */
+static int query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    int rc, step;
+
+    *out = 0;
+    if (!st)
+        return lib->err.rc;
+    if (text && sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "cannot read the change log");
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SHELF_OK;
+    } else {
+        rc = step == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the change log");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The value of a queued sample that is to be read from its row: the JSON
+ * into *json (owned), or NULL when the row no longer holds those bytes (a
+ * later queued change says what became of them). */
+static int sample_value(drain_ctx *d, int64_t row, const char *item, char **json)
+{
+    int step;
+
+    *json = NULL;
+    if (sqlite3_reset(d->snap) != SQLITE_OK || sqlite3_bind_int64(d->snap, 1, row) != SQLITE_OK ||
+        sqlite3_bind_text(d->snap, 2, item, -1, SQLITE_STATIC) != SQLITE_OK)
+        return shelf__dberr(d->lib, "cannot read a sample for the change log");
+    step = sqlite3_step(d->snap);
+    if (step == SQLITE_DONE)
+        return SHELF_OK;
+    if (step != SQLITE_ROW)
+        return shelf__dberr(d->lib, "cannot read a sample for the change log");
+    if (!(*json = shelf__strdup((const char *)sqlite3_column_text(d->snap, 0))))
+        return shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
+/* Log the queued change the queue statement stands on. */
+static int drain_one(drain_ctx *d)
+{
+    sqlite3_stmt *q = d->queue;
+    int64_t ms = sqlite3_column_int64(q, 1);
+    const char *item = (const char *)sqlite3_column_text(q, 2);
+    const char *field = (const char *)sqlite3_column_text(q, 3);
+    const char *value = (const char *)sqlite3_column_text(q, 4);
+    char *json = NULL, *eitem = NULL, *efield = NULL, *evalue = NULL;
+    uint64_t hlc;
+    int rc = SHELF_OK;
+
+    d->last_seq = sqlite3_column_int64(q, 0);
+    if (!item || !field)
+        return shelf__seterr(&d->lib->err, SHELF_ECORRUPT, "change queue entry %lld has no item",
+                             (long long)d->last_seq);
+    if (!value && sqlite3_column_type(q, 5) == SQLITE_INTEGER) {
+        if ((rc = sample_value(d, sqlite3_column_int64(q, 5), item, &json)) != SHELF_OK)
+            return rc;
+        if (!json)
+            return SHELF_OK;
+        value = json;
+    }
+    /* Names are bytes (a file's name, its metadata): the record holds
+     * them in names.h's escaping, so it is UTF-8 whatever they were. */
+    if (!(eitem = shelf_name_escape(item, 0)) || !(efield = shelf_name_escape(field, 0)) ||
+        (value && !(evalue = shelf_name_escape(value, 0)))) {
+        rc = shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    hlc = shelf__hlc_send(&d->clock, ms > 0 ? (uint64_t)ms : 0);
+    if (sqlite3_reset(d->put) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 1, d->self, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(d->put, 2, d->counter + 1) != SQLITE_OK ||
+        sqlite3_bind_int64(d->put, 3, (int64_t)hlc) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 4, eitem, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 5, efield, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 6, evalue, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(d->put) != SQLITE_DONE)
+        rc = shelf__dberr(d->lib, "cannot write the change log");
+    else
+        d->counter++, d->logged++;
+out:
+    shelf_free(eitem);
+    shelf_free(efield);
+    shelf_free(evalue);
+    shelf_free(json);
+    return rc;
+}
+
+static int drain_all(drain_ctx *d)
+{
+    shelf_library *lib = d->lib;
+    int64_t hlc;
+    int rc, step;
+
+    if ((rc = query_int(lib, "SELECT hlc FROM sync_clock WHERE id = 1", NULL, &hlc)) != SHELF_OK ||
+        (rc = query_int(lib, "SELECT max(counter) FROM changes WHERE device = ?1", d->self,
+                        &d->counter)) != SHELF_OK)
+        return rc;
+    d->clock.last = (uint64_t)hlc;
+    d->queue = shelf__prepare(lib, "SELECT seq, ms, item, field, value, row FROM change_queue "
+                                   "ORDER BY seq");
+    d->snap = d->queue ? shelf__prepare(lib, SAMPLE_JSON) : NULL;
+    d->put = d->snap ? shelf__prepare(lib, "INSERT INTO changes(device, counter, hlc, item, field, "
+                                           "value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)") : NULL;
+    if (!d->put)
+        return lib->err.rc;
+    while ((step = sqlite3_step(d->queue)) == SQLITE_ROW)
+        if ((rc = drain_one(d)) != SHELF_OK)
+            return rc;
+    if (step != SQLITE_DONE)
+        return shelf__dberr(lib, "cannot read the change queue");
+    if (d->last_seq == 0)
+        return SHELF_OK;
+    {
+        sqlite3_stmt *st = shelf__prepare(lib, "DELETE FROM change_queue WHERE seq <= ?1");
+        sqlite3_stmt *clk = st ? shelf__prepare(lib, "UPDATE sync_clock SET hlc = ?1 WHERE id = 1")
+                               : NULL;
+
+        rc = SHELF_OK;
+        if (!clk)
+            rc = lib->err.rc;
+        else if (sqlite3_bind_int64(st, 1, d->last_seq) != SQLITE_OK ||
+                 sqlite3_step(st) != SQLITE_DONE ||
+                 sqlite3_bind_int64(clk, 1, (int64_t)d->clock.last) != SQLITE_OK ||
+                 sqlite3_step(clk) != SQLITE_DONE)
+            rc = shelf__dberr(lib, "cannot write the change log");
+        sqlite3_finalize(st);
+        sqlite3_finalize(clk);
+    }
+    return rc;
+}
+
+int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged)
+{
+    drain_ctx d;
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    d.lib = lib;
+    d.self = self;
+    if (logged)
+        *logged = 0;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    rc = drain_all(&d);
+    sqlite3_finalize(d.queue);
+    sqlite3_finalize(d.snap);
+    sqlite3_finalize(d.put);
+    if (rc == SHELF_OK)
+        rc = shelf__commit(lib);
+    else
+        shelf__rollback(lib);
+    if (rc == SHELF_OK && logged)
+        *logged = d.logged;
+    return rc;
+}
+
+/* Drain the queue under this device's id, unless the library is read-only
+ * (then the log is read as it stands). */
+static int drain_self(shelf_library *lib)
+{
+    shelf_device_info me;
+    int rc;
+
+    if (lib->readonly)
+        return SHELF_OK;
+    memset(&me, 0, sizeof me);
+    me.size = sizeof me;
+    if ((rc = shelf_device_self(lib, &me)) != SHELF_OK)
+        return rc;
+    return shelf__changes_drain(lib, me.id, NULL);
+}
+
+int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
+                   int (*fn)(void *ud, const shelf_change *c), void *ud)
+{
+    char id[SHELF_DEVICE_ID_LEN + 1] = "";
+    unsigned char sha[32];
+    sqlite3_stmt *st;
+    shelf_change c;
+    int rc, step = SQLITE_DONE;
+
+    if (!lib || !fn)
+        return SHELF_EINVAL;
+    if (device) {
+        if (shelf_device_id_parse(device, sha) != SHELF_OK)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device id '%.80s'", device);
+        shelf_device_id_format(sha, id);
+    }
+    if ((rc = drain_self(lib)) != SHELF_OK)
+        return rc;
+    st = shelf__prepare(lib, "SELECT device, counter, hlc, item, field, value FROM changes\n"
+                             "WHERE (?1 IS NULL OR device = ?1) AND counter > ?2\n"
+                             "ORDER BY hlc, device, counter");
+    if (!st)
+        return lib->err.rc;
+    if ((device && sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        sqlite3_bind_int64(st, 2, after) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "cannot read the change log");
+    }
+    rc = SHELF_OK;
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&c, 0, sizeof c);
+        c.size = sizeof c;
+        snprintf(c.device, sizeof c.device, "%s", (const char *)sqlite3_column_text(st, 0));
+        c.counter = sqlite3_column_int64(st, 1);
+        c.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+        c.time_ms = (int64_t)shelf__hlc_ms(c.hlc);
+        c.item = (const char *)sqlite3_column_text(st, 3);
+        c.field = (const char *)sqlite3_column_text(st, 4);
+        c.value = (const char *)sqlite3_column_text(st, 5);
+        if (!c.item || !c.field) {
+            rc = shelf__dberr(lib, "cannot read the change log");
+            break;
+        }
+        rc = fn(ud, &c);
+    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the change log");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf_sync_vector(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
+                      void *ud)
+{
+    sqlite3_stmt *st;
+    int rc, step = SQLITE_DONE;
+
+    if (!lib || !fn)
+        return SHELF_EINVAL;
+    if ((rc = drain_self(lib)) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "SELECT device, max(counter) FROM changes GROUP BY device "
+                                   "ORDER BY device")))
+        return lib->err.rc;
+    rc = SHELF_OK;
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the change log");
+    sqlite3_finalize(st);
+    return rc;
+}
