@@ -94,3 +94,23 @@ sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql)
     }
     return st;
 }
+
+int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    int rc, step;
+
+    *out = 0;
+    if (!st)
+        return lib->err.rc;
+    if (text && sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "cannot read the catalog");
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    rc = step == SQLITE_ROW || step == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -45,31 +45,6 @@ typedef struct drain_ctx {
     int64_t logged;
 } drain_ctx;
 
-/* One integer from a one-column query with ?1 = text (NULL: no binding),
- * into *out (0 when there is no row). */
-static int query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out)
-{
-    sqlite3_stmt *st = shelf__prepare(lib, sql);
-    int rc, step;
-
-    *out = 0;
-    if (!st)
-        return lib->err.rc;
-    if (text && sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return shelf__dberr(lib, "cannot read the change log");
-    }
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        rc = SHELF_OK;
-    } else {
-        rc = step == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the change log");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* The value of a queued sample that is to be read from its row: the JSON
  * into *json (owned), or NULL when the row no longer holds those bytes (a
  * later queued change says what became of them). */
@@ -131,8 +106,12 @@ static int drain_one(drain_ctx *d)
         sqlite3_bind_text(d->put, 6, evalue, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_step(d->put) != SQLITE_DONE)
         rc = shelf__dberr(d->lib, "cannot write the change log");
-    else
+    else {
+        shelf__change c = { d->self, d->counter + 1, hlc, eitem, efield, evalue };
+
         d->counter++, d->logged++;
+        rc = shelf__merge_local(d->lib, &c);
+    }
 out:
     shelf_free(eitem);
     shelf_free(efield);
@@ -147,8 +126,9 @@ static int drain_all(drain_ctx *d)
     int64_t hlc;
     int rc, step;
 
-    if ((rc = query_int(lib, "SELECT hlc FROM sync_clock WHERE id = 1", NULL, &hlc)) != SHELF_OK ||
-        (rc = query_int(lib, "SELECT max(counter) FROM changes WHERE device = ?1", d->self,
+    if ((rc = shelf__query_int(lib, "SELECT hlc FROM sync_clock WHERE id = 1", NULL, &hlc)) !=
+            SHELF_OK ||
+        (rc = shelf__query_int(lib, "SELECT max(counter) FROM changes WHERE device = ?1", d->self,
                         &d->counter)) != SHELF_OK)
         return rc;
     d->clock.last = (uint64_t)hlc;

@@ -39,6 +39,34 @@ int shelf__hlc_recv(shelf__hlc *c, uint64_t remote, uint64_t wall_ms, uint64_t m
  * UTF-8 without control characters), else SHELF_EINVAL set on lib. */
 int shelf__device_name_check(shelf_library *lib, const char *name);
 
+/* A record of the change log (doc/formats.md, "Migration 6"). */
+typedef struct shelf__change {
+    const char *device;
+    int64_t counter;
+    uint64_t hlc;
+    const char *item, *field, *value;   /* value: JSON text */
+} shelf__change;
+
+/* What applying records did (merge.c). */
+typedef struct shelf__merge_stats {
+    int64_t applied;    /* registers won: the catalog follows them */
+    int64_t lost;       /* registers lost to a later change (audit log) */
+    int64_t skipped;    /* records held already */
+} shelf__merge_stats;
+
+/* Take this device's own new record c into the sync state (the catalog
+ * already holds the change).  Inside the drain's transaction. */
+int shelf__merge_local(shelf_library *lib, const shelf__change *c);
+
+/* Apply records of other devices, in one transaction after draining this
+ * device's (self) queue: each device's records in counter order from the
+ * one after the highest held (held ones are skipped; a gap is
+ * SHELF_EFORMAT), clocks at most a day ahead (else SHELF_EINVAL), each
+ * register to the later change.  All or nothing; st (may be NULL) says
+ * what happened. */
+int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,
+                       shelf__merge_stats *st);
+
 /* Turn the change queue into records of device self (changelog.c), in
  * one transaction; *logged (may be NULL): how many. */
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);

@@ -1,14 +1,18 @@
 /*
- * test_changelog.c: the change log (lib/sync/changelog.c, the triggers of
+ * test_sync.c: the change log (lib/sync/changelog.c, the triggers of
  * schema 6 in lib/catalog/schema.c).  Every change to what syncs becomes
  * one record, in its own transaction or not at all; items are named by
  * content; changes made behind shelf's back (the sqlite3 shell) are logged
- * with the time they were made; the clock never goes back.
+ * with the time they were made; the clock never goes back.  And merging
+ * (lib/sync/merge.c): records of one library applied to another, the rules
+ * of doc/sync.md one scenario each, and a property test of three devices
+ * that change and exchange at random and end the same.
  */
 #include <sndfile.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "test.h"
 #include "audiogen.h"
 #include "libs.h"
@@ -423,6 +427,397 @@ TEST(vector_filter_and_read_only)
     shelf_library_close(lib);
 }
 
+/* ---- merging ------------------------------------------------------------ */
+
+/* Owned copies of records, as a transport would carry them. */
+typedef struct batch {
+    shelf__change *c;
+    size_t n, cap;
+    const recs *have;           /* the receiver's vector (device, counter) */
+} batch;
+
+static int64_t vec_get(const recs *v, const char *device)
+{
+    int i;
+
+    for (i = 0; i < v->n; i++)
+        if (!strcmp(v->r[i].device, device))
+            return v->r[i].counter;
+    return 0;
+}
+
+static int take(void *ud, const shelf_change *c)
+{
+    batch *b = ud;
+    shelf__change *x;
+
+    if (c->counter <= vec_get(b->have, c->device))
+        return 0;
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        ASSERT((b->c = realloc(b->c, b->cap * sizeof *b->c)) != NULL);
+    }
+    x = &b->c[b->n++];
+    x->device = strdup(c->device);
+    x->counter = c->counter;
+    x->hlc = c->hlc;
+    x->item = strdup(c->item);
+    x->field = strdup(c->field);
+    x->value = strdup(c->value);
+    ASSERT(x->device && x->item && x->field && x->value);
+    return 0;
+}
+
+static void batch_free(batch *b)
+{
+    size_t i;
+
+    for (i = 0; i < b->n; i++) {
+        free((char *)b->c[i].device);
+        free((char *)b->c[i].item);
+        free((char *)b->c[i].field);
+        free((char *)b->c[i].value);
+    }
+    free(b->c);
+    memset(b, 0, sizeof *b);
+}
+
+/* What from holds that to lacks, by to's version vector. */
+static void batch_for(shelf_library *to, shelf_library *from, batch *b, recs *vec)
+{
+    memset(b, 0, sizeof *b);
+    memset(vec, 0, sizeof *vec);
+    ASSERT_OKL(to, shelf_sync_vector(to, vec_one, vec));
+    b->have = vec;
+    ASSERT_OKL(from, shelf_sync_log(from, NULL, 0, take, b));
+}
+
+/* One exchange from -> to; *st what it did. */
+static void pull(shelf_library *to, shelf_library *from, shelf__merge_stats *st)
+{
+    char self[SHELF_DEVICE_ID_LEN + 1];
+    shelf__merge_stats local;
+    recs vec;
+    batch b;
+
+    me(to, self);
+    batch_for(to, from, &b, &vec);
+    ASSERT_OKL(to, shelf__merge_apply(to, self, b.c, b.n, st ? st : &local));
+    batch_free(&b);
+}
+
+/* Log what is queued now (its clock is read now). */
+static void drain(shelf_library *lib)
+{
+    recs *v = calloc(1, sizeof *v);
+
+    ASSERT(v != NULL);
+    ASSERT_OKL(lib, shelf_sync_vector(lib, vec_one, v));
+    free(v);
+}
+
+static void sync2(shelf_library *a, shelf_library *b)
+{
+    pull(b, a, NULL);
+    pull(a, b, NULL);
+}
+
+/* A library at DIR/NAME with the samples of DIR/src (made once). */
+static shelf_library *device_at(const char *dir, const char *name)
+{
+    static const char *const names[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
+    char src[PATH_MAX], p[PATH_MAX];
+    const char *paths[1] = { src };
+    shelf_library *lib;
+    size_t i;
+
+    test_pathf(src, sizeof src, "%s/src", dir);
+    if (!test_exists(src)) {
+        ASSERT(mkdir(src, 0777) == 0);
+        for (i = 0; i < 3; i++) {
+            test_pathf(p, sizeof p, "%s/%s", src, names[i]);
+            ASSERT_EQ_INT(tg_write_simple(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441,
+                                          (unsigned)i + 1), 0);
+        }
+    }
+    test_pathf(p, sizeof p, "%s/%s", dir, name);
+    lib = test_lib_open(p, SHELF_OPEN_CREATE);
+    ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
+    return lib;
+}
+
+/* A sample's synced state: "tags|rating|favourite" of the row with the
+ * file NAME of DIR/src, or "gone". */
+static void state_of(shelf_library *lib, const char *dir, const char *name, char *out, size_t n)
+{
+    char p[PATH_MAX];
+    const shelf_sample *row;
+    shelf_cursor *cur;
+    int64_t id = 0;
+
+    test_pathf(p, sizeof p, "%s/src/%s", dir, name);
+    if (shelf_catalog_find_path(lib, p, &id) != SHELF_OK) {
+        snprintf(out, n, "gone");
+        return;
+    }
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    snprintf(out, n, "%s|%d|%d|%s", row->tags ? row->tags : "", row->rating, row->favourite,
+             row->category ? row->category : "");
+    shelf_cursor_free(cur);
+}
+
+#define ASSERT_STATE(lib, dir, name, want)                                     \
+    do {                                                                      \
+        char got_[512];                                                       \
+        state_of((lib), (dir), (name), got_, sizeof got_);                    \
+        ASSERT_EQ_STR(got_, (want));                                          \
+    } while (0)
+
+static int64_t id_of(shelf_library *lib, const char *dir, const char *name)
+{
+    return id_at(lib, dir, name);
+}
+
+/* Tags merge as sets: an add on one device and the removal of another
+ * tag on the other both hold. */
+TEST(tags_merge_as_sets)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf__merge_stats st;
+
+    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "old"));
+    sync2(a, b);
+    ASSERT_STATE(b, dir, "kick é.wav", "old|0|0|kick");
+    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "live"));
+    ASSERT_OKL(b, shelf_tag_remove(b, id_of(b, dir, "kick é.wav"), "old"));
+    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "kick é.wav"), "dark"));
+    pull(b, a, &st);
+    ASSERT(st.applied >= 1);
+    pull(a, b, NULL);
+    ASSERT_STATE(a, dir, "kick é.wav", "dark live|0|0|kick");
+    ASSERT_STATE(b, dir, "kick é.wav", "dark live|0|0|kick");
+    /* nothing new: an exchange changes nothing */
+    pull(b, a, &st);
+    ASSERT_EQ_INT(st.applied, 0);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* A rating set on both devices: the later one wins on both, the earlier
+ * is in the audit log of the device where it lost. */
+TEST(later_rating_wins)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf__merge_stats st;
+
+    sync2(a, b);
+    ASSERT_OKL(a, shelf_rate(a, id_of(a, dir, "snare 🥁.wav"), 2));
+    drain(a);
+    usleep(5000);
+    ASSERT_OKL(b, shelf_rate(b, id_of(b, dir, "snare 🥁.wav"), 5));
+    pull(b, a, &st);
+    ASSERT_EQ_INT(st.lost, 1);
+    ASSERT_EQ_INT(st.applied, 0);
+    pull(a, b, &st);
+    ASSERT_EQ_INT(st.applied, 1);
+    ASSERT_STATE(a, dir, "snare 🥁.wav", "|5|0|snare");
+    ASSERT_STATE(b, dir, "snare 🥁.wav", "|5|0|snare");
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM audit_log WHERE action = 'sync-lost' AND "
+                             "detail LIKE '%rating: kept 5 %over 2 %'"), 1);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* A field changed on one device (by the sqlite3 shell even) and a tag on
+ * the other meet on one item: both hold. */
+TEST(field_and_tag_on_one_sample)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+
+    sync2(a, b);
+    ASSERT_EQ_INT(sqlite3_exec(a->db, "UPDATE samples SET category = 'perc' WHERE relpath = "
+                                      "'hat \xff.wav'", NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "hat \xff.wav"), "metal"));
+    ASSERT_OKL(b, shelf_favourite(b, id_of(b, dir, "hat \xff.wav"), 1));
+    sync2(a, b);
+    ASSERT_STATE(a, dir, "hat \xff.wav", "metal|0|1|perc");
+    ASSERT_STATE(b, dir, "hat \xff.wav", "metal|0|1|perc");
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* Delete against modify: a change made after the removal brings the
+ * sample's metadata back and keeps its rows where they are; a removal
+ * made after every change removes it everywhere. */
+TEST(delete_and_modify)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+
+    sync2(a, b);
+    /* a removes the kick, then b (not knowing) tags it */
+    ASSERT_OKL(a, shelf_catalog_remove(a, id_of(a, dir, "kick é.wav"), 0));
+    drain(a);
+    usleep(5000);
+    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "kick é.wav"), "keep"));
+    sync2(a, b);
+    ASSERT_STATE(b, dir, "kick é.wav", "keep|0|0|kick");
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM audit_log WHERE action = 'sync-lost'"), 1);
+
+    /* b removes the snare after everything it knew: gone on both */
+    ASSERT_OKL(b, shelf_catalog_remove(b, id_of(b, dir, "snare 🥁.wav"), 0));
+    sync2(a, b);
+    ASSERT_STATE(a, dir, "snare 🥁.wav", "gone");
+    ASSERT_STATE(b, dir, "snare 🥁.wav", "gone");
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* A collection made on one device arrives with its members; removed, it
+ * goes. */
+TEST(collections_travel)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+
+    ASSERT_OKL(a, shelf_collection_new(a, "Set ☆ 1", NULL));
+    ASSERT_OKL(a, shelf_collection_add(a, "Set ☆ 1", id_of(a, dir, "hat \xff.wav"), -1));
+    ASSERT_OKL(a, shelf_collection_new(a, "Saved", "kick"));
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM collection_items ci JOIN collections c ON "
+                             "c.id = ci.collection_id WHERE c.name = 'Set ☆ 1'"), 1);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM collections WHERE name = 'Saved' AND "
+                             "query = 'kick'"), 1);
+    ASSERT_OKL(b, shelf_collection_delete(b, "Saved"));
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM collections"), 1);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* Applying is idempotent and all-or-nothing: a batch applied twice is
+ * applied once; a batch with a gap, a forged record or a clock two days
+ * ahead changes nothing and says why. */
+TEST(bad_batches_change_nothing)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    char self[SHELF_DEVICE_ID_LEN + 1];
+    shelf__merge_stats st;
+    shelf__change keep;
+    recs vec;
+    batch x;
+    int64_t before;
+
+    me(b, self);
+    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "t1"));
+    batch_for(b, a, &x, &vec);
+    ASSERT_EQ_INT(x.n, 4);
+    before = sql_int(b, "SELECT count(*) FROM changes");
+
+    /* a gap: the second record missing */
+    keep = x.c[1];
+    x.c[1] = x.c[2];
+    x.c[2] = x.c[3];
+    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 3, &st));
+    ASSERT(strstr(shelf_errmsg(b), "jump from 1 to 3"));
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM changes"), before);
+    x.c[3] = x.c[2];
+    x.c[2] = x.c[1];
+    x.c[1] = keep;
+
+    /* a clock two days ahead */
+    keep = x.c[3];
+    x.c[3].hlc = shelf__hlc_pack((uint64_t)time(NULL) * 1000 + 2 * 86400000ull, 0);
+    ASSERT_RC(SHELF_EINVAL, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT(strstr(shelf_errmsg(b), "ahead of this one's"));
+    x.c[3] = keep;
+
+    /* a value that is not JSON */
+    x.c[3].value = "{not json";
+    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 4, &st));
+    x.c[3] = keep;
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM changes"), before);
+    ASSERT_STATE(b, dir, "kick é.wav", "|0|0|kick");
+
+    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_STATE(b, dir, "kick é.wav", "t1|0|0|kick");
+    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_EQ_INT(st.skipped, 4);
+    ASSERT_EQ_INT(st.applied, 0);
+    /* applying queued nothing of b's own */
+    {
+        recs l;
+
+        memset(&l, 0, sizeof l);
+        ASSERT_OKL(b, shelf_sync_log(b, self, 0, collect, &l));
+        ASSERT_EQ_INT(l.n, 3);          /* its three imports, not a's tag again */
+    }
+    batch_free(&x);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* Three devices change the same samples at random and exchange in random
+ * order, pairs at a time; after a last full round all three hold the
+ * same tags, ratings and favourites. */
+TEST(three_devices_converge)
+{
+    static const char *const files[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
+    static const char *const tags[] = { "a", "b", "c" };
+    const char *dir = test_tmpdir();
+    shelf_library *d[3];
+    unsigned seed = (unsigned)time(NULL);
+    char want[512], got[512];
+    int i, j, step;
+
+    if (getenv("SHELF_TEST_SEED"))
+        seed = (unsigned)strtoul(getenv("SHELF_TEST_SEED"), NULL, 10);
+    printf("three_devices_converge: seed %u (SHELF_TEST_SEED replays)\n", seed);
+    srand(seed);
+    d[0] = device_at(dir, "d0");
+    d[1] = device_at(dir, "d1");
+    d[2] = device_at(dir, "d2");
+    for (step = 0; step < 120; step++) {
+        int who = rand() % 3, what = rand() % 6;
+        int64_t id = id_of(d[who], dir, files[rand() % 3]);
+        const char *tag = tags[rand() % 3];
+
+        switch (what) {
+        case 0: case 1: ASSERT_OKL(d[who], shelf_tag_add(d[who], id, tag)); break;
+        case 2: ASSERT_OKL(d[who], shelf_tag_remove(d[who], id, tag)); break;
+        case 3: ASSERT_OKL(d[who], shelf_rate(d[who], id, rand() % 6)); break;
+        case 4: ASSERT_OKL(d[who], shelf_favourite(d[who], id, rand() % 2)); break;
+        default: {
+            int other = (who + 1 + rand() % 2) % 3;
+
+            pull(d[who], d[other], NULL);
+            break;
+        }
+        }
+    }
+    for (i = 0; i < 2; i++)
+        for (j = 0; j < 3; j++)
+            pull(d[j], d[(j + 1) % 3], NULL), pull(d[j], d[(j + 2) % 3], NULL);
+    for (i = 0; i < 3; i++) {
+        state_of(d[0], dir, files[i], want, sizeof want);
+        for (j = 1; j < 3; j++) {
+            state_of(d[j], dir, files[i], got, sizeof got);
+            if (strcmp(want, got) != 0)
+                test__fail(__FILE__, __LINE__, "seed %u: %s is '%s' on device 0, '%s' on %d",
+                           seed, files[i], want, got, j);
+        }
+    }
+    /* one state table on all three */
+    ASSERT_EQ_INT(sql_int(d[0], "SELECT count(*) FROM sync_state"),
+                  sql_int(d[1], "SELECT count(*) FROM sync_state"));
+    for (i = 0; i < 3; i++)
+        shelf_library_close(d[i]);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -432,6 +827,13 @@ int main(int argc, char **argv)
         TEST_ENTRY(tombstones),
         TEST_ENTRY(clock_never_goes_back),
         TEST_ENTRY(vector_filter_and_read_only),
+        TEST_ENTRY(tags_merge_as_sets),
+        TEST_ENTRY(later_rating_wins),
+        TEST_ENTRY(field_and_tag_on_one_sample),
+        TEST_ENTRY(delete_and_modify),
+        TEST_ENTRY(collections_travel),
+        TEST_ENTRY(bad_batches_change_nothing),
+        TEST_ENTRY(three_devices_converge),
         TEST_END
     };
 
