@@ -1,7 +1,8 @@
 /*
  * cmd_sync.c: sync between devices (doc/sync.md): the change log
- * (shelf sync log) and what this device holds of every device's changes
- * (shelf sync status).
+ * (shelf sync log), what this device holds of every device's changes
+ * (shelf sync status), and the exchange with a paired device over the
+ * network (shelf sync listen, shelf sync DEVICE|ADDRESS).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -189,16 +190,195 @@ static int sync_status(const cli *c, int argc, char **argv)
     return ex;
 }
 
+static json_t *stats_json(const shelf_sync_stats *st)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "peer", st->peer, "peer_name",
+                     st->peer_name, "sent", (json_int_t)st->sent, "received",
+                     (json_int_t)st->received, "applied", (json_int_t)st->applied, "lost",
+                     (json_int_t)st->lost, "skipped", (json_int_t)st->skipped, "bytes_out",
+                     (json_int_t)st->bytes_out, "bytes_in", (json_int_t)st->bytes_in);
+}
+
+static void stats_line(const shelf_sync_stats *st)
+{
+    char *name = cli_name_text(st->peer_name);
+
+    printf("synced with %s (%.7s): sent %lld, received %lld, applied %lld", name ? name : "?",
+           st->peer, (long long)st->sent, (long long)st->received, (long long)st->applied);
+    if (st->lost)
+        printf(", %lld kept over later changes (audit log)", (long long)st->lost);
+    printf("\n");
+    fflush(stdout);
+    free(name);
+}
+
+typedef struct listen_ctx {
+    const cli *c;
+    int failed;
+} listen_ctx;
+
+static void on_ready(void *ud, const char *address)
+{
+    listen_ctx *l = ud;
+
+    if (l->c->json) {
+        json_t *o = json_pack("{s:s}", "listening", address);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        json_decref(o);
+    } else {
+        printf("listening on %s\n", address);
+    }
+    fflush(stdout);
+}
+
+static void on_session(void *ud, int rc, const char *errmsg, const shelf_sync_stats *st)
+{
+    listen_ctx *l = ud;
+
+    if (rc != SHELF_OK) {
+        l->failed = rc;
+        cli_error("%s", errmsg ? errmsg : shelf_strerror(rc));
+        return;
+    }
+    l->failed = 0;
+    if (l->c->json) {
+        json_t *o = stats_json(st);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        json_decref(o);
+        fflush(stdout);
+    } else if (!l->c->quiet) {
+        stats_line(st);
+    }
+}
+
+static int sync_listen(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "address", required_argument, NULL, 'a' }, { "once", no_argument, NULL, 'o' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_sync_listen_opts o = { .size = sizeof o };
+    listen_ctx l = { c, 0 };
+    shelf_library *lib;
+    int ch, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'a': o.address = optarg; break;
+        case 'o': o.once = 1; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf sync listen [--address HOST:PORT] [--once]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    cli_catch_signals();
+    o.stop = &cli_interrupted;
+    o.ready = on_ready;
+    o.session = on_session;
+    o.ud = &l;
+    rc = shelf_sync_listen(lib, &o);
+    if (rc == SHELF_ECANCELED)
+        ex = EXIT_INTERRUPTED;
+    else if (rc != SHELF_OK && o.once && l.failed)
+        ex = cli_exit_for(rc);      /* said by on_session */
+    else
+        ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    return ex;
+}
+
+typedef struct find_ctx {
+    const char *want;
+    shelf_peer found;
+    int n;
+} find_ctx;
+
+static int find_peer(void *ud, const shelf_peer *p)
+{
+    find_ctx *f = ud;
+
+    if (!strcmp(p->name, f->want)) {
+        f->found = *p;
+        f->n++;
+    }
+    return 0;
+}
+
+/* shelf sync DEVICE|ADDRESS: a paired device (by id or name) at the
+ * address it was last reached, or an address. */
+static int sync_with(const cli *c, const char *target)
+{
+    shelf_sync_stats st = { .size = sizeof st };
+    shelf_peer p = { .size = sizeof p };
+    find_ctx f = { target, { .size = 0 }, 0 };
+    const char *address = target;
+    unsigned char sha[32];
+    shelf_library *lib;
+    int rc, ex;
+
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    rc = SHELF_OK;
+    if (shelf_device_id_parse(target, sha) == SHELF_OK) {
+        rc = shelf_device_lookup(lib, target, &p);
+        f.n = rc == SHELF_OK;
+        f.found = p;
+    } else if (!strchr(target, ':')) {
+        rc = shelf_device_list(lib, 0, find_peer, &f);
+    }
+    if (rc == SHELF_OK && f.n > 1) {
+        cli_error("%d paired devices are named '%s': give its id", f.n, target);
+        shelf_library_close(lib);
+        return EXIT_USAGE;
+    }
+    if (rc == SHELF_OK && f.n == 1) {
+        if (!*f.found.address) {
+            cli_error("no address known for device %.7s (%s): give HOST:PORT", f.found.id,
+                      f.found.name);
+            shelf_library_close(lib);
+            return EXIT_USAGE;
+        }
+        address = f.found.address;
+    }
+    if (rc == SHELF_OK)
+        rc = shelf_sync_connect(lib, address, &st);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK)
+        return ex;
+    if (c->json)
+        cli_print_json(stats_json(&st));
+    else if (!c->quiet)
+        stats_line(&st);
+    return EXIT_OK;
+}
+
 int cmd_sync(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf sync log|status ...");
+        cli_error("usage: shelf sync log|status|listen|DEVICE|ADDRESS ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "log"))
         return sync_log(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "status"))
         return sync_status(c, argc - 1, argv + 1);
-    cli_error("unknown sync command '%s' (log, status)", argv[1]);
+    if (!strcmp(argv[1], "listen"))
+        return sync_listen(c, argc - 1, argv + 1);
+    if (argc == 2 && argv[1][0] != '-')
+        return sync_with(c, argv[1]);
+    cli_error("usage: shelf sync log|status|listen|DEVICE|ADDRESS ...");
     return EXIT_USAGE;
 }

@@ -62,6 +62,7 @@ typedef struct shelf_peer {
     int64_t added;                          /* Unix seconds */
     int64_t revoked;                        /* when removed; 0 while paired */
     int64_t last_seen;                      /* last contact; 0: never */
+    char address[256];                      /* where it was last reached ("" never) */
 } shelf_peer;
 
 /*
@@ -149,6 +150,51 @@ SHELF_API int shelf_sync_log(shelf_library *lib, const char *device, int64_t aft
  */
 SHELF_API int shelf_sync_vector(shelf_library *lib,
                                 int (*fn)(void *ud, const char *device, int64_t counter), void *ud);
+
+/* ---- peer to peer (doc/sync.md) ---- */
+
+/* What one exchange did (set size first where the caller passes it). */
+typedef struct shelf_sync_stats {
+    size_t size;                            /* sizeof(shelf_sync_stats) */
+    char peer[SHELF_DEVICE_ID_LEN + 1];     /* the other device's id */
+    char peer_name[SHELF_DEVICE_NAME_MAX + 1];
+    int64_t sent;                           /* records sent */
+    int64_t received;                       /* records received */
+    int64_t applied;                        /* registers they changed here */
+    int64_t lost;                           /* registers a later change here kept */
+    int64_t skipped;                        /* records held already */
+    uint64_t bytes_out, bytes_in;           /* on the wire, inside TLS */
+} shelf_sync_stats;
+
+/*
+ * Sync with the device listening at address ("HOST:PORT", "[V6]:PORT" or
+ * "HOST"; port 22700 by default): TLS 1.3, both sides pinned to paired
+ * device ids, then each side gets the records it lacks.  Errors:
+ * SHELF_EIO (cannot connect, connection lost), SHELF_EPERM (the peer is
+ * not paired here, or refused this device), SHELF_EFORMAT (a bad
+ * message), SHELF_EINVAL (a bad address or a peer clock a day ahead).
+ * *st (may be NULL; size set first) says what happened.
+ */
+SHELF_API int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats *st);
+
+/* Options of shelf_sync_listen (zero-initialise, set size). */
+typedef struct shelf_sync_listen_opts {
+    size_t size;                            /* sizeof(shelf_sync_listen_opts) */
+    const char *address;                    /* "HOST:PORT" ("*:22700" when NULL;
+                                               port 0: any free port) */
+    int once;                               /* return after one exchange, with its result */
+    volatile int *stop;                     /* when it becomes nonzero: return SHELF_ECANCELED */
+    /* called once listening, with the address bound */
+    void (*ready)(void *ud, const char *address);
+    /* called after each exchange: rc, its message (NULL when rc is 0) */
+    void (*session)(void *ud, int rc, const char *errmsg, const shelf_sync_stats *st);
+    void *ud;
+} shelf_sync_listen_opts;
+
+/* Listen for paired devices and sync with each that connects, one at a
+ * time, until *stop (or after one, with once).  Errors as for
+ * shelf_sync_connect, and SHELF_EIO when the address cannot be bound. */
+SHELF_API int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts);
 
 /* QR codes of short texts (device ids, invitations). */
 enum {

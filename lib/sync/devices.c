@@ -28,13 +28,16 @@ static void row_peer(sqlite3_stmt *st, shelf_peer *p)
     p->added = sqlite3_column_int64(st, 2);
     p->revoked = sqlite3_column_int64(st, 3);
     p->last_seen = sqlite3_column_int64(st, 4);
+    if (sqlite3_column_count(st) > 5 && sqlite3_column_text(st, 5))
+        snprintf(p->address, sizeof p->address, "%s", (const char *)sqlite3_column_text(st, 5));
 }
 
 /* The row of id (canonical) into *p: SHELF_OK, SHELF_ENOTFOUND, or a
  * database error. */
 static int peer_get(shelf_library *lib, const char *id, shelf_peer *p)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, name, added, revoked, last_seen FROM devices "
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, name, added, revoked, last_seen, "
+                                           "json_extract(addresses, '$[0]') FROM devices "
                                            "WHERE id = ?1");
     int rc;
 
@@ -188,9 +191,10 @@ int shelf_device_list(shelf_library *lib, int all, int (*fn)(void *ud, const she
 
     if (!lib || !fn)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device list: no callback") : SHELF_EINVAL;
-    st = shelf__prepare(lib, all ? "SELECT id, name, added, revoked, last_seen FROM devices "
-                                   "ORDER BY name, id"
-                                 : "SELECT id, name, added, revoked, last_seen FROM devices "
+    st = shelf__prepare(lib, all ? "SELECT id, name, added, revoked, last_seen, "
+                                   "json_extract(addresses, '$[0]') FROM devices ORDER BY name, id"
+                                 : "SELECT id, name, added, revoked, last_seen, "
+                                   "json_extract(addresses, '$[0]') FROM devices "
                                    "WHERE revoked IS NULL ORDER BY name, id");
     if (!st)
         return lib->err.rc;
@@ -202,6 +206,26 @@ int shelf_device_list(shelf_library *lib, int all, int (*fn)(void *ud, const she
         }
     }
     rc = r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot list devices");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf__device_seen(shelf_library *lib, const char *id, const char *address)
+{
+    sqlite3_stmt *st = shelf__prepare(lib,
+        "UPDATE devices SET last_seen = ?3, addresses = CASE WHEN ?2 IS NULL THEN addresses ELSE\n"
+        "  (SELECT json_group_array(a) FROM (SELECT ?2 AS a UNION ALL SELECT value FROM\n"
+        "   json_each(devices.addresses) WHERE value != ?2 LIMIT 8)) END\n"
+        "WHERE id = ?1");
+    int rc = SHELF_OK;
+
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        (address ? sqlite3_bind_text(st, 2, address, -1, SQLITE_STATIC)
+                 : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, shelf__now()) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot write the devices table");
     sqlite3_finalize(st);
     return rc;
 }

@@ -407,8 +407,11 @@ static int load_info(shelf_library *lib, const char *dir, shelf_device_info *inf
     return rc;
 }
 
-/* key.pem and cert.pem: read, check they belong together, set info->id. */
-static int load_keys(shelf_library *lib, const char *dir, shelf_device_info *info)
+/* key.pem and cert.pem: read, check they belong together, set info->id;
+ * the key and certificate into *keyp and *certp when those are not NULL
+ * (the caller's to free). */
+static int load_keys(shelf_library *lib, const char *dir, shelf_device_info *info, EVP_PKEY **keyp,
+                     X509 **certp)
 {
     char *kt = NULL, *ct = NULL;
     size_t kn = 0, cn = 0;
@@ -442,6 +445,12 @@ static int load_keys(shelf_library *lib, const char *dir, shelf_device_info *inf
     if ((rc = shelf__device_id_of_x509(cert, info->id)) != SHELF_OK)
         shelf__seterr(&lib->err, rc, "out of memory");
     snprintf(info->key_type, sizeof info->key_type, "ed25519");
+    if (rc == SHELF_OK && keyp && certp) {
+        *keyp = key;
+        *certp = cert;
+        key = NULL;
+        cert = NULL;
+    }
 out:
     if (kt) {
         OPENSSL_cleanse(kt, kn);
@@ -472,9 +481,29 @@ static int self_info(shelf_library *lib, const char *dir, shelf_device_info *inf
     } else if (!S_ISDIR(st.st_mode)) {
         return shelf__seterr(&lib->err, SHELF_ECORRUPT, "'%s' is not a folder", dir);
     }
-    if ((rc = load_keys(lib, dir, info)) != SHELF_OK)
+    if ((rc = load_keys(lib, dir, info, NULL, NULL)) != SHELF_OK)
         return rc;
     return load_info(lib, dir, info);
+}
+
+int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert,
+                       char id[SHELF_DEVICE_ID_LEN + 1])
+{
+    shelf_device_info info = { .size = sizeof info };
+    char *dir;
+    int rc;
+
+    *key = NULL;
+    *cert = NULL;
+    if ((rc = shelf_device_self(lib, &info)) != SHELF_OK)
+        return rc;
+    if (!(dir = shelf__path_join(lib->path, "device")))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    rc = load_keys(lib, dir, &info, key, cert);
+    shelf_free(dir);
+    if (rc == SHELF_OK)
+        memcpy(id, info.id, sizeof info.id);
+    return rc;
 }
 
 int shelf_device_self(shelf_library *lib, shelf_device_info *out)

@@ -255,7 +255,7 @@ static int put_register(reg_ctx *r, const char *field, json_t *v, const char *vt
 {
     shelf_library *lib = r->lib;
     const shelf__change *c = r->c;
-    int step, rc, win = 1;
+    int step, rc, win = 1, same = 0;
 
     if (sqlite3_reset(r->get) != SQLITE_OK ||
         sqlite3_bind_text(r->get, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -269,12 +269,15 @@ static int put_register(reg_ctx *r, const char *field, json_t *v, const char *vt
 
         if (h == c->hlc && d && !strcmp(d, c->device))
             return SHELF_OK;                    /* this very record */
+        same = old && vtext && !strcmp(old, vtext);
         if (!later(c->hlc, c->device, h, d ? d : "")) {
             win = 0;
-            r->st->lost++;
-            if (!r->local && (!old || !vtext || strcmp(old, vtext) != 0) &&
-                (rc = audit_loss(r, field, old, vtext, d ? d : "")) != SHELF_OK)
-                return rc;
+            /* an older write of the same value is no loss */
+            if (!same && !r->local) {
+                r->st->lost++;
+                if ((rc = audit_loss(r, field, old, vtext, d ? d : "")) != SHELF_OK)
+                    return rc;
+            }
         }
     } else if (step != SQLITE_DONE) {
         return shelf__dberr(lib, "cannot read the sync state");
@@ -290,8 +293,10 @@ static int put_register(reg_ctx *r, const char *field, json_t *v, const char *vt
             return shelf__dberr(lib, "cannot read the sync state");
         if (sqlite3_column_type(r->newest, 0) != SQLITE_NULL &&
             (uint64_t)sqlite3_column_int64(r->newest, 0) > c->hlc) {
+            if (r->local)
+                return SHELF_OK;
             r->st->lost++;
-            return r->local ? SHELF_OK : audit_loss(r, field, "a later change", vtext, "");
+            return audit_loss(r, field, "a later change", vtext, "");
         }
     }
     if (sqlite3_reset(r->put) != SQLITE_OK ||
@@ -302,8 +307,8 @@ static int put_register(reg_ctx *r, const char *field, json_t *v, const char *vt
         sqlite3_bind_text(r->put, 5, vtext, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_step(r->put) != SQLITE_DONE)
         return shelf__dberr(lib, "cannot write the sync state");
-    if (r->local)
-        return SHELF_OK;
+    if (r->local || same)
+        return SHELF_OK;        /* the catalog holds this value already */
     r->st->applied++;
     return apply_register(lib, c->item, field, v);
 }

@@ -6,6 +6,7 @@
 #ifndef SHELF_SYNC_INT_H
 #define SHELF_SYNC_INT_H
 
+#include <jansson.h>
 #include <openssl/x509.h>
 #include "shelf/sync.h"
 #include "../common/common_int.h"
@@ -39,6 +40,15 @@ int shelf__hlc_recv(shelf__hlc *c, uint64_t remote, uint64_t wall_ms, uint64_t m
  * UTF-8 without control characters), else SHELF_EINVAL set on lib. */
 int shelf__device_name_check(shelf_library *lib, const char *name);
 
+/* This device's key and certificate (made on first use) and its id: the
+ * caller frees *key and *cert. */
+int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert,
+                       char id[SHELF_DEVICE_ID_LEN + 1]);
+
+/* A paired device was reached: last_seen = now and, when address is not
+ * NULL, address first among its addresses. */
+int shelf__device_seen(shelf_library *lib, const char *id, const char *address);
+
 /* A record of the change log (doc/formats.md, "Migration 6"). */
 typedef struct shelf__change {
     const char *device;
@@ -66,6 +76,40 @@ int shelf__merge_local(shelf_library *lib, const shelf__change *c);
  * what happened. */
 int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,
                        shelf__merge_stats *st);
+
+/*
+ * Messages of the sync protocol (wire.c; doc/formats.md, "Sync
+ * protocol"): a frame is a 4-byte big-endian length and that many bytes
+ * of JSON, at most SHELF__WIRE_MAX.
+ */
+#define SHELF__WIRE_MAX (2u << 20)
+/* Records of one "changes" frame are cut at about this many bytes. */
+#define SHELF__WIRE_SEGMENT (1u << 20)
+
+typedef struct shelf__wire_vec {
+    const char *device;
+    int64_t counter;
+} shelf__wire_vec;
+
+/* A message read: strings point into root (valid until shelf__wire_free). */
+typedef struct shelf__wire_msg {
+    json_t *root;
+    const char *type;           /* "hello", "changes", "done", "error" */
+    int version;                /* hello */
+    const char *name;           /* hello: the sender's device name */
+    shelf__wire_vec *vec;       /* hello: its version vector */
+    size_t nvec;
+    shelf__change *recs;        /* changes */
+    size_t nrecs;
+} shelf__wire_msg;
+
+/* Parse a frame's JSON (n bytes) into *out with its type; then read it as
+ * a hello or a changes message.  SHELF_EFORMAT with a one-line message
+ * for anything else. */
+int shelf__wire_parse(shelf__err *e, const char *text, size_t n, shelf__wire_msg *out);
+int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m);
+int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m);
+void shelf__wire_free(shelf__wire_msg *m);
 
 /* Turn the change queue into records of device self (changelog.c), in
  * one transaction; *logged (may be NULL): how many. */
