@@ -158,6 +158,8 @@ static json_t *peer_json(const shelf_peer *p)
         cli_json_check(json_object_set_new(o, "revoked", p->revoked ? json_integer(p->revoked) : json_null()));
         cli_json_check(json_object_set_new(o, "last_seen",
                                            p->last_seen ? json_integer(p->last_seen) : json_null()));
+        cli_json_check(json_object_set_new(o, "address",
+                                           *p->address ? json_string(p->address) : json_null()));
     }
     return o;
 }

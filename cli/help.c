@@ -237,6 +237,15 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "sync status", "sync status",
       "per device: how many of its changes this one holds\n"
       "(the version vector)" },
+    { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once]",
+      "wait for paired devices (TLS 1.3, ids pinned) and\n"
+      "exchange with each that connects; port 22700 by\n"
+      "default, 0 for any; --once: one exchange, its status" },
+    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT",
+      "exchange with a paired device (by name or id, at the\n"
+      "address it was last reached) or an address: each\n"
+      "side gets the changes it lacks, merged by the rules\n"
+      "of doc/sync.md; a refused peer is one line, exit 1" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"

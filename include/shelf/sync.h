@@ -171,8 +171,8 @@ typedef struct shelf_sync_stats {
  * "HOST"; port 22700 by default): TLS 1.3, both sides pinned to paired
  * device ids, then each side gets the records it lacks.  Errors:
  * SHELF_EIO (cannot connect, connection lost), SHELF_EPERM (the peer is
- * not paired here, or refused this device), SHELF_EFORMAT (a bad
- * message), SHELF_EINVAL (a bad address or a peer clock a day ahead).
+ * not paired here, refused this device, or its clock is more than a day
+ * ahead), SHELF_EFORMAT (a bad message), SHELF_EINVAL (a bad address).
  * *st (may be NULL; size set first) says what happened.
  */
 SHELF_API int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats *st);

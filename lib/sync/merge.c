@@ -458,7 +458,7 @@ static int apply_one(apply_ctx *a, const shelf__change *c)
         return shelf__seterr(&lib->err, SHELF_EFORMAT, "change %lld of this device came back but "
                              "was never made here", (long long)c->counter);
     if (shelf__hlc_recv(&a->clock, c->hlc, now, DAY_MS, NULL) != SHELF_OK)
-        return shelf__seterr(&lib->err, SHELF_EINVAL, "device %.7s's clock is %llu s ahead of "
+        return shelf__seterr(&lib->err, SHELF_EPERM, "device %.7s's clock is %llu s ahead of "
                              "this one's; its changes are refused", c->device,
                              (unsigned long long)((shelf__hlc_ms(c->hlc) - now) / 1000));
     if (sqlite3_reset(a->ins) != SQLITE_OK ||

@@ -4,8 +4,8 @@
  * both sides' Ed25519 certificates; no certificate authority: after the
  * handshake each side computes the other's device id from its certificate
  * and talks on only when that id is paired (shelf device add), so a peer
- * is pinned by its id alone.  Then the initiator sends its hello (name and
- * version vector), the listener answers with its own, the initiator sends
+ * is pinned by its id alone.  Then the listener sends its hello (name and
+ * version vector), the initiator answers with its own, the initiator sends
  * the records the listener lacks and the listener the records the
  * initiator lacks, in frames of about 1 MiB, each applied in one
  * transaction: a cut connection loses at most the frame in flight and the
@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -372,6 +374,40 @@ static int recv_changes(session *s)
     }
 }
 
+/* A peer that closes while this side writes must not end the process:
+ * SIGPIPE is blocked on this thread during an exchange, and one it raised
+ * is taken back before the old mask returns (as curl does for its
+ * sockets), so the write fails with EPIPE instead. */
+typedef struct sigpipe_guard {
+    sigset_t old;
+    int was_pending;
+} sigpipe_guard;
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    (void)sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    (void)pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_restore(sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    struct timespec zero = { 0, 0 };
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1)
+        (void)sigtimedwait(&set, NULL, &zero);
+    (void)pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* The whole exchange on a connected socket; fd is closed. */
 static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, const char *self,
                        const char *where, shelf_sync_stats *st)
@@ -379,10 +415,12 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, 
     session s;
     shelf__wire_msg hello;
     struct timeval tv = { IO_TIMEOUT_S, 0 };
+    sigpipe_guard guard;
     int one = 1, rc;
 
     memset(&s, 0, sizeof s);
     memset(&hello, 0, sizeof hello);
+    sigpipe_block(&guard);
     s.lib = lib;
     s.self = self;
     s.where = where;
@@ -400,12 +438,14 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, 
     }
     if ((rc = check_peer(&s, we_listen)) != SHELF_OK)
         goto out;
+    /* the listener speaks first: a refusal reaches the initiator before
+     * it writes anything */
     if (we_listen) {
-        if ((rc = recv_hello(&s, &hello)) == SHELF_OK && (rc = send_hello(&s)) == SHELF_OK &&
+        if ((rc = send_hello(&s)) == SHELF_OK && (rc = recv_hello(&s, &hello)) == SHELF_OK &&
             (rc = recv_changes(&s)) == SHELF_OK)
             rc = send_changes(&s, &hello);
     } else {
-        if ((rc = send_hello(&s)) == SHELF_OK && (rc = recv_hello(&s, &hello)) == SHELF_OK &&
+        if ((rc = recv_hello(&s, &hello)) == SHELF_OK && (rc = send_hello(&s)) == SHELF_OK &&
             (rc = send_changes(&s, &hello)) == SHELF_OK)
             rc = recv_changes(&s);
     }
@@ -426,6 +466,7 @@ out:
     SSL_free(s.ssl);
     ERR_clear_error();
     close(fd);
+    sigpipe_restore(&guard);
     return rc;
 }
 

@@ -71,7 +71,7 @@ int shelf__merge_local(shelf_library *lib, const shelf__change *c);
 /* Apply records of other devices, in one transaction after draining this
  * device's (self) queue: each device's records in counter order from the
  * one after the highest held (held ones are skipped; a gap is
- * SHELF_EFORMAT), clocks at most a day ahead (else SHELF_EINVAL), each
+ * SHELF_EFORMAT), clocks at most a day ahead (else SHELF_EPERM), each
  * register to the later change.  All or nothing; st (may be NULL) says
  * what happened. */
 int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,

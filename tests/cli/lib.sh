@@ -10,7 +10,7 @@ set -u
 # test searches for.
 T="${TMPDIR:-/tmp}/shelf-cli-$$-$(date +%s%N)"
 mkdir -m 700 "$T" || exit 1
-trap 's3rver_stop; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+trap 's3rver_stop; bg_stop; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 export SHELF_LIBRARY="$T/lib"
 unset XDG_DATA_HOME
 passed=0
@@ -111,6 +111,17 @@ s3rver_start() {
 s3rver_stop() {
     [ -z "${S3RVER_PID:-}" ] || { kill "$S3RVER_PID" 2>/dev/null; wait "$S3RVER_PID" 2>/dev/null; }
     S3RVER_PID=""
+}
+
+# bg_pids: background processes a test started (add with bg_pids="$bg_pids $!");
+# bg_stop (run by the exit trap) kills those still running.
+bg_pids=""
+bg_stop() {
+    local p
+    for p in $bg_pids; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    bg_pids=""
 }
 
 # test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED

@@ -1,0 +1,133 @@
+# test_sync_peer.sh: shelf sync listen and shelf sync DEVICE|ADDRESS between
+# shelf processes on 127.0.0.1: tags, ratings and favourites made on two
+# devices arrive on both (TLS 1.3, ids pinned); a device by its name at the
+# address it was last reached; a stranger and a removed device refused on
+# both sides with one line; a client killed with SIGKILL mid-exchange
+# leaves both libraries whole and the next exchange completes it.
+. "$(dirname "$0")/lib.sh"
+
+S="$T/samples 舞台"
+mkdir -p "$S"
+"$SHELF_TG" --frames 441 "$S/kick é.wav"
+"$SHELF_TG" --frames 882 "$S/snare 🥁.wav"
+"$SHELF_TG" --frames 1323 "$S/$(printf 'hat \377').wav"
+A="$T/stage"
+B="$T/laptop é"
+C="$T/stranger"
+for L in "$A" "$B" "$C"; do
+    "$SHELF" -L "$L" init >/dev/null && "$SHELF" -L "$L" import "$S" >/dev/null || fail "set up $L"
+done
+"$SHELF" -L "$A" device name stage >/dev/null
+"$SHELF" -L "$B" device name "laptop é" >/dev/null
+IDA=$("$SHELF" -q -L "$A" device id)
+IDB=$("$SHELF" -q -L "$B" device id)
+IDC=$("$SHELF" -q -L "$C" device id)
+expect 0 "stage pairs with the laptop" "$SHELF" -L "$A" device add "$IDB"
+expect 0 "the laptop pairs with stage" "$SHELF" -L "$B" device add "$IDA" --name stage
+
+# id_of LIB NAME: the id of a sample by its name
+id_of() {
+    "$SHELF" -L "$1" --json ls | python3 -c '
+import json, sys
+print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
+}
+
+# listen LIB ADDRESS [--once]: a listener in the background; $LPID, $LPORT
+listen() {
+    "$SHELF" -L "$1" sync listen --address "$2" ${3:-} >"$T/listen.out" 2>"$T/listen.err" &
+    LPID=$!
+    bg_pids="$bg_pids $LPID"
+    LPORT=""
+    for _ in $(seq 200); do
+        LPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen.out")
+        [ -n "$LPORT" ] && break
+        kill -0 "$LPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
+}
+
+# state LIB: "name tags rating favourite" per sample, sorted
+state() {
+    "$SHELF" -L "$1" --json ls | python3 -c '
+import json, sys
+for r in sorted(json.load(sys.stdin), key=lambda r: r["name"]):
+    print(r["name"], ",".join(sorted(r["tags"])), r["rating"], r["favourite"])'
+}
+
+expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(id_of "$A" kick)" live
+expect 0 "rating on the laptop" "$SHELF" -L "$B" rate "$(id_of "$B" snare)" 4
+expect 0 "favourite on the laptop" "$SHELF" -L "$B" fav "$(id_of "$B" hat)"
+
+listen "$A" 127.0.0.1:0 --once
+expect 0 "the laptop syncs with stage" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
+check "json: the peer is stage" "$(json 'j["peer"]')" = "$IDA"
+check "json: its name" "$(json 'j["peer_name"]')" = stage
+check "json: records both ways" "$(json 'j["sent"] > 0 and j["received"] > 0 and j["applied"] >= 1')" = True
+wait "$LPID"
+check "the listener ends after one exchange, status 0" "$?" = 0
+contains "the listener says with whom" "$(cat "$T/listen.out")" "synced with laptop é ("
+check "both hold the same" "$(state "$A")" = "$(state "$B")"
+contains "the tag arrived" "$(state "$B")" "kick é live 0"
+contains "the rating arrived" "$(state "$A")" "snare 🥁  4"
+contains "the favourite arrived" "$(state "$A")" "hat %FF  0 True"
+
+# by name, at the address last reached: nothing new to send
+listen "$A" "127.0.0.1:$LPORT" --once
+expect 0 "sync by device name" "$SHELF" -L "$B" --json sync stage
+check "nothing new" "$(json 'j["applied"]')" = 0
+wait "$LPID"
+expect 0 "device ls knows the address" "$SHELF" -L "$B" --json device ls
+check "address kept" "$(json 'j[0]["address"]')" = "127.0.0.1:$LPORT"
+
+# a stranger is refused, on both sides (it knows stage; stage does not know it)
+expect 0 "the stranger pairs with stage" "$SHELF" -L "$C" device add "$IDA"
+listen "$A" 127.0.0.1:0 --once
+expect 1 "a stranger is refused" "$SHELF" -L "$C" sync "127.0.0.1:$LPORT"
+contains "it is told why" "$err" "the peer refused: device $IDC is not paired with this device"
+wait "$LPID"
+check "the listener fails too" "$?" = 1
+contains "and says why" "$(cat "$T/listen.err")" "device $IDC is not paired with this device"
+check "one line each" "$(wc -l <"$T/listen.err")" = 1
+
+# connecting to a stranger: refused by this side
+listen "$C" 127.0.0.1:0 --once
+expect 1 "a listener that is not paired" "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
+contains "names it" "$err" "is not the paired device expected"
+wait "$LPID"
+
+# a removed device
+expect 0 "stage removes the laptop" "$SHELF" -L "$A" device rm "$IDB"
+listen "$A" 127.0.0.1:0 --once
+expect 1 "a removed device is refused" "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
+contains "it is told" "$err" "device $IDB was removed from this device"
+wait "$LPID"
+expect 0 "paired again" "$SHELF" -L "$A" device add "$IDB"
+
+# many records, the sender killed mid-exchange: both stay whole, the next
+# exchange completes it
+sqlite3 "$B/shelf.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+  INSERT INTO collections(name, query, created) SELECT 'bulk ' || i, 'kick', 0 FROM n;" ||
+    fail "bulk collections"
+expect 0 "the bulk is logged" "$SHELF" -L "$B" -q sync status
+listen "$A" 127.0.0.1:0
+kill_after 700 "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
+echo "    the sender: $how"
+HAVE=$(sqlite3 "$A/shelf.db" "SELECT count(*) FROM changes WHERE device = '$IDB'")
+echo "    stage holds $HAVE of the laptop's records after the kill"
+check "stage's catalog is whole" "$(sqlite3 "$A/shelf.db" 'PRAGMA integrity_check')" = ok
+check "the laptop's catalog is whole" "$(sqlite3 "$B/shelf.db" 'PRAGMA integrity_check')" = ok
+check "stage holds a prefix of the records, without gaps" \
+    "$(sqlite3 "$A/shelf.db" "SELECT count(*) = coalesce(max(counter), 0) FROM changes WHERE device = '$IDB'")" = 1
+expect 0 "the next exchange" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
+check "stage holds all the bulk collections" \
+    "$(sqlite3 "$A/shelf.db" "SELECT count(*) FROM collections WHERE name LIKE 'bulk %'")" = 30000
+check "in frames: more than 1 MiB went" "$(json 'j["bytes_out"] + j["bytes_in"] > 1048576 or j["sent"] < 30000')" = True
+kill "$LPID" 2>/dev/null
+wait "$LPID"
+check "an interrupted listener exits 130" "$?" = 130
+
+expect 2 "a bad address" "$SHELF" -L "$B" sync "127.0.0.1:port"
+contains "one line" "$err" "invalid address '127.0.0.1:port'"
+expect 2 "listen: extra argument" "$SHELF" -L "$B" sync listen extra
+finish
