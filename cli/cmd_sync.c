@@ -208,7 +208,7 @@ static void stats_line(const shelf_sync_stats *st)
     if (st->lost)
         printf(", %lld kept over later changes (audit log)", (long long)st->lost);
     printf("\n");
-    fflush(stdout);
+    (void)fflush(stdout);
     free(name);
 }
 
@@ -232,7 +232,7 @@ static void on_ready(void *ud, const char *address)
     } else {
         printf("listening on %s\n", address);
     }
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 static void on_session(void *ud, int rc, const char *errmsg, const shelf_sync_stats *st)
@@ -253,7 +253,7 @@ static void on_session(void *ud, int rc, const char *errmsg, const shelf_sync_st
             printf("%s\n", t);
         free(t);
         json_decref(o);
-        fflush(stdout);
+        (void)fflush(stdout);
     } else if (!l->c->quiet) {
         stats_line(st);
     }
@@ -333,10 +333,21 @@ static int sync_with(const cli *c, const char *target)
     rc = SHELF_OK;
     if (shelf_device_id_parse(target, sha) == SHELF_OK) {
         rc = shelf_device_lookup(lib, target, &p);
+        if (rc == SHELF_ENOTFOUND || rc == SHELF_EPERM) {
+            cli_error("device %s is %s", target, rc == SHELF_EPERM ? "removed"
+                                                                   : "not paired (shelf device add)");
+            shelf_library_close(lib);
+            return cli_exit_for(rc);
+        }
         f.n = rc == SHELF_OK;
         f.found = p;
     } else if (!strchr(target, ':')) {
         rc = shelf_device_list(lib, 0, find_peer, &f);
+    }
+    if (rc == SHELF_OK && f.n == 0 && !strchr(target, ':')) {
+        cli_error("no paired device '%s' (give its name, its id or HOST:PORT)", target);
+        shelf_library_close(lib);
+        return EXIT_NOTFOUND;
     }
     if (rc == SHELF_OK && f.n > 1) {
         cli_error("%d paired devices are named '%s': give its id", f.n, target);

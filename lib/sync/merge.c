@@ -1,415 +1,16 @@
 /*
- * merge.c: applying the change log (doc/sync.md, "Merge rules").  Every
- * record is split into registers (item, field); a register holds the value
- * of the record with the highest clock (ties: the higher device id), kept
- * in the table sync_state.  A record that wins a register changes the
- * catalog; one that loses changes nothing and, when its value differed,
- * goes to the audit log.  A sample's "." record (the whole sample) counts
- * as a write of each field, tag, rating and favourite it carries.
- *
- * Applying records received from other devices checks that each device's
- * records come in counter order without gaps, takes their clocks in (a
- * clock more than a day ahead is refused), and runs in one transaction:
- * all of a batch or none of it.
+ * merge.c: applying records of other devices (doc/sync.md, "Merge
+ * rules"): each device's records must come in counter order without gaps
+ * (held ones are skipped), their clocks are taken in (a clock more than a
+ * day ahead is refused), each is written to the change log and to the
+ * registers (state.c), and a batch runs in one transaction after this
+ * device's queue is drained: all of it or none of it.
  */
 #include <string.h>
 #include <sqlite3.h>
-#include "shelf/names.h"
 #include "sync_int.h"
 
 #define DAY_MS (24ull * 3600 * 1000)
-
-/* The catalog columns a sample's records may set. */
-static const char *const sample_cols[] = {
-    "name", "category", "title", "author", "comment", "genre", "kit",
-    "instrument", "tempo", "root_key", "loop_start", "loop_end", "loop_mode", NULL
-};
-
-/* The local ids an item stands for, by kind: ?2 is the item's key (the
- * text after "s:", "p:" or "j:"). */
-#define SAMPLES_OF "SELECT id FROM samples WHERE sha256 = ?2"
-#define DOCS_OF(k) \
-    "SELECT item_id FROM doc_versions d WHERE kind = " k " AND hash = ?2 AND seq = " \
-    "(SELECT min(seq) FROM doc_versions WHERE kind = " k " AND item_id = d.item_id)"
-
-typedef struct target {
-    const char *kind;       /* SHELF__KIND_*_SQL */
-    const char *ids;        /* SAMPLES_OF or DOCS_OF(kind) */
-} target;
-
-static int sample_col(const char *field)
-{
-    int i;
-
-    for (i = 0; sample_cols[i]; i++)
-        if (!strcmp(sample_cols[i], field))
-            return 1;
-    return 0;
-}
-
-/* Run sql with ?1 = a (text or NULL), ?2 = key, ?3 = v (a JSON scalar
- * bound as its SQL value; NULL: none), ?4 = now. */
-static int run(shelf_library *lib, const char *sql, const char *a, const char *key, json_t *v)
-{
-    sqlite3_stmt *st = shelf__prepare(lib, sql);
-    int rc = SQLITE_OK, n;
-
-    if (!st)
-        return lib->err.rc;
-    n = sqlite3_bind_parameter_count(st);
-    if (n >= 1)
-        rc = a ? sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 1);
-    if (rc == SQLITE_OK && n >= 2)
-        rc = sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && n >= 3) {
-        if (json_is_integer(v))
-            rc = sqlite3_bind_int64(st, 3, json_integer_value(v));
-        else if (json_is_real(v))
-            rc = sqlite3_bind_double(st, 3, json_real_value(v));
-        else if (json_is_string(v))
-            rc = sqlite3_bind_text(st, 3, json_string_value(v), -1, SQLITE_STATIC);
-        else
-            rc = sqlite3_bind_null(st, 3);
-    }
-    if (rc == SQLITE_OK && n >= 4)
-        rc = sqlite3_bind_int64(st, 4, shelf__now());
-    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-        rc = shelf__dberr(lib, "cannot apply a change");
-    else
-        rc = SHELF_OK;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Names arrive escaped (names.h): the bytes of a JSON string, owned. */
-static int unescaped(shelf_library *lib, const char *text, char **out)
-{
-    int rc = shelf_name_unescape(text, out);
-
-    if (rc == SHELF_EINVAL)
-        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid name '%.80s' in a change", text);
-    if (rc != SHELF_OK)
-        return shelf__seterr(&lib->err, rc, "out of memory");
-    return SHELF_OK;
-}
-
-/* A won register of a sample or document: the catalog follows it. */
-static int apply_item(shelf_library *lib, const target *t, const char *key, const char *field,
-                      json_t *v)
-{
-    char sql[1024], *bytes = NULL;
-    json_t *b = NULL;
-    int on = !json_is_null(v) && !json_is_false(v), rc;
-
-    if (!strcmp(field, ".")) {
-        if (on || strcmp(t->ids, SAMPLES_OF) != 0)
-            return SHELF_OK;    /* documents come and go with their histories */
-        /* a removed sample: its rows go, unless a patch or project uses them */
-        return run(lib, "DELETE FROM samples WHERE sha256 = ?2 AND id NOT IN "
-                        "(SELECT sample_id FROM patch_samples UNION SELECT sample_id FROM "
-                        "project_samples)", NULL, key, NULL);
-    }
-    if (!strncmp(field, "tag:", 4)) {
-        if ((rc = unescaped(lib, field + 4, &bytes)) != SHELF_OK)
-            return rc;
-        if (on) {
-            rc = run(lib, "INSERT OR IGNORE INTO tags(name) VALUES(?1)", bytes, key, NULL);
-            snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id) "
-                     "SELECT (SELECT id FROM tags WHERE name = ?1), %s, id FROM (%s)", t->kind,
-                     t->ids);
-        } else {
-            rc = SHELF_OK;
-            snprintf(sql, sizeof sql, "DELETE FROM tag_items WHERE tag_id = (SELECT id FROM tags "
-                     "WHERE name = ?1) AND kind = %s AND item_id IN (%s)", t->kind, t->ids);
-        }
-        if (rc == SHELF_OK)
-            rc = run(lib, sql, bytes, key, NULL);
-        shelf_free(bytes);
-        return rc;
-    }
-    if (!strcmp(field, "rating")) {
-        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 5)
-            snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
-                     "SELECT %s, id, ?3 FROM (%s)", t->kind, t->ids);
-        else if (json_is_null(v))
-            snprintf(sql, sizeof sql, "DELETE FROM ratings WHERE kind = %s AND item_id IN (%s)",
-                     t->kind, t->ids);
-        else
-            return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid rating in a change");
-        return run(lib, sql, NULL, key, v);
-    }
-    if (!strcmp(field, "favourite")) {
-        snprintf(sql, sizeof sql, on ? "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
-                                       "SELECT %s, id, ?4 FROM (%s)"
-                                     : "DELETE FROM favourites WHERE kind = %s AND item_id IN (%s)",
-                 t->kind, t->ids);
-        /* ?3 unused: bound as NULL by run when the statement has it */
-        return run(lib, sql, NULL, key, NULL);
-    }
-    if (strcmp(t->ids, SAMPLES_OF) != 0 || !sample_col(field))
-        return SHELF_OK;        /* a field this version does not know: kept in the log */
-    if (json_is_string(v)) {
-        if ((rc = unescaped(lib, json_string_value(v), &bytes)) != SHELF_OK)
-            return rc;
-        if (!(b = json_string_nocheck(bytes))) {
-            shelf_free(bytes);
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        }
-        shelf_free(bytes);
-        v = b;
-    }
-    snprintf(sql, sizeof sql, "UPDATE samples SET %s = ?3 WHERE sha256 = ?2", field);
-    rc = run(lib, sql, NULL, key, v);
-    json_decref(b);
-    return rc;
-}
-
-/* A won register of a collection. */
-static int apply_collection(shelf_library *lib, const char *name, const char *field, json_t *v)
-{
-    char *bytes = NULL;
-    int on = !json_is_null(v) && !json_is_false(v), rc;
-
-    if ((rc = unescaped(lib, name, &bytes)) != SHELF_OK)
-        return rc;
-    if (!strcmp(field, ".")) {
-        json_t *q = json_object_get(v, "query");
-
-        rc = on ? run(lib, "INSERT INTO collections(name, query, created) VALUES(?1, ?3, ?4) "
-                           "ON CONFLICT(name) DO UPDATE SET query = excluded.query", bytes, "",
-                      json_is_string(q) ? q : NULL)
-                : run(lib, "DELETE FROM collections WHERE name = ?1", bytes, "", NULL);
-    } else if (!strncmp(field, "has:s:", 6)) {
-        rc = on ? run(lib, "INSERT OR IGNORE INTO collection_items(collection_id, sample_id, position) "
-                           "SELECT c.id, s.id, (SELECT count(*) FROM collection_items WHERE "
-                           "collection_id = c.id) FROM collections c, samples s WHERE c.name = ?1 "
-                           "AND s.sha256 = ?2", bytes, field + 6, NULL)
-                : run(lib, "DELETE FROM collection_items WHERE collection_id = (SELECT id FROM "
-                           "collections WHERE name = ?1) AND sample_id IN (SELECT id FROM samples "
-                           "WHERE sha256 = ?2)", bytes, field + 6, NULL);
-    }
-    shelf_free(bytes);
-    return rc;
-}
-
-static int apply_register(shelf_library *lib, const char *item, const char *field, json_t *v)
-{
-    static const target sample = { SHELF__KIND_SAMPLE_SQL, SAMPLES_OF };
-    static const target patch = { SHELF__KIND_PATCH_SQL, DOCS_OF(SHELF__KIND_PATCH_SQL) };
-    static const target project = { SHELF__KIND_PROJECT_SQL, DOCS_OF(SHELF__KIND_PROJECT_SQL) };
-
-    if (!strncmp(item, "s:", 2))
-        return apply_item(lib, &sample, item + 2, field, v);
-    if (!strncmp(item, "p:", 2))
-        return apply_item(lib, &patch, item + 2, field, v);
-    if (!strncmp(item, "j:", 2))
-        return apply_item(lib, &project, item + 2, field, v);
-    if (!strncmp(item, "c:", 2))
-        return apply_collection(lib, item + 2, field, v);
-    return SHELF_OK;            /* an item this version does not know: kept in the log */
-}
-
-typedef struct reg_ctx {
-    shelf_library *lib;
-    const shelf__change *c;
-    int local;                  /* this device's own change: already in the catalog */
-    shelf__merge_stats *st;
-    sqlite3_stmt *get, *put, *newest;
-} reg_ctx;
-
-/* Whether (hlc, device) is later than the register's holder. */
-static int later(uint64_t hlc, const char *dev, uint64_t h, const char *d)
-{
-    return hlc > h || (hlc == h && strcmp(dev, d) > 0);
-}
-
-static int audit_loss(reg_ctx *r, const char *field, const char *kept, const char *lost,
-                      const char *holder)
-{
-    char *detail = shelf__asprintf("%s %s: kept %.200s (from %.7s) over %.200s (from %.7s)",
-                                   r->c->item, field, kept ? kept : "null", holder,
-                                   lost ? lost : "null", r->c->device);
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!detail)
-        return shelf__seterr(&r->lib->err, SHELF_ENOMEM, "out of memory");
-    if (!(st = shelf__prepare(r->lib, "INSERT INTO audit_log(time, action, detail) "
-                                      "VALUES(?1, 'sync-lost', ?2)"))) {
-        shelf_free(detail);
-        return r->lib->err.rc;
-    }
-    if (sqlite3_bind_int64(st, 1, shelf__now()) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_DONE)
-        rc = shelf__dberr(r->lib, "cannot write the audit log");
-    else
-        rc = SHELF_OK;
-    sqlite3_finalize(st);
-    shelf_free(detail);
-    return rc;
-}
-
-/* One register write: (r->c's item, field) = v (its JSON text vtext). */
-static int put_register(reg_ctx *r, const char *field, json_t *v, const char *vtext)
-{
-    shelf_library *lib = r->lib;
-    const shelf__change *c = r->c;
-    int step, rc, win = 1, same = 0;
-
-    if (sqlite3_reset(r->get) != SQLITE_OK ||
-        sqlite3_bind_text(r->get, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(r->get, 2, field, -1, SQLITE_STATIC) != SQLITE_OK)
-        return shelf__dberr(lib, "cannot read the sync state");
-    step = sqlite3_step(r->get);
-    if (step == SQLITE_ROW) {
-        uint64_t h = (uint64_t)sqlite3_column_int64(r->get, 0);
-        const char *d = (const char *)sqlite3_column_text(r->get, 1);
-        const char *old = (const char *)sqlite3_column_text(r->get, 2);
-
-        if (h == c->hlc && d && !strcmp(d, c->device))
-            return SHELF_OK;                    /* this very record */
-        same = old && vtext && !strcmp(old, vtext);
-        if (!later(c->hlc, c->device, h, d ? d : "")) {
-            win = 0;
-            /* an older write of the same value is no loss */
-            if (!same && !r->local) {
-                r->st->lost++;
-                if ((rc = audit_loss(r, field, old, vtext, d ? d : "")) != SHELF_OK)
-                    return rc;
-            }
-        }
-    } else if (step != SQLITE_DONE) {
-        return shelf__dberr(lib, "cannot read the sync state");
-    }
-    if (!win)
-        return SHELF_OK;
-    /* a removal loses to any register of the item written after it:
-     * a change made after a delete brings the item back */
-    if (!strcmp(field, ".") && json_is_null(v)) {
-        if (sqlite3_reset(r->newest) != SQLITE_OK ||
-            sqlite3_bind_text(r->newest, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_step(r->newest) != SQLITE_ROW)
-            return shelf__dberr(lib, "cannot read the sync state");
-        if (sqlite3_column_type(r->newest, 0) != SQLITE_NULL &&
-            (uint64_t)sqlite3_column_int64(r->newest, 0) > c->hlc) {
-            if (r->local)
-                return SHELF_OK;
-            r->st->lost++;
-            return audit_loss(r, field, "a later change", vtext, "");
-        }
-    }
-    if (sqlite3_reset(r->put) != SQLITE_OK ||
-        sqlite3_bind_text(r->put, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(r->put, 2, field, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(r->put, 3, (int64_t)c->hlc) != SQLITE_OK ||
-        sqlite3_bind_text(r->put, 4, c->device, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(r->put, 5, vtext, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(r->put) != SQLITE_DONE)
-        return shelf__dberr(lib, "cannot write the sync state");
-    if (r->local || same)
-        return SHELF_OK;        /* the catalog holds this value already */
-    r->st->applied++;
-    return apply_register(lib, c->item, field, v);
-}
-
-/* A sample's "." record: the sample, then each field, tag, rating and
- * favourite it carries, as writes at its clock. */
-static int put_sample(reg_ctx *r, json_t *o)
-{
-    json_t *t, *v, *yes = json_true();
-    const char *k;
-    size_t i;
-    char *text, *field;
-    int rc;
-
-    if ((rc = put_register(r, ".", yes, "true")) != SHELF_OK)
-        return rc;
-    json_object_foreach(o, k, v) {
-        if (!sample_col(k))
-            continue;
-        if (!(text = shelf__json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
-            return shelf__seterr(&r->lib->err, SHELF_ENOMEM, "out of memory");
-        rc = put_register(r, k, v, text);
-        free(text);
-        if (rc != SHELF_OK)
-            return rc;
-    }
-    json_array_foreach(json_object_get(o, "tags"), i, t) {
-        if (!json_is_string(t))
-            continue;
-        if (!(field = shelf__asprintf("tag:%s", json_string_value(t))))
-            return shelf__seterr(&r->lib->err, SHELF_ENOMEM, "out of memory");
-        rc = put_register(r, field, yes, "true");
-        shelf_free(field);
-        if (rc != SHELF_OK)
-            return rc;
-    }
-    v = json_object_get(o, "rating");
-    if (json_is_integer(v)) {
-        char num[8];
-
-        snprintf(num, sizeof num, "%d", (int)json_integer_value(v));
-        if ((rc = put_register(r, "rating", v, num)) != SHELF_OK)
-            return rc;
-    }
-    if (json_is_true(json_object_get(o, "favourite")))
-        return put_register(r, "favourite", yes, "true");
-    return SHELF_OK;
-}
-
-static int put_change(reg_ctx *r)
-{
-    const shelf__change *c = r->c;
-    json_t *v = NULL;
-    int rc;
-
-    if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", c->value, strlen(c->value),
-                                JSON_DECODE_ANY, &v)) != SHELF_OK)
-        return rc;
-    if (!strcmp(c->field, ".") && json_is_object(v) && !strncmp(c->item, "s:", 2))
-        rc = put_sample(r, v);
-    else
-        rc = put_register(r, c->field, v, c->value);
-    json_decref(v);
-    return rc;
-}
-
-static int prepare_regs(reg_ctx *r)
-{
-    r->get = shelf__prepare(r->lib, "SELECT hlc, device, value FROM sync_state "
-                                    "WHERE item = ?1 AND field = ?2");
-    r->put = r->get ? shelf__prepare(r->lib, "INSERT OR REPLACE INTO sync_state(item, field, hlc, "
-                                             "device, value) VALUES(?1, ?2, ?3, ?4, ?5)") : NULL;
-    r->newest = r->put ? shelf__prepare(r->lib, "SELECT max(hlc) FROM sync_state WHERE item = ?1 "
-                                                "AND field != '.'") : NULL;
-    return r->newest ? SHELF_OK : r->lib->err.rc;
-}
-
-static void finish_regs(reg_ctx *r)
-{
-    sqlite3_finalize(r->get);
-    sqlite3_finalize(r->put);
-    sqlite3_finalize(r->newest);
-}
-
-int shelf__merge_local(shelf_library *lib, const shelf__change *c)
-{
-    shelf__merge_stats st;
-    reg_ctx r;
-    int rc;
-
-    memset(&st, 0, sizeof st);
-    memset(&r, 0, sizeof r);
-    r.lib = lib;
-    r.c = c;
-    r.local = 1;
-    r.st = &st;
-    if ((rc = prepare_regs(&r)) == SHELF_OK)
-        rc = put_change(&r);
-    finish_regs(&r);
-    return rc;
-}
 
 /* The highest counter of device held here (0: none). */
 static int held(shelf_library *lib, sqlite3_stmt *st, const char *device, int64_t *out)
@@ -427,7 +28,7 @@ typedef struct apply_ctx {
     const char *self;
     shelf__hlc clock;
     sqlite3_stmt *max, *ins;
-    reg_ctx r;
+    shelf__regs r;
 } apply_ctx;
 
 static int apply_one(apply_ctx *a, const shelf__change *c)
@@ -471,7 +72,7 @@ static int apply_one(apply_ctx *a, const shelf__change *c)
         sqlite3_step(a->ins) != SQLITE_DONE)
         return shelf__dberr(lib, "cannot write the change log");
     a->r.c = c;
-    return put_change(&a->r);
+    return shelf__regs_put(&a->r);
 }
 
 static int apply_all(apply_ctx *a, const shelf__change *recs, size_t n)
@@ -489,7 +90,7 @@ static int apply_all(apply_ctx *a, const shelf__change *recs, size_t n)
     a->max = shelf__prepare(lib, "SELECT coalesce(max(counter), 0) FROM changes WHERE device = ?1");
     a->ins = a->max ? shelf__prepare(lib, "INSERT INTO changes(device, counter, hlc, item, field, "
                                           "value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)") : NULL;
-    if (!a->ins || (rc = prepare_regs(&a->r)) != SHELF_OK)
+    if (!a->ins || (rc = shelf__regs_prepare(&a->r)) != SHELF_OK)
         return a->ins ? rc : lib->err.rc;
     for (i = 0; i < n; i++)
         if ((rc = apply_one(a, &recs[i])) != SHELF_OK)
@@ -528,7 +129,7 @@ int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change
     rc = apply_all(&a, recs, n);
     sqlite3_finalize(a.max);
     sqlite3_finalize(a.ins);
-    finish_regs(&a.r);
+    shelf__regs_finish(&a.r);
     if (rc == SHELF_OK)
         return shelf__commit(lib);
     shelf__rollback(lib);

@@ -127,7 +127,7 @@ static int make_ctx(shelf_library *lib, int server, SSL_CTX **out, char self[SHE
 
 /* ---- frames ---- */
 
-static int write_all(session *s, const void *p, size_t n)
+static int send_bytes(session *s, const void *p, size_t n)
 {
     const char *c = p;
     size_t done;
@@ -142,7 +142,7 @@ static int write_all(session *s, const void *p, size_t n)
     return SHELF_OK;
 }
 
-static int read_all(session *s, void *p, size_t n)
+static int recv_bytes(session *s, void *p, size_t n)
 {
     char *c = p;
     size_t got;
@@ -178,9 +178,9 @@ static int send_json(session *s, json_t *o)
     len[1] = (unsigned char)(n >> 16);
     len[2] = (unsigned char)(n >> 8);
     len[3] = (unsigned char)n;
-    rc = write_all(s, len, 4);
+    rc = send_bytes(s, len, 4);
     if (rc == SHELF_OK)
-        rc = write_all(s, text, n);
+        rc = send_bytes(s, text, n);
     free(text);
     return rc;
 }
@@ -193,17 +193,21 @@ static int recv_msg(session *s, shelf__wire_msg *m)
     int rc;
 
     memset(m, 0, sizeof *m);
-    if ((rc = read_all(s, len, 4)) != SHELF_OK)
+    if ((rc = recv_bytes(s, len, 4)) != SHELF_OK)
         return rc;
     n = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
     if (n == 0 || n > SHELF__WIRE_MAX)
         return shelf__seterr(&s->lib->err, SHELF_EFORMAT, "%s: a message of %zu bytes", s->where, n);
     if (!(buf = shelf__malloc(n)))
         return shelf__seterr(&s->lib->err, SHELF_ENOMEM, "out of memory");
-    rc = read_all(s, buf, n);
+    rc = recv_bytes(s, buf, n);
     if (rc == SHELF_OK)
         rc = shelf__wire_parse(&s->lib->err, buf, n, m);
     shelf_free(buf);
+    if (rc == SHELF_OK && !m->type) {      /* wire_parse sets it; never trusted blind */
+        shelf__wire_free(m);
+        return shelf__seterr(&s->lib->err, SHELF_EFORMAT, "%s: a message without a type", s->where);
+    }
     if (rc == SHELF_OK && !strcmp(m->type, "error")) {
         json_t *msg = json_object_get(m->root, "message");
 
@@ -526,6 +530,7 @@ static int bind_to(shelf_library *lib, const char *address, int *out, char *boun
     socklen_t sl = sizeof ss;
     int fd = -1, one = 1, e = 0;
 
+    memset(&ss, 0, sizeof ss);
     if (split_address(lib, address, host, sizeof host, port, sizeof port) != SHELF_OK)
         return lib->err.rc;
     memset(&hints, 0, sizeof hints);
@@ -595,6 +600,7 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
         socklen_t sl = sizeof ss;
         int fd, n;
 
+        memset(&ss, 0, sizeof ss);
         if (o.stop && *o.stop) {
             rc = SHELF_ECANCELED;
             break;
@@ -618,7 +624,6 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
             o.session(o.ud, rc, rc == SHELF_OK ? NULL : shelf_errmsg(lib), &st);
         if (o.once)
             break;
-        rc = SHELF_OK;
     }
     close(lfd);
     SSL_CTX_free(ctx);

@@ -64,8 +64,23 @@ typedef struct shelf__merge_stats {
     int64_t skipped;    /* records held already */
 } shelf__merge_stats;
 
-/* Take this device's own new record c into the sync state (the catalog
- * already holds the change).  Inside the drain's transaction. */
+/*
+ * The registers (state.c): fill lib and st, prepare, then for each record
+ * set c (and local: 1 for this device's own, already in the catalog) and
+ * put it; finish.  Inside the caller's transaction.
+ */
+typedef struct shelf__regs {
+    shelf_library *lib;
+    const shelf__change *c;
+    int local;
+    shelf__merge_stats *st;
+    sqlite3_stmt *get, *put, *newest;
+} shelf__regs;
+
+int shelf__regs_prepare(shelf__regs *r);
+int shelf__regs_put(shelf__regs *r);
+void shelf__regs_finish(shelf__regs *r);
+/* One record of this device's own: prepare, put, finish. */
 int shelf__merge_local(shelf_library *lib, const shelf__change *c);
 
 /* Apply records of other devices, in one transaction after draining this

@@ -56,5 +56,6 @@ expect 2 "--limit not a number" "$SHELF" sync log --limit x
 contains "one line" "$err" "invalid --limit 'x'"
 expect 2 "bad device id" "$SHELF" sync log --device nope
 contains "names it" "$err" "invalid device id 'nope'"
-expect 2 "unknown sync command" "$SHELF" sync frobnicate
+expect 3 "not a paired device nor an address" "$SHELF" sync frobnicate
+contains "says so" "$err" "no paired device 'frobnicate'"
 finish

@@ -1,0 +1,231 @@
+#!/bin/bash
+# bench_sync.sh: sync between two devices on 127.0.0.1 beside Syncthing,
+# one run (issue 14's benchmark):
+#
+#   shelf       two libraries of N samples (metadata; the same rows on
+#               both, as two devices that imported one sample pack), paired;
+#               (a) the first exchange of their change logs; (b) 10 changes
+#               on one (5 tags, 3 ratings, 2 favourites) then one
+#               `shelf sync`: time, and bytes on the wire (a counting relay
+#               between the two, TLS included);
+#   Syncthing   two instances sharing the first library's folder (started
+#               identical), the same 10 changes made with shelf in one,
+#               a scan asked for: time until the other is in sync, and the
+#               bytes Syncthing counted on its connection.
+#
+#   bench/bench_sync.sh [--samples N] [--dir DIR]
+#
+# Needs sqlite3 (its sha3()), python3, curl, syncthing and a release build
+# (SHELF_BUILD, default build/release).  Prints a markdown table.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(dirname "$here")
+build=${SHELF_BUILD:-$src/build/release}
+shelf=$build/cli/shelf
+n=100000 dir=${TMPDIR:-/tmp}/shelf-bench-sync
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --samples) n=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    *) echo "usage: $0 [--samples N] [--dir DIR]" >&2; exit 2 ;;
+    esac
+done
+for p in sqlite3 python3 curl syncthing; do
+    command -v $p >/dev/null 2>&1 || { echo "bench_sync: $p not found" >&2; exit 1; }
+done
+[ -x "$shelf" ] || { echo "bench_sync: no $shelf (make build)" >&2; exit 1; }
+
+rm -rf "$dir"
+mkdir -p "$dir"
+pids=""
+trap 'for p in $pids; do kill $p 2>/dev/null; done; wait 2>/dev/null' EXIT
+
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
+
+# a free TCP port of 127.0.0.1
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# library DIR: a library of $n sample rows, the same on every call
+library() {
+    "$shelf" -L "$1" init >/dev/null || exit 1
+    sqlite3 "$1/shelf.db" "
+      INSERT INTO roots(path) VALUES('/srv/samples');
+      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n)
+      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
+                          channels, frames, duration, bits, category, created)
+        SELECT 'sample ' || k, 1, 'pack ' || (k % 200) || '/sample ' || k || '.wav',
+               100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
+               0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
+}
+
+# ten changes through shelf on library DIR
+ten_changes() {
+    local i
+    for i in 11 22 33 44 55; do "$shelf" -L "$1" tag add $i bench >/dev/null; done
+    for i in 66 77 88; do "$shelf" -L "$1" rate $i 4 >/dev/null; done
+    for i in 99 111; do "$shelf" -L "$1" fav $i >/dev/null; done
+}
+
+# ---- shelf ----
+A=$dir/a B=$dir/b
+library "$A"
+library "$B"
+"$shelf" -L "$A" device add "$("$shelf" -q -L "$B" device id)" --name laptop >/dev/null
+"$shelf" -L "$B" device add "$("$shelf" -q -L "$A" device id)" --name stage >/dev/null
+"$shelf" -L "$A" -q sync status >/dev/null     # the logs of both, once, before timing
+"$shelf" -L "$B" -q sync status >/dev/null
+
+lport=$(port) rport=$(port)
+"$shelf" -L "$A" sync listen --address "127.0.0.1:$lport" >"$dir/listen.out" 2>&1 &
+pids="$pids $!"
+# a relay that counts the bytes both ways (TLS included)
+python3 - "$rport" "$lport" "$dir/relay.count" <<'EOF' &
+import os, socket, sys, threading, time
+lp, tp, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", lp))
+srv.listen(4)
+total = [0]
+lock = threading.Lock()
+def pump(a, b):
+    while True:
+        try:
+            d = a.recv(65536)
+        except OSError:
+            d = b""
+        if not d:
+            break
+        with lock:
+            total[0] += len(d)
+        try:
+            b.sendall(d)
+        except OSError:
+            break
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def serve():
+    while True:
+        c, _ = srv.accept()
+        t = socket.create_connection(("127.0.0.1", tp))
+        threading.Thread(target=pump, args=(c, t), daemon=True).start()
+        threading.Thread(target=pump, args=(t, c), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+while True:
+    with lock:
+        n = total[0]
+    with open(out + ".tmp", "w") as f:
+        f.write(str(n))
+    os.replace(out + ".tmp", out)
+    time.sleep(0.1)
+EOF
+pids="$pids $!"
+sleep 1
+
+wire() { sleep 0.7; cat "$dir/relay.count" 2>/dev/null || echo 0; }
+
+t0=$(now)
+"$shelf" -L "$B" --json sync "127.0.0.1:$rport" >"$dir/first.json" || exit 1
+first_t=$(since "$t0")
+first_b=$(wire)
+
+ten_changes "$A"
+before=$first_b
+t0=$(now)
+"$shelf" -L "$B" --json sync "127.0.0.1:$rport" >"$dir/steady.json" || exit 1
+steady_t=$(since "$t0")
+steady_b=$(( $(wire) - before ))
+applied=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["received"])' "$dir/steady.json")
+
+# ---- Syncthing ----
+SA=$dir/st-a SB=$dir/st-b FA=$dir/st-lib-a FB=$dir/st-lib-b
+rm -rf "$FA" "$FB"
+library "$FA"
+cp -a "$FA" "$FB"
+for h in "$SA" "$SB"; do syncthing generate --home="$h" --no-default-folder >/dev/null 2>&1 || exit 1; done
+ida=$(sed -n 's/.*<device id="\([^"]*\)".*/\1/p' "$SA/config.xml" | head -1)
+idb=$(sed -n 's/.*<device id="\([^"]*\)".*/\1/p' "$SB/config.xml" | head -1)
+pa=$(port) pb=$(port) ga=$(port) gb=$(port)
+setup() { # HOME LISTEN GUI OTHER_ID OTHER_PORT FOLDER
+    python3 - "$@" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+home, listen, gui, other, oport, folder = sys.argv[1:7]
+p = home + "/config.xml"
+t = ET.parse(p); r = t.getroot()
+me = r.find("device").get("id")
+g = r.find("gui"); g.find("address").text = "127.0.0.1:" + gui
+k = g.find("apikey")
+if k is None: k = ET.SubElement(g, "apikey")
+k.text = "bench"
+o = r.find("options")
+def opt(name, val):
+    e = o.find(name)
+    if e is None: e = ET.SubElement(o, name)
+    e.text = val
+for e in o.findall("listenAddress"): o.remove(e)
+ET.SubElement(o, "listenAddress").text = "tcp://127.0.0.1:" + listen
+for name, val in (("globalAnnounceEnabled", "false"), ("localAnnounceEnabled", "false"),
+                  ("relaysEnabled", "false"), ("natEnabled", "false"), ("urAccepted", "-1"),
+                  ("autoUpgradeIntervalH", "0"), ("crashReportingEnabled", "false"),
+                  ("startBrowser", "false")):
+    opt(name, val)
+d = ET.SubElement(r, "device", id=other, name="other", compression="metadata", introducer="false")
+ET.SubElement(d, "address").text = "tcp://127.0.0.1:" + oport
+f = ET.Element("folder", id="lib", label="lib", path=folder, type="sendreceive",
+               rescanIntervalS="3600", fsWatcherEnabled="false")
+ET.SubElement(f, "device", id=me)
+ET.SubElement(f, "device", id=other)
+r.insert(0, f)
+t.write(p)
+EOF
+}
+setup "$SA" "$pa" "$ga" "$idb" "$pb" "$FA"
+setup "$SB" "$pb" "$gb" "$ida" "$pa" "$FB"
+syncthing serve --home="$SA" --no-browser --no-restart >"$dir/st-a.log" 2>&1 &
+pids="$pids $!"
+syncthing serve --home="$SB" --no-browser --no-restart >"$dir/st-b.log" 2>&1 &
+pids="$pids $!"
+api() { curl -s -H "X-API-Key: bench" "http://127.0.0.1:$1$2" "${@:3}"; }
+# both up, connected and in sync
+for _ in $(seq 600); do
+    c=$(api "$ga" "/rest/db/completion?folder=lib&device=$idb" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["completion"])
+except Exception: print(0)')
+    conn=$(api "$ga" /rest/system/connections | python3 -c 'import json,sys
+try: print(int(any(v["connected"] for v in json.load(sys.stdin)["connections"].values())))
+except Exception: print(0)')
+    [ "$c" = 100 ] && [ "$conn" = 1 ] && break
+    sleep 0.2
+done
+bytes() { api "$ga" /rest/system/connections | python3 -c 'import json,sys
+t = json.load(sys.stdin)["total"]; print(t["inBytesTotal"] + t["outBytesTotal"])'; }
+b0=$(bytes)
+ten_changes "$FA"
+t0=$(now)
+api "$ga" "/rest/db/scan?folder=lib" -X POST >/dev/null
+sleep 0.05
+for _ in $(seq 3000); do
+    st=$(api "$gb" "/rest/db/status?folder=lib" | python3 -c 'import json,sys
+s = json.load(sys.stdin); print(s["needFiles"] + s["needDeletes"], s["state"])')
+    ca=$(api "$ga" "/rest/db/completion?folder=lib&device=$idb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["completion"])')
+    sa=$(api "$ga" "/rest/db/status?folder=lib" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$st" = "0 idle" ] && [ "$ca" = 100 ] && [ "$sa" = idle ] &&
+        cmp -s "$FA/shelf.db" "$FB/shelf.db" && break
+    sleep 0.05
+done
+st_t=$(since "$t0")
+st_b=$(( $(bytes) - b0 ))
+same=$(cmp -s "$FA/shelf.db" "$FB/shelf.db" && echo yes || echo no)
+
+kb() { python3 -c "import sys; print('%.1f' % (int(sys.argv[1]) / 1000))" "$1"; }
+echo
+echo "| $n samples, 10 changes | time (s) | bytes on the wire |"
+echo "|---|---:|---:|"
+echo "| shelf, first exchange of the two logs (2 x $n records) | $first_t | $(kb "$first_b") kB |"
+echo "| shelf, 10 changes ($applied records) | $steady_t | $(kb "$steady_b") kB |"
+echo "| Syncthing, the same 10 changes to the library folder (catalog identical after: $same) | $st_t | $(kb "$st_b") kB |"
+python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('shelf / Syncthing: time %.2f, bytes %.3f' % (a / b, int(sys.argv[3]) / max(1, int(sys.argv[4]))))" "$steady_t" "$st_t" "$steady_b" "$st_b"
