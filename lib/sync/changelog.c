@@ -206,30 +206,22 @@ static int drain_self(shelf_library *lib)
     return shelf__changes_drain(lib, me.id, NULL);
 }
 
-int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
-                   int (*fn)(void *ud, const shelf_change *c), void *ud)
+/* Records of device (canonical; NULL: all, by clock) above after, to fn,
+ * without draining first.  One device's come by its primary key. */
+int shelf__log_each(shelf_library *lib, const char *device, int64_t after,
+                    int (*fn)(void *ud, const shelf_change *c), void *ud)
 {
-    char id[SHELF_DEVICE_ID_LEN + 1] = "";
-    unsigned char sha[32];
     sqlite3_stmt *st;
     shelf_change c;
     int rc, step = SQLITE_DONE;
 
-    if (!lib || !fn)
-        return SHELF_EINVAL;
-    if (device) {
-        if (shelf_device_id_parse(device, sha) != SHELF_OK)
-            return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device id '%.80s'", device);
-        shelf_device_id_format(sha, id);
-    }
-    if ((rc = drain_self(lib)) != SHELF_OK)
-        return rc;
-    st = shelf__prepare(lib, "SELECT device, counter, hlc, item, field, value FROM changes\n"
-                             "WHERE (?1 IS NULL OR device = ?1) AND counter > ?2\n"
-                             "ORDER BY hlc, device, counter");
+    st = shelf__prepare(lib, device ? "SELECT device, counter, hlc, item, field, value FROM changes\n"
+                                      "WHERE device = ?1 AND counter > ?2 ORDER BY counter"
+                                    : "SELECT device, counter, hlc, item, field, value FROM changes\n"
+                                      "WHERE counter > ?2 ORDER BY hlc, device, counter");
     if (!st)
         return lib->err.rc;
-    if ((device && sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK) ||
+    if ((device && sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC) != SQLITE_OK) ||
         sqlite3_bind_int64(st, 2, after) != SQLITE_OK) {
         sqlite3_finalize(st);
         return shelf__dberr(lib, "cannot read the change log");
@@ -255,6 +247,25 @@ int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
         rc = shelf__dberr(lib, "cannot read the change log");
     sqlite3_finalize(st);
     return rc;
+}
+
+int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
+                   int (*fn)(void *ud, const shelf_change *c), void *ud)
+{
+    char id[SHELF_DEVICE_ID_LEN + 1] = "";
+    unsigned char sha[32];
+    int rc;
+
+    if (!lib || !fn)
+        return SHELF_EINVAL;
+    if (device) {
+        if (shelf_device_id_parse(device, sha) != SHELF_OK)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device id '%.80s'", device);
+        shelf_device_id_format(sha, id);
+    }
+    if ((rc = drain_self(lib)) != SHELF_OK)
+        return rc;
+    return shelf__log_each(lib, device ? id : NULL, after, fn, ud);
 }
 
 int shelf_sync_vector(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),

@@ -126,6 +126,11 @@ int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m);
 int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m);
 void shelf__wire_free(shelf__wire_msg *m);
 
+/* Records of device (canonical id; NULL: every device, by clock)
+ * numbered above after, to fn, as the log stands (no drain). */
+int shelf__log_each(shelf_library *lib, const char *device, int64_t after,
+                    int (*fn)(void *ud, const shelf_change *c), void *ud);
+
 /* Turn the change queue into records of device self (changelog.c), in
  * one transaction; *logged (may be NULL): how many. */
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
