@@ -61,6 +61,7 @@ typedef struct shelf_archive_export_opts {
 } shelf_archive_export_opts;
 
 typedef struct shelf_archive_export_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t samples, patches, projects;
     uint64_t files;             /* payload files */
     uint64_t payload_bytes;     /* Payload-Oxum octets */
@@ -110,6 +111,7 @@ typedef struct shelf_archive_limits {
 } shelf_archive_limits;
 
 typedef struct shelf_archive_verify_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t files, bytes;      /* payload files and bytes read */
     uint64_t missing, unlisted, corrupt;
     int parity;                 /* 1: parity files were found and checked */
@@ -176,6 +178,7 @@ typedef struct shelf_archive_import_opts {
 } shelf_archive_import_opts;
 
 typedef struct shelf_archive_import_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t created, replaced, both, kept, same;
     uint64_t bytes;               /* payload bytes checked */
     int repaired;                 /* 1: damage was repaired from the parity first */
@@ -219,6 +222,7 @@ typedef struct shelf_media_export_opts {
 } shelf_media_export_opts;
 
 typedef struct shelf_media_export_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t files;             /* files the export holds now */
     uint64_t shards;            /* shard folders */
     uint64_t written;           /* files copied (new or changed) */

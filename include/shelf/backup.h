@@ -148,6 +148,7 @@ typedef struct shelf_backup_opts {
 } shelf_backup_opts;
 
 typedef struct shelf_backup_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     char snapshot[65];        /* the new snapshot's id */
     uint64_t items, bytes;    /* in the snapshot */
     uint64_t items_read, bytes_read; /* read this run (others were unchanged) */
@@ -283,6 +284,7 @@ typedef struct shelf_restore_opts {
 } shelf_restore_opts;
 
 typedef struct shelf_restore_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t created, overwritten, kept_both, skipped, same, failed;
     uint64_t bytes;           /* written (or, in a preview, to be written) */
 } shelf_restore_stats;
@@ -320,6 +322,7 @@ SHELF_API int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb
 typedef void (*shelf_check_cb)(void *ud, const char *file, const char *problem,
                                const char *snapshot, const char *item);
 typedef struct shelf_check_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t snapshots, indexes, packs, blobs;
     uint64_t packs_read, bytes_read;
     uint64_t unindexed;       /* packs no index lists (left by an interrupted run) */
@@ -348,6 +351,7 @@ SHELF_API int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf
                                 void *ud);
 
 typedef struct shelf_prune_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t packs_kept, packs_removed, packs_rewritten;
     uint64_t blobs_kept, blobs_removed;
     uint64_t bytes_removed;
@@ -367,6 +371,7 @@ SHELF_API int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed,
 
 /* ---- Copies between repositories ---- */
 typedef struct shelf_copy_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t snapshots;       /* copied this call */
     uint64_t skipped;         /* already in the destination */
     uint64_t blobs;           /* blobs the copied snapshots need */

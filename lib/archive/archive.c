@@ -1019,8 +1019,8 @@ static int parity_start(shelf_library *lib, writer *w, const char *name, const p
     return SHELF_OK;
 }
 
-int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
-                         shelf_archive_export_stats *st)
+static int archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
+                          shelf_archive_export_stats *st)
 {
     shelf_archive_export_opts oc;
     gather g;
@@ -1133,6 +1133,19 @@ out:
     free(dir);
     free(buf);
     shelf__utf8_ctype_leave(old_ctype);
+    return rc;
+}
+
+int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
+                         shelf_archive_export_stats *st)
+{
+    shelf_archive_export_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    rc = archive_export(lib, out, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 
@@ -1263,21 +1276,19 @@ out:
 
 int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
                          shelf_archive_problem_cb cb, shelf_archive_progress_cb progress,
-                         void *ud, shelf_archive_verify_stats *st, char **errmsg)
+                         void *ud, shelf_archive_verify_stats *stats, char **errmsg)
 {
     shelf__bag_limits lim;
     shelf__bag bag;
     shelf__par2_report rep;
     shelf__err err = { 0, "" }, perr = { 0, "" };
-    shelf_archive_verify_stats local;
+    shelf_archive_verify_stats local, *st = &local;
     vprog vp = { progress, ud, 0 };
     struct stat sb;
     const char *name;
     int rc, prc, found = 0;
     size_t i;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     if (errmsg)
         *errmsg = NULL;
@@ -1347,6 +1358,8 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
             rc = shelf__seterr(&err, SHELF_ECORRUPT, "'%s' is damaged (%s)", name, detail);
     }
 out:
+    if (stats)
+        shelf__out_fill(stats, st, sizeof *st);
     if (rc != SHELF_OK && errmsg)
         *errmsg = shelf__strdup(err.msg);
     shelf__par2_report_release(&rep);

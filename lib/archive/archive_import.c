@@ -551,7 +551,6 @@ static int import_samples(importer *im, const char *stage)
 {
     shelf_library *lib = im->lib;
     shelf_import_opts io;
-    shelf_import_stats is;
     const char **paths = NULL;
     char *root = shelf__path_join(stage, "data/samples");
     size_t i, np = 0;
@@ -584,7 +583,7 @@ static int import_samples(importer *im, const char *stage)
     memset(&io, 0, sizeof io);
     io.size = sizeof io;
     io.flags = SHELF_IMPORT_COPY;
-    if ((rc = shelf_import(lib, paths, np, &io, &is)) != SHELF_OK)
+    if ((rc = shelf_import(lib, paths, np, &io, NULL)) != SHELF_OK)
         goto out;
     for (i = 0; i < im->n; i++) {
         aitem *it = &im->items[i];
@@ -873,8 +872,8 @@ static char *private_dir(shelf_library *lib, const char *what)
     return d;
 }
 
-int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
-                         shelf_archive_import_stats *st)
+static int archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
+                          shelf_archive_import_stats *st)
 {
     shelf_archive_import_opts oc;
     shelf_archive_import_stats local;
@@ -1078,5 +1077,19 @@ out:
     items_release(&im);
     if (locked)
         shelf_library_unlock(lib);
+    return rc;
+}
+
+int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
+                         shelf_archive_import_stats *st)
+{
+    shelf_archive_import_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = archive_import(lib, path, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

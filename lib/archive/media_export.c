@@ -1386,8 +1386,8 @@ static void rm_patches(const char *dir)
     free(pdir);
 }
 
-int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
-                       shelf_media_export_stats *st)
+static int media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
+                        shelf_media_export_stats *st)
 {
     shelf_media_export_opts oc;
     shelf_media_export_stats dummy;
@@ -1457,5 +1457,19 @@ out:
     free(m.dirs);
     free(m.cuts);
     free(staging);
+    return rc;
+}
+
+int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
+                       shelf_media_export_stats *st)
+{
+    shelf_media_export_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = media_export(lib, dir, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

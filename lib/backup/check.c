@@ -574,8 +574,8 @@ out:
     return rc;
 }
 
-int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
-                     shelf_check_stats *st)
+static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                      shelf_check_stats *st)
 {
     shelf_check_stats local;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
@@ -679,6 +679,20 @@ out:
     flist_free(&snaps);
     shelf__buf_release(&raw);
     shelf__buf_release(&plain);
+    return rc;
+}
+
+int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                     shelf_check_stats *st)
+{
+    shelf_check_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = repo_check(r, read_percent, cb, ud, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 
@@ -1060,7 +1074,7 @@ out:
     return rc;
 }
 
-int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+static int repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
     shelf_prune_stats local;
     json_t *all = NULL;
@@ -1120,6 +1134,19 @@ out:
     flist_free(&idx);
     flist_free(&packs);
     shelf__repo_unlock(r);
+    return rc;
+}
+
+int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+{
+    shelf_prune_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = repo_prune(r, dry_run, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 

@@ -1877,8 +1877,8 @@ static int index_fallback(shelf_repo *r)
     return rc;
 }
 
-int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
-                  shelf_restore_stats *st)
+static int restore_run(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
+                       shelf_restore_stats *st)
 {
     shelf_restore_stats local;
     shelf_restore_opts opts;
@@ -1931,6 +1931,20 @@ out:
     json_decref(s.tree);
     json_decref(s.by_path);
     shelf_free(s.cols);
+    return rc;
+}
+
+int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
+                  shelf_restore_stats *st)
+{
+    shelf_restore_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = restore_run(r, lib, snap, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 

@@ -1196,8 +1196,8 @@ static int pick_parent(run *u, json_t *all, int *strategy, json_t **parent_snap,
     return SHELF_OK;
 }
 
-int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
-                     shelf_backup_stats *st)
+static int backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                      shelf_backup_stats *st)
 {
     shelf_backup_stats local;
     shelf_backup_opts opts;
@@ -1313,5 +1313,19 @@ out:
     shelf_free(u.deps);
     shelf_free(catalog_copy);
     shelf_free(cachedir);
+    return rc;
+}
+
+int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                     shelf_backup_stats *st)
+{
+    shelf_backup_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = backup_run(r, lib, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

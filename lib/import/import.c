@@ -1347,6 +1347,7 @@ int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npath
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
+    stats->size = sizeof *stats;
     if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_import_opts") != SHELF_OK)
         return lib->err.rc;
     opts = &o;
