@@ -30,6 +30,7 @@ enum {
 
 /* Progress of an export, verify or import (bytes of payload and tag files). */
 typedef struct shelf_archive_progress {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     uint64_t files_done, files_total;   /* files_total 0: unknown */
     uint64_t bytes_done, bytes_total;   /* bytes_total 0: unknown */
     const char *current;                /* file being read (borrowed), or NULL */
@@ -151,6 +152,7 @@ enum {
 #define SHELF_ARCHIVE_ALL 0x100   /* OR-ed into an answer: for later conflicts too */
 
 typedef struct shelf_archive_item {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     int action;                   /* SHELF_ARCHIVE_CREATE ... */
     int kind;                     /* 1 sample, SHELF_DOC_PATCH, SHELF_DOC_PROJECT */
     int64_t archive_id;           /* its id in the library it came from */

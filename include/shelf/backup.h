@@ -81,6 +81,7 @@ SHELF_API int shelf_repo_encrypted(const shelf_repo *r);
 
 /* ---- Locks: leases in locks/ (doc/formats.md) ---- */
 typedef struct shelf_lockinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *name;         /* "locks/<16 hex>" */
     const char *host;         /* "" when the file does not parse */
     int64_t pid, time, expires;   /* Unix seconds: taken, lease end */
@@ -99,6 +100,7 @@ SHELF_API int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *
 
 /* ---- Keys: each password has a key file wrapping the one master key ---- */
 typedef struct shelf_keyinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *id;           /* 16 hex characters */
     int64_t created;
     const char *host;
@@ -125,6 +127,7 @@ enum {
 };
 
 typedef struct shelf_backup_progress {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     uint64_t items_done, items_total;
     uint64_t bytes_done, bytes_total;
 } shelf_backup_progress;
@@ -177,6 +180,7 @@ SHELF_API int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_ba
 
 /* ---- Snapshots ---- */
 typedef struct shelf_snapinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *id;           /* 64 hex */
     int64_t time;
     const char *device;       /* library id of the library backed up */
@@ -304,6 +308,7 @@ SHELF_API int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap,
 
 /* ---- Audit log ---- */
 typedef struct shelf_audit_entry {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     int64_t id, time;
     const char *action;
     int kind;

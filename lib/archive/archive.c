@@ -637,6 +637,7 @@ static int tick(prog *pg, int force)
     if (!force && t - pg->last < 0.1)
         return 0;
     pg->last = t;
+    pg->p.size = sizeof pg->p;
     return pg->cb(pg->ud, &pg->p);
 }
 
@@ -1163,6 +1164,7 @@ static int on_read_progress(void *ud, uint64_t files, uint64_t bytes, const char
     shelf_archive_progress p;
 
     memset(&p, 0, sizeof p);
+    p.size = sizeof p;
     p.files_done = files;
     p.bytes_done = bytes;
     p.bytes_total = v->total;

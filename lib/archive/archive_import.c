@@ -398,8 +398,8 @@ static int plan(importer *im)
             } else if (!im->o->ask) {
                 policy = SHELF_ARCHIVE_SKIP;
             } else {
-                shelf_archive_item pub = { SHELF_ARCHIVE_KEPT, it->kind, it->archive_id, conflict, it->name,
-                                           it->detail };
+                shelf_archive_item pub = { sizeof pub, SHELF_ARCHIVE_KEPT, it->kind, it->archive_id, conflict,
+                                           it->name, it->detail };
                 int ans = im->o->ask(im->o->ud, &pub);
 
                 policy = ans & 0xff;
@@ -418,7 +418,7 @@ static int plan(importer *im)
 
 static void report(importer *im, aitem *it)
 {
-    shelf_archive_item pub = { it->action, it->kind, it->archive_id, it->id, it->name, it->detail };
+    shelf_archive_item pub = { sizeof pub, it->action, it->kind, it->archive_id, it->id, it->name, it->detail };
 
     switch (it->action) {
     case SHELF_ARCHIVE_CREATE: im->st->created++; break;
@@ -853,7 +853,7 @@ typedef struct rprog {
 static int on_read(void *ud, uint64_t files, uint64_t bytes, const char *cur)
 {
     rprog *r = ud;
-    shelf_archive_progress p = { files, 0, bytes, r->total, cur };
+    shelf_archive_progress p = { sizeof p, files, 0, bytes, r->total, cur };
 
     return r->o->progress ? r->o->progress(r->o->ud, &p) : 0;
 }

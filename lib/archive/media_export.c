@@ -848,6 +848,7 @@ static void plan(media *m, const char *dir)
 
 static int progress(media *m)
 {
+    m->prog.size = sizeof m->prog;
     if (m->o->progress && m->o->progress(m->o->ud, &m->prog))
         return shelf__seterr(&m->lib->err, SHELF_ECANCELED, "canceled");
     return SHELF_OK;

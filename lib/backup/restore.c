@@ -1963,6 +1963,8 @@ int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void 
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         shelf_audit_entry e;
 
+        memset(&e, 0, sizeof e);
+        e.size = sizeof e;
         e.id = sqlite3_column_int64(st, 0);
         e.time = sqlite3_column_int64(st, 1);
         e.action = (const char *)sqlite3_column_text(st, 2);

@@ -443,6 +443,7 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         const char *p;
 
         memset(&si, 0, sizeof si);
+        si.size = sizeof si;
         json_array_foreach(json_object_get(s, "tags"), k, v)
             shelf__buf_addf(&tags, "%s%s", k ? " " : "", json_string_value(v));
         json_array_foreach(json_object_get(s, "depends"), k, v) {
@@ -486,6 +487,7 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         if (rc != 0)
             break;
         memset(&si, 0, sizeof si);
+        si.size = sizeof si;
         si.id = json_string_value(v);
         si.device = si.host = si.library = si.parent = si.full = si.tags = si.depends = "";
         si.origin = si.copied_from = "";
@@ -651,6 +653,7 @@ static int progress(run *u, int force)
     if (!u->o->progress || (!force && now - u->last_progress < 0.1))
         return SHELF_OK;
     u->last_progress = now;
+    u->prog.size = sizeof u->prog;
     if (u->o->progress(u->o->ud, &u->prog))
         return shelf__seterr(&u->r->err, SHELF_ECANCELED, "backup stopped");
     return SHELF_OK;
