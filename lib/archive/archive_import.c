@@ -876,7 +876,6 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
                           shelf_archive_import_stats *st)
 {
     shelf_archive_import_opts oc;
-    shelf_archive_import_stats local;
     shelf__bag_limits lim;
     shelf__bag bag;
     shelf__par2_report rep;
@@ -890,8 +889,6 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
     int rc = SHELF_OK, found = 0, prc, locked = 0;
     size_t i;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     memset(&bag, 0, sizeof bag);
     memset(&rep, 0, sizeof rep);

@@ -1391,15 +1391,12 @@ static int media_export(shelf_library *lib, const char *dir, const shelf_media_e
                         shelf_media_export_stats *st)
 {
     shelf_media_export_opts oc;
-    shelf_media_export_stats dummy;
     media m;
     char *staging = NULL;
     double t0 = shelf__monotonic();
     size_t i, max;
     int rc = SHELF_OK, e;
 
-    if (!st)
-        st = &dummy;
     memset(st, 0, sizeof *st);
     memset(&m, 0, sizeof m);
     if (!lib)

@@ -577,7 +577,6 @@ out:
 static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
                       shelf_check_stats *st)
 {
-    shelf_check_stats local;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
     shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
     sqlite3_stmt *q = NULL, *mark = NULL, *lost = NULL;
@@ -585,8 +584,6 @@ static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *
     size_t i;
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     c.r = r;
     c.cb = cb;
@@ -1076,13 +1073,10 @@ out:
 
 static int repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
-    shelf_prune_stats local;
     json_t *all = NULL;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
         return rc;

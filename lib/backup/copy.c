@@ -201,14 +201,11 @@ out:
 static int repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t nrefs,
                      shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st)
 {
-    shelf_copy_stats local;
     json_t *src_all = NULL, *dst_all = NULL, *want = NULL, *s;
     double t0 = shelf__monotonic();
     size_t i;
     int rc, src_locked = 0, dst_locked = 0;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     st->size = sizeof *st;
     if (src == dst)

@@ -1880,15 +1880,12 @@ static int index_fallback(shelf_repo *r)
 static int restore_run(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
                        shelf_restore_stats *st)
 {
-    shelf_restore_stats local;
     shelf_restore_opts opts;
     rst s;
     json_t *it;
     size_t i;
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     /* every field was in the first version */
     if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, sizeof opts, "shelf_restore_opts")) != SHELF_OK)

@@ -1202,7 +1202,6 @@ static int pick_parent(run *u, json_t *all, int *strategy, json_t **parent_snap,
 static int backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
                       shelf_backup_stats *st)
 {
-    shelf_backup_stats local;
     shelf_backup_opts opts;
     run u;
     json_t *all = NULL, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
@@ -1213,8 +1212,6 @@ static int backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts
     double t0 = shelf__monotonic();
     uint64_t stored0 = 0;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     /* the first version had no unreadable callback */
     if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, offsetof(shelf_backup_opts, unreadable),

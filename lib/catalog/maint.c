@@ -210,7 +210,6 @@ int shelf_catalog_repair(shelf_library *lib, int wait, int *repaired)
 static int verify_run(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
                       void *ud, shelf_verify_stats *stats)
 {
-    shelf_verify_stats local;
     vitem *v = NULL;
     size_t n = 0, i;
     uint64_t total_bytes = 0;
@@ -218,8 +217,6 @@ static int verify_run(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progr
     void *buf = NULL;
     int rc;
 
-    if (!stats)
-        stats = &local;
     memset(stats, 0, sizeof *stats);
     stats->size = sizeof *stats;
     /* The catalog itself first: all of it, indexes included (quick_check
@@ -429,14 +426,11 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run)
 
 static int gc_run(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
-    shelf_gc_stats local;
     gcstate g = { lib, NULL, 0, dry_run, NULL };
     sqlite3_stmt *st = NULL;
     size_t cap = 0, i;
     int rc, had = lib->lock_mode, r;
 
-    if (!stats)
-        stats = &local;
     memset(stats, 0, sizeof *stats);
     stats->size = sizeof *stats;
     g.st = stats;
