@@ -155,10 +155,10 @@ int main(int argc, char **argv)
     char cmd[4 * PATH_MAX], machine[512], date[32];
     double t_import, t_shelf = -1, t_noparity = -1, t_tar, t_sha, t_par2, t_pipe, par_ours;
     uint64_t tar_bytes, ours_par2 = 0, pipe_par2 = 0;
-    shelf_archive_export_stats st, st0;
+    shelf_archive_export_stats st = { .size = sizeof st }, st0 = { .size = sizeof st0 };
     shelf_library *lib = NULL;
     shelf_import_opts io;
-    shelf_import_stats is;
+    shelf_import_stats is = { .size = sizeof is };
     struct statvfs vfs;
     char *msg = NULL;
     const char *paths[1];

@@ -507,6 +507,7 @@ static int run_import(const char *libdir, int open_flags, const char *tree, unsi
         shelf_free(err);
         return out->rc;
     }
+    out->stats.size = sizeof out->stats;
     out->rc = shelf_import(lib, paths, 1, &opts, &out->stats);
     t2 = now_s();
     if (out->rc != SHELF_OK)

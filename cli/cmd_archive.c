@@ -172,7 +172,7 @@ static int archive_export(const cli *c, int argc, char **argv)
     char xdir[4096] = "", xpath[4400];
     cli_net net;
     shelf_archive_export_opts o;
-    shelf_archive_export_stats st;
+    shelf_archive_export_stats st = { .size = sizeof st };
     shelf_library *lib = NULL;
     int64_t *projects = NULL, *patches = NULL;
     size_t nprojects = 0, npatches = 0;
@@ -295,7 +295,7 @@ static int archive_verify(const cli *c, int argc, char **argv)
     static const struct option longopts[] = {
         { "from", required_argument, NULL, 'F' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
-    shelf_archive_verify_stats st;
+    shelf_archive_verify_stats st = { .size = sizeof st };
     char *msg = NULL, b1[32], xdir[4096] = "", xpath[4400];
     const char *from = NULL, *path;
     cli_net net;
@@ -423,7 +423,7 @@ static int archive_import(const cli *c, int argc, char **argv)
     const char *from = NULL, *path;
     cli_net net;
     shelf_archive_import_opts o;
-    shelf_archive_import_stats st;
+    shelf_archive_import_stats st = { .size = sizeof st };
     shelf_library *lib = NULL;
     ui u;
     int ch, rc = EXIT_OK, src;
@@ -523,7 +523,7 @@ static int export_media(const cli *c, int argc, char **argv)
         { "patches", no_argument, NULL, 'p' }, { NULL, 0, NULL, 0 }
     };
     shelf_media_export_opts o;
-    shelf_media_export_stats st;
+    shelf_media_export_stats st = { .size = sizeof st };
     shelf_library *lib = NULL;
     ui u;
     char b1[32], *end;

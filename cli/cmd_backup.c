@@ -380,7 +380,7 @@ static int backup_run(const cli *c, int argc, char **argv)
     };
     const char *tags[32];
     shelf_backup_opts o;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_library *lib = NULL;
     shelf_repo *r = NULL;
     backup_ui ui;
@@ -701,7 +701,7 @@ static void check_problem(void *ud, const char *file, const char *problem, const
 static int repo_cmd_check(const cli *c, shelf_repo *r, int argc, char **argv, int first, int percent)
 {
     list_ctx l = { c, json_array() };
-    shelf_check_stats st;
+    shelf_check_stats st = { .size = sizeof st };
     char b[32];
     int rc;
 
@@ -753,7 +753,7 @@ static void forget_one(void *ud, const char *id, int64_t time, int kept, const c
 
 static int repo_cmd_prune(const cli *c, shelf_repo *r, int dry, json_t **out)
 {
-    shelf_prune_stats st;
+    shelf_prune_stats st = { .size = sizeof st };
     char b[32];
     int rc = shelf_repo_prune(r, dry, &st);
 
@@ -878,8 +878,8 @@ static void trestore_verify(void *ud, int problem, int64_t id, const char *path)
 static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **argv, int first)
 {
     shelf_restore_opts o;
-    shelf_restore_stats st;
-    shelf_verify_stats vs;
+    shelf_restore_stats st = { .size = sizeof st };
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_library *lib = NULL;
     const char *snap = first < argc ? argv[first] : "latest", *tmp = getenv("TMPDIR");
     char dir[4096], to[4200], db[4300], *msg = NULL;
@@ -888,7 +888,10 @@ static int repo_cmd_test_restore(const cli *c, shelf_repo *r, int argc, char **a
     int rc, ex = EXIT_FAIL;
 
     memset(&vs, 0, sizeof vs);
+
+    vs.size = sizeof vs;
     memset(&st, 0, sizeof st);
+    st.size = sizeof st;
     t.c = c;
     t.in_snap = json_object();
     t.problems = json_array();
@@ -1096,7 +1099,7 @@ static int backup_copy(const cli *c, int argc, char **argv)
     };
     repo_args rs, rd;
     shelf_repo *src = NULL, *dst = NULL;
-    shelf_copy_stats st;
+    shelf_copy_stats st = { .size = sizeof st };
     cli_progress prog;
     char b1[32];
     int ch, rc, ex = EXIT_OK, first;
@@ -1389,7 +1392,7 @@ int cmd_restore(const cli *c, int argc, char **argv)
         { "files-to-original", no_argument, NULL, 'o' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     shelf_restore_opts o;
-    shelf_restore_stats st;
+    shelf_restore_stats st = { .size = sizeof st };
     shelf_library *lib = NULL;
     shelf_repo *r = NULL;
     restore_ui ui;

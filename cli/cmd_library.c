@@ -77,7 +77,7 @@ int cmd_import(const cli *c, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     shelf_import_opts opts;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     import_ui ui;
     double t0, el;
@@ -283,7 +283,7 @@ static int verify_progress(void *ud, const shelf_verify_stats *st, uint64_t file
 
 int cmd_verify(const cli *c, int argc, char **argv)
 {
-    shelf_verify_stats st;
+    shelf_verify_stats st = { .size = sizeof st };
     shelf_library *lib;
     verify_ui ui;
     int rc, ex;
@@ -358,7 +358,7 @@ int cmd_gc(const cli *c, int argc, char **argv)
         { "dry-run", no_argument, NULL, 'n' }, { "wait", no_argument, NULL, 'w' },
         { NULL, 0, NULL, 0 }
     };
-    shelf_gc_stats st;
+    shelf_gc_stats st = { .size = sizeof st };
     shelf_library *lib;
     int ch, dry = 0, wait = 0, rc, ex;
 

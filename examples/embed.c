@@ -14,7 +14,7 @@
 int main(int argc, char **argv)
 {
     shelf_import_opts opts = { sizeof opts, 0, 0, NULL, NULL, NULL };
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_search_opts so = { sizeof so, SHELF_SORT_DEFAULT, 0, 10, 0, 0 };
     shelf_library *lib;
     shelf_cursor *cur;

@@ -30,6 +30,7 @@ enum {
 
 /* Progress of an export, verify or import (bytes of payload and tag files). */
 typedef struct shelf_archive_progress {
+    size_t size;                        /* sizeof, set by the library (shelf.h) */
     uint64_t files_done, files_total;   /* files_total 0: unknown */
     uint64_t bytes_done, bytes_total;   /* bytes_total 0: unknown */
     const char *current;                /* file being read (borrowed), or NULL */
@@ -61,6 +62,7 @@ typedef struct shelf_archive_export_opts {
 } shelf_archive_export_opts;
 
 typedef struct shelf_archive_export_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
     uint64_t samples, patches, projects;
     uint64_t files;             /* payload files */
     uint64_t payload_bytes;     /* Payload-Oxum octets */
@@ -110,6 +112,7 @@ typedef struct shelf_archive_limits {
 } shelf_archive_limits;
 
 typedef struct shelf_archive_verify_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
     uint64_t files, bytes;      /* payload files and bytes read */
     uint64_t missing, unlisted, corrupt;
     int parity;                 /* 1: parity files were found and checked */
@@ -149,6 +152,7 @@ enum {
 #define SHELF_ARCHIVE_ALL 0x100   /* OR-ed into an answer: for later conflicts too */
 
 typedef struct shelf_archive_item {
+    size_t size;                  /* sizeof, set by the library (shelf.h) */
     int action;                   /* SHELF_ARCHIVE_CREATE ... */
     int kind;                     /* 1 sample, SHELF_DOC_PATCH, SHELF_DOC_PROJECT */
     int64_t archive_id;           /* its id in the library it came from */
@@ -176,6 +180,7 @@ typedef struct shelf_archive_import_opts {
 } shelf_archive_import_opts;
 
 typedef struct shelf_archive_import_stats {
+    size_t size;                  /* set to sizeof before the call (shelf.h) */
     uint64_t created, replaced, both, kept, same;
     uint64_t bytes;               /* payload bytes checked */
     int repaired;                 /* 1: damage was repaired from the parity first */
@@ -219,6 +224,7 @@ typedef struct shelf_media_export_opts {
 } shelf_media_export_opts;
 
 typedef struct shelf_media_export_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
     uint64_t files;             /* files the export holds now */
     uint64_t shards;            /* shard folders */
     uint64_t written;           /* files copied (new or changed) */

@@ -81,6 +81,7 @@ SHELF_API int shelf_repo_encrypted(const shelf_repo *r);
 
 /* ---- Locks: leases in locks/ (doc/formats.md) ---- */
 typedef struct shelf_lockinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *name;         /* "locks/<16 hex>" */
     const char *host;         /* "" when the file does not parse */
     int64_t pid, time, expires;   /* Unix seconds: taken, lease end */
@@ -99,6 +100,7 @@ SHELF_API int shelf_repo_unlock(shelf_repo *r, int all, shelf_lock_cb cb, void *
 
 /* ---- Keys: each password has a key file wrapping the one master key ---- */
 typedef struct shelf_keyinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *id;           /* 16 hex characters */
     int64_t created;
     const char *host;
@@ -125,6 +127,7 @@ enum {
 };
 
 typedef struct shelf_backup_progress {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     uint64_t items_done, items_total;
     uint64_t bytes_done, bytes_total;
 } shelf_backup_progress;
@@ -148,6 +151,7 @@ typedef struct shelf_backup_opts {
 } shelf_backup_opts;
 
 typedef struct shelf_backup_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     char snapshot[65];        /* the new snapshot's id */
     uint64_t items, bytes;    /* in the snapshot */
     uint64_t items_read, bytes_read; /* read this run (others were unchanged) */
@@ -176,6 +180,7 @@ SHELF_API int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_ba
 
 /* ---- Snapshots ---- */
 typedef struct shelf_snapinfo {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     const char *id;           /* 64 hex */
     int64_t time;
     const char *device;       /* library id of the library backed up */
@@ -283,6 +288,7 @@ typedef struct shelf_restore_opts {
 } shelf_restore_opts;
 
 typedef struct shelf_restore_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t created, overwritten, kept_both, skipped, same, failed;
     uint64_t bytes;           /* written (or, in a preview, to be written) */
 } shelf_restore_stats;
@@ -302,6 +308,7 @@ SHELF_API int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap,
 
 /* ---- Audit log ---- */
 typedef struct shelf_audit_entry {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
     int64_t id, time;
     const char *action;
     int kind;
@@ -320,6 +327,7 @@ SHELF_API int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb
 typedef void (*shelf_check_cb)(void *ud, const char *file, const char *problem,
                                const char *snapshot, const char *item);
 typedef struct shelf_check_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t snapshots, indexes, packs, blobs;
     uint64_t packs_read, bytes_read;
     uint64_t unindexed;       /* packs no index lists (left by an interrupted run) */
@@ -348,6 +356,7 @@ SHELF_API int shelf_repo_forget(shelf_repo *r, const shelf_forget_opts *o, shelf
                                 void *ud);
 
 typedef struct shelf_prune_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t packs_kept, packs_removed, packs_rewritten;
     uint64_t blobs_kept, blobs_removed;
     uint64_t bytes_removed;
@@ -367,6 +376,7 @@ SHELF_API int shelf_repo_repair_index(shelf_repo *r, uint64_t *packs_indexed,
 
 /* ---- Copies between repositories ---- */
 typedef struct shelf_copy_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
     uint64_t snapshots;       /* copied this call */
     uint64_t skipped;         /* already in the destination */
     uint64_t blobs;           /* blobs the copied snapshots need */

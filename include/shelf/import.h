@@ -23,6 +23,7 @@ enum {
 
 /* Counters, filled as the import goes and at the end. */
 typedef struct shelf_import_stats {
+    size_t size;               /* set to sizeof before the call (shelf.h) */
     uint64_t files_total;      /* candidate files found by the walk */
     uint64_t bytes_total;
     uint64_t files_done;       /* candidates processed so far */

@@ -13,6 +13,7 @@ enum {
 };
 
 typedef struct shelf_verify_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
     uint64_t checked;           /* files and blobs hashed */
     uint64_t bytes;
     uint64_t ok, missing, changed, corrupt;
@@ -54,6 +55,7 @@ SHELF_API int shelf_verify(shelf_library *lib, shelf_verify_cb cb,
 SHELF_API int shelf_catalog_repair(shelf_library *lib, int wait, int *repaired);
 
 typedef struct shelf_gc_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
     uint64_t blobs_kept;
     uint64_t blobs_removed, bytes_removed;
     uint64_t temps_removed;     /* temp files left by interrupted writes, and staging

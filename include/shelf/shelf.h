@@ -50,9 +50,25 @@ extern "C" {
  *   only when every byte this version does not know is zero, else
  *   SHELF_EINVAL, so no option is dropped in silence.  A NULL options
  *   pointer means all defaults where the function's comment allows it.
- * - Structs the library fills (shelf_stream_stats): set size = sizeof
- *   before the call; the library writes at most size bytes, never past an
- *   older caller's struct, and sets size to what it wrote.
+ * - Structs the library fills (shelf_stream_stats, shelf_import_stats,
+ *   shelf_verify_stats, shelf_gc_stats, shelf_archive_export_stats,
+ *   shelf_archive_verify_stats, shelf_archive_import_stats,
+ *   shelf_media_export_stats, shelf_backup_stats, shelf_restore_stats,
+ *   shelf_check_stats, shelf_prune_stats, shelf_copy_stats,
+ *   shelf_device_info): set size = sizeof before the call; the library
+ *   writes at most size bytes, never past an older caller's struct, and
+ *   sets size to what it wrote.  It writes them on failure too (what was
+ *   counted until then).  A NULL pointer, or a size below sizeof(size_t)
+ *   (0), means "not wanted": nothing is written and the call works as
+ *   with NULL.
+ * - Structs the library hands to a callback or returns in an array it
+ *   allocates (shelf_import_stats and shelf_verify_stats to progress,
+ *   shelf_copy_stats, shelf_archive_progress, shelf_archive_item,
+ *   shelf_backup_progress, shelf_lockinfo, shelf_keyinfo, shelf_snapinfo,
+ *   shelf_audit_entry, shelf_peer): the library sets size = its own sizeof;
+ *   a caller built against an older header reads only the fields it knows.
+ *   shelf_snapitem and shelf_restore_item carry no size: their "size" is
+ *   the item's byte count, kept for the callers that read it.
  */
 
 /* Result codes. */

@@ -637,6 +637,7 @@ static int tick(prog *pg, int force)
     if (!force && t - pg->last < 0.1)
         return 0;
     pg->last = t;
+    pg->p.size = sizeof pg->p;
     return pg->cb(pg->ud, &pg->p);
 }
 
@@ -1019,8 +1020,8 @@ static int parity_start(shelf_library *lib, writer *w, const char *name, const p
     return SHELF_OK;
 }
 
-int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
-                         shelf_archive_export_stats *st)
+static int archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
+                          shelf_archive_export_stats *st)
 {
     shelf_archive_export_opts oc;
     gather g;
@@ -1136,6 +1137,19 @@ out:
     return rc;
 }
 
+int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
+                         shelf_archive_export_stats *st)
+{
+    shelf_archive_export_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    rc = archive_export(lib, out, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
+    return rc;
+}
+
 /* ---- verify ------------------------------------------------------------------ */
 
 typedef struct vprog {
@@ -1150,6 +1164,7 @@ static int on_read_progress(void *ud, uint64_t files, uint64_t bytes, const char
     shelf_archive_progress p;
 
     memset(&p, 0, sizeof p);
+    p.size = sizeof p;
     p.files_done = files;
     p.bytes_done = bytes;
     p.bytes_total = v->total;
@@ -1263,21 +1278,19 @@ out:
 
 int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
                          shelf_archive_problem_cb cb, shelf_archive_progress_cb progress,
-                         void *ud, shelf_archive_verify_stats *st, char **errmsg)
+                         void *ud, shelf_archive_verify_stats *stats, char **errmsg)
 {
     shelf__bag_limits lim;
     shelf__bag bag;
     shelf__par2_report rep;
     shelf__err err = { 0, "" }, perr = { 0, "" };
-    shelf_archive_verify_stats local;
+    shelf_archive_verify_stats local, *st = &local;
     vprog vp = { progress, ud, 0 };
     struct stat sb;
     const char *name;
     int rc, prc, found = 0;
     size_t i;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     if (errmsg)
         *errmsg = NULL;
@@ -1347,6 +1360,8 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
             rc = shelf__seterr(&err, SHELF_ECORRUPT, "'%s' is damaged (%s)", name, detail);
     }
 out:
+    if (stats)
+        shelf__out_fill(stats, st, sizeof *st);
     if (rc != SHELF_OK && errmsg)
         *errmsg = shelf__strdup(err.msg);
     shelf__par2_report_release(&rep);

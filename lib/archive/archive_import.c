@@ -398,8 +398,8 @@ static int plan(importer *im)
             } else if (!im->o->ask) {
                 policy = SHELF_ARCHIVE_SKIP;
             } else {
-                shelf_archive_item pub = { SHELF_ARCHIVE_KEPT, it->kind, it->archive_id, conflict, it->name,
-                                           it->detail };
+                shelf_archive_item pub = { sizeof pub, SHELF_ARCHIVE_KEPT, it->kind, it->archive_id, conflict,
+                                           it->name, it->detail };
                 int ans = im->o->ask(im->o->ud, &pub);
 
                 policy = ans & 0xff;
@@ -418,7 +418,7 @@ static int plan(importer *im)
 
 static void report(importer *im, aitem *it)
 {
-    shelf_archive_item pub = { it->action, it->kind, it->archive_id, it->id, it->name, it->detail };
+    shelf_archive_item pub = { sizeof pub, it->action, it->kind, it->archive_id, it->id, it->name, it->detail };
 
     switch (it->action) {
     case SHELF_ARCHIVE_CREATE: im->st->created++; break;
@@ -551,7 +551,6 @@ static int import_samples(importer *im, const char *stage)
 {
     shelf_library *lib = im->lib;
     shelf_import_opts io;
-    shelf_import_stats is;
     const char **paths = NULL;
     char *root = shelf__path_join(stage, "data/samples");
     size_t i, np = 0;
@@ -584,7 +583,7 @@ static int import_samples(importer *im, const char *stage)
     memset(&io, 0, sizeof io);
     io.size = sizeof io;
     io.flags = SHELF_IMPORT_COPY;
-    if ((rc = shelf_import(lib, paths, np, &io, &is)) != SHELF_OK)
+    if ((rc = shelf_import(lib, paths, np, &io, NULL)) != SHELF_OK)
         goto out;
     for (i = 0; i < im->n; i++) {
         aitem *it = &im->items[i];
@@ -854,7 +853,7 @@ typedef struct rprog {
 static int on_read(void *ud, uint64_t files, uint64_t bytes, const char *cur)
 {
     rprog *r = ud;
-    shelf_archive_progress p = { files, 0, bytes, r->total, cur };
+    shelf_archive_progress p = { sizeof p, files, 0, bytes, r->total, cur };
 
     return r->o->progress ? r->o->progress(r->o->ud, &p) : 0;
 }
@@ -873,11 +872,10 @@ static char *private_dir(shelf_library *lib, const char *what)
     return d;
 }
 
-int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
-                         shelf_archive_import_stats *st)
+static int archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
+                          shelf_archive_import_stats *st)
 {
     shelf_archive_import_opts oc;
-    shelf_archive_import_stats local;
     shelf__bag_limits lim;
     shelf__bag bag;
     shelf__par2_report rep;
@@ -891,8 +889,6 @@ int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archi
     int rc = SHELF_OK, found = 0, prc, locked = 0;
     size_t i;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     memset(&bag, 0, sizeof bag);
     memset(&rep, 0, sizeof rep);
@@ -1078,5 +1074,19 @@ out:
     items_release(&im);
     if (locked)
         shelf_library_unlock(lib);
+    return rc;
+}
+
+int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
+                         shelf_archive_import_stats *st)
+{
+    shelf_archive_import_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = archive_import(lib, path, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

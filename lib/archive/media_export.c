@@ -848,6 +848,7 @@ static void plan(media *m, const char *dir)
 
 static int progress(media *m)
 {
+    m->prog.size = sizeof m->prog;
     if (m->o->progress && m->o->progress(m->o->ud, &m->prog))
         return shelf__seterr(&m->lib->err, SHELF_ECANCELED, "canceled");
     return SHELF_OK;
@@ -1386,19 +1387,16 @@ static void rm_patches(const char *dir)
     free(pdir);
 }
 
-int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
-                       shelf_media_export_stats *st)
+static int media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
+                        shelf_media_export_stats *st)
 {
     shelf_media_export_opts oc;
-    shelf_media_export_stats dummy;
     media m;
     char *staging = NULL;
     double t0 = shelf__monotonic();
     size_t i, max;
     int rc = SHELF_OK, e;
 
-    if (!st)
-        st = &dummy;
     memset(st, 0, sizeof *st);
     memset(&m, 0, sizeof m);
     if (!lib)
@@ -1457,5 +1455,19 @@ out:
     free(m.dirs);
     free(m.cuts);
     free(staging);
+    return rc;
+}
+
+int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
+                       shelf_media_export_stats *st)
+{
+    shelf_media_export_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = media_export(lib, dir, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

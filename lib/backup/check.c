@@ -574,10 +574,9 @@ out:
     return rc;
 }
 
-int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
-                     shelf_check_stats *st)
+static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                      shelf_check_stats *st)
 {
-    shelf_check_stats local;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
     shelf__buf raw = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
     sqlite3_stmt *q = NULL, *mark = NULL, *lost = NULL;
@@ -585,8 +584,6 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
     size_t i;
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     c.r = r;
     c.cb = cb;
@@ -679,6 +676,20 @@ out:
     flist_free(&snaps);
     shelf__buf_release(&raw);
     shelf__buf_release(&plain);
+    return rc;
+}
+
+int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+                     shelf_check_stats *st)
+{
+    shelf_check_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = repo_check(r, read_percent, cb, ud, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 
@@ -1060,15 +1071,12 @@ out:
     return rc;
 }
 
-int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+static int repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
-    shelf_prune_stats local;
     json_t *all = NULL;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
         return rc;
@@ -1120,6 +1128,19 @@ out:
     flist_free(&idx);
     flist_free(&packs);
     shelf__repo_unlock(r);
+    return rc;
+}
+
+int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+{
+    shelf_prune_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = repo_prune(r, dry_run, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 

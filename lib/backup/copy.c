@@ -198,18 +198,16 @@ out:
     return rc;
 }
 
-int shelf_repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t nrefs,
-                    shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st)
+static int repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t nrefs,
+                     shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st)
 {
-    shelf_copy_stats local;
     json_t *src_all = NULL, *dst_all = NULL, *want = NULL, *s;
     double t0 = shelf__monotonic();
     size_t i;
     int rc, src_locked = 0, dst_locked = 0;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
+    st->size = sizeof *st;
     if (src == dst)
         return shelf__seterr(&dst->err, SHELF_EINVAL, "cannot copy a repository onto itself");
     if ((rc = shelf__repo_lock_read(src)) != SHELF_OK) {
@@ -281,5 +279,19 @@ out:
     json_decref(dst_all);
     json_decref(want);
     st->seconds = shelf__monotonic() - t0;
+    return rc;
+}
+
+int shelf_repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t nrefs,
+                    shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st)
+{
+    shelf_copy_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = repo_copy(src, dst, refs, nrefs, cb, ud, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -1317,6 +1317,7 @@ static int lock_visit(void *ud, const char *name, uint64_t size)
         shelf_lockinfo li;
 
         memset(&li, 0, sizeof li);
+        li.size = sizeof li;
         li.name = name;
         li.host = host;
         li.pid = (int64_t)pid;
@@ -2008,6 +2009,8 @@ int shelf_repo_key_list(shelf_repo *r, shelf_key_cb cb, void *ud)
             rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
             goto out;
         }
+        memset(&k, 0, sizeof k);
+        k.size = sizeof k;
         k.id = l.v[i] + 5;
         k.created = created;
         k.host = host;

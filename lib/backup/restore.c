@@ -1877,18 +1877,15 @@ static int index_fallback(shelf_repo *r)
     return rc;
 }
 
-int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
-                  shelf_restore_stats *st)
+static int restore_run(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
+                       shelf_restore_stats *st)
 {
-    shelf_restore_stats local;
     shelf_restore_opts opts;
     rst s;
     json_t *it;
     size_t i;
     int rc;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     /* every field was in the first version */
     if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, sizeof opts, "shelf_restore_opts")) != SHELF_OK)
@@ -1934,6 +1931,20 @@ out:
     return rc;
 }
 
+int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
+                  shelf_restore_stats *st)
+{
+    shelf_restore_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = restore_run(r, lib, snap, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
+    return rc;
+}
+
 /* ---- the audit log ---- */
 
 int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void *ud)
@@ -1949,6 +1960,8 @@ int shelf_audit_list(shelf_library *lib, int64_t limit, shelf_audit_cb cb, void 
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         shelf_audit_entry e;
 
+        memset(&e, 0, sizeof e);
+        e.size = sizeof e;
         e.id = sqlite3_column_int64(st, 0);
         e.time = sqlite3_column_int64(st, 1);
         e.action = (const char *)sqlite3_column_text(st, 2);

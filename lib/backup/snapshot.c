@@ -443,6 +443,7 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         const char *p;
 
         memset(&si, 0, sizeof si);
+        si.size = sizeof si;
         json_array_foreach(json_object_get(s, "tags"), k, v)
             shelf__buf_addf(&tags, "%s%s", k ? " " : "", json_string_value(v));
         json_array_foreach(json_object_get(s, "depends"), k, v) {
@@ -486,6 +487,7 @@ int shelf_snapshot_list(shelf_repo *r, shelf_snap_cb cb, void *ud)
         if (rc != 0)
             break;
         memset(&si, 0, sizeof si);
+        si.size = sizeof si;
         si.id = json_string_value(v);
         si.device = si.host = si.library = si.parent = si.full = si.tags = si.depends = "";
         si.origin = si.copied_from = "";
@@ -651,6 +653,7 @@ static int progress(run *u, int force)
     if (!u->o->progress || (!force && now - u->last_progress < 0.1))
         return SHELF_OK;
     u->last_progress = now;
+    u->prog.size = sizeof u->prog;
     if (u->o->progress(u->o->ud, &u->prog))
         return shelf__seterr(&u->r->err, SHELF_ECANCELED, "backup stopped");
     return SHELF_OK;
@@ -1196,10 +1199,9 @@ static int pick_parent(run *u, json_t *all, int *strategy, json_t **parent_snap,
     return SHELF_OK;
 }
 
-int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
-                     shelf_backup_stats *st)
+static int backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                      shelf_backup_stats *st)
 {
-    shelf_backup_stats local;
     shelf_backup_opts opts;
     run u;
     json_t *all = NULL, *parent_snap = NULL, *full_snap = NULL, *work = NULL, *tree = NULL;
@@ -1210,8 +1212,6 @@ int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts 
     double t0 = shelf__monotonic();
     uint64_t stored0 = 0;
 
-    if (!st)
-        st = &local;
     memset(st, 0, sizeof *st);
     /* the first version had no unreadable callback */
     if ((rc = shelf__opts_check(&r->err, &opts, sizeof opts, o, offsetof(shelf_backup_opts, unreadable),
@@ -1313,5 +1313,19 @@ out:
     shelf_free(u.deps);
     shelf_free(catalog_copy);
     shelf_free(cachedir);
+    return rc;
+}
+
+int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
+                     shelf_backup_stats *st)
+{
+    shelf_backup_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = backup_run(r, lib, o, &full);
+    if (st)
+        shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -207,10 +207,9 @@ int shelf_catalog_repair(shelf_library *lib, int wait, int *repaired)
     return rc;
 }
 
-int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
-                 void *ud, shelf_verify_stats *stats)
+static int verify_run(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
+                      void *ud, shelf_verify_stats *stats)
 {
-    shelf_verify_stats local;
     vitem *v = NULL;
     size_t n = 0, i;
     uint64_t total_bytes = 0;
@@ -218,9 +217,8 @@ int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_c
     void *buf = NULL;
     int rc;
 
-    if (!stats)
-        stats = &local;
     memset(stats, 0, sizeof *stats);
+    stats->size = sizeof *stats;
     /* The catalog itself first: all of it, indexes included (quick_check
      * misses an index that lost or gained rows). */
     if ((rc = catalog_check(lib)) < 0)
@@ -293,6 +291,20 @@ int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_c
 out:
     shelf_free(buf);
     vitems_free(v, n);
+    return rc;
+}
+
+int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
+                 void *ud, shelf_verify_stats *stats)
+{
+    shelf_verify_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = verify_run(lib, cb, progress, ud, &full);
+    if (stats)
+        shelf__out_fill(stats, &full, sizeof full);
     return rc;
 }
 
@@ -412,17 +424,15 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run)
     return n;
 }
 
-int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
+static int gc_run(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
-    shelf_gc_stats local;
     gcstate g = { lib, NULL, 0, dry_run, NULL };
     sqlite3_stmt *st = NULL;
     size_t cap = 0, i;
     int rc, had = lib->lock_mode, r;
 
-    if (!stats)
-        stats = &local;
     memset(stats, 0, sizeof *stats);
+    stats->size = sizeof *stats;
     g.st = stats;
     /* Nobody may add a blob between reading the references and deleting. */
     if (had != SHELF_LOCK_EXCLUSIVE && (rc = shelf_library_lock(lib, SHELF_LOCK_EXCLUSIVE, wait)) != SHELF_OK)
@@ -474,6 +484,19 @@ out:
         shelf_library_unlock(lib);
     else if (had == SHELF_LOCK_SHARED)
         shelf_library_lock(lib, SHELF_LOCK_SHARED, 1);
+    return rc;
+}
+
+int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
+{
+    shelf_gc_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = gc_run(lib, wait, dry_run, &full);
+    if (stats)
+        shelf__out_fill(stats, &full, sizeof full);
     return rc;
 }
 

@@ -1337,16 +1337,14 @@ int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npath
                       int (*after)(shelf_library *lib))
 {
     shelf_import_opts o;
-    shelf_import_stats local;
     importer im;
     char **abs = NULL;
     int *isdir = NULL, locked = 0, rc = SHELF_OK;
     size_t i;
 
     memset(&im, 0, sizeof im);
-    if (!stats)
-        stats = &local;
     memset(stats, 0, sizeof *stats);
+    stats->size = sizeof *stats;
     if (shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "shelf_import_opts") != SHELF_OK)
         return lib->err.rc;
     opts = &o;

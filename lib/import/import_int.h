@@ -15,7 +15,9 @@
  * new or changed row (stats->imported), after(lib) runs once on the calling
  * thread, still under the import's library lock and before the last
  * progress callback, also when the import was cancelled; its error is the
- * import's result when the import itself succeeded.
+ * import's result when the import itself succeeded.  stats is never NULL:
+ * shelf_import passes a full struct of its own and copies it out
+ * (shelf__out_fill).
  */
 int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npaths,
                       const shelf_import_opts *opts, shelf_import_stats *stats,

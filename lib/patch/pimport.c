@@ -258,7 +258,6 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
     size_t nfiles = 0;
     failed_ui ui = { lib, path, 0, "" };
     shelf_import_opts opts;
-    shelf_import_stats stats;
     struct stat sb;
     int rc;
 
@@ -373,7 +372,7 @@ int shelf_patch_import(shelf_library *lib, const char *path, int format, int fla
         opts.flags = flags & SHELF_PIMPORT_COPY ? SHELF_IMPORT_COPY : 0;
         opts.on_file = on_sample;
         opts.ud = &ui;
-        if ((rc = shelf_import(lib, files, nfiles, &opts, &stats)) != SHELF_OK)
+        if ((rc = shelf_import(lib, files, nfiles, &opts, NULL)) != SHELF_OK)
             goto out;
         if (ui.failed && !(flags & SHELF_PIMPORT_ALLOW_MISSING)) {
             rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "%s", ui.reason);

@@ -1404,7 +1404,15 @@ static int docs_relink(shelf_library *lib)
 int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
                  const shelf_import_opts *opts, shelf_import_stats *stats)
 {
-    return shelf__import_run(lib, paths, npaths, opts, stats, docs_relink);
+    shelf_import_stats full;
+    int rc;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    rc = shelf__import_run(lib, paths, npaths, opts, &full, docs_relink);
+    if (stats)
+        shelf__out_fill(stats, &full, sizeof full);
+    return rc;
 }
 
 /* The audit line of a removal; shelf_undo reads the numbers back. */

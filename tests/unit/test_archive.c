@@ -340,7 +340,7 @@ TEST(alloc_fail_archive)
         test__fail(__FILE__, __LINE__, "%d problems in %ld attempts; first: %s", bad, n, first);
 
     for (n = 1; n < ALLOC_TRIES; n++) {
-        shelf_archive_verify_stats vs;
+        shelf_archive_verify_stats vs = { .size = sizeof vs };
         char *msg = NULL;
 
         shelf__alloc_fail_after(n);
@@ -429,7 +429,7 @@ TEST(alloc_fail_archive_documents_are_enomem)
     shelf_archive_export_opts eo;
     shelf_archive_import_opts io;
     shelf_media_export_opts mo;
-    shelf_media_export_stats ms;
+    shelf_media_export_stats ms = { .size = sizeof ms };
     shelf_import_opts im;
     shelf_library *la, *lb;
     int64_t pid, jid;

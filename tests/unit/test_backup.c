@@ -74,7 +74,7 @@ static shelf_library *open_lib(const char *dir)
 static void import_path(shelf_library *lib, const char *path, unsigned flags)
 {
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     const char *paths[1] = { path };
 
     memset(&o, 0, sizeof o);
@@ -170,8 +170,8 @@ static void backup(shelf_repo *r, shelf_library *lib, int strategy, shelf_backup
 static void restore_and_verify(shelf_repo *r, const char *snap, const char *to, int64_t want_samples)
 {
     shelf_restore_opts o;
-    shelf_restore_stats st;
-    shelf_verify_stats vs;
+    shelf_restore_stats st = { .size = sizeof st };
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_library *lib;
     int64_t total = 0;
 
@@ -347,9 +347,9 @@ TEST(round_trip_to_folder)
     const char *d = test_tmpdir();
     char target[4096], to[4096], cache[4096], snap[65];
     shelf_library *lib = make_library(d, 6, 3u << 20);
-    shelf_backup_stats st, st2;
+    shelf_backup_stats st = { .size = sizeof st }, st2 = { .size = sizeof st2 };
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_repo *r;
     struct stat sb;
 
@@ -403,10 +403,10 @@ TEST(strategies_and_dependencies)
     const char *d = test_tmpdir();
     char target[4096], cache[4096], p[4096], to[4096];
     shelf_library *lib = make_library(d, 4, 0);
-    shelf_backup_stats f, i1, d1, f2;
+    shelf_backup_stats f = { .size = sizeof f }, i1 = { .size = sizeof i1 }, d1 = { .size = sizeof d1 }, f2 = { .size = sizeof f2 };
     shelf_forget_opts fo;
-    shelf_prune_stats ps;
-    shelf_check_stats cs;
+    shelf_prune_stats ps = { .size = sizeof ps };
+    shelf_check_stats cs = { .size = sizeof cs };
     shelf_repo *r;
     snaps l;
 
@@ -498,7 +498,7 @@ TEST(bit_flip_in_every_file_is_found)
     const char *d = test_tmpdir();
     char target[4096];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_repo *r;
     int i;
 
@@ -555,9 +555,9 @@ TEST(damaged_pack_names_items_and_others_restore)
     const char *d = test_tmpdir();
     char target[4096], to[4096], p[4096];
     shelf_library *lib = make_library(d, 3, 20u << 20);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_repo *r;
     int i, named = 0, biggest = -1;
     off_t bsize = 0;
@@ -606,7 +606,7 @@ TEST(damaged_index_then_repair)
     const char *d = test_tmpdir();
     char target[4096], p[4096], to[4096], cache[4096];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     uint64_t added = 0, removed = 0;
     shelf_repo *r;
     int named = 0;
@@ -709,7 +709,7 @@ TEST(kill_during_backup_and_prune)
     const char *d = test_tmpdir();
     char target[4096], cache[4096], libdir[4096];
     shelf_library *lib = make_library(d, 3, 40u << 20);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_forget_opts fo;
     shelf_repo *r;
     unsigned seed;
@@ -753,7 +753,7 @@ TEST(target_full_then_resume)
     shelf_repo_opts o = repo_opts(PW, NULL);
     shelf__backend *dir, *be;
     shelf__err err = { 0, "" };
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_backup_opts bo;
     shelf__be_fault_cfg f;
     shelf_repo *r;
@@ -788,7 +788,7 @@ TEST(target_removed_or_readonly_mid_backup)
     char target[4096], cache[4096];
     shelf_library *lib = make_library(d, 3, 40u << 20);
     shelf_repo_opts o = repo_opts(PW, NULL);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_backup_opts bo;
     int k;
 
@@ -842,7 +842,7 @@ TEST(options_size_checked)
     struct { shelf_backup_opts o; char newer[8]; } big;
     shelf_backup_opts bo;
     shelf_restore_opts ro;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_repo *r;
 
     test_pathf(target, sizeof target, "%s/repo", d);
@@ -899,7 +899,7 @@ TEST(options_size_repo_forget)
     shelf_library *lib = make_library(d, 1, 1u << 20);
     shelf_repo_opts o = repo_opts(PW, NULL);
     shelf_forget_opts fo;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_repo *r;
     char *msg = NULL;
 
@@ -1098,9 +1098,9 @@ TEST(live_restore_with_conflicts)
     char it2[32], it3[32];
     const char *items[] = { it2, it3, "patch:1" };
     int64_t id2 = 0, id3 = 0;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_repo *r;
     actions a;
     int n = 0;
@@ -1315,7 +1315,7 @@ TEST(forged_tree_cannot_write_outside_the_target)
     char target[4096], to[4096], p[4096], forged[65], outside[4096];
     shelf_library *lib = make_library(d, 2, 0);
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_repo *r;
     int k, named;
     static const struct { void (*fn)(json_t *); const char *fmt; } cases[] = {
@@ -1377,7 +1377,7 @@ TEST(restore_follows_no_symlinked_folder)
     char target[4096], p[4096], sub[4096], outside[4096];
     shelf_library *lib = make_library(d, 1, 0);
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_repo *r;
 
     test_pathf(sub, sizeof sub, "%s/samples/sub", d);
@@ -1406,6 +1406,7 @@ TEST(restore_follows_no_symlinked_folder)
     /* a real folder again: restored */
     ASSERT_EQ_INT(unlink(sub), 0);
     memset(&rs, 0, sizeof rs);
+    rs.size = sizeof rs;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
     test_pathf(p, sizeof p, "%s/y.wav", sub);
     ASSERT_EQ_INT(access(p, F_OK), 0);
@@ -1433,8 +1434,8 @@ TEST(unindexed_packs_counted_and_pruned_once)
     const char *d = test_tmpdir();
     char target[4096], cache[4096], p[4096], snap[65];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_check_stats cs;
-    shelf_prune_stats ps;
+    shelf_check_stats cs = { .size = sizeof cs };
+    shelf_prune_stats ps = { .size = sizeof ps };
     shelf_repo *r;
     int npacks;
 
@@ -1529,7 +1530,7 @@ TEST(killed_backup_leaves_nothing_the_next_run_keeps)
     const char *d = test_tmpdir();
     char target[4096], cache[4096], libdir[4096];
     shelf_library *lib = make_library(d, 3, 24u << 20);
-    shelf_gc_stats gs;
+    shelf_gc_stats gs = { .size = sizeof gs };
     shelf_repo *r;
     unsigned seed;
     int round;
@@ -1657,7 +1658,7 @@ TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
     const char *d = test_tmpdir();
     char target[4096], p[4096], first[65], second[65], id[65], damaged[65] = "", to[4096];
     shelf_library *lib = make_library(d, 2, 0);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_restore_opts o;
     shelf_repo *r;
 
@@ -1826,9 +1827,9 @@ TEST(format_1_repository_still_reads)
     char target[4096], to[4096], cmd[9000], p[4096];
     shelf_repo_opts o = repo_opts("v1 password", NULL);
     shelf_restore_opts ro;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     shelf_library *lib;
-    shelf_verify_stats vs;
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_repo *r = NULL;
     char *msg = NULL, id[17];
     int rc;
@@ -1901,7 +1902,7 @@ TEST(backup_goes_on_past_unreadable_samples)
     char target[4096], p[4096];
     shelf_library *lib = make_library(d, 3, 0);
     shelf_backup_opts o;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_repo *r;
     int64_t id = 0;
     unread u;
@@ -1948,10 +1949,10 @@ TEST(restore_to_full_disk_then_resume)
     const char *d = test_tmpdir();
     char target[4096], mnt[4096], to[4096], msg[1024] = "", msg2[1024] = "", snap1[65];
     shelf_library *lib;
-    shelf_backup_stats st, st1;
+    shelf_backup_stats st = { .size = sizeof st }, st1 = { .size = sizeof st1 };
     shelf_restore_opts o;
-    shelf_restore_stats rs, rs2;
-    shelf_verify_stats vs;
+    shelf_restore_stats rs = { .size = sizeof rs }, rs2 = { .size = sizeof rs2 };
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_repo *r;
     int rc, rc2 = -1, rc3 = -1, vrc = -1, mark_left = -1;
 
@@ -2044,9 +2045,9 @@ TEST(live_restore_metadata_and_edited_files)
     const char *d = test_tmpdir();
     char target[4096], p2[4096], orig2[65], now[65], tags[256];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     int64_t id1 = 1, id2 = 0;
     int rating, fav;
     shelf_repo *r;
@@ -2159,9 +2160,9 @@ TEST(check_names_the_items_a_damaged_blob_hits)
     const char *d = test_tmpdir();
     char target[4096], to[4096], path[4200], pname[80];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_backup_stats st1, st2;
+    shelf_backup_stats st1 = { .size = sizeof st1 }, st2 = { .size = sizeof st2 };
     shelf_restore_opts o;
-    shelf_restore_stats rs;
+    shelf_restore_stats rs = { .size = sizeof rs };
     json_t *snap = NULL, *tree = NULL, *it, *hit = NULL;
     shelf__blobloc loc;
     uint8_t id[SHELF_HASH_BYTES];
@@ -2242,7 +2243,7 @@ TEST(repair_index_fails_when_the_cache_cannot_be_written)
     const char *d = test_tmpdir();
     char target[4096], p[4096], mnt[4096], msg[1024] = "", dbname[200];
     shelf_library *lib = make_library(d, 3, 0);
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     uint64_t added = 0, removed = 0;
     shelf_repo *r;
     int rc = -1;
@@ -2307,8 +2308,8 @@ TEST(parallel_saves_on_several_connections)
     shelf_library *lib = make_library(d, 3, 70u << 20);
     shelf_repo_opts o = repo_opts(PW, NULL);
     struct { shelf_repo_opts o; char newer[8]; } big;
-    shelf_backup_stats st;
-    shelf_check_stats cs;
+    shelf_backup_stats st = { .size = sizeof st };
+    shelf_check_stats cs = { .size = sizeof cs };
     shelf_repo *r = NULL;
 
     test_pathf(target, sizeof target, "%s/repo \xe9\x9f\xb3", d);
@@ -2363,9 +2364,9 @@ TEST(copy_between_repositories)
     char a[4096], b[4096], to[4096], *msg = NULL;
     shelf_library *lib = make_library(d, 3, 20u << 20);
     shelf_repo_opts o = repo_opts("other password", NULL);
-    shelf_backup_stats st1, st2;
-    shelf_copy_stats cs;
-    shelf_check_stats ck;
+    shelf_backup_stats st1 = { .size = sizeof st1 }, st2 = { .size = sizeof st2 };
+    shelf_copy_stats cs = { .size = sizeof cs };
+    shelf_check_stats ck = { .size = sizeof ck };
     shelf_repo *src, *dst;
     const char *one[1];
 
@@ -2418,9 +2419,9 @@ TEST(copy_killed_halfway_resumes)
     char a[4096], b[4096], to[4096], *msg = NULL;
     shelf_library *lib = make_library(d, 3, 40u << 20);
     shelf_repo_opts o = repo_opts(PW, NULL);
-    shelf_backup_stats st;
-    shelf_copy_stats cs;
-    shelf_check_stats ck;
+    shelf_backup_stats st = { .size = sizeof st };
+    shelf_copy_stats cs = { .size = sizeof cs };
+    shelf_check_stats ck = { .size = sizeof ck };
     shelf__backend *inner, *fb;
     shelf__be_fault_cfg f;
     shelf__err err = { 0, "" };
@@ -2475,8 +2476,8 @@ TEST(alloc_fail_backup)
     const char *d = test_tmpdir();
     char target[4096], to[4096], cache[4096], first[1024] = "";
     shelf_library *lib = make_library(d, 2, 0);
-    shelf_backup_stats st;
-    shelf_check_stats cs;
+    shelf_backup_stats st = { .size = sizeof st };
+    shelf_check_stats cs = { .size = sizeof cs };
     shelf_backup_opts o;
     shelf_repo *r;
     int rc, hit, bad = 0, tried = 0, failed = 0;
@@ -2509,6 +2510,7 @@ TEST(alloc_fail_backup)
             snprintf(first, sizeof first, "allocation %ld: OK with %llu items, %llu bytes", n,
                      (unsigned long long)st.items, (unsigned long long)st.bytes);
         memset(&cs, 0, sizeof cs);
+        cs.size = sizeof cs;
         if ((rc = shelf_repo_check(r, 0, NULL, NULL, &cs)) != SHELF_OK && !bad++)
             snprintf(first, sizeof first, "allocation %ld: check: %s: %s", n, shelf_strerror(rc),
                      shelf_repo_errmsg(r));
@@ -2611,7 +2613,7 @@ TEST(alloc_fail_repository_reads_are_enomem)
     char target[4096], cache[4096], lockp[4096], first[1024] = "";
     shelf_library *lib = make_library(d, 2, 0);
     shelf_repo_opts ro;
-    shelf_backup_stats st;
+    shelf_backup_stats st = { .size = sizeof st };
     shelf_repo *r;
     oom_count c;
     int rc, hit, bad = 0, want_items;

@@ -122,7 +122,7 @@ static void setup(fixture *fx)
 {
     const char *base = test_tmpdir();
     const char *paths[1];
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     char p[PATH_MAX];
     int k;
 
@@ -696,7 +696,7 @@ TEST(list_paging_and_filters)
 {
     snap all[NCORPUS + 1], page[NCORPUS + 1];
     const char *paths[1];
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     int64_t total = -1, missing = -1;
     shelf_list_opts o;
     char p[PATH_MAX];
@@ -986,7 +986,7 @@ TEST(remove_shared_blob)
     char dir[PATH_MAX], src[PATH_MAX], p[PATH_MAX], blob[PATH_MAX], hex[SHELF_HASH_HEX];
     tg_spec s = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 2000);
     const shelf_sample *row;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     shelf_cursor *cur;
     int64_t ida, idb;

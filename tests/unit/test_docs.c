@@ -2565,7 +2565,7 @@ static void import_samples(tlib *t, int n, int64_t *ids)
     const char *src = test_tmpdir();
     const char *paths[1] = { src };
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     char p[PATH_MAX];
     int i;
 
@@ -2746,7 +2746,7 @@ TEST(store_relink_after_moved_sample)
     char doc[512], want[64], moved[PATH_MAX], old[PATH_MAX], *hex;
     const char *src = test_tmpdir(), *dst = test_tmpdir(), *paths[1] = { src };
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     refs r;
 
     lib_open(&t);

@@ -87,7 +87,7 @@ TEST(opts_size_import)
 TEST(first_import_and_unchanged_rescan)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     char p[4096];
 
@@ -161,7 +161,7 @@ TEST(sample_fields_and_category)
 TEST(changed_moved_missing)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const shelf_sample *row;
     shelf_cursor *cur;
@@ -231,7 +231,7 @@ TEST(changed_moved_missing)
 TEST(duplicate_content_is_not_a_move)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     char a[4096], b[4096];
 
@@ -253,7 +253,7 @@ TEST(copies_found_before_the_original_are_not_moves)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const char *paths[1] = { root };
     char p[4096];
@@ -288,7 +288,7 @@ TEST(copies_found_before_the_original_are_not_moves)
 TEST(managed_stays_managed_and_copy_adopts)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const shelf_sample *row;
     shelf_cursor *cur;
@@ -341,7 +341,7 @@ static void blob_of(shelf_library *lib, const char *libdir, int64_t id, char *pa
 /* Count the blobs in a library's store (gc dry run). */
 static uint64_t blob_count(shelf_library *lib)
 {
-    shelf_gc_stats gs;
+    shelf_gc_stats gs = { .size = sizeof gs };
 
     ASSERT_OKL(lib, shelf_gc(lib, 0, 1, &gs));
     return gs.blobs_kept + gs.blobs_removed;
@@ -384,9 +384,9 @@ static int import_seen(shelf_library *lib, const char *path, unsigned flags, she
 TEST(changed_original_never_replaces_the_managed_copy)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
-    shelf_verify_stats vs;
-    shelf_gc_stats gs;
+    shelf_import_stats st = { .size = sizeof st };
+    shelf_verify_stats vs = { .size = sizeof vs };
+    shelf_gc_stats gs = { .size = sizeof gs };
     shelf_library *lib;
     struct stat sb;
     struct timespec ts[2];
@@ -475,7 +475,7 @@ static void damage(const char *blob, off_t off)
 
 static int blob_intact(shelf_library *lib)
 {
-    shelf_verify_stats vs;
+    shelf_verify_stats vs = { .size = sizeof vs };
 
     ASSERT_OKL(lib, shelf_verify(lib, NULL, NULL, NULL, &vs));
     return vs.corrupt == 0 && vs.missing == 0;
@@ -486,7 +486,7 @@ static int blob_intact(shelf_library *lib)
 TEST(copy_import_repairs_a_damaged_blob)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     char a[4096], blob[4096], hex[65];
     int64_t id;
@@ -541,7 +541,7 @@ TEST(copy_import_repairs_a_damaged_blob)
 TEST(copy_import_of_unchanged_files_copies_nothing)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     struct stat before, after;
     char a[4096], blob[4096], hex[65];
@@ -584,7 +584,7 @@ TEST(copy_import_of_unchanged_files_copies_nothing)
 TEST(move_into_a_folder_imported_first_keeps_the_id)
 {
     const char *a = test_tmpdir(), *b = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const shelf_sample *row;
     shelf_cursor *cur;
@@ -661,7 +661,7 @@ TEST(bad_files_are_skipped_with_reasons)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const char *paths[1] = { root };
     char p[4096], *data;
@@ -713,8 +713,8 @@ TEST(named_path_that_does_not_exist)
 TEST(copy_into_store_and_gc)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
-    shelf_gc_stats gs;
+    shelf_import_stats st = { .size = sizeof st };
+    shelf_gc_stats gs = { .size = sizeof gs };
     shelf_library *lib;
     const shelf_sample *row;
     shelf_cursor *cur;
@@ -788,7 +788,7 @@ static void on_problem(void *ud, int problem, int64_t id, const char *path)
 TEST(verify_finds_flipped_byte_deleted_file_and_changed_file)
 {
     const char *root = test_tmpdir(), *root2 = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_verify_stats vs;
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_library *lib;
     const shelf_sample *row;
     shelf_cursor *cur;
@@ -860,7 +860,7 @@ static void on_file_signal(void *ud, int status, const char *path, int64_t id, c
 TEST(resume_after_kill_9)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     int pfd[2], status, got = 0;
     pid_t pid;
@@ -923,7 +923,7 @@ TEST(cancel_keeps_work_done)
 {
     const char *root = test_tmpdir(), *libdir = test_tmpdir();
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     const char *paths[1] = { root };
     int64_t kept;
@@ -963,7 +963,7 @@ TEST(two_importers_and_a_reader)
         pids[i] = fork();
         ASSERT(pids[i] >= 0);
         if (pids[i] == 0) {
-            shelf_import_stats st;
+            shelf_import_stats st = { .size = sizeof st };
             shelf_import_opts o;
             const char *paths[1] = { i == 0 ? a : b };
 
@@ -1113,7 +1113,7 @@ static int import_recovers(const char *libdir, const char *root, const char *wan
                            size_t why_size)
 {
     shelf__buf got = SHELF__BUF_INIT;
-    shelf_verify_stats vs;
+    shelf_verify_stats vs = { .size = sizeof vs };
     shelf_library *lib = open_lib(libdir);
     int repaired = -1, ok = 0, rc;
 
@@ -1156,7 +1156,7 @@ TEST(alloc_fail_import)
     const char *root = test_tmpdir(), *tmp = test_tmpdir();
     char libdir[4096], p[4096], why[8192] = "", first[8192 + 64] = "";
     shelf__buf want = SHELF__BUF_INIT;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     shelf_library *lib;
     int rc, hit, bad = 0, tried = 0, failed = 0;
     long n;
@@ -1177,6 +1177,7 @@ TEST(alloc_fail_import)
         test_pathf(libdir, sizeof libdir, "%s/lib%ld", tmp, n);
         lib = open_lib(libdir);
         memset(&st, 0, sizeof st);
+        st.size = sizeof st;
         shelf__alloc_fail_after(n);
         rc = do_import(lib, root, SHELF_IMPORT_COPY, &st);
         hit = fault_hit(n);

@@ -552,7 +552,7 @@ static void exec_sql(shelf_library *lib, const char *sql)
 static void import_dir(shelf_library *lib, const char *dir, int nwant)
 {
     shelf_import_opts o;
-    shelf_import_stats st;
+    shelf_import_stats st = { .size = sizeof st };
     const char *paths[1] = { dir };
 
     memset(&o, 0, sizeof o);

@@ -914,7 +914,7 @@ static shelf_library *pins_library(char dir[PATH_MAX])
     char paths[3][PATH_MAX], src[PATH_MAX];
     const char *pp[1] = { src };
     shelf_library *lib = NULL;
-    shelf_import_stats ist;
+    shelf_import_stats ist = { .size = sizeof ist };
     char *msg = NULL;
 
     test_pathf(src, sizeof src, "%s/src", base);
