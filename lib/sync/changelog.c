@@ -278,8 +278,7 @@ int shelf_sync_vector(shelf_library *lib, int (*fn)(void *ud, const char *device
         return SHELF_EINVAL;
     if ((rc = drain_self(lib)) != SHELF_OK)
         return rc;
-    if (!(st = shelf__prepare(lib, "SELECT device, max(counter) FROM changes GROUP BY device "
-                                   "ORDER BY device")))
+    if (!(st = shelf__prepare(lib, "SELECT device, counter FROM sync_vector ORDER BY device")))
         return lib->err.rc;
     rc = SHELF_OK;
     while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
