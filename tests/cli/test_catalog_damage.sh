@@ -65,7 +65,13 @@ repaired=0
 while read -r db quick; do
     n=$(basename "$db" .db)
     put "$db"
-    expect 20 "$n (quick_check $quick): verify finds it" "$SHELF" verify
+    # 16 + 4 (corrupt); a damaged index can also hide a row from verify's
+    # walk, so 1 (missing) or 2 (changed) may come with it
+    "$SHELF" verify >"$T/out" 2>"$T/err"
+    st=$?
+    out=$(cat "$T/out")
+    err=$(cat "$T/err")
+    check "$n (quick_check $quick): verify finds it (exit $st)" "$st" -ge 20 -a "$st" -le 23
     contains "$n: reported as the catalog" "$out" "corrupt        0  $SHELF_LIBRARY/shelf.db"
     contains "$n: says how to repair" "$err" "shelf verify --repair"
     "$SHELF" verify --repair > "$T/out" 2> "$T/err"
