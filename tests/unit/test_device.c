@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "test.h"
+#include "libs.h"
 #include "shelf/sync.h"
 #include "common/common_int.h"
 #include "sync/sync_int.h"
@@ -45,15 +46,7 @@ static int run_line(const char *cmd, const char *prefix, char *out, size_t n)
     return found;
 }
 
-static shelf_library *new_lib(const char *dir)
-{
-    shelf_library *lib = NULL;
-    char *msg = NULL;
-    int rc = shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg);
-
-    ASSERT_OKM(msg ? msg : "", rc);
-    return lib;
-}
+#define new_lib(dir) test_lib_open((dir), SHELF_OPEN_CREATE)
 
 /* The forms Syncthing's tests accept for one id: all the same bytes. */
 TEST(parse_forms_and_format_back)
