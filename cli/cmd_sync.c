@@ -212,6 +212,20 @@ static void stats_line(const shelf_sync_stats *st)
     free(name);
 }
 
+/* One JSON value on one line (a listener prints one per exchange). */
+static void print_json_line(json_t *o)
+{
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    if (t)
+        printf("%s\n", t);
+    else
+        cli_error("out of memory");
+    free(t);
+    json_decref(o);
+    (void)fflush(stdout);
+}
+
 typedef struct listen_ctx {
     const cli *c;
     int failed;
@@ -222,17 +236,11 @@ static void on_ready(void *ud, const char *address)
     listen_ctx *l = ud;
 
     if (l->c->json) {
-        json_t *o = json_pack("{s:s}", "listening", address);
-        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-        if (t)
-            printf("%s\n", t);
-        free(t);
-        json_decref(o);
+        print_json_line(json_pack("{s:s}", "listening", address));
     } else {
         printf("listening on %s\n", address);
+        (void)fflush(stdout);
     }
-    (void)fflush(stdout);
 }
 
 static void on_session(void *ud, int rc, const char *errmsg, const shelf_sync_stats *st)
@@ -245,18 +253,10 @@ static void on_session(void *ud, int rc, const char *errmsg, const shelf_sync_st
         return;
     }
     l->failed = 0;
-    if (l->c->json) {
-        json_t *o = stats_json(st);
-        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-        if (t)
-            printf("%s\n", t);
-        free(t);
-        json_decref(o);
-        (void)fflush(stdout);
-    } else if (!l->c->quiet) {
+    if (l->c->json)
+        print_json_line(stats_json(st));
+    else if (!l->c->quiet)
         stats_line(st);
-    }
 }
 
 static int sync_listen(const cli *c, int argc, char **argv)

@@ -1140,13 +1140,10 @@ out:
 int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archive_export_opts *o,
                          shelf_archive_export_stats *st)
 {
-    shelf_archive_export_stats full;
-    int rc;
+    shelf_archive_export_stats full = { .size = sizeof full };
+    int rc = archive_export(lib, out, o, &full);
 
-    memset(&full, 0, sizeof full);
-    rc = archive_export(lib, out, o, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 
@@ -1360,8 +1357,7 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
             rc = shelf__seterr(&err, SHELF_ECORRUPT, "'%s' is damaged (%s)", name, detail);
     }
 out:
-    if (stats)
-        shelf__out_fill(stats, st, sizeof *st);
+    shelf__out_fill(stats, st, sizeof *st);
     if (rc != SHELF_OK && errmsg)
         *errmsg = shelf__strdup(err.msg);
     shelf__par2_report_release(&rep);

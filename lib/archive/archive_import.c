@@ -1080,13 +1080,9 @@ out:
 int shelf_archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
                          shelf_archive_import_stats *st)
 {
-    shelf_archive_import_stats full;
-    int rc;
+    shelf_archive_import_stats full = { .size = sizeof full };
+    int rc = archive_import(lib, path, o, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = archive_import(lib, path, o, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -1461,13 +1461,9 @@ out:
 int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_export_opts *o,
                        shelf_media_export_stats *st)
 {
-    shelf_media_export_stats full;
-    int rc;
+    shelf_media_export_stats full = { .size = sizeof full };
+    int rc = media_export(lib, dir, o, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = media_export(lib, dir, o, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -682,14 +682,10 @@ out:
 int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
                      shelf_check_stats *st)
 {
-    shelf_check_stats full;
-    int rc;
+    shelf_check_stats full = { .size = sizeof full };
+    int rc = repo_check(r, read_percent, cb, ud, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = repo_check(r, read_percent, cb, ud, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 
@@ -1133,14 +1129,10 @@ out:
 
 int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
-    shelf_prune_stats full;
-    int rc;
+    shelf_prune_stats full = { .size = sizeof full };
+    int rc = repo_prune(r, dry_run, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = repo_prune(r, dry_run, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 

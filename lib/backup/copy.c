@@ -285,13 +285,9 @@ out:
 int shelf_repo_copy(shelf_repo *src, shelf_repo *dst, const char *const *refs, size_t nrefs,
                     shelf_copy_progress_cb cb, void *ud, shelf_copy_stats *st)
 {
-    shelf_copy_stats full;
-    int rc;
+    shelf_copy_stats full = { .size = sizeof full };
+    int rc = repo_copy(src, dst, refs, nrefs, cb, ud, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = repo_copy(src, dst, refs, nrefs, cb, ud, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -1934,14 +1934,10 @@ out:
 int shelf_restore(shelf_repo *r, shelf_library *lib, const char *snap, const shelf_restore_opts *o,
                   shelf_restore_stats *st)
 {
-    shelf_restore_stats full;
-    int rc;
+    shelf_restore_stats full = { .size = sizeof full };
+    int rc = restore_run(r, lib, snap, o, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = restore_run(r, lib, snap, o, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }
 

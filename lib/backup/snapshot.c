@@ -1319,13 +1319,9 @@ out:
 int shelf_backup_run(shelf_repo *r, shelf_library *lib, const shelf_backup_opts *o,
                      shelf_backup_stats *st)
 {
-    shelf_backup_stats full;
-    int rc;
+    shelf_backup_stats full = { .size = sizeof full };
+    int rc = backup_run(r, lib, o, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = backup_run(r, lib, o, &full);
-    if (st)
-        shelf__out_fill(st, &full, sizeof full);
+    shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

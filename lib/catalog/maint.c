@@ -297,14 +297,10 @@ out:
 int shelf_verify(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progress_cb progress,
                  void *ud, shelf_verify_stats *stats)
 {
-    shelf_verify_stats full;
-    int rc;
+    shelf_verify_stats full = { .size = sizeof full };
+    int rc = verify_run(lib, cb, progress, ud, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = verify_run(lib, cb, progress, ud, &full);
-    if (stats)
-        shelf__out_fill(stats, &full, sizeof full);
+    shelf__out_fill(stats, &full, sizeof full);
     return rc;
 }
 
@@ -489,14 +485,10 @@ out:
 
 int shelf_gc(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
-    shelf_gc_stats full;
-    int rc;
+    shelf_gc_stats full = { .size = sizeof full };
+    int rc = gc_run(lib, wait, dry_run, &full);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = gc_run(lib, wait, dry_run, &full);
-    if (stats)
-        shelf__out_fill(stats, &full, sizeof full);
+    shelf__out_fill(stats, &full, sizeof full);
     return rc;
 }
 

@@ -56,7 +56,8 @@ int shelf__opts_check(shelf__err *e, void *dst, size_t known, const void *src, s
  * min(size, known) bytes of src, this version's struct of known bytes, into
  * dst, and set dst->size to that count.  Bytes of a newer caller's struct
  * past known stay as the caller left them; a size below sizeof(size_t)
- * (not set) writes nothing.  Returns the count written.
+ * (not set), or a NULL dst (not wanted), writes nothing.  Returns the
+ * count written.
  */
 size_t shelf__out_fill(void *dst, const void *src, size_t known);
 /* Map an errno value to a SHELF_E code. */

@@ -174,6 +174,8 @@ size_t shelf__out_fill(void *dst, const void *src, size_t known)
 {
     size_t given, n;
 
+    if (!dst)
+        return 0;
     memcpy(&given, dst, sizeof given);
     if (given < sizeof given)
         return 0;

@@ -1404,14 +1404,10 @@ static int docs_relink(shelf_library *lib)
 int shelf_import(shelf_library *lib, const char *const *paths, size_t npaths,
                  const shelf_import_opts *opts, shelf_import_stats *stats)
 {
-    shelf_import_stats full;
-    int rc;
+    shelf_import_stats full = { .size = sizeof full };
+    int rc = shelf__import_run(lib, paths, npaths, opts, &full, docs_relink);
 
-    memset(&full, 0, sizeof full);
-    full.size = sizeof full;
-    rc = shelf__import_run(lib, paths, npaths, opts, &full, docs_relink);
-    if (stats)
-        shelf__out_fill(stats, &full, sizeof full);
+    shelf__out_fill(stats, &full, sizeof full);
     return rc;
 }
 

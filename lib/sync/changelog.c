@@ -39,6 +39,8 @@ typedef struct drain_ctx {
     shelf_library *lib;
     const char *self;
     sqlite3_stmt *queue, *snap, *put;
+    shelf__regs regs;               /* the registers of this device's records */
+    shelf__merge_stats stats;
     shelf__hlc clock;
     int64_t counter;
     int64_t last_seq;
@@ -110,7 +112,8 @@ static int drain_one(drain_ctx *d)
         shelf__change c = { d->self, d->counter + 1, hlc, eitem, efield, evalue };
 
         d->counter++, d->logged++;
-        rc = shelf__merge_local(d->lib, &c);
+        d->regs.c = &c;
+        rc = shelf__regs_put(&d->regs);
     }
 out:
     shelf_free(eitem);
@@ -139,6 +142,11 @@ static int drain_all(drain_ctx *d)
                                            "value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)") : NULL;
     if (!d->put)
         return lib->err.rc;
+    d->regs.lib = lib;
+    d->regs.local = 1;
+    d->regs.st = &d->stats;
+    if ((rc = shelf__regs_prepare(&d->regs)) != SHELF_OK)
+        return rc;
     while ((step = sqlite3_step(d->queue)) == SQLITE_ROW)
         if ((rc = drain_one(d)) != SHELF_OK)
             return rc;
@@ -168,6 +176,7 @@ static int drain_all(drain_ctx *d)
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged)
 {
     drain_ctx d;
+    int64_t queued;
     int rc;
 
     memset(&d, 0, sizeof d);
@@ -175,12 +184,17 @@ int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged)
     d.self = self;
     if (logged)
         *logged = 0;
+    /* nothing queued (the common case): no write transaction */
+    if ((rc = shelf__query_int(lib, "SELECT EXISTS (SELECT 1 FROM change_queue)", NULL, &queued)) !=
+            SHELF_OK || !queued)
+        return rc;
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;
     rc = drain_all(&d);
     sqlite3_finalize(d.queue);
     sqlite3_finalize(d.snap);
     sqlite3_finalize(d.put);
+    shelf__regs_finish(&d.regs);
     if (rc == SHELF_OK)
         rc = shelf__commit(lib);
     else
@@ -268,23 +282,30 @@ int shelf_sync_log(shelf_library *lib, const char *device, int64_t after,
     return shelf__log_each(lib, device ? id : NULL, after, fn, ud);
 }
 
-int shelf_sync_vector(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
-                      void *ud)
+int shelf__vector_each(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
+                       void *ud)
 {
-    sqlite3_stmt *st;
-    int rc, step = SQLITE_DONE;
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT device, counter FROM sync_vector ORDER BY device");
+    int rc = SHELF_OK, step = SQLITE_DONE;
 
-    if (!lib || !fn)
-        return SHELF_EINVAL;
-    if ((rc = drain_self(lib)) != SHELF_OK)
-        return rc;
-    if (!(st = shelf__prepare(lib, "SELECT device, counter FROM sync_vector ORDER BY device")))
+    if (!st)
         return lib->err.rc;
-    rc = SHELF_OK;
     while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
     if (rc == SHELF_OK && step != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot read the change log");
     sqlite3_finalize(st);
     return rc;
+}
+
+int shelf_sync_vector(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
+                      void *ud)
+{
+    int rc;
+
+    if (!lib || !fn)
+        return SHELF_EINVAL;
+    if ((rc = drain_self(lib)) != SHELF_OK)
+        return rc;
+    return shelf__vector_each(lib, fn, ud);
 }

@@ -177,8 +177,7 @@ int shelf_device_lookup(shelf_library *lib, const char *id, shelf_peer *out)
     if (p.revoked)
         return shelf__seterr(&lib->err, SHELF_EPERM, "device %s ('%s') was removed from this one",
                              canon, p.name);
-    if (out)
-        shelf__out_fill(out, &p, sizeof p);
+    shelf__out_fill(out, &p, sizeof p);
     return SHELF_OK;
 }
 

@@ -464,64 +464,55 @@ out:
     return rc;
 }
 
-/* The identity, made first when absent (dir is DIR/device). */
-static int self_info(shelf_library *lib, const char *dir, shelf_device_info *info)
+/* The identity, made first when absent, into info; with keyp and certp
+ * (not NULL) its key and certificate too, the caller's to free. */
+static int self_info(shelf_library *lib, shelf_device_info *info, EVP_PKEY **keyp, X509 **certp)
 {
     struct stat st;
-    int rc;
-
-    memset(info, 0, sizeof *info);
-    if (lstat(dir, &st) != 0) {
-        if (errno != ENOENT)
-            return shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", dir);
-        if ((rc = shelf__writable(lib)) != SHELF_OK)
-            return rc;
-        if ((rc = create_identity(lib, dir)) != SHELF_OK)
-            return rc;
-    } else if (!S_ISDIR(st.st_mode)) {
-        return shelf__seterr(&lib->err, SHELF_ECORRUPT, "'%s' is not a folder", dir);
-    }
-    if ((rc = load_keys(lib, dir, info, NULL, NULL)) != SHELF_OK)
-        return rc;
-    return load_info(lib, dir, info);
-}
-
-int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert,
-                       char id[SHELF_DEVICE_ID_LEN + 1])
-{
-    shelf_device_info info = { .size = sizeof info };
     char *dir;
     int rc;
 
-    *key = NULL;
-    *cert = NULL;
-    if ((rc = shelf_device_self(lib, &info)) != SHELF_OK)
-        return rc;
+    memset(info, 0, sizeof *info);
+    info->size = sizeof *info;
     if (!(dir = shelf__path_join(lib->path, "device")))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    rc = load_keys(lib, dir, &info, key, cert);
-    shelf_free(dir);
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT)
+            rc = shelf__seterr_errno(&lib->err, errno, "cannot read '%s'", dir);
+        else if ((rc = shelf__writable(lib)) == SHELF_OK)
+            rc = create_identity(lib, dir);
+    } else {
+        rc = S_ISDIR(st.st_mode) ? SHELF_OK
+                                 : shelf__seterr(&lib->err, SHELF_ECORRUPT, "'%s' is not a folder", dir);
+    }
     if (rc == SHELF_OK)
-        memcpy(id, info.id, sizeof info.id);
+        rc = load_keys(lib, dir, info, keyp, certp);
+    if (rc == SHELF_OK && (rc = load_info(lib, dir, info)) != SHELF_OK && keyp) {
+        EVP_PKEY_free(*keyp);
+        X509_free(*certp);
+        *keyp = NULL;
+        *certp = NULL;
+    }
+    shelf_free(dir);
     return rc;
+}
+
+int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert, shelf_device_info *info)
+{
+    *key = NULL;
+    *cert = NULL;
+    return self_info(lib, info, key, cert);
 }
 
 int shelf_device_self(shelf_library *lib, shelf_device_info *out)
 {
     shelf_device_info info;
-    char *dir;
     int rc;
 
     if (!lib || !out || out->size < sizeof out->size)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device info: no size") : SHELF_EINVAL;
-    if (!(dir = shelf__path_join(lib->path, "device")))
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    rc = self_info(lib, dir, &info);
-    shelf_free(dir);
-    if (rc == SHELF_OK) {
-        info.size = sizeof info;
+    if ((rc = self_info(lib, &info, NULL, NULL)) == SHELF_OK)
         shelf__out_fill(out, &info, sizeof info);
-    }
     return rc;
 }
 
@@ -551,11 +542,11 @@ int shelf_device_rename(shelf_library *lib, const char *name)
     if ((rc = shelf__device_name_check(lib, name ? name : "")) != SHELF_OK ||
         (rc = shelf__writable(lib)) != SHELF_OK)
         return rc;
+    if ((rc = self_info(lib, &info, NULL, NULL)) != SHELF_OK)
+        return rc;
     if (!(dir = shelf__path_join(lib->path, "device")))
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    rc = self_info(lib, dir, &info);
-    if (rc == SHELF_OK)
-        rc = write_info(&lib->err, dir, name, info.created);
+    rc = write_info(&lib->err, dir, name, info.created);
     shelf_free(dir);
     return rc;
 }

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -34,7 +33,8 @@
 typedef struct session {
     shelf_library *lib;
     SSL *ssl;
-    const char *self;
+    const char *self;               /* this device's id */
+    const char *name;               /* and name, for the hello */
     char peer[SHELF_DEVICE_ID_LEN + 1];
     const char *where;              /* the address, for messages */
     shelf_sync_stats *st;
@@ -99,7 +99,7 @@ static int tls_error(session *s, const char *what)
                          buf);
 }
 
-static int make_ctx(shelf_library *lib, int server, SSL_CTX **out, char self[SHELF_DEVICE_ID_LEN + 1])
+static int make_ctx(shelf_library *lib, int server, SSL_CTX **out, shelf_device_info *me)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -107,7 +107,7 @@ static int make_ctx(shelf_library *lib, int server, SSL_CTX **out, char self[SHE
     int rc;
 
     *out = NULL;
-    if ((rc = shelf__device_keys(lib, &key, &cert, self)) != SHELF_OK)
+    if ((rc = shelf__device_keys(lib, &key, &cert, me)) != SHELF_OK)
         return rc;
     ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -219,14 +219,24 @@ static int recv_msg(session *s, shelf__wire_msg *m)
     return rc;
 }
 
+/* Tell the peer what went wrong here, once; the error set on lib stays
+ * (send_json may set another: ours is kept). */
+static void send_error(session *s, const char *msg)
+{
+    shelf__err keep = s->lib->err;
+
+    s->said = 1;
+    (void)send_json(s, json_pack("{s:s, s:s}", "type", "error", "message", msg));
+    s->lib->err = keep;
+}
+
 /* Tell the peer why it is refused, then fail with the same words. */
 static int refuse(session *s, int rc, const char *fmt, const char *id)
 {
     char msg[256];
 
     snprintf(msg, sizeof msg, fmt, id);
-    s->said = 1;
-    (void)send_json(s, json_pack("{s:s, s:s}", "type", "error", "message", msg));
+    send_error(s, msg);
     return shelf__seterr(&s->lib->err, rc, "%s: %s", s->where, msg);
 }
 
@@ -265,19 +275,19 @@ static int vec_add(void *ud, const char *device, int64_t counter)
 
 static int send_hello(session *s)
 {
-    shelf_device_info me = { .size = sizeof me };
     json_t *vec = json_object();
     int rc;
 
     if (!vec)
         return shelf__seterr(&s->lib->err, SHELF_ENOMEM, "out of memory");
-    if ((rc = shelf_device_self(s->lib, &me)) != SHELF_OK ||
-        (rc = shelf_sync_vector(s->lib, vec_add, vec)) != SHELF_OK) {
+    /* this device's changes so far are logged before the vector is read */
+    if ((rc = shelf__changes_drain(s->lib, s->self, NULL)) != SHELF_OK ||
+        (rc = shelf__vector_each(s->lib, vec_add, vec)) != SHELF_OK) {
         json_decref(vec);
         return rc == SHELF_ENOMEM ? shelf__seterr(&s->lib->err, rc, "out of memory") : rc;
     }
     return send_json(s, json_pack("{s:s, s:i, s:s, s:o}", "type", "hello", "version",
-                                  PROTOCOL_VERSION, "name", me.name, "vector", vec));
+                                  PROTOCOL_VERSION, "name", s->name, "vector", vec));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
@@ -349,7 +359,7 @@ static int send_changes(session *s, const shelf__wire_msg *hello)
     s->rc = SHELF_OK;
     /* per device, from the one after the other side's count: by the
      * primary key, so ten new records in a log of a million read ten */
-    rc = shelf_sync_vector(s->lib, send_device, s);
+    rc = shelf__vector_each(s->lib, send_device, s);
     if (rc != SHELF_OK && s->rc != SHELF_OK)
         rc = s->rc;
     if (rc == SHELF_OK)
@@ -424,8 +434,8 @@ static void sigpipe_restore(sigpipe_guard *g)
 }
 
 /* The whole exchange on a connected socket; fd is closed. */
-static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, const char *self,
-                       const char *where, shelf_sync_stats *st)
+static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
+                       const shelf_device_info *me, const char *where, shelf_sync_stats *st)
 {
     session s;
     shelf__wire_msg hello;
@@ -437,7 +447,8 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, 
     memset(&hello, 0, sizeof hello);
     sigpipe_block(&guard);
     s.lib = lib;
-    s.self = self;
+    s.self = me->id;
+    s.name = me->name;
     s.where = where;
     s.st = st;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -469,12 +480,7 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen, 
     if (rc == SHELF_OK) {
         (void)SSL_shutdown(s.ssl);
     } else if (!s.said && rc != SHELF_EIO) {
-        /* what went wrong here, for the other side's message; the error
-         * set on lib stays (send_json may set another: keep ours) */
-        shelf__err keep = lib->err;
-
-        (void)send_json(&s, json_pack("{s:s, s:s}", "type", "error", "message", keep.msg));
-        lib->err = keep;
+        send_error(&s, lib->err.msg);
     }
 out:
     shelf__wire_free(&hello);
@@ -493,7 +499,8 @@ static void stats_init(shelf_sync_stats *st)
 
 int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats *out)
 {
-    char host[256], port[16], self[SHELF_DEVICE_ID_LEN + 1];
+    char host[256], port[16];
+    shelf_device_info me;
     struct addrinfo hints, *ai = NULL, *p;
     shelf_sync_stats st;
     SSL_CTX *ctx = NULL;
@@ -522,15 +529,29 @@ int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats
     freeaddrinfo(ai);
     if (fd < 0)
         return shelf__seterr_errno(&lib->err, e, "%s: cannot connect", address);
-    if ((rc = make_ctx(lib, 0, &ctx, self)) != SHELF_OK) {
+    if ((rc = make_ctx(lib, 0, &ctx, &me)) != SHELF_OK) {
         close(fd);
         return rc;
     }
-    rc = run_session(lib, ctx, fd, 0, self, address, &st);
+    rc = run_session(lib, ctx, fd, 0, &me, address, &st);
     SSL_CTX_free(ctx);
-    if (out)
-        shelf__out_fill(out, &st, sizeof st);
+    shelf__out_fill(out, &st, sizeof st);
     return rc;
+}
+
+/* A socket address as text: "HOST", or "HOST:PORT" / "[V6]:PORT". */
+static void addr_text(const struct sockaddr_storage *ss, socklen_t sl, int with_port, char *out,
+                      size_t n)
+{
+    char h[NI_MAXHOST], p[NI_MAXSERV];
+
+    if (getnameinfo((const struct sockaddr *)ss, sl, h, sizeof h, p, sizeof p,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, n, "peer");
+    else if (!with_port)
+        snprintf(out, n, "%s", h);
+    else
+        snprintf(out, n, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
 }
 
 static int bind_to(shelf_library *lib, const char *address, int *out, char *bound, size_t bn)
@@ -564,20 +585,8 @@ static int bind_to(shelf_library *lib, const char *address, int *out, char *boun
     freeaddrinfo(ai);
     if (fd < 0)
         return shelf__seterr_errno(&lib->err, e, "cannot listen on %s", address);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        char h[INET6_ADDRSTRLEN] = "?";
-        int prt = 0;
-
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, h, sizeof h);
-            prt = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-            snprintf(bound, bn, "%s:%d", h, prt);
-        } else {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, h, sizeof h);
-            prt = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            snprintf(bound, bn, "[%s]:%d", h, prt);
-        }
-    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        addr_text(&ss, sl, 1, bound, bn);
     *out = fd;
     return SHELF_OK;
 }
@@ -585,7 +594,8 @@ static int bind_to(shelf_library *lib, const char *address, int *out, char *boun
 int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
 {
     shelf_sync_listen_opts o;
-    char self[SHELF_DEVICE_ID_LEN + 1], bound[300] = "";
+    char bound[300] = "";
+    shelf_device_info me;
     SSL_CTX *ctx = NULL;
     int lfd = -1, rc;
 
@@ -594,7 +604,7 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
     if ((rc = shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "listen options")) !=
         SHELF_OK)
         return rc;
-    if ((rc = make_ctx(lib, 1, &ctx, self)) != SHELF_OK)
+    if ((rc = make_ctx(lib, 1, &ctx, &me)) != SHELF_OK)
         return rc;
     if ((rc = bind_to(lib, o.address ? o.address : "*:" DEFAULT_PORT, &lfd, bound, sizeof bound)) !=
         SHELF_OK) {
@@ -606,7 +616,7 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
     for (;;) {
         struct pollfd pf = { lfd, POLLIN, 0 };
         shelf_sync_stats st;
-        char where[INET6_ADDRSTRLEN + 16] = "peer";
+        char where[NI_MAXHOST] = "peer";
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd, n;
@@ -625,12 +635,9 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
         }
         if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)) < 0)
             continue;
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, where, sizeof where);
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, where, sizeof where);
+        addr_text(&ss, sl, 0, where, sizeof where);
         stats_init(&st);
-        rc = run_session(lib, ctx, fd, 1, self, where, &st);
+        rc = run_session(lib, ctx, fd, 1, &me, where, &st);
         if (o.session)
             o.session(o.ud, rc, rc == SHELF_OK ? NULL : shelf_errmsg(lib), &st);
         if (o.once)

@@ -380,21 +380,3 @@ void shelf__regs_finish(shelf__regs *r)
     sqlite3_finalize(r->newest);
 }
 
-int shelf__merge_local(shelf_library *lib, const shelf__change *c)
-{
-    shelf__merge_stats st;
-    shelf__regs r;
-    int rc;
-
-    memset(&st, 0, sizeof st);
-    memset(&r, 0, sizeof r);
-    r.lib = lib;
-    r.c = c;
-    r.local = 1;
-    r.st = &st;
-    if ((rc = shelf__regs_prepare(&r)) == SHELF_OK)
-        rc = shelf__regs_put(&r);
-    shelf__regs_finish(&r);
-    return rc;
-}
-

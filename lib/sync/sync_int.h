@@ -40,10 +40,13 @@ int shelf__hlc_recv(shelf__hlc *c, uint64_t remote, uint64_t wall_ms, uint64_t m
  * UTF-8 without control characters), else SHELF_EINVAL set on lib. */
 int shelf__device_name_check(shelf_library *lib, const char *name);
 
-/* This device's key and certificate (made on first use) and its id: the
- * caller frees *key and *cert. */
-int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert,
-                       char id[SHELF_DEVICE_ID_LEN + 1]);
+/* This device's identity (made on first use) into *info, its key and
+ * certificate into *key and *cert (the caller frees them). */
+int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert, shelf_device_info *info);
+
+/* The version vector as the log stands (no drain): fn per device, by id. */
+int shelf__vector_each(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
+                       void *ud);
 
 /* A paired device was reached: last_seen = now and, when address is not
  * NULL, address first among its addresses. */
@@ -80,8 +83,6 @@ typedef struct shelf__regs {
 int shelf__regs_prepare(shelf__regs *r);
 int shelf__regs_put(shelf__regs *r);
 void shelf__regs_finish(shelf__regs *r);
-/* One record of this device's own: prepare, put, finish. */
-int shelf__merge_local(shelf_library *lib, const shelf__change *c);
 
 /* Apply records of other devices, in one transaction after draining this
  * device's (self) queue: each device's records in counter order from the

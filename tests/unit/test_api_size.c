@@ -15,6 +15,7 @@
 #include <sndfile.h>
 #include <stddef.h>
 #include "test.h"
+#include "libs.h"
 #include "audiogen.h"
 
 #define WAV16 (SF_FORMAT_WAV | SF_FORMAT_PCM_16)
@@ -77,16 +78,6 @@ static void out_untouched_from(const outbuf *u, size_t from)
         out_untouched_from(&u_, sizeof(size_t));                                  \
     } while (0)
 
-static shelf_library *open_lib(const char *dir)
-{
-    shelf_library *lib = NULL;
-    char *msg = NULL;
-    int rc = shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg);
-
-    ASSERT_OKM(msg ? msg : "", rc);
-    return lib;
-}
-
 /* Progress: the library hands over a struct whose size is its own sizeof. */
 static int import_progress(void *ud, const shelf_import_stats *st)
 {
@@ -124,7 +115,7 @@ static shelf_library *make_library(const char *d, int n)
         ASSERT_EQ_INT(tg_write_simple(p, WAV16, 44100, 1, 3000 + 500 * i, 7u + (unsigned)i), 0);
     }
     test_pathf(p, sizeof p, "%s/lib", d);
-    lib = open_lib(p);
+    lib = test_lib_open(p, SHELF_OPEN_CREATE);
     test_pathf(p, sizeof p, "%s/samples", d);
     ASSERT_OKL(lib, do_import(lib, p, &calls, NULL));
     ASSERT(calls > 0);

@@ -72,28 +72,35 @@ static int find(const recs *l, const char *item, const char *field)
     return -1;
 }
 
-/* DIR/src with three short sine waves (one under a name that is not
- * UTF-8), imported into a new library at DIR/lib; ids 1..3 in file order. */
-static shelf_library *lib_with_samples(const char *dir)
+/* A library at DIR/NAME with the samples of DIR/src: three short sine
+ * waves, one under a name that is not UTF-8, made once per DIR. */
+static shelf_library *device_at(const char *dir, const char *name)
 {
     static const char *const names[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
-    const char *paths[1];
     char src[PATH_MAX], p[PATH_MAX];
+    const char *paths[1] = { src };
     shelf_library *lib;
     size_t i;
 
     test_pathf(src, sizeof src, "%s/src", dir);
-    ASSERT(mkdir(src, 0777) == 0);
-    for (i = 0; i < 3; i++) {
-        test_pathf(p, sizeof p, "%s/%s", src, names[i]);
-        ASSERT_EQ_INT(tg_write_simple(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441,
-                                      (unsigned)i + 1), 0);
+    if (!test_exists(src)) {
+        ASSERT(mkdir(src, 0777) == 0);
+        for (i = 0; i < 3; i++) {
+            test_pathf(p, sizeof p, "%s/%s", src, names[i]);
+            ASSERT_EQ_INT(tg_write_simple(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441,
+                                          (unsigned)i + 1), 0);
+        }
     }
-    test_pathf(p, sizeof p, "%s/lib", dir);
+    test_pathf(p, sizeof p, "%s/%s", dir, name);
     lib = test_lib_open(p, SHELF_OPEN_CREATE);
-    paths[0] = src;
     ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
     return lib;
+}
+
+/* The library of a test with one device: DIR/lib. */
+static shelf_library *lib_with_samples(const char *dir)
+{
+    return device_at(dir, "lib");
 }
 
 /* "s:" and the sha256 of sample id. */
@@ -522,30 +529,6 @@ static void sync2(shelf_library *a, shelf_library *b)
     pull(a, b, NULL);
 }
 
-/* A library at DIR/NAME with the samples of DIR/src (made once). */
-static shelf_library *device_at(const char *dir, const char *name)
-{
-    static const char *const names[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
-    char src[PATH_MAX], p[PATH_MAX];
-    const char *paths[1] = { src };
-    shelf_library *lib;
-    size_t i;
-
-    test_pathf(src, sizeof src, "%s/src", dir);
-    if (!test_exists(src)) {
-        ASSERT(mkdir(src, 0777) == 0);
-        for (i = 0; i < 3; i++) {
-            test_pathf(p, sizeof p, "%s/%s", src, names[i]);
-            ASSERT_EQ_INT(tg_write_simple(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441,
-                                          (unsigned)i + 1), 0);
-        }
-    }
-    test_pathf(p, sizeof p, "%s/%s", dir, name);
-    lib = test_lib_open(p, SHELF_OPEN_CREATE);
-    ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
-    return lib;
-}
-
 /* A sample's synced state: "tags|rating|favourite" of the row with the
  * file NAME of DIR/src, or "gone". */
 static void state_of(shelf_library *lib, const char *dir, const char *name, char *out, size_t n)
@@ -573,11 +556,6 @@ static void state_of(shelf_library *lib, const char *dir, const char *name, char
         ASSERT_EQ_STR(got_, (want));                                          \
     } while (0)
 
-static int64_t id_of(shelf_library *lib, const char *dir, const char *name)
-{
-    return id_at(lib, dir, name);
-}
-
 /* Tags merge as sets: an add on one device and the removal of another
  * tag on the other both hold. */
 TEST(tags_merge_as_sets)
@@ -586,12 +564,12 @@ TEST(tags_merge_as_sets)
     shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
     shelf__merge_stats st;
 
-    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "old"));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "old"));
     sync2(a, b);
     ASSERT_STATE(b, dir, "kick é.wav", "old|0|0|kick");
-    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "live"));
-    ASSERT_OKL(b, shelf_tag_remove(b, id_of(b, dir, "kick é.wav"), "old"));
-    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "kick é.wav"), "dark"));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "live"));
+    ASSERT_OKL(b, shelf_tag_remove(b, id_at(b, dir, "kick é.wav"), "old"));
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "dark"));
     pull(b, a, &st);
     ASSERT(st.applied >= 1);
     pull(a, b, NULL);
@@ -613,10 +591,10 @@ TEST(later_rating_wins)
     shelf__merge_stats st;
 
     sync2(a, b);
-    ASSERT_OKL(a, shelf_rate(a, id_of(a, dir, "snare 🥁.wav"), 2));
+    ASSERT_OKL(a, shelf_rate(a, id_at(a, dir, "snare 🥁.wav"), 2));
     drain(a);
     usleep(5000);
-    ASSERT_OKL(b, shelf_rate(b, id_of(b, dir, "snare 🥁.wav"), 5));
+    ASSERT_OKL(b, shelf_rate(b, id_at(b, dir, "snare 🥁.wav"), 5));
     pull(b, a, &st);
     ASSERT_EQ_INT(st.lost, 1);
     ASSERT_EQ_INT(st.applied, 0);
@@ -640,8 +618,8 @@ TEST(field_and_tag_on_one_sample)
     sync2(a, b);
     ASSERT_EQ_INT(sqlite3_exec(a->db, "UPDATE samples SET category = 'perc' WHERE relpath = "
                                       "'hat \xff.wav'", NULL, NULL, NULL), SQLITE_OK);
-    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "hat \xff.wav"), "metal"));
-    ASSERT_OKL(b, shelf_favourite(b, id_of(b, dir, "hat \xff.wav"), 1));
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "hat \xff.wav"), "metal"));
+    ASSERT_OKL(b, shelf_favourite(b, id_at(b, dir, "hat \xff.wav"), 1));
     sync2(a, b);
     ASSERT_STATE(a, dir, "hat \xff.wav", "metal|0|1|perc");
     ASSERT_STATE(b, dir, "hat \xff.wav", "metal|0|1|perc");
@@ -659,16 +637,16 @@ TEST(delete_and_modify)
 
     sync2(a, b);
     /* a removes the kick, then b (not knowing) tags it */
-    ASSERT_OKL(a, shelf_catalog_remove(a, id_of(a, dir, "kick é.wav"), 0));
+    ASSERT_OKL(a, shelf_catalog_remove(a, id_at(a, dir, "kick é.wav"), 0));
     drain(a);
     usleep(5000);
-    ASSERT_OKL(b, shelf_tag_add(b, id_of(b, dir, "kick é.wav"), "keep"));
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "keep"));
     sync2(a, b);
     ASSERT_STATE(b, dir, "kick é.wav", "keep|0|0|kick");
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM audit_log WHERE action = 'sync-lost'"), 1);
 
     /* b removes the snare after everything it knew: gone on both */
-    ASSERT_OKL(b, shelf_catalog_remove(b, id_of(b, dir, "snare 🥁.wav"), 0));
+    ASSERT_OKL(b, shelf_catalog_remove(b, id_at(b, dir, "snare 🥁.wav"), 0));
     sync2(a, b);
     ASSERT_STATE(a, dir, "snare 🥁.wav", "gone");
     ASSERT_STATE(b, dir, "snare 🥁.wav", "gone");
@@ -684,7 +662,7 @@ TEST(collections_travel)
     shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
 
     ASSERT_OKL(a, shelf_collection_new(a, "Set ☆ 1", NULL));
-    ASSERT_OKL(a, shelf_collection_add(a, "Set ☆ 1", id_of(a, dir, "hat \xff.wav"), -1));
+    ASSERT_OKL(a, shelf_collection_add(a, "Set ☆ 1", id_at(a, dir, "hat \xff.wav"), -1));
     ASSERT_OKL(a, shelf_collection_new(a, "Saved", "kick"));
     sync2(a, b);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM collection_items ci JOIN collections c ON "
@@ -713,7 +691,7 @@ TEST(bad_batches_change_nothing)
     int64_t before;
 
     me(b, self);
-    ASSERT_OKL(a, shelf_tag_add(a, id_of(a, dir, "kick é.wav"), "t1"));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "t1"));
     batch_for(b, a, &x, &vec);
     ASSERT_EQ_INT(x.n, 4);
     before = sql_int(b, "SELECT count(*) FROM changes");
@@ -783,7 +761,7 @@ TEST(three_devices_converge)
     d[2] = device_at(dir, "d2");
     for (step = 0; step < 120; step++) {
         int who = rand() % 3, what = rand() % 6;
-        int64_t id = id_of(d[who], dir, files[rand() % 3]);
+        int64_t id = id_at(d[who], dir, files[rand() % 3]);
         const char *tag = tags[rand() % 3];
 
         switch (what) {
