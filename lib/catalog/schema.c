@@ -522,6 +522,31 @@ static const char *const migrations[] = {
     "  SELECT " NOW_MS ", 'c:' || c.name, 'has:s:' || s.sha256, 'true' FROM collection_items ci\n"
     "    JOIN collections c ON c.id = ci.collection_id JOIN samples s ON s.id = ci.sample_id\n"
     "    ORDER BY ci.collection_id, ci.position;\n",
+
+    /* 7: what sync through a hub and invitations keep (lib/sync/libkey.c,
+     * hub.c, invite.c; doc/sync.md).  The library key seals what goes to
+     * a hub; a new generation is made when a device is revoked.  An
+     * invitation is kept by the hash of its secret until used or expired. */
+    "CREATE TABLE sync_keys(\n"
+    "  gen INTEGER PRIMARY KEY,\n"
+    "  key BLOB NOT NULL,\n"
+    "  created INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE sync_hubs(\n"
+    "  target TEXT PRIMARY KEY,\n"
+    "  pushed INTEGER NOT NULL DEFAULT 0,\n"
+    "  last_push INTEGER,\n"
+    "  last_pull INTEGER,\n"
+    "  last_error TEXT\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE invitations(\n"
+    "  secret TEXT PRIMARY KEY,\n"
+    "  name TEXT,\n"
+    "  created INTEGER NOT NULL,\n"
+    "  expires INTEGER NOT NULL,\n"
+    "  used INTEGER,\n"
+    "  used_by TEXT\n"
+    ") WITHOUT ROWID;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

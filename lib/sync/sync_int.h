@@ -136,4 +136,19 @@ int shelf__log_each(shelf_library *lib, const char *device, int64_t after,
  * one transaction; *logged (may be NULL): how many. */
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
 
+/* ---- the library key (libkey.c) ---- */
+
+#define SHELF__LIBKEY_LEN 32
+
+/* Generation gen of the library key into key, its number into *gen_out;
+ * gen 0: the newest, made (generation 1) when the library has none.
+ * SHELF_ENOTFOUND (with a message) when gen is not held here. */
+int shelf__libkey(shelf_library *lib, int64_t gen, int64_t *gen_out,
+                  unsigned char key[SHELF__LIBKEY_LEN]);
+/* Keep generation gen received from a paired device; SHELF_OK when held
+ * already with the same bytes, SHELF_EPERM when held with others. */
+int shelf__libkey_put(shelf_library *lib, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN]);
+/* Make a new generation (after a revoke); its number into *gen_out. */
+int shelf__libkey_rotate(shelf_library *lib, int64_t *gen_out);
+
 #endif /* SHELF_SYNC_INT_H */
