@@ -196,6 +196,41 @@ typedef struct shelf_sync_listen_opts {
  * shelf_sync_connect, and SHELF_EIO when the address cannot be bound. */
 SHELF_API int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts);
 
+/* ---- through a hub (doc/sync.md, "Hub") ---- */
+
+/* What one push or pull did (set size first where the caller passes it). */
+typedef struct shelf_hub_stats {
+    size_t size;                            /* sizeof(shelf_hub_stats) */
+    int64_t pushed;                         /* this device's records written */
+    int64_t segments_out;                   /* segments written */
+    int64_t pulled;                         /* other devices' records read */
+    int64_t segments_in;                    /* segments read */
+    int64_t applied;                        /* registers they changed here */
+    int64_t lost;                           /* registers a later change here kept */
+    int64_t skipped;                        /* records held already */
+    int64_t devices;                        /* paired devices whose segments were read */
+    int64_t strangers;                      /* device folders not paired here: ignored */
+    uint64_t bytes_out, bytes_in;           /* object bytes written and read */
+} shelf_hub_stats;
+
+/*
+ * Push: write this device's records the hub lacks, sealed with the
+ * library key and signed (doc/formats.md, "Hub layout").  Pull: read the
+ * records of paired devices this library lacks from the hub, check and
+ * open them, and apply them.  hub is anything a backup repository can be
+ * (a folder, s3:..., webdav:..., rclone:..., a named remote).  Errors:
+ * SHELF_EIO and others of the hub; SHELF_EPERM (a segment sealed with a
+ * library key this device does not hold; the hub holds more of this
+ * device's changes than it made: a copy of the library pushed there);
+ * SHELF_ECORRUPT (a segment changed, moved or cut short, or not its
+ * device's); SHELF_EFORMAT (not a segment; changes missing on the hub).
+ * Nothing is applied when a pull fails before applying; applying runs
+ * in batches, each whole or not at all.  *st (may be NULL) says what
+ * happened.
+ */
+SHELF_API int shelf_sync_push(shelf_library *lib, const char *hub, shelf_hub_stats *st);
+SHELF_API int shelf_sync_pull(shelf_library *lib, const char *hub, shelf_hub_stats *st);
+
 /* QR codes of short texts (device ids, invitations). */
 enum {
     SHELF_QR_TEXT = 1,  /* UTF-8 text for a terminal: two modules per character

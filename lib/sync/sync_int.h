@@ -151,4 +151,28 @@ int shelf__libkey_put(shelf_library *lib, int64_t gen, const unsigned char key[S
 /* Make a new generation (after a revoke); its number into *gen_out. */
 int shelf__libkey_rotate(shelf_library *lib, int64_t *gen_out);
 
+/* ---- hub segments (seal.c; doc/formats.md, "Hub segment") ---- */
+
+/* A segment's JSON is cut at about this many bytes when written, and
+ * refused above SHELF__SEG_PLAIN_MAX when read. */
+#define SHELF__SEG_PLAIN (1u << 20)
+#define SHELF__SEG_PLAIN_MAX (64u << 20)
+
+/* Seal plain[0..n) as hub object name: compressed, encrypted with key
+ * (generation gen), signed by signer; into out (replaced). */
+int shelf__seg_seal(shelf__err *e, const char *name, int64_t gen,
+                    const unsigned char key[SHELF__LIBKEY_LEN], EVP_PKEY *signer, const void *plain,
+                    size_t n, shelf__buf *out);
+/* The library key generation a segment names (to find its key). */
+int shelf__seg_gen(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                   int64_t *gen);
+/* Check a segment's signature (signer's, over name too), decrypt with key
+ * and decompress into plain (NUL-terminated).  SHELF_ECORRUPT when it was
+ * changed, moved or cut; SHELF_EFORMAT when it is not a segment. */
+int shelf__seg_open(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                    EVP_PKEY *signer, const unsigned char key[SHELF__LIBKEY_LEN], shelf__buf *plain);
+/* The public key of device's certificate (PEM) as found on a hub, after
+ * checking the certificate is that device's (its hash is the id). */
+int shelf__seg_signer(shelf__err *e, const char *device, const char *pem, size_t n, EVP_PKEY **out);
+
 #endif /* SHELF_SYNC_INT_H */

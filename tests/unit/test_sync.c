@@ -72,35 +72,10 @@ static int find(const recs *l, const char *item, const char *field)
     return -1;
 }
 
-/* A library at DIR/NAME with the samples of DIR/src: three short sine
- * waves, one under a name that is not UTF-8, made once per DIR. */
-static shelf_library *device_at(const char *dir, const char *name)
-{
-    static const char *const names[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
-    char src[PATH_MAX], p[PATH_MAX];
-    const char *paths[1] = { src };
-    shelf_library *lib;
-    size_t i;
-
-    test_pathf(src, sizeof src, "%s/src", dir);
-    if (!test_exists(src)) {
-        ASSERT(mkdir(src, 0777) == 0);
-        for (i = 0; i < 3; i++) {
-            test_pathf(p, sizeof p, "%s/%s", src, names[i]);
-            ASSERT_EQ_INT(tg_write_simple(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, 441,
-                                          (unsigned)i + 1), 0);
-        }
-    }
-    test_pathf(p, sizeof p, "%s/%s", dir, name);
-    lib = test_lib_open(p, SHELF_OPEN_CREATE);
-    ASSERT_OKL(lib, shelf_import(lib, paths, 1, NULL, NULL));
-    return lib;
-}
-
 /* The library of a test with one device: DIR/lib. */
 static shelf_library *lib_with_samples(const char *dir)
 {
-    return device_at(dir, "lib");
+    return test_device_at(dir, "lib");
 }
 
 /* "s:" and the sha256 of sample id. */
@@ -561,7 +536,7 @@ static void state_of(shelf_library *lib, const char *dir, const char *name, char
 TEST(tags_merge_as_sets)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
     shelf__merge_stats st;
 
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "old"));
@@ -587,7 +562,7 @@ TEST(tags_merge_as_sets)
 TEST(later_rating_wins)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
     shelf__merge_stats st;
 
     sync2(a, b);
@@ -613,7 +588,7 @@ TEST(later_rating_wins)
 TEST(field_and_tag_on_one_sample)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
 
     sync2(a, b);
     ASSERT_EQ_INT(sqlite3_exec(a->db, "UPDATE samples SET category = 'perc' WHERE relpath = "
@@ -633,7 +608,7 @@ TEST(field_and_tag_on_one_sample)
 TEST(delete_and_modify)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
 
     sync2(a, b);
     /* a removes the kick, then b (not knowing) tags it */
@@ -659,7 +634,7 @@ TEST(delete_and_modify)
 TEST(collections_travel)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
 
     ASSERT_OKL(a, shelf_collection_new(a, "Set ☆ 1", NULL));
     ASSERT_OKL(a, shelf_collection_add(a, "Set ☆ 1", id_at(a, dir, "hat \xff.wav"), -1));
@@ -682,7 +657,7 @@ TEST(collections_travel)
 TEST(bad_batches_change_nothing)
 {
     const char *dir = test_tmpdir();
-    shelf_library *a = device_at(dir, "a"), *b = device_at(dir, "b");
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
     char self[SHELF_DEVICE_ID_LEN + 1];
     shelf__merge_stats st;
     shelf__change keep;
@@ -756,9 +731,9 @@ TEST(three_devices_converge)
         seed = (unsigned)strtoul(getenv("SHELF_TEST_SEED"), NULL, 10);
     printf("three_devices_converge: seed %u (SHELF_TEST_SEED replays)\n", seed);
     srand(seed);
-    d[0] = device_at(dir, "d0");
-    d[1] = device_at(dir, "d1");
-    d[2] = device_at(dir, "d2");
+    d[0] = test_device_at(dir, "d0");
+    d[1] = test_device_at(dir, "d1");
+    d[2] = test_device_at(dir, "d2");
     for (step = 0; step < 120; step++) {
         int who = rand() % 3, what = rand() % 6;
         int64_t id = id_at(d[who], dir, files[rand() % 3]);

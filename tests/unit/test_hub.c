@@ -1,0 +1,377 @@
+/*
+ * test_hub.c: sync through a hub (lib/sync/hub.c, seal.c; doc/sync.md
+ * "Hub").  Three devices meet only through a folder and converge; a
+ * second pull reads nothing; every kind of tampering with the hub (a byte
+ * changed, an object renamed, moved to another device's folder, cut
+ * short, sealed with another key, a segment missing) is refused and
+ * changes nothing; folders of devices not paired here are ignored; a copy
+ * of a library that pushes after its original is refused.
+ */
+#include <dirent.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "test.h"
+#include "libs.h"
+#include "shelf/catalog.h"
+#include "shelf/sync.h"
+#include "catalog/catalog_int.h"
+#include "sync/sync_int.h"
+
+static void id_of(shelf_library *lib, char id[SHELF_DEVICE_ID_LEN + 1])
+{
+    shelf_device_info d = { .size = sizeof d };
+
+    ASSERT_OKL(lib, shelf_device_self(lib, &d));
+    memcpy(id, d.id, sizeof d.id);
+}
+
+/* Pair a and b both ways. */
+static void pair(shelf_library *a, shelf_library *b)
+{
+    char ia[SHELF_DEVICE_ID_LEN + 1], ib[SHELF_DEVICE_ID_LEN + 1];
+
+    id_of(a, ia);
+    id_of(b, ib);
+    ASSERT_OKL(a, shelf_device_add(a, ib, NULL));
+    ASSERT_OKL(b, shelf_device_add(b, ia, NULL));
+}
+
+/* Give to the library key generations from holds (as pairing does). */
+static void share_key(shelf_library *from, shelf_library *to)
+{
+    unsigned char key[SHELF__LIBKEY_LEN];
+    int64_t gen, g;
+
+    ASSERT_OKL(from, shelf__libkey(from, 0, &gen, key));
+    for (g = 1; g <= gen; g++) {
+        int64_t got;
+
+        ASSERT_OKL(from, shelf__libkey(from, g, &got, key));
+        ASSERT_OKL(to, shelf__libkey_put(to, g, key));
+    }
+}
+
+static int64_t id_at(shelf_library *lib, const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    int64_t id = 0;
+
+    test_pathf(p, sizeof p, "%s/src/%s", dir, name);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p, &id));
+    return id;
+}
+
+/* "tags|rating" of the sample from DIR/src/NAME. */
+static void state_of(shelf_library *lib, const char *dir, const char *name, char *out, size_t n)
+{
+    const shelf_sample *row;
+    shelf_cursor *cur;
+
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id_at(lib, dir, name), &cur, &row));
+    snprintf(out, n, "%s|%d", row->tags ? row->tags : "", row->rating);
+    shelf_cursor_free(cur);
+}
+
+#define ASSERT_STATE(lib, dir, name, want)                                     \
+    do {                                                                      \
+        char got_[256];                                                       \
+        state_of((lib), (dir), (name), got_, sizeof got_);                    \
+        ASSERT_EQ_STR(got_, (want));                                          \
+    } while (0)
+
+static shelf_hub_stats push(shelf_library *lib, const char *hub)
+{
+    shelf_hub_stats st = { .size = sizeof st };
+
+    ASSERT_OKL(lib, shelf_sync_push(lib, hub, &st));
+    ASSERT_EQ_INT(st.size, sizeof st);
+    return st;
+}
+
+static shelf_hub_stats pull(shelf_library *lib, const char *hub)
+{
+    shelf_hub_stats st = { .size = sizeof st };
+
+    ASSERT_OKL(lib, shelf_sync_pull(lib, hub, &st));
+    return st;
+}
+
+/* The one segment file of device id on the hub (the newest when several:
+ * the names sort by counter). */
+static void seg_of(const char *hub, const char *id, char *out, size_t n)
+{
+    char dir[PATH_MAX], best[256] = "";
+    struct dirent *de;
+    DIR *d;
+
+    test_pathf(dir, sizeof dir, "%s/devices/%s/log", hub, id);
+    ASSERT((d = opendir(dir)) != NULL);
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".seg") && strcmp(de->d_name, best) > 0)
+            snprintf(best, sizeof best, "%s", de->d_name);
+    closedir(d);
+    ASSERT(best[0]);
+    test_pathf(out, n, "%s/%s", dir, best);
+}
+
+/* Three devices that meet only at the hub end the same; an empty round
+ * moves nothing; the layout is doc/formats.md's. */
+TEST(three_devices_through_a_folder)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], p[PATH_MAX], ia[SHELF_DEVICE_ID_LEN + 1];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"),
+                  *c = test_device_at(dir, "c");
+    shelf_hub_stats st;
+
+    test_pathf(hub, sizeof hub, "%s/hub 🎛", dir);
+    pair(a, b);
+    pair(a, c);
+    pair(b, c);
+    share_key(a, b);
+    share_key(a, c);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "dark"));
+    st = push(a, hub);
+    ASSERT(st.pushed >= 4);     /* three samples and a tag */
+    ASSERT_EQ_INT(st.segments_out, 1);
+    id_of(a, ia);
+    test_pathf(p, sizeof p, "%s/devices/%s/cert.pem", hub, ia);
+    ASSERT(test_exists(p));
+    /* nothing new: nothing written */
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.pushed, 0);
+    ASSERT_EQ_INT(st.segments_out, 0);
+
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.devices, 1);
+    ASSERT_EQ_INT(st.segments_in, 1);
+    ASSERT(st.applied >= 1);
+    ASSERT_STATE(b, dir, "kick é.wav", "dark|0");
+    ASSERT_OKL(b, shelf_rate(b, id_at(b, dir, "snare 🥁.wav"), 4));
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "live"));
+    push(b, hub);
+    pull(c, hub);
+    ASSERT_STATE(c, dir, "kick é.wav", "dark live|0");
+    ASSERT_OKL(c, shelf_tag_remove(c, id_at(c, dir, "kick é.wav"), "dark"));
+    push(c, hub);
+
+    pull(a, hub);
+    pull(b, hub);
+    st = pull(c, hub);
+    ASSERT_EQ_INT(st.devices, 2);
+    pull(a, hub);
+    ASSERT_STATE(a, dir, "kick é.wav", "live|0");
+    ASSERT_STATE(b, dir, "kick é.wav", "live|0");
+    ASSERT_STATE(c, dir, "kick é.wav", "live|0");
+    ASSERT_STATE(a, dir, "snare 🥁.wav", "|4");
+    ASSERT_STATE(c, dir, "snare 🥁.wav", "|4");
+    /* a round with nothing new reads no segment */
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.segments_in, 0);
+    ASSERT_EQ_INT(st.pulled, 0);
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n = 0;
+    char *data = test_read_file(from, &n);
+
+    test_write_file(to, data, n);
+    free(data);
+}
+
+/* b's pull of the hub fails with want and changes nothing. */
+static void pull_refused(shelf_library *b, const char *hub, int want, const char *words,
+                         const char *dir)
+{
+    shelf_hub_stats st = { .size = sizeof st };
+    int rc = shelf_sync_pull(b, hub, &st);
+
+    if (rc != want || !strstr(shelf_errmsg(b), words))
+        fprintf(stderr, "message: %s; %lld devices, %lld segments, %lld strangers\n",
+                shelf_errmsg(b), (long long)st.devices, (long long)st.segments_in,
+                (long long)st.strangers);
+    ASSERT_EQ_INT(rc, want);
+    ASSERT(strstr(shelf_errmsg(b), words) != NULL);
+    ASSERT_EQ_INT(st.applied, 0);
+    ASSERT_STATE(b, dir, "kick é.wav", "|0");
+}
+
+TEST(tampering_is_refused)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], seg[PATH_MAX], keep[PATH_MAX], other[PATH_MAX], p[PATH_MAX];
+    char ia[SHELF_DEVICE_ID_LEN + 1], ic[SHELF_DEVICE_ID_LEN + 1];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"),
+                  *c = test_device_at(dir, "c");
+    unsigned char *data;
+    size_t n = 0;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    pair(b, c);
+    share_key(a, b);
+    share_key(a, c);
+    id_of(a, ia);
+    id_of(c, ic);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "dark"));
+    push(a, hub);
+    push(c, hub);
+    seg_of(hub, ia, seg, sizeof seg);
+    test_pathf(keep, sizeof keep, "%s/keep.seg", dir);
+    copy_file(seg, keep);
+
+    /* one byte changed, anywhere: the signature fails */
+    data = (unsigned char *)test_read_file(seg, &n);
+    data[n / 2] ^= 1;
+    test_write_file(seg, data, n);
+    pull_refused(b, hub, SHELF_ECORRUPT, "not signed by its device", dir);
+    /* cut short */
+    test_write_file(seg, data, n - 10);
+    pull_refused(b, hub, SHELF_ECORRUPT, "not signed", dir);
+    test_write_file(seg, data, 20);
+    pull_refused(b, hub, SHELF_EFORMAT, "too short", dir);
+    free(data);
+    /* the same segment under another name (a replay as later changes) */
+    ASSERT(unlink(seg) == 0);
+    test_pathf(other, sizeof other, "%s/devices/%s/log/0000000000000001-0000000000000005.seg",
+               hub, ia);
+    copy_file(keep, other);
+    pull_refused(b, hub, SHELF_ECORRUPT, "not signed", dir);
+    ASSERT(unlink(other) == 0);
+    /* a's segment in c's folder: signed by a, not c */
+    test_pathf(other, sizeof other, "%s/devices/%s/log/%s", hub, ic, strrchr(seg, '/') + 1);
+    copy_file(keep, other);
+    copy_file(keep, seg);
+    pull_refused(b, hub, SHELF_ECORRUPT, "not signed", dir);
+    ASSERT(unlink(other) == 0);
+    /* c's certificate in a's folder */
+    test_pathf(p, sizeof p, "%s/devices/%s/cert.pem", hub, ia);
+    test_pathf(other, sizeof other, "%s/devices/%s/cert.pem", hub, ic);
+    test_pathf(keep, sizeof keep, "%s/keep.pem", dir);
+    copy_file(p, keep);
+    copy_file(other, p);
+    pull_refused(b, hub, SHELF_ECORRUPT, "certificate", dir);
+    copy_file(keep, p);
+    /* back as it was: b takes it */
+    pull(b, hub);
+    ASSERT_STATE(b, dir, "kick é.wav", "dark|0");
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
+/* A key b does not hold, another key of the same generation, a segment
+ * missing from the middle, a device not paired here. */
+TEST(keys_gaps_and_strangers)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], seg[PATH_MAX], ia[SHELF_DEVICE_ID_LEN + 1];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"),
+                  *d = test_device_at(dir, "d");
+    unsigned char key[SHELF__LIBKEY_LEN];
+    shelf_hub_stats st;
+    int64_t gen;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    id_of(a, ia);
+    /* b made a key of its own: a's segment does not open */
+    ASSERT_OKL(b, shelf__libkey(b, 0, &gen, key));
+    ASSERT_EQ_INT(gen, 1);
+    push(a, hub);
+    pull_refused(b, hub, SHELF_ECORRUPT, "does not open with library key 1", dir);
+    ASSERT_EQ_INT(shelf__query_int(b, "SELECT count(*) FROM sync_keys", NULL, &gen), SHELF_OK);
+    ASSERT_OKL(b, shelf__exec(b, "DELETE FROM sync_keys"));
+    share_key(a, b);
+    pull(b, hub);
+    /* a rotates; b lacks generation 2 */
+    ASSERT_OKL(a, shelf__libkey_rotate(a, &gen));
+    ASSERT_EQ_INT(gen, 2);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "one"));
+    push(a, hub);
+    ASSERT_EQ_INT(shelf_sync_pull(b, hub, NULL), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(b), "library key 2") != NULL);
+    share_key(a, b);
+    /* a segment gone from the middle */
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "two"));
+    push(a, hub);
+    seg_of(hub, ia, seg, sizeof seg);
+    {
+        char *dot = strrchr(seg, '/') + 1, mid[PATH_MAX];
+        long long f = 0, l = 0;
+
+        ASSERT_EQ_INT(sscanf(dot, "%16lld-%16lld", &f, &l), 2);
+        /* the one before the newest */
+        test_pathf(mid, sizeof mid, "%.*s%016lld-%016lld.seg", (int)(dot - seg), seg, f - 1,
+                   f - 1);
+        ASSERT(unlink(mid) == 0);
+    }
+    pull_refused(b, hub, SHELF_EFORMAT, "lacks changes", dir);
+    /* a device not paired with b: its folder is ignored */
+    push(d, hub);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "hat \xff.wav"), "x"));
+    st = pull(a, hub);
+    ASSERT_EQ_INT(st.strangers, 1);     /* d; b never pushed, so has no folder */
+    ASSERT_EQ_INT(st.devices, 0);
+    ASSERT_EQ_INT(st.pulled, 0);
+    {
+        char id[SHELF_DEVICE_ID_LEN + 1];
+        int64_t held = -1;
+
+        id_of(d, id);
+        ASSERT_OKL(a, shelf__query_int(a, "SELECT count(*) FROM changes WHERE device = ?1", id,
+                                       &held));
+        ASSERT_EQ_INT(held, 0);
+    }
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(d);
+}
+
+/* A copy of a library (same identity) that pushes after the original: its
+ * count is behind the hub's, and it is refused instead of writing changes
+ * under numbers the hub holds. */
+TEST(a_copy_is_refused)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], from[PATH_MAX], to[PATH_MAX], cmd[3 * PATH_MAX];
+    shelf_library *a = test_device_at(dir, "a"), *copy;
+    shelf_hub_stats st = { .size = sizeof st };
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    push(a, hub);
+    shelf_library_close(a);
+    test_pathf(from, sizeof from, "%s/a", dir);
+    test_pathf(to, sizeof to, "%s/copy", dir);
+    snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", from, to);
+    ASSERT_EQ_INT(system(cmd), 0);
+    a = test_lib_open(from, 0);
+    copy = test_lib_open(to, 0);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "one"));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "two"));
+    push(a, hub);
+    ASSERT_OKL(copy, shelf_tag_add(copy, id_at(copy, dir, "kick é.wav"), "three"));
+    ASSERT_EQ_INT(shelf_sync_push(copy, hub, &st), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(copy), "another copy of this library") != NULL);
+    ASSERT_EQ_INT(st.segments_out, 0);
+    shelf_library_close(a);
+    shelf_library_close(copy);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case tests[] = {
+        TEST_ENTRY(three_devices_through_a_folder),
+        TEST_ENTRY(tampering_is_refused),
+        TEST_ENTRY(keys_gaps_and_strangers),
+        TEST_ENTRY(a_copy_is_refused),
+        TEST_END
+    };
+
+    return test_run(argc, argv, tests);
+}
