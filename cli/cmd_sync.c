@@ -1,8 +1,9 @@
 /*
  * cmd_sync.c: sync between devices (doc/sync.md): the change log
  * (shelf sync log), what this device holds of every device's changes
- * (shelf sync status), and the exchange with a paired device over the
- * network (shelf sync listen, shelf sync DEVICE|ADDRESS).
+ * (shelf sync status), the exchange with a paired device over the
+ * network (shelf sync listen, shelf sync DEVICE|ADDRESS), and sync through
+ * a hub (shelf sync push|pull HUB, shelf sync HUB).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -139,7 +140,8 @@ static int sync_log(const cli *c, int argc, char **argv)
 typedef struct status_ctx {
     shelf_library *lib;
     const char *self;
-    json_t *arr;
+    json_t *arr, *hubs;
+    int64_t mine;               /* this device's changes */
 } status_ctx;
 
 static int status_one(void *ud, const char *device, int64_t counter)
@@ -149,6 +151,8 @@ static int status_one(void *ud, const char *device, int64_t counter)
     int rc = shelf_device_lookup(s->lib, device, &p), me = !strcmp(device, s->self);
     const char *name = me ? "this device" : rc == SHELF_OK || rc == SHELF_EPERM ? p.name : "";
 
+    if (me)
+        s->mine = counter;
     if (s->arr) {
         cli_json_check(json_array_append_new(
             s->arr, json_pack("{s:s, s:s, s:I, s:b, s:b}", "device", device, "name", name, "changes",
@@ -160,10 +164,41 @@ static int status_one(void *ud, const char *device, int64_t counter)
     return 0;
 }
 
+/* "2026-12-05 03:10:00" (UTC) of Unix seconds, "never" for 0. */
+static const char *when_text(int64_t t, char buf[32])
+{
+    return t ? ms_text(t * 1000, buf) : "never";
+}
+
+static int status_hub(void *ud, const shelf_hub_info *h)
+{
+    status_ctx *s = ud;
+    int64_t waiting = s->mine > h->pushed ? s->mine - h->pushed : 0;
+    char a[32], b[32];
+
+    if (s->hubs) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "target", h->target, "pushed",
+                              (json_int_t)h->pushed, "waiting", (json_int_t)waiting, "last_push",
+                              (json_int_t)h->last_push, "last_pull", (json_int_t)h->last_pull);
+
+        if (o)
+            cli_json_check(json_object_set_new(o, "last_error", h->last_error
+                                                                    ? json_string(h->last_error)
+                                                                    : json_null()));
+        cli_json_check(json_array_append_new(s->hubs, o));
+        return 0;
+    }
+    printf("hub %s  %lld to push  last push %s, last pull %s\n", h->target, (long long)waiting,
+           when_text(h->last_push, a), when_text(h->last_pull, b));
+    if (h->last_error)
+        printf("  last error: %s\n", h->last_error);
+    return 0;
+}
+
 static int sync_status(const cli *c, int argc, char **argv)
 {
     shelf_device_info me = { .size = sizeof me };
-    status_ctx s = { NULL, me.id, NULL };
+    status_ctx s = { NULL, me.id, NULL, NULL, 0 };
     int rc, ex;
 
     (void)argv;
@@ -173,20 +208,25 @@ static int sync_status(const cli *c, int argc, char **argv)
     }
     if ((ex = cli_open(c, 0, &s.lib)) != EXIT_OK)
         return ex;
-    if (c->json && !(s.arr = json_array())) {
+    if (c->json && (!(s.arr = json_array()) || !(s.hubs = json_array()))) {
         shelf_library_close(s.lib);
+        json_decref(s.arr);
         cli_error("out of memory");
         return EXIT_FAIL;
     }
     rc = shelf_device_self(s.lib, &me);
     if (rc == SHELF_OK)
         rc = shelf_sync_vector(s.lib, status_one, &s);
+    if (rc == SHELF_OK)
+        rc = shelf_sync_hubs(s.lib, status_hub, &s);
     ex = rc == SHELF_OK ? EXIT_OK : cli_fail(s.lib, rc);
     shelf_library_close(s.lib);
     if (s.arr && ex == EXIT_OK)
-        cli_print_json(s.arr);
-    else
+        cli_print_json(json_pack("{s:o, s:o}", "devices", s.arr, "hubs", s.hubs));
+    else {
         json_decref(s.arr);
+        json_decref(s.hubs);
+    }
     return ex;
 }
 
@@ -376,10 +416,93 @@ static int sync_with(const cli *c, const char *target)
     return EXIT_OK;
 }
 
+/* A hub rather than a device or HOST:PORT: a folder's path, a target
+ * with its scheme, or a named remote as "remote:NAME". */
+static int is_hub(const char *t)
+{
+    static const char *const schemes[] = { "dir:", "s3:", "s3+vhost:", "webdav:", "rclone:",
+                                           "remote:" };
+    size_t i;
+
+    if (t[0] == '/' || t[0] == '.' || strstr(t, "://"))
+        return 1;
+    for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (!strncmp(t, schemes[i], strlen(schemes[i])))
+            return 1;
+    return 0;
+}
+
+static void hub_stats_add(json_t *o, const char *what, const shelf_hub_stats *st)
+{
+    json_t *v = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pushed",
+                          (json_int_t)st->pushed, "segments_out", (json_int_t)st->segments_out,
+                          "pulled", (json_int_t)st->pulled, "segments_in",
+                          (json_int_t)st->segments_in, "applied", (json_int_t)st->applied, "lost",
+                          (json_int_t)st->lost, "skipped", (json_int_t)st->skipped, "devices",
+                          (json_int_t)st->devices, "strangers", (json_int_t)st->strangers,
+                          "bytes_out", (json_int_t)st->bytes_out, "bytes_in",
+                          (json_int_t)st->bytes_in);
+
+    cli_json_check(json_object_set_new(o, what, v));
+}
+
+static void hub_stats_line(const char *hub, int push, const shelf_hub_stats *st)
+{
+    if (push) {
+        printf("pushed %lld changes to %s (%lld segments, %llu bytes)\n", (long long)st->pushed,
+               hub, (long long)st->segments_out, (unsigned long long)st->bytes_out);
+        return;
+    }
+    printf("pulled %lld changes of %lld devices from %s (%lld segments, %llu bytes): applied %lld",
+           (long long)st->pulled, (long long)st->devices, hub, (long long)st->segments_in,
+           (unsigned long long)st->bytes_in, (long long)st->applied);
+    if (st->lost)
+        printf(", %lld kept over later changes (audit log)", (long long)st->lost);
+    if (st->strangers)
+        printf("; %lld folders of devices not paired here ignored", (long long)st->strangers);
+    printf("\n");
+}
+
+/* shelf sync push|pull HUB, and shelf sync HUB (pull, then push). */
+static int sync_hub(const cli *c, const char *hub, int pull, int push)
+{
+    shelf_hub_stats in = { .size = sizeof in }, out = { .size = sizeof out };
+    shelf_library *lib;
+    json_t *o = NULL;
+    int rc = SHELF_OK, ex;
+
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if (pull)
+        rc = shelf_sync_pull(lib, hub, &in);
+    if (rc == SHELF_OK && push)
+        rc = shelf_sync_push(lib, hub, &out);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK)
+        return ex;
+    if (c->json) {
+        if (!(o = json_pack("{s:s}", "hub", hub)))
+            cli_json_check(-1);
+        if (pull)
+            hub_stats_add(o, "pull", &in);
+        if (push)
+            hub_stats_add(o, "push", &out);
+        cli_print_json(o);
+    } else if (!c->quiet) {
+        if (pull)
+            hub_stats_line(hub, 0, &in);
+        if (push)
+            hub_stats_line(hub, 1, &out);
+        (void)fflush(stdout);
+    }
+    return EXIT_OK;
+}
+
 int cmd_sync(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf sync log|status|listen|DEVICE|ADDRESS ...");
+        cli_error("usage: shelf sync log|status|listen|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "log"))
@@ -388,8 +511,13 @@ int cmd_sync(const cli *c, int argc, char **argv)
         return sync_status(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "listen"))
         return sync_listen(c, argc - 1, argv + 1);
+    if (argc == 3 && (!strcmp(argv[1], "push") || !strcmp(argv[1], "pull")))
+        return sync_hub(c, argv[2], argv[1][1] == 'u' && argv[1][2] == 'l',
+                        argv[1][1] == 'u' && argv[1][2] == 's');
+    if (argc == 2 && is_hub(argv[1]))
+        return sync_hub(c, argv[1], 1, 1);
     if (argc == 2 && argv[1][0] != '-')
         return sync_with(c, argv[1]);
-    cli_error("usage: shelf sync log|status|listen|DEVICE|ADDRESS ...");
+    cli_error("usage: shelf sync log|status|listen|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
     return EXIT_USAGE;
 }

@@ -231,6 +231,22 @@ typedef struct shelf_hub_stats {
 SHELF_API int shelf_sync_push(shelf_library *lib, const char *hub, shelf_hub_stats *st);
 SHELF_API int shelf_sync_pull(shelf_library *lib, const char *hub, shelf_hub_stats *st);
 
+/* A hub this library has pushed to or pulled from, as shelf_sync_hubs
+ * gives it (valid during the call only). */
+typedef struct shelf_hub_info {
+    size_t size;                            /* sizeof(shelf_hub_info), set by the library */
+    const char *target;                     /* as it was given */
+    int64_t pushed;                         /* this device's changes on the hub, as of the
+                                               last push that worked */
+    int64_t last_push, last_pull;           /* Unix seconds of the last that worked; 0: never */
+    const char *last_error;                 /* of the last push or pull; NULL when it worked */
+} shelf_hub_info;
+
+/* Call fn for each hub this library has used, by target.  fn returns 0
+ * to go on, anything else to stop (returned). */
+SHELF_API int shelf_sync_hubs(shelf_library *lib, int (*fn)(void *ud, const shelf_hub_info *h),
+                              void *ud);
+
 /* QR codes of short texts (device ids, invitations). */
 enum {
     SHELF_QR_TEXT = 1,  /* UTF-8 text for a terminal: two modules per character

@@ -607,3 +607,31 @@ int shelf_sync_pull(shelf_library *lib, const char *target, shelf_hub_stats *st)
 {
     return run(lib, target, 0, st);
 }
+
+int shelf_sync_hubs(shelf_library *lib, int (*fn)(void *ud, const shelf_hub_info *h), void *ud)
+{
+    sqlite3_stmt *st;
+    int step, rc = SHELF_OK;
+
+    if (!lib || !fn)
+        return SHELF_EINVAL;
+    if (!(st = shelf__prepare(lib, "SELECT target, pushed, coalesce(last_push, 0), "
+                                   "coalesce(last_pull, 0), last_error FROM sync_hubs ORDER BY target")))
+        return lib->err.rc;
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        shelf_hub_info h;
+
+        memset(&h, 0, sizeof h);
+        h.size = sizeof h;
+        h.target = (const char *)sqlite3_column_text(st, 0);
+        h.pushed = sqlite3_column_int64(st, 1);
+        h.last_push = sqlite3_column_int64(st, 2);
+        h.last_pull = sqlite3_column_int64(st, 3);
+        h.last_error = (const char *)sqlite3_column_text(st, 4);
+        rc = fn(ud, &h);
+    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the hubs");
+    sqlite3_finalize(st);
+    return rc;
+}
