@@ -378,14 +378,10 @@ static int cmp_rec(const void *a, const void *b)
     return x->counter < y->counter ? -1 : x->counter > y->counter;
 }
 
-/* Check a segment's plaintext against its name and keep its records. */
+/* Keep a segment's records (checked against its name by seal.c). */
 static int take_segment(hub *h, const hub_dev *d, const hub_seg *s, const char *name,
                         shelf__buf *plain, pulled *p)
 {
-    shelf__err *e = &h->lib->err;
-    shelf__wire_msg *m;
-    json_t *dev, *first, *last;
-    size_t i;
     int rc;
 
     if (p->nmsgs == p->cap) {
@@ -397,32 +393,12 @@ static int take_segment(hub *h, const hub_dev *d, const hub_seg *s, const char *
         p->msgs = n;
         p->cap = cap;
     }
-    m = &p->msgs[p->nmsgs];
-    memset(m, 0, sizeof *m);
-    if ((rc = shelf__json_parse(e, SHELF_EFORMAT, name, plain->buf, plain->len, 0, &m->root)) !=
-        SHELF_OK)
+    rc = shelf__seg_records(&h->lib->err, name, d->id, s->first, s->last, plain->buf, plain->len,
+                            &p->msgs[p->nmsgs]);
+    if (rc != SHELF_OK)
         return rc;
-    p->nmsgs++;
-    m->type = json_string_value(json_object_get(m->root, "type"));
-    dev = json_object_get(m->root, "device");
-    first = json_object_get(m->root, "first");
-    last = json_object_get(m->root, "last");
-    if (!m->type || !json_is_string(dev) || strcmp(json_string_value(dev), d->id) != 0 ||
-        !json_is_integer(first) || json_integer_value(first) != s->first ||
-        !json_is_integer(last) || json_integer_value(last) != s->last)
-        return shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' says it holds other changes "
-                             "than its name", name);
-    if ((rc = shelf__wire_changes(e, m)) != SHELF_OK)
-        return rc;
-    if ((int64_t)m->nrecs != s->last - s->first + 1)
-        return shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds %zu changes, not %lld",
-                             name, m->nrecs, (long long)(s->last - s->first + 1));
-    for (i = 0; i < m->nrecs; i++)
-        if (strcmp(m->recs[i].device, d->id) != 0 || m->recs[i].counter != s->first + (int64_t)i)
-            return shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds a change out of "
-                                 "its run", name);
     h->st->segments_in++;
-    h->st->pulled += (int64_t)m->nrecs;
+    h->st->pulled += (int64_t)p->msgs[p->nmsgs++].nrecs;
     return SHELF_OK;
 }
 

@@ -12,7 +12,8 @@
  * the object's name on the hub, a NUL, and every byte before it, so a
  * segment renamed, moved to another device's folder or cut short is
  * refused before it is decrypted.  Reading is outside input:
- * fuzz/fuzz_hubseg.c feeds shelf__seg_open.
+ * fuzz/fuzz_hubseg.c feeds shelf__seg_open, shelf__seg_records and
+ * shelf__seg_signer.
  */
 #include <string.h>
 #include <zstd.h>
@@ -172,5 +173,38 @@ int shelf__seg_signer(shelf__err *e, const char *device, const char *pem, size_t
                            device);
     }
     X509_free(x);
+    return rc;
+}
+
+int shelf__seg_records(shelf__err *e, const char *name, const char *device, int64_t first,
+                       int64_t last, const char *plain, size_t n, shelf__wire_msg *m)
+{
+    json_t *dev, *f, *l;
+    size_t i;
+    int rc;
+
+    memset(m, 0, sizeof *m);
+    if ((rc = shelf__json_parse(e, SHELF_EFORMAT, name, plain, n, 0, &m->root)) != SHELF_OK)
+        return rc;
+    m->type = json_string_value(json_object_get(m->root, "type"));
+    dev = json_object_get(m->root, "device");
+    f = json_object_get(m->root, "first");
+    l = json_object_get(m->root, "last");
+    if (!m->type || !json_is_string(dev) || strcmp(json_string_value(dev), device) != 0 ||
+        !json_is_integer(f) || json_integer_value(f) != first || !json_is_integer(l) ||
+        json_integer_value(l) != last)
+        rc = shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' says it holds other changes "
+                           "than its name", name);
+    else
+        rc = shelf__wire_changes(e, m);
+    if (rc == SHELF_OK && (int64_t)m->nrecs != last - first + 1)
+        rc = shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds %zu changes, not %lld",
+                           name, m->nrecs, (long long)(last - first + 1));
+    for (i = 0; rc == SHELF_OK && i < m->nrecs; i++)
+        if (strcmp(m->recs[i].device, device) != 0 || m->recs[i].counter != first + (int64_t)i)
+            rc = shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds a change out of its "
+                               "run", name);
+    if (rc != SHELF_OK)
+        shelf__wire_free(m);
     return rc;
 }

@@ -171,6 +171,11 @@ int shelf__seg_gen(shelf__err *e, const char *name, const unsigned char *data, s
  * changed, moved or cut; SHELF_EFORMAT when it is not a segment. */
 int shelf__seg_open(shelf__err *e, const char *name, const unsigned char *data, size_t n,
                     EVP_PKEY *signer, const unsigned char key[SHELF__LIBKEY_LEN], shelf__buf *plain);
+/* A segment's plaintext read as the records first..last of device (its
+ * name says so), each in its run: into *m (free with shelf__wire_free; on
+ * failure freed already).  SHELF_ECORRUPT when it holds anything else. */
+int shelf__seg_records(shelf__err *e, const char *name, const char *device, int64_t first,
+                       int64_t last, const char *plain, size_t n, shelf__wire_msg *m);
 /* The public key of device's certificate (PEM) as found on a hub, after
  * checking the certificate is that device's (its hash is the id). */
 int shelf__seg_signer(shelf__err *e, const char *device, const char *pem, size_t n, EVP_PKEY **out);
