@@ -236,7 +236,8 @@ static const cmd_doc cmd_docs[] = {
       "logical clock; logs changes made since the last call" },
     { NULL, "sync status", "sync status",
       "per device: how many of its changes this one holds\n"
-      "(the version vector)" },
+      "(the version vector); per hub: changes waiting to\n"
+      "go out, last push and pull, the last error" },
     { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once]",
       "wait for paired devices (TLS 1.3, ids pinned) and\n"
       "exchange with each that connects; port 22700 by\n"
@@ -246,6 +247,12 @@ static const cmd_doc cmd_docs[] = {
       "address it was last reached) or an address: each\n"
       "side gets the changes it lacks, merged by the rules\n"
       "of doc/sync.md; a refused peer is one line, exit 1" },
+    { NULL, "sync push, sync pull, sync HUB", "sync push|pull HUB | sync HUB",
+      "sync through a hub nobody runs code on: a folder\n"
+      "(a USB stick), s3:, webdav:, rclone: or remote:NAME;\n"
+      "push writes this device's new changes, sealed with\n"
+      "the library key and signed; pull reads paired\n"
+      "devices' and merges them; sync HUB does both" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
