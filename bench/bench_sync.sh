@@ -12,6 +12,11 @@
 #               identical), the same 10 changes made with shelf in one,
 #               a scan asked for: time until the other is in sync, and the
 #               bytes Syncthing counted on its connection.
+#   shelf hub   through a folder and through S3 (s3rver, when node and
+#               tests/servers/node_modules are there): the first push of
+#               the whole log, a third device that joins and pulls it all,
+#               then 10 more changes pushed and pulled (time of push + pull,
+#               object bytes written + read).
 #
 #   bench/bench_sync.sh [--samples N] [--dir DIR]
 #
@@ -221,6 +226,66 @@ st_t=$(since "$t0")
 st_b=$(( $(bytes) - b0 ))
 same=$(cmp -s "$FA/shelf.db" "$FB/shelf.db" && echo yes || echo no)
 
+# ---- shelf through a hub ----
+# ten other changes (tags, ratings and favourites not made yet)
+ten_more() {
+    local i
+    for i in 12 23 34 45 56; do "$shelf" -L "$1" tag add $i "hub$2" >/dev/null; done
+    for i in 67 78 89; do "$shelf" -L "$1" rate $i $((2 + $2)) >/dev/null; done
+    for i in 1${2}3 1${2}4; do "$shelf" -L "$1" fav $i >/dev/null; done
+}
+jget() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+hubs="dir"
+if command -v node >/dev/null && [ -d "$src/tests/servers/node_modules/@20minutes/s3rver" ]; then
+    mkdir -p "$dir/s3rver"
+    NODE_OPTIONS=--openssl-legacy-provider node "$src/tests/servers/s3rver.js" "$dir/s3rver" 0 shelf \
+        >"$dir/s3rver.out" 2>&1 &
+    pids="$pids $!"
+    for _ in $(seq 100); do
+        s3port=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$dir/s3rver.out")
+        [ -n "$s3port" ] && break
+        sleep 0.1
+    done
+    [ -n "$s3port" ] && hubs="$hubs s3"
+fi
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+hub_rows=""
+k=0
+for h in $hubs; do
+    k=$((k + 1))
+    case $h in
+    dir) H=$dir/hub ;;
+    s3) H=s3:http://127.0.0.1:$s3port/shelf/hub ;;
+    esac
+    C=$dir/c-$h
+    library "$C"
+    "$shelf" -L "$A" device add "$("$shelf" -q -L "$C" device id)" --name "c-$h" >/dev/null 2>&1
+    "$shelf" -L "$C" device add "$("$shelf" -q -L "$A" device id)" --name stage >/dev/null
+    "$shelf" -L "$C" -q sync status >/dev/null
+    t0=$(now)
+    "$shelf" -L "$A" --json sync push "$H" >"$dir/push1.json" || exit 1
+    push1_t=$(since "$t0")
+    push1_b=$(jget "$dir/push1.json" 'j["push"]["bytes_out"]')
+    push1_n=$(jget "$dir/push1.json" 'j["push"]["pushed"]')
+    key=$(sqlite3 "$A/shelf.db" "SELECT hex(key) FROM sync_keys WHERE gen = 1")
+    sqlite3 "$C/shelf.db" "INSERT OR IGNORE INTO sync_keys(gen, key, created) VALUES(1, X'$key', 0)"
+    t0=$(now)
+    "$shelf" -L "$C" --json sync pull "$H" >"$dir/pull1.json" || exit 1
+    pull1_t=$(since "$t0")
+    pull1_b=$(jget "$dir/pull1.json" 'j["pull"]["bytes_in"]')
+    ten_more "$A" $k
+    t0=$(now)
+    "$shelf" -L "$A" --json sync push "$H" >"$dir/push2.json" || exit 1
+    "$shelf" -L "$C" --json sync pull "$H" >"$dir/pull2.json" || exit 1
+    hub_t=$(since "$t0")
+    hub_b=$(( $(jget "$dir/push2.json" 'j["push"]["bytes_out"]') + $(jget "$dir/pull2.json" 'j["pull"]["bytes_in"]') ))
+    hub_n=$(jget "$dir/pull2.json" 'j["pull"]["pulled"]')
+    hub_rows="$hub_rows
+| shelf through a hub ($h): first push of the log ($push1_n records) | $push1_t | $push1_b B written |
+| shelf through a hub ($h): a new device pulls it all | $pull1_t | $pull1_b B read |
+| shelf through a hub ($h): 10 changes ($hub_n records), push + pull | $hub_t | $hub_b B written + read |"
+done
+
 kb() { python3 -c "import sys; print('%.1f' % (int(sys.argv[1]) / 1000))" "$1"; }
 echo
 echo "| $n samples, 10 changes | time (s) | bytes on the wire |"
@@ -228,4 +293,5 @@ echo "|---|---:|---:|"
 echo "| shelf, first exchange of the two logs (2 x $n records) | $first_t | $(kb "$first_b") kB |"
 echo "| shelf, 10 changes ($applied records) | $steady_t | $(kb "$steady_b") kB |"
 echo "| Syncthing, the same 10 changes to the library folder (catalog identical after: $same) | $st_t | $(kb "$st_b") kB |"
+echo "${hub_rows#?}"
 python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('shelf / Syncthing: time %.2f, bytes %.3f' % (a / b, int(sys.argv[3]) / max(1, int(sys.argv[4]))))" "$steady_t" "$st_t" "$steady_b" "$st_b"
