@@ -14,6 +14,10 @@
 #include "shelf/sync.h"
 #include "cli.h"
 
+/* How long shelf sync DEVICE listens for a device's announcement (it
+ * announces every 5 s), and sync discover by default. */
+#define DISCOVER_MS 6000
+
 typedef struct log_ctx {
     const cli *c;
     json_t *arr;
@@ -269,11 +273,21 @@ static void print_json_line(json_t *o)
 typedef struct listen_ctx {
     const cli *c;
     int failed;
+    shelf_library *lib;
+    int announce, announce_ms;
+    shelf_announcer *announcer;
 } listen_ctx;
 
 static void on_ready(void *ud, const char *address)
 {
     listen_ctx *l = ud;
+    const char *colon = strrchr(address, ':');
+
+    /* paired devices on the LAN find this one without an address */
+    if (l->announce && colon &&
+        shelf_sync_announce_start(l->lib, atoi(colon + 1), l->announce_ms, &l->announcer) !=
+            SHELF_OK)
+        cli_error("%s (devices must be given this one's address)", shelf_errmsg(l->lib));
 
     if (l->c->json) {
         print_json_line(json_pack("{s:s}", "listening", address));
@@ -303,32 +317,47 @@ static int sync_listen(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "address", required_argument, NULL, 'a' }, { "once", no_argument, NULL, 'o' },
-        { NULL, 0, NULL, 0 }
+        { "no-announce", no_argument, NULL, 'n' },
+        { "announce-interval", required_argument, NULL, 'i' }, { NULL, 0, NULL, 0 }
     };
     shelf_sync_listen_opts o = { .size = sizeof o };
-    listen_ctx l = { c, 0 };
+    listen_ctx l = { c, 0, NULL, 1, 0, NULL };
     shelf_library *lib;
+    double every;
+    char *end;
     int ch, rc, ex;
 
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
         case 'a': o.address = optarg; break;
         case 'o': o.once = 1; break;
+        case 'n': l.announce = 0; break;
+        case 'i':
+            every = strtod(optarg, &end);
+            if (end == optarg || *end || !(every >= 0.1 && every <= 3600)) {
+                cli_error("invalid --announce-interval '%s': seconds, 0.1 to 3600", optarg);
+                return EXIT_USAGE;
+            }
+            l.announce_ms = (int)(every * 1000);
+            break;
         default: return EXIT_USAGE;
         }
     }
     if (optind != argc) {
-        cli_error("usage: shelf sync listen [--address HOST:PORT] [--once]");
+        cli_error("usage: shelf sync listen [--address HOST:PORT] [--once] [--no-announce] "
+                  "[--announce-interval S]");
         return EXIT_USAGE;
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         return ex;
+    l.lib = lib;
     cli_catch_signals();
     o.stop = &cli_interrupted;
     o.ready = on_ready;
     o.session = on_session;
     o.ud = &l;
     rc = shelf_sync_listen(lib, &o);
+    (void)shelf_sync_announce_stop(l.announcer);
     if (rc == SHELF_ECANCELED)
         ex = EXIT_INTERRUPTED;
     else if (rc != SHELF_OK && o.once && l.failed)
@@ -356,14 +385,44 @@ static int find_peer(void *ud, const shelf_peer *p)
     return 0;
 }
 
+typedef struct seek_ctx {
+    const char *id;
+    char address[64];
+} seek_ctx;
+
+static int seek_one(void *ud, const shelf_announce *a)
+{
+    seek_ctx *s = ud;
+
+    if (strcmp(a->id, s->id) != 0)
+        return 0;
+    snprintf(s->address, sizeof s->address, "%s", a->address);
+    return 1;
+}
+
+/* The address where paired device id announces itself on the LAN, within
+ * timeout_ms; "" when it was not heard. */
+static void seek(const char *id, int timeout_ms, char out[64])
+{
+    seek_ctx s = { id, "" };
+    char *msg = NULL;
+
+    if (shelf_sync_discover(timeout_ms, seek_one, &s, &msg) == SHELF_EIO)
+        cli_error("%s", msg);
+    shelf_free(msg);
+    memcpy(out, s.address, sizeof s.address);
+}
+
 /* shelf sync DEVICE|ADDRESS: a paired device (by id or name) at the
- * address it was last reached, or an address. */
+ * address it was last reached (or, without one or when it cannot be
+ * reached there, where it announces itself on the LAN), or an address. */
 static int sync_with(const cli *c, const char *target)
 {
     shelf_sync_stats st = { .size = sizeof st };
     shelf_peer p = { .size = sizeof p };
     find_ctx f = { target, { .size = 0 }, 0 };
     const char *address = target;
+    char heard[64] = "";
     unsigned char sha[32];
     shelf_library *lib;
     int rc, ex;
@@ -395,16 +454,26 @@ static int sync_with(const cli *c, const char *target)
         return EXIT_USAGE;
     }
     if (rc == SHELF_OK && f.n == 1) {
-        if (!*f.found.address) {
-            cli_error("no address known for device %.7s (%s): give HOST:PORT", f.found.id,
-                      f.found.name);
+        if (!*f.found.address)
+            seek(f.found.id, DISCOVER_MS, heard);
+        if (!*f.found.address && !*heard) {
+            cli_error("no address known for device %.7s (%s), and it was not heard on the "
+                      "local network: give HOST:PORT", f.found.id, f.found.name);
             shelf_library_close(lib);
-            return EXIT_USAGE;
+            return EXIT_NOTFOUND;
         }
-        address = f.found.address;
+        address = *heard ? heard : f.found.address;
     }
     if (rc == SHELF_OK)
         rc = shelf_sync_connect(lib, address, &st);
+    /* not there any more: where does it announce itself now? */
+    if (rc == SHELF_EIO && f.n == 1 && !*heard && st.received == 0 && st.sent == 0) {
+        seek(f.found.id, DISCOVER_MS, heard);
+        if (*heard && strcmp(heard, address) != 0) {
+            st.size = sizeof st;
+            rc = shelf_sync_connect(lib, heard, &st);
+        }
+    }
     ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
     shelf_library_close(lib);
     if (ex != EXIT_OK)
@@ -413,6 +482,92 @@ static int sync_with(const cli *c, const char *target)
         cli_print_json(stats_json(&st));
     else if (!c->quiet)
         stats_line(&st);
+    return EXIT_OK;
+}
+
+typedef struct heard_ctx {
+    const cli *c;
+    shelf_library *lib;
+    json_t *arr;
+    char (*seen)[SHELF_DEVICE_ID_LEN + 1];
+    size_t n;
+} heard_ctx;
+
+static int heard_one(void *ud, const shelf_announce *a)
+{
+    heard_ctx *h = ud;
+    int paired, rc;
+    char *name;
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (!strcmp(h->seen[i], a->id))
+            return 0;
+    if (h->n < 256)
+        memcpy(h->seen[h->n++], a->id, sizeof a->id);
+    rc = shelf_device_lookup(h->lib, a->id, NULL);
+    paired = rc == SHELF_OK;
+    if (h->arr) {
+        cli_json_check(json_array_append_new(
+            h->arr, json_pack("{s:s, s:s, s:s, s:b, s:b}", "id", a->id, "name", a->name, "address",
+                              a->address, "paired", paired, "revoked", rc == SHELF_EPERM)));
+        return 0;
+    }
+    name = cli_name_text(a->name);
+    printf("%s  %-21s  %s%s\n", a->id, a->address, name ? name : "?",
+           paired ? "" : rc == SHELF_EPERM ? "  (removed)" : "  (not paired)");
+    (void)fflush(stdout);
+    free(name);
+    return 0;
+}
+
+/* shelf sync discover [--timeout S]: devices announcing on the LAN. */
+static int sync_discover(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 }
+    };
+    char seen[256][SHELF_DEVICE_ID_LEN + 1];
+    heard_ctx h = { c, NULL, NULL, seen, 0 };
+    double timeout = DISCOVER_MS / 1000.0;
+    char *msg = NULL, *end;
+    int ch, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 't':
+            timeout = strtod(optarg, &end);
+            if (end == optarg || *end || !(timeout > 0 && timeout <= 3600)) {
+                cli_error("invalid --timeout '%s': seconds, up to 3600", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf sync discover [--timeout S]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &h.lib)) != EXIT_OK)
+        return ex;
+    if (c->json && !(h.arr = json_array())) {
+        shelf_library_close(h.lib);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    rc = shelf_sync_discover((int)(timeout * 1000), heard_one, &h, &msg);
+    shelf_library_close(h.lib);
+    if (rc != SHELF_OK) {
+        cli_error("%s", msg ? msg : shelf_strerror(rc));
+        shelf_free(msg);
+        json_decref(h.arr);
+        return cli_exit_for(rc);
+    }
+    if (h.arr)
+        cli_print_json(h.arr);
+    else if (h.n == 0 && !c->quiet)
+        printf("no device heard in %g s\n", timeout);
     return EXIT_OK;
 }
 
@@ -502,7 +657,7 @@ static int sync_hub(const cli *c, const char *hub, int pull, int push)
 int cmd_sync(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf sync log|status|listen|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
+        cli_error("usage: shelf sync log|status|listen|discover|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "log"))
@@ -511,6 +666,8 @@ int cmd_sync(const cli *c, int argc, char **argv)
         return sync_status(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "listen"))
         return sync_listen(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "discover"))
+        return sync_discover(c, argc - 1, argv + 1);
     if (argc == 3 && (!strcmp(argv[1], "push") || !strcmp(argv[1], "pull")))
         return sync_hub(c, argv[2], argv[1][1] == 'u' && argv[1][2] == 'l',
                         argv[1][1] == 'u' && argv[1][2] == 's');
@@ -518,6 +675,6 @@ int cmd_sync(const cli *c, int argc, char **argv)
         return sync_hub(c, argv[1], 1, 1);
     if (argc == 2 && argv[1][0] != '-')
         return sync_with(c, argv[1]);
-    cli_error("usage: shelf sync log|status|listen|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
+    cli_error("usage: shelf sync log|status|listen|discover|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
     return EXIT_USAGE;
 }

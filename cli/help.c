@@ -238,13 +238,20 @@ static const cmd_doc cmd_docs[] = {
       "per device: how many of its changes this one holds\n"
       "(the version vector); per hub: changes waiting to\n"
       "go out, last push and pull, the last error" },
-    { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once]",
+    { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once] [--no-announce]\n"
+      "           [--announce-interval S]",
       "wait for paired devices (TLS 1.3, ids pinned) and\n"
       "exchange with each that connects; port 22700 by\n"
-      "default, 0 for any; --once: one exchange, its status" },
+      "default, 0 for any; --once: one exchange, its status;\n"
+      "announces itself on the LAN (UDP broadcast, port\n"
+      "22701) every 5 s unless --no-announce" },
+    { NULL, "sync discover", "sync discover [--timeout S]",
+      "list the devices announcing themselves on the LAN\n"
+      "(6 s by default), paired or not" },
     { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT",
       "exchange with a paired device (by name or id, at the\n"
-      "address it was last reached) or an address: each\n"
+      "address it was last reached, or where it announces\n"
+      "itself on the LAN) or an address: each\n"
       "side gets the changes it lacks, merged by the rules\n"
       "of doc/sync.md; a refused peer is one line, exit 1" },
     { NULL, "sync push, sync pull, sync HUB", "sync push|pull HUB | sync HUB",

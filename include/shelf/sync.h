@@ -196,6 +196,43 @@ typedef struct shelf_sync_listen_opts {
  * shelf_sync_connect, and SHELF_EIO when the address cannot be bound. */
 SHELF_API int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts);
 
+/* ---- finding devices on the local network (doc/sync.md, "Discovery") ---- */
+
+/* The UDP port of announcements; the environment variable
+ * SHELF_DISCOVERY_PORT (1 to 65535) overrides it. */
+#define SHELF_DISCOVERY_PORT 22701
+SHELF_API int shelf_discovery_port(void);
+
+/* A device heard announcing itself. */
+typedef struct shelf_announce {
+    size_t size;                            /* sizeof(shelf_announce), set by the library */
+    char id[SHELF_DEVICE_ID_LEN + 1];       /* as it says: only TLS proves it */
+    char name[SHELF_DEVICE_NAME_MAX + 1];   /* as it says */
+    int port;                               /* its sync port */
+    char address[64];                       /* "IP:PORT": where the datagram came from */
+} shelf_announce;
+
+typedef struct shelf_announcer shelf_announcer;
+
+/*
+ * Announce this device (listening for sync on TCP port) on every IPv4
+ * interface with a broadcast address, now and every interval_ms (0: 5 s),
+ * from a thread of its own, until shelf_sync_announce_stop, which returns
+ * how many datagrams were sent.  The library is read once, here.
+ */
+SHELF_API int shelf_sync_announce_start(shelf_library *lib, int port, int interval_ms,
+                                        shelf_announcer **out);
+SHELF_API int shelf_sync_announce_stop(shelf_announcer *a);
+
+/*
+ * Listen for announcements for up to timeout_ms, calling fn for each one
+ * heard (the same device again at each of its announcements); fn returns
+ * 0 to go on, anything else to stop (returned).  SHELF_EIO (with *errmsg,
+ * owned, when errmsg is not NULL) when the port cannot be listened on.
+ */
+SHELF_API int shelf_sync_discover(int timeout_ms, int (*fn)(void *ud, const shelf_announce *a),
+                                  void *ud, char **errmsg);
+
 /* ---- through a hub (doc/sync.md, "Hub") ---- */
 
 /* What one push or pull did (set size first where the caller passes it). */

@@ -180,4 +180,8 @@ int shelf__seg_records(shelf__err *e, const char *name, const char *device, int6
  * checking the certificate is that device's (its hash is the id). */
 int shelf__seg_signer(shelf__err *e, const char *device, const char *pem, size_t n, EVP_PKEY **out);
 
+/* An announcement datagram (discover.c) into *out (address left empty):
+ * SHELF_OK, SHELF_EFORMAT when it is not one, SHELF_ENOMEM. */
+int shelf__disc_parse(const void *data, size_t n, shelf_announce *out);
+
 #endif /* SHELF_SYNC_INT_H */

@@ -124,6 +124,32 @@ bg_stop() {
     bg_pids=""
 }
 
+# netns_pair: two hosts of the test's own, network namespaces $NSA and $NSB
+# joined by a veth pair ($VA in A, $VB in B) on $NET.0/24 (A is $NET.1, B
+# $NET.2); run a command on one with inA/inB.  Exits 77 (skipped) when not
+# root or without iproute2; the caller's exit trap calls netns_stop.
+netns_pair() {
+    if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
+        echo "skip: needs root and iproute2 for network namespaces"
+        exit 77
+    fi
+    NSA="shelf-$$-a" NSB="shelf-$$-b" VA="sa$$" VB="sb$$"
+    NET="10.$(( $$ % 200 + 20 )).$(( ($$ / 200) % 250 + 1 ))"
+    ip netns add "$NSA" && ip netns add "$NSB" &&
+        ip link add "$VA" type veth peer name "$VB" &&
+        ip link set "$VA" netns "$NSA" && ip link set "$VB" netns "$NSB" &&
+        ip -n "$NSA" addr add "$NET.1/24" broadcast "$NET.255" dev "$VA" &&
+        ip -n "$NSB" addr add "$NET.2/24" broadcast "$NET.255" dev "$VB" &&
+        ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
+        ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up
+}
+netns_stop() {
+    ip netns del "$NSA" 2>/dev/null
+    ip netns del "$NSB" 2>/dev/null
+}
+inA() { ip netns exec "$NSA" "$@"; }
+inB() { ip netns exec "$NSB" "$@"; }
+
 # test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED
 # replays a run (SHELF_KILL_SEED, its older name, too), else the time.
 # Prints it so a failure can be replayed.
