@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "shelf/names.h"
 #include "shelf/sync.h"
 #include "cli.h"
@@ -629,9 +630,9 @@ static int sync_hub(const cli *c, const char *hub, int pull, int push)
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         return ex;
     if (pull)
-        rc = shelf_sync_pull(lib, hub, &in);
+        rc = shelf_sync_pull(lib, hub, 0, &in);
     if (rc == SHELF_OK && push)
-        rc = shelf_sync_push(lib, hub, &out);
+        rc = shelf_sync_push(lib, hub, 0, &out);
     ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
     shelf_library_close(lib);
     if (ex != EXIT_OK)
@@ -654,10 +655,216 @@ static int sync_hub(const cli *c, const char *hub, int pull, int push)
     return EXIT_OK;
 }
 
+/* ---- shelf sync watch ---- */
+
+typedef struct watch_ctx {
+    const cli *c;
+    shelf_library *lib;
+    const char *self;
+    int64_t mine;
+    const char **hubs, **peers;
+    int nhubs, npeers;
+    int failed;                 /* the last round had an error */
+} watch_ctx;
+
+static int watch_mine(void *ud, const char *device, int64_t counter)
+{
+    watch_ctx *w = ud;
+
+    if (!strcmp(device, w->self))
+        w->mine = counter;
+    return 0;
+}
+
+/* Sleep up to s seconds, in steps, unless interrupted. */
+static void nap(double s)
+{
+    double end = cli_now() + s;
+
+    while (!cli_interrupted && cli_now() < end)
+        (void)usleep(50000);
+}
+
+static void watch_say(watch_ctx *w, const char *what, const char *where, int rc, json_t *detail)
+{
+    char t[32];
+
+    if (rc != SHELF_OK) {
+        w->failed = 1;
+        cli_error("%s %s: %s", what, where, shelf_errmsg(w->lib));
+    }
+    if (w->c->json) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "action", what, "target", where, "time",
+                              (json_int_t)time(NULL), "ok", rc == SHELF_OK);
+
+        if (o && detail)
+            cli_json_check(json_object_update(o, detail));
+        if (o && rc != SHELF_OK)
+            cli_json_check(json_object_set_new(o, "error", json_string(shelf_errmsg(w->lib))));
+        print_json_line(o);
+    } else if (rc == SHELF_OK && !w->c->quiet) {
+        printf("%s  %s %s", ms_text((int64_t)time(NULL) * 1000, t), what, where);
+        if (detail) {
+            const char *k;
+            json_t *v;
+
+            json_object_foreach(detail, k, v)
+                if (json_integer_value(v))
+                    printf(", %s %lld", k, (long long)json_integer_value(v));
+        }
+        printf("\n");
+        (void)fflush(stdout);
+    }
+    json_decref(detail);
+}
+
+/* One round: pull (pull set) and push (push set) with every hub, and an
+ * exchange with every peer (both ways at once). */
+static void watch_round(watch_ctx *w, int pull, int push)
+{
+    int i, rc;
+
+    w->failed = 0;
+    for (i = 0; i < w->nhubs && !cli_interrupted; i++) {
+        shelf_hub_stats st = { .size = sizeof st };
+
+        if (pull) {
+            rc = shelf_sync_pull(w->lib, w->hubs[i], SHELF_HUB_QUICK, &st);
+            watch_say(w, "pull", w->hubs[i], rc,
+                      json_pack("{s:I, s:I}", "pulled", (json_int_t)st.pulled, "applied",
+                                (json_int_t)st.applied));
+        }
+        if (push) {
+            st.size = sizeof st;
+            rc = shelf_sync_push(w->lib, w->hubs[i], SHELF_HUB_QUICK, &st);
+            watch_say(w, "push", w->hubs[i], rc,
+                      json_pack("{s:I}", "pushed", (json_int_t)st.pushed));
+        }
+    }
+    for (i = 0; i < w->npeers && !cli_interrupted; i++) {
+        shelf_sync_stats st = { .size = sizeof st };
+
+        rc = shelf_sync_connect(w->lib, w->peers[i], &st);
+        watch_say(w, "sync", w->peers[i], rc,
+                  json_pack("{s:I, s:I, s:I}", "sent", (json_int_t)st.sent, "received",
+                            (json_int_t)st.received, "applied", (json_int_t)st.applied));
+    }
+}
+
+static int parse_seconds(const char *opt, const char *arg, double *out)
+{
+    char *end;
+    double v = strtod(arg, &end);
+
+    if (end == arg || *end || !(v >= 0.05 && v <= 86400)) {
+        cli_error("invalid --%s '%s': seconds, 0.05 to 86400", opt, arg);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return EXIT_OK;
+}
+
+/*
+ * shelf sync watch --hub HUB... --peer HOST:PORT...: push soon after local
+ * changes (once none came for --debounce seconds, or --debounce x 10
+ * after the first), pull every --interval seconds, until interrupted.  An
+ * unreachable hub or peer is reported and tried again at the next round;
+ * changes wait in the log meanwhile.
+ */
+static int sync_watch(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "hub", required_argument, NULL, 'h' }, { "peer", required_argument, NULL, 'p' },
+        { "debounce", required_argument, NULL, 'd' },
+        { "interval", required_argument, NULL, 'i' }, { NULL, 0, NULL, 0 }
+    };
+    shelf_device_info me = { .size = sizeof me };
+    const char *hubs[32], *peers[32];
+    watch_ctx w = { c, NULL, me.id, 0, hubs, peers, 0, 0, 0 };
+    double debounce = 2, interval = 60, first_change = 0, last_change = 0, next_pull;
+    int64_t pushed, seen;
+    int ch, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'h':
+        case 'p':
+            if ((ch == 'h' ? w.nhubs : w.npeers) == 32) {
+                cli_error("at most 32 --%s", ch == 'h' ? "hub" : "peer");
+                return EXIT_USAGE;
+            }
+            if (ch == 'h')
+                hubs[w.nhubs++] = optarg;
+            else
+                peers[w.npeers++] = optarg;
+            break;
+        case 'd':
+            if ((ex = parse_seconds("debounce", optarg, &debounce)) != EXIT_OK)
+                return ex;
+            break;
+        case 'i':
+            if ((ex = parse_seconds("interval", optarg, &interval)) != EXIT_OK)
+                return ex;
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || w.nhubs + w.npeers == 0) {
+        cli_error("usage: shelf sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] "
+                  "[--interval S]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &w.lib)) != EXIT_OK)
+        return ex;
+    if ((rc = shelf_device_self(w.lib, &me)) != SHELF_OK ||
+        (rc = shelf_sync_vector(w.lib, watch_mine, &w)) != SHELF_OK) {
+        ex = cli_fail(w.lib, rc);
+        shelf_library_close(w.lib);
+        return ex;
+    }
+    cli_catch_signals();
+    /* catch up first: what came while this device was off, what it made */
+    watch_round(&w, 1, 1);
+    pushed = seen = w.mine;
+    next_pull = cli_now() + interval;
+    while (!cli_interrupted) {
+        double now;
+
+        nap(debounce < 0.5 ? debounce : 0.5);
+        if (cli_interrupted)
+            break;
+        now = cli_now();
+        if ((rc = shelf_sync_vector(w.lib, watch_mine, &w)) != SHELF_OK) {
+            cli_error("%s", shelf_errmsg(w.lib));
+            break;
+        }
+        if (w.mine != seen) {
+            if (seen == pushed)
+                first_change = now;
+            seen = w.mine;
+            last_change = now;
+        }
+        if (seen != pushed &&
+            (now - last_change >= debounce || now - first_change >= debounce * 10)) {
+            watch_round(&w, 0, 1);
+            if (!w.failed)
+                pushed = seen;
+            else    /* one was not reached: try again in 10 s, not at once */
+                first_change = last_change = now + 10;
+        }
+        if (now >= next_pull) {
+            watch_round(&w, 1, 0);
+            next_pull = now + interval;
+        }
+    }
+    shelf_library_close(w.lib);
+    return cli_interrupted ? EXIT_INTERRUPTED : EXIT_FAIL;
+}
+
 int cmd_sync(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf sync log|status|listen|discover|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
+        cli_error("usage: shelf sync log|status|listen|discover|watch|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "log"))
@@ -668,6 +875,8 @@ int cmd_sync(const cli *c, int argc, char **argv)
         return sync_listen(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "discover"))
         return sync_discover(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "watch"))
+        return sync_watch(c, argc - 1, argv + 1);
     if (argc == 3 && (!strcmp(argv[1], "push") || !strcmp(argv[1], "pull")))
         return sync_hub(c, argv[2], argv[1][1] == 'u' && argv[1][2] == 'l',
                         argv[1][1] == 'u' && argv[1][2] == 's');
@@ -675,6 +884,6 @@ int cmd_sync(const cli *c, int argc, char **argv)
         return sync_hub(c, argv[1], 1, 1);
     if (argc == 2 && argv[1][0] != '-')
         return sync_with(c, argv[1]);
-    cli_error("usage: shelf sync log|status|listen|discover|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
+    cli_error("usage: shelf sync log|status|listen|discover|watch|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
     return EXIT_USAGE;
 }

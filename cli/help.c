@@ -254,6 +254,10 @@ static const cmd_doc cmd_docs[] = {
       "itself on the LAN) or an address: each\n"
       "side gets the changes it lacks, merged by the rules\n"
       "of doc/sync.md; a refused peer is one line, exit 1" },
+    { NULL, "sync watch", "sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] [--interval S]",
+      "keep in step by itself: push soon after local\n"
+      "changes (when none came for 2 s), pull every 60 s,\n"
+      "retry what cannot be reached; until interrupted" },
     { NULL, "sync push, sync pull, sync HUB", "sync push|pull HUB | sync HUB",
       "sync through a hub nobody runs code on: a folder\n"
       "(a USB stick), s3:, webdav:, rclone: or remote:NAME;\n"

@@ -260,13 +260,21 @@ typedef struct shelf_hub_stats {
  * library key this device does not hold; the hub holds more of this
  * device's changes than it made: a copy of the library pushed there);
  * SHELF_ECORRUPT (a segment changed, moved or cut short, or not its
- * device's); SHELF_EFORMAT (not a segment; changes missing on the hub).
- * Nothing is applied when a pull fails before applying; applying runs
+ * device's); SHELF_EFORMAT (not a segment; changes missing on the hub);
+ * SHELF_EINVAL (flags unknown).  Nothing is applied when a pull fails before applying; applying runs
  * in batches, each whole or not at all.  *st (may be NULL) says what
  * happened.
  */
-SHELF_API int shelf_sync_push(shelf_library *lib, const char *hub, shelf_hub_stats *st);
-SHELF_API int shelf_sync_pull(shelf_library *lib, const char *hub, shelf_hub_stats *st);
+SHELF_API int shelf_sync_push(shelf_library *lib, const char *hub, int flags, shelf_hub_stats *st);
+SHELF_API int shelf_sync_pull(shelf_library *lib, const char *hub, int flags, shelf_hub_stats *st);
+
+/* flags of shelf_sync_push and shelf_sync_pull */
+enum {
+    /* one attempt per request and a 2 s connect timeout, instead of
+     * retrying a failing hub for several seconds: for a watcher that
+     * comes back at its next round */
+    SHELF_HUB_QUICK = 1
+};
 
 /* A hub this library has pushed to or pulled from, as shelf_sync_hubs
  * gives it (valid during the call only). */

@@ -171,7 +171,7 @@ static void hub_close(hub *h)
         shelf__be_close(h->be);
 }
 
-static int hub_open(shelf_library *lib, const char *target, int create, hub *h,
+static int hub_open(shelf_library *lib, const char *target, int create, int flags, hub *h,
                     shelf_hub_stats *st)
 {
     shelf__be_opts o;
@@ -190,6 +190,7 @@ static int hub_open(shelf_library *lib, const char *target, int create, hub *h,
     memset(&e, 0, sizeof e);
     memset(&o, 0, sizeof o);
     o.create = create;      /* a push makes the folder (a new stick) */
+    o.quick = (flags & SHELF_HUB_QUICK) != 0;
     if ((rc = shelf__be_open_target(target, &o, &h->be, &e)) != SHELF_OK)
         return shelf__seterr(&lib->err, rc, "%s", e.msg[0] ? e.msg : shelf_strerror(rc));
     return SHELF_OK;
@@ -556,7 +557,8 @@ static void stats_init(shelf_hub_stats *st)
     st->size = sizeof *st;
 }
 
-static int run(shelf_library *lib, const char *target, int push_it, shelf_hub_stats *out)
+static int run(shelf_library *lib, const char *target, int push_it, int flags,
+               shelf_hub_stats *out)
 {
     shelf_hub_stats st;
     hub h;
@@ -564,8 +566,10 @@ static int run(shelf_library *lib, const char *target, int push_it, shelf_hub_st
 
     if (!lib)
         return SHELF_EINVAL;
+    if (flags & ~SHELF_HUB_QUICK)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown flags 0x%x", (unsigned)flags);
     stats_init(&st);
-    if ((rc = hub_open(lib, target, push_it, &h, &st)) == SHELF_OK) {
+    if ((rc = hub_open(lib, target, push_it, flags, &h, &st)) == SHELF_OK) {
         rc = push_it ? push(&h) : pull(&h);
         hub_note(&h, push_it, rc);
     }
@@ -574,14 +578,14 @@ static int run(shelf_library *lib, const char *target, int push_it, shelf_hub_st
     return rc;
 }
 
-int shelf_sync_push(shelf_library *lib, const char *target, shelf_hub_stats *st)
+int shelf_sync_push(shelf_library *lib, const char *target, int flags, shelf_hub_stats *st)
 {
-    return run(lib, target, 1, st);
+    return run(lib, target, 1, flags, st);
 }
 
-int shelf_sync_pull(shelf_library *lib, const char *target, shelf_hub_stats *st)
+int shelf_sync_pull(shelf_library *lib, const char *target, int flags, shelf_hub_stats *st)
 {
-    return run(lib, target, 0, st);
+    return run(lib, target, 0, flags, st);
 }
 
 int shelf_sync_hubs(shelf_library *lib, int (*fn)(void *ud, const shelf_hub_info *h), void *ud)

@@ -84,7 +84,7 @@ static shelf_hub_stats push(shelf_library *lib, const char *hub)
 {
     shelf_hub_stats st = { .size = sizeof st };
 
-    ASSERT_OKL(lib, shelf_sync_push(lib, hub, &st));
+    ASSERT_OKL(lib, shelf_sync_push(lib, hub, 0, &st));
     ASSERT_EQ_INT(st.size, sizeof st);
     return st;
 }
@@ -93,7 +93,7 @@ static shelf_hub_stats pull(shelf_library *lib, const char *hub)
 {
     shelf_hub_stats st = { .size = sizeof st };
 
-    ASSERT_OKL(lib, shelf_sync_pull(lib, hub, &st));
+    ASSERT_OKL(lib, shelf_sync_pull(lib, hub, 0, &st));
     return st;
 }
 
@@ -138,6 +138,7 @@ TEST(three_devices_through_a_folder)
     id_of(a, ia);
     test_pathf(p, sizeof p, "%s/devices/%s/cert.pem", hub, ia);
     ASSERT(test_exists(p));
+    ASSERT_EQ_INT(shelf_sync_push(a, hub, 0x100, NULL), SHELF_EINVAL);
     /* nothing new: nothing written */
     st = push(a, hub);
     ASSERT_EQ_INT(st.pushed, 0);
@@ -189,7 +190,7 @@ static void pull_refused(shelf_library *b, const char *hub, int want, const char
                          const char *dir)
 {
     shelf_hub_stats st = { .size = sizeof st };
-    int rc = shelf_sync_pull(b, hub, &st);
+    int rc = shelf_sync_pull(b, hub, 0, &st);
 
     if (rc != want || !strstr(shelf_errmsg(b), words))
         fprintf(stderr, "message: %s; %lld devices, %lld segments, %lld strangers\n",
@@ -294,7 +295,7 @@ TEST(keys_gaps_and_strangers)
     ASSERT_EQ_INT(gen, 2);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "one"));
     push(a, hub);
-    ASSERT_EQ_INT(shelf_sync_pull(b, hub, NULL), SHELF_EPERM);
+    ASSERT_EQ_INT(shelf_sync_pull(b, hub, 0, NULL), SHELF_EPERM);
     ASSERT(strstr(shelf_errmsg(b), "library key 2") != NULL);
     share_key(a, b);
     /* a segment gone from the middle */
@@ -356,7 +357,7 @@ TEST(a_copy_is_refused)
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "two"));
     push(a, hub);
     ASSERT_OKL(copy, shelf_tag_add(copy, id_at(copy, dir, "kick é.wav"), "three"));
-    ASSERT_EQ_INT(shelf_sync_push(copy, hub, &st), SHELF_EPERM);
+    ASSERT_EQ_INT(shelf_sync_push(copy, hub, 0, &st), SHELF_EPERM);
     ASSERT(strstr(shelf_errmsg(copy), "another copy of this library") != NULL);
     ASSERT_EQ_INT(st.segments_out, 0);
     shelf_library_close(a);
