@@ -1,11 +1,14 @@
 /*
  * fuzz_hubseg.c: fuzz target for what a sync hub hands back
- * (lib/sync/seal.c).  The first byte picks what the rest is:
- *   0 mod 3  a hub object: shelf__seg_open with a fixed signer and key
- *   1 mod 3  a segment's plaintext: sealed with the fixed key, opened again
+ * (lib/sync/seal.c, kx.c).  The first byte picks what the rest is:
+ *   0 mod 5  a hub object: shelf__seg_open with a fixed signer and key
+ *   1 mod 5  a segment's plaintext: sealed with the fixed key, opened again
  *            (it must come back byte for byte), then read by
  *            shelf__seg_records as the records 1..N of a fixed device
- *   2 mod 3  a device certificate: shelf__seg_signer
+ *   2 mod 5  a device certificate: shelf__seg_signer
+ *   3 mod 5  a signed object (shelf__obj_check) holding a key-exchange key
+ *            (shelf__kx_pub_parse)
+ *   4 mod 5  a wrapped library key: shelf__kx_unwrap with fixed keys
  * Invariants: every answer is one of the documented codes with a message;
  * records read are the fixed device's, numbered from 1 without a gap.
  */
@@ -91,14 +94,47 @@ static void certificate(const uint8_t *data, size_t size)
     EVP_PKEY_free(k);
 }
 
+static void kx_object(const uint8_t *data, size_t size)
+{
+    shelf__err e = { 0, "" };
+    unsigned char pub[SHELF__KX_LEN];
+    size_t len = 0;
+    int rc = shelf__obj_check(&e, "devices/x/kx.pub", data, size, signer(), &len);
+
+    CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ECORRUPT);
+    CHECK(rc == SHELF_OK || e.msg[0]);
+    /* the parser on its own, as if the signature held */
+    rc = shelf__kx_pub_parse(&e, "devices/x/kx.pub", data, size, pub);
+    CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT);
+    CHECK(rc != SHELF_OK || size == 8 + SHELF__KX_LEN);
+}
+
+static void wrapped_key(const uint8_t *data, size_t size)
+{
+    static EVP_PKEY *mine;
+    static unsigned char pub[SHELF__KX_LEN];
+    unsigned char key[SHELF__LIBKEY_LEN];
+    shelf__err e = { 0, "" };
+    int rc;
+
+    if (!mine)
+        CHECK(shelf__kx_key(&e, signer(), &mine, pub) == SHELF_OK);
+    rc = shelf__kx_unwrap(&e, "devices/x/keys/0000000001-y.key", mine, pub, DEVICE, DEVICE, 1,
+                          data, size, key);
+    CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ECORRUPT || rc == SHELF_ENOMEM);
+    CHECK(rc == SHELF_OK || e.msg[0]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    switch (data[0] % 3) {
+    switch (data[0] % 5) {
     case 0: open_object(data + 1, size - 1); break;
     case 1: records(data + 1, size - 1); break;
-    default: certificate(data + 1, size - 1); break;
+    case 2: certificate(data + 1, size - 1); break;
+    case 3: kx_object(data + 1, size - 1); break;
+    default: wrapped_key(data + 1, size - 1); break;
     }
     return 0;
 }

@@ -248,6 +248,8 @@ typedef struct shelf_hub_stats {
     int64_t devices;                        /* paired devices whose segments were read */
     int64_t strangers;                      /* device folders not paired here: ignored */
     uint64_t bytes_out, bytes_in;           /* object bytes written and read */
+    int64_t keys_out;                       /* library key generations wrapped for devices */
+    int64_t keys_in;                        /* generations unwrapped for this one */
 } shelf_hub_stats;
 
 /*

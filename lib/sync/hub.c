@@ -31,11 +31,20 @@ typedef struct hub_seg {
     int64_t first, last;
 } hub_seg;
 
+typedef struct hub_wrap {
+    int64_t gen;
+    char to[SHELF_DEVICE_ID_LEN + 1];
+} hub_wrap;
+
 typedef struct hub_dev {
     char id[SHELF_DEVICE_ID_LEN + 1];
-    int has_cert;
+    int has_cert, has_kx;
     hub_seg *segs;
     size_t nsegs, cap;
+    hub_wrap *wraps;            /* library keys it wrapped, for whom */
+    size_t nwraps, wcap;
+    EVP_PKEY *signer;           /* its certificate's key, once read */
+    int paired;                 /* 1 paired here, 0 not (or revoked), -1 not asked yet */
 } hub_dev;
 
 typedef struct hub {
@@ -45,6 +54,8 @@ typedef struct hub {
     shelf_device_info me;
     EVP_PKEY *key;
     X509 *cert;
+    EVP_PKEY *kx;               /* this device's key-exchange key (kx.c) */
+    unsigned char kxpub[SHELF__KX_LEN];
     shelf_hub_stats *st;
     hub_dev *devs;
     size_t ndevs, cap;
@@ -87,6 +98,7 @@ static hub_dev *dev_get(hub *h, const char *id, size_t n)
     }
     memset(&h->devs[h->ndevs], 0, sizeof h->devs[0]);
     memcpy(h->devs[h->ndevs].id, id, n);
+    h->devs[h->ndevs].paired = -1;
     return &h->devs[h->ndevs++];
 }
 
@@ -102,6 +114,24 @@ static int seg_name(const char *p, hub_seg *s)
         return 0;
     s->first = a;
     s->last = b;
+    return 1;
+}
+
+/* "<10 digits>-<device id>.key" into *w, else 0. */
+static int wrap_name(const char *p, hub_wrap *w)
+{
+    unsigned char sha[32];
+    long long g;
+    int used = 0;
+
+    if (strlen(p) != 10 + 1 + SHELF_DEVICE_ID_LEN + 4 || sscanf(p, "%10lld-%n", &g, &used) != 1 ||
+        used != 11 || g < 1 || strcmp(p + 11 + SHELF_DEVICE_ID_LEN, ".key") != 0)
+        return 0;
+    memcpy(w->to, p + 11, SHELF_DEVICE_ID_LEN);
+    w->to[SHELF_DEVICE_ID_LEN] = '\0';
+    if (shelf_device_id_parse(w->to, sha) != SHELF_OK)
+        return 0;
+    w->gen = g;
     return 1;
 }
 
@@ -130,6 +160,27 @@ static int list_one(void *ud, const char *name, uint64_t size)
         if (!(d = dev_get(h, id, SHELF_DEVICE_ID_LEN)))
             return oom(h);
         d->has_cert = 1;
+    } else if (strcmp(rest, "kx.pub") == 0) {
+        if (!(d = dev_get(h, id, SHELF_DEVICE_ID_LEN)))
+            return oom(h);
+        d->has_kx = 1;
+    } else if (strncmp(rest, "keys/", 5) == 0) {
+        hub_wrap w;
+
+        if (!wrap_name(rest + 5, &w))
+            return 0;
+        if (!(d = dev_get(h, id, SHELF_DEVICE_ID_LEN)))
+            return oom(h);
+        if (d->nwraps == d->wcap) {
+            size_t cap = d->wcap ? d->wcap * 2 : 8;
+            hub_wrap *n = shelf__realloc(d->wraps, cap * sizeof *n);
+
+            if (!n)
+                return oom(h);
+            d->wraps = n;
+            d->wcap = cap;
+        }
+        d->wraps[d->nwraps++] = w;
     } else if (strncmp(rest, "log/", 4) == 0 && seg_name(rest + 4, &s)) {
         if (!(d = dev_get(h, id, SHELF_DEVICE_ID_LEN)))
             return oom(h);
@@ -160,9 +211,13 @@ static void hub_close(hub *h)
 {
     size_t i;
 
-    for (i = 0; i < h->ndevs; i++)
+    for (i = 0; i < h->ndevs; i++) {
         shelf_free(h->devs[i].segs);
+        shelf_free(h->devs[i].wraps);
+        EVP_PKEY_free(h->devs[i].signer);
+    }
     shelf_free(h->devs);
+    EVP_PKEY_free(h->kx);
     json_decref(h->records);
     EVP_PKEY_free(h->key);
     X509_free(h->cert);
@@ -185,7 +240,8 @@ static int hub_open(shelf_library *lib, const char *target, int create, int flag
     h->me.size = sizeof h->me;
     if (!target || !*target)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "no hub given");
-    if ((rc = shelf__device_keys(lib, &h->key, &h->cert, &h->me)) != SHELF_OK)
+    if ((rc = shelf__device_keys(lib, &h->key, &h->cert, &h->me)) != SHELF_OK ||
+        (rc = shelf__kx_key(&lib->err, h->key, &h->kx, h->kxpub)) != SHELF_OK)
         return rc;
     memset(&e, 0, sizeof e);
     memset(&o, 0, sizeof o);
@@ -305,50 +361,6 @@ static int push_cert(hub *h)
     return rc;
 }
 
-static int push(hub *h)
-{
-    shelf_library *lib = h->lib;
-    char dir[96];
-    int64_t held = 0, on_hub = 0;
-    size_t i;
-    int rc;
-
-    if ((rc = shelf__changes_drain(lib, h->me.id, NULL)) != SHELF_OK ||
-        (rc = shelf__libkey(lib, 0, &h->gen, h->libkey)) != SHELF_OK ||
-        (rc = shelf__query_int(lib, "SELECT coalesce(max(counter), 0) FROM changes WHERE device = ?1",
-                               h->me.id, &held)) != SHELF_OK)
-        return rc;
-    snprintf(dir, sizeof dir, "devices/%s", h->me.id);
-    if ((rc = hub_list(h, dir)) != SHELF_OK)
-        return rc;
-    for (i = 0; i < h->ndevs; i++)
-        if (!strcmp(h->devs[i].id, h->me.id)) {
-            size_t k;
-
-            for (k = 0; k < h->devs[i].nsegs; k++)
-                if (h->devs[i].segs[k].last > on_hub)
-                    on_hub = h->devs[i].segs[k].last;
-        }
-    if (on_hub > held)
-        return shelf__seterr(&lib->err, SHELF_EPERM, "hub %s holds changes up to %lld of this "
-                             "device, but this library made only %lld: another copy of this "
-                             "library (same device id) pushed there", h->target,
-                             (long long)on_hub, (long long)held);
-    h->last = on_hub;
-    if ((!h->ndevs || !h->devs[0].has_cert) && (rc = push_cert(h)) != SHELF_OK)
-        return rc;
-    if (!(h->records = json_array()))
-        return oom(h);
-    rc = shelf__log_each(lib, h->me.id, on_hub, push_one, h);
-    if (rc != SHELF_OK && h->rc != SHELF_OK)
-        rc = h->rc;
-    if (rc == SHELF_OK)
-        rc = flush_segment(h);
-    if (rc == SHELF_OK && h->last < on_hub)
-        h->last = on_hub;
-    return rc;
-}
-
 /* ---- pull ---- */
 
 typedef struct pulled {
@@ -421,7 +433,8 @@ static int read_segment(hub *h, const hub_dev *d, const hub_seg *s, EVP_PKEY *si
     rc = shelf__seg_gen(&h->lib->err, name, (const unsigned char *)data.buf, data.len, &gen);
     if (rc == SHELF_OK && (rc = shelf__libkey(h->lib, gen, &g, key)) == SHELF_ENOTFOUND)
         rc = shelf__seterr(&h->lib->err, SHELF_EPERM, "hub object '%.200s' is sealed with library key "
-                      "%lld, which this device does not hold: sync with a paired device first",
+                      "%lld, which this device does not hold yet: a paired device that holds it "
+                      "wraps it for this one at its next push (or accept an invitation)",
                       name, (long long)gen);
     if (rc == SHELF_OK)
         rc = shelf__seg_open(&h->lib->err, name, (const unsigned char *)data.buf, data.len, signer,
@@ -434,22 +447,200 @@ static int read_segment(hub *h, const hub_dev *d, const hub_seg *s, EVP_PKEY *si
     return rc;
 }
 
-static int read_signer(hub *h, const hub_dev *d, EVP_PKEY **out)
+/* Device d's signing key from its certificate on the hub (read once). */
+static int read_signer(hub *h, hub_dev *d, EVP_PKEY **out)
 {
     shelf__buf pem = SHELF__BUF_INIT;
     char name[128];
     int rc;
 
+    if ((*out = d->signer))
+        return SHELF_OK;
     snprintf(name, sizeof name, "devices/%s/cert.pem", d->id);
     if (!d->has_cert)
-        return shelf__seterr(&h->lib->err, SHELF_EFORMAT, "hub %s has changes of device %.7s but "
+        return shelf__seterr(&h->lib->err, SHELF_EFORMAT, "hub %s has objects of device %.7s but "
                              "not its certificate", h->target, d->id);
     if ((rc = shelf__be_load(h->be, name, 0, 0, &pem)) != SHELF_OK)
         rc = be_error(h, rc);
     else
-        rc = shelf__seg_signer(&h->lib->err, d->id, pem.buf, pem.len, out);
+        rc = shelf__seg_signer(&h->lib->err, d->id, pem.buf, pem.len, &d->signer);
     h->st->bytes_in += pem.len;
     shelf__buf_release(&pem);
+    *out = d->signer;
+    return rc;
+}
+
+/* Whether device d is paired here (asked once). */
+static int is_paired(hub *h, hub_dev *d)
+{
+    if (d->paired < 0)
+        d->paired = strcmp(d->id, h->me.id) != 0 &&
+                    shelf_device_lookup(h->lib, d->id, NULL) == SHELF_OK;
+    return d->paired;
+}
+
+/* Load hub object name, signed by signer; its data's length in *len. */
+static int load_signed(hub *h, const char *name, EVP_PKEY *signer, shelf__buf *obj, size_t *len)
+{
+    int rc = shelf__be_load(h->be, name, 0, 0, obj);
+
+    if (rc != SHELF_OK)
+        return be_error(h, rc);
+    h->st->bytes_in += obj->len;
+    return shelf__obj_check(&h->lib->err, name, (const unsigned char *)obj->buf, obj->len, signer,
+                            len);
+}
+
+/* Device d's key-exchange public key from the hub, checked. */
+static int read_kx(hub *h, hub_dev *d, unsigned char pub[SHELF__KX_LEN])
+{
+    shelf__buf obj = SHELF__BUF_INIT;
+    EVP_PKEY *signer;
+    char name[128];
+    size_t len = 0;
+    int rc;
+
+    snprintf(name, sizeof name, "devices/%s/kx.pub", d->id);
+    if ((rc = read_signer(h, d, &signer)) == SHELF_OK &&
+        (rc = load_signed(h, name, signer, &obj, &len)) == SHELF_OK)
+        rc = shelf__kx_pub_parse(&h->lib->err, name, (const unsigned char *)obj.buf, len, pub);
+    shelf__buf_release(&obj);
+    return rc;
+}
+
+static hub_dev *self_dev(hub *h)
+{
+    return dev_get(h, h->me.id, SHELF_DEVICE_ID_LEN);
+}
+
+/* This device's certificate and key-exchange key on the hub, when they
+ * are not there yet: what others need to read its segments and to wrap
+ * the library key for it. */
+static int publish_self(hub *h)
+{
+    unsigned char data[8 + SHELF__KX_LEN];
+    shelf__buf obj = SHELF__BUF_INIT;
+    hub_dev *me = self_dev(h);
+    char name[128];
+    int rc = SHELF_OK;
+
+    if (!me)
+        return oom(h);
+    if (!me->has_cert && (rc = push_cert(h)) == SHELF_OK)
+        me->has_cert = 1;
+    if (rc == SHELF_OK && !me->has_kx) {
+        snprintf(name, sizeof name, "devices/%s/kx.pub", h->me.id);
+        shelf__kx_pub_object(h->kxpub, data);
+        if ((rc = shelf__obj_sign(&h->lib->err, name, h->key, data, sizeof data, &obj)) ==
+                SHELF_OK &&
+            (rc = put_object(h, name, obj.buf, obj.len)) == SHELF_OK)
+            me->has_kx = 1;
+    }
+    shelf__buf_release(&obj);
+    return rc;
+}
+
+/* Generations of the library key wrapped for this device by paired
+ * devices, that it does not hold yet: unwrapped and kept. */
+static int unwrap_mine(hub *h)
+{
+    shelf_library *lib = h->lib;
+    size_t i, k;
+    int rc = SHELF_OK;
+
+    for (i = 0; i < h->ndevs && rc == SHELF_OK; i++) {
+        hub_dev *d = &h->devs[i];
+
+        for (k = 0; k < d->nwraps && rc == SHELF_OK; k++) {
+            unsigned char pub[SHELF__KX_LEN], key[SHELF__LIBKEY_LEN];
+            shelf__buf obj = SHELF__BUF_INIT;
+            EVP_PKEY *signer = NULL;
+            char name[192];
+            int64_t have = 0;
+            size_t len = 0;
+
+            if (strcmp(d->wraps[k].to, h->me.id) != 0 || !is_paired(h, d))
+                continue;
+            {
+                sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*) FROM sync_keys WHERE gen = ?1");
+
+                if (!st)
+                    return lib->err.rc;
+                have = sqlite3_bind_int64(st, 1, d->wraps[k].gen) == SQLITE_OK &&
+                       sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+                sqlite3_finalize(st);
+                if (have < 0)
+                    return shelf__dberr(lib, "cannot read the library keys");
+            }
+            if (have)
+                continue;
+            snprintf(name, sizeof name, "devices/%s/keys/%010lld-%s.key", d->id,
+                     (long long)d->wraps[k].gen, h->me.id);
+            if ((rc = read_signer(h, d, &signer)) == SHELF_OK &&
+                (rc = read_kx(h, d, pub)) == SHELF_OK &&
+                (rc = load_signed(h, name, signer, &obj, &len)) == SHELF_OK &&
+                (rc = shelf__kx_unwrap(&lib->err, name, h->kx, pub, d->id, h->me.id,
+                                       d->wraps[k].gen, (const unsigned char *)obj.buf, len,
+                                       key)) == SHELF_OK) {
+                rc = shelf__libkey_put(lib, d->wraps[k].gen, key);
+                h->st->keys_in += rc == SHELF_OK;
+            }
+            OPENSSL_cleanse(key, sizeof key);
+            shelf__buf_release(&obj);
+        }
+    }
+    return rc;
+}
+
+/* Wrap each generation this device made for each device paired here that
+ * has published a key-exchange key and lacks it. */
+static int wrap_for_peers(hub *h)
+{
+    shelf_library *lib = h->lib;
+    hub_dev *me = self_dev(h);
+    sqlite3_stmt *st;
+    int rc = SHELF_OK, step;
+
+    if (!me)
+        return oom(h);
+    if (!(st = shelf__prepare(lib, "SELECT gen, key FROM sync_keys WHERE made_here ORDER BY gen")))
+        return lib->err.rc;
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t gen = sqlite3_column_int64(st, 0);
+        const unsigned char *key = sqlite3_column_blob(st, 1);
+        size_t i, k;
+
+        if (sqlite3_column_bytes(st, 1) != SHELF__LIBKEY_LEN)
+            continue;
+        for (i = 0; i < h->ndevs && rc == SHELF_OK; i++) {
+            hub_dev *d = &h->devs[i];
+            unsigned char pub[SHELF__KX_LEN];
+            shelf__buf wrapped = SHELF__BUF_INIT, obj = SHELF__BUF_INIT;
+            char name[192];
+
+            if (!d->has_kx || !is_paired(h, d))
+                continue;
+            for (k = 0; k < me->nwraps; k++)
+                if (me->wraps[k].gen == gen && !strcmp(me->wraps[k].to, d->id))
+                    break;
+            if (k < me->nwraps)
+                continue;       /* wrapped for it already */
+            snprintf(name, sizeof name, "devices/%s/keys/%010lld-%s.key", h->me.id,
+                     (long long)gen, d->id);
+            if ((rc = read_kx(h, d, pub)) == SHELF_OK &&
+                (rc = shelf__kx_wrap(&lib->err, h->kx, pub, h->me.id, d->id, gen, key,
+                                     &wrapped)) == SHELF_OK &&
+                (rc = shelf__obj_sign(&lib->err, name, h->key, wrapped.buf, wrapped.len, &obj)) ==
+                    SHELF_OK &&
+                (rc = put_object(h, name, obj.buf, obj.len)) == SHELF_OK)
+                h->st->keys_out++;
+            shelf__buf_release(&wrapped);
+            shelf__buf_release(&obj);
+        }
+    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the library keys");
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -481,7 +672,6 @@ static int pull_device(hub *h, hub_dev *d, pulled *p)
             break;
         next = d->segs[i].last + 1;
     }
-    EVP_PKEY_free(signer);
     return rc;
 }
 
@@ -519,6 +709,69 @@ static int apply_pulled(hub *h, pulled *p)
     return rc;
 }
 
+/* Is any other paired device's segment on the hub?  (Then the library
+ * key exists already, and this device must get it, not make its own.) */
+static int others_pushed(hub *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->ndevs; i++)
+        if (h->devs[i].nsegs && is_paired(h, &h->devs[i]))
+            return 1;
+    return 0;
+}
+
+static int waiting_for_key(hub *h)
+{
+    return shelf__seterr(&h->lib->err, SHELF_EPERM, "hub %s: this device does not hold the "
+                         "library key yet; a paired device that holds it wraps it for this one "
+                         "at its next push (or accept an invitation), then sync again", h->target);
+}
+
+static int push(hub *h)
+{
+    shelf_library *lib = h->lib;
+    int64_t held = 0, on_hub = 0, keys = 0;
+    hub_dev *me;
+    size_t k;
+    int rc;
+
+    if ((rc = shelf__changes_drain(lib, h->me.id, NULL)) != SHELF_OK ||
+        (rc = hub_list(h, "devices")) != SHELF_OK || (rc = unwrap_mine(h)) != SHELF_OK ||
+        (rc = publish_self(h)) != SHELF_OK ||
+        (rc = shelf__query_int(lib, "SELECT count(*) FROM sync_keys", NULL, &keys)) != SHELF_OK)
+        return rc;
+    if (!keys && others_pushed(h))
+        return waiting_for_key(h);
+    if ((rc = shelf__libkey(lib, 0, &h->gen, h->libkey)) != SHELF_OK ||
+        (rc = shelf__query_int(lib, "SELECT coalesce(max(counter), 0) FROM changes WHERE device = ?1",
+                               h->me.id, &held)) != SHELF_OK)
+        return rc;
+    if (!(me = self_dev(h)))
+        return oom(h);
+    for (k = 0; k < me->nsegs; k++)
+        if (me->segs[k].last > on_hub)
+            on_hub = me->segs[k].last;
+    if (on_hub > held)
+        return shelf__seterr(&lib->err, SHELF_EPERM, "hub %s holds changes up to %lld of this "
+                             "device, but this library made only %lld: another copy of this "
+                             "library (same device id) pushed there", h->target,
+                             (long long)on_hub, (long long)held);
+    h->last = on_hub;
+    if (!(h->records = json_array()))
+        return oom(h);
+    rc = shelf__log_each(lib, h->me.id, on_hub, push_one, h);
+    if (rc != SHELF_OK && h->rc != SHELF_OK)
+        rc = h->rc;
+    if (rc == SHELF_OK)
+        rc = flush_segment(h);
+    if (rc == SHELF_OK && h->last < on_hub)
+        h->last = on_hub;
+    if (rc == SHELF_OK)
+        rc = wrap_for_peers(h);
+    return rc;
+}
+
 static int pull(hub *h)
 {
     pulled p;
@@ -527,6 +780,11 @@ static int pull(hub *h)
 
     memset(&p, 0, sizeof p);
     if ((rc = hub_list(h, "devices")) != SHELF_OK)
+        return rc;
+    /* so that paired devices can wrap the library key for this one; a
+     * hub this device cannot write (a read-only stick) is still read */
+    (void)publish_self(h);
+    if ((rc = unwrap_mine(h)) != SHELF_OK)
         return rc;
     for (i = 0; i < h->ndevs && rc == SHELF_OK; i++) {
         if (!strcmp(h->devs[i].id, h->me.id))

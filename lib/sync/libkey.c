@@ -44,10 +44,13 @@ static int key_read(shelf_library *lib, int64_t gen, int64_t *gen_out,
     return rc;
 }
 
-static int key_insert(shelf_library *lib, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN])
+static int key_insert(shelf_library *lib, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN],
+                      int made_here)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "INSERT INTO sync_keys(gen, key, created) "
-                                           "VALUES(?1, ?2, unixepoch())");
+    sqlite3_stmt *st = shelf__prepare(lib, made_here ? "INSERT INTO sync_keys(gen, key, created, "
+                                                       "made_here) VALUES(?1, ?2, unixepoch(), 1)"
+                                                     : "INSERT INTO sync_keys(gen, key, created) "
+                                                       "VALUES(?1, ?2, unixepoch())");
     int rc = SHELF_OK;
 
     if (!st)
@@ -81,7 +84,7 @@ int shelf__libkey(shelf_library *lib, int64_t gen, int64_t *gen_out,
     if (rc == SHELF_ENOTFOUND) {
         if ((rc = shelf__random(key, SHELF__LIBKEY_LEN)) != SHELF_OK)
             shelf__seterr(&lib->err, rc, "cannot make a library key: no random bytes");
-        else if ((rc = key_insert(lib, 1, key)) == SHELF_OK)
+        else if ((rc = key_insert(lib, 1, key, 1)) == SHELF_OK)
             *gen_out = 1;
     }
     if (rc == SHELF_OK)
@@ -110,7 +113,7 @@ int shelf__libkey_put(shelf_library *lib, int64_t gen, const unsigned char key[S
             rc = shelf__seterr(&lib->err, SHELF_EPERM,
                                "library key %lld differs from the one held here", (long long)gen);
     } else if (rc == SHELF_ENOTFOUND) {
-        rc = key_insert(lib, gen, key);
+        rc = key_insert(lib, gen, key, 0);
     }
     OPENSSL_cleanse(have, sizeof have);
     if (rc == SHELF_OK)
@@ -131,7 +134,7 @@ int shelf__libkey_rotate(shelf_library *lib, int64_t *gen_out)
             SHELF_OK &&
         (rc = shelf__random(key, sizeof key)) != SHELF_OK)
         shelf__seterr(&lib->err, rc, "cannot make a library key: no random bytes");
-    if (rc == SHELF_OK && (rc = key_insert(lib, top + 1, key)) == SHELF_OK)
+    if (rc == SHELF_OK && (rc = key_insert(lib, top + 1, key, 1)) == SHELF_OK)
         *gen_out = top + 1;
     OPENSSL_cleanse(key, sizeof key);
     if (rc == SHELF_OK)

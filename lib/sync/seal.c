@@ -208,3 +208,31 @@ int shelf__seg_records(shelf__err *e, const char *name, const char *device, int6
         shelf__wire_free(m);
     return rc;
 }
+
+int shelf__obj_sign(shelf__err *e, const char *name, EVP_PKEY *signer, const void *data, size_t n,
+                    shelf__buf *out)
+{
+    unsigned char sig[SIG_LEN];
+
+    shelf__buf_reset(out);
+    if (!ed25519(signer, 1, name, data, n, sig))
+        return shelf__seterr(e, SHELF_EIO, "cannot sign hub object '%.200s'", name);
+    if (shelf__buf_add(out, data, n) != SHELF_OK || shelf__buf_add(out, sig, sizeof sig) != SHELF_OK)
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
+int shelf__obj_check(shelf__err *e, const char *name, const unsigned char *obj, size_t n,
+                     EVP_PKEY *signer, size_t *len)
+{
+    unsigned char sig[SIG_LEN];
+
+    if (n < SIG_LEN)
+        return bad(e, name, "is too short to be signed");
+    memcpy(sig, obj + n - SIG_LEN, SIG_LEN);
+    if (!ed25519(signer, 0, name, obj, n - SIG_LEN, sig))
+        return shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' is not signed by its device "
+                             "(changed, cut short, or moved)", name);
+    *len = n - SIG_LEN;
+    return SHELF_OK;
+}

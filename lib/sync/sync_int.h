@@ -180,6 +180,37 @@ int shelf__seg_records(shelf__err *e, const char *name, const char *device, int6
  * checking the certificate is that device's (its hash is the id). */
 int shelf__seg_signer(shelf__err *e, const char *device, const char *pem, size_t n, EVP_PKEY **out);
 
+/* A small hub object signed like a segment but not sealed (seal.c):
+ * data || Ed25519 signature over name, NUL, data.  _check verifies it
+ * against signer and sets *len to the data's length. */
+int shelf__obj_sign(shelf__err *e, const char *name, EVP_PKEY *signer, const void *data, size_t n,
+                    shelf__buf *out);
+int shelf__obj_check(shelf__err *e, const char *name, const unsigned char *obj, size_t n,
+                     EVP_PKEY *signer, size_t *len);
+
+/* ---- wrapping the library key for one device (kx.c) ---- */
+
+#define SHELF__KX_LEN 32
+
+/* This device's X25519 key, derived from its Ed25519 key (HKDF-SHA256),
+ * so it needs no file of its own; its public half into pub. */
+int shelf__kx_key(shelf__err *e, EVP_PKEY *ed, EVP_PKEY **out, unsigned char pub[SHELF__KX_LEN]);
+/* The hub object "devices/<id>/kx.pub" (data to sign) of a public key,
+ * and reading one back (after shelf__obj_check). */
+void shelf__kx_pub_object(const unsigned char pub[SHELF__KX_LEN], unsigned char out[8 + SHELF__KX_LEN]);
+int shelf__kx_pub_parse(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                        unsigned char pub[SHELF__KX_LEN]);
+/* Wrap generation gen of the library key from device from (key mine) for
+ * device to (public key theirs), into out (the data of
+ * "devices/<from>/keys/<gen>-<to>.key", to sign); and unwrap one. */
+int shelf__kx_wrap(shelf__err *e, EVP_PKEY *mine, const unsigned char theirs[SHELF__KX_LEN],
+                   const char *from, const char *to, int64_t gen,
+                   const unsigned char key[SHELF__LIBKEY_LEN], shelf__buf *out);
+int shelf__kx_unwrap(shelf__err *e, const char *name, EVP_PKEY *mine,
+                     const unsigned char theirs[SHELF__KX_LEN], const char *from, const char *to,
+                     int64_t gen, const unsigned char *data, size_t n,
+                     unsigned char key[SHELF__LIBKEY_LEN]);
+
 /* An announcement datagram (discover.c) into *out (address left empty):
  * SHELF_OK, SHELF_EFORMAT when it is not one, SHELF_ENOMEM. */
 int shelf__disc_parse(const void *data, size_t n, shelf_announce *out);

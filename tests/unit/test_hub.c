@@ -290,16 +290,29 @@ TEST(keys_gaps_and_strangers)
     ASSERT_OKL(b, shelf__exec(b, "DELETE FROM sync_keys"));
     share_key(a, b);
     pull(b, hub);
-    /* a rotates; b lacks generation 2 */
+    /* a rotates; its push wraps generation 2 for b; without that wrapped
+     * key b cannot read the new segment */
     ASSERT_OKL(a, shelf__libkey_rotate(a, &gen));
     ASSERT_EQ_INT(gen, 2);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "one"));
-    push(a, hub);
+    ASSERT(push(a, hub).keys_out >= 1);
+    {
+        char wrapped[PATH_MAX], ib[SHELF_DEVICE_ID_LEN + 1];
+
+        id_of(b, ib);
+        test_pathf(wrapped, sizeof wrapped, "%s/devices/%s/keys/0000000002-%s.key", hub, ia, ib);
+        ASSERT(unlink(wrapped) == 0);
+    }
     ASSERT_EQ_INT(shelf_sync_pull(b, hub, 0, NULL), SHELF_EPERM);
     ASSERT(strstr(shelf_errmsg(b), "library key 2") != NULL);
-    share_key(a, b);
+    st = push(a, hub);          /* wraps it again: it is gone from the hub */
+    ASSERT_EQ_INT(st.keys_out, 1);
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.keys_in, 1);
     /* a segment gone from the middle */
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "two"));
+    push(a, hub);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "three"));
     push(a, hub);
     seg_of(hub, ia, seg, sizeof seg);
     {
@@ -312,13 +325,20 @@ TEST(keys_gaps_and_strangers)
                    f - 1);
         ASSERT(unlink(mid) == 0);
     }
-    pull_refused(b, hub, SHELF_EFORMAT, "lacks changes", dir);
+    {
+        shelf_hub_stats gst = { .size = sizeof gst };
+
+        ASSERT_EQ_INT(shelf_sync_pull(b, hub, 0, &gst), SHELF_EFORMAT);
+        ASSERT(strstr(shelf_errmsg(b), "lacks changes") != NULL);
+        ASSERT_EQ_INT(gst.applied, 0);
+        ASSERT_STATE(b, dir, "kick é.wav", "one|0");
+    }
     /* a device not paired with b: its folder is ignored */
     push(d, hub);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "hat \xff.wav"), "x"));
     st = pull(a, hub);
-    ASSERT_EQ_INT(st.strangers, 1);     /* d; b never pushed, so has no folder */
-    ASSERT_EQ_INT(st.devices, 0);
+    ASSERT_EQ_INT(st.strangers, 1);     /* d */
+    ASSERT_EQ_INT(st.devices, 1);       /* b: its keys, no segment */
     ASSERT_EQ_INT(st.pulled, 0);
     {
         char id[SHELF_DEVICE_ID_LEN + 1];
@@ -332,6 +352,73 @@ TEST(keys_gaps_and_strangers)
     shelf_library_close(a);
     shelf_library_close(b);
     shelf_library_close(d);
+}
+
+/* Devices paired the Syncthing way (no invitation) get the library key
+ * through the hub: the device that made it wraps it for each device paired
+ * with it once that device has published its key-exchange key; a device
+ * revoked there gets no generation made after. */
+TEST(keys_travel_through_the_hub)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], p[PATH_MAX], ia[SHELF_DEVICE_ID_LEN + 1], ic[SHELF_DEVICE_ID_LEN + 1];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"),
+                  *c = test_device_at(dir, "c");
+    shelf_hub_stats st = { .size = sizeof st };
+    unsigned char key[SHELF__LIBKEY_LEN], kb[SHELF__LIBKEY_LEN];
+    int64_t gen = 0, g;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    pair(a, c);
+    id_of(a, ia);
+    id_of(c, ic);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "first"));
+    st = push(a, hub);                          /* makes generation 1 */
+    ASSERT_EQ_INT(st.keys_out, 0);              /* nobody has a key-exchange key yet */
+    /* b cannot read a's segment yet, but publishes what a needs */
+    ASSERT_EQ_INT(shelf_sync_pull(b, hub, 0, &st), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(b), "wraps it for this one at its next push") != NULL);
+    ASSERT_STATE(b, dir, "kick é.wav", "|0");
+    /* b may not make a key of its own while a's segments wait for it */
+    ASSERT_EQ_INT(shelf_sync_push(b, hub, 0, &st), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(b), "does not hold the library key yet") != NULL);
+    ASSERT_EQ_INT(shelf__query_int(b, "SELECT count(*) FROM sync_keys", NULL, &g), SHELF_OK);
+    ASSERT_EQ_INT(g, 0);
+    ASSERT_EQ_INT(shelf_sync_pull(c, hub, 0, NULL), SHELF_EPERM);   /* publishes too */
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.keys_out, 2);              /* generation 1 for b and for c */
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.keys_in, 1);
+    ASSERT_STATE(b, dir, "kick é.wav", "first|0");
+    ASSERT_OKL(a, shelf__libkey(a, 1, &g, key));
+    ASSERT_OKL(b, shelf__libkey(b, 1, &g, kb));
+    ASSERT(memcmp(key, kb, sizeof key) == 0);
+    /* b pushes with a's key and wraps nothing (it made no generation) */
+    ASSERT_OKL(b, shelf_rate(b, id_at(b, dir, "snare 🥁.wav"), 3));
+    st = push(b, hub);
+    ASSERT_EQ_INT(st.keys_out, 0);
+    pull(a, hub);
+    ASSERT_STATE(a, dir, "snare 🥁.wav", "|3");
+
+    /* a revokes c: the next generation is wrapped for b only */
+    ASSERT_OKL(a, shelf_device_remove(a, ic));
+    ASSERT_OKL(a, shelf__libkey(a, 0, &gen, key));
+    if (gen == 1)       /* removing did not rotate it: rotate here */
+        ASSERT_OKL(a, shelf__libkey_rotate(a, &gen));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "after"));
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.keys_out, 1);
+    test_pathf(p, sizeof p, "%s/devices/%s/keys/%010lld-%s.key", hub, ia, (long long)gen, ic);
+    ASSERT(!test_exists(p));
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.keys_in, 1);
+    ASSERT_STATE(b, dir, "kick é.wav", "after first|0");
+    ASSERT_EQ_INT(shelf_sync_pull(c, hub, 0, NULL), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(c), "library key") != NULL);
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
 }
 
 /* A copy of a library (same identity) that pushes after the original: its
@@ -370,6 +457,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(three_devices_through_a_folder),
         TEST_ENTRY(tampering_is_refused),
         TEST_ENTRY(keys_gaps_and_strangers),
+        TEST_ENTRY(keys_travel_through_the_hub),
         TEST_ENTRY(a_copy_is_refused),
         TEST_END
     };
