@@ -283,11 +283,11 @@ static void on_ready(void *ud, const char *address)
 {
     listen_ctx *l = ud;
     const char *colon = strrchr(address, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
 
     /* paired devices on the LAN find this one without an address */
-    if (l->announce && colon &&
-        shelf_sync_announce_start(l->lib, atoi(colon + 1), l->announce_ms, &l->announcer) !=
-            SHELF_OK)
+    if (l->announce && port > 0 && port < 65536 &&
+        shelf_sync_announce_start(l->lib, (int)port, l->announce_ms, &l->announcer) != SHELF_OK)
         cli_error("%s (devices must be given this one's address)", shelf_errmsg(l->lib));
 
     if (l->c->json) {
@@ -838,7 +838,7 @@ static int sync_watch(const cli *c, int argc, char **argv)
         if (cli_interrupted)
             break;
         now = cli_now();
-        if ((rc = shelf_sync_vector(w.lib, watch_mine, &w)) != SHELF_OK) {
+        if (shelf_sync_vector(w.lib, watch_mine, &w) != SHELF_OK) {
             cli_error("%s", shelf_errmsg(w.lib));
             break;
         }

@@ -197,6 +197,7 @@ int shelf_sync_discover(int timeout_ms, int (*fn)(void *ud, const shelf_announce
 
     if (errmsg)
         *errmsg = NULL;
+    memset(&from, 0, sizeof from);
     memset(&me, 0, sizeof me);
     me.sin_family = AF_INET;
     me.sin_port = htons((uint16_t)shelf_discovery_port());

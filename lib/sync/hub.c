@@ -102,15 +102,28 @@ static hub_dev *dev_get(hub *h, const char *id, size_t n)
     return &h->devs[h->ndevs++];
 }
 
+/* The n decimal digits at p as a number, or -1 when they are not all
+ * digits. */
+static long long digits(const char *p, int n)
+{
+    long long v = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
 /* "<16 digits>-<16 digits>.seg" into *s, else 0. */
 static int seg_name(const char *p, hub_seg *s)
 {
-    char tail[8];
     long long a, b;
-    int used = 0;
 
-    if (strlen(p) != 37 || sscanf(p, "%16lld-%16lld%4s%n", &a, &b, tail, &used) != 3 ||
-        used != 37 || strcmp(tail, ".seg") != 0 || a < 1 || b < a)
+    if (strlen(p) != 37 || p[16] != '-' || strcmp(p + 33, ".seg") != 0 ||
+        (a = digits(p, 16)) < 1 || (b = digits(p + 17, 16)) < a)
         return 0;
     s->first = a;
     s->last = b;
@@ -122,10 +135,9 @@ static int wrap_name(const char *p, hub_wrap *w)
 {
     unsigned char sha[32];
     long long g;
-    int used = 0;
 
-    if (strlen(p) != 10 + 1 + SHELF_DEVICE_ID_LEN + 4 || sscanf(p, "%10lld-%n", &g, &used) != 1 ||
-        used != 11 || g < 1 || strcmp(p + 11 + SHELF_DEVICE_ID_LEN, ".key") != 0)
+    if (strlen(p) != 10 + 1 + SHELF_DEVICE_ID_LEN + 4 || p[10] != '-' ||
+        (g = digits(p, 10)) < 1 || strcmp(p + 11 + SHELF_DEVICE_ID_LEN, ".key") != 0)
         return 0;
     memcpy(w->to, p + 11, SHELF_DEVICE_ID_LEN);
     w->to[SHELF_DEVICE_ID_LEN] = '\0';
@@ -687,13 +699,13 @@ static int apply_pulled(hub *h, pulled *p)
         total += p->msgs[i].nrecs;
     if (!total)
         return SHELF_OK;
-    if (!(p->order = shelf__calloc(total, sizeof *p->order)) ||
+    if (!(p->order = shelf__calloc(total, sizeof(const shelf__change *))) ||
         !(batch = shelf__calloc(total < APPLY_BATCH ? total : APPLY_BATCH, sizeof *batch)))
         return oom(h);
     for (i = 0; i < p->nmsgs; i++)
         for (k = 0; k < p->msgs[i].nrecs; k++)
             p->order[p->n++] = &p->msgs[i].recs[k];
-    qsort(p->order, p->n, sizeof *p->order, cmp_rec);
+    qsort(p->order, p->n, sizeof(const shelf__change *), cmp_rec);
     for (i = 0; i < p->n && rc == SHELF_OK; i += k) {
         shelf__merge_stats ms;
 

@@ -113,7 +113,7 @@ int shelf__seg_open(shelf__err *e, const char *name, const unsigned char *data, 
     shelf__buf z = SHELF__BUF_INIT;
     unsigned long long size;
     unsigned char sig[SIG_LEN];
-    int64_t gen;
+    int64_t gen = 0;
     size_t got;
     int rc;
 
@@ -180,6 +180,7 @@ int shelf__seg_records(shelf__err *e, const char *name, const char *device, int6
                        int64_t last, const char *plain, size_t n, shelf__wire_msg *m)
 {
     json_t *dev, *f, *l;
+    int64_t want;
     size_t i;
     int rc;
 
@@ -197,9 +198,10 @@ int shelf__seg_records(shelf__err *e, const char *name, const char *device, int6
                            "than its name", name);
     else
         rc = shelf__wire_changes(e, m);
-    if (rc == SHELF_OK && (int64_t)m->nrecs != last - first + 1)
+    want = last - first + 1;
+    if (rc == SHELF_OK && (int64_t)m->nrecs != want)
         rc = shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds %zu changes, not %lld",
-                           name, m->nrecs, (long long)(last - first + 1));
+                           name, m->nrecs, (long long)want);
     for (i = 0; rc == SHELF_OK && i < m->nrecs; i++)
         if (strcmp(m->recs[i].device, device) != 0 || m->recs[i].counter != first + (int64_t)i)
             rc = shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' holds a change out of its "
