@@ -20,6 +20,10 @@
 #
 #   bench/bench_sync.sh [--samples N] [--dir DIR]
 #
+#   Unison      the same with Unison 2.52 between two copies of a library
+#               folder, over its socket protocol through the counting relay
+#               (when unison is installed: install-deps --tools).
+#
 # Needs sqlite3 (its sha3()), python3, curl, syncthing and a release build
 # (SHELF_BUILD, default build/release).  Prints a markdown table.
 set -u
@@ -52,41 +56,11 @@ since() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys
 # a free TCP port of 127.0.0.1
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# library DIR: a library of $n sample rows, the same on every call
-library() {
-    "$shelf" -L "$1" init >/dev/null || exit 1
-    sqlite3 "$1/shelf.db" "
-      INSERT INTO roots(path) VALUES('/srv/samples');
-      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n)
-      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
-                          channels, frames, duration, bits, category, created)
-        SELECT 'sample ' || k, 1, 'pack ' || (k % 200) || '/sample ' || k || '.wav',
-               100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
-               0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
-}
-
-# ten changes through shelf on library DIR
-ten_changes() {
-    local i
-    for i in 11 22 33 44 55; do "$shelf" -L "$1" tag add $i bench >/dev/null; done
-    for i in 66 77 88; do "$shelf" -L "$1" rate $i 4 >/dev/null; done
-    for i in 99 111; do "$shelf" -L "$1" fav $i >/dev/null; done
-}
-
-# ---- shelf ----
-A=$dir/a B=$dir/b
-library "$A"
-library "$B"
-"$shelf" -L "$A" device add "$("$shelf" -q -L "$B" device id)" --name laptop >/dev/null
-"$shelf" -L "$B" device add "$("$shelf" -q -L "$A" device id)" --name stage >/dev/null
-"$shelf" -L "$A" -q sync status >/dev/null     # the logs of both, once, before timing
-"$shelf" -L "$B" -q sync status >/dev/null
-
-lport=$(port) rport=$(port)
-"$shelf" -L "$A" sync listen --address "127.0.0.1:$lport" >"$dir/listen.out" 2>&1 &
-pids="$pids $!"
-# a relay that counts the bytes both ways (TLS included)
-python3 - "$rport" "$lport" "$dir/relay.count" <<'EOF' &
+# relay LISTEN_PORT TARGET_PORT COUNT_FILE: a TCP relay on 127.0.0.1 that
+# counts the bytes both ways (TLS included) into COUNT_FILE, in the
+# background (its pid joins $pids)
+relay() {
+    python3 - "$1" "$2" "$3" <<'EOF' &
 import os, socket, sys, threading, time
 lp, tp, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 srv = socket.socket()
@@ -128,7 +102,43 @@ while True:
     os.replace(out + ".tmp", out)
     time.sleep(0.1)
 EOF
+    pids="$pids $!"
+}
+
+# library DIR: a library of $n sample rows, the same on every call
+library() {
+    "$shelf" -L "$1" init >/dev/null || exit 1
+    sqlite3 "$1/shelf.db" "
+      INSERT INTO roots(path) VALUES('/srv/samples');
+      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n)
+      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
+                          channels, frames, duration, bits, category, created)
+        SELECT 'sample ' || k, 1, 'pack ' || (k % 200) || '/sample ' || k || '.wav',
+               100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
+               0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
+}
+
+# ten changes through shelf on library DIR
+ten_changes() {
+    local i
+    for i in 11 22 33 44 55; do "$shelf" -L "$1" tag add $i bench >/dev/null; done
+    for i in 66 77 88; do "$shelf" -L "$1" rate $i 4 >/dev/null; done
+    for i in 99 111; do "$shelf" -L "$1" fav $i >/dev/null; done
+}
+
+# ---- shelf ----
+A=$dir/a B=$dir/b
+library "$A"
+library "$B"
+"$shelf" -L "$A" device add "$("$shelf" -q -L "$B" device id)" --name laptop >/dev/null
+"$shelf" -L "$B" device add "$("$shelf" -q -L "$A" device id)" --name stage >/dev/null
+"$shelf" -L "$A" -q sync status >/dev/null     # the logs of both, once, before timing
+"$shelf" -L "$B" -q sync status >/dev/null
+
+lport=$(port) rport=$(port)
+"$shelf" -L "$A" sync listen --address "127.0.0.1:$lport" >"$dir/listen.out" 2>&1 &
 pids="$pids $!"
+relay "$rport" "$lport" "$dir/relay.count"
 sleep 1
 
 wire() { sleep 0.7; cat "$dir/relay.count" 2>/dev/null || echo 0; }
@@ -226,6 +236,34 @@ st_t=$(since "$t0")
 st_b=$(( $(bytes) - b0 ))
 same=$(cmp -s "$FA/shelf.db" "$FB/shelf.db" && echo yes || echo no)
 
+# ---- Unison ----
+un_t="" un_b=""
+if command -v unison >/dev/null; then
+    UA=$dir/un-a UB=$dir/un-b
+    rm -rf "$UA" "$UB"
+    library "$UA"
+    cp -a "$UA" "$UB"
+    export UNISON=$dir/unison-home
+    mkdir -p "$UNISON"
+    up=$(port) urp=$(port)
+    (cd "$dir" && unison -socket "$up" >"$dir/unison-server.log" 2>&1) &
+    pids="$pids $!"
+    relay "$urp" "$up" "$dir/unison.count"
+    sleep 1
+    unopts="-batch -auto -silent -times -confirmbigdel=false"
+    # the first run makes Unison's archives of two identical folders
+    unison "$UA" "socket://127.0.0.1:$urp/$UB" $unopts >"$dir/unison-1.log" 2>&1 || true
+    sleep 0.7
+    ub0=$(cat "$dir/unison.count")
+    ten_changes "$UA"
+    t0=$(now)
+    unison "$UA" "socket://127.0.0.1:$urp/$UB" $unopts >"$dir/unison-2.log" 2>&1 || true
+    un_t=$(since "$t0")
+    sleep 0.7
+    un_b=$(( $(cat "$dir/unison.count") - ub0 ))
+    un_same=$(cmp -s "$UA/shelf.db" "$UB/shelf.db" && echo yes || echo no)
+fi
+
 # ---- shelf through a hub ----
 # ten other changes (tags, ratings and favourites not made yet)
 ten_more() {
@@ -293,5 +331,6 @@ echo "|---|---:|---:|"
 echo "| shelf, first exchange of the two logs (2 x $n records) | $first_t | $(kb "$first_b") kB |"
 echo "| shelf, 10 changes ($applied records) | $steady_t | $(kb "$steady_b") kB |"
 echo "| Syncthing, the same 10 changes to the library folder (catalog identical after: $same) | $st_t | $(kb "$st_b") kB |"
+[ -n "$un_t" ] && echo "| Unison 2.52, the same 10 changes to the library folder (socket, catalog identical after: $un_same) | $un_t | $(kb "$un_b") kB |"
 echo "${hub_rows#?}"
 python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('shelf / Syncthing: time %.2f, bytes %.3f' % (a / b, int(sys.argv[3]) / max(1, int(sys.argv[4]))))" "$steady_t" "$st_t" "$steady_b" "$st_b"
