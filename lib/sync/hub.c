@@ -668,7 +668,8 @@ static int pull_device(hub *h, hub_dev *d, pulled *p)
                                "WHERE device = ?1", d->id, &next)) != SHELF_OK)
         return rc;
     next++;
-    qsort(d->segs, d->nsegs, sizeof *d->segs, cmp_seg);
+    if (d->nsegs)
+        qsort(d->segs, d->nsegs, sizeof *d->segs, cmp_seg);
     for (i = 0; i < d->nsegs; i++) {
         if (d->segs[i].last < next)
             continue;
