@@ -600,7 +600,8 @@ static void hub_stats_add(json_t *o, const char *what, const shelf_hub_stats *st
                           (json_int_t)st->bytes_in);
 
     if (v && (json_object_set_new(v, "keys_out", json_integer(st->keys_out)) != 0 ||
-              json_object_set_new(v, "keys_in", json_integer(st->keys_in)) != 0))
+              json_object_set_new(v, "keys_in", json_integer(st->keys_in)) != 0 ||
+              json_object_set_new(v, "compacted", json_integer(st->compacted)) != 0))
         cli_json_check(-1);
 
     cli_json_check(json_object_set_new(o, what, v));

@@ -250,6 +250,7 @@ typedef struct shelf_hub_stats {
     uint64_t bytes_out, bytes_in;           /* object bytes written and read */
     int64_t keys_out;                       /* library key generations wrapped for devices */
     int64_t keys_in;                        /* generations unwrapped for this one */
+    int64_t compacted;                      /* small segments of this device merged away */
 } shelf_hub_stats;
 
 /*

@@ -29,6 +29,7 @@
 
 typedef struct hub_seg {
     int64_t first, last;
+    uint64_t size;              /* of the object */
 } hub_seg;
 
 typedef struct hub_wrap {
@@ -65,6 +66,7 @@ typedef struct hub {
     size_t pending;
     int64_t gen;
     unsigned char libkey[SHELF__LIBKEY_LEN];
+    int64_t stop;               /* push_one: the last counter to take (0: all) */
     int rc;
 } hub;
 
@@ -156,7 +158,6 @@ static int list_one(void *ud, const char *name, uint64_t size)
     hub_seg s;
     hub_dev *d;
 
-    (void)size;
     if (strncmp(name, "devices/", 8) != 0 || !(slash = strchr(id, '/')) ||
         slash - id != SHELF_DEVICE_ID_LEN)
         return 0;
@@ -205,6 +206,7 @@ static int list_one(void *ud, const char *name, uint64_t size)
             d->segs = n;
             d->cap = cap;
         }
+        s.size = size;
         d->segs[d->nsegs++] = s;
     }
     return 0;
@@ -342,6 +344,8 @@ static int push_one(void *ud, const shelf_change *c)
     size_t size = strlen(c->item) + strlen(c->field) + strlen(c->value) + 120;
     json_t *r;
 
+    if (h->stop && c->counter > h->stop)
+        return 1;
     if (h->pending && h->pending + size > SHELF__SEG_PLAIN && (h->rc = flush_segment(h)) != SHELF_OK)
         return h->rc;
     r = json_pack("[s, I, I, s, s, s]", c->device, (json_int_t)c->counter, (json_int_t)c->hlc,
@@ -741,6 +745,72 @@ static int waiting_for_key(hub *h)
                          "at its next push (or accept an invitation), then sync again", h->target);
 }
 
+/* Compaction: a device that pushes often (sync watch) leaves many small
+ * segments, and every pull lists them all.  Past COMPACT_AT segments of
+ * its own, a push rewrites each run of COMPACT_RUN or more small ones
+ * (under COMPACT_SMALL bytes) from the local log as segments of the usual
+ * size, then removes the old ones.  A reader that listed the old ones
+ * while they went fails that pull and takes the new ones at the next;
+ * one that sees both takes the longer (cmp_seg) and skips what it holds. */
+#define COMPACT_AT 32
+#define COMPACT_RUN 8
+#define COMPACT_SMALL (64u << 10)
+
+static int cmp_seg(const void *a, const void *b);
+
+static int rewrite_run(hub *h, const hub_seg *run, size_t n)
+{
+    char name[160];
+    size_t i;
+    int rc;
+
+    h->stop = run[n - 1].last;
+    h->pending = 0;
+    json_array_clear(h->records);
+    rc = shelf__log_each(h->lib, h->me.id, run[0].first - 1, push_one, h);
+    h->stop = 0;
+    if (rc == 1)
+        rc = SHELF_OK;      /* stopped at the run's end */
+    if (rc != SHELF_OK && h->rc != SHELF_OK)
+        rc = h->rc;
+    if (rc == SHELF_OK)
+        rc = flush_segment(h);
+    for (i = 0; i < n && rc == SHELF_OK; i++) {
+        snprintf(name, sizeof name, "devices/%s/log/%016lld-%016lld.seg", h->me.id,
+                 (long long)run[i].first, (long long)run[i].last);
+        if ((rc = shelf__be_remove(h->be, name)) == SHELF_ENOTFOUND)
+            rc = SHELF_OK;
+        else if (rc != SHELF_OK)
+            rc = be_error(h, rc);
+        else
+            h->st->compacted++;
+    }
+    return rc;
+}
+
+static int compact(hub *h, hub_dev *me)
+{
+    int64_t pushed = h->st->pushed;
+    size_t i, j;
+    int rc = SHELF_OK;
+
+    if (me->nsegs <= COMPACT_AT)
+        return SHELF_OK;
+    qsort(me->segs, me->nsegs, sizeof *me->segs, cmp_seg);
+    for (i = 0; i < me->nsegs && rc == SHELF_OK; i = j) {
+        for (j = i; j < me->nsegs && me->segs[j].size < COMPACT_SMALL &&
+                    (j == i || me->segs[j].first == me->segs[j - 1].last + 1);
+             j++)
+            ;
+        if (j - i >= COMPACT_RUN)
+            rc = rewrite_run(h, &me->segs[i], j - i);
+        if (j == i)
+            j++;
+    }
+    h->st->pushed = pushed;     /* rewritten records are not new */
+    return rc;
+}
+
 static int push(hub *h)
 {
     shelf_library *lib = h->lib;
@@ -782,6 +852,13 @@ static int push(hub *h)
         h->last = on_hub;
     if (rc == SHELF_OK)
         rc = wrap_for_peers(h);
+    if (rc == SHELF_OK) {
+        int64_t last = h->last, segs = h->st->segments_out;
+
+        rc = compact(h, me);
+        h->last = last;
+        h->st->segments_out = segs;
+    }
     return rc;
 }
 

@@ -75,7 +75,7 @@ static void state_of(shelf_library *lib, const char *dir, const char *name, char
 
 #define ASSERT_STATE(lib, dir, name, want)                                     \
     do {                                                                      \
-        char got_[256];                                                       \
+        char got_[1024];                                                       \
         state_of((lib), (dir), (name), got_, sizeof got_);                    \
         ASSERT_EQ_STR(got_, (want));                                          \
     } while (0)
@@ -421,6 +421,69 @@ TEST(keys_travel_through_the_hub)
     shelf_library_close(c);
 }
 
+static int count_segments(const char *hub, const char *id)
+{
+    char dir[PATH_MAX];
+    struct dirent *de;
+    int n = 0;
+    DIR *d;
+
+    test_pathf(dir, sizeof dir, "%s/devices/%s/log", hub, id);
+    ASSERT((d = opendir(dir)) != NULL);
+    while ((de = readdir(d)))
+        n += strstr(de->d_name, ".seg") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* A device that pushes after every change (sync watch) does not leave a
+ * segment per change for ever: past 32, runs of small ones are rewritten
+ * as one; devices that pulled before and after read the same. */
+TEST(small_segments_are_compacted)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], ia[SHELF_DEVICE_ID_LEN + 1], tag[16];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"),
+                  *c = test_device_at(dir, "c");
+    shelf_hub_stats st;
+    int i, compacted = 0;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    pair(a, c);
+    share_key(a, b);
+    share_key(a, c);
+    id_of(a, ia);
+    for (i = 0; i < 40; i++) {
+        snprintf(tag, sizeof tag, "t%02d", i);
+        ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "hat \xff.wav"), tag));
+        st = push(a, hub);
+        ASSERT_EQ_INT(st.pushed, i == 0 ? 4 : 1);
+        compacted += (int)st.compacted;
+        if (i == 20)
+            pull(b, hub);       /* b reads half before the compaction */
+    }
+    ASSERT(compacted >= 32);
+    ASSERT(count_segments(hub, ia) < 10);
+    st = pull(b, hub);
+    ASSERT(st.pulled >= 19);
+    st = pull(c, hub);
+    ASSERT_EQ_INT(st.pulled, 40 + 3);
+    {
+        char sa[1024], sb[1024], sc[1024];
+
+        state_of(a, dir, "hat \xff.wav", sa, sizeof sa);
+        state_of(b, dir, "hat \xff.wav", sb, sizeof sb);
+        state_of(c, dir, "hat \xff.wav", sc, sizeof sc);
+        ASSERT_EQ_STR(sb, sa);
+        ASSERT_EQ_STR(sc, sa);
+        ASSERT(strstr(sa, "t39") != NULL);
+    }
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
 /* A copy of a library (same identity) that pushes after the original: its
  * count is behind the hub's, and it is refused instead of writing changes
  * under numbers the hub holds. */
@@ -458,6 +521,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(tampering_is_refused),
         TEST_ENTRY(keys_gaps_and_strangers),
         TEST_ENTRY(keys_travel_through_the_hub),
+        TEST_ENTRY(small_segments_are_compacted),
         TEST_ENTRY(a_copy_is_refused),
         TEST_END
     };
