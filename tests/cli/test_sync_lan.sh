@@ -95,7 +95,7 @@ contains "the offline tag arrived" "$("$SHELF" -L "$A" --json ls)" '"offline"'
 # ---- a link that drops in the middle of a large exchange ----
 if command -v sqlite3 >/dev/null; then
     sqlite3 "$A/shelf.db" "
-      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 10000)
+      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 4000)
       INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate, channels,
                           frames, duration, bits, category, created)
         SELECT 'bulk ' || k, 1, 'bulk/' || k || '.wav', 1000 + k, 0, lower(hex(sha3(k, 256))),
