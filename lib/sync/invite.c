@@ -126,7 +126,9 @@ int shelf__invite_parse(shelf__err *e, const char *text, shelf__invite *out)
     out->expires = 0;
     for (i = 0; i < len[2]; i++)
         out->expires = out->expires * 10 + (f[2][i] - '0');
-    /* addresses, separated by ',' */
+    /* addresses, separated by ',' (none empty) */
+    if (len[3] && f[3][len[3] - 1] == ',')
+        return bad(e, "an address is not valid");
     p = f[3];
     while (p < f[3] + len[3]) {
         const char *c = memchr(p, ',', (size_t)(f[3] + len[3] - p));
@@ -175,7 +177,7 @@ static int addr_default(shelf__buf *b, int *n)
     /* non-loopback first; loopback only when there is nothing else */
     for (pass = 0; pass < 2 && !*n && rc == SHELF_OK; pass++) {
         for (i = ifa; i && rc == SHELF_OK && *n < SHELF__INVITE_ADDRS; i = i->ifa_next) {
-            char h[NI_MAXHOST];
+            char h[NI_MAXHOST], a[NI_MAXHOST + 16];
             int v6;
 
             if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) ||
@@ -188,10 +190,11 @@ static int addr_default(shelf__buf *b, int *n)
             if (getnameinfo(i->ifa_addr, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
                             h, sizeof h, NULL, 0, NI_NUMERICHOST) != 0)
                 continue;
+            snprintf(a, sizeof a, v6 ? "[%s]:22700" : "%s:22700", h);
             if (*n)
                 rc = shelf__buf_adds(b, ",");
             if (rc == SHELF_OK)
-                rc = shelf__buf_addf(b, v6 ? "[%s]%%3A22700" : "%s%%3A22700", h);
+                rc = pct_add(b, a);
             ++*n;
         }
     }
@@ -392,15 +395,14 @@ int shelf__keys_json(shelf_library *lib, int64_t after, int make, json_t **out)
     return SHELF_OK;
 }
 
-int shelf__keys_store(shelf_library *lib, const json_t *keys, int replace)
+int shelf__wire_keys(shelf__err *e, const json_t *keys)
 {
     unsigned char key[SHELF__LIBKEY_LEN];
     const json_t *k;
     size_t i;
-    int rc = SHELF_OK;
 
     if (!json_is_array(keys) || json_array_size(keys) > KEYS_MAX)
-        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid sync message: keys are not a list");
+        return shelf__seterr(e, SHELF_EFORMAT, "invalid sync message: keys are not a list");
     json_array_foreach(keys, i, k) {
         const json_t *g = json_array_get(k, 0), *h = json_array_get(k, 1);
 
@@ -409,10 +411,23 @@ int shelf__keys_store(shelf_library *lib, const json_t *keys, int replace)
             json_string_length(h) != 2 * SHELF__LIBKEY_LEN ||
             shelf__unhex(json_string_value(h), key, sizeof key) != SHELF_OK) {
             OPENSSL_cleanse(key, sizeof key);
-            return shelf__seterr(&lib->err, SHELF_EFORMAT,
+            return shelf__seterr(e, SHELF_EFORMAT,
                                  "invalid sync message: a key is not a generation and 64 hex digits");
         }
     }
+    OPENSSL_cleanse(key, sizeof key);
+    return SHELF_OK;
+}
+
+int shelf__keys_store(shelf_library *lib, const json_t *keys, int replace)
+{
+    unsigned char key[SHELF__LIBKEY_LEN];
+    const json_t *k;
+    size_t i;
+    int rc = SHELF_OK;
+
+    if ((rc = shelf__wire_keys(&lib->err, keys)) != SHELF_OK)
+        return rc;
     /* a device paired with nobody yet takes the inviter's keys for its own */
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;

@@ -185,6 +185,9 @@ int shelf__invite_redeem(shelf_library *lib, const char *acceptor, const char *s
 /* Every library key generation as JSON [[gen, "hex"], ...] above after
  * (made, generation 1, when there is none and make is set). */
 int shelf__keys_json(shelf_library *lib, int64_t after, int make, json_t **out);
+/* SHELF_OK when keys is such an array (at most 100000 entries, each a
+ * generation >= 1 and 64 lowercase hex digits), else SHELF_EFORMAT. */
+int shelf__wire_keys(shelf__err *e, const json_t *keys);
 /* Keep the generations of such an array (wire input: checked here);
  * replace: a different key held here is dropped rather than refused. */
 int shelf__keys_store(shelf_library *lib, const json_t *keys, int replace);
