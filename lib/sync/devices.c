@@ -161,7 +161,10 @@ int shelf_device_remove(shelf_library *lib, const char *id)
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no paired device %s", canon);
     /* what it may have held is sealed with keys it knows: a new generation
      * for what comes next (in the same transaction: both or neither) */
-    if (rc == SHELF_OK && (rc = shelf_sync_keygen(lib, &gen)) == SHELF_OK && gen)
+    if (rc == SHELF_OK &&
+        (rc = shelf__query_int(lib, "SELECT coalesce(max(gen), 0) FROM sync_keys", NULL, &gen)) ==
+            SHELF_OK &&
+        gen)
         rc = shelf__libkey_rotate(lib, &gen);
     if (rc != SHELF_OK) {
         shelf__rollback(lib);

@@ -43,6 +43,14 @@ static int pct_add(shelf__buf *b, const char *s)
     return rc;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : -1;
+}
+
 /* Percent-decode text[0..n) into out (size on); 0 when it is not valid
  * or does not fit or holds a NUL. */
 static int pct_get(const char *text, size_t n, char *out, size_t on)
@@ -62,8 +70,8 @@ static int pct_get(const char *text, size_t n, char *out, size_t on)
         }
         if (i + 2 >= n)
             return 0;
-        if (sscanf(text + i + 1, "%2x", &v) != 1 || !strchr("0123456789ABCDEFabcdef", text[i + 1]) ||
-            !strchr("0123456789ABCDEFabcdef", text[i + 2]) || v == 0)
+        if (hexval(text[i + 1]) < 0 || hexval(text[i + 2]) < 0 ||
+            (v = (unsigned)(hexval(text[i + 1]) << 4 | hexval(text[i + 2]))) == 0)
             return 0;
         out[k++] = (char)v;
         i += 2;
