@@ -15,7 +15,7 @@
 
 /* Write data to path through a temporary file beside it, so a reader never
  * sees a part of it. */
-static int write_file(const char *path, const unsigned char *data, size_t n)
+static int write_file(const char *path, const unsigned char *data, size_t n, int mode)
 {
     size_t len = strlen(path) + 32, done = 0;
     char *tmp = malloc(len);
@@ -24,7 +24,7 @@ static int write_file(const char *path, const unsigned char *data, size_t n)
     if (!tmp)
         return ENOMEM;
     snprintf(tmp, len, "%s.tmp-%ld", path, (long)getpid());
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0) {
         e = errno;
         free(tmp);
         return e;
@@ -63,7 +63,7 @@ static int qr_out(const char *id, int format, const char *png)
     }
     if (format == SHELF_QR_TEXT) {
         fwrite(data, 1, n, stdout);
-    } else if ((e = write_file(png, data, n)) != 0) {
+    } else if ((e = write_file(png, data, n, 0666)) != 0) {
         cli_error("cannot write '%s': %s", png, cli_errno_text(e));
         shelf_free(data);
         return EXIT_FAIL;
@@ -220,6 +220,7 @@ static int device_change(const cli *c, int argc, char **argv)
     char id[SHELF_DEVICE_ID_LEN + 1];
     unsigned char sha[32];
     shelf_library *lib;
+    int64_t gen0 = 0, gen1 = 0;
 
     FOR_OPTS(ch, argc, argv, "", add ? longopts : longopts + 1) {
         switch (ch) {
@@ -237,34 +238,218 @@ static int device_change(const cli *c, int argc, char **argv)
         rc = shelf_device_add(lib, argv[optind], name);
     else if (rename)
         rc = shelf_device_peer_rename(lib, argv[optind], argv[optind + 1]);
-    else
-        rc = shelf_device_remove(lib, argv[optind]);
+    else if ((rc = shelf_sync_keygen(lib, &gen0)) == SHELF_OK &&
+             (rc = shelf_device_remove(lib, argv[optind])) == SHELF_OK)
+        rc = shelf_sync_keygen(lib, &gen1);
     ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
     shelf_library_close(lib);
     if (ex != EXIT_OK || shelf_device_id_parse(argv[optind], sha) != SHELF_OK)
         return ex;
     shelf_device_id_format(sha, id);
-    if (c->json)
-        cli_print_json(json_pack("{s:s, s:s}", "action", verb, "id", id));
-    else if (!c->quiet)
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:s}", "action", verb, "id", id);
+
+        if (o && gen1 > gen0)
+            cli_json_check(json_object_set_new(o, "keygen", json_integer(gen1)));
+        cli_print_json(o);
+    } else if (!c->quiet) {
         printf("%s %s\n", add ? "paired with" : rename ? "renamed" : "removed", id);
+        if (gen1 > gen0)
+            printf("library key rotated to generation %lld\n", (long long)gen1);
+    }
     return ex;
+}
+
+/* "90", "90s", "15m", "24h", "7d" in seconds; -1 when it is not one. */
+static int64_t duration(const char *s)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || v <= 0 || v > 366LL * 86400)
+        return -1;
+    if (!*end || !strcmp(end, "s"))
+        return v;
+    if (!strcmp(end, "m"))
+        return v * 60;
+    if (!strcmp(end, "h"))
+        return v * 3600;
+    if (!strcmp(end, "d") && v <= 366)
+        return v * 86400;
+    return -1;
+}
+
+static int device_invite(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "name", required_argument, NULL, 'n' }, { "expires", required_argument, NULL, 'e' },
+        { "address", required_argument, NULL, 'a' }, { "png", required_argument, NULL, 'p' },
+        { "out", required_argument, NULL, 'o' }, { "qr", no_argument, NULL, 'q' },
+        { "no-qr", no_argument, NULL, 'N' }, { NULL, 0, NULL, 0 }
+    };
+    shelf_invite_opts o = { .size = sizeof o };
+    const char *addrs[8], *png = NULL, *out = NULL;
+    shelf_library *lib;
+    char *text = NULL, *line;
+    int ch, qr = -1, rc, ex, e;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'n': o.name = optarg; break;
+        case 'e':
+            if ((o.expires = duration(optarg)) < 0) {
+                cli_error("invalid duration '%s' (like 90s, 15m, 24h, 7d)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'a':
+            if (o.naddresses == 8) {
+                cli_error("at most 8 addresses");
+                return EXIT_USAGE;
+            }
+            addrs[o.naddresses++] = optarg;
+            break;
+        case 'p': png = optarg; break;
+        case 'o': out = optarg; break;
+        case 'q': qr = 1; break;
+        case 'N': qr = 0; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("usage: shelf device invite [--name NAME] [--expires DURATION] "
+                  "[--address HOST:PORT]... [--png FILE] [--out FILE]");
+        return EXIT_USAGE;
+    }
+    o.addresses = o.naddresses ? addrs : NULL;
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    rc = shelf_device_invite(lib, &o, &text);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK)
+        return ex;
+    if (out) {
+        if (!(line = malloc(strlen(text) + 2))) {
+            shelf_free(text);
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+        snprintf(line, strlen(text) + 2, "%s\n", text);
+        e = write_file(out, (const unsigned char *)line, strlen(line), 0600);
+        free(line);
+        if (e) {
+            cli_error("cannot write '%s': %s", out, cli_errno_text(e));
+            shelf_free(text);
+            return EXIT_FAIL;
+        }
+    }
+    if (png && (ex = qr_out(text, SHELF_QR_PNG, png)) != EXIT_OK) {
+        shelf_free(text);
+        return ex;
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:s}", "invitation", text);
+
+        if (j && out)
+            cli_json_check(json_object_set_new(j, "out", cli_json_name(out)));
+        if (j && png)
+            cli_json_check(json_object_set_new(j, "png", cli_json_name(png)));
+        cli_print_json(j);
+        shelf_free(text);
+        return EXIT_OK;
+    }
+    printf("%s\n", text);
+    if (qr == 1 || (qr == -1 && !c->quiet && isatty(STDOUT_FILENO)))
+        ex = qr_out(text, SHELF_QR_TEXT, NULL);
+    shelf_free(text);
+    return ex;
+}
+
+/* The invitation's text: the argument, or the file it names. */
+static char *invite_text(const char *arg)
+{
+    char buf[8200];
+    size_t n;
+    FILE *f;
+
+    if (!strncmp(arg, "shelf-invite:", 13) || !(f = fopen(arg, "rb")))
+        return strdup(arg);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    (void)fclose(f);   /* read-only: nothing to lose */
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static int device_accept(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = { { "name", required_argument, NULL, 'n' },
+                                              { NULL, 0, NULL, 0 } };
+    shelf_accept_opts o = { .size = sizeof o };
+    shelf_accept_result r = { .size = sizeof r };
+    shelf_library *lib;
+    char *text;
+    int ch, rc, ex;
+
+    FOR_OPTS(ch, argc, argv, "", longopts) {
+        switch (ch) {
+        case 'n': o.name = optarg; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        cli_error("usage: shelf device accept INVITATION|FILE [--name NAME]");
+        return EXIT_USAGE;
+    }
+    if (!(text = invite_text(argv[optind]))) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
+        free(text);
+        return ex;
+    }
+    rc = shelf_device_accept(lib, text, &o, &r);
+    free(text);
+    ex = rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+    shelf_library_close(lib);
+    if (ex != EXIT_OK)
+        return ex;
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "id", r.id, "name",
+                              r.name, "address", r.address, "keygen",
+                              (json_int_t)r.keygen, "sent", (json_int_t)r.sync.sent, "received",
+                              (json_int_t)r.sync.received);
+
+        cli_print_json(j);
+    } else if (!c->quiet) {
+        printf("paired with %s (%s) at %s\n", r.name, r.id, r.address);
+        printf("library key generation %lld; synced: %lld sent, %lld received\n",
+               (long long)r.keygen, (long long)r.sync.sent, (long long)r.sync.received);
+    }
+    return EXIT_OK;
 }
 
 int cmd_device(const cli *c, int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("usage: shelf device id|name|add|ls|rename|rm ...");
+        cli_error("usage: shelf device id|name|add|ls|rename|rm|invite|accept ...");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "id"))
         return device_id(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "name"))
         return device_name(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "invite"))
+        return device_invite(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "accept"))
+        return device_accept(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "ls"))
         return device_ls(c, argc - 1, argv + 1);
     if (!strcmp(argv[1], "add") || !strcmp(argv[1], "rm") || !strcmp(argv[1], "rename"))
         return device_change(c, argc - 1, argv + 1);
-    cli_error("unknown device command '%s' (id, name, add, ls, rename, rm)", argv[1]);
+    cli_error("unknown device command '%s' (id, name, add, ls, rename, rm, invite, accept)", argv[1]);
     return EXIT_USAGE;
 }

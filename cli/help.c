@@ -228,7 +228,17 @@ static const cmd_doc cmd_docs[] = {
       "each side adds the other's)" },
     { NULL, "device ls", "device ls [--all]", "paired devices (--all: removed ones too)" },
     { NULL, "device rename", "device rename ID NAME", "rename a paired device" },
-    { NULL, "device rm", "device rm ID", "remove a paired device: refused from now on" },
+    { NULL, "device rm", "device rm ID",
+      "remove a paired device: refused from now on; the\n"
+      "library key rotates to a new generation" },
+    { NULL, "device invite",
+      "device invite [--name NAME] [--expires DURATION] [--address HOST:PORT]... [--png FILE] [--out FILE]",
+      "a one-time invitation (id, addresses, secret) as\n"
+      "text and QR code; --out FILE for a USB stick;\n"
+      "then run sync listen" },
+    { NULL, "device accept", "device accept INVITATION|FILE [--name NAME]",
+      "accept an invitation: pair both ways, take the\n"
+      "library key, sync" },
     { NULL, "sync log", "sync log [--device ID [--after N]] [--limit N]",
       "the change log: every change to what syncs (samples,\n"
       "tags, ratings, favourites, collections), oldest\n"

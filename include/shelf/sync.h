@@ -78,7 +78,8 @@ SHELF_API int shelf_device_add(shelf_library *lib, const char *id, const char *n
 SHELF_API int shelf_device_peer_rename(shelf_library *lib, const char *id, const char *name);
 
 /* Remove (revoke) a paired device: it is refused from now on and gets
- * nothing new; its row stays, revoked.  SHELF_ENOTFOUND when it is not
+ * nothing new; its row stays, revoked.  When the library has a library
+ * key, a new generation is made (shelf_sync_keygen tells which).  SHELF_ENOTFOUND when it is not
  * paired (never was, or already revoked). */
 SHELF_API int shelf_device_remove(shelf_library *lib, const char *id);
 
@@ -294,6 +295,61 @@ typedef struct shelf_hub_info {
  * to go on, anything else to stop (returned). */
 SHELF_API int shelf_sync_hubs(shelf_library *lib, int (*fn)(void *ud, const shelf_hub_info *h),
                               void *ud);
+/* ---- invitations (doc/sync.md, "Invitations and the library key") ---- */
+
+/* Options of shelf_device_invite (zero-initialise, set size). */
+typedef struct shelf_invite_opts {
+    size_t size;                            /* sizeof(shelf_invite_opts) */
+    const char *name;                       /* the name the device that accepts gets here
+                                               (NULL: the name it sends) */
+    int64_t expires;                        /* seconds it stays valid (0: 86400) */
+    const char *const *addresses;           /* "HOST:PORT" where this device listens
+                                               (NULL: this host's addresses, port 22700) */
+    size_t naddresses;
+} shelf_invite_opts;
+
+/*
+ * Make a one-time invitation: this device's id, its addresses, a random
+ * secret of 160 bits and the time it expires, as one line of text
+ * ("shelf-invite:1:...", doc/formats.md) into *text (owned, free with
+ * shelf_free).  Only SHA-256 of the secret is kept (table invitations).
+ * The device that accepts it reaches this one while it runs
+ * shelf_sync_listen.  Errors: SHELF_EINVAL (a bad option), SHELF_EPERM
+ * (read-only library).
+ */
+SHELF_API int shelf_device_invite(shelf_library *lib, const shelf_invite_opts *opts, char **text);
+
+/* Options of shelf_device_accept (zero-initialise, set size). */
+typedef struct shelf_accept_opts {
+    size_t size;                            /* sizeof(shelf_accept_opts) */
+    const char *name;                       /* the inviter's name here (NULL: its own) */
+} shelf_accept_opts;
+
+/* What accepting did (set size first). */
+typedef struct shelf_accept_result {
+    size_t size;                            /* sizeof(shelf_accept_result) */
+    char id[SHELF_DEVICE_ID_LEN + 1];       /* the inviter, now paired */
+    char name[SHELF_DEVICE_NAME_MAX + 1];   /* under this name */
+    char address[256];                      /* the address that answered */
+    int64_t keygen;                         /* newest library key generation held now */
+    shelf_sync_stats sync;                  /* the exchange that followed */
+} shelf_accept_result;
+
+/*
+ * Accept an invitation (its text): connect to the inviter's addresses in
+ * turn, TLS 1.3 with its certificate pinned to the invitation's id, prove
+ * knowledge of the secret without sending it, pair both ways, take the
+ * library key generations, then sync as shelf_sync_connect does.  Errors:
+ * SHELF_EFORMAT (not an invitation), SHELF_EPERM (refused: used, expired,
+ * a wrong secret, another device than the invitation names, or a
+ * different library key while paired with others), SHELF_EIO (no address
+ * answered).  *out may be NULL.
+ */
+SHELF_API int shelf_device_accept(shelf_library *lib, const char *invite,
+                                  const shelf_accept_opts *opts, shelf_accept_result *out);
+
+/* The newest library key generation held (0: none yet) into *gen. */
+SHELF_API int shelf_sync_keygen(shelf_library *lib, int64_t *gen);
 
 /* QR codes of short texts (device ids, invitations). */
 enum {

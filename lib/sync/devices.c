@@ -146,17 +146,31 @@ int shelf_device_peer_rename(shelf_library *lib, const char *id, const char *nam
 int shelf_device_remove(shelf_library *lib, const char *id)
 {
     char canon[SHELF_DEVICE_ID_LEN + 1];
+    int64_t gen = 0;
     int rc, changed = 0;
 
     if (!lib)
         return SHELF_EINVAL;
     if ((rc = canonical_id(lib, id, canon)) != SHELF_OK || (rc = shelf__writable(lib)) != SHELF_OK)
         return rc;
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
     rc = peer_write(lib, "UPDATE devices SET revoked = ?3 WHERE id = ?1 AND revoked IS NULL", canon,
                     NULL, shelf__now(), &changed);
     if (rc == SHELF_OK && !changed)
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no paired device %s", canon);
-    return rc;
+    /* what it may have held is sealed with keys it knows: a new generation
+     * for what comes next (in the same transaction: both or neither) */
+    if (rc == SHELF_OK &&
+        (rc = shelf__query_int(lib, "SELECT coalesce(max(gen), 0) FROM sync_keys", NULL, &gen)) ==
+            SHELF_OK &&
+        gen)
+        rc = shelf__libkey_rotate(lib, &gen);
+    if (rc != SHELF_OK) {
+        shelf__rollback(lib);
+        return rc;
+    }
+    return shelf__commit(lib);
 }
 
 int shelf_device_lookup(shelf_library *lib, const char *id, shelf_peer *out)

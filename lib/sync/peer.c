@@ -23,12 +23,24 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <openssl/err.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include "sync_int.h"
 
 #define PROTOCOL_VERSION 1
 #define DEFAULT_PORT "22700"
 #define IO_TIMEOUT_S 60
+/* The ALPN protocol an acceptor of an invitation offers: the listener
+ * then reads its invite frame before it looks the device up. */
+#define INVITE_ALPN "shelf-invite/1"
+
+/* An invitation being accepted (the initiator's side). */
+typedef struct invite_ctx {
+    const shelf__invite *inv;
+    const char *name;               /* the inviter's name here (NULL: its own) */
+    shelf_accept_result *res;
+} invite_ctx;
 
 typedef struct session {
     shelf_library *lib;
@@ -45,6 +57,9 @@ typedef struct session {
     size_t nhave;
     int rc;
     int said;                       /* an error message went either way */
+    int invited;                    /* listener: the peer came with an invitation */
+    invite_ctx *inv;                /* initiator: accepting one */
+    int64_t keygen;                 /* the other side's newest key (-1: it does not say) */
 } session;
 
 static void set_stats_peer(session *s, const char *name)
@@ -87,6 +102,22 @@ static int accept_any(int ok, X509_STORE_CTX *x)
     return 1;   /* self-signed by design: the id is checked after the handshake */
 }
 
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    unsigned int i;
+
+    (void)ssl;
+    (void)arg;
+    for (i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1u + in[i])
+        if (in[i] == strlen(INVITE_ALPN) && !memcmp(in + i + 1, INVITE_ALPN, in[i])) {
+            *out = in + i + 1;
+            *outlen = in[i];
+            return SSL_TLSEXT_ERR_OK;
+        }
+    return SSL_TLSEXT_ERR_NOACK;   /* a plain sync: no protocol named */
+}
+
 static int tls_error(session *s, const char *what)
 {
     unsigned long e = ERR_get_error();
@@ -118,6 +149,8 @@ static int make_ctx(shelf_library *lib, int server, SSL_CTX **out, shelf_device_
     }
     if (ctx)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+    if (ctx && server)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     EVP_PKEY_free(key);
     X509_free(cert);
     ERR_clear_error();
@@ -257,6 +290,10 @@ static int check_peer(session *s, int we_listen)
     if (!strcmp(s->peer, s->self))
         return refuse(s, SHELF_EPERM, "device %.7s is this device (a copied library folder?)",
                       s->peer);
+    if (s->inv && strcmp(s->peer, s->inv->inv->id) != 0)
+        return refuse(s, SHELF_EPERM, "device %s is not the device the invitation names", s->peer);
+    if (s->inv || s->invited)
+        return SHELF_OK;    /* pinned to the invitation's id / checked by its proof */
     rc = shelf_device_lookup(s->lib, s->peer, NULL);
     if (rc == SHELF_EPERM)
         return refuse(s, SHELF_EPERM, "device %s was removed from this device", s->peer);
@@ -276,6 +313,7 @@ static int vec_add(void *ud, const char *device, int64_t counter)
 static int send_hello(session *s)
 {
     json_t *vec = json_object();
+    int64_t gen = 0;
     int rc;
 
     if (!vec)
@@ -286,8 +324,13 @@ static int send_hello(session *s)
         json_decref(vec);
         return rc == SHELF_ENOMEM ? shelf__seterr(&s->lib->err, rc, "out of memory") : rc;
     }
-    return send_json(s, json_pack("{s:s, s:i, s:s, s:o}", "type", "hello", "version",
-                                  PROTOCOL_VERSION, "name", s->name, "vector", vec));
+    if ((rc = shelf_sync_keygen(s->lib, &gen)) != SHELF_OK) {
+        json_decref(vec);
+        return rc;
+    }
+    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I}", "type", "hello", "version",
+                                  PROTOCOL_VERSION, "name", s->name, "vector", vec, "keygen",
+                                  (json_int_t)gen));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
@@ -296,8 +339,13 @@ static int recv_hello(session *s, shelf__wire_msg *m)
 
     if (rc == SHELF_OK && (rc = shelf__wire_hello(&s->lib->err, m)) != SHELF_OK)
         shelf__wire_free(m);
-    if (rc == SHELF_OK)
+    if (rc == SHELF_OK) {
+        json_t *g = json_object_get(m->root, "keygen");
+
         set_stats_peer(s, m->name);
+        /* an older peer does not say: it gets no keys frame */
+        s->keygen = json_is_integer(g) && json_integer_value(g) >= 0 ? json_integer_value(g) : -1;
+    }
     return rc;
 }
 
@@ -352,6 +400,17 @@ static int send_changes(session *s, const shelf__wire_msg *hello)
 {
     int rc;
 
+    if (s->keygen >= 0) {     /* the other side lacks newer key generations */
+        int64_t gen = 0;
+        json_t *keys = NULL;
+
+        if ((rc = shelf_sync_keygen(s->lib, &gen)) != SHELF_OK)
+            return rc;
+        if (gen > s->keygen &&
+            ((rc = shelf__keys_json(s->lib, s->keygen, 0, &keys)) != SHELF_OK ||
+             (rc = send_json(s, json_pack("{s:s, s:o}", "type", "keys", "keys", keys))) != SHELF_OK))
+            return rc;
+    }
     if (!(s->records = json_array()))
         return shelf__seterr(&s->lib->err, SHELF_ENOMEM, "out of memory");
     s->have = hello->vec;
@@ -384,6 +443,13 @@ static int recv_changes(session *s)
             shelf__wire_free(&m);
             return SHELF_OK;
         }
+        if (!strcmp(m.type, "keys")) {
+            rc = shelf__keys_store(s->lib, json_object_get(m.root, "keys"), 0);
+            shelf__wire_free(&m);
+            if (rc != SHELF_OK)
+                return rc;
+            continue;
+        }
         rc = shelf__wire_changes(&s->lib->err, &m);
         if (rc == SHELF_OK)
             rc = shelf__merge_apply(s->lib, s->self, m.recs, m.nrecs, &ms);
@@ -397,6 +463,106 @@ static int recv_changes(session *s)
         if (rc != SHELF_OK)
             return rc;
     }
+}
+
+/* ---- invitations ---- */
+
+/* Refuse with lib's message as it stands, on both sides. */
+static int refuse_err(session *s, int rc)
+{
+    char msg[sizeof s->lib->err.msg];
+
+    snprintf(msg, sizeof msg, "%s", s->lib->err.msg);
+    send_error(s, msg);
+    return shelf__seterr(&s->lib->err, rc, "%s: device %s: %s", s->where, s->peer, msg);
+}
+
+/* Listener: the peer offered an invitation: its proof pairs it (and it is
+ * sent every key generation), or it is refused and nothing changes. */
+static int take_invite(session *s, const shelf_device_info *me)
+{
+    shelf__wire_msg m;
+    json_t *proof, *name, *keys = NULL;
+    int rc;
+
+    if ((rc = recv_msg(s, &m)) != SHELF_OK)
+        return rc;
+    if (strcmp(m.type, "invite") != 0) {
+        shelf__wire_free(&m);
+        return refuse(s, SHELF_EPERM, "device %s is not paired with this device (shelf device add)",
+                      s->peer);
+    }
+    proof = json_object_get(m.root, "proof");
+    name = json_object_get(m.root, "name");
+    rc = shelf__invite_redeem(s->lib, s->peer, s->self,
+                              json_is_string(proof) ? json_string_value(proof) : NULL,
+                              json_is_string(name) ? json_string_value(name) : NULL);
+    shelf__wire_free(&m);
+    if (rc == SHELF_EPERM)
+        return refuse_err(s, rc);
+    if (rc != SHELF_OK || (rc = shelf__keys_json(s->lib, 0, 1, &keys)) != SHELF_OK)
+        return rc;
+    return send_json(s, json_pack("{s:s, s:s, s:o}", "type", "welcome", "name", me->name, "keys",
+                                  keys));
+}
+
+/* Initiator: prove the invitation's secret, take the keys, pair. */
+static int give_invite(session *s, const shelf_device_info *me)
+{
+    const shelf__invite *inv = s->inv->inv;
+    unsigned char h[32];
+    char proof[65];
+    const char *name;
+    shelf__wire_msg m;
+    json_t *wn;
+    int64_t paired = 0;
+    int rc;
+
+    SHA256(inv->secret, sizeof inv->secret, h);
+    shelf__invite_proof(h, s->self, s->peer, proof);
+    OPENSSL_cleanse(h, sizeof h);
+    if ((rc = send_json(s, json_pack("{s:s, s:i, s:s, s:s}", "type", "invite", "version", 1, "name",
+                                     me->name, "proof", proof))) != SHELF_OK ||
+        (rc = recv_msg(s, &m)) != SHELF_OK)
+        return rc;
+    if (strcmp(m.type, "welcome") != 0) {
+        shelf__wire_free(&m);
+        return shelf__seterr(&s->lib->err, SHELF_EFORMAT, "%s: invalid sync message: expected "
+                             "welcome", s->where);
+    }
+    rc = shelf__query_int(s->lib, "SELECT count(*) FROM devices WHERE revoked IS NULL", NULL,
+                          &paired);
+    if (rc == SHELF_OK)
+        rc = shelf__keys_store(s->lib, json_object_get(m.root, "keys"), paired == 0);
+    if (rc == SHELF_EPERM) {
+        shelf__seterr(&s->lib->err, rc, "the inviter's library key differs from this library's, "
+                      "which is paired with other devices already");
+        shelf__wire_free(&m);
+        return refuse_err(s, rc);
+    }
+    wn = json_object_get(m.root, "name");
+    name = s->inv->name ? s->inv->name
+           : *inv->name ? inv->name
+           : json_is_string(wn) ? json_string_value(wn) : NULL;
+    if (rc == SHELF_OK) {
+        rc = shelf_device_add(s->lib, s->peer, name);
+        if (rc == SHELF_EINVAL && !s->inv->name)
+            rc = shelf_device_add(s->lib, s->peer, NULL);
+        if (rc == SHELF_EEXIST)
+            rc = SHELF_OK;      /* paired already: the keys were what was missing */
+    }
+    shelf__wire_free(&m);
+    if (rc != SHELF_OK)
+        return rc;
+    if (s->inv->res) {
+        shelf_peer p = { .size = sizeof p };
+
+        snprintf(s->inv->res->id, sizeof s->inv->res->id, "%s", s->peer);
+        snprintf(s->inv->res->address, sizeof s->inv->res->address, "%s", s->where);
+        if (shelf_device_lookup(s->lib, s->peer, &p) == SHELF_OK)
+            snprintf(s->inv->res->name, sizeof s->inv->res->name, "%s", p.name);
+    }
+    return SHELF_OK;
 }
 
 /* A peer that closes while this side writes must not end the process:
@@ -435,7 +601,8 @@ static void sigpipe_restore(sigpipe_guard *g)
 
 /* The whole exchange on a connected socket; fd is closed. */
 static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
-                       const shelf_device_info *me, const char *where, shelf_sync_stats *st)
+                       const shelf_device_info *me, const char *where, shelf_sync_stats *st,
+                       invite_ctx *inv)
 {
     session s;
     shelf__wire_msg hello;
@@ -451,6 +618,8 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
     s.name = me->name;
     s.where = where;
     s.st = st;
+    s.inv = inv;
+    s.keygen = -1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -458,11 +627,27 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
         rc = tls_error(&s, "cannot start TLS");
         goto out;
     }
+    if (inv && SSL_set_alpn_protos(s.ssl, (const unsigned char *)"\016" INVITE_ALPN,
+                                   1 + strlen(INVITE_ALPN)) != 0) {
+        rc = tls_error(&s, "cannot start TLS");
+        goto out;
+    }
     if ((we_listen ? SSL_accept(s.ssl) : SSL_connect(s.ssl)) != 1) {
         rc = tls_error(&s, "TLS handshake failed");
         goto out;
     }
+    if (we_listen) {
+        const unsigned char *proto = NULL;
+        unsigned int plen = 0;
+
+        SSL_get0_alpn_selected(s.ssl, &proto, &plen);
+        s.invited = plen == strlen(INVITE_ALPN) && !memcmp(proto, INVITE_ALPN, plen);
+    }
     if ((rc = check_peer(&s, we_listen)) != SHELF_OK)
+        goto out;
+    if (s.invited && (rc = take_invite(&s, me)) != SHELF_OK)
+        goto out;
+    if (inv && (rc = give_invite(&s, me)) != SHELF_OK)
         goto out;
     /* the listener speaks first: a refusal reaches the initiator before
      * it writes anything */
@@ -497,18 +682,13 @@ static void stats_init(shelf_sync_stats *st)
     st->size = sizeof *st;
 }
 
-int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats *out)
+/* A connected socket to address into *out. */
+static int dial(shelf_library *lib, const char *address, int *out)
 {
     char host[256], port[16];
-    shelf_device_info me;
     struct addrinfo hints, *ai = NULL, *p;
-    shelf_sync_stats st;
-    SSL_CTX *ctx = NULL;
     int fd = -1, rc, e = 0;
 
-    if (!lib)
-        return SHELF_EINVAL;
-    stats_init(&st);
     if ((rc = split_address(lib, address, host, sizeof host, port, sizeof port)) != SHELF_OK)
         return rc;
     memset(&hints, 0, sizeof hints);
@@ -529,13 +709,88 @@ int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats
     freeaddrinfo(ai);
     if (fd < 0)
         return shelf__seterr_errno(&lib->err, e, "%s: cannot connect", address);
+    *out = fd;
+    return SHELF_OK;
+}
+
+int shelf_sync_connect(shelf_library *lib, const char *address, shelf_sync_stats *out)
+{
+    shelf_device_info me;
+    shelf_sync_stats st;
+    SSL_CTX *ctx = NULL;
+    int fd = -1, rc;
+
+    if (!lib)
+        return SHELF_EINVAL;
+    stats_init(&st);
+    if ((rc = dial(lib, address, &fd)) != SHELF_OK)
+        return rc;
     if ((rc = make_ctx(lib, 0, &ctx, &me)) != SHELF_OK) {
         close(fd);
         return rc;
     }
-    rc = run_session(lib, ctx, fd, 0, &me, address, &st);
+    rc = run_session(lib, ctx, fd, 0, &me, address, &st, NULL);
     SSL_CTX_free(ctx);
     shelf__out_fill(out, &st, sizeof st);
+    return rc;
+}
+
+int shelf_device_accept(shelf_library *lib, const char *invite, const shelf_accept_opts *opts,
+                        shelf_accept_result *out)
+{
+    shelf_accept_opts o;
+    shelf_accept_result res;
+    shelf__invite inv;
+    shelf_device_info me;
+    invite_ctx x;
+    SSL_CTX *ctx = NULL;
+    shelf__buf tried = { 0 };
+    size_t i;
+    int fd = -1, rc;
+
+    if (!lib)
+        return SHELF_EINVAL;
+    if ((rc = shelf__opts_check(&lib->err, &o, sizeof o, opts, sizeof o, "accept options")) !=
+        SHELF_OK)
+        return rc;
+    if (o.name && (rc = shelf__device_name_check(lib, o.name)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__invite_parse(&lib->err, invite, &inv)) != SHELF_OK)
+        return rc;
+    if (inv.expires <= shelf__now()) {
+        OPENSSL_cleanse(inv.secret, sizeof inv.secret);
+        return shelf__seterr(&lib->err, SHELF_EPERM, "invitation refused: it has expired");
+    }
+    if ((rc = shelf__writable(lib)) != SHELF_OK || (rc = make_ctx(lib, 0, &ctx, &me)) != SHELF_OK) {
+        OPENSSL_cleanse(inv.secret, sizeof inv.secret);
+        return rc;
+    }
+    memset(&res, 0, sizeof res);
+    res.size = sizeof res;
+    stats_init(&res.sync);
+    x.inv = &inv;
+    x.name = o.name;
+    x.res = &res;
+    /* each address in turn until one answers; an answer (even a refusal)
+     * ends the search: the invitation may be spent */
+    rc = SHELF_EIO;
+    for (i = 0; i < inv.naddrs; i++) {
+        if ((rc = dial(lib, inv.addrs[i], &fd)) == SHELF_OK)
+            break;
+        (void)shelf__buf_addf(&tried, "%s%s", tried.len ? "; " : "", lib->err.msg);
+    }
+    if (rc != SHELF_OK) {
+        shelf__seterr(&lib->err, SHELF_EIO, "cannot reach the inviter: %.900s",
+                      tried.buf ? tried.buf : "no address");
+    } else {
+        rc = run_session(lib, ctx, fd, 0, &me, inv.addrs[i], &res.sync, &x);
+        if (rc == SHELF_OK)
+            rc = shelf_sync_keygen(lib, &res.keygen);
+    }
+    shelf__buf_release(&tried);
+    OPENSSL_cleanse(inv.secret, sizeof inv.secret);
+    SSL_CTX_free(ctx);
+    shelf__out_fill(out, &res, sizeof res);
     return rc;
 }
 
@@ -637,7 +892,7 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
             continue;
         addr_text(&ss, sl, 0, where, sizeof where);
         stats_init(&st);
-        rc = run_session(lib, ctx, fd, 1, &me, where, &st);
+        rc = run_session(lib, ctx, fd, 1, &me, where, &st, NULL);
         if (o.session)
             o.session(o.ud, rc, rc == SHELF_OK ? NULL : shelf_errmsg(lib), &st);
         if (o.once)

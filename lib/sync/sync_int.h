@@ -214,5 +214,45 @@ int shelf__kx_unwrap(shelf__err *e, const char *name, EVP_PKEY *mine,
 /* An announcement datagram (discover.c) into *out (address left empty):
  * SHELF_OK, SHELF_EFORMAT when it is not one, SHELF_ENOMEM. */
 int shelf__disc_parse(const void *data, size_t n, shelf_announce *out);
+/* ---- invitations (invite.c; doc/formats.md "Invitation") ---- */
+
+#define SHELF__INVITE_SECRET 20
+#define SHELF__INVITE_ADDRS 8
+
+/* An invitation read from its text. */
+typedef struct shelf__invite {
+    char id[SHELF_DEVICE_ID_LEN + 1];                 /* canonical */
+    unsigned char secret[SHELF__INVITE_SECRET];
+    int64_t expires;
+    char addrs[SHELF__INVITE_ADDRS][256];
+    size_t naddrs;
+    char name[SHELF_DEVICE_NAME_MAX + 1];             /* the inviter's */
+} shelf__invite;
+
+/* Read an invitation's text (surrounding white space allowed) into *out.
+ * SHELF_EFORMAT with a one-line message on e for anything else. */
+int shelf__invite_parse(shelf__err *e, const char *text, shelf__invite *out);
+
+/* The proof of an invitation's secret: HMAC-SHA256 keyed with SHA-256 of
+ * the secret over the acceptor's id then the inviter's, as hex. */
+void shelf__invite_proof(const unsigned char secret_hash[32], const char *acceptor,
+                         const char *inviter, char out[65]);
+
+/* The listener's side: proof (hex) from acceptor matches an unused,
+ * unexpired invitation → it is marked used and acceptor paired (under
+ * the invitation's name, else name).  SHELF_EPERM with a message else,
+ * nothing changed. */
+int shelf__invite_redeem(shelf_library *lib, const char *acceptor, const char *self,
+                         const char *proof, const char *name);
+
+/* Every library key generation as JSON [[gen, "hex"], ...] above after
+ * (made, generation 1, when there is none and make is set). */
+int shelf__keys_json(shelf_library *lib, int64_t after, int make, json_t **out);
+/* SHELF_OK when keys is such an array (at most 100000 entries, each a
+ * generation >= 1 and 64 lowercase hex digits), else SHELF_EFORMAT. */
+int shelf__wire_keys(shelf__err *e, const json_t *keys);
+/* Keep the generations of such an array (wire input: checked here);
+ * replace: a different key held here is dropped rather than refused. */
+int shelf__keys_store(shelf_library *lib, const json_t *keys, int replace);
 
 #endif /* SHELF_SYNC_INT_H */
