@@ -1,7 +1,8 @@
 /*
  * fuzz_syncwire.c: fuzz target for the messages a sync peer sends
  * (lib/sync/wire.c): shelf__wire_parse, then the hello and changes
- * readers.  Invariants: every answer is SHELF_OK, SHELF_EFORMAT or
+ * readers; an input that starts as a zstd frame is inflated first
+ * (shelf__wire_inflate, a compressed frame's payload).  Invariants: every answer is SHELF_OK, SHELF_EFORMAT or
  * SHELF_ENOMEM; a hello read has a version >= 1 and canonical device ids
  * with counts >= 0 in its vector; a changes message read has records with
  * canonical device ids, counters >= 1 and NUL-free item, field and value.
@@ -34,14 +35,32 @@ static int is_id(const char *id)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const uint8_t zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+    shelf__buf plain = SHELF__BUF_INIT;
     shelf__err e = { 0, "" };
     shelf__wire_msg m;
     size_t i;
-    int rc = shelf__wire_parse(&e, (const char *)data, size, &m);
+    int rc;
+
+    /* a compressed frame's payload: inflated first, as peer.c does */
+    if (size >= 4 && !memcmp(data, zstd_magic, 4)) {
+        rc = shelf__wire_inflate(&e, data, size, &plain);
+        CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);
+        CHECK(rc != SHELF_OK || plain.len <= SHELF__WIRE_MAX);
+        if (rc != SHELF_OK) {
+            shelf__buf_release(&plain);
+            return 0;
+        }
+        data = (const uint8_t *)plain.buf;
+        size = plain.len;
+    }
+    rc = shelf__wire_parse(&e, (const char *)data, size, &m);
 
     CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);
-    if (rc != SHELF_OK)
+    if (rc != SHELF_OK) {
+        shelf__buf_release(&plain);
         return 0;
+    }
     CHECK(m.type != NULL);
     if (!strcmp(m.type, "hello")) {
         rc = shelf__wire_hello(&e, &m);
@@ -63,5 +82,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(rc == SHELF_OK || e.msg[0] != '\0');
     shelf__wire_free(&m);
+    shelf__buf_release(&plain);
     return 0;
 }

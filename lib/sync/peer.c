@@ -60,6 +60,7 @@ typedef struct session {
     int invited;                    /* listener: the peer came with an invitation */
     invite_ctx *inv;                /* initiator: accepting one */
     int64_t keygen;                 /* the other side's newest key (-1: it does not say) */
+    int zstd;                       /* the other side reads compressed frames */
 } session;
 
 static void set_stats_peer(session *s, const char *name)
@@ -196,31 +197,46 @@ static int recv_bytes(session *s, void *p, size_t n)
     return SHELF_OK;
 }
 
+/* A frame: its length (bit 31 set when the payload is a zstd frame, which
+ * a peer whose hello said "zstd" reads), then the JSON or its frame. */
 static int send_json(session *s, json_t *o)
 {
     char *text = o ? shelf__json_dumps(o, JSON_COMPACT) : NULL;
+    shelf__buf z = SHELF__BUF_INIT;
     unsigned char len[4];
+    const char *payload;
     size_t n;
+    uint32_t word;
     int rc;
 
     json_decref(o);
     if (!text)
         return shelf__seterr(&s->lib->err, SHELF_ENOMEM, "out of memory");
     n = strlen(text);
-    len[0] = (unsigned char)(n >> 24);
-    len[1] = (unsigned char)(n >> 16);
-    len[2] = (unsigned char)(n >> 8);
-    len[3] = (unsigned char)n;
+    payload = text;
+    word = (uint32_t)n;
+    if (s->zstd && n >= 512 && shelf__wire_deflate(text, n, &z) == SHELF_OK && z.len < n) {
+        payload = z.buf;
+        word = (uint32_t)z.len | SHELF__WIRE_ZSTD;
+        n = z.len;
+    }
+    len[0] = (unsigned char)(word >> 24);
+    len[1] = (unsigned char)(word >> 16);
+    len[2] = (unsigned char)(word >> 8);
+    len[3] = (unsigned char)word;
     rc = send_bytes(s, len, 4);
     if (rc == SHELF_OK)
-        rc = send_bytes(s, text, n);
+        rc = send_bytes(s, payload, n);
     free(text);
+    shelf__buf_release(&z);
     return rc;
 }
 
 static int recv_msg(session *s, shelf__wire_msg *m)
 {
+    shelf__buf plain = SHELF__BUF_INIT;
     unsigned char len[4];
+    uint32_t word;
     size_t n;
     char *buf;
     int rc;
@@ -228,14 +244,20 @@ static int recv_msg(session *s, shelf__wire_msg *m)
     memset(m, 0, sizeof *m);
     if ((rc = recv_bytes(s, len, 4)) != SHELF_OK)
         return rc;
-    n = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+    word = (uint32_t)len[0] << 24 | (uint32_t)len[1] << 16 | (uint32_t)len[2] << 8 | len[3];
+    n = word & ~SHELF__WIRE_ZSTD;
     if (n == 0 || n > SHELF__WIRE_MAX)
         return shelf__seterr(&s->lib->err, SHELF_EFORMAT, "%s: a message of %zu bytes", s->where, n);
     if (!(buf = shelf__malloc(n)))
         return shelf__seterr(&s->lib->err, SHELF_ENOMEM, "out of memory");
     rc = recv_bytes(s, buf, n);
-    if (rc == SHELF_OK)
+    if (rc == SHELF_OK && (word & SHELF__WIRE_ZSTD)) {
+        if ((rc = shelf__wire_inflate(&s->lib->err, buf, n, &plain)) == SHELF_OK)
+            rc = shelf__wire_parse(&s->lib->err, plain.buf, plain.len, m);
+        shelf__buf_release(&plain);
+    } else if (rc == SHELF_OK) {
         rc = shelf__wire_parse(&s->lib->err, buf, n, m);
+    }
     shelf_free(buf);
     if (rc == SHELF_OK && !m->type) {      /* wire_parse sets it; never trusted blind */
         shelf__wire_free(m);
@@ -328,9 +350,9 @@ static int send_hello(session *s)
         json_decref(vec);
         return rc;
     }
-    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I}", "type", "hello", "version",
+    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b}", "type", "hello", "version",
                                   PROTOCOL_VERSION, "name", s->name, "vector", vec, "keygen",
-                                  (json_int_t)gen));
+                                  (json_int_t)gen, "zstd", 1));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
@@ -345,6 +367,8 @@ static int recv_hello(session *s, shelf__wire_msg *m)
         set_stats_peer(s, m->name);
         /* an older peer does not say: it gets no keys frame */
         s->keygen = json_is_integer(g) && json_integer_value(g) >= 0 ? json_integer_value(g) : -1;
+        /* and reads only plain frames unless it says otherwise */
+        s->zstd = json_is_true(json_object_get(m->root, "zstd"));
     }
     return rc;
 }

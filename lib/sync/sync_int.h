@@ -126,6 +126,14 @@ int shelf__wire_parse(shelf__err *e, const char *text, size_t n, shelf__wire_msg
 int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m);
 int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m);
 void shelf__wire_free(shelf__wire_msg *m);
+/* Bit 31 of a frame's length: its payload is a zstd frame of the JSON
+ * (sent only to a peer whose hello says "zstd": true).  _deflate
+ * compresses (SHELF_OK, SHELF_ENOMEM, SHELF_EIO); _inflate reads one back
+ * into out (NUL-terminated), at most SHELF__WIRE_MAX bytes, else
+ * SHELF_EFORMAT. */
+#define SHELF__WIRE_ZSTD 0x80000000u
+int shelf__wire_deflate(const char *text, size_t n, shelf__buf *out);
+int shelf__wire_inflate(shelf__err *e, const void *frame, size_t n, shelf__buf *out);
 
 /* Records of device (canonical id; NULL: every device, by clock)
  * numbered above after, to fn, as the log stands (no drain). */

@@ -5,6 +5,7 @@
  * these parsers.
  */
 #include <string.h>
+#include <zstd.h>
 #include "sync_int.h"
 
 #define ITEM_MAX 4096
@@ -129,5 +130,39 @@ int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m)
         c->value = json_string_value(f[5]);
     }
     m->nrecs = json_array_size(recs);
+    return SHELF_OK;
+}
+
+int shelf__wire_deflate(const char *text, size_t n, shelf__buf *out)
+{
+    size_t bound = ZSTD_compressBound(n), z;
+
+    shelf__buf_reset(out);
+    if (shelf__buf_grow(out, bound) != SHELF_OK)
+        return SHELF_ENOMEM;
+    z = ZSTD_compress(out->buf, bound, text, n, 3);
+    if (ZSTD_isError(z))
+        return SHELF_EIO;
+    out->len = z;
+    return SHELF_OK;
+}
+
+int shelf__wire_inflate(shelf__err *e, const void *frame, size_t n, shelf__buf *out)
+{
+    unsigned long long size = ZSTD_getFrameContentSize(frame, n);
+    size_t got;
+
+    shelf__buf_reset(out);
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size == 0 ||
+        size > SHELF__WIRE_MAX)
+        return bad(e, "a compressed message that is not a zstd frame of a message's size");
+    if (shelf__buf_grow(out, (size_t)size + 1) != SHELF_OK)
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    got = ZSTD_decompress(out->buf, (size_t)size + 1, frame, n);
+    if (ZSTD_isError(got) || got != size) {
+        shelf__buf_reset(out);
+        return bad(e, "a damaged compressed message");
+    }
+    out->buf[out->len = got] = '\0';
     return SHELF_OK;
 }

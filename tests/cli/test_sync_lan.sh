@@ -111,6 +111,11 @@ if command -v sqlite3 >/dev/null; then
         wait "$SPID"
         check "the exchange rode out a 2 s drop" "$?" = 0
         check "both hold the same" "$(held "$A")" = "$(held "$B")"
+        # frames are compressed (a record is about 650 bytes of JSON)
+        check "compressed: under 200 bytes a record" "$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(j["received"] >= 4000 and j["bytes_in"] < 200 * j["received"])' "$T/bulk.out")" = True
     else
         wait "$SPID"
         skip "drop mid-exchange" "the exchange ended within 0.3 s, before the link went down"
