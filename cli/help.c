@@ -246,6 +246,11 @@ static const cmd_doc cmd_docs[] = {
       "address it was last reached) or an address: each\n"
       "side gets the changes it lacks, merged by the rules\n"
       "of doc/sync.md; a refused peer is one line, exit 1" },
+    { NULL, "conflicts", "conflicts",
+      "patches and projects whose histories sync could not\n"
+      "merge (both devices changed the same value): both\n"
+      "heads, since when; resolve with patch|project merge;\n"
+      "exit 0 when none, 7 when some are open" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
