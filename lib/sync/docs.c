@@ -51,15 +51,15 @@ static void vid_make(const char *hash, const char **parents, size_t n, char out[
 
     for (i = 0; i < n && i < 2; i++)
         p[i] = parents[i];
-    if (n == 2 && strcmp(p[0], p[1]) > 0) {
+    if (n == 2 && p[0] && p[1] && strcmp(p[0], p[1]) > 0) {
         p[0] = parents[1];
         p[1] = parents[0];
     }
     {
         char text[16 + 3 * SHELF_HASH_HEX];
 
-        snprintf(text, sizeof text, "shelf-version 1\n%s\n%s\n%s\n", hash, n > 0 ? p[0] : "",
-                 n > 1 ? p[1] : "");
+        snprintf(text, sizeof text, "shelf-version 1\n%s\n%s\n%s\n", hash, p[0] ? p[0] : "",
+                 p[1] ? p[1] : "");
         shelf__sha256_mem(text, strlen(text), sum);
     }
     shelf__hex(sum, sizeof sum, out);
@@ -143,7 +143,7 @@ static int vid_of(shelf_library *lib, int kind, int64_t item, int64_t seq, char 
                   int depth)
 {
     char pv[2][SHELF_HASH_HEX];
-    const char *ps[2];
+    const char *ps[2] = { NULL, NULL };
     size_t n = 0;
     vinfo v;
     int rc;
@@ -209,7 +209,7 @@ int shelf__docsync_value(shelf_library *lib, int64_t row, char **field, char **v
         !(parents = json_array()) || !(o = json_object()))
         goto out;
     {
-        const char *ps[2];
+        const char *ps[2] = { NULL, NULL };
         size_t n = 0, i;
 
         if (v.parent)
@@ -351,7 +351,8 @@ static int bad(shelf_library *lib, const shelf__change *c, const char *why)
 int shelf__docsync_put(shelf_library *lib, const shelf__change *c, shelf__merge_stats *st)
 {
     int kind = kind_of_item(c->item);
-    const char *vid = c->field + 2, *key = c->item + 2, *hash, *device, *message, *ps[2];
+    const char *vid = c->field + 2, *key = c->item + 2, *hash, *device, *message;
+    const char *ps[2] = { NULL, NULL };
     json_t *o = NULL, *parents, *doc = NULL, *p;
     char got[SHELF_HASH_HEX], want[SHELF_HASH_HEX], *text;
     int64_t id = 0, seq = 0, pseq[2] = { 0, 0 }, time;
@@ -388,7 +389,7 @@ int shelf__docsync_put(shelf_library *lib, const shelf__change *c, shelf__merge_
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = shelf__doc_check(doc, kind, &lib->err)) != SHELF_OK) {
+    if (shelf__doc_check(doc, kind, &lib->err) != SHELF_OK) {
         char why[sizeof lib->err.msg];
 
         snprintf(why, sizeof why, "%s", lib->err.msg);
