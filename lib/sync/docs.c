@@ -56,7 +56,7 @@ static void vid_make(const char *hash, const char **parents, size_t n, char out[
         p[1] = parents[0];
     }
     {
-        char text[16 + 3 * SHELF_HASH_HEX];
+        char text[32 + 3 * SHELF_HASH_HEX];
 
         snprintf(text, sizeof text, "shelf-version 1\n%s\n%s\n%s\n", hash, p[0] ? p[0] : "",
                  p[1] ? p[1] : "");
@@ -148,7 +148,7 @@ static int vid_of(shelf_library *lib, int kind, int64_t item, int64_t seq, char 
     vinfo v;
     int rc;
 
-    if (depth > 100000)
+    if (depth > 5000)
         return shelf__seterr(&lib->err, SHELF_ECORRUPT, "corrupt history of document %lld: "
                              "parents loop", (long long)item);
     if ((rc = vinfo_read(lib, kind, item, seq, &v)) != SHELF_OK)
@@ -348,7 +348,54 @@ static int bad(shelf_library *lib, const shelf__change *c, const char *why)
                          "%.7s: %s", c->field + 2, c->item, c->device, why);
 }
 
+static int put_version(shelf_library *lib, const shelf__change *c, shelf__merge_stats *st,
+                       int depth);
+
+/* Store version vid of item again from its record in the log, when the log
+ * holds it (else SHELF_OK, and the caller finds the parent missing). */
+static int restore(shelf_library *lib, const char *item, const char *vid, shelf__merge_stats *st,
+                   int depth)
+{
+    sqlite3_stmt *q;
+    char *field = shelf__asprintf("v:%s", vid);
+    int rc = SHELF_OK, step;
+
+    if (!field)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (depth >= 5000) {
+        shelf_free(field);
+        return shelf__seterr(&lib->err, SHELF_EFORMAT, "history of %.14s too deep to restore",
+                             item);
+    }
+    if (!(q = shelf__prepare(lib, "SELECT device, counter, hlc, value FROM changes WHERE item = ?1 "
+                                  "AND field = ?2 LIMIT 1"))) {
+        shelf_free(field);
+        return lib->err.rc;
+    }
+    if (sqlite3_bind_text(q, 1, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 2, field, -1, SQLITE_STATIC) != SQLITE_OK) {
+        rc = shelf__dberr(lib, "cannot read the change log");
+    } else if ((step = sqlite3_step(q)) == SQLITE_ROW && sqlite3_column_text(q, 3)) {
+        shelf__change c = { (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1),
+                            (uint64_t)sqlite3_column_int64(q, 2), item, field,
+                            (const char *)sqlite3_column_text(q, 3) };
+
+        rc = put_version(lib, &c, st, depth + 1);
+    } else if (step != SQLITE_DONE && step != SQLITE_ROW) {
+        rc = shelf__dberr(lib, "cannot read the change log");
+    }
+    sqlite3_finalize(q);
+    shelf_free(field);
+    return rc;
+}
+
 int shelf__docsync_put(shelf_library *lib, const shelf__change *c, shelf__merge_stats *st)
+{
+    return put_version(lib, c, st, 0);
+}
+
+static int put_version(shelf_library *lib, const shelf__change *c, shelf__merge_stats *st,
+                       int depth)
 {
     int kind = kind_of_item(c->item);
     const char *vid = c->field + 2, *key = c->item + 2, *hash, *device, *message;
@@ -413,16 +460,24 @@ int shelf__docsync_put(shelf_library *lib, const shelf__change *c, shelf__merge_
         st->skipped++;          /* held already: histories are unions */
         goto out;
     }
-    if (!id) {
-        if (n != 0 || strcmp(hash, key) != 0) {
-            rc = bad(lib, c, "its document is not held here (a parent is missing)");
+    if (!id && n == 0) {
+        if (strcmp(hash, key) != 0) {
+            rc = bad(lib, c, "a first version that does not name its document");
             goto out;
         }
         if ((rc = item_new(lib, kind, doc, time, &id)) != SHELF_OK)
             goto out;
     }
     for (i = 0; i < n; i++) {
-        if ((rc = seq_of(lib, kind, id, ps[i], &pseq[i])) != SHELF_OK)
+        if (id && (rc = seq_of(lib, kind, id, ps[i], &pseq[i])) != SHELF_OK)
+            goto out;
+        if (pseq[i])
+            continue;
+        /* not held: removed here.  Its record is still in the log; a
+         * change beats a removal, so the history comes back from it. */
+        if ((rc = restore(lib, c->item, ps[i], st, depth)) != SHELF_OK ||
+            (!id && (rc = item_of(lib, kind, key, &id)) != SHELF_OK) ||
+            (id && (rc = seq_of(lib, kind, id, ps[i], &pseq[i])) != SHELF_OK))
             goto out;
         if (!pseq[i]) {
             rc = bad(lib, c, "a parent is missing");

@@ -366,6 +366,41 @@ TEST(project_with_automation)
     shelf_library_close(b);
 }
 
+/* A patch removed on one device and changed on the other: the change
+ * wins, the patch comes back whole (its history from the log; the removed
+ * one stays parked for shelf undo). */
+TEST(modify_beats_delete)
+{
+    shelf_library *a = device("a"), *b = device("b");
+    int64_t ida, seq;
+    char *da, *db, *ha, *hb;
+
+    ASSERT_OKL(a, shelf_doc_create(a, PATCH, PATCH_DOC, NULL, &ida));
+    ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/res", "0.75", NULL, &seq));
+    sync2(a, b);
+    ASSERT_OKL(b, shelf_doc_remove(b, PATCH, patch_id(b), 0));
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 0);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions WHERE kind > 0"), 0);
+    ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/cutoff", "1234", NULL, &seq));
+    ASSERT(pull(b, a) > 0);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 1);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions WHERE kind > 0"), 3);
+    da = head_doc(a, PATCH, ida);
+    db = head_doc(b, PATCH, patch_id(b));
+    ASSERT_EQ_STR(da, db);
+    ha = sql_text(a, "SELECT group_concat(vid, ',') FROM (SELECT vid FROM doc_versions WHERE kind > 0 ORDER BY vid)");
+    hb = sql_text(b, "SELECT group_concat(vid, ',') FROM (SELECT vid FROM doc_versions WHERE kind > 0 ORDER BY vid)");
+    ASSERT_EQ_STR(ha, hb);
+    pull(a, b);
+    ASSERT_EQ_INT(sync2(a, b), 0);
+    free(da);
+    free(db);
+    free(ha);
+    free(hb);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
 /* A version whose parent is not held: SHELF_EFORMAT, nothing changes. */
 TEST(missing_parent_changes_nothing)
 {
@@ -443,6 +478,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(different_params_merge),
         TEST_ENTRY(same_param_conflicts),
         TEST_ENTRY(project_with_automation),
+        TEST_ENTRY(modify_beats_delete),
         TEST_ENTRY(missing_parent_changes_nothing),
         TEST_ENTRY(fifty_versions_figures),
         TEST_END
