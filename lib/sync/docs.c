@@ -16,8 +16,10 @@
 #include "sync_int.h"
 #include "../patch/patch_int.h"
 
-/* A record whose value is larger cannot go in one frame. */
-#define DOC_RECORD_MAX (SHELF__WIRE_MAX - 4096u)
+/* A record whose value is larger might not go in one frame: the value
+ * travels as a JSON string, its quotes and backslashes escaped, so half a
+ * frame leaves room for escaping every character once. */
+#define DOC_RECORD_MAX (SHELF__WIRE_MAX / 2)
 
 /* What a merge made on sync is signed with: the same on every device. */
 #define MERGE_DEVICE "sync"
