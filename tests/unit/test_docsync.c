@@ -442,6 +442,34 @@ TEST(missing_parent_changes_nothing)
     shelf_library_close(b);
 }
 
+/* A version whose record would not fit half a frame: the log says so in
+ * one line and logs nothing of it. */
+TEST(too_big_fails_clearly)
+{
+    shelf_library *a = device("a");
+    size_t n = (1u << 20) + 100, off;
+    char *doc = malloc(n + 100);
+    vec v;
+    batch bt;
+    int64_t id;
+
+    ASSERT(doc != NULL);
+    off = (size_t)snprintf(doc, 100, "{\"shelf_patch\":1,\"name\":\"Big\",\"params\":{\"x\":\"");
+    memset(doc + off, 'a', n);
+    snprintf(doc + off + n, 100, "\"}}");
+    ASSERT_OKL(a, shelf_doc_create(a, PATCH, doc, NULL, &id));
+    memset(&v, 0, sizeof v);
+    memset(&bt, 0, sizeof bt);
+    bt.have = &v;
+    ASSERT_RC(SHELF_EINVAL, shelf_sync_log(a, NULL, 0, take, &bt));
+    ASSERT(strstr(shelf_errmsg(a), "too big to sync") != NULL);
+    ASSERT_EQ_INT(bt.n, 0);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM changes"), 0);
+    batch_free(&bt);
+    free(doc);
+    shelf_library_close(a);
+}
+
 /* Figures: records and bytes of a 50-version history. */
 TEST(fifty_versions_figures)
 {
@@ -480,6 +508,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(project_with_automation),
         TEST_ENTRY(modify_beats_delete),
         TEST_ENTRY(missing_parent_changes_nothing),
+        TEST_ENTRY(too_big_fails_clearly),
         TEST_ENTRY(fifty_versions_figures),
         TEST_END
     };
