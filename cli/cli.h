@@ -167,6 +167,7 @@ int cmd_log(const cli *c, int argc, char **argv);
 int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
 int cmd_sync(const cli *c, int argc, char **argv);
+int cmd_conflicts(const cli *c, int argc, char **argv);
 
 /* Open the backup repository target as the backup commands do (the
  * password from password_file, $SHELF_PASSWORD, else a prompt on the

@@ -274,6 +274,11 @@ static const cmd_doc cmd_docs[] = {
       "push writes this device's new changes, sealed with\n"
       "the library key and signed; pull reads paired\n"
       "devices' and merges them; sync HUB does both" },
+    { NULL, "conflicts", "conflicts",
+      "patches and projects whose histories sync could not\n"
+      "merge (both devices changed the same value): both\n"
+      "heads, since when; resolve with patch|project merge;\n"
+      "exit 0 when none, 7 when some are open" },
 
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"

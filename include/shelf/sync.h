@@ -368,6 +368,28 @@ enum {
 SHELF_API int shelf_qr_render(const char *text, int format, unsigned char **out, size_t *len,
                               char **errmsg);
 
+/*
+ * A document whose history holds two heads that sync could not merge (both
+ * changed the same value; doc/sync.md, "Document histories").  head: the
+ * version the item shows (local seq), other: the other head; their version
+ * ids across devices; since: Unix seconds when it was found.  Resolved by
+ * merging other into head (shelf_doc_merge_prepare/commit).
+ */
+typedef struct shelf_conflict {
+    size_t size;                            /* sizeof(shelf_conflict), set by the library */
+    int kind;                               /* SHELF_DOC_PATCH or SHELF_DOC_PROJECT */
+    int64_t id;
+    const char *name;
+    int64_t head, other;
+    char head_vid[65], other_vid[65];
+    int64_t since;
+} shelf_conflict;
+
+/* The open conflicts, oldest first, to fn (a non-zero return stops the
+ * walk and is returned). */
+SHELF_API int shelf_sync_conflicts(shelf_library *lib,
+                                   int (*fn)(void *ud, const shelf_conflict *c), void *ud);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,7 +49,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 7
+#define SHELF__SCHEMA_VERSION 8
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

@@ -548,6 +548,36 @@ static const char *const migrations[] = {
     "  used INTEGER,\n"
     "  used_by TEXT\n"
     ") WITHOUT ROWID;\n",
+
+    /* 8: document histories sync (lib/sync/docs.c, doc/sync.md).  Each
+     * version gets a version id across devices (vid: from its content and
+     * its parents' ids, filled when it is logged); a new version is queued
+     * as field 'v' with its row (the drain makes the record); documents
+     * whose heads could not be merged are listed in doc_conflicts.  The
+     * queue starts with every version held, parents first. */
+    "ALTER TABLE doc_versions ADD COLUMN vid TEXT;\n"
+    "CREATE INDEX doc_versions_vid ON doc_versions(vid);\n"
+    "CREATE TABLE doc_conflicts(\n"
+    "  kind INTEGER NOT NULL,\n"
+    "  item_id INTEGER NOT NULL,\n"
+    "  since INTEGER NOT NULL,\n"
+    "  PRIMARY KEY(kind, item_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TRIGGER doc_versions_sync_ai AFTER INSERT ON doc_versions BEGIN\n"
+    "  INSERT INTO change_queue(ms, item, field, row) SELECT " NOW_MS ",\n"
+    "    iif(new.kind = " SHELF__KIND_PATCH_SQL ", 'p:', 'j:') || hash, 'v', new.id\n"
+    "    FROM doc_versions WHERE kind = new.kind AND item_id = new.item_id ORDER BY seq LIMIT 1;\n"
+    "END;\n"
+    "CREATE TRIGGER patches_conflicts_ad AFTER DELETE ON patches BEGIN\n"
+    "  DELETE FROM doc_conflicts WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
+    "END;\n"
+    "CREATE TRIGGER projects_conflicts_ad AFTER DELETE ON projects BEGIN\n"
+    "  DELETE FROM doc_conflicts WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
+    "END;\n"
+    "INSERT INTO change_queue(ms, item, field, row)\n"
+    "  SELECT d.time * 1000, " ITEM_SQL("d.kind", "d.item_id") ", 'v', d.id FROM doc_versions d\n"
+    "    WHERE d.kind IN (" SHELF__KIND_PATCH_SQL ", " SHELF__KIND_PROJECT_SQL ")\n"
+    "    ORDER BY d.kind, d.item_id, d.seq;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

@@ -91,4 +91,19 @@ int shelf__merge_docs(const json_t *base, const json_t *ours, const json_t *thei
  * SHELF_ECONFLICT while conflicts are open. */
 json_t *shelf__merge_doc(const shelf_merge *m, int *rc);
 
+/*
+ * For sync (lib/sync/docs.c).  Version seq of (kind, id) in working form;
+ * a version stored as received (parents by seq, 0: none; time, device and
+ * message kept; the item rows are not touched); the item rows made to
+ * mirror version seq; the three-way merge of versions head (ours) and
+ * other, as shelf_doc_merge_prepare does with the item's head.
+ */
+int shelf__doc_load_seq(shelf_library *lib, int kind, int64_t id, int64_t seq, json_t **doc);
+int shelf__doc_store_synced(shelf_library *lib, int kind, int64_t id, json_t *doc, int64_t parent,
+                            int64_t parent2, int64_t time, const char *device,
+                            const char *message, int64_t *seq);
+int shelf__doc_mirror_seq(shelf_library *lib, int kind, int64_t id, int64_t seq);
+int shelf__doc_merge_versions(shelf_library *lib, int kind, int64_t id, int64_t head,
+                              int64_t other, shelf_merge **m, int64_t *base_seq);
+
 #endif /* SHELF_PATCH_INT_H */

@@ -1152,18 +1152,30 @@ static int ancestors(shelf_library *lib, int kind, int64_t id, int64_t seq, seqs
 int shelf_doc_merge_prepare(shelf_library *lib, int kind, int64_t id, int64_t other,
                             shelf_merge **m, int64_t *base_seq)
 {
-    seqset a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
-    json_t *base = NULL, *ours = NULL, *theirs = NULL;
-    vrow ro, rt;
-    int64_t head, lca = 0;
-    size_t i;
+    int64_t head;
     int rc;
 
     *m = NULL;
     *base_seq = 0;
     if ((rc = check_kind(lib, kind)) != SHELF_OK ||
-        (rc = item_exists(lib, kind, id, &head)) != SHELF_OK ||
-        (rc = ancestors(lib, kind, id, head, &a)) != SHELF_OK ||
+        (rc = item_exists(lib, kind, id, &head)) != SHELF_OK)
+        return rc;
+    return shelf__doc_merge_versions(lib, kind, id, head, other, m, base_seq);
+}
+
+int shelf__doc_merge_versions(shelf_library *lib, int kind, int64_t id, int64_t head,
+                              int64_t other, shelf_merge **m, int64_t *base_seq)
+{
+    seqset a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
+    json_t *base = NULL, *ours = NULL, *theirs = NULL;
+    vrow ro, rt;
+    int64_t lca = 0;
+    size_t i;
+    int rc;
+
+    *m = NULL;
+    *base_seq = 0;
+    if ((rc = ancestors(lib, kind, id, head, &a)) != SHELF_OK ||
         (rc = ancestors(lib, kind, id, other, &b)) != SHELF_OK)
         goto out;
     if (seqset_has(&a, other)) {
@@ -2064,5 +2076,55 @@ out:
     json_decref(doc);
     json_decref(pdoc);
     json_decref(h);
+    return rc;
+}
+
+/* ---- For sync (lib/sync/docs.c) --------------------------------------------- */
+
+int shelf__doc_load_seq(shelf_library *lib, int kind, int64_t id, int64_t seq, json_t **doc)
+{
+    return load_version(lib, kind, id, seq, doc, NULL);
+}
+
+int shelf__doc_store_synced(shelf_library *lib, int kind, int64_t id, json_t *doc, int64_t parent,
+                            int64_t parent2, int64_t time, const char *device,
+                            const char *message, int64_t *seq)
+{
+    json_t *pdoc = NULL;
+    sqlite3_stmt *st;
+    vmeta meta;
+    vrow prow;
+    int rc;
+
+    *seq = 0;
+    if (!(st = shelf__prepare(lib, "SELECT coalesce(max(seq), 0) + 1 FROM doc_versions\n"
+                                   "WHERE kind = ?1 AND item_id = ?2")))
+        return lib->err.rc;
+    if (sqlite3_bind_int(st, 1, kind) != SQLITE_OK || sqlite3_bind_int64(st, 2, id) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "cannot store version");
+    }
+    meta.seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    meta.time = time;
+    meta.device = device;
+    if (parent && (rc = load_version(lib, kind, id, parent, &pdoc, &prow)) != SHELF_OK)
+        return rc;
+    rc = store_version_as(lib, kind, id, doc, parent ? &prow : NULL, pdoc, parent2, 0,
+                          message ? message : "", &meta, seq);
+    json_decref(pdoc);
+    return rc;
+}
+
+int shelf__doc_mirror_seq(shelf_library *lib, int kind, int64_t id, int64_t seq)
+{
+    json_t *doc = NULL;
+    int rc;
+
+    if ((rc = load_version(lib, kind, id, seq, &doc, NULL)) != SHELF_OK)
+        return rc;
+    rc = mirror(lib, kind, id, doc, seq);
+    json_decref(doc);
     return rc;
 }

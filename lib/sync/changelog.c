@@ -68,6 +68,42 @@ static int sample_value(drain_ctx *d, int64_t row, const char *item, char **json
     return SHELF_OK;
 }
 
+/* Log one record (texts as they go in the log). */
+static int put_record(drain_ctx *d, int64_t ms, const char *item, const char *field,
+                      const char *value)
+{
+    uint64_t hlc = shelf__hlc_send(&d->clock, ms > 0 ? (uint64_t)ms : 0);
+    shelf__change c = { d->self, d->counter + 1, hlc, item, field, value };
+
+    if (sqlite3_reset(d->put) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 1, d->self, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(d->put, 2, d->counter + 1) != SQLITE_OK ||
+        sqlite3_bind_int64(d->put, 3, (int64_t)hlc) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 4, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 5, field, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(d->put, 6, value, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(d->put) != SQLITE_DONE)
+        return shelf__dberr(d->lib, "cannot write the change log");
+    d->counter++, d->logged++;
+    d->regs.c = &c;
+    return shelf__regs_put(&d->regs);
+}
+
+/* A document version queued with its row (docs.c makes the record: field
+ * and value are UTF-8 already, no name escaping). */
+static int drain_version(drain_ctx *d, int64_t ms, const char *item, int64_t row)
+{
+    char *field = NULL, *value = NULL;
+    int rc;
+
+    if ((rc = shelf__docsync_value(d->lib, row, &field, &value)) != SHELF_OK || !field)
+        return rc;
+    rc = put_record(d, ms, item, field, value);
+    shelf_free(field);
+    free(value);
+    return rc;
+}
+
 /* Log the queued change the queue statement stands on. */
 static int drain_one(drain_ctx *d)
 {
@@ -77,13 +113,14 @@ static int drain_one(drain_ctx *d)
     const char *field = (const char *)sqlite3_column_text(q, 3);
     const char *value = (const char *)sqlite3_column_text(q, 4);
     char *json = NULL, *eitem = NULL, *efield = NULL, *evalue = NULL;
-    uint64_t hlc;
     int rc = SHELF_OK;
 
     d->last_seq = sqlite3_column_int64(q, 0);
     if (!item || !field)
         return shelf__seterr(&d->lib->err, SHELF_ECORRUPT, "change queue entry %lld has no item",
                              (long long)d->last_seq);
+    if (!value && !strcmp(field, "v") && sqlite3_column_type(q, 5) == SQLITE_INTEGER)
+        return drain_version(d, ms, item, sqlite3_column_int64(q, 5));
     if (!value && sqlite3_column_type(q, 5) == SQLITE_INTEGER) {
         if ((rc = sample_value(d, sqlite3_column_int64(q, 5), item, &json)) != SHELF_OK)
             return rc;
@@ -98,23 +135,7 @@ static int drain_one(drain_ctx *d)
         rc = shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    hlc = shelf__hlc_send(&d->clock, ms > 0 ? (uint64_t)ms : 0);
-    if (sqlite3_reset(d->put) != SQLITE_OK ||
-        sqlite3_bind_text(d->put, 1, d->self, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(d->put, 2, d->counter + 1) != SQLITE_OK ||
-        sqlite3_bind_int64(d->put, 3, (int64_t)hlc) != SQLITE_OK ||
-        sqlite3_bind_text(d->put, 4, eitem, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(d->put, 5, efield, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(d->put, 6, evalue, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(d->put) != SQLITE_DONE)
-        rc = shelf__dberr(d->lib, "cannot write the change log");
-    else {
-        shelf__change c = { d->self, d->counter + 1, hlc, eitem, efield, evalue };
-
-        d->counter++, d->logged++;
-        d->regs.c = &c;
-        rc = shelf__regs_put(&d->regs);
-    }
+    rc = put_record(d, ms, eitem, efield, evalue);
 out:
     shelf_free(eitem);
     shelf_free(efield);

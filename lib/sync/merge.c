@@ -102,8 +102,12 @@ static int apply_all(apply_ctx *a, const shelf__change *recs, size_t n)
 
         snprintf(sql, sizeof sql, "DELETE FROM change_queue WHERE seq > %lld; UPDATE sync_clock "
                  "SET hlc = %lld WHERE id = 1", (long long)seq0, (long long)a->clock.last);
-        return shelf__exec(lib, sql);
+        if ((rc = shelf__exec(lib, sql)) != SHELF_OK)
+            return rc;
     }
+    /* documents that got versions: their heads merged (docs.c); a merge
+     * made here stays queued, this device's change like any edit */
+    return shelf__docsync_settle(lib);
 }
 
 int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,

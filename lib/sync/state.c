@@ -351,6 +351,9 @@ int shelf__regs_put(shelf__regs *r)
     json_t *v = NULL;
     int rc;
 
+    /* a document's version: histories are unions, not registers */
+    if (shelf__docsync_is_version(c->item, c->field))
+        return r->local ? SHELF_OK : shelf__docsync_put(r->lib, c, r->st);
     if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", c->value, strlen(c->value),
                                 JSON_DECODE_ANY, &v)) != SHELF_OK)
         return rc;

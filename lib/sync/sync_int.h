@@ -144,6 +144,21 @@ int shelf__log_each(shelf_library *lib, const char *device, int64_t after,
  * one transaction; *logged (may be NULL): how many. */
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
 
+/* ---- document histories (docs.c) ---- */
+
+/* 1 when (item, field) is a document version's record ("p:"/"j:", "v:"). */
+int shelf__docsync_is_version(const char *item, const char *field);
+/* The record of doc_versions row row: field "v:<vid>" and value (both
+ * owned: shelf_free, free), or both NULL when the row is gone.  A version
+ * whose record would not fit a frame is SHELF_EINVAL. */
+int shelf__docsync_value(shelf_library *lib, int64_t row, char **field, char **value);
+/* Store a received version when missing (SHELF_EFORMAT, nothing changed,
+ * when a parent is missing); the document is settled later. */
+int shelf__docsync_put(shelf_library *lib, const shelf__change *c, shelf__merge_stats *st);
+/* Merge the heads of the documents versions were stored for (conflicts
+ * marked); inside the caller's transaction. */
+int shelf__docsync_settle(shelf_library *lib);
+
 /* ---- the library key (libkey.c) ---- */
 
 #define SHELF__LIBKEY_LEN 32

@@ -1,0 +1,74 @@
+# test_sync_docs.sh: patch histories between shelf processes on 127.0.0.1
+# (shelf sync listen / shelf sync ADDRESS): a patch named with an accent,
+# an emoji and spaces made on one device arrives whole; the same value set
+# on both devices is a conflict on both (shelf conflicts --json, exit 7);
+# shelf patch merge on one device resolves it, and after the next exchange
+# both show the same head and no conflict (exit 0).
+. "$(dirname "$0")/lib.sh"
+
+A="$T/stage"
+B="$T/laptop é"
+for L in "$A" "$B"; do
+    "$SHELF" -L "$L" init >/dev/null || fail "set up $L"
+done
+IDA=$("$SHELF" -q -L "$A" device id)
+IDB=$("$SHELF" -q -L "$B" device id)
+expect 0 "stage pairs with the laptop" "$SHELF" -L "$A" device add "$IDB"
+expect 0 "the laptop pairs with stage" "$SHELF" -L "$B" device add "$IDA" --name stage
+
+# listen LIB: a one-exchange listener on a free port; $LPID, $LPORT
+listen() {
+    "$SHELF" -L "$1" sync listen --address 127.0.0.1:0 --once >"$T/listen.out" 2>"$T/listen.err" &
+    LPID=$!
+    bg_pids="$bg_pids $LPID"
+    LPORT=""
+    for _ in $(seq 200); do
+        LPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen.out")
+        [ -n "$LPORT" ] && break
+        kill -0 "$LPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
+}
+
+exchange() {
+    listen "$A"
+    expect 0 "$1" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
+    wait "$LPID" || fail "$1: the listener failed: $(cat "$T/listen.err")"
+}
+
+NAME="Pad é 🎹 warm"
+cat >"$T/pad.json" <<JSON
+{"shelf_patch":1,"name":"$NAME","params":{"cutoff":1000,"res":0.5}}
+JSON
+expect 0 "a patch on stage" "$SHELF" -L "$A" patch new --file "$T/pad.json"
+PA=$("$SHELF" -L "$A" --json patch ls | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+exchange "first exchange"
+expect 0 "the laptop lists it" "$SHELF" -L "$B" --json patch ls
+check "its name arrived intact" "$(json 'j[0]["name"]')" = "$NAME"
+PB=$(json 'j[0]["id"]')
+
+expect 0 "cutoff on stage" "$SHELF" -L "$A" patch set "$PA" params/cutoff=1500
+expect 0 "cutoff on the laptop" "$SHELF" -L "$B" patch set "$PB" params/cutoff=900
+exchange "the edits cross"
+expect 7 "a conflict on stage: exit 7" "$SHELF" -L "$A" --json conflicts
+check "one conflict" "$(json 'len(j)')" = 1
+check "its name" "$(json 'j[0]["name"]')" = "$NAME"
+check "two heads" "$(json 'j[0]["head"] != j[0]["other"] and len(j[0]["other_vid"]) == 64')" = True
+OTHER=$(json 'j[0]["other"]')
+expect 7 "a conflict on the laptop too" "$SHELF" -L "$B" --json conflicts
+check "the same heads on both" "$(json 'sorted([j[0]["head_vid"], j[0]["other_vid"]])')" = \
+    "$("$SHELF" -L "$A" --json conflicts | python3 -c 'import json,sys; j=json.load(sys.stdin); print(sorted([j[0]["head_vid"], j[0]["other_vid"]]))')"
+
+expect 0 "merged on stage" "$SHELF" -L "$A" patch merge "$PA" "$OTHER" --ours
+expect 0 "no conflict on stage" "$SHELF" -L "$A" conflicts
+contains "says so" "$out" "no conflicts"
+exchange "the merge travels"
+expect 0 "no conflict on the laptop" "$SHELF" -L "$B" --json conflicts
+check "an empty list" "$(json 'len(j)')" = 0
+expect 0 "stage's head" "$SHELF" -L "$A" --json patch show "$PA"
+HA=$out
+expect 0 "the laptop's head" "$SHELF" -L "$B" --json patch show "$PB"
+check "the same document on both" "$out" = "$HA"
+expect 2 "conflicts takes no argument" "$SHELF" -L "$A" conflicts x
+finish
