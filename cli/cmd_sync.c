@@ -200,10 +200,18 @@ static int status_hub(void *ud, const shelf_hub_info *h)
     return 0;
 }
 
+static int count_conflict(void *ud, const shelf_conflict *c)
+{
+    (void)c;
+    ++*(int64_t *)ud;
+    return 0;
+}
+
 static int sync_status(const cli *c, int argc, char **argv)
 {
     shelf_device_info me = { .size = sizeof me };
     status_ctx s = { NULL, me.id, NULL, NULL, 0 };
+    int64_t conflicts = 0;
     int rc, ex;
 
     (void)argv;
@@ -224,10 +232,15 @@ static int sync_status(const cli *c, int argc, char **argv)
         rc = shelf_sync_vector(s.lib, status_one, &s);
     if (rc == SHELF_OK)
         rc = shelf_sync_hubs(s.lib, status_hub, &s);
+    if (rc == SHELF_OK)
+        rc = shelf_sync_conflicts(s.lib, count_conflict, &conflicts);
     ex = rc == SHELF_OK ? EXIT_OK : cli_fail(s.lib, rc);
     shelf_library_close(s.lib);
+    if (!s.arr && ex == EXIT_OK && conflicts)
+        printf("%lld open conflicts (shelf conflicts)\n", (long long)conflicts);
     if (s.arr && ex == EXIT_OK)
-        cli_print_json(json_pack("{s:o, s:o}", "devices", s.arr, "hubs", s.hubs));
+        cli_print_json(json_pack("{s:o, s:o, s:I}", "devices", s.arr, "hubs", s.hubs, "conflicts",
+                                 (json_int_t)conflicts));
     else {
         json_decref(s.arr);
         json_decref(s.hubs);

@@ -247,7 +247,8 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "sync status", "sync status",
       "per device: how many of its changes this one holds\n"
       "(the version vector); per hub: changes waiting to\n"
-      "go out, last push and pull, the last error" },
+      "go out, last push and pull, the last error; open\n"
+      "conflicts" },
     { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once] [--no-announce]\n"
       "           [--announce-interval S]",
       "wait for paired devices (TLS 1.3, ids pinned) and\n"

@@ -59,6 +59,8 @@ OTHER=$(json 'j[0]["other"]')
 expect 7 "a conflict on the laptop too" "$SHELF" -L "$B" --json conflicts
 check "the same heads on both" "$(json 'sorted([j[0]["head_vid"], j[0]["other_vid"]])')" = \
     "$("$SHELF" -L "$A" --json conflicts | python3 -c 'import json,sys; j=json.load(sys.stdin); print(sorted([j[0]["head_vid"], j[0]["other_vid"]]))')"
+expect 0 "sync status counts it" "$SHELF" -L "$B" --json sync status
+check "one open conflict" "$(json 'j["conflicts"]')" = 1
 
 expect 0 "merged on stage" "$SHELF" -L "$A" patch merge "$PA" "$OTHER" --ours
 expect 0 "no conflict on stage" "$SHELF" -L "$A" conflicts

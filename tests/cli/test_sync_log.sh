@@ -46,7 +46,7 @@ else
 fi
 
 expect 0 "sync status" "$SHELF" --json sync status
-check "one device, six changes" "$(json 'len(j["devices"]) == 1 and j["devices"][0]["changes"] == 6 and j["devices"][0]["self"] and j["hubs"] == []')" = True
+check "one device, six changes" "$(json 'len(j["devices"]) == 1 and j["devices"][0]["changes"] == 6 and j["devices"][0]["self"] and j["hubs"] == [] and j["conflicts"] == 0')" = True
 expect 0 "sync log --limit" "$SHELF" --json sync log --limit 2
 check "two records" "$(json 'len(j)')" = 2
 

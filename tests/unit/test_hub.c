@@ -14,6 +14,7 @@
 #include "test.h"
 #include "libs.h"
 #include "shelf/catalog.h"
+#include "shelf/patch.h"
 #include "shelf/sync.h"
 #include "catalog/catalog_int.h"
 #include "sync/sync_int.h"
@@ -421,6 +422,47 @@ TEST(keys_travel_through_the_hub)
     shelf_library_close(c);
 }
 
+/* Patch histories travel through a hub like any record: a patch made on
+ * a with three versions arrives whole on b, and edits of different values
+ * on both merge into the same head on both. */
+TEST(patch_histories_through_the_hub)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], *da = NULL, *db = NULL;
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
+    int64_t id = 0, idb = 0, seq = 0;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    share_key(a, b);
+    ASSERT_OKL(a, shelf_doc_create(a, SHELF_DOC_PATCH,
+                                   "{\"shelf_patch\":1,\"name\":\"pad é 🎹\",\"params\":"
+                                   "{\"cutoff\":1,\"res\":1}}", NULL, &id));
+    ASSERT_OKL(a, shelf_doc_set(a, SHELF_DOC_PATCH, id, "params/cutoff", "2", NULL, &seq));
+    push(a, hub);
+    pull(b, hub);
+    ASSERT_OKL(b, shelf__query_int(b, "SELECT id FROM patches WHERE name = ?1", "pad é 🎹", &idb));
+    ASSERT(idb > 0);
+    ASSERT_OKL(a, shelf_doc_set(a, SHELF_DOC_PATCH, id, "params/cutoff", "3", NULL, &seq));
+    ASSERT_OKL(b, shelf_doc_set(b, SHELF_DOC_PATCH, idb, "params/res", "9", NULL, &seq));
+    push(a, hub);
+    push(b, hub);
+    pull(a, hub);
+    pull(b, hub);
+    push(a, hub);       /* a's merge, if it made one first, goes to b */
+    push(b, hub);
+    pull(a, hub);
+    pull(b, hub);
+    ASSERT_OKL(a, shelf_doc_get(a, SHELF_DOC_PATCH, id, 0, &da));
+    ASSERT_OKL(b, shelf_doc_get(b, SHELF_DOC_PATCH, idb, 0, &db));
+    ASSERT_EQ_STR(da, db);
+    ASSERT(strstr(da, "\"cutoff\":3") && strstr(da, "\"res\":9"));
+    shelf_free(da);
+    shelf_free(db);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
 static int count_segments(const char *hub, const char *id)
 {
     char dir[PATH_MAX];
@@ -522,6 +564,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(keys_gaps_and_strangers),
         TEST_ENTRY(keys_travel_through_the_hub),
         TEST_ENTRY(small_segments_are_compacted),
+        TEST_ENTRY(patch_histories_through_the_hub),
         TEST_ENTRY(a_copy_is_refused),
         TEST_END
     };
