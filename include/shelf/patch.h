@@ -103,7 +103,8 @@ SHELF_API int shelf_doc_create(shelf_library *lib, int kind, const char *json,
                                const char *message, int64_t *id);
 /*
  * The document of item id at version seq (0: the head), canonical.
- * shelf_doc_get_ref takes "ID" or "ID@SEQ" or "ID@HASHPREFIX".
+ * shelf_doc_get_ref takes "ID" or "ID@SEQ" or "ID@HASHPREFIX"; shelf_doc_resolve
+ * reads such a reference into *id and *seq (0: the head), both required.
  */
 SHELF_API int shelf_doc_get(shelf_library *lib, int kind, int64_t id, int64_t seq, char **json);
 SHELF_API int shelf_doc_resolve(shelf_library *lib, int kind, const char *ref, int64_t *id,

@@ -679,12 +679,16 @@ int shelf_doc_get(shelf_library *lib, int kind, int64_t id, int64_t seq, char **
 
 int shelf_doc_resolve(shelf_library *lib, int kind, const char *ref, int64_t *id, int64_t *seq)
 {
-    const char *at = strchr(ref, '@'), *v;
+    const char *at, *v;
     sqlite3_stmt *st;
     char *end;
     long long n;
     int rc, hits = 0;
 
+    if (!lib || !ref || !id || !seq)
+        return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid reference: no ref, id or seq")
+                   : SHELF_EINVAL;
+    at = strchr(ref, '@');
     *id = 0;
     *seq = 0;
     if ((rc = check_kind(lib, kind)) != SHELF_OK)
