@@ -19,6 +19,55 @@
  * announces every 5 s), and sync discover by default. */
 #define DISCOVER_MS 6000
 
+/* --max-delete PCT of shelf sync (any subcommand that applies changes):
+ * 0 when not given. */
+static int max_delete;
+
+static int open_for_sync(const cli *c, shelf_library **lib)
+{
+    int ex = cli_open(c, 0, lib);
+
+    if (ex == EXIT_OK && max_delete && shelf_sync_set_max_delete(*lib, max_delete) != SHELF_OK) {
+        ex = cli_fail(*lib, SHELF_EINVAL);
+        shelf_library_close(*lib);
+        *lib = NULL;
+    }
+    return ex;
+}
+
+/* Take --max-delete PCT (or =PCT) out of argv: EXIT_OK, or EXIT_USAGE
+ * said. */
+static int take_max_delete(int *argc, char **argv)
+{
+    int i, k = 1;
+
+    for (i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        char *end;
+        long n;
+
+        if (!strcmp(argv[i], "--max-delete") && i + 1 < *argc)
+            v = argv[++i];
+        else if (!strncmp(argv[i], "--max-delete=", 13))
+            v = argv[i] + 13;
+        else if (!strcmp(argv[i], "--max-delete"))
+            v = "";
+        if (!v) {
+            argv[k++] = argv[i];
+            continue;
+        }
+        n = strtol(v, &end, 10);
+        if (end == v || *end || n < 1 || n > 100) {
+            cli_error("invalid --max-delete '%s': a share of samples, 1 to 100 (percent)", v);
+            return EXIT_USAGE;
+        }
+        max_delete = (int)n;
+    }
+    *argc = k;
+    argv[k] = NULL;
+    return EXIT_OK;
+}
+
 typedef struct log_ctx {
     const cli *c;
     json_t *arr;
@@ -362,7 +411,7 @@ static int sync_listen(const cli *c, int argc, char **argv)
                   "[--announce-interval S]");
         return EXIT_USAGE;
     }
-    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+    if ((ex = open_for_sync(c, &lib)) != EXIT_OK)
         return ex;
     l.lib = lib;
     cli_catch_signals();
@@ -441,7 +490,7 @@ static int sync_with(const cli *c, const char *target)
     shelf_library *lib;
     int rc, ex;
 
-    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+    if ((ex = open_for_sync(c, &lib)) != EXIT_OK)
         return ex;
     rc = SHELF_OK;
     if (shelf_device_id_parse(target, sha) == SHELF_OK) {
@@ -645,7 +694,7 @@ static int sync_hub(const cli *c, const char *hub, int pull, int push)
     json_t *o = NULL;
     int rc = SHELF_OK, ex;
 
-    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+    if ((ex = open_for_sync(c, &lib)) != EXIT_OK)
         return ex;
     if (pull)
         rc = shelf_sync_pull(lib, hub, 0, &in);
@@ -832,7 +881,7 @@ static int sync_watch(const cli *c, int argc, char **argv)
                   "[--interval S]");
         return EXIT_USAGE;
     }
-    if ((ex = cli_open(c, 0, &w.lib)) != EXIT_OK)
+    if ((ex = open_for_sync(c, &w.lib)) != EXIT_OK)
         return ex;
     if ((rc = shelf_device_self(w.lib, &me)) != SHELF_OK ||
         (rc = shelf_sync_vector(w.lib, watch_mine, &w)) != SHELF_OK) {
@@ -881,6 +930,8 @@ static int sync_watch(const cli *c, int argc, char **argv)
 
 int cmd_sync(const cli *c, int argc, char **argv)
 {
+    if (take_max_delete(&argc, argv) != EXIT_OK)
+        return EXIT_USAGE;
     if (argc < 2) {
         cli_error("usage: shelf sync log|status|listen|discover|watch|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");
         return EXIT_USAGE;

@@ -259,12 +259,15 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "sync discover", "sync discover [--timeout S]",
       "list the devices announcing themselves on the LAN\n"
       "(6 s by default), paired or not" },
-    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT",
+    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT [--max-delete PCT]",
       "exchange with a paired device (by name or id, at the\n"
       "address it was last reached, or where it announces\n"
       "itself on the LAN) or an address: each\n"
       "side gets the changes it lacks, merged by the rules\n"
-      "of doc/sync.md; a refused peer is one line, exit 1" },
+      "of doc/sync.md; a refused peer is one line, exit 1;\n"
+      "a run that would remove more than PCT% (50) of the\n"
+      "samples here stops, exit 1 (also for pull, watch,\n"
+      "listen)" },
     { NULL, "sync watch", "sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] [--interval S]",
       "keep in step by itself: push soon after local\n"
       "changes (when none came for 2 s), pull every 60 s,\n"

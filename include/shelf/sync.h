@@ -152,6 +152,18 @@ SHELF_API int shelf_sync_log(shelf_library *lib, const char *device, int64_t aft
 SHELF_API int shelf_sync_vector(shelf_library *lib,
                                 int (*fn)(void *ud, const char *device, int64_t counter), void *ud);
 
+/*
+ * The share of this library's samples (percent, 1 to 100; 50 by default)
+ * that one run of sync (an exchange with a peer, a pull from a hub) may
+ * remove because other devices removed them.  A run that would remove
+ * more stops with SHELF_EPERM: the batch that crossed the line is not
+ * applied (earlier batches of the run are), and the message says what
+ * --max-delete would allow it.  Ten removals always pass.  For this
+ * handle only.
+ */
+#define SHELF_SYNC_MAX_DELETE 50
+SHELF_API int shelf_sync_set_max_delete(shelf_library *lib, int percent);
+
 /* ---- peer to peer (doc/sync.md) ---- */
 
 /* What one exchange did (set size first where the caller passes it). */

@@ -46,6 +46,11 @@ struct shelf_library {
     unsigned memindex_searches; /* searches the index answered (tests) */
     char library_id[33];      /* from the config: names this library as a device */
     int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
+    /* sync (lib/sync/state.c): the share of samples one run may remove
+     * (percent; 0: the default, 50), the samples at its start and how
+     * many it removed so far */
+    int sync_max_delete;
+    int64_t sync_samples, sync_deleted;
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */

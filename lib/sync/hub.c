@@ -917,6 +917,8 @@ static int run(shelf_library *lib, const char *target, int push_it, int flags,
     if (flags & ~SHELF_HUB_QUICK)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "unknown flags 0x%x", (unsigned)flags);
     stats_init(&st);
+    if (!push_it)
+        shelf__sync_run_begin(lib);
     if ((rc = hub_open(lib, target, push_it, flags, &h, &st)) == SHELF_OK) {
         rc = push_it ? push(&h) : pull(&h);
         hub_note(&h, push_it, rc);

@@ -636,6 +636,7 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
 
     memset(&s, 0, sizeof s);
     memset(&hello, 0, sizeof hello);
+    shelf__sync_run_begin(lib);
     sigpipe_block(&guard);
     s.lib = lib;
     s.self = me->id;

@@ -100,9 +100,11 @@ static int apply_item(shelf_library *lib, const target *t, const char *key, cons
         if (on || strcmp(t->ids, SAMPLES_OF) != 0)
             return SHELF_OK;    /* documents come and go with their histories */
         /* a removed sample: its rows go, unless a patch or project uses them */
-        return run(lib, "DELETE FROM samples WHERE sha256 = ?2 AND id NOT IN "
-                        "(SELECT sample_id FROM patch_samples UNION SELECT sample_id FROM "
-                        "project_samples)", NULL, key, NULL);
+        if ((rc = run(lib, "DELETE FROM samples WHERE sha256 = ?2 AND id NOT IN "
+                           "(SELECT sample_id FROM patch_samples UNION SELECT sample_id FROM "
+                           "project_samples)", NULL, key, NULL)) != SHELF_OK)
+            return rc;
+        return shelf__sync_guard(lib, sqlite3_changes(lib->db));
     }
     if (!strncmp(field, "tag:", 4)) {
         if ((rc = unescaped(lib, field + 4, &bytes)) != SHELF_OK)
@@ -383,3 +385,40 @@ void shelf__regs_finish(shelf__regs *r)
     sqlite3_finalize(r->newest);
 }
 
+
+void shelf__sync_run_begin(shelf_library *lib)
+{
+    int64_t n = 0;
+
+    lib->sync_deleted = 0;
+    lib->sync_samples = shelf__query_int(lib, "SELECT count(*) FROM samples", NULL, &n) == SHELF_OK
+                            ? n : 0;
+}
+
+int shelf__sync_guard(shelf_library *lib, int64_t removed)
+{
+    int pct = lib->sync_max_delete ? lib->sync_max_delete : SHELF_SYNC_MAX_DELETE;
+
+    lib->sync_deleted += removed;
+    /* a few removals always pass: a library of three samples may lose two */
+    if (pct >= 100 || lib->sync_deleted <= 10 ||
+        lib->sync_deleted * 100 <= (int64_t)pct * lib->sync_samples)
+        return SHELF_OK;
+    return shelf__seterr(&lib->err, SHELF_EPERM, "this sync would remove %lld of the %lld "
+                         "samples here, more than %d%%; nothing of the last batch was applied "
+                         "(to allow it, sync again with --max-delete %d or more)",
+                         (long long)lib->sync_deleted, (long long)lib->sync_samples, pct,
+                         (int)((lib->sync_deleted * 100 + lib->sync_samples - 1) /
+                               (lib->sync_samples ? lib->sync_samples : 1)));
+}
+
+int shelf_sync_set_max_delete(shelf_library *lib, int percent)
+{
+    if (!lib)
+        return SHELF_EINVAL;
+    if (percent < 1 || percent > 100)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid share of samples to remove: %d "
+                             "(1 to 100 percent)", percent);
+    lib->sync_max_delete = percent;
+    return SHELF_OK;
+}

@@ -80,6 +80,13 @@ typedef struct shelf__regs {
     sqlite3_stmt *get, *put, *newest;
 } shelf__regs;
 
+/* A run of sync (one exchange, one pull) starts: what it removes is
+ * counted against shelf_sync_set_max_delete from here (state.c). */
+void shelf__sync_run_begin(shelf_library *lib);
+/* removed more samples: SHELF_EPERM (message set) once the run's
+ * total passes the allowed share. */
+int shelf__sync_guard(shelf_library *lib, int64_t removed);
+
 int shelf__regs_prepare(shelf__regs *r);
 int shelf__regs_put(shelf__regs *r);
 void shelf__regs_finish(shelf__regs *r);

@@ -128,6 +128,9 @@ check "nothing changed" "$(state "$B")" = "$before"
 expect 0 "sync status shows the error" "$SHELF" -L "$B" sync status
 contains "last error" "$out" "last error: hub object"
 
+expect 2 "a bad --max-delete" "$SHELF" -L "$A" sync pull "$H" --max-delete 0
+contains "says why" "$err" "invalid --max-delete '0'"
+expect 0 "--max-delete in range" "$SHELF" -L "$A" sync pull "$H" --max-delete 100
 expect 2 "a hub of an unknown kind" "$SHELF" -L "$A" sync pull "ftp://example.com/x"
 check "one line" "$(printf '%s\n' "$err" | wc -l)" = 1
 expect 3 "a hub folder that is not there" "$SHELF" -L "$A" sync pull "$T/nowhere"

@@ -463,6 +463,58 @@ TEST(patch_histories_through_the_hub)
     shelf_library_close(b);
 }
 
+/* Forty more sample rows, the same on every library (by their bytes). */
+static void bulk_rows(shelf_library *lib)
+{
+    ASSERT_OKL(lib, shelf__exec(lib,
+        "WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 40) "
+        "INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate, "
+        "channels, frames, duration, bits, created) SELECT 'bulk ' || k, 1, 'bulk/' || k, 100, 0, "
+        "printf('%064x', k), 'WAV', 44100, 1, 10, 0.01, 16, 1700000000 FROM i"));
+}
+
+static int64_t samples_of(shelf_library *lib)
+{
+    int64_t n = -1;
+
+    ASSERT_OKL(lib, shelf__query_int(lib, "SELECT count(*) FROM samples", NULL, &n));
+    return n;
+}
+
+/* A run that would remove more than half of the samples here stops and
+ * says what --max-delete would allow it; with that share it goes on. */
+TEST(max_delete_stops_a_mass_removal)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
+    shelf_hub_stats st = { .size = sizeof st };
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    share_key(a, b);
+    bulk_rows(a);
+    bulk_rows(b);
+    push(a, hub);
+    pull(b, hub);
+    ASSERT_EQ_INT(samples_of(b), 43);
+    /* 30 of 43 removed on a: 70% */
+    ASSERT_OKL(a, shelf__exec(a, "DELETE FROM samples WHERE name LIKE 'bulk %' AND "
+                                 "CAST(substr(name, 6) AS INTEGER) <= 30"));
+    push(a, hub);
+    ASSERT_EQ_INT(shelf_sync_pull(b, hub, 0, &st), SHELF_EPERM);
+    ASSERT(strstr(shelf_errmsg(b), "would remove 11 of the 43 samples") ||
+           strstr(shelf_errmsg(b), "of the 43 samples here, more than 50%"));
+    ASSERT(strstr(shelf_errmsg(b), "--max-delete") != NULL);
+    ASSERT_EQ_INT(samples_of(b), 43);
+    ASSERT_EQ_INT(shelf_sync_set_max_delete(b, 0), SHELF_EINVAL);
+    ASSERT_OKL(b, shelf_sync_set_max_delete(b, 70));
+    pull(b, hub);
+    ASSERT_EQ_INT(samples_of(b), 13);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
 static int count_segments(const char *hub, const char *id)
 {
     char dir[PATH_MAX];
@@ -565,6 +617,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(keys_travel_through_the_hub),
         TEST_ENTRY(small_segments_are_compacted),
         TEST_ENTRY(patch_histories_through_the_hub),
+        TEST_ENTRY(max_delete_stops_a_mass_removal),
         TEST_ENTRY(a_copy_is_refused),
         TEST_END
     };
