@@ -511,7 +511,7 @@ static int take_invite(session *s, const shelf_device_info *me)
 
     if ((rc = recv_msg(s, &m)) != SHELF_OK)
         return rc;
-    if (strcmp(m.type, "invite") != 0) {
+    if (!m.type || strcmp(m.type, "invite") != 0) {
         shelf__wire_free(&m);
         return refuse(s, SHELF_EPERM, "device %s is not paired with this device (shelf device add)",
                       s->peer);
