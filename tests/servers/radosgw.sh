@@ -63,6 +63,14 @@ s3_put_bucket() {
         "http://127.0.0.1:$1/$4"
 }
 
+# s3_list_bucket PORT ACCESS SECRET BUCKET: a signed ListObjectsV2.
+s3_list_bucket() {
+    curl -sS -f -o /dev/null \
+        -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
+        --aws-sigv4 'aws:amz:us-east-1:s3' --user "$2:$3" \
+        "http://127.0.0.1:$1/$4?list-type=2"
+}
+
 start() {
     dir=$1; shift
     [ "$(id -u)" = 0 ] || die "must run as root"
@@ -165,6 +173,10 @@ EOF
     for b in "$@"; do
         wait_for 10 s3_put_bucket "$rgw_port" "$access" "$secret" "$b" \
             || die "cannot create bucket '$b'"
+        # ready means a signed list answers too (once, under load, the
+        # first list after the bucket was made was refused)
+        wait_for 10 s3_list_bucket "$rgw_port" "$access" "$secret" "$b" \
+            || die "cannot list bucket '$b'"
     done
     printf '%s %s %s\n' "$rgw_port" "$access" "$secret" >"$dir/ready"
     trap - EXIT
