@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include "test.h"
 #include "libs.h"
+#include "exchange.h"
 #include "shelf/patch.h"
 #include "shelf/sync.h"
 #include "catalog/catalog_int.h"
@@ -50,102 +51,11 @@ static char *sql_text(shelf_library *lib, const char *sql)
     return v;
 }
 
-static void me(shelf_library *lib, char id[SHELF_DEVICE_ID_LEN + 1])
-{
-    shelf_device_info d = { .size = sizeof d };
-
-    ASSERT_OKL(lib, shelf_device_self(lib, &d));
-    memcpy(id, d.id, sizeof d.id);
-}
-
-/* ---- exchanging, as a peer session does ---- */
-
-typedef struct vec {
-    char dev[16][SHELF_DEVICE_ID_LEN + 1];
-    int64_t counter[16];
-    int n;
-} vec;
-
-static int vec_one(void *ud, const char *device, int64_t counter)
-{
-    vec *v = ud;
-
-    ASSERT(v->n < 16);
-    snprintf(v->dev[v->n], sizeof v->dev[v->n], "%s", device);
-    v->counter[v->n++] = counter;
-    return 0;
-}
-
-typedef struct batch {
-    shelf__change *c;
-    size_t n, cap, bytes;
-    const vec *have;
-} batch;
-
-static int take(void *ud, const shelf_change *c)
-{
-    batch *b = ud;
-    shelf__change *x;
-    int i;
-
-    for (i = 0; i < b->have->n; i++)
-        if (!strcmp(b->have->dev[i], c->device) && c->counter <= b->have->counter[i])
-            return 0;
-    if (b->n == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 64;
-        ASSERT((b->c = realloc(b->c, b->cap * sizeof *b->c)) != NULL);
-    }
-    x = &b->c[b->n++];
-    x->device = strdup(c->device);
-    x->counter = c->counter;
-    x->hlc = c->hlc;
-    x->item = strdup(c->item);
-    x->field = strdup(c->field);
-    x->value = strdup(c->value);
-    ASSERT(x->device && x->item && x->field && x->value);
-    b->bytes += strlen(c->item) + strlen(c->field) + strlen(c->value);
-    return 0;
-}
-
-static void batch_free(batch *b)
-{
-    size_t i;
-
-    for (i = 0; i < b->n; i++) {
-        free((char *)b->c[i].device);
-        free((char *)b->c[i].item);
-        free((char *)b->c[i].field);
-        free((char *)b->c[i].value);
-    }
-    free(b->c);
-    memset(b, 0, sizeof *b);
-}
-
-/* One exchange from -> to: how many records moved. */
-static size_t pull(shelf_library *to, shelf_library *from)
-{
-    char self[SHELF_DEVICE_ID_LEN + 1];
-    vec v;
-    batch b;
-    size_t n;
-
-    memset(&v, 0, sizeof v);
-    memset(&b, 0, sizeof b);
-    me(to, self);
-    ASSERT_OKL(to, shelf_sync_vector(to, vec_one, &v));
-    b.have = &v;
-    ASSERT_OKL(from, shelf_sync_log(from, NULL, 0, take, &b));
-    ASSERT_OKL(to, shelf__merge_apply(to, self, b.c, b.n, NULL));
-    n = b.n;
-    batch_free(&b);
-    return n;
-}
-
 static size_t sync2(shelf_library *a, shelf_library *b)
 {
-    size_t n = pull(b, a);
+    size_t n = test_exchange(b, a, NULL);
 
-    return n + pull(a, b);
+    return n + test_exchange(a, b, NULL);
 }
 
 static shelf_library *device(const char *name)
@@ -382,7 +292,7 @@ TEST(modify_beats_delete)
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 0);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions WHERE kind > 0"), 0);
     ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/cutoff", "1234", NULL, &seq));
-    ASSERT(pull(b, a) > 0);
+    ASSERT(test_exchange(b, a, NULL) > 0);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 1);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions WHERE kind > 0"), 3);
     da = head_doc(a, PATCH, ida);
@@ -391,7 +301,7 @@ TEST(modify_beats_delete)
     ha = sql_text(a, "SELECT group_concat(vid, ',') FROM (SELECT vid FROM doc_versions WHERE kind > 0 ORDER BY vid)");
     hb = sql_text(b, "SELECT group_concat(vid, ',') FROM (SELECT vid FROM doc_versions WHERE kind > 0 ORDER BY vid)");
     ASSERT_EQ_STR(ha, hb);
-    pull(a, b);
+    test_exchange(a, b, NULL);
     ASSERT_EQ_INT(sync2(a, b), 0);
     free(da);
     free(db);
@@ -407,17 +317,13 @@ TEST(missing_parent_changes_nothing)
     shelf_library *a = device("a"), *b = device("b");
     char self[SHELF_DEVICE_ID_LEN + 1], fake[SHELF_DEVICE_ID_LEN + 1];
     unsigned char sha[32];
-    vec v;
-    batch bt;
+    test_batch bt;
     int64_t id, seq;
     size_t i;
 
     ASSERT_OKL(a, shelf_doc_create(a, PATCH, PATCH_DOC, NULL, &id));
     ASSERT_OKL(a, shelf_doc_set(a, PATCH, id, "params/cutoff", "1", NULL, &seq));
-    memset(&v, 0, sizeof v);
-    memset(&bt, 0, sizeof bt);
-    bt.have = &v;
-    ASSERT_OKL(a, shelf_sync_log(a, NULL, 0, take, &bt));
+    test_batch_for(b, a, &bt);
     /* the second version alone, as the first record of another device */
     for (i = 0; i < bt.n; i++)
         if (!strncmp(bt.c[i].field, "v:", 2) && strstr(bt.c[i].value, "\"parents\":[\""))
@@ -425,7 +331,7 @@ TEST(missing_parent_changes_nothing)
     ASSERT(i < bt.n);
     memset(sha, 7, sizeof sha);
     shelf_device_id_format(sha, fake);
-    me(b, self);
+    test_device_id(b, self);
     {
         shelf__change one = bt.c[i];
 
@@ -437,9 +343,16 @@ TEST(missing_parent_changes_nothing)
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions"), 0);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 0);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM changes"), 0);
-    batch_free(&bt);
+    test_batch_free(&bt);
     shelf_library_close(a);
     shelf_library_close(b);
+}
+
+static int count_one(void *ud, const shelf_change *c)
+{
+    (void)c;
+    ++*(size_t *)ud;
+    return 0;
 }
 
 /* A version whose record would not fit half a frame: the log says so in
@@ -449,8 +362,7 @@ TEST(too_big_fails_clearly)
     shelf_library *a = device("a");
     size_t n = (1u << 20) + 100, off;
     char *doc = malloc(n + 100);
-    vec v;
-    batch bt;
+    size_t logged = 0;
     int64_t id;
 
     ASSERT(doc != NULL);
@@ -458,14 +370,10 @@ TEST(too_big_fails_clearly)
     memset(doc + off, 'a', n);
     snprintf(doc + off + n, 100, "\"}}");
     ASSERT_OKL(a, shelf_doc_create(a, PATCH, doc, NULL, &id));
-    memset(&v, 0, sizeof v);
-    memset(&bt, 0, sizeof bt);
-    bt.have = &v;
-    ASSERT_RC(SHELF_EINVAL, shelf_sync_log(a, NULL, 0, take, &bt));
+    ASSERT_RC(SHELF_EINVAL, shelf_sync_log(a, NULL, 0, count_one, &logged));
     ASSERT(strstr(shelf_errmsg(a), "too big to sync") != NULL);
-    ASSERT_EQ_INT(bt.n, 0);
+    ASSERT_EQ_INT(logged, 0);
     ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM changes"), 0);
-    batch_free(&bt);
     free(doc);
     shelf_library_close(a);
 }
@@ -475,8 +383,7 @@ TEST(fifty_versions_figures)
 {
     shelf_library *a = device("a"), *b = device("b");
     char self[SHELF_DEVICE_ID_LEN + 1], val[32];
-    vec v;
-    batch bt;
+    test_batch bt;
     int64_t id, seq;
     int i;
 
@@ -485,16 +392,13 @@ TEST(fifty_versions_figures)
         snprintf(val, sizeof val, "%d", 100 + i);
         ASSERT_OKL(a, shelf_doc_set(a, PATCH, id, "params/cutoff", val, NULL, &seq));
     }
-    memset(&v, 0, sizeof v);
-    memset(&bt, 0, sizeof bt);
-    bt.have = &v;
-    ASSERT_OKL(a, shelf_sync_log(a, NULL, 0, take, &bt));
+    test_batch_for(b, a, &bt);
     ASSERT_EQ_INT(bt.n, 50);
     printf("# 50 versions: %zu records, %zu bytes\n", bt.n, bt.bytes);
-    me(b, self);
+    test_device_id(b, self);
     ASSERT_OKL(b, shelf__merge_apply(b, self, bt.c, bt.n, NULL));
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions"), 50);
-    batch_free(&bt);
+    test_batch_free(&bt);
     shelf_library_close(a);
     shelf_library_close(b);
 }

@@ -13,27 +13,20 @@
 #include <unistd.h>
 #include "test.h"
 #include "libs.h"
+#include "exchange.h"
 #include "shelf/catalog.h"
 #include "shelf/patch.h"
 #include "shelf/sync.h"
 #include "catalog/catalog_int.h"
 #include "sync/sync_int.h"
 
-static void id_of(shelf_library *lib, char id[SHELF_DEVICE_ID_LEN + 1])
-{
-    shelf_device_info d = { .size = sizeof d };
-
-    ASSERT_OKL(lib, shelf_device_self(lib, &d));
-    memcpy(id, d.id, sizeof d.id);
-}
-
 /* Pair a and b both ways. */
 static void pair(shelf_library *a, shelf_library *b)
 {
     char ia[SHELF_DEVICE_ID_LEN + 1], ib[SHELF_DEVICE_ID_LEN + 1];
 
-    id_of(a, ia);
-    id_of(b, ib);
+    test_device_id(a, ia);
+    test_device_id(b, ib);
     ASSERT_OKL(a, shelf_device_add(a, ib, NULL));
     ASSERT_OKL(b, shelf_device_add(b, ia, NULL));
 }
@@ -136,7 +129,7 @@ TEST(three_devices_through_a_folder)
     st = push(a, hub);
     ASSERT(st.pushed >= 4);     /* three samples and a tag */
     ASSERT_EQ_INT(st.segments_out, 1);
-    id_of(a, ia);
+    test_device_id(a, ia);
     test_pathf(p, sizeof p, "%s/devices/%s/cert.pem", hub, ia);
     ASSERT(test_exists(p));
     ASSERT_EQ_INT(shelf_sync_push(a, hub, 0x100, NULL), SHELF_EINVAL);
@@ -218,8 +211,8 @@ TEST(tampering_is_refused)
     pair(b, c);
     share_key(a, b);
     share_key(a, c);
-    id_of(a, ia);
-    id_of(c, ic);
+    test_device_id(a, ia);
+    test_device_id(c, ic);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "dark"));
     push(a, hub);
     push(c, hub);
@@ -281,7 +274,7 @@ TEST(keys_gaps_and_strangers)
 
     test_pathf(hub, sizeof hub, "%s/hub", dir);
     pair(a, b);
-    id_of(a, ia);
+    test_device_id(a, ia);
     /* b made a key of its own: a's segment does not open */
     ASSERT_OKL(b, shelf__libkey(b, 0, &gen, key));
     ASSERT_EQ_INT(gen, 1);
@@ -300,7 +293,7 @@ TEST(keys_gaps_and_strangers)
     {
         char wrapped[PATH_MAX], ib[SHELF_DEVICE_ID_LEN + 1];
 
-        id_of(b, ib);
+        test_device_id(b, ib);
         test_pathf(wrapped, sizeof wrapped, "%s/devices/%s/keys/0000000002-%s.key", hub, ia, ib);
         ASSERT(unlink(wrapped) == 0);
     }
@@ -345,7 +338,7 @@ TEST(keys_gaps_and_strangers)
         char id[SHELF_DEVICE_ID_LEN + 1];
         int64_t held = -1;
 
-        id_of(d, id);
+        test_device_id(d, id);
         ASSERT_OKL(a, shelf__query_int(a, "SELECT count(*) FROM changes WHERE device = ?1", id,
                                        &held));
         ASSERT_EQ_INT(held, 0);
@@ -372,8 +365,8 @@ TEST(keys_travel_through_the_hub)
     test_pathf(hub, sizeof hub, "%s/hub", dir);
     pair(a, b);
     pair(a, c);
-    id_of(a, ia);
-    id_of(c, ic);
+    test_device_id(a, ia);
+    test_device_id(c, ic);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "first"));
     st = push(a, hub);                          /* makes generation 1 */
     ASSERT_EQ_INT(st.keys_out, 0);              /* nobody has a key-exchange key yet */
@@ -547,7 +540,7 @@ TEST(small_segments_are_compacted)
     pair(a, c);
     share_key(a, b);
     share_key(a, c);
-    id_of(a, ia);
+    test_device_id(a, ia);
     for (i = 0; i < 40; i++) {
         snprintf(tag, sizeof tag, "t%02d", i);
         ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "hat \xff.wav"), tag));

@@ -16,6 +16,7 @@
 #include "test.h"
 #include "audiogen.h"
 #include "libs.h"
+#include "exchange.h"
 #include "shelf/catalog.h"
 #include "shelf/import.h"
 #include "shelf/search.h"
@@ -89,14 +90,6 @@ static void item_of(shelf_library *lib, int64_t id, char out[80])
     shelf_cursor_free(cur);
 }
 
-static void me(shelf_library *lib, char id[SHELF_DEVICE_ID_LEN + 1])
-{
-    shelf_device_info d = { .size = sizeof d };
-
-    ASSERT_OKL(lib, shelf_device_self(lib, &d));
-    memcpy(id, d.id, sizeof d.id);
-}
-
 /* The catalog file of a library, for sqlite3 as another writer. */
 static sqlite3 *shell(const char *libdir)
 {
@@ -144,7 +137,7 @@ TEST(every_change_is_one_record)
 
     test_pathf(dir, sizeof dir, "%s", test_tmpdir());
     lib = lib_with_samples(dir);
-    me(lib, self);
+    test_device_id(lib, self);
     item_of(lib, k1 = id_at(lib, dir, "kick é.wav"), kick);
     item_of(lib, s2 = id_at(lib, dir, "snare 🥁.wav"), snare);
     item_of(lib, h3 = id_at(lib, dir, "hat \xff.wav"), hat);
@@ -382,7 +375,7 @@ TEST(vector_filter_and_read_only)
 
     test_pathf(dir, sizeof dir, "%s", test_tmpdir());
     lib = lib_with_samples(dir);
-    me(lib, self);
+    test_device_id(lib, self);
     ASSERT_OKL(lib, shelf_tag_add(lib, 1, "a"));
     memset(&l, 0, sizeof l);
     ASSERT_OKL(lib, shelf_sync_vector(lib, vec_one, &l));
@@ -411,83 +404,6 @@ TEST(vector_filter_and_read_only)
 
 /* ---- merging ------------------------------------------------------------ */
 
-/* Owned copies of records, as a transport would carry them. */
-typedef struct batch {
-    shelf__change *c;
-    size_t n, cap;
-    const recs *have;           /* the receiver's vector (device, counter) */
-} batch;
-
-static int64_t vec_get(const recs *v, const char *device)
-{
-    int i;
-
-    for (i = 0; i < v->n; i++)
-        if (!strcmp(v->r[i].device, device))
-            return v->r[i].counter;
-    return 0;
-}
-
-static int take(void *ud, const shelf_change *c)
-{
-    batch *b = ud;
-    shelf__change *x;
-
-    if (c->counter <= vec_get(b->have, c->device))
-        return 0;
-    if (b->n == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 64;
-        ASSERT((b->c = realloc(b->c, b->cap * sizeof *b->c)) != NULL);
-    }
-    x = &b->c[b->n++];
-    x->device = strdup(c->device);
-    x->counter = c->counter;
-    x->hlc = c->hlc;
-    x->item = strdup(c->item);
-    x->field = strdup(c->field);
-    x->value = strdup(c->value);
-    ASSERT(x->device && x->item && x->field && x->value);
-    return 0;
-}
-
-static void batch_free(batch *b)
-{
-    size_t i;
-
-    for (i = 0; i < b->n; i++) {
-        free((char *)b->c[i].device);
-        free((char *)b->c[i].item);
-        free((char *)b->c[i].field);
-        free((char *)b->c[i].value);
-    }
-    free(b->c);
-    memset(b, 0, sizeof *b);
-}
-
-/* What from holds that to lacks, by to's version vector. */
-static void batch_for(shelf_library *to, shelf_library *from, batch *b, recs *vec)
-{
-    memset(b, 0, sizeof *b);
-    memset(vec, 0, sizeof *vec);
-    ASSERT_OKL(to, shelf_sync_vector(to, vec_one, vec));
-    b->have = vec;
-    ASSERT_OKL(from, shelf_sync_log(from, NULL, 0, take, b));
-}
-
-/* One exchange from -> to; *st what it did. */
-static void pull(shelf_library *to, shelf_library *from, shelf__merge_stats *st)
-{
-    char self[SHELF_DEVICE_ID_LEN + 1];
-    shelf__merge_stats local;
-    recs vec;
-    batch b;
-
-    me(to, self);
-    batch_for(to, from, &b, &vec);
-    ASSERT_OKL(to, shelf__merge_apply(to, self, b.c, b.n, st ? st : &local));
-    batch_free(&b);
-}
-
 /* Log what is queued now (its clock is read now). */
 static void drain(shelf_library *lib)
 {
@@ -500,8 +416,8 @@ static void drain(shelf_library *lib)
 
 static void sync2(shelf_library *a, shelf_library *b)
 {
-    pull(b, a, NULL);
-    pull(a, b, NULL);
+    test_exchange(b, a, NULL);
+    test_exchange(a, b, NULL);
 }
 
 /* A sample's synced state: "tags|rating|favourite" of the row with the
@@ -545,13 +461,13 @@ TEST(tags_merge_as_sets)
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "live"));
     ASSERT_OKL(b, shelf_tag_remove(b, id_at(b, dir, "kick é.wav"), "old"));
     ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "dark"));
-    pull(b, a, &st);
+    test_exchange(b, a, &st);
     ASSERT(st.applied >= 1);
-    pull(a, b, NULL);
+    test_exchange(a, b, NULL);
     ASSERT_STATE(a, dir, "kick é.wav", "dark live|0|0|kick");
     ASSERT_STATE(b, dir, "kick é.wav", "dark live|0|0|kick");
     /* nothing new: an exchange changes nothing */
-    pull(b, a, &st);
+    test_exchange(b, a, &st);
     ASSERT_EQ_INT(st.applied, 0);
     shelf_library_close(a);
     shelf_library_close(b);
@@ -570,10 +486,10 @@ TEST(later_rating_wins)
     drain(a);
     usleep(5000);
     ASSERT_OKL(b, shelf_rate(b, id_at(b, dir, "snare 🥁.wav"), 5));
-    pull(b, a, &st);
+    test_exchange(b, a, &st);
     ASSERT_EQ_INT(st.lost, 1);
     ASSERT_EQ_INT(st.applied, 0);
-    pull(a, b, &st);
+    test_exchange(a, b, &st);
     ASSERT_EQ_INT(st.applied, 1);
     ASSERT_STATE(a, dir, "snare 🥁.wav", "|5|0|snare");
     ASSERT_STATE(b, dir, "snare 🥁.wav", "|5|0|snare");
@@ -661,13 +577,12 @@ TEST(bad_batches_change_nothing)
     char self[SHELF_DEVICE_ID_LEN + 1];
     shelf__merge_stats st;
     shelf__change keep;
-    recs vec;
-    batch x;
+    test_batch x;
     int64_t before;
 
-    me(b, self);
+    test_device_id(b, self);
     ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "t1"));
-    batch_for(b, a, &x, &vec);
+    test_batch_for(b, a, &x);
     ASSERT_EQ_INT(x.n, 4);
     before = sql_int(b, "SELECT count(*) FROM changes");
 
@@ -709,7 +624,7 @@ TEST(bad_batches_change_nothing)
         ASSERT_OKL(b, shelf_sync_log(b, self, 0, collect, &l));
         ASSERT_EQ_INT(l.n, 3);          /* its three imports, not a's tag again */
     }
-    batch_free(&x);
+    test_batch_free(&x);
     shelf_library_close(a);
     shelf_library_close(b);
 }
@@ -747,14 +662,14 @@ TEST(three_devices_converge)
         default: {
             int other = (who + 1 + rand() % 2) % 3;
 
-            pull(d[who], d[other], NULL);
+            test_exchange(d[who], d[other], NULL);
             break;
         }
         }
     }
     for (i = 0; i < 2; i++)
         for (j = 0; j < 3; j++)
-            pull(d[j], d[(j + 1) % 3], NULL), pull(d[j], d[(j + 2) % 3], NULL);
+            test_exchange(d[j], d[(j + 1) % 3], NULL), test_exchange(d[j], d[(j + 2) % 3], NULL);
     for (i = 0; i < 3; i++) {
         state_of(d[0], dir, files[i], want, sizeof want);
         for (j = 1; j < 3; j++) {
