@@ -150,6 +150,35 @@ netns_stop() {
 inA() { ip netns exec "$NSA" "$@"; }
 inB() { ip netns exec "$NSB" "$@"; }
 
+# sync_listen [inA|inB] LIB ARGS...: `shelf -L LIB sync listen ARGS` in the
+# background (on host A or B of netns_pair when asked); $LPID at once, and
+# $LPORT, the port it says it listens on (the test fails when it does not
+# within 10 s).  Its output in $T/listen.out and $T/listen.err.
+sync_listen() {
+    local run=""
+    case $1 in inA|inB) run=$1; shift ;; esac
+    local lib=$1
+    shift
+    $run "$SHELF" -L "$lib" sync listen "$@" >"$T/listen.out" 2>"$T/listen.err" &
+    LPID=$!
+    bg_pids="$bg_pids $LPID"
+    LPORT=""
+    for _ in $(seq 200); do
+        LPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/listen.out")
+        [ -n "$LPORT" ] && break
+        kill -0 "$LPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
+}
+
+# sample_id LIB NAME: the id of the sample whose name starts with NAME.
+sample_id() {
+    "$SHELF" -L "$1" --json ls | python3 -c '
+import json, sys
+print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
+}
+
 # test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED
 # replays a run (SHELF_KILL_SEED, its older name, too), else the time.
 # Prints it so a failure can be replayed.

@@ -22,17 +22,7 @@ IDC=$("$SHELF" -q -L "$C" device id)
 IDD=$("$SHELF" -q -L "$D" device id)
 
 # the listener runs through the whole test; its bound port from its output
-"$SHELF" -L "$A" sync listen --address 127.0.0.1:0 >"$T/listen.out" 2>"$T/listen.err" &
-LPID=$!
-bg_pids="$bg_pids $LPID"
-LPORT=""
-for _ in $(seq 200); do
-    LPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen.out")
-    [ -n "$LPORT" ] && break
-    kill -0 "$LPID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
+sync_listen "$A" --address 127.0.0.1:0
 
 # sql LIB QUERY: rows of the catalog, one a line, fields joined by ':'
 sql() { python3 -c '

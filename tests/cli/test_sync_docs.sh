@@ -16,23 +16,9 @@ IDB=$("$SHELF" -q -L "$B" device id)
 expect 0 "stage pairs with the laptop" "$SHELF" -L "$A" device add "$IDB"
 expect 0 "the laptop pairs with stage" "$SHELF" -L "$B" device add "$IDA" --name stage
 
-# listen LIB: a one-exchange listener on a free port; $LPID, $LPORT
-listen() {
-    "$SHELF" -L "$1" sync listen --address 127.0.0.1:0 --once >"$T/listen.out" 2>"$T/listen.err" &
-    LPID=$!
-    bg_pids="$bg_pids $LPID"
-    LPORT=""
-    for _ in $(seq 200); do
-        LPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen.out")
-        [ -n "$LPORT" ] && break
-        kill -0 "$LPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
-}
 
 exchange() {
-    listen "$A"
+    sync_listen "$A" --address 127.0.0.1:0 --once
     expect 0 "$1" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
     wait "$LPID" || fail "$1: the listener failed: $(cat "$T/listen.err")"
 }

@@ -42,11 +42,6 @@ expect 0 "stage wraps the key for the laptop" "$SHELF" -L "$A" --json sync push 
 check "json: one key wrapped" "$(json 'j["push"]["keys_out"]')" = 1
 expect 0 "the laptop takes it" "$SHELF" -L "$B" --json sync pull "$W"
 check "json: one key unwrapped, stage's records read" "$(json 'j["pull"]["keys_in"] == 1 and j["pull"]["pulled"] > 0')" = True
-id_of() {
-    "$SHELF" -L "$1" --json ls | python3 -c '
-import json, sys
-print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
-}
 
 state() {
     "$SHELF" -L "$1" --json ls | python3 -c '
@@ -81,13 +76,13 @@ for k in $hubs; do
     s3) H="$S3/hub" ;;
     webdav) H="webdav:http://127.0.0.1:$LPORT/hub" ;;
     esac
-    expect 0 "$P tag on stage" "$SHELF" -L "$A" tag add "$(id_of "$A" kick)" "live$n"
+    expect 0 "$P tag on stage" "$SHELF" -L "$A" tag add "$(sample_id "$A" kick)" "live$n"
     expect 0 "$P stage pushes" "$SHELF" -L "$A" --json sync push "$H"
     check "$P json: records and one segment" "$(json 'j["push"]["pushed"] > 0 and j["push"]["segments_out"] == 1')" = True
     expect 0 "$P the laptop pulls and pushes" "$SHELF" -L "$B" --json sync "$H"
     check "$P json: stage's records applied" "$(json 'j["pull"]["devices"] == 1 and j["pull"]["applied"] >= 1')" = True
     contains "$P the tag arrived" "$(state "$B")" "live$n"
-    expect 0 "$P rating on the laptop" "$SHELF" -L "$B" rate "$(id_of "$B" snare)" $((n + 1))
+    expect 0 "$P rating on the laptop" "$SHELF" -L "$B" rate "$(sample_id "$B" snare)" $((n + 1))
     expect 0 "$P the laptop pushes" "$SHELF" -L "$B" sync push "$H"
     contains "$P says what it did" "$out" "pushed "
     expect 0 "$P stage pulls" "$SHELF" -L "$A" sync pull "$H"
@@ -110,7 +105,7 @@ expect 0 "stage pulls" "$SHELF" -L "$A" --json sync pull "$H"
 check "json: one folder ignored" "$(json 'j["pull"]["strangers"]')" = 1
 
 # A segment changed on the hub: refused, nothing applied.
-expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(id_of "$A" hat)" tampered
+expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(sample_id "$A" hat)" tampered
 expect 0 "stage pushes" "$SHELF" -L "$A" sync push "$H"
 SEG=$(ls "$H/devices/$IDA/log/" | sort | tail -1)
 python3 - "$H/devices/$IDA/log/$SEG" <<'EOF'

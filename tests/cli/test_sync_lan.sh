@@ -33,11 +33,6 @@ IDB=$("$SHELF" -q -L "$B" device id)
 "$SHELF" -L "$A" device add "$IDB" --name laptop >/dev/null
 "$SHELF" -L "$B" device add "$IDA" --name stage >/dev/null
 
-id_of() {
-    "$SHELF" -L "$1" --json ls | python3 -c '
-import json, sys
-print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
-}
 # held LIB: the version vector as "device=count ..."
 held() {
     "$SHELF" -L "$1" --json sync status | python3 -c '
@@ -45,19 +40,7 @@ import json, sys
 print(" ".join("%s=%d" % (d["device"], d["changes"]) for d in json.load(sys.stdin)["devices"]))'
 }
 # listen ARGS...: stage listens on its host; $LPID, $LPORT
-listen() {
-    inA "$SHELF" -L "$A" sync listen --address 0.0.0.0:0 --announce-interval 0.5 "$@" >"$T/listen.out" 2>"$T/listen.err" &
-    LPID=$!
-    bg_pids="$bg_pids $LPID"
-    LPORT=""
-    for _ in $(seq 200); do
-        LPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/listen.out")
-        [ -n "$LPORT" ] && break
-        kill -0 "$LPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
-}
+listen() { sync_listen inA "$A" --address 0.0.0.0:0 --announce-interval 0.5 "$@"; }
 
 # ---- discovery ----
 listen --no-announce
@@ -69,7 +52,7 @@ expect 0 "discover from the other host" inB "$SHELF" -L "$B" --json sync discove
 check "stage is heard, paired, at its address" \
     "$(json '[(d["name"], d["paired"], d["address"]) for d in j]')" = \
     "[('stage', True, '$NET.1:$LPORT')]"
-expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(id_of "$A" kick)" live
+expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(sample_id "$A" kick)" live
 expect 0 "sync by name with no address known: found by its announcement" \
     inB "$SHELF" -L "$B" --json sync stage
 check "json: the peer is stage" "$(json 'j["peer"]')" = "$IDA"
@@ -79,7 +62,7 @@ contains "at stage's host" "$out" "\"$NET.1:$LPORT\""
 
 # ---- a partition ----
 inA ip link set "$VA" down
-expect 0 "the laptop works offline" "$SHELF" -L "$B" tag add "$(id_of "$B" snare)" offline
+expect 0 "the laptop works offline" "$SHELF" -L "$B" tag add "$(sample_id "$B" snare)" offline
 before_a=$(held "$A") before_b=$(held "$B")
 expect 1 "sync across the partition fails" inB "$SHELF" -L "$B" sync stage
 check "one line" "$(printf '%s\n' "$err" | wc -l)" = 1

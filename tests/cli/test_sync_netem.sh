@@ -27,14 +27,7 @@ done
 "$SHELF" -L "$B" device add "$("$SHELF" -q -L "$A" device id)" --name stage >/dev/null
 for i in 1 2 3; do "$SHELF" -L "$A" tag add "$i" "lossy$i" >/dev/null; done
 "$SHELF" -L "$B" rate 4 5 >/dev/null
-inA "$SHELF" -L "$A" sync listen --address "$NET.1:0" --once --no-announce >"$T/listen.out" 2>&1 &
-LPID=$!
-bg_pids="$bg_pids $LPID"
-for _ in $(seq 200); do
-    LPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/listen.out")
-    [ -n "$LPORT" ] && break
-    sleep 0.05
-done
+sync_listen inA "$A" --address "$NET.1:0" --once --no-announce
 expect 0 "sync through 10% loss and 20 ms delay" inB "$SHELF" -L "$B" sync "$NET.1:$LPORT"
 wait "$LPID"
 check "the listener's side ended well" "$?" = 0

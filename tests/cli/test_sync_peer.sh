@@ -25,28 +25,6 @@ IDC=$("$SHELF" -q -L "$C" device id)
 expect 0 "stage pairs with the laptop" "$SHELF" -L "$A" device add "$IDB"
 expect 0 "the laptop pairs with stage" "$SHELF" -L "$B" device add "$IDA" --name stage
 
-# id_of LIB NAME: the id of a sample by its name
-id_of() {
-    "$SHELF" -L "$1" --json ls | python3 -c '
-import json, sys
-print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
-}
-
-# listen LIB ADDRESS [--once]: a listener in the background; $LPID, $LPORT
-listen() {
-    "$SHELF" -L "$1" sync listen --address "$2" ${3:-} >"$T/listen.out" 2>"$T/listen.err" &
-    LPID=$!
-    bg_pids="$bg_pids $LPID"
-    LPORT=""
-    for _ in $(seq 200); do
-        LPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/listen.out")
-        [ -n "$LPORT" ] && break
-        kill -0 "$LPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
-}
-
 # state LIB: "name tags rating favourite" per sample, sorted
 state() {
     "$SHELF" -L "$1" --json ls | python3 -c '
@@ -55,11 +33,11 @@ for r in sorted(json.load(sys.stdin), key=lambda r: r["name"]):
     print(r["name"], ",".join(sorted(r["tags"])), r["rating"], r["favourite"])'
 }
 
-expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(id_of "$A" kick)" live
-expect 0 "rating on the laptop" "$SHELF" -L "$B" rate "$(id_of "$B" snare)" 4
-expect 0 "favourite on the laptop" "$SHELF" -L "$B" fav "$(id_of "$B" hat)"
+expect 0 "tag on stage" "$SHELF" -L "$A" tag add "$(sample_id "$A" kick)" live
+expect 0 "rating on the laptop" "$SHELF" -L "$B" rate "$(sample_id "$B" snare)" 4
+expect 0 "favourite on the laptop" "$SHELF" -L "$B" fav "$(sample_id "$B" hat)"
 
-listen "$A" 127.0.0.1:0 --once
+sync_listen "$A" --address 127.0.0.1:0 --once
 expect 0 "the laptop syncs with stage" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
 check "json: the peer is stage" "$(json 'j["peer"]')" = "$IDA"
 check "json: its name" "$(json 'j["peer_name"]')" = stage
@@ -73,7 +51,7 @@ contains "the rating arrived" "$(state "$A")" "snare 🥁  4"
 contains "the favourite arrived" "$(state "$A")" "hat %FF  0 True"
 
 # by name, at the address last reached: nothing new to send
-listen "$A" "127.0.0.1:$LPORT" --once
+sync_listen "$A" --address "127.0.0.1:$LPORT" --once
 expect 0 "sync by device name" "$SHELF" -L "$B" --json sync stage
 check "nothing new" "$(json 'j["applied"]')" = 0
 wait "$LPID"
@@ -82,7 +60,7 @@ check "address kept" "$(json 'j[0]["address"]')" = "127.0.0.1:$LPORT"
 
 # a stranger is refused, on both sides (it knows stage; stage does not know it)
 expect 0 "the stranger pairs with stage" "$SHELF" -L "$C" device add "$IDA"
-listen "$A" 127.0.0.1:0 --once
+sync_listen "$A" --address 127.0.0.1:0 --once
 expect 1 "a stranger is refused" "$SHELF" -L "$C" sync "127.0.0.1:$LPORT"
 contains "it is told why" "$err" "the peer refused: device $IDC is not paired with this device"
 wait "$LPID"
@@ -91,14 +69,14 @@ contains "and says why" "$(cat "$T/listen.err")" "device $IDC is not paired with
 check "one line each" "$(wc -l <"$T/listen.err")" = 1
 
 # connecting to a stranger: refused by this side
-listen "$C" 127.0.0.1:0 --once
+sync_listen "$C" --address 127.0.0.1:0 --once
 expect 1 "a listener that is not paired" "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
 contains "names it" "$err" "is not the paired device expected"
 wait "$LPID"
 
 # a removed device
 expect 0 "stage removes the laptop" "$SHELF" -L "$A" device rm "$IDB"
-listen "$A" 127.0.0.1:0 --once
+sync_listen "$A" --address 127.0.0.1:0 --once
 expect 1 "a removed device is refused" "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
 contains "it is told" "$err" "device $IDB was removed from this device"
 wait "$LPID"
@@ -110,7 +88,7 @@ sqlite3 "$B/shelf.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 F
   INSERT INTO collections(name, query, created) SELECT 'bulk ' || i, 'kick', 0 FROM n;" ||
     fail "bulk collections"
 expect 0 "the bulk is logged" "$SHELF" -L "$B" -q sync status
-listen "$A" 127.0.0.1:0
+sync_listen "$A" --address 127.0.0.1:0
 kill_after 700 "$SHELF" -L "$B" sync "127.0.0.1:$LPORT"
 echo "    the sender: $how"
 HAVE=$(sqlite3 "$A/shelf.db" "SELECT count(*) FROM changes WHERE device = '$IDB'")
