@@ -556,53 +556,45 @@ static int publish_self(hub *h)
     return rc;
 }
 
+/* Generation w->gen wrapped by paired device d for this one: checked,
+ * unwrapped and kept. */
+static int unwrap_one(hub *h, hub_dev *d, const hub_wrap *w)
+{
+    unsigned char pub[SHELF__KX_LEN], key[SHELF__LIBKEY_LEN];
+    shelf__buf obj = SHELF__BUF_INIT;
+    EVP_PKEY *signer = NULL;
+    char name[192];
+    size_t len = 0;
+    int rc;
+
+    snprintf(name, sizeof name, "devices/%s/keys/%010lld-%s.key", d->id, (long long)w->gen,
+             h->me.id);
+    if ((rc = read_signer(h, d, &signer)) == SHELF_OK && (rc = read_kx(h, d, pub)) == SHELF_OK &&
+        (rc = load_signed(h, name, signer, &obj, &len)) == SHELF_OK &&
+        (rc = shelf__kx_unwrap(&h->lib->err, name, h->kx, pub, d->id, h->me.id, w->gen,
+                               (const unsigned char *)obj.buf, len, key)) == SHELF_OK &&
+        (rc = shelf__libkey_put(h->lib, w->gen, key)) == SHELF_OK)
+        h->st->keys_in++;
+    OPENSSL_cleanse(key, sizeof key);
+    shelf__buf_release(&obj);
+    return rc;
+}
+
 /* Generations of the library key wrapped for this device by paired
  * devices, that it does not hold yet: unwrapped and kept. */
 static int unwrap_mine(hub *h)
 {
-    shelf_library *lib = h->lib;
     size_t i, k;
-    int rc = SHELF_OK;
+    int rc = SHELF_OK, held = 0;
 
     for (i = 0; i < h->ndevs && rc == SHELF_OK; i++) {
         hub_dev *d = &h->devs[i];
 
         for (k = 0; k < d->nwraps && rc == SHELF_OK; k++) {
-            unsigned char pub[SHELF__KX_LEN], key[SHELF__LIBKEY_LEN];
-            shelf__buf obj = SHELF__BUF_INIT;
-            EVP_PKEY *signer = NULL;
-            char name[192];
-            int64_t have = 0;
-            size_t len = 0;
-
             if (strcmp(d->wraps[k].to, h->me.id) != 0 || !is_paired(h, d))
                 continue;
-            {
-                sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*) FROM sync_keys WHERE gen = ?1");
-
-                if (!st)
-                    return lib->err.rc;
-                have = sqlite3_bind_int64(st, 1, d->wraps[k].gen) == SQLITE_OK &&
-                       sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-                sqlite3_finalize(st);
-                if (have < 0)
-                    return shelf__dberr(lib, "cannot read the library keys");
-            }
-            if (have)
-                continue;
-            snprintf(name, sizeof name, "devices/%s/keys/%010lld-%s.key", d->id,
-                     (long long)d->wraps[k].gen, h->me.id);
-            if ((rc = read_signer(h, d, &signer)) == SHELF_OK &&
-                (rc = read_kx(h, d, pub)) == SHELF_OK &&
-                (rc = load_signed(h, name, signer, &obj, &len)) == SHELF_OK &&
-                (rc = shelf__kx_unwrap(&lib->err, name, h->kx, pub, d->id, h->me.id,
-                                       d->wraps[k].gen, (const unsigned char *)obj.buf, len,
-                                       key)) == SHELF_OK) {
-                rc = shelf__libkey_put(lib, d->wraps[k].gen, key);
-                h->st->keys_in += rc == SHELF_OK;
-            }
-            OPENSSL_cleanse(key, sizeof key);
-            shelf__buf_release(&obj);
+            if ((rc = shelf__libkey_held(h->lib, d->wraps[k].gen, &held)) == SHELF_OK && !held)
+                rc = unwrap_one(h, d, &d->wraps[k]);
         }
     }
     return rc;

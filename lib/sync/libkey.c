@@ -142,3 +142,21 @@ int shelf__libkey_rotate(shelf_library *lib, int64_t *gen_out)
     shelf__rollback(lib);
     return rc;
 }
+
+int shelf__libkey_held(shelf_library *lib, int64_t gen, int *held)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT 1 FROM sync_keys WHERE gen = ?1");
+    int step;
+
+    *held = 0;
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_bind_int64(st, 1, gen) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        sqlite3_finalize(st);
+        return shelf__dberr(lib, "cannot read the library keys");
+    }
+    *held = step == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return SHELF_OK;
+}

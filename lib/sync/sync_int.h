@@ -178,6 +178,8 @@ int shelf__libkey(shelf_library *lib, int64_t gen, int64_t *gen_out,
 /* Keep generation gen received from a paired device; SHELF_OK when held
  * already with the same bytes, SHELF_EPERM when held with others. */
 int shelf__libkey_put(shelf_library *lib, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN]);
+/* Whether generation gen is held here, into *held. */
+int shelf__libkey_held(shelf_library *lib, int64_t gen, int *held);
 /* Make a new generation (after a revoke); its number into *gen_out. */
 int shelf__libkey_rotate(shelf_library *lib, int64_t *gen_out);
 
