@@ -19,15 +19,18 @@
  * announces every 5 s), and sync discover by default. */
 #define DISCOVER_MS 6000
 
-/* --max-delete PCT of shelf sync (any subcommand that applies changes):
- * 0 when not given. */
+/* Options of shelf sync that apply changes (any subcommand): --max-delete
+ * PCT (0 when not given) and --files MODE (-1 when not given). */
 static int max_delete;
+static int files_mode = -1;
 
 static int open_for_sync(const cli *c, shelf_library **lib)
 {
     int ex = cli_open(c, 0, lib);
 
-    if (ex == EXIT_OK && max_delete && shelf_sync_set_max_delete(*lib, max_delete) != SHELF_OK) {
+    if (ex == EXIT_OK &&
+        ((max_delete && shelf_sync_set_max_delete(*lib, max_delete) != SHELF_OK) ||
+         (files_mode >= 0 && shelf_sync_set_files(*lib, files_mode) != SHELF_OK))) {
         ex = cli_fail(*lib, SHELF_EINVAL);
         shelf_library_close(*lib);
         *lib = NULL;
@@ -35,33 +38,52 @@ static int open_for_sync(const cli *c, shelf_library **lib)
     return ex;
 }
 
-/* Take --max-delete PCT (or =PCT) out of argv: EXIT_OK, or EXIT_USAGE
- * said. */
-static int take_max_delete(int *argc, char **argv)
+/* The value of option name at argv[*i] ("--name V" or "--name=V"), *i
+ * moved past it; NULL when argv[*i] is another; "" when V is missing. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
-    int i, k = 1;
+    size_t n = strlen(name);
+
+    if (!argv[*i] || strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    return *i + 1 < argc ? argv[++*i] : "";
+}
+
+/* Take --max-delete PCT and --files MODE out of argv:
+ * EXIT_OK, or EXIT_USAGE said. */
+static int take_sync_opts(int *argc, char **argv)
+{
+    static const char *const modes[] = { "managed", "all", "none" };
+    int i, k = 1, m;
 
     for (i = 1; i < *argc; i++) {
-        const char *v = NULL;
+        const char *v;
         char *end;
         long n;
 
-        if (!strcmp(argv[i], "--max-delete") && i + 1 < *argc)
-            v = argv[++i];
-        else if (!strncmp(argv[i], "--max-delete=", 13))
-            v = argv[i] + 13;
-        else if (!strcmp(argv[i], "--max-delete"))
-            v = "";
-        if (!v) {
+        if ((v = opt_value(*argc, argv, &i, "--max-delete"))) {
+            n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > 100) {
+                cli_error("invalid --max-delete '%s': a share of samples, 1 to 100 (percent)", v);
+                return EXIT_USAGE;
+            }
+            max_delete = (int)n;
+        } else if ((v = opt_value(*argc, argv, &i, "--files"))) {
+            for (m = 0; m < 3 && strcmp(v, modes[m]) != 0; m++)
+                ;
+            if (m == 3) {
+                cli_error("invalid --files '%s': managed, all or none", v);
+                return EXIT_USAGE;
+            }
+            /* the order of modes[] is SHELF_SYNC_FILES_* */
+            files_mode = m;
+        } else {
             argv[k++] = argv[i];
-            continue;
         }
-        n = strtol(v, &end, 10);
-        if (end == v || *end || n < 1 || n > 100) {
-            cli_error("invalid --max-delete '%s': a share of samples, 1 to 100 (percent)", v);
-            return EXIT_USAGE;
-        }
-        max_delete = (int)n;
     }
     *argc = k;
     argv[k] = NULL;
@@ -299,11 +321,14 @@ static int sync_status(const cli *c, int argc, char **argv)
 
 static json_t *stats_json(const shelf_sync_stats *st)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "peer", st->peer, "peer_name",
-                     st->peer_name, "sent", (json_int_t)st->sent, "received",
-                     (json_int_t)st->received, "applied", (json_int_t)st->applied, "lost",
-                     (json_int_t)st->lost, "skipped", (json_int_t)st->skipped, "bytes_out",
-                     (json_int_t)st->bytes_out, "bytes_in", (json_int_t)st->bytes_in);
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "peer",
+                     st->peer, "peer_name", st->peer_name, "sent", (json_int_t)st->sent,
+                     "received", (json_int_t)st->received, "applied", (json_int_t)st->applied,
+                     "lost", (json_int_t)st->lost, "skipped", (json_int_t)st->skipped,
+                     "bytes_out", (json_int_t)st->bytes_out, "bytes_in",
+                     (json_int_t)st->bytes_in, "files_out", (json_int_t)st->files_out,
+                     "files_in", (json_int_t)st->files_in, "files_waiting",
+                     (json_int_t)st->files_waiting);
 }
 
 static void stats_line(const shelf_sync_stats *st)
@@ -314,6 +339,11 @@ static void stats_line(const shelf_sync_stats *st)
            st->peer, (long long)st->sent, (long long)st->received, (long long)st->applied);
     if (st->lost)
         printf(", %lld kept over later changes (audit log)", (long long)st->lost);
+    if (st->files_in || st->files_out)
+        printf("; files sent %lld, received %lld", (long long)st->files_out,
+               (long long)st->files_in);
+    if (st->files_waiting)
+        printf("; %lld files wanted here that the peer has not got", (long long)st->files_waiting);
     printf("\n");
     (void)fflush(stdout);
     free(name);
@@ -663,7 +693,10 @@ static void hub_stats_add(json_t *o, const char *what, const shelf_hub_stats *st
 
     if (v && (json_object_set_new(v, "keys_out", json_integer(st->keys_out)) != 0 ||
               json_object_set_new(v, "keys_in", json_integer(st->keys_in)) != 0 ||
-              json_object_set_new(v, "compacted", json_integer(st->compacted)) != 0))
+              json_object_set_new(v, "compacted", json_integer(st->compacted)) != 0 ||
+              json_object_set_new(v, "files_out", json_integer(st->files_out)) != 0 ||
+              json_object_set_new(v, "files_in", json_integer(st->files_in)) != 0 ||
+              json_object_set_new(v, "files_waiting", json_integer(st->files_waiting)) != 0))
         cli_json_check(-1);
 
     cli_json_check(json_object_set_new(o, what, v));
@@ -672,8 +705,11 @@ static void hub_stats_add(json_t *o, const char *what, const shelf_hub_stats *st
 static void hub_stats_line(const char *hub, int push, const shelf_hub_stats *st)
 {
     if (push) {
-        printf("pushed %lld changes to %s (%lld segments, %llu bytes)\n", (long long)st->pushed,
+        printf("pushed %lld changes to %s (%lld segments, %llu bytes)", (long long)st->pushed,
                hub, (long long)st->segments_out, (unsigned long long)st->bytes_out);
+        if (st->files_out)
+            printf("; %lld sample files", (long long)st->files_out);
+        printf("\n");
         return;
     }
     printf("pulled %lld changes of %lld devices from %s (%lld segments, %llu bytes): applied %lld",
@@ -683,6 +719,10 @@ static void hub_stats_line(const char *hub, int push, const shelf_hub_stats *st)
         printf(", %lld kept over later changes (audit log)", (long long)st->lost);
     if (st->strangers)
         printf("; %lld folders of devices not paired here ignored", (long long)st->strangers);
+    if (st->files_in)
+        printf("; %lld sample files", (long long)st->files_in);
+    if (st->files_waiting)
+        printf("; %lld wanted files not on the hub", (long long)st->files_waiting);
     printf("\n");
 }
 
@@ -930,7 +970,7 @@ static int sync_watch(const cli *c, int argc, char **argv)
 
 int cmd_sync(const cli *c, int argc, char **argv)
 {
-    if (take_max_delete(&argc, argv) != EXIT_OK)
+    if (take_sync_opts(&argc, argv) != EXIT_OK)
         return EXIT_USAGE;
     if (argc < 2) {
         cli_error("usage: shelf sync log|status|listen|discover|watch|push HUB|pull HUB|HUB|DEVICE|ADDRESS ...");

@@ -259,7 +259,7 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "sync discover", "sync discover [--timeout S]",
       "list the devices announcing themselves on the LAN\n"
       "(6 s by default), paired or not" },
-    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT [--max-delete PCT]",
+    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT [--max-delete PCT] [--files managed|all|none]",
       "exchange with a paired device (by name or id, at the\n"
       "address it was last reached, or where it announces\n"
       "itself on the LAN) or an address: each\n"
@@ -267,7 +267,9 @@ static const cmd_doc cmd_docs[] = {
       "of doc/sync.md; a refused peer is one line, exit 1;\n"
       "a run that would remove more than PCT% (50) of the\n"
       "samples here stops, exit 1 (also for pull, watch,\n"
-      "listen)" },
+      "listen); samples new here get rows at once and the\n"
+      "copies of managed ones follow (--files all: referenced\n"
+      "files too, into DIR/synced; none: rows only)" },
     { NULL, "sync watch", "sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] [--interval S]",
       "keep in step by itself: push soon after local\n"
       "changes (when none came for 2 s), pull every 60 s,\n"
@@ -276,8 +278,11 @@ static const cmd_doc cmd_docs[] = {
       "sync through a hub nobody runs code on: a folder\n"
       "(a USB stick), s3:, webdav:, rclone: or remote:NAME;\n"
       "push writes this device's new changes, sealed with\n"
-      "the library key and signed; pull reads paired\n"
-      "devices' and merges them; sync HUB does both" },
+      "the library key and signed, and the copies of its\n"
+      "new managed samples (--files all: its referenced\n"
+      "files too); pull reads paired devices' and merges\n"
+      "them, then fetches files as sync DEVICE does; sync\n"
+      "HUB does both" },
     { NULL, "conflicts", "conflicts",
       "patches and projects whose histories sync could not\n"
       "merge (both devices changed the same value): both\n"

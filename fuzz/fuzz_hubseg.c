@@ -1,14 +1,16 @@
 /*
  * fuzz_hubseg.c: fuzz target for what a sync hub hands back
  * (lib/sync/seal.c, kx.c).  The first byte picks what the rest is:
- *   0 mod 5  a hub object: shelf__seg_open with a fixed signer and key
- *   1 mod 5  a segment's plaintext: sealed with the fixed key, opened again
+ *   0 mod 6  a hub object: shelf__seg_open with a fixed signer and key
+ *   1 mod 6  a segment's plaintext: sealed with the fixed key, opened again
  *            (it must come back byte for byte), then read by
  *            shelf__seg_records as the records 1..N of a fixed device
- *   2 mod 5  a device certificate: shelf__seg_signer
- *   3 mod 5  a signed object (shelf__obj_check) holding a key-exchange key
+ *   2 mod 6  a device certificate: shelf__seg_signer
+ *   3 mod 6  a signed object (shelf__obj_check) holding a key-exchange key
  *            (shelf__kx_pub_parse)
- *   4 mod 5  a wrapped library key: shelf__kx_unwrap with fixed keys
+ *   4 mod 6  a wrapped library key: shelf__kx_unwrap with fixed keys
+ *   5 mod 6  a sample file object: shelf__hubfile_open with a fixed key;
+ *            and the input sealed as one, which must open byte for byte
  * Invariants: every answer is one of the documented codes with a message;
  * records read are the fixed device's, numbered from 1 without a gap.
  */
@@ -125,16 +127,38 @@ static void wrapped_key(const uint8_t *data, size_t size)
     CHECK(rc == SHELF_OK || e.msg[0]);
 }
 
+static void hub_file(const uint8_t *data, size_t size)
+{
+    static const unsigned char key[SHELF__LIBKEY_LEN] = { 5 };
+    shelf__err e = { 0, "" };
+    shelf__buf plain = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT;
+    int rc = shelf__hubfile_open(&e, "files/ab/ab", data, size, key, &plain);
+
+    CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ECORRUPT || rc == SHELF_ENOMEM);
+    CHECK(rc == SHELF_OK || (e.msg[0] && plain.len == 0));
+    rc = shelf__hubfile_seal(&e, 1, key, data, size, &sealed);
+    CHECK(rc == SHELF_OK || rc == SHELF_ENOMEM);
+    if (rc == SHELF_OK) {
+        rc = shelf__hubfile_open(&e, "files/ab/ab", (const unsigned char *)sealed.buf, sealed.len,
+                                 key, &plain);
+        CHECK(rc == SHELF_OK || rc == SHELF_ENOMEM);
+        CHECK(rc != SHELF_OK || (plain.len == size && (!size || !memcmp(plain.buf, data, size))));
+    }
+    shelf__buf_release(&plain);
+    shelf__buf_release(&sealed);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: open_object(data + 1, size - 1); break;
     case 1: records(data + 1, size - 1); break;
     case 2: certificate(data + 1, size - 1); break;
     case 3: kx_object(data + 1, size - 1); break;
-    default: wrapped_key(data + 1, size - 1); break;
+    case 4: wrapped_key(data + 1, size - 1); break;
+    default: hub_file(data + 1, size - 1); break;
     }
     return 0;
 }

@@ -5,7 +5,9 @@
  * (shelf__wire_inflate, a compressed frame's payload).  Invariants: every answer is SHELF_OK, SHELF_EFORMAT or
  * SHELF_ENOMEM; a hello read has a version >= 1 and canonical device ids
  * with counts >= 0 in its vector; a changes message read has records with
- * canonical device ids, counters >= 1 and NUL-free item, field and value.
+ * canonical device ids, counters >= 1 and NUL-free item, field and value;
+ * a want read lists at most SHELF__WANT_MAX hashes, a file message read
+ * names a hash and a size of at most SHELF__BLOB_MAX.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (i = 0; i < m.nvec; i++)
                 CHECK(is_id(m.vec[i].device) && m.vec[i].counter >= 0);
         }
+    } else if (!strcmp(m.type, "want")) {
+        json_t *shas = NULL;
+        int files = -1;
+
+        rc = shelf__wire_want(&e, &m, &shas, &files);
+        CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT);
+        if (rc == SHELF_OK) {
+            CHECK(json_array_size(shas) <= SHELF__WANT_MAX && (files == 0 || files == 1));
+            for (i = 0; i < json_array_size(shas); i++)
+                CHECK(shelf__is_hash_hex(json_string_value(json_array_get(shas, i))));
+        }
+    } else if (!strcmp(m.type, "file")) {
+        const char *sha = NULL;
+        size_t n = 0;
+
+        rc = shelf__wire_file(&e, &m, &sha, &n);
+        CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT);
+        CHECK(rc != SHELF_OK || (shelf__is_hash_hex(sha) && n <= SHELF__BLOB_MAX));
     } else {
         rc = shelf__wire_changes(&e, &m);
         CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);

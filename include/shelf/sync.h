@@ -164,6 +164,26 @@ SHELF_API int shelf_sync_vector(shelf_library *lib,
 #define SHELF_SYNC_MAX_DELETE 50
 SHELF_API int shelf_sync_set_max_delete(shelf_library *lib, int percent);
 
+/*
+ * Which sample bytes sync fetches (doc/sync.md, "Sample files").  A sample
+ * this device learns of from another gets a catalog row at once, under the
+ * sync folder DIR/synced (a symbolic link may put it elsewhere), marked
+ * missing until its bytes are here:
+ *   SHELF_SYNC_FILES_MANAGED (the default) fetches the copies of managed
+ *     samples (imported with --copy) into the store; referenced ones stay
+ *     rows without bytes;
+ *   SHELF_SYNC_FILES_ALL fetches referenced files too, into the sync
+ *     folder under the path they had, and a push to a hub takes this
+ *     device's referenced files there as well as its managed copies;
+ *   SHELF_SYNC_FILES_NONE fetches nothing (records only).
+ * A peer serves what it holds to whoever asks.  For this handle only.
+ * SHELF_EINVAL for another mode.
+ */
+#define SHELF_SYNC_FILES_MANAGED 0
+#define SHELF_SYNC_FILES_ALL 1
+#define SHELF_SYNC_FILES_NONE 2
+SHELF_API int shelf_sync_set_files(shelf_library *lib, int mode);
+
 /* ---- peer to peer (doc/sync.md) ---- */
 
 /* What one exchange did (set size first where the caller passes it). */
@@ -177,6 +197,8 @@ typedef struct shelf_sync_stats {
     int64_t lost;                           /* registers a later change here kept */
     int64_t skipped;                        /* records held already */
     uint64_t bytes_out, bytes_in;           /* on the wire, inside TLS */
+    int64_t files_out, files_in;            /* sample files (blobs) sent, received */
+    int64_t files_waiting;                  /* wanted here, the peer has not got them */
 } shelf_sync_stats;
 
 /*
@@ -264,6 +286,8 @@ typedef struct shelf_hub_stats {
     int64_t keys_out;                       /* library key generations wrapped for devices */
     int64_t keys_in;                        /* generations unwrapped for this one */
     int64_t compacted;                      /* small segments of this device merged away */
+    int64_t files_out, files_in;            /* sample files (blobs) written, read */
+    int64_t files_waiting;                  /* wanted here, not on the hub (yet) */
 } shelf_hub_stats;
 
 /*

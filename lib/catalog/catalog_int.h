@@ -51,6 +51,9 @@ struct shelf_library {
      * many it removed so far */
     int sync_max_delete;
     int64_t sync_samples, sync_deleted;
+    /* and which sample bytes it fetches (SHELF_SYNC_FILES_*; 0: managed
+     * copies) (blobs.c) */
+    int sync_files;
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */

@@ -273,6 +273,10 @@ int shelf__commit_temp(shelf__err *e, int fd, const char *tmp, const char *final
  */
 int shelf__write_file_atomic(shelf__err *e, const char *path, const void *data, size_t n,
                              unsigned mode);
+/* Read the whole file path into out (replaced): SHELF_OK; SHELF_ENOTFOUND
+ * when it is not there; SHELF_EINVAL when it is not a regular file or is
+ * longer than max bytes; SHELF_EIO (e names the file and the step). */
+int shelf__read_file(shelf__err *e, const char *path, size_t max, shelf__buf *out);
 
 /* Little-endian integers in byte buffers (on-disk and wire layouts). */
 static inline void shelf__put_le16(uint8_t *p, uint16_t v)

@@ -129,3 +129,42 @@ int shelf__write_file_atomic(shelf__err *e, const char *path, const void *data, 
     shelf_free(tmp);
     return en;
 }
+
+int shelf__read_file(shelf__err *e, const char *path, size_t max, shelf__buf *out)
+{
+    struct stat sb;
+    size_t got = 0;
+    int fd, rc = SHELF_OK;
+
+    shelf__buf_reset(out);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT)
+            return shelf__seterr(e, SHELF_ENOTFOUND, "'%s' is not there", path);
+        return shelf__seterr_errno(e, errno, "cannot open '%s'", path);
+    }
+    if (fstat(fd, &sb) != 0) {
+        rc = shelf__seterr_errno(e, errno, "cannot read '%s'", path);
+    } else if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > max) {
+        rc = shelf__seterr(e, SHELF_EINVAL, "'%s' is not a file of at most %zu bytes", path, max);
+    } else if ((rc = shelf__buf_grow(out, (size_t)sb.st_size + 1)) != SHELF_OK) {
+        rc = shelf__seterr(e, rc, "out of memory");
+    } else {
+        /* the size stat gave, or less when the file shrank meanwhile */
+        while (got < (size_t)sb.st_size) {
+            ssize_t r = read(fd, out->buf + got, (size_t)sb.st_size - got);
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                rc = shelf__seterr_errno(e, errno, "cannot read '%s'", path);
+                break;
+            }
+            if (r == 0)
+                break;
+            got += (size_t)r;
+        }
+        out->len = got;
+    }
+    (void)close(fd);
+    return rc;
+}

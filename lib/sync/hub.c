@@ -66,6 +66,8 @@ typedef struct hub {
     size_t pending;
     int64_t gen;
     unsigned char libkey[SHELF__LIBKEY_LEN];
+    unsigned char key1[SHELF__LIBKEY_LEN];  /* generation 1: names files (seal.c) */
+    int64_t gen1;
     int64_t stop;               /* push_one: the last counter to take (0: all) */
     int rc;
 } hub;
@@ -236,6 +238,7 @@ static void hub_close(hub *h)
     EVP_PKEY_free(h->key);
     X509_free(h->cert);
     OPENSSL_cleanse(h->libkey, sizeof h->libkey);
+    OPENSSL_cleanse(h->key1, sizeof h->key1);
     if (h->be)
         shelf__be_close(h->be);
 }
@@ -737,6 +740,100 @@ static int waiting_for_key(hub *h)
                          "at its next push (or accept an invitation), then sync again", h->target);
 }
 
+/* ---- sample files ---- */
+
+/* Push: the bytes of a sample this device's record (one being pushed)
+ * made, when it holds them and the hub has none: managed copies, and
+ * referenced files with SHELF_SYNC_FILES_ALL.  Before the record's
+ * segment, so a device that reads the record finds the file. */
+static int push_file(void *ud, const shelf_change *c)
+{
+    hub *h = ud;
+    shelf__buf data = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT;
+    char name[SHELF__HUBFILE_NAME];
+    uint64_t size;
+    int rc;
+
+    if (strcmp(c->field, ".") != 0 || strncmp(c->item, "s:", 2) != 0 || c->value[0] != '{')
+        return 0;
+    shelf__hubfile_name(h->key1, c->item + 2, name);
+    rc = shelf__sfile_read(h->lib, c->item + 2, h->lib->sync_files == SHELF_SYNC_FILES_ALL, &data);
+    if (rc == SHELF_ENOTFOUND) {
+        rc = SHELF_OK;          /* referenced, or gone since */
+    } else if (rc == SHELF_OK) {
+        rc = shelf__be_stat(h->be, name, &size);
+        if (rc == SHELF_OK)
+            ;                   /* there already (another device's, or an earlier push) */
+        else if (rc != SHELF_ENOTFOUND)
+            rc = be_error(h, rc);
+        else if ((rc = shelf__hubfile_seal(&h->lib->err, h->gen, h->libkey, data.buf, data.len,
+                                           &sealed)) == SHELF_OK &&
+                 (rc = put_object(h, name, sealed.buf, sealed.len)) == SHELF_OK)
+            h->st->files_out++;
+    }
+    shelf__buf_release(&data);
+    shelf__buf_release(&sealed);
+    return rc != SHELF_OK ? (h->rc = rc) : 0;
+}
+
+/* Pull: the files wanted here that the hub holds. */
+static int pull_files(hub *h)
+{
+    shelf_library *lib = h->lib;
+    shelf__buf data = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    unsigned char key[SHELF__LIBKEY_LEN];
+    char name[SHELF__HUBFILE_NAME];
+    int64_t cursor = 0, gen, g;
+    json_t *shas = NULL;
+    size_t i;
+    int rc = SHELF_OK, kept;
+
+    if (lib->sync_files == SHELF_SYNC_FILES_NONE)
+        return SHELF_OK;
+    do {
+        json_decref(shas);
+        if (!(shas = json_array()))
+            return oom(h);
+        rc = shelf__sfile_wants(lib, lib->sync_files == SHELF_SYNC_FILES_ALL, &cursor,
+                                SHELF__WANT_MAX, shas);
+        for (i = 0; rc == SHELF_OK && i < json_array_size(shas); i++) {
+            const char *sha = json_string_value(json_array_get(shas, i));
+
+            shelf__hubfile_name(h->key1, sha, name);
+            if ((rc = shelf__be_load(h->be, name, 0, 0, &data)) == SHELF_ENOTFOUND) {
+                h->st->files_waiting++;     /* not pushed (yet) by the device that has it */
+                rc = SHELF_OK;
+                continue;
+            }
+            if (rc != SHELF_OK) {
+                rc = be_error(h, rc);
+                break;
+            }
+            h->st->bytes_in += data.len;
+            rc = shelf__hubfile_gen(&lib->err, name, (const unsigned char *)data.buf, data.len,
+                                    &gen);
+            if (rc == SHELF_OK && (rc = shelf__libkey(lib, gen, &g, key)) == SHELF_ENOTFOUND)
+                rc = shelf__seterr(&lib->err, SHELF_EPERM, "hub object '%s' is sealed with "
+                                   "library key %lld, which this device does not hold", name,
+                                   (long long)gen);
+            if (rc == SHELF_OK)
+                rc = shelf__hubfile_open(&lib->err, name, (const unsigned char *)data.buf,
+                                         data.len, key, &plain);
+            OPENSSL_cleanse(key, sizeof key);
+            if (rc == SHELF_OK &&
+                (rc = shelf__sfile_take(lib, sha, plain.buf, plain.len, &kept)) == SHELF_ECORRUPT)
+                rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "hub object '%s' is not the sample "
+                                   "file it stands for: not kept", name);
+            if (rc == SHELF_OK)
+                h->st->files_in++;
+        }
+    } while (rc == SHELF_OK && json_array_size(shas) == SHELF__WANT_MAX);
+    json_decref(shas);
+    shelf__buf_release(&data);
+    shelf__buf_release(&plain);
+    return rc;
+}
+
 /* Compaction: a device that pushes often (sync watch) leaves many small
  * segments, and every pull lists them all.  Past COMPACT_AT segments of
  * its own, a push rewrites each run of COMPACT_RUN or more small ones
@@ -835,6 +932,11 @@ static int push(hub *h)
     h->last = on_hub;
     if (!(h->records = json_array()))
         return oom(h);
+    h->rc = SHELF_OK;
+    if ((rc = shelf__libkey(lib, 1, &h->gen1, h->key1)) != SHELF_OK ||
+        (lib->sync_files != SHELF_SYNC_FILES_NONE &&
+         (rc = shelf__log_each(lib, h->me.id, on_hub, push_file, h)) != SHELF_OK))
+        return rc != SHELF_OK && h->rc != SHELF_OK ? h->rc : rc;
     rc = shelf__log_each(lib, h->me.id, on_hub, push_one, h);
     if (rc != SHELF_OK && h->rc != SHELF_OK)
         rc = h->rc;
@@ -884,6 +986,13 @@ static int pull(hub *h)
     }
     if (rc == SHELF_OK)
         rc = apply_pulled(h, &p);
+    if (rc == SHELF_OK) {
+        rc = shelf__libkey(h->lib, 1, &h->gen1, h->key1);
+        if (rc == SHELF_OK)
+            rc = pull_files(h);
+        else if (rc == SHELF_ENOTFOUND)
+            rc = SHELF_OK;      /* no library key yet: nothing was read, no files either */
+    }
     for (i = 0; i < p.nmsgs; i++)
         shelf__wire_free(&p.msgs[i]);
     shelf_free(p.msgs);

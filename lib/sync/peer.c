@@ -9,7 +9,9 @@
  * the records the listener lacks and the listener the records the
  * initiator lacks, in frames of about 1 MiB, each applied in one
  * transaction: a cut connection loses at most the frame in flight and the
- * next exchange starts from the vectors again.
+ * next exchange starts from the vectors again.  Then each side in turn
+ * asks for the sample files it wants and the other sends those it holds
+ * (blobs.c says which, reads them and keeps what arrives).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -61,6 +63,7 @@ typedef struct session {
     invite_ctx *inv;                /* initiator: accepting one */
     int64_t keygen;                 /* the other side's newest key (-1: it does not say) */
     int zstd;                       /* the other side reads compressed frames */
+    int files;                      /* the other side moves sample files */
 } session;
 
 static void set_stats_peer(session *s, const char *name)
@@ -350,9 +353,9 @@ static int send_hello(session *s)
         json_decref(vec);
         return rc;
     }
-    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b}", "type", "hello", "version",
+    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b, s:b}", "type", "hello", "version",
                                   PROTOCOL_VERSION, "name", s->name, "vector", vec, "keygen",
-                                  (json_int_t)gen, "zstd", 1));
+                                  (json_int_t)gen, "zstd", 1, "files", 1));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
@@ -369,6 +372,7 @@ static int recv_hello(session *s, shelf__wire_msg *m)
         s->keygen = json_is_integer(g) && json_integer_value(g) >= 0 ? json_integer_value(g) : -1;
         /* and reads only plain frames unless it says otherwise */
         s->zstd = json_is_true(json_object_get(m->root, "zstd"));
+        s->files = json_is_true(json_object_get(m->root, "files"));
     }
     return rc;
 }
@@ -487,6 +491,105 @@ static int recv_changes(session *s)
         if (rc != SHELF_OK)
             return rc;
     }
+}
+
+/* ---- sample files ---- */
+
+/* Ask for the sample files wanted here, a batch at a time, and keep what
+ * comes; an empty want ends it. */
+static int fetch_files(session *s)
+{
+    shelf_library *lib = s->lib;
+    int files = lib->sync_files == SHELF_SYNC_FILES_ALL, rc, kept;
+    shelf__buf data = SHELF__BUF_INIT;
+    int64_t cursor = 0;
+    shelf__wire_msg m;
+    size_t asked, got;
+
+    for (;;) {
+        json_t *shas = json_array();
+
+        if (!shas)
+            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        if (lib->sync_files != SHELF_SYNC_FILES_NONE &&
+            (rc = shelf__sfile_wants(lib, files, &cursor, SHELF__WANT_MAX, shas)) != SHELF_OK) {
+            json_decref(shas);
+            break;
+        }
+        asked = json_array_size(shas);
+        if ((rc = send_json(s, json_pack("{s:s, s:b, s:o}", "type", "want", "files", files, "shas",
+                                         shas))) != SHELF_OK || !asked)
+            break;
+        for (got = 0;; got++) {
+            const char *sha;
+            size_t n;
+
+            if ((rc = recv_msg(s, &m)) != SHELF_OK)
+                break;
+            if (!strcmp(m.type, "done")) {
+                shelf__wire_free(&m);
+                s->st->files_waiting += (int64_t)(asked > got ? asked - got : 0);
+                break;
+            }
+            if ((rc = shelf__wire_file(&lib->err, &m, &sha, &n)) == SHELF_OK &&
+                (rc = shelf__buf_grow(&data, n + 1)) != SHELF_OK)
+                rc = shelf__seterr(&lib->err, rc, "out of memory");
+            if (rc == SHELF_OK && (rc = recv_bytes(s, data.buf, n)) == SHELF_OK)
+                rc = shelf__sfile_take(lib, sha, data.buf, n, &kept);
+            shelf__wire_free(&m);
+            if (rc != SHELF_OK)
+                break;
+            s->st->files_in++;
+        }
+        if (rc != SHELF_OK)
+            break;
+    }
+    shelf__buf_release(&data);
+    return rc;
+}
+
+/* Answer the other side's wants with the files this device holds. */
+static int serve_files(session *s)
+{
+    shelf__buf data = SHELF__BUF_INIT;
+    shelf__wire_msg m;
+    json_t *shas, *h;
+    size_t i;
+    int rc, files;
+
+    for (;;) {
+        if ((rc = recv_msg(s, &m)) != SHELF_OK)
+            break;
+        if ((rc = shelf__wire_want(&s->lib->err, &m, &shas, &files)) != SHELF_OK ||
+            !json_array_size(shas)) {
+            shelf__wire_free(&m);
+            break;
+        }
+        json_array_foreach(shas, i, h) {
+            const char *sha = json_string_value(h);
+
+            rc = shelf__sfile_read(s->lib, sha, files, &data);
+            if (rc == SHELF_ENOTFOUND) {
+                rc = SHELF_OK;      /* not here: the other side waits for it */
+                continue;
+            }
+            if (rc == SHELF_OK)
+                rc = send_json(s, json_pack("{s:s, s:s, s:I}", "type", "file", "sha", sha, "size",
+                                            (json_int_t)data.len));
+            if (rc == SHELF_OK)
+                rc = send_bytes(s, data.buf, data.len);
+            if (rc != SHELF_OK)
+                break;
+            s->st->files_out++;
+        }
+        shelf__wire_free(&m);
+        if (rc == SHELF_OK)
+            rc = send_json(s, json_pack("{s:s}", "type", "done"));
+        if (rc != SHELF_OK)
+            break;
+    }
+    shelf__buf_release(&data);
+    return rc;
 }
 
 /* ---- invitations ---- */
@@ -678,12 +781,14 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
      * it writes anything */
     if (we_listen) {
         if ((rc = send_hello(&s)) == SHELF_OK && (rc = recv_hello(&s, &hello)) == SHELF_OK &&
-            (rc = recv_changes(&s)) == SHELF_OK)
-            rc = send_changes(&s, &hello);
+            (rc = recv_changes(&s)) == SHELF_OK && (rc = send_changes(&s, &hello)) == SHELF_OK &&
+            s.files && (rc = serve_files(&s)) == SHELF_OK)
+            rc = fetch_files(&s);
     } else {
         if ((rc = recv_hello(&s, &hello)) == SHELF_OK && (rc = send_hello(&s)) == SHELF_OK &&
-            (rc = send_changes(&s, &hello)) == SHELF_OK)
-            rc = recv_changes(&s);
+            (rc = send_changes(&s, &hello)) == SHELF_OK && (rc = recv_changes(&s)) == SHELF_OK &&
+            s.files && (rc = fetch_files(&s)) == SHELF_OK)
+            rc = serve_files(&s);
     }
     if (rc == SHELF_OK)
         rc = shelf__device_seen(lib, s.peer, we_listen ? NULL : where);

@@ -19,6 +19,7 @@
 #include <zstd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include "sync_int.h"
@@ -57,18 +58,51 @@ static int ed25519(EVP_PKEY *key, int sign, const char *name, const unsigned cha
     return ok;
 }
 
+/* The generation in the head of an object of kind what (magic), after
+ * checking it is long enough (min bytes) and has that magic. */
+static int head_gen(shelf__err *e, const char *name, const char *magic, const char *what,
+                    const unsigned char *data, size_t n, size_t min, int64_t *gen)
+{
+    if (n < min)
+        return shelf__seterr(e, SHELF_EFORMAT, "hub object '%.200s' is too short to be a %s", name,
+                             what);
+    if (memcmp(data, magic, MAGIC_LEN) != 0)
+        return shelf__seterr(e, SHELF_EFORMAT, "hub object '%.200s' is not a shelf %s (or of a "
+                             "later format)", name, what);
+    *gen = (int64_t)data[8] << 24 | (int64_t)data[9] << 16 | (int64_t)data[10] << 8 | data[11];
+    if (*gen < 1)
+        return bad(e, name, "names library key generation 0");
+    return SHELF_OK;
+}
+
+/* The head of an object: magic and generation gen, into out. */
+static int put_head(shelf__err *e, const char *magic, int64_t gen, shelf__buf *out)
+{
+    unsigned char head[HEAD_LEN];
+
+    if (gen < 1 || gen > 0xffffffffLL)
+        return shelf__seterr(e, SHELF_EINVAL, "invalid library key generation %lld", (long long)gen);
+    memcpy(head, magic, MAGIC_LEN);
+    head[8] = (unsigned char)(gen >> 24);
+    head[9] = (unsigned char)(gen >> 16);
+    head[10] = (unsigned char)(gen >> 8);
+    head[11] = (unsigned char)gen;
+    return shelf__buf_add(out, head, sizeof head) == SHELF_OK
+               ? SHELF_OK : shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+}
+
 int shelf__seg_seal(shelf__err *e, const char *name, int64_t gen,
                     const unsigned char key[SHELF__LIBKEY_LEN], EVP_PKEY *signer, const void *plain,
                     size_t n, shelf__buf *out)
 {
-    unsigned char head[HEAD_LEN], sig[SIG_LEN];
+    unsigned char sig[SIG_LEN];
     size_t bound = ZSTD_compressBound(n), z;
     char *zbuf;
     int rc;
 
     shelf__buf_reset(out);
-    if (gen < 1 || gen > 0xffffffffLL)
-        return shelf__seterr(e, SHELF_EINVAL, "invalid library key generation %lld", (long long)gen);
+    if ((rc = put_head(e, MAGIC, gen, out)) != SHELF_OK)
+        return rc;
     if (!(zbuf = shelf__malloc(bound)))
         return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
     z = ZSTD_compress(zbuf, bound, plain, n, 3);
@@ -76,13 +110,7 @@ int shelf__seg_seal(shelf__err *e, const char *name, int64_t gen,
         shelf_free(zbuf);
         return shelf__seterr(e, SHELF_EIO, "cannot compress a hub segment: %s", ZSTD_getErrorName(z));
     }
-    memcpy(head, MAGIC, MAGIC_LEN);
-    head[8] = (unsigned char)(gen >> 24);
-    head[9] = (unsigned char)(gen >> 16);
-    head[10] = (unsigned char)(gen >> 8);
-    head[11] = (unsigned char)gen;
-    rc = shelf__buf_add(out, head, sizeof head);
-    if (rc == SHELF_OK && (rc = shelf__aead_seal(key, zbuf, z, out)) != SHELF_OK)
+    if ((rc = shelf__aead_seal(key, zbuf, z, out)) != SHELF_OK)
         shelf__seterr(e, rc, "cannot seal a hub segment");
     shelf_free(zbuf);
     if (rc == SHELF_OK && !ed25519(signer, 1, name, (const unsigned char *)out->buf, out->len, sig))
@@ -97,14 +125,8 @@ int shelf__seg_seal(shelf__err *e, const char *name, int64_t gen,
 int shelf__seg_gen(shelf__err *e, const char *name, const unsigned char *data, size_t n,
                    int64_t *gen)
 {
-    if (n < HEAD_LEN + SHELF__SEAL_OVERHEAD + SIG_LEN)
-        return bad(e, name, "is too short to be a segment");
-    if (memcmp(data, MAGIC, MAGIC_LEN) != 0)
-        return bad(e, name, "is not a shelf segment (or of a later format)");
-    *gen = (int64_t)data[8] << 24 | (int64_t)data[9] << 16 | (int64_t)data[10] << 8 | data[11];
-    if (*gen < 1)
-        return bad(e, name, "names library key generation 0");
-    return SHELF_OK;
+    return head_gen(e, name, MAGIC, "segment", data, n,
+                    HEAD_LEN + SHELF__SEAL_OVERHEAD + SIG_LEN, gen);
 }
 
 int shelf__seg_open(shelf__err *e, const char *name, const unsigned char *data, size_t n,
@@ -236,5 +258,65 @@ int shelf__obj_check(shelf__err *e, const char *name, const unsigned char *obj, 
         return shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' is not signed by its device "
                              "(changed, cut short, or moved)", name);
     *len = n - SIG_LEN;
+    return SHELF_OK;
+}
+
+/* ---- sample files on a hub (doc/formats.md, "Hub file") ---- */
+
+#define FILE_MAGIC "SHLFFIL1"
+
+void shelf__hubfile_name(const unsigned char key1[SHELF__LIBKEY_LEN], const char *sha,
+                         char out[SHELF__HUBFILE_NAME])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char hex[2 * 32 + 1];
+
+    /* keyed, so the hub cannot tell which known files a library holds */
+    if (!HMAC(EVP_sha256(), key1, SHELF__LIBKEY_LEN, (const unsigned char *)sha, strlen(sha), mac,
+              &len) || len != 32)
+        memset(mac, 0, sizeof mac);
+    shelf__hex(mac, 32, hex);
+    snprintf(out, SHELF__HUBFILE_NAME, "files/%.2s/%s", hex, hex);
+}
+
+int shelf__hubfile_seal(shelf__err *e, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN],
+                        const void *data, size_t n, shelf__buf *out)
+{
+    int rc;
+
+    shelf__buf_reset(out);
+    if (shelf__buf_grow(out, HEAD_LEN + n + SHELF__SEAL_OVERHEAD) != SHELF_OK)
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+    if ((rc = put_head(e, FILE_MAGIC, gen, out)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__aead_seal(key, data, n, out)) != SHELF_OK)
+        return shelf__seterr(e, rc, rc == SHELF_ENOMEM ? "out of memory"
+                                                       : "cannot seal a sample file for the hub");
+    return SHELF_OK;
+}
+
+int shelf__hubfile_gen(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                       int64_t *gen)
+{
+    return head_gen(e, name, FILE_MAGIC, "sample file", data, n,
+                    HEAD_LEN + SHELF__SEAL_OVERHEAD, gen);
+}
+
+int shelf__hubfile_open(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                        const unsigned char key[SHELF__LIBKEY_LEN], shelf__buf *plain)
+{
+    int64_t gen = 0;
+    int rc;
+
+    shelf__buf_reset(plain);
+    if ((rc = shelf__hubfile_gen(e, name, data, n, &gen)) != SHELF_OK)
+        return rc;
+    if ((rc = shelf__aead_open(key, data + HEAD_LEN, n - HEAD_LEN, plain)) != SHELF_OK) {
+        shelf__buf_reset(plain);
+        return rc == SHELF_ENOMEM ? shelf__seterr(e, rc, "out of memory")
+                                  : shelf__seterr(e, SHELF_ECORRUPT, "hub object '%.200s' does not "
+                                                  "open with library key %lld", name, (long long)gen);
+    }
     return SHELF_OK;
 }

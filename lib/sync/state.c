@@ -88,17 +88,20 @@ static int unescaped(shelf_library *lib, const char *text, char **out)
     return SHELF_OK;
 }
 
-/* A won register of a sample or document: the catalog follows it. */
+/* A won register of a sample or document: the catalog follows it (obj:
+ * the whole sample, when a "." record is being put). */
 static int apply_item(shelf_library *lib, const target *t, const char *key, const char *field,
-                      json_t *v)
+                      json_t *v, json_t *obj)
 {
     char sql[1024], *bytes = NULL;
     json_t *b = NULL;
     int on = !json_is_null(v) && !json_is_false(v), rc;
 
     if (!strcmp(field, ".")) {
-        if (on || strcmp(t->ids, SAMPLES_OF) != 0)
+        if (strcmp(t->ids, SAMPLES_OF) != 0)
             return SHELF_OK;    /* documents come and go with their histories */
+        if (on)                 /* a sample learnt of: its row, bytes to come */
+            return json_is_object(obj) ? shelf__sample_row(lib, key, obj) : SHELF_OK;
         /* a removed sample: its rows go, unless a patch or project uses them */
         if ((rc = run(lib, "DELETE FROM samples WHERE sha256 = ?2 AND id NOT IN "
                            "(SELECT sample_id FROM patch_samples UNION SELECT sample_id FROM "
@@ -189,18 +192,19 @@ static int apply_collection(shelf_library *lib, const char *name, const char *fi
     return rc;
 }
 
-static int apply_register(shelf_library *lib, const char *item, const char *field, json_t *v)
+static int apply_register(shelf_library *lib, const char *item, const char *field, json_t *v,
+                          json_t *obj)
 {
     static const target sample = { SHELF__KIND_SAMPLE_SQL, SAMPLES_OF };
     static const target patch = { SHELF__KIND_PATCH_SQL, DOCS_OF(SHELF__KIND_PATCH_SQL) };
     static const target project = { SHELF__KIND_PROJECT_SQL, DOCS_OF(SHELF__KIND_PROJECT_SQL) };
 
     if (!strncmp(item, "s:", 2))
-        return apply_item(lib, &sample, item + 2, field, v);
+        return apply_item(lib, &sample, item + 2, field, v, obj);
     if (!strncmp(item, "p:", 2))
-        return apply_item(lib, &patch, item + 2, field, v);
+        return apply_item(lib, &patch, item + 2, field, v, NULL);
     if (!strncmp(item, "j:", 2))
-        return apply_item(lib, &project, item + 2, field, v);
+        return apply_item(lib, &project, item + 2, field, v, NULL);
     if (!strncmp(item, "c:", 2))
         return apply_collection(lib, item + 2, field, v);
     return SHELF_OK;            /* an item this version does not know: kept in the log */
@@ -299,7 +303,7 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
     if (r->local || same)
         return SHELF_OK;        /* the catalog holds this value already */
     r->st->applied++;
-    return apply_register(lib, c->item, field, v);
+    return apply_register(lib, c->item, field, v, r->obj);
 }
 
 /* A sample's "." record: the sample, then each field, tag, rating and
@@ -359,8 +363,11 @@ int shelf__regs_put(shelf__regs *r)
     if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", c->value, strlen(c->value),
                                 JSON_DECODE_ANY, &v)) != SHELF_OK)
         return rc;
-    if (!strcmp(c->field, ".") && json_is_object(v) && !strncmp(c->item, "s:", 2))
+    if (!strcmp(c->field, ".") && json_is_object(v) && !strncmp(c->item, "s:", 2)) {
+        r->obj = v;
         rc = put_sample(r, v);
+        r->obj = NULL;
+    }
     else
         rc = put_register(r, c->field, v, c->value);
     json_decref(v);

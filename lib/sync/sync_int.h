@@ -78,6 +78,7 @@ typedef struct shelf__regs {
     int local;
     shelf__merge_stats *st;
     sqlite3_stmt *get, *put, *newest;
+    json_t *obj;                /* the sample of the "." record being put */
 } shelf__regs;
 
 /* A run of sync (one exchange, one pull) starts: what it removes is
@@ -106,6 +107,8 @@ int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change
  * of JSON, at most SHELF__WIRE_MAX.
  */
 #define SHELF__WIRE_MAX (2u << 20)
+/* The largest sample file sync moves (read whole into memory). */
+#define SHELF__BLOB_MAX ((size_t)1 << 31)
 /* Records of one "changes" frame are cut at about this many bytes. */
 #define SHELF__WIRE_SEGMENT (1u << 20)
 
@@ -133,6 +136,12 @@ int shelf__wire_parse(shelf__err *e, const char *text, size_t n, shelf__wire_msg
 int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m);
 int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m);
 void shelf__wire_free(shelf__wire_msg *m);
+/* A "want" message (up to SHELF__WANT_MAX hashes of sample files, owned
+ * by m) and a "file" message (the hash and size of the bytes that follow
+ * it on the stream, at most SHELF__BLOB_MAX). */
+#define SHELF__WANT_MAX 4096
+int shelf__wire_want(shelf__err *e, shelf__wire_msg *m, json_t **shas, int *files);
+int shelf__wire_file(shelf__err *e, shelf__wire_msg *m, const char **sha, size_t *size);
 /* Bit 31 of a frame's length: its payload is a zstd frame of the JSON
  * (sent only to a peer whose hello says "zstd": true).  _deflate
  * compresses (SHELF_OK, SHELF_ENOMEM, SHELF_EIO); _inflate reads one back
@@ -150,6 +159,26 @@ int shelf__log_each(shelf_library *lib, const char *device, int64_t after,
 /* Turn the change queue into records of device self (changelog.c), in
  * one transaction; *logged (may be NULL): how many. */
 int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
+
+/* ---- samples learnt from others, and their bytes (blobs.c) ---- */
+
+/* The catalog row of sample key (its SHA-256) from its "." record o,
+ * when the catalog has none: under the sync folder, missing until its
+ * bytes are here, and naming its blob when it is managed. */
+int shelf__sample_row(shelf_library *lib, const char *key, json_t *o);
+/* Append to out up to max hashes of samples whose bytes are wanted here,
+ * rows above *cursor by id (advanced): managed copies missing, and rows
+ * of the sync folder missing when files is set. */
+int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t max, json_t *out);
+/* The bytes of sample sha as held here, into out (replaced): its managed
+ * copy, or (files set) its file.  SHELF_ENOTFOUND, no message, when this
+ * device has none to give. */
+int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out);
+/* Bytes that arrived for sample sha: SHELF_ECORRUPT (nothing kept) when
+ * they are not its bytes; else the store keeps them for managed rows and
+ * the sync folder for its rows, which are no longer missing.  *kept: how
+ * many rows got them (0: none wanted them). */
+int shelf__sfile_take(shelf_library *lib, const char *sha, const void *data, size_t n, int *kept);
 
 /* ---- document histories (docs.c) ---- */
 
@@ -219,6 +248,23 @@ int shelf__obj_sign(shelf__err *e, const char *name, EVP_PKEY *signer, const voi
                     shelf__buf *out);
 int shelf__obj_check(shelf__err *e, const char *name, const unsigned char *obj, size_t n,
                      EVP_PKEY *signer, size_t *len);
+
+/* A sample file on a hub (seal.c; doc/formats.md, "Hub file"): its
+ * object's name, keyed with generation 1 of the library key so the hub
+ * cannot tell which known files a library holds; the object sealed with
+ * generation gen; the generation an object names; and opening one
+ * (SHELF_ECORRUPT when changed or sealed with another key, SHELF_EFORMAT
+ * when it is not one).  What it opens to is checked against the hash by
+ * whoever keeps it (blobs.c). */
+#define SHELF__HUBFILE_NAME 80
+void shelf__hubfile_name(const unsigned char key1[SHELF__LIBKEY_LEN], const char *sha,
+                         char out[SHELF__HUBFILE_NAME]);
+int shelf__hubfile_seal(shelf__err *e, int64_t gen, const unsigned char key[SHELF__LIBKEY_LEN],
+                        const void *data, size_t n, shelf__buf *out);
+int shelf__hubfile_gen(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                       int64_t *gen);
+int shelf__hubfile_open(shelf__err *e, const char *name, const unsigned char *data, size_t n,
+                        const unsigned char key[SHELF__LIBKEY_LEN], shelf__buf *plain);
 
 /* ---- wrapping the library key for one device (kx.c) ---- */
 

@@ -133,6 +133,39 @@ int shelf__wire_changes(shelf__err *e, shelf__wire_msg *m)
     return SHELF_OK;
 }
 
+int shelf__wire_want(shelf__err *e, shelf__wire_msg *m, json_t **shas, int *files)
+{
+    json_t *list = json_object_get(m->root, "shas"), *h;
+    size_t i;
+
+    if (strcmp(m->type, "want") != 0)
+        return bad(e, "expected want");
+    if (!json_is_array(list) || json_array_size(list) > SHELF__WANT_MAX)
+        return bad(e, "want without a list of at most 4096 hashes");
+    json_array_foreach(list, i, h)
+        if (!json_is_string(h) || !shelf__is_hash_hex(json_string_value(h)))
+            return bad(e, "a wanted file is not a SHA-256 in hex");
+    *shas = list;
+    *files = json_is_true(json_object_get(m->root, "files"));
+    return SHELF_OK;
+}
+
+int shelf__wire_file(shelf__err *e, shelf__wire_msg *m, const char **sha, size_t *size)
+{
+    json_t *h = json_object_get(m->root, "sha"), *n = json_object_get(m->root, "size");
+
+    if (strcmp(m->type, "file") != 0)
+        return bad(e, "expected file");
+    if (!json_is_string(h) || !shelf__is_hash_hex(json_string_value(h)))
+        return bad(e, "a file without its SHA-256");
+    if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+        (uint64_t)json_integer_value(n) > SHELF__BLOB_MAX)
+        return bad(e, "a file without a size of at most 2 GiB");
+    *sha = json_string_value(h);
+    *size = (size_t)json_integer_value(n);
+    return SHELF_OK;
+}
+
 int shelf__wire_deflate(const char *text, size_t n, shelf__buf *out)
 {
     size_t bound = ZSTD_compressBound(n), z;

@@ -14,7 +14,11 @@
 #include "test.h"
 #include "libs.h"
 #include "exchange.h"
+#include <sndfile.h>
+#include "audiogen.h"
 #include "shelf/catalog.h"
+#include "shelf/import.h"
+#include "shelf/maint.h"
 #include "shelf/patch.h"
 #include "shelf/sync.h"
 #include "catalog/catalog_int.h"
@@ -601,6 +605,177 @@ TEST(a_copy_is_refused)
     shelf_library_close(copy);
 }
 
+/* An SQL count on lib. */
+static int64_t count_of(shelf_library *lib, const char *sql)
+{
+    int64_t n = -1;
+
+    ASSERT_OKL(lib, shelf__query_int(lib, sql, NULL, &n));
+    return n;
+}
+
+/* A file of its own bytes: a WAV of frames frames, seed seed. */
+static void wav_at(const char *path, unsigned frames, unsigned seed)
+{
+    ASSERT_EQ_INT(tg_write_simple(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 1, frames, seed),
+                  0);
+}
+
+/* The paths of up to two sample-file objects on hub (files/xx/...),
+ * into out[0] and out[1] ("" when fewer). */
+static void hub_files(const char *hub, char out[2][PATH_MAX])
+{
+    char p[PATH_MAX], sub[PATH_MAX];
+    struct dirent *de, *f;
+    DIR *d, *e;
+    int k = 0;
+
+    out[0][0] = out[1][0] = '\0';
+    test_pathf(p, sizeof p, "%s/files", hub);
+    ASSERT((d = opendir(p)) != NULL);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') {
+            test_pathf(sub, sizeof sub, "%s/%s", p, de->d_name);
+            ASSERT((e = opendir(sub)) != NULL);
+            while ((f = readdir(e)))
+                if (f->d_name[0] != '.' && k < 2)
+                    test_pathf(out[k++], PATH_MAX, "%s/%s", sub, f->d_name);
+            closedir(e);
+        }
+    closedir(d);
+}
+
+/* Samples a device has never seen arrive as rows at once, missing; the
+ * copies of managed ones follow into the store; referenced files only
+ * with SHELF_SYNC_FILES_ALL, into the sync folder under their paths
+ * (names not UTF-8, with a newline); two samples of one name get two
+ * names; a file on the hub changed, or swapped for another's, is refused
+ * and nothing of it is kept. */
+TEST(sample_files_through_the_hub)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], src[PATH_MAX], other[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
+    char objs[2][PATH_MAX];
+    const char *paths[1] = { src };
+    shelf_import_opts copy = { .size = sizeof copy, .flags = SHELF_IMPORT_COPY };
+    shelf_library *a, *b, *c;
+    shelf_verify_stats vs = { .size = sizeof vs };
+    shelf_hub_stats st;
+    size_t n0, n1;
+    char *x, *y;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    test_pathf(src, sizeof src, "%s/managed \xe9", dir);
+    test_pathf(other, sizeof other, "%s/referenced", dir);
+    ASSERT(mkdir(src, 0777) == 0 && mkdir(other, 0777) == 0);
+    test_pathf(p, sizeof p, "%s/kick \xff.wav", src);
+    wav_at(p, 4410, 1);
+    test_pathf(p, sizeof p, "%s/pad\nnew line 🎹.wav", src);
+    wav_at(p, 8820, 2);
+    test_pathf(p, sizeof p, "%s/kick \xff.wav", other);    /* one name, other audio */
+    wav_at(p, 2205, 3);
+    test_pathf(p, sizeof p, "%s/a", dir);
+    a = test_lib_open(p, SHELF_OPEN_CREATE);
+    test_pathf(p, sizeof p, "%s/b", dir);
+    b = test_lib_open(p, SHELF_OPEN_CREATE);
+    test_pathf(p, sizeof p, "%s/c", dir);
+    c = test_lib_open(p, SHELF_OPEN_CREATE);
+    ASSERT_OKL(a, shelf_import(a, paths, 1, &copy, NULL));
+    paths[0] = other;
+    ASSERT_OKL(a, shelf_import(a, paths, 1, NULL, NULL));
+    pair(a, b);
+    pair(a, c);
+    share_key(a, b);
+    share_key(a, c);
+
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.files_out, 2);             /* the managed copies only */
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.files_in, 2);
+    ASSERT_EQ_INT(st.files_waiting, 0);
+    ASSERT_EQ_INT(count_of(b, "SELECT count(*) FROM samples"), 3);
+    ASSERT_EQ_INT(count_of(b, "SELECT count(*) FROM samples WHERE missing"), 1);
+    ASSERT_EQ_INT(count_of(b, "SELECT count(*) FROM samples WHERE blob IS NOT NULL AND NOT "
+                              "missing"), 2);
+    /* the copies are the bytes, and check says so */
+    ASSERT_OKL(b, shelf_verify(b, NULL, NULL, NULL, &vs));
+    ASSERT_EQ_INT(vs.missing, 1);
+    ASSERT_EQ_INT(vs.corrupt + vs.changed, 0);
+    /* one name, two samples: two rows, the second named by its hash */
+    ASSERT_EQ_INT(count_of(b, "SELECT count(*) FROM samples WHERE name = 'kick \xff' AND "
+                              "relpath LIKE 'kick \xff (%).wav'"), 1);
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.files_in + st.files_waiting, 0);
+
+    /* files too: the referenced one travels once a has pushed it */
+    ASSERT_OKL(a, shelf_sync_set_files(a, SHELF_SYNC_FILES_ALL));
+    ASSERT_OKL(b, shelf_sync_set_files(b, SHELF_SYNC_FILES_ALL));
+    ASSERT_OKL(a, shelf_tag_add(a, 1, "new"));  /* a record to push */
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.files_waiting, 1);         /* a pushed records but not the file */
+    ASSERT_OKL(c, shelf_sync_set_files(c, SHELF_SYNC_FILES_NONE));
+    st = pull(c, hub);
+    ASSERT_EQ_INT(st.files_in, 0);
+    ASSERT_EQ_INT(count_of(c, "SELECT count(*) FROM samples WHERE missing"), 3);
+
+    /* a byte of a file on the hub changed: refused, c keeps nothing */
+    ASSERT_OKL(c, shelf_sync_set_files(c, SHELF_SYNC_FILES_MANAGED));
+    hub_files(hub, objs);
+    ASSERT(objs[0][0] && objs[1][0]);
+    snprintf(q, sizeof q, "%s", objs[0]);
+    x = test_read_file(q, &n0);
+    x[n0 / 2] ^= 1;
+    test_write_file(q, x, n0);
+    ASSERT_EQ_INT(shelf_sync_pull(c, hub, 0, NULL), SHELF_ECORRUPT);
+    ASSERT(strstr(shelf_errmsg(c), "does not open with library key") != NULL);
+    x[n0 / 2] ^= 1;
+    test_write_file(q, x, n0);
+    /* swapped for the other file's object: opens, but is not its bytes */
+    {
+        const char *r = objs[1];
+
+        y = test_read_file(r, &n1);
+        test_write_file(q, y, n1);
+        ASSERT_EQ_INT(shelf_sync_pull(c, hub, 0, NULL), SHELF_ECORRUPT);
+        ASSERT(strstr(shelf_errmsg(c), "is not the sample file it stands for") != NULL);
+        test_write_file(q, x, n0);
+        free(y);
+    }
+    free(x);
+    /* the good file may have come; the bad one never did */
+    ASSERT(count_of(c, "SELECT count(*) FROM samples WHERE NOT missing") < 2);
+    st = pull(c, hub);
+    ASSERT_EQ_INT(count_of(c, "SELECT count(*) FROM samples WHERE NOT missing"), 2);
+
+    /* a pushes the referenced file now; b takes it into its sync folder */
+    ASSERT_OKL(a, shelf_tag_add(a, 1, "newer"));
+    ASSERT_OKL(a, shelf_sync_set_files(a, SHELF_SYNC_FILES_ALL));
+    {
+        /* an old record is not pushed again: the referenced sample's own
+         * record is, when the file changes; here a fresh import of it */
+        char moved[PATH_MAX];
+
+        test_pathf(moved, sizeof moved, "%s/referenced/kick2 \xff.wav", dir);
+        wav_at(moved, 1000, 9);
+        paths[0] = other;
+        ASSERT_OKL(a, shelf_import(a, paths, 1, NULL, NULL));
+    }
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.files_out, 1);
+    st = pull(b, hub);
+    ASSERT_EQ_INT(st.files_in, 1);
+    test_pathf(p, sizeof p, "%s/b/synced/kick2 \xff.wav", dir);
+    test_pathf(q, sizeof q, "%s/referenced/kick2 \xff.wav", dir);
+    x = test_read_file(p, &n0);
+    y = test_read_file(q, &n1);
+    ASSERT(n0 == n1 && memcmp(x, y, n0) == 0);
+    free(x);
+    free(y);
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -612,6 +787,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(patch_histories_through_the_hub),
         TEST_ENTRY(max_delete_stops_a_mass_removal),
         TEST_ENTRY(a_copy_is_refused),
+        TEST_ENTRY(sample_files_through_the_hub),
         TEST_END
     };
 
