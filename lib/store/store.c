@@ -143,15 +143,12 @@ static int blob_good(shelf__store *st, const char *hex)
     return rc == SHELF_OK;
 }
 
-int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
-                         char hex[SHELF_HASH_HEX])
+int shelf__store_put_hashed(shelf__store *st, const char *hex, const void *data, size_t n,
+                            int lazy)
 {
-    uint8_t h[SHELF_HASH_BYTES];
     char *tmp, *final;
     int fd, e;
 
-    shelf__sha256_mem(data, n, h);
-    shelf__hex(h, sizeof h, hex);
     if (blob_good(st, hex))
         return SHELF_OK;
     if ((fd = open_temp(st, hex, n, &tmp, &final)) < 0)
@@ -160,12 +157,43 @@ int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
         close(fd);
         unlink(tmp);
         e = shelf__seterr_errno(st->err, e, "cannot write '%s'", tmp);
-    } else {
+    } else if (!lazy) {
         e = shelf__commit_temp(st->err, fd, tmp, final);
+    } else if (((void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE), close(fd) != 0) ||
+               rename(tmp, final) != 0) {
+        /* the write-back starts now (sync_file_range), so the disk works
+         * while the next blob arrives and shelf__store_sync waits less */
+        /* durable once shelf__store_sync returns; until then a crash may
+         * leave it short, which blob_good finds and the next put repairs */
+        e = shelf__seterr_errno(st->err, errno, "cannot write '%s'", final);
+        unlink(tmp);
+    } else {
+        e = SHELF_OK;
     }
     shelf_free(tmp);
     shelf_free(final);
     return e;
+}
+
+int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
+                         char hex[SHELF_HASH_HEX])
+{
+    uint8_t h[SHELF_HASH_BYTES];
+
+    shelf__sha256_mem(data, n, h);
+    shelf__hex(h, sizeof h, hex);
+    return shelf__store_put_hashed(st, hex, data, n, 0);
+}
+
+int shelf__store_sync(shelf__store *st)
+{
+    int fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = SHELF_OK;
+
+    if (fd < 0 || syncfs(fd) != 0)
+        rc = shelf__seterr_errno(st->err, errno, "cannot sync '%s' to disk", st->dir);
+    if (fd >= 0)
+        (void)close(fd);
+    return rc;
 }
 
 int shelf__store_put_file(shelf__store *st, const char *path, const char *hex)

@@ -44,6 +44,17 @@ int shelf__store_put_mem(shelf__store *st, const void *data, size_t n,
                          char hex[SHELF_HASH_HEX]);
 
 /*
+ * The same for bytes the caller has hashed to hex (and checked).  lazy:
+ * written and renamed into place without waiting for the disk, for many
+ * blobs in a row; they are durable once shelf__store_sync returns (until
+ * then a crash may leave one short, which a later put or check finds).
+ */
+int shelf__store_put_hashed(shelf__store *st, const char *hex, const void *data, size_t n,
+                            int lazy);
+/* Wait until every blob written so far is on disk (syncfs). */
+int shelf__store_sync(shelf__store *st);
+
+/*
  * Copy the file at path into the store as blob hex, which the caller has
  * computed.  The bytes are hashed again while they are copied; when they no
  * longer match hex (the file changed), nothing is stored and the result is

@@ -307,9 +307,10 @@ static int take_file(shelf_library *lib, const char *root, const char *rel, cons
     return rc;
 }
 
-int shelf__sfile_take(shelf_library *lib, const char *sha, const void *data, size_t n, int *kept)
+int shelf__sfile_take(shelf_library *lib, shelf__sfile_batch *b, const char *sha,
+                      const void *data, size_t n, int *kept)
 {
-    sqlite3_stmt *st, *up = NULL;
+    sqlite3_stmt *st;
     uint8_t raw[SHELF_HASH_BYTES];
     char hex[SHELF_HASH_HEX], *folder;
     int rc = SHELF_OK, step = SQLITE_DONE, stored = 0;
@@ -322,52 +323,92 @@ int shelf__sfile_take(shelf_library *lib, const char *sha, const void *data, siz
                              "another's (%.16s): not kept", sha, hex);
     if (!(folder = sync_folder(lib)))
         return lib->err.rc;
-    st = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath FROM samples s "
-                             "JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 AND s.missing "
-                             "AND (s.blob IS NOT NULL OR r.path = ?2)");
-    up = st ? shelf__prepare(lib, "UPDATE samples SET missing = 0, size = ?2, mtime_ns = "
-                                  "coalesce(?3, mtime_ns) WHERE id = ?1") : NULL;
-    if (!up) {
-        rc = lib->err.rc;
-        goto out;
+    if (!(st = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath FROM "
+                                   "samples s JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 "
+                                   "AND s.missing AND (s.blob IS NOT NULL OR r.path = ?2)"))) {
+        shelf_free(folder);
+        return lib->err.rc;
     }
-    if ((rc = shelf__begin(lib)) != SHELF_OK)
-        goto out;
     if (sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, folder, -1, SQLITE_STATIC) != SQLITE_OK)
         rc = shelf__dberr(lib, "cannot read the catalog");
     while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t mtime = 0;
-        int managed = sqlite3_column_int(st, 1);
+        shelf__sfile_row row = { sqlite3_column_int64(st, 0), (int64_t)n, 0,
+                                 sqlite3_column_int(st, 1) };
 
-        if (managed && !stored) {
-            char got[SHELF_HASH_HEX];
-
-            rc = shelf__store_put_mem(&lib->store, data, n, got);
-            stored = rc == SHELF_OK;
-        } else if (!managed) {
+        /* managed: into the store without waiting for the disk, which
+         * shelf__sfile_commit does once for the batch */
+        if (row.managed && !stored)
+            stored = (rc = shelf__store_put_hashed(&lib->store, sha, data, n, 1)) == SHELF_OK;
+        else if (!row.managed)
             rc = take_file(lib, (const char *)sqlite3_column_text(st, 2),
-                           (const char *)sqlite3_column_text(st, 3), data, n, &mtime);
+                           (const char *)sqlite3_column_text(st, 3), data, n, &row.mtime);
+        if (rc == SHELF_OK && b->n == b->cap) {
+            size_t cap = b->cap ? 2 * b->cap : 64;
+            shelf__sfile_row *v = shelf__realloc(b->rows, cap * sizeof *v);
+
+            if (!v)
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            else
+                b->rows = v, b->cap = cap;
         }
-        if (rc == SHELF_OK &&
-            (sqlite3_reset(up) != SQLITE_OK ||
-             sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0)) != SQLITE_OK ||
-             sqlite3_bind_int64(up, 2, (int64_t)n) != SQLITE_OK ||
-             (managed ? sqlite3_bind_null(up, 3) : sqlite3_bind_int64(up, 3, mtime)) != SQLITE_OK ||
-             sqlite3_step(up) != SQLITE_DONE))
-            rc = shelf__dberr(lib, "cannot update a synced sample");
-        if (rc == SHELF_OK)
+        if (rc == SHELF_OK) {
+            b->rows[b->n++] = row;
+            b->managed |= row.managed;
             (*kept)++;
+        }
     }
     if (rc == SHELF_OK && step != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot read the catalog");
-    if (rc == SHELF_OK)
-        rc = shelf__commit(lib);
-    else
-        shelf__rollback(lib);
-out:
     sqlite3_finalize(st);
-    sqlite3_finalize(up);
     shelf_free(folder);
     return rc;
+}
+
+static int commit_rows(shelf_library *lib, shelf__sfile_batch *b)
+{
+    sqlite3_stmt *up;
+    size_t i;
+    int rc;
+
+    if (!b->n)
+        return SHELF_OK;
+    /* on disk first: a row says its bytes are here only once they are */
+    if (b->managed && (rc = shelf__store_sync(&lib->store)) != SHELF_OK)
+        return rc;
+    if (!(up = shelf__prepare(lib, "UPDATE samples SET missing = 0, size = ?2, mtime_ns = "
+                                   "coalesce(?3, mtime_ns) WHERE id = ?1")))
+        return lib->err.rc;
+    if ((rc = shelf__begin(lib)) == SHELF_OK) {
+        for (i = 0; i < b->n && rc == SHELF_OK; i++)
+            if (sqlite3_reset(up) != SQLITE_OK ||
+                sqlite3_bind_int64(up, 1, b->rows[i].id) != SQLITE_OK ||
+                sqlite3_bind_int64(up, 2, b->rows[i].size) != SQLITE_OK ||
+                (b->rows[i].managed ? sqlite3_bind_null(up, 3)
+                                    : sqlite3_bind_int64(up, 3, b->rows[i].mtime)) != SQLITE_OK ||
+                sqlite3_step(up) != SQLITE_DONE)
+                rc = shelf__dberr(lib, "cannot update a synced sample");
+        rc = rc == SHELF_OK ? shelf__commit(lib) : (shelf__rollback(lib), rc);
+    }
+    sqlite3_finalize(up);
+    b->n = 0;
+    b->managed = 0;
+    return rc;
+}
+
+int shelf__sfile_commit(shelf_library *lib, shelf__sfile_batch *b, int was)
+{
+    shelf__err keep = lib->err;
+    int rc = commit_rows(lib, b);
+
+    if (was == SHELF_OK)
+        return rc;
+    lib->err = keep;            /* the first failure is the one to tell */
+    return was;
+}
+
+void shelf__sfile_release(shelf__sfile_batch *b)
+{
+    shelf_free(b->rows);
+    memset(b, 0, sizeof *b);
 }

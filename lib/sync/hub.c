@@ -784,6 +784,7 @@ static int pull_files(hub *h)
     unsigned char key[SHELF__LIBKEY_LEN];
     char name[SHELF__HUBFILE_NAME];
     int64_t cursor = 0, gen, g;
+    shelf__sfile_batch batch = { 0 };
     json_t *shas = NULL;
     size_t i;
     int rc = SHELF_OK, kept;
@@ -821,13 +822,17 @@ static int pull_files(hub *h)
                                          data.len, key, &plain);
             OPENSSL_cleanse(key, sizeof key);
             if (rc == SHELF_OK &&
-                (rc = shelf__sfile_take(lib, sha, plain.buf, plain.len, &kept)) == SHELF_ECORRUPT)
+                (rc = shelf__sfile_take(lib, &batch, sha, plain.buf, plain.len, &kept)) ==
+                    SHELF_ECORRUPT)
                 rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "hub object '%s' is not the sample "
                                    "file it stands for: not kept", name);
             if (rc == SHELF_OK)
                 h->st->files_in++;
         }
+        /* what arrived is kept, also when the rest did not */
+        rc = shelf__sfile_commit(lib, &batch, rc);
     } while (rc == SHELF_OK && json_array_size(shas) == SHELF__WANT_MAX);
+    shelf__sfile_release(&batch);
     json_decref(shas);
     shelf__buf_release(&data);
     shelf__buf_release(&plain);

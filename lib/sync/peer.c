@@ -502,6 +502,7 @@ static int fetch_files(session *s)
     shelf_library *lib = s->lib;
     int files = lib->sync_files == SHELF_SYNC_FILES_ALL, rc, kept;
     shelf__buf data = SHELF__BUF_INIT;
+    shelf__sfile_batch batch = { 0 };
     int64_t cursor = 0;
     shelf__wire_msg m;
     size_t asked, got;
@@ -535,15 +536,18 @@ static int fetch_files(session *s)
                 (rc = shelf__buf_grow(&data, n + 1)) != SHELF_OK)
                 rc = shelf__seterr(&lib->err, rc, "out of memory");
             if (rc == SHELF_OK && (rc = recv_bytes(s, data.buf, n)) == SHELF_OK)
-                rc = shelf__sfile_take(lib, sha, data.buf, n, &kept);
+                rc = shelf__sfile_take(lib, &batch, sha, data.buf, n, &kept);
             shelf__wire_free(&m);
             if (rc != SHELF_OK)
                 break;
             s->st->files_in++;
         }
+        /* what arrived is kept, also when the rest did not */
+        rc = shelf__sfile_commit(lib, &batch, rc);
         if (rc != SHELF_OK)
             break;
     }
+    shelf__sfile_release(&batch);
     shelf__buf_release(&data);
     return rc;
 }

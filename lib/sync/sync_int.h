@@ -175,10 +175,25 @@ int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t ma
  * device has none to give. */
 int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out);
 /* Bytes that arrived for sample sha: SHELF_ECORRUPT (nothing kept) when
- * they are not its bytes; else the store keeps them for managed rows and
- * the sync folder for its rows, which are no longer missing.  *kept: how
- * many rows got them (0: none wanted them). */
-int shelf__sfile_take(shelf_library *lib, const char *sha, const void *data, size_t n, int *kept);
+ * they are not its bytes; else the store takes them for managed rows
+ * (without waiting for the disk) and the sync folder for its rows, and
+ * the rows go into b; *kept: how many (0: none wanted them).  They are
+ * marked as here by shelf__sfile_commit, after the store is on disk. */
+typedef struct shelf__sfile_row {
+    int64_t id, size, mtime;
+    int managed;
+} shelf__sfile_row;
+typedef struct shelf__sfile_batch {
+    shelf__sfile_row *rows;
+    size_t n, cap;
+    int managed;                /* a row of the batch is managed */
+} shelf__sfile_batch;
+int shelf__sfile_take(shelf_library *lib, shelf__sfile_batch *b, const char *sha,
+                      const void *data, size_t n, int *kept);
+/* was: how the transfer went; the batch is committed either way, and
+ * when was is an error it is returned with its message. */
+int shelf__sfile_commit(shelf_library *lib, shelf__sfile_batch *b, int was);
+void shelf__sfile_release(shelf__sfile_batch *b);
 
 /* ---- document histories (docs.c) ---- */
 

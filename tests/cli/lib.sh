@@ -144,8 +144,12 @@ netns_pair() {
         ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up
 }
 netns_stop() {
-    ip netns del "$NSA" 2>/dev/null
-    ip netns del "$NSB" 2>/dev/null
+    local ns
+    for ns in "$NSA" "$NSB"; do
+        # what still runs there would outlive the namespace
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done
 }
 inA() { ip netns exec "$NSA" "$@"; }
 inB() { ip netns exec "$NSB" "$@"; }
@@ -156,7 +160,12 @@ inB() { ip netns exec "$NSB" "$@"; }
 # within 10 s).  Its output in $T/listen.out and $T/listen.err.
 sync_listen() {
     local run=""
-    case $1 in inA|inB) run=$1; shift ;; esac
+    # not through the inA/inB functions: a function run with & is a
+    # subshell, and $LPID would be that shell, not shelf
+    case $1 in
+    inA) run="ip netns exec $NSA"; shift ;;
+    inB) run="ip netns exec $NSB"; shift ;;
+    esac
     local lib=$1
     shift
     $run "$SHELF" -L "$lib" sync listen "$@" >"$T/listen.out" 2>"$T/listen.err" &
