@@ -35,10 +35,19 @@
     "    AND item_id = s.id) THEN 'true' ELSE 'false' END))\n" \
     "FROM samples s WHERE id = ?1 AND 's:' || sha256 = ?2"
 
+/* A sample's removal: what this device had seen of every other device
+ * when it removed it (the clock of the newest record it held of each), so
+ * that a receiver can tell a change the remover had seen (the removal
+ * wins) from one it had not (the change wins: doc/sync.md). */
+#define REMOVAL_JSON \
+    "SELECT json_object('removed', json('true'), 'seen', json((SELECT json_group_object(v.device,\n" \
+    "  (SELECT c.hlc FROM changes c WHERE c.device = v.device AND c.counter = v.counter))\n" \
+    "  FROM sync_vector v WHERE v.device != ?1)))"
+
 typedef struct drain_ctx {
     shelf_library *lib;
     const char *self;
-    sqlite3_stmt *queue, *snap, *put;
+    sqlite3_stmt *queue, *snap, *put, *removal;
     shelf__regs regs;               /* the registers of this device's records */
     shelf__merge_stats stats;
     shelf__hlc clock;
@@ -64,6 +73,18 @@ static int sample_value(drain_ctx *d, int64_t row, const char *item, char **json
     if (step != SQLITE_ROW)
         return shelf__dberr(d->lib, "cannot read a sample for the change log");
     if (!(*json = shelf__strdup((const char *)sqlite3_column_text(d->snap, 0))))
+        return shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
+    return SHELF_OK;
+}
+
+/* The value of a sample's removal (REMOVAL_JSON), owned. */
+static int removal_value(drain_ctx *d, char **json)
+{
+    if (sqlite3_reset(d->removal) != SQLITE_OK ||
+        sqlite3_bind_text(d->removal, 1, d->self, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(d->removal) != SQLITE_ROW)
+        return shelf__dberr(d->lib, "cannot read the version vector for the change log");
+    if (!(*json = shelf__strdup((const char *)sqlite3_column_text(d->removal, 0))))
         return shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
     return SHELF_OK;
 }
@@ -127,6 +148,10 @@ static int drain_one(drain_ctx *d)
         if (!json)
             return SHELF_OK;
         value = json;
+    } else if (value && !strcmp(value, "null") && !strcmp(field, ".") && !strncmp(item, "s:", 2)) {
+        if ((rc = removal_value(d, &json)) != SHELF_OK)
+            return rc;
+        value = json;
     }
     /* Names are bytes (a file's name, its metadata): the record holds
      * them in names.h's escaping, so it is UTF-8 whatever they were. */
@@ -161,7 +186,8 @@ static int drain_all(drain_ctx *d)
     d->snap = d->queue ? shelf__prepare(lib, SAMPLE_JSON) : NULL;
     d->put = d->snap ? shelf__prepare(lib, "INSERT INTO changes(device, counter, hlc, item, field, "
                                            "value) VALUES(?1, ?2, ?3, ?4, ?5, ?6)") : NULL;
-    if (!d->put)
+    d->removal = d->put ? shelf__prepare(lib, REMOVAL_JSON) : NULL;
+    if (!d->removal)
         return lib->err.rc;
     d->regs.lib = lib;
     d->regs.local = 1;
@@ -215,6 +241,7 @@ int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged)
     sqlite3_finalize(d.queue);
     sqlite3_finalize(d.snap);
     sqlite3_finalize(d.put);
+    sqlite3_finalize(d.removal);
     shelf__regs_finish(&d.regs);
     if (rc == SHELF_OK)
         rc = shelf__commit(lib);

@@ -88,6 +88,26 @@ static int unescaped(shelf_library *lib, const char *text, char **out)
     return SHELF_OK;
 }
 
+/* A sample's removal record: {"removed": true, "seen": {device: hlc}}
+ * (changelog.c); older ones, and documents', are null. */
+static int is_removal(json_t *v)
+{
+    return json_is_null(v) || (json_is_object(v) && json_is_true(json_object_get(v, "removed")));
+}
+
+/* Whether the write (hlc, dev) was seen by the removal (rhlc, rdev, rv)
+ * when its device made it: for the remover's own writes, and for a
+ * removal that does not say (an older one), by clock. */
+static int seen_by(uint64_t hlc, const char *dev, uint64_t rhlc, const char *rdev, json_t *rv)
+{
+    json_t *t;
+
+    if (!json_is_object(rv) || !strcmp(dev, rdev))
+        return hlc <= rhlc;
+    t = json_object_get(json_object_get(rv, "seen"), dev);
+    return json_is_integer(t) && hlc <= (uint64_t)json_integer_value(t);
+}
+
 /* A won register of a sample or document: the catalog follows it (obj:
  * the whole sample, when a "." record is being put). */
 static int apply_item(shelf_library *lib, const target *t, const char *key, const char *field,
@@ -95,7 +115,7 @@ static int apply_item(shelf_library *lib, const target *t, const char *key, cons
 {
     char sql[1024], *bytes = NULL;
     json_t *b = NULL;
-    int on = !json_is_null(v) && !json_is_false(v), rc;
+    int on = !json_is_false(v) && !is_removal(v), rc;
 
     if (!strcmp(field, ".")) {
         if (strcmp(t->ids, SAMPLES_OF) != 0)
@@ -216,31 +236,156 @@ static int later(uint64_t hlc, const char *dev, uint64_t h, const char *d)
     return hlc > h || (hlc == h && strcmp(dev, d) > 0);
 }
 
+/* A line of the audit log. */
+static int audit(shelf_library *lib, const char *action, const char *detail)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!(st = shelf__prepare(lib, "INSERT INTO audit_log(time, action, detail) VALUES(?1, ?2, ?3)")))
+        return lib->err.rc;
+    if (sqlite3_bind_int64(st, 1, shelf__now()) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot write the audit log");
+    else
+        rc = SHELF_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int audit_loss(shelf__regs *r, const char *field, const char *kept, const char *lost,
                       const char *holder)
 {
     char *detail = shelf__asprintf("%s %s: kept %.200s (from %.7s) over %.200s (from %.7s)",
                                    r->c->item, field, kept ? kept : "null", holder,
                                    lost ? lost : "null", r->c->device);
-    sqlite3_stmt *st;
     int rc;
 
     if (!detail)
         return shelf__seterr(&r->lib->err, SHELF_ENOMEM, "out of memory");
-    if (!(st = shelf__prepare(r->lib, "INSERT INTO audit_log(time, action, detail) "
-                                      "VALUES(?1, 'sync-lost', ?2)"))) {
-        shelf_free(detail);
-        return r->lib->err.rc;
-    }
-    if (sqlite3_bind_int64(st, 1, shelf__now()) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_DONE)
-        rc = shelf__dberr(r->lib, "cannot write the audit log");
-    else
-        rc = SHELF_OK;
-    sqlite3_finalize(st);
+    rc = audit(r->lib, "sync-lost", detail);
     shelf_free(detail);
     return rc;
+}
+
+/* Apply every register of item but "." to the catalog (a row just made
+ * again takes the item's state). */
+static int apply_all_registers(shelf_library *lib, const char *item)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT field, value FROM sync_state WHERE item = ?1 "
+                                           "AND field != '.'");
+    int rc = SHELF_OK, step = SQLITE_DONE;
+
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_bind_text(st, 1, item, -1, SQLITE_STATIC) != SQLITE_OK)
+        rc = shelf__dberr(lib, "cannot read the sync state");
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 1);
+        json_t *v = NULL;
+
+        if ((rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
+                                    JSON_DECODE_ANY, &v)) == SHELF_OK)
+            rc = apply_register(lib, item, (const char *)sqlite3_column_text(st, 0), v, NULL);
+        json_decref(v);
+    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the sync state");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The sample r->c names comes back: its removal (by remover) had not seen
+ * r->c.  The "." register goes back to the newest record of the whole
+ * sample, the row is made from it, and every register of the item is
+ * applied to the row. */
+static int restore_sample(shelf__regs *r, const char *remover)
+{
+    shelf_library *lib = r->lib;
+    const char *item = r->c->item;
+    sqlite3_stmt *st, *up = NULL;
+    json_t *o = NULL;
+    char *detail = NULL;
+    int rc = SHELF_OK, step;
+
+    if (!(st = shelf__prepare(lib, "SELECT hlc, device, value FROM changes WHERE item = ?1 AND "
+                                   "field = '.' AND value LIKE '{%' AND json_extract(value, "
+                                   "'$.removed') IS NULL ORDER BY hlc DESC, device DESC LIMIT 1")))
+        return lib->err.rc;
+    if (sqlite3_bind_text(st, 1, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        rc = shelf__dberr(lib, "cannot read the change log");
+        goto out;
+    }
+    if (step == SQLITE_DONE)
+        goto out;               /* never known whole here: nothing to make a row of */
+    if ((rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "a change",
+                                (const char *)sqlite3_column_text(st, 2),
+                                (size_t)sqlite3_column_bytes(st, 2), 0, &o)) != SHELF_OK)
+        goto out;
+    if (!(up = shelf__prepare(lib, "UPDATE sync_state SET value = 'true', hlc = ?1, device = ?2 "
+                                   "WHERE item = ?3 AND field = '.'"))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    if (sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0)) != SQLITE_OK ||
+        sqlite3_bind_text(up, 2, (const char *)sqlite3_column_text(st, 1), -1,
+                          SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(up, 3, item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(up) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot write the sync state");
+        goto out;
+    }
+    if ((rc = shelf__sample_row(lib, item + 2, o)) != SHELF_OK ||
+        (rc = apply_all_registers(lib, item)) != SHELF_OK)
+        goto out;
+    r->st->applied++;
+    if (!(detail = shelf__asprintf("%s came back: a change from %.7s that its remover %.7s had "
+                                   "not seen when it removed it", item, r->c->device, remover)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    else
+        rc = audit(lib, "sync-restored", detail);
+out:
+    shelf_free(detail);
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    json_decref(o);
+    return rc;
+}
+
+/* After r->c won a register of its sample: when the sample's "." register
+ * holds a removal that had not seen r->c, the sample comes back (*back). */
+static int removed_unseen(shelf__regs *r, int *back)
+{
+    const shelf__change *c = r->c;
+    char remover[SHELF_DEVICE_ID_LEN + 1];
+    uint64_t rhlc;
+    json_t *rv = NULL;
+    const char *text;
+    int step, rc;
+
+    *back = 0;
+    if (sqlite3_reset(r->get) != SQLITE_OK ||
+        sqlite3_bind_text(r->get, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(r->get, 2, ".", -1, SQLITE_STATIC) != SQLITE_OK)
+        return shelf__dberr(r->lib, "cannot read the sync state");
+    if ((step = sqlite3_step(r->get)) == SQLITE_DONE)
+        return SHELF_OK;
+    if (step != SQLITE_ROW)
+        return shelf__dberr(r->lib, "cannot read the sync state");
+    text = (const char *)sqlite3_column_text(r->get, 2);
+    if (!text || !strcmp(text, "true"))
+        return SHELF_OK;
+    rhlc = (uint64_t)sqlite3_column_int64(r->get, 0);
+    snprintf(remover, sizeof remover, "%s", (const char *)sqlite3_column_text(r->get, 1));
+    if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
+                                JSON_DECODE_ANY, &rv)) != SHELF_OK)
+        return rc;
+    *back = is_removal(rv) && !seen_by(c->hlc, c->device, rhlc, remover, rv);
+    json_decref(rv);
+    return *back ? restore_sample(r, remover) : SHELF_OK;
 }
 
 /* One register write: (r->c's item, field) = v (its JSON text vtext). */
@@ -277,19 +422,29 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
     }
     if (!win)
         return SHELF_OK;
-    /* a removal loses to any register of the item written after it:
-     * a change made after a delete brings the item back */
-    if (!strcmp(field, ".") && json_is_null(v)) {
-        if (sqlite3_reset(r->newest) != SQLITE_OK ||
-            sqlite3_bind_text(r->newest, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_step(r->newest) != SQLITE_ROW)
+    /* a removal loses to any register of the item its device had not
+     * seen when it removed it: a change made elsewhere meanwhile (or
+     * after) keeps the item */
+    if (!strcmp(field, ".") && is_removal(v)) {
+        char by[SHELF_DEVICE_ID_LEN + 1] = "";
+
+        if (sqlite3_reset(r->fields) != SQLITE_OK ||
+            sqlite3_bind_text(r->fields, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK)
             return shelf__dberr(lib, "cannot read the sync state");
-        if (sqlite3_column_type(r->newest, 0) != SQLITE_NULL &&
-            (uint64_t)sqlite3_column_int64(r->newest, 0) > c->hlc) {
+        while (!by[0] && (step = sqlite3_step(r->fields)) == SQLITE_ROW) {
+            const char *dev = (const char *)sqlite3_column_text(r->fields, 1);
+
+            if (!seen_by((uint64_t)sqlite3_column_int64(r->fields, 0), dev ? dev : "", c->hlc,
+                         c->device, v))
+                snprintf(by, sizeof by, "%s", dev ? dev : "?");
+        }
+        if (!by[0] && step != SQLITE_DONE)
+            return shelf__dberr(lib, "cannot read the sync state");
+        if (by[0]) {
             if (r->local)
                 return SHELF_OK;
             r->st->lost++;
-            return audit_loss(r, field, "a later change", vtext, "");
+            return audit_loss(r, field, "a change it had not seen", "the removal", by);
         }
     }
     if (sqlite3_reset(r->put) != SQLITE_OK ||
@@ -300,6 +455,12 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
         sqlite3_bind_text(r->put, 5, vtext, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_step(r->put) != SQLITE_DONE)
         return shelf__dberr(lib, "cannot write the sync state");
+    if (!r->local && strcmp(field, ".") != 0 && !strncmp(c->item, "s:", 2)) {
+        int back = 0;
+
+        if ((rc = removed_unseen(r, &back)) != SHELF_OK || back)
+            return rc;
+    }
     if (r->local || same)
         return SHELF_OK;        /* the catalog holds this value already */
     r->st->applied++;
@@ -363,7 +524,8 @@ int shelf__regs_put(shelf__regs *r)
     if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", c->value, strlen(c->value),
                                 JSON_DECODE_ANY, &v)) != SHELF_OK)
         return rc;
-    if (!strcmp(c->field, ".") && json_is_object(v) && !strncmp(c->item, "s:", 2)) {
+    if (!strcmp(c->field, ".") && json_is_object(v) && !is_removal(v) &&
+        !strncmp(c->item, "s:", 2)) {
         r->obj = v;
         rc = put_sample(r, v);
         r->obj = NULL;
@@ -380,16 +542,16 @@ int shelf__regs_prepare(shelf__regs *r)
                                     "WHERE item = ?1 AND field = ?2");
     r->put = r->get ? shelf__prepare(r->lib, "INSERT OR REPLACE INTO sync_state(item, field, hlc, "
                                              "device, value) VALUES(?1, ?2, ?3, ?4, ?5)") : NULL;
-    r->newest = r->put ? shelf__prepare(r->lib, "SELECT max(hlc) FROM sync_state WHERE item = ?1 "
+    r->fields = r->put ? shelf__prepare(r->lib, "SELECT hlc, device FROM sync_state WHERE item = ?1 "
                                                 "AND field != '.'") : NULL;
-    return r->newest ? SHELF_OK : r->lib->err.rc;
+    return r->fields ? SHELF_OK : r->lib->err.rc;
 }
 
 void shelf__regs_finish(shelf__regs *r)
 {
     sqlite3_finalize(r->get);
     sqlite3_finalize(r->put);
-    sqlite3_finalize(r->newest);
+    sqlite3_finalize(r->fields);
 }
 
 

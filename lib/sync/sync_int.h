@@ -77,7 +77,7 @@ typedef struct shelf__regs {
     const shelf__change *c;
     int local;
     shelf__merge_stats *st;
-    sqlite3_stmt *get, *put, *newest;
+    sqlite3_stmt *get, *put, *fields;
     json_t *obj;                /* the sample of the "." record being put */
 } shelf__regs;
 

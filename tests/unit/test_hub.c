@@ -495,6 +495,10 @@ TEST(max_delete_stops_a_mass_removal)
     push(a, hub);
     pull(b, hub);
     ASSERT_EQ_INT(samples_of(b), 43);
+    /* a sees b's own records of the rows first (a removal of what it had
+     * not seen would lose to them) */
+    push(b, hub);
+    pull(a, hub);
     /* 30 of 43 removed on a: 70% */
     ASSERT_OKL(a, shelf__exec(a, "DELETE FROM samples WHERE name LIKE 'bulk %' AND "
                                  "CAST(substr(name, 6) AS INTEGER) <= 30"));

@@ -298,7 +298,8 @@ TEST(tombstones)
     ASSERT_EQ_INT(l.n, 4);
     ASSERT_EQ_STR(l.r[3].item, snare);
     ASSERT_EQ_STR(l.r[3].field, ".");
-    ASSERT_EQ_STR(l.r[3].value, "null");
+    /* a removal says what its device had seen of the others (none here) */
+    ASSERT_EQ_STR(l.r[3].value, "{\"removed\":true,\"seen\":{}}");
 
     /* new bytes in a file: a new item, and the old one's tombstone */
     test_pathf(p, sizeof p, "%s/kick é.wav", src);
@@ -312,7 +313,7 @@ TEST(tombstones)
     ASSERT_EQ_STR(l.r[4].item, snare);
     ASSERT(strstr(l.r[4].value, "\"name\":\"snare 🥁\""));
     ASSERT_EQ_STR(l.r[5].item, kick);
-    ASSERT_EQ_STR(l.r[5].value, "null");
+    ASSERT_EQ_STR(l.r[5].value, "{\"removed\":true,\"seen\":{}}");
     ASSERT_EQ_STR(l.r[6].item, kick2);
     ASSERT_EQ_STR(l.r[6].field, ".");
     ASSERT(strstr(l.r[6].value, "\"frames\":882"));
@@ -422,15 +423,12 @@ static void sync2(shelf_library *a, shelf_library *b)
 
 /* A sample's synced state: "tags|rating|favourite" of the row with the
  * file NAME of DIR/src, or "gone". */
-static void state_of(shelf_library *lib, const char *dir, const char *name, char *out, size_t n)
+static void state_of_id(shelf_library *lib, int64_t id, char *out, size_t n)
 {
-    char p[PATH_MAX];
     const shelf_sample *row;
     shelf_cursor *cur;
-    int64_t id = 0;
 
-    test_pathf(p, sizeof p, "%s/src/%s", dir, name);
-    if (shelf_catalog_find_path(lib, p, &id) != SHELF_OK) {
+    if (!id) {
         snprintf(out, n, "gone");
         return;
     }
@@ -438,6 +436,17 @@ static void state_of(shelf_library *lib, const char *dir, const char *name, char
     snprintf(out, n, "%s|%d|%d|%s", row->tags ? row->tags : "", row->rating, row->favourite,
              row->category ? row->category : "");
     shelf_cursor_free(cur);
+}
+
+static void state_of(shelf_library *lib, const char *dir, const char *name, char *out, size_t n)
+{
+    char p[PATH_MAX];
+    int64_t id = 0;
+
+    test_pathf(p, sizeof p, "%s/src/%s", dir, name);
+    if (shelf_catalog_find_path(lib, p, &id) != SHELF_OK)
+        id = 0;
+    state_of_id(lib, id, out, n);
 }
 
 #define ASSERT_STATE(lib, dir, name, want)                                     \
@@ -519,8 +528,8 @@ TEST(field_and_tag_on_one_sample)
 }
 
 /* Delete against modify: a change made after the removal brings the
- * sample's metadata back and keeps its rows where they are; a removal
- * made after every change removes it everywhere. */
+ * sample back on both (on the remover, a row made from its record, with
+ * the change); a removal made after every change removes it everywhere. */
 TEST(delete_and_modify)
 {
     const char *dir = test_tmpdir();
@@ -535,9 +544,48 @@ TEST(delete_and_modify)
     sync2(a, b);
     ASSERT_STATE(b, dir, "kick é.wav", "keep|0|0|kick");
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM audit_log WHERE action = 'sync-lost'"), 1);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM audit_log WHERE action = 'sync-restored'"), 1);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM samples s JOIN tag_items ti ON ti.item_id = "
+                             "s.id JOIN tags t ON t.id = ti.tag_id WHERE t.name = 'keep' AND "
+                             "s.name = 'kick é'"), 1);
 
     /* b removes the snare after everything it knew: gone on both */
     ASSERT_OKL(b, shelf_catalog_remove(b, id_at(b, dir, "snare 🥁.wav"), 0));
+    sync2(a, b);
+    ASSERT_STATE(a, dir, "snare 🥁.wav", "gone");
+    ASSERT_STATE(b, dir, "snare 🥁.wav", "gone");
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
+/* A change the remover had not seen beats the removal even when its
+ * clock is earlier (it was made meanwhile, offline); one it had seen
+ * does not. */
+TEST(concurrent_modify_beats_delete)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
+
+    sync2(a, b);
+    /* b tags the kick first; a, not knowing, removes it later */
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "offline"));
+    drain(b);
+    usleep(5000);
+    ASSERT_OKL(a, shelf_catalog_remove(a, id_at(a, dir, "kick é.wav"), 0));
+    drain(a);
+    sync2(a, b);
+    ASSERT_STATE(b, dir, "kick é.wav", "offline|0|0|kick");
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM samples WHERE name = 'kick é'"), 1);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM audit_log WHERE action = 'sync-restored'"), 1);
+    /* converged: a second exchange moves nothing and both agree */
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM samples WHERE name = 'kick é'"), 1);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM samples WHERE name = 'kick é'"), 1);
+
+    /* b tags the snare, a sees it, then removes it: gone on both */
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "snare 🥁.wav"), "seen"));
+    sync2(a, b);
+    ASSERT_OKL(a, shelf_catalog_remove(a, id_at(a, dir, "snare 🥁.wav"), 0));
     sync2(a, b);
     ASSERT_STATE(a, dir, "snare 🥁.wav", "gone");
     ASSERT_STATE(b, dir, "snare 🥁.wav", "gone");
@@ -629,9 +677,22 @@ TEST(bad_batches_change_nothing)
     shelf_library_close(b);
 }
 
-/* Three devices change the same samples at random and exchange in random
- * order, pairs at a time; after a last full round all three hold the
- * same tags, ratings and favourites. */
+/* The id of the row holding sample sha on lib, 0 when none. */
+static int64_t id_of_sha(shelf_library *lib, const char *sha)
+{
+    int64_t id = 0;
+
+    if (shelf__query_int(lib, "SELECT coalesce(min(id), 0) FROM samples WHERE sha256 = ?1", sha,
+                         &id) != SHELF_OK)
+        test__fail(__FILE__, __LINE__, "cannot look up %s: %s", sha, shelf_errmsg(lib));
+    return id;
+}
+
+/* Three devices change the same samples at random, remove them now and
+ * then, and exchange in random order, pairs at a time; after a last full
+ * round all three hold the same samples with the same tags, ratings and
+ * favourites (a removal holds unless a change its device had not seen
+ * meets it: then the sample is back on all three). */
 TEST(three_devices_converge)
 {
     static const char *const files[] = { "kick é.wav", "snare 🥁.wav", "hat \xff.wav" };
@@ -639,8 +700,8 @@ TEST(three_devices_converge)
     const char *dir = test_tmpdir();
     shelf_library *d[3];
     unsigned seed = (unsigned)time(NULL);
-    char want[512], got[512];
-    int i, j, step;
+    char want[512], got[512], sha[3][SHELF_HASH_HEX];
+    int i, j, step, removed = 0;
 
     if (getenv("SHELF_TEST_SEED"))
         seed = (unsigned)strtoul(getenv("SHELF_TEST_SEED"), NULL, 10);
@@ -649,16 +710,30 @@ TEST(three_devices_converge)
     d[0] = test_device_at(dir, "d0");
     d[1] = test_device_at(dir, "d1");
     d[2] = test_device_at(dir, "d2");
-    for (step = 0; step < 120; step++) {
-        int who = rand() % 3, what = rand() % 6;
-        int64_t id = id_at(d[who], dir, files[rand() % 3]);
+    for (i = 0; i < 3; i++) {
+        const shelf_sample *row;
+        shelf_cursor *cur;
+
+        ASSERT_OKL(d[0], shelf_catalog_get(d[0], id_at(d[0], dir, files[i]), &cur, &row));
+        snprintf(sha[i], sizeof sha[i], "%s", row->sha256);
+        shelf_cursor_free(cur);
+    }
+    for (step = 0; step < 160; step++) {
+        int who = rand() % 3, what = rand() % 13;
+        int64_t id = id_of_sha(d[who], sha[rand() % 3]);
         const char *tag = tags[rand() % 3];
 
+        if (!id && what < 6)
+            continue;           /* removed here: nothing to change */
         switch (what) {
         case 0: case 1: ASSERT_OKL(d[who], shelf_tag_add(d[who], id, tag)); break;
         case 2: ASSERT_OKL(d[who], shelf_tag_remove(d[who], id, tag)); break;
         case 3: ASSERT_OKL(d[who], shelf_rate(d[who], id, rand() % 6)); break;
         case 4: ASSERT_OKL(d[who], shelf_favourite(d[who], id, rand() % 2)); break;
+        case 5:
+            ASSERT_OKL(d[who], shelf_catalog_remove(d[who], id, 0));
+            removed++;
+            break;
         default: {
             int other = (who + 1 + rand() % 2) % 3;
 
@@ -670,10 +745,11 @@ TEST(three_devices_converge)
     for (i = 0; i < 2; i++)
         for (j = 0; j < 3; j++)
             test_exchange(d[j], d[(j + 1) % 3], NULL), test_exchange(d[j], d[(j + 2) % 3], NULL);
+    printf("three_devices_converge: %d removals\n", removed);
     for (i = 0; i < 3; i++) {
-        state_of(d[0], dir, files[i], want, sizeof want);
+        state_of_id(d[0], id_of_sha(d[0], sha[i]), want, sizeof want);
         for (j = 1; j < 3; j++) {
-            state_of(d[j], dir, files[i], got, sizeof got);
+            state_of_id(d[j], id_of_sha(d[j], sha[i]), got, sizeof got);
             if (strcmp(want, got) != 0)
                 test__fail(__FILE__, __LINE__, "seed %u: %s is '%s' on device 0, '%s' on %d",
                            seed, files[i], want, got, j);
@@ -699,6 +775,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(later_rating_wins),
         TEST_ENTRY(field_and_tag_on_one_sample),
         TEST_ENTRY(delete_and_modify),
+        TEST_ENTRY(concurrent_modify_beats_delete),
         TEST_ENTRY(collections_travel),
         TEST_ENTRY(bad_batches_change_nothing),
         TEST_ENTRY(three_devices_converge),
