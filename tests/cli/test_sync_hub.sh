@@ -1,7 +1,8 @@
 # test_sync_hub.sh: shelf sync push, pull and sync HUB between shelf
 # processes that never meet, through a folder (a USB stick), S3 (s3rver,
 # which checks signatures) and WebDAV (lighttpd's mod_webdav): tags and
-# ratings made on two devices arrive on both; sync status shows the hub;
+# ratings made on two devices arrive on both, and a managed sample's row
+# and copy (byte for byte); sync status shows the hub;
 # a segment changed on the hub is refused with one line and nothing
 # changes; the folder of a device not paired here is ignored; bad hubs
 # are one line with their exit status; the library key reaches a device
@@ -89,6 +90,21 @@ for k in $hubs; do
     contains "$P says what it did" "$out" "pulled "
     check "$P both hold the same" "$(state "$A")" = "$(state "$B")"
     contains "$P the rating arrived" "$(state "$A")" "snare 🥁  $((n + 1))"
+    # a managed sample new on stage: its row and its copy reach the laptop
+    mkdir -p "$T/new $n"
+    "$SHELF_TG" --frames $((2000 + n)) "$T/new $n/pad $n $(printf '\377').wav"
+    expect 0 "$P stage imports a copy" "$SHELF" -L "$A" import --copy "$T/new $n"
+    expect 0 "$P stage pushes it" "$SHELF" -L "$A" --json sync push "$H"
+    check "$P json: one sample file written" "$(json 'j["push"]["files_out"]')" = 1
+    expect 0 "$P the laptop pulls it" "$SHELF" -L "$B" --json sync pull "$H"
+    check "$P json: one sample file read" "$(json 'j["pull"]["files_in"]')" = 1
+    sha=$("$SHELF" -L "$A" --json ls | python3 -c '
+import json, sys
+print([r["sha256"] for r in json.load(sys.stdin) if r["name"].startswith("pad %d" % int(sys.argv[1]))][0])' "$n")
+    cmp -s "$T/new $n/pad $n $(printf '\377').wav" "$B/objects/${sha:0:2}/${sha:2:2}/$sha" &&
+        ok "$P the copy is byte for byte" || fail "$P the laptop's copy differs or is not there"
+    expect 0 "$P the laptop pushes its records" "$SHELF" -L "$B" sync push "$H"
+    expect 0 "$P stage takes them" "$SHELF" -L "$A" sync pull "$H"
     expect 0 "$P nothing new" "$SHELF" -L "$A" --json sync "$H"
     check "$P json: nothing read or written" "$(json 'j["pull"]["pulled"] + j["push"]["pushed"]')" = 0
     expect 0 "$P sync status" "$SHELF" -L "$A" --json sync status

@@ -508,21 +508,24 @@ TEST(later_rating_wins)
     shelf_library_close(b);
 }
 
-/* A field changed on one device (by the sqlite3 shell even) and a tag on
- * the other meet on one item: both hold. */
+/* A field changed and the sample renamed on one device (by the sqlite3
+ * shell even) and a tag on the other meet on one item: all hold. */
 TEST(field_and_tag_on_one_sample)
 {
     const char *dir = test_tmpdir();
     shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
 
     sync2(a, b);
-    ASSERT_EQ_INT(sqlite3_exec(a->db, "UPDATE samples SET category = 'perc' WHERE relpath = "
-                                      "'hat \xff.wav'", NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(a->db, "UPDATE samples SET category = 'perc', name = 'hat "
+                                      "renamed ☆' WHERE relpath = 'hat \xff.wav'", NULL, NULL,
+                                      NULL), SQLITE_OK);
     ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "hat \xff.wav"), "metal"));
     ASSERT_OKL(b, shelf_favourite(b, id_at(b, dir, "hat \xff.wav"), 1));
     sync2(a, b);
     ASSERT_STATE(a, dir, "hat \xff.wav", "metal|0|1|perc");
     ASSERT_STATE(b, dir, "hat \xff.wav", "metal|0|1|perc");
+    /* renamed on one, tagged on the other: both hold */
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM samples WHERE name = 'hat renamed ☆'"), 1);
     shelf_library_close(a);
     shelf_library_close(b);
 }
