@@ -3,7 +3,9 @@
 # one run (issue 14's benchmark):
 #
 #   shelf       two libraries of N samples (metadata; the same rows on
-#               both, as two devices that imported one sample pack), paired;
+#               both, as two devices that imported one sample pack; 1,000
+#               of them managed, with their copies) and 2,000 patches (SFZ,
+#               imported on both), paired;
 #               (a) the first exchange of their change logs; (b) 10 changes
 #               on one (5 tags, 3 ratings, 2 favourites) then one
 #               `shelf sync`: time, and bytes on the wire (a counting relay
@@ -105,15 +107,33 @@ EOF
     pids="$pids $!"
 }
 
-# library DIR: a library of $n sample rows, the same on every call
+# the files every library holds besides its rows: 1,000 managed samples
+# (blobs) and 2,000 patches (SFZ) that use them, made once
+pack=$dir/pack
+mkdir -p "$pack"
+echo "making 1000 samples and 2000 patches..." >&2
+for i in $(seq 1 1000); do
+    "$build/tests/shelf-tg" --frames 4410 --seed "$i" "$pack/s$i.wav" || exit 1
+done
+for i in $(seq 1 2000); do
+    printf '<region> sample=s%d.wav lokey=%d hikey=%d\n<region> sample=s%d.wav volume=-%d\n' \
+        $(( (i % 1000) + 1 )) $(( i % 100 )) $(( i % 100 + 20 )) $(( (i * 7 % 1000) + 1 )) $(( i % 12 )) \
+        >"$pack/patch $i.sfz"
+done
+
+# library DIR: a library of $n sample rows, the 1,000 samples of $pack
+# copied in and its 2,000 patches: the same on every call
 library() {
     "$shelf" -L "$1" init >/dev/null || exit 1
+    "$shelf" -L "$1" import --copy "$pack" >/dev/null || exit 1
+    "$shelf" -L "$1" patch import "$pack" >/dev/null 2>&1 || exit 1
     sqlite3 "$1/shelf.db" "
       INSERT INTO roots(path) VALUES('/srv/samples');
-      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n)
+      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n - 1000)
       INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
                           channels, frames, duration, bits, category, created)
-        SELECT 'sample ' || k, 1, 'pack ' || (k % 200) || '/sample ' || k || '.wav',
+        SELECT 'sample ' || k, (SELECT id FROM roots WHERE path = '/srv/samples'),
+               'pack ' || (k % 200) || '/sample ' || k || '.wav',
                100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
                0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
 }
@@ -326,9 +346,10 @@ done
 
 kb() { python3 -c "import sys; print('%.1f' % (int(sys.argv[1]) / 1000))" "$1"; }
 echo
-echo "| $n samples, 10 changes | time (s) | bytes on the wire |"
+echo "| $n samples (1,000 managed), 2,000 patches, 10 changes | time (s) | bytes on the wire |"
 echo "|---|---:|---:|"
-echo "| shelf, first exchange of the two logs (2 x $n records) | $first_t | $(kb "$first_b") kB |"
+first_n=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["sent"] + j["received"])' "$dir/first.json")
+echo "| shelf, first exchange of the two logs ($first_n records) | $first_t | $(kb "$first_b") kB |"
 echo "| shelf, 10 changes ($applied records) | $steady_t | $(kb "$steady_b") kB |"
 echo "| Syncthing, the same 10 changes to the library folder (catalog identical after: $same) | $st_t | $(kb "$st_b") kB |"
 [ -n "$un_t" ] && echo "| Unison 2.52, the same 10 changes to the library folder (socket, catalog identical after: $un_same) | $un_t | $(kb "$un_b") kB |"

@@ -280,9 +280,10 @@ int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf
     return rc;
 }
 
-/* The file of a referenced row under the sync folder: written whole. */
-static int take_file(shelf_library *lib, const char *root, const char *rel, const void *data,
-                     size_t n, int64_t *mtime_ns)
+/* The file of a referenced row under the sync folder: written whole.
+ * Runs on a pool thread: messages go to e. */
+static int take_file(shelf__err *e, const char *root, const char *rel, const void *data, size_t n,
+                     int64_t *mtime_ns)
 {
     char *path = shelf__sample_abspath(root, rel), *dir = NULL, *slash;
     struct stat sb;
@@ -290,79 +291,233 @@ static int take_file(shelf_library *lib, const char *root, const char *rel, cons
 
     if (!path || !(dir = shelf__strdup(path))) {
         shelf_free(path);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return shelf__seterr(e, SHELF_ENOMEM, "out of memory");
     }
     if ((slash = strrchr(dir, '/')))
         *slash = '\0';
     if ((en = shelf__mkdirs(root, 0777)) != 0 || (en = shelf__mkdirs_beneath(root, dir, 0777)) != 0)
-        rc = shelf__seterr_errno(&lib->err, en, "cannot make the folder '%s' for a synced sample",
-                                 dir);
-    else if ((rc = shelf__write_file_atomic(&lib->err, path, data, n, 0666)) == SHELF_OK) {
+        rc = shelf__seterr_errno(e, en, "cannot make the folder '%s' for a synced sample", dir);
+    else if ((rc = shelf__write_file_atomic(e, path, data, n, 0666)) == SHELF_OK)
         *mtime_ns = stat(path, &sb) == 0 ? (int64_t)sb.st_mtim.tv_sec * 1000000000 +
                                                sb.st_mtim.tv_nsec
                                          : 0;
-    }
     shelf_free(dir);
     shelf_free(path);
     return rc;
 }
 
-int shelf__sfile_take(shelf_library *lib, shelf__sfile_batch *b, const char *sha,
-                      const void *data, size_t n, int *kept)
+/*
+ * Receiving: while one file is hashed and written on a pool thread, the
+ * next arrives into the other slot.  The catalog is read and written on
+ * the caller's thread only: a slot's rows are looked up before its job
+ * starts, and go into the batch after it ends.
+ */
+#define SLOTS 2
+
+typedef struct rx_slot {
+    shelf__buf data;
+    char sha[SHELF_HASH_HEX];
+    size_t n;
+    shelf__sfile_row *rows;     /* the rows that want these bytes */
+    char **paths;               /* per row: root and path of a referenced one */
+    size_t nrows, cap;
+    uint64_t ticket;
+    int busy;
+    shelf__store store;         /* the library's, with messages to err */
+    shelf__err err;
+    int rc;
+} rx_slot;
+
+struct shelf__sfile_rx {
+    shelf_library *lib;
+    shelf__pool *pool;
+    rx_slot slot[SLOTS];
+    int next;
+    char *folder;
+    sqlite3_stmt *rows;
+    shelf__sfile_batch batch;
+};
+
+int shelf__sfile_rx_new(shelf_library *lib, shelf__sfile_rx **out)
 {
-    sqlite3_stmt *st;
-    uint8_t raw[SHELF_HASH_BYTES];
-    char hex[SHELF_HASH_HEX], *folder;
-    int rc = SHELF_OK, step = SQLITE_DONE, stored = 0;
+    shelf__sfile_rx *rx = shelf__calloc(1, sizeof *rx);
+    int i;
 
-    *kept = 0;
-    shelf__sha256_mem(data, n, raw);
-    shelf__hex(raw, sizeof raw, hex);
-    if (strcmp(hex, sha) != 0)
-        return shelf__seterr(&lib->err, SHELF_ECORRUPT, "the bytes sent as sample %.16s are "
-                             "another's (%.16s): not kept", sha, hex);
-    if (!(folder = sync_folder(lib)))
-        return lib->err.rc;
-    if (!(st = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath FROM "
-                                   "samples s JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 "
-                                   "AND s.missing AND (s.blob IS NOT NULL OR r.path = ?2)"))) {
-        shelf_free(folder);
-        return lib->err.rc;
+    *out = NULL;
+    if (!rx || !(rx->folder = sync_folder(lib)) || !(rx->pool = shelf__pool_new(1, SLOTS))) {
+        if (rx)
+            shelf_free(rx->folder);
+        shelf_free(rx);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     }
-    if (sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, folder, -1, SQLITE_STATIC) != SQLITE_OK)
-        rc = shelf__dberr(lib, "cannot read the catalog");
-    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        shelf__sfile_row row = { sqlite3_column_int64(st, 0), (int64_t)n, 0,
-                                 sqlite3_column_int(st, 1) };
+    rx->lib = lib;
+    for (i = 0; i < SLOTS; i++) {
+        rx->slot[i].store = lib->store;
+        rx->slot[i].store.err = &rx->slot[i].err;
+    }
+    if (!(rx->rows = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath "
+                                         "FROM samples s JOIN roots r ON r.id = s.root_id WHERE "
+                                         "s.sha256 = ?1 AND s.missing AND (s.blob IS NOT NULL OR "
+                                         "r.path = ?2)"))) {
+        int rc = lib->err.rc;
 
+        shelf__sfile_rx_free(rx);
+        return rc;
+    }
+    *out = rx;
+    return SHELF_OK;
+}
+
+static void slot_clear(rx_slot *sl)
+{
+    size_t i;
+
+    for (i = 0; i < sl->nrows; i++)
+        shelf_free(sl->paths[i]);
+    sl->nrows = 0;
+}
+
+/* The job of a slot, on the pool thread: check the bytes, keep them. */
+static void slot_job(void *arg, size_t item, int worker)
+{
+    rx_slot *sl = arg;
+    uint8_t raw[SHELF_HASH_BYTES];
+    char hex[SHELF_HASH_HEX];
+    int stored = 0, rc = SHELF_OK;
+    size_t i;
+
+    (void)item;
+    (void)worker;
+    shelf__sha256_mem(sl->data.buf, sl->n, raw);
+    shelf__hex(raw, sizeof raw, hex);
+    if (strcmp(hex, sl->sha) != 0) {
+        sl->rc = shelf__seterr(&sl->err, SHELF_ECORRUPT, "the bytes sent as sample %.16s are "
+                               "another's (%.16s): not kept", sl->sha, hex);
+        return;
+    }
+    for (i = 0; i < sl->nrows && rc == SHELF_OK; i++) {
         /* managed: into the store without waiting for the disk, which
-         * shelf__sfile_commit does once for the batch */
-        if (row.managed && !stored)
-            stored = (rc = shelf__store_put_hashed(&lib->store, sha, data, n, 1)) == SHELF_OK;
-        else if (!row.managed)
-            rc = take_file(lib, (const char *)sqlite3_column_text(st, 2),
-                           (const char *)sqlite3_column_text(st, 3), data, n, &row.mtime);
-        if (rc == SHELF_OK && b->n == b->cap) {
+         * the batch's commit does once */
+        if (sl->rows[i].managed && !stored)
+            stored = (rc = shelf__store_put_hashed(&sl->store, sl->sha, sl->data.buf, sl->n, 1)) ==
+                     SHELF_OK;
+        else if (!sl->rows[i].managed)
+            rc = take_file(&sl->err, sl->paths[i], sl->paths[i] + strlen(sl->paths[i]) + 1,
+                           sl->data.buf, sl->n, &sl->rows[i].mtime);
+    }
+    sl->rc = rc;
+}
+
+/* A slot's job is over: its rows go into the batch, or its failure is
+ * the caller's. */
+static int slot_end(shelf__sfile_rx *rx, rx_slot *sl)
+{
+    shelf__sfile_batch *b = &rx->batch;
+    size_t i;
+
+    if (!sl->busy)
+        return SHELF_OK;
+    shelf__pool_wait(rx->pool, sl->ticket);
+    sl->busy = 0;
+    if (sl->rc != SHELF_OK) {
+        rx->lib->err = sl->err;
+        slot_clear(sl);
+        return sl->rc;
+    }
+    for (i = 0; i < sl->nrows; i++) {
+        if (b->n == b->cap) {
             size_t cap = b->cap ? 2 * b->cap : 64;
             shelf__sfile_row *v = shelf__realloc(b->rows, cap * sizeof *v);
 
-            if (!v)
+            if (!v) {
+                slot_clear(sl);
+                return shelf__seterr(&rx->lib->err, SHELF_ENOMEM, "out of memory");
+            }
+            b->rows = v;
+            b->cap = cap;
+        }
+        b->rows[b->n++] = sl->rows[i];
+        b->managed |= sl->rows[i].managed;
+    }
+    slot_clear(sl);
+    return SHELF_OK;
+}
+
+int shelf__sfile_rx_buffer(shelf__sfile_rx *rx, size_t n, void **buf)
+{
+    rx_slot *sl = &rx->slot[rx->next];
+    int rc;
+
+    if ((rc = slot_end(rx, sl)) != SHELF_OK)
+        return rc;
+    if (shelf__buf_grow(&sl->data, n + 1) != SHELF_OK)
+        return shelf__seterr(&rx->lib->err, SHELF_ENOMEM, "out of memory");
+    *buf = sl->data.buf;
+    return SHELF_OK;
+}
+
+/* The rows of sha that want its bytes, into sl. */
+static int slot_plan(shelf__sfile_rx *rx, rx_slot *sl)
+{
+    shelf_library *lib = rx->lib;
+    int rc = SHELF_OK, step = SQLITE_DONE;
+
+    if (sqlite3_reset(rx->rows) != SQLITE_OK ||
+        sqlite3_bind_text(rx->rows, 1, sl->sha, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(rx->rows, 2, rx->folder, -1, SQLITE_STATIC) != SQLITE_OK)
+        return shelf__dberr(lib, "cannot read the catalog");
+    while (rc == SHELF_OK && (step = sqlite3_step(rx->rows)) == SQLITE_ROW) {
+        const char *root = (const char *)sqlite3_column_text(rx->rows, 2);
+        const char *rel = (const char *)sqlite3_column_text(rx->rows, 3);
+
+        if (sl->nrows == sl->cap) {
+            size_t cap = sl->cap ? 2 * sl->cap : 4;
+            shelf__sfile_row *r = shelf__realloc(sl->rows, cap * sizeof *r);
+            char **p = r ? shelf__realloc(sl->paths, cap * sizeof *p) : NULL;
+
+            if (r)
+                sl->rows = r;
+            if (!p) {
                 rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            else
-                b->rows = v, b->cap = cap;
+                break;
+            }
+            sl->paths = p;
+            sl->cap = cap;
         }
-        if (rc == SHELF_OK) {
-            b->rows[b->n++] = row;
-            b->managed |= row.managed;
-            (*kept)++;
+        /* root, NUL, path: the pool thread must not read the statement */
+        if (!(sl->paths[sl->nrows] = shelf__asprintf("%s%c%s", root ? root : "", '\0',
+                                                      rel ? rel : ""))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
         }
+        sl->rows[sl->nrows].id = sqlite3_column_int64(rx->rows, 0);
+        sl->rows[sl->nrows].size = (int64_t)sl->n;
+        sl->rows[sl->nrows].mtime = 0;
+        sl->rows[sl->nrows++].managed = sqlite3_column_int(rx->rows, 1);
     }
     if (rc == SHELF_OK && step != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot read the catalog");
-    sqlite3_finalize(st);
-    shelf_free(folder);
+    (void)sqlite3_reset(rx->rows);
     return rc;
+}
+
+int shelf__sfile_rx_take(shelf__sfile_rx *rx, const char *sha, size_t n)
+{
+    rx_slot *sl = &rx->slot[rx->next];
+    int rc;
+
+    snprintf(sl->sha, sizeof sl->sha, "%s", sha);
+    sl->n = n;
+    if ((rc = slot_plan(rx, sl)) != SHELF_OK) {
+        slot_clear(sl);
+        return rc;
+    }
+    memset(&sl->err, 0, sizeof sl->err);
+    sl->rc = SHELF_OK;
+    sl->busy = 1;
+    sl->ticket = shelf__pool_submit(rx->pool, slot_job, sl, 1);
+    rx->next = (rx->next + 1) % SLOTS;
+    return SHELF_OK;
 }
 
 static int commit_rows(shelf_library *lib, shelf__sfile_batch *b)
@@ -396,19 +551,40 @@ static int commit_rows(shelf_library *lib, shelf__sfile_batch *b)
     return rc;
 }
 
-int shelf__sfile_commit(shelf_library *lib, shelf__sfile_batch *b, int was)
+int shelf__sfile_rx_commit(shelf__sfile_rx *rx, int was)
 {
-    shelf__err keep = lib->err;
-    int rc = commit_rows(lib, b);
+    shelf_library *lib = rx->lib;
+    shelf__err keep;
+    int i, rc = SHELF_OK, r;
 
-    if (was == SHELF_OK)
-        return rc;
-    lib->err = keep;            /* the first failure is the one to tell */
-    return was;
+    /* every job ends first, also after a failure: none may outlive this */
+    for (i = 0; i < SLOTS; i++)
+        if ((r = slot_end(rx, &rx->slot[i])) != SHELF_OK && rc == SHELF_OK && was == SHELF_OK)
+            rc = r;
+    if (was == SHELF_OK && rc == SHELF_OK)
+        return commit_rows(lib, &rx->batch);
+    /* what arrived whole is kept; the first failure is the one to tell */
+    keep = lib->err;
+    (void)commit_rows(lib, &rx->batch);
+    lib->err = keep;
+    return was != SHELF_OK ? was : rc;
 }
 
-void shelf__sfile_release(shelf__sfile_batch *b)
+void shelf__sfile_rx_free(shelf__sfile_rx *rx)
 {
-    shelf_free(b->rows);
-    memset(b, 0, sizeof *b);
+    int i;
+
+    if (!rx)
+        return;
+    shelf__pool_free(rx->pool);     /* waits for what still runs */
+    for (i = 0; i < SLOTS; i++) {
+        slot_clear(&rx->slot[i]);
+        shelf__buf_release(&rx->slot[i].data);
+        shelf_free(rx->slot[i].rows);
+        shelf_free(rx->slot[i].paths);
+    }
+    sqlite3_finalize(rx->rows);
+    shelf_free(rx->batch.rows);
+    shelf_free(rx->folder);
+    shelf_free(rx);
 }

@@ -784,21 +784,26 @@ static int pull_files(hub *h)
     unsigned char key[SHELF__LIBKEY_LEN];
     char name[SHELF__HUBFILE_NAME];
     int64_t cursor = 0, gen, g;
-    shelf__sfile_batch batch = { 0 };
+    shelf__sfile_rx *rx = NULL;
     json_t *shas = NULL;
     size_t i;
-    int rc = SHELF_OK, kept;
+    int rc;
 
     if (lib->sync_files == SHELF_SYNC_FILES_NONE)
         return SHELF_OK;
+    if ((rc = shelf__sfile_rx_new(lib, &rx)) != SHELF_OK)
+        return rc;
     do {
         json_decref(shas);
-        if (!(shas = json_array()))
-            return oom(h);
+        if (!(shas = json_array())) {
+            rc = oom(h);
+            break;
+        }
         rc = shelf__sfile_wants(lib, lib->sync_files == SHELF_SYNC_FILES_ALL, &cursor,
                                 SHELF__WANT_MAX, shas);
         for (i = 0; rc == SHELF_OK && i < json_array_size(shas); i++) {
             const char *sha = json_string_value(json_array_get(shas, i));
+            void *buf;
 
             shelf__hubfile_name(h->key1, sha, name);
             if ((rc = shelf__be_load(h->be, name, 0, 0, &data)) == SHELF_ENOTFOUND) {
@@ -821,18 +826,18 @@ static int pull_files(hub *h)
                 rc = shelf__hubfile_open(&lib->err, name, (const unsigned char *)data.buf,
                                          data.len, key, &plain);
             OPENSSL_cleanse(key, sizeof key);
-            if (rc == SHELF_OK &&
-                (rc = shelf__sfile_take(lib, &batch, sha, plain.buf, plain.len, &kept)) ==
-                    SHELF_ECORRUPT)
-                rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "hub object '%s' is not the sample "
-                                   "file it stands for: not kept", name);
+            /* kept on a pool thread while the next one is read */
+            if (rc == SHELF_OK && (rc = shelf__sfile_rx_buffer(rx, plain.len, &buf)) == SHELF_OK) {
+                memcpy(buf, plain.buf, plain.len);
+                rc = shelf__sfile_rx_take(rx, sha, plain.len);
+            }
             if (rc == SHELF_OK)
                 h->st->files_in++;
         }
         /* what arrived is kept, also when the rest did not */
-        rc = shelf__sfile_commit(lib, &batch, rc);
+        rc = shelf__sfile_rx_commit(rx, rc);
     } while (rc == SHELF_OK && json_array_size(shas) == SHELF__WANT_MAX);
-    shelf__sfile_release(&batch);
+    shelf__sfile_rx_free(rx);
     json_decref(shas);
     shelf__buf_release(&data);
     shelf__buf_release(&plain);

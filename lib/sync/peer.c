@@ -500,18 +500,21 @@ static int recv_changes(session *s)
 static int fetch_files(session *s)
 {
     shelf_library *lib = s->lib;
-    int files = lib->sync_files == SHELF_SYNC_FILES_ALL, rc, kept;
-    shelf__buf data = SHELF__BUF_INIT;
-    shelf__sfile_batch batch = { 0 };
+    int files = lib->sync_files == SHELF_SYNC_FILES_ALL, rc;
+    shelf__sfile_rx *rx;
     int64_t cursor = 0;
     shelf__wire_msg m;
     size_t asked, got;
 
+    if ((rc = shelf__sfile_rx_new(lib, &rx)) != SHELF_OK)
+        return rc;
     for (;;) {
         json_t *shas = json_array();
 
-        if (!shas)
-            return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        if (!shas) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
         if (lib->sync_files != SHELF_SYNC_FILES_NONE &&
             (rc = shelf__sfile_wants(lib, files, &cursor, SHELF__WANT_MAX, shas)) != SHELF_OK) {
             json_decref(shas);
@@ -523,6 +526,7 @@ static int fetch_files(session *s)
             break;
         for (got = 0;; got++) {
             const char *sha;
+            void *buf;
             size_t n;
 
             if ((rc = recv_msg(s, &m)) != SHELF_OK)
@@ -532,23 +536,21 @@ static int fetch_files(session *s)
                 s->st->files_waiting += (int64_t)(asked > got ? asked - got : 0);
                 break;
             }
+            /* the bytes go into a free slot while the last file is kept */
             if ((rc = shelf__wire_file(&lib->err, &m, &sha, &n)) == SHELF_OK &&
-                (rc = shelf__buf_grow(&data, n + 1)) != SHELF_OK)
-                rc = shelf__seterr(&lib->err, rc, "out of memory");
-            if (rc == SHELF_OK && (rc = recv_bytes(s, data.buf, n)) == SHELF_OK)
-                rc = shelf__sfile_take(lib, &batch, sha, data.buf, n, &kept);
+                (rc = shelf__sfile_rx_buffer(rx, n, &buf)) == SHELF_OK &&
+                (rc = recv_bytes(s, buf, n)) == SHELF_OK)
+                rc = shelf__sfile_rx_take(rx, sha, n);
             shelf__wire_free(&m);
             if (rc != SHELF_OK)
                 break;
             s->st->files_in++;
         }
         /* what arrived is kept, also when the rest did not */
-        rc = shelf__sfile_commit(lib, &batch, rc);
-        if (rc != SHELF_OK)
+        if ((rc = shelf__sfile_rx_commit(rx, rc)) != SHELF_OK)
             break;
     }
-    shelf__sfile_release(&batch);
-    shelf__buf_release(&data);
+    shelf__sfile_rx_free(rx);
     return rc;
 }
 

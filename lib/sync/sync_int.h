@@ -174,11 +174,18 @@ int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t ma
  * copy, or (files set) its file.  SHELF_ENOTFOUND, no message, when this
  * device has none to give. */
 int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out);
-/* Bytes that arrived for sample sha: SHELF_ECORRUPT (nothing kept) when
- * they are not its bytes; else the store takes them for managed rows
- * (without waiting for the disk) and the sync folder for its rows, and
- * the rows go into b; *kept: how many (0: none wanted them).  They are
- * marked as here by shelf__sfile_commit, after the store is on disk. */
+/*
+ * Receiving sample files (a peer's, a hub's): for each, a buffer for its
+ * n bytes, filled by the caller, then take: the rows that want sample sha
+ * are looked up here, and a pool thread checks the bytes against sha and
+ * keeps them (the store for managed rows, without waiting for the disk;
+ * the sync folder for its rows) while the caller receives the next.  A
+ * failure (SHELF_ECORRUPT: not its bytes, nothing kept) comes out of the
+ * next buffer call or of commit.  commit waits for every file, then marks
+ * their rows as here once the store is on disk; was: how the transfer
+ * went (the files that came whole are committed either way, and an error
+ * in was is returned with its message).
+ */
 typedef struct shelf__sfile_row {
     int64_t id, size, mtime;
     int managed;
@@ -188,12 +195,12 @@ typedef struct shelf__sfile_batch {
     size_t n, cap;
     int managed;                /* a row of the batch is managed */
 } shelf__sfile_batch;
-int shelf__sfile_take(shelf_library *lib, shelf__sfile_batch *b, const char *sha,
-                      const void *data, size_t n, int *kept);
-/* was: how the transfer went; the batch is committed either way, and
- * when was is an error it is returned with its message. */
-int shelf__sfile_commit(shelf_library *lib, shelf__sfile_batch *b, int was);
-void shelf__sfile_release(shelf__sfile_batch *b);
+typedef struct shelf__sfile_rx shelf__sfile_rx;
+int shelf__sfile_rx_new(shelf_library *lib, shelf__sfile_rx **out);
+int shelf__sfile_rx_buffer(shelf__sfile_rx *rx, size_t n, void **buf);
+int shelf__sfile_rx_take(shelf__sfile_rx *rx, const char *sha, size_t n);
+int shelf__sfile_rx_commit(shelf__sfile_rx *rx, int was);
+void shelf__sfile_rx_free(shelf__sfile_rx *rx);
 
 /* ---- document histories (docs.c) ---- */
 
