@@ -96,6 +96,9 @@ sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql);
 /* The integer of a one-column query's first row into *out (0 when it has
  * no row), with ?1 = text when text is not NULL. */
 int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out);
+/* The text of a one-column query's first row, owned ("" when it has no
+ * row or its value is NULL). */
+int shelf__query_text(shelf_library *lib, const char *sql, char **out);
 
 /*
  * Id of the root folder that contains abs_path, and the path relative to

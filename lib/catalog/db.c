@@ -114,3 +114,21 @@ int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int6
     sqlite3_finalize(st);
     return rc;
 }
+
+int shelf__query_text(shelf_library *lib, const char *sql, char **out)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    int rc = SHELF_OK, step;
+
+    *out = NULL;
+    if (!st)
+        return lib->err.rc;
+    step = sqlite3_step(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the catalog");
+    else if (!(*out = shelf__strdup(step == SQLITE_ROW && sqlite3_column_text(st, 0)
+                                        ? (const char *)sqlite3_column_text(st, 0) : "")))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    sqlite3_finalize(st);
+    return rc;
+}

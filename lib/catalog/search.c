@@ -1132,6 +1132,15 @@ static int check_word(shelf_library *lib, const char *w)
     return SHELF_OK;
 }
 
+/* The synonyms changed: sync logs the whole table as one change
+ * (doc/sync.md; the groups are numbers local to a catalog), in the
+ * change's transaction, as the catalog's triggers do for other tables. */
+static int queue_synonyms(shelf_library *lib)
+{
+    return shelf__exec(lib, "INSERT INTO change_queue(ms, item, field) VALUES(CAST((julianday('now') "
+                            "- 2440587.5) * 86400000 AS INTEGER), 'y:', '.')");
+}
+
 int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
 {
     sqlite3_stmt *st = NULL, *ins = NULL;
@@ -1199,6 +1208,10 @@ int shelf_synonyms_add(shelf_library *lib, const char *const *words, size_t n)
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(st);
+    if ((rc = queue_synonyms(lib)) != SHELF_OK) {
+        shelf__rollback(lib);
+        return rc;
+    }
     return shelf__commit(lib);
 fail:
     sqlite3_finalize(st);
@@ -1209,11 +1222,20 @@ fail:
 
 int shelf_synonyms_remove(shelf_library *lib, const char *word)
 {
-    int changes = 0, rc = exec1(lib, "DELETE FROM synonyms WHERE word = ?1", word, NULL, 0, &changes);
+    int changes = 0, rc;
 
+    if ((rc = shelf__begin(lib)) != SHELF_OK)
+        return rc;
+    rc = exec1(lib, "DELETE FROM synonyms WHERE word = ?1", word, NULL, 0, &changes);
     if (rc == SHELF_OK && changes == 0)
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no synonym '%s'", word ? word : "");
-    return rc;
+    if (rc == SHELF_OK)
+        rc = queue_synonyms(lib);
+    if (rc != SHELF_OK) {
+        shelf__rollback(lib);
+        return rc;
+    }
+    return shelf__commit(lib);
 }
 
 int shelf_synonyms_list(shelf_library *lib, shelf_synonym_cb cb, void *ud)

@@ -44,10 +44,17 @@
     "  (SELECT c.hlc FROM changes c WHERE c.device = v.device AND c.counter = v.counter))\n" \
     "  FROM sync_vector v WHERE v.device != ?1)))"
 
+/* The synonyms as one record: their groups, each a sorted array of words,
+ * in the order of their first words. */
+#define SYNONYMS_JSON \
+    "SELECT json_group_array(json(g)) FROM (SELECT json_group_array(word) AS g, min(word) AS f\n" \
+    "  FROM (SELECT word, grp FROM synonyms ORDER BY grp, word) GROUP BY grp ORDER BY f)"
+
 typedef struct drain_ctx {
     shelf_library *lib;
     const char *self;
     sqlite3_stmt *queue, *snap, *put, *removal;
+    char *synonyms;                 /* the last synonyms record of this drain */
     shelf__regs regs;               /* the registers of this device's records */
     shelf__merge_stats stats;
     shelf__hlc clock;
@@ -148,6 +155,20 @@ static int drain_one(drain_ctx *d)
         if (!json)
             return SHELF_OK;
         value = json;
+    } else if (!value && !strcmp(item, "y:")) {
+        if ((rc = shelf__query_text(d->lib, SYNONYMS_JSON, &json)) != SHELF_OK)
+            return rc;
+        /* a group of changes in one drain is one record */
+        if (d->synonyms && !strcmp(d->synonyms, json)) {
+            shelf_free(json);
+            return SHELF_OK;
+        }
+        shelf_free(d->synonyms);
+        if (!(d->synonyms = shelf__strdup(json))) {
+            shelf_free(json);
+            return shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
+        }
+        value = json;
     } else if (value && !strcmp(value, "null") && !strcmp(field, ".") && !strncmp(item, "s:", 2)) {
         if ((rc = removal_value(d, &json)) != SHELF_OK)
             return rc;
@@ -242,6 +263,7 @@ int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged)
     sqlite3_finalize(d.snap);
     sqlite3_finalize(d.put);
     sqlite3_finalize(d.removal);
+    shelf_free(d.synonyms);
     shelf__regs_finish(&d.regs);
     if (rc == SHELF_OK)
         rc = shelf__commit(lib);

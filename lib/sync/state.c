@@ -212,6 +212,49 @@ static int apply_collection(shelf_library *lib, const char *name, const char *fi
     return rc;
 }
 
+/* A won register of the synonyms: the table becomes its groups. */
+static int apply_synonyms(shelf_library *lib, json_t *v)
+{
+    sqlite3_stmt *st;
+    json_t *g, *w;
+    size_t i, k;
+    int rc;
+
+    if (!json_is_array(v))
+        return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid synonyms in a change");
+    json_array_foreach(v, i, g) {
+        if (!json_is_array(g))
+            return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid synonyms in a change");
+        json_array_foreach(g, k, w)
+            if (!json_is_string(w))
+                return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid synonyms in a change");
+    }
+    if ((rc = shelf__exec(lib, "DELETE FROM synonyms")) != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "INSERT OR REPLACE INTO synonyms(word, grp) VALUES(?1, ?2)")))
+        return lib->err.rc;
+    json_array_foreach(v, i, g) {
+        json_array_foreach(g, k, w) {
+            char *word = NULL;
+
+            if ((rc = unescaped(lib, json_string_value(w), &word)) != SHELF_OK)
+                break;
+            if (sqlite3_reset(st) != SQLITE_OK ||
+                sqlite3_bind_text(st, 1, word, -1, SQLITE_STATIC) != SQLITE_OK ||
+                sqlite3_bind_int64(st, 2, (int64_t)i + 1) != SQLITE_OK ||
+                sqlite3_step(st) != SQLITE_DONE)
+                rc = shelf__dberr(lib, "cannot apply the synonyms");
+            shelf_free(word);
+            if (rc != SHELF_OK)
+                break;
+        }
+        if (rc != SHELF_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int apply_register(shelf_library *lib, const char *item, const char *field, json_t *v,
                           json_t *obj)
 {
@@ -227,6 +270,8 @@ static int apply_register(shelf_library *lib, const char *item, const char *fiel
         return apply_item(lib, &project, item + 2, field, v, NULL);
     if (!strncmp(item, "c:", 2))
         return apply_collection(lib, item + 2, field, v);
+    if (!strcmp(item, "y:") && !strcmp(field, "."))
+        return apply_synonyms(lib, v);
     return SHELF_OK;            /* an item this version does not know: kept in the log */
 }
 

@@ -596,6 +596,39 @@ TEST(concurrent_modify_beats_delete)
     shelf_library_close(b);
 }
 
+/* The synonyms travel as one table: a group added on one device reaches
+ * the other; of two edits made meanwhile on both, the later holds whole
+ * and the other is in the audit log. */
+TEST(synonyms_travel)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b");
+    const char *const w1[] = { "tr808", "kick" }, *const w2[] = { "ride", "cymbal" };
+
+    ASSERT_OKL(a, shelf_synonyms_add(a, w1, 2));
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM synonyms s JOIN synonyms k ON k.grp = s.grp "
+                             "WHERE s.word = 'tr808' AND k.word = 'bassdrum'"), 1);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM synonyms"),
+                  sql_int(b, "SELECT count(*) FROM synonyms"));
+    /* a adds a group, then b (not knowing) removes a word: b's is later */
+    ASSERT_OKL(a, shelf_synonyms_add(a, w2, 2));
+    drain(a);
+    usleep(5000);
+    ASSERT_OKL(b, shelf_synonyms_remove(b, "hh"));
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM synonyms WHERE word = 'hh'"), 0);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM synonyms WHERE word = 'ride'"), 0);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM synonyms"),
+                  sql_int(b, "SELECT count(*) FROM synonyms"));
+    ASSERT(sql_int(a, "SELECT count(*) FROM audit_log WHERE action = 'sync-lost' AND detail "
+                      "LIKE 'y: .%'") + sql_int(b, "SELECT count(*) FROM audit_log WHERE action "
+                      "= 'sync-lost' AND detail LIKE 'y: .%'") >= 1);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM synonyms WHERE word = 'tr808'"), 1);
+    shelf_library_close(a);
+    shelf_library_close(b);
+}
+
 /* A collection made on one device arrives with its members; removed, it
  * goes. */
 TEST(collections_travel)
@@ -780,6 +813,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(delete_and_modify),
         TEST_ENTRY(concurrent_modify_beats_delete),
         TEST_ENTRY(collections_travel),
+        TEST_ENTRY(synonyms_travel),
         TEST_ENTRY(bad_batches_change_nothing),
         TEST_ENTRY(three_devices_converge),
         TEST_END
