@@ -9,7 +9,8 @@
 #               with A listening: every row, then every copy into B's store
 #               (TLS 1.3 on loopback, each file hashed on arrival, written
 #               and fsynced);
-#   shelf hub   A pushes to a folder, a third device C pulls it all;
+#   shelf hub   A pushes to a folder, a third device C pulls it all; the
+#               same through s3rver (S3 on 127.0.0.1, when installed);
 #   cp          cp -r of A's objects/ folder, then the same followed by sync;
 #   rsync       rsync -a of the same folder (local).
 #
@@ -76,17 +77,46 @@ wait "$lpid"; lpid=""
 got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files_in"])' "$dir/peer.json")
 [ "$got" = "$files" ] || { echo "bench_sync_files: $got files came, not $files" >&2; exit 1; }
 
-# shelf through a hub folder: push, then a new device pulls
-t0=$(now)
-"$shelf" -L "$A" sync push "$dir/hub" >/dev/null || exit 1
-t_push=$(since "$t0")
-# C has never met A: its first pull publishes its key-exchange key and
-# waits; A's next push wraps the library key for it
-"$shelf" -L "$C" sync pull "$dir/hub" >/dev/null 2>&1
-"$shelf" -L "$A" sync push "$dir/hub" >/dev/null || exit 1
-t0=$(now)
-"$shelf" -L "$C" --json sync pull "$dir/hub" >"$dir/pull.json" || exit 1
-t_pull=$(since "$t0")
+# hub_round HUB LIB: A pushes to HUB (timed: $t_push), LIB (a device that
+# has never met A) pulls it all (timed: $t_pull).  LIB's first pull only
+# publishes its key-exchange key; A's next push wraps the library key for
+# it.
+hub_round() {
+    local t0
+    t0=$(now)
+    "$shelf" -L "$A" sync push "$1" >/dev/null || exit 1
+    t_push=$(since "$t0")
+    "$shelf" -L "$2" sync pull "$1" >/dev/null 2>&1
+    "$shelf" -L "$A" sync push "$1" >/dev/null || exit 1
+    t0=$(now)
+    "$shelf" -L "$2" sync pull "$1" >/dev/null || exit 1
+    t_pull=$(since "$t0")
+}
+hub_round "$dir/hub" "$C"
+
+# shelf through S3 (s3rver, when installed): push, then a fourth device pulls
+t_s3push="" t_s3pull=""
+if command -v node >/dev/null && [ -d "$src/tests/servers/node_modules/@20minutes/s3rver" ]; then
+    mkdir -p "$dir/s3rver"
+    NODE_OPTIONS=--openssl-legacy-provider node "$src/tests/servers/s3rver.js" "$dir/s3rver" 0 shelf \
+        >"$dir/s3rver.out" 2>&1 &
+    s3pid=$!
+    for _ in $(seq 100); do
+        s3port=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$dir/s3rver.out")
+        [ -n "$s3port" ] && break
+        sleep 0.1
+    done
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+    H3=s3:http://127.0.0.1:$s3port/shelf/hub
+    D=$dir/d
+    "$shelf" -L "$D" init >/dev/null
+    "$shelf" -L "$A" device add "$("$shelf" -q -L "$D" device id)" >/dev/null
+    "$shelf" -L "$D" device add "$ia" >/dev/null
+    t_dirpush=$t_push t_dirpull=$t_pull
+    hub_round "$H3" "$D"
+    t_s3push=$t_push t_s3pull=$t_pull t_push=$t_dirpush t_pull=$t_dirpull
+    kill "$s3pid" 2>/dev/null
+fi
 
 # cp, cp + sync, rsync of the same store
 t0=$(now); cp -r "$A/objects" "$dir/cp1"; t_cp=$(since "$t0")
@@ -110,3 +140,6 @@ row "rsync -a (local)" "$t_rsync"
 row "shelf sync (peer, TLS, hashed, fsynced)" "$t_peer"
 row "shelf sync push (hub folder, sealed)" "$t_push"
 row "shelf sync pull (new device, hub folder)" "$t_pull"
+[ -n "$t_s3push" ] && row "shelf sync push (s3rver on 127.0.0.1)" "$t_s3push"
+[ -n "$t_s3pull" ] && row "shelf sync pull (new device, s3rver)" "$t_s3pull"
+exit 0

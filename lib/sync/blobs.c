@@ -239,12 +239,12 @@ int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t ma
     return rc;
 }
 
-int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out)
+int shelf__sfile_source(shelf_library *lib, const char *sha, int files, char **path)
 {
     sqlite3_stmt *st;
-    char *path = NULL;
     int rc = SHELF_ENOTFOUND, step;
 
+    *path = NULL;
     if (!shelf__is_hash_hex(sha))
         return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid sample hash '%.80s'", sha);
     if (!(st = shelf__prepare(lib, "SELECT s.blob, r.path, s.relpath FROM samples s JOIN roots r "
@@ -255,28 +255,46 @@ int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf
         rc = shelf__dberr(lib, "cannot read the catalog");
     else if ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-            path = shelf__store_path(&lib->store, (const char *)sqlite3_column_text(st, 0));
+            *path = shelf__store_path(&lib->store, (const char *)sqlite3_column_text(st, 0));
         else if (files)
-            path = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
-                                         (const char *)sqlite3_column_text(st, 2));
-        else
-            rc = SHELF_ENOTFOUND;
-        if ((sqlite3_column_type(st, 0) != SQLITE_NULL || files) && !path)
+            *path = shelf__sample_abspath((const char *)sqlite3_column_text(st, 1),
+                                          (const char *)sqlite3_column_text(st, 2));
+        if (*path)
+            rc = SHELF_OK;
+        else if (sqlite3_column_type(st, 0) != SQLITE_NULL || files)
             rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     } else if (step != SQLITE_DONE) {
         rc = shelf__dberr(lib, "cannot read the catalog");
     }
     sqlite3_finalize(st);
-    if (path) {
-        shelf__err e;
+    return rc;
+}
 
-        /* not checked here: whoever receives the bytes checks them */
-        memset(&e, 0, sizeof e);
-        rc = shelf__read_file(&e, path, SHELF__BLOB_MAX, out);
-        if (rc == SHELF_EINVAL || rc == SHELF_EIO)
-            rc = SHELF_ENOTFOUND;       /* gone or changed since: not to be had here */
-        shelf_free(path);
+int shelf__sfile_load(shelf__err *e, const char *path, shelf__buf *out)
+{
+    /* not checked here: whoever receives the bytes checks them */
+    int rc = shelf__read_file(e, path, SHELF__BLOB_MAX, out);
+
+    if (rc == SHELF_ENOTFOUND || rc == SHELF_EINVAL || rc == SHELF_EIO) {
+        e->rc = SHELF_OK;
+        e->msg[0] = '\0';
+        return SHELF_ENOTFOUND;     /* gone or changed since: not to be had here */
     }
+    return rc;
+}
+
+int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out)
+{
+    char *path = NULL;
+    shelf__err e;
+    int rc;
+
+    if ((rc = shelf__sfile_source(lib, sha, files, &path)) != SHELF_OK)
+        return rc;
+    memset(&e, 0, sizeof e);
+    if ((rc = shelf__sfile_load(&e, path, out)) != SHELF_OK && rc != SHELF_ENOTFOUND)
+        lib->err = e;
+    shelf_free(path);
     return rc;
 }
 
@@ -306,217 +324,125 @@ static int take_file(shelf__err *e, const char *root, const char *rel, const voi
     return rc;
 }
 
-/*
- * Receiving: while one file is hashed and written on a pool thread, the
- * next arrives into the other slot.  The catalog is read and written on
- * the caller's thread only: a slot's rows are looked up before its job
- * starts, and go into the batch after it ends.
- */
-#define SLOTS 2
+/* ---- keeping what arrives ---- */
 
-typedef struct rx_slot {
-    shelf__buf data;
-    char sha[SHELF_HASH_HEX];
-    size_t n;
-    shelf__sfile_row *rows;     /* the rows that want these bytes */
-    char **paths;               /* per row: root and path of a referenced one */
-    size_t nrows, cap;
-    uint64_t ticket;
-    int busy;
-    shelf__store store;         /* the library's, with messages to err */
-    shelf__err err;
-    int rc;
-} rx_slot;
-
-struct shelf__sfile_rx {
-    shelf_library *lib;
-    shelf__pool *pool;
-    rx_slot slot[SLOTS];
-    int next;
-    char *folder;
-    sqlite3_stmt *rows;
-    shelf__sfile_batch batch;
-};
-
-int shelf__sfile_rx_new(shelf_library *lib, shelf__sfile_rx **out)
-{
-    shelf__sfile_rx *rx = shelf__calloc(1, sizeof *rx);
-    int i;
-
-    *out = NULL;
-    if (!rx || !(rx->folder = sync_folder(lib)) || !(rx->pool = shelf__pool_new(1, SLOTS))) {
-        if (rx)
-            shelf_free(rx->folder);
-        shelf_free(rx);
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    }
-    rx->lib = lib;
-    for (i = 0; i < SLOTS; i++) {
-        rx->slot[i].store = lib->store;
-        rx->slot[i].store.err = &rx->slot[i].err;
-    }
-    if (!(rx->rows = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath "
-                                         "FROM samples s JOIN roots r ON r.id = s.root_id WHERE "
-                                         "s.sha256 = ?1 AND s.missing AND (s.blob IS NOT NULL OR "
-                                         "r.path = ?2)"))) {
-        int rc = lib->err.rc;
-
-        shelf__sfile_rx_free(rx);
-        return rc;
-    }
-    *out = rx;
-    return SHELF_OK;
-}
-
-static void slot_clear(rx_slot *sl)
+void shelf__sfile_plan_clear(shelf__sfile_plan *p)
 {
     size_t i;
 
-    for (i = 0; i < sl->nrows; i++)
-        shelf_free(sl->paths[i]);
-    sl->nrows = 0;
+    for (i = 0; i < p->nrows; i++)
+        shelf_free(p->paths[i]);
+    p->nrows = 0;
 }
 
-/* The job of a slot, on the pool thread: check the bytes, keep them. */
-static void slot_job(void *arg, size_t item, int worker)
+void shelf__sfile_plan_release(shelf__sfile_plan *p)
 {
-    rx_slot *sl = arg;
+    shelf__sfile_plan_clear(p);
+    shelf_free(p->rows);
+    shelf_free(p->paths);
+    memset(p, 0, sizeof *p);
+}
+
+int shelf__sfile_lookup(shelf_library *lib, const char *sha, shelf__sfile_plan *p)
+{
+    sqlite3_stmt *st;
+    char *folder;
+    int rc = SHELF_OK, step = SQLITE_DONE;
+
+    shelf__sfile_plan_clear(p);
+    snprintf(p->sha, sizeof p->sha, "%s", sha);
+    if (!(folder = sync_folder(lib)))
+        return lib->err.rc;
+    if (!(st = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath FROM "
+                                   "samples s JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 "
+                                   "AND s.missing AND (s.blob IS NOT NULL OR r.path = ?2)"))) {
+        shelf_free(folder);
+        return lib->err.rc;
+    }
+    if (sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, folder, -1, SQLITE_STATIC) != SQLITE_OK)
+        rc = shelf__dberr(lib, "cannot read the catalog");
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *root = (const char *)sqlite3_column_text(st, 2);
+        const char *rel = (const char *)sqlite3_column_text(st, 3);
+
+        if (p->nrows == p->cap) {
+            size_t cap = p->cap ? 2 * p->cap : 4;
+            shelf__sfile_row *r = shelf__realloc(p->rows, cap * sizeof *r);
+            char **v = r ? shelf__realloc(p->paths, cap * sizeof *v) : NULL;
+
+            if (r)
+                p->rows = r;
+            if (!v) {
+                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            p->paths = v;
+            p->cap = cap;
+        }
+        /* root, NUL, path: whoever keeps the bytes reads no statement */
+        if (!(p->paths[p->nrows] = shelf__asprintf("%s%c%s", root ? root : "", '\0',
+                                                    rel ? rel : ""))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        p->rows[p->nrows].id = sqlite3_column_int64(st, 0);
+        p->rows[p->nrows].size = 0;
+        p->rows[p->nrows].mtime = 0;
+        p->rows[p->nrows++].managed = sqlite3_column_int(st, 1);
+    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the catalog");
+    sqlite3_finalize(st);
+    shelf_free(folder);
+    return rc;
+}
+
+int shelf__sfile_keep(const shelf__store *store, shelf__sfile_plan *p, const void *data,
+                      size_t n, shelf__err *e)
+{
+    shelf__store st = *store;
     uint8_t raw[SHELF_HASH_BYTES];
     char hex[SHELF_HASH_HEX];
     int stored = 0, rc = SHELF_OK;
     size_t i;
 
-    (void)item;
-    (void)worker;
-    shelf__sha256_mem(sl->data.buf, sl->n, raw);
+    st.err = e;
+    shelf__sha256_mem(data, n, raw);
     shelf__hex(raw, sizeof raw, hex);
-    if (strcmp(hex, sl->sha) != 0) {
-        sl->rc = shelf__seterr(&sl->err, SHELF_ECORRUPT, "the bytes sent as sample %.16s are "
-                               "another's (%.16s): not kept", sl->sha, hex);
-        return;
+    if (strcmp(hex, p->sha) != 0)
+        return shelf__seterr(e, SHELF_ECORRUPT, "the bytes sent as sample %.16s are another's "
+                             "(%.16s): not kept", p->sha, hex);
+    for (i = 0; i < p->nrows && rc == SHELF_OK; i++) {
+        p->rows[i].size = (int64_t)n;
+        /* managed: into the store without waiting for the disk, which the
+         * batch's commit does once */
+        if (p->rows[i].managed && !stored)
+            stored = (rc = shelf__store_put_hashed(&st, p->sha, data, n, 1)) == SHELF_OK;
+        else if (!p->rows[i].managed)
+            rc = take_file(e, p->paths[i], p->paths[i] + strlen(p->paths[i]) + 1, data, n,
+                           &p->rows[i].mtime);
     }
-    for (i = 0; i < sl->nrows && rc == SHELF_OK; i++) {
-        /* managed: into the store without waiting for the disk, which
-         * the batch's commit does once */
-        if (sl->rows[i].managed && !stored)
-            stored = (rc = shelf__store_put_hashed(&sl->store, sl->sha, sl->data.buf, sl->n, 1)) ==
-                     SHELF_OK;
-        else if (!sl->rows[i].managed)
-            rc = take_file(&sl->err, sl->paths[i], sl->paths[i] + strlen(sl->paths[i]) + 1,
-                           sl->data.buf, sl->n, &sl->rows[i].mtime);
-    }
-    sl->rc = rc;
+    return rc;
 }
 
-/* A slot's job is over: its rows go into the batch, or its failure is
- * the caller's. */
-static int slot_end(shelf__sfile_rx *rx, rx_slot *sl)
+int shelf__sfile_batch_add(shelf_library *lib, shelf__sfile_batch *b, const shelf__sfile_plan *p)
 {
-    shelf__sfile_batch *b = &rx->batch;
     size_t i;
 
-    if (!sl->busy)
-        return SHELF_OK;
-    shelf__pool_wait(rx->pool, sl->ticket);
-    sl->busy = 0;
-    if (sl->rc != SHELF_OK) {
-        rx->lib->err = sl->err;
-        slot_clear(sl);
-        return sl->rc;
-    }
-    for (i = 0; i < sl->nrows; i++) {
+    for (i = 0; i < p->nrows; i++) {
         if (b->n == b->cap) {
             size_t cap = b->cap ? 2 * b->cap : 64;
             shelf__sfile_row *v = shelf__realloc(b->rows, cap * sizeof *v);
 
-            if (!v) {
-                slot_clear(sl);
-                return shelf__seterr(&rx->lib->err, SHELF_ENOMEM, "out of memory");
-            }
+            if (!v)
+                return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
             b->rows = v;
             b->cap = cap;
         }
-        b->rows[b->n++] = sl->rows[i];
-        b->managed |= sl->rows[i].managed;
+        b->rows[b->n++] = p->rows[i];
+        b->managed |= p->rows[i].managed;
     }
-    slot_clear(sl);
-    return SHELF_OK;
-}
-
-int shelf__sfile_rx_buffer(shelf__sfile_rx *rx, size_t n, void **buf)
-{
-    rx_slot *sl = &rx->slot[rx->next];
-    int rc;
-
-    if ((rc = slot_end(rx, sl)) != SHELF_OK)
-        return rc;
-    if (shelf__buf_grow(&sl->data, n + 1) != SHELF_OK)
-        return shelf__seterr(&rx->lib->err, SHELF_ENOMEM, "out of memory");
-    *buf = sl->data.buf;
-    return SHELF_OK;
-}
-
-/* The rows of sha that want its bytes, into sl. */
-static int slot_plan(shelf__sfile_rx *rx, rx_slot *sl)
-{
-    shelf_library *lib = rx->lib;
-    int rc = SHELF_OK, step = SQLITE_DONE;
-
-    if (sqlite3_reset(rx->rows) != SQLITE_OK ||
-        sqlite3_bind_text(rx->rows, 1, sl->sha, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(rx->rows, 2, rx->folder, -1, SQLITE_STATIC) != SQLITE_OK)
-        return shelf__dberr(lib, "cannot read the catalog");
-    while (rc == SHELF_OK && (step = sqlite3_step(rx->rows)) == SQLITE_ROW) {
-        const char *root = (const char *)sqlite3_column_text(rx->rows, 2);
-        const char *rel = (const char *)sqlite3_column_text(rx->rows, 3);
-
-        if (sl->nrows == sl->cap) {
-            size_t cap = sl->cap ? 2 * sl->cap : 4;
-            shelf__sfile_row *r = shelf__realloc(sl->rows, cap * sizeof *r);
-            char **p = r ? shelf__realloc(sl->paths, cap * sizeof *p) : NULL;
-
-            if (r)
-                sl->rows = r;
-            if (!p) {
-                rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-                break;
-            }
-            sl->paths = p;
-            sl->cap = cap;
-        }
-        /* root, NUL, path: the pool thread must not read the statement */
-        if (!(sl->paths[sl->nrows] = shelf__asprintf("%s%c%s", root ? root : "", '\0',
-                                                      rel ? rel : ""))) {
-            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-            break;
-        }
-        sl->rows[sl->nrows].id = sqlite3_column_int64(rx->rows, 0);
-        sl->rows[sl->nrows].size = (int64_t)sl->n;
-        sl->rows[sl->nrows].mtime = 0;
-        sl->rows[sl->nrows++].managed = sqlite3_column_int(rx->rows, 1);
-    }
-    if (rc == SHELF_OK && step != SQLITE_DONE)
-        rc = shelf__dberr(lib, "cannot read the catalog");
-    (void)sqlite3_reset(rx->rows);
-    return rc;
-}
-
-int shelf__sfile_rx_take(shelf__sfile_rx *rx, const char *sha, size_t n)
-{
-    rx_slot *sl = &rx->slot[rx->next];
-    int rc;
-
-    snprintf(sl->sha, sizeof sl->sha, "%s", sha);
-    sl->n = n;
-    if ((rc = slot_plan(rx, sl)) != SHELF_OK) {
-        slot_clear(sl);
-        return rc;
-    }
-    memset(&sl->err, 0, sizeof sl->err);
-    sl->rc = SHELF_OK;
-    sl->busy = 1;
-    sl->ticket = shelf__pool_submit(rx->pool, slot_job, sl, 1);
-    rx->next = (rx->next + 1) % SLOTS;
     return SHELF_OK;
 }
 
@@ -551,23 +477,138 @@ static int commit_rows(shelf_library *lib, shelf__sfile_batch *b)
     return rc;
 }
 
+int shelf__sfile_batch_commit(shelf_library *lib, shelf__sfile_batch *b, int was)
+{
+    shelf__err keep;
+
+    if (was == SHELF_OK)
+        return commit_rows(lib, b);
+    /* what arrived whole is kept; the first failure is the one to tell */
+    keep = lib->err;
+    (void)commit_rows(lib, b);
+    lib->err = keep;
+    return was;
+}
+
+void shelf__sfile_batch_release(shelf__sfile_batch *b)
+{
+    shelf_free(b->rows);
+    memset(b, 0, sizeof *b);
+}
+
+/*
+ * Receiving a stream (a peer's): while one file is checked and kept on a
+ * pool thread, the next arrives into the other slot.  The catalog is read
+ * and written on the caller's thread only: a slot's rows are looked up
+ * before its job starts, and go into the batch after it ends.
+ */
+#define SLOTS 2
+
+typedef struct rx_slot {
+    shelf__buf data;
+    size_t n;
+    shelf__sfile_plan plan;
+    const shelf__store *store;
+    uint64_t ticket;
+    int busy;
+    shelf__err err;
+    int rc;
+} rx_slot;
+
+struct shelf__sfile_rx {
+    shelf_library *lib;
+    shelf__pool *pool;
+    rx_slot slot[SLOTS];
+    int next;
+    shelf__sfile_batch batch;
+};
+
+int shelf__sfile_rx_new(shelf_library *lib, shelf__sfile_rx **out)
+{
+    shelf__sfile_rx *rx = shelf__calloc(1, sizeof *rx);
+    int i;
+
+    *out = NULL;
+    if (!rx || !(rx->pool = shelf__pool_new(1, SLOTS))) {
+        shelf_free(rx);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    rx->lib = lib;
+    for (i = 0; i < SLOTS; i++)
+        rx->slot[i].store = &lib->store;
+    *out = rx;
+    return SHELF_OK;
+}
+
+static void slot_job(void *arg, size_t item, int worker)
+{
+    rx_slot *sl = arg;
+
+    (void)item;
+    (void)worker;
+    sl->rc = shelf__sfile_keep(sl->store, &sl->plan, sl->data.buf, sl->n, &sl->err);
+}
+
+/* A slot's job is over: its rows go into the batch, or its failure is
+ * the caller's. */
+static int slot_end(shelf__sfile_rx *rx, rx_slot *sl)
+{
+    int rc;
+
+    if (!sl->busy)
+        return SHELF_OK;
+    shelf__pool_wait(rx->pool, sl->ticket);
+    sl->busy = 0;
+    if (sl->rc != SHELF_OK) {
+        rx->lib->err = sl->err;
+        rc = sl->rc;
+    } else {
+        rc = shelf__sfile_batch_add(rx->lib, &rx->batch, &sl->plan);
+    }
+    shelf__sfile_plan_clear(&sl->plan);
+    return rc;
+}
+
+int shelf__sfile_rx_buffer(shelf__sfile_rx *rx, size_t n, void **buf)
+{
+    rx_slot *sl = &rx->slot[rx->next];
+    int rc;
+
+    if ((rc = slot_end(rx, sl)) != SHELF_OK)
+        return rc;
+    if (shelf__buf_grow(&sl->data, n + 1) != SHELF_OK)
+        return shelf__seterr(&rx->lib->err, SHELF_ENOMEM, "out of memory");
+    *buf = sl->data.buf;
+    return SHELF_OK;
+}
+
+int shelf__sfile_rx_take(shelf__sfile_rx *rx, const char *sha, size_t n)
+{
+    rx_slot *sl = &rx->slot[rx->next];
+    int rc;
+
+    sl->n = n;
+    if ((rc = shelf__sfile_lookup(rx->lib, sha, &sl->plan)) != SHELF_OK) {
+        shelf__sfile_plan_clear(&sl->plan);
+        return rc;
+    }
+    memset(&sl->err, 0, sizeof sl->err);
+    sl->rc = SHELF_OK;
+    sl->busy = 1;
+    sl->ticket = shelf__pool_submit(rx->pool, slot_job, sl, 1);
+    rx->next = (rx->next + 1) % SLOTS;
+    return SHELF_OK;
+}
+
 int shelf__sfile_rx_commit(shelf__sfile_rx *rx, int was)
 {
-    shelf_library *lib = rx->lib;
-    shelf__err keep;
-    int i, rc = SHELF_OK, r;
+    int i, r;
 
     /* every job ends first, also after a failure: none may outlive this */
     for (i = 0; i < SLOTS; i++)
-        if ((r = slot_end(rx, &rx->slot[i])) != SHELF_OK && rc == SHELF_OK && was == SHELF_OK)
-            rc = r;
-    if (was == SHELF_OK && rc == SHELF_OK)
-        return commit_rows(lib, &rx->batch);
-    /* what arrived whole is kept; the first failure is the one to tell */
-    keep = lib->err;
-    (void)commit_rows(lib, &rx->batch);
-    lib->err = keep;
-    return was != SHELF_OK ? was : rc;
+        if ((r = slot_end(rx, &rx->slot[i])) != SHELF_OK && was == SHELF_OK)
+            was = r;
+    return shelf__sfile_batch_commit(rx->lib, &rx->batch, was);
 }
 
 void shelf__sfile_rx_free(shelf__sfile_rx *rx)
@@ -578,13 +619,9 @@ void shelf__sfile_rx_free(shelf__sfile_rx *rx)
         return;
     shelf__pool_free(rx->pool);     /* waits for what still runs */
     for (i = 0; i < SLOTS; i++) {
-        slot_clear(&rx->slot[i]);
         shelf__buf_release(&rx->slot[i].data);
-        shelf_free(rx->slot[i].rows);
-        shelf_free(rx->slot[i].paths);
+        shelf__sfile_plan_release(&rx->slot[i].plan);
     }
-    sqlite3_finalize(rx->rows);
-    shelf_free(rx->batch.rows);
-    shelf_free(rx->folder);
+    shelf__sfile_batch_release(&rx->batch);
     shelf_free(rx);
 }

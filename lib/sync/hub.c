@@ -742,105 +742,310 @@ static int waiting_for_key(hub *h)
 
 /* ---- sample files ---- */
 
-/* Push: the bytes of a sample this device's record (one being pushed)
- * made, when it holds them and the hub has none: managed copies, and
- * referenced files with SHELF_SYNC_FILES_ALL.  Before the record's
- * segment, so a device that reads the record finds the file. */
-static int push_file(void *ud, const shelf_change *c)
+/*
+ * Sample files move several at a time, each worker of the common pool on
+ * a connection of its own (a dup of the hub's backend; one when the
+ * backend has no dup): the catalog is read before and written after, on
+ * the caller's thread (blobs.c).
+ */
+#define FILE_WORKERS 4
+
+typedef struct file_job {
+    char sha[SHELF_HASH_HEX];
+    char *src;                  /* push: the file to read (owned) */
+    shelf__sfile_plan plan;     /* pull: the rows that want it */
+    int done;                   /* written to the hub / read and kept */
+    uint64_t bytes;             /* of the object */
+    int rc;
+    shelf__err err;
+} file_job;
+
+typedef struct file_run {
+    hub *h;
+    shelf__backend *be[FILE_WORKERS];
+    int nw;
+    shelf__pool *pool;
+    unsigned char (*keys)[SHELF__LIBKEY_LEN];   /* pull: generations 1..nkeys */
+    int64_t nkeys;
+    file_job *jobs;
+    size_t n, cap;
+} file_run;
+
+static int run_start(hub *h, file_run *r)
 {
-    hub *h = ud;
+    memset(r, 0, sizeof *r);
+    r->h = h;
+    r->be[0] = h->be;
+    for (r->nw = 1; r->nw < FILE_WORKERS; r->nw++)
+        if (shelf__be_dup(h->be, &r->be[r->nw]) != SHELF_OK)
+            break;              /* fewer connections: no dup, or no more */
+    h->be->err.rc = SHELF_OK;
+    if (!(r->pool = shelf__pool_new(r->nw, r->nw)))
+        return oom(h);
+    r->nw = shelf__pool_threads(r->pool) < r->nw ? shelf__pool_threads(r->pool) : r->nw;
+    return SHELF_OK;
+}
+
+static void jobs_clear(file_run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++) {
+        shelf_free(r->jobs[i].src);
+        shelf__sfile_plan_release(&r->jobs[i].plan);
+    }
+    r->n = 0;
+}
+
+static void run_stop(file_run *r)
+{
+    int i;
+
+    shelf__pool_free(r->pool);
+    for (i = 1; i < r->nw; i++)
+        shelf__be_close(r->be[i]);
+    jobs_clear(r);
+    shelf_free(r->jobs);
+    if (r->keys)
+        OPENSSL_cleanse(r->keys, (size_t)r->nkeys * SHELF__LIBKEY_LEN);
+    shelf_free(r->keys);
+}
+
+static file_job *job_add(file_run *r, const char *sha)
+{
+    file_job *j;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64;
+
+        if (!(j = shelf__realloc(r->jobs, cap * sizeof *j)))
+            return NULL;
+        r->jobs = j;
+        r->cap = cap;
+    }
+    j = &r->jobs[r->n++];
+    memset(j, 0, sizeof *j);
+    snprintf(j->sha, sizeof j->sha, "%s", sha);
+    return j;
+}
+
+/* A backend's failure as a job's: its message, its code. */
+static int job_fail(file_job *j, shelf__backend *be, int rc)
+{
+    j->err = be->err;
+    if (!j->err.msg[0])
+        shelf__seterr(&j->err, rc, "%s", shelf_strerror(rc));
+    return j->rc = rc;
+}
+
+/* Push one file (a pool item): read it, and unless the hub has it, seal
+ * it and write it. */
+static void push_job(void *arg, size_t item, int worker)
+{
+    file_run *r = arg;
+    file_job *j = &r->jobs[item];
+    shelf__backend *be = r->be[worker];
     shelf__buf data = SHELF__BUF_INIT, sealed = SHELF__BUF_INIT;
     char name[SHELF__HUBFILE_NAME];
     uint64_t size;
     int rc;
 
-    if (strcmp(c->field, ".") != 0 || strncmp(c->item, "s:", 2) != 0 || c->value[0] != '{')
-        return 0;
-    shelf__hubfile_name(h->key1, c->item + 2, name);
-    rc = shelf__sfile_read(h->lib, c->item + 2, h->lib->sync_files == SHELF_SYNC_FILES_ALL, &data);
-    if (rc == SHELF_ENOTFOUND) {
-        rc = SHELF_OK;          /* referenced, or gone since */
-    } else if (rc == SHELF_OK) {
-        rc = shelf__be_stat(h->be, name, &size);
-        if (rc == SHELF_OK)
-            ;                   /* there already (another device's, or an earlier push) */
-        else if (rc != SHELF_ENOTFOUND)
-            rc = be_error(h, rc);
-        else if ((rc = shelf__hubfile_seal(&h->lib->err, h->gen, h->libkey, data.buf, data.len,
-                                           &sealed)) == SHELF_OK &&
-                 (rc = put_object(h, name, sealed.buf, sealed.len)) == SHELF_OK)
-            h->st->files_out++;
+    shelf__hubfile_name(r->h->key1, j->sha, name);
+    if ((rc = shelf__be_stat(be, name, &size)) == SHELF_OK) {
+        ;                       /* there already: another device's, or an earlier push */
+    } else if (rc != SHELF_ENOTFOUND) {
+        job_fail(j, be, rc);
+    } else if ((rc = shelf__sfile_load(&j->err, j->src, &data)) == SHELF_ENOTFOUND) {
+        ;                       /* gone since */
+    } else if (rc != SHELF_OK) {
+        j->rc = rc;
+    } else if ((j->rc = shelf__hubfile_seal(&j->err, r->h->gen, r->h->libkey, data.buf, data.len,
+                                            &sealed)) == SHELF_OK) {
+        if ((rc = shelf__be_save(be, name, sealed.buf, sealed.len)) != SHELF_OK) {
+            job_fail(j, be, rc);
+        } else {
+            j->done = 1;
+            j->bytes = sealed.len;
+        }
     }
     shelf__buf_release(&data);
     shelf__buf_release(&sealed);
-    return rc != SHELF_OK ? (h->rc = rc) : 0;
 }
 
-/* Pull: the files wanted here that the hub holds. */
+/* Pull one file (a pool item): read it from the hub, open it, keep it. */
+static void pull_job(void *arg, size_t item, int worker)
+{
+    file_run *r = arg;
+    file_job *j = &r->jobs[item];
+    shelf__backend *be = r->be[worker];
+    shelf__buf data = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
+    char name[SHELF__HUBFILE_NAME];
+    int64_t gen = 0;
+    int rc;
+
+    shelf__hubfile_name(r->h->key1, j->sha, name);
+    if ((rc = shelf__be_load(be, name, 0, 0, &data)) == SHELF_ENOTFOUND) {
+        ;                       /* not pushed (yet) by the device that has it */
+    } else if (rc != SHELF_OK) {
+        job_fail(j, be, rc);
+    } else if ((j->rc = shelf__hubfile_gen(&j->err, name, (const unsigned char *)data.buf,
+                                           data.len, &gen)) != SHELF_OK) {
+        ;
+    } else if (gen > r->nkeys) {
+        j->rc = shelf__seterr(&j->err, SHELF_EPERM, "hub object '%s' is sealed with library key "
+                              "%lld, which this device does not hold", name, (long long)gen);
+    } else if ((j->rc = shelf__hubfile_open(&j->err, name, (const unsigned char *)data.buf,
+                                            data.len, r->keys[gen - 1], &plain)) == SHELF_OK &&
+               (j->rc = shelf__sfile_keep(&r->h->lib->store, &j->plan, plain.buf, plain.len,
+                                          &j->err)) == SHELF_OK) {
+        j->done = 1;
+        j->bytes = data.len;
+    }
+    shelf__buf_release(&data);
+    shelf__buf_release(&plain);
+}
+
+/* Run the jobs, then the first failure (in their order) is lib's. */
+static int run_jobs(file_run *r, shelf__pool_fn fn)
+{
+    size_t i;
+
+    if (!r->n)
+        return SHELF_OK;
+    shelf__pool_wait(r->pool, shelf__pool_submit(r->pool, fn, r, r->n));
+    for (i = 0; i < r->n; i++)
+        if (r->jobs[i].rc != SHELF_OK) {
+            r->h->lib->err = r->jobs[i].err;
+            return r->jobs[i].rc;
+        }
+    return SHELF_OK;
+}
+
+/* Push: collect the samples of this device's records being pushed. */
+static int want_push(void *ud, const shelf_change *c)
+{
+    file_run *r = ud;
+    hub *h = r->h;
+    file_job *j;
+    char *path = NULL;
+    int rc;
+
+    if (strcmp(c->field, ".") != 0 || strncmp(c->item, "s:", 2) != 0 || c->value[0] != '{')
+        return 0;
+    rc = shelf__sfile_source(h->lib, c->item + 2, h->lib->sync_files == SHELF_SYNC_FILES_ALL, &path);
+    if (rc == SHELF_ENOTFOUND)
+        return 0;               /* referenced, or gone since */
+    if (rc != SHELF_OK)
+        return h->rc = rc;
+    if (!(j = job_add(r, c->item + 2))) {
+        shelf_free(path);
+        return h->rc = oom(h);
+    }
+    j->src = path;
+    return 0;
+}
+
+/* Push: the files of the samples whose records this push writes (managed
+ * copies; referenced files with SHELF_SYNC_FILES_ALL) that the hub lacks,
+ * before the records, so a device that reads a record finds its file. */
+static int push_files(hub *h, int64_t after)
+{
+    file_run r;
+    size_t i;
+    int rc;
+
+    if (h->lib->sync_files == SHELF_SYNC_FILES_NONE)
+        return SHELF_OK;
+    if ((rc = run_start(h, &r)) == SHELF_OK) {
+        h->rc = SHELF_OK;
+        rc = shelf__log_each(h->lib, h->me.id, after, want_push, &r);
+        if (rc != SHELF_OK && h->rc != SHELF_OK)
+            rc = h->rc;
+    }
+    if (rc == SHELF_OK)
+        rc = run_jobs(&r, push_job);
+    for (i = 0; i < r.n; i++)
+        if (r.jobs[i].done) {
+            h->st->files_out++;
+            h->st->bytes_out += r.jobs[i].bytes;
+        }
+    run_stop(&r);
+    return rc;
+}
+
+/* Pull: every generation of the library key held here, for the jobs. */
+static int load_keys(hub *h, file_run *r)
+{
+    int64_t gen = 0, g, i;
+    int rc;
+
+    /* never made here: a device that holds none waits for the others' */
+    if ((rc = shelf__query_int(h->lib, "SELECT coalesce(max(gen), 0) FROM sync_keys", NULL,
+                               &gen)) != SHELF_OK)
+        return rc;
+    if (gen < 1)
+        return SHELF_ENOTFOUND;
+    if (!(r->keys = shelf__calloc((size_t)gen, SHELF__LIBKEY_LEN)))
+        return oom(h);
+    for (i = 1; i <= gen; i++)
+        if (shelf__libkey(h->lib, i, &g, r->keys[i - 1]) != SHELF_OK)
+            memset(r->keys[i - 1], 0, SHELF__LIBKEY_LEN);   /* not held: opening fails */
+    r->nkeys = gen;
+    memcpy(h->key1, r->keys[0], SHELF__LIBKEY_LEN);
+    return SHELF_OK;
+}
+
+/* Pull: the files wanted here that the hub holds, a batch at a time. */
 static int pull_files(hub *h)
 {
     shelf_library *lib = h->lib;
-    shelf__buf data = SHELF__BUF_INIT, plain = SHELF__BUF_INIT;
-    unsigned char key[SHELF__LIBKEY_LEN];
-    char name[SHELF__HUBFILE_NAME];
-    int64_t cursor = 0, gen, g;
-    shelf__sfile_rx *rx = NULL;
+    shelf__sfile_batch batch = { 0 };
+    int64_t cursor = 0;
     json_t *shas = NULL;
-    size_t i;
+    file_run r;
+    size_t i, asked;
     int rc;
 
     if (lib->sync_files == SHELF_SYNC_FILES_NONE)
         return SHELF_OK;
-    if ((rc = shelf__sfile_rx_new(lib, &rx)) != SHELF_OK)
-        return rc;
+    if ((rc = run_start(h, &r)) != SHELF_OK || (rc = load_keys(h, &r)) != SHELF_OK) {
+        run_stop(&r);
+        return rc == SHELF_ENOTFOUND ? SHELF_OK : rc;   /* no key yet: nothing to read */
+    }
     do {
         json_decref(shas);
+        jobs_clear(&r);
         if (!(shas = json_array())) {
             rc = oom(h);
             break;
         }
-        rc = shelf__sfile_wants(lib, lib->sync_files == SHELF_SYNC_FILES_ALL, &cursor,
-                                SHELF__WANT_MAX, shas);
-        for (i = 0; rc == SHELF_OK && i < json_array_size(shas); i++) {
-            const char *sha = json_string_value(json_array_get(shas, i));
-            void *buf;
+        if ((rc = shelf__sfile_wants(lib, lib->sync_files == SHELF_SYNC_FILES_ALL, &cursor,
+                                     SHELF__WANT_MAX, shas)) != SHELF_OK)
+            break;
+        asked = json_array_size(shas);
+        for (i = 0; rc == SHELF_OK && i < asked; i++) {
+            file_job *j = job_add(&r, json_string_value(json_array_get(shas, i)));
 
-            shelf__hubfile_name(h->key1, sha, name);
-            if ((rc = shelf__be_load(h->be, name, 0, 0, &data)) == SHELF_ENOTFOUND) {
-                h->st->files_waiting++;     /* not pushed (yet) by the device that has it */
-                rc = SHELF_OK;
-                continue;
-            }
-            if (rc != SHELF_OK) {
-                rc = be_error(h, rc);
-                break;
-            }
-            h->st->bytes_in += data.len;
-            rc = shelf__hubfile_gen(&lib->err, name, (const unsigned char *)data.buf, data.len,
-                                    &gen);
-            if (rc == SHELF_OK && (rc = shelf__libkey(lib, gen, &g, key)) == SHELF_ENOTFOUND)
-                rc = shelf__seterr(&lib->err, SHELF_EPERM, "hub object '%s' is sealed with "
-                                   "library key %lld, which this device does not hold", name,
-                                   (long long)gen);
-            if (rc == SHELF_OK)
-                rc = shelf__hubfile_open(&lib->err, name, (const unsigned char *)data.buf,
-                                         data.len, key, &plain);
-            OPENSSL_cleanse(key, sizeof key);
-            /* kept on a pool thread while the next one is read */
-            if (rc == SHELF_OK && (rc = shelf__sfile_rx_buffer(rx, plain.len, &buf)) == SHELF_OK) {
-                memcpy(buf, plain.buf, plain.len);
-                rc = shelf__sfile_rx_take(rx, sha, plain.len);
-            }
-            if (rc == SHELF_OK)
-                h->st->files_in++;
+            rc = j ? shelf__sfile_lookup(lib, j->sha, &j->plan) : oom(h);
         }
-        /* what arrived is kept, also when the rest did not */
-        rc = shelf__sfile_rx_commit(rx, rc);
-    } while (rc == SHELF_OK && json_array_size(shas) == SHELF__WANT_MAX);
-    shelf__sfile_rx_free(rx);
+        if (rc == SHELF_OK)
+            rc = run_jobs(&r, pull_job);
+        /* what was kept is marked here, also when the rest was not */
+        for (i = 0; i < r.n; i++) {
+            h->st->bytes_in += r.jobs[i].bytes;
+            if (r.jobs[i].done) {
+                h->st->files_in++;
+                if (rc == SHELF_OK)
+                    rc = shelf__sfile_batch_add(lib, &batch, &r.jobs[i].plan);
+            } else if (r.jobs[i].rc == SHELF_OK) {
+                h->st->files_waiting++;
+            }
+        }
+        rc = shelf__sfile_batch_commit(lib, &batch, rc);
+    } while (rc == SHELF_OK && asked == SHELF__WANT_MAX);
     json_decref(shas);
-    shelf__buf_release(&data);
-    shelf__buf_release(&plain);
+    shelf__sfile_batch_release(&batch);
+    run_stop(&r);
     return rc;
 }
 
@@ -942,11 +1147,10 @@ static int push(hub *h)
     h->last = on_hub;
     if (!(h->records = json_array()))
         return oom(h);
-    h->rc = SHELF_OK;
     if ((rc = shelf__libkey(lib, 1, &h->gen1, h->key1)) != SHELF_OK ||
-        (lib->sync_files != SHELF_SYNC_FILES_NONE &&
-         (rc = shelf__log_each(lib, h->me.id, on_hub, push_file, h)) != SHELF_OK))
-        return rc != SHELF_OK && h->rc != SHELF_OK ? h->rc : rc;
+        (rc = push_files(h, on_hub)) != SHELF_OK)
+        return rc;
+    h->rc = SHELF_OK;
     rc = shelf__log_each(lib, h->me.id, on_hub, push_one, h);
     if (rc != SHELF_OK && h->rc != SHELF_OK)
         rc = h->rc;
@@ -996,13 +1200,8 @@ static int pull(hub *h)
     }
     if (rc == SHELF_OK)
         rc = apply_pulled(h, &p);
-    if (rc == SHELF_OK) {
-        rc = shelf__libkey(h->lib, 1, &h->gen1, h->key1);
-        if (rc == SHELF_OK)
-            rc = pull_files(h);
-        else if (rc == SHELF_ENOTFOUND)
-            rc = SHELF_OK;      /* no library key yet: nothing was read, no files either */
-    }
+    if (rc == SHELF_OK)
+        rc = pull_files(h);
     for (i = 0; i < p.nmsgs; i++)
         shelf__wire_free(&p.msgs[i]);
     shelf_free(p.msgs);

@@ -11,6 +11,7 @@
 #include "shelf/sync.h"
 #include "../common/common_int.h"
 #include "../catalog/catalog_int.h"
+#include "../store/store_int.h"
 
 /* The device id of a certificate: SHA-256 of its DER bytes, formatted.
  * SHELF_OK or SHELF_ENOMEM. */
@@ -172,29 +173,52 @@ int shelf__sample_row(shelf_library *lib, const char *key, json_t *o);
 int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t max, json_t *out);
 /* The bytes of sample sha as held here, into out (replaced): its managed
  * copy, or (files set) its file.  SHELF_ENOTFOUND, no message, when this
- * device has none to give. */
+ * device has none to give.  In two steps, the second on any thread:
+ * source names the file (caller's thread), load reads it (e for
+ * messages). */
 int shelf__sfile_read(shelf_library *lib, const char *sha, int files, shelf__buf *out);
+int shelf__sfile_source(shelf_library *lib, const char *sha, int files, char **path);
+int shelf__sfile_load(shelf__err *e, const char *path, shelf__buf *out);
 /*
- * Receiving sample files (a peer's, a hub's): for each, a buffer for its
- * n bytes, filled by the caller, then take: the rows that want sample sha
- * are looked up here, and a pool thread checks the bytes against sha and
- * keeps them (the store for managed rows, without waiting for the disk;
- * the sync folder for its rows) while the caller receives the next.  A
- * failure (SHELF_ECORRUPT: not its bytes, nothing kept) comes out of the
- * next buffer call or of commit.  commit waits for every file, then marks
- * their rows as here once the store is on disk; was: how the transfer
- * went (the files that came whole are committed either way, and an error
- * in was is returned with its message).
+ * Keeping sample files that arrive.  On the caller's thread: lookup
+ * plans sample sha: the rows that want it (their ids, whether managed,
+ * where a referenced one goes).  On any thread: keep checks the bytes against sha
+ * (SHELF_ECORRUPT, nothing kept, when they are another's) and writes them
+ * (the store for managed rows, without waiting for the disk; the sync
+ * folder for its rows), messages to e.  On the caller's thread again:
+ * batch_add takes a kept plan's rows, batch_commit syncs the store and
+ * marks them as here; was: how the transfer went (what was kept is
+ * committed either way, and an error in was is returned with its message).
  */
 typedef struct shelf__sfile_row {
     int64_t id, size, mtime;
     int managed;
 } shelf__sfile_row;
+typedef struct shelf__sfile_plan {
+    char sha[SHELF_HASH_HEX];
+    shelf__sfile_row *rows;
+    char **paths;               /* per row: root, NUL, relative path */
+    size_t nrows, cap;
+} shelf__sfile_plan;
 typedef struct shelf__sfile_batch {
     shelf__sfile_row *rows;
     size_t n, cap;
     int managed;                /* a row of the batch is managed */
 } shelf__sfile_batch;
+int shelf__sfile_lookup(shelf_library *lib, const char *sha, shelf__sfile_plan *p);
+int shelf__sfile_keep(const shelf__store *store, shelf__sfile_plan *p, const void *data,
+                      size_t n, shelf__err *e);
+int shelf__sfile_batch_add(shelf_library *lib, shelf__sfile_batch *b, const shelf__sfile_plan *p);
+int shelf__sfile_batch_commit(shelf_library *lib, shelf__sfile_batch *b, int was);
+void shelf__sfile_plan_clear(shelf__sfile_plan *p);
+void shelf__sfile_plan_release(shelf__sfile_plan *p);
+void shelf__sfile_batch_release(shelf__sfile_batch *b);
+
+/* A stream of them (a peer's): for each file a buffer for its n bytes,
+ * filled by the caller, then take, which plans it and keeps it on a pool
+ * thread while the caller receives the next.  A failure comes out of the
+ * next buffer call or of commit, which waits for every file and commits
+ * the batch (was as above). */
 typedef struct shelf__sfile_rx shelf__sfile_rx;
 int shelf__sfile_rx_new(shelf_library *lib, shelf__sfile_rx **out);
 int shelf__sfile_rx_buffer(shelf__sfile_rx *rx, size_t n, void **buf);
