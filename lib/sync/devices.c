@@ -242,3 +242,14 @@ int shelf__device_seen(shelf_library *lib, const char *id, const char *address)
     sqlite3_finalize(st);
     return rc;
 }
+
+void shelf__device_forget(shelf_library *lib, const char *id)
+{
+    shelf__err keep = lib->err;
+    sqlite3_stmt *st = shelf__prepare(lib, "DELETE FROM devices WHERE id = ?1");
+
+    if (st && sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) == SQLITE_OK)
+        (void)sqlite3_step(st);
+    sqlite3_finalize(st);
+    lib->err = keep;            /* best effort: the session's failure is what is told */
+}

@@ -64,6 +64,8 @@ typedef struct session {
     int64_t keygen;                 /* the other side's newest key (-1: it does not say) */
     int zstd;                       /* the other side reads compressed frames */
     int files;                      /* the other side moves sample files */
+    int refused;                    /* the other side sent an error */
+    int newly_paired;               /* listener: paired by this session's invitation */
 } session;
 
 static void set_stats_peer(session *s, const char *name)
@@ -272,6 +274,7 @@ static int recv_msg(session *s, shelf__wire_msg *m)
         rc = shelf__seterr(&s->lib->err, SHELF_EPERM, "%s: the peer refused: %.300s", s->where,
                            json_is_string(msg) ? json_string_value(msg) : "no reason given");
         s->said = 1;
+        s->refused = 1;
         shelf__wire_free(m);
     }
     return rc;
@@ -616,7 +619,7 @@ static int take_invite(session *s, const shelf_device_info *me)
 {
     shelf__wire_msg m;
     json_t *proof, *name, *keys = NULL;
-    int rc;
+    int rc, was;
 
     if ((rc = recv_msg(s, &m)) != SHELF_OK)
         return rc;
@@ -627,12 +630,14 @@ static int take_invite(session *s, const shelf_device_info *me)
     }
     proof = json_object_get(m.root, "proof");
     name = json_object_get(m.root, "name");
+    was = shelf_device_lookup(s->lib, s->peer, NULL) == SHELF_OK;
     rc = shelf__invite_redeem(s->lib, s->peer, s->self,
                               json_is_string(proof) ? json_string_value(proof) : NULL,
                               json_is_string(name) ? json_string_value(name) : NULL);
     shelf__wire_free(&m);
     if (rc == SHELF_EPERM)
         return refuse_err(s, rc);
+    s->newly_paired = rc == SHELF_OK && !was;
     if (rc != SHELF_OK || (rc = shelf__keys_json(s->lib, 0, 1, &keys)) != SHELF_OK)
         return rc;
     return send_json(s, json_pack("{s:s, s:s, s:o}", "type", "welcome", "name", me->name, "keys",
@@ -796,6 +801,10 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
             s.files && (rc = fetch_files(&s)) == SHELF_OK)
             rc = serve_files(&s);
     }
+    /* an acceptor that refused what the invitation gave it (a library key
+     * other than its own) is not left paired here */
+    if (rc != SHELF_OK && s.newly_paired && s.refused)
+        shelf__device_forget(lib, s.peer);
     if (rc == SHELF_OK)
         rc = shelf__device_seen(lib, s.peer, we_listen ? NULL : where);
     if (rc == SHELF_OK) {

@@ -52,6 +52,9 @@ int shelf__vector_each(shelf_library *lib, int (*fn)(void *ud, const char *devic
 /* A paired device was reached: last_seen = now and, when address is not
  * NULL, address first among its addresses. */
 int shelf__device_seen(shelf_library *lib, const char *id, const char *address);
+/* Unpair id without a trace (no revocation, no key rotation): a pairing
+ * an invitation made that the acceptor then refused.  Best effort. */
+void shelf__device_forget(shelf_library *lib, const char *id);
 
 /* A record of the change log (doc/formats.md, "Migration 6"). */
 typedef struct shelf__change {

@@ -112,6 +112,22 @@ expect 0 "the tablet accepts the right one" "$SHELF" -L "$C" device accept "$GOO
 check "the tablet lists stage under its --name" "$(peers "$C")" = "$IDA=stage ✓"
 check "the tablet holds the same keys" "$(keys "$C")" = "$(keys "$A")"
 
+# an acceptor with a library key of its own, paired with others: it
+# refuses the inviter's key, and neither side is left paired
+expect 0 "the other device pairs with someone" "$SHELF" -L "$D" device add "$IDC"
+expect 0 "and makes its own library key" "$SHELF" -L "$D" sync push "$T/d-hub"
+expect 0 "stage invites it" invite
+expect 1 "it refuses the inviter's key" "$SHELF" -L "$D" device accept "$out"
+contains "says why" "$err" "library key differs"
+case "$(peers "$A")" in
+*"$IDD"*) fail "stage still lists the device that refused" ;;
+*) ok "stage does not list the device that refused" ;;
+esac
+case "$(peers "$D")" in
+*"$IDA"*) fail "the device that refused lists stage" ;;
+*) ok "the device that refused does not list stage" ;;
+esac
+
 # ---- revoking: the key rotates ----
 expect 0 "stage removes the tablet" "$SHELF" -L "$A" device rm "$IDC"
 contains "it says the key rotated" "$out" "library key rotated to generation 2"
