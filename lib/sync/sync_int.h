@@ -110,7 +110,7 @@ int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change
  * protocol"): a frame is a 4-byte big-endian length and that many bytes
  * of JSON, at most SHELF__WIRE_MAX.
  */
-#define SHELF__WIRE_MAX (2u << 20)
+#define SHELF__WIRE_MAX (16u << 20)
 /* The largest sample file sync moves (read whole into memory). */
 #define SHELF__BLOB_MAX ((size_t)1 << 31)
 /* Records of one "changes" frame are cut at about this many bytes. */

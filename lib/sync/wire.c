@@ -9,7 +9,8 @@
 #include "sync_int.h"
 
 #define ITEM_MAX 4096
-#define VALUE_MAX (1u << 20)
+/* a record's value: a document version up to half a frame (docs.c) */
+#define VALUE_MAX (SHELF__WIRE_MAX / 2)
 
 static int bad(shelf__err *e, const char *what)
 {

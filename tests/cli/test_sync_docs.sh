@@ -3,7 +3,8 @@
 # an emoji and spaces made on one device arrives whole; the same value set
 # on both devices is a conflict on both (shelf conflicts --json, exit 7);
 # shelf patch merge on one device resolves it, and after the next exchange
-# both show the same head and no conflict (exit 0).
+# both show the same head and no conflict (exit 0); a 3 MB patch (more
+# than a frame's worth) travels whole, peer to peer and through a hub.
 . "$(dirname "$0")/lib.sh"
 
 A="$T/stage"
@@ -59,4 +60,26 @@ HA=$out
 expect 0 "the laptop's head" "$SHELF" -L "$B" --json patch show "$PB"
 check "the same document on both" "$out" = "$HA"
 expect 2 "conflicts takes no argument" "$SHELF" -L "$A" conflicts x
+
+# a large patch (3 MB of params: more than a frame of records) travels
+# whole, peer to peer and through a hub
+python3 - "$T/big.json" <<'EOF2'
+import json, sys
+params = {"p%05d" % i: "x" * 290 for i in range(10000)}
+json.dump({"shelf_patch": 1, "name": "Big é", "params": params}, open(sys.argv[1], "w"))
+EOF2
+expect 0 "a large patch on stage" "$SHELF" -L "$A" --json patch new --file "$T/big.json"
+PBIG=$(json 'j["id"]')
+exchange "it travels"
+expect 0 "the laptop has it" "$SHELF" -L "$B" --json patch ls
+BIG=$(json '[p["id"] for p in j if p["name"] == "Big é"][0]')
+expect 0 "whole" "$SHELF" -L "$B" --json patch show "$BIG"
+check "every param" "$(json 'len(j["params"])')" = 10000
+expect 0 "a change to it on the laptop" "$SHELF" -L "$B" patch set "$BIG" params/p00001=y
+expect 0 "the laptop pushes to a hub (making the library key)" "$SHELF" -L "$B" sync push "$T/hub"
+expect 1 "stage waits for the key" "$SHELF" -L "$A" sync pull "$T/hub"
+expect 0 "the laptop wraps it for stage" "$SHELF" -L "$B" sync push "$T/hub"
+expect 0 "stage pulls it" "$SHELF" -L "$A" --json sync pull "$T/hub"
+expect 0 "stage's copy" "$SHELF" -L "$A" --json patch show "$PBIG"
+check "has the change" "$(json 'j["params"]["p00001"]')" = y
 finish

@@ -360,7 +360,7 @@ static int count_one(void *ud, const shelf_change *c)
 TEST(too_big_fails_clearly)
 {
     shelf_library *a = device("a");
-    size_t n = (1u << 20) + 100, off;
+    size_t n = (8u << 20) + 100, off;
     char *doc = malloc(n + 100);
     size_t logged = 0;
     int64_t id;
