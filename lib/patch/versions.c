@@ -1620,7 +1620,7 @@ out:
 int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags)
 {
     sqlite3_stmt *st = NULL;
-    char sql[80], detail[96];
+    char sql[256], detail[96];
     int64_t head, users = 0, last = 0;
     int rc;
 
@@ -1653,6 +1653,14 @@ int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags)
     last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     st = NULL;
+    /* sync logs the removal of the item its first version names
+     * (doc/sync.md), in this transaction as the catalog's triggers do */
+    snprintf(sql, sizeof sql, "INSERT INTO change_queue(ms, item, field, value) SELECT "
+             "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), '%c:' || hash, '.', "
+             "'null' FROM doc_versions WHERE kind = %d AND item_id = ?1 ORDER BY seq LIMIT 1",
+             kind == SHELF_DOC_PATCH ? 'p' : 'j', kind);
+    if ((rc = exec_id(lib, sql, id)) != SHELF_OK)
+        goto fail;
     if (!(flags & SHELF_REMOVE_PURGE)) {
         snprintf(sql, sizeof sql, "UPDATE doc_versions SET kind = %d WHERE kind = %d AND item_id = ?1",
                  -kind, kind);

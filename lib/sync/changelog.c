@@ -35,7 +35,7 @@
     "    AND item_id = s.id) THEN 'true' ELSE 'false' END))\n" \
     "FROM samples s WHERE id = ?1 AND 's:' || sha256 = ?2"
 
-/* A sample's removal: what this device had seen of every other device
+/* A removal (a sample's, a document's): what this device had seen of every other device
  * when it removed it (the clock of the newest record it held of each), so
  * that a receiver can tell a change the remover had seen (the removal
  * wins) from one it had not (the change wins: doc/sync.md). */
@@ -169,7 +169,8 @@ static int drain_one(drain_ctx *d)
             return shelf__seterr(&d->lib->err, SHELF_ENOMEM, "out of memory");
         }
         value = json;
-    } else if (value && !strcmp(value, "null") && !strcmp(field, ".") && !strncmp(item, "s:", 2)) {
+    } else if (value && !strcmp(value, "null") && !strcmp(field, ".") &&
+               (!strncmp(item, "s:", 2) || !strncmp(item, "p:", 2) || !strncmp(item, "j:", 2))) {
         if ((rc = removal_value(d, &json)) != SHELF_OK)
             return rc;
         value = json;

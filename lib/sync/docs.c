@@ -462,6 +462,18 @@ static int put_version(shelf_library *lib, const shelf__change *c, shelf__merge_
         st->skipped++;          /* held already: histories are unions */
         goto out;
     }
+    if (!id && depth == 0) {
+        int saw = 0;
+
+        /* removed here by a removal that had seen this version (it came
+         * round by another device): it stays removed */
+        if ((rc = shelf__removal_saw(lib, c, &saw)) != SHELF_OK)
+            goto out;
+        if (saw) {
+            st->skipped++;
+            goto out;
+        }
+    }
     if (!id && n == 0) {
         if (strcmp(hash, key) != 0) {
             rc = bad(lib, c, "a first version that does not name its document");

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sqlite3.h>
 #include "shelf/names.h"
+#include "shelf/patch.h"
 #include "sync_int.h"
 
 /* The catalog columns a sample's records may set. */
@@ -108,6 +109,28 @@ static int seen_by(uint64_t hlc, const char *dev, uint64_t rhlc, const char *rde
     return json_is_integer(t) && hlc <= (uint64_t)json_integer_value(t);
 }
 
+/* A document's removal won: it goes here too, its history parked as a
+ * local removal parks it (shelf_undo brings it back); a patch that a
+ * project here uses stays. */
+static int remove_doc(shelf_library *lib, const target *t, const char *key)
+{
+    char sql[512];
+    int64_t id = 0;
+    int kind = !strcmp(t->kind, SHELF__KIND_PATCH_SQL) ? SHELF_DOC_PATCH : SHELF_DOC_PROJECT, rc;
+
+    snprintf(sql, sizeof sql, "SELECT coalesce((SELECT item_id FROM doc_versions d WHERE kind = %s "
+             "AND hash = ?1 AND seq = (SELECT min(seq) FROM doc_versions WHERE kind = %s AND "
+             "item_id = d.item_id)), 0)", t->kind, t->kind);
+    if ((rc = shelf__query_int(lib, sql, key, &id)) != SHELF_OK || !id)
+        return rc;
+    rc = shelf_doc_remove(lib, kind, id, 0);
+    if (rc == SHELF_EINUSE) {
+        lib->err.rc = SHELF_OK;     /* used here: kept, as samples that patches use are */
+        return SHELF_OK;
+    }
+    return rc;
+}
+
 /* A won register of a sample or document: the catalog follows it (obj:
  * the whole sample, when a "." record is being put). */
 static int apply_item(shelf_library *lib, const target *t, const char *key, const char *field,
@@ -119,7 +142,7 @@ static int apply_item(shelf_library *lib, const target *t, const char *key, cons
 
     if (!strcmp(field, ".")) {
         if (strcmp(t->ids, SAMPLES_OF) != 0)
-            return SHELF_OK;    /* documents come and go with their histories */
+            return on ? SHELF_OK : remove_doc(lib, t, key);   /* they come with their histories */
         if (on)                 /* a sample learnt of: its row, bytes to come */
             return json_is_object(obj) ? shelf__sample_row(lib, key, obj) : SHELF_OK;
         /* a removed sample: its rows go, unless a patch or project uses them */
@@ -433,6 +456,60 @@ static int removed_unseen(shelf__regs *r, int *back)
     return *back ? restore_sample(r, remover) : SHELF_OK;
 }
 
+/* The device of a version of r->c's document that the removal r->c (its
+ * value rv) had not seen, into by ("" when it had seen them all). */
+static int version_unseen(shelf__regs *r, json_t *rv, char by[SHELF_DEVICE_ID_LEN + 1])
+{
+    const shelf__change *c = r->c;
+    sqlite3_stmt *st = shelf__prepare(r->lib, "SELECT hlc, device FROM changes WHERE item = ?1 AND "
+                                              "field LIKE 'v:%'");
+    int step = SQLITE_DONE, rc = SHELF_OK;
+
+    by[0] = '\0';
+    if (!st)
+        return r->lib->err.rc;
+    if (sqlite3_bind_text(st, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK)
+        rc = shelf__dberr(r->lib, "cannot read the change log");
+    while (rc == SHELF_OK && !by[0] && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dev = (const char *)sqlite3_column_text(st, 1);
+
+        if (!seen_by((uint64_t)sqlite3_column_int64(st, 0), dev ? dev : "", c->hlc, c->device, rv))
+            snprintf(by, SHELF_DEVICE_ID_LEN + 1, "%s", dev ? dev : "?");
+    }
+    if (rc == SHELF_OK && !by[0] && step != SQLITE_DONE)
+        rc = shelf__dberr(r->lib, "cannot read the change log");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int shelf__removal_saw(shelf_library *lib, const shelf__change *c, int *saw)
+{
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT hlc, device, value FROM sync_state WHERE item = "
+                                           "?1 AND field = '.'");
+    json_t *rv = NULL;
+    int rc = SHELF_OK, step;
+
+    *saw = 0;
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_bind_text(st, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE))
+        rc = shelf__dberr(lib, "cannot read the sync state");
+    else if (step == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 2);
+
+        if (text && strcmp(text, "true") != 0 &&
+            (rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
+                                    JSON_DECODE_ANY, &rv)) == SHELF_OK)
+            *saw = is_removal(rv) &&
+                   seen_by(c->hlc, c->device, (uint64_t)sqlite3_column_int64(st, 0),
+                           (const char *)sqlite3_column_text(st, 1), rv);
+    }
+    json_decref(rv);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* One register write: (r->c's item, field) = v (its JSON text vtext). */
 static int put_register(shelf__regs *r, const char *field, json_t *v, const char *vtext)
 {
@@ -485,6 +562,10 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
         }
         if (!by[0] && step != SQLITE_DONE)
             return shelf__dberr(lib, "cannot read the sync state");
+        /* a document: also every version of it in the log */
+        if (!by[0] && (!strncmp(c->item, "p:", 2) || !strncmp(c->item, "j:", 2)) &&
+            (rc = version_unseen(r, v, by)) != SHELF_OK)
+            return rc;
         if (by[0]) {
             if (r->local)
                 return SHELF_OK;

@@ -92,6 +92,11 @@ void shelf__sync_run_begin(shelf_library *lib);
  * total passes the allowed share. */
 int shelf__sync_guard(shelf_library *lib, int64_t removed);
 
+/* Whether the item of record c was removed here by a removal that had
+ * seen c (then c, a document's version that arrives late, stays removed
+ * with it), into *saw. */
+int shelf__removal_saw(shelf_library *lib, const shelf__change *c, int *saw);
+
 int shelf__regs_prepare(shelf__regs *r);
 int shelf__regs_put(shelf__regs *r);
 void shelf__regs_finish(shelf__regs *r);

@@ -24,6 +24,7 @@
 #define NAME "Pad é 🎹 x"
 #define PATCH_DOC \
     "{\"shelf_patch\":1,\"name\":\"" NAME "\",\"params\":{\"cutoff\":1000,\"res\":0.5}}"
+#define PATCH_DOC2 "{\"shelf_patch\":1,\"name\":\"Lead ☆\",\"params\":{\"res\":0.2}}"
 
 static int64_t sql_int(shelf_library *lib, const char *sql)
 {
@@ -311,6 +312,56 @@ TEST(modify_beats_delete)
     shelf_library_close(b);
 }
 
+/* A removal travels: a patch removed on one device goes on the other,
+ * parked there as a local removal is (undo brings it back); a version
+ * that came round by a third device after the removal, which its remover
+ * had seen, keeps it removed; an edit its remover had not seen brings it
+ * back on both. */
+TEST(removal_travels)
+{
+    shelf_library *a = device("a"), *b = device("b"), *c = device("c");
+    int64_t ida, seq;
+    char *what = NULL;
+
+    ASSERT_OKL(a, shelf_doc_create(a, PATCH, PATCH_DOC, NULL, &ida));
+    ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/res", "0.75", NULL, &seq));
+    sync2(a, b);
+    sync2(b, c);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM patches"), 1);
+    /* a edits, b sees it, then a removes; c hears of the removal from a
+     * first and of the edit (relayed by b) after it */
+    ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/cutoff", "99", NULL, &seq));
+    sync2(a, b);
+    ASSERT_OKL(a, shelf_doc_remove(a, PATCH, ida, 0));
+    test_exchange(c, a, NULL);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM patches"), 0);
+    test_exchange(c, b, NULL);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM patches"), 0);
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 0);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM audit_log WHERE action = 'remove'"), 1);
+    /* parked: undo on b brings it back, as after a removal made there */
+    ASSERT_OKL(b, shelf_undo(b, &what));
+    shelf_free(what);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 1);
+    ASSERT_OKL(b, shelf_doc_remove(b, PATCH, patch_id(b), 0));
+
+    /* a new patch; b edits it while a (not knowing) removes it */
+    ASSERT_OKL(a, shelf_doc_create(a, PATCH, PATCH_DOC2, NULL, &ida));
+    sync2(a, b);
+    ASSERT_OKL(b, shelf_doc_set(b, PATCH, sql_int(b, "SELECT id FROM patches WHERE name = "
+                                                      "'Lead ☆'"), "params/res", "0.1", NULL, &seq));
+    usleep(5000);
+    ASSERT_OKL(a, shelf_doc_remove(a, PATCH, ida, 0));
+    sync2(a, b);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM patches"), 1);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 1);
+    ASSERT_EQ_INT(sync2(a, b), 0);
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
 /* A version whose parent is not held: SHELF_EFORMAT, nothing changes. */
 TEST(missing_parent_changes_nothing)
 {
@@ -411,6 +462,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(same_param_conflicts),
         TEST_ENTRY(project_with_automation),
         TEST_ENTRY(modify_beats_delete),
+        TEST_ENTRY(removal_travels),
         TEST_ENTRY(missing_parent_changes_nothing),
         TEST_ENTRY(too_big_fails_clearly),
         TEST_ENTRY(fifty_versions_figures),
