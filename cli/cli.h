@@ -22,6 +22,7 @@ enum {
     EXIT_CONFLICT = 7,      /* a merge has unresolved conflicts; nothing changed */
     EXIT_AUTH = 8,          /* wrong or missing password (backup repositories) */
     EXIT_UNREADABLE = 9,    /* a backup finished, but some samples could not be read */
+    EXIT_SIGNATURE = 10,    /* a signature does not match, or --require-signed refused */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
@@ -168,6 +169,16 @@ int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
 int cmd_sync(const cli *c, int argc, char **argv);
 int cmd_conflicts(const cli *c, int argc, char **argv);
+int cmd_keys(const cli *c, int argc, char **argv);
+/* Signatures (cmd_keys.c): the trust class as a word ("self", "paired",
+ * "trusted", "revoked", "unknown"); a signature as JSON (null when
+ * unsigned); one line on f saying who signed and whether they are trusted. */
+const char *cli_trust_name(int trust);
+json_t *cli_signature_json(const shelf_signature *s);
+void cli_signature_line(FILE *f, const char *what, const shelf_signature *s);
+/* Classify sig in lib (lib may be NULL: unknown) and, with require, refuse
+ * (SHELF_EPERM) what is unsigned or not trusted; else SHELF_OK. */
+int cli_signature_check(shelf_library *lib, shelf_signature *sig, int require);
 
 /* Open the backup repository target as the backup commands do (the
  * password from password_file, $SHELF_PASSWORD, else a prompt on the

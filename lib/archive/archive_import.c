@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +873,28 @@ static char *private_dir(shelf_library *lib, const char *what)
     return d;
 }
 
+/* The bag's signature, then the caller's verdict on it (on_signature):
+ * a signature that does not match, or one the caller refuses, stops the
+ * import before anything enters the library. */
+static int check_signature(shelf_library *lib, const char *aname, shelf__bag *bag,
+                           const shelf_archive_import_opts *o, shelf_signature *sig)
+{
+    char msg[sizeof lib->err.msg];
+    int rc = shelf__bag_signature(bag, sig, &lib->err);
+
+    if (rc != SHELF_OK) {
+        snprintf(msg, sizeof msg, "%s", lib->err.msg);
+        return shelf__seterr(&lib->err, rc, "archive '%s': %.900s; nothing imported", aname, msg);
+    }
+    if (!o->on_signature || (rc = o->on_signature(o->ud, sig)) == SHELF_OK)
+        return SHELF_OK;
+    if (sig->state == SHELF_SIGNATURE_NONE)
+        return shelf__seterr(&lib->err, rc, "archive '%s' is not signed; nothing imported", aname);
+    return shelf__seterr(&lib->err, rc, "archive '%s' is signed by '%s' (%s), %s; nothing imported", aname,
+                         sig->name, sig->key,
+                         sig->trust == SHELF_TRUST_REVOKED ? "whose trust was revoked" : "who is not trusted");
+}
+
 static int archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
                           shelf_archive_import_stats *st)
 {
@@ -896,7 +919,9 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
     im.failures = shelf__alloc_failures();
     if (!o || !path)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive import: no options or no archive");
-    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, sizeof oc, "shelf_archive_import_opts") != SHELF_OK)
+    /* on_signature came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_archive_import_opts, on_signature),
+                          "shelf_archive_import_opts") != SHELF_OK)
         return lib->err.rc;
     o = &oc;
     if (shelf__writable(lib) != SHELF_OK)
@@ -983,6 +1008,8 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
         }
         goto out;
     }
+    if ((rc = check_signature(lib, im.aname, &bag, o, &st->signature)) != SHELF_OK)
+        goto out;
 
     /* 3. Parse and check what the bag holds. */
     for (i = 0; i < bag.nfiles && rc == SHELF_OK; i++) {
