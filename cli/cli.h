@@ -95,6 +95,9 @@ json_t *cli_json_parse(const char *text);
 /* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
  * newline or terminal control gets out); owned (shelf_free), NULL on ENOMEM. */
 char *cli_name_text(const char *s);
+/* A whole file (or stdin for "-"), at most 64 MiB, as a NUL-terminated
+ * string (free()); *len (may be NULL) its length.  NULL with errno set. */
+char *cli_read_all(const char *path, size_t *len);
 /* Print a JSON value to stdout followed by a newline, and free it.  When v
  * is NULL or a result passed to cli_json_check failed (memory ran out while
  * building the output), print "cannot print the JSON output: out of memory"

@@ -10,8 +10,6 @@
 #include <string.h>
 #include "cli.h"
 
-#define PUB_FILE_MAX (64 << 10)
-
 const char *cli_trust_name(int trust)
 {
     switch (trust) {
@@ -112,33 +110,6 @@ static int keys_ls(const cli *c, shelf_library *lib)
 
 /* ---- the others ------------------------------------------------------------------- */
 
-/* The file path whole (at most PUB_FILE_MAX bytes), owned, or NULL with the
- * error printed. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    char *buf = f ? malloc(PUB_FILE_MAX + 1) : NULL;
-    size_t n = 0;
-
-    if (!f) {
-        cli_error("cannot read '%s': %s", path, cli_errno_text(errno));
-        return NULL;
-    }
-    if (buf)
-        n = fread(buf, 1, PUB_FILE_MAX + 1, f);
-    if (!buf || ferror(f) || n > PUB_FILE_MAX) {
-        cli_error("cannot read '%s': %s", path, !buf ? "out of memory" : n > PUB_FILE_MAX ? "too large" : "read error");
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[n] = '\0';
-        *len = n;
-    }
-    if (f != stdin)
-        fclose(f);
-    return buf;
-}
-
 static int keys_run(const cli *c, shelf_library *lib, const char *sub, int argc, char **argv, const char *file,
                     const char *name)
 {
@@ -159,8 +130,10 @@ static int keys_run(const cli *c, shelf_library *lib, const char *sub, int argc,
         else if (rc == SHELF_OK)
             printf("%s\n", text);
     } else if (!strcmp(sub, "trust")) {
-        if (!(text = read_text(argv[0], &n)))
-            return EXIT_FAIL;
+        if (!(text = cli_read_all(argv[0], &n))) {
+            cli_error("cannot read '%s': %s", argv[0], cli_errno_text(errno));
+            return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
+        }
         rc = shelf_keys_trust(lib, text, n, name);
         if (rc == SHELF_OK && c->json)
             cli_print_json(json_pack("{s:s, s:b}", "file", argv[0], "trusted", 1));

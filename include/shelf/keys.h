@@ -64,6 +64,30 @@ SHELF_API int shelf_signer_key(shelf_library *lib, const char *key, shelf_signer
 /* Free a signer (its private key is wiped); NULL is fine. */
 SHELF_API void shelf_signer_free(shelf_signer *s);
 
+/* The role named in the signature of an exported history
+ * (shelf_sign_bytes, shelf_signature_check). */
+#define SHELF_SIGNED_HISTORY "shelf-history"
+
+/*
+ * A detached signature of data[0..n) by s, as the text of a signature file
+ * (doc/formats.md, "Archive signature") whose "signed" member is role,
+ * owned in *out.  Errors: SHELF_EINVAL (not an Ed25519 key), SHELF_ENOMEM;
+ * errmsg (may be NULL) receives an owned one-line message on failure.
+ */
+SHELF_API int shelf_sign_bytes(const shelf_signer *s, const char *role, const void *data, size_t n,
+                               char **out, char **errmsg);
+
+/*
+ * Check the signature file text[0..len) (outside input) over data[0..n)
+ * for role.  Fills sig (its size set by the caller; trust UNKNOWN until
+ * shelf_keys_classify).  SHELF_OK: it matches; SHELF_ECORRUPT with state
+ * SHELF_SIGNATURE_BAD: it does not; SHELF_EFORMAT: not a signature file
+ * shelf reads, or one for another role.  errmsg (may be NULL) receives an
+ * owned one-line message on failure.  Needs no library; thread-safe.
+ */
+SHELF_API int shelf_signature_check(const char *text, size_t len, const char *role, const void *data,
+                                    size_t n, shelf_signature *sig, char **errmsg);
+
 /* Set sig->trust for a signature checked elsewhere (state VALID), and
  * sig->device to the paired device's id when the key is one's.
  * Errors: SHELF_EDB and those of shelf_device_self. */

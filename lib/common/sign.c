@@ -233,3 +233,47 @@ out:
     json_decref(o);
     return rc;
 }
+
+int shelf_sign_bytes(const shelf_signer *s, const char *role, const void *data, size_t n, char **out,
+                     char **errmsg)
+{
+    shelf__buf b = SHELF__BUF_INIT;
+    shelf__err e = { 0, "" };
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    if (!s || !role || !out || (n && !data))
+        rc = shelf__seterr(&e, SHELF_EINVAL, "nothing to sign");
+    else if ((rc = shelf__sig_make(&e, s, role, n ? data : "", n, &b)) == SHELF_OK &&
+             !(*out = shelf__buf_detach(&b)))
+        rc = shelf__seterr(&e, SHELF_ENOMEM, "out of memory");
+    shelf__buf_release(&b);
+    if (rc != SHELF_OK && errmsg)
+        *errmsg = shelf__strdup(e.msg);
+    return rc;
+}
+
+int shelf_signature_check(const char *text, size_t len, const char *role, const void *data, size_t n,
+                          shelf_signature *sig, char **errmsg)
+{
+    shelf_signature full;
+    shelf__err e = { 0, "" };
+    int rc;
+
+    if (errmsg)
+        *errmsg = NULL;
+    if (!text || !role || (n && !data))
+        rc = shelf__seterr(&e, SHELF_EINVAL, "no signature or nothing signed");
+    else
+        rc = shelf__sig_check(&e, text, len, role, n ? data : "", n, &full);
+    if (rc == SHELF_EINVAL)
+        memset(&full, 0, sizeof full);
+    if (sig)
+        shelf__out_fill(sig, &full, sizeof full);
+    if (rc != SHELF_OK && errmsg)
+        *errmsg = shelf__strdup(e.msg);
+    return rc;
+}
