@@ -873,19 +873,14 @@ static char *private_dir(shelf_library *lib, const char *what)
     return d;
 }
 
-/* The bag's signature, then the caller's verdict on it (on_signature):
- * a signature that does not match, or one the caller refuses, stops the
- * import before anything enters the library. */
-static int check_signature(shelf_library *lib, const char *aname, shelf__bag *bag,
-                           const shelf_archive_import_opts *o, shelf_signature *sig)
+/* The caller's verdict (on_signature) on the bag's signature, checked
+ * already: one it refuses stops the import before anything enters the
+ * library. */
+static int check_signature(shelf_library *lib, const char *aname, const shelf_archive_import_opts *o,
+                           shelf_signature *sig)
 {
-    char msg[sizeof lib->err.msg];
-    int rc = shelf__bag_signature(bag, sig, &lib->err);
+    int rc;
 
-    if (rc != SHELF_OK) {
-        snprintf(msg, sizeof msg, "%s", lib->err.msg);
-        return shelf__seterr(&lib->err, rc, "archive '%s': %.900s; nothing imported", aname, msg);
-    }
     if (!o->on_signature || (rc = o->on_signature(o->ud, sig)) == SHELF_OK)
         return SHELF_OK;
     if (sig->state == SHELF_SIGNATURE_NONE)
@@ -991,6 +986,19 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
     rc = shelf__bag_read(src, NULL, 0, &lim, stage, o->progress ? on_read : NULL, &rp, &bag, &lib->err);
     if (rc == SHELF_OK)
         rc = shelf__bag_check(&bag, &lib->err);
+    if (rc == SHELF_OK || rc == SHELF_ECORRUPT) {
+        /* A signature that does not match says more than the damage it explains. */
+        shelf__err serr = { 0, "" };
+        int sgrc = shelf__bag_signature(&bag, &st->signature, &serr);
+
+        if (sgrc != SHELF_OK && (rc == SHELF_OK || sgrc == SHELF_ECORRUPT)) {
+            for (i = 0; i < bag.nproblems; i++)
+                if (o->on_problem)
+                    o->on_problem(o->ud, bag.problems[i].kind, bag.problems[i].path, bag.problems[i].detail);
+            rc = shelf__seterr(&lib->err, sgrc, "archive '%s': %.900s; nothing imported", im.aname, serr.msg);
+            goto out;
+        }
+    }
     for (i = 0; i < bag.nproblems; i++)
         if (o->on_problem)
             o->on_problem(o->ud, bag.problems[i].kind, bag.problems[i].path, bag.problems[i].detail);
@@ -1008,7 +1016,7 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
         }
         goto out;
     }
-    if ((rc = check_signature(lib, im.aname, &bag, o, &st->signature)) != SHELF_OK)
+    if ((rc = check_signature(lib, im.aname, o, &st->signature)) != SHELF_OK)
         goto out;
 
     /* 3. Parse and check what the bag holds. */
