@@ -179,6 +179,10 @@ int cmd_keys(const cli *c, int argc, char **argv);
 const char *cli_trust_name(int trust);
 json_t *cli_signature_json(const shelf_signature *s);
 void cli_signature_line(FILE *f, const char *what, const shelf_signature *s);
+/* The signer of an export: none with no_sign, the key with (--sign-with),
+ * else this device's (none, with a warning, when a read-only library has
+ * no identity to sign with).  Returns an exit status (message printed). */
+int cli_signer(shelf_library *lib, const char *with, int no_sign, const char *what, shelf_signer **out);
 /* Classify sig in lib (lib may be NULL: unknown) and, with require, refuse
  * (SHELF_EPERM) what is unsigned or not trusted; else SHELF_OK. */
 int cli_signature_check(shelf_library *lib, shelf_signature *sig, int require);

@@ -244,11 +244,8 @@ static int archive_export(const cli *c, int argc, char **argv)
     o.npatches = npatches;
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
         goto out;
-    if (!no_sign && (src = sign_with ? shelf_signer_key(lib, sign_with, &signer)
-                                     : shelf_signer_device(lib, &signer)) != SHELF_OK) {
-        rc = cli_fail(lib, src);
+    if ((rc = cli_signer(lib, sign_with, no_sign, argv[optind], &signer)) != EXIT_OK)
         goto out;
-    }
     o.signer = signer;
     u.c = c;
     u.what = "export";

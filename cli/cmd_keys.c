@@ -55,6 +55,24 @@ void cli_signature_line(FILE *f, const char *what, const shelf_signature *s)
     shelf_free(name);
 }
 
+int cli_signer(shelf_library *lib, const char *with, int no_sign, const char *what, shelf_signer **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (no_sign)
+        return EXIT_OK;
+    if (with)
+        rc = shelf_signer_key(lib, with, out);
+    else if ((rc = shelf_signer_device(lib, out)) == SHELF_EPERM) {
+        /* A read-only library that has no identity yet cannot make one:
+         * what it exports goes out unsigned, and says so. */
+        cli_error("warning: '%s' is not signed: %s", what, shelf_errmsg(lib));
+        return EXIT_OK;
+    }
+    return rc == SHELF_OK ? EXIT_OK : cli_fail(lib, rc);
+}
+
 int cli_signature_check(shelf_library *lib, shelf_signature *sig, int require)
 {
     if (lib && sig->state == SHELF_SIGNATURE_VALID && shelf_keys_classify(lib, sig) != SHELF_OK)

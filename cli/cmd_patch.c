@@ -1357,10 +1357,8 @@ static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id
 
     if ((rc = shelf_doc_export(lib, kind, id, &text)) != SHELF_OK)
         return cli_fail(lib, rc);
-    if (!no_sign && (rc = with ? shelf_signer_key(lib, with, &signer) : shelf_signer_device(lib, &signer)) != SHELF_OK) {
-        ex = cli_fail(lib, rc);
+    if ((ex = cli_signer(lib, with, no_sign, out, &signer)) != EXIT_OK)
         goto out;
-    }
     /* The file ends with a newline, and the signature covers it too. */
     n = strlen(text);
     if (!(file = malloc(n + 2))) {
