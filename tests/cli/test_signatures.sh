@@ -159,6 +159,15 @@ expect 0 "keys new --file" "$SHELF" keys new other --file "$T/other.key"
 check "--file: 0600" "$(stat -c %a "$T/other.key")" = 600
 expect 1 "keys new: the same name again" "$SHELF" keys new "Pack Maker é"
 expect 0 "export --sign-with" "$SHELF" archive export --all "$A/pack.tar" --sign-with "Pack Maker é"
+# openssl(1) checks the signature with the public key alone: plain Ed25519
+# over the bytes of tagmanifest-sha256.txt.
+mkdir -p "$A/p" && bsdtar -xf "$A/pack.tar" -C "$A/p"
+python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["signature"]))' \
+    "$A/p/pack/shelf-signature.json" > "$T/sig.bin"
+openssl pkey -in "$SHELF_LIBRARY/keys/Pack Maker é.key" -pubout -out "$T/pack.pem" 2>/dev/null
+expect 0 "openssl pkeyutl verifies the signature" openssl pkeyutl -verify -pubin -inkey "$T/pack.pem" -rawin \
+    -in "$A/p/pack/tagmanifest-sha256.txt" -sigfile "$T/sig.bin"
+contains "openssl: success" "$out" "Signature Verified Successfully"
 expect 0 "verify: unknown key" "$SHELF" -L "$L2" --json archive verify "$A/pack.tar"
 check "pack: unknown" "$(json 'j["signature"]["trust"]')" = unknown
 check "pack: signer name" "$(json 'j["signature"]["name"]')" = "Pack Maker é"
