@@ -175,7 +175,7 @@ int cmd_keys(const cli *c, int argc, char **argv)
     };
     const char *sub = argc > 1 ? argv[1] : "ls", *file = NULL, *name = NULL;
     shelf_library *lib = NULL;
-    int ch, rc, want;
+    int ch, rc, want, known;
 
     if (argc > 1) {
         argc--;
@@ -191,18 +191,18 @@ int cmd_keys(const cli *c, int argc, char **argv)
     }
     argc -= optind;
     argv += optind;
-    want = !strcmp(sub, "ls") ? 0 : !strcmp(sub, "export") ? -1 : 1;
-    if ((strcmp(sub, "ls") && strcmp(sub, "new") && strcmp(sub, "export") && strcmp(sub, "trust") &&
-         strcmp(sub, "revoke")) ||
-        (want >= 0 && argc != want) || (want < 0 && argc > 1) || (file && strcmp(sub, "new")) ||
-        (name && strcmp(sub, "trust"))) {
+    known = strcmp(sub, "ls") == 0 || strcmp(sub, "new") == 0 || strcmp(sub, "export") == 0 ||
+            strcmp(sub, "trust") == 0 || strcmp(sub, "revoke") == 0;
+    want = strcmp(sub, "ls") == 0 ? 0 : strcmp(sub, "export") == 0 ? -1 : 1;
+    if (!known || (want >= 0 && argc != want) || (want < 0 && argc > 1) || (file && strcmp(sub, "new") != 0) ||
+        (name && strcmp(sub, "trust") != 0)) {
         cli_error("usage: shelf keys [ls] | new NAME [--file PATH] | export [KEY] | trust FILE [--name NAME] | "
                   "revoke KEY|NAME");
         return EXIT_USAGE;
     }
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
         return rc;
-    rc = !strcmp(sub, "ls") ? keys_ls(c, lib) : keys_run(c, lib, sub, argc, argv, file, name);
+    rc = strcmp(sub, "ls") == 0 ? keys_ls(c, lib) : keys_run(c, lib, sub, argc, argv, file, name);
     shelf_library_close(lib);
     return rc;
 }

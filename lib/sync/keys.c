@@ -171,7 +171,7 @@ int shelf_keys_export(shelf_library *lib, const char *key, char **out)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "nowhere to put the key") : SHELF_EINVAL;
     *out = NULL;
     rc = key ? shelf_signer_key(lib, key, &s) : shelf_signer_device(lib, &s);
-    if (rc == SHELF_OK)
+    if (rc == SHELF_OK && s)
         rc = pub_file(lib, s->key, s->name, s->device, out);
     shelf_signer_free(s);
     return rc;
@@ -411,8 +411,8 @@ int shelf_keys_ls(shelf_library *lib, shelf_signkey_cb cb, void *ud)
 
     if (!lib || !cb)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "no callback") : SHELF_EINVAL;
-    if ((rc = shelf_signer_device(lib, &s)) != SHELF_OK)
-        return rc;
+    if ((rc = shelf_signer_device(lib, &s)) != SHELF_OK || !s)
+        return rc != SHELF_OK ? rc : SHELF_ENOMEM;
     memset(&ki, 0, sizeof ki);
     ki.size = sizeof ki;
     ki.kind = SHELF_KEY_DEVICE;
