@@ -208,4 +208,14 @@ expect 0 "patch export --no-sign" "$SHELF" patch export "$P" "$A/kit3.json" --no
 check "no signature file" ! -e "$A/kit3.json.sig"
 expect 10 "patch import --require-signed: unsigned" "$SHELF" -L "$T/lib3" patch import --as-new --require-signed "$A/kit3.json"
 
+# ---- project histories ---------------------------------------------------------------
+expect 0 "a project" "$SHELF" --json project new "Live 🎛"
+J=$(json 'j["id"]')
+expect 0 "project export: signed" "$SHELF" --json project export "$J" "$A/live.json"
+check "project export --json names the signature" "$(json 'j["signature"]')" = "$A/live.json.sig"
+expect 0 "project import: a trusted signer" "$SHELF" -L "$T/lib3" --json project import --require-signed "$A/live.json"
+check "project import --json: trusted" "$(json 'j["signature"]["trust"]')" = trusted
+printf ' ' >> "$A/live.json"
+expect 10 "project import: a byte added" "$SHELF" -L "$T/lib3" project import --as-new "$A/live.json"
+
 finish
