@@ -6,13 +6,16 @@
  * checked for both roles shelf signs.  Invariants: the answer is SHELF_OK
  * (state VALID, a 44-character key), SHELF_ECORRUPT (state BAD) or
  * SHELF_EFORMAT, never another code when memory does not run out; a
- * message comes with every failure.
+ * message comes with every failure.  The signature file's text is also
+ * read as a public key file (shelf__pubkey_parse, what `shelf keys trust`
+ * takes): SHELF_OK with a 44-character key and a name, or SHELF_EFORMAT
+ * with every output empty.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_target.h"
-#include "shelf/shelf.h"
+#include "common/common_int.h"
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
@@ -52,6 +55,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, sig, len);
     text[len] = '\0';
+    {
+        char key[SHELF_KEY_TEXT_LEN + 1], name[SHELF_SIGNER_NAME_MAX + 1], dev[SHELF_SIGNER_ID_MAX + 1];
+        shelf__err e = { 0, "" };
+        int rc = shelf__pubkey_parse(&e, text, len, key, name, dev);
+
+        CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);
+        if (rc == SHELF_OK)
+            CHECK(strlen(key) == SHELF_KEY_TEXT_LEN && *name);
+        else
+            CHECK(!*key && !*name && !*dev && *e.msg);
+    }
     one("tagmanifest-sha256.txt", data, n, text, len);
     one(SHELF_SIGNED_HISTORY, data, n, text, len);
     free(text);

@@ -260,6 +260,14 @@ int shelf__sig_make(shelf__err *e, const shelf_signer *s, const char *signed_nam
  */
 int shelf__sig_check(shelf__err *e, const char *text, size_t len, const char *signed_name,
                      const void *data, size_t n, shelf_signature *sig);
+/*
+ * Read a public key file text[0..n) (outside input; doc/formats.md,
+ * "Archive signature"): its key (checked: base64 of an Ed25519 key),
+ * name and device ("" when absent) into the buffers.  SHELF_EFORMAT with
+ * a one-line message when it is not one, SHELF_ENOMEM.
+ */
+int shelf__pubkey_parse(shelf__err *e, const char *text, size_t n, char key[SHELF_KEY_TEXT_LEN + 1],
+                        char name[SHELF_SIGNER_NAME_MAX + 1], char device[SHELF_SIGNER_ID_MAX + 1]);
 
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */

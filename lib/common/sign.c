@@ -234,6 +234,48 @@ out:
     return rc;
 }
 
+int shelf__pubkey_parse(shelf__err *e, const char *text, size_t n, char key[SHELF_KEY_TEXT_LEN + 1],
+                        char name[SHELF_SIGNER_NAME_MAX + 1], char device[SHELF_SIGNER_ID_MAX + 1])
+{
+    const char *format = NULL, *alg = NULL, *k = NULL, *nm = NULL, *dev = NULL;
+    json_int_t version = 0;
+    json_error_t jerr;
+    EVP_PKEY *pk = NULL;
+    json_t *o = NULL;
+    int rc;
+
+    key[0] = name[0] = device[0] = '\0';
+    if (n > SHELF__SIG_MAX)
+        return shelf__seterr(e, SHELF_EFORMAT, "public key file: larger than %u bytes", SHELF__SIG_MAX);
+    if ((rc = shelf__json_parse(e, SHELF_EFORMAT, "public key file", text, n, JSON_REJECT_DUPLICATES, &o)) !=
+        SHELF_OK)
+        return rc;
+    if (json_unpack_ex(o, &jerr, 0, "{s:s, s:I, s:s, s:s, s:s, s?:s}", "format", &format, "version", &version,
+                       "algorithm", &alg, "key", &k, "name", &nm, "device", &dev) != 0) {
+        rc = SHELF__JSON_NOMEM(&jerr) ? shelf__seterr(e, SHELF_ENOMEM, "out of memory")
+                                      : shelf__seterr(e, SHELF_EFORMAT, "public key file: %s", jerr.text);
+        goto out;
+    }
+    if (strcmp(format, "shelf-public-key") != 0 || version != SIG_VERSION || strcmp(alg, "ed25519") != 0 ||
+        !(pk = shelf__key_of_text(k))) {
+        rc = shelf__seterr(e, SHELF_EFORMAT, "not a shelf public key file (version 1, ed25519)");
+        goto out;
+    }
+    if (!take_text(name, SHELF_SIGNER_NAME_MAX + 1, nm) || !*name ||
+        !take_text(device, SHELF_SIGNER_ID_MAX + 1, dev ? dev : "")) {
+        rc = shelf__seterr(e, SHELF_EFORMAT, "public key file: the name or device id is empty, too long or "
+                           "not UTF-8 text");
+        goto out;
+    }
+    memcpy(key, k, SHELF_KEY_TEXT_LEN + 1);
+out:
+    if (rc != SHELF_OK)
+        key[0] = name[0] = device[0] = '\0';
+    EVP_PKEY_free(pk);
+    json_decref(o);
+    return rc;
+}
+
 int shelf_sign_bytes(const shelf_signer *s, const char *role, const void *data, size_t n, char **out,
                      char **errmsg)
 {

@@ -230,49 +230,25 @@ out:
 
 int shelf_keys_trust(shelf_library *lib, const char *text, size_t n, const char *name)
 {
-    const char *format = NULL, *alg = NULL, *key = NULL, *fname = NULL, *device = NULL;
-    json_int_t version = 0;
-    json_error_t jerr;
-    sqlite3_stmt *st = NULL;
-    EVP_PKEY *pk = NULL;
-    json_t *o = NULL;
+    char key[SHELF_KEY_TEXT_LEN + 1], fname[SHELF_SIGNER_NAME_MAX + 1], device[SHELF_SIGNER_ID_MAX + 1];
+    sqlite3_stmt *st;
     int rc;
 
     if (!lib)
         return SHELF_EINVAL;
     if ((rc = shelf__writable(lib)) != SHELF_OK ||
-        (rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "public key file", text, n, JSON_REJECT_DUPLICATES,
-                                &o)) != SHELF_OK)
+        (rc = shelf__pubkey_parse(&lib->err, text, n, key, fname, device)) != SHELF_OK ||
+        (name && (rc = shelf__device_name_check(lib, name)) != SHELF_OK))
         return rc;
-    if (json_unpack_ex(o, &jerr, 0, "{s:s, s:I, s:s, s:s, s:s, s?:s}", "format", &format, "version",
-                       &version, "algorithm", &alg, "key", &key, "name", &fname, "device", &device) != 0) {
-        rc = SHELF__JSON_NOMEM(&jerr) ? shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory")
-                                      : shelf__seterr(&lib->err, SHELF_EFORMAT, "public key file: %s", jerr.text);
-        goto out;
-    }
-    if (strcmp(format, "shelf-public-key") != 0 || version != PUB_VERSION || strcmp(alg, "ed25519") != 0 ||
-        !(pk = shelf__key_of_text(key))) {
-        rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "not a shelf public key file (version 1, ed25519)");
-        goto out;
-    }
-    if (name)
-        fname = name;
-    if ((rc = shelf__device_name_check(lib, fname)) != SHELF_OK)
-        goto out;
     if (!(st = shelf__prepare(lib, "INSERT INTO trusted_keys(key, name, device, added) VALUES(?1, ?2, ?3, ?4) "
-                                   "ON CONFLICT(key) DO UPDATE SET name = excluded.name, revoked = NULL"))) {
-        rc = lib->err.rc;
-        goto out;
-    }
+                                   "ON CONFLICT(key) DO UPDATE SET name = excluded.name, revoked = NULL")))
+        return lib->err.rc;
     if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, fname, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, device ? device : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, name ? name : fname, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, shelf__now()) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot trust the key");
-out:
     sqlite3_finalize(st);
-    EVP_PKEY_free(pk);
-    json_decref(o);
     return rc;
 }
 
