@@ -22,6 +22,7 @@ enum {
     EXIT_CONFLICT = 7,      /* a merge has unresolved conflicts; nothing changed */
     EXIT_AUTH = 8,          /* wrong or missing password (backup repositories) */
     EXIT_UNREADABLE = 9,    /* a backup finished, but some samples could not be read */
+    EXIT_SIGNATURE = 10,    /* a signature does not match, or --require-signed refused */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
@@ -94,6 +95,9 @@ json_t *cli_json_parse(const char *text);
 /* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
  * newline or terminal control gets out); owned (shelf_free), NULL on ENOMEM. */
 char *cli_name_text(const char *s);
+/* A whole file (or stdin for "-"), at most 64 MiB, as a NUL-terminated
+ * string (free()); *len (may be NULL) its length.  NULL with errno set. */
+char *cli_read_all(const char *path, size_t *len);
 /* Print a JSON value to stdout followed by a newline, and free it.  When v
  * is NULL or a result passed to cli_json_check failed (memory ran out while
  * building the output), print "cannot print the JSON output: out of memory"
@@ -168,6 +172,20 @@ int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
 int cmd_sync(const cli *c, int argc, char **argv);
 int cmd_conflicts(const cli *c, int argc, char **argv);
+int cmd_keys(const cli *c, int argc, char **argv);
+/* Signatures (cmd_keys.c): the trust class as a word ("self", "paired",
+ * "trusted", "revoked", "unknown"); a signature as JSON (null when
+ * unsigned); one line on f saying who signed and whether they are trusted. */
+const char *cli_trust_name(int trust);
+json_t *cli_signature_json(const shelf_signature *s);
+void cli_signature_line(FILE *f, const char *what, const shelf_signature *s);
+/* The signer of an export: none with no_sign, the key with (--sign-with),
+ * else this device's (none, with a warning, when a read-only library has
+ * no identity to sign with).  Returns an exit status (message printed). */
+int cli_signer(shelf_library *lib, const char *with, int no_sign, const char *what, shelf_signer **out);
+/* Classify sig in lib (lib may be NULL: unknown) and, with require, refuse
+ * (SHELF_EPERM) what is unsigned or not trusted; else SHELF_OK. */
+int cli_signature_check(shelf_library *lib, shelf_signature *sig, int require);
 
 /* Open the backup repository target as the backup commands do (the
  * password from password_file, $SHELF_PASSWORD, else a prompt on the

@@ -22,6 +22,9 @@ typedef struct ui {
     json_t *arr;                /* --json: problems or items */
     int mask;                   /* problems seen (SHELF_ARCHIVE_ bits) */
     int lost;                   /* an entry could not be added to arr */
+    shelf_library *lib;         /* import: to classify the signer */
+    int require_signed;         /* import: --require-signed */
+    int refused;                /* import: the signature check refused the archive */
 } ui;
 
 /* Add e to the --json list; when memory runs out, say once that the list
@@ -166,9 +169,12 @@ static int archive_export(const cli *c, int argc, char **argv)
         { "query", required_argument, NULL, 'Q' }, { "all", no_argument, NULL, 'a' },
         { "parity", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
         { "allow-missing", no_argument, NULL, 'm' }, { "to", required_argument, NULL, 'T' },
+        { "sign-with", required_argument, NULL, 'k' }, { "no-sign", no_argument, NULL, 'u' },
         CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
-    const char *to = NULL, *out_path;
+    const char *to = NULL, *out_path, *sign_with = NULL;
+    shelf_signer *signer = NULL;
+    int no_sign = 0;
     char xdir[4096] = "", xpath[4400];
     cli_net net;
     shelf_archive_export_opts o;
@@ -193,6 +199,8 @@ static int archive_export(const cli *c, int argc, char **argv)
         case 'a': o.all = 1; break;
         case 's': o.sync = 1; break;
         case 'm': o.allow_missing = 1; break;
+        case 'k': sign_with = optarg; break;
+        case 'u': no_sign = 1; break;
         case 'r':
             if ((o.parity = parse_percent(optarg)) < 0) {
                 cli_error("--parity: '%s' is not a percentage from 0 to 100", optarg);
@@ -206,7 +214,13 @@ static int archive_export(const cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all)) {
         cli_error("usage: shelf archive export (--project ID | --patch ID | --query Q | --all)... "
-                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing] [--to TARGET]");
+                  "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing] [--sign-with KEY | --no-sign] "
+                  "[--to TARGET]");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (sign_with && no_sign) {
+        cli_error("--sign-with and --no-sign exclude each other");
         rc = EXIT_USAGE;
         goto out;
     }
@@ -230,6 +244,9 @@ static int archive_export(const cli *c, int argc, char **argv)
     o.npatches = npatches;
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
         goto out;
+    if ((rc = cli_signer(lib, sign_with, no_sign, argv[optind], &signer)) != EXIT_OK)
+        goto out;
+    o.signer = signer;
     u.c = c;
     u.what = "export";
     o.progress = on_progress;
@@ -260,7 +277,8 @@ static int archive_export(const cli *c, int argc, char **argv)
             printf("uploaded %u file%s to %s\n", nf, nf == 1 ? "" : "s", to);
     }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
+        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
+                                 "signed", signer != NULL,
                                  "samples", (json_int_t)st.samples, "patches", (json_int_t)st.patches,
                                  "projects", (json_int_t)st.projects, "files", (json_int_t)st.files,
                                  "payload_bytes", (json_int_t)st.payload_bytes,
@@ -277,11 +295,14 @@ static int archive_export(const cli *c, int argc, char **argv)
         if (st.parity_slices)
             printf("parity: %u recovery slices of %llu bytes in %s.par2 and %s.vol*.par2\n",
                    st.parity_slices, (unsigned long long)st.slice_size, argv[optind], argv[optind]);
+        if (signer)
+            printf("signed with %s\n", sign_with ? sign_with : "this device's key");
     }
 out:
     if (xdir[0])
         xfer_clear(xdir);
     json_decref(u.arr);
+    shelf_signer_free(signer);
     shelf_library_close(lib);
     free(projects);
     free(patches);
@@ -290,14 +311,30 @@ out:
 
 /* ---- verify ------------------------------------------------------------------------ */
 
+/* The library of -L or the default, read-only, without a word when there is none. */
+static int quiet_open(const cli *c, shelf_library **lib)
+{
+    char dir[4096];
+
+    *lib = NULL;
+    if (c->library)
+        snprintf(dir, sizeof dir, "%s", c->library);
+    else if (shelf_default_dir(dir, sizeof dir) != SHELF_OK)
+        return SHELF_ENOTFOUND;
+    return shelf_library_open(dir, SHELF_OPEN_READONLY, lib, NULL);
+}
+
 static int archive_verify(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "from", required_argument, NULL, 'F' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
+        { "from", required_argument, NULL, 'F' }, { "require-signed", no_argument, NULL, 'S' },
+        CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     shelf_archive_verify_stats st = { .size = sizeof st };
     char *msg = NULL, b1[32], xdir[4096] = "", xpath[4400];
     const char *from = NULL, *path;
+    shelf_library *lib = NULL;
+    int require = 0, refused;
     cli_net net;
     ui u;
     int ch, rc;
@@ -307,11 +344,13 @@ static int archive_verify(const cli *c, int argc, char **argv)
     FOR_OPTS(ch, argc, argv, "", longopts) {
         if (ch == 'F')
             from = optarg;
+        else if (ch == 'S')
+            require = 1;
         else if (cli_net_opt(&net, ch, optarg) != EXIT_OK)
             return EXIT_USAGE;
     }
     if (optind + 1 != argc) {
-        cli_error("usage: shelf archive verify ARCHIVE [--from TARGET]");
+        cli_error("usage: shelf archive verify ARCHIVE [--require-signed] [--from TARGET]");
         return EXIT_USAGE;
     }
     path = argv[optind];
@@ -330,9 +369,24 @@ static int archive_verify(const cli *c, int argc, char **argv)
     cli_progress_end(&u.prog);
     if (xdir[0])
         xfer_clear(xdir);
+    /* The signer's trust needs a library: this one when it opens, else unknown. */
+    if (st.signature.state == SHELF_SIGNATURE_VALID)
+        (void)quiet_open(c, &lib);
+    refused = cli_signature_check(lib, &st.signature, require) != SHELF_OK;
+    shelf_library_close(lib);
+    if (rc == SHELF_OK && refused) {
+        free(msg);
+        msg = malloc(1024);
+        if (msg)
+            snprintf(msg, 1024, st.signature.state == SHELF_SIGNATURE_NONE
+                                    ? "'%s' is not signed (--require-signed)"
+                                    : "'%s': its signer is not trusted (--require-signed)", argv[optind]);
+        rc = SHELF_EPERM;
+    }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:o, s:b, s:i, s:i, s:s?}", "archive", argv[optind],
-                                 "intact", rc == SHELF_OK, "files", (json_int_t)st.files,
+        cli_print_json(json_pack("{s:s, s:b, s:o, s:I, s:I, s:o, s:b, s:i, s:i, s:s?}", "archive", argv[optind],
+                                 "intact", rc == SHELF_OK, "signature", cli_signature_json(&st.signature),
+                                 "files", (json_int_t)st.files,
                                  "bytes", (json_int_t)st.bytes, "problems", u.arr, "parity", st.parity,
                                  "bad_slices", (int)st.bad_slices, "recovery_slices",
                                  (int)st.recovery_slices, "error", rc == SHELF_OK ? NULL : msg));
@@ -343,12 +397,18 @@ static int archive_verify(const cli *c, int argc, char **argv)
             printf("%s: intact: %llu files, %s checked against SHA-256 and SHA-512%s\n", argv[optind],
                    (unsigned long long)st.files, cli_bytes(st.bytes, b1),
                    st.parity ? "; parity intact" : "");
+        if (!c->json && !c->quiet)
+            cli_signature_line(stdout, argv[optind], &st.signature);
         free(msg);
         return EXIT_OK;
     }
+    if (!c->json && st.signature.state != SHELF_SIGNATURE_NONE)
+        cli_signature_line(stderr, argv[optind], &st.signature);
     if (!c->json)
         cli_error("%s", msg ? msg : shelf_strerror(rc));
     free(msg);
+    if (st.signature.state == SHELF_SIGNATURE_BAD || refused)
+        return EXIT_SIGNATURE;
     if (rc == SHELF_ECORRUPT)
         return EXIT_VERIFY + (u.mask ? u.mask : SHELF_ARCHIVE_CORRUPT);
     return cli_exit_for(rc);
@@ -412,12 +472,22 @@ static int on_ask(void *ud, const shelf_archive_item *it)
     }
 }
 
+/* The signature check of an import: classify, and refuse with --require-signed. */
+static int on_signature(void *ud, shelf_signature *sig)
+{
+    ui *u = ud;
+    int rc = cli_signature_check(u->lib, sig, u->require_signed);
+
+    u->refused = rc != SHELF_OK;
+    return rc;
+}
+
 static int archive_import(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "preview", no_argument, NULL, 'n' }, { "dry-run", no_argument, NULL, 'n' },
         { "on-conflict", required_argument, NULL, 'c' }, { "from", required_argument, NULL, 'F' },
-        CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
+        { "require-signed", no_argument, NULL, 'S' }, CLI_NET_LONGOPTS, { NULL, 0, NULL, 0 }
     };
     char xdir[4096] = "", xpath[4400];
     const char *from = NULL, *path;
@@ -436,6 +506,7 @@ static int archive_import(const cli *c, int argc, char **argv)
         switch (ch) {
         case 'F': from = optarg; break;
         case 'n': o.preview = 1; break;
+        case 'S': u.require_signed = 1; break;
         case 'c':
             if (!strcmp(optarg, "skip"))
                 o.on_conflict = SHELF_ARCHIVE_SKIP;
@@ -458,7 +529,7 @@ static int archive_import(const cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc) {
         cli_error("usage: shelf archive import ARCHIVE [--preview] [--on-conflict overwrite|keep-both|skip|ask] "
-                  "[--from TARGET]");
+                  "[--require-signed] [--from TARGET]");
         return EXIT_USAGE;
     }
     if ((rc = cli_open(c, 0, &lib)) != EXIT_OK)
@@ -479,6 +550,8 @@ static int archive_import(const cli *c, int argc, char **argv)
     o.on_problem = on_problem;
     o.progress = on_progress;
     o.ask = on_ask;
+    o.on_signature = on_signature;
+    u.lib = lib;
     o.ud = &u;
     cli_catch_signals();
     cli_progress_start(&u.prog, c);
@@ -486,9 +559,14 @@ static int archive_import(const cli *c, int argc, char **argv)
     cli_progress_end(&u.prog);
     if (xdir[0])
         xfer_clear(xdir);
+    if (!c->json && !c->quiet && st.signature.size && (src == SHELF_OK || u.refused))
+        cli_signature_line(src == SHELF_OK ? stdout : stderr, argv[optind], &st.signature);
     if (src != SHELF_OK) {
         json_decref(u.arr);
-        if (src == SHELF_ECORRUPT) {
+        if (u.refused || st.signature.state == SHELF_SIGNATURE_BAD) {
+            cli_error("%s", shelf_errmsg(lib));
+            rc = EXIT_SIGNATURE;
+        } else if (src == SHELF_ECORRUPT) {
             cli_error("%s", shelf_errmsg(lib));
             rc = EXIT_VERIFY + (u.mask ? u.mask : SHELF_ARCHIVE_CORRUPT);
         } else {
@@ -498,8 +576,9 @@ static int archive_import(const cli *c, int argc, char **argv)
         return rc;
     }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o}", "archive", argv[optind],
+        cli_print_json(json_pack("{s:s, s:b, s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "archive", argv[optind],
                                  "preview", o.preview, "repaired", st.repaired,
+                                 "signature", cli_signature_json(&st.signature),
                                  "created", (json_int_t)st.created, "overwritten", (json_int_t)st.replaced,
                                  "kept_both", (json_int_t)st.both, "skipped", (json_int_t)st.kept,
                                  "same", (json_int_t)st.same, "items", u.arr));

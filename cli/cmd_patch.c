@@ -39,45 +39,6 @@ static int usage(int kind, const char *text)
     return EXIT_USAGE;
 }
 
-/* Read a whole file (or stdin for "-") into a NUL-terminated string. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    char *buf = NULL, *p;
-    size_t n = 0, cap = 0, r;
-
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? 2 * cap : 65536;
-            if (cap > (64u << 20) || !(p = realloc(buf, cap + 1))) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            buf = p;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    if (f != stdin)
-        (void)fclose(f);    /* read only */
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = n;
-    }
-    return buf;
-}
-
 /* The head version of an item and its first parent. */
 typedef struct headinfo {
     int64_t seq, parent;
@@ -553,7 +514,7 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
     if ((rc = shelf_doc_resolve(lib, kind, ref, &id, &seq)) != SHELF_OK)
         return cli_fail(lib, rc);
     if (file) {
-        if (!(text = read_all(file, NULL))) {
+        if (!(text = cli_read_all(file, NULL))) {
             cli_error("cannot read '%s': %s", file, strerror(errno));
             return EXIT_NOTFOUND;
         }
@@ -573,7 +534,7 @@ static int edit(const cli *c, shelf_library *lib, int kind, const char *ref, con
             free(cur);
             return EXIT_FAIL;
         }
-        if (!(text = read_all(tmp, NULL))) {
+        if (!(text = cli_read_all(tmp, NULL))) {
             cli_error("cannot read '%s': %s", tmp, strerror(errno));
             free(cur);
             return EXIT_FAIL;
@@ -772,7 +733,7 @@ static int create(const cli *c, shelf_library *lib, int kind, int argc, char **a
         }
     }
     if (file && optind == argc) {
-        if (!(text = read_all(file, NULL))) {
+        if (!(text = cli_read_all(file, NULL))) {
             cli_error("cannot read '%s': %s", file, strerror(errno));
             return EXIT_NOTFOUND;
         }
@@ -958,16 +919,52 @@ static int cmp_path(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int history_signature(const cli *c, shelf_library *lib, const char *file, const char *text, size_t n,
+                             int require, shelf_signature *sig);
+
+/* One patch file: a signed history (FILE.sig beside it) or, with require,
+ * any file, goes through its signature first and is imported from the
+ * very bytes checked.  SHELF_EPERM (*sigex set, message printed) when the
+ * signature refuses it. */
+static int import_one(const cli *c, shelf_library *lib, const char *file, int format, int flags, int require,
+                      int64_t *id, int *sigex)
+{
+    shelf_signature sig;
+    size_t plen = strlen(file) + 5, n = 0;
+    char *sigpath = malloc(plen), *text;
+    int rc, kind;
+
+    *sigex = EXIT_OK;
+    if (!sigpath)
+        return SHELF_ENOMEM;
+    snprintf(sigpath, plen, "%s.sig", file);
+    if (!require && access(sigpath, F_OK) != 0) {
+        free(sigpath);
+        return shelf_patch_import(lib, file, format, flags, id);
+    }
+    free(sigpath);
+    if (!(text = cli_read_all(file, &n)))
+        return shelf_patch_import(lib, file, format, flags, id);   /* its own message */
+    if ((*sigex = history_signature(c, lib, file, text, n, require, &sig)) != EXIT_OK) {
+        free(text);
+        return SHELF_EPERM;
+    }
+    rc = shelf_doc_import(lib, text, flags & SHELF_PIMPORT_AS_NEW ? SHELF_DOC_IMPORT_AS_NEW : 0, &kind, id);
+    free(text);
+    return rc;
+}
+
 static int import(const cli *c, shelf_library *lib, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "copy", no_argument, NULL, 'c' }, { "allow-missing", no_argument, NULL, 'a' },
         { "format", required_argument, NULL, 'f' }, { "verbose", no_argument, NULL, 'v' },
-        { "as-new", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 }
+        { "as-new", no_argument, NULL, 'n' }, { "require-signed", no_argument, NULL, 'S' },
+        { NULL, 0, NULL, 0 }
     };
     static const char *const formats[] = { "auto", "sfz", "hydrogen", "zyn", "lmms",
                                            "decentsampler", "shelf", NULL };
-    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0, nomem = 0;
+    int flags = 0, format = 0, ch, rc, ex = EXIT_OK, i, k, verbose = 0, nomem = 0, require = 0, sigex;
     size_t j, done = 0, failed = 0, unchanged = 0;
     int64_t id;
     json_t *arr = c->json ? json_array() : NULL;
@@ -985,6 +982,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
             verbose = 1;
         } else if (ch == 'n') {
             flags |= SHELF_PIMPORT_AS_NEW;
+        } else if (ch == 'S') {
+            require = 1;
         } else if (ch == 'f') {
             for (k = 0; formats[k] && strcmp(formats[k], optarg) != 0; k++)
                 ;
@@ -1002,7 +1001,8 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     if (optind >= argc) {
         json_decref(arr);
         return usage(SHELF_DOC_PATCH,
-                     "import [--copy] [--allow-missing] [--as-new] [--format F] [-v] FILE|DIR...");
+                     "import [--copy] [--allow-missing] [--as-new] [--require-signed] [--format F] [-v] "
+                     "FILE|DIR...");
     }
     /* Files as given; folders walked for patch files by name. */
     walk_list = &files;
@@ -1024,7 +1024,7 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
     }
     cli_progress_start(&prog, c);
     for (j = 0; j < files.n && !cli_interrupted; j++) {
-        rc = shelf_patch_import(lib, files.v[j], format, flags, &id);
+        rc = import_one(c, lib, files.v[j], format, flags, require, &id, &sigex);
         done++;
         if (rc == SHELF_DONE) {         /* the library has it: nothing new */
             unchanged++;
@@ -1037,11 +1037,13 @@ static int import(const cli *c, shelf_library *lib, int argc, char **argv)
             failed++;
             if (prog.active)
                 cli_progress_end(&prog);
-            cli_error("%s", shelf_errmsg(lib));
-            ex = files.n > 1 ? EXIT_PARTIAL : cli_exit_for(rc);
+            if (!sigex)
+                cli_error("%s", shelf_errmsg(lib));
+            ex = files.n > 1 ? EXIT_PARTIAL : sigex ? sigex : cli_exit_for(rc);
             if (arr)
-                nomem |= json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", files.v[j],
-                                                              "id", "error", shelf_errmsg(lib))) != 0;
+                nomem |= json_array_append_new(arr, json_pack("{s:s, s:n, s:s}", "file", files.v[j], "id",
+                                                              "error", sigex ? "refused by its signature"
+                                                                             : shelf_errmsg(lib))) != 0;
         } else if (arr) {
             nomem |= json_array_append_new(arr, json_pack("{s:s, s:I}", "file", files.v[j], "id",
                                                           (json_int_t)id)) != 0;
@@ -1294,55 +1296,172 @@ out:
 
 /* ---- whole histories ------------------------------------------------------------- */
 
-static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id, const char *out)
+/* text[0..n) into path through path.tmp renamed into place: never a
+ * half-written file.  0 or an errno value. */
+static int write_whole(const char *path, const char *text, size_t n)
 {
-    char *text = NULL, *tmp = NULL;
+    size_t len = strlen(path) + 8;
+    char *tmp = malloc(len);
     FILE *f = NULL;
-    int rc, ex = EXIT_OK;
+    int e = 0;
+
+    if (!tmp)
+        return ENOMEM;
+    snprintf(tmp, len, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb")) || fwrite(text, 1, n, f) != n || fflush(f) || fsync(fileno(f)) || fclose(f) ||
+        (f = NULL, rename(tmp, path) != 0)) {
+        e = errno ? errno : EIO;
+        if (f)
+            (void)fclose(f);    /* failed already; e is the error to report */
+        (void)unlink(tmp);
+    }
+    free(tmp);
+    return e;
+}
+
+/* Take --sign-with KEY and --no-sign out of argv (argc updated). */
+static int sign_opts(int *argc, char **argv, const char **with, int *no)
+{
+    int i, k = 0;
+
+    for (i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--no-sign")) {
+            *no = 1;
+        } else if (!strcmp(argv[i], "--sign-with")) {
+            if (i + 1 == *argc) {
+                cli_error("--sign-with needs a key");
+                return EXIT_USAGE;
+            }
+            *with = argv[++i];
+        } else {
+            argv[k++] = argv[i];
+        }
+    }
+    *argc = k;
+    if (*with && *no) {
+        cli_error("--sign-with and --no-sign exclude each other");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* The history as OUT.json and, signed (by this device, or by the key
+ * with), its detached signature as OUT.json.sig. */
+static int export_history(const cli *c, shelf_library *lib, int kind, int64_t id, const char *out,
+                          const char *with, int no_sign)
+{
+    shelf_signer *signer = NULL;
+    char *text = NULL, *file = NULL, *sig = NULL, *sigpath = NULL, *msg = NULL;
+    size_t n;
+    int rc, e, ex = EXIT_OK;
 
     if ((rc = shelf_doc_export(lib, kind, id, &text)) != SHELF_OK)
         return cli_fail(lib, rc);
-    /* A temp file renamed into place: never a half-written history. */
-    if (!(tmp = malloc(strlen(out) + 8))) {
-        shelf_free(text);
-        return EXIT_FAIL;
+    if ((ex = cli_signer(lib, with, no_sign, out, &signer)) != EXIT_OK)
+        goto out;
+    /* The file ends with a newline, and the signature covers it too. */
+    n = strlen(text);
+    if (!(file = malloc(n + 2))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
+        goto out;
     }
-    snprintf(tmp, strlen(out) + 8, "%s.tmp", out);
-    if (!(f = fopen(tmp, "wb")) || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) ||
-        fsync(fileno(f)) || fclose(f) || (f = NULL, rename(tmp, out) != 0)) {
-        cli_error("cannot write '%s': %s", out, strerror(errno));
-        if (f)
-            (void)fclose(f);    /* failed already; the error above is the one to report */
-        (void)unlink(tmp);
+    memcpy(file, text, n);
+    file[n++] = '\n';
+    file[n] = '\0';
+    if (signer && (rc = shelf_sign_bytes(signer, SHELF_SIGNED_HISTORY, file, n, &sig, &msg)) != SHELF_OK) {
+        cli_error("cannot sign '%s': %s", out, msg ? msg : shelf_strerror(rc));
+        ex = cli_exit_for(rc);
+        goto out;
+    }
+    if (sig && !(sigpath = malloc(strlen(out) + 5))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    if (sigpath)
+        snprintf(sigpath, strlen(out) + 5, "%s.sig", out);
+    if ((e = write_whole(out, file, n)) != 0 || (sigpath && (e = write_whole(sigpath, sig, strlen(sig))) != 0)) {
+        cli_error("cannot write '%s': %s", out, cli_errno_text(e));
         ex = EXIT_FAIL;
     } else if (c->json) {
-        cli_print_json(json_pack("{s:s, s:I, s:s, s:s}", "kind", noun(kind), "id", (json_int_t)id,
-                                 "format", "json", "wrote", out));
+        cli_print_json(json_pack("{s:s, s:I, s:s, s:s, s:s?}", "kind", noun(kind), "id", (json_int_t)id,
+                                 "format", "json", "wrote", out, "signature", sigpath));
     } else if (!c->quiet) {
-        printf("wrote %s\n", out);
+        printf("wrote %s%s%s\n", out, sigpath ? " and " : "", sigpath ? sigpath : "");
     }
-    free(tmp);
+out:
+    shelf_signer_free(signer);
+    shelf_free(msg);
+    shelf_free(sig);
+    free(sigpath);
+    free(file);
     shelf_free(text);
     return ex;
 }
 
-static int import_history(const cli *c, shelf_library *lib, const char *file, int flags)
+/*
+ * The signature of the history text[0..n) read from file: FILE.sig when
+ * there is one (else unsigned), checked, its signer classified; what does
+ * not match, and with require what is unsigned or untrusted, is refused
+ * with a message: EXIT_SIGNATURE.  Else EXIT_OK.
+ */
+static int history_signature(const cli *c, shelf_library *lib, const char *file, const char *text, size_t n,
+                             int require, shelf_signature *sig)
 {
-    char *text = read_all(file, NULL);
+    size_t plen = strlen(file) + 5, slen = 0;
+    char *sigpath = malloc(plen), *st = NULL, *msg = NULL;
+    int rc = SHELF_OK, ex = EXIT_OK;
+
+    memset(sig, 0, sizeof *sig);
+    sig->size = sizeof *sig;
+    if (!sigpath) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    snprintf(sigpath, plen, "%s.sig", file);
+    if (strcmp(file, "-") != 0 && !(st = cli_read_all(sigpath, &slen)) && errno != ENOENT) {
+        cli_error("cannot read '%s': %s", sigpath, cli_errno_text(errno));
+        ex = EXIT_FAIL;
+    } else if (st && (rc = shelf_signature_check(st, slen, SHELF_SIGNED_HISTORY, text, n, sig, &msg)) != SHELF_OK) {
+        cli_error("'%s' refused: %s", file, msg ? msg : shelf_strerror(rc));
+        ex = EXIT_SIGNATURE;
+    } else if (cli_signature_check(lib, sig, require) != SHELF_OK) {
+        cli_error("'%s' refused: %s (--require-signed)", file,
+                  sig->state == SHELF_SIGNATURE_NONE ? "it is not signed" : "its signer is not trusted");
+        ex = EXIT_SIGNATURE;
+    }
+    if (!c->json && !c->quiet && (ex == EXIT_OK || ex == EXIT_SIGNATURE) && st)
+        cli_signature_line(ex == EXIT_OK ? stdout : stderr, file, sig);
+    shelf_free(msg);
+    free(st);
+    free(sigpath);
+    return ex;
+}
+
+static int import_history(const cli *c, shelf_library *lib, const char *file, int flags, int require)
+{
+    shelf_signature sig;
+    size_t n = 0;
+    char *text = cli_read_all(file, &n);
     int64_t id;
-    int kind, rc;
+    int kind, rc, ex;
 
     if (!text) {
         cli_error("cannot read '%s': %s", file, strerror(errno));
         return EXIT_NOTFOUND;
+    }
+    if ((ex = history_signature(c, lib, file, text, n, require, &sig)) != EXIT_OK) {
+        free(text);
+        return ex;
     }
     rc = shelf_doc_import(lib, text, flags, &kind, &id);
     free(text);
     if (rc != SHELF_OK && rc != SHELF_DONE)
         return cli_fail(lib, rc);
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:I, s:b}", "kind", noun(kind), "id", (json_int_t)id,
-                                 "unchanged", rc == SHELF_DONE));
+        cli_print_json(json_pack("{s:s, s:I, s:b, s:o}", "kind", noun(kind), "id", (json_int_t)id,
+                                 "unchanged", rc == SHELF_DONE, "signature", cli_signature_json(&sig)));
     else
         printf("%s %lld%s\n", noun(kind), (long long)id, rc == SHELF_DONE ? " (unchanged)" : "");
     return EXIT_OK;
@@ -1475,17 +1594,24 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
     } else if (!strcmp(sub, "merge")) {
         ex = merge(c, lib, kind, argc + 1, argv - 1);
     } else if (!strcmp(sub, "export")) {
-        size_t n = argc == 2 ? strlen(argv[1]) : 0;
+        const char *with = NULL;
+        int no_sign = 0;
+        size_t n;
 
-        if (argc != 2)
-            ex = usage(kind, kind == SHELF_DOC_PATCH ? "export ID[@VERSION] OUT.sfz | ID OUT.json"
-                                                     : "export ID OUT.json");
+        ex = sign_opts(&argc, argv, &with, &no_sign);
+        n = argc == 2 ? strlen(argv[1]) : 0;
+        if (ex != EXIT_OK)
+            ;
+        else if (argc != 2)
+            ex = usage(kind, kind == SHELF_DOC_PATCH
+                                 ? "export ID[@VERSION] OUT.sfz | ID OUT.json [--sign-with KEY | --no-sign]"
+                                 : "export ID OUT.json [--sign-with KEY | --no-sign]");
         else if ((rc = shelf_doc_resolve(lib, kind, argv[0], &id, &seq)) != SHELF_OK)
             ex = cli_fail(lib, rc);
         else if (n > 5 && !strcmp(argv[1] + n - 5, ".json"))
-            ex = export_history(c, lib, kind, id, argv[1]);
+            ex = export_history(c, lib, kind, id, argv[1], with, no_sign);
         else if (kind != SHELF_DOC_PATCH)
-            ex = usage(kind, "export ID OUT.json");
+            ex = usage(kind, "export ID OUT.json [--sign-with KEY | --no-sign]");
         else if ((rc = shelf_patch_export_sfz(lib, id, seq, argv[1])) != SHELF_OK)
             ex = cli_fail(lib, rc);
         else if (c->json)
@@ -1494,10 +1620,18 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         else if (!c->quiet)
             printf("wrote %s\n", argv[1]);
     } else if (!strcmp(sub, "import") && kind == SHELF_DOC_PROJECT) {
-        int as_new = argc == 2 && !strcmp(argv[0], "--as-new");
+        int as_new = 0, require = 0, k = 0;
 
-        ex = argc == 1 + as_new ? import_history(c, lib, argv[as_new], as_new ? SHELF_DOC_IMPORT_AS_NEW : 0)
-                                : usage(kind, "import [--as-new] HISTORY.json");
+        for (int i = 0; i < argc; i++) {
+            if (!strcmp(argv[i], "--as-new"))
+                as_new = 1;
+            else if (!strcmp(argv[i], "--require-signed"))
+                require = 1;
+            else
+                argv[k++] = argv[i];
+        }
+        ex = k == 1 ? import_history(c, lib, argv[0], as_new ? SHELF_DOC_IMPORT_AS_NEW : 0, require)
+                    : usage(kind, "import [--as-new] [--require-signed] HISTORY.json");
     } else {
         cli_error("unknown %s command '%s' (see 'shelf help')", noun(kind), sub);
         ex = EXIT_USAGE;

@@ -67,11 +67,16 @@ static const cmd_doc cmd_docs[] = {
       "patch or project uses needs --force" },
 
     { "Patches and projects (documents with a version history; doc/documents.md)",
-      "patch import", "patch import [--copy] [--allow-missing] [--as-new] [--format F] [-v] FILE|DIR...",
+      "patch import", "patch import [--copy] [--allow-missing] [--as-new] [--require-signed] [--format F]\n"
+      "       [-v] FILE|DIR...",
       "SFZ, Hydrogen drumkit.xml, ZynAddSubFX .xiz, LMMS\n"
       ".xpf, Decent Sampler .dspreset or shelf .json; the\n"
       "samples they use are imported too; a file imported\n"
-      "before is unchanged unless --as-new" },
+      "before is unchanged unless --as-new; a history\n"
+      "with FILE.sig beside it is checked and its signer\n"
+      "named (see keys); a signature that does not match:\n"
+      "exit 10; --require-signed refuses unsigned or\n"
+      "untrusted files (exit 10)" },
     { NULL, "patch new", "patch new NAME [--author A] [--category C] | new --file DOC.json", "" },
     { NULL, "patch show", "patch show ID[@VER]",
       "a version (default: the head); VER is a number\n"
@@ -92,15 +97,17 @@ static const cmd_doc cmd_docs[] = {
       "three-way merge of VER into the head; conflicts\n"
       "are listed and nothing changes until each is\n"
       "resolved" },
-    { NULL, "patch export", "patch export ID[@VER] OUT.sfz | ID OUT.json",
+    { NULL, "patch export", "patch export ID[@VER] OUT.sfz | ID OUT.json [--sign-with KEY | --no-sign]",
       "SFZ with the samples copied next to it, or the\n"
-      "whole version history (import takes it back)" },
+      "whole version history (import takes it back),\n"
+      "signed by this device (or KEY) in OUT.json.sig" },
     { NULL, "project new, project add, project drop, project show, project set, project edit, "
             "project ls, project rm, project history, project diff, project revert, project merge, "
             "project export, project import",
       "project new NAME [--tempo BPM] | add ID ITEM... | drop ID ITEM... |\n"
       "        show | set | edit | ls | rm | history | diff | revert | merge |\n"
-      "        export ID OUT.json | import [--as-new] HISTORY.json",
+      "        export ID OUT.json [--sign-with KEY | --no-sign] |\n"
+      "        import [--as-new] [--require-signed] HISTORY.json",
       "ITEM: patch:ID, sample:ID, a sample id or path" },
     { NULL, "automation add, automation show",
       "automation add PROJECT TARGET TIME:VALUE... [--start S] [--duration S]\n"
@@ -161,24 +168,33 @@ static const cmd_doc cmd_docs[] = {
     { "Archive (BagIt bags for the long term; doc/formats.md, Archives)",
       "archive export", "archive export (--project ID | --patch ID | --query Q | --all)...\n"
       "       OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--sync] [--allow-missing]\n"
-      "       [--to TARGET]",
+      "       [--sign-with KEY | --no-sign] [--to TARGET]",
       "items with their samples, catalog metadata and\n"
       "version histories; SHA-256 + SHA-512 manifests;\n"
       "--parity writes PAR2 files par2cmdline reads;\n"
       "a referenced sample missing: exit 3 with the list;\n"
+      "signed by this device's key (--sign-with: a key\n"
+      "of keys new; --no-sign: not at all);\n"
       "--to: written locally, then uploaded with its\n"
       "PAR2 files to TARGET's archives/ (OUT: a name)" },
-    { NULL, "archive verify", "archive verify ARCHIVE [--from TARGET]",
+    { NULL, "archive verify", "archive verify ARCHIVE [--require-signed] [--from TARGET]",
       "every checksum, and the parity files beside it;\n"
+      "the signer and whether it is trusted (this\n"
+      "device, paired, trusted, revoked, unknown); a\n"
+      "signature that does not match: exit 10;\n"
+      "--require-signed: unsigned or untrusted, exit 10;\n"
       "exit 16 + 1 missing | 2 unlisted | 4 corrupt |\n"
       "8 repairable from the parity; --from: download\n"
       "ARCHIVE and its PAR2 files from TARGET first" },
     { NULL, "archive import",
       "archive import ARCHIVE [--preview] [--on-conflict skip|overwrite|keep-both|ask]\n"
-      "       [--from TARGET]",
+      "       [--require-signed] [--from TARGET]",
       "check everything first (unsafe archives are\n"
       "refused), repair from parity, then import;\n"
-      "damage: exit 16+ as verify, nothing imported" },
+      "damage: exit 16+ as verify, nothing imported;\n"
+      "the signer as verify says; a bad signature, or\n"
+      "--require-signed and unsigned or untrusted:\n"
+      "exit 10, nothing imported" },
     { NULL, "export-media", "export-media DIR [--query Q] [--max-per-dir N] [--fat] [--patches] [--sync]",
       "samples for a workstation's card: balanced\n"
       "shard folders (A-C, D-F...) of at most N files\n"
@@ -239,6 +255,7 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "device accept", "device accept INVITATION|FILE [--name NAME]",
       "accept an invitation: pair both ways, take the\n"
       "library key, sync" },
+
     { NULL, "sync log", "sync log [--device ID [--after N]] [--limit N]",
       "the change log: every change to what syncs (samples,\n"
       "tags, ratings, favourites, collections), oldest\n"
@@ -289,6 +306,23 @@ static const cmd_doc cmd_docs[] = {
       "heads, since when; resolve with patch|project merge;\n"
       "exit 0 when none, 7 when some are open" },
 
+    { "Signing keys (archives and histories; doc/formats.md, Archive signature)",
+      "keys ls", "keys [ls]",
+      "this device's key, keys made here, trusted keys\n"
+      "(revoked ones marked)" },
+    { NULL, "keys new", "keys new NAME [--file PATH]",
+      "a signing key for someone else (a sound designer\n"
+      "selling packs): LIBRARY/keys/NAME.key or PATH,\n"
+      "mode 0600; prints its public key file" },
+    { NULL, "keys export", "keys export [KEY]",
+      "the public key file of this device (or of KEY:\n"
+      "a name of keys new or a path) on stdout" },
+    { NULL, "keys trust", "keys trust FILE|- [--name NAME]",
+      "trust the key of a public key file: what it signs\n"
+      "reads as trusted" },
+    { NULL, "keys revoke", "keys revoke KEY|NAME",
+      "stop trusting a key; it stays listed, revoked" },
+
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
@@ -330,6 +364,9 @@ static const struct exit_doc {
            "is needed and there is no terminal to ask on)", "wrong or missing password" },
     { "9", "a backup finished, but some samples could not be read",
       "a backup finished but some samples could not be read" },
+    { "10", "a signature does not match (archive verify/import, patch/project\n"
+            "import), or --require-signed refused unsigned or untrusted content;\n"
+            "nothing was imported", "a signature does not match, or unsigned/untrusted refused" },
     { "16+", "verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
              "archive verify/import: 16 + 1 (missing) + 2 (unlisted) + 4 (corrupt)\n"
              "+ 8 (repairable from the parity files)", "verify found problems" },

@@ -2,6 +2,7 @@
  * output.c: how the program shows samples (lines, long form, JSON), sizes,
  * note names, and the progress line on a terminal.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -352,4 +353,43 @@ void cli_terms_text(FILE *f, const shelf_remote_terms *t)
         fprintf(f, "%s\n", t->warning);
     if (t->space_error)
         fprintf(f, "space: unknown (%s)\n", t->space_error);
+}
+
+/* Read a whole file (or stdin for "-") into a NUL-terminated string. */
+char *cli_read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    char *buf = NULL, *p;
+    size_t n = 0, cap = 0, r;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (cap - n < 65536) {
+            cap = cap ? 2 * cap : 65536;
+            if (cap > (64u << 20) || !(p = realloc(buf, cap + 1))) {
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                break;
+            }
+            buf = p;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    if (f != stdin)
+        (void)fclose(f);    /* read only */
+    if (buf) {
+        buf[n] = '\0';
+        if (len)
+            *len = n;
+    }
+    return buf;
 }

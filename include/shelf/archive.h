@@ -59,6 +59,10 @@ typedef struct shelf_archive_export_opts {
      * out.  on_missing runs on the calling thread. */
     int allow_missing;
     void (*on_missing)(void *ud, int problem, const char *path, const char *detail);
+    /* Sign the bag (keys.h; doc/formats.md, "Archive signature"): a
+     * shelf-signature.json tag file over tagmanifest-sha256.txt, listed in
+     * no manifest.  NULL: unsigned.  Borrowed for the call. */
+    const shelf_signer *signer;
 } shelf_archive_export_opts;
 
 typedef struct shelf_archive_export_stats {
@@ -118,6 +122,8 @@ typedef struct shelf_archive_verify_stats {
     int parity;                 /* 1: parity files were found and checked */
     uint32_t bad_slices;        /* damaged slices the parity found */
     uint32_t recovery_slices;   /* recovery slices available */
+    shelf_signature signature;  /* the bag's signature (state, signer; trust
+                                   is left to shelf_keys_classify) */
 } shelf_archive_verify_stats;
 
 /*
@@ -177,6 +183,13 @@ typedef struct shelf_archive_import_opts {
     shelf_archive_problem_cb on_problem;
     shelf_archive_progress_cb progress;
     void *ud;
+    /* Called once the whole archive is checked and before anything is
+     * imported, with its signature (state NONE when unsigned); a non-zero
+     * return refuses the archive with that code (nothing is imported).
+     * NULL: any archive whose signature matches or that is unsigned.  A
+     * signature that does not match is refused in every case
+     * (SHELF_ECORRUPT).  Runs on the calling thread; sig is borrowed. */
+    int (*on_signature)(void *ud, shelf_signature *sig);
 } shelf_archive_import_opts;
 
 typedef struct shelf_archive_import_stats {
@@ -184,6 +197,7 @@ typedef struct shelf_archive_import_stats {
     uint64_t created, replaced, both, kept, same;
     uint64_t bytes;               /* payload bytes checked */
     int repaired;                 /* 1: damage was repaired from the parity first */
+    shelf_signature signature;    /* as on_signature saw it */
 } shelf_archive_import_stats;
 
 /*

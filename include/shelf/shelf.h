@@ -198,6 +198,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/patch.h"
 #include "shelf/stream.h"
 #include "shelf/backup.h"
+#include "shelf/keys.h"
 #include "shelf/archive.h"
 #include "shelf/names.h"
 #include "shelf/remote.h"

@@ -969,8 +969,9 @@ static int writer_temp(writer *w, const char *out, const char *name, char **dirp
  * the manifests and the tag manifests).
  */
 static int put_bag(shelf_library *lib, writer *w, struct archive *a, const char *base, const gather *g,
-                   plan *p, uint8_t *buf, prog *pg)
+                   plan *p, uint8_t *buf, prog *pg, const shelf_signer *signer)
 {
+    shelf__buf sig = SHELF__BUF_INIT;
     shelf__buf info = SHELF__BUF_INIT, m256 = SHELF__BUF_INIT, m512 = SHELF__BUF_INIT;
     shelf__buf tm256 = SHELF__BUF_INIT, tm512 = SHELF__BUF_INIT, bagit = SHELF__BUF_INIT;
     int rc;
@@ -991,7 +992,14 @@ static int put_bag(shelf_library *lib, writer *w, struct archive *a, const char 
         (rc = put_tag(w, a, base, "manifest-sha512.txt", &m512, &tm256, &tm512)) == SHELF_OK &&
         (rc = put_tag(w, a, base, "tagmanifest-sha256.txt", &tm256, NULL, NULL)) == SHELF_OK)
         rc = put_tag(w, a, base, "tagmanifest-sha512.txt", &tm512, NULL, NULL);
+    /* The signature comes last and is in no manifest: it signs the tag
+     * manifest, which covers the rest (doc/formats.md, "Archive signature"). */
+    if (rc == SHELF_OK && signer &&
+        (rc = shelf__sig_make(&lib->err, signer, "tagmanifest-sha256.txt", tm256.buf ? tm256.buf : "",
+                              tm256.len, &sig)) == SHELF_OK)
+        rc = put_tag(w, a, base, SHELF__SIG_FILE, &sig, NULL, NULL);
 out:
+    shelf__buf_release(&sig);
     shelf__buf_release(&info);
     shelf__buf_release(&m256);
     shelf__buf_release(&m512);
@@ -1086,7 +1094,7 @@ static int archive_export(shelf_library *lib, const char *out, const shelf_archi
         rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "canceled");
         goto out;
     }
-    if ((rc = put_bag(lib, &w, a, base, &g, &p, buf, &pg)) != SHELF_OK)
+    if ((rc = put_bag(lib, &w, a, base, &g, &p, buf, &pg, o->signer)) != SHELF_OK)
         goto out;
     opened = 0;
     if (archive_write_close(a) != ARCHIVE_OK) {
@@ -1326,6 +1334,18 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     rc = shelf__bag_read(path, NULL, 0, &lim, NULL, progress ? on_read_progress : NULL, &vp, &bag, &err);
     if (rc == SHELF_OK)
         rc = shelf__bag_check(&bag, &err);
+    if (rc == SHELF_OK || rc == SHELF_ECORRUPT) {
+        /* Damage or not, say who signed and whether it still matches. */
+        shelf__err serr = { 0, "" };
+        int src = shelf__bag_signature(&bag, &st->signature, &serr);
+
+        if (src != SHELF_OK && cb)
+            cb(ud, SHELF_ARCHIVE_CORRUPT, SHELF__SIG_FILE, serr.msg);
+        if (src != SHELF_OK && (rc == SHELF_OK || src == SHELF_ECORRUPT)) {
+            err = serr;
+            rc = src;
+        }
+    }
     for (i = 0; i < bag.nproblems; i++) {
         shelf__bag_problem *p = &bag.problems[i];
 
@@ -1340,7 +1360,7 @@ int shelf_archive_verify(const char *path, const shelf_archive_limits *limits,
     }
     st->files = bag.payload_files;
     st->bytes = bag.payload_bytes;
-    if (rc == SHELF_ECORRUPT)
+    if (rc == SHELF_ECORRUPT && st->signature.state != SHELF_SIGNATURE_BAD)
         shelf__seterr(&err, rc, "'%s' is damaged: %zu problem%s%s%s", name, bag.nproblems,
                       bag.nproblems == 1 ? "" : "s", bag.truncated ? "; " : "",
                       bag.truncated ? bag.truncated_msg : "");

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +873,23 @@ static char *private_dir(shelf_library *lib, const char *what)
     return d;
 }
 
+/* The caller's verdict (on_signature) on the bag's signature, checked
+ * already: one it refuses stops the import before anything enters the
+ * library. */
+static int check_signature(shelf_library *lib, const char *aname, const shelf_archive_import_opts *o,
+                           shelf_signature *sig)
+{
+    int rc;
+
+    if (!o->on_signature || (rc = o->on_signature(o->ud, sig)) == SHELF_OK)
+        return SHELF_OK;
+    if (sig->state == SHELF_SIGNATURE_NONE)
+        return shelf__seterr(&lib->err, rc, "archive '%s' is not signed; nothing imported", aname);
+    return shelf__seterr(&lib->err, rc, "archive '%s' is signed by '%s' (%s), %s; nothing imported", aname,
+                         sig->name, sig->key,
+                         sig->trust == SHELF_TRUST_REVOKED ? "whose trust was revoked" : "who is not trusted");
+}
+
 static int archive_import(shelf_library *lib, const char *path, const shelf_archive_import_opts *o,
                           shelf_archive_import_stats *st)
 {
@@ -896,7 +914,9 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
     im.failures = shelf__alloc_failures();
     if (!o || !path)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "archive import: no options or no archive");
-    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, sizeof oc, "shelf_archive_import_opts") != SHELF_OK)
+    /* on_signature came after the first version. */
+    if (shelf__opts_check(&lib->err, &oc, sizeof oc, o, offsetof(shelf_archive_import_opts, on_signature),
+                          "shelf_archive_import_opts") != SHELF_OK)
         return lib->err.rc;
     o = &oc;
     if (shelf__writable(lib) != SHELF_OK)
@@ -966,6 +986,19 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
     rc = shelf__bag_read(src, NULL, 0, &lim, stage, o->progress ? on_read : NULL, &rp, &bag, &lib->err);
     if (rc == SHELF_OK)
         rc = shelf__bag_check(&bag, &lib->err);
+    if (rc == SHELF_OK || rc == SHELF_ECORRUPT) {
+        /* A signature that does not match says more than the damage it explains. */
+        shelf__err serr = { 0, "" };
+        int sgrc = shelf__bag_signature(&bag, &st->signature, &serr);
+
+        if (sgrc != SHELF_OK && (rc == SHELF_OK || sgrc == SHELF_ECORRUPT)) {
+            for (i = 0; i < bag.nproblems; i++)
+                if (o->on_problem)
+                    o->on_problem(o->ud, bag.problems[i].kind, bag.problems[i].path, bag.problems[i].detail);
+            rc = shelf__seterr(&lib->err, sgrc, "archive '%s': %.900s; nothing imported", im.aname, serr.msg);
+            goto out;
+        }
+    }
     for (i = 0; i < bag.nproblems; i++)
         if (o->on_problem)
             o->on_problem(o->ud, bag.problems[i].kind, bag.problems[i].path, bag.problems[i].detail);
@@ -983,6 +1016,8 @@ static int archive_import(shelf_library *lib, const char *path, const shelf_arch
         }
         goto out;
     }
+    if ((rc = check_signature(lib, im.aname, o, &st->signature)) != SHELF_OK)
+        goto out;
 
     /* 3. Parse and check what the bag holds. */
     for (i = 0; i < bag.nfiles && rc == SHELF_OK; i++) {

@@ -138,6 +138,14 @@ int shelf__bag_read(const char *path, const void *data, size_t n, const shelf__b
  */
 int shelf__bag_check(shelf__bag *bag, shelf__err *err);
 
+/*
+ * The bag's signature (doc/formats.md, "Archive signature") into sig:
+ * state NONE when it has no shelf-signature.json; else what
+ * shelf__sig_check says of it over tagmanifest-sha256.txt (SHELF_EFORMAT
+ * for a signed bag without that manifest).
+ */
+int shelf__bag_signature(shelf__bag *bag, shelf_signature *sig, shelf__err *err);
+
 /* ---- archive.c ------------------------------------------------------------- */
 
 /*

@@ -692,3 +692,20 @@ int shelf__bag_check(shelf__bag *bag, shelf__err *err)
                              bag->nproblems, bag->nproblems == 1 ? "" : "s");
     return SHELF_OK;
 }
+
+int shelf__bag_signature(shelf__bag *bag, shelf_signature *sig, shelf__err *err)
+{
+    shelf__bag_file *f = shelf__bag_find(bag, SHELF__SIG_FILE), *tm;
+
+    memset(sig, 0, sizeof *sig);
+    sig->size = sizeof *sig;
+    if (!f)
+        return SHELF_OK;
+    if (!f->text)
+        return shelf__seterr(err, SHELF_EFORMAT, "%s: not a regular file", SHELF__SIG_FILE);
+    if (!(tm = shelf__bag_find(bag, "tagmanifest-sha256.txt")) || !tm->text)
+        return shelf__seterr(err, SHELF_EFORMAT, "'%s' is signed but has no tagmanifest-sha256.txt",
+                             bag->base);
+    return shelf__sig_check(err, f->text, (size_t)f->size, "tagmanifest-sha256.txt", tm->text,
+                            (size_t)tm->size, sig);
+}

@@ -578,6 +578,18 @@ static const char *const migrations[] = {
     "  SELECT d.time * 1000, " ITEM_SQL("d.kind", "d.item_id") ", 'v', d.id FROM doc_versions d\n"
     "    WHERE d.kind IN (" SHELF__KIND_PATCH_SQL ", " SHELF__KIND_PROJECT_SQL ")\n"
     "    ORDER BY d.kind, d.item_id, d.seq;\n",
+
+    /* 9: the signing keys the user trusts (lib/sync/keys.c, shelf keys
+     * trust; doc/formats.md, "Archive signature").  key: the Ed25519 public
+     * key as base64; a revoked key keeps its row so it reads as revoked.
+     * Local to this library: not in the change log. */
+    "CREATE TABLE trusted_keys(\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  name TEXT NOT NULL,\n"
+    "  device TEXT NOT NULL DEFAULT '',\n"
+    "  added INTEGER NOT NULL,\n"
+    "  revoked INTEGER\n"
+    ") WITHOUT ROWID;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

@@ -224,6 +224,51 @@ int shelf__scrypt(const char *password, const uint8_t *salt, size_t saltlen, int
  * SHELF_EFORMAT. */
 int shelf__unhex(const char *s, uint8_t *out, size_t n);
 
+/*
+ * Detached Ed25519 signatures (sign.c; doc/formats.md, "Archive
+ * signature").  A signer is a private key with the identity it signs as:
+ * a device (its certificate, PEM, and id) or a key of shelf_keys_new
+ * (name only).  The struct is filled by whoever loads the key (lib/sync's
+ * keys.c); lib/archive and lib/patch only sign with it.
+ */
+struct evp_pkey_st;
+struct shelf_signer {
+    struct evp_pkey_st *key;    /* Ed25519 private key (owned) */
+    char *cert;                 /* device certificate, PEM, or NULL (owned) */
+    char *device;               /* device id, or NULL (owned) */
+    char *name;                 /* owned */
+};
+#define SHELF__SIG_FILE "shelf-signature.json"
+#define SHELF__SIG_MAX (64u << 10)   /* the largest signature file read */
+/* Ed25519 over data[0..n) into sig, or check sig: 1 when done / matching. */
+int shelf__ed25519_sign(struct evp_pkey_st *key, const void *data, size_t n, uint8_t sig[64]);
+int shelf__ed25519_verify(struct evp_pkey_st *key, const void *data, size_t n, const uint8_t sig[64]);
+/* The public key of key as text (base64 of 32 bytes): SHELF_OK or SHELF_EINVAL. */
+int shelf__key_text(struct evp_pkey_st *key, char out[SHELF_KEY_TEXT_LEN + 1]);
+/* The Ed25519 public key of text (as above), owned, or NULL. */
+struct evp_pkey_st *shelf__key_of_text(const char *text);
+/* The signature file of s over data[0..n), which is the file signed (its
+ * name in the bag, or of the history), as JSON text in out. */
+int shelf__sig_make(shelf__err *e, const shelf_signer *s, const char *signed_name, const void *data,
+                    size_t n, shelf__buf *out);
+/*
+ * Read the signature file text[0..len) (outside input) and check it over
+ * data[0..n), the file signed_name.  Fills sig (state VALID, key, device,
+ * name, cert_sha256; trust UNKNOWN).  SHELF_EFORMAT when the file is not a
+ * signature file shelf reads, or it signs another file; SHELF_ECORRUPT
+ * with sig->state BAD when the signature does not match; SHELF_ENOMEM.
+ */
+int shelf__sig_check(shelf__err *e, const char *text, size_t len, const char *signed_name,
+                     const void *data, size_t n, shelf_signature *sig);
+/*
+ * Read a public key file text[0..n) (outside input; doc/formats.md,
+ * "Archive signature"): its key (checked: base64 of an Ed25519 key),
+ * name and device ("" when absent) into the buffers.  SHELF_EFORMAT with
+ * a one-line message when it is not one, SHELF_ENOMEM.
+ */
+int shelf__pubkey_parse(shelf__err *e, const char *text, size_t n, char key[SHELF_KEY_TEXT_LEN + 1],
+                        char name[SHELF_SIGNER_NAME_MAX + 1], char device[SHELF_SIGNER_ID_MAX + 1]);
+
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */
 double shelf__monotonic(void);     /* seconds from an arbitrary origin */

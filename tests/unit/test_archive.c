@@ -578,7 +578,7 @@ TEST(opts_size_archive)
     ASSERT_OK(shelf_archive_export(la, out, &eo, NULL));
     lb = lib_at(b);
     memset(&io, 0, sizeof io);
-    TEST_OPTS_SIZE(shelf_archive_import_opts, io, sizeof io, SHELF_OK,
+    TEST_OPTS_SIZE(shelf_archive_import_opts, io, offsetof(shelf_archive_import_opts, on_signature), SHELF_OK,
                    shelf_archive_import(lb, out, p_, NULL));
     ASSERT_EQ_INT(nsamples(lb), 1);
     io.size = 3;
