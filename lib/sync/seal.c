@@ -38,22 +38,13 @@ static int bad(shelf__err *e, const char *name, const char *what)
 static int ed25519(EVP_PKEY *key, int sign, const char *name, const unsigned char *data, size_t n,
                    unsigned char sig[SIG_LEN])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
     shelf__buf tbs = SHELF__BUF_INIT;
-    size_t slen = SIG_LEN;
     int ok = 0;
 
-    if (md && shelf__buf_add(&tbs, name, strlen(name) + 1) == SHELF_OK &&
-        shelf__buf_add(&tbs, data, n) == SHELF_OK) {
-        if (sign)
-            ok = EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
-                 EVP_DigestSign(md, sig, &slen, (const unsigned char *)tbs.buf, tbs.len) == 1 &&
-                 slen == SIG_LEN;
-        else
-            ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-                 EVP_DigestVerify(md, sig, SIG_LEN, (const unsigned char *)tbs.buf, tbs.len) == 1;
-    }
-    EVP_MD_CTX_free(md);
+    if (shelf__buf_add(&tbs, name, strlen(name) + 1) == SHELF_OK &&
+        shelf__buf_add(&tbs, data, n) == SHELF_OK)
+        ok = sign ? shelf__ed25519_sign(key, tbs.buf, tbs.len, sig)
+                  : shelf__ed25519_verify(key, tbs.buf, tbs.len, sig);
     shelf__buf_release(&tbs);
     return ok;
 }

@@ -89,26 +89,6 @@ static int unescaped(shelf_library *lib, const char *text, char **out)
     return SHELF_OK;
 }
 
-/* A sample's removal record: {"removed": true, "seen": {device: hlc}}
- * (changelog.c); older ones, and documents', are null. */
-static int is_removal(json_t *v)
-{
-    return json_is_null(v) || (json_is_object(v) && json_is_true(json_object_get(v, "removed")));
-}
-
-/* Whether the write (hlc, dev) was seen by the removal (rhlc, rdev, rv)
- * when its device made it: for the remover's own writes, and for a
- * removal that does not say (an older one), by clock. */
-static int seen_by(uint64_t hlc, const char *dev, uint64_t rhlc, const char *rdev, json_t *rv)
-{
-    json_t *t;
-
-    if (!json_is_object(rv) || !strcmp(dev, rdev))
-        return hlc <= rhlc;
-    t = json_object_get(json_object_get(rv, "seen"), dev);
-    return json_is_integer(t) && hlc <= (uint64_t)json_integer_value(t);
-}
-
 /* A document's removal won: it goes here too, its history parked as a
  * local removal parks it (shelf_undo brings it back); a patch that a
  * project here uses stays. */
@@ -138,7 +118,7 @@ static int apply_item(shelf_library *lib, const target *t, const char *key, cons
 {
     char sql[1024], *bytes = NULL;
     json_t *b = NULL;
-    int on = !json_is_false(v) && !is_removal(v), rc;
+    int on = !json_is_false(v) && !shelf__is_removal(v), rc;
 
     if (!strcmp(field, ".")) {
         if (strcmp(t->ids, SAMPLES_OF) != 0)
@@ -451,7 +431,7 @@ static int removed_unseen(shelf__regs *r, int *back)
     if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
                                 JSON_DECODE_ANY, &rv)) != SHELF_OK)
         return rc;
-    *back = is_removal(rv) && !seen_by(c->hlc, c->device, rhlc, remover, rv);
+    *back = shelf__is_removal(rv) && !shelf__seen_by(c->hlc, c->device, rhlc, remover, rv);
     json_decref(rv);
     return *back ? restore_sample(r, remover) : SHELF_OK;
 }
@@ -473,39 +453,11 @@ static int version_unseen(shelf__regs *r, json_t *rv, char by[SHELF_DEVICE_ID_LE
     while (rc == SHELF_OK && !by[0] && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *dev = (const char *)sqlite3_column_text(st, 1);
 
-        if (!seen_by((uint64_t)sqlite3_column_int64(st, 0), dev ? dev : "", c->hlc, c->device, rv))
+        if (!shelf__seen_by((uint64_t)sqlite3_column_int64(st, 0), dev ? dev : "", c->hlc, c->device, rv))
             snprintf(by, SHELF_DEVICE_ID_LEN + 1, "%s", dev ? dev : "?");
     }
     if (rc == SHELF_OK && !by[0] && step != SQLITE_DONE)
         rc = shelf__dberr(r->lib, "cannot read the change log");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int shelf__removal_saw(shelf_library *lib, const shelf__change *c, int *saw)
-{
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT hlc, device, value FROM sync_state WHERE item = "
-                                           "?1 AND field = '.'");
-    json_t *rv = NULL;
-    int rc = SHELF_OK, step;
-
-    *saw = 0;
-    if (!st)
-        return lib->err.rc;
-    if (sqlite3_bind_text(st, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
-        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE))
-        rc = shelf__dberr(lib, "cannot read the sync state");
-    else if (step == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 2);
-
-        if (text && strcmp(text, "true") != 0 &&
-            (rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
-                                    JSON_DECODE_ANY, &rv)) == SHELF_OK)
-            *saw = is_removal(rv) &&
-                   seen_by(c->hlc, c->device, (uint64_t)sqlite3_column_int64(st, 0),
-                           (const char *)sqlite3_column_text(st, 1), rv);
-    }
-    json_decref(rv);
     sqlite3_finalize(st);
     return rc;
 }
@@ -547,7 +499,7 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
     /* a removal loses to any register of the item its device had not
      * seen when it removed it: a change made elsewhere meanwhile (or
      * after) keeps the item */
-    if (!strcmp(field, ".") && is_removal(v)) {
+    if (!strcmp(field, ".") && shelf__is_removal(v)) {
         char by[SHELF_DEVICE_ID_LEN + 1] = "";
 
         if (sqlite3_reset(r->fields) != SQLITE_OK ||
@@ -556,7 +508,7 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
         while (!by[0] && (step = sqlite3_step(r->fields)) == SQLITE_ROW) {
             const char *dev = (const char *)sqlite3_column_text(r->fields, 1);
 
-            if (!seen_by((uint64_t)sqlite3_column_int64(r->fields, 0), dev ? dev : "", c->hlc,
+            if (!shelf__seen_by((uint64_t)sqlite3_column_int64(r->fields, 0), dev ? dev : "", c->hlc,
                          c->device, v))
                 snprintf(by, sizeof by, "%s", dev ? dev : "?");
         }
@@ -650,7 +602,7 @@ int shelf__regs_put(shelf__regs *r)
     if ((rc = shelf__json_parse(&r->lib->err, SHELF_EFORMAT, "a change", c->value, strlen(c->value),
                                 JSON_DECODE_ANY, &v)) != SHELF_OK)
         return rc;
-    if (!strcmp(c->field, ".") && json_is_object(v) && !is_removal(v) &&
+    if (!strcmp(c->field, ".") && json_is_object(v) && !shelf__is_removal(v) &&
         !strncmp(c->item, "s:", 2)) {
         r->obj = v;
         rc = put_sample(r, v);

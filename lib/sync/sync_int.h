@@ -92,6 +92,15 @@ void shelf__sync_run_begin(shelf_library *lib);
  * total passes the allowed share. */
 int shelf__sync_guard(shelf_library *lib, int64_t removed);
 
+/* ---- what a removal had seen (removal.c) ---- */
+
+/* 1 when v is a removal record's value: null (older ones, and
+ * documents'), or {"removed": true, "seen": {device: hlc}}. */
+int shelf__is_removal(json_t *v);
+/* 1 when the write (hlc, dev) was seen by the removal (rhlc, rdev, its
+ * value rv) when its device made it: for the remover's own writes, and
+ * for a removal that does not say, by clock. */
+int shelf__seen_by(uint64_t hlc, const char *dev, uint64_t rhlc, const char *rdev, json_t *rv);
 /* Whether the item of record c was removed here by a removal that had
  * seen c (then c, a document's version that arrives late, stays removed
  * with it), into *saw. */
