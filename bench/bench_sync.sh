@@ -233,7 +233,15 @@ except Exception: print(0)')
     conn=$(api "$ga" /rest/system/connections | python3 -c 'import json,sys
 try: print(int(any(v["connected"] for v in json.load(sys.stdin)["connections"].values())))
 except Exception: print(0)')
-    [ "$c" = 100 ] && [ "$conn" = 1 ] && break
+    # and both done with their first scan (a library with a store is
+    # thousands of files): a change made during it is not a change
+    sa=$(api "$ga" "/rest/db/status?folder=lib" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["state"])
+except Exception: print("")')
+    sb=$(api "$gb" "/rest/db/status?folder=lib" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["state"])
+except Exception: print("")')
+    [ "$c" = 100 ] && [ "$conn" = 1 ] && [ "$sa" = idle ] && [ "$sb" = idle ] && break
     sleep 0.2
 done
 bytes() { api "$ga" /rest/system/connections | python3 -c 'import json,sys
@@ -243,7 +251,9 @@ ten_changes "$FA"
 t0=$(now)
 api "$ga" "/rest/db/scan?folder=lib" -X POST >/dev/null
 sleep 0.05
-for _ in $(seq 3000); do
+for k in $(seq 3000); do
+    # a scan again now and then, in case the first came before the write
+    [ $((k % 40)) = 0 ] && api "$ga" "/rest/db/scan?folder=lib" -X POST >/dev/null
     st=$(api "$gb" "/rest/db/status?folder=lib" | python3 -c 'import json,sys
 s = json.load(sys.stdin); print(s["needFiles"] + s["needDeletes"], s["state"])')
     ca=$(api "$ga" "/rest/db/completion?folder=lib&device=$idb" | python3 -c 'import json,sys; print(json.load(sys.stdin)["completion"])')
