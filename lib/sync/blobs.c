@@ -20,7 +20,6 @@ static const char *const row_cols[] = {
     "root_key", "loop_start", "loop_end", "loop_mode", "tempo", "beats", "category", "title",
     "author", "comment", "genre", "kit", "instrument", NULL
 };
-#define NCOLS (sizeof row_cols / sizeof row_cols[0] - 1)
 
 int shelf_sync_set_files(shelf_library *lib, int mode)
 {
