@@ -106,10 +106,13 @@ static int sign_request(void *ud, shelf__http_req *rq, shelf__err *err)
     shelf__sigv4_out so;
     char date[17];
     size_t n = 0, i;
+    int64_t now = shelf__now();
     int rc;
 
     memset(&so, 0, sizeof so);
-    if (shelf__sigv4_amz_date(shelf__now(), date) != SHELF_OK)
+    /* One reading of the clock: the x-amz-date signed among the headers
+     * and the one in the string to sign must be the same second. */
+    if (shelf__sigv4_amz_date(now, date) != SHELF_OK)
         return shelf__seterr(err, SHELF_EINVAL, "%s: %s: the clock is out of range", sh->display,
                              rq->op);
     /* The path and query of the URL as sent. */
@@ -139,15 +142,13 @@ static int sign_request(void *ud, shelf__http_req *rq, shelf__err *err)
     sr.headers = hdrs;
     sr.n_headers = n;
     sr.payload_hash = c->payload_hash;
-    sr.time = shelf__now();
+    sr.time = now;
     sr.access_key = sh->access_key;
     sr.secret_key = sh->secret_key;
     sr.region = sh->region;
     sr.service = "s3";
     if ((rc = shelf__sigv4_sign(&sr, &so, err)) != SHELF_OK)
         goto out;
-    /* the date signed is the one sent */
-    memcpy(date_h + strlen("x-amz-date: "), so.amz_date, 16);
     if (shelf__http_hdr_add(&rq->sign_hdrs, "%s", date_h) != SHELF_OK ||
         shelf__http_hdr_add(&rq->sign_hdrs, "%s", hash_h) != SHELF_OK ||
         (tok_h && shelf__http_hdr_add(&rq->sign_hdrs, "%s", tok_h) != SHELF_OK) ||
