@@ -151,4 +151,32 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run);
 /* Remove blob hex from the store when no row references it any more. */
 int shelf__blob_release(shelf_library *lib, const char *hex);
 
+/*
+ * Purge (purge.c, doc/design.md "Purge"): samples by their bytes (SHA-256,
+ * 64 lowercase hex digits), documents by their name across devices
+ * ("p:HASH" a patch, "j:HASH" a project; HASH: its first version's).
+ */
+typedef struct shelf__purge_set {
+    const char *const *samples;
+    size_t n_samples;
+    const char *const *docs;
+    size_t n_docs;
+} shelf__purge_set;
+/* db is a copy (a backup's catalog): steps on tables or columns an older
+ * schema lacks are skipped, and no tombstone or audit row is written. */
+#define SHELF__PURGE_COPY 0x1
+/* Delete every row of set's items from db, in the caller's transaction:
+ * samples, tags (and tags no other item wears), ratings, favourites,
+ * collection places, links, documents with every version, the audit rows
+ * that name them, queued changes; logged changes are redacted (field "-")
+ * and their registers go.  On the live catalog also queues the tombstone
+ * (field "!") and one audit row that counts.  rows: rows removed or
+ * redacted (may be NULL). */
+int shelf__purge_rows(sqlite3 *db, const shelf__purge_set *set, unsigned flags, int64_t *rows,
+                      shelf__err *err);
+/* After the commit: the search index optimized (deleted terms leave it)
+ * and the write-ahead log checkpointed and cut.  db should run with
+ * PRAGMA secure_delete=ON, so freed pages hold zeros. */
+int shelf__purge_scrub(sqlite3 *db, shelf__err *err);
+
 #endif /* SHELF_CATALOG_INT_H */
