@@ -151,6 +151,7 @@ int cmd_rm(const cli *c, int argc, char **argv);
 int cmd_verify(const cli *c, int argc, char **argv);
 int cmd_gc(const cli *c, int argc, char **argv);
 int cmd_vacuum(const cli *c, int argc, char **argv);
+int cmd_purge(const cli *c, int argc, char **argv);
 int cmd_db_backup(const cli *c, int argc, char **argv);
 int cmd_stats(const cli *c, int argc, char **argv);
 int cmd_collection(const cli *c, int argc, char **argv);

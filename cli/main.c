@@ -133,7 +133,7 @@ static const struct command {
     { "init", cmd_init }, { "import", cmd_import }, { "info", cmd_info },
     { "ls", cmd_ls }, { "list", cmd_ls }, { "search", cmd_search }, { "tag", cmd_tag },
     { "rate", cmd_rate }, { "fav", cmd_fav }, { "touch", cmd_touch }, { "rm", cmd_rm },
-    { "verify", cmd_verify }, { "gc", cmd_gc }, { "vacuum", cmd_vacuum },
+    { "verify", cmd_verify }, { "gc", cmd_gc }, { "vacuum", cmd_vacuum }, { "purge", cmd_purge },
     { "db-backup", cmd_db_backup }, { "stats", cmd_stats }, { "collection", cmd_collection },
     { "synonyms", cmd_synonyms }, { "dupes", cmd_dupes },
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },

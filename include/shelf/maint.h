@@ -82,4 +82,62 @@ SHELF_API int shelf_vacuum(shelf_library *lib, int wait, uint64_t *before, uint6
  */
 SHELF_API int shelf_db_backup(shelf_library *lib, const char *path);
 
+/*
+ * Purge on request (doc/design.md, "Purge"): items and every trace shelf
+ * keeps of them.  An item is (kind, id): SHELF_PURGE_SAMPLE (a sample is
+ * its bytes: every row with the same content goes), SHELF_DOC_PATCH or
+ * SHELF_DOC_PROJECT (with every version).  Gone: catalog rows and their
+ * history, tags no other item wears, ratings, favourites, collection
+ * places, the audit rows that name the items, their search-index terms
+ * (the index is optimized), managed copies (blobs), and the sync log's
+ * records of them (redacted); a tombstone makes paired devices purge them
+ * too.  Freed pages are zeroed (secure_delete) and the write-ahead log is
+ * checkpointed and cut.  What shelf cannot reach is listed, not touched:
+ * referenced sample files (the user's own) and the archives and exports
+ * written since the item came.  Backups: shelf_repo_purge (backup.h).
+ * One audit row records the purge with counts, never names.
+ */
+enum { SHELF_PURGE_SAMPLE = 1 };
+
+typedef struct shelf_purge_entry {
+    size_t size;                /* sizeof, set by the library */
+    const char *what;           /* "sample" (a row), "patch", "project", "blob" (a
+                                   managed copy), "file" (a referenced file, left in
+                                   place), "export" (an archive or export written
+                                   since the item came: it may hold it) */
+    const char *name;           /* the item across devices, "s:SHA256", "p:HASH" or
+                                   "j:HASH" (what shelf_repo_purge takes); NULL for
+                                   blob, file, export */
+    const char *detail;         /* a sample's path (root and relative path), a
+                                   document's name, a blob's hash, a file's path, an
+                                   export's path */
+    int64_t id;                 /* the row's id (samples and documents) */
+} shelf_purge_entry;
+
+/* Each thing found; nonzero stops (SHELF_ECANCELED, nothing purged). */
+typedef int (*shelf_purge_cb)(void *ud, const shelf_purge_entry *e);
+
+typedef struct shelf_purge_opts {
+    size_t size;                /* sizeof (shelf.h) */
+    int preview;                /* report what would go; change nothing */
+    int force;                  /* also samples that documents not purged use (they
+                                   keep the reference by hash); else SHELF_EINUSE */
+    int wait;                   /* for the exclusive lock, as in shelf_library_lock */
+    shelf_purge_cb cb;
+    void *ud;
+} shelf_purge_opts;
+
+typedef struct shelf_purge_stats {
+    size_t size;                /* sizeof, set before the call */
+    int64_t samples;            /* sample rows */
+    int64_t documents;          /* patches and projects */
+    int64_t rows;               /* catalog rows removed or redacted in all */
+    int64_t blobs;              /* managed copies deleted (preview: to delete) */
+    int64_t files_left;         /* referenced files left in place */
+    int64_t exports;            /* archives and exports that may hold an item */
+} shelf_purge_stats;
+
+SHELF_API int shelf_purge(shelf_library *lib, const int *kinds, const int64_t *ids, size_t n,
+                          const shelf_purge_opts *o, shelf_purge_stats *st);
+
 #endif /* SHELF_MAINT_H */

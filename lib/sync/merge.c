@@ -134,9 +134,14 @@ int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change
     sqlite3_finalize(a.max);
     sqlite3_finalize(a.ins);
     shelf__regs_finish(&a.r);
-    if (rc == SHELF_OK)
-        return shelf__commit(lib);
-    shelf__rollback(lib);
+    if (rc != SHELF_OK)
+        shelf__rollback(lib);
+    else if ((rc = shelf__commit(lib)) == SHELF_OK)
+        return shelf__purge_settle(lib, &a.r.purged);   /* tombstones applied: blobs, scrub */
+    /* a failed commit rolled back itself */
+    a.r.purged.count = 0;
+    (void)shelf__purge_settle(lib, &a.r.purged);
+    (void)shelf__exec(lib, "PRAGMA secure_delete=OFF");
     memset(st, 0, sizeof *st);
     return rc;
 }

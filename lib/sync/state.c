@@ -596,6 +596,38 @@ int shelf__regs_put(shelf__regs *r)
     json_t *v = NULL;
     int rc;
 
+    /* a record a purge emptied says nothing; a purged item takes no more */
+    if (!strcmp(c->field, "-")) {
+        r->st->skipped++;
+        return SHELF_OK;
+    }
+    if (!r->local) {
+        int gone = 0;
+
+        if ((rc = shelf__purge_gone(r->lib, c, &gone)) != SHELF_OK)
+            return rc;
+        if (gone) {
+            r->st->skipped++;
+            return SHELF_OK;
+        }
+        if (!strcmp(c->field, "!")) {
+            if ((rc = shelf__purge_received(r->lib, c, &r->purged)) != SHELF_OK)
+                return rc;
+            r->st->applied++;
+        }
+    }
+    if (!strcmp(c->field, "!")) {
+        /* the tombstone's register: whoever purged, it stays purged */
+        if (sqlite3_reset(r->put) != SQLITE_OK ||
+            sqlite3_bind_text(r->put, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_text(r->put, 2, "!", -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(r->put, 3, (int64_t)c->hlc) != SQLITE_OK ||
+            sqlite3_bind_text(r->put, 4, c->device, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_text(r->put, 5, c->value, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(r->put) != SQLITE_DONE)
+            return shelf__dberr(r->lib, "cannot write the sync state");
+        return SHELF_OK;
+    }
     /* a document's version: histories are unions, not registers */
     if (shelf__docsync_is_version(c->item, c->field))
         return r->local ? SHELF_OK : shelf__docsync_put(r->lib, c, r->st);

@@ -76,6 +76,13 @@ typedef struct shelf__merge_stats {
  * set c (and local: 1 for this device's own, already in the catalog) and
  * put it; finish.  Inside the caller's transaction.
  */
+/* Items purged by records of other devices in one batch (purge.c). */
+typedef struct shelf__purged {
+    int64_t count;
+    char **blobs;               /* managed copies to release after the commit */
+    size_t n_blobs;
+} shelf__purged;
+
 typedef struct shelf__regs {
     shelf_library *lib;
     const shelf__change *c;
@@ -83,6 +90,7 @@ typedef struct shelf__regs {
     shelf__merge_stats *st;
     sqlite3_stmt *get, *put, *fields;
     json_t *obj;                /* the sample of the "." record being put */
+    shelf__purged purged;
 } shelf__regs;
 
 /* A run of sync (one exchange, one pull) starts: what it removes is
@@ -91,6 +99,17 @@ void shelf__sync_run_begin(shelf_library *lib);
 /* removed more samples: SHELF_EPERM (message set) once the run's
  * total passes the allowed share. */
 int shelf__sync_guard(shelf_library *lib, int64_t removed);
+
+/* ---- purge tombstones (purge.c; doc/sync.md, "Purge") ---- */
+/* Whether c is about an item purged here (its item, or for "has:X" X):
+ * then its copy in the change log is emptied (field "-") and *gone = 1. */
+int shelf__purge_gone(shelf_library *lib, const shelf__change *c, int *gone);
+/* c is a tombstone of another device: purge its item here, inside the
+ * batch's transaction (rows; blobs into pg for shelf__purge_settle). */
+int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__purged *pg);
+/* After the batch's commit: release pg's blobs, scrub the search index and
+ * the write-ahead log; pg is emptied. */
+int shelf__purge_settle(shelf_library *lib, shelf__purged *pg);
 
 /* ---- what a removal had seen (removal.c) ---- */
 
