@@ -21,6 +21,7 @@
 #include "shelf/import.h"
 #include "shelf/search.h"
 #include "shelf/sync.h"
+#include "shelf/maint.h"
 #include "catalog/catalog_int.h"
 #include "sync/sync_int.h"
 
@@ -798,6 +799,86 @@ TEST(three_devices_converge)
         shelf_library_close(d[i]);
 }
 
+/* Whether the bytes of file path hold s. */
+static int file_holds(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    int found;
+
+    if (!f)
+        return 0;
+    ASSERT(fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0);
+    ASSERT((buf = malloc((size_t)n + 1)) != NULL);
+    ASSERT(fread(buf, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    found = memmem(buf, (size_t)n, s, strlen(s)) != NULL;
+    free(buf);
+    return found;
+}
+
+/* A purge on one device travels: the others purge the item too, even one
+ * that changed it meanwhile (a purge beats every change), records of it
+ * that arrive later are emptied, and no device's catalog file (nor its
+ * write-ahead log) holds the tag only it wore. */
+TEST(purge_travels)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *d[3];
+    const char *const names[] = { "a", "b", "c" };
+    int kind = SHELF_PURGE_SAMPLE, i;
+    int64_t id;
+    char p[PATH_MAX];
+    shelf_purge_opts o = { .size = sizeof o };
+    shelf_purge_stats st = { .size = sizeof st };
+
+    for (i = 0; i < 3; i++)
+        d[i] = test_device_at(dir, names[i]);
+    ASSERT_OKL(d[0], shelf_tag_add(d[0], id_at(d[0], dir, "kick é.wav"), "zqx-secret-tag"));
+    sync2(d[0], d[1]);
+    sync2(d[1], d[2]);
+    ASSERT_STATE(d[2], dir, "kick é.wav", "zqx-secret-tag|0|0|kick");
+    /* the search below finds what is there */
+    for (i = 0; i < 3; i++) {
+        char w[PATH_MAX];
+
+        test_pathf(p, sizeof p, "%s/%s/shelf.db", dir, names[i]);
+        test_pathf(w, sizeof w, "%s/%s/shelf.db-wal", dir, names[i]);
+        ASSERT(file_holds(p, "zqx-secret-tag") || file_holds(w, "zqx-secret-tag"));
+    }
+    /* c changes it, not knowing; a purges it */
+    ASSERT_OKL(d[2], shelf_rate(d[2], id_at(d[2], dir, "kick é.wav"), 5));
+    drain(d[2]);
+    id = id_at(d[0], dir, "kick é.wav");
+    ASSERT_OKL(d[0], shelf_purge(d[0], &kind, &id, 1, &o, &st));
+    ASSERT_EQ_INT(st.samples, 1);
+    sync2(d[0], d[1]);
+    sync2(d[1], d[2]);
+    sync2(d[0], d[2]);
+    sync2(d[0], d[1]);
+    for (i = 0; i < 3; i++) {
+        ASSERT_STATE(d[i], dir, "kick é.wav", "gone");
+        ASSERT_STATE(d[i], dir, "snare 🥁.wav", "|0|0|snare");
+        ASSERT_EQ_INT(sql_int(d[i], "SELECT count(*) FROM tags WHERE name = 'zqx-secret-tag'"), 0);
+        ASSERT_EQ_INT(sql_int(d[i], "SELECT count(*) FROM audit_log WHERE action = 'purge'"), 1);
+        /* of the kick, only tombstones and emptied records are left */
+        ASSERT_EQ_INT(sql_int(d[i], "SELECT count(*) FROM changes c JOIN changes t ON t.item = "
+                                    "c.item AND t.field = '!' WHERE c.field NOT IN ('!', '-')"), 0);
+        ASSERT_EQ_INT(sql_int(d[i], "SELECT count(*) FROM sync_state s JOIN sync_state t ON "
+                                    "t.item = s.item AND t.field = '!' WHERE s.field != '!'"), 0);
+        ASSERT(sql_int(d[i], "SELECT count(*) FROM changes WHERE field = '!'") >= 1);
+        test_pathf(p, sizeof p, "%s/%s/shelf.db", dir, names[i]);
+        ASSERT(!file_holds(p, "zqx-secret-tag"));
+        test_pathf(p, sizeof p, "%s/%s/shelf.db-wal", dir, names[i]);
+        ASSERT(!file_holds(p, "zqx-secret-tag"));
+    }
+    /* c's rating, made before it heard of the purge, did not bring it back */
+    ASSERT(sql_int(d[2], "SELECT count(*) FROM changes WHERE field = '-'") >= 1);
+    for (i = 0; i < 3; i++)
+        shelf_library_close(d[i]);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -816,6 +897,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(synonyms_travel),
         TEST_ENTRY(bad_batches_change_nothing),
         TEST_ENTRY(three_devices_converge),
+        TEST_ENTRY(purge_travels),
         TEST_END
     };
 
