@@ -1151,6 +1151,9 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
     shelf_archive_export_stats full = { .size = sizeof full };
     int rc = archive_export(lib, out, o, &full);
 
+    /* the export is written: a record that cannot be is no failure of it */
+    if (rc == SHELF_OK)
+        (void)shelf__audit_export(lib, "archive", out);
     shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

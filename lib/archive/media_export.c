@@ -1464,6 +1464,9 @@ int shelf_media_export(shelf_library *lib, const char *dir, const shelf_media_ex
     shelf_media_export_stats full = { .size = sizeof full };
     int rc = media_export(lib, dir, o, &full);
 
+    /* the export is written: a record that cannot be is no failure of it */
+    if (rc == SHELF_OK)
+        (void)shelf__audit_export(lib, "media", dir);
     shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

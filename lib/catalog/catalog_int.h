@@ -178,5 +178,9 @@ int shelf__purge_rows(sqlite3 *db, const shelf__purge_set *set, unsigned flags, 
  * and the write-ahead log checkpointed and cut.  db should run with
  * PRAGMA secure_delete=ON, so freed pages hold zeros. */
 int shelf__purge_scrub(sqlite3 *db, shelf__err *err);
+/* Record in the audit log that what ("archive", "media", "export-all")
+ * was written to path, so a purge can name the exports that may hold an
+ * item; nothing on a read-only library. */
+int shelf__audit_export(shelf_library *lib, const char *what, const char *path);
 
 #endif /* SHELF_CATALOG_INT_H */

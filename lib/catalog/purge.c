@@ -206,3 +206,29 @@ int shelf__purge_scrub(sqlite3 *db, shelf__err *err)
                              "process is reading the catalog; run the purge again when it is done");
     return SHELF_OK;
 }
+
+int shelf__audit_export(shelf_library *lib, const char *what, const char *path)
+{
+    char *abs = shelf__path_abs(path), *detail = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = SHELF_OK;
+
+    /* a read-only library exports without a record: nothing to purge
+     * there either */
+    if (lib->readonly) {
+        shelf_free(abs);
+        return SHELF_OK;
+    }
+    if (!abs || !(detail = shelf__asprintf("%s %s", what, abs)))
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    else if (!(st = shelf__prepare(lib, "INSERT INTO audit_log(time, action, detail) "
+                                        "VALUES(unixepoch(), 'export', ?1)")))
+        rc = lib->err.rc;
+    else if (sqlite3_bind_text(st, 1, detail, -1, SQLITE_STATIC) != SQLITE_OK ||
+             sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot write the audit log");
+    sqlite3_finalize(st);
+    shelf_free(abs);
+    shelf_free(detail);
+    return rc;
+}

@@ -48,6 +48,9 @@ expect 0 "patch version 3" "$SHELF" patch set "$P" comment="ZQXCOMMENT two"
 expect 0 "history of three" "$SHELF" --json patch history "$P"
 check "three versions" "$(json 'len(j)')" = 3
 
+# an archive of the patch: shelf cannot reach it, the purge names it
+expect 0 "archive export" "$SHELF" archive export --patch "$P" "$T/out ☆.tar" --no-sign
+
 # the search below finds what is there: every marker is in the library now
 "$SHELF" vacuum >/dev/null 2>&1
 for m in ZQXNAMEA ZQXDATAA zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
@@ -61,6 +64,7 @@ check "preview: the patch" "$(json '[i["id"] for i in j["items"] if i["what"] ==
 check "preview: a name across devices" "$(json '[i["name"][:2] for i in j["items"] if i["what"] == "patch"]')" = "['p:']"
 check "preview: the user's file is left" "$(json 'len([i for i in j["left"] if i["what"] == "file"])')" = 1
 check "preview: nothing changed" "$(json 'j["rows"]')" = 0
+check "preview: the archive is named" "$(json '[i["detail"] for i in j["left"] if i["what"] == "export"]')" = "['archive $T/out ☆.tar']"
 expect 0 "still there after a preview" "$SHELF" --json ls
 check "four samples" "$(json 'len(j)')" = 4
 
@@ -77,6 +81,7 @@ check "three samples" "$(json 'j["samples"]')" = 3
 check "one document" "$(json 'j["documents"]')" = 1
 check "three managed copies" "$(json 'j["blobs"]')" = 3
 check "the user's files are listed" "$(json 'j["files_left"]')" = 3
+check "the archive is listed" "$(json 'j["exports"]')" = 1
 expect 0 "ls" "$SHELF" --json ls
 check "only the snare is left" "$(json '[r["name"] for r in j]')" = "['snare']"
 check "its tag is kept" "$(json 'j[0]["tags"]')" = "['keeptag']"
@@ -96,6 +101,7 @@ check "a tombstone per item" "$(Q "SELECT count(*) FROM change_queue WHERE field
 check "no blob left" "$(find "$T/lib/objects" -type f | wc -l)" = 1
 for m in ZQXNAMEA ZQXNAMEB ZQXNAMEC ZQXDATAA ZQXDATAB ZQXDATAC zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
     hit=$(grep -rla "$m" "$T/lib" | head -3)
+    # (the archive is outside the library: listed, not touched)
     check "after: no file of the library holds $m${hit:+ ($hit)}" -z "$hit"
 done
 check "the snare's bytes are kept" -n "$(grep -rla KEEPDATA "$T/lib" | head -1)"
