@@ -33,10 +33,11 @@ static const char setup_sql[] =
 static const char *const steps[] = {
     "INSERT OR IGNORE INTO purge_ids SELECT " SHELF__KIND_SAMPLE_SQL ", id FROM samples\n"
     "  WHERE sha256 IN (SELECT sha FROM purge_s)",
-    /* a document by the hash of its first version */
+    /* a document by the hash of its first version; one removed earlier
+     * and parked for undo (its kind negated) too */
     "INSERT OR IGNORE INTO purge_ids SELECT v.kind, v.item_id FROM doc_versions v JOIN purge_d d\n"
-    "  ON v.hash = substr(d.item, 3) AND v.kind = iif(d.item LIKE 'p:%', " SHELF__KIND_PATCH_SQL
-    ", " SHELF__KIND_PROJECT_SQL ")\n"
+    "  ON v.hash = substr(d.item, 3) AND abs(v.kind) = iif(d.item LIKE 'p:%', "
+    SHELF__KIND_PATCH_SQL ", " SHELF__KIND_PROJECT_SQL ")\n"
     "  WHERE v.seq = (SELECT min(seq) FROM doc_versions w WHERE w.kind = v.kind AND\n"
     "                 w.item_id = v.item_id)",
     "INSERT OR IGNORE INTO purge_names SELECT 's:' || sha FROM purge_s",

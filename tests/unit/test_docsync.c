@@ -13,6 +13,7 @@
 #include "libs.h"
 #include "exchange.h"
 #include "shelf/patch.h"
+#include "shelf/maint.h"
 #include "shelf/sync.h"
 #include "catalog/catalog_int.h"
 #include "sync/sync_int.h"
@@ -362,6 +363,43 @@ TEST(removal_travels)
     shelf_library_close(c);
 }
 
+/* A purged patch goes from every device, every version of it, also the
+ * copy a device had removed and parked for undo, and an edit made
+ * meanwhile does not bring it back (a purge beats every change). */
+TEST(purge_travels)
+{
+    shelf_library *a = device("a"), *b = device("b"), *c = device("c");
+    shelf_purge_opts o = { .size = sizeof o };
+    int kind = PATCH;
+    int64_t ida, seq;
+
+    ASSERT_OKL(a, shelf_doc_create(a, PATCH, PATCH_DOC, NULL, &ida));
+    ASSERT_OKL(a, shelf_doc_set(a, PATCH, ida, "params/res", "0.75", NULL, &seq));
+    sync2(a, b);
+    sync2(b, c);
+    /* b removes it (parked), c edits it, a purges it */
+    ASSERT_OKL(b, shelf_doc_remove(b, PATCH, patch_id(b), 0));
+    ASSERT(sql_int(b, "SELECT count(*) FROM doc_versions WHERE kind < 0") >= 2);
+    ASSERT_OKL(c, shelf_doc_set(c, PATCH, patch_id(c), "params/cutoff", "12", NULL, &seq));
+    ASSERT_OKL(a, shelf_purge(a, &kind, &ida, 1, &o, NULL));
+    sync2(a, b);
+    sync2(b, c);
+    sync2(a, c);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM patches"), 0);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM patches"), 0);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM patches"), 0);
+    ASSERT_EQ_INT(sql_int(a, "SELECT count(*) FROM doc_versions"), 0);
+    ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions"), 0);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM doc_versions"), 0);
+    ASSERT_EQ_INT(sql_int(c, "SELECT count(*) FROM audit_log WHERE action = 'purge'"), 1);
+    /* nothing more moves, and undo on b has nothing to bring back */
+    ASSERT_EQ_INT(sync2(a, b), 0);
+    ASSERT_EQ_INT(sync2(b, c), 0);
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
 /* A version whose parent is not held: SHELF_EFORMAT, nothing changes. */
 TEST(missing_parent_changes_nothing)
 {
@@ -463,6 +501,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(project_with_automation),
         TEST_ENTRY(modify_beats_delete),
         TEST_ENTRY(removal_travels),
+        TEST_ENTRY(purge_travels),
         TEST_ENTRY(missing_parent_changes_nothing),
         TEST_ENTRY(too_big_fails_clearly),
         TEST_ENTRY(fifty_versions_figures),
