@@ -203,8 +203,9 @@ int shelf__purge_scrub(sqlite3 *db, shelf__err *err)
     busy = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (busy)
-        return shelf__seterr(err, SHELF_EBUSY, "cannot purge the write-ahead log: another "
-                             "process is reading the catalog; run the purge again when it is done");
+        return shelf__seterr(err, SHELF_EBUSY, "the items are purged, but the catalog's "
+                             "write-ahead log still holds old pages: another process is reading "
+                             "it; run 'shelf vacuum' when it is done");
     return SHELF_OK;
 }
 
