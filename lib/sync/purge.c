@@ -400,7 +400,8 @@ int shelf__purge_gone(shelf_library *lib, const shelf__change *c, int *gone)
     return SHELF_OK;
 }
 
-int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__purged *pg)
+int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__purged *pg,
+                          int64_t *removed)
 {
     shelf__purge_set set;
     const char *one[1] = { NULL };
@@ -409,6 +410,7 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
     int rc = SHELF_OK, step;
 
     memset(&set, 0, sizeof set);
+    *removed = 0;
     if (!strncmp(c->item, "s:", 2)) {
         one[0] = c->item + 2;
         set.samples = one;
@@ -421,8 +423,8 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
         return SHELF_OK;        /* nothing this version purges: kept in the log */
     }
     /* the managed copies, released after the commit */
-    if (!(st = shelf__prepare(lib, "SELECT blob, 1 FROM samples WHERE sha256 = ?1 AND blob IS NOT "
-                                   "NULL UNION ALL SELECT d.blob, 0 FROM doc_versions v JOIN "
+    if (!(st = shelf__prepare(lib, "SELECT blob FROM samples WHERE sha256 = ?1 AND blob IS NOT "
+                                   "NULL UNION ALL SELECT d.blob FROM doc_versions v JOIN "
                                    "(SELECT id, blob, " SHELF__KIND_PATCH_SQL " AS kind FROM patches "
                                    "UNION ALL SELECT id, blob, " SHELF__KIND_PROJECT_SQL " FROM "
                                    "projects) d ON d.kind = v.kind AND d.id = v.item_id WHERE "
@@ -431,19 +433,17 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
         return lib->err.rc;
     sqlite3_bind_text(st, 1, one[0], -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->item, -1, SQLITE_STATIC);
-    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        samples += sqlite3_column_int(st, 1);
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = push(lib, &pg->blobs, &pg->n_blobs, (const char *)sqlite3_column_text(st, 0));
-    }
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the catalog");
     sqlite3_finalize(st);
-    if (rc == SHELF_OK && (rc = shelf__query_int(lib, "SELECT count(*) FROM samples WHERE "
-                                                      "sha256 = ?1", one[0], &samples)) != SHELF_OK)
+    if (rc != SHELF_OK ||
+        (rc = shelf__query_int(lib, "SELECT count(*) FROM samples WHERE sha256 = ?1", one[0],
+                               &samples)) != SHELF_OK)
         return rc;
-    if (rc != SHELF_OK)
-        return rc;
-    /* a purge counts against --max-delete like a removal */
-    if (!strncmp(c->item, "s:", 2) && (rc = shelf__sync_guard(lib, samples)) != SHELF_OK)
-        return rc;
+    if (!strncmp(c->item, "s:", 2))
+        *removed = samples;
     if ((rc = shelf__exec(lib, "PRAGMA secure_delete=ON")) != SHELF_OK ||
         (rc = shelf__purge_rows(lib->db, &set, 0, &rows, &lib->err)) != SHELF_OK)
         return rc;

@@ -611,7 +611,11 @@ int shelf__regs_put(shelf__regs *r)
             return SHELF_OK;
         }
         if (!strcmp(c->field, "!")) {
-            if ((rc = shelf__purge_received(r->lib, c, &r->purged)) != SHELF_OK)
+            int64_t removed = 0;
+
+            /* a purge counts against --max-delete like a removal */
+            if ((rc = shelf__purge_received(r->lib, c, &r->purged, &removed)) != SHELF_OK ||
+                (rc = shelf__sync_guard(r->lib, removed)) != SHELF_OK)
                 return rc;
             r->st->applied++;
         }

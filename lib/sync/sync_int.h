@@ -105,8 +105,10 @@ int shelf__sync_guard(shelf_library *lib, int64_t removed);
  * then its copy in the change log is emptied (field "-") and *gone = 1. */
 int shelf__purge_gone(shelf_library *lib, const shelf__change *c, int *gone);
 /* c is a tombstone of another device: purge its item here, inside the
- * batch's transaction (rows; blobs into pg for shelf__purge_settle). */
-int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__purged *pg);
+ * batch's transaction (rows; blobs into pg for shelf__purge_settle);
+ * removed: the sample rows that went (for --max-delete). */
+int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__purged *pg,
+                          int64_t *removed);
 /* After the batch's commit: release pg's blobs, scrub the search index and
  * the write-ahead log; pg is emptied. */
 int shelf__purge_settle(shelf_library *lib, shelf__purged *pg);
