@@ -18,38 +18,18 @@ typedef struct purge_run {
     shelf_library *lib;
     shelf_purge_opts o;
     shelf_purge_stats st;
-    char **names;               /* "s:SHA" / "p:HASH" / "j:HASH" */
-    size_t n_names;
-    char **blobs;
-    size_t n_blobs;
+    json_t *names;              /* a set (object keys): "s:SHA", "p:HASH", "j:HASH" */
+    json_t *blobs;              /* a set of blob names */
 } purge_run;
 
-static void run_free(purge_run *p)
+/* Add s to the set (a JSON object's keys); *added: it was new (may be
+ * NULL). */
+static int set_add(shelf_library *lib, json_t *set, const char *s, int *added)
 {
-    size_t i;
-
-    for (i = 0; i < p->n_names; i++)
-        shelf_free(p->names[i]);
-    for (i = 0; i < p->n_blobs; i++)
-        shelf_free(p->blobs[i]);
-    shelf_free(p->names);
-    shelf_free(p->blobs);
-}
-
-static int push(shelf_library *lib, char ***v, size_t *n, const char *s)
-{
-    char **nv;
-    size_t i;
-
-    for (i = 0; i < *n; i++)
-        if (!strcmp((*v)[i], s))
-            return SHELF_OK;
-    if (!(nv = shelf__realloc(*v, (*n + 1) * sizeof *nv)))
+    if (added)
+        *added = !json_object_get(set, s);
+    if (json_object_set_new(set, s, json_true()) != 0)
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    *v = nv;
-    if (!(nv[*n] = shelf__strdup(s)))
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    (*n)++;
     return SHELF_OK;
 }
 
@@ -103,7 +83,7 @@ static int name_item(purge_run *p, int kind, int64_t id)
     sqlite3_finalize(st);
     if (rc != SHELF_OK)
         return rc;
-    rc = push(lib, &p->names, &p->n_names, name);
+    rc = set_add(lib, p->names, name, NULL);
     shelf_free(name);
     return rc;
 }
@@ -113,7 +93,8 @@ static int fill_list(purge_run *p)
 {
     shelf_library *lib = p->lib;
     sqlite3_stmt *st;
-    size_t i;
+    const char *name;
+    json_t *v;
     int rc;
 
     if ((rc = shelf__exec(lib, "CREATE TEMP TABLE IF NOT EXISTS purge_list(name TEXT PRIMARY KEY);"
@@ -121,9 +102,9 @@ static int fill_list(purge_run *p)
         return rc;
     if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO purge_list(name) VALUES(?1)")))
         return lib->err.rc;
-    for (i = 0; i < p->n_names; i++)
+    json_object_foreach(p->names, name, v)
         if (sqlite3_reset(st) != SQLITE_OK ||
-            sqlite3_bind_text(st, 1, p->names[i], -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_DONE) {
             sqlite3_finalize(st);
             return shelf__dberr(lib, "cannot purge");
@@ -170,7 +151,7 @@ static int survey(purge_run *p)
         "  JOIN roots r ON r.id = s.root_id WHERE 's:' || s.sha256 IN (SELECT name FROM purge_list)\n"
         "  ORDER BY s.id");
     int64_t first = INT64_MAX;
-    int rc = SHELF_OK, step;
+    int rc = SHELF_OK, step, added;
 
     if (!st)
         return lib->err.rc;
@@ -187,12 +168,8 @@ static int survey(purge_run *p)
             p->st.samples++;
             if (sqlite3_column_int64(st, 5) < first)
                 first = sqlite3_column_int64(st, 5);
-            if (blob) {
-                size_t had = p->n_blobs;
-
-                if ((rc = push(lib, &p->blobs, &p->n_blobs, blob)) == SHELF_OK && p->n_blobs > had)
-                    rc = report(p, "blob", NULL, blob, 0);
-            }
+            if (blob && (rc = set_add(lib, p->blobs, blob, &added)) == SHELF_OK && added)
+                rc = report(p, "blob", NULL, blob, 0);
             /* the referenced file, or a managed copy's origin: the user's */
             if (rc == SHELF_OK && access(abs, F_OK) == 0) {
                 p->st.files_left++;
@@ -226,12 +203,9 @@ static int survey(purge_run *p)
         p->st.documents++;
         if (sqlite3_column_int64(st, 5) < first)
             first = sqlite3_column_int64(st, 5);
-        if (rc == SHELF_OK && blob) {
-            size_t had = p->n_blobs;
-
-            if ((rc = push(lib, &p->blobs, &p->n_blobs, blob)) == SHELF_OK && p->n_blobs > had)
-                rc = report(p, "blob", NULL, blob, 0);
-        }
+        if (rc == SHELF_OK && blob && (rc = set_add(lib, p->blobs, blob, &added)) == SHELF_OK &&
+            added)
+            rc = report(p, "blob", NULL, blob, 0);
     }
     if (rc == SHELF_OK && step != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot purge");
@@ -256,18 +230,20 @@ static int survey(purge_run *p)
 /* The names as the catalog's purge takes them. */
 static int purge_set(purge_run *p, shelf__purge_set *set, const char ***sv, const char ***dv)
 {
-    size_t i;
+    size_t n = json_object_size(p->names) + 1;
+    const char *name;
+    json_t *v;
 
     memset(set, 0, sizeof *set);
-    *sv = shelf__malloc((p->n_names + 1) * sizeof **sv);
-    *dv = shelf__malloc((p->n_names + 1) * sizeof **dv);
+    *sv = shelf__malloc(n * sizeof **sv);
+    *dv = shelf__malloc(n * sizeof **dv);
     if (!*sv || !*dv)
         return shelf__seterr(&p->lib->err, SHELF_ENOMEM, "out of memory");
-    for (i = 0; i < p->n_names; i++) {
-        if (!strncmp(p->names[i], "s:", 2))
-            (*sv)[set->n_samples++] = p->names[i] + 2;
+    json_object_foreach(p->names, name, v) {
+        if (!strncmp(name, "s:", 2))
+            (*sv)[set->n_samples++] = name + 2;
         else
-            (*dv)[set->n_docs++] = p->names[i];
+            (*dv)[set->n_docs++] = name;
     }
     set->samples = *sv;
     set->docs = *dv;
@@ -278,9 +254,9 @@ static int purge_apply(purge_run *p)
 {
     shelf_library *lib = p->lib;
     shelf__purge_set set;
-    const char **sv = NULL, **dv = NULL;
+    const char **sv = NULL, **dv = NULL, *blob;
     int64_t rows = 0;
-    size_t i;
+    json_t *v;
     int rc;
 
     if ((rc = purge_set(p, &set, &sv, &dv)) != SHELF_OK)
@@ -297,12 +273,14 @@ static int purge_apply(purge_run *p)
     p->st.rows = rows;
     /* the rows are gone for good; the copies after them (a crash in
      * between leaves orphans for gc, never a row without its blob) */
-    for (i = 0; i < p->n_blobs && rc == SHELF_OK; i++)
-        if (!shelf__store_has(&lib->store, p->blobs[i]))
+    json_object_foreach(p->blobs, blob, v) {
+        if (!shelf__store_has(&lib->store, blob))
             continue;
-        else if ((rc = shelf__blob_release(lib, p->blobs[i])) == SHELF_OK &&
-                 !shelf__store_has(&lib->store, p->blobs[i]))
+        if ((rc = shelf__blob_release(lib, blob)) != SHELF_OK)
+            break;
+        if (!shelf__store_has(&lib->store, blob))
             p->st.blobs++;
+    }
     if (rc == SHELF_OK)
         rc = shelf__purge_scrub(lib->db, &lib->err);
 out:
@@ -324,19 +302,23 @@ int shelf_purge(shelf_library *lib, const int *kinds, const int64_t *ids, size_t
     memset(&p, 0, sizeof p);
     p.lib = lib;
     p.st.size = sizeof p.st;
+    if (!(p.names = json_object()) || !(p.blobs = json_object())) {
+        json_decref(p.names);
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    }
     if ((rc = shelf__opts_check(&lib->err, &p.o, sizeof p.o, o, sizeof p.o,
                                 "shelf_purge_opts")) != SHELF_OK)
-        return rc;
-    if (!n)
-        return shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to purge");
-    had = lib->lock_mode;
-    if (!p.o.preview) {
-        if ((rc = shelf__writable(lib)) != SHELF_OK)
-            return rc;
-        if (had != SHELF_LOCK_EXCLUSIVE &&
-            (rc = shelf_library_lock(lib, SHELF_LOCK_EXCLUSIVE, p.o.wait)) != SHELF_OK)
-            return rc;
+        goto out;
+    if (!n) {
+        rc = shelf__seterr(&lib->err, SHELF_EINVAL, "nothing to purge");
+        goto out;
     }
+    had = lib->lock_mode;
+    if (!p.o.preview &&
+        ((rc = shelf__writable(lib)) != SHELF_OK ||
+         (had != SHELF_LOCK_EXCLUSIVE &&
+          (rc = shelf_library_lock(lib, SHELF_LOCK_EXCLUSIVE, p.o.wait)) != SHELF_OK)))
+        goto out;
     for (i = 0, rc = SHELF_OK; i < n && rc == SHELF_OK; i++)
         rc = name_item(&p, kinds[i], ids[i]);
     if (rc == SHELF_OK)
@@ -348,7 +330,7 @@ int shelf_purge(shelf_library *lib, const int *kinds, const int64_t *ids, size_t
     if (rc == SHELF_OK && !p.o.preview)
         rc = purge_apply(&p);
     else if (rc == SHELF_OK)
-        p.st.blobs = (int64_t)p.n_blobs;
+        p.st.blobs = (int64_t)json_object_size(p.blobs);
     (void)shelf__exec(lib, "DROP TABLE IF EXISTS temp.purge_list");
     if (!p.o.preview && had != SHELF_LOCK_EXCLUSIVE) {
         shelf_library_unlock(lib);
@@ -357,7 +339,9 @@ int shelf_purge(shelf_library *lib, const int *kinds, const int64_t *ids, size_t
     }
     if (rc == SHELF_OK)
         shelf__out_fill(st, &p.st, sizeof p.st);
-    run_free(&p);
+out:
+    json_decref(p.names);
+    json_decref(p.blobs);
     return rc;
 }
 
@@ -411,6 +395,8 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
 
     memset(&set, 0, sizeof set);
     *removed = 0;
+    if (!pg->blobs && !(pg->blobs = json_object()))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     if (!strncmp(c->item, "s:", 2)) {
         one[0] = c->item + 2;
         set.samples = one;
@@ -434,7 +420,7 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
     sqlite3_bind_text(st, 1, one[0], -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->item, -1, SQLITE_STATIC);
     while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = push(lib, &pg->blobs, &pg->n_blobs, (const char *)sqlite3_column_text(st, 0));
+        rc = set_add(lib, pg->blobs, (const char *)sqlite3_column_text(st, 0), NULL);
     if (rc == SHELF_OK && step != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot read the catalog");
     sqlite3_finalize(st);
@@ -453,12 +439,14 @@ int shelf__purge_received(shelf_library *lib, const shelf__change *c, shelf__pur
 
 int shelf__purge_settle(shelf_library *lib, shelf__purged *pg)
 {
-    size_t i;
+    const char *blob;
+    json_t *v;
     int rc = SHELF_OK;
 
     if (pg->count) {
-        for (i = 0; i < pg->n_blobs && rc == SHELF_OK; i++)
-            rc = shelf__blob_release(lib, pg->blobs[i]);
+        json_object_foreach(pg->blobs, blob, v)
+            if ((rc = shelf__blob_release(lib, blob)) != SHELF_OK)
+                break;
         /* the index and the log are scrubbed when nobody else reads; a
          * reader in another process leaves that to the next purge or
          * vacuum */
@@ -467,9 +455,7 @@ int shelf__purge_settle(shelf_library *lib, shelf__purged *pg)
             lib->err.rc = SHELF_OK;
         (void)shelf__exec(lib, "PRAGMA secure_delete=OFF");
     }
-    for (i = 0; i < pg->n_blobs; i++)
-        shelf_free(pg->blobs[i]);
-    shelf_free(pg->blobs);
+    json_decref(pg->blobs);
     memset(pg, 0, sizeof *pg);
     return rc;
 }

@@ -79,8 +79,8 @@ typedef struct shelf__merge_stats {
 /* Items purged by records of other devices in one batch (purge.c). */
 typedef struct shelf__purged {
     int64_t count;
-    char **blobs;               /* managed copies to release after the commit */
-    size_t n_blobs;
+    json_t *blobs;              /* managed copies to release after the commit (a set:
+                                   object keys) */
 } shelf__purged;
 
 typedef struct shelf__regs {
