@@ -696,7 +696,8 @@ static void hub_stats_add(json_t *o, const char *what, const shelf_hub_stats *st
               json_object_set_new(v, "compacted", json_integer(st->compacted)) != 0 ||
               json_object_set_new(v, "files_out", json_integer(st->files_out)) != 0 ||
               json_object_set_new(v, "files_in", json_integer(st->files_in)) != 0 ||
-              json_object_set_new(v, "files_waiting", json_integer(st->files_waiting)) != 0))
+              json_object_set_new(v, "files_waiting", json_integer(st->files_waiting)) != 0 ||
+              json_object_set_new(v, "scrubbed", json_integer(st->scrubbed)) != 0))
         cli_json_check(-1);
 
     cli_json_check(json_object_set_new(o, what, v));

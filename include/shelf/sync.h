@@ -288,6 +288,9 @@ typedef struct shelf_hub_stats {
     int64_t compacted;                      /* small segments of this device merged away */
     int64_t files_out, files_in;            /* sample files (blobs) written, read */
     int64_t files_waiting;                  /* wanted here, not on the hub (yet) */
+    int64_t scrubbed;                       /* segments of this device written again
+                                               without what a purge emptied, old ones
+                                               removed */
 } shelf_hub_stats;
 
 /*

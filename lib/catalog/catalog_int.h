@@ -57,7 +57,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 9
+#define SHELF__SCHEMA_VERSION 10
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

@@ -91,6 +91,9 @@ static const char *const steps[] = {
      * said; the registers go */
     "DELETE FROM change_queue WHERE item IN (SELECT item FROM purge_names) OR\n"
     "  field IN (SELECT 'has:' || item FROM purge_names)",
+    "INSERT INTO sync_emptied(device, counter) SELECT device, counter FROM changes\n"
+    "  WHERE field NOT IN ('!', '-') AND (item IN (SELECT item FROM purge_names) OR\n"
+    "  field IN (SELECT 'has:' || item FROM purge_names)) ORDER BY device, counter",
     "UPDATE changes SET field = '-', value = 'null' WHERE field != '!' AND\n"
     "  (item IN (SELECT item FROM purge_names) OR field IN (SELECT 'has:' || item FROM purge_names))",
     "DELETE FROM sync_state WHERE field != '!' AND (item IN (SELECT item FROM purge_names) OR\n"

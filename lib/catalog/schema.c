@@ -590,6 +590,17 @@ static const char *const migrations[] = {
     "  added INTEGER NOT NULL,\n"
     "  revoked INTEGER\n"
     ") WITHOUT ROWID;\n",
+
+    /* 10: purge (lib/catalog/purge.c, lib/sync/purge.c; doc/design.md,
+     * "Purge").  The records a purge emptied, in the order it emptied
+     * them, so each hub's segments that still hold them are rewritten
+     * (sync_hubs.emptied: the last id a push to that hub has handled). */
+    "CREATE TABLE sync_emptied(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device TEXT NOT NULL,\n"
+    "  counter INTEGER NOT NULL\n"
+    ");\n"
+    "ALTER TABLE sync_hubs ADD COLUMN emptied INTEGER NOT NULL DEFAULT 0;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

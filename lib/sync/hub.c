@@ -1062,33 +1062,48 @@ static int pull_files(hub *h)
 
 static int cmp_seg(const void *a, const void *b);
 
-static int rewrite_run(hub *h, const hub_seg *run, size_t n)
+/* Write this device's records first..last from the local log as new
+ * segments (of the usual size at most). */
+static int write_range(hub *h, int64_t first, int64_t last)
 {
-    char name[160];
-    size_t i;
     int rc;
 
-    h->stop = run[n - 1].last;
+    h->stop = last;
     h->pending = 0;
+    h->rc = SHELF_OK;
     json_array_clear(h->records);
-    rc = shelf__log_each(h->lib, h->me.id, run[0].first - 1, push_one, h);
+    rc = shelf__log_each(h->lib, h->me.id, first - 1, push_one, h);
     h->stop = 0;
     if (rc == 1)
-        rc = SHELF_OK;      /* stopped at the run's end */
+        rc = SHELF_OK;      /* stopped at the range's end */
     if (rc != SHELF_OK && h->rc != SHELF_OK)
         rc = h->rc;
-    if (rc == SHELF_OK)
-        rc = flush_segment(h);
-    for (i = 0; i < n && rc == SHELF_OK; i++) {
-        snprintf(name, sizeof name, "devices/%s/log/%016lld-%016lld.seg", h->me.id,
-                 (long long)run[i].first, (long long)run[i].last);
-        if ((rc = shelf__be_remove(h->be, name)) == SHELF_ENOTFOUND)
-            rc = SHELF_OK;
-        else if (rc != SHELF_OK)
-            rc = be_error(h, rc);
-        else
-            h->st->compacted++;
-    }
+    return rc == SHELF_OK ? flush_segment(h) : rc;
+}
+
+/* Remove this device's segment s; *gone counts it. */
+static int remove_seg(hub *h, const hub_seg *s, int64_t *gone)
+{
+    char name[160];
+    int rc;
+
+    snprintf(name, sizeof name, "devices/%s/log/%016lld-%016lld.seg", h->me.id,
+             (long long)s->first, (long long)s->last);
+    if ((rc = shelf__be_remove(h->be, name)) == SHELF_ENOTFOUND)
+        return SHELF_OK;
+    if (rc != SHELF_OK)
+        return be_error(h, rc);
+    (*gone)++;
+    return SHELF_OK;
+}
+
+static int rewrite_run(hub *h, const hub_seg *run, size_t n)
+{
+    size_t i;
+    int rc = write_range(h, run[0].first, run[n - 1].last);
+
+    for (i = 0; i < n && rc == SHELF_OK; i++)
+        rc = remove_seg(h, &run[i], &h->st->compacted);
     return rc;
 }
 
@@ -1112,6 +1127,92 @@ static int compact(hub *h, hub_dev *me)
             j++;
     }
     h->st->pushed = pushed;     /* rewritten records are not new */
+    return rc;
+}
+
+/* After a purge (doc/design.md, "Purge"): this device's segments that
+ * hold records a purge emptied since the last push to this hub are
+ * written again from the local log, where those records are empty, then
+ * removed.  A new name is needed (objects are written once): a segment
+ * of several records is written as two ending before and at its last; a
+ * segment of one record is written together with a neighbour; only a
+ * lone segment of one record is removed before it is written again (a
+ * push stopped in between writes it again, as the last one).  Readers
+ * that see both take the longer and skip what they hold. */
+static int rewrite_emptied(hub *h, hub_seg *segs, size_t n, int64_t c, int64_t *done)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n && !(segs[i].first <= c && c <= segs[i].last); i++)
+        ;
+    if (i == n || segs[i].last <= *done)
+        return SHELF_OK;        /* not on the hub, or rewritten already */
+    if (segs[i].first < segs[i].last) {
+        if ((rc = write_range(h, segs[i].first, segs[i].last - 1)) == SHELF_OK &&
+            (rc = write_range(h, segs[i].last, segs[i].last)) == SHELF_OK)
+            rc = remove_seg(h, &segs[i], &h->st->scrubbed);
+        *done = segs[i].last;
+        return rc;
+    }
+    if (i > 0 && segs[i - 1].last == c - 1 && segs[i - 1].last > *done) {
+        if ((rc = write_range(h, segs[i - 1].first, c)) == SHELF_OK &&
+            (rc = remove_seg(h, &segs[i - 1], &h->st->scrubbed)) == SHELF_OK)
+            rc = remove_seg(h, &segs[i], &h->st->scrubbed);
+        *done = c;
+        return rc;
+    }
+    if (i + 1 < n && segs[i + 1].first == c + 1) {
+        if ((rc = write_range(h, c, segs[i + 1].last)) == SHELF_OK &&
+            (rc = remove_seg(h, &segs[i], &h->st->scrubbed)) == SHELF_OK)
+            rc = remove_seg(h, &segs[i + 1], &h->st->scrubbed);
+        *done = segs[i + 1].last;
+        return rc;
+    }
+    if ((rc = remove_seg(h, &segs[i], &h->st->scrubbed)) == SHELF_OK)
+        rc = write_range(h, c, c);
+    *done = c;
+    return rc;
+}
+
+static int scrub(hub *h, hub_dev *me, int *did)
+{
+    shelf_library *lib = h->lib;
+    int64_t top = 0, from = 0, done = 0, pushed = h->st->pushed, segs = h->st->segments_out;
+    sqlite3_stmt *st;
+    int rc = SHELF_OK, step;
+
+    *did = 0;
+    if ((rc = shelf__query_int(lib, "SELECT coalesce(max(id), 0) FROM sync_emptied", NULL, &top)) !=
+            SHELF_OK ||
+        (rc = shelf__query_int(lib, "SELECT coalesce(max(emptied), 0) FROM sync_hubs WHERE target "
+                                    "= ?1", h->target, &from)) != SHELF_OK || top <= from)
+        return rc;
+    qsort(me->segs, me->nsegs, sizeof *me->segs, cmp_seg);
+    if (!(st = shelf__prepare(lib, "SELECT DISTINCT counter FROM sync_emptied WHERE device = ?1 "
+                                   "AND id > ?2 AND id <= ?3 ORDER BY counter")))
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, h->me.id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, top);
+    while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = rewrite_emptied(h, me->segs, me->nsegs, sqlite3_column_int64(st, 0), &done);
+    if (rc == SHELF_OK && step != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot read the change log");
+    sqlite3_finalize(st);
+    h->st->pushed = pushed;     /* rewritten records are not new */
+    h->st->segments_out = segs;
+    if (rc != SHELF_OK)
+        return rc;
+    *did = done > 0;
+    if (!(st = shelf__prepare(lib, "INSERT INTO sync_hubs(target, emptied) VALUES(?1, ?2) "
+                                   "ON CONFLICT(target) DO UPDATE SET emptied = ?2")))
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, h->target, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, top);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot write the sync state");
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -1162,8 +1263,11 @@ static int push(hub *h)
         rc = wrap_for_peers(h);
     if (rc == SHELF_OK) {
         int64_t last = h->last, segs = h->st->segments_out;
+        int scrubbed = 0;
 
-        rc = compact(h, me);
+        /* the listing is stale after a scrub: compaction waits a push */
+        if ((rc = scrub(h, me, &scrubbed)) == SHELF_OK && !scrubbed)
+            rc = compact(h, me);
         h->last = last;
         h->st->segments_out = segs;
     }

@@ -371,7 +371,8 @@ int shelf__purge_gone(shelf_library *lib, const shelf__change *c, int *gone)
     sqlite3_finalize(st);
     if (!*gone)
         return SHELF_OK;
-    /* a record about an item purged here: kept for its counter, emptied */
+    /* a record about an item purged here: kept for its counter, emptied
+     * (another device's: its own pushes rewrite its hub segments) */
     if (!(st = shelf__prepare(lib, "UPDATE changes SET field = '-', value = 'null' WHERE device = ?1 "
                                    "AND counter = ?2")))
         return lib->err.rc;

@@ -780,6 +780,121 @@ TEST(sample_files_through_the_hub)
     shelf_library_close(c);
 }
 
+/* How many of device id's segments on the folder hub hold needle in
+ * their plaintext (opened with lib's library key, checked against the
+ * device's certificate on the hub). */
+static int segs_holding(shelf_library *lib, const char *hub, const char *id, const char *needle)
+{
+    char dir[PATH_MAX], p[PATH_MAX], name[PATH_MAX];
+    unsigned char key[SHELF__LIBKEY_LEN];
+    shelf__buf plain = SHELF__BUF_INIT;
+    shelf__err e = { 0, "" };
+    EVP_PKEY *signer = NULL;
+    struct dirent *de;
+    size_t n, pn;
+    char *data, *pem;
+    int found = 0;
+    int64_t gen, got;
+    DIR *d;
+
+    test_pathf(p, sizeof p, "%s/devices/%s/cert.pem", hub, id);
+    ASSERT((pem = test_read_file(p, &pn)) != NULL);
+    ASSERT_EQ_INT(shelf__seg_signer(&e, id, pem, pn, &signer), 0);
+    free(pem);
+    test_pathf(dir, sizeof dir, "%s/devices/%s/log", hub, id);
+    ASSERT((d = opendir(dir)) != NULL);
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".seg"))
+            continue;
+        test_pathf(p, sizeof p, "%s/%s", dir, de->d_name);
+        snprintf(name, sizeof name, "devices/%s/log/%s", id, de->d_name);
+        ASSERT((data = test_read_file(p, &n)) != NULL);
+        ASSERT_EQ_INT(shelf__seg_gen(&e, name, (unsigned char *)data, n, &gen), 0);
+        ASSERT_OKL(lib, shelf__libkey(lib, gen, &got, key));
+        ASSERT_EQ_INT(shelf__seg_open(&e, name, (unsigned char *)data, n, signer, key, &plain), 0);
+        found += memmem(plain.buf, plain.len, needle, strlen(needle)) != NULL;
+        free(data);
+    }
+    closedir(d);
+    shelf__buf_release(&plain);
+    EVP_PKEY_free(signer);
+    return found;
+}
+
+/* A purge leaves nothing of the item in the hub's segments: the device
+ * that purged and the one that applied its tombstone each write their own
+ * segments again without the emptied records (one of several records,
+ * ones of a single record next to others), and a device that comes later
+ * finds nothing of it. */
+TEST(purge_scrubs_the_hub)
+{
+    const char *dir = test_tmpdir();
+    char hub[PATH_MAX], ia[SHELF_DEVICE_ID_LEN + 1], ib[SHELF_DEVICE_ID_LEN + 1];
+    shelf_library *a = test_device_at(dir, "a"), *b = test_device_at(dir, "b"), *c;
+    shelf_purge_opts o = { .size = sizeof o };
+    shelf_hub_stats st;
+    int kind = SHELF_PURGE_SAMPLE;
+    int64_t id;
+
+    test_pathf(hub, sizeof hub, "%s/hub", dir);
+    pair(a, b);
+    share_key(a, b);
+    test_device_id(a, ia);
+    test_device_id(b, ib);
+    push(a, hub);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "zqx-hub-secret"));
+    push(a, hub);                                   /* a segment of one record */
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "snare 🥁.wav"), "keep-one"));
+    push(a, hub);
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "kick é.wav"), "zqx-hub-second"));
+    ASSERT_OKL(a, shelf_tag_add(a, id_at(a, dir, "hat \xff.wav"), "keep-two"));
+    push(a, hub);                                   /* two records, the first emptied */
+    pull(b, hub);
+    ASSERT_OKL(b, shelf_rate(b, id_at(b, dir, "kick é.wav"), 3));
+    ASSERT_OKL(b, shelf_tag_add(b, id_at(b, dir, "kick é.wav"), "zqx-hub-third"));
+    push(b, hub);
+    /* the check below finds what is there */
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "zqx-hub-secret"), 1);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "zqx-hub-second"), 1);
+    ASSERT_EQ_INT(segs_holding(a, hub, ib, "zqx-hub-third"), 1);
+    ASSERT(segs_holding(a, hub, ia, "kick \xc3\xa9") >= 1);
+
+    pull(a, hub);
+    id = id_at(a, dir, "kick é.wav");
+    ASSERT_OKL(a, shelf_purge(a, &kind, &id, 1, &o, NULL));
+    st = push(a, hub);
+    ASSERT(st.scrubbed >= 2);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "zqx-hub-secret"), 0);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "zqx-hub-second"), 0);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "kick \xc3\xa9"), 0);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "keep-one"), 1);
+    ASSERT_EQ_INT(segs_holding(a, hub, ia, "keep-two"), 1);
+    /* a push with nothing new purged rewrites nothing */
+    st = push(a, hub);
+    ASSERT_EQ_INT(st.scrubbed, 0);
+    /* b hears of it, purges, and scrubs its own segments */
+    pull(b, hub);
+    ASSERT_EQ_INT(count_of(b, "SELECT count(*) FROM samples WHERE name = 'kick é'"), 0);
+    st = push(b, hub);
+    ASSERT(st.scrubbed >= 1);
+    ASSERT_EQ_INT(segs_holding(a, hub, ib, "zqx-hub-third"), 0);
+    ASSERT_EQ_INT(segs_holding(a, hub, ib, "kick \xc3\xa9"), 0);
+    /* a device that comes now finds nothing of it, and the rest whole */
+    c = test_device_at(dir, "c");
+    pair(a, c);
+    pair(b, c);
+    share_key(a, c);
+    pull(c, hub);
+    ASSERT_EQ_INT(count_of(c, "SELECT count(*) FROM samples WHERE name = 'kick é'"), 0);
+    ASSERT_EQ_INT(count_of(c, "SELECT count(*) FROM changes WHERE value LIKE '%zqx-hub%' OR "
+                              "field LIKE '%zqx-hub%'"), 0);
+    ASSERT_STATE(c, dir, "snare 🥁.wav", "keep-one|0");
+    ASSERT_STATE(c, dir, "hat \xff.wav", "keep-two|0");
+    shelf_library_close(a);
+    shelf_library_close(b);
+    shelf_library_close(c);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -788,6 +903,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(keys_gaps_and_strangers),
         TEST_ENTRY(keys_travel_through_the_hub),
         TEST_ENTRY(small_segments_are_compacted),
+        TEST_ENTRY(purge_scrubs_the_hub),
         TEST_ENTRY(patch_histories_through_the_hub),
         TEST_ENTRY(max_delete_stops_a_mass_removal),
         TEST_ENTRY(a_copy_is_refused),
