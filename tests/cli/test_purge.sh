@@ -25,6 +25,9 @@ for name, marker in files.items():
     w.writeframes((marker * 64) + bytes(range(256)) * 8)
     w.close()
 EOF
+# the same bytes under another name: a sample is its bytes, both rows go
+mkdir "$S/other"
+cp "$S/kit/雪 🥁 ZQXNAMEB.wav" "$S/other/copy ZQXNAMED.wav"
 cat > "$S/kit/ZQXPATCHNAME.sfz" <<'EOF'
 <region> sample=kick é ZQXNAMEA.wav lokey=36 hikey=36
 <region> sample=snare.wav lokey=38 hikey=38
@@ -66,7 +69,7 @@ check "preview: the user's file is left" "$(json 'len([i for i in j["left"] if i
 check "preview: nothing changed" "$(json 'j["rows"]')" = 0
 check "preview: the archive is named" "$(json '[i["detail"] for i in j["left"] if i["what"] == "export"]')" = "['archive $T/out ☆.tar']"
 expect 0 "still there after a preview" "$SHELF" --json ls
-check "four samples" "$(json 'len(j)')" = 4
+check "five samples" "$(json 'len(j)')" = 5
 
 # a sample the patch uses: the patch too, or --force
 expect 1 "a used sample is refused" "$SHELF" purge "$A"
@@ -77,10 +80,10 @@ expect 3 "an unknown patch" "$SHELF" purge patch:999
 
 # the purge
 expect 0 "purge" "$SHELF" --json purge "$A" "$B" "$C" "patch:$P"
-check "three samples" "$(json 'j["samples"]')" = 3
+check "four sample rows (one a copy of the same bytes)" "$(json 'j["samples"]')" = 4
 check "one document" "$(json 'j["documents"]')" = 1
 check "three managed copies" "$(json 'j["blobs"]')" = 3
-check "the user's files are listed" "$(json 'j["files_left"]')" = 3
+check "the user's files are listed" "$(json 'j["files_left"]')" = 4
 check "the archive is listed" "$(json 'j["exports"]')" = 1
 expect 0 "ls" "$SHELF" --json ls
 check "only the snare is left" "$(json '[r["name"] for r in j]')" = "['snare']"
@@ -99,7 +102,7 @@ check "the collection keeps the snare" "$(Q "SELECT count(*) FROM collection_ite
 check "one audit row, counts only" "$(Q "SELECT detail FROM audit_log WHERE action = 'purge'")" = '{"samples":3,"documents":1}'
 check "a tombstone per item" "$(Q "SELECT count(*) FROM change_queue WHERE field = '!'")" = 4
 check "no blob left" "$(find "$T/lib/objects" -type f | wc -l)" = 1
-for m in ZQXNAMEA ZQXNAMEB ZQXNAMEC ZQXDATAA ZQXDATAB ZQXDATAC zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
+for m in ZQXNAMEA ZQXNAMEB ZQXNAMEC ZQXNAMED ZQXDATAA ZQXDATAB ZQXDATAC zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
     hit=$(grep -rla "$m" "$T/lib" | head -3)
     # (the archive is outside the library: listed, not touched)
     check "after: no file of the library holds $m${hit:+ ($hit)}" -z "$hit"
