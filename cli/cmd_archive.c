@@ -162,7 +162,9 @@ static int add_id(int64_t **v, size_t *n, const char *arg, const char *what)
     return EXIT_OK;
 }
 
-static int archive_export(const cli *c, int argc, char **argv)
+/* archive export, or (everything) export-all: the same bag with the
+ * catalog as SQLite, CSV and JSON, the settings and a README. */
+static int archive_export(const cli *c, int argc, char **argv, int everything)
 {
     static const struct option longopts[] = {
         { "project", required_argument, NULL, 'P' }, { "patch", required_argument, NULL, 'p' },
@@ -190,6 +192,7 @@ static int archive_export(const cli *c, int argc, char **argv)
     memset(&u, 0, sizeof u);
     memset(&net, 0, sizeof net);
     o.size = sizeof o;
+    o.everything = everything;
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
         case 'T': to = optarg; break;
@@ -212,7 +215,13 @@ static int archive_export(const cli *c, int argc, char **argv)
         if (rc != EXIT_OK)
             goto out;
     }
-    if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all)) {
+    if (everything && (optind + 1 != argc || nprojects || npatches || o.query || o.all)) {
+        cli_error("usage: shelf export-all OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing] "
+                  "[--sign-with KEY | --no-sign] [--to TARGET]");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (optind + 1 != argc || (!nprojects && !npatches && !o.query && !o.all && !everything)) {
         cli_error("usage: shelf archive export (--project ID | --patch ID | --query Q | --all)... "
                   "OUT.tar|OUT.tar.zst|OUT.zip [--parity N%%] [--allow-missing] [--sign-with KEY | --no-sign] "
                   "[--to TARGET]");
@@ -277,8 +286,8 @@ static int archive_export(const cli *c, int argc, char **argv)
             printf("uploaded %u file%s to %s\n", nf, nf == 1 ? "" : "s", to);
     }
     if (c->json) {
-        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
-                                 "signed", signer != NULL,
+        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:f, s:o}", "archive", argv[optind],
+                                 "signed", signer != NULL, "tables", (json_int_t)st.tables,
                                  "samples", (json_int_t)st.samples, "patches", (json_int_t)st.patches,
                                  "projects", (json_int_t)st.projects, "files", (json_int_t)st.files,
                                  "payload_bytes", (json_int_t)st.payload_bytes,
@@ -295,6 +304,9 @@ static int archive_export(const cli *c, int argc, char **argv)
         if (st.parity_slices)
             printf("parity: %u recovery slices of %llu bytes in %s.par2 and %s.vol*.par2\n",
                    st.parity_slices, (unsigned long long)st.slice_size, argv[optind], argv[optind]);
+        if (everything)
+            printf("the catalog as SQLite and %llu tables as CSV and JSON; data/README.txt says "
+                   "what each file is\n", (unsigned long long)st.tables);
         if (signer)
             printf("signed with %s\n", sign_with ? sign_with : "this device's key");
     }
@@ -677,8 +689,10 @@ int cmd_archive(const cli *c, int argc, char **argv)
 {
     if (!strcmp(argv[0], "export-media"))
         return export_media(c, argc, argv);
+    if (!strcmp(argv[0], "export-all"))
+        return archive_export(c, argc, argv, 1);
     if (argc >= 2 && !strcmp(argv[1], "export"))
-        return archive_export(c, argc - 1, argv + 1);
+        return archive_export(c, argc - 1, argv + 1, 0);
     if (argc >= 2 && !strcmp(argv[1], "verify"))
         return archive_verify(c, argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "import"))

@@ -202,6 +202,12 @@ static const cmd_doc cmd_docs[] = {
       "the signer as verify says; a bad signature, or\n"
       "--require-signed and unsigned or untrusted:\n"
       "exit 10, nothing imported" },
+    { NULL, "export-all", "export-all OUT.tar|OUT.tar.zst|OUT.zip [--parity N%] [--allow-missing]\n"
+      "       [--sign-with KEY | --no-sign] [--to TARGET]",
+      "everything the library holds, in open formats:\n"
+      "samples, histories, the catalog as SQLite and\n"
+      "each table as CSV and JSON, settings, a README;\n"
+      "a BagIt bag (secrets withheld)" },
     { NULL, "export-media", "export-media DIR [--query Q] [--max-per-dir N] [--fat] [--patches] [--sync]",
       "samples for a workstation's card: balanced\n"
       "shard folders (A-C, D-F...) of at most N files\n"

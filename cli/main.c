@@ -139,7 +139,7 @@ static const struct command {
     { "stream", cmd_stream }, { "cache", cmd_cache }, { "store", cmd_store },
     { "patch", cmd_patch }, { "project", cmd_project }, { "automation", cmd_automation },
     { "refs", cmd_refs }, { "undo", cmd_undo },
-    { "archive", cmd_archive }, { "export-media", cmd_archive },
+    { "archive", cmd_archive }, { "export-media", cmd_archive }, { "export-all", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
     { "remote", cmd_remote }, { "device", cmd_device },
     { "sync", cmd_sync },

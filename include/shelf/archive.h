@@ -63,6 +63,11 @@ typedef struct shelf_archive_export_opts {
      * shelf-signature.json tag file over tagmanifest-sha256.txt, listed in
      * no manifest.  NULL: unsigned.  Borrowed for the call. */
     const shelf_signer *signer;
+    /* shelf export-all (implies all): also the catalog as SQLite (secrets
+     * out), every table as CSV and JSON, the settings and a README, under
+     * data/library/ and data/README.txt (doc/formats.md, "Export
+     * everything"). */
+    int everything;
 } shelf_archive_export_opts;
 
 typedef struct shelf_archive_export_stats {
@@ -74,6 +79,7 @@ typedef struct shelf_archive_export_stats {
     uint32_t parity_slices;     /* recovery slices written (0: no parity) */
     uint64_t slice_size;
     double seconds;
+    uint64_t tables;            /* everything: catalog tables written as CSV and JSON */
 } shelf_archive_export_stats;
 
 /*

@@ -522,6 +522,40 @@ static int plan_build(shelf_library *lib, gather *g, plan *p)
     return rc;
 }
 
+/* export-all's members (export_all.c) into the plan */
+typedef struct extra_ctx {
+    shelf_library *lib;
+    plan *p;
+} extra_ctx;
+
+static int extra_text(void *ud, char *name, char *text)
+{
+    extra_ctx *x = ud;
+
+    return plan_text(x->lib, x->p, name, text);
+}
+
+static int extra_file(void *ud, char *name, const char *src)
+{
+    extra_ctx *x = ud;
+    struct stat sb;
+    item *it;
+
+    if (!name || !(it = plan_add(x->p))) {
+        free(name);
+        return shelf__seterr(&x->lib->err, SHELF_ENOMEM, "out of memory");
+    }
+    it->name = name;
+    if (!(it->src = shelf__strdup(src)))
+        return shelf__seterr(&x->lib->err, SHELF_ENOMEM, "out of memory");
+    if (stat(src, &sb) != 0)
+        return shelf__seterr_errno(&x->lib->err, errno, "cannot read '%s'", src);
+    it->size = (uint64_t)sb.st_size;
+    it->mtime = 0;              /* the plan's stamp, as for text members */
+    x->p->bytes += it->size;
+    return SHELF_OK;
+}
+
 /* ---- writing --------------------------------------------------------------- */
 
 typedef struct writer {
@@ -1032,6 +1066,8 @@ static int archive_export(shelf_library *lib, const char *out, const shelf_archi
                           shelf_archive_export_stats *st)
 {
     shelf_archive_export_opts oc;
+    shelf__export_sink sink;
+    char *copy = NULL;
     gather g;
     plan p;
     writer w;
@@ -1047,6 +1083,7 @@ static int archive_export(shelf_library *lib, const char *out, const shelf_archi
     memset(&g, 0, sizeof g);
     memset(&p, 0, sizeof p);
     memset(&w, 0, sizeof w);
+    memset(&sink, 0, sizeof sink);
     memset(&pg, 0, sizeof pg);
     w.lib = lib;
     w.path = out;
@@ -1065,10 +1102,29 @@ static int archive_export(shelf_library *lib, const char *out, const shelf_archi
                              "cannot tell the format of '%s': name it .tar, .tar.zst or .zip", out);
     if (o->parity < 0 || o->parity > 100)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "parity must be 0 to 100%%, not %g", o->parity);
+    /* export-all makes a new file: one already there is refused */
+    if (o->everything && access(out, F_OK) == 0)
+        return shelf__seterr(&lib->err, SHELF_EEXIST, "cannot export everything to '%s': it "
+                             "exists (export-all never replaces a file)", out);
     old_ctype = shelf__utf8_ctype_enter();
+    if (o->everything)
+        oc.all = 1;
     g.o = o;
     if ((rc = gather_ids(lib, o, &g)) != SHELF_OK || (rc = plan_build(lib, &g, &p)) != SHELF_OK)
         goto out;
+    if (o->everything) {
+        extra_ctx x = { lib, &p };
+        size_t i;
+
+        sink.text = extra_text;
+        sink.file = extra_file;
+        sink.ud = &x;
+        if ((rc = shelf__export_all(lib, &sink, &copy)) != SHELF_OK)
+            goto out;
+        for (i = 0; i < p.n; i++)
+            if (!p.it[i].mtime)
+                p.it[i].mtime = p.stamp;
+    }
     if (g.nmissing && !o->allow_missing) {
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "cannot export '%s': %zu referenced sample%s missing: %s%s;"
                            " nothing written (--allow-missing leaves them out)", out, g.nmissing,
@@ -1115,8 +1171,13 @@ static int archive_export(shelf_library *lib, const char *out, const shelf_archi
         st->payload_bytes = p.bytes;
         st->archive_bytes = w.written;
         st->seconds = shelf__monotonic() - t0;
+        st->tables = sink.tables;
     }
 out:
+    if (copy) {
+        unlink(copy);
+        free(copy);
+    }
     if (a) {
         if (opened) {
             /* Abandon: close the writer with its output dropped (the file
@@ -1153,7 +1214,8 @@ int shelf_archive_export(shelf_library *lib, const char *out, const shelf_archiv
 
     /* the export is written: a record that cannot be is no failure of it */
     if (rc == SHELF_OK)
-        (void)shelf__audit_export(lib, "archive", out);
+        (void)shelf__audit_export(lib, o && o->size >= offsetof(shelf_archive_export_opts, everything) + sizeof(int) &&
+                                       o->everything ? "export-all" : "archive", out);
     shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

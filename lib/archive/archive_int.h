@@ -17,6 +17,22 @@
 
 #define SHELF__SHA512_BYTES 64
 
+/* ---- export_all.c (shelf export-all) -------------------------------------- */
+
+/* Where the extra members go: text(name, text) and file(name, src) take
+ * name and text (freed on failure too; NULL ones are out of memory); src
+ * is copied.  tables counts the tables written. */
+typedef struct shelf__export_sink {
+    int (*text)(void *ud, char *name, char *text);
+    int (*file)(void *ud, char *name, const char *src);
+    void *ud;
+    uint64_t tables;
+} shelf__export_sink;
+/* The catalog copied (a consistent copy, secrets out) to *copy, a temp file
+ * the caller removes; its tables as CSV and JSON, the settings and the
+ * README, handed to k. */
+int shelf__export_all(shelf_library *lib, shelf__export_sink *k, char **copy);
+
 /* ---- bagit.c ------------------------------------------------------------ */
 
 /* Append "<hex> <path>\n" with path percent-encoded as RFC 8493 asks
