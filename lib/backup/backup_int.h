@@ -143,6 +143,12 @@ char *shelf__json_checked_dump(json_t *o);
 int shelf__json_checked_parse(const char *text, size_t n, json_t **out);
 json_t *shelf__json_checked_load(const char *text, size_t n);
 
+/* ---- check.c ---- */
+#define SHELF__PRUNE_EVERY_UNUSED 0x1  /* rewrite every pack holding an unused blob (purge) */
+#define SHELF__PRUNE_LOCKED 0x2        /* the caller holds the exclusive lock */
+/* shelf_repo_prune with flags (SHELF__PRUNE_). */
+int shelf__repo_prune(shelf_repo *r, int dry_run, unsigned flags, shelf_prune_stats *st);
+
 /* ---- chunker.c ---- */
 void shelf__gear_init(uint64_t gear[256], const uint8_t key[SHELF__KEY_BYTES]);
 /* Length of the next chunk of p[0..n) (n: what is left, or at least
