@@ -81,6 +81,9 @@ struct shelf_repo {
     size_t nents, capents;
     uint8_t run[SHELF__RUN_BYTES];   /* run of the backup in progress */
     int in_run;
+    int reindex_same;            /* pack_flush: a pack the cache has already (the same bytes: a
+                                    plain repository) is marked unindexed, so the next index
+                                    file lists it (prune: a pack it writes may be one it removes) */
     /* the lock lease */
     char *lock_name;
     int64_t lock_expires;

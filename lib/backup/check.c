@@ -1102,8 +1102,15 @@ int shelf__repo_prune(shelf_repo *r, int dry_run, unsigned flags, shelf_prune_st
     if ((rc = shelf__cache_exec(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
                                   "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
         goto out;
-    /* 1. Rewrite the thinned packs. */
-    if ((rc = prune_rewrite(r)) != SHELF_OK)
+    /* 1. Rewrite the thinned packs.  In a plain repository a rewritten
+     * pack can have the bytes, so the name, of a pack the plan removes
+     * (what a stopped prune wrote): it is then kept and indexed again. */
+    r->reindex_same = 1;
+    rc = prune_rewrite(r);
+    r->reindex_same = 0;
+    if (rc != SHELF_OK ||
+        (rc = shelf__cache_exec(r, "DELETE FROM plan WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL)")) !=
+            SHELF_OK)
         goto out;
     /* 2. A new index of every pack that stays. */
     if ((rc = shelf__cache_exec(r,

@@ -366,29 +366,33 @@ static const char *replaces(json_t *s)
 }
 
 /* A run stopped between writing a snapshot and removing the one it
- * replaces: the old one goes now (dry run: it is only left out). */
+ * replaces: the old one goes now (dry run: it is only left out).  Every
+ * snapshot a stopped run replaced, gone or not, maps to its replacement,
+ * so those naming it as parent or full are relinked. */
 static int finish_replaced(purge *p, json_t *all)
 {
-    json_t *s, *o, *keep = json_array();
-    size_t i, k;
+    json_t *s, *keep = json_array();
+    size_t i;
     int rc = SHELF_OK;
 
     if (!keep)
         return shelf__seterr(&p->r->err, SHELF_ENOMEM, "out of memory");
+    json_array_foreach(all, i, s)
+        if (*replaces(s) && json_object_set(p->renamed, replaces(s), json_object_get(s, "id")) != 0) {
+            json_decref(keep);
+            return shelf__seterr(&p->r->err, SHELF_ENOMEM, "out of memory");
+        }
     json_array_foreach(all, i, s) {
         const char *id = json_string_value(json_object_get(s, "id"));
-        json_t *by = NULL;
 
-        json_array_foreach(all, k, o)
-            if (!strcmp(id, replaces(o)))
-                by = o;
-        if (!by ? json_array_append(keep, s) != 0
-                : json_object_set(p->renamed, id, json_object_get(by, "id")) != 0) {
-            rc = shelf__seterr(&p->r->err, SHELF_ENOMEM, "out of memory");
+        if (!json_object_get(p->renamed, id)) {
+            if (json_array_append(keep, s) != 0) {
+                rc = shelf__seterr(&p->r->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+        } else if (!p->o->dry_run && (rc = snap_remove(p->r, id)) != SHELF_OK) {
             break;
         }
-        if (by && !p->o->dry_run && (rc = snap_remove(p->r, id)) != SHELF_OK)
-            break;
     }
     if (rc == SHELF_OK && (json_array_clear(all) != 0 || json_array_extend(all, keep) != 0))
         rc = shelf__seterr(&p->r->err, SHELF_ENOMEM, "out of memory");

@@ -16,6 +16,7 @@
 #include <zstd.h>
 #include "test.h"
 #include "backup/backup_int.h"
+#include "remote/remote_int.h"
 
 #define PW "correct horse"
 #define NFILES 6
@@ -448,6 +449,110 @@ static void purge_case(int plain)
     shelf_library_close(lib);
 }
 
+static void lock_seen(void *ud, const shelf_lockinfo *l)
+{
+    (void)l;
+    (*(int *)ud)++;
+}
+
+/*
+ * A purge stopped at every write or removal in turn (the target gone from
+ * then on, as a pulled stick): check finds every snapshot whole, and the
+ * next run finishes the job.
+ */
+TEST(purge_stopped_anywhere_is_finished_by_the_next)
+{
+    const char *d = test_tmpdir();
+    char base[4096], target[4096], cache[4096], to[4096], cmd[12288], sname[80];
+    const char *sv[1];
+    shelf_library *lib;
+    shelf_repo *r;
+    shelf_repo_purge_opts po;
+    shelf_repo_purge_stats st = { .size = sizeof st };
+    int64_t sid, pid;
+    long k;
+    int done = 0, i, locks;
+
+    for (i = 0; i < 2; i++) {
+        uint8_t b[16];
+
+        ASSERT_OK(shelf__random(b, sizeof b));
+        shelf__hex(b, sizeof b, i ? doc_marker : name_marker);
+    }
+    lib = make_library(d, &sid, &pid);
+    test_pathf(base, sizeof base, "%s/base", d);
+    test_pathf(cache, sizeof cache, "%s/cache", d);
+    r = open_repo(base, cache, 1, 1);
+    backup(r, lib, SHELF_BACKUP_FULL);
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL);
+    shelf_repo_close(r);
+    item_name(lib, SHELF_PURGE_SAMPLE, sid, sname);
+    sv[0] = sname;
+    memset(&po, 0, sizeof po);
+    po.size = sizeof po;
+    for (k = 1; !done && k < 200; k++) {
+        shelf_repo_opts o;
+        shelf__backend *dir, *be;
+        shelf__err err = { 0, "" };
+        shelf__be_fault_cfg f;
+        shelf_check_stats cs = { .size = sizeof cs };
+        snaps l;
+        found fd;
+        int rc;
+
+        test_pathf(target, sizeof target, "%s/r%ld", d, k);
+        test_pathf(cache, sizeof cache, "%s/c%ld", d, k);
+        snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", base, target);
+        ASSERT_EQ_INT(system(cmd), 0);
+        memset(&o, 0, sizeof o);
+        o.size = sizeof o;
+        o.flags = SHELF_REPO_NO_ENCRYPTION;
+        o.cache_dir = cache;
+        ASSERT_OK(shelf__be_dir_open(target, 0, &dir, &err));
+        memset(&f, 0, sizeof f);
+        f.ops = SHELF__FOP_SAVE | SHELF__FOP_REMOVE;
+        f.fail_at = k;
+        f.dead_after = 1;
+        ASSERT_OK(shelf__be_fault_new(dir, &f, &be));
+        ASSERT_OK(shelf__repo_open_be(be, &o, &r, NULL));
+        rc = shelf_repo_purge(r, NULL, sv, 1, NULL, 0, &po, &st);
+        shelf_repo_close(r);
+        if (!f.failed) {
+            ASSERT_OK(rc);
+            done = 1;
+            continue;
+        }
+        /* (a fault on the last step, the lock's removal, is not the purge's failure) */
+        (void)rc;
+        /* stopped: every snapshot is whole, the next run finishes */
+        r = open_repo(target, cache, 1, 0);
+        locks = 0;
+        ASSERT_OK(shelf_repo_unlock(r, 1, lock_seen, &locks));
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
+        ASSERT_EQ_INT(cs.errors, 0);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_purge(r, NULL, sv, 1, NULL, 0, &po, &st));
+        l = list(r);
+        ASSERT_EQ_INT(l.n, 2);
+        ASSERT_EQ_STR(l.parent[1], l.id[0]);
+        fd = search_tree(target, r);
+        for (i = 0; i < NFILES; i++)
+            if (fd.raw[i] != (i != PURGED))
+                test__fail(__FILE__, __LINE__, "stopped at %ld: marker %d %s (decoded: %d)", k, i,
+                           fd.raw[i] ? "still there" : "lost", fd.blob[i]);
+        ASSERT_EQ_INT(fd.name, 0);
+        ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_check(r, 100, NULL, NULL, &cs));
+        ASSERT_EQ_INT(cs.errors, 0);
+        test_pathf(to, sizeof to, "%s/t%ld", d, k);
+        restore_check(r, l.id[1], to, NFILES - 1);
+        shelf_repo_close(r);
+        test_rm_rf(target);
+        test_rm_rf(to);
+    }
+    ASSERT(done);
+    ASSERT(k > 8);      /* it did stop at many places */
+    shelf_library_close(lib);
+}
+
 TEST(purge_plain_repository)
 {
     purge_case(1);
@@ -463,6 +568,7 @@ int main(int argc, char **argv)
     static const test_case tests[] = {
         TEST_ENTRY(purge_plain_repository),
         TEST_ENTRY(purge_encrypted_repository),
+        TEST_ENTRY(purge_stopped_anywhere_is_finished_by_the_next),
         TEST_END
     };
 
