@@ -214,7 +214,7 @@ static int snap_remove(shelf_repo *r, const char *id)
 }
 
 /* Point "parent" and "full" of s at the snapshots that replaced them; 1
- * when one changed. */
+ * when one changed, -1 when memory ran out. */
 static int relink(purge *p, json_t *s)
 {
     static const char *const keys[] = { "parent", "full" };
@@ -224,10 +224,9 @@ static int relink(purge *p, json_t *s)
     for (i = 0; i < 2; i++) {
         json_t *to = json_object_get(p->renamed, json_string_value(json_object_get(s, keys[i])));
 
-        if (to) {
-            json_object_set(s, keys[i], to);
-            changed = 1;
-        }
+        if (to && json_object_set(s, keys[i], to) != 0)
+            return -1;
+        changed |= to != NULL;
     }
     return changed;
 }
@@ -319,7 +318,10 @@ static int purge_snap(purge *p, json_t *s)
         rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
-    relinked = relink(p, copy);
+    if ((relinked = relink(p, copy)) < 0) {
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
     if (e.files == 0 && rows == 0 && !relinked)
         goto out;
     e.relinked = e.files == 0 && rows == 0;

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 #include "test.h"
+#include "libs.h"
 #include "backup/backup_int.h"
 #include "remote/remote_int.h"
 
@@ -48,16 +49,6 @@ static void write_wav(const char *path, size_t bytes, const uint8_t m[MARK])
     memcpy(b + 44 + 1000, m, MARK);
     test_write_file(path, b, 44 + bytes);
     free(b);
-}
-
-static shelf_library *open_lib(const char *dir)
-{
-    shelf_library *lib = NULL;
-    char *msg = NULL;
-    int rc = shelf_library_open(dir, SHELF_OPEN_CREATE, &lib, &msg);
-
-    ASSERT_OKM(msg ? msg : "", rc);
-    return lib;
 }
 
 static void import_path(shelf_library *lib, const char *path)
@@ -180,10 +171,21 @@ static found search_tree(const char *dir, shelf_repo *r)
     g_repo = r;
     ASSERT_EQ_INT(nftw(dir, search_file, 16, FTW_PHYS), 0);
     g_repo = NULL;
+    g_found = NULL;
     return f;
 }
 
 /* ---- the library and the repository ---- */
+
+static void new_text_markers(void)
+{
+    uint8_t b[16];
+
+    ASSERT_OK(shelf__random(b, sizeof b));
+    shelf__hex(b, sizeof b, name_marker);
+    ASSERT_OK(shelf__random(b, sizeof b));
+    shelf__hex(b, sizeof b, doc_marker);
+}
 
 static shelf_library *make_library(const char *d, int64_t *purged_id, int64_t *patch_id)
 {
@@ -203,7 +205,7 @@ static shelf_library *make_library(const char *d, int64_t *purged_id, int64_t *p
         write_wav(p, 150000 + 20000 * (size_t)i, marker[i]);
     }
     test_pathf(p, sizeof p, "%s/lib", d);
-    lib = open_lib(p);
+    lib = test_lib_open(p, SHELF_OPEN_CREATE);
     test_pathf(p, sizeof p, "%s/samples", d);
     import_path(lib, p);
     test_pathf(p, sizeof p, "%s/samples/%s%s.wav", d, names[PURGED], name_marker);
@@ -310,7 +312,7 @@ static void restore_check(shelf_repo *r, const char *snap, const char *to, int64
     o.to = to;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, NULL, snap, &o, &st));
     ASSERT_EQ_INT(st.failed, 0);
-    lib = open_lib(to);
+    lib = test_lib_open(to, SHELF_OPEN_CREATE);
     ASSERT_OKL(lib, shelf_catalog_count(lib, &total, NULL));
     ASSERT_EQ_INT(total, want);
     shelf_library_close(lib);
@@ -334,12 +336,7 @@ static void purge_case(int plain)
     found f;
     int i;
 
-    for (i = 0; i < 2; i++) {
-        uint8_t b[16];
-
-        ASSERT_OK(shelf__random(b, sizeof b));
-        shelf__hex(b, sizeof b, i ? doc_marker : name_marker);
-    }
+    new_text_markers();
     lib = make_library(d, &sid, &pid);
     test_pathf(target, sizeof target, "%s/repo", d);
     test_pathf(cache, sizeof cache, "%s/cache", d);
@@ -473,12 +470,7 @@ TEST(purge_stopped_anywhere_is_finished_by_the_next)
     long k;
     int done = 0, i, locks;
 
-    for (i = 0; i < 2; i++) {
-        uint8_t b[16];
-
-        ASSERT_OK(shelf__random(b, sizeof b));
-        shelf__hex(b, sizeof b, i ? doc_marker : name_marker);
-    }
+    new_text_markers();
     lib = make_library(d, &sid, &pid);
     test_pathf(base, sizeof base, "%s/base", d);
     test_pathf(cache, sizeof cache, "%s/cache", d);
