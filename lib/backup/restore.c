@@ -1654,6 +1654,73 @@ static int select_sql(rst *s, json_t *sel, json_t *order, const char *k, const c
     return rc;
 }
 
+/* Items purged here (a purge tombstone, doc/design.md "Purge") stay
+ * purged: a restore into the library skips them, and says so.  A catalog
+ * older than the change log has no tombstones. */
+static int drop_purged(rst *s, json_t *order)
+{
+    sqlite3_stmt *sst, *dst = NULL;
+    json_t *keep = json_array(), *e;
+    size_t i;
+    int rc = SHELF_OK;
+
+    if (!keep)
+        return shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    /* the tombstone is a register once synced, queued until then: read
+     * once (the queue of a library that never syncs is long) */
+    if (shelf__exec(s->lib, "DROP TABLE IF EXISTS temp.purged_here; CREATE TEMP TABLE "
+                            "purged_here(item TEXT PRIMARY KEY); INSERT OR IGNORE INTO purged_here "
+                            "SELECT item FROM main.sync_state WHERE field = '!' UNION SELECT item "
+                            "FROM main.change_queue WHERE field = '!'") != SHELF_OK) {
+        json_decref(keep);
+        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+    }
+    sst = shelf__prepare(s->lib, "SELECT sm.name FROM snap.samples sm JOIN temp.purged_here p ON "
+                                 "p.item = 's:' || sm.sha256 WHERE sm.id = ?1");
+    dst = sst ? shelf__prepare(s->lib, "SELECT 1 FROM snap.doc_versions v JOIN temp.purged_here p "
+                                       "ON p.item = iif(v.kind = " SHELF__KIND_PATCH_SQL ", 'p:', "
+                                       "'j:') || v.hash WHERE v.kind = ?1 AND v.item_id = ?2 AND "
+                                       "v.seq = 1") : NULL;
+    if (!dst) {
+        sqlite3_finalize(sst);
+        json_decref(keep);
+        return shelf__seterr(&s->r->err, SHELF_EDB, "%s", s->lib->err.msg);
+    }
+    json_array_foreach(order, i, e) {
+        const char *k = json_string_value(json_object_get(e, "k"));
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        int sample = !strcmp(k, "sample"), purged;
+
+        if (sample) {
+            sqlite3_reset(sst);
+            sqlite3_bind_int64(sst, 1, id);
+            purged = sqlite3_step(sst) == SQLITE_ROW;
+        } else {
+            sqlite3_reset(dst);
+            sqlite3_bind_int(dst, 1, !strcmp(k, "patch") ? SHELF__KIND_PATCH : SHELF__KIND_PROJECT);
+            sqlite3_bind_int64(dst, 2, id);
+            purged = sqlite3_step(dst) == SQLITE_ROW;
+        }
+        if (!purged) {
+            if (json_array_append(keep, e) != 0) {
+                rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+                break;
+            }
+            continue;
+        }
+        report(s, SHELF_RESTORE_SKIP, sample ? SHELF_ITEM_SAMPLE : !strcmp(k, "patch") ?
+               SHELF_ITEM_PATCH : SHELF_ITEM_PROJECT, id,
+               sample ? (const char *)sqlite3_column_text(sst, 0) : "", "", 0, "purged here");
+    }
+    sqlite3_finalize(sst);
+    sqlite3_finalize(dst);
+    (void)shelf__exec(s->lib, "DROP TABLE IF EXISTS temp.purged_here");
+    if (rc == SHELF_OK && json_array_clear(order) == 0 && json_array_extend(order, keep) != 0)
+        rc = shelf__seterr(&s->r->err, SHELF_ENOMEM, "out of memory");
+    json_decref(keep);
+    return rc;
+}
+
 static int build_selection(rst *s, json_t *sel, json_t *order)
 {
     const shelf_restore_opts *o = s->o;
@@ -1805,7 +1872,8 @@ static int restore_live(rst *s)
         goto out;
     }
     attached = 1;
-    if ((rc = sample_cols(s)) != SHELF_OK || (rc = build_selection(s, sel, order)) != SHELF_OK)
+    if ((rc = sample_cols(s)) != SHELF_OK || (rc = build_selection(s, sel, order)) != SHELF_OK ||
+        (rc = drop_purged(s, order)) != SHELF_OK)
         goto out;
     if (s->o->nitems == 0 && !s->o->query) {
         /* Everything: the blobs too (patch and project blobs, unused ones). */

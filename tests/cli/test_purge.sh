@@ -54,6 +54,10 @@ check "three versions" "$(json 'len(j)')" = 3
 # an archive of the patch: shelf cannot reach it, the purge names it
 expect 0 "archive export" "$SHELF" archive export --patch "$P" "$T/out ☆.tar" --no-sign
 
+# a backup made before the purge (not purged itself: that is backup purge)
+expect 0 "backup init" "$SHELF" backup init --no-encryption "$T/repo"
+expect 0 "backup" "$SHELF" backup "$T/repo"
+
 # the search below finds what is there: every marker is in the library now
 "$SHELF" vacuum >/dev/null 2>&1
 for m in ZQXNAMEA ZQXDATAA zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
@@ -109,6 +113,14 @@ for m in ZQXNAMEA ZQXNAMEB ZQXNAMEC ZQXNAMED ZQXDATAA ZQXDATAB ZQXDATAC zqxtagse
 done
 check "the snare's bytes are kept" -n "$(grep -rla KEEPDATA "$T/lib" | head -1)"
 check "the user's own file stays" -f "$S/kit/snare.wav"
+
+# a restore of the old snapshot into the library does not bring them back
+expect 0 "restore the old snapshot" "$SHELF" --json restore --on-conflict overwrite "$T/repo" latest
+check "the purged items are skipped as purged" "$(json 'len([i for i in j["items"] if i.get("detail") == "purged here"])')" = 5
+expect 0 "ls after the restore" "$SHELF" --json ls
+check "still only the snare" "$(json '[r["name"] for r in j]')" = "['snare']"
+expect 0 "patch ls after the restore" "$SHELF" --json patch ls
+check "still no patch" "$(json 'len(j)')" = 0
 check "the purged one's file stays (yours)" -f "$S/kit/kick é ZQXNAMEA.wav"
 
 # a reader in another process (an sqlite3 shell) keeps old pages in the
