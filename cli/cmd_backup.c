@@ -813,7 +813,7 @@ static int repo_cmd_purge(const cli *c, shelf_repo *r, const char *library, cons
 
     if (ns + nd == 0) {
         json_decref(l.arr);
-        cli_error("usage: shelf backup purge [--dry-run] [--library ID] (--sample SHA256 | "
+        cli_error("usage: shelf backup purge [--dry-run] [--device ID] (--sample SHA256 | "
                   "--doc p:HASH|j:HASH)... TARGET");
         return EXIT_USAGE;
     }
@@ -1240,7 +1240,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
         { "dry-run", no_argument, NULL, 'n' }, { "prune", no_argument, NULL, 'P' },
         { "new-password-file", required_argument, NULL, 'N' }, { "kdf-cost", required_argument, NULL, 'k' },
         { "all", no_argument, NULL, 'A' }, { "sample", required_argument, NULL, 'E' },
-        { "doc", required_argument, NULL, 'O' }, { "library", required_argument, NULL, 'L' },
+        { "doc", required_argument, NULL, 'O' }, { "device", required_argument, NULL, 'L' },
         CLI_NET_LONGOPTS,
         { NULL, 0, NULL, 0 }
     };
@@ -1341,7 +1341,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
         ex = repo_cmd_prune(c, r, dry, NULL);
     else if (!strcmp(sub, "purge"))
         ex = first == argc ? repo_cmd_purge(c, r, library, sv, ns, dv, nd, dry) :
-             (cli_error("usage: shelf backup purge [--dry-run] [--library ID] (--sample SHA256 | "
+             (cli_error("usage: shelf backup purge [--dry-run] [--device ID] (--sample SHA256 | "
                         "--doc p:HASH|j:HASH)... TARGET"), EXIT_USAGE);
     else if (!strcmp(sub, "test-restore"))
         ex = repo_cmd_test_restore(c, r, argc, argv, first);

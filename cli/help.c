@@ -154,7 +154,7 @@ static const cmd_doc cmd_docs[] = {
       "              [--keep-monthly N] [--dry-run] [--prune] TARGET", "" },
     { NULL, "backup prune", "backup prune [--dry-run] TARGET",
       "remove data no snapshot needs (crash-safe)" },
-    { NULL, "backup purge", "backup purge [--dry-run] [--library ID] [--sample SHA256]...\n"
+    { NULL, "backup purge", "backup purge [--dry-run] [--device ID] [--sample SHA256]...\n"
       "              [--doc p:HASH|j:HASH]... TARGET",
       "take samples (by the SHA-256 of their bytes) and\n"
       "patches or projects (names 'shelf purge --preview'\n"

@@ -41,6 +41,8 @@ check "dry run: both snapshots" "$(json 'j["snapshots_rewritten"]')" = 2
 check "dry run: listed" "$(json 'len(j["snapshots"])')" = 2
 check "dry run: still there" -n "$(grep -rla ZQXDATAPURGED123 "$R" | head -1)"
 
+expect 0 "another device's snapshots only" "$SHELF" --json backup purge --dry-run --device nosuchdevice --sample "$N" "$R"
+check "none of them" "$(json 'j["snapshots_seen"]')" = 0
 expect 0 "purge" "$SHELF" --json backup purge --sample "$N" "$R"
 check "two snapshots rewritten" "$(json 'j["snapshots_rewritten"]')" = 2
 check "packs rewritten or removed" "$(json 'j["packs_rewritten"] + j["packs_removed"] > 0')" = True
