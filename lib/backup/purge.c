@@ -339,6 +339,10 @@ static int purge_snap(purge *p, json_t *s)
             goto out;
         }
         shelf__repo_lock_refresh(r);
+    } else if (json_object_set_new(p->renamed, oldid, json_string(oldid)) != 0) {
+        /* a dry run: those naming it count as relinked */
+        rc = shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
+        goto out;
     }
     if (e.relinked) {
         p->st->snapshots_relinked++;

@@ -285,6 +285,14 @@ static snaps list(shelf_repo *r)
     return l;
 }
 
+static int count_device(void *ud, const char *device, int64_t counter)
+{
+    (void)ud;
+    (void)device;
+    (void)counter;
+    return 0;
+}
+
 static int seen_cb;
 
 static int on_snap(void *ud, const shelf_repo_purge_info *e)
@@ -359,9 +367,26 @@ static void purge_case(int plain)
     ASSERT(!strncmp(dname, "p:", 2));
     sv[0] = sname;
     dv[0] = dname;
+    /* the library purges them; a snapshot taken after holds nothing of
+     * them, but names one the purge rewrites: it is written again naming
+     * the new one (relinked) */
+    {
+        shelf_purge_opts lo;
+        int kinds[2] = { SHELF_PURGE_SAMPLE, SHELF_DOC_PATCH };
+        int64_t ids[2] = { sid, pid };
+
+        memset(&lo, 0, sizeof lo);
+        lo.size = sizeof lo;
+        lo.force = 1;
+        ASSERT_OKL(lib, shelf_purge(lib, kinds, ids, 2, &lo, NULL));
+        /* its tombstone leaves the queue for the log */
+        ASSERT_OKL(lib, shelf_sync_vector(lib, count_device, NULL));
+    }
+    backup(r, lib, SHELF_BACKUP_INCREMENTAL);
     before = list(r);
-    ASSERT_EQ_INT(before.n, 2);
+    ASSERT_EQ_INT(before.n, 3);
     ASSERT_EQ_STR(before.parent[1], before.id[0]);
+    ASSERT_EQ_STR(before.parent[2], before.id[1]);
 
     /* the search works: every marker is in the repository */
     f = search_tree(target, r);
@@ -383,14 +408,15 @@ static void purge_case(int plain)
     po.cb = on_snap;
     seen_cb = 0;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_purge(r, NULL, sv, 1, dv, 1, &po, &st));
-    ASSERT_EQ_INT(st.snapshots, 2);
+    ASSERT_EQ_INT(st.snapshots, 3);
     ASSERT_EQ_INT(st.snapshots_rewritten, 2);
+    ASSERT_EQ_INT(st.snapshots_relinked, 1);
     ASSERT_EQ_INT(st.files_dropped, 2);
     ASSERT(st.rows > 0);
-    ASSERT_EQ_INT(seen_cb, 2);
+    ASSERT_EQ_INT(seen_cb, 3);
     after = list(r);
-    ASSERT_EQ_STR(after.id[0], before.id[0]);
-    ASSERT_EQ_STR(after.id[1], before.id[1]);
+    for (i = 0; i < 3; i++)
+        ASSERT_EQ_STR(after.id[i], before.id[i]);
     f = search_tree(target, r);
     ASSERT_EQ_INT(f.name, 1);
 
@@ -406,18 +432,24 @@ static void purge_case(int plain)
     seen_cb = 0;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_purge(r, NULL, sv, 1, dv, 1, &po, &st));
     ASSERT_EQ_INT(st.snapshots_rewritten, 2);
+    ASSERT_EQ_INT(st.snapshots_relinked, 1);
     ASSERT_EQ_INT(st.files_dropped, 2);
     ASSERT(st.packs_rewritten + st.packs_removed > 0);
     ASSERT(st.bytes_removed > 150000);
-    ASSERT_EQ_INT(seen_cb, 2);
+    ASSERT_EQ_INT(seen_cb, 3);
     after = list(r);
-    ASSERT_EQ_INT(after.n, 2);
-    for (i = 0; i < 2; i++) {
-        ASSERT(strcmp(after.id[i], before.id[0]) != 0 && strcmp(after.id[i], before.id[1]) != 0);
+    ASSERT_EQ_INT(after.n, 3);
+    for (i = 0; i < 3; i++) {
+        int k;
+
+        for (k = 0; k < 3; k++)
+            ASSERT(strcmp(after.id[i], before.id[k]) != 0);
         ASSERT_EQ_INT(after.time[i], before.time[i]);
         ASSERT_EQ_INT(after.strategy[i], before.strategy[i]);
     }
-    ASSERT_EQ_STR(after.parent[1], after.id[0]);   /* the chain names the new full */
+    /* the chain names the new snapshots */
+    ASSERT_EQ_STR(after.parent[1], after.id[0]);
+    ASSERT_EQ_STR(after.parent[2], after.id[1]);
 
     /* no byte of the purged items stays: not in any file, not in any blob
      * of any pack; the others are all there */
@@ -437,10 +469,13 @@ static void purge_case(int plain)
     restore_check(r, after.id[0], to, NFILES - 1);
     test_pathf(to, sizeof to, "%s/restored-incr", d);
     restore_check(r, after.id[1], to, NFILES);
+    test_pathf(to, sizeof to, "%s/restored-after", d);
+    restore_check(r, after.id[2], to, NFILES);
 
     /* again: nothing left to do */
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_repo_purge(r, NULL, sv, 1, dv, 1, &po, &st));
     ASSERT_EQ_INT(st.snapshots_rewritten, 0);
+    ASSERT_EQ_INT(st.snapshots_relinked, 0);
     ASSERT_EQ_INT(st.packs_rewritten + st.packs_removed, 0);
     shelf_repo_close(r);
     shelf_library_close(lib);
