@@ -29,8 +29,7 @@ mkdir -p "$dir/pack"
 trap 'rm -rf "$dir"' EXIT
 export SHELF_PASSWORD="bench password"
 
-now() { date +%s.%N; }
-median() { sort -n | sed -n 2p; }
+. "$(dirname "$0")/bench_lib.sh"
 
 echo "making 1000 samples..." >&2
 for i in $(seq 1 1000); do
@@ -39,15 +38,7 @@ done
 L=$dir/lib
 "$shelf" -L "$L" init >/dev/null || exit 1
 "$shelf" -L "$L" import --copy "$dir/pack" >/dev/null || exit 1
-sqlite3 "$L/shelf.db" "
-  INSERT INTO roots(path) VALUES('/srv/samples');
-  WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n - 1000)
-  INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
-                      channels, frames, duration, bits, category, created)
-    SELECT 'sample ' || k, (SELECT id FROM roots WHERE path = '/srv/samples'),
-           'pack ' || (k % 200) || '/sample ' || k || '.wav',
-           100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
-           0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
+bench_rows "$L/shelf.db" "$n" || exit 1
 "$shelf" -L "$L" tag add 10 zqxbenchsecret >/dev/null || exit 1
 R=$dir/repo
 "$shelf" -L "$L" backup init --kdf-cost 10 "$R" >/dev/null || exit 1
@@ -62,12 +53,9 @@ rsize=$(du -sm "$R" | cut -f1)
 csize=$(du -sm "$L/shelf.db" | cut -f1)
 
 run() {     # run CMD...: on a fresh copy of the repository, seconds
-    local t0
     rm -rf "$dir/run"
     cp -a "$R" "$dir/run"
-    t0=$(now)
-    "$@" >/dev/null 2>"$dir/err" || { echo "failed: $*" >&2; cat "$dir/err" >&2; exit 1; }
-    python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(now)"
+    bench_time "$@"
 }
 
 declare -A t
