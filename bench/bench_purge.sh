@@ -24,8 +24,7 @@ rm -rf "$dir"
 mkdir -p "$dir/pack"
 trap 'rm -rf "$dir"' EXIT
 
-now() { date +%s.%N; }
-median() { sort -n | sed -n 2p; }
+. "$(dirname "$0")/bench_lib.sh"
 
 echo "making 1000 samples..." >&2
 for i in $(seq 1 1000); do
@@ -34,27 +33,16 @@ done
 L=$dir/lib
 "$shelf" -L "$L" init >/dev/null || exit 1
 "$shelf" -L "$L" import --copy "$dir/pack" >/dev/null || exit 1
-sqlite3 "$L/shelf.db" "
-  INSERT INTO roots(path) VALUES('/srv/samples');
-  WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n - 1000)
-  INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
-                      channels, frames, duration, bits, category, created)
-    SELECT 'sample ' || k, (SELECT id FROM roots WHERE path = '/srv/samples'),
-           'pack ' || (k % 200) || '/sample ' || k || '.wav',
-           100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
-           0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
+bench_rows "$L/shelf.db" "$n" || exit 1
 "$shelf" -L "$L" -q sync status >/dev/null || exit 1     # the change log drained
 "$shelf" -L "$L" tag add 10 zqxbenchsecret >/dev/null || exit 1
 "$shelf" -L "$L" vacuum >/dev/null || exit 1
 size=$(du -sm "$L/shelf.db" | cut -f1)
 
 run() {     # run CMD...: on a fresh copy, seconds
-    local t0
     rm -rf "$dir/run"
     cp -a "$L" "$dir/run"
-    t0=$(now)
-    "$@" >/dev/null 2>"$dir/err" || { echo "failed: $*" >&2; cat "$dir/err" >&2; exit 1; }
-    python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(now)"
+    bench_time "$@"
 }
 
 declare -A t

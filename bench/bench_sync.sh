@@ -52,7 +52,7 @@ mkdir -p "$dir"
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; wait 2>/dev/null' EXIT
 
-now() { date +%s.%N; }
+. "$(dirname "$0")/bench_lib.sh"
 since() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
 
 # a free TCP port of 127.0.0.1
@@ -127,15 +127,7 @@ library() {
     "$shelf" -L "$1" init >/dev/null || exit 1
     "$shelf" -L "$1" import --copy "$pack" >/dev/null || exit 1
     "$shelf" -L "$1" patch import "$pack" >/dev/null 2>&1 || exit 1
-    sqlite3 "$1/shelf.db" "
-      INSERT INTO roots(path) VALUES('/srv/samples');
-      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $n - 1000)
-      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate,
-                          channels, frames, duration, bits, category, created)
-        SELECT 'sample ' || k, (SELECT id FROM roots WHERE path = '/srv/samples'),
-               'pack ' || (k % 200) || '/sample ' || k || '.wav',
-               100000 + k, 0, lower(hex(sha3(k, 256))), 'WAV', 44100, 2, 22050 + k % 1000,
-               0.5, 16, 'kick', 1700000000 FROM i;" || exit 1
+    bench_rows "$1/shelf.db" "$n" || exit 1
 }
 
 # ten changes through shelf on library DIR

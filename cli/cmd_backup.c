@@ -778,6 +778,74 @@ static int repo_cmd_prune(const cli *c, shelf_repo *r, int dry, json_t **out)
     return EXIT_OK;
 }
 
+/* ---- purge ---- */
+
+static int purge_line(void *ud, const shelf_repo_purge_info *e)
+{
+    list_ctx *l = ud;
+    char t[32];
+
+    if (l->c->json)
+        jadd(l->arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "snapshot", e->snapshot,
+                               "replaced_by", e->replaced_by, "time", (json_int_t)e->time,
+                               "files", (json_int_t)e->files, "bytes", (json_int_t)e->bytes,
+                               "rows", (json_int_t)e->rows, "relinked", e->relinked));
+    else if (!l->c->quiet && e->relinked)
+        printf("%.12s  %s  names a rewritten snapshot%s%.12s\n", e->snapshot, when(e->time, t),
+               *e->replaced_by ? ": now " : "", e->replaced_by);
+    else if (!l->c->quiet)
+        printf("%.12s  %s  %llu file%s, %lld catalog row%s%s%.12s\n", e->snapshot, when(e->time, t),
+               (unsigned long long)e->files, e->files == 1 ? "" : "s", (long long)e->rows,
+               e->rows == 1 ? "" : "s", *e->replaced_by ? ": now " : "", e->replaced_by);
+    return 0;
+}
+
+/* backup purge: samples (--sample SHA) and documents (--doc p:HASH|j:HASH)
+ * out of every snapshot, then the packs that held them rewritten. */
+static int repo_cmd_purge(const cli *c, shelf_repo *r, const char *library, const char **sv,
+                          size_t ns, const char **dv, size_t nd, int dry)
+{
+    shelf_repo_purge_opts o;
+    shelf_repo_purge_stats st = { .size = sizeof st };
+    list_ctx l = { c, json_array() };
+    char b[32];
+    int rc;
+
+    if (ns + nd == 0) {
+        json_decref(l.arr);
+        cli_error("usage: shelf backup purge [--dry-run] [--device ID] (--sample SHA256 | "
+                  "--doc p:HASH|j:HASH)... TARGET");
+        return EXIT_USAGE;
+    }
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.dry_run = dry;
+    o.cb = purge_line;
+    o.ud = &l;
+    if ((rc = shelf_repo_purge(r, library, sv, ns, dv, nd, &o, &st)) != SHELF_OK) {
+        json_decref(l.arr);
+        return repo_fail(r, rc);
+    }
+    if (c->json)
+        cli_print_json(json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "snapshots", l.arr,
+            "snapshots_seen", (json_int_t)st.snapshots, "snapshots_rewritten", (json_int_t)st.snapshots_rewritten,
+            "snapshots_relinked", (json_int_t)st.snapshots_relinked, "files_dropped", (json_int_t)st.files_dropped,
+            "rows", (json_int_t)st.rows, "packs_rewritten", (json_int_t)st.packs_rewritten,
+            "packs_removed", (json_int_t)st.packs_removed, "bytes_removed", (json_int_t)st.bytes_removed,
+            "dry_run", dry));
+    else {
+        json_decref(l.arr);
+        if (!c->quiet)
+            printf("%s%llu of %llu snapshots hold the items (%llu files, %lld catalog rows); "
+                   "%llu packs rewritten, %llu removed (%s)\n", dry ? "would be: " : "",
+                   (unsigned long long)st.snapshots_rewritten, (unsigned long long)st.snapshots,
+                   (unsigned long long)st.files_dropped, (long long)st.rows,
+                   (unsigned long long)st.packs_rewritten, (unsigned long long)st.packs_removed,
+                   cli_bytes(st.bytes_removed, b));
+    }
+    return EXIT_OK;
+}
+
 /* ---- test-restore ---- */
 
 static int rm_tree(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -1171,11 +1239,16 @@ int cmd_backup(const cli *c, int argc, char **argv)
         { "keep-weekly", required_argument, NULL, 'w' }, { "keep-monthly", required_argument, NULL, 'm' },
         { "dry-run", no_argument, NULL, 'n' }, { "prune", no_argument, NULL, 'P' },
         { "new-password-file", required_argument, NULL, 'N' }, { "kdf-cost", required_argument, NULL, 'k' },
-        { "all", no_argument, NULL, 'A' }, CLI_NET_LONGOPTS,
+        { "all", no_argument, NULL, 'A' }, { "sample", required_argument, NULL, 'E' },
+        { "doc", required_argument, NULL, 'O' }, { "device", required_argument, NULL, 'L' },
+        CLI_NET_LONGOPTS,
         { NULL, 0, NULL, 0 }
     };
     static const char *const subs[] = { "list", "show", "diff", "check", "forget", "prune",
-                                        "test-restore", "key", "repair-index", "unlock", NULL };
+                                        "test-restore", "key", "repair-index", "unlock", "purge",
+                                        NULL };
+    const char **sv = NULL, **dv = NULL, *library = NULL;
+    size_t ns = 0, nd = 0;
     const char *sub = argc > 1 ? argv[1] : NULL, *newfile = NULL, *env_repo;
     shelf_forget_opts fo;
     repo_args ra;
@@ -1196,6 +1269,12 @@ int cmd_backup(const cli *c, int argc, char **argv)
     fo.size = sizeof fo;
     argc--;
     argv++;
+    /* --sample and --doc: at most one per argument */
+    if (!(sv = calloc((size_t)argc + 1, sizeof *sv)) || !(dv = calloc((size_t)argc + 1, sizeof *dv))) {
+        free(sv);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
     FOR_OPTS(ch, argc, argv, "r:", longopts) {
         char *end;
         long v = 0;
@@ -1206,7 +1285,8 @@ int cmd_backup(const cli *c, int argc, char **argv)
                 end++;
             if (*end || v < 0 || v > 100000 || (ch == 'S' && (v < 1 || v > 100))) {
                 cli_error("invalid number '%s'", optarg);
-                return EXIT_USAGE;
+                ex = EXIT_USAGE;
+                goto out;
             }
         }
         switch (ch) {
@@ -1223,9 +1303,14 @@ int cmd_backup(const cli *c, int argc, char **argv)
         case 'N': newfile = optarg; break;
         case 'k': cost = (int)v; break;
         case 'A': all = 1; break;
+        case 'E': sv[ns++] = optarg; break;
+        case 'O': dv[nd++] = optarg; break;
+        case 'L': library = optarg; break;
         default:
-            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK)
-                return EXIT_USAGE;
+            if (cli_net_opt(&ra.net, ch, optarg) != EXIT_OK) {
+                ex = EXIT_USAGE;
+                goto out;
+            }
             break;
         }
     }
@@ -1235,12 +1320,13 @@ int cmd_backup(const cli *c, int argc, char **argv)
     if (!strcmp(sub, "key") && !ra.target && !(env_repo && *env_repo)) {
         if (argc - first < 2) {
             cli_error("usage: shelf backup key list|add|rm ID [-r] TARGET");
-            return EXIT_USAGE;
+            ex = EXIT_USAGE;
+            goto out;
         }
         ra.target = argv[--argc];
     }
     if ((ex = take_target(&ra, argc, argv, &first, "shelf backup SUBCOMMAND [-r TARGET | TARGET] ...")) != EXIT_OK)
-        return ex;
+        goto out;
     if ((ex = open_repo(c, &ra, &r)) != EXIT_OK)
         goto out;
     if (!strcmp(sub, "list"))
@@ -1253,6 +1339,10 @@ int cmd_backup(const cli *c, int argc, char **argv)
         ex = repo_cmd_check(c, r, argc, argv, first, percent);
     else if (!strcmp(sub, "prune"))
         ex = repo_cmd_prune(c, r, dry, NULL);
+    else if (!strcmp(sub, "purge"))
+        ex = first == argc ? repo_cmd_purge(c, r, library, sv, ns, dv, nd, dry) :
+             (cli_error("usage: shelf backup purge [--dry-run] [--device ID] (--sample SHA256 | "
+                        "--doc p:HASH|j:HASH)... TARGET"), EXIT_USAGE);
     else if (!strcmp(sub, "test-restore"))
         ex = repo_cmd_test_restore(c, r, argc, argv, first);
     else if (!strcmp(sub, "unlock"))
@@ -1305,6 +1395,8 @@ int cmd_backup(const cli *c, int argc, char **argv)
 out:
     shelf_repo_close(r);
     wipe_free(ra.password);
+    free(sv);
+    free(dv);
     return ex;
 }
 

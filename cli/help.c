@@ -154,6 +154,13 @@ static const cmd_doc cmd_docs[] = {
       "              [--keep-monthly N] [--dry-run] [--prune] TARGET", "" },
     { NULL, "backup prune", "backup prune [--dry-run] TARGET",
       "remove data no snapshot needs (crash-safe)" },
+    { NULL, "backup purge", "backup purge [--dry-run] [--device ID] [--sample SHA256]...\n"
+      "              [--doc p:HASH|j:HASH]... TARGET",
+      "take samples (by the SHA-256 of their bytes) and\n"
+      "patches or projects (names 'shelf purge --preview'\n"
+      "shows) out of every snapshot: snapshots written\n"
+      "again without them, then every pack that held\n"
+      "them rewritten; --dry-run lists the snapshots" },
     { NULL, "backup test-restore", "backup test-restore TARGET [SNAP]",
       "restore into a temporary folder, re-hash all" },
     { NULL, "backup copy", "backup copy [--dst-password-file F] SRC DST [SNAP...]",

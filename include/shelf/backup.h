@@ -365,6 +365,64 @@ typedef struct shelf_prune_stats {
  * then old index files, then old packs.  Exclusive lock. */
 SHELF_API int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st);
 
+/* ---- Purge: items out of every snapshot (doc/design.md "Backup") ---- */
+/* One snapshot that holds purged items, as found (dry run) or rewritten. */
+typedef struct shelf_repo_purge_info {
+    size_t size;              /* sizeof, set by the library (shelf.h) */
+    const char *snapshot;     /* id of the snapshot that holds them */
+    const char *replaced_by;  /* id of the snapshot written in its place ("" in a dry run,
+                                 and for a snapshot only relinked) */
+    int64_t time;
+    uint64_t files;           /* sample files and managed blobs of the tree that go */
+    uint64_t bytes;           /* their size */
+    int64_t rows;             /* rows of its catalog copy that go or are redacted */
+    int relinked;             /* 1: holds none, rewritten only because its parent or full was */
+} shelf_repo_purge_info;
+/* Called once per snapshot concerned, on the calling thread; borrowed for
+ * the call; nonzero stops (SHELF_ECANCELED; what is done stays done, a new
+ * run finishes the job). */
+typedef int (*shelf_repo_purge_cb)(void *ud, const shelf_repo_purge_info *e);
+
+typedef struct shelf_repo_purge_opts {
+    size_t size;              /* sizeof(shelf_repo_purge_opts) */
+    int dry_run;              /* list the snapshots that hold the items; change nothing */
+    shelf_repo_purge_cb cb;   /* may be NULL */
+    void *ud;
+} shelf_repo_purge_opts;
+
+typedef struct shelf_repo_purge_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
+    uint64_t snapshots;       /* snapshots looked at */
+    uint64_t snapshots_rewritten;  /* holding items (dry run: would be rewritten) */
+    uint64_t snapshots_relinked;   /* rewritten only to name a rewritten parent or full */
+    uint64_t files_dropped;   /* tree items (sample files, managed blobs) dropped */
+    int64_t rows;             /* catalog-copy rows removed or redacted, all snapshots */
+    uint64_t packs_rewritten, packs_removed;   /* by the prune that follows */
+    uint64_t bytes_removed;   /* pack bytes the prune removed */
+    double seconds;
+} shelf_repo_purge_stats;
+
+/*
+ * Purge items from the snapshots of r (of library, a library id; NULL:
+ * every library's): samples by the SHA-256 of their bytes (64 lowercase
+ * hex, "s:" allowed before it), documents as "p:HASH" / "j:HASH" (HASH:
+ * the first version's, as shelf_purge names them).  Each snapshot that
+ * holds one is written again with the same time, library, strategy and run:
+ * its tree without the samples' files and managed blobs, its catalog copy
+ * purged (shelf_purge's rows, freed pages zeroed, vacuumed); a snapshot
+ * whose parent or full was rewritten is written again naming the new one.
+ * Then every pack holding data no snapshot uses any more is rewritten or
+ * removed (prune, whatever share is unused), so no byte of the items stays
+ * in the repository.  Crash-safe: new packs, new index, new snapshot (it
+ * names the one it replaces), old snapshot removed, then prune; a run
+ * stopped anywhere is finished by the next.  Exclusive lock (a dry run: a
+ * shared one).  SHELF_EINVAL for a malformed name; SHELF_ECORRUPT while a
+ * snapshot file is damaged (what it holds is unknown).
+ */
+SHELF_API int shelf_repo_purge(shelf_repo *r, const char *library, const char *const *samples,
+                               size_t n_samples, const char *const *docs, size_t n_docs,
+                               const shelf_repo_purge_opts *o, shelf_repo_purge_stats *st);
+
 /*
  * Rebuild the index from the packs themselves: every pack no readable
  * index file lists is read (its header) and indexed again, then damaged

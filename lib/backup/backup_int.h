@@ -81,6 +81,9 @@ struct shelf_repo {
     size_t nents, capents;
     uint8_t run[SHELF__RUN_BYTES];   /* run of the backup in progress */
     int in_run;
+    int reindex_same;            /* pack_flush: a pack the cache has already (the same bytes: a
+                                    plain repository) is marked unindexed, so the next index
+                                    file lists it (prune: a pack it writes may be one it removes) */
     /* the lock lease */
     char *lock_name;
     int64_t lock_expires;
@@ -142,6 +145,12 @@ void shelf__copy_name(const char *name, char out[SHELF__COPY_NAME_MAX]);
 char *shelf__json_checked_dump(json_t *o);
 int shelf__json_checked_parse(const char *text, size_t n, json_t **out);
 json_t *shelf__json_checked_load(const char *text, size_t n);
+
+/* ---- check.c ---- */
+#define SHELF__PRUNE_EVERY_UNUSED 0x1  /* rewrite every pack holding an unused blob (purge) */
+#define SHELF__PRUNE_LOCKED 0x2        /* the caller holds the exclusive lock */
+/* shelf_repo_prune with flags (SHELF__PRUNE_). */
+int shelf__repo_prune(shelf_repo *r, int dry_run, unsigned flags, shelf_prune_stats *st);
 
 /* ---- chunker.c ---- */
 void shelf__gear_init(uint64_t gear[256], const uint8_t key[SHELF__KEY_BYTES]);

@@ -893,8 +893,10 @@ out:
 }
 
 /* The plan table: per pack, used and total blobs and bytes and what to do
- * (0 keep, 1 remove, 2 rewrite); st counts it. */
-static int prune_plan(shelf_repo *r, shelf_prune_stats *st)
+ * (0 keep, 1 remove, 2 rewrite); st counts it.  A pack is rewritten when
+ * more than a fifth of it is unused, or with every_unused (purge) when
+ * any blob of it is. */
+static int prune_plan(shelf_repo *r, int every_unused, shelf_prune_stats *st)
 {
     sqlite3_stmt *q = NULL;
     int rc, s;
@@ -922,7 +924,9 @@ static int prune_plan(shelf_repo *r, shelf_prune_stats *st)
             "  FROM packs p WHERE p.idx IS NOT NULL;\n"
             /* 0 keep, 1 remove, 2 rewrite (more than a fifth unused) */
             "UPDATE plan SET action = CASE WHEN used = 0 THEN 1 WHEN used = total THEN 0\n"
-            "  WHEN (bytes - used_bytes) * 5 > bytes THEN 2 ELSE 0 END;")) != SHELF_OK)
+            "  WHEN (bytes - used_bytes) * 5 > bytes THEN 2 ELSE 0 END;")) != SHELF_OK ||
+        (every_unused && (rc = shelf__cache_exec(r, "UPDATE plan SET action = 2 WHERE action = 0 AND used < total")) !=
+                             SHELF_OK))
         return rc;
     if (sqlite3_prepare_v2(r->cache, "SELECT action, count(*), sum(used), sum(total) - sum(used), sum(bytes - used_bytes)\n"
                            " FROM plan GROUP BY action", -1, &q, NULL) != SQLITE_OK) {
@@ -1067,14 +1071,15 @@ out:
     return rc;
 }
 
-static int repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
+int shelf__repo_prune(shelf_repo *r, int dry_run, unsigned flags, shelf_prune_stats *st)
 {
     json_t *all = NULL;
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 };
     int rc;
 
     memset(st, 0, sizeof *st);
-    if ((rc = shelf__repo_lock(r, 1)) != SHELF_OK)
+    st->size = sizeof *st;
+    if (!(flags & SHELF__PRUNE_LOCKED) && (rc = shelf__repo_lock(r, 1)) != SHELF_OK)
         return rc;
     if (!dry_run)
         shelf__repo_sweep(r);
@@ -1092,13 +1097,20 @@ static int repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
         goto out;
     }
     if ((rc = prune_snaps_readable(r, all)) != SHELF_OK || (rc = prune_mark_used(r, all)) != SHELF_OK ||
-        (rc = prune_plan(r, st)) != SHELF_OK || dry_run)
+        (rc = prune_plan(r, (flags & SHELF__PRUNE_EVERY_UNUSED) != 0, st)) != SHELF_OK || dry_run)
         goto out;
     if ((rc = shelf__cache_exec(r, "BEGIN; DELETE FROM blobs WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL);\n"
                                   "DELETE FROM packs WHERE idx IS NULL; COMMIT")) != SHELF_OK)
         goto out;
-    /* 1. Rewrite the thinned packs. */
-    if ((rc = prune_rewrite(r)) != SHELF_OK)
+    /* 1. Rewrite the thinned packs.  In a plain repository a rewritten
+     * pack can have the bytes, so the name, of a pack the plan removes
+     * (what a stopped prune wrote): it is then kept and indexed again. */
+    r->reindex_same = 1;
+    rc = prune_rewrite(r);
+    r->reindex_same = 0;
+    if (rc != SHELF_OK ||
+        (rc = shelf__cache_exec(r, "DELETE FROM plan WHERE pack IN (SELECT pack FROM packs WHERE idx IS NULL)")) !=
+            SHELF_OK)
         goto out;
     /* 2. A new index of every pack that stays. */
     if ((rc = shelf__cache_exec(r,
@@ -1123,14 +1135,15 @@ out:
     json_decref(all);
     flist_free(&idx);
     flist_free(&packs);
-    shelf__repo_unlock(r);
+    if (!(flags & SHELF__PRUNE_LOCKED))
+        shelf__repo_unlock(r);
     return rc;
 }
 
 int shelf_repo_prune(shelf_repo *r, int dry_run, shelf_prune_stats *st)
 {
     shelf_prune_stats full = { .size = sizeof full };
-    int rc = repo_prune(r, dry_run, &full);
+    int rc = shelf__repo_prune(r, dry_run, 0, &full);
 
     shelf__out_fill(st, &full, sizeof full);
     return rc;

@@ -748,7 +748,10 @@ int shelf__pack_flush(shelf_repo *r)
             goto out;
         }
     }
-    if (sqlite3_prepare_v2(r->cache, "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
+    if (sqlite3_prepare_v2(r->cache, r->reindex_same
+                               ? "INSERT INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)\n"
+                                 " ON CONFLICT(pack) DO UPDATE SET idx = NULL"
+                               : "INSERT OR IGNORE INTO packs(pack, run, idx, size) VALUES(?1, ?2, NULL, ?3)",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = shelf__cache_err(r, "cannot prepare");
         goto out;

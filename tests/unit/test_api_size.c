@@ -3,7 +3,7 @@
  * library fills ("Structs with a size"), on one call of each kind: import
  * and maintenance (shelf_import, shelf_verify, shelf_gc), archives
  * (shelf_archive_export, shelf_archive_verify) and backups
- * (shelf_backup_run, shelf_repo_check), and the structs the library hands
+ * (shelf_backup_run, shelf_repo_check, shelf_repo_purge), and the structs the library hands
  * to callbacks (progress, snapshots, keys).  A filled struct is written
  * through a buffer of 0xA5 bytes:
  *
@@ -242,6 +242,19 @@ static int on_key(void *ud, const shelf_keyinfo *k)
     return 0;
 }
 
+/* A dry-run purge of a sample no snapshot holds. */
+static int do_purge_dry(shelf_repo *r, shelf_repo_purge_stats *st)
+{
+    static const char *const sv[1] = {
+        "s:0000000000000000000000000000000000000000000000000000000000000000" };
+    shelf_repo_purge_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.dry_run = 1;
+    return shelf_repo_purge(r, NULL, sv, 1, NULL, 0, &o, st);
+}
+
 TEST(backup_stats_and_listings)
 {
     const char *d = test_tmpdir();
@@ -251,6 +264,7 @@ TEST(backup_stats_and_listings)
     shelf_repo *r = NULL;
     shelf_backup_stats bs, bs2;
     shelf_check_stats cs, cs2;
+    shelf_repo_purge_stats ps, ps2;
     int calls = 0, n = 0, rc;
 
     memset(&ro, 0, sizeof ro);
@@ -275,6 +289,12 @@ TEST(backup_stats_and_listings)
     ASSERT_EQ_INT(cs.errors, 0);
     ASSERT_EQ_INT(cs2.snapshots, 3);
     ASSERT_EQ_INT(cs2.indexes, cs.indexes);
+    /* cut after snapshots (looked at) */
+    OUT_SIZE(shelf_repo_purge_stats, &ps, &ps2, offsetof(shelf_repo_purge_stats, snapshots_rewritten),
+             do_purge_dry(r, p_));
+    ASSERT_EQ_INT(ps.snapshots, 3);
+    ASSERT_EQ_INT(ps.snapshots_rewritten, 0);
+    ASSERT_EQ_INT(ps2.snapshots, 3);
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_snapshot_list(r, on_snap, &n));
     ASSERT_EQ_INT(n, 3);
     n = 0;
