@@ -2,7 +2,9 @@
  * cmd_purge.c: shelf purge: items and every trace shelf keeps of them
  * (doc/design.md, "Purge").  ITEM: a sample's ID or PATH, or patch:REF /
  * project:REF.  --preview lists what would go and what shelf cannot reach;
- * nothing changes.
+ * nothing changes.  --backup TARGET (repeatable) purges the same items from
+ * that backup repository too (shelf_repo_purge), opened before anything is
+ * purged so a wrong password stops the whole command.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -13,13 +15,48 @@ typedef struct purge_out {
     const cli *c;
     int preview;
     json_t *items, *left;
+    const char **samples, **docs;   /* names across devices, for the backups */
+    size_t nsamples, ndocs;
 } purge_out;
+
+/* Keep name (s:, p:, j:) for the backups; owned by the entry, so copied. */
+static int keep_name(purge_out *o, const char *name)
+{
+    const char ***v = !strncmp(name, "s:", 2) ? &o->samples : &o->docs;
+    size_t *n = !strncmp(name, "s:", 2) ? &o->nsamples : &o->ndocs;
+    const char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+    size_t i;
+
+    if (!nv)
+        return -1;
+    *v = nv;
+    for (i = 0; i < *n; i++)
+        if (!strcmp(nv[i], name))
+            return 0;           /* two rows of the same bytes */
+    if (!(nv[*n] = strdup(name)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static void names_free(const char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free((char *)v[i]);
+    free(v);
+}
 
 static int on_entry(void *ud, const shelf_purge_entry *e)
 {
     purge_out *o = ud;
     int outside = !strcmp(e->what, "file") || !strcmp(e->what, "export");
 
+    if (e->name && keep_name(o, e->name) != 0) {
+        cli_error("out of memory");
+        return 1;
+    }
     if (o->c->json) {
         json_t *j = json_pack("{s:s}", "what", e->what);
 
@@ -67,30 +104,51 @@ int cmd_purge(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "preview", no_argument, NULL, 'n' }, { "force", no_argument, NULL, 'f' },
-        { "wait", no_argument, NULL, 'w' }, { NULL, 0, NULL, 0 }
+        { "wait", no_argument, NULL, 'w' }, { "backup", required_argument, NULL, 'b' },
+        { "password-file", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 }
     };
     shelf_purge_opts o = { .size = sizeof o };
     shelf_purge_stats st = { .size = sizeof st };
-    purge_out out = { c, 0, NULL, NULL };
-    shelf_library *lib;
+    purge_out out;
+    shelf_library *lib = NULL;
+    const char *targets[16], *pwfile = NULL;
+    shelf_repo *repos[16];
+    json_t *backups = NULL;
     int *kinds = NULL, ch, ex, rc, i;
     int64_t *ids = NULL;
-    size_t n = 0;
+    size_t n = 0, ntargets = 0, k;
 
+    memset(&out, 0, sizeof out);
+    out.c = c;
     FOR_OPTS(ch, argc, argv, "nfw", longopts) {
         switch (ch) {
         case 'n': o.preview = 1; break;
         case 'f': o.force = 1; break;
         case 'w': o.wait = 1; break;
+        case 'p': pwfile = optarg; break;
+        case 'b':
+            if (ntargets == sizeof targets / sizeof targets[0]) {
+                cli_error("--backup: at most %zu repositories at once", ntargets);
+                return EXIT_USAGE;
+            }
+            targets[ntargets++] = optarg;
+            break;
         default: return EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        cli_error("usage: shelf purge [--preview] [--force] [--wait] ID|PATH|patch:REF|project:REF...");
+        cli_error("usage: shelf purge [--preview] [--force] [--wait] [--backup TARGET]... "
+                  "[--password-file F] ID|PATH|patch:REF|project:REF...");
         return EXIT_USAGE;
     }
+    /* the repositories first: a wrong password stops it before anything goes */
+    for (k = 0; k < ntargets; k++)
+        if ((ex = cli_repo_open(c, targets[k], pwfile, NULL, &repos[k])) != EXIT_OK) {
+            ntargets = k;
+            goto out;
+        }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
-        return ex;
+        goto out;
     kinds = calloc((size_t)(argc - optind), sizeof *kinds);
     ids = calloc((size_t)(argc - optind), sizeof *ids);
     if (!kinds || !ids) {
@@ -112,6 +170,32 @@ int cmd_purge(const cli *c, int argc, char **argv)
         ex = cli_fail(lib, rc);
         goto out;
     }
+    backups = json_array();
+    for (k = 0; k < ntargets; k++) {
+        shelf_repo_purge_opts ro = { .size = sizeof ro };
+        shelf_repo_purge_stats rs = { .size = sizeof rs };
+        char b[32];
+
+        ro.dry_run = o.preview;
+        if ((rc = shelf_repo_purge(repos[k], NULL, out.samples, out.nsamples, out.docs, out.ndocs,
+                                   &ro, &rs)) != SHELF_OK) {
+            cli_error("%s; the library is purged: finish with 'shelf backup purge' of the same "
+                      "items (shelf purge --preview lists their names)", shelf_repo_errmsg(repos[k]));
+            ex = cli_exit_for(rc);
+            goto out;
+        }
+        cli_json_check(json_array_append_new(backups, json_pack(
+            "{s:s, s:I, s:I, s:I, s:I}", "target", targets[k], "snapshots_rewritten",
+            (json_int_t)rs.snapshots_rewritten, "files_dropped", (json_int_t)rs.files_dropped,
+            "packs_rewritten", (json_int_t)rs.packs_rewritten, "bytes_removed",
+            (json_int_t)rs.bytes_removed)));
+        if (!c->json && !c->quiet)
+            printf("  backup %s: %s%llu snapshot%s rewritten, %llu pack%s rewritten, %s removed\n",
+                   targets[k], o.preview ? "would be " : "",
+                   (unsigned long long)rs.snapshots_rewritten, rs.snapshots_rewritten == 1 ? "" : "s",
+                   (unsigned long long)rs.packs_rewritten, rs.packs_rewritten == 1 ? "" : "s",
+                   cli_bytes(rs.bytes_removed, b));
+    }
     if (c->json) {
         json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "preview", o.preview,
                               "samples", (json_int_t)st.samples, "documents",
@@ -121,6 +205,7 @@ int cmd_purge(const cli *c, int argc, char **argv)
 
         cli_json_check(json_object_set(j, "items", out.items));
         cli_json_check(json_object_set(j, "left", out.left));
+        cli_json_check(json_object_set(j, "backups", backups));
         cli_print_json(j);
     } else if (!c->quiet) {
         printf("%s %lld sample row%s and %lld document%s (%lld catalog rows), %lld managed "
@@ -134,6 +219,11 @@ int cmd_purge(const cli *c, int argc, char **argv)
 out:
     json_decref(out.items);
     json_decref(out.left);
+    json_decref(backups);
+    names_free(out.samples, out.nsamples);
+    names_free(out.docs, out.ndocs);
+    for (k = 0; k < ntargets; k++)
+        shelf_repo_close(repos[k]);
     free(kinds);
     free(ids);
     shelf_library_close(lib);

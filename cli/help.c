@@ -65,13 +65,15 @@ static const cmd_doc cmd_docs[] = {
       "remove from the catalog (files stay; a managed\n"
       "copy nobody else uses is deleted); a sample a\n"
       "patch or project uses needs --force" },
-    { NULL, "purge", "purge [--preview] [--force] [--wait] ID|PATH|patch:REF|project:REF...",
+    { NULL, "purge", "purge [--preview] [--force] [--wait] [--backup TARGET]... [--password-file F]\n"
+      "       ID|PATH|patch:REF|project:REF...",
       "delete items and every trace shelf keeps: rows,\n"
       "history, tags only they wear, audit rows naming\n"
-      "them, search terms, managed copies; paired devices\n"
-      "purge them too; lists your files and the exports\n"
-      "it cannot reach; --preview changes nothing;\n"
-      "backups: backup purge" },
+      "them, search terms, managed copies, sync log and\n"
+      "hub segments; paired devices purge them too;\n"
+      "--backup repositories too; lists your files and\n"
+      "the exports it cannot reach; --preview changes\n"
+      "nothing" },
 
     { "Patches and projects (documents with a version history; doc/documents.md)",
       "patch import", "patch import [--copy] [--allow-missing] [--as-new] [--require-signed] [--format F]\n"

@@ -54,9 +54,12 @@ check "three versions" "$(json 'len(j)')" = 3
 # an archive of the patch: shelf cannot reach it, the purge names it
 expect 0 "archive export" "$SHELF" archive export --patch "$P" "$T/out ☆.tar" --no-sign
 
-# a backup made before the purge (not purged itself: that is backup purge)
+# two backups made before the purge: the purge names one (--backup), the
+# other is left as it was (a restore from it must not bring items back)
 expect 0 "backup init" "$SHELF" backup init --no-encryption "$T/repo"
 expect 0 "backup" "$SHELF" backup "$T/repo"
+expect 0 "backup init (kept)" "$SHELF" backup init --no-encryption "$T/repo2"
+expect 0 "backup (kept)" "$SHELF" backup "$T/repo2"
 
 # the search below finds what is there: every marker is in the library now
 "$SHELF" vacuum >/dev/null 2>&1
@@ -83,12 +86,14 @@ expect 3 "an unknown id" "$SHELF" purge 999
 expect 3 "an unknown patch" "$SHELF" purge patch:999
 
 # the purge
-expect 0 "purge" "$SHELF" --json purge "$A" "$B" "$C" "patch:$P"
+expect 0 "purge" "$SHELF" --json purge "$A" "$B" "$C" "patch:$P" --backup "$T/repo"
 check "four sample rows (one a copy of the same bytes)" "$(json 'j["samples"]')" = 4
 check "one document" "$(json 'j["documents"]')" = 1
 check "three managed copies" "$(json 'j["blobs"]')" = 3
 check "the user's files are listed" "$(json 'j["files_left"]')" = 4
 check "the archive is listed" "$(json 'j["exports"]')" = 1
+check "the backup's snapshot rewritten" "$(json 'j["backups"][0]["snapshots_rewritten"]')" = 1
+check "its packs rewritten" "$(json 'j["backups"][0]["packs_rewritten"] >= 1')" = True
 expect 0 "ls" "$SHELF" --json ls
 check "only the snare is left" "$(json '[r["name"] for r in j]')" = "['snare']"
 check "its tag is kept" "$(json 'j[0]["tags"]')" = "['keeptag']"
@@ -107,15 +112,17 @@ check "one audit row, counts only" "$(Q "SELECT detail FROM audit_log WHERE acti
 check "a tombstone per item" "$(Q "SELECT count(*) FROM change_queue WHERE field = '!'")" = 4
 check "no blob left" "$(find "$T/lib/objects" -type f | wc -l)" = 1
 for m in ZQXNAMEA ZQXNAMEB ZQXNAMEC ZQXNAMED ZQXDATAA ZQXDATAB ZQXDATAC zqxtagsecret ZQXCOMMENT ZQXPATCHNAME; do
-    hit=$(grep -rla "$m" "$T/lib" | head -3)
+    hit=$(grep -rla "$m" "$T/lib" "$T/repo" | head -3)
     # (the archive is outside the library: listed, not touched)
-    check "after: no file of the library holds $m${hit:+ ($hit)}" -z "$hit"
+    check "after: no file of the library or the backup holds $m${hit:+ ($hit)}" -z "$hit"
 done
 check "the snare's bytes are kept" -n "$(grep -rla KEEPDATA "$T/lib" | head -1)"
+check "the search would find them: the other backup holds a name" -n "$(grep -rla ZQXDATAA "$T/repo2" | head -1)"
+expect 0 "the purged backup checks" "$SHELF" backup check --read-data "$T/repo"
 check "the user's own file stays" -f "$S/kit/snare.wav"
 
 # a restore of the old snapshot into the library does not bring them back
-expect 0 "restore the old snapshot" "$SHELF" --json restore --on-conflict overwrite "$T/repo" latest
+expect 0 "restore the old snapshot" "$SHELF" --json restore --on-conflict overwrite "$T/repo2" latest
 check "the purged items are skipped as purged" "$(json 'len([i for i in j["items"] if i.get("detail") == "purged here"])')" = 5
 expect 0 "ls after the restore" "$SHELF" --json ls
 check "still only the snare" "$(json '[r["name"] for r in j]')" = "['snare']"
