@@ -31,14 +31,8 @@ export SHELF_PASSWORD="bench password"
 
 . "$(dirname "$0")/bench_lib.sh"
 
-echo "making 1000 samples..." >&2
-for i in $(seq 1 1000); do
-    "$build/tests/shelf-tg" --frames 44100 --seed "$i" "$dir/pack/s$i.wav" || exit 1
-done
+bench_library "$build" "$dir" 44100 "$n"
 L=$dir/lib
-"$shelf" -L "$L" init >/dev/null || exit 1
-"$shelf" -L "$L" import --copy "$dir/pack" >/dev/null || exit 1
-bench_rows "$L/shelf.db" "$n" || exit 1
 "$shelf" -L "$L" tag add 10 zqxbenchsecret >/dev/null || exit 1
 R=$dir/repo
 "$shelf" -L "$L" backup init --kdf-cost 10 "$R" >/dev/null || exit 1

@@ -28,3 +28,18 @@ bench_time() {
     rm -f "$err"
     python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(now)"
 }
+
+# bench_library BUILD DIR FRAMES N: DIR/pack, 1,000 samples of FRAMES
+# frames made with BUILD's shelf-tg, and the library DIR/lib holding them
+# as managed copies and bench_rows up to N rows in all.
+bench_library() {
+    local i
+    echo "making 1000 samples..." >&2
+    mkdir -p "$2/pack"
+    for i in $(seq 1 1000); do
+        "$1/tests/shelf-tg" --frames "$3" --seed "$i" "$2/pack/s$i.wav" || exit 1
+    done
+    "$1/cli/shelf" -L "$2/lib" init >/dev/null || exit 1
+    "$1/cli/shelf" -L "$2/lib" import --copy "$2/pack" >/dev/null || exit 1
+    bench_rows "$2/lib/shelf.db" "$4" || exit 1
+}

@@ -26,14 +26,8 @@ trap 'rm -rf "$dir"' EXIT
 
 . "$(dirname "$0")/bench_lib.sh"
 
-echo "making 1000 samples..." >&2
-for i in $(seq 1 1000); do
-    "$build/tests/shelf-tg" --frames 4410 --seed "$i" "$dir/pack/s$i.wav" || exit 1
-done
+bench_library "$build" "$dir" 4410 "$n"
 L=$dir/lib
-"$shelf" -L "$L" init >/dev/null || exit 1
-"$shelf" -L "$L" import --copy "$dir/pack" >/dev/null || exit 1
-bench_rows "$L/shelf.db" "$n" || exit 1
 "$shelf" -L "$L" -q sync status >/dev/null || exit 1     # the change log drained
 "$shelf" -L "$L" tag add 10 zqxbenchsecret >/dev/null || exit 1
 "$shelf" -L "$L" vacuum >/dev/null || exit 1
