@@ -89,8 +89,8 @@ static const char *const steps[] = {
     /* sync: what the triggers queued (the removals above too) is dropped;
      * logged records keep their device and counter but lose what they
      * said; the registers go */
-    "DELETE FROM change_queue WHERE item IN (SELECT item FROM purge_names) OR\n"
-    "  field IN (SELECT 'has:' || item FROM purge_names)",
+    "DELETE FROM change_queue WHERE field != '!' AND (item IN (SELECT item FROM purge_names) OR\n"
+    "  field IN (SELECT 'has:' || item FROM purge_names))",
     "INSERT INTO sync_emptied(device, counter) SELECT device, counter FROM changes\n"
     "  WHERE field NOT IN ('!', '-') AND (item IN (SELECT item FROM purge_names) OR\n"
     "  field IN (SELECT 'has:' || item FROM purge_names)) ORDER BY device, counter",
