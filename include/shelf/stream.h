@@ -109,6 +109,19 @@ SHELF_API int shelf_stream_unpin(shelf_stream *s, int id);
 SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
 
 /*
+ * Give sample id a forward loop over frames [start, end) (end exclusive,
+ * as libsndfile's SF_INSTRUMENT and the catalog store it) and keep the
+ * loop's start in RAM (as long as the head, at least a chunk), so a voice
+ * wrapping from end to start never waits on the disk.  Voices started
+ * after this call at an offset before end play the loop while held; a
+ * release leaves the loop and plays on towards the end of the sample
+ * through the release fade (SFZ loop_sustain).  start = end = 0 removes
+ * the loop.  Control thread, while no voice plays the sample.
+ * Errors: SHELF_ENOTFOUND, SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end);
+
+/*
  * AUDIO THREAD.  Start a voice of sample id at frame offset, pitch as a
  * playback speed ratio (1.0 plays at the sample's own rate converted to
  * the engine rate; linear interpolation, deterministic), gain, and a
@@ -169,6 +182,8 @@ typedef struct shelf_stream_stats {
     int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
     uint64_t reads_uring;    /* successful reads that went through io_uring */
     uint64_t reads_direct;   /* successful reads done with O_DIRECT */
+    uint64_t loop_wraps;     /* voices that wrapped from loop end to start */
+    uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM start */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -208,6 +223,10 @@ typedef struct shelf_notes {
     size_t nsamples, nnotes; /* notes sorted by time (stable) */
     char **samples;          /* as written in the script */
     shelf_note *notes;
+    /* Each sample's forward loop, 2 * nsamples values: start, end (end
+     * exclusive; 0, 0: none).  Notes on a looped sample loop until their
+     * release (len). */
+    int64_t *loops;
 } shelf_notes;
 SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,
                                 char **errmsg);

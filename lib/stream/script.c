@@ -105,6 +105,7 @@ void shelf_notes_free(shelf_notes *n)
         free(n->samples[i]);
     free(n->samples);
     free(n->notes);
+    free(n->loops);
     free(n);
 }
 
@@ -220,6 +221,7 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
                 n->frames = x;
         } else if (!strcmp(w, "sample")) {
             char **grown;
+            int64_t *lgrown;
             while (p < end && (*p == ' ' || *p == '\t'))
                 p++;
             while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
@@ -234,11 +236,30 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
                 goto out;
             }
             n->samples = grown;
+            if (!(lgrown = shelf__realloc(n->loops, (n->nsamples + 1) * 2 * sizeof *lgrown))) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            n->loops = lgrown;
+            n->loops[2 * n->nsamples] = n->loops[2 * n->nsamples + 1] = 0;
             if (!(n->samples[n->nsamples] = shelf__strndup(p, (size_t)(end - p)))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
             n->nsamples++;
+        } else if (!strcmp(w, "loop")) {
+            char v[32];
+            int64_t sn = 0, ls = 0, le = 0;
+            if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
+                !word(&p, end, v, sizeof v) || parse_i64(v, 0, MAX_FRAMES, &ls) ||
+                !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls ||
+                word(&p, end, v, sizeof v)) {
+                snprintf(ps.msg, sizeof ps.msg,
+                         "line %d: bad loop (want 'loop SAMPLE START END', START < END)", ps.line);
+                goto out;
+            }
+            n->loops[2 * sn] = ls;
+            n->loops[2 * sn + 1] = le;
         } else if (!strcmp(w, "note")) {
             if (n->nnotes >= MAX_NOTES) {
                 snprintf(ps.msg, sizeof ps.msg, "line %d: too many notes", ps.line);
@@ -331,12 +352,23 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
+        if (n->loops && n->loops[2 * i + 1] &&
+            (rc = shelf_stream_set_loop(s, id, n->loops[2 * i], n->loops[2 * i + 1])) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
+            goto out;
+        }
     }
     for (i = 0; i < n->nnotes; i++) {
         const shelf_note *nt = &n->notes[i];
         if (nt->offset >= info[nt->sample].frames) {
             rc = SHELF_EINVAL;
             snprintf(msg, sizeof msg, "note %zu starts past the end of sample %d", i + 1, nt->sample);
+            goto out;
+        }
+        if (nt->length < 0 && n->loops && n->loops[2 * nt->sample + 1] > nt->offset) {
+            rc = SHELF_EINVAL;
+            snprintf(msg, sizeof msg, "note %zu plays the loop of sample %d: it needs a len",
+                     i + 1, nt->sample);
             goto out;
         }
     }
