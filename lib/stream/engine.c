@@ -274,6 +274,23 @@ static void measure_latency(shelf_stream *s, shelf__sample *sm)
     s->measured_lat = worst;
 }
 
+/* Chunk k of sample id in the cache, or NULL, once no read of it is in
+ * flight (the scheduler may be reading it for a voice: wait for that
+ * read).  Returns with the cache lock held.  Control thread. */
+static shelf__chunk *find_settled(shelf_stream *s, int id, int64_t k)
+{
+    shelf__chunk *ch;
+
+    for (;;) {
+        pthread_mutex_lock(&s->cache.lock);
+        ch = shelf__cache_find(&s->cache, id, k);
+        if (!ch || ch->state != SHELF__CH_LOADING)
+            return ch;
+        pthread_mutex_unlock(&s->cache.lock);
+        nanosleep(&(struct timespec){ 0, 500000 }, NULL);
+    }
+}
+
 /* Load chunks k0 .. k0 + n - 1 of sm into the cache, each held by one
  * more reference, into dst[0 .. n). */
 static int load_chunks(shelf_stream *s, shelf__sample *sm, int id, int64_t k0, uint32_t n,
@@ -287,15 +304,7 @@ static int load_chunks(shelf_stream *s, shelf__sample *sm, int id, int64_t k0, u
         uint32_t frames;
         shelf__chunk *ch;
 
-        for (;;) {
-            pthread_mutex_lock(&s->cache.lock);
-            ch = shelf__cache_find(&s->cache, id, k);
-            if (!ch || ch->state != SHELF__CH_LOADING)
-                break;
-            /* The scheduler is reading it for an earlier voice: wait. */
-            pthread_mutex_unlock(&s->cache.lock);
-            nanosleep(&(struct timespec){ 0, 500000 }, NULL);
-        }
+        ch = find_settled(s, id, k);
         if (ch && ch->state == SHELF__CH_FAILED) {
             ch->state = SHELF__CH_LOADING;
             shelf__cache_remove(&s->cache, ch);
@@ -499,7 +508,7 @@ int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end)
         nk = sm->head_chunks + (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
         if (k0 + nk > last + 1)
             nk = (uint32_t)(last + 1 - k0);
-        if (!(loopc = shelf__calloc(nk, sizeof *loopc)))
+        if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
             return SHELF_ENOMEM;
         if ((rc = load_chunks(s, sm, id, k0, nk, loopc)) != SHELF_OK) {
             unload_chunks(s, loopc, nk);
@@ -533,15 +542,7 @@ int shelf_stream_pin(shelf_stream *s, int id)
         float *data;
         uint32_t frames;
 
-        for (;;) {
-            pthread_mutex_lock(&s->cache.lock);
-            ch = shelf__cache_find(&s->cache, id, k);
-            if (!ch || ch->state != SHELF__CH_LOADING)
-                break;
-            /* The scheduler is reading it: wait for that read. */
-            pthread_mutex_unlock(&s->cache.lock);
-            nanosleep(&(struct timespec){ 0, 500000 }, NULL);
-        }
+        ch = find_settled(s, id, k);
         if (ch && ch->state == SHELF__CH_READY) {
             if (!ch->pinned) {
                 ch->pinned = 1;
