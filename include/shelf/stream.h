@@ -115,11 +115,16 @@ SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
  * wrapping from end to start never waits on the disk.  Voices started
  * after this call at an offset before end play the loop while held; a
  * release leaves the loop and plays on towards the end of the sample
- * through the release fade (SFZ loop_sustain).  start = end = 0 removes
+ * through the release fade (SFZ loop_sustain).  crossfade > 0: over the
+ * last crossfade frames before end, the voice fades linearly from the
+ * loop's end into the frames before start (which lead into start, so the
+ * wrap is smooth); at most start and end - start frames (SFZ's
+ * loop_crossfade in seconds times the sample's rate).  start = end = 0 removes
  * the loop.  Control thread, while no voice plays the sample.
  * Errors: SHELF_ENOTFOUND, SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
  */
-SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end);
+SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
+                                    uint32_t crossfade);
 
 /*
  * AUDIO THREAD.  Start a voice of sample id at frame offset, pitch as a
@@ -223,9 +228,9 @@ typedef struct shelf_notes {
     size_t nsamples, nnotes; /* notes sorted by time (stable) */
     char **samples;          /* as written in the script */
     shelf_note *notes;
-    /* Each sample's forward loop, 2 * nsamples values: start, end (end
-     * exclusive; 0, 0: none).  Notes on a looped sample loop until their
-     * release (len). */
+    /* Each sample's forward loop, 3 * nsamples values: start, end (end
+     * exclusive; 0, 0: none), crossfade frames.  Notes on a looped sample
+     * loop until their release (len). */
     int64_t *loops;
 } shelf_notes;
 SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,

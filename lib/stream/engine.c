@@ -486,7 +486,8 @@ int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info 
     return SHELF_OK;
 }
 
-int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end)
+int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
+                          uint32_t crossfade)
 {
     shelf__sample *sm;
     shelf__chunk **loopc = NULL;
@@ -500,12 +501,18 @@ int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end)
     if (!(start == 0 && end == 0) && !(start >= 0 && start < end && end <= sm->frames))
         return shelf__seterr(&s->err, SHELF_EINVAL, "loop %lld..%lld out of range for '%s'",
                              (long long)start, (long long)end, sm->path);
-    k0 = start / sm->chunk_frames;
+    if ((int64_t)crossfade > start || (int64_t)crossfade > end - start)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "loop crossfade of %u frames longer than the loop or its lead-in in '%s'",
+                             crossfade, sm->path);
+    /* From the crossfade's lead-in before the start. */
+    k0 = (start - crossfade) / sm->chunk_frames;
     if (end) {
-        /* As long as the head and one chunk more, so at least a chunk of
-         * frames after the loop start is in RAM; never past the loop. */
+        /* Then as long as the head and LOOP_MIN_FRAMES more after the
+         * start's chunk, never past the loop. */
         int64_t last = (end - 1) / sm->chunk_frames;
-        nk = sm->head_chunks + (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
+        nk = (uint32_t)(start / sm->chunk_frames - k0) + sm->head_chunks +
+             (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
         if (k0 + nk > last + 1)
             nk = (uint32_t)(last + 1 - k0);
         if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
@@ -525,6 +532,7 @@ int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end)
     sm->loop_k0 = k0;
     sm->loop_start = start;
     sm->loop_end = end;
+    sm->loop_xfade = end ? crossfade : 0;
     return SHELF_OK;
 }
 
@@ -859,6 +867,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
      * blocks, so this holds for the block). */
     int64_t lend = v->loops && !v->rel_total ? sm->loop_end : 0;
     uint64_t llen = (uint64_t)(sm->loop_end - sm->loop_start) << 32;
+    int64_t xf_at = lend && sm->loop_xfade ? lend - sm->loop_xfade : INT64_MAX;
 
     if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
         uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
@@ -935,6 +944,18 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             }
             l = a[0] + (b[0] - a[0]) * frac;
             r = ch > 1 ? a[1] + (b[1] - a[1]) * frac : l;
+            if (i >= xf_at) {
+                /* Crossfade: the loop's end fades into the frames before
+                 * its start (in RAM), which lead into the start itself. */
+                int64_t back = sm->loop_end - sm->loop_start;
+                const float *a2 = frame_at(s, sm, v, i - back, lap, 0, &gap);
+                const float *b2 = frame_at(s, sm, v, i + 1 - back, lap, 0, &gap);
+                float w = (float)(i - xf_at) / (float)sm->loop_xfade;
+                float l2 = a2[0] + (b2[0] - a2[0]) * frac;
+                float r2 = ch > 1 ? a2[1] + (b2[1] - a2[1]) * frac : l2;
+                l = l * (1.0f - w) + l2 * w;
+                r = r * (1.0f - w) + r2 * w;
+            }
             l *= g;
             r *= g;
             out[2 * f] += l;

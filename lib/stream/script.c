@@ -236,12 +236,12 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
                 goto out;
             }
             n->samples = grown;
-            if (!(lgrown = shelf__realloc(n->loops, (n->nsamples + 1) * 2 * sizeof *lgrown))) {
+            if (!(lgrown = shelf__realloc(n->loops, (n->nsamples + 1) * 3 * sizeof *lgrown))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
             n->loops = lgrown;
-            n->loops[2 * n->nsamples] = n->loops[2 * n->nsamples + 1] = 0;
+            memset(&n->loops[3 * n->nsamples], 0, 3 * sizeof *n->loops);
             if (!(n->samples[n->nsamples] = shelf__strndup(p, (size_t)(end - p)))) {
                 rc = SHELF_ENOMEM;
                 goto out;
@@ -249,17 +249,22 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
             n->nsamples++;
         } else if (!strcmp(w, "loop")) {
             char v[32];
-            int64_t sn = 0, ls = 0, le = 0;
+            int64_t sn = 0, ls = 0, le = 0, xf = 0;
+            int more;
             if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
                 !word(&p, end, v, sizeof v) || parse_i64(v, 0, MAX_FRAMES, &ls) ||
                 !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls ||
-                word(&p, end, v, sizeof v)) {
+                ((more = word(&p, end, v, sizeof v)) &&
+                 (strncmp(v, "xfade=", 6) != 0 || parse_i64(v + 6, 0, le - ls, &xf) || xf > ls)) ||
+                (more && word(&p, end, v, sizeof v))) {
                 snprintf(ps.msg, sizeof ps.msg,
-                         "line %d: bad loop (want 'loop SAMPLE START END', START < END)", ps.line);
+                         "line %d: bad loop (want 'loop SAMPLE START END [xfade=F]', START < END, "
+                         "F <= START and <= END - START)", ps.line);
                 goto out;
             }
-            n->loops[2 * sn] = ls;
-            n->loops[2 * sn + 1] = le;
+            n->loops[3 * sn] = ls;
+            n->loops[3 * sn + 1] = le;
+            n->loops[3 * sn + 2] = xf;
         } else if (!strcmp(w, "note")) {
             if (n->nnotes >= MAX_NOTES) {
                 snprintf(ps.msg, sizeof ps.msg, "line %d: too many notes", ps.line);
@@ -352,8 +357,9 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
-        if (n->loops && n->loops[2 * i + 1] &&
-            (rc = shelf_stream_set_loop(s, id, n->loops[2 * i], n->loops[2 * i + 1])) != SHELF_OK) {
+        if (n->loops && n->loops[3 * i + 1] &&
+            (rc = shelf_stream_set_loop(s, id, n->loops[3 * i], n->loops[3 * i + 1],
+                                        (uint32_t)n->loops[3 * i + 2])) != SHELF_OK) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
             goto out;
         }
@@ -365,7 +371,7 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             snprintf(msg, sizeof msg, "note %zu starts past the end of sample %d", i + 1, nt->sample);
             goto out;
         }
-        if (nt->length < 0 && n->loops && n->loops[2 * nt->sample + 1] > nt->offset) {
+        if (nt->length < 0 && n->loops && n->loops[3 * nt->sample + 1] > nt->offset) {
             rc = SHELF_EINVAL;
             snprintf(msg, sizeof msg, "note %zu plays the loop of sample %d: it needs a len",
                      i + 1, nt->sample);

@@ -90,10 +90,12 @@ typedef struct shelf__sample {
     uint32_t head_chunks;
     shelf__chunk **head;     /* head_chunks pointers, immutable once added */
     /* Forward loop [loop_start, loop_end) (loop_end 0: none), set before
-     * voices play it, and the RAM copy of its start: chunks loop_k0 ..
+     * voices play it, and the RAM copy of its start (from the crossfade's
+     * lead-in, loop_start - loop_xfade): chunks loop_k0 ..
      * loop_k0 + loop_nk - 1, held like the head, so a wrap never waits on
      * the disk. */
     int64_t loop_start, loop_end;
+    uint32_t loop_xfade;     /* crossfade frames before loop_end */
     int64_t loop_k0;
     uint32_t loop_nk;
     shelf__chunk **loopc;

@@ -1141,7 +1141,7 @@ static const char loop_script[] =
     "sample b\n"
     "sample c\n"
     "loop 0 20000 100000\n"
-    "loop 1 30000 70000\n"
+    "loop 1 30000 70000 xfade=2000\n"
     "loop 2 10000 10100\n"
     "note 0 0 len=300000 release=4000\n"
     "note 500 1 pitch=1.5 gain=0.5 len=200000 release=20000\n"
@@ -1163,7 +1163,8 @@ TEST(loop_bitexact)
 
     make_loop_set(dir, paths);
     ASSERT_EQ_INT(n->loops[1], 100000);
-    ASSERT_EQ_INT(n->loops[4], 10000);
+    ASSERT_EQ_INT(n->loops[5], 2000);
+    ASSERT_EQ_INT(n->loops[6], 10000);
     ram = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_ram, &st_ram);
     disk = render(n, pp, od, &fr_disk, &st_disk);
     ASSERT_EQ_INT(fr_ram, fr_disk);
@@ -1186,6 +1187,23 @@ TEST(loop_bitexact)
     ASSERT_EQ_INT(st_disk.chunks_lost, 0);
     /* The held loop is heard after the sample's own length. */
     ASSERT(nonzero(ram + 2 * 200000, 2 * 50000) > 50000);
+    {
+        /* The crossfade changed the sound, only from its first wrap on. */
+        char *plain = strdup(loop_script);
+        shelf_notes *n2;
+        shelf_stream_stats st2;
+        int64_t fr2;
+        float *p2;
+        memcpy(strstr(plain, " xfade=2000"), "           ", 11);
+        n2 = parse(plain);
+        p2 = render(n2, pp, small_opts(SHELF_STREAM_RAM), &fr2, &st2);
+        ASSERT_EQ_INT(fr2, fr_ram);
+        ASSERT(memcmp(p2, ram, 2 * 20000 * sizeof *ram) == 0);
+        ASSERT(memcmp(p2, ram, (size_t)fr_ram * 2 * sizeof *ram) != 0);
+        free(p2);
+        shelf_notes_free(n2);
+        free(plain);
+    }
     printf("    %llu wraps, %llu reads, %llu loop look-ups from RAM\n",
            (unsigned long long)st_disk.loop_wraps, (unsigned long long)st_disk.reads,
            (unsigned long long)st_disk.loop_ram);
@@ -1236,7 +1254,8 @@ TEST(loop_parse_and_range)
     static const char *bad[] = {
         "shelf-notes 1\nsample a\nloop 0 10 10\n", "shelf-notes 1\nsample a\nloop 1 0 10\n",
         "shelf-notes 1\nsample a\nloop 0 5\n", "shelf-notes 1\nsample a\nloop 0 1 5 x\n",
-        "shelf-notes 1\nloop 0 1 5\n",
+        "shelf-notes 1\nloop 0 1 5\n", "shelf-notes 1\nsample a\nloop 0 10 100 xfade=11\n",
+        "shelf-notes 1\nsample a\nloop 0 10 15 xfade=6\n", "shelf-notes 1\nsample a\nloop 0 10 15 fade=2\n",
     };
     const char *dir = test_tmpdir();
     char paths[3][PATH_MAX];
@@ -1264,11 +1283,13 @@ TEST(loop_parse_and_range)
     shelf_notes_free(n);
     ASSERT_OK(shelf_stream_new(&o, &s, NULL));
     ASSERT_OK(shelf_stream_add(s, paths[0], &id));
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 10, 10));
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 0, 48000 * 3 + 1));
-    ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_set_loop(s, 5, 0, 10));
-    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 48000 * 3));
-    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 0));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 10, 10, 0));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 0, 48000 * 3 + 1, 0));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_set_loop(s, 5, 0, 10, 0));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 100, 48000, 101));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 100, 48000, 100));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 48000 * 3, 0));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 0, 0));
     shelf_stream_free(s);
 }
 
