@@ -138,7 +138,11 @@ SHELF_API int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset,
                                        double pitch, float gain, int priority);
 
 /* AUDIO THREAD.  Release (note off): fade out over release_frames output
- * frames, then end.  A finished or unknown voice is ignored. */
+ * frames, then end; a looping voice leaves its loop and plays on towards
+ * the sample's end meanwhile.  release_frames SHELF_STREAM_PLAY_OUT: no
+ * fade, the voice plays on to the sample's end (a later release with
+ * frames still fades it).  A finished or unknown voice is ignored. */
+#define SHELF_STREAM_PLAY_OUT 0xffffffffu
 SHELF_API void shelf_stream_voice_release(shelf_stream *s, int voice,
                                           uint32_t release_frames);
 
@@ -219,7 +223,8 @@ typedef struct shelf_note {
     double pitch;
     float gain;
     int64_t length;          /* output frames until release; -1: whole sample */
-    uint32_t release;        /* release frames */
+    uint32_t release;        /* release frames; SHELF_STREAM_PLAY_OUT: none,
+                                the sample plays out (script: release=0) */
     int priority;
 } shelf_note;
 typedef struct shelf_notes {

@@ -749,6 +749,7 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     v->start_chunk = offset / sm->chunk_frames;
     v->loops = sm->loop_end > 0 && offset < sm->loop_end;
     v->rel_total = v->rel_left = 0;
+    v->held = 1;
     v->dropping = 0;
     v->starved = 0;
     v->played_any = 0;
@@ -772,7 +773,9 @@ void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_fra
 
     if (!v || v->rel_total)
         return;
-    v->rel_total = v->rel_left = release_frames ? release_frames : 1;
+    v->held = 0;
+    if (release_frames != SHELF_STREAM_PLAY_OUT)
+        v->rel_total = v->rel_left = release_frames ? release_frames : 1;
     atomic_store_explicit(&v->releasing, 1, memory_order_relaxed);
 }
 
@@ -865,7 +868,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
     /* While held, a looping voice wraps at lend (a release happens between
      * blocks, so this holds for the block). */
-    int64_t lend = v->loops && !v->rel_total ? sm->loop_end : 0;
+    int64_t lend = v->loops && v->held && !v->rel_total ? sm->loop_end : 0;
     uint64_t llen = (uint64_t)(sm->loop_end - sm->loop_start) << 32;
     int64_t xf_at = lend && sm->loop_xfade ? lend - sm->loop_xfade : INT64_MAX;
 
@@ -1049,7 +1052,7 @@ static int ready_for(shelf_stream *s, uint32_t frames)
         if (i1 >= sm->frames)
             i1 = sm->frames - 1;
         /* Past a held loop's end the frames come from its RAM start. */
-        if (v->loops && !v->rel_total && i1 >= sm->loop_end)
+        if (v->loops && v->held && !v->rel_total && i1 >= sm->loop_end)
             i1 = sm->loop_end - 1;
         k0 = i0 / sm->chunk_frames;
         k1 = i1 / sm->chunk_frames;

@@ -149,8 +149,8 @@ static int parse_note(parser *ps, const char *p, const char *end, shelf_notes *n
             } else if (!strcmp(w, "len"))
                 bad = parse_i64(eq, 0, MAX_FRAMES, &note->length);
             else if (!strcmp(w, "release")) {
-                bad = parse_i64(eq, 1, 10000000, &v);
-                note->release = (uint32_t)v;
+                bad = parse_i64(eq, 0, 10000000, &v);
+                note->release = v ? (uint32_t)v : SHELF_STREAM_PLAY_OUT;
             } else if (!strcmp(w, "prio")) {
                 bad = parse_i64(eq, -1000000, 1000000, &v);
                 note->priority = (int)v;
@@ -385,6 +385,16 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             const shelf_stream_sample_info *si = &info[nt->sample];
             double src = (double)(si->frames - nt->offset) * o.rate / si->rate / nt->pitch;
             int64_t end = nt->at + (nt->length >= 0 ? nt->length + nt->release : (int64_t)ceil(src) + 1);
+            if (nt->length >= 0 && nt->release == SHELF_STREAM_PLAY_OUT) {
+                /* Played out from the release: at most from the loop's
+                 * start (or the note's offset) to the sample's end. */
+                int64_t from = n->loops && n->loops[3 * nt->sample + 1] > nt->offset &&
+                                       n->loops[3 * nt->sample] < nt->offset
+                                   ? n->loops[3 * nt->sample]
+                                   : nt->offset;
+                src = (double)(si->frames - from) * o.rate / si->rate / nt->pitch;
+                end = nt->at + nt->length + (int64_t)ceil(src) + 1;
+            }
             if (end > frames)
                 frames = end;
         }

@@ -179,6 +179,7 @@ typedef struct shelf__voice {
     _Atomic int drop;
     /* Audio thread only. */
     uint32_t rel_total, rel_left; /* release ramp */
+    int held;                /* 1 until the release (note off) */
     int dropping;
     int starved;             /* 1 while data is missing */
     int played_any;          /* a frame was played: a miss is an underrun */

@@ -1148,7 +1148,8 @@ static const char loop_script[] =
     "note 1000 2 pitch=0.75 len=150000\n"
     "note 3000 0 offset=25000 pitch=1.2599 gain=0.25 len=250000 release=30000 prio=2\n"
     "note 7000 0 offset=110000 len=20000\n"
-    "note 9000 1 pitch=0.5 len=120000 release=1000\n";
+    "note 9000 1 pitch=0.5 len=120000 release=1000\n"
+    "note 12000 2 pitch=1.5 len=60000 release=0\n";
 
 TEST(loop_bitexact)
 {
