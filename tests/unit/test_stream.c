@@ -1177,6 +1177,9 @@ TEST(loop_bitexact)
         test__fail(__FILE__, __LINE__, "sample %lld differs: %.9g != %.9g", (long long)i,
                    ram[i], disk[i]);
     }
+    printf("    %llu wraps, %llu reads, %llu loop look-ups from RAM\n",
+           (unsigned long long)st_disk.loop_wraps, (unsigned long long)st_disk.reads,
+           (unsigned long long)st_disk.loop_ram);
     /* The loops wrapped, in both; the streamed one read from disk across
      * the wraps and took the loop starts from RAM, without a miss. */
     ASSERT(st_ram.loop_wraps >= 8);
@@ -1205,9 +1208,6 @@ TEST(loop_bitexact)
         shelf_notes_free(n2);
         free(plain);
     }
-    printf("    %llu wraps, %llu reads, %llu loop look-ups from RAM\n",
-           (unsigned long long)st_disk.loop_wraps, (unsigned long long)st_disk.reads,
-           (unsigned long long)st_disk.loop_ram);
     free(ram);
     free(disk);
     shelf_notes_free(n);
