@@ -109,6 +109,24 @@ SHELF_API int shelf_stream_unpin(shelf_stream *s, int id);
 SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
 
 /*
+ * Give sample id a forward loop over frames [start, end) (end exclusive,
+ * as libsndfile's SF_INSTRUMENT and the catalog store it) and keep the
+ * loop's start in RAM (as long as the head, at least a chunk), so a voice
+ * wrapping from end to start never waits on the disk.  Voices started
+ * after this call at an offset before end play the loop while held; a
+ * release leaves the loop and plays on towards the end of the sample
+ * through the release fade (SFZ loop_sustain).  crossfade > 0: over the
+ * last crossfade frames before end, the voice fades linearly from the
+ * loop's end into the frames before start (which lead into start, so the
+ * wrap is smooth); at most start and end - start frames (SFZ's
+ * loop_crossfade in seconds times the sample's rate).  start = end = 0 removes
+ * the loop.  Control thread, while no voice plays the sample.
+ * Errors: SHELF_ENOTFOUND, SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
+                                    uint32_t crossfade);
+
+/*
  * AUDIO THREAD.  Start a voice of sample id at frame offset, pitch as a
  * playback speed ratio (1.0 plays at the sample's own rate converted to
  * the engine rate; linear interpolation, deterministic), gain, and a
@@ -120,7 +138,11 @@ SHELF_API int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset,
                                        double pitch, float gain, int priority);
 
 /* AUDIO THREAD.  Release (note off): fade out over release_frames output
- * frames, then end.  A finished or unknown voice is ignored. */
+ * frames, then end; a looping voice leaves its loop and plays on towards
+ * the sample's end meanwhile.  release_frames SHELF_STREAM_PLAY_OUT: no
+ * fade, the voice plays on to the sample's end (a later release with
+ * frames still fades it).  A finished or unknown voice is ignored. */
+#define SHELF_STREAM_PLAY_OUT 0xffffffffu
 SHELF_API void shelf_stream_voice_release(shelf_stream *s, int voice,
                                           uint32_t release_frames);
 
@@ -169,6 +191,8 @@ typedef struct shelf_stream_stats {
     int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
     uint64_t reads_uring;    /* successful reads that went through io_uring */
     uint64_t reads_direct;   /* successful reads done with O_DIRECT */
+    uint64_t loop_wraps;     /* voices that wrapped from loop end to start */
+    uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM start */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -199,7 +223,8 @@ typedef struct shelf_note {
     double pitch;
     float gain;
     int64_t length;          /* output frames until release; -1: whole sample */
-    uint32_t release;        /* release frames */
+    uint32_t release;        /* release frames; SHELF_STREAM_PLAY_OUT: none,
+                                the sample plays out (script: release=0) */
     int priority;
 } shelf_note;
 typedef struct shelf_notes {
@@ -208,6 +233,10 @@ typedef struct shelf_notes {
     size_t nsamples, nnotes; /* notes sorted by time (stable) */
     char **samples;          /* as written in the script */
     shelf_note *notes;
+    /* Each sample's forward loop, 3 * nsamples values: start, end (end
+     * exclusive; 0, 0: none), crossfade frames.  Notes on a looped sample
+     * loop until their release (len). */
+    int64_t *loops;
 } shelf_notes;
 SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,
                                 char **errmsg);

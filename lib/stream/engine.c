@@ -21,6 +21,35 @@
 #define DROP_MS 5            /* fade of a dropped voice */
 #define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
 #define MAX_VOICES 16384
+/* A loop's RAM start holds at least this many frames after the head's
+ * length, so an offline block (128 frames at up to 16 times the rate)
+ * that wraps finds its frames after the loop start in RAM. */
+#define LOOP_MIN_FRAMES 4096
+
+/* (lap, k) order of ring items: -1, 0, 1. */
+static int lapk_cmp(uint64_t la, int64_t ka, uint64_t lb, int64_t kb)
+{
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return ka < kb ? -1 : ka > kb;
+}
+
+/* 1 when chunk k of sm is held in RAM (the head or a loop's start). */
+static int chunk_in_ram(const shelf__sample *sm, int64_t k)
+{
+    return k < (int64_t)sm->head_chunks ||
+           (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk);
+}
+
+/* The first chunk at or after k that is not in RAM. */
+static int64_t skip_ram(const shelf__sample *sm, int64_t k)
+{
+    if (k < (int64_t)sm->head_chunks)
+        k = sm->head_chunks;
+    if (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk)
+        k = sm->loop_k0 + sm->loop_nk;
+    return k;
+}
 
 /*
  * A voice handle (an int >= 0): the slot in its low VOICE_SLOT_BITS, the
@@ -193,6 +222,7 @@ void shelf_stream_free(shelf_stream *s)
     for (i = 0; i < n; i++) {
         shelf__sample *sm = &s->samples[i];
         free(sm->head);
+        free(sm->loopc);
         free(sm->path);
         if (sm->fd >= 0)
             close(sm->fd);
@@ -244,25 +274,61 @@ static void measure_latency(shelf_stream *s, shelf__sample *sm)
     s->measured_lat = worst;
 }
 
-/* Load the head of sm into the cache, each chunk held by one reference. */
-static int load_head(shelf_stream *s, shelf__sample *sm, int id)
+/* Chunk k of sample id in the cache, or NULL, once no read of it is in
+ * flight (the scheduler may be reading it for a voice: wait for that
+ * read).  Returns with the cache lock held.  Control thread. */
+static shelf__chunk *find_settled(shelf_stream *s, int id, int64_t k)
 {
-    uint32_t k;
+    shelf__chunk *ch;
+
+    for (;;) {
+        pthread_mutex_lock(&s->cache.lock);
+        ch = shelf__cache_find(&s->cache, id, k);
+        if (!ch || ch->state != SHELF__CH_LOADING)
+            return ch;
+        pthread_mutex_unlock(&s->cache.lock);
+        nanosleep(&(struct timespec){ 0, 500000 }, NULL);
+    }
+}
+
+/* Load chunks k0 .. k0 + n - 1 of sm into the cache, each held by one
+ * more reference, into dst[0 .. n). */
+static int load_chunks(shelf_stream *s, shelf__sample *sm, int id, int64_t k0, uint32_t n,
+                       shelf__chunk **dst)
+{
+    int64_t k;
     int e, rc;
 
-    for (k = 0; k < sm->head_chunks; k++) {
+    for (k = k0; k < k0 + n; k++) {
         float *data;
         uint32_t frames;
         shelf__chunk *ch;
 
+        ch = find_settled(s, id, k);
+        if (ch && ch->state == SHELF__CH_FAILED) {
+            ch->state = SHELF__CH_LOADING;
+            shelf__cache_remove(&s->cache, ch);
+            ch = NULL;
+        }
+        if (ch) {
+            /* In the cache already (a pin, the head, an earlier read). */
+            atomic_fetch_add(&ch->refs, 1);
+            dst[k - k0] = ch;
+            pthread_mutex_unlock(&s->cache.lock);
+            continue;
+        }
+        pthread_mutex_unlock(&s->cache.lock);
         if ((rc = shelf__chunk_read_sync(s, sm, k, &data, &frames, &e)) != SHELF_OK)
             return rc == SHELF_EIO ? shelf__seterr_errno(&s->err, e, "cannot read '%s'", sm->path)
                                    : shelf__seterr(&s->err, rc, "cannot load '%s'", sm->path);
         pthread_mutex_lock(&s->cache.lock);
         ch = shelf__cache_find(&s->cache, id, k);
-        if (ch) {
-            /* Another path (a pin) loaded it first. */
+        if (ch && ch->state == SHELF__CH_READY) {
             free(data);
+        } else if (ch) {
+            pthread_mutex_unlock(&s->cache.lock);
+            free(data);
+            return shelf__seterr(&s->err, SHELF_EIO, "cannot load '%s': chunk busy", sm->path);
         } else if (!(ch = shelf__cache_insert(&s->cache, id, k))) {
             pthread_mutex_unlock(&s->cache.lock);
             free(data);
@@ -272,10 +338,22 @@ static int load_head(shelf_stream *s, shelf__sample *sm, int id)
                                (size_t)frames * (size_t)sm->channels * sizeof(float));
         }
         atomic_fetch_add(&ch->refs, 1);
-        sm->head[k] = ch;
+        dst[k - k0] = ch;
         pthread_mutex_unlock(&s->cache.lock);
     }
     return SHELF_OK;
+}
+
+/* Drop the references dst[0 .. n) holds. */
+static void unload_chunks(shelf_stream *s, shelf__chunk **dst, uint32_t n)
+{
+    uint32_t k;
+
+    pthread_mutex_lock(&s->cache.lock);
+    for (k = 0; k < n; k++)
+        if (dst[k])
+            atomic_fetch_sub(&dst[k]->refs, 1);
+    pthread_mutex_unlock(&s->cache.lock);
 }
 
 int shelf_stream_add(shelf_stream *s, const char *path, int *id)
@@ -368,7 +446,7 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
         rc = SHELF_ENOMEM;
         goto out;
     }
-    if ((rc = load_head(s, sm, n)) != SHELF_OK)
+    if ((rc = load_chunks(s, sm, n, 0, sm->head_chunks, sm->head)) != SHELF_OK)
         goto out;
     if (sm->fd_direct >= 0)
         s->direct_used = 1;
@@ -376,14 +454,8 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
     atomic_store_explicit(&s->nsamples, n + 1, memory_order_release);
     return SHELF_OK;
 out:
-    if (sm->head) {
-        uint32_t k;
-        pthread_mutex_lock(&s->cache.lock);
-        for (k = 0; k < sm->head_chunks; k++)
-            if (sm->head[k])
-                atomic_fetch_sub(&sm->head[k]->refs, 1);
-        pthread_mutex_unlock(&s->cache.lock);
-    }
+    if (sm->head)
+        unload_chunks(s, sm->head, sm->head_chunks);
     free(sm->head);
     free(sm->path);
     if (sm->fd >= 0)
@@ -414,6 +486,56 @@ int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info 
     return SHELF_OK;
 }
 
+int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
+                          uint32_t crossfade)
+{
+    shelf__sample *sm;
+    shelf__chunk **loopc = NULL;
+    int64_t k0;
+    uint32_t nk = 0;
+    int rc;
+
+    if (id < 0 || id >= atomic_load(&s->nsamples))
+        return shelf__seterr(&s->err, SHELF_ENOTFOUND, "no sample %d", id);
+    sm = &s->samples[id];
+    if (!(start == 0 && end == 0) && !(start >= 0 && start < end && end <= sm->frames))
+        return shelf__seterr(&s->err, SHELF_EINVAL, "loop %lld..%lld out of range for '%s'",
+                             (long long)start, (long long)end, sm->path);
+    if ((int64_t)crossfade > start || (int64_t)crossfade > end - start)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "loop crossfade of %u frames longer than the loop or its lead-in in '%s'",
+                             crossfade, sm->path);
+    /* From the crossfade's lead-in before the start. */
+    k0 = (start - crossfade) / sm->chunk_frames;
+    if (end) {
+        /* Then as long as the head and LOOP_MIN_FRAMES more after the
+         * start's chunk, never past the loop. */
+        int64_t last = (end - 1) / sm->chunk_frames;
+        nk = (uint32_t)(start / sm->chunk_frames - k0) + sm->head_chunks +
+             (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
+        if (k0 + nk > last + 1)
+            nk = (uint32_t)(last + 1 - k0);
+        if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
+            return SHELF_ENOMEM;
+        if ((rc = load_chunks(s, sm, id, k0, nk, loopc)) != SHELF_OK) {
+            unload_chunks(s, loopc, nk);
+            free(loopc);
+            return rc;
+        }
+    }
+    if (sm->loopc) {
+        unload_chunks(s, sm->loopc, sm->loop_nk);
+        free(sm->loopc);
+    }
+    sm->loopc = loopc;
+    sm->loop_nk = nk;
+    sm->loop_k0 = k0;
+    sm->loop_start = start;
+    sm->loop_end = end;
+    sm->loop_xfade = end ? crossfade : 0;
+    return SHELF_OK;
+}
+
 int shelf_stream_pin(shelf_stream *s, int id)
 {
     shelf__sample *sm;
@@ -428,15 +550,7 @@ int shelf_stream_pin(shelf_stream *s, int id)
         float *data;
         uint32_t frames;
 
-        for (;;) {
-            pthread_mutex_lock(&s->cache.lock);
-            ch = shelf__cache_find(&s->cache, id, k);
-            if (!ch || ch->state != SHELF__CH_LOADING)
-                break;
-            /* The scheduler is reading it: wait for that read. */
-            pthread_mutex_unlock(&s->cache.lock);
-            nanosleep(&(struct timespec){ 0, 500000 }, NULL);
-        }
+        ch = find_settled(s, id, k);
         if (ch && ch->state == SHELF__CH_READY) {
             if (!ch->pinned) {
                 ch->pinned = 1;
@@ -560,6 +674,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.direct = s->direct_used;
     st.reads_uring = atomic_load(&s->c_reads_uring);
     st.reads_direct = atomic_load(&s->c_reads_direct);
+    st.loop_wraps = atomic_load(&s->c_loop_wraps);
+    st.loop_ram = atomic_load(&s->c_loop_ram);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -631,7 +747,9 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
         v->step = 1;
     v->seq = s->next_seq++;
     v->start_chunk = offset / sm->chunk_frames;
+    v->loops = sm->loop_end > 0 && offset < sm->loop_end;
     v->rel_total = v->rel_left = 0;
+    v->held = 1;
     v->dropping = 0;
     v->starved = 0;
     v->played_any = 0;
@@ -639,6 +757,7 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     v->last[0] = v->last[1] = 0;
     atomic_store_explicit(&v->pos, (uint64_t)offset << 32, memory_order_relaxed);
     atomic_store_explicit(&v->releasing, 0, memory_order_relaxed);
+    atomic_store_explicit(&v->lap, 0, memory_order_relaxed);
     atomic_store_explicit(&v->level, gain, memory_order_relaxed);
     atomic_store_explicit(&v->drop, 0, memory_order_relaxed);
     atomic_store_explicit(&v->state, SHELF__V_ACTIVE, memory_order_release);
@@ -654,37 +773,53 @@ void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_fra
 
     if (!v || v->rel_total)
         return;
-    v->rel_total = v->rel_left = release_frames ? release_frames : 1;
+    v->held = 0;
+    if (release_frames != SHELF_STREAM_PLAY_OUT)
+        v->rel_total = v->rel_left = release_frames ? release_frames : 1;
     atomic_store_explicit(&v->releasing, 1, memory_order_relaxed);
 }
 
-/* The chunk that holds source frame i, or NULL (*gap = 1 when it was lost).
- * pop: chunks before i's are done with and leave the ring. */
-static const float *frame_at(shelf__sample *sm, shelf__voice *v, int64_t i, int pop, int *gap)
+/* The chunk that holds source frame i of loop lap `lap`, or NULL (*gap = 1
+ * when it was lost).  pop: chunks before i's are done with and leave the
+ * ring. */
+static const float *frame_at(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_t i,
+                             uint64_t lap, int pop, int *gap)
 {
     int64_t k = i / sm->chunk_frames;
     uint32_t n, j;
 
     if (k < (int64_t)sm->head_chunks)
         return sm->head[k]->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+    if (chunk_in_ram(sm, k)) {
+        shelf__ringitem *it;
+        /* Chunks of the lap before a wrap are done with: make room. */
+        while (pop && (it = shelf__ring_peek(&v->ring, 0)) && lapk_cmp(it->lap, it->k, lap, k) < 0) {
+            release_ref(it->ch);
+            shelf__ring_pop(&v->ring);
+        }
+        atomic_fetch_add_explicit(&s->c_loop_ram, 1, memory_order_relaxed);
+        return sm->loopc[k - sm->loop_k0]->data +
+               (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+    }
     n = shelf__ring_count(&v->ring);
     for (j = 0; j < n; j++) {
         shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
-        if (it->k < k && pop && j == 0) {
+        int c = lapk_cmp(it->lap, it->k, lap, k);
+        if (c < 0 && pop && j == 0) {
             release_ref(it->ch);
             shelf__ring_pop(&v->ring);
             n--;
             j = (uint32_t)-1;
             continue;
         }
-        if (it->k == k) {
+        if (c == 0) {
             if (!it->ch) {
                 *gap = 1;
                 return NULL;
             }
             return it->ch->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
         }
-        if (it->k > k)
+        if (c > 0)
             break;
     }
     return NULL;
@@ -730,6 +865,12 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     float env = 1.0f;
     int64_t cstart = 0, cend = 0;   /* frames [cstart, cend) of the chunk cbase is */
     const float *cbase = NULL;
+    uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
+    /* While held, a looping voice wraps at lend (a release happens between
+     * blocks, so this holds for the block). */
+    int64_t lend = v->loops && v->held && !v->rel_total ? sm->loop_end : 0;
+    uint64_t llen = (uint64_t)(sm->loop_end - sm->loop_start) << 32;
+    int64_t xf_at = lend && sm->loop_xfade ? lend - sm->loop_xfade : INT64_MAX;
 
     if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
         uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
@@ -755,17 +896,19 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
         if (cbase && i >= cstart && i < cend) {
             a = cbase + (size_t)(i - cstart) * (size_t)ch;
         } else {
-            a = frame_at(sm, v, i, 1, &gap);
+            a = frame_at(s, sm, v, i, lap, 1, &gap);
             cstart = i / sm->chunk_frames * sm->chunk_frames;
             cend = cstart + sm->chunk_frames;
             cbase = a ? a - (size_t)(i - cstart) * (size_t)ch : NULL;
         }
-        if (!a || i + 1 >= sm->frames)
+        if (a && lend && i + 1 >= lend)
+            b = frame_at(s, sm, v, sm->loop_start, lap + 1, 0, &gap);  /* RAM */
+        else if (!a || i + 1 >= sm->frames)
             b = NULL;
         else if (i + 1 < cend)
             b = a + ch;
         else
-            b = frame_at(sm, v, i + 1, 0, &gap);
+            b = frame_at(s, sm, v, i + 1, lap, 0, &gap);
         if (!b) {
             /* The last frame, or the next one is missing: hold this one. */
             b = a;
@@ -804,6 +947,18 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             }
             l = a[0] + (b[0] - a[0]) * frac;
             r = ch > 1 ? a[1] + (b[1] - a[1]) * frac : l;
+            if (i >= xf_at) {
+                /* Crossfade: the loop's end fades into the frames before
+                 * its start (in RAM), which lead into the start itself. */
+                int64_t back = sm->loop_end - sm->loop_start;
+                const float *a2 = frame_at(s, sm, v, i - back, lap, 0, &gap);
+                const float *b2 = frame_at(s, sm, v, i + 1 - back, lap, 0, &gap);
+                float w = (float)(i - xf_at) / (float)sm->loop_xfade;
+                float l2 = a2[0] + (b2[0] - a2[0]) * frac;
+                float r2 = ch > 1 ? a2[1] + (b2[1] - a2[1]) * frac : l2;
+                l = l * (1.0f - w) + l2 * w;
+                r = r * (1.0f - w) + r2 * w;
+            }
             l *= g;
             r *= g;
             out[2 * f] += l;
@@ -813,8 +968,14 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             v->played_any = 1;
         }
         pos += v->step;
+        while (lend && (int64_t)(pos >> 32) >= lend) {
+            pos -= llen;
+            lap++;
+            atomic_fetch_add_explicit(&s->c_loop_wraps, 1, memory_order_relaxed);
+        }
     }
     atomic_store_explicit(&v->pos, pos, memory_order_release);
+    atomic_store_explicit(&v->lap, lap, memory_order_release);
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
     if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0) {
         uint32_t cur = atomic_load_explicit(&s->min_fill_milli, memory_order_relaxed);
@@ -883,24 +1044,30 @@ static int ready_for(shelf_stream *s, uint32_t frames)
         shelf__voice *v = &s->voices[s->order[i]];
         shelf__sample *sm = &s->samples[v->sample];
         uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
+        uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
         int64_t i0 = (int64_t)(pos >> 32), i1 = (int64_t)((pos + v->step * frames) >> 32) + 1;
         int64_t k, k0, k1;
         shelf__ringitem *it;
 
         if (i1 >= sm->frames)
             i1 = sm->frames - 1;
+        /* Past a held loop's end the frames come from its RAM start. */
+        if (v->loops && v->held && !v->rel_total && i1 >= sm->loop_end)
+            i1 = sm->loop_end - 1;
         k0 = i0 / sm->chunk_frames;
         k1 = i1 / sm->chunk_frames;
         /* Done-with chunks leave the ring, so the scheduler has room. */
-        while ((it = shelf__ring_peek(&v->ring, 0)) && it->k < k0) {
+        while ((it = shelf__ring_peek(&v->ring, 0)) && lapk_cmp(it->lap, it->k, lap, k0) < 0) {
             release_ref(it->ch);
             shelf__ring_pop(&v->ring);
         }
-        for (k = k0 > (int64_t)sm->head_chunks ? k0 : (int64_t)sm->head_chunks; k <= k1; k++) {
+        for (k = skip_ram(sm, k0); k <= k1; k = skip_ram(sm, k + 1)) {
             uint32_t j, n = shelf__ring_count(&v->ring);
             int found = 0;
-            for (j = 0; j < n && !found; j++)
-                found = ((shelf__ringitem *)shelf__ring_peek(&v->ring, j))->k == k;
+            for (j = 0; j < n && !found; j++) {
+                shelf__ringitem *jt = shelf__ring_peek(&v->ring, j);
+                found = jt->k == k && jt->lap == lap;
+            }
             if (!found)
                 return 0;
         }
@@ -1016,7 +1183,8 @@ static void *sched_main(void *arg)
             shelf__voice *v = &s->voices[i];
             int st = atomic_load_explicit(&v->state, memory_order_acquire);
             shelf__sample *sm;
-            int64_t cur, pos_i;
+            int64_t cur, pos_i, limit;
+            uint64_t lap, lap2;
             double rate_src;
 
             if (st == SHELF__V_STOPPING) {
@@ -1031,21 +1199,35 @@ static void *sched_main(void *arg)
             if (!v->io_active || v->io_gen != v->gen) {
                 v->io_active = 1;
                 v->io_gen = v->gen;
-                v->next_chunk = v->start_chunk > (int64_t)sm->head_chunks ? v->start_chunk
-                                                                          : (int64_t)sm->head_chunks;
+                v->next_chunk = skip_ram(sm, v->start_chunk);
+                v->next_lap = 0;
                 v->fails = 0;
                 req_k[i] = -1;
             }
-            if (v->next_chunk >= sm->nchunks || atomic_load_explicit(&v->drop, memory_order_relaxed))
-                continue;
+            lap = atomic_load_explicit(&v->lap, memory_order_acquire);
             pos_i = (int64_t)(atomic_load_explicit(&v->pos, memory_order_acquire) >> 32);
+            lap2 = atomic_load_explicit(&v->lap, memory_order_acquire);
+            if (lap > v->next_lap) {
+                /* The voice wrapped: it plays the loop's RAM start, and
+                 * the reads go on after it. */
+                v->next_lap = lap;
+                v->next_chunk = skip_ram(sm, sm->loop_k0);
+                req_k[i] = -1;
+            }
+            /* A held loop is read up to its end; the next lap's reads wait
+             * for the wrap. */
+            limit = v->loops && !atomic_load_explicit(&v->releasing, memory_order_relaxed)
+                        ? (sm->loop_end - 1) / sm->chunk_frames + 1
+                        : sm->nchunks;
+            if (v->next_chunk >= limit || atomic_load_explicit(&v->drop, memory_order_relaxed))
+                continue;
             cur = pos_i / sm->chunk_frames;
-            if (v->next_chunk < cur)
-                v->next_chunk = cur;    /* it played on without the data */
-            while (v->next_chunk < sm->nchunks &&
+            if (lap == lap2 && lap == v->next_lap && v->next_chunk < cur)
+                v->next_chunk = skip_ram(sm, cur);  /* it played on without the data */
+            while (v->next_chunk < limit &&
                    shelf__ring_space(&v->ring) > v->ring.mask + 1 - (uint32_t)s->o.ring_chunks) {
                 shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, v->next_chunk);
-                shelf__ringitem it = { v->next_chunk, NULL };
+                shelf__ringitem it = { v->next_chunk, v->next_lap, NULL };
 
                 if (ch && ch->state == SHELF__CH_READY) {
                     atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
@@ -1054,11 +1236,11 @@ static void *sched_main(void *arg)
                     shelf__cache_touch(&s->cache, ch);
                     if (req_k[i] != v->next_chunk)
                         atomic_fetch_add(&s->cache.hits, 1);
-                    v->next_chunk++;
+                    v->next_chunk = skip_ram(sm, v->next_chunk + 1);
                     v->fails = 0;
                 } else if (ch && ch->state == SHELF__CH_FAILED) {
                     shelf__ring_push(&v->ring, &it);
-                    v->next_chunk++;
+                    v->next_chunk = skip_ram(sm, v->next_chunk + 1);
                     if (++v->fails >= 2 && !offline)
                         atomic_store(&v->drop, 1);  /* reads keep failing */
                     if (nfailed < (size_t)s->nvoices)
@@ -1078,7 +1260,7 @@ static void *sched_main(void *arg)
                     break;
                 }
             }
-            if (v->next_chunk < sm->nchunks && shelf__ring_count(&v->ring) == 0) {
+            if (v->next_chunk < limit && shelf__ring_count(&v->ring) == 0) {
                 rate_src = (double)v->step / 4294967296.0 * s->o.rate;
                 double dry = (double)(v->next_chunk * sm->chunk_frames - pos_i) / rate_src;
                 if (dry < most_urgent)

@@ -105,6 +105,7 @@ void shelf_notes_free(shelf_notes *n)
         free(n->samples[i]);
     free(n->samples);
     free(n->notes);
+    free(n->loops);
     free(n);
 }
 
@@ -148,8 +149,8 @@ static int parse_note(parser *ps, const char *p, const char *end, shelf_notes *n
             } else if (!strcmp(w, "len"))
                 bad = parse_i64(eq, 0, MAX_FRAMES, &note->length);
             else if (!strcmp(w, "release")) {
-                bad = parse_i64(eq, 1, 10000000, &v);
-                note->release = (uint32_t)v;
+                bad = parse_i64(eq, 0, 10000000, &v);
+                note->release = v ? (uint32_t)v : SHELF_STREAM_PLAY_OUT;
             } else if (!strcmp(w, "prio")) {
                 bad = parse_i64(eq, -1000000, 1000000, &v);
                 note->priority = (int)v;
@@ -220,6 +221,7 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
                 n->frames = x;
         } else if (!strcmp(w, "sample")) {
             char **grown;
+            int64_t *lgrown;
             while (p < end && (*p == ' ' || *p == '\t'))
                 p++;
             while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
@@ -234,11 +236,35 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
                 goto out;
             }
             n->samples = grown;
+            if (!(lgrown = shelf__realloc(n->loops, (n->nsamples + 1) * 3 * sizeof *lgrown))) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            n->loops = lgrown;
+            memset(&n->loops[3 * n->nsamples], 0, 3 * sizeof *n->loops);
             if (!(n->samples[n->nsamples] = shelf__strndup(p, (size_t)(end - p)))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
             n->nsamples++;
+        } else if (!strcmp(w, "loop")) {
+            char v[32];
+            int64_t sn = 0, ls = 0, le = 0, xf = 0;
+            int more;
+            if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
+                !word(&p, end, v, sizeof v) || parse_i64(v, 0, MAX_FRAMES, &ls) ||
+                !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls ||
+                ((more = word(&p, end, v, sizeof v)) &&
+                 (strncmp(v, "xfade=", 6) != 0 || parse_i64(v + 6, 0, le - ls, &xf) || xf > ls)) ||
+                (more && word(&p, end, v, sizeof v))) {
+                snprintf(ps.msg, sizeof ps.msg,
+                         "line %d: bad loop (want 'loop SAMPLE START END [xfade=F]', START < END, "
+                         "F <= START and <= END - START)", ps.line);
+                goto out;
+            }
+            n->loops[3 * sn] = ls;
+            n->loops[3 * sn + 1] = le;
+            n->loops[3 * sn + 2] = xf;
         } else if (!strcmp(w, "note")) {
             if (n->nnotes >= MAX_NOTES) {
                 snprintf(ps.msg, sizeof ps.msg, "line %d: too many notes", ps.line);
@@ -331,12 +357,24 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
+        if (n->loops && n->loops[3 * i + 1] &&
+            (rc = shelf_stream_set_loop(s, id, n->loops[3 * i], n->loops[3 * i + 1],
+                                        (uint32_t)n->loops[3 * i + 2])) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
+            goto out;
+        }
     }
     for (i = 0; i < n->nnotes; i++) {
         const shelf_note *nt = &n->notes[i];
         if (nt->offset >= info[nt->sample].frames) {
             rc = SHELF_EINVAL;
             snprintf(msg, sizeof msg, "note %zu starts past the end of sample %d", i + 1, nt->sample);
+            goto out;
+        }
+        if (nt->length < 0 && n->loops && n->loops[3 * nt->sample + 1] > nt->offset) {
+            rc = SHELF_EINVAL;
+            snprintf(msg, sizeof msg, "note %zu plays the loop of sample %d: it needs a len",
+                     i + 1, nt->sample);
             goto out;
         }
     }
@@ -347,6 +385,16 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             const shelf_stream_sample_info *si = &info[nt->sample];
             double src = (double)(si->frames - nt->offset) * o.rate / si->rate / nt->pitch;
             int64_t end = nt->at + (nt->length >= 0 ? nt->length + nt->release : (int64_t)ceil(src) + 1);
+            if (nt->length >= 0 && nt->release == SHELF_STREAM_PLAY_OUT) {
+                /* Played out from the release: at most from the loop's
+                 * start (or the note's offset) to the sample's end. */
+                int64_t from = n->loops && n->loops[3 * nt->sample + 1] > nt->offset &&
+                                       n->loops[3 * nt->sample] < nt->offset
+                                   ? n->loops[3 * nt->sample]
+                                   : nt->offset;
+                src = (double)(si->frames - from) * o.rate / si->rate / nt->pitch;
+                end = nt->at + nt->length + (int64_t)ceil(src) + 1;
+            }
             if (end > frames)
                 frames = end;
         }

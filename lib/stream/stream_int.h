@@ -89,6 +89,16 @@ typedef struct shelf__sample {
     int64_t nchunks;
     uint32_t head_chunks;
     shelf__chunk **head;     /* head_chunks pointers, immutable once added */
+    /* Forward loop [loop_start, loop_end) (loop_end 0: none), set before
+     * voices play it, and the RAM copy of its start (from the crossfade's
+     * lead-in, loop_start - loop_xfade): chunks loop_k0 ..
+     * loop_k0 + loop_nk - 1, held like the head, so a wrap never waits on
+     * the disk. */
+    int64_t loop_start, loop_end;
+    uint32_t loop_xfade;     /* crossfade frames before loop_end */
+    int64_t loop_k0;
+    uint32_t loop_nk;
+    shelf__chunk **loopc;
     SNDFILE *sf;             /* decode path; guarded by sf_lock */
     pthread_mutex_t sf_lock;
     int pinned;
@@ -139,9 +149,11 @@ void shelf__cache_trim(shelf__cache *c, uint64_t budget);
 
 enum { SHELF__V_FREE = 0, SHELF__V_ACTIVE, SHELF__V_STOPPING };
 
-/* One item of a voice's ring: chunk k, or a gap (data NULL) after a failed read. */
+/* One item of a voice's ring: chunk k of loop lap `lap`, or a gap (data
+ * NULL) after a failed read.  Items are in play order: (lap, k) ascending. */
 typedef struct shelf__ringitem {
     int64_t k;
+    uint64_t lap;
     shelf__chunk *ch;        /* NULL: lost, play silence */
 } shelf__ringitem;
 
@@ -157,14 +169,17 @@ typedef struct shelf__voice {
     uint64_t step;           /* source frames per output frame, 32.32 */
     uint64_t seq;            /* start order */
     int64_t start_chunk;
+    int loops;               /* the voice plays the sample's loop while held */
     /* Published by the audio thread, read by the scheduler. */
     _Atomic uint64_t pos;    /* source position, 32.32 */
     _Atomic int releasing;
+    _Atomic uint64_t lap;    /* loop wraps so far (stored after pos) */
     _Atomic float level;
     /* Set by the scheduler: fade out quickly (the disk fell behind). */
     _Atomic int drop;
     /* Audio thread only. */
     uint32_t rel_total, rel_left; /* release ramp */
+    int held;                /* 1 until the release (note off) */
     int dropping;
     int starved;             /* 1 while data is missing */
     int played_any;          /* a frame was played: a miss is an underrun */
@@ -174,7 +189,8 @@ typedef struct shelf__voice {
     /* Scheduler only. */
     uint32_t io_gen;         /* gen the scheduler has set up */
     int io_active;
-    int64_t next_chunk;      /* next chunk to push to the ring */
+    int64_t next_chunk;      /* next chunk to push to the ring ... */
+    uint64_t next_lap;       /* ... of this loop lap */
     int fails;               /* consecutive lost chunks */
     /* Chunk pointers: producer the scheduler, consumer the audio thread. */
     shelf__ring ring;
@@ -253,7 +269,8 @@ struct shelf_stream {
     /* Counters (atomics, read by any thread). */
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
-        c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct;
+        c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
+        c_loop_ram;
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
     _Atomic uint64_t lat_max_ns;
     _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */

@@ -1111,6 +1111,189 @@ static void alloc_fail_render(int flags)
 TEST(alloc_fail_render_streamed) { alloc_fail_render(0); }
 TEST(alloc_fail_render_ram) { alloc_fail_render(SHELF_STREAM_RAM); }
 
+/* ---- loops ------------------------------------------------------------------ */
+
+/* Three looped files: 24-bit stereo 48 kHz, 16-bit mono 44.1 kHz, float
+ * stereo 48 kHz (names with an accent, a space, CJK): make_set's
+ * encodings and rates with other content. */
+static void make_loop_set(const char *dir, char paths[3][PATH_MAX])
+{
+    char tmp[3][PATH_MAX];
+    tg_spec c = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_FLOAT, 48000, 2, 48000 * 2);
+    static const char *names[3] = { "loop é 24.wav", "ループ 16.wav", "loop float.wav" };
+    int i;
+
+    make_set(dir, tmp);
+    c.seed = 13;
+    c.freq = 330;
+    ASSERT_EQ_INT(tg_write(tmp[2], &c), 0);
+    for (i = 0; i < 3; i++)
+        ASSERT_EQ_INT(rename(tmp[i], test_pathf(paths[i], PATH_MAX, "%s/%s", dir, names[i])), 0);
+}
+
+/* Sustained looped notes (several wraps each, pitches up and down), their
+ * releases playing on past the loop end, a note that starts after a loop
+ * and so does not loop, a loop shorter than a block. */
+static const char loop_script[] =
+    "shelf-notes 1\n"
+    "rate 48000\n"
+    "sample a\n"
+    "sample b\n"
+    "sample c\n"
+    "loop 0 20000 100000\n"
+    "loop 1 30000 70000 xfade=2000\n"
+    "loop 2 10000 10100\n"
+    "note 0 0 len=300000 release=4000\n"
+    "note 500 1 pitch=1.5 gain=0.5 len=200000 release=20000\n"
+    "note 1000 2 pitch=0.75 len=150000\n"
+    "note 3000 0 offset=25000 pitch=1.2599 gain=0.25 len=250000 release=30000 prio=2\n"
+    "note 7000 0 offset=110000 len=20000\n"
+    "note 9000 1 pitch=0.5 len=120000 release=1000\n"
+    "note 12000 2 pitch=1.5 len=60000 release=0\n";
+
+TEST(loop_bitexact)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(loop_script);
+    shelf_stream_stats st_ram, st_disk;
+    shelf_stream_opts od = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    int64_t fr_ram, fr_disk, i;
+    float *ram, *disk;
+
+    make_loop_set(dir, paths);
+    ASSERT_EQ_INT(n->loops[1], 100000);
+    ASSERT_EQ_INT(n->loops[5], 2000);
+    ASSERT_EQ_INT(n->loops[6], 10000);
+    ram = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_ram, &st_ram);
+    disk = render(n, pp, od, &fr_disk, &st_disk);
+    ASSERT_EQ_INT(fr_ram, fr_disk);
+    ASSERT_EQ_INT(fr_ram, 300000 + 4000);
+    ASSERT(nonzero(ram, 2 * fr_ram) > fr_ram);
+    if (memcmp(ram, disk, (size_t)fr_ram * 2 * sizeof *ram) != 0) {
+        for (i = 0; i < 2 * fr_ram && ram[i] == disk[i]; i++)
+            ;
+        test__fail(__FILE__, __LINE__, "sample %lld differs: %.9g != %.9g", (long long)i,
+                   ram[i], disk[i]);
+    }
+    printf("    %llu wraps, %llu reads, %llu loop look-ups from RAM\n",
+           (unsigned long long)st_disk.loop_wraps, (unsigned long long)st_disk.reads,
+           (unsigned long long)st_disk.loop_ram);
+    /* The loops wrapped, in both; the streamed one read from disk across
+     * the wraps and took the loop starts from RAM, without a miss. */
+    ASSERT(st_ram.loop_wraps >= 8);
+    ASSERT_EQ_INT(st_disk.loop_wraps, st_ram.loop_wraps);
+    ASSERT(st_disk.loop_ram > 0);
+    ASSERT(st_disk.reads > 50);
+    ASSERT_EQ_INT(st_disk.underruns, 0);
+    ASSERT_EQ_INT(st_disk.not_ready, 0);
+    ASSERT_EQ_INT(st_disk.chunks_lost, 0);
+    /* The held loop is heard after the sample's own length. */
+    ASSERT(nonzero(ram + 2 * 200000, 2 * 50000) > 50000);
+    {
+        /* The crossfade changed the sound, only from its first wrap on. */
+        char *plain = strdup(loop_script);
+        shelf_notes *n2;
+        shelf_stream_stats st2;
+        int64_t fr2;
+        float *p2;
+        memcpy(strstr(plain, " xfade=2000"), "           ", 11);
+        n2 = parse(plain);
+        p2 = render(n2, pp, small_opts(SHELF_STREAM_RAM), &fr2, &st2);
+        ASSERT_EQ_INT(fr2, fr_ram);
+        ASSERT(memcmp(p2, ram, 2 * 20000 * sizeof *ram) == 0);
+        ASSERT(memcmp(p2, ram, (size_t)fr_ram * 2 * sizeof *ram) != 0);
+        free(p2);
+        shelf_notes_free(n2);
+        free(plain);
+    }
+    free(ram);
+    free(disk);
+    shelf_notes_free(n);
+}
+
+/* A loop held inside the sample's RAM loop start plays with every disk
+ * read failing: no read happens at a wrap.  A later unlooped note proves
+ * the faults were on. */
+TEST(loop_from_ram)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse("shelf-notes 1\n"
+                           "sample a\nsample b\nsample c\n"
+                           "loop 0 30000 33000\n"
+                           "note 0 0 offset=30000 len=100000 release=64\n"
+                           "note 110000 1 len=20000\n");
+    shelf_stream_stats st_ram, st_disk;
+    shelf_stream_opts od = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    int64_t fr_ram, fr_disk;
+    float *ram, *disk;
+
+    make_loop_set(dir, paths);
+    od.fault_error_rate = 1;
+    od.retries = -1;
+    ram = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_ram, &st_ram);
+    disk = render(n, pp, od, &fr_disk, &st_disk);
+    ASSERT_EQ_INT(fr_ram, fr_disk);
+    ASSERT(nonzero(ram, 2 * 100000) > 100000);
+    ASSERT(memcmp(ram, disk, 2 * 110000 * sizeof *ram) == 0);
+    ASSERT(st_disk.loop_wraps >= 30);
+    ASSERT(st_disk.loop_ram > 0);
+    ASSERT(st_disk.read_errors > 0);     /* the faults were on ... */
+    ASSERT(memcmp(ram, disk, (size_t)fr_ram * 2 * sizeof *ram) != 0); /* ... and heard */
+    free(ram);
+    free(disk);
+    shelf_notes_free(n);
+}
+
+/* Loop statements: bad ones are refused with their line; a looped note
+ * needs a len; set_loop checks its range. */
+TEST(loop_parse_and_range)
+{
+    static const char *bad[] = {
+        "shelf-notes 1\nsample a\nloop 0 10 10\n", "shelf-notes 1\nsample a\nloop 1 0 10\n",
+        "shelf-notes 1\nsample a\nloop 0 5\n", "shelf-notes 1\nsample a\nloop 0 1 5 x\n",
+        "shelf-notes 1\nloop 0 1 5\n", "shelf-notes 1\nsample a\nloop 0 10 100 xfade=11\n",
+        "shelf-notes 1\nsample a\nloop 0 10 15 xfade=6\n", "shelf-notes 1\nsample a\nloop 0 10 15 fade=2\n",
+    };
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[1] = { paths[0] };
+    shelf_notes *n = NULL;
+    shelf_stream *s;
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    char *msg = NULL;
+    float *pcm = NULL;
+    int64_t fr;
+    size_t i;
+    int id;
+
+    for (i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ASSERT_RC(SHELF_EFORMAT, shelf_notes_parse(bad[i], strlen(bad[i]), &n, &msg));
+        ASSERT(msg && strstr(msg, "loop"));
+        shelf_free(msg);
+        msg = NULL;
+    }
+    make_loop_set(dir, paths);
+    n = parse("shelf-notes 1\nsample a\nloop 0 100 200\nnote 0 0\n");
+    ASSERT_RC(SHELF_EINVAL, shelf_notes_render(n, pp, &o, 128, &pcm, &fr, NULL, &msg));
+    ASSERT(msg && strstr(msg, "needs a len"));
+    shelf_free(msg);
+    shelf_notes_free(n);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 10, 10, 0));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 0, 48000 * 3 + 1, 0));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_set_loop(s, 5, 0, 10, 0));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop(s, id, 100, 48000, 101));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 100, 48000, 100));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 48000 * 3, 0));
+    ASSERT_OK(shelf_stream_set_loop(s, id, 0, 0, 0));
+    shelf_stream_free(s);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1123,7 +1306,9 @@ int main(int argc, char **argv)
         TEST_ENTRY(opts_size_stream),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
-        TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram), TEST_END
+        TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
+        TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
+        TEST_END
     };
     return test_run(argc, argv, tests);
 }
