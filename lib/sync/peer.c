@@ -291,6 +291,32 @@ static void send_error(session *s, const char *msg)
     s->lib->err = keep;
 }
 
+/* After this side sent an error: close without losing it.  The peer may
+ * have sent more that this side never read (its hello); closing a socket
+ * with unread data resets the connection, and a reset can drop the error
+ * on its way to the peer (which then never learns it was refused: an
+ * inviter stayed paired with an acceptor that had refused its key).  So
+ * say close_notify, read and drop what comes until the peer closes, for
+ * two seconds at most. */
+static void linger_close(session *s)
+{
+    double end = shelf__monotonic() + 2.0;
+    int fd = SSL_get_fd(s->ssl);
+    char buf[4096];
+
+    (void)SSL_shutdown(s->ssl);
+    while (fd >= 0 && shelf__monotonic() < end) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        int n = poll(&p, 1, 200);
+
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0 && SSL_read(s->ssl, buf, sizeof buf) <= 0)
+            break;
+    }
+    ERR_clear_error();
+}
+
 /* Tell the peer why it is refused, then fail with the same words. */
 static int refuse(session *s, int rc, const char *fmt, const char *id)
 {
@@ -813,6 +839,8 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
         send_error(&s, lib->err.msg);
     }
 out:
+    if (s.ssl && s.said && !s.refused)
+        linger_close(&s);
     shelf__wire_free(&hello);
     SSL_free(s.ssl);
     ERR_clear_error();
