@@ -188,6 +188,21 @@ import json, sys
 print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
 }
 
+# damage FILE OFFSET [COUNT]: flip COUNT bytes (1 by default) of FILE
+# from OFFSET, so they always change (writing a fixed byte leaves the
+# file as it was when that byte was already there).
+damage() {
+    python3 -c '
+import sys
+p, off, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(p, "r+b") as f:
+    f.seek(off)
+    b = f.read(n)
+    assert len(b) == n, "damage: %s is shorter than %d" % (p, off + n)
+    f.seek(off)
+    f.write(bytes(x ^ 0xFF for x in b))' "$1" "$2" "${3:-1}"
+}
+
 # test_seed: the seed of a test's random choices in $seed: SHELF_TEST_SEED
 # replays a run (SHELF_KILL_SEED, its older name, too), else the time.
 # Prints it so a failure can be replayed.

@@ -111,7 +111,7 @@ expect 0 "check a subset" "$SHELF" --json backup check --read-data-subset 50% "$
 IDX=$(find "$R/index" -type f | head -1)
 cp "$IDX" "$T/idx.bak"
 chmod u+w "$IDX"
-printf 'X' | dd of="$IDX" bs=1 seek=20 conv=notrunc 2>/dev/null
+damage "$IDX" 20
 expect 1 "check finds the index damage" "$SHELF" backup check "$R"
 contains "index named" "$out" "index file is damaged"
 expect 0 "repair-index" "$SHELF" --json backup repair-index "$R"
@@ -120,7 +120,7 @@ expect 0 "check after repair" "$SHELF" backup check --read-data "$R"
 # a flipped bit in a pack is found and named
 PACK=$(find "$R/data" -type f | head -1)
 chmod u+w "$PACK"
-printf 'X' | dd of="$PACK" bs=1 seek=100 conv=notrunc 2>/dev/null
+damage "$PACK" 100
 expect 1 "check finds damage" "$SHELF" backup check --read-data "$R"
 contains "damage named" "$out" "damaged"
 
@@ -179,7 +179,7 @@ expect 0 "repository for test-restore problems" "$SHELF" backup init --kdf-cost 
 expect 0 "full backup" "$SHELF" backup --full "$R10"
 PACK=$(find "$R10/data" -type f -size +100k | head -1)
 chmod u+w "$PACK"
-printf 'X' | dd of="$PACK" bs=1 seek=$(($(stat -c %s "$PACK") / 2)) conv=notrunc 2>/dev/null
+damage "$PACK" $(($(stat -c %s "$PACK") / 2))
 expect 1 "test-restore of a damaged pack" "$SHELF" backup test-restore "$R10"
 contains "test-restore names the failed sample" "$out" "long.wav"
 contains "test-restore lists it as failed" "$out" "failed"
@@ -230,7 +230,7 @@ SECOND4=$(json 'j["snapshot"]')
 # a damaged newest snapshot: shown, and 'latest' refused instead of the previous one
 cp "$R4/snapshots/$SECOND4" "$T/snap.bak"
 chmod u+w "$R4/snapshots/$SECOND4"
-printf 'X' | dd of="$R4/snapshots/$SECOND4" bs=1 seek=30 conv=notrunc 2>/dev/null
+damage "$R4/snapshots/$SECOND4" 30
 expect 0 "lie: list" "$SHELF" backup list "$R4"
 contains "lie: list shows the damaged snapshot" "$out" "${SECOND4:0:12}  DAMAGED"
 expect 0 "lie: list --json" "$SHELF" --json backup list "$R4"
@@ -245,7 +245,7 @@ cp "$T/snap.bak" "$R4/snapshots/$SECOND4"
 # a damaged index file: a restore on a new machine reads pack headers and says so
 IDX4=$(find "$R4/index" -type f | head -1)
 chmod u+w "$IDX4"
-printf 'X' | dd of="$IDX4" bs=1 seek=40 conv=notrunc 2>/dev/null
+damage "$IDX4" 40
 expect 0 "lie: restore despite a damaged index" env SHELF_LIBRARY="$T/none" "$SHELF" restore "$R4" latest --to "$T/lie2"
 contains "lie: restore says so" "$err" "read the headers of"
 expect 0 "lie: the restored library verifies" "$SHELF" -L "$T/lie2" verify

@@ -136,7 +136,7 @@ check "the device key is in no file" -z "$(grep -rlF "$PRIV" "$B" | head -1)"
 
 # a changed byte is found
 f=$(ls "$B"/data/samples/*/*.wav | head -1)
-printf 'X' | dd of="$f" bs=1 seek=100 conv=notrunc 2>/dev/null
+damage "$f" 100
 expect 1 "a changed byte fails the manifest" python3 "$T/bagcheck.py" "$B"
 
 # shelf itself reads it back too

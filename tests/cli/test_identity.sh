@@ -41,7 +41,7 @@ expect 0 "info blob" "$SHELF" --json info 1
 BLOB=$(json 'j[0]["blob"] if isinstance(j, list) else j["blob"]')
 B="$SHELF_LIBRARY/objects/$(printf %s "$BLOB" | cut -c1-2)/$(printf %s "$BLOB" | cut -c3-4)/$BLOB"
 chmod u+w "$B"
-printf 'XXXX' | dd of="$B" bs=1 seek=100 conv=notrunc 2>/dev/null
+damage "$B" 100 4
 expect 20 "verify finds the damage" "$SHELF" verify
 expect 0 "import --copy repairs it" "$SHELF" --json import --copy "$S/m/pad.wav"
 check "read to repair" "$(json 'j["updated"]')" = 1

@@ -22,7 +22,7 @@ contains "missing file named" "$out" "$S/a.wav"
 expect 19 "verify: missing+changed = 16+1+2" "$SHELF" verify
 BLOB=$(find "$SHELF_LIBRARY/objects" -type f -name '[0-9a-f]*' | head -1)
 chmod u+w "$BLOB"
-printf 'X' | dd of="$BLOB" bs=1 seek=200 conv=notrunc 2>/dev/null
+damage "$BLOB" 200
 expect 23 "verify: all three = 16+1+2+4" "$SHELF" verify --json
 check "one corrupt" "$(json 'j["corrupt"]')" = 1
 check "problems listed" "$(json 'len(j["problems"])')" = 3

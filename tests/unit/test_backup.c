@@ -192,6 +192,25 @@ static void restore_and_verify(shelf_repo *r, const char *snap, const char *to, 
 
 /* ---- tests ---- */
 
+/* Flip a byte of a file (a negative offset counts from its end): it
+ * always changes, which writing a fixed byte does not. */
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+
+    ASSERT(f);
+    if (off < 0) {
+        fseek(f, 0, SEEK_END);
+        off += ftell(f);
+    }
+    fseek(f, off, SEEK_SET);
+    c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x20, f);
+    ASSERT_EQ_INT(fclose(f), 0);
+}
+
 TEST(chunker_bounds_and_shift)
 {
     size_t n = 24u << 20, pos, k, shared = 0, total = 0;
@@ -562,7 +581,6 @@ TEST(damaged_pack_names_items_and_others_restore)
     int i, named = 0, biggest = -1;
     off_t bsize = 0;
     struct stat sb;
-    FILE *f;
 
     test_pathf(target, sizeof target, "%s/repo", d);
     init_repo(target);
@@ -580,11 +598,7 @@ TEST(damaged_pack_names_items_and_others_restore)
             biggest = i;
         }
     ASSERT(biggest >= 0);
-    f = fopen(flist[biggest], "r+b");
-    ASSERT(f);
-    fseek(f, (long)(bsize / 2), SEEK_SET);
-    fputc(0x55, f);
-    ASSERT_EQ_INT(fclose(f), 0);
+    flip_byte(flist[biggest], (long)(bsize / 2));
     r = open_repo(target, NULL);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 100, on_problem, &named, NULL));
     ASSERT(named >= 1);
@@ -610,7 +624,6 @@ TEST(damaged_index_then_repair)
     uint64_t added = 0, removed = 0;
     shelf_repo *r;
     int named = 0;
-    FILE *f;
 
     test_pathf(target, sizeof target, "%s/repo", d);
     /* a cache that read the index before it was damaged */
@@ -623,11 +636,7 @@ TEST(damaged_index_then_repair)
     test_pathf(p, sizeof p, "%s/index", target);
     nftw(p, add_file, 16, FTW_PHYS);
     ASSERT_EQ_INT(nflist, 1);
-    f = fopen(flist[0], "r+b");
-    ASSERT(f);
-    fseek(f, 40, SEEK_SET);
-    fputc(0x77, f);
-    ASSERT_EQ_INT(fclose(f), 0);
+    flip_byte(flist[0], 40);
     /* it still opens; check names the file */
     r = open_repo(target, cache);
     ASSERT_RC(SHELF_ECORRUPT, shelf_repo_check(r, 0, on_problem, &named, NULL));
@@ -1636,23 +1645,6 @@ static int count_damaged(void *ud, const shelf_snapinfo *s)
     return 0;
 }
 
-static void flip_byte(const char *path, long off)
-{
-    FILE *f = fopen(path, "r+b");
-    int c;
-
-    ASSERT(f);
-    if (off < 0) {
-        fseek(f, 0, SEEK_END);
-        off += ftell(f);
-    }
-    fseek(f, off, SEEK_SET);
-    c = fgetc(f);
-    fseek(f, off, SEEK_SET);
-    fputc(c ^ 0x20, f);
-    ASSERT_EQ_INT(fclose(f), 0);
-}
-
 TEST(damaged_newest_snapshot_is_never_skipped_in_silence)
 {
     const char *d = test_tmpdir();
@@ -2247,7 +2239,6 @@ TEST(repair_index_fails_when_the_cache_cannot_be_written)
     uint64_t added = 0, removed = 0;
     shelf_repo *r;
     int rc = -1;
-    FILE *f;
 
     test_pathf(target, sizeof target, "%s/repo", d);
     init_repo(target);
@@ -2260,11 +2251,7 @@ TEST(repair_index_fails_when_the_cache_cannot_be_written)
     test_pathf(p, sizeof p, "%s/index", target);
     nftw(p, add_file, 16, FTW_PHYS);
     ASSERT_EQ_INT(nflist, 1);
-    f = fopen(flist[0], "r+b");
-    ASSERT(f);
-    fseek(f, 40, SEEK_SET);
-    fputc(0x77, f);
-    ASSERT_EQ_INT(fclose(f), 0);
+    flip_byte(flist[0], 40);
     test_pathf(mnt, sizeof mnt, "%s/mnt", d);
     ASSERT_EQ_INT(mkdir(mnt, 0700), 0);
     if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m") != 0)
