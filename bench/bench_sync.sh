@@ -9,7 +9,9 @@
 #               (a) the first exchange of their change logs; (b) 10 changes
 #               on one (5 tags, 3 ratings, 2 favourites) then one
 #               `shelf sync`: time, and bytes on the wire (a counting relay
-#               between the two, TLS included);
+#               between the two, TLS included); (c) a new device (an empty
+#               library) syncs with the first: every record, a row per
+#               sample, the managed copies;
 #   Syncthing   two instances sharing the first library's folder (started
 #               identical), the same 10 changes made with shelf in one,
 #               a scan asked for: time until the other is in sync, and the
@@ -167,6 +169,18 @@ t0=$(now)
 steady_t=$(since "$t0")
 steady_b=$(( $(wire) - before ))
 applied=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["received"])' "$dir/steady.json")
+
+# a new device (an empty library) paired with stage: its first sync gets
+# every record (a catalog row per sample) and the 1,000 managed copies
+C=$dir/c
+"$shelf" -L "$C" init >/dev/null || exit 1
+"$shelf" -L "$A" device add "$("$shelf" -q -L "$C" device id)" --name new >/dev/null
+"$shelf" -L "$C" device add "$("$shelf" -q -L "$A" device id)" --name stage >/dev/null
+before=$(wire)
+t0=$(now)
+"$shelf" -L "$C" --json sync "127.0.0.1:$rport" >"$dir/new.json" || exit 1
+new_t=$(since "$t0")
+new_b=$(( $(wire) - before ))
 
 # ---- Syncthing ----
 SA=$dir/st-a SB=$dir/st-b FA=$dir/st-lib-a FB=$dir/st-lib-b
@@ -353,6 +367,7 @@ echo "|---|---:|---:|"
 first_n=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["sent"] + j["received"])' "$dir/first.json")
 echo "| shelf, first exchange of the two logs ($first_n records) | $first_t | $(kb "$first_b") kB |"
 echo "| shelf, 10 changes ($applied records) | $steady_t | $(kb "$steady_b") kB |"
+echo "| shelf, a new device's first sync ($(jget "$dir/new.json" 'j["received"]') records, $(jget "$dir/new.json" 'j["files_in"]') files) | $new_t | $(kb "$new_b") kB |"
 echo "| Syncthing, the same 10 changes to the library folder (catalog identical after: $same) | $st_t | $(kb "$st_b") kB |"
 [ -n "$un_t" ] && echo "| Unison 2.52, the same 10 changes to the library folder (socket, catalog identical after: $un_same) | $un_t | $(kb "$un_b") kB |"
 echo "${hub_rows#?}"

@@ -20,9 +20,11 @@
 #define DISCOVER_MS 6000
 
 /* Options of shelf sync that apply changes (any subcommand): --max-delete
- * PCT (0 when not given) and --files MODE (-1 when not given). */
+ * PCT (0 when not given), --files MODE (-1 when not given) and
+ * --io-timeout S (0 when not given). */
 static int max_delete;
 static int files_mode = -1;
+static int io_timeout;
 
 static int open_for_sync(const cli *c, shelf_library **lib)
 {
@@ -30,7 +32,8 @@ static int open_for_sync(const cli *c, shelf_library **lib)
 
     if (ex == EXIT_OK &&
         ((max_delete && shelf_sync_set_max_delete(*lib, max_delete) != SHELF_OK) ||
-         (files_mode >= 0 && shelf_sync_set_files(*lib, files_mode) != SHELF_OK))) {
+         (files_mode >= 0 && shelf_sync_set_files(*lib, files_mode) != SHELF_OK) ||
+         (io_timeout && shelf_sync_set_io_timeout(*lib, io_timeout) != SHELF_OK))) {
         ex = cli_fail(*lib, SHELF_EINVAL);
         shelf_library_close(*lib);
         *lib = NULL;
@@ -53,7 +56,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
     return *i + 1 < argc ? argv[++*i] : "";
 }
 
-/* Take --max-delete PCT and --files MODE out of argv:
+/* Take --max-delete PCT, --files MODE and --io-timeout S out of argv:
  * EXIT_OK, or EXIT_USAGE said. */
 static int take_sync_opts(int *argc, char **argv)
 {
@@ -72,6 +75,13 @@ static int take_sync_opts(int *argc, char **argv)
                 return EXIT_USAGE;
             }
             max_delete = (int)n;
+        } else if ((v = opt_value(*argc, argv, &i, "--io-timeout"))) {
+            n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > 3600) {
+                cli_error("invalid --io-timeout '%s': seconds, 1 to 3600", v);
+                return EXIT_USAGE;
+            }
+            io_timeout = (int)n;
         } else if ((v = opt_value(*argc, argv, &i, "--files"))) {
             for (m = 0; m < 3 && strcmp(v, modes[m]) != 0; m++)
                 ;
@@ -321,14 +331,14 @@ static int sync_status(const cli *c, int argc, char **argv)
 
 static json_t *stats_json(const shelf_sync_stats *st)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "peer",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "peer",
                      st->peer, "peer_name", st->peer_name, "sent", (json_int_t)st->sent,
                      "received", (json_int_t)st->received, "applied", (json_int_t)st->applied,
                      "lost", (json_int_t)st->lost, "skipped", (json_int_t)st->skipped,
                      "bytes_out", (json_int_t)st->bytes_out, "bytes_in",
                      (json_int_t)st->bytes_in, "files_out", (json_int_t)st->files_out,
                      "files_in", (json_int_t)st->files_in, "files_waiting",
-                     (json_int_t)st->files_waiting);
+                     (json_int_t)st->files_waiting, "waits", (json_int_t)st->waits);
 }
 
 static void stats_line(const shelf_sync_stats *st)
@@ -438,7 +448,7 @@ static int sync_listen(const cli *c, int argc, char **argv)
     }
     if (optind != argc) {
         cli_error("usage: shelf sync listen [--address HOST:PORT] [--once] [--no-announce] "
-                  "[--announce-interval S]");
+                  "[--announce-interval S] [--io-timeout S]");
         return EXIT_USAGE;
     }
     if ((ex = open_for_sync(c, &lib)) != EXIT_OK)

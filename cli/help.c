@@ -289,7 +289,7 @@ static const cmd_doc cmd_docs[] = {
       "go out, last push and pull, the last error; open\n"
       "conflicts" },
     { NULL, "sync listen", "sync listen [--address HOST:PORT] [--once] [--no-announce]\n"
-      "           [--announce-interval S]",
+      "           [--announce-interval S] [--io-timeout S]",
       "wait for paired devices (TLS 1.3, ids pinned) and\n"
       "exchange with each that connects; port 22700 by\n"
       "default, 0 for any; --once: one exchange, its status;\n"
@@ -298,7 +298,7 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "sync discover", "sync discover [--timeout S]",
       "list the devices announcing themselves on the LAN\n"
       "(6 s by default), paired or not" },
-    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT [--max-delete PCT] [--files managed|all|none]",
+    { NULL, "sync DEVICE", "sync DEVICE|HOST:PORT [--max-delete PCT] [--files managed|all|none] [--io-timeout S]",
       "exchange with a paired device (by name or id, at the\n"
       "address it was last reached, or where it announces\n"
       "itself on the LAN) or an address: each\n"
@@ -308,7 +308,9 @@ static const cmd_doc cmd_docs[] = {
       "samples here stops, exit 1 (also for pull, watch,\n"
       "listen); samples new here get rows at once and the\n"
       "copies of managed ones follow (--files all: referenced\n"
-      "files too, into DIR/synced; none: rows only)" },
+      "files too, into DIR/synced; none: rows only); a peer\n"
+      "silent for S s (60) fails it, exit 1 (also listen; a\n"
+      "peer busy applying says it is there)" },
     { NULL, "sync watch", "sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] [--interval S]",
       "keep in step by itself: push soon after local\n"
       "changes (when none came for 2 s), pull every 60 s,\n"

@@ -165,6 +165,17 @@ SHELF_API int shelf_sync_vector(shelf_library *lib,
 SHELF_API int shelf_sync_set_max_delete(shelf_library *lib, int percent);
 
 /*
+ * How long an exchange with a peer (shelf_sync_connect, shelf_sync_listen,
+ * invitations) waits when nothing moves before it fails with SHELF_EIO
+ * (seconds, 1 to 3600; 60 by default).  The other side learns it from
+ * this side's hello: while it applies a long batch it sends wait frames,
+ * four in this time, so only a silent peer times out.  For this handle
+ * only.
+ */
+#define SHELF_SYNC_IO_TIMEOUT 60
+SHELF_API int shelf_sync_set_io_timeout(shelf_library *lib, int seconds);
+
+/*
  * Which sample bytes sync fetches (doc/sync.md, "Sample files").  A sample
  * this device learns of from another gets a catalog row at once, under the
  * sync folder DIR/synced (a symbolic link may put it elsewhere), marked
@@ -199,6 +210,8 @@ typedef struct shelf_sync_stats {
     uint64_t bytes_out, bytes_in;           /* on the wire, inside TLS */
     int64_t files_out, files_in;            /* sample files (blobs) sent, received */
     int64_t files_waiting;                  /* wanted here, the peer has not got them */
+    int64_t waits;                          /* wait frames sent: this side was busy
+                                               applying, the peer told it is there */
 } shelf_sync_stats;
 
 /*

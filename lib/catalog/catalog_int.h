@@ -30,6 +30,9 @@ enum {
     SHELF__STMT_COUNT_
 };
 
+/* How many statements a library keeps prepared (shelf__prepare_kept). */
+#define SHELF__KEPT 32
+
 struct shelf_library {
     char *path;               /* absolute path of the library folder */
     sqlite3 *db;
@@ -51,9 +54,14 @@ struct shelf_library {
      * many it removed so far */
     int sync_max_delete;
     int64_t sync_samples, sync_deleted;
+    int sync_io_timeout;      /* seconds; 0: SHELF_SYNC_IO_TIMEOUT (peer.c) */
     /* and which sample bytes it fetches (SHELF_SYNC_FILES_*; 0: managed
      * copies) (blobs.c) */
     int sync_files;
+    /* statements kept prepared for the library's life (db.c,
+     * shelf__prepare_kept): their SQL, owned; replaced in turn */
+    struct { char *sql; sqlite3_stmt *st; } kept[SHELF__KEPT];
+    unsigned kept_next;
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
@@ -93,6 +101,14 @@ void shelf__rollback(shelf_library *lib);
 
 /* Prepare sql; on failure set the error and return NULL. */
 sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql);
+/* The same, for a statement run once an item by a loop over many (a sync
+ * applying 100,000 samples): prepared on first use and kept by the
+ * library (the last SHELF__KEPT kinds of SQL), returned reset with no
+ * bindings.  Never finalize it: sqlite3_reset it when done.  NULL (the
+ * error set) when it cannot be prepared. */
+sqlite3_stmt *shelf__prepare_kept(shelf_library *lib, const char *sql);
+/* Finalize the kept statements (before the database closes). */
+void shelf__kept_free(shelf_library *lib);
 /* The integer of a one-column query's first row into *out (0 when it has
  * no row), with ?1 = text when text is not NULL. */
 int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out);

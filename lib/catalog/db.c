@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include "catalog_int.h"
 
 int shelf__writable(shelf_library *lib)
@@ -93,6 +94,56 @@ sqlite3_stmt *shelf__prepare(shelf_library *lib, const char *sql)
         return NULL;
     }
     return st;
+}
+
+sqlite3_stmt *shelf__prepare_kept(shelf_library *lib, const char *sql)
+{
+    sqlite3_stmt *st;
+    unsigned i, k;
+    char *copy;
+
+    for (i = 0; i < SHELF__KEPT; i++)
+        if (lib->kept[i].sql && !strcmp(lib->kept[i].sql, sql)) {
+            sqlite3_reset(lib->kept[i].st);
+            sqlite3_clear_bindings(lib->kept[i].st);
+            return lib->kept[i].st;
+        }
+    /* the next slot in turn whose statement is not running */
+    for (i = 0; i < SHELF__KEPT; i++) {
+        k = (lib->kept_next + i) % SHELF__KEPT;
+        if (!lib->kept[k].st || !sqlite3_stmt_busy(lib->kept[k].st))
+            break;
+    }
+    if (i == SHELF__KEPT) {
+        shelf__seterr(&lib->err, SHELF_EDB, "catalog: more than %d kept statements running",
+                      SHELF__KEPT);
+        return NULL;
+    }
+    if (!(st = shelf__prepare(lib, sql)))
+        return NULL;
+    if (!(copy = shelf__strdup(sql))) {
+        sqlite3_finalize(st);
+        shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        return NULL;
+    }
+    sqlite3_finalize(lib->kept[k].st);
+    shelf_free(lib->kept[k].sql);
+    lib->kept[k].sql = copy;
+    lib->kept[k].st = st;
+    lib->kept_next = k + 1;
+    return st;
+}
+
+void shelf__kept_free(shelf_library *lib)
+{
+    unsigned i;
+
+    for (i = 0; i < SHELF__KEPT; i++) {
+        sqlite3_finalize(lib->kept[i].st);
+        shelf_free(lib->kept[i].sql);
+        lib->kept[i].st = NULL;
+        lib->kept[i].sql = NULL;
+    }
 }
 
 int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out)

@@ -369,6 +369,7 @@ void shelf_library_close(shelf_library *lib)
     shelf_library_unlock(lib);
     shelf__memindex_free(lib->memindex);
     shelf__tokenizer_free(lib->tokenizer);
+    shelf__kept_free(lib);
     if (lib->db)
         sqlite3_close_v2(lib->db);
     shelf__store_release(&lib->store);

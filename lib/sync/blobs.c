@@ -45,8 +45,8 @@ static char *sync_folder(shelf_library *lib)
 /* The id of the sync folder's root, made when new. */
 static int folder_root(shelf_library *lib, const char *folder, int64_t *id)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "INSERT INTO roots(path) VALUES(?1) ON CONFLICT(path) "
-                                           "DO UPDATE SET path = path RETURNING id");
+    sqlite3_stmt *st = shelf__prepare_kept(lib, "INSERT INTO roots(path) VALUES(?1) ON CONFLICT"
+                                                "(path) DO UPDATE SET path = path RETURNING id");
     int rc = SHELF_OK;
 
     if (!st)
@@ -56,7 +56,7 @@ static int folder_root(shelf_library *lib, const char *folder, int64_t *id)
         rc = shelf__dberr(lib, "cannot add the sync folder to the catalog");
     else
         *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -124,18 +124,28 @@ static int bind_col(shelf_library *lib, sqlite3_stmt *st, int k, json_t *v, cons
     return rc == SQLITE_OK ? SHELF_OK : shelf__dberr(lib, "cannot add a synced sample");
 }
 
-int shelf__sample_row(shelf_library *lib, const char *key, json_t *o)
+int shelf__sample_row(shelf_library *lib, const char *key, json_t *o, int *added)
 {
     char sql[1024], *folder = NULL, *rel = NULL, *name = NULL, *at = NULL;
     sqlite3_stmt *st = NULL;
     int64_t root = 0, have = 0;
     size_t i, len;
-    int rc, alt;
+    int rc = SHELF_OK, alt;
 
+    if (added)
+        *added = 0;
     if (!shelf__is_hash_hex(key))
         return shelf__seterr(&lib->err, SHELF_EFORMAT, "invalid sample '%.80s' in a change", key);
-    if ((rc = shelf__query_int(lib, "SELECT EXISTS (SELECT 1 FROM samples WHERE sha256 = ?1)", key,
-                               &have)) != SHELF_OK || have)
+    if (!(st = shelf__prepare_kept(lib, "SELECT EXISTS (SELECT 1 FROM samples WHERE sha256 = ?1)")))
+        return lib->err.rc;
+    if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        rc = shelf__dberr(lib, "cannot read the catalog");
+    else
+        have = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    st = NULL;
+    if (rc != SHELF_OK || have)
         return rc;
     if (!(folder = sync_folder(lib)))
         return lib->err.rc;
@@ -151,7 +161,7 @@ int shelf__sample_row(shelf_library *lib, const char *key, json_t *o)
     for (i = 0; row_cols[i]; i++)
         len += (size_t)snprintf(sql + len, sizeof sql - len, ", ?%zu", i + 6);
     snprintf(sql + len, sizeof sql - len, ")");
-    if (!(st = shelf__prepare(lib, sql))) {
+    if (!(st = shelf__prepare_kept(lib, sql))) {
         rc = lib->err.rc;
         goto out;
     }
@@ -193,13 +203,16 @@ int shelf__sample_row(shelf_library *lib, const char *key, json_t *o)
             rc = shelf__dberr(lib, "cannot add a synced sample");
             goto out;
         }
-        if (sqlite3_changes(lib->db) == 1)
+        if (sqlite3_changes(lib->db) == 1) {
+            if (added)
+                *added = 1;
             goto out;
+        }
     }
     rc = shelf__seterr(&lib->err, SHELF_EEXIST, "no free name in '%s' for sample %.16s",
                        folder, key);
 out:
-    sqlite3_finalize(st);
+    sqlite3_reset(st);          /* kept by the library */
     shelf_free(at);
     shelf_free(rel);
     shelf_free(name);

@@ -711,7 +711,7 @@ static int apply_pulled(hub *h, pulled *p)
 
         for (k = 0; k < APPLY_BATCH && i + k < p->n; k++)
             batch[k] = *p->order[i + k];
-        if ((rc = shelf__merge_apply(h->lib, h->me.id, batch, k, &ms)) == SHELF_OK) {
+        if ((rc = shelf__merge_apply(h->lib, h->me.id, batch, k, &ms, NULL, NULL)) == SHELF_OK) {
             h->st->applied += ms.applied;
             h->st->lost += ms.lost;
             h->st->skipped += ms.skipped;

@@ -29,6 +29,8 @@ typedef struct apply_ctx {
     shelf__hlc clock;
     sqlite3_stmt *max, *ins;
     shelf__regs r;
+    int (*tick)(void *ud);      /* before each record (shelf__merge_apply) */
+    void *ud;
 } apply_ctx;
 
 static int apply_one(apply_ctx *a, const shelf__change *c)
@@ -93,7 +95,8 @@ static int apply_all(apply_ctx *a, const shelf__change *recs, size_t n)
     if (!a->ins || (rc = shelf__regs_prepare(&a->r)) != SHELF_OK)
         return a->ins ? rc : lib->err.rc;
     for (i = 0; i < n; i++)
-        if ((rc = apply_one(a, &recs[i])) != SHELF_OK)
+        if ((a->tick && (rc = a->tick(a->ud)) != SHELF_OK) ||
+            (rc = apply_one(a, &recs[i])) != SHELF_OK)
             return rc;
     /* the catalog's triggers queued what applying wrote: those are not
      * this device's changes */
@@ -111,7 +114,7 @@ static int apply_all(apply_ctx *a, const shelf__change *recs, size_t n)
 }
 
 int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,
-                       shelf__merge_stats *st)
+                       shelf__merge_stats *st, int (*tick)(void *ud), void *ud)
 {
     shelf__merge_stats local;
     apply_ctx a;
@@ -126,6 +129,8 @@ int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change
     memset(&a, 0, sizeof a);
     a.lib = lib;
     a.self = self;
+    a.tick = tick;
+    a.ud = ud;
     a.r.lib = lib;
     a.r.st = st;
     if ((rc = shelf__begin(lib)) != SHELF_OK)

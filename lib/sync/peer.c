@@ -9,7 +9,10 @@
  * the records the listener lacks and the listener the records the
  * initiator lacks, in frames of about 1 MiB, each applied in one
  * transaction: a cut connection loses at most the frame in flight and the
- * next exchange starts from the vectors again.  Then each side in turn
+ * next exchange starts from the vectors again.  A side busy applying
+ * tells the other it is there (wait frames, four in the other's I/O
+ * timeout), so a first sync of 100,000 samples on a slow device does not
+ * end in the other's timeout.  Then each side in turn
  * asks for the sample files it wants and the other sends those it holds
  * (blobs.c says which, reads them and keeps what arrives).
  */
@@ -32,7 +35,6 @@
 
 #define PROTOCOL_VERSION 1
 #define DEFAULT_PORT "22700"
-#define IO_TIMEOUT_S 60
 /* The ALPN protocol an acceptor of an invitation offers: the listener
  * then reads its invite frame before it looks the device up. */
 #define INVITE_ALPN "shelf-invite/1"
@@ -64,6 +66,11 @@ typedef struct session {
     int64_t keygen;                 /* the other side's newest key (-1: it does not say) */
     int zstd;                       /* the other side reads compressed frames */
     int files;                      /* the other side moves sample files */
+    int timeout;                    /* I/O timeout here, seconds */
+    double wait_every;              /* send a wait frame after this long silent
+                                       (a quarter of the other's timeout; 0: it
+                                       does not read them) */
+    double last_out;                /* when this side last sent (shelf__monotonic) */
     int refused;                    /* the other side sent an error */
     int newly_paired;               /* listener: paired by this session's invitation */
 } session;
@@ -124,13 +131,20 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;   /* a plain sync: no protocol named */
 }
 
+/* "WHERE: WHAT: REASON": OpenSSL's reason, else the system's (a reset, a
+ * timeout), which OpenSSL leaves in errno. */
 static int tls_error(session *s, const char *what)
 {
+    int syserr = errno;
     unsigned long e = ERR_get_error();
     char buf[256] = "";
 
     if (e)
         ERR_error_string_n(e, buf, sizeof buf);
+    else if (syserr == EAGAIN || syserr == EWOULDBLOCK)
+        snprintf(buf, sizeof buf, "nothing moved for %d s", s->timeout);
+    else if (syserr)
+        snprintf(buf, sizeof buf, "%s", strerror(syserr));
     ERR_clear_error();
     return shelf__seterr(&s->lib->err, SHELF_EIO, "%s: %s%s%s", s->where, what, *buf ? ": " : "",
                          buf);
@@ -172,12 +186,14 @@ static int send_bytes(session *s, const void *p, size_t n)
     size_t done;
 
     while (n) {
+        errno = 0;
         if (SSL_write_ex(s->ssl, c, n, &done) != 1)
             return tls_error(s, "connection lost while sending");
         c += done;
         n -= done;
         s->st->bytes_out += done;
     }
+    s->last_out = shelf__monotonic();
     return SHELF_OK;
 }
 
@@ -187,6 +203,7 @@ static int recv_bytes(session *s, void *p, size_t n)
     size_t got;
 
     while (n) {
+        errno = 0;
         if (SSL_read_ex(s->ssl, c, n, &got) != 1) {
             int e = SSL_get_error(s->ssl, 0);
 
@@ -246,6 +263,7 @@ static int recv_msg(session *s, shelf__wire_msg *m)
     char *buf;
     int rc;
 
+again:
     memset(m, 0, sizeof *m);
     if ((rc = recv_bytes(s, len, 4)) != SHELF_OK)
         return rc;
@@ -276,6 +294,10 @@ static int recv_msg(session *s, shelf__wire_msg *m)
         s->said = 1;
         s->refused = 1;
         shelf__wire_free(m);
+    }
+    if (rc == SHELF_OK && !strcmp(m->type, "wait")) {     /* the other side is busy: read on */
+        shelf__wire_free(m);
+        goto again;
     }
     return rc;
 }
@@ -382,14 +404,16 @@ static int send_hello(session *s)
         json_decref(vec);
         return rc;
     }
-    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b, s:b}", "type", "hello", "version",
-                                  PROTOCOL_VERSION, "name", s->name, "vector", vec, "keygen",
-                                  (json_int_t)gen, "zstd", 1, "files", 1));
+    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b, s:b, s:i}", "type", "hello",
+                                  "version", PROTOCOL_VERSION, "name", s->name, "vector", vec,
+                                  "keygen", (json_int_t)gen, "zstd", 1, "files", 1, "wait",
+                                  s->timeout));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
 {
     int rc = recv_msg(s, m);
+    json_t *w;
 
     if (rc == SHELF_OK && (rc = shelf__wire_hello(&s->lib->err, m)) != SHELF_OK)
         shelf__wire_free(m);
@@ -402,6 +426,9 @@ static int recv_hello(session *s, shelf__wire_msg *m)
         /* and reads only plain frames unless it says otherwise */
         s->zstd = json_is_true(json_object_get(m->root, "zstd"));
         s->files = json_is_true(json_object_get(m->root, "files"));
+        w = json_object_get(m->root, "wait");
+        s->wait_every = json_is_integer(w) && json_integer_value(w) >= 1
+                            ? (double)json_integer_value(w) / 4 : 0;
     }
     return rc;
 }
@@ -487,6 +514,21 @@ static int send_changes(session *s, const shelf__wire_msg *hello)
     return rc;
 }
 
+/* While this side applies, the other has sent all it had and waits:
+ * a wait frame when this side was silent for a quarter of its timeout
+ * (and it reads them). */
+static int keep_told(void *ud)
+{
+    session *s = ud;
+    int rc;
+
+    if (!s->wait_every || shelf__monotonic() - s->last_out < s->wait_every)
+        return SHELF_OK;
+    if ((rc = send_json(s, json_pack("{s:s}", "type", "wait"))) == SHELF_OK)
+        s->st->waits++;
+    return rc;
+}
+
 static int recv_changes(session *s)
 {
     shelf__merge_stats ms;
@@ -509,7 +551,7 @@ static int recv_changes(session *s)
         }
         rc = shelf__wire_changes(&s->lib->err, &m);
         if (rc == SHELF_OK)
-            rc = shelf__merge_apply(s->lib, s->self, m.recs, m.nrecs, &ms);
+            rc = shelf__merge_apply(s->lib, s->self, m.recs, m.nrecs, &ms, keep_told, s);
         if (rc == SHELF_OK) {
             s->st->received += (int64_t)m.nrecs;
             s->st->applied += ms.applied;
@@ -518,6 +560,8 @@ static int recv_changes(session *s)
         }
         shelf__wire_free(&m);
         if (rc != SHELF_OK)
+            return rc;
+        if ((rc = keep_told(s)) != SHELF_OK)
             return rc;
     }
 }
@@ -770,11 +814,13 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
 {
     session s;
     shelf__wire_msg hello;
-    struct timeval tv = { IO_TIMEOUT_S, 0 };
+    struct timeval tv = { 0, 0 };
     sigpipe_guard guard;
     int one = 1, rc;
 
     memset(&s, 0, sizeof s);
+    s.timeout = lib->sync_io_timeout ? lib->sync_io_timeout : SHELF_SYNC_IO_TIMEOUT;
+    tv.tv_sec = s.timeout;
     memset(&hello, 0, sizeof hello);
     shelf__sync_run_begin(lib);
     sigpipe_block(&guard);
@@ -785,9 +831,11 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
     s.st = st;
     s.inv = inv;
     s.keygen = -1;
+    s.last_out = shelf__monotonic();
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    errno = 0;
     if (!(s.ssl = SSL_new(ctx)) || SSL_set_fd(s.ssl, fd) != 1) {
         rc = tls_error(&s, "cannot start TLS");
         goto out;
@@ -797,6 +845,7 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
         rc = tls_error(&s, "cannot start TLS");
         goto out;
     }
+    errno = 0;
     if ((we_listen ? SSL_accept(s.ssl) : SSL_connect(s.ssl)) != 1) {
         rc = tls_error(&s, "TLS handshake failed");
         goto out;

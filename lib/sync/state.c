@@ -47,7 +47,7 @@ static int sample_col(const char *field)
  * bound as its SQL value; NULL: none), ?4 = now. */
 static int run(shelf_library *lib, const char *sql, const char *a, const char *key, json_t *v)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    sqlite3_stmt *st = shelf__prepare_kept(lib, sql);
     int rc = SQLITE_OK, n;
 
     if (!st)
@@ -73,7 +73,7 @@ static int run(shelf_library *lib, const char *sql, const char *a, const char *k
         rc = shelf__dberr(lib, "cannot apply a change");
     else
         rc = SHELF_OK;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -112,9 +112,10 @@ static int remove_doc(shelf_library *lib, const target *t, const char *key)
 }
 
 /* A won register of a sample or document: the catalog follows it (obj:
- * the whole sample, when a "." record is being put). */
+ * the whole sample, when a "." record is being put; *added, when not
+ * NULL, set when that made the sample's row). */
 static int apply_item(shelf_library *lib, const target *t, const char *key, const char *field,
-                      json_t *v, json_t *obj)
+                      json_t *v, json_t *obj, int *added)
 {
     char sql[1024], *bytes = NULL;
     json_t *b = NULL;
@@ -124,7 +125,7 @@ static int apply_item(shelf_library *lib, const target *t, const char *key, cons
         if (strcmp(t->ids, SAMPLES_OF) != 0)
             return on ? SHELF_OK : remove_doc(lib, t, key);   /* they come with their histories */
         if (on)                 /* a sample learnt of: its row, bytes to come */
-            return json_is_object(obj) ? shelf__sample_row(lib, key, obj) : SHELF_OK;
+            return json_is_object(obj) ? shelf__sample_row(lib, key, obj, added) : SHELF_OK;
         /* a removed sample: its rows go, unless a patch or project uses them */
         if ((rc = run(lib, "DELETE FROM samples WHERE sha256 = ?2 AND id NOT IN "
                            "(SELECT sample_id FROM patch_samples UNION SELECT sample_id FROM "
@@ -259,18 +260,18 @@ static int apply_synonyms(shelf_library *lib, json_t *v)
 }
 
 static int apply_register(shelf_library *lib, const char *item, const char *field, json_t *v,
-                          json_t *obj)
+                          json_t *obj, int *added)
 {
     static const target sample = { SHELF__KIND_SAMPLE_SQL, SAMPLES_OF };
     static const target patch = { SHELF__KIND_PATCH_SQL, DOCS_OF(SHELF__KIND_PATCH_SQL) };
     static const target project = { SHELF__KIND_PROJECT_SQL, DOCS_OF(SHELF__KIND_PROJECT_SQL) };
 
     if (!strncmp(item, "s:", 2))
-        return apply_item(lib, &sample, item + 2, field, v, obj);
+        return apply_item(lib, &sample, item + 2, field, v, obj, added);
     if (!strncmp(item, "p:", 2))
-        return apply_item(lib, &patch, item + 2, field, v, NULL);
+        return apply_item(lib, &patch, item + 2, field, v, NULL, NULL);
     if (!strncmp(item, "j:", 2))
-        return apply_item(lib, &project, item + 2, field, v, NULL);
+        return apply_item(lib, &project, item + 2, field, v, NULL, NULL);
     if (!strncmp(item, "c:", 2))
         return apply_collection(lib, item + 2, field, v);
     if (!strcmp(item, "y:") && !strcmp(field, "."))
@@ -336,7 +337,7 @@ static int apply_all_registers(shelf_library *lib, const char *item)
 
         if ((rc = shelf__json_parse(&lib->err, SHELF_EFORMAT, "a change", text, strlen(text),
                                     JSON_DECODE_ANY, &v)) == SHELF_OK)
-            rc = apply_register(lib, item, (const char *)sqlite3_column_text(st, 0), v, NULL);
+            rc = apply_register(lib, item, (const char *)sqlite3_column_text(st, 0), v, NULL, NULL);
         json_decref(v);
     }
     if (rc == SHELF_OK && step != SQLITE_DONE)
@@ -386,7 +387,7 @@ static int restore_sample(shelf__regs *r, const char *remover)
         rc = shelf__dberr(lib, "cannot write the sync state");
         goto out;
     }
-    if ((rc = shelf__sample_row(lib, item + 2, o)) != SHELF_OK ||
+    if ((rc = shelf__sample_row(lib, item + 2, o, NULL)) != SHELF_OK ||
         (rc = apply_all_registers(lib, item)) != SHELF_OK)
         goto out;
     r->st->applied++;
@@ -542,7 +543,11 @@ static int put_register(shelf__regs *r, const char *field, json_t *v, const char
     if (r->local || same)
         return SHELF_OK;        /* the catalog holds this value already */
     r->st->applied++;
-    return apply_register(lib, c->item, field, v, r->obj);
+    /* the row the sample's "." record made holds the record's fields:
+     * an UPDATE each would only cost (a first sync brings 100,000) */
+    if (r->added && sample_col(field))
+        return SHELF_OK;
+    return apply_register(lib, c->item, field, v, r->obj, &r->added);
 }
 
 /* A sample's "." record: the sample, then each field, tag, rating and
@@ -641,8 +646,10 @@ int shelf__regs_put(shelf__regs *r)
     if (!strcmp(c->field, ".") && json_is_object(v) && !shelf__is_removal(v) &&
         !strncmp(c->item, "s:", 2)) {
         r->obj = v;
+        r->added = 0;
         rc = put_sample(r, v);
         r->obj = NULL;
+        r->added = 0;
     }
     else
         rc = put_register(r, c->field, v, c->value);
@@ -693,6 +700,17 @@ int shelf__sync_guard(shelf_library *lib, int64_t removed)
                          (long long)lib->sync_deleted, (long long)lib->sync_samples, pct,
                          (int)((lib->sync_deleted * 100 + lib->sync_samples - 1) /
                                (lib->sync_samples ? lib->sync_samples : 1)));
+}
+
+int shelf_sync_set_io_timeout(shelf_library *lib, int seconds)
+{
+    if (!lib)
+        return SHELF_EINVAL;
+    if (seconds < 1 || seconds > 3600)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid I/O timeout: %d s (1 to 3600)",
+                             seconds);
+    lib->sync_io_timeout = seconds;
+    return SHELF_OK;
 }
 
 int shelf_sync_set_max_delete(shelf_library *lib, int percent)

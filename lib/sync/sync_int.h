@@ -90,6 +90,7 @@ typedef struct shelf__regs {
     shelf__merge_stats *st;
     sqlite3_stmt *get, *put, *fields;
     json_t *obj;                /* the sample of the "." record being put */
+    int added;                  /* ... made its catalog row */
     shelf__purged purged;
 } shelf__regs;
 
@@ -136,9 +137,11 @@ void shelf__regs_finish(shelf__regs *r);
  * one after the highest held (held ones are skipped; a gap is
  * SHELF_EFORMAT), clocks at most a day ahead (else SHELF_EPERM), each
  * register to the later change.  All or nothing; st (may be NULL) says
- * what happened. */
+ * what happened.  tick(ud) (when not NULL) runs before each record: a
+ * long batch keeps the other side of a connection told (peer.c's wait
+ * frames); not SHELF_OK stops the batch, all of it undone. */
 int shelf__merge_apply(shelf_library *lib, const char *self, const shelf__change *recs, size_t n,
-                       shelf__merge_stats *st);
+                       shelf__merge_stats *st, int (*tick)(void *ud), void *ud);
 
 /*
  * Messages of the sync protocol (wire.c; doc/formats.md, "Sync
@@ -203,8 +206,9 @@ int shelf__changes_drain(shelf_library *lib, const char *self, int64_t *logged);
 
 /* The catalog row of sample key (its SHA-256) from its "." record o,
  * when the catalog has none: under the sync folder, missing until its
- * bytes are here, and naming its blob when it is managed. */
-int shelf__sample_row(shelf_library *lib, const char *key, json_t *o);
+ * bytes are here, and naming its blob when it is managed.  *added (when
+ * added is not NULL): 1 when the row was made here, else 0. */
+int shelf__sample_row(shelf_library *lib, const char *key, json_t *o, int *added);
 /* Append to out up to max hashes of samples whose bytes are wanted here,
  * rows above *cursor by id (advanced): managed copies missing, and rows
  * of the sync folder missing when files is set. */

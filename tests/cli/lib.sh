@@ -188,6 +188,18 @@ import json, sys
 print([r["id"] for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1])][0])' "$2"
 }
 
+# bulk_samples DB N: N catalog rows "bulk 1".."bulk N" (category bulk,
+# under root 1, no files) written straight into the catalog DB, as a large
+# library has them; sqlite3's sha3() makes their hashes.
+bulk_samples() {
+    sqlite3 "$1" "
+      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < $2)
+      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate, channels,
+                          frames, duration, bits, category, created)
+        SELECT 'bulk ' || k, 1, 'bulk/' || k || '.wav', 1000 + k, 0, lower(hex(sha3(k, 256))),
+               'WAV', 44100, 1, 100, 0.01, 16, 'bulk', 1700000000 FROM i;"
+}
+
 # damage FILE OFFSET [COUNT]: flip COUNT bytes (1 by default) of FILE
 # from OFFSET, so they always change (writing a fixed byte leaves the
 # file as it was when that byte was already there).

@@ -77,12 +77,7 @@ contains "the offline tag arrived" "$("$SHELF" -L "$A" --json ls)" '"offline"'
 
 # ---- a link that drops in the middle of a large exchange ----
 if command -v sqlite3 >/dev/null; then
-    sqlite3 "$A/shelf.db" "
-      WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 4000)
-      INSERT INTO samples(name, root_id, relpath, size, mtime_ns, sha256, format, rate, channels,
-                          frames, duration, bits, category, created)
-        SELECT 'bulk ' || k, 1, 'bulk/' || k || '.wav', 1000 + k, 0, lower(hex(sha3(k, 256))),
-               'WAV', 44100, 1, 100, 0.01, 16, 'bulk', 1700000000 FROM i;" || fail "bulk rows"
+    bulk_samples "$A/shelf.db" 4000 || fail "bulk rows"
     "$SHELF" -L "$A" -q sync status >/dev/null
     inB "$SHELF" -L "$B" --json sync stage >"$T/bulk.out" 2>"$T/bulk.err" &
     SPID=$!
@@ -94,7 +89,7 @@ if command -v sqlite3 >/dev/null; then
         wait "$SPID"
         st=$?
         check "the exchange rode out a 2 s drop" "$st" = 0
-        [ "$st" = 0 ] || sed 's/^/    bulk: /' "$T/bulk.err" >&2
+        [ "$st" = 0 ] || { sed 's/^/    bulk: /' "$T/bulk.err"; sed 's/^/    stage: /' "$T/listen.err"; } >&2
         check "both hold the same" "$(held "$A")" = "$(held "$B")"
         # frames are compressed (a record is about 650 bytes of JSON)
         check "compressed: under 200 bytes a record" "$(python3 -c '

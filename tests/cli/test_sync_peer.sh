@@ -3,7 +3,8 @@
 # devices arrive on both (TLS 1.3, ids pinned); a device by its name at the
 # address it was last reached; a stranger and a removed device refused on
 # both sides with one line; a client killed with SIGKILL mid-exchange
-# leaves both libraries whole and the next exchange completes it.
+# leaves both libraries whole and the next exchange completes it; a
+# silent peer times out (--io-timeout), a busy one sends wait frames.
 . "$(dirname "$0")/lib.sh"
 
 S="$T/samples 舞台"
@@ -104,6 +105,35 @@ check "in frames: more than 1 MiB went" "$(json 'j["bytes_out"] + j["bytes_in"] 
 kill "$LPID" 2>/dev/null
 wait "$LPID"
 check "an interrupted listener exits 130" "$?" = 130
+
+# a silent peer times out (--io-timeout); a busy one says it is there:
+# stage waits 1 s at most, the laptop applies 8,000 new samples for longer
+sync_listen "$A" --address 127.0.0.1:0 --once --io-timeout 1
+python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(6)' "$LPORT" &
+QPID=$!
+wait "$LPID"
+check "a silent peer: the listener fails" "$?" = 1
+contains "nothing moved for 1 s" "$(cat "$T/listen.err")" "nothing moved for 1 s"
+check "in one line" "$(wc -l <"$T/listen.err")" = 1
+kill "$QPID" 2>/dev/null
+wait "$QPID" 2>/dev/null
+expect 2 "a bad --io-timeout" "$SHELF" -L "$B" sync --io-timeout 0 stage
+contains "says so" "$err" "invalid --io-timeout '0'"
+bulk_samples "$A/shelf.db" 8000 || fail "bulk samples"
+expect 0 "the bulk samples are logged" "$SHELF" -L "$A" -q sync status
+sync_listen "$A" --address 127.0.0.1:0 --once --io-timeout 1
+t0=$(date +%s%N)
+expect 0 "the laptop applies 8,000 samples" "$SHELF" -L "$B" --json sync "127.0.0.1:$LPORT"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "    the exchange took $ms ms"
+check "longer than stage's timeout" "$([ "$ms" -gt 1000 ] && echo yes)" = yes
+check "all of them arrived" "$(json 'j["received"] >= 8000')" = True
+check "the laptop sent wait frames" "$(json 'j["waits"] >= 1')" = True
+wait "$LPID"
+check "stage did not time out" "$?" = 0
+check "the laptop holds them" "$(sqlite3 "$B/shelf.db" "SELECT count(*) FROM samples WHERE category = 'bulk'")" = 8000
 
 expect 2 "a bad address" "$SHELF" -L "$B" sync "127.0.0.1:port"
 contains "one line" "$err" "invalid address '127.0.0.1:port'"

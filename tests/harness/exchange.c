@@ -101,7 +101,7 @@ size_t test_exchange(shelf_library *to, shelf_library *from, shelf__merge_stats 
 
     test_device_id(to, self);
     test_batch_for(to, from, &b);
-    ASSERT_OKL(to, shelf__merge_apply(to, self, b.c, b.n, st ? st : &local));
+    ASSERT_OKL(to, shelf__merge_apply(to, self, b.c, b.n, st ? st : &local, NULL, NULL));
     n = b.n;
     test_batch_free(&b);
     return n;

@@ -426,7 +426,7 @@ TEST(missing_parent_changes_nothing)
 
         one.device = fake;
         one.counter = 1;
-        ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, &one, 1, NULL));
+        ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, &one, 1, NULL, NULL, NULL));
     }
     ASSERT(strstr(shelf_errmsg(b), "missing") != NULL);
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions"), 0);
@@ -485,7 +485,7 @@ TEST(fifty_versions_figures)
     ASSERT_EQ_INT(bt.n, 50);
     printf("# 50 versions: %zu records, %zu bytes\n", bt.n, bt.bytes);
     test_device_id(b, self);
-    ASSERT_OKL(b, shelf__merge_apply(b, self, bt.c, bt.n, NULL));
+    ASSERT_OKL(b, shelf__merge_apply(b, self, bt.c, bt.n, NULL, NULL, NULL));
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM doc_versions"), 50);
     test_batch_free(&bt);
     shelf_library_close(a);

@@ -675,7 +675,7 @@ TEST(bad_batches_change_nothing)
     keep = x.c[1];
     x.c[1] = x.c[2];
     x.c[2] = x.c[3];
-    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 3, &st));
+    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 3, &st, NULL, NULL));
     ASSERT(strstr(shelf_errmsg(b), "jump from 1 to 3"));
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM changes"), before);
     x.c[3] = x.c[2];
@@ -685,20 +685,20 @@ TEST(bad_batches_change_nothing)
     /* a clock two days ahead */
     keep = x.c[3];
     x.c[3].hlc = shelf__hlc_pack((uint64_t)time(NULL) * 1000 + 2 * 86400000ull, 0);
-    ASSERT_RC(SHELF_EPERM, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_RC(SHELF_EPERM, shelf__merge_apply(b, self, x.c, 4, &st, NULL, NULL));
     ASSERT(strstr(shelf_errmsg(b), "ahead of this one's"));
     x.c[3] = keep;
 
     /* a value that is not JSON */
     x.c[3].value = "{not json";
-    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_RC(SHELF_EFORMAT, shelf__merge_apply(b, self, x.c, 4, &st, NULL, NULL));
     x.c[3] = keep;
     ASSERT_EQ_INT(sql_int(b, "SELECT count(*) FROM changes"), before);
     ASSERT_STATE(b, dir, "kick é.wav", "|0|0|kick");
 
-    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st, NULL, NULL));
     ASSERT_STATE(b, dir, "kick é.wav", "t1|0|0|kick");
-    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st));
+    ASSERT_OKL(b, shelf__merge_apply(b, self, x.c, 4, &st, NULL, NULL));
     ASSERT_EQ_INT(st.skipped, 4);
     ASSERT_EQ_INT(st.applied, 0);
     /* applying queued nothing of b's own */
