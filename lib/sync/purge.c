@@ -349,26 +349,27 @@ out:
 
 int shelf__purge_gone(shelf_library *lib, const shelf__change *c, int *gone)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT 1 FROM sync_state WHERE field = '!' AND "
-                                           "(item = ?1 OR item = ?2)");
     const char *other = !strncmp(c->field, "has:", 4) ? c->field + 4 : "";
+    sqlite3_stmt *st;
     int step;
 
     *gone = 0;
-    if (!strcmp(c->field, "!")) {
-        sqlite3_finalize(st);
+    if (!strcmp(c->field, "!"))
         return SHELF_OK;        /* another device's tombstone of it: kept */
-    }
-    if (!st)
+    /* once a record received: kept prepared */
+    if (!(st = shelf__prepare_kept(lib, "SELECT 1 FROM sync_state WHERE field = '!' AND "
+                                        "(item = ?1 OR item = ?2)")))
         return lib->err.rc;
     if (sqlite3_bind_text(st, 1, c->item, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, other, -1, SQLITE_STATIC) != SQLITE_OK ||
         ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
-        sqlite3_finalize(st);
-        return shelf__dberr(lib, "cannot read the sync state");
+        int rc = shelf__dberr(lib, "cannot read the sync state");
+
+        sqlite3_reset(st);
+        return rc;
     }
     *gone = step == SQLITE_ROW;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (!*gone)
         return SHELF_OK;
     /* a record about an item purged here: kept for its counter, emptied
