@@ -2,8 +2,8 @@
  * test_catalog.c: unit tests of the library folder and the catalog through
  * the public API: open/create/reopen and their refusals, tags, ratings,
  * favourites, listing, search, find_path, removal (with managed blobs),
- * read-only use, migration of a version-1 catalog (tests/data/schema-v1.sql)
- * and allocation failures.  The database is checked with sqlite3 directly.
+ * read-only use, migration of a version-1 catalog (tests/data/schema-v1.sql),
+ * allocation failures and the statements the library keeps prepared.  The database is checked with sqlite3 directly.
  */
 #include <sndfile.h>
 #include <sqlite3.h>
@@ -1411,6 +1411,59 @@ TEST(alloc_fail_list)
     teardown(&fx);
 }
 
+/* Kept statements: the same SQL gives the same statement, reset and
+ * unbound; past SHELF__KEPT kinds the oldest idle one goes, never one
+ * that is running; closing the library finalizes them all. */
+TEST(kept_statements)
+{
+    char dir[PATH_MAX], sql[64];
+    shelf_library *lib;
+    sqlite3_stmt *a, *b, *run;
+    int i;
+
+    test_pathf(dir, sizeof dir, "%s/kept", test_tmpdir());
+    lib = open_lib(dir, SHELF_OPEN_CREATE);
+    a = shelf__prepare_kept(lib, "SELECT ?1");
+    ASSERT(a);
+    ASSERT_EQ_INT(sqlite3_bind_int(a, 1, 7), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(a), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_int(a, 0), 7);
+    /* asked again while it is mid-row: the same one, reset, unbound */
+    b = shelf__prepare_kept(lib, "SELECT ?1");
+    ASSERT(a == b);
+    ASSERT_EQ_INT(sqlite3_stmt_busy(b), 0);
+    ASSERT_EQ_INT(sqlite3_step(b), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_type(b, 0), SQLITE_NULL);
+    /* one left running while 2 * SHELF__KEPT others come and go */
+    run = shelf__prepare_kept(lib, "SELECT 1 UNION ALL SELECT 2");
+    ASSERT(run);
+    ASSERT_EQ_INT(sqlite3_step(run), SQLITE_ROW);
+    for (i = 0; i < 2 * SHELF__KEPT; i++) {
+        sqlite3_stmt *st;
+
+        snprintf(sql, sizeof sql, "SELECT %d", i);
+        st = shelf__prepare_kept(lib, sql);
+        ASSERT(st && st != run);
+        ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+        ASSERT_EQ_INT(sqlite3_column_int(st, 0), i);
+        sqlite3_reset(st);
+    }
+    /* the running one survived: it still steps to its second row */
+    ASSERT_EQ_INT(sqlite3_stmt_busy(run), 1);
+    ASSERT_EQ_INT(sqlite3_step(run), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_int(run, 0), 2);
+    sqlite3_reset(run);
+    /* the first was evicted and comes back prepared anew */
+    a = shelf__prepare_kept(lib, "SELECT ?1");
+    ASSERT(a);
+    ASSERT_EQ_INT(sqlite3_step(a), SQLITE_ROW);
+    sqlite3_reset(a);
+    /* bad SQL: NULL, the error said */
+    ASSERT(shelf__prepare_kept(lib, "SELEKT") == NULL);
+    ASSERT(strstr(shelf_errmsg(lib), "syntax error") != NULL);
+    shelf_library_close(lib);       /* ASan: nothing leaks, nothing freed twice */
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1437,6 +1490,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(alloc_fail_search),
         TEST_ENTRY(alloc_fail_search_count),
         TEST_ENTRY(alloc_fail_list),
+        TEST_ENTRY(kept_statements),
         TEST_END
     };
 
