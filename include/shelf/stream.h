@@ -234,8 +234,9 @@ typedef struct shelf_notes {
     char **samples;          /* as written in the script */
     shelf_note *notes;
     /* Each sample's forward loop, 3 * nsamples values: start, end (end
-     * exclusive; 0, 0: none), crossfade frames.  Notes on a looped sample
-     * loop until their release (len). */
+     * exclusive; 0, 0: none; -1, -1: the loop the file carries, read at
+     * render), crossfade frames.  Notes on a looped sample loop until
+     * their release (len). */
     int64_t *loops;
 } shelf_notes;
 SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,

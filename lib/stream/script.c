@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sndfile.h>
 #include "stream_int.h"
 
 #define MAX_NOTES 1000000
@@ -250,18 +251,25 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
         } else if (!strcmp(w, "loop")) {
             char v[32];
             int64_t sn = 0, ls = 0, le = 0, xf = 0;
-            int more;
+            int more, own = 0;
+            /* "loop SAMPLE file": the loop the file carries (its points
+             * are checked against the crossfade when it is read) */
             if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
-                !word(&p, end, v, sizeof v) || parse_i64(v, 0, MAX_FRAMES, &ls) ||
-                !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls ||
+                !word(&p, end, v, sizeof v) ||
+                (!(own = !strcmp(v, "file")) &&
+                 (parse_i64(v, 0, MAX_FRAMES, &ls) ||
+                  !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls)) ||
                 ((more = word(&p, end, v, sizeof v)) &&
-                 (strncmp(v, "xfade=", 6) != 0 || parse_i64(v + 6, 0, le - ls, &xf) || xf > ls)) ||
+                 (strncmp(v, "xfade=", 6) != 0 ||
+                  parse_i64(v + 6, 0, own ? MAX_FRAMES : le - ls, &xf) || (!own && xf > ls))) ||
                 (more && word(&p, end, v, sizeof v))) {
                 snprintf(ps.msg, sizeof ps.msg,
-                         "line %d: bad loop (want 'loop SAMPLE START END [xfade=F]', START < END, "
-                         "F <= START and <= END - START)", ps.line);
+                         "line %d: bad loop (want 'loop SAMPLE START END [xfade=F]' or 'loop SAMPLE "
+                         "file [xfade=F]', START < END, F <= START and <= END - START)", ps.line);
                 goto out;
             }
+            if (own)
+                ls = le = -1;
             n->loops[3 * sn] = ls;
             n->loops[3 * sn + 1] = le;
             n->loops[3 * sn + 2] = xf;
@@ -312,6 +320,43 @@ typedef struct playing {
     uint32_t release;
 } playing;
 
+/* The forward loop that the file of sample i carries (libsndfile's
+ * instrument chunk: WAV smpl, AIFF MARK/INST; its end is exclusive) into
+ * lp[0..1]; SHELF_EFORMAT (msg said) when it has none or plays another
+ * way. */
+static int file_loop(const char *path, size_t i, int64_t *lp, char *msg, size_t msgsize)
+{
+    static const char *const modes[] = { "backward", "alternating" };
+    SF_INFO info;
+    SF_INSTRUMENT inst;
+    SNDFILE *sf;
+    int got;
+
+    memset(&info, 0, sizeof info);
+    memset(&inst, 0, sizeof inst);
+    if (!(sf = sf_open(path, SFM_READ, &info))) {
+        snprintf(msg, msgsize, "cannot read the loop of sample %zu '%s': %s", i, path,
+                 sf_strerror(NULL));
+        return SHELF_EFORMAT;
+    }
+    got = sf_command(sf, SFC_GET_INSTRUMENT, &inst, sizeof inst) == SF_TRUE &&
+          inst.loop_count > 0 && inst.loops[0].end > inst.loops[0].start &&
+          (sf_count_t)inst.loops[0].end <= info.frames;
+    sf_close(sf);
+    if (!got) {
+        snprintf(msg, msgsize, "sample %zu '%s' carries no loop ('loop %zu file')", i, path, i);
+        return SHELF_EFORMAT;
+    }
+    if (inst.loops[0].mode == SF_LOOP_BACKWARD || inst.loops[0].mode == SF_LOOP_ALTERNATING) {
+        snprintf(msg, msgsize, "sample %zu '%s': its loop plays %s; only forward loops play yet",
+                 i, path, modes[inst.loops[0].mode == SF_LOOP_ALTERNATING]);
+        return SHELF_EFORMAT;
+    }
+    lp[0] = inst.loops[0].start;
+    lp[1] = inst.loops[0].end;
+    return SHELF_OK;
+}
+
 int shelf_notes_render(const shelf_notes *n, const char *const *paths,
                        const shelf_stream_opts *opts, uint32_t block, float **pcm,
                        int64_t *frames_out, shelf_stream_stats *stats, char **errmsg)
@@ -321,6 +366,7 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
     shelf_stream *s = NULL;
     shelf_stream_sample_info *info = NULL;
     playing *pl = NULL;
+    int64_t *lp = NULL;      /* the loops, the files' own read */
     float *out = NULL;
     size_t i, npl = 0, next = 0;
     int64_t frames = n->frames, t = 0;
@@ -347,19 +393,24 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
     if ((rc = shelf_stream_new(&o, &s, errmsg)) != SHELF_OK)
         return rc;
     if (!(info = shelf__calloc(n->nsamples + 1, sizeof *info)) ||
-        !(pl = shelf__calloc(n->nnotes + 1, sizeof *pl))) {
+        !(pl = shelf__calloc(n->nnotes + 1, sizeof *pl)) ||
+        !(lp = shelf__calloc(3 * n->nsamples + 3, sizeof *lp))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
+    if (n->loops)
+        memcpy(lp, n->loops, 3 * n->nsamples * sizeof *lp);
     for (i = 0; i < n->nsamples; i++) {
         if ((rc = shelf_stream_add(s, paths[i], &id)) != SHELF_OK) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
-        if (n->loops && n->loops[3 * i + 1] &&
-            (rc = shelf_stream_set_loop(s, id, n->loops[3 * i], n->loops[3 * i + 1],
-                                        (uint32_t)n->loops[3 * i + 2])) != SHELF_OK) {
+        if (lp[3 * i + 1] < 0 && (rc = file_loop(paths[i], i, &lp[3 * i], msg, sizeof msg)) != SHELF_OK)
+            goto out;
+        if (lp[3 * i + 1] &&
+            (rc = shelf_stream_set_loop(s, id, lp[3 * i], lp[3 * i + 1],
+                                        (uint32_t)lp[3 * i + 2])) != SHELF_OK) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
             goto out;
         }
@@ -371,7 +422,7 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             snprintf(msg, sizeof msg, "note %zu starts past the end of sample %d", i + 1, nt->sample);
             goto out;
         }
-        if (nt->length < 0 && n->loops && n->loops[3 * nt->sample + 1] > nt->offset) {
+        if (nt->length < 0 && lp[3 * nt->sample + 1] > nt->offset) {
             rc = SHELF_EINVAL;
             snprintf(msg, sizeof msg, "note %zu plays the loop of sample %d: it needs a len",
                      i + 1, nt->sample);
@@ -388,9 +439,9 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             if (nt->length >= 0 && nt->release == SHELF_STREAM_PLAY_OUT) {
                 /* Played out from the release: at most from the loop's
                  * start (or the note's offset) to the sample's end. */
-                int64_t from = n->loops && n->loops[3 * nt->sample + 1] > nt->offset &&
-                                       n->loops[3 * nt->sample] < nt->offset
-                                   ? n->loops[3 * nt->sample]
+                int64_t from = lp[3 * nt->sample + 1] > nt->offset &&
+                                       lp[3 * nt->sample] < nt->offset
+                                   ? lp[3 * nt->sample]
                                    : nt->offset;
                 src = (double)(si->frames - from) * o.rate / si->rate / nt->pitch;
                 end = nt->at + nt->length + (int64_t)ceil(src) + 1;
@@ -460,6 +511,7 @@ out:
         *errmsg = shelf__strdup(msg[0] ? msg : shelf_strerror(rc));
     free(out);
     free(pl);
+    free(lp);
     free(info);
     shelf_stream_free(s);
     return rc;

@@ -1151,6 +1151,106 @@ static const char loop_script[] =
     "note 9000 1 pitch=0.5 len=120000 release=1000\n"
     "note 12000 2 pitch=1.5 len=60000 release=0\n";
 
+/* Give the file at path an instrument chunk with one loop [start, end)
+ * of mode (SF_LOOP_*), its audio unchanged (rewritten through libsndfile:
+ * ints for PCM, floats for float). */
+static void set_file_loop(const char *path, int64_t start, int64_t end, int mode)
+{
+    char tmp[PATH_MAX];
+    SF_INFO in, out;
+    SF_INSTRUMENT inst;
+    SNDFILE *r, *w;
+    int fl = 0;
+    void *buf;
+
+    memset(&in, 0, sizeof in);
+    ASSERT((r = sf_open(path, SFM_READ, &in)) != NULL);
+    fl = (in.format & SF_FORMAT_SUBMASK) == SF_FORMAT_FLOAT;
+    buf = malloc((size_t)in.frames * (size_t)in.channels * 4);
+    ASSERT(buf);
+    ASSERT_EQ_INT(fl ? sf_readf_float(r, buf, in.frames) : sf_readf_int(r, buf, in.frames), in.frames);
+    sf_close(r);
+    out = in;
+    test_pathf(tmp, sizeof tmp, "%s.tmp", path);
+    ASSERT((w = sf_open(tmp, SFM_WRITE, &out)) != NULL);
+    memset(&inst, 0, sizeof inst);
+    inst.basenote = 60;
+    inst.loop_count = 1;
+    inst.loops[0].mode = mode;
+    inst.loops[0].start = (unsigned)start;
+    inst.loops[0].end = (unsigned)end;
+    ASSERT_EQ_INT(sf_command(w, SFC_SET_INSTRUMENT, &inst, sizeof inst), SF_TRUE);
+    ASSERT_EQ_INT(fl ? sf_writef_float(w, buf, in.frames) : sf_writef_int(w, buf, in.frames), in.frames);
+    ASSERT_EQ_INT(sf_close(w), 0);
+    ASSERT_EQ_INT(rename(tmp, path), 0);
+    free(buf);
+}
+
+/* "loop SAMPLE file": the loop the file carries (its smpl chunk) renders
+ * exactly as the same points written in the script, streamed and from
+ * RAM; a file with no loop, or one that plays backward, is refused with
+ * a line that names it. */
+TEST(loop_from_the_file)
+{
+    static const char head[] = "shelf-notes 1\nrate 48000\nsample a\nsample b\n";
+    static const char notes[] =
+        "note 0 0 len=300000 release=4000\n"
+        "note 500 1 pitch=1.5 gain=0.5 len=200000 release=20000\n"
+        "note 9000 1 pitch=0.5 len=120000 release=0\n";
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], text[1024], *msg = NULL;
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *given, *own;
+    shelf_stream_opts od = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    shelf_stream_opts oram = small_opts(SHELF_STREAM_RAM);
+    shelf_stream_stats st1, st2;
+    int64_t f1, f2;
+    float *a, *b, *pcm = NULL;
+
+    make_loop_set(dir, paths);
+    set_file_loop(paths[0], 20000, 100000, SF_LOOP_FORWARD);
+    set_file_loop(paths[1], 30000, 70000, SF_LOOP_FORWARD);
+    snprintf(text, sizeof text, "%sloop 0 20000 100000\nloop 1 30000 70000 xfade=2000\n%s", head, notes);
+    given = parse(text);
+    snprintf(text, sizeof text, "%sloop 0 file\nloop 1 file xfade=2000\n%s", head, notes);
+    own = parse(text);
+    ASSERT_EQ_INT(own->loops[0], -1);
+    ASSERT_EQ_INT(own->loops[1], -1);
+    ASSERT_EQ_INT(own->loops[5], 2000);
+    a = render(given, pp, od, &f1, &st1);
+    b = render(own, pp, od, &f2, &st2);
+    ASSERT_EQ_INT(f1, f2);
+    ASSERT(st2.loop_wraps >= 4);
+    ASSERT_EQ_INT(st1.loop_wraps, st2.loop_wraps);
+    ASSERT(memcmp(a, b, (size_t)f1 * 2 * sizeof *a) == 0);
+    free(b);
+    b = render(own, pp, oram, &f2, &st2);
+    ASSERT(memcmp(a, b, (size_t)f1 * 2 * sizeof *a) == 0);
+    free(a);
+    free(b);
+    shelf_notes_free(given);
+    shelf_notes_free(own);
+
+    /* paths[2] carries no loop yet; then a backward one */
+    snprintf(text, sizeof text, "shelf-notes 1\nsample c\nloop 0 file\nnote 0 0 len=1000\n");
+    own = parse(text);
+    ASSERT_EQ_INT(shelf_notes_render(own, &pp[2], &oram, 128, &pcm, &f1, NULL, &msg), SHELF_EFORMAT);
+    ASSERT(msg && strstr(msg, "carries no loop") && strstr(msg, "loop float.wav"));
+    free(msg);
+    msg = NULL;
+    set_file_loop(paths[2], 1000, 5000, SF_LOOP_BACKWARD);
+    ASSERT_EQ_INT(shelf_notes_render(own, &pp[2], &oram, 128, &pcm, &f1, NULL, &msg), SHELF_EFORMAT);
+    ASSERT(msg && strstr(msg, "plays backward"));
+    ASSERT(pcm == NULL);
+    free(msg);
+    shelf_notes_free(own);
+    /* bad lines */
+    snprintf(text, sizeof text, "shelf-notes 1\nsample a\nloop 0 file 5\n");
+    ASSERT_EQ_INT(shelf_notes_parse(text, strlen(text), &own, &msg), SHELF_EFORMAT);
+    ASSERT(msg && strstr(msg, "line 3: bad loop"));
+    free(msg);
+}
+
 TEST(loop_bitexact)
 {
     const char *dir = test_tmpdir();
@@ -1307,7 +1407,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
-        TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
+        TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
         TEST_END
     };
     return test_run(argc, argv, tests);
