@@ -64,16 +64,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The file of a catalogued sample: its managed copy, or root/relpath. */
+/* The file of a catalogued sample (shelf_catalog_path) in buf. */
 static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, size_t size)
 {
-    int n;
+    char *path = NULL;
+    int n = -1;
 
-    if (s->blob)
-        n = snprintf(buf, size, "%s/objects/%.2s/%.2s/%s", shelf_library_path(lib), s->blob,
-                     s->blob + 2, s->blob);
-    else
-        n = snprintf(buf, size, "%s/%s", s->root, s->relpath);
+    if (shelf_catalog_path(lib, s, &path) == SHELF_OK)
+        n = snprintf(buf, size, "%s", path);
+    shelf_free(path);
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 

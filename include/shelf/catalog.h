@@ -124,6 +124,16 @@ SHELF_API int shelf_catalog_get(shelf_library *lib, int64_t id, shelf_cursor **o
  */
 SHELF_API int shelf_catalog_find_path(shelf_library *lib, const char *path, int64_t *id);
 
+/*
+ * The file a sample's bytes are read from: its managed copy in the store
+ * (DIR/objects/...) when it has one, else root/relpath.  s is a row from
+ * this library (a cursor's or shelf_catalog_get's).  The file need not
+ * exist (s->missing says what the last scan found).  *out is owned (free
+ * with shelf_free), NULL on failure.  Errors: SHELF_EINVAL (a row with
+ * neither a copy nor a root, or a malformed copy name), SHELF_ENOMEM.
+ */
+SHELF_API int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out);
+
 /* Count samples: all, and those marked missing.  Either may be NULL. */
 SHELF_API int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing);
 

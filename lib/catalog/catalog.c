@@ -292,6 +292,23 @@ out:
     return rc;
 }
 
+int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out)
+{
+    *out = NULL;
+    if (s->blob) {
+        /* the name is a path component: 64 hex digits and nothing else */
+        if (strlen(s->blob) != 64 || strspn(s->blob, "0123456789abcdef") != 64)
+            return shelf__seterr(&lib->err, SHELF_EINVAL, "sample %lld: bad copy name",
+                                 (long long)s->id);
+        *out = shelf__store_path(&lib->store, s->blob);
+    } else if (s->root && s->relpath) {
+        *out = shelf__sample_abspath(s->root, s->relpath);
+    } else {
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "sample %lld has no file", (long long)s->id);
+    }
+    return *out ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+}
+
 int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing)
 {
     sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*), count(*) FILTER (WHERE missing) "

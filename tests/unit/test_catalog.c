@@ -935,6 +935,63 @@ TEST(find_path)
     teardown(&fx);
 }
 
+/* ---- the file of a sample ------------------------------------------------------------- */
+
+TEST(sample_path)
+{
+    const char *paths[1];
+    char p[PATH_MAX], copy[PATH_MAX], *path = NULL;
+    shelf_sample fake;
+    const shelf_sample *row;
+    shelf_cursor *cur;
+    shelf_library *lib;
+    fixture fx;
+    int64_t id;
+
+    /* A referenced sample: root/relpath, absolute. */
+    setup(&fx);
+    ASSERT_OKL(fx.lib, shelf_catalog_get(fx.lib, fx.id[SNARE], &cur, &row));
+    ASSERT_OKL(fx.lib, shelf_catalog_path(fx.lib, row, &path));
+    test_pathf(p, sizeof p, "%s/%s", fx.src, corpus[SNARE].rel);
+    ASSERT_EQ_STR(path, p);
+    shelf_free(path);
+    shelf_cursor_free(cur);
+    /* A row with no file, and a copy name that is not a hash, are refused. */
+    memset(&fake, 0, sizeof fake);
+    fake.id = 7;
+    path = (char *)1;
+    ASSERT_RC(SHELF_EINVAL, shelf_catalog_path(fx.lib, &fake, &path));
+    ASSERT(path == NULL);
+    fake.blob = "../../../../etc/passwd";
+    ASSERT_RC(SHELF_EINVAL, shelf_catalog_path(fx.lib, &fake, &path));
+    ASSERT(path == NULL);
+    teardown(&fx);
+
+    /* A managed sample: its copy in the store, which has the file's bytes
+     * and stays the sample's file when the original goes. */
+    test_pathf(p, sizeof p, "%s/copied", test_tmpdir());
+    ASSERT(mkdir(p, 0777) == 0);
+    write_corpus(p, copy);
+    test_pathf(p, sizeof p, "%s/lib2", test_tmpdir());
+    lib = open_lib(p, SHELF_OPEN_CREATE);
+    paths[0] = copy;
+    import(lib, paths, 1, SHELF_IMPORT_COPY, NULL);
+    test_pathf(p, sizeof p, "%s/%s", copy, corpus[KICK].rel);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p, &id));
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    ASSERT(row->blob != NULL);
+    ASSERT_OKL(lib, shelf_catalog_path(lib, row, &path));
+    test_pathf(copy, sizeof copy, "%s/objects/%.2s/%.2s/%s", shelf_library_path(lib), row->blob,
+               row->blob + 2, row->blob);
+    ASSERT_EQ_STR(path, copy);
+    ASSERT(test_exists(path));
+    ASSERT(unlink(p) == 0);
+    ASSERT(test_exists(path));
+    shelf_free(path);
+    shelf_cursor_free(cur);
+    shelf_library_close(lib);
+}
+
 /* ---- removal ------------------------------------------------------------------------ */
 
 TEST(remove)
@@ -1480,7 +1537,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(list_paging_and_filters),
         TEST_ENTRY(search),
         TEST_ENTRY(search_ranking),
-        TEST_ENTRY(find_path),
+        TEST_ENTRY(find_path), TEST_ENTRY(sample_path),
         TEST_ENTRY(remove),
         TEST_ENTRY(remove_shared_blob),
         TEST_ENTRY(readonly),
