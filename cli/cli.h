@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "shelf/shelf.h"
+#include "samples.h"     /* tools/: samples as JSON, note names, sort keys */
 
 /* Exit statuses (documented in `shelf help` and doc/shelf.1). */
 enum {
@@ -83,13 +84,9 @@ int cli_resolve(shelf_library *lib, const char *arg, int64_t *id);
 extern volatile int cli_interrupted;
 void cli_catch_signals(void);
 
-/* Output of samples. */
-json_t *cli_sample_json(const shelf_sample *s);
+/* Output of samples (as JSON: tool_sample_json with TOOL_SAMPLE_ALL). */
 void cli_sample_line(FILE *f, const shelf_sample *s);
 void cli_sample_long(FILE *f, const shelf_sample *s);
-/* A file name as JSON: its escaped text (shelf_name_escape), null for NULL;
- * NULL only when memory runs out. */
-json_t *cli_json_name(const char *s);
 /* JSON text (any value, scalars too) parsed, or NULL. */
 json_t *cli_json_parse(const char *text);
 /* A file name for a line of text: escaped with SHELF_NAME_CONTROL (no
@@ -112,8 +109,6 @@ void cli_json_check(int r);
 /* Print text on stderr with a caret under byte column pos (1-based), only
  * the part around it when text is long. */
 void cli_show_column(const char *text, int pos);
-/* MIDI note name, middle C (60) = "C4"; "-" when key < 0. */
-const char *cli_note_name(int key, char buf[8]);
 /* "1.2 MB" */
 const char *cli_bytes(uint64_t n, char buf[32]);
 

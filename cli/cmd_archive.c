@@ -64,7 +64,7 @@ static void on_problem(void *ud, int problem, const char *path, const char *deta
     cli_progress_end(&u->prog);
     if (u->arr)
         add_json(u, json_pack("{s:s, s:o, s:s}", "problem", problem_name(problem),
-                                                "path", cli_json_name(path), "detail", detail));
+                                                "path", tool_json_name(path), "detail", detail));
     else
         printf("%-10s %s: %s\n", problem_name(problem), path, detail);
 }
@@ -451,7 +451,7 @@ static void on_item(void *ud, const shelf_archive_item *it)
                                                 action_name(it->action), "kind", kind_names[it->kind],
                                                 "archive_id", (json_int_t)it->archive_id,
                                                 "id", (json_int_t)it->id, "name",
-                                                cli_json_name(it->name ? it->name : ""),
+                                                tool_json_name(it->name ? it->name : ""),
                                                 "detail", it->detail ? it->detail : ""));
     else if (!u->c->quiet)
         printf("%-9s %-7s %6lld -> %-6lld %s%s%s\n", action_name(it->action), kind_names[it->kind],

@@ -1430,7 +1430,7 @@ static void restore_item(void *ud, const shelf_restore_item *it)
     if (ui->c->json) {
         jadd(ui->arr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:I, s:s}", "action",
                               action_name(it->action), "kind", kind_name(it->kind), "id", (json_int_t)it->id,
-                              "name", cli_json_name(it->name), "path", cli_json_name(it->path),
+                              "name", tool_json_name(it->name), "path", tool_json_name(it->path),
                               "size", (json_int_t)it->size, "detail", it->detail));
         return;
     }

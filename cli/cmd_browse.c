@@ -43,7 +43,7 @@ static int collection_show(const cli *c, shelf_library *lib, const char *name)
     }
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
+            cli_json_check(json_array_append_new(arr, tool_sample_json(s, TOOL_SAMPLE_ALL)));
         else
             cli_sample_line(stdout, s);
     }
@@ -239,7 +239,7 @@ static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
         if (kind != ui->kind || group != ui->group)
             cli_json_check(json_array_append_new(groups, json_array()));
         cli_json_check(json_array_append_new(json_array_get(groups, json_array_size(groups) - 1),
-                                             cli_sample_json(row)));
+                                             tool_sample_json(row, TOOL_SAMPLE_ALL)));
     } else {
         if (kind != ui->kind)
             printf("%s== %s\n", ui->kind ? "\n" : "",

@@ -31,7 +31,7 @@ static int print_cursor(const cli *c, shelf_library *lib, shelf_cursor *cur, int
     *rows = 0;
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
+            cli_json_check(json_array_append_new(arr, tool_sample_json(s, TOOL_SAMPLE_ALL)));
         else
             cli_sample_line(stdout, s);
         (*rows)++;
@@ -75,7 +75,7 @@ int cmd_info(const cli *c, int argc, char **argv)
             continue;
         }
         if (c->json) {
-            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
+            cli_json_check(json_array_append_new(arr, tool_sample_json(s, TOOL_SAMPLE_ALL)));
         } else {
             if (i > 1)
                 putchar('\n');
@@ -139,31 +139,17 @@ int cmd_ls(const cli *c, int argc, char **argv)
     return ex;
 }
 
-/* Sort keys by name, shared by ls and search; "-name" reverses. */
-static const struct { const char *name; int key; } sort_keys[] = {
-    { "id", SHELF_SORT_ID }, { "name", SHELF_SORT_NAME }, { "path", SHELF_SORT_PATH },
-    { "size", SHELF_SORT_SIZE }, { "length", SHELF_SORT_DURATION }, { "len", SHELF_SORT_DURATION },
-    { "rate", SHELF_SORT_RATE }, { "key", SHELF_SORT_KEY }, { "bpm", SHELF_SORT_TEMPO },
-    { "added", SHELF_SORT_ADDED }, { "used", SHELF_SORT_USED }, { "rating", SHELF_SORT_RATING },
-    { "relevance", SHELF_SORT_RELEVANCE },
-};
-
 static int parse_sort(const char *arg, int *sort, int *descending)
 {
     const char *name = arg;
-    size_t k;
 
     if (*name == '-') {
         *descending = !*descending;
         name++;
     }
-    for (k = 0; k < sizeof sort_keys / sizeof sort_keys[0]; k++)
-        if (!strcmp(name, sort_keys[k].name)) {
-            *sort = sort_keys[k].key;
-            return EXIT_OK;
-        }
-    cli_error("unknown sort key '%s' (id name path size length rate key bpm added used rating "
-              "relevance)", arg);
+    if ((*sort = tool_sort_key(name)) >= 0)
+        return EXIT_OK;
+    cli_error("unknown sort key '%s' (" TOOL_SORT_NAMES ")", arg);
     return EXIT_USAGE;
 }
 
@@ -208,7 +194,7 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
 
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         if (arr)
-            cli_json_check(json_array_append_new(arr, cli_sample_json(s)));
+            cli_json_check(json_array_append_new(arr, tool_sample_json(s, TOOL_SAMPLE_ALL)));
         else
             cli_sample_line(stdout, s);
         rows++;
@@ -218,7 +204,7 @@ static int print_page(const cli *c, shelf_library *lib, shelf_cursor *cur, const
         return cli_fail(lib, rc);
     }
     if (arr) {
-        cli_print_json(json_pack("{s:o, s:I, s:b, s:I, s:o}", "query", cli_json_name(query), "total",
+        cli_print_json(json_pack("{s:o, s:I, s:b, s:I, s:o}", "query", tool_json_name(query), "total",
                                  (json_int_t)total, "exact", exact, "offset", (json_int_t)offset,
                                  "results", arr));
     } else if (!c->quiet) {

@@ -28,7 +28,7 @@ static int one(void *ud, const shelf_conflict *k)
                               k->other_vid, "since", (json_int_t)k->since);
 
         if (o)
-            cli_json_check(json_object_set_new(o, "name", cli_json_name(k->name ? k->name : "")));
+            cli_json_check(json_object_set_new(o, "name", tool_json_name(k->name ? k->name : "")));
         cli_json_check(json_array_append_new(l->arr, o));
         return 0;
     }

@@ -111,7 +111,7 @@ static int device_id(const cli *c, int argc, char **argv)
                               (json_int_t)d.created, "key_type", d.key_type);
 
         if (o && png)
-            cli_json_check(json_object_set_new(o, "png", cli_json_name(png)));
+            cli_json_check(json_object_set_new(o, "png", tool_json_name(png)));
         cli_print_json(o);
         return EXIT_OK;
     }
@@ -354,9 +354,9 @@ static int device_invite(const cli *c, int argc, char **argv)
         json_t *j = json_pack("{s:s}", "invitation", text);
 
         if (j && out)
-            cli_json_check(json_object_set_new(j, "out", cli_json_name(out)));
+            cli_json_check(json_object_set_new(j, "out", tool_json_name(out)));
         if (j && png)
-            cli_json_check(json_object_set_new(j, "png", cli_json_name(png)));
+            cli_json_check(json_object_set_new(j, "png", tool_json_name(png)));
         cli_print_json(j);
         shelf_free(text);
         return EXIT_OK;

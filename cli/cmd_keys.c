@@ -37,7 +37,7 @@ json_t *cli_signature_json(const shelf_signature *s)
     if (s->state == SHELF_SIGNATURE_NONE)
         return json_null();
     return json_pack("{s:s, s:s, s:s?, s:o, s:s}", "state", s->state == SHELF_SIGNATURE_VALID ? "valid" : "bad",
-                     "key", s->key, "device", s->device[0] ? s->device : NULL, "name", cli_json_name(s->name),
+                     "key", s->key, "device", s->device[0] ? s->device : NULL, "name", tool_json_name(s->name),
                      "trust", s->state == SHELF_SIGNATURE_VALID ? cli_trust_name(s->trust) : "unknown");
 }
 
@@ -101,7 +101,7 @@ static int on_key(void *ud, const shelf_signkey_info *k)
     if (x->arr) {
         cli_json_check(json_array_append_new(
             x->arr, json_pack("{s:s, s:s, s:o, s:s?, s:I, s:b}", "kind", kinds[k->kind], "key", k->key, "name",
-                              cli_json_name(k->name), "device", k->device[0] ? k->device : NULL, "added",
+                              tool_json_name(k->name), "device", k->device[0] ? k->device : NULL, "added",
                               (json_int_t)k->added, "revoked", k->revoked != 0)));
         return SHELF_OK;
     }

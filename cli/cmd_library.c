@@ -55,10 +55,10 @@ static void import_file(void *ud, int status, const char *path, int64_t id, cons
                                          "missing", "failed", "differs" };
 
     if (status == SHELF_FILE_FAILED)
-        cli_json_check(json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", cli_json_name(path),
+        cli_json_check(json_array_append_new(ui->failed, json_pack("{s:o, s:s}", "path", tool_json_name(path),
                                                                    "reason", reason)));
     else if (status == SHELF_FILE_DIFFERS)
-        cli_json_check(json_array_append_new(ui->differs, cli_json_name(path)));
+        cli_json_check(json_array_append_new(ui->differs, tool_json_name(path)));
     if (status != SHELF_FILE_FAILED && ui->verbose && !ui->c->json) {
         char *t = cli_name_text(path);
 
@@ -260,7 +260,7 @@ static void verify_problem(void *ud, int problem, int64_t id, const char *path)
     if (ui->c->json) {
         cli_json_check(json_array_append_new(ui->problems, json_pack("{s:s, s:I, s:o}", "problem", what,
                                                                      "id", (json_int_t)id,
-                                                                     "path", cli_json_name(path))));
+                                                                     "path", tool_json_name(path))));
         return;
     }
     cli_progress_end(&ui->bar);

@@ -186,7 +186,7 @@ static void print_range(const char *what, const json_t *r, int notes)
     if (!r)
         return;
     if (notes)
-        printf("  %s %s-%s", what, cli_note_name(lo, a), cli_note_name(hi, b));
+        printf("  %s %s-%s", what, tool_note_name(lo, a), tool_note_name(hi, b));
     else
         printf("  %s %d-%d", what, lo, hi);
 }
@@ -210,7 +210,7 @@ static void show_patch_text(const json_t *doc)
         printf("  %-6s", key);
         print_range("key", json_object_get(z, "key"), 1);
         if (json_object_get(z, "root"))
-            printf("  root %s", cli_note_name((int)json_integer_value(json_object_get(z, "root")), note));
+            printf("  root %s", tool_note_name((int)json_integer_value(json_object_get(z, "root")), note));
         print_range("vel", json_object_get(z, "vel"), 0);
         if (json_object_get(z, "rr"))
             printf("  rr %lld", (long long)json_integer_value(json_object_get(z, "rr")));
@@ -1661,7 +1661,7 @@ static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
     if (ui->arr)
         return json_array_append_new(ui->arr, json_pack("{s:s, s:I, s:o, s:s}", "kind", kinds[kind],
                                                         "id", (json_int_t)id, "name",
-                                                        cli_json_name(name ? name : ""), "relation",
+                                                        tool_json_name(name ? name : ""), "relation",
                                                         uses ? "uses" : "used-by")) != 0;
     else
         printf("%-7s %-8s %6lld  %s\n", uses ? "uses" : "used by", kinds[kind], (long long)id,

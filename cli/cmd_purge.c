@@ -60,7 +60,7 @@ static int on_entry(void *ud, const shelf_purge_entry *e)
     if (o->c->json) {
         json_t *j = json_pack("{s:s}", "what", e->what);
 
-        cli_json_check(json_object_set_new(j, "detail", cli_json_name(e->detail)));
+        cli_json_check(json_object_set_new(j, "detail", tool_json_name(e->detail)));
         if (e->name)
             cli_json_check(json_object_set_new(j, "name", json_string(e->name)));
         if (e->id)

@@ -749,7 +749,7 @@ static int cache_stats(const cli *c, int argc, char **argv)
         decoded = (uint64_t)s->frames * (uint64_t)s->channels * 4;
         bytes += decoded;
         rc = json_array_append_new(items, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id, "name",
-                                                    cli_json_name(s->name), "decoded_bytes",
+                                                    tool_json_name(s->name), "decoded_bytes",
                                                     (json_int_t)decoded));
         shelf_cursor_free(cur);
         if (rc != 0) {
@@ -892,7 +892,7 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
             }
         }
         if (c->json) {
-            json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", cli_json_name(files.v[i]),
+            json_t *o = json_pack("{s:o, s:I, s:i, s:i}", "path", tool_json_name(files.v[i]),
                                   "size", (json_int_t)fi.size,
                                   "extents", (int)fi.extents, "fragments", (int)fi.fragments);
             if (o && did && json_object_set_new(o, "fragments_after", json_integer(after.fragments)) != 0) {

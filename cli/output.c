@@ -10,18 +10,6 @@
 #include <unistd.h>
 #include "cli.h"
 
-const char *cli_note_name(int key, char buf[8])
-{
-    static const char *const names[] = {
-        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
-    };
-
-    if (key < 0 || key > 127)
-        return "-";
-    snprintf(buf, 8, "%s%d", names[key % 12], key / 12 - 1);
-    return buf;
-}
-
 const char *cli_bytes(uint64_t n, char buf[32])
 {
     static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
@@ -39,105 +27,14 @@ const char *cli_bytes(uint64_t n, char buf[32])
     return buf;
 }
 
-static const char *loop_mode_name(int m)
-{
-    switch (m) {
-    case SHELF_LOOP_FORWARD: return "forward";
-    case SHELF_LOOP_BACKWARD: return "backward";
-    case SHELF_LOOP_ALTERNATING: return "alternating";
-    }
-    return "none";
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 json_t *cli_json_parse(const char *text)
 {
     return json_loads(text, JSON_DECODE_ANY, NULL);
 }
 
-json_t *cli_json_name(const char *s)
-{
-    char *e;
-    json_t *j;
-
-    if (!s)
-        return json_null();
-    e = shelf_name_escape(s, 0);
-    j = e ? json_string(e) : NULL;
-    shelf_free(e);
-    return j;
-}
-
 char *cli_name_text(const char *s)
 {
     return shelf_name_escape(s ? s : "", SHELF_NAME_CONTROL);
-}
-
-json_t *cli_sample_json(const shelf_sample *s)
-{
-    char note[8];
-    json_t *o = json_object(), *tags = json_array();
-    const char *p = s->tags ? s->tags : "";
-    int bad = !o || !tags;  /* any failed set or append (out of memory) */
-
-    bad |= json_object_set_new(o, "id", json_integer(s->id));
-    bad |= json_object_set_new(o, "name", cli_json_name(s->name));
-    bad |= json_object_set_new(o, "root", cli_json_name(s->root));
-    bad |= json_object_set_new(o, "path", cli_json_name(s->relpath));
-    bad |= json_object_set_new(o, "blob", str_or_null(s->blob));
-    bad |= json_object_set_new(o, "sha256", str_or_null(s->sha256));
-    bad |= json_object_set_new(o, "size", json_integer((json_int_t)s->size));
-    bad |= json_object_set_new(o, "mtime_ns", json_integer(s->mtime_ns));
-    bad |= json_object_set_new(o, "format", str_or_null(s->format));
-    bad |= json_object_set_new(o, "subtype", str_or_null(s->subtype));
-    bad |= json_object_set_new(o, "rate", json_integer(s->rate));
-    bad |= json_object_set_new(o, "channels", json_integer(s->channels));
-    bad |= json_object_set_new(o, "frames", json_integer(s->frames));
-    bad |= json_object_set_new(o, "duration", json_real(s->duration));
-    bad |= json_object_set_new(o, "bits", s->bits ? json_integer(s->bits) : json_null());
-    bad |= json_object_set_new(o, "root_key", s->root_key >= 0 ? json_integer(s->root_key) : json_null());
-    bad |= json_object_set_new(o, "root_note", s->root_key >= 0 ? json_string(cli_note_name(s->root_key, note))
-                                                               : json_null());
-    if (s->loop_start >= 0) {
-        bad |= json_object_set_new(o, "loop", json_pack("{s:I, s:I, s:s}", "start", (json_int_t)s->loop_start,
-                                                        "end", (json_int_t)s->loop_end,
-                                                        "mode", loop_mode_name(s->loop_mode)));
-    } else {
-        bad |= json_object_set_new(o, "loop", json_null());
-    }
-    bad |= json_object_set_new(o, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
-    bad |= json_object_set_new(o, "beats", s->beats ? json_integer(s->beats) : json_null());
-    bad |= json_object_set_new(o, "category", str_or_null(s->category));
-    bad |= json_object_set_new(o, "title", str_or_null(s->title));
-    bad |= json_object_set_new(o, "author", str_or_null(s->author));
-    bad |= json_object_set_new(o, "comment", str_or_null(s->comment));
-    bad |= json_object_set_new(o, "genre", str_or_null(s->genre));
-    bad |= json_object_set_new(o, "kit", str_or_null(s->kit));
-    bad |= json_object_set_new(o, "instrument", str_or_null(s->instrument));
-    bad |= json_object_set_new(o, "created", json_integer(s->created));
-    bad |= json_object_set_new(o, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
-    bad |= json_object_set_new(o, "missing", json_boolean(s->missing));
-    bad |= json_object_set_new(o, "rating", json_integer(s->rating));
-    bad |= json_object_set_new(o, "favourite", json_boolean(s->favourite));
-    while (*p) {
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-
-        bad |= json_array_append_new(tags, json_stringn(p, n));
-        p += n;
-        while (*p == ' ')
-            p++;
-    }
-    bad |= json_object_set_new(o, "tags", tags);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
 }
 
 void cli_sample_line(FILE *f, const shelf_sample *s)
@@ -150,7 +47,7 @@ void cli_sample_line(FILE *f, const shelf_sample *s)
         stars[i] = '*';
     fprintf(f, "%7lld  %-4s %7.2fs %6d %dch %-4s %s %s%s  %s%s", (long long)s->id,
             s->format ? s->format : "?", s->duration, s->rate, s->channels,
-            cli_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
+            tool_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
             rel ? rel : "?", s->missing ? "  [missing]" : "");
     shelf_free(name);
     shelf_free(rel);
@@ -181,13 +78,13 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
     if (s->bits)
         fprintf(f, "%d bit, ", s->bits);
     fprintf(f, "%lld frames, %.3f s\n", (long long)s->frames, s->duration);
-    fprintf(f, "root key:  %s", cli_note_name(s->root_key, note));
+    fprintf(f, "root key:  %s", tool_note_name(s->root_key, note));
     if (s->root_key >= 0)
         fprintf(f, " (MIDI %d)", s->root_key);
     fputc('\n', f);
     if (s->loop_start >= 0)
         fprintf(f, "loop:      %lld..%lld %s\n", (long long)s->loop_start, (long long)s->loop_end,
-                loop_mode_name(s->loop_mode));
+                tool_loop_mode_name(s->loop_mode));
     else
         fprintf(f, "loop:      none\n");
     if (s->tempo > 0)

@@ -1,0 +1,48 @@
+/*
+ * samples.h: samples as the programs over libshelf show them (the `shelf`
+ * program in cli/ and `shelf serve` in server/): a sample as JSON, a file
+ * name as JSON text, MIDI note names and the names of the sort keys.  One
+ * definition, so both programs speak the same JSON.  Uses only the public
+ * API.  Every function is thread-safe.
+ */
+#ifndef SHELF_TOOLS_SAMPLES_H
+#define SHELF_TOOLS_SAMPLES_H
+
+#include <jansson.h>
+#include "shelf/shelf.h"
+
+/* Groups of members of tool_sample_json's object. */
+#define TOOL_SAMPLE_ITEM    0x1 /* id name path size format subtype rate channels frames
+                                   duration bits root_key loop tempo category missing
+                                   rating favourite tags */
+#define TOOL_SAMPLE_LONG    0x2 /* sha256 title author comment genre kit instrument created
+                                   last_used */
+#define TOOL_SAMPLE_STORAGE 0x4 /* root blob mtime_ns */
+#define TOOL_SAMPLE_DERIVED 0x8 /* root_note beats */
+#define TOOL_SAMPLE_ALL     0xf /* what `shelf --json` prints */
+
+/*
+ * s as a JSON object with the members of the groups in fields, always in
+ * the same order.  Unknown values are null (root_key, loop, tempo, bits,
+ * category, ...); names and paths are their text (tool_json_name).  Owned
+ * (json_decref); NULL when memory runs out.
+ */
+json_t *tool_sample_json(const shelf_sample *s, unsigned fields);
+
+/* A file name as JSON: its escaped text (shelf_name_escape: valid UTF-8
+ * whatever the bytes), null for NULL; NULL only when memory runs out. */
+json_t *tool_json_name(const char *s);
+
+/* MIDI note name in buf, middle C (60) = "C4"; "-" when key is not 0..127. */
+const char *tool_note_name(int key, char buf[8]);
+
+/* A SHELF_LOOP_ mode as a word: "forward", "backward", "alternating",
+ * "none". */
+const char *tool_loop_mode_name(int mode);
+
+/* The SHELF_SORT_ key named name ("name", "added", "relevance", ...), or
+ * -1 when there is none; TOOL_SORT_NAMES lists them for messages. */
+int tool_sort_key(const char *name);
+#define TOOL_SORT_NAMES "id name path size length rate key bpm added used rating relevance"
+
+#endif /* SHELF_TOOLS_SAMPLES_H */
