@@ -4,7 +4,8 @@
 #   make demo      install deps + sample packs, build, run the demo
 #   make check     install deps, build, run every test
 #   make asan      the tests under AddressSanitizer + UBSan, -Werror
-#   make tidy      clang-tidy over lib/ cli/ examples/, zero findings (scripts/tidy)
+#   make tidy      clang-tidy over lib/ tools/ server/ cli/ examples/, zero findings
+#                  (scripts/tidy)
 #   make bench     build release and run the benchmarks
 #   make fuzz      build the libFuzzer targets (clang)
 #   make install   install library, headers, pkg-config file, program, man page

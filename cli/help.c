@@ -364,6 +364,18 @@ static const cmd_doc cmd_docs[] = {
       "rewrite fragmented files contiguously (same\n"
       "bytes and mtime, atomic rename)" },
 
+    { "Web UI (doc/serve.md)",
+      "serve", "serve [--port N] [--address ADDR] [--open] [--no-preload] [-v]",
+      "a local web UI and JSON API over the library:\n"
+      "prints one line, the address with a session\n"
+      "token (--json: url, port, token), and serves\n"
+      "until SIGINT or SIGTERM (exit 0); 127.0.0.1:8417\n"
+      "unless told (--port 0: any free port); only\n"
+      "requests with the token (a cookie after the\n"
+      "first visit) and for this host are answered;\n"
+      "--open starts a browser (xdg-open); -v logs each\n"
+      "request on stderr; a port in use: exit 1" },
+
     { "Help", "help", "help", "this text (--json: commands and exit statuses)" },
     { NULL, "version", "version", "the version" },
 };

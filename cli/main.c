@@ -143,7 +143,7 @@ static const struct command {
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
     { "remote", cmd_remote }, { "device", cmd_device },
     { "sync", cmd_sync },
-    { "conflicts", cmd_conflicts }, { "keys", cmd_keys },
+    { "conflicts", cmd_conflicts }, { "keys", cmd_keys }, { "serve", cmd_serve },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a

@@ -1,0 +1,420 @@
+/*
+ * api.c: the JSON API of `shelf serve` (doc/serve.md, doc/formats.md
+ * "serve JSON API v1"): the session, search, one sample, its tags, rating
+ * and favourite, tags on many samples, collections.  Routes /api/...
+ * requests that passed the security rules of server.c; audio and peaks
+ * are audio.c's.  Samples are JSON as the program prints them
+ * (tool_sample_json), so both speak one format.
+ */
+#include <string.h>
+#include "samples.h"
+#include "serve_int.h"
+
+/* The members of a sample in search results and edits, and in GET
+ * /api/samples/ID (doc/serve.md: ITEM, and ITEM with the long fields). */
+#define ITEM TOOL_SAMPLE_ITEM
+#define ITEM_LONG (TOOL_SAMPLE_ITEM | TOOL_SAMPLE_LONG)
+
+#define SEARCH_LIMIT_DEFAULT 100
+#define SEARCH_LIMIT_MAX 1000
+#define REAL_PRECISION 10   /* significant digits of durations, tempos, ms */
+
+static int is_get(const serve_req *r)
+{
+    return !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+}
+
+static enum MHD_Result wrong_method(serve_req *r)
+{
+    char *p = serve_text(r->path);
+    enum MHD_Result ret = serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed on %s", r->method,
+                                      p ? p : "this path");
+
+    shelf_free(p);
+    return ret;
+}
+
+static const char *arg(const serve_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- GET /api/session ---- */
+
+static enum MHD_Result get_session(serve_req *r)
+{
+    shelf_library *lib = r->srv->lib;
+    int64_t total = 0, missing = 0;
+    int rc;
+
+    if ((rc = shelf_catalog_count(lib, &total, &missing)) != SHELF_OK)
+        return serve_lib_error(r, rc);
+    return serve_json(r, MHD_HTTP_OK,
+                      json_pack("{s:s, s:o, s:s, s:I, s:I, s:I}", "token", r->srv->token, "library",
+                                tool_json_name(shelf_library_path(lib)), "version", shelf_version(), "samples",
+                                (json_int_t)total, "missing", (json_int_t)missing, "preload_bytes",
+                                (json_int_t)shelf_library_preload_bytes(lib)),
+                      0);
+}
+
+/* ---- GET /api/search ---- */
+
+/* Fill o from the query string; answers and returns -1 on a bad value. */
+static int search_opts(serve_req *r, shelf_search_opts *o)
+{
+    const char *v;
+    int64_t n;
+
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->limit = SEARCH_LIMIT_DEFAULT;
+    if ((v = arg(r, "offset")) && serve_parse_int(v, 0, INT64_MAX, &o->offset))
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "offset: a whole number 0 or more"), -1;
+    if ((v = arg(r, "limit"))) {
+        if (serve_parse_int(v, 1, INT64_MAX, &n))
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "limit: a whole number 1 or more (at most %d "
+                                                        "are sent)", SEARCH_LIMIT_MAX), -1;
+        o->limit = n < SEARCH_LIMIT_MAX ? n : SEARCH_LIMIT_MAX;
+    }
+    if ((v = arg(r, "sort")) && *v) {
+        if ((o->sort = tool_sort_key(v)) < 0)
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "unknown sort key (" TOOL_SORT_NAMES ")"), -1;
+    }
+    if ((v = arg(r, "desc"))) {
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "desc: 0 or 1"), -1;
+        o->descending = *v == '1';
+    }
+    return 0;
+}
+
+/* An empty query: every sample (shelf_search finds nothing in it), by
+ * name unless sorted otherwise; the count is exact. */
+static int list_all(shelf_library *lib, const shelf_search_opts *so, shelf_cursor **cur, int64_t *total)
+{
+    shelf_list_opts o;
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.sort = so->sort == SHELF_SORT_DEFAULT || so->sort == SHELF_SORT_RELEVANCE ? SHELF_SORT_NAME : so->sort;
+    o.descending = so->descending;
+    o.limit = so->limit;
+    o.offset = so->offset;
+    if ((rc = shelf_catalog_count(lib, total, NULL)) != SHELF_OK)
+        return rc;
+    return shelf_catalog_list(lib, &o, cur);
+}
+
+static enum MHD_Result get_search(serve_req *r)
+{
+    shelf_library *lib = r->srv->lib;
+    const char *q = arg(r, "q");
+    json_t *items = json_array();
+    const shelf_sample *s;
+    shelf_search_opts o;
+    shelf_cursor *cur = NULL;
+    int64_t total = 0;
+    int rc, exact = 1, bad = !items;
+    double t0;
+
+    if (search_opts(r, &o)) {
+        json_decref(items);
+        return MHD_YES;
+    }
+    if (!q)
+        q = "";
+    t0 = serve_now();
+    if (!*q)
+        rc = list_all(lib, &o, &cur, &total);
+    else
+        rc = shelf_search(lib, q, &o, &cur, &total, &exact);
+    if (rc != SHELF_OK) {
+        json_decref(items);
+        if (rc == SHELF_EINVAL && shelf_query_errpos(lib) > 0) {
+            char *msg = serve_text(shelf_errmsg(lib));
+            json_t *v = msg ? json_pack("{s:s, s:i}", "error", msg, "column", shelf_query_errpos(lib)) : NULL;
+
+            shelf_free(msg);
+            return serve_json(r, MHD_HTTP_BAD_REQUEST, v, 0);
+        }
+        return serve_lib_error(r, rc);
+    }
+    while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW)
+        bad |= json_array_append_new(items, tool_sample_json(s, ITEM));
+    shelf_cursor_free(cur);
+    if (rc != SHELF_DONE) {
+        json_decref(items);
+        return serve_lib_error(r, rc);
+    }
+    if (bad) {
+        json_decref(items);
+        items = NULL;
+    }
+    return serve_json(r, MHD_HTTP_OK,
+                      items ? json_pack("{s:o, s:I, s:b, s:I, s:o, s:f}", "q", tool_json_name(q), "total",
+                                        (json_int_t)total, "exact", exact, "offset", (json_int_t)o.offset,
+                                        "items", items, "ms", (serve_now() - t0) * 1e3)
+                            : NULL,
+                      REAL_PRECISION);
+}
+
+/* ---- GET /api/collections ---- */
+
+typedef struct coll_list {
+    json_t *arr;
+    int bad;
+} coll_list;
+
+/* shelf_collection_list's callback, on the server's thread. */
+static void on_collection(void *ud, const char *name, const char *query, int64_t count)
+{
+    coll_list *c = ud;
+    json_t *o = json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind", query ? "smart" : "manual", "query",
+                          query ? json_string(query) : json_null(), "count", (json_int_t)count);
+
+    c->bad |= json_array_append_new(c->arr, o);
+}
+
+static enum MHD_Result get_collections(serve_req *r)
+{
+    coll_list c = { json_array(), 0 };
+    int rc;
+
+    if (!c.arr)
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    if ((rc = shelf_collection_list(r->srv->lib, on_collection, &c)) != SHELF_OK) {
+        json_decref(c.arr);
+        return serve_lib_error(r, rc);
+    }
+    if (c.bad) {
+        json_decref(c.arr);
+        c.arr = NULL;
+    }
+    return serve_json(r, MHD_HTTP_OK, c.arr, 0);
+}
+
+/* ---- request bodies ---- */
+
+/* The body as a JSON object (owned), or NULL after answering 400. */
+static json_t *body_object(serve_req *r)
+{
+    json_error_t err;
+    json_t *v = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err) : NULL;
+
+    if (!json_is_object(v)) {
+        json_decref(v);
+        if (!r->body)
+            serve_error(r, MHD_HTTP_BAD_REQUEST, "the request needs a JSON object as its body");
+        else
+            serve_error(r, MHD_HTTP_BAD_REQUEST, "the body is not a JSON object (%s)",
+                        v ? "another value" : err.text);
+        return NULL;
+    }
+    return v;
+}
+
+/* Member key of o: absent, or an array of strings; -1 after answering 400. */
+static int string_array(serve_req *r, json_t *o, const char *key, json_t **out)
+{
+    json_t *a = json_object_get(o, key), *v;
+    size_t i;
+
+    *out = NULL;
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "'%s' must be an array of tags", key), -1;
+    json_array_foreach(a, i, v)
+        if (!json_is_string(v))
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "'%s' must be an array of tags", key), -1;
+    *out = a;
+    return 0;
+}
+
+/* Tags added, then removed, on sample id; SHELF_OK or the first failure
+ * (the edits before it stay). */
+static int edit_tags(shelf_library *lib, int64_t id, json_t *add, json_t *remove)
+{
+    json_t *v;
+    size_t i;
+    int rc;
+
+    json_array_foreach(add, i, v)
+        if ((rc = shelf_tag_add(lib, id, json_string_value(v))) != SHELF_OK)
+            return rc;
+    json_array_foreach(remove, i, v)
+        if ((rc = shelf_tag_remove(lib, id, json_string_value(v))) != SHELF_OK)
+            return rc;
+    return SHELF_OK;
+}
+
+/* ---- /api/samples/ID[/...] ---- */
+
+/* Answer with sample id as JSON (fields: ITEM or ITEM_LONG). */
+static enum MHD_Result sample_reply(serve_req *r, int64_t id, unsigned fields)
+{
+    const shelf_sample *s;
+    shelf_cursor *cur;
+    enum MHD_Result ret;
+    int rc;
+
+    if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id);
+        return serve_lib_error(r, rc);
+    }
+    ret = serve_json(r, MHD_HTTP_OK, tool_sample_json(s, fields), REAL_PRECISION);
+    shelf_cursor_free(cur);
+    return ret;
+}
+
+/* POST /api/samples/ID/tags|rating|favourite. */
+static enum MHD_Result post_sample(serve_req *r, int64_t id, const char *what)
+{
+    shelf_library *lib = r->srv->lib;
+    json_t *o = body_object(r), *v, *add, *remove;
+    int rc;
+
+    if (!o)
+        return MHD_YES;
+    if (!strcmp(what, "tags")) {
+        if (string_array(r, o, "add", &add) || string_array(r, o, "remove", &remove)) {
+            json_decref(o);
+            return MHD_YES;
+        }
+        rc = edit_tags(lib, id, add, remove);
+    } else if (!strcmp(what, "rating")) {
+        v = json_object_get(o, "rating");
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 5) {
+            json_decref(o);
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "'rating' must be a whole number 0 to 5");
+        }
+        rc = shelf_rate(lib, id, (int)json_integer_value(v));
+    } else {
+        v = json_object_get(o, "on");
+        if (!json_is_boolean(v)) {
+            json_decref(o);
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "'on' must be true or false");
+        }
+        rc = shelf_favourite(lib, id, json_is_true(v));
+    }
+    json_decref(o);
+    if (rc == SHELF_ENOTFOUND)
+        return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id);
+    if (rc != SHELF_OK)
+        return serve_lib_error(r, rc);
+    return sample_reply(r, id, ITEM);
+}
+
+static enum MHD_Result samples_route(serve_req *r, const char *rest)
+{
+    char idtext[24];
+    size_t n = strcspn(rest, "/");
+    const char *sub = rest[n] ? rest + n + 1 : NULL;
+    const shelf_sample *s;
+    shelf_cursor *cur;
+    enum MHD_Result ret;
+    int64_t id;
+    int rc;
+
+    if (sub && strcmp(sub, "audio") && strcmp(sub, "peaks") && strcmp(sub, "tags") && strcmp(sub, "rating") &&
+        strcmp(sub, "favourite"))
+        return serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
+    if (!sub || !strcmp(sub, "audio") || !strcmp(sub, "peaks")) {
+        if (!is_get(r))
+            return wrong_method(r);
+    } else if (strcmp(r->method, "POST")) {
+        return wrong_method(r);
+    }
+    id = 0;
+    if (n < sizeof idtext) {
+        memcpy(idtext, rest, n);
+        idtext[n] = '\0';
+        id = serve_parse_id(idtext);
+    }
+    if (!id)
+        return serve_error(r, MHD_HTTP_NOT_FOUND, "no such sample (ids are whole numbers)");
+    if (!sub)
+        return sample_reply(r, id, ITEM_LONG);
+    if (strcmp(sub, "audio") && strcmp(sub, "peaks"))
+        return post_sample(r, id, sub);
+    if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) != SHELF_OK) {
+        if (rc == SHELF_ENOTFOUND)
+            return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id);
+        return serve_lib_error(r, rc);
+    }
+    ret = !strcmp(sub, "audio") ? serve_audio(r, s) : serve_peaks(r, s);
+    shelf_cursor_free(cur);
+    return ret;
+}
+
+/* ---- POST /api/tags ---- */
+
+static enum MHD_Result post_tags(serve_req *r)
+{
+    json_t *o = body_object(r), *ids, *add, *remove, *v;
+    int64_t changed = 0;
+    size_t i;
+    int rc;
+
+    if (!o)
+        return MHD_YES;
+    ids = json_object_get(o, "ids");
+    if (!json_is_array(ids)) {
+        json_decref(o);
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "'ids' must be an array of sample ids");
+    }
+    json_array_foreach(ids, i, v)
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            json_decref(o);
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "'ids' must be an array of sample ids");
+        }
+    if (string_array(r, o, "add", &add) || string_array(r, o, "remove", &remove)) {
+        json_decref(o);
+        return MHD_YES;
+    }
+    /* An id that is gone is skipped (another window may have removed it);
+     * a bad tag stops the run with what was done before it kept. */
+    json_array_foreach(ids, i, v) {
+        int64_t id = json_integer_value(v);
+        const shelf_sample *s;
+        shelf_cursor *cur;
+
+        if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) == SHELF_ENOTFOUND)
+            continue;
+        shelf_cursor_free(cur);
+        if (rc == SHELF_OK)
+            rc = edit_tags(r->srv->lib, id, add, remove);
+        if (rc != SHELF_OK) {
+            json_decref(o);
+            return serve_lib_error(r, rc);
+        }
+        changed++;
+    }
+    json_decref(o);
+    return serve_json(r, MHD_HTTP_OK, json_pack("{s:I}", "changed", (json_int_t)changed), 0);
+}
+
+enum MHD_Result serve_api(serve_req *r, const char *rest)
+{
+    static const struct {
+        const char *path;
+        int post;                           /* 1: POST, else GET (and HEAD) */
+        enum MHD_Result (*run)(serve_req *r);
+    } routes[] = {
+        { "session", 0, get_session }, { "search", 0, get_search },
+        { "collections", 0, get_collections }, { "tags", 1, post_tags },
+    };
+    size_t k;
+
+    if (!strncmp(rest, "samples/", 8))
+        return samples_route(r, rest + 8);
+    for (k = 0; k < sizeof routes / sizeof routes[0]; k++)
+        if (!strcmp(rest, routes[k].path)) {
+            if (routes[k].post ? strcmp(r->method, "POST") != 0 : !is_get(r))
+                return wrong_method(r);
+            return routes[k].run(r);
+        }
+    return serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
+}

@@ -1,0 +1,114 @@
+/*
+ * serve_int.h: what the files of the server share: the server's state, one
+ * request, how it is answered (reply.c), the parsers of what it brings
+ * (request.c), the JSON API (api.c), audio and peaks (audio.c), and the
+ * UI files embedded at build time (ui.c, written by embed.cmake from
+ * server/ui/); the daemon and its rules are server.c's.  Everything here
+ * runs on the server's one thread.
+ */
+#ifndef SHELF_SERVE_INT_H
+#define SHELF_SERVE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include "server.h"
+
+#define SERVE_TOKEN_BYTES 32               /* random bytes; the token is their hex */
+#define SERVE_BODY_MAX ((size_t)1 << 20)   /* request bodies: 1 MiB */
+#define SERVE_BODY_DRAIN ((size_t)16 << 20) /* a longer body is read and dropped up to
+                                               this, so the client reads the 413 */
+#define SERVE_HOSTS 4                      /* Host values allowed */
+
+/* The server: set up before the daemon starts, read-only after, except
+ * lib, which the server's thread alone uses while it runs. */
+typedef struct serve_state {
+    shelf_library *lib;
+    int verbose;
+    int port;
+    char token[2 * SERVE_TOKEN_BYTES + 1];
+    char hosts[SERVE_HOSTS][80];           /* "127.0.0.1:PORT", "localhost:PORT", ... */
+} serve_state;
+
+/* One request, from its first call to its completion. */
+typedef struct serve_req {
+    serve_state *srv;
+    struct MHD_Connection *conn;
+    const char *method;                    /* borrowed from MHD for the request */
+    char *path;                            /* the decoded path (owned) */
+    char *body;                            /* a mutation's body, NUL-terminated (owned) */
+    size_t body_len;
+    int body_too_big;
+    int answered;                          /* a response is queued */
+    int status;                            /* the status sent, for the log */
+    double start;                          /* monotonic seconds */
+} serve_req;
+
+/* ---- answering (reply.c) ---- */
+
+/* Queue resp (consumed) with status and the headers every response
+ * carries (CSP, nosniff, no referrer, no frames); cache_ok: Cache-Control
+ * no-cache (the caller adds an ETag), else no-store. */
+enum MHD_Result serve_queue(serve_req *r, unsigned status, struct MHD_Response *resp, int cache_ok);
+/* A body in memory (copied) with its Content-Type. */
+enum MHD_Result serve_bytes(serve_req *r, unsigned status, const char *type, const void *data, size_t len);
+/* Queue v (consumed; NULL: out of memory, a 500) as compact JSON;
+ * real_precision 0: jansson's default. */
+enum MHD_Result serve_json(serve_req *r, unsigned status, json_t *v, int real_precision);
+/* {"error": message} with status; the message is made one line of valid
+ * UTF-8 whatever the bytes of what it names. */
+enum MHD_Result serve_error(serve_req *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The error on the library handle, with the status its code maps to
+ * (SHELF_ENOTFOUND 404, SHELF_EINVAL 400, SHELF_EPERM 403, else 500). */
+enum MHD_Result serve_lib_error(serve_req *r, int rc);
+/* The text of s for a message or JSON: shelf_name_escape with control
+ * characters escaped too (owned, shelf_free; NULL on ENOMEM). */
+char *serve_text(const char *s);
+double serve_now(void);
+
+/* ---- the pieces of a request (request.c; pure, fuzzed by fuzz_serve) ---- */
+
+/* A sample id in a path: 1 to 19 digits without a leading zero, at most
+ * INT64_MAX; 0 when s is not one. */
+int64_t serve_parse_id(const char *s);
+/* A whole number in [min, max] from a query parameter; 0 on success. */
+int serve_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+/* A Range header against a body of size bytes: 0 to send it whole (no
+ * header, or one that is not a single byte range, which may be ignored),
+ * 1 for the part [*from, *from + *len), -1 when it cannot be satisfied
+ * (416). */
+int serve_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *len);
+/* 1 when an If-None-Match header value matches etag (or is "*"). */
+int serve_etag_match(const char *h, const char *etag);
+/* 1 when path is one the router may look at: starts with '/', no ".." or
+ * "." segment, no backslash, no control byte, no '%' left undecoded. */
+int serve_path_ok(const char *path);
+/* MHD's unescape callback: %XX decoded (except %00, which stays as it is,
+ * so no NUL enters a path or a value) and '+' a space (query strings are
+ * form-encoded); returns the new length. */
+size_t serve_unescape(void *cls, struct MHD_Connection *c, char *s);
+
+/* ---- the JSON API (api.c) and audio (audio.c) ---- */
+
+/* Answer a request for /api/...: rest is the path after "/api/". */
+enum MHD_Result serve_api(serve_req *r, const char *rest);
+/* The sample's bytes for an <audio> element: the file itself when a
+ * browser plays its format, else decoded to WAV; Range, ETag. */
+enum MHD_Result serve_audio(serve_req *r, const shelf_sample *s);
+/* {"n": N, "peaks": [[min, max], ...]} over the whole sample. */
+enum MHD_Result serve_peaks(serve_req *r, const shelf_sample *s);
+
+/* ---- the UI files (ui.c, generated) ---- */
+
+typedef struct serve_file {
+    const char *name;                      /* path under server/ui/: "index.html", "img/x.svg" */
+    const unsigned char *data;             /* size bytes and a NUL */
+    size_t size;
+    const char *etag;                      /* "\"<sha256 of the bytes>\"" */
+} serve_file;
+extern const serve_file serve_ui_files[];
+extern const size_t serve_ui_count;
+
+#endif /* SHELF_SERVE_INT_H */

@@ -1,0 +1,410 @@
+/*
+ * server.c: `shelf serve`: the HTTP daemon (libmicrohttpd, one thread), its
+ * security rules (Host allow-list, the session token and its cookie,
+ * mutations only from the page itself, body limits), routing, and the
+ * embedded UI files.  Owns the listening socket and the token.
+ * doc/serve.md says what each rule is for.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include "serve_int.h"
+
+/* What a page without the cookie gets (no script, no style: the CSP
+ * allows none inline). */
+static const char NO_TOKEN_PAGE[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>shelf</title></head>\n"
+    "<body><h1>shelf serve</h1>\n"
+    "<p>This page needs the session token. Open the address <code>shelf serve</code> printed "
+    "when it started (it ends in <code>?token=...</code>).</p></body></html>\n";
+
+/* ---- the security rules ------------------------------------------------------- */
+
+/* The token against a value a request brought, in constant time. */
+static int token_ok(const serve_state *srv, const char *v)
+{
+    size_t n = strlen(srv->token);
+
+    return v && strlen(v) == n && CRYPTO_memcmp(v, srv->token, n) == 0;
+}
+
+static int host_ok(const serve_state *srv, const char *host)
+{
+    int i;
+
+    for (i = 0; host && i < SERVE_HOSTS; i++)
+        if (srv->hosts[i][0] && !strcasecmp(host, srv->hosts[i]))
+            return 1;
+    return 0;
+}
+
+static int is_mutation(const char *m)
+{
+    return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH") || !strcmp(m, "DELETE");
+}
+
+static int is_api(const char *path)
+{
+    return !strncmp(path, "/api/", 5) || !strcmp(path, "/api");
+}
+
+/* 401: the HTML page for pages, JSON for the API. */
+static enum MHD_Result no_token(serve_req *r)
+{
+    if (is_api(r->path))
+        return serve_error(r, MHD_HTTP_UNAUTHORIZED, "no session token: open the address shelf serve printed");
+    return serve_bytes(r, MHD_HTTP_UNAUTHORIZED, "text/html; charset=utf-8", NO_TOKEN_PAGE,
+                       sizeof NO_TOKEN_PAGE - 1);
+}
+
+/* GET /?token=T: the cookie, and a redirect that takes the token out of
+ * the address bar (and so out of history and bookmarks). */
+static enum MHD_Result token_exchange(serve_req *r, const char *token)
+{
+    char cookie[2 * SERVE_TOKEN_BYTES + 64];
+    struct MHD_Response *resp;
+
+    if (!token_ok(r->srv, token))
+        return no_token(r);
+    snprintf(cookie, sizeof cookie, "shelf=%s; HttpOnly; SameSite=Strict; Path=/", r->srv->token);
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp && (MHD_add_response_header(resp, "Set-Cookie", cookie) != MHD_YES ||
+                 MHD_add_response_header(resp, "Location", "/") != MHD_YES)) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    OPENSSL_cleanse(cookie, sizeof cookie);
+    return serve_queue(r, MHD_HTTP_SEE_OTHER, resp, 0);
+}
+
+/*
+ * The checks every request passes before it is routed, in order; answers
+ * and returns 1 when one fails.  Host first (DNS rebinding: a page of
+ * another site whose name now points here), then the method, the path,
+ * the token; a mutation also needs the token in X-Shelf-Token (a header
+ * no other site's page can set without a CORS preflight, which fails) and
+ * an Origin that is this server.
+ */
+static int refuse(serve_req *r)
+{
+    serve_state *srv = r->srv;
+    const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Shelf-Token");
+    const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "shelf");
+    const char *m = r->method;
+
+    if (!host_ok(srv, host))
+        return serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed"), 1;
+    if (strcmp(m, "GET") && strcmp(m, "HEAD") && !is_mutation(m))
+        return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", m), 1;
+    if (!serve_path_ok(r->path))
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path"), 1;
+    if (!strcmp(m, "GET") && !strcmp(r->path, "/")) {
+        const char *t = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token");
+
+        if (t)
+            return token_exchange(r, t), 1;
+    }
+    if (!token_ok(srv, hdr) && !token_ok(srv, cookie))
+        return no_token(r), 1;
+    if (is_mutation(m)) {
+        const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+        const char *len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_CONTENT_TYPE);
+        int64_t n;
+
+        if (!token_ok(srv, hdr))
+            return serve_error(r, MHD_HTTP_FORBIDDEN, "a change needs the X-Shelf-Token header"), 1;
+        if (!origin || strncmp(origin, "http://", 7) != 0 || strcasecmp(origin + 7, host) != 0)
+            return serve_error(r, MHD_HTTP_FORBIDDEN, "a change must come from this server's page (Origin)"), 1;
+        /* Past the drain limit the 413 goes at once and the connection
+         * closes unread; below it, on_request drops the body and answers
+         * 413 at its end (a client still sending would see a reset). */
+        if (len && (serve_parse_int(len, 0, INT64_MAX, &n) || (uint64_t)n > SERVE_BODY_DRAIN))
+            return serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB"), 1;
+        if (len && n > 0 && (!type || strncasecmp(type, "application/json", 16) != 0 ||
+                             (type[16] != '\0' && type[16] != ';' && type[16] != ' ')))
+            return serve_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "request bodies are application/json"), 1;
+    }
+    return 0;
+}
+
+/* ---- the UI files ------------------------------------------------------------- */
+
+static const char *content_type(const char *name)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        { ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
+        { ".mjs", "text/javascript; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
+        { ".json", "application/json" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
+        { ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".gif", "image/gif" },
+        { ".webp", "image/webp" }, { ".ico", "image/x-icon" }, { ".woff2", "font/woff2" },
+        { ".woff", "font/woff" }, { ".txt", "text/plain; charset=utf-8" }, { ".wasm", "application/wasm" },
+        { ".map", "application/json" },
+    };
+    const char *dot = strrchr(name, '.');
+    size_t k;
+
+    for (k = 0; dot && k < sizeof types / sizeof types[0]; k++)
+        if (!strcasecmp(dot, types[k].ext))
+            return types[k].type;
+    return "application/octet-stream";
+}
+
+/* A file of the embedded table by name; never the file system. */
+static enum MHD_Result serve_static(serve_req *r, const char *name)
+{
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    struct MHD_Response *resp;
+    const serve_file *f = NULL;
+    size_t k;
+
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+        return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed here", r->method);
+    for (k = 0; k < serve_ui_count; k++)
+        if (!strcmp(serve_ui_files[k].name, name))
+            f = &serve_ui_files[k];
+    if (!f) {
+        static const char nf[] = "not found\n";
+
+        return serve_bytes(r, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", nf, sizeof nf - 1);
+    }
+    if (serve_etag_match(inm, f->etag))
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    else
+        resp = MHD_create_response_from_buffer(f->size, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (resp && (MHD_add_response_header(resp, "Content-Type", content_type(f->name)) != MHD_YES ||
+                 MHD_add_response_header(resp, "ETag", f->etag) != MHD_YES)) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    return serve_queue(r, serve_etag_match(inm, f->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, resp, 1);
+}
+
+/* ---- the daemon ------------------------------------------------------------------ */
+
+static enum MHD_Result route(serve_req *r)
+{
+    if (is_api(r->path))
+        return serve_api(r, r->path[4] ? r->path + 5 : "");
+    return serve_static(r, !strcmp(r->path, "/") ? "index.html" : r->path + 1);
+}
+
+/* MHD's access handler: on the server's thread, once when the headers are
+ * in, then with each piece of the body, then once more at its end. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+    serve_req *r = *ctx;
+
+    (void)version;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)) || !(r->path = strdup(url))) {
+            free(r);
+            return MHD_NO;
+        }
+        *ctx = r;
+        r->srv = cls;
+        r->conn = conn;
+        r->method = method;
+        r->start = serve_now();
+        if (refuse(r) || !is_mutation(method))
+            return r->answered ? MHD_YES : route(r);
+        return MHD_YES;     /* the body comes next */
+    }
+    if (r->answered) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (r->body_len + *upload_size > SERVE_BODY_MAX) {
+            r->body_too_big = 1;
+        } else {
+            char *b = realloc(r->body, r->body_len + *upload_size + 1);
+
+            if (!b)
+                return MHD_NO;
+            memcpy(b + r->body_len, upload, *upload_size);
+            r->body = b;
+            r->body_len += *upload_size;
+            r->body[r->body_len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->body_too_big)
+        return serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
+    return route(r);
+}
+
+/* MHD's completion callback (the server's thread): the log line, and the
+ * request freed. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_RequestTerminationCode how)
+{
+    serve_state *srv = cls;
+    serve_req *r = *ctx;
+
+    (void)conn;
+    if (!r)
+        return;
+    if (srv->verbose) {
+        char *p = serve_text(r->path);
+
+        fprintf(stderr, "shelf serve: %s %s %d %.1f ms%s\n", r->method, p ? p : "?", r->status,
+                (serve_now() - r->start) * 1e3, how == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut)");
+        shelf_free(p);
+    }
+    free(r->path);
+    free(r->body);
+    free(r);
+    *ctx = NULL;
+}
+
+/* Bind and listen on address:port; the socket, or -1 with *errmsg. */
+static int listen_on(const char *address, int port, int *bound, char **errmsg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, v6 = strchr(address, ':') != NULL;
+
+    memset(&ss, 0, sizeof ss);
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, address, &a->sin6_addr) != 1)
+            goto bad;
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, address, &a->sin_addr) != 1)
+            goto bad;
+        len = sizeof *a;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        int e = errno;
+        char msg[256], why[128];
+
+        if (fd >= 0)
+            close(fd);
+        snprintf(why, sizeof why, "%s", strerror(e));
+        if (isupper((unsigned char)why[0]) && !isupper((unsigned char)why[1]))
+            why[0] = (char)tolower((unsigned char)why[0]);  /* "address already in use" */
+        snprintf(msg, sizeof msg, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", address, v6 ? "]" : "", port,
+                 why);
+        *errmsg = strdup(msg);
+        return -1;
+    }
+    *bound = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+bad:
+    {
+        char msg[256];
+
+        snprintf(msg, sizeof msg, "'%s' is not a numeric IPv4 or IPv6 address", address);
+        *errmsg = strdup(msg);
+    }
+    return -1;
+}
+
+int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg)
+{
+    const char *address = o->address && *o->address ? o->address : "127.0.0.1";
+    int v6 = strchr(address, ':') != NULL, fd = -1, rc = -1, sig;
+    unsigned char raw[SERVE_TOKEN_BYTES];
+    char url[256], shown[80];
+    struct MHD_Daemon *d = NULL;
+    sigset_t stop, old;
+    serve_state srv;
+    size_t i;
+
+    *errmsg = NULL;
+    memset(&srv, 0, sizeof srv);
+    srv.lib = lib;
+    srv.verbose = o->verbose;
+    /* SIGINT and SIGTERM wait for sigwait below; the daemon's thread
+     * inherits the mask and never takes them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    signal(SIGPIPE, SIG_IGN);
+    if ((fd = listen_on(address, o->port, &srv.port, errmsg)) < 0)
+        goto out;
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        *errmsg = strdup("cannot make the session token: no random bytes");
+        goto out;
+    }
+    for (i = 0; i < sizeof raw; i++)
+        snprintf(srv.token + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    snprintf(srv.hosts[0], sizeof srv.hosts[0], "127.0.0.1:%d", srv.port);
+    snprintf(srv.hosts[1], sizeof srv.hosts[1], "localhost:%d", srv.port);
+    snprintf(srv.hosts[2], sizeof srv.hosts[2], "[::1]:%d", srv.port);
+    snprintf(srv.hosts[3], sizeof srv.hosts[3], v6 ? "[%s]:%d" : "%s:%d", address, srv.port);
+    if (o->preload && shelf_library_preload(lib) != SHELF_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof msg, "cannot preload the index: %s", shelf_errmsg(lib));
+        *errmsg = strdup(msg);
+        goto out;
+    }
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (o->verbose ? MHD_USE_ERROR_LOG : 0), 0,
+                         NULL, NULL, on_request, &srv,
+                         MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
+                         MHD_OPTION_UNESCAPE_CALLBACK, serve_unescape, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, 256u,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                         MHD_OPTION_END);
+    if (!d) {
+        *errmsg = strdup("cannot start the HTTP server");
+        goto out;
+    }
+    fd = -1;                /* the daemon's now; closed by MHD_stop_daemon */
+    /* The address to open: a wildcard address is reached as loopback. */
+    if (!strcmp(address, "0.0.0.0"))
+        snprintf(shown, sizeof shown, "127.0.0.1:%d", srv.port);
+    else if (!strcmp(address, "::"))
+        snprintf(shown, sizeof shown, "[::1]:%d", srv.port);
+    else
+        snprintf(shown, sizeof shown, "%s", srv.hosts[3]);
+    snprintf(url, sizeof url, "http://%s/?token=%s", shown, srv.token);
+    if (o->on_ready)
+        o->on_ready(o->ud, url, srv.port, srv.token);
+    OPENSSL_cleanse(url, sizeof url);
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    rc = 0;
+out:
+    if (d)
+        MHD_stop_daemon(d);
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && !*errmsg)
+        *errmsg = strdup("out of memory");
+    OPENSSL_cleanse(srv.token, sizeof srv.token);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * server.h: `shelf serve`, a local web UI and JSON API over one library
+ * (doc/serve.md).  What the program (cli/cmd_serve.c) calls; the server
+ * itself uses only the public API of libshelf and never calls into cli/.
+ */
+#ifndef SHELF_SERVER_H
+#define SHELF_SERVER_H
+
+#include "shelf/shelf.h"
+
+/* The port `shelf serve` listens on unless told (doc/serve.md). */
+#define SERVE_DEFAULT_PORT 8417
+
+/*
+ * Called once, on the calling thread of serve_run, when the server
+ * listens: url is the address to open (with ?token=TOKEN), port the port
+ * bound (the one picked for port 0), token the session's secret.  All
+ * three are borrowed for the call.
+ */
+typedef void (*serve_ready_cb)(void *ud, const char *url, int port, const char *token);
+
+typedef struct serve_opts {
+    const char *address;     /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
+    int port;                /* 0: any free port */
+    int preload;             /* 1: shelf_library_preload before listening */
+    int verbose;             /* 1: one line per request on stderr */
+    serve_ready_cb on_ready; /* may be NULL */
+    void *ud;
+} serve_opts;
+
+/*
+ * Serve lib until SIGINT or SIGTERM arrives (they are blocked in the
+ * calling thread while it runs, and taken with sigwait), then stop: every
+ * request in flight is finished or cut, and lib is left open for the
+ * caller to close.  Requests run one at a time on the server's single
+ * thread, which alone uses lib while the server runs.  SIGPIPE is ignored
+ * from then on (a browser that closes a connection mid-response).
+ *
+ * Returns 0 after a signal; -1 when the server could not start (an address
+ * that is not one, a port in use, memory), with *errmsg set to one line
+ * (owned: free()).
+ */
+int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg);
+
+#endif /* SHELF_SERVER_H */
