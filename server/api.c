@@ -15,6 +15,7 @@
 #define ITEM TOOL_SAMPLE_ITEM
 #define ITEM_LONG (TOOL_SAMPLE_ITEM | TOOL_SAMPLE_LONG)
 
+#define SERVE_API_VERSION 1      /* doc/formats.md, "serve JSON API v1" */
 #define SEARCH_LIMIT_DEFAULT 100
 #define SEARCH_LIMIT_MAX 1000
 #define REAL_PRECISION 10   /* significant digits of durations, tempos, ms */
@@ -50,7 +51,8 @@ static enum MHD_Result get_session(serve_req *r)
     if ((rc = shelf_catalog_count(lib, &total, &missing)) != SHELF_OK)
         return serve_lib_error(r, rc);
     return serve_json(r, MHD_HTTP_OK,
-                      json_pack("{s:s, s:o, s:s, s:I, s:I, s:I}", "token", r->srv->token, "library",
+                      json_pack("{s:i, s:s, s:o, s:s, s:I, s:I, s:I}", "api", SERVE_API_VERSION, "token",
+                                r->srv->token, "library",
                                 tool_json_name(shelf_library_path(lib)), "version", shelf_version(), "samples",
                                 (json_int_t)total, "missing", (json_int_t)missing, "preload_bytes",
                                 (json_int_t)shelf_library_preload_bytes(lib)),

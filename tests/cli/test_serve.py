@@ -211,7 +211,9 @@ try:
     check("session: 200", st == 200, str(st))
     check("session: the test's library answers", s.get("library") == os.path.realpath(lib), str(s))
     check("session: counts", s.get("samples") == N and s.get("missing") == 1, str(s))
-    check("session: token and version", s.get("token") == TOKEN and isinstance(s.get("version"), str))
+    check("session: token, version, API version 1", s.get("token") == TOKEN and isinstance(s.get("version"), str)
+          and s.get("api") == 1 and set(s) == {"api", "token", "library", "version", "samples", "missing",
+                                                 "preload_bytes"}, str(s))
     check("session: preloaded", isinstance(s.get("preload_bytes"), int) and s["preload_bytes"] > 0, str(s))
     check("session: no-store", h.get("cache-control") == "no-store", str(h))
 
