@@ -83,7 +83,7 @@ static int search_opts(serve_req *r, shelf_search_opts *o)
             return serve_error(r, MHD_HTTP_BAD_REQUEST, "unknown sort key (" TOOL_SORT_NAMES ")"), -1;
     }
     if ((v = arg(r, "desc"))) {
-        if (strcmp(v, "0") && strcmp(v, "1"))
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return serve_error(r, MHD_HTTP_BAD_REQUEST, "desc: 0 or 1"), -1;
         o->descending = *v == '1';
     }
@@ -318,17 +318,12 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
     shelf_cursor *cur;
     enum MHD_Result ret;
     int64_t id;
-    int rc;
+    int rc, reading = !sub || !strcmp(sub, "audio") || !strcmp(sub, "peaks");
 
-    if (sub && strcmp(sub, "audio") && strcmp(sub, "peaks") && strcmp(sub, "tags") && strcmp(sub, "rating") &&
-        strcmp(sub, "favourite"))
+    if (!reading && strcmp(sub, "tags") != 0 && strcmp(sub, "rating") != 0 && strcmp(sub, "favourite") != 0)
         return serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
-    if (!sub || !strcmp(sub, "audio") || !strcmp(sub, "peaks")) {
-        if (!is_get(r))
-            return wrong_method(r);
-    } else if (strcmp(r->method, "POST")) {
+    if (reading ? !is_get(r) : strcmp(r->method, "POST") != 0)
         return wrong_method(r);
-    }
     id = 0;
     if (n < sizeof idtext) {
         memcpy(idtext, rest, n);
@@ -339,7 +334,7 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
         return serve_error(r, MHD_HTTP_NOT_FOUND, "no such sample (ids are whole numbers)");
     if (!sub)
         return sample_reply(r, id, ITEM_LONG);
-    if (strcmp(sub, "audio") && strcmp(sub, "peaks"))
+    if (!reading)
         return post_sample(r, id, sub);
     if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)

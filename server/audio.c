@@ -101,7 +101,7 @@ static enum MHD_Result send_fd(serve_req *r, int fd, uint64_t size, const char *
         return serve_queue(r, MHD_HTTP_NOT_MODIFIED, resp, 1);
     }
     /* If-Range with another validator: the whole body, as RFC 9110 asks */
-    part = ifr && strcmp(ifr, etag) ? 0 : serve_parse_range(range, size, &from, &len);
+    part = ifr && strcmp(ifr, etag) != 0 ? 0 : serve_parse_range(range, size, &from, &len);
     if (part < 0) {
         close(fd);
         snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);

@@ -106,7 +106,7 @@ static int refuse(serve_req *r)
 
     if (!host_ok(srv, host))
         return serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed"), 1;
-    if (strcmp(m, "GET") && strcmp(m, "HEAD") && !is_mutation(m))
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !is_mutation(m))
         return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", m), 1;
     if (!serve_path_ok(r->path))
         return serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path"), 1;
@@ -172,7 +172,7 @@ static enum MHD_Result serve_static(serve_req *r, const char *name)
     const serve_file *f = NULL;
     size_t k;
 
-    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
         return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed here", r->method);
     for (k = 0; k < serve_ui_count; k++)
         if (!strcmp(serve_ui_files[k].name, name))
