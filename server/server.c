@@ -21,7 +21,7 @@
 #include <openssl/rand.h>
 #include "serve_int.h"
 
-/* What a page without the cookie gets (no script, no style: the CSP
+/* The page a request without the cookie is shown (no script, no style: the CSP
  * allows none inline). */
 static const char NO_TOKEN_PAGE[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>shelf</title></head>\n"
