@@ -15,14 +15,7 @@
 
 #define INPUT_MAX 4096
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "fuzz_serve: %s:%d: invariant failed: %s\n",     \
-                    __FILE__, __LINE__, #cond);                              \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#define CHECK(cond) FUZZ_CHECK("fuzz_serve", cond)
 
 /* A path the router may look at has no "." or ".." segment. */
 static void check_path(const char *p)

@@ -9,6 +9,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Abort with the file, line and condition when an invariant breaks (the
+ * fuzzer reports it as a crash); name is the target's, for the message. */
+#define FUZZ_CHECK(name, cond)                                               \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s: %s:%d: invariant failed: %s\n", (name),     \
+                    __FILE__, __LINE__, #cond);                              \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
 
 /* Run the target over data[0..size); returns 0 (libFuzzer reserves others). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -28,35 +28,34 @@ int64_t serve_parse_id(const char *s)
     return v;
 }
 
-int serve_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v;
-
-    if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '-'))
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
 /* A run of digits as a uint64; 0 on success, *p moved past it. */
 static int digits(const char **p, uint64_t *out)
 {
-    uint64_t v = 0;
-    const char *s = *p;
+    char *end;
 
-    if (!isdigit((unsigned char)*s))
+    if (!isdigit((unsigned char)**p))
         return -1;
-    for (; isdigit((unsigned char)*s); s++) {
-        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *p = s;
+    errno = 0;
+    *out = strtoull(*p, &end, 10);
+    *p = end;
+    return errno ? -1 : 0;
+}
+
+int serve_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *p = s;
+    int neg = s && *s == '-';
+    uint64_t u;
+    int64_t v;
+
+    if (!s)
+        return -1;
+    p += neg;
+    if (digits(&p, &u) || *p || u > (uint64_t)INT64_MAX + neg)
+        return -1;
+    v = neg ? (u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u) : (int64_t)u;
+    if (v < min || v > max)
+        return -1;
     *out = v;
     return 0;
 }

@@ -6,6 +6,7 @@
  * doc/serve.md says what each rule is for.
  */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -273,59 +274,47 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enu
     *ctx = NULL;
 }
 
-/* Bind and listen on address:port; the socket, or -1 with *errmsg. */
+/* Bind and listen on address:port (a numeric address); the socket, or -1
+ * with *errmsg. */
 static int listen_on(const char *address, int port, int *bound, char **errmsg)
 {
+    struct addrinfo hints, *ai = NULL;
     struct sockaddr_storage ss;
-    socklen_t len;
-    int fd, one = 1, v6 = strchr(address, ':') != NULL;
+    socklen_t len = sizeof ss;
+    char service[8], msg[256], why[128];
+    int fd = -1, one = 1, v6 = strchr(address, ':') != NULL, e;
 
-    memset(&ss, 0, sizeof ss);
-    if (v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, address, &a->sin6_addr) != 1)
-            goto bad;
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, address, &a->sin_addr) != 1)
-            goto bad;
-        len = sizeof *a;
-    }
-    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        int e = errno;
-        char msg[256], why[128];
-
-        if (fd >= 0)
-            close(fd);
-        snprintf(why, sizeof why, "%s", strerror(e));
-        if (isupper((unsigned char)why[0]) && !isupper((unsigned char)why[1]))
-            why[0] = (char)tolower((unsigned char)why[0]);  /* "address already in use" */
-        snprintf(msg, sizeof msg, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", address, v6 ? "]" : "", port,
-                 why);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(address, service, &hints, &ai) != 0 || !ai) {
+        snprintf(msg, sizeof msg, "'%s' is not a numeric IPv4 or IPv6 address", address);
         *errmsg = strdup(msg);
         return -1;
     }
-    *bound = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-bad:
-    {
-        char msg[256];
-
-        snprintf(msg, sizeof msg, "'%s' is not a numeric IPv4 or IPv6 address", address);
+    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        snprintf(why, sizeof why, "%s", strerror(e));
+        if (isupper((unsigned char)why[0]) && !isupper((unsigned char)why[1]))
+            why[0] = (char)tolower((unsigned char)why[0]);  /* "address already in use" */
+        snprintf(msg, sizeof msg, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", address, v6 ? "]" : "",
+                 port, why);
         *errmsg = strdup(msg);
+        return -1;
     }
-    return -1;
+    freeaddrinfo(ai);
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
 }
 
 int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg)
