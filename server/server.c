@@ -90,14 +90,14 @@ static enum MHD_Result token_exchange(serve_req *r, const char *token)
 }
 
 /*
- * The checks every request passes before it is routed, in order; answers
- * and returns 1 when one fails.  Host first (DNS rebinding: a page of
+ * The checks every request passes before it is routed, in order; the
+ * first that fails answers (r->answered).  Host first (DNS rebinding: a page of
  * another site whose name now points here), then the method, the path,
  * the token; a mutation also needs the token in X-Shelf-Token (a header
  * no other site's page can set without a CORS preflight, which fails) and
  * an Origin that is this server.
  */
-static int refuse(serve_req *r)
+static void refuse(serve_req *r)
 {
     serve_state *srv = r->srv;
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
@@ -105,42 +105,60 @@ static int refuse(serve_req *r)
     const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "shelf");
     const char *m = r->method;
 
-    if (!host_ok(srv, host))
-        return serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed"), 1;
-    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !is_mutation(m))
-        return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", m), 1;
-    if (!serve_path_ok(r->path))
-        return serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path"), 1;
+    if (!host_ok(srv, host)) {
+        serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed");
+        return;
+    }
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !is_mutation(m)) {
+        serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", m);
+        return;
+    }
+    if (!serve_path_ok(r->path)) {
+        serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path");
+        return;
+    }
     if (!strcmp(m, "GET") && !strcmp(r->path, "/")) {
         const char *t = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token");
 
-        if (t)
-            return token_exchange(r, t), 1;
+        if (t) {
+            token_exchange(r, t);
+            return;
+        }
     }
-    if (!token_ok(srv, hdr) && !token_ok(srv, cookie))
-        return no_token(r), 1;
+    if (!token_ok(srv, hdr) && !token_ok(srv, cookie)) {
+        no_token(r);
+        return;
+    }
     if (is_mutation(m)) {
         const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
         const char *len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_CONTENT_TYPE);
-        int64_t n;
+        int64_t n = 0;
 
-        if (!token_ok(srv, hdr))
-            return serve_error(r, MHD_HTTP_FORBIDDEN, "a change needs the X-Shelf-Token header"), 1;
-        if (!origin || strncmp(origin, "http://", 7) != 0 || strcasecmp(origin + 7, host) != 0)
-            return serve_error(r, MHD_HTTP_FORBIDDEN, "a change must come from this server's page (Origin)"), 1;
-        /* Past the drain limit the 413 goes at once and the connection
-         * closes unread; below it, on_request drops the body and answers
-         * 413 at its end (a client still sending would see a reset). */
-        if (len && (serve_parse_int(len, 0, INT64_MAX, &n) || (uint64_t)n > SERVE_BODY_DRAIN))
-            return serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB"), 1;
-        if (len && n > 0 && (!type || strncasecmp(type, "application/json", 16) != 0 ||
-                             (type[16] != '\0' && type[16] != ';' && type[16] != ' ')))
-            return serve_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "request bodies are application/json"), 1;
+        if (!token_ok(srv, hdr)) {
+            serve_error(r, MHD_HTTP_FORBIDDEN, "a change needs the X-Shelf-Token header");
+            return;
+        }
+        if (!origin || strncmp(origin, "http://", 7) != 0 || strcasecmp(origin + 7, host) != 0) {
+            serve_error(r, MHD_HTTP_FORBIDDEN, "a change must come from this server's page (Origin)");
+            return;
+        }
+        /* A body (declared, or chunked) must be JSON.  Past the drain
+         * limit the 413 goes at once and the connection closes unread;
+         * below it, on_request drops the body and answers 413 at its end
+         * (a client still sending would see a reset). */
+        if (len && (serve_parse_int(len, 0, INT64_MAX, &n) || (uint64_t)n > SERVE_BODY_DRAIN)) {
+            serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
+            return;
+        }
+        if ((!len || n > 0) && (!type || strncasecmp(type, "application/json", 16) != 0 ||
+                             (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
+            serve_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "request bodies are application/json");
+            return;
+        }
     }
-    return 0;
 }
 
 /* ---- the UI files ------------------------------------------------------------- */
@@ -205,7 +223,8 @@ static enum MHD_Result route(serve_req *r)
 }
 
 /* MHD's access handler: on the server's thread, once when the headers are
- * in, then with each piece of the body, then once more at its end. */
+ * in, then with each piece of the body (if any), then once more at its
+ * end. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **ctx)
 {
@@ -222,9 +241,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->start = serve_now();
-        if (refuse(r) || !is_mutation(method))
-            return r->answered ? MHD_YES : route(r);
-        return MHD_YES;     /* the body comes next */
+        /* A refusal goes at once (the connection then closes: a body is
+         * not read).  Else the answer waits for the next call, when the
+         * request is all in, so the connection can stay open for more. */
+        refuse(r);
+        return MHD_YES;
     }
     if (r->answered) {
         *upload_size = 0;

@@ -432,7 +432,33 @@ try:
         resp += b
     s_.close()
     check("a 5 GB Content-Length: 413 before the body", resp.startswith(b"HTTP/1.1 413"), resp[:100])
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    c.request("POST", "/api/samples/%d/tags" % PAD, body=iter([b'{"add":["', b"y" * (1 << 20), b'"]}']),
+              headers=dict(MUT, Host=HOST), encode_chunked=True)
+    r = c.getresponse()
+    v = r.read()
+    c.close()
+    check("a chunked body over 1 MiB: 413", r.status == 413, "%d %s" % (r.status, v[:100]))
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    c.request("POST", "/api/samples/%d/tags" % PAD, body=iter([b'{"add":["x"]}']),
+              headers={k: v for k, v in dict(MUT, Host=HOST).items() if k != "Content-Type"}, encode_chunked=True)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    check("a chunked body that is not JSON: 415", r.status == 415, str(r.status))
     check("the big bodies changed nothing", tags_of(PAD) == [])
+
+    # ---- one connection for many requests ---------------------------------------------
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    sts = []
+    for path, body in (("/api/session", None), ("/api/search?q=kick", None),
+                       ("/api/samples/%d/rating" % PAD, '{"rating":5}'), ("/api/samples/%d/audio" % KICK, None)):
+        c.request("POST" if body else "GET", path, body=body, headers=dict(MUT if body else COOKIE, Host=HOST))
+        r = c.getresponse()
+        r.read()
+        sts.append((r.status, r.getheader("Connection")))
+    c.close()
+    check("keep-alive: four requests on one connection", sts == [(200, None)] * 4, str(sts))
 
     # ---- methods, unknown paths -------------------------------------------------------
     st, h, v = jreq("OPTIONS", "/api/search", dict(COOKIE, **{"Origin": "http://evil.example",
