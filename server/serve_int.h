@@ -17,8 +17,8 @@
 
 #define SERVE_TOKEN_BYTES 32               /* random bytes; the token is their hex */
 #define SERVE_BODY_MAX ((size_t)1 << 20)   /* request bodies: 1 MiB */
-#define SERVE_BODY_DRAIN ((size_t)16 << 20) /* a longer body is read and dropped up to
-                                               this, so the client reads the 413 */
+#define SERVE_BODY_DRAIN ((size_t)16 << 20) /* a body refused is read and dropped up to
+                                               this, so the client reads the answer */
 #define SERVE_HOSTS 4                      /* Host values allowed */
 
 /* The server: set up before the daemon starts, read-only after, except
@@ -39,7 +39,9 @@ typedef struct serve_req {
     char *path;                            /* the decoded path (owned) */
     char *body;                            /* a mutation's body, NUL-terminated (owned) */
     size_t body_len;
-    int body_too_big;
+    int body_too_big;                      /* past SERVE_BODY_MAX: dropped, 413 */
+    uint64_t dropped;                      /* body bytes read and dropped */
+    int verdict;                           /* what the rules said (server.c) */
     int answered;                          /* a response is queued */
     int status;                            /* the status sent, for the log */
     double start;                          /* monotonic seconds */

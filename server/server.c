@@ -89,76 +89,84 @@ static enum MHD_Result token_exchange(serve_req *r, const char *token)
     return serve_queue(r, MHD_HTTP_SEE_OTHER, resp, 0);
 }
 
+static enum MHD_Result route(serve_req *r);
+
+/* What the rules say of a request (judge), answered by answer_verdict. */
+enum {
+    PASS = 0,       /* route it */
+    BAD_HOST,       /* 403: a Host not on the allow-list */
+    BAD_METHOD,     /* 405 */
+    BAD_PATH,       /* 400 */
+    EXCHANGE,       /* GET /?token=T: the cookie (or 401) */
+    NO_TOKEN,       /* 401 */
+    NO_HEADER,      /* 403: a change without X-Shelf-Token */
+    BAD_ORIGIN,     /* 403: a change from another page */
+    TOO_BIG,        /* 413: a declared body past the drain limit */
+    NOT_JSON        /* 415 */
+};
+
 /*
- * The checks every request passes before it is routed, in order; the
- * first that fails answers (r->answered).  Host first (DNS rebinding: a page of
- * another site whose name now points here), then the method, the path,
- * the token; a mutation also needs the token in X-Shelf-Token (a header
- * no other site's page can set without a CORS preflight, which fails) and
- * an Origin that is this server.
+ * The checks every request passes before it is routed, in order.  Host
+ * first (DNS rebinding: a page of another site whose name now points
+ * here), then the method, the path, the token; a change also needs the
+ * token in X-Shelf-Token (a header no other site's page can set without a
+ * CORS preflight, which fails) and an Origin that is this server.
  */
-static void refuse(serve_req *r)
+static int judge(serve_req *r)
 {
     serve_state *srv = r->srv;
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Shelf-Token");
     const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "shelf");
-    const char *m = r->method;
+    const char *m = r->method, *origin, *len, *type;
+    int64_t n = 0;
 
-    if (!host_ok(srv, host)) {
-        serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed");
-        return;
-    }
-    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !is_mutation(m)) {
-        serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", m);
-        return;
-    }
-    if (!serve_path_ok(r->path)) {
-        serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path");
-        return;
-    }
-    if (!strcmp(m, "GET") && !strcmp(r->path, "/")) {
-        const char *t = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token");
+    if (!host_ok(srv, host))
+        return BAD_HOST;
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !is_mutation(m))
+        return BAD_METHOD;
+    if (!serve_path_ok(r->path))
+        return BAD_PATH;
+    if (!strcmp(m, "GET") && !strcmp(r->path, "/") &&
+        MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token"))
+        return EXCHANGE;
+    if (!token_ok(srv, hdr) && !token_ok(srv, cookie))
+        return NO_TOKEN;
+    if (!is_mutation(m))
+        return PASS;
+    origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!token_ok(srv, hdr))
+        return NO_HEADER;
+    if (!origin || strncmp(origin, "http://", 7) != 0 || strcasecmp(origin + 7, host) != 0)
+        return BAD_ORIGIN;
+    if (len && (serve_parse_int(len, 0, INT64_MAX, &n) || (uint64_t)n > SERVE_BODY_DRAIN))
+        return TOO_BIG;
+    /* a body (declared, or chunked) must be JSON */
+    if ((!len || n > 0) && (!type || strncasecmp(type, "application/json", 16) != 0 ||
+                            (type[16] != '\0' && type[16] != ';' && type[16] != ' ')))
+        return NOT_JSON;
+    return PASS;
+}
 
-        if (t) {
-            token_exchange(r, t);
-            return;
-        }
+static enum MHD_Result answer_verdict(serve_req *r, int verdict)
+{
+    switch (verdict) {
+    case BAD_HOST: return serve_error(r, MHD_HTTP_FORBIDDEN, "host not allowed");
+    case BAD_METHOD: return serve_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", r->method);
+    case BAD_PATH: return serve_error(r, MHD_HTTP_BAD_REQUEST, "bad path");
+    case EXCHANGE:
+        return token_exchange(r, MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token"));
+    case NO_TOKEN: return no_token(r);
+    case NO_HEADER: return serve_error(r, MHD_HTTP_FORBIDDEN, "a change needs the X-Shelf-Token header");
+    case BAD_ORIGIN:
+        return serve_error(r, MHD_HTTP_FORBIDDEN, "a change must come from this server's page (Origin)");
+    case TOO_BIG: return serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
+    case NOT_JSON:
+        return serve_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "request bodies are application/json");
     }
-    if (!token_ok(srv, hdr) && !token_ok(srv, cookie)) {
-        no_token(r);
-        return;
-    }
-    if (is_mutation(m)) {
-        const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
-        const char *len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_CONTENT_TYPE);
-        int64_t n = 0;
-
-        if (!token_ok(srv, hdr)) {
-            serve_error(r, MHD_HTTP_FORBIDDEN, "a change needs the X-Shelf-Token header");
-            return;
-        }
-        if (!origin || strncmp(origin, "http://", 7) != 0 || strcasecmp(origin + 7, host) != 0) {
-            serve_error(r, MHD_HTTP_FORBIDDEN, "a change must come from this server's page (Origin)");
-            return;
-        }
-        /* A body (declared, or chunked) must be JSON.  Past the drain
-         * limit the 413 goes at once and the connection closes unread;
-         * below it, on_request drops the body and answers 413 at its end
-         * (a client still sending would see a reset). */
-        if (len && (serve_parse_int(len, 0, INT64_MAX, &n) || (uint64_t)n > SERVE_BODY_DRAIN)) {
-            serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
-            return;
-        }
-        if ((!len || n > 0) && (!type || strncasecmp(type, "application/json", 16) != 0 ||
-                             (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
-            serve_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "request bodies are application/json");
-            return;
-        }
-    }
+    return route(r);
 }
 
 /* ---- the UI files ------------------------------------------------------------- */
@@ -222,9 +230,17 @@ static enum MHD_Result route(serve_req *r)
     return serve_static(r, !strcmp(r->path, "/") ? "index.html" : r->path + 1);
 }
 
-/* MHD's access handler: on the server's thread, once when the headers are
+/*
+ * MHD's access handler: on the server's thread, once when the headers are
  * in, then with each piece of the body (if any), then once more at its
- * end. */
+ * end.  The answer goes at that end, when the request is all in, so the
+ * connection can serve more (an answer queued earlier makes libmicrohttpd
+ * close it).  A refused request without a body is answered at once; a
+ * refused change has its body read and dropped first, so the client,
+ * still sending, reads the answer instead of a reset; past the drain
+ * limit it is answered at once all the same.  Only a change that passed
+ * keeps its body, up to 1 MiB.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **ctx)
 {
@@ -241,10 +257,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->start = serve_now();
-        /* A refusal goes at once (the connection then closes: a body is
-         * not read).  Else the answer waits for the next call, when the
-         * request is all in, so the connection can stay open for more. */
-        refuse(r);
+        r->verdict = judge(r);
+        if (r->verdict != PASS && (!is_mutation(method) || r->verdict == TOO_BIG))
+            return answer_verdict(r, r->verdict);
         return MHD_YES;
     }
     if (r->answered) {
@@ -252,8 +267,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        if (r->body_len + *upload_size > SERVE_BODY_MAX) {
-            r->body_too_big = 1;
+        if (r->verdict != PASS || r->body_len + *upload_size > SERVE_BODY_MAX) {
+            r->body_too_big |= r->verdict == PASS;
+            r->dropped += *upload_size;
         } else {
             char *b = realloc(r->body, r->body_len + *upload_size + 1);
 
@@ -265,8 +281,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->body[r->body_len] = '\0';
         }
         *upload_size = 0;
-        return MHD_YES;
+        if (r->dropped <= SERVE_BODY_DRAIN)
+            return MHD_YES;
     }
+    if (r->verdict != PASS)
+        return answer_verdict(r, r->verdict);
     if (r->body_too_big)
         return serve_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 1 MiB");
     return route(r);
