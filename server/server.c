@@ -324,6 +324,7 @@ static int listen_on(const char *address, int port, int *bound, char **errmsg)
     char service[8], msg[256], why[128];
     int fd = -1, one = 1, v6 = strchr(address, ':') != NULL, e;
 
+    memset(&ss, 0, sizeof ss);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
