@@ -11,8 +11,10 @@ API (session, search, samples, tags, rating, favourite, bulk tags,
 collections, errors), audio (the file itself with ranges and ETags, AIFF
 decoded to WAV, a missing file), peaks, the start-up line (text, --json),
 --open, a port in use and a clean stop on SIGTERM and SIGINT.  Every server
-it starts is killed on every way out.
+it starts is killed on every way out (finally, SIGTERM and SIGINT here, and
+PR_SET_PDEATHSIG when this script is killed outright).
 """
+import ctypes
 import http.client
 import io
 import json
@@ -68,10 +70,15 @@ signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
 
 
+def die_with_parent():
+    """In the child: be killed when this script dies, however it dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+
+
 def start(lib, *args, env=None):
     """Start `shelf -L lib serve ARGS`; returns (process, first stdout line)."""
     p = subprocess.Popen([SHELF, "-L", lib, "serve"] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env)
+                         stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent)
     servers.append(p)
     line = b""
     deadline = time.time() + 60         # preloading under the sanitizers takes a while
