@@ -51,7 +51,9 @@ static int open_sample(serve_req *r, const shelf_sample *s, struct stat *st)
 
     if ((rc = shelf_catalog_path(r->srv->lib, s, &path)) != SHELF_OK)
         return serve_lib_error(r, rc), -1;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put where a sample was must not hang the server
+     * (regular files ignore it; the S_ISREG check refuses the rest) */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     e = errno;
     if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
         close(fd);

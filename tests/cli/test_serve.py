@@ -536,6 +536,15 @@ try:
     st, h, v = jreq("GET", "/api/samples/%d/audio" % GONE, COOKIE)
     check("audio of a missing file: 404 'file missing'", st == 404 and is_error(v) and
           v["error"].startswith("file missing: "), "%d %s" % (st, v))
+    two = os.path.join(src, b"two words.wav")
+    os.rename(two, two + b".away")
+    os.mkfifo(two)
+    t0 = time.time()
+    st, h, v = jreq("GET", "/api/samples/%d/audio" % ids[b"two words"], COOKIE)
+    check("a FIFO in a sample's place: 404 at once", st == 404 and is_error(v) and time.time() - t0 < 10,
+          "%d %s" % (st, v))
+    os.unlink(two)
+    os.rename(two + b".away", two)
     st, h, v = jreq("GET", "/api/samples/999999/audio", COOKIE)
     check("audio of an unknown id: 404", st == 404 and is_error(v), "%d %s" % (st, v))
     st, h, body = req("GET", "/api/samples/%d/audio" % ids[b"bad\xff\xfe"], COOKIE)
