@@ -463,14 +463,6 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
         int64_t until = t + block;
         size_t j, k;
 
-        /* Events inside this block cut it, so each starts on its frame. */
-        if (next < n->nnotes && n->notes[next].at > t && n->notes[next].at < until)
-            until = n->notes[next].at;
-        for (j = 0; j < npl; j++)
-            if (pl[j].release_at > t && pl[j].release_at < until)
-                until = pl[j].release_at;
-        if (until > frames)
-            until = frames;
         while (next < n->nnotes && n->notes[next].at <= t) {
             const shelf_note *nt = &n->notes[next++];
             int v = shelf_stream_voice_start(s, nt->sample, nt->offset, nt->pitch, nt->gain,
@@ -485,6 +477,15 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             pl[npl].release = nt->release;
             npl++;
         }
+        /* Events inside this block cut it, so each happens on its frame
+         * (the release of a note started just now too). */
+        if (next < n->nnotes && n->notes[next].at < until)
+            until = n->notes[next].at;
+        for (j = 0; j < npl; j++)
+            if (pl[j].release_at > t && pl[j].release_at < until)
+                until = pl[j].release_at;
+        if (until > frames)
+            until = frames;
         for (j = 0, k = 0; j < npl; j++) {
             if (pl[j].release_at >= 0 && pl[j].release_at <= t) {
                 shelf_stream_voice_release(s, pl[j].voice, pl[j].release);

@@ -1111,6 +1111,37 @@ static void alloc_fail_render(int flags)
 TEST(alloc_fail_render_streamed) { alloc_fail_render(0); }
 TEST(alloc_fail_render_ram) { alloc_fail_render(SHELF_STREAM_RAM); }
 
+/* A note whose release falls inside the block it starts in is released on
+ * its frame, not at the next block (the render once cut blocks only at
+ * the releases of notes already playing). */
+TEST(render_short_notes)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse("shelf-notes 1\nsample a\nlength 1000\n"
+                           "note 0 0 len=10 release=20\nnote 50 0 offset=100 len=7 release=1\n"
+                           "note 300 0 len=0 release=5\n");
+    int64_t fr, i;
+    int ram;
+
+    make_set(dir, paths);
+    for (ram = 0; ram < 2; ram++) {
+        float *pcm = render(n, pp, small_opts(ram ? SHELF_STREAM_RAM : SHELF_STREAM_NO_URING),
+                            &fr, NULL);
+        ASSERT_EQ_INT(fr, 1000);
+        ASSERT(nonzero(pcm, 2 * 30) > 40);
+        ASSERT(nonzero(pcm + 2 * 50, 2 * 8) > 10);
+        ASSERT(nonzero(pcm + 2 * 300, 2 * 5) > 4);
+        for (i = 0; i < fr; i++)
+            if ((i >= 30 && i < 50) || (i >= 58 && i < 300) || i >= 305)
+                if (pcm[2 * i] != 0 || pcm[2 * i + 1] != 0)
+                    test__fail(__FILE__, __LINE__, "frame %lld plays after its release", (long long)i);
+        free(pcm);
+    }
+    shelf_notes_free(n);
+}
+
 /* ---- loops ------------------------------------------------------------------ */
 
 /* Three looped files: 24-bit stereo 48 kHz, 16-bit mono 44.1 kHz, float
@@ -1407,6 +1438,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
+        TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
         TEST_END
     };
