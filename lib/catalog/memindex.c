@@ -1598,3 +1598,312 @@ done:
     *n = got;
     return SHELF_OK;
 }
+
+/* ----- facets ------------------------------------------------------------------- */
+
+typedef struct facetv {
+    char value[256];
+    char filter[280];
+    double order;               /* natural order of numeric facets */
+    int64_t count;
+} facetv;
+
+typedef struct facetset {
+    shelf_library *lib;
+    facetv *v;
+    size_t n, cap;
+    int rc;
+} facetset;
+
+static facetv *facet_add(facetset *fs, int64_t count, double order)
+{
+    facetv *v;
+
+    if (fs->rc != SHELF_OK || count <= 0)
+        return NULL;
+    if (fs->n == fs->cap) {
+        size_t nc = fs->cap ? fs->cap * 2 : 64;
+        facetv *nv = shelf__realloc(fs->v, nc * sizeof *nv);
+
+        if (!nv) {
+            fs->rc = nomem(fs->lib);
+            return NULL;
+        }
+        fs->v = nv;
+        fs->cap = nc;
+    }
+    v = &fs->v[fs->n++];
+    v->count = count;
+    v->order = order;
+    return v;
+}
+
+static int cmp_by_count(const void *a, const void *b)
+{
+    const facetv *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->value, y->value);
+}
+
+static int cmp_by_order(const void *a, const void *b)
+{
+    const facetv *x = a, *y = b;
+
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Hand the values gathered for one facet to cb, best max first; empty the set. */
+static void facet_emit(facetset *fs, const char *facet, int by_count, int max,
+                       shelf_facet_cb cb, void *ud)
+{
+    size_t i;
+
+    if (fs->rc == SHELF_OK && fs->n) {
+        qsort(fs->v, fs->n, sizeof *fs->v, by_count ? cmp_by_count : cmp_by_order);
+        for (i = 0; i < fs->n && (max < 0 || i < (size_t)max); i++) {
+            shelf_facet f = { facet, fs->v[i].value, fs->v[i].filter, fs->v[i].count };
+
+            cb(ud, &f);
+        }
+    }
+    fs->n = 0;
+}
+
+/* field:value as the query language writes it, quoted when the value has a
+ * space or parenthesis (or ends in '*', a prefix); 0 when it cannot be
+ * written (a '"' in it: quoted values have no escapes). */
+static int filter_text(char *out, size_t size, const char *field, const char *value)
+{
+    size_t n = strlen(value);
+    int quote = n == 0 || value[n - 1] == '*' || strpbrk(value, " \t\n\r()") != NULL;
+
+    if (strchr(value, '"'))
+        return 0;
+    return snprintf(out, size, quote ? "%s:\"%s\"" : "%s:%s", field, value) < (int)size;
+}
+
+/* Matches of one text field value among the items of m. */
+static int64_t field_count(evalctx *e, int field, const char *text, const uint64_t *m)
+{
+    qnode q;
+    uint64_t *b = bm_new(e);
+    int64_t n = 0;
+    size_t w;
+
+    if (!b)
+        return 0;
+    memset(&q, 0, sizeof q);
+    q.kind = Q_FIELD;
+    q.field = field;
+    q.text = (char *)text;
+    field_bits(e, &q, b);
+    for (w = 0; w < e->ix->words; w++)
+        n += __builtin_popcountll(b[w] & m[w]);
+    shelf_free(b);
+    return n;
+}
+
+/* Values from..to-1 of a small numeric field: "2" selected by "ch:2". */
+static void number_values(facetset *fs, const int64_t *count, int from, int to, const char *field)
+{
+    facetv *v;
+    int c;
+
+    for (c = from; c < to; c++)
+        if ((v = facet_add(fs, count[c], c)) != NULL) {
+            snprintf(v->value, sizeof v->value, "%d", c);
+            snprintf(v->filter, sizeof v->filter, "%s:%d", field, c);
+        }
+}
+
+/* The five buckets [edge[b], edge[b + 1]) of a numeric field: "0.5-2 s"
+ * selected by "len:>=0.5s len:<2s"; the first and last open. */
+static void bucket_values(facetset *fs, const int64_t count[5], const double edge[6],
+                          const char *field, const char *unit, const char *shown_unit)
+{
+    facetv *v;
+    int b;
+
+    for (b = 0; b < 5; b++) {
+        if (!(v = facet_add(fs, count[b], b)))
+            continue;
+        if (b == 0) {
+            snprintf(v->value, sizeof v->value, "< %g%s", edge[1], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:<%g%s", field, edge[1], unit);
+        } else if (b == 4) {
+            snprintf(v->value, sizeof v->value, ">= %g%s", edge[b], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:>=%g%s", field, edge[b], unit);
+        } else {
+            snprintf(v->value, sizeof v->value, "%g-%g%s", edge[b], edge[b + 1], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:>=%g%s %s:<%g%s", field, edge[b], unit, field,
+                     edge[b + 1], unit);
+        }
+    }
+}
+
+static const char *const note_names[12] = { "C", "C#", "D", "D#", "E", "F",
+                                            "F#", "G", "G#", "A", "A#", "B" };
+
+int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode *q,
+                           const int64_t *ids, size_t nids, int64_t now, int max,
+                           shelf_facet_cb cb, void *ud)
+{
+    /* Buckets of length (s) and tempo (bpm): [edge[i], edge[i + 1]). */
+    static const double len_edge[] = { 0, 0.5, 2, 10, 60, INFINITY };
+    static const double bpm_edge[] = { 0, 90, 110, 130, 160, INFINITY };
+    static const char *const flag_facet[3] = { "favourite", "missing", "loop" };
+    static const char *const flag_field[3] = { "fav", "missing", "loop" };
+    evalctx e = { lib, ix, now, 0, SHELF_OK };
+    facetset fs = { lib, NULL, 0, 0, SHELF_OK };
+    uint64_t *m, *rates = NULL;
+    int64_t channels[256] = { 0 }, bits[256] = { 0 }, key[128] = { 0 }, rating[6] = { 0 };
+    int64_t lens[5] = { 0 }, bpms[5] = { 0 }, flags[3][2] = { { 0 } }, *tagn = NULL;
+    int32_t *rate_v = NULL;
+    size_t nrates = 0, k, t;
+    uint32_t i;
+    int rc;
+
+    if (max == 0)
+        max = 20;
+    if (q) {
+        m = eval(&e, q);
+    } else if ((m = bm_new(&e)) != NULL) {
+        if (!ids)
+            memcpy(m, ix->all, ix->words * 8);
+        for (k = 0; ids && k < nids; k++)
+            if ((i = item_of(ix, ids[k])) != 0)
+                SET(m, i - 1);
+    }
+    if (!m)
+        return e.rc != SHELF_OK ? e.rc : nomem(lib);
+    rates = shelf__calloc(16, sizeof *rates);
+    rate_v = shelf__calloc(16, sizeof *rate_v);
+    tagn = shelf__calloc(ix->ntags + 1, sizeof *tagn);
+    if (!rates || !rate_v || !tagn) {
+        rc = nomem(lib);
+        goto done;
+    }
+
+    /* One walk over the matches for every numeric field and flag. */
+    for (i = 0; i < ix->n; i++) {
+        int b;
+
+        if (!GET(m, i))
+            continue;
+        for (k = 0; k < nrates && rate_v[k] != ix->rate[i]; k++)
+            ;
+        if (k == nrates) {
+            if (nrates % 16 == 0 && nrates) {
+                void *a = shelf__realloc(rates, (nrates + 16) * sizeof *rates);
+                void *v = a ? shelf__realloc(rate_v, (nrates + 16) * sizeof *rate_v) : NULL;
+
+                if (a)
+                    rates = a;
+                if (!v) {
+                    rc = nomem(lib);
+                    goto done;
+                }
+                rate_v = v;
+            }
+            rate_v[nrates] = ix->rate[i];
+            rates[nrates++] = 0;
+        }
+        rates[k]++;
+        channels[ix->channels[i]]++;
+        bits[ix->bits[i]]++;
+        if (ix->key[i] >= 0)
+            key[ix->key[i]]++;
+        if (ix->rating[i] <= 5)
+            rating[ix->rating[i]]++;
+        for (b = 0; b < 5; b++) {
+            if (ix->duration[i] >= len_edge[b] && ix->duration[i] < len_edge[b + 1])
+                lens[b]++;
+            if (ix->tempo[i] >= bpm_edge[b] && ix->tempo[i] < bpm_edge[b + 1])
+                bpms[b]++;
+        }
+        for (b = 0; b < 3; b++)
+            flags[b][!!(ix->flags[i] & (1 << b))]++;
+    }
+    for (t = 0; t < ix->ntags; t++)
+        for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
+            tagn[t] += (int64_t)GET(m, ix->tag_items[k]);
+
+    {
+        facetv *v;
+        size_t c;
+
+        /* category and format: as their filters select them (synonyms, prefixes) */
+        for (c = 0; c < ix->ncats; c++)
+            if ((v = facet_add(&fs, field_count(&e, F_CAT, ix->cats[c], m), 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", ix->cats[c]);
+                if (!filter_text(v->filter, sizeof v->filter, "cat", ix->cats[c]))
+                    fs.n--;
+            }
+        facet_emit(&fs, "category", 1, max, cb, ud);
+        for (c = 0; c < ix->nfmts; c++) {
+            char name[64];
+            size_t j, len = strcspn(ix->fmts[c], "\t");
+
+            snprintf(name, sizeof name, "%.*s", (int)len, ix->fmts[c]);
+            for (j = 0; j < fs.n && strcmp(fs.v[j].value, name) != 0; j++)
+                ;
+            if (j < fs.n || !name[0])
+                continue;               /* one container, many encodings */
+            if ((v = facet_add(&fs, field_count(&e, F_FORMAT, name, m), 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", name);
+                if (!filter_text(v->filter, sizeof v->filter, "format", name))
+                    fs.n--;
+            }
+        }
+        facet_emit(&fs, "format", 1, max, cb, ud);
+        for (k = 0; k < nrates; k++)
+            if ((v = facet_add(&fs, rates[k], rate_v[k])) != NULL) {
+                snprintf(v->value, sizeof v->value, "%d", (int)rate_v[k]);
+                snprintf(v->filter, sizeof v->filter, "rate:%d", (int)rate_v[k]);
+            }
+        facet_emit(&fs, "rate", 0, max, cb, ud);
+        number_values(&fs, channels, 0, 256, "ch");
+        facet_emit(&fs, "channels", 0, max, cb, ud);
+        number_values(&fs, bits, 1, 256, "bits");     /* 0: lossy, which bits: never matches */
+        facet_emit(&fs, "bits", 0, max, cb, ud);
+        for (c = 0; c < 128; c++)
+            if ((v = facet_add(&fs, key[c], (double)c)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s%d", note_names[c % 12], (int)c / 12 - 1);
+                snprintf(v->filter, sizeof v->filter, "key:%zu", c);
+            }
+        facet_emit(&fs, "key", 0, max, cb, ud);
+        bucket_values(&fs, lens, len_edge, "len", "s", " s");
+        facet_emit(&fs, "length", 0, max, cb, ud);
+        bucket_values(&fs, bpms, bpm_edge, "bpm", "", "");
+        facet_emit(&fs, "bpm", 0, max, cb, ud);
+        number_values(&fs, rating, 0, 6, "rating");
+        facet_emit(&fs, "rating", 0, max, cb, ud);
+        for (c = 0; c < 3; c++) {
+            int yes;
+
+            for (yes = 1; yes >= 0; yes--)
+                if ((v = facet_add(&fs, flags[c][yes], 1 - yes)) != NULL) {
+                    snprintf(v->value, sizeof v->value, "%s", yes ? "yes" : "no");
+                    snprintf(v->filter, sizeof v->filter, "%s:%s", flag_field[c], v->value);
+                }
+            facet_emit(&fs, flag_facet[c], 0, max, cb, ud);
+        }
+        for (t = 0; t < ix->ntags; t++)
+            if ((v = facet_add(&fs, tagn[t], 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", ix->tags[t]);
+                if (!filter_text(v->filter, sizeof v->filter, "tag", ix->tags[t]))
+                    fs.n--;
+            }
+        facet_emit(&fs, "tag", 1, max, cb, ud);
+    }
+    rc = e.rc != SHELF_OK ? e.rc : fs.rc;
+done:
+    shelf_free(m);
+    shelf_free(rates);
+    shelf_free(rate_v);
+    shelf_free(tagn);
+    shelf_free(fs.v);
+    return rc;
+}
