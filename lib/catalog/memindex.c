@@ -1137,6 +1137,36 @@ static void range_bits(const shelf__memindex *ix, const qnode *q, uint64_t *out)
     }
 }
 
+/* cat:text (a prefix when prefix) selects category name: the same name, or
+ * a synonym of it (cat:hh is cat:hihat). */
+static int cat_hit(const shelf__memindex *ix, const char *name, const char *text, int prefix)
+{
+    syn key, *a, *b;
+
+    if (prefix)
+        return !strncasecmp(name, text, strlen(text));
+    if (!strcasecmp(name, text))
+        return 1;
+    if (!ix->nsyns)
+        return 0;
+    key.word = (char *)text;
+    a = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+    key.word = (char *)name;
+    b = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+    return a && b && a->grp == b->grp;
+}
+
+/* format:text selects fmt ("container\tencoding", lowercase): text starts
+ * either; aif and wave are aiff and wav. */
+static int format_hit(const char *fmt, const char *text)
+{
+    const char *v = !strcmp(text, "aif") ? "aiff" : !strcmp(text, "wave") ? "wav" : text;
+    const char *tab = strchr(fmt, '\t');
+    size_t n = strlen(v);
+
+    return !strncmp(fmt, v, n) || (tab && !strncmp(tab + 1, v, n));
+}
+
 static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
 {
     shelf__memindex *ix = e->ix;
@@ -1170,22 +1200,10 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         return;
     }
     case F_CAT: {
-        size_t n = strlen(q->text), c;
+        size_t c;
 
         for (c = 0; c < ix->ncats; c++) {
-            const char *name = ix->cats[c];
-            int hit = q->prefix ? !strncasecmp(name, q->text, n) : !strcasecmp(name, q->text);
-
-            if (!hit && !q->prefix && ix->nsyns) {      /* cat:hh is cat:hihat */
-                syn key, *a, *b2;
-
-                key.word = q->text;
-                a = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
-                key.word = (char *)name;
-                b2 = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
-                hit = a && b2 && a->grp == b2->grp;
-            }
-            if (hit) {
+            if (cat_hit(ix, ix->cats[c], q->text, q->prefix)) {
                 const uint64_t *cb = ix->catbits[c + 1];
                 size_t w;
 
@@ -1217,16 +1235,12 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         return;
     case F_FORMAT: {
         uint8_t want[65536 / 8];
-        const char *v = !strcmp(q->text, "aif") ? "aiff" : !strcmp(q->text, "wave") ? "wav" : q->text;
-        size_t n = strlen(v), f;
+        size_t f;
 
         memset(want, 0, sizeof want);
-        for (f = 0; f < ix->nfmts; f++) {
-            const char *tab = strchr(ix->fmts[f], '\t');
-
-            if (!strncmp(ix->fmts[f], v, n) || (tab && !strncmp(tab + 1, v, n)))
+        for (f = 0; f < ix->nfmts; f++)
+            if (format_hit(ix->fmts[f], q->text))
                 want[f >> 3] |= (uint8_t)(1u << (f & 7));
-        }
         for (i = 0; i < ix->n; i++)
             if (want[ix->fmt[i] >> 3] >> (ix->fmt[i] & 7) & 1)
                 SET(out, i);
@@ -1684,24 +1698,58 @@ static int filter_text(char *out, size_t size, const char *field, const char *va
     return snprintf(out, size, quote ? "%s:\"%s\"" : "%s:%s", field, value) < (int)size;
 }
 
-/* Matches of one text field value among the items of m. */
-static int64_t field_count(evalctx *e, int field, const char *text, const uint64_t *m)
+/* Room for n distinct rates and their counts; 0 when out of memory. */
+static int grow_rates(int64_t **counts, int32_t **rates, size_t n)
 {
-    qnode q;
-    uint64_t *b = bm_new(e);
-    int64_t n = 0;
-    size_t w;
+    int64_t *c = shelf__realloc(*counts, n * sizeof *c);
+    int32_t *r;
 
-    if (!b)
+    if (!c)
         return 0;
-    memset(&q, 0, sizeof q);
-    q.kind = Q_FIELD;
-    q.field = field;
-    q.text = (char *)text;
-    field_bits(e, &q, b);
-    for (w = 0; w < e->ix->words; w++)
-        n += __builtin_popcountll(b[w] & m[w]);
-    shelf_free(b);
+    *counts = c;
+    if (!(r = shelf__realloc(*rates, n * sizeof *r)))
+        return 0;
+    *rates = r;
+    return 1;
+}
+
+/* The bucket [edge[b], edge[b + 1]) of five that holds v, -1 none (NAN). */
+static int bucket_of(double v, const double edge[6])
+{
+    int b;
+
+    if (!(v >= edge[0]))
+        return -1;
+    for (b = 0; b < 4 && v >= edge[b + 1]; b++)
+        ;
+    return b;
+}
+
+/* What cat:name finds, from the matches' counts per category (index + 1). */
+static int64_t cat_count(const shelf__memindex *ix, const int64_t *catn, const char *name)
+{
+    char text[256];
+    int64_t n = 0;
+    size_t c, j;
+
+    for (j = 0; name[j] && j + 1 < sizeof text; j++)
+        text[j] = (char)tolower((unsigned char)name[j]);     /* as the parser folds it */
+    text[j] = '\0';
+    for (c = 0; c < ix->ncats; c++)
+        if (catn[c + 1] && cat_hit(ix, ix->cats[c], text, 0))
+            n += catn[c + 1];
+    return n;
+}
+
+/* What format:name finds, from the matches' counts per format. */
+static int64_t format_count(const shelf__memindex *ix, const int64_t *fmtn, const char *name)
+{
+    int64_t n = 0;
+    size_t f;
+
+    for (f = 0; f < ix->nfmts; f++)
+        if (fmtn[f] && format_hit(ix->fmts[f], name))
+            n += fmtn[f];
     return n;
 }
 
@@ -1757,11 +1805,12 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
     static const char *const flag_field[3] = { "fav", "missing", "loop" };
     evalctx e = { lib, ix, now, 0, SHELF_OK };
     facetset fs = { lib, NULL, 0, 0, SHELF_OK };
-    uint64_t *m, *rates = NULL;
+    uint64_t *m;
     int64_t channels[256] = { 0 }, bits[256] = { 0 }, key[128] = { 0 }, rating[6] = { 0 };
     int64_t lens[5] = { 0 }, bpms[5] = { 0 }, flags[3][2] = { { 0 } }, *tagn = NULL;
+    int64_t *fmtn = NULL, *catn = NULL, *rates = NULL;
     int32_t *rate_v = NULL;
-    size_t nrates = 0, k, t;
+    size_t nrates = 0, k, t, w;
     uint32_t i;
     int rc;
 
@@ -1778,57 +1827,54 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
     }
     if (!m)
         return e.rc != SHELF_OK ? e.rc : nomem(lib);
-    rates = shelf__calloc(16, sizeof *rates);
-    rate_v = shelf__calloc(16, sizeof *rate_v);
     tagn = shelf__calloc(ix->ntags + 1, sizeof *tagn);
-    if (!rates || !rate_v || !tagn) {
+    fmtn = shelf__calloc(ix->nfmts + 1, sizeof *fmtn);
+    catn = shelf__calloc(ix->ncats + 1, sizeof *catn);
+    if (!tagn || !fmtn || !catn) {
         rc = nomem(lib);
         goto done;
     }
 
-    /* One walk over the matches for every numeric field and flag. */
-    for (i = 0; i < ix->n; i++) {
-        int b;
-
-        if (!GET(m, i))
-            continue;
-        for (k = 0; k < nrates && rate_v[k] != ix->rate[i]; k++)
-            ;
-        if (k == nrates) {
-            if (nrates % 16 == 0 && nrates) {
-                void *a = shelf__realloc(rates, (nrates + 16) * sizeof *rates);
-                void *v = a ? shelf__realloc(rate_v, (nrates + 16) * sizeof *rate_v) : NULL;
-
-                if (a)
-                    rates = a;
-                if (!v) {
-                    rc = nomem(lib);
-                    goto done;
-                }
-                rate_v = v;
-            }
-            rate_v[nrates] = ix->rate[i];
-            rates[nrates++] = 0;
-        }
-        rates[k]++;
-        channels[ix->channels[i]]++;
-        bits[ix->bits[i]]++;
-        if (ix->key[i] >= 0)
-            key[ix->key[i]]++;
-        if (ix->rating[i] <= 5)
-            rating[ix->rating[i]]++;
-        for (b = 0; b < 5; b++) {
-            if (ix->duration[i] >= len_edge[b] && ix->duration[i] < len_edge[b + 1])
-                lens[b]++;
-            if (ix->tempo[i] >= bpm_edge[b] && ix->tempo[i] < bpm_edge[b + 1])
-                bpms[b]++;
-        }
-        for (b = 0; b < 3; b++)
-            flags[b][!!(ix->flags[i] & (1 << b))]++;
-    }
     for (t = 0; t < ix->ntags; t++)
         for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
             tagn[t] += (int64_t)GET(m, ix->tag_items[k]);
+
+    /* One walk over the matches (set bits only) for every typed field. */
+    for (w = 0; w < ix->words; w++) {
+        uint64_t word;
+
+        for (word = m[w]; word; word &= word - 1) {
+            int b;
+
+            i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(word));
+            for (k = 0; k < nrates && rate_v[k] != ix->rate[i]; k++)
+                ;
+            if (k == nrates && nrates % 16 == 0 &&
+                !grow_rates(&rates, &rate_v, nrates + 16)) {
+                rc = nomem(lib);
+                goto done;
+            }
+            if (k == nrates) {
+                rate_v[nrates] = ix->rate[i];
+                rates[nrates++] = 0;
+            }
+            rates[k]++;
+            fmtn[ix->fmt[i]]++;
+            catn[ix->cat[i]]++;
+            channels[ix->channels[i]]++;
+            bits[ix->bits[i]]++;
+            if (ix->key[i] >= 0)
+                key[ix->key[i]]++;
+            if (ix->rating[i] <= 5)
+                rating[ix->rating[i]]++;
+            if ((b = bucket_of(ix->duration[i], len_edge)) >= 0)
+                lens[b]++;
+            if ((b = bucket_of(ix->tempo[i], bpm_edge)) >= 0)
+                bpms[b]++;
+            for (b = 0; b < 3; b++)
+                flags[b][!!(ix->flags[i] & (1 << b))]++;
+        }
+    }
 
     {
         facetv *v;
@@ -1836,7 +1882,7 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
 
         /* category and format: as their filters select them (synonyms, prefixes) */
         for (c = 0; c < ix->ncats; c++)
-            if ((v = facet_add(&fs, field_count(&e, F_CAT, ix->cats[c], m), 0)) != NULL) {
+            if ((v = facet_add(&fs, cat_count(ix, catn, ix->cats[c]), 0)) != NULL) {
                 snprintf(v->value, sizeof v->value, "%s", ix->cats[c]);
                 if (!filter_text(v->filter, sizeof v->filter, "cat", ix->cats[c]))
                     fs.n--;
@@ -1851,7 +1897,7 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
                 ;
             if (j < fs.n || !name[0])
                 continue;               /* one container, many encodings */
-            if ((v = facet_add(&fs, field_count(&e, F_FORMAT, name, m), 0)) != NULL) {
+            if ((v = facet_add(&fs, format_count(ix, fmtn, name), 0)) != NULL) {
                 snprintf(v->value, sizeof v->value, "%s", name);
                 if (!filter_text(v->filter, sizeof v->filter, "format", name))
                     fs.n--;
@@ -1904,6 +1950,8 @@ done:
     shelf_free(rates);
     shelf_free(rate_v);
     shelf_free(tagn);
+    shelf_free(fmtn);
+    shelf_free(catn);
     shelf_free(fs.v);
     return rc;
 }
