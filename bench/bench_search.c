@@ -102,6 +102,7 @@ typedef struct keystroke {
     int kind;                   /* QK_... or KIND_LETTER */
     int seq;                    /* index in bench_queries */
     double shelf_ms, exact_ms, sql_ms, like_ms;     /* < 0: not run */
+    double facets_ms;           /* shelf_search_facets; < 0: not run */
     int shelf_rc;
     int64_t shelf_rows, shelf_total, exact_total, sql_total, like_rows, like_total;
     int shelf_exact;
@@ -922,7 +923,7 @@ static keystroke *make_keystrokes(size_t *count)
             ks[k].text[l] = '\0';
             ks[k].kind = l == 1 ? KIND_LETTER : bench_queries[q].kind;
             ks[k].seq = (int)q;
-            ks[k].shelf_ms = ks[k].exact_ms = ks[k].sql_ms = ks[k].like_ms = -1.0;
+            ks[k].shelf_ms = ks[k].exact_ms = ks[k].sql_ms = ks[k].like_ms = ks[k].facets_ms = -1.0;
         }
     }
     *count = n;
@@ -982,9 +983,24 @@ typedef struct shelf_pass {
 } shelf_pass;
 
 /* Passes over the keystrokes: the measured one, then informational ones. */
-enum { PASS_MAIN, PASS_EXACT, PASS_SQL };
+enum { PASS_MAIN, PASS_EXACT, PASS_SQL, PASS_FACETS };
 
-static const char *const pass_names[] = { "", " (exact counts)", " (SQL engine)" };
+static const char *const pass_names[] = { "", " (exact counts)", " (SQL engine)", " (facets)" };
+
+static void count_facet(void *ud, const shelf_facet *f)
+{
+    *(int64_t *)ud += f->count > 0;
+}
+
+/* One keystroke's facets (20 values a facet).  Returns milliseconds. */
+static double facets_one(shelf_library *lib, const char *q, shelf_result *res)
+{
+    double t0 = now_ms();
+
+    memset(res, 0, sizeof *res);
+    res->rc = shelf_search_facets(lib, q, 0, count_facet, &res->rows);
+    return now_ms() - t0;
+}
 
 /* Run every keystroke once through shelf_search; mode selects the fields filled. */
 static int run_shelf(shelf_library *lib, keystroke *ks, size_t n, int mode, shelf_pass *pass)
@@ -994,9 +1010,12 @@ static int run_shelf(shelf_library *lib, keystroke *ks, size_t n, int mode, shel
     memset(pass, 0, sizeof *pass);
     for (size_t i = 0; i < n; i++) {
         shelf_result res;
-        double ms = shelf_one(lib, ks[i].text, mode == PASS_EXACT ? -1 : 0, &res);
+        double ms = mode == PASS_FACETS ? facets_one(lib, ks[i].text, &res)
+                    : shelf_one(lib, ks[i].text, mode == PASS_EXACT ? -1 : 0, &res);
 
-        if (mode == PASS_EXACT) {
+        if (mode == PASS_FACETS) {
+            ks[i].facets_ms = ms;
+        } else if (mode == PASS_EXACT) {
             ks[i].exact_ms = ms;
             ks[i].exact_total = res.total;
         } else if (mode == PASS_SQL) {
@@ -1424,6 +1443,8 @@ typedef struct results {
     size_t nks;
     shelf_pass pass, exact_pass, sql_pass;
     stats shelf, exact, sql, like;      /* over all keystrokes each side ran */
+    stats facets;                       /* shelf_search_facets, preloaded */
+    shelf_pass facets_pass;
     double preload_ms;                  /* < 0: no preload */
     uint64_t preload_bytes;
     stats shelf_sub, like_sub;          /* over the keystrokes both sides ran */
@@ -1435,12 +1456,12 @@ typedef struct results {
 } results;
 
 /* Statistics of one field of the keystrokes that pass the filter. */
-enum { F_SHELF, F_EXACT, F_SQL, F_LIKE };
+enum { F_SHELF, F_EXACT, F_SQL, F_LIKE, F_FACETS };
 
 static double ks_field(const keystroke *k, int f)
 {
     return f == F_SHELF ? k->shelf_ms : f == F_EXACT ? k->exact_ms
-           : f == F_SQL ? k->sql_ms : k->like_ms;
+           : f == F_SQL ? k->sql_ms : f == F_FACETS ? k->facets_ms : k->like_ms;
 }
 
 /* kind < 0: every kind; need_like: only keystrokes the baseline ran. */
@@ -1539,6 +1560,8 @@ static void print_report(results *r)
         print_stats_row("shelf_search, count_limit -1", &r->exact, "informational");
     if (r->sql.n)
         print_stats_row("shelf_search, SQL engine (no preload)", &r->sql, "informational");
+    if (r->facets.n)
+        print_stats_row("shelf_search_facets (13 facets)", &r->facets, "");
     if (r->o->baseline) {
         print_stats_row("LIKE '%word%' ORDER BY name + count(*)", &r->like, "filters ignored");
         if (r->o->baseline_every > 1)
@@ -1675,6 +1698,10 @@ static void print_markdown(const results *r)
     if (r->o->exact && r->exact.n)
         printf("- shelf with exact counts (`count_limit = -1`, informational): p50 %.3f ms, p99"
                " %.3f ms, max %.3f ms.\n", r->exact.p50, r->exact.p99, r->exact.max);
+    if (r->facets.n)
+        printf("- Facets (`shelf_search_facets`, 13 facets, 20 values each, the same keystrokes):"
+               " p50 %.3f ms, p99 %.3f ms, max %.3f ms.\n", r->facets.p50, r->facets.p99,
+               r->facets.max);
     printf("- Baseline: one table `bench_like(id, name, text)`, text = lower(name, full path,"
            " tags, category, author), index on name; per keystroke `SELECT id, name ... WHERE"
            " text LIKE '%%w%%' AND ... ORDER BY name LIMIT %d` and `SELECT count(*)` with the same"
@@ -1840,6 +1867,11 @@ int main(int argc, char **argv)
             failed = 1;
         snap_mem(&res.mem[res.nmem++], "after shelf (exact)");
     }
+    if (o.preload) {
+        if (run_shelf(lib, res.ks, res.nks, PASS_FACETS, &res.facets_pass) != 0)
+            failed = 1;
+        snap_mem(&res.mem[res.nmem++], "after facets");
+    }
 
     /* 4. The baseline: a second connection to the same file. */
     if (o.baseline) {
@@ -1864,6 +1896,7 @@ int main(int argc, char **argv)
     /* 5. The figures. */
     ks_stats(res.ks, res.nks, F_SHELF, -1, 0, &res.shelf);
     ks_stats(res.ks, res.nks, F_EXACT, -1, 0, &res.exact);
+    ks_stats(res.ks, res.nks, F_FACETS, -1, 0, &res.facets);
     ks_stats(res.ks, res.nks, F_SQL, -1, 0, &res.sql);
     ks_stats(res.ks, res.nks, F_LIKE, -1, 0, &res.like);
     ks_stats(res.ks, res.nks, F_SHELF, -1, 1, &res.shelf_sub);

@@ -229,7 +229,8 @@ static int search_run(const cli *c, int argc, char **argv, int nwords, char **wo
 static void split_search_args(int argc, char **argv, char **opts, int *nopts, char **words,
                               int *nwords)
 {
-    static const char *const with_value[] = { "--limit", "--offset", "--sort", "--count-limit", NULL };
+    static const char *const with_value[] = { "--limit", "--offset", "--sort", "--count-limit",
+                                                "--max-values", NULL };
     int i, k;
 
     *nopts = *nwords = 0;
@@ -278,12 +279,40 @@ int cmd_search(const cli *c, int argc, char **argv)
     return ex;
 }
 
+typedef struct facet_ui {
+    const cli *c;
+    json_t *all;            /* --json: facet -> [values] */
+    char last[16];          /* text: the facet of the line before */
+} facet_ui;
+
+static void on_facet(void *ud, const shelf_facet *f)
+{
+    facet_ui *fu = ud;
+
+    if (fu->all) {
+        cli_json_check(tool_facet_add(fu->all, f));
+        return;
+    }
+    if (fu->c->quiet)
+        return;
+    {
+        char *value = cli_name_text(f->value), *filter = cli_name_text(f->filter);
+
+        printf("%-10s %-24s %9lld  %s\n", !strcmp(fu->last, f->facet) ? "" : f->facet,
+               value ? value : f->value, (long long)f->count, filter ? filter : f->filter);
+        free(value);
+        free(filter);
+    }
+    snprintf(fu->last, sizeof fu->last, "%s", f->facet);
+}
+
 static int search_run(const cli *c, int argc, char **argv, int nwords, char **words)
 {
     static const struct option longopts[] = {
         { "limit", required_argument, NULL, 'n' }, { "offset", required_argument, NULL, 'o' },
         { "sort", required_argument, NULL, 's' }, { "reverse", no_argument, NULL, 'r' },
         { "count-limit", required_argument, NULL, 'C' }, { "check", no_argument, NULL, 'k' },
+        { "facets", no_argument, NULL, 'F' }, { "max-values", required_argument, NULL, 'M' },
         { NULL, 0, NULL, 0 }
     };
     shelf_search_opts o;
@@ -291,7 +320,7 @@ static int search_run(const cli *c, int argc, char **argv, int nwords, char **wo
     shelf_cursor *cur = NULL;
     int64_t total = 0, v;
     char *text = NULL;
-    int ch, rc, ex, exact = 1, check = 0;
+    int ch, rc, ex, exact = 1, check = 0, facets = 0, max_values = 0;
 
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
@@ -311,6 +340,12 @@ static int search_run(const cli *c, int argc, char **argv, int nwords, char **wo
             o.count_limit = v ? v : -1;
             break;
         case 'k': check = 1; break;
+        case 'F': facets = 1; break;
+        case 'M':
+            if (parse_count("max values", optarg, &v) || v > INT32_MAX)
+                return EXIT_USAGE;
+            max_values = v ? (int)v : -1;
+            break;
         default: return EXIT_USAGE;
         }
     }
@@ -318,7 +353,7 @@ static int search_run(const cli *c, int argc, char **argv, int nwords, char **wo
         cli_error("unexpected '%s' (see 'shelf help')", argv[optind]);
         return EXIT_USAGE;
     }
-    if (nwords == 0) {
+    if (nwords == 0 && !facets) {
         cli_error("usage: shelf search [--limit N] [--offset N] [--sort KEY] [-r] QUERY...");
         return EXIT_USAGE;
     }
@@ -328,13 +363,24 @@ static int search_run(const cli *c, int argc, char **argv, int nwords, char **wo
         free(text);
         return ex;
     }
-    if (check)
+    if (check) {
         rc = shelf_query_check(lib, text);
-    else
+    } else if (facets) {
+        facet_ui fu = { c, c->json ? json_object() : NULL, "" };
+
+        if (c->json && !fu.all)
+            cli_json_check(-1);
+        rc = shelf_search_facets(lib, text, max_values, on_facet, &fu);
+        if (rc == SHELF_OK && fu.all)
+            cli_print_json(json_pack("{s:o, s:o}", "query", tool_json_name(text), "facets", fu.all));
+        else
+            json_decref(fu.all);
+    } else {
         rc = shelf_search(lib, text, &o, &cur, &total, &exact);
+    }
     if (rc != SHELF_OK)
         ex = query_fail(lib, rc, text);
-    else if (!check)
+    else if (!check && !facets)
         ex = print_page(c, lib, cur, text, total, exact, o.offset);
     shelf_cursor_free(cur);
     shelf_library_close(lib);

@@ -35,7 +35,8 @@ static const cmd_doc cmd_docs[] = {
       "list samples (alias: list); KEY: id name path\n"
       "size length rate key bpm added used rating; a\n"
       "leading - or -r/--reverse sorts descending" },
-    { NULL, "search", "search [--limit N] [--offset N] [--sort [-]KEY] [--check] QUERY...",
+    { NULL, "search", "search [--limit N] [--offset N] [--sort [-]KEY] [--check] QUERY...\n"
+      "search --facets [--max-values N] [QUERY...]",
       "words match by prefix in name, path, tags,\n"
       "category and metadata; field:value filters (tag:\n"
       "cat: format: rate: key: bpm: len: rating: fav:\n"
@@ -43,7 +44,9 @@ static const cmd_doc cmd_docs[] = {
       "(groups); see doc/query.md; best matches first;\n"
       "first 50 unless --limit (0: all); at most 256\n"
       "words and filters; '--' before words that look\n"
-      "like options" },
+      "like options; --facets counts the matches by\n"
+      "category, format, rate, key, length, rating, tag...\n"
+      "with the filter that selects each value" },
     { NULL, "info", "info ID|PATH...", "everything the catalog knows about a sample" },
     { NULL, "collection new, collection add, collection rm, collection delete, collection ls, "
             "collection show",

@@ -3,7 +3,8 @@
  * streaming engine: note scripts (shelf_notes_parse) and the WAV header
  * reader of the direct read path (shelf__wav_parse).  Every input goes
  * through both.  A parsed script must keep its documented shape (notes in
- * time order, sample numbers in range, fields in their ranges); a failure
+ * time order, sample numbers in range, fields in their ranges, loops and
+ * their modes as the loop statement allows them); a failure
  * must be SHELF_EFORMAT or SHELF_ENOMEM with a one-line message; a WAV
  * header that parses must describe a data chunk inside the input's bounds
  * as declared.  Broken invariants abort().
@@ -49,6 +50,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(t->pitch >= 1.0 / 16 && t->pitch <= 16);
             CHECK(t->gain >= 0 && t->release >= 1);
             CHECK(i == 0 || n->notes[i - 1].at <= t->at);
+        }
+        /* Loops: none, the file's, or START < END; a crossfade only on a
+         * forward loop; an alternating loop of at least 2 frames. */
+        for (i = 0; i < n->nsamples; i++) {
+            const int64_t *lp = &n->loops[3 * i];
+            int m = n->loop_modes[i];
+            CHECK(m >= 0 && m <= SHELF_LOOP_ALTERNATING);
+            CHECK((lp[0] == 0 && lp[1] == 0 && m == 0) || (lp[0] == -1 && lp[1] == -1) ||
+                  (lp[0] >= 0 && lp[0] < lp[1]));
+            CHECK(lp[2] >= 0 && (lp[2] == 0 || m <= SHELF_LOOP_FORWARD));
+            CHECK(lp[1] < 0 || lp[2] <= lp[0]);
+            CHECK(m != SHELF_LOOP_ALTERNATING || lp[1] < 0 || lp[1] - lp[0] >= 2);
         }
         /* Each note needs at least "note 0 0" and a line end. */
         CHECK(n->nnotes <= size / 8 + 1);

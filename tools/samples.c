@@ -1,6 +1,7 @@
 /*
  * samples.c: samples as the programs show them (samples.h): the JSON of a
- * sample, names as JSON text, note names, sort key names.
+ * sample and of a facet value, names as JSON text, note names, sort key
+ * names.
  */
 #include <string.h>
 #include "samples.h"
@@ -120,6 +121,16 @@ json_t *tool_sample_json(const shelf_sample *s, unsigned fields)
         return NULL;
     }
     return o;
+}
+
+int tool_facet_add(json_t *all, const shelf_facet *f)
+{
+    json_t *arr = json_object_get(all, f->facet);
+
+    if (!arr && json_object_set_new(all, f->facet, arr = json_array()) != 0)
+        return -1;
+    return json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "value", tool_json_name(f->value), "filter",
+                                                tool_json_name(f->filter), "count", (json_int_t)f->count));
 }
 
 /* Sort keys by name, as `ls --sort`, `search --sort` and the server's

@@ -1,7 +1,8 @@
 /*
  * samples.h: samples as the programs over libshelf show them (the `shelf`
- * program in cli/ and `shelf serve` in server/): a sample as JSON, a file
- * name as JSON text, MIDI note names and the names of the sort keys.  One
+ * program in cli/ and `shelf serve` in server/): a sample and a facet
+ * value as JSON, a file name as JSON text, MIDI note names and the names
+ * of the sort keys.  One
  * definition, so both programs speak the same JSON.  Uses only the public
  * API.  Every function is thread-safe.
  */
@@ -28,6 +29,12 @@
  * (json_decref); NULL when memory runs out.
  */
 json_t *tool_sample_json(const shelf_sample *s, unsigned fields);
+
+/* Add facet value f (shelf_search_facets) to all, an object of facet ->
+ * [{"value", "filter", "count"}], in the order they come: what `search
+ * --facets --json` prints and the server's /api/facets answers.  0, or -1
+ * when memory runs out. */
+int tool_facet_add(json_t *all, const shelf_facet *f);
 
 /* A file name as JSON: its escaped text (shelf_name_escape: valid UTF-8
  * whatever the bytes), null for NULL; NULL only when memory runs out. */

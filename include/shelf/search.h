@@ -30,6 +30,37 @@ typedef struct shelf_search_opts {
 SHELF_API int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts *opts,
                            shelf_cursor **out, int64_t *total, int *exact);
 
+/*
+ * Facets: for the samples a query matches, how many have each value of a
+ * field, so a browser can show live counts beside the results and narrow
+ * them.  An empty query (only spaces) means every sample.  Facets come in
+ * this order: "category", "format", "rate", "channels", "bits", "key",
+ * "length", "bpm", "rating", "favourite", "missing", "loop", "tag".  Within
+ * a facet, category, format and tag values come by count (most first), the
+ * others in their natural order; values no match has are left out, and at
+ * most max_values of each facet are given (0: 20; -1: all).
+ *
+ * filter is the query term that selects exactly the samples counted: the
+ * search "(QUERY) FILTER" finds count samples (the parentheses matter when
+ * the query has an OR at its top).  Tags that differ only by case or accents are one filter
+ * (tag:uber finds Über) but are counted apart; a value the language cannot
+ * write (a '"' in it: quoted values have no escapes) is left out.
+ *
+ * The counts come from the in-memory index, which this builds first when
+ * it is not current (shelf_library_preload).  cb runs on the calling
+ * thread; the struct and its strings are borrowed for the call.  A query
+ * that does not parse fails with SHELF_EINVAL, as shelf_search.
+ */
+typedef struct shelf_facet {
+    const char *facet;       /* "category", "format", ... */
+    const char *value;       /* as shown: "kick", "wav", "44100", "C4", "0.5-2 s" */
+    const char *filter;      /* "cat:kick", "len:>=0.5s len:<2s", "tag:\"hi hat\"" */
+    int64_t count;
+} shelf_facet;
+typedef void (*shelf_facet_cb)(void *ud, const shelf_facet *f);
+SHELF_API int shelf_search_facets(shelf_library *lib, const char *query, int max_values,
+                                  shelf_facet_cb cb, void *ud);
+
 /* Check a query without running it: SHELF_OK or SHELF_EINVAL as above. */
 SHELF_API int shelf_query_check(shelf_library *lib, const char *query);
 

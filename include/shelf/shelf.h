@@ -40,8 +40,8 @@ extern "C" {
  * follows one rule (lib/common: shelf__opts_check, shelf__out_fill):
  *
  * - Options the caller fills (shelf_list_opts, shelf_search_opts,
- *   shelf_import_opts, shelf_stream_opts, shelf_stress_opts,
- *   shelf_archive_export_opts, shelf_archive_import_opts,
+ *   shelf_import_opts, shelf_stream_opts, shelf_stream_loop_opts,
+ *   shelf_stress_opts, shelf_archive_export_opts, shelf_archive_import_opts,
  *   shelf_media_export_opts, shelf_repo_opts, shelf_backup_opts,
  *   shelf_restore_opts, shelf_forget_opts): zero-initialise, set
  *   size = sizeof.  A size below the struct's first published version is

@@ -122,9 +122,54 @@ SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
  * loop_crossfade in seconds times the sample's rate).  start = end = 0 removes
  * the loop.  Control thread, while no voice plays the sample.
  * Errors: SHELF_ENOTFOUND, SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
+ * The same as shelf_stream_set_loop_opts with mode SHELF_LOOP_FORWARD.
  */
 SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
                                     uint32_t crossfade);
+
+/*
+ * A sample's loop for shelf_stream_set_loop_opts.  Zero-initialise, set
+ * size = sizeof (the rule of shelf.h, "Structs with a size").
+ */
+typedef struct shelf_stream_loop_opts {
+    size_t size;
+    int64_t start, end;      /* frames [start, end); 0, 0: no loop */
+    uint32_t crossfade;      /* frames; forward loops only */
+    int mode;                /* SHELF_LOOP_FORWARD (0 too), SHELF_LOOP_BACKWARD,
+                                SHELF_LOOP_ALTERNATING (catalog.h) */
+} shelf_stream_loop_opts;
+
+/* Most decoded audio (frames x channels x 4 bytes of float) that a
+ * backward or alternating loop may hold in RAM: 16 MiB, that is 2 Mi
+ * stereo frames (43 s at 48 kHz).  A longer one is SHELF_EINVAL. */
+#define SHELF_STREAM_LOOP_RAM_MAX ((uint64_t)16 << 20)
+
+/*
+ * Give sample id a loop that plays in lo->mode (doc/streaming.md, "Loop
+ * modes"; frame by frame at pitch 1, for a loop [s, e)):
+ *  - SHELF_LOOP_FORWARD: as shelf_stream_set_loop: ... e-2, e-1, s, s+1 ...
+ *  - SHELF_LOOP_BACKWARD (WAV smpl type 2, SFZ loop_type=backward): the
+ *    voice plays forward into the loop up to e-1, turns there and plays
+ *    the loop reversed, again and again: ... e-2, e-1, e-2 ... s+1, s,
+ *    e-1, e-2 ... s, e-1 ...
+ *  - SHELF_LOOP_ALTERNATING (type 1, ping-pong, SFZ loop_type=alternate):
+ *    forward to e-1, back to s, forward again; a turning frame plays once:
+ *    ... e-2, e-1, e-2 ... s+1, s, s+1 ... e-1, e-2 ...  It needs at least
+ *    2 frames.
+ * Backward and alternating loops keep the whole loop in RAM (decoded
+ * chunks, held like the head), so a voice never reads the disk backward
+ * and a held voice reads nothing once it is in the loop; at most
+ * SHELF_STREAM_LOOP_RAM_MAX bytes.  They take no crossfade (SHELF_EINVAL):
+ * an alternating loop's turns join neighbouring frames and need none; one
+ * over a backward loop's jump is not built.  A release leaves any loop
+ * where the voice is and plays forward from there towards the sample's
+ * end (a voice moving backward turns round at its current position).
+ * start = end = 0 removes the loop.  lo NULL is SHELF_EINVAL.  Control
+ * thread, while no voice plays the sample.  Errors: SHELF_ENOTFOUND,
+ * SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_stream_set_loop_opts(shelf_stream *s, int id,
+                                         const shelf_stream_loop_opts *lo);
 
 /*
  * AUDIO THREAD.  Start a voice of sample id at frame offset, pitch as a
@@ -138,8 +183,8 @@ SHELF_API int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset,
                                        double pitch, float gain, int priority);
 
 /* AUDIO THREAD.  Release (note off): fade out over release_frames output
- * frames, then end; a looping voice leaves its loop and plays on towards
- * the sample's end meanwhile.  release_frames SHELF_STREAM_PLAY_OUT: no
+ * frames, then end; a looping voice leaves its loop and plays on forward
+ * from where it is towards the sample's end meanwhile.  release_frames SHELF_STREAM_PLAY_OUT: no
  * fade, the voice plays on to the sample's end (a later release with
  * frames still fades it).  A finished or unknown voice is ignored. */
 #define SHELF_STREAM_PLAY_OUT 0xffffffffu
@@ -191,8 +236,14 @@ typedef struct shelf_stream_stats {
     int uring, direct;       /* 1 when io_uring / O_DIRECT are in use */
     uint64_t reads_uring;    /* successful reads that went through io_uring */
     uint64_t reads_direct;   /* successful reads done with O_DIRECT */
-    uint64_t loop_wraps;     /* voices that wrapped from loop end to start */
-    uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM start */
+    uint64_t loop_wraps;     /* times a held voice came round its loop: a
+                                forward loop's wrap from end to start, a
+                                backward loop's turn at its end and each jump
+                                from its start back to its end, each turn of
+                                an alternating loop */
+    uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM copy
+                                (a forward loop's start, a whole backward or
+                                alternating loop) */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -233,11 +284,18 @@ typedef struct shelf_notes {
     size_t nsamples, nnotes; /* notes sorted by time (stable) */
     char **samples;          /* as written in the script */
     shelf_note *notes;
-    /* Each sample's forward loop, 3 * nsamples values: start, end (end
+    /* Each sample's loop, 3 * nsamples values: start, end (end
      * exclusive; 0, 0: none; -1, -1: the loop the file carries, read at
      * render), crossfade frames.  Notes on a looped sample loop until
      * their release (len). */
     int64_t *loops;
+    /* Each loop's mode, nsamples values: SHELF_LOOP_FORWARD,
+     * SHELF_LOOP_BACKWARD, SHELF_LOOP_ALTERNATING, or 0: forward, or for a
+     * file's own loop the mode the file says.  Added after loops: fields
+     * are only ever added at the end, so make a shelf_notes with
+     * shelf_notes_parse (a caller's own struct of an older version lacks
+     * this field). */
+    int *loop_modes;
 } shelf_notes;
 SHELF_API int shelf_notes_parse(const char *text, size_t len, shelf_notes **out,
                                 char **errmsg);

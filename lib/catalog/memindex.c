@@ -1137,6 +1137,36 @@ static void range_bits(const shelf__memindex *ix, const qnode *q, uint64_t *out)
     }
 }
 
+/* cat:text (a prefix when prefix) selects category name: the same name, or
+ * a synonym of it (cat:hh is cat:hihat). */
+static int cat_hit(const shelf__memindex *ix, const char *name, const char *text, int prefix)
+{
+    syn key, *a, *b;
+
+    if (prefix)
+        return !strncasecmp(name, text, strlen(text));
+    if (!strcasecmp(name, text))
+        return 1;
+    if (!ix->nsyns)
+        return 0;
+    key.word = (char *)text;
+    a = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+    key.word = (char *)name;
+    b = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
+    return a && b && a->grp == b->grp;
+}
+
+/* format:text selects fmt ("container\tencoding", lowercase): text starts
+ * either; aif and wave are aiff and wav. */
+static int format_hit(const char *fmt, const char *text)
+{
+    const char *v = !strcmp(text, "aif") ? "aiff" : !strcmp(text, "wave") ? "wav" : text;
+    const char *tab = strchr(fmt, '\t');
+    size_t n = strlen(v);
+
+    return !strncmp(fmt, v, n) || (tab && !strncmp(tab + 1, v, n));
+}
+
 static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
 {
     shelf__memindex *ix = e->ix;
@@ -1170,22 +1200,10 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         return;
     }
     case F_CAT: {
-        size_t n = strlen(q->text), c;
+        size_t c;
 
         for (c = 0; c < ix->ncats; c++) {
-            const char *name = ix->cats[c];
-            int hit = q->prefix ? !strncasecmp(name, q->text, n) : !strcasecmp(name, q->text);
-
-            if (!hit && !q->prefix && ix->nsyns) {      /* cat:hh is cat:hihat */
-                syn key, *a, *b2;
-
-                key.word = q->text;
-                a = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
-                key.word = (char *)name;
-                b2 = bsearch(&key, ix->syns, ix->nsyns, sizeof *ix->syns, cmp_syn);
-                hit = a && b2 && a->grp == b2->grp;
-            }
-            if (hit) {
+            if (cat_hit(ix, ix->cats[c], q->text, q->prefix)) {
                 const uint64_t *cb = ix->catbits[c + 1];
                 size_t w;
 
@@ -1217,16 +1235,12 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         return;
     case F_FORMAT: {
         uint8_t want[65536 / 8];
-        const char *v = !strcmp(q->text, "aif") ? "aiff" : !strcmp(q->text, "wave") ? "wav" : q->text;
-        size_t n = strlen(v), f;
+        size_t f;
 
         memset(want, 0, sizeof want);
-        for (f = 0; f < ix->nfmts; f++) {
-            const char *tab = strchr(ix->fmts[f], '\t');
-
-            if (!strncmp(ix->fmts[f], v, n) || (tab && !strncmp(tab + 1, v, n)))
+        for (f = 0; f < ix->nfmts; f++)
+            if (format_hit(ix->fmts[f], q->text))
                 want[f >> 3] |= (uint8_t)(1u << (f & 7));
-        }
         for (i = 0; i < ix->n; i++)
             if (want[ix->fmt[i] >> 3] >> (ix->fmt[i] & 7) & 1)
                 SET(out, i);
@@ -1597,4 +1611,347 @@ done:
     }
     *n = got;
     return SHELF_OK;
+}
+
+/* ----- facets ------------------------------------------------------------------- */
+
+typedef struct facetv {
+    char value[256];
+    char filter[280];
+    double order;               /* natural order of numeric facets */
+    int64_t count;
+} facetv;
+
+typedef struct facetset {
+    shelf_library *lib;
+    facetv *v;
+    size_t n, cap;
+    int rc;
+} facetset;
+
+static facetv *facet_add(facetset *fs, int64_t count, double order)
+{
+    facetv *v;
+
+    if (fs->rc != SHELF_OK || count <= 0)
+        return NULL;
+    if (fs->n == fs->cap) {
+        size_t nc = fs->cap ? fs->cap * 2 : 64;
+        facetv *nv = shelf__realloc(fs->v, nc * sizeof *nv);
+
+        if (!nv) {
+            fs->rc = nomem(fs->lib);
+            return NULL;
+        }
+        fs->v = nv;
+        fs->cap = nc;
+    }
+    v = &fs->v[fs->n++];
+    v->count = count;
+    v->order = order;
+    return v;
+}
+
+static int cmp_by_count(const void *a, const void *b)
+{
+    const facetv *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->value, y->value);
+}
+
+static int cmp_by_order(const void *a, const void *b)
+{
+    const facetv *x = a, *y = b;
+
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Hand the values gathered for one facet to cb, best max first; empty the set. */
+static void facet_emit(facetset *fs, const char *facet, int by_count, int max,
+                       shelf_facet_cb cb, void *ud)
+{
+    size_t i;
+
+    if (fs->rc == SHELF_OK && fs->n) {
+        qsort(fs->v, fs->n, sizeof *fs->v, by_count ? cmp_by_count : cmp_by_order);
+        for (i = 0; i < fs->n && (max < 0 || i < (size_t)max); i++) {
+            shelf_facet f = { facet, fs->v[i].value, fs->v[i].filter, fs->v[i].count };
+
+            cb(ud, &f);
+        }
+    }
+    fs->n = 0;
+}
+
+/* field:value as the query language writes it, quoted when the value has a
+ * space or parenthesis (or ends in '*', a prefix); 0 when it cannot be
+ * written (a '"' in it: quoted values have no escapes). */
+static int filter_text(char *out, size_t size, const char *field, const char *value)
+{
+    size_t n = strlen(value);
+    int quote = n == 0 || value[n - 1] == '*' || strpbrk(value, " \t\n\r()") != NULL;
+
+    if (strchr(value, '"'))
+        return 0;
+    return snprintf(out, size, quote ? "%s:\"%s\"" : "%s:%s", field, value) < (int)size;
+}
+
+/* Room for n distinct rates and their counts; 0 when out of memory. */
+static int grow_rates(int64_t **counts, int32_t **rates, size_t n)
+{
+    int64_t *c = shelf__realloc(*counts, n * sizeof *c);
+    int32_t *r;
+
+    if (!c)
+        return 0;
+    *counts = c;
+    if (!(r = shelf__realloc(*rates, n * sizeof *r)))
+        return 0;
+    *rates = r;
+    return 1;
+}
+
+/* The bucket [edge[b], edge[b + 1]) of five that holds v, -1 none (NAN). */
+static int bucket_of(double v, const double edge[6])
+{
+    int b;
+
+    if (!(v >= edge[0]))
+        return -1;
+    for (b = 0; b < 4 && v >= edge[b + 1]; b++)
+        ;
+    return b;
+}
+
+/* What cat:name finds, from the matches' counts per category (index + 1). */
+static int64_t cat_count(const shelf__memindex *ix, const int64_t *catn, const char *name)
+{
+    char text[256];
+    int64_t n = 0;
+    size_t c, j;
+
+    for (j = 0; name[j] && j + 1 < sizeof text; j++)
+        text[j] = (char)tolower((unsigned char)name[j]);     /* as the parser folds it */
+    text[j] = '\0';
+    for (c = 0; c < ix->ncats; c++)
+        if (catn[c + 1] && cat_hit(ix, ix->cats[c], text, 0))
+            n += catn[c + 1];
+    return n;
+}
+
+/* What format:name finds, from the matches' counts per format. */
+static int64_t format_count(const shelf__memindex *ix, const int64_t *fmtn, const char *name)
+{
+    int64_t n = 0;
+    size_t f;
+
+    for (f = 0; f < ix->nfmts; f++)
+        if (fmtn[f] && format_hit(ix->fmts[f], name))
+            n += fmtn[f];
+    return n;
+}
+
+/* Values from..to-1 of a small numeric field: "2" selected by "ch:2". */
+static void number_values(facetset *fs, const int64_t *count, int from, int to, const char *field)
+{
+    facetv *v;
+    int c;
+
+    for (c = from; c < to; c++)
+        if ((v = facet_add(fs, count[c], c)) != NULL) {
+            snprintf(v->value, sizeof v->value, "%d", c);
+            snprintf(v->filter, sizeof v->filter, "%s:%d", field, c);
+        }
+}
+
+/* The five buckets [edge[b], edge[b + 1]) of a numeric field: "0.5-2 s"
+ * selected by "len:>=0.5s len:<2s"; the first and last open. */
+static void bucket_values(facetset *fs, const int64_t count[5], const double edge[6],
+                          const char *field, const char *unit, const char *shown_unit)
+{
+    facetv *v;
+    int b;
+
+    for (b = 0; b < 5; b++) {
+        if (!(v = facet_add(fs, count[b], b)))
+            continue;
+        if (b == 0) {
+            snprintf(v->value, sizeof v->value, "< %g%s", edge[1], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:<%g%s", field, edge[1], unit);
+        } else if (b == 4) {
+            snprintf(v->value, sizeof v->value, ">= %g%s", edge[b], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:>=%g%s", field, edge[b], unit);
+        } else {
+            snprintf(v->value, sizeof v->value, "%g-%g%s", edge[b], edge[b + 1], shown_unit);
+            snprintf(v->filter, sizeof v->filter, "%s:>=%g%s %s:<%g%s", field, edge[b], unit, field,
+                     edge[b + 1], unit);
+        }
+    }
+}
+
+static const char *const note_names[12] = { "C", "C#", "D", "D#", "E", "F",
+                                            "F#", "G", "G#", "A", "A#", "B" };
+
+int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode *q,
+                           const int64_t *ids, size_t nids, int64_t now, int max,
+                           shelf_facet_cb cb, void *ud)
+{
+    /* Buckets of length (s) and tempo (bpm): [edge[i], edge[i + 1]). */
+    static const double len_edge[] = { 0, 0.5, 2, 10, 60, INFINITY };
+    static const double bpm_edge[] = { 0, 90, 110, 130, 160, INFINITY };
+    static const char *const flag_facet[3] = { "favourite", "missing", "loop" };
+    static const char *const flag_field[3] = { "fav", "missing", "loop" };
+    evalctx e = { lib, ix, now, 0, SHELF_OK };
+    facetset fs = { lib, NULL, 0, 0, SHELF_OK };
+    uint64_t *m;
+    int64_t channels[256] = { 0 }, bits[256] = { 0 }, key[128] = { 0 }, rating[6] = { 0 };
+    int64_t lens[5] = { 0 }, bpms[5] = { 0 }, flags[3][2] = { { 0 } }, *tagn = NULL;
+    int64_t *fmtn = NULL, *catn = NULL, *rates = NULL;
+    int32_t *rate_v = NULL;
+    size_t nrates = 0, k, t, w;
+    uint32_t i;
+    int rc;
+
+    if (max == 0)
+        max = 20;
+    if (q) {
+        m = eval(&e, q);
+    } else if ((m = bm_new(&e)) != NULL) {
+        if (!ids)
+            memcpy(m, ix->all, ix->words * 8);
+        for (k = 0; ids && k < nids; k++)
+            if ((i = item_of(ix, ids[k])) != 0)
+                SET(m, i - 1);
+    }
+    if (!m)
+        return e.rc != SHELF_OK ? e.rc : nomem(lib);
+    tagn = shelf__calloc(ix->ntags + 1, sizeof *tagn);
+    fmtn = shelf__calloc(ix->nfmts + 1, sizeof *fmtn);
+    catn = shelf__calloc(ix->ncats + 1, sizeof *catn);
+    if (!tagn || !fmtn || !catn) {
+        rc = nomem(lib);
+        goto done;
+    }
+
+    for (t = 0; t < ix->ntags; t++)
+        for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
+            tagn[t] += (int64_t)GET(m, ix->tag_items[k]);
+
+    /* One walk over the matches (set bits only) for every typed field. */
+    for (w = 0; w < ix->words; w++) {
+        uint64_t word;
+
+        for (word = m[w]; word; word &= word - 1) {
+            int b;
+
+            i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(word));
+            for (k = 0; k < nrates && rate_v[k] != ix->rate[i]; k++)
+                ;
+            if (k == nrates && nrates % 16 == 0 &&
+                !grow_rates(&rates, &rate_v, nrates + 16)) {
+                rc = nomem(lib);
+                goto done;
+            }
+            if (k == nrates) {
+                rate_v[nrates] = ix->rate[i];
+                rates[nrates++] = 0;
+            }
+            rates[k]++;
+            fmtn[ix->fmt[i]]++;
+            catn[ix->cat[i]]++;
+            channels[ix->channels[i]]++;
+            bits[ix->bits[i]]++;
+            if (ix->key[i] >= 0)
+                key[ix->key[i]]++;
+            if (ix->rating[i] <= 5)
+                rating[ix->rating[i]]++;
+            if ((b = bucket_of(ix->duration[i], len_edge)) >= 0)
+                lens[b]++;
+            if ((b = bucket_of(ix->tempo[i], bpm_edge)) >= 0)
+                bpms[b]++;
+            for (b = 0; b < 3; b++)
+                flags[b][!!(ix->flags[i] & (1 << b))]++;
+        }
+    }
+
+    {
+        facetv *v;
+        size_t c;
+
+        /* category and format: as their filters select them (synonyms, prefixes) */
+        for (c = 0; c < ix->ncats; c++)
+            if ((v = facet_add(&fs, cat_count(ix, catn, ix->cats[c]), 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", ix->cats[c]);
+                if (!filter_text(v->filter, sizeof v->filter, "cat", ix->cats[c]))
+                    fs.n--;
+            }
+        facet_emit(&fs, "category", 1, max, cb, ud);
+        for (c = 0; c < ix->nfmts; c++) {
+            char name[64];
+            size_t j, len = strcspn(ix->fmts[c], "\t");
+
+            snprintf(name, sizeof name, "%.*s", (int)len, ix->fmts[c]);
+            for (j = 0; j < fs.n && strcmp(fs.v[j].value, name) != 0; j++)
+                ;
+            if (j < fs.n || !name[0])
+                continue;               /* one container, many encodings */
+            if ((v = facet_add(&fs, format_count(ix, fmtn, name), 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", name);
+                if (!filter_text(v->filter, sizeof v->filter, "format", name))
+                    fs.n--;
+            }
+        }
+        facet_emit(&fs, "format", 1, max, cb, ud);
+        for (k = 0; k < nrates; k++)
+            if ((v = facet_add(&fs, rates[k], rate_v[k])) != NULL) {
+                snprintf(v->value, sizeof v->value, "%d", (int)rate_v[k]);
+                snprintf(v->filter, sizeof v->filter, "rate:%d", (int)rate_v[k]);
+            }
+        facet_emit(&fs, "rate", 0, max, cb, ud);
+        number_values(&fs, channels, 0, 256, "ch");
+        facet_emit(&fs, "channels", 0, max, cb, ud);
+        number_values(&fs, bits, 1, 256, "bits");     /* 0: lossy, which bits: never matches */
+        facet_emit(&fs, "bits", 0, max, cb, ud);
+        for (c = 0; c < 128; c++)
+            if ((v = facet_add(&fs, key[c], (double)c)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s%d", note_names[c % 12], (int)c / 12 - 1);
+                snprintf(v->filter, sizeof v->filter, "key:%zu", c);
+            }
+        facet_emit(&fs, "key", 0, max, cb, ud);
+        bucket_values(&fs, lens, len_edge, "len", "s", " s");
+        facet_emit(&fs, "length", 0, max, cb, ud);
+        bucket_values(&fs, bpms, bpm_edge, "bpm", "", "");
+        facet_emit(&fs, "bpm", 0, max, cb, ud);
+        number_values(&fs, rating, 0, 6, "rating");
+        facet_emit(&fs, "rating", 0, max, cb, ud);
+        for (c = 0; c < 3; c++) {
+            int yes;
+
+            for (yes = 1; yes >= 0; yes--)
+                if ((v = facet_add(&fs, flags[c][yes], 1 - yes)) != NULL) {
+                    snprintf(v->value, sizeof v->value, "%s", yes ? "yes" : "no");
+                    snprintf(v->filter, sizeof v->filter, "%s:%s", flag_field[c], v->value);
+                }
+            facet_emit(&fs, flag_facet[c], 0, max, cb, ud);
+        }
+        for (t = 0; t < ix->ntags; t++)
+            if ((v = facet_add(&fs, tagn[t], 0)) != NULL) {
+                snprintf(v->value, sizeof v->value, "%s", ix->tags[t]);
+                if (!filter_text(v->filter, sizeof v->filter, "tag", ix->tags[t]))
+                    fs.n--;
+            }
+        facet_emit(&fs, "tag", 1, max, cb, ud);
+    }
+    rc = e.rc != SHELF_OK ? e.rc : fs.rc;
+done:
+    shelf_free(m);
+    shelf_free(rates);
+    shelf_free(rate_v);
+    shelf_free(tagn);
+    shelf_free(fmtn);
+    shelf_free(catn);
+    shelf_free(fs.v);
+    return rc;
 }

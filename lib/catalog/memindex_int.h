@@ -46,4 +46,13 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
                            int descending, int64_t offset, int64_t limit, int64_t now,
                            int64_t **ids, size_t *n, int64_t *total);
 
+/*
+ * Facet counts (shelf_search_facets) over the matches of q; when q is NULL,
+ * over the items of ids[0..nids) (samples the index does not hold are
+ * skipped), or every item when ids is NULL too.
+ */
+int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode *q,
+                           const int64_t *ids, size_t nids, int64_t now, int max,
+                           shelf_facet_cb cb, void *ud);
+
 #endif /* SHELF_MEMINDEX_INT_H */

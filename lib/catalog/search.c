@@ -848,6 +848,87 @@ out:
     return rc;
 }
 
+/* The ids of every match of q, by the SQL the statement would run. */
+static int match_ids(compiler *c, const qnode *q, int64_t **ids, size_t *n)
+{
+    shelf__buf from_where = SHELF__BUF_INIT, sql = SHELF__BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int ranked = 0, r, rc;
+
+    *ids = NULL;
+    *n = 0;
+    build(c, q, &from_where, &ranked);
+    if ((rc = c->rc) != SHELF_OK)
+        goto out;
+    if (shelf__buf_addf(&sql, "SELECT s.id%s", from_where.buf) != SHELF_OK) {
+        rc = shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!(st = shelf__prepare(c->lib, sql.buf))) {
+        rc = too_complex(c->lib);
+        goto out;
+    }
+    if ((rc = apply_binds(c, st, 0)) != SHELF_OK)
+        goto out;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            int64_t *a = shelf__realloc(*ids, nc * sizeof *a);
+
+            if (!a) {
+                rc = shelf__seterr(&c->lib->err, SHELF_ENOMEM, "out of memory");
+                goto out;
+            }
+            *ids = a;
+            cap = nc;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    if (r != SQLITE_DONE)
+        rc = shelf__dberr(c->lib, "search");
+out:
+    sqlite3_finalize(st);
+    shelf__buf_release(&from_where);
+    shelf__buf_release(&sql);
+    return rc;
+}
+
+int shelf_search_facets(shelf_library *lib, const char *query, int max_values,
+                        shelf_facet_cb cb, void *ud)
+{
+    compiler c;
+    qnode *q = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    const char *p;
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    c.lib = lib;
+    c.now = shelf__now();
+    if ((rc = parse(lib, query, c.now, &q)) != SHELF_OK)
+        return rc;
+    for (p = query; *p == ' ' || *p == '\t'; p++)
+        ;
+    if (!q && *p)       /* nothing to look for: nothing found, no facets */
+        return SHELF_OK;
+    if (!shelf__memindex_current(lib, lib->memindex) && (rc = shelf_library_preload(lib)) != SHELF_OK)
+        goto out;
+    if (q && !shelf__memindex_can(lib, q)) {
+        if ((rc = match_ids(&c, q, &ids, &n)) != SHELF_OK)
+            goto out;
+        rc = shelf__memindex_facets(lib, lib->memindex, NULL, ids, n, c.now, max_values, cb, ud);
+    } else {
+        rc = shelf__memindex_facets(lib, lib->memindex, q, NULL, 0, c.now, max_values, cb, ud);
+    }
+out:
+    shelf_free(ids);
+    release_binds(&c);
+    shelf__query_free(q);
+    return rc;
+}
+
 /* ----- collections ---------------------------------------------------------- */
 
 static int check_name(shelf_library *lib, const char *name)

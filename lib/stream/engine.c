@@ -486,35 +486,74 @@ int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info 
     return SHELF_OK;
 }
 
-int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
-                          uint32_t crossfade)
+static const char *loop_mode_name(int mode)
 {
+    return mode == SHELF_LOOP_BACKWARD ? "backward" : mode == SHELF_LOOP_ALTERNATING ? "alternating"
+                                                                                    : "forward";
+}
+
+int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_opts *lo)
+{
+    shelf_stream_loop_opts o;
     shelf__sample *sm;
     shelf__chunk **loopc = NULL;
-    int64_t k0;
-    uint32_t nk = 0;
-    int rc;
+    int64_t k0 = 0, start, end;
+    uint32_t nk = 0, crossfade;
+    int rc, mode;
 
+    if (!lo)
+        return shelf__seterr(&s->err, SHELF_EINVAL, "no loop given");
+    if ((rc = shelf__opts_check(&s->err, &o, sizeof o, lo, sizeof o, "shelf_stream_loop_opts")) !=
+        SHELF_OK)
+        return rc;
+    start = o.start;
+    end = o.end;
+    crossfade = o.crossfade;
+    mode = o.mode ? o.mode : SHELF_LOOP_FORWARD;
     if (id < 0 || id >= atomic_load(&s->nsamples))
         return shelf__seterr(&s->err, SHELF_ENOTFOUND, "no sample %d", id);
     sm = &s->samples[id];
+    if (mode != SHELF_LOOP_FORWARD && mode != SHELF_LOOP_BACKWARD && mode != SHELF_LOOP_ALTERNATING)
+        return shelf__seterr(&s->err, SHELF_EINVAL, "unknown loop mode %d", mode);
     if (!(start == 0 && end == 0) && !(start >= 0 && start < end && end <= sm->frames))
         return shelf__seterr(&s->err, SHELF_EINVAL, "loop %lld..%lld out of range for '%s'",
                              (long long)start, (long long)end, sm->path);
+    if (!end)
+        mode = SHELF_LOOP_FORWARD;
+    if (mode != SHELF_LOOP_FORWARD && crossfade)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "a %s loop takes no crossfade (only a forward loop does) in '%s'",
+                             loop_mode_name(mode), sm->path);
     if ((int64_t)crossfade > start || (int64_t)crossfade > end - start)
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "loop crossfade of %u frames longer than the loop or its lead-in in '%s'",
                              crossfade, sm->path);
-    /* From the crossfade's lead-in before the start. */
-    k0 = (start - crossfade) / sm->chunk_frames;
+    if (mode == SHELF_LOOP_ALTERNATING && end - start < 2)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "an alternating loop needs at least 2 frames in '%s'", sm->path);
+    if (mode != SHELF_LOOP_FORWARD &&
+        (uint64_t)(end - start) * (uint64_t)sm->channels * sizeof(float) > SHELF_STREAM_LOOP_RAM_MAX)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "a %s loop of %lld frames is too long to hold in RAM (at most %llu "
+                             "frames of '%s')", loop_mode_name(mode), (long long)(end - start),
+                             (unsigned long long)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float) /
+                                                  (uint64_t)sm->channels), sm->path);
     if (end) {
-        /* Then as long as the head and LOOP_MIN_FRAMES more after the
-         * start's chunk, never past the loop. */
         int64_t last = (end - 1) / sm->chunk_frames;
-        nk = (uint32_t)(start / sm->chunk_frames - k0) + sm->head_chunks +
-             (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
-        if (k0 + nk > last + 1)
+        if (mode == SHELF_LOOP_FORWARD) {
+            /* From the crossfade's lead-in before the start, as long as
+             * the head and LOOP_MIN_FRAMES more after the start's chunk,
+             * never past the loop. */
+            k0 = (start - crossfade) / sm->chunk_frames;
+            nk = (uint32_t)(start / sm->chunk_frames - k0) + sm->head_chunks +
+                 (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
+            if (k0 + nk > last + 1)
+                nk = (uint32_t)(last + 1 - k0);
+        } else {
+            /* The whole loop (bounded by SHELF_STREAM_LOOP_RAM_MAX above). */
+            k0 = start / sm->chunk_frames;
             nk = (uint32_t)(last + 1 - k0);
+        }
         if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
             return SHELF_ENOMEM;
         if ((rc = load_chunks(s, sm, id, k0, nk, loopc)) != SHELF_OK) {
@@ -532,8 +571,23 @@ int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
     sm->loop_k0 = k0;
     sm->loop_start = start;
     sm->loop_end = end;
+    sm->loop_mode = mode;
     sm->loop_xfade = end ? crossfade : 0;
     return SHELF_OK;
+}
+
+int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int64_t end,
+                          uint32_t crossfade)
+{
+    shelf_stream_loop_opts lo;
+
+    memset(&lo, 0, sizeof lo);
+    lo.size = sizeof lo;
+    lo.start = start;
+    lo.end = end;
+    lo.crossfade = crossfade;
+    lo.mode = SHELF_LOOP_FORWARD;
+    return shelf_stream_set_loop_opts(s, id, &lo);
 }
 
 int shelf_stream_pin(shelf_stream *s, int id)
@@ -750,6 +804,8 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     v->loops = sm->loop_end > 0 && offset < sm->loop_end;
     v->rel_total = v->rel_left = 0;
     v->held = 1;
+    v->turned = v->up = 0;
+    v->cyc = 0;
     v->dropping = 0;
     v->starved = 0;
     v->played_any = 0;
@@ -840,6 +896,11 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
     if (i / sm->chunk_frames < (int64_t)sm->head_chunks || sm->head_chunks >= sm->nchunks ||
         i >= sm->frames)
         return -1;
+    /* Held in a backward or alternating loop, it plays from RAM and its
+     * ring stays empty by design. */
+    if (v->loops && v->held && !v->rel_total && sm->loop_mode != SHELF_LOOP_FORWARD &&
+        i >= sm->loop_start)
+        return -1;
     need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
     if (need > sm->frames - i)
         need = sm->frames - i;
@@ -855,6 +916,53 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
     return ahead >= need ? 1000 : (int)(ahead * 1000 / need);
 }
 
+/* The source frame a turned voice is at (see shelf__voice), and in *next
+ * the frame after it in play order. */
+static int64_t turned_frame(const shelf__sample *sm, const shelf__voice *v, int64_t *next)
+{
+    int64_t n = (int64_t)(v->cyc >> 32), i;
+
+    if (v->up) {
+        i = sm->loop_start + n;
+        *next = i + 1;
+    } else {
+        i = sm->loop_end - 1 - n;
+        *next = i > sm->loop_start ? i - 1 : sm->loop_end - 1;
+    }
+    return i;
+}
+
+/* Bring a turned voice's cyc back into its segment of seg (32.32) frames,
+ * each segment boundary a turn of an alternating loop (alt = 1) or a
+ * backward loop's jump; returns how many it crossed.  seg is at least a
+ * frame while the voice is held (it is 0 only for a voice not turned). */
+static uint64_t turned_wrap(shelf__voice *v, uint64_t seg, int alt)
+{
+    uint64_t n;
+
+    if (!seg || v->cyc < seg)
+        return 0;
+    n = v->cyc / seg;
+    v->cyc -= n * seg;
+    v->up ^= alt & (int)(n & 1);
+    return n;
+}
+
+/* Where a turned voice is, as a forward position (32.32): between two
+ * frames it is the point between them; in a backward loop's jump from its
+ * start to its end, the start. */
+static uint64_t turned_pos(const shelf__sample *sm, const shelf__voice *v)
+{
+    int64_t next, i = turned_frame(sm, v, &next);
+    uint32_t fr = (uint32_t)v->cyc;
+
+    if (next == i + 1)
+        return ((uint64_t)i << 32) + fr;
+    if (next == i - 1)
+        return ((uint64_t)i << 32) - fr;
+    return (uint64_t)i << 32;
+}
+
 /* Add frames of v to out; returns 0 once the voice has ended. */
 static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out)
 {
@@ -868,9 +976,16 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
     /* While held, a looping voice wraps at lend (a release happens between
      * blocks, so this holds for the block). */
-    int64_t lend = v->loops && v->held && !v->rel_total ? sm->loop_end : 0;
+    int64_t lend = v->loops && v->held && !v->rel_total && sm->loop_mode == SHELF_LOOP_FORWARD
+                       ? sm->loop_end
+                       : 0;
     uint64_t llen = (uint64_t)(sm->loop_end - sm->loop_start) << 32;
     int64_t xf_at = lend && sm->loop_xfade ? lend - sm->loop_xfade : INT64_MAX;
+    /* While held, a backward or alternating loop turns at its last frame
+     * tend and then walks the loop in segments of seg (32.32). */
+    int64_t tend = -1;
+    uint64_t seg = 0, wraps = 0;
+    int alt = sm->loop_mode == SHELF_LOOP_ALTERNATING;
 
     if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
         uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
@@ -879,12 +994,38 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             v->rel_total = v->rel_left = fast;
         atomic_fetch_add_explicit(&s->c_dropped, 1, memory_order_relaxed);
     }
+    if (v->loops && sm->loop_mode != SHELF_LOOP_FORWARD) {
+        if (v->held && !v->rel_total) {
+            tend = sm->loop_end - 1;
+            seg = (uint64_t)(sm->loop_end - sm->loop_start - alt) << 32;
+        } else if (v->turned) {
+            /* Released (or dropped): forward from where it is. */
+            pos = turned_pos(sm, v);
+            v->turned = 0;
+        }
+    }
     for (f = 0; f < frames; f++) {
-        int64_t i = (int64_t)(pos >> 32);
+        int64_t i, inext;
+        uint32_t ifrac;
         const float *a, *b;
         int gap = 0;
         float l, r;
 
+        if (tend >= 0 && !v->turned && (int64_t)(pos >> 32) >= tend) {
+            /* At the loop's last frame: turn there. */
+            v->turned = 1;
+            v->up = 0;
+            v->cyc = pos - ((uint64_t)tend << 32);
+            wraps += 1 + turned_wrap(v, seg, alt);
+        }
+        if (v->turned) {
+            i = turned_frame(sm, v, &inext);
+            ifrac = (uint32_t)v->cyc;
+        } else {
+            i = (int64_t)(pos >> 32);
+            inext = i + 1;
+            ifrac = (uint32_t)pos;
+        }
         if (i >= sm->frames || (v->rel_total && v->rel_left == 0)) {
             ended = 1;
             break;
@@ -903,12 +1044,12 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
         }
         if (a && lend && i + 1 >= lend)
             b = frame_at(s, sm, v, sm->loop_start, lap + 1, 0, &gap);  /* RAM */
-        else if (!a || i + 1 >= sm->frames)
+        else if (!a || inext >= sm->frames)
             b = NULL;
-        else if (i + 1 < cend)
-            b = a + ch;
+        else if (inext >= cstart && inext < cend)
+            b = cbase + (size_t)(inext - cstart) * (size_t)ch;
         else
-            b = frame_at(s, sm, v, i + 1, lap, 0, &gap);
+            b = frame_at(s, sm, v, inext, lap, 0, &gap);
         if (!b) {
             /* The last frame, or the next one is missing: hold this one. */
             b = a;
@@ -935,7 +1076,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
                 v->fade_out--;
             }
         } else {
-            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
+            float frac = (float)ifrac * (1.0f / 4294967296.0f);
             float g = v->gain * env;
             if (v->starved) {
                 v->starved = 0;
@@ -967,13 +1108,22 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             v->last[1] = r;
             v->played_any = 1;
         }
-        pos += v->step;
-        while (lend && (int64_t)(pos >> 32) >= lend) {
-            pos -= llen;
-            lap++;
-            atomic_fetch_add_explicit(&s->c_loop_wraps, 1, memory_order_relaxed);
+        if (v->turned) {
+            v->cyc += v->step;
+            wraps += turned_wrap(v, seg, alt);
+        } else {
+            pos += v->step;
+            while (lend && (int64_t)(pos >> 32) >= lend) {
+                pos -= llen;
+                lap++;
+                atomic_fetch_add_explicit(&s->c_loop_wraps, 1, memory_order_relaxed);
+            }
         }
     }
+    if (v->turned)
+        pos = turned_pos(sm, v);
+    if (wraps)
+        atomic_fetch_add_explicit(&s->c_loop_wraps, wraps, memory_order_relaxed);
     atomic_store_explicit(&v->pos, pos, memory_order_release);
     atomic_store_explicit(&v->lap, lap, memory_order_release);
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);

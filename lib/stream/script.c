@@ -107,6 +107,7 @@ void shelf_notes_free(shelf_notes *n)
     free(n->samples);
     free(n->notes);
     free(n->loops);
+    free(n->loop_modes);
     free(n);
 }
 
@@ -168,6 +169,68 @@ static int parse_note(parser *ps, const char *p, const char *end, shelf_notes *n
     return 0;
 }
 
+static const char *const mode_names[] = { "", "forward", "backward", "alternating" };
+
+/* One "loop" line after the keyword: SAMPLE START END or SAMPLE file, then
+ * mode= and xfade=, each at most once, in any order. */
+static int parse_loop(parser *ps, const char *p, const char *end, shelf_notes *n)
+{
+    char v[64];
+    int64_t sn = 0, ls = -1, le = -1, xf = 0;
+    int own, mode = 0, have_mode = 0, have_xf = 0;
+
+    if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
+        !word(&p, end, v, sizeof v))
+        goto bad;
+    /* "loop SAMPLE file": the loop the file carries (its points are
+     * checked against the crossfade, its mode read, when it renders) */
+    if (!(own = !strcmp(v, "file")) &&
+        (parse_i64(v, 0, MAX_FRAMES, &ls) || !word(&p, end, v, sizeof v) ||
+         parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls))
+        goto bad;
+    while (word(&p, end, v, sizeof v)) {
+        if (!strncmp(v, "mode=", 5) && !have_mode) {
+            have_mode = 1;
+            for (mode = SHELF_LOOP_FORWARD; mode <= SHELF_LOOP_ALTERNATING; mode++)
+                if (!strcmp(v + 5, mode_names[mode]))
+                    break;
+            if (mode > SHELF_LOOP_ALTERNATING) {
+                snprintf(ps->msg, sizeof ps->msg,
+                         "line %d: unknown loop mode '%.20s' (want forward, backward or alternating)",
+                         ps->line, v + 5);
+                return -1;
+            }
+        } else if (!strncmp(v, "xfade=", 6) && !have_xf) {
+            have_xf = 1;
+            if (parse_i64(v + 6, 0, own ? MAX_FRAMES : le - ls, &xf) || (!own && xf > ls))
+                goto bad;
+        } else {
+            goto bad;
+        }
+    }
+    if (xf && mode > SHELF_LOOP_FORWARD) {
+        snprintf(ps->msg, sizeof ps->msg,
+                 "line %d: a %s loop takes no crossfade (xfade needs mode=forward)", ps->line,
+                 mode_names[mode]);
+        return -1;
+    }
+    if (!own && mode == SHELF_LOOP_ALTERNATING && le - ls < 2) {
+        snprintf(ps->msg, sizeof ps->msg, "line %d: an alternating loop needs at least 2 frames",
+                 ps->line);
+        return -1;
+    }
+    n->loops[3 * sn] = own ? -1 : ls;
+    n->loops[3 * sn + 1] = own ? -1 : le;
+    n->loops[3 * sn + 2] = xf;
+    n->loop_modes[sn] = mode;
+    return 0;
+bad:
+    snprintf(ps->msg, sizeof ps->msg,
+             "line %d: bad loop (want 'loop SAMPLE START END [mode=M] [xfade=F]' or 'loop SAMPLE "
+             "file [mode=M] [xfade=F]', START < END, F <= START and <= END - START)", ps->line);
+    return -1;
+}
+
 int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **errmsg)
 {
     parser ps = { text, text + len, 0, "" };
@@ -223,6 +286,7 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
         } else if (!strcmp(w, "sample")) {
             char **grown;
             int64_t *lgrown;
+            int *mgrown;
             while (p < end && (*p == ' ' || *p == '\t'))
                 p++;
             while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
@@ -243,36 +307,20 @@ int shelf_notes_parse(const char *text, size_t len, shelf_notes **out, char **er
             }
             n->loops = lgrown;
             memset(&n->loops[3 * n->nsamples], 0, 3 * sizeof *n->loops);
+            if (!(mgrown = shelf__realloc(n->loop_modes, (n->nsamples + 1) * sizeof *mgrown))) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            n->loop_modes = mgrown;
+            n->loop_modes[n->nsamples] = 0;
             if (!(n->samples[n->nsamples] = shelf__strndup(p, (size_t)(end - p)))) {
                 rc = SHELF_ENOMEM;
                 goto out;
             }
             n->nsamples++;
         } else if (!strcmp(w, "loop")) {
-            char v[32];
-            int64_t sn = 0, ls = 0, le = 0, xf = 0;
-            int more, own = 0;
-            /* "loop SAMPLE file": the loop the file carries (its points
-             * are checked against the crossfade when it is read) */
-            if (!word(&p, end, v, sizeof v) || parse_i64(v, 0, (int64_t)n->nsamples - 1, &sn) ||
-                !word(&p, end, v, sizeof v) ||
-                (!(own = !strcmp(v, "file")) &&
-                 (parse_i64(v, 0, MAX_FRAMES, &ls) ||
-                  !word(&p, end, v, sizeof v) || parse_i64(v, 1, MAX_FRAMES, &le) || le <= ls)) ||
-                ((more = word(&p, end, v, sizeof v)) &&
-                 (strncmp(v, "xfade=", 6) != 0 ||
-                  parse_i64(v + 6, 0, own ? MAX_FRAMES : le - ls, &xf) || (!own && xf > ls))) ||
-                (more && word(&p, end, v, sizeof v))) {
-                snprintf(ps.msg, sizeof ps.msg,
-                         "line %d: bad loop (want 'loop SAMPLE START END [xfade=F]' or 'loop SAMPLE "
-                         "file [xfade=F]', START < END, F <= START and <= END - START)", ps.line);
+            if (parse_loop(&ps, p, end, n))
                 goto out;
-            }
-            if (own)
-                ls = le = -1;
-            n->loops[3 * sn] = ls;
-            n->loops[3 * sn + 1] = le;
-            n->loops[3 * sn + 2] = xf;
         } else if (!strcmp(w, "note")) {
             if (n->nnotes >= MAX_NOTES) {
                 snprintf(ps.msg, sizeof ps.msg, "line %d: too many notes", ps.line);
@@ -320,13 +368,13 @@ typedef struct playing {
     uint32_t release;
 } playing;
 
-/* The forward loop that the file of sample i carries (libsndfile's
- * instrument chunk: WAV smpl, AIFF MARK/INST; its end is exclusive) into
- * lp[0..1]; SHELF_EFORMAT (msg said) when it has none or plays another
- * way. */
-static int file_loop(const char *path, size_t i, int64_t *lp, char *msg, size_t msgsize)
+/* The loop that the file of sample i carries (libsndfile's instrument
+ * chunk: WAV smpl, AIFF MARK/INST; its end is exclusive) into lp[0..1] and
+ * its mode (SHELF_LOOP_...; one libsndfile does not name is forward, as the
+ * catalog records it) into *mode; SHELF_EFORMAT (msg said) when it has
+ * none. */
+static int file_loop(const char *path, size_t i, int64_t *lp, int *mode, char *msg, size_t msgsize)
 {
-    static const char *const modes[] = { "backward", "alternating" };
     SF_INFO info;
     SF_INSTRUMENT inst;
     SNDFILE *sf;
@@ -347,13 +395,11 @@ static int file_loop(const char *path, size_t i, int64_t *lp, char *msg, size_t 
         snprintf(msg, msgsize, "sample %zu '%s' carries no loop ('loop %zu file')", i, path, i);
         return SHELF_EFORMAT;
     }
-    if (inst.loops[0].mode == SF_LOOP_BACKWARD || inst.loops[0].mode == SF_LOOP_ALTERNATING) {
-        snprintf(msg, msgsize, "sample %zu '%s': its loop plays %s; only forward loops play yet",
-                 i, path, modes[inst.loops[0].mode == SF_LOOP_ALTERNATING]);
-        return SHELF_EFORMAT;
-    }
     lp[0] = inst.loops[0].start;
     lp[1] = inst.loops[0].end;
+    *mode = inst.loops[0].mode == SF_LOOP_BACKWARD      ? SHELF_LOOP_BACKWARD
+            : inst.loops[0].mode == SF_LOOP_ALTERNATING ? SHELF_LOOP_ALTERNATING
+                                                        : SHELF_LOOP_FORWARD;
     return SHELF_OK;
 }
 
@@ -367,6 +413,7 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
     shelf_stream_sample_info *info = NULL;
     playing *pl = NULL;
     int64_t *lp = NULL;      /* the loops, the files' own read */
+    int *lm = NULL;          /* their modes */
     float *out = NULL;
     size_t i, npl = 0, next = 0;
     int64_t frames = n->frames, t = 0;
@@ -394,25 +441,48 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
         return rc;
     if (!(info = shelf__calloc(n->nsamples + 1, sizeof *info)) ||
         !(pl = shelf__calloc(n->nnotes + 1, sizeof *pl)) ||
-        !(lp = shelf__calloc(3 * n->nsamples + 3, sizeof *lp))) {
+        !(lp = shelf__calloc(3 * n->nsamples + 3, sizeof *lp)) ||
+        !(lm = shelf__calloc(n->nsamples + 1, sizeof *lm))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
     if (n->loops)
         memcpy(lp, n->loops, 3 * n->nsamples * sizeof *lp);
+    if (n->loop_modes)
+        memcpy(lm, n->loop_modes, n->nsamples * sizeof *lm);
     for (i = 0; i < n->nsamples; i++) {
         if ((rc = shelf_stream_add(s, paths[i], &id)) != SHELF_OK) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
-        if (lp[3 * i + 1] < 0 && (rc = file_loop(paths[i], i, &lp[3 * i], msg, sizeof msg)) != SHELF_OK)
-            goto out;
-        if (lp[3 * i + 1] &&
-            (rc = shelf_stream_set_loop(s, id, lp[3 * i], lp[3 * i + 1],
-                                        (uint32_t)lp[3 * i + 2])) != SHELF_OK) {
-            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
-            goto out;
+        if (lp[3 * i + 1] < 0) {
+            int fmode;
+            if ((rc = file_loop(paths[i], i, &lp[3 * i], &fmode, msg, sizeof msg)) != SHELF_OK)
+                goto out;
+            /* The script's mode= says how it plays, else the file does. */
+            if (!lm[i])
+                lm[i] = fmode;
+            if (lp[3 * i + 2] && (lm[i] == SHELF_LOOP_BACKWARD || lm[i] == SHELF_LOOP_ALTERNATING)) {
+                rc = SHELF_EINVAL;
+                snprintf(msg, sizeof msg,
+                         "sample %zu '%s': its loop plays %s, which takes no crossfade (xfade)", i,
+                         paths[i], lm[i] == SHELF_LOOP_BACKWARD ? "backward" : "alternating");
+                goto out;
+            }
+        }
+        if (lp[3 * i + 1]) {
+            shelf_stream_loop_opts lo;
+            memset(&lo, 0, sizeof lo);
+            lo.size = sizeof lo;
+            lo.start = lp[3 * i];
+            lo.end = lp[3 * i + 1];
+            lo.crossfade = (uint32_t)lp[3 * i + 2];
+            lo.mode = lm[i];
+            if ((rc = shelf_stream_set_loop_opts(s, id, &lo)) != SHELF_OK) {
+                snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
+                goto out;
+            }
         }
     }
     for (i = 0; i < n->nnotes; i++) {
@@ -463,14 +533,6 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
         int64_t until = t + block;
         size_t j, k;
 
-        /* Events inside this block cut it, so each starts on its frame. */
-        if (next < n->nnotes && n->notes[next].at > t && n->notes[next].at < until)
-            until = n->notes[next].at;
-        for (j = 0; j < npl; j++)
-            if (pl[j].release_at > t && pl[j].release_at < until)
-                until = pl[j].release_at;
-        if (until > frames)
-            until = frames;
         while (next < n->nnotes && n->notes[next].at <= t) {
             const shelf_note *nt = &n->notes[next++];
             int v = shelf_stream_voice_start(s, nt->sample, nt->offset, nt->pitch, nt->gain,
@@ -485,6 +547,15 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             pl[npl].release = nt->release;
             npl++;
         }
+        /* Events inside this block cut it, so each happens on its frame
+         * (the release of a note started just now too). */
+        if (next < n->nnotes && n->notes[next].at < until)
+            until = n->notes[next].at;
+        for (j = 0; j < npl; j++)
+            if (pl[j].release_at > t && pl[j].release_at < until)
+                until = pl[j].release_at;
+        if (until > frames)
+            until = frames;
         for (j = 0, k = 0; j < npl; j++) {
             if (pl[j].release_at >= 0 && pl[j].release_at <= t) {
                 shelf_stream_voice_release(s, pl[j].voice, pl[j].release);
@@ -512,6 +583,7 @@ out:
     free(out);
     free(pl);
     free(lp);
+    free(lm);
     free(info);
     shelf_stream_free(s);
     return rc;

@@ -89,13 +89,15 @@ typedef struct shelf__sample {
     int64_t nchunks;
     uint32_t head_chunks;
     shelf__chunk **head;     /* head_chunks pointers, immutable once added */
-    /* Forward loop [loop_start, loop_end) (loop_end 0: none), set before
-     * voices play it, and the RAM copy of its start (from the crossfade's
-     * lead-in, loop_start - loop_xfade): chunks loop_k0 ..
-     * loop_k0 + loop_nk - 1, held like the head, so a wrap never waits on
-     * the disk. */
+    /* Loop [loop_start, loop_end) (loop_end 0: none), set before voices
+     * play it, and its RAM copy: chunks loop_k0 .. loop_k0 + loop_nk - 1,
+     * held like the head.  A forward loop holds its start (from the
+     * crossfade's lead-in, loop_start - loop_xfade), so a wrap never waits
+     * on the disk; a backward or alternating one holds the whole loop, so
+     * a voice never reads backward. */
     int64_t loop_start, loop_end;
-    uint32_t loop_xfade;     /* crossfade frames before loop_end */
+    int loop_mode;           /* SHELF_LOOP_FORWARD, _BACKWARD, _ALTERNATING */
+    uint32_t loop_xfade;     /* crossfade frames before loop_end (forward) */
     int64_t loop_k0;
     uint32_t loop_nk;
     shelf__chunk **loopc;
@@ -180,6 +182,15 @@ typedef struct shelf__voice {
     /* Audio thread only. */
     uint32_t rel_total, rel_left; /* release ramp */
     int held;                /* 1 until the release (note off) */
+    /* A held voice in a backward or alternating loop, once it has turned
+     * at the loop's end: it walks the loop in segments of seg_frames
+     * (backward: the loop's length, from end - 1 down to start then the
+     * jump to end - 1; alternating: length - 1, between the turning
+     * frames), cyc frames (32.32) into the current one, which runs down
+     * from end - 1 (up = 0) or up from start (up = 1).  pos then says
+     * where it is, for the scheduler. */
+    int turned, up;
+    uint64_t cyc;
     int dropping;
     int starved;             /* 1 while data is missing */
     int played_any;          /* a frame was played: a miss is an underrun */

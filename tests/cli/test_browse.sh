@@ -42,6 +42,27 @@ expect 0 "removed synonym no longer finds" "$SHELF" search --json atmo
 check "atmo finds nothing" "$(json 'j["total"]')" = 0
 expect 2 "synonyms add one word" "$SHELF" synonyms add lonely
 
+# Facets: each value's filter, added to the query, finds its count.
+expect 0 "search --facets kick" "$SHELF" --json search --facets kick
+facets="$out"
+check "kick: the formats" "$(json 'sorted(v["value"] for v in j["facets"]["format"])')" = "['flac', 'wav']"
+n=0
+while IFS=$'\t' read -r want filter; do
+    "$SHELF" --json search --count-limit 0 "(kick) $filter" >"$T/fout" 2>&1
+    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$T/fout")
+    [ "$got" = "$want" ] || fail "facet $filter: counted $want, the search finds $got"
+    n=$((n + 1))
+done < <(printf '%s' "$facets" | python3 -c 'import json,sys; j=json.load(sys.stdin)
+for vs in j["facets"].values():
+    for v in vs: print("%d\t%s" % (v["count"], v["filter"]))')
+check "every facet value of kick checked by its search ($n)" "$n" -gt 8
+expect 0 "search --facets with no query counts all" "$SHELF" --json search --facets --max-values 0
+check "every sample in the rating facet" "$(json 'sum(v["count"] for v in j["facets"]["rating"])')" = "$("$SHELF" --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')"
+expect 0 "search --facets text" "$SHELF" search --facets kick
+contains "facets as lines" "$out" "format:wav"
+expect 2 "search --facets with a bad query" "$SHELF" search --facets 'kick ('
+contains "bad query column" "$err" "column 7"
+
 expect 0 "dupes" "$SHELF" --json dupes
 check "same bytes" "$(json 'sorted(r["name"] for r in j["bytes"][0])' )" = "['Kick Two', 'Kick Two copy']"
 check "same audio in WAV and FLAC" "$(json 'sorted(set(r["format"] for g in j["audio"] for r in g if r["name"]=="Kick One"))')" = "['FLAC', 'WAV']"

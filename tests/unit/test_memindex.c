@@ -445,6 +445,121 @@ TEST(ten_words_all_count)
     shelf_library_close(lib);
 }
 
+/* ----- facets ------------------------------------------------------------- */
+
+typedef struct facet_list {
+    char facet[128][16];         /* per value: its facet */
+    char filter[128][64];
+    int64_t count[128];
+    int n;
+    char order[256];            /* facets in the order they came, '|' between */
+} facet_list;
+
+static void on_facet(void *ud, const shelf_facet *f)
+{
+    facet_list *fl = ud;
+
+    if (fl->n == 0 || strcmp(fl->facet[fl->n - 1], f->facet) != 0) {
+        size_t len = strlen(fl->order);
+
+        snprintf(fl->order + len, sizeof fl->order - len, "%s|", f->facet);
+    }
+    ASSERT(fl->n < 128);
+    snprintf(fl->facet[fl->n], sizeof fl->facet[0], "%s", f->facet);
+    snprintf(fl->filter[fl->n], sizeof fl->filter[0], "%s", f->filter);
+    fl->count[fl->n++] = f->count;
+}
+
+static int64_t total_of(shelf_library *lib, const char *q)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur;
+    int64_t total;
+    int exact;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = 1;
+    o.count_limit = -1;
+    ASSERT_OKL(lib, shelf_search(lib, q, &o, &cur, &total, &exact));
+    shelf_cursor_free(cur);
+    return total;
+}
+
+/* Every facet value counts what its filter finds when added to the query,
+ * through the memory engine and through SQL (a phrase); the facets that
+ * split the matches (rating, flags, channels) add up to the total. */
+TEST(facets_count_what_their_filters_find)
+{
+    static const char *const fq[] = { "", "drums", "pad", "-tag:punchy kick", "\"kick deep\" OR pad",
+                                      "rate:48k", "zzzz" };
+    static const char *const split[] = { "rating", "favourite", "missing", "loop", "channels" };
+    shelf_library *lib = fixture();
+    size_t qi, k;
+    int i;
+
+    for (qi = 0; qi < sizeof fq / sizeof fq[0]; qi++) {
+        facet_list fl;
+        int64_t all = fq[qi][0] ? total_of(lib, fq[qi]) : 0;
+        char q[512];
+
+        if (!fq[qi][0])
+            ASSERT_OKL(lib, shelf_catalog_count(lib, &all, NULL));
+        memset(&fl, 0, sizeof fl);
+        ASSERT_OKL(lib, shelf_search_facets(lib, fq[qi], -1, on_facet, &fl));
+        if (all == 0) {
+            ASSERT_EQ_INT(fl.n, 0);
+            continue;
+        }
+        ASSERT(strstr(fl.order, "rating|favourite|missing|loop|") != NULL);
+        for (i = 0; i < fl.n; i++) {
+            snprintf(q, sizeof q, "(%s) %s", fq[qi][0] ? fq[qi] : "type:sample", fl.filter[i]);
+            if (total_of(lib, q) != fl.count[i])
+                fprintf(stderr, "query '%s': facet %s says %lld, the search finds %lld\n", q,
+                        fl.facet[i], (long long)fl.count[i], (long long)total_of(lib, q));
+            ASSERT_EQ_INT(total_of(lib, q), fl.count[i]);
+        }
+        for (k = 0; k < sizeof split / sizeof split[0]; k++) {
+            int64_t sum = 0;
+
+            for (i = 0; i < fl.n; i++)
+                if (!strcmp(fl.facet[i], split[k]))
+                    sum += fl.count[i];
+            ASSERT_EQ_INT(sum, all);
+        }
+    }
+    shelf_library_close(lib);
+}
+
+/* At most max values a facet; an edit shows in the next counts; a bad
+ * query is refused as a search refuses it. */
+TEST(facets_limit_follow_and_refuse)
+{
+    shelf_library *lib = fixture();
+    facet_list fl;
+    int i, n5 = 0;
+    unsigned builds;
+
+    memset(&fl, 0, sizeof fl);
+    ASSERT_OKL(lib, shelf_search_facets(lib, "", 1, on_facet, &fl));
+    for (i = 1; i < fl.n; i++)
+        ASSERT(strcmp(fl.facet[i], fl.facet[i - 1]) != 0);
+    ASSERT_EQ_STR(fl.order, "category|format|rate|channels|bits|key|length|bpm|rating|favourite|"
+                            "missing|loop|tag|");
+    builds = lib->memindex_builds;
+    ASSERT_OKL(lib, shelf_rate(lib, 20, 5));
+    memset(&fl, 0, sizeof fl);
+    ASSERT_OKL(lib, shelf_search_facets(lib, "", -1, on_facet, &fl));
+    for (i = 0; i < fl.n; i++)
+        if (!strcmp(fl.filter[i], "rating:5"))
+            n5 = (int)fl.count[i];
+    ASSERT_EQ_INT(n5, 2);                           /* sample 5 and now 20 */
+    ASSERT_EQ_INT(lib->memindex_builds, builds);    /* in place, no rebuild */
+    ASSERT_EQ_INT(shelf_search_facets(lib, "kick (", 0, on_facet, &fl), SHELF_EINVAL);
+    ASSERT_EQ_INT(shelf_query_errpos(lib), 7);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -457,6 +572,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(tag_folds_case),
         TEST_ENTRY(long_query_refused),
         TEST_ENTRY(ten_words_all_count),
+        TEST_ENTRY(facets_count_what_their_filters_find),
+        TEST_ENTRY(facets_limit_follow_and_refuse),
         TEST_END
     };
     return test_run(argc, argv, tests);

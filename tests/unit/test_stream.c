@@ -7,7 +7,10 @@
  * (every one counted, silence exactly where data is missing, the right
  * audio elsewhere), the cache (LRU, pins, references), a real-time run
  * with the audio thread racing the scheduler (for ThreadSanitizer), the
- * stress test's CSV and PNG, and file fragmentation and optimisation.
+ * stress test's CSV and PNG, file fragmentation and optimisation, and
+ * loops: forward, backward and alternating, streamed equal to RAM, a
+ * file's own loop, the order of frames each mode plays (a ramp file), no
+ * disk read while a voice holds a loop kept in RAM, and their limits.
  */
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -1111,6 +1114,37 @@ static void alloc_fail_render(int flags)
 TEST(alloc_fail_render_streamed) { alloc_fail_render(0); }
 TEST(alloc_fail_render_ram) { alloc_fail_render(SHELF_STREAM_RAM); }
 
+/* A note whose release falls inside the block it starts in is released on
+ * its frame, not at the next block (the render once cut blocks only at
+ * the releases of notes already playing). */
+TEST(render_short_notes)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse("shelf-notes 1\nsample a\nlength 1000\n"
+                           "note 0 0 len=10 release=20\nnote 50 0 offset=100 len=7 release=1\n"
+                           "note 300 0 len=0 release=5\n");
+    int64_t fr, i;
+    int ram;
+
+    make_set(dir, paths);
+    for (ram = 0; ram < 2; ram++) {
+        float *pcm = render(n, pp, small_opts(ram ? SHELF_STREAM_RAM : SHELF_STREAM_NO_URING),
+                            &fr, NULL);
+        ASSERT_EQ_INT(fr, 1000);
+        ASSERT(nonzero(pcm, 2 * 30) > 40);
+        ASSERT(nonzero(pcm + 2 * 50, 2 * 8) > 10);
+        ASSERT(nonzero(pcm + 2 * 300, 2 * 5) > 4);
+        for (i = 0; i < fr; i++)
+            if ((i >= 30 && i < 50) || (i >= 58 && i < 300) || i >= 305)
+                if (pcm[2 * i] != 0 || pcm[2 * i + 1] != 0)
+                    test__fail(__FILE__, __LINE__, "frame %lld plays after its release", (long long)i);
+        free(pcm);
+    }
+    shelf_notes_free(n);
+}
+
 /* ---- loops ------------------------------------------------------------------ */
 
 /* Three looped files: 24-bit stereo 48 kHz, 16-bit mono 44.1 kHz, float
@@ -1188,8 +1222,7 @@ static void set_file_loop(const char *path, int64_t start, int64_t end, int mode
 
 /* "loop SAMPLE file": the loop the file carries (its smpl chunk) renders
  * exactly as the same points written in the script, streamed and from
- * RAM; a file with no loop, or one that plays backward, is refused with
- * a line that names it. */
+ * RAM; a file with no loop is refused with a line that names it. */
 TEST(loop_from_the_file)
 {
     static const char head[] = "shelf-notes 1\nrate 48000\nsample a\nsample b\n";
@@ -1231,16 +1264,11 @@ TEST(loop_from_the_file)
     shelf_notes_free(given);
     shelf_notes_free(own);
 
-    /* paths[2] carries no loop yet; then a backward one */
+    /* paths[2] carries no loop */
     snprintf(text, sizeof text, "shelf-notes 1\nsample c\nloop 0 file\nnote 0 0 len=1000\n");
     own = parse(text);
     ASSERT_EQ_INT(shelf_notes_render(own, &pp[2], &oram, 128, &pcm, &f1, NULL, &msg), SHELF_EFORMAT);
     ASSERT(msg && strstr(msg, "carries no loop") && strstr(msg, "loop float.wav"));
-    free(msg);
-    msg = NULL;
-    set_file_loop(paths[2], 1000, 5000, SF_LOOP_BACKWARD);
-    ASSERT_EQ_INT(shelf_notes_render(own, &pp[2], &oram, 128, &pcm, &f1, NULL, &msg), SHELF_EFORMAT);
-    ASSERT(msg && strstr(msg, "plays backward"));
     ASSERT(pcm == NULL);
     free(msg);
     shelf_notes_free(own);
@@ -1357,6 +1385,20 @@ TEST(loop_parse_and_range)
         "shelf-notes 1\nsample a\nloop 0 5\n", "shelf-notes 1\nsample a\nloop 0 1 5 x\n",
         "shelf-notes 1\nloop 0 1 5\n", "shelf-notes 1\nsample a\nloop 0 10 100 xfade=11\n",
         "shelf-notes 1\nsample a\nloop 0 10 15 xfade=6\n", "shelf-notes 1\nsample a\nloop 0 10 15 fade=2\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 mode=sideways\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 mode=backward xfade=5\n",
+        "shelf-notes 1\nsample a\nloop 0 file xfade=5 mode=alternating\n",
+        "shelf-notes 1\nsample a\nloop 0 10 11 mode=alternating\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 mode=forward mode=backward\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 xfade=1 xfade=1\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 mode=\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 mode=Backward\n",
+    };
+    static const char *why[] = {
+        "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop",
+        "unknown loop mode 'sideways'", "backward loop takes no crossfade",
+        "alternating loop takes no crossfade", "alternating loop needs at least 2 frames",
+        "bad loop", "bad loop", "unknown loop mode ''", "unknown loop mode 'Backward'",
     };
     const char *dir = test_tmpdir();
     char paths[3][PATH_MAX];
@@ -1370,12 +1412,29 @@ TEST(loop_parse_and_range)
     size_t i;
     int id;
 
+    _Static_assert(sizeof bad / sizeof *bad == sizeof why / sizeof *why, "a reason each");
     for (i = 0; i < sizeof bad / sizeof *bad; i++) {
         ASSERT_RC(SHELF_EFORMAT, shelf_notes_parse(bad[i], strlen(bad[i]), &n, &msg));
-        ASSERT(msg && strstr(msg, "loop"));
+        if (!msg || strncmp(msg, "line ", 5) != 0 || !strstr(msg, why[i]) || strchr(msg, '\n'))
+            test__fail(__FILE__, __LINE__, "%s: %s", bad[i], msg ? msg : "no message");
         shelf_free(msg);
         msg = NULL;
     }
+    /* Modes, each option at most once, in any order. */
+    n = parse("shelf-notes 1\nsample a\nsample b\nsample c\nsample d\n"
+              "loop 0 10 100 xfade=5 mode=forward\nloop 1 10 100 mode=backward\n"
+              "loop 2 file mode=alternating\nloop 3 10 12 mode=alternating xfade=0\n");
+    ASSERT_EQ_INT(n->loop_modes[0], SHELF_LOOP_FORWARD);
+    ASSERT_EQ_INT(n->loops[2], 5);
+    ASSERT_EQ_INT(n->loop_modes[1], SHELF_LOOP_BACKWARD);
+    ASSERT_EQ_INT(n->loop_modes[2], SHELF_LOOP_ALTERNATING);
+    ASSERT_EQ_INT(n->loops[6], -1);
+    ASSERT_EQ_INT(n->loop_modes[3], SHELF_LOOP_ALTERNATING);
+    ASSERT_EQ_INT(n->loops[10], 12);
+    shelf_notes_free(n);
+    n = parse("shelf-notes 1\nsample a\nloop 0 10 100\n");
+    ASSERT_EQ_INT(n->loop_modes[0], 0);
+    shelf_notes_free(n);
     make_loop_set(dir, paths);
     n = parse("shelf-notes 1\nsample a\nloop 0 100 200\nnote 0 0\n");
     ASSERT_RC(SHELF_EINVAL, shelf_notes_render(n, pp, &o, 128, &pcm, &fr, NULL, &msg));
@@ -1394,6 +1453,511 @@ TEST(loop_parse_and_range)
     shelf_stream_free(s);
 }
 
+/* ---- loop modes ------------------------------------------------------------- */
+
+#define RAMP_FRAMES 120000
+#define RAMP_UNIT (1.0f / 1048576.0f) /* frame i holds i / 2^20, exact in a float */
+
+/* A mono 48 kHz float WAV whose frame i holds i * RAMP_UNIT: each output
+ * frame of a voice at pitch 1 or 2 and gain 1 (no interpolation, no
+ * rounding) tells the source frame it played. */
+static void make_ramp(const char *path)
+{
+    SF_INFO info;
+    SNDFILE *sf;
+    float *buf = malloc(RAMP_FRAMES * sizeof *buf);
+    int64_t i;
+
+    ASSERT(buf);
+    for (i = 0; i < RAMP_FRAMES; i++)
+        buf[i] = (float)i * RAMP_UNIT;
+    memset(&info, 0, sizeof info);
+    info.samplerate = 48000;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    ASSERT((sf = sf_open(path, SFM_WRITE, &info)) != NULL);
+    sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    ASSERT_EQ_INT(sf_writef_float(sf, buf, RAMP_FRAMES), RAMP_FRAMES);
+    ASSERT_EQ_INT(sf_close(sf), 0);
+    free(buf);
+}
+
+/* One frame further along a held voice's walk through the loop [ls, le),
+ * one frame at a time, as doc/streaming.md says: forward until le - 1;
+ * there a forward loop jumps to ls; a backward loop turns and walks down
+ * to ls, then jumps back to le - 1; an alternating loop turns at le - 1
+ * and at ls, and plays neither turning frame twice. */
+static void walk_one(int mode, int64_t ls, int64_t le, int64_t *x, int *dir)
+{
+    if (*dir > 0 && *x < le - 1) {
+        (*x)++;
+        return;
+    }
+    switch (mode) {
+    case SHELF_LOOP_FORWARD:
+        *x = ls;
+        break;
+    case SHELF_LOOP_BACKWARD:
+        *dir = -1;
+        *x = *x == ls ? le - 1 : *x - 1;
+        break;
+    default:
+        if (*dir > 0)
+            *dir = -1;   /* at le - 1 */
+        else if (*x == ls)
+            *dir = 1;
+        *x += *dir;
+        break;
+    }
+}
+
+/* What a voice plays at forward position p of the ramp (after its
+ * release): p itself, the last frame held, 0 once past the end. */
+static float ramp_at(double p)
+{
+    int64_t i = (int64_t)p;
+
+    if (i >= RAMP_FRAMES)
+        return 0.0f;
+    return (float)(i == RAMP_FRAMES - 1 ? (double)i : p) * RAMP_UNIT;
+}
+
+/* The n output frames of a note of the ramp at offset, pitch k (1 or 2;
+ * 0 for 1/2), released at output frame rel (play out, no fade).  Held:
+ * every k-th frame of the walk, or at pitch 1/2 each frame of the walk and
+ * then halfway to the next one in play order (linear interpolation, the
+ * engine's float arithmetic).  From rel on: forward from where it is, at
+ * the same step; halfway between two frames it is at the point between
+ * them, in a backward loop's jump at its start (a forward loop folds its
+ * position back only once it passes the end, so it is past e - 1). */
+static void expect_walk(int mode, int64_t ls, int64_t le, int64_t offset, int k, int64_t rel,
+                        int64_t n, float *want)
+{
+    int64_t x = offset, y, t;
+    int dir = 1, ydir, j;
+    double p = -1, step = k ? k : 0.5;
+
+    for (t = 0; t < n; t++) {
+        if (t == rel) {
+            p = (double)x;
+            if (!k && t % 2) {
+                y = x;
+                ydir = dir;
+                walk_one(mode, ls, le, &y, &ydir);
+                p = mode == SHELF_LOOP_FORWARD || y == x + 1 ? (double)x + 0.5
+                    : y == x - 1                             ? (double)x - 0.5
+                                                             : (double)x;
+            }
+        }
+        if (p >= 0) {
+            want[t] = ramp_at(p);
+            p += step;
+        } else if (k) {
+            want[t] = (float)x * RAMP_UNIT;
+            for (j = 0; j < k; j++)
+                walk_one(mode, ls, le, &x, &dir);
+        } else if (t % 2 == 0) {
+            want[t] = (float)x * RAMP_UNIT;
+        } else {
+            float fa = (float)x * RAMP_UNIT, fb;
+            walk_one(mode, ls, le, &x, &dir);
+            fb = (float)x * RAMP_UNIT;
+            want[t] = fa + (fb - fa) * 0.5f;
+        }
+    }
+}
+
+/* Every mode plays its frames in the documented order: a ramp tells the
+ * source frame of each output frame, streamed and from RAM, against the
+ * walk computed frame by frame (loops across chunks, tiny loops, a start
+ * inside the loop, releases while moving backward, pitch 2, and pitch 1/2
+ * for the interpolation between frames in play order). */
+TEST(loop_modes_order)
+{
+    static const struct {
+        int64_t ls, le, offset;
+        int pitch;                         /* 0: 1/2 */
+        int64_t len;
+    } cases[] = {
+        { 20000, 20100, 19950, 1, 5003 },  /* short, many turns */
+        { 30000, 45000, 29000, 2, 40001 }, /* across chunks, both ways */
+        { 30000, 45000, 29000, 1, 31017 }, /* released moving backward */
+        { 50000, 50003, 50001, 1, 1000 },  /* starts inside a 3-frame loop */
+        { 60000, 60002, 59990, 2, 777 },   /* 2 frames at pitch 2 */
+        { 0, 119999, 0, 1, 130000 },       /* the whole sample but the last frame */
+        { 20000, 20100, 19950, 0, 5003 },  /* pitch 1/2: between frames ... */
+        { 30000, 45000, 44990, 0, 20001 }, /* ... across chunks, released halfway */
+        { 50000, 50003, 50001, 0, 7 },     /* released in a jump or at a turn */
+    };
+    static const char *const names[] = { "", "forward", "backward", "alternating" };
+    const char *dir = test_tmpdir();
+    char path[PATH_MAX], text[512];
+    const char *pp[1] = { path };
+    size_t c;
+    int mode, ram;
+
+    make_ramp(test_pathf(path, sizeof path, "%s/ramp.wav", dir));
+    for (c = 0; c < sizeof cases / sizeof *cases; c++) {
+        for (mode = SHELF_LOOP_FORWARD; mode <= SHELF_LOOP_ALTERNATING; mode++) {
+            shelf_notes *n;
+            int64_t fr, t;
+            float *pcm, *want;
+
+            snprintf(text, sizeof text,
+                     "shelf-notes 1\nsample ramp.wav\nloop 0 %lld %lld mode=%s\n"
+                     "note 0 0 offset=%lld pitch=%s len=%lld release=0\n",
+                     (long long)cases[c].ls, (long long)cases[c].le, names[mode],
+                     (long long)cases[c].offset,
+                     cases[c].pitch == 2 ? "2" : cases[c].pitch ? "1" : "0.5",
+                     (long long)cases[c].len);
+            n = parse(text);
+            for (ram = 0; ram < 2; ram++) {
+                shelf_stream_stats st;
+                pcm = render(n, pp,
+                             small_opts(ram ? SHELF_STREAM_RAM
+                                            : SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT),
+                             &fr, &st);
+                ASSERT(fr > cases[c].len);
+                ASSERT((want = malloc((size_t)fr * sizeof *want)) != NULL);
+                expect_walk(mode, cases[c].ls, cases[c].le, cases[c].offset, cases[c].pitch,
+                            cases[c].len, fr, want);
+                for (t = 0; t < fr; t++) {
+                    if (pcm[2 * t] != want[t] || pcm[2 * t + 1] != want[t])
+                        test__fail(__FILE__, __LINE__,
+                                   "case %zu %s %s: output frame %lld plays source frame %.2f, "
+                                   "want %.2f", c, names[mode], ram ? "ram" : "streamed",
+                                   (long long)t, pcm[2 * t] / RAMP_UNIT, want[t] / RAMP_UNIT);
+                }
+                ASSERT(st.loop_wraps > 0);
+                ASSERT_EQ_INT(st.underruns + st.not_ready + st.chunks_lost, 0);
+                free(want);
+                free(pcm);
+            }
+            shelf_notes_free(n);
+        }
+    }
+}
+
+/* Backward and alternating loops on the three-file set: held and released
+ * notes (pitches up and down, fades and play-outs, a start inside a loop,
+ * a note after a loop, a loop shorter than a block, loops across chunks)
+ * render byte for byte the same streamed and from RAM, and otherwise than
+ * the same loops forward. */
+static const char loop_modes_script[] =
+    "shelf-notes 1\n"
+    "rate 48000\n"
+    "sample a\n"
+    "sample b\n"
+    "sample c\n"
+    "loop 0 20000 100000 mode=%s\n"
+    "loop 1 30000 70000 mode=%s\n"
+    "loop 2 10000 10100 mode=%s\n"
+    "note 0 0 len=300000 release=4000\n"
+    "note 500 1 pitch=1.5 gain=0.5 len=200000 release=20000\n"
+    "note 1000 2 pitch=0.75 len=150000\n"
+    "note 3000 0 offset=25000 pitch=1.2599 gain=0.25 len=250000 release=30000 prio=2\n"
+    "note 5000 0 offset=60000 pitch=0.8 len=123457 release=0\n"
+    "note 7000 0 offset=110000 len=20000\n"
+    "note 9000 1 pitch=0.5 len=120000 release=1000\n"
+    "note 12000 2 pitch=1.5 len=60000 release=0\n";
+
+static float *render_modes(const char *m0, const char *m1, const char *m2, const char *const *pp,
+                           int flags, int64_t *fr, shelf_stream_stats *st)
+{
+    char text[2048];
+    shelf_notes *n;
+    float *pcm;
+
+    snprintf(text, sizeof text, loop_modes_script, m0, m1, m2);
+    n = parse(text);
+    pcm = render(n, pp, small_opts(flags), fr, st);
+    shelf_notes_free(n);
+    return pcm;
+}
+
+TEST(loop_modes_bitexact)
+{
+    static const char *const modes[][3] = {
+        { "backward", "alternating", "backward" },
+        { "alternating", "backward", "alternating" },
+    };
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_stream_stats st_ram, st_disk, st_fwd;
+    int64_t fr_ram, fr_disk, fr_fwd, i;
+    float *ram, *disk, *fwd;
+    size_t m;
+
+    make_loop_set(dir, paths);
+    fwd = render_modes("forward", "forward", "forward", pp, SHELF_STREAM_RAM, &fr_fwd, &st_fwd);
+    for (m = 0; m < sizeof modes / sizeof *modes; m++) {
+        ram = render_modes(modes[m][0], modes[m][1], modes[m][2], pp, SHELF_STREAM_RAM, &fr_ram,
+                           &st_ram);
+        disk = render_modes(modes[m][0], modes[m][1], modes[m][2], pp,
+                            SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT, &fr_disk, &st_disk);
+        ASSERT_EQ_INT(fr_ram, fr_disk);
+        ASSERT_EQ_INT(fr_ram, fr_fwd);
+        ASSERT(nonzero(ram, 2 * fr_ram) > fr_ram);
+        if (memcmp(ram, disk, (size_t)fr_ram * 2 * sizeof *ram) != 0) {
+            for (i = 0; i < 2 * fr_ram && ram[i] == disk[i]; i++)
+                ;
+            test__fail(__FILE__, __LINE__, "%s/%s: sample %lld differs: %.9g != %.9g",
+                       modes[m][0], modes[m][1], (long long)i, ram[i], disk[i]);
+        }
+        printf("    %s/%s/%s: %llu turns, %llu reads, %llu loop look-ups from RAM\n",
+               modes[m][0], modes[m][1], modes[m][2], (unsigned long long)st_disk.loop_wraps,
+               (unsigned long long)st_disk.reads, (unsigned long long)st_disk.loop_ram);
+        ASSERT(st_ram.loop_wraps >= 8);
+        ASSERT_EQ_INT(st_disk.loop_wraps, st_ram.loop_wraps);
+        ASSERT(st_disk.loop_ram > 0);
+        ASSERT(st_disk.reads > 20);
+        ASSERT_EQ_INT(st_disk.underruns, 0);
+        ASSERT_EQ_INT(st_disk.not_ready, 0);
+        ASSERT_EQ_INT(st_disk.chunks_lost, 0);
+        /* The held loops are heard after the samples' own lengths. */
+        ASSERT(nonzero(ram + 2 * 200000, 2 * 50000) > 50000);
+        /* Until the first loop's end the modes agree; then they differ. */
+        ASSERT(memcmp(fwd, ram, 2 * 10000 * sizeof *ram) == 0);
+        ASSERT(memcmp(fwd, ram, (size_t)fr_ram * 2 * sizeof *ram) != 0);
+        free(ram);
+        free(disk);
+    }
+    free(fwd);
+}
+
+/* "loop SAMPLE file" plays a file's backward and alternating loops as the
+ * same points written with their mode; mode= overrides the file's; a
+ * crossfade on a file's backward loop is refused in one line naming it. */
+TEST(loop_modes_from_the_file)
+{
+    static const char head[] = "shelf-notes 1\nrate 48000\nsample a\nsample b\n";
+    static const char notes[] =
+        "note 0 0 len=300000 release=4000\n"
+        "note 500 1 pitch=1.5 gain=0.5 len=200000 release=20000\n"
+        "note 9000 1 pitch=0.5 len=120000 release=0\n"
+        "note 9000 0 offset=60000 pitch=0.75 len=100000 release=0\n";
+    static const char *const loops[][2] = {
+        { "loop 0 20000 100000 mode=backward\nloop 1 30000 70000 mode=alternating\n",
+          "loop 0 file\nloop 1 file\n" },
+        { "loop 0 20000 100000 mode=alternating\nloop 1 30000 70000\n",
+          "loop 0 file mode=alternating\nloop 1 file mode=forward xfade=0\n" },
+    };
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], text[1024], *msg = NULL;
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_stream_opts od = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    shelf_stream_opts oram = small_opts(SHELF_STREAM_RAM);
+    shelf_stream_stats st1, st2;
+    shelf_notes *given, *own;
+    int64_t f1, f2;
+    float *a, *b, *pcm = NULL;
+    size_t i;
+
+    make_loop_set(dir, paths);
+    set_file_loop(paths[0], 20000, 100000, SF_LOOP_BACKWARD);
+    set_file_loop(paths[1], 30000, 70000, SF_LOOP_ALTERNATING);
+    for (i = 0; i < sizeof loops / sizeof *loops; i++) {
+        snprintf(text, sizeof text, "%s%s%s", head, loops[i][0], notes);
+        given = parse(text);
+        snprintf(text, sizeof text, "%s%s%s", head, loops[i][1], notes);
+        own = parse(text);
+        ASSERT_EQ_INT(own->loops[0], -1);
+        ASSERT_EQ_INT(own->loop_modes[0], i ? SHELF_LOOP_ALTERNATING : 0);
+        ASSERT_EQ_INT(given->loop_modes[0], i ? SHELF_LOOP_ALTERNATING : SHELF_LOOP_BACKWARD);
+        a = render(given, pp, od, &f1, &st1);
+        b = render(own, pp, od, &f2, &st2);
+        ASSERT_EQ_INT(f1, f2);
+        ASSERT(st2.loop_wraps >= 4);
+        ASSERT_EQ_INT(st1.loop_wraps, st2.loop_wraps);
+        ASSERT(memcmp(a, b, (size_t)f1 * 2 * sizeof *a) == 0);
+        free(b);
+        b = render(own, pp, oram, &f2, &st2);
+        ASSERT_EQ_INT(f1, f2);
+        ASSERT(memcmp(a, b, (size_t)f1 * 2 * sizeof *a) == 0);
+        free(a);
+        free(b);
+        shelf_notes_free(given);
+        shelf_notes_free(own);
+    }
+    /* A crossfade needs a forward loop. */
+    snprintf(text, sizeof text, "%sloop 0 file xfade=100\nnote 0 0 len=1000\n", head);
+    own = parse(text);
+    ASSERT_RC(SHELF_EINVAL, shelf_notes_render(own, pp, &oram, 128, &pcm, &f1, NULL, &msg));
+    ASSERT(msg && strstr(msg, "sample 0") && strstr(msg, "loop é 24.wav") &&
+           strstr(msg, "plays backward") && strstr(msg, "no crossfade") && !strchr(msg, '\n'));
+    ASSERT(pcm == NULL);
+    shelf_free(msg);
+    shelf_notes_free(own);
+}
+
+/* A held backward or alternating loop plays from RAM: once the voice is
+ * in it, no disk read happens, however many turns it plays; the release
+ * reads the sample's tail. */
+TEST(loop_modes_no_reads)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_URING |
+                                     SHELF_STREAM_NO_DIRECT);
+    shelf_stream_loop_opts lo;
+    shelf_stream_stats st, st0;
+    float *buf = malloc(2 * 128 * sizeof *buf);
+    int mode, id, v, blocks, off;
+
+    ASSERT(buf);
+    make_loop_set(dir, paths);
+    for (mode = SHELF_LOOP_BACKWARD; mode <= SHELF_LOOP_ALTERNATING; mode++) {
+        for (off = 0; off < 2; off++) {
+            shelf_stream *s;
+            ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+            ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+            memset(&lo, 0, sizeof lo);
+            lo.size = sizeof lo;
+            lo.start = 60000;
+            lo.end = 70000;
+            lo.mode = mode;
+            ASSERT_OKM(shelf_stream_errmsg(s), shelf_stream_set_loop_opts(s, id, &lo));
+            /* Either inside the loop, or 40000 frames before it (streamed). */
+            v = shelf_stream_voice_start(s, id, off ? 20000 : 60000, 1.0, 1.0f, 0);
+            ASSERT(v >= 0);
+            for (blocks = 0; blocks < 400; blocks++) {
+                ASSERT_OK(shelf_stream_wait_ready(s, 128));
+                ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 1);
+            }
+            st0.size = sizeof st0;
+            shelf_stream_get_stats(s, &st0);
+            ASSERT(nonzero(buf, 256) > 128);
+            for (blocks = 0; blocks < 2000; blocks++) {
+                ASSERT_OK(shelf_stream_wait_ready(s, 128));
+                ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 1);
+            }
+            st.size = sizeof st;
+            shelf_stream_get_stats(s, &st);
+            printf("    %s from %d: %llu reads before the loop, %llu after; %llu turns, %llu "
+                   "look-ups from RAM\n", mode == SHELF_LOOP_BACKWARD ? "backward" : "alternating",
+                   off ? 20000 : 60000, (unsigned long long)st0.reads,
+                   (unsigned long long)(st.reads - st0.reads), (unsigned long long)st.loop_wraps,
+                   (unsigned long long)st.loop_ram);
+            if (off)
+                ASSERT(st0.reads >= 10);   /* the way to the loop streamed */
+            else
+                ASSERT_EQ_INT(st0.reads, 0);
+            ASSERT_EQ_INT(st.reads, st0.reads);
+            ASSERT_EQ_INT(st.cache_misses, st0.cache_misses);
+            ASSERT(st.loop_wraps >= 25);
+            ASSERT(st.loop_ram > st0.loop_ram);
+            ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
+            /* Released: forward to the end, the tail read from disk. */
+            shelf_stream_voice_release(s, v, SHELF_STREAM_PLAY_OUT);
+            for (blocks = 0; blocks < 2000; blocks++) {
+                ASSERT_OK(shelf_stream_wait_ready(s, 128));
+                if (!shelf_stream_render(s, 128, buf))
+                    break;
+            }
+            ASSERT(blocks < 2000);
+            shelf_stream_get_stats(s, &st0);
+            ASSERT(st0.reads >= st.reads + 20);
+            ASSERT_EQ_INT(st0.underruns + st0.not_ready + st0.chunks_lost, 0);
+            ASSERT_EQ_INT(st0.loop_wraps, st.loop_wraps);
+            shelf_stream_free(s);
+        }
+    }
+    free(buf);
+}
+
+/* A mono 16-bit WAV of frames frames of silence, sparse: only its header
+ * takes room on the disk. */
+static void make_sparse_wav(const char *path, uint32_t frames)
+{
+    unsigned char h[44];
+    uint32_t len = frames * 2, v;
+    int fd;
+
+    memcpy(h, "RIFF", 4);
+    v = 36 + len;
+    memcpy(h + 4, &v, 4);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    v = 16;
+    memcpy(h + 16, &v, 4);
+    memcpy(h + 20, "\x01\x00\x01\x00", 4);   /* PCM, mono */
+    v = 48000;
+    memcpy(h + 24, &v, 4);
+    v = 96000;
+    memcpy(h + 28, &v, 4);
+    memcpy(h + 32, "\x02\x00\x10\x00", 4);   /* 2 bytes a frame, 16 bits */
+    memcpy(h + 36, "data", 4);
+    memcpy(h + 40, &len, 4);
+    ASSERT((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+    ASSERT(write(fd, h, sizeof h) == (ssize_t)sizeof h);
+    ASSERT(ftruncate(fd, (off_t)(sizeof h + len)) == 0);
+    ASSERT(close(fd) == 0);
+}
+
+/* shelf_stream_set_loop_opts: the size rule, modes, no crossfade on
+ * backward and alternating loops, 2 frames for alternating, and the RAM
+ * bound (SHELF_STREAM_LOOP_RAM_MAX, exactly). */
+TEST(loop_modes_limits)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], big[PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_loop_opts lo;
+    shelf_stream *s;
+    uint32_t most = (uint32_t)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float)); /* mono frames */
+    int id, idb;
+
+    make_loop_set(dir, paths);
+    make_sparse_wav(test_pathf(big, sizeof big, "%s/big.wav", dir), most + 10);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[1], &id));
+    ASSERT_OK(shelf_stream_add(s, big, &idb));
+    memset(&lo, 0, sizeof lo);
+    lo.size = sizeof lo;
+    lo.start = 100;
+    lo.end = 200;
+    lo.mode = SHELF_LOOP_BACKWARD;
+    TEST_OPTS_SIZE(shelf_stream_loop_opts, lo, sizeof lo, SHELF_OK,
+                   shelf_stream_set_loop_opts(s, id, p_));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, NULL));
+    lo.crossfade = 10;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "backward loop takes no crossfade"));
+    lo.mode = SHELF_LOOP_ALTERNATING;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    lo.mode = 0;   /* forward */
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    lo.mode = 4;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "unknown loop mode 4"));
+    lo.crossfade = 0;
+    lo.mode = SHELF_LOOP_ALTERNATING;
+    lo.end = 101;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "at least 2 frames"));
+    lo.end = 102;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    lo.mode = SHELF_LOOP_BACKWARD;
+    lo.end = 101;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    lo.start = lo.end = 0;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    /* The bound: exactly SHELF_STREAM_LOOP_RAM_MAX bytes of frames plays,
+     * one frame more does not (forward loops have no bound). */
+    lo.start = 5;
+    lo.end = 5 + (int64_t)most + 1;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "too long to hold in RAM"));
+    lo.mode = SHELF_LOOP_ALTERNATING;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
+    lo.mode = SHELF_LOOP_FORWARD;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    lo.mode = SHELF_LOOP_BACKWARD;
+    lo.end--;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    shelf_stream_free(s);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1407,7 +1971,11 @@ int main(int argc, char **argv)
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
+        TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
+        TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_modes_bitexact),
+        TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
+        TEST_ENTRY(loop_modes_limits),
         TEST_END
     };
     return test_run(argc, argv, tests);
