@@ -1,7 +1,7 @@
 /*
  * api.c: the JSON API of `shelf serve` (doc/serve.md, doc/formats.md
- * "serve JSON API v1"): the session, search, one sample, its tags, rating
- * and favourite, tags on many samples, collections.  Routes /api/...
+ * "serve JSON API v1"): the session, search, facets, one sample, its tags,
+ * rating and favourite, tags on many samples, collections.  Routes /api/...
  * requests that passed the security rules of server.c; audio and peaks
  * are audio.c's.  Samples are JSON as the program prints them
  * (tool_sample_json), so both speak one format.
@@ -18,6 +18,8 @@
 #define SERVE_API_VERSION 1      /* doc/formats.md, "serve JSON API v1" */
 #define SEARCH_LIMIT_DEFAULT 100
 #define SEARCH_LIMIT_MAX 1000
+#define FACETS_DEFAULT 20
+#define FACETS_MAX 200          /* values of one facet at most */
 #define REAL_PRECISION 10   /* significant digits of durations, tempos, ms */
 
 static int is_get(const serve_req *r)
@@ -90,6 +92,22 @@ static int search_opts(serve_req *r, shelf_search_opts *o)
     return 0;
 }
 
+/* A search that failed: a query that does not parse is 400 with its
+ * column; anything else as the library says. */
+static enum MHD_Result query_error(serve_req *r, int rc)
+{
+    shelf_library *lib = r->srv->lib;
+    char *msg;
+    json_t *v;
+
+    if (rc != SHELF_EINVAL || shelf_query_errpos(lib) <= 0)
+        return serve_lib_error(r, rc);
+    msg = serve_text(shelf_errmsg(lib));
+    v = msg ? json_pack("{s:s, s:i}", "error", msg, "column", shelf_query_errpos(lib)) : NULL;
+    shelf_free(msg);
+    return serve_json(r, MHD_HTTP_BAD_REQUEST, v, 0);
+}
+
 /* An empty query: every sample (shelf_search finds nothing in it), by
  * name unless sorted otherwise; the count is exact. */
 static int list_all(shelf_library *lib, const shelf_search_opts *so, shelf_cursor **cur, int64_t *total)
@@ -133,14 +151,7 @@ static enum MHD_Result get_search(serve_req *r)
         rc = shelf_search(lib, q, &o, &cur, &total, &exact);
     if (rc != SHELF_OK) {
         json_decref(items);
-        if (rc == SHELF_EINVAL && shelf_query_errpos(lib) > 0) {
-            char *msg = serve_text(shelf_errmsg(lib));
-            json_t *v = msg ? json_pack("{s:s, s:i}", "error", msg, "column", shelf_query_errpos(lib)) : NULL;
-
-            shelf_free(msg);
-            return serve_json(r, MHD_HTTP_BAD_REQUEST, v, 0);
-        }
-        return serve_lib_error(r, rc);
+        return query_error(r, rc);
     }
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW)
         bad |= json_array_append_new(items, tool_sample_json(s, ITEM));
@@ -158,6 +169,52 @@ static enum MHD_Result get_search(serve_req *r)
                                         (json_int_t)total, "exact", exact, "offset", (json_int_t)o.offset,
                                         "items", items, "ms", (serve_now() - t0) * 1e3)
                             : NULL,
+                      REAL_PRECISION);
+}
+
+/* ---- GET /api/facets ---- */
+
+typedef struct facet_list {
+    json_t *all;
+    int bad;
+} facet_list;
+
+/* shelf_search_facets' callback, on the server's thread. */
+static void on_facet(void *ud, const shelf_facet *f)
+{
+    facet_list *fl = ud;
+
+    fl->bad |= tool_facet_add(fl->all, f);
+}
+
+static enum MHD_Result get_facets(serve_req *r)
+{
+    shelf_library *lib = r->srv->lib;
+    const char *q = arg(r, "q"), *v = arg(r, "max");
+    facet_list fl = { json_object(), 0 };
+    int64_t max = FACETS_DEFAULT;
+    double t0 = serve_now();
+    int rc;
+
+    if (v && serve_parse_int(v, 1, INT64_MAX, &max)) {
+        json_decref(fl.all);
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "max: a whole number 1 or more (at most %d are sent)",
+                           FACETS_MAX);
+    }
+    if (!fl.all)
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    if ((rc = shelf_search_facets(lib, q ? q : "", max < FACETS_MAX ? (int)max : FACETS_MAX, on_facet, &fl))
+        != SHELF_OK) {
+        json_decref(fl.all);
+        return query_error(r, rc);
+    }
+    if (fl.bad) {
+        json_decref(fl.all);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    return serve_json(r, MHD_HTTP_OK,
+                      json_pack("{s:o, s:o, s:f}", "q", tool_json_name(q ? q : ""), "facets", fl.all, "ms",
+                                (serve_now() - t0) * 1e3),
                       REAL_PRECISION);
 }
 
@@ -401,7 +458,7 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
         enum MHD_Result (*run)(serve_req *r);
     } routes[] = {
         { "session", 0, get_session }, { "search", 0, get_search },
-        { "collections", 0, get_collections }, { "tags", 1, post_tags },
+        { "facets", 0, get_facets }, { "collections", 0, get_collections }, { "tags", 1, post_tags },
     };
     size_t k;
 

@@ -7,7 +7,7 @@ newline and bytes that are not UTF-8 in their names, and an AIFF), starts
 `shelf serve --port 0`, and checks the security rules (token exchange,
 cookie, Host allow-list, mutations from the page only, body limit, no
 CORS, the headers on every response, paths that try to leave), the JSON
-API (session, search, samples, tags, rating, favourite, bulk tags,
+API (session, search, facets, samples, tags, rating, favourite, bulk tags,
 collections, errors), audio (the file itself with ranges and ETags, AIFF
 decoded to WAV, a missing file), peaks, the start-up line (text, --json),
 --open, a port in use and a clean stop on SIGTERM and SIGINT.  Every server
@@ -340,6 +340,28 @@ try:
         check("search: bad %s: 400" % what, st == 400 and is_error(v), "%d %s" % (st, v))
     st, h, v = get("/api/search?q=&limit=5000")
     check("search: limit above 1000 is 1000", st == 200 and len(v["items"]) == N, str(st))
+
+    # ---- facets ------------------------------------------------------------------------
+    st, h, v = get("/api/facets?q=&max=12")
+    fac = v.get("facets", {}) if isinstance(v, dict) else {}
+    check("facets: an object of facets", st == 200 and v.get("q") == "" and isinstance(fac, dict) and
+          "format" in fac and all(set(x) == {"value", "filter", "count"} for vals in fac.values() for x in vals),
+          "%d %s" % (st, str(v)[:300]))
+    fmts = {x["value"].lower(): x["count"] for x in fac.get("format", [])}
+    check("facets: formats counted", fmts.get("wav") == N - 1 and fmts.get("aiff") == 1, str(fmts))
+    for x in fac.get("format", []) + fac.get("channels", []):
+        st, h, w = get("/api/search?" + urllib.parse.urlencode({"q": x["filter"]}))
+        check("facets: filter %s finds %d" % (x["filter"], x["count"]), st == 200 and w.get("total") == x["count"],
+              "%d %s" % (st, str(w)[:200]))
+    st, h, v = get("/api/facets?q=kick")
+    check("facets: narrowed by the query", st == 200 and
+          sum(x["count"] for x in v["facets"].get("format", [])) == 1, str(v)[:300])
+    st, h, v = get("/api/facets?q=(kick")
+    check("facets: bad query: 400 with the column", st == 400 and isinstance(v.get("column"), int), str(v))
+    st, h, v = get("/api/facets?q=&max=0")
+    check("facets: bad max: 400", st == 400 and is_error(v), str(v))
+    st, h, v = jreq("POST", "/api/facets", MUT, "{}")
+    check("facets: POST is 405", st == 405, str(st))
 
     # ---- one sample --------------------------------------------------------------------
     st, h, v = get("/api/samples/%d" % KICK)
