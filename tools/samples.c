@@ -103,12 +103,17 @@ json_t *tool_sample_json(const shelf_sample *s, unsigned fields)
     SET(item, "tempo", s->tempo > 0 ? json_real(s->tempo) : json_null());
     SET(derived, "beats", s->beats ? json_integer(s->beats) : json_null());
     SET(item, "category", str_or_null(s->category));
-    SET(lng, "title", str_or_null(s->title));
-    SET(lng, "author", str_or_null(s->author));
-    SET(lng, "comment", str_or_null(s->comment));
-    SET(lng, "genre", str_or_null(s->genre));
-    SET(lng, "kit", str_or_null(s->kit));
-    SET(lng, "instrument", str_or_null(s->instrument));
+    if (lng) {
+        /* what the file, or the kit it belongs to, says about it */
+        const char *const meta[][2] = {
+            { "title", s->title }, { "author", s->author }, { "comment", s->comment },
+            { "genre", s->genre }, { "kit", s->kit }, { "instrument", s->instrument },
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof meta / sizeof meta[0]; i++)
+            bad |= json_object_set_new(o, meta[i][0], str_or_null(meta[i][1]));
+    }
     SET(lng, "created", json_integer(s->created));
     SET(lng, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
     SET(item, "missing", json_boolean(s->missing));
