@@ -6,10 +6,9 @@
  * doc/serve.md says what each rule is for.
  */
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,8 +21,8 @@
 #include <openssl/rand.h>
 #include "serve_int.h"
 
-/* The page a request without the cookie is shown (no script, no style: the CSP
- * allows none inline). */
+/* The page a request without the cookie is shown (no script, no style:
+ * the CSP allows none inline). */
 static const char NO_TOKEN_PAGE[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>shelf</title></head>\n"
     "<body><h1>shelf serve</h1>\n"
