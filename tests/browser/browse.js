@@ -1,0 +1,239 @@
+/*
+ * browse.js: the browser test of `shelf serve`, run by tests/cli/test_serve_browser.sh.
+ *
+ * Drives Debian's chromium (never a downloaded browser) headless with
+ * playwright-core from tests/servers/node_modules.  The shell script made the
+ * library and started the server; this script gets its address in SHELF_URL
+ * and writes screenshots to SHELF_ARTIFACTS.  Prints "ok NAME" or
+ * "FAIL NAME: why" per check and exits 1 when any check failed.
+ */
+'use strict';
+
+const path = require('path');
+const fs = require('fs');
+const { chromium } = require(path.join(process.env.SHELF_SRC, 'tests/servers/node_modules/playwright-core'));
+
+const url = new URL(process.env.SHELF_URL);
+const token = url.searchParams.get('token');
+const base = url.origin;
+const artifacts = process.env.SHELF_ARTIFACTS;
+const oddName = process.env.SHELF_ODD_NAME;
+let failed = 0;
+
+function ok(name) {
+    console.log(`ok   ${name}`);
+}
+function fail(name, why) {
+    failed++;
+    console.error(`FAIL ${name}: ${why}`);
+}
+function check(name, cond, why) {
+    if (cond)
+        ok(name);
+    else
+        fail(name, why);
+}
+
+/* The API from outside the page, with the token header. */
+async function apiGet(p) {
+    const r = await fetch(base + p, { headers: { 'X-Shelf-Token': token } });
+    if (!r.ok)
+        throw new Error(`GET ${p}: ${r.status}`);
+    return r.json();
+}
+
+async function shot(page, name) {
+    if (artifacts)
+        await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+/* The result names the page shows, in order. */
+function shownNames(page) {
+    return page.$$eval('#rows .row .name', (els) => els.map((e) => e.textContent));
+}
+
+/* Wait until the page has answered query q (and painted it). */
+function answered(page, q) {
+    return page.waitForFunction((want) => document.body.dataset.q === want, q, { timeout: 10000 });
+}
+
+async function main() {
+    if (artifacts)
+        fs.mkdirSync(artifacts, { recursive: true });
+    const browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        headless: true,
+        args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1200, height: 700 } });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    /* The one request that must fail is the bad query's (400). */
+    page.on('console', (m) => {
+        if (m.type() === 'error' && !/status of 400/.test(m.text()))
+            errors.push(m.text());
+    });
+
+    try {
+        await run(page);
+    } catch (e) {
+        fail('the browser session', e.stack || e.message);
+        await shot(page, 'failure').catch(() => {});
+    }
+    /* CSP violations and script errors show up as console errors. */
+    check('no script errors or CSP violations', errors.length === 0, errors.join(' | '));
+    await browser.close();
+}
+
+async function run(page) {
+    /* The token in the address becomes a cookie and leaves the address bar. */
+    const resp = await page.goto(url.href);
+    check('the token address lands on the page', resp.ok(), `status ${resp.status()}`);
+    check('the token leaves the address bar', !page.url().includes('token='), page.url());
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
+    await answered(page, '');
+    const all = await apiGet('/api/search?q=&limit=1000');
+    const count = await page.$eval('#count', (e) => e.dataset.total);
+    check('every sample is listed at start', Number(count) === all.total, `page ${count}, api ${all.total}`);
+
+    /* Type-ahead; the answer to "k" is held back so that it arrives after
+     * the answer to "kick": the page must drop it. */
+    let heldBack = false;
+    await page.route((u) => u.pathname === '/api/search' && u.searchParams.get('q') === 'k', async (route) => {
+        heldBack = true;
+        await new Promise((r) => setTimeout(r, 800));
+        await route.continue().catch(() => {});
+    });
+    await page.focus('#q');
+    await page.keyboard.type('kick', { delay: 40 });
+    await answered(page, 'kick');
+    await page.waitForTimeout(1200);            /* the late answer to "k" has come and gone */
+    const kicks = await apiGet('/api/search?q=kick');
+    const names = await shownNames(page);
+    check('the late answer to an older query was held back', heldBack, 'the route never ran');
+    check('type-ahead shows the answer to the last keystroke',
+          names.length === kicks.total && names.every((n) => /kick/i.test(n)) &&
+          (await page.$eval('body', (b) => b.dataset.q)) === 'kick',
+          `shown ${JSON.stringify(names)}, api total ${kicks.total}`);
+    const countText = await page.$eval('#count', (e) => e.textContent);
+    check('the result count is shown', countText.startsWith(`${kicks.total} `), countText);
+    await page.unroute('**/*');
+    await shot(page, 'type-ahead');
+
+    /* Keyboard: down from the search box selects the first result and plays it. */
+    await page.keyboard.press('ArrowDown');
+    await page.waitForSelector('body[data-playing]', { timeout: 10000 });
+    const first = kicks.items[0];
+    let playing = await page.$eval('body', (b) => b.dataset.playing);
+    check('arrow down auditions the first result', Number(playing) === first.id, `playing ${playing}, first ${first.id}`);
+    await page.waitForFunction(() => {
+        const p = document.getElementById('player');
+        return !p.paused && p.currentTime > 0.05;
+    }, null, { timeout: 10000 });
+    ok('the audio element plays (currentTime advances)');
+    check('the detail view shows the selection',
+          (await page.$eval('#detail h1', (e) => e.textContent)) === first.name, 'wrong name');
+
+    await page.keyboard.press('ArrowDown');
+    const second = kicks.items[1];
+    await page.waitForFunction((id) => document.body.dataset.playing === String(id), second.id, { timeout: 10000 });
+    ok('arrow down again moves and plays the next one');
+    const selIndex = await page.$eval('#rows .row.sel', (e) => e.dataset.index);
+    check('the selected row follows', selIndex === '1', `selected ${selIndex}`);
+
+    await page.keyboard.press(' ');
+    await page.waitForFunction(() => document.getElementById('player').paused, null, { timeout: 5000 });
+    ok('space stops');
+    await page.keyboard.press(' ');
+    await page.waitForFunction(() => !document.getElementById('player').paused, null, { timeout: 5000 });
+    ok('space plays again');
+
+    /* Edits by key; the API sees them. */
+    await page.keyboard.press('5');
+    await page.waitForSelector('#rating[data-rating="5"]', { timeout: 5000 });
+    let got = await apiGet(`/api/samples/${second.id}`);
+    check('5 rates the sample 5', got.rating === 5, `rating ${got.rating}`);
+    await page.waitForSelector('#facet-list .facet[data-facet="rating"] .value[data-filter="rating:5"]', { timeout: 5000 });
+    ok('the rating facet counts the new rating');
+    await page.keyboard.press('f');
+    await page.waitForSelector('#fav[aria-pressed="true"]', { timeout: 5000 });
+    got = await apiGet(`/api/samples/${second.id}`);
+    check('f makes it a favourite', got.favourite === true, `favourite ${got.favourite}`);
+    await page.keyboard.press('t');
+    check('t focuses the tag field', await page.$eval('#tag-input', (e) => e === document.activeElement), 'not focused');
+    await page.keyboard.type('crunchy');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('#tags .tag')].some((t) => t.textContent.startsWith('crunchy')),
+                               null, { timeout: 5000 });
+    const tagged = await apiGet('/api/search?q=tag:crunchy');
+    check('t adds a tag the next search finds', tagged.total === 1 && tagged.items[0].id === second.id,
+          JSON.stringify(tagged.items.map((i) => i.id)));
+    await page.click('#tags .tag button[aria-label="remove tag crunchy"]');
+    await page.waitForFunction(() => ![...document.querySelectorAll('#tags .tag')].some((t) => t.textContent.startsWith('crunchy')),
+                               null, { timeout: 5000 });
+    check('the tag chip removes the tag', (await apiGet('/api/search?q=tag:crunchy')).total === 0, 'still tagged');
+    await shot(page, 'edited');
+
+    /* Help. */
+    await page.keyboard.press('?');
+    check('? shows the keys', await page.$eval('#help', (e) => !e.hidden), 'hidden');
+    await page.keyboard.press('Escape');
+    check('Esc closes them', await page.$eval('#help', (e) => e.hidden), 'still shown');
+
+    /* / goes back to the search box; a bad query says where it is wrong. */
+    await page.keyboard.press('/');
+    check('/ focuses the search box', await page.$eval('#q', (e) => e === document.activeElement), 'not focused');
+    await page.keyboard.type(' (');
+    await page.waitForSelector('#q.bad', { timeout: 5000 });
+    const status = await page.$eval('#status', (e) => e.textContent);
+    check('a bad query is shown as one line with its column', /column \d+/.test(status), status);
+
+    /* A name with accents, CJK and emoji round-trips to the page. */
+    if (oddName) {
+        await page.fill('#q', '');
+        await page.keyboard.type('tag:odd');
+        await answered(page, 'tag:odd');
+        const odd = await shownNames(page);
+        check('an odd file name is shown as it is', odd.length === 1 && odd[0] === oddName,
+              `${JSON.stringify(odd)} vs ${JSON.stringify(oddName)}`);
+        await page.keyboard.press('ArrowDown');
+        await page.waitForFunction(() => !document.getElementById('player').paused &&
+                                   document.getElementById('player').currentTime > 0.02, null, { timeout: 10000 });
+        ok('a sample with an odd name plays');
+        /* Click in the waveform: playback starts from there. */
+        await page.waitForFunction(() => document.getElementById('wave') !== null);
+        const box = await page.$eval('#wave', (c) => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; });
+        await page.mouse.click(box[0] + box[2] * 0.75, box[1] + box[3] / 2);
+        const at = await page.$eval('#player', (p) => p.currentTime / p.duration);
+        check('a click in the waveform plays from there', at > 0.6 && at < 0.95, `at ${at}`);
+        await shot(page, 'odd-name');
+    }
+
+    /* Facets: a value narrows the results to its count, combined with the
+     * text; its chip and x take it away again. */
+    await page.focus('#q');
+    await page.fill('#q', '');
+    await page.keyboard.type('kick');
+    await answered(page, 'kick');
+    const value = '#facet-list .facet[data-facet="tag"] .value[data-filter="tag:punchy"]';
+    await page.waitForSelector(value, { timeout: 10000 });
+    const want = Number(await page.$eval(`${value} .n`, (e) => e.textContent.replace(/,/g, '')));
+    await page.click(value);
+    await answered(page, '(kick) tag:punchy');
+    const narrowed = await shownNames(page);
+    const viaApi = await apiGet('/api/search?q=' + encodeURIComponent('(kick) tag:punchy'));
+    check('a facet value narrows the results to its count',
+          want > 0 && narrowed.length === want && viaApi.total === want, `facet ${want}, shown ${narrowed.length}, api ${viaApi.total}`);
+    check('the chosen value shows as a chip', (await page.$$('#active .chip[data-filter="tag:punchy"]')).length === 1, 'no chip');
+    await shot(page, 'facets');
+    await page.keyboard.press('Escape');            /* back to the list */
+    await page.keyboard.press('x');
+    await answered(page, 'kick');
+    check('x clears the filters', (await page.$$('#active .chip')).length === 0, 'chip left');
+}
+
+main().then(() => process.exit(failed ? 1 : 0), (e) => {
+    console.error(`FAIL ${e.stack || e.message}`);
+    process.exit(1);
+});

@@ -1,0 +1,52 @@
+#!/bin/bash
+# test_serve_browser: the page of `shelf serve` in Debian's chromium, driven
+# headless by playwright-core (tests/browser/browse.js): type-ahead that drops
+# a late answer, keyboard navigation that auditions, edits by key that the API
+# sees, the keys overlay, a bad query, an odd file name, a click in the
+# waveform.  Screenshots go to build/test-artifacts/serve_browser/.
+. "$(dirname "$0")/lib.sh"
+
+PW="$SHELF_SRC/tests/servers/node_modules/playwright-core"
+if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW" ] || ! command -v node >/dev/null; then
+    echo "skip: needs /usr/bin/chromium, node and playwright-core (scripts/install-deps)"
+    exit 77
+fi
+
+S="$T/src"
+mkdir -p "$S"
+ODD="Ça 鼓 🥁 clap"
+"$SHELF_TG" --seed 1 --frames 88200 "$S/Kick One.wav"
+"$SHELF_TG" --seed 5 --frames 88200 "$S/Kick Two.wav"
+"$SHELF_TG" --seed 2 --frames 88200 "$S/Kick Deep.wav"
+"$SHELF_TG" --seed 3 "$S/Snare Tight.wav" "$S/Pad Dark.wav"
+"$SHELF_TG" --seed 4 --frames 88200 "$S/$ODD.wav"
+expect 0 "import" "$SHELF" import "$S"
+expect 0 "tag the odd name" "$SHELF" tag add "$S/$ODD.wav" odd
+expect 0 "tag a kick" "$SHELF" tag add "$S/Kick One.wav" punchy
+
+"$SHELF" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
+bg_pids="$bg_pids $!"
+url=""
+for _ in $(seq 100); do
+    url=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$T/serve.out" 2>/dev/null)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+check "shelf serve prints its address" -n "$url"
+if [ -z "$url" ]; then
+    sed 's/^/    serve: /' "$T/serve.err" >&2
+    finish
+fi
+
+art="$SHELF_BUILD/test-artifacts/serve_browser"
+rm -rf "$art"
+if SHELF_URL="$url" SHELF_ARTIFACTS="$art" SHELF_ODD_NAME="$ODD" \
+        node "$SHELF_SRC/tests/browser/browse.js" >"$T/node.out" 2>"$T/node.err"; then
+    ok "the page in chromium ($(grep -c '^ok' "$T/node.out") checks)"
+else
+    fail "the page in chromium"
+fi
+sed 's/^/    /' "$T/node.out"
+sed 's/^/    /' "$T/node.err" >&2
+bg_stop
+finish
