@@ -108,8 +108,9 @@ static enum MHD_Result query_error(serve_req *r, int rc)
     return serve_json(r, MHD_HTTP_BAD_REQUEST, v, 0);
 }
 
-/* An empty query: every sample (shelf_search finds nothing in it), by
- * name unless sorted otherwise; the count is exact. */
+/* An empty query without the index: every sample (shelf_search finds
+ * nothing in it) by SQL, by name unless sorted otherwise; the count is
+ * exact. */
 static int list_all(shelf_library *lib, const shelf_search_opts *so, shelf_cursor **cur, int64_t *total)
 {
     shelf_list_opts o;
@@ -145,10 +146,10 @@ static enum MHD_Result get_search(serve_req *r)
     if (!q)
         q = "";
     t0 = serve_now();
-    if (!*q)
+    if (!*q && !shelf_library_preload_bytes(lib))
         rc = list_all(lib, &o, &cur, &total);
-    else
-        rc = shelf_search(lib, q, &o, &cur, &total, &exact);
+    else        /* every sample from the index: type:sample, by name (2.6 ms at 1M, not 257) */
+        rc = shelf_search(lib, *q ? q : "type:sample", &o, &cur, &total, &exact);
     if (rc != SHELF_OK) {
         json_decref(items);
         return query_error(r, rc);

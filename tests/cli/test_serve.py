@@ -297,6 +297,9 @@ try:
     check("empty query: every sample", st == 200 and v.get("total") == N and len(v.get("items", [])) == N
           and v.get("exact") is True and v.get("offset") == 0 and v.get("q") == "" and
           isinstance(v.get("ms"), float), "%d %s" % (st, str(v)[:300]))
+    all_ids = [it["id"] for it in v.get("items", [])]   # answered by the index (type:sample)
+    st, h, v2 = get("/api/search?q=&offset=2&limit=3")
+    check("empty query pages", [it["id"] for it in v2.get("items", [])] == all_ids[2:5], str(v2)[:200])
     got = sorted(unescape(it["name"]) for it in v.get("items", []))
     check("odd names round-trip byte for byte", got == sorted(stem(n) for n in NAMES),
           "%s" % got)
@@ -636,6 +639,9 @@ try:
     HOST = "127.0.0.1:%d" % PORT
     st, h, s = jreq("GET", "/api/session", {"X-Shelf-Token": j.get("token", "")})
     check("--no-preload: nothing preloaded", st == 200 and s.get("preload_bytes") == 0, str(s))
+    st, h, v = jreq("GET", "/api/search?q=", {"X-Shelf-Token": j.get("token", "")})
+    check("empty query by SQL lists as the index does", [it["id"] for it in v.get("items", [])] == all_ids,
+          "%s vs %s" % ([it["id"] for it in v.get("items", [])], all_ids))
     check("a new token for a new run", j.get("token") != TOKEN)
     st, h, s = jreq("GET", "/api/session", {"X-Shelf-Token": TOKEN})
     check("the old token is refused", st == 401, str(st))
