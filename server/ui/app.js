@@ -17,6 +17,7 @@ const ui = {
     q: $('q'), count: $('count'), sort: $('sort'), list: $('list'), spacer: $('spacer'),
     rows: $('rows'), detail: $('detail'), status: $('status'), timing: $('timing'),
     help: $('help'), player: $('player'), active: $('active'), facets: $('facet-list'),
+    saved: $('saved'),
 };
 
 const state = {
@@ -38,7 +39,7 @@ const state = {
 const FACET_NAMES = {
     category: 'Category', format: 'Format', rate: 'Rate', channels: 'Channels', bits: 'Bits',
     key: 'Key', length: 'Length', bpm: 'BPM', rating: 'Rating', favourite: 'Favourite',
-    missing: 'Missing', loop: 'Loop', tag: 'Tags',
+    missing: 'Missing', loop: 'Loop', tag: 'Tags', collection: 'Collection',
 };
 
 /* ----- the API ----------------------------------------------------------- */
@@ -81,7 +82,8 @@ function effectiveQuery() {
     const text = ui.q.value.trim();
     const parts = [];
     for (const values of state.filters.values()) {
-        const f = [...values.keys()].map((v) => (v.includes(' ') ? `(${v})` : v));
+        /* "len:>=2s len:<10s" is two terms: parentheses; in:"my set" is one */
+        const f = [...values.keys()].map((v) => (/\s/.test(v.replace(/"[^"]*"/g, '')) ? `(${v})` : v));
         parts.push(f.length > 1 ? `(${f.join(' OR ')})` : f[0]);
     }
     if (!parts.length)
@@ -104,6 +106,105 @@ function query() {
     fetchPage(0, true);
     fetchFacets();
     showActive();
+}
+
+/* ----- collections and recent searches ----------------------------------- */
+
+const RECENT_KEY = 'shelf.recent';
+const RECENT_MAX = 8;
+let collections = [];
+
+function recent() {
+    try {
+        const r = JSON.parse(localStorage.getItem(RECENT_KEY) || '[]');
+        return Array.isArray(r) ? r.filter((x) => typeof x === 'string') : [];
+    } catch (e) {
+        return [];
+    }
+}
+
+/* A search the user went on to use (moved into its results): first in the list. */
+function remember(text) {
+    text = text.trim();
+    if (!text)
+        return;
+    const r = [text, ...recent().filter((x) => x !== text)].slice(0, RECENT_MAX);
+    try {
+        localStorage.setItem(RECENT_KEY, JSON.stringify(r));
+    } catch (e) {
+        /* storage full or off: the list just does not grow */
+    }
+    showSaved();
+}
+
+async function loadCollections() {
+    try {
+        collections = await api('/api/collections');
+    } catch (e) {
+        collections = [];
+    }
+    showSaved();
+}
+
+/* in:NAME as the query language writes it; null when it cannot ('"'). */
+function inFilter(name) {
+    if (name.includes('"'))
+        return null;
+    return /[\s()]/.test(name) || name.endsWith('*') ? `in:"${name}"` : `in:${name}`;
+}
+
+function showSaved() {
+    const frag = document.createDocumentFragment();
+    const section = (title, id) => {
+        const box = document.createElement('section');
+        box.className = 'facet';
+        box.id = id;
+        const h = document.createElement('h3');
+        h.textContent = title;
+        box.appendChild(h);
+        frag.appendChild(box);
+        return box;
+    };
+    const chosen = state.filters.get('collection');
+    const usable = collections.filter((c) => inFilter(c.name));
+    if (usable.length) {
+        const box = section('Collections', 'collections');
+        for (const c of usable) {
+            const f = inFilter(c.name);
+            const b = document.createElement('button');
+            b.type = 'button';
+            b.className = 'value';
+            b.dataset.filter = f;
+            b.title = c.query ? `saved search: ${c.query}` : 'collection';
+            if (chosen && chosen.has(f))
+                b.classList.add('on');
+            const name = document.createElement('span');
+            name.textContent = (c.kind === 'smart' ? '⌕ ' : '') + c.name;
+            const n = document.createElement('span');
+            n.className = 'n';
+            n.textContent = c.count.toLocaleString('en');
+            b.append(name, n);
+            b.addEventListener('click', () => toggleFilter('collection', f, c.name));
+            box.appendChild(b);
+        }
+    }
+    const r = recent();
+    if (r.length) {
+        const box = section('Recent', 'recent');
+        for (const text of r) {
+            const b = document.createElement('button');
+            b.type = 'button';
+            b.className = 'value';
+            b.dataset.text = text;
+            b.textContent = text;
+            b.addEventListener('click', () => {
+                ui.q.value = text;
+                query();
+            });
+            box.appendChild(b);
+        }
+    }
+    ui.saved.replaceChildren(frag);
 }
 
 /* ----- facets ------------------------------------------------------------ */
@@ -166,6 +267,7 @@ function toggleFilter(facet, filter, shown) {
     if (!values.size)
         state.filters.delete(facet);
     query();
+    showSaved();
 }
 
 function showActive() {
@@ -189,6 +291,7 @@ function clearFilters() {
     if (state.filters.size) {
         state.filters.clear();
         query();
+        showSaved();
     }
 }
 
@@ -630,6 +733,7 @@ document.addEventListener('keydown', (e) => {
     }
     if (inSearch) {
         if (e.key === 'ArrowDown' || e.key === 'Enter') {
+            remember(ui.q.value);
             ui.list.focus();
             select(state.sel < 0 ? 0 : state.sel, true);
             e.preventDefault();
@@ -678,6 +782,7 @@ ui.list.addEventListener('scroll', () => requestAnimationFrame(render));
 ui.list.addEventListener('click', (e) => {
     const row = e.target.closest('.row');
     if (row) {
+        remember(ui.q.value);
         ui.list.focus();
         select(Number(row.dataset.index), true);
     }
@@ -699,6 +804,7 @@ window.addEventListener('resize', () => render());
         return;
     }
     document.body.dataset.ready = '1';
+    loadCollections();
     query();
     ui.q.focus();
 })();

@@ -53,8 +53,14 @@ function shownNames(page) {
 }
 
 /* Wait until the page has answered query q (and painted it). */
-function answered(page, q) {
-    return page.waitForFunction((want) => document.body.dataset.q === want, q, { timeout: 10000 });
+async function answered(page, q) {
+    try {
+        await page.waitForFunction((want) => document.body.dataset.q === want, q, { timeout: 10000 });
+    } catch (e) {
+        const st = await page.evaluate(() => [document.body.dataset.q, document.getElementById('q').value,
+                                               document.getElementById('status').textContent]);
+        throw new Error(`waiting for the answer to ${JSON.stringify(q)}: the page shows ${JSON.stringify(st)}`);
+    }
 }
 
 async function main() {
@@ -231,6 +237,27 @@ async function run(page) {
     await page.keyboard.press('x');
     await answered(page, 'kick');
     check('x clears the filters', (await page.$$('#active .chip')).length === 0, 'chip left');
+
+    /* Collections (saved searches too) narrow like facet values; a search
+     * the user moved into is remembered, across a reload. */
+    const kicks3 = await page.$eval('#collections .value[data-filter="in:kicks"] .n', (e) => e.textContent).catch(() => '');
+    check('a saved search is listed with its count', kicks3 === String(kicks.total), `'${kicks3}'`);
+    await page.fill('#q', '');
+    await answered(page, '');
+    await page.click('#collections .value[data-filter=\'in:"my set"\']');
+    await answered(page, 'in:"my set"');
+    const mine = await shownNames(page);
+    check('a collection narrows to its samples', mine.length === 1 && mine[0] === 'Snare Tight', JSON.stringify(mine));
+    await page.click('#collections .value[data-filter=\'in:"my set"\']');
+    await answered(page, '');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
+    const again = '#recent .value[data-text="kick"]';
+    check('a search moved into is remembered across a reload', (await page.$$(again)).length === 1, 'not listed');
+    await page.click(again);
+    await answered(page, 'kick');
+    check('a recent search runs again', (await page.$eval('#q', (e) => e.value)) === 'kick', 'not in the box');
+    await shot(page, 'collections');
 }
 
 main().then(() => process.exit(failed ? 1 : 0), (e) => {

@@ -23,6 +23,9 @@ ODD="Ça 鼓 🥁 clap"
 expect 0 "import" "$SHELF" import "$S"
 expect 0 "tag the odd name" "$SHELF" tag add "$S/$ODD.wav" odd
 expect 0 "tag a kick" "$SHELF" tag add "$S/Kick One.wav" punchy
+expect 0 "a saved search" "$SHELF" collection new kicks kick
+expect 0 "a collection" "$SHELF" collection new "my set"
+expect 0 "in the collection" "$SHELF" collection add "my set" "$S/Snare Tight.wav"
 
 "$SHELF" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
 bg_pids="$bg_pids $!"
