@@ -18,10 +18,7 @@ static void on_collection(void *ud, const char *name, const char *query, int64_t
     list_ui *ui = ud;
 
     if (ui->arr) {
-        cli_json_check(json_array_append_new(ui->arr, json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind",
-                                                                query ? "smart" : "manual", "query",
-                                                                query ? json_string(query) : json_null(),
-                                                                "count", (json_int_t)count)));
+        cli_json_check(json_array_append_new(ui->arr, tool_collection_json(name, query, count)));
         return;
     }
     if (query)

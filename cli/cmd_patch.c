@@ -186,7 +186,7 @@ static void print_range(const char *what, const json_t *r, int notes)
     if (!r)
         return;
     if (notes)
-        printf("  %s %s-%s", what, tool_note_name(lo, a), tool_note_name(hi, b));
+        printf("  %s %s-%s", what, shelf_note_name(lo, a), shelf_note_name(hi, b));
     else
         printf("  %s %d-%d", what, lo, hi);
 }
@@ -210,7 +210,7 @@ static void show_patch_text(const json_t *doc)
         printf("  %-6s", key);
         print_range("key", json_object_get(z, "key"), 1);
         if (json_object_get(z, "root"))
-            printf("  root %s", tool_note_name((int)json_integer_value(json_object_get(z, "root")), note));
+            printf("  root %s", shelf_note_name((int)json_integer_value(json_object_get(z, "root")), note));
         print_range("vel", json_object_get(z, "vel"), 0);
         if (json_object_get(z, "rr"))
             printf("  rr %lld", (long long)json_integer_value(json_object_get(z, "rr")));

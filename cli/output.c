@@ -47,7 +47,7 @@ void cli_sample_line(FILE *f, const shelf_sample *s)
         stars[i] = '*';
     fprintf(f, "%7lld  %-4s %7.2fs %6d %dch %-4s %s %s%s  %s%s", (long long)s->id,
             s->format ? s->format : "?", s->duration, s->rate, s->channels,
-            tool_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
+            shelf_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
             rel ? rel : "?", s->missing ? "  [missing]" : "");
     shelf_free(name);
     shelf_free(rel);
@@ -78,7 +78,7 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
     if (s->bits)
         fprintf(f, "%d bit, ", s->bits);
     fprintf(f, "%lld frames, %.3f s\n", (long long)s->frames, s->duration);
-    fprintf(f, "root key:  %s", tool_note_name(s->root_key, note));
+    fprintf(f, "root key:  %s", shelf_note_name(s->root_key, note));
     if (s->root_key >= 0)
         fprintf(f, " (MIDI %d)", s->root_key);
     fputc('\n', f);

@@ -230,10 +230,8 @@ typedef struct coll_list {
 static void on_collection(void *ud, const char *name, const char *query, int64_t count)
 {
     coll_list *c = ud;
-    json_t *o = json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind", query ? "smart" : "manual", "query",
-                          query ? json_string(query) : json_null(), "count", (json_int_t)count);
 
-    c->bad |= json_array_append_new(c->arr, o);
+    c->bad |= json_array_append_new(c->arr, tool_collection_json(name, query, count));
 }
 
 static enum MHD_Result get_collections(serve_req *r)
@@ -311,19 +309,28 @@ static int edit_tags(shelf_library *lib, int64_t id, json_t *add, json_t *remove
 
 /* ---- /api/samples/ID[/...] ---- */
 
+/* Sample id's row in *cur (owned) and *s; -1 after answering 404 or the
+ * library's error. */
+static int find_sample(serve_req *r, int64_t id, shelf_cursor **cur, const shelf_sample **s)
+{
+    int rc = shelf_catalog_get(r->srv->lib, id, cur, s);
+
+    if (rc == SHELF_ENOTFOUND)
+        return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id), -1;
+    if (rc != SHELF_OK)
+        return serve_lib_error(r, rc), -1;
+    return 0;
+}
+
 /* Answer with sample id as JSON (fields: ITEM or ITEM_LONG). */
 static enum MHD_Result sample_reply(serve_req *r, int64_t id, unsigned fields)
 {
     const shelf_sample *s;
     shelf_cursor *cur;
     enum MHD_Result ret;
-    int rc;
 
-    if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) != SHELF_OK) {
-        if (rc == SHELF_ENOTFOUND)
-            return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id);
-        return serve_lib_error(r, rc);
-    }
+    if (find_sample(r, id, &cur, &s))
+        return MHD_YES;
     ret = serve_json(r, MHD_HTTP_OK, tool_sample_json(s, fields), REAL_PRECISION);
     shelf_cursor_free(cur);
     return ret;
@@ -376,7 +383,7 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
     shelf_cursor *cur;
     enum MHD_Result ret;
     int64_t id;
-    int rc, reading = !sub || !strcmp(sub, "audio") || !strcmp(sub, "peaks");
+    int reading = !sub || !strcmp(sub, "audio") || !strcmp(sub, "peaks");
 
     if (!reading && strcmp(sub, "tags") != 0 && strcmp(sub, "rating") != 0 && strcmp(sub, "favourite") != 0)
         return serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
@@ -394,11 +401,8 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
         return sample_reply(r, id, ITEM_LONG);
     if (!reading)
         return post_sample(r, id, sub);
-    if ((rc = shelf_catalog_get(r->srv->lib, id, &cur, &s)) != SHELF_OK) {
-        if (rc == SHELF_ENOTFOUND)
-            return serve_error(r, MHD_HTTP_NOT_FOUND, "no sample %lld", (long long)id);
-        return serve_lib_error(r, rc);
-    }
+    if (find_sample(r, id, &cur, &s))
+        return MHD_YES;
     ret = !strcmp(sub, "audio") ? serve_audio(r, s) : serve_peaks(r, s);
     shelf_cursor_free(cur);
     return ret;

@@ -6,18 +6,6 @@
 #include <string.h>
 #include "samples.h"
 
-const char *tool_note_name(int key, char buf[8])
-{
-    static const char *const names[] = {
-        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
-    };
-
-    if (key < 0 || key > 127)
-        return "-";
-    snprintf(buf, 8, "%s%d", names[key % 12], key / 12 - 1);
-    return buf;
-}
-
 const char *tool_loop_mode_name(int m)
 {
     switch (m) {
@@ -95,7 +83,7 @@ json_t *tool_sample_json(const shelf_sample *s, unsigned fields)
     SET(item, "duration", json_real(s->duration));
     SET(item, "bits", s->bits ? json_integer(s->bits) : json_null());
     SET(item, "root_key", s->root_key >= 0 ? json_integer(s->root_key) : json_null());
-    SET(derived, "root_note", s->root_key >= 0 ? json_string(tool_note_name(s->root_key, note)) : json_null());
+    SET(derived, "root_note", s->root_key >= 0 ? json_string(shelf_note_name(s->root_key, note)) : json_null());
     SET(item, "loop", s->loop_start >= 0 ? json_pack("{s:I, s:I, s:s}", "start", (json_int_t)s->loop_start,
                                                      "end", (json_int_t)s->loop_end,
                                                      "mode", tool_loop_mode_name(s->loop_mode))
@@ -136,6 +124,12 @@ int tool_facet_add(json_t *all, const shelf_facet *f)
         return -1;
     return json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "value", tool_json_name(f->value), "filter",
                                                 tool_json_name(f->filter), "count", (json_int_t)f->count));
+}
+
+json_t *tool_collection_json(const char *name, const char *query, int64_t count)
+{
+    return json_pack("{s:s, s:s, s:o, s:I}", "name", name, "kind", query ? "smart" : "manual", "query",
+                     query ? json_string(query) : json_null(), "count", (json_int_t)count);
 }
 
 /* Sort keys by name, as `ls --sort`, `search --sort` and the server's

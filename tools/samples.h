@@ -36,12 +36,14 @@ json_t *tool_sample_json(const shelf_sample *s, unsigned fields);
  * when memory runs out. */
 int tool_facet_add(json_t *all, const shelf_facet *f);
 
+/* A collection as `collection ls --json` and GET /api/collections show it:
+ * {"name", "kind": "manual"|"smart", "query" (null when manual), "count"}.
+ * Owned; NULL only when memory runs out. */
+json_t *tool_collection_json(const char *name, const char *query, int64_t count);
+
 /* A file name as JSON: its escaped text (shelf_name_escape: valid UTF-8
  * whatever the bytes), null for NULL; NULL only when memory runs out. */
 json_t *tool_json_name(const char *s);
-
-/* MIDI note name in buf, middle C (60) = "C4"; "-" when key is not 0..127. */
-const char *tool_note_name(int key, char buf[8]);
 
 /* A SHELF_LOOP_ mode as a word: "forward", "backward", "alternating",
  * "none". */

@@ -134,6 +134,10 @@ SHELF_API int shelf_catalog_find_path(shelf_library *lib, const char *path, int6
  */
 SHELF_API int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out);
 
+/* The name of MIDI note key as the catalog and the query language write it
+ * (C4 = 60: "C#3", "A-1"), in buf; "-" when key is not 0..127. */
+SHELF_API const char *shelf_note_name(int key, char buf[8]);
+
 /* Count samples: all, and those marked missing.  Either may be NULL. */
 SHELF_API int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing);
 

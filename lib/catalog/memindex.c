@@ -1791,9 +1791,6 @@ static void bucket_values(facetset *fs, const int64_t count[5], const double edg
     }
 }
 
-static const char *const note_names[12] = { "C", "C#", "D", "D#", "E", "F",
-                                            "F#", "G", "G#", "A", "A#", "B" };
-
 int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode *q,
                            const int64_t *ids, size_t nids, int64_t now, int max,
                            shelf_facet_cb cb, void *ud)
@@ -1916,7 +1913,7 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
         facet_emit(&fs, "bits", 0, max, cb, ud);
         for (c = 0; c < 128; c++)
             if ((v = facet_add(&fs, key[c], (double)c)) != NULL) {
-                snprintf(v->value, sizeof v->value, "%s%d", note_names[c % 12], (int)c / 12 - 1);
+                shelf_note_name((int)c, v->value);
                 snprintf(v->filter, sizeof v->filter, "key:%zu", c);
             }
         facet_emit(&fs, "key", 0, max, cb, ud);

@@ -205,6 +205,18 @@ static int parse_ymd(const char *s, int *y, int *mo, int *d)
     return 1;
 }
 
+/* The names key: reads (parse_scalar), as they are written. */
+const char *shelf_note_name(int key, char buf[8])
+{
+    static const char *const names[12] = { "C", "C#", "D", "D#", "E", "F",
+                                           "F#", "G", "G#", "A", "A#", "B" };
+
+    if (key < 0 || key > 127)
+        return "-";
+    snprintf(buf, 8, "%s%d", names[key % 12], key / 12 - 1);
+    return buf;
+}
+
 /* A number with an optional unit, for a field; *v in the field's unit
  * (Hz, seconds, BPM, MIDI note, unix seconds).  s[0..n). */
 static int parse_scalar(parser *ps, int field, const char *s, size_t n, double *v, int *is_day)

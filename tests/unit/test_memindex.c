@@ -556,6 +556,16 @@ TEST(facets_limit_follow_and_refuse)
     ASSERT_EQ_INT(n5, 2);                           /* sample 5 and now 20 */
     ASSERT_EQ_INT(lib->memindex_builds, builds);    /* in place, no rebuild */
     ASSERT_EQ_INT(shelf_search_facets(lib, "kick (", 0, on_facet, &fl), SHELF_EINVAL);
+    {   /* the key facet's names, as the query language reads them */
+        char b[8];
+
+        ASSERT_EQ_STR(shelf_note_name(60, b), "C4");
+        ASSERT_EQ_STR(shelf_note_name(61, b), "C#4");
+        ASSERT_EQ_STR(shelf_note_name(0, b), "C-1");
+        ASSERT_EQ_STR(shelf_note_name(127, b), "G9");
+        ASSERT_EQ_STR(shelf_note_name(-1, b), "-");
+        ASSERT_EQ_STR(shelf_note_name(128, b), "-");
+    }
     ASSERT_EQ_INT(shelf_query_errpos(lib), 7);
     shelf_library_close(lib);
 }
