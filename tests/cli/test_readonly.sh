@@ -82,6 +82,35 @@ elif unshare -m true 2>/dev/null; then
     expect 0 "mount is read-only" romount sh -c 'touch "$0/x" 2>/dev/null && exit 1; exit 0' "$L"
     reads ro romount
     writes ro romount
+    # The browser's server on read-only media: it searches and plays; an
+    # edit is refused (403) in one line and changes nothing.
+    romount "$SHELF" -L "$L" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
+    serve_pid=$!
+    bg_pids="$bg_pids $serve_pid"
+    for _ in $(seq 100); do [ -s "$T/serve.out" ] && break; sleep 0.1; done
+    expect 0 "ro: shelf serve answers" python3 - "$T/serve.out" <<'PY'
+import http.client, json, sys
+j = json.loads(open(sys.argv[1]).readline())
+host = "127.0.0.1:%d" % j["port"]
+c = http.client.HTTPConnection("127.0.0.1", j["port"])
+h = {"X-Shelf-Token": j["token"], "Host": host}
+c.request("GET", "/api/search?q=", headers=h)
+r = c.getresponse()
+v = json.loads(r.read())
+assert r.status == 200 and v["total"] > 0, (r.status, v)
+sid = v["items"][0]["id"]
+c.request("GET", "/api/samples/%d/audio" % sid, headers=h)
+r = c.getresponse()
+assert r.status == 200 and len(r.read()) > 44, r.status
+c.request("POST", "/api/samples/%d/rating" % sid, body='{"rating": 3}',
+          headers=dict(h, Origin="http://" + host, **{"Content-Type": "application/json"}))
+r = c.getresponse()
+e = json.loads(r.read())
+assert r.status == 403 and "read-only" in e["error"] and "\n" not in e["error"], (r.status, e)
+print("ok")
+PY
+    kill "$serve_pid" 2>/dev/null
+    wait "$serve_pid" 2>/dev/null
 else
     skip "read-only bind mount" "unshare -m needs root"
 fi
