@@ -803,6 +803,7 @@ window.addEventListener('resize', () => render());
         say(`cannot reach shelf serve: ${e.message}`, true);
         return;
     }
+    showSaved();                /* recent searches need no answer */
     document.body.dataset.ready = '1';
     loadCollections();
     query();
