@@ -203,6 +203,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/names.h"
 #include "shelf/remote.h"
 #include "shelf/sync.h"
+#include "shelf/service.h"
 
 #ifdef __cplusplus
 }
