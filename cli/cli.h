@@ -24,6 +24,8 @@ enum {
     EXIT_AUTH = 8,          /* wrong or missing password (backup repositories) */
     EXIT_UNREADABLE = 9,    /* a backup finished, but some samples could not be read */
     EXIT_SIGNATURE = 10,    /* a signature does not match, or --require-signed refused */
+    EXIT_WARNING = 11,      /* status: the worst alert is a warning */
+    EXIT_ALERT = 12,        /* status: an alert needs the musician now (an error) */
     EXIT_VERIFY = 16,       /* verify: 16 + 1 missing | 2 changed | 4 corrupt */
     EXIT_INTERRUPTED = 130  /* stopped by a signal; work so far is kept */
 };
@@ -109,6 +111,8 @@ void cli_json_check(int r);
 /* Print text on stderr with a caret under byte column pos (1-based), only
  * the part around it when text is long. */
 void cli_show_column(const char *text, int pos);
+/* mkdir -p (mode 0777 before the umask); 0, or -1 with errno set. */
+int cli_mkdirs(const char *path);
 /* "1.2 MB" */
 const char *cli_bytes(uint64_t n, char buf[32]);
 
@@ -170,6 +174,8 @@ int cmd_sync(const cli *c, int argc, char **argv);
 int cmd_conflicts(const cli *c, int argc, char **argv);
 int cmd_keys(const cli *c, int argc, char **argv);
 int cmd_serve(const cli *c, int argc, char **argv);
+int cmd_daemon(const cli *c, int argc, char **argv);
+int cmd_status(const cli *c, int argc, char **argv);
 /* Signatures (cmd_keys.c): the trust class as a word ("self", "paired",
  * "trusted", "revoked", "unknown"); a signature as JSON (null when
  * unsigned); one line on f saying who signed and whether they are trusted. */

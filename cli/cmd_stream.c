@@ -167,26 +167,6 @@ static int add_dir(const char *dir, strs *out, int depth)
     return EXIT_OK;
 }
 
-/* mkdir -p; 0 or -1 with errno. */
-static int mkdirs(const char *path)
-{
-    char buf[PATH_MAX], *p;
-
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* ---- the pin list (libshelf keeps it: shelf_cache_pins_get/set) ---------- */
 
 /* Files of the pinned samples into out (missing ones are skipped). */
@@ -413,7 +393,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
     so.npins = pins.n;
     so.stop = &cli_interrupted;
     cli_catch_signals();
-    if (out && mkdirs(out) != 0) {
+    if (out && cli_mkdirs(out) != 0) {
         cli_error("cannot create '%s': %s", out, strerror(errno));
         ex = EXIT_FAIL;
         goto out;

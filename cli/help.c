@@ -379,6 +379,25 @@ static const cmd_doc cmd_docs[] = {
       "--open starts a browser (xdg-open); -v logs each\n"
       "request on stderr; a port in use: exit 1" },
 
+    { "Background service (doc/service.md)",
+      "daemon", "daemon [--serve [--port N] [--address ADDR]] [--log FILE]\n"
+      "       [--alert-every S] [--no-notify] [--no-space]",
+      "the library's background service, one per library\n"
+      "(a second: exit 5): looks for alerts every S s\n"
+      "(300), logs new and cleared ones and sends them as\n"
+      "desktop notifications (notify-send, where a session\n"
+      "bus is); --serve hosts shelf serve; logs to stderr\n"
+      "(the journal under systemd) or --log FILE; stops on\n"
+      "SIGINT or SIGTERM (exit 0)" },
+    { NULL, "daemon --install-unit", "daemon --install-unit [--unit-dir DIR] [OPTIONS]",
+      "write a systemd user unit that runs the daemon with\n"
+      "OPTIONS for this library (~/.config/systemd/user)" },
+    { NULL, "status", "status [--offline] [--device-days N]",
+      "the library, whether its daemon runs, and the alerts\n"
+      "that need you, worst first, each with what to do;\n"
+      "exit 0 when none need you, 11 for a warning, 12 for\n"
+      "an error; --offline asks no target for its space" },
+
     { "Help", "help", "help", "this text (--json: commands and exit statuses)" },
     { NULL, "version", "version", "the version" },
 };
@@ -406,6 +425,9 @@ static const struct exit_doc {
     { "10", "a signature does not match (archive verify/import, patch/project\n"
             "import), or --require-signed refused unsigned or untrusted content;\n"
             "nothing was imported", "a signature does not match, or unsigned/untrusted refused" },
+    { "11", "status: the worst alert is a warning (data is less safe than planned)",
+      "status: a warning" },
+    { "12", "status: an alert needs you now (something failed or is damaged)", "status: an error" },
     { "16+", "verify found problems: 16 + 1 (missing) + 2 (changed) + 4 (corrupt)\n"
              "archive verify/import: 16 + 1 (missing) + 2 (unlisted) + 4 (corrupt)\n"
              "+ 8 (repairable from the parity files)", "verify found problems" },

@@ -357,83 +357,115 @@ static int listen_on(const char *address, int port, int *bound, char **errmsg)
     return fd;
 }
 
-int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg)
+struct serve_server {
+    serve_state srv;
+    struct MHD_Daemon *d;
+};
+
+int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, char **errmsg)
 {
     const char *address = o->address && *o->address ? o->address : "127.0.0.1";
-    int v6 = strchr(address, ':') != NULL, fd = -1, rc = -1, sig;
+    int v6 = strchr(address, ':') != NULL, fd = -1;
     unsigned char raw[SERVE_TOKEN_BYTES];
     char url[256], shown[80];
-    struct MHD_Daemon *d = NULL;
-    sigset_t stop, old;
-    serve_state srv;
+    serve_server *sv;
+    serve_state *srv;
     size_t i;
 
+    *out = NULL;
     *errmsg = NULL;
-    memset(&srv, 0, sizeof srv);
-    srv.lib = lib;
-    srv.verbose = o->verbose;
+    if (!(sv = calloc(1, sizeof *sv))) {
+        *errmsg = strdup("out of memory");
+        return -1;
+    }
+    srv = &sv->srv;
+    srv->lib = lib;
+    srv->verbose = o->verbose;
+    signal(SIGPIPE, SIG_IGN);
+    if ((fd = listen_on(address, o->port, &srv->port, errmsg)) < 0)
+        goto fail;
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        *errmsg = strdup("cannot make the session token: no random bytes");
+        goto fail;
+    }
+    for (i = 0; i < sizeof raw; i++)
+        snprintf(srv->token + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    snprintf(srv->hosts[0], sizeof srv->hosts[0], "127.0.0.1:%d", srv->port);
+    snprintf(srv->hosts[1], sizeof srv->hosts[1], "localhost:%d", srv->port);
+    snprintf(srv->hosts[2], sizeof srv->hosts[2], "[::1]:%d", srv->port);
+    snprintf(srv->hosts[3], sizeof srv->hosts[3], v6 ? "[%s]:%d" : "%s:%d", address, srv->port);
+    if (o->preload && shelf_library_preload(lib) != SHELF_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof msg, "cannot preload the index: %s", shelf_errmsg(lib));
+        *errmsg = strdup(msg);
+        goto fail;
+    }
+    sv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (o->verbose ? MHD_USE_ERROR_LOG : 0), 0,
+                             NULL, NULL, on_request, srv,
+                             MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                             MHD_OPTION_UNESCAPE_CALLBACK, serve_unescape, NULL,
+                             MHD_OPTION_CONNECTION_LIMIT, 256u,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                             MHD_OPTION_END);
+    if (!sv->d) {
+        *errmsg = strdup("cannot start the HTTP server");
+        goto fail;
+    }
+    /* fd is the daemon's now; closed by MHD_stop_daemon */
+    /* The address to open: a wildcard address is reached as loopback. */
+    if (!strcmp(address, "0.0.0.0"))
+        snprintf(shown, sizeof shown, "127.0.0.1:%d", srv->port);
+    else if (!strcmp(address, "::"))
+        snprintf(shown, sizeof shown, "[::1]:%d", srv->port);
+    else
+        snprintf(shown, sizeof shown, "%s", srv->hosts[3]);
+    snprintf(url, sizeof url, "http://%s/?token=%s", shown, srv->token);
+    if (o->on_ready)
+        o->on_ready(o->ud, url, srv->port, srv->token);
+    OPENSSL_cleanse(url, sizeof url);
+    *out = sv;
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (!*errmsg)
+        *errmsg = strdup("out of memory");
+    serve_stop(sv);
+    return -1;
+}
+
+void serve_stop(serve_server *sv)
+{
+    if (!sv)
+        return;
+    if (sv->d)
+        MHD_stop_daemon(sv->d);
+    OPENSSL_cleanse(sv->srv.token, sizeof sv->srv.token);
+    free(sv);
+}
+
+int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg)
+{
+    serve_server *sv;
+    sigset_t stop, old;
+    int sig;
+
     /* SIGINT and SIGTERM wait for sigwait below; the daemon's thread
      * inherits the mask and never takes them. */
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, &old);
-    signal(SIGPIPE, SIG_IGN);
-    if ((fd = listen_on(address, o->port, &srv.port, errmsg)) < 0)
-        goto out;
-    if (RAND_bytes(raw, sizeof raw) != 1) {
-        *errmsg = strdup("cannot make the session token: no random bytes");
-        goto out;
+    if (serve_start(lib, o, &sv, errmsg) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return -1;
     }
-    for (i = 0; i < sizeof raw; i++)
-        snprintf(srv.token + 2 * i, 3, "%02x", raw[i]);
-    OPENSSL_cleanse(raw, sizeof raw);
-    snprintf(srv.hosts[0], sizeof srv.hosts[0], "127.0.0.1:%d", srv.port);
-    snprintf(srv.hosts[1], sizeof srv.hosts[1], "localhost:%d", srv.port);
-    snprintf(srv.hosts[2], sizeof srv.hosts[2], "[::1]:%d", srv.port);
-    snprintf(srv.hosts[3], sizeof srv.hosts[3], v6 ? "[%s]:%d" : "%s:%d", address, srv.port);
-    if (o->preload && shelf_library_preload(lib) != SHELF_OK) {
-        char msg[512];
-
-        snprintf(msg, sizeof msg, "cannot preload the index: %s", shelf_errmsg(lib));
-        *errmsg = strdup(msg);
-        goto out;
-    }
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (o->verbose ? MHD_USE_ERROR_LOG : 0), 0,
-                         NULL, NULL, on_request, &srv,
-                         MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
-                         MHD_OPTION_UNESCAPE_CALLBACK, serve_unescape, NULL,
-                         MHD_OPTION_CONNECTION_LIMIT, 256u,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                         MHD_OPTION_END);
-    if (!d) {
-        *errmsg = strdup("cannot start the HTTP server");
-        goto out;
-    }
-    fd = -1;                /* the daemon's now; closed by MHD_stop_daemon */
-    /* The address to open: a wildcard address is reached as loopback. */
-    if (!strcmp(address, "0.0.0.0"))
-        snprintf(shown, sizeof shown, "127.0.0.1:%d", srv.port);
-    else if (!strcmp(address, "::"))
-        snprintf(shown, sizeof shown, "[::1]:%d", srv.port);
-    else
-        snprintf(shown, sizeof shown, "%s", srv.hosts[3]);
-    snprintf(url, sizeof url, "http://%s/?token=%s", shown, srv.token);
-    if (o->on_ready)
-        o->on_ready(o->ud, url, srv.port, srv.token);
-    OPENSSL_cleanse(url, sizeof url);
     while (sigwait(&stop, &sig) != 0)
         ;
-    rc = 0;
-out:
-    if (d)
-        MHD_stop_daemon(d);
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && !*errmsg)
-        *errmsg = strdup("out of memory");
-    OPENSSL_cleanse(srv.token, sizeof srv.token);
+    serve_stop(sv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    return 0;
 }

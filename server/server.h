@@ -42,4 +42,18 @@ typedef struct serve_opts {
  */
 int serve_run(shelf_library *lib, const serve_opts *o, char **errmsg);
 
+/*
+ * The same server for a program with a loop of its own (`shelf daemon`):
+ * serve_start listens, calls o->on_ready and returns at once with the
+ * server answering on its own thread, which alone uses lib until
+ * serve_stop.  Block SIGINT and SIGTERM in the calling thread first if
+ * they are taken with sigwait or a signalfd (the server's thread inherits
+ * the mask).  Returns 0 with *out set, or -1 with *errmsg as serve_run.
+ * serve_stop finishes or cuts every request in flight and frees the
+ * server (NULL is a no-op); lib stays open.
+ */
+typedef struct serve_server serve_server;
+int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, char **errmsg);
+void serve_stop(serve_server *sv);
+
 #endif /* SHELF_SERVER_H */

@@ -145,6 +145,11 @@ SHELF_API const char *shelf_errmsg(const shelf_library *lib);
 /* The absolute path of the library folder (borrowed, valid while open). */
 SHELF_API const char *shelf_library_path(const shelf_library *lib);
 
+/* The library's id (32 hex digits, from its config; the same on every copy
+ * of the library): what names it in backups, sync and the daemon's unit.
+ * Owned by the handle. */
+SHELF_API const char *shelf_library_id(const shelf_library *lib);
+
 /*
  * Write the default library folder into buf: $SHELF_LIBRARY, else
  * $XDG_DATA_HOME/shelf, else $HOME/.local/share/shelf.

@@ -25,6 +25,11 @@ const char *shelf_errmsg(const shelf_library *lib)
     return lib->err.msg[0] ? lib->err.msg : shelf_strerror(lib->err.rc);
 }
 
+const char *shelf_library_id(const shelf_library *lib)
+{
+    return lib ? lib->library_id : "";
+}
+
 const char *shelf_library_path(const shelf_library *lib)
 {
     return lib->path;

@@ -14,7 +14,7 @@ contains "help lists exit status 8" "$out" "  8    wrong or missing password"
 contains "help lists exit status 9" "$out" "  9    a backup finished"
 expect 0 "help --json" "$SHELF" --json help
 check "help --json lists repair-index" "$(json '"backup repair-index" in [c["name"] for c in j["commands"]]')" = True
-check "help --json lists the exit statuses" "$(json '[e["code"] for e in j["exit_statuses"]]' | tr -d " '")" = "[0,1,2,3,4,5,6,7,8,9,10,16+,130]"
+check "help --json lists the exit statuses" "$(json '[e["code"] for e in j["exit_statuses"]]' | tr -d " '")" = "[0,1,2,3,4,5,6,7,8,9,10,11,12,16+,130]"
 
 # The check fails when a document is out of step.
 mkdir -p "$T/src/doc"

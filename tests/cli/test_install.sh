@@ -1,5 +1,5 @@
 # test_install.sh: `cmake --install` puts the library, headers, pkg-config
-# file, program and man page under a prefix, and a program built with
+# file, program, man page and the daemon's systemd unit under a prefix, and a program built with
 # `pkg-config --cflags --libs shelf` against them runs.
 . "$(dirname "$0")/lib.sh"
 : "${SHELF_BUILD:?}" "${SHELF_SRC:?}"
@@ -11,6 +11,10 @@ check "shelf.pc installed" -n "$PC"
 check "header installed" -f "$P/include/shelf/shelf.h"
 check "program installed" -x "$P/bin/shelf"
 check "man page installed" -f "$P/share/man/man1/shelf.1"
+check "daemon unit installed" -f "$P/lib/systemd/user/shelf-daemon.service"
+contains "the unit runs the installed program" "$(cat "$P/lib/systemd/user/shelf-daemon.service")" \
+    "ExecStart=$P/bin/shelf daemon"
+expect 0 "systemd reads the unit" systemd-analyze verify --man=no "$P/lib/systemd/user/shelf-daemon.service"
 export PKG_CONFIG_PATH="$(dirname "$PC")"
 expect 0 "pkg-config knows shelf" pkg-config --cflags --libs shelf
 contains "include path under the prefix" "$out" "-I$(dirname "$PC")/../../include"
