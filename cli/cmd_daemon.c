@@ -52,11 +52,6 @@ static int priority_of(int severity)
     return severity == SHELF_ALERT_ERROR ? LOG_ERR : severity == SHELF_ALERT_WARNING ? LOG_WARN : LOG_NOTICE;
 }
 
-static const char *severity_name(int severity)
-{
-    return severity == SHELF_ALERT_ERROR ? "error" : severity == SHELF_ALERT_WARNING ? "warning" : "info";
-}
-
 /* One line: the event's word, then the text; with --json one object with
  * "time", "event", "text" and the fields of extra (stolen). */
 static void say(dlog *l, int prio, const char *event, json_t *extra, const char *fmt, ...)
@@ -124,7 +119,7 @@ static void notify(dlog *l, int *off, const shelf_alert *a)
     if (*off)
         return;
     snprintf(urg, sizeof urg, "--urgency=%s", urgency);
-    snprintf(summary, sizeof summary, "shelf: %s", severity_name(a->severity));
+    snprintf(summary, sizeof summary, "shelf: %s", tool_severity_name(a->severity));
     if (a->action)
         snprintf(body, sizeof body, "%s\n(%s)", a->what, a->action);
     else
@@ -213,8 +208,8 @@ static int on_alert(void *ud, const shelf_alert *a)
         return SHELF_ENOMEM;
     if (!seen_has(&d->before, a->key)) {
         say(&d->log, priority_of(a->severity), "alert",
-            json_pack("{s:s, s:s, s:s?}", "key", a->key, "severity", severity_name(a->severity), "action", a->action),
-            "%s: %s%s%s%s", severity_name(a->severity), a->what, a->action ? " (" : "", a->action ? a->action : "",
+            json_pack("{s:s, s:s, s:s?}", "key", a->key, "severity", tool_severity_name(a->severity), "action", a->action),
+            "%s: %s%s%s%s", tool_severity_name(a->severity), a->what, a->action ? " (" : "", a->action ? a->action : "",
             a->action ? ")" : "");
         notify(&d->log, &d->notify_off, a);
     }
@@ -550,13 +545,10 @@ static int on_status_alert(void *ud, const shelf_alert *a)
     if (a->severity > s->worst)
         s->worst = a->severity;
     if (s->c->json) {
-        cli_json_check(json_array_append_new(s->list, json_pack("{s:s, s:s, s:s, s:s?, s:I}", "key", a->key,
-                                                                "severity", severity_name(a->severity), "what",
-                                                                a->what, "action", a->action,
-                                                                "since", (json_int_t)a->since)));
+        cli_json_check(json_array_append_new(s->list, tool_alert_json(a)));
         return 0;
     }
-    printf("  %-8s %s\n", severity_name(a->severity), a->what);
+    printf("  %-8s %s\n", tool_severity_name(a->severity), a->what);
     if (a->action)
         printf("           -> %s\n", a->action);
     return 0;
@@ -638,7 +630,7 @@ int cmd_status(const cli *c, int argc, char **argv)
         cli_print_json(json_pack("{s:s, s:I, s:I, s:{s:b, s:I, s:I}, s:o, s:s}", "library", shelf_library_path(lib),
                                  "samples", (json_int_t)total, "missing", (json_int_t)missing, "daemon", "running",
                                  running, "pid", (json_int_t)pid, "since", (json_int_t)since, "alerts", s.list,
-                                 "worst", s.worst ? severity_name(s.worst) : "none"));
+                                 "worst", tool_severity_name(s.worst)));
     } else if (!s.worst) {
         printf("alerts   none: all is well\n");
     }

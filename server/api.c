@@ -7,6 +7,7 @@
  * (tool_sample_json), so both speak one format.
  */
 #include <string.h>
+#include <time.h>
 #include "samples.h"
 #include "serve_int.h"
 
@@ -252,6 +253,51 @@ static enum MHD_Result get_collections(serve_req *r)
     return serve_json(r, MHD_HTTP_OK, c.arr, 0);
 }
 
+/* ---- GET /api/status ---- */
+
+typedef struct status_list {
+    json_t *arr;
+    int worst, bad;
+} status_list;
+
+static int on_alert(void *ud, const shelf_alert *a)
+{
+    status_list *s = ud;
+
+    if (a->severity > s->worst)
+        s->worst = a->severity;
+    s->bad |= json_array_append_new(s->arr, tool_alert_json(a));
+    return 0;
+}
+
+/* What `shelf status --offline` says: whether the daemon runs and the
+ * alerts, worst first.  No target is asked for its space here (a network
+ * call per target on every look); the daemon and `shelf status` do. */
+static enum MHD_Result get_status(serve_req *r)
+{
+    status_list s = { json_array(), 0, 0 };
+    int64_t since = 0;
+    long pid = 0;
+    int rc, running;
+
+    if (!s.arr)
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    if ((running = shelf_daemon_running(r->srv->lib, &pid, &since)) < 0 ||
+        (rc = shelf_alerts(r->srv->lib, (int64_t)time(NULL), NULL, on_alert, &s)) != SHELF_OK) {
+        json_decref(s.arr);
+        return serve_lib_error(r, running < 0 ? running : rc);
+    }
+    if (s.bad) {
+        json_decref(s.arr);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    return serve_json(r, MHD_HTTP_OK,
+                      json_pack("{s:{s:b, s:I, s:I}, s:o, s:s}", "daemon", "running", running, "pid",
+                                (json_int_t)pid, "since", (json_int_t)since, "alerts", s.arr, "worst",
+                                tool_severity_name(s.worst)),
+                      0);
+}
+
 /* ---- request bodies ---- */
 
 /* The body as a JSON object (owned), or NULL after answering 400. */
@@ -464,6 +510,7 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
     } routes[] = {
         { "session", 0, get_session }, { "search", 0, get_search },
         { "facets", 0, get_facets }, { "collections", 0, get_collections }, { "tags", 1, post_tags },
+        { "status", 0, get_status },
     };
     size_t k;
 

@@ -132,6 +132,18 @@ json_t *tool_collection_json(const char *name, const char *query, int64_t count)
                      query ? json_string(query) : json_null(), "count", (json_int_t)count);
 }
 
+const char *tool_severity_name(int severity)
+{
+    return severity == SHELF_ALERT_ERROR ? "error" : severity == SHELF_ALERT_WARNING ? "warning"
+         : severity == SHELF_ALERT_INFO ? "info" : "none";
+}
+
+json_t *tool_alert_json(const shelf_alert *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:s?, s:I}", "key", a->key, "severity", tool_severity_name(a->severity),
+                     "what", a->what, "action", a->action, "since", (json_int_t)a->since);
+}
+
 /* Sort keys by name, as `ls --sort`, `search --sort` and the server's
  * search take them. */
 static const struct { const char *name; int key; } sort_keys[] = {

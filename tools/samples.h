@@ -41,6 +41,15 @@ int tool_facet_add(json_t *all, const shelf_facet *f);
  * Owned; NULL only when memory runs out. */
 json_t *tool_collection_json(const char *name, const char *query, int64_t count);
 
+/* An alert's severity as a word: "info", "warning", "error" (and "none"
+ * for 0, no alert). */
+const char *tool_severity_name(int severity);
+
+/* An alert (shelf_alerts) as JSON, as `shelf status --json` and the
+ * server's GET /api/status give it: {"key", "severity", "what", "action"
+ * (null when none), "since"}.  Owned; NULL only when memory runs out. */
+json_t *tool_alert_json(const shelf_alert *a);
+
 /* A file name as JSON: its escaped text (shelf_name_escape: valid UTF-8
  * whatever the bytes), null for NULL; NULL only when memory runs out. */
 json_t *tool_json_name(const char *s);

@@ -716,6 +716,60 @@ function toggleHelp(show) {
         ui.list.focus();
 }
 
+/* ----- status: the daemon and the alerts (GET /api/status) --------------- */
+
+const STATUS_EVERY_MS = 60000;
+
+async function loadStatus() {
+    let st;
+    try {
+        st = await api('/api/status');
+    } catch (e) {
+        return;                 /* the next look may work; search goes on */
+    }
+    const b = $('alerts-button');
+    b.dataset.worst = st.worst;
+    b.textContent = st.alerts.length ? `⚠ ${st.alerts.length}` : '✓';
+    b.title = st.alerts.length ? `${st.alerts.length} alert${st.alerts.length > 1 ? 's' : ''}: ${st.worst}`
+                               : 'all is well';
+    const when = st.daemon.since ? new Date(st.daemon.since * 1000).toLocaleString() : '';
+    $('daemon-line').textContent = st.daemon.running
+        ? `The daemon runs (pid ${st.daemon.pid}, since ${when}).`
+        : 'No daemon runs for this library: start it with shelf daemon (at each login: shelf daemon --install-unit).';
+    const items = st.alerts.map((a) => {
+        const li = document.createElement('li');
+        li.dataset.key = a.key;
+        const sev = document.createElement('span');
+        sev.className = `sev ${a.severity}`;
+        sev.textContent = a.severity;
+        li.append(sev, document.createTextNode(a.what));
+        if (a.action) {
+            const c = document.createElement('code');
+            c.textContent = a.action;
+            li.appendChild(c);
+        }
+        return li;
+    });
+    if (!items.length) {
+        const li = document.createElement('li');
+        li.textContent = 'Nothing needs you: all is well.';
+        items.push(li);
+    }
+    $('alert-list').replaceChildren(...items);
+    document.body.dataset.alerts = String(st.alerts.length);
+}
+
+function toggleAlerts(show) {
+    const box = $('alerts');
+    box.hidden = show === undefined ? !box.hidden : !show;
+    if (!box.hidden) {
+        loadStatus();
+        $('alerts-close').focus();
+    } else {
+        ui.list.focus();
+    }
+}
+
 function pageRows() {
     return Math.max(1, Math.floor(ui.list.clientHeight / ROW) - 1);
 }
@@ -724,6 +778,13 @@ document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey)
         return;
     const inSearch = e.target === ui.q;
+    if (!$('alerts').hidden) {
+        if (e.key === 'Escape') {
+            toggleAlerts(false);
+            e.preventDefault();
+        }
+        return;
+    }
     if (!ui.help.hidden) {
         if (e.key === 'Escape' || e.key === '?') {
             toggleHelp(false);
@@ -789,6 +850,8 @@ ui.list.addEventListener('click', (e) => {
 });
 $('help-button').addEventListener('click', () => toggleHelp(true));
 $('help-close').addEventListener('click', () => toggleHelp(false));
+$('alerts-button').addEventListener('click', () => toggleAlerts(true));
+$('alerts-close').addEventListener('click', () => toggleAlerts(false));
 window.addEventListener('resize', () => render());
 
 /* ----- start ------------------------------------------------------------- */
@@ -806,6 +869,8 @@ window.addEventListener('resize', () => render());
     showSaved();                /* recent searches need no answer */
     document.body.dataset.ready = '1';
     loadCollections();
+    loadStatus();
+    setInterval(loadStatus, STATUS_EVERY_MS);
     query();
     ui.q.focus();
 })();

@@ -187,6 +187,24 @@ async function run(page) {
     await page.keyboard.press('Escape');
     check('Esc closes them', await page.$eval('#help', (e) => e.hidden), 'still shown');
 
+    /* Status: the button shows the worst alert; its view lists each alert
+     * with what to do, as GET /api/status (and `shelf status`) says. */
+    await page.waitForFunction(() => document.body.dataset.alerts !== undefined, null, { timeout: 5000 });
+    const st = await apiGet('/api/status');
+    check('the status button shows the worst alert',
+          (await page.$eval('#alerts-button', (b) => b.dataset.worst)) === st.worst && st.worst === 'info',
+          `page ${await page.$eval('#alerts-button', (b) => b.dataset.worst)}, api ${st.worst}`);
+    await page.click('#alerts-button');
+    await page.waitForSelector('#alert-list li[data-key="samples-missing"]', { timeout: 5000 });
+    const line = await page.$eval('#alert-list li[data-key="samples-missing"]', (e) => e.textContent);
+    check('the status view lists the missing sample with what to do',
+          /1 of 7 samples are missing/.test(line) && line.includes('shelf ls --missing'), line);
+    check('the status view says whether the daemon runs',
+          (await page.$eval('#daemon-line', (e) => e.textContent)).startsWith('No daemon runs'), 'no daemon line');
+    await shot(page, 'status');
+    await page.keyboard.press('Escape');
+    check('Esc closes the status view', await page.$eval('#alerts', (e) => e.hidden), 'still shown');
+
     /* / goes back to the search box; a bad query says where it is wrong. */
     await page.keyboard.press('/');
     check('/ focuses the search box', await page.$eval('#q', (e) => e === document.activeElement), 'not focused');

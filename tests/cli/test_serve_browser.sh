@@ -3,7 +3,7 @@
 # headless by playwright-core (tests/browser/browse.js): type-ahead that drops
 # a late answer, keyboard navigation that auditions, edits by key that the API
 # sees, the keys overlay, a bad query, an odd file name, a click in the
-# waveform.  Screenshots go to build/test-artifacts/serve_browser/.
+# waveform, the status view with an alert.  Screenshots go to build/test-artifacts/serve_browser/.
 . "$(dirname "$0")/lib.sh"
 
 PW="$SHELF_SRC/tests/servers/node_modules/playwright-core"
@@ -20,7 +20,10 @@ ODD="Ça 鼓 🥁 clap"
 "$SHELF_TG" --seed 2 --frames 88200 "$S/Kick Deep.wav"
 "$SHELF_TG" --seed 3 "$S/Snare Tight.wav" "$S/Pad Dark.wav"
 "$SHELF_TG" --seed 4 --frames 88200 "$S/$ODD.wav"
+"$SHELF_TG" --seed 6 "$S/Hat Gone.wav"
 expect 0 "import" "$SHELF" import "$S"
+rm "$S/Hat Gone.wav"
+expect 0 "a sample goes missing (an alert for the status view)" "$SHELF" import "$S"
 expect 0 "tag the odd name" "$SHELF" tag add "$S/$ODD.wav" odd
 expect 0 "tag a kick" "$SHELF" tag add "$S/Kick One.wav" punchy
 expect 0 "a saved search" "$SHELF" collection new kicks kick
