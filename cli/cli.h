@@ -128,6 +128,34 @@ void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
 
+/* The loop of `shelf sync watch` (cmd_sync.c), which `shelf daemon` runs
+ * on a thread of its own: catch up with every hub and peer, then push soon
+ * after local changes (none for debounce s, or debounce x 10 after the
+ * first) and pull every interval s, until *stop is set (NULL: until
+ * cli_interrupted).  Each step is reported to report (NULL: the lines of
+ * `shelf sync watch` on stdout); detail is stolen, error is NULL when rc
+ * is SHELF_OK.  Returns SHELF_OK once stopped, or the code of a failure
+ * of the library itself (a hub or peer that fails is reported and tried
+ * again). */
+#define CLI_SYNC_MAX 32
+typedef void (*cli_sync_report)(void *ud, const char *what, const char *where, int rc, const char *error,
+                                json_t *detail);
+typedef struct cli_sync_watch {
+    const char *const *hubs, *const *peers;   /* arrays of CLI_SYNC_MAX */
+    int nhubs, npeers;
+    double debounce, interval;
+    _Atomic int *stop;
+    cli_sync_report report;
+    void *ud;
+} cli_sync_watch;
+int cli_sync_watch_run(const cli *c, shelf_library *lib, const cli_sync_watch *o);
+/* Add a --hub (hub 1) or --peer target to o: EXIT_OK, or EXIT_USAGE said
+ * when there are CLI_SYNC_MAX already. */
+int cli_sync_target(cli_sync_watch *o, int hub, const char *target);
+/* A number of seconds for option --opt, 0.05 to 86400: EXIT_OK or
+ * EXIT_USAGE said. */
+int cli_seconds_opt(const char *opt, const char *arg, double *out);
+
 /* `shelf help`: the table of commands and exit statuses (help.c), as text
  * on f or, with --json, as JSON on stdout; returns the exit status. */
 int cli_help(const cli *c, FILE *f);

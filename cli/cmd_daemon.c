@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,7 @@ typedef struct daemon_ctx {
     int notify_off;             /* --no-notify, no session bus, or notify-send missing */
     seen before, now;
     unsigned alert_flags;
+    _Atomic int stop;           /* set when a signal came: threads finish */
 } daemon_ctx;
 
 static int on_alert(void *ud, const shelf_alert *a)
@@ -355,6 +357,50 @@ static int install_unit(const cli *c, shelf_library *lib, const char *dir, char 
     return EXIT_OK;
 }
 
+/* ---- sync watch, on a thread of its own ------------------------------------------------ */
+
+typedef struct sync_thread {
+    daemon_ctx *d;
+    cli_sync_watch o;
+    shelf_library *lib;
+    pthread_t tid;
+    int started;
+} sync_thread;
+
+static void on_sync(void *ud, const char *what, const char *where, int rc, const char *error, json_t *detail)
+{
+    daemon_ctx *d = ud;
+    char more[256] = "";
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+
+    json_object_foreach(detail, k, v)
+        if (json_integer_value(v) && n < sizeof more)
+            n += (size_t)snprintf(more + n, sizeof more - n, ", %s %lld", k, (long long)json_integer_value(v));
+    if (!detail)
+        detail = json_object();
+    if (detail) {
+        (void)json_object_set_new(detail, "action", json_string(what));
+        (void)json_object_set_new(detail, "target", json_string(where));
+        (void)json_object_set_new(detail, "ok", json_boolean(rc == SHELF_OK));
+    }
+    if (rc != SHELF_OK)
+        say(&d->log, LOG_WARN, "sync", detail, "%s %s failed: %s", what, where, error ? error : "?");
+    else
+        say(&d->log, LOG_INFO, "sync", detail, "%s %s%s", what, where, more);
+}
+
+static void *sync_main(void *arg)
+{
+    sync_thread *t = arg;
+    int rc = cli_sync_watch_run(t->d->c, t->lib, &t->o);
+
+    if (rc != SHELF_OK)
+        say(&t->d->log, LOG_ERR, "sync", NULL, "sync watch stopped: %s", shelf_errmsg(t->lib));
+    return NULL;
+}
+
 /* ---- shelf daemon -------------------------------------------------------------------- */
 
 static void on_serving(void *ud, const char *url, int port, const char *token)
@@ -373,8 +419,12 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         { "alert-every", required_argument, NULL, 'e' }, { "no-notify", no_argument, NULL, 'N' },
         { "no-space", no_argument, NULL, 'S' },
         { "install-unit", no_argument, NULL, 'I' }, { "unit-dir", required_argument, NULL, 'U' },
+        { "hub", required_argument, NULL, 'h' }, { "peer", required_argument, NULL, 'P' },
+        { "sync-debounce", required_argument, NULL, 'D' }, { "sync-interval", required_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
+    const char *hubs[CLI_SYNC_MAX], *peers[CLI_SYNC_MAX];
+    sync_thread st = { NULL, { hubs, peers, 0, 0, 2, 60, NULL, NULL, NULL }, NULL, 0, 0 };
     daemon_ctx d;
     shelf_library *slib = NULL;
     serve_server *srv = NULL;
@@ -414,14 +464,28 @@ int cmd_daemon(const cli *c, int argc, char **argv)
             break;
         case 'N': d.notify_off = 1; break;
         case 'S': d.alert_flags &= ~(unsigned)SHELF_ALERTS_SPACE; break;
+        case 'h':
+        case 'P':
+            if ((ex = cli_sync_target(&st.o, ch == 'h', optarg)) != EXIT_OK)
+                return ex;
+            break;
+        case 'D':
+            if ((ex = cli_seconds_opt("sync-debounce", optarg, &st.o.debounce)) != EXIT_OK)
+                return ex;
+            break;
+        case 'V':
+            if ((ex = cli_seconds_opt("sync-interval", optarg, &st.o.interval)) != EXIT_OK)
+                return ex;
+            break;
         case 'I': install = 1; break;
         case 'U': unit_dir = optarg; break;
         default: return EXIT_USAGE;
         }
     }
     if (optind != argc || (unit_dir && !install)) {
-        cli_error("usage: shelf daemon [--serve [--port N] [--address ADDR]] [--log FILE] [--alert-every S] "
-                  "[--no-notify] [--no-space] [--install-unit [--unit-dir DIR]]");
+        cli_error("usage: shelf daemon [--serve [--port N] [--address ADDR]] [--hub HUB]... [--peer HOST:PORT]... "
+                  "[--sync-debounce S] [--sync-interval S] [--log FILE] [--alert-every S] [--no-notify] "
+                  "[--no-space] [--install-unit [--unit-dir DIR]]");
         return EXIT_USAGE;
     }
     if ((ex = cli_open(c, 0, &d.lib)) != EXIT_OK)
@@ -482,6 +546,20 @@ int cmd_daemon(const cli *c, int argc, char **argv)
             goto out;
         }
     }
+    if (st.o.nhubs + st.o.npeers > 0) {
+        if ((ex = cli_open(c, 0, &st.lib)) != EXIT_OK)
+            goto out;
+        st.d = &d;
+        st.o.stop = &d.stop;
+        st.o.report = on_sync;
+        st.o.ud = &d;
+        if ((rc = pthread_create(&st.tid, NULL, sync_main, &st)) != 0) {
+            cli_error("cannot start sync watch: %s", cli_errno_text(rc));
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        st.started = 1;
+    }
     next_alerts = cli_now();
     for (;;) {
         struct pollfd fds[1] = { { sfd, POLLIN, 0 } };
@@ -509,6 +587,11 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         }
     }
 out:
+    atomic_store(&d.stop, 1);
+    if (st.started)
+        pthread_join(st.tid, NULL);
+    if (st.lib)
+        shelf_library_close(st.lib);
     serve_stop(srv);
     if (slib)
         shelf_library_close(slib);

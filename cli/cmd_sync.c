@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -778,10 +779,9 @@ static int sync_hub(const cli *c, const char *hub, int pull, int push)
 typedef struct watch_ctx {
     const cli *c;
     shelf_library *lib;
+    const cli_sync_watch *o;
     const char *self;
     int64_t mine;
-    const char **hubs, **peers;
-    int nhubs, npeers;
     int failed;                 /* the last round had an error */
 } watch_ctx;
 
@@ -794,33 +794,39 @@ static int watch_mine(void *ud, const char *device, int64_t counter)
     return 0;
 }
 
-/* Sleep up to s seconds, in steps, unless interrupted. */
-static void nap(double s)
+static int stopping(const watch_ctx *w)
+{
+    return cli_interrupted || (w->o->stop && atomic_load(w->o->stop));
+}
+
+/* Sleep up to s seconds, in steps, unless stopped. */
+static void nap(const watch_ctx *w, double s)
 {
     double end = cli_now() + s;
 
-    while (!cli_interrupted && cli_now() < end)
+    while (!stopping(w) && cli_now() < end)
         (void)usleep(50000);
 }
 
-static void watch_say(watch_ctx *w, const char *what, const char *where, int rc, json_t *detail)
+/* How `shelf sync watch` reports a step: a line on stdout (JSON with
+ * --json), errors on stderr. */
+static void watch_print(const cli *c, const char *what, const char *where, int rc, const char *error,
+                        json_t *detail)
 {
     char t[32];
 
-    if (rc != SHELF_OK) {
-        w->failed = 1;
-        cli_error("%s %s: %s", what, where, shelf_errmsg(w->lib));
-    }
-    if (w->c->json) {
+    if (rc != SHELF_OK)
+        cli_error("%s %s: %s", what, where, error);
+    if (c->json) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "action", what, "target", where, "time",
                               (json_int_t)time(NULL), "ok", rc == SHELF_OK);
 
         if (o && detail)
             cli_json_check(json_object_update(o, detail));
         if (o && rc != SHELF_OK)
-            cli_json_check(json_object_set_new(o, "error", json_string(shelf_errmsg(w->lib))));
+            cli_json_check(json_object_set_new(o, "error", json_string(error)));
         print_json_line(o);
-    } else if (rc == SHELF_OK && !w->c->quiet) {
+    } else if (rc == SHELF_OK && !c->quiet) {
         printf("%s  %s %s", ms_text((int64_t)time(NULL) * 1000, t), what, where);
         if (detail) {
             const char *k;
@@ -836,6 +842,16 @@ static void watch_say(watch_ctx *w, const char *what, const char *where, int rc,
     json_decref(detail);
 }
 
+static void watch_say(watch_ctx *w, const char *what, const char *where, int rc, json_t *detail)
+{
+    if (rc != SHELF_OK)
+        w->failed = 1;
+    if (w->o->report)
+        w->o->report(w->o->ud, what, where, rc, rc != SHELF_OK ? shelf_errmsg(w->lib) : NULL, detail);
+    else
+        watch_print(w->c, what, where, rc, rc != SHELF_OK ? shelf_errmsg(w->lib) : NULL, detail);
+}
+
 /* One round: pull (pull set) and push (push set) with every hub, and an
  * exchange with every peer (both ways at once). */
 static void watch_round(watch_ctx *w, int pull, int push)
@@ -843,33 +859,78 @@ static void watch_round(watch_ctx *w, int pull, int push)
     int i, rc;
 
     w->failed = 0;
-    for (i = 0; i < w->nhubs && !cli_interrupted; i++) {
+    for (i = 0; i < w->o->nhubs && !stopping(w); i++) {
         shelf_hub_stats st = { .size = sizeof st };
 
         if (pull) {
-            rc = shelf_sync_pull(w->lib, w->hubs[i], SHELF_HUB_QUICK, &st);
-            watch_say(w, "pull", w->hubs[i], rc,
+            rc = shelf_sync_pull(w->lib, w->o->hubs[i], SHELF_HUB_QUICK, &st);
+            watch_say(w, "pull", w->o->hubs[i], rc,
                       json_pack("{s:I, s:I}", "pulled", (json_int_t)st.pulled, "applied",
                                 (json_int_t)st.applied));
         }
         if (push) {
             st.size = sizeof st;
-            rc = shelf_sync_push(w->lib, w->hubs[i], SHELF_HUB_QUICK, &st);
-            watch_say(w, "push", w->hubs[i], rc,
+            rc = shelf_sync_push(w->lib, w->o->hubs[i], SHELF_HUB_QUICK, &st);
+            watch_say(w, "push", w->o->hubs[i], rc,
                       json_pack("{s:I}", "pushed", (json_int_t)st.pushed));
         }
     }
-    for (i = 0; i < w->npeers && !cli_interrupted; i++) {
+    for (i = 0; i < w->o->npeers && !stopping(w); i++) {
         shelf_sync_stats st = { .size = sizeof st };
 
-        rc = shelf_sync_connect(w->lib, w->peers[i], &st);
-        watch_say(w, "sync", w->peers[i], rc,
+        rc = shelf_sync_connect(w->lib, w->o->peers[i], &st);
+        watch_say(w, "sync", w->o->peers[i], rc,
                   json_pack("{s:I, s:I, s:I}", "sent", (json_int_t)st.sent, "received",
                             (json_int_t)st.received, "applied", (json_int_t)st.applied));
     }
 }
 
-static int parse_seconds(const char *opt, const char *arg, double *out)
+int cli_sync_watch_run(const cli *c, shelf_library *lib, const cli_sync_watch *o)
+{
+    shelf_device_info me = { .size = sizeof me };
+    watch_ctx w = { c, lib, o, me.id, 0, 0 };
+    double first_change = 0, last_change = 0, next_pull;
+    int64_t pushed, seen;
+    int rc;
+
+    if ((rc = shelf_device_self(lib, &me)) != SHELF_OK || (rc = shelf_sync_vector(lib, watch_mine, &w)) != SHELF_OK)
+        return rc;
+    /* catch up first: what came while this device was off, what it made */
+    watch_round(&w, 1, 1);
+    pushed = seen = w.mine;
+    next_pull = cli_now() + o->interval;
+    while (!stopping(&w)) {
+        double now;
+
+        nap(&w, o->debounce < 0.5 ? o->debounce : 0.5);
+        if (stopping(&w))
+            break;
+        now = cli_now();
+        if ((rc = shelf_sync_vector(lib, watch_mine, &w)) != SHELF_OK)
+            return rc;
+        if (w.mine != seen) {
+            if (seen == pushed)
+                first_change = now;
+            seen = w.mine;
+            last_change = now;
+        }
+        if (seen != pushed &&
+            (now - last_change >= o->debounce || now - first_change >= o->debounce * 10)) {
+            watch_round(&w, 0, 1);
+            if (!w.failed)
+                pushed = seen;
+            else    /* one was not reached: try again in 10 s, not at once */
+                first_change = last_change = now + 10;
+        }
+        if (now >= next_pull) {
+            watch_round(&w, 1, 0);
+            next_pull = now + o->interval;
+        }
+    }
+    return SHELF_OK;
+}
+
+int cli_seconds_opt(const char *opt, const char *arg, double *out)
 {
     char *end;
     double v = strtod(arg, &end);
@@ -896,87 +957,57 @@ static int sync_watch(const cli *c, int argc, char **argv)
         { "debounce", required_argument, NULL, 'd' },
         { "interval", required_argument, NULL, 'i' }, { NULL, 0, NULL, 0 }
     };
-    shelf_device_info me = { .size = sizeof me };
-    const char *hubs[32], *peers[32];
-    watch_ctx w = { c, NULL, me.id, 0, hubs, peers, 0, 0, 0 };
-    double debounce = 2, interval = 60, first_change = 0, last_change = 0, next_pull;
-    int64_t pushed, seen;
+    const char *hubs[CLI_SYNC_MAX], *peers[CLI_SYNC_MAX];
+    cli_sync_watch o = { hubs, peers, 0, 0, 2, 60, NULL, NULL, NULL };
+    shelf_library *lib;
     int ch, rc, ex;
 
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
         case 'h':
         case 'p':
-            if ((ch == 'h' ? w.nhubs : w.npeers) == 32) {
-                cli_error("at most 32 --%s", ch == 'h' ? "hub" : "peer");
-                return EXIT_USAGE;
-            }
-            if (ch == 'h')
-                hubs[w.nhubs++] = optarg;
-            else
-                peers[w.npeers++] = optarg;
+            if ((ex = cli_sync_target(&o, ch == 'h', optarg)) != EXIT_OK)
+                return ex;
             break;
         case 'd':
-            if ((ex = parse_seconds("debounce", optarg, &debounce)) != EXIT_OK)
+            if ((ex = cli_seconds_opt("debounce", optarg, &o.debounce)) != EXIT_OK)
                 return ex;
             break;
         case 'i':
-            if ((ex = parse_seconds("interval", optarg, &interval)) != EXIT_OK)
+            if ((ex = cli_seconds_opt("interval", optarg, &o.interval)) != EXIT_OK)
                 return ex;
             break;
         default: return EXIT_USAGE;
         }
     }
-    if (optind != argc || w.nhubs + w.npeers == 0) {
+    if (optind != argc || o.nhubs + o.npeers == 0) {
         cli_error("usage: shelf sync watch (--hub HUB | --peer HOST:PORT)... [--debounce S] "
                   "[--interval S]");
         return EXIT_USAGE;
     }
-    if ((ex = open_for_sync(c, &w.lib)) != EXIT_OK)
+    if ((ex = open_for_sync(c, &lib)) != EXIT_OK)
         return ex;
-    if ((rc = shelf_device_self(w.lib, &me)) != SHELF_OK ||
-        (rc = shelf_sync_vector(w.lib, watch_mine, &w)) != SHELF_OK) {
-        ex = cli_fail(w.lib, rc);
-        shelf_library_close(w.lib);
-        return ex;
-    }
     cli_catch_signals();
-    /* catch up first: what came while this device was off, what it made */
-    watch_round(&w, 1, 1);
-    pushed = seen = w.mine;
-    next_pull = cli_now() + interval;
-    while (!cli_interrupted) {
-        double now;
-
-        nap(debounce < 0.5 ? debounce : 0.5);
-        if (cli_interrupted)
-            break;
-        now = cli_now();
-        if (shelf_sync_vector(w.lib, watch_mine, &w) != SHELF_OK) {
-            cli_error("%s", shelf_errmsg(w.lib));
-            break;
-        }
-        if (w.mine != seen) {
-            if (seen == pushed)
-                first_change = now;
-            seen = w.mine;
-            last_change = now;
-        }
-        if (seen != pushed &&
-            (now - last_change >= debounce || now - first_change >= debounce * 10)) {
-            watch_round(&w, 0, 1);
-            if (!w.failed)
-                pushed = seen;
-            else    /* one was not reached: try again in 10 s, not at once */
-                first_change = last_change = now + 10;
-        }
-        if (now >= next_pull) {
-            watch_round(&w, 1, 0);
-            next_pull = now + interval;
-        }
+    if ((rc = cli_sync_watch_run(c, lib, &o)) != SHELF_OK) {
+        ex = cli_fail(lib, rc);
+        shelf_library_close(lib);
+        return ex;
     }
-    shelf_library_close(w.lib);
+    shelf_library_close(lib);
     return cli_interrupted ? EXIT_INTERRUPTED : EXIT_FAIL;
+}
+
+int cli_sync_target(cli_sync_watch *o, int hub, const char *target)
+{
+    if ((hub ? o->nhubs : o->npeers) == CLI_SYNC_MAX) {
+        cli_error("at most %d --%s", CLI_SYNC_MAX, hub ? "hub" : "peer");
+        return EXIT_USAGE;
+    }
+    if (hub)
+        ((const char **)o->hubs)[o->nhubs++] = target;
+    else
+        ((const char **)o->peers)[o->npeers++] = target;
+    return EXIT_OK;
 }
 
 int cmd_sync(const cli *c, int argc, char **argv)

@@ -380,13 +380,15 @@ static const cmd_doc cmd_docs[] = {
       "request on stderr; a port in use: exit 1" },
 
     { "Background service (doc/service.md)",
-      "daemon", "daemon [--serve [--port N] [--address ADDR]] [--log FILE]\n"
-      "       [--alert-every S] [--no-notify] [--no-space]",
+      "daemon", "daemon [--serve [--port N] [--address ADDR]] [--hub HUB]...\n"
+      "       [--peer HOST:PORT]... [--sync-debounce S] [--sync-interval S]\n"
+      "       [--log FILE] [--alert-every S] [--no-notify] [--no-space]",
       "the library's background service, one per library\n"
       "(a second: exit 5): looks for alerts every S s\n"
       "(300), logs new and cleared ones and sends them as\n"
       "desktop notifications (notify-send, where a session\n"
-      "bus is); --serve hosts shelf serve; logs to stderr\n"
+      "bus is); --serve hosts shelf serve; --hub and --peer\n"
+      "run sync watch (its --debounce, --interval); logs to stderr\n"
       "(the journal under systemd) or --log FILE; stops on\n"
       "SIGINT or SIGTERM (exit 0)" },
     { NULL, "daemon --install-unit", "daemon --install-unit [--unit-dir DIR] [OPTIONS]",

@@ -2,9 +2,10 @@
 # (a second is refused, one killed with -9 leaves nothing in the way),
 # alerts found, logged once, sent once as a desktop notification and
 # cleared when their condition ends, the log as text and as JSON, --serve
-# hosting the web server, SIGTERM stopping it with exit 0, and the systemd
+# hosting the web server, --hub running sync watch, SIGTERM stopping it with exit 0, and the systemd
 # unit of --install-unit read by systemd, for a library with an odd path.
 . "$(dirname "$0")/lib.sh"
+json_count() { python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])'; }
 
 S="$T/samples"
 mkdir -p "$S"
@@ -114,6 +115,37 @@ wait "$DPID"
 check "SIGINT stops it with exit 0" "$?" = 0
 expect 2 "a bad --alert-every is usage" "$SHELF" daemon --alert-every 0
 expect 2 "--unit-dir alone is usage" "$SHELF" daemon --unit-dir "$T"
+
+# --hub: the daemon runs sync watch on a thread of its own: a tag made
+# here reaches a paired laptop through a hub (a folder) with no command.
+B="$T/laptop"
+expect 0 "a laptop library" "$SHELF" -L "$B" init
+expect 0 "the laptop imports the same files" "$SHELF" -L "$B" import "$S"
+IDA=$("$SHELF" -q device id)
+expect 0 "pair here with the laptop" "$SHELF" device add "$("$SHELF" -q -L "$B" device id)" --name laptop
+expect 0 "pair the laptop with here" "$SHELF" -L "$B" device add "$IDA" --name stage
+H="$T/hub 🎛"
+"$SHELF" sync push "$H" >/dev/null || fail "first push"
+"$SHELF" -L "$B" sync pull "$H" >/dev/null 2>&1
+"$SHELF" sync push "$H" >/dev/null || fail "second push"
+expect 0 "the laptop has the library key" "$SHELF" -L "$B" sync pull "$H"
+"$SHELF" --json daemon --no-space --no-notify --hub "$H" --sync-debounce 0.3 --sync-interval 1 >"$T/s.out" 2>"$T/s.err" &
+DPID=$!
+bg_pids="$bg_pids $DPID"
+for _ in $(seq 50); do grep -q '"event":"sync"' "$T/s.out" 2>/dev/null && break; sleep 0.1; done
+expect 0 "a tag here" "$SHELF" tag add "$(sample_id "$T/lib" Snare)" "from-the-stage"
+found=0
+for _ in $(seq 100); do
+    "$SHELF" -L "$B" sync pull "$H" >/dev/null 2>&1
+    [ "$("$SHELF" -L "$B" --json search tag:from-the-stage | json_count)" = 1 ] && { found=1; break; }
+    sleep 0.2
+done
+check "the daemon pushed it: the laptop finds the tag" "$found" = 1
+contains "the daemon logs its pushes" "$(cat "$T/s.out")" '"action":"push"'
+kill -TERM "$DPID"
+wait "$DPID"
+check "SIGTERM stops the daemon and its sync thread, exit 0" "$?" = 0
+expect 2 "a bad --sync-interval is usage" "$SHELF" daemon --hub "$H" --sync-interval 0
 
 # The unit, for a library whose path has a space, %, $, a quote, a
 # backslash, a newline and a byte that is not UTF-8: systemd reads it.
