@@ -318,7 +318,7 @@ int shelf_schedule_add(shelf_library *lib, const char *name, const char *kind, c
     sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
-    if ((step = sqlite3_step(st)) == SQLITE_CONSTRAINT) {
+    if (((step = sqlite3_step(st)) & 0xff) == SQLITE_CONSTRAINT) {
         rc = shelf__seterr(&lib->err, SHELF_EEXIST, "a schedule named '%s' exists already", name);
         goto rollback;
     }
