@@ -335,6 +335,7 @@ typedef struct run_ui {
     const cli *c;
     cli_progress bar;
     json_t *arr;
+    int ran;                    /* runs that ended (their result printed) */
 } run_ui;
 
 static int run_progress(void *ud, const shelf_schedule_progress *p)
@@ -354,9 +355,12 @@ static int run_done(void *ud, const shelf_schedule_run_info *r)
     if (!strcmp(r->state, "running"))
         return 0;
     cli_progress_end(&ui->bar);
+    ui->ran++;
     if (ui->c->json)
         cli_json_check(json_array_append_new(ui->arr, run_json(r)));
-    else if (!ui->c->quiet || r->status != SHELF_OK)
+    else if (r->status != SHELF_OK)
+        cli_error("schedule '%s' %s: %s", r->schedule, r->state, r->message ? r->message : shelf_strerror(r->status));
+    else if (!ui->c->quiet)
         printf("%s: %s%s%s\n", r->schedule, r->state, r->message ? ": " : "", r->message ? r->message : "");
     cli_progress_start(&ui->bar, ui->c);
     return 0;
@@ -400,11 +404,15 @@ static int cmd_run(const cli *c, shelf_library *lib, int argc, char **argv)
         if (due && n == 0 && rc == SHELF_OK && !c->quiet)
             printf("no schedule is due\n");
     }
-    /* A run's failure is printed with its result; the others here. */
-    if (rc == SHELF_EBUSY || rc == SHELF_ENOTFOUND || (due && n == 0 && rc != SHELF_OK) ||
-        (rc == SHELF_EPERM && !n))
+    /* A run's failure is printed with its result; what stopped a run
+     * from starting (unknown, running already, read-only) here. */
+    if (rc == SHELF_OK)
+        return EXIT_OK;
+    if (ui.ran == 0) {
         cli_error("%s", shelf_errmsg(lib));
-    return run_exit(rc);
+        return run_exit(rc);
+    }
+    return rc == SHELF_ECANCELED ? EXIT_INTERRUPTED : rc == SHELF_EAUTH ? EXIT_AUTH : EXIT_FAIL;
 }
 
 typedef struct log_ctx {

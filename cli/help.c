@@ -355,8 +355,9 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "schedule run", "schedule run NAME | --due",
       "run one now, or every due one once (a run missed\n"
       "while the machine was off runs once); each run is\n"
-      "logged; a failed run exits 1; a schedule that is\n"
-      "running already: exit 5" },
+      "logged; a failed run is one line on stderr, exit 1\n"
+      "(8: wrong or missing password); a schedule that is\n"
+      "running already: exit 5, nothing run" },
     { NULL, "schedule log", "schedule log [NAME] [--limit N]",
       "the runs kept (the last 100 of each schedule)" },
     { NULL, "schedule suggest", "schedule suggest",
