@@ -233,7 +233,7 @@ out:
 
 /* ---- ls ---- */
 
-static json_t *info_json(const shelf_schedule_info *s, int64_t now)
+static json_t *info_json(const shelf_schedule_info *s)
 {
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
                           "id", (json_int_t)s->id, "name", s->name, "kind", s->kind, "spec", s->spec,
@@ -241,7 +241,7 @@ static json_t *info_json(const shelf_schedule_info *s, int64_t now)
                           "created", (json_int_t)s->created, "period", (json_int_t)s->period,
                           "last_run", (json_int_t)s->last_run, "last_end", (json_int_t)s->last_end,
                           "last_ok", (json_int_t)s->last_ok, "next_due", (json_int_t)s->next_due,
-                          "running", s->running, "due", !s->paused && !s->running && s->next_due <= now);
+                          "running", s->running, "due", s->due);
 
     if (o) {
         cli_json_check(json_object_set_new(o, "last_state", s->last_state ? json_string(s->last_state)
@@ -268,14 +268,14 @@ static int ls_one(void *ud, const shelf_schedule_info *s)
 
     l->n++;
     if (l->c->json) {
-        cli_json_check(json_array_append_new(l->arr, info_json(s, l->now)));
+        cli_json_check(json_array_append_new(l->arr, info_json(s)));
         return 0;
     }
     if (s->paused)
         snprintf(next, sizeof next, "paused");
     else if (s->running)
         snprintf(next, sizeof next, "running");
-    else if (s->next_due <= l->now)
+    else if (s->due)
         snprintf(next, sizeof next, "due now");
     else
         snprintf(next, sizeof next, "%s", when(s->next_due, b1));

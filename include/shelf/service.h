@@ -99,6 +99,7 @@ typedef struct shelf_schedule_info {
     int64_t last_ok;            /* end of the last run that worked; 0: never */
     int64_t next_due;           /* Unix seconds (0 while paused); <= now: due */
     int running;                /* a process runs it now */
+    int due;                    /* not paused, not running, next_due <= now */
 } shelf_schedule_info;
 
 /* Called once per schedule, by name, on the calling thread; nonzero stops
@@ -164,7 +165,7 @@ SHELF_API int shelf_schedule_add(shelf_library *lib, const char *name, const cha
 SHELF_API int shelf_schedule_remove(shelf_library *lib, const char *name);
 /* Pause (on 1) or resume (on 0) schedule name.  SHELF_ENOTFOUND. */
 SHELF_API int shelf_schedule_pause(shelf_library *lib, const char *name, int on);
-/* Call fn for each schedule, by name, with next_due and running as of now. */
+/* Call fn for each schedule, by name, with running and due as of now. */
 SHELF_API int shelf_schedule_list(shelf_library *lib, int64_t now, shelf_schedule_cb fn, void *ud);
 /* The earliest next_due of the unpaused schedules that are not running
  * (a due one: <= now), for a daemon's poll timeout; *when = 0 when none.

@@ -28,9 +28,9 @@ static char *lock_path(shelf_library *lib, int64_t id)
     return shelf__asprintf("%s/schedules/%lld.lock", lib->path, (long long)id);
 }
 
-/* Take the lock of schedule id: the fd (>= 0), -1 when another holds it
- * (SHELF_EBUSY, no message), or a negative... errors set lib->err and
- * give -2. */
+/* Take the lock of schedule id: its fd (>= 0, the lock goes with it),
+ * -1 when another process or handle holds it (no message set), -2 on
+ * another failure (lib->err set). */
 static int lock_take(shelf_library *lib, int64_t id)
 {
     char *path = lock_path(lib, id), *dir = NULL;
@@ -115,14 +115,13 @@ static char *col_text(sqlite3_stmt *st, int i)
     " FROM schedules s LEFT JOIN schedule_runs r ON r.id =\n"                                      \
     "  (SELECT max(id) FROM schedule_runs WHERE schedule = s.id)\n"
 
-/* Fill r from the current row of st (SROW_SQL) with next_due as of now. */
-static int srow_read(shelf_library *lib, sqlite3_stmt *st, int64_t now, srow *r)
+/* Fill r from the current row of st (SROW_SQL), with next_due and running. */
+static int srow_read(shelf_library *lib, sqlite3_stmt *st, srow *r)
 {
     shelf__spec spec;
     char msg[256];
     int col;
 
-    (void)now;
     memset(r, 0, sizeof *r);
     r->info.size = sizeof r->info;
     r->info.id = sqlite3_column_int64(st, 0);
@@ -184,7 +183,7 @@ static int srow_read(shelf_library *lib, sqlite3_stmt *st, int64_t now, srow *r)
 }
 
 /* Load schedule name into *r: SHELF_ENOTFOUND when there is none. */
-static int srow_load(shelf_library *lib, const char *name, int64_t now, srow *r)
+static int srow_load(shelf_library *lib, const char *name, srow *r)
 {
     sqlite3_stmt *st = shelf__prepare(lib, SROW_SQL " WHERE s.name = ?1");
     int rc, step;
@@ -195,7 +194,7 @@ static int srow_load(shelf_library *lib, const char *name, int64_t now, srow *r)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_ROW)
-        rc = srow_read(lib, st, now, r);
+        rc = srow_read(lib, st, r);
     else if (step == SQLITE_DONE)
         rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no schedule '%s'", name);
     else
@@ -346,7 +345,7 @@ out:
     return rc;
 }
 
-/* Run sql with ?1 = the id of schedule name; SHELF_ENOTFOUND when none. */
+/* The id of schedule name into *id; SHELF_ENOTFOUND when none. */
 static int by_name(shelf_library *lib, const char *name, int64_t *id)
 {
     int rc = shelf__query_int(lib, "SELECT id FROM schedules WHERE name = ?1", name, id);
@@ -356,6 +355,7 @@ static int by_name(shelf_library *lib, const char *name, int64_t *id)
     return rc;
 }
 
+/* Run sql with ?1 = id and, when it has one, ?2 = v. */
 static int exec_id(shelf_library *lib, const char *sql, int64_t id, int64_t v)
 {
     sqlite3_stmt *st = shelf__prepare(lib, sql);
@@ -384,9 +384,9 @@ int shelf_schedule_remove(shelf_library *lib, const char *name)
     if (fd < 0)
         return lib->err.rc;
     if ((rc = shelf__begin(lib)) == SHELF_OK) {
-        if ((rc = exec_id(lib, "DELETE FROM schedule_runs WHERE schedule = ?1 AND ?2 = ?2", id, 0)) ==
+        if ((rc = exec_id(lib, "DELETE FROM schedule_runs WHERE schedule = ?1", id, 0)) ==
                 SHELF_OK &&
-            (rc = exec_id(lib, "DELETE FROM schedules WHERE id = ?1 AND ?2 = ?2", id, 0)) == SHELF_OK)
+            (rc = exec_id(lib, "DELETE FROM schedules WHERE id = ?1", id, 0)) == SHELF_OK)
             rc = shelf__commit(lib);
         else
             shelf__rollback(lib);
@@ -423,8 +423,9 @@ int shelf_schedule_list(shelf_library *lib, int64_t now, shelf_schedule_cb fn, v
     if (!st)
         return lib->err.rc;
     while (rc == SHELF_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = srow_read(lib, st, now, &r)) != SHELF_OK)
+        if ((rc = srow_read(lib, st, &r)) != SHELF_OK)
             break;
+        r.info.due = !r.info.paused && !r.info.running && r.info.next_due <= now;
         rc = fn(ud, &r.info);
         srow_release(&r);
     }
@@ -655,7 +656,7 @@ int shelf_schedule_run(shelf_library *lib, const char *name, int64_t now,
     if ((rc = shelf__opts_check(&lib->err, &opts, sizeof opts, o, sizeof opts,
                                 "shelf_schedule_run_opts")) != SHELF_OK)
         return rc;
-    if ((rc = shelf__writable(lib)) != SHELF_OK || (rc = srow_load(lib, name, now, &r)) != SHELF_OK)
+    if ((rc = shelf__writable(lib)) != SHELF_OK || (rc = srow_load(lib, name, &r)) != SHELF_OK)
         return rc;
     rc = run_one(lib, &r, now, &opts);
     srow_release(&r);
@@ -672,7 +673,7 @@ static int due_one(void *ud, const shelf_schedule_info *s)
 {
     due_ctx *d = ud;
 
-    if (!s->paused && !s->running && s->next_due <= d->now &&
+    if (s->due &&
         json_array_append_new(d->due, json_pack("[I, s]", (json_int_t)s->next_due, s->name)) != 0)
         return SHELF_ENOMEM;
     return 0;
@@ -722,7 +723,7 @@ int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule
     for (i = 0; i < n; i++) {
         srow r;
 
-        if ((rc = srow_load(lib, json_string_value(json_array_get(v[i], 1)), now, &r)) ==
+        if ((rc = srow_load(lib, json_string_value(json_array_get(v[i], 1)), &r)) ==
             SHELF_ENOTFOUND)
             continue;   /* removed meanwhile */
         if (rc != SHELF_OK)

@@ -91,9 +91,11 @@ contains "copy result" "$out" "1 snapshot copied"
 check "the copy is in the second repository" "$(snaps "$R2")" = 1
 expect 0 "run the check" "$SHELF" --json schedule run check-1
 check "check reads slice 1 of 3" "$(json 'j[0]["detail"]["slice"], j[0]["detail"]["slices"], j[0]["state"]')" = "0 3 ok"
-expect 0 "run the test restore" "$SHELF" schedule run test-restore-1
-contains "test restore compares hashes" "$out" "3 samples restored, all match the catalog"
-check "test restore cleans up" "$(ls "${TMPDIR:-/tmp}" | grep -c "shelf-test-restore-" || true)" -ge 0
+mkdir -p "$T/tmp"
+expect 0 "run the test restore" env TMPDIR="$T/tmp" "$SHELF" --json schedule run test-restore-1
+check "test restore compares hashes" "$(json 'j[0]["detail"]["restored"], j[0]["detail"]["matched"], j[0]["detail"]["mismatched"]')" = "3 3 []"
+contains "and says so" "$(json 'j[0]["message"]')" "3 samples restored, all match the catalog"
+check "test restore cleans up its folder" -z "$(ls -A "$T/tmp")"
 expect 0 "run the sync" "$SHELF" schedule run sync-1
 contains "sync result" "$out" "sync-1: ok: hub"
 check "the hub was written" -d "$HUB"
@@ -204,6 +206,22 @@ if wait_running $KPID && kill -9 $KPID 2>/dev/null; then
     check "two snapshots (the killed one left none)" "$(snaps "$RB")" = 2
 else
     fail "the backup to kill was over before the kill"
+fi
+# SIGINT (the daemon's SIGTERM does the same through its callback): the
+# run is cancelled, recorded so, and due again at once
+"$SHELF" schedule run big >/dev/null 2>"$T/int.err" &
+IPID=$!
+bg_pids="$bg_pids $IPID"
+if wait_running $IPID && kill -INT $IPID 2>/dev/null; then
+    wait $IPID
+    check "an interrupted run exits 130" "$?" = 130
+    contains "cancelled in one line" "$(cat "$T/int.err")" "schedule 'big' cancelled: backup to '$RB' cancelled"
+    expect 0 "ls after the interrupt" "$SHELF" --json schedule ls
+    check "recorded cancelled, due at once" "$(json 'j[0]["last_state"], j[0]["due"]')" = "cancelled True"
+    expect 0 "and it runs again" "$SHELF" schedule run --due
+    contains "to the end" "$out" "big: ok: snapshot"
+else
+    fail "the backup to interrupt was over before the signal"
 fi
 export SHELF_LIBRARY="$T/lib"
 
