@@ -603,14 +603,17 @@ fail:
 
 int cmd_schedule(const cli *c, int argc, char **argv)
 {
+    static const char *const subs[] = { "ls", "list", "rm", "pause", "resume", "run", "log", "suggest" };
     const char *sub = argc > 1 ? argv[1] : "ls";
     shelf_library *lib = NULL;
+    size_t i;
     int ex, rc, ro;
 
     if (!strcmp(sub, "add"))
         return cmd_add(c, argc, argv);
-    if (strcmp(sub, "ls") && strcmp(sub, "list") && strcmp(sub, "rm") && strcmp(sub, "pause") &&
-        strcmp(sub, "resume") && strcmp(sub, "run") && strcmp(sub, "log") && strcmp(sub, "suggest")) {
+    for (i = 0; i < sizeof subs / sizeof subs[0] && strcmp(sub, subs[i]) != 0; i++)
+        ;
+    if (i == sizeof subs / sizeof subs[0]) {
         cli_error("unknown schedule command '%s'\n%s", sub, schedule_usage);
         return EXIT_USAGE;
     }

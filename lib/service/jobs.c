@@ -478,8 +478,9 @@ static int restore_one(shelf__job *j, shelf_repo *r, json_t *it, const char *dir
             goto out;
         }
     }
-    if (lseek(fd, 0, SEEK_SET) != 0 || (e = shelf__sha256_fd(fd, buf, sizeof buf, got, &size)) != 0) {
-        rc = job_fail(j, SHELF_EIO, "cannot read back '%s': %s", path, shelf__errno_str(errno));
+    e = lseek(fd, 0, SEEK_SET) != 0 ? errno : shelf__sha256_fd(fd, buf, sizeof buf, got, &size);
+    if (e != 0) {
+        rc = job_fail(j, SHELF_EIO, "cannot read back '%s': %s", path, shelf__errno_str(e));
         goto out;
     }
     shelf__hex(got, sizeof got, hex);

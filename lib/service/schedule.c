@@ -592,13 +592,18 @@ out:
     return rc;
 }
 
-static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedule_run_opts *o)
+/* Run r now; *started (may be NULL) 1 once its row is written (a
+ * failure before that, SHELF_EBUSY included, ran nothing). */
+static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedule_run_opts *o,
+                   int *started)
 {
     shelf__job j;
     json_error_t je;
     int64_t rid = 0;
     int fd, rc, result;
 
+    if (started)
+        *started = 0;
     if ((fd = lock_take(lib, r->info.id)) == -1) {
         char since[64] = "";
 
@@ -627,6 +632,8 @@ static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedul
     }
     if ((rc = run_begin(lib, r->info.id, now, &rid)) != SHELF_OK)
         goto out;
+    if (started)
+        *started = 1;
     (void)run_report(lib, o, rid);
     result = shelf__job_run(&j);
     if (j.canceled && result != SHELF_OK)
@@ -658,80 +665,91 @@ int shelf_schedule_run(shelf_library *lib, const char *name, int64_t now,
         return rc;
     if ((rc = shelf__writable(lib)) != SHELF_OK || (rc = srow_load(lib, name, &r)) != SHELF_OK)
         return rc;
-    rc = run_one(lib, &r, now, &opts);
+    rc = run_one(lib, &r, now, &opts, NULL);
     srow_release(&r);
     return rc;
 }
 
-/* The names of the due schedules, by next_due then name. */
+/* The due schedules, to be run by next_due then name. */
+typedef struct due_one {
+    int64_t next_due;
+    char *name;
+} due_one;
+
 typedef struct due_ctx {
-    int64_t now;
-    json_t *due;                /* [[next_due, name], ...] */
+    due_one *v;
+    size_t n, cap;
 } due_ctx;
 
-static int due_one(void *ud, const shelf_schedule_info *s)
+static int due_add(void *ud, const shelf_schedule_info *s)
 {
     due_ctx *d = ud;
 
-    if (s->due &&
-        json_array_append_new(d->due, json_pack("[I, s]", (json_int_t)s->next_due, s->name)) != 0)
+    if (!s->due)
+        return 0;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 8;
+        due_one *v = shelf__realloc(d->v, cap * sizeof *v);
+
+        if (!v)
+            return SHELF_ENOMEM;
+        d->v = v;
+        d->cap = cap;
+    }
+    if (!(d->v[d->n].name = shelf__strdup(s->name)))
         return SHELF_ENOMEM;
+    d->v[d->n++].next_due = s->next_due;
     return 0;
 }
 
 static int due_cmp(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    json_int_t tx = json_integer_value(json_array_get(x, 0)), ty = json_integer_value(json_array_get(y, 0));
+    const due_one *x = a, *y = b;
 
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return strcmp(json_string_value(json_array_get(x, 1)), json_string_value(json_array_get(y, 1)));
+    if (x->next_due != y->next_due)
+        return x->next_due < y->next_due ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule_run_opts *o,
                            int *nrun)
 {
     shelf_schedule_run_opts opts;
-    due_ctx d = { now, json_array() };
-    json_t **v = NULL;
-    size_t i, n;
+    due_ctx d = { NULL, 0, 0 };
+    size_t i;
     int rc, first = SHELF_OK;
 
     if (nrun)
         *nrun = 0;
-    if (!d.due)
-        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     if ((rc = shelf__opts_check(&lib->err, &opts, sizeof opts, o, sizeof opts,
                                 "shelf_schedule_run_opts")) != SHELF_OK ||
         (rc = shelf__writable(lib)) != SHELF_OK)
         goto out;
-    if ((rc = shelf_schedule_list(lib, now, due_one, &d)) != SHELF_OK) {
+    if ((rc = shelf_schedule_list(lib, now, due_add, &d)) != SHELF_OK) {
         if (rc == SHELF_ENOMEM)
             shelf__seterr(&lib->err, rc, "out of memory");
         goto out;
     }
-    n = json_array_size(d.due);
-    if (n && !(v = shelf__calloc(n, sizeof *v))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < n; i++)
-        v[i] = json_array_get(d.due, i);
-    if (n)
-        qsort(v, n, sizeof *v, due_cmp);
-    for (i = 0; i < n; i++) {
+    if (d.n)
+        qsort(d.v, d.n, sizeof d.v[0], due_cmp);
+    for (i = 0; i < d.n; i++) {
         srow r;
+        int started;
 
-        if ((rc = srow_load(lib, json_string_value(json_array_get(v[i], 1)), &r)) ==
-            SHELF_ENOTFOUND)
+        if ((rc = srow_load(lib, d.v[i].name, &r)) == SHELF_ENOTFOUND)
             continue;   /* removed meanwhile */
         if (rc != SHELF_OK)
             goto out;
-        rc = run_one(lib, &r, now, &opts);
+        rc = run_one(lib, &r, now, &opts, &started);
         srow_release(&r);
-        if (rc == SHELF_EBUSY)
+        if (rc == SHELF_EBUSY && !started)
             continue;   /* another process runs it */
+        if (!started) {
+            /* It could not start (damaged options, the catalog): the
+             * others may. */
+            first = first == SHELF_OK ? rc : first;
+            continue;
+        }
         if (nrun)
             (*nrun)++;
         if (rc == SHELF_ECANCELED)
@@ -743,8 +761,9 @@ int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule
     }
     rc = first;
 out:
-    shelf_free(v);
-    json_decref(d.due);
+    for (i = 0; i < d.n; i++)
+        shelf_free(d.v[i].name);
+    shelf_free(d.v);
     return rc;
 }
 
