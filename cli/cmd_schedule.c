@@ -13,8 +13,7 @@
 #include "cli.h"
 
 static const char schedule_usage[] =
-    "usage: shelf schedule add KIND SPEC --target T [options] | ls | rm NAME | pause NAME |\n"
-    "       resume NAME | run NAME|--due | log [NAME] [--limit N] | suggest";
+    "add, ls, rm, pause, resume, run, log or suggest; see 'shelf help'";
 
 /* Local time t as "YYYY-MM-DD HH:MM" ("-" for 0). */
 static const char *when(int64_t t, char buf[32])
@@ -171,9 +170,7 @@ static int cmd_add(const cli *c, int argc, char **argv)
         }
     }
     if (argc - optind < 3) {
-        cli_error("usage: shelf schedule add KIND SPEC --target T [--name N] [--strategy S]\n"
-                  "  [--keep-last|--keep-daily|--keep-weekly|--keep-monthly N] [--to T2]\n"
-                  "  [--read-all-within 30d] [--samples N] [--peer] [--password-file F]");
+        cli_error("usage: shelf schedule add KIND SPEC --target T [options] (see 'shelf help')");
         goto out;
     }
     kind = argv[optind + 1];
@@ -614,7 +611,7 @@ int cmd_schedule(const cli *c, int argc, char **argv)
     for (i = 0; i < sizeof subs / sizeof subs[0] && strcmp(sub, subs[i]) != 0; i++)
         ;
     if (i == sizeof subs / sizeof subs[0]) {
-        cli_error("unknown schedule command '%s'\n%s", sub, schedule_usage);
+        cli_error("unknown schedule command '%s' (%s)", sub, schedule_usage);
         return EXIT_USAGE;
     }
     if ((!strcmp(sub, "rm") || !strcmp(sub, "pause") || !strcmp(sub, "resume")) && argc != 3) {
