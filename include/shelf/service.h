@@ -184,8 +184,10 @@ SHELF_API int shelf_schedule_next(shelf_library *lib, int64_t now, int64_t *when
 SHELF_API int shelf_schedule_run(shelf_library *lib, const char *name, int64_t now,
                                  const shelf_schedule_run_opts *o);
 /*
- * Run every schedule due at now, once each, by next_due then name; those
- * another process runs are left to it.  *nrun (OUT, may be NULL) counts
+ * Run every schedule due at now, once each, by next_due then name; one
+ * that another process runs is left to it, and one it ran meanwhile (no
+ * longer due once its lock is held) is not run again.  Each run starts
+ * (as recorded) at now plus the time the runs before it took.  *nrun (OUT, may be NULL) counts
  * the runs.  Returns SHELF_OK when every run worked, SHELF_ECANCELED when
  * one was cancelled (the others are not started), else the first failed
  * run's code (the others still run).

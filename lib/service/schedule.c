@@ -592,10 +592,30 @@ out:
     return rc;
 }
 
-/* Run r now; *started (may be NULL) 1 once its row is written (a
- * failure before that, SHELF_EBUSY included, ran nothing). */
+/* With the lock held: is r still due at now?  Another process may have
+ * run it between the list that found it due and the lock. */
+static int still_due(shelf_library *lib, const srow *r, int64_t now, int *due)
+{
+    srow fresh;
+    int rc = srow_load(lib, r->name, &fresh);
+
+    *due = 0;
+    if (rc == SHELF_ENOTFOUND)
+        return SHELF_OK;    /* removed meanwhile */
+    if (rc != SHELF_OK)
+        return rc;
+    /* A row still "running" is a killed run (the lock is ours): due. */
+    *due = !fresh.info.paused && (fresh.info.running || fresh.info.next_due <= now);
+    srow_release(&fresh);
+    return SHELF_OK;
+}
+
+/* Run r now (with only_due, only when it is still due once its lock is
+ * held: else SHELF_DONE, nothing run); *started (may be NULL) 1 once its
+ * row is written (a failure before that, SHELF_EBUSY included, ran
+ * nothing). */
 static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedule_run_opts *o,
-                   int *started)
+                   int only_due, int *started)
 {
     shelf__job j;
     json_error_t je;
@@ -616,6 +636,16 @@ static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedul
     if (fd < 0)
         return lib->err.rc;
     memset(&j, 0, sizeof j);
+    if (only_due) {
+        int due;
+
+        if ((rc = still_due(lib, r, now, &due)) != SHELF_OK)
+            goto out;
+        if (!due) {
+            rc = SHELF_DONE;
+            goto out;
+        }
+    }
     j.lib = lib;
     j.name = r->name;
     j.kind = r->kind;
@@ -643,7 +673,7 @@ static int run_one(shelf_library *lib, srow *r, int64_t now, const shelf_schedul
         (void)run_report(lib, o, rid);
         rc = result;
         if (rc != SHELF_OK)
-            shelf__seterr(&lib->err, rc, "%s", j.msg);
+            shelf__seterr(&lib->err, rc, "%s", j.msg[0] ? j.msg : shelf_strerror(rc));
     }
 out:
     close(fd);      /* the lock goes with it */
@@ -665,7 +695,7 @@ int shelf_schedule_run(shelf_library *lib, const char *name, int64_t now,
         return rc;
     if ((rc = shelf__writable(lib)) != SHELF_OK || (rc = srow_load(lib, name, &r)) != SHELF_OK)
         return rc;
-    rc = run_one(lib, &r, now, &opts, NULL);
+    rc = run_one(lib, &r, now, &opts, 0, NULL);
     srow_release(&r);
     return rc;
 }
@@ -716,6 +746,8 @@ int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule
 {
     shelf_schedule_run_opts opts;
     due_ctx d = { NULL, 0, 0 };
+    double t0 = shelf__monotonic();
+    int64_t at;
     size_t i;
     int rc, first = SHELF_OK;
 
@@ -740,10 +772,12 @@ int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule
             continue;   /* removed meanwhile */
         if (rc != SHELF_OK)
             goto out;
-        rc = run_one(lib, &r, now, &opts, &started);
+        /* Each run starts at now plus the time the runs before it took. */
+        at = now + (int64_t)(shelf__monotonic() - t0);
+        rc = run_one(lib, &r, at, &opts, 1, &started);
         srow_release(&r);
-        if (rc == SHELF_EBUSY && !started)
-            continue;   /* another process runs it */
+        if ((rc == SHELF_EBUSY || rc == SHELF_DONE) && !started)
+            continue;   /* another process runs it, or just ran it */
         if (!started) {
             /* It could not start (damaged options, the catalog): the
              * others may. */
@@ -756,8 +790,6 @@ int shelf_schedule_run_due(shelf_library *lib, int64_t now, const shelf_schedule
             goto out;
         if (rc != SHELF_OK && first == SHELF_OK)
             first = rc;
-        /* The next job's clock: the last took time. */
-        now = shelf__clock_now() > now ? shelf__clock_now() : now;
     }
     rc = first;
 out:

@@ -247,6 +247,45 @@ TEST(a_run_never_overlaps_itself)
     shelf_library_close(lib);
 }
 
+/* While "a" runs, another handle runs "b", which the same run --due
+ * found due too: it must not run twice. */
+static int ran_meanwhile(void *ud, const shelf_schedule_run_info *r)
+{
+    overlap_ctx *o = ud;
+    shelf_library *other;
+
+    if (strcmp(r->state, "running") != 0 || strcmp(r->schedule, "a") != 0)
+        return 0;
+    other = open_lib(o->dir);
+    o->second = shelf_schedule_run(other, "b", T0 + 7200, NULL);
+    shelf_library_close(other);
+    return 0;
+}
+
+TEST(run_due_skips_what_another_process_ran_meanwhile)
+{
+    const char *dir = test_tmpdir();
+    shelf_library *lib = open_lib(dir);
+    shelf_schedule_run_opts o;
+    overlap_ctx ctx = { dir, 0, 0 };
+    int n, runs = 0;
+
+    ASSERT_OKL(lib, shelf_schedule_add(lib, "a", "check", "every 1h", "/nonexistent/repo", NULL, T0,
+                                       NULL, NULL));
+    ASSERT_OKL(lib, shelf_schedule_add(lib, "b", "check", "every 1h", "/nonexistent/repo", NULL, T0,
+                                       NULL, NULL));
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.on_run = ran_meanwhile;
+    o.ud = &ctx;
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_schedule_run_due(lib, T0 + 7200, &o, &n));
+    ASSERT_RC(SHELF_ENOTFOUND, ctx.second);     /* b ran (and failed) in the other handle */
+    ASSERT_EQ_INT(n, 1);                        /* only a here */
+    ASSERT_OKL(lib, shelf_schedule_log(lib, "b", 0, count_runs, &runs));
+    ASSERT_EQ_INT(runs, 1);
+    shelf_library_close(lib);
+}
+
 TEST(a_killed_run_is_interrupted_and_due_again)
 {
     const char *dir = test_tmpdir();
@@ -348,6 +387,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(next_due_keeps_the_local_hour_across_daylight_saving),
         TEST_ENTRY(missed_runs_run_once_and_paused_is_never_due),
         TEST_ENTRY(a_run_never_overlaps_itself),
+        TEST_ENTRY(run_due_skips_what_another_process_ran_meanwhile),
         TEST_ENTRY(a_killed_run_is_interrupted_and_due_again),
         TEST_ENTRY(the_log_keeps_the_last_100_runs),
         TEST_ENTRY(add_refuses_what_cannot_run),
