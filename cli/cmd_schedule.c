@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "cli.h"
 
 static const char schedule_usage[] =
@@ -77,6 +78,35 @@ static int run_exit(int rc)
 
 /* ---- add ---- */
 
+/*
+ * target as the daemon must read it, from any folder: a relative folder
+ * made absolute; a URL (a scheme before any '/'), a named remote and an
+ * absolute path as given.  Owned (free()), NULL when out of memory.
+ */
+static char *abs_target(const char *t)
+{
+    shelf_remote_info *list = NULL;
+    const char *colon = strchr(t, ':'), *slash = strchr(t, '/');
+    char cwd[4096], *msg = NULL, *out;
+    size_t n = 0, i;
+    int named = 0;
+
+    if (t[0] == '/' || (colon && (!slash || colon < slash)))
+        return strdup(t);
+    if (shelf_remote_list(&list, &n, &msg) == SHELF_OK) {
+        for (i = 0; i < n; i++)
+            named |= !strcmp(list[i].name, t);
+        shelf_remote_list_free(list, n);
+    }
+    shelf_free(msg);
+    if (named || !getcwd(cwd, sizeof cwd))
+        return strdup(t);
+    if (!(out = malloc(strlen(cwd) + strlen(t) + 2)))
+        return NULL;
+    snprintf(out, strlen(cwd) + strlen(t) + 2, "%s/%s", cwd, t);
+    return out;
+}
+
 typedef struct find_ctx {
     int64_t id;
     char name[80];
@@ -117,8 +147,9 @@ static int cmd_add(const cli *c, int argc, char **argv)
     const char *target = NULL, *name = NULL, *kind;
     json_t *opts = json_object();
     shelf_library *lib = NULL;
-    char *spec = NULL, *text = NULL, *err = NULL, buf[32];
+    char *spec = NULL, *text = NULL, *err = NULL, *abs_t = NULL, *to = NULL, buf[32];
     find_ctx found = { 0, "" };
+    int peer;
     size_t len = 0;
     int64_t id = 0, now = shelf_clock_now(), next = 0, d;
     long v;
@@ -155,15 +186,15 @@ static int cmd_add(const cli *c, int argc, char **argv)
         case OPT_PEER: cli_json_check(json_object_set_new(opts, "peer", json_true())); break;
         case OPT_PWFILE: case OPT_TO_PWFILE: {
             /* Kept absolute: the daemon runs from another folder. */
-            char *abs = realpath(optarg, NULL);
+            char *real = realpath(optarg, NULL);
 
-            if (!abs) {
+            if (!real) {
                 cli_error("cannot find the password file '%s': %s", optarg, cli_errno_text(errno));
                 goto out;
             }
             cli_json_check(json_object_set_new(opts, ch == OPT_PWFILE ? "password_file" : "to_password_file",
-                                               json_string(abs)));
-            free(abs);
+                                               json_string(real)));
+            free(real);
             break;
         }
         default: goto out;
@@ -196,6 +227,18 @@ static int cmd_add(const cli *c, int argc, char **argv)
         cli_error("a %s schedule needs --target", kind);
         goto out;
     }
+    /* Folders given relative to here: the daemon runs elsewhere. */
+    peer = json_is_true(json_object_get(opts, "peer"));
+    if ((!peer && !(abs_t = abs_target(target))) ||
+        (json_object_get(opts, "to") &&
+         (!(to = abs_target(json_string_value(json_object_get(opts, "to")))) ||
+          json_object_set_new(opts, "to", json_string(to)) != 0))) {
+        cli_error("out of memory");
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    if (abs_t)
+        target = abs_t;
     if (!(text = json_dumps(opts, JSON_COMPACT))) {
         cli_error("out of memory");
         ex = EXIT_FAIL;
@@ -224,6 +267,8 @@ out:
     shelf_free(err);
     free(text);
     free(spec);
+    free(abs_t);
+    free(to);
     json_decref(opts);
     return ex;
 }

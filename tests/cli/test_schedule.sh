@@ -246,6 +246,13 @@ contains "copy to the second" "$out" "shelf schedule add copy daily 04:00 --targ
 contains "a check" "$out" "shelf schedule add check weekly sun 04:00 --target ra --read-all-within 4w"
 expect 0 "suggest changed nothing" "$SHELF" --json schedule ls
 check "still no schedules" "$out" = "[]"
+# a folder given relative to here is kept absolute (the daemon runs elsewhere);
+# a named remote and a URL as given
+expect 0 "add with a relative folder" sh -c 'cd "$1" && "$SHELF" --json schedule add copy daily --target "rel repo" --to ra' - "$T"
+check "kept absolute, the remote by name" "$(json 'j["target"]')" = "$T/rel repo"
+expect 0 "ls" "$SHELF" --json schedule ls
+check "--to a remote kept by name" "$(json 'j[0]["options"]["to"]')" = ra
+expect 0 "rm it" "$SHELF" schedule rm copy-1
 export SHELF_LIBRARY="$T/lib"
 
 # ---- S3 (s3rver): backup and copy ----
