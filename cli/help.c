@@ -333,6 +333,38 @@ static const cmd_doc cmd_docs[] = {
       "heads, since when; resolve with patch|project merge;\n"
       "exit 0 when none, 7 when some are open" },
 
+    { "Schedules (doc/service.md)",
+      "schedule add", "schedule add KIND SPEC --target T [--name N] [--strategy S] [--keep-last N]\n"
+      "           [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--to T2]\n"
+      "           [--read-all-within 30d] [--samples N] [--peer] [--password-file F]\n"
+      "           [--to-password-file F]",
+      "run a job by itself: KIND backup (with retention:\n"
+      "forget and prune after it), copy (to --to), sync\n"
+      "(a hub, or --peer HOST:PORT), check (reads a slice\n"
+      "of the data each run, all within --read-all-within)\n"
+      "or test-restore (--samples random samples, hashes\n"
+      "compared); SPEC hourly, daily [HH:MM], weekly [DAY]\n"
+      "[HH:MM], monthly [DAY] [HH:MM] or every N(m|h|d|w),\n"
+      "local time; a bad SPEC is one line with its column;\n"
+      "none until added (the daemon runs them)" },
+    { NULL, "schedule ls", "schedule [ls]",
+      "the schedules: next run, last result" },
+    { NULL, "schedule rm, schedule pause, schedule resume", "schedule rm|pause|resume NAME",
+      "remove one (and its log), or stop and restart it\n"
+      "(a paused schedule is kept, never due)" },
+    { NULL, "schedule run", "schedule run NAME | --due",
+      "run one now, or every due one once (a run missed\n"
+      "while the machine was off runs once); each run is\n"
+      "logged; a failed run is one line on stderr, exit 1\n"
+      "(8: wrong or missing password); a schedule that is\n"
+      "running already: exit 5, nothing run" },
+    { NULL, "schedule log", "schedule log [NAME] [--limit N]",
+      "the runs kept (the last 100 of each schedule)" },
+    { NULL, "schedule suggest", "schedule suggest",
+      "a plan from the library's size, remotes, hubs and\n"
+      "paired devices: the 'schedule add' lines to run;\n"
+      "changes nothing" },
+
     { "Signing keys (archives and histories; doc/formats.md, Archive signature)",
       "keys ls", "keys [ls]",
       "this device's key, keys made here, trusted keys\n"
@@ -416,7 +448,8 @@ static const struct exit_doc {
     { "4", "import finished, but some files could not be imported (or an\n"
            "original differs from its managed copy)",
       "some files could not be imported" },
-    { "5", "the library is busy (another process holds its lock)", "library busy" },
+    { "5", "the library is busy (another process holds its lock); schedule run:\n"
+           "the schedule is running already", "library busy" },
     { "6", "the library was written by a newer shelf", "library written by a newer shelf" },
     { "7", "merge: conflicts left unresolved; nothing was changed",
       "a merge has unresolved conflicts" },

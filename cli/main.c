@@ -142,7 +142,7 @@ static const struct command {
     { "archive", cmd_archive }, { "export-media", cmd_archive }, { "export-all", cmd_archive },
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
     { "remote", cmd_remote }, { "device", cmd_device },
-    { "sync", cmd_sync },
+    { "sync", cmd_sync }, { "schedule", cmd_schedule },
     { "conflicts", cmd_conflicts }, { "keys", cmd_keys }, { "serve", cmd_serve },
     { "daemon", cmd_daemon }, { "status", cmd_status },
 };

@@ -147,6 +147,12 @@ int shelf__json_checked_parse(const char *text, size_t n, json_t **out);
 json_t *shelf__json_checked_load(const char *text, size_t n);
 
 /* ---- check.c ---- */
+/* shelf_repo_check reading slice (0..nslices-1) of nslices of the packs
+ * whole: those whose id's first two bytes b give b * nslices / 65536 ==
+ * slice, so nslices calls with slice 0..nslices-1 read every pack
+ * (scheduled checks: doc/service.md).  SHELF_EINVAL for a bad slice. */
+int shelf__repo_check_slice(shelf_repo *r, unsigned slice, unsigned nslices, shelf_check_cb cb,
+                            void *ud, shelf_check_stats *st);
 #define SHELF__PRUNE_EVERY_UNUSED 0x1  /* rewrite every pack holding an unused blob (purge) */
 #define SHELF__PRUNE_LOCKED 0x2        /* the caller holds the exclusive lock */
 /* shelf_repo_prune with flags (SHELF__PRUNE_). */

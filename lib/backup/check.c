@@ -335,9 +335,16 @@ nomem:
     return shelf__seterr(&r->err, SHELF_ENOMEM, "out of memory");
 }
 
-/* Read read_percent of the packs (a random share; 100: all) and check
- * them. */
-static int read_packs(chk *c, const flist *packs, int read_percent, sqlite3_stmt *mark)
+/* Which packs a check reads whole: read_percent of them (a random
+ * share; 100: all), or with nslices > 0 slice number slice of nslices
+ * (by the first two bytes of the pack id, so the slices together are
+ * every pack). */
+typedef struct readsel {
+    int read_percent;
+    unsigned slice, nslices;
+} readsel;
+
+static int read_packs(chk *c, const flist *packs, const readsel *sel, sqlite3_stmt *mark)
 {
     cpool p;
     size_t i;
@@ -348,13 +355,17 @@ static int read_packs(chk *c, const flist *packs, int read_percent, sqlite3_stmt
     for (i = 0; i < packs->n && rc == SHELF_OK; i++) {
         uint8_t id[SHELF_HASH_BYTES], pick;
 
-        if (read_percent < 100) {
+        if (!pack_id_of(packs->v[i].name, id))
+            continue;
+        if (sel->nslices > 0) {
+            if ((((unsigned)id[0] << 8 | id[1]) * sel->nslices) >> 16 != sel->slice)
+                continue;
+        } else if (sel->read_percent < 100) {
             shelf__random(&pick, 1);
-            if ((unsigned)pick * 100u / 256u >= (unsigned)read_percent)
+            if ((unsigned)pick * 100u / 256u >= (unsigned)sel->read_percent)
                 continue;
         }
-        if (pack_id_of(packs->v[i].name, id))
-            rc = cpool_submit(&p, &packs->v[i], id, mark);
+        rc = cpool_submit(&p, &packs->v[i], id, mark);
     }
     while (p.head != p.tail) {
         int r2 = cpool_complete(&p, mark);
@@ -574,7 +585,7 @@ out:
     return rc;
 }
 
-static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *ud,
+static int repo_check(shelf_repo *r, const readsel *sel, shelf_check_cb cb, void *ud,
                       shelf_check_stats *st)
 {
     flist idx = { NULL, 0, 0 }, packs = { NULL, 0, 0 }, snaps = { NULL, 0, 0 };
@@ -650,7 +661,8 @@ static int repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *
     if ((rc = shelf__cache_exec(r, "CREATE TEMP TABLE IF NOT EXISTS badblob(id BLOB, pack BLOB, PRIMARY KEY(id, pack)) WITHOUT ROWID;\n"
                                   "DELETE FROM badblob")) != SHELF_OK)
         goto out;
-    if (read_percent > 0 && (rc = read_packs(&c, &packs, read_percent, mark)) != SHELF_OK)
+    if ((sel->read_percent > 0 || sel->nslices > 0) &&
+        (rc = read_packs(&c, &packs, sel, mark)) != SHELF_OK)
         goto out;
     /* A chunk is lost when every copy is in a damaged or missing pack, or
      * is itself damaged; the problem names the pack of one copy. */
@@ -683,8 +695,23 @@ int shelf_repo_check(shelf_repo *r, int read_percent, shelf_check_cb cb, void *u
                      shelf_check_stats *st)
 {
     shelf_check_stats full = { .size = sizeof full };
-    int rc = repo_check(r, read_percent, cb, ud, &full);
+    readsel sel = { read_percent, 0, 0 };
+    int rc = repo_check(r, &sel, cb, ud, &full);
 
+    shelf__out_fill(st, &full, sizeof full);
+    return rc;
+}
+
+int shelf__repo_check_slice(shelf_repo *r, unsigned slice, unsigned nslices, shelf_check_cb cb,
+                            void *ud, shelf_check_stats *st)
+{
+    shelf_check_stats full = { .size = sizeof full };
+    readsel sel = { 0, slice, nslices };
+    int rc;
+
+    if (nslices == 0 || nslices > 65536 || slice >= nslices)
+        return shelf__seterr(&r->err, SHELF_EINVAL, "no slice %u of %u", slice, nslices);
+    rc = repo_check(r, &sel, cb, ud, &full);
     shelf__out_fill(st, &full, sizeof full);
     return rc;
 }

@@ -1088,6 +1088,13 @@ static int write_snapshot(run *u, int strategy, json_t *parent_snap, json_t *ful
     if (gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     clock_gettime(CLOCK_REALTIME, &ts);
+    {
+        int64_t test_now;
+
+        /* Tests move time ($SHELF_TEST_CLOCK) to see retention work. */
+        if (shelf__clock_test(&test_now))
+            ts.tv_sec = (time_t)test_now;
+    }
     nanos = (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     snap = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:I, s:I, s:I, s:I, s:O, s:O}",
         "time", (json_int_t)(nanos / 1000000000), "nanos", nanos, "device", u->lib->library_id, "host", host,

@@ -601,6 +601,36 @@ static const char *const migrations[] = {
     "  counter INTEGER NOT NULL\n"
     ");\n"
     "ALTER TABLE sync_hubs ADD COLUMN emptied INTEGER NOT NULL DEFAULT 0;\n",
+
+    /* 11: schedules (lib/service/schedule.c; doc/service.md, "Schedules").
+     * A schedule says what runs (kind, target, options) and when (spec);
+     * state is what the schedule carries from run to run (the next slice
+     * of a check).  Each run is a row of schedule_runs, written at its
+     * start with no end: a row without an end whose schedule lock is free
+     * is a run that was killed (kind and name are kept for the log). */
+    "CREATE TABLE schedules(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  kind TEXT NOT NULL,\n"
+    "  spec TEXT NOT NULL,\n"
+    "  target TEXT NOT NULL,\n"
+    "  options TEXT NOT NULL DEFAULT '{}',\n"
+    "  state TEXT NOT NULL DEFAULT '{}',\n"
+    "  paused INTEGER NOT NULL DEFAULT 0,\n"
+    "  created INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE schedule_runs(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  schedule INTEGER NOT NULL,\n"
+    "  started INTEGER NOT NULL,\n"
+    "  ended INTEGER,\n"
+    "  status TEXT NOT NULL,\n"
+    "  rc INTEGER NOT NULL DEFAULT 0,\n"
+    "  message TEXT,\n"
+    "  detail TEXT NOT NULL DEFAULT '{}',\n"
+    "  pid INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule, id);\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

@@ -272,6 +272,12 @@ int shelf__pubkey_parse(shelf__err *e, const char *text, size_t n, char key[SHEL
 /* Time. */
 int64_t shelf__now(void);          /* unix seconds */
 double shelf__monotonic(void);     /* seconds from an arbitrary origin */
+/* The schedules' clock (clock.c): Unix seconds from $SHELF_TEST_CLOCK's
+ * file when it names one that holds a number (tests), else the wall
+ * clock.  shelf__clock_test sets *now and returns 1 only in the first
+ * case (a backup then dates its snapshot by it, so retention is tested). */
+int64_t shelf__clock_now(void);
+int shelf__clock_test(int64_t *now);
 
 /*
  * Outside XML (xml.c): parse data[0..n) with libxml2, no network, no DTD,

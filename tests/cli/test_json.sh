@@ -137,6 +137,17 @@ js 0 "backup test-restore" backup test-restore "$T/repo"
 js 0 "backup key list" backup key list "$T/repo"
 js 0 "restore --preview" restore "$T/repo" latest 1 --preview
 js 0 "log" log
+js 0 "schedule add" schedule add backup daily 03:00 --target "$T/repo" --keep-last 3
+js 0 "schedule ls" schedule ls
+js 0 "schedule run" schedule run backup-1
+js 0 "schedule run --due" schedule run --due
+js 0 "schedule log" schedule log
+js 0 "schedule pause" schedule pause backup-1
+js 0 "schedule resume" schedule resume backup-1
+js 0 "schedule add (to nowhere)" schedule add check hourly --target "$T/no repo" --name lost
+js 1 "schedule run (a failed run)" schedule run lost
+js 0 "schedule suggest" schedule suggest
+js 0 "schedule rm" schedule rm backup-1
 unset SHELF_PASSWORD
 js 0 "rm" rm --force 3
 check_json
@@ -144,7 +155,7 @@ check_json
 # ---- option errors and the global options ---------------------------------------------
 for cmd in "ls --bogus" "search --limit" "import --batch" "patch import --bogus x" "backup --bogus x" \
            "archive export --bogus" "stream render --bogus" "store frag --bogus" "fav --on 1" \
-           "gc --dry-run=1" "ls -x"; do
+           "gc --dry-run=1" "ls -x" "schedule add --bogus" "schedule add backup" "schedule bogus"; do
     # shellcheck disable=SC2086
     expect 2 "option error: $cmd" "$SHELF" $cmd
     case "$err" in
