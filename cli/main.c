@@ -144,6 +144,7 @@ static const struct command {
     { "remote", cmd_remote }, { "device", cmd_device },
     { "sync", cmd_sync },
     { "conflicts", cmd_conflicts }, { "keys", cmd_keys }, { "serve", cmd_serve },
+    { "watch", cmd_watch },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a
