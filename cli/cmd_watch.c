@@ -23,13 +23,14 @@ static const char *action_name(int status)
     }
 }
 
-/* A line is written whole and at once: a reader of a pipe sees it now. */
+/* A line is written whole and at once: a reader of a pipe sees it now.  A
+ * failed write shows in ferror(stdout), which main checks at the end. */
 static void print_json_line(json_t *v)
 {
     if (v && json_dumpf(v, stdout, JSON_COMPACT) == 0)
-        putchar('\n');
+        (void)putchar('\n');
     json_decref(v);
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 /* on_file, on this thread, inside shelf_watch_step. */
@@ -41,15 +42,17 @@ static void on_file(void *ud, int status, const char *path, int64_t id, const ch
         json_t *v = json_pack("{s:s, s:o, s:I}", "action", action_name(status), "path", tool_json_name(path),
                               "id", (json_int_t)id);
 
-        if (v && reason)
-            json_object_set_new(v, "reason", json_string(reason));
+        if (v && reason && json_object_set_new(v, "reason", json_string(reason)) != 0) {
+            json_decref(v);
+            v = NULL;
+        }
         print_json_line(v);
     } else {
         char *p = cli_name_text(path);
 
-        printf("%s %s%s%s\n", action_name(status), p ? p : "?", reason ? ": " : "", reason ? reason : "");
+        (void)printf("%s %s%s%s\n", action_name(status), p ? p : "?", reason ? ": " : "", reason ? reason : "");
         shelf_free(p);
-        fflush(stdout);
+        (void)fflush(stdout);
     }
 }
 
@@ -63,9 +66,9 @@ static void on_note(void *ud, const char *line)
     } else {
         char *p = cli_name_text(line);
 
-        printf("%s\n", p ? p : line);
+        (void)printf("%s\n", p ? p : line);
         shelf_free(p);
-        fflush(stdout);
+        (void)fflush(stdout);
     }
 }
 

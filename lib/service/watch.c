@@ -302,17 +302,39 @@ static void drop_tree(shelf_watch *w, const char *path, const wroot *except)
     }
 }
 
-static unsigned long watch_limit(void)
+/* A number from a file of /proc (0 when it cannot be read). */
+static unsigned long proc_number(const char *path)
 {
-    FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "re");
+    FILE *f = fopen(path, "re");
+    char line[64];
     unsigned long n = 0;
 
     if (f) {
-        if (fscanf(f, "%lu", &n) != 1)
-            n = 0;
-        fclose(f);
+        if (fgets(line, sizeof line, f))
+            n = strtoul(line, NULL, 10);
+        (void)fclose(f);
     }
     return n;
+}
+
+/* Say that the watch limit stopped the watches of root r (once: r is
+ * polled from now on).  The limit is the smaller of the system's and the
+ * user namespace's (a container's). */
+static void limit_reached(shelf_watch *w, wroot *r)
+{
+    unsigned long sys = proc_number("/proc/sys/fs/inotify/max_user_watches");
+    unsigned long ns = proc_number("/proc/sys/user/max_inotify_watches");
+    const char *name = "fs.inotify.max_user_watches";
+    unsigned long n = sys;
+
+    if (ns && (!n || ns < n)) {
+        name = "user.max_inotify_watches";
+        n = ns;
+    }
+    r->state = ROOT_POLLED;
+    r->next_poll = shelf__monotonic() + w->o.poll_ms / 1000.0;
+    note(w, "watch limit reached under %s (%s = %lu): rescanning it every %d s; raise it with: sysctl %s=%lu",
+         r->path, name, n, (w->o.poll_ms + 999) / 1000, name, n ? n * 4 : 524288);
 }
 
 /* Watch the tree of root r; at the watch limit, fall back to polling it. */
@@ -329,13 +351,7 @@ static int watch_root(shelf_watch *w, wroot *r)
         return rc;
     r->wd = add_watch(w, r->path, &err);   /* (its wd; already watched) */
     if (limit && r->state != ROOT_POLLED) {
-        unsigned long n = watch_limit();
-
-        r->state = ROOT_POLLED;
-        r->next_poll = shelf__monotonic() + w->o.poll_ms / 1000.0;
-        note(w, "watch limit reached under %s (fs.inotify.max_user_watches = %lu): rescanning it every %d s;"
-             " raise it with: sysctl fs.inotify.max_user_watches=%lu",
-             r->path, n, (w->o.poll_ms + 999) / 1000, n ? n * 4 : 524288);
+        limit_reached(w, r);
     } else if (!limit && r->state == ROOT_POLLED) {
         r->state = ROOT_WATCHED;
         note(w, "root %s is watched whole again", r->path);
@@ -594,15 +610,8 @@ static int on_event(shelf_watch *w, const struct inotify_event *ev)
 
             if ((rc = add_tree(w, path, &limit)) == SHELF_OK)
                 rc = queue(w, &w->folders, path);
-            if (rc == SHELF_OK && limit && pr && pr->state == ROOT_WATCHED) {
-                unsigned long n = watch_limit();
-
-                pr->state = ROOT_POLLED;
-                pr->next_poll = shelf__monotonic() + w->o.poll_ms / 1000.0;
-                note(w, "watch limit reached under %s (fs.inotify.max_user_watches = %lu): rescanning it"
-                     " every %d s; raise it with: sysctl fs.inotify.max_user_watches=%lu",
-                     pr->path, n, (w->o.poll_ms + 999) / 1000, n ? n * 4 : 524288);
-            }
+            if (rc == SHELF_OK && limit && pr && pr->state == ROOT_WATCHED)
+                limit_reached(w, pr);
         } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
             if ((rc = queue(w, &w->gone, path)) == SHELF_OK)
                 rc = strv_add(w, &w->stale, path);

@@ -231,7 +231,7 @@ if unshare -U -r true 2>/dev/null; then
     bg_pids="$bg_pids $WPID"
     wait_out "\"note\":\"watch limit reached under $T/deep" && ok "watch limit: said" ||
         fail "no watch limit note: $(cat "$OUT" "$OUT.err")"
-    contains "with the sysctl to raise" "$(cat "$OUT")" "sysctl fs.inotify.max_user_watches="
+    contains "with the sysctl to raise" "$(cat "$OUT")" "(user.max_inotify_watches = 3): rescanning it every 1 s; raise it with: sysctl user.max_inotify_watches=12"
     "$SHELF_TG" --seed 51 "$T/deep/a/b/c/d/e/d2.wav"
     wait_in "$T/deep/a/b/c/d/e/d2.wav" && ok "an unwatched folder is rescanned" || fail "d2 not imported"
     check "said once" "$(count "watch limit reached under $T/deep ")" = 1
