@@ -98,7 +98,10 @@ SHELF_API int shelf_watch_timeout(const shelf_watch *w);
  * Read the events that are there (never waiting for more), then run what is
  * due: a batch of imports, a check of the roots every 2 s (a root gone or
  * back, a root added meanwhile, the periodic rescans).  Callbacks fire
- * here.  An import that fails is a note, not an error: SHELF_OK unless the
+ * here.  A step that runs a batch takes as long as its imports (a rescan
+ * is an import of the root: a stat per file), and waits for the library's
+ * shared lock as an import does.
+ * An import that fails is a note, not an error: SHELF_OK unless the
  * watcher itself cannot go on (the descriptor failed: SHELF_EIO; memory:
  * SHELF_ENOMEM), with the message in shelf_errmsg(lib).
  */

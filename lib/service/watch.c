@@ -924,7 +924,9 @@ int shelf_watch_timeout(const shelf_watch *w)
     t -= now;
     if (t <= 0)
         return 0;
-    return (int)(t * 1000) + 1;
+    if (t >= TICK_S)
+        return (int)(TICK_S * 1000);
+    return (int)(t * 1000) + 1;     /* not a millisecond early */
 }
 
 int shelf_watch_step(shelf_watch *w)
