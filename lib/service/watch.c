@@ -473,6 +473,8 @@ static int64_t data_version(shelf_watch *w)
     return v;
 }
 
+static int read_events(shelf_watch *w);
+
 /* Every 2 s: roots added or removed elsewhere, roots gone or back, the
  * periodic rescans of roots over the watch limit. */
 static int tick(shelf_watch *w, double now)
@@ -493,9 +495,29 @@ static int tick(shelf_watch *w, double now)
         int there = lstat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode);
 
         if (r->state != ROOT_GONE) {
-            if (!there || sb.st_dev != r->dev || sb.st_ino != r->ino)
-                root_lost(w, r, there && sb.st_dev != r->dev);
-            else if (r->state == ROOT_POLLED && now >= r->next_poll) {
+            if (!there) {
+                root_lost(w, r, 0);
+            } else if (sb.st_dev != r->dev || sb.st_ino != r->ino) {
+                /* Another folder at the path.  An unmount queues its
+                 * IN_UNMOUNT before it returns: read it first, so an empty
+                 * mount point is never rescanned (it would mark the
+                 * volume's samples missing). */
+                if ((rc = read_events(w)) != SHELF_OK)
+                    return rc;
+                if (r->state == ROOT_GONE)
+                    continue;
+                drop_tree(w, r->path, r);
+                if ((rc = watch_root(w, r)) == SHELF_ENOTFOUND) {
+                    root_lost(w, r, 0);
+                    continue;
+                }
+                if (rc != SHELF_OK)
+                    return rc;
+                note(w, "root %s is another folder now (a volume mounted on it): rescanning it", r->path);
+                r->rescan = 1;
+                if (!w->first)
+                    w->first = w->last = now - w->debounce;
+            } else if (r->state == ROOT_POLLED && now >= r->next_poll) {
                 r->next_poll = now + w->o.poll_ms / 1000.0;
                 r->rescan = 1;
                 if (!w->first)

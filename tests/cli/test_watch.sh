@@ -18,7 +18,7 @@ restore() {
     [ -z "$QUEUED" ] || echo "$QUEUED" >/proc/sys/fs/inotify/max_queued_events
     QUEUED=""
 }
-trap 'restore; s3rver_stop; bg_stop; umount "$CARD" 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'restore; s3rver_stop; bg_stop; umount "$CARD" 2>/dev/null; umount "$T/plain" 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 
 mkdir -p "$S/kicks" "$T/outside"
 for i in 1 2 3 4; do "$SHELF_TG" --seed "$i" "$S/kicks/k$i.wav"; done
@@ -191,6 +191,18 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$CARD" && mount -t tmpfs -o size=8m shelfca
     wait_in "$CARD/c4.wav" && ok "a new file on the card is imported" || fail "c4 not imported"
     check "the card's sample kept its id" "$(row "$CARD/c1.wav")" = "$C1 0"
     check "what is not on the card any more is missing" "$(row "$CARD/c2.wav" | cut -d' ' -f2)" = 1
+    # a volume mounted over a watched root: the root is another folder now
+    PLAIN="$T/plain"
+    mkdir -p "$PLAIN"
+    "$SHELF_TG" --seed 44 "$PLAIN/p1.wav"
+    expect 0 "import a plain folder" "$SHELF" import "$PLAIN"
+    wait_out "\"note\":\"new root $PLAIN: watching it\"" || fail "plain root not seen"
+    mkdir -p "$T/outside/over"
+    "$SHELF_TG" --seed 45 "$T/outside/over/o1.wav"
+    mount -t tmpfs -o size=8m shelfover "$PLAIN" && cp "$T/outside/over/o1.wav" "$PLAIN/o1.wav" || fail "mount over"
+    wait_out "\"note\":\"root $PLAIN is another folder now" && ok "mounted over: said" || fail "mount over not seen"
+    wait_in "$PLAIN/o1.wav" && ok "mounted over: rescanned" || fail "o1 not imported"
+    umount "$PLAIN"
 else
     skip "unmounted root" "needs root to mount a tmpfs"
 fi
