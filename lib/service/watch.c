@@ -134,6 +134,8 @@ static void strv_uniq(strv *s)
 {
     size_t i, k = 0;
 
+    if (s->n < 2)
+        return;
     qsort(s->v, s->n, sizeof *s->v, cmp_str);
     for (i = 0; i < s->n; i++) {
         if (k && !strcmp(s->v[k - 1], s->v[i]))
