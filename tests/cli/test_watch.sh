@@ -5,7 +5,8 @@
 # roots keep the id, tags and rating; moving out marks missing and back in
 # takes the same id; deletes mark missing; odd names pass; a root imported
 # by another process meanwhile is watched; an unmounted root is waited for
-# (its samples left alone) and rescanned when it is back; a queue overflow
+# (its samples left alone) and rescanned when it is back, a volume mounted
+# on a root is a rescan of it; a queue overflow
 # rescans; the watch limit falls back to a periodic rescan.  Each fallback
 # is proved by its note, the catalog's rows and the ids.
 . "$(dirname "$0")/lib.sh"
