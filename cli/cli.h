@@ -205,6 +205,7 @@ int cmd_keys(const cli *c, int argc, char **argv);
 int cmd_serve(const cli *c, int argc, char **argv);
 int cmd_daemon(const cli *c, int argc, char **argv);
 int cmd_status(const cli *c, int argc, char **argv);
+int cmd_watch(const cli *c, int argc, char **argv);
 /* Signatures (cmd_keys.c): the trust class as a word ("self", "paired",
  * "trusted", "revoked", "unknown"); a signature as JSON (null when
  * unsigned); one line on f saying who signed and whether they are trusted. */

@@ -29,6 +29,16 @@ static const cmd_doc cmd_docs[] = {
       "library's store; an original that differs from\n"
       "its copy is reported, --replace takes it; -v\n"
       "names every file" },
+    { NULL, "watch", "watch [--debounce MS] [--poll MS] [--no-scan]",
+      "keep the catalog in step with the root folders by\n"
+      "itself (doc/service.md): rescan them, then import\n"
+      "what is written, moved or deleted there within a\n"
+      "second (MS of quiet, 500); prints one line per\n"
+      "change (imported, updated, moved, missing, failed\n"
+      "PATH) and per note (queue overflow, a root gone or\n"
+      "back, the watch limit: such a root is rescanned\n"
+      "every --poll MS, 60000); until SIGINT or SIGTERM\n"
+      "(exit 0)" },
     { NULL, "stats", "stats", "counts and sizes of the library" },
 
     { "Browse", "ls", "ls [--sort [-]KEY] [-r] [--limit N] [--offset N] [--missing] [--fav]",

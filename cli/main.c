@@ -145,6 +145,7 @@ static const struct command {
     { "sync", cmd_sync }, { "schedule", cmd_schedule },
     { "conflicts", cmd_conflicts }, { "keys", cmd_keys }, { "serve", cmd_serve },
     { "daemon", cmd_daemon }, { "status", cmd_status },
+    { "watch", cmd_watch },
 };
 
 /* Output that could not be written (a full disk, a closed pipe) makes a

@@ -43,7 +43,7 @@ extern "C" {
  *   shelf_import_opts, shelf_stream_opts, shelf_stream_loop_opts,
  *   shelf_stress_opts, shelf_archive_export_opts, shelf_archive_import_opts,
  *   shelf_media_export_opts, shelf_repo_opts, shelf_backup_opts,
- *   shelf_restore_opts, shelf_forget_opts): zero-initialise, set
+ *   shelf_restore_opts, shelf_forget_opts, shelf_watch_opts): zero-initialise, set
  *   size = sizeof.  A size below the struct's first published version is
  *   SHELF_EINVAL; an older, smaller struct is accepted and the fields it
  *   lacks read as zero (their defaults); a newer, larger struct is accepted

@@ -23,4 +23,18 @@ int shelf__import_run(shelf_library *lib, const char *const *paths, size_t npath
                       const shelf_import_opts *opts, shelf_import_stats *stats,
                       int (*after)(shelf_library *lib));
 
+/*
+ * Mark missing the samples at or under each of paths (absolute; a file or
+ * a folder inside a root) whose files are gone now, as an import of their
+ * folder would, without walking anything: for the watcher (lib/service),
+ * which knows what was deleted or moved away.  A row whose file is there,
+ * a managed row (its copy is the sample), a path in no root and a root
+ * folder that is not there (an unmounted volume hides nothing) are left
+ * alone.  One transaction; opts->on_file hears SHELF_FILE_MISSING for each
+ * row after the commit and stats->missing counts them (stats is never
+ * NULL).  Holds the shared library lock while it runs.
+ */
+int shelf__import_gone(shelf_library *lib, const char *const *paths, size_t npaths,
+                       const shelf_import_opts *opts, shelf_import_stats *stats);
+
 #endif /* SHELF_IMPORT_INT_H */

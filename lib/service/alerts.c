@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "shelf/shelf.h"
 #include "../catalog/catalog_int.h"
 
@@ -171,6 +172,189 @@ static void devices_silent(alerts *a)
         a->rc = rc;
 }
 
+/* ---- schedules and their targets ------------------------------------------------------ */
+
+/* A schedule's words for people: "backup 'nightly'". */
+static void sched_name(const shelf_schedule_info *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s '%s'", s->kind, s->name);
+}
+
+typedef struct targets {
+    char **v;
+    size_t n, cap;
+} targets;
+
+/* Remember target t (once) to ask for its space. */
+static void target_add(alerts *a, targets *t, const char *target)
+{
+    size_t i;
+
+    if (!target || !*target || a->rc != SHELF_OK)
+        return;
+    for (i = 0; i < t->n; i++)
+        if (!strcmp(t->v[i], target))
+            return;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 8;
+        char **v = realloc(t->v, cap * sizeof *v);
+
+        if (!v) {
+            a->rc = shelf__seterr(&a->lib->err, SHELF_ENOMEM, "out of memory");
+            return;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    if (!(t->v[t->n] = strdup(target))) {
+        a->rc = shelf__seterr(&a->lib->err, SHELF_ENOMEM, "out of memory");
+        return;
+    }
+    t->n++;
+}
+
+typedef struct sched_walk {
+    alerts *a;
+    targets t;
+    int backups;                /* backup schedules, paused or not */
+} sched_walk;
+
+static int on_schedule(void *ud, const shelf_schedule_info *s)
+{
+    sched_walk *w = ud;
+    alerts *a = w->a;
+    char who[256], key[300], action[300], when[32];
+    int64_t grace;
+
+    sched_name(s, who, sizeof who);
+    if (!strcmp(s->kind, "backup")) {
+        w->backups++;
+        target_add(a, &w->t, s->target);
+    } else if (!strcmp(s->kind, "copy") && s->options) {
+        json_error_t jerr;
+        json_t *o = json_loads(s->options, 0, &jerr);
+        const char *to = json_string_value(json_object_get(o, "to"));
+
+        target_add(a, &w->t, to);
+        json_decref(o);
+    }
+    if (s->paused) {
+        snprintf(key, sizeof key, "paused:%s", s->name);
+        snprintf(action, sizeof action, "shelf schedule resume %s", s->name);
+        add(a, SHELF_ALERT_INFO, 0, key, action, "%s is paused: it does not run", who);
+        return a->rc != SHELF_OK;
+    }
+    if (s->running)
+        return 0;
+    /* The last run did not work. */
+    if (s->last_state && (!strcmp(s->last_state, "failed") || !strcmp(s->last_state, "interrupted"))) {
+        int damage = !strcmp(s->kind, "check") && s->last_status == SHELF_ECORRUPT;
+        int interrupted = !strcmp(s->last_state, "interrupted");
+
+        snprintf(key, sizeof key, "%s:%s", damage ? "damage" : interrupted ? "interrupted" : "failed", s->name);
+        snprintf(action, sizeof action, "shelf schedule log %s; shelf schedule run %s", s->name, s->name);
+        if (damage)
+            add(a, SHELF_ALERT_ERROR, s->last_end ? s->last_end : s->last_run, key, action,
+                "%s found damage in %s: %s", who, s->target, s->last_message ? s->last_message : "see its log");
+        else if (interrupted)
+            add(a, SHELF_ALERT_WARNING, s->last_run, key, action,
+                "%s was interrupted (the process was killed); it runs again when due", who);
+        else
+            add(a, !strcmp(s->kind, "sync") ? SHELF_ALERT_WARNING : SHELF_ALERT_ERROR,
+                s->last_end ? s->last_end : s->last_run, key, action, "%s failed: %s", who,
+                s->last_message ? s->last_message : "see its log");
+        if (a->rc != SHELF_OK)
+            return 1;
+    }
+    /* Late: the schedule promised a run within its period and none worked
+     * (the machine was off, no daemon runs, or the runs fail). */
+    grace = s->period / 2 > 3600 ? s->period / 2 : 3600;
+    if (!strcmp(s->kind, "backup")) {
+        int64_t since = s->last_ok ? s->last_ok : s->created;
+
+        if (s->period > 0 && a->now - since > s->period + grace) {
+            snprintf(key, sizeof key, "backup-late:%s", s->name);
+            snprintf(action, sizeof action, "shelf schedule run %s", s->name);
+            ago(a->now - since, when, sizeof when);
+            if (s->last_ok)
+                add(a, a->now - since > 3 * s->period ? SHELF_ALERT_ERROR : SHELF_ALERT_WARNING,
+                    since + s->period, key, action, "the last backup by %s worked %s ago (it runs %s)", who,
+                    when, s->spec);
+            else
+                add(a, a->now - since > 3 * s->period ? SHELF_ALERT_ERROR : SHELF_ALERT_WARNING,
+                    since + s->period, key, action, "%s has not made a backup yet (added %s ago, runs %s)", who,
+                    when, s->spec);
+        }
+    } else if (s->next_due && a->now - s->next_due > grace) {
+        snprintf(key, sizeof key, "due:%s", s->name);
+        snprintf(action, sizeof action, "shelf schedule run %s", s->name);
+        ago(a->now - s->next_due, when, sizeof when);
+        add(a, !strcmp(s->kind, "test-restore") || !strcmp(s->kind, "check") ? SHELF_ALERT_WARNING
+                                                                              : SHELF_ALERT_INFO,
+            s->next_due, key, action, "%s has been due for %s (no daemon ran it)", who, when);
+    }
+    return a->rc != SHELF_OK;
+}
+
+/* The space of one target: a warning when less than space_percent of it
+ * (or of its budget) is free, an error under a quarter of that. */
+static void target_space(alerts *a, const char *target)
+{
+    shelf_remote_terms t;
+    char key[600], *msg = NULL, free_s[32], of[32];
+    uint64_t room = 0, whole = 0;
+    int rc;
+
+    memset(&t, 0, sizeof t);
+    snprintf(key, sizeof key, "space:%s", target);
+    if ((rc = shelf_remote_terms_get(target, 1, &t, &msg)) != SHELF_OK) {
+        add(a, SHELF_ALERT_INFO, 0, key, "shelf remote test", "cannot ask %s for its space: %s", target,
+            msg ? msg : shelf_strerror(rc));
+        shelf_free(msg);
+        return;
+    }
+    if (t.space_error) {
+        add(a, SHELF_ALERT_INFO, 0, key, "shelf remote test", "cannot ask %s for its space: %s", target,
+            t.space_error);
+    } else if (t.budget && t.used != UINT64_MAX) {
+        whole = t.budget;
+        room = t.used < t.budget ? t.budget - t.used : 0;
+    } else if (t.avail != UINT64_MAX && t.used != UINT64_MAX) {
+        whole = t.used + t.avail;
+        room = t.avail;
+    }
+    if (whole && room * 100 < whole * (uint64_t)a->o.space_percent) {
+        snprintf(free_s, sizeof free_s, "%.1f GB", (double)room / 1e9);
+        snprintf(of, sizeof of, "%.1f GB", (double)whole / 1e9);
+        add(a, room * 400 < whole * (uint64_t)a->o.space_percent ? SHELF_ALERT_ERROR : SHELF_ALERT_WARNING, 0,
+            key, "shelf backup forget (a tighter --keep-*), or a larger target",
+            "%s has %s free of %s%s", target, free_s, of, t.budget ? " (its budget)" : "");
+    }
+    shelf_remote_terms_release(&t);
+}
+
+static void schedules(alerts *a)
+{
+    sched_walk w;
+    size_t i;
+    int rc;
+
+    memset(&w, 0, sizeof w);
+    w.a = a;
+    rc = shelf_schedule_list(a->lib, a->now, on_schedule, &w);
+    if (rc < 0 && a->rc == SHELF_OK)
+        a->rc = rc;
+    if (a->rc == SHELF_OK && !w.backups)
+        add(a, SHELF_ALERT_INFO, 0, "no-backup", "shelf schedule suggest",
+            "no backup is scheduled: nothing keeps a copy of this library by itself");
+    for (i = 0; i < w.t.n; i++) {
+        if (a->rc == SHELF_OK && (a->o.flags & SHELF_ALERTS_SPACE))
+            target_space(a, w.t.v[i]);
+        free(w.t.v[i]);
+    }
+    free(w.t.v);
+}
+
 /* ---- the walk --------------------------------------------------------------------- */
 
 static int by_severity(const void *x, const void *y)
@@ -205,6 +389,8 @@ int shelf_alerts(shelf_library *lib, int64_t now, const shelf_alert_opts *o,
         sync_conflicts(&a);
     if (a.rc == SHELF_OK)
         devices_silent(&a);
+    if (a.rc == SHELF_OK)
+        schedules(&a);
     rc = a.rc;
     if (rc == SHELF_OK)
         qsort(a.v, a.n, sizeof *a.v, by_severity);
