@@ -111,6 +111,9 @@ void cli_json_check(int r);
 /* Print text on stderr with a caret under byte column pos (1-based), only
  * the part around it when text is long. */
 void cli_show_column(const char *text, int pos);
+/* A SHELF_FILE_ status as a word: "imported", "updated", "moved",
+ * "missing", "differs", "failed", "unchanged". */
+const char *cli_file_action(int status);
 /* mkdir -p (mode 0777 before the umask); 0, or -1 with errno set. */
 int cli_mkdirs(const char *path);
 /* "1.2 MB" */

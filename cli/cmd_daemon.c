@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -200,6 +201,10 @@ typedef struct daemon_ctx {
     seen before, now;
     unsigned alert_flags;
     _Atomic int stop;           /* set when a signal came: threads finish */
+    int wake;                   /* eventfd: threads ask the main loop to look
+                                   for alerts now (a run ended), and the main
+                                   loop wakes threads to stop */
+    int stop_fd;                /* eventfd the threads poll: readable once stopping */
 } daemon_ctx;
 
 static int on_alert(void *ud, const shelf_alert *a)
@@ -227,7 +232,7 @@ static void look_for_alerts(daemon_ctx *d)
     memset(&o, 0, sizeof o);
     o.size = sizeof o;
     o.flags = d->alert_flags;
-    rc = shelf_alerts(d->lib, (int64_t)time(NULL), &o, on_alert, d);
+    rc = shelf_alerts(d->lib, shelf_clock_now(), &o, on_alert, d);
     if (rc != SHELF_OK) {
         say(&d->log, LOG_ERR, "alert", NULL, "cannot look for alerts: %s", shelf_errmsg(d->lib));
         seen_release(&d->now);
@@ -357,6 +362,155 @@ static int install_unit(const cli *c, shelf_library *lib, const char *dir, char 
     return EXIT_OK;
 }
 
+/* ---- threads: each with a library handle of its own ------------------------------------ */
+
+/* Ask the main loop to look for alerts now (a scheduled run ended). */
+static void wake_main(daemon_ctx *d)
+{
+    uint64_t one = 1;
+
+    if (write(d->wake, &one, sizeof one) != (ssize_t)sizeof one) {
+        /* the counter is full: the main loop is woken anyway */
+    }
+}
+
+/* ---- watch folders, on a thread of its own ----------------------------------------------- */
+
+typedef struct watch_thread {
+    daemon_ctx *d;
+    shelf_library *lib;
+    shelf_watch_opts o;
+    pthread_t tid;
+    int started;
+} watch_thread;
+
+static void on_watch_file(void *ud, int status, const char *path, int64_t id, const char *reason)
+{
+    daemon_ctx *d = ud;
+    char *p = cli_name_text(path);
+
+    say(&d->log, status == SHELF_FILE_FAILED ? LOG_WARN : LOG_INFO, "watch",
+        json_pack("{s:s, s:o, s:I, s:s?}", "action", cli_file_action(status), "path", tool_json_name(path), "id",
+                  (json_int_t)id, "reason", reason),
+        "%s %s%s%s", cli_file_action(status), p ? p : "?", reason ? ": " : "", reason ? reason : "");
+    shelf_free(p);
+}
+
+static void on_watch_note(void *ud, const char *line)
+{
+    daemon_ctx *d = ud;
+    char *p = cli_name_text(line);
+
+    say(&d->log, LOG_NOTICE, "watch", NULL, "%s", p ? p : line);
+    shelf_free(p);
+}
+
+static void *watch_main(void *arg)
+{
+    watch_thread *t = arg;
+    daemon_ctx *d = t->d;
+    shelf_watch *w = NULL;
+
+    if (shelf_watch_open(t->lib, &t->o, &w) != SHELF_OK) {
+        say(&d->log, LOG_ERR, "watch", NULL, "cannot watch the roots: %s", shelf_errmsg(t->lib));
+        return NULL;
+    }
+    while (!atomic_load(&d->stop)) {
+        struct pollfd fds[2] = { { shelf_watch_fd(w), POLLIN, 0 }, { d->stop_fd, POLLIN, 0 } };
+
+        if (poll(fds, 2, shelf_watch_timeout(w)) < 0 && errno != EINTR) {
+            say(&d->log, LOG_ERR, "watch", NULL, "cannot wait for events: %s", cli_errno_text(errno));
+            break;
+        }
+        if (atomic_load(&d->stop))
+            break;
+        if (shelf_watch_step(w) != SHELF_OK) {
+            say(&d->log, LOG_ERR, "watch", NULL, "watching stopped: %s", shelf_errmsg(t->lib));
+            break;
+        }
+    }
+    shelf_watch_close(w);
+    return NULL;
+}
+
+/* ---- schedules, on a thread of its own ---------------------------------------------------- */
+
+#define SCHEDULE_LOOK_MS 5000   /* schedules added or changed meanwhile are seen this soon */
+
+typedef struct sched_thread {
+    daemon_ctx *d;
+    shelf_library *lib;
+    pthread_t tid;
+    int started;
+} sched_thread;
+
+static int on_sched_progress(void *ud, const shelf_schedule_progress *p)
+{
+    daemon_ctx *d = ud;
+
+    (void)p;
+    return atomic_load(&d->stop);   /* a signal: the run stops at its next step */
+}
+
+static int on_sched_run(void *ud, const shelf_schedule_run_info *r)
+{
+    daemon_ctx *d = ud;
+    json_t *extra = json_pack("{s:s, s:s, s:s, s:I}", "schedule", r->schedule, "kind", r->kind, "state", r->state,
+                              "run", (json_int_t)r->id);
+
+    if (!strcmp(r->state, "running")) {
+        say(&d->log, LOG_NOTICE, "schedule", extra, "%s '%s' started", r->kind, r->schedule);
+        return 0;
+    }
+    if (extra && r->detail) {
+        json_t *detail = json_loads(r->detail, 0, NULL);
+
+        if (detail)
+            (void)json_object_set_new(extra, "detail", detail);
+    }
+    if (!strcmp(r->state, "ok"))
+        say(&d->log, LOG_NOTICE, "schedule", extra, "%s '%s' done in %lld s", r->kind, r->schedule,
+            (long long)(r->ended - r->started));
+    else
+        say(&d->log, !strcmp(r->state, "cancelled") ? LOG_NOTICE : LOG_ERR, "schedule", extra, "%s '%s' %s: %s",
+            r->kind, r->schedule, r->state, r->message ? r->message : "see shelf schedule log");
+    wake_main(d);
+    return 0;
+}
+
+static void *sched_main(void *arg)
+{
+    sched_thread *t = arg;
+    daemon_ctx *d = t->d;
+    shelf_schedule_run_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.progress = on_sched_progress;
+    o.on_run = on_sched_run;
+    o.ud = d;
+    while (!atomic_load(&d->stop)) {
+        struct pollfd fds[1] = { { d->stop_fd, POLLIN, 0 } };
+        int64_t now = shelf_clock_now(), when = 0;
+        int timeout = SCHEDULE_LOOK_MS, rc;
+
+        if (shelf_schedule_next(t->lib, now, &when) != SHELF_OK) {
+            say(&d->log, LOG_ERR, "schedule", NULL, "cannot read the schedules: %s", shelf_errmsg(t->lib));
+        } else if (when && when <= now) {
+            /* Every due one, once each; a failure is in its run's line. */
+            rc = shelf_schedule_run_due(t->lib, now, &o, NULL);
+            if (rc == SHELF_ECANCELED || atomic_load(&d->stop))
+                break;
+            continue;
+        } else if (when && (when - now) * 1000 < timeout) {
+            timeout = (int)((when - now) * 1000);
+        }
+        if (poll(fds, 1, timeout) < 0 && errno != EINTR)
+            break;
+    }
+    return NULL;
+}
+
 /* ---- sync watch, on a thread of its own ------------------------------------------------ */
 
 typedef struct sync_thread {
@@ -421,10 +575,14 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         { "install-unit", no_argument, NULL, 'I' }, { "unit-dir", required_argument, NULL, 'U' },
         { "hub", required_argument, NULL, 'h' }, { "peer", required_argument, NULL, 'P' },
         { "sync-debounce", required_argument, NULL, 'D' }, { "sync-interval", required_argument, NULL, 'V' },
+        { "no-watch", no_argument, NULL, 'W' }, { "no-schedules", no_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 }
     };
     const char *hubs[CLI_SYNC_MAX], *peers[CLI_SYNC_MAX];
     sync_thread st = { NULL, { hubs, peers, 0, 0, 2, 60, NULL, NULL, NULL }, NULL, 0, 0 };
+    watch_thread wt;
+    sched_thread ct;
+    int watch = 1, schedules = 1;
     daemon_ctx d;
     shelf_library *slib = NULL;
     serve_server *srv = NULL;
@@ -439,6 +597,9 @@ int cmd_daemon(const cli *c, int argc, char **argv)
 
     memset(&d, 0, sizeof d);
     memset(&so, 0, sizeof so);
+    memset(&wt, 0, sizeof wt);
+    memset(&ct, 0, sizeof ct);
+    d.wake = d.stop_fd = -1;
     d.c = c;
     d.alert_flags = SHELF_ALERTS_SPACE;
     so.port = SERVE_DEFAULT_PORT;
@@ -477,6 +638,8 @@ int cmd_daemon(const cli *c, int argc, char **argv)
             if ((ex = cli_seconds_opt("sync-interval", optarg, &st.o.interval)) != EXIT_OK)
                 return ex;
             break;
+        case 'W': watch = 0; break;
+        case 'C': schedules = 0; break;
         case 'I': install = 1; break;
         case 'U': unit_dir = optarg; break;
         default: return EXIT_USAGE;
@@ -484,8 +647,8 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     }
     if (optind != argc || (unit_dir && !install)) {
         cli_error("usage: shelf daemon [--serve [--port N] [--address ADDR]] [--hub HUB]... [--peer HOST:PORT]... "
-                  "[--sync-debounce S] [--sync-interval S] [--log FILE] [--alert-every S] [--no-notify] "
-                  "[--no-space] [--install-unit [--unit-dir DIR]]");
+                  "[--sync-debounce S] [--sync-interval S] [--no-watch] [--no-schedules] [--log FILE] "
+                  "[--alert-every S] [--no-notify] [--no-space] [--install-unit [--unit-dir DIR]]");
         return EXIT_USAGE;
     }
     if ((ex = cli_open(c, 0, &d.lib)) != EXIT_OK)
@@ -546,6 +709,38 @@ int cmd_daemon(const cli *c, int argc, char **argv)
             goto out;
         }
     }
+    if ((d.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+        (d.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        cli_error("cannot make an eventfd: %s", cli_errno_text(errno));
+        ex = EXIT_FAIL;
+        goto out;
+    }
+    if (watch) {
+        if ((ex = cli_open(c, 0, &wt.lib)) != EXIT_OK)
+            goto out;
+        wt.d = &d;
+        wt.o.size = sizeof wt.o;
+        wt.o.on_file = on_watch_file;
+        wt.o.on_note = on_watch_note;
+        wt.o.ud = &d;
+        if ((rc = pthread_create(&wt.tid, NULL, watch_main, &wt)) != 0) {
+            cli_error("cannot start the watcher: %s", cli_errno_text(rc));
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        wt.started = 1;
+    }
+    if (schedules) {
+        if ((ex = cli_open(c, 0, &ct.lib)) != EXIT_OK)
+            goto out;
+        ct.d = &d;
+        if ((rc = pthread_create(&ct.tid, NULL, sched_main, &ct)) != 0) {
+            cli_error("cannot start the scheduler: %s", cli_errno_text(rc));
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        ct.started = 1;
+    }
     if (st.o.nhubs + st.o.npeers > 0) {
         if ((ex = cli_open(c, 0, &st.lib)) != EXIT_OK)
             goto out;
@@ -562,11 +757,11 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     }
     next_alerts = cli_now();
     for (;;) {
-        struct pollfd fds[1] = { { sfd, POLLIN, 0 } };
+        struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { d.wake, POLLIN, 0 } };
         double wait = next_alerts - cli_now();
         int timeout = wait <= 0 ? 0 : wait > 3600 ? 3600000 : (int)(wait * 1000) + 1;
 
-        if (poll(fds, 1, timeout) < 0 && errno != EINTR) {
+        if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
             say(&d.log, LOG_ERR, "stop", NULL, "poll failed: %s", cli_errno_text(errno));
             ex = EXIT_FAIL;
             break;
@@ -579,6 +774,12 @@ int cmd_daemon(const cli *c, int argc, char **argv)
                 break;
             }
         }
+        if (fds[1].revents & POLLIN) {
+            uint64_t n;
+
+            if (read(d.wake, &n, sizeof n) == (ssize_t)sizeof n)
+                next_alerts = cli_now();            /* a run ended: look now */
+        }
         while (waitpid(-1, NULL, WNOHANG) > 0)     /* notify-send that finished */
             ;
         if (cli_now() >= next_alerts) {
@@ -588,10 +789,29 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     }
 out:
     atomic_store(&d.stop, 1);
+    if (d.stop_fd >= 0) {
+        uint64_t one = 1;
+
+        if (write(d.stop_fd, &one, sizeof one) != (ssize_t)sizeof one) {
+            /* the threads also see d.stop at their next wake */
+        }
+    }
+    if (wt.started)
+        pthread_join(wt.tid, NULL);
+    if (ct.started)
+        pthread_join(ct.tid, NULL);
     if (st.started)
         pthread_join(st.tid, NULL);
+    if (wt.lib)
+        shelf_library_close(wt.lib);
+    if (ct.lib)
+        shelf_library_close(ct.lib);
     if (st.lib)
         shelf_library_close(st.lib);
+    if (d.wake >= 0)
+        close(d.wake);
+    if (d.stop_fd >= 0)
+        close(d.stop_fd);
     serve_stop(srv);
     if (slib)
         shelf_library_close(slib);
@@ -702,7 +922,7 @@ int cmd_status(const cli *c, int argc, char **argv)
             printf("daemon   not running (start it: shelf daemon; at each login: shelf daemon --install-unit)\n");
         (void)fflush(stdout);
     }
-    rc = shelf_alerts(lib, (int64_t)time(NULL), &o, on_status_alert, &s);
+    rc = shelf_alerts(lib, shelf_clock_now(), &o, on_status_alert, &s);
     if (rc != SHELF_OK) {
         ex = cli_fail(lib, rc);
         json_decref(s.list);

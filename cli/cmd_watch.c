@@ -10,19 +10,6 @@
 #include <string.h>
 #include "cli.h"
 
-static const char *action_name(int status)
-{
-    switch (status) {
-    case SHELF_FILE_IMPORTED: return "imported";
-    case SHELF_FILE_UPDATED: return "updated";
-    case SHELF_FILE_MOVED: return "moved";
-    case SHELF_FILE_MISSING: return "missing";
-    case SHELF_FILE_DIFFERS: return "differs";
-    case SHELF_FILE_FAILED: return "failed";
-    default: return "unchanged";
-    }
-}
-
 /* A line is written whole and at once: a reader of a pipe sees it now.  A
  * failed write shows in ferror(stdout), which main checks at the end. */
 static void print_json_line(json_t *v)
@@ -39,7 +26,7 @@ static void on_file(void *ud, int status, const char *path, int64_t id, const ch
     const cli *c = ud;
 
     if (c->json) {
-        json_t *v = json_pack("{s:s, s:o, s:I}", "action", action_name(status), "path", tool_json_name(path),
+        json_t *v = json_pack("{s:s, s:o, s:I}", "action", cli_file_action(status), "path", tool_json_name(path),
                               "id", (json_int_t)id);
 
         if (v && reason && json_object_set_new(v, "reason", json_string(reason)) != 0) {
@@ -50,7 +37,7 @@ static void on_file(void *ud, int status, const char *path, int64_t id, const ch
     } else {
         char *p = cli_name_text(path);
 
-        (void)printf("%s %s%s%s\n", action_name(status), p ? p : "?", reason ? ": " : "", reason ? reason : "");
+        (void)printf("%s %s%s%s\n", cli_file_action(status), p ? p : "?", reason ? ": " : "", reason ? reason : "");
         shelf_free(p);
         (void)fflush(stdout);
     }

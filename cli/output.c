@@ -311,3 +311,16 @@ int cli_mkdirs(const char *path)
     }
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
+
+const char *cli_file_action(int status)
+{
+    switch (status) {
+    case SHELF_FILE_IMPORTED: return "imported";
+    case SHELF_FILE_UPDATED: return "updated";
+    case SHELF_FILE_MOVED: return "moved";
+    case SHELF_FILE_MISSING: return "missing";
+    case SHELF_FILE_DIFFERS: return "differs";
+    case SHELF_FILE_FAILED: return "failed";
+    default: return "unchanged";
+    }
+}

@@ -283,7 +283,7 @@ static enum MHD_Result get_status(serve_req *r)
     if (!s.arr)
         return serve_json(r, MHD_HTTP_OK, NULL, 0);
     if ((running = shelf_daemon_running(r->srv->lib, &pid, &since)) < 0 ||
-        (rc = shelf_alerts(r->srv->lib, (int64_t)time(NULL), NULL, on_alert, &s)) != SHELF_OK) {
+        (rc = shelf_alerts(r->srv->lib, shelf_clock_now(), NULL, on_alert, &s)) != SHELF_OK) {
         json_decref(s.arr);
         return serve_lib_error(r, running < 0 ? running : rc);
     }

@@ -2,20 +2,37 @@
 # (a second is refused, one killed with -9 leaves nothing in the way),
 # alerts found, logged once, sent once as a desktop notification and
 # cleared when their condition ends, the log as text and as JSON, --serve
-# hosting the web server, --hub running sync watch, SIGTERM stopping it with exit 0, and the systemd
+# hosting the web server, --hub running sync watch, due schedules run
+# and the roots watched on threads of their own, SIGTERM stopping it with exit 0, and the systemd
 # unit of --install-unit read by systemd, for a library with an odd path.
 . "$(dirname "$0")/lib.sh"
 json_count() { python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])'; }
+
+# The clock the schedules and alerts read (SHELF_TEST_CLOCK: a file).
+export TZ=UTC HOME="$T/home" XDG_CONFIG_HOME="$T/cfg"
+unset SHELF_PASSWORD
+mkdir -p "$HOME"
+CLOCK="$T/clock"
+export SHELF_TEST_CLOCK="$CLOCK"
+NOW=$(date +%s)
+echo "$NOW" >"$CLOCK"
+at() { echo $((NOW + $1)) >"$CLOCK"; }     # at SECONDS: the clock that far on
 
 S="$T/samples"
 mkdir -p "$S"
 "$SHELF_TG" "$S/Kick Deep.wav" "$S/Snare Tight.wav"
 expect 0 "import" "$SHELF" import "$S"
 
-# status: nothing needs the musician yet.
+# status: a library with no backup scheduled says so, for information.
+expect 0 "status of a new library" "$SHELF" status --offline
+contains "status says no backup is scheduled" "$out" "no backup is scheduled"
+contains "and what to do" "$out" "-> shelf schedule suggest"
+contains "status says no daemon runs" "$out" "daemon   not running"
+R="$T/repo"
+expect 0 "a backup repository" "$SHELF" backup init --no-encryption "$R"
+expect 0 "a nightly backup" "$SHELF" schedule add backup daily 03:00 --target "$R" --name nightly
 expect 0 "status when all is well" "$SHELF" status --offline
 contains "status says all is well" "$out" "none: all is well"
-contains "status says no daemon runs" "$out" "daemon   not running"
 
 # A sample goes missing: an alert for information, exit still 0.
 mv "$S/Kick Deep.wav" "$T/kick-away.wav"
@@ -146,6 +163,42 @@ kill -TERM "$DPID"
 wait "$DPID"
 check "SIGTERM stops the daemon and its sync thread, exit 0" "$?" = 0
 expect 2 "a bad --sync-interval is usage" "$SHELF" daemon --hub "$H" --sync-interval 0
+
+# Schedules and watch folders in the daemon: a day later both schedules
+# are due and run on the scheduler's thread; the one that fails is an
+# error alert; a file written into a root is imported by the watcher.
+expect 0 "a schedule that will fail" "$SHELF" schedule add backup daily 03:00 --target "$T/no repository" --name broken
+"$SHELF" --json daemon --no-space --no-notify --alert-every 1 >"$T/c.out" 2>"$T/c.err" &
+DPID=$!
+bg_pids="$bg_pids $DPID"
+for _ in $(seq 50); do grep -q '"event":"start"' "$T/c.out" 2>/dev/null && break; sleep 0.1; done
+at 86400
+ran() { python3 -c '
+import json, sys
+print(sorted((e["schedule"], e["state"]) for e in map(json.loads, open(sys.argv[1]))
+             if e["event"] == "schedule" and e["state"] != "running"))' "$T/c.out"; }
+for _ in $(seq 150); do [ "$(ran)" = "[('broken', 'failed'), ('nightly', 'ok')]" ] && break; sleep 0.1; done
+check "the daemon ran both due schedules" "$(ran)" = "[('broken', 'failed'), ('nightly', 'ok')]"
+expect 0 "the backup is in the repository" "$SHELF" --json backup list "$R"
+check "one snapshot" "$(json 'len(j)')" = 1
+for _ in $(seq 50); do grep -q '"key":"failed:broken"' "$T/c.out" && break; sleep 0.1; done
+contains "the failed run is an error alert" "$(grep '"key":"failed:broken"' "$T/c.out")" '"severity":"error"'
+expect 12 "status: an error needs you (exit 12)" "$SHELF" status --offline
+contains "status names the failed schedule" "$out" "backup 'broken' failed"
+"$SHELF_TG" --seed 7 "$S/Hat New.wav"
+for _ in $(seq 100); do grep -q '"event":"watch".*Hat New' "$T/c.out" && break; sleep 0.1; done
+contains "the daemon's watcher imported a new file" "$(grep '"event":"watch"' "$T/c.out")" '"action":"imported"'
+expect 0 "search finds it" "$SHELF" --json search hat
+check "one hit" "$(json 'j["total"]')" = 1
+kill -TERM "$DPID"
+wait "$DPID"
+check "SIGTERM stops the daemon with its threads, exit 0" "$?" = 0
+expect 0 "remove the broken schedule" "$SHELF" schedule rm broken
+at $((6 * 86400))
+expect 12 "five days without a backup is an error" "$SHELF" --json status --offline
+check "the late backup's alert" "$(json '[a["key"] for a in j["alerts"] if a["severity"] == "error"]')" = "['backup-late:nightly']"
+expect 0 "run it" "$SHELF" schedule run nightly
+expect 0 "then all is well again" "$SHELF" status --offline
 
 # The unit, for a library whose path has a space, %, $, a quote, a
 # backslash, a newline and a byte that is not UTF-8: systemd reads it.
