@@ -424,21 +424,29 @@ static const cmd_doc cmd_docs[] = {
     { "Background service (doc/service.md)",
       "daemon", "daemon [--serve [--port N] [--address ADDR]] [--hub HUB]...\n"
       "       [--peer HOST:PORT]... [--sync-debounce S] [--sync-interval S]\n"
-      "       [--log FILE] [--alert-every S] [--no-notify] [--no-space]",
+      "       [--no-watch] [--no-schedules] [--log FILE] [--alert-every S]\n"
+      "       [--no-notify] [--no-space]",
       "the library's background service, one per library\n"
-      "(a second: exit 5): looks for alerts every S s\n"
-      "(300), logs new and cleared ones and sends them as\n"
-      "desktop notifications (notify-send, where a session\n"
-      "bus is); --serve hosts shelf serve; --hub and --peer\n"
-      "run sync watch (its --debounce, --interval); logs to stderr\n"
+      "(a second: exit 5): watches the roots into the\n"
+      "catalog (as shelf watch; not with --no-watch), runs\n"
+      "the schedules when due (not with --no-schedules),\n"
+      "looks for alerts every S s (300) and after each run,\n"
+      "logs new and cleared ones and sends them as desktop\n"
+      "notifications (notify-send, where a session bus is);\n"
+      "--serve hosts shelf serve; --hub and --peer run sync\n"
+      "watch (its --debounce, --interval); logs to stderr\n"
       "(the journal under systemd) or --log FILE; stops on\n"
-      "SIGINT or SIGTERM (exit 0)" },
+      "SIGINT or SIGTERM (exit 0; a run in progress stops\n"
+      "at its next step, recorded cancelled)" },
     { NULL, "daemon --install-unit", "daemon --install-unit [--unit-dir DIR] [OPTIONS]",
       "write a systemd user unit that runs the daemon with\n"
       "OPTIONS for this library (~/.config/systemd/user)" },
     { NULL, "status", "status [--offline] [--device-days N]",
       "the library, whether its daemon runs, and the alerts\n"
-      "that need you, worst first, each with what to do;\n"
+      "that need you, worst first, each with what to do\n"
+      "(missing samples, failed or late schedules, damage a\n"
+      "check found, a target short of space, sync conflicts,\n"
+      "silent devices; doc/service.md);\n"
       "exit 0 when none need you, 11 for a warning, 12 for\n"
       "an error; --offline asks no target for its space" },
 
