@@ -392,7 +392,7 @@ int shelf_alerts(shelf_library *lib, int64_t now, const shelf_alert_opts *o,
     if (a.rc == SHELF_OK)
         schedules(&a);
     rc = a.rc;
-    if (rc == SHELF_OK)
+    if (rc == SHELF_OK && a.n > 1)      /* qsort takes no NULL, even for 0 */
         qsort(a.v, a.n, sizeof *a.v, by_severity);
     for (i = 0; i < a.n && rc == SHELF_OK; i++) {
         shelf_alert out = { sizeof out, a.v[i].key, a.v[i].severity, a.v[i].what, a.v[i].action, a.v[i].since };
