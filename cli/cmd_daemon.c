@@ -245,6 +245,7 @@ static void look_for_alerts(daemon_ctx *d)
     seen_release(&d->before);
     d->before = d->now;
     memset(&d->now, 0, sizeof d->now);
+    shelf_library_trim(d->lib);     /* the look read the whole catalog: its pages can go */
 }
 
 /* ---- the systemd user unit --------------------------------------------------------- */
@@ -499,6 +500,7 @@ static void *sched_main(void *arg)
         } else if (when && when <= now) {
             /* Every due one, once each; a failure is in its run's line. */
             rc = shelf_schedule_run_due(t->lib, now, &o, NULL);
+            shelf_library_trim(t->lib);
             if (rc == SHELF_ECANCELED || atomic_load(&d->stop))
                 break;
             continue;

@@ -184,6 +184,12 @@ SHELF_API int shelf_library_preload(shelf_library *lib);
 /* Bytes the preloaded index holds (0 when none). */
 SHELF_API uint64_t shelf_library_preload_bytes(const shelf_library *lib);
 
+/* Give back memory the handle keeps but does not need now: the catalog's
+ * page cache (up to 16 MiB per handle, refilled as needed) and, with
+ * glibc, free heap.  For long-lived processes between bursts of work
+ * (`shelf daemon` after each look for alerts). */
+SHELF_API void shelf_library_trim(shelf_library *lib);
+
 /*
  * Advisory locks.  Writers that add or change content hold the shared lock
  * for their duration (shelf_import does so itself); maintenance that removes

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,7 +395,22 @@ int shelf_library_preload(shelf_library *lib)
     shelf__memindex_free(lib->memindex);
     lib->memindex = ix;
     lib->memindex_builds++;
+#ifdef __GLIBC__
+    /* The build's scratch (rows, sort buffers, the old index) is free now;
+     * glibc keeps it in the heap unless told, and at 1M samples that is
+     * as much again as the index (doc/benchmarks.md, "The daemon"). */
+    malloc_trim(0);
+#endif
     return SHELF_OK;
+}
+
+void shelf_library_trim(shelf_library *lib)
+{
+    if (lib && lib->db)
+        sqlite3_db_release_memory(lib->db);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 uint64_t shelf_library_preload_bytes(const shelf_library *lib)
