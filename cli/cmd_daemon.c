@@ -578,13 +578,14 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         { "hub", required_argument, NULL, 'h' }, { "peer", required_argument, NULL, 'P' },
         { "sync-debounce", required_argument, NULL, 'D' }, { "sync-interval", required_argument, NULL, 'V' },
         { "no-watch", no_argument, NULL, 'W' }, { "no-schedules", no_argument, NULL, 'C' },
+        { "no-scan", no_argument, NULL, 'n' },
         { NULL, 0, NULL, 0 }
     };
     const char *hubs[CLI_SYNC_MAX], *peers[CLI_SYNC_MAX];
     sync_thread st = { NULL, { hubs, peers, 0, 0, 2, 60, NULL, NULL, NULL }, NULL, 0, 0 };
     watch_thread wt;
     sched_thread ct;
-    int watch = 1, schedules = 1;
+    int watch = 1, schedules = 1, scan = 1;
     daemon_ctx d;
     shelf_library *slib = NULL;
     serve_server *srv = NULL;
@@ -641,6 +642,7 @@ int cmd_daemon(const cli *c, int argc, char **argv)
                 return ex;
             break;
         case 'W': watch = 0; break;
+        case 'n': scan = 0; break;
         case 'C': schedules = 0; break;
         case 'I': install = 1; break;
         case 'U': unit_dir = optarg; break;
@@ -649,7 +651,7 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     }
     if (optind != argc || (unit_dir && !install)) {
         cli_error("usage: shelf daemon [--serve [--port N] [--address ADDR]] [--hub HUB]... [--peer HOST:PORT]... "
-                  "[--sync-debounce S] [--sync-interval S] [--no-watch] [--no-schedules] [--log FILE] "
+                  "[--sync-debounce S] [--sync-interval S] [--no-watch] [--no-scan] [--no-schedules] [--log FILE] "
                   "[--alert-every S] [--no-notify] [--no-space] [--install-unit [--unit-dir DIR]]");
         return EXIT_USAGE;
     }
@@ -722,6 +724,7 @@ int cmd_daemon(const cli *c, int argc, char **argv)
             goto out;
         wt.d = &d;
         wt.o.size = sizeof wt.o;
+        wt.o.flags = scan ? 0 : SHELF_WATCH_NO_SCAN;
         wt.o.on_file = on_watch_file;
         wt.o.on_note = on_watch_note;
         wt.o.ud = &d;

@@ -424,11 +424,12 @@ static const cmd_doc cmd_docs[] = {
     { "Background service (doc/service.md)",
       "daemon", "daemon [--serve [--port N] [--address ADDR]] [--hub HUB]...\n"
       "       [--peer HOST:PORT]... [--sync-debounce S] [--sync-interval S]\n"
-      "       [--no-watch] [--no-schedules] [--log FILE] [--alert-every S]\n"
+      "       [--no-watch] [--no-scan] [--no-schedules] [--log FILE] [--alert-every S]\n"
       "       [--no-notify] [--no-space]",
       "the library's background service, one per library\n"
       "(a second: exit 5): watches the roots into the\n"
-      "catalog (as shelf watch; not with --no-watch), runs\n"
+      "catalog (as shelf watch, a rescan of every root\n"
+      "first unless --no-scan; not with --no-watch), runs\n"
       "the schedules when due (not with --no-schedules),\n"
       "looks for alerts every S s (300) and after each run,\n"
       "logs new and cleared ones and sends them as desktop\n"

@@ -168,7 +168,8 @@ expect 2 "a bad --sync-interval is usage" "$SHELF" daemon --hub "$H" --sync-inte
 # are due and run on the scheduler's thread; the one that fails is an
 # error alert; a file written into a root is imported by the watcher.
 expect 0 "a schedule that will fail" "$SHELF" schedule add backup daily 03:00 --target "$T/no repository" --name broken
-"$SHELF" --json daemon --no-space --no-notify --alert-every 1 >"$T/c.out" 2>"$T/c.err" &
+"$SHELF_TG" --seed 8 "$S/Clap Before.wav"     # written while no daemon runs
+"$SHELF" --json daemon --no-space --no-notify --no-scan --alert-every 1 >"$T/c.out" 2>"$T/c.err" &
 DPID=$!
 bg_pids="$bg_pids $DPID"
 for _ in $(seq 50); do grep -q '"event":"start"' "$T/c.out" 2>/dev/null && break; sleep 0.1; done
@@ -190,6 +191,8 @@ for _ in $(seq 100); do grep -q '"event":"watch".*Hat New' "$T/c.out" && break; 
 contains "the daemon's watcher imported a new file" "$(grep '"event":"watch"' "$T/c.out")" '"action":"imported"'
 expect 0 "search finds it" "$SHELF" --json search hat
 check "one hit" "$(json 'j["total"]')" = 1
+expect 0 "search for the file written before it started" "$SHELF" --json search clap
+check "--no-scan: it waits for a rescan" "$(json 'j["total"]')" = 0
 kill -TERM "$DPID"
 wait "$DPID"
 check "SIGTERM stops the daemon with its threads, exit 0" "$?" = 0
