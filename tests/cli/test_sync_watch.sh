@@ -27,8 +27,10 @@ import json, sys
 print(sorted(t for r in json.load(sys.stdin) for t in r["tags"]))'; }
 segments() { ls "$H/devices/$IDA/log" 2>/dev/null | wc -l; }
 
-"$SHELF" -L "$A" --json sync watch --hub "$H" --hub webdav:http://127.0.0.1:1/gone --debounce 0.5 --interval 1 \
+"$SHELF" -L "$A" --json sync watch --hub "$H" --hub webdav:http://127.0.0.1:1/gone --debounce 1.5 --interval 1 \
     >"$T/watch.out" 2>"$T/watch.err" &
+# (a debounce of 1.5 s: three tag edits under ASan on a loaded machine
+# take up to about half a second each, and the burst must stay one push)
 WPID=$!
 bg_pids="$bg_pids $WPID"
 sleep 1.5
