@@ -206,6 +206,10 @@ int cmd_schedule(const cli *c, int argc, char **argv);
 int cmd_conflicts(const cli *c, int argc, char **argv);
 int cmd_keys(const cli *c, int argc, char **argv);
 int cmd_serve(const cli *c, int argc, char **argv);
+/* --port N ('p') or --address ADDR ('a') of shelf serve and shelf daemon
+ * --serve into o (server.h's serve_opts): EXIT_OK, or EXIT_USAGE said. */
+struct serve_opts;
+int cli_serve_opt(struct serve_opts *o, int ch, const char *arg);
 int cmd_daemon(const cli *c, int argc, char **argv);
 int cmd_status(const cli *c, int argc, char **argv);
 int cmd_watch(const cli *c, int argc, char **argv);

@@ -611,13 +611,10 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         switch (ch) {
         case 's': serve = 1; break;
         case 'p':
-            so.port = (int)strtol(optarg, &end, 10);
-            if (!*optarg || *end || so.port < 0 || so.port > 65535) {
-                cli_error("invalid port '%s': 0 to 65535 (0: any free port)", optarg);
-                return EXIT_USAGE;
-            }
+        case 'a':
+            if ((ex = cli_serve_opt(&so, ch, optarg)) != EXIT_OK)
+                return ex;
             break;
-        case 'a': so.address = optarg; break;
         case 'l': log_path = optarg; break;
         case 'e':
             every = strtol(optarg, &end, 10);

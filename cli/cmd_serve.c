@@ -60,12 +60,10 @@ int cmd_serve(const cli *c, int argc, char **argv)
         { "open", no_argument, NULL, 'o' }, { "no-preload", no_argument, NULL, 'P' },
         { "verbose", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 }
     };
-    unsigned char addr[sizeof(struct in6_addr)];
     ready rd = { c, 0, 0 };
     serve_opts o;
     shelf_library *lib;
-    char *end, *msg = NULL;
-    long port;
+    char *msg = NULL;
     int ch, ex;
 
     memset(&o, 0, sizeof o);
@@ -74,19 +72,9 @@ int cmd_serve(const cli *c, int argc, char **argv)
     FOR_OPTS(ch, argc, argv, "v", longopts) {
         switch (ch) {
         case 'p':
-            port = strtol(optarg, &end, 10);
-            if (!*optarg || *end || port < 0 || port > 65535) {
-                cli_error("invalid port '%s': 0 to 65535 (0: any free port)", optarg);
-                return EXIT_USAGE;
-            }
-            o.port = (int)port;
-            break;
         case 'a':
-            if (inet_pton(AF_INET, optarg, addr) != 1 && inet_pton(AF_INET6, optarg, addr) != 1) {
-                cli_error("invalid address '%s': a numeric IPv4 or IPv6 address", optarg);
-                return EXIT_USAGE;
-            }
-            o.address = optarg;
+            if ((ex = cli_serve_opt(&o, ch, optarg)) != EXIT_OK)
+                return ex;
             break;
         case 'o': rd.open = 1; break;
         case 'P': o.preload = 0; break;
@@ -113,4 +101,27 @@ int cmd_serve(const cli *c, int argc, char **argv)
     if (rd.opener > 0)
         waitpid(rd.opener, NULL, WNOHANG);
     return ex;
+}
+
+int cli_serve_opt(serve_opts *o, int ch, const char *arg)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    char *end;
+    long port;
+
+    if (ch == 'p') {
+        port = strtol(arg, &end, 10);
+        if (!*arg || *end || port < 0 || port > 65535) {
+            cli_error("invalid port '%s': 0 to 65535 (0: any free port)", arg);
+            return EXIT_USAGE;
+        }
+        o->port = (int)port;
+        return EXIT_OK;
+    }
+    if (inet_pton(AF_INET, arg, addr) != 1 && inet_pton(AF_INET6, arg, addr) != 1) {
+        cli_error("invalid address '%s': a numeric IPv4 or IPv6 address", arg);
+        return EXIT_USAGE;
+    }
+    o->address = arg;
+    return EXIT_OK;
 }
