@@ -131,6 +131,11 @@ void cli_progress_draw(cli_progress *p, const char *what, uint64_t done, uint64_
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
 
+/* shelf project archive|unarchive ID... and shelf project archives [ID]
+ * (cmd_parchive.c); argv[0] is the subcommand. */
+int cli_project_archive(const cli *c, shelf_library *lib, int unarchive, int argc, char **argv);
+int cli_project_archives(const cli *c, shelf_library *lib, int argc, char **argv);
+
 /* The loop of `shelf sync watch` (cmd_sync.c), which `shelf daemon` runs
  * on a thread of its own: catch up with every hub and peer, then push soon
  * after local changes (none for debounce s, or debounce x 10 after the

@@ -352,7 +352,8 @@ static int on_doc(void *ud, const shelf_docinfo *d)
                   json_object_set_new(o, "category", d->category ? json_string(d->category) : json_null()) ||
                   json_object_set_new(o, "format", d->format ? json_string(d->format) : json_null());
         else if (!bad)
-            bad = json_object_set_new(o, "tempo", d->tempo > 0 ? json_real(d->tempo) : json_null());
+            bad = json_object_set_new(o, "tempo", d->tempo > 0 ? json_real(d->tempo) : json_null()) ||
+                  json_object_set_new(o, "archived", d->archived ? json_integer(d->archived) : json_null());
         if (bad || json_object_set_new(o, "last_used",
                                        d->last_used ? json_integer(d->last_used) : json_null()) != 0) {
             json_decref(o);
@@ -371,8 +372,8 @@ static int on_doc(void *ud, const shelf_docinfo *d)
                d->format ? d->format : "-", d->category ? d->category : "-",
                (long long)d->version, (long long)d->refs, when);
     else
-        printf("%6lld  %-32s %6.1f bpm  v%-4lld %4lld items  %s\n", (long long)d->id, d->name,
-               d->tempo, (long long)d->version, (long long)d->refs, when);
+        printf("%6lld  %-32s %6.1f bpm  v%-4lld %4lld items  %s%s\n", (long long)d->id, d->name,
+               d->tempo, (long long)d->version, (long long)d->refs, when, d->archived ? "  [archived]" : "");
     return 0;
 }
 
@@ -1481,7 +1482,8 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         json_decref(ui.arr);
         return usage(kind, kind == SHELF_DOC_PATCH
             ? "new|import|show|edit|set|rm|ls|touch|history|diff|revert|merge|export ... (see shelf help)"
-            : "new|show|edit|set|add|drop|rm|ls|touch|history|diff|revert|merge|export|import ... "
+            : "new|show|edit|set|add|drop|rm|ls|touch|history|diff|revert|merge|export|import|"
+              "archive|unarchive|archives ... "
               "(see shelf help)");
     }
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK) {
@@ -1517,6 +1519,10 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
                                 : usage(kind, "edit ID[@VERSION] [--file DOC.json|-] [-m MSG]");
     } else if (!strcmp(sub, "set")) {
         ex = set(c, lib, kind, argc + 1, argv - 1);
+    } else if ((!strcmp(sub, "archive") || !strcmp(sub, "unarchive")) && kind == SHELF_DOC_PROJECT) {
+        ex = cli_project_archive(c, lib, !strcmp(sub, "unarchive"), argc + 1, argv - 1);
+    } else if (!strcmp(sub, "archives") && kind == SHELF_DOC_PROJECT) {
+        ex = cli_project_archives(c, lib, argc + 1, argv - 1);
     } else if ((!strcmp(sub, "add") || !strcmp(sub, "drop")) && kind == SHELF_DOC_PROJECT) {
         ex = project_items(c, lib, !strcmp(sub, "add"), argc, argv);
     } else if (!strcmp(sub, "rm") || !strcmp(sub, "touch")) {

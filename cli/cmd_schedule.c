@@ -123,7 +123,7 @@ static int find_one(void *ud, const shelf_schedule_info *s)
 
 enum { OPT_TARGET = 0x2001, OPT_NAME, OPT_TO, OPT_STRATEGY, OPT_KEEP_LAST, OPT_KEEP_DAILY,
        OPT_KEEP_WEEKLY, OPT_KEEP_MONTHLY, OPT_READ_ALL, OPT_SAMPLES, OPT_PEER, OPT_PWFILE,
-       OPT_TO_PWFILE, OPT_DUE, OPT_LIMIT };
+       OPT_TO_PWFILE, OPT_DUE, OPT_LIMIT, OPT_UNUSED, OPT_PARITY, OPT_KEEP_LOCAL };
 
 static int cmd_add(const cli *c, int argc, char **argv)
 {
@@ -141,6 +141,9 @@ static int cmd_add(const cli *c, int argc, char **argv)
         { "peer", no_argument, NULL, OPT_PEER },
         { "password-file", required_argument, NULL, OPT_PWFILE },
         { "to-password-file", required_argument, NULL, OPT_TO_PWFILE },
+        { "unused-days", required_argument, NULL, OPT_UNUSED },
+        { "parity", required_argument, NULL, OPT_PARITY },
+        { "keep-local", no_argument, NULL, OPT_KEEP_LOCAL },
         { NULL, 0, NULL, 0 }
     };
     static const char *const keep_keys[] = { "keep_last", "keep_daily", "keep_weekly", "keep_monthly" };
@@ -184,6 +187,17 @@ static int cmd_add(const cli *c, int argc, char **argv)
             cli_json_check(json_object_set_new(opts, "samples", json_integer(v)));
             break;
         case OPT_PEER: cli_json_check(json_object_set_new(opts, "peer", json_true())); break;
+        case OPT_UNUSED:
+            if ((v = parse_count("unused-days", optarg, 100000)) < 0)
+                goto out;
+            cli_json_check(json_object_set_new(opts, "unused_days", json_integer(v)));
+            break;
+        case OPT_PARITY:
+            if ((v = parse_count("parity", optarg, 100)) < 0)
+                goto out;
+            cli_json_check(json_object_set_new(opts, "parity", json_integer(v)));
+            break;
+        case OPT_KEEP_LOCAL: cli_json_check(json_object_set_new(opts, "keep_local", json_true())); break;
         case OPT_PWFILE: case OPT_TO_PWFILE: {
             /* Kept absolute: the daemon runs from another folder. */
             char *real = realpath(optarg, NULL);

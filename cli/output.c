@@ -50,7 +50,7 @@ void cli_sample_line(FILE *f, const shelf_sample *s)
     fprintf(f, "%7lld  %-4s %7.2fs %6d %dch %-4s %s %s%s  %s%s", (long long)s->id,
             s->format ? s->format : "?", s->duration, s->rate, s->channels,
             shelf_note_name(s->root_key, note), stars, s->favourite ? "(fav) " : "", name ? name : "?",
-            rel ? rel : "?", s->missing ? "  [missing]" : "");
+            rel ? rel : "?", s->missing == SHELF_SAMPLE_ARCHIVED ? "  [archived]" : s->missing ? "  [missing]" : "");
     shelf_free(name);
     shelf_free(rel);
     if (s->tags && *s->tags)
@@ -116,7 +116,9 @@ void cli_sample_long(FILE *f, const shelf_sample *s)
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
         fprintf(f, "last used: %s\n", when);
     }
-    if (s->missing)
+    if (s->missing == SHELF_SAMPLE_ARCHIVED)
+        fprintf(f, "archived:  yes (freed here; in its project's archive: shelf project unarchive)\n");
+    else if (s->missing)
         fprintf(f, "missing:   yes (not found on the last scan)\n");
 }
 

@@ -309,4 +309,94 @@ SHELF_API int shelf_archive_download(const char *target, const char *name, const
                                      const shelf_transfer_opts *o, unsigned *nfiles,
                                      char **errmsg);
 
+/* ---- projects archived to a target (auto-archive; doc/design.md,
+ * "Auto-archive"; the tables in doc/formats.md, "Migration 12") ---------- */
+
+typedef struct shelf_project_archive_opts {
+    size_t size;                /* sizeof(shelf_project_archive_opts) */
+    double parity;              /* PAR2 recovery data in percent; 0: 10; < 0: none */
+    int keep_local;             /* 1: archive, but free nothing here */
+    const shelf_transfer_opts *transfer;    /* NULL: the defaults */
+    /* Called on the calling thread; current names the step ("export",
+     * "upload", "fetch", "verify", "free", "restore"); non-zero stops
+     * (SHELF_ECANCELED: what is done stays recorded, the next run goes on). */
+    shelf_archive_progress_cb progress;
+    void *ud;
+} shelf_project_archive_opts;
+
+typedef struct shelf_project_archive_stats {
+    size_t size;                /* set to sizeof before the call (shelf.h) */
+    char name[160];             /* the archive's name under archives/ in the target */
+    char target[1024];
+    int resumed;                /* 1: finished what an earlier run began */
+    int repaired;               /* unarchive: the fetched archive was damaged and
+                                   mended from its parity first */
+    uint64_t samples;           /* archive: samples the archive holds; unarchive:
+                                   samples that were archived here */
+    uint64_t freed;             /* archive: samples freed here; unarchive: brought back */
+    uint64_t kept;              /* archive: marked to free but kept (changed since,
+                                   or on a medium that cannot delete) */
+    uint64_t freed_bytes;       /* bytes freed (archive) or brought back (unarchive) */
+    uint64_t archive_bytes;     /* size of the archive file sent */
+    double seconds;
+} shelf_project_archive_stats;
+
+/*
+ * Archive project to target (a folder, s3:, webdav:, rclone: or a named
+ * remote, as shelf_archive_upload takes): export it with its patches,
+ * samples and whole history as a bag (.tar.zst) with parity, send it as
+ * archives/NAME, fetch it back and check it (the same bytes as sent, the
+ * parity and every checksum intact), and only then free here the samples
+ * that nothing else uses: no project that is not archived, no patch
+ * outside archived projects.  Each freed sample's file (or blob) is deleted
+ * only when its bytes still hash to what the archive holds; its catalog
+ * row stays, with missing SHELF_SAMPLE_ARCHIVED.  The project stays in the
+ * catalog, listed as archived (shelf_docinfo.archived).  Each step is
+ * recorded: a run stopped anywhere (killed, cancelled, a failure after the
+ * check) is finished by the next call (target may then be NULL); a
+ * failure before the check leaves everything local and nothing recorded.
+ * Errors: SHELF_ENOTFOUND (no such project), SHELF_EEXIST (archived
+ * already), SHELF_ECORRUPT (the copy at the target is not what was sent),
+ * SHELF_ECANCELED, and the errors of shelf_archive_export and
+ * shelf_archive_upload; the message is on lib.  st may be NULL.
+ */
+SHELF_API int shelf_project_archive(shelf_library *lib, int64_t project, const char *target,
+                                    const shelf_project_archive_opts *o,
+                                    shelf_project_archive_stats *st);
+/*
+ * Bring an archived project's samples back: fetch its archive, check it
+ * whole, and put back every sample of the project that is archived here
+ * (at its path, or in the store for a managed one), each byte checked
+ * against the catalog's SHA-256; the project is then no longer archived.
+ * A file that is at a sample's path with other bytes is never overwritten
+ * (SHELF_EEXIST).  What was brought back stays back when a later one
+ * fails; running again goes on.  The archive stays on its target.
+ */
+SHELF_API int shelf_project_unarchive(shelf_library *lib, int64_t project,
+                                      const shelf_project_archive_opts *o,
+                                      shelf_project_archive_stats *st);
+
+/* A project's archive as the catalog records it; borrowed for the callback. */
+typedef struct shelf_project_archived {
+    size_t size;                /* sizeof, set by the library (shelf.h) */
+    int64_t project;
+    const char *project_name;
+    const char *state;          /* "exporting", "verified", "freeing" (a run was
+                                   stopped: the next finishes it), "archived" */
+    const char *target, *name;
+    int64_t started, archived;  /* unix seconds; archived 0 until done */
+    uint64_t bytes;             /* the archive file */
+    uint64_t samples;           /* samples it holds */
+    uint64_t freed;             /* of them, freed here now */
+    uint64_t freed_bytes;
+} shelf_project_archived;
+typedef int (*shelf_project_archived_cb)(void *ud, const shelf_project_archived *a);
+/* Each project archive (project 0: all), by project id; a non-zero return
+ * from cb stops (SHELF_ECANCELED). */
+SHELF_API int shelf_project_archives(shelf_library *lib, int64_t project, shelf_project_archived_cb cb,
+                                     void *ud);
+/* The projects not used, modified or created since before (unix seconds)
+ * and not archived (nor being archived), by id; *ids owned (shelf_free). */
+SHELF_API int shelf_project_unused(shelf_library *lib, int64_t before, int64_t **ids, size_t *n);
+
 #endif /* SHELF_ARCHIVE_H */

@@ -16,6 +16,11 @@ enum {
     SHELF_LOOP_ALTERNATING = 3
 };
 
+/* shelf_sample.missing: the file is not here because a project archive
+ * freed it (archive.h, shelf_project_archive); its bytes are in that
+ * archive on its target until shelf_project_unarchive brings them back. */
+#define SHELF_SAMPLE_ARCHIVED 2
+
 /*
  * One sample as the catalog knows it.  Strings and the struct are borrowed
  * from the cursor or owned by the caller, as the function that filled it
@@ -46,7 +51,9 @@ typedef struct shelf_sample {
     const char *category;    /* "kick", "snare", "pad", ...; NULL unknown */
     int64_t created;         /* when catalogued, unix seconds */
     int64_t last_used;       /* unix seconds, 0 never */
-    int missing;             /* 1 when the file was not found on the last scan */
+    int missing;             /* 1 when the file was not found on the last scan;
+                                SHELF_SAMPLE_ARCHIVED: freed here by a project
+                                archive (archive.h, shelf_project_archive) */
     int rating;              /* 0..5 */
     int favourite;           /* 0 or 1 */
     const char *tags;        /* space-separated tag names, "" when none */
@@ -88,7 +95,7 @@ typedef struct shelf_list_opts {
     int descending;
     int64_t limit;           /* 0: no limit */
     int64_t offset;
-    int only_missing;        /* 1: only missing samples */
+    int only_missing;        /* 1: only missing samples (not archived ones) */
     int only_favourites;     /* 1: only favourites */
 } shelf_list_opts;
 

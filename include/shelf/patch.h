@@ -91,6 +91,8 @@ typedef struct shelf_docinfo {
     int64_t created, modified, last_used;
     double tempo;           /* projects, 0 unknown */
     int64_t refs;           /* samples (patches) or patches+samples (projects) */
+    int64_t archived;       /* projects: when archived to a target (archive.h,
+                               shelf_project_archive), unix seconds; 0 not */
 } shelf_docinfo;
 
 /* Called once per version / document, on the calling thread; borrowed for

@@ -182,4 +182,23 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
  */
 int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf__err *err);
 
+/* ---- archive_remote.c ------------------------------------------------------- */
+
+/* What shelf__archive_send does with a file of the same name in the target. */
+enum {
+    SHELF__UPLOAD_CREATE = 0,   /* fail with SHELF_EEXIST (shelf_archive_upload) */
+    SHELF__UPLOAD_RESUME = 1,   /* keep it when it has the size of ours, else replace it */
+    SHELF__UPLOAD_REPLACE = 2   /* replace it */
+};
+/* shelf_archive_upload with a mode; the message on failure in *e. */
+int shelf__archive_send(const char *path, const char *target, const shelf_transfer_opts *o, int mode,
+                        unsigned *nfiles, shelf__err *e);
+
+/* ---- project.c ------------------------------------------------------------- */
+
+/* DIR/project-archive/: a run's folder ID/ and lock ID.lock per project. */
+#define SHELF__PARCHIVE_DIR "project-archive"
+/* 1 when a process archives or brings back project now (its lock is held). */
+int shelf__project_archive_running(shelf_library *lib, int64_t project);
+
 #endif /* SHELF_ARCHIVE_INT_H */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "../common/common_int.h"
 #include "../remote/remote_int.h"
+#include "archive_int.h"
 #include "shelf/shelf.h"
 
 #define ARCHIVE_DIR "archives"
@@ -86,8 +87,9 @@ static int name_check(const char *name, shelf__err *err)
     return SHELF_OK;
 }
 
-/* Send file dir/file (a part of archive base) as archives/file. */
-static int upload_one(shelf__backend *be, const char *dir, const char *file, const char *base,
+/* Send file dir/file (a part of archive base) as archives/file, as mode
+ * says of a file of that name there (SHELF__UPLOAD_). */
+static int upload_one(shelf__backend *be, const char *dir, const char *file, const char *base, int mode,
                       shelf__err *err)
 {
     char *path = shelf__path_join(dir, file), *rfile = vol_name(file, base, 1), *name = NULL;
@@ -101,6 +103,17 @@ static int upload_one(shelf__backend *be, const char *dir, const char *file, con
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
         rc = shelf__seterr_errno(err, errno, "cannot open '%s'", path);
         goto out;
+    }
+    if (mode != SHELF__UPLOAD_CREATE) {
+        uint64_t there = 0;
+        int src = shelf__be_stat(be, name, &there);
+
+        if (src == SHELF_OK && mode == SHELF__UPLOAD_RESUME && there == (uint64_t)sb.st_size)
+            goto out;       /* sent whole before */
+        if (src == SHELF_OK && (rc = shelf__be_remove(be, name)) != SHELF_OK) {
+            shelf__seterr(err, rc, "cannot replace '%s' in %s: %s", file, be->location, be->err.msg);
+            goto out;
+        }
     }
     if ((rc = shelf__be_save_fd(be, name, fd, (uint64_t)sb.st_size)) != SHELF_OK)
         shelf__seterr(err, rc, "cannot upload '%s' to %s: %s", file, be->location, be->err.msg);
@@ -117,6 +130,17 @@ int shelf_archive_upload(const char *path, const char *target, const shelf_trans
                          unsigned *nfiles, char **errmsg)
 {
     shelf__err err = { 0, "" };
+    int rc = shelf__archive_send(path, target, o, SHELF__UPLOAD_CREATE, nfiles, &err);
+
+    if (rc != SHELF_OK && errmsg)
+        *errmsg = shelf__strdup(err.msg);
+    return rc;
+}
+
+int shelf__archive_send(const char *path, const char *target, const shelf_transfer_opts *o, int mode,
+                        unsigned *nfiles, shelf__err *e)
+{
+    shelf__err err = { 0, "" };
     shelf__backend *be = NULL;
     char *dir = NULL;
     const char *base, *slash;
@@ -127,8 +151,6 @@ int shelf_archive_upload(const char *path, const char *target, const shelf_trans
 
     if (nfiles)
         *nfiles = 0;
-    if (errmsg)
-        *errmsg = NULL;
     if (!path || !target) {
         rc = shelf__seterr(&err, SHELF_EINVAL, "no archive or target given");
         goto out;
@@ -150,13 +172,13 @@ int shelf_archive_upload(const char *path, const char *target, const shelf_trans
         goto out;
     /* The archive first, its parity after: a run cut short leaves an
      * archive without parity, never parity without its archive. */
-    if ((rc = upload_one(be, dir, base, base, &err)) != SHELF_OK)
+    if ((rc = upload_one(be, dir, base, base, mode, &err)) != SHELF_OK)
         goto out;
     n++;
     while ((errno = 0, de = readdir(dh)) != NULL) {
         if (!strcmp(de->d_name, base) || !belongs(de->d_name, base))
             continue;
-        if ((rc = upload_one(be, dir, de->d_name, base, &err)) != SHELF_OK)
+        if ((rc = upload_one(be, dir, de->d_name, base, mode, &err)) != SHELF_OK)
             goto out;
         n++;
     }
@@ -169,8 +191,8 @@ out:
     shelf_free(dir);
     if (nfiles)
         *nfiles = n;
-    if (rc != SHELF_OK && errmsg)
-        *errmsg = shelf__strdup(err.msg);
+    if (rc != SHELF_OK)
+        *e = err;
     return rc;
 }
 

@@ -149,7 +149,7 @@ int shelf_catalog_list(shelf_library *lib, const shelf_list_opts *opts, shelf_cu
     shelf__order_by(o.sort, o.descending, orderby, sizeof orderby);
     if (shelf__buf_addf(&sql, "SELECT " SAMPLE_COLUMNS " FROM samples s" SAMPLE_JOINS
                               " WHERE 1%s%s ORDER BY %s LIMIT %lld OFFSET %lld",
-                        o.only_missing ? " AND s.missing" : "",
+                        o.only_missing ? " AND s.missing = 1" : "",
                         o.only_favourites ? " AND fv.item_id IS NOT NULL" : "", orderby,
                         o.limit > 0 ? (long long)o.limit : -1LL,
                         o.offset > 0 ? (long long)o.offset : 0LL) != SHELF_OK) {
@@ -311,7 +311,7 @@ int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out)
 
 int shelf_catalog_count(shelf_library *lib, int64_t *total, int64_t *missing)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*), count(*) FILTER (WHERE missing) "
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT count(*), count(*) FILTER (WHERE missing = 1) "
                                            "FROM samples");
     int rc = SHELF_OK;
 

@@ -41,7 +41,8 @@ static int load_items(shelf_library *lib, vitem **out, size_t *count, uint64_t *
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "SELECT s.id, r.path, s.relpath, s.blob, s.sha256, s.size, s.missing\n"
-        "FROM samples s JOIN roots r ON r.id = s.root_id ORDER BY r.path, s.relpath");
+        "FROM samples s JOIN roots r ON r.id = s.root_id WHERE s.missing != 2\n"
+        "ORDER BY r.path, s.relpath");
     vitem *v = NULL, *nv;
     size_t n = 0, cap = 0;
     int r, rc = SHELF_OK;

@@ -46,7 +46,7 @@ struct shelf__memindex {
     char **authtab;             /* distinct authors, lowercase */
     size_t nauth;
     int32_t *rate;
-    uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop */
+    uint8_t *channels, *bits, *rating, *flags;     /* flags: 1 fav, 2 missing, 4 loop, 8 archived */
     int8_t *key;
     double *tempo, *duration;   /* NAN when none; doubles, as SQLite compares them */
     int64_t *created, *used;
@@ -429,7 +429,8 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
         ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
         ix->rating[i] = (uint8_t)sqlite3_column_int(st, 16);
         ix->flags[i] = (uint8_t)((sqlite3_column_int(st, 17) ? 1 : 0) |
-                                 (sqlite3_column_int(st, 18) ? 2 : 0) |
+                                 (sqlite3_column_int(st, 18) == 1 ? 2 : 0) |
+                                 (sqlite3_column_int(st, 18) == 2 ? 8 : 0) |
                                  (sqlite3_column_int(st, 19) ? 4 : 0));
         ix->created[i] = sqlite3_column_int64(st, 20);
         ix->used[i] = sqlite3_column_int64(st, 21);
@@ -1246,8 +1247,8 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
                 SET(out, i);
         return;
     }
-    case F_FAV: case F_MISSING: case F_LOOP: {
-        uint8_t bit = q->field == F_FAV ? 1 : q->field == F_MISSING ? 2 : 4;
+    case F_FAV: case F_MISSING: case F_LOOP: case F_ARCHIVED: {
+        uint8_t bit = q->field == F_FAV ? 1 : q->field == F_MISSING ? 2 : q->field == F_LOOP ? 4 : 8;
 
         for (i = 0; i < ix->n; i++)
             if (!!(ix->flags[i] & bit) == q->yes)

@@ -42,6 +42,7 @@ static const struct { const char *name; int field; } fields[] = {
     { "tempo", F_BPM }, { "len", F_LEN }, { "length", F_LEN }, { "rating", F_RATING },
     { "fav", F_FAV }, { "missing", F_MISSING }, { "loop", F_LOOP }, { "added", F_ADDED },
     { "used", F_USED }, { "in", F_IN }, { "name", F_NAME }, { "path", F_PATH },
+    { "archived", F_ARCHIVED },
 };
 
 const char *shelf__query_field_name(int field)
@@ -459,7 +460,7 @@ static int parse_field(parser *ps, int field, const char *start, qnode **out)
             goto bad;
         }
         break;
-    case F_FAV: case F_MISSING: case F_LOOP:
+    case F_FAV: case F_MISSING: case F_LOOP: case F_ARCHIVED:
         if (text) {
             rc = fail(ps, v, "%s: expected yes or no", shelf__query_field_name(field));
             goto bad;

@@ -18,7 +18,7 @@ enum {
 /* Fields. */
 enum {
     F_TAG = 1, F_CAT, F_AUTHOR, F_TYPE, F_FORMAT, F_RATE, F_CH, F_BITS, F_KEY, F_BPM,
-    F_LEN, F_RATING, F_FAV, F_MISSING, F_LOOP, F_ADDED, F_USED, F_IN, F_NAME, F_PATH
+    F_LEN, F_RATING, F_FAV, F_MISSING, F_LOOP, F_ADDED, F_USED, F_IN, F_NAME, F_PATH, F_ARCHIVED
 };
 
 /* Comparisons of a numeric or date field: lo <= v <= hi, each bound open

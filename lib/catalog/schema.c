@@ -631,6 +631,34 @@ static const char *const migrations[] = {
     "  pid INTEGER NOT NULL DEFAULT 0\n"
     ");\n"
     "CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule, id);\n",
+
+    /* 12: projects archived to a target (lib/archive/project.c; doc/design.md,
+     * "Auto-archive").  project_archives: one row per project being or
+     * archived, its step (state) so a killed run is finished by the next.
+     * archived_samples: the samples each archive holds, with the SHA-256 it
+     * holds them at; freed 1 when this archive freed the local copy (the
+     * sample's missing is then 2, "archived").  Local to the library: not
+     * in the change log. */
+    "CREATE TABLE project_archives(\n"
+    "  project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,\n"
+    "  state TEXT NOT NULL,\n"
+    "  target TEXT NOT NULL,\n"
+    "  name TEXT NOT NULL,\n"
+    "  started INTEGER NOT NULL,\n"
+    "  archived INTEGER,\n"
+    "  bytes INTEGER NOT NULL DEFAULT 0,\n"
+    "  sha256 TEXT,\n"
+    "  samples INTEGER NOT NULL DEFAULT 0,\n"
+    "  freed_bytes INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "CREATE TABLE archived_samples(\n"
+    "  project_id INTEGER NOT NULL REFERENCES project_archives(project_id) ON DELETE CASCADE,\n"
+    "  sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,\n"
+    "  sha256 TEXT NOT NULL,\n"
+    "  freed INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY(project_id, sample_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX archived_samples_sample ON archived_samples(sample_id);\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

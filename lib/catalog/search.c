@@ -504,7 +504,10 @@ static void field_sql(compiler *c, shelf__buf *out, const qnode *n)
         add(c, out, n->yes ? "fv.item_id IS NOT NULL" : "fv.item_id IS NULL");
         return;
     case F_MISSING:
-        add(c, out, n->yes ? "s.missing = 1" : "s.missing = 0");
+        add(c, out, n->yes ? "s.missing = 1" : "s.missing != 1");
+        return;
+    case F_ARCHIVED:
+        add(c, out, n->yes ? "s.missing = 2" : "s.missing != 2");
         return;
     case F_LOOP:
         add(c, out, n->yes ? "s.loop_start IS NOT NULL" : "s.loop_start IS NULL");

@@ -328,6 +328,15 @@ int shelf__write_file_atomic(shelf__err *e, const char *path, const void *data, 
  * when it is not there; SHELF_EINVAL when it is not a regular file or is
  * longer than max bytes; SHELF_EIO (e names the file and the step). */
 int shelf__read_file(shelf__err *e, const char *path, size_t max, shelf__buf *out);
+/*
+ * Run locks (a run of a schedule, an archive of a project): an exclusive
+ * flock on dir/name, dir made when missing.  shelf__run_lock returns the
+ * fd (>= 0; the lock goes with it), -1 when another process or handle
+ * holds it (e untouched), -2 on another failure (e says what).
+ * shelf__run_locked: 1 when a process holds dir/name now.
+ */
+int shelf__run_lock(shelf__err *e, const char *dir, const char *name);
+int shelf__run_locked(const char *dir, const char *name);
 
 /* Little-endian integers in byte buffers (on-disk and wire layouts). */
 static inline void shelf__put_le16(uint8_t *p, uint16_t v)

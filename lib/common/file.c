@@ -7,7 +7,9 @@
 #include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common_int.h"
@@ -167,4 +169,43 @@ int shelf__read_file(shelf__err *e, const char *path, size_t max, shelf__buf *ou
     }
     (void)close(fd);
     return rc;
+}
+
+int shelf__run_lock(shelf__err *e, const char *dir, const char *name)
+{
+    char *path = shelf__path_join(dir, name);
+    int fd = -2, err;
+
+    if (!path) {
+        shelf__seterr(e, SHELF_ENOMEM, "out of memory");
+        return -2;
+    }
+    if ((err = shelf__mkdirs(dir, 0777)) != 0) {
+        shelf__seterr_errno(e, err, "cannot create '%s'", dir);
+    } else if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
+        fd = -2;
+        shelf__seterr_errno(e, errno, "cannot open '%s'", path);
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        err = errno;
+        close(fd);
+        fd = err == EWOULDBLOCK ? -1 : -2;
+        if (fd == -2)
+            shelf__seterr_errno(e, err, "cannot lock '%s'", path);
+    }
+    free(path);
+    return fd;
+}
+
+int shelf__run_locked(const char *dir, const char *name)
+{
+    char *path = shelf__path_join(dir, name);
+    int fd, held = 0;
+
+    if (path && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+            held = errno == EWOULDBLOCK;
+        close(fd);      /* drops the shared lock taken to look */
+    }
+    free(path);
+    return held;
 }

@@ -1706,12 +1706,14 @@ int shelf_doc_list(shelf_library *lib, int kind, shelf_docinfo_cb cb, void *ud)
     st = shelf__prepare(lib, kind == SHELF_DOC_PATCH
         ? "SELECT id, name, author, category, format, version, created, coalesce(modified, 0),\n"
           "  coalesce(last_used, 0), 0.0,\n"
-          "  (SELECT count(*) FROM patch_samples WHERE patch_id = id)\n"
+          "  (SELECT count(*) FROM patch_samples WHERE patch_id = id), 0\n"
           "FROM patches ORDER BY name COLLATE NOCASE, id"
         : "SELECT id, name, NULL, NULL, NULL, version, created, coalesce(modified, 0),\n"
           "  coalesce(last_used, 0), coalesce(tempo, 0),\n"
           "  (SELECT count(*) FROM project_patches WHERE project_id = id) +\n"
-          "  (SELECT count(*) FROM project_samples WHERE project_id = id)\n"
+          "  (SELECT count(*) FROM project_samples WHERE project_id = id),\n"
+          "  coalesce((SELECT archived FROM project_archives WHERE project_id = id AND\n"
+          "    state = 'archived'), 0)\n"
           "FROM projects ORDER BY name COLLATE NOCASE, id");
     if (!st)
         return lib->err.rc;
@@ -1728,6 +1730,7 @@ int shelf_doc_list(shelf_library *lib, int kind, shelf_docinfo_cb cb, void *ud)
         d.last_used = sqlite3_column_int64(st, 8);
         d.tempo = sqlite3_column_double(st, 9);
         d.refs = sqlite3_column_int64(st, 10);
+        d.archived = sqlite3_column_int64(st, 11);
         if (cb(ud, &d) != 0) {
             sqlite3_finalize(st);
             return SHELF_ECANCELED;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include "shelf/shelf.h"
 #include "../catalog/catalog_int.h"
+#include "../archive/archive_int.h"
 
 #define DAY 86400
 
@@ -114,6 +115,32 @@ static void samples_missing(alerts *a)
         add(a, SHELF_ALERT_INFO, 0, "samples-missing", "shelf ls --missing",
             "%" PRId64 " of %" PRId64 " samples are missing (their files are gone; tags and ratings are kept)",
             missing, total);
+}
+
+/* ---- project archives ------------------------------------------------------------ */
+
+static int on_parchive(void *ud, const shelf_project_archived *p)
+{
+    alerts *a = ud;
+    char key[48], action[64];
+
+    if (!strcmp(p->state, "archived") || shelf__project_archive_running(a->lib, p->project))
+        return 0;
+    snprintf(key, sizeof key, "archive-unfinished:%lld", (long long)p->project);
+    snprintf(action, sizeof action, "shelf project archive %lld", (long long)p->project);
+    add(a, SHELF_ALERT_WARNING, p->started, key, action,
+        "the archive of project %lld '%s' to %s stopped %s; nothing is lost, and the next run finishes it",
+        (long long)p->project, p->project_name, p->target,
+        !strcmp(p->state, "exporting") ? "before it was checked at the target" : "while freeing its samples");
+    return a->rc != SHELF_OK;
+}
+
+static void project_archives(alerts *a)
+{
+    int rc = shelf_project_archives(a->lib, 0, on_parchive, a);
+
+    if (rc != SHELF_OK && a->rc == SHELF_OK)
+        a->rc = rc;
 }
 
 /* ---- sync ----------------------------------------------------------------------- */
@@ -391,6 +418,8 @@ int shelf_alerts(shelf_library *lib, int64_t now, const shelf_alert_opts *o,
         devices_silent(&a);
     if (a.rc == SHELF_OK)
         schedules(&a);
+    if (a.rc == SHELF_OK)
+        project_archives(&a);
     rc = a.rc;
     if (rc == SHELF_OK && a.n > 1)      /* qsort takes no NULL, even for 0 */
         qsort(a.v, a.n, sizeof *a.v, by_severity);

@@ -33,6 +33,8 @@ static const optdef optdefs[] = {
     { "sync", "peer", JSON_TRUE },
     { "check", "read_all_within", JSON_INTEGER }, { "check", "password_file", JSON_STRING },
     { "test-restore", "samples", JSON_INTEGER }, { "test-restore", "password_file", JSON_STRING },
+    { "archive", "unused_days", JSON_INTEGER }, { "archive", "parity", JSON_INTEGER },
+    { "archive", "keep_local", JSON_TRUE },
 };
 
 static int strategy_of(const char *s)
@@ -59,13 +61,13 @@ int shelf__job_options_check(const char *kind, json_t *options, char *msg, size_
             if (!strcmp(optdefs[i].kind, kind) && !strcmp(optdefs[i].key, key))
                 d = &optdefs[i];
         if (!d) {
-            snprintf(msg, msgsize, "a %s schedule has no option '%s'", kind, key);
+            snprintf(msg, msgsize, "%s %s schedule has no option '%s'", *kind == 'a' ? "an" : "a", kind, key);
             return SHELF_EINVAL;
         }
         if ((d->type == JSON_TRUE && !json_is_boolean(v)) ||
             (d->type == JSON_INTEGER && (!json_is_integer(v) || json_integer_value(v) < 0)) ||
             (d->type == JSON_STRING && (!json_is_string(v) || !*json_string_value(v)))) {
-            snprintf(msg, msgsize, "option '%s' of a %s schedule must be %s", key, kind,
+            snprintf(msg, msgsize, "option '%s' of %s %s schedule must be %s", key, *kind == 'a' ? "an" : "a", kind,
                      d->type == JSON_TRUE ? "true or false" : d->type == JSON_INTEGER ?
                      "a whole number, 0 or more" : "a non-empty string");
             return SHELF_EINVAL;
@@ -79,6 +81,11 @@ int shelf__job_options_check(const char *kind, json_t *options, char *msg, size_
     }
     if (!strcmp(kind, "copy") && !json_object_get(options, "to")) {
         snprintf(msg, msgsize, "a copy schedule needs the repository to copy to (option 'to')");
+        return SHELF_EINVAL;
+    }
+    v = json_object_get(options, "parity");
+    if (v && json_integer_value(v) > 100) {
+        snprintf(msg, msgsize, "option 'parity' must be a percentage from 0 (none) to 100");
         return SHELF_EINVAL;
     }
     v = json_object_get(options, "samples");
@@ -582,6 +589,128 @@ out:
     return rc;
 }
 
+/* ---- archive ---- */
+
+static int archive_progress(void *ud, const shelf_archive_progress *p)
+{
+    return progress(ud, p->current ? p->current : "archive", p->files_done, p->files_total, p->bytes_done,
+                    p->bytes_total);
+}
+
+/* Archive one project (or finish an earlier run's); into the detail. */
+static int archive_one(shelf__job *j, const shelf_project_archive_opts *o, int64_t id, json_t *done,
+                       json_t *failed, uint64_t *freed, uint64_t *bytes)
+{
+    shelf_project_archive_stats st = { .size = sizeof st };
+    int rc = shelf_project_archive(j->lib, id, j->target, o, &st);
+
+    if (rc == SHELF_OK) {
+        *freed += st.freed;
+        *bytes += st.freed_bytes;
+        return json_array_append_new(done, json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}", "project", (json_int_t)id,
+                                                     "archive", st.name, "samples", (json_int_t)st.samples,
+                                                     "freed", (json_int_t)st.freed, "freed_bytes",
+                                                     (json_int_t)st.freed_bytes, "resumed", st.resumed))
+               ? SHELF_ENOMEM : SHELF_OK;
+    }
+    if (rc == SHELF_ECANCELED || rc == SHELF_ENOMEM)
+        return rc;
+    /* one project that cannot go does not hold up the others */
+    return json_array_append_new(failed, json_pack("{s:I, s:i, s:s}", "project", (json_int_t)id, "rc", rc,
+                                                   "error", shelf_errmsg(j->lib)))
+           ? SHELF_ENOMEM : SHELF_OK;
+}
+
+typedef struct unfinished {
+    int64_t *v;
+    size_t n, cap;
+    const char *target;
+} unfinished;
+
+static int on_unfinished(void *ud, const shelf_project_archived *a)
+{
+    unfinished *u = ud;
+
+    if (!strcmp(a->state, "archived"))
+        return 0;
+    if (u->n == u->cap) {
+        size_t nc = u->cap ? u->cap * 2 : 8;
+        int64_t *nv = realloc(u->v, nc * sizeof *nv);
+
+        if (!nv)
+            return 1;
+        u->v = nv;
+        u->cap = nc;
+    }
+    u->v[u->n++] = a->project;
+    return 0;
+}
+
+/* Projects not used for unused_days (180 by default) go to the target;
+ * archives an earlier run left unfinished are finished first. */
+static int job_archive(shelf__job *j)
+{
+    shelf_project_archive_opts o;
+    unfinished u = { NULL, 0, 0, NULL };
+    int64_t days = json_object_get(j->options, "unused_days") ? opt_int(j, "unused_days") : 180, *ids = NULL;
+    json_t *done = json_array(), *failed = json_array();
+    uint64_t freed = 0, bytes = 0;
+    size_t n = 0, i;
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.parity = json_object_get(j->options, "parity") ? (double)opt_int(j, "parity") : 10;
+    if (o.parity == 0)
+        o.parity = -1;
+    o.keep_local = json_is_true(json_object_get(j->options, "keep_local"));
+    o.progress = archive_progress;
+    o.ud = j;
+    if (!done || !failed) {
+        rc = job_fail(j, SHELF_ENOMEM, "out of memory%s%s", "", "");
+        goto out;
+    }
+    if ((rc = shelf_project_archives(j->lib, 0, on_unfinished, &u)) != SHELF_OK) {
+        job_fail(j, rc, rc == SHELF_ECANCELED ? "out of memory%s%s" : "%s%s",
+                 rc == SHELF_ECANCELED ? "" : shelf_errmsg(j->lib), "");
+        goto out;
+    }
+    if ((rc = shelf_project_unused(j->lib, shelf__clock_now() - days * 86400, &ids, &n)) != SHELF_OK) {
+        job_fail(j, rc, "%s%s", shelf_errmsg(j->lib), "");
+        goto out;
+    }
+    for (i = 0; i < u.n + n && rc == SHELF_OK; i++)
+        rc = archive_one(j, &o, i < u.n ? u.v[i] : ids[i - u.n], done, failed, &freed, &bytes);
+    if (rc != SHELF_OK) {
+        job_fail(j, rc, rc == SHELF_ECANCELED ? "archive cancelled; the next run finishes it%s%s"
+                                               : "out of memory%s%s", "", "");
+        goto out;
+    }
+    if (jset(j, "archived", json_incref(done)) || jset(j, "failed", json_incref(failed)) ||
+        jset(j, "freed", json_integer((json_int_t)freed)) || jset(j, "freed_bytes", json_integer((json_int_t)bytes))) {
+        rc = job_fail(j, SHELF_ENOMEM, "out of memory%s%s", "", "");
+        goto out;
+    }
+    snprintf(j->msg, sizeof j->msg, "%zu project%s unused for %lld days archived to '%s', %llu samples freed "
+             "(%llu bytes)", json_array_size(done), json_array_size(done) == 1 ? "" : "s", (long long)days,
+             j->target, (unsigned long long)freed, (unsigned long long)bytes);
+    if (json_array_size(failed)) {
+        json_t *f = json_array_get(failed, 0);
+
+        rc = (int)json_integer_value(json_object_get(f, "rc"));
+        snprintf(j->msg, sizeof j->msg, "%zu of %zu projects failed; project %lld: %s", json_array_size(failed),
+                 json_array_size(failed) + json_array_size(done),
+                 (long long)json_integer_value(json_object_get(f, "project")),
+                 json_string_value(json_object_get(f, "error")));
+    }
+out:
+    free(u.v);
+    shelf_free(ids);
+    json_decref(done);
+    json_decref(failed);
+    return rc;
+}
+
 int shelf__job_run(shelf__job *j)
 {
     j->msg[0] = '\0';
@@ -595,5 +724,7 @@ int shelf__job_run(shelf__job *j)
         return job_check(j);
     if (!strcmp(j->kind, "test-restore"))
         return job_test_restore(j);
+    if (!strcmp(j->kind, "archive"))
+        return job_archive(j);
     return job_fail(j, SHELF_EINVAL, "unknown schedule kind '%s'%s", j->kind, "");
 }

@@ -19,64 +19,29 @@
 /* Runs kept per schedule. */
 #define RUNS_KEPT 100
 
-static const char *const kinds[] = { "backup", "copy", "sync", "check", "test-restore" };
+static const char *const kinds[] = { "backup", "copy", "sync", "check", "test-restore", "archive" };
 
 /* ---- the run lock ---- */
 
-static char *lock_path(shelf_library *lib, int64_t id)
-{
-    return shelf__asprintf("%s/schedules/%lld.lock", lib->path, (long long)id);
-}
-
-/* Take the lock of schedule id: its fd (>= 0, the lock goes with it),
- * -1 when another process or handle holds it (no message set), -2 on
- * another failure (lib->err set). */
+/* DIR/schedules/ID.lock: -1 when another process or handle holds it (no
+ * message set), -2 on another failure (lib->err set), else its fd. */
 static int lock_take(shelf_library *lib, int64_t id)
 {
-    char *path = lock_path(lib, id), *dir = NULL;
-    int fd = -1, e;
+    char dir[4200], name[32];
 
-    if (!path || !(dir = shelf__path_join(lib->path, "schedules"))) {
-        shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        fd = -2;
-        goto out;
-    }
-    if ((e = shelf__mkdirs(dir, 0777)) != 0) {
-        shelf__seterr_errno(&lib->err, e, "cannot create '%s'", dir);
-        fd = -2;
-        goto out;
-    }
-    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
-        shelf__seterr_errno(&lib->err, errno, "cannot open '%s'", path);
-        fd = -2;
-        goto out;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        e = errno;
-        close(fd);
-        fd = e == EWOULDBLOCK ? -1 : -2;
-        if (fd == -2)
-            shelf__seterr_errno(&lib->err, e, "cannot lock '%s'", path);
-    }
-out:
-    shelf_free(path);
-    shelf_free(dir);
-    return fd;
+    snprintf(dir, sizeof dir, "%s/schedules", lib->path);
+    snprintf(name, sizeof name, "%lld.lock", (long long)id);
+    return shelf__run_lock(&lib->err, dir, name);
 }
 
 /* 1 when a process holds the lock of schedule id now. */
 static int lock_held(shelf_library *lib, int64_t id)
 {
-    char *path = lock_path(lib, id);
-    int fd, held = 0;
+    char dir[4200], name[32];
 
-    if (path && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-        if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-            held = errno == EWOULDBLOCK;
-        close(fd);      /* drops the shared lock taken to look */
-    }
-    shelf_free(path);
-    return held;
+    snprintf(dir, sizeof dir, "%s/schedules", lib->path);
+    snprintf(name, sizeof name, "%lld.lock", (long long)id);
+    return shelf__run_locked(dir, name);
 }
 
 /* ---- rows ---- */
@@ -274,11 +239,9 @@ int shelf_schedule_add(shelf_library *lib, const char *name, const char *kind, c
     }
     for (i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
         known |= !strcmp(kind, kinds[i]);
-    if (kind && !strcmp(kind, "archive"))
-        return add_err(lib, err, SHELF_EINVAL, "%s schedules are not built yet%s", kind, "");
     if (!known)
         return add_err(lib, err, SHELF_EINVAL, "unknown schedule kind '%s' (backup, copy, sync, "
-                       "check or test-restore)%s", kind ? kind : "", "");
+                       "check, test-restore or archive)%s", kind ? kind : "", "");
     if (shelf_schedule_spec(spec, now, NULL, NULL, NULL, &specerr) != SHELF_OK) {
         rc = add_err(lib, err, SHELF_EINVAL, "%s%s", specerr ? specerr : "bad schedule", "");
         shelf_free(specerr);
@@ -392,11 +355,10 @@ int shelf_schedule_remove(shelf_library *lib, const char *name)
             shelf__rollback(lib);
     }
     if (rc == SHELF_OK) {
-        char *path = lock_path(lib, id);
+        char path[4200];
 
-        if (path)
-            unlink(path);   /* best effort: an empty file left is harmless */
-        shelf_free(path);
+        snprintf(path, sizeof path, "%s/schedules/%lld.lock", lib->path, (long long)id);
+        unlink(path);   /* best effort: an empty file left is harmless */
     }
     close(fd);
     return rc;

@@ -228,7 +228,7 @@ int shelf__sfile_wants(shelf_library *lib, int files, int64_t *cursor, size_t ma
 
     if (files && !(folder = sync_folder(lib)))
         return lib->err.rc;
-    st = shelf__prepare(lib, "SELECT s.id, s.sha256 FROM samples s WHERE s.missing AND s.id > ?1 "
+    st = shelf__prepare(lib, "SELECT s.id, s.sha256 FROM samples s WHERE s.missing = 1 AND s.id > ?1 "
                              "AND (s.blob IS NOT NULL OR s.root_id = (SELECT id FROM roots WHERE "
                              "path = ?2)) ORDER BY s.id LIMIT ?3");
     if (!st) {
@@ -367,7 +367,7 @@ int shelf__sfile_lookup(shelf_library *lib, const char *sha, shelf__sfile_plan *
         return lib->err.rc;
     if (!(st = shelf__prepare(lib, "SELECT s.id, s.blob IS NOT NULL, r.path, s.relpath FROM "
                                    "samples s JOIN roots r ON r.id = s.root_id WHERE s.sha256 = ?1 "
-                                   "AND s.missing AND (s.blob IS NOT NULL OR r.path = ?2)"))) {
+                                   "AND s.missing = 1 AND (s.blob IS NOT NULL OR r.path = ?2)"))) {
         shelf_free(folder);
         return lib->err.rc;
     }

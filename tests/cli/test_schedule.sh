@@ -55,8 +55,8 @@ expect 2 "a bad day" "$SHELF" schedule add backup monthly 31 --target "$R"
 contains "day of the month" "$err" "at column 9"
 expect 2 "an unknown kind" "$SHELF" schedule add backups daily --target "$R"
 contains "unknown kind" "$err" "unknown schedule kind 'backups'"
-expect 2 "archive is not built yet" "$SHELF" schedule add archive daily --target "$R"
-contains "archive: not built yet" "$err" "not built yet"
+expect 2 "an archive option on a backup schedule is refused" "$SHELF" schedule add backup daily --target "$R" --unused-days 30
+contains "it names the option" "$err" "a backup schedule has no option 'unused_days'"
 expect 2 "no target" "$SHELF" schedule add backup daily
 expect 2 "a bad strategy" "$SHELF" schedule add backup daily --target "$R" --strategy sometimes
 contains "strategy named" "$err" "unknown strategy 'sometimes'"

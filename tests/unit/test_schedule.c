@@ -358,8 +358,13 @@ TEST(add_refuses_what_cannot_run)
     shelf_library *lib = open_lib(dir);
     char *err = NULL;
 
-    ASSERT_RC(SHELF_EINVAL, shelf_schedule_add(lib, NULL, "archive", "daily", "/x", NULL, T0, NULL, &err));
-    ASSERT(strstr(err, "not built yet") != NULL);
+    ASSERT_RC(SHELF_EINVAL, shelf_schedule_add(lib, NULL, "archive", "daily", "/x", "{\"parity\": 101}", T0,
+                                               NULL, &err));
+    ASSERT(strstr(err, "'parity' must be a percentage") != NULL);
+    shelf_free(err);
+    ASSERT_RC(SHELF_EINVAL, shelf_schedule_add(lib, NULL, "archive", "daily", "/x", "{\"keep_local\": 1}", T0,
+                                               NULL, &err));
+    ASSERT(strstr(err, "'keep_local' of an archive schedule must be true or false") != NULL);
     shelf_free(err);
     ASSERT_RC(SHELF_EINVAL, shelf_schedule_add(lib, NULL, "backup", "daily", "/x", "{\"keep_dayly\": 3}",
                                                T0, NULL, &err));
