@@ -131,6 +131,17 @@ static const cmd_doc cmd_docs[] = {
       "        export ID OUT.json [--sign-with KEY | --no-sign] |\n"
       "        import [--as-new] [--require-signed] HISTORY.json",
       "ITEM: patch:ID, sample:ID, a sample id or path" },
+    { NULL, "project archive, project unarchive, project archives",
+      "project archive ID... [--to TARGET] [--parity N | --no-parity] [--keep-local]\n"
+      "        [--ca-file F] [--limit-upload R] [--limit-download R] | unarchive ID... |\n"
+      "        archives [ID]",
+      "send a project (patches, samples, history) to\n"
+      "TARGET as a bag with parity (10%), fetch it back\n"
+      "and check it, then free here the samples nothing\n"
+      "else uses (kept in the catalog, archived:yes); a\n"
+      "run stopped anywhere is finished by the next one\n"
+      "(TARGET remembered); unarchive brings the same\n"
+      "bytes back, checked; archives lists them" },
     { NULL, "automation add, automation show",
       "automation add PROJECT TARGET TIME:VALUE... [--start S] [--duration S]\n"
       "           [--curve] | show PROJECT [LANE]", "" },
@@ -347,13 +358,15 @@ static const cmd_doc cmd_docs[] = {
       "schedule add", "schedule add KIND SPEC --target T [--name N] [--strategy S] [--keep-last N]\n"
       "           [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--to T2]\n"
       "           [--read-all-within 30d] [--samples N] [--peer] [--password-file F]\n"
-      "           [--to-password-file F]",
+      "           [--to-password-file F] [--unused-days N] [--parity N] [--keep-local]",
       "run a job by itself: KIND backup (with retention:\n"
       "forget and prune after it), copy (to --to), sync\n"
       "(a hub, or --peer HOST:PORT), check (reads a slice\n"
       "of the data each run, all within --read-all-within)\n"
-      "or test-restore (--samples random samples, hashes\n"
-      "compared); SPEC hourly, daily [HH:MM], weekly [DAY]\n"
+      "test-restore (--samples random samples, hashes\n"
+      "compared) or archive (projects unused for\n"
+      "--unused-days, 180 by default, as project archive\n"
+      "does); SPEC hourly, daily [HH:MM], weekly [DAY]\n"
       "[HH:MM], monthly [DAY] [HH:MM] or every N(m|h|d|w),\n"
       "local time; a bad SPEC is one line with its column;\n"
       "none until added (the daemon runs them)" },

@@ -104,7 +104,8 @@ json_t *tool_sample_json(const shelf_sample *s, unsigned fields)
     }
     SET(lng, "created", json_integer(s->created));
     SET(lng, "last_used", s->last_used ? json_integer(s->last_used) : json_null());
-    SET(item, "missing", json_boolean(s->missing));
+    SET(item, "missing", json_boolean(s->missing == 1));
+    SET(item, "archived", json_boolean(s->missing == SHELF_SAMPLE_ARCHIVED));
     SET(item, "rating", json_integer(s->rating));
     SET(item, "favourite", json_boolean(s->favourite));
     SET(item, "tags", tags_json(s));
