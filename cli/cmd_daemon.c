@@ -557,6 +557,66 @@ static void *sync_main(void *arg)
     return NULL;
 }
 
+/* ---- listening for paired devices, on a thread of its own ------------------------------- */
+
+typedef struct listen_thread {
+    daemon_ctx *d;
+    shelf_sync_listen_opts o;
+    shelf_library *lib;
+    shelf_announcer *announcer;
+    int announce;
+    volatile int stop;          /* written with __atomic_store_n, read by shelf_sync_listen */
+    pthread_t tid;
+    int started;
+} listen_thread;
+
+static void on_listening(void *ud, const char *address)
+{
+    listen_thread *t = ud;
+    const char *colon = strrchr(address, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+
+    say(&t->d->log, LOG_NOTICE, "listen", json_pack("{s:s}", "address", address),
+        "listening for paired devices on %s", address);
+    /* paired devices on the LAN find this one without an address */
+    if (t->announce && port > 0 && port < 65536 &&
+        shelf_sync_announce_start(t->lib, (int)port, 0, &t->announcer) != SHELF_OK)
+        say(&t->d->log, LOG_WARN, "listen", NULL, "%s (devices must be given this one's address)",
+            shelf_errmsg(t->lib));
+}
+
+static void on_peer_session(void *ud, int rc, const char *errmsg, const shelf_sync_stats *st)
+{
+    listen_thread *t = ud;
+    const char *who = st->peer_name[0] ? st->peer_name : st->peer[0] ? st->peer : "a device";
+
+    if (rc != SHELF_OK)
+        say(&t->d->log, LOG_WARN, "sync", json_pack("{s:s, s:s, s:b}", "action", "listen", "error",
+                                                      errmsg ? errmsg : shelf_strerror(rc), "ok", 0),
+            "exchange with %s failed: %s", who, errmsg ? errmsg : shelf_strerror(rc));
+    else
+        say(&t->d->log, LOG_INFO, "sync", json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "action",
+                                                     "listen", "peer", st->peer, "sent", (json_int_t)st->sent,
+                                                     "received", (json_int_t)st->received, "applied",
+                                                     (json_int_t)st->applied, "files_in",
+                                                     (json_int_t)st->files_in, "files_out",
+                                                     (json_int_t)st->files_out, "ok", 1),
+            "exchange with %s: sent %lld, received %lld, applied %lld", who, (long long)st->sent,
+            (long long)st->received, (long long)st->applied);
+}
+
+static void *listen_main(void *arg)
+{
+    listen_thread *t = arg;
+    int rc = shelf_sync_listen(t->lib, &t->o);
+
+    (void)shelf_sync_announce_stop(t->announcer);
+    t->announcer = NULL;
+    if (rc != SHELF_OK && rc != SHELF_ECANCELED)
+        say(&t->d->log, LOG_ERR, "listen", NULL, "listening stopped: %s", shelf_errmsg(t->lib));
+    return NULL;
+}
+
 /* ---- shelf daemon -------------------------------------------------------------------- */
 
 static void on_serving(void *ud, const char *url, int port, const char *token)
@@ -578,9 +638,12 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         { "hub", required_argument, NULL, 'h' }, { "peer", required_argument, NULL, 'P' },
         { "sync-debounce", required_argument, NULL, 'D' }, { "sync-interval", required_argument, NULL, 'V' },
         { "no-watch", no_argument, NULL, 'W' }, { "no-schedules", no_argument, NULL, 'C' },
-        { "no-scan", no_argument, NULL, 'n' },
+        { "no-scan", no_argument, NULL, 'n' }, { "listen", optional_argument, NULL, 'L' },
+        { "no-announce", no_argument, NULL, 'A' },
         { NULL, 0, NULL, 0 }
     };
+    listen_thread lt;
+    int listen = 0;
     const char *hubs[CLI_SYNC_MAX], *peers[CLI_SYNC_MAX];
     sync_thread st = { NULL, { hubs, peers, 0, 0, 2, 60, NULL, NULL, NULL }, NULL, 0, 0 };
     watch_thread wt;
@@ -602,6 +665,8 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     memset(&so, 0, sizeof so);
     memset(&wt, 0, sizeof wt);
     memset(&ct, 0, sizeof ct);
+    memset(&lt, 0, sizeof lt);
+    lt.announce = 1;
     d.wake = d.stop_fd = -1;
     d.c = c;
     d.alert_flags = SHELF_ALERTS_SPACE;
@@ -641,6 +706,8 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         case 'W': watch = 0; break;
         case 'n': scan = 0; break;
         case 'C': schedules = 0; break;
+        case 'L': listen = 1; lt.o.address = optarg; break;
+        case 'A': lt.announce = 0; break;
         case 'I': install = 1; break;
         case 'U': unit_dir = optarg; break;
         default: return EXIT_USAGE;
@@ -648,7 +715,8 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     }
     if (optind != argc || (unit_dir && !install)) {
         cli_error("usage: shelf daemon [--serve [--port N] [--address ADDR]] [--hub HUB]... [--peer HOST:PORT]... "
-                  "[--sync-debounce S] [--sync-interval S] [--no-watch] [--no-scan] [--no-schedules] [--log FILE] "
+                  "[--sync-debounce S] [--sync-interval S] [--listen[=HOST:PORT] [--no-announce]] [--no-watch] [--no-scan] "
+                  "[--no-schedules] [--log FILE] "
                   "[--alert-every S] [--no-notify] [--no-space] [--install-unit [--unit-dir DIR]]");
         return EXIT_USAGE;
     }
@@ -757,6 +825,22 @@ int cmd_daemon(const cli *c, int argc, char **argv)
         }
         st.started = 1;
     }
+    if (listen) {
+        if ((ex = cli_open(c, 0, &lt.lib)) != EXIT_OK)
+            goto out;
+        lt.d = &d;
+        lt.o.size = sizeof lt.o;
+        lt.o.stop = &lt.stop;
+        lt.o.ready = on_listening;
+        lt.o.session = on_peer_session;
+        lt.o.ud = &lt;
+        if ((rc = pthread_create(&lt.tid, NULL, listen_main, &lt)) != 0) {
+            cli_error("cannot start listening: %s", cli_errno_text(rc));
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        lt.started = 1;
+    }
     next_alerts = cli_now();
     for (;;) {
         struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { d.wake, POLLIN, 0 } };
@@ -804,6 +888,12 @@ out:
         pthread_join(ct.tid, NULL);
     if (st.started)
         pthread_join(st.tid, NULL);
+    if (lt.started) {
+        __atomic_store_n(&lt.stop, 1, __ATOMIC_RELAXED);
+        pthread_join(lt.tid, NULL);
+    }
+    if (lt.lib)
+        shelf_library_close(lt.lib);
     if (wt.lib)
         shelf_library_close(wt.lib);
     if (ct.lib)

@@ -437,8 +437,8 @@ static const cmd_doc cmd_docs[] = {
     { "Background service (doc/service.md)",
       "daemon", "daemon [--serve [--port N] [--address ADDR]] [--hub HUB]...\n"
       "       [--peer HOST:PORT]... [--sync-debounce S] [--sync-interval S]\n"
-      "       [--no-watch] [--no-scan] [--no-schedules] [--log FILE] [--alert-every S]\n"
-      "       [--no-notify] [--no-space]",
+      "       [--listen[=HOST:PORT] [--no-announce]] [--no-watch] [--no-scan]\n"
+      "       [--no-schedules] [--log FILE] [--alert-every S] [--no-notify] [--no-space]",
       "the library's background service, one per library\n"
       "(a second: exit 5): watches the roots into the\n"
       "catalog (as shelf watch, a rescan of every root\n"
@@ -448,7 +448,10 @@ static const cmd_doc cmd_docs[] = {
       "logs new and cleared ones and sends them as desktop\n"
       "notifications (notify-send, where a session bus is);\n"
       "--serve hosts shelf serve; --hub and --peer run sync\n"
-      "watch (its --debounce, --interval); logs to stderr\n"
+      "watch (its --debounce, --interval); --listen syncs\n"
+      "with paired devices that connect (as sync listen,\n"
+      "*:22700, announced on the LAN unless --no-announce);\n"
+      "logs to stderr\n"
       "(the journal under systemd) or --log FILE; stops on\n"
       "SIGINT or SIGTERM (exit 0; a run in progress stops\n"
       "at its next step, recorded cancelled)" },

@@ -231,7 +231,9 @@ typedef struct shelf_sync_listen_opts {
     const char *address;                    /* "HOST:PORT" ("*:22700" when NULL;
                                                port 0: any free port) */
     int once;                               /* return after one exchange, with its result */
-    volatile int *stop;                     /* when it becomes nonzero: return SHELF_ECANCELED */
+    volatile int *stop;                     /* when it becomes nonzero: return SHELF_ECANCELED
+                                               (read with an atomic load: set it from a signal
+                                               handler, or another thread with __atomic_store_n) */
     /* called once listening, with the address bound */
     void (*ready)(void *ud, const char *address);
     /* called after each exchange: rc, its message (NULL when rc is 0) */

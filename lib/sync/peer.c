@@ -1099,7 +1099,8 @@ int shelf_sync_listen(shelf_library *lib, const shelf_sync_listen_opts *opts)
         int fd, n;
 
         memset(&ss, 0, sizeof ss);
-        if (o.stop && *o.stop) {
+        /* an atomic load: another thread sets it (the daemon) */
+        if (o.stop && __atomic_load_n(o.stop, __ATOMIC_RELAXED)) {
             rc = SHELF_ECANCELED;
             break;
         }

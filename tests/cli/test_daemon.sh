@@ -203,6 +203,36 @@ check "the late backup's alert" "$(json '[a["key"] for a in j["alerts"] if a["se
 expect 0 "run it" "$SHELF" schedule run nightly
 expect 0 "then all is well again" "$SHELF" status --offline
 
+# --listen: the daemon syncs with a paired device that connects to it.
+B="$T/second rig"
+expect 0 "a second rig" "$SHELF" -L "$B" init
+IDA=$("$SHELF" -q device id)
+IDB=$("$SHELF" -q -L "$B" device id)
+expect 0 "the library pairs with the rig" "$SHELF" device add "$IDB" --name rig
+expect 0 "the rig pairs with it" "$SHELF" -L "$B" device add "$IDA" --name stage
+expect 0 "a tag here" "$SHELF" tag add "$(sample_id "$T/lib" Snare)" from-stage
+"$SHELF" --json daemon --no-watch --no-schedules --no-space --no-notify --listen=127.0.0.1:0 --no-announce \
+    >"$T/l.out" 2>"$T/l.err" &
+DPID=$!
+bg_pids="$bg_pids $DPID"
+for _ in $(seq 100); do grep -q '"event":"listen"' "$T/l.out" 2>/dev/null && break; sleep 0.1; done
+LADDR=$(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["event"] == "listen" and "address" in e:
+        print(e["address"])' "$T/l.out")
+check "the daemon logs where it listens" -n "$LADDR"
+expect 0 "the rig syncs with the daemon" "$SHELF" -L "$B" --json sync "$LADDR"
+check "records came" "$(json 'j["received"] > 0')" = True
+for _ in $(seq 50); do grep -q '"action":"listen"' "$T/l.out" && break; sleep 0.1; done
+contains "the daemon logs the exchange" "$(grep '"event":"sync"' "$T/l.out")" '"peer":"'"$IDB"'"'
+expect 0 "the tag reached the rig" "$SHELF" -L "$B" --json search tag:from-stage
+check "one sample" "$(json 'j["total"]')" = 1
+kill -TERM "$DPID"
+wait "$DPID"
+check "SIGTERM stops the listener too, exit 0" "$?" = 0
+
 # The unit, for a library whose path has a space, %, $, a quote, a
 # backslash, a newline and a byte that is not UTF-8: systemd reads it.
 ODD="$T/lib odd %h \$HOME \"q\" back\\slash
