@@ -626,8 +626,12 @@ int shelf__remote_terms(const char *url, shelf__backend *be, uint64_t budget,
     if (kind == SHELF__TGT_DIR && out->avail == UINT64_MAX) {
         struct statvfs sv;
 
-        if (statvfs(t.path, &sv) == 0)
+        if (statvfs(t.path, &sv) == 0) {
             out->avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+            /* a drive: what its file system holds, whoever wrote it */
+            if (out->used == UINT64_MAX && sv.f_blocks >= sv.f_bfree)
+                out->used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+        }
     }
     shelf__target_free(&t);
     out->kind = shelf__strdup(kind_name(kind));

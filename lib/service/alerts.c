@@ -257,6 +257,8 @@ static int on_schedule(void *ud, const shelf_schedule_info *s)
     if (!strcmp(s->kind, "backup")) {
         w->backups++;
         target_add(a, &w->t, s->target);
+    } else if (!strcmp(s->kind, "archive")) {
+        target_add(a, &w->t, s->target);
     } else if (!strcmp(s->kind, "copy") && s->options) {
         json_error_t jerr;
         json_t *o = json_loads(s->options, 0, &jerr);

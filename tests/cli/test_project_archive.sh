@@ -270,6 +270,23 @@ expect 0 "unarchive both" "$SHELF" project unarchive 1 2
 sums "$S" >"$T/sums.after"
 check "identical hashes after the schedule's" "$(cmp -s "$T/sums.before" "$T/sums.after" && echo same)" = same
 
+# An archive schedule's target is watched for space like a backup's.
+SMALL="$T/small card"
+mkdir -p "$SMALL"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=4m tmpfs "$SMALL" 2>/dev/null; then
+    head -c 3900000 /dev/zero >"$SMALL/filler"
+    expect 0 "an archive schedule to a nearly full card" "$SHELF" schedule add archive weekly --target "$SMALL" --name tocard
+    "$SHELF" --json status >"$T/out" 2>"$T/err"
+    out=$(cat "$T/out")
+    check "status: the card's space is an alert" "$(json '[a["key"] for a in j["alerts"] if a["key"].startswith("space:")]')" = "['space:$SMALL']"
+    expect 0 "status --offline asks no target" "$SHELF" --json status --offline
+    check "no space alert offline" "$(json '[a["key"] for a in j["alerts"] if a["key"].startswith("space:")]')" = "[]"
+    expect 0 "remove that schedule" "$SHELF" schedule rm tocard
+    umount "$SMALL"
+else
+    skip "space of an archive target" "needs root and tmpfs"
+fi
+
 # ---- the daemon killed mid-archive finishes it at its next start ----
 db "UPDATE projects SET last_used = NULL, modified = NULL, created = 1"
 db "DELETE FROM schedule_runs"
