@@ -246,6 +246,13 @@ if start_s3rver; then
     expect 0 "s3: unarchive" "$SHELF" project unarchive 1
     sums "$S" >"$T/sums.after"
     check "s3: identical hashes" "$(cmp -s "$T/sums.before" "$T/sums.after" && echo same)" = same
+    expect 0 "s3: an archive schedule" "$SHELF" schedule add archive monthly --target "$S3" --unused-days 0 --name s3old
+    expect 0 "s3: run it" "$SHELF" --json schedule run s3old
+    check "s3: the run archived both projects" "$(json '[len(r["detail"]["archived"]) for r in j]')" = "[2]"
+    expect 0 "s3: unarchive both" "$SHELF" project unarchive 1 2
+    sums "$S" >"$T/sums.after"
+    check "s3: identical hashes after the schedule's" "$(cmp -s "$T/sums.before" "$T/sums.after" && echo same)" = same
+    expect 0 "s3: remove that schedule" "$SHELF" schedule rm s3old
 else
     [ $? = 2 ] && skip "s3rver" "node or s3rver not installed (scripts/install-deps)"
 fi
@@ -317,5 +324,38 @@ check "all but the sample of the patch in no project is freed" "$(nfiles "$S")" 
 expect 0 "unarchive both" "$SHELF" project unarchive 1 2
 sums "$S" >"$T/sums.after"
 check "identical hashes after the daemon's archive" "$(cmp -s "$T/sums.before" "$T/sums.after" && echo same)" = same
+
+# ---- the daemon killed mid-backup finishes it at its next start ----
+db "DELETE FROM schedules"
+db "DELETE FROM schedule_runs"
+R="$T/repo"
+expect 0 "a backup repository" "$SHELF" backup init --no-encryption "$R"
+expect 0 "a backup schedule, due at once" "$SHELF" schedule add backup hourly --target "$R" --name nightly
+db "UPDATE schedules SET created = created - 86400"
+# runrow: the newest run's state, "" when none
+runrow() { db "SELECT status FROM schedule_runs ORDER BY id DESC LIMIT 1"; }
+for attempt in 1 2 3; do
+    db "DELETE FROM schedule_runs"
+    "$SHELF" daemon --no-watch --no-space --no-notify --log "$T/daemon.log" &
+    DPID=$!
+    bg_pids="$bg_pids $DPID"
+    for _ in $(seq 500); do [ -n "$(runrow)" ] && break; sleep 0.01; done
+    kill -KILL "$DPID"
+    wait "$DPID" 2>/dev/null
+    echo "attempt $attempt: daemon killed with the backup '$(runrow)'"
+    [ "$(runrow)" = running ] && break
+done
+check "the daemon was killed mid-backup" "$(runrow)" = running
+"$SHELF" daemon --no-watch --no-space --no-notify --log "$T/daemon.log" &
+DPID=$!
+bg_pids="$bg_pids $DPID"
+for _ in $(seq 600); do [ "$(runrow)" = ok ] && break; sleep 0.1; done
+kill -TERM "$DPID"
+wait "$DPID"
+expect 0 "the schedule's log" "$SHELF" --json schedule log nightly
+check "the killed backup is recorded interrupted, the next start's ok" "$(json '[r["state"] for r in j]')" = "['interrupted', 'ok']"
+expect 0 "the repository checks" "$SHELF" backup check "$R"
+expect 0 "it holds the snapshot" "$SHELF" --json backup list "$R"
+check "at least one snapshot" "$(json 'len(j) >= 1')" = True
 
 finish
