@@ -300,7 +300,7 @@ db "DELETE FROM schedule_runs"
 "$SHELF" daemon --no-watch --no-space --no-notify --log "$T/daemon.log" &
 DPID=$!
 bg_pids="$bg_pids $DPID"
-for _ in $(seq 300); do [ -n "$(state 1)" ] && break; sleep 0.02; done
+for _ in $(seq 1500); do [ -n "$(state 1)" ] && break; sleep 0.02; done
 check "the daemon began the archive" -n "$(state 1)"
 kill -KILL "$DPID"
 wait "$DPID" 2>/dev/null
