@@ -104,6 +104,7 @@ typedef struct shelf__sample {
     SNDFILE *sf;             /* decode path; guarded by sf_lock */
     pthread_mutex_t sf_lock;
     int pinned;
+    _Atomic uint64_t underruns; /* of its voices (audio thread adds) */
 } shelf__sample;
 
 /* ---- chunk cache --------------------------------------------------------- */
@@ -281,11 +282,20 @@ struct shelf_stream {
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
-        c_loop_ram;
+        c_loop_ram, c_failovers;
+    _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
+    /* Reads by latency since the start (never reset: each reader keeps
+     * its own marks), and the slowest read since take_interval. */
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
     _Atomic uint64_t lat_max_ns;
     _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */
     int direct_used;
+    uint64_t iv_hist[SHELF__LAT_BUCKETS]; /* lat_hist at the last take_interval */
+    /* The same marks for the health readings (health.c), reset by each. */
+    _Atomic uint64_t hl_lat_max_ns, hl_peak_active;
+    _Atomic uint32_t hl_fill_milli;
+    double t_start;          /* monotonic seconds at shelf_stream_new */
+    struct shelf__health *hl;/* the health window; control thread */
 };
 
 /* io.c */
@@ -307,5 +317,17 @@ double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);
+double shelf__stream_now(void); /* monotonic seconds */
+
+/* health.c */
+void shelf__health_free(struct shelf__health *h);
+/*
+ * Parse a health file (DIR/stream/health.json) of text[0..n) into a
+ * report (owned: shelf_stream_report_free) with state SHELF_STREAM_ENDED
+ * when it says ended, else SHELF_STREAM_LIVE (the caller judges age and
+ * pid).  SHELF_EFORMAT, SHELF_EVERSION or SHELF_ENOMEM with a one-line
+ * message in e.  Outside input: fuzzed (fuzz_health).
+ */
+int shelf__health_parse(const char *text, size_t n, shelf_stream_report **out, shelf__err *e);
 
 #endif /* SHELF_STREAM_INT_H */
