@@ -619,6 +619,11 @@ static double get_d(parse *p, const json_t *o, const char *key)
     return d;
 }
 
+static int clamp_int(uint64_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
 /* A one-line string (no control characters), copied; NULL: bad. */
 static char *get_s(parse *p, const json_t *o, const char *key)
 {
@@ -720,8 +725,8 @@ int shelf__health_parse(const char *text, size_t n, shelf_stream_report **out, s
     hh->mb_per_s = get_d(&p, m, "mb_per_s");
     hh->busy = get_d(&p, m, "busy");
     hh->voices_avg = get_d(&p, m, "voices_avg");
-    hh->voices = (int)(get_u(&p, m, "voices") % ((uint64_t)INT_MAX + 1));
-    hh->voices_peak = (int)(get_u(&p, m, "voices_peak") % ((uint64_t)INT_MAX + 1));
+    hh->voices = clamp_int(get_u(&p, m, "voices"));
+    hh->voices_peak = clamp_int(get_u(&p, m, "voices_peak"));
     hh->cache_bytes = get_u(&p, c, "bytes");
     hh->cache_pinned_bytes = get_u(&p, c, "pinned_bytes");
     hh->cache_budget = get_u(&p, c, "budget");
