@@ -88,10 +88,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-double shelf__stream_now(void)
-{
-    return now_s();
-}
 
 static void *sched_main(void *arg);
 

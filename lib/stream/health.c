@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -56,6 +57,14 @@ struct shelf__health {
     int64_t *ids;              /* per sample: catalog id; 0 not asked; -1 none */
     int32_t *frags;            /* per sample: fragments; 0 not asked; -1 unknown */
 };
+
+static double mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 void shelf__health_free(struct shelf__health *h)
 {
@@ -113,7 +122,7 @@ int shelf_stream_get_health(shelf_stream *s, shelf_stream_health *out)
     const hl_slot *cur, *base = NULL;
     uint64_t hist[SHELF__LAT_BUCKETS], nlat = 0;
     uint32_t fill = 100000;
-    double now = shelf__stream_now(), ring_ms = 0;
+    double now = mono_now(), ring_ms = 0;
     int i, nbase, nsamples;
 
     if (!h) {

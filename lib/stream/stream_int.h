@@ -317,7 +317,6 @@ double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);
-double shelf__stream_now(void); /* monotonic seconds */
 
 /* health.c */
 void shelf__health_free(struct shelf__health *h);
