@@ -765,10 +765,15 @@ static int stream_monitor(const cli *c, int argc, char **argv)
             break;
         }
         if (r->state == SHELF_STREAM_STALE) {
-            cli_error("no streaming engine runs on this library: its health is stale (pid %ld wrote it "
-                      "%lld s ago and is %s)",
-                      r->pid, (long long)(now - r->updated),
-                      now - r->updated > SHELF_STREAM_STALE_S ? "not writing it" : "gone");
+            if (r->updated - now > SHELF_STREAM_STALE_S)
+                cli_error("no streaming engine runs on this library: its health is stale (pid %ld dated it "
+                          "%lld s ahead of this clock)",
+                          r->pid, (long long)(r->updated - now));
+            else
+                cli_error("no streaming engine runs on this library: its health is stale (pid %ld wrote it "
+                          "%lld s ago and is %s)",
+                          r->pid, (long long)(now - r->updated),
+                          now - r->updated > SHELF_STREAM_STALE_S ? "not writing it" : "gone");
             ex = EXIT_NOTFOUND;
             shelf_stream_report_free(r);
             break;

@@ -127,7 +127,7 @@ int shelf_stream_get_health(shelf_stream *s, shelf_stream_health *out)
 
     if (!h) {
         if (!(h = shelf__calloc(1, sizeof *h)))
-            return SHELF_ENOMEM;
+            return shelf__seterr(&s->err, SHELF_ENOMEM, "out of memory");
         h->zero.t = s->t_start;
         h->zero.fill = 100000;
         h->newest = HL_SLOTS - 1;

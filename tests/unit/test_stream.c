@@ -1048,6 +1048,22 @@ TEST(health_underruns)
         ASSERT_OK(shelf_stream_add(s, p[i], &ids[i]));
     }
     /* Healthy: nothing played yet, nothing to suggest, no alert. */
+    {
+        /* The rule of structs with a size: a caller's older, shorter
+         * struct gets its fields and not one byte more. */
+        union {
+            shelf_stream_health h;
+            unsigned char b[sizeof(shelf_stream_health) + 8];
+        } u;
+        size_t cut = offsetof(shelf_stream_health, not_ready);
+
+        memset(u.b, 0xA5, sizeof u.b);
+        u.h.size = cut;
+        ASSERT_OK(shelf_stream_get_health(s, &u.h));
+        ASSERT_EQ_INT(u.h.size, cut);
+        ASSERT_EQ_INT(u.h.underruns, 0);
+        ASSERT_EQ_INT(u.b[cut], 0xA5);
+    }
     ASSERT_OK(shelf_stream_get_health(s, &h));
     ASSERT_EQ_INT(h.recent_underruns, 0);
     ASSERT(h.ring_ms > 150 && h.ring_ms < 200);
