@@ -286,9 +286,9 @@ static int add_suggestion(json_t *arr, const char *kind, const char *text, const
                                                 "action", action));
 }
 
-/* "3 7 12": the catalog ids among top[0..n), into buf; how many. */
-static int ids_list(const struct shelf__health *h, const int *top, int n, int frag_min, char *buf,
-                    size_t size)
+/* "3 7 12": the catalog ids of top[0..n) (those with frag_min fragments
+ * or more, when frag_min; else those not pinned yet), into buf; how many. */
+static int ids_list(const shelf__health_sample *top, int n, int frag_min, char *buf, size_t size)
 {
     size_t len = 0;
     int i, k = 0;
@@ -297,9 +297,9 @@ static int ids_list(const struct shelf__health *h, const int *top, int n, int fr
     for (i = 0; i < n; i++) {
         int w;
 
-        if (h->ids[top[i]] <= 0 || (frag_min && h->frags[top[i]] < frag_min))
+        if (top[i].id <= 0 || (frag_min ? top[i].fragments < frag_min : top[i].pinned))
             continue;
-        w = snprintf(buf + len, size - len, "%s%lld", k ? " " : "", (long long)h->ids[top[i]]);
+        w = snprintf(buf + len, size - len, "%s%lld", k ? " " : "", (long long)top[i].id);
         if (w < 0 || (size_t)w >= size - len)
             break;
         len += (size_t)w;
@@ -308,21 +308,25 @@ static int ids_list(const struct shelf__health *h, const int *top, int n, int fr
     return k;
 }
 
-/*
- * The suggestions when the engine could not keep up in the window: from
- * the disk's busy share the polyphony it holds, the worst samples to pin
- * (with their decoded size), those of them that are fragmented, and the
- * medium it would take.  Latency-bound (reads slower than half a ring):
- * the medium first, else the polyphony first.
- */
-static int suggest(shelf_stream *s, const shelf_stream_health *hh, const int *top, int ntop,
-                   json_t *arr)
+int shelf__health_held(const shelf_stream_health *hh)
 {
-    const struct shelf__health *h = s->hl;
+    int held;
+
+    /* voices_avg voices kept the medium busy `busy` of the time: at full
+     * use it would feed voices_avg / busy, of which MARGIN is planned on. */
+    if (!(hh->busy >= 0.5) || !(hh->voices_avg > 0))
+        return 0;
+    held = (int)floor(MARGIN * hh->voices_avg / hh->busy);
+    return held < 1 ? 1 : held;
+}
+
+int shelf__health_suggest(const shelf_stream_health *hh, const shelf__health_sample *top, int ntop,
+                          json_t *arr)
+{
     char text[512], action[512], ids[256];
     double per_voice = hh->voices_avg > 0 ? hh->mb_per_s / hh->voices_avg : 0;
     double ram = 0, need_mb;
-    int i, k, held = 0, latency_bound, rc = 0, npin = 0, nfrag = 0;
+    int i, k, held = shelf__health_held(hh), latency_bound, rc = 0, npin = 0, nfrag = 0;
     uint64_t frags = 0;
     json_t *medium;
 
@@ -345,32 +349,24 @@ static int suggest(shelf_stream *s, const shelf_stream_health *hh, const int *to
         return -1;
     if (latency_bound && json_array_append(arr, medium) != 0)
         rc = -1;
-    /* Polyphony: voices_avg voices kept the disk busy `busy` of the time. */
-    if (hh->busy >= 0.5 && hh->voices_avg > 0) {
-        held = (int)floor(MARGIN * hh->voices_avg / hh->busy);
-        if (held < 1)
-            held = 1;
-    }
     if (held && held < hh->voices_peak) {
         snprintf(text, sizeof text,
                  "the medium was busy %.0f%% of the last %.0f s reading %.2f MB/s for %.1f voices on average "
                  "(%d at most): it holds about %d",
                  hh->busy * 100.0, hh->window, hh->mb_per_s, hh->voices_avg, hh->voices_peak, held);
-        snprintf(action, sizeof action, "play at most %d voices from this medium (check: shelf stream stress --voices %d)",
-                 held, held);
+        snprintf(action, sizeof action,
+                 "play at most %d voices from this medium (check: shelf stream stress --voices %d)", held, held);
         rc |= add_suggestion(arr, "polyphony", text, action);
     }
     /* Pins: the worst samples not pinned yet, whole in RAM. */
     for (i = 0; i < ntop; i++) {
-        const shelf__sample *sm = &s->samples[top[i]];
-
-        if (sm->pinned)
+        if (top[i].pinned)
             continue;
-        ram += (double)sm->frames * sm->channels * sizeof(float);
+        ram += (double)top[i].ram;
         npin++;
     }
     if (npin) {
-        int over = hh->cache_pinned_bytes + ram > (double)hh->cache_budget;
+        int over = (double)hh->cache_pinned_bytes + ram > (double)hh->cache_budget;
 
         snprintf(text, sizeof text,
                  "%d sample%s underran most; pinned, %s play%s from RAM: %.1f MB decoded "
@@ -378,7 +374,7 @@ static int suggest(shelf_stream *s, const shelf_stream_health *hh, const int *to
                  npin, npin == 1 ? "" : "s", npin == 1 ? "it" : "they", npin == 1 ? "s" : "",
                  ram / 1e6, (double)hh->cache_budget / 1e6, (double)hh->cache_pinned_bytes / 1e6,
                  over ? "; raise the budget" : "");
-        k = ids_list(h, top, ntop, 0, ids, sizeof ids);
+        k = ids_list(top, ntop, 0, ids, sizeof ids);
         if (k)
             snprintf(action, sizeof action, "shelf cache pin %s (%.1f MB of RAM)", ids, ram / 1e6);
         else
@@ -387,16 +383,16 @@ static int suggest(shelf_stream *s, const shelf_stream_health *hh, const int *to
     }
     /* Fragmented files among them: a seek per fragment. */
     for (i = 0; i < ntop; i++) {
-        if (h->frags[top[i]] >= 2) {
+        if (top[i].fragments >= 2) {
             nfrag++;
-            frags += (uint64_t)h->frags[top[i]];
+            frags += (uint64_t)top[i].fragments;
         }
     }
     if (nfrag) {
         snprintf(text, sizeof text,
                  "%d of the samples that underran %s fragmented (%llu fragments in all): each one costs a seek",
                  nfrag, nfrag == 1 ? "is" : "are", (unsigned long long)frags);
-        k = ids_list(h, top, ntop, 2, ids, sizeof ids);
+        k = ids_list(top, ntop, 2, ids, sizeof ids);
         snprintf(action, sizeof action, "shelf store optimize %s", k ? ids : "(the samples listed)");
         rc |= add_suggestion(arr, "defragment", text, action);
     }
@@ -458,8 +454,19 @@ static json_t *health_doc(shelf_stream *s, shelf_library *lib, const shelf_strea
                               "pinned", sm->pinned);
         bad |= !o || json_array_append_new(samples, o) != 0;
     }
-    if (trouble && sugg)
-        bad |= suggest(s, hh, top, ntop, sugg) != 0;
+    if (trouble && sugg) {
+        shelf__health_sample facts[TOP_SAMPLES];
+
+        for (i = 0; i < ntop; i++) {
+            const shelf__sample *sm = &s->samples[top[i]];
+
+            facts[i].id = h->ids[top[i]];
+            facts[i].pinned = sm->pinned;
+            facts[i].ram = (uint64_t)sm->frames * (uint64_t)sm->channels * sizeof(float);
+            facts[i].fragments = h->frags[top[i]];
+        }
+        bad |= shelf__health_suggest(hh, facts, ntop, sugg) != 0;
+    }
     if (!bad && totals && recent && engine && cache && samples && sugg)
         doc = json_pack("{s:i, s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O, s:O, s:O, s:O, s:O}",
                         "version", HEALTH_VERSION, "state", ended ? "ended" : "running",
@@ -521,6 +528,7 @@ int shelf_stream_health_publish(shelf_stream *s, shelf_library *lib, int ended)
 
     if (!s || !lib)
         return SHELF_EINVAL;
+    memset(&hh, 0, sizeof hh);
     hh.size = sizeof hh;
     if ((rc = shelf_stream_get_health(s, &hh)) != SHELF_OK)
         return shelf__seterr(&lib->err, rc, "out of memory");

@@ -320,6 +320,20 @@ void shelf__lat_record(shelf_stream *s, double seconds);
 
 /* health.c */
 void shelf__health_free(struct shelf__health *h);
+/* What the health suggestions know of a sample that underran. */
+typedef struct shelf__health_sample {
+    int64_t id;              /* catalog id; <= 0: not in the catalog */
+    uint64_t ram;            /* decoded bytes: frames x channels x 4 */
+    int pinned;
+    int32_t fragments;       /* FIEMAP fragments; <= 0 not known */
+} shelf__health_sample;
+/* The polyphony the medium holds by the window's figures (0: they do not
+ * say: busy under half the time, or no voice played). */
+int shelf__health_held(const shelf_stream_health *hh);
+/* Append to arr the suggestions for figures hh with the worst samples
+ * top[0..ntop) (doc/streaming.md, "Suggestions"); 0, or -1 out of memory. */
+int shelf__health_suggest(const shelf_stream_health *hh, const shelf__health_sample *top, int ntop,
+                          json_t *arr);
 /*
  * Parse a health file (DIR/stream/health.json) of text[0..n) into a
  * report (owned: shelf_stream_report_free) with state SHELF_STREAM_ENDED

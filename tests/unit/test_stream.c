@@ -1144,6 +1144,82 @@ TEST(health_underruns)
     shelf_library_close(lib);
 }
 
+/* The suggestion of kind at index i of arr: its action (borrowed), or NULL. */
+static const char *sugg_at(json_t *arr, size_t i, const char *kind)
+{
+    json_t *o = json_array_get(arr, i);
+
+    if (!o || strcmp(json_string_value(json_object_get(o, "kind")), kind) != 0)
+        return NULL;
+    ASSERT(json_string_value(json_object_get(o, "text")) != NULL);
+    return json_string_value(json_object_get(o, "action"));
+}
+
+/* The suggestions from given figures: each kind when its figures call for
+ * it, with the numbers worked out as doc/streaming.md says. */
+TEST(health_suggestions)
+{
+    static const shelf__health_sample top[] = {
+        { 5, 10000000, 0, 1 },          /* contiguous */
+        { 9, 5000000, 0, 7 },           /* fragmented */
+        { 0, 1000000, 0, 3 },           /* not in the catalog: no id to name */
+        { 11, 2000000, 1, 0 },          /* pinned already */
+    };
+    shelf_stream_health h;
+    json_t *arr = json_array();
+    const char *a;
+
+    /* Throughput-bound: 40 voices on average kept it busy 95% of a minute. */
+    memset(&h, 0, sizeof h);
+    h.size = sizeof h;
+    h.window = 60;
+    h.recent_underruns = 12;
+    h.busy = 0.95;
+    h.voices_avg = 40;
+    h.voices_peak = 48;
+    h.mb_per_s = 11.52;
+    h.lat_p99_us = 20000;
+    h.lat_max_us = 31000;
+    h.ring_ms = 1366;
+    h.cache_budget = 268435456;
+    ASSERT_EQ_INT(shelf__health_held(&h), 33);              /* 0.8 * 40 / 0.95 */
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT_EQ_INT(json_array_size(arr), 4);
+    ASSERT((a = sugg_at(arr, 0, "polyphony")) && strstr(a, "play at most 33 voices"));
+    ASSERT((a = sugg_at(arr, 1, "pin")));
+    ASSERT_EQ_STR(a, "shelf cache pin 5 9 (16.0 MB of RAM)");
+    ASSERT((a = sugg_at(arr, 2, "defragment")));
+    ASSERT_EQ_STR(a, "shelf store optimize 9");
+    ASSERT(strstr(json_string_value(json_object_get(json_array_get(arr, 2), "text")), "2 of the samples"));
+    ASSERT((a = sugg_at(arr, 3, "medium")));
+    /* 11.52 MB/s for 40 voices, 48 at the peak, / 0.8; reads in half a ring */
+    ASSERT_EQ_STR(a, "a faster medium: 17.3 MB/s or more with reads under 683 ms (p99)");
+    /* Pins beyond the budget say so. */
+    json_array_clear(arr);
+    h.cache_budget = 8000000;
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT(strstr(json_string_value(json_object_get(json_array_get(arr, 1), "text")), "raise the budget"));
+    /* The medium holds the peak: no polyphony to give up. */
+    json_array_clear(arr);
+    h.busy = 0.6;
+    h.voices_avg = 10;
+    h.voices_peak = 12;
+    ASSERT_EQ_INT(shelf__health_held(&h), 13);
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT(sugg_at(arr, 0, "pin") != NULL);
+    /* Latency-bound (p99 above half a ring), idle medium, no samples:
+     * the medium first and alone; no polyphony from a medium mostly idle. */
+    json_array_clear(arr);
+    h.busy = 0.3;
+    h.lat_p99_us = 400000;
+    h.ring_ms = 170;
+    ASSERT_EQ_INT(shelf__health_held(&h), 0);
+    ASSERT_OK(shelf__health_suggest(&h, NULL, 0, arr));
+    ASSERT_EQ_INT(json_array_size(arr), 1);
+    ASSERT((a = sugg_at(arr, 0, "medium")) && strstr(a, "reads under 85 ms"));
+    json_decref(arr);
+}
+
 /* ---- fragmentation ------------------------------------------------------------------------- */
 
 TEST(frag_and_optimize)
@@ -2130,6 +2206,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(opts_size_stream),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
         TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(health_underruns),
+        TEST_ENTRY(health_suggestions),
         TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
         TEST_ENTRY(render_short_notes),
