@@ -88,7 +88,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-
 static void *sched_main(void *arg);
 
 /* ---- create and free ------------------------------------------------------ */
