@@ -1,7 +1,9 @@
 /*
- * cmd_stream.c: the streaming commands: `shelf stream stress|render` (the
- * stress test with its CSV and plot, and the offline render of a note
- * script), `shelf cache pin|unpin|stats` (the performance set kept in RAM,
+ * cmd_stream.c: the streaming commands: `shelf stream stress|render|monitor`
+ * (the stress test with its CSV and plot, which publishes the engine's
+ * health when it plays a library's samples; the offline render of a note
+ * script; the live health of the engine running on a library),
+ * `shelf cache pin|unpin|stats` (the performance set kept in RAM,
  * stored in DIR/cache-pins) and `shelf store frag|optimize` (fragmentation
  * of sample files and rewriting them contiguously).
  */
@@ -225,6 +227,24 @@ static int num_i(const char *what, const char *s, long lo, long hi, long *out)
 
 /* ---- stream stress ------------------------------------------------------------- */
 
+/* The engine's health for the rest of shelf (DIR/stream/health.json). */
+typedef struct health_pub {
+    shelf_library *lib;
+    int warned;
+} health_pub;
+
+/* Once a second on the stress run's calling thread, and at its end. */
+static void publish_health(void *ud, shelf_stream *s, int last)
+{
+    health_pub *h = ud;
+    int rc = shelf_stream_health_publish(s, h->lib, last);
+
+    if (rc != SHELF_OK && !h->warned) {
+        cli_error("warning: cannot publish the engine's health: %s", shelf_errmsg(h->lib));
+        h->warned = 1;
+    }
+}
+
 typedef struct ramp_ctx {
     const cli *c;
     const char *out;
@@ -321,6 +341,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
     shelf_library *lib = NULL;
     strs files = { 0 }, pins = { 0 };
     const char *dir = NULL, *query = NULL, *out = NULL;
+    health_pub pub = { NULL, 0 };
     int opt, ramp = 0, ex = EXIT_OK, rc;
     long maxv = 2000, l;
     double d;
@@ -392,6 +413,11 @@ static int stream_stress(const cli *c, int argc, char **argv)
     so.pins = (const char *const *)pins.v;
     so.npins = pins.n;
     so.stop = &cli_interrupted;
+    if (lib) {
+        pub.lib = lib;
+        so.tick = publish_health;
+        so.tick_ud = &pub;
+    }
     cli_catch_signals();
     if (out && cli_mkdirs(out) != 0) {
         cli_error("cannot create '%s': %s", out, strerror(errno));
@@ -637,13 +663,151 @@ out:
     return ex;
 }
 
+/* ---- stream monitor ------------------------------------------------------------- */
+
+static void print_health(const shelf_stream_report *r, int64_t now)
+{
+    const shelf_stream_health *h = &r->health;
+    size_t i;
+
+    printf("streaming engine: pid %ld on %s, up %.0f s, updated %lld s ago\n", r->pid, r->host, h->uptime,
+           (long long)(now - r->updated));
+    printf("last %.0f s: %llu underruns (%.1f a minute), %llu voices dropped, %llu not ready, "
+           "%llu read errors, %llu failovers\n",
+           h->window, (unsigned long long)h->recent_underruns, h->underruns_per_min,
+           (unsigned long long)h->recent_dropped, (unsigned long long)h->recent_not_ready,
+           (unsigned long long)h->recent_read_errors, (unsigned long long)h->recent_failovers);
+    printf("  lowest ring fill %.1f%% (a ring holds %.1f ms); reads %.2f ms p50, %.2f ms p99, %.2f ms max\n",
+           h->min_fill_pct, h->ring_ms, h->lat_p50_us / 1000.0, h->lat_p99_us / 1000.0,
+           h->lat_max_us / 1000.0);
+    printf("  %.2f MB/s read, medium busy %.0f%%; voices %d now, %.1f on average, %d at most\n", h->mb_per_s,
+           h->busy * 100.0, h->voices, h->voices_avg, h->voices_peak);
+    printf("since the start: %llu underruns, %llu voices dropped, %llu read errors, %llu failovers, "
+           "%llu reads\n",
+           (unsigned long long)h->underruns, (unsigned long long)h->voices_dropped,
+           (unsigned long long)h->read_errors, (unsigned long long)h->failovers,
+           (unsigned long long)h->reads);
+    if (h->recent_underruns == 0 && h->recent_dropped == 0) {
+        printf("keeping up\n");
+        return;
+    }
+    printf("cannot keep up; from the measured figures:\n");
+    for (i = 0; i < r->nsuggestions; i++)
+        printf("  - %s\n    %s\n", r->suggestions[i].action, r->suggestions[i].text);
+}
+
+/* One JSON line: the health file's object and its age in seconds. */
+static int print_health_json(const shelf_stream_report *r, int64_t now)
+{
+    json_t *o = json_loads(r->json, 0, NULL);
+    char *text;
+
+    if (!o || json_object_set_new(o, "age", json_integer((json_int_t)(now - r->updated))) != 0 ||
+        !(text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)))) {
+        json_decref(o);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    printf("%s\n", text);
+    free(text);
+    json_decref(o);
+    return EXIT_OK;
+}
+
+static int stream_monitor(const cli *c, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "once", no_argument, NULL, 'o' }, { "interval", required_argument, NULL, 'i' },
+        { NULL, 0, NULL, 0 }
+    };
+    shelf_library *lib = NULL;
+    int opt, once = 0, ex = EXIT_OK, shown = 0, tty;
+    double interval = 1.0;
+
+    FOR_OPTS(opt, argc, argv, "", longopts) {
+        switch (opt) {
+        case 'o': once = 1; break;
+        case 'i': if (num_d("interval", optarg, 0.1, 3600, &interval)) return EXIT_USAGE; break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 < argc) {
+        cli_error("usage: shelf stream monitor [--once] [--interval S]");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
+        return ex;
+    tty = !once && !c->json && isatty(STDOUT_FILENO);
+    cli_catch_signals();
+    while (!cli_interrupted) {
+        shelf_stream_report *r = NULL;
+        int64_t now = shelf_clock_now();
+        int rc = shelf_stream_health_read(lib, now, &r);
+        double until;
+
+        if (rc == SHELF_ENOTFOUND) {
+            cli_error("no streaming engine runs on this library: none has published its health here");
+            ex = EXIT_NOTFOUND;
+            break;
+        }
+        if (rc != SHELF_OK) {
+            ex = cli_fail(lib, rc);
+            break;
+        }
+        if (r->state == SHELF_STREAM_ENDED) {
+            if (shown && !c->json)
+                printf("the streaming engine (pid %ld) ended\n", r->pid);
+            else if (!shown)
+                cli_error("no streaming engine runs on this library: the last one (pid %ld) ended %lld s ago",
+                          r->pid, (long long)(now - r->updated));
+            ex = shown ? EXIT_OK : EXIT_NOTFOUND;
+            shelf_stream_report_free(r);
+            break;
+        }
+        if (r->state == SHELF_STREAM_STALE) {
+            if (r->updated - now > SHELF_STREAM_STALE_S)
+                cli_error("no streaming engine runs on this library: its health is stale (pid %ld dated it "
+                          "%lld s ahead of this clock)",
+                          r->pid, (long long)(r->updated - now));
+            else
+                cli_error("no streaming engine runs on this library: its health is stale (pid %ld wrote it "
+                          "%lld s ago and is %s)",
+                          r->pid, (long long)(now - r->updated),
+                          now - r->updated > SHELF_STREAM_STALE_S ? "not writing it" : "gone");
+            ex = EXIT_NOTFOUND;
+            shelf_stream_report_free(r);
+            break;
+        }
+        if (tty)
+            printf("\033[H\033[2J");
+        if (c->json)
+            ex = print_health_json(r, now);
+        else if (!c->quiet)
+            print_health(r, now);
+        shelf_stream_report_free(r);
+        (void)fflush(stdout);
+        shown = 1;
+        if (once || ex != EXIT_OK)
+            break;
+        /* Sleep in short steps so SIGINT ends the wait at once. */
+        for (until = cli_now() + interval; !cli_interrupted && cli_now() < until;)
+            usleep(50000);
+        if (!tty && !c->json && !c->quiet && !cli_interrupted)
+            printf("\n");
+    }
+    shelf_library_close(lib);
+    return ex;
+}
+
 int cmd_stream(const cli *c, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "stress"))
         return stream_stress(c, argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "render"))
         return stream_render(c, argc, argv);
-    cli_error("usage: shelf stream stress|render ...");
+    if (argc >= 2 && !strcmp(argv[1], "monitor"))
+        return stream_monitor(c, argc, argv);
+    cli_error("usage: shelf stream stress|render|monitor ...");
     return EXIT_USAGE;
 }
 

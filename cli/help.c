@@ -411,7 +411,18 @@ static const cmd_doc cmd_docs[] = {
       "           [--out DIR] [--dir FOLDER | --query Q | ID...]",
       "play a seeded note script from disk, paced in\n"
       "real time; per-second CSV and PNG in --out;\n"
-      "--ramp finds the highest clean polyphony" },
+      "--ramp finds the highest clean polyphony; from\n"
+      "the library (not --dir) it publishes the engine's\n"
+      "health each second (LIBRARY/stream/health.json)" },
+    { NULL, "stream monitor", "stream monitor [--once] [--interval S]",
+      "the live health of the engine playing this\n"
+      "library: underruns, voices dropped, lowest ring\n"
+      "fill, read p99, MB/s over the last minute, and\n"
+      "when it cannot keep up what to change (polyphony,\n"
+      "pins and their RAM, store optimize, a faster\n"
+      "medium); redraws every S (1) until SIGINT (exit\n"
+      "0); --json: a line per reading; --once: one; no\n"
+      "engine running, or its file stale: exit 3" },
     { NULL, "stream render", "stream render [--ram] [--check] SCRIPT OUT.wav",
       "render a note script offline (streamed and RAM\n"
       "renders are bit-identical; --check proves it)" },

@@ -244,6 +244,9 @@ typedef struct shelf_stream_stats {
     uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM copy
                                 (a forward loop's start, a whole backward or
                                 alternating loop) */
+    uint64_t failovers;      /* reads served by a mirror after the primary
+                                medium failed or was late: always 0 until
+                                failover to a second medium is built */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -259,6 +262,107 @@ typedef struct shelf_stream_interval {
     double min_fill_pct;
 } shelf_stream_interval;
 SHELF_API void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out);
+
+/*
+ * The engine's health: can the medium keep up?  Totals since the engine
+ * started, and the "recent" figures over a rolling window of the last
+ * minute (shorter while the engine is younger; longer when the previous
+ * readings are further apart than that).  The window is kept from the
+ * readings themselves: call shelf_stream_get_health about once a second
+ * (more often is merged into the current second) for a minute that is a
+ * minute.  Independent of shelf_stream_take_interval (each keeps its own
+ * marks).  Control thread; the first call allocates the window (about
+ * 220 KB).  SHELF_OK, or SHELF_ENOMEM (then nothing is filled).
+ */
+typedef struct shelf_stream_health {
+    size_t size;             /* set to sizeof before the call */
+    double uptime;           /* seconds since shelf_stream_new */
+    double window;           /* seconds the recent figures cover */
+    /* Since the engine started (as in shelf_stream_stats). */
+    uint64_t underruns, not_ready, voices_dropped, read_errors, chunks_lost, failovers;
+    uint64_t reads, bytes_read;
+    /* Over the window. */
+    uint64_t recent_underruns, recent_not_ready, recent_dropped, recent_read_errors,
+        recent_chunks_lost, recent_failovers, recent_reads;
+    double underruns_per_min;/* recent_underruns per 60 s of window */
+    double min_fill_pct;     /* lowest ring fill of any streaming voice, in
+                                percent (100 when none streamed) */
+    double lat_p50_us, lat_p99_us, lat_max_us; /* read latency (0: no reads) */
+    double mb_per_s;         /* bytes read per second, in 10^6 */
+    double busy;             /* fraction of the window with a read in flight */
+    double voices_avg;       /* voices playing, on average (frames rendered) */
+    int voices;              /* playing now */
+    int voices_peak;         /* the most that played at once */
+    /* What the figures are measured against. */
+    double ring_ms;          /* audio a full voice ring holds at pitch 1, the
+                                least over the samples added (0: none) */
+    uint64_t cache_bytes, cache_pinned_bytes, cache_budget;
+} shelf_stream_health;
+SHELF_API int shelf_stream_get_health(shelf_stream *s, shelf_stream_health *out);
+
+/*
+ * Publish the engine's health for the rest of shelf: write
+ * DIR/stream/health.json of lib (format in doc/formats.md, "stream/
+ * health.json") with this process's pid, the time (shelf_clock_now), the
+ * figures of shelf_stream_get_health, the samples that underran most, and,
+ * when the engine could not keep up in the last minute, suggestions from
+ * the measured figures (the polyphony this medium holds, the samples to
+ * pin and the RAM they need, the fragmented files to rewrite, a faster
+ * medium).  Call it about once a second while the engine plays, and once
+ * with ended = 1 before shelf_stream_free (the file stays, marked ended).
+ * The file is replaced in one step (temporary file and rename, not synced:
+ * it is rewritten a second later).  `shelf stream monitor`, shelf_alerts
+ * ("stream-underruns") and shelf_stream_health_read read it.  Control
+ * thread (it reads the catalog and the samples' extents: never the audio
+ * thread).  Errors (shelf_errmsg(lib) says which file): SHELF_EIO,
+ * SHELF_EPERM (the folder cannot be written), SHELF_ENOMEM.
+ */
+SHELF_API int shelf_stream_health_publish(shelf_stream *s, shelf_library *lib, int ended);
+
+/* A reading of a health file is live, stale or ended. */
+enum {
+    SHELF_STREAM_LIVE = 1,   /* running, written within SHELF_STREAM_STALE_S
+                                seconds, and its pid is alive (when the
+                                file was written on this host) */
+    SHELF_STREAM_STALE = 2,  /* says running, but older than that, or its
+                                process is gone (killed, crashed) */
+    SHELF_STREAM_ENDED = 3   /* the engine ended and said so */
+};
+#define SHELF_STREAM_STALE_S 10
+
+/* One change that would let the medium keep up (borrowed from the report). */
+typedef struct shelf_stream_suggestion {
+    const char *kind;        /* "polyphony", "pin", "defragment", "medium" */
+    const char *text;        /* one line: the measured figures behind it */
+    const char *action;      /* one line: the change (a command where one
+                                exists: `shelf cache pin ID...`) */
+} shelf_stream_suggestion;
+
+/* A health file as read back.  Pointers are owned by the report. */
+typedef struct shelf_stream_report {
+    size_t size;             /* sizeof(shelf_stream_report) */
+    int state;               /* SHELF_STREAM_LIVE, _STALE or _ENDED */
+    long pid;                /* the process that ran the engine */
+    const char *host;        /* its host name */
+    int64_t started, updated;/* Unix seconds */
+    int64_t underruns_since; /* start of the current run of minutes with
+                                underruns (Unix seconds); 0: none */
+    shelf_stream_health health;
+    size_t nsuggestions;
+    const shelf_stream_suggestion *suggestions;
+    const char *json;        /* the file as read, one JSON object */
+} shelf_stream_report;
+
+/*
+ * Read DIR/stream/health.json at time now (Unix seconds; shelf_clock_now()
+ * for the present) into *out (owned: free with shelf_stream_report_free).
+ * Errors: SHELF_ENOTFOUND (no engine published here), SHELF_EFORMAT (not a
+ * health file), SHELF_EVERSION (a newer one), SHELF_EIO, SHELF_ENOMEM;
+ * *out is NULL then and shelf_errmsg(lib) says why.  Any thread with its
+ * own handle.
+ */
+SHELF_API int shelf_stream_health_read(shelf_library *lib, int64_t now, shelf_stream_report **out);
+SHELF_API void shelf_stream_report_free(shelf_stream_report *r);
 
 /*
  * Note scripts (format in doc/streaming.md): a text file of samples and
@@ -328,6 +432,12 @@ typedef struct shelf_stress_opts {
     const char *const *pins; /* files to pin (may be NULL) */
     size_t npins;
     volatile int *stop;      /* set to non-zero to stop early; may be NULL */
+    /* Called on the calling thread once a second, after the second's row,
+     * with the running engine (borrowed for the call), and once more with
+     * last = 1 when the run ends (e.g. to publish the engine's health:
+     * shelf_stream_health_publish).  May be NULL. */
+    void (*tick)(void *ud, shelf_stream *s, int last);
+    void *tick_ud;
 } shelf_stress_opts;
 
 /* One second of a stress run (one CSV row). */

@@ -384,6 +384,38 @@ static void schedules(alerts *a)
     free(w.t.v);
 }
 
+/* ---- streaming ------------------------------------------------------------------ */
+
+/* Underruns in the last minute that reach this many make the alert an error. */
+#define STREAM_UNDERRUNS_ERROR 10
+
+/* A live engine on this library (its health file fresh, its pid alive)
+ * that underran or dropped voices in the last minute.  No file, a stale
+ * or damaged one: no engine to speak of, so no alert. */
+static void stream_underruns(alerts *a)
+{
+    shelf_stream_report *r = NULL;
+    const shelf_stream_health *h;
+    char action[600];
+
+    if (shelf_stream_health_read(a->lib, a->now, &r) != SHELF_OK)
+        return;
+    h = &r->health;
+    if (r->state == SHELF_STREAM_LIVE && (h->recent_underruns > 0 || h->recent_dropped > 0)) {
+        if (r->nsuggestions)
+            snprintf(action, sizeof action, "%s; more in shelf stream monitor", r->suggestions[0].action);
+        else
+            snprintf(action, sizeof action, "shelf stream monitor");
+        add(a, h->recent_underruns >= STREAM_UNDERRUNS_ERROR || h->recent_dropped > 0 ? SHELF_ALERT_ERROR
+                                                                                   : SHELF_ALERT_WARNING,
+            r->underruns_since, "stream-underruns", action,
+            "the streaming engine (pid %ld) cannot keep up: %" PRIu64 " underruns and %" PRIu64
+            " voices dropped in the last %.0f s (lowest ring fill %.0f%%, reads %.1f ms at p99)",
+            r->pid, h->recent_underruns, h->recent_dropped, h->window, h->min_fill_pct, h->lat_p99_us / 1000.0);
+    }
+    shelf_stream_report_free(r);
+}
+
 /* ---- the walk --------------------------------------------------------------------- */
 
 static int by_severity(const void *x, const void *y)
@@ -422,6 +454,8 @@ int shelf_alerts(shelf_library *lib, int64_t now, const shelf_alert_opts *o,
         schedules(&a);
     if (a.rc == SHELF_OK)
         project_archives(&a);
+    if (a.rc == SHELF_OK)
+        stream_underruns(&a);
     rc = a.rc;
     if (rc == SHELF_OK && a.n > 1)      /* qsort takes no NULL, even for 0 */
         qsort(a.v, a.n, sizeof *a.v, by_severity);

@@ -145,6 +145,8 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
     atomic_init(&s->min_fill_milli, 100000);
+    atomic_init(&s->hl_fill_milli, 100000);
+    s->t_start = now_s();
     if ((rc = set_defaults(&s->o, opts, &s->err)) != SHELF_OK)
         goto out;
     s->align = 4096;
@@ -233,6 +235,7 @@ void shelf_stream_free(shelf_stream *s)
         pthread_mutex_destroy(&sm->sf_lock);
     }
     shelf__cache_release(&s->cache);
+    shelf__health_free(s->hl);
     free(s->samples);
     free(s->voices);
     free(s->order);
@@ -694,6 +697,9 @@ void shelf__lat_record(shelf_stream *s, double seconds)
     max = atomic_load_explicit(&s->lat_max_ns, memory_order_relaxed);
     while (ns > max && !atomic_compare_exchange_weak(&s->lat_max_ns, &max, ns))
         ;
+    max = atomic_load_explicit(&s->hl_lat_max_ns, memory_order_relaxed);
+    while (ns > max && !atomic_compare_exchange_weak(&s->hl_lat_max_ns, &max, ns))
+        ;
     if (seconds * 1000.0 > s->o.spike_ms)
         atomic_fetch_add(&s->c_spikes, 1);
 }
@@ -730,6 +736,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.reads_direct = atomic_load(&s->c_reads_direct);
     st.loop_wraps = atomic_load(&s->c_loop_wraps);
     st.loop_ram = atomic_load(&s->c_loop_ram);
+    st.failovers = atomic_load(&s->c_failovers);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -740,7 +747,10 @@ void shelf_stream_take_interval(shelf_stream *s, shelf_stream_interval *out)
     int i;
 
     for (i = 0; i < SHELF__LAT_BUCKETS; i++) {
-        hist[i] = atomic_exchange_explicit(&s->lat_hist[i], 0, memory_order_relaxed);
+        uint64_t now = atomic_load_explicit(&s->lat_hist[i], memory_order_relaxed);
+
+        hist[i] = now - s->iv_hist[i];
+        s->iv_hist[i] = now;
         n += hist[i];
     }
     memset(out, 0, sizeof *out);
@@ -819,7 +829,15 @@ int shelf_stream_voice_start(shelf_stream *s, int id, int64_t offset, double pit
     atomic_store_explicit(&v->state, SHELF__V_ACTIVE, memory_order_release);
     s->order[s->norder++] = slot;
     atomic_fetch_add_explicit(&s->c_started, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c_active, 1, memory_order_relaxed);
+    {
+        uint64_t active = atomic_fetch_add_explicit(&s->c_active, 1, memory_order_relaxed) + 1;
+        uint64_t peak = atomic_load_explicit(&s->hl_peak_active, memory_order_relaxed);
+
+        while (active > peak &&
+               !atomic_compare_exchange_weak_explicit(&s->hl_peak_active, &peak, active,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+    }
     return voice_handle(v->gen, slot);
 }
 
@@ -1066,6 +1084,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
                 if (!gap)
                     atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
                                               memory_order_relaxed);
+                if (!gap && v->played_any)
+                    atomic_fetch_add_explicit(&sm->underruns, 1, memory_order_relaxed);
             }
             if (!gap)
                 atomic_fetch_add_explicit(&s->c_underrun_frames, 1, memory_order_relaxed);
@@ -1133,6 +1153,11 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
                !atomic_compare_exchange_weak_explicit(&s->min_fill_milli, &cur, (uint32_t)fill,
                                                       memory_order_relaxed, memory_order_relaxed))
             ;
+        cur = atomic_load_explicit(&s->hl_fill_milli, memory_order_relaxed);
+        while ((uint32_t)fill < cur &&
+               !atomic_compare_exchange_weak_explicit(&s->hl_fill_milli, &cur, (uint32_t)fill,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
     }
     if (ended) {
         /* The ring now belongs to the scheduler, which drains and frees it. */
@@ -1159,6 +1184,7 @@ int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames, float
 
     if (!v)
         return 0;
+    atomic_fetch_add_explicit(&s->c_voice_frames, frames, memory_order_relaxed);
     if (render_voice(s, v, frames, out))
         return 1;
     order_remove(s, voice_slot(voice));
@@ -1170,6 +1196,8 @@ int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out)
     int i, j = 0;
 
     memset(out, 0, (size_t)frames * 2 * sizeof *out);
+    atomic_fetch_add_explicit(&s->c_voice_frames, (uint64_t)frames * (uint64_t)s->norder,
+                              memory_order_relaxed);
     for (i = 0; i < s->norder; i++) {
         int slot = s->order[i];
         if (render_voice(s, &s->voices[slot], frames, out))

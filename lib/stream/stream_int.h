@@ -104,6 +104,7 @@ typedef struct shelf__sample {
     SNDFILE *sf;             /* decode path; guarded by sf_lock */
     pthread_mutex_t sf_lock;
     int pinned;
+    _Atomic uint64_t underruns; /* of its voices (audio thread adds) */
 } shelf__sample;
 
 /* ---- chunk cache --------------------------------------------------------- */
@@ -281,11 +282,20 @@ struct shelf_stream {
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
-        c_loop_ram;
+        c_loop_ram, c_failovers;
+    _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
+    /* Reads by latency since the start (never reset: each reader keeps
+     * its own marks), and the slowest read since take_interval. */
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
     _Atomic uint64_t lat_max_ns;
     _Atomic uint32_t min_fill_milli; /* lowest ring fill, 0.1 % units */
     int direct_used;
+    uint64_t iv_hist[SHELF__LAT_BUCKETS]; /* lat_hist at the last take_interval */
+    /* The same marks for the health readings (health.c), reset by each. */
+    _Atomic uint64_t hl_lat_max_ns, hl_peak_active;
+    _Atomic uint32_t hl_fill_milli;
+    double t_start;          /* monotonic seconds at shelf_stream_new */
+    struct shelf__health *hl;/* the health window; control thread */
 };
 
 /* io.c */
@@ -307,5 +317,30 @@ double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);
+
+/* health.c */
+void shelf__health_free(struct shelf__health *h);
+/* What the health suggestions know of a sample that underran. */
+typedef struct shelf__health_sample {
+    int64_t id;              /* catalog id; <= 0: not in the catalog */
+    uint64_t ram;            /* decoded bytes: frames x channels x 4 */
+    int pinned;
+    int32_t fragments;       /* FIEMAP fragments; <= 0 not known */
+} shelf__health_sample;
+/* The polyphony the medium holds by the window's figures (0: they do not
+ * say: busy under half the time, or no voice played). */
+int shelf__health_held(const shelf_stream_health *hh);
+/* Append to arr the suggestions for figures hh with the worst samples
+ * top[0..ntop) (doc/streaming.md, "Suggestions"); 0, or -1 out of memory. */
+int shelf__health_suggest(const shelf_stream_health *hh, const shelf__health_sample *top, int ntop,
+                          json_t *arr);
+/*
+ * Parse a health file (DIR/stream/health.json) of text[0..n) into a
+ * report (owned: shelf_stream_report_free) with state SHELF_STREAM_ENDED
+ * when it says ended, else SHELF_STREAM_LIVE (the caller judges age and
+ * pid).  SHELF_EFORMAT, SHELF_EVERSION or SHELF_ENOMEM with a one-line
+ * message in e.  Outside input: fuzzed (fuzz_health).
+ */
+int shelf__health_parse(const char *text, size_t n, shelf_stream_report **out, shelf__err *e);
 
 #endif /* SHELF_STREAM_INT_H */

@@ -277,11 +277,15 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         prev = cur;
         if (row->t >= so.duration - 0.01 || (so.stop && *so.stop))
             break;
+        if (so.tick)
+            so.tick(so.tick_ud, st.s, 0);
     }
 out:
     if (started) {
         atomic_store(&st.stop, 1);
         pthread_join(timer, NULL);
+        if (so.tick)
+            so.tick(so.tick_ud, st.s, 1);
     }
     if (st.s && res) {
         res->stats.size = sizeof res->stats;

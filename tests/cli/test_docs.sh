@@ -26,7 +26,7 @@ expect 1 "README without a line of the list" python3 "$GEN" --check --src "$T/sr
 contains "README named" "$err" "README.md's command list is out of step"
 expect 0 "gen-docs writes it again" python3 "$GEN" --src "$T/src" "$SHELF"
 expect 0 "in step after writing" python3 "$GEN" --check --src "$T/src" "$SHELF"
-contains "the list is back" "$(cat "$T/src/README.md")" '- Streaming: `stream stress|render`'
+contains "the list is back" "$(cat "$T/src/README.md")" '- Streaming: `stream stress|monitor|render`'
 
 python3 - "$T/src/doc/shelf.1" <<'EOF'
 import re, sys

@@ -7,7 +7,9 @@
  * (every one counted, silence exactly where data is missing, the right
  * audio elsewhere), the cache (LRU, pins, references), a real-time run
  * with the audio thread racing the scheduler (for ThreadSanitizer), the
- * stress test's CSV and PNG, file fragmentation and optimisation, and
+ * stress test's CSV and PNG, the engine's health (a real underrun behind a
+ * delay fault, counted, published, read back and raised as an alert),
+ * file fragmentation and optimisation, and
  * loops: forward, backward and alternating, streamed equal to RAM, a
  * file's own loop, the order of frames each mode plays (a ramp file), no
  * disk read while a voice holds a loop kept in RAM, and their limits.
@@ -982,6 +984,240 @@ TEST(cache_pins_file)
     ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_get(lib, &ids, &n));
     ASSERT_RC(SHELF_EFORMAT, shelf_cache_pins_set(lib, one, 1, 1));
     shelf_library_close(lib);
+}
+
+/* ---- health ----------------------------------------------------------------------------------- */
+
+typedef struct seen_alert {
+    int severity;               /* of "stream-underruns"; 0: not found */
+    char action[600];
+} seen_alert;
+
+static int on_alert(void *ud, const shelf_alert *a)
+{
+    seen_alert *seen = ud;
+
+    if (!strcmp(a->key, "stream-underruns")) {
+        seen->severity = a->severity;
+        snprintf(seen->action, sizeof seen->action, "%s", a->action ? a->action : "");
+    }
+    return 0;
+}
+
+static seen_alert stream_alert(shelf_library *lib, int64_t now)
+{
+    seen_alert seen;
+
+    memset(&seen, 0, sizeof seen);
+    ASSERT_OKL(lib, shelf_alerts(lib, now, NULL, on_alert, &seen));
+    return seen;
+}
+
+/*
+ * An engine whose every read is late (a delay fault of 250 ms against
+ * rings of 170 ms) really underruns while played in real time: its health
+ * counts it (the window, the lowest fill, the read p99, each sample's
+ * share), the file it publishes reads back live with suggestions, and
+ * shelf_alerts raises stream-underruns; a healthy reading, a stale file,
+ * an ended engine and a damaged file raise nothing.
+ */
+TEST(health_underruns)
+{
+    char dir[PATH_MAX], p[2][PATH_MAX], hf[PATH_MAX];
+    shelf_library *lib = pins_library(dir);      /* dir is BASE/lib, samples in BASE/src */
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream *s;
+    shelf_stream_stats st = { .size = sizeof st };
+    shelf_stream_health h = { .size = sizeof h };
+    shelf_stream_interval iv;
+    shelf_stream_report *r = NULL;
+    seen_alert al;
+    float buf[2 * 128];
+    int ids[2], i, b, found_pin = 0;
+    uint64_t per_sample = 0;
+    int64_t now;
+
+    test_pathf(hf, sizeof hf, "%s/stream/health.json", dir);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_stream_health_read(lib, shelf_clock_now(), &r));
+    ASSERT(r == NULL && strstr(shelf_errmsg(lib), "no streaming engine"));
+    o.fault_delay_rate = 1.0;
+    o.fault_delay_ms = 250;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 2; i++) {
+        test_pathf(p[i], PATH_MAX, "%.*s/src/%s", (int)(strlen(dir) - 4), dir, i ? "b.wav" : "a.wav");
+        ASSERT_OK(shelf_stream_add(s, p[i], &ids[i]));
+    }
+    /* Healthy: nothing played yet, nothing to suggest, no alert. */
+    {
+        /* The rule of structs with a size: a caller's older, shorter
+         * struct gets its fields and not one byte more. */
+        union {
+            shelf_stream_health h;
+            unsigned char b[sizeof(shelf_stream_health) + 8];
+        } u;
+        size_t cut = offsetof(shelf_stream_health, not_ready);
+
+        memset(u.b, 0xA5, sizeof u.b);
+        u.h.size = cut;
+        ASSERT_OK(shelf_stream_get_health(s, &u.h));
+        ASSERT_EQ_INT(u.h.size, cut);
+        ASSERT_EQ_INT(u.h.underruns, 0);
+        ASSERT_EQ_INT(u.b[cut], 0xA5);
+    }
+    ASSERT_OK(shelf_stream_get_health(s, &h));
+    ASSERT_EQ_INT(h.recent_underruns, 0);
+    ASSERT(h.ring_ms > 150 && h.ring_ms < 200);
+    ASSERT_OKL(lib, shelf_stream_health_publish(s, lib, 0));
+    ASSERT_OKL(lib, shelf_stream_health_read(lib, shelf_clock_now(), &r));
+    ASSERT_EQ_INT(r->state, SHELF_STREAM_LIVE);
+    ASSERT_EQ_INT(r->nsuggestions, 0);
+    shelf_stream_report_free(r);
+    ASSERT_EQ_INT(stream_alert(lib, shelf_clock_now()).severity, 0);
+    /* Four voices, 1.2 s paced like an audio callback. */
+    for (i = 0; i < 4; i++)
+        ASSERT(shelf_stream_voice_start(s, ids[i % 2], 0, 1.0, 0.2f, 0) >= 0);
+    for (b = 0; b < 450; b++) {
+        shelf_stream_render(s, 128, buf);
+        nanosleep(&(struct timespec){ 0, 2666667 }, NULL);
+    }
+    shelf_stream_get_stats(s, &st);
+    ASSERT(st.underruns > 0);
+    ASSERT_EQ_INT(st.failovers, 0);
+    ASSERT_OK(shelf_stream_get_health(s, &h));
+    ASSERT_EQ_INT(h.underruns, st.underruns);
+    ASSERT_EQ_INT(h.recent_underruns, st.underruns);      /* younger than a minute */
+    ASSERT_EQ_INT(h.voices_dropped, st.voices_dropped);
+    ASSERT(h.window > 1.0 && h.window < 30);
+    ASSERT(h.underruns_per_min > 0);
+    ASSERT(h.min_fill_pct < 50);
+    ASSERT(h.lat_p99_us >= 200000);
+    ASSERT_EQ_INT(h.voices_peak, 4);
+    ASSERT(h.voices_avg > 0 && h.voices_avg <= 4);
+    ASSERT_EQ_INT(h.failovers, 0);
+    for (i = 0; i < 2; i++)
+        per_sample += atomic_load(&s->samples[ids[i]].underruns);
+    ASSERT_EQ_INT(per_sample, st.underruns);
+    /* The health readings took nothing from the interval's marks. */
+    shelf_stream_take_interval(s, &iv);
+    ASSERT(iv.reads > 0 && iv.lat_p99_us >= 200000 && iv.min_fill_pct < 50);
+    /* Published, read back live, with the suggestions. */
+    ASSERT_OKL(lib, shelf_stream_health_publish(s, lib, 0));
+    now = shelf_clock_now();
+    ASSERT_OKL(lib, shelf_stream_health_read(lib, now, &r));
+    ASSERT_EQ_INT(r->state, SHELF_STREAM_LIVE);
+    ASSERT_EQ_INT(r->pid, getpid());
+    ASSERT(r->underruns_since > 0 && r->underruns_since <= now);
+    ASSERT_EQ_INT(r->health.recent_underruns, h.recent_underruns);
+    ASSERT(r->health.lat_p99_us >= 200000);
+    ASSERT(r->nsuggestions >= 2);
+    ASSERT_EQ_STR(r->suggestions[0].kind, "medium");       /* reads slower than half a ring */
+    ASSERT(strstr(r->suggestions[0].action, "a faster medium"));
+    for (i = 0; i < (int)r->nsuggestions; i++)
+        found_pin |= !strcmp(r->suggestions[i].kind, "pin") &&
+                     !strncmp(r->suggestions[i].action, "shelf cache pin ", 16);
+    ASSERT(found_pin);
+    ASSERT(strstr(r->json, "\"version\": 1"));
+    shelf_stream_report_free(r);
+    al = stream_alert(lib, now);
+    ASSERT(al.severity >= SHELF_ALERT_WARNING);
+    ASSERT(strstr(al.action, "a faster medium") && strstr(al.action, "shelf stream monitor"));
+    /* Not written for longer than SHELF_STREAM_STALE_S: stale, no alert. */
+    ASSERT_OKL(lib, shelf_stream_health_read(lib, now + SHELF_STREAM_STALE_S + 5, &r));
+    ASSERT_EQ_INT(r->state, SHELF_STREAM_STALE);
+    shelf_stream_report_free(r);
+    ASSERT_EQ_INT(stream_alert(lib, now + SHELF_STREAM_STALE_S + 5).severity, 0);
+    /* Ended: the file stays, the alert clears. */
+    ASSERT_OKL(lib, shelf_stream_health_publish(s, lib, 1));
+    ASSERT_OKL(lib, shelf_stream_health_read(lib, shelf_clock_now(), &r));
+    ASSERT_EQ_INT(r->state, SHELF_STREAM_ENDED);
+    ASSERT(r->health.underruns > 0);
+    shelf_stream_report_free(r);
+    ASSERT_EQ_INT(stream_alert(lib, shelf_clock_now()).severity, 0);
+    shelf_stream_free(s);
+    /* Damaged and newer files are told apart and name the file; no alert. */
+    test_write_file(hf, "{\"version\": 1, \"state\": \"running\"}", 34);
+    ASSERT_RC(SHELF_EFORMAT, shelf_stream_health_read(lib, now, &r));
+    ASSERT(r == NULL && strstr(shelf_errmsg(lib), hf));
+    ASSERT_EQ_INT(stream_alert(lib, now).severity, 0);
+    test_write_file(hf, "{\"version\": 2}", 14);
+    ASSERT_RC(SHELF_EVERSION, shelf_stream_health_read(lib, now, &r));
+    shelf_library_close(lib);
+}
+
+/* The suggestion of kind at index i of arr: its action (borrowed), or NULL. */
+static const char *sugg_at(json_t *arr, size_t i, const char *kind)
+{
+    json_t *o = json_array_get(arr, i);
+
+    if (!o || strcmp(json_string_value(json_object_get(o, "kind")), kind) != 0)
+        return NULL;
+    ASSERT(json_string_value(json_object_get(o, "text")) != NULL);
+    return json_string_value(json_object_get(o, "action"));
+}
+
+/* The suggestions from given figures: each kind when its figures call for
+ * it, with the numbers worked out as doc/streaming.md says. */
+TEST(health_suggestions)
+{
+    static const shelf__health_sample top[] = {
+        { 5, 10000000, 0, 1 },          /* contiguous */
+        { 9, 5000000, 0, 7 },           /* fragmented */
+        { 0, 1000000, 0, 3 },           /* not in the catalog: no id to name */
+        { 11, 2000000, 1, 0 },          /* pinned already */
+    };
+    shelf_stream_health h;
+    json_t *arr = json_array();
+    const char *a;
+
+    /* Throughput-bound: 40 voices on average kept it busy 95% of a minute. */
+    memset(&h, 0, sizeof h);
+    h.size = sizeof h;
+    h.window = 60;
+    h.recent_underruns = 12;
+    h.busy = 0.95;
+    h.voices_avg = 40;
+    h.voices_peak = 48;
+    h.mb_per_s = 11.52;
+    h.lat_p99_us = 20000;
+    h.lat_max_us = 31000;
+    h.ring_ms = 1366;
+    h.cache_budget = 268435456;
+    ASSERT_EQ_INT(shelf__health_held(&h), 33);              /* 0.8 * 40 / 0.95 */
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT_EQ_INT(json_array_size(arr), 4);
+    ASSERT((a = sugg_at(arr, 0, "polyphony")) && strstr(a, "play at most 33 voices"));
+    ASSERT((a = sugg_at(arr, 1, "pin")));
+    ASSERT_EQ_STR(a, "shelf cache pin 5 9 (16.0 MB of RAM)");
+    ASSERT((a = sugg_at(arr, 2, "defragment")));
+    ASSERT_EQ_STR(a, "shelf store optimize 9");
+    ASSERT(strstr(json_string_value(json_object_get(json_array_get(arr, 2), "text")), "2 of the samples"));
+    ASSERT((a = sugg_at(arr, 3, "medium")));
+    /* 11.52 MB/s for 40 voices, 48 at the peak, / 0.8; reads in half a ring */
+    ASSERT_EQ_STR(a, "a faster medium: 17.3 MB/s or more with reads under 683 ms (p99)");
+    /* Pins beyond the budget say so. */
+    json_array_clear(arr);
+    h.cache_budget = 8000000;
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT(strstr(json_string_value(json_object_get(json_array_get(arr, 1), "text")), "raise the budget"));
+    /* The medium holds the peak: no polyphony to give up. */
+    json_array_clear(arr);
+    h.busy = 0.6;
+    h.voices_avg = 10;
+    h.voices_peak = 12;
+    ASSERT_EQ_INT(shelf__health_held(&h), 13);
+    ASSERT_OK(shelf__health_suggest(&h, top, 4, arr));
+    ASSERT(sugg_at(arr, 0, "pin") != NULL);
+    /* Latency-bound (p99 above half a ring), idle medium, no samples:
+     * the medium first and alone; no polyphony from a medium mostly idle. */
+    json_array_clear(arr);
+    h.busy = 0.3;
+    h.lat_p99_us = 400000;
+    h.ring_ms = 170;
+    ASSERT_EQ_INT(shelf__health_held(&h), 0);
+    ASSERT_OK(shelf__health_suggest(&h, NULL, 0, arr));
+    ASSERT_EQ_INT(json_array_size(arr), 1);
+    ASSERT((a = sugg_at(arr, 0, "medium")) && strstr(a, "reads under 85 ms"));
+    json_decref(arr);
 }
 
 /* ---- fragmentation ------------------------------------------------------------------------- */
@@ -1969,7 +2205,9 @@ int main(int argc, char **argv)
         TEST_ENTRY(cache_lru_pins_refs), TEST_ENTRY(engine_pin_and_hits),
         TEST_ENTRY(opts_size_stream),
         TEST_ENTRY(identical_reads_merge), TEST_ENTRY(realtime_race), TEST_ENTRY(stress_csv_png),
-        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(voice_handle_reuse),
+        TEST_ENTRY(frag_and_optimize), TEST_ENTRY(cache_pins_file), TEST_ENTRY(health_underruns),
+        TEST_ENTRY(health_suggestions),
+        TEST_ENTRY(voice_handle_reuse),
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
         TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
