@@ -208,6 +208,7 @@ int cmd_remote(const cli *c, int argc, char **argv);
 int cmd_device(const cli *c, int argc, char **argv);
 int cmd_sync(const cli *c, int argc, char **argv);
 int cmd_schedule(const cli *c, int argc, char **argv);
+int cmd_setlist(const cli *c, int argc, char **argv);
 int cmd_conflicts(const cli *c, int argc, char **argv);
 int cmd_keys(const cli *c, int argc, char **argv);
 int cmd_serve(const cli *c, int argc, char **argv);

@@ -428,6 +428,18 @@ static const cmd_doc cmd_docs[] = {
       "renders are bit-identical; --check proves it)" },
     { NULL, "cache pin, cache unpin, cache stats", "cache pin|unpin ID|PATH... | stats [--load] [--budget MB]",
       "samples kept whole in RAM while performing" },
+    { NULL, "setlist new, setlist add, setlist drop, setlist rm, setlist ls, setlist show, setlist mirror, "
+            "setlist check, setlist pin",
+      "setlist new NAME | add NAME ITEM... [--at N] | drop NAME POS | rm NAME |\n"
+      "        ls | show NAME | mirror NAME DIR... [--no-fat] | check NAME DIR... |\n"
+      "        pin NAME [--off]",
+      "an ordered list of projects and patches for a gig\n"
+      "(ITEM project:ID or patch:ID); mirror copies what it\n"
+      "needs to each medium under DIR/NAME (FAT-safe, each\n"
+      "byte checked, an index, setlist.json, the patches\n"
+      "as SFZ); check says per medium what is there and\n"
+      "intact (missing, corrupt, stale: exit 1); pin puts\n"
+      "its samples in the cache pins in the set's order" },
     { NULL, "store frag", "store frag [ID|PATH...]", "fragmentation (extents) of sample files" },
     { NULL, "store optimize", "store optimize [--min N] [--dry-run] [ID|PATH...]",
       "rewrite fragmented files contiguously (same\n"

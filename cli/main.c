@@ -143,6 +143,7 @@ static const struct command {
     { "backup", cmd_backup }, { "restore", cmd_restore }, { "log", cmd_log },
     { "remote", cmd_remote }, { "device", cmd_device },
     { "sync", cmd_sync }, { "schedule", cmd_schedule },
+    { "setlist", cmd_setlist },
     { "conflicts", cmd_conflicts }, { "keys", cmd_keys }, { "serve", cmd_serve },
     { "daemon", cmd_daemon }, { "status", cmd_status },
     { "watch", cmd_watch },

@@ -241,6 +241,8 @@ typedef struct shelf_media_export_opts {
     void *ud;
     int patches;                /* 1: also every patch whose samples are all on the
                                    card, as DIR/PATCHES/NAME.sfz referring to them */
+    const int64_t *samples;     /* these samples (query NULL): a set list's */
+    size_t nsamples;
 } shelf_media_export_opts;
 
 typedef struct shelf_media_export_stats {

@@ -211,6 +211,7 @@ SHELF_API void shelf_library_unlock(shelf_library *lib);
 #include "shelf/backup.h"
 #include "shelf/keys.h"
 #include "shelf/archive.h"
+#include "shelf/setlist.h"
 #include "shelf/names.h"
 #include "shelf/remote.h"
 #include "shelf/sync.h"

@@ -182,6 +182,18 @@ int shelf__archive_parity(const char *path, shelf__par2_report *rep, int *found,
  */
 int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf__err *err);
 
+/* One line of an export-media index. */
+typedef struct shelf__media_entry {
+    char *path;                 /* SHARD/FILE, relative to the folder */
+    char sha256[SHELF_HASH_HEX];
+    uint64_t size;
+    int64_t id;                 /* the sample it was */
+} shelf__media_entry;
+/* The entries of dir/index (checked as parse does): SHELF_ENOTFOUND when
+ * there is none, SHELF_EFORMAT; free with shelf__media_entries_free. */
+int shelf__media_index_load(shelf_library *lib, const char *dir, shelf__media_entry **out, size_t *n);
+void shelf__media_entries_free(shelf__media_entry *v, size_t n);
+
 /* ---- archive_remote.c ------------------------------------------------------- */
 
 /* What shelf__archive_send does with a file of the same name in the target. */

@@ -263,8 +263,23 @@ static int collect(media *m)
     shelf_library *lib = m->lib;
     shelf_cursor *cur = NULL;
     const shelf_sample *row;
+    size_t i;
     int rc;
 
+    for (i = 0; i < m->o->nsamples; i++) {
+        if ((rc = shelf_catalog_get(lib, m->o->samples[i], &cur, &row)) != SHELF_OK)
+            return rc;
+        rc = row->missing ? shelf__seterr(&lib->err, SHELF_ENOTFOUND, "sample %lld '%s' is %s",
+                                          (long long)row->id, row->name,
+                                          row->missing == SHELF_SAMPLE_ARCHIVED ? "archived (shelf project "
+                                          "unarchive)" : "missing")
+                          : add_sample(m, row);
+        shelf_cursor_free(cur);
+        if (rc != SHELF_OK)
+            return rc;
+    }
+    if (m->o->nsamples)
+        return SHELF_OK;
     if (m->o->query && m->o->query[0]) {
         shelf_search_opts so;
 
@@ -650,6 +665,57 @@ int shelf__media_index_parse(const void *data, size_t n, size_t *entries, shelf_
     free(m.old);
     free(buf);
     return rc;
+}
+
+int shelf__media_index_load(shelf_library *lib, const char *dir, shelf__media_entry **out, size_t *n)
+{
+    media m;
+    size_t i;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    m.lib = lib;
+    *out = NULL;
+    *n = 0;
+    rc = read_index(&m, dir);
+    if (rc == SHELF_OK && !m.nold) {
+        char *p = shelf__asprintf("%s/index", dir);
+
+        rc = p && access(p, F_OK) != 0 ? shelf__seterr(&lib->err, SHELF_ENOTFOUND, "'%s' holds no export-media "
+                                                       "index", dir) : SHELF_OK;
+        free(p);
+    }
+    {
+        shelf__media_entry *v = rc == SHELF_OK && m.nold ? shelf__calloc(m.nold, sizeof *v) : NULL;
+
+        if (rc == SHELF_OK && m.nold && !v)
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+        for (i = 0; i < m.nold; i++) {
+            if (v) {
+                v[i].path = m.old[i].path;
+                memcpy(v[i].sha256, m.old[i].sha256, sizeof v[i].sha256);
+                v[i].size = m.old[i].size;
+                v[i].id = m.old[i].id;
+            } else {
+                free(m.old[i].path);
+            }
+        }
+        if (rc == SHELF_OK) {
+            *out = v;
+            *n = m.nold;
+        }
+    }
+    free(m.old);
+    return rc;
+}
+
+void shelf__media_entries_free(shelf__media_entry *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i].path);
+    free(v);
 }
 
 static int file_is(const char *dir, const char *rel, uint64_t size)

@@ -65,7 +65,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 12
+#define SHELF__SCHEMA_VERSION 13
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

@@ -659,6 +659,30 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(project_id, sample_id)\n"
     ") WITHOUT ROWID;\n"
     "CREATE INDEX archived_samples_sample ON archived_samples(sample_id);\n",
+
+    /* 13: set lists (lib/archive/setlist.c; doc/streaming.md, "Set
+     * lists"): an ordered list of projects and patches for a gig.  An item
+     * removed from the catalog leaves its set lists by the triggers.  Local
+     * to the library: not in the change log. */
+    "CREATE TABLE setlists(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE COLLATE NOCASE,\n"
+    "  created INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE setlist_items(\n"
+    "  setlist_id INTEGER NOT NULL REFERENCES setlists(id) ON DELETE CASCADE,\n"
+    "  position INTEGER NOT NULL,\n"
+    "  kind INTEGER NOT NULL,\n"
+    "  item_id INTEGER NOT NULL,\n"
+    "  PRIMARY KEY(setlist_id, position)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX setlist_items_item ON setlist_items(kind, item_id);\n"
+    "CREATE TRIGGER patches_setlists_ad AFTER DELETE ON patches BEGIN\n"
+    "  DELETE FROM setlist_items WHERE kind = " SHELF__KIND_PATCH_SQL " AND item_id = old.id;\n"
+    "END;\n"
+    "CREATE TRIGGER projects_setlists_ad AFTER DELETE ON projects BEGIN\n"
+    "  DELETE FROM setlist_items WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = old.id;\n"
+    "END;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)
