@@ -704,8 +704,10 @@ static enum MHD_Result post_preview(serve_req *r, int kind, int64_t id)
         memcpy(p->hash, hash, sizeof p->hash);
         if (opn == OP_MERGE && resolve && !(p->resolve = json_dumps(resolve, JSON_COMPACT | JSON_ENCODE_ANY))) {
             preview_drop(p);
-            p = NULL;
-            ready = 0;
+            json_decref(changes);
+            shelf_merge_free(m);
+            json_decref(o);
+            return serve_json(r, MHD_HTTP_OK, NULL, 0);     /* out of memory: 500 */
         }
     }
     ans = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o, s:o}", "preview", p ? json_string(p->id) : json_null(), "op",
