@@ -669,6 +669,7 @@ static enum MHD_Result post_preview(serve_req *r, int kind, int64_t id)
     } else {
         rc = merge_run(lib, kind, id, arg, resolve, &m, &base, why, sizeof why);
         if (rc == SHELF_DONE) {
+            shelf_merge_free(m);
             json_decref(o);
             return serve_error(r, MHD_HTTP_BAD_REQUEST, "%s", shelf_errmsg(lib));
         }

@@ -108,10 +108,14 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const errors = [];
+    const refused = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    /* The one request that must fail is the stale apply's (409). */
+    /* The requests that must fail: the stale apply (409), an undo with nothing to undo (400). */
     page.on('console', (m) => {
-        if (m.type() === 'error' && !/status of 409/.test(m.text()))
+        const st = /status of (409|400)/.exec(m.text());
+        if (m.type() === 'error' && st)
+            refused.push(st[1]);
+        else if (m.type() === 'error')
             errors.push(m.text());
     });
     try {
@@ -121,6 +125,8 @@ async function main() {
         await shot(page, 'failure').catch(() => {});
     }
     check('no script errors or CSP violations', errors.length === 0, errors.join(' | '));
+    check('the only requests refused are the stale apply and the empty undo',
+          JSON.stringify(refused) === '["409","400"]', JSON.stringify(refused));
     await browser.close();
 }
 
@@ -184,6 +190,15 @@ async function run(page) {
     check('each version shows its date and who made it', line.every((x) => x.meta.includes(year) && x.meta.includes('this library')),
           JSON.stringify(line.map((x) => x.meta)));
     await shot(page, 'patch-detail');
+
+    /* An older version, viewed: its parameters, and the way back to the head. */
+    await page.click('#timeline li[data-version="2"] button[aria-label="view version 2"]');
+    await shownDoc(page, P, 2);
+    const old = await page.$$eval('#params tr', (rows) => rows.slice(1).map((r) => r.cells[1].textContent));
+    check('"View" shows the parameters of that version', JSON.stringify(old) === '["1200","0.3"]', JSON.stringify(old));
+    await page.click('#doc-detail button:text("Back to the head")');
+    await shownDoc(page, P, 3);
+    ok('"Back to the head" shows the head again');
 
     /* Diff of two versions: tick 1 and 3 by keyboard (Tab, Space). */
     await page.focus('#doc-list');
@@ -259,6 +274,21 @@ async function run(page) {
     await page.keyboard.press('Escape');
     check('Esc closes the dialog', await page.$eval('#doc-dialog', (d) => d.hidden), 'still open');
     check('...and changes nothing', (await apiGet(`/api/patches/${P}`)).version === 6, 'a version was made');
+
+    /* A patch with nothing to undo says so, and changes nothing. */
+    await page.focus('#dq');
+    await page.fill('#dq', '');
+    await page.keyboard.type('bass');
+    await listed(page, 'patch', 'bass');
+    await page.keyboard.press('Enter');
+    const bass = (await apiGet('/api/patches?q=bass')).items[0];
+    await shownDoc(page, bass.id, 1);
+    await page.keyboard.press('u');
+    await dialogReady(page, 'error');
+    const none = await page.$eval('#doc-dialog-msg', (e) => e.textContent);
+    check('undo with nothing to undo says so', /nothing to undo/.test(none) &&
+          await page.$eval('#doc-apply', (b) => b.disabled), none);
+    await page.keyboard.press('Escape');
 
     /* Merge: the branch head (4) and the main line (3) both changed two values. */
     await page.focus('#dq');
