@@ -335,6 +335,17 @@ try:
     st, v = post("/api/projects/%d/apply" % J, {"preview": pv["preview"], "expect": pv["expect"]})
     st, d = get("/api/projects/%d" % J)
     check("a project reverted", d["document"]["tempo"] == 120 and d["version"] == 3, str(d))
+
+    # ---- a clean stop (under the sanitizers: no leak, no error) -----------------------------
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    err = p.stderr.read().decode("utf-8", "replace")
+    check("SIGTERM: exit 0, nothing on standard error but 'stopped'", p.returncode == 0 and
+          err.strip() == "shelf serve: stopped", "%d %r" % (p.returncode, err[-2000:]))
 except Exception as e:          # noqa: BLE001  (reported, then the server is stopped)
     fail("the API session", repr(e))
 finally:
