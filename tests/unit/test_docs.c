@@ -2618,7 +2618,7 @@ TEST(store_doc_undo)
     tlib t;
     hist h = { 0 };
     int64_t id, id2, seq, undone = -1, ns = -1;
-    char *v1, *v2, *j;
+    char *v1, *j;
 
     lib_open(&t);
     id = create_doc(&t, PATCH, DOC1);
@@ -2629,7 +2629,6 @@ TEST(store_doc_undo)
     ASSERT_RC(SHELF_ENOTFOUND, shelf_doc_undo(t.lib, PATCH, id + 100, &undone, &ns));
     v1 = get_doc(&t, PATCH, id, 0);
     ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, id, "params/filter/cutoff", "10", NULL, &seq));
-    v2 = get_doc(&t, PATCH, id, 0);
     /* A newer change of another item is not this item's. */
     ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PROJECT, id2, "tempo", "99", NULL, &seq));
     ASSERT_OKL(t.lib, shelf_doc_undo(t.lib, PATCH, id, &undone, NULL));
@@ -2658,7 +2657,6 @@ TEST(store_doc_undo)
     }
     free(h.v);
     shelf_free(v1);
-    shelf_free(v2);
     shelf_library_close(t.lib);
 }
 
