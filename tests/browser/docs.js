@@ -312,7 +312,8 @@ async function run(page) {
         sides: [...f.querySelectorAll('.side')].map((s) => s.textContent),
     })));
     const cpaths = conflicts.map((c) => c.path).sort();
-    check('the dialog lists each conflict', JSON.stringify(cpaths) === JSON.stringify(['comment', 'params/filter/cutoff']),
+    const ODD = 'params/tón 鼓/level 🎚';
+    check('the dialog lists each conflict', JSON.stringify(cpaths) === JSON.stringify(['comment', 'params/filter/cutoff', ODD]),
           JSON.stringify(conflicts));
     const cc = conflicts.find((c) => c.path === 'params/filter/cutoff') || { sides: [] };
     check('a conflict shows base, ours and theirs', cc.sides[0] === 'base1000' && cc.sides[1] === 'ours (the head)3000' &&
@@ -326,9 +327,16 @@ async function run(page) {
     await page.keyboard.press('ArrowDown');
     check('arrows choose theirs', await page.$eval('fieldset[data-path="params/filter/cutoff"] input[value="theirs"]',
                                                    (r) => r.checked), 'not chosen');
-    await page.waitForFunction(() => document.getElementById('doc-dialog-msg').textContent.startsWith('1 of 2'), null,
+    await page.waitForFunction(() => document.getElementById('doc-dialog-msg').textContent.startsWith('2 of 3'), null,
                                { timeout: 10000 });
-    ok('one choice leaves one conflict');
+    ok('one choice leaves two conflicts');
+    /* ours for the path with accents, CJK, an emoji and a space */
+    check('the odd path\'s choices are reachable by Tab', await tabTo(page, `fieldset[data-path="${ODD}"] input[type=radio]`, 30),
+          'never focused');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction(() => document.getElementById('doc-dialog-msg').textContent.startsWith('1 of 3'), null,
+                               { timeout: 10000 });
+    ok('a second choice leaves one conflict');
     const typed = 'mix ✓ 鼓 🥁 ça';
     check('the value field is reachable by Tab', await tabTo(page, 'fieldset[data-path="comment"] input.typed', 30), 'never focused');
     await page.keyboard.press('Control+A');
@@ -339,12 +347,15 @@ async function run(page) {
     check('the preview shows the typed value', newComment === typed, newComment);
     const newCutoff = await page.$eval('#doc-dialog-changes tr[data-path="params/filter/cutoff"] .new', (e) => e.textContent).catch(() => '');
     check('the preview shows theirs where chosen', newCutoff === '900', newCutoff);
+    const newOdd = await page.$eval(`#doc-dialog-changes tr[data-path="${ODD}"]`, (e) => e.textContent).catch(() => 'absent');
+    check('ours leaves the odd path as the head has it', newOdd === 'absent', newOdd);
     await shot(page, 'merge-preview');
     await page.click('#doc-apply');
     await shownDoc(page, M, 5);
     const merged = await apiGet(`/api/patches/${M}`);
     const mh = await apiGet(`/api/patches/${M}/history`);
     check('the merge is applied', merged.document.comment === typed && merged.document.params.filter.cutoff === 900 &&
+          merged.document.params['tón 鼓']['level 🎚'] === 9 &&
           mh.versions[0].parent === 4 && mh.versions[0].parent2 === 3, JSON.stringify([merged.document, mh.versions[0]]));
     check('the timeline shows the merge', /merge of 4 and 3/.test(await page.$eval('#timeline li.head .vmeta', (e) => e.textContent)),
           'no merge badge');

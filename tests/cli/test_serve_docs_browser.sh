@@ -23,16 +23,19 @@ expect 0 "another patch" "$SHELF" patch new "Plain Bass" --category bass
 expect 0 "version 2" "$SHELF" patch set "$P" params/filter/cutoff=1200 params/filter/res=0.3 comment=warm -m "brighter ☀"
 expect 0 "version 3" "$SHELF" patch set "$P" params/filter/cutoff=900 params/amp/pan=0.5 -m "warmer 鼓"
 # A patch with a branch beside its main line: version 3 (main) and 4 (the
-# head, from 2) both change the cutoff and the comment.
+# head, from 2) both change the cutoff, the comment and a parameter whose
+# path has accents, CJK, an emoji and a space.
 expect 0 "the merge patch" "$SHELF" --json patch new "$MERGE"
 M=$(json 'j["id"]')
-expect 0 "merge: version 2" "$SHELF" patch set "$M" params/filter/cutoff=1000 comment=a -m base
-expect 0 "merge: version 3" "$SHELF" patch set "$M" params/filter/cutoff=900 "comment=main ✓" -m "main line"
+ODD="params/tón 鼓/level 🎚"
+expect 0 "merge: version 2" "$SHELF" patch set "$M" params/filter/cutoff=1000 comment=a "$ODD=3" -m base
+expect 0 "merge: version 3" "$SHELF" patch set "$M" params/filter/cutoff=900 "comment=main ✓" "$ODD=4" -m "main line"
 "$SHELF" --json patch show "$M@2" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 d["params"]["filter"]["cutoff"] = 3000
 d["comment"] = "théirs 🎸"
+d["params"]["tón 鼓"]["level 🎚"] = 9
 json.dump(d, open(sys.argv[1], "w"))' "$T/branch.json"
 expect 0 "merge: version 4, a branch from 2" "$SHELF" patch edit "$M@2" --file "$T/branch.json" -m "branch 枝"
 expect 0 "a project" "$SHELF" --json project new "$PROJECT" --tempo 120
