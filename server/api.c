@@ -3,7 +3,7 @@
  * "serve JSON API v1"): the session, search, facets, one sample, its tags,
  * rating and favourite, tags on many samples, collections.  Routes /api/...
  * requests that passed the security rules of server.c; audio and peaks
- * are audio.c's.  Samples are JSON as the program prints them
+ * are audio.c's, patches and projects docs.c's.  Samples are JSON as the program prints them
  * (tool_sample_json), so both speak one format.
  */
 #include <string.h>
@@ -516,6 +516,10 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
 
     if (!strncmp(rest, "samples/", 8))
         return samples_route(r, rest + 8);
+    if (!strcmp(rest, "patches") || !strncmp(rest, "patches/", 8))
+        return serve_docs(r, SHELF_DOC_PATCH, rest[7] ? rest + 8 : NULL);
+    if (!strcmp(rest, "projects") || !strncmp(rest, "projects/", 9))
+        return serve_docs(r, SHELF_DOC_PROJECT, rest[8] ? rest + 9 : NULL);
     for (k = 0; k < sizeof routes / sizeof routes[0]; k++)
         if (!strcmp(rest, routes[k].path)) {
             if (routes[k].post ? strcmp(r->method, "POST") != 0 : !is_get(r))

@@ -20,15 +20,31 @@
 #define SERVE_BODY_DRAIN ((size_t)16 << 20) /* a body refused is read and dropped up to
                                                this, so the client reads the answer */
 #define SERVE_HOSTS 4                      /* Host values allowed */
+#define SERVE_PREVIEWS 32                  /* previews kept for an apply (docs.c) */
+
+/* A change to a patch or project shown and not yet applied (docs.c). */
+typedef struct serve_preview {
+    char id[33];                           /* 32 random hex digits; "" when the slot is free */
+    int kind, op;                          /* SHELF_DOC_*; revert, undo or merge */
+    int64_t item;                          /* the document's id */
+    int64_t expect;                        /* its head when previewed */
+    int64_t arg;                           /* revert: the version; undo: the version undone;
+                                              merge: the other version */
+    char hash[65];                         /* merge: the result's SHA-256 */
+    char *resolve;                         /* merge: the resolutions, JSON text (owned) */
+    double made;                           /* monotonic seconds */
+} serve_preview;
 
 /* The server: set up before the daemon starts, read-only after, except
- * lib, which the server's thread alone uses while it runs. */
+ * lib and the previews, which the server's thread alone uses while it runs. */
 typedef struct serve_state {
     shelf_library *lib;
     int verbose;
     int port;
     char token[2 * SERVE_TOKEN_BYTES + 1];
     char hosts[SERVE_HOSTS][80];           /* "127.0.0.1:PORT", "localhost:PORT", ... */
+    serve_preview previews[SERVE_PREVIEWS]; /* a ring: the oldest goes first */
+    unsigned preview_next;
 } serve_state;
 
 /* One request, from its first call to its completion. */
@@ -96,6 +112,11 @@ size_t serve_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* Answer a request for /api/...: rest is the path after "/api/". */
 enum MHD_Result serve_api(serve_req *r, const char *rest);
+/* Answer /api/patches[/...] or /api/projects[/...] (docs.c): rest is the
+ * path after "patches/" (NULL for the list itself). */
+enum MHD_Result serve_docs(serve_req *r, int kind, const char *rest);
+/* Free the previews (docs.c); at stop. */
+void serve_docs_release(serve_state *srv);
 /* The sample's bytes for an <audio> element: the file itself when a
  * browser plays its format, else decoded to WAV; Range, ETag. */
 enum MHD_Result serve_audio(serve_req *r, const shelf_sample *s);

@@ -443,6 +443,7 @@ void serve_stop(serve_server *sv)
         return;
     if (sv->d)
         MHD_stop_daemon(sv->d);
+    serve_docs_release(&sv->srv);
     OPENSSL_cleanse(sv->srv.token, sizeof sv->srv.token);
     free(sv);
 }

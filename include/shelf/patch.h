@@ -171,6 +171,16 @@ SHELF_API int shelf_doc_diff_versions(shelf_library *lib, int kind, int64_t id, 
  */
 SHELF_API int shelf_undo(shelf_library *lib, char **what);
 /*
+ * shelf_undo within item id: undo its newest change not yet undone (a new
+ * version equal to that change's parent, recording what it undid).
+ * *undone receives the seq of that change.  With newseq NULL nothing is
+ * written: the call only says what an undo would take back (a preview).
+ * SHELF_DONE (and *undone 0) when the item has nothing to undo;
+ * SHELF_ENOTFOUND when there is no such item.
+ */
+SHELF_API int shelf_doc_undo(shelf_library *lib, int kind, int64_t id, int64_t *undone,
+                             int64_t *newseq);
+/*
  * Remove an item with its history.  A patch that projects use is not
  * removed (SHELF_EINUSE) unless flags has SHELF_REMOVE_FORCE (the projects
  * keep the reference).  shelf_undo brings the newest removal back (id,

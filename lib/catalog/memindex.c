@@ -664,7 +664,8 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
 
         if (!sorted)
             goto nomem;
-        memcpy(sorted, b->strs, (size_t)b->nstrs * sizeof *sorted);
+        if (b->nstrs)       /* a library without samples has no strings: strs is NULL */
+            memcpy(sorted, b->strs, (size_t)b->nstrs * sizeof *sorted);
         qsort(sorted, b->nstrs, sizeof *sorted, cmp_strp);
         /* rank[term id] = position: find each string's id through the table */
         for (i = 0; i < b->nstrs; i++) {

@@ -1615,6 +1615,55 @@ out:
     return rc;
 }
 
+int shelf_doc_undo(shelf_library *lib, int kind, int64_t id, int64_t *undone, int64_t *newseq)
+{
+    sqlite3_stmt *st;
+    json_t *doc = NULL;
+    int64_t seq = 0, parent = 0, ns = 0;
+    char *msg = NULL;
+    int rc;
+
+    *undone = 0;
+    if (newseq)
+        *newseq = 0;
+    if ((rc = check_kind(lib, kind)) != SHELF_OK || (rc = item_exists(lib, kind, id, NULL)) != SHELF_OK)
+        return rc;
+    /* shelf_undo's choice, within the item. */
+    st = shelf__prepare(lib,
+        "SELECT v.seq, v.parent, v.message FROM doc_versions v\n"
+        "WHERE v.kind = ?1 AND v.item_id = ?2 AND v.parent IS NOT NULL AND v.undoes IS NULL\n"
+        "  AND NOT EXISTS (SELECT 1 FROM doc_versions u WHERE u.kind = v.kind\n"
+        "                  AND u.item_id = v.item_id AND u.undoes = v.seq)\n"
+        "ORDER BY v.id DESC LIMIT 1");
+    if (!st)
+        return lib->err.rc;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        seq = sqlite3_column_int64(st, 0);
+        parent = sqlite3_column_int64(st, 1);
+        msg = shelf__asprintf("undo %lld: %s", (long long)seq, (const char *)sqlite3_column_text(st, 2));
+        rc = msg ? SHELF_OK : shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    } else {
+        rc = rc == SQLITE_DONE ? SHELF_DONE : shelf__dberr(lib, "cannot read history");
+    }
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK)
+        goto out;
+    *undone = seq;
+    if (!newseq)
+        goto out;
+    if ((rc = load_version(lib, kind, id, parent, &doc, NULL)) != SHELF_OK)
+        goto out;
+    /* stored even when the head equals the parent, as shelf_undo does */
+    if ((rc = commit_doc(lib, kind, id, doc, 0, 0, seq, msg, &ns)) == SHELF_OK)
+        *newseq = ns;
+out:
+    json_decref(doc);
+    free(msg);
+    return rc;
+}
+
 /* ---- Items ------------------------------------------------------------------ */
 
 int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags)

@@ -708,12 +708,22 @@ function editTags(add, remove) {
 
 /* ----- keys -------------------------------------------------------------- */
 
+/* Patches and projects have their own view (docs.js): body[data-view]. */
+function samplesShown() {
+    return !document.body.dataset.view || document.body.dataset.view === 'samples';
+}
+
+/* Where the keys go back to when a dialog closes: the list of the view shown. */
+function homeFocus() {
+    (samplesShown() ? ui.list : $('doc-list')).focus();
+}
+
 function toggleHelp(show) {
     ui.help.hidden = show === undefined ? !ui.help.hidden : !show;
     if (!ui.help.hidden)
         $('help-close').focus();
     else
-        ui.list.focus();
+        homeFocus();
 }
 
 /* ----- status: the daemon and the alerts (GET /api/status) --------------- */
@@ -766,7 +776,7 @@ function toggleAlerts(show) {
         loadStatus();
         $('alerts-close').focus();
     } else {
-        ui.list.focus();
+        homeFocus();
     }
 }
 
@@ -792,6 +802,8 @@ document.addEventListener('keydown', (e) => {
         }
         return;
     }
+    if (!samplesShown())
+        return;                 /* docs.js has the keys */
     if (inSearch) {
         if (e.key === 'ArrowDown' || e.key === 'Enter') {
             remember(ui.q.value);

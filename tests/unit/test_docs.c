@@ -2612,6 +2612,54 @@ static int has_ref(const refs *r, const char *line)
     return 0;
 }
 
+/* shelf_doc_undo: shelf_undo within one item, with a look ahead that writes nothing. */
+TEST(store_doc_undo)
+{
+    tlib t;
+    hist h = { 0 };
+    int64_t id, id2, seq, undone = -1, ns = -1;
+    char *v1, *j;
+
+    lib_open(&t);
+    id = create_doc(&t, PATCH, DOC1);
+    id2 = create_doc(&t, PROJECT, "{\"shelf_project\":1,\"name\":\"J\",\"tempo\":120}");
+    ASSERT_RC(SHELF_DONE, shelf_doc_undo(t.lib, PATCH, id, &undone, &ns));
+    ASSERT_EQ_INT(undone, 0);
+    ASSERT_EQ_INT(ns, 0);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_doc_undo(t.lib, PATCH, id + 100, &undone, &ns));
+    v1 = get_doc(&t, PATCH, id, 0);
+    ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PATCH, id, "params/filter/cutoff", "10", NULL, &seq));
+    /* A newer change of another item is not this item's. */
+    ASSERT_OKL(t.lib, shelf_doc_set(t.lib, PROJECT, id2, "tempo", "99", NULL, &seq));
+    ASSERT_OKL(t.lib, shelf_doc_undo(t.lib, PATCH, id, &undone, NULL));
+    ASSERT_EQ_INT(undone, 2);
+    get_history(&t, PATCH, id, &h);
+    ASSERT_EQ_INT(h.n, 2);          /* the look ahead wrote nothing */
+    ASSERT_OKL(t.lib, shelf_doc_undo(t.lib, PATCH, id, &undone, &ns));
+    ASSERT_EQ_INT(undone, 2);
+    ASSERT_EQ_INT(ns, 3);
+    j = get_doc(&t, PATCH, id, 0);
+    ASSERT_EQ_STR(j, v1);
+    shelf_free(j);
+    get_history(&t, PATCH, id, &h);
+    ASSERT_EQ_INT(hist_seq(&h, 3)->v.undoes, 2);
+    ASSERT(strncmp(hist_seq(&h, 3)->message, "undo 2", 6) == 0);
+    ASSERT_RC(SHELF_DONE, shelf_doc_undo(t.lib, PATCH, id, &undone, &ns));
+    /* The library-wide undo sees the patch's change as undone: it takes the project's. */
+    ASSERT_EQ_INT(db_int(&t, "SELECT tempo FROM projects"), 99);
+    {
+        char *what = NULL;
+
+        ASSERT_OKL(t.lib, shelf_undo(t.lib, &what));
+        ASSERT(strstr(what, "project") != NULL);
+        shelf_free(what);
+        ASSERT_RC(SHELF_DONE, shelf_undo(t.lib, &what));
+    }
+    free(h.v);
+    shelf_free(v1);
+    shelf_library_close(t.lib);
+}
+
 TEST(store_refs_and_mirrors)
 {
     tlib t;
@@ -3455,6 +3503,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(store_revert),
         TEST_ENTRY(store_resolve_refs),
         TEST_ENTRY(store_undo),
+        TEST_ENTRY(store_doc_undo),
         TEST_ENTRY(store_refs_and_mirrors),
         TEST_ENTRY(store_relink_after_moved_sample),
         TEST_ENTRY(store_list_touch),
