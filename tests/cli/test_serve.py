@@ -307,7 +307,8 @@ try:
     check("paths round-trip byte for byte", paths == sorted(NAMES), "%s" % paths)
     item = next((it for it in v.get("items", []) if it["id"] == KICK), {})
     want_keys = {"id", "name", "path", "format", "subtype", "rate", "channels", "frames", "duration", "bits",
-                 "root_key", "loop", "tempo", "category", "rating", "favourite", "tags", "missing", "size"}
+                 "root_key", "loop", "tempo", "category", "rating", "favourite", "tags", "missing", "archived",
+                 "size"}
     check("ITEM has the documented members", set(item) == want_keys, str(sorted(item)))
     check("ITEM values", item.get("format") == "WAV" and item.get("frames") == 20000 and
           item.get("rate") == 44100 and item.get("missing") is False and item.get("tags") == [] and
