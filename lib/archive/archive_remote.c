@@ -80,6 +80,8 @@ static int name_check(const char *name, shelf__err *err)
     char *full = shelf__asprintf(ARCHIVE_DIR "/%s", name);
     int ok = full && !strchr(name, '/') && shelf__be_name_ok(full);
 
+    if (!full)
+        return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
     shelf_free(full);
     if (!ok)
         return shelf__seterr(err, SHELF_EINVAL, "cannot use '%s' as a remote archive name: use "

@@ -162,7 +162,14 @@ static int job_lock(job *j)
     if (j->lock == -1)
         return shelf__seterr(&j->lib->err, SHELF_EBUSY, "project %lld is being archived or brought back by "
                              "another process", (long long)j->project);
-    return j->lock < 0 ? j->lib->err.rc : SHELF_OK;
+    if (j->lock < 0)
+        return j->lib->err.rc;
+    /* What a killed run left in its folder goes now that the lock is ours
+     * (a run that resumes past the export makes no folder of its own). */
+    if ((dir = shelf__asprintf("%s/" SHELF__PARCHIVE_DIR "/%lld", j->lib->path, (long long)j->project)))
+        (void)shelf__rmtree(dir);
+    free(dir);
+    return SHELF_OK;
 }
 
 int shelf__project_archive_running(shelf_library *lib, int64_t project)
