@@ -183,7 +183,8 @@ SHELF_API int shelf_doc_undo(shelf_library *lib, int kind, int64_t id, int64_t *
 /*
  * Remove an item with its history.  A patch that projects use is not
  * removed (SHELF_EINUSE) unless flags has SHELF_REMOVE_FORCE (the projects
- * keep the reference).  shelf_undo brings the newest removal back (id,
+ * keep the reference), nor is a project whose samples an archive freed
+ * (archive.h, shelf_project_archive: unarchive it first).  shelf_undo brings the newest removal back (id,
  * history, links) when no change was made after it.
  */
 #define SHELF_REMOVE_PURGE 0x2      /* delete the history too: no undo */

@@ -1692,6 +1692,25 @@ int shelf_doc_remove(shelf_library *lib, int kind, int64_t id, int flags)
             goto fail;
         }
     }
+    if (kind == SHELF_DOC_PROJECT && !(flags & SHELF_REMOVE_FORCE)) {
+        /* an archived project's freed samples live only in its archive:
+         * the record of where goes with the project */
+        if (!(st = shelf__prepare(lib, "SELECT count(*) FROM archived_samples a JOIN samples s ON s.id = "
+                                       "a.sample_id WHERE a.project_id = ?1 AND s.missing = 2"))) {
+            rc = lib->err.rc;
+            goto fail;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        users = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (users) {
+            rc = shelf__seterr(&lib->err, SHELF_EINUSE, "project %lld is archived and %lld of its samples are "
+                               "only in its archive: shelf project unarchive %lld first",
+                               (long long)id, (long long)users, (long long)id);
+            goto fail;
+        }
+    }
     /* The history is parked under the negated kind (which nothing reads)
      * rather than deleted, so shelf_undo can bring the item back; the
      * newest change so far orders the removal among changes. */

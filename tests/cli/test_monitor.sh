@@ -19,7 +19,7 @@ expect 0 "import" "$SHELF" import "$S"
 
 # wait_health PYTHON-CONDITION: up to 10 s for the health file to hold (as j).
 wait_health() {
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         [ -s "$H" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" \
             "$H" 2>/dev/null && return 0
         sleep 0.1
@@ -35,7 +35,7 @@ expect 2 "monitor: extra argument" "$SHELF" stream monitor now
 
 # ---- an engine that cannot keep up ------------------------------------------------
 # 16 KiB chunks: a ring of 3 holds 170 ms; every read takes 400 ms.
-"$SHELF" stream stress --voices 6 --duration 8 --chunk 16 --head 20 --inject-latency 400@1 \
+"$SHELF" stream stress --voices 6 --duration 15 --chunk 16 --head 20 --inject-latency 400@1 \
     >"$T/slow.out" 2>"$T/slow.err" &
 slow=$!
 bg_pids="$bg_pids $slow"
@@ -117,7 +117,7 @@ expect 6 "monitor: newer file" "$SHELF" stream monitor --once
 
 # ---- a healthy engine ----------------------------------------------------------------
 expect 0 "pin every sample" "$SHELF" cache pin 1 2 3
-"$SHELF" stream stress --voices 3 --duration 4 >"$T/fast.out" 2>"$T/fast.err" &
+"$SHELF" stream stress --voices 3 --duration 10 >"$T/fast.out" 2>"$T/fast.err" &
 fast=$!
 bg_pids="$bg_pids $fast"
 if wait_health "j['state'] == 'running' and j['pid'] == $fast and j['last_minute']['seconds'] >= 1.5"; then

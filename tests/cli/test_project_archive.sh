@@ -90,6 +90,8 @@ check "ls marks 5 archived" "$(echo "$out" | grep -c '\[archived\]')" = 5
 expect 0 "verify does not count archived samples as missing" "$SHELF" verify
 expect 0 "status: nothing to say about a finished archive" "$SHELF" --json status --offline
 check "no archive alert" "$(json '[a["key"] for a in j["alerts"] if a["key"].startswith("archive")]')" = "[]"
+expect 1 "project rm of an archived project is refused" "$SHELF" project rm 1
+contains "it says why and what to do" "$err" "only in its archive: shelf project unarchive 1 first"
 expect 0 "project archives --json" "$SHELF" --json project archives
 check "archives lists it" "$(json '[(a["project"], a["state"], a["freed"]) for a in j]')" = "[(1, 'archived', 5)]"
 expect 0 "the archive verifies with shelf archive verify" "$SHELF" archive verify "$TGT/archives/$NAME"
