@@ -30,6 +30,7 @@ const state = {
     loading: new Set(),    /* page numbers being fetched */
     abort: null,           /* AbortController of the current query's requests */
     sel: -1,               /* selected row */
+    marked: new Map(),     /* id -> name: the rows marked for a bulk edit */
     detailId: 0,
     peaks: null,           /* {id, peaks} of the detail view */
     playing: 0,            /* id the player holds */
@@ -384,10 +385,12 @@ function render() {
         row.setAttribute('role', 'option');
         row.dataset.index = String(i);
         row.style.transform = `translateY(${i * ROW}px)`;
-        if (i === state.sel) {
+        if (i === state.sel)
             row.classList.add('sel');
+        if (i === state.sel || (it && state.marked.has(it.id)))
             row.setAttribute('aria-selected', 'true');
-        }
+        if (it && state.marked.has(it.id))
+            row.classList.add('marked');
         if (!it) {
             row.textContent = '…';
             row.classList.add('pending');
@@ -706,6 +709,57 @@ function editTags(add, remove) {
                   { add, remove });
 }
 
+/* ----- marking rows for a bulk edit ----------------------------------------- */
+
+function showMarked() {
+    const bar = $('bulk');
+    const n = state.marked.size;
+    bar.hidden = n === 0;
+    $('bulk-count').textContent = `${n.toLocaleString('en')} marked`;
+    render();
+}
+
+function toggleMark(i, on) {
+    const it = itemAt(i);
+    if (!it)
+        return;
+    if (on === undefined ? state.marked.has(it.id) : !on)
+        state.marked.delete(it.id);
+    else
+        state.marked.set(it.id, it.name);
+    showMarked();
+}
+
+function markRange(from, to) {
+    for (let i = Math.min(from, to); i <= Math.max(from, to); i++)
+        toggleMark(i, true);
+}
+
+function clearMarks() {
+    state.marked.clear();
+    showMarked();
+}
+
+/* Tag every marked row: "word" adds, "-word" takes away (POST /api/tags). */
+async function bulkTags(text) {
+    const words = text.split(/[\s,]+/).filter(Boolean);
+    const add = words.filter((w) => !w.startsWith('-'));
+    const remove = words.filter((w) => w.startsWith('-')).map((w) => w.slice(1)).filter(Boolean);
+    if (!add.length && !remove.length)
+        return;
+    const ids = [...state.marked.keys()];
+    try {
+        const r = await post('/api/tags', { ids, add, remove });
+        say(`${r.changed} sample${r.changed === 1 ? '' : 's'}: ${[...add, ...remove.map((w) => '-' + w)].join(' ')}`);
+        /* what was shown is stale: fetch the pages again */
+        state.pages.clear();
+        render();
+        fetchFacets();
+    } catch (e) {
+        say(`bulk tags failed: ${e.message}`, true);
+    }
+}
+
 /* ----- keys -------------------------------------------------------------- */
 
 /* Patches and projects have their own view (docs.js): body[data-view]. */
@@ -836,10 +890,20 @@ document.addEventListener('keydown', (e) => {
         ArrowLeft: () => seek(-SEEK),
         ArrowRight: () => seek(SEEK),
         f: () => favourite(),
-        t: () => { const t = $('tag-input'); if (t) t.focus(); },
+        t: () => { const t = state.marked.size ? $('bulk-input') : $('tag-input'); if (t) t.focus(); },
         x: () => clearFilters(),
-        Escape: () => ui.list.focus(),
+        m: () => toggleMark(state.sel),
+        Escape: () => { if (state.marked.size) clearMarks(); ui.list.focus(); },
     };
+    if (e.shiftKey && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+        /* Shift+arrows mark as they move */
+        if (state.sel >= 0)
+            toggleMark(state.sel, true);
+        select(state.sel + (e.key === 'ArrowDown' ? 1 : -1), false);
+        toggleMark(state.sel, true);
+        e.preventDefault();
+        return;
+    }
     let fn = keys[e.key];
     if (!fn && e.key >= '0' && e.key <= '5')
         fn = () => rate(Number(e.key));
@@ -855,11 +919,35 @@ ui.list.addEventListener('scroll', () => requestAnimationFrame(render));
 ui.list.addEventListener('click', (e) => {
     const row = e.target.closest('.row');
     if (row) {
+        const i = Number(row.dataset.index);
         remember(ui.q.value);
         ui.list.focus();
-        select(Number(row.dataset.index), true);
+        if (e.ctrlKey || e.metaKey) {
+            toggleMark(i);              /* Ctrl/⌘-click marks one */
+            return;
+        }
+        if (e.shiftKey && state.sel >= 0) {
+            markRange(state.sel, i);    /* Shift-click marks a range */
+            return;
+        }
+        select(i, true);
     }
 });
+$('bulk-input').addEventListener('keydown', (e) => {
+    const input = e.target;
+    if (e.key === 'Enter') {
+        bulkTags(input.value);
+        input.value = '';
+        ui.list.focus();
+        e.preventDefault();
+    } else if (e.key === 'Escape') {
+        input.value = '';
+        ui.list.focus();
+        e.preventDefault();
+    }
+    e.stopPropagation();
+});
+$('bulk-clear').addEventListener('click', () => { clearMarks(); ui.list.focus(); });
 $('help-button').addEventListener('click', () => toggleHelp(true));
 $('help-close').addEventListener('click', () => toggleHelp(false));
 $('alerts-button').addEventListener('click', () => toggleAlerts(true));

@@ -277,6 +277,52 @@ async function run(page) {
     await answered(page, 'kick');
     check('a recent search runs again', (await page.$eval('#q', (e) => e.value)) === 'kick', 'not in the box');
     await shot(page, 'collections');
+
+    /* Bulk: Shift+arrows mark as they move, Ctrl-click marks one more,
+     * t tags every marked sample ("-word" takes a tag away), Esc unmarks. */
+    await page.focus('#q');
+    await page.fill('#q', '');
+    await page.keyboard.type('kick OR snare OR pad');      /* five samples, none missing */
+    await answered(page, 'kick OR snare OR pad');
+    await page.click('#rows .row[data-index="0"]');
+    await page.keyboard.press('Shift+ArrowDown');
+    await page.keyboard.press('Shift+ArrowDown');
+    check('Shift+arrows mark the rows they pass', (await page.$$('#rows .row.marked')).length === 3,
+          `${(await page.$$('#rows .row.marked')).length} marked`);
+    await page.click('#rows .row[data-index="4"]', { modifiers: ['Control'] });
+    const markedIds = await page.$$eval('#rows .row.marked', (els) => els.map((e) => Number(e.dataset.id)).sort());
+    check('Ctrl-click marks one more', markedIds.length === 4, JSON.stringify(markedIds));
+    check('the bar says how many', (await page.$eval('#bulk-count', (e) => e.textContent)) === '4 marked' &&
+          !(await page.$eval('#bulk', (e) => e.hidden)), await page.$eval('#bulk-count', (e) => e.textContent));
+    await page.keyboard.press('t');
+    check('t goes to the bulk tag box', await page.evaluate(() => document.activeElement.id === 'bulk-input'), 'focus elsewhere');
+    await page.keyboard.type('bulkdone live');
+    await page.keyboard.press('Enter');
+    let bulkTagged = { total: 0, items: [] };
+    for (let k = 0; k < 50 && bulkTagged.total !== 4; k++) {
+        await page.waitForTimeout(100);
+        bulkTagged = await apiGet('/api/search?q=' + encodeURIComponent('tag:bulkdone tag:live'));
+    }
+    check('every marked sample is tagged (and no other)', bulkTagged.total === 4 &&
+          JSON.stringify(bulkTagged.items.map((it) => it.id).sort()) === JSON.stringify(markedIds), JSON.stringify(bulkTagged));
+    await page.waitForFunction(() => document.querySelectorAll('#rows .row .tags').length > 0 &&
+                               [...document.querySelectorAll('#rows .row.marked .tags')].every((e) => e.textContent.includes('bulkdone')),
+                               null, { timeout: 5000 }).then(() => ok('the rows show the new tags'),
+                                                             () => fail('the rows show the new tags', 'not redrawn'));
+    await shot(page, 'bulk');
+    await page.keyboard.press('t');
+    await page.keyboard.type('-live');
+    await page.keyboard.press('Enter');
+    let left = { total: -1 };
+    for (let k = 0; k < 50 && left.total !== 0; k++) {
+        await page.waitForTimeout(100);
+        left = await apiGet('/api/search?q=' + encodeURIComponent('tag:live'));
+    }
+    const kept = await apiGet('/api/search?q=' + encodeURIComponent('tag:bulkdone'));
+    check('-word takes a tag from every marked sample', left.total === 0 && kept.total === 4, `${left.total} ${kept.total}`);
+    await page.keyboard.press('Escape');
+    check('Esc unmarks all', (await page.$$('#rows .row.marked')).length === 0 && await page.$eval('#bulk', (e) => e.hidden),
+          'still marked');
 }
 
 main().then(() => process.exit(failed ? 1 : 0), (e) => {
