@@ -454,6 +454,30 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
     return ret;
 }
 
+/* ---- POST /api/collections: a saved search from the page ---- */
+
+static enum MHD_Result post_collection(serve_req *r)
+{
+    json_t *o = body_object(r);
+    const char *name, *q;
+    int rc;
+
+    if (!o)
+        return MHD_YES;
+    name = json_string_value(json_object_get(o, "name"));
+    q = json_string_value(json_object_get(o, "query"));
+    if (!name || !*name || !q || !*q) {
+        json_decref(o);
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "a saved search needs 'name' and 'query' (strings)");
+    }
+    if ((rc = shelf_collection_new(r->srv->lib, name, q)) != SHELF_OK) {
+        json_decref(o);
+        return serve_lib_error(r, rc);
+    }
+    json_decref(o);
+    return get_collections(r);
+}
+
 /* ---- POST /api/tags ---- */
 
 static enum MHD_Result post_tags(serve_req *r)
@@ -510,9 +534,10 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
     } routes[] = {
         { "session", 0, get_session }, { "search", 0, get_search },
         { "facets", 0, get_facets }, { "collections", 0, get_collections }, { "tags", 1, post_tags },
-        { "status", 0, get_status },
+        { "status", 0, get_status }, { "collections", 1, post_collection },
     };
     size_t k;
+    int known = 0;
 
     if (!strncmp(rest, "samples/", 8))
         return samples_route(r, rest + 8);
@@ -522,9 +547,9 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
         return serve_docs(r, SHELF_DOC_PROJECT, rest[8] ? rest + 9 : NULL);
     for (k = 0; k < sizeof routes / sizeof routes[0]; k++)
         if (!strcmp(rest, routes[k].path)) {
-            if (routes[k].post ? strcmp(r->method, "POST") != 0 : !is_get(r))
-                return wrong_method(r);
-            return routes[k].run(r);
+            known = 1;
+            if (routes[k].post ? !strcmp(r->method, "POST") : is_get(r))
+                return routes[k].run(r);
         }
-    return serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
+    return known ? wrong_method(r) : serve_error(r, MHD_HTTP_NOT_FOUND, "no such API path");
 }

@@ -147,6 +147,24 @@ async function loadCollections() {
     showSaved();
 }
 
+/* Save what is searched now (text and chosen facet values) under a name:
+ * POST /api/collections; it is listed with the collections at once. */
+async function saveSearch(name) {
+    const q = effectiveQuery();
+    name = name.trim();
+    if (!name || !q) {
+        say(q ? 'a saved search needs a name' : 'nothing to save: search first', true);
+        return;
+    }
+    try {
+        collections = await post('/api/collections', { name, query: q });
+        showSaved();
+        say(`saved search '${name}': ${q}`);
+    } catch (e) {
+        say(`cannot save '${name}': ${e.message}`, true);
+    }
+}
+
 /* in:NAME as the query language writes it; null when it cannot ('"'). */
 function inFilter(name) {
     if (name.includes('"'))
@@ -893,6 +911,7 @@ document.addEventListener('keydown', (e) => {
         t: () => { const t = state.marked.size ? $('bulk-input') : $('tag-input'); if (t) t.focus(); },
         x: () => clearFilters(),
         m: () => toggleMark(state.sel),
+        s: () => { $('save-name').hidden = false; $('save-name').focus(); },
         Escape: () => { if (state.marked.size) clearMarks(); ui.list.focus(); },
     };
     if (e.shiftKey && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
@@ -948,6 +967,23 @@ $('bulk-input').addEventListener('keydown', (e) => {
     e.stopPropagation();
 });
 $('bulk-clear').addEventListener('click', () => { clearMarks(); ui.list.focus(); });
+$('save-button').addEventListener('click', () => { $('save-name').hidden = false; $('save-name').focus(); });
+$('save-name').addEventListener('keydown', (e) => {
+    const input = e.target;
+    if (e.key === 'Enter') {
+        saveSearch(input.value);
+        input.value = '';
+        input.hidden = true;
+        ui.list.focus();
+        e.preventDefault();
+    } else if (e.key === 'Escape') {
+        input.value = '';
+        input.hidden = true;
+        ui.list.focus();
+        e.preventDefault();
+    }
+    e.stopPropagation();
+});
 $('help-button').addEventListener('click', () => toggleHelp(true));
 $('help-close').addEventListener('click', () => toggleHelp(false));
 $('alerts-button').addEventListener('click', () => toggleAlerts(true));

@@ -80,6 +80,8 @@ function showView(view) {
     $('q').hidden = !samples;
     $('count').hidden = !samples;
     $('sort-label').hidden = !samples;
+    $('save-button').hidden = !samples;
+    $('save-name').hidden = true;
     $('docs-main').hidden = samples;
     dui.q.hidden = samples;
     dui.count.hidden = samples;

@@ -323,6 +323,20 @@ async function run(page) {
     await page.keyboard.press('Escape');
     check('Esc unmarks all', (await page.$$('#rows .row.marked')).length === 0 && await page.$eval('#bulk', (e) => e.hidden),
           'still marked');
+
+    /* Save the search shown (text and a facet value) from the page: s, a
+     * name, Enter; it is listed with the collections and narrows alike. */
+    await page.keyboard.press('s');
+    check('s goes to the name box', await page.evaluate(() => document.activeElement.id === 'save-name'), 'focus elsewhere');
+    await page.keyboard.type('drums é 🥁');
+    await page.keyboard.press('Enter');
+    const savedSel = '#collections .value[data-filter=\'in:"drums é 🥁"\']';
+    const listedSaved = await page.waitForSelector(savedSel, { timeout: 5000 }).then(() => true, () => false);
+    check('the saved search is listed at once', listedSaved, 'not listed');
+    const cols = await apiGet('/api/collections');
+    const mine2 = cols.find((c) => c.name === 'drums é 🥁');
+    check('it holds the query shown', mine2 && mine2.query === 'kick OR snare OR pad' && mine2.count === 5,
+          JSON.stringify(mine2));
 }
 
 main().then(() => process.exit(failed ? 1 : 0), (e) => {

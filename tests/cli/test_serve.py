@@ -516,6 +516,22 @@ try:
     check("collections", st == 200 and v == [
         {"name": "live", "kind": "manual", "query": None, "count": 1},
         {"name": "loud", "kind": "smart", "query": "rating:5", "count": 1}], "%d %s" % (st, v))
+    # a saved search from the page: POST, the list back; the same name 409; a bad query 400
+    st, h, v = post("/api/collections", {"name": "kicks é", "query": "kick -tag:nope"})
+    check("collections: save a search", st == 200 and {"name": "kicks é", "kind": "smart", "query": "kick -tag:nope",
+          "count": 1} in v and len(v) == 3, "%d %s" % (st, v))
+    st, h, v = post("/api/collections", {"name": "kicks é", "query": "kick"})
+    check("collections: the same name is 409", st == 409 and is_error(v), "%d %s" % (st, v))
+    st, h, v = post("/api/collections", {"name": "bad", "query": "rate:>>"})
+    check("collections: a bad query is 400 with where", st == 400 and is_error(v), "%d %s" % (st, v))
+    st, h, v = post("/api/collections", {"name": "x"})
+    check("collections: no query is 400", st == 400 and is_error(v), "%d %s" % (st, v))
+    st, h, v = jreq("POST", "/api/collections", {"Cookie": "shelf=" + TOKEN, "X-Shelf-Token": TOKEN,
+                                                 "Origin": "http://evil.example", "Content-Type": "application/json"},
+                    '{"name": "evil", "query": "kick"}')
+    check("collections: POST from another Origin is 403", st == 403, "%d %s" % (st, v))
+    st, h, v = jreq("PUT", "/api/collections", MUT, "{}")
+    check("collections: PUT is 405", st == 405, "%d %s" % (st, v))
 
     # ---- audio -----------------------------------------------------------------------------
     kick_bytes = open(os.path.join(src, b"kick hard.wav"), "rb").read()
