@@ -174,7 +174,8 @@ SHELF_API int shelf_library_readonly(const shelf_library *lib);
  * answer in milliseconds however large the library (a browser that runs a
  * query per keystroke wants this; a one-off command does not).  Later
  * searches on lib use it and rebuild it first when the catalog changed
- * (through any handle or process).  Costs about 260 bytes per sample
+ * (through any handle or process: in place from the catalog's index log,
+ * a whole rebuild only when the log cannot answer).  Costs about 260 bytes per sample
  * (261 MB for a million) and about 7 s per million samples to build, with
  * a peak of about 740 MB while building at a million.  Phrases ("a b") are
  * still answered by SQL.
@@ -183,6 +184,31 @@ SHELF_API int shelf_library_preload(shelf_library *lib);
 
 /* Bytes the preloaded index holds (0 when none). */
 SHELF_API uint64_t shelf_library_preload_bytes(const shelf_library *lib);
+
+/* How the preloaded index kept up with the catalog (a struct the library
+ * fills: see "Structs with a size"). */
+typedef struct shelf_index_stats {
+    size_t size;              /* sizeof(shelf_index_stats) */
+    uint64_t builds;          /* whole builds, the first preload included */
+    uint64_t fallbacks;       /* of those, rebuilds because the index log
+                               * could not answer (fallback_why) */
+    uint64_t applies;         /* changes applied in place from the log */
+    uint64_t applied;         /* samples those re-indexed */
+    uint64_t items;           /* samples the index holds now (0: none) */
+    uint64_t added;           /* of those, re-indexed in place since its build */
+    uint64_t bytes;           /* shelf_library_preload_bytes */
+    char fallback_why[128];   /* the last fallback's reason, "" none */
+} shelf_index_stats;
+
+/*
+ * Fill *stats (OUT) with the preloaded index's counters.  A change made
+ * through any handle or process is applied in place on the next search
+ * (doc/design.md, "How the index stays current"); a whole rebuild is the
+ * fallback when the catalog's index log cannot answer.  Always SHELF_OK;
+ * stats NULL or size 0 writes nothing.  Not thread safe with other calls
+ * on lib.
+ */
+SHELF_API int shelf_library_index_stats(const shelf_library *lib, shelf_index_stats *stats);
 
 /* Give back memory the handle keeps but does not need now: the catalog's
  * page cache (up to 16 MiB per handle, refilled as needed) and, with

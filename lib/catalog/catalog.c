@@ -334,7 +334,7 @@ static int edit_sample(shelf_library *lib, int64_t id, const char *sql, const ch
                        int64_t num)
 {
     sqlite3_stmt *st = NULL;
-    int rc, before = sqlite3_total_changes(lib->db);
+    int rc;
 
     if ((rc = shelf__begin(lib)) != SHELF_OK)
         return rc;
@@ -362,9 +362,7 @@ static int edit_sample(shelf_library *lib, int64_t id, const char *sql, const ch
         goto fail;
     }
     sqlite3_finalize(st);
-    if ((rc = shelf__commit(lib)) == SHELF_OK)
-        lib->edit_before = before;      /* for shelf__memindex_applied */
-    return rc;
+    return shelf__commit(lib);
 fail:
     sqlite3_finalize(st);
     shelf__rollback(lib);
@@ -412,42 +410,29 @@ int shelf_tag_remove(shelf_library *lib, int64_t id, const char *tag)
 
 int shelf_rate(shelf_library *lib, int64_t id, int rating)
 {
-    int rc;
-
     if (rating < 0 || rating > 5)
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid rating %d: 0 to 5", rating);
-    rc = rating == 0
+    return rating == 0
         ? edit_sample(lib, id, "DELETE FROM ratings WHERE kind = " SHELF__KIND_SAMPLE_SQL
                                " AND item_id = ?1 AND ?2 = 0",
                       NULL, 0)
         : edit_sample(lib, id, "INSERT OR REPLACE INTO ratings(kind, item_id, rating) "
                                "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)", NULL, rating);
-    if (rc == SHELF_OK)
-        shelf__memindex_applied(lib, id, F_RATING, rating);
-    return rc;
 }
 
 int shelf_favourite(shelf_library *lib, int64_t id, int on)
 {
-    int rc = on ? edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
-                                       "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)",
-                                       NULL, shelf__now())
-                : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = " SHELF__KIND_SAMPLE_SQL
-                                       " AND item_id = ?1 AND ?2 = 0", NULL, 0);
-
-    if (rc == SHELF_OK)
-        shelf__memindex_applied(lib, id, F_FAV, on != 0);
-    return rc;
+    return on ? edit_sample(lib, id, "INSERT OR IGNORE INTO favourites(kind, item_id, added) "
+                                     "VALUES(" SHELF__KIND_SAMPLE_SQL ", ?1, ?2)",
+                                     NULL, shelf__now())
+              : edit_sample(lib, id, "DELETE FROM favourites WHERE kind = " SHELF__KIND_SAMPLE_SQL
+                                     " AND item_id = ?1 AND ?2 = 0", NULL, 0);
 }
 
 int shelf_touch(shelf_library *lib, int64_t id)
 {
-    int64_t now = shelf__now();
-    int rc = edit_sample(lib, id, "UPDATE samples SET last_used = ?2 WHERE id = ?1", NULL, now);
-
-    if (rc == SHELF_OK)
-        shelf__memindex_applied(lib, id, F_USED, now);
-    return rc;
+    return edit_sample(lib, id, "UPDATE samples SET last_used = ?2 WHERE id = ?1", NULL,
+                       shelf__now());
 }
 
 int shelf__blob_release(shelf_library *lib, const char *hex)

@@ -44,9 +44,13 @@ struct shelf_library {
     int query_errpos;         /* column of the last query error, 0 when none */
     struct shelf__memindex *memindex;   /* after shelf_library_preload, else NULL */
     struct shelf__tokenizer *tokenizer; /* FTS5's, created on first use */
-    int edit_before;          /* total_changes before the last one-row edit */
     unsigned memindex_builds; /* how often the index was built (tests) */
     unsigned memindex_searches; /* searches the index answered (tests) */
+    /* the index kept current (shelf_library_index_stats): in-place
+     * updates, samples they re-indexed, rebuilds because the index log
+     * could not answer and the last one's reason */
+    uint64_t memindex_applies, memindex_applied, memindex_fallbacks;
+    char memindex_why[128];
     char library_id[33];      /* from the config: names this library as a device */
     int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
     /* sync (lib/sync/state.c): the share of samples one run may remove
@@ -65,7 +69,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 13
+#define SHELF__SCHEMA_VERSION 14
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

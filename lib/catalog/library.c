@@ -390,6 +390,25 @@ int shelf_library_preload(shelf_library *lib)
 
     if (lib->memindex && shelf__memindex_current(lib, lib->memindex))
         return SHELF_OK;
+    if (lib->memindex) {    /* in place from the index log, when it can answer */
+        char why[sizeof lib->memindex_why];
+        size_t applied;
+
+        rc = shelf__memindex_update(lib, lib->memindex, why, sizeof why, &applied);
+        if (rc == SHELF_OK) {
+            if (applied) {
+                lib->memindex_applies++;
+                lib->memindex_applied += applied;
+            }
+            return SHELF_OK;
+        }
+        if (rc != SHELF_DONE)
+            snprintf(why, sizeof why, "applying the index log failed: %s", shelf_errmsg(lib));
+        snprintf(lib->memindex_why, sizeof lib->memindex_why, "%s", why);
+        lib->memindex_fallbacks++;
+        shelf__memindex_free(lib->memindex);    /* half applied, perhaps */
+        lib->memindex = NULL;
+    }
     if ((rc = shelf__memindex_build(lib, &ix)) != SHELF_OK)
         return rc;
     shelf__memindex_free(lib->memindex);
@@ -416,6 +435,23 @@ void shelf_library_trim(shelf_library *lib)
 uint64_t shelf_library_preload_bytes(const shelf_library *lib)
 {
     return shelf__memindex_bytes(lib->memindex);
+}
+
+int shelf_library_index_stats(const shelf_library *lib, shelf_index_stats *stats)
+{
+    shelf_index_stats full;
+
+    memset(&full, 0, sizeof full);
+    full.size = sizeof full;
+    full.builds = lib->memindex_builds;
+    full.fallbacks = lib->memindex_fallbacks;
+    full.applies = lib->memindex_applies;
+    full.applied = lib->memindex_applied;
+    shelf__memindex_counts(lib->memindex, &full.items, &full.added);
+    full.bytes = shelf__memindex_bytes(lib->memindex);
+    snprintf(full.fallback_why, sizeof full.fallback_why, "%s", lib->memindex_why);
+    shelf__out_fill(stats, &full, sizeof full);
+    return SHELF_OK;
 }
 
 int shelf_library_lock(shelf_library *lib, int mode, int wait)

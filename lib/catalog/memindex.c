@@ -17,6 +17,18 @@
  * A query becomes bitmaps combined word by word (AND, OR, NOT): counts are
  * exact popcounts.  Tokens are split and folded as FTS5's unicode61 with
  * remove_diacritics does for ASCII and Latin-1 letters.
+ *
+ * Changes are applied in place (shelf__memindex_update): the catalog's
+ * index_log names every sample changed since the build, whoever changed
+ * it.  A changed sample's old item is dropped from `all` (every query is
+ * masked by it) and the sample comes back as an added item past the
+ * build's n0, in room the build left (cap); its words go to a small
+ * sorted list of postings beside the build's, its tags to a list of
+ * added tags.  Added items keep their place in static-rank and name order
+ * through drpos (the build's item they go before) and nkey (a fraction
+ * between two build positions in name order), so pages come out as a
+ * fresh build would give them.  When the log cannot answer (trimmed past
+ * the index, a synonym or root changed, no room), the index is rebuilt.
  */
 #include <ctype.h>
 #include <math.h>
@@ -57,6 +69,7 @@ struct shelf__memindex {
     char **cats;
     size_t ncats;
     uint64_t **catbits;         /* per category (index + 1): its items */
+    size_t ncatbits;            /* categories with a bitmap */
     /* terms */
     char **terms;               /* sorted */
     uint32_t nterms;
@@ -73,11 +86,55 @@ struct shelf__memindex {
     uint32_t *tag_off, *tag_items;
     syn *syns;                  /* sorted by word */
     size_t nsyns;
-    uint64_t *all;              /* every item */
+    uint64_t *all;              /* every live item */
     int64_t data_version;
     int total_changes;
     size_t bytes;
+    /* in place (memindex.c's head comment) */
+    uint32_t n0;                /* items of the build; n - n0 added since */
+    uint32_t cap;               /* room for items in every array and bitmap */
+    int64_t log_seq;            /* index_log rows up to this one are applied */
+    int64_t built_now;          /* the clock of the static rank */
+    size_t authcap;             /* room in authtab */
+    char **dnames;              /* per added item: lowercase name */
+    uint32_t *npos;             /* per added item: first build position in
+                                 * name order after it */
+    double *nkey;               /* per added item: its place in name order */
+    uint32_t *rpos;             /* per added item: first build item after it
+                                 * in static-rank order */
+    uint32_t *dorder, *dname;   /* live added items in rank, name order */
+    uint32_t nlive;
+    struct dpost *dp;           /* postings of added items, by term */
+    size_t ndp, capdp;
+    struct dtag *dtags;         /* tags of added items */
+    size_t ndtags;
 };
+
+/* A posting of an added item. */
+typedef struct dpost {
+    char *term;
+    uint32_t item;
+    uint8_t cols;
+} dpost;
+
+/* A tag of added items: its folded name, the build's tag of that name
+ * (-1 none) and the items. */
+typedef struct dtag {
+    char *name;
+    int64_t base;
+    uint32_t *items;
+    size_t n, cap;
+} dtag;
+
+/* What the index reads of a sample: columns 0 id, 1 name, 2 path, 3
+ * category, 4-9 metadata, 10-22 typed fields (set_fields). */
+#define ITEM_SQL                                                                          \
+    "SELECT s.id, s.name, r.path || '/' || s.relpath, s.category, s.title, s.author,\n"   \
+    "  s.comment, s.genre, s.kit, s.instrument, s.rate, s.channels, s.bits, s.root_key,\n" \
+    "  s.tempo, s.duration, coalesce(rt.rating, 0), fv.item_id IS NOT NULL, s.missing,\n"  \
+    "  s.loop_start IS NOT NULL, s.created, coalesce(s.last_used, 0),\n"                   \
+    "  lower(coalesce(s.format, '') || char(9) || coalesce(s.subtype, ''))\n"              \
+    "FROM samples s" SAMPLE_JOINS
 
 /* Libraries this small get no dense bitmaps (tests lower it to cover them). */
 size_t shelf__memindex_dense_min = 4096;
@@ -236,6 +293,13 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cmp_tagidx(const void *a, const void *b, void *arg)
+{
+    char **tags = arg;
+
+    return strcmp(tags[*(const uint32_t *)a], tags[*(const uint32_t *)b]);
+}
+
 static int cmp_syn(const void *a, const void *b)
 {
     return strcmp(((const syn *)a)->word, ((const syn *)b)->word);
@@ -252,6 +316,23 @@ static int64_t data_version(shelf_library *lib)
     return v;
 }
 
+/* The last row of index_log (0 when empty). */
+static int log_max(shelf_library *lib, int64_t *seq)
+{
+    sqlite3_stmt *st = shelf__prepare_kept(lib, "SELECT coalesce(max(seq), 0) FROM index_log");
+    int rc = SHELF_OK;
+
+    *seq = 0;
+    if (!st)
+        return lib->err.rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    else
+        rc = shelf__dberr(lib, "cannot read the index log");
+    sqlite3_reset(st);
+    return rc;
+}
+
 int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix)
 {
     return ix && ix->data_version == data_version(lib) &&
@@ -260,23 +341,23 @@ int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix)
 
 static uint32_t item_of(const shelf__memindex *ix, int64_t id);
 
-void shelf__memindex_applied(shelf_library *lib, int64_t id, int field, int64_t value)
+static int64_t popcount_all(const shelf__memindex *ix)
 {
-    shelf__memindex *ix = lib->memindex;
-    uint32_t it;
+    int64_t n = 0;
+    size_t w;
 
-    if (!ix || ix->total_changes != lib->edit_before || ix->data_version != data_version(lib))
-        return;
-    if ((it = item_of(ix, id)) == 0)
-        return;
-    it--;
-    switch (field) {
-    case F_RATING: ix->rating[it] = (uint8_t)value; break;
-    case F_FAV: ix->flags[it] = (uint8_t)(value ? ix->flags[it] | 1 : ix->flags[it] & ~1); break;
-    case F_USED: ix->used[it] = value; break;
-    default: return;
+    for (w = 0; w < ix->words; w++)
+        n += __builtin_popcountll(ix->all[w]);
+    return n;
+}
+
+void shelf__memindex_counts(const shelf__memindex *ix, uint64_t *items, uint64_t *added)
+{
+    *items = *added = 0;
+    if (ix) {
+        *items = (uint64_t)popcount_all(ix);
+        *added = ix->nlive;
     }
-    ix->total_changes = sqlite3_total_changes(lib->db);
 }
 
 size_t shelf__memindex_bytes(const shelf__memindex *ix)
@@ -320,13 +401,21 @@ void shelf__memindex_free(shelf__memindex *ix)
         shelf_free(ix->pre2[i]);
     for (i = 0; i < ix->ncats; i++)
         shelf_free(ix->cats[i]);
-    for (i = 0; ix->catbits && i <= ix->ncats; i++)
+    for (i = 0; ix->catbits && i <= ix->ncatbits; i++)
         shelf_free(ix->catbits[i]);
     for (i = 0; i < ix->nsyns; i++)
         shelf_free(ix->syns[i].word);
     for (c = 0; c < 256; c++) {
         shelf_free(ix->pre1[c][0]);
         shelf_free(ix->pre1[c][1]);
+    }
+    for (i = 0; ix->dnames && i < (size_t)(ix->n - ix->n0); i++)
+        shelf_free(ix->dnames[i]);
+    for (i = 0; i < ix->ndp; i++)
+        shelf_free(ix->dp[i].term);
+    for (i = 0; i < ix->ndtags; i++) {
+        shelf_free(ix->dtags[i].name);
+        shelf_free(ix->dtags[i].items);
     }
     {
         void *const owned[] = {
@@ -335,6 +424,7 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
             ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank, ix->by_name,
             ix->catbits, ix->author, ix->authtab, ix->dense_any, ix->dense_name, ix->pre2,
+            ix->dnames, ix->npos, ix->nkey, ix->rpos, ix->dorder, ix->dname, ix->dp, ix->dtags,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -353,6 +443,31 @@ static uint32_t item_of(const shelf__memindex *ix, int64_t id)
     return 0;
 }
 
+/* The typed fields of item i from a row of ITEM_SQL; 1 when out of memory. */
+static int set_fields(shelf__memindex *ix, sqlite3_stmt *st, uint32_t i)
+{
+    const char *cat = (const char *)sqlite3_column_text(st, 3);
+    int oom = 0;
+
+    ix->ids[i] = sqlite3_column_int64(st, 0);
+    ix->rate[i] = sqlite3_column_int(st, 10);
+    ix->channels[i] = (uint8_t)sqlite3_column_int(st, 11);
+    ix->bits[i] = (uint8_t)sqlite3_column_int(st, 12);
+    ix->key[i] = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1 : (int8_t)sqlite3_column_int(st, 13);
+    ix->tempo[i] = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
+    ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
+    ix->rating[i] = (uint8_t)sqlite3_column_int(st, 16);
+    ix->flags[i] = (uint8_t)((sqlite3_column_int(st, 17) ? 1 : 0) |
+                             (sqlite3_column_int(st, 18) == 1 ? 2 : 0) |
+                             (sqlite3_column_int(st, 18) == 2 ? 8 : 0) |
+                             (sqlite3_column_int(st, 19) ? 4 : 0));
+    ix->created[i] = sqlite3_column_int64(st, 20);
+    ix->used[i] = sqlite3_column_int64(st, 21);
+    ix->fmt[i] = intern_small(&ix->fmts, &ix->nfmts, (const char *)sqlite3_column_text(st, 22), &oom);
+    ix->cat[i] = cat ? (uint16_t)(intern_small(&ix->cats, &ix->ncats, cat, &oom) + 1) : 0;
+    return oom;
+}
+
 /* Load items in static-rank order with their typed fields and texts. */
 static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64_t now)
 {
@@ -366,13 +481,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
     {
         shelf__buf sql = SHELF__BUF_INIT;
 
-        if (shelf__buf_addf(&sql,
-            "SELECT s.id, s.name, r.path || '/' || s.relpath, s.category, s.title, s.author,\n"
-            "  s.comment, s.genre, s.kit, s.instrument, s.rate, s.channels, s.bits, s.root_key,\n"
-            "  s.tempo, s.duration, coalesce(rt.rating, 0), fv.item_id IS NOT NULL, s.missing,\n"
-            "  s.loop_start IS NOT NULL, s.created, coalesce(s.last_used, 0),\n"
-            "  lower(coalesce(s.format, '') || char(9) || coalesce(s.subtype, ''))\n"
-            "FROM samples s" SAMPLE_JOINS
+        if (shelf__buf_addf(&sql, ITEM_SQL
             "ORDER BY coalesce(rt.rating, 0) DESC, %s DESC, s.name COLLATE NOCASE, s.id", when)
             != SHELF_OK)
             return nomem(lib);
@@ -384,7 +493,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         uint32_t i = ix->n;
         const char *cat = (const char *)sqlite3_column_text(st, 3);
-        int oom = 0;
+        int oom;
 
         if (i == cap) {
             size_t nc = cap ? cap * 2 : 4096;
@@ -413,7 +522,6 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
 #undef GROW
             cap = nc;
         }
-        ix->ids[i] = sqlite3_column_int64(st, 0);
         ix->names[i] = lower((const char *)sqlite3_column_text(st, 1));
         ix->authors[i] = sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL
                          : lower((const char *)sqlite3_column_text(st, 5));
@@ -421,21 +529,7 @@ static int load_items(shelf_library *lib, shelf__memindex *ix, builder *b, int64
             ix->n++;
             goto nomem;
         }
-        ix->rate[i] = sqlite3_column_int(st, 10);
-        ix->channels[i] = (uint8_t)sqlite3_column_int(st, 11);
-        ix->bits[i] = (uint8_t)sqlite3_column_int(st, 12);
-        ix->key[i] = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1 : (int8_t)sqlite3_column_int(st, 13);
-        ix->tempo[i] = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
-        ix->duration[i] = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
-        ix->rating[i] = (uint8_t)sqlite3_column_int(st, 16);
-        ix->flags[i] = (uint8_t)((sqlite3_column_int(st, 17) ? 1 : 0) |
-                                 (sqlite3_column_int(st, 18) == 1 ? 2 : 0) |
-                                 (sqlite3_column_int(st, 18) == 2 ? 8 : 0) |
-                                 (sqlite3_column_int(st, 19) ? 4 : 0));
-        ix->created[i] = sqlite3_column_int64(st, 20);
-        ix->used[i] = sqlite3_column_int64(st, 21);
-        ix->fmt[i] = intern_small(&ix->fmts, &ix->nfmts, (const char *)sqlite3_column_text(st, 22), &oom);
-        ix->cat[i] = cat ? (uint16_t)(intern_small(&ix->cats, &ix->ncats, cat, &oom) + 1) : 0;
+        oom = set_fields(ix, st, i);
         ix->n++;
         if (oom)
             goto nomem;
@@ -460,14 +554,51 @@ nomem:
     return nomem(lib);
 }
 
-/* Tags: text into the term index (column tags) and tag -> items lists. */
+/* Room for cap items in every per-item array (the build's n0 and what
+ * in-place changes add). */
+static int reserve(shelf_library *lib, shelf__memindex *ix, uint32_t cap)
+{
+#define RESERVE(f) do {                                                   \
+        void *np_ = shelf__realloc(ix->f, ((size_t)cap + 1) * sizeof *ix->f); \
+        if (!np_)                                                            \
+            return nomem(lib);                                               \
+        ix->f = np_;                                                         \
+    } while (0)
+    RESERVE(ids);
+    RESERVE(rate);
+    RESERVE(channels);
+    RESERVE(bits);
+    RESERVE(rating);
+    RESERVE(flags);
+    RESERVE(key);
+    RESERVE(tempo);
+    RESERVE(duration);
+    RESERVE(created);
+    RESERVE(used);
+    RESERVE(fmt);
+    RESERVE(cat);
+#undef RESERVE
+    ix->cap = cap;
+    return SHELF_OK;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Tags: text into the term index (column tags) and tag -> items lists, one
+ * list per folded name (names that differ only in case or accents, "ÉTÉ"
+ * and "été", are one tag, as tag: finds them). */
 static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "SELECT lower(t.name), ti.item_id FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
         "WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL " ORDER BY lower(t.name)");
-    uint32_t *items = NULL;
-    size_t nitems = 0, capitems = 0;
+    uint32_t *pairs = NULL, *slots = NULL, *order = NULL, *remap = NULL, t;
+    size_t npairs = 0, cappairs = 0, nslots = 1024, captags = 0, i;
     shelf__tokenizer *tk;
     char *folded = NULL;
     int r;
@@ -478,9 +609,12 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
         sqlite3_finalize(st);
         return r;
     }
+    if (!(slots = shelf__calloc(nslots, sizeof *slots)))
+        goto nomem;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         uint32_t it = item_of(ix, sqlite3_column_int64(st, 1));
+        size_t k;
 
         if (!it)
             continue;
@@ -490,60 +624,108 @@ static int load_tags(shelf_library *lib, shelf__memindex *ix, builder *b)
             folded = NULL;
             goto nomem;
         }
-        if (!ix->ntags || strcmp(ix->tags[ix->ntags - 1], folded) != 0) {
-            char **t = shelf__realloc(ix->tags, (ix->ntags + 1) * sizeof *t);
-            uint32_t *o = t ? shelf__realloc(ix->tag_off, (ix->ntags + 2) * sizeof *o) : NULL;
+        for (k = hash_str(folded) & (nslots - 1); slots[k]; k = (k + 1) & (nslots - 1))
+            if (!strcmp(ix->tags[slots[k] - 1], folded))
+                break;
+        if (!slots[k]) {
+            if (ix->ntags == captags) {
+                size_t cap = captags ? captags * 2 : 64;
+                char **nt = shelf__realloc(ix->tags, cap * sizeof *nt);
 
-            if (t)
-                ix->tags = t;
-            if (o)
-                ix->tag_off = o;
-            if (!t || !o || !(ix->tags[ix->ntags] = shelf__strdup(folded)))
+                if (!nt)
+                    goto nomem;
+                ix->tags = nt;
+                captags = cap;
+            }
+            if (!(ix->tags[ix->ntags] = shelf__strdup(folded)))
                 goto nomem;
-            ix->tag_off[ix->ntags] = (uint32_t)nitems;
-            ix->ntags++;
-        }
-        if (nitems == capitems) {
-            size_t cap = capitems ? capitems * 2 : 4096;
-            uint32_t *ni = shelf__realloc(items, cap * sizeof *ni);
+            slots[k] = ++ix->ntags;
+            if (ix->ntags * 2 >= nslots) {      /* rehash */
+                uint32_t *ns = shelf__calloc(nslots * 2, sizeof *ns);
 
-            if (!ni)
-                goto nomem;
-            items = ni;
-            capitems = cap;
+                if (!ns)
+                    goto nomem;
+                for (t = 0; t < ix->ntags; t++) {
+                    for (k = hash_str(ix->tags[t]) & (nslots * 2 - 1); ns[k];
+                         k = (k + 1) & (nslots * 2 - 1))
+                        ;
+                    ns[k] = t + 1;
+                }
+                shelf_free(slots);
+                slots = ns;
+                nslots *= 2;
+                for (k = hash_str(folded) & (nslots - 1); ix->tags[slots[k] - 1] != ix->tags[ix->ntags - 1];
+                     k = (k + 1) & (nslots - 1))
+                    ;
+            }
         }
-        items[nitems++] = it - 1;
+        if (npairs + 2 > cappairs) {
+            size_t cap = cappairs ? cappairs * 2 : 8192;
+            uint32_t *np = shelf__realloc(pairs, cap * sizeof *np);
+
+            if (!np)
+                goto nomem;
+            pairs = np;
+            cappairs = cap;
+        }
+        pairs[npairs++] = slots[k] - 1;
+        pairs[npairs++] = it - 1;
         add_text(b, it - 1, name, COL_TAGS);
         if (b->oom)
             goto nomem;
     }
     sqlite3_finalize(st);
+    st = NULL;
     shelf_free(folded);
-    if (ix->ntags)
-        ix->tag_off[ix->ntags] = (uint32_t)nitems;
-    ix->tag_items = items;
-    /* each tag's items ascending */
-    {
-        uint32_t t;
-
-        for (t = 0; items && t < ix->ntags; t++) {   /* no items: no tags */
-            uint32_t *a = items + ix->tag_off[t];
-            size_t n = ix->tag_off[t + 1] - ix->tag_off[t], i, j;
-
-            for (i = 1; i < n; i++) {           /* mostly sorted: insertion */
-                uint32_t v = a[i];
-
-                for (j = i; j > 0 && a[j - 1] > v; j--)
-                    a[j] = a[j - 1];
-                a[j] = v;
-            }
-        }
+    folded = NULL;
+    if (r != SQLITE_DONE) {
+        shelf_free(pairs);
+        shelf_free(slots);
+        return shelf__dberr(lib, "cannot read the catalog");
     }
-    return r == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot read the catalog");
+    /* tags in name order; each one's items ascending */
+    if (!(order = shelf__malloc(((size_t)ix->ntags + 1) * sizeof *order)) ||
+        !(remap = shelf__malloc(((size_t)ix->ntags + 1) * sizeof *remap)) ||
+        !(ix->tag_off = shelf__calloc((size_t)ix->ntags + 2, sizeof *ix->tag_off)) ||
+        !(ix->tag_items = shelf__malloc((npairs / 2 + 1) * sizeof *ix->tag_items)))
+        goto nomem;
+    {
+        char **sorted = shelf__malloc(((size_t)ix->ntags + 1) * sizeof *sorted);
+
+        if (!sorted)
+            goto nomem;
+        for (t = 0; t < ix->ntags; t++)
+            order[t] = t;
+        qsort_r(order, ix->ntags, sizeof *order, cmp_tagidx, ix->tags);
+        for (t = 0; t < ix->ntags; t++) {
+            remap[order[t]] = t;
+            sorted[t] = ix->tags[order[t]];
+        }
+        shelf_free(ix->tags);
+        ix->tags = sorted;
+    }
+    for (i = 0; i < npairs; i += 2)
+        ix->tag_off[remap[pairs[i]] + 1]++;
+    for (t = 0; t < ix->ntags; t++)
+        ix->tag_off[t + 1] += ix->tag_off[t];
+    memcpy(order, ix->tag_off, (size_t)ix->ntags * sizeof *order);
+    for (i = 0; i < npairs; i += 2)
+        ix->tag_items[order[remap[pairs[i]]]++] = pairs[i + 1];
+    for (t = 0; t < ix->ntags; t++)
+        qsort(ix->tag_items + ix->tag_off[t], ix->tag_off[t + 1] - ix->tag_off[t],
+              sizeof *ix->tag_items, cmp_u32);
+    shelf_free(pairs);
+    shelf_free(slots);
+    shelf_free(order);
+    shelf_free(remap);
+    return SHELF_OK;
 nomem:
     sqlite3_finalize(st);
     shelf_free(folded);
-    shelf_free(items);
+    shelf_free(pairs);
+    shelf_free(slots);
+    shelf_free(order);
+    shelf_free(remap);
     return nomem(lib);
 }
 
@@ -744,8 +926,8 @@ static int intern_authors(shelf_library *lib, shelf__memindex *ix)
         cap *= 2;
     mask = cap - 1;
     if (!(slots = shelf__calloc(cap, sizeof *slots)) ||
-        !(ix->author = track(ix, shelf__calloc((size_t)ix->n + 1, sizeof *ix->author),
-                             (size_t)ix->n * 4)) ||
+        !(ix->author = track(ix, shelf__calloc((size_t)ix->cap + 1, sizeof *ix->author),
+                             (size_t)ix->cap * 4)) ||
         !(ix->authtab = shelf__malloc(((size_t)ix->n + 1) * sizeof *ix->authtab))) {
         shelf_free(slots);
         return nomem(lib);
@@ -766,6 +948,7 @@ static int intern_authors(shelf_library *lib, shelf__memindex *ix)
         ix->author[i] = slots[k];
     }
     shelf_free(slots);
+    ix->authcap = (size_t)ix->n + 1;
     for (i = 0; i < ix->n; i++)
         shelf_free(ix->authors[i]);
     shelf_free(ix->authors);
@@ -828,10 +1011,16 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
         goto out;
     ix->data_version = data_version(lib);
     ix->total_changes = sqlite3_total_changes(lib->db);
-    if ((rc = load_items(lib, ix, &b, shelf__now())) != SHELF_OK)
+    ix->built_now = shelf__now();
+    if ((rc = log_max(lib, &ix->log_seq)) != SHELF_OK ||
+        (rc = load_items(lib, ix, &b, ix->built_now)) != SHELF_OK)
         goto done;
-    ix->words = ((size_t)ix->n + 63) / 64 + 1;
-    for (ix->byid_cap = 1024; ix->byid_cap < (size_t)ix->n * 2; ix->byid_cap *= 2)
+    /* room for changes in place: a thirty-second more, at least 1024 */
+    ix->n0 = ix->n;
+    if ((rc = reserve(lib, ix, ix->n + (ix->n / 32 > 1024 ? ix->n / 32 : 1024))) != SHELF_OK)
+        goto done;
+    ix->words = ((size_t)ix->cap + 63) / 64 + 1;
+    for (ix->byid_cap = 1024; ix->byid_cap < (size_t)ix->cap * 2; ix->byid_cap *= 2)
         ;
     if (!(ix->byid = shelf__calloc(ix->byid_cap, sizeof *ix->byid)) ||
         !(ix->all = shelf__calloc(ix->words, 8))) {
@@ -854,6 +1043,8 @@ int shelf__memindex_build(shelf_library *lib, shelf__memindex **out)
     if (rc == SHELF_OK) {      /* a bitmap per category: cat: is a few ORs */
         if (!(ix->catbits = shelf__calloc(ix->ncats + 1, sizeof *ix->catbits)))
             rc = nomem(lib);
+        else
+            ix->ncatbits = ix->ncats;
         for (i = 1; rc == SHELF_OK && i <= ix->ncats; i++)
             if (!(ix->catbits[i] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8)))
                 rc = nomem(lib);
@@ -870,13 +1061,519 @@ out:
     shelf_free(b.strs);
     shelf_free(b.slots);
     shelf_free(b.tup);
-    ix->bytes += (size_t)ix->n * (8 + 4 + 3 + 1 + 1 + 1 + 8 + 8 + 16 + 2 + 2 + 8 + 8 + 4);
+    ix->bytes += (size_t)ix->cap * (8 + 4 + 3 + 1 + 1 + 1 + 8 + 8 + 16 + 2 + 2 + 8 + 8 + 4);
     if (rc != SHELF_OK) {
         shelf__memindex_free(ix);
         return rc;
     }
     *out = ix;
     return SHELF_OK;
+}
+
+#define SET(b, i) ((b)[(i) >> 6] |= 1ull << ((i) & 63))
+#define GET(b, i) (((b)[(i) >> 6] >> ((i) & 63)) & 1)
+
+/* ----- changes in place ---------------------------------------------------------- */
+
+static double namepos(const shelf__memindex *ix, uint32_t i)
+{
+    return i < ix->n0 ? (double)ix->name_rank[i] : ix->nkey[i - ix->n0];
+}
+
+/* "Used this week" 2, "this month" 1, else 0, as load_items ranks. */
+static int recency(const shelf__memindex *ix, uint32_t i)
+{
+    return ix->used[i] >= ix->built_now - 7 * 86400 ? 2 : ix->used[i] >= ix->built_now - 30 * 86400;
+}
+
+/* Static-rank order (load_items' ORDER BY) of items a and b. */
+static int rank_cmp(const shelf__memindex *ix, uint32_t a, uint32_t b)
+{
+    double na, nb;
+    int wa, wb;
+
+    if (ix->rating[a] != ix->rating[b])
+        return ix->rating[a] > ix->rating[b] ? -1 : 1;
+    if ((wa = recency(ix, a)) != (wb = recency(ix, b)))
+        return wa > wb ? -1 : 1;
+    if ((na = namepos(ix, a)) != (nb = namepos(ix, b)))
+        return na < nb ? -1 : 1;
+    return ix->ids[a] < ix->ids[b] ? -1 : ix->ids[a] > ix->ids[b];
+}
+
+static int cmp_rank(const void *a, const void *b, void *arg)
+{
+    return rank_cmp(arg, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+/* Name order of added items a and b: their build positions, then names
+ * and ids as rank_names compares them. */
+static int cmp_dname(const void *a, const void *b, void *arg)
+{
+    const shelf__memindex *ix = arg;
+    uint32_t x = *(const uint32_t *)a - ix->n0, y = *(const uint32_t *)b - ix->n0;
+    int c;
+
+    if (ix->npos[x] != ix->npos[y])
+        return ix->npos[x] < ix->npos[y] ? -1 : 1;
+    if ((c = strcmp(ix->dnames[x], ix->dnames[y])) != 0)
+        return c;
+    return ix->ids[x + ix->n0] < ix->ids[y + ix->n0] ? -1 : ix->ids[x + ix->n0] > ix->ids[y + ix->n0];
+}
+
+static int cmp_dpost(const void *a, const void *b)
+{
+    const dpost *x = a, *y = b;
+    int c = strcmp(x->term, y->term);
+
+    return c ? c : x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Point id at item it in byid (room: byid_cap >= 2 cap). */
+static void byid_set(shelf__memindex *ix, int64_t id, uint32_t it)
+{
+    size_t mask = ix->byid_cap - 1, i;
+
+    for (i = ((uint64_t)id * 0x9E3779B97F4A7C15ull) & mask; ix->byid[i]; i = (i + 1) & mask)
+        if (ix->ids[ix->byid[i] - 1] == id)
+            break;
+    ix->byid[i] = it + 1;
+}
+
+typedef struct adder {
+    shelf__memindex *ix;
+    uint32_t item;
+    uint8_t col;
+    int oom;
+} adder;
+
+static int add_dpost(void *ud, const char *tok, size_t n)
+{
+    adder *a = ud;
+    shelf__memindex *ix = a->ix;
+
+    (void)n;
+    if (ix->ndp == ix->capdp) {
+        size_t cap = ix->capdp ? ix->capdp * 2 : 256;
+        dpost *np = shelf__realloc(ix->dp, cap * sizeof *np);
+
+        if (!np) {
+            a->oom = 1;
+            return 1;
+        }
+        ix->dp = np;
+        ix->capdp = cap;
+    }
+    if (!(ix->dp[ix->ndp].term = shelf__strdup(tok))) {
+        a->oom = 1;
+        return 1;
+    }
+    ix->dp[ix->ndp].item = a->item;
+    ix->dp[ix->ndp].cols = a->col;
+    ix->ndp++;
+    ix->bytes += sizeof(dpost) + strlen(tok) + 1;
+    return 0;
+}
+
+static int add_dtext(shelf__tokenizer *tk, adder *a, const char *text, uint8_t col)
+{
+    if (!text)
+        return SHELF_OK;
+    a->col = col;
+    if (shelf__tokenize(tk, text, 0, add_dpost, a) != SHELF_OK || a->oom)
+        return SHELF_ENOMEM;
+    return SHELF_OK;
+}
+
+/* Add item it to the added tag folded (a build tag of that name gets it
+ * too through base). */
+static int add_dtag(shelf__memindex *ix, const char *folded, uint32_t it)
+{
+    dtag *d = NULL;
+    size_t i;
+
+    for (i = 0; i < ix->ndtags && !d; i++)
+        if (!strcmp(ix->dtags[i].name, folded))
+            d = &ix->dtags[i];
+    if (!d) {
+        dtag *nt = shelf__realloc(ix->dtags, (ix->ndtags + 1) * sizeof *nt);
+
+        if (!nt)
+            return SHELF_ENOMEM;
+        ix->dtags = nt;
+        d = &nt[ix->ndtags];
+        memset(d, 0, sizeof *d);
+        if (!(d->name = shelf__strdup(folded)))
+            return SHELF_ENOMEM;
+        d->base = -1;
+        for (i = 0; i < ix->ntags && d->base < 0; i++)
+            if (!strcmp(ix->tags[i], folded))
+                d->base = (int64_t)i;
+        ix->ndtags++;
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        uint32_t *ni = shelf__realloc(d->items, cap * sizeof *ni);
+
+        if (!ni)
+            return SHELF_ENOMEM;
+        d->items = ni;
+        d->cap = cap;
+    }
+    d->items[d->n++] = it;
+    return SHELF_OK;
+}
+
+/* *less = 1 when the build's item at name position p sorts before the
+ * name lname (lowercase) and id; names of build items are read back from
+ * the catalog (the index keeps none).  name: a kept statement. */
+static int name_before(shelf_library *lib, shelf__memindex *ix, sqlite3_stmt *name, uint32_t p,
+                       const char *lname, int64_t id, int *less)
+{
+    uint32_t it = ix->by_name[p];
+    const unsigned char *a, *b = (const unsigned char *)lname;
+    int c;
+
+    *less = 0;
+    sqlite3_reset(name);
+    sqlite3_bind_int64(name, 1, ix->ids[it]);
+    if (sqlite3_step(name) != SQLITE_ROW) {
+        sqlite3_reset(name);
+        return shelf__seterr(&lib->err, SHELF_EDB, "sample %lld of the index is gone",
+                             (long long)ix->ids[it]);
+    }
+    a = sqlite3_column_text(name, 0);
+    for (a = a ? a : (const unsigned char *)""; *a && tolower(*a) == *b; a++, b++)
+        ;
+    c = tolower(*a) - *b;
+    *less = c < 0 || (c == 0 && ix->ids[it] < id);
+    sqlite3_reset(name);
+    return SHELF_OK;
+}
+
+/* The first live build position in name order after lname, id (n0 none):
+ * a binary search that steps over dropped items (their names are not
+ * theirs any more). */
+static int name_place(shelf_library *lib, shelf__memindex *ix, sqlite3_stmt *name,
+                      const char *lname, int64_t id, uint32_t *out)
+{
+    uint32_t lo = 0, hi = ix->n0;
+    int rc, less;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, p = mid;
+
+        while (p < hi && !GET(ix->all, ix->by_name[p]))
+            p++;
+        if (p == hi) {
+            hi = mid;
+            continue;
+        }
+        if ((rc = name_before(lib, ix, name, p, lname, id, &less)) != SHELF_OK)
+            return rc;
+        if (less)
+            lo = p + 1;
+        else
+            hi = mid;
+    }
+    /* the first live position after: the same for every name in a run
+     * of dropped ones, so two added items keep one order however many
+     * build items died between their placings */
+    while (lo < ix->n0 && !GET(ix->all, ix->by_name[lo]))
+        lo++;
+    *out = lo;
+    return SHELF_OK;
+}
+
+/* Add sample row (ITEM_SQL) as item it, with its tags. */
+static int add_item(shelf_library *lib, shelf__memindex *ix, sqlite3_stmt *row,
+                    sqlite3_stmt *tags, sqlite3_stmt *name, uint32_t it)
+{
+    shelf__tokenizer *tk;
+    adder a = { ix, it, 0, 0 };
+    const char *author = (const char *)sqlite3_column_text(row, 5);
+    char *folded = NULL;
+    size_t k;
+    int rc;
+
+    if ((rc = shelf__tokenizer_get(lib, &tk)) != SHELF_OK)
+        return rc;
+    if (set_fields(ix, row, it) || !(ix->dnames[it - ix->n0] = lower(
+                                         (const char *)sqlite3_column_text(row, 1))))
+        return nomem(lib);
+    ix->n = it + 1;
+    ix->author[it] = 0;
+    if (author) {
+        char *la = lower(author);
+
+        if (!la)
+            return nomem(lib);
+        for (k = 0; k < ix->nauth && strcmp(ix->authtab[k], la) != 0; k++)
+            ;
+        if (k == ix->nauth) {
+            if (ix->nauth == ix->authcap) {
+                char **nt = shelf__realloc(ix->authtab, (ix->authcap * 2 + 1) * sizeof *nt);
+
+                if (!nt) {
+                    shelf_free(la);
+                    return nomem(lib);
+                }
+                ix->authtab = nt;
+                ix->authcap = ix->authcap * 2 + 1;
+            }
+            ix->authtab[ix->nauth++] = la;
+        } else {
+            shelf_free(la);
+        }
+        ix->author[it] = (uint32_t)k + 1;
+    }
+    if (ix->ncats > ix->ncatbits) {   /* a category new to the index: its bitmap */
+        uint64_t **nb = shelf__realloc(ix->catbits, (ix->ncats + 1) * sizeof *nb);
+
+        if (!nb)
+            return nomem(lib);
+        ix->catbits = nb;
+        for (; ix->ncatbits < ix->ncats; ix->ncatbits++)
+            if (!(nb[ix->ncatbits + 1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8)))
+                return nomem(lib);
+    }
+    if (ix->cat[it])
+        SET(ix->catbits[ix->cat[it]], it);
+    if (add_dtext(tk, &a, (const char *)sqlite3_column_text(row, 1), COL_NAME) != SHELF_OK ||
+        add_dtext(tk, &a, (const char *)sqlite3_column_text(row, 2), COL_PATH) != SHELF_OK ||
+        add_dtext(tk, &a, (const char *)sqlite3_column_text(row, 3), COL_CAT) != SHELF_OK)
+        return nomem(lib);
+    for (k = 4; k <= 9; k++)
+        if (add_dtext(tk, &a, (const char *)sqlite3_column_text(row, (int)k), COL_META) != SHELF_OK)
+            return nomem(lib);
+    sqlite3_reset(tags);
+    sqlite3_bind_int64(tags, 1, ix->ids[it]);
+    while ((rc = sqlite3_step(tags)) == SQLITE_ROW) {
+        const char *tag = (const char *)sqlite3_column_text(tags, 0);
+
+        if (shelf__token_fold(tk, tag, strlen(tag), &folded) != SHELF_OK ||
+            add_dtag(ix, folded, it) != SHELF_OK ||
+            add_dtext(tk, &a, tag, COL_TAGS) != SHELF_OK) {
+            shelf_free(folded);
+            sqlite3_reset(tags);
+            return nomem(lib);
+        }
+        shelf_free(folded);
+        folded = NULL;
+    }
+    sqlite3_reset(tags);
+    if (rc != SQLITE_DONE)
+        return shelf__dberr(lib, "cannot read the catalog");
+    SET(ix->all, it);
+    byid_set(ix, ix->ids[it], it);
+    return name_place(lib, ix, name, ix->dnames[it - ix->n0], ix->ids[it], &ix->npos[it - ix->n0]);
+}
+
+/* After items were added from first on: the new postings merged into the
+ * sorted ones, and the live added items in name and rank order. */
+static int order_added(shelf_library *lib, shelf__memindex *ix, size_t dp_from, uint32_t first)
+{
+    uint32_t i, j, k;
+
+    if (dp_from < ix->ndp) {
+        dpost *merged = shelf__malloc(ix->ndp * sizeof *merged);
+        size_t x = 0, y = dp_from, w = 0;
+
+        if (!merged)
+            return nomem(lib);
+        qsort(ix->dp + dp_from, ix->ndp - dp_from, sizeof *ix->dp, cmp_dpost);
+        while (x < dp_from || y < ix->ndp)
+            merged[w++] = y >= ix->ndp || (x < dp_from && cmp_dpost(&ix->dp[x], &ix->dp[y]) <= 0)
+                          ? ix->dp[x++] : ix->dp[y++];
+        shelf_free(ix->dp);
+        ix->dp = merged;
+        ix->capdp = ix->ndp;
+    }
+    /* each live added item's build position moves past items dropped
+     * since it was placed, so all name the first live one after them (and
+     * the static-rank place is found again) */
+    ix->nlive = 0;
+    for (i = ix->n0; i < ix->n; i++) {
+        uint32_t *np = &ix->npos[i - ix->n0], was = *np;
+
+        if (!GET(ix->all, i))
+            continue;
+        ix->dname[ix->nlive++] = i;
+        while (*np < ix->n0 && !GET(ix->all, ix->by_name[*np]))
+            (*np)++;
+        if (*np != was && i < first)
+            first = i;
+    }
+    /* name keys: each group of added items before the same build position
+     * gets fractions between that position and the one before it */
+    qsort_r(ix->dname, ix->nlive, sizeof *ix->dname, cmp_dname, ix);
+    for (i = 0; i < ix->nlive; i = j) {
+        uint32_t p = ix->npos[ix->dname[i] - ix->n0];
+
+        for (j = i; j < ix->nlive && ix->npos[ix->dname[j] - ix->n0] == p; j++)
+            ;
+        for (k = i; k < j; k++)
+            ix->nkey[ix->dname[k] - ix->n0] = (double)p - 1 + (double)(k - i + 1) / (j - i + 1);
+    }
+    /* the build's item each new or moved one goes before in static-rank
+     * order */
+    for (i = first; i < ix->n; i++) {
+        uint32_t lo = 0, hi = ix->n0;
+
+        if (!GET(ix->all, i))
+            continue;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+
+            if (rank_cmp(ix, mid, i) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        ix->rpos[i - ix->n0] = lo;
+    }
+    memcpy(ix->dorder, ix->dname, ix->nlive * sizeof *ix->dorder);
+    qsort_r(ix->dorder, ix->nlive, sizeof *ix->dorder, cmp_rank, ix);
+    return SHELF_OK;
+}
+
+/*
+ * Replay index_log after ix->log_seq into ix.  SHELF_OK applied (or
+ * nothing to do); SHELF_DONE when the log cannot answer (why says why) and
+ * the index must be rebuilt; an error otherwise (the index is then in an
+ * unknown state: rebuild it).
+ */
+static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t whysize,
+                  size_t *applied)
+{
+    sqlite3_stmt *st = NULL, *row = NULL, *tags = NULL, *name = NULL;
+    int64_t lo = 0, hi = 0, *ids = NULL;
+    size_t nids = 0, capids = 0, k, dp_from = ix->ndp;
+    uint32_t first = ix->n;
+    int rc, r;
+
+    *applied = 0;
+    if (!(st = shelf__prepare_kept(lib, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) "
+                                        "FROM index_log")))
+        return lib->err.rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return shelf__dberr(lib, "cannot read the index log");
+    }
+    lo = sqlite3_column_int64(st, 0);
+    hi = sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    if (hi <= ix->log_seq)
+        return SHELF_OK;
+    if (lo > ix->log_seq + 1) {
+        snprintf(why, whysize, "the index log was trimmed past the index (rows %lld-%lld, "
+                 "index at %lld)", (long long)lo, (long long)hi, (long long)ix->log_seq);
+        return SHELF_DONE;
+    }
+    if (!(st = shelf__prepare_kept(lib, "SELECT DISTINCT sample_id FROM index_log WHERE seq > ?1 "
+                                        "ORDER BY sample_id")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, ix->log_seq);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (nids == capids) {
+            size_t cap = capids ? capids * 2 : 64;
+            int64_t *ni = shelf__realloc(ids, cap * sizeof *ni);
+
+            if (!ni) {
+                sqlite3_reset(st);
+                shelf_free(ids);
+                return nomem(lib);
+            }
+            ids = ni;
+            capids = cap;
+        }
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+        shelf_free(ids);
+        return shelf__dberr(lib, "cannot read the index log");
+    }
+    if (nids && ids[0] == 0) {
+        snprintf(why, whysize, "synonyms or a root's path changed");
+        rc = SHELF_DONE;
+        goto out;
+    }
+    if (nids > (size_t)(ix->cap - ix->n)) {
+        snprintf(why, whysize, "%zu samples changed, room for %u", nids, ix->cap - ix->n);
+        rc = SHELF_DONE;
+        goto out;
+    }
+    if (!ix->dnames && (!(ix->dnames = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->dnames)) ||
+                        !(ix->npos = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->npos)) ||
+                        !(ix->nkey = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->nkey)) ||
+                        !(ix->rpos = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->rpos)) ||
+                        !(ix->dorder = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->dorder)) ||
+                        !(ix->dname = shelf__calloc((size_t)(ix->cap - ix->n0) + 1, sizeof *ix->dname)))) {
+        rc = nomem(lib);
+        goto out;
+    }
+    /* first drop every changed sample, so name_place reads only names the
+     * index still holds */
+    for (k = 0; k < nids; k++) {
+        uint32_t it = item_of(ix, ids[k]);
+
+        if (it)
+            ix->all[(it - 1) >> 6] &= ~(1ull << ((it - 1) & 63));
+    }
+    if (!(row = shelf__prepare(lib, ITEM_SQL "WHERE s.id = ?1")) ||
+        !(tags = shelf__prepare(lib, "SELECT t.name FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
+                                     "WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL " AND ti.item_id = ?1")) ||
+        !(name = shelf__prepare(lib, "SELECT name FROM samples WHERE id = ?1"))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    rc = SHELF_OK;
+    for (k = 0; k < nids && rc == SHELF_OK; k++) {
+        sqlite3_reset(row);
+        sqlite3_bind_int64(row, 1, ids[k]);
+        if ((r = sqlite3_step(row)) == SQLITE_ROW)
+            rc = add_item(lib, ix, row, tags, name, ix->n);
+        else if (r != SQLITE_DONE)
+            rc = shelf__dberr(lib, "cannot read the catalog");
+    }
+    if (rc == SHELF_OK)
+        rc = order_added(lib, ix, dp_from, first);
+    if (rc == SHELF_OK) {
+        ix->log_seq = hi;
+        *applied = nids;
+    }
+out:
+    sqlite3_finalize(row);
+    sqlite3_finalize(tags);
+    sqlite3_finalize(name);
+    shelf_free(ids);
+    return rc;
+}
+
+int shelf__memindex_update(shelf_library *lib, shelf__memindex *ix, char *why, size_t whysize,
+                           size_t *applied)
+{
+    int64_t dv;
+    int rc, tc;
+
+    why[0] = '\0';
+    *applied = 0;
+    if ((rc = shelf__begin_read(lib)) != SHELF_OK)
+        return rc;
+    dv = data_version(lib);
+    tc = sqlite3_total_changes(lib->db);
+    rc = replay(lib, ix, why, whysize, applied);
+    if (shelf__commit(lib) != SHELF_OK) {
+        shelf__rollback(lib);
+        if (rc == SHELF_OK)
+            rc = lib->err.rc;
+    }
+    if (rc == SHELF_OK) {
+        ix->data_version = dv;
+        ix->total_changes = tc;
+    }
+    return rc;
 }
 
 /* ----- evaluation -------------------------------------------------------------- */
@@ -922,12 +1619,37 @@ static uint64_t *bm_new(evalctx *e)
     return b;
 }
 
-#define SET(b, i) ((b)[(i) >> 6] |= 1ull << ((i) & 63))
-#define GET(b, i) (((b)[(i) >> 6] >> ((i) & 63)) & 1)
-
 /* Set in any (and in name, when not NULL) the items with a token that
  * starts with tok, in the columns of mask. */
+static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_t *any,
+                              uint64_t *name);
+
 static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any, uint64_t *name)
+{
+    const shelf__memindex *ix = e->ix;
+    size_t n = strlen(tok), lo = 0, hi = ix->ndp, k;
+
+    prefix_bits_built(e, tok, mask, any, name);
+    while (lo < hi) {       /* the added items' postings: first term >= tok */
+        size_t mid = (lo + hi) / 2;
+
+        if (strcmp(ix->dp[mid].term, tok) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (k = lo; k < ix->ndp && !strncmp(ix->dp[k].term, tok, n); k++) {
+        if (!(ix->dp[k].cols & mask))
+            continue;
+        SET(any, ix->dp[k].item);
+        if (name && (ix->dp[k].cols & COL_NAME))
+            SET(name, ix->dp[k].item);
+    }
+}
+
+/* prefix_bits in the build's terms. */
+static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_t *any,
+                              uint64_t *name)
 {
     shelf__memindex *ix = e->ix;
     size_t n = strlen(tok), lo = 0, hi = ix->nterms, w;
@@ -1199,6 +1921,14 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
             if (q->prefix ? !strncmp(ix->tags[t], q->text, n) : !strcmp(ix->tags[t], q->text))
                 for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
                     SET(out, ix->tag_items[k]);
+        for (t = 0; t < ix->ndtags; t++) {
+            const dtag *d = &ix->dtags[t];
+            size_t j;
+
+            if (q->prefix ? !strncmp(d->name, q->text, n) : !strcmp(d->name, q->text))
+                for (j = 0; j < d->n; j++)
+                    SET(out, d->items[j]);
+        }
         return;
     }
     case F_CAT: {
@@ -1342,7 +2072,7 @@ static double sort_key(const shelf__memindex *ix, int sort, uint32_t i)
 {
     switch (sort) {
     case SHELF_SORT_ID: return (double)ix->ids[i];
-    case SHELF_SORT_NAME: return ix->name_rank[i];
+    case SHELF_SORT_NAME: return namepos(ix, i);
     case SHELF_SORT_DURATION: return isnan(ix->duration[i]) ? -1 : ix->duration[i];
     case SHELF_SORT_RATE: return ix->rate[i];
     case SHELF_SORT_KEY: return ix->key[i];
@@ -1432,6 +2162,30 @@ typedef struct tiered {
     uint32_t item, tier;
 } tiered;
 
+/* The walk of page_ranked: per tier, how many seen; what was kept. */
+typedef struct rankwalk {
+    const matches *mt;
+    int64_t want;
+    size_t tiers, k, *nb;
+    tiered *seen;
+} rankwalk;
+
+/* Take item it into the walk; 1 when the best tier is full (stop). */
+static int rank_take(rankwalk *rw, uint32_t it)
+{
+    uint32_t tier = 0;
+    int j;
+
+    for (j = 0; j < rw->mt->nwords; j++)
+        tier += (uint32_t)GET(rw->mt->names[j], it);
+    if ((int64_t)rw->nb[tier] >= rw->want)
+        return 0;
+    rw->nb[tier]++;
+    rw->seen[rw->k].item = it;
+    rw->seen[rw->k++].tier = tier;
+    return tier == rw->tiers - 1 && (int64_t)rw->nb[tier] >= rw->want;
+}
+
 /*
  * The page [offset, want) of the matches by relevance: samples with more
  * top-level words in their name first, each tier in static-rank order.
@@ -1441,8 +2195,9 @@ typedef struct tiered {
 static int page_ranked(shelf_library *lib, const shelf__memindex *ix, const matches *mt,
                        int64_t total, int64_t offset, int64_t want, int64_t *ids, size_t *got)
 {
-    size_t tiers = (size_t)mt->nwords + 1, cap, k = 0, w, *nb, *at;
+    size_t tiers = (size_t)mt->nwords + 1, cap, k, w, *nb, *at, dk = 0;
     tiered *seen = NULL, *sorted = NULL;
+    rankwalk rw;
     int rc = SHELF_OK;
     int64_t t;
 
@@ -1458,26 +2213,36 @@ static int page_ranked(shelf_library *lib, const shelf__memindex *ix, const matc
         goto done;
     }
     at = nb + tiers;
+    rw.mt = mt;
+    rw.want = want;
+    rw.tiers = tiers;
+    rw.k = 0;
+    rw.nb = nb;
+    rw.seen = seen;
+    /* the build's items in order, each added item before the build item
+     * it goes before (rpos) */
     for (w = 0; w < ix->words; w++) {
         uint64_t bits = mt->m[w];
 
         while (bits) {
-            uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits)), tier = 0;
-            int j;
+            uint32_t it = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
 
+            if (it >= ix->n0)
+                goto built_done;
             bits &= bits - 1;
-            for (j = 0; j < mt->nwords; j++)
-                tier += (uint32_t)GET(mt->names[j], it);
-            if ((int64_t)nb[tier] >= want)
-                continue;
-            nb[tier]++;
-            seen[k].item = it;
-            seen[k++].tier = tier;
-            if (tier == tiers - 1 && (int64_t)nb[tier] >= want)
+            for (; dk < ix->nlive && ix->rpos[ix->dorder[dk] - ix->n0] <= it; dk++)
+                if (GET(mt->m, ix->dorder[dk]) && rank_take(&rw, ix->dorder[dk]))
+                    goto walked;
+            if (rank_take(&rw, it))
                 goto walked;
         }
     }
+built_done:
+    for (; dk < ix->nlive; dk++)
+        if (GET(mt->m, ix->dorder[dk]) && rank_take(&rw, ix->dorder[dk]))
+            goto walked;
 walked:
+    k = rw.k;
     for (t = (int64_t)tiers - 1, w = 0; t >= 0; t--) {  /* best tier first */
         at[t] = w;
         w += nb[t];
@@ -1591,13 +2356,26 @@ int shelf__memindex_search(shelf_library *lib, shelf__memindex *ix, const qnode 
     if (sort == SHELF_SORT_DEFAULT || sort == SHELF_SORT_RELEVANCE) {
         rc = page_ranked(lib, ix, &mt, *total, offset, want, *ids, &got);
     } else if (sort == SHELF_SORT_NAME && *total * 16 > (int64_t)ix->n && want < INT64_MAX) {
-        /* many matches: walk the names in order and take the matching ones */
+        /* many matches: walk the names in order and take the matching
+         * ones, each added item before the build position it goes before */
         int64_t seen = 0;
-        uint32_t j;
+        uint32_t j, dn = 0;
 
-        for (j = 0; j < ix->n && seen < want; j++) {
-            uint32_t it = ix->by_name[descending ? ix->n - 1 - j : j];
 
+        for (j = 0; j <= ix->n0 && seen < want; j++) {
+            uint32_t pos = descending ? ix->n0 - 1 - j : j, it;
+
+            for (; dn < ix->nlive && seen < want; dn++) {
+                it = ix->dname[descending ? ix->nlive - 1 - dn : dn];
+                if (j < ix->n0 && (descending ? ix->nkey[it - ix->n0] < pos
+                                              : ix->nkey[it - ix->n0] > pos))
+                    break;
+                if (GET(mt.m, it) && seen++ >= offset)
+                    (*ids)[got++] = ix->ids[it];
+            }
+            if (j == ix->n0 || seen >= want)
+                break;
+            it = ix->by_name[pos];
             if (GET(mt.m, it) && seen++ >= offset)
                 (*ids)[got++] = ix->ids[it];
         }
@@ -1826,7 +2604,9 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
     }
     if (!m)
         return e.rc != SHELF_OK ? e.rc : nomem(lib);
-    tagn = shelf__calloc(ix->ntags + 1, sizeof *tagn);
+    for (w = 0; w < ix->words; w++)     /* samples changed or gone since the build */
+        m[w] &= ix->all[w];
+    tagn = shelf__calloc(ix->ntags + ix->ndtags + 1, sizeof *tagn);
     fmtn = shelf__calloc(ix->nfmts + 1, sizeof *fmtn);
     catn = shelf__calloc(ix->ncats + 1, sizeof *catn);
     if (!tagn || !fmtn || !catn) {
@@ -1837,6 +2617,12 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
     for (t = 0; t < ix->ntags; t++)
         for (k = ix->tag_off[t]; k < ix->tag_off[t + 1]; k++)
             tagn[t] += (int64_t)GET(m, ix->tag_items[k]);
+    for (t = 0; t < ix->ndtags; t++) {  /* added tags: to the build's of that name */
+        const dtag *d = &ix->dtags[t];
+
+        for (k = 0; k < d->n; k++)
+            tagn[d->base >= 0 ? (size_t)d->base : ix->ntags + t] += (int64_t)GET(m, d->items[k]);
+    }
 
     /* One walk over the matches (set bits only) for every typed field. */
     for (w = 0; w < ix->words; w++) {
@@ -1935,12 +2721,15 @@ int shelf__memindex_facets(shelf_library *lib, shelf__memindex *ix, const qnode 
                 }
             facet_emit(&fs, flag_facet[c], 0, max, cb, ud);
         }
-        for (t = 0; t < ix->ntags; t++)
+        for (t = 0; t < ix->ntags + ix->ndtags; t++) {
+            const char *tag = t < ix->ntags ? ix->tags[t] : ix->dtags[t - ix->ntags].name;
+
             if ((v = facet_add(&fs, tagn[t], 0)) != NULL) {
-                snprintf(v->value, sizeof v->value, "%s", ix->tags[t]);
-                if (!filter_text(v->filter, sizeof v->filter, "tag", ix->tags[t]))
+                snprintf(v->value, sizeof v->value, "%s", tag);
+                if (!filter_text(v->filter, sizeof v->filter, "tag", tag))
                     fs.n--;
             }
+        }
         facet_emit(&fs, "tag", 1, max, cb, ud);
     }
     rc = e.rc != SHELF_OK ? e.rc : fs.rc;

@@ -25,13 +25,19 @@ int shelf__memindex_can(shelf_library *lib, const qnode *q);
 extern size_t shelf__memindex_dense_min;
 
 /*
- * A one-row edit of rating (F_RATING), favourite (F_FAV) or last use
- * (F_USED) through lib has just committed: apply it to the index in place,
- * so the next search needs no rebuild, when the index was current before
- * the edit.  (Ranking order keeps the old values until the next rebuild;
- * filters see the new ones.)
+ * Bring ix up to date in place from the catalog's index_log (migration
+ * 13): every sample changed since ix last looked, by any handle or
+ * process, is re-read and re-indexed.  SHELF_OK when applied (*applied:
+ * samples re-indexed, 0 when nothing had changed); SHELF_DONE when the log
+ * cannot answer (why, a sentence for a note: trimmed past the index, a
+ * synonym or root changed, more changes than room) and the index must be
+ * rebuilt; an error otherwise, after which ix must be rebuilt too.
  */
-void shelf__memindex_applied(shelf_library *lib, int64_t id, int field, int64_t value);
+int shelf__memindex_update(shelf_library *lib, shelf__memindex *ix, char *why, size_t whysize,
+                           size_t *applied);
+
+/* Samples the index holds, and of them how many were added in place. */
+void shelf__memindex_counts(const shelf__memindex *ix, uint64_t *items, uint64_t *added);
 
 /* Bytes the index holds. */
 size_t shelf__memindex_bytes(const shelf__memindex *ix);

@@ -3,7 +3,9 @@
  * takes with the same matches and counts as SQL does, and follows changes
  * to the catalog.
  */
+#include <dirent.h>
 #include <sndfile.h>
+#include <time.h>
 #include "test.h"
 #include "audiogen.h"
 #include "catalog/memindex_int.h"
@@ -570,6 +572,301 @@ TEST(facets_limit_follow_and_refuse)
     shelf_library_close(lib);
 }
 
+/* ----- in place ------------------------------------------------------------------ */
+
+static uint64_t rnd_state;
+
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rnd_state >> 33) % n;
+}
+
+/* Every id of q in order (sort, descending, offset, limit) and the total. */
+static size_t page_of(shelf_library *lib, const char *q, int sort, int desc, int64_t offset,
+                      int64_t limit, int64_t *ids, int64_t *total)
+{
+    shelf_search_opts o;
+    shelf_cursor *cur;
+    const shelf_sample *s;
+    size_t n = 0;
+    int exact, rc;
+
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = limit;
+    o.offset = offset;
+    o.count_limit = -1;
+    o.sort = sort;
+    o.descending = desc;
+    rc = shelf_search(lib, q, &o, &cur, total, &exact);
+    if (rc != SHELF_OK)
+        fprintf(stderr, "query '%s': %s\n", q, shelf_errmsg(lib));
+    ASSERT_OK(rc);
+    while (shelf_cursor_next(cur, &s) == SHELF_ROW) {
+        ASSERT(n < 256);
+        ids[n++] = s->id;
+    }
+    shelf_cursor_free(cur);
+    return n;
+}
+
+/* lib (kept current in place) answers as a fresh build of its catalog
+ * does: the same ids in the same order for every query, sort and page,
+ * and the same facets. */
+static void same_as_rebuild(shelf_library *lib, unsigned long long seed, int step)
+{
+    static const int sorts[][2] = {
+        { SHELF_SORT_DEFAULT, 0 }, { SHELF_SORT_NAME, 0 }, { SHELF_SORT_NAME, 1 },
+        { SHELF_SORT_RATING, 1 }, { SHELF_SORT_USED, 1 }, { SHELF_SORT_ID, 0 },
+    };
+    shelf_library *fresh;
+    facet_list fa, fb;
+    char *msg;
+    size_t qi, si;
+
+    ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &fresh, &msg));
+    ASSERT_OKL(fresh, shelf_library_preload(fresh));
+    for (qi = 0; qi < sizeof queries / sizeof queries[0]; qi++)
+        for (si = 0; si < sizeof sorts / sizeof sorts[0]; si++) {
+            int64_t a[256], b[256], ta, tb;
+            size_t na, nb, k;
+            int pg;
+
+            for (pg = 0; pg < 2; pg++) {
+                na = page_of(lib, queries[qi], sorts[si][0], sorts[si][1], pg ? 1 : 0, pg ? 3 : -1,
+                             a, &ta);
+                nb = page_of(fresh, queries[qi], sorts[si][0], sorts[si][1], pg ? 1 : 0,
+                             pg ? 3 : -1, b, &tb);
+                if (ta != tb || na != nb || memcmp(a, b, na * sizeof *a) != 0) {
+                    fprintf(stderr, "seed %llu step %d: '%s' sort %d/%d page %d: in place %lld [",
+                            seed, step, queries[qi], sorts[si][0], sorts[si][1], pg, (long long)ta);
+                    for (k = 0; k < na; k++)
+                        fprintf(stderr, " %lld", (long long)a[k]);
+                    fprintf(stderr, " ], rebuilt %lld [", (long long)tb);
+                    for (k = 0; k < nb; k++)
+                        fprintf(stderr, " %lld", (long long)b[k]);
+                    fprintf(stderr, " ]\n");
+                }
+                ASSERT_EQ_INT(ta, tb);
+                ASSERT_EQ_INT(na, nb);
+                ASSERT(memcmp(a, b, na * sizeof *a) == 0);
+            }
+        }
+    for (qi = 0; qi < 3; qi++) {
+        const char *fq = qi == 0 ? "" : qi == 1 ? "drums" : "tag:p*";
+
+        memset(&fa, 0, sizeof fa);
+        memset(&fb, 0, sizeof fb);
+        ASSERT_OKL(lib, shelf_search_facets(lib, fq, -1, on_facet, &fa));
+        ASSERT_OKL(fresh, shelf_search_facets(fresh, fq, -1, on_facet, &fb));
+        if (fa.n != fb.n || strcmp(fa.order, fb.order) != 0) {
+            int j;
+
+            fprintf(stderr, "seed %llu step %d: facets of '%s' differ\n", seed, step, fq);
+            for (j = 0; j < fa.n || j < fb.n; j++)
+                fprintf(stderr, "  %-24s %4lld | %-24s %4lld\n", j < fa.n ? fa.filter[j] : "",
+                        j < fa.n ? (long long)fa.count[j] : 0LL, j < fb.n ? fb.filter[j] : "",
+                        j < fb.n ? (long long)fb.count[j] : 0LL);
+        }
+        ASSERT_EQ_INT(fa.n, fb.n);
+        ASSERT_EQ_STR(fa.order, fb.order);
+        for (si = 0; si < (size_t)fa.n; si++) {
+            ASSERT_EQ_STR(fa.filter[si], fb.filter[si]);
+            ASSERT_EQ_INT(fa.count[si], fb.count[si]);
+        }
+    }
+    shelf_library_close(fresh);
+}
+
+static int64_t root_of(shelf_library *lib, char *root, size_t size)
+{
+    sqlite3_stmt *st;
+
+    ASSERT_EQ_INT(sqlite3_prepare_v2(lib->db, "SELECT path FROM roots ORDER BY id LIMIT 1", -1, &st,
+                                     NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    snprintf(root, size, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int64_t max_id(shelf_library *lib)
+{
+    sqlite3_stmt *st;
+    int64_t v;
+
+    ASSERT_EQ_INT(sqlite3_prepare_v2(lib->db, "SELECT coalesce(max(id), 0) FROM samples", -1, &st,
+                                     NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*
+ * Random edits (tags, ratings, favourites, use, imports of new files,
+ * moves, removes, missing and archived marks, changes by another handle),
+ * each applied to the preloaded index in place: after every few, the
+ * index answers as a fresh build does, and it was never rebuilt.
+ * SHELF_TEST_SEED replays a run; the seed is printed.
+ */
+TEST(in_place_equals_rebuild)
+{
+    static const char *const tags[] = { "punchy", "dark", "Über-Bass", "été", "p2", "warm" };
+    static const char *const words[] = { "kick", "snare", "pad", "dark", "deep", "riser", "vox" };
+    shelf_library *lib = fixture(), *other;
+    shelf_index_stats is;
+    unsigned long long seed = getenv("SHELF_TEST_SEED") ? strtoull(getenv("SHELF_TEST_SEED"), NULL, 10)
+                                                       : (unsigned long long)time(NULL);
+    char root[4096], p[4096], q[4096], *msg;
+    int step, made = 0;
+
+    fprintf(stderr, "in_place_equals_rebuild: SHELF_TEST_SEED=%llu\n", seed);
+    rnd_state = seed;
+    root_of(lib, root, sizeof root);
+    ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &other, &msg));
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    same_as_rebuild(lib, seed, 0);
+    for (step = 1; step <= 60; step++) {
+        int64_t top = max_id(lib), id = 1 + (int64_t)rnd((uint32_t)top);
+        shelf_library *h = rnd(4) == 0 ? other : lib;   /* another handle: another process */
+        int op = (int)rnd(11), rc = SHELF_OK;
+        char sql[128];
+
+        switch (op) {
+        case 0: case 1:
+            rc = shelf_tag_add(h, id, tags[rnd(6)]);
+            break;
+        case 2:
+            rc = shelf_tag_remove(h, id, tags[rnd(6)]);
+            break;
+        case 3:
+            rc = shelf_rate(h, id, (int)rnd(6));
+            break;
+        case 4:
+            rc = shelf_favourite(h, id, (int)rnd(2));
+            break;
+        case 5:
+            rc = shelf_touch(h, id);
+            break;
+        case 6: {               /* import a new file */
+            tg_spec s = TG_SPEC_INIT(WAV16, rnd(2) ? 44100 : 48000, 1 + (int)rnd(2),
+                                     1000 + 100 * (int64_t)rnd(50));
+            const char *paths[1] = { p };
+
+            s.seed = (unsigned)(1000 + made);
+            test_pathf(p, sizeof p, "%s/New/%s %s %d.wav", root, words[rnd(7)], words[rnd(7)], made++);
+            *strrchr(p, '/') = '\0';
+            mkdir(p, 0777);
+            *strchr(p + strlen(p), '\0') = '/';
+            ASSERT_EQ_INT(tg_write(p, &s), 0);
+            rc = shelf_import(h, paths, 1, NULL, NULL);
+            break;
+        }
+        case 7: {               /* move a file: import finds it by content */
+            const char *paths[1] = { root };
+
+            test_pathf(p, sizeof p, "%s/New", root);
+            if (!made)
+                continue;
+            test_pathf(q, sizeof q, "%s/Moved %d.wav", root, step);
+            {
+                DIR *d = opendir(p);
+                struct dirent *de;
+                int done = 0;
+
+                while (d && !done && (de = readdir(d)) != NULL)
+                    if (de->d_name[0] != '.') {
+                        test_pathf(p, sizeof p, "%s/New/%s", root, de->d_name);
+                        done = rename(p, q) == 0;
+                    }
+                if (d)
+                    closedir(d);
+            }
+            rc = shelf_import(h, paths, 1, NULL, NULL);
+            break;
+        }
+        case 8:
+            rc = shelf_catalog_remove(h, id, SHELF_REMOVE_FORCE);
+            break;
+        case 9: case 10:        /* marked missing, archived (2), back */
+            snprintf(sql, sizeof sql, "UPDATE samples SET missing = %d WHERE id = %lld",
+                     (int)rnd(3), (long long)id);
+            ASSERT_EQ_INT(sqlite3_exec(h->db, sql, NULL, NULL, NULL), SQLITE_OK);
+            break;
+        }
+        if (rc == SHELF_ENOTFOUND)      /* removed before */
+            continue;
+        ASSERT_OKL(h, rc);
+        if (step % 6 == 0 || rnd(8) == 0)
+            same_as_rebuild(lib, seed, step);
+    }
+    same_as_rebuild(lib, seed, step);
+    is.size = sizeof is;
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.size, sizeof is);
+    ASSERT_EQ_INT(is.builds, 1);                /* never rebuilt */
+    ASSERT_EQ_INT(is.fallbacks, 0);
+    ASSERT(is.applies >= 10);
+    ASSERT(is.added > 0);
+    ASSERT_EQ_STR(is.fallback_why, "");
+    shelf_library_close(other);
+    shelf_library_close(lib);
+}
+
+/* When the log cannot answer, the index is rebuilt and says why: a
+ * synonym changed; the log trimmed past the index; more changes than room. */
+TEST(in_place_falls_back)
+{
+    shelf_library *lib = fixture();
+    shelf_index_stats is;
+    int64_t t, a[256];
+    int i;
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    ASSERT_EQ_INT(sqlite3_exec(lib->db, "INSERT INTO synonyms(word, grp) VALUES('thud', 1)", NULL,
+                               NULL, NULL), SQLITE_OK);
+    page_of(lib, "thud", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 3);                        /* kick, kick, bd */
+    memset(&is, 0, sizeof is);
+    is.size = sizeof is;
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.builds, 2);
+    ASSERT_EQ_INT(is.fallbacks, 1);
+    ASSERT(strstr(is.fallback_why, "synonyms") != NULL);
+    /* 70,000 log rows from another handle: the rows after the index's are
+     * trimmed */
+    {
+        shelf_library *other;
+        char *msg;
+
+        ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &other, &msg));
+        ASSERT_EQ_INT(sqlite3_exec(other->db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                   "FROM c WHERE x < 70000) INSERT INTO index_log(sample_id) "
+                                   "SELECT 1 FROM c", NULL, NULL, NULL), SQLITE_OK);
+        shelf_library_close(other);
+    }
+    page_of(lib, "kick", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 3);
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.fallbacks, 2);
+    ASSERT(strstr(is.fallback_why, "trimmed") != NULL);
+    /* a tag on every sample, 60 times: more than the room of 1024 */
+    ASSERT_EQ_INT(sqlite3_exec(lib->db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                               "FROM c WHERE x < 1100) INSERT INTO index_log(sample_id) "
+                               "SELECT 100000 + x FROM c", NULL, NULL, NULL), SQLITE_OK);
+    for (i = 1; i <= 2; i++)
+        page_of(lib, "kick", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.fallbacks, 3);
+    ASSERT(strstr(is.fallback_why, "room") != NULL);
+    ASSERT_EQ_INT(is.builds, 4);
+    /* NULL and size 0 write nothing */
+    ASSERT_OK(shelf_library_index_stats(lib, NULL));
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -584,6 +881,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(ten_words_all_count),
         TEST_ENTRY(facets_count_what_their_filters_find),
         TEST_ENTRY(facets_limit_follow_and_refuse),
+        TEST_ENTRY(in_place_equals_rebuild),
+        TEST_ENTRY(in_place_falls_back),
         TEST_END
     };
     return test_run(argc, argv, tests);
