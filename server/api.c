@@ -48,17 +48,22 @@ static const char *arg(const serve_req *r, const char *name)
 static enum MHD_Result get_session(serve_req *r)
 {
     shelf_library *lib = r->srv->lib;
+    shelf_index_stats is = { .size = sizeof is };
     int64_t total = 0, missing = 0;
     int rc;
 
     if ((rc = shelf_catalog_count(lib, &total, &missing)) != SHELF_OK)
         return serve_lib_error(r, rc);
+    (void)shelf_library_index_stats(lib, &is);
     return serve_json(r, MHD_HTTP_OK,
-                      json_pack("{s:i, s:s, s:o, s:s, s:I, s:I, s:I}", "api", SERVE_API_VERSION, "token",
-                                r->srv->token, "library",
+                      json_pack("{s:i, s:s, s:o, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:s}}",
+                                "api", SERVE_API_VERSION, "token", r->srv->token, "library",
                                 tool_json_name(shelf_library_path(lib)), "version", shelf_version(), "samples",
                                 (json_int_t)total, "missing", (json_int_t)missing, "preload_bytes",
-                                (json_int_t)shelf_library_preload_bytes(lib)),
+                                (json_int_t)shelf_library_preload_bytes(lib), "index",
+                                "builds", (json_int_t)is.builds, "fallbacks", (json_int_t)is.fallbacks,
+                                "applies", (json_int_t)is.applies, "applied", (json_int_t)is.applied,
+                                "added", (json_int_t)is.added, "fallback_why", is.fallback_why),
                       0);
 }
 

@@ -220,7 +220,9 @@ try:
     check("session: counts", s.get("samples") == N and s.get("missing") == 1, str(s))
     check("session: token, version, API version 1", s.get("token") == TOKEN and isinstance(s.get("version"), str)
           and s.get("api") == 1 and set(s) == {"api", "token", "library", "version", "samples", "missing",
-                                                 "preload_bytes"}, str(s))
+                                                 "preload_bytes", "index"}, str(s))
+    check("session: the index built once", s.get("index", {}).get("builds") == 1 and
+          s["index"].get("fallbacks") == 0 and s["index"].get("fallback_why") == "", str(s))
     check("session: preloaded", isinstance(s.get("preload_bytes"), int) and s["preload_bytes"] > 0, str(s))
     check("session: no-store", h.get("cache-control") == "no-store", str(h))
 
@@ -428,6 +430,18 @@ try:
     check("bulk tags seen by the next search", sorted(it["id"] for it in v.get("items", [])) == sorted([KICK, SNARE])
           and v.get("total") == 2, str(v)[:300])
     check("bulk remove", "foo" not in tags_of(KICK))
+    # another process tags, rates and removes: the next search sees it, applied in place
+    ix0 = get("/api/session")[2]["index"]
+    subprocess.run([SHELF, "-L", lib, "tag", "add", str(PAD), "fromcli"], check=True, stdout=subprocess.DEVNULL)
+    st, h, v = get("/api/search?q=tag:fromcli")
+    check("a tag from another process seen by the next search", st == 200 and
+          [it["id"] for it in v.get("items", [])] == [PAD], str(v)[:300])
+    subprocess.run([SHELF, "-L", lib, "tag", "rm", str(PAD), "fromcli"], check=True, stdout=subprocess.DEVNULL)
+    st, h, v = get("/api/search?q=tag:fromcli")
+    check("its removal too", st == 200 and v.get("total") == 0, str(v)[:300])
+    ix1 = get("/api/session")[2]["index"]
+    check("another process's edits applied in place, no rebuild", ix1["builds"] == ix0["builds"] and
+          ix1["applies"] >= ix0["applies"] + 2 and ix1["fallbacks"] == 0, "%s -> %s" % (ix0, ix1))
     for path, body, what in (("/api/samples/%d/rating" % PAD, {"rating": 6}, "rating 6"),
                              ("/api/samples/%d/rating" % PAD, {"rating": "5"}, "rating as text"),
                              ("/api/samples/%d/rating" % PAD, {}, "no rating"),
