@@ -80,6 +80,7 @@ typedef struct bench_opts {
     int baseline;               /* run the LIKE baseline */
     unsigned baseline_every;    /* baseline on every k-th keystroke */
     const char *csv;            /* per-keystroke CSV, or NULL */
+    int edits;                  /* 1: also edits and imports in place; 2: only those */
 } bench_opts;
 
 /* What generation produced; written to and read from the marker file. */
@@ -1356,7 +1357,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: bench_search [--entries N] [--dir D] [--keep] [--markdown] [--no-preload]\n"
         "                    [--sql] [--no-exact] [--no-baseline] [--baseline-every K]\n"
-        "                    [--csv FILE]\n"
+        "                    [--csv FILE] [--edits] [--edits-only]\n"
         "  --entries N         catalog entries (default %u)\n"
         "  --dir D             work folder; its library-N is kept and reused by later\n"
         "                      runs with the same N (default: a fresh folder under /tmp,\n"
@@ -1369,7 +1370,11 @@ static void usage(FILE *f)
         "  --no-exact          skip the informational pass with exact counts\n"
         "  --no-baseline       skip the LIKE baseline\n"
         "  --baseline-every K  run the baseline on every K-th keystroke only (default 1)\n"
-        "  --csv FILE          write every keystroke's figures to FILE\n",
+        "  --csv FILE          write every keystroke's figures to FILE\n"
+        "  --edits             also: tag edits and imports of new files (through the\n"
+        "                      handle and a second one), each timed to the next query\n"
+        "                      that sees it, applied in place; every change is undone\n"
+        "  --edits-only        the preload and --edits, no keystroke passes\n",
         DEFAULT_ENTRIES);
 }
 
@@ -1419,6 +1424,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             o->sql = 1;
         } else if (strcmp(a, "--no-exact") == 0) {
             o->exact = 0;
+        } else if (strcmp(a, "--edits") == 0 || strcmp(a, "--edits-only") == 0) {
+            o->edits = a[7] == '-' ? 2 : 1;
         } else if (strcmp(a, "--no-baseline") == 0) {
             o->baseline = 0;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -1431,6 +1438,271 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         }
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* In place: edits and imports seen by the next query                  */
+
+#define EDITS 200               /* tag edits each way */
+#define IMPORT_FILES 100        /* files per import round */
+#define IMPORT_ROUNDS 5
+
+typedef struct edit_results {
+    stats tag_same, tag_same_query;     /* edit + next query; next query alone */
+    stats again;                        /* that query once more, nothing changed */
+    stats tag_other, tag_other_query;   /* the edit by a second handle */
+    stats untag_other;                  /* the tag removed by a second handle, + next query */
+    stats import_ms, import_query;      /* IMPORT_FILES new files; the next query */
+    stats rm_query;                     /* those removed again; the next query */
+    shelf_index_stats ix;               /* after all of it */
+    double rebuild_ms;                  /* a whole build, as every edit cost before */
+    int ran;
+} edit_results;
+
+/* A 16-bit mono WAV of frames frames of a ramp from seed. */
+static int write_wav(const char *path, unsigned frames, unsigned seed)
+{
+    unsigned char h[44];
+    uint32_t data = frames * 2, riff = 36 + data;
+    FILE *f = fopen(path, "wb");
+    unsigned i;
+
+    if (!f)
+        return -1;
+    memcpy(h, "RIFF", 4);
+    for (i = 0; i < 4; i++)
+        h[4 + i] = (unsigned char)(riff >> (8 * i));
+    memcpy(h + 8, "WAVEfmt ", 8);
+    memcpy(h + 16, "\x10\0\0\0\x01\0\x01\0\x44\xac\0\0\x88\x58\x01\0\x02\0\x10\0", 20);
+    memcpy(h + 36, "data", 4);
+    for (i = 0; i < 4; i++)
+        h[40 + i] = (unsigned char)(data >> (8 * i));
+    fwrite(h, 1, sizeof h, f);
+    for (i = 0; i < frames; i++) {
+        int16_t v = (int16_t)((i * (seed + 7) * 37) & 0x7fff);
+        unsigned char b[2] = { (unsigned char)v, (unsigned char)(v >> 8) };
+
+        fwrite(b, 1, 2, f);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The next query q on lib: its time; *total its count; -1 on failure. */
+static double query_total(shelf_library *lib, const char *q, int64_t *total)
+{
+    shelf_result r;
+    double ms = shelf_one(lib, q, -1, &r);
+
+    *total = r.total;
+    if (r.rc != SHELF_OK) {
+        printf("FAIL query '%s': %s\n", q, shelf_errmsg(lib));
+        return -1;
+    }
+    return ms;
+}
+
+/*
+ * lib is preloaded.  Tag edits through lib and through a second handle (a
+ * CLI beside `shelf serve`), each followed by the query that must see it;
+ * imports of IMPORT_FILES new files by the second handle, then the query
+ * that finds them, then their removal.  Every change is undone, so the
+ * library can be reused.
+ */
+static int run_edits(shelf_library *lib, const char *libdir, const char *work, uint64_t entries,
+                     edit_results *er)
+{
+    double *a = calloc(EDITS, sizeof *a), *b = calloc(EDITS, sizeof *b);
+    double *c = calloc(EDITS, sizeof *c), *d = calloc(EDITS, sizeof *d);
+    double *e = calloc(EDITS, sizeof *e);
+    int64_t *ids = calloc(EDITS, sizeof *ids), total;
+    shelf_library *other = NULL;
+    uint64_t seed = 0x5eed;
+    char *err = NULL, tag[64], q[96], dir[PATH_MAX], path[PATH_MAX + 64];
+    int k, r, rc = -1;
+
+    if (!a || !b || !c || !d || !e || !ids)
+        goto out;
+    if ((r = shelf_library_open(libdir, 0, &other, &err)) != SHELF_OK) {
+        printf("FAIL cannot open library '%s': %s\n", libdir, err ? err : shelf_strerror(r));
+        shelf_free(err);
+        goto out;
+    }
+    /* tags through the preloaded handle (the server's own edit) */
+    for (k = 0; k < EDITS; k++) {
+        double t0, t1, t2;
+
+        ids[k] = 1 + (int64_t)rng_below(&seed, (unsigned)entries);
+        snprintf(tag, sizeof tag, "benchsame%d", k);
+        snprintf(q, sizeof q, "tag:%s", tag);
+        t0 = now_ms();
+        if ((r = shelf_tag_add(lib, ids[k], tag)) != SHELF_OK) {
+            printf("FAIL tag add %lld: %s\n", (long long)ids[k], shelf_errmsg(lib));
+            goto out;
+        }
+        t1 = now_ms();
+        if (query_total(lib, q, &total) < 0 || total != 1) {
+            printf("FAIL '%s' found %lld, not 1\n", q, (long long)total);
+            goto out;
+        }
+        t2 = now_ms();
+        a[k] = t2 - t0;
+        b[k] = t2 - t1;
+        if ((e[k] = query_total(lib, q, &total)) < 0)
+            goto out;
+    }
+    stats_of(e, EDITS, &er->again);
+    /* tags through a second handle (the CLI beside the server) */
+    for (k = 0; k < EDITS; k++) {
+        double t0, t1, t2;
+
+        snprintf(tag, sizeof tag, "benchother%d", k);
+        snprintf(q, sizeof q, "tag:%s", tag);
+        t0 = now_ms();
+        if ((r = shelf_tag_add(other, ids[k], tag)) != SHELF_OK) {
+            printf("FAIL tag add %lld: %s\n", (long long)ids[k], shelf_errmsg(other));
+            goto out;
+        }
+        t1 = now_ms();
+        if (query_total(lib, q, &total) < 0 || total != 1) {
+            printf("FAIL '%s' found %lld, not 1\n", q, (long long)total);
+            goto out;
+        }
+        t2 = now_ms();
+        c[k] = t2 - t0;
+        d[k] = t2 - t1;
+    }
+    /* and removed by the second handle (undoes both) */
+    for (k = 0; k < EDITS; k++) {
+        double t0 = now_ms();
+
+        snprintf(tag, sizeof tag, "benchsame%d", k);
+        if (shelf_tag_remove(other, ids[k], tag) != SHELF_OK)
+            goto out;
+        snprintf(tag, sizeof tag, "benchother%d", k);
+        if (shelf_tag_remove(other, ids[k], tag) != SHELF_OK)
+            goto out;
+        snprintf(q, sizeof q, "tag:%s", tag);
+        if (query_total(lib, q, &total) < 0 || total != 0) {
+            printf("FAIL '%s' found %lld after its removal\n", q, (long long)total);
+            goto out;
+        }
+        e[k] = now_ms() - t0;
+    }
+    stats_of(a, EDITS, &er->tag_same);
+    stats_of(b, EDITS, &er->tag_same_query);
+    stats_of(c, EDITS, &er->tag_other);
+    stats_of(d, EDITS, &er->tag_other_query);
+    stats_of(e, EDITS, &er->untag_other);
+    /* imports of new files by the second handle, found by the next query,
+     * then removed */
+    for (k = 0; k < IMPORT_ROUNDS; k++) {
+        const char *paths[1] = { dir };
+        int64_t got = 0;
+        double t0, t1, t2;
+        int f;
+
+        snprintf(dir, sizeof dir, "%s/import-%d-%d", work, (int)getpid(), k);
+        if (bench_mkdir_p(dir) != 0)
+            goto out;
+        for (f = 0; f < IMPORT_FILES; f++) {
+            snprintf(path, sizeof path, "%s/benchimport%d hit %d.wav", dir, k, f);
+            if (write_wav(path, 2000, (unsigned)(k * IMPORT_FILES + f)) != 0) {
+                printf("FAIL cannot write '%s'\n", path);
+                goto out;
+            }
+        }
+        snprintf(q, sizeof q, "benchimport%d", k);
+        t0 = now_ms();
+        if (shelf_import(other, paths, 1, NULL, NULL) != SHELF_OK) {
+            printf("FAIL import '%s': %s\n", dir, shelf_errmsg(other));
+            goto out;
+        }
+        t1 = now_ms();
+        if (query_total(lib, q, &got) < 0 || got != IMPORT_FILES) {
+            printf("FAIL '%s' found %lld, not %d\n", q, (long long)got, IMPORT_FILES);
+            goto out;
+        }
+        t2 = now_ms();
+        a[k] = t1 - t0;
+        b[k] = t2 - t1;
+        /* removed again: the ids from the query */
+        {
+            shelf_search_opts o;
+            shelf_cursor *cur;
+            const shelf_sample *s;
+            int64_t rm[IMPORT_FILES], n = 0, i;
+
+            memset(&o, 0, sizeof o);
+            o.size = sizeof o;
+            o.limit = IMPORT_FILES;
+            if (shelf_search(lib, q, &o, &cur, &got, &r) != SHELF_OK)
+                goto out;
+            while (n < IMPORT_FILES && shelf_cursor_next(cur, &s) == SHELF_ROW)
+                rm[n++] = s->id;
+            shelf_cursor_free(cur);
+            for (i = 0; i < n; i++)
+                if (shelf_catalog_remove(other, rm[i], SHELF_REMOVE_FORCE) != SHELF_OK)
+                    goto out;
+            t0 = now_ms();
+            if (query_total(lib, q, &got) < 0 || got != 0) {
+                printf("FAIL '%s' found %lld after their removal\n", q, (long long)got);
+                goto out;
+            }
+            c[k] = now_ms() - t0;
+        }
+        bench_rm_rf(dir);
+    }
+    stats_of(a, IMPORT_ROUNDS, &er->import_ms);
+    stats_of(b, IMPORT_ROUNDS, &er->import_query);
+    stats_of(c, IMPORT_ROUNDS, &er->rm_query);
+    er->ix.size = sizeof er->ix;
+    shelf_library_index_stats(lib, &er->ix);
+    er->ran = 1;
+    rc = er->ix.fallbacks == 0 && er->ix.builds == 1 ? 0 : -1;
+    if (rc != 0)
+        printf("FAIL the index was rebuilt %llu times: %s\n",
+               (unsigned long long)er->ix.fallbacks, er->ix.fallback_why);
+out:
+    shelf_library_close(other);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(e);
+    free(ids);
+    return rc;
+}
+
+static void print_edits(const edit_results *er, int markdown)
+{
+    static const char *const row = "| %s | %zu | %.2f | %.2f | %.2f |\n";
+
+    if (!er->ran)
+        return;
+    printf("\nIn place (the next query after a change; whole build %.0f ms)%s\n",
+           er->rebuild_ms, markdown ? ":\n" : "");
+    printf("| What | n | p50 ms | p99 ms | max ms |\n|---|--:|--:|--:|--:|\n");
+    printf(row, "tag added by the handle, + next query", er->tag_same.n, er->tag_same.p50,
+           er->tag_same.p99, er->tag_same.max);
+    printf(row, "  the next query alone", er->tag_same_query.n, er->tag_same_query.p50,
+           er->tag_same_query.p99, er->tag_same_query.max);
+    printf(row, "  the same query again, nothing changed", er->again.n, er->again.p50,
+           er->again.p99, er->again.max);
+    printf(row, "tag added by a second handle, + next query", er->tag_other.n, er->tag_other.p50,
+           er->tag_other.p99, er->tag_other.max);
+    printf(row, "  the next query alone", er->tag_other_query.n, er->tag_other_query.p50,
+           er->tag_other_query.p99, er->tag_other_query.max);
+    printf(row, "two tags removed by a second handle, + next query", er->untag_other.n,
+           er->untag_other.p50, er->untag_other.p99, er->untag_other.max);
+    printf(row, "import of 100 new files (second handle)", er->import_ms.n, er->import_ms.p50,
+           er->import_ms.p99, er->import_ms.max);
+    printf(row, "  the next query, finding the 100", er->import_query.n, er->import_query.p50,
+           er->import_query.p99, er->import_query.max);
+    printf(row, "  after removing them, the next query", er->rm_query.n, er->rm_query.p50,
+           er->rm_query.p99, er->rm_query.max);
+    printf("\nIndex: %llu build, %llu fallback rebuilds, %llu in-place applies of %llu samples.\n",
+           (unsigned long long)er->ix.builds, (unsigned long long)er->ix.fallbacks,
+           (unsigned long long)er->ix.applies, (unsigned long long)er->ix.applied);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1749,6 +2021,7 @@ int main(int argc, char **argv)
 {
     bench_opts o;
     results res;
+    edit_results edits;
     shelf_library *lib = NULL;
     sqlite3 *like_db = NULL;
     char work[PATH_MAX], libdir[PATH_MAX], dbpath[PATH_MAX], wal[PATH_MAX], name[64];
@@ -1758,6 +2031,7 @@ int main(int argc, char **argv)
 
     bench_name = "bench_search";
     memset(&res, 0, sizeof res);
+    memset(&edits, 0, sizeof edits);
     if ((k = parse_args(argc, argv, &o)) != 0)
         return k > 0 ? 0 : 2;
     res.o = &o;
@@ -1859,9 +2133,22 @@ int main(int argc, char **argv)
         failed = 1;
         goto out;
     }
+    if (o.edits == 2) {
+        if (!o.preload || run_edits(lib, libdir, work, o.entries, &edits) != 0)
+            failed = 1;
+        edits.rebuild_ms = res.preload_ms;
+        print_edits(&edits, o.markdown);
+        status = failed ? 1 : 0;
+        goto out;
+    }
     if (run_shelf(lib, res.ks, res.nks, PASS_MAIN, &res.pass) != 0)
         failed = 1;
     snap_mem(&res.mem[res.nmem++], "after shelf");
+    if (o.edits && o.preload) {
+        if (run_edits(lib, libdir, work, o.entries, &edits) != 0)
+            failed = 1;
+        edits.rebuild_ms = res.preload_ms;
+    }
     if (o.exact) {
         if (run_shelf(lib, res.ks, res.nks, PASS_EXACT, &res.exact_pass) != 0)
             failed = 1;
@@ -1910,6 +2197,7 @@ int main(int argc, char **argv)
         print_markdown(&res);
     if (o.csv)
         write_csv(o.csv, res.ks, res.nks);
+    print_edits(&edits, o.markdown);
     status = failed ? 1 : 0;
 out:
     if (failed)

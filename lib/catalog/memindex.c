@@ -1453,8 +1453,9 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
     int rc, r;
 
     *applied = 0;
-    if (!(st = shelf__prepare_kept(lib, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) "
-                                        "FROM index_log")))
+    /* two subqueries: min() and max() in one select would scan the log */
+    if (!(st = shelf__prepare_kept(lib, "SELECT coalesce((SELECT min(seq) FROM index_log), 0), "
+                                        "coalesce((SELECT max(seq) FROM index_log), 0)")))
         return lib->err.rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);

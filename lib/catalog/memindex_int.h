@@ -26,7 +26,7 @@ extern size_t shelf__memindex_dense_min;
 
 /*
  * Bring ix up to date in place from the catalog's index_log (migration
- * 13): every sample changed since ix last looked, by any handle or
+ * 14): every sample changed since ix last looked, by any handle or
  * process, is re-read and re-indexed.  SHELF_OK when applied (*applied:
  * samples re-indexed, 0 when nothing had changed); SHELF_DONE when the log
  * cannot answer (why, a sentence for a note: trimmed past the index, a
