@@ -1522,10 +1522,12 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
         if (it)
             ix->all[(it - 1) >> 6] &= ~(1ull << ((it - 1) & 63));
     }
-    if (!(row = shelf__prepare(lib, ITEM_SQL "WHERE s.id = ?1")) ||
-        !(tags = shelf__prepare(lib, "SELECT t.name FROM tag_items ti JOIN tags t ON t.id = ti.tag_id "
-                                     "WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL " AND ti.item_id = ?1")) ||
-        !(name = shelf__prepare(lib, "SELECT name FROM samples WHERE id = ?1"))) {
+    /* kept prepared: a replay is a few rows, preparing would be most of it */
+    if (!(row = shelf__prepare_kept(lib, ITEM_SQL "WHERE s.id = ?1")) ||
+        !(tags = shelf__prepare_kept(lib, "SELECT t.name FROM tag_items ti JOIN tags t ON "
+                                          "t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+                                          " AND ti.item_id = ?1")) ||
+        !(name = shelf__prepare_kept(lib, "SELECT name FROM samples WHERE id = ?1"))) {
         rc = lib->err.rc;
         goto out;
     }
@@ -1545,9 +1547,12 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
         *applied = nids;
     }
 out:
-    sqlite3_finalize(row);
-    sqlite3_finalize(tags);
-    sqlite3_finalize(name);
+    if (row)
+        sqlite3_reset(row);
+    if (tags)
+        sqlite3_reset(tags);
+    if (name)
+        sqlite3_reset(name);
     shelf_free(ids);
     return rc;
 }
