@@ -108,6 +108,9 @@ struct shelf__memindex {
     size_t ndp, capdp;
     struct dtag *dtags;         /* tags of added items */
     size_t ndtags;
+    int64_t *redo;              /* samples applied inside a caller's
+                                 * transaction: read again after it */
+    size_t nredo;
 };
 
 /* A posting of an added item. */
@@ -425,6 +428,7 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank, ix->by_name,
             ix->catbits, ix->author, ix->authtab, ix->dense_any, ix->dense_name, ix->pre2,
             ix->dnames, ix->npos, ix->nkey, ix->rpos, ix->dorder, ix->dname, ix->dp, ix->dtags,
+            ix->redo,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -1443,7 +1447,14 @@ static int order_added(shelf_library *lib, shelf__memindex *ix, size_t dp_from, 
  * the index must be rebuilt; an error otherwise (the index is then in an
  * unknown state: rebuild it).
  */
-static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t whysize,
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int replay(shelf_library *lib, shelf__memindex *ix, int in_tx, char *why, size_t whysize,
                   size_t *applied)
 {
     sqlite3_stmt *st = NULL, *row = NULL, *tags = NULL, *name = NULL;
@@ -1464,7 +1475,7 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
     lo = sqlite3_column_int64(st, 0);
     hi = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
-    if (hi <= ix->log_seq)
+    if (hi <= ix->log_seq && (in_tx || !ix->nredo))
         return SHELF_OK;
     if (lo > ix->log_seq + 1) {
         snprintf(why, whysize, "the index log was trimmed past the index (rows %lld-%lld, "
@@ -1494,6 +1505,23 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
     if (r != SQLITE_DONE) {
         shelf_free(ids);
         return shelf__dberr(lib, "cannot read the index log");
+    }
+    if (!in_tx && ix->nredo) {  /* what a transaction showed, as it ended */
+        int64_t *ni = shelf__realloc(ids, (nids + ix->nredo) * sizeof *ni);
+        size_t w = 0;
+
+        if (!ni) {
+            shelf_free(ids);
+            return nomem(lib);
+        }
+        ids = ni;
+        memcpy(ids + nids, ix->redo, ix->nredo * sizeof *ids);
+        nids += ix->nredo;
+        qsort(ids, nids, sizeof *ids, cmp_i64);
+        for (k = 0; k < nids; k++)
+            if (!w || ids[w - 1] != ids[k])
+                ids[w++] = ids[k];
+        nids = w;
     }
     if (nids && ids[0] == 0) {
         snprintf(why, whysize, "synonyms or a root's path changed");
@@ -1542,8 +1570,24 @@ static int replay(shelf_library *lib, shelf__memindex *ix, char *why, size_t why
     }
     if (rc == SHELF_OK)
         rc = order_added(lib, ix, dp_from, first);
-    if (rc == SHELF_OK) {
+    if (rc == SHELF_OK && in_tx) {
+        /* rows of a transaction not committed yet: it may roll back and
+         * their numbers be used again, so the index stays at its row and
+         * reads these samples again after the transaction */
+        int64_t *nr = shelf__realloc(ix->redo, (ix->nredo + nids + 1) * sizeof *nr);
+
+        if (!nr) {
+            rc = nomem(lib);
+        } else {
+            ix->redo = nr;
+            if (nids)
+                memcpy(ix->redo + ix->nredo, ids, nids * sizeof *ids);
+            ix->nredo += nids;
+            *applied = nids;
+        }
+    } else if (rc == SHELF_OK) {
         ix->log_seq = hi;
+        ix->nredo = 0;
         *applied = nids;
     }
 out:
@@ -1561,7 +1605,7 @@ int shelf__memindex_update(shelf_library *lib, shelf__memindex *ix, char *why, s
                            size_t *applied)
 {
     int64_t dv;
-    int rc, tc;
+    int rc, tc, in_tx = lib->tx_depth > 0;
 
     why[0] = '\0';
     *applied = 0;
@@ -1569,15 +1613,15 @@ int shelf__memindex_update(shelf_library *lib, shelf__memindex *ix, char *why, s
         return rc;
     dv = data_version(lib);
     tc = sqlite3_total_changes(lib->db);
-    rc = replay(lib, ix, why, whysize, applied);
+    rc = replay(lib, ix, in_tx, why, whysize, applied);
     if (shelf__commit(lib) != SHELF_OK) {
         shelf__rollback(lib);
         if (rc == SHELF_OK)
             rc = lib->err.rc;
     }
     if (rc == SHELF_OK) {
-        ix->data_version = dv;
-        ix->total_changes = tc;
+        ix->data_version = in_tx ? -1 : dv;      /* in a transaction: look again */
+        ix->total_changes = in_tx ? -1 : tc;
     }
     return rc;
 }

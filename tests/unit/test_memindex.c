@@ -867,6 +867,36 @@ TEST(in_place_falls_back)
     shelf_library_close(lib);
 }
 
+/* A search inside a caller's transaction sees its changes; when it rolls
+ * back, the next search forgets them, though the log numbers its next
+ * rows as it numbered the rolled-back ones. */
+TEST(in_place_transaction_rolled_back)
+{
+    shelf_library *lib = fixture();
+    shelf_index_stats is;
+    int64_t t, a[256];
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    ASSERT_OKL(lib, shelf__begin(lib));
+    ASSERT_OKL(lib, shelf_tag_add(lib, 3, "fleeting"));
+    page_of(lib, "tag:fleeting", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 1);
+    shelf__rollback(lib);
+    page_of(lib, "tag:fleeting", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 0);
+    ASSERT_OKL(lib, shelf_tag_add(lib, 4, "lasting"));
+    page_of(lib, "tag:lasting", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], 4);
+    page_of(lib, "tag:fleeting", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 0);
+    memset(&is, 0, sizeof is);
+    is.size = sizeof is;
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.builds, 1);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -883,6 +913,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(facets_limit_follow_and_refuse),
         TEST_ENTRY(in_place_equals_rebuild),
         TEST_ENTRY(in_place_falls_back),
+        TEST_ENTRY(in_place_transaction_rolled_back),
         TEST_END
     };
     return test_run(argc, argv, tests);
