@@ -1475,7 +1475,12 @@ static int replay(shelf_library *lib, shelf__memindex *ix, int in_tx, char *why,
     lo = sqlite3_column_int64(st, 0);
     hi = sqlite3_column_int64(st, 1);
     sqlite3_reset(st);
-    if (hi <= ix->log_seq && (in_tx || !ix->nredo))
+    if (hi < ix->log_seq) {     /* numbers are never given back once committed */
+        snprintf(why, whysize, "the index log went back from row %lld to %lld (the catalog "
+                 "replaced?)", (long long)ix->log_seq, (long long)hi);
+        return SHELF_DONE;
+    }
+    if (hi == ix->log_seq && (in_tx || !ix->nredo))
         return SHELF_OK;
     if (lo > ix->log_seq + 1) {
         snprintf(why, whysize, "the index log was trimmed past the index (rows %lld-%lld, "

@@ -30,8 +30,9 @@ extern size_t shelf__memindex_dense_min;
  * process, is re-read and re-indexed.  SHELF_OK when applied (*applied:
  * samples re-indexed, 0 when nothing had changed); SHELF_DONE when the log
  * cannot answer (why, a sentence for a note: trimmed past the index, a
- * synonym or root changed, more changes than room) and the index must be
- * rebuilt; an error otherwise, after which ix must be rebuilt too.
+ * synonym or root changed, the log went back, more changes than room) and
+ * the index must be rebuilt; an error otherwise, after which ix must be
+ * rebuilt too.
  */
 int shelf__memindex_update(shelf_library *lib, shelf__memindex *ix, char *why, size_t whysize,
                            size_t *applied);

@@ -816,7 +816,8 @@ TEST(in_place_equals_rebuild)
 }
 
 /* When the log cannot answer, the index is rebuilt and says why: a
- * synonym changed; the log trimmed past the index; more changes than room. */
+ * synonym changed; the log trimmed past the index; more changes than room;
+ * the log went back. */
 TEST(in_place_falls_back)
 {
     shelf_library *lib = fixture();
@@ -862,6 +863,13 @@ TEST(in_place_falls_back)
     ASSERT_EQ_INT(is.fallbacks, 3);
     ASSERT(strstr(is.fallback_why, "room") != NULL);
     ASSERT_EQ_INT(is.builds, 4);
+    /* the log going back (a catalog put back from a copy) */
+    ASSERT_EQ_INT(sqlite3_exec(lib->db, "DELETE FROM index_log WHERE seq > (SELECT max(seq) - 5 "
+                               "FROM index_log)", NULL, NULL, NULL), SQLITE_OK);
+    page_of(lib, "kick", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_OK(shelf_library_index_stats(lib, &is));
+    ASSERT_EQ_INT(is.fallbacks, 4);
+    ASSERT(strstr(is.fallback_why, "went back") != NULL);
     /* NULL and size 0 write nothing */
     ASSERT_OK(shelf_library_index_stats(lib, NULL));
     shelf_library_close(lib);
