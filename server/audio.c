@@ -3,7 +3,7 @@
  * element (the file itself, streamed from its descriptor, when Chromium
  * plays its format; else decoded by libsndfile into a WAV in an unlinked
  * temp file, built once per request), with byte ranges and ETags; and its
- * peaks for a waveform.  Files are found only through the catalog
+ * peaks for a waveform (shelf_sample_peaks: made once, then cached).  Files are found only through the catalog
  * (shelf_catalog_path), never from anything a request names.
  */
 #include <errno.h>
@@ -18,8 +18,6 @@
 
 #define BLOCK_SAMPLES 65536     /* samples (frames x channels) read at a time */
 #define PEAKS_DEFAULT 400
-#define PEAKS_MIN 16
-#define PEAKS_MAX 4000
 
 /* The Content-Type of a format Chromium plays as it is, or NULL. */
 static const char *native_type(const shelf_sample *s)
@@ -228,72 +226,39 @@ enum MHD_Result serve_audio(serve_req *r, const shelf_sample *s)
 enum MHD_Result serve_peaks(serve_req *r, const shelf_sample *s)
 {
     const char *narg = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "n");
-    float *lo = NULL, *hi = NULL, *buf = NULL;
+    float *lo = NULL, *hi = NULL;
     json_t *peaks = NULL, *v = NULL;
-    SNDFILE *sf = NULL;
-    struct stat st;
-    int64_t n = PEAKS_DEFAULT, frames, f = 0, i;
-    sf_count_t block, got, k;
-    SF_INFO info;
-    int fd, c, bad = 0;
+    int64_t n = PEAKS_DEFAULT, i;
+    int bad = 0, rc, cached = 0;
 
     if (narg && serve_parse_int(narg, INT64_MIN, INT64_MAX, &n))
-        return serve_error(r, MHD_HTTP_BAD_REQUEST, "n: a whole number (%d to %d)", PEAKS_MIN, PEAKS_MAX);
-    n = n < PEAKS_MIN ? PEAKS_MIN : n > PEAKS_MAX ? PEAKS_MAX : n;
-    if ((fd = open_sample(r, s, &st)) < 0)
-        return MHD_YES;
-    memset(&info, 0, sizeof info);
-    if (!(sf = sf_open_fd(fd, SFM_READ, &info, 1)) || info.channels <= 0) {
-        serve_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot decode sample %lld: %s", (long long)s->id,
-                    sf_strerror(sf));
-        if (sf)
-            sf_close(sf);
-        return MHD_YES;
-    }
-    frames = info.frames > 0 ? info.frames : s->frames;
-    block = info.channels < BLOCK_SAMPLES ? BLOCK_SAMPLES / info.channels : 1;
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "n: a whole number (%d to %d)", SHELF_PEAKS_MIN,
+                           SHELF_PEAKS_MAX);
+    n = n < SHELF_PEAKS_MIN ? SHELF_PEAKS_MIN : n > SHELF_PEAKS_MAX ? SHELF_PEAKS_MAX : n;
     lo = calloc((size_t)n, sizeof *lo);
     hi = calloc((size_t)n, sizeof *hi);
-    buf = malloc((size_t)block * (size_t)info.channels * sizeof *buf);
-    if (!lo || !hi || !buf)
+    if (!lo || !hi)
         goto out;
-    for (i = 0; i < n; i++) {
-        lo[i] = 2.0f;           /* empty: lo > hi */
-        hi[i] = -2.0f;
+    /* made once, then from the library's cache (by the bytes' hash) */
+    if ((rc = shelf_sample_peaks(r->srv->lib, s->id, (int)n, lo, hi, &cached)) != SHELF_OK) {
+        free(lo);
+        free(hi);
+        if (rc == SHELF_ENOTFOUND)
+            return serve_error(r, MHD_HTTP_NOT_FOUND, "%s", shelf_errmsg(r->srv->lib));
+        if (rc == SHELF_EFORMAT)
+            return serve_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot decode sample %lld: %s",
+                               (long long)s->id, shelf_errmsg(r->srv->lib));
+        return serve_lib_error(r, rc);
     }
-    /* Bucket of frame f: f * n / frames; min and max over every channel. */
-    while (frames > 0 && (got = sf_readf_float(sf, buf, block)) > 0)
-        for (k = 0; k < got; k++, f++) {
-            int64_t b = f < frames ? f * n / frames : n - 1;
-
-            for (c = 0; c < info.channels; c++) {
-                float x = buf[k * info.channels + c];
-
-                x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
-                if (x < lo[b])
-                    lo[b] = x;
-                if (x > hi[b])
-                    hi[b] = x;
-            }
-        }
-    /* A sample shorter than n frames leaves buckets without a frame: each
-     * shows the one before it (silence at the start). */
-    for (i = 0; i < n; i++)
-        if (lo[i] > hi[i]) {
-            lo[i] = i > 0 ? lo[i - 1] : 0.0f;
-            hi[i] = i > 0 ? hi[i - 1] : 0.0f;
-        }
     if (!(peaks = json_array()))
         goto out;
     for (i = 0; i < n; i++)
         bad |= json_array_append_new(peaks, json_pack("[f, f]", (double)lo[i], (double)hi[i]));
     if (!bad)
-        v = json_pack("{s:I, s:O}", "n", (json_int_t)n, "peaks", peaks);
+        v = json_pack("{s:I, s:O, s:b}", "n", (json_int_t)n, "peaks", peaks, "cached", cached);
 out:
     json_decref(peaks);
     free(lo);
     free(hi);
-    free(buf);
-    sf_close(sf);
     return serve_json(r, MHD_HTTP_OK, v, 4);
 }

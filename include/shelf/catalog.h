@@ -141,6 +141,21 @@ SHELF_API int shelf_catalog_find_path(shelf_library *lib, const char *path, int6
  */
 SHELF_API int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out);
 
+/*
+ * The waveform overview of sample id: n buckets (SHELF_PEAKS_MIN to
+ * SHELF_PEAKS_MAX) of its frames, lo[i] and hi[i] the least and greatest
+ * value over every channel in bucket i (-1..1).  Decoded with libsndfile
+ * once, then read from the library's cache (cache/peaks/, by the bytes'
+ * SHA-256 and n; doc/formats.md, "Peaks cache"), so a sample whose file is
+ * gone or archived still has them once they were made.  *cached (may be
+ * NULL) is 1 when they came from the cache.  Errors: SHELF_ENOTFOUND (no
+ * such sample, or its file is gone and nothing is cached), SHELF_EFORMAT
+ * (libsndfile cannot decode it), SHELF_EINVAL, SHELF_EIO, SHELF_ENOMEM.
+ */
+#define SHELF_PEAKS_MIN 16
+#define SHELF_PEAKS_MAX 4000
+SHELF_API int shelf_sample_peaks(shelf_library *lib, int64_t id, int n, float *lo, float *hi, int *cached);
+
 /* The name of MIDI note key as the catalog and the query language write it
  * (C4 = 60: "C#3", "A-1"), in buf; "-" when key is not 0..127. */
 SHELF_API const char *shelf_note_name(int key, char buf[8]);

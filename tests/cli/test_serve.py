@@ -15,6 +15,7 @@ it starts is killed on every way out (finally, SIGTERM and SIGINT here, and
 PR_SET_PDEATHSIG when this script is killed outright).
 """
 import ctypes
+import glob
 import http.client
 import io
 import json
@@ -623,6 +624,24 @@ try:
     check("peaks: n not a number: 400", st == 400 and is_error(v), str(st))
     st, h, v = get("/api/samples/%d/peaks" % GONE)
     check("peaks of a missing file: 404", st == 404 and is_error(v), str(st))
+    # made once, then from the library's cache by the bytes' hash: a file
+    # gone since still has its waveform
+    st, h, v = get("/api/samples/%d/peaks?n=77" % ids[b"two words"])
+    first = v.get("peaks") if isinstance(v, dict) else None
+    check("peaks: the first time decoded", st == 200 and v.get("cached") is False, str(v)[:120])
+    st, h, v = get("/api/samples/%d/peaks?n=77" % ids[b"two words"])
+    check("peaks: the second time from the cache, the same", st == 200 and v.get("cached") is True and
+          v.get("peaks") == first, str(v)[:120])
+    cache = glob.glob(os.path.join(lib, "cache", "peaks", "*", "*-77"))
+    check("peaks: the cache file, named by hash and n", len(cache) == 1 and
+          os.path.getsize(cache[0]) == 16 + 8 * 77, str(cache))
+    os.rename(two, two + b".away")
+    st, h, v = get("/api/samples/%d/peaks?n=77" % ids[b"two words"])
+    check("peaks: a file gone keeps its waveform", st == 200 and v.get("peaks") == first, "%d %s" % (st, str(v)[:120]))
+    st, h, v = get("/api/samples/%d/peaks?n=78" % ids[b"two words"])
+    check("peaks: another n of a gone file: 404", st == 404 and is_error(v) and
+          v["error"].startswith("file missing: "), "%d %s" % (st, v))
+    os.rename(two + b".away", two)
 
     # ---- every response ------------------------------------------------------------------
     check("CSP and the other headers on all %d responses, no Access-Control-*" % seen["n"],
