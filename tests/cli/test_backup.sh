@@ -276,9 +276,14 @@ rm "$R4/locks"
 expect 0 "lie: a big sample" "$SHELF" import "$NEW/files/big.wav"
 echo "kill -9 during backups"
 test_seed
+# how long a full backup takes here, so the kills land inside one
+t0=$(date +%s%N)
+"$SHELF" backup --full "$R4" >/dev/null 2>&1
+dur=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "a full backup takes $dur ms"
 nkilled=0
 for round in 1 2 3 4; do
-    kill_after "$(( (RANDOM % 4 + 1) * 100 ))" "$SHELF" backup --full "$R4"
+    kill_after "$(( 5 + RANDOM % (dur > 10 ? dur : 10) ))" "$SHELF" backup --full "$R4"
     if [ "$killed" -eq 1 ]; then
         nkilled=$((nkilled + 1))
     elif [ "$how" != "exit 0" ]; then
