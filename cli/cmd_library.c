@@ -378,18 +378,19 @@ int cmd_gc(const cli *c, int argc, char **argv)
     if ((rc = shelf_gc(lib, wait, dry, &st)) != SHELF_OK) {
         ex = cli_fail(lib, rc);
     } else if (c->json) {
-        cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I}", "dry_run", dry,
+        cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry,
                                  "blobs_kept", (json_int_t)st.blobs_kept,
                                  "blobs_removed", (json_int_t)st.blobs_removed,
                                  "bytes_removed", (json_int_t)st.bytes_removed,
-                                 "temps_removed", (json_int_t)st.temps_removed));
+                                 "temps_removed", (json_int_t)st.temps_removed,
+                                 "peaks_removed", (json_int_t)st.peaks_removed));
     } else if (!c->quiet) {
         char b[32];
 
-        printf("%s %llu unreferenced blobs (%s) and %llu temp files; %llu blobs kept\n",
+        printf("%s %llu unreferenced blobs (%s), %llu temp files and %llu cached peaks; %llu blobs kept\n",
                dry ? "would remove" : "removed", (unsigned long long)st.blobs_removed,
                cli_bytes(st.bytes_removed, b), (unsigned long long)st.temps_removed,
-               (unsigned long long)st.blobs_kept);
+               (unsigned long long)st.peaks_removed, (unsigned long long)st.blobs_kept);
     }
     shelf_library_close(lib);
     return ex;

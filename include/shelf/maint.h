@@ -60,6 +60,8 @@ typedef struct shelf_gc_stats {
     uint64_t blobs_removed, bytes_removed;
     uint64_t temps_removed;     /* temp files left by interrupted writes, and staging
                                    folders of killed archive imports */
+    uint64_t peaks_removed;     /* cached peaks of bytes no sample has any more
+                                   (shelf_sample_peaks) */
 } shelf_gc_stats;
 
 /*

@@ -421,6 +421,51 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run)
     return n;
 }
 
+/* Cached peaks (cache/peaks/xx/<sha256>-<n>, doc/formats.md "Peaks
+ * cache") of bytes no sample has any more; the count of them. */
+static uint64_t peaks_sweep(shelf_library *lib, const char *cache, int dry_run)
+{
+    char *root = shelf__path_join(cache, "peaks");
+    sqlite3_stmt *has = shelf__prepare(lib, "SELECT 1 FROM samples WHERE sha256 = ?1 LIMIT 1");
+    DIR *d = root ? opendir(root) : NULL;
+    struct dirent *de;
+    uint64_t n = 0;
+
+    while (d && has && (de = readdir(d))) {
+        char *sub = strlen(de->d_name) == 2 ? shelf__path_join(root, de->d_name) : NULL;
+        DIR *s = sub ? opendir(sub) : NULL;
+        struct dirent *fe;
+
+        while (s && (fe = readdir(s))) {
+            char sha[65], *p;
+
+            if (strlen(fe->d_name) < 66 || fe->d_name[64] != '-')
+                continue;
+            memcpy(sha, fe->d_name, 64);
+            sha[64] = '\0';
+            if (!shelf__is_hash_hex(sha))
+                continue;
+            sqlite3_reset(has);
+            sqlite3_bind_text(has, 1, sha, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(has) != SQLITE_DONE)
+                continue;       /* a sample has these bytes (or the catalog said nothing) */
+            n++;
+            if (!dry_run && (p = shelf__path_join(sub, fe->d_name))) {
+                (void)unlink(p);
+                shelf_free(p);
+            }
+        }
+        if (s)
+            closedir(s);
+        shelf_free(sub);
+    }
+    if (d)
+        closedir(d);
+    sqlite3_finalize(has);
+    shelf_free(root);
+    return n;
+}
+
 static int gc_run(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *stats)
 {
     gcstate g = { lib, NULL, 0, dry_run, NULL };
@@ -468,8 +513,10 @@ static int gc_run(shelf_library *lib, int wait, int dry_run, shelf_gc_stats *sta
     if (rc == SHELF_OK) {
         char *cache = shelf__path_join(lib->path, "cache");
 
-        if (cache)
+        if (cache) {
             stats->temps_removed += shelf__cache_sweep(cache, dry_run);
+            stats->peaks_removed = peaks_sweep(lib, cache, dry_run);
+        }
         shelf_free(cache);
     }
 out:

@@ -1521,6 +1521,55 @@ TEST(kept_statements)
     shelf_library_close(lib);       /* ASan: nothing leaks, nothing freed twice */
 }
 
+/* Peaks: decoded once, then from the cache by the bytes' hash (a file gone
+ * since keeps them); gc removes the peaks of bytes no sample has. */
+TEST(peaks_cached_and_collected)
+{
+    const char *d = test_tmpdir();
+    char libdir[4096], root[4096], path[4096];
+    const char *roots[1] = { root };
+    float lo[64], hi[64], lo2[64], hi2[64];
+    shelf_import_opts io;
+    shelf_gc_stats gs = { .size = sizeof gs };
+    shelf_library *lib;
+    int64_t id;
+    int cached = -1, i;
+
+    test_pathf(libdir, sizeof libdir, "%s/lib", d);
+    test_pathf(root, sizeof root, "%s/s", d);
+    ASSERT(mkdir(root, 0777) == 0);
+    test_pathf(path, sizeof path, "%s/tone é.wav", root);
+    ASSERT_EQ_INT(tg_write_simple(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44100, 2, 20000, 3), 0);
+    ASSERT_OK(shelf_library_open(libdir, SHELF_OPEN_CREATE, &lib, NULL));
+    memset(&io, 0, sizeof io);
+    io.size = sizeof io;
+    ASSERT_OKL(lib, shelf_import(lib, roots, 1, &io, NULL));
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, path, &id));
+    ASSERT_RC(SHELF_EINVAL, shelf_sample_peaks(lib, id, 8, lo, hi, NULL));
+    ASSERT_OKL(lib, shelf_sample_peaks(lib, id, 64, lo, hi, &cached));
+    ASSERT_EQ_INT(cached, 0);
+    for (i = 0; i < 64; i++)
+        ASSERT(lo[i] >= -1 && lo[i] <= hi[i] && hi[i] <= 1);
+    ASSERT(hi[10] > 0.05f);                 /* not silence */
+    ASSERT_OKL(lib, shelf_sample_peaks(lib, id, 64, lo2, hi2, &cached));
+    ASSERT_EQ_INT(cached, 1);
+    ASSERT(!memcmp(lo, lo2, sizeof lo) && !memcmp(hi, hi2, sizeof hi));
+    ASSERT(unlink(path) == 0);
+    ASSERT_OKL(lib, shelf_sample_peaks(lib, id, 64, lo2, hi2, &cached));
+    ASSERT(cached == 1 && !memcmp(hi, hi2, sizeof hi));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_sample_peaks(lib, id, 65, lo2, hi2, NULL));
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 0, &gs));
+    ASSERT_EQ_INT(gs.peaks_removed, 0);     /* the sample still has those bytes */
+    ASSERT_OKL(lib, shelf_catalog_remove(lib, id, 0));
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 1, &gs));
+    ASSERT_EQ_INT(gs.peaks_removed, 1);     /* dry run: counted */
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 0, &gs));
+    ASSERT_EQ_INT(gs.peaks_removed, 1);
+    ASSERT_OKL(lib, shelf_gc(lib, 1, 0, &gs));
+    ASSERT_EQ_INT(gs.peaks_removed, 0);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1548,6 +1597,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(alloc_fail_search_count),
         TEST_ENTRY(alloc_fail_list),
         TEST_ENTRY(kept_statements),
+        TEST_ENTRY(peaks_cached_and_collected),
         TEST_END
     };
 
