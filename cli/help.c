@@ -254,7 +254,7 @@ static const cmd_doc cmd_docs[] = {
       "check the catalog, re-hash every file and blob;\n"
       "report missing, changed and corrupt ones;\n"
       "--repair first rebuilds damaged catalog indexes" },
-    { NULL, "gc", "gc [--dry-run] [--wait]", "delete unreferenced blobs and crash leftovers" },
+    { NULL, "gc", "gc [--dry-run] [--wait]", "delete unreferenced blobs, crash leftovers and\ncached peaks of bytes no sample has" },
     { NULL, "vacuum", "vacuum [--wait]", "compact the catalog; reports space reclaimed" },
     { NULL, "db-backup", "db-backup FILE", "consistent copy of the catalog while in use" },
 
