@@ -84,7 +84,10 @@ elif unshare -m true 2>/dev/null; then
     writes ro romount
     # The browser's server on read-only media: it searches and plays; an
     # edit is refused (403) in one line and changes nothing.
-    romount "$SHELF" -L "$L" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
+    # not through the function: a function run with & is a subshell, and
+    # $! would be that shell, which kill leaves the server behind
+    unshare -m sh -c 'mount --bind -o ro "$0" "$0" && exec "$@"' "$L" "$SHELF" -L "$L" serve --json --port 0 \
+        >"$T/serve.out" 2>"$T/serve.err" &
     serve_pid=$!
     bg_pids="$bg_pids $serve_pid"
     for _ in $(seq 100); do [ -s "$T/serve.out" ] && break; sleep 0.1; done
