@@ -592,9 +592,10 @@ static int import_samples(importer *im, const char *stage)
         if (it->kind != SHELF__KIND_SAMPLE ||
             (it->action != SHELF_ARCHIVE_CREATE && it->action != SHELF_ARCHIVE_BOTH))
             continue;
-        if (shelf_catalog_find_path(lib, it->staged, &it->id) != SHELF_OK) {
-            rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "archive '%s': sample '%s' could not be imported",
-                               im->aname, it->name);
+        if ((rc = shelf_catalog_find_path(lib, it->staged, &it->id)) != SHELF_OK) {
+            if (rc != SHELF_ENOMEM && rc != SHELF_EDB && rc != SHELF_EIO)
+                rc = shelf__seterr(&lib->err, SHELF_EFORMAT, "archive '%s': sample '%s' could not be "
+                                   "imported", im->aname, it->name);
             goto out;
         }
         it->created = 1;
