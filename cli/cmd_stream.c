@@ -78,8 +78,9 @@ static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, siz
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Add the files of ids (or paths) to out; prints errors; returns exit status. */
-static int add_samples(shelf_library *lib, char **args, int n, strs *out)
+/* Add the files of ids (or paths) to out, and when rel is not NULL their
+ * paths under their roots to rel; prints errors; returns exit status. */
+static int add_samples(shelf_library *lib, char **args, int n, strs *out, strs *rel)
 {
     int i, ex;
 
@@ -95,6 +96,8 @@ static int add_samples(shelf_library *lib, char **args, int n, strs *out)
         if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK)
             return cli_fail(lib, rc);
         rc = sample_path(lib, s, path, sizeof path) == 0 && !s->missing ? strs_add(out, path) : 1;
+        if (!rc && rel)
+            rc = strs_add(rel, s->relpath ? s->relpath : "");
         shelf_cursor_free(cur);
         if (rc) {
             cli_error("sample %lld has no file to play", (long long)id);
@@ -105,7 +108,7 @@ static int add_samples(shelf_library *lib, char **args, int n, strs *out)
 }
 
 /* Every sample a query (or, with NULL, the whole library) finds. */
-static int add_query(shelf_library *lib, const char *query, strs *out)
+static int add_query(shelf_library *lib, const char *query, strs *out, strs *rel)
 {
     shelf_search_opts so;
     shelf_cursor *cur;
@@ -120,7 +123,8 @@ static int add_query(shelf_library *lib, const char *query, strs *out)
         return cli_fail(lib, rc);
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         char path[PATH_MAX];
-        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 && strs_add(out, path)) {
+        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 &&
+            (strs_add(out, path) || (rel && strs_add(rel, s->relpath ? s->relpath : "")))) {
             shelf_cursor_free(cur);
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -281,6 +285,64 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
            (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, cbmax, late,
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
+    if (t->failovers || t->failover_switches || t->failover_hedged)
+        printf("  failover: %llu reads from the mirror (%llu switches, %llu back to the primary, "
+               "%llu hedged); primary failing to mirror serving %.1f ms on average, %.1f ms at most\n",
+               (unsigned long long)t->failovers, (unsigned long long)t->failover_switches,
+               (unsigned long long)t->failover_returns, (unsigned long long)t->failover_hedged,
+               t->failover_avg_us / 1000.0, t->failover_max_us / 1000.0);
+}
+
+/* The engine's failover lines (its scheduler thread): to stderr. */
+static void stream_log(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "shelf: %s\n", line);
+}
+
+/* FROM[:TO] seconds of --fail-primary / --slow-primary. */
+static int fail_window(const char *arg, double *from, double *until)
+{
+    char buf[64], *colon;
+
+    snprintf(buf, sizeof buf, "%s", arg);
+    *until = 0;
+    if ((colon = strchr(buf, ':'))) {
+        *colon = 0;
+        if (num_d("end of the failure", colon + 1, 0.001, 86400, until))
+            return 1;
+    }
+    if (num_d("start of the failure", buf, 0.001, 86400, from))
+        return 1;
+    if (*until && *until <= *from) {
+        cli_error("invalid failure window '%s': it ends before it starts", arg);
+        return 1;
+    }
+    return 0;
+}
+
+/* The mirror of each file: MIRROR/rel, rel the file's path under --dir
+ * (or its catalog root). */
+static int mirror_paths(const char *mirror, const char *dir, const strs *files, const strs *rels,
+                        strs *out)
+{
+    size_t i, dl = dir ? strlen(dir) : 0;
+
+    for (i = 0; i < files->n; i++) {
+        char path[PATH_MAX];
+        const char *rel = dir ? files->v[i] + dl : rels->v[i];
+        while (*rel == '/')
+            rel++;
+        if (!*rel || snprintf(path, sizeof path, "%s/%s", mirror, rel) >= (int)sizeof path) {
+            cli_error("no mirror path for '%s'", files->v[i]);
+            return EXIT_USAGE;
+        }
+        if (strs_add(out, path)) {
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+    }
+    return EXIT_OK;
 }
 
 static int write_outputs(const char *dir, const char *stem, const shelf_stress_result *r,
@@ -334,13 +396,17 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "chunk", required_argument, NULL, 'k' }, { "queue", required_argument, NULL, 'q' },
         { "head", required_argument, NULL, 'H' }, { "max-voices", required_argument, NULL, 'M' },
         { "no-direct", no_argument, NULL, 'N' }, { "no-uring", no_argument, NULL, 'U' },
+        { "mirror", required_argument, NULL, 'm' },
+        { "fail-primary", required_argument, NULL, 'F' },
+        { "slow-primary", required_argument, NULL, 'S' },
+        { "failover", required_argument, NULL, 'f' }, { "recheck", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
     shelf_stress_opts so;
     shelf_library *lib = NULL;
-    strs files = { 0 }, pins = { 0 };
-    const char *dir = NULL, *query = NULL, *out = NULL;
+    strs files = { 0 }, pins = { 0 }, rels = { 0 }, mirrors = { 0 };
+    const char *dir = NULL, *query = NULL, *out = NULL, *mirror = NULL;
     health_pub pub = { NULL, 0 };
     int opt, ramp = 0, ex = EXIT_OK, rc;
     long maxv = 2000, l;
@@ -385,9 +451,27 @@ static int stream_stress(const cli *c, int argc, char **argv)
         case 'M': if (num_i("max voices", optarg, 1, 8000, &l)) return EXIT_USAGE; maxv = l; break;
         case 'N': eo.flags |= SHELF_STREAM_NO_DIRECT; break;
         case 'U': eo.flags |= SHELF_STREAM_NO_URING; break;
+        case 'm': mirror = optarg; break;
+        case 'F': if (fail_window(optarg, &so.fail_at, &so.fail_until)) return EXIT_USAGE; break;
+        case 'S': {
+            char *at = strchr(optarg, '@');
+            if (!at) {
+                cli_error("invalid slow primary '%s': want MS@FROM[:TO], e.g. 300@2:5", optarg);
+                return EXIT_USAGE;
+            }
+            *at = 0;
+            if (num_i("slow primary (ms)", optarg, 1, 60000, &l) ||
+                fail_window(at + 1, &so.fail_at, &so.fail_until))
+                return EXIT_USAGE;
+            so.fail_slow_ms = (uint32_t)l;
+            break;
+        }
+        case 'f': if (num_i("failover deadline (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.failover_ms = (uint32_t)l; break;
+        case 'K': if (num_i("recheck (ms)", optarg, 1, 3600000, &l)) return EXIT_USAGE; eo.recheck_ms = (uint32_t)l; break;
         default: return EXIT_USAGE;
         }
     }
+    eo.log = stream_log;
     if (ramp && so.voices == 0)
         so.voices = 16;
     if (dir) {
@@ -397,9 +481,9 @@ static int stream_stress(const cli *c, int argc, char **argv)
         if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
             goto out;
         if (optind + 1 < argc)
-            ex = add_samples(lib, argv + optind + 1, argc - optind - 1, &files);
+            ex = add_samples(lib, argv + optind + 1, argc - optind - 1, &files, &rels);
         else
-            ex = add_query(lib, query, &files);
+            ex = add_query(lib, query, &files, &rels);
         if (ex == EXIT_OK)
             ex = pinned_files(lib, &pins);
         if (ex != EXIT_OK)
@@ -409,6 +493,11 @@ static int stream_stress(const cli *c, int argc, char **argv)
         cli_error("no sample files to play (use --dir, a --query, or sample ids)");
         ex = EXIT_NOTFOUND;
         goto out;
+    }
+    if (mirror) {
+        if ((ex = mirror_paths(mirror, dir, &files, &rels, &mirrors)) != EXIT_OK)
+            goto out;
+        so.mirrors = (const char *const *)mirrors.v;
     }
     so.pins = (const char *const *)pins.v;
     so.npins = pins.n;
@@ -462,7 +551,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
         snprintf(title, sizeof title, "%d voices", so.voices ? so.voices : 64);
         if (c->json) {
             const shelf_stream_stats *t = &r->stats;
-            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                                     "s:I, s:I, s:I, s:I, s:f, s:f}",
                                      "clean", r->clean, "late", (json_int_t)r->late,
                                      "underruns", (json_int_t)t->underruns,
                                      "not_ready", (json_int_t)t->not_ready,
@@ -473,7 +563,13 @@ static int stream_stress(const cli *c, int argc, char **argv)
                                      "reads", (json_int_t)t->reads,
                                      "cache_hits", (json_int_t)t->cache_hits,
                                      "cache_misses", (json_int_t)t->cache_misses,
-                                     "seconds", (json_int_t)r->nrows));
+                                     "seconds", (json_int_t)r->nrows,
+                                     "failovers", (json_int_t)t->failovers,
+                                     "failover_switches", (json_int_t)t->failover_switches,
+                                     "failover_returns", (json_int_t)t->failover_returns,
+                                     "failover_hedged", (json_int_t)t->failover_hedged,
+                                     "failover_avg_ms", t->failover_avg_us / 1000.0,
+                                     "failover_max_ms", t->failover_max_us / 1000.0));
         } else {
             print_result(c, title, r);
         }
@@ -487,6 +583,8 @@ out:
     free(msg);
     strs_free(&files);
     strs_free(&pins);
+    strs_free(&rels);
+    strs_free(&mirrors);
     shelf_library_close(lib);
     return ex;
 }
@@ -590,7 +688,7 @@ static int stream_render(const cli *c, int argc, char **argv)
             char *one[1] = { (char *)p + 1 };
             if (!lib && (ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
                 goto out;
-            if ((ex = add_samples(lib, one, 1, &paths)) != EXIT_OK)
+            if ((ex = add_samples(lib, one, 1, &paths, NULL)) != EXIT_OK)
                 goto out;
             continue;
         }
@@ -1001,8 +1099,8 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
     arr = json_array();
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         goto out;
-    ex = optind < argc ? add_samples(lib, argv + optind, argc - optind, &files)
-                       : add_query(lib, NULL, &files);
+    ex = optind < argc ? add_samples(lib, argv + optind, argc - optind, &files, NULL)
+                       : add_query(lib, NULL, &files, NULL);
     if (ex != EXIT_OK)
         goto out;
     for (i = 0; i < files.n; i++) {
