@@ -37,22 +37,21 @@ devs_cleanup() {
     umount "$T/P" 2>/dev/null
     umount "$T/M" 2>/dev/null
     for d in $LOOPS; do losetup -d "$d" 2>/dev/null; done
+    LOOPS=""
 }
 trap 'devs_cleanup; bg_stop; rm -rf "$T"' EXIT
 
-# attach IMG: a new loop device for IMG (printed).
+# attach IMG: a new loop device for IMG, in $DEV (and in $LOOPS, to detach).
 attach() {
-    local d
-    d=$(losetup -f --show "$1") || return 1
-    LOOPS="$LOOPS $d"
-    echo "$d"
+    DEV=$(losetup -f --show "$1") || return 1
+    LOOPS="$LOOPS $DEV"
 }
 
 truncate -s 96M "$T/p.img" "$T/m.img"
 mkfs.ext4 -q -F "$T/p.img" && mkfs.ext4 -q -F "$T/m.img" || { fail "mkfs.ext4"; finish; exit $?; }
 mkdir -p "$T/P" "$T/M"
-if ! PD=$(attach "$T/p.img") || ! MD=$(attach "$T/m.img") || ! mount "$PD" "$T/P" ||
-    ! mount "$MD" "$T/M"; then
+if ! attach "$T/p.img" || ! mount "$DEV" "$T/P" || ! attach "$T/m.img" ||
+    ! mount "$DEV" "$T/M"; then
     skip "loop devices" "cannot attach or mount a loop device"
     finish
     exit $?
@@ -74,9 +73,7 @@ fcntl.ioctl(fd, 0x8004587d, struct.pack("I", 1))   # EXT4_IOC_SHUTDOWN, LOGFLUSH
 os.close(fd)' "$T/P" || return 1
     umount -l "$T/P" || return 1
     sleep 2
-    local d
-    d=$(attach "$T/p.img") || return 1
-    mount "$d" "$T/P"
+    attach "$T/p.img" && mount "$DEV" "$T/P"
 }
 
 # run NAME ARGS...: shelf stream stress on the primary for 9 s while the
@@ -87,6 +84,7 @@ run() {
     "$SHELF" --json stream stress --dir "$T/P" --voices 6 --duration 9 --chunk 32 --head 100 \
         --recheck 200 "$@" >"$T/out" 2>"$T/err" &
     local pid=$!
+    # Not in a subshell: attach records the new device in $LOOPS.
     if pull_and_replug; then ok "$name: medium pulled and plugged again"; else fail "$name: pull and replug"; fi
     wait "$pid"
     rc=$?
