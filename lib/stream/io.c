@@ -257,6 +257,10 @@ static void read_sndfile(shelf__sample *sm, shelf__req *r)
     shelf__fh *fh = r->fh;
     sf_count_t got;
 
+    if (!fh || !fh->sf) {
+        r->res = EBADF;
+        return;
+    }
     pthread_mutex_lock(&fh->sf_lock);
     if (sf_seek(fh->sf, r->k * (sf_count_t)sm->chunk_frames, SEEK_SET) < 0)
         got = -1;

@@ -313,8 +313,8 @@ struct shelf_stream {
     int uring_ok;
     struct io_uring *uring;
     int inflight;            /* scheduler only */
-    shelf__req *watch;       /* primary reads with a mirror (scheduler) */
     int ndown;               /* samples whose primary is down (scheduler) */
+    shelf__req *watch;       /* primary reads with a mirror (scheduler) */
     shelf__fh *fhs;          /* every open shelf__fh (cache lock) */
     /* Lines for o.log, written under the cache lock, sent after it. */
     char logq[8][320];
