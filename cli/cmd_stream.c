@@ -66,6 +66,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "ID<tab>RELPATH" of a sample, for --mirror. */
+static int rel_add(strs *rel, const shelf_sample *s)
+{
+    char buf[PATH_MAX + 32];
+
+    if (snprintf(buf, sizeof buf, "%lld\t%s", (long long)s->id, s->relpath ? s->relpath : "") >=
+        (int)sizeof buf)
+        return -1;
+    return strs_add(rel, buf);
+}
+
 /* The file of a catalogued sample (shelf_catalog_path) in buf. */
 static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, size_t size)
 {
@@ -78,8 +89,9 @@ static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, siz
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Add the files of ids (or paths) to out, and when rel is not NULL their
- * paths under their roots to rel; prints errors; returns exit status. */
+/* Add the files of ids (or paths) to out, and when rel is not NULL
+ * "ID<tab>PATH" to rel, PATH the file's path under its root (for --mirror);
+ * prints errors; returns exit status. */
 static int add_samples(shelf_library *lib, char **args, int n, strs *out, strs *rel)
 {
     int i, ex;
@@ -97,7 +109,7 @@ static int add_samples(shelf_library *lib, char **args, int n, strs *out, strs *
             return cli_fail(lib, rc);
         rc = sample_path(lib, s, path, sizeof path) == 0 && !s->missing ? strs_add(out, path) : 1;
         if (!rc && rel)
-            rc = strs_add(rel, s->relpath ? s->relpath : "");
+            rc = rel_add(rel, s);
         shelf_cursor_free(cur);
         if (rc) {
             cli_error("sample %lld has no file to play", (long long)id);
@@ -124,7 +136,7 @@ static int add_query(shelf_library *lib, const char *query, strs *out, strs *rel
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         char path[PATH_MAX];
         if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 &&
-            (strs_add(out, path) || (rel && strs_add(rel, s->relpath ? s->relpath : "")))) {
+            (strs_add(out, path) || (rel && rel_add(rel, s)))) {
             shelf_cursor_free(cur);
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -321,28 +333,160 @@ static int fail_window(const char *arg, double *from, double *until)
     return 0;
 }
 
-/* The mirror of each file: MIRROR/rel, rel the file's path under --dir
- * (or its catalog root). */
+/* One file of an export-media index (a card, a set list's medium). */
+typedef struct idx_ent {
+    int64_t id;
+    char *path;
+} idx_ent;
+
+static int cmp_idx(const void *a, const void *b)
+{
+    const idx_ent *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* In place: the index's escapes \\, \t, \n, \r (doc/formats.md). */
+static void unescape_field(char *p)
+{
+    char *w = p;
+
+    for (; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+}
+
+/*
+ * DIR/index when DIR is an export-media card or a set list's medium
+ * (doc/formats.md, "export-media index"): the files by sample id, sorted.
+ * -1 when DIR has no index, 0 when read, an exit status on errors (printed).
+ */
+static int load_index(const char *dir, idx_ent **out, size_t *n)
+{
+    static const char magic[] = "# shelf export-media index 1";
+    char path[PATH_MAX], *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t len;
+    idx_ent *v = NULL;
+    FILE *f;
+    int ex = 0, first = 1;
+
+    *out = NULL;
+    *n = 0;
+    if (snprintf(path, sizeof path, "%s/index", dir) >= (int)sizeof path || !(f = fopen(path, "r")))
+        return -1;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        char *fld[4], *p = line;
+        int k;
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = 0;
+        if (first) {
+            first = 0;
+            if (strcmp(line, magic) != 0) {
+                cli_error("'%s' is not an export-media index (its first line is not '%s')", path, magic);
+                ex = EXIT_FAIL;
+                break;
+            }
+            continue;
+        }
+        if (line[0] == '#')
+            continue;
+        for (k = 0; k < 4 && p; k++) {
+            fld[k] = p;
+            if ((p = strchr(p, '\t')))
+                *p++ = 0;
+        }
+        /* path, size, sha256, id; a file not written yet has an all-zero hash. */
+        if (k < 4 || strspn(fld[2], "0") == strlen(fld[2]))
+            continue;
+        if (*n == have) {
+            size_t nc = have ? 2 * have : 256;
+            idx_ent *g = realloc(v, nc * sizeof *g);
+            if (!g) {
+                ex = EXIT_FAIL;
+                break;
+            }
+            v = g;
+            have = nc;
+        }
+        unescape_field(fld[0]);
+        v[*n].id = strtoll(fld[3], NULL, 10);
+        if (!(v[*n].path = strdup(fld[0]))) {
+            ex = EXIT_FAIL;
+            break;
+        }
+        (*n)++;
+    }
+    free(line);
+    (void)fclose(f);            /* read only: nothing to lose */
+    if (ex == 0 && first) {
+        cli_error("'%s' is empty", path);
+        ex = EXIT_FAIL;
+    }
+    if (ex) {
+        while (*n > 0)
+            free(v[--*n].path);
+        free(v);
+        return ex;
+    }
+    if (v)
+        qsort(v, *n, sizeof *v, cmp_idx);
+    *out = v;
+    return 0;
+}
+
+/*
+ * The mirror of each file into out ("" for none): with --dir, MIRROR plus
+ * the file's path under --dir; for a library's samples, the file of the
+ * sample's id in MIRROR/index when MIRROR is a card or a set list's medium
+ * (`shelf setlist mirror`, `shelf export-media`), else MIRROR plus its path
+ * under its root.
+ */
 static int mirror_paths(const char *mirror, const char *dir, const strs *files, const strs *rels,
                         strs *out)
 {
-    size_t i, dl = dir ? strlen(dir) : 0;
+    size_t i, j, dl = dir ? strlen(dir) : 0, nidx = 0, none = 0;
+    idx_ent *idx = NULL;
+    int ex = EXIT_OK, by_index = 0;
 
-    for (i = 0; i < files->n; i++) {
+    if (!dir) {
+        if ((ex = load_index(mirror, &idx, &nidx)) > 0)
+            return ex;
+        by_index = ex == 0;
+        ex = EXIT_OK;
+    }
+    for (i = 0; i < files->n && ex == EXIT_OK; i++) {
         char path[PATH_MAX];
-        const char *rel = dir ? files->v[i] + dl : rels->v[i];
+        const char *rel = dir ? files->v[i] + dl : strchr(rels->v[i], '\t') + 1;
+        if (by_index) {
+            idx_ent key = { strtoll(rels->v[i], NULL, 10), NULL }, *e;
+            e = idx ? bsearch(&key, idx, nidx, sizeof *idx, cmp_idx) : NULL;
+            rel = e ? e->path : "";
+        }
         while (*rel == '/')
             rel++;
-        if (!*rel || snprintf(path, sizeof path, "%s/%s", mirror, rel) >= (int)sizeof path) {
+        if (!*rel)
+            none++;
+        if (*rel && snprintf(path, sizeof path, "%s/%s", mirror, rel) >= (int)sizeof path) {
             cli_error("no mirror path for '%s'", files->v[i]);
-            return EXIT_USAGE;
-        }
-        if (strs_add(out, path)) {
+            ex = EXIT_USAGE;
+        } else if (strs_add(out, *rel ? path : "")) {
             cli_error("out of memory");
-            return EXIT_FAIL;
+            ex = EXIT_FAIL;
         }
     }
-    return EXIT_OK;
+    if (ex == EXIT_OK && none)
+        cli_error("warning: %zu of %zu samples have no copy on '%s'", none, files->n, mirror);
+    for (j = 0; j < nidx; j++)
+        free(idx[j].path);
+    free(idx);
+    return ex;
 }
 
 static int write_outputs(const char *dir, const char *stem, const shelf_stress_result *r,
@@ -407,6 +551,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
     shelf_library *lib = NULL;
     strs files = { 0 }, pins = { 0 }, rels = { 0 }, mirrors = { 0 };
     const char *dir = NULL, *query = NULL, *out = NULL, *mirror = NULL;
+    const char **mirror_v = NULL;
+    size_t i;
     health_pub pub = { NULL, 0 };
     int opt, ramp = 0, ex = EXIT_OK, rc;
     long maxv = 2000, l;
@@ -497,7 +643,14 @@ static int stream_stress(const cli *c, int argc, char **argv)
     if (mirror) {
         if ((ex = mirror_paths(mirror, dir, &files, &rels, &mirrors)) != EXIT_OK)
             goto out;
-        so.mirrors = (const char *const *)mirrors.v;
+        if (!(mirror_v = calloc(mirrors.n + 1, sizeof *mirror_v))) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        for (i = 0; i < mirrors.n; i++)
+            mirror_v[i] = mirrors.v[i][0] ? mirrors.v[i] : NULL;
+        so.mirrors = mirror_v;
     }
     so.pins = (const char *const *)pins.v;
     so.npins = pins.n;
@@ -585,6 +738,7 @@ out:
     strs_free(&pins);
     strs_free(&rels);
     strs_free(&mirrors);
+    free(mirror_v);
     shelf_library_close(lib);
     return ex;
 }

@@ -416,7 +416,8 @@ static const cmd_doc cmd_docs[] = {
       "--ramp finds the highest clean polyphony; from\n"
       "the library (not --dir) it publishes the engine's\n"
       "health each second (LIBRARY/stream/health.json);\n"
-      "--mirror DIR: each file's copy under DIR, read\n"
+      "--mirror DIR: each file's copy under DIR (or in\n"
+      "DIR/index: export-media, setlist mirror), read\n"
       "when the primary fails or is late (--fail-primary,\n"
       "--slow-primary: the primary fails those seconds)" },
     { NULL, "stream monitor", "stream monitor [--once] [--interval S]",

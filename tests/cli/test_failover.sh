@@ -5,7 +5,8 @@
 # underrun, no lost chunk and no dropped voice, logs the switch and the
 # return, and counts them; the same fault without a mirror loses chunks
 # and drops voices; a slow primary is hedged on the mirror; --mirror maps
-# a library's samples by their path under their root; usage errors.
+# a library's samples by their path under their root, or by their id in a
+# card's index (export-media, a set list's medium); usage errors.
 . "$(dirname "$0")/lib.sh"
 
 P="$T/primary"
@@ -70,6 +71,20 @@ expect 0 "stress: library with --mirror" "$SHELF" --json stream stress --mirror 
 check "library: mirror served" "$(json 'j["failovers"] > 0')" = True
 check "library: no underrun" "$(json 'j["underruns"]')" = 0
 check "library: no chunk lost" "$(json 'j["chunks_lost"]')" = 0
+
+# A card written by export-media (as `setlist mirror` writes a set list's
+# medium): the mirror of each sample is found by its id in CARD/index.
+expect 0 "export-media card" "$SHELF" export-media "$T/card"
+expect 0 "stress: the card as mirror" "$SHELF" --json stream stress --mirror "$T/card" \
+    --voices 2 --duration 3 --chunk 32 --head 100 --fail-primary 1 --recheck 200
+check "card: mirror served" "$(json 'j["failovers"] > 0')" = True
+check "card: no underrun" "$(json 'j["underruns"]')" = 0
+check "card: no chunk lost" "$(json 'j["chunks_lost"]')" = 0
+case "$err" in *warning*) fail "card: a sample without a copy: $err" ;; *) ok "card: every sample has its copy" ;; esac
+mkdir -p "$T/badcard"
+printf '# shelf export-media index 9\n' > "$T/badcard/index"
+expect 1 "stress: a card of another index version" "$SHELF" stream stress --mirror "$T/badcard" --duration 1
+contains "other index: says so" "$err" "is not an export-media index"
 
 # ---- errors ---------------------------------------------------------------------------------
 expect 2 "a window that ends before it starts" "$SHELF" stream stress --dir "$P" --fail-primary 3:1
