@@ -5,7 +5,9 @@
  * ring filled: it collects finished reads into the cache, hands chunks to
  * the rings, orders new reads by urgency (time until each ring runs dry),
  * merges identical requests, retries failed reads, and when the disk falls
- * behind fades out the lowest-ranked voices.
+ * behind fades out the lowest-ranked voices.  Failover: a sample's reads
+ * go to its mirror when its primary fails or misses a deadline, and back
+ * when a probe finds the primary again (reopened by path: hot swap).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,9 @@
  * libsndfile (sf_seek + sf_readf_float) on the workers.  Fault injection
  * (failed and delayed reads) lives here, so every caller sees it the same
  * way.  Also: the WAV header parser and the PCM to float conversion that
- * both the streamed and the RAM paths use.
+ * both the streamed and the RAM paths use.  The files of a sample's
+ * copies (primary, mirror) are reference-counted handles (shelf__fh); a
+ * probe reopens a failed primary by path on a worker.
  */
 #include <errno.h>
 #include <fcntl.h>
