@@ -1450,8 +1450,12 @@ static void sched_log(shelf_stream *s, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!s->o.log || s->nlogq >= (int)(sizeof s->logq / sizeof s->logq[0]))
+    if (!s->o.log)
         return;
+    if (s->nlogq >= (int)(sizeof s->logq / sizeof s->logq[0])) {
+        s->nlogq_more++;            /* told as one line after the pass */
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(s->logq[s->nlogq++], sizeof s->logq[0], fmt, ap);
     va_end(ap);
@@ -1862,7 +1866,13 @@ static void *sched_main(void *arg)
         submit_all(s, resubmit);
         for (i = 0; i < s->nlogq; i++)
             s->o.log(s->o.log_ud, s->logq[i]);
-        s->nlogq = 0;
+        if (s->nlogq_more) {
+            char line[96];
+            snprintf(line, sizeof line, "and %d more switches or returns at the same time",
+                     s->nlogq_more);
+            s->o.log(s->o.log_ud, line);
+        }
+        s->nlogq = s->nlogq_more = 0;
         atomic_fetch_add(&s->pass, 1);
         pthread_mutex_lock(&s->wlock);
         pthread_cond_broadcast(&s->rcond);

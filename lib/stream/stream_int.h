@@ -318,7 +318,7 @@ struct shelf_stream {
     shelf__fh *fhs;          /* every open shelf__fh (cache lock) */
     /* Lines for o.log, written under the cache lock, sent after it. */
     char logq[8][320];
-    int nlogq;
+    int nlogq, nlogq_more;   /* lines queued; lines past the queue */
     /* Timed fault of the primary (tests, the stress test): 0 none,
      * SHELF__FAULT_FAIL every primary read and probe fails (EIO),
      * SHELF__FAULT_SLOW each is delayed by fault_slow_ms. */
