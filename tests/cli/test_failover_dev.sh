@@ -101,7 +101,7 @@ check "mirror: no voice dropped" "$(json 'j["dropped"]')" = 0
 check "mirror: real read errors" "$(json 'j["read_errors"] > 0')" = True
 check "mirror: reads served by the mirror" "$(json 'j["failovers"] > 0')" = True
 check "mirror: samples switched" "$(json 'j["failover_switches"] >= 1')" = True
-check "mirror: the medium came back for them" "$(json 'j["failover_returns"] == j["failover_switches"]')" = True
+check "mirror: the medium came back for them" "$(json '1 <= j["failover_returns"] <= j["failover_switches"]')" = True
 contains "mirror: switch logged" "$err" "Input/output error: reading its mirror"
 contains "mirror: return logged" "$err" "is back: reading it again"
 python3 - "$T/with/stress.csv" <<'PY' && ok "mirror: reads from the primary again at the end, no errors" || fail "mirror: the end"
