@@ -62,7 +62,8 @@ typedef struct shelf_stream_opts {
     uint32_t failover_ms;    /* a read of a mirrored sample still in flight
                                 on the primary after this long (or half the
                                 time until its voice runs dry, if sooner, at
-                                least 5 ms) is sent to the mirror too: 100 */
+                                least 5 ms; offline: this alone) is sent to
+                                the mirror too: 100 */
     uint32_t recheck_ms;     /* a failed primary is tried again (reopened by
                                 path, identity checked, one read that must
                                 take under failover_ms) this often: 500 */

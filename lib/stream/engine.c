@@ -1672,10 +1672,12 @@ static void failover_pass(shelf_stream *s, int nsamples, shelf__req **resubmit)
 
 /* Submit the queued reads; watch the primary's reads of mirrored samples
  * for their deadline: failover_ms, or half the time until the voice runs
- * dry when sooner (at least 5 ms). */
+ * dry when sooner (at least 5 ms; not offline, where the render waits for
+ * the data and a voice is always about to run dry). */
 static void submit_all(shelf_stream *s, shelf__req *list)
 {
     shelf__req *r;
+    int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
 
     while ((r = list)) {
         list = r->next;
@@ -1683,7 +1685,7 @@ static void submit_all(shelf_stream *s, shelf__req *list)
         if (!r->probe && r->medium == SHELF__PRIMARY && !r->hedged &&
             mirror_of(&s->samples[r->sample])) {
             double d = s->o.failover_ms / 1000.0;
-            if (r->dry > 0 && r->dry / 2 < d)
+            if (!offline && r->dry > 0 && r->dry / 2 < d)
                 d = r->dry / 2 > 0.005 ? r->dry / 2 : 0.005;
             r->t_deadline = r->t_submit + d;
             r->wprev = NULL;

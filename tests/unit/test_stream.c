@@ -2441,6 +2441,7 @@ TEST(failover_hot_swap_returns)
     shelf_stream_free(s);
     ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
     o.recheck_ms = 5;
+    o.failover_ms = 60000;      /* no hedge of a read a loaded machine made slow */
     s = mirrored_engine(dir, o, paths);
     memset(&c, 0, sizeof c);
     c.fail_at = frames / 4;
