@@ -66,6 +66,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "ID<tab>RELPATH" of a sample, for --mirror. */
+static int rel_add(strs *rel, const shelf_sample *s)
+{
+    char buf[PATH_MAX + 32];
+
+    if (snprintf(buf, sizeof buf, "%lld\t%s", (long long)s->id, s->relpath ? s->relpath : "") >=
+        (int)sizeof buf)
+        return -1;
+    return strs_add(rel, buf);
+}
+
 /* The file of a catalogued sample (shelf_catalog_path) in buf. */
 static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, size_t size)
 {
@@ -78,8 +89,10 @@ static int sample_path(shelf_library *lib, const shelf_sample *s, char *buf, siz
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Add the files of ids (or paths) to out; prints errors; returns exit status. */
-static int add_samples(shelf_library *lib, char **args, int n, strs *out)
+/* Add the files of ids (or paths) to out, and when rel is not NULL
+ * "ID<tab>PATH" to rel, PATH the file's path under its root (for --mirror);
+ * prints errors; returns exit status. */
+static int add_samples(shelf_library *lib, char **args, int n, strs *out, strs *rel)
 {
     int i, ex;
 
@@ -95,6 +108,8 @@ static int add_samples(shelf_library *lib, char **args, int n, strs *out)
         if ((rc = shelf_catalog_get(lib, id, &cur, &s)) != SHELF_OK)
             return cli_fail(lib, rc);
         rc = sample_path(lib, s, path, sizeof path) == 0 && !s->missing ? strs_add(out, path) : 1;
+        if (!rc && rel)
+            rc = rel_add(rel, s);
         shelf_cursor_free(cur);
         if (rc) {
             cli_error("sample %lld has no file to play", (long long)id);
@@ -105,7 +120,7 @@ static int add_samples(shelf_library *lib, char **args, int n, strs *out)
 }
 
 /* Every sample a query (or, with NULL, the whole library) finds. */
-static int add_query(shelf_library *lib, const char *query, strs *out)
+static int add_query(shelf_library *lib, const char *query, strs *out, strs *rel)
 {
     shelf_search_opts so;
     shelf_cursor *cur;
@@ -120,7 +135,8 @@ static int add_query(shelf_library *lib, const char *query, strs *out)
         return cli_fail(lib, rc);
     while ((rc = shelf_cursor_next(cur, &s)) == SHELF_ROW) {
         char path[PATH_MAX];
-        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 && strs_add(out, path)) {
+        if (!s->missing && sample_path(lib, s, path, sizeof path) == 0 &&
+            (strs_add(out, path) || (rel && rel_add(rel, s)))) {
             shelf_cursor_free(cur);
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -281,6 +297,196 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
            (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, cbmax, late,
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
+    if (t->failovers || t->failover_switches || t->failover_hedged)
+        printf("  failover: %llu reads from the mirror (%llu switches, %llu back to the primary, "
+               "%llu hedged); primary failing to mirror serving %.1f ms on average, %.1f ms at most\n",
+               (unsigned long long)t->failovers, (unsigned long long)t->failover_switches,
+               (unsigned long long)t->failover_returns, (unsigned long long)t->failover_hedged,
+               t->failover_avg_us / 1000.0, t->failover_max_us / 1000.0);
+}
+
+/* The engine's failover lines (its scheduler thread): to stderr. */
+static void stream_log(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "shelf: %s\n", line);
+}
+
+/* FROM[:TO] seconds of --fail-primary / --slow-primary. */
+static int fail_window(const char *arg, double *from, double *until)
+{
+    char buf[64], *colon;
+
+    snprintf(buf, sizeof buf, "%s", arg);
+    *until = 0;
+    if ((colon = strchr(buf, ':'))) {
+        *colon = 0;
+        if (num_d("end of the failure", colon + 1, 0.001, 86400, until))
+            return 1;
+    }
+    if (num_d("start of the failure", buf, 0.001, 86400, from))
+        return 1;
+    if (*until && *until <= *from) {
+        cli_error("invalid failure window '%s': it ends before it starts", arg);
+        return 1;
+    }
+    return 0;
+}
+
+/* One file of an export-media index (a card, a set list's medium). */
+typedef struct idx_ent {
+    int64_t id;
+    char *path;
+} idx_ent;
+
+static int cmp_idx(const void *a, const void *b)
+{
+    const idx_ent *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* In place: the index's escapes \\, \t, \n, \r (doc/formats.md). */
+static void unescape_field(char *p)
+{
+    char *w = p;
+
+    for (; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+}
+
+/*
+ * DIR/index when DIR is an export-media card or a set list's medium
+ * (doc/formats.md, "export-media index"): the files by sample id, sorted.
+ * -1 when DIR has no index, 0 when read, an exit status on errors (printed).
+ */
+static int load_index(const char *dir, idx_ent **out, size_t *n)
+{
+    static const char magic[] = "# shelf export-media index 1";
+    char path[PATH_MAX], *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t len;
+    idx_ent *v = NULL;
+    FILE *f;
+    int ex = 0, first = 1;
+
+    *out = NULL;
+    *n = 0;
+    if (snprintf(path, sizeof path, "%s/index", dir) >= (int)sizeof path || !(f = fopen(path, "r")))
+        return -1;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        char *fld[4], *p = line;
+        int k;
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = 0;
+        if (first) {
+            first = 0;
+            if (strcmp(line, magic) != 0) {
+                cli_error("'%s' is not an export-media index (its first line is not '%s')", path, magic);
+                ex = EXIT_FAIL;
+                break;
+            }
+            continue;
+        }
+        if (line[0] == '#')
+            continue;
+        for (k = 0; k < 4 && p; k++) {
+            fld[k] = p;
+            if ((p = strchr(p, '\t')))
+                *p++ = 0;
+        }
+        /* path, size, sha256, id; a file not written yet has an all-zero hash. */
+        if (k < 4 || strspn(fld[2], "0") == strlen(fld[2]))
+            continue;
+        if (*n == have) {
+            size_t nc = have ? 2 * have : 256;
+            idx_ent *g = realloc(v, nc * sizeof *g);
+            if (!g) {
+                ex = EXIT_FAIL;
+                break;
+            }
+            v = g;
+            have = nc;
+        }
+        unescape_field(fld[0]);
+        v[*n].id = strtoll(fld[3], NULL, 10);
+        if (!(v[*n].path = strdup(fld[0]))) {
+            ex = EXIT_FAIL;
+            break;
+        }
+        (*n)++;
+    }
+    free(line);
+    (void)fclose(f);            /* read only: nothing to lose */
+    if (ex == 0 && first) {
+        cli_error("'%s' is empty", path);
+        ex = EXIT_FAIL;
+    }
+    if (ex) {
+        while (*n > 0)
+            free(v[--*n].path);
+        free(v);
+        return ex;
+    }
+    if (v)
+        qsort(v, *n, sizeof *v, cmp_idx);
+    *out = v;
+    return 0;
+}
+
+/*
+ * The mirror of each file into out ("" for none): with --dir, MIRROR plus
+ * the file's path under --dir; for a library's samples, the file of the
+ * sample's id in MIRROR/index when MIRROR is a card or a set list's medium
+ * (`shelf setlist mirror`, `shelf export-media`), else MIRROR plus its path
+ * under its root.
+ */
+static int mirror_paths(const char *mirror, const char *dir, const strs *files, const strs *rels,
+                        strs *out)
+{
+    size_t i, j, dl = dir ? strlen(dir) : 0, nidx = 0, none = 0;
+    idx_ent *idx = NULL;
+    int ex = EXIT_OK, by_index = 0;
+
+    if (!dir) {
+        if ((ex = load_index(mirror, &idx, &nidx)) > 0)
+            return ex;
+        by_index = ex == 0;
+        ex = EXIT_OK;
+    }
+    for (i = 0; i < files->n && ex == EXIT_OK; i++) {
+        char path[PATH_MAX];
+        const char *rel = dir ? files->v[i] + dl : strchr(rels->v[i], '\t') + 1;
+        if (by_index) {
+            idx_ent key = { strtoll(rels->v[i], NULL, 10), NULL }, *e;
+            e = idx ? bsearch(&key, idx, nidx, sizeof *idx, cmp_idx) : NULL;
+            rel = e ? e->path : "";
+        }
+        while (*rel == '/')
+            rel++;
+        if (!*rel)
+            none++;
+        if (*rel && snprintf(path, sizeof path, "%s/%s", mirror, rel) >= (int)sizeof path) {
+            cli_error("no mirror path for '%s'", files->v[i]);
+            ex = EXIT_USAGE;
+        } else if (strs_add(out, *rel ? path : "")) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+        }
+    }
+    if (ex == EXIT_OK && none)
+        cli_error("warning: %zu of %zu samples have no copy on '%s'", none, files->n, mirror);
+    for (j = 0; j < nidx; j++)
+        free(idx[j].path);
+    free(idx);
+    return ex;
 }
 
 static int write_outputs(const char *dir, const char *stem, const shelf_stress_result *r,
@@ -334,13 +540,19 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "chunk", required_argument, NULL, 'k' }, { "queue", required_argument, NULL, 'q' },
         { "head", required_argument, NULL, 'H' }, { "max-voices", required_argument, NULL, 'M' },
         { "no-direct", no_argument, NULL, 'N' }, { "no-uring", no_argument, NULL, 'U' },
+        { "mirror", required_argument, NULL, 'm' },
+        { "fail-primary", required_argument, NULL, 'F' },
+        { "slow-primary", required_argument, NULL, 'S' },
+        { "failover", required_argument, NULL, 'f' }, { "recheck", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
     shelf_stress_opts so;
     shelf_library *lib = NULL;
-    strs files = { 0 }, pins = { 0 };
-    const char *dir = NULL, *query = NULL, *out = NULL;
+    strs files = { 0 }, pins = { 0 }, rels = { 0 }, mirrors = { 0 };
+    const char *dir = NULL, *query = NULL, *out = NULL, *mirror = NULL;
+    const char **mirror_v = NULL;
+    size_t i;
     health_pub pub = { NULL, 0 };
     int opt, ramp = 0, ex = EXIT_OK, rc;
     long maxv = 2000, l;
@@ -385,9 +597,27 @@ static int stream_stress(const cli *c, int argc, char **argv)
         case 'M': if (num_i("max voices", optarg, 1, 8000, &l)) return EXIT_USAGE; maxv = l; break;
         case 'N': eo.flags |= SHELF_STREAM_NO_DIRECT; break;
         case 'U': eo.flags |= SHELF_STREAM_NO_URING; break;
+        case 'm': mirror = optarg; break;
+        case 'F': if (fail_window(optarg, &so.fail_at, &so.fail_until)) return EXIT_USAGE; break;
+        case 'S': {
+            char *at = strchr(optarg, '@');
+            if (!at) {
+                cli_error("invalid slow primary '%s': want MS@FROM[:TO], e.g. 300@2:5", optarg);
+                return EXIT_USAGE;
+            }
+            *at = 0;
+            if (num_i("slow primary (ms)", optarg, 1, 60000, &l) ||
+                fail_window(at + 1, &so.fail_at, &so.fail_until))
+                return EXIT_USAGE;
+            so.fail_slow_ms = (uint32_t)l;
+            break;
+        }
+        case 'f': if (num_i("failover deadline (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.failover_ms = (uint32_t)l; break;
+        case 'K': if (num_i("recheck (ms)", optarg, 1, 3600000, &l)) return EXIT_USAGE; eo.recheck_ms = (uint32_t)l; break;
         default: return EXIT_USAGE;
         }
     }
+    eo.log = stream_log;
     if (ramp && so.voices == 0)
         so.voices = 16;
     if (dir) {
@@ -397,9 +627,9 @@ static int stream_stress(const cli *c, int argc, char **argv)
         if ((ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
             goto out;
         if (optind + 1 < argc)
-            ex = add_samples(lib, argv + optind + 1, argc - optind - 1, &files);
+            ex = add_samples(lib, argv + optind + 1, argc - optind - 1, &files, &rels);
         else
-            ex = add_query(lib, query, &files);
+            ex = add_query(lib, query, &files, &rels);
         if (ex == EXIT_OK)
             ex = pinned_files(lib, &pins);
         if (ex != EXIT_OK)
@@ -409,6 +639,18 @@ static int stream_stress(const cli *c, int argc, char **argv)
         cli_error("no sample files to play (use --dir, a --query, or sample ids)");
         ex = EXIT_NOTFOUND;
         goto out;
+    }
+    if (mirror) {
+        if ((ex = mirror_paths(mirror, dir, &files, &rels, &mirrors)) != EXIT_OK)
+            goto out;
+        if (!(mirror_v = calloc(mirrors.n + 1, sizeof *mirror_v))) {
+            cli_error("out of memory");
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        for (i = 0; i < mirrors.n; i++)
+            mirror_v[i] = mirrors.v[i][0] ? mirrors.v[i] : NULL;
+        so.mirrors = mirror_v;
     }
     so.pins = (const char *const *)pins.v;
     so.npins = pins.n;
@@ -462,7 +704,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
         snprintf(title, sizeof title, "%d voices", so.voices ? so.voices : 64);
         if (c->json) {
             const shelf_stream_stats *t = &r->stats;
-            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                                     "s:I, s:I, s:I, s:I, s:f, s:f}",
                                      "clean", r->clean, "late", (json_int_t)r->late,
                                      "underruns", (json_int_t)t->underruns,
                                      "not_ready", (json_int_t)t->not_ready,
@@ -473,7 +716,13 @@ static int stream_stress(const cli *c, int argc, char **argv)
                                      "reads", (json_int_t)t->reads,
                                      "cache_hits", (json_int_t)t->cache_hits,
                                      "cache_misses", (json_int_t)t->cache_misses,
-                                     "seconds", (json_int_t)r->nrows));
+                                     "seconds", (json_int_t)r->nrows,
+                                     "failovers", (json_int_t)t->failovers,
+                                     "failover_switches", (json_int_t)t->failover_switches,
+                                     "failover_returns", (json_int_t)t->failover_returns,
+                                     "failover_hedged", (json_int_t)t->failover_hedged,
+                                     "failover_avg_ms", t->failover_avg_us / 1000.0,
+                                     "failover_max_ms", t->failover_max_us / 1000.0));
         } else {
             print_result(c, title, r);
         }
@@ -487,6 +736,9 @@ out:
     free(msg);
     strs_free(&files);
     strs_free(&pins);
+    strs_free(&rels);
+    strs_free(&mirrors);
+    free(mirror_v);
     shelf_library_close(lib);
     return ex;
 }
@@ -590,7 +842,7 @@ static int stream_render(const cli *c, int argc, char **argv)
             char *one[1] = { (char *)p + 1 };
             if (!lib && (ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
                 goto out;
-            if ((ex = add_samples(lib, one, 1, &paths)) != EXIT_OK)
+            if ((ex = add_samples(lib, one, 1, &paths, NULL)) != EXIT_OK)
                 goto out;
             continue;
         }
@@ -1001,8 +1253,8 @@ static int store_frag(const cli *c, int argc, char **argv, int optimize)
     arr = json_array();
     if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
         goto out;
-    ex = optind < argc ? add_samples(lib, argv + optind, argc - optind, &files)
-                       : add_query(lib, NULL, &files);
+    ex = optind < argc ? add_samples(lib, argv + optind, argc - optind, &files, NULL)
+                       : add_query(lib, NULL, &files, NULL);
     if (ex != EXIT_OK)
         goto out;
     for (i = 0; i < files.n; i++) {

@@ -408,12 +408,18 @@ static const cmd_doc cmd_docs[] = {
     { "Streaming (doc/streaming.md)",
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
+      "           [--mirror DIR] [--fail-primary FROM[:TO] | --slow-primary MS@FROM[:TO]]\n"
+      "           [--failover MS] [--recheck MS]\n"
       "           [--out DIR] [--dir FOLDER | --query Q | ID...]",
       "play a seeded note script from disk, paced in\n"
       "real time; per-second CSV and PNG in --out;\n"
       "--ramp finds the highest clean polyphony; from\n"
       "the library (not --dir) it publishes the engine's\n"
-      "health each second (LIBRARY/stream/health.json)" },
+      "health each second (LIBRARY/stream/health.json);\n"
+      "--mirror DIR: each file's copy under DIR (or in\n"
+      "DIR/index: export-media, setlist mirror), read\n"
+      "when the primary fails or is late (--fail-primary,\n"
+      "--slow-primary: the primary fails those seconds)" },
     { NULL, "stream monitor", "stream monitor [--once] [--interval S]",
       "the live health of the engine playing this\n"
       "library: underruns, voices dropped, lowest ring\n"

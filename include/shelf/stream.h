@@ -55,7 +55,29 @@ typedef struct shelf_stream_opts {
     double fault_delay_rate; /* fraction of reads delayed by fault_delay_ms */
     uint32_t fault_delay_ms;
     uint64_t fault_seed;
+    /* Added with failover (fields only ever come at the end). */
+    int fault_medium;        /* the reads the faults above hit: 0 all,
+                                SHELF_STREAM_PRIMARY the primary's,
+                                SHELF_STREAM_MIRROR the mirror's */
+    uint32_t failover_ms;    /* a read of a mirrored sample still in flight
+                                on the primary after this long (or half the
+                                time until its voice runs dry, if sooner, at
+                                least 5 ms; offline: this alone) is sent to
+                                the mirror too: 100 */
+    uint32_t recheck_ms;     /* a failed primary is tried again (reopened by
+                                path, identity checked, one read that must
+                                take under failover_ms) this often: 500 */
+    /* Called with one line (borrowed for the call) when a sample's reads
+     * switch to its mirror or its primary comes back, on the engine's
+     * scheduler thread: keep it short (no blocking I/O beyond a log
+     * line).  May be NULL. */
+    void (*log)(void *ud, const char *line);
+    void *log_ud;
 } shelf_stream_opts;
+
+/* Media, for shelf_stream_opts.fault_medium. */
+#define SHELF_STREAM_PRIMARY 1
+#define SHELF_STREAM_MIRROR  2
 
 /*
  * Create an engine and start its threads.  *out is owned: free with
@@ -82,6 +104,23 @@ SHELF_API const char *shelf_stream_errmsg(const shelf_stream *s);
  * SHELF_ENOMEM, SHELF_EINVAL (too many samples).
  */
 SHELF_API int shelf_stream_add(shelf_stream *s, const char *path, int *id);
+
+/*
+ * Give sample id a mirror: the same file on a second medium (another
+ * card, stick or disk).  A read that fails on the primary, or is still in
+ * flight at its deadline (shelf_stream_opts.failover_ms), is read from the
+ * mirror, in time for the voice; the sample's reads then go to the mirror
+ * until a probe every recheck_ms finds the primary back (reopened by path,
+ * the same size and modification time, a read that succeeds in time).
+ * A primary that disappears (unmounted, pulled) and comes back at the
+ * same path is taken up again the same way, mirror or not.  The mirror
+ * must have the primary's size and its first 64 KiB (header and first
+ * audio); it is opened now and stays open.  Control thread, before
+ * voices play the sample; one mirror per sample.  Errors:
+ * SHELF_ENOTFOUND (no sample id), SHELF_EINVAL (not a copy: the message
+ * says why), SHELF_EEXIST (it has a mirror), SHELF_EIO, SHELF_ENOMEM.
+ */
+SHELF_API int shelf_stream_add_mirror(shelf_stream *s, int id, const char *path);
 
 /* Facts about an added sample.  Control thread. */
 typedef struct shelf_stream_sample_info {
@@ -244,9 +283,18 @@ typedef struct shelf_stream_stats {
     uint64_t loop_ram;       /* chunk look-ups served by a loop's RAM copy
                                 (a forward loop's start, a whole backward or
                                 alternating loop) */
-    uint64_t failovers;      /* reads served by a mirror after the primary
-                                medium failed or was late: always 0 until
-                                failover to a second medium is built */
+    uint64_t failovers;      /* chunk reads a mirror served because the
+                                primary failed, was late or was down */
+    uint64_t failover_switches; /* times a sample's reads moved to its mirror
+                                (its primary failed or lost a race) */
+    uint64_t failover_returns;/* times a failed primary came back (a probe
+                                reopened it) and reads returned to it */
+    uint64_t failover_hedged;/* primary reads also sent to the mirror because
+                                they missed their deadline */
+    uint64_t failover_probes;/* probes of failed primaries (not in reads) */
+    double failover_avg_us, failover_max_us; /* from the submit of the
+                                primary read that failed or was late to the
+                                mirror's copy being ready */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -438,6 +486,16 @@ typedef struct shelf_stress_opts {
      * shelf_stream_health_publish).  May be NULL. */
     void (*tick)(void *ud, shelf_stream *s, int last);
     void *tick_ud;
+    /* Failover (added later; fields only ever come at the end). */
+    const char *const *mirrors; /* mirrors[i]: the mirror of paths[i]
+                                (shelf_stream_add_mirror), or NULL; the
+                                array may be NULL */
+    double fail_at;          /* from this second of the run (> 0) the
+                                primary fails: every read and probe of it
+                                (EIO), through the engine's fault layer */
+    double fail_until;       /* ... until this second (0: to the end) */
+    uint32_t fail_slow_ms;   /* instead of failing, each primary read
+                                then takes this much longer */
 } shelf_stress_opts;
 
 /* One second of a stress run (one CSV row). */
@@ -452,6 +510,8 @@ typedef struct shelf_stress_row {
     double mb_per_s;         /* bytes read */
     double cb_max_us;        /* slowest audio callback */
     uint64_t late;           /* callbacks that missed their deadline */
+    uint64_t failovers;      /* chunk reads a mirror served */
+    int primary_failing;     /* 1 when fail_at..fail_until covered the second */
 } shelf_stress_row;
 
 typedef struct shelf_stress_result {

@@ -141,7 +141,7 @@ void shelf__cache_trim(shelf__cache *c, uint64_t budget)
 
     while (ch && atomic_load(&c->bytes) > budget) {
         shelf__chunk *prev = ch->lprev;
-        if (!ch->pinned && atomic_load_explicit(&ch->refs, memory_order_acquire) == 0) {
+        if (!ch->pinned && !ch->reads && atomic_load_explicit(&ch->refs, memory_order_acquire) == 0) {
             shelf__cache_remove(c, ch);
             atomic_fetch_add(&c->evictions, 1);
         }

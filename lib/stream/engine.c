@@ -5,11 +5,15 @@
  * ring filled: it collects finished reads into the cache, hands chunks to
  * the rings, orders new reads by urgency (time until each ring runs dry),
  * merges identical requests, retries failed reads, and when the disk falls
- * behind fades out the lowest-ranked voices.
+ * behind fades out the lowest-ranked voices.  Failover: a sample's reads
+ * go to its mirror when its primary fails or misses a deadline, and back
+ * when a probe finds the primary again (reopened by path: hot swap).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,6 +111,8 @@ static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf
     if (!o->io_threads) o->io_threads = 2;
     if (!o->cache_bytes) o->cache_bytes = 256u << 20;
     if (!o->spike_ms) o->spike_ms = 50;
+    if (!o->failover_ms) o->failover_ms = 100;
+    if (!o->recheck_ms) o->recheck_ms = 500;
     if (!o->retries) o->retries = 2;
     else if (o->retries < 0) o->retries = 0;
     if (o->rate < 1000 || o->rate > 768000)
@@ -126,6 +132,10 @@ static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf
     if (!(o->fault_error_rate >= 0 && o->fault_error_rate <= 1 && o->fault_delay_rate >= 0 &&
           o->fault_delay_rate <= 1))
         return shelf__seterr(err, SHELF_EINVAL, "fault rates must lie in 0..1");
+    if (o->fault_medium < 0 || o->fault_medium > 2)
+        return shelf__seterr(err, SHELF_EINVAL, "fault medium %d out of range", o->fault_medium);
+    if (o->failover_ms > 60000 || o->recheck_ms > 3600000)
+        return shelf__seterr(err, SHELF_EINVAL, "failover or recheck time out of range");
     return SHELF_OK;
 }
 
@@ -226,13 +236,14 @@ void shelf_stream_free(shelf_stream *s)
         free(sm->head);
         free(sm->loopc);
         free(sm->path);
-        if (sm->fd >= 0)
-            close(sm->fd);
-        if (sm->fd_direct >= 0)
-            close(sm->fd_direct);
-        if (sm->sf)
-            sf_close(sm->sf);
-        pthread_mutex_destroy(&sm->sf_lock);
+        free(sm->mpath);
+    }
+    /* Every handle still open: the samples' own, and old ones reads
+     * dropped at the stop still referenced. */
+    while (s->fhs) {
+        shelf__fh *fh = s->fhs;
+        s->fhs = fh->next;
+        shelf__fh_close(fh);
     }
     shelf__cache_release(&s->cache);
     shelf__health_free(s->hl);
@@ -361,51 +372,66 @@ static void unload_chunks(shelf_stream *s, shelf__chunk **dst, uint32_t n)
 
 int shelf_stream_add(shelf_stream *s, const char *path, int *id)
 {
-    int n = atomic_load(&s->nsamples), rc = SHELF_OK;
+    int n = atomic_load(&s->nsamples), rc = SHELF_OK, fd;
     shelf__sample *sm;
+    shelf__fh *fh = NULL;
     unsigned char hdr[65536];
     ssize_t got;
     uint64_t head_frames;
     struct statvfs vfs;
+    struct stat st;
 
     *id = -1;
     if (n >= s->o.max_samples)
         return shelf__seterr(&s->err, SHELF_EINVAL, "too many samples (at most %d)", s->o.max_samples);
     sm = &s->samples[n];
     memset(sm, 0, sizeof *sm);
-    sm->fd = sm->fd_direct = -1;
-    pthread_mutex_init(&sm->sf_lock, NULL);
-    if (!(sm->path = shelf__strdup(path))) {
+    if (!(sm->path = shelf__strdup(path)) || !(fh = shelf__calloc(1, sizeof *fh))) {
         rc = SHELF_ENOMEM;
         goto out;
     }
-    if ((sm->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    atomic_init(&fh->fd, -1);
+    atomic_init(&fh->fd_direct, -1);
+    pthread_mutex_init(&fh->sf_lock, NULL);
+    fh->refs = 1;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         rc = shelf__seterr_errno(&s->err, errno, "cannot open '%s'", path);
         goto out;
     }
-    got = pread(sm->fd, hdr, sizeof hdr, 0);
+    atomic_store(&fh->fd, fd);
+    pthread_mutex_lock(&s->cache.lock);
+    sm->pfh = fh;
+    fh->next = s->fhs;
+    s->fhs = fh;
+    pthread_mutex_unlock(&s->cache.lock);
+    if (fstat(fd, &st) != 0) {
+        rc = shelf__seterr_errno(&s->err, errno, "cannot read '%s'", path);
+        goto out;
+    }
+    sm->id_size = (uint64_t)st.st_size;
+    sm->id_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    got = pread(fd, hdr, sizeof hdr, 0);
     if (got < 0) {
         rc = shelf__seterr_errno(&s->err, errno, "cannot read '%s'", path);
         goto out;
     }
     if (shelf__wav_parse(hdr, (size_t)got, &sm->wi) == SHELF_OK) {
-        struct stat st;
         sm->direct = 1;
         sm->rate = sm->wi.rate;
         sm->channels = sm->wi.channels;
         sm->bpf = (uint32_t)sm->channels * (sm->wi.enc == SHELF__PCM16 ? 2 : sm->wi.enc == SHELF__PCM24 ? 3 : 4);
         /* A data chunk longer than the file (streams written without a
          * final size) ends at the end of the file. */
-        if (fstat(sm->fd, &st) == 0 && sm->wi.data_off + sm->wi.data_len > (uint64_t)st.st_size)
+        if (sm->wi.data_off + sm->wi.data_len > (uint64_t)st.st_size)
             sm->wi.data_len = (uint64_t)st.st_size > sm->wi.data_off ? (uint64_t)st.st_size - sm->wi.data_off : 0;
         sm->frames = (int64_t)(sm->wi.data_len / sm->bpf);
         if (!(s->o.flags & SHELF_STREAM_NO_DIRECT))
-            sm->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+            atomic_store(&fh->fd_direct, open(path, O_RDONLY | O_CLOEXEC | O_DIRECT));
         sm->chunk_frames = s->o.chunk_bytes / sm->bpf;
     } else {
         SF_INFO info;
         memset(&info, 0, sizeof info);
-        if (!(sm->sf = sf_open(path, SFM_READ, &info))) {
+        if (!(fh->sf = sf_open(path, SFM_READ, &info))) {
             rc = shelf__seterr(&s->err, SHELF_EFORMAT, "cannot decode '%s': %s", path,
                                sf_strerror(NULL));
             goto out;
@@ -423,7 +449,7 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
         rc = shelf__seterr(&s->err, SHELF_EFORMAT, "cannot stream '%s': no audio", path);
         goto out;
     }
-    if (n == 0 && fstatvfs(sm->fd, &vfs) == 0 && vfs.f_bsize >= 512 && vfs.f_bsize <= 65536 &&
+    if (n == 0 && fstatvfs(fd, &vfs) == 0 && vfs.f_bsize >= 512 && vfs.f_bsize <= 65536 &&
         !(vfs.f_bsize & (vfs.f_bsize - 1)))
         s->align = (uint32_t)vfs.f_bsize;
     sm->nchunks = (sm->frames + sm->chunk_frames - 1) / sm->chunk_frames;
@@ -451,7 +477,7 @@ int shelf_stream_add(shelf_stream *s, const char *path, int *id)
     }
     if ((rc = load_chunks(s, sm, n, 0, sm->head_chunks, sm->head)) != SHELF_OK)
         goto out;
-    if (sm->fd_direct >= 0)
+    if (atomic_load(&fh->fd_direct) >= 0)
         s->direct_used = 1;
     *id = n;
     atomic_store_explicit(&s->nsamples, n + 1, memory_order_release);
@@ -461,14 +487,110 @@ out:
         unload_chunks(s, sm->head, sm->head_chunks);
     free(sm->head);
     free(sm->path);
-    if (sm->fd >= 0)
-        close(sm->fd);
-    if (sm->fd_direct >= 0)
-        close(sm->fd_direct);
-    if (sm->sf)
-        sf_close(sm->sf);
-    pthread_mutex_destroy(&sm->sf_lock);
+    if (sm->pfh) {
+        pthread_mutex_lock(&s->cache.lock);
+        shelf__fh_unref(s, sm->pfh);
+        pthread_mutex_unlock(&s->cache.lock);
+    } else {
+        shelf__fh_close(fh);
+    }
     memset(sm, 0, sizeof *sm);
+    return rc;
+}
+
+/* pread all of len bytes at off (fewer only at the end of the file). */
+static ssize_t pread_all(int fd, unsigned char *buf, size_t len, off_t off)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int shelf_stream_add_mirror(shelf_stream *s, int id, const char *path)
+{
+    enum { CMP = 65536 };
+    shelf__sample *sm;
+    shelf__fh *fh = NULL, *pfh;
+    unsigned char *a = NULL, *b = NULL;
+    struct stat st;
+    ssize_t na, nb;
+    int e, rc = SHELF_OK;
+
+    if (id < 0 || id >= atomic_load(&s->nsamples))
+        return shelf__seterr(&s->err, SHELF_ENOTFOUND, "no sample %d", id);
+    sm = &s->samples[id];
+    if (!path)
+        return shelf__seterr(&s->err, SHELF_EINVAL, "no mirror given for '%s'", sm->path);
+    if (atomic_load_explicit(&sm->mfh, memory_order_acquire))
+        return shelf__seterr(&s->err, SHELF_EEXIST, "'%s' has a mirror already", sm->path);
+    if ((e = shelf__fh_open(s, sm, path, 0, &fh)) != 0) {
+        if (e == ESTALE)
+            return shelf__seterr(&s->err, SHELF_EINVAL, "mirror '%s' is not a copy of '%s'",
+                                 path, sm->path);
+        return shelf__seterr_errno(&s->err, e, "cannot open mirror '%s'", path);
+    }
+    if (fstat(atomic_load(&fh->fd), &st) != 0) {
+        rc = shelf__seterr_errno(&s->err, errno, "cannot read mirror '%s'", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size != sm->id_size) {
+        rc = shelf__seterr(&s->err, SHELF_EINVAL, "mirror '%s' is not a copy of '%s' (%llu bytes, not %llu)",
+                           path, sm->path, (unsigned long long)st.st_size,
+                           (unsigned long long)sm->id_size);
+        goto out;
+    }
+    /* The same header and first audio: a cheap check that it is a copy
+     * (the catalog's hashes say more; the engine knows only paths). */
+    if (!(a = shelf__malloc(CMP)) || !(b = shelf__malloc(CMP))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&s->cache.lock);
+    pfh = sm->pfh;
+    pfh->refs++;
+    pthread_mutex_unlock(&s->cache.lock);
+    na = pread_all(atomic_load(&pfh->fd), a, CMP, 0);
+    e = errno;
+    pthread_mutex_lock(&s->cache.lock);
+    shelf__fh_unref(s, pfh);
+    pthread_mutex_unlock(&s->cache.lock);
+    if (na < 0) {
+        rc = shelf__seterr_errno(&s->err, e, "cannot read '%s'", sm->path);
+        goto out;
+    }
+    if ((nb = pread_all(atomic_load(&fh->fd), b, CMP, 0)) < 0) {
+        rc = shelf__seterr_errno(&s->err, errno, "cannot read mirror '%s'", path);
+        goto out;
+    }
+    if (na != nb || memcmp(a, b, (size_t)na) != 0) {
+        rc = shelf__seterr(&s->err, SHELF_EINVAL, "mirror '%s' is not a copy of '%s' (its first bytes differ)",
+                           path, sm->path);
+        goto out;
+    }
+    if (!(sm->mpath = shelf__strdup(path))) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&s->cache.lock);
+    fh->next = s->fhs;
+    s->fhs = fh;
+    pthread_mutex_unlock(&s->cache.lock);
+    atomic_store_explicit(&sm->mfh, fh, memory_order_release);
+    fh = NULL;
+out:
+    shelf__fh_close(fh);
+    free(a);
+    free(b);
     return rc;
 }
 
@@ -679,8 +801,15 @@ void shelf_stream_drop_caches(shelf_stream *s)
     pthread_mutex_lock(&s->cache.lock);
     shelf__cache_trim(&s->cache, 0);
     pthread_mutex_unlock(&s->cache.lock);
-    for (i = 0; i < n; i++)
-        posix_fadvise(s->samples[i].fd, 0, 0, POSIX_FADV_DONTNEED);
+    for (i = 0; i < n; i++) {
+        shelf__sample *sm = &s->samples[i];
+        shelf__fh *m = atomic_load_explicit(&sm->mfh, memory_order_acquire);
+        pthread_mutex_lock(&s->cache.lock);
+        posix_fadvise(atomic_load(&sm->pfh->fd), 0, 0, POSIX_FADV_DONTNEED);
+        if (m)
+            posix_fadvise(atomic_load(&m->fd), 0, 0, POSIX_FADV_DONTNEED);
+        pthread_mutex_unlock(&s->cache.lock);
+    }
 }
 
 /* ---- counters ------------------------------------------------------------- */
@@ -708,6 +837,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
 {
     shelf_stream *s = (shelf_stream *)cs;
     shelf_stream_stats st;
+    uint64_t n;
 
     memset(&st, 0, sizeof st);
     st.blocks = atomic_load(&s->c_blocks);
@@ -737,6 +867,13 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.loop_wraps = atomic_load(&s->c_loop_wraps);
     st.loop_ram = atomic_load(&s->c_loop_ram);
     st.failovers = atomic_load(&s->c_failovers);
+    st.failover_switches = atomic_load(&s->c_switches);
+    st.failover_returns = atomic_load(&s->c_returns);
+    st.failover_hedged = atomic_load(&s->c_hedged);
+    st.failover_probes = atomic_load(&s->c_probes);
+    n = atomic_load(&s->c_failover_timed);
+    st.failover_avg_us = n ? (double)atomic_load(&s->c_failover_ns) / 1000.0 / (double)n : 0;
+    st.failover_max_us = (double)atomic_load(&s->c_failover_max_ns) / 1000.0;
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -1304,15 +1441,143 @@ static int rank_less(const shelf__voice *a, const shelf__voice *b)
     return la < lb;
 }
 
-/* A finished read: into the cache, or retried, or failed for good. */
+/* ---- failover (doc/streaming.md, "Failover and hot swap") ---------------- */
+
+/* Queue a line for o.log; sched_main sends the queue after its pass,
+ * outside the cache lock.  Scheduler thread. */
+static void sched_log(shelf_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sched_log(shelf_stream *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!s->o.log)
+        return;
+    if (s->nlogq >= (int)(sizeof s->logq / sizeof s->logq[0])) {
+        s->nlogq_more++;            /* told as one line after the pass */
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(s->logq[s->nlogq++], sizeof s->logq[0], fmt, ap);
+    va_end(ap);
+}
+
+static shelf__fh *mirror_of(shelf__sample *sm)
+{
+    return atomic_load_explicit(&sm->mfh, memory_order_acquire);
+}
+
+/* Where a new read of sm goes: the mirror while the primary is down. */
+static int medium_for(shelf__sample *sm)
+{
+    return sm->down && mirror_of(sm) ? SHELF__MIRROR : SHELF__PRIMARY;
+}
+
+/* Point r at a medium of its sample (the mirror only when there is one):
+ * its files, with a reference.  Under the cache lock. */
+static void req_route(shelf_stream *s, shelf__req *r, int medium)
+{
+    shelf__sample *sm = &s->samples[r->sample];
+    shelf__fh *m = mirror_of(sm);
+
+    shelf__fh_unref(s, r->fh);
+    r->medium = medium == SHELF__MIRROR && m ? SHELF__MIRROR : SHELF__PRIMARY;
+    r->fh = r->medium == SHELF__MIRROR ? m : sm->pfh;
+    r->fh->refs++;
+}
+
+static void watch_remove(shelf_stream *s, shelf__req *r)
+{
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else if (s->watch == r)
+        s->watch = r->wnext;
+    if (r->wnext)
+        r->wnext->wprev = r->wprev;
+    r->wprev = r->wnext = NULL;
+}
+
+/* The primary of sm failed (why): new reads go to its mirror, when it has
+ * one, and a probe tries the primary again in recheck_ms. */
+static void mark_down(shelf_stream *s, shelf__sample *sm, const char *why, int e)
+{
+    if (sm->down)
+        return;
+    sm->down = 1;
+    s->ndown++;
+    sm->recheck_at = now_s() + s->o.recheck_ms / 1000.0;
+    if (mirror_of(sm)) {
+        atomic_fetch_add(&s->c_switches, 1);
+        sched_log(s, "'%s' %s%s%s: reading its mirror '%s'", sm->path, why, e ? ": " : "",
+                  e ? strerror(e) : "", sm->mpath);
+    } else {
+        sched_log(s, "'%s' %s%s%s (no mirror): trying it again every %u ms", sm->path, why,
+                  e ? ": " : "", e ? strerror(e) : "", s->o.recheck_ms);
+    }
+}
+
+/* A probe came back: on success (in time) the reopened files replace the
+ * primary's and reads return to it. */
+static void probe_done(shelf_stream *s, shelf__sample *sm, shelf__req *r)
+{
+    double took = r->t_due - r->t_submit;
+
+    sm->probing = 0;
+    atomic_fetch_add(&s->c_probes, 1);
+    if (r->res == 0 && r->newfh && took * 1000.0 <= s->o.failover_ms) {
+        shelf__fh *old = sm->pfh;
+        r->newfh->next = s->fhs;
+        s->fhs = r->newfh;
+        sm->pfh = r->newfh;
+        r->newfh = NULL;
+        shelf__fh_unref(s, old);    /* closed once no read uses it */
+        sm->down = 0;
+        s->ndown--;
+        atomic_fetch_add(&s->c_returns, 1);
+        sched_log(s, "'%s' is back: reading it again", sm->path);
+    } else {
+        sm->recheck_at = now_s() + s->o.recheck_ms / 1000.0;
+    }
+    shelf__req_free(r);
+}
+
+/* A finished read: into the cache, or failed over to the mirror, or
+ * retried, or failed for good. */
 static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
 {
     shelf__chunk *ch = r->ch;
     shelf__sample *sm = &s->samples[r->sample];
+    int m = mirror_of(sm) != NULL;
 
+    watch_remove(s, r);
+    shelf__fh_unref(s, r->fh);
+    r->fh = NULL;
+    if (r->probe) {
+        probe_done(s, sm, r);
+        return;
+    }
+    ch->reads--;
     shelf__lat_record(s, r->t_due - r->t_submit);
     atomic_fetch_add(&s->c_reads, 1);
+    if (ch->state == SHELF__CH_READY) {
+        /* The other copy (primary or mirror) came first. */
+        shelf__req_free(r);
+        return;
+    }
     if (r->res == 0) {
+        if (r->medium == SHELF__MIRROR) {
+            atomic_fetch_add(&s->c_failovers, 1);
+            if (r->t_failed > 0) {
+                /* It stands in for a primary read that failed or was late. */
+                uint64_t ns = r->t_due > r->t_failed ? (uint64_t)((r->t_due - r->t_failed) * 1e9) : 0;
+                uint64_t max = atomic_load(&s->c_failover_max_ns);
+                atomic_fetch_add(&s->c_failover_timed, 1);
+                atomic_fetch_add(&s->c_failover_ns, ns);
+                while (ns > max && !atomic_compare_exchange_weak(&s->c_failover_max_ns, &max, ns))
+                    ;
+            }
+            if (r->hedged)
+                mark_down(s, sm, "was late", 0);    /* the mirror won the race */
+        }
         if (r->via_uring)
             atomic_fetch_add(&s->c_reads_uring, 1);
         if (r->used_direct)
@@ -1326,15 +1591,110 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         return;
     }
     atomic_fetch_add(&s->c_read_errors, 1);
+    if (r->medium == SHELF__PRIMARY && m) {
+        mark_down(s, sm, "cannot be read", r->res);
+        if (ch->reads > 0) {        /* its hedge on the mirror is in flight */
+            shelf__req_free(r);
+            return;
+        }
+        /* Fail over at once: the mirror reads it, no retry used. */
+        r->t_failed = r->t_submit;
+        req_route(s, r, SHELF__MIRROR);
+        ch->reads++;
+        r->next = *resubmit;
+        *resubmit = r;
+        return;
+    }
+    if (ch->reads > 0) {            /* the other copy may still come */
+        shelf__req_free(r);
+        return;
+    }
     if (++ch->attempts <= s->o.retries) {
+        int to = medium_for(sm);
+        if (to == SHELF__MIRROR && r->medium == SHELF__PRIMARY)
+            r->t_failed = r->t_submit;
         r->attempt = ch->attempts;
+        r->hedged = 0;
+        req_route(s, r, to);
+        ch->reads++;
         r->next = *resubmit;
         *resubmit = r;
         return;
     }
     ch->state = SHELF__CH_FAILED;
     atomic_fetch_add(&s->c_lost, 1);
+    if (r->medium == SHELF__PRIMARY)
+        mark_down(s, sm, "lost a chunk", r->res);
     shelf__req_free(r);
+}
+
+/* Probes of failed primaries due now, and hedges: a primary read of a
+ * sample with a mirror still in flight at its deadline is sent to the
+ * mirror too (the first copy back fills the chunk).  Under the cache lock. */
+static void failover_pass(shelf_stream *s, int nsamples, shelf__req **resubmit)
+{
+    double now = now_s();
+    shelf__req *r, *nr;
+    int i;
+
+    for (r = s->watch; r; r = r->wnext) {
+        if (r->hedged || now < r->t_deadline || !mirror_of(&s->samples[r->sample]))
+            continue;
+        if (!(nr = shelf__calloc(1, sizeof *nr)))
+            return;
+        r->hedged = 1;
+        nr->sample = r->sample;
+        nr->k = r->k;
+        nr->ch = r->ch;
+        nr->attempt = r->attempt;
+        nr->hedged = 1;
+        nr->t_failed = r->t_submit;
+        req_route(s, nr, SHELF__MIRROR);
+        r->ch->reads++;
+        atomic_fetch_add(&s->c_hedged, 1);
+        nr->next = *resubmit;
+        *resubmit = nr;
+    }
+    for (i = 0; i < nsamples && s->ndown > 0; i++) {
+        shelf__sample *sm = &s->samples[i];
+        if (!sm->down || sm->probing || now < sm->recheck_at)
+            continue;
+        if (!(nr = shelf__calloc(1, sizeof *nr)))
+            return;
+        nr->sample = i;
+        nr->probe = 1;
+        nr->medium = SHELF__PRIMARY;
+        sm->probing = 1;
+        nr->next = *resubmit;
+        *resubmit = nr;
+    }
+}
+
+/* Submit the queued reads; watch the primary's reads of mirrored samples
+ * for their deadline: failover_ms, or half the time until the voice runs
+ * dry when sooner (at least 5 ms; not offline, where the render waits for
+ * the data and a voice is always about to run dry). */
+static void submit_all(shelf_stream *s, shelf__req *list)
+{
+    shelf__req *r;
+    int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
+
+    while ((r = list)) {
+        list = r->next;
+        shelf__io_submit(s, r);
+        if (!r->probe && r->medium == SHELF__PRIMARY && !r->hedged &&
+            mirror_of(&s->samples[r->sample])) {
+            double d = s->o.failover_ms / 1000.0;
+            if (!offline && r->dry > 0 && r->dry / 2 < d)
+                d = r->dry / 2 > 0.005 ? r->dry / 2 : 0.005;
+            r->t_deadline = r->t_submit + d;
+            r->wprev = NULL;
+            r->wnext = s->watch;
+            if (s->watch)
+                s->watch->wprev = r;
+            s->watch = r;
+        }
+    }
 }
 
 static void *sched_main(void *arg)
@@ -1478,6 +1838,9 @@ static void *sched_main(void *arg)
             nr->sample = v->sample;
             nr->k = wants[i].k;
             nr->ch = ch;
+            nr->dry = wants[i].dry;
+            req_route(s, nr, medium_for(&s->samples[v->sample]));
+            ch->reads++;
             req_k[wants[i].voice] = wants[i].k;
             atomic_fetch_add(&s->cache.misses, 1);
             nr->next = resubmit;
@@ -1499,12 +1862,19 @@ static void *sched_main(void *arg)
                 last_drop = now_s();
             }
         }
+        failover_pass(s, nsamples, &resubmit);
         shelf__cache_trim(&s->cache, s->cache.budget);
         pthread_mutex_unlock(&s->cache.lock);
-        while ((r = resubmit)) {
-            resubmit = r->next;
-            shelf__io_submit(s, r);
+        submit_all(s, resubmit);
+        for (i = 0; i < s->nlogq; i++)
+            s->o.log(s->o.log_ud, s->logq[i]);
+        if (s->nlogq_more) {
+            char line[96];
+            snprintf(line, sizeof line, "and %d more switches or returns at the same time",
+                     s->nlogq_more);
+            s->o.log(s->o.log_ud, line);
         }
+        s->nlogq = s->nlogq_more = 0;
         atomic_fetch_add(&s->pass, 1);
         pthread_mutex_lock(&s->wlock);
         pthread_cond_broadcast(&s->rcond);

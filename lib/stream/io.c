@@ -6,7 +6,9 @@
  * libsndfile (sf_seek + sf_readf_float) on the workers.  Fault injection
  * (failed and delayed reads) lives here, so every caller sees it the same
  * way.  Also: the WAV header parser and the PCM to float conversion that
- * both the streamed and the RAM paths use.
+ * both the streamed and the RAM paths use.  The files of a sample's
+ * copies (primary, mirror) are reference-counted handles (shelf__fh); a
+ * probe reopens a failed primary by path on a worker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "stream_int.h"
@@ -227,17 +230,18 @@ static ssize_t pread_full(int fd, unsigned char *buf, size_t len, uint64_t off)
     return (ssize_t)got;
 }
 
-/* Read the bytes of r (direct path) on this thread; sets r->res. */
+/* Read the bytes of r (direct path) from r->fh on this thread; sets r->res. */
 static void read_direct(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64_t a0)
 {
     ssize_t got = -EINVAL;
+    int fdd = atomic_load(&r->fh->fd_direct);
 
-    if (sm->fd_direct >= 0) {
-        got = pread_full(sm->fd_direct, r->buf, r->buflen, a0);
+    if (fdd >= 0) {
+        got = pread_full(fdd, r->buf, r->buflen, a0);
         r->used_direct = got >= 0;
     }
     if (got == -EINVAL) {   /* O_DIRECT refused here: buffered from now on */
-        got = pread_full(sm->fd, r->buf, r->buflen, a0);
+        got = pread_full(atomic_load(&r->fh->fd), r->buf, r->buflen, a0);
         r->used_direct = 0;
     }
     (void)s;
@@ -249,17 +253,22 @@ static void read_direct(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint6
         r->res = 0;
 }
 
-/* Fill r->data from libsndfile (decode path). */
+/* Fill r->data from libsndfile through r->fh (decode path). */
 static void read_sndfile(shelf__sample *sm, shelf__req *r)
 {
+    shelf__fh *fh = r->fh;
     sf_count_t got;
 
-    pthread_mutex_lock(&sm->sf_lock);
-    if (sf_seek(sm->sf, r->k * (sf_count_t)sm->chunk_frames, SEEK_SET) < 0)
+    if (!fh || !fh->sf) {
+        r->res = EBADF;
+        return;
+    }
+    pthread_mutex_lock(&fh->sf_lock);
+    if (sf_seek(fh->sf, r->k * (sf_count_t)sm->chunk_frames, SEEK_SET) < 0)
         got = -1;
     else
-        got = sf_readf_float(sm->sf, r->data, r->frames);
-    pthread_mutex_unlock(&sm->sf_lock);
+        got = sf_readf_float(fh->sf, r->data, r->frames);
+    pthread_mutex_unlock(&fh->sf_lock);
     r->res = got == (sf_count_t)r->frames ? 0 : EIO;
 }
 
@@ -299,6 +308,8 @@ void shelf__req_free(shelf__req *r)
 {
     if (!r)
         return;
+    if (r->newfh)
+        shelf__fh_close(r->newfh);
     free_aligned(r->buf);
     free(r->data);
     free(r);
@@ -317,6 +328,12 @@ int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float 
     *errno_out = 0;
     r.sample = (int)(sm - s->samples);
     r.k = k;
+    /* The primary's files as they are now (the scheduler may replace
+     * them meanwhile: the reference keeps these open). */
+    pthread_mutex_lock(&s->cache.lock);
+    r.fh = sm->pfh;
+    r.fh->refs++;
+    pthread_mutex_unlock(&s->cache.lock);
     if ((rc = req_prepare(s, sm, &r, &a0)) != SHELF_OK)
         goto out;
     if (sm->direct)
@@ -333,9 +350,124 @@ int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float 
     *frames = r.frames;
     r.data = NULL;
 out:
+    if (r.fh) {
+        pthread_mutex_lock(&s->cache.lock);
+        shelf__fh_unref(s, r.fh);
+        pthread_mutex_unlock(&s->cache.lock);
+    }
     free_aligned(r.buf);
     free(r.data);
     return rc;
+}
+
+/* ---- file handles --------------------------------------------------------- */
+
+void shelf__fh_close(shelf__fh *fh)
+{
+    int fd;
+
+    if (!fh)
+        return;
+    if ((fd = atomic_load(&fh->fd)) >= 0)
+        close(fd);
+    if ((fd = atomic_load(&fh->fd_direct)) >= 0)
+        close(fd);
+    if (fh->sf)
+        sf_close(fh->sf);
+    pthread_mutex_destroy(&fh->sf_lock);
+    free(fh);
+}
+
+void shelf__fh_unref(shelf_stream *s, shelf__fh *fh)
+{
+    shelf__fh **pp;
+
+    if (!fh || --fh->refs > 0)
+        return;
+    for (pp = &s->fhs; *pp && *pp != fh; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = fh->next;
+    shelf__fh_close(fh);
+}
+
+int shelf__fh_open(shelf_stream *s, const shelf__sample *sm, const char *path, int identity,
+                   shelf__fh **out)
+{
+    shelf__fh *fh;
+    struct stat st;
+    int fd, e = 0;
+
+    *out = NULL;
+    if (!(fh = shelf__calloc(1, sizeof *fh)))
+        return ENOMEM;
+    atomic_init(&fh->fd, -1);
+    atomic_init(&fh->fd_direct, -1);
+    pthread_mutex_init(&fh->sf_lock, NULL);
+    fh->refs = 1;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        e = errno;
+        goto out;
+    }
+    atomic_store(&fh->fd, fd);
+    if (fstat(fd, &st) != 0) {
+        e = errno;
+        goto out;
+    }
+    if (identity && ((uint64_t)st.st_size != sm->id_size ||
+                     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != sm->id_mtime_ns)) {
+        e = ESTALE;         /* another file at that path now */
+        goto out;
+    }
+    if (sm->direct) {
+        if (!(s->o.flags & SHELF_STREAM_NO_DIRECT))
+            atomic_store(&fh->fd_direct, open(path, O_RDONLY | O_CLOEXEC | O_DIRECT));
+    } else {
+        SF_INFO info;
+        memset(&info, 0, sizeof info);
+        if (!(fh->sf = sf_open(path, SFM_READ, &info))) {
+            e = EIO;
+            goto out;
+        }
+        if (info.frames != sm->frames || info.channels != sm->channels ||
+            info.samplerate != sm->rate) {
+            e = ESTALE;
+            goto out;
+        }
+    }
+    *out = fh;
+    return 0;
+out:
+    shelf__fh_close(fh);
+    return e;
+}
+
+/* A probe (worker thread): reopen the primary by path, check it is the
+ * same file, and read its chunk 0 from the medium (O_DIRECT where the
+ * filesystem allows).  On success r->newfh holds the new files. */
+static void probe_run(shelf_stream *s, shelf__sample *sm, shelf__req *r)
+{
+    shelf__fh *fh = NULL;
+    uint64_t a0;
+
+    if (atomic_load(&s->fault_primary) == SHELF__FAULT_FAIL) {
+        r->res = EIO;
+        return;
+    }
+    if ((r->res = shelf__fh_open(s, sm, sm->path, 1, &fh)) != 0)
+        return;
+    r->fh = fh;
+    if (sm->direct) {
+        chunk_range(s, sm, 0, &a0, &r->buflen, &r->lead, &r->frames);
+        read_direct(s, sm, r, a0);
+    } else {
+        read_sndfile(sm, r);
+    }
+    r->fh = NULL;
+    if (r->res == 0)
+        r->newfh = fh;
+    else
+        shelf__fh_close(fh);
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -363,7 +495,9 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->qlock);
 
         sm = &s->samples[r->sample];
-        if (r->injected_error) {
+        if (r->probe) {
+            probe_run(s, sm, r);
+        } else if (r->injected_error) {
             r->res = EIO;
         } else if (sm->direct) {
             chunk_range(s, sm, r->k, &a0, &r->buflen, &r->lead, &r->frames);
@@ -482,12 +616,26 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     uint64_t a0;
     double now = now_s();
 
+    int fm = s->o.fault_medium, timed = atomic_load(&s->fault_primary);
+    /* The rate faults hit the media fault_medium says (salts 1 and 2 on
+     * the primary, as before mirrors, 3 and 4 on the mirror); probes
+     * see only the timed fault of the primary. */
+    int hit = !r->probe && (fm == 0 || fm == r->medium + 1);
+    uint64_t salt = r->medium == SHELF__MIRROR ? 3 : 1;
+
     r->t_submit = now;
     r->used_direct = r->via_uring = 0;
-    r->injected_error = shelf__stream_fault(s->o.fault_seed, s->o.fault_error_rate,
-                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 1);
-    r->injected_delay = shelf__stream_fault(s->o.fault_seed, s->o.fault_delay_rate,
-                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, 2);
+    r->delay_s = s->o.fault_delay_ms / 1000.0;
+    r->injected_error = hit && shelf__stream_fault(s->o.fault_seed, s->o.fault_error_rate,
+                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, salt);
+    r->injected_delay = hit && shelf__stream_fault(s->o.fault_seed, s->o.fault_delay_rate,
+                                     (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, salt + 1);
+    if (r->medium == SHELF__PRIMARY && timed == SHELF__FAULT_FAIL && !r->probe)
+        r->injected_error = 1;
+    if (r->medium == SHELF__PRIMARY && timed == SHELF__FAULT_SLOW) {
+        r->injected_delay = 1;
+        r->delay_s = atomic_load(&s->fault_slow_ms) / 1000.0;
+    }
     if (s->inflight++ == 0)
         s->busy_since = now;
     if (req_prepare(s, sm, r, &a0) != SHELF_OK) {
@@ -498,14 +646,14 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     }
     if (r->injected_error) {
         r->res = EIO;
-        r->t_due = now + (r->injected_delay ? s->o.fault_delay_ms / 1000.0 : 0);
+        r->t_due = now + (r->injected_delay ? r->delay_s : 0);
         hold(s, r);
         return;
     }
-    if (s->uring && sm->direct && sm->fd_direct >= 0) {
+    if (!r->probe && s->uring && sm->direct && atomic_load(&r->fh->fd_direct) >= 0) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(s->uring);
         if (sqe) {
-            io_uring_prep_read(sqe, sm->fd_direct, r->buf, (unsigned)r->buflen, a0);
+            io_uring_prep_read(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen, a0);
             io_uring_sqe_set_data(sqe, r);
             if (io_uring_submit(s->uring) == 1) {
                 s->uring_inflight++;
@@ -529,7 +677,7 @@ static void finish(shelf_stream *s, shelf__req *r, double done, shelf__req **lis
 {
     if (r->injected_delay && !r->injected_error) {
         r->injected_delay = 0;
-        r->t_due = done + s->o.fault_delay_ms / 1000.0;
+        r->t_due = done + r->delay_s;
         hold(s, r);
         return;
     }
@@ -551,8 +699,9 @@ static void uring_done(shelf_stream *s, shelf__req *r, int res, double now, shel
         uint32_t frames;
         chunk_range(s, sm, r->k, &a0, &len, &lead, &frames);
         if (res == -EINVAL) {
-            close(sm->fd_direct);
-            sm->fd_direct = -1;
+            int fdd = atomic_exchange(&r->fh->fd_direct, -1);
+            if (fdd >= 0)
+                close(fdd);
         }
         read_direct(s, sm, r, a0);
     } else if (res < 0) {

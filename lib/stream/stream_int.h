@@ -76,10 +76,30 @@ void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float
 struct io_uring;
 typedef struct shelf__chunk shelf__chunk;
 
+/* The media a read goes to. */
+enum { SHELF__PRIMARY = 0, SHELF__MIRROR = 1 };
+
+/*
+ * The open files of one copy of a sample: the primary or its mirror.  A
+ * primary that failed and came back (reopened by path, identity checked)
+ * gets a new one; the old one is closed once no read uses it.  refs (the
+ * sample's own reference and one per read using it) and the list link are
+ * under the cache lock.  The descriptors are atomic because the scheduler
+ * gives up O_DIRECT (fd_direct = -1) while workers read.
+ */
+typedef struct shelf__fh {
+    _Atomic int fd;          /* buffered */
+    _Atomic int fd_direct;   /* O_DIRECT, or -1 */
+    SNDFILE *sf;             /* decode path; guarded by sf_lock */
+    pthread_mutex_t sf_lock;
+    int refs;
+    struct shelf__fh *next;  /* the engine's list of open handles */
+} shelf__fh;
+
 typedef struct shelf__sample {
     char *path;
-    int fd;                  /* buffered */
-    int fd_direct;           /* O_DIRECT, or -1 */
+    shelf__fh *pfh;          /* the primary's files; replaced by the
+                                scheduler under the cache lock */
     int direct;              /* 1: raw PCM path; 0: libsndfile decode */
     shelf__wavinfo wi;
     int rate, channels;
@@ -101,10 +121,21 @@ typedef struct shelf__sample {
     int64_t loop_k0;
     uint32_t loop_nk;
     shelf__chunk **loopc;
-    SNDFILE *sf;             /* decode path; guarded by sf_lock */
-    pthread_mutex_t sf_lock;
     int pinned;
     _Atomic uint64_t underruns; /* of its voices (audio thread adds) */
+    /* Failover (doc/streaming.md, "Failover and hot swap").  The mirror
+     * is the same file on a second medium, set once by the control
+     * thread (release store) and read by the scheduler. */
+    char *mpath;
+    shelf__fh *_Atomic mfh;
+    /* The primary's identity when added: a file reopened after a hot
+     * swap must have the same size and modification time. */
+    uint64_t id_size;
+    int64_t id_mtime_ns;
+    /* Scheduler only: the primary failed (reads go to the mirror, when
+     * there is one) and is tried again at recheck_at by a probe. */
+    int down, probing;
+    double recheck_at;
 } shelf__sample;
 
 /* ---- chunk cache --------------------------------------------------------- */
@@ -118,6 +149,8 @@ struct shelf__chunk {
                                 thread only decrements */
     int state;               /* SHELF__CH_...; under the cache lock */
     int attempts;            /* failed read attempts so far */
+    int reads;               /* reads of it in flight (a hedged one has two);
+                                never evicted while any is */
     int pinned;
     uint32_t frames;
     float *data;             /* frames * channels floats */
@@ -213,8 +246,19 @@ typedef struct shelf__voice {
 typedef struct shelf__req {
     int sample;
     int64_t k;
-    shelf__chunk *ch;
+    shelf__chunk *ch;        /* NULL for a probe */
     int attempt;
+    int medium;              /* SHELF__PRIMARY or SHELF__MIRROR */
+    shelf__fh *fh;           /* the files read (a reference) */
+    int probe;               /* reopen the primary by path and read chunk 0 */
+    shelf__fh *newfh;        /* a probe's reopened files (owned) */
+    double delay_s;          /* injected delay of the completion */
+    /* Failover (scheduler only): a primary read still in flight at
+     * t_deadline is sent to the mirror too (hedged); t_failed is when the
+     * read the mirror stands in for was submitted to the primary. */
+    double dry, t_deadline, t_failed;
+    int hedged;
+    struct shelf__req *wprev, *wnext; /* the scheduler's watched reads */
     double t_submit, t_due;  /* t_due: completion held until (fault delay) */
     int injected_error, injected_delay;
     int res;                 /* 0 or an errno value */
@@ -269,6 +313,17 @@ struct shelf_stream {
     int uring_ok;
     struct io_uring *uring;
     int inflight;            /* scheduler only */
+    int ndown;               /* samples whose primary is down (scheduler) */
+    shelf__req *watch;       /* primary reads with a mirror (scheduler) */
+    shelf__fh *fhs;          /* every open shelf__fh (cache lock) */
+    /* Lines for o.log, written under the cache lock, sent after it. */
+    char logq[8][320];
+    int nlogq, nlogq_more;   /* lines queued; lines past the queue */
+    /* Timed fault of the primary (tests, the stress test): 0 none,
+     * SHELF__FAULT_FAIL every primary read and probe fails (EIO),
+     * SHELF__FAULT_SLOW each is delayed by fault_slow_ms. */
+    _Atomic int fault_primary;
+    _Atomic uint32_t fault_slow_ms;
     int uring_inflight;
     shelf__req *delayed;     /* completions held by fault delay */
     pthread_t *workers;
@@ -282,7 +337,8 @@ struct shelf_stream {
     _Atomic uint64_t c_blocks, c_started, c_active, c_not_ready, c_underruns,
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
-        c_loop_ram, c_failovers;
+        c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
+        c_failover_ns, c_failover_max_ns, c_failover_timed;
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
@@ -298,7 +354,18 @@ struct shelf_stream {
     struct shelf__health *hl;/* the health window; control thread */
 };
 
+enum { SHELF__FAULT_FAIL = 1, SHELF__FAULT_SLOW = 2 };
+
 /* io.c */
+/* Open path as a copy of sm (O_DIRECT too for the direct path, libsndfile
+ * otherwise) with refs 1, not yet in the engine's list; an errno value on
+ * failure.  identity: the file must have sm's size and mtime. */
+int shelf__fh_open(shelf_stream *s, const shelf__sample *sm, const char *path, int identity,
+                   shelf__fh **out);
+/* Close and free fh (refs no longer matter). */
+void shelf__fh_close(shelf__fh *fh);
+/* Drop a reference; closed and unlisted at 0.  Under the cache lock. */
+void shelf__fh_unref(shelf_stream *s, shelf__fh *fh);
 int shelf__io_start(shelf_stream *s);
 void shelf__io_stop(shelf_stream *s);
 /* Queue a read of chunk k of sample (the chunk is LOADING). Scheduler. */

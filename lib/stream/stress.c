@@ -186,7 +186,9 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         goto out;
     for (i = 0; i < npaths; i++) {
         shelf_stream_sample_info si;
-        if ((rc = shelf_stream_add(st.s, paths[i], &id)) != SHELF_OK) {
+        if ((rc = shelf_stream_add(st.s, paths[i], &id)) != SHELF_OK ||
+            (so.mirrors && so.mirrors[i] &&
+             (rc = shelf_stream_add_mirror(st.s, id, so.mirrors[i])) != SHELF_OK)) {
             snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(st.s));
             goto out;
         }
@@ -227,6 +229,14 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
     for (;;) {
         double t, dt, next = t_start + (double)(res->nrows + 1);
         shelf_stress_row *row;
+        int failing;
+
+        /* The primary's timed fault, second by second. */
+        failing = so.fail_at > 0 && (double)res->nrows >= so.fail_at - 1e-9 &&
+                  (so.fail_until <= 0 || (double)res->nrows < so.fail_until - 1e-9);
+        atomic_store(&st.s->fault_slow_ms, so.fail_slow_ms);
+        atomic_store(&st.s->fault_primary,
+                     !failing ? 0 : so.fail_slow_ms ? SHELF__FAULT_SLOW : SHELF__FAULT_FAIL);
 
         ts.tv_sec = (time_t)next;
         ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
@@ -273,6 +283,8 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         row->mb_per_s = dt > 0 ? (double)(cur.bytes_read - prev.bytes_read) / dt / 1e6 : 0;
         row->cb_max_us = (double)atomic_exchange(&st.cb_max_ns, 0) / 1000.0;
         row->late = atomic_exchange(&st.late, 0);
+        row->failovers = cur.failovers - prev.failovers;
+        row->primary_failing = failing;
         late_total += row->late;
         prev = cur;
         if (row->t >= so.duration - 0.01 || (so.stop && *so.stop))
@@ -321,18 +333,20 @@ int shelf_stress_write_csv(const shelf_stress_result *r, const char *path)
         return shelf__errno_rc(errno);
     fprintf(f, "t,voices,underruns,not_ready,read_errors,chunks_lost,dropped,spikes,reads,"
                "cache_hits,cache_misses,min_fill_pct,lat_p50_us,lat_p99_us,lat_p999_us,"
-               "lat_max_us,disk_busy,mb_per_s,callback_max_us,late_callbacks\n");
+               "lat_max_us,disk_busy,mb_per_s,callback_max_us,late_callbacks,failovers,"
+               "primary_failing\n");
     for (i = 0; i < r->nrows; i++) {
         const shelf_stress_row *w = &r->rows[i];
         fprintf(f, "%.3f,%d,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,"
-                   "%.1f,%.3f,%.2f,%.1f,%llu\n",
+                   "%.1f,%.3f,%.2f,%.1f,%llu,%llu,%d\n",
                 w->t, w->voices, (unsigned long long)w->underruns,
                 (unsigned long long)w->not_ready, (unsigned long long)w->read_errors,
                 (unsigned long long)w->chunks_lost, (unsigned long long)w->dropped,
                 (unsigned long long)w->spikes, (unsigned long long)w->reads,
                 (unsigned long long)w->cache_hits, (unsigned long long)w->cache_misses,
                 w->min_fill_pct, w->lat_p50_us, w->lat_p99_us, w->lat_p999_us, w->lat_max_us,
-                w->busy, w->mb_per_s, w->cb_max_us, (unsigned long long)w->late);
+                w->busy, w->mb_per_s, w->cb_max_us, (unsigned long long)w->late,
+                (unsigned long long)w->failovers, w->primary_failing);
     }
     bad = ferror(f);
     if (fclose(f) != 0 || bad)

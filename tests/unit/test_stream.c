@@ -2194,6 +2194,345 @@ TEST(loop_modes_limits)
     shelf_stream_free(s);
 }
 
+/* ---- failover to a mirror and hot swap ------------------------------------------ */
+
+/* Copy a file byte for byte, keeping its modification time. */
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[2 * PATH_MAX + 32];
+
+    ASSERT(snprintf(cmd, sizeof cmd, "cp -p '%s' '%s'", from, to) < (int)sizeof cmd);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+typedef void (*block_hook)(shelf_stream *s, int64_t t, void *ud);
+
+/*
+ * Render the notes of n (note-ons only: no len, no loops) through s, which
+ * the caller made (OFFLINE) with its samples and mirrors, the way
+ * shelf_notes_render does: blocks of 128 frames cut at note starts, waiting
+ * for reads before each.  hook (may be NULL) runs before each block.
+ */
+static float *render_on(shelf_stream *s, const shelf_notes *n, int64_t frames, block_hook hook,
+                        void *ud)
+{
+    float *out = calloc((size_t)frames * 2 + 1, sizeof *out);
+    int64_t t = 0;
+    size_t next = 0;
+
+    ASSERT(out != NULL);
+    while (t < frames) {
+        int64_t until = t + 128;
+        while (next < n->nnotes && n->notes[next].at <= t) {
+            const shelf_note *nt = &n->notes[next++];
+            ASSERT(shelf_stream_voice_start(s, nt->sample, nt->offset, nt->pitch, nt->gain,
+                                            nt->priority) >= 0);
+        }
+        if (next < n->nnotes && n->notes[next].at < until)
+            until = n->notes[next].at;
+        if (until > frames)
+            until = frames;
+        if (hook)
+            hook(s, t, ud);
+        ASSERT_OK(shelf_stream_wait_ready(s, (uint32_t)(until - t)));
+        shelf_stream_render(s, (uint32_t)(until - t), out + 2 * t);
+        t = until;
+    }
+    return out;
+}
+
+static const char mirror_script[] =
+    "shelf-notes 1\n"
+    "sample a.wav\n"
+    "sample b.wav\n"
+    "sample c.flac\n"
+    "note 0 0\n"
+    "note 100 1 pitch=1.5 gain=0.5\n"
+    "note 1000 2 offset=30000\n";
+
+/* The set in dir/p (primary) and dir/m (mirror, copies); an engine with
+ * both added, one voice per sample. */
+static shelf_stream *mirrored_engine(const char *dir, shelf_stream_opts o, char paths[3][PATH_MAX])
+{
+    char pdir[PATH_MAX], mdir[PATH_MAX], mp[PATH_MAX];
+    static const char *const names[3] = { "a.wav", "b.wav", "c.flac" };
+    shelf_stream *s = NULL;
+    int i, id;
+
+    test_pathf(pdir, sizeof pdir, "%s/p", dir);
+    test_pathf(mdir, sizeof mdir, "%s/m", dir);
+    if (access(pdir, F_OK) != 0) {
+        ASSERT(mkdir(pdir, 0700) == 0 && mkdir(mdir, 0700) == 0);
+        make_set(pdir, paths);
+        for (i = 0; i < 3; i++)
+            copy_file(paths[i], test_pathf(mp, sizeof mp, "%s/%s", mdir, names[i]));
+    }
+    for (i = 0; i < 3; i++)
+        test_pathf(paths[i], PATH_MAX, "%s/%s", pdir, names[i]);
+    o.flags |= SHELF_STREAM_OFFLINE;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 3; i++) {
+        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
+        ASSERT_EQ_INT(id, i);
+        ASSERT_OKM(shelf_stream_errmsg(s),
+                   shelf_stream_add_mirror(s, id, test_pathf(mp, sizeof mp, "%s/%s", mdir, names[i])));
+    }
+    return s;
+}
+
+/*
+ * Every primary read fails (the engine's fault layer, primary only): each
+ * sample fails over on its first streamed read, the mirror serves every
+ * chunk after it, and the render is the RAM render to the bit.  Exact
+ * counts: one read error and one switch per sample (one voice each, so one
+ * read in flight each), failovers = the reads of a clean render.
+ */
+TEST(failover_exact)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(mirror_script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats clean, st;
+    shelf_stream *s;
+    int64_t frames;
+    float *ref, *got;
+
+    s = mirrored_engine(dir, o, paths);     /* makes the files */
+    shelf_stream_free(s);
+    ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
+    free(render(n, pp, small_opts(0), &frames, &clean));
+    ASSERT(clean.reads > 10);
+    o.fault_error_rate = 1;
+    o.fault_medium = SHELF_STREAM_PRIMARY;
+    o.recheck_ms = 600000;                  /* no probe within the test */
+    s = mirrored_engine(dir, o, paths);
+    got = render_on(s, n, frames, NULL, NULL);
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    shelf_stream_free(s);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(st.read_errors, 3);
+    ASSERT_EQ_INT(st.failover_switches, 3);
+    ASSERT_EQ_INT(st.failovers, clean.reads);
+    ASSERT_EQ_INT(st.reads, clean.reads + 3);
+    ASSERT_EQ_INT(st.chunks_lost, 0);
+    ASSERT_EQ_INT(st.underruns, 0);
+    ASSERT_EQ_INT(st.failover_returns, 0);
+    ASSERT_EQ_INT(st.failover_hedged, 0);
+    ASSERT(st.failover_max_us > 0);
+
+    /* Faults on the mirror only change nothing while the primary holds. */
+    o.fault_medium = SHELF_STREAM_MIRROR;
+    s = mirrored_engine(dir, o, paths);
+    got = (free(got), render_on(s, n, frames, NULL, NULL));
+    shelf_stream_get_stats(s, &st);
+    shelf_stream_free(s);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(st.read_errors, 0);
+    ASSERT_EQ_INT(st.failovers, 0);
+    ASSERT_EQ_INT(st.reads, clean.reads);
+    free(ref);
+    free(got);
+    shelf_notes_free(n);
+}
+
+/* A slow primary: each first read misses its deadline, is hedged on the
+ * mirror, which wins; the samples switch; nothing is lost. */
+TEST(failover_hedged_when_late)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(mirror_script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats st;
+    shelf_stream *s;
+    int64_t frames;
+    float *ref, *got;
+
+    s = mirrored_engine(dir, o, paths);
+    shelf_stream_free(s);
+    ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
+    o.failover_ms = 10;
+    o.recheck_ms = 600000;
+    s = mirrored_engine(dir, o, paths);
+    atomic_store(&s->fault_slow_ms, 400);
+    atomic_store(&s->fault_primary, SHELF__FAULT_SLOW);
+    got = render_on(s, n, frames, NULL, NULL);
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    shelf_stream_free(s);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(st.failover_hedged, 3);
+    ASSERT_EQ_INT(st.failover_switches, 3);
+    ASSERT_EQ_INT(st.read_errors, 0);
+    ASSERT_EQ_INT(st.chunks_lost, 0);
+    ASSERT(st.failovers > 3);
+    /* From the late read's submit to the mirror's copy: the deadline and
+     * one read, far less than the 400 ms the primary took. */
+    ASSERT(st.failover_max_us >= 10000 && st.failover_max_us < 300000);
+    free(ref);
+    free(got);
+    shelf_notes_free(n);
+}
+
+typedef struct swap_ctx {
+    int64_t fail_at, back_at;   /* output frames */
+    const char *path, *aside;   /* the primary of sample 0, and where it goes meanwhile */
+    int phase;
+    shelf__fh *before;
+} swap_ctx;
+
+/* Before each block: the primary fails at fail_at (every read, and its
+ * file leaves its path, like a medium pulled out); at back_at the file is
+ * back and the fault gone; then wait for the probe to take it up. */
+static void swap_hook(shelf_stream *s, int64_t t, void *ud)
+{
+    swap_ctx *c = ud;
+
+    if (c->phase == 0 && t >= c->fail_at) {
+        c->before = s->samples[0].pfh;
+        atomic_store(&s->fault_primary, SHELF__FAULT_FAIL);
+        ASSERT(rename(c->path, c->aside) == 0);
+        c->phase = 1;
+    } else if (c->phase == 1 && t >= c->back_at) {
+        shelf_stream_stats st;
+        int i;
+        atomic_store(&s->fault_primary, 0);
+        ASSERT(rename(c->aside, c->path) == 0);
+        memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        for (i = 0; i < 2000; i++) {
+            shelf_stream_get_stats(s, &st);
+            if (st.failover_returns == 3)
+                break;
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        }
+        ASSERT_EQ_INT(st.failover_returns, 3);
+        c->phase = 2;
+    }
+}
+
+/*
+ * Hot swap: the primary fails mid-render and its file disappears; the
+ * mirror serves; a probe finds a different file at the path first (not
+ * taken: the identity differs), then the original back, reopens it (new
+ * files) and the reads return to it.  The render is the RAM one.
+ */
+TEST(failover_hot_swap_returns)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], aside[PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(mirror_script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats st;
+    shelf_stream *s;
+    swap_ctx c;
+    int64_t frames;
+    uint64_t fo_back;
+    float *ref, *got;
+
+    s = mirrored_engine(dir, o, paths);
+    shelf_stream_free(s);
+    ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
+    o.recheck_ms = 5;
+    o.failover_ms = 60000;      /* no hedge of a read a loaded machine made slow */
+    s = mirrored_engine(dir, o, paths);
+    memset(&c, 0, sizeof c);
+    c.fail_at = frames / 4;
+    c.back_at = frames / 2;
+    c.path = paths[0];
+    c.aside = test_pathf(aside, sizeof aside, "%s/a-away.wav", dir);
+    got = render_on(s, n, frames, swap_hook, &c);
+    ASSERT_EQ_INT(c.phase, 2);
+    ASSERT(s->samples[0].pfh != c.before);  /* reopened */
+    ASSERT(!s->samples[0].down);
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    fo_back = st.failovers;
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(st.failover_switches, 3);
+    ASSERT_EQ_INT(st.failover_returns, 3);
+    ASSERT_EQ_INT(st.chunks_lost, 0);
+    ASSERT_EQ_INT(st.underruns, 0);
+    ASSERT(st.failovers > 0);
+    ASSERT(st.failover_probes >= 3);
+    /* Back on the primary: a second pass reads none from the mirror. */
+    free(got);
+    got = render_on(s, n, frames, NULL, NULL);
+    shelf_stream_get_stats(s, &st);
+    shelf_stream_free(s);
+    ASSERT_EQ_INT(st.failovers, fo_back);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+
+    /* A different file at the path is not taken for the primary. */
+    o.recheck_ms = 5;
+    s = mirrored_engine(dir, o, paths);
+    atomic_store(&s->fault_primary, SHELF__FAULT_FAIL);
+    ASSERT(rename(paths[0], aside) == 0);
+    copy_file(paths[1], paths[0]);          /* another file, another size */
+    free(got);
+    {
+        float buf[256];
+        int v = shelf_stream_voice_start(s, 0, 0, 1.0, 1.0f, 0), i;
+        ASSERT(v >= 0);
+        memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        for (i = 0; i < 1000 && !st.failover_switches; i++) {
+            ASSERT_OK(shelf_stream_wait_ready(s, 128));
+            shelf_stream_render(s, 128, buf);
+            shelf_stream_get_stats(s, &st);
+        }
+        atomic_store(&s->fault_primary, 0);
+        for (i = 0; i < 100; i++) {
+            ASSERT_OK(shelf_stream_wait_ready(s, 128));
+            shelf_stream_render(s, 128, buf);
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        }
+    }
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.failover_switches, 1);
+    ASSERT_EQ_INT(st.failover_returns, 0);  /* the identity differs */
+    ASSERT(st.failover_probes > 0);
+    shelf_stream_free(s);
+    ASSERT(rename(aside, paths[0]) == 0);
+    free(ref);
+    shelf_notes_free(n);
+}
+
+/* add_mirror takes only a copy: same size, same first bytes. */
+TEST(failover_mirror_checks)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], other[PATH_MAX];
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream *s;
+    tg_spec a = TG_SPEC_INIT(SF_FORMAT_WAV | SF_FORMAT_PCM_24, 48000, 2, 48000 * 3);
+    int id;
+
+    s = mirrored_engine(dir, o, paths);
+    ASSERT_EQ_INT(shelf_stream_add_mirror(s, 0, paths[0]), SHELF_EEXIST);
+    ASSERT_EQ_INT(shelf_stream_add_mirror(s, 7, paths[0]), SHELF_ENOTFOUND);
+    shelf_stream_free(s);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, paths[0], &id));
+    ASSERT_EQ_INT(shelf_stream_add_mirror(s, id, paths[1]), SHELF_EINVAL);
+    ASSERT(strstr(shelf_stream_errmsg(s), "not a copy") != NULL);
+    a.seed = 77;                            /* the same size, other audio */
+    ASSERT_EQ_INT(tg_write(test_pathf(other, sizeof other, "%s/other.wav", dir), &a), 0);
+    ASSERT_EQ_INT(shelf_stream_add_mirror(s, id, other), SHELF_EINVAL);
+    ASSERT(strstr(shelf_stream_errmsg(s), "first bytes differ") != NULL);
+    ASSERT_EQ_INT(shelf_stream_add_mirror(s, id, "/nonexistent/x.wav"), SHELF_ENOTFOUND);
+    ASSERT_OK(shelf_stream_add_mirror(s, id, paths[0]));
+    shelf_stream_free(s);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -2214,6 +2553,8 @@ int main(int argc, char **argv)
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_modes_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
         TEST_ENTRY(loop_modes_limits),
+        TEST_ENTRY(failover_exact), TEST_ENTRY(failover_hedged_when_late),
+        TEST_ENTRY(failover_hot_swap_returns), TEST_ENTRY(failover_mirror_checks),
         TEST_END
     };
     return test_run(argc, argv, tests);
