@@ -13,34 +13,10 @@ const path = require('path');
 const fs = require('fs');
 const { chromium } = require(path.join(process.env.SHELF_SRC, 'tests/servers/node_modules/playwright-core'));
 
-const url = new URL(process.env.SHELF_URL);
-const token = url.searchParams.get('token');
-const base = url.origin;
+const T = require('./lib.js');
+const { ok, fail, check, apiGet, token, base, url } = T;
 const artifacts = process.env.SHELF_ARTIFACTS;
 const oddName = process.env.SHELF_ODD_NAME;
-let failed = 0;
-
-function ok(name) {
-    console.log(`ok   ${name}`);
-}
-function fail(name, why) {
-    failed++;
-    console.error(`FAIL ${name}: ${why}`);
-}
-function check(name, cond, why) {
-    if (cond)
-        ok(name);
-    else
-        fail(name, why);
-}
-
-/* The API from outside the page, with the token header. */
-async function apiGet(p) {
-    const r = await fetch(base + p, { headers: { 'X-Shelf-Token': token } });
-    if (!r.ok)
-        throw new Error(`GET ${p}: ${r.status}`);
-    return r.json();
-}
 
 async function shot(page, name) {
     if (artifacts)
@@ -339,7 +315,7 @@ async function run(page) {
           JSON.stringify(mine2));
 }
 
-main().then(() => process.exit(failed ? 1 : 0), (e) => {
+main().then(() => process.exit(T.failed ? 1 : 0), (e) => {
     console.error(`FAIL ${e.stack || e.message}`);
     process.exit(1);
 });

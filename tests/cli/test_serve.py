@@ -14,7 +14,6 @@ decoded to WAV, a missing file), peaks, the start-up line (text, --json),
 it starts is killed on every way out (finally, SIGTERM and SIGINT here, and
 PR_SET_PDEATHSIG when this script is killed outright).
 """
-import ctypes
 import glob
 import http.client
 import io
@@ -30,50 +29,13 @@ import time
 import urllib.parse
 import wave
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from servelib import check, die_with_parent, fail, finish, kill_all, ok, servers  # noqa: E402
+
 SHELF = os.environ["SHELF"]
 TG = os.environ["SHELF_TG"]
 SRC = os.environ["SHELF_SRC"]
 T = sys.argv[1]
-
-passed = failed = 0
-servers = []            # every server started, killed on the way out
-
-
-def ok(name):
-    global passed
-    passed += 1
-    print("ok   " + name)
-
-
-def fail(name, why=""):
-    global failed
-    failed += 1
-    print("FAIL %s%s" % (name, ": " + why if why else ""), file=sys.stderr)
-
-
-def check(name, cond, why=""):
-    (ok if cond else lambda n: fail(n, why))(name)
-
-
-def kill_all():
-    for p in servers:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def on_signal(sig, frame):
-    kill_all()
-    sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-
-
-def die_with_parent():
-    """In the child: be killed when this script dies, however it dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
 
 
 def start(lib, *args, env=None):
@@ -715,5 +677,4 @@ try:
 finally:
     kill_all()
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

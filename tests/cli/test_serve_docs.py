@@ -12,7 +12,6 @@ of changes: no token (401), the token only as a cookie or another Origin
 (403), a stale preview (409: the head moved, the expected version is wrong,
 the preview was used, is unknown or is another item's).
 """
-import ctypes
 import http.client
 import json
 import os
@@ -23,47 +22,11 @@ import sys
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from servelib import check, die_with_parent, fail, finish, kill_all, ok, servers  # noqa: E402
+
 SHELF = os.environ["SHELF"]
 T = sys.argv[1]
-
-passed = failed = 0
-servers = []
-
-
-def ok(name):
-    global passed
-    passed += 1
-    print("ok   " + name)
-
-
-def fail(name, why=""):
-    global failed
-    failed += 1
-    print("FAIL %s%s" % (name, ": " + why if why else ""), file=sys.stderr)
-
-
-def check(name, cond, why=""):
-    (ok if cond else lambda n: fail(n, why))(name)
-
-
-def kill_all():
-    for p in servers:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def on_signal(sig, frame):
-    kill_all()
-    sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-
-
-def die_with_parent():
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
 
 
 lib = os.path.join(T, "lib")
@@ -351,5 +314,4 @@ except Exception as e:          # noqa: BLE001  (reported, then the server is st
 finally:
     kill_all()
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()
