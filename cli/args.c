@@ -78,6 +78,16 @@ int cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+void cli_net_transfer(const cli_net *n, shelf_transfer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->ca_file = n->ca_file;
+    o->limit_upload = n->limit_up;
+    o->limit_download = n->limit_down;
+    o->connections = n->connections;
+}
+
 int cli_net_opt(cli_net *n, int ch, const char *arg)
 {
     uint64_t v;

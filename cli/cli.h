@@ -55,6 +55,9 @@ enum { CLI_OPT_CA_FILE = 0x1001, CLI_OPT_LIMIT_UP, CLI_OPT_LIMIT_DOWN, CLI_OPT_C
  * message printed for a bad value, or -1 when ch is none of them.  A RATE
  * is bytes per second with an optional K, M or G (1024-based): "10M". */
 int cli_net_opt(cli_net *n, int ch, const char *arg);
+/* The options of n as libshelf's transfer options (archive upload and
+ * download, project archives). */
+void cli_net_transfer(const cli_net *n, shelf_transfer_opts *o);
 /* A byte count with an optional K, M, G or T suffix; 0 on success. */
 int cli_parse_size(const char *s, uint64_t *out);
 

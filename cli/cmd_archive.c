@@ -114,16 +114,6 @@ static void xfer_clear(const char *dir)
     (void)rmdir(dir);
 }
 
-static void xfer_opts(const cli_net *n, shelf_transfer_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-    o->ca_file = n->ca_file;
-    o->limit_upload = n->limit_up;
-    o->limit_download = n->limit_down;
-    o->connections = n->connections;
-}
-
 /* Fetch name and its PAR2 files from target into a new folder dir. */
 static int xfer_fetch(const char *target, const cli_net *n, const char *name, char dir[4096])
 {
@@ -133,7 +123,7 @@ static int xfer_fetch(const char *target, const cli_net *n, const char *name, ch
 
     if ((ex = xfer_dir(dir)) != EXIT_OK)
         return ex;
-    xfer_opts(n, &o);
+    cli_net_transfer(n, &o);
     if ((rc = shelf_archive_download(target, name, dir, &o, NULL, &msg)) != SHELF_OK) {
         cli_error("%s", msg ? msg : shelf_strerror(rc));
         shelf_free(msg);
@@ -275,7 +265,7 @@ static int archive_export(const cli *c, int argc, char **argv, int everything)
         char *msg = NULL;
         unsigned nf = 0;
 
-        xfer_opts(&net, &xo);
+        cli_net_transfer(&net, &xo);
         if ((src = shelf_archive_upload(out_path, to, &xo, &nf, &msg)) != SHELF_OK) {
             cli_error("%s", msg ? msg : shelf_strerror(src));
             shelf_free(msg);

@@ -103,12 +103,7 @@ int cli_project_archive(const cli *c, shelf_library *lib, int unarchive, int arg
             json_decref(arr);
             return EXIT_USAGE;
         }
-    memset(&xo, 0, sizeof xo);
-    xo.size = sizeof xo;
-    xo.ca_file = net.ca_file;
-    xo.limit_upload = net.limit_up;
-    xo.limit_download = net.limit_down;
-    xo.connections = net.connections;
+    cli_net_transfer(&net, &xo);
     o.transfer = &xo;
     memset(&u, 0, sizeof u);
     u.c = c;

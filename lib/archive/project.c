@@ -128,16 +128,14 @@ static int progress(job *j, const char *phase, uint64_t done, uint64_t total)
     return j->o.progress(j->o.ud, &p);
 }
 
-/* DIR/project-archive/ID/: the same folder on every run, emptied first, so
- * a killed run leaves nothing the next one does not remove. */
+/* DIR/project-archive/ID/: the same folder on every run (what a killed run
+ * left there went when the lock was taken: job_lock). */
 static int job_dir(job *j)
 {
-    int e;
-
     if (!(j->dir = shelf__asprintf("%s/" SHELF__PARCHIVE_DIR "/%lld", j->lib->path, (long long)j->project)))
         return shelf__seterr(&j->lib->err, SHELF_ENOMEM, "out of memory");
-    if ((e = shelf__rmtree(j->dir)) != 0 || (mkdir(j->dir, 0700) != 0 && (e = errno) != 0))
-        return shelf__seterr_errno(&j->lib->err, e, "cannot make the folder '%s'", j->dir);
+    if (mkdir(j->dir, 0700) != 0)
+        return shelf__seterr_errno(&j->lib->err, errno, "cannot make the folder '%s'", j->dir);
     return SHELF_OK;
 }
 
@@ -183,30 +181,17 @@ int shelf__project_archive_running(shelf_library *lib, int64_t project)
     return held;
 }
 
-/* SHA-256 (hex) and size of the file at path. */
+/* SHA-256 (hex) and size of the file at path; the error on err. */
 static int hash_path(shelf__err *err, const char *path, char hex[SHELF_HASH_HEX], uint64_t *size)
 {
-    uint8_t h[SHELF_HASH_BYTES];
     void *buf = shelf__malloc(BUFSZ);
-    int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+    int e;
 
-    if (!buf) {
-        if (fd >= 0)
-            close(fd);
+    if (!buf)
         return shelf__seterr(err, SHELF_ENOMEM, "out of memory");
-    }
-    if (fd < 0) {
-        e = errno;
-        free(buf);
-        return shelf__seterr_errno(err, e, "cannot open '%s'", path);
-    }
-    e = shelf__sha256_fd(fd, buf, BUFSZ, h, size);
-    close(fd);
+    e = shelf__sha256_path(path, buf, BUFSZ, hex, size);
     free(buf);
-    if (e)
-        return shelf__seterr_errno(err, e, "cannot read '%s'", path);
-    shelf__hex(h, sizeof h, hex);
-    return SHELF_OK;
+    return e ? shelf__seterr_errno(err, e, "cannot read '%s'", path) : SHELF_OK;
 }
 
 /* ---- archiving ------------------------------------------------------------ */
@@ -242,18 +227,21 @@ static char *archive_name(job *j)
 }
 
 /* The file name in folder b has the bytes of the same name in folder a. */
-static int same_file(shelf_library *lib, const char *a, const char *b, const char *name, const char *target)
+static int same_file(shelf_library *lib, const char *a, const char *b, const char *name, const char *target,
+                     const char *known, uint64_t known_size)
 {
     char *pa = shelf__path_join(a, name), *pb = shelf__path_join(b, name);
     char ha[SHELF_HASH_HEX], hb[SHELF_HASH_HEX];
-    uint64_t sa = 0, sb = 0;
-    int rc;
+    uint64_t sa = known_size, sb = 0;
+    int rc = SHELF_OK;
 
+    if (known)
+        memcpy(ha, known, sizeof ha);   /* the sender's hash, taken at export */
     if (!pa || !pb)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     else if (access(pb, F_OK) != 0)
         rc = shelf__seterr(&lib->err, SHELF_ECORRUPT, "'%s' did not come back from %s", name, target);
-    else if ((rc = hash_path(&lib->err, pa, ha, &sa)) == SHELF_OK &&
+    else if ((known || (rc = hash_path(&lib->err, pa, ha, &sa)) == SHELF_OK) &&
              (rc = hash_path(&lib->err, pb, hb, &sb)) == SHELF_OK && (sa != sb || strcmp(ha, hb) != 0))
         rc = shelf__seterr(&lib->err, SHELF_ECORRUPT,
                            "'%s' at %s is not the file sent (%llu bytes, sha256 %.12s..., sent %llu, %.12s...)",
@@ -264,20 +252,21 @@ static int same_file(shelf_library *lib, const char *a, const char *b, const cha
 }
 
 /* Every file of folder a (flat) has a twin of the same bytes in folder b;
- * the archive (first) first. */
-static int same_files(shelf_library *lib, const char *a, const char *b, const char *first, const char *target)
+ * the archive (first, whose hash and size are known) first. */
+static int same_files(shelf_library *lib, const char *a, const char *b, const char *first, const char *sha,
+                      uint64_t size, const char *target)
 {
     DIR *d;
     struct dirent *de;
     int rc;
 
-    if ((rc = same_file(lib, a, b, first, target)) != SHELF_OK)
+    if ((rc = same_file(lib, a, b, first, target, sha, size)) != SHELF_OK)
         return rc;
     if (!(d = opendir(a)))
         return shelf__seterr_errno(&lib->err, errno, "cannot read the folder '%s'", a);
     while (rc == SHELF_OK && (de = readdir(d)) != NULL)
         if (de->d_name[0] != '.' && de->d_type != DT_DIR && strcmp(de->d_name, first) != 0)
-            rc = same_file(lib, a, b, de->d_name, target);
+            rc = same_file(lib, a, b, de->d_name, target, NULL, 0);
     closedir(d);
     return rc;
 }
@@ -451,7 +440,7 @@ static int step_export(job *j, const char *target, const char *name, int resumed
             shelf__seterr(&lib->err, rc, "%s", msg ? msg : shelf_strerror(rc));
             goto out;
         }
-        rc = same_files(lib, j->dir, back, name, target);
+        rc = same_files(lib, j->dir, back, name, sha, bytes, target);
         if (rc != SHELF_ECORRUPT || pass != SHELF__UPLOAD_RESUME)
             break;
     }
@@ -546,9 +535,14 @@ static int free_one(job *j, int64_t sid, const char *root, const char *rel, cons
             return rc;
         if (others)
             return SHELF_OK;
-        path = shelf__store_path(&lib->store, blob);
-        if (path && hash_path(&lib->err, path, hex, &size) == SHELF_OK && !strcmp(hex, sha))
-            *freed = size;
+        /* the blob's bytes were checked when it was stored; their size is
+         * what goes (no reading it whole only to delete it) */
+        if ((path = shelf__store_path(&lib->store, blob)) != NULL) {
+            struct stat sb;
+
+            if (stat(path, &sb) == 0)
+                *freed = (uint64_t)sb.st_size;
+        }
         free(path);
         return shelf__store_remove(&lib->store, blob);
     }

@@ -492,21 +492,14 @@ out:
 static int hash_file(shelf_library *lib, const char *dir, const char *rel, char hex[SHELF_HASH_HEX],
                      uint64_t *size)
 {
-    uint8_t h[SHELF_HASH_BYTES];
     char *p = shelf__path_join(dir, rel);
     void *buf = shelf__malloc((size_t)1 << 20);
-    int fd = -1, e = 0, rc = SHELF_OK;
+    int e, rc = SHELF_OK;
 
     if (!p || !buf)
         rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-    else if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
-        rc = errno == ENOENT ? SHELF_ENOTFOUND : shelf__seterr_errno(&lib->err, errno, "cannot open '%s'", p);
-    else if ((e = shelf__sha256_fd(fd, buf, (size_t)1 << 20, h, size)) != 0)
-        rc = shelf__seterr_errno(&lib->err, e, "cannot read '%s'", p);
-    else
-        shelf__hex(h, sizeof h, hex);
-    if (fd >= 0)
-        close(fd);
+    else if ((e = shelf__sha256_path(p, buf, (size_t)1 << 20, hex, size)) != 0)
+        rc = e == ENOENT ? SHELF_ENOTFOUND : shelf__seterr_errno(&lib->err, e, "cannot read '%s'", p);
     free(buf);
     free(p);
     return rc;

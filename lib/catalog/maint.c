@@ -96,24 +96,6 @@ static int load_items(shelf_library *lib, vitem **out, size_t *count, uint64_t *
     return SHELF_OK;
 }
 
-/* Hash a referenced file: 0 and hex, or an errno value. */
-static int hash_file(const char *path, void *buf, char hex[SHELF_HASH_HEX], uint64_t *size)
-{
-    uint8_t h[SHELF_HASH_BYTES];
-    int fd, e;
-
-    if (!path)
-        return EINVAL;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return errno;
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    e = shelf__sha256_fd(fd, buf, HASH_BUF, h, size);
-    close(fd);
-    if (!e)
-        shelf__hex(h, sizeof h, hex);
-    return e;
-}
-
 /* Write changed missing flags in one transaction. */
 static int store_flags(shelf_library *lib, vitem *v, size_t n)
 {
@@ -256,7 +238,7 @@ static int verify_run(shelf_library *lib, shelf_verify_cb cb, shelf_verify_progr
              * next import of its original repairs it. */
             it->now_missing = problem != 0;
         } else {
-            e = hash_file(it->path, buf, hex, &size);
+            e = shelf__sha256_path(it->path, buf, HASH_BUF, hex, &size);
             if (e == ENOENT || e == ENOTDIR)
                 problem = SHELF_VERIFY_MISSING;
             else if (e)

@@ -151,6 +151,11 @@ int shelf__is_hash_hex(const char *s);
  */
 int shelf__sha256_fd(int fd, void *buf, size_t bufsize,
                      uint8_t out[SHELF_HASH_BYTES], uint64_t *size);
+/* The SHA-256 of the file at path as 64 lowercase hex digits (and its size,
+ * may be NULL), read sequentially with the caller's buffer.  Returns 0 or
+ * an errno value (ENOENT: no such file). */
+int shelf__sha256_path(const char *path, void *buf, size_t bufsize, char hex[SHELF_HASH_HEX],
+                       uint64_t *size);
 
 /* Paths. */
 /* Join a and b with one '/'; owned result or NULL. */

@@ -3,6 +3,7 @@
  * extensions where it has them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -108,4 +109,22 @@ int shelf__is_hash_hex(const char *s)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return s[i] == '\0';
+}
+
+int shelf__sha256_path(const char *path, void *buf, size_t bufsize, char hex[SHELF_HASH_HEX],
+                       uint64_t *size)
+{
+    uint8_t h[SHELF_HASH_BYTES];
+    int fd, e;
+
+    if (!path)
+        return EINVAL;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    e = shelf__sha256_fd(fd, buf, bufsize, h, size);
+    close(fd);
+    if (!e)
+        shelf__hex(h, sizeof h, hex);
+    return e;
 }
