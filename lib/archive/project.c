@@ -304,6 +304,49 @@ static int check_fetched(job *j, const char *path, shelf__bag *bag)
     return rc;
 }
 
+/* The bag's sample files (data/samples/...) by their SHA-256, sorted, so a
+ * project's samples are looked up in it without a walk each. */
+typedef struct held {
+    char hex[SHELF_HASH_HEX];
+    shelf__bag_file *f;
+} held;
+
+static int cmp_held(const void *a, const void *b)
+{
+    return strcmp(((const held *)a)->hex, ((const held *)b)->hex);
+}
+
+static held *bag_samples(shelf__bag *bag, size_t *n)
+{
+    held *v = shelf__calloc(bag->nfiles ? bag->nfiles : 1, sizeof *v);
+    size_t i;
+
+    *n = 0;
+    if (!v)
+        return NULL;
+    for (i = 0; i < bag->nfiles; i++)
+        if (!strncmp(bag->files[i].path, "data/samples/", 13)) {
+            shelf__hex(bag->files[i].sha256, SHELF_HASH_BYTES, v[*n].hex);
+            v[(*n)++].f = &bag->files[i];
+        }
+    if (*n > 1)
+        qsort(v, *n, sizeof *v, cmp_held);
+    return v;
+}
+
+/* The bag's file of the bytes sha, or NULL. */
+static shelf__bag_file *bag_find(const held *v, size_t n, const char *sha)
+{
+    held key;
+    const held *h;
+
+    if (!sha || strlen(sha) != SHELF_HASH_HEX - 1)
+        return NULL;
+    memcpy(key.hex, sha, sizeof key.hex);
+    h = n ? bsearch(&key, v, n, sizeof *v, cmp_held) : NULL;
+    return h ? h->f : NULL;
+}
+
 /* The project's samples (directly or through its patches) that the bag
  * holds at their catalog SHA-256, into archived_samples; the state then
  * "verified".  One transaction. */
@@ -311,12 +354,16 @@ static int record_verified(job *j, shelf__bag *bag, const char *sha, uint64_t by
 {
     shelf_library *lib = j->lib;
     sqlite3_stmt *sel = NULL, *ins = NULL;
-    char prefix[48], hex[SHELF_HASH_HEX];
+    size_t nh = 0;
+    held *hv = bag_samples(bag, &nh);
     int rc, r;
-    size_t i;
 
-    if ((rc = shelf__begin(lib)) != SHELF_OK)
+    if (!hv)
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if ((rc = shelf__begin(lib)) != SHELF_OK) {
+        free(hv);
         return rc;
+    }
     sel = shelf__prepare(lib, "SELECT s.id, s.sha256 FROM samples s WHERE s.id IN (\n"
                               "  SELECT sample_id FROM project_samples WHERE project_id = ?1 UNION\n"
                               "  SELECT ps.sample_id FROM project_patches pp JOIN patch_samples ps\n"
@@ -333,17 +380,9 @@ static int record_verified(job *j, shelf__bag *bag, const char *sha, uint64_t by
     while ((r = sqlite3_step(sel)) == SQLITE_ROW) {
         int64_t sid = sqlite3_column_int64(sel, 0);
         const char *ssha = (const char *)sqlite3_column_text(sel, 1);
-        int held = 0;
 
-        snprintf(prefix, sizeof prefix, "data/samples/%lld/", (long long)sid);
-        for (i = 0; i < bag->nfiles && !held; i++) {
-            if (strncmp(bag->files[i].path, prefix, strlen(prefix)) != 0)
-                continue;
-            shelf__hex(bag->files[i].sha256, SHELF_HASH_BYTES, hex);
-            held = ssha && !strcmp(hex, ssha);
-        }
-        if (!held)
-            continue;
+        if (!bag_find(hv, nh, ssha))
+            continue;       /* the bag does not hold these bytes: not freed */
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, j->project);
         sqlite3_bind_int64(ins, 2, sid);
@@ -371,6 +410,7 @@ static int record_verified(job *j, shelf__bag *bag, const char *sha, uint64_t by
     sqlite3_bind_int64(ins, 4, (sqlite3_int64)j->st->samples);
     rc = sqlite3_step(ins) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot write to the catalog");
 out:
+    free(hv);
     sqlite3_finalize(sel);
     sqlite3_finalize(ins);
     if (rc == SHELF_OK)
@@ -906,37 +946,13 @@ out:
     return rc;
 }
 
-/* The staged file of sample sid whose bytes are sha, or NULL. */
-static const char *staged_of(shelf__bag *bag, int64_t sid, const char *sha)
-{
-    char prefix[48], hex[SHELF_HASH_HEX];
-    size_t i;
-
-    snprintf(prefix, sizeof prefix, "data/samples/%lld/", (long long)sid);
-    for (i = 0; i < bag->nfiles; i++) {
-        if (!bag->files[i].staged || strncmp(bag->files[i].path, prefix, strlen(prefix)) != 0)
-            continue;
-        shelf__hex(bag->files[i].sha256, SHELF_HASH_BYTES, hex);
-        if (!strcmp(hex, sha))
-            return bag->files[i].staged;
-    }
-    /* the same bytes under another id (a sample shared by two archives) */
-    for (i = 0; i < bag->nfiles; i++) {
-        if (!bag->files[i].staged || strncmp(bag->files[i].path, "data/samples/", 13) != 0)
-            continue;
-        shelf__hex(bag->files[i].sha256, SHELF_HASH_BYTES, hex);
-        if (!strcmp(hex, sha))
-            return bag->files[i].staged;
-    }
-    return NULL;
-}
-
 /* Bring back one archived sample from the staged bag. */
-static int bring_back(job *j, shelf__bag *bag, int64_t sid, const char *root, const char *rel, const char *blob,
-                      const char *sha, int64_t mtime_ns, uint64_t *bytes)
+static int bring_back(job *j, const held *hv, size_t nh, int64_t sid, const char *root, const char *rel,
+                      const char *blob, const char *sha, int64_t mtime_ns, uint64_t *bytes)
 {
     shelf_library *lib = j->lib;
-    const char *src = staged_of(bag, sid, sha);
+    const shelf__bag_file *f = bag_find(hv, nh, sha);     /* the bytes, under whichever id */
+    const char *src = f ? f->staged : NULL;
     char hex[SHELF_HASH_HEX], *path;
     uint64_t size = 0;
     struct stat sb;
@@ -987,6 +1003,8 @@ static int project_unarchive(shelf_library *lib, int64_t project, const shelf_pr
     char *msg = NULL, *fetched = NULL, *stage = NULL, *par2 = NULL;
     double t0 = shelf__monotonic();
     int rc, found = 0;
+    held *hv = NULL;
+    size_t nh = 0;
 
     memset(&bag, 0, sizeof bag);
     memset(&a, 0, sizeof a);
@@ -1067,6 +1085,10 @@ static int project_unarchive(shelf_library *lib, int64_t project, const shelf_pr
                               bag.nproblems ? bag.problems[0].path : "");
             goto out;
         }
+        if (!(hv = bag_samples(&bag, &nh))) {
+            rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+            goto out;
+        }
         for (i = 0; i < n; i++) {
             uint64_t bytes = 0;
 
@@ -1074,7 +1096,7 @@ static int project_unarchive(shelf_library *lib, int64_t project, const shelf_pr
                 rc = shelf__seterr(&lib->err, SHELF_ECANCELED, "cancelled");
                 goto out;
             }
-            if ((rc = bring_back(&j, &bag, w[i].id, w[i].root, w[i].rel, w[i].blob, w[i].sha, w[i].mtime_ns,
+            if ((rc = bring_back(&j, hv, nh, w[i].id, w[i].root, w[i].rel, w[i].blob, w[i].sha, w[i].mtime_ns,
                                  &bytes)) != SHELF_OK)
                 goto out;
             st->freed++;
@@ -1096,6 +1118,7 @@ out:
     st->samples = n;
     st->seconds = shelf__monotonic() - t0;
     shelf__bag_release(&bag);
+    free(hv);
     shelf_free(msg);
     free(fetched);
     free(stage);
