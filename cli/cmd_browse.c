@@ -251,6 +251,46 @@ static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
     ui->group = group;
 }
 
+/* shelf dupes fold KEEP DUP...: fold duplicates into one sample. */
+static int dupes_fold(const cli *c, int argc, char **argv)
+{
+    shelf_fold_stats st = { .size = sizeof st };
+    shelf_library *lib;
+    int64_t keep, *drop;
+    int i, rc, ex;
+
+    if (argc < 4) {
+        cli_error("usage: shelf dupes fold KEEP ID|PATH...");
+        return EXIT_USAGE;
+    }
+    if ((ex = cli_open(c, 0, &lib)) != EXIT_OK)
+        return ex;
+    if (!(drop = calloc((size_t)argc, sizeof *drop))) {
+        shelf_library_close(lib);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    if ((ex = cli_resolve(lib, argv[2], &keep)) == EXIT_OK)
+        for (i = 3; i < argc && ex == EXIT_OK; i++)
+            ex = cli_resolve(lib, argv[i], &drop[i - 3]);
+    if (ex == EXIT_OK && (rc = shelf_dupes_fold(lib, keep, drop, (size_t)argc - 3, &st)) != SHELF_OK)
+        ex = cli_fail(lib, rc);
+    if (ex == EXIT_OK) {
+        if (c->json)
+            cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I}", "command", "dupes fold", "keep",
+                                     (json_int_t)keep, "folded", (json_int_t)st.folded, "tags",
+                                     (json_int_t)st.tags, "links", (json_int_t)st.links));
+        else if (!c->quiet)
+            printf("folded %llu sample%s into %lld (%llu tag%s gained, %llu patch or project use%s "
+                   "moved)\n", (unsigned long long)st.folded, st.folded == 1 ? "" : "s",
+                   (long long)keep, (unsigned long long)st.tags, st.tags == 1 ? "" : "s",
+                   (unsigned long long)st.links, st.links == 1 ? "" : "s");
+    }
+    free(drop);
+    shelf_library_close(lib);
+    return ex;
+}
+
 int cmd_dupes(const cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -261,6 +301,8 @@ int cmd_dupes(const cli *c, int argc, char **argv)
     shelf_library *lib;
     int ch, kinds = 0, rc, ex;
 
+    if (argc > 1 && !strcmp(argv[1], "fold"))
+        return dupes_fold(c, argc, argv);
     FOR_OPTS(ch, argc, argv, "ban", longopts) {
         switch (ch) {
         case 'b': kinds |= SHELF_DUPES_BYTES; break;

@@ -69,6 +69,10 @@ static const cmd_doc cmd_docs[] = {
     { NULL, "dupes", "dupes [--bytes] [--audio] [--name]",
       "identical files, the same audio in other files\n"
       "or encodings, the same name with other sound" },
+    { NULL, "dupes fold", "dupes fold KEEP ID|PATH...",
+      "fold duplicates into KEEP: their tags, rating,\n"
+      "favourite, collections and patch uses move to\n"
+      "it, then they leave the catalog (files stay)" },
 
     { "Edit", "tag add, tag rm", "tag add|rm ID|PATH TAG...", "add or remove tags" },
     { NULL, "rate", "rate ID|PATH 0-5", "rate a sample (0 clears)" },

@@ -1,11 +1,13 @@
 /*
  * api.c: the JSON API of `shelf serve` (doc/serve.md, doc/formats.md
  * "serve JSON API v1"): the session, search, facets, one sample, its tags,
- * rating and favourite, tags on many samples, collections.  Routes /api/...
+ * rating and favourite, tags on many samples, collections, duplicates and
+ * their folding.  Routes /api/...
  * requests that passed the security rules of server.c; audio and peaks
  * are audio.c's, patches and projects docs.c's.  Samples are JSON as the program prints them
  * (tool_sample_json), so both speak one format.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "samples.h"
@@ -530,6 +532,132 @@ static enum MHD_Result post_tags(serve_req *r)
     return serve_json(r, MHD_HTTP_OK, json_pack("{s:I}", "changed", (json_int_t)changed), 0);
 }
 
+/* ---- GET /api/dupes, POST /api/dupes/fold ---- */
+
+#define DUPES_GROUPS_MAX 2000   /* groups sent at most; the rest only counted */
+
+typedef struct dupes_list {
+    json_t *groups;         /* [{"kind", "items": [ITEM...]}] */
+    int kind;
+    int64_t group, total;   /* the last group seen; groups found */
+    int bad;
+} dupes_list;
+
+static const char *dupes_kind_name(int kind)
+{
+    return kind == SHELF_DUPES_BYTES ? "bytes" : kind == SHELF_DUPES_AUDIO ? "audio" : "name";
+}
+
+/* shelf_dupes' callback, on the server's thread. */
+static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
+{
+    dupes_list *dl = ud;
+    json_t *g;
+
+    if (kind != dl->kind || group != dl->group) {
+        dl->kind = kind;
+        dl->group = group;
+        if (++dl->total <= DUPES_GROUPS_MAX)
+            dl->bad |= json_array_append_new(dl->groups, json_pack("{s:s, s:[]}", "kind",
+                                                                   dupes_kind_name(kind), "items"));
+    }
+    if (dl->total <= DUPES_GROUPS_MAX && (g = json_array_get(dl->groups, json_array_size(dl->groups) - 1)))
+        dl->bad |= json_array_append_new(json_object_get(g, "items"),
+                                           tool_sample_json(row, ITEM | TOOL_SAMPLE_STORAGE));
+}
+
+static enum MHD_Result get_dupes(serve_req *r)
+{
+    const char *v = arg(r, "kinds");
+    dupes_list dl = { json_array(), 0, 0, 0, 0 };
+    int kinds = 0, rc;
+    double t0;
+
+    /* kinds=bytes,audio,name; bytes alone by default (audio decodes) */
+    while (v) {
+        size_t n = strcspn(v, ",");
+
+        if (n == 5 && !strncmp(v, "bytes", 5))
+            kinds |= SHELF_DUPES_BYTES;
+        else if (n == 5 && !strncmp(v, "audio", 5))
+            kinds |= SHELF_DUPES_AUDIO;
+        else if (n == 4 && !strncmp(v, "name", 4))
+            kinds |= SHELF_DUPES_NAME;
+        else {
+            json_decref(dl.groups);
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "kinds: a list of bytes, audio and name, "
+                                                        "separated by commas");
+        }
+        v = v[n] ? v + n + 1 : NULL;
+    }
+    if (!kinds)
+        kinds = SHELF_DUPES_BYTES;
+    t0 = serve_now();
+    if ((rc = shelf_dupes(r->srv->lib, kinds, on_dupe, &dl)) != SHELF_OK) {
+        json_decref(dl.groups);
+        return serve_lib_error(r, rc);
+    }
+    if (dl.bad || !dl.groups) {
+        json_decref(dl.groups);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    return serve_json(r, MHD_HTTP_OK,
+                      json_pack("{s:{s:b, s:b, s:b}, s:I, s:b, s:o, s:f}", "kinds", "bytes",
+                                !!(kinds & SHELF_DUPES_BYTES), "audio", !!(kinds & SHELF_DUPES_AUDIO),
+                                "name", !!(kinds & SHELF_DUPES_NAME), "total", (json_int_t)dl.total,
+                                "truncated", dl.total > DUPES_GROUPS_MAX, "groups", dl.groups, "ms",
+                                (serve_now() - t0) * 1e3),
+                      REAL_PRECISION);
+}
+
+static enum MHD_Result post_fold(serve_req *r)
+{
+    shelf_fold_stats st = { .size = sizeof st };
+    json_t *o = body_object(r), *keep, *drop, *v, *item = NULL;
+    const shelf_sample *s;
+    shelf_cursor *cur;
+    int64_t *ids;
+    size_t i;
+    int rc;
+
+    if (!o)
+        return MHD_YES;
+    keep = json_object_get(o, "keep");
+    drop = json_object_get(o, "drop");
+    if (!json_is_integer(keep) || json_integer_value(keep) <= 0 || !json_is_array(drop) ||
+        !json_array_size(drop)) {
+        json_decref(o);
+        return serve_error(r, MHD_HTTP_BAD_REQUEST, "a fold needs 'keep' (a sample id) and 'drop' "
+                                                    "(an array of one or more sample ids)");
+    }
+    if (!(ids = calloc(json_array_size(drop), sizeof *ids))) {
+        json_decref(o);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    json_array_foreach(drop, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            free(ids);
+            json_decref(o);
+            return serve_error(r, MHD_HTTP_BAD_REQUEST, "'drop' must be an array of sample ids");
+        }
+        ids[i] = json_integer_value(v);
+    }
+    rc = shelf_dupes_fold(r->srv->lib, json_integer_value(keep), ids, json_array_size(drop), &st);
+    free(ids);
+    if (rc == SHELF_OK && (rc = shelf_catalog_get(r->srv->lib, json_integer_value(keep), &cur, &s)) == SHELF_OK) {
+        item = tool_sample_json(s, ITEM);
+        shelf_cursor_free(cur);
+    }
+    json_decref(o);
+    if (rc != SHELF_OK)
+        return serve_lib_error(r, rc);
+    return serve_json(r, MHD_HTTP_OK,
+                      item ? json_pack("{s:o, s:I, s:I, s:I}", "keep", item, "folded", (json_int_t)st.folded,
+                                       "tags", (json_int_t)st.tags, "links", (json_int_t)st.links)
+                           : NULL,
+                      REAL_PRECISION);
+}
+
 enum MHD_Result serve_api(serve_req *r, const char *rest)
 {
     static const struct {
@@ -540,6 +668,7 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
         { "session", 0, get_session }, { "search", 0, get_search },
         { "facets", 0, get_facets }, { "collections", 0, get_collections }, { "tags", 1, post_tags },
         { "status", 0, get_status }, { "collections", 1, post_collection },
+        { "dupes", 0, get_dupes }, { "dupes/fold", 1, post_fold }, { "conflicts", 0, serve_conflicts },
     };
     size_t k;
     int known = 0;

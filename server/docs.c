@@ -11,6 +11,7 @@
 #include <string.h>
 #include <openssl/rand.h>
 #include "samples.h"
+#include "shelf/sync.h"
 #include "serve_int.h"
 
 #define PREVIEW_TTL 900.0           /* seconds a preview can be applied */
@@ -827,6 +828,37 @@ static enum MHD_Result post_apply(serve_req *r, int kind, int64_t id)
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
+
+/* ---- GET /api/conflicts: documents sync could not merge ---- */
+
+static int on_conflict(void *ud, const shelf_conflict *k)
+{
+    json_t *o = json_pack("{s:s, s:I, s:o, s:I, s:I, s:s, s:s, s:I}", "kind",
+                          k->kind == SHELF_DOC_PATCH ? "patch" : "project", "id", (json_int_t)k->id,
+                          "name", tool_json_name(k->name ? k->name : ""), "head", (json_int_t)k->head,
+                          "other", (json_int_t)k->other, "head_vid", k->head_vid, "other_vid",
+                          k->other_vid, "since", (json_int_t)k->since);
+
+    return json_array_append_new(ud, o) ? SHELF_ENOMEM : 0;
+}
+
+enum MHD_Result serve_conflicts(serve_req *r)
+{
+    json_t *arr = json_array();
+    int rc;
+
+    if (!arr)
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    if ((rc = shelf_sync_conflicts(r->srv->lib, on_conflict, arr)) == SHELF_ENOMEM) {
+        json_decref(arr);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    if (rc != SHELF_OK) {
+        json_decref(arr);
+        return serve_lib_error(r, rc);
+    }
+    return serve_json(r, MHD_HTTP_OK, json_pack("{s:o}", "conflicts", arr), 0);
+}
 
 enum MHD_Result serve_docs(serve_req *r, int kind, const char *rest)
 {

@@ -109,6 +109,7 @@ enum MHD_Result serve_lib_error(serve_req *r, int rc)
     case SHELF_EPERM: status = MHD_HTTP_FORBIDDEN; break;
     case SHELF_EBUSY: status = MHD_HTTP_SERVICE_UNAVAILABLE; break;
     case SHELF_EEXIST: status = MHD_HTTP_CONFLICT; break;
+    case SHELF_EINUSE: status = MHD_HTTP_CONFLICT; break;
     }
     return serve_error(r, status, "%s", shelf_errmsg(r->srv->lib));
 }

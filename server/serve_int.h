@@ -117,6 +117,8 @@ enum MHD_Result serve_api(serve_req *r, const char *rest);
 enum MHD_Result serve_docs(serve_req *r, int kind, const char *rest);
 /* Free the previews (docs.c); at stop. */
 void serve_docs_release(serve_state *srv);
+/* GET /api/conflicts (docs.c). */
+enum MHD_Result serve_conflicts(serve_req *r);
 /* The sample's bytes for an <audio> element: the file itself when a
  * browser plays its format, else decoded to WAV; Range, ETag. */
 enum MHD_Result serve_audio(serve_req *r, const shelf_sample *s);

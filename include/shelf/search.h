@@ -116,4 +116,26 @@ SHELF_API int shelf_synonyms_list(shelf_library *lib, shelf_synonym_cb cb, void 
 typedef void (*shelf_dupes_cb)(void *ud, int kind, int64_t group, const shelf_sample *row);
 SHELF_API int shelf_dupes(shelf_library *lib, int kinds, shelf_dupes_cb cb, void *ud);
 
+/* What shelf_dupes_fold did. */
+typedef struct shelf_fold_stats {
+    size_t size;              /* set to sizeof before the call (shelf.h) */
+    uint64_t folded;          /* samples folded into keep and removed */
+    uint64_t tags;            /* tags keep gained */
+    uint64_t links;           /* patch and project uses moved to keep */
+} shelf_fold_stats;
+
+/*
+ * Fold duplicates into the sample keep.  Each of drop[0..n) must hold the
+ * same bytes as keep (same SHA-256) or the same decoded audio (as
+ * shelf_dupes found it), else SHELF_EINVAL.  Its tags, its rating (the
+ * higher one), favourite, places in manual collections and last use go to
+ * keep; patches and projects using a byte-identical duplicate use keep
+ * instead (one using an audio duplicate is SHELF_EINUSE: documents name
+ * their files by hash); then it leaves the catalog as shelf_catalog_remove
+ * does (files stay; a managed copy nobody else uses is deleted).  All or
+ * nothing; one audit row ("fold") per sample folded.  st may be NULL.
+ */
+SHELF_API int shelf_dupes_fold(shelf_library *lib, int64_t keep, const int64_t *drop, size_t n,
+                               shelf_fold_stats *st);
+
 #endif /* SHELF_SEARCH_H */

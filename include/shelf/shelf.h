@@ -55,7 +55,7 @@ extern "C" {
  *   shelf_archive_verify_stats, shelf_archive_import_stats,
  *   shelf_media_export_stats, shelf_backup_stats, shelf_restore_stats,
  *   shelf_check_stats, shelf_prune_stats, shelf_copy_stats,
- *   shelf_device_info, shelf_index_stats): set size = sizeof before the call; the library
+ *   shelf_device_info, shelf_index_stats, shelf_fold_stats): set size = sizeof before the call; the library
  *   writes at most size bytes, never past an older caller's struct, and
  *   sets size to what it wrote.  It writes them on failure too (what was
  *   counted until then).  A NULL pointer, or a size below sizeof(size_t)

@@ -464,6 +464,54 @@ int shelf__blob_release(shelf_library *lib, const char *hex)
     return rc;
 }
 
+/* Delete sample id's row inside the caller's transaction: documents that
+ * used it keep the reference by hash, and the log says so (an import of the
+ * same bytes links them up again: the hash ends the detail, docs_relink in
+ * lib/patch/versions.c reads it).  *blob (owned, or NULL) is its managed
+ * copy, for the caller to release once committed: a crash in between then
+ * leaves an orphan for gc rather than a dangling row. */
+int shelf__sample_delete(shelf_library *lib, int64_t id, char **blob)
+{
+    sqlite3_stmt *st;
+    int rc = SHELF_OK;
+
+    *blob = NULL;
+    if (!(st = shelf__prepare(lib,
+            "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
+            "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"
+            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
+            "  FROM patch_samples WHERE sample_id = ?1\n"
+            "  UNION ALL SELECT unixepoch(), 'unlink', " SHELF__KIND_PROJECT_SQL ", project_id,\n"
+            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
+            "  FROM project_samples WHERE sample_id = ?1")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = shelf__dberr(lib, "cannot remove sample");
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK)
+        return rc;
+    if (!(st = shelf__prepare(lib, "DELETE FROM samples WHERE id = ?1 RETURNING blob")))
+        return lib->err.rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = sqlite3_errcode(lib->db) == SQLITE_DONE || sqlite3_errcode(lib->db) == SQLITE_OK
+                 ? shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id)
+                 : shelf__dberr(lib, "cannot remove sample");
+    } else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+               !(*blob = shelf__strdup((const char *)sqlite3_column_text(st, 0)))) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    } else if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = shelf__dberr(lib, "cannot remove sample");
+    }
+    sqlite3_finalize(st);
+    if (rc != SHELF_OK) {
+        shelf_free(*blob);
+        *blob = NULL;
+    }
+    return rc;
+}
+
 int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
 {
     sqlite3_stmt *st = NULL;
@@ -498,52 +546,10 @@ int shelf_catalog_remove(shelf_library *lib, int64_t id, int flags)
             goto fail;
         }
     }
-    /* Documents that used it keep the reference by hash; the log says so,
-     * and an import of the same bytes links them up again (the hash ends
-     * the detail: docs_relink in lib/patch/versions.c reads it). */
-    if (!(st = shelf__prepare(lib,
-            "INSERT INTO audit_log(time, action, kind, item_id, detail)\n"
-            "  SELECT unixepoch(), 'unlink', " SHELF__KIND_PATCH_SQL ", patch_id,\n"
-            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
-            "  FROM patch_samples WHERE sample_id = ?1\n"
-            "  UNION ALL SELECT unixepoch(), 'unlink', " SHELF__KIND_PROJECT_SQL ", project_id,\n"
-            "    'sample ' || ?1 || ' removed; sha256 ' || (SELECT sha256 FROM samples WHERE id = ?1)\n"
-            "  FROM project_samples WHERE sample_id = ?1"))) {
-        rc = lib->err.rc;
+    if ((rc = shelf__sample_delete(lib, id, &blob)) != SHELF_OK ||
+        (rc = shelf__commit(lib)) != SHELF_OK)
         goto fail;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = shelf__dberr(lib, "cannot remove sample");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    if (!(st = shelf__prepare(lib, "DELETE FROM samples WHERE id = ?1 RETURNING blob"))) {
-        rc = lib->err.rc;
-        goto fail;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = sqlite3_errcode(lib->db) == SQLITE_DONE || sqlite3_errcode(lib->db) == SQLITE_OK
-                 ? shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no sample with id %lld", (long long)id)
-                 : shelf__dberr(lib, "cannot remove sample");
-        goto fail;
-    }
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
-        !(blob = shelf__strdup((const char *)sqlite3_column_text(st, 0)))) {
-        rc = shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
-        goto fail;
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = shelf__dberr(lib, "cannot remove sample");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((rc = shelf__commit(lib)) != SHELF_OK)
-        goto fail;
-    /* The row is gone for good; the blob goes after the commit, so a crash
-     * in between leaves an orphan for gc rather than a dangling row. */
+    /* The row is gone for good; now its managed copy. */
     if (blob)
         rc = shelf__blob_release(lib, blob);
     shelf_free(blob);

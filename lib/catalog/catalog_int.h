@@ -170,6 +170,8 @@ uint64_t shelf__cache_sweep(const char *cachedir, int dry_run);
 
 /* Remove blob hex from the store when no row references it any more. */
 int shelf__blob_release(shelf_library *lib, const char *hex);
+/* Delete a sample's row in the caller's transaction (catalog.c). */
+int shelf__sample_delete(shelf_library *lib, int64_t id, char **blob);
 
 /*
  * Purge (purge.c, doc/design.md "Purge"): samples by their bytes (SHA-256,

@@ -780,14 +780,16 @@ async function bulkTags(text) {
 
 /* ----- keys -------------------------------------------------------------- */
 
-/* Patches and projects have their own view (docs.js): body[data-view]. */
+/* Patches and projects (docs.js) and duplicates (dupes.js) have their own
+ * views: body[data-view]. */
 function samplesShown() {
     return !document.body.dataset.view || document.body.dataset.view === 'samples';
 }
 
 /* Where the keys go back to when a dialog closes: the list of the view shown. */
 function homeFocus() {
-    (samplesShown() ? ui.list : $('doc-list')).focus();
+    const v = document.body.dataset.view;
+    (samplesShown() ? ui.list : $(v === 'dupes' ? 'dupe-list' : 'doc-list')).focus();
 }
 
 function toggleHelp(show) {

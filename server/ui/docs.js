@@ -27,6 +27,7 @@ const docs = {
     history: null,          /* GET .../ID/history */
     picked: [],             /* versions chosen for a diff, at most two */
     dialog: null,           /* the change being previewed: {op, body, preview, expect} */
+    conflicts: new Map(),   /* 'kind:id' -> GET /api/conflicts entry: sync could not merge */
 };
 
 const dui = {
@@ -73,20 +74,27 @@ function docBase() {
 
 function showView(view) {
     const samples = view === 'samples';
+    const other = view === 'dupes';      /* dupes.js's view */
     document.body.dataset.view = view;
     for (const b of document.querySelectorAll('#views button'))
         b.setAttribute('aria-selected', String(b.dataset.view === view));
     $('samples-main').hidden = !samples;
+    $('dupes-main').hidden = view !== 'dupes';
     $('q').hidden = !samples;
     $('count').hidden = !samples;
     $('sort-label').hidden = !samples;
     $('save-button').hidden = !samples;
     $('save-name').hidden = true;
-    $('docs-main').hidden = samples;
-    dui.q.hidden = samples;
-    dui.count.hidden = samples;
+    $('docs-main').hidden = samples || other;
+    dui.q.hidden = samples || other;
+    dui.count.hidden = samples || other;
     if (samples) {
         $('list').focus();
+        return;
+    }
+    if (view === 'dupes') {
+        $('dupe-list').focus();
+        dupesQuery();
         return;
     }
     if (docs.kind !== view) {
@@ -115,10 +123,13 @@ async function docQuery() {
     if (docs.abort)
         docs.abort.abort();
     docs.abort = new AbortController();
-    let res;
+    let res, cf;
     try {
-        res = await api(`${DOC_API[kind]}?` + new URLSearchParams({ q: dui.q.value }).toString(),
-                        { signal: docs.abort.signal });
+        [res, cf] = await Promise.all([
+            api(`${DOC_API[kind]}?` + new URLSearchParams({ q: dui.q.value }).toString(),
+                { signal: docs.abort.signal }),
+            api('/api/conflicts', { signal: docs.abort.signal }),
+        ]);
     } catch (e) {
         if (gen === docs.gen && e.name !== 'AbortError')
             say(e.message, true);
@@ -128,8 +139,12 @@ async function docQuery() {
         return;                 /* an answer to an older query */
     docs.items = res.items;
     docs.sel = docs.items.findIndex((it) => it.id === docs.id);
+    docs.conflicts = new Map(cf.conflicts.map((c) => [`${c.kind}:${c.id}`, c]));
     const n = res.total;
-    dui.count.textContent = `${n.toLocaleString('en')} ${DOC_NOUN[kind][n === 1 ? 0 : 1]}`;
+    const nc = cf.conflicts.filter((c) => c.kind === kind).length;
+    dui.count.textContent = `${n.toLocaleString('en')} ${DOC_NOUN[kind][n === 1 ? 0 : 1]}` +
+        (nc ? ` · ${nc} sync conflict${nc === 1 ? '' : 's'}` : '');
+    dui.count.dataset.conflicts = String(nc);
     dui.count.dataset.total = String(n);
     renderDocList();
     document.body.dataset.dq = `${kind}:${res.q}`;     /* tests wait on this */
@@ -150,6 +165,10 @@ function renderDocList() {
             ? [it.category, it.format, it.author].filter(Boolean).join(' · ')
             : (it.tempo ? `${it.tempo} bpm` : '');
         row.append(el('span', 'name', it.name), el('span', 'meta', meta), el('span', 'ver', `v${it.version}`));
+        if (docs.conflicts.has(`${docs.kind}:${it.id}`)) {
+            row.classList.add('conflict');
+            row.appendChild(el('span', 'conflict-mark', 'sync conflict'));
+        }
         frag.appendChild(row);
     });
     if (!docs.items.length)
@@ -157,12 +176,9 @@ function renderDocList() {
     dui.list.replaceChildren(frag);
 }
 
-function docSelect(i) {
-    if (!docs.items.length)
-        return;
-    i = Math.max(0, Math.min(docs.items.length - 1, i));
-    docs.sel = i;
-    for (const row of dui.list.querySelectorAll('.doc-row')) {
+/* Show row i of rows (by data-index) as the selected one, scrolled to. */
+function markRow(rows, i) {
+    for (const row of rows) {
         const on = Number(row.dataset.index) === i;
         row.classList.toggle('sel', on);
         if (on) {
@@ -172,6 +188,14 @@ function docSelect(i) {
             row.removeAttribute('aria-selected');
         }
     }
+}
+
+function docSelect(i) {
+    if (!docs.items.length)
+        return;
+    i = Math.max(0, Math.min(docs.items.length - 1, i));
+    docs.sel = i;
+    markRow(dui.list.querySelectorAll('.doc-row'), i);
     openDoc(docs.items[i].id, 0);
 }
 
@@ -327,6 +351,19 @@ function renderDetail() {
     const undo = button('Undo last change (u)', null, () => startChange('undo', {}));
     undo.id = 'doc-undo';
     tools.appendChild(undo);
+    const cf = docs.conflicts.get(`${docs.kind}:${docs.id}`);
+    let notice = null;
+    if (cf) {
+        notice = el('div', 'sync-conflict');
+        notice.setAttribute('role', 'alert');
+        notice.appendChild(el('p', null, `Sync could not merge versions ${cf.head} and ${cf.other}: both ` +
+                              `changed the same values (since ${when(cf.since)}). Version ${cf.head} is ` +
+                              'shown; choose per value which one stays.'));
+        const r = button(`Resolve: merge version ${cf.other} into the head… (r)`, null,
+                         () => resolveSync());
+        r.id = 'doc-resolve';
+        notice.appendChild(r);
+    }
 
     const dl = el('dl');
     docField(dl, 'author', d.author);
@@ -383,7 +420,7 @@ function renderDetail() {
     diff.id = 'diff';
     diff.appendChild(el('p', 'empty', 'Tick two versions to see what changed between them (d).'));
 
-    box.replaceChildren(title, sub, tools, dl, ...parts, el('h2', null, 'History'), ol, el('h2', null, 'Diff'), diff);
+    box.replaceChildren(title, sub, tools, ...(notice ? [notice] : []), dl, ...parts, el('h2', null, 'History'), ol, el('h2', null, 'Diff'), diff);
     if (docs.picked.length === 2)
         showDiff();
 }
@@ -443,13 +480,22 @@ async function showDiff() {
 
 /* ----- changes: preview, then apply ---------------------------------------- */
 
-function startChange(op, body) {
+/* The sync conflict of the document shown: the merge dialog with the
+ * other head. */
+function resolveSync() {
+    const cf = docs.conflicts.get(`${docs.kind}:${docs.id}`);
+    if (cf)
+        startChange('merge', { other: cf.other }, `Resolve the sync conflict: merge version ${cf.other} ` +
+                    `into the head (${cf.head})`);
+}
+
+function startChange(op, body, title) {
     if (!docs.id)
         return;
     const d = { op, body, preview: null, expect: 0, conflicts: null, opener: document.activeElement };
     docs.dialog = d;
-    dui.title.textContent = op === 'revert' ? `Revert to version ${body.to}` :
-        op === 'undo' ? 'Undo the last change' : `Merge version ${body.other} into the head`;
+    dui.title.textContent = title || (op === 'revert' ? `Revert to version ${body.to}` :
+        op === 'undo' ? 'Undo the last change' : `Merge version ${body.other} into the head`);
     dui.what.textContent = '…';
     dui.conflicts.replaceChildren();
     dui.changes.replaceChildren();
@@ -609,8 +655,8 @@ async function docApply() {
     const what = dui.what.textContent;
     closeDialog();
     say(res.changed ? `${what}: now at version ${res.version}` : `${what}: nothing changed`);
+    await docQuery();                   /* the list shows the new version; conflicts as now */
     await openDoc(docs.id, 0);
-    docQuery();                         /* the list shows the new version */
 }
 
 dui.preview.addEventListener('click', () => docPreview());
@@ -620,7 +666,7 @@ dui.cancel.addEventListener('click', () => closeDialog());
 /* ----- keys and events ---------------------------------------------------- */
 
 document.addEventListener('keydown', (e) => {
-    if (samplesShown() || e.ctrlKey || e.metaKey || e.altKey)
+    if (samplesShown() || dupesShown() || e.ctrlKey || e.metaKey || e.altKey)
         return;
     if (!$('help').hidden || !$('alerts').hidden)
         return;                 /* app.js closes those */
@@ -658,6 +704,7 @@ document.addEventListener('keydown', (e) => {
         '?': () => toggleHelp(true),
         d: () => showDiff(),
         u: () => startChange('undo', {}),
+        r: () => resolveSync(),
         Escape: () => dui.list.focus(),
     };
     if (inList) {
@@ -678,22 +725,25 @@ document.addEventListener('keydown', (e) => {
 });
 
 /* Keys stay inside an open dialog: Tab past the last control comes back to the first. */
-dui.dialog.addEventListener('keydown', (e) => {
-    if (e.key !== 'Tab')
-        return;
-    const all = [...dui.dialog.querySelectorAll('button, input')].filter((x) => !x.disabled && !x.hidden &&
-                                                                            x.offsetParent !== null);
-    if (!all.length)
-        return;
-    const first = all[0], last = all[all.length - 1];
-    if (e.shiftKey && document.activeElement === first) {
-        last.focus();
-        e.preventDefault();
-    } else if (!e.shiftKey && document.activeElement === last) {
-        first.focus();
-        e.preventDefault();
-    }
-});
+function keepTabIn(dialog) {
+    dialog.addEventListener('keydown', (e) => {
+        if (e.key !== 'Tab')
+            return;
+        const all = [...dialog.querySelectorAll('button, input')].filter((x) => !x.disabled && !x.hidden &&
+                                                                           x.offsetParent !== null);
+        if (!all.length)
+            return;
+        const first = all[0], last = all[all.length - 1];
+        if (e.shiftKey && document.activeElement === first) {
+            last.focus();
+            e.preventDefault();
+        } else if (!e.shiftKey && document.activeElement === last) {
+            first.focus();
+            e.preventDefault();
+        }
+    });
+}
+keepTabIn(dui.dialog);
 
 dui.q.addEventListener('input', docQuery);
 dui.list.addEventListener('click', (e) => {

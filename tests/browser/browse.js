@@ -10,18 +10,10 @@
 'use strict';
 
 const path = require('path');
-const fs = require('fs');
-const { chromium } = require(path.join(process.env.SHELF_SRC, 'tests/servers/node_modules/playwright-core'));
 
 const T = require('./lib.js');
-const { ok, fail, check, apiGet, token, base, url } = T;
-const artifacts = process.env.SHELF_ARTIFACTS;
+const { ok, fail, check, apiGet, shot, token, base, url } = T;
 const oddName = process.env.SHELF_ODD_NAME;
-
-async function shot(page, name) {
-    if (artifacts)
-        await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
-}
 
 /* The result names the page shows, in order. */
 function shownNames(page) {
@@ -40,32 +32,8 @@ async function answered(page, q) {
 }
 
 async function main() {
-    if (artifacts)
-        fs.mkdirSync(artifacts, { recursive: true });
-    const browser = await chromium.launch({
-        executablePath: '/usr/bin/chromium',
-        headless: true,
-        args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1200, height: 700 } });
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
     /* The one request that must fail is the bad query's (400). */
-    page.on('console', (m) => {
-        if (m.type() === 'error' && !/status of 400/.test(m.text()))
-            errors.push(m.text());
-    });
-
-    try {
-        await run(page);
-    } catch (e) {
-        fail('the browser session', e.stack || e.message);
-        await shot(page, 'failure').catch(() => {});
-    }
-    /* CSP violations and script errors show up as console errors. */
-    check('no script errors or CSP violations', errors.length === 0, errors.join(' | '));
-    await browser.close();
+    await T.session({ width: 1200, height: 700 }, run, (text) => /status of 400/.test(text));
 }
 
 async function run(page) {

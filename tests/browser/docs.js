@@ -15,29 +15,16 @@
 'use strict';
 
 const path = require('path');
-const fs = require('fs');
-const { chromium } = require(path.join(process.env.SHELF_SRC, 'tests/servers/node_modules/playwright-core'));
 
 const T = require('./lib.js');
-const { ok, fail, check, apiGet, token, base, url } = T;
-const artifacts = process.env.SHELF_ARTIFACTS;
+const { ok, fail, check, apiGet, apiPost, tabTo, url } = T;
 const P = Number(process.env.SHELF_PATCH_ID);
 const patchName = process.env.SHELF_PATCH_NAME;
 const mergeName = process.env.SHELF_MERGE_NAME;
 const projectName = process.env.SHELF_PROJECT_NAME;
 
-async function apiPost(p, body) {
-    const r = await fetch(base + p, {
-        method: 'POST',
-        headers: { 'X-Shelf-Token': token, Origin: base, 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-    });
-    return { status: r.status, body: await r.json() };
-}
-
-async function shot(page, name) {
-    if (artifacts)
-        await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+function shot(page, name) {
+    return T.shot(page, name, true);
 }
 
 /* Wait until the document list has answered q in view kind. */
@@ -49,16 +36,6 @@ async function listed(page, kind, q) {
         const st = await page.evaluate(() => document.body.dataset.dq);
         throw new Error(`waiting for the list of ${JSON.stringify(want)}: the page shows ${JSON.stringify(st)}`);
     }
-}
-
-/* Press Tab until the element matching sel has the focus (at most n times). */
-async function tabTo(page, sel, n) {
-    for (let i = 0; i < (n || 80); i++) {
-        if (await page.evaluate((s) => document.activeElement && document.activeElement.matches(s), sel))
-            return true;
-        await page.keyboard.press('Tab');
-    }
-    return false;
 }
 
 /* The document shown in the detail view, once it is version v of id. */
@@ -78,32 +55,16 @@ async function dialogReady(page, want) {
 }
 
 async function main() {
-    if (artifacts)
-        fs.mkdirSync(artifacts, { recursive: true });
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors = [];
-    const refused = [];
-    page.on('pageerror', (e) => errors.push(e.message));
     /* The requests that must fail: the stale apply (409), an undo with nothing to undo (400). */
-    page.on('console', (m) => {
-        const st = /status of (409|400)/.exec(m.text());
-        if (m.type() === 'error' && st)
+    const refused = [];
+    await T.session({ width: 1280, height: 900 }, run, (text) => {
+        const st = /status of (409|400)/.exec(text);
+        if (st)
             refused.push(st[1]);
-        else if (m.type() === 'error')
-            errors.push(m.text());
+        return !!st;
     });
-    try {
-        await run(page);
-    } catch (e) {
-        fail('the browser session', e.stack || e.message);
-        await shot(page, 'failure').catch(() => {});
-    }
-    check('no script errors or CSP violations', errors.length === 0, errors.join(' | '));
     check('the only requests refused are the stale apply and the empty undo',
           JSON.stringify(refused) === '["409","400"]', JSON.stringify(refused));
-    await browser.close();
 }
 
 async function run(page) {

@@ -181,6 +181,23 @@ sync_listen() {
     [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
 }
 
+# serve_start [-L LIB]: start `shelf serve --port 0 --json` in the
+# background (stopped by bg_stop); its address with the token in $url, ""
+# (after printing its standard error) when it did not start.
+serve_start() {
+    "$SHELF" "$@" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
+    bg_pids="$bg_pids $!"
+    url=""
+    for _ in $(seq 100); do
+        url=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["url"])' \
+              "$T/serve.out" 2>/dev/null)
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    check "shelf serve prints its address" -n "$url"
+    [ -n "$url" ] || sed 's/^/    serve: /' "$T/serve.err" >&2
+}
+
 # sample_id LIB NAME: the id of the sample whose name starts with NAME.
 sample_id() {
     "$SHELF" -L "$1" --json ls | python3 -c '

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -30,7 +29,7 @@ import urllib.parse
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servelib import check, die_with_parent, fail, finish, kill_all, ok, servers  # noqa: E402
+from servelib import check, fail, finish, kill_all, ok, spawn  # noqa: E402
 
 SHELF = os.environ["SHELF"]
 TG = os.environ["SHELF_TG"]
@@ -40,19 +39,7 @@ T = sys.argv[1]
 
 def start(lib, *args, env=None):
     """Start `shelf -L lib serve ARGS`; returns (process, first stdout line)."""
-    p = subprocess.Popen([SHELF, "-L", lib, "serve"] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent)
-    servers.append(p)
-    line = b""
-    deadline = time.time() + 60         # preloading under the sanitizers takes a while
-    while not line.endswith(b"\n") and time.time() < deadline and p.poll() is None:
-        r, _, _ = select.select([p.stdout], [], [], 0.2)
-        if r:
-            b = os.read(p.stdout.fileno(), 1)
-            if not b:
-                break
-            line += b
-    return p, line.decode("utf-8", "replace")
+    return spawn(SHELF, lib, *args, env=env)
 
 
 def stop(p, sig=signal.SIGTERM):

@@ -30,18 +30,10 @@ expect 0 "a saved search" "$SHELF" collection new kicks kick
 expect 0 "a collection" "$SHELF" collection new "my set"
 expect 0 "in the collection" "$SHELF" collection add "my set" "$S/Snare Tight.wav"
 
-"$SHELF" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
-bg_pids="$bg_pids $!"
-url=""
-for _ in $(seq 100); do
-    url=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$T/serve.out" 2>/dev/null)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-check "shelf serve prints its address" -n "$url"
+serve_start
 if [ -z "$url" ]; then
-    sed 's/^/    serve: /' "$T/serve.err" >&2
     finish
+    exit $?
 fi
 
 art="$SHELF_BUILD/test-artifacts/serve_browser"

@@ -12,18 +12,14 @@ of changes: no token (401), the token only as a cookie or another Origin
 (403), a stale preview (409: the head moved, the expected version is wrong,
 the preview was used, is unknown or is another item's).
 """
-import http.client
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servelib import check, die_with_parent, fail, finish, kill_all, ok, servers  # noqa: E402
+from servelib import Server, check, fail, finish, kill_all, ok  # noqa: E402
 
 SHELF = os.environ["SHELF"]
 T = sys.argv[1]
@@ -51,48 +47,9 @@ J = json.loads(shelf("--json", "project", "new", PROJECT_NAME, "--tempo", "120")
 shelf("project", "set", str(J), "tempo=98", "-m", "slower")
 
 try:
-    p = subprocess.Popen([SHELF, "-L", lib, "serve", "--port", "0", "--json"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, preexec_fn=die_with_parent)
-    servers.append(p)
-    line = b""
-    deadline = time.time() + 60
-    while not line.endswith(b"\n") and time.time() < deadline and p.poll() is None:
-        r, _, _ = select.select([p.stdout], [], [], 0.2)
-        if r:
-            b = os.read(p.stdout.fileno(), 1)
-            if not b:
-                break
-            line += b
-    start = json.loads(line)
-    PORT, TOKEN = start["port"], start["token"]
-    HOST = "127.0.0.1:%d" % PORT
-    ORIGIN = "http://" + HOST
-    MUT = {"X-Shelf-Token": TOKEN, "Origin": ORIGIN, "Content-Type": "application/json"}
-
-    def req(method, path, headers=None, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-        c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        c.putheader("Host", HOST)
-        for k, v in (headers or {}).items():
-            c.putheader(k, v)
-        if body is not None:
-            body = body.encode() if isinstance(body, str) else body
-            c.putheader("Content-Length", str(len(body)))
-        c.endheaders(body)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            v = json.loads(data)
-        except ValueError:
-            v = None
-        return r.status, v
-
-    def get(path):
-        return req("GET", path, {"X-Shelf-Token": TOKEN})
-
-    def post(path, obj, headers=None):
-        return req("POST", path, MUT if headers is None else headers, json.dumps(obj))
+    srv = Server(SHELF, lib)
+    PORT, TOKEN, HOST, ORIGIN, MUT = srv.port, srv.token, srv.host, srv.origin, srv.mut
+    req, get, post = srv.req, srv.get, srv.post
 
     def q(s):
         return urllib.parse.quote(s)
@@ -300,15 +257,9 @@ try:
     check("a project reverted", d["document"]["tempo"] == 120 and d["version"] == 3, str(d))
 
     # ---- a clean stop (under the sanitizers: no leak, no error) -----------------------------
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    err = p.stderr.read().decode("utf-8", "replace")
-    check("SIGTERM: exit 0, nothing on standard error but 'stopped'", p.returncode == 0 and
-          err.strip() == "shelf serve: stopped", "%d %r" % (p.returncode, err[-2000:]))
+    rc, err = srv.stop()
+    check("SIGTERM: exit 0, nothing on standard error but 'stopped'", rc == 0 and
+          err.strip() == "shelf serve: stopped", "%d %r" % (rc, err[-2000:]))
 except Exception as e:          # noqa: BLE001  (reported, then the server is stopped)
     fail("the API session", repr(e))
 finally:

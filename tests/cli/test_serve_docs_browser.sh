@@ -41,18 +41,10 @@ expect 0 "merge: version 4, a branch from 2" "$SHELF" patch edit "$M@2" --file "
 expect 0 "a project" "$SHELF" --json project new "$PROJECT" --tempo 120
 expect 0 "project version 2" "$SHELF" project set "$(json 'j["id"]')" tempo=98 -m slower
 
-"$SHELF" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
-bg_pids="$bg_pids $!"
-url=""
-for _ in $(seq 100); do
-    url=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$T/serve.out" 2>/dev/null)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
-check "shelf serve prints its address" -n "$url"
+serve_start
 if [ -z "$url" ]; then
-    sed 's/^/    serve: /' "$T/serve.err" >&2
     finish
+    exit $?
 fi
 
 art="$SHELF_BUILD/test-artifacts/serve_docs_browser"

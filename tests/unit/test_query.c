@@ -1442,6 +1442,90 @@ static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
     ASSERT(l->len < sizeof l->text);
 }
 
+static int64_t id_at(shelf_library *lib, const char *src, const char *rel)
+{
+    char p[PATH_MAX];
+    int64_t id = 0;
+
+    test_pathf(p, sizeof p, "%s/%s", src, rel);
+    ASSERT_OKL(lib, shelf_catalog_find_path(lib, p, &id));
+    return id;
+}
+
+static void sample_meta(shelf_library *lib, int64_t id, int *rating, int *fav, char *tags, size_t size)
+{
+    const shelf_sample *row;
+    shelf_cursor *cur;
+
+    ASSERT_OKL(lib, shelf_catalog_get(lib, id, &cur, &row));
+    *rating = row->rating;
+    *fav = row->favourite;
+    snprintf(tags, size, "%s", row->tags ? row->tags : "");
+    shelf_cursor_free(cur);
+}
+
+/* shelf_dupes_fold on the samples the dupes test made: what moves, what is
+ * refused, all or nothing. */
+static void dupes_fold_checks(shelf_library *lib, const char *src)
+{
+    int64_t x = id_at(lib, src, "a/x.wav"), copy = id_at(lib, src, "b/x copy.wav");
+    int64_t wav = id_at(lib, src, "c/tone.wav"), flac = id_at(lib, src, "c/tone.flac");
+    int64_t lonely = id_at(lib, src, "e/lonely.wav"), drop[3];
+    shelf_fold_stats st;
+    const shelf_sample *row;
+    shelf_cursor *cur;
+    char tags[256];
+    int rating, fav;
+
+    ASSERT_OKL(lib, shelf_tag_add(lib, copy, "warm"));
+    ASSERT_OKL(lib, shelf_tag_add(lib, copy, "鼓"));
+    ASSERT_OKL(lib, shelf_tag_add(lib, x, "warm"));
+    ASSERT_OKL(lib, shelf_rate(lib, copy, 4));
+    ASSERT_OKL(lib, shelf_rate(lib, x, 5));
+    ASSERT_OKL(lib, shelf_favourite(lib, copy, 1));
+
+    /* all or nothing: a good one and one that is no duplicate */
+    drop[0] = copy;
+    drop[1] = lonely;
+    memset(&st, 0xff, sizeof st);
+    st.size = sizeof st;
+    ASSERT_RC(SHELF_EINVAL, shelf_dupes_fold(lib, x, drop, 2, &st));
+    ASSERT(strstr(shelf_errmsg(lib), "is no duplicate of") != NULL);
+    ASSERT_EQ_INT(st.folded, 0);
+    ASSERT_EQ_INT(st.tags, 0);
+    ASSERT_OKL(lib, shelf_catalog_get(lib, copy, &cur, &row));
+    shelf_cursor_free(cur);
+    ASSERT_RC(SHELF_EINVAL, shelf_dupes_fold(lib, x, &x, 1, NULL));
+    ASSERT_RC(SHELF_EINVAL, shelf_dupes_fold(lib, x, drop, 0, NULL));
+    drop[0] = 999999;
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_dupes_fold(lib, x, drop, 1, NULL));
+    ASSERT(strstr(shelf_errmsg(lib), "999999") != NULL);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_dupes_fold(lib, 999999, &copy, 1, NULL));
+
+    /* the same bytes, named twice: folded once */
+    drop[0] = drop[1] = copy;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    ASSERT_OKL(lib, shelf_dupes_fold(lib, x, drop, 2, &st));
+    ASSERT_EQ_INT(st.size, sizeof st);
+    ASSERT_EQ_INT(st.folded, 1);
+    ASSERT_EQ_INT(st.tags, 1);
+    ASSERT_EQ_INT(st.links, 0);
+    sample_meta(lib, x, &rating, &fav, tags, sizeof tags);
+    ASSERT_EQ_INT(rating, 5);           /* the higher one */
+    ASSERT_EQ_INT(fav, 1);
+    ASSERT(strstr(tags, "warm") && strstr(tags, "鼓"));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_get(lib, copy, &cur, &row));
+
+    /* the same audio, nothing uses it: folds; a size too small writes nothing */
+    memset(&st, 0xff, sizeof st);
+    st.size = sizeof st.size - 1;
+    ASSERT_OKL(lib, shelf_dupes_fold(lib, wav, &flac, 1, &st));
+    ASSERT_EQ_INT(st.size, sizeof st.size - 1);
+    ASSERT_EQ_INT(st.folded, UINT64_MAX);
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_catalog_get(lib, flac, &cur, &row));
+}
+
 TEST(dupes)
 {
     const char *base = test_tmpdir();
@@ -1509,6 +1593,7 @@ TEST(dupes)
                           "4/1:d/a.wav;4/1:e/a.wav;");
     ASSERT_RC(SHELF_EINVAL, shelf_dupes(lib, 0, on_dupe, &l));
     ASSERT_RC(SHELF_EINVAL, shelf_dupes(lib, 0x8, on_dupe, &l));
+    dupes_fold_checks(lib, src);
     shelf_library_close(lib);
 }
 
