@@ -671,7 +671,7 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     d.c = c;
     d.alert_flags = SHELF_ALERTS_SPACE;
     so.port = SERVE_DEFAULT_PORT;
-    so.preload = 1;
+    so.preload = SERVE_PRELOAD_BACKGROUND;
     FOR_OPTS(ch, argc, argv, "", longopts) {
         switch (ch) {
         case 's': serve = 1; break;

@@ -68,7 +68,7 @@ int cmd_serve(const cli *c, int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     o.port = SERVE_DEFAULT_PORT;
-    o.preload = 1;
+    o.preload = SERVE_PRELOAD_BACKGROUND;
     FOR_OPTS(ch, argc, argv, "v", longopts) {
         switch (ch) {
         case 'p':
@@ -77,7 +77,7 @@ int cmd_serve(const cli *c, int argc, char **argv)
                 return ex;
             break;
         case 'o': rd.open = 1; break;
-        case 'P': o.preload = 0; break;
+        case 'P': o.preload = SERVE_PRELOAD_NONE; break;
         case 'v': o.verbose = 1; break;
         default: return EXIT_USAGE;
         }

@@ -7,6 +7,7 @@
  * are audio.c's, patches and projects docs.c's.  Samples are JSON as the program prints them
  * (tool_sample_json), so both speak one format.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,14 +59,15 @@ static enum MHD_Result get_session(serve_req *r)
         return serve_lib_error(r, rc);
     (void)shelf_library_index_stats(lib, &is);
     return serve_json(r, MHD_HTTP_OK,
-                      json_pack("{s:i, s:s, s:o, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:s}}",
+                      json_pack("{s:i, s:s, s:o, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:s, s:b}}",
                                 "api", SERVE_API_VERSION, "token", r->srv->token, "library",
                                 tool_json_name(shelf_library_path(lib)), "version", shelf_version(), "samples",
                                 (json_int_t)total, "missing", (json_int_t)missing, "preload_bytes",
                                 (json_int_t)shelf_library_preload_bytes(lib), "index",
                                 "builds", (json_int_t)is.builds, "fallbacks", (json_int_t)is.fallbacks,
                                 "applies", (json_int_t)is.applies, "applied", (json_int_t)is.applied,
-                                "added", (json_int_t)is.added, "fallback_why", is.fallback_why),
+                                "added", (json_int_t)is.added, "fallback_why", is.fallback_why, "building",
+                                atomic_load_explicit(&r->srv->bg_state, memory_order_acquire) == BG_BUILDING),
                       0);
 }
 

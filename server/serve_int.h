@@ -45,7 +45,16 @@ typedef struct serve_state {
     char hosts[SERVE_HOSTS][80];           /* "127.0.0.1:PORT", "localhost:PORT", ... */
     serve_preview previews[SERVE_PREVIEWS]; /* a ring: the oldest goes first */
     unsigned preview_next;
+    /* The index built in the background (SERVE_PRELOAD_BACKGROUND): the
+     * builder thread alone uses bg until it stores BG_READY or BG_FAILED
+     * (release); the server's thread then takes the index, closes bg and
+     * stores BG_TAKEN. */
+    shelf_library *bg;
+    _Atomic int bg_state;
+    char bg_err[256];                      /* why the build failed */
 } serve_state;
+
+enum { BG_NONE = 0, BG_BUILDING, BG_READY, BG_FAILED, BG_TAKEN };
 
 /* One request, from its first call to its completion. */
 typedef struct serve_req {

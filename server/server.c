@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,8 +223,41 @@ static enum MHD_Result serve_static(serve_req *r, const char *name)
 
 /* ---- the daemon ------------------------------------------------------------------ */
 
+/* The builder thread: the index on the second handle. */
+static void *build_index(void *ud)
+{
+    serve_state *srv = ud;
+    int rc = shelf_library_preload(srv->bg);
+
+    if (rc != SHELF_OK)
+        snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->bg));
+    atomic_store_explicit(&srv->bg_state, rc == SHELF_OK ? BG_READY : BG_FAILED, memory_order_release);
+    return NULL;
+}
+
+/* On the server's thread, between requests: take the index once built. */
+static void take_index(serve_state *srv)
+{
+    int st = atomic_load_explicit(&srv->bg_state, memory_order_acquire);
+
+    if (st != BG_READY && st != BG_FAILED)
+        return;
+    if (st == BG_READY && shelf_library_adopt_index(srv->lib, srv->bg) != SHELF_OK)
+        snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->lib)), st = BG_FAILED;
+    if (st == BG_FAILED)
+        fprintf(stderr, "shelf serve: the search index could not be built, searching by SQL: %s\n",
+                srv->bg_err);
+    else if (srv->verbose)
+        fprintf(stderr, "shelf serve: the search index is ready (%llu bytes)\n",
+                (unsigned long long)shelf_library_preload_bytes(srv->lib));
+    shelf_library_close(srv->bg);
+    srv->bg = NULL;
+    atomic_store_explicit(&srv->bg_state, BG_TAKEN, memory_order_relaxed);
+}
+
 static enum MHD_Result route(serve_req *r)
 {
+    take_index(r->srv);
     if (is_api(r->path))
         return serve_api(r, r->path[4] ? r->path + 5 : "");
     return serve_static(r, !strcmp(r->path, "/") ? "index.html" : r->path + 1);
@@ -360,6 +394,8 @@ static int listen_on(const char *address, int port, int *bound, char **errmsg)
 struct serve_server {
     serve_state srv;
     struct MHD_Daemon *d;
+    pthread_t builder;
+    int building;            /* builder was started */
 };
 
 int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, char **errmsg)
@@ -395,7 +431,20 @@ int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, cha
     snprintf(srv->hosts[1], sizeof srv->hosts[1], "localhost:%d", srv->port);
     snprintf(srv->hosts[2], sizeof srv->hosts[2], "[::1]:%d", srv->port);
     snprintf(srv->hosts[3], sizeof srv->hosts[3], v6 ? "[%s]:%d" : "%s:%d", address, srv->port);
-    if (o->preload && shelf_library_preload(lib) != SHELF_OK) {
+    if (o->preload == SERVE_PRELOAD_BACKGROUND) {
+        /* A second handle for the builder; without one, build it first. */
+        if (shelf_library_open(shelf_library_path(lib), SHELF_OPEN_READONLY, &srv->bg, NULL) == SHELF_OK) {
+            atomic_init(&srv->bg_state, BG_BUILDING);
+            if (pthread_create(&sv->builder, NULL, build_index, srv) == 0) {
+                sv->building = 1;
+            } else {
+                shelf_library_close(srv->bg);
+                srv->bg = NULL;
+                atomic_init(&srv->bg_state, BG_NONE);
+            }
+        }
+    }
+    if (o->preload && !sv->building && shelf_library_preload(lib) != SHELF_OK) {
         char msg[512];
 
         snprintf(msg, sizeof msg, "cannot preload the index: %s", shelf_errmsg(lib));
@@ -443,6 +492,10 @@ void serve_stop(serve_server *sv)
         return;
     if (sv->d)
         MHD_stop_daemon(sv->d);
+    /* A build still running is waited for (it cannot be cut short). */
+    if (sv->building)
+        pthread_join(sv->builder, NULL);
+    shelf_library_close(sv->srv.bg);
     serve_docs_release(&sv->srv);
     OPENSSL_cleanse(sv->srv.token, sizeof sv->srv.token);
     free(sv);

@@ -19,10 +19,19 @@
  */
 typedef void (*serve_ready_cb)(void *ud, const char *url, int port, const char *token);
 
+/* How the in-memory index is made (shelf_library_preload). */
+enum {
+    SERVE_PRELOAD_NONE = 0,       /* searches by SQL */
+    SERVE_PRELOAD_FIRST = 1,      /* built before listening */
+    SERVE_PRELOAD_BACKGROUND = 2  /* listen at once and answer by SQL while a
+                                     thread builds it on a second handle;
+                                     taken between two requests */
+};
+
 typedef struct serve_opts {
     const char *address;     /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
     int port;                /* 0: any free port */
-    int preload;             /* 1: shelf_library_preload before listening */
+    int preload;             /* SERVE_PRELOAD_ */
     int verbose;             /* 1: one line per request on stderr */
     serve_ready_cb on_ready; /* may be NULL */
     void *ud;

@@ -182,6 +182,19 @@ SHELF_API int shelf_library_readonly(const shelf_library *lib);
  */
 SHELF_API int shelf_library_preload(shelf_library *lib);
 
+/*
+ * Move the index that shelf_library_preload built on from into lib: two
+ * handles of the same library (the same library id), so a server can
+ * answer at once (by SQL) while a thread of its own builds the index on a
+ * second handle, then take it between two requests.  The index catches up
+ * with what changed since its build at lib's next search (from the index
+ * log, as always); lib's own index, if any, is freed and from keeps none.
+ * SHELF_EINVAL (nothing moved) when from holds no index or is another
+ * library.  Neither handle may be in use by another thread during the
+ * call; from is the caller's to close.
+ */
+SHELF_API int shelf_library_adopt_index(shelf_library *lib, shelf_library *from);
+
 /* Bytes the preloaded index holds (0 when none). */
 SHELF_API uint64_t shelf_library_preload_bytes(const shelf_library *lib);
 

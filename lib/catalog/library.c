@@ -423,6 +423,21 @@ int shelf_library_preload(shelf_library *lib)
     return SHELF_OK;
 }
 
+int shelf_library_adopt_index(shelf_library *lib, shelf_library *from)
+{
+    if (!from || from == lib || !from->memindex)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "no index to take: preload it on the other handle first");
+    if (strcmp(lib->library_id, from->library_id) != 0)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "the index is of another library (%s, not %s)",
+                             from->library_id, lib->library_id);
+    shelf__memindex_free(lib->memindex);
+    lib->memindex = from->memindex;
+    from->memindex = NULL;
+    shelf__memindex_rehome(lib->memindex);
+    lib->memindex_builds++;
+    return SHELF_OK;
+}
+
 void shelf_library_trim(shelf_library *lib)
 {
     if (lib && lib->db)

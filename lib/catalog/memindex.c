@@ -342,6 +342,12 @@ int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix)
            ix->total_changes == sqlite3_total_changes(lib->db);
 }
 
+void shelf__memindex_rehome(shelf__memindex *ix)
+{
+    ix->data_version = -1;
+    ix->total_changes = -1;
+}
+
 static uint32_t item_of(const shelf__memindex *ix, int64_t id);
 
 static int64_t popcount_all(const shelf__memindex *ix)

@@ -15,6 +15,10 @@ void shelf__memindex_free(shelf__memindex *ix);
 
 /* 1 when the index still reflects the catalog as lib sees it now. */
 int shelf__memindex_current(shelf_library *lib, const shelf__memindex *ix);
+/* Forget the connection the index was built or last updated on (its data
+ * version and change count are that connection's): the next check looks
+ * at the index log, for an index moving to another handle. */
+void shelf__memindex_rehome(shelf__memindex *ix);
 
 /* 1 when the index can answer q exactly (phrases and multi-word tokens go
  * to SQL). */

@@ -341,8 +341,10 @@ async function fetchPage(page, first) {
         if (e.status === 400) {
             ui.q.classList.add('bad');
             say(e.message + (e.body && e.body.column ? ` (column ${e.body.column})` : ''), true);
-            if (first)
+            if (first) {
                 showTotal(0, true);
+                document.body.dataset.gen = String(gen);     /* answered, if with an error */
+            }
         } else {
             say(e.message, true);
         }

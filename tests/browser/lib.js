@@ -46,6 +46,9 @@ t.apiGet = async (p) => {
  * the browser closed.
  */
 t.session = async (viewport, run, expected) => {
+    /* the index is built in the background: searches until it is taken are SQL's */
+    for (let i = 0; i < 1200 && (await t.apiGet('/api/session')).index.building; i++)
+        await new Promise((r) => setTimeout(r, 50));
     const { chromium } = require(path.join(process.env.SHELF_SRC, 'tests/servers/node_modules/playwright-core'));
     if (process.env.SHELF_ARTIFACTS)
         require('fs').mkdirSync(process.env.SHELF_ARTIFACTS, { recursive: true });

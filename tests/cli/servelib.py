@@ -86,6 +86,17 @@ class Server:
         self.host = "127.0.0.1:%d" % self.port
         self.origin = "http://" + self.host
         self.mut = {"X-Shelf-Token": self.token, "Origin": self.origin, "Content-Type": "application/json"}
+        self.wait_index()
+
+    def wait_index(self):
+        """Wait until the index built in the background is taken (searches
+        before that are SQL's)."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, v = self.get("/api/session")
+            if st != 200 or not v["index"]["building"]:
+                return
+            time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM):
         """Signal the server; its exit status and standard error."""

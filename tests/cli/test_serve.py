@@ -165,6 +165,14 @@ try:
 
     # ---- the server is the one the test started --------------------------------------
     st, h, s = get("/api/session")
+    # the index is built in the background: wait until it is taken, then
+    # every search below is the in-memory engine's
+    deadline = time.time() + 60
+    while st == 200 and s.get("index", {}).get("building") and time.time() < deadline:
+        time.sleep(0.05)
+        st, h, s = get("/api/session")
+    check("session: the index built in the background is taken", st == 200 and
+          s["index"]["building"] is False, str(s))
     check("session: 200", st == 200, str(st))
     check("session: the test's library answers", s.get("library") == os.path.realpath(lib), str(s))
     check("session: counts", s.get("samples") == N and s.get("missing") == 1, str(s))

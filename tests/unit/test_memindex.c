@@ -299,6 +299,47 @@ TEST(memory_follows_changes)
     shelf_library_close(lib);
 }
 
+/* An index built on a second handle (another thread in shelf serve) is
+ * moved to the first and catches up with what changed meanwhile; the
+ * searches it answers are then the index's, not SQL's. */
+TEST(adopt_index_from_another_handle)
+{
+    shelf_library *lib = fixture(), *builder, *stranger;
+    unsigned searches;
+    int64_t t;
+    size_t n;
+    int64_t *a;
+    char *msg;
+
+    ASSERT_OK(shelf_library_open(shelf_library_path(lib), SHELF_OPEN_READONLY, &builder, &msg));
+    ASSERT_RC(SHELF_EINVAL, shelf_library_adopt_index(lib, builder));      /* nothing built yet */
+    ASSERT_OKL(builder, shelf_library_preload(builder));
+    /* changes after the build, by the handle that will take it */
+    ASSERT_OKL(lib, shelf_tag_add(lib, 7, "after-build"));
+    ASSERT_OKL(lib, shelf_rate(lib, 9, 5));
+    stranger = fixture();
+    ASSERT_RC(SHELF_EINVAL, shelf_library_adopt_index(stranger, builder));   /* another library */
+    ASSERT(strstr(shelf_errmsg(stranger), "another library") != NULL);
+    shelf_library_close(stranger);
+    ASSERT_EQ_INT(shelf_library_preload_bytes(lib), 0);
+    ASSERT_OKL(lib, shelf_library_adopt_index(lib, builder));
+    ASSERT(shelf_library_preload_bytes(lib) > 0);
+    ASSERT_EQ_INT(shelf_library_preload_bytes(builder), 0);
+    ASSERT_RC(SHELF_EINVAL, shelf_library_adopt_index(lib, builder));      /* moved, not copied */
+    shelf_library_close(builder);
+    searches = lib->memindex_searches;
+    a = ids_of(lib, "tag:after-build", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], 7);
+    free(a);
+    a = ids_of(lib, "rating:5", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 2);                /* 5 from the fixture, 9 since */
+    free(a);
+    ASSERT_EQ_INT(lib->memindex_searches, searches + 2);
+    ASSERT_EQ_INT(lib->memindex_builds, 1);
+    shelf_library_close(lib);
+}
+
 /* The same with bitmaps for every term and two-letter prefix (the paths
  * a library of thousands of samples takes). */
 TEST(dense_matches_sql)
@@ -914,6 +955,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(memory_sorts_like_sql),
         TEST_ENTRY(memory_pages_like_sql),
         TEST_ENTRY(memory_follows_changes),
+        TEST_ENTRY(adopt_index_from_another_handle),
         TEST_ENTRY(tag_folds_case),
         TEST_ENTRY(long_query_refused),
         TEST_ENTRY(ten_words_all_count),
