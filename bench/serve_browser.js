@@ -100,7 +100,8 @@ async function keys(page, seqs) {
             }, 0));
         }).observe(document.body, { attributes: true, attributeFilter: ['data-gen'] });
     });
-    const gen = () => page.evaluate(() => Number(document.body.dataset.gen || 0));
+    /* the page's query generation (app.js's state.gen): the next key's answer is gen + 1 */
+    const gen = () => page.evaluate(() => state.gen);      // eslint-disable-line no-undef
     const answered = (g) => page.waitForFunction((w) => window.__painted === String(w), g, { timeout: 60000 });
     let typed = 0;
     await page.evaluate(() => { window.__measure = true; });
@@ -170,11 +171,20 @@ async function edits(n) {
 
 async function main() {
     const seqs = sequences(process.env.SHELF_KEYS);
+    /* the figures are the index's: wait until the server has taken it */
+    for (;;) {
+        const [, , s] = await get('/api/session');
+        if (!s.index.building)
+            break;
+        await new Promise((r) => setTimeout(r, 100));
+    }
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
                                             args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] });
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     await page.goto(url.href);
     await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
+    await page.waitForFunction(() => document.body.dataset.gen === String(state.gen), null,   // eslint-disable-line no-undef
+                               { timeout: 60000 });
     const k = await keys(page, seqs);
     const play = await audio(page, process.env.SHELF_AUDIO_QUERY, 30);
     await browser.close();
