@@ -214,6 +214,13 @@ static enum MHD_Result get_facets(serve_req *r)
     }
     if (!fl.all)
         return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    /* Counts come from the index only: while it is built in the background
+     * there are none yet (building one here would build it twice). */
+    if (atomic_load_explicit(&r->srv->bg_state, memory_order_acquire) == BG_BUILDING)
+        return serve_json(r, MHD_HTTP_OK,
+                          json_pack("{s:o, s:o, s:b, s:f}", "q", tool_json_name(q ? q : ""), "facets", fl.all,
+                                    "building", 1, "ms", (serve_now() - t0) * 1e3),
+                          REAL_PRECISION);
     if ((rc = shelf_search_facets(lib, q ? q : "", max < FACETS_MAX ? (int)max : FACETS_MAX, on_facet, &fl))
         != SHELF_OK) {
         json_decref(fl.all);
@@ -224,8 +231,8 @@ static enum MHD_Result get_facets(serve_req *r)
         return serve_json(r, MHD_HTTP_OK, NULL, 0);
     }
     return serve_json(r, MHD_HTTP_OK,
-                      json_pack("{s:o, s:o, s:f}", "q", tool_json_name(q ? q : ""), "facets", fl.all, "ms",
-                                (serve_now() - t0) * 1e3),
+                      json_pack("{s:o, s:o, s:b, s:f}", "q", tool_json_name(q ? q : ""), "facets", fl.all,
+                                "building", 0, "ms", (serve_now() - t0) * 1e3),
                       REAL_PRECISION);
 }
 

@@ -242,6 +242,17 @@ async function fetchFacets() {
     if (gen !== state.gen)
         return;
     const frag = document.createDocumentFragment();
+    if (res.building) {
+        /* the server is still building its index: counts in a moment */
+        const p = document.createElement('p');
+        p.className = 'empty';
+        p.textContent = 'Counting once the index is built…';
+        frag.appendChild(p);
+        setTimeout(() => {
+            if (gen === state.gen)
+                fetchFacets();
+        }, 1000);
+    }
     for (const [facet, values] of Object.entries(res.facets)) {
         const box = document.createElement('section');
         box.className = 'facet';
