@@ -442,20 +442,23 @@ static int load_index(const char *dir, idx_ent **out, size_t *n)
 }
 
 /*
- * The mirror of each file into out ("" for none): with --dir, MIRROR plus
- * the file's path under --dir; for a library's samples, the file of the
- * sample's id in MIRROR/index when MIRROR is a card or a set list's medium
- * (`shelf setlist mirror`, `shelf export-media`), else MIRROR plus its path
- * under its root.
+ * The mirror of each file into out ("" for none), shared by `stream stress
+ * --mirror` and `stream render --mirror`.  rels->v[i] is "ID<tab>PATH" of
+ * files->v[i]: ID 0 for a file given by path (--dir, a note script's
+ * sample), PATH its path under --dir or the script's folder ("" for none:
+ * no copy); for a library's sample, the file of its id in MIRROR/index when
+ * MIRROR is a card or a set list's medium (`shelf setlist mirror`, `shelf
+ * export-media`), else MIRROR plus PATH, its path under its root.
  */
-static int mirror_paths(const char *mirror, const char *dir, const strs *files, const strs *rels,
-                        strs *out)
+static int mirror_paths(const char *mirror, const strs *files, const strs *rels, strs *out)
 {
-    size_t i, j, dl = dir ? strlen(dir) : 0, nidx = 0, none = 0;
+    size_t i, j, nidx = 0, none = 0;
     idx_ent *idx = NULL;
     int ex = EXIT_OK, by_index = 0;
 
-    if (!dir) {
+    for (i = 0; i < rels->n && strtoll(rels->v[i], NULL, 10) <= 0; i++)
+        ;
+    if (i < rels->n) {          /* a library's samples: by id when indexed */
         if ((ex = load_index(mirror, &idx, &nidx)) > 0)
             return ex;
         by_index = ex == 0;
@@ -463,9 +466,10 @@ static int mirror_paths(const char *mirror, const char *dir, const strs *files, 
     }
     for (i = 0; i < files->n && ex == EXIT_OK; i++) {
         char path[PATH_MAX];
-        const char *rel = dir ? files->v[i] + dl : strchr(rels->v[i], '\t') + 1;
-        if (by_index) {
-            idx_ent key = { strtoll(rels->v[i], NULL, 10), NULL }, *e;
+        int64_t id = strtoll(rels->v[i], NULL, 10);
+        const char *rel = strchr(rels->v[i], '\t') + 1;
+        if (by_index && id > 0) {
+            idx_ent key = { id, NULL }, *e;
             e = idx ? bsearch(&key, idx, nidx, sizeof *idx, cmp_idx) : NULL;
             rel = e ? e->path : "";
         }
@@ -483,10 +487,43 @@ static int mirror_paths(const char *mirror, const char *dir, const strs *files, 
     }
     if (ex == EXIT_OK && none)
         cli_error("warning: %zu of %zu samples have no copy on '%s'", none, files->n, mirror);
-    for (j = 0; j < nidx; j++)
+    for (j = 0; idx && j < nidx; j++)
         free(idx[j].path);
     free(idx);
     return ex;
+}
+
+/* "0<tab>PATH" for a file given by path: PATH is file under base ("" when
+ * it is not below base), for mirror_paths. */
+static int rel_add_under(strs *rel, const char *file, const char *base)
+{
+    size_t bl = strlen(base);
+    const char *under = "";
+    char buf[PATH_MAX + 8];
+
+    while (bl > 1 && base[bl - 1] == '/')
+        bl--;
+    if (!strncmp(file, base, bl) && file[bl] == '/')
+        under = file + bl + 1;
+    if (snprintf(buf, sizeof buf, "0\t%s", under) >= (int)sizeof buf)
+        return -1;
+    return strs_add(rel, buf);
+}
+
+/* The mirrors of files as an array for the options (NULL for a file with
+ * none), or NULL out of memory (said). */
+static const char **mirror_array(const strs *mirrors)
+{
+    const char **v = calloc(mirrors->n + 1, sizeof *v);
+    size_t i;
+
+    if (!v) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    for (i = 0; i < mirrors->n; i++)
+        v[i] = mirrors->v[i][0] ? mirrors->v[i] : NULL;
+    return v;
 }
 
 static int write_outputs(const char *dir, const char *stem, const shelf_stress_result *r,
@@ -641,15 +678,18 @@ static int stream_stress(const cli *c, int argc, char **argv)
         goto out;
     }
     if (mirror) {
-        if ((ex = mirror_paths(mirror, dir, &files, &rels, &mirrors)) != EXIT_OK)
+        for (i = 0; dir && i < files.n; i++)
+            if (rel_add_under(&rels, files.v[i], dir)) {
+                cli_error("out of memory");
+                ex = EXIT_FAIL;
+                goto out;
+            }
+        if ((ex = mirror_paths(mirror, &files, &rels, &mirrors)) != EXIT_OK)
             goto out;
-        if (!(mirror_v = calloc(mirrors.n + 1, sizeof *mirror_v))) {
-            cli_error("out of memory");
+        if (!(mirror_v = mirror_array(&mirrors))) {
             ex = EXIT_FAIL;
             goto out;
         }
-        for (i = 0; i < mirrors.n; i++)
-            mirror_v[i] = mirrors.v[i][0] ? mirrors.v[i] : NULL;
         so.mirrors = mirror_v;
     }
     so.pins = (const char *const *)pins.v;
@@ -776,17 +816,19 @@ static int stream_render(const cli *c, int argc, char **argv)
     static const struct option longopts[] = {
         { "ram", no_argument, NULL, 'r' }, { "check", no_argument, NULL, 'c' },
         { "block", required_argument, NULL, 'b' }, { "chunk", required_argument, NULL, 'k' },
-        { "head", required_argument, NULL, 'H' }, { NULL, 0, NULL, 0 }
+        { "head", required_argument, NULL, 'H' }, { "mirror", required_argument, NULL, 'm' },
+        { "fail-primary", no_argument, NULL, 'F' }, { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
     shelf_stream_stats st;
     shelf_notes *n = NULL;
     shelf_library *lib = NULL;
-    strs paths = { 0 };
+    strs paths = { 0 }, rels = { 0 }, mirrors = { 0 };
+    const char *mirror = NULL, **mirror_v = NULL;
     float *pcm = NULL, *ref = NULL;
     int64_t frames = 0, rframes = 0;
     char *text = NULL, *msg = NULL, scriptdir[PATH_MAX], *slash;
-    int opt, ram = 0, check = 0, ex = EXIT_OK, rc;
+    int opt, ram = 0, check = 0, fail = 0, ex = EXIT_OK, rc;
     long block = 128, l;
     size_t i, len = 0;
     FILE *f;
@@ -800,11 +842,13 @@ static int stream_render(const cli *c, int argc, char **argv)
         case 'b': if (num_i("block", optarg, 1, 8192, &block)) return EXIT_USAGE; break;
         case 'k': if (num_i("chunk size (KiB)", optarg, 4, 16384, &l)) return EXIT_USAGE; eo.chunk_bytes = (uint32_t)l << 10; break;
         case 'H': if (num_i("head (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.head_ms = (uint32_t)l; break;
+        case 'm': mirror = optarg; break;
+        case 'F': fail = 1; break;
         default: return EXIT_USAGE;
         }
     }
     if (argc - optind != 3) {
-        cli_error("usage: shelf stream render [--ram] [--check] SCRIPT OUT.wav");
+        cli_error("usage: shelf stream render [--ram] [--check] [--mirror DIR] [--fail-primary] SCRIPT OUT.wav");
         return EXIT_USAGE;
     }
     if (!(f = fopen(argv[optind + 1], "rb"))) {
@@ -842,7 +886,7 @@ static int stream_render(const cli *c, int argc, char **argv)
             char *one[1] = { (char *)p + 1 };
             if (!lib && (ex = cli_open(c, SHELF_OPEN_READONLY, &lib)) != EXIT_OK)
                 goto out;
-            if ((ex = add_samples(lib, one, 1, &paths, NULL)) != EXIT_OK)
+            if ((ex = add_samples(lib, one, 1, &paths, &rels)) != EXIT_OK)
                 goto out;
             continue;
         }
@@ -859,10 +903,26 @@ static int stream_render(const cli *c, int argc, char **argv)
                 snprintf(path, sizeof path, "%s", raw);
             shelf_free(raw);
         }
-        if (strs_add(&paths, path)) {
+        if (strs_add(&paths, path) || rel_add_under(&rels, path, scriptdir)) {
+            cli_error("out of memory");
             ex = EXIT_FAIL;
             goto out;
         }
+    }
+    if (mirror) {
+        if ((ex = mirror_paths(mirror, &paths, &rels, &mirrors)) != EXIT_OK)
+            goto out;
+        if (!(mirror_v = mirror_array(&mirrors))) {
+            ex = EXIT_FAIL;
+            goto out;
+        }
+        eo.mirrors = mirror_v;
+    }
+    if (fail) {
+        /* Every read of the primaries fails (the engine's fault layer):
+         * what a mirror is for.  A RAM render reads none of them. */
+        eo.fault_error_rate = 1;
+        eo.fault_medium = SHELF_STREAM_PRIMARY;
     }
     if (ram || check)
         eo.flags = SHELF_STREAM_RAM;
@@ -897,13 +957,22 @@ static int stream_render(const cli *c, int argc, char **argv)
     if (ex == EXIT_OK)
         ex = write_wav(argv[optind + 2], pcm, frames, n->rate);
     if (ex == EXIT_OK && c->json)
-        cli_print_json(json_pack("{s:I, s:i, s:I, s:I, s:I, s:b}", "frames", (json_int_t)frames,
-                                 "rate", n->rate, "voices", (json_int_t)st.voices_started,
+        cli_print_json(json_pack("{s:I, s:i, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "frames",
+                                 (json_int_t)frames, "rate", n->rate,
+                                 "voices", (json_int_t)st.voices_started,
                                  "reads", (json_int_t)st.reads, "underruns", (json_int_t)st.underruns,
-                                 "identical", check));
-    else if (ex == EXIT_OK && !c->quiet)
+                                 "identical", check, "read_errors", (json_int_t)st.read_errors,
+                                 "chunks_lost", (json_int_t)st.chunks_lost,
+                                 "failovers", (json_int_t)st.failovers,
+                                 "failover_switches", (json_int_t)st.failover_switches));
+    else if (ex == EXIT_OK && !c->quiet) {
         printf("%lld frames, %llu notes, %llu reads -> %s\n", (long long)frames,
                (unsigned long long)st.voices_started, (unsigned long long)st.reads, argv[optind + 2]);
+        if (mirror || st.read_errors)
+            printf("  %llu read errors, %llu chunks lost; %llu reads from mirrors (%llu switches)\n",
+                   (unsigned long long)st.read_errors, (unsigned long long)st.chunks_lost,
+                   (unsigned long long)st.failovers, (unsigned long long)st.failover_switches);
+    }
 out:
     free(text);
     free(msg);
@@ -911,6 +980,9 @@ out:
     free(ref);
     shelf_notes_free(n);
     strs_free(&paths);
+    strs_free(&rels);
+    strs_free(&mirrors);
+    free(mirror_v);
     shelf_library_close(lib);
     return ex;
 }

@@ -433,9 +433,15 @@ static const cmd_doc cmd_docs[] = {
       "medium); redraws every S (1) until SIGINT (exit\n"
       "0); --json: a line per reading; --once: one; no\n"
       "engine running, or its file stale: exit 3" },
-    { NULL, "stream render", "stream render [--ram] [--check] SCRIPT OUT.wav",
+    { NULL, "stream render", "stream render [--ram] [--check] [--mirror DIR] [--fail-primary]\n"
+      "           SCRIPT OUT.wav",
       "render a note script offline (streamed and RAM\n"
-      "renders are bit-identical; --check proves it)" },
+      "renders are bit-identical; --check proves it);\n"
+      "--mirror DIR: each sample's copy under DIR (its\n"
+      "path under the script's folder; #ID by DIR/index\n"
+      "or its path under its root), read when the\n"
+      "primary fails; --fail-primary fails every read\n"
+      "of the primaries (to check the mirror)" },
     { NULL, "cache pin, cache unpin, cache stats", "cache pin|unpin ID|PATH... | stats [--load] [--budget MB]",
       "samples kept whole in RAM while performing" },
     { NULL, "setlist new, setlist add, setlist drop, setlist rm, setlist ls, setlist show, setlist mirror, "

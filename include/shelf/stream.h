@@ -73,6 +73,14 @@ typedef struct shelf_stream_opts {
      * line).  May be NULL. */
     void (*log)(void *ud, const char *line);
     void *log_ud;
+    /* Added with mirrored renders (fields only ever come at the end).
+     * shelf_notes_render only: mirrors[i], when the array and it are not
+     * NULL, is the mirror of the script's sample i, given to the engine
+     * with shelf_stream_add_mirror (a render then fails over to it as a
+     * live engine does).  Borrowed for the call.  shelf_stream_new and
+     * shelf_stress_run ignore it (a stress run's mirrors are in
+     * shelf_stress_opts). */
+    const char *const *mirrors;
 } shelf_stream_opts;
 
 /* Media, for shelf_stream_opts.fault_medium. */
@@ -459,7 +467,12 @@ SHELF_API void shelf_notes_free(shelf_notes *n);
  * of the script's sample i.  With SHELF_STREAM_RAM in opts the samples are
  * loaded whole, else they stream from disk and the render waits for reads
  * between blocks (SHELF_STREAM_OFFLINE is implied); both give the same
- * bits.  stats (optional) receives the engine's counters.
+ * bits.  opts->mirrors (optional) gives samples their mirrors: a read
+ * the primary fails or delays past failover_ms is read from the mirror,
+ * and the render keeps the same bits.  stats (optional) receives the
+ * engine's counters.  Errors: those of shelf_stream_new, shelf_stream_add,
+ * shelf_stream_add_mirror (a mirror that is not a copy: SHELF_EINVAL) and
+ * shelf_stream_set_loop_opts, with a one-line message in *errmsg.
  */
 SHELF_API int shelf_notes_render(const shelf_notes *n, const char *const *paths,
                                  const shelf_stream_opts *opts, uint32_t block,

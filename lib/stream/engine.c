@@ -115,6 +115,7 @@ static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf
     if (!o->recheck_ms) o->recheck_ms = 500;
     if (!o->retries) o->retries = 2;
     else if (o->retries < 0) o->retries = 0;
+    o->mirrors = NULL;       /* borrowed by shelf_notes_render, not kept */
     if (o->rate < 1000 || o->rate > 768000)
         return shelf__seterr(err, SHELF_EINVAL, "rate %d out of range", o->rate);
     if (o->max_voices < 1 || o->max_voices > MAX_VOICES)

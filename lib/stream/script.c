@@ -2,7 +2,8 @@
  * script.c: note scripts (the text format in doc/streaming.md): the parser
  * (outside input, fuzzed by fuzz/fuzz_notes.c) and the offline render that
  * plays a script through the engine, either from fully RAM-loaded samples
- * or streamed from disk with waits between blocks; both give the same bits.
+ * or streamed from disk with waits between blocks (failing over to the
+ * samples' mirrors when given); both give the same bits.
  */
 #include <errno.h>
 #include <math.h>
@@ -456,6 +457,10 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             goto out;
         }
         shelf_stream_sample(s, id, &info[i]);
+        if (o.mirrors && o.mirrors[i] && (rc = shelf_stream_add_mirror(s, id, o.mirrors[i])) != SHELF_OK) {
+            snprintf(msg, sizeof msg, "%s", shelf_stream_errmsg(s));
+            goto out;
+        }
         if (lp[3 * i + 1] < 0) {
             int fmode;
             if ((rc = file_loop(paths[i], i, &lp[3 * i], &fmode, msg, sizeof msg)) != SHELF_OK)

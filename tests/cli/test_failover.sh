@@ -6,7 +6,10 @@
 # return, and counts them; the same fault without a mirror loses chunks
 # and drops voices; a slow primary is hedged on the mirror; --mirror maps
 # a library's samples by their path under their root, or by their id in a
-# card's index (export-media, a set list's medium); usage errors.
+# card's index (export-media, a set list's medium); stream render --mirror
+# maps a script's samples the same way (paths under the script's folder,
+# #ID through the card's index) and with every primary read failing
+# renders the RAM render's bits; usage errors.
 . "$(dirname "$0")/lib.sh"
 
 P="$T/primary"
@@ -67,6 +70,33 @@ assert sum(int(r["failovers"]) for r in rows) > 0
 assert all(int(r["underruns"]) == 0 for r in rows)
 PY
 
+# ---- stream render --mirror: the copies by their paths under the script's folder ----
+R="$T/render"
+RM="$T/render mirror"
+mkdir -p "$R/kit é" "$RM"
+"$SHELF_TG" --format wav24 --channels 2 --frames 96000 --seed 5 "$R/kit é/鼓 🥁 a.wav"
+"$SHELF_TG" --format flac --channels 2 --frames 96000 --seed 6 "$R/b.flac"
+cp -pr "$R/." "$RM/"
+printf 'shelf-notes 1\nsample kit é/鼓 🥁 a.wav\nsample b.flac\nnote 0 0\nnote 100 1 pitch=1.5\n' > "$R/notes.txt"
+expect 0 "render: primary failing, mirror set" "$SHELF" --json stream render --check --chunk 16 \
+    --head 20 --mirror "$RM" --fail-primary "$R/notes.txt" "$T/r.wav"
+check "render mirror: bit-identical to the RAM render" "$(json 'j["identical"]')" = True
+check "render mirror: a read error and a switch per sample" "$(json 'j["read_errors"], j["failover_switches"]')" = "2 2"
+check "render mirror: the mirror served the reads" "$(json 'j["failovers"] > 10')" = True
+check "render mirror: nothing lost" "$(json 'j["chunks_lost"], j["underruns"]')" = "0 0"
+expect 1 "render: the same fault without the mirror" "$SHELF" stream render --check --chunk 16 \
+    --head 20 --fail-primary "$R/notes.txt" "$T/r.wav"
+contains "render no mirror: it differs" "$err" "the streamed render differs from the RAM render"
+# A sample outside the script's folder has no path under it: no copy.
+printf 'sample %s\nnote 200 2\n' "$P/c.wav" >> "$R/notes.txt"
+expect 0 "render: a sample without a copy" "$SHELF" stream render --chunk 16 --head 20 \
+    --mirror "$RM" "$R/notes.txt" "$T/r.wav"
+contains "render: the sample without a copy is counted" "$err" "warning: 1 of 3 samples have no copy on '$RM'"
+contains "render: failover line" "$out" "0 reads from mirrors"
+rm "$RM/b.flac"
+expect 3 "render: a mirror without the file" "$SHELF" stream render --mirror "$RM" "$R/notes.txt" "$T/r.wav"
+contains "render: missing mirror, one line" "$err" "cannot open mirror '$RM/b.flac'"
+
 # ---- a library: mirror paths by the samples' paths under their roots --------------------
 expect 0 "init" "$SHELF" init
 expect 0 "import" "$SHELF" import "$P"
@@ -85,6 +115,11 @@ check "card: mirror served" "$(json 'j["failovers"] > 0')" = True
 check "card: no underrun" "$(json 'j["underruns"]')" = 0
 check "card: no chunk lost" "$(json 'j["chunks_lost"]')" = 0
 case "$err" in *warning*) fail "card: a sample without a copy: $err" ;; *) ok "card: every sample has its copy" ;; esac
+# stream render maps a script's #ID samples through the card's index too.
+printf 'shelf-notes 1\nsample #1\nsample #2\nnote 0 0\nnote 100 1 pitch=1.5\n' > "$T/ids.txt"
+expect 0 "render #ID: the card as mirror, primary failing" "$SHELF" --json stream render --check \
+    --chunk 32 --head 20 --mirror "$T/card" --fail-primary "$T/ids.txt" "$T/r.wav"
+check "render #ID: bit-identical, served by the card" "$(json 'j["identical"], j["failover_switches"], j["chunks_lost"]')" = "True 2 0"
 mkdir -p "$T/badcard"
 printf '# shelf export-media index 9\n' > "$T/badcard/index"
 expect 1 "stress: a card of another index version" "$SHELF" stream stress --mirror "$T/badcard" --duration 1

@@ -2339,6 +2339,66 @@ TEST(failover_exact)
     shelf_notes_free(n);
 }
 
+/*
+ * shelf_notes_render with mirrors (opts.mirrors): every primary read fails
+ * (fault layer) and the render is the clean one to the bit, with the
+ * counts of failover_exact; without the mirrors the same faults lose
+ * chunks and the render differs; a mirror that is not a copy stops the
+ * render in one line.
+ */
+TEST(render_with_mirrors)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], mp[3][PATH_MAX], *msg = NULL;
+    const char *pp[3] = { paths[0], paths[1], paths[2] }, *mm[3] = { mp[0], mp[1], mp[2] };
+    shelf_notes *n = parse(mirror_script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats clean, st;
+    int64_t frames, f2;
+    float *ref, *got, *pcm = NULL;
+    int i;
+
+    shelf_stream_free(mirrored_engine(dir, o, paths));     /* makes the files */
+    for (i = 0; i < 3; i++)
+        test_pathf(mp[i], PATH_MAX, "%s/m/%s", dir, strrchr(paths[i], '/') + 1);
+    free(render(n, pp, small_opts(0), &frames, &clean));
+    ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
+    o.fault_error_rate = 1;
+    o.fault_medium = SHELF_STREAM_PRIMARY;
+    o.recheck_ms = 600000;
+    o.mirrors = mm;
+    got = render(n, pp, o, &f2, &st);
+    ASSERT_EQ_INT(f2, frames);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(st.read_errors, 3);
+    ASSERT_EQ_INT(st.failover_switches, 3);
+    ASSERT_EQ_INT(st.failovers, clean.reads);
+    ASSERT_EQ_INT(st.chunks_lost, 0);
+    ASSERT_EQ_INT(st.underruns, 0);
+    free(got);
+    /* A mirror for some samples only: the others lose their chunks. */
+    mm[1] = NULL;
+    got = render(n, pp, o, &f2, &st);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) != 0);
+    ASSERT_EQ_INT(st.failover_switches, 2);
+    ASSERT(st.chunks_lost > 0);
+    free(got);
+    o.mirrors = NULL;
+    got = render(n, pp, o, &f2, &st);
+    ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) != 0);
+    ASSERT(st.chunks_lost > 0);
+    ASSERT_EQ_INT(st.failovers, 0);
+    free(got);
+    mm[1] = mp[0];                          /* not a copy of b.wav */
+    o.mirrors = mm;
+    ASSERT_RC(SHELF_EINVAL, shelf_notes_render(n, pp, &o, 128, &pcm, &f2, NULL, &msg));
+    ASSERT(msg && strstr(msg, "not a copy") && strstr(msg, "b.wav") && !strchr(msg, '\n'));
+    ASSERT(pcm == NULL);
+    shelf_free(msg);
+    free(ref);
+    shelf_notes_free(n);
+}
+
 /* A slow primary: each first read misses its deadline, is hedged on the
  * mirror, which wins; the samples switch; nothing is lost. */
 TEST(failover_hedged_when_late)
@@ -2553,7 +2613,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_modes_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
         TEST_ENTRY(loop_modes_limits),
-        TEST_ENTRY(failover_exact), TEST_ENTRY(failover_hedged_when_late),
+        TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
         TEST_ENTRY(failover_hot_swap_returns), TEST_ENTRY(failover_mirror_checks),
         TEST_END
     };
