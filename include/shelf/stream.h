@@ -123,7 +123,13 @@ SHELF_API int shelf_stream_add(shelf_stream *s, const char *path, int *id);
  * A primary that disappears (unmounted, pulled) and comes back at the
  * same path is taken up again the same way, mirror or not.  The mirror
  * must have the primary's size and its first 64 KiB (header and first
- * audio); it is opened now and stays open.  Control thread, before
+ * audio); it is opened now and stays open.  A mirror that fails a read is
+ * taken out the same way: its reads go to the primary (one more try of
+ * the primary, down or not, before a chunk is lost), and a probe every
+ * recheck_ms reopens it by path (its size and modification time when
+ * added, a read of its first chunk), so a re-plugged mirror is taken up
+ * again (shelf_stream_stats mirror_down, mirror_returns,
+ * mirror_fallbacks).  Control thread, before
  * voices play the sample; one mirror per sample.  Errors:
  * SHELF_ENOTFOUND (no sample id), SHELF_EINVAL (not a copy: the message
  * says why), SHELF_EEXIST (it has a mirror), SHELF_EIO, SHELF_ENOMEM.
@@ -299,10 +305,19 @@ typedef struct shelf_stream_stats {
                                 reopened it) and reads returned to it */
     uint64_t failover_hedged;/* primary reads also sent to the mirror because
                                 they missed their deadline */
-    uint64_t failover_probes;/* probes of failed primaries (not in reads) */
+    uint64_t failover_probes;/* probes of failed primaries and mirrors
+                                (not in reads) */
     double failover_avg_us, failover_max_us; /* from the submit of the
                                 primary read that failed or was late to the
                                 mirror's copy being ready */
+    /* Failover of the mirror itself (added later; fields only ever come
+     * at the end). */
+    uint64_t mirror_down;    /* times a sample's mirror failed a read and its
+                                reads went to the primary instead */
+    uint64_t mirror_returns; /* times a failed mirror came back (a probe
+                                reopened it: size, mtime, first chunk) */
+    uint64_t mirror_fallbacks;/* chunk reads a failing mirror handed back
+                                to the primary (down too) that it served */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

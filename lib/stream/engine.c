@@ -7,7 +7,8 @@
  * merges identical requests, retries failed reads, and when the disk falls
  * behind fades out the lowest-ranked voices.  Failover: a sample's reads
  * go to its mirror when its primary fails or misses a deadline, and back
- * when a probe finds the primary again (reopened by path: hot swap).
+ * when a probe finds the primary again (reopened by path: hot swap); a
+ * mirror that fails is taken out and probed the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -582,6 +583,7 @@ int shelf_stream_add_mirror(shelf_stream *s, int id, const char *path)
         rc = SHELF_ENOMEM;
         goto out;
     }
+    sm->m_id_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     pthread_mutex_lock(&s->cache.lock);
     fh->next = s->fhs;
     s->fhs = fh;
@@ -875,6 +877,9 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     n = atomic_load(&s->c_failover_timed);
     st.failover_avg_us = n ? (double)atomic_load(&s->c_failover_ns) / 1000.0 / (double)n : 0;
     st.failover_max_us = (double)atomic_load(&s->c_failover_max_ns) / 1000.0;
+    st.mirror_down = atomic_load(&s->c_mirror_down);
+    st.mirror_returns = atomic_load(&s->c_mirror_returns);
+    st.mirror_fallbacks = atomic_load(&s->c_mirror_fallbacks);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -1467,10 +1472,12 @@ static shelf__fh *mirror_of(shelf__sample *sm)
     return atomic_load_explicit(&sm->mfh, memory_order_acquire);
 }
 
-/* Where a new read of sm goes: the mirror while the primary is down. */
+/* Where a new read of sm goes: the mirror while the primary is down and
+ * the mirror is not; the primary otherwise (both down: the primary, as a
+ * sample without a mirror). */
 static int medium_for(shelf__sample *sm)
 {
-    return sm->down && mirror_of(sm) ? SHELF__MIRROR : SHELF__PRIMARY;
+    return sm->down && mirror_of(sm) && !sm->mdown ? SHELF__MIRROR : SHELF__PRIMARY;
 }
 
 /* Point r at a medium of its sample (the mirror only when there is one):
@@ -1498,7 +1505,8 @@ static void watch_remove(shelf_stream *s, shelf__req *r)
 }
 
 /* The primary of sm failed (why): new reads go to its mirror, when it has
- * one, and a probe tries the primary again in recheck_ms. */
+ * one that is not down itself, and a probe tries the primary again in
+ * recheck_ms. */
 static void mark_down(shelf_stream *s, shelf__sample *sm, const char *why, int e)
 {
     if (sm->down)
@@ -1506,25 +1514,64 @@ static void mark_down(shelf_stream *s, shelf__sample *sm, const char *why, int e
     sm->down = 1;
     s->ndown++;
     sm->recheck_at = now_s() + s->o.recheck_ms / 1000.0;
-    if (mirror_of(sm)) {
+    if (mirror_of(sm) && !sm->mdown) {
         atomic_fetch_add(&s->c_switches, 1);
         sched_log(s, "'%s' %s%s%s: reading its mirror '%s'", sm->path, why, e ? ": " : "",
                   e ? strerror(e) : "", sm->mpath);
     } else {
-        sched_log(s, "'%s' %s%s%s (no mirror): trying it again every %u ms", sm->path, why,
-                  e ? ": " : "", e ? strerror(e) : "", s->o.recheck_ms);
+        sched_log(s, "'%s' %s%s%s (%s): trying it again every %u ms", sm->path, why,
+                  e ? ": " : "", e ? strerror(e) : "",
+                  mirror_of(sm) ? "its mirror is down too" : "no mirror", s->o.recheck_ms);
     }
 }
 
+/* The mirror of sm failed: its reads go to the primary (even while the
+ * primary is down: it may be back before its probe noticed), and a probe
+ * tries the mirror again in recheck_ms. */
+static void mark_mirror_down(shelf_stream *s, shelf__sample *sm, int e)
+{
+    if (sm->mdown)
+        return;
+    sm->mdown = 1;
+    s->ndown++;
+    sm->mrecheck_at = now_s() + s->o.recheck_ms / 1000.0;
+    atomic_fetch_add(&s->c_mirror_down, 1);
+    sched_log(s, "mirror '%s' cannot be read%s%s: reading '%s'%s, trying the mirror again every %u ms",
+              sm->mpath, e ? ": " : "", e ? strerror(e) : "", sm->path,
+              sm->down ? " again" : "", s->o.recheck_ms);
+}
+
 /* A probe came back: on success (in time) the reopened files replace the
- * primary's and reads return to it. */
+ * primary's and reads return to it; or those of the mirror, which takes
+ * the reads again while the primary is down. */
 static void probe_done(shelf_stream *s, shelf__sample *sm, shelf__req *r)
 {
     double took = r->t_due - r->t_submit;
+    int ok = r->res == 0 && r->newfh && took * 1000.0 <= s->o.failover_ms;
 
-    sm->probing = 0;
     atomic_fetch_add(&s->c_probes, 1);
-    if (r->res == 0 && r->newfh && took * 1000.0 <= s->o.failover_ms) {
+    if (r->medium == SHELF__MIRROR) {
+        sm->mprobing = 0;
+        if (ok) {
+            shelf__fh *old = mirror_of(sm);
+            r->newfh->next = s->fhs;
+            s->fhs = r->newfh;
+            atomic_store_explicit(&sm->mfh, r->newfh, memory_order_release);
+            r->newfh = NULL;
+            shelf__fh_unref(s, old);    /* closed once no read uses it */
+            sm->mdown = 0;
+            s->ndown--;
+            atomic_fetch_add(&s->c_mirror_returns, 1);
+            sched_log(s, "mirror '%s' is back%s", sm->mpath,
+                      sm->down ? ": reading it again" : "");
+        } else {
+            sm->mrecheck_at = now_s() + s->o.recheck_ms / 1000.0;
+        }
+        shelf__req_free(r);
+        return;
+    }
+    sm->probing = 0;
+    if (ok) {
         shelf__fh *old = sm->pfh;
         r->newfh->next = s->fhs;
         s->fhs = r->newfh;
@@ -1565,6 +1612,8 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         return;
     }
     if (r->res == 0) {
+        if (r->fell_back && r->medium == SHELF__PRIMARY)
+            atomic_fetch_add(&s->c_mirror_fallbacks, 1);
         if (r->medium == SHELF__MIRROR) {
             atomic_fetch_add(&s->c_failovers, 1);
             if (r->t_failed > 0) {
@@ -1592,8 +1641,28 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         return;
     }
     atomic_fetch_add(&s->c_read_errors, 1);
+    if (r->medium == SHELF__MIRROR) {
+        mark_mirror_down(s, sm, r->res);
+        if (ch->reads > 0) {        /* the primary's read is in flight */
+            shelf__req_free(r);
+            return;
+        }
+        if (!r->fell_back) {
+            /* The primary once more, without using a retry: it may be
+             * back before its probe noticed. */
+            r->fell_back = 1;
+            req_route(s, r, SHELF__PRIMARY);
+            ch->reads++;
+            r->next = *resubmit;
+            *resubmit = r;
+            return;
+        }
+    }
     if (r->medium == SHELF__PRIMARY && m) {
+        int to_mirror = !sm->mdown;
         mark_down(s, sm, "cannot be read", r->res);
+        if (!to_mirror)
+            goto retry;             /* the mirror is down: retried here */
         if (ch->reads > 0) {        /* its hedge on the mirror is in flight */
             shelf__req_free(r);
             return;
@@ -1606,6 +1675,7 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         *resubmit = r;
         return;
     }
+retry:
     if (ch->reads > 0) {            /* the other copy may still come */
         shelf__req_free(r);
         return;
@@ -1639,7 +1709,8 @@ static void failover_pass(shelf_stream *s, int nsamples, shelf__req **resubmit)
     int i;
 
     for (r = s->watch; r; r = r->wnext) {
-        if (r->hedged || now < r->t_deadline || !mirror_of(&s->samples[r->sample]))
+        if (r->hedged || now < r->t_deadline || !mirror_of(&s->samples[r->sample]) ||
+            s->samples[r->sample].mdown)
             continue;
         if (!(nr = shelf__calloc(1, sizeof *nr)))
             return;
@@ -1658,16 +1729,21 @@ static void failover_pass(shelf_stream *s, int nsamples, shelf__req **resubmit)
     }
     for (i = 0; i < nsamples && s->ndown > 0; i++) {
         shelf__sample *sm = &s->samples[i];
-        if (!sm->down || sm->probing || now < sm->recheck_at)
-            continue;
-        if (!(nr = shelf__calloc(1, sizeof *nr)))
-            return;
-        nr->sample = i;
-        nr->probe = 1;
-        nr->medium = SHELF__PRIMARY;
-        sm->probing = 1;
-        nr->next = *resubmit;
-        *resubmit = nr;
+        int med;
+        for (med = SHELF__PRIMARY; med <= SHELF__MIRROR; med++) {
+            int *probing = med == SHELF__MIRROR ? &sm->mprobing : &sm->probing;
+            if (!(med == SHELF__MIRROR ? sm->mdown : sm->down) || *probing ||
+                now < (med == SHELF__MIRROR ? sm->mrecheck_at : sm->recheck_at))
+                continue;
+            if (!(nr = shelf__calloc(1, sizeof *nr)))
+                return;
+            nr->sample = i;
+            nr->probe = 1;
+            nr->medium = med;
+            *probing = 1;
+            nr->next = *resubmit;
+            *resubmit = nr;
+        }
     }
 }
 

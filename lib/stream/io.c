@@ -8,7 +8,7 @@
  * way.  Also: the WAV header parser and the PCM to float conversion that
  * both the streamed and the RAM paths use.  The files of a sample's
  * copies (primary, mirror) are reference-counted handles (shelf__fh); a
- * probe reopens a failed primary by path on a worker.
+ * probe reopens a failed primary or mirror by path on a worker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -415,7 +415,8 @@ int shelf__fh_open(shelf_stream *s, const shelf__sample *sm, const char *path, i
         goto out;
     }
     if (identity && ((uint64_t)st.st_size != sm->id_size ||
-                     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != sm->id_mtime_ns)) {
+                     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+                         (identity == 1 + SHELF__MIRROR ? sm->m_id_mtime_ns : sm->id_mtime_ns))) {
         e = ESTALE;         /* another file at that path now */
         goto out;
     }
@@ -442,19 +443,21 @@ out:
     return e;
 }
 
-/* A probe (worker thread): reopen the primary by path, check it is the
- * same file, and read its chunk 0 from the medium (O_DIRECT where the
- * filesystem allows).  On success r->newfh holds the new files. */
+/* A probe (worker thread): reopen the primary or the mirror (r->medium)
+ * by path, check it is the same file, and read its chunk 0 from the
+ * medium (O_DIRECT where the filesystem allows).  On success r->newfh
+ * holds the new files. */
 static void probe_run(shelf_stream *s, shelf__sample *sm, shelf__req *r)
 {
+    int mirror = r->medium == SHELF__MIRROR;
     shelf__fh *fh = NULL;
     uint64_t a0;
 
-    if (atomic_load(&s->fault_primary) == SHELF__FAULT_FAIL) {
+    if (atomic_load(mirror ? &s->fault_mirror : &s->fault_primary) == SHELF__FAULT_FAIL) {
         r->res = EIO;
         return;
     }
-    if ((r->res = shelf__fh_open(s, sm, sm->path, 1, &fh)) != 0)
+    if ((r->res = shelf__fh_open(s, sm, mirror ? sm->mpath : sm->path, 1 + r->medium, &fh)) != 0)
         return;
     r->fh = fh;
     if (sm->direct) {
@@ -631,6 +634,8 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     r->injected_delay = hit && shelf__stream_fault(s->o.fault_seed, s->o.fault_delay_rate,
                                      (uint64_t)r->sample, (uint64_t)r->k, (uint64_t)r->attempt, salt + 1);
     if (r->medium == SHELF__PRIMARY && timed == SHELF__FAULT_FAIL && !r->probe)
+        r->injected_error = 1;
+    if (r->medium == SHELF__MIRROR && atomic_load(&s->fault_mirror) == SHELF__FAULT_FAIL && !r->probe)
         r->injected_error = 1;
     if (r->medium == SHELF__PRIMARY && timed == SHELF__FAULT_SLOW) {
         r->injected_delay = 1;

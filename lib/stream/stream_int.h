@@ -136,6 +136,12 @@ typedef struct shelf__sample {
      * there is one) and is tried again at recheck_at by a probe. */
     int down, probing;
     double recheck_at;
+    /* The same for the mirror: its modification time when added (its size
+     * is the primary's), and, scheduler only, down (its reads failed: the
+     * primary is read instead) until a probe at mrecheck_at reopens it. */
+    int64_t m_id_mtime_ns;
+    int mdown, mprobing;
+    double mrecheck_at;
 } shelf__sample;
 
 /* ---- chunk cache --------------------------------------------------------- */
@@ -250,7 +256,9 @@ typedef struct shelf__req {
     int attempt;
     int medium;              /* SHELF__PRIMARY or SHELF__MIRROR */
     shelf__fh *fh;           /* the files read (a reference) */
-    int probe;               /* reopen the primary by path and read chunk 0 */
+    int probe;               /* reopen the medium (primary or mirror) by
+                                path and read chunk 0 */
+    int fell_back;           /* a failed mirror read sent to the primary once */
     shelf__fh *newfh;        /* a probe's reopened files (owned) */
     double delay_s;          /* injected delay of the completion */
     /* Failover (scheduler only): a primary read still in flight at
@@ -324,6 +332,9 @@ struct shelf_stream {
      * SHELF__FAULT_SLOW each is delayed by fault_slow_ms. */
     _Atomic int fault_primary;
     _Atomic uint32_t fault_slow_ms;
+    /* The same for the mirrors (tests): SHELF__FAULT_FAIL fails every
+     * mirror read and probe. */
+    _Atomic int fault_mirror;
     int uring_inflight;
     shelf__req *delayed;     /* completions held by fault delay */
     pthread_t *workers;
@@ -338,7 +349,8 @@ struct shelf_stream {
         c_underrun_frames, c_read_errors, c_lost, c_dropped, c_spikes, c_reads,
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
         c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
-        c_failover_ns, c_failover_max_ns, c_failover_timed;
+        c_failover_ns, c_failover_max_ns, c_failover_timed, c_mirror_down, c_mirror_returns,
+        c_mirror_fallbacks;
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
@@ -359,7 +371,9 @@ enum { SHELF__FAULT_FAIL = 1, SHELF__FAULT_SLOW = 2 };
 /* io.c */
 /* Open path as a copy of sm (O_DIRECT too for the direct path, libsndfile
  * otherwise) with refs 1, not yet in the engine's list; an errno value on
- * failure.  identity: the file must have sm's size and mtime. */
+ * failure (ESTALE: another file).  identity 1 + SHELF__PRIMARY (or
+ * SHELF__MIRROR): the file must have sm's size and that copy's mtime as
+ * when it was added; 0: no check. */
 int shelf__fh_open(shelf_stream *s, const shelf__sample *sm, const char *path, int identity,
                    shelf__fh **out);
 /* Close and free fh (refs no longer matter). */

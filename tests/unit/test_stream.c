@@ -2566,6 +2566,167 @@ TEST(failover_hot_swap_returns)
     shelf_notes_free(n);
 }
 
+/* Log lines of an engine (scheduler thread), counted by what they say. */
+typedef struct log_count {
+    pthread_mutex_t lock;
+    int mirror_down, mirror_back, switched;
+} log_count;
+
+static void count_log(void *ud, const char *line)
+{
+    log_count *lc = ud;
+
+    pthread_mutex_lock(&lc->lock);
+    lc->mirror_down += strstr(line, "mirror '") == line && strstr(line, "cannot be read") != NULL;
+    lc->mirror_back += strstr(line, "mirror '") == line && strstr(line, "is back") != NULL;
+    lc->switched += strstr(line, ": reading its mirror '") != NULL;
+    pthread_mutex_unlock(&lc->lock);
+}
+
+typedef struct mfail_ctx {
+    int64_t at[4];              /* output frames of the phases */
+    int phase, replug;
+    const char *mpath, *aside;  /* sample 0's mirror, and where it goes meanwhile */
+    shelf__fh *before;
+} mfail_ctx;
+
+/* Before each block: the phases of mirror_failover (below). */
+static void mfail_hook(shelf_stream *s, int64_t t, void *ud)
+{
+    mfail_ctx *c = ud;
+
+    if (c->phase == 0 && t >= c->at[0]) {
+        c->before = atomic_load(&s->samples[0].mfh);
+        if (c->replug) {        /* the primary is slow, the mirror pulled */
+            atomic_store(&s->fault_slow_ms, 300);
+            atomic_store(&s->fault_primary, SHELF__FAULT_SLOW);
+            atomic_store(&s->fault_mirror, SHELF__FAULT_FAIL);
+            ASSERT(rename(c->mpath, c->aside) == 0);
+        } else {                /* the primary fails: the mirrors serve */
+            atomic_store(&s->fault_primary, SHELF__FAULT_FAIL);
+        }
+        c->phase = 1;
+    } else if (c->phase == 1 && t >= c->at[1]) {
+        atomic_store(&s->fault_primary, 0);
+        if (c->replug) {        /* both well again, the mirror back */
+            shelf_stream_stats st;
+            int i;
+            /* The slow reads in flight land first (hedged on a mirror
+             * that is back, each would be a race the mirror wins). */
+            nanosleep(&(struct timespec){ 0, 400000000 }, NULL);
+            atomic_store(&s->fault_mirror, 0);
+            ASSERT(rename(c->aside, c->mpath) == 0);
+            memset(&st, 0, sizeof st);
+            st.size = sizeof st;
+            for (i = 0; i < 2000 && st.mirror_returns < 3; i++) {
+                nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+                shelf_stream_get_stats(s, &st);
+            }
+            ASSERT_EQ_INT(st.mirror_returns, 3);
+            ASSERT(atomic_load(&s->samples[0].mfh) != c->before);   /* reopened */
+        } else {                /* the primary back, unnoticed; the mirrors fail */
+            atomic_store(&s->fault_mirror, SHELF__FAULT_FAIL);
+        }
+        c->phase = 2;
+    } else if (c->phase == 2 && t >= c->at[2]) {
+        if (c->replug)          /* the primary fails: the mirrors serve again */
+            atomic_store(&s->fault_primary, SHELF__FAULT_FAIL);
+        c->phase = 3;
+    }
+}
+
+/*
+ * The mirror's own failover, with exact counts (one voice per sample, so
+ * one read in flight each).  Without probes: the primary fails, the
+ * samples switch to their mirrors; then the primary is well again before
+ * any probe noticed and the mirrors fail: each sample's next read fails
+ * on its mirror (taken out: mirror_down), goes to the primary once and
+ * is served there (mirror_fallbacks), and so do the rest.  With probes
+ * every 5 ms: a slow primary's late reads are hedged on mirrors that fail
+ * (sample 0's pulled out): the mirrors are taken out and the primary's
+ * copies serve; then they are well again, the probes reopen the mirrors
+ * (sample 0's by path, new files), and when the primary fails, the
+ * mirrors serve.  Both renders are the RAM render to the bit.
+ */
+TEST(mirror_failover)
+{
+    const char *dir = test_tmpdir();
+    char paths[3][PATH_MAX], mpath[PATH_MAX], aside[PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] };
+    shelf_notes *n = parse(mirror_script);
+    shelf_stream_opts o = small_opts(0);
+    shelf_stream_stats clean, st;
+    log_count lc;
+    shelf_stream *s;
+    mfail_ctx c;
+    int64_t frames;
+    float *ref, *got;
+    int replug;
+
+    shelf_stream_free(mirrored_engine(dir, o, paths));
+    ref = render(n, pp, small_opts(SHELF_STREAM_RAM), &frames, NULL);
+    free(render(n, pp, small_opts(0), &frames, &clean));
+    test_pathf(mpath, sizeof mpath, "%s/m/a.wav", dir);
+    test_pathf(aside, sizeof aside, "%s/a-pulled.wav", dir);
+    for (replug = 0; replug < 2; replug++) {
+        memset(&lc, 0, sizeof lc);
+        pthread_mutex_init(&lc.lock, NULL);
+        o = small_opts(0);
+        o.log = count_log;
+        o.log_ud = &lc;
+        o.recheck_ms = replug ? 5 : 600000;
+        o.failover_ms = replug ? 50 : 60000;
+        s = mirrored_engine(dir, o, paths);
+        memset(&c, 0, sizeof c);
+        c.replug = replug;
+        c.at[0] = 0;
+        c.at[1] = frames / 16;
+        c.at[2] = frames / 8;
+        c.mpath = mpath;
+        c.aside = aside;
+        got = render_on(s, n, frames, mfail_hook, &c);
+        ASSERT_EQ_INT(c.phase, 3);
+        memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        shelf_stream_get_stats(s, &st);
+        shelf_stream_free(s);
+        printf("    %s: %llu read errors, %llu reads (%llu clean), %llu from mirrors, %llu probes, "
+               "%llu switches %llu returns %llu hedged\n",
+               replug ? "re-plugged mirror" : "primary back before its probe",
+               (unsigned long long)st.read_errors, (unsigned long long)st.reads,
+               (unsigned long long)clean.reads, (unsigned long long)st.failovers,
+               (unsigned long long)st.failover_probes, (unsigned long long)st.failover_switches,
+               (unsigned long long)st.failover_returns, (unsigned long long)st.failover_hedged);
+        ASSERT(memcmp(ref, got, (size_t)frames * 2 * sizeof(float)) == 0);
+        ASSERT_EQ_INT(st.chunks_lost, 0);
+        ASSERT_EQ_INT(st.underruns, 0);
+        ASSERT_EQ_INT(st.mirror_down, 3);
+        ASSERT_EQ_INT(st.read_errors, 6);
+        ASSERT_EQ_INT(st.failover_switches, 3);
+        ASSERT(st.failovers > 0);
+        pthread_mutex_lock(&lc.lock);
+        ASSERT_EQ_INT(lc.mirror_down, 3);
+        ASSERT_EQ_INT(lc.switched, 3);
+        ASSERT_EQ_INT(lc.mirror_back, replug ? 3 : 0);
+        pthread_mutex_unlock(&lc.lock);
+        if (replug) {
+            ASSERT_EQ_INT(st.failover_hedged, 3);
+            ASSERT_EQ_INT(st.mirror_fallbacks, 0);   /* the primary's own read served */
+            ASSERT_EQ_INT(st.mirror_returns, 3);
+            ASSERT(st.failover_probes >= 3);
+        } else {
+            ASSERT_EQ_INT(st.mirror_fallbacks, 3);
+            ASSERT_EQ_INT(st.mirror_returns, 0);
+            ASSERT_EQ_INT(st.failover_probes, 0);
+            ASSERT_EQ_INT(st.reads, clean.reads + 6);
+        }
+        pthread_mutex_destroy(&lc.lock);
+        free(got);
+    }
+    free(ref);
+    shelf_notes_free(n);
+}
+
 /* add_mirror takes only a copy: same size, same first bytes. */
 TEST(failover_mirror_checks)
 {
@@ -2615,6 +2776,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(loop_modes_limits),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
         TEST_ENTRY(failover_hot_swap_returns), TEST_ENTRY(failover_mirror_checks),
+        TEST_ENTRY(mirror_failover),
         TEST_END
     };
     return test_run(argc, argv, tests);
