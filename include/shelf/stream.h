@@ -187,14 +187,15 @@ SHELF_API int shelf_stream_set_loop(shelf_stream *s, int id, int64_t start, int6
 typedef struct shelf_stream_loop_opts {
     size_t size;
     int64_t start, end;      /* frames [start, end); 0, 0: no loop */
-    uint32_t crossfade;      /* frames; forward loops only */
+    uint32_t crossfade;      /* frames; forward and backward loops */
     int mode;                /* SHELF_LOOP_FORWARD (0 too), SHELF_LOOP_BACKWARD,
                                 SHELF_LOOP_ALTERNATING (catalog.h) */
 } shelf_stream_loop_opts;
 
 /* Most decoded audio (frames x channels x 4 bytes of float) that a
- * backward or alternating loop may hold in RAM: 16 MiB, that is 2 Mi
- * stereo frames (43 s at 48 kHz).  A longer one is SHELF_EINVAL. */
+ * backward or alternating loop may hold in RAM, a backward loop's
+ * crossfade frames included: 16 MiB, that is 2 Mi stereo frames (43 s at
+ * 48 kHz).  A longer one is SHELF_EINVAL. */
 #define SHELF_STREAM_LOOP_RAM_MAX ((uint64_t)16 << 20)
 
 /*
@@ -212,9 +213,14 @@ typedef struct shelf_stream_loop_opts {
  * Backward and alternating loops keep the whole loop in RAM (decoded
  * chunks, held like the head), so a voice never reads the disk backward
  * and a held voice reads nothing once it is in the loop; at most
- * SHELF_STREAM_LOOP_RAM_MAX bytes.  They take no crossfade (SHELF_EINVAL):
- * an alternating loop's turns join neighbouring frames and need none; one
- * over a backward loop's jump is not built.  A release leaves any loop
+ * SHELF_STREAM_LOOP_RAM_MAX bytes.  A backward loop's crossfade of F
+ * frames mirrors a forward one's: over the last F frames of play before
+ * its jump (s+F-1 down to s) the loop fades linearly into the F frames
+ * after its end walked down (frame i mixes with i + e - s, with weight
+ * (s + F - 1 - i) / F), which lead into e-1, so the jump is smooth; F at
+ * most e - s and the frames after e, which are held in RAM with the loop.
+ * An alternating loop takes none (SHELF_EINVAL): its turns join
+ * neighbouring frames.  A release leaves any loop
  * where the voice is and plays forward from there towards the sample's
  * end (a voice moving backward turns round at its current position).
  * start = end = 0 removes the loop.  lo NULL is SHELF_EINVAL.  Control

@@ -648,22 +648,33 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
                              (long long)start, (long long)end, sm->path);
     if (!end)
         mode = SHELF_LOOP_FORWARD;
-    if (mode != SHELF_LOOP_FORWARD && crossfade)
+    if (mode == SHELF_LOOP_ALTERNATING && crossfade)
         return shelf__seterr(&s->err, SHELF_EINVAL,
-                             "a %s loop takes no crossfade (only a forward loop does) in '%s'",
-                             loop_mode_name(mode), sm->path);
-    if ((int64_t)crossfade > start || (int64_t)crossfade > end - start)
+                             "an alternating loop takes no crossfade (a forward or backward one "
+                             "does) in '%s'", sm->path);
+    /* The crossfade mixes in the frames that lead into the loop's seam in
+     * play order: a forward loop's before its start, a backward loop's
+     * after its end. */
+    if ((int64_t)crossfade > end - start ||
+        (mode == SHELF_LOOP_FORWARD && (int64_t)crossfade > start))
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "loop crossfade of %u frames longer than the loop or its lead-in in '%s'",
                              crossfade, sm->path);
+    if (mode == SHELF_LOOP_BACKWARD && end + (int64_t)crossfade > sm->frames)
+        return shelf__seterr(&s->err, SHELF_EINVAL,
+                             "backward loop crossfade of %u frames longer than the %lld frames "
+                             "after the loop's end in '%s'", crossfade,
+                             (long long)(sm->frames - end), sm->path);
     if (mode == SHELF_LOOP_ALTERNATING && end - start < 2)
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "an alternating loop needs at least 2 frames in '%s'", sm->path);
     if (mode != SHELF_LOOP_FORWARD &&
-        (uint64_t)(end - start) * (uint64_t)sm->channels * sizeof(float) > SHELF_STREAM_LOOP_RAM_MAX)
+        (uint64_t)(end - start + crossfade) * (uint64_t)sm->channels * sizeof(float) >
+            SHELF_STREAM_LOOP_RAM_MAX)
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "a %s loop of %lld frames is too long to hold in RAM (at most %llu "
-                             "frames of '%s')", loop_mode_name(mode), (long long)(end - start),
+                             "frames of '%s', with its crossfade)", loop_mode_name(mode),
+                             (long long)(end - start) + (long long)crossfade,
                              (unsigned long long)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float) /
                                                   (uint64_t)sm->channels), sm->path);
     if (end) {
@@ -678,9 +689,10 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
             if (k0 + nk > last + 1)
                 nk = (uint32_t)(last + 1 - k0);
         } else {
-            /* The whole loop (bounded by SHELF_STREAM_LOOP_RAM_MAX above). */
+            /* The whole loop, and a backward one's crossfade after its
+             * end (bounded by SHELF_STREAM_LOOP_RAM_MAX above). */
             k0 = start / sm->chunk_frames;
-            nk = (uint32_t)(last + 1 - k0);
+            nk = (uint32_t)((end - 1 + crossfade) / sm->chunk_frames + 1 - k0);
         }
         if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
             return SHELF_ENOMEM;
@@ -1147,6 +1159,11 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     int64_t tend = -1;
     uint64_t seg = 0, wraps = 0;
     int alt = sm->loop_mode == SHELF_LOOP_ALTERNATING;
+    /* A held backward loop with a crossfade mixes, over the last F frames
+     * of play before its jump (start + F - 1 down to start), the F frames
+     * after its end walked down (frame i with i + (end - start)), which
+     * lead into end - 1 where it jumps to. */
+    int64_t bxf_top = -1;
 
     if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
         uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
@@ -1159,6 +1176,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
         if (v->held && !v->rel_total) {
             tend = sm->loop_end - 1;
             seg = (uint64_t)(sm->loop_end - sm->loop_start - alt) << 32;
+            if (!alt && sm->loop_xfade)
+                bxf_top = sm->loop_start + sm->loop_xfade - 1;
         } else if (v->turned) {
             /* Released (or dropped): forward from where it is. */
             pos = turned_pos(sm, v);
@@ -1258,6 +1277,19 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
                 const float *a2 = frame_at(s, sm, v, i - back, lap, 0, &gap);
                 const float *b2 = frame_at(s, sm, v, i + 1 - back, lap, 0, &gap);
                 float w = (float)(i - xf_at) / (float)sm->loop_xfade;
+                float l2 = a2[0] + (b2[0] - a2[0]) * frac;
+                float r2 = ch > 1 ? a2[1] + (b2[1] - a2[1]) * frac : l2;
+                l = l * (1.0f - w) + l2 * w;
+                r = r * (1.0f - w) + r2 * w;
+            } else if (v->turned && i <= bxf_top) {
+                /* The same over a backward loop's jump: the frames after
+                 * its end (in RAM), walked down, fade in (weight
+                 * (start + F - 1 - i) / F); the one after frame start
+                 * in play order is end - 1 for both. */
+                int64_t fwd = sm->loop_end - sm->loop_start;
+                const float *a2 = frame_at(s, sm, v, i + fwd, lap, 0, &gap);
+                const float *b2 = frame_at(s, sm, v, i - 1 + fwd, lap, 0, &gap);
+                float w = (float)(bxf_top - i) / (float)sm->loop_xfade;
                 float l2 = a2[0] + (b2[0] - a2[0]) * frac;
                 float r2 = ch > 1 ? a2[1] + (b2[1] - a2[1]) * frac : l2;
                 l = l * (1.0f - w) + l2 * w;

@@ -203,18 +203,23 @@ static int parse_loop(parser *ps, const char *p, const char *end, shelf_notes *n
             }
         } else if (!strncmp(v, "xfade=", 6) && !have_xf) {
             have_xf = 1;
-            if (parse_i64(v + 6, 0, own ? MAX_FRAMES : le - ls, &xf) || (!own && xf > ls))
+            if (parse_i64(v + 6, 0, own ? MAX_FRAMES : le - ls, &xf))
                 goto bad;
         } else {
             goto bad;
         }
     }
-    if (xf && mode > SHELF_LOOP_FORWARD) {
+    if (xf && mode == SHELF_LOOP_ALTERNATING) {
         snprintf(ps->msg, sizeof ps->msg,
-                 "line %d: a %s loop takes no crossfade (xfade needs mode=forward)", ps->line,
-                 mode_names[mode]);
+                 "line %d: an alternating loop takes no crossfade (xfade needs mode=forward or "
+                 "backward)", ps->line);
         return -1;
     }
+    /* A forward loop's crossfade mixes in the F frames before START; a
+     * backward one's the F frames after END (checked against the sample's
+     * length when it renders). */
+    if (!own && mode != SHELF_LOOP_BACKWARD && xf > ls)
+        goto bad;
     if (!own && mode == SHELF_LOOP_ALTERNATING && le - ls < 2) {
         snprintf(ps->msg, sizeof ps->msg, "line %d: an alternating loop needs at least 2 frames",
                  ps->line);
@@ -228,7 +233,8 @@ static int parse_loop(parser *ps, const char *p, const char *end, shelf_notes *n
 bad:
     snprintf(ps->msg, sizeof ps->msg,
              "line %d: bad loop (want 'loop SAMPLE START END [mode=M] [xfade=F]' or 'loop SAMPLE "
-             "file [mode=M] [xfade=F]', START < END, F <= START and <= END - START)", ps->line);
+             "file [mode=M] [xfade=F]', START < END, F <= END - START and, forward, <= START)",
+             ps->line);
     return -1;
 }
 
@@ -468,11 +474,11 @@ int shelf_notes_render(const shelf_notes *n, const char *const *paths,
             /* The script's mode= says how it plays, else the file does. */
             if (!lm[i])
                 lm[i] = fmode;
-            if (lp[3 * i + 2] && (lm[i] == SHELF_LOOP_BACKWARD || lm[i] == SHELF_LOOP_ALTERNATING)) {
+            if (lp[3 * i + 2] && lm[i] == SHELF_LOOP_ALTERNATING) {
                 rc = SHELF_EINVAL;
                 snprintf(msg, sizeof msg,
-                         "sample %zu '%s': its loop plays %s, which takes no crossfade (xfade)", i,
-                         paths[i], lm[i] == SHELF_LOOP_BACKWARD ? "backward" : "alternating");
+                         "sample %zu '%s': its loop plays alternating, which takes no crossfade "
+                         "(xfade)", i, paths[i]);
                 goto out;
             }
         }

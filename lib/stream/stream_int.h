@@ -113,11 +113,13 @@ typedef struct shelf__sample {
      * play it, and its RAM copy: chunks loop_k0 .. loop_k0 + loop_nk - 1,
      * held like the head.  A forward loop holds its start (from the
      * crossfade's lead-in, loop_start - loop_xfade), so a wrap never waits
-     * on the disk; a backward or alternating one holds the whole loop, so
-     * a voice never reads backward. */
+     * on the disk; a backward or alternating one holds the whole loop (a
+     * backward one's crossfade too, up to loop_end + loop_xfade), so a
+     * voice never reads backward. */
     int64_t loop_start, loop_end;
     int loop_mode;           /* SHELF_LOOP_FORWARD, _BACKWARD, _ALTERNATING */
-    uint32_t loop_xfade;     /* crossfade frames before loop_end (forward) */
+    uint32_t loop_xfade;     /* crossfade frames: before loop_end (forward),
+                                after loop_start (backward) */
     int64_t loop_k0;
     uint32_t loop_nk;
     shelf__chunk **loopc;

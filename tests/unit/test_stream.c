@@ -1622,7 +1622,8 @@ TEST(loop_parse_and_range)
         "shelf-notes 1\nloop 0 1 5\n", "shelf-notes 1\nsample a\nloop 0 10 100 xfade=11\n",
         "shelf-notes 1\nsample a\nloop 0 10 15 xfade=6\n", "shelf-notes 1\nsample a\nloop 0 10 15 fade=2\n",
         "shelf-notes 1\nsample a\nloop 0 10 100 mode=sideways\n",
-        "shelf-notes 1\nsample a\nloop 0 10 100 mode=backward xfade=5\n",
+        "shelf-notes 1\nsample a\nloop 0 10 15 mode=backward xfade=6\n",
+        "shelf-notes 1\nsample a\nloop 0 10 100 xfade=11 mode=forward\n",
         "shelf-notes 1\nsample a\nloop 0 file xfade=5 mode=alternating\n",
         "shelf-notes 1\nsample a\nloop 0 10 11 mode=alternating\n",
         "shelf-notes 1\nsample a\nloop 0 10 100 mode=forward mode=backward\n",
@@ -1632,7 +1633,7 @@ TEST(loop_parse_and_range)
     };
     static const char *why[] = {
         "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop", "bad loop",
-        "unknown loop mode 'sideways'", "backward loop takes no crossfade",
+        "unknown loop mode 'sideways'", "bad loop", "bad loop",
         "alternating loop takes no crossfade", "alternating loop needs at least 2 frames",
         "bad loop", "bad loop", "unknown loop mode ''", "unknown loop mode 'Backward'",
     };
@@ -1658,11 +1659,12 @@ TEST(loop_parse_and_range)
     }
     /* Modes, each option at most once, in any order. */
     n = parse("shelf-notes 1\nsample a\nsample b\nsample c\nsample d\n"
-              "loop 0 10 100 xfade=5 mode=forward\nloop 1 10 100 mode=backward\n"
+              "loop 0 10 100 xfade=5 mode=forward\nloop 1 10 100 xfade=90 mode=backward\n"
               "loop 2 file mode=alternating\nloop 3 10 12 mode=alternating xfade=0\n");
     ASSERT_EQ_INT(n->loop_modes[0], SHELF_LOOP_FORWARD);
     ASSERT_EQ_INT(n->loops[2], 5);
     ASSERT_EQ_INT(n->loop_modes[1], SHELF_LOOP_BACKWARD);
+    ASSERT_EQ_INT(n->loops[5], 90);         /* after the end: more than START */
     ASSERT_EQ_INT(n->loop_modes[2], SHELF_LOOP_ALTERNATING);
     ASSERT_EQ_INT(n->loops[6], -1);
     ASSERT_EQ_INT(n->loop_modes[3], SHELF_LOOP_ALTERNATING);
@@ -1758,16 +1760,36 @@ static float ramp_at(double p)
     return (float)(i == RAMP_FRAMES - 1 ? (double)i : p) * RAMP_UNIT;
 }
 
+/* What a held voice plays at walk frame x moving in dir, or halfway
+ * (half) from x to y, the next frame in play order (the engine's float
+ * arithmetic).  A backward loop's crossfade of xf frames: over the last xf
+ * frames before its jump (ls + xf - 1 down to ls, moving down), frame x
+ * mixes with x + (le - ls), with weight (ls + xf - 1 - x) / xf. */
+static float held_at(int64_t ls, int64_t le, int64_t xf, int64_t x, int dir, int64_t y, int half)
+{
+    float fa = (float)x * RAMP_UNIT, fb = (float)y * RAMP_UNIT;
+    float l = half ? fa + (fb - fa) * 0.5f : fa;
+
+    if (xf && dir < 0 && x <= ls + xf - 1) {
+        float pa = (float)(x + le - ls) * RAMP_UNIT, pb = (float)(x - 1 + le - ls) * RAMP_UNIT;
+        float l2 = half ? pa + (pb - pa) * 0.5f : pa;
+        float w = (float)(ls + xf - 1 - x) / (float)xf;
+        l = l * (1.0f - w) + l2 * w;
+    }
+    return l;
+}
+
 /* The n output frames of a note of the ramp at offset, pitch k (1 or 2;
- * 0 for 1/2), released at output frame rel (play out, no fade).  Held:
+ * 0 for 1/2), released at output frame rel (play out, no fade), in a loop
+ * [ls, le) of mode (a backward one crossfaded over xf frames).  Held:
  * every k-th frame of the walk, or at pitch 1/2 each frame of the walk and
  * then halfway to the next one in play order (linear interpolation, the
  * engine's float arithmetic).  From rel on: forward from where it is, at
  * the same step; halfway between two frames it is at the point between
  * them, in a backward loop's jump at its start (a forward loop folds its
  * position back only once it passes the end, so it is past e - 1). */
-static void expect_walk(int mode, int64_t ls, int64_t le, int64_t offset, int k, int64_t rel,
-                        int64_t n, float *want)
+static void expect_walk(int mode, int64_t ls, int64_t le, int64_t xf, int64_t offset, int k,
+                        int64_t rel, int64_t n, float *want)
 {
     int64_t x = offset, y, t;
     int dir = 1, ydir, j;
@@ -1789,16 +1811,16 @@ static void expect_walk(int mode, int64_t ls, int64_t le, int64_t offset, int k,
             want[t] = ramp_at(p);
             p += step;
         } else if (k) {
-            want[t] = (float)x * RAMP_UNIT;
+            want[t] = held_at(ls, le, xf, x, dir, x, 0);
             for (j = 0; j < k; j++)
                 walk_one(mode, ls, le, &x, &dir);
         } else if (t % 2 == 0) {
-            want[t] = (float)x * RAMP_UNIT;
+            want[t] = held_at(ls, le, xf, x, dir, x, 0);
         } else {
-            float fa = (float)x * RAMP_UNIT, fb;
+            int dx = dir;
+            y = x;
             walk_one(mode, ls, le, &x, &dir);
-            fb = (float)x * RAMP_UNIT;
-            want[t] = fa + (fb - fa) * 0.5f;
+            want[t] = held_at(ls, le, xf, y, dx, x, 1);
         }
     }
 }
@@ -1855,7 +1877,7 @@ TEST(loop_modes_order)
                              &fr, &st);
                 ASSERT(fr > cases[c].len);
                 ASSERT((want = malloc((size_t)fr * sizeof *want)) != NULL);
-                expect_walk(mode, cases[c].ls, cases[c].le, cases[c].offset, cases[c].pitch,
+                expect_walk(mode, cases[c].ls, cases[c].le, 0, cases[c].offset, cases[c].pitch,
                             cases[c].len, fr, want);
                 for (t = 0; t < fr; t++) {
                     if (pcm[2 * t] != want[t] || pcm[2 * t + 1] != want[t])
@@ -1874,11 +1896,80 @@ TEST(loop_modes_order)
     }
 }
 
+/* A backward loop's crossfade, frame by frame on the ramp, streamed and
+ * from RAM: over the last F frames before each jump the loop fades into
+ * the F frames after its end walked down (held_at), at pitches 1, 2 and
+ * 1/2, across chunks, over the whole loop, in a 3-frame loop, released
+ * inside the crossfade (forward from there, unmixed). */
+TEST(loop_backward_xfade_order)
+{
+    static const struct {
+        int64_t ls, le, xf, offset;
+        int pitch;                          /* 0: 1/2 */
+        int64_t len;
+    } cases[] = {
+        { 20000, 20100, 30, 19950, 1, 5003 },
+        { 30000, 45000, 5000, 29000, 2, 40001 },   /* the after-end frames across chunks */
+        { 30000, 45000, 15000, 44990, 0, 20001 },  /* the whole loop, between frames */
+        { 50000, 50003, 3, 50001, 1, 1000 },
+        { 30000, 45000, 9000, 29000, 1, 25000 },   /* released inside the crossfade */
+        { 60000, 60400, 200, 60000, 0, 3001 },     /* released halfway */
+    };
+    const char *dir = test_tmpdir();
+    char path[PATH_MAX], text[512];
+    const char *pp[1] = { path };
+    size_t c;
+    int ram;
+
+    make_ramp(test_pathf(path, sizeof path, "%s/ramp.wav", dir));
+    for (c = 0; c < sizeof cases / sizeof *cases; c++) {
+        shelf_notes *n;
+        snprintf(text, sizeof text,
+                 "shelf-notes 1\nsample ramp.wav\nloop 0 %lld %lld mode=backward xfade=%lld\n"
+                 "note 0 0 offset=%lld pitch=%s len=%lld release=0\n",
+                 (long long)cases[c].ls, (long long)cases[c].le, (long long)cases[c].xf,
+                 (long long)cases[c].offset,
+                 cases[c].pitch == 2 ? "2" : cases[c].pitch ? "1" : "0.5", (long long)cases[c].len);
+        n = parse(text);
+        for (ram = 0; ram < 2; ram++) {
+            shelf_stream_stats st;
+            int64_t fr, t, mixed = 0;
+            float *pcm, *want, *plain;
+            pcm = render(n, pp,
+                         small_opts(ram ? SHELF_STREAM_RAM
+                                        : SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT),
+                         &fr, &st);
+            ASSERT((want = malloc((size_t)fr * sizeof *want)) != NULL);
+            ASSERT((plain = malloc((size_t)fr * sizeof *plain)) != NULL);
+            expect_walk(SHELF_LOOP_BACKWARD, cases[c].ls, cases[c].le, cases[c].xf,
+                        cases[c].offset, cases[c].pitch, cases[c].len, fr, want);
+            expect_walk(SHELF_LOOP_BACKWARD, cases[c].ls, cases[c].le, 0, cases[c].offset,
+                        cases[c].pitch, cases[c].len, fr, plain);
+            for (t = 0; t < fr; t++) {
+                if (pcm[2 * t] != want[t] || pcm[2 * t + 1] != want[t])
+                    test__fail(__FILE__, __LINE__,
+                               "case %zu %s: output frame %lld is %.4f, want %.4f (source frames)",
+                               c, ram ? "ram" : "streamed", (long long)t, pcm[2 * t] / RAMP_UNIT,
+                               want[t] / RAMP_UNIT);
+                mixed += want[t] != plain[t];
+            }
+            ASSERT(mixed > 0);              /* the crossfade was heard */
+            ASSERT(st.loop_wraps > 0);
+            ASSERT_EQ_INT(st.underruns + st.not_ready + st.chunks_lost, 0);
+            free(want);
+            free(plain);
+            free(pcm);
+        }
+        shelf_notes_free(n);
+    }
+}
+
 /* Backward and alternating loops on the three-file set: held and released
  * notes (pitches up and down, fades and play-outs, a start inside a loop,
- * a note after a loop, a loop shorter than a block, loops across chunks)
- * render byte for byte the same streamed and from RAM, and otherwise than
- * the same loops forward. */
+ * a note after a loop, a loop shorter than a block, loops across chunks,
+ * backward loops crossfaded, one over its whole length) render byte for
+ * byte the same streamed and from RAM, and otherwise than the same loops
+ * forward. */
 static const char loop_modes_script[] =
     "shelf-notes 1\n"
     "rate 48000\n"
@@ -1916,6 +2007,7 @@ TEST(loop_modes_bitexact)
     static const char *const modes[][3] = {
         { "backward", "alternating", "backward" },
         { "alternating", "backward", "alternating" },
+        { "backward xfade=3000", "backward xfade=18000", "backward xfade=100" },
     };
     const char *dir = test_tmpdir();
     char paths[3][PATH_MAX];
@@ -1963,8 +2055,9 @@ TEST(loop_modes_bitexact)
 }
 
 /* "loop SAMPLE file" plays a file's backward and alternating loops as the
- * same points written with their mode; mode= overrides the file's; a
- * crossfade on a file's backward loop is refused in one line naming it. */
+ * same points written with their mode (a backward one crossfaded too);
+ * mode= overrides the file's; a crossfade on a file's alternating loop is
+ * refused in one line naming it. */
 TEST(loop_modes_from_the_file)
 {
     static const char head[] = "shelf-notes 1\nrate 48000\nsample a\nsample b\n";
@@ -1978,6 +2071,9 @@ TEST(loop_modes_from_the_file)
           "loop 0 file\nloop 1 file\n" },
         { "loop 0 20000 100000 mode=alternating\nloop 1 30000 70000\n",
           "loop 0 file mode=alternating\nloop 1 file mode=forward xfade=0\n" },
+        /* A file's backward loop takes a crossfade as the same points do. */
+        { "loop 0 20000 100000 mode=backward xfade=3000\nloop 1 30000 70000 mode=alternating\n",
+          "loop 0 file xfade=3000\nloop 1 file\n" },
     };
     const char *dir = test_tmpdir();
     char paths[3][PATH_MAX], text[1024], *msg = NULL;
@@ -1999,8 +2095,8 @@ TEST(loop_modes_from_the_file)
         snprintf(text, sizeof text, "%s%s%s", head, loops[i][1], notes);
         own = parse(text);
         ASSERT_EQ_INT(own->loops[0], -1);
-        ASSERT_EQ_INT(own->loop_modes[0], i ? SHELF_LOOP_ALTERNATING : 0);
-        ASSERT_EQ_INT(given->loop_modes[0], i ? SHELF_LOOP_ALTERNATING : SHELF_LOOP_BACKWARD);
+        ASSERT_EQ_INT(own->loop_modes[0], i == 1 ? SHELF_LOOP_ALTERNATING : 0);
+        ASSERT_EQ_INT(given->loop_modes[0], i == 1 ? SHELF_LOOP_ALTERNATING : SHELF_LOOP_BACKWARD);
         a = render(given, pp, od, &f1, &st1);
         b = render(own, pp, od, &f2, &st2);
         ASSERT_EQ_INT(f1, f2);
@@ -2016,20 +2112,20 @@ TEST(loop_modes_from_the_file)
         shelf_notes_free(given);
         shelf_notes_free(own);
     }
-    /* A crossfade needs a forward loop. */
-    snprintf(text, sizeof text, "%sloop 0 file xfade=100\nnote 0 0 len=1000\n", head);
+    /* A crossfade needs a forward or backward loop. */
+    snprintf(text, sizeof text, "%sloop 1 file xfade=100\nnote 0 1 len=1000\n", head);
     own = parse(text);
     ASSERT_RC(SHELF_EINVAL, shelf_notes_render(own, pp, &oram, 128, &pcm, &f1, NULL, &msg));
-    ASSERT(msg && strstr(msg, "sample 0") && strstr(msg, "loop é 24.wav") &&
-           strstr(msg, "plays backward") && strstr(msg, "no crossfade") && !strchr(msg, '\n'));
+    ASSERT(msg && strstr(msg, "sample 1") && strstr(msg, "ループ 16.wav") &&
+           strstr(msg, "plays alternating") && strstr(msg, "no crossfade") && !strchr(msg, '\n'));
     ASSERT(pcm == NULL);
     shelf_free(msg);
     shelf_notes_free(own);
 }
 
 /* A held backward or alternating loop plays from RAM: once the voice is
- * in it, no disk read happens, however many turns it plays; the release
- * reads the sample's tail. */
+ * in it, no disk read happens, however many turns it plays (nor for a
+ * backward loop's crossfade); the release reads the sample's tail. */
 TEST(loop_modes_no_reads)
 {
     const char *dir = test_tmpdir();
@@ -2053,6 +2149,8 @@ TEST(loop_modes_no_reads)
             lo.start = 60000;
             lo.end = 70000;
             lo.mode = mode;
+            /* A backward crossfade's frames after the end are in RAM too. */
+            lo.crossfade = mode == SHELF_LOOP_BACKWARD ? 5000 : 0;
             ASSERT_OKM(shelf_stream_errmsg(s), shelf_stream_set_loop_opts(s, id, &lo));
             /* Either inside the loop, or 40000 frames before it (streamed). */
             v = shelf_stream_voice_start(s, id, off ? 20000 : 60000, 1.0, 1.0f, 0);
@@ -2130,9 +2228,10 @@ static void make_sparse_wav(const char *path, uint32_t frames)
     ASSERT(close(fd) == 0);
 }
 
-/* shelf_stream_set_loop_opts: the size rule, modes, no crossfade on
- * backward and alternating loops, 2 frames for alternating, and the RAM
- * bound (SHELF_STREAM_LOOP_RAM_MAX, exactly). */
+/* shelf_stream_set_loop_opts: the size rule, modes, a backward loop's
+ * crossfade (its frames after the loop's end) and none on an alternating
+ * loop, 2 frames for alternating, and the RAM bound
+ * (SHELF_STREAM_LOOP_RAM_MAX, exactly, the crossfade included). */
 TEST(loop_modes_limits)
 {
     const char *dir = test_tmpdir();
@@ -2156,11 +2255,24 @@ TEST(loop_modes_limits)
     TEST_OPTS_SIZE(shelf_stream_loop_opts, lo, sizeof lo, SHELF_OK,
                    shelf_stream_set_loop_opts(s, id, p_));
     ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, NULL));
-    lo.crossfade = 10;
+    lo.crossfade = 100;                     /* the whole loop, more than its start */
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    lo.crossfade = 101;
     ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
-    ASSERT(strstr(shelf_stream_errmsg(s), "backward loop takes no crossfade"));
+    ASSERT(strstr(shelf_stream_errmsg(s), "longer than the loop"));
+    /* A backward crossfade needs its frames after the loop's end. */
+    lo.start = 44100 * 2 - 100;
+    lo.end = 44100 * 2 - 10;
+    lo.crossfade = 11;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "than the 10 frames after the loop's end"));
+    lo.crossfade = 10;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    lo.start = 100;
+    lo.end = 200;
     lo.mode = SHELF_LOOP_ALTERNATING;
     ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "alternating loop takes no crossfade"));
     lo.mode = 0;   /* forward */
     ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
     lo.mode = 4;
@@ -2190,6 +2302,11 @@ TEST(loop_modes_limits)
     ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
     lo.mode = SHELF_LOOP_BACKWARD;
     lo.end--;
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    lo.crossfade = 1;                       /* held in RAM with the loop */
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "too long to hold in RAM"));
+    lo.start++;
     ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
     shelf_stream_free(s);
 }
@@ -2771,7 +2888,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(alloc_fail_render_streamed), TEST_ENTRY(alloc_fail_render_ram),
         TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
-        TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_modes_bitexact),
+        TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_backward_xfade_order), TEST_ENTRY(loop_modes_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
         TEST_ENTRY(loop_modes_limits),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
