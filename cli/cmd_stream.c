@@ -817,7 +817,8 @@ static int stream_render(const cli *c, int argc, char **argv)
         { "ram", no_argument, NULL, 'r' }, { "check", no_argument, NULL, 'c' },
         { "block", required_argument, NULL, 'b' }, { "chunk", required_argument, NULL, 'k' },
         { "head", required_argument, NULL, 'H' }, { "mirror", required_argument, NULL, 'm' },
-        { "fail-primary", no_argument, NULL, 'F' }, { NULL, 0, NULL, 0 }
+        { "fail-primary", no_argument, NULL, 'F' }, { "loop-ram", required_argument, NULL, 'L' },
+        { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
     shelf_stream_stats st;
@@ -844,11 +845,19 @@ static int stream_render(const cli *c, int argc, char **argv)
         case 'H': if (num_i("head (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.head_ms = (uint32_t)l; break;
         case 'm': mirror = optarg; break;
         case 'F': fail = 1; break;
+        case 'L':
+            if (num_i("loop RAM (MB)", optarg, 1, 1 << 20, &l))
+                return EXIT_USAGE;
+            /* The cache holds the loops: room for them and the rest. */
+            eo.loop_ram_max = (uint64_t)l << 20;
+            eo.cache_bytes = eo.loop_ram_max + (256u << 20);
+            break;
         default: return EXIT_USAGE;
         }
     }
     if (argc - optind != 3) {
-        cli_error("usage: shelf stream render [--ram] [--check] [--mirror DIR] [--fail-primary] SCRIPT OUT.wav");
+        cli_error("usage: shelf stream render [--ram] [--check] [--mirror DIR] [--fail-primary] "
+                  "[--loop-ram MB] SCRIPT OUT.wav");
         return EXIT_USAGE;
     }
     if (!(f = fopen(argv[optind + 1], "rb"))) {

@@ -81,6 +81,13 @@ typedef struct shelf_stream_opts {
      * shelf_stress_run ignore it (a stress run's mirrors are in
      * shelf_stress_opts). */
     const char *const *mirrors;
+    /* Most decoded bytes (frames x channels x 4) that one backward or
+     * alternating loop, with a backward loop's crossfade, may hold in RAM
+     * (shelf_stream_set_loop_opts): 0 is SHELF_STREAM_LOOP_RAM_MAX (16
+     * MiB), or cache_bytes when that is less.  At most cache_bytes: a loop
+     * held in RAM is part of the cache and never evicted while it is set
+     * (shelf_stream_stats.loop_ram_bytes says what loops hold). */
+    uint64_t loop_ram_max;
 } shelf_stream_opts;
 
 /* Media, for shelf_stream_opts.fault_medium. */
@@ -193,9 +200,10 @@ typedef struct shelf_stream_loop_opts {
 } shelf_stream_loop_opts;
 
 /* Most decoded audio (frames x channels x 4 bytes of float) that a
- * backward or alternating loop may hold in RAM, a backward loop's
- * crossfade frames included: 16 MiB, that is 2 Mi stereo frames (43 s at
- * 48 kHz).  A longer one is SHELF_EINVAL. */
+ * backward or alternating loop may hold in RAM by default, a backward
+ * loop's crossfade frames included: 16 MiB, that is 2 Mi stereo frames
+ * (43 s at 48 kHz).  shelf_stream_opts.loop_ram_max sets another bound, up
+ * to the cache budget; a longer loop is SHELF_EINVAL. */
 #define SHELF_STREAM_LOOP_RAM_MAX ((uint64_t)16 << 20)
 
 /*
@@ -213,8 +221,9 @@ typedef struct shelf_stream_loop_opts {
  * Backward and alternating loops keep the whole loop in RAM (decoded
  * chunks, held like the head), so a voice never reads the disk backward
  * and a held voice reads nothing once it is in the loop; at most
- * SHELF_STREAM_LOOP_RAM_MAX bytes.  A backward loop's crossfade of F
- * frames mirrors a forward one's: over the last F frames of play before
+ * shelf_stream_opts.loop_ram_max bytes (SHELF_STREAM_LOOP_RAM_MAX unless
+ * set).  A backward loop's crossfade of F frames mirrors a forward one's:
+ * over the last F frames of play before
  * its jump (s+F-1 down to s) the loop fades linearly into the F frames
  * after its end walked down (frame i mixes with i + e - s, with weight
  * (s + F - 1 - i) / F), which lead into e-1, so the jump is smooth; F at
@@ -324,6 +333,11 @@ typedef struct shelf_stream_stats {
                                 reopened it: size, mtime, first chunk) */
     uint64_t mirror_fallbacks;/* chunk reads a failing mirror handed back
                                 to the primary (down too) that it served */
+    uint64_t loop_ram_bytes; /* bytes the loops' RAM copies hold now
+                                (forward loops' starts, whole backward and
+                                alternating loops), counted as cache_bytes
+                                counts them (decoded audio and each chunk's
+                                record), and part of it */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -138,6 +138,15 @@ static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf
         return shelf__seterr(err, SHELF_EINVAL, "fault medium %d out of range", o->fault_medium);
     if (o->failover_ms > 60000 || o->recheck_ms > 3600000)
         return shelf__seterr(err, SHELF_EINVAL, "failover or recheck time out of range");
+    if (o->loop_ram_max > o->cache_bytes)
+        return shelf__seterr(err, SHELF_EINVAL,
+                             "loop RAM bound of %llu bytes larger than the cache budget of %llu "
+                             "(loops held in RAM are part of the cache)",
+                             (unsigned long long)o->loop_ram_max,
+                             (unsigned long long)o->cache_bytes);
+    if (!o->loop_ram_max)
+        o->loop_ram_max = o->cache_bytes < SHELF_STREAM_LOOP_RAM_MAX ? o->cache_bytes
+                                                                     : SHELF_STREAM_LOOP_RAM_MAX;
     return SHELF_OK;
 }
 
@@ -614,6 +623,17 @@ int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info 
     return SHELF_OK;
 }
 
+/* Decoded bytes of n held chunks (their sizes are fixed once ready). */
+static uint64_t chunks_bytes(shelf__chunk *const *ch, uint32_t n)
+{
+    uint64_t b = 0;
+    uint32_t k;
+
+    for (k = 0; k < n; k++)
+        b += ch[k]->bytes;
+    return b;
+}
+
 static const char *loop_mode_name(int mode)
 {
     return mode == SHELF_LOOP_BACKWARD ? "backward" : mode == SHELF_LOOP_ALTERNATING ? "alternating"
@@ -670,13 +690,15 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
                              "an alternating loop needs at least 2 frames in '%s'", sm->path);
     if (mode != SHELF_LOOP_FORWARD &&
         (uint64_t)(end - start + crossfade) * (uint64_t)sm->channels * sizeof(float) >
-            SHELF_STREAM_LOOP_RAM_MAX)
+            s->o.loop_ram_max)
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "a %s loop of %lld frames is too long to hold in RAM (at most %llu "
-                             "frames of '%s', with its crossfade)", loop_mode_name(mode),
+                             "frames of '%s', with its crossfade: %llu bytes, the engine's "
+                             "loop_ram_max)", loop_mode_name(mode),
                              (long long)(end - start) + (long long)crossfade,
-                             (unsigned long long)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float) /
-                                                  (uint64_t)sm->channels), sm->path);
+                             (unsigned long long)(s->o.loop_ram_max / sizeof(float) /
+                                                  (uint64_t)sm->channels), sm->path,
+                             (unsigned long long)s->o.loop_ram_max);
     if (end) {
         int64_t last = (end - 1) / sm->chunk_frames;
         if (mode == SHELF_LOOP_FORWARD) {
@@ -690,7 +712,7 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
                 nk = (uint32_t)(last + 1 - k0);
         } else {
             /* The whole loop, and a backward one's crossfade after its
-             * end (bounded by SHELF_STREAM_LOOP_RAM_MAX above). */
+             * end (bounded by loop_ram_max above). */
             k0 = start / sm->chunk_frames;
             nk = (uint32_t)((end - 1 + crossfade) / sm->chunk_frames + 1 - k0);
         }
@@ -702,7 +724,9 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
             return rc;
         }
     }
+    atomic_fetch_add(&s->c_loop_ram_bytes, chunks_bytes(loopc, nk));
     if (sm->loopc) {
+        atomic_fetch_sub(&s->c_loop_ram_bytes, chunks_bytes(sm->loopc, sm->loop_nk));
         unload_chunks(s, sm->loopc, sm->loop_nk);
         free(sm->loopc);
     }
@@ -881,6 +905,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.reads_direct = atomic_load(&s->c_reads_direct);
     st.loop_wraps = atomic_load(&s->c_loop_wraps);
     st.loop_ram = atomic_load(&s->c_loop_ram);
+    st.loop_ram_bytes = atomic_load(&s->c_loop_ram_bytes);
     st.failovers = atomic_load(&s->c_failovers);
     st.failover_switches = atomic_load(&s->c_switches);
     st.failover_returns = atomic_load(&s->c_returns);

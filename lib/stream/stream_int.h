@@ -353,6 +353,7 @@ struct shelf_stream {
         c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
         c_failover_ns, c_failover_max_ns, c_failover_timed, c_mirror_down, c_mirror_returns,
         c_mirror_fallbacks;
+    _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */

@@ -1,6 +1,7 @@
 # test_stream.sh: the streaming commands end to end: stream render (the
 # streamed render is bit-identical to the RAM render), stream stress with
 # its CSV and PNG (from a folder, from catalog ids, with injected errors),
+# a backward loop's crossfade and its RAM bound (--loop-ram),
 # cache pin/unpin/stats, store frag/optimize (files keep bytes and mtime, so
 # verify still finds nothing changed), and usage errors.
 . "$(dirname "$0")/lib.sh"
@@ -50,6 +51,14 @@ n = struct.unpack('<I', d[j + 4:j + 8])[0] // 4
 v = struct.unpack('<%df' % n, d[j + 8:j + 8 + 4 * n])
 assert sum(1 for x in v if x != 0) > n // 2
 PY
+# A backward loop with a crossfade, held whole in RAM: 1.15 MB with it,
+# over a 1 MB bound (--loop-ram), under a 2 MB one.
+printf 'shelf-notes 1\nsample samples/a.wav\nloop 0 1000 140000 mode=backward xfade=5000\nnote 0 0 pitch=3 len=200000\n' > "$T/back.txt"
+expect 2 "render: a backward loop over --loop-ram" "$SHELF" stream render --loop-ram 1 "$T/back.txt" "$T/x.wav"
+contains "loop RAM: says the bound" "$err" "1048576 bytes, the engine's loop_ram_max"
+expect 0 "render: the same loop under --loop-ram 2" "$SHELF" stream render --check --chunk 16 --head 20 \
+    --loop-ram 2 "$T/back.txt" "$T/x.wav"
+contains "backward crossfaded loop: bit-identical" "$out" "bit-identical"
 printf 'shelf-notes 1\nsample samples/a.wav\nnote 0 3\n' > "$T/bad.txt"
 expect 2 "render: bad script" "$SHELF" stream render "$T/bad.txt" "$T/x.wav"
 contains "line number in the message" "$err" "line 3"

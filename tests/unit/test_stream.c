@@ -1699,15 +1699,15 @@ TEST(loop_parse_and_range)
 /* A mono 48 kHz float WAV whose frame i holds i * RAMP_UNIT: each output
  * frame of a voice at pitch 1 or 2 and gain 1 (no interpolation, no
  * rounding) tells the source frame it played. */
-static void make_ramp(const char *path)
+static void make_ramp_of(const char *path, int64_t frames)
 {
     SF_INFO info;
     SNDFILE *sf;
-    float *buf = malloc(RAMP_FRAMES * sizeof *buf);
+    float *buf = malloc((size_t)frames * sizeof *buf);
     int64_t i;
 
     ASSERT(buf);
-    for (i = 0; i < RAMP_FRAMES; i++)
+    for (i = 0; i < frames; i++)
         buf[i] = (float)i * RAMP_UNIT;
     memset(&info, 0, sizeof info);
     info.samplerate = 48000;
@@ -1715,9 +1715,14 @@ static void make_ramp(const char *path)
     info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
     ASSERT((sf = sf_open(path, SFM_WRITE, &info)) != NULL);
     sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-    ASSERT_EQ_INT(sf_writef_float(sf, buf, RAMP_FRAMES), RAMP_FRAMES);
+    ASSERT_EQ_INT(sf_writef_float(sf, buf, frames), frames);
     ASSERT_EQ_INT(sf_close(sf), 0);
     free(buf);
+}
+
+static void make_ramp(const char *path)
+{
+    make_ramp_of(path, RAMP_FRAMES);
 }
 
 /* One frame further along a held voice's walk through the loop [ls, le),
@@ -2311,6 +2316,101 @@ TEST(loop_modes_limits)
     shelf_stream_free(s);
 }
 
+/*
+ * A backward loop longer than SHELF_STREAM_LOOP_RAM_MAX plays when the
+ * engine allows it (loop_ram_max): a ramp of 4 Mi + 100,000 mono frames
+ * (a float holds each frame's number exactly), a loop 4,000 bytes over
+ * the default bound, a note at pitch 16 that turns, walks the loop down
+ * and jumps twice: its held frames follow the walk, frame by frame,
+ * streamed and from RAM, and the two renders are the same bits.  The
+ * bound is the engine's (a smaller one refuses, one over the cache budget
+ * is refused), and loop_ram_bytes counts what the loop holds, exactly.
+ */
+TEST(loop_ram_bound_raised)
+{
+    const int64_t most = (int64_t)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float));
+    const int64_t frames = most + 100000, ls = 50000, le = ls + most + 1000, len = 600000;
+    const char *dir = test_tmpdir();
+    char path[PATH_MAX], text[512];
+    const char *pp[1] = { path };
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_loop_opts lo;
+    shelf_stream_sample_info si;
+    shelf_stream_stats st, st2;
+    shelf_stream *s;
+    shelf_notes *n;
+    float *a, *b, *want;
+    int64_t fa, fb, t, k0, k1;
+    char *msg = NULL;
+    int id;
+
+    make_ramp_of(test_pathf(path, sizeof path, "%s/long ramp ⟲.wav", dir), frames);
+    memset(&lo, 0, sizeof lo);
+    lo.size = sizeof lo;
+    lo.start = ls;
+    lo.end = le;
+    lo.mode = SHELF_LOOP_BACKWARD;
+    /* The default bound refuses it, a raised one takes it. */
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, path, &id));
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(strstr(shelf_stream_errmsg(s), "16777216 bytes, the engine's loop_ram_max"));
+    shelf_stream_free(s);
+    o.loop_ram_max = 32u << 20;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, path, &id));
+    ASSERT_OKM(shelf_stream_errmsg(s), shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT_OK(shelf_stream_sample(s, id, &si));
+    k0 = ls / si.chunk_frames;
+    k1 = (le - 1) / si.chunk_frames + 1;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    /* Counted as the cache counts: the audio and each chunk's record. */
+    ASSERT_EQ_INT(st.loop_ram_bytes,
+                  (uint64_t)(k1 - k0) * (si.chunk_frames * sizeof(float) + sizeof(shelf__chunk)));
+    lo.start = lo.end = 0;                  /* removed: nothing held */
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    shelf_stream_get_stats(s, &st);
+    ASSERT_EQ_INT(st.loop_ram_bytes, 0);
+    shelf_stream_free(s);
+    o.loop_ram_max = o.cache_bytes = 1u << 20;
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    shelf_stream_free(s);
+    o.loop_ram_max++;
+    ASSERT_RC(SHELF_EINVAL, shelf_stream_new(&o, &s, &msg));
+    ASSERT(msg && strstr(msg, "larger than the cache budget"));
+    shelf_free(msg);
+
+    snprintf(text, sizeof text,
+             "shelf-notes 1\nsample x\nloop 0 %lld %lld mode=backward\n"
+             "note 0 0 offset=%lld pitch=16 len=%lld release=0\n",
+             (long long)ls, (long long)le, (long long)(le - 1000), (long long)len);
+    n = parse(text);
+    o = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    o.loop_ram_max = 32u << 20;
+    a = render(n, pp, o, &fa, &st);
+    o.flags = SHELF_STREAM_RAM;
+    o.cache_bytes = 64u << 20;              /* the whole file, and the loop */
+    b = render(n, pp, o, &fb, &st2);
+    ASSERT_EQ_INT(fa, fb);
+    ASSERT(fa > len);
+    ASSERT(memcmp(a, b, (size_t)fa * 2 * sizeof *a) == 0);
+    ASSERT(st.loop_wraps >= 3);             /* the turn and two jumps */
+    ASSERT_EQ_INT(st.loop_wraps, st2.loop_wraps);
+    ASSERT_EQ_INT(st.underruns + st.not_ready + st.chunks_lost, 0);
+    ASSERT((want = malloc((size_t)fa * sizeof *want)) != NULL);
+    expect_walk(SHELF_LOOP_BACKWARD, ls, le, 0, le - 1000, 16, len, fa, want);
+    for (t = 0; t < len; t++)
+        if (a[2 * t] != want[t])
+            test__fail(__FILE__, __LINE__, "output frame %lld plays source frame %.1f, want %.1f",
+                       (long long)t, a[2 * t] / RAMP_UNIT, want[t] / RAMP_UNIT);
+    free(want);
+    free(a);
+    free(b);
+    shelf_notes_free(n);
+}
+
 /* ---- failover to a mirror and hot swap ------------------------------------------ */
 
 /* Copy a file byte for byte, keeping its modification time. */
@@ -2890,7 +2990,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_backward_xfade_order), TEST_ENTRY(loop_modes_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
-        TEST_ENTRY(loop_modes_limits),
+        TEST_ENTRY(loop_modes_limits), TEST_ENTRY(loop_ram_bound_raised),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
         TEST_ENTRY(failover_hot_swap_returns), TEST_ENTRY(failover_mirror_checks),
         TEST_ENTRY(mirror_failover),
