@@ -219,6 +219,21 @@ int cmd_serve(const cli *c, int argc, char **argv);
  * --serve into o (server.h's serve_opts): EXIT_OK, or EXIT_USAGE said. */
 struct serve_opts;
 int cli_serve_opt(struct serve_opts *o, int ch, const char *arg);
+/* The repositories the restore dialog of shelf serve offers: targets
+ * (--repo, with the password of password_file or $SHELF_PASSWORD) and
+ * those the library's schedules name (their password_file option, else
+ * $SHELF_PASSWORD; a copy's destination to_password_file, else
+ * $SHELF_DST_PASSWORD), each once; no password known leaves it to the page.
+ * An exit status with the message printed; free with cli_serve_repos_free
+ * either way (cmd_serve.c). */
+struct serve_repo_spec;
+typedef struct cli_serve_repos {
+    struct serve_repo_spec *v;
+    size_t n;
+} cli_serve_repos;
+int cli_serve_repos_gather(shelf_library *lib, const char *const *targets, size_t n, const char *password_file,
+                           cli_serve_repos *rs);
+void cli_serve_repos_free(cli_serve_repos *rs);
 int cmd_daemon(const cli *c, int argc, char **argv);
 int cmd_status(const cli *c, int argc, char **argv);
 int cmd_watch(const cli *c, int argc, char **argv);
@@ -242,6 +257,12 @@ int cli_signature_check(shelf_library *lib, shelf_signature *sig, int require);
  * An exit status (cmd_backup.c). */
 int cli_repo_open(const cli *c, const char *target, const char *password_file, const cli_net *net,
                   shelf_repo **r);
+/* A repository's password without asking anyone: the first line of file
+ * when given, else $env when set and not empty, else *out NULL (none
+ * known).  EXIT_OK, or an exit status with the message printed. */
+int cli_repo_password(const char *file, const char *env, char **out);
+/* Zero a password's bytes, then free it (NULL is a no-op). */
+void cli_wipe_free(char *s);
 /* A remote's terms as text lines on f, and as JSON (output.c). */
 void cli_terms_text(FILE *f, const shelf_remote_terms *t);
 json_t *cli_terms_json(const shelf_remote_terms *t);

@@ -36,7 +36,7 @@ static void net_into(const repo_args *ra, shelf_repo_opts *o)
     o->connections = ra->net.connections;
 }
 
-static void wipe_free(char *s)
+void cli_wipe_free(char *s)
 {
     if (s) {
         volatile char *p = s;
@@ -47,7 +47,6 @@ static void wipe_free(char *s)
     }
 }
 
-/* Read a password from the terminal without echo; NULL when no terminal. */
 /*
  * Add v to the --json list arr, or set o's key k to v.  Out of memory ends
  * the command with status 1 (git's die): a list with a hole would lie.
@@ -68,6 +67,7 @@ static void jset(json_t *o, const char *k, json_t *v)
     }
 }
 
+/* Read a password from the terminal without echo; NULL when no terminal. */
 static char *prompt_password(const char *prompt)
 {
     struct termios old, quiet;
@@ -118,30 +118,44 @@ static char *read_password_file(const char *path)
     return strdup(buf);
 }
 
+int cli_repo_password(const char *file, const char *env, char **out)
+{
+    const char *e = env ? getenv(env) : NULL;
+
+    *out = NULL;
+    if (file)
+        return (*out = read_password_file(file)) ? EXIT_OK : EXIT_USAGE;
+    if (e && *e && !(*out = strdup(e))) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 /* Get the password (twice when confirm); prints errors itself. */
 static int get_password(repo_args *ra, const char *file, const char *env, int confirm,
                         char **out)
 {
     const char *e = getenv(env);
 
-    *out = NULL;
-    if (file)
-        *out = read_password_file(file);
-    else if (e && *e)
-        *out = strdup(e);
-    else {
+    if (file || (e && *e)) {
+        int ex = cli_repo_password(file, env, out);
+
+        if (ex != EXIT_OK)
+            return ex;
+    } else {
         *out = prompt_password(confirm ? "new repository password: " : "repository password: ");
         if (*out && confirm) {
             char *again = prompt_password("again: ");
 
             if (!again || strcmp(again, *out) != 0) {
-                wipe_free(again);
-                wipe_free(*out);
+                cli_wipe_free(again);
+                cli_wipe_free(*out);
                 *out = NULL;
                 cli_error("the passwords differ");
                 return EXIT_USAGE;
             }
-            wipe_free(again);
+            cli_wipe_free(again);
         } else if (!*out) {
             cli_error("a password is needed: --password-file FILE, %s or a terminal", env);
             return EXIT_AUTH;           /* "missing password", as documented */
@@ -217,7 +231,7 @@ int cli_repo_open(const cli *c, const char *target, const char *password_file, c
     if (net)
         ra.net = *net;
     ex = open_repo(c, &ra, r);
-    wipe_free(ra.password);
+    cli_wipe_free(ra.password);
     return ex;
 }
 
@@ -313,7 +327,7 @@ static int backup_init(const cli *c, int argc, char **argv)
     }
     net_into(&ra, &o);
     rc = shelf_repo_init(ra.target, &o, &msg);
-    wipe_free(ra.password);
+    cli_wipe_free(ra.password);
     if (rc != SHELF_OK) {
         cli_error("%s", msg ? msg : shelf_strerror(rc));
         shelf_free(msg);
@@ -472,7 +486,7 @@ out:
     json_decref(ui.unreadable);
     shelf_repo_close(r);
     shelf_library_close(lib);
-    wipe_free(ra.password);
+    cli_wipe_free(ra.password);
     return ex;
 }
 
@@ -1124,7 +1138,7 @@ static int repo_cmd_key(const cli *c, shelf_repo *r, repo_args *ra, int argc, ch
         if ((ex = get_password(ra, newfile, "SHELF_NEW_PASSWORD", 1, &pw)) != EXIT_OK)
             return ex;
         rc = shelf_repo_key_add(r, pw, cost, id);
-        wipe_free(pw);
+        cli_wipe_free(pw);
         if (rc != SHELF_OK)
             return repo_fail(r, rc);
         if (c->json)
@@ -1225,8 +1239,8 @@ static int backup_copy(const cli *c, int argc, char **argv)
 out:
     shelf_repo_close(dst);
     shelf_repo_close(src);
-    wipe_free(rs.password);
-    wipe_free(rd.password);
+    cli_wipe_free(rs.password);
+    cli_wipe_free(rd.password);
     return ex;
 }
 
@@ -1394,7 +1408,7 @@ int cmd_backup(const cli *c, int argc, char **argv)
     }
 out:
     shelf_repo_close(r);
-    wipe_free(ra.password);
+    cli_wipe_free(ra.password);
     free(sv);
     free(dv);
     return ex;
@@ -1574,7 +1588,7 @@ int cmd_restore(const cli *c, int argc, char **argv)
 out:
     shelf_repo_close(r);
     shelf_library_close(lib);
-    wipe_free(ra.password);
+    cli_wipe_free(ra.password);
     return ex;
 }
 

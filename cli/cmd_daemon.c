@@ -652,6 +652,7 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     daemon_ctx d;
     shelf_library *slib = NULL;
     serve_server *srv = NULL;
+    cli_serve_repos srepos = { NULL, 0 };
     shelf_claim *claim = NULL;
     serve_opts so;
     sigset_t mask, old;
@@ -767,8 +768,11 @@ int cmd_daemon(const cli *c, int argc, char **argv)
     say(&d.log, LOG_NOTICE, "start", json_pack("{s:i, s:s}", "pid", (int)getpid(), "library", shelf_library_path(d.lib)),
         "shelf daemon %s (pid %ld) for %s", shelf_version(), (long)getpid(), shelf_library_path(d.lib));
     if (serve) {
-        if ((ex = cli_open(c, 0, &slib)) != EXIT_OK)
+        if ((ex = cli_open(c, 0, &slib)) != EXIT_OK ||
+            (ex = cli_serve_repos_gather(slib, NULL, 0, NULL, &srepos)) != EXIT_OK)
             goto out;
+        so.repos = srepos.v;        /* the schedules' repositories, for the restore dialog */
+        so.nrepos = srepos.n;
         so.on_ready = on_serving;
         so.ud = &d;
         if (serve_start(slib, &so, &srv, &msg) != 0) {
@@ -905,6 +909,7 @@ out:
     if (d.stop_fd >= 0)
         close(d.stop_fd);
     serve_stop(srv);
+    cli_serve_repos_free(&srepos);
     if (slib)
         shelf_library_close(slib);
     if (sfd >= 0) {

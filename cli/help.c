@@ -464,7 +464,8 @@ static const cmd_doc cmd_docs[] = {
       "bytes and mtime, atomic rename)" },
 
     { "Web UI (doc/serve.md)",
-      "serve", "serve [--port N] [--address ADDR] [--open] [--no-preload] [-v]",
+      "serve", "serve [--port N] [--address ADDR] [--open] [--no-preload] [-v]\n"
+      "      [--repo TARGET]... [--password-file FILE] [--ca-file F]",
       "a local web UI and JSON API over the library:\n"
       "prints one line, the address with a session\n"
       "token (--json: url, port, token), and serves\n"
@@ -473,7 +474,11 @@ static const cmd_doc cmd_docs[] = {
       "requests with the token (a cookie after the\n"
       "first visit) and for this host are answered;\n"
       "--open starts a browser (xdg-open); -v logs each\n"
-      "request on stderr; a port in use: exit 1" },
+      "request on stderr; a port in use: exit 1; its\n"
+      "restore view offers each --repo and the targets\n"
+      "of the library's schedules (a password from\n"
+      "--password-file or $SHELF_PASSWORD, else the\n"
+      "page asks for it)" },
 
     { "Background service (doc/service.md)",
       "daemon", "daemon [--serve [--port N] [--address ADDR]] [--hub HUB]...\n"

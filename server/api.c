@@ -4,7 +4,8 @@
  * rating and favourite, tags on many samples, collections, duplicates and
  * their folding.  Routes /api/...
  * requests that passed the security rules of server.c; audio and peaks
- * are audio.c's, patches and projects docs.c's.  Samples are JSON as the program prints them
+ * are audio.c's, patches and projects docs.c's, restore and the audit log
+ * restore.c's.  Samples are JSON as the program prints them
  * (tool_sample_json), so both speak one format.
  */
 #include <stdatomic.h>
@@ -316,24 +317,6 @@ static enum MHD_Result get_status(serve_req *r)
 
 /* ---- request bodies ---- */
 
-/* The body as a JSON object (owned), or NULL after answering 400. */
-static json_t *body_object(serve_req *r)
-{
-    json_error_t err;
-    json_t *v = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err) : NULL;
-
-    if (!json_is_object(v)) {
-        json_decref(v);
-        if (!r->body)
-            serve_error(r, MHD_HTTP_BAD_REQUEST, "the request needs a JSON object as its body");
-        else
-            serve_error(r, MHD_HTTP_BAD_REQUEST, "the body is not a JSON object (%s)",
-                        v ? "another value" : err.text);
-        return NULL;
-    }
-    return v;
-}
-
 /* Member key of o: absent, or an array of strings; -1 after answering 400. */
 static int string_array(serve_req *r, json_t *o, const char *key, json_t **out)
 {
@@ -402,7 +385,7 @@ static enum MHD_Result sample_reply(serve_req *r, int64_t id, unsigned fields)
 static enum MHD_Result post_sample(serve_req *r, int64_t id, const char *what)
 {
     shelf_library *lib = r->srv->lib;
-    json_t *o = body_object(r), *v, *add, *remove;
+    json_t *o = serve_body_object(r), *v, *add, *remove;
     int rc;
 
     if (!o)
@@ -474,7 +457,7 @@ static enum MHD_Result samples_route(serve_req *r, const char *rest)
 
 static enum MHD_Result post_collection(serve_req *r)
 {
-    json_t *o = body_object(r);
+    json_t *o = serve_body_object(r);
     const char *name, *q;
     int rc;
 
@@ -498,7 +481,7 @@ static enum MHD_Result post_collection(serve_req *r)
 
 static enum MHD_Result post_tags(serve_req *r)
 {
-    json_t *o = body_object(r), *ids, *add, *remove, *v;
+    json_t *o = serve_body_object(r), *ids, *add, *remove, *v;
     int64_t changed = 0;
     size_t i;
     int rc;
@@ -622,7 +605,7 @@ static enum MHD_Result get_dupes(serve_req *r)
 static enum MHD_Result post_fold(serve_req *r)
 {
     shelf_fold_stats st = { .size = sizeof st };
-    json_t *o = body_object(r), *keep, *drop, *v, *item = NULL;
+    json_t *o = serve_body_object(r), *keep, *drop, *v, *item = NULL;
     const shelf_sample *s;
     shelf_cursor *cur;
     int64_t *ids;
@@ -678,6 +661,7 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
         { "facets", 0, get_facets }, { "collections", 0, get_collections }, { "tags", 1, post_tags },
         { "status", 0, get_status }, { "collections", 1, post_collection },
         { "dupes", 0, get_dupes }, { "dupes/fold", 1, post_fold }, { "conflicts", 0, serve_conflicts },
+        { "audit", 0, serve_audit },
     };
     size_t k;
     int known = 0;
@@ -688,6 +672,8 @@ enum MHD_Result serve_api(serve_req *r, const char *rest)
         return serve_docs(r, SHELF_DOC_PATCH, rest[7] ? rest + 8 : NULL);
     if (!strcmp(rest, "projects") || !strncmp(rest, "projects/", 9))
         return serve_docs(r, SHELF_DOC_PROJECT, rest[8] ? rest + 9 : NULL);
+    if (!strncmp(rest, "restore/", 8))
+        return serve_restore(r, rest + 8);
     for (k = 0; k < sizeof routes / sizeof routes[0]; k++)
         if (!strcmp(rest, routes[k].path)) {
             known = 1;

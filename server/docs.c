@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/rand.h>
 #include "samples.h"
 #include "shelf/sync.h"
 #include "serve_int.h"
@@ -63,7 +62,7 @@ static void put_utf8(char *out, size_t *k, unsigned c)
  * anything else (CJK, emoji, bytes that are not UTF-8) as it is.  Never
  * longer than s: every 2-byte letter folds to 1 or 2 bytes.
  */
-static char *fold(const char *s)
+char *serve_fold(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     char *out = malloc(strlen(s) + 1);
@@ -121,7 +120,7 @@ static char *fold(const char *s)
 }
 
 /* 1 when every word of the folded query is in the folded text. */
-static int words_in(const char *fq, const char *ftext)
+int serve_words_in(const char *fq, const char *ftext)
 {
     const char *w = fq;
 
@@ -204,11 +203,11 @@ static int on_docinfo(void *ud, const shelf_docinfo *d)
             text[k++] = '\n';      /* no word spans two members */
         }
         text[k] = '\0';
-        ftext = fold(text);
+        ftext = serve_fold(text);
         free(text);
         if (!ftext)
             return l->bad = 1;
-        hit = words_in(l->fq, ftext);
+        hit = serve_words_in(l->fq, ftext);
         free(ftext);
         if (!hit)
             return 0;
@@ -223,7 +222,7 @@ static enum MHD_Result get_list(serve_req *r, int kind)
     double t0 = serve_now();
     int rc;
 
-    if (!l.arr || (q && !(l.fq = fold(q)))) {
+    if (!l.arr || (q && !(l.fq = serve_fold(q)))) {
         json_decref(l.arr);
         return serve_json(r, MHD_HTTP_OK, NULL, 0);
     }
@@ -395,14 +394,11 @@ void serve_docs_release(serve_state *srv)
 static serve_preview *preview_new(serve_state *srv)
 {
     serve_preview *p = &srv->previews[srv->preview_next++ % SERVE_PREVIEWS];
-    unsigned char raw[16];
 
     free(p->resolve);
     memset(p, 0, sizeof *p);
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (serve_random_id(p->id) != 0)
         return NULL;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(p->id + 2 * i, 3, "%02x", raw[i]);
     p->made = serve_now();
     return p;
 }
@@ -437,21 +433,6 @@ static enum MHD_Result stale(serve_req *r, int64_t head, const char *why)
 
     shelf_free(text);
     return serve_json(r, MHD_HTTP_CONFLICT, v, 0);
-}
-
-/* The body as a JSON object (owned), or NULL after answering 400. */
-static json_t *body_object(serve_req *r)
-{
-    json_error_t err;
-    json_t *v = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err) : NULL;
-
-    if (!json_is_object(v)) {
-        json_decref(v);
-        serve_error(r, MHD_HTTP_BAD_REQUEST, "the body is not a JSON object (%s)",
-                    !r->body ? "none" : v ? "another value" : err.text);
-        return NULL;
-    }
-    return v;
 }
 
 /* A version number member of o (1 or more); -1 after answering 400. */
@@ -609,7 +590,7 @@ static int on_parent(void *ud, const shelf_docversion *v)
 static enum MHD_Result post_preview(serve_req *r, int kind, int64_t id)
 {
     shelf_library *lib = r->srv->lib;
-    json_t *o = body_object(r), *changes = NULL, *ans = NULL, *resolve;
+    json_t *o = serve_body_object(r), *changes = NULL, *ans = NULL, *resolve;
     const char *op;
     int64_t head = 0, arg = 0, base = 0;
     shelf_merge *m = NULL;
@@ -745,7 +726,7 @@ static enum MHD_Result post_preview(serve_req *r, int kind, int64_t id)
 static enum MHD_Result post_apply(serve_req *r, int kind, int64_t id)
 {
     shelf_library *lib = r->srv->lib;
-    json_t *o = body_object(r), *msgv;
+    json_t *o = serve_body_object(r), *msgv;
     const char *pid, *msg = NULL;
     serve_preview *p;
     int64_t head = 0, expect = 0, newseq = 0, undone = 0, base = 0;

@@ -1,13 +1,15 @@
 /*
  * reply.c: how the server answers: every response with the headers the
  * security rules want on all of them (doc/serve.md), JSON bodies, and
- * errors as {"error": "one line"} whatever the bytes of what they name.
+ * errors as {"error": "one line"} whatever the bytes of what they name;
+ * the body of a change as a JSON object; random ids for previews and jobs.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/rand.h>
 #include "serve_int.h"
 
 static const char CSP[] =
@@ -112,4 +114,34 @@ enum MHD_Result serve_lib_error(serve_req *r, int rc)
     case SHELF_EINUSE: status = MHD_HTTP_CONFLICT; break;
     }
     return serve_error(r, status, "%s", shelf_errmsg(r->srv->lib));
+}
+
+/* The body as a JSON object (owned), or NULL after answering 400. */
+json_t *serve_body_object(serve_req *r)
+{
+    json_error_t err;
+    json_t *v = r->body ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err) : NULL;
+
+    if (!json_is_object(v)) {
+        json_decref(v);
+        if (!r->body)
+            serve_error(r, MHD_HTTP_BAD_REQUEST, "the request needs a JSON object as its body");
+        else
+            serve_error(r, MHD_HTTP_BAD_REQUEST, "the body is not a JSON object (%s)",
+                        v ? "another value" : err.text);
+        return NULL;
+    }
+    return v;
+}
+
+/* 32 random hex digits (16 bytes from OpenSSL) into id; 0, or -1 when none can be made. */
+int serve_random_id(char id[33])
+{
+    unsigned char raw[16];
+
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    return 0;
 }

@@ -1,10 +1,11 @@
 /*
  * serve_int.h: what the files of the server share: the server's state, one
  * request, how it is answered (reply.c), the parsers of what it brings
- * (request.c), the JSON API (api.c), audio and peaks (audio.c), and the
- * UI files embedded at build time (ui.c, written by embed.cmake from
- * server/ui/); the daemon and its rules are server.c's.  Everything here
- * runs on the server's one thread.
+ * (request.c), the JSON API (api.c), audio and peaks (audio.c), restore
+ * from backup repositories (restore.c), and the UI files embedded at build
+ * time (ui.c, written by embed.cmake from server/ui/); the daemon and its
+ * rules are server.c's.  Everything here runs on the server's one thread,
+ * except a restore's worker (restore.c), which shares only its job.
  */
 #ifndef SHELF_SERVE_INT_H
 #define SHELF_SERVE_INT_H
@@ -21,6 +22,7 @@
                                                this, so the client reads the answer */
 #define SERVE_HOSTS 4                      /* Host values allowed */
 #define SERVE_PREVIEWS 32                  /* previews kept for an apply (docs.c) */
+#define SERVE_RESTORE_PREVIEWS 8           /* restore previews kept for an apply (restore.c) */
 
 /* A change to a patch or project shown and not yet applied (docs.c). */
 typedef struct serve_preview {
@@ -35,8 +37,33 @@ typedef struct serve_preview {
     double made;                           /* monotonic seconds */
 } serve_preview;
 
+/* A backup repository the page restores from (restore.c). */
+typedef struct serve_repo {
+    char *target;                          /* as given (owned) */
+    char *source;                          /* "--repo", "schedule NAME" (owned) */
+    char *password;                        /* owned, wiped when freed; NULL: none known */
+    shelf_repo *handle;                    /* the server thread's, opened on first use */
+    int locked;                            /* encrypted and no password opens it yet */
+    char *error;                           /* why the last open failed (owned), NULL */
+} serve_repo;
+
+/* A restore shown and not yet applied (restore.c). */
+typedef struct serve_rpreview {
+    char id[33];                           /* 32 random hex digits; "" when the slot is free */
+    size_t repo;                           /* index in repos */
+    char snap[65];
+    json_t *items;                         /* the items chosen, "KIND:ID" ([]: the whole snapshot) */
+    json_t *conflicts;                     /* the conflicts' "KIND:ID" */
+    char plan[65];                         /* SHA-256 of the plan (what happens to each item) */
+    double made;                           /* monotonic seconds */
+} serve_rpreview;
+
+struct serve_job;                          /* a restore on its worker thread (restore.c) */
+
 /* The server: set up before the daemon starts, read-only after, except
- * lib and the previews, which the server's thread alone uses while it runs. */
+ * lib, the previews and the repositories, which the server's thread alone
+ * uses while it runs, and the job, which it shares with a restore's worker
+ * under the job's mutex. */
 typedef struct serve_state {
     shelf_library *lib;
     int verbose;
@@ -52,6 +79,12 @@ typedef struct serve_state {
     shelf_library *bg;
     _Atomic int bg_state;
     char bg_err[256];                      /* why the build failed */
+    serve_repo *repos;                     /* the repositories restore offers */
+    size_t nrepos;
+    shelf_repo_opts repo_opts;             /* transfer options for opening them (no password) */
+    serve_rpreview rpreviews[SERVE_RESTORE_PREVIEWS]; /* a ring */
+    unsigned rpreview_next;
+    struct serve_job *job;                 /* the last restore started, NULL when none */
 } serve_state;
 
 enum { BG_NONE = 0, BG_BUILDING, BG_READY, BG_FAILED, BG_TAKEN };
@@ -94,6 +127,12 @@ enum MHD_Result serve_lib_error(serve_req *r, int rc);
  * characters escaped too (owned, shelf_free; NULL on ENOMEM). */
 char *serve_text(const char *s);
 double serve_now(void);
+/* The body of a change as a JSON object (owned; no duplicate keys), or
+ * NULL after answering 400. */
+json_t *serve_body_object(serve_req *r);
+/* 32 random hex digits and a NUL into id (OpenSSL); 0, or -1 when no
+ * random bytes could be had. */
+int serve_random_id(char id[33]);
 
 /* ---- the pieces of a request (request.c; pure, fuzzed by fuzz_serve) ---- */
 
@@ -128,6 +167,20 @@ enum MHD_Result serve_docs(serve_req *r, int kind, const char *rest);
 void serve_docs_release(serve_state *srv);
 /* GET /api/conflicts (docs.c). */
 enum MHD_Result serve_conflicts(serve_req *r);
+/* s folded for a word search (owned, free(); NULL on ENOMEM): case and
+ * Latin accents away, CJK and emoji as they are (docs.c). */
+char *serve_fold(const char *s);
+/* 1 when every word of the folded query fq is in the folded text. */
+int serve_words_in(const char *fq, const char *ftext);
+/* Answer /api/restore/... (rest: the path after "restore/", "" for none)
+ * and /api/audit (restore.c). */
+enum MHD_Result serve_restore(serve_req *r, const char *rest);
+enum MHD_Result serve_audit(serve_req *r);
+/* Take the repositories of o into srv (copies; restore.c); -1 on ENOMEM. */
+int serve_restore_init(serve_state *srv, const serve_opts *o);
+/* Wait for a restore in flight, close the repositories, wipe their
+ * passwords and free the previews (restore.c); at stop. */
+void serve_restore_release(serve_state *srv);
 /* The sample's bytes for an <audio> element: the file itself when a
  * browser plays its format, else decoded to WAV; Range, ETag. */
 enum MHD_Result serve_audio(serve_req *r, const shelf_sample *s);

@@ -342,6 +342,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enu
         shelf_free(p);
     }
     free(r->path);
+    if (r->body)
+        OPENSSL_cleanse(r->body, r->body_len);  /* it may have held a repository's password */
     free(r->body);
     free(r);
     *ctx = NULL;
@@ -417,6 +419,10 @@ int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, cha
     srv = &sv->srv;
     srv->lib = lib;
     srv->verbose = o->verbose;
+    if (serve_restore_init(srv, o) != 0) {
+        *errmsg = strdup("out of memory");
+        goto fail;
+    }
     signal(SIGPIPE, SIG_IGN);
     if ((fd = listen_on(address, o->port, &srv->port, errmsg)) < 0)
         goto fail;
@@ -497,6 +503,7 @@ void serve_stop(serve_server *sv)
         pthread_join(sv->builder, NULL);
     shelf_library_close(sv->srv.bg);
     serve_docs_release(&sv->srv);
+    serve_restore_release(&sv->srv);
     OPENSSL_cleanse(sv->srv.token, sizeof sv->srv.token);
     free(sv);
 }

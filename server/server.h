@@ -28,6 +28,13 @@ enum {
                                      taken between two requests */
 };
 
+/* A backup repository the page may restore from (doc/serve.md, "Restore"). */
+typedef struct serve_repo_spec {
+    const char *target;      /* a folder, s3:, webdav:, rclone: or a remote's name */
+    const char *source;      /* what named it, for the page: "--repo", "schedule backup-1" */
+    const char *password;    /* NULL: none known (plain, or the page asks for it) */
+} serve_repo_spec;
+
 typedef struct serve_opts {
     const char *address;     /* numeric IPv4 or IPv6 address; NULL: 127.0.0.1 */
     int port;                /* 0: any free port */
@@ -35,6 +42,11 @@ typedef struct serve_opts {
     int verbose;             /* 1: one line per request on stderr */
     serve_ready_cb on_ready; /* may be NULL */
     void *ud;
+    const serve_repo_spec *repos;   /* copied by serve_start; passwords wiped at stop */
+    size_t nrepos;
+    const char *ca_file;     /* the repositories' transfer options (shelf_repo_opts) */
+    uint64_t limit_upload, limit_download;
+    int connections;
 } serve_opts;
 
 /*

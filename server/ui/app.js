@@ -802,7 +802,7 @@ function samplesShown() {
 /* Where the keys go back to when a dialog closes: the list of the view shown. */
 function homeFocus() {
     const v = document.body.dataset.view;
-    (samplesShown() ? ui.list : $(v === 'dupes' ? 'dupe-list' : 'doc-list')).focus();
+    (samplesShown() ? ui.list : $(v === 'dupes' ? 'dupe-list' : v === 'restore' ? 'rq' : 'doc-list')).focus();
 }
 
 function toggleHelp(show) {

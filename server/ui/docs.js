@@ -74,7 +74,7 @@ function docBase() {
 
 function showView(view) {
     const samples = view === 'samples';
-    const other = view === 'dupes';      /* dupes.js's view */
+    const other = view === 'dupes' || view === 'restore';      /* dupes.js's and restore.js's views */
     document.body.dataset.view = view;
     for (const b of document.querySelectorAll('#views button'))
         b.setAttribute('aria-selected', String(b.dataset.view === view));
@@ -88,6 +88,7 @@ function showView(view) {
     $('docs-main').hidden = samples || other;
     dui.q.hidden = samples || other;
     dui.count.hidden = samples || other;
+    $('restore-main').hidden = view !== 'restore';
     if (samples) {
         $('list').focus();
         return;
@@ -95,6 +96,10 @@ function showView(view) {
     if (view === 'dupes') {
         $('dupe-list').focus();
         dupesQuery();
+        return;
+    }
+    if (view === 'restore') {
+        restoreShow();          /* restore.js */
         return;
     }
     if (docs.kind !== view) {
@@ -666,8 +671,8 @@ dui.cancel.addEventListener('click', () => closeDialog());
 /* ----- keys and events ---------------------------------------------------- */
 
 document.addEventListener('keydown', (e) => {
-    if (samplesShown() || dupesShown() || e.ctrlKey || e.metaKey || e.altKey)
-        return;
+    if (samplesShown() || dupesShown() || document.body.dataset.view === 'restore' || e.ctrlKey || e.metaKey || e.altKey)
+        return;                 /* app.js, dupes.js and restore.js have those keys */
     if (!$('help').hidden || !$('alerts').hidden)
         return;                 /* app.js closes those */
     if (!dui.dialog.hidden) {
