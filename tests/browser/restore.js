@@ -23,10 +23,14 @@ const crypto = require('crypto');
 const { execFileSync } = require('child_process');
 
 const T = require('./lib.js');
-const { ok, check, apiGet, apiPost, shot, tabTo, url } = T;
+const { ok, check, apiGet, apiPost, tabTo, url } = T;
 const env = process.env;
 const src = env.SHELF_SRCDIR;
 const [P, OW, KB, CAFE] = [env.SHELF_P, env.SHELF_OW, env.SHELF_KB, env.SHELF_CAFE].map(Number);
+
+function shot(page, name) {
+    return T.shot(page, name, true);
+}
 
 function sha(p) {
     return crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -47,7 +51,13 @@ async function ready(page, want) {
 
 async function main() {
     /* The requests that must fail: a wrong password (403), the stale apply (409). */
-    const refused = await T.session({ viewport: { width: 1400, height: 900 }, refusable: [403, 409] }, run);
+    const refused = [];
+    await T.session({ width: 1400, height: 900 }, run, (text) => {
+        const st = /status of (403|409)/.exec(text);
+        if (st)
+            refused.push(st[1]);
+        return !!st;
+    });
     check('the only requests refused are the wrong password and the stale apply',
           JSON.stringify(refused) === '["403","409"]', JSON.stringify(refused));
 }
@@ -57,7 +67,7 @@ async function run(page) {
     await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
 
     /* The Restore tab, by keyboard. */
-    check('"Restore" is reachable by Tab', await tabTo(page, '#view-restore', 20), 'never focused');
+    check('"Restore" is reachable by Tab', await tabTo(page, '#view-restore', 40), 'never focused');
     await page.keyboard.press('Enter');
     await page.waitForSelector('body[data-repos="2"]', { timeout: 30000 });
     await page.waitForSelector('#snap-list[data-repo="1"] .snap', { timeout: 30000 });
@@ -221,4 +231,7 @@ async function run(page) {
           JSON.stringify(search).slice(0, 300));
 }
 
-T.main(main);
+main().then(() => process.exit(T.failed ? 1 : 0), (e) => {
+    console.error(`FAIL ${e.stack || e.message}`);
+    process.exit(1);
+});

@@ -181,11 +181,17 @@ sync_listen() {
     [ -n "$LPORT" ] || fail "listener did not start: $(cat "$T/listen.err")"
 }
 
-# serve_start [-L LIB]: start `shelf serve --port 0 --json` in the
-# background (stopped by bg_stop); its address with the token in $url, ""
-# (after printing its standard error) when it did not start.
+# serve_start [-L LIB] [-- OPTION...]: start `shelf serve --port 0 --json
+# OPTION...` in the background (stopped by bg_stop); its address with the
+# token in $url, "" (after printing its standard error) when it did not start.
 serve_start() {
-    "$SHELF" "$@" serve --json --port 0 >"$T/serve.out" 2>"$T/serve.err" &
+    local pre=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        pre+=("$1")
+        shift
+    done
+    [ $# -gt 0 ] && shift
+    "$SHELF" "${pre[@]}" serve --json --port 0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
     bg_pids="$bg_pids $!"
     url=""
     for _ in $(seq 100); do
@@ -196,6 +202,24 @@ serve_start() {
     done
     check "shelf serve prints its address" -n "$url"
     [ -n "$url" ] || sed 's/^/    serve: /' "$T/serve.err" >&2
+}
+
+# browser_run NAME SCRIPT WHAT [VAR=VALUE...]: run tests/browser/SCRIPT with
+# node against the server serve_start started ($url), VAR=VALUE... in its
+# environment, its screenshots in $SHELF_BUILD/test-artifacts/NAME; one
+# check, WHAT, with the number of checks the script passed; then its lines.
+browser_run() {
+    local art="$SHELF_BUILD/test-artifacts/$1" script=$2 what=$3
+    shift 3
+    rm -rf "$art"
+    if [ -n "$url" ] && env SHELF_URL="$url" SHELF_ARTIFACTS="$art" "$@" node "$SHELF_SRC/tests/browser/$script" \
+            >"$T/node.out" 2>"$T/node.err"; then
+        ok "$what ($(grep -c '^ok' "$T/node.out") checks)"
+    else
+        fail "$what"
+    fi
+    sed 's/^/    /' "$T/node.out"
+    sed 's/^/    /' "$T/node.err" >&2
 }
 
 # sample_id LIB NAME: the id of the sample whose name starts with NAME.

@@ -1,6 +1,6 @@
 """servelib.py: what the Python tests of `shelf serve` share (test_serve.py,
-test_serve_docs.py): the checks' output ("ok NAME" / "FAIL NAME: why"),
-the servers they start (killed on the way out, however it comes), a client
+test_serve_docs.py, test_serve_dupes.py, test_serve_restore.py): the
+checks' output ("ok NAME" / "FAIL NAME: why"), the servers they start (killed on the way out, however it comes), a client
 for the API and the summary line with the exit status."""
 import ctypes
 import http.client
@@ -78,14 +78,15 @@ class Server:
     """`shelf -L lib serve --port 0 --json` started, and requests to it: the
     token as a header, mutations with the exact Origin too."""
 
-    def __init__(self, shelf, lib):
-        p, line = spawn(shelf, lib, "--port", "0", "--json")
+    def __init__(self, shelf, lib, *args, env=None):
+        p, line = spawn(shelf, lib, "--port", "0", "--json", *args, env=env)
         start = json.loads(line)
         self.proc = p
         self.port, self.token = start["port"], start["token"]
         self.host = "127.0.0.1:%d" % self.port
         self.origin = "http://" + self.host
         self.mut = {"X-Shelf-Token": self.token, "Origin": self.origin, "Content-Type": "application/json"}
+        self.seen = []          # every answer's headers and body, to look for what must never be sent
         self.wait_index()
 
     def wait_index(self):
@@ -108,11 +109,12 @@ class Server:
             self.proc.wait()
         return self.proc.returncode, self.proc.stderr.read().decode("utf-8", "replace")
 
-    def req(self, method, path, headers=None, body=None):
-        """One request on its own connection: (status, the body as JSON, else bytes)."""
+    def req(self, method, path, headers=None, body=None, host=None):
+        """One request on its own connection (Host: host, else the server's):
+        (status, the body as JSON, else bytes)."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        c.putheader("Host", self.host)
+        c.putheader("Host", host or self.host)
         for k, v in (headers or {}).items():
             c.putheader(k, v)
         if body is not None:
@@ -122,6 +124,7 @@ class Server:
         r = c.getresponse()
         data = r.read()
         c.close()
+        self.seen.append(b"".join(("%s: %s\n" % h).encode() for h in r.getheaders()) + data)
         try:
             return r.status, json.loads(data)
         except ValueError:

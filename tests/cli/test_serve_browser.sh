@@ -36,15 +36,7 @@ if [ -z "$url" ]; then
     exit $?
 fi
 
-art="$SHELF_BUILD/test-artifacts/serve_browser"
-rm -rf "$art"
-if SHELF_URL="$url" SHELF_ARTIFACTS="$art" SHELF_ODD_NAME="$ODD" \
-        node "$SHELF_SRC/tests/browser/browse.js" >"$T/node.out" 2>"$T/node.err"; then
-    ok "the page in chromium ($(grep -c '^ok' "$T/node.out") checks)"
-else
-    fail "the page in chromium"
-fi
-sed 's/^/    /' "$T/node.out"
-sed 's/^/    /' "$T/node.err" >&2
+browser_run serve_browser browse.js "the page in chromium" \
+    SHELF_ODD_NAME="$ODD"
 bg_stop
 finish

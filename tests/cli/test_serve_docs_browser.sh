@@ -47,15 +47,7 @@ if [ -z "$url" ]; then
     exit $?
 fi
 
-art="$SHELF_BUILD/test-artifacts/serve_docs_browser"
-rm -rf "$art"
-if SHELF_URL="$url" SHELF_ARTIFACTS="$art" SHELF_PATCH_ID="$P" SHELF_PATCH_NAME="$PATCH" SHELF_MERGE_NAME="$MERGE" \
-        SHELF_PROJECT_NAME="$PROJECT" node "$SHELF_SRC/tests/browser/docs.js" >"$T/node.out" 2>"$T/node.err"; then
-    ok "patches and projects in chromium ($(grep -c '^ok' "$T/node.out") checks)"
-else
-    fail "patches and projects in chromium"
-fi
-sed 's/^/    /' "$T/node.out"
-sed 's/^/    /' "$T/node.err" >&2
+browser_run serve_docs_browser docs.js "patches and projects in chromium" \
+    SHELF_PATCH_ID="$P" SHELF_PATCH_NAME="$PATCH" SHELF_MERGE_NAME="$MERGE" SHELF_PROJECT_NAME="$PROJECT"
 bg_stop
 finish

@@ -127,16 +127,8 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW" ] || ! command -v node >/dev/null;
     exit $?
 fi
 serve_start -L "$L"
-art="$SHELF_BUILD/test-artifacts/serve_dupes"
-rm -rf "$art"
-if [ -n "$url" ] && SHELF_URL="$url" SHELF_ARTIFACTS="$art" SHELF_PATCH_ID="$PA" \
-        node "$SHELF_SRC/tests/browser/dupes.js" >"$T/node.out" 2>"$T/node.err"; then
-    ok "duplicates and sync conflicts in chromium ($(grep -c '^ok' "$T/node.out") checks)"
-else
-    fail "duplicates and sync conflicts in chromium"
-fi
-sed 's/^/    /' "$T/node.out"
-sed 's/^/    /' "$T/node.err" >&2
+browser_run serve_dupes dupes.js "duplicates and sync conflicts in chromium" \
+    SHELF_PATCH_ID="$PA"
 bg_stop
 expect 0 "no conflict left" "$SHELF" -L "$L" conflicts
 expect 0 "dupes after the page" "$SHELF" -L "$L" --json dupes --bytes

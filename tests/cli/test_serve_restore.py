@@ -29,7 +29,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servelib import Client, check, fail, finish, kill_all, ok, serve, stop  # noqa: E402
+from servelib import Server, check, fail, finish, kill_all, ok  # noqa: E402
 
 SHELF = os.environ["SHELF"]
 TG = os.environ["SHELF_TG"]
@@ -106,8 +106,7 @@ ODD_IDS = {ids[n] for n in ODD_NAMES}
 
 
 try:
-    p, start = serve([SHELF, "-L", lib, "serve", "--port", "0", "--json", "-v", "--repo", PLAIN], env=ENV)
-    api = Client(start)
+    api = Server(SHELF, lib, "-v", "--repo", PLAIN, env=ENV)
     PORT, TOKEN, HOST, ORIGIN, MUT = api.port, api.token, api.host, api.origin, api.mut
     req, get, post = api.req, api.get, api.post
 
@@ -347,7 +346,7 @@ try:
           jv["created"] == 1 and jv["repo"] == 2 and sha(os.path.join(src, ODD[4])) == orig[ODD[4]], "%d %s" % (st, jv))
 
     # ---- a clean stop; the password in no answer and no log line -----------------------------------
-    rc, err = stop(p)
+    rc, err = api.stop()
     lines = err.strip().split("\n")
     check("SIGTERM: exit 0, nothing on standard error but the request lines and 'stopped'",
           rc == 0 and lines[-1] == "shelf serve: stopped" and

@@ -10,7 +10,11 @@
 # build/*/test-artifacts/serve_restore_browser/.
 . "$(dirname "$0")/lib.sh"
 
-browser_needed
+PW="$SHELF_SRC/tests/servers/node_modules/playwright-core"
+if [ ! -x /usr/bin/chromium ] || [ ! -d "$PW" ] || ! command -v node >/dev/null; then
+    echo "skip: needs /usr/bin/chromium, node and playwright-core (scripts/install-deps)"
+    exit 77
+fi
 unset SHELF_PASSWORD SHELF_DST_PASSWORD SHELF_REPOSITORY
 
 S="$T/src"
@@ -45,11 +49,15 @@ expect 0 "a schedule names it" "$SHELF" schedule add backup daily --target "$ENC
 EDIT_KB=$(sha256sum "$S/kb take.wav" | cut -d' ' -f1)
 rm "$S/dossier é/café.wav"
 expect 0 "patch edited" "$SHELF" patch set "$P" comment=later -m later
-OW=$("$SHELF" --json ls | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r["name"] == "ow take"][0])')
-KB=$("$SHELF" --json ls | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r["name"] == "kb take"][0])')
-CAFE=$("$SHELF" --json ls | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r["name"] == "café"][0])')
+OW=$(sample_id "$SHELF_LIBRARY" "ow take")
+KB=$(sample_id "$SHELF_LIBRARY" "kb take")
+CAFE=$(sample_id "$SHELF_LIBRARY" "café")
 
-serve_start --repo "$PLAIN"
+serve_start -- --repo "$PLAIN"
+if [ -z "$url" ]; then
+    finish
+    exit $?
+fi
 browser_run serve_restore_browser restore.js "the restore dialog in chromium" \
     SHELF_LIB="$SHELF_LIBRARY" SHELF_SRCDIR="$S" SHELF_PASS="$PASS" SHELF_P="$P" \
     SHELF_PATCH_NAME="$PATCH" SHELF_OW="$OW" SHELF_KB="$KB" SHELF_CAFE="$CAFE" SHELF_ORIG_OW="$ORIG_OW" \
