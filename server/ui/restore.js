@@ -493,6 +493,8 @@ const restoreShow = (() => {
         rui.close.textContent = 'Close';
         const line = `${j.created} created, ${j.overwritten} overwritten, ${j.kept_both} kept both, ` +
             `${j.skipped} skipped, ${j.same} already there, ${j.failed} failed; ${bytes(j.bytes)} written`;
+        rui.what.textContent = `Restore from snapshot ${j.snapshot.slice(0, 12)}: ${j.state === 'done' ? 'done' : 'failed'} ` +
+            `in ${j.seconds.toFixed(1)} s.`;
         if (j.state === 'done') {
             setMsg(`Done: ${line}.`);
             say(`Restore done: ${line}.`);
