@@ -26,6 +26,7 @@
 #include "serve_int.h"
 
 #define RPREVIEW_TTL 900.0          /* seconds a restore preview can be applied */
+#define BROWSE_TTL 30.0             /* seconds a snapshot's browse is kept */
 #define AUDIT_DEFAULT 100
 #define AUDIT_MAX 1000
 
@@ -255,6 +256,14 @@ static void rpreview_drop(serve_rpreview *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Forget the kept browse: what a restore would do is about to change. */
+static void browse_forget(serve_state *srv)
+{
+    json_decref(srv->browse_items);
+    json_decref(srv->browse_contents);
+    srv->browse_items = srv->browse_contents = NULL;
+}
+
 void serve_restore_release(serve_state *srv)
 {
     if (srv->job) {
@@ -264,6 +273,7 @@ void serve_restore_release(serve_state *srv)
     }
     for (size_t i = 0; i < SERVE_RESTORE_PREVIEWS; i++)
         rpreview_drop(&srv->rpreviews[i]);
+    browse_forget(srv);
     for (size_t i = 0; i < srv->nrepos; i++) {
         shelf_repo_close(srv->repos[i].handle);
         free(srv->repos[i].target);
@@ -468,7 +478,6 @@ typedef struct plan {
     json_t *items;                     /* what the page is shown */
     json_t *conflicts;                 /* their "KIND:ID" */
     EVP_MD_CTX *md;                    /* the plan's SHA-256 */
-    char *fq;                          /* browse: the folded words; NULL: every item */
     int browse;                        /* samples, patches and projects only */
     uint64_t n[7], bytes[7];           /* items and bytes by action */
     uint64_t kinds[7], kind_bytes[7];  /* items and bytes by kind */
@@ -505,29 +514,6 @@ static void plan_item(void *ud, const shelf_restore_item *it)
     }
     if (p->browse && it->kind != SHELF_ITEM_SAMPLE && it->kind != SHELF_ITEM_PATCH && it->kind != SHELF_ITEM_PROJECT)
         return;
-    if (p->fq) {
-        size_t a = strlen(it->name), b = strlen(it->path);
-        char *text = malloc(a + b + 2), *ft;
-        int hit;
-
-        if (!text) {
-            p->bad = 1;
-            return;
-        }
-        memcpy(text, it->name, a);
-        text[a] = '\n';
-        memcpy(text + a + 1, it->path, b + 1);
-        ft = serve_fold(text);
-        free(text);
-        if (!ft) {
-            p->bad = 1;
-            return;
-        }
-        hit = serve_words_in(p->fq, ft);
-        free(ft);
-        if (!hit)
-            return;
-    }
     key_of(it->kind, it->id, key);
     v = json_pack("{s:o, s:s, s:I, s:o, s:o, s:I, s:s, s:o, s:b}", "item",
                   it->kind == SHELF_ITEM_OBJECT ? json_null() : json_string(key), "kind", kind_name(it->kind), "id",
@@ -587,7 +573,6 @@ static void plan_release(plan *p)
     json_decref(p->items);
     json_decref(p->conflicts);
     EVP_MD_CTX_free(p->md);
-    free(p->fq);
     memset(p, 0, sizeof *p);
 }
 
@@ -616,45 +601,99 @@ static enum MHD_Result plan_error(serve_req *r, shelf_repo *h, int rc)
                        "%s", shelf_repo_errmsg(h));
 }
 
-/* GET /api/restore/repos/N/snapshots/SNAP/items?q=WORDS: what the snapshot
+/* 1 when the item's name or path (text) holds every word of fq (folded). */
+static int item_matches(json_t *it, const char *fq, int *bad)
+{
+    const char *name = json_string_value(json_object_get(it, "name"));
+    const char *path = json_string_value(json_object_get(it, "path"));
+    size_t a = strlen(name ? name : ""), b = strlen(path ? path : "");
+    char *text = malloc(a + b + 2), *ft;
+    int hit;
+
+    if (!text)
+        return *bad = 1, 0;
+    memcpy(text, name ? name : "", a);
+    text[a] = '\n';                    /* no word spans the two */
+    memcpy(text + a + 1, path ? path : "", b + 1);
+    ft = serve_fold(text);
+    free(text);
+    if (!ft)
+        return *bad = 1, 0;
+    hit = serve_words_in(fq, ft);
+    free(ft);
+    return hit;
+}
+
+/*
+ * GET /api/restore/repos/N/snapshots/SNAP/items?q=WORDS: what the snapshot
  * holds (samples, patches, projects), each with what a restore of it would
- * do now; q keeps those whose name or path hold every word. */
+ * do now; q keeps those whose name or path hold every word.  The plan of
+ * the whole snapshot is kept for BROWSE_TTL seconds (until a restore starts),
+ * so that filtering as one types does not make it again.
+ */
 static enum MHD_Result get_items(serve_req *r, size_t i, serve_repo *rp, const char *ref)
 {
     const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "q");
+    serve_state *srv = r->srv;
+    json_t *items, *it, *ans;
     shelf_repo *h;
-    plan p;
-    char id[65], hash[65];
-    json_t *none, *ans;
-    int rc;
-    enum MHD_Result ret;
+    char id[65], hash[65], *fq = NULL;
+    size_t k;
+    int rc, bad = 0;
 
-    if (job_running(r->srv))
+    if (job_running(srv))
         return busy(r);
     if (!(h = repo_handle(r, rp)) || snap_resolve(r, h, ref, id))
         return MHD_YES;
-    memset(&p, 0, sizeof p);
-    p.browse = 1;
-    if (q && *q && !(p.fq = serve_fold(q)))
-        return serve_json(r, MHD_HTTP_OK, NULL, 0);
-    if (!(none = json_array()))
-        rc = SHELF_ENOMEM;
-    else
-        rc = plan_run(r->srv, h, id, none, &p, hash);
-    json_decref(none);
-    if (rc != SHELF_OK) {
+    if (!srv->browse_items || srv->browse_repo != i || strcmp(srv->browse_snap, id) != 0 ||
+        serve_now() - srv->browse_made > BROWSE_TTL) {
+        json_t *none = json_array();
+        plan p;
+
+        memset(&p, 0, sizeof p);
+        p.browse = 1;
+        rc = none ? plan_run(srv, h, id, none, &p, hash) : SHELF_ENOMEM;
+        json_decref(none);
+        if (rc != SHELF_OK) {
+            plan_release(&p);
+            return plan_error(r, h, rc);
+        }
+        json_decref(srv->browse_items);
+        json_decref(srv->browse_contents);
+        srv->browse_items = json_incref(p.items);
+        srv->browse_contents = json_pack("{s:I, s:I, s:I, s:I}", "samples", (json_int_t)p.kinds[SHELF_ITEM_SAMPLE],
+                                         "patches", (json_int_t)p.kinds[SHELF_ITEM_PATCH], "projects",
+                                         (json_int_t)p.kinds[SHELF_ITEM_PROJECT], "sample_bytes",
+                                         (json_int_t)p.kind_bytes[SHELF_ITEM_SAMPLE]);
+        srv->browse_repo = i;
+        memcpy(srv->browse_snap, id, sizeof srv->browse_snap);
+        srv->browse_made = serve_now();
         plan_release(&p);
-        return plan_error(r, h, rc);
+        if (!srv->browse_contents) {
+            json_decref(srv->browse_items);
+            srv->browse_items = NULL;
+            return serve_json(r, MHD_HTTP_OK, NULL, 0);
+        }
     }
-    ans = json_pack("{s:I, s:s, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:O}", "repo", (json_int_t)i + 1, "snapshot", id,
-                    "q", tool_json_name(q ? q : ""), "contents", "samples", (json_int_t)p.kinds[SHELF_ITEM_SAMPLE],
-                    "patches", (json_int_t)p.kinds[SHELF_ITEM_PATCH], "projects",
-                    (json_int_t)p.kinds[SHELF_ITEM_PROJECT], "sample_bytes",
-                    (json_int_t)p.kind_bytes[SHELF_ITEM_SAMPLE], "total", (json_int_t)json_array_size(p.items),
-                    "items", p.items);
-    ret = serve_json(r, MHD_HTTP_OK, ans, 0);
-    plan_release(&p);
-    return ret;
+    if (!q || !*q) {
+        items = json_incref(srv->browse_items);
+    } else if (!(fq = serve_fold(q)) || !(items = json_array())) {
+        free(fq);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    } else {
+        json_array_foreach(srv->browse_items, k, it)
+            if (item_matches(it, fq, &bad) && json_array_append(items, it) != 0)
+                bad = 1;
+        free(fq);
+    }
+    if (bad) {
+        json_decref(items);
+        return serve_json(r, MHD_HTTP_OK, NULL, 0);
+    }
+    ans = json_pack("{s:I, s:s, s:o, s:O, s:I, s:o}", "repo", (json_int_t)i + 1, "snapshot", id, "q",
+                    tool_json_name(q ? q : ""), "contents", srv->browse_contents, "total",
+                    (json_int_t)json_array_size(items), "items", items);
+    return serve_json(r, MHD_HTTP_OK, ans, 0);
 }
 
 /* "KIND:ID" with KIND sample, patch or project and ID a whole number; 1 when s is one. */
@@ -915,6 +954,7 @@ static enum MHD_Result post_apply(serve_req *r)
         return serve_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot start the restore");
     }
     srv->job = j;
+    browse_forget(srv);
     return serve_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:s, s:I}", "job", j->id, "total", (json_int_t)j->total), 0);
 }
 

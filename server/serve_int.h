@@ -85,6 +85,10 @@ typedef struct serve_state {
     serve_rpreview rpreviews[SERVE_RESTORE_PREVIEWS]; /* a ring */
     unsigned rpreview_next;
     struct serve_job *job;                 /* the last restore started, NULL when none */
+    json_t *browse_items, *browse_contents; /* the last snapshot browsed (restore.c) */
+    size_t browse_repo;
+    char browse_snap[65];
+    double browse_made;
 } serve_state;
 
 enum { BG_NONE = 0, BG_BUILDING, BG_READY, BG_FAILED, BG_TAKEN };

@@ -295,6 +295,17 @@ try:
     st, v = get("/api/search?q=" + q("キック"))
     check("and the ones restored in place", st == 200 and v["total"] == 1 and v["items"][0]["missing"] is False,
           str(v)[:500])
+    st, v = get("/api/restore/repos/1/snapshots/%s/items" % SNAP)
+    now = {(i["kind"], i["id"]): i for i in v.get("items", [])}
+    check("a restore drops the kept browse: the items as they are now",
+          st == 200 and now[("sample", OW)]["action"] == "same" and now[("sample", OW)]["conflict"] is False and
+          all(now[("sample", i)]["action"] == "same" for i in ODD_IDS) and now[("sample", SK)]["conflict"] is True,
+          str(v)[:1500])
+    os.unlink(os.path.join(src, b"keep.wav"))
+    st, v = get("/api/restore/repos/1/snapshots/%s/items?q=keep" % SNAP)
+    check("a browse is kept a while: filtering it does not make the plan again",
+          st == 200 and [i["action"] for i in v["items"]] == ["same"], str(v)[:500])
+    shelf("import", src)        # keep.wav is missing from now on: nothing else to see
     st, v = get("/api/patches/%d" % P)
     check("the patch overwritten by 'all': a new version with the snapshot's document",
           st == 200 and v["version"] == 3 and "comment" not in v["document"], str(v)[:500])
