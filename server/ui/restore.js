@@ -501,6 +501,8 @@ const restoreShow = (() => {
         } else {
             setMsg(`The restore failed: ${j.error} (${line}).`, true);
         }
+        if (j.warning)
+            rui.msg.appendChild(el('span', null, ` Warning: ${j.warning}.`));
         if (j.failures.length)
             rui.msg.appendChild(el('span', null, ` Failed: ${j.failures.map((f) => `${f.item} ${f.name}: ${f.detail}`).join('; ')}`));
         rui.dialog.dataset.ready = j.state;        /* tests wait on this: done or failed */
