@@ -79,6 +79,7 @@ typedef struct serve_state {
     shelf_library *bg;
     _Atomic int bg_state;
     char bg_err[256];                      /* why the build failed */
+    long bg_delay_ms;                      /* tests: the builder waits this long first */
     serve_repo *repos;                     /* the repositories restore offers */
     size_t nrepos;
     shelf_repo_opts repo_opts;             /* transfer options for opening them (no password) */

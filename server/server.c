@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -227,7 +228,13 @@ static enum MHD_Result serve_static(serve_req *r, const char *name)
 static void *build_index(void *ud)
 {
     serve_state *srv = ud;
-    int rc = shelf_library_preload(srv->bg);
+    struct timespec ts = { srv->bg_delay_ms / 1000, (srv->bg_delay_ms % 1000) * 1000000L };
+    int rc;
+
+    if (srv->bg_delay_ms > 0)
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    rc = shelf_library_preload(srv->bg);
 
     if (rc != SHELF_OK)
         snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->bg));
@@ -439,6 +446,9 @@ int serve_start(shelf_library *lib, const serve_opts *o, serve_server **out, cha
     snprintf(srv->hosts[3], sizeof srv->hosts[3], v6 ? "[%s]:%d" : "%s:%d", address, srv->port);
     if (o->preload == SERVE_PRELOAD_BACKGROUND) {
         /* A second handle for the builder; without one, build it first. */
+        const char *delay = getenv("SHELF_SERVE_INDEX_DELAY_MS");   /* tests (doc/serve.md) */
+
+        srv->bg_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
         if (shelf_library_open(shelf_library_path(lib), SHELF_OPEN_READONLY, &srv->bg, NULL) == SHELF_OK) {
             atomic_init(&srv->bg_state, BG_BUILDING);
             if (pthread_create(&sv->builder, NULL, build_index, srv) == 0) {

@@ -169,7 +169,10 @@ async function run(page) {
     await page.waitForFunction(() => document.getElementById('doc-count').dataset.conflicts === '0', null,
                                { timeout: 10000 });
     ok('the conflict is resolved');
-    check('the view no longer shows it', await page.$$eval('#doc-detail .sync-conflict', (e) => e.length) === 0, 'shown');
+    /* the view is drawn again once the document is read back */
+    const cleared = await page.waitForFunction(() => !document.querySelector('#doc-detail .sync-conflict'), null,
+                                               { timeout: 10000 }).then(() => true, () => false);
+    check('the view no longer shows it', cleared, 'shown');
     const after = await apiGet(`/api/patches/${P}`);
     check('the merged patch holds theirs', after.document.params.cutoff === theirsDoc.document.params.cutoff &&
           after.version > cf.head, JSON.stringify([after, theirsDoc.document.params]));
