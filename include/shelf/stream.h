@@ -276,6 +276,21 @@ SHELF_API int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t fra
 SHELF_API int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out);
 
 /*
+ * AUDIO THREAD.  The storage side alone, for capacity measurements: use
+ * instead of shelf_stream_render.  Every voice moves on frames output
+ * frames as shelf_stream_render would move it (positions, releases,
+ * drops, ring pops, and underruns / not-ready starts when its data is
+ * missing, counted the same way), but its source frames are only copied
+ * (memcpy) out of its head, ring or loop RAM into a buffer of the engine:
+ * no interpolation, gain, fade or mix, and no output.  At pitch p a voice
+ * copies p x frames frames.  A voice that plays a loop is rendered (its
+ * walk is the mix's) into that buffer.  Counted in feed_frames (copied)
+ * and mix_frames (rendered) of the stats.  Returns the number of voices
+ * playing after the block.
+ */
+SHELF_API int shelf_stream_feed(shelf_stream *s, uint32_t frames);
+
+/*
  * Wait until every playing voice has the data for its next frames output
  * frames (or a read for it has finally failed) and every ended voice's slot
  * is free again.  For offline rendering: called between blocks on the
@@ -338,6 +353,12 @@ typedef struct shelf_stream_stats {
                                 alternating loops), counted as cache_bytes
                                 counts them (decoded audio and each chunk's
                                 record), and part of it */
+    /* Added with the feed-only consumer (fields only ever come at the end). */
+    uint64_t mix_frames;     /* output frames voices were interpolated and
+                                mixed for (shelf_stream_render, _voice_render;
+                                a looping voice under shelf_stream_feed) */
+    uint64_t feed_frames;    /* source frames shelf_stream_feed copied out of
+                                heads, rings and loop RAM */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -544,7 +565,29 @@ typedef struct shelf_stress_opts {
     double fail_until;       /* ... until this second (0: to the end) */
     uint32_t fail_slow_ms;   /* instead of failing, each primary read
                                 then takes this much longer */
+    /* Capacity (added later; fields only ever come at the end). */
+    int feed_only;           /* 1: the callback calls shelf_stream_feed (copy
+                                the voices' data out, no interpolation or
+                                mix) instead of shelf_stream_render: the
+                                storage side alone; late callbacks are then
+                                counted but do not make a run unclean */
+    int script;              /* SHELF_STRESS_LANES (0) or SHELF_STRESS_WORST */
+    double preroll;          /* SHELF_STRESS_WORST: seconds before the
+                                measured run in which the voices start: 1 */
 } shelf_stress_opts;
+
+/*
+ * Note scripts of the stress test.  LANES: voices lanes, each playing a
+ * random sample from its start for 2-8 s, then the next.  WORST (no two
+ * voices share a read): voice i plays sample i (npaths >= voices; the same
+ * file given twice is two samples, never sharing a chunk) from a seeded
+ * random start frame (shelf_stress_result.offsets), one note held for the
+ * whole run; the voices start spread over the first half of the pre-roll,
+ * and the run is measured (rows, clean) from its end.  Every sample must
+ * hold its voice's start plus pre-roll plus duration (SHELF_EINVAL).
+ */
+#define SHELF_STRESS_LANES 0
+#define SHELF_STRESS_WORST 1
 
 /* One second of a stress run (one CSV row). */
 typedef struct shelf_stress_row {
@@ -571,6 +614,13 @@ typedef struct shelf_stress_result {
                                 callback (a late callback is an xrun: the device
                                 would have played a gap) */
     uint64_t late;           /* audio callbacks that missed their deadline */
+    /* Added with the worst-case script. */
+    shelf_stream_stats preroll; /* the counters at the end of the pre-roll
+                                (zero without one): the measured run is
+                                stats minus these, clean judges that */
+    int64_t *offsets;        /* SHELF_STRESS_WORST: voice i's start frame in
+                                sample i (owned by the result); else NULL */
+    size_t noffsets;
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

@@ -917,6 +917,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.mirror_down = atomic_load(&s->c_mirror_down);
     st.mirror_returns = atomic_load(&s->c_mirror_returns);
     st.mirror_fallbacks = atomic_load(&s->c_mirror_fallbacks);
+    st.mix_frames = atomic_load(&s->c_mix_frames);
+    st.feed_frames = atomic_load(&s->c_feed_frames);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -1161,12 +1163,52 @@ static uint64_t turned_pos(const shelf__sample *sm, const shelf__voice *v)
     return (uint64_t)i << 32;
 }
 
+/* The scheduler asked to drop v (the disk fell behind): fade it out in
+ * DROP_MS, or sooner when its release ends sooner. */
+static void take_drop(shelf_stream *s, shelf__voice *v)
+{
+    if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
+        uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
+        v->dropping = 1;
+        if (!v->rel_total || v->rel_left > fast)
+            v->rel_total = v->rel_left = fast;
+        atomic_fetch_add_explicit(&s->c_dropped, 1, memory_order_relaxed);
+    }
+}
+
+/* The end of a block of v at pos: note its ring fill in the lowest-fill
+ * marks, or hand an ended voice to the scheduler.  Returns 0 once ended. */
+static int block_done(shelf_stream *s, shelf__sample *sm, shelf__voice *v, uint64_t pos, int ended)
+{
+    int fill;
+
+    if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0) {
+        uint32_t cur = atomic_load_explicit(&s->min_fill_milli, memory_order_relaxed);
+        while ((uint32_t)fill < cur &&
+               !atomic_compare_exchange_weak_explicit(&s->min_fill_milli, &cur, (uint32_t)fill,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+        cur = atomic_load_explicit(&s->hl_fill_milli, memory_order_relaxed);
+        while ((uint32_t)fill < cur &&
+               !atomic_compare_exchange_weak_explicit(&s->hl_fill_milli, &cur, (uint32_t)fill,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+    }
+    if (ended) {
+        /* The ring now belongs to the scheduler, which drains and frees it. */
+        atomic_store_explicit(&v->state, SHELF__V_STOPPING, memory_order_release);
+        atomic_fetch_sub_explicit(&s->c_active, 1, memory_order_relaxed);
+        return 0;
+    }
+    return 1;
+}
+
 /* Add frames of v to out; returns 0 once the voice has ended. */
 static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out)
 {
     shelf__sample *sm = &s->samples[v->sample];
     uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
-    int ch = sm->channels, ended = 0, fill;
+    int ch = sm->channels, ended = 0;
     uint32_t f;
     float env = 1.0f;
     int64_t cstart = 0, cend = 0;   /* frames [cstart, cend) of the chunk cbase is */
@@ -1190,13 +1232,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
      * lead into end - 1 where it jumps to. */
     int64_t bxf_top = -1;
 
-    if (!v->dropping && atomic_load_explicit(&v->drop, memory_order_relaxed)) {
-        uint32_t fast = (uint32_t)(s->o.rate * DROP_MS / 1000);
-        v->dropping = 1;
-        if (!v->rel_total || v->rel_left > fast)
-            v->rel_total = v->rel_left = fast;
-        atomic_fetch_add_explicit(&s->c_dropped, 1, memory_order_relaxed);
-    }
+    take_drop(s, v);
     if (v->loops && sm->loop_mode != SHELF_LOOP_FORWARD) {
         if (v->held && !v->rel_total) {
             tend = sm->loop_end - 1;
@@ -1347,25 +1383,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     atomic_store_explicit(&v->pos, pos, memory_order_release);
     atomic_store_explicit(&v->lap, lap, memory_order_release);
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
-    if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0) {
-        uint32_t cur = atomic_load_explicit(&s->min_fill_milli, memory_order_relaxed);
-        while ((uint32_t)fill < cur &&
-               !atomic_compare_exchange_weak_explicit(&s->min_fill_milli, &cur, (uint32_t)fill,
-                                                      memory_order_relaxed, memory_order_relaxed))
-            ;
-        cur = atomic_load_explicit(&s->hl_fill_milli, memory_order_relaxed);
-        while ((uint32_t)fill < cur &&
-               !atomic_compare_exchange_weak_explicit(&s->hl_fill_milli, &cur, (uint32_t)fill,
-                                                      memory_order_relaxed, memory_order_relaxed))
-            ;
-    }
-    if (ended) {
-        /* The ring now belongs to the scheduler, which drains and frees it. */
-        atomic_store_explicit(&v->state, SHELF__V_STOPPING, memory_order_release);
-        atomic_fetch_sub_explicit(&s->c_active, 1, memory_order_relaxed);
-        return 0;
-    }
-    return 1;
+    atomic_fetch_add_explicit(&s->c_mix_frames, f, memory_order_relaxed);
+    return block_done(s, sm, v, pos, ended);
 }
 
 static void order_remove(shelf_stream *s, int slot)
@@ -1401,6 +1420,104 @@ int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out)
     for (i = 0; i < s->norder; i++) {
         int slot = s->order[i];
         if (render_voice(s, &s->voices[slot], frames, out))
+            s->order[j++] = slot;
+    }
+    s->norder = j;
+    atomic_fetch_add_explicit(&s->c_blocks, 1, memory_order_relaxed);
+    return j;
+}
+
+/* ---- feed only (the storage side alone) ------------------------------------- */
+
+/*
+ * Consume frames output frames of v as render_voice would (the same
+ * positions, releases, drops, ring pops and misses) but only copy its
+ * source frames out of the head, loop RAM or ring into feed_buf, a chunk
+ * at a time: no interpolation, gain, fade or mix.  A looping voice (its
+ * walk turns and wraps) is rendered into feed_buf instead.  Returns 0
+ * once the voice has ended.
+ */
+static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames)
+{
+    shelf__sample *sm = &s->samples[v->sample];
+    uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
+    uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed), copied = 0;
+    int64_t i, i1, cf = sm->chunk_frames, per = SHELF__FEED_FLOATS / sm->channels;
+    uint32_t n = frames;
+    int ended = 0;
+
+    if (v->loops) {
+        uint32_t half = SHELF__FEED_FLOATS / 4, done;
+        for (done = 0; done < frames; done += half) {
+            uint32_t m = frames - done < half ? frames - done : half;
+            if (!render_voice(s, v, m, s->feed_buf))
+                return 0;
+        }
+        return 1;
+    }
+    take_drop(s, v);
+    if (v->rel_total) {
+        /* The release's frames play, then the voice ends. */
+        if (v->rel_left < n) {
+            n = v->rel_left;
+            ended = 1;
+        }
+        v->rel_left -= n;
+    }
+    i1 = (int64_t)((pos + v->step * n) >> 32);
+    if (i1 >= sm->frames) {
+        i1 = sm->frames;
+        ended = 1;
+    }
+    for (i = (int64_t)(pos >> 32); i < i1;) {
+        int64_t end = (i / cf + 1) * cf;
+        int gap = 0;
+        const float *a = frame_at(s, sm, v, i, lap, 1, &gap);
+
+        if (end > i1)
+            end = i1;
+        if (!a) {
+            /* Missing: counted as render_voice counts it. */
+            if (!v->starved) {
+                v->starved = 1;
+                if (!gap)
+                    atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
+                                              memory_order_relaxed);
+                if (!gap && v->played_any)
+                    atomic_fetch_add_explicit(&sm->underruns, 1, memory_order_relaxed);
+            }
+            if (!gap)
+                atomic_fetch_add_explicit(&s->c_underrun_frames, (uint64_t)(end - i),
+                                          memory_order_relaxed);
+            i = end;
+            continue;
+        }
+        v->starved = 0;
+        v->played_any = 1;
+        copied += (uint64_t)(end - i);
+        while (i < end) {
+            int64_t m = end - i < per ? end - i : per;
+            memcpy(s->feed_buf, a, (size_t)m * (size_t)sm->channels * sizeof *a);
+            a += m * sm->channels;
+            i += m;
+        }
+    }
+    pos += v->step * n;
+    atomic_fetch_add_explicit(&s->c_feed_frames, copied, memory_order_relaxed);
+    atomic_store_explicit(&v->pos, pos, memory_order_release);
+    atomic_store_explicit(&v->level, v->gain, memory_order_relaxed);
+    return block_done(s, sm, v, pos, ended);
+}
+
+int shelf_stream_feed(shelf_stream *s, uint32_t frames)
+{
+    int i, j = 0;
+
+    atomic_fetch_add_explicit(&s->c_voice_frames, (uint64_t)frames * (uint64_t)s->norder,
+                              memory_order_relaxed);
+    for (i = 0; i < s->norder; i++) {
+        int slot = s->order[i];
+        if (feed_voice(s, &s->voices[slot], frames))
             s->order[j++] = slot;
     }
     s->norder = j;

@@ -201,6 +201,8 @@ typedef struct shelf__ringitem {
     shelf__chunk *ch;        /* NULL: lost, play silence */
 } shelf__ringitem;
 
+#define SHELF__FEED_FLOATS 8192 /* shelf_stream_feed's copy buffer (32 KiB) */
+
 #define SHELF__FADE 32       /* frames of the underrun fade in and out */
 
 typedef struct shelf__voice {
@@ -306,7 +308,9 @@ struct shelf_stream {
     int64_t *sched_req_k;
     int norder;
     uint64_t next_seq;
-    float *scratch;          /* 2 * max block floats for voice_render */
+    /* shelf_stream_feed copies ring data here (audio thread only); a
+     * looping voice fed renders here in blocks of half of it. */
+    float feed_buf[SHELF__FEED_FLOATS];
 
     shelf__cache cache;
 
@@ -355,6 +359,8 @@ struct shelf_stream {
         c_mirror_fallbacks;
     _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
+    _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
+    _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];

@@ -5,7 +5,9 @@
  * wanted polyphony: each lane plays a random sample for a random time,
  * releases it and starts the next.  The calling thread samples the engine's
  * counters once a second into rows (the CSV and the plot), and a ramp
- * looks for the highest polyphony that plays clean.
+ * looks for the highest polyphony that plays clean.  The worst-case script
+ * gives every voice its own sample and a random start, and feed-only runs
+ * consume with shelf_stream_feed (no mix): the storage side's capacity.
  */
 #include <errno.h>
 #include <math.h>
@@ -30,6 +32,7 @@ typedef struct stress {
     int64_t *frames;         /* per sample */
     int *rates;
     lane *lanes;
+    int64_t *offsets;        /* SHELF_STRESS_WORST: voice i's start in sample i */
     uint64_t rng;
     _Atomic int stop;
     _Atomic uint64_t cb_max_ns, late;
@@ -58,6 +61,13 @@ static void lanes_step(stress *st, int64_t t)
 
         if (t < l->end)
             continue;
+        if (so->script == SHELF_STRESS_WORST) {
+            /* One note held for the whole run (the sample is long enough). */
+            l->voice = shelf_stream_voice_start(st->s, i, st->offsets[i], 1.0, 1.0f / 16.0f,
+                                                (int)(rnd(&st->rng) % 4));
+            l->end = INT64_MAX;
+            continue;
+        }
         if (l->voice >= 0)
             shelf_stream_voice_release(st->s, l->voice, RELEASE_FRAMES);
         smp = (int)(rnd(&st->rng) % (uint64_t)st->nsamples);
@@ -85,16 +95,21 @@ static void *timer_main(void *arg)
     int64_t period = (int64_t)so->block * 1000000000 / st->s->o.rate, t = 0, next_ns;
     struct timespec next, now;
     struct sched_param sp;
+    uint64_t spread = (uint64_t)(so->script == SHELF_STRESS_WORST ? so->preroll / 2 * st->s->o.rate
+                                                                   : st->s->o.rate / 2);
     int i;
 
+    if (spread < 1)
+        spread = 1;
     memset(&sp, 0, sizeof sp);
     sp.sched_priority = sched_get_priority_min(SCHED_FIFO) + 10;
     st->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
     clock_gettime(CLOCK_MONOTONIC, &next);
     next_ns = ts_ns(&next);
-    /* Lanes start spread over the first half second, not all at once. */
+    /* Lanes start spread over the first half second (of the pre-roll),
+     * not all at once. */
     for (i = 0; i < so->voices; i++)
-        st->lanes[i].end = (int64_t)(rnd(&st->rng) % (uint64_t)(st->s->o.rate / 2));
+        st->lanes[i].end = (int64_t)(rnd(&st->rng) % spread);
     while (!atomic_load(&st->stop)) {
         int64_t t0, t1, cb;
 
@@ -106,7 +121,10 @@ static void *timer_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &now);
         t0 = ts_ns(&now);
         lanes_step(st, t);
-        shelf_stream_render(st->s, so->block, st->buf);
+        if (so->feed_only)
+            shelf_stream_feed(st->s, so->block);
+        else
+            shelf_stream_render(st->s, so->block, st->buf);
         t += so->block;
         clock_gettime(CLOCK_MONOTONIC, &now);
         t1 = ts_ns(&now);
@@ -128,6 +146,7 @@ void shelf_stress_free(shelf_stress_result *r)
     if (!r)
         return;
     free(r->rows);
+    free(r->offsets);
     free(r);
 }
 
@@ -163,12 +182,24 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
     if (!(so.duration > 0)) so.duration = 10;
     if (!so.block) so.block = 128;
     if (!so.seed) so.seed = 1;
-    if (npaths == 0 || so.voices < 1 || so.voices > 8000 || so.block > 8192) {
+    if (so.script == SHELF_STRESS_WORST && !(so.preroll > 0)) so.preroll = 1;
+    if (npaths == 0 || so.voices < 1 || so.voices > 8000 || so.block > 8192 ||
+        so.script < SHELF_STRESS_LANES || so.script > SHELF_STRESS_WORST) {
         snprintf(msg, sizeof msg, npaths == 0 ? "no sample files to play"
-                                              : "voices or block size out of range");
+                                              : "voices, block size or script out of range");
         rc = SHELF_EINVAL;
         goto out;
     }
+    if (so.script == SHELF_STRESS_WORST && npaths < (size_t)so.voices) {
+        snprintf(msg, sizeof msg, "the worst-case script needs a sample per voice: %zu for %d voices",
+                 npaths, so.voices);
+        rc = SHELF_EINVAL;
+        goto out;
+    }
+    if (so.script != SHELF_STRESS_WORST)
+        so.preroll = 0;
+    if ((size_t)o.max_samples < npaths + so.npins)
+        o.max_samples = (int)(npaths + so.npins);
     /* Room for every lane plus the voices still in their release. */
     if (o.max_voices < 2 * so.voices + 16)
         o.max_voices = 2 * so.voices + 16;
@@ -178,6 +209,8 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         !(st.lanes = shelf__calloc((size_t)so.voices, sizeof *st.lanes)) ||
         !(st.frames = shelf__calloc(npaths, sizeof *st.frames)) ||
         !(st.rates = shelf__calloc(npaths, sizeof *st.rates)) ||
+        (so.script == SHELF_STRESS_WORST &&
+         !(res->offsets = shelf__calloc((size_t)so.voices, sizeof *res->offsets))) ||
         !(st.buf = shelf__calloc((size_t)so.block * 2, sizeof *st.buf))) {
         rc = SHELF_ENOMEM;
         goto out;
@@ -197,6 +230,22 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         st.rates[i] = si.rate;
     }
     st.nsamples = (int)npaths;
+    if (so.script == SHELF_STRESS_WORST) {
+        /* Seeded random starts, each leaving its sample room for the run. */
+        for (i = 0; i < (size_t)so.voices; i++) {
+            int64_t need = (int64_t)ceil((so.preroll + so.duration + 0.5) * st.rates[i]);
+            if (st.frames[i] < need) {
+                snprintf(msg, sizeof msg,
+                         "'%s' lasts %.1f s: the worst-case script plays each sample for %.1f s",
+                         paths[i], (double)st.frames[i] / st.rates[i], (double)need / st.rates[i]);
+                rc = SHELF_EINVAL;
+                goto out;
+            }
+            res->offsets[i] = (int64_t)(rnd(&st.rng) % (uint64_t)(st.frames[i] - need + 1));
+        }
+        res->noffsets = (size_t)so.voices;
+        st.offsets = res->offsets;
+    }
     if (so.cold)
         shelf_stream_drop_caches(st.s);
     for (i = 0; i < so.npins; i++) {
@@ -226,6 +275,21 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         goto out;
     }
     started = 1;
+    if (so.preroll > 0) {
+        /* The voices start; the measured run begins once they have. */
+        double until = t_start + so.preroll;
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        res->preroll.size = sizeof res->preroll;
+        shelf_stream_get_stats(st.s, &res->preroll);
+        prev = res->preroll;
+        shelf_stream_take_interval(st.s, &iv);
+        atomic_store(&st.cb_max_ns, 0);
+        atomic_store(&st.late, 0);
+        t_start = t_prev = until;
+    }
     for (;;) {
         double t, dt, next = t_start + (double)(res->nrows + 1);
         shelf_stress_row *row;
@@ -304,9 +368,10 @@ out:
         shelf_stream_get_stats(st.s, &res->stats);
         res->rt = st.rt;
         res->late = late_total + atomic_load(&st.late);
-        res->clean = res->stats.underruns == 0 && res->stats.not_ready == 0 &&
-                     res->stats.read_errors == 0 && res->stats.chunks_lost == 0 &&
-                     res->stats.voices_dropped == 0 && res->late == 0;
+        const shelf_stream_stats *a = &res->stats, *b = &res->preroll;
+        res->clean = a->underruns == b->underruns && a->not_ready == b->not_ready &&
+                     a->read_errors == b->read_errors && a->chunks_lost == b->chunks_lost &&
+                     a->voices_dropped == b->voices_dropped && (res->late == 0 || so.feed_only);
     }
     shelf_stream_free(st.s);
     free(st.lanes);
