@@ -10,8 +10,17 @@
  * doc/benchmarks.md exactly as published there (markdown rows; --markdown
  * is accepted and changes nothing), and writes the confirming run's plot.
  *
+ * --feed measures the storage side alone (doc/benchmarks.md, "Feed
+ * capacity"): the worst-case note script (each voice its own sample, a
+ * seeded random start, so no two voices share a read), cold, with the
+ * feed-only consumer (shelf_stream_feed: the callback copies the rings'
+ * data out, no interpolation or mix), against fio at the engine's chunk
+ * size and queue depth (and the best depth); then the whole engine with
+ * its mix on the same script, to say which limit binds.
+ *
  *   bench_stream [--dir D] [--files N] [--seconds S] [--cache MB] [--step S]
  *                [--confirm S] [--max V] [--no-fio] [--plot FILE] [--markdown]
+ *                [--feed [--seed N] [--no-mix]]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +68,8 @@ static int make_file(const char *path, int64_t frames, unsigned seed)
     struct stat st;
     int64_t i;
     FILE *f;
+    /* The sine by rotation (sin() per sample is slow for long files). */
+    double w = 0.05 * (1 + seed % 7), cw = cos(w), sw = sin(w), sn = 0, cs = 1;
 
     if (stat(path, &st) == 0 && (uint64_t)st.st_size == bytes + 44)
         return 0;
@@ -80,8 +91,12 @@ static int make_file(const char *path, int64_t frames, unsigned seed)
         for (j = 0; j < n * 2; j++) {
             int32_t v;
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            v = (int32_t)(sin((double)(i + j / 2) * 0.05 * (1 + seed % 7)) * 3000000.0) +
-                (int32_t)(x % 200000) - 100000;
+            v = (int32_t)(sn * 3000000.0) + (int32_t)(x % 200000) - 100000;
+            if (j & 1) {
+                double t = sn * cw + cs * sw;
+                cs = cs * cw - sn * sw;
+                sn = t;
+            }
             buf[3 * j] = (unsigned char)v;
             buf[3 * j + 1] = (unsigned char)(v >> 8);
             buf[3 * j + 2] = (unsigned char)(v >> 16);
@@ -107,7 +122,10 @@ static void drop_page_cache(void)
 
 /* ---- fio --------------------------------------------------------------------- */
 
-static double run_fio(const char *dir, int seconds, int qd, int chunk_kib, double *p99_ms)
+/* fio's read bandwidth (bytes/s) over the set's files (all of them with
+ * whole_dir, through --opendir; else the first that fit in its names). */
+static double run_fio(const char *dir, int seconds, int qd, int chunk_kib, double *p99_ms,
+                      int whole_dir)
 {
     char cmd[1 << 16];
     size_t n = 0, cap = 1 << 20;
@@ -121,10 +139,11 @@ static double run_fio(const char *dir, int seconds, int qd, int chunk_kib, doubl
     len = snprintf(cmd, sizeof cmd,
                    "fio --name=stream --rw=randread --bs=%dk --iodepth=%d --ioengine=io_uring "
                    "--direct=1 --runtime=%d --time_based --group_reporting --output-format=json "
-                   "--directory=%s --filename=",
-                   chunk_kib, qd, seconds, dir);
+                   "%s=%s%s",
+                   chunk_kib, qd, seconds, whole_dir ? "--opendir" : "--directory", dir,
+                   whole_dir ? "" : " --filename=");
     /* fio takes at most 4096 bytes of names: the set's first files. */
-    for (i = 0; i < npaths && strlen(cmd) < 3900 + 300 + strlen(dir); i++) {
+    for (i = 0; !whole_dir && i < npaths && strlen(cmd) < 3900 + 300 + strlen(dir); i++) {
         const char *base = strrchr(paths[i], '/');
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%s", i ? ":" : "", base ? base + 1 : paths[i]);
     }
@@ -290,7 +309,54 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
            voices, (unsigned long long)r->stats.underruns, (unsigned long long)r->stats.not_ready,
            (unsigned long long)r->stats.voices_dropped, (unsigned long long)r->late,
            r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0, r->clean ? " (clean)" : "");
+    if (r->noffsets)
+        printf("        %s, %llu frames copied / %llu interpolated, %llu merged reads, "
+               "%llu of %llu reads O_DIRECT, pre-roll %llu not ready\n",
+               r->stats.feed_frames ? "feed only" : "mixed", (unsigned long long)r->stats.feed_frames,
+               (unsigned long long)r->stats.mix_frames, (unsigned long long)r->stats.merged,
+               (unsigned long long)r->stats.reads_direct, (unsigned long long)r->stats.reads,
+               (unsigned long long)r->preroll.not_ready);
     fflush(stdout);
+}
+
+/*
+ * Play so (its voices set here) for seconds, from `from` voices down by
+ * `down` percent at a time (at most 6 tries) until a run is clean; plot
+ * the clean run.  Returns the voices confirmed (0: none), -1 on failure.
+ */
+static int confirm_run(const char *const *p, size_t n, const shelf_stream_opts *eo,
+                       shelf_stress_opts *so, int from, double seconds, int down,
+                       const char *plot, const char *what)
+{
+    shelf_stress_result *r = NULL;
+    char *msg = NULL;
+    int v, i;
+
+    for (v = from, i = 0; v > 0 && i < 6; i++, v = v * (100 - down) / 100) {
+        so->voices = v;
+        so->duration = seconds;
+        printf("%s: confirming %d voices for %.0f s\n", what, v, seconds);
+        if (shelf_stress_run(p, n, eo, so, &r, &msg) != SHELF_OK) {
+            fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+            free(msg);
+            return -1;
+        }
+        on_step(NULL, v, r);
+        if (r->clean) {
+            char title[128];
+            snprintf(title, sizeof title, "%s, %d voices, cold, %.0f s", what, v, seconds);
+            shelf_stress_plot(r, title, plot);
+            if (r->noffsets > 1)
+                printf("  starts (seed %llu): voice 0 at %.3f s, voice 1 at %.3f s, voice %zu at "
+                       "%.3f s in its sample\n", (unsigned long long)so->seed,
+                       (double)r->offsets[0] / RATE, (double)r->offsets[1] / RATE,
+                       r->noffsets - 1, (double)r->offsets[r->noffsets - 1] / RATE);
+            shelf_stress_free(r);
+            return v;
+        }
+        shelf_stress_free(r);
+    }
+    return 0;
 }
 
 /* The 1-minute load average as text ("?" when unknown): a loaded machine
@@ -349,6 +415,124 @@ static void print_table(int argc, char **argv, double secs, double bw, double ph
            naive_best ? (double)confirmed / naive_best : 0);
 }
 
+/* ---- feed capacity (--feed) ------------------------------------------------------ */
+
+/*
+ * The storage side alone.  fio first (random reads of the engine's chunk
+ * size over every file of the set, O_DIRECT, io_uring) at the engine's
+ * queue depth and deeper; then the feed-only ramp and its confirming run
+ * on the worst-case script, then the same with the mix.  vpaths: a
+ * sample per voice, the set's files in turn (each voice its own sample
+ * in the engine and its own random start, so no read serves two voices).
+ */
+static int feed_main(int argc, char **argv, const char *dir, double step, double confirm,
+                     int maxv, const char *plot, uint64_t seed, int use_fio, int mix, double t0)
+{
+    static const int qds[] = { 16, 32, 64, 128 };
+    double bw[4] = { 0 }, p99[4] = { 0 }, limit = 0, best_bw = 0, secs = (double)file_frames / RATE;
+    int i, qi, best_qd = 16, ramp_feed = 0, feed_ok = 0, ramp_mix = 0, mix_ok = 0;
+    const char **vp = calloc((size_t)maxv, sizeof *vp);
+    char mixplot[4096], when[64], p[16];
+    shelf_stream_opts eo;
+    shelf_stress_opts so;
+    char *msg = NULL;
+    time_t t;
+    struct tm tm;
+
+    if (!vp)
+        return 1;
+    for (i = 0; i < maxv; i++)
+        vp[i] = paths[i % npaths];
+    memset(&eo, 0, sizeof eo);
+    eo.size = sizeof eo;        /* the engine's defaults: 128 KiB chunks, queue depth 16 */
+    if (use_fio) {
+        for (qi = 0; qi < 4; qi++) {
+            bw[qi] = run_fio(dir, 10, qds[qi], 128, &p99[qi], 1);
+            printf("fio: random 128 KiB reads over the %d files, queue depth %d, O_DIRECT, io_uring: "
+                   "%.0f MB/s, p99 %.2f ms = %.0f voices\n", npaths, qds[qi], bw[qi] / 1e6, p99[qi],
+                   bw[qi] / VOICE_BPS);
+            if (bw[qi] > best_bw)
+                best_bw = bw[qi], best_qd = qds[qi];
+        }
+        limit = bw[0] / VOICE_BPS;
+        if (!(limit > 0))
+            printf("fio: not available or failed (install it: scripts/install-deps --tools)\n");
+    }
+    memset(&so, 0, sizeof so);
+    so.size = sizeof so;
+    so.voices = 128;
+    so.duration = step;
+    so.cold = 1;
+    so.seed = seed;
+    so.script = SHELF_STRESS_WORST;
+    so.feed_only = 1;
+    printf("feed only: ramp, worst case (a sample per voice, random starts, seed %llu), %.0f s a "
+           "step after a 1 s pre-roll, caches dropped before each\n", (unsigned long long)seed, step);
+    if (shelf_stress_ramp(vp, (size_t)maxv, &eo, &so, maxv, &ramp_feed, on_step, NULL, &msg) != SHELF_OK) {
+        fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+        return 1;
+    }
+    if ((feed_ok = confirm_run(vp, (size_t)maxv, &eo, &so, ramp_feed, confirm, 5, plot, "feed only")) < 0)
+        return 1;
+    if (mix) {
+        const char *dot = strrchr(plot, '.');
+        snprintf(mixplot, sizeof mixplot, "%.*s-mix.png", dot ? (int)(dot - plot) : (int)strlen(plot),
+                 plot);
+        so.feed_only = 0;
+        so.voices = 128;
+        so.duration = step;
+        printf("whole engine (mix): ramp, the same script\n");
+        if (shelf_stress_ramp(vp, (size_t)maxv, &eo, &so, maxv, &ramp_mix, on_step, NULL, &msg) !=
+            SHELF_OK) {
+            fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+            return 1;
+        }
+        if ((mix_ok = confirm_run(vp, (size_t)maxv, &eo, &so, ramp_mix, confirm, 5, mixplot,
+                                  "whole engine")) < 0)
+            return 1;
+    }
+    /* The table of doc/benchmarks.md, "Feed capacity", ready to paste. */
+    t = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
+    {
+        double l[1] = { 0 };
+        int loaded = getloadavg(l, 1) == 1 && l[0] > 1.0;
+        printf("\n%s, %ld cores, load average %s%s, `bench_stream", when,
+               sysconf(_SC_NPROCESSORS_ONLN), loadavg(p, sizeof p), loaded ? " (loaded)" : "");
+    }
+    for (i = 1; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("`, %.0f s; %d files of %.0f s, 24-bit stereo 48 kHz (288 kB/s a voice):\n\n",
+           now_s() - t0, npaths, secs);
+    printf("| what | voices | of the fio limit |\n|---|---:|---:|\n");
+    if (limit > 0) {
+        printf("| fio limit: random 128 KiB reads, O_DIRECT, io_uring, queue depth 16 (the "
+               "engine's): %.0f MB/s | %.0f | 100%% |\n", bw[0] / 1e6, limit);
+        if (best_qd != 16)
+            printf("| fio, best queue depth (%d): %.0f MB/s | %.0f | %s |\n", best_qd,
+                   best_bw / 1e6, best_bw / VOICE_BPS, pct(p, sizeof p, best_bw / VOICE_BPS, limit));
+    } else {
+        printf("| fio limit: not measured (no fio) | - | - |\n");
+    }
+    printf("| feed capacity, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_feed,
+           pct(p, sizeof p, ramp_feed, limit));
+    printf("| **feed capacity, clean for %.0f s, cold (confirming run)** | **%d** | **%s** |\n",
+           confirm, feed_ok, pct(p, sizeof p, feed_ok, limit));
+    if (mix) {
+        printf("| whole engine with its mix, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
+               pct(p, sizeof p, ramp_mix, limit));
+        printf("| whole engine with its mix, clean for %.0f s, cold (confirming run) | %d | %s |\n",
+               confirm, mix_ok, pct(p, sizeof p, mix_ok, limit));
+        printf("\nbinds: %s (whole engine %d voices, feed %d)\n",
+               mix_ok < feed_ok ? "the mix (CPU), before the storage side" : "the storage side",
+               mix_ok, feed_ok);
+    }
+    printf("plots: %s%s%s\n", plot, mix ? ", " : "", mix ? mixplot : "");
+    free(vp);
+    free(msg);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -357,15 +541,17 @@ int main(int argc, char **argv)
         { "step", required_argument, NULL, 't' }, { "confirm", required_argument, NULL, 'C' },
         { "max", required_argument, NULL, 'm' }, { "no-fio", no_argument, NULL, 'n' },
         { "plot", required_argument, NULL, 'p' }, { "markdown", no_argument, NULL, 'M' },
+        { "feed", no_argument, NULL, 'F' }, { "seed", required_argument, NULL, 'S' },
+        { "no-mix", no_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 }
     };
-    const char *dir = "/var/tmp/shelf-bench-stream", *plot = "stream-bench.png";
-    int files = 256, seconds = 10, cache_mb = 64, maxv = 3000, use_fio = 1;
-    double step = 8, confirm = 60, bw = 0, fio_p99 = 0, physical = 0, t0 = now_s();
+    const char *dir = NULL, *plot = NULL;
+    int files = 0, seconds = 0, cache_mb = 64, maxv = 0, use_fio = 1;
+    double step = 0, confirm = 60, bw = 0, fio_p99 = 0, physical = 0, t0 = now_s();
     shelf_stream_opts eo;
     shelf_stress_opts so;
-    shelf_stress_result *r = NULL;
-    int opt, i, best = 0, confirmed = 0, nbest;
+    int opt, i, best = 0, confirmed = 0, feed = 0, mix = 1;
+    uint64_t seed = 1;
     char *msg = NULL;
 
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -380,17 +566,29 @@ int main(int argc, char **argv)
         case 'n': use_fio = 0; break;
         case 'p': plot = optarg; break;
         case 'M': break;      /* the table is always markdown */
+        case 'F': feed = 1; break;
+        case 'S': seed = strtoull(optarg, NULL, 10); break;
+        case 'X': mix = 0; break;
         default: return 2;
         }
     }
+    /* --feed has its own set: files long enough for a random start plus
+     * the pre-roll and the confirming run. */
+    if (!dir) dir = feed ? "/var/tmp/shelf-bench-feed" : "/var/tmp/shelf-bench-stream";
+    if (!plot) plot = feed ? "stream-feed.png" : "stream-bench.png";
+    if (!files) files = feed ? 512 : 256;
+    if (!seconds) seconds = feed ? 90 : 10;
+    if (!(step > 0)) step = feed ? 10 : 8;
+    if (!maxv) maxv = feed ? 6000 : 3000;
     if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2)
         return 2;
     mkdir(dir, 0777);
     file_frames = (int64_t)seconds * RATE;
     npaths = files;
     paths = calloc((size_t)files, sizeof *paths);
-    printf("sample set: %d files of %d s (24-bit stereo 48 kHz), %.0f MB, in %s; cache budget %d MB\n",
-           files, seconds, (double)files * (double)file_frames * BPF / 1e6, dir, cache_mb);
+    printf("sample set: %d files of %d s (24-bit stereo 48 kHz), %.0f MB, in %s; cache budget %d MB%s\n",
+           files, seconds, (double)files * (double)file_frames * BPF / 1e6, dir,
+           feed ? 256 : cache_mb, feed ? " (the engine's default)" : "");
     for (i = 0; i < files; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/s%04d.wav", dir, i);
@@ -400,8 +598,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (feed) {
+        int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0);
+        for (i = 0; i < files; i++)
+            free(paths[i]);
+        free(paths);
+        return rc;
+    }
     if (use_fio) {
-        bw = run_fio(dir, 15, 16, 128, &fio_p99);
+        bw = run_fio(dir, 15, 16, 128, &fio_p99, 0);
         if (bw > 0) {
             physical = bw / VOICE_BPS;
             printf("fio: random 128 KiB reads, queue depth 16, O_DIRECT: %.0f MB/s, p99 %.2f ms "
@@ -425,25 +630,9 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Confirm for the long run; step down 15 % at a time if it fails. */
-    for (nbest = best, i = 0; nbest > 0 && i < 6; i++, nbest = nbest * 85 / 100) {
-        so.voices = nbest;
-        so.duration = confirm;
-        printf("shelf: confirming %d voices for %.0f s\n", nbest, confirm);
-        if (shelf_stress_run((const char *const *)paths, (size_t)files, &eo, &so, &r, &msg) != SHELF_OK) {
-            fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
-            return 1;
-        }
-        on_step(NULL, nbest, r);
-        if (r->clean) {
-            char title[128];
-            confirmed = nbest;
-            snprintf(title, sizeof title, "shelf, %d voices, cold, %.0f s", nbest, confirm);
-            shelf_stress_plot(r, title, plot);
-            shelf_stress_free(r);
-            break;
-        }
-        shelf_stress_free(r);
-    }
+    if ((confirmed = confirm_run((const char *const *)paths, (size_t)files, &eo, &so, best, confirm,
+                                 15, plot, "shelf")) < 0)
+        return 1;
     printf("naive: ramp, %.0f s a step, caches dropped before each\n", step);
     {
         int naive_best = naive_ramp(16, maxv, step);

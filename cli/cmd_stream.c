@@ -297,6 +297,10 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
            (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, cbmax, late,
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
+    if (t->feed_frames || r->noffsets)
+        printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
+               "ready\n", (unsigned long long)t->feed_frames, (unsigned long long)t->underrun_frames,
+               (unsigned long long)t->mix_frames, (unsigned long long)r->preroll.not_ready);
     if (t->failovers || t->failover_switches || t->failover_hedged)
         printf("  failover: %llu reads from the mirror (%llu switches, %llu back to the primary, "
                "%llu hedged); primary failing to mirror serving %.1f ms on average, %.1f ms at most\n",
@@ -581,6 +585,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "fail-primary", required_argument, NULL, 'F' },
         { "slow-primary", required_argument, NULL, 'S' },
         { "failover", required_argument, NULL, 'f' }, { "recheck", required_argument, NULL, 'K' },
+        { "feed", no_argument, NULL, 'P' }, { "worst", no_argument, NULL, 'W' },
+        { "preroll", required_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
@@ -651,6 +657,9 @@ static int stream_stress(const cli *c, int argc, char **argv)
         }
         case 'f': if (num_i("failover deadline (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.failover_ms = (uint32_t)l; break;
         case 'K': if (num_i("recheck (ms)", optarg, 1, 3600000, &l)) return EXIT_USAGE; eo.recheck_ms = (uint32_t)l; break;
+        case 'P': so.feed_only = 1; break;
+        case 'W': so.script = SHELF_STRESS_WORST; break;
+        case 'p': if (num_d("pre-roll", optarg, 0.1, 60, &so.preroll)) return EXIT_USAGE; break;
         default: return EXIT_USAGE;
         }
     }
@@ -677,6 +686,17 @@ static int stream_stress(const cli *c, int argc, char **argv)
         ex = EXIT_NOTFOUND;
         goto out;
     }
+    /* The worst case gives each voice a file of its own. */
+    if (so.script == SHELF_STRESS_WORST && (long)files.n < (ramp ? 1 : so.voices ? so.voices : 64)) {
+        cli_error("--worst needs a sample file per voice: %zu files for %d voices", files.n,
+                  so.voices ? so.voices : 64);
+        ex = EXIT_USAGE;
+        goto out;
+    }
+    if (so.script == SHELF_STRESS_WORST && maxv > (long)files.n)
+        maxv = (long)files.n;
+    if (ramp && so.voices > maxv)
+        so.voices = (int)maxv;
     if (mirror) {
         for (i = 0; dir && i < files.n; i++)
             if (rel_add_under(&rels, files.v[i], dir)) {
@@ -744,7 +764,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         snprintf(title, sizeof title, "%d voices", so.voices ? so.voices : 64);
         if (c->json) {
             const shelf_stream_stats *t = &r->stats;
-            cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+            json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                                      "s:I, s:I, s:I, s:I, s:f, s:f}",
                                      "clean", r->clean, "late", (json_int_t)r->late,
                                      "underruns", (json_int_t)t->underruns,
@@ -762,7 +782,16 @@ static int stream_stress(const cli *c, int argc, char **argv)
                                      "failover_returns", (json_int_t)t->failover_returns,
                                      "failover_hedged", (json_int_t)t->failover_hedged,
                                      "failover_avg_ms", t->failover_avg_us / 1000.0,
-                                     "failover_max_ms", t->failover_max_us / 1000.0));
+                                     "failover_max_ms", t->failover_max_us / 1000.0);
+            /* The feed figures. */
+            if (j) {
+                json_object_set_new(j, "feed_only", json_boolean(so.feed_only));
+                json_object_set_new(j, "feed_frames", json_integer((json_int_t)t->feed_frames));
+                json_object_set_new(j, "mix_frames", json_integer((json_int_t)t->mix_frames));
+                json_object_set_new(j, "preroll_not_ready",
+                                    json_integer((json_int_t)r->preroll.not_ready));
+            }
+            cli_print_json(j);
         } else {
             print_result(c, title, r);
         }

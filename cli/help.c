@@ -413,7 +413,7 @@ static const cmd_doc cmd_docs[] = {
       "stream stress", "stream stress [--voices N | --ramp] [--duration S] [--block 128] [--rate 48000]\n"
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
       "           [--mirror DIR] [--fail-primary FROM[:TO] | --slow-primary MS@FROM[:TO]]\n"
-      "           [--failover MS] [--recheck MS]\n"
+      "           [--failover MS] [--recheck MS] [--feed] [--worst [--preroll S]]\n"
       "           [--out DIR] [--dir FOLDER | --query Q | ID...]",
       "play a seeded note script from disk, paced in\n"
       "real time; per-second CSV and PNG in --out;\n"
@@ -423,7 +423,11 @@ static const cmd_doc cmd_docs[] = {
       "--mirror DIR: each file's copy under DIR (or in\n"
       "DIR/index: export-media, setlist mirror), read\n"
       "when the primary fails or is late (--fail-primary,\n"
-      "--slow-primary: the primary fails those seconds)" },
+      "--slow-primary: the primary fails those seconds);\n"
+      "--feed: the callback only copies the voices' data\n"
+      "out (no interpolation, no mix): the storage side;\n"
+      "--worst: each voice its own file from a random\n"
+      "start, started in a pre-roll of S (1) seconds" },
     { NULL, "stream monitor", "stream monitor [--once] [--interval S]",
       "the live health of the engine playing this\n"
       "library: underruns, voices dropped, lowest ring\n"

@@ -584,7 +584,10 @@ typedef struct shelf_stress_opts {
  * random start frame (shelf_stress_result.offsets), one note held for the
  * whole run; the voices start spread over the first half of the pre-roll,
  * and the run is measured (rows, clean) from its end.  Every sample must
- * hold its voice's start plus pre-roll plus duration (SHELF_EINVAL).
+ * hold its voice's start plus pre-roll plus duration (SHELF_EINVAL).  The
+ * engine drops no voice in it (SHELF_STREAM_OFFLINE is set): every start
+ * waits on a read, which the scheduler would take for a voice running dry;
+ * a voice the disk cannot feed underruns instead, and the run is not clean.
  */
 #define SHELF_STRESS_LANES 0
 #define SHELF_STRESS_WORST 1
@@ -608,7 +611,9 @@ typedef struct shelf_stress_row {
 typedef struct shelf_stress_result {
     size_t nrows;
     shelf_stress_row *rows;  /* owned by the result */
-    shelf_stream_stats stats;/* totals at the end */
+    shelf_stream_stats stats;/* totals at the end (with a pre-roll, the
+                                counts are the measured run's: minus those
+                                of preroll below) */
     int rt;                  /* 1 when the timer thread got SCHED_FIFO */
     int clean;               /* no underrun, not-ready, error, loss, drop or late
                                 callback (a late callback is an xrun: the device
@@ -616,8 +621,8 @@ typedef struct shelf_stress_result {
     uint64_t late;           /* audio callbacks that missed their deadline */
     /* Added with the worst-case script. */
     shelf_stream_stats preroll; /* the counters at the end of the pre-roll
-                                (zero without one): the measured run is
-                                stats minus these, clean judges that */
+                                (zero without one; its not_ready: voices
+                                whose random start was not read in time) */
     int64_t *offsets;        /* SHELF_STRESS_WORST: voice i's start frame in
                                 sample i (owned by the result); else NULL */
     size_t noffsets;
