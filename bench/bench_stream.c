@@ -156,7 +156,8 @@ static double run_fio(const char *dir, int seconds, int qd, int chunk_kib, doubl
         n += (size_t)len;
     out[n] = 0;
     pclose(p);
-    if ((j = json_loads(out, 0, &err)) &&
+    /* --opendir says "added N files" before the JSON. */
+    if ((j = json_loads(strchr(out, '{') ? strchr(out, '{') : out, 0, &err)) &&
         (rd = json_object_get(json_array_get(json_object_get(j, "jobs"), 0), "read"))) {
         bw = json_number_value(json_object_get(rd, "bw_bytes"));
         *p99_ms = json_number_value(json_object_get(
@@ -310,9 +311,11 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
            (unsigned long long)r->stats.voices_dropped, (unsigned long long)r->late,
            r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0, r->clean ? " (clean)" : "");
     if (r->noffsets)
-        printf("        %s, %llu frames copied / %llu interpolated, %llu merged reads, "
-               "%llu of %llu reads O_DIRECT, pre-roll %llu not ready\n",
-               r->stats.feed_frames ? "feed only" : "mixed", (unsigned long long)r->stats.feed_frames,
+        printf("        %s, callback %.0f us on average (%.0f%% of a core), %llu frames copied / "
+               "%llu interpolated, %llu merged reads, %llu of %llu reads O_DIRECT, pre-roll %llu "
+               "not ready\n",
+               r->stats.feed_frames ? "feed only" : "mixed", r->cb_avg_us,
+               r->cb_avg_us / (BLOCK * 1e6 / RATE) * 100, (unsigned long long)r->stats.feed_frames,
                (unsigned long long)r->stats.mix_frames, (unsigned long long)r->stats.merged,
                (unsigned long long)r->stats.reads_direct, (unsigned long long)r->stats.reads,
                (unsigned long long)r->preroll.not_ready);
@@ -554,6 +557,7 @@ int main(int argc, char **argv)
     uint64_t seed = 1;
     char *msg = NULL;
 
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* progress as it goes, into a log too */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 'd': dir = optarg; break;
@@ -598,6 +602,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* The set's pages on their way to the disk would slow every read
+     * measured below: write them back first. */
+    sync();
     if (feed) {
         int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0);
         for (i = 0; i < files; i++)

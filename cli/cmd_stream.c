@@ -291,11 +291,12 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            (unsigned long long)t->chunks_lost, (unsigned long long)t->voices_dropped,
            (unsigned long long)r->late, (unsigned long long)t->latency_spikes);
     printf("  %llu reads (%.1f MB/s), worst p99 latency %.2f ms, cache %llu hits / %llu misses / "
-           "%llu evictions, %llu merged; callback max %.0f us, %.0f late; io_uring %s, O_DIRECT %s, "
-           "SCHED_FIFO %s\n",
+           "%llu evictions, %llu merged; callback mean %.0f us, max %.0f us, %.0f late; io_uring %s, "
+           "O_DIRECT %s, SCHED_FIFO %s\n",
            (unsigned long long)t->reads, r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0,
            (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
-           (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, cbmax, late,
+           (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, r->cb_avg_us, cbmax,
+           late,
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
     if (t->feed_frames || r->noffsets)
         printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
@@ -788,6 +789,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
                 json_object_set_new(j, "feed_only", json_boolean(so.feed_only));
                 json_object_set_new(j, "feed_frames", json_integer((json_int_t)t->feed_frames));
                 json_object_set_new(j, "mix_frames", json_integer((json_int_t)t->mix_frames));
+                json_object_set_new(j, "merged", json_integer((json_int_t)t->merged));
                 json_object_set_new(j, "preroll_not_ready",
                                     json_integer((json_int_t)r->preroll.not_ready));
             }

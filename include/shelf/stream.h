@@ -626,6 +626,9 @@ typedef struct shelf_stress_result {
     int64_t *offsets;        /* SHELF_STRESS_WORST: voice i's start frame in
                                 sample i (owned by the result); else NULL */
     size_t noffsets;
+    double cb_avg_us;        /* the mean audio callback (render or feed):
+                                against the block's period, the share of a
+                                core the callback takes */
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

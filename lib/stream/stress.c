@@ -36,6 +36,7 @@ typedef struct stress {
     uint64_t rng;
     _Atomic int stop;
     _Atomic uint64_t cb_max_ns, late;
+    _Atomic uint64_t cb_sum_ns, cb_n; /* callbacks' time, for their mean */
     int rt;
     float *buf;
 } stress;
@@ -129,6 +130,8 @@ static void *timer_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &now);
         t1 = ts_ns(&now);
         cb = t1 - t0;
+        atomic_fetch_add_explicit(&st->cb_sum_ns, (uint64_t)cb, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->cb_n, 1, memory_order_relaxed);
         if ((uint64_t)cb > atomic_load_explicit(&st->cb_max_ns, memory_order_relaxed))
             atomic_store_explicit(&st->cb_max_ns, (uint64_t)cb, memory_order_relaxed);
         /* Finished after the deadline of this block's successor: late. */
@@ -308,6 +311,8 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         shelf_stream_take_interval(st.s, &iv);
         atomic_store(&st.cb_max_ns, 0);
         atomic_store(&st.late, 0);
+        atomic_store(&st.cb_sum_ns, 0);
+        atomic_store(&st.cb_n, 0);
         t_start = t_prev = until;
     }
     for (;;) {
@@ -387,6 +392,8 @@ out:
         res->stats.size = sizeof res->stats;
         shelf_stream_get_stats(st.s, &res->stats);
         res->rt = st.rt;
+        if (atomic_load(&st.cb_n))
+            res->cb_avg_us = (double)atomic_load(&st.cb_sum_ns) / 1000.0 / (double)atomic_load(&st.cb_n);
         res->late = late_total + atomic_load(&st.late);
         measured_only(&res->stats, &res->preroll);
         res->clean = res->stats.underruns == 0 && res->stats.not_ready == 0 &&

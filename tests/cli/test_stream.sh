@@ -81,6 +81,18 @@ check "not clean" "$(json 'j["clean"]')" = False
 expect 0 "stress: whole library, latency injected" "$SHELF" --json stream stress --voices 2 --duration 1 \
     --inject-latency 80@0.5 --chunk 16 --head 200
 check "spikes counted" "$(json 'j["spikes"] > 0')" = True
+# Feed only on the worst-case script: each of the three files its own voice
+# from a random start; frames copied out, none interpolated.
+expect 0 "stress --feed --worst" "$SHELF" --json stream stress --dir "$S" --feed --worst --voices 3 \
+    --duration 1 --preroll 0.5
+check "feed: frames copied" "$(json 'j["feed_frames"] > 40000')" = True
+check "feed: no mix" "$(json 'j["mix_frames"]')" = 0
+check "feed: no read served two voices" "$(json 'j["merged"]')" = 0
+expect 0 "stress --worst mixed" "$SHELF" --json stream stress --dir "$S" --worst --voices 3 --duration 1 \
+    --preroll 0.5
+check "mixed: interpolated" "$(json 'j["mix_frames"] > 40000 and j["feed_frames"] == 0')" = True
+expect 2 "stress --worst: a file per voice" "$SHELF" stream stress --dir "$S" --worst --voices 4
+contains "worst: says why" "$err" "--worst needs a sample file per voice: 3 files for 4 voices"
 expect 2 "stress: bad latency" "$SHELF" stream stress --inject-latency 30 --dir "$S"
 expect 2 "stress: bad voices" "$SHELF" stream stress --voices 0 --dir "$S"
 expect 3 "stress: no such folder" "$SHELF" stream stress --dir "$T/none"
