@@ -135,16 +135,35 @@ void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch)
     free(ch);
 }
 
-void shelf__cache_trim(shelf__cache *c, uint64_t budget)
+/* Evict from the LRU tail while over budget, looking at no more than look
+ * chunks (0: all of them).  A bounded walk moves each chunk in use (a
+ * ring, head or pin holds it, or a read) to the front, so the next walk
+ * looks past it: when rings hold more than the budget, the scheduler's
+ * trim after every pass would otherwise walk every chunk in use, every
+ * pass. */
+static void trim(shelf__cache *c, uint64_t budget, int look)
 {
     shelf__chunk *ch = c->lru_tail;
 
-    while (ch && atomic_load(&c->bytes) > budget) {
+    while (ch && atomic_load(&c->bytes) > budget && (!look || look-- > 0)) {
         shelf__chunk *prev = ch->lprev;
         if (!ch->pinned && !ch->reads && atomic_load_explicit(&ch->refs, memory_order_acquire) == 0) {
             shelf__cache_remove(c, ch);
             atomic_fetch_add(&c->evictions, 1);
+        } else if (look && c->lru_head != ch) {
+            lru_unlink(c, ch);
+            lru_front(c, ch);
         }
         ch = prev;
     }
+}
+
+void shelf__cache_trim(shelf__cache *c, uint64_t budget)
+{
+    trim(c, budget, 0);
+}
+
+void shelf__cache_trim_step(shelf__cache *c, uint64_t budget)
+{
+    trim(c, budget, 64);
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1956,7 +1957,15 @@ static void *sched_main(void *arg)
     int64_t *req_k = s->sched_req_k;
     double last_drop = 0;
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
+    struct sched_param sp;
 
+    /* Real time at the lowest priority when the system allows it: below
+     * a host's real-time audio thread, above the machine's other work, so
+     * a busy machine delays no completed read (this thread reaps and
+     * decodes them).  Otherwise it stays as it is. */
+    memset(&sp, 0, sizeof sp);
+    sp.sched_priority = sched_get_priority_min(SCHED_FIFO);
+    (void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     while (!atomic_load(&s->quit)) {
         shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
         int nwant = 0, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
@@ -2114,7 +2123,7 @@ static void *sched_main(void *arg)
             }
         }
         failover_pass(s, nsamples, &resubmit);
-        shelf__cache_trim(&s->cache, s->cache.budget);
+        shelf__cache_trim_step(&s->cache, s->cache.budget);
         pthread_mutex_unlock(&s->cache.lock);
         submit_all(s, resubmit);
         for (i = 0; i < s->nlogq; i++)
