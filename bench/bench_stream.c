@@ -271,7 +271,7 @@ static int naive_clean(int voices, double seconds, double *mbps)
     *mbps = nv.bytes / seconds / 1e6;
     printf("  naive %5d voices: %llu late blocks of %llu%s\n", voices, (unsigned long long)nv.late,
            (unsigned long long)nv.blocks, nv.late ? "" : " (clean)");
-    fflush(stdout);
+    (void)fflush(stdout);
     return nv.late == 0;
 }
 
@@ -319,7 +319,7 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
                (unsigned long long)r->stats.mix_frames, (unsigned long long)r->stats.merged,
                (unsigned long long)r->stats.reads_direct, (unsigned long long)r->stats.reads,
                (unsigned long long)r->preroll.not_ready);
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 /*
@@ -586,7 +586,7 @@ int main(int argc, char **argv)
     if (!maxv) maxv = feed ? 6000 : 3000;
     if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2)
         return 2;
-    mkdir(dir, 0777);
+    (void)mkdir(dir, 0777);
     file_frames = (int64_t)seconds * RATE;
     npaths = files;
     paths = calloc((size_t)files, sizeof *paths);

@@ -785,13 +785,14 @@ static int stream_stress(const cli *c, int argc, char **argv)
                                      "failover_avg_ms", t->failover_avg_us / 1000.0,
                                      "failover_max_ms", t->failover_max_us / 1000.0);
             /* The feed figures. */
-            if (j) {
-                json_object_set_new(j, "feed_only", json_boolean(so.feed_only));
-                json_object_set_new(j, "feed_frames", json_integer((json_int_t)t->feed_frames));
-                json_object_set_new(j, "mix_frames", json_integer((json_int_t)t->mix_frames));
-                json_object_set_new(j, "merged", json_integer((json_int_t)t->merged));
-                json_object_set_new(j, "preroll_not_ready",
-                                    json_integer((json_int_t)r->preroll.not_ready));
+            if (j && (json_object_set_new(j, "feed_only", json_boolean(so.feed_only)) ||
+                      json_object_set_new(j, "feed_frames", json_integer((json_int_t)t->feed_frames)) ||
+                      json_object_set_new(j, "mix_frames", json_integer((json_int_t)t->mix_frames)) ||
+                      json_object_set_new(j, "merged", json_integer((json_int_t)t->merged)) ||
+                      json_object_set_new(j, "preroll_not_ready",
+                                          json_integer((json_int_t)r->preroll.not_ready)))) {
+                json_decref(j);
+                j = NULL;
             }
             cli_print_json(j);
         } else {

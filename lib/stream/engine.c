@@ -1177,6 +1177,26 @@ static void take_drop(shelf_stream *s, shelf__voice *v)
     }
 }
 
+/* v has no data for n frames (gap: a lost chunk, counted where it was
+ * lost).  The first frame of a miss is a not-ready start, or an underrun
+ * once the voice has played; returns 1 there. */
+static int note_miss(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int gap, uint64_t n)
+{
+    int first = !v->starved;
+
+    if (first) {
+        v->starved = 1;
+        if (!gap)
+            atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
+                                      memory_order_relaxed);
+        if (!gap && v->played_any)
+            atomic_fetch_add_explicit(&sm->underruns, 1, memory_order_relaxed);
+    }
+    if (!gap)
+        atomic_fetch_add_explicit(&s->c_underrun_frames, n, memory_order_relaxed);
+    return first;
+}
+
 /* The end of a block of v at pos: note its ring fill in the lowest-fill
  * marks, or hand an ended voice to the scheduler.  Returns 0 once ended. */
 static int block_done(shelf_stream *s, shelf__sample *sm, shelf__voice *v, uint64_t pos, int ended)
@@ -1302,17 +1322,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             v->rel_left--;
         }
         if (!a || !b) {
-            if (!v->starved) {
-                v->starved = 1;
+            if (note_miss(s, sm, v, gap, 1))
                 v->fade_out = SHELF__FADE;
-                if (!gap)
-                    atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
-                                              memory_order_relaxed);
-                if (!gap && v->played_any)
-                    atomic_fetch_add_explicit(&sm->underruns, 1, memory_order_relaxed);
-            }
-            if (!gap)
-                atomic_fetch_add_explicit(&s->c_underrun_frames, 1, memory_order_relaxed);
             if (v->fade_out) {
                 float g = (float)v->fade_out / (float)(SHELF__FADE + 1);
                 out[2 * f] += v->last[0] * g;
@@ -1478,18 +1489,7 @@ static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames)
         if (end > i1)
             end = i1;
         if (!a) {
-            /* Missing: counted as render_voice counts it. */
-            if (!v->starved) {
-                v->starved = 1;
-                if (!gap)
-                    atomic_fetch_add_explicit(v->played_any ? &s->c_underruns : &s->c_not_ready, 1,
-                                              memory_order_relaxed);
-                if (!gap && v->played_any)
-                    atomic_fetch_add_explicit(&sm->underruns, 1, memory_order_relaxed);
-            }
-            if (!gap)
-                atomic_fetch_add_explicit(&s->c_underrun_frames, (uint64_t)(end - i),
-                                          memory_order_relaxed);
+            note_miss(s, sm, v, gap, (uint64_t)(end - i));
             i = end;
             continue;
         }

@@ -17,7 +17,8 @@
 
 /* NFILES WAVs of `seconds`, 24-bit stereo 48 kHz, under names a sampler's
  * library may hold (spaces, accents, CJK, emoji, a newline). */
-static void make_files(const char *dir, double seconds, char paths[NFILES][PATH_MAX])
+static void make_files(const char *dir, double seconds, char paths[NFILES][PATH_MAX],
+                       const char *pp[NFILES])
 {
     static const char *const names[NFILES] = { "kick é.wav", "スネア.wav", "hat 🥁.wav",
                                                "tom\nlow.wav" };
@@ -29,7 +30,18 @@ static void make_files(const char *dir, double seconds, char paths[NFILES][PATH_
         s.seed = (unsigned)i + 1;
         s.freq = 110.0 * (i + 1);
         ASSERT_EQ_INT(tg_write(test_pathf(paths[i], PATH_MAX, "%s/%s", dir, names[i]), &s), 0);
+        pp[i] = paths[i];
     }
+}
+
+/* The engine's defaults. */
+static shelf_stream_opts engine_opts(void)
+{
+    shelf_stream_opts eo;
+
+    memset(&eo, 0, sizeof eo);
+    eo.size = sizeof eo;
+    return eo;
 }
 
 static shelf_stress_opts worst_opts(int voices, double duration, int feed_only)
@@ -64,17 +76,13 @@ TEST(feed_only_copies_and_does_not_mix)
 {
     char paths[NFILES][PATH_MAX];
     const char *pp[NFILES];
-    shelf_stream_opts eo;
+    shelf_stream_opts eo = engine_opts();
     shelf_stress_opts so = worst_opts(NFILES, 2, 1);
     shelf_stress_result *r = NULL, *m = NULL;
     char *msg = NULL;
     size_t i, j;
 
-    make_files(test_tmpdir(), 4, paths);
-    for (i = 0; i < NFILES; i++)
-        pp[i] = paths[i];
-    memset(&eo, 0, sizeof eo);
-    eo.size = sizeof eo;
+    make_files(test_tmpdir(), 4, paths, pp);
     eo.head_ms = 100;
     ASSERT_OKM(msg, shelf_stress_run(pp, NFILES, &eo, &so, &r, &msg));
     /* Two measured seconds of four voices at pitch 1, copied. */
@@ -117,17 +125,12 @@ TEST(feed_only_reports_underruns)
 {
     char paths[NFILES][PATH_MAX];
     const char *pp[NFILES];
-    shelf_stream_opts eo;
+    shelf_stream_opts eo = engine_opts();
     shelf_stress_opts so = worst_opts(2, 2, 1);
     shelf_stress_result *r = NULL;
     char *msg = NULL;
-    size_t i;
 
-    make_files(test_tmpdir(), 4, paths);
-    for (i = 0; i < NFILES; i++)
-        pp[i] = paths[i];
-    memset(&eo, 0, sizeof eo);
-    eo.size = sizeof eo;
+    make_files(test_tmpdir(), 4, paths, pp);
     eo.chunk_bytes = 32768;      /* 5,461 frames: 124 ms a chunk, 3 in a ring */
     eo.head_ms = 50;
     eo.fault_delay_rate = 0.5;
@@ -151,17 +154,12 @@ TEST(worst_case_refusals)
 {
     char paths[NFILES][PATH_MAX];
     const char *pp[NFILES];
-    shelf_stream_opts eo;
+    shelf_stream_opts eo = engine_opts();
     shelf_stress_opts so = worst_opts(NFILES + 1, 2, 1);
     shelf_stress_result *r = NULL;
     char *msg = NULL;
-    size_t i;
 
-    make_files(test_tmpdir(), 2, paths);
-    for (i = 0; i < NFILES; i++)
-        pp[i] = paths[i];
-    memset(&eo, 0, sizeof eo);
-    eo.size = sizeof eo;
+    make_files(test_tmpdir(), 2, paths, pp);
     ASSERT_EQ_INT(shelf_stress_run(pp, NFILES, &eo, &so, &r, &msg), SHELF_EINVAL);
     ASSERT(r == NULL && msg && strstr(msg, "a sample per voice: 4 for 5 voices"));
     shelf_free(msg);
