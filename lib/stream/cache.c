@@ -141,29 +141,32 @@ void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch)
  * looks past it: when rings hold more than the budget, the scheduler's
  * trim after every pass would otherwise walk every chunk in use, every
  * pass. */
-static void trim(shelf__cache *c, uint64_t budget, int look)
+static int trim(shelf__cache *c, uint64_t budget, int look)
 {
     shelf__chunk *ch = c->lru_tail;
+    int evicted = 0;
 
     while (ch && atomic_load(&c->bytes) > budget && (!look || look-- > 0)) {
         shelf__chunk *prev = ch->lprev;
         if (!ch->pinned && !ch->reads && atomic_load_explicit(&ch->refs, memory_order_acquire) == 0) {
             shelf__cache_remove(c, ch);
             atomic_fetch_add(&c->evictions, 1);
+            evicted++;
         } else if (look && c->lru_head != ch) {
             lru_unlink(c, ch);
             lru_front(c, ch);
         }
         ch = prev;
     }
+    return evicted || atomic_load(&c->bytes) <= budget;
 }
 
 void shelf__cache_trim(shelf__cache *c, uint64_t budget)
 {
-    trim(c, budget, 0);
+    (void)trim(c, budget, 0);
 }
 
-void shelf__cache_trim_step(shelf__cache *c, uint64_t budget)
+int shelf__cache_trim_step(shelf__cache *c, uint64_t budget)
 {
-    trim(c, budget, 64);
+    return trim(c, budget, 64);
 }

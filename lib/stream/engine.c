@@ -1955,7 +1955,7 @@ static void *sched_main(void *arg)
     want *wants = s->sched_wants;
     shelf__chunk **failed = s->sched_failed;
     int64_t *req_k = s->sched_req_k;
-    double last_drop = 0;
+    double last_drop = 0, trim_at = 0;
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
     struct sched_param sp;
 
@@ -2123,7 +2123,10 @@ static void *sched_main(void *arg)
             }
         }
         failover_pass(s, nsamples, &resubmit);
-        shelf__cache_trim_step(&s->cache, s->cache.budget);
+        /* Rings holding more than the budget: look again in 10 ms, not
+         * every pass. */
+        if (now_s() >= trim_at && !shelf__cache_trim_step(&s->cache, s->cache.budget))
+            trim_at = now_s() + 0.01;
         pthread_mutex_unlock(&s->cache.lock);
         submit_all(s, resubmit);
         for (i = 0; i < s->nlogq; i++)

@@ -188,9 +188,10 @@ void shelf__cache_touch(shelf__cache *c, shelf__chunk *ch);
 void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch);
 /* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
 void shelf__cache_trim(shelf__cache *c, uint64_t budget);
-/* The same, looking at 64 chunks at most (the scheduler, every pass);
- * chunks in use it passes move to the front. */
-void shelf__cache_trim_step(shelf__cache *c, uint64_t budget);
+/* The same, looking at 64 chunks at most (the scheduler, after a pass);
+ * chunks in use it passes move to the front.  0 when it is still over
+ * budget with nothing evicted: every chunk it looked at was in use. */
+int shelf__cache_trim_step(shelf__cache *c, uint64_t budget);
 
 /* ---- voices -------------------------------------------------------------- */
 
