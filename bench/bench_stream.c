@@ -20,7 +20,7 @@
  *
  *   bench_stream [--dir D] [--files N] [--seconds S] [--cache MB] [--step S]
  *                [--confirm S] [--max V] [--no-fio] [--plot FILE] [--markdown]
- *                [--feed [--seed N] [--no-mix]]
+ *                [--feed [--seed N] [--preroll S] [--no-mix]]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -471,7 +471,8 @@ static int streams_step(void *ud, int voices)
  * in the engine and its own random start, so no read serves two voices).
  */
 static int feed_main(int argc, char **argv, const char *dir, double step, double confirm,
-                     int maxv, const char *plot, uint64_t seed, int use_fio, int mix, double t0)
+                     int maxv, const char *plot, uint64_t seed, int use_fio, int mix, double t0,
+                     double preroll)
 {
     static const int qds[] = { 16, 32, 64, 128 };
     double bw[4] = { 0 }, p99[4] = { 0 }, limit = 0, best_bw = 0, secs = (double)file_frames / RATE;
@@ -512,8 +513,10 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     so.seed = seed;
     so.script = SHELF_STRESS_WORST;
     so.feed_only = 1;
+    so.preroll = preroll;
     printf("feed only: ramp, worst case (a sample per voice, random starts, seed %llu), %.0f s a "
-           "step after a 1 s pre-roll, caches dropped before each\n", (unsigned long long)seed, step);
+           "step after a %.0f s pre-roll, caches dropped before each\n", (unsigned long long)seed,
+           step, preroll);
     if (shelf_stress_ramp(vp, (size_t)maxv, &eo, &so, maxv, &ramp_feed, on_step, NULL, &msg) != SHELF_OK) {
         fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
         return 1;
@@ -585,7 +588,8 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
                                         : "the mix (CPU of the callback), before the storage side",
                mix_ok, mix_streams, feed_ok);
     }
-    printf("plots: %s%s%s\n", plot, mix ? ", " : "", mix ? mixplot : "");
+    printf("plots: %s%s%s\n", feed_ok > 0 ? plot : "none", mix_ok > 0 ? ", " : "",
+           mix_ok > 0 ? mixplot : "");
     free(vp);
     free(msg);
     return 0;
@@ -600,7 +604,7 @@ int main(int argc, char **argv)
         { "max", required_argument, NULL, 'm' }, { "no-fio", no_argument, NULL, 'n' },
         { "plot", required_argument, NULL, 'p' }, { "markdown", no_argument, NULL, 'M' },
         { "feed", no_argument, NULL, 'F' }, { "seed", required_argument, NULL, 'S' },
-        { "no-mix", no_argument, NULL, 'X' },
+        { "no-mix", no_argument, NULL, 'X' }, { "preroll", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = NULL, *plot = NULL;
@@ -610,6 +614,9 @@ int main(int argc, char **argv)
     shelf_stress_opts so;
     int opt, i, best = 0, confirmed = 0, feed = 0, mix = 1;
     uint64_t seed = 1;
+    /* --feed: voices start over the first half of it; 5 s lets the rings
+     * of a few thousand random starts fill before the measured run. */
+    double preroll = 5;
     char *msg = NULL;
 
     setvbuf(stdout, NULL, _IOLBF, 0);   /* progress as it goes, into a log too */
@@ -628,6 +635,7 @@ int main(int argc, char **argv)
         case 'F': feed = 1; break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
         case 'X': mix = 0; break;
+        case 'P': preroll = strtod(optarg, NULL); break;
         default: return 2;
         }
     }
@@ -639,7 +647,8 @@ int main(int argc, char **argv)
     if (!seconds) seconds = feed ? 90 : 10;
     if (!(step > 0)) step = feed ? 10 : 8;
     if (!maxv) maxv = feed ? 6000 : 3000;
-    if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2)
+    if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2 ||
+        !(preroll >= 0.1 && preroll <= 60))
         return 2;
     (void)mkdir(dir, 0777);
     file_frames = (int64_t)seconds * RATE;
@@ -661,7 +670,8 @@ int main(int argc, char **argv)
      * measured below: write them back first. */
     sync();
     if (feed) {
-        int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0);
+        int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0,
+                           preroll);
         for (i = 0; i < files; i++)
             free(paths[i]);
         free(paths);
