@@ -193,7 +193,7 @@ async function main() {
     const ttfb = [], whole = [], server = [];
     for (const seq of seqs)
         for (const text of seq) {
-            const [t, a, v] = await get('/api/search?' + new URLSearchParams({ q: text, offset: '0', limit: '200' }));
+            const [t, a, v] = await get('/api/search?' + new URLSearchParams({ q: text, offset: '0', limit: '60' }));
             ttfb.push(t);
             whole.push(a);
             if (v && typeof v.ms === 'number')

@@ -9,8 +9,9 @@
 'use strict';
 
 const ROW = 24;            /* px, as #rows div in style.css */
-const PAGE = 200;          /* results per request */
+const PAGE = 60;           /* results per request: a screen and a half (the first answer is what a keystroke waits for) */
 const SEEK = 1;            /* seconds per left/right */
+const FACETS_AFTER = 80;   /* ms after a query's first results before its facets are asked */
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -104,8 +105,7 @@ function query() {
     state.sel = -1;
     ui.list.scrollTop = 0;
     ui.q.classList.remove('bad');
-    fetchPage(0, true);
-    fetchFacets();
+    fetchPage(0, true);     /* the facets follow its answer */
     showActive();
 }
 
@@ -372,6 +372,13 @@ async function fetchPage(page, first) {
     if (first || total > state.total || res.exact)
         showTotal(total, res.exact);
     if (first) {
+        /* The facets of this query once its results are in, and only if no
+         * key came meanwhile: while one types, the server counts nothing
+         * the next keystroke's search would wait behind. */
+        setTimeout(() => {
+            if (gen === state.gen)
+                fetchFacets();
+        }, FACETS_AFTER);
         say('');
         ui.timing.textContent = `${res.ms.toFixed(1)} ms server, ${(performance.now() - t0).toFixed(0)} ms`;
         document.body.dataset.gen = String(gen);     /* tests wait on this */

@@ -185,6 +185,9 @@ async function run(page) {
     await page.keyboard.type('kick');
     await answered(page, 'kick');
     const value = '#facet-list .facet[data-facet="tag"] .value[data-filter="tag:punchy"]';
+    /* the facets of this query (they follow its results) */
+    await page.waitForFunction(() => document.body.dataset.facetsGen === document.body.dataset.gen, null,
+                               { timeout: 10000 });
     await page.waitForSelector(value, { timeout: 10000 });
     const want = Number(await page.$eval(`${value} .n`, (e) => e.textContent.replace(/,/g, '')));
     await page.click(value);
