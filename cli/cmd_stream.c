@@ -308,6 +308,10 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
                (unsigned long long)t->failovers, (unsigned long long)t->failover_switches,
                (unsigned long long)t->failover_returns, (unsigned long long)t->failover_hedged,
                t->failover_avg_us / 1000.0, t->failover_max_us / 1000.0);
+    if (t->mirror_down || t->mirror_fallbacks)
+        printf("  mirrors: %llu failed (%llu back), %llu reads handed back to the primary\n",
+               (unsigned long long)t->mirror_down, (unsigned long long)t->mirror_returns,
+               (unsigned long long)t->mirror_fallbacks);
 }
 
 /* The engine's failover lines (its scheduler thread): to stderr. */
@@ -784,6 +788,15 @@ static int stream_stress(const cli *c, int argc, char **argv)
                                      "failover_hedged", (json_int_t)t->failover_hedged,
                                      "failover_avg_ms", t->failover_avg_us / 1000.0,
                                      "failover_max_ms", t->failover_max_us / 1000.0);
+            /* The mirrors' own failures, and what loops hold in RAM. */
+            if (j && (json_object_set_new(j, "mirror_down", json_integer((json_int_t)t->mirror_down)) ||
+                      json_object_set_new(j, "mirror_returns", json_integer((json_int_t)t->mirror_returns)) ||
+                      json_object_set_new(j, "mirror_fallbacks",
+                                          json_integer((json_int_t)t->mirror_fallbacks)) ||
+                      json_object_set_new(j, "loop_ram_bytes", json_integer((json_int_t)t->loop_ram_bytes)))) {
+                json_decref(j);
+                j = NULL;
+            }
             /* The feed figures. */
             if (j && (json_object_set_new(j, "feed_only", json_boolean(so.feed_only)) ||
                       json_object_set_new(j, "feed_frames", json_integer((json_int_t)t->feed_frames)) ||

@@ -26,6 +26,7 @@ check "mirror: no underrun" "$(json 'j["underruns"]')" = 0
 check "mirror: no note started late" "$(json 'j["not_ready"]')" = 0
 check "mirror: no chunk lost" "$(json 'j["chunks_lost"]')" = 0
 check "mirror: no voice dropped" "$(json 'j["dropped"]')" = 0
+check "mirror: the mirror itself never failed" "$(json '(j["mirror_down"], j["mirror_returns"], j["mirror_fallbacks"])')" = "(0, 0, 0)"
 check "mirror: reads served by the mirror" "$(json 'j["failovers"] > 0')" = True
 check "mirror: samples switched" "$(json 'j["failover_switches"] >= 1')" = True
 # A loaded machine may make a primary read late after the window too (a
