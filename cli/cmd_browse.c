@@ -217,21 +217,16 @@ typedef struct dupes_ui {
     int64_t group;
 } dupes_ui;
 
-static const char *kind_name(int kind)
-{
-    return kind == SHELF_DUPES_BYTES ? "bytes" : kind == SHELF_DUPES_AUDIO ? "audio" : "name";
-}
-
 static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
 {
     dupes_ui *ui = ud;
 
     if (ui->out) {
-        json_t *groups = json_object_get(ui->out, kind_name(kind));
+        json_t *groups = json_object_get(ui->out, tool_dupes_kind_name(kind));
 
         if (!groups) {
             groups = json_array();
-            cli_json_check(json_object_set_new(ui->out, kind_name(kind), groups));
+            cli_json_check(json_object_set_new(ui->out, tool_dupes_kind_name(kind), groups));
         }
         if (kind != ui->kind || group != ui->group)
             cli_json_check(json_array_append_new(groups, json_array()));

@@ -535,11 +535,6 @@ typedef struct dupes_list {
     int bad;
 } dupes_list;
 
-static const char *dupes_kind_name(int kind)
-{
-    return kind == SHELF_DUPES_BYTES ? "bytes" : kind == SHELF_DUPES_AUDIO ? "audio" : "name";
-}
-
 /* shelf_dupes' callback, on the server's thread. */
 static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
 {
@@ -551,7 +546,7 @@ static void on_dupe(void *ud, int kind, int64_t group, const shelf_sample *row)
         dl->group = group;
         if (++dl->total <= DUPES_GROUPS_MAX)
             dl->bad |= json_array_append_new(dl->groups, json_pack("{s:s, s:[]}", "kind",
-                                                                   dupes_kind_name(kind), "items"));
+                                                                   tool_dupes_kind_name(kind), "items"));
     }
     if (dl->total <= DUPES_GROUPS_MAX && (g = json_array_get(dl->groups, json_array_size(dl->groups) - 1)))
         dl->bad |= json_array_append_new(json_object_get(g, "items"),

@@ -133,6 +133,11 @@ json_t *tool_collection_json(const char *name, const char *query, int64_t count)
                      query ? json_string(query) : json_null(), "count", (json_int_t)count);
 }
 
+const char *tool_dupes_kind_name(int kind)
+{
+    return kind == SHELF_DUPES_BYTES ? "bytes" : kind == SHELF_DUPES_AUDIO ? "audio" : "name";
+}
+
 const char *tool_severity_name(int severity)
 {
     return severity == SHELF_ALERT_ERROR ? "error" : severity == SHELF_ALERT_WARNING ? "warning"

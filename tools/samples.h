@@ -41,6 +41,11 @@ int tool_facet_add(json_t *all, const shelf_facet *f);
  * Owned; NULL only when memory runs out. */
 json_t *tool_collection_json(const char *name, const char *query, int64_t count);
 
+/* A kind of duplicates (SHELF_DUPES_BYTES, _AUDIO, _NAME) as a word:
+ * "bytes", "audio", "name", as `shelf dupes --json` and GET /api/dupes
+ * name them. */
+const char *tool_dupes_kind_name(int kind);
+
 /* An alert's severity as a word: "info", "warning", "error" (and "none"
  * for 0, no alert). */
 const char *tool_severity_name(int severity);

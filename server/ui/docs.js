@@ -62,6 +62,17 @@ function shown(v) {
     return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+/* A size as the program prints it (cli_bytes): B, then kB, MB, GB, TB of 1000. */
+function bytesText(n) {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let v = n, u = 0;
+    while (v >= 1000 && u < units.length - 1) {
+        v /= 1000;
+        u++;
+    }
+    return u ? `${v.toFixed(1)} ${units[u]}` : `${n} B`;
+}
+
 function when(t) {
     return new Date(t * 1000).toLocaleString();
 }

@@ -9,7 +9,7 @@
  * patch uses move to it and they leave the catalog, their files untouched.
  * The fold is shown first in a dialog and made only on Apply.  Uses
  * app.js's api(), post(), say(), $() and its player, and docs.js's el(),
- * button(), markRow() and keepTabIn().
+ * button(), bytesText(), markRow() and keepTabIn().
  */
 'use strict';
 
@@ -33,18 +33,6 @@ const xui = {
 
 function dupesShown() {
     return document.body.dataset.view === 'dupes';
-}
-
-function bytesText(n) {
-    if (n < 1024)
-        return `${n} B`;
-    const u = ['KB', 'MB', 'GB', 'TB'];
-    let i = -1;
-    do {
-        n /= 1024;
-        i++;
-    } while (n >= 1024 && i < u.length - 1);
-    return `${n.toFixed(n < 10 ? 1 : 0)} ${u[i]}`;
 }
 
 function fullPath(it) {

@@ -12,7 +12,7 @@
  * with the preview's id and the plan it expects; 409 when the library
  * changed since: preview again); the progress of the restore, which runs
  * on the server's worker, polled; and the audit log, newest first.  Uses
- * app.js's api(), post(), say(), $() and docs.js's el(), button(), when().
+ * app.js's api(), post(), say(), $() and docs.js's el(), button(), when(), bytesText().
  */
 'use strict';
 
@@ -39,18 +39,6 @@ const restoreShow = (() => {
         conflicts: $('r-conflicts'), all: $('r-all'), plan: $('r-items'), progress: $('r-progress'), bar: $('r-bar'),
         ptext: $('r-progress-text'), msg: $('r-msg'), again: $('r-again'), apply: $('r-apply'), close: $('r-close'),
     };
-
-    function bytes(n) {
-        if (n < 1024)
-            return `${n} B`;
-        const units = ['kB', 'MB', 'GB', 'TB'];
-        let v = n, u = -1;
-        while (v >= 1000 && u < units.length - 1) {
-            v /= 1000;
-            u++;
-        }
-        return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-    }
 
     /* ----- repositories --------------------------------------------------------- */
 
@@ -181,7 +169,7 @@ const restoreShow = (() => {
             if (s.id === rst.snap)
                 b.classList.add('chosen');
             b.append(el('span', 'when', when(s.time)),
-                     el('span', 'meta', `${s.id.slice(0, 12)} · ${s.items} items · ${bytes(s.bytes)} · ${s.strategy}` +
+                     el('span', 'meta', `${s.id.slice(0, 12)} · ${s.items} items · ${bytesText(s.bytes)} · ${s.strategy}` +
                         ` · ${s.host}${s.parent ? ` · after ${s.parent.slice(0, 8)}` : ''}${s.tags ? ` · ${s.tags}` : ''}`));
             frag.appendChild(b);
         }
@@ -220,7 +208,7 @@ const restoreShow = (() => {
             return;                     /* an answer to an older filter */
         rst.items = res.items;
         const c = res.contents;
-        rui.summary.textContent = `Snapshot ${snap.slice(0, 12)}: ${c.samples} samples (${bytes(c.sample_bytes)}), ` +
+        rui.summary.textContent = `Snapshot ${snap.slice(0, 12)}: ${c.samples} samples (${bytesText(c.sample_bytes)}), ` +
             `${c.patches} patches, ${c.projects} projects` + (res.q ? `; ${res.total} match “${res.q}”` : '');
         renderItems();
         rui.items.dataset.snap = snap;                 /* tests wait on these */
@@ -253,7 +241,7 @@ const restoreShow = (() => {
             const now = el('td', `act-${it.action}`, it.conflict ? `conflict (${it.detail.replace(/^conflict: /, '')})`
                 : it.action === 'same' ? 'already there' : `${it.action}${it.detail ? ` (${it.detail})` : ''}`);
             tr.append(td, el('td', 'kind', it.kind), el('td', 'name', it.name),
-                      el('td', 'size', it.size ? bytes(it.size) : ''), now);
+                      el('td', 'size', it.size ? bytesText(it.size) : ''), now);
             t.appendChild(tr);
         }
         rui.items.replaceChildren(rst.snap ? t : el('p', 'dim', 'Choose a snapshot.'));
@@ -355,7 +343,7 @@ const restoreShow = (() => {
         for (const a of Object.keys(names)) {
             const tr = el('tr', `act-${a}`);
             tr.dataset.action = a;
-            tr.append(el('td', null, names[a]), el('td', 'n', n[a] || 0), el('td', 'size', bytes(size[a] || 0)));
+            tr.append(el('td', null, names[a]), el('td', 'n', n[a] || 0), el('td', 'size', bytesText(size[a] || 0)));
             rows.push(tr);
         }
         rui.counts.replaceChildren(...rows);
@@ -368,7 +356,7 @@ const restoreShow = (() => {
         d.conflicts.forEach((c, i) => {
             const fs = el('fieldset', 'rconflict');
             fs.dataset.item = c.item;
-            const lg = el('legend', null, `${c.kind} ${c.id}: ${c.name}${c.size ? ` (${bytes(c.size)})` : ''}`);
+            const lg = el('legend', null, `${c.kind} ${c.id}: ${c.name}${c.size ? ` (${bytesText(c.size)})` : ''}`);
             fs.append(lg, el('p', 'detail', c.detail.replace(/^conflict: /, '')));
             for (const [v, text] of [['overwrite', 'Overwrite with the snapshot’s'], ['keep-both', 'Keep both'],
                                      ['skip', 'Skip (keep the library’s)']]) {
@@ -417,7 +405,7 @@ const restoreShow = (() => {
             const tr = el('tr', `act-${it.action}`);
             tr.append(el('td', null, it.conflict ? 'conflict' : it.action),
                       el('td', 'kind', it.kind), el('td', 'name', it.name || it.path),
-                      el('td', 'size', it.size ? bytes(it.size) : ''), el('td', null, it.detail));
+                      el('td', 'size', it.size ? bytesText(it.size) : ''), el('td', null, it.detail));
             t.appendChild(tr);
         }
         rui.plan.replaceChildren(t);
@@ -492,7 +480,7 @@ const restoreShow = (() => {
         rui.close.disabled = false;
         rui.close.textContent = 'Close';
         const line = `${j.created} created, ${j.overwritten} overwritten, ${j.kept_both} kept both, ` +
-            `${j.skipped} skipped, ${j.same} already there, ${j.failed} failed; ${bytes(j.bytes)} written`;
+            `${j.skipped} skipped, ${j.same} already there, ${j.failed} failed; ${bytesText(j.bytes)} written`;
         rui.what.textContent = `Restore from snapshot ${j.snapshot.slice(0, 12)}: ${j.state === 'done' ? 'done' : 'failed'} ` +
             `in ${j.seconds.toFixed(1)} s.`;
         if (j.state === 'done') {
