@@ -235,7 +235,6 @@ static void *build_index(void *ud)
         while (nanosleep(&ts, &ts) != 0)
             ;
     rc = shelf_library_preload(srv->bg);
-
     if (rc != SHELF_OK)
         snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->bg));
     atomic_store_explicit(&srv->bg_state, rc == SHELF_OK ? BG_READY : BG_FAILED, memory_order_release);
@@ -249,8 +248,10 @@ static void take_index(serve_state *srv)
 
     if (st != BG_READY && st != BG_FAILED)
         return;
-    if (st == BG_READY && shelf_library_adopt_index(srv->lib, srv->bg) != SHELF_OK)
-        snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->lib)), st = BG_FAILED;
+    if (st == BG_READY && shelf_library_adopt_index(srv->lib, srv->bg) != SHELF_OK) {
+        snprintf(srv->bg_err, sizeof srv->bg_err, "%s", shelf_errmsg(srv->lib));
+        st = BG_FAILED;
+    }
     if (st == BG_FAILED)
         fprintf(stderr, "shelf serve: the search index could not be built, searching by SQL: %s\n",
                 srv->bg_err);
