@@ -111,7 +111,7 @@ static int item_exists(shelf_library *lib, int kind, int64_t id, int64_t *head)
     if (head)
         *head = 0;
     snprintf(sql, sizeof sql, "SELECT version FROM %s WHERE id = ?1", table_of(kind));
-    if (!(st = shelf__prepare(lib, sql)))
+    if (!(st = shelf__prepare_kept(lib, sql)))
         return lib->err.rc;
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
@@ -125,13 +125,13 @@ static int item_exists(shelf_library *lib, int kind, int64_t id, int64_t *head)
     } else {
         rc = shelf__dberr(lib, "cannot read document");
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
 static int read_row(shelf_library *lib, int kind, int64_t id, int64_t seq, vrow *r, json_t **data)
 {
-    sqlite3_stmt *st = shelf__prepare(lib,
+    sqlite3_stmt *st = shelf__prepare_kept(lib,
         "SELECT seq, coalesce(parent, 0), coalesce(parent2, 0), time, coalesce(undoes, 0),\n"
         "  coalesce(base, 0), depth, hash, data FROM doc_versions\n"
         "WHERE kind = ?1 AND item_id = ?2 AND seq = ?3");
@@ -160,7 +160,7 @@ static int read_row(shelf_library *lib, int kind, int64_t id, int64_t seq, vrow 
     } else {
         rc = shelf__dberr(lib, "cannot read document version");
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -239,14 +239,14 @@ out:
 
 static int exec_id(shelf_library *lib, const char *sql, int64_t id)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, sql);
+    sqlite3_stmt *st = shelf__prepare_kept(lib, sql);
     int rc;
 
     if (!st)
         return lib->err.rc;
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot update document");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -283,11 +283,12 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
 {
     sqlite3_stmt *st = NULL;
     const char *key;
-    json_t *m, *v;
+    json_t *m, *v, *tags;
+    char *tags_text = NULL;
     int rc;
 
     if (kind == SHELF_DOC_PATCH) {
-        st = shelf__prepare(lib,
+        st = shelf__prepare_kept(lib,
             "UPDATE patches SET name = ?2, author = ?3, category = ?4, format = ?5, path = ?6,\n"
             "  comment = ?7, version = ?8, modified = ?9 WHERE id = ?1");
         if (!st)
@@ -297,7 +298,7 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
         bind_text(st, 6, str_or_null(v, "file"));
         bind_text(st, 4, str_or_null(doc, "category"));
     } else {
-        st = shelf__prepare(lib,
+        st = shelf__prepare_kept(lib,
             "UPDATE projects SET name = ?2, tempo = ?4, comment = ?7, version = ?8,\n"
             "  modified = ?9 WHERE id = ?1");
         if (!st)
@@ -313,49 +314,65 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
     sqlite3_bind_int64(st, 8, seq);
     sqlite3_bind_int64(st, 9, shelf__now());
     rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot update document");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     st = NULL;
     if (rc != SHELF_OK)
         return rc;
 
-    /* Tags and rating, in the tables samples use (kind 2 and 3). */
-    if ((rc = exec_id(lib, kind == SHELF_DOC_PATCH
-                              ? "DELETE FROM tag_items WHERE kind = 2 AND item_id = ?1"
-                              : "DELETE FROM tag_items WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK ||
-        (rc = exec_id(lib, kind == SHELF_DOC_PATCH
-                              ? "DELETE FROM ratings WHERE kind = 2 AND item_id = ?1"
-                              : "DELETE FROM ratings WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK)
+    /* Tags and rating, in the tables samples use (kind 2 and 3).  Only
+     * what changed is written: the sync triggers queue every row touched,
+     * and a tag written again would be a change of this device's that a
+     * peer's removal of it could lose to. */
+    if ((tags = json_object_get(doc, "tags")) && !(tags_text = shelf__json_text(tags, 0)))
+        return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
+    if (!(st = shelf__prepare_kept(lib, "DELETE FROM tag_items WHERE kind = ?1 AND item_id = ?2 AND\n"
+                                        "  tag_id NOT IN (SELECT t.id FROM tags t JOIN json_each(?3) j\n"
+                                        "    ON t.name = j.key)"))) {
+        free(tags_text);
+        return lib->err.rc;
+    }
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    bind_text(st, 3, tags_text ? tags_text : "{}");
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot tag document");
+    sqlite3_reset(st);
+    free(tags_text);
+    if (rc != SHELF_OK)
         return rc;
-    json_object_foreach(json_object_get(doc, "tags"), key, m) {
-        if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO tags(name) VALUES(?1)")))
+    json_object_foreach(tags, key, m) {
+        if (!(st = shelf__prepare_kept(lib, "INSERT OR IGNORE INTO tags(name) VALUES(?1)")))
             return lib->err.rc;
         bind_text(st, 1, key);
         rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot tag document");
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         if (rc != SHELF_OK ||
-            !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
+            !(st = shelf__prepare_kept(lib, "INSERT OR IGNORE INTO tag_items(tag_id, kind, item_id)\n"
                                        "  SELECT id, ?2, ?3 FROM tags WHERE name = ?1")))
             return rc != SHELF_OK ? rc : lib->err.rc;
         bind_text(st, 1, key);
         sqlite3_bind_int(st, 2, kind);
         sqlite3_bind_int64(st, 3, id);
         rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot tag document");
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         if (rc != SHELF_OK)
             return rc;
     }
-    if ((v = json_object_get(doc, "rating"))) {
-        if (!(st = shelf__prepare(lib, "INSERT INTO ratings(kind, item_id, rating) VALUES(?1, ?2, ?3)")))
-            return lib->err.rc;
-        sqlite3_bind_int(st, 1, kind);
-        sqlite3_bind_int64(st, 2, id);
-        sqlite3_bind_int64(st, 3, json_integer_value(v));
-        rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot rate document");
-        sqlite3_finalize(st);
-        if (rc != SHELF_OK)
-            return rc;
-    }
-
+    if (!(v = json_object_get(doc, "rating")))
+        return (rc = exec_id(lib, kind == SHELF_DOC_PATCH
+                                 ? "DELETE FROM ratings WHERE kind = 2 AND item_id = ?1"
+                                 : "DELETE FROM ratings WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK
+                   ? rc : mirror_links(lib, kind, id, doc);
+    if (!(st = shelf__prepare_kept(lib, "INSERT INTO ratings(kind, item_id, rating) VALUES(?1, ?2, ?3)\n"
+                                        "  ON CONFLICT(kind, item_id) DO UPDATE SET rating = excluded.rating\n"
+                                        "  WHERE rating != excluded.rating")))
+        return lib->err.rc;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, json_integer_value(v));
+    rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot rate document");
+    sqlite3_reset(st);
+    if (rc != SHELF_OK)
+        return rc;
     return mirror_links(lib, kind, id, doc);
 }
 
@@ -378,7 +395,7 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
         /* By id when that sample has the zone's hash (or the zone has
          * none), else any sample with the hash: documents from another
          * library carry that library's ids. */
-        if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO patch_samples(patch_id, sample_id)\n"
+        if (!(st = shelf__prepare_kept(lib, "INSERT OR IGNORE INTO patch_samples(patch_id, sample_id)\n"
                                        "  SELECT ?1, id FROM (SELECT id, 0 AS o FROM samples\n"
                                        "    WHERE id = ?2 AND (?3 IS NULL OR sha256 = ?3)\n"
                                        "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
@@ -387,7 +404,7 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
         /* Once per sample: zones often share one, and a patch may have
          * 100,000 of them. */
         if (!(linked = json_object())) {
-            sqlite3_finalize(st);
+            sqlite3_reset(st);
             return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
         }
         json_object_foreach(json_object_get(doc, "zones"), key, m) {
@@ -413,24 +430,24 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
                 break;
         }
         json_decref(linked);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return rc;
     }
     if ((rc = exec_id(lib, "DELETE FROM project_patches WHERE project_id = ?1", id)) != SHELF_OK ||
         (rc = exec_id(lib, "DELETE FROM project_samples WHERE project_id = ?1", id)) != SHELF_OK ||
         (rc = exec_id(lib, "DELETE FROM automation WHERE project_id = ?1", id)) != SHELF_OK)
         return rc;
-    if (!(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_patches(project_id, patch_id)\n"
+    if (!(st = shelf__prepare_kept(lib, "INSERT OR IGNORE INTO project_patches(project_id, patch_id)\n"
                                    "  SELECT ?1, id FROM patches WHERE id = ?2")))
         return lib->err.rc;
     json_object_foreach(json_object_get(doc, "patches"), key, m)
         if ((rc = link_id(lib, st, id, strtoll(key, NULL, 10))) != SHELF_OK)
             break;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     /* Samples as zones find theirs: by id when that sample has the
      * entry's hash (or the entry has none), else any sample with it. */
     if (rc != SHELF_OK ||
-        !(st = shelf__prepare(lib, "INSERT OR IGNORE INTO project_samples(project_id, sample_id)\n"
+        !(st = shelf__prepare_kept(lib, "INSERT OR IGNORE INTO project_samples(project_id, sample_id)\n"
                                    "  SELECT ?1, id FROM (SELECT id, 0 AS o FROM samples\n"
                                    "    WHERE id = ?2 AND (?3 IS NULL OR sha256 = ?3)\n"
                                    "    UNION ALL SELECT id, 1 FROM samples WHERE sha256 = ?3\n"
@@ -445,9 +462,9 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
         if (rc != SHELF_OK)
             break;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SHELF_OK ||
-        !(st = shelf__prepare(lib, "INSERT INTO automation(project_id, type, target, start_time,\n"
+        !(st = shelf__prepare_kept(lib, "INSERT INTO automation(project_id, type, target, start_time,\n"
                                    "  duration, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")))
         return rc != SHELF_OK ? rc : lib->err.rc;
     json_object_foreach(json_object_get(doc, "automation"), key, m) {
@@ -473,7 +490,7 @@ static int mirror_links(shelf_library *lib, int kind, int64_t id, const json_t *
         if (rc != SHELF_OK)
             break;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -528,7 +545,7 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
         rc = shelf__seterr(&lib->err, rc, "out of memory");
         goto out;
     }
-    if (!(st = shelf__prepare(lib, "SELECT coalesce(max(seq), 0) + 1 FROM doc_versions\n"
+    if (!(st = shelf__prepare_kept(lib, "SELECT coalesce(max(seq), 0) + 1 FROM doc_versions\n"
                                    "WHERE kind = ?1 AND item_id = ?2"))) {
         rc = lib->err.rc;
         goto out;
@@ -538,12 +555,12 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
     if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         next = sqlite3_column_int64(st, 0);
     rc = rc == SQLITE_ROW ? SHELF_OK : shelf__dberr(lib, "cannot store version");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SHELF_OK)
         goto out;
     if (meta)
         next = meta->seq;
-    st = shelf__prepare(lib,
+    st = shelf__prepare_kept(lib,
         "INSERT INTO doc_versions(kind, item_id, seq, hash, parent, parent2, time, device,\n"
         "  message, undoes, base, depth, data)\n"
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
@@ -569,7 +586,7 @@ static int store_version_as(shelf_library *lib, int kind, int64_t id, json_t *do
     sqlite3_bind_int64(st, 12, depth);
     sqlite3_bind_blob(st, 13, data, (int)len, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot store version");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     /* An imported history mirrors its head once, at the end. */
     if (rc == SHELF_OK && (meta || (rc = mirror(lib, kind, id, doc, next)) == SHELF_OK))
         *seq = next;
