@@ -229,10 +229,15 @@ static int num_d(const char *what, const char *s, double lo, double hi, double *
 
 static int num_i(const char *what, const char *s, long lo, long hi, long *out)
 {
+    char *end;
     double d;
 
-    if (num_d(what, s, (double)lo, (double)hi, &d) != EXIT_OK)
+    errno = 0;
+    d = strtod(s, &end);
+    if (!*s || *end || errno || !(d >= (double)lo && d <= (double)hi)) {
+        cli_error("invalid %s '%s': a number from %ld to %ld", what, s, lo, hi);
         return EXIT_USAGE;
+    }
     if (d != (double)(long)d) {
         cli_error("invalid %s '%s': a whole number", what, s);
         return EXIT_USAGE;
@@ -863,7 +868,7 @@ static int stream_render(const cli *c, int argc, char **argv)
         { "block", required_argument, NULL, 'b' }, { "chunk", required_argument, NULL, 'k' },
         { "head", required_argument, NULL, 'H' }, { "mirror", required_argument, NULL, 'm' },
         { "fail-primary", no_argument, NULL, 'F' }, { "loop-ram", required_argument, NULL, 'L' },
-        { NULL, 0, NULL, 0 }
+        { "recheck", required_argument, NULL, 'K' }, { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
     shelf_stream_stats st;
@@ -890,6 +895,7 @@ static int stream_render(const cli *c, int argc, char **argv)
         case 'H': if (num_i("head (ms)", optarg, 1, 60000, &l)) return EXIT_USAGE; eo.head_ms = (uint32_t)l; break;
         case 'm': mirror = optarg; break;
         case 'F': fail = 1; break;
+        case 'K': if (num_i("recheck (ms)", optarg, 1, 3600000, &l)) return EXIT_USAGE; eo.recheck_ms = (uint32_t)l; break;
         case 'L':
             if (num_i("loop RAM (MB)", optarg, 1, 1 << 20, &l))
                 return EXIT_USAGE;
@@ -902,7 +908,7 @@ static int stream_render(const cli *c, int argc, char **argv)
     }
     if (argc - optind != 3) {
         cli_error("usage: shelf stream render [--ram] [--check] [--mirror DIR] [--fail-primary] "
-                  "[--loop-ram MB] SCRIPT OUT.wav");
+                  "[--recheck MS] [--loop-ram MB] SCRIPT OUT.wav");
         return EXIT_USAGE;
     }
     if (!(f = fopen(argv[optind + 1], "rb"))) {

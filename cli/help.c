@@ -438,16 +438,17 @@ static const cmd_doc cmd_docs[] = {
       "0); --json: a line per reading; --once: one; no\n"
       "engine running, or its file stale: exit 3" },
     { NULL, "stream render", "stream render [--ram] [--check] [--mirror DIR] [--fail-primary]\n"
-      "           [--loop-ram MB] SCRIPT OUT.wav",
+      "           [--recheck MS] [--loop-ram MB] SCRIPT OUT.wav",
       "render a note script offline (streamed and RAM\n"
       "renders are bit-identical; --check proves it);\n"
       "--mirror DIR: each sample's copy under DIR (its\n"
       "path under the script's folder; #ID by DIR/index\n"
       "or its path under its root), read when the\n"
       "primary fails; --fail-primary fails every read\n"
-      "of the primaries (to check the mirror); --loop-ram:\n"
-      "a backward or alternating loop may hold MB of RAM\n"
-      "(16 by default)" },
+      "of the primaries (to check the mirror); --recheck:\n"
+      "a failed primary is tried again after MS of the\n"
+      "render's run (500); --loop-ram: a backward or\n"
+      "alternating loop may hold MB of RAM (16 by default)" },
     { NULL, "cache pin, cache unpin, cache stats", "cache pin|unpin ID|PATH... | stats [--load] [--budget MB]",
       "samples kept whole in RAM while performing" },
     { NULL, "setlist new, setlist add, setlist drop, setlist rm, setlist ls, setlist show, setlist mirror, "

@@ -79,8 +79,11 @@ mkdir -p "$R/kit é" "$RM"
 "$SHELF_TG" --format flac --channels 2 --frames 96000 --seed 6 "$R/b.flac"
 cp -pr "$R/." "$RM/"
 printf 'shelf-notes 1\nsample kit é/鼓 🥁 a.wav\nsample b.flac\nnote 0 0\nnote 100 1 pitch=1.5\n' > "$R/notes.txt"
+# --recheck of an hour: the failed primary is not tried again within the
+# render, so the counts are exact however slow the run (under TSan a render
+# outlasted the 500 ms default, took the primary back and switched again).
 expect 0 "render: primary failing, mirror set" "$SHELF" --json stream render --check --chunk 16 \
-    --head 20 --mirror "$RM" --fail-primary "$R/notes.txt" "$T/r.wav"
+    --head 20 --mirror "$RM" --fail-primary --recheck 3600000 "$R/notes.txt" "$T/r.wav"
 check "render mirror: bit-identical to the RAM render" "$(json 'j["identical"]')" = True
 check "render mirror: a read error and a switch per sample" "$(json 'j["read_errors"], j["failover_switches"]')" = "2 2"
 check "render mirror: the mirror served the reads" "$(json 'j["failovers"] > 10')" = True
@@ -88,6 +91,8 @@ check "render mirror: nothing lost" "$(json 'j["chunks_lost"], j["underruns"]')"
 expect 1 "render: the same fault without the mirror" "$SHELF" stream render --check --chunk 16 \
     --head 20 --fail-primary "$R/notes.txt" "$T/r.wav"
 contains "render no mirror: it differs" "$err" "the streamed render differs from the RAM render"
+expect 2 "render: --recheck 0 refused" "$SHELF" stream render --recheck 0 "$R/notes.txt" "$T/r.wav"
+contains "render: --recheck 0, one line" "$err" "recheck (ms)"
 # A sample outside the script's folder has no path under it: no copy.
 printf 'sample %s\nnote 200 2\n' "$P/c.wav" >> "$R/notes.txt"
 expect 0 "render: a sample without a copy" "$SHELF" stream render --chunk 16 --head 20 \
@@ -119,7 +124,7 @@ case "$err" in *warning*) fail "card: a sample without a copy: $err" ;; *) ok "c
 # stream render maps a script's #ID samples through the card's index too.
 printf 'shelf-notes 1\nsample #1\nsample #2\nnote 0 0\nnote 100 1 pitch=1.5\n' > "$T/ids.txt"
 expect 0 "render #ID: the card as mirror, primary failing" "$SHELF" --json stream render --check \
-    --chunk 32 --head 20 --mirror "$T/card" --fail-primary "$T/ids.txt" "$T/r.wav"
+    --chunk 32 --head 20 --mirror "$T/card" --fail-primary --recheck 3600000 "$T/ids.txt" "$T/r.wav"
 check "render #ID: bit-identical, served by the card" "$(json 'j["identical"], j["failover_switches"], j["chunks_lost"]')" = "True 2 0"
 mkdir -p "$T/badcard"
 printf '# shelf export-media index 9\n' > "$T/badcard/index"
