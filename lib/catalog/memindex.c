@@ -12,6 +12,10 @@
  *   pre1       per first character: a bitmap of items with a word that
  *              starts with it, and one for words in the name (the one-
  *              letter prefixes that match half the library)
+ *   dense      per term in more than n / 32 items: bitmaps of its items in
+ *              any column, in names and in paths, which replace its
+ *              postings (a bitmap is then the smaller); pre2 the same per
+ *              two-letter prefix with many sparse postings under it
  *   columns    typed fields per item for filters and sorting
  *
  * A query becomes bitmaps combined word by word (AND, OR, NOT): counts are
@@ -78,8 +82,9 @@ struct shelf__memindex {
     uint8_t *cols;
     uint64_t *pre1[256][2];     /* by first byte: any column, name */
     uint64_t **pre2;            /* by first two bytes * 2 (+1: name): dense prefixes only */
-    uint64_t **dense_any;       /* per term: a bitmap when its postings are many */
-    uint64_t **dense_name;
+    uint64_t **dense_any;       /* per term: a bitmap when its postings are many; */
+    uint64_t **dense_name;      /* then its postings are dropped, and these answer */
+    uint64_t **dense_path;      /* name: and path: (NULL: none; dense_any: the same) */
     /* tags: tag -> items */
     char **tags;                /* sorted, lowercase */
     uint32_t ntags;
@@ -111,6 +116,11 @@ struct shelf__memindex {
     int64_t *redo;              /* samples applied inside a caller's
                                  * transaction: read again after it */
     size_t nredo;
+    /* the last phrase (phrase_bits): its FTS5 expression, the index_log
+     * row it was found at, its items */
+    char *phrase;
+    int64_t phrase_seq;
+    uint64_t *phrase_items;
 };
 
 /* A posting of an added item. */
@@ -403,11 +413,17 @@ void shelf__memindex_free(shelf__memindex *ix)
     for (i = 0; i < ix->nauth; i++)
         shelf_free(ix->authtab[i]);
     for (i = 0; ix->dense_any && i < ix->nterms; i++) {
+        if (ix->dense_name[i] != ix->dense_any[i])
+            shelf_free(ix->dense_name[i]);
+        if (ix->dense_path[i] != ix->dense_any[i])
+            shelf_free(ix->dense_path[i]);
         shelf_free(ix->dense_any[i]);
-        shelf_free(ix->dense_name[i]);
     }
-    for (i = 0; ix->pre2 && i < 2 * 65536; i++)
+    for (i = 0; ix->pre2 && i < 2 * 65536; i += 2) {
+        if (ix->pre2[i + 1] != ix->pre2[i])
+            shelf_free(ix->pre2[i + 1]);
         shelf_free(ix->pre2[i]);
+    }
     for (i = 0; i < ix->ncats; i++)
         shelf_free(ix->cats[i]);
     for (i = 0; ix->catbits && i <= ix->ncatbits; i++)
@@ -433,8 +449,9 @@ void shelf__memindex_free(shelf__memindex *ix)
             ix->fmt, ix->fmts, ix->cat, ix->cats, ix->terms, ix->off, ix->items, ix->cols,
             ix->tags, ix->tag_off, ix->tag_items, ix->syns, ix->all, ix->name_rank, ix->by_name,
             ix->catbits, ix->author, ix->authtab, ix->dense_any, ix->dense_name, ix->pre2,
+            ix->dense_path,
             ix->dnames, ix->npos, ix->nkey, ix->rpos, ix->dorder, ix->dname, ix->dp, ix->dtags,
-            ix->redo,
+            ix->redo, ix->phrase, ix->phrase_items,
         };
 
         for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
@@ -781,11 +798,99 @@ static void set_bits(const shelf__memindex *ix, uint32_t from, uint32_t to, uint
 }
 
 /*
+ * b, a bitmap filled beside any: b itself, or NULL when it is empty, or
+ * any when it is the same (then only any is freed).  A path-only word's
+ * path bitmap is its any bitmap, a word never in a name has none.
+ */
+static uint64_t *bitmap_keep(shelf__memindex *ix, uint64_t *b, uint64_t *any)
+{
+    int empty = 1, same = 1;
+    size_t w;
+
+    for (w = 0; w < ix->words && (empty || same); w++) {
+        empty &= b[w] == 0;
+        same &= b[w] == any[w];
+    }
+    if (!empty && !same)
+        return b;
+    shelf_free(b);
+    ix->bytes -= ix->words * 8;
+    return empty ? NULL : any;
+}
+
+static int dense_term(shelf_library *lib, shelf__memindex *ix, uint32_t t)
+{
+    uint64_t *any, *name, *path;
+    uint32_t k;
+
+    any = ix->dense_any[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+    name = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+    path = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+    if (!any || !name || !path) {
+        shelf_free(name);
+        shelf_free(path);
+        return nomem(lib);
+    }
+    for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
+        uint32_t it = ix->items[k];
+
+        any[it >> 6] |= 1ull << (it & 63);
+        if (ix->cols[k] & COL_NAME)
+            name[it >> 6] |= 1ull << (it & 63);
+        if (ix->cols[k] & COL_PATH)
+            path[it >> 6] |= 1ull << (it & 63);
+    }
+    ix->dense_name[t] = bitmap_keep(ix, name, any);
+    ix->dense_path[t] = bitmap_keep(ix, path, any);
+    return SHELF_OK;
+}
+
+/* Postings arrays of room for had postings cut to the off[nterms] left. */
+static void postings_fit(shelf__memindex *ix, size_t had)
+{
+    size_t n = ix->off[ix->nterms];
+    void *p;
+
+    ix->bytes -= (had - n) * 5;
+    /* shrinking cannot fail in practice; if it does the larger block stays */
+    if ((p = shelf__realloc(ix->items, (n ? n : 1) * sizeof *ix->items)))
+        ix->items = p;
+    if ((p = shelf__realloc(ix->cols, n ? n : 1)))
+        ix->cols = p;
+}
+
+/* Drop the postings of the terms with dense bitmaps, which answer for them
+ * (85% of all postings at a million samples). */
+static void drop_dense_postings(shelf__memindex *ix)
+{
+    uint32_t t, k, at = 0, from;
+
+    for (t = 0; t < ix->nterms; t++) {
+        from = ix->off[t];
+        ix->off[t] = at;
+        if (ix->dense_any[t])
+            continue;
+        for (k = from; k < ix->off[t + 1]; k++, at++) {
+            ix->items[at] = ix->items[k];
+            ix->cols[at] = ix->cols[k];
+        }
+    }
+    from = ix->off[ix->nterms];
+    ix->off[ix->nterms] = at;
+    postings_fit(ix, from);
+}
+
+/*
  * The bitmaps beside the postings: one-letter prefixes always; terms in very
  * many items ("samples", "wav", a pack every item is in) and two-letter
  * prefixes that cover many items in a large index, where OR-ing words beats
- * setting a million bits.
+ * setting a million bits.  A dense term's bitmaps replace its postings: at
+ * more than n / 32 items its postings took more room than a bitmap.
  */
+/* At most this many dense terms under a two-letter prefix are OR-ed at
+ * query time rather than kept as one more bitmap. */
+#define PRE2_DENSE_MAX 4
+
 static int build_bitmaps(shelf_library *lib, shelf__memindex *ix)
 {
     uint32_t t, dense;
@@ -806,37 +911,43 @@ static int build_bitmaps(shelf_library *lib, shelf__memindex *ix)
     dense = ix->n / 32;
     if (!(ix->dense_any = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_any)) ||
         !(ix->dense_name = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_name)) ||
+        !(ix->dense_path = shelf__calloc((size_t)ix->nterms + 1, sizeof *ix->dense_path)) ||
         !(ix->pre2 = shelf__calloc(2 * 65536, sizeof *ix->pre2)))
         return nomem(lib);
-    for (t = 0; t < ix->nterms; t++) {
-        if (ix->off[t + 1] - ix->off[t] <= dense)
-            continue;
-        ix->dense_any[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-        ix->dense_name[t] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-        if (!ix->dense_any[t] || !ix->dense_name[t])
-            return nomem(lib);
-        set_bits(ix, ix->off[t], ix->off[t + 1], ix->dense_any[t], ix->dense_name[t]);
-    }
+    for (t = 0; t < ix->nterms; t++)
+        if (ix->off[t + 1] - ix->off[t] > dense && dense_term(lib, ix, t) != SHELF_OK)
+            return lib->err.rc;
+    /* a two-letter prefix: a bitmap when the postings under it are many;
+     * the dense terms under it are bitmaps already, a few ORs */
     for (t = 0; t < ix->nterms;) {
-        uint32_t end = t, total2 = 0;
+        uint32_t end = t, sparse = 0, ndense = 0;
         size_t key;
 
         if (!ix->terms[t][0] || !ix->terms[t][1]) {
             t++;
             continue;
         }
-        while (end < ix->nterms && !strncmp(ix->terms[end], ix->terms[t], 2))
-            total2 += ix->off[end + 1] - ix->off[end], end++;
+        for (; end < ix->nterms && !strncmp(ix->terms[end], ix->terms[t], 2); end++)
+            if (ix->dense_any[end])
+                ndense++;
+            else
+                sparse += ix->off[end + 1] - ix->off[end];
         key = ((size_t)(unsigned char)ix->terms[t][0] << 8 | (unsigned char)ix->terms[t][1]) * 2;
-        if (total2 > dense) {
+        if (sparse > dense || ndense > PRE2_DENSE_MAX) {
+            uint64_t *name;
+
             ix->pre2[key] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            ix->pre2[key + 1] = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
-            if (!ix->pre2[key] || !ix->pre2[key + 1])
+            name = track(ix, shelf__calloc(ix->words, 8), ix->words * 8);
+            if (!ix->pre2[key] || !name) {
+                shelf_free(name);
                 return nomem(lib);
-            set_bits(ix, ix->off[t], ix->off[end], ix->pre2[key], ix->pre2[key + 1]);
+            }
+            set_bits(ix, ix->off[t], ix->off[end], ix->pre2[key], name);
+            ix->pre2[key + 1] = bitmap_keep(ix, name, ix->pre2[key]);
         }
         t = end;
     }
+    drop_dense_postings(ix);
     return SHELF_OK;
 }
 
@@ -914,6 +1025,7 @@ static int build_postings(shelf_library *lib, shelf__memindex *ix, builder *b)
         }
         ix->off[ix->nterms] = w;
     }
+    postings_fit(ix, total);
     shelf_free(count);
     shelf_free(order);
     shelf_free(rank);
@@ -1647,7 +1759,7 @@ int shelf__memindex_can(shelf_library *lib, const qnode *q)
 
     switch (q->kind) {
     case Q_PHRASE:
-        return 0;
+        return 1;
     case Q_WORD:
     case Q_FIELD:
         if (q->kind == Q_FIELD && q->field != F_NAME && q->field != F_PATH)
@@ -1655,7 +1767,7 @@ int shelf__memindex_can(shelf_library *lib, const qnode *q)
         if (shelf__tokenizer_get(lib, &tk) != SHELF_OK)
             return 0;
         n = shelf__token_single(tk, q->text, tok);
-        return n == 0 || n == 1;
+        return n >= 0;
     }
     for (i = 0; i < q->nkids; i++)
         if (!shelf__memindex_can(lib, q->kids[i]))
@@ -1708,6 +1820,15 @@ static void prefix_bits(evalctx *e, const char *tok, uint8_t mask, uint64_t *any
     }
 }
 
+/* out |= b, b NULL: nothing. */
+static void bits_or(const shelf__memindex *ix, uint64_t *out, const uint64_t *b)
+{
+    size_t w;
+
+    for (w = 0; b && w < ix->words; w++)
+        out[w] |= b[w];
+}
+
 /* prefix_bits in the build's terms. */
 static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_t *any,
                               uint64_t *name)
@@ -1730,11 +1851,9 @@ static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_
         size_t key = ((size_t)(unsigned char)tok[0] << 8 | (unsigned char)tok[1]) * 2;
 
         if (ix->pre2[key]) {
-            for (w = 0; w < ix->words; w++) {
-                any[w] |= ix->pre2[key][w];
-                if (name)
-                    name[w] |= ix->pre2[key + 1][w];
-            }
+            bits_or(ix, any, ix->pre2[key]);
+            if (name)
+                bits_or(ix, name, ix->pre2[key + 1]);
             return;
         }
     }
@@ -1747,12 +1866,12 @@ static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_
             hi = mid;
     }
     for (t = (uint32_t)lo; t < ix->nterms && !strncmp(ix->terms[t], tok, n); t++) {
-        if (mask == 0xff && ix->dense_any && ix->dense_any[t]) {
-            for (w = 0; w < ix->words; w++) {
-                any[w] |= ix->dense_any[t][w];
-                if (name)
-                    name[w] |= ix->dense_name[t][w];
-            }
+        if (ix->dense_any && ix->dense_any[t]) {
+            /* the masks queries use: any column, name:, path: */
+            bits_or(ix, any, mask == COL_NAME ? ix->dense_name[t]
+                             : mask == COL_PATH ? ix->dense_path[t] : ix->dense_any[t]);
+            if (name)
+                bits_or(ix, name, ix->dense_name[t]);
             continue;
         }
         for (k = ix->off[t]; k < ix->off[t + 1]; k++) {
@@ -1765,6 +1884,76 @@ static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_
                 SET(name, ix->items[k]);
         }
     }
+}
+
+/*
+ * Phrases ("vol 2", kick-03, name:"warm pad"): the items whose text has
+ * the words of text next to each other, in column col (FTS5's name, words)
+ * or any.  This index keeps no word positions (they would cost more than
+ * all the rest), so FTS5 finds them, in rowid order and unranked (its
+ * ranked search of "vol 2" took 845 ms at a million, this 150 to 250);
+ * the rest of the query, the order and the count are this index's.  The
+ * last phrase is kept until the catalog changes: the keys typed after a
+ * phrase find it again at once.
+ */
+static void phrase_bits(evalctx *e, const char *col, const char *text, int prefix, uint64_t *out)
+{
+    shelf__memindex *ix = e->ix;
+    shelf__buf expr = SHELF__BUF_INIT;
+    sqlite3_stmt *st;
+    size_t w;
+    int n, r;
+    char tok[SHELF__TOKEN_MAX + 1];
+    shelf__tokenizer *tk;
+
+    /* no word for the index ("&", a lone accent): matches all, as in SQL */
+    if ((e->rc = shelf__tokenizer_get(e->lib, &tk)) != SHELF_OK)
+        return;
+    if ((n = shelf__token_single(tk, text, tok)) < 0) {
+        e->rc = shelf__seterr(&e->lib->err, n, "%s", n == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words");
+        return;
+    }
+    if (n > 0 && (n = shelf__fts_phrase(&expr, col, text, prefix)) < 0) {
+        e->rc = nomem(e->lib);
+        return;
+    }
+    if (n == 0) {
+        memcpy(out, ix->all, ix->words * 8);
+        shelf__buf_release(&expr);
+        return;
+    }
+    if (ix->phrase && ix->phrase_seq == ix->log_seq && !strcmp(ix->phrase, expr.buf)) {
+        for (w = 0; w < ix->words; w++)
+            out[w] |= ix->phrase_items[w] & ix->all[w];
+        shelf__buf_release(&expr);
+        return;
+    }
+    if (!(st = shelf__prepare_kept(e->lib, "SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?1"))) {
+        e->rc = e->lib->err.rc;
+        shelf__buf_release(&expr);
+        return;
+    }
+    sqlite3_bind_text(st, 1, expr.buf, (int)expr.len, SQLITE_STATIC);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t it = item_of(ix, sqlite3_column_int64(st, 0));
+
+        if (it)
+            SET(out, it - 1);
+    }
+    if (r != SQLITE_DONE)
+        e->rc = shelf__dberr(e->lib, "cannot search for a phrase");
+    sqlite3_reset(st);
+    for (w = 0; w < ix->words; w++)
+        out[w] &= ix->all[w];
+    /* kept for the next keystroke; without room, simply not kept */
+    if (e->rc == SHELF_OK && (ix->phrase_items ||
+                              (ix->phrase_items = track(ix, shelf__malloc(ix->words * 8), ix->words * 8)))) {
+        shelf_free(ix->phrase);
+        ix->phrase = shelf__buf_detach(&expr);
+        ix->phrase_seq = ix->log_seq;
+        memcpy(ix->phrase_items, out, ix->words * 8);
+    }
+    shelf__buf_release(&expr);
 }
 
 /* A free word: its prefix, or any word of its synonym group. */
@@ -1780,6 +1969,11 @@ static void word_bits(evalctx *e, const char *text, uint64_t *any, uint64_t *nam
         return;
     if ((e->rc = shelf__token_single(tk, text, tok)) < 0) {
         e->rc = shelf__seterr(&e->lib->err, e->rc, "%s", e->rc == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words");
+        return;
+    }
+    if (e->rc > 1) {          /* "kick-03": a phrase, its last word a prefix */
+        e->rc = SHELF_OK;
+        phrase_bits(e, NULL, text, 1, any);
         return;
     }
     e->rc = SHELF_OK;
@@ -1968,6 +2162,11 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
             e->rc = shelf__seterr(&e->lib->err, e->rc, "%s", e->rc == SHELF_ENOMEM ? "out of memory" : "cannot split the query into words");
             return;
         }
+        if (e->rc > 1) {      /* name:"warm pad", path:kit/kick: a phrase in the column */
+            e->rc = SHELF_OK;
+            phrase_bits(e, q->field == F_NAME ? "name" : "words", q->text, 1, out);
+            return;
+        }
         e->rc = SHELF_OK;
         if (tok[0] != '\0')
             prefix_bits(e, tok, q->field == F_NAME ? COL_NAME : COL_PATH, out, NULL);
@@ -2065,6 +2264,9 @@ static uint64_t *eval(evalctx *e, const qnode *q)
     switch (q->kind) {
     case Q_WORD:
         word_bits(e, q->text, out, NULL);
+        break;
+    case Q_PHRASE:
+        phrase_bits(e, NULL, q->text, 0, out);
         break;
     case Q_FIELD:
         field_bits(e, q, out);

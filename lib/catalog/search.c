@@ -183,13 +183,6 @@ static int apply_binds(compiler *c, sqlite3_stmt *st, int copy)
 
 /* ----- text: FTS5 expressions --------------------------------------------- */
 
-/* Words are runs of letters and digits; any non-ASCII byte is a letter (the
- * tokenizer's unicode61 split, near enough for UTF-8). */
-static int wordch(unsigned char ch)
-{
-    return isalnum(ch) || ch >= 0x80;
-}
-
 /* Text nodes whose matches FTS5 can compute on its own. */
 static int is_text(const qnode *n)
 {
@@ -210,34 +203,16 @@ static int is_text(const qnode *n)
 }
 
 /* Append the tokens of s as an FTS5 phrase ("a b c"), with a trailing '*'
- * when prefix.  Returns the number of tokens. */
+ * when prefix (shelf__fts_phrase).  Returns the number of tokens. */
 static int fts_phrase(compiler *c, shelf__buf *out, const char *col, const char *s, int prefix)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    int ntok = 0;
+    int n = shelf__fts_phrase(out, col, s, prefix);
 
-    while (*p) {
-        const unsigned char *w;
-
-        while (*p && !wordch(*p))
-            p++;
-        if (!*p)
-            break;
-        for (w = p; *p && wordch(*p); p++)
-            ;
-        if (ntok++ == 0) {
-            if (col)
-                addf(c, out, "%s : ", col);
-            add(c, out, "\"");
-        } else {
-            add(c, out, " ");
-        }
-        if (shelf__buf_add(out, w, (size_t)(p - w)) != SHELF_OK)
-            nomem(c);
+    if (n < 0) {
+        nomem(c);
+        return 0;
     }
-    if (ntok)
-        add(c, out, prefix ? "\"*" : "\"");
-    return ntok;
+    return n;
 }
 
 /* A free word: its prefix, or any word of its synonym group.  Synonyms

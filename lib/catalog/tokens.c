@@ -4,6 +4,7 @@
  * samples_fts is built with), so the in-memory index splits, folds case and
  * drops diacritics exactly as FTS5 does, in every script.
  */
+#include <ctype.h>
 #include <string.h>
 #include "catalog_int.h"
 #include "tokens_int.h"
@@ -172,4 +173,37 @@ int shelf__token_fold(shelf__tokenizer *tk, const char *text, size_t n, char **o
     }
     *out = shelf__buf_detach(&b);
     return *out ? SHELF_OK : SHELF_ENOMEM;
+}
+
+static int wordch(unsigned char ch)
+{
+    return isalnum(ch) || ch >= 0x80;
+}
+
+int shelf__fts_phrase(shelf__buf *out, const char *col, const char *s, int prefix)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int ntok = 0, bad = 0;
+
+    while (*p) {
+        const unsigned char *w;
+
+        while (*p && !wordch(*p))
+            p++;
+        if (!*p)
+            break;
+        for (w = p; *p && wordch(*p); p++)
+            ;
+        if (ntok++ == 0) {
+            if (col)
+                bad |= shelf__buf_addf(out, "%s : ", col);
+            bad |= shelf__buf_adds(out, "\"");
+        } else {
+            bad |= shelf__buf_adds(out, " ");
+        }
+        bad |= shelf__buf_add(out, w, (size_t)(p - w));
+    }
+    if (ntok)
+        bad |= shelf__buf_adds(out, prefix ? "\"*" : "\"");
+    return bad ? SHELF_ENOMEM : ntok;
 }

@@ -26,6 +26,14 @@ int shelf__tokenize(shelf__tokenizer *tk, const char *text, int query, shelf__to
  * a negative SHELF_E... code on failure (SHELF_ENOMEM). */
 int shelf__token_single(shelf__tokenizer *tk, const char *text, char tok[SHELF__TOKEN_MAX + 1]);
 
+/* Append the words of s to out as an FTS5 phrase ("a b c"): after "COL : "
+ * when col is not NULL, with a trailing '*' when prefix.  Words are runs
+ * of ASCII letters and digits and bytes >= 0x80 (unicode61's split, near
+ * enough for UTF-8; FTS5 splits them further as it reads the phrase).
+ * Returns how many words (0: nothing appended) or SHELF_ENOMEM. */
+struct shelf__buf;
+int shelf__fts_phrase(struct shelf__buf *out, const char *col, const char *s, int prefix);
+
 /* text[0..n) with every word folded as the tokenizer folds it (case in
  * every script, diacritics) and what lies between words kept, so tags
  * compare as words do ("Über-Bass" -> "uber-bass"); *out owned. */

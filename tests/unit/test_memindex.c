@@ -29,6 +29,10 @@ static const char *const queries[] = {
     "celeste", "zzzz", "chant OR chop", "type:sample", "type:patch", "vocal", "vox", "120", "c3",
     "drums -kick -snare", "in:mine", "in:smart", "NOT drums",
     "tag:über-bass", "tag:ÜBER-BASS", "tag:uber*", "tag:été", "tag:ETE", "-tag:Été drums",
+    /* phrases: FTS5 finds them, the memory engine does the rest */
+    "\"kick deep\"", "\"deep kick\"", "\"warm pad\"", "\"pad c3\" OR chant", "-\"dark pad\" pad",
+    "\"house loop\" bpm:120..124", "kick-de", "sub-bass", "name:\"warm pad\"", "name:warm-p",
+    "path:drums/kick", "path:\"pads warm\"", "kick \"&\"", "\"snare roll\" OR \"snare tight\"",
 };
 
 static int64_t *ids_of(shelf_library *lib, const char *q, int sort, int64_t *total, size_t *n)
@@ -746,6 +750,47 @@ static int64_t max_id(shelf_library *lib)
 }
 
 /*
+ * A phrase: FTS5 finds it, the memory engine answers (the counter), and
+ * the phrase kept for the next keystroke is dropped when the catalog
+ * changes: a tag "deep-kick" makes "deep kick" a phrase of that sample's
+ * tags, the next search finds it, and it is gone after the tag is.
+ */
+TEST(phrase_follows_changes)
+{
+    shelf_library *lib = fixture();
+    int64_t t, *a, searches, bd;
+    size_t n;
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    searches = lib->memindex_searches;
+    a = ids_of(lib, "\"deep kick\"", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 0);
+    free(a);
+    a = ids_of(lib, "\"kick deep\"", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    free(a);
+    a = ids_of(lib, "808", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    bd = a[0];
+    free(a);
+    ASSERT_OKL(lib, shelf_tag_add(lib, bd, "deep-kick"));
+    a = ids_of(lib, "\"deep kick\"", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], bd);
+    free(a);
+    a = ids_of(lib, "\"deep kick\" bd", SHELF_SORT_DEFAULT, &t, &n);    /* kept, and one more word */
+    ASSERT_EQ_INT(t, 1);
+    free(a);
+    ASSERT_OKL(lib, shelf_tag_remove(lib, bd, "deep-kick"));
+    a = ids_of(lib, "\"deep kick\" bd", SHELF_SORT_DEFAULT, &t, &n);
+    ASSERT_EQ_INT(t, 0);
+    free(a);
+    ASSERT_EQ_INT(lib->memindex_searches, searches + 6);
+    ASSERT_EQ_INT(lib->memindex_builds, 1);
+    shelf_library_close(lib);
+}
+
+/*
  * Random edits (tags, ratings, favourites, use, imports of new files,
  * moves, removes, missing and archived marks, changes by another handle),
  * each applied to the preloaded index in place: after every few, the
@@ -961,6 +1006,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(ten_words_all_count),
         TEST_ENTRY(facets_count_what_their_filters_find),
         TEST_ENTRY(facets_limit_follow_and_refuse),
+        TEST_ENTRY(phrase_follows_changes),
         TEST_ENTRY(in_place_equals_rebuild),
         TEST_ENTRY(in_place_falls_back),
         TEST_ENTRY(in_place_transaction_rolled_back),
