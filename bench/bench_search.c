@@ -47,7 +47,7 @@
 #define BATCH 50000u                /* rows per generator transaction */
 #define PROGRESS 100000u
 #define PAGE 50                     /* first page, as a browser shows it */
-#define GEN_VERSION 1               /* bump when the generator changes */
+#define GEN_VERSION 2               /* bump when the generator changes */
 #define MARKER_NAME "bench-search.marker"
 #define YEAR_S (365 * 86400)
 #define DAY_S 86400
@@ -353,14 +353,14 @@ static int read_marker(const char *libdir, gen_info *g)
 /* The generator                                                      */
 
 typedef struct gen_root {
-    char path[160];
+    char path[160];             /* the pack's folder under the one root */
     char abbrev[16];            /* "VEH2" for "Vengeance Essential House Vol 2" */
     int genre;                  /* index in bench_genres, -1 for a mixed pack */
 } gen_root;
 
 /* One sample row before it is bound. */
 typedef struct gen_sample {
-    char name[160], relpath[320], sha[65];
+    char name[160], relpath[480], sha[65];
     const char *format, *subtype, *ext, *category, *author, *genre;
     int rate, channels, bits, root_key, beats, is_loop, missing;
     int64_t frames, size, mtime_ns, created, last_used;
@@ -409,8 +409,7 @@ static void make_root(unsigned r, gen_root *out)
     char words[128];
     size_t k = 0;
 
-    snprintf(out->path, sizeof out->path, "/home/user/Samples/%s %s Vol %u", vendor,
-             bench_styles[style], vol);
+    snprintf(out->path, sizeof out->path, "%s %s Vol %u", vendor, bench_styles[style], vol);
     snprintf(words, sizeof words, "%s %s", vendor, bench_styles[style]);
     for (const char *p = words; *p && k + 2 < sizeof out->abbrev; p++)
         if (p == words || p[-1] == ' ')
@@ -495,8 +494,8 @@ static void make_sample(const gen_ctx *g, uint64_t i, const gen_root *root, unsi
         else
             snprintf(out->name, sizeof out->name, "%s %s %s %02u", ch1, gn->display,
                      in->display, k);
-        snprintf(out->relpath, sizeof out->relpath, "Loops/%d BPM/%s.%s", (int)out->tempo,
-                 out->name, out->ext);
+        snprintf(out->relpath, sizeof out->relpath, "%s/Loops/%d BPM/%s.%s", root->path,
+                 (int)out->tempo, out->name, out->ext);
     } else {
         /* Skewed short: most one-shots last well under a second. */
         if (in->drum)
@@ -528,8 +527,8 @@ static void make_sample(const gen_ctx *g, uint64_t i, const gen_root *root, unsi
                      ch1, k);
             break;
         }
-        snprintf(out->relpath, sizeof out->relpath, "One Shots/%s/%s.%s", in->folder,
-                 out->name, out->ext);
+        snprintf(out->relpath, sizeof out->relpath, "%s/One Shots/%s/%s.%s", root->path,
+                 in->folder, out->name, out->ext);
     }
     out->frames = (int64_t)(out->duration * out->rate);
     out->size = out->bits ? 44 + out->frames * out->channels * (out->bits / 8)
@@ -772,16 +771,16 @@ static int generate(const char *libdir, uint64_t n, gen_info *info)
             db_fail(g.db, "prepare roots");
             goto out;
         }
-        for (unsigned r = 0; r < g.nroots; r++) {
+        /* One root, as a musician's ~/Samples; the packs are folders in it
+         * (where the root lives is not words, so "home" finds nothing). */
+        for (unsigned r = 0; r < g.nroots; r++)
             make_root(r, &g.roots[r]);
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, (int64_t)r + 1);
-            sqlite3_bind_text(st, 2, g.roots[r].path, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE) {
-                db_fail(g.db, g.roots[r].path);
-                sqlite3_finalize(st);
-                goto out;
-            }
+        sqlite3_bind_int64(st, 1, 1);
+        sqlite3_bind_text(st, 2, "/home/user/Samples", -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            db_fail(g.db, "/home/user/Samples");
+            sqlite3_finalize(st);
+            goto out;
         }
         sqlite3_finalize(st);
         if (sqlite3_prepare_v2(g.db, "INSERT INTO tags(id, name) VALUES(?1, ?2)", -1, &st,
@@ -830,7 +829,7 @@ static int generate(const char *libdir, uint64_t n, gen_info *info)
         }
         ins = pick_instrument(&s, g.instr_total);
         make_sample(&g, i, &g.roots[r], ins, ++counts[ins], &x);
-        if (insert_sample(&g, (int64_t)i + 1, (int64_t)r + 1, &x) != 0)
+        if (insert_sample(&g, (int64_t)i + 1, 1, &x) != 0)
             goto out;
         if ((i + 1) % BATCH == 0 && (db_exec(g.db, "COMMIT") != 0 || db_exec(g.db, "BEGIN") != 0))
             goto out;

@@ -69,7 +69,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 14
+#define SHELF__SCHEMA_VERSION 15
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

@@ -139,10 +139,11 @@ typedef struct dtag {
     size_t n, cap;
 } dtag;
 
-/* What the index reads of a sample: columns 0 id, 1 name, 2 path, 3
- * category, 4-9 metadata, 10-22 typed fields (set_fields). */
+/* What the index reads of a sample: columns 0 id, 1 name, 2 path (under
+ * its root: where the root lives is not words), 3 category, 4-9 metadata,
+ * 10-22 typed fields (set_fields). */
 #define ITEM_SQL                                                                          \
-    "SELECT s.id, s.name, r.path || '/' || s.relpath, s.category, s.title, s.author,\n"   \
+    "SELECT s.id, s.name, s.relpath, s.category, s.title, s.author,\n"                    \
     "  s.comment, s.genre, s.kit, s.instrument, s.rate, s.channels, s.bits, s.root_key,\n" \
     "  s.tempo, s.duration, coalesce(rt.rating, 0), fv.item_id IS NOT NULL, s.missing,\n"  \
     "  s.loop_start IS NOT NULL, s.created, coalesce(s.last_used, 0),\n"                   \
@@ -2431,9 +2432,14 @@ typedef struct rankwalk {
     int64_t want;
     size_t tiers, k, *nb;
     tiered *seen;
+    /* with the tiers' sizes known: the page is every item of the tiers
+     * above cut and the first cut_need of cut; left of them still to see
+     * (-1: sizes unknown, stop when the best tier is full) */
+    size_t cut;
+    int64_t cut_need, left;
 } rankwalk;
 
-/* Take item it into the walk; 1 when the best tier is full (stop). */
+/* Take item it into the walk; 1 when the page is known (stop). */
 static int rank_take(rankwalk *rw, uint32_t it)
 {
     uint32_t tier = 0;
@@ -2446,7 +2452,54 @@ static int rank_take(rankwalk *rw, uint32_t it)
     rw->nb[tier]++;
     rw->seen[rw->k].item = it;
     rw->seen[rw->k++].tier = tier;
+    if (rw->left >= 0)
+        return (tier > rw->cut || (tier == rw->cut && (int64_t)rw->nb[tier] <= rw->cut_need)) &&
+               --rw->left == 0;
     return tier == rw->tiers - 1 && (int64_t)rw->nb[tier] >= rw->want;
+}
+
+/* Bit planes of the per-item tier count: up to 15 top-level words. */
+#define TIER_PLANES 4
+
+/*
+ * How many matches fall in each tier (tot[0..nwords]): the words' name
+ * bitmaps added bit-sliced, 64 items at a time, then a popcount per tier.
+ * 0 with more words than the planes count.  A query whose words are rarely
+ * in names ("one shot" over 840,000 paths) otherwise walked every match
+ * before it knew the best tier could not fill a page.
+ */
+static int tier_totals(const shelf__memindex *ix, const matches *mt, int64_t *tot)
+{
+    size_t w;
+    int j, t, p;
+
+    if (mt->nwords >= 1 << TIER_PLANES)
+        return 0;
+    memset(tot, 0, ((size_t)mt->nwords + 1) * sizeof *tot);
+    for (w = 0; w < ix->words; w++) {
+        uint64_t m = mt->m[w], c[TIER_PLANES] = { 0 };
+
+        if (!m)
+            continue;
+        for (j = 0; j < mt->nwords; j++) {
+            uint64_t x = mt->names[j][w] & m;
+
+            for (p = 0; p < TIER_PLANES && x; p++) {
+                uint64_t carry = c[p] & x;
+
+                c[p] ^= x;
+                x = carry;
+            }
+        }
+        for (t = 0; t <= mt->nwords; t++) {
+            uint64_t e = m;
+
+            for (p = 0; p < TIER_PLANES; p++)
+                e &= (t >> p & 1) ? c[p] : ~c[p];
+            tot[t] += __builtin_popcountll(e);
+        }
+    }
+    return 1;
 }
 
 /*
@@ -2482,6 +2535,35 @@ static int page_ranked(shelf_library *lib, const shelf__memindex *ix, const matc
     rw.k = 0;
     rw.nb = nb;
     rw.seen = seen;
+    rw.left = -1;
+    rw.cut = 0;
+    rw.cut_need = 0;
+    {
+        int64_t tot[1 << TIER_PLANES], need = want, best = 0;
+        int j;
+
+        /* the best tier fills a page (most queries): the walk stops there,
+         * found counting no further than the page */
+        for (w = 0; w < ix->words && best < want; w++) {
+            uint64_t e = mt->m[w];
+
+            for (j = 0; j < mt->nwords && e; j++)
+                e &= mt->names[j][w];
+            best += __builtin_popcountll(e);
+        }
+        if (best < want && tier_totals(ix, mt, tot)) {
+            rw.left = 0;
+            for (t = (int64_t)tiers - 1; t >= 0; t--) {     /* best tier first */
+                rw.cut = (size_t)t;
+                rw.cut_need = tot[t] < need ? tot[t] : need;
+                rw.left += rw.cut_need;
+                if ((need -= rw.cut_need) == 0)
+                    break;
+            }
+            if (rw.left == 0)       /* nothing to take (no match): the walk finds nothing */
+                rw.left = -1;
+        }
+    }
     /* the build's items in order, each added item before the build item
      * it goes before (rpos) */
     for (w = 0; w < ix->words; w++) {

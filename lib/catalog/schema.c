@@ -763,6 +763,48 @@ static const char *const migrations[] = {
     "CREATE TRIGGER synonyms_index_ad AFTER DELETE ON synonyms BEGIN\n"
     "  INSERT INTO index_log(sample_id) VALUES(0);\n"
     "END;\n",
+
+    /* 15: the words of a sample's path are those of its path under its
+     * root, not of where the root lives: "home", "usr" or "samples" must
+     * not find a whole library kept in /home/user/Samples.  samples_fts
+     * is made again (FTS5 has no cheaper way to change a column; the
+     * triggers of tag_items and the delete trigger name it and stay), and
+     * the in-memory index is rebuilt (index_log 0). */
+    "DROP TRIGGER samples_fts_ai;\n"
+    "DROP TRIGGER samples_fts_au;\n"
+    "DROP TABLE samples_fts;\n"
+    "CREATE VIRTUAL TABLE samples_fts USING fts5(\n"
+    "  name, words, tags, category, meta,\n"
+    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'\n"
+    ");\n"
+    "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0, 3.0)');\n"
+    "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"
+    "  SELECT s.id, s.name, s.relpath,\n"
+    "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
+    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
+    " AND ti.item_id = s.id), ''),\n"
+    "    s.category,\n"
+    "    coalesce(s.title, '') || ' ' || coalesce(s.author, '') || ' ' ||\n"
+    "    coalesce(s.comment, '') || ' ' || coalesce(s.genre, '') || ' ' ||\n"
+    "    coalesce(s.kit, '') || ' ' || coalesce(s.instrument, '')\n"
+    "  FROM samples s;\n"
+    "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
+    "  INSERT INTO samples_fts(rowid, name, words, tags, category, meta) VALUES(new.id, new.name,\n"
+    "    new.relpath, '', new.category,\n"
+    "    coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
+    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
+    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, ''));\n"
+    "END;\n"
+    "CREATE TRIGGER samples_fts_au AFTER UPDATE OF name, relpath, category, title,\n"
+    "  author, comment, genre, kit, instrument ON samples\n"
+    "BEGIN\n"
+    "  UPDATE samples_fts SET name = new.name, words = new.relpath, category = new.category,\n"
+    "    meta = coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
+    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
+    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, '')\n"
+    "  WHERE rowid = new.id;\n"
+    "END;\n"
+    "INSERT INTO index_log(sample_id) VALUES(0);\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)
