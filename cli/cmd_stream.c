@@ -1071,6 +1071,13 @@ static void print_health(const shelf_stream_report *r, int64_t now)
            (unsigned long long)h->underruns, (unsigned long long)h->voices_dropped,
            (unsigned long long)h->read_errors, (unsigned long long)h->failovers,
            (unsigned long long)h->reads);
+    if (h->failover_switches || h->mirror_down || h->mirror_fallbacks)
+        printf("mirrors: %llu samples switched to theirs (%llu in the last %.0f s), %llu came back; "
+               "%llu mirror failures (%llu in the last %.0f s), %llu came back, %llu reads handed back\n",
+               (unsigned long long)h->failover_switches, (unsigned long long)h->recent_switches,
+               h->window, (unsigned long long)h->failover_returns, (unsigned long long)h->mirror_down,
+               (unsigned long long)h->recent_mirror_down, h->window,
+               (unsigned long long)h->mirror_returns, (unsigned long long)h->mirror_fallbacks);
     if (h->recent_underruns == 0 && h->recent_dropped == 0) {
         printf("keeping up\n");
         return;

@@ -409,6 +409,11 @@ typedef struct shelf_stream_health {
     double ring_ms;          /* audio a full voice ring holds at pitch 1, the
                                 least over the samples added (0: none) */
     uint64_t cache_bytes, cache_pinned_bytes, cache_budget;
+    /* Added with the mirrors' own failover (fields only ever come at the
+     * end); as in shelf_stream_stats, since the engine started. */
+    uint64_t failover_switches, failover_returns, mirror_down, mirror_returns,
+        mirror_fallbacks;
+    uint64_t recent_switches, recent_mirror_down; /* over the window */
 } shelf_stream_health;
 SHELF_API int shelf_stream_get_health(shelf_stream *s, shelf_stream_health *out);
 

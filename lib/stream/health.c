@@ -33,7 +33,8 @@
 #define MARGIN 0.8             /* of a measured capacity that is planned on */
 
 enum { C_UNDERRUNS, C_NOT_READY, C_DROPPED, C_READ_ERRORS, C_LOST, C_FAILOVERS, C_READS,
-       C_BYTES, C_BUSY_NS, C_VOICE_FRAMES, NCOUNT };
+       C_BYTES, C_BUSY_NS, C_VOICE_FRAMES, C_SWITCHES, C_RETURNS, C_MIRROR_DOWN,
+       C_MIRROR_RETURNS, C_MIRROR_FALLBACKS, NCOUNT };
 
 /* One reading: counters since the start, and marks since the previous one. */
 typedef struct hl_slot {
@@ -99,6 +100,11 @@ static void take(shelf_stream *s, hl_slot *r, double now, int merge)
     r->c[C_BYTES] = atomic_load(&s->c_bytes);
     r->c[C_BUSY_NS] = atomic_load(&s->c_busy_ns);
     r->c[C_VOICE_FRAMES] = atomic_load(&s->c_voice_frames);
+    r->c[C_SWITCHES] = atomic_load(&s->c_switches);
+    r->c[C_RETURNS] = atomic_load(&s->c_returns);
+    r->c[C_MIRROR_DOWN] = atomic_load(&s->c_mirror_down);
+    r->c[C_MIRROR_RETURNS] = atomic_load(&s->c_mirror_returns);
+    r->c[C_MIRROR_FALLBACKS] = atomic_load(&s->c_mirror_fallbacks);
     for (i = 0; i < SHELF__LAT_BUCKETS; i++)
         r->hist[i] = atomic_load_explicit(&s->lat_hist[i], memory_order_relaxed);
     r->voices = (int)atomic_load(&s->c_active);
@@ -172,6 +178,13 @@ int shelf_stream_get_health(shelf_stream *s, shelf_stream_health *out)
     hh.recent_chunks_lost = cur->c[C_LOST] - base->c[C_LOST];
     hh.recent_failovers = cur->c[C_FAILOVERS] - base->c[C_FAILOVERS];
     hh.recent_reads = cur->c[C_READS] - base->c[C_READS];
+    hh.failover_switches = cur->c[C_SWITCHES];
+    hh.failover_returns = cur->c[C_RETURNS];
+    hh.mirror_down = cur->c[C_MIRROR_DOWN];
+    hh.mirror_returns = cur->c[C_MIRROR_RETURNS];
+    hh.mirror_fallbacks = cur->c[C_MIRROR_FALLBACKS];
+    hh.recent_switches = cur->c[C_SWITCHES] - base->c[C_SWITCHES];
+    hh.recent_mirror_down = cur->c[C_MIRROR_DOWN] - base->c[C_MIRROR_DOWN];
     for (i = 0; i < SHELF__LAT_BUCKETS; i++) {
         hist[i] = cur->hist[i] - base->hist[i];
         nlat += hist[i];
@@ -418,13 +431,19 @@ static json_t *health_doc(shelf_stream *s, shelf_library *lib, const shelf_strea
     ntop = worst_samples(s, top);
     for (i = 0; i < ntop; i++)
         sample_meta(s, lib, top[i], trouble);
-    totals = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "underruns", uint_j(hh->underruns),
+    totals = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                       "underruns", uint_j(hh->underruns),
                        "not_ready", uint_j(hh->not_ready), "voices_dropped", uint_j(hh->voices_dropped),
                        "read_errors", uint_j(hh->read_errors), "chunks_lost", uint_j(hh->chunks_lost),
                        "failovers", uint_j(hh->failovers), "reads", uint_j(hh->reads),
-                       "bytes_read", uint_j(hh->bytes_read));
+                       "bytes_read", uint_j(hh->bytes_read),
+                       "failover_switches", uint_j(hh->failover_switches),
+                       "failover_returns", uint_j(hh->failover_returns),
+                       "mirror_down", uint_j(hh->mirror_down),
+                       "mirror_returns", uint_j(hh->mirror_returns),
+                       "mirror_fallbacks", uint_j(hh->mirror_fallbacks));
     recent = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                       " s:i, s:o, s:i}",
+                       " s:i, s:o, s:i, s:o, s:o}",
                        "seconds", real3(hh->window), "underruns", uint_j(hh->recent_underruns),
                        "underruns_per_min", real3(hh->underruns_per_min),
                        "not_ready", uint_j(hh->recent_not_ready),
@@ -436,7 +455,9 @@ static json_t *health_doc(shelf_stream *s, shelf_library *lib, const shelf_strea
                        "lat_p99_us", real3(hh->lat_p99_us), "lat_max_us", real3(hh->lat_max_us),
                        "mb_per_s", real3(hh->mb_per_s), "busy", real3(hh->busy),
                        "voices", hh->voices, "voices_avg", real3(hh->voices_avg),
-                       "voices_peak", hh->voices_peak);
+                       "voices_peak", hh->voices_peak,
+                       "failover_switches", uint_j(hh->recent_switches),
+                       "mirror_down", uint_j(hh->recent_mirror_down));
     engine = json_pack("{s:o, s:i, s:i, s:i, s:I, s:o}", "uptime", real3(hh->uptime), "rate", s->o.rate,
                        "max_voices", s->o.max_voices, "ring_chunks", s->o.ring_chunks,
                        "chunk_bytes", (json_int_t)s->o.chunk_bytes, "ring_ms", real3(hh->ring_ms));
@@ -624,6 +645,13 @@ static uint64_t get_u(parse *p, const json_t *o, const char *key)
     return (uint64_t)json_integer_value(v);
 }
 
+/* A count added to the format later: 0 when absent (a file written
+ * before it), else as get_u. */
+static uint64_t get_u_added(parse *p, const json_t *o, const char *key)
+{
+    return json_object_get(o, key) ? get_u(p, o, key) : 0;
+}
+
 static double get_d(parse *p, const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -747,6 +775,13 @@ int shelf__health_parse(const char *text, size_t n, shelf_stream_report **out, s
     hh->cache_bytes = get_u(&p, c, "bytes");
     hh->cache_pinned_bytes = get_u(&p, c, "pinned_bytes");
     hh->cache_budget = get_u(&p, c, "budget");
+    hh->failover_switches = get_u_added(&p, t, "failover_switches");
+    hh->failover_returns = get_u_added(&p, t, "failover_returns");
+    hh->mirror_down = get_u_added(&p, t, "mirror_down");
+    hh->mirror_returns = get_u_added(&p, t, "mirror_returns");
+    hh->mirror_fallbacks = get_u_added(&p, t, "mirror_fallbacks");
+    hh->recent_switches = get_u_added(&p, m, "failover_switches");
+    hh->recent_mirror_down = get_u_added(&p, m, "mirror_down");
     if (p.rc != SHELF_OK)
         goto done;
     if (json_array_size(arr) > 0 &&

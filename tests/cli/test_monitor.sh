@@ -136,6 +136,45 @@ expect 0 "monitor text: keeping up" "$SHELF" stream monitor --once
 contains "monitor text: keeping up" "$out" "keeping up"
 wait "$fast"
 bg_pids=""
+
+# ---- a primary that fails, with a mirror: the switches are in the health -----------------
+M="$T/mirror"
+mkdir -p "$M"
+cp -p "$S"/*.wav "$M/"
+expect 0 "unpin" "$SHELF" cache unpin 1 2 3
+rm -f "$H"
+"$SHELF" stream stress --mirror "$M" --voices 3 --duration 8 --chunk 32 --head 100 \
+    --fail-primary 1 --recheck 200 >"$T/mir.out" 2>"$T/mir.err" &
+mir=$!
+bg_pids="$bg_pids $mir"
+if wait_health "j['state'] == 'running' and j['pid'] == $mir and j['totals'].get('failover_switches', 0) > 0"; then
+    ok "health file: the switches to the mirror"
+else
+    fail "health file: no switch within 10 s"; cat "$H" >&2 2>/dev/null
+fi
+expect 0 "monitor: mirrored engine" "$SHELF" --json stream monitor --once
+check "mirrored: switches in the totals" "$(json 'j["totals"]["failover_switches"] > 0')" = True
+check "mirrored: and in the last minute" "$(json 'j["last_minute"]["failover_switches"] > 0')" = True
+check "mirrored: the mirror served" "$(json 'j["totals"]["failovers"] > 0')" = True
+check "mirrored: the mirror never failed" "$(json 'j["totals"]["mirror_down"], j["totals"]["mirror_fallbacks"]')" = "0 0"
+expect 0 "monitor text: mirrored" "$SHELF" stream monitor --once
+contains "monitor text: a mirrors line" "$out" "mirrors: "
+wait "$mir"
+bg_pids=""
+# a file written before these counts were added still reads (0)
+python3 - "$H" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("failover_switches", "failover_returns", "mirror_down", "mirror_returns", "mirror_fallbacks"):
+    j["totals"].pop(k, None)
+for k in ("failover_switches", "mirror_down"):
+    j["last_minute"].pop(k, None)
+json.dump(j, open(sys.argv[1], "w"))
+PY
+# (the run ended: exit 3 and says so; a file it could not read would be 1)
+expect 3 "monitor: an older file without the mirror counts" "$SHELF" stream monitor --once
+contains "older file: read, the engine ended" "$err" "ended"
+
 # --dir plays files outside any library: nothing is published
 rm -f "$H"
 expect 0 "stress --dir" "$SHELF" stream stress --dir "$S" --voices 2 --duration 1
