@@ -489,7 +489,7 @@ static void plan_item(void *ud, const shelf_restore_item *it)
 {
     plan *p = ud;
     char key[48], line[160];
-    int conflict = !strncmp(it->detail, "conflict:", 9);
+    int conflict = it->conflict;
     json_t *v;
 
     if (p->bad)

@@ -264,6 +264,9 @@ typedef struct shelf_restore_item {
     const char *path;         /* where it goes (files) */
     uint64_t size;
     const char *detail;       /* e.g. "snapshot v3, library v5"; failure reason */
+    int conflict;             /* 1: the item conflicts with the library (what
+                                 the ask callback is asked about; in a
+                                 preview, the items it would ask about) */
 } shelf_restore_item;
 /* Called on the calling thread for a conflict; returns SHELF_CONFLICT_
  * OVERWRITE, _KEEP_BOTH or _SKIP, optionally | SHELF_RESTORE_ALL. */

@@ -64,6 +64,9 @@ static void report(rst *s, int action, int kind, int64_t id, const char *name, c
     it.path = path ? path : "";
     it.size = size;
     it.detail = detail ? detail : "";
+    /* the conflicts' details are this file's own (conflict_detail and
+     * the two beside it), all "conflict: ..." */
+    it.conflict = !strncmp(it.detail, "conflict:", 9);
     s->o->on_item(s->o->ud, &it);
 }
 
@@ -1087,6 +1090,7 @@ static int decide(rst *s, int kind, int64_t id, const char *name, const char *pa
     it.path = path;
     it.size = size;
     it.detail = detail;
+    it.conflict = 1;
     a = s->o->ask(s->o->ud, &it);
     if (a & SHELF_RESTORE_ALL)
         s->policy = a & 0xff;

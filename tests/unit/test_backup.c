@@ -1059,23 +1059,28 @@ TEST(tmpfs_full)
 
 typedef struct actions {
     int by_id[64];
-    int asked;
+    int conflict[64];           /* shelf_restore_item.conflict, by the same index */
+    int asked, asked_no_flag;
 } actions;
 
 static void on_item(void *ud, const shelf_restore_item *it)
 {
     actions *a = ud;
 
-    if (it->kind == SHELF_ITEM_SAMPLE && it->id > 0 && it->id < 64)
+    if (it->kind == SHELF_ITEM_SAMPLE && it->id > 0 && it->id < 63) {
         a->by_id[it->id] = it->action;
-    if (it->kind == SHELF_ITEM_PATCH)
+        a->conflict[it->id] = it->conflict;
+    }
+    if (it->kind == SHELF_ITEM_PATCH) {
         a->by_id[63] = it->action;
+        a->conflict[63] = it->conflict;
+    }
 }
 
 static int ask_keep_both(void *ud, const shelf_restore_item *it)
 {
-    (void)it;
     ((actions *)ud)->asked++;
+    ((actions *)ud)->asked_no_flag += !it->conflict;
     return SHELF_CONFLICT_KEEP_BOTH | SHELF_RESTORE_ALL;
 }
 
@@ -1150,6 +1155,10 @@ TEST(live_restore_with_conflicts)
     ASSERT_EQ_INT(a.by_id[id2], SHELF_RESTORE_SKIP);
     ASSERT_EQ_INT(a.by_id[id3], SHELF_RESTORE_CREATE);
     ASSERT_EQ_INT(a.by_id[63], SHELF_RESTORE_SKIP);
+    /* the conflicts are flagged, not only worded ("conflict: ...") */
+    ASSERT_EQ_INT(a.conflict[id2], 1);
+    ASSERT_EQ_INT(a.conflict[id3], 0);
+    ASSERT_EQ_INT(a.conflict[63], 1);
     ASSERT(access(p3, F_OK) != 0);
     /* keep both, through the ask callback */
     memset(&a, 0, sizeof a);
@@ -1158,6 +1167,7 @@ TEST(live_restore_with_conflicts)
     o.ask = ask_keep_both;
     ASSERT_OKM(shelf_repo_errmsg(r), shelf_restore(r, lib, "latest", &o, &rs));
     ASSERT_EQ_INT(a.asked, 1);     /* "apply to all" answered the patch too */
+    ASSERT_EQ_INT(a.asked_no_flag, 0);
     ASSERT_EQ_INT(a.by_id[id2], SHELF_RESTORE_KEEP_BOTH);
     ASSERT_EQ_INT(a.by_id[id3], SHELF_RESTORE_CREATE);
     ASSERT_EQ_INT(a.by_id[63], SHELF_RESTORE_KEEP_BOTH);
