@@ -2234,17 +2234,29 @@ static void field_bits(evalctx *e, const qnode *q, uint64_t *out)
         for (f = 0; f < ix->nfmts; f++)
             if (format_hit(ix->fmts[f], q->text))
                 want[f >> 3] |= (uint8_t)(1u << (f & 7));
-        for (i = 0; i < ix->n; i++)
-            if (want[ix->fmt[i] >> 3] >> (ix->fmt[i] & 7) & 1)
-                SET(out, i);
+        /* 64 items a word, without a branch per item (format:w over a
+         * million: 6.5 ms with one) */
+        for (i = 0; i < ix->n; i += 64) {
+            uint32_t end = ix->n - i < 64 ? ix->n : i + 64;
+            uint64_t bits = 0;
+
+            for (k = i; k < end; k++)
+                bits |= (uint64_t)(want[ix->fmt[k] >> 3] >> (ix->fmt[k] & 7) & 1) << (k - i);
+            out[i >> 6] |= bits;
+        }
         return;
     }
     case F_FAV: case F_MISSING: case F_LOOP: case F_ARCHIVED: {
         uint8_t bit = q->field == F_FAV ? 1 : q->field == F_MISSING ? 2 : q->field == F_LOOP ? 4 : 8;
 
-        for (i = 0; i < ix->n; i++)
-            if (!!(ix->flags[i] & bit) == q->yes)
-                SET(out, i);
+        for (i = 0; i < ix->n; i += 64) {
+            uint32_t end = ix->n - i < 64 ? ix->n : i + 64;
+            uint64_t bits = 0;
+
+            for (k = i; k < end; k++)
+                bits |= (uint64_t)((ix->flags[k] & bit) != 0 ? q->yes != 0 : q->yes == 0) << (k - i);
+            out[i >> 6] |= bits;
+        }
         return;
     }
     case F_IN:
