@@ -220,7 +220,8 @@ static int num_d(const char *what, const char *s, double lo, double hi, double *
     errno = 0;
     v = strtod(s, &end);
     if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        cli_error("invalid %s '%s': a number from %g to %g", what, s, lo, hi);
+        /* %.15g: whole bounds print whole (3600000, not 3.6e+06) */
+        cli_error("invalid %s '%s': a number from %.15g to %.15g", what, s, lo, hi);
         return EXIT_USAGE;
     }
     *out = v;
@@ -229,15 +230,10 @@ static int num_d(const char *what, const char *s, double lo, double hi, double *
 
 static int num_i(const char *what, const char *s, long lo, long hi, long *out)
 {
-    char *end;
     double d;
 
-    errno = 0;
-    d = strtod(s, &end);
-    if (!*s || *end || errno || !(d >= (double)lo && d <= (double)hi)) {
-        cli_error("invalid %s '%s': a number from %ld to %ld", what, s, lo, hi);
+    if (num_d(what, s, (double)lo, (double)hi, &d) != EXIT_OK)
         return EXIT_USAGE;
-    }
     if (d != (double)(long)d) {
         cli_error("invalid %s '%s': a whole number", what, s);
         return EXIT_USAGE;

@@ -1835,17 +1835,13 @@ static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_
                               uint64_t *name)
 {
     shelf__memindex *ix = e->ix;
-    size_t n = strlen(tok), lo = 0, hi = ix->nterms, w;
+    size_t n = strlen(tok), lo = 0, hi = ix->nterms;
     uint32_t t, k;
 
     if (n == 1 && mask == 0xff) {
-        const uint64_t *a = ix->pre1[(unsigned char)tok[0]][0], *nm = ix->pre1[(unsigned char)tok[0]][1];
-
-        for (w = 0; a && w < ix->words; w++) {
-            any[w] |= a[w];
-            if (name)
-                name[w] |= nm[w];
-        }
+        bits_or(ix, any, ix->pre1[(unsigned char)tok[0]][0]);
+        if (name)
+            bits_or(ix, name, ix->pre1[(unsigned char)tok[0]][1]);
         return;
     }
     if (n == 2 && mask == 0xff && ix->pre2) {

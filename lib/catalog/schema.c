@@ -22,6 +22,27 @@
     "LIMIT 1) WHEN " SHELF__KIND_PROJECT_SQL " THEN (SELECT 'j:' || hash FROM doc_versions " \
     "WHERE kind = " SHELF__KIND_PROJECT_SQL " AND item_id = " id " ORDER BY seq LIMIT 1) END"
 
+/* samples_fts as migration 3 made it (five columns, their bm25 weights);
+ * migration 15 makes it again. */
+#define SAMPLES_FTS_TABLE                                                                     \
+    "CREATE VIRTUAL TABLE samples_fts USING fts5(\n"                                          \
+    "  name, words, tags, category, meta,\n"                                                  \
+    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'\n"                          \
+    ");\n"                                                                                    \
+    "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0, 3.0)');\n"
+
+/* samples_fts.tags of the sample with id (an SQL expression). */
+#define FTS_TAGS(id)                                                                          \
+    "coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"              \
+    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL                 \
+    " AND ti.item_id = " id "), '')"
+
+/* samples_fts.meta of the samples row r ("new", "s"). */
+#define FTS_META(r)                                                                           \
+    "coalesce(" r ".title, '') || ' ' || coalesce(" r ".author, '') || ' ' ||\n"             \
+    "    coalesce(" r ".comment, '') || ' ' || coalesce(" r ".genre, '') || ' ' ||\n"        \
+    "    coalesce(" r ".kit, '') || ' ' || coalesce(" r ".instrument, '')"
+
 static const char *const migrations[] = {
     /* 1: the first schema. */
     "CREATE TABLE roots(\n"
@@ -167,9 +188,7 @@ static const char *const migrations[] = {
     "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0)');\n"
     "INSERT INTO samples_fts(rowid, name, words, tags, category)\n"
     "  SELECT s.id, s.name, r.path || '/' || s.relpath,\n"
-    "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
-    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
-    " AND ti.item_id = s.id), ''),\n"
+    "    " FTS_TAGS("s.id") ",\n"
     "    s.category\n"
     "  FROM samples s JOIN roots r ON r.id = s.root_id;\n"
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
@@ -251,24 +270,16 @@ static const char *const migrations[] = {
     "DROP TRIGGER tag_items_fts_ai;\n"
     "DROP TRIGGER tag_items_fts_ad;\n"
     "DROP TABLE samples_fts;\n"
-    "CREATE VIRTUAL TABLE samples_fts USING fts5(\n"
-    "  name, words, tags, category, meta,\n"
-    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'\n"
-    ");\n"
-    "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0, 3.0)');\n"
+    SAMPLES_FTS_TABLE
     "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"
     "  SELECT s.id, s.name, r.path || '/' || s.relpath,\n"
-    "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
-    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
-    " AND ti.item_id = s.id), ''),\n"
+    "    " FTS_TAGS("s.id") ",\n"
     "    s.category, ''\n"
     "  FROM samples s JOIN roots r ON r.id = s.root_id;\n"
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
     "  INSERT INTO samples_fts(rowid, name, words, tags, category, meta) VALUES(new.id, new.name,\n"
     "    (SELECT path FROM roots WHERE id = new.root_id) || '/' || new.relpath, '', new.category,\n"
-    "    coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
-    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
-    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, ''));\n"
+    "    " FTS_META("new") ");\n"
     "END;\n"
     "CREATE TRIGGER samples_fts_au AFTER UPDATE OF name, root_id, relpath, category, title,\n"
     "  author, comment, genre, kit, instrument ON samples\n"
@@ -276,9 +287,7 @@ static const char *const migrations[] = {
     "  UPDATE samples_fts SET name = new.name,\n"
     "    words = (SELECT path FROM roots WHERE id = new.root_id) || '/' || new.relpath,\n"
     "    category = new.category,\n"
-    "    meta = coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
-    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
-    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, '')\n"
+    "    meta = " FTS_META("new") "\n"
     "  WHERE rowid = new.id;\n"
     "END;\n"
     "CREATE TRIGGER samples_fts_ad AFTER DELETE ON samples BEGIN\n"
@@ -773,35 +782,23 @@ static const char *const migrations[] = {
     "DROP TRIGGER samples_fts_ai;\n"
     "DROP TRIGGER samples_fts_au;\n"
     "DROP TABLE samples_fts;\n"
-    "CREATE VIRTUAL TABLE samples_fts USING fts5(\n"
-    "  name, words, tags, category, meta,\n"
-    "  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'\n"
-    ");\n"
-    "INSERT INTO samples_fts(samples_fts, rank) VALUES('rank', 'bm25(10.0, 2.0, 6.0, 4.0, 3.0)');\n"
+    SAMPLES_FTS_TABLE
     "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"
     "  SELECT s.id, s.name, s.relpath,\n"
-    "    coalesce((SELECT group_concat(t.name, ' ') FROM tag_items ti JOIN tags t\n"
-    "              ON t.id = ti.tag_id WHERE ti.kind = " SHELF__KIND_SAMPLE_SQL
-    " AND ti.item_id = s.id), ''),\n"
+    "    " FTS_TAGS("s.id") ",\n"
     "    s.category,\n"
-    "    coalesce(s.title, '') || ' ' || coalesce(s.author, '') || ' ' ||\n"
-    "    coalesce(s.comment, '') || ' ' || coalesce(s.genre, '') || ' ' ||\n"
-    "    coalesce(s.kit, '') || ' ' || coalesce(s.instrument, '')\n"
+    "    " FTS_META("s") "\n"
     "  FROM samples s;\n"
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
     "  INSERT INTO samples_fts(rowid, name, words, tags, category, meta) VALUES(new.id, new.name,\n"
     "    new.relpath, '', new.category,\n"
-    "    coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
-    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
-    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, ''));\n"
+    "    " FTS_META("new") ");\n"
     "END;\n"
     "CREATE TRIGGER samples_fts_au AFTER UPDATE OF name, relpath, category, title,\n"
     "  author, comment, genre, kit, instrument ON samples\n"
     "BEGIN\n"
     "  UPDATE samples_fts SET name = new.name, words = new.relpath, category = new.category,\n"
-    "    meta = coalesce(new.title, '') || ' ' || coalesce(new.author, '') || ' ' ||\n"
-    "    coalesce(new.comment, '') || ' ' || coalesce(new.genre, '') || ' ' ||\n"
-    "    coalesce(new.kit, '') || ' ' || coalesce(new.instrument, '')\n"
+    "    meta = " FTS_META("new") "\n"
     "  WHERE rowid = new.id;\n"
     "END;\n"
     "INSERT INTO index_log(sample_id) VALUES(0);\n",

@@ -357,18 +357,17 @@ static int mirror(shelf_library *lib, int kind, int64_t id, const json_t *doc, i
         if (rc != SHELF_OK)
             return rc;
     }
-    if (!(v = json_object_get(doc, "rating")))
-        return (rc = exec_id(lib, kind == SHELF_DOC_PATCH
-                                 ? "DELETE FROM ratings WHERE kind = 2 AND item_id = ?1"
-                                 : "DELETE FROM ratings WHERE kind = 3 AND item_id = ?1", id)) != SHELF_OK
-                   ? rc : mirror_links(lib, kind, id, doc);
-    if (!(st = shelf__prepare_kept(lib, "INSERT INTO ratings(kind, item_id, rating) VALUES(?1, ?2, ?3)\n"
-                                        "  ON CONFLICT(kind, item_id) DO UPDATE SET rating = excluded.rating\n"
-                                        "  WHERE rating != excluded.rating")))
+    /* the rating: set when it differs, removed when the document has none */
+    if (!(st = shelf__prepare_kept(lib, (v = json_object_get(doc, "rating"))
+        ? "INSERT INTO ratings(kind, item_id, rating) VALUES(?1, ?2, ?3)\n"
+          "  ON CONFLICT(kind, item_id) DO UPDATE SET rating = excluded.rating\n"
+          "  WHERE rating != excluded.rating"
+        : "DELETE FROM ratings WHERE kind = ?1 AND item_id = ?2")))
         return lib->err.rc;
     sqlite3_bind_int(st, 1, kind);
     sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, json_integer_value(v));
+    if (v)
+        sqlite3_bind_int64(st, 3, json_integer_value(v));
     rc = sqlite3_step(st) == SQLITE_DONE ? SHELF_OK : shelf__dberr(lib, "cannot rate document");
     sqlite3_reset(st);
     if (rc != SHELF_OK)

@@ -1824,45 +1824,56 @@ static void lib_open(tlib *t)
         test__fail(__FILE__, __LINE__, "cannot open library: %s", msg ? msg : "");
 }
 
+/* A separate connection to the library's database: the loop's kept one,
+ * else a new one (close it with db_done). */
+static sqlite3 *db_of(const tlib *t)
+{
+    char path[PATH_MAX];
+    sqlite3 *db;
+
+    if (t->db)
+        return t->db;
+    test_pathf(path, sizeof path, "%s/shelf.db", t->dir);
+    ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    return db;
+}
+
+static void db_done(const tlib *t, sqlite3 *db)
+{
+    if (db != t->db)
+        sqlite3_close(db);
+}
+
 /* One integer from the library's database through a separate connection
  * (-1 when the query gives no row). */
 static int64_t db_int(const tlib *t, const char *sql)
 {
-    char path[PATH_MAX];
-    sqlite3 *db = t->db;
+    sqlite3 *db = db_of(t);
     sqlite3_stmt *st;
     int64_t v = -1;
 
-    test_pathf(path, sizeof path, "%s/shelf.db", t->dir);
-    if (!t->db)
-        ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         test__fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
     if (sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (!t->db)
-        sqlite3_close(db);
+    db_done(t, db);
     return v;
 }
 
 /* One text (owned, or NULL) from the library's database. */
 static char *db_text(const tlib *t, const char *sql)
 {
-    char path[PATH_MAX], *v = NULL;
-    sqlite3 *db = t->db;
+    char *v = NULL;
+    sqlite3 *db = db_of(t);
     sqlite3_stmt *st;
 
-    test_pathf(path, sizeof path, "%s/shelf.db", t->dir);
-    if (!t->db)
-        ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         test__fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         v = shelf__strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    if (!t->db)
-        sqlite3_close(db);
+    db_done(t, db);
     return v;
 }
 
@@ -3238,12 +3249,7 @@ TEST(alloc_fail_create_set_merge)
     lib_open(&t);
     /* one connection for the checks: opening one per check (and reading the
      * schema again) was half the time of the 10,000 rounds */
-    {
-        char path[PATH_MAX];
-
-        test_pathf(path, sizeof path, "%s/shelf.db", t.dir);
-        ASSERT(sqlite3_open_v2(path, &t.db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
-    }
+    t.db = db_of(&t);
     /* about 10,000 allocations since the change log queues every version */
     for (n = 1; n < 30000; n++) {
         shelf_merge *m = NULL;
