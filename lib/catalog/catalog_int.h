@@ -66,6 +66,10 @@ struct shelf_library {
      * shelf__prepare_kept): their SQL, owned; replaced in turn */
     struct { char *sql; sqlite3_stmt *st; } kept[SHELF__KEPT];
     unsigned kept_next;
+    /* the statement that reads a page of samples by id (catalog.c,
+     * shelf__cursor_ids), kept prepared; page_busy while a cursor has it */
+    sqlite3_stmt *page_st;
+    int page_busy;
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
@@ -155,6 +159,9 @@ int shelf__root_for_import(shelf_library *lib, const char *abs_dir, int64_t *roo
 
 /* A cursor over st, which selects SAMPLE_COLUMNS (takes st, even on failure). */
 int shelf__cursor_new(shelf_library *lib, sqlite3_stmt *st, shelf_cursor **out);
+/* A cursor over the samples whose ids the JSON array ids lists, in its
+ * order (a search's page); one missing from the catalog is left out. */
+int shelf__cursor_ids(shelf_library *lib, const char *ids, shelf_cursor **out);
 
 /* SQL of a sort key over SAMPLE_JOINS, NULL when unknown; and a whole
  * ORDER BY list with id as the tie-breaker. */

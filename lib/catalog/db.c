@@ -144,6 +144,8 @@ void shelf__kept_free(shelf_library *lib)
         lib->kept[i].st = NULL;
         lib->kept[i].sql = NULL;
     }
+    sqlite3_finalize(lib->page_st);
+    lib->page_st = NULL;
 }
 
 int shelf__query_int(shelf_library *lib, const char *sql, const char *text, int64_t *out)

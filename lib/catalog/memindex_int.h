@@ -46,6 +46,9 @@ void shelf__memindex_counts(const shelf__memindex *ix, uint64_t *items, uint64_t
 
 /* Bytes the index holds. */
 size_t shelf__memindex_bytes(const shelf__memindex *ix);
+/* How many phrases and filters were answered from the sets kept for the
+ * next keystroke (tests). */
+uint64_t shelf__memindex_kept_hits(const shelf__memindex *ix);
 
 /*
  * Evaluate q: *total receives the exact number of matches, ids[0..*n) the

@@ -708,7 +708,6 @@ static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_
                          int64_t now, shelf_cursor **out, int64_t *total, int *exact)
 {
     shelf__buf ids = SHELF__BUF_INIT;
-    sqlite3_stmt *st;
     int64_t *page = NULL;
     size_t n = 0, i;
     int rc;
@@ -732,19 +731,9 @@ static int search_memory(shelf_library *lib, const qnode *q, const shelf_search_
         shelf__buf_release(&ids);
         return shelf__seterr(&lib->err, SHELF_ENOMEM, "out of memory");
     }
-    st = shelf__prepare(lib, "SELECT " SAMPLE_COLUMNS " FROM json_each(?1) j JOIN samples s ON "
-                             "s.id = j.value" SAMPLE_JOINS " ORDER BY j.key");
-    if (!st) {
-        shelf__buf_release(&ids);
-        return lib->err.rc;
-    }
-    if (sqlite3_bind_text(st, 1, ids.buf, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-        shelf__buf_release(&ids);
-        sqlite3_finalize(st);
-        return shelf__dberr(lib, "search");
-    }
+    rc = shelf__cursor_ids(lib, ids.buf, out);
     shelf__buf_release(&ids);
-    return shelf__cursor_new(lib, st, out);
+    return rc;
 }
 
 int shelf_search(shelf_library *lib, const char *query, const shelf_search_opts *opts,

@@ -72,6 +72,9 @@ async function run(page) {
     await shot(page, 'type-ahead');
 
     /* Keyboard: down from the search box selects the first result and plays it. */
+    check('the first key opened the audio output (a silent audio context, running)',
+          (await page.$eval('body', (b) => b.dataset.audioWarm)) === 'running',
+          `data-audio-warm ${await page.$eval('body', (b) => b.dataset.audioWarm)}`);
     await page.keyboard.press('ArrowDown');
     await page.waitForSelector('body[data-playing]', { timeout: 10000 });
     const first = kicks.items[0];
@@ -82,6 +85,8 @@ async function run(page) {
         return !p.paused && p.currentTime > 0.05;
     }, null, { timeout: 10000 });
     ok('the audio element plays (currentTime advances)');
+    await page.waitForSelector('body[data-audio-warm="closed"]', { timeout: 10000 });
+    ok('the silent audio context closed once the player played');
     check('the detail view shows the selection',
           (await page.$eval('#detail h1', (e) => e.textContent)) === first.name, 'wrong name');
 

@@ -306,6 +306,61 @@ TEST(memory_follows_changes)
 /* An index built on a second handle (another thread in shelf serve) is
  * moved to the first and catches up with what changed meanwhile; the
  * searches it answers are then the index's, not SQL's. */
+/* Pages read through the library's kept statement: two cursors open at
+ * once each read their own rows (the second prepares its own statement),
+ * and the kept one is reused, reset, once its cursor is freed. */
+TEST(page_cursors_interleave)
+{
+    shelf_library *lib = fixture();
+    shelf_search_opts o;
+    shelf_cursor *a, *b, *c;
+    const shelf_sample *sa, *sb;
+    int64_t ta, tb, tc;
+    int exact;
+    size_t na = 0, nb = 0, nc = 0;
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.limit = -1;
+    o.sort = SHELF_SORT_NAME;
+    ASSERT_OKL(lib, shelf_search(lib, "drums", &o, &a, &ta, &exact));
+    ASSERT(lib->page_busy);
+    ASSERT_OKL(lib, shelf_search(lib, "pad", &o, &b, &tb, &exact));
+    ASSERT_EQ_INT(ta, 10);
+    ASSERT_EQ_INT(tb, 3);
+    for (int ra = SHELF_ROW, rb = SHELF_ROW; ra == SHELF_ROW || rb == SHELF_ROW;) {
+        if (ra == SHELF_ROW)
+            ra = shelf_cursor_next(a, &sa);
+        if (rb == SHELF_ROW)
+            rb = shelf_cursor_next(b, &sb);
+        if (ra == SHELF_ROW) {
+            ASSERT(strstr(sa->relpath, "Drums/") == sa->relpath);
+            na++;
+        }
+        if (rb == SHELF_ROW) {
+            ASSERT(strstr(sb->name, "Pad") != NULL);
+            nb++;
+        }
+    }
+    ASSERT_EQ_INT(na, 10);
+    ASSERT_EQ_INT(nb, 3);
+    shelf_cursor_free(b);
+    ASSERT(lib->page_busy);             /* a, the first, has the kept one */
+    shelf_cursor_free(a);
+    ASSERT(!lib->page_busy);
+    ASSERT_OKL(lib, shelf_search(lib, "name:kick", &o, &c, &tc, &exact));
+    ASSERT(lib->page_busy);
+    while (shelf_cursor_next(c, &sa) == SHELF_ROW) {
+        ASSERT_EQ_STR(sa->name, nc ? "Kick Hard" : "Kick Deep");
+        nc++;
+    }
+    ASSERT_EQ_INT(nc, 2);
+    shelf_cursor_free(c);
+    ASSERT(!lib->page_busy);
+    shelf_library_close(lib);
+}
+
 TEST(adopt_index_from_another_handle)
 {
     shelf_library *lib = fixture(), *builder, *stranger;
@@ -991,6 +1046,48 @@ TEST(in_place_transaction_rolled_back)
     shelf_library_close(lib);
 }
 
+/* A filter's set is kept for the next keystroke, and not once the items
+ * change: by this handle, inside a transaction (then rolled back) and by
+ * another handle. */
+TEST(kept_sets_follow_changes)
+{
+    shelf_library *lib = fixture(), *other;
+    int64_t t, a[256];
+    uint64_t hits;
+    char *msg;
+
+    ASSERT_OKL(lib, shelf_library_preload(lib));
+    hits = shelf__memindex_kept_hits(lib->memindex);
+    page_of(lib, "rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 2);                /* 4 and 5 */
+    page_of(lib, "rating:>=4 kick", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(shelf__memindex_kept_hits(lib->memindex), hits + 1);
+    page_of(lib, "rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 2);
+    ASSERT_EQ_INT(shelf__memindex_kept_hits(lib->memindex), hits + 2);
+    ASSERT_OKL(lib, shelf__begin(lib));
+    ASSERT_OKL(lib, shelf_rate(lib, 1, 5));
+    page_of(lib, "rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 3);
+    shelf__rollback(lib);
+    page_of(lib, "rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 2);
+    ASSERT_OK(shelf_library_open(shelf_library_path(lib), 0, &other, &msg));
+    ASSERT_OKL(other, shelf_rate(other, 9, 4));
+    ASSERT_OKL(other, shelf_favourite(other, 9, 1));
+    shelf_library_close(other);
+    page_of(lib, "rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 3);
+    page_of(lib, "fav:yes", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 2);                /* 3 and 9 */
+    page_of(lib, "fav:yes rating:>=4", SHELF_SORT_DEFAULT, 0, 0, -1, a, &t);
+    ASSERT_EQ_INT(t, 1);
+    ASSERT_EQ_INT(a[0], 9);
+    ASSERT_EQ_INT(shelf__memindex_kept_hits(lib->memindex), hits + 4);
+    ASSERT_EQ_INT(lib->memindex_builds, 1);
+    shelf_library_close(lib);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -1000,6 +1097,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(memory_sorts_like_sql),
         TEST_ENTRY(memory_pages_like_sql),
         TEST_ENTRY(memory_follows_changes),
+        TEST_ENTRY(page_cursors_interleave),
         TEST_ENTRY(adopt_index_from_another_handle),
         TEST_ENTRY(tag_folds_case),
         TEST_ENTRY(long_query_refused),
@@ -1010,6 +1108,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(in_place_equals_rebuild),
         TEST_ENTRY(in_place_falls_back),
         TEST_ENTRY(in_place_transaction_rolled_back),
+        TEST_ENTRY(kept_sets_follow_changes),
         TEST_END
     };
     return test_run(argc, argv, tests);
