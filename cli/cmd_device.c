@@ -160,6 +160,8 @@ static json_t *peer_json(const shelf_peer *p)
                                            p->last_seen ? json_integer(p->last_seen) : json_null()));
         cli_json_check(json_object_set_new(o, "address",
                                            *p->address ? json_string(p->address) : json_null()));
+        cli_json_check(json_object_set_new(o, "library",
+                                           *p->library ? json_string(p->library) : json_null()));
     }
     return o;
 }

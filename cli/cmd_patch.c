@@ -332,6 +332,7 @@ static int show(const cli *c, shelf_library *lib, int kind, const char *ref)
 typedef struct out_ui {
     const cli *c;
     json_t *arr;
+    shelf_library *lib;         /* history: who made a version */
 } out_ui;
 
 static int on_doc(void *ud, const shelf_docinfo *d)
@@ -380,21 +381,28 @@ static int on_doc(void *ud, const shelf_docinfo *d)
 static int on_version(void *ud, const shelf_docversion *v)
 {
     out_ui *ui = ud;
-    char when[32];
+    char when[32], who[SHELF_DEVICE_NAME_MAX + 1];
     time_t t = (time_t)v->time;
     struct tm tm;
 
+    tool_who(ui->lib, v->device, who, sizeof who);
     if (ui->arr) {
         return json_array_append_new(ui->arr, json_pack(
-            "{s:I, s:s, s:o, s:o, s:I, s:s, s:s, s:b, s:o, s:I}", "version", (json_int_t)v->seq,
+            "{s:I, s:s, s:o, s:o, s:I, s:s, s:o, s:s, s:b, s:o, s:I}", "version", (json_int_t)v->seq,
             "hash", v->hash, "parent", v->parent ? json_integer(v->parent) : json_null(),
             "parent2", v->parent2 ? json_integer(v->parent2) : json_null(), "time",
-            (json_int_t)v->time, "device", v->device, "message", v->message, "head", v->head,
-            "undoes", v->undoes ? json_integer(v->undoes) : json_null(), "stored",
+            (json_int_t)v->time, "device", v->device, "who", tool_json_name(who), "message", v->message,
+            "head", v->head, "undoes", v->undoes ? json_integer(v->undoes) : json_null(), "stored",
             (json_int_t)v->stored)) != 0;
     }
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
     printf("%c%4lld  %.12s  %s  ", v->head ? '*' : ' ', (long long)v->seq, v->hash, when);
+    if (strcmp(v->device, shelf_library_id(ui->lib)) != 0) {
+        char *w = cli_name_text(who);   /* a peer's name is its own */
+
+        printf("[%s] ", w ? w : who);
+        shelf_free(w);
+    }
     if (v->parent2)
         printf("(%lld+%lld) ", (long long)v->parent, (long long)v->parent2);
     else if (v->parent && v->parent != v->seq - 1)
@@ -1476,7 +1484,7 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
     const char *sub = argc > 1 ? argv[1] : "";
     int64_t id, seq, newseq;
     int ex, rc;
-    out_ui ui = { c, c->json ? json_array() : NULL };
+    out_ui ui = { c, c->json ? json_array() : NULL, NULL };
 
     if (!*sub || !strcmp(sub, "help") || !strcmp(sub, "--help")) {
         json_decref(ui.arr);
@@ -1490,6 +1498,7 @@ static int doc_command(const cli *c, int kind, int argc, char **argv)
         json_decref(ui.arr);
         return ex;
     }
+    ui.lib = lib;
     argc -= 2;
     argv += 2;
     if (!strcmp(sub, "new")) {
@@ -1678,7 +1687,7 @@ static int on_ref(void *ud, int kind, int64_t id, const char *name, int uses)
 int cmd_refs(const cli *c, int argc, char **argv)
 {
     shelf_library *lib;
-    out_ui ui = { c, c->json ? json_array() : NULL };
+    out_ui ui = { c, c->json ? json_array() : NULL, NULL };
     const char *arg;
     int kind = 1, ex, rc;
     int64_t id;

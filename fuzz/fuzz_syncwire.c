@@ -3,7 +3,8 @@
  * (lib/sync/wire.c): shelf__wire_parse, then the hello and changes
  * readers; an input that starts as a zstd frame is inflated first
  * (shelf__wire_inflate, a compressed frame's payload).  Invariants: every answer is SHELF_OK, SHELF_EFORMAT or
- * SHELF_ENOMEM; a hello read has a version >= 1 and canonical device ids
+ * SHELF_ENOMEM; a hello read has a version >= 1, a library id of 32 hex
+ * digits or none, and canonical device ids
  * with counts >= 0 in its vector; a changes message read has records with
  * canonical device ids, counters >= 1 and NUL-free item, field and value;
  * a want read lists at most SHELF__WANT_MAX hashes, a file message read
@@ -69,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rc == SHELF_OK || rc == SHELF_EFORMAT || rc == SHELF_ENOMEM);
         if (rc == SHELF_OK) {
             CHECK(m.version >= 1 && m.name);
+            CHECK(!m.library || (strlen(m.library) == 32 && strspn(m.library, "0123456789abcdef") == 32));
             for (i = 0; i < m.nvec; i++)
                 CHECK(is_id(m.vec[i].device) && m.vec[i].counter >= 0);
         }

@@ -252,24 +252,11 @@ typedef struct hist {
     int bad;
 } hist;
 
-/* Who made a version: this library, a paired device by its name, or the id. */
-static json_t *who_json(shelf_library *lib, const char *device)
-{
-    shelf_peer peer;
-
-    if (!strcmp(device, shelf_library_id(lib)))
-        return json_string("this library");
-    memset(&peer, 0, sizeof peer);
-    peer.size = sizeof peer;
-    if (strlen(device) == SHELF_DEVICE_ID_LEN && shelf_device_lookup(lib, device, &peer) == SHELF_OK && peer.name[0])
-        return tool_json_name(peer.name);
-    return tool_json_name(device);
-}
-
 /* shelf_doc_history's callback, on the server's thread. */
 static int on_version(void *ud, const shelf_docversion *v)
 {
     hist *h = ud;
+    char who[SHELF_DEVICE_NAME_MAX + 1];
 
     if (v->head) {
         h->head = v->seq;
@@ -281,7 +268,8 @@ static int on_version(void *ud, const shelf_docversion *v)
         h->arr, json_pack("{s:I, s:s, s:o, s:o, s:I, s:s, s:o, s:o, s:b, s:o, s:I}", "version", (json_int_t)v->seq,
                           "hash", v->hash, "parent", v->parent ? json_integer(v->parent) : json_null(),
                           "parent2", v->parent2 ? json_integer(v->parent2) : json_null(), "time",
-                          (json_int_t)v->time, "device", v->device, "who", who_json(h->lib, v->device),
+                          (json_int_t)v->time, "device", v->device, "who",
+                          tool_json_name(tool_who(h->lib, v->device, who, sizeof who)),
                           "message", tool_json_name(v->message), "head", v->head, "undoes",
                           v->undoes ? json_integer(v->undoes) : json_null(), "stored",
                           (json_int_t)v->stored)) != 0;

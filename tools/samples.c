@@ -3,8 +3,24 @@
  * sample and of a facet value, names as JSON text, note names, sort key
  * names.
  */
+#include <stdio.h>
 #include <string.h>
 #include "samples.h"
+
+const char *tool_who(shelf_library *lib, const char *device, char *buf, size_t size)
+{
+    shelf_peer peer;
+
+    memset(&peer, 0, sizeof peer);
+    peer.size = sizeof peer;
+    if (!strcmp(device, shelf_library_id(lib)))
+        snprintf(buf, size, "this library");
+    else if (strlen(device) == 32 && shelf_device_by_library(lib, device, &peer) == SHELF_OK && peer.name[0])
+        snprintf(buf, size, "%s", peer.name);
+    else
+        snprintf(buf, size, "%s", device);
+    return buf;
+}
 
 const char *tool_loop_mode_name(int m)
 {

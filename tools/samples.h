@@ -59,6 +59,12 @@ json_t *tool_alert_json(const shelf_alert *a);
  * whatever the bytes), null for NULL; NULL only when memory runs out. */
 json_t *tool_json_name(const char *s);
 
+/* Who made a version of a patch or project, from the library id it names
+ * (shelf_docversion.device): "this library", a paired device's name (the
+ * library its hello said), or the id itself; into buf (room for
+ * SHELF_DEVICE_NAME_MAX + 1 bytes), which it returns.  On lib's thread. */
+const char *tool_who(shelf_library *lib, const char *device, char *buf, size_t size);
+
 /* A SHELF_LOOP_ mode as a word: "forward", "backward", "alternating",
  * "none". */
 const char *tool_loop_mode_name(int mode);

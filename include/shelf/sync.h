@@ -63,6 +63,9 @@ typedef struct shelf_peer {
     int64_t revoked;                        /* when removed; 0 while paired */
     int64_t last_seen;                      /* last contact; 0: never */
     char address[256];                      /* where it was last reached ("" never) */
+    char library[33];                       /* the id of its library (32 hex digits,
+                                               shelf_library_id), as its last
+                                               hello said; "" before a session */
 } shelf_peer;
 
 /*
@@ -90,6 +93,16 @@ SHELF_API int shelf_device_remove(shelf_library *lib, const char *id);
  * SHELF_EINVAL when id is not a device id.
  */
 SHELF_API int shelf_device_lookup(shelf_library *lib, const char *id, shelf_peer *out);
+
+/*
+ * The paired device whose library has the id library (shelf_library_id of
+ * the other side, which versions of patches and projects name as where
+ * they were made; a device says it in every sync session): SHELF_OK with
+ * *out filled (out->size set by the caller), SHELF_ENOTFOUND when no
+ * paired device said it (revoked ones neither), SHELF_EINVAL when it is
+ * not 32 hex digits.
+ */
+SHELF_API int shelf_device_by_library(shelf_library *lib, const char *library, shelf_peer *out);
 
 /*
  * Call fn for each paired device, by name then id (with all, the revoked

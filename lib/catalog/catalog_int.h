@@ -73,7 +73,7 @@ struct shelf_library {
 };
 
 /* Newest schema version this code writes (PRAGMA user_version). */
-#define SHELF__SCHEMA_VERSION 15
+#define SHELF__SCHEMA_VERSION 16
 
 /*
  * Bring db to schema version target (<= SHELF__SCHEMA_VERSION) in one

@@ -802,6 +802,11 @@ static const char *const migrations[] = {
     "  WHERE rowid = new.id;\n"
     "END;\n"
     "INSERT INTO index_log(sample_id) VALUES(0);\n",
+
+    /* 16: a paired device's library id, as its hello says (NULL until a
+     * session): versions name the library they were made in, and the
+     * history shows that device's name for them. */
+    "ALTER TABLE devices ADD COLUMN library TEXT;\n",
 };
 
 int shelf__schema_migrate(shelf_library *lib, int target)

@@ -28,17 +28,21 @@ static void row_peer(sqlite3_stmt *st, shelf_peer *p)
     p->added = sqlite3_column_int64(st, 2);
     p->revoked = sqlite3_column_int64(st, 3);
     p->last_seen = sqlite3_column_int64(st, 4);
-    if (sqlite3_column_count(st) > 5 && sqlite3_column_text(st, 5))
+    if (sqlite3_column_text(st, 5))
         snprintf(p->address, sizeof p->address, "%s", (const char *)sqlite3_column_text(st, 5));
+    if (sqlite3_column_text(st, 6))
+        snprintf(p->library, sizeof p->library, "%s", (const char *)sqlite3_column_text(st, 6));
 }
+
+/* The columns row_peer reads. */
+#define PEER_COLUMNS "id, name, added, revoked, last_seen, json_extract(addresses, '$[0]'), library"
+
 
 /* The row of id (canonical) into *p: SHELF_OK, SHELF_ENOTFOUND, or a
  * database error. */
 static int peer_get(shelf_library *lib, const char *id, shelf_peer *p)
 {
-    sqlite3_stmt *st = shelf__prepare(lib, "SELECT id, name, added, revoked, last_seen, "
-                                           "json_extract(addresses, '$[0]') FROM devices "
-                                           "WHERE id = ?1");
+    sqlite3_stmt *st = shelf__prepare(lib, "SELECT " PEER_COLUMNS " FROM devices WHERE id = ?1");
     int rc;
 
     memset(p, 0, sizeof *p);
@@ -195,6 +199,35 @@ int shelf_device_lookup(shelf_library *lib, const char *id, shelf_peer *out)
     return SHELF_OK;
 }
 
+int shelf_device_by_library(shelf_library *lib, const char *library, shelf_peer *out)
+{
+    sqlite3_stmt *st;
+    shelf_peer p;
+    int rc;
+
+    if (!lib || !out || out->size < sizeof out->size)
+        return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device lookup: no size") : SHELF_EINVAL;
+    if (!library || strlen(library) != 32 || strspn(library, "0123456789abcdef") != 32)
+        return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid library id '%.80s'", library ? library : "");
+    /* the one seen last, should two ever have said the same */
+    if (!(st = shelf__prepare_kept(lib, "SELECT " PEER_COLUMNS " FROM devices WHERE library = ?1 AND "
+                                        "revoked IS NULL ORDER BY last_seen DESC LIMIT 1")))
+        return lib->err.rc;
+    sqlite3_bind_text(st, 1, library, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_peer(st, &p);
+        shelf__out_fill(out, &p, sizeof p);
+        rc = SHELF_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = shelf__seterr(&lib->err, SHELF_ENOTFOUND, "no paired device has library %s", library);
+    } else {
+        rc = shelf__dberr(lib, "cannot look up a device");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 int shelf_device_list(shelf_library *lib, int all, int (*fn)(void *ud, const shelf_peer *peer),
                       void *ud)
 {
@@ -204,11 +237,9 @@ int shelf_device_list(shelf_library *lib, int all, int (*fn)(void *ud, const she
 
     if (!lib || !fn)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device list: no callback") : SHELF_EINVAL;
-    st = shelf__prepare(lib, all ? "SELECT id, name, added, revoked, last_seen, "
-                                   "json_extract(addresses, '$[0]') FROM devices ORDER BY name, id"
-                                 : "SELECT id, name, added, revoked, last_seen, "
-                                   "json_extract(addresses, '$[0]') FROM devices "
-                                   "WHERE revoked IS NULL ORDER BY name, id");
+    st = shelf__prepare(lib, all ? "SELECT " PEER_COLUMNS " FROM devices ORDER BY name, id"
+                                 : "SELECT " PEER_COLUMNS " FROM devices WHERE revoked IS NULL "
+                                   "ORDER BY name, id");
     if (!st)
         return lib->err.rc;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -223,12 +254,13 @@ int shelf_device_list(shelf_library *lib, int all, int (*fn)(void *ud, const she
     return rc;
 }
 
-int shelf__device_seen(shelf_library *lib, const char *id, const char *address)
+int shelf__device_seen(shelf_library *lib, const char *id, const char *address, const char *library)
 {
     sqlite3_stmt *st = shelf__prepare(lib,
         "UPDATE devices SET last_seen = ?3, addresses = CASE WHEN ?2 IS NULL THEN addresses ELSE\n"
         "  (SELECT json_group_array(a) FROM (SELECT ?2 AS a UNION ALL SELECT value FROM\n"
-        "   json_each(devices.addresses) WHERE value != ?2 LIMIT 8)) END\n"
+        "   json_each(devices.addresses) WHERE value != ?2 LIMIT 8)) END,\n"
+        "  library = coalesce(?4, library)\n"
         "WHERE id = ?1");
     int rc = SHELF_OK;
 
@@ -237,7 +269,10 @@ int shelf__device_seen(shelf_library *lib, const char *id, const char *address)
     if (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
         (address ? sqlite3_bind_text(st, 2, address, -1, SQLITE_STATIC)
                  : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, shelf__now()) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        sqlite3_bind_int64(st, 3, shelf__now()) != SQLITE_OK ||
+        (library && *library ? sqlite3_bind_text(st, 4, library, -1, SQLITE_STATIC)
+                             : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
         rc = shelf__dberr(lib, "cannot write the devices table");
     sqlite3_finalize(st);
     return rc;

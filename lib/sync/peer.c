@@ -52,6 +52,7 @@ typedef struct session {
     const char *self;               /* this device's id */
     const char *name;               /* and name, for the hello */
     char peer[SHELF_DEVICE_ID_LEN + 1];
+    char peer_library[33];          /* its library id, as its hello said ("") */
     const char *where;              /* the address, for messages */
     shelf_sync_stats *st;
     /* sending */
@@ -404,10 +405,10 @@ static int send_hello(session *s)
         json_decref(vec);
         return rc;
     }
-    return send_json(s, json_pack("{s:s, s:i, s:s, s:o, s:I, s:b, s:b, s:i}", "type", "hello",
-                                  "version", PROTOCOL_VERSION, "name", s->name, "vector", vec,
-                                  "keygen", (json_int_t)gen, "zstd", 1, "files", 1, "wait",
-                                  s->timeout));
+    return send_json(s, json_pack("{s:s, s:i, s:s, s:s, s:o, s:I, s:b, s:b, s:i}", "type", "hello",
+                                  "version", PROTOCOL_VERSION, "name", s->name, "library",
+                                  shelf_library_id(s->lib), "vector", vec, "keygen", (json_int_t)gen,
+                                  "zstd", 1, "files", 1, "wait", s->timeout));
 }
 
 static int recv_hello(session *s, shelf__wire_msg *m)
@@ -421,6 +422,7 @@ static int recv_hello(session *s, shelf__wire_msg *m)
         json_t *g = json_object_get(m->root, "keygen");
 
         set_stats_peer(s, m->name);
+        snprintf(s->peer_library, sizeof s->peer_library, "%s", m->library ? m->library : "");
         /* an older peer does not say: it gets no keys frame */
         s->keygen = json_is_integer(g) && json_integer_value(g) >= 0 ? json_integer_value(g) : -1;
         /* and reads only plain frames unless it says otherwise */
@@ -881,7 +883,7 @@ static int run_session(shelf_library *lib, SSL_CTX *ctx, int fd, int we_listen,
     if (rc != SHELF_OK && s.newly_paired && s.refused)
         shelf__device_forget(lib, s.peer);
     if (rc == SHELF_OK)
-        rc = shelf__device_seen(lib, s.peer, we_listen ? NULL : where);
+        rc = shelf__device_seen(lib, s.peer, we_listen ? NULL : where, s.peer_library);
     if (rc == SHELF_OK) {
         (void)SSL_shutdown(s.ssl);
     } else if (!s.said && rc != SHELF_EIO) {

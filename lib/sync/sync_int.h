@@ -49,9 +49,10 @@ int shelf__device_keys(shelf_library *lib, EVP_PKEY **key, X509 **cert, shelf_de
 int shelf__vector_each(shelf_library *lib, int (*fn)(void *ud, const char *device, int64_t counter),
                        void *ud);
 
-/* A paired device was reached: last_seen = now and, when address is not
- * NULL, address first among its addresses. */
-int shelf__device_seen(shelf_library *lib, const char *id, const char *address);
+/* A paired device was reached: last_seen = now; when address is not
+ * NULL, address first among its addresses; when library is not NULL nor
+ * "", its library id (what its hello said). */
+int shelf__device_seen(shelf_library *lib, const char *id, const char *address, const char *library);
 /* Unpair id without a trace (no revocation, no key rotation): a pairing
  * an invitation made that the acceptor then refused.  Best effort. */
 void shelf__device_forget(shelf_library *lib, const char *id);
@@ -165,6 +166,7 @@ typedef struct shelf__wire_msg {
     const char *type;           /* "hello", "changes", "done", "error" */
     int version;                /* hello */
     const char *name;           /* hello: the sender's device name */
+    const char *library;        /* hello: its library id (NULL: it does not say) */
     shelf__wire_vec *vec;       /* hello: its version vector */
     size_t nvec;
     shelf__change *recs;        /* changes */

@@ -60,7 +60,7 @@ static int canonical(const char *id)
 int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m)
 {
     json_t *v = json_object_get(m->root, "version"), *vec = json_object_get(m->root, "vector");
-    json_t *name = json_object_get(m->root, "name"), *c;
+    json_t *name = json_object_get(m->root, "name"), *lib, *c;
     const char *id;
     size_t i = 0;
 
@@ -72,6 +72,12 @@ int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m)
     if (!json_is_string(name) || json_string_length(name) > SHELF_DEVICE_NAME_MAX)
         return bad(e, "hello without a name");
     m->name = json_string_value(name);
+    /* since schema 16; older peers do not say */
+    if ((lib = json_object_get(m->root, "library"))) {
+        m->library = json_string_value(lib);
+        if (!m->library || strlen(m->library) != 32 || strspn(m->library, "0123456789abcdef") != 32)
+            return bad(e, "hello with a library id that is not 32 hex digits");
+    }
     if (!json_is_object(vec))
         return bad(e, "hello without a vector");
     if (json_object_size(vec) > 100000)

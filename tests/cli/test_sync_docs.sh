@@ -3,7 +3,8 @@
 # an emoji and spaces made on one device arrives whole; the same value set
 # on both devices is a conflict on both (shelf conflicts --json, exit 7);
 # shelf patch merge on one device resolves it, and after the next exchange
-# both show the same head and no conflict (exit 0); a 3 MB patch (more
+# both show the same head and no conflict (exit 0); the history names the
+# device that made a version (the library its hello said); a 3 MB patch (more
 # than a frame's worth) travels whole, peer to peer and through a hub.
 . "$(dirname "$0")/lib.sh"
 
@@ -34,6 +35,18 @@ exchange "first exchange"
 expect 0 "the laptop lists it" "$SHELF" -L "$B" --json patch ls
 check "its name arrived intact" "$(json 'j[0]["name"]')" = "$NAME"
 PB=$(json 'j[0]["id"]')
+
+# who made a version: the history names the paired device by the library
+# its hello said (schema 16), this library as such
+LIBA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["library_id"])' "$A/config")
+expect 0 "the laptop's devices" "$SHELF" -L "$B" --json device ls
+check "stage's library id, as its hello said" "$(json 'j[0]["library"]')" = "$LIBA"
+expect 0 "the laptop's history of the patch" "$SHELF" -L "$B" --json patch history "$PB"
+check "made on stage: the device's name" "$(json 'j[0]["who"] + " " + j[0]["device"]')" = "stage $LIBA"
+expect 0 "the same as text" "$SHELF" -L "$B" patch history "$PB"
+contains "with the name in brackets" "$out" "[stage] "
+expect 0 "stage's own history" "$SHELF" -L "$A" --json patch history "$PA"
+check "made here: this library" "$(json 'j[0]["who"]')" = "this library"
 
 expect 0 "cutoff on stage" "$SHELF" -L "$A" patch set "$PA" params/cutoff=1500
 expect 0 "cutoff on the laptop" "$SHELF" -L "$B" patch set "$PB" params/cutoff=900

@@ -493,6 +493,23 @@ TEST(pairing_add_list_rename_remove)
     ASSERT_RC(SHELF_EINVAL, shelf_device_add(a, ic.id, "bad\nname"));
     ASSERT_RC(SHELF_ENOTFOUND, shelf_device_lookup(a, ia.id, NULL));   /* itself: not a peer */
 
+    /* a session's hello says the peer's library: found by it */
+    p.size = sizeof p;
+    ASSERT_RC(SHELF_EINVAL, shelf_device_by_library(a, "0123", &p));
+    ASSERT_RC(SHELF_EINVAL, shelf_device_by_library(a, "0123456789ABCDEF0123456789abcdef", &p));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_device_by_library(a, shelf_library_id(b), &p));
+    ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
+    ASSERT_EQ_STR(p.library, "");
+    ASSERT_OKL(a, shelf__device_seen(a, ib.id, NULL, shelf_library_id(b)));
+    memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    ASSERT_OKL(a, shelf_device_by_library(a, shelf_library_id(b), &p));
+    ASSERT_EQ_STR(p.id, ib.id);
+    ASSERT_EQ_STR(p.library, shelf_library_id(b));
+    ASSERT_OKL(a, shelf__device_seen(a, ib.id, "127.0.0.1:22700", NULL));    /* kept when not said */
+    ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
+    ASSERT_EQ_STR(p.library, shelf_library_id(b));
+
     /* rename, then remove: refused from then on, listed only with all */
     ASSERT_OKL(a, shelf_device_peer_rename(a, ib.id, "Home laptop"));
     ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
@@ -502,6 +519,7 @@ TEST(pairing_add_list_rename_remove)
     ASSERT(strstr(shelf_errmsg(a), "was removed") != NULL);
     ASSERT_RC(SHELF_ENOTFOUND, shelf_device_remove(a, ib.id));
     ASSERT_RC(SHELF_ENOTFOUND, shelf_device_peer_rename(a, ib.id, "x"));
+    ASSERT_RC(SHELF_ENOTFOUND, shelf_device_by_library(a, shelf_library_id(b), &p));
     list[0] = '\0';
     ASSERT_OKL(a, shelf_device_list(a, 0, collect, list));
     ASSERT(strstr(list, ib.id) == NULL);
@@ -514,6 +532,8 @@ TEST(pairing_add_list_rename_remove)
     ASSERT_OKL(a, shelf_device_add(a, ib.id, "Laptop"));
     ASSERT_OKL(a, shelf_device_lookup(a, ib.id, &p));
     ASSERT_EQ_INT(p.revoked, 0);
+    ASSERT_EQ_STR(p.name, "Laptop");
+    ASSERT_OKL(a, shelf_device_by_library(a, shelf_library_id(b), &p));
     ASSERT_EQ_STR(p.name, "Laptop");
 
     /* kept across a reopen */
