@@ -64,9 +64,38 @@ int cli_fail(shelf_library *lib, int rc)
     return cli_exit_for(rc);
 }
 
+/* An upgrade of the catalog that takes a while (migration 15 at a million
+ * samples: 30 s) says how far it is on a terminal, and that it ended. */
+typedef struct open_watch {
+    const cli *c;
+    shelf_open_progress last;
+    int shown;
+} open_watch;
+
+static void on_open_progress(void *ud, const shelf_open_progress *p)
+{
+    open_watch *w = ud;
+    char line[160];
+
+    w->last = *p;
+    if (!w->c->tty || w->c->quiet || (!w->shown && p->seconds < 0.5))
+        return;
+    w->shown = 1;
+    if (p->total)
+        snprintf(line, sizeof line, "upgrading the catalog (step %d of %d): %lld/%lld samples (%.0f%%), %.0f s",
+                 p->step - p->from, p->to - p->from, (long long)p->done, (long long)p->total,
+                 100.0 * (double)p->done / (double)p->total, p->seconds);
+    else
+        snprintf(line, sizeof line, "upgrading the catalog (step %d of %d), %.0f s", p->step - p->from,
+                 p->to - p->from, p->seconds);
+    fprintf(stderr, "\r%-79.79s", line);
+    (void)fflush(stderr);   /* a progress line that does not show is not an error */
+}
+
 int cli_open(const cli *c, int flags, shelf_library **lib)
 {
     char dir[4096], *msg = NULL;
+    open_watch w = { c, { 0 }, 0 };
     int rc;
 
     if (c->library)
@@ -75,7 +104,10 @@ int cli_open(const cli *c, int flags, shelf_library **lib)
         cli_error("no library folder: use -L DIR or set SHELF_LIBRARY");
         return EXIT_USAGE;
     }
-    rc = shelf_library_open(dir, flags, lib, &msg);
+    rc = shelf_library_open_cb(dir, flags, on_open_progress, &w, lib, &msg);
+    if (w.shown)
+        fprintf(stderr, "\r%-79s\rshelf: %s the catalog from schema %d to %d in %.0f s\n", "",
+                rc == SHELF_OK ? "upgraded" : "could not upgrade", w.last.from, w.last.to, w.last.seconds);
     if (rc != SHELF_OK) {
         if (rc == SHELF_ENOTFOUND)
             cli_error("%s (create one with 'shelf init')", msg ? msg : shelf_strerror(rc));

@@ -135,6 +135,30 @@ typedef struct shelf_library shelf_library;
 SHELF_API int shelf_library_open(const char *dir, int flags,
                                  shelf_library **out, char **errmsg);
 
+/*
+ * How a long open goes: the catalog being upgraded from schema from to
+ * to, migration step (from + 1 .. to) running, seconds since the upgrade
+ * began; where the step counts rows (migration 15 indexes every sample's
+ * words again: 30 s at a million), done of total, else both 0.
+ */
+typedef struct shelf_open_progress {
+    size_t size;              /* sizeof(shelf_open_progress), set by the library */
+    int from, to, step;
+    int64_t done, total;
+    double seconds;
+} shelf_open_progress;
+typedef void (*shelf_open_progress_cb)(void *ud, const shelf_open_progress *p);
+
+/*
+ * shelf_library_open that calls cb (when not NULL), on this thread, while
+ * it upgrades the catalog: when a step starts, after every batch of rows
+ * and about every quarter of a second, and once at the end with done ==
+ * total (a step counting no rows: 0).  Not at all when nothing is to be
+ * upgraded.
+ */
+SHELF_API int shelf_library_open_cb(const char *dir, int flags, shelf_open_progress_cb cb, void *ud,
+                                    shelf_library **out, char **errmsg);
+
 /* Close a library handle and release its resources.  NULL is ignored. */
 SHELF_API void shelf_library_close(shelf_library *lib);
 

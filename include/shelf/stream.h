@@ -359,6 +359,11 @@ typedef struct shelf_stream_stats {
                                 a looping voice under shelf_stream_feed) */
     uint64_t feed_frames;    /* source frames shelf_stream_feed copied out of
                                 heads, rings and loop RAM */
+    uint64_t mix_run_frames; /* of mix_frames, those mixed in runs: frames
+                                of one chunk with no loop turn, crossfade,
+                                release or fade on the way, by a loop that
+                                checks none of these (the same arithmetic:
+                                renders are bit-identical either way) */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

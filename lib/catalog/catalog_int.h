@@ -53,6 +53,7 @@ struct shelf_library {
     char memindex_why[128];
     char library_id[33];      /* from the config: names this library as a device */
     int tx_depth;             /* shelf__begin nesting: above 1, savepoints */
+    const struct shelf__migrate_watch *watch; /* shelf_library_open_cb, while it opens */
     /* sync (lib/sync/state.c): the share of samples one run may remove
      * (percent; 0: the default, 50), the samples at its start and how
      * many it removed so far */
@@ -80,6 +81,13 @@ struct shelf_library {
  * transaction.  SHELF_EVERSION when db is newer than this code.
  */
 int shelf__schema_migrate(shelf_library *lib, int target);
+/* What shelf__schema_migrate tells while it works (shelf_library_open_cb). */
+typedef struct shelf__migrate_watch {
+    shelf_open_progress_cb cb;
+    void *ud;
+} shelf__migrate_watch;
+/* Rows a migration fills in one batch (tests lower it). */
+extern int shelf__migrate_batch;
 
 /* Set lib->err from the database's last error, with context; returns SHELF_EDB
  * (or SHELF_EBUSY when the database was locked, SHELF_EPERM on a read-only

@@ -265,6 +265,13 @@ static int disk_full(shelf_library *lib)
 
 int shelf_library_open(const char *dir, int flags, shelf_library **out, char **errmsg)
 {
+    return shelf_library_open_cb(dir, flags, NULL, NULL, out, errmsg);
+}
+
+int shelf_library_open_cb(const char *dir, int flags, shelf_open_progress_cb cb, void *ud,
+                          shelf_library **out, char **errmsg)
+{
+    shelf__migrate_watch watch = { cb, ud };
     shelf_library *lib;
     char *cfg = NULL, *db = NULL, *objs = NULL;
     struct stat sb;
@@ -332,8 +339,10 @@ int shelf_library_open(const char *dir, int flags, shelf_library **out, char **e
      * moment can answer SQLITE_BUSY at once, without the busy handler (seen
      * with two imports into a new library): open it again a few times. */
     for (int tries = 0;; tries++) {
+        lib->watch = cb ? &watch : NULL;
         if ((rc = open_db(lib, fresh)) == SHELF_OK)
             rc = lib->readonly ? check_schema(lib) : shelf__schema_migrate(lib, SHELF__SCHEMA_VERSION);
+        lib->watch = NULL;
         if (rc != SHELF_EBUSY || tries == 20)
             break;
         sqlite3_close_v2(lib->db);

@@ -6,6 +6,7 @@
  * defaults, so old libraries keep working.  See doc/formats.md.
  */
 #include <stdio.h>
+#include <string.h>
 #include "catalog_int.h"
 
 /* The wall clock in Unix milliseconds, inside SQL (no application
@@ -42,6 +43,15 @@
     "coalesce(" r ".title, '') || ' ' || coalesce(" r ".author, '') || ' ' ||\n"             \
     "    coalesce(" r ".comment, '') || ' ' || coalesce(" r ".genre, '') || ' ' ||\n"        \
     "    coalesce(" r ".kit, '') || ' ' || coalesce(" r ".instrument, '')"
+
+/* Migration 15's refill of samples_fts, samples with ids in (?1, ?2]. */
+#define FTS15_FILL                                                                            \
+    "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"                     \
+    "  SELECT s.id, s.name, s.relpath,\n"                                                     \
+    "    " FTS_TAGS("s.id") ",\n"                                                             \
+    "    s.category,\n"                                                                       \
+    "    " FTS_META("s") "\n"                                                                 \
+    "  FROM samples s WHERE s.id > ?1 AND s.id <= ?2"
 
 static const char *const migrations[] = {
     /* 1: the first schema. */
@@ -783,12 +793,7 @@ static const char *const migrations[] = {
     "DROP TRIGGER samples_fts_au;\n"
     "DROP TABLE samples_fts;\n"
     SAMPLES_FTS_TABLE
-    "INSERT INTO samples_fts(rowid, name, words, tags, category, meta)\n"
-    "  SELECT s.id, s.name, s.relpath,\n"
-    "    " FTS_TAGS("s.id") ",\n"
-    "    s.category,\n"
-    "    " FTS_META("s") "\n"
-    "  FROM samples s;\n"
+    /* then FTS15_FILL for every sample, in batches (fill_fts) */
     "CREATE TRIGGER samples_fts_ai AFTER INSERT ON samples BEGIN\n"
     "  INSERT INTO samples_fts(rowid, name, words, tags, category, meta) VALUES(new.id, new.name,\n"
     "    new.relpath, '', new.category,\n"
@@ -809,9 +814,83 @@ static const char *const migrations[] = {
     "ALTER TABLE devices ADD COLUMN library TEXT;\n",
 };
 
+int shelf__migrate_batch = 20000;
+
+/* What a migration tells its watcher (lib->watch): its step, rows done of
+ * total, since t0; ticks of SQLite's progress handler tell it again every
+ * quarter of a second. */
+typedef struct migrate_ctx {
+    shelf_library *lib;
+    shelf_open_progress p;
+    double t0, last;
+} migrate_ctx;
+
+static void tell(migrate_ctx *m)
+{
+    m->last = shelf__monotonic();
+    m->p.seconds = m->last - m->t0;
+    m->lib->watch->cb(m->lib->watch->ud, &m->p);
+}
+
+static int on_tick(void *ud)
+{
+    migrate_ctx *m = ud;
+
+    if (shelf__monotonic() - m->last >= 0.25)
+        tell(m);
+    return 0;                   /* never interrupts */
+}
+
+/* Migration 15's refill of samples_fts, a batch of ids at a time so that
+ * the watcher hears how far it is. */
+static int fill_fts(migrate_ctx *m)
+{
+    shelf_library *lib = m->lib;
+    sqlite3_stmt *hi = NULL, *ins = NULL;
+    int64_t lo = 0, top;
+    int rc = SHELF_OK;
+
+    if ((rc = shelf__query_int(lib, "SELECT count(*) FROM samples", NULL, &m->p.total)) != SHELF_OK)
+        return rc;
+    if (!(hi = shelf__prepare(lib, "SELECT coalesce((SELECT id FROM samples WHERE id > ?1 ORDER BY id "
+                                   "LIMIT 1 OFFSET ?2), (SELECT max(id) FROM samples))")) ||
+        !(ins = shelf__prepare(lib, FTS15_FILL))) {
+        rc = lib->err.rc;
+        goto out;
+    }
+    while (m->p.done < m->p.total) {
+        sqlite3_bind_int64(hi, 1, lo);
+        sqlite3_bind_int64(hi, 2, shelf__migrate_batch - 1);
+        if (sqlite3_step(hi) != SQLITE_ROW) {
+            rc = shelf__dberr(lib, "schema migration 15");
+            goto out;
+        }
+        top = sqlite3_column_int64(hi, 0);
+        sqlite3_reset(hi);
+        sqlite3_bind_int64(ins, 1, lo);
+        sqlite3_bind_int64(ins, 2, top);
+        if (top <= lo || sqlite3_step(ins) != SQLITE_DONE) {
+            rc = top <= lo ? shelf__seterr(&lib->err, SHELF_EDB, "schema migration 15: samples changed "
+                                                                 "while it ran")
+                           : shelf__dberr(lib, "schema migration 15");
+            goto out;
+        }
+        m->p.done += sqlite3_changes(lib->db);
+        sqlite3_reset(ins);
+        lo = top;
+        if (lib->watch)
+            tell(m);
+    }
+out:
+    sqlite3_finalize(hi);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
 int shelf__schema_migrate(shelf_library *lib, int target)
 {
     sqlite3_stmt *st;
+    migrate_ctx m;
     char set[64];
     int v, rc;
 
@@ -833,14 +912,41 @@ int shelf__schema_migrate(shelf_library *lib, int target)
                            lib->path, v, SHELF__SCHEMA_VERSION);
         goto fail;
     }
-    for (; v < target; v++)
+    memset(&m, 0, sizeof m);
+    m.lib = lib;
+    m.p.size = sizeof m.p;
+    m.p.from = v;
+    m.p.to = target;
+    m.t0 = shelf__monotonic();
+    /* a new catalog (version 0) is created, not upgraded, and a current
+     * one not at all: nothing to tell */
+    if (lib->watch && (v == 0 || v >= target))
+        lib->watch = NULL;
+    if (lib->watch)
+        sqlite3_progress_handler(lib->db, 20000, on_tick, &m);
+    for (rc = SHELF_OK; v < target && rc == SHELF_OK; v++) {
+        m.p.step = v + 1;
+        m.p.done = m.p.total = 0;
+        if (lib->watch)
+            tell(&m);
         if (sqlite3_exec(lib->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
             char what[64];
 
             snprintf(what, sizeof what, "schema migration %d", v + 1);
             rc = shelf__dberr(lib, what);
-            goto fail;
+        } else if (v + 1 == 15) {
+            rc = fill_fts(&m);
         }
+    }
+    if (lib->watch) {
+        sqlite3_progress_handler(lib->db, 0, NULL, NULL);
+        if (rc == SHELF_OK) {
+            m.p.done = m.p.total;
+            tell(&m);
+        }
+    }
+    if (rc != SHELF_OK)
+        goto fail;
     snprintf(set, sizeof set, "PRAGMA user_version=%d", v);
     if ((rc = shelf__exec(lib, set)) != SHELF_OK)
         goto fail;

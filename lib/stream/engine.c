@@ -920,6 +920,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.mirror_fallbacks = atomic_load(&s->c_mirror_fallbacks);
     st.mix_frames = atomic_load(&s->c_mix_frames);
     st.feed_frames = atomic_load(&s->c_feed_frames);
+    st.mix_run_frames = atomic_load(&s->c_mix_run_frames);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -1224,6 +1225,70 @@ static int block_done(shelf_stream *s, shelf__sample *sm, shelf__voice *v, uint6
     return 1;
 }
 
+/* Runs shorter than this take the general loop (its checks cost less than
+ * setting a run up). */
+#define MIX_RUN_MIN 4
+
+/* 0 renders every frame through the general loop (tests compare the two). */
+int shelf__stream_mix_runs = 1;
+
+/* How many steps from pos (32.32, by step) keep the frame, and the one the
+ * run ends at, at most last; at most left. */
+static uint32_t run_steps(uint64_t pos, uint64_t step, int64_t last, uint32_t left)
+{
+    uint64_t room, n;
+
+    if (last < 0 || (int64_t)(pos >> 32) > last)
+        return 0;
+    room = (((uint64_t)last << 32) | 0xffffffffu) - pos;
+    if (!step)
+        return left;
+    n = room / step;            /* steps until the one past last */
+    return n < left ? (uint32_t)n : left;
+}
+
+/*
+ * m frames of a voice whose frames [cstart, ...) are at cbase (ch
+ * channels), from pos by step, times g, added to out (stereo); the last
+ * frame's values into last.  Exactly the general loop's arithmetic, so a
+ * render is the same bit for bit whichever way a frame went.  Returns the
+ * position after.
+ */
+static uint64_t mix_run(const float *cbase, int64_t cstart, int ch, uint64_t pos, uint64_t step, float g,
+                        uint32_t m, float *out, float *last)
+{
+    float l = 0, r = 0;
+    uint32_t k;
+
+    if (ch == 1) {
+        for (k = 0; k < m; k++, pos += step) {
+            const float *a = cbase + ((int64_t)(pos >> 32) - cstart);
+            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
+
+            l = a[0] + (a[1] - a[0]) * frac;
+            l *= g;
+            out[2 * k] += l;
+            out[2 * k + 1] += l;
+        }
+        r = l;
+    } else {
+        for (k = 0; k < m; k++, pos += step) {
+            const float *a = cbase + (size_t)((int64_t)(pos >> 32) - cstart) * (size_t)ch;
+            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
+
+            l = a[0] + (a[ch] - a[0]) * frac;
+            r = a[1] + (a[ch + 1] - a[1]) * frac;
+            l *= g;
+            r *= g;
+            out[2 * k] += l;
+            out[2 * k + 1] += r;
+        }
+    }
+    last[0] = l;
+    last[1] = r;
+    return pos;
+}
+
 /* Add frames of v to out; returns 0 once the voice has ended. */
 static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out)
 {
@@ -1252,6 +1317,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
      * after its end walked down (frame i with i + (end - start)), which
      * lead into end - 1 where it jumps to. */
     int64_t bxf_top = -1;
+    uint32_t run_frames = 0;
 
     take_drop(s, v);
     if (v->loops && sm->loop_mode != SHELF_LOOP_FORWARD) {
@@ -1273,6 +1339,27 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
         int gap = 0;
         float l, r;
 
+        /* The common case in a run: both frames of every step in the chunk
+         * at hand, no turn, wrap, crossfade, release or fade.  The same
+         * arithmetic in a loop without the checks (mix_run). */
+        if (cbase && tend < 0 && !v->rel_total && !v->starved && !v->fade_in &&
+            shelf__stream_mix_runs && (int64_t)(pos >> 32) >= cstart) {
+            int64_t top = cend < sm->frames ? cend : sm->frames;
+            uint32_t m;
+
+            if (lend && lend < top)
+                top = lend;
+            if (xf_at < top - 1)
+                top = xf_at + 1;
+            /* every step k of the run, and the one after it, at i <= top - 2 */
+            if ((m = run_steps(pos, v->step, top - 2, frames - f)) >= MIX_RUN_MIN) {
+                pos = mix_run(cbase, cstart, ch, pos, v->step, v->gain * env, m, out + 2 * f, v->last);
+                v->played_any = 1;
+                run_frames += m;
+                f += m - 1;
+                continue;
+            }
+        }
         if (tend >= 0 && !v->turned && (int64_t)(pos >> 32) >= tend) {
             /* At the loop's last frame: turn there. */
             v->turned = 1;
@@ -1396,6 +1483,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     atomic_store_explicit(&v->lap, lap, memory_order_release);
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->c_mix_frames, f, memory_order_relaxed);
+    if (run_frames)
+        atomic_fetch_add_explicit(&s->c_mix_run_frames, run_frames, memory_order_relaxed);
     return block_done(s, sm, v, pos, ended);
 }
 

@@ -364,6 +364,7 @@ struct shelf_stream {
     _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
+    _Atomic uint64_t c_mix_run_frames; /* of them, mixed in runs (mix_run) */
     _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
@@ -411,6 +412,9 @@ double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);
+/* 1 (the default): runs of frames in one chunk are mixed by a loop of
+ * their own; 0: every frame through the general loop (tests). */
+extern int shelf__stream_mix_runs;
 
 /* health.c */
 void shelf__health_free(struct shelf__health *h);

@@ -1246,6 +1246,67 @@ TEST(migrate_v1)
     ASSERT_EQ_INT(db_int(dir, "PRAGMA user_version"), SHELF__SCHEMA_VERSION);
 }
 
+/* An upgrade tells how far it is: every step in order, migration 15's
+ * samples a batch at a time, the end; an open with nothing to upgrade and
+ * a new library tell nothing. */
+typedef struct watch_log {
+    int calls, from, to, last_step, steps_in_order, fts_done[8], nfts;
+    int64_t fts_total;
+    double seconds;
+} watch_log;
+
+static void on_watch(void *ud, const shelf_open_progress *p)
+{
+    watch_log *w = ud;
+
+    w->calls++;
+    w->from = p->from;
+    w->to = p->to;
+    w->steps_in_order &= p->step >= w->last_step && p->step > p->from && p->step <= p->to;
+    w->last_step = p->step;
+    w->seconds = p->seconds;
+    if (p->step == 15 && p->total && w->nfts < 8) {
+        w->fts_total = p->total;
+        w->fts_done[w->nfts++] = (int)p->done;
+    }
+}
+
+TEST(migrate_tells_progress)
+{
+    char dir[PATH_MAX], fresh[PATH_MAX], *msg = NULL;
+    watch_log w = { .steps_in_order = 1 };
+    shelf_library *lib;
+    int64_t ids[8];
+
+    test_pathf(dir, sizeof dir, "%s/old", test_tmpdir());
+    make_v1_library(dir);
+    shelf__migrate_batch = 1;
+    ASSERT_OK(shelf_library_open_cb(dir, 0, on_watch, &w, &lib, &msg));
+    shelf__migrate_batch = 20000;
+    ASSERT_EQ_INT(w.from, 1);
+    ASSERT_EQ_INT(w.to, SHELF__SCHEMA_VERSION);
+    ASSERT(w.steps_in_order);
+    ASSERT_EQ_INT(w.last_step, SHELF__SCHEMA_VERSION);
+    ASSERT(w.calls >= SHELF__SCHEMA_VERSION - 1 + 2);   /* each step, two batches, the end */
+    ASSERT(w.seconds >= 0);
+    /* migration 15: its two samples one batch each */
+    ASSERT_EQ_INT(w.fts_total, 2);
+    ASSERT(w.nfts >= 2);
+    ASSERT_EQ_INT(w.fts_done[0], 1);
+    ASSERT_EQ_INT(w.fts_done[w.nfts - 1], 2);
+    ASSERT_EQ_INT(search(lib, "strings", ids, 8), 1);     /* filled in batches, all there */
+    ASSERT_EQ_INT(search(lib, "kick", ids, 8), 1);
+    shelf_library_close(lib);
+    memset(&w, 0, sizeof w);
+    ASSERT_OK(shelf_library_open_cb(dir, 0, on_watch, &w, &lib, &msg));
+    shelf_library_close(lib);
+    ASSERT_EQ_INT(w.calls, 0);
+    test_pathf(fresh, sizeof fresh, "%s/new", test_tmpdir());
+    ASSERT_OK(shelf_library_open_cb(fresh, SHELF_OPEN_CREATE, on_watch, &w, &lib, &msg));
+    shelf_library_close(lib);
+    ASSERT_EQ_INT(w.calls, 0);
+}
+
 /* ---- allocation failures ------------------------------------------------------------ */
 
 /*
@@ -1612,6 +1673,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(remove_shared_blob),
         TEST_ENTRY(readonly),
         TEST_ENTRY(migrate_v1),
+        TEST_ENTRY(migrate_tells_progress),
         TEST_ENTRY(alloc_hook_reaches_jansson_and_sqlite),
         TEST_ENTRY(alloc_fail_open),
         TEST_ENTRY(alloc_fail_search),

@@ -2059,6 +2059,78 @@ TEST(loop_modes_bitexact)
     free(fwd);
 }
 
+/* Renders with runs (mix_run) and with every frame through the general
+ * loop are the same bit for bit: plain notes at many pitches, releases,
+ * streamed and from RAM, forward loops with a crossfade, backward and
+ * alternating ones; and the runs did most of the mixing. */
+static void same_pcm(const float *a, const float *b, int64_t frames, const char *what)
+{
+    int64_t i;
+
+    if (memcmp(a, b, (size_t)frames * 2 * sizeof *a) == 0)
+        return;
+    for (i = 0; i < 2 * frames && a[i] == b[i]; i++)
+        ;
+    test__fail(__FILE__, __LINE__, "%s: sample %lld differs: %.9g != %.9g", what, (long long)i, a[i], b[i]);
+}
+
+TEST(mix_runs_bitexact)
+{
+    const char *dir = test_tmpdir(), *ldir = test_tmpdir();
+    char paths[3][PATH_MAX], lpaths[3][PATH_MAX];
+    const char *pp[3] = { paths[0], paths[1], paths[2] }, *lpp[3] = { lpaths[0], lpaths[1], lpaths[2] };
+    shelf_notes *n = parse(script), *ln = parse(loop_script);
+    shelf_stream_stats on, off, disk;
+    int64_t fr_on, fr_off, fr_disk;
+    float *a, *b, *c;
+
+    make_set(dir, paths);
+    make_loop_set(ldir, lpaths);
+    a = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_on, &on);
+    shelf__stream_mix_runs = 0;
+    b = render(n, pp, small_opts(SHELF_STREAM_RAM), &fr_off, &off);
+    shelf__stream_mix_runs = 1;
+    c = render(n, pp, small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT), &fr_disk, &disk);
+    ASSERT_EQ_INT(fr_on, fr_off);
+    ASSERT_EQ_INT(fr_on, fr_disk);
+    same_pcm(a, b, fr_on, "runs against frames");
+    same_pcm(a, c, fr_on, "RAM against streamed");
+    printf("    %llu of %llu frames mixed in runs\n", (unsigned long long)on.mix_run_frames,
+           (unsigned long long)on.mix_frames);
+    ASSERT_EQ_INT(on.mix_frames, off.mix_frames);
+    ASSERT(on.mix_run_frames > on.mix_frames * 9 / 10);
+    ASSERT(disk.mix_run_frames > disk.mix_frames * 9 / 10);
+    ASSERT_EQ_INT(off.mix_run_frames, 0);
+    ASSERT_EQ_INT(disk.underruns, 0);
+    free(a);
+    free(b);
+    free(c);
+
+    /* loops: forward with a crossfade, then backward and alternating */
+    a = render(ln, lpp, small_opts(SHELF_STREAM_RAM), &fr_on, &on);
+    shelf__stream_mix_runs = 0;
+    b = render(ln, lpp, small_opts(SHELF_STREAM_RAM), &fr_off, &off);
+    shelf__stream_mix_runs = 1;
+    ASSERT_EQ_INT(fr_on, fr_off);
+    same_pcm(a, b, fr_on, "forward loops");
+    ASSERT(on.loop_wraps >= 8);
+    ASSERT(on.mix_run_frames > on.mix_frames / 2);
+    free(a);
+    free(b);
+    a = render_modes("backward", "alternating", "backward xfade=100", lpp, SHELF_STREAM_RAM, &fr_on, &on);
+    shelf__stream_mix_runs = 0;
+    b = render_modes("backward", "alternating", "backward xfade=100", lpp, SHELF_STREAM_RAM, &fr_off, &off);
+    shelf__stream_mix_runs = 1;
+    ASSERT_EQ_INT(fr_on, fr_off);
+    same_pcm(a, b, fr_on, "backward and alternating loops");
+    ASSERT(on.loop_wraps >= 8);
+    ASSERT(on.mix_run_frames > 0);
+    free(a);
+    free(b);
+    shelf_notes_free(n);
+    shelf_notes_free(ln);
+}
+
 /* "loop SAMPLE file" plays a file's backward and alternating loops as the
  * same points written with their mode (a backward one crossfaded too);
  * mode= overrides the file's; a crossfade on a file's alternating loop is
@@ -2989,6 +3061,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_backward_xfade_order), TEST_ENTRY(loop_modes_bitexact),
+        TEST_ENTRY(mix_runs_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
         TEST_ENTRY(loop_modes_limits), TEST_ENTRY(loop_ram_bound_raised),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
