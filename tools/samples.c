@@ -15,7 +15,7 @@ const char *tool_who(shelf_library *lib, const char *device, char *buf, size_t s
     peer.size = sizeof peer;
     if (!strcmp(device, shelf_library_id(lib)))
         snprintf(buf, size, "this library");
-    else if (strlen(device) == 32 && shelf_device_by_library(lib, device, &peer) == SHELF_OK && peer.name[0])
+    else if (shelf_device_by_library(lib, device, &peer) == SHELF_OK && peer.name[0])
         snprintf(buf, size, "%s", peer.name);
     else
         snprintf(buf, size, "%s", device);

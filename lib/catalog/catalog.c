@@ -104,15 +104,15 @@ int shelf__cursor_ids(shelf_library *lib, const char *ids, shelf_cursor **out)
 {
     static const char sql[] = "SELECT " SAMPLE_COLUMNS " FROM json_each(?1) j JOIN samples s ON "
                               "s.id = j.value" SAMPLE_JOINS " ORDER BY j.key";
-    sqlite3_stmt *st;
     int kept = !lib->page_busy;
+    sqlite3_stmt *st;
 
     *out = NULL;
-    if (kept && !lib->page_st && !(lib->page_st = shelf__prepare(lib, sql)))
-        return lib->err.rc;
+    if (kept && !lib->page_st)
+        lib->page_st = shelf__prepare(lib, sql);
     if (!(st = kept ? lib->page_st : shelf__prepare(lib, sql)))
         return lib->err.rc;
-    lib->page_busy |= kept;
+    lib->page_busy = 1;
     if (sqlite3_bind_text(st, 1, ids, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
         int rc = shelf__dberr(lib, "search");
 
@@ -340,7 +340,7 @@ int shelf_catalog_path(shelf_library *lib, const shelf_sample *s, char **out)
     *out = NULL;
     if (s->blob) {
         /* the name is a path component: 64 hex digits and nothing else */
-        if (strlen(s->blob) != 64 || strspn(s->blob, "0123456789abcdef") != 64)
+        if (!shelf__is_hash_hex(s->blob))
             return shelf__seterr(&lib->err, SHELF_EINVAL, "sample %lld: bad copy name",
                                  (long long)s->id);
         *out = shelf__store_path(&lib->store, s->blob);

@@ -380,13 +380,13 @@ void shelf__memindex_rehome(shelf__memindex *ix)
 
 static uint32_t item_of(const shelf__memindex *ix, int64_t id);
 
-static int64_t popcount_all(const shelf__memindex *ix)
+POPCNT_CLONES static int64_t popcount(const uint64_t *b, size_t words)
 {
     int64_t n = 0;
     size_t w;
 
-    for (w = 0; w < ix->words; w++)
-        n += __builtin_popcountll(ix->all[w]);
+    for (w = 0; w < words; w++)
+        n += __builtin_popcountll(b[w]);
     return n;
 }
 
@@ -394,7 +394,7 @@ void shelf__memindex_counts(const shelf__memindex *ix, uint64_t *items, uint64_t
 {
     *items = *added = 0;
     if (ix) {
-        *items = (uint64_t)popcount_all(ix);
+        *items = (uint64_t)popcount(ix->all, ix->words);
         *added = ix->nlive;
     }
 }
@@ -1913,7 +1913,6 @@ static void prefix_bits_built(evalctx *e, const char *tok, uint8_t mask, uint64_
     }
 }
 
-
 /* The items a phrase or a filter found when asked key, if nothing changed
  * since: ORed into out, 1; else 0.  Typing "fav:yes pad" asks for
  * fav:yes at every key. */
@@ -1954,6 +1953,7 @@ static void kept_put(shelf__memindex *ix, const char *key, const uint64_t *items
     ix->kept[old].used = ++ix->kept_clock;
     memcpy(ix->kept[old].items, items, ix->words * 8);
 }
+
 /*
  * Phrases ("vol 2", kick-03, name:"warm pad"): the items whose text has
  * the words of text next to each other, in column col (FTS5's name, words)
@@ -2395,16 +2395,6 @@ static uint64_t *eval(evalctx *e, const qnode *q)
 }
 
 /* ----- pages -------------------------------------------------------------------- */
-
-POPCNT_CLONES static int64_t popcount(const uint64_t *b, size_t words)
-{
-    int64_t n = 0;
-    size_t w;
-
-    for (w = 0; w < words; w++)
-        n += __builtin_popcountll(b[w]);
-    return n;
-}
 
 /* 1 when q looks for a word somewhere (not only under a negation). */
 static int has_words(const qnode *q)

@@ -144,6 +144,8 @@ void shelf__sha256_free(shelf__sha256 *h);
 void shelf__sha256_mem(const void *data, size_t n, uint8_t out[SHELF_HASH_BYTES]);
 void shelf__hex(const uint8_t *bytes, size_t n, char *out);
 int shelf__is_hash_hex(const char *s);
+/* 1 when s is exactly n lowercase hex digits (a library id: 32). */
+int shelf__is_hex(const char *s, size_t n);
 
 /*
  * Hash an open file from its current offset to its end with a caller buffer;

@@ -101,14 +101,19 @@ void shelf__hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-int shelf__is_hash_hex(const char *s)
+int shelf__is_hex(const char *s, size_t n)
 {
     size_t i;
 
-    for (i = 0; i < 2 * SHELF_HASH_BYTES; i++)
+    for (i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return s[i] == '\0';
+}
+
+int shelf__is_hash_hex(const char *s)
+{
+    return shelf__is_hex(s, 2 * SHELF_HASH_BYTES);
 }
 
 int shelf__sha256_path(const char *path, void *buf, size_t bufsize, char hex[SHELF_HASH_HEX],

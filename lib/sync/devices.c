@@ -37,7 +37,6 @@ static void row_peer(sqlite3_stmt *st, shelf_peer *p)
 /* The columns row_peer reads. */
 #define PEER_COLUMNS "id, name, added, revoked, last_seen, json_extract(addresses, '$[0]'), library"
 
-
 /* The row of id (canonical) into *p: SHELF_OK, SHELF_ENOTFOUND, or a
  * database error. */
 static int peer_get(shelf_library *lib, const char *id, shelf_peer *p)
@@ -207,7 +206,7 @@ int shelf_device_by_library(shelf_library *lib, const char *library, shelf_peer 
 
     if (!lib || !out || out->size < sizeof out->size)
         return lib ? shelf__seterr(&lib->err, SHELF_EINVAL, "invalid device lookup: no size") : SHELF_EINVAL;
-    if (!library || strlen(library) != 32 || strspn(library, "0123456789abcdef") != 32)
+    if (!library || !shelf__is_hex(library, 32))
         return shelf__seterr(&lib->err, SHELF_EINVAL, "invalid library id '%.80s'", library ? library : "");
     /* the one seen last, should two ever have said the same */
     if (!(st = shelf__prepare_kept(lib, "SELECT " PEER_COLUMNS " FROM devices WHERE library = ?1 AND "

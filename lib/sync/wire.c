@@ -75,7 +75,7 @@ int shelf__wire_hello(shelf__err *e, shelf__wire_msg *m)
     /* since schema 16; older peers do not say */
     if ((lib = json_object_get(m->root, "library"))) {
         m->library = json_string_value(lib);
-        if (!m->library || strlen(m->library) != 32 || strspn(m->library, "0123456789abcdef") != 32)
+        if (!m->library || !shelf__is_hex(m->library, 32))
             return bad(e, "hello with a library id that is not 32 hex digits");
     }
     if (!json_is_object(vec))
