@@ -42,7 +42,7 @@ t.apiGet = async (p) => {
  * Debian's chromium, headless (never a downloaded browser), with one page
  * of the given viewport; run(page), a throw counted as a failed check with
  * a screenshot; then the check that the page logged no script error or
- * CSP violation (a console error that expected(text) does not claim), and
+ * CSP violation (a console error that expected(text, url) does not claim), and
  * the browser closed.
  */
 t.session = async (viewport, run, expected) => {
@@ -62,8 +62,9 @@ t.session = async (viewport, run, expected) => {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => {
-        if (m.type() === 'error' && !(expected && expected(m.text())))
-            errors.push(m.text());
+        /* a failed load names its address, so that a failure says which */
+        if (m.type() === 'error' && !(expected && expected(m.text(), m.location().url)))
+            errors.push(m.location().url ? `${m.text()} (${m.location().url})` : m.text());
     });
     try {
         await run(page);

@@ -52,7 +52,13 @@ async function ready(page, want) {
 async function main() {
     /* The requests that must fail: a wrong password (403), the stale apply (409). */
     const refused = [];
-    await T.session({ width: 1400, height: 900 }, run, (text) => {
+    await T.session({ width: 1400, height: 900 }, run, (text, where) => {
+        /* café's file was deleted behind the catalog's back (the setup);
+         * the page may warm its audio (prefetch of the row after the one
+         * selected when the first answer lands after focus left the
+         * search box), and the server rightly answers 404 */
+        if (/status of 404/.test(text) && where && where.endsWith(`/api/samples/${env.SHELF_CAFE}/audio`))
+            return true;
         const st = /status of (403|409)/.exec(text);
         if (st)
             refused.push(st[1]);
