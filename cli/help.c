@@ -448,7 +448,8 @@ static const cmd_doc cmd_docs[] = {
       "of the primaries (to check the mirror); --recheck:\n"
       "a failed primary is tried again after MS of the\n"
       "render's run (500); --loop-ram: a backward or\n"
-      "alternating loop may hold MB of RAM (16 by default)" },
+      "alternating loop of up to MB (16) is held whole in\n"
+      "RAM, a longer one streams" },
     { NULL, "cache pin, cache unpin, cache stats", "cache pin|unpin ID|PATH... | stats [--load] [--budget MB]",
       "samples kept whole in RAM while performing" },
     { NULL, "setlist new, setlist add, setlist drop, setlist rm, setlist ls, setlist show, setlist mirror, "

@@ -81,11 +81,12 @@ typedef struct shelf_stream_opts {
      * shelf_stress_run ignore it (a stress run's mirrors are in
      * shelf_stress_opts). */
     const char *const *mirrors;
-    /* Most decoded bytes (frames x channels x 4) that one backward or
-     * alternating loop, with a backward loop's crossfade, may hold in RAM
-     * (shelf_stream_set_loop_opts): 0 is SHELF_STREAM_LOOP_RAM_MAX (16
-     * MiB), or cache_bytes when that is less.  At most cache_bytes: a loop
-     * held in RAM is part of the cache and never evicted while it is set
+    /* Most decoded bytes (frames x channels x 4) of one backward or
+     * alternating loop, with a backward loop's crossfade, held whole in
+     * RAM (shelf_stream_set_loop_opts); a longer one streams its walk and
+     * holds only its turns.  0 is SHELF_STREAM_LOOP_RAM_MAX (16 MiB), or
+     * cache_bytes when that is less.  At most cache_bytes: a loop held in
+     * RAM is part of the cache and never evicted while it is set
      * (shelf_stream_stats.loop_ram_bytes says what loops hold). */
     uint64_t loop_ram_max;
 } shelf_stream_opts;
@@ -199,11 +200,11 @@ typedef struct shelf_stream_loop_opts {
                                 SHELF_LOOP_ALTERNATING (catalog.h) */
 } shelf_stream_loop_opts;
 
-/* Most decoded audio (frames x channels x 4 bytes of float) that a
- * backward or alternating loop may hold in RAM by default, a backward
- * loop's crossfade frames included: 16 MiB, that is 2 Mi stereo frames
- * (43 s at 48 kHz).  shelf_stream_opts.loop_ram_max sets another bound, up
- * to the cache budget; a longer loop is SHELF_EINVAL. */
+/* Most decoded audio (frames x channels x 4 bytes of float) of a backward
+ * or alternating loop held whole in RAM by default, a backward loop's
+ * crossfade frames included: 16 MiB, that is 2 Mi stereo frames (43 s at
+ * 48 kHz).  shelf_stream_opts.loop_ram_max sets another bound, up to the
+ * cache budget; a longer loop streams. */
 #define SHELF_STREAM_LOOP_RAM_MAX ((uint64_t)16 << 20)
 
 /*
@@ -218,11 +219,13 @@ typedef struct shelf_stream_loop_opts {
  *    forward to e-1, back to s, forward again; a turning frame plays once:
  *    ... e-2, e-1, e-2 ... s+1, s, s+1 ... e-1, e-2 ...  It needs at least
  *    2 frames.
- * Backward and alternating loops keep the whole loop in RAM (decoded
- * chunks, held like the head), so a voice never reads the disk backward
- * and a held voice reads nothing once it is in the loop; at most
- * shelf_stream_opts.loop_ram_max bytes (SHELF_STREAM_LOOP_RAM_MAX unless
- * set).  A backward loop's crossfade of F frames mirrors a forward one's:
+ * Backward and alternating loops of at most shelf_stream_opts.loop_ram_max
+ * bytes (SHELF_STREAM_LOOP_RAM_MAX unless set) keep the whole loop in RAM
+ * (decoded chunks, held like the head), so a held voice reads nothing once
+ * it is in the loop.  A longer one streams: RAM holds its turns (the top,
+ * and an alternating loop's bottom, each as long as a forward loop's
+ * start) and the voice's walk is read ahead in its order, down the disk
+ * on a descending lap.  A backward loop's crossfade of F frames mirrors a forward one's:
  * over the last F frames of play before
  * its jump (s+F-1 down to s) the loop fades linearly into the F frames
  * after its end walked down (frame i mixes with i + e - s, with weight

@@ -40,11 +40,13 @@ static int lapk_cmp(uint64_t la, int64_t ka, uint64_t lb, int64_t kb)
     return ka < kb ? -1 : ka > kb;
 }
 
-/* 1 when chunk k of sm is held in RAM (the head or a loop's start). */
+/* 1 when chunk k of sm is held in RAM (the head, a loop's start, or a
+ * streamed loop's turns). */
 static int chunk_in_ram(const shelf__sample *sm, int64_t k)
 {
     return k < (int64_t)sm->head_chunks ||
-           (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk);
+           (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk) ||
+           (sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + (int64_t)sm->loopb_nk);
 }
 
 /* The first chunk at or after k that is not in RAM. */
@@ -52,9 +54,76 @@ static int64_t skip_ram(const shelf__sample *sm, int64_t k)
 {
     if (k < (int64_t)sm->head_chunks)
         k = sm->head_chunks;
+    if (sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + (int64_t)sm->loopb_nk)
+        k = sm->loopb_k0 + sm->loopb_nk;
     if (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk)
         k = sm->loop_k0 + sm->loop_nk;
     return k;
+}
+
+/* ---- a streamed backward or alternating loop's walk ------------------------------ */
+
+/* 1 when lap `lap` of a voice in sm's loop walks down: in a streamed
+ * loop (loop_walk), every lap after the turn of a backward one, the odd
+ * ones of an alternating one (lap 0 is the way in, SHELF__LAP_FWD the
+ * way out after a release). */
+static int lap_down(const shelf__sample *sm, uint64_t lap)
+{
+    return sm->loop_walk && lap && !(lap & SHELF__LAP_FWD) &&
+           (sm->loop_mode == SHELF_LOOP_BACKWARD || (lap & 1));
+}
+
+/* The ring key of chunk k in lap `lap`: play order is (lap, key) ascending. */
+static int64_t lap_key(const shelf__sample *sm, uint64_t lap, int64_t k)
+{
+    return lap_down(sm, lap) ? -k : k;
+}
+
+/* The chunk after (lap, k) on a held voice's walk through sm's streamed
+ * loop: up to the loop's last chunk, then down to its first (a new lap),
+ * then a backward loop jumps to the top again and an alternating one
+ * turns up (a new lap each time). */
+static void walk_next(const shelf__sample *sm, uint64_t *lap, int64_t *k)
+{
+    int64_t top = (sm->loop_end - 1) / sm->chunk_frames, bottom = sm->loop_start / sm->chunk_frames;
+
+    if (!lap_down(sm, *lap)) {
+        if (*k < top) {
+            (*k)++;
+        } else {
+            (*lap)++;
+            *k = top;
+        }
+    } else if (*k > bottom) {
+        (*k)--;
+    } else {
+        (*lap)++;
+        *k = sm->loop_mode == SHELF_LOOP_BACKWARD ? top : bottom;
+    }
+}
+
+/* The first chunk at or after (lap, k) on the walk that is not in RAM;
+ * set_loop makes sure every lap has one. */
+static void walk_skip(const shelf__sample *sm, uint64_t *lap, int64_t *k)
+{
+    while (chunk_in_ram(sm, *k))
+        walk_next(sm, lap, k);
+}
+
+/* Frames a held voice at frame i of lap `lap` plays before it reaches
+ * chunk k of lap lap2 (negative when it is past it; a rough figure across
+ * more than one turn), for the scheduler's urgency and the ring fill. */
+static int64_t walk_ahead(const shelf__sample *sm, uint64_t lap, int64_t i, uint64_t lap2, int64_t k)
+{
+    int64_t c = sm->chunk_frames, len = sm->loop_end - sm->loop_start, d;
+
+    if (lap2 == lap)
+        return lap_down(sm, lap) ? i - (k * c + c - 1) : k * c - i;
+    if (lap2 < lap)
+        return -1;
+    d = lap_down(sm, lap) ? i - sm->loop_start : sm->loop_end - 1 - i;
+    d += (int64_t)(lap2 - lap - 1) * len;
+    return d + (lap_down(sm, lap2) ? sm->loop_end - 1 - (k * c + c - 1) : k * c - sm->loop_start);
 }
 
 /*
@@ -95,6 +164,7 @@ static double now_s(void)
 }
 
 static void *sched_main(void *arg);
+static void unturn(shelf__sample *sm, shelf__voice *v, uint64_t *pos, uint64_t *lap);
 
 /* ---- create and free ------------------------------------------------------ */
 
@@ -247,6 +317,7 @@ void shelf_stream_free(shelf_stream *s)
         shelf__sample *sm = &s->samples[i];
         free(sm->head);
         free(sm->loopc);
+        free(sm->loopb);
         free(sm->path);
         free(sm->mpath);
     }
@@ -370,13 +441,13 @@ static int load_chunks(shelf_stream *s, shelf__sample *sm, int id, int64_t k0, u
     return SHELF_OK;
 }
 
-/* Drop the references dst[0 .. n) holds. */
+/* Drop the references dst[0 .. n) holds (dst NULL: none). */
 static void unload_chunks(shelf_stream *s, shelf__chunk **dst, uint32_t n)
 {
     uint32_t k;
 
     pthread_mutex_lock(&s->cache.lock);
-    for (k = 0; k < n; k++)
+    for (k = 0; dst && k < n; k++)
         if (dst[k])
             atomic_fetch_sub(&dst[k]->refs, 1);
     pthread_mutex_unlock(&s->cache.lock);
@@ -624,31 +695,26 @@ int shelf_stream_sample(const shelf_stream *s, int id, shelf_stream_sample_info 
     return SHELF_OK;
 }
 
-/* Decoded bytes of n held chunks (their sizes are fixed once ready). */
+/* Decoded bytes of n held chunks (their sizes are fixed once ready; ch
+ * NULL: none). */
 static uint64_t chunks_bytes(shelf__chunk *const *ch, uint32_t n)
 {
     uint64_t b = 0;
     uint32_t k;
 
-    for (k = 0; k < n; k++)
+    for (k = 0; ch && k < n; k++)
         b += ch[k]->bytes;
     return b;
-}
-
-static const char *loop_mode_name(int mode)
-{
-    return mode == SHELF_LOOP_BACKWARD ? "backward" : mode == SHELF_LOOP_ALTERNATING ? "alternating"
-                                                                                    : "forward";
 }
 
 int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_opts *lo)
 {
     shelf_stream_loop_opts o;
     shelf__sample *sm;
-    shelf__chunk **loopc = NULL;
-    int64_t k0 = 0, start, end;
-    uint32_t nk = 0, crossfade;
-    int rc, mode;
+    shelf__chunk **loopc = NULL, **loopb = NULL;
+    int64_t k0 = 0, kb0 = 0, kb, start, end;
+    uint32_t nk = 0, nkb = 0, crossfade;
+    int rc, mode, walk = 0;
 
     if (!lo)
         return shelf__seterr(&s->err, SHELF_EINVAL, "no loop given");
@@ -689,51 +755,72 @@ int shelf_stream_set_loop_opts(shelf_stream *s, int id, const shelf_stream_loop_
     if (mode == SHELF_LOOP_ALTERNATING && end - start < 2)
         return shelf__seterr(&s->err, SHELF_EINVAL,
                              "an alternating loop needs at least 2 frames in '%s'", sm->path);
-    if (mode != SHELF_LOOP_FORWARD &&
-        (uint64_t)(end - start + crossfade) * (uint64_t)sm->channels * sizeof(float) >
-            s->o.loop_ram_max)
-        return shelf__seterr(&s->err, SHELF_EINVAL,
-                             "a %s loop of %lld frames is too long to hold in RAM (at most %llu "
-                             "frames of '%s', with its crossfade: %llu bytes, the engine's "
-                             "loop_ram_max)", loop_mode_name(mode),
-                             (long long)(end - start) + (long long)crossfade,
-                             (unsigned long long)(s->o.loop_ram_max / sizeof(float) /
-                                                  (uint64_t)sm->channels), sm->path,
-                             (unsigned long long)s->o.loop_ram_max);
     if (end) {
         int64_t last = (end - 1) / sm->chunk_frames;
+        uint32_t turn = sm->head_chunks +
+                        (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
         if (mode == SHELF_LOOP_FORWARD) {
             /* From the crossfade's lead-in before the start, as long as
              * the head and LOOP_MIN_FRAMES more after the start's chunk,
              * never past the loop. */
             k0 = (start - crossfade) / sm->chunk_frames;
-            nk = (uint32_t)(start / sm->chunk_frames - k0) + sm->head_chunks +
-                 (uint32_t)((LOOP_MIN_FRAMES + sm->chunk_frames - 1) / sm->chunk_frames);
+            nk = (uint32_t)(start / sm->chunk_frames - k0) + turn;
             if (k0 + nk > last + 1)
                 nk = (uint32_t)(last + 1 - k0);
         } else {
             /* The whole loop, and a backward one's crossfade after its
-             * end (bounded by loop_ram_max above). */
+             * end, when it fits in loop_ram_max.  A longer one streams its
+             * walk and holds its turns, each as long as a forward loop's
+             * start: the top (and the crossfade), and an alternating
+             * loop's bottom; when they cover the loop, nothing streams. */
             k0 = start / sm->chunk_frames;
             nk = (uint32_t)((end - 1 + crossfade) / sm->chunk_frames + 1 - k0);
+            walk = (uint64_t)(end - start + crossfade) * (uint64_t)sm->channels * sizeof(float) >
+                   s->o.loop_ram_max;
+            if (walk && last - k0 + 1 > (int64_t)turn * (mode == SHELF_LOOP_ALTERNATING ? 2 : 1)) {
+                nk -= (uint32_t)(last + 1 - turn - k0);
+                k0 = last + 1 - turn;
+                if (mode == SHELF_LOOP_ALTERNATING) {
+                    kb0 = start / sm->chunk_frames;
+                    nkb = turn;
+                }
+                for (kb = start / sm->chunk_frames, walk = 0; kb <= last && !walk; kb++)
+                    walk = kb >= (int64_t)sm->head_chunks && (kb < kb0 || kb >= kb0 + nkb) &&
+                           kb < k0;
+            } else {
+                walk = 0;
+            }
         }
-        if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))))
-            return SHELF_ENOMEM;
-        if ((rc = load_chunks(s, sm, id, k0, nk, loopc)) != SHELF_OK) {
-            unload_chunks(s, loopc, nk);
+        if (!(loopc = shelf__calloc(nk, sizeof(shelf__chunk *))) ||
+            (nkb && !(loopb = shelf__calloc(nkb, sizeof(shelf__chunk *))))) {
             free(loopc);
+            return SHELF_ENOMEM;
+        }
+        if ((rc = load_chunks(s, sm, id, k0, nk, loopc)) != SHELF_OK ||
+            (rc = load_chunks(s, sm, id, kb0, nkb, loopb)) != SHELF_OK) {
+            unload_chunks(s, loopc, nk);
+            unload_chunks(s, loopb, nkb);
+            free(loopc);
+            free(loopb);
             return rc;
         }
     }
-    atomic_fetch_add(&s->c_loop_ram_bytes, chunks_bytes(loopc, nk));
-    if (sm->loopc) {
-        atomic_fetch_sub(&s->c_loop_ram_bytes, chunks_bytes(sm->loopc, sm->loop_nk));
+    atomic_fetch_add(&s->c_loop_ram_bytes, chunks_bytes(loopc, nk) + chunks_bytes(loopb, nkb));
+    if (sm->loopc || sm->loopb) {
+        atomic_fetch_sub(&s->c_loop_ram_bytes,
+                         chunks_bytes(sm->loopc, sm->loop_nk) + chunks_bytes(sm->loopb, sm->loopb_nk));
         unload_chunks(s, sm->loopc, sm->loop_nk);
+        unload_chunks(s, sm->loopb, sm->loopb_nk);
         free(sm->loopc);
+        free(sm->loopb);
     }
     sm->loopc = loopc;
     sm->loop_nk = nk;
     sm->loop_k0 = k0;
+    sm->loopb = loopb;
+    sm->loopb_nk = nkb;
+    sm->loopb_k0 = kb0;
+    sm->loop_walk = walk;
     sm->loop_start = start;
     sm->loop_end = end;
     sm->loop_mode = mode;
@@ -1034,7 +1121,15 @@ void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_fra
     v->held = 0;
     if (release_frames != SHELF_STREAM_PLAY_OUT)
         v->rel_total = v->rel_left = release_frames ? release_frames : 1;
-    atomic_store_explicit(&v->releasing, 1, memory_order_relaxed);
+    if (v->turned) {
+        /* Forward from here; the scheduler sees the new lap with the
+         * release (stored after it). */
+        uint64_t pos, lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
+        unturn(&s->samples[v->sample], v, &pos, &lap);
+        atomic_store_explicit(&v->pos, pos, memory_order_relaxed);
+        atomic_store_explicit(&v->lap, lap, memory_order_relaxed);
+    }
+    atomic_store_explicit(&v->releasing, 1, memory_order_release);
 }
 
 /* The chunk that holds source frame i of loop lap `lap`, or NULL (*gap = 1
@@ -1043,26 +1138,29 @@ void shelf_stream_voice_release(shelf_stream *s, int voice, uint32_t release_fra
 static const float *frame_at(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_t i,
                              uint64_t lap, int pop, int *gap)
 {
-    int64_t k = i / sm->chunk_frames;
+    int64_t k = i / sm->chunk_frames, key = lap_key(sm, lap, k);
     uint32_t n, j;
 
     if (k < (int64_t)sm->head_chunks)
         return sm->head[k]->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
     if (chunk_in_ram(sm, k)) {
         shelf__ringitem *it;
+        shelf__chunk *ch = sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + sm->loopb_nk
+                               ? sm->loopb[k - sm->loopb_k0]
+                               : sm->loopc[k - sm->loop_k0];
         /* Chunks of the lap before a wrap are done with: make room. */
-        while (pop && (it = shelf__ring_peek(&v->ring, 0)) && lapk_cmp(it->lap, it->k, lap, k) < 0) {
+        while (pop && (it = shelf__ring_peek(&v->ring, 0)) &&
+               lapk_cmp(it->lap, it->k, lap, key) < 0) {
             release_ref(it->ch);
             shelf__ring_pop(&v->ring);
         }
         atomic_fetch_add_explicit(&s->c_loop_ram, 1, memory_order_relaxed);
-        return sm->loopc[k - sm->loop_k0]->data +
-               (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+        return ch->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
     }
     n = shelf__ring_count(&v->ring);
     for (j = 0; j < n; j++) {
         shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
-        int c = lapk_cmp(it->lap, it->k, lap, k);
+        int c = lapk_cmp(it->lap, it->k, lap, key);
         if (c < 0 && pop && j == 0) {
             release_ref(it->ch);
             shelf__ring_pop(&v->ring);
@@ -1099,10 +1197,25 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
         i >= sm->frames)
         return -1;
     /* Held in a backward or alternating loop, it plays from RAM and its
-     * ring stays empty by design. */
+     * ring stays empty by design, unless the loop streams (then: in its
+     * turns, from RAM too; in the walk, ahead in the walk's order). */
     if (v->loops && v->held && !v->rel_total && sm->loop_mode != SHELF_LOOP_FORWARD &&
-        i >= sm->loop_start)
-        return -1;
+        i >= sm->loop_start) {
+        uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
+        if (!sm->loop_walk || chunk_in_ram(sm, i / sm->chunk_frames))
+            return -1;
+        if (v->turned) {
+            need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
+            if (!n)
+                return 0;
+            last = shelf__ring_peek(&v->ring, n - 1);
+            ahead = walk_ahead(sm, lap, i, last->lap, lap_down(sm, last->lap) ? -last->k : last->k) +
+                    sm->chunk_frames;
+            if (ahead <= 0)
+                return 0;
+            return ahead >= need ? 1000 : (int)(ahead * 1000 / need);
+        }
+    }
     need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
     if (need > sm->frames - i)
         need = sm->frames - i;
@@ -1163,6 +1276,63 @@ static uint64_t turned_pos(const shelf__sample *sm, const shelf__voice *v)
     if (next == i - 1)
         return ((uint64_t)i << 32) - fr;
     return (uint64_t)i << 32;
+}
+
+/*
+ * Drop from v's ring every item before (lap, key) in play order, wherever
+ * it is: after a release from a streamed loop's walk, items the scheduler
+ * read ahead on the walk may sit behind the one the voice plays.  The
+ * others keep their order.  Audio thread (the ring's consumer: the items
+ * it has not popped are its own).
+ */
+static void prune_ring(shelf__voice *v, uint64_t lap, int64_t key)
+{
+    shelf__ringitem keep[65];   /* ring_chunks + 1 at most */
+    uint32_t n = shelf__ring_count(&v->ring), m = 0, j;
+
+    for (j = 0; j < n; j++) {
+        shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
+        if (lapk_cmp(it->lap, it->k, lap, key) >= 0)
+            keep[m++] = *it;
+        else
+            release_ref(it->ch);
+    }
+    for (j = 0; j < m; j++)
+        *(shelf__ringitem *)shelf__ring_peek(&v->ring, n - m + j) = keep[j];
+    for (j = 0; j < n - m; j++)
+        shelf__ring_pop(&v->ring);
+}
+
+/*
+ * A turned voice leaves its loop (released or dropped) and plays forward
+ * from where it is (turned_pos).  In a streamed loop it starts a lap of
+ * its own (SHELF__LAP_FWD), which the scheduler reads for from the chunk
+ * it is in: the ring's item for that chunk, if it has one, becomes the
+ * first of the new lap (so it plays on from it at once), and the walk
+ * read ahead leaves the ring.  Audio thread.
+ */
+static void unturn(shelf__sample *sm, shelf__voice *v, uint64_t *pos, uint64_t *lap)
+{
+    uint64_t nl = (*lap + 1) | SHELF__LAP_FWD;
+    int64_t k;
+    uint32_t n, j;
+
+    *pos = turned_pos(sm, v);
+    v->turned = 0;
+    if (!sm->loop_walk)
+        return;
+    k = (int64_t)(*pos >> 32) / sm->chunk_frames;
+    n = shelf__ring_count(&v->ring);
+    for (j = 0; j < n; j++) {
+        shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
+        if (it->lap == *lap && it->k == lap_key(sm, *lap, k) && it->ch) {
+            it->lap = nl;
+            it->k = k;
+            break;
+        }
+    }
+    prune_ring(v, nl, k);
+    *lap = nl;
 }
 
 /* The scheduler asked to drop v (the disk fell behind): fade it out in
@@ -1320,6 +1490,9 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     uint32_t run_frames = 0;
 
     take_drop(s, v);
+    /* Out of a streamed walk: the walk read ahead leaves the ring. */
+    if (sm->loop_walk && (lap & SHELF__LAP_FWD))
+        prune_ring(v, lap, INT64_MIN);
     if (v->loops && sm->loop_mode != SHELF_LOOP_FORWARD) {
         if (v->held && !v->rel_total) {
             tend = sm->loop_end - 1;
@@ -1327,9 +1500,8 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             if (!alt && sm->loop_xfade)
                 bxf_top = sm->loop_start + sm->loop_xfade - 1;
         } else if (v->turned) {
-            /* Released (or dropped): forward from where it is. */
-            pos = turned_pos(sm, v);
-            v->turned = 0;
+            /* Dropped: forward from where it is. */
+            unturn(sm, v, &pos, &lap);
         }
     }
     for (f = 0; f < frames; f++) {
@@ -1362,10 +1534,14 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
         }
         if (tend >= 0 && !v->turned && (int64_t)(pos >> 32) >= tend) {
             /* At the loop's last frame: turn there. */
+            uint64_t w;
             v->turned = 1;
             v->up = 0;
             v->cyc = pos - ((uint64_t)tend << 32);
-            wraps += 1 + turned_wrap(v, seg, alt);
+            w = 1 + turned_wrap(v, seg, alt);
+            wraps += w;
+            if (sm->loop_walk)
+                lap += w;   /* the walk's laps: the turn, and any turn crossed since */
         }
         if (v->turned) {
             i = turned_frame(sm, v, &inext);
@@ -1464,8 +1640,12 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             v->played_any = 1;
         }
         if (v->turned) {
+            uint64_t w;
             v->cyc += v->step;
-            wraps += turned_wrap(v, seg, alt);
+            w = turned_wrap(v, seg, alt);
+            wraps += w;
+            if (sm->loop_walk)
+                lap += w;
         } else {
             pos += v->step;
             while (lend && (int64_t)(pos >> 32) >= lend) {
@@ -1617,6 +1797,63 @@ int shelf_stream_feed(shelf_stream *s, uint32_t frames)
 
 /* ---- offline waits --------------------------------------------------------- */
 
+/* 1 when v's ring holds the item (lap, key). */
+static int ring_has(shelf__voice *v, uint64_t lap, int64_t key)
+{
+    uint32_t j, n = shelf__ring_count(&v->ring);
+
+    for (j = 0; j < n; j++) {
+        shelf__ringitem *it = shelf__ring_peek(&v->ring, j);
+        if (it->k == key && it->lap == lap)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when a held voice turned in a streamed loop has the chunks of its
+ * next frames (at most 2 frames more than frames steps along its walk,
+ * which turns only in RAM). */
+static int walk_ready(shelf__sample *sm, shelf__voice *v, uint64_t lap, uint32_t frames)
+{
+    int64_t nx, x = turned_frame(sm, v, &nx), left = (int64_t)((v->step * frames) >> 32) + 2;
+    int64_t c = sm->chunk_frames;
+    int down = !v->up;
+
+    prune_ring(v, lap, lap_key(sm, lap, x / c));
+    while (left > 0) {
+        int64_t k = x / c, n;
+        if (!chunk_in_ram(sm, k) && !ring_has(v, lap, lap_key(sm, lap, k)))
+            return 0;
+        if (down) {
+            n = x - (k * c > sm->loop_start ? k * c : sm->loop_start);
+            x -= n;
+        } else {
+            n = (k * c + c - 1 < sm->loop_end - 1 ? k * c + c - 1 : sm->loop_end - 1) - x;
+            x += n;
+        }
+        left -= n + 1;
+        if (left <= 0)
+            break;
+        /* One frame on, into the next chunk or over a turn. */
+        if (down && x == sm->loop_start) {
+            lap++;
+            if (sm->loop_mode == SHELF_LOOP_BACKWARD) {
+                x = sm->loop_end - 1;
+            } else {
+                x++;
+                down = 0;
+            }
+        } else if (!down && x == sm->loop_end - 1) {
+            lap++;
+            x--;
+            down = 1;
+        } else {
+            x += down ? -1 : 1;
+        }
+    }
+    return 1;
+}
+
 /* 1 when every voice has the chunks for its next frames. */
 static int ready_for(shelf_stream *s, uint32_t frames)
 {
@@ -1632,30 +1869,25 @@ static int ready_for(shelf_stream *s, uint32_t frames)
         uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
         int64_t i0 = (int64_t)(pos >> 32), i1 = (int64_t)((pos + v->step * frames) >> 32) + 1;
         int64_t k, k0, k1;
-        shelf__ringitem *it;
 
         if (i1 >= sm->frames)
             i1 = sm->frames - 1;
-        /* Past a held loop's end the frames come from its RAM start. */
+        /* Past a held loop's end the frames come from its RAM start (a
+         * backward or alternating one turns in RAM). */
         if (v->loops && v->held && !v->rel_total && i1 >= sm->loop_end)
             i1 = sm->loop_end - 1;
+        if (v->turned && sm->loop_walk) {
+            if (!walk_ready(sm, v, lap, frames))
+                return 0;
+            continue;
+        }
         k0 = i0 / sm->chunk_frames;
         k1 = i1 / sm->chunk_frames;
         /* Done-with chunks leave the ring, so the scheduler has room. */
-        while ((it = shelf__ring_peek(&v->ring, 0)) && lapk_cmp(it->lap, it->k, lap, k0) < 0) {
-            release_ref(it->ch);
-            shelf__ring_pop(&v->ring);
-        }
-        for (k = skip_ram(sm, k0); k <= k1; k = skip_ram(sm, k + 1)) {
-            uint32_t j, n = shelf__ring_count(&v->ring);
-            int found = 0;
-            for (j = 0; j < n && !found; j++) {
-                shelf__ringitem *jt = shelf__ring_peek(&v->ring, j);
-                found = jt->k == k && jt->lap == lap;
-            }
-            if (!found)
+        prune_ring(v, lap, lap_key(sm, lap, k0));
+        for (k = skip_ram(sm, k0); k <= k1; k = skip_ram(sm, k + 1))
+            if (!ring_has(v, lap, lap_key(sm, lap, k)))
                 return 0;
-        }
     }
     return 1;
 }
@@ -2038,6 +2270,29 @@ static void submit_all(shelf_stream *s, shelf__req *list)
     }
 }
 
+/* The scheduler's next read for v after the one it just queued: the next
+ * chunk not in RAM, along the walk when the voice is walking a streamed
+ * loop. */
+static void sched_advance(const shelf__sample *sm, shelf__voice *v, int walking)
+{
+    if (walking) {
+        walk_next(sm, &v->next_lap, &v->next_chunk);
+        walk_skip(sm, &v->next_lap, &v->next_chunk);
+    } else {
+        v->next_chunk = skip_ram(sm, v->next_chunk + 1);
+    }
+}
+
+/* Frames v plays, from frame pos_i of lap `lap`, before it needs its next
+ * read (less than 0: it needed it already). */
+static int64_t sched_ahead(const shelf__sample *sm, const shelf__voice *v, int walking, uint64_t lap,
+                           int64_t pos_i)
+{
+    if (walking)
+        return walk_ahead(sm, lap, pos_i, v->next_lap, v->next_chunk);
+    return v->next_chunk * sm->chunk_frames - pos_i;
+}
+
 static void *sched_main(void *arg)
 {
     shelf_stream *s = arg;
@@ -2073,6 +2328,7 @@ static void *sched_main(void *arg)
             int64_t cur, pos_i, limit;
             uint64_t lap, lap2;
             double rate_src;
+            int rel, walking;
 
             if (st == SHELF__V_STOPPING) {
                 drain_ring(v);
@@ -2091,30 +2347,51 @@ static void *sched_main(void *arg)
                 v->fails = 0;
                 req_k[i] = -1;
             }
+            rel = atomic_load_explicit(&v->releasing, memory_order_acquire);
             lap = atomic_load_explicit(&v->lap, memory_order_acquire);
             pos_i = (int64_t)(atomic_load_explicit(&v->pos, memory_order_acquire) >> 32);
             lap2 = atomic_load_explicit(&v->lap, memory_order_acquire);
-            if (lap > v->next_lap) {
-                /* The voice wrapped: it plays the loop's RAM start, and
-                 * the reads go on after it. */
-                v->next_lap = lap;
-                v->next_chunk = skip_ram(sm, sm->loop_k0);
-                req_k[i] = -1;
+            cur = pos_i / sm->chunk_frames;
+            /* A held voice turned in a streamed loop: its walk is read
+             * ahead, in the walk's order, with no end. */
+            walking = v->loops && sm->loop_walk && !rel && lap && !(lap & SHELF__LAP_FWD);
+            if (walking) {
+                if (lap != lap2)
+                    continue;   /* caught between two stores: next pass */
+                /* The voice ahead of the reads (its turn, or it played on
+                 * without the data): they go on from where it is. */
+                if (lapk_cmp(v->next_lap, lap_key(sm, v->next_lap, v->next_chunk), lap,
+                             lap_key(sm, lap, cur)) < 0) {
+                    v->next_lap = lap;
+                    v->next_chunk = cur;
+                    walk_skip(sm, &v->next_lap, &v->next_chunk);
+                    req_k[i] = -1;
+                }
+                limit = INT64_MAX;
+            } else {
+                if (lap > v->next_lap) {
+                    /* The voice wrapped: it plays the loop's RAM start, and
+                     * the reads go on after it; or it left a streamed
+                     * loop's walk: they go on from where it is. */
+                    v->next_lap = lap;
+                    v->next_chunk = skip_ram(sm, lap & SHELF__LAP_FWD ? cur : sm->loop_k0);
+                    req_k[i] = -1;
+                }
+                /* A held loop is read up to its end; the next lap's reads
+                 * wait for the wrap (a backward or alternating one's, for
+                 * the turn). */
+                limit = v->loops && !rel && !(lap & SHELF__LAP_FWD)
+                            ? (sm->loop_end - 1) / sm->chunk_frames + 1
+                            : sm->nchunks;
             }
-            /* A held loop is read up to its end; the next lap's reads wait
-             * for the wrap. */
-            limit = v->loops && !atomic_load_explicit(&v->releasing, memory_order_relaxed)
-                        ? (sm->loop_end - 1) / sm->chunk_frames + 1
-                        : sm->nchunks;
             if (v->next_chunk >= limit || atomic_load_explicit(&v->drop, memory_order_relaxed))
                 continue;
-            cur = pos_i / sm->chunk_frames;
-            if (lap == lap2 && lap == v->next_lap && v->next_chunk < cur)
+            if (!walking && lap == lap2 && lap == v->next_lap && v->next_chunk < cur)
                 v->next_chunk = skip_ram(sm, cur);  /* it played on without the data */
             while (v->next_chunk < limit &&
                    shelf__ring_space(&v->ring) > v->ring.mask + 1 - (uint32_t)s->o.ring_chunks) {
                 shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, v->next_chunk);
-                shelf__ringitem it = { v->next_chunk, v->next_lap, NULL };
+                shelf__ringitem it = { lap_key(sm, v->next_lap, v->next_chunk), v->next_lap, NULL };
 
                 if (ch && ch->state == SHELF__CH_READY) {
                     atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
@@ -2123,11 +2400,11 @@ static void *sched_main(void *arg)
                     shelf__cache_touch(&s->cache, ch);
                     if (req_k[i] != v->next_chunk)
                         atomic_fetch_add(&s->cache.hits, 1);
-                    v->next_chunk = skip_ram(sm, v->next_chunk + 1);
+                    sched_advance(sm, v, walking);
                     v->fails = 0;
                 } else if (ch && ch->state == SHELF__CH_FAILED) {
                     shelf__ring_push(&v->ring, &it);
-                    v->next_chunk = skip_ram(sm, v->next_chunk + 1);
+                    sched_advance(sm, v, walking);
                     if (++v->fails >= 2 && !offline)
                         atomic_store(&v->drop, 1);  /* reads keep failing */
                     if (nfailed < (size_t)s->nvoices)
@@ -2141,7 +2418,7 @@ static void *sched_main(void *arg)
                         rate_src = (double)v->step / 4294967296.0 * s->o.rate;
                         wants[nwant].voice = i;
                         wants[nwant].k = v->next_chunk;
-                        wants[nwant].dry = (double)(v->next_chunk * sm->chunk_frames - pos_i) / rate_src;
+                        wants[nwant].dry = (double)sched_ahead(sm, v, walking, lap, pos_i) / rate_src;
                         nwant++;
                     }
                     break;
@@ -2149,7 +2426,7 @@ static void *sched_main(void *arg)
             }
             if (v->next_chunk < limit && shelf__ring_count(&v->ring) == 0) {
                 rate_src = (double)v->step / 4294967296.0 * s->o.rate;
-                double dry = (double)(v->next_chunk * sm->chunk_frames - pos_i) / rate_src;
+                double dry = (double)sched_ahead(sm, v, walking, lap, pos_i) / rate_src;
                 if (dry < most_urgent)
                     most_urgent = dry;
             }

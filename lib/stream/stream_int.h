@@ -115,7 +115,11 @@ typedef struct shelf__sample {
      * crossfade's lead-in, loop_start - loop_xfade), so a wrap never waits
      * on the disk; a backward or alternating one holds the whole loop (a
      * backward one's crossfade too, up to loop_end + loop_xfade), so a
-     * voice never reads backward. */
+     * voice never reads backward, unless it is longer than loop_ram_max:
+     * then (loop_walk) its walk streams, and RAM holds its turns: loopc
+     * its top (from loop_end - 1 down, and a backward crossfade's frames
+     * after the end), loopb an alternating loop's bottom (chunks loopb_k0
+     * .. loopb_k0 + loopb_nk - 1). */
     int64_t loop_start, loop_end;
     int loop_mode;           /* SHELF_LOOP_FORWARD, _BACKWARD, _ALTERNATING */
     uint32_t loop_xfade;     /* crossfade frames: before loop_end (forward),
@@ -123,6 +127,10 @@ typedef struct shelf__sample {
     int64_t loop_k0;
     uint32_t loop_nk;
     shelf__chunk **loopc;
+    int loop_walk;
+    int64_t loopb_k0;
+    uint32_t loopb_nk;
+    shelf__chunk **loopb;
     int pinned;
     _Atomic uint64_t underruns; /* of its voices (audio thread adds) */
     /* Failover (doc/streaming.md, "Failover and hot swap").  The mirror
@@ -198,12 +206,18 @@ int shelf__cache_trim_step(shelf__cache *c, uint64_t budget);
 enum { SHELF__V_FREE = 0, SHELF__V_ACTIVE, SHELF__V_STOPPING };
 
 /* One item of a voice's ring: chunk k of loop lap `lap`, or a gap (data
- * NULL) after a failed read.  Items are in play order: (lap, k) ascending. */
+ * NULL) after a failed read.  Items are in play order: (lap, k) ascending.
+ * In a streamed backward or alternating loop (loop_walk) lap numbers the
+ * segments of the walk after its first turn, and a segment walked down
+ * keys its chunks -k; a voice that leaves such a walk (a release) plays
+ * on forward in a lap of its own, marked SHELF__LAP_FWD. */
 typedef struct shelf__ringitem {
     int64_t k;
     uint64_t lap;
     shelf__chunk *ch;        /* NULL: lost, play silence */
 } shelf__ringitem;
+
+#define SHELF__LAP_FWD (1ull << 62)
 
 #define SHELF__FEED_FLOATS 8192 /* shelf_stream_feed's copy buffer (32 KiB) */
 

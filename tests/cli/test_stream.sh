@@ -1,7 +1,7 @@
 # test_stream.sh: the streaming commands end to end: stream render (the
 # streamed render is bit-identical to the RAM render), stream stress with
 # its CSV and PNG (from a folder, from catalog ids, with injected errors),
-# a backward loop's crossfade and its RAM bound (--loop-ram),
+# a backward loop's crossfade, held in RAM or streamed (--loop-ram),
 # cache pin/unpin/stats, store frag/optimize (files keep bytes and mtime, so
 # verify still finds nothing changed), and usage errors.
 . "$(dirname "$0")/lib.sh"
@@ -51,14 +51,23 @@ n = struct.unpack('<I', d[j + 4:j + 8])[0] // 4
 v = struct.unpack('<%df' % n, d[j + 8:j + 8 + 4 * n])
 assert sum(1 for x in v if x != 0) > n // 2
 PY
-# A backward loop with a crossfade, held whole in RAM: 1.15 MB with it,
-# over a 1 MB bound (--loop-ram), under a 2 MB one.
+# A backward loop with a crossfade: 1.15 MB with it.  Under a 2 MB bound
+# (--loop-ram) it is held whole in RAM; over a 1 MB one its walk streams
+# (its turns in RAM).  Both are bit-identical to the render from RAM, and
+# the streamed walk reads the loop again on every lap.
 printf 'shelf-notes 1\nsample samples/a.wav\nloop 0 1000 140000 mode=backward xfade=5000\nnote 0 0 pitch=3 len=200000\n' > "$T/back.txt"
-expect 2 "render: a backward loop over --loop-ram" "$SHELF" stream render --loop-ram 1 "$T/back.txt" "$T/x.wav"
-contains "loop RAM: says the bound" "$err" "1048576 bytes, the engine's loop_ram_max"
-expect 0 "render: the same loop under --loop-ram 2" "$SHELF" stream render --check --chunk 16 --head 20 \
+expect 0 "render: the loop under --loop-ram 2" "$SHELF" stream render --check --chunk 16 --head 20 \
     --loop-ram 2 "$T/back.txt" "$T/x.wav"
 contains "backward crossfaded loop: bit-identical" "$out" "bit-identical"
+expect 0 "render: held, --json" "$SHELF" --json stream render --check --chunk 16 --head 20 \
+    --loop-ram 2 "$T/back.txt" "$T/x.wav"
+held_reads=$(json 'j["reads"]')
+expect 0 "render: the loop over --loop-ram 1 streams" "$SHELF" --json stream render --check \
+    --chunk 16 --head 20 --loop-ram 1 "$T/back.txt" "$T/x.wav"
+check "streamed walk: bit-identical" "$(json 'j["identical"]')" = True
+check "streamed walk: no underruns" "$(json 'j["underruns"]')" = 0
+check "streamed walk: reads the loop on each lap ($(json 'j["reads"]') reads, $held_reads held)" \
+    "$(json "j['reads'] > 2 * $held_reads")" = True
 printf 'shelf-notes 1\nsample samples/a.wav\nnote 0 3\n' > "$T/bad.txt"
 expect 2 "render: bad script" "$SHELF" stream render "$T/bad.txt" "$T/x.wav"
 contains "line number in the message" "$err" "line 3"

@@ -1969,6 +1969,95 @@ TEST(loop_backward_xfade_order)
     }
 }
 
+/*
+ * A backward or alternating loop longer than loop_ram_max streams its
+ * walk: RAM holds only its turns, the scheduler reads down a descending
+ * lap, and a release leaves the walk forward from where the voice is.  On
+ * the ramp, with a bound of 64 KiB (the loops are 320 kB), every output
+ * frame plays the source frame of the walk computed one frame at a time
+ * (expect_walk), streamed and from RAM; the streamed render reads while
+ * the voice is held in the loop (more than the same render with the whole
+ * loop in RAM), holds less, and never underruns.
+ */
+TEST(loop_walk_streamed)
+{
+    static const struct {
+        int mode;
+        int64_t ls, le, xf, offset;
+        int pitch;                                  /* 0: 1/2 */
+        int64_t len;
+    } cases[] = {
+        { SHELF_LOOP_BACKWARD, 20000, 100000, 0, 19000, 1, 200000 },     /* two jumps */
+        { SHELF_LOOP_ALTERNATING, 20000, 100000, 0, 19000, 1, 200000 },  /* up again */
+        { SHELF_LOOP_BACKWARD, 20000, 100000, 0, 99000, 2, 150000 },
+        { SHELF_LOOP_ALTERNATING, 20000, 100000, 0, 99000, 2, 150000 },
+        { SHELF_LOOP_BACKWARD, 20000, 100000, 0, 90000, 1, 60000 },      /* released going down */
+        { SHELF_LOOP_ALTERNATING, 20000, 100000, 0, 90000, 1, 120000 },  /* ... going up */
+        { SHELF_LOOP_BACKWARD, 20000, 100000, 0, 30000, 0, 170001 },     /* 1/2, halfway */
+        { SHELF_LOOP_ALTERNATING, 20000, 100000, 0, 30000, 0, 170001 },
+        { SHELF_LOOP_BACKWARD, 20000, 100000, 5000, 19000, 1, 200000 },  /* crossfaded jumps */
+        { SHELF_LOOP_BACKWARD, 4000, 116000, 3000, 115000, 2, 90001 },   /* head to end */
+    };
+    static const char *const names[] = { "", "forward", "backward", "alternating" };
+    const char *dir = test_tmpdir();
+    char path[PATH_MAX], text[512], xfade[32];
+    const char *pp[1] = { path };
+    size_t c;
+
+    make_ramp(test_pathf(path, sizeof path, "%s/ramp ⇄ walk.wav", dir));
+    for (c = 0; c < sizeof cases / sizeof *cases; c++) {
+        shelf_stream_stats st[3];
+        float *pcm[3], *want;
+        int64_t fr[3], t;
+        shelf_notes *n;
+        int r;
+
+        snprintf(xfade, sizeof xfade, " xfade=%lld", (long long)cases[c].xf);
+        snprintf(text, sizeof text,
+                 "shelf-notes 1\nsample x\nloop 0 %lld %lld mode=%s%s\n"
+                 "note 0 0 offset=%lld pitch=%s len=%lld release=0\n",
+                 (long long)cases[c].ls, (long long)cases[c].le, names[cases[c].mode],
+                 cases[c].xf ? xfade : "", (long long)cases[c].offset,
+                 cases[c].pitch == 2 ? "2" : cases[c].pitch ? "1" : "0.5",
+                 (long long)cases[c].len);
+        n = parse(text);
+        /* 0: streamed walk; 1: the whole loop held; 2: from RAM */
+        for (r = 0; r < 3; r++) {
+            shelf_stream_opts o = small_opts(r == 2 ? SHELF_STREAM_RAM
+                                                    : SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+            /* A cache of 10 chunks: the walk reads again what it passed. */
+            o.loop_ram_max = r == 1 ? 1u << 20 : 64u << 10;
+            o.cache_bytes = r == 1 ? 4u << 20 : 160u << 10;
+            pcm[r] = render(n, pp, o, &fr[r], &st[r]);
+            ASSERT_EQ_INT(st[r].underruns + st[r].not_ready + st[r].chunks_lost, 0);
+            ASSERT(st[r].loop_wraps > 0);
+        }
+        printf("    case %zu %s: %llu reads streaming the walk, %llu with the loop held, "
+               "%llu turns\n", c, names[cases[c].mode], (unsigned long long)st[0].reads,
+               (unsigned long long)st[1].reads, (unsigned long long)st[0].loop_wraps);
+        /* every chunk of every lap walked (the way in, which both read, aside) */
+        ASSERT(st[0].reads >= st[1].reads + (uint64_t)(st[0].loop_wraps * 8));
+        ASSERT_EQ_INT(st[0].loop_wraps, st[2].loop_wraps);
+        ASSERT_EQ_INT(fr[0], fr[2]);
+        ASSERT(fr[0] > cases[c].len);
+        ASSERT(memcmp(pcm[0], pcm[2], (size_t)fr[0] * 2 * sizeof(float)) == 0);
+        ASSERT(memcmp(pcm[0], pcm[1], (size_t)fr[0] * 2 * sizeof(float)) == 0);
+        ASSERT((want = malloc((size_t)fr[0] * sizeof *want)) != NULL);
+        expect_walk(cases[c].mode, cases[c].ls, cases[c].le, cases[c].xf, cases[c].offset,
+                    cases[c].pitch, cases[c].len, fr[0], want);
+        for (t = 0; t < fr[0]; t++)
+            if (pcm[0][2 * t] != want[t] || pcm[0][2 * t + 1] != want[t])
+                test__fail(__FILE__, __LINE__,
+                           "case %zu %s: output frame %lld plays source frame %.2f, want %.2f", c,
+                           names[cases[c].mode], (long long)t, pcm[0][2 * t] / RAMP_UNIT,
+                           want[t] / RAMP_UNIT);
+        free(want);
+        for (r = 0; r < 3; r++)
+            free(pcm[r]);
+        shelf_notes_free(n);
+    }
+}
+
 /* Backward and alternating loops on the three-file set: held and released
  * notes (pitches up and down, fades and play-outs, a start inside a loop,
  * a note after a loop, a loop shorter than a block, loops across chunks,
@@ -2305,6 +2394,17 @@ static void make_sparse_wav(const char *path, uint32_t frames)
     ASSERT(close(fd) == 0);
 }
 
+/* What the engine's loops hold in RAM now. */
+static uint64_t loop_ram_bytes(shelf_stream *s)
+{
+    shelf_stream_stats st;
+
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    return st.loop_ram_bytes;
+}
+
 /* shelf_stream_set_loop_opts: the size rule, modes, a backward loop's
  * crossfade (its frames after the loop's end) and none on an alternating
  * loop, 2 frames for alternating, and the RAM bound
@@ -2317,6 +2417,7 @@ TEST(loop_modes_limits)
     shelf_stream_loop_opts lo;
     shelf_stream *s;
     uint32_t most = (uint32_t)(SHELF_STREAM_LOOP_RAM_MAX / sizeof(float)); /* mono frames */
+    uint64_t held[5];
     int id, idb;
 
     make_loop_set(dir, paths);
@@ -2367,36 +2468,48 @@ TEST(loop_modes_limits)
     ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
     lo.start = lo.end = 0;
     ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
-    /* The bound: exactly SHELF_STREAM_LOOP_RAM_MAX bytes of frames plays,
-     * one frame more does not (forward loops have no bound). */
+    /* The bound: a loop of exactly SHELF_STREAM_LOOP_RAM_MAX bytes of
+     * frames is held whole; one frame more streams its walk and holds its
+     * turns (an alternating loop's two); forward loops hold their start. */
     lo.start = 5;
     lo.end = 5 + (int64_t)most + 1;
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
-    ASSERT(strstr(shelf_stream_errmsg(s), "too long to hold in RAM"));
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    held[0] = loop_ram_bytes(s);
     lo.mode = SHELF_LOOP_ALTERNATING;
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    held[1] = loop_ram_bytes(s);
     lo.mode = SHELF_LOOP_FORWARD;
     ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
     lo.mode = SHELF_LOOP_BACKWARD;
     lo.end--;
     ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
-    lo.crossfade = 1;                       /* held in RAM with the loop */
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, idb, &lo));
-    ASSERT(strstr(shelf_stream_errmsg(s), "too long to hold in RAM"));
+    held[2] = loop_ram_bytes(s);
+    lo.crossfade = 1;                       /* with the loop, one frame over */
+    ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    held[3] = loop_ram_bytes(s);
     lo.start++;
     ASSERT_OK(shelf_stream_set_loop_opts(s, idb, &lo));
+    held[4] = loop_ram_bytes(s);
+    printf("    loop RAM: %llu bytes over the bound (backward), %llu (alternating), %llu at it\n",
+           (unsigned long long)held[0], (unsigned long long)held[1], (unsigned long long)held[2]);
+    ASSERT(held[0] > 0 && held[0] < (1u << 20));
+    ASSERT(held[1] > held[0] && held[1] < (1u << 20));
+    ASSERT(held[2] >= SHELF_STREAM_LOOP_RAM_MAX);
+    ASSERT(held[3] > 0 && held[3] < (1u << 20));
+    ASSERT(held[4] >= SHELF_STREAM_LOOP_RAM_MAX);
     shelf_stream_free(s);
 }
 
 /*
- * A backward loop longer than SHELF_STREAM_LOOP_RAM_MAX plays when the
- * engine allows it (loop_ram_max): a ramp of 4 Mi + 100,000 mono frames
- * (a float holds each frame's number exactly), a loop 4,000 bytes over
- * the default bound, a note at pitch 16 that turns, walks the loop down
- * and jumps twice: its held frames follow the walk, frame by frame,
- * streamed and from RAM, and the two renders are the same bits.  The
- * bound is the engine's (a smaller one refuses, one over the cache budget
- * is refused), and loop_ram_bytes counts what the loop holds, exactly.
+ * A backward loop longer than SHELF_STREAM_LOOP_RAM_MAX is held whole
+ * when the engine allows it (loop_ram_max), and streams its walk when
+ * not: a ramp of 4 Mi + 100,000 mono frames (a float holds each frame's
+ * number exactly), a loop 4,000 bytes over the default bound, a note at
+ * pitch 16 that turns, walks the loop down and jumps twice: its held
+ * frames follow the walk, frame by frame, held, streamed and from RAM,
+ * and the three renders are the same bits.  The bound is the engine's
+ * (one over the cache budget is refused), and loop_ram_bytes counts what
+ * the loop holds, exactly.
  */
 TEST(loop_ram_bound_raised)
 {
@@ -2422,11 +2535,12 @@ TEST(loop_ram_bound_raised)
     lo.start = ls;
     lo.end = le;
     lo.mode = SHELF_LOOP_BACKWARD;
-    /* The default bound refuses it, a raised one takes it. */
+    /* The default bound streams it (its turns in RAM), a raised one
+     * holds it whole. */
     ASSERT_OK(shelf_stream_new(&o, &s, NULL));
     ASSERT_OK(shelf_stream_add(s, path, &id));
-    ASSERT_RC(SHELF_EINVAL, shelf_stream_set_loop_opts(s, id, &lo));
-    ASSERT(strstr(shelf_stream_errmsg(s), "16777216 bytes, the engine's loop_ram_max"));
+    ASSERT_OK(shelf_stream_set_loop_opts(s, id, &lo));
+    ASSERT(loop_ram_bytes(s) < (1u << 20));
     shelf_stream_free(s);
     o.loop_ram_max = 32u << 20;
     ASSERT_OK(shelf_stream_new(&o, &s, NULL));
@@ -2468,6 +2582,18 @@ TEST(loop_ram_bound_raised)
     ASSERT_EQ_INT(fa, fb);
     ASSERT(fa > len);
     ASSERT(memcmp(a, b, (size_t)fa * 2 * sizeof *a) == 0);
+    free(b);
+    /* The default bound: the walk streams, the same bits. */
+    o = small_opts(SHELF_STREAM_NO_URING | SHELF_STREAM_NO_DIRECT);
+    b = render(n, pp, o, &fb, &st2);
+    ASSERT_EQ_INT(fa, fb);
+    ASSERT(memcmp(a, b, (size_t)fa * 2 * sizeof *a) == 0);
+    ASSERT(st2.reads > st.reads);
+    ASSERT_EQ_INT(st2.underruns + st2.not_ready + st2.chunks_lost, 0);
+    o.flags = SHELF_STREAM_RAM;
+    o.cache_bytes = 64u << 20;
+    free(b);
+    b = render(n, pp, o, &fb, &st2);
     ASSERT(st.loop_wraps >= 3);             /* the turn and two jumps */
     ASSERT_EQ_INT(st.loop_wraps, st2.loop_wraps);
     ASSERT_EQ_INT(st.underruns + st.not_ready + st.chunks_lost, 0);
@@ -3063,7 +3189,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_backward_xfade_order), TEST_ENTRY(loop_modes_bitexact),
         TEST_ENTRY(mix_runs_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
-        TEST_ENTRY(loop_modes_limits), TEST_ENTRY(loop_ram_bound_raised),
+        TEST_ENTRY(loop_modes_limits), TEST_ENTRY(loop_ram_bound_raised), TEST_ENTRY(loop_walk_streamed),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
         TEST_ENTRY(failover_hot_swap_returns), TEST_ENTRY(failover_mirror_checks),
         TEST_ENTRY(mirror_failover),
