@@ -804,6 +804,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "mix_frames", json_integer((json_int_t)t->mix_frames)) ||
                       json_object_set_new(j, "mix_run_frames", json_integer((json_int_t)t->mix_run_frames)) ||
                       json_object_set_new(j, "merged", json_integer((json_int_t)t->merged)) ||
+                      json_object_set_new(j, "inflight_max", json_integer((json_int_t)t->inflight_max)) ||
                       json_object_set_new(j, "preroll_not_ready",
                                           json_integer((json_int_t)r->preroll.not_ready)))) {
                 json_decref(j);

@@ -42,7 +42,7 @@ typedef struct shelf_stream_opts {
                                 sample's rate; 0: sized from read latency
                                 measured on the first sample (>= 1 chunk) */
     int ring_chunks;         /* chunks a voice's ring holds: 3 (2..64) */
-    int queue_depth;         /* reads in flight at most: 16 */
+    int queue_depth;         /* reads in flight at most: 32 */
     int io_threads;          /* worker threads (pread, FLAC/OGG decode): 2 */
     uint64_t cache_bytes;    /* RAM cache budget of decoded audio: 256 MiB */
     int flags;               /* SHELF_STREAM_... */
@@ -367,6 +367,8 @@ typedef struct shelf_stream_stats {
                                 release or fade on the way, by a loop that
                                 checks none of these (the same arithmetic:
                                 renders are bit-identical either way) */
+    uint64_t inflight_max;   /* most reads in flight at once: queue_depth at
+                                most, but for failover's retries and hedges */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -144,15 +144,15 @@ void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch)
 static int trim(shelf__cache *c, uint64_t budget, int look)
 {
     shelf__chunk *ch = c->lru_tail;
-    int evicted = 0;
+    int evicted = 0, bounded = look > 0;
 
-    while (ch && atomic_load(&c->bytes) > budget && (!look || look-- > 0)) {
+    while (ch && atomic_load(&c->bytes) > budget && (!bounded || look-- > 0)) {
         shelf__chunk *prev = ch->lprev;
         if (!ch->pinned && !ch->reads && atomic_load_explicit(&ch->refs, memory_order_acquire) == 0) {
             shelf__cache_remove(c, ch);
             atomic_fetch_add(&c->evictions, 1);
             evicted++;
-        } else if (look && c->lru_head != ch) {
+        } else if (bounded && c->lru_head != ch) {
             lru_unlink(c, ch);
             lru_front(c, ch);
         }

