@@ -1917,12 +1917,24 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
 /* ---- the scheduler ---------------------------------------------------------- */
 
 
+/*
+ * The order reads go out in: earliest deadline first among the voices
+ * whose data has not run out yet, then those already late, the least
+ * late first.  A read for a voice already starving cannot save the gap
+ * it is in; sent first, it makes the next voice late too, and at a
+ * burst (a few thousand voices starting at once, a stall of the disk)
+ * every voice ended up starving in turn and the engine never caught up.
+ * Late ones come next, as soon as the others leave room.
+ */
 static int cmp_want(const void *a, const void *b)
 {
     const want *x = a, *y = b;
+    int xl = x->dry < 0, yl = y->dry < 0;
 
+    if (xl != yl)
+        return xl - yl;
     if (x->dry != y->dry)
-        return x->dry < y->dry ? -1 : 1;
+        return (x->dry < y->dry) != xl ? -1 : 1;
     return x->voice - y->voice;
 }
 
