@@ -323,11 +323,12 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
            (unsigned long long)r->stats.voices_dropped, (unsigned long long)r->late,
            r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0, r->clean ? " (clean)" : "");
     if (r->noffsets)
-        printf("        %s, callback %.0f us on average (%.0f%% of a core), %llu frames copied / "
-               "%llu interpolated, %llu merged reads, %llu of %llu reads O_DIRECT, pre-roll %llu "
-               "not ready\n",
+        printf("        %s, callback %.0f us on average (%.0f%% of a core), %llu of %llu blocks "
+               "played, %llu frames copied / %llu interpolated, %llu merged reads, %llu of %llu "
+               "reads O_DIRECT, pre-roll %llu not ready\n",
                r->stats.feed_frames ? "feed only" : "mixed", r->cb_avg_us,
-               r->cb_avg_us / (BLOCK * 1e6 / RATE) * 100, (unsigned long long)r->stats.feed_frames,
+               r->cb_avg_us / (BLOCK * 1e6 / RATE) * 100, (unsigned long long)r->stats.blocks,
+               (unsigned long long)r->blocks_due, (unsigned long long)r->stats.feed_frames,
                (unsigned long long)r->stats.mix_frames, (unsigned long long)r->stats.merged,
                (unsigned long long)r->stats.reads_direct, (unsigned long long)r->stats.reads,
                (unsigned long long)r->preroll.not_ready);
@@ -462,7 +463,8 @@ static int streams_step(void *ud, int voices)
      * ask less of the disk: it must have played 98% of them. */
     kept = (double)r->stats.blocks >= 0.98 * (double)r->nrows * RATE / BLOCK;
     clean = kept && r->stats.underruns == 0 && r->stats.not_ready == 0 &&
-            r->stats.read_errors == 0 && r->stats.chunks_lost == 0 && r->stats.voices_dropped == 0;
+            r->stats.underrun_frames == 0 && r->stats.read_errors == 0 &&
+            r->stats.chunks_lost == 0 && r->stats.voices_dropped == 0;
     printf("        streams %s, %llu blocks of %.0f\n",
            clean ? "clean (late callbacks not judged)" : kept ? "not clean" : "the mix fell behind",
            (unsigned long long)r->stats.blocks, (double)r->nrows * RATE / BLOCK);

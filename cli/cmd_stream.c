@@ -301,8 +301,10 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
     if (t->feed_frames || r->noffsets)
         printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
-               "ready\n", (unsigned long long)t->feed_frames, (unsigned long long)t->underrun_frames,
-               (unsigned long long)t->mix_frames, (unsigned long long)r->preroll.not_ready);
+               "ready; %llu of %llu blocks played\n", (unsigned long long)t->feed_frames,
+               (unsigned long long)t->underrun_frames, (unsigned long long)t->mix_frames,
+               (unsigned long long)r->preroll.not_ready, (unsigned long long)t->blocks,
+               (unsigned long long)r->blocks_due);
     if (t->failovers || t->failover_switches || t->failover_hedged)
         printf("  failover: %llu reads from the mirror (%llu switches, %llu back to the primary, "
                "%llu hedged); primary failing to mirror serving %.1f ms on average, %.1f ms at most\n",
@@ -805,6 +807,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "mix_run_frames", json_integer((json_int_t)t->mix_run_frames)) ||
                       json_object_set_new(j, "merged", json_integer((json_int_t)t->merged)) ||
                       json_object_set_new(j, "inflight_max", json_integer((json_int_t)t->inflight_max)) ||
+                      json_object_set_new(j, "blocks", json_integer((json_int_t)t->blocks)) ||
+                      json_object_set_new(j, "blocks_due", json_integer((json_int_t)r->blocks_due)) ||
                       json_object_set_new(j, "preroll_not_ready",
                                           json_integer((json_int_t)r->preroll.not_ready)))) {
                 json_decref(j);

@@ -630,9 +630,12 @@ typedef struct shelf_stress_result {
                                 counts are the measured run's: minus those
                                 of preroll below) */
     int rt;                  /* 1 when the timer thread got SCHED_FIFO */
-    int clean;               /* no underrun, not-ready, error, loss, drop or late
+    int clean;               /* no underrun, not-ready, frame missed (a voice
+                                not ready at the pre-roll's end misses frames
+                                with no new underrun), error, loss, drop or late
                                 callback (a late callback is an xrun: the device
-                                would have played a gap) */
+                                would have played a gap; a feed-only run judges
+                                98% of blocks_due played instead) */
     uint64_t late;           /* audio callbacks that missed their deadline */
     /* Added with the worst-case script. */
     shelf_stream_stats preroll; /* the counters at the end of the pre-roll
@@ -644,6 +647,15 @@ typedef struct shelf_stress_result {
     double cb_avg_us;        /* the mean audio callback (render or feed):
                                 against the block's period, the share of a
                                 core the callback takes */
+    /* Added when feed-only runs were found clean on blocks they skipped. */
+    uint64_t blocks_due;     /* the measured run's blocks in real time
+                                (duration x rate / block); stats.blocks says
+                                how many were played: a callback that falls
+                                more than 8 blocks behind skips the rest, and
+                                its voices ask that much less of the disk.  A
+                                feed-only run is clean only with 98% of them
+                                played (one that renders, with no late
+                                callback, plays them all) */
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

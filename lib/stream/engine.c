@@ -1919,12 +1919,14 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
 
 /*
  * The order reads go out in: earliest deadline first among the voices
- * whose data has not run out yet, then those already late, the least
- * late first.  A read for a voice already starving cannot save the gap
- * it is in; sent first, it makes the next voice late too, and at a
+ * whose data has not run out yet, then those already late, the longest
+ * waiting first.  A read for a voice already starving cannot save the
+ * gap it is in; sent first, it makes the next voice late too, and at a
  * burst (a few thousand voices starting at once, a stall of the disk)
  * every voice ended up starving in turn and the engine never caught up.
- * Late ones come next, as soon as the others leave room.
+ * Late ones take the room the others leave, oldest first, so none waits
+ * for ever (least late first left a start that missed its pre-roll
+ * waiting through a whole run).
  */
 static int cmp_want(const void *a, const void *b)
 {
@@ -1934,8 +1936,25 @@ static int cmp_want(const void *a, const void *b)
     if (xl != yl)
         return xl - yl;
     if (x->dry != y->dry)
-        return (x->dry < y->dry) != xl ? -1 : 1;
+        return x->dry < y->dry ? -1 : 1;
     return x->voice - y->voice;
+}
+
+void shelf__stream_order_dry(double *dry, size_t n)
+{
+    want *w = shelf__calloc(n ? n : 1, sizeof *w);
+    size_t i;
+
+    if (!w)
+        return;
+    for (i = 0; i < n; i++) {
+        w[i].voice = (int)i;
+        w[i].dry = dry[i];
+    }
+    qsort(w, n, sizeof *w, cmp_want);
+    for (i = 0; i < n; i++)
+        dry[i] = w[i].dry;
+    free(w);
 }
 
 /* Lower rank is dropped first: releasing, low priority, old, quiet. */

@@ -430,6 +430,9 @@ void shelf__lat_record(shelf_stream *s, double seconds);
 /* 1 (the default): runs of frames in one chunk are mixed by a loop of
  * their own; 0: every frame through the general loop (tests). */
 extern int shelf__stream_mix_runs;
+/* Sort n seconds-until-dry figures in the order the scheduler sends reads
+ * (cmp_want; tests). */
+void shelf__stream_order_dry(double *dry, size_t n);
 
 /* health.c */
 void shelf__health_free(struct shelf__health *h);

@@ -408,6 +408,21 @@ TEST(queue_depth_bounds_reads)
     free(buf);
 }
 
+/* The order reads go out in: voices whose data has not run out, earliest
+ * deadline first, then those already starving, the longest waiting
+ * first (a read cannot save the gap a voice is already in). */
+TEST(read_order_late_last)
+{
+    double dry[] = { -0.5, 0.2, -0.01, 0.1, 0.0, -0.2, 0.45 };
+    const double want[] = { 0.0, 0.1, 0.2, 0.45, -0.5, -0.2, -0.01 };
+    size_t i;
+
+    shelf__stream_order_dry(dry, sizeof dry / sizeof *dry);
+    for (i = 0; i < sizeof dry / sizeof *dry; i++)
+        if (dry[i] != want[i])
+            test__fail(__FILE__, __LINE__, "read %zu: %g s to dry, want %g", i, dry[i], want[i]);
+}
+
 /* ---- note scripts --------------------------------------------------------------- */
 
 TEST(notes_parse)
@@ -3252,7 +3267,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
