@@ -844,5 +844,12 @@ shelf__req *shelf__io_reap(shelf_stream *s, double timeout)
         if (--s->inflight == 0)
             atomic_fetch_add(&s->c_busy_ns, (uint64_t)((now - s->busy_since) * 1e9));
     }
+    /* A queue that never empties is busy all along: count its time as it
+     * goes, not only when it empties (a second of it read as idle, and a
+     * later one as more than busy). */
+    if (s->inflight > 0) {
+        atomic_fetch_add(&s->c_busy_ns, (uint64_t)((now - s->busy_since) * 1e9));
+        s->busy_since = now;
+    }
     return list;
 }
