@@ -461,13 +461,13 @@ static int streams_step(void *ud, int voices)
     on_step(NULL, voices, r);
     /* A callback that cannot keep time plays fewer blocks, and its voices
      * ask less of the disk: it must have played 98% of them. */
-    kept = (double)r->stats.blocks >= 0.98 * (double)r->nrows * RATE / BLOCK;
+    kept = (double)r->stats.blocks >= 0.98 * (double)r->blocks_due;
     clean = kept && r->stats.underruns == 0 && r->stats.not_ready == 0 &&
             r->stats.underrun_frames == 0 && r->stats.read_errors == 0 &&
             r->stats.chunks_lost == 0 && r->stats.voices_dropped == 0;
-    printf("        streams %s, %llu blocks of %.0f\n",
+    printf("        streams %s, %llu blocks of %llu\n",
            clean ? "clean (late callbacks not judged)" : kept ? "not clean" : "the mix fell behind",
-           (unsigned long long)r->stats.blocks, (double)r->nrows * RATE / BLOCK);
+           (unsigned long long)r->stats.blocks, (unsigned long long)r->blocks_due);
     shelf_stress_free(r);
     return clean;
 }

@@ -42,13 +42,21 @@ static int lapk_cmp(uint64_t la, int64_t ka, uint64_t lb, int64_t kb)
     return ka < kb ? -1 : ka > kb;
 }
 
-/* 1 when chunk k of sm is held in RAM (the head, a loop's start, or a
- * streamed loop's turns). */
+/* Chunk k of sm in a loop's RAM (a loop's start, a loop held whole, or a
+ * streamed loop's turns), or NULL. */
+static shelf__chunk *loop_ram_chunk(const shelf__sample *sm, int64_t k)
+{
+    if (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk)
+        return sm->loopc[k - sm->loop_k0];
+    if (sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + (int64_t)sm->loopb_nk)
+        return sm->loopb[k - sm->loopb_k0];
+    return NULL;
+}
+
+/* 1 when chunk k of sm is held in RAM (the head, or a loop's RAM). */
 static int chunk_in_ram(const shelf__sample *sm, int64_t k)
 {
-    return k < (int64_t)sm->head_chunks ||
-           (sm->loopc && k >= sm->loop_k0 && k < sm->loop_k0 + (int64_t)sm->loop_nk) ||
-           (sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + (int64_t)sm->loopb_nk);
+    return k < (int64_t)sm->head_chunks || loop_ram_chunk(sm, k) != NULL;
 }
 
 /* The first chunk at or after k that is not in RAM. */
@@ -1142,15 +1150,13 @@ static const float *frame_at(shelf_stream *s, shelf__sample *sm, shelf__voice *v
                              uint64_t lap, int pop, int *gap)
 {
     int64_t k = i / sm->chunk_frames, key = lap_key(sm, lap, k);
+    shelf__chunk *ch;
     uint32_t n, j;
 
     if (k < (int64_t)sm->head_chunks)
         return sm->head[k]->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
-    if (chunk_in_ram(sm, k)) {
+    if ((ch = loop_ram_chunk(sm, k))) {
         shelf__ringitem *it;
-        shelf__chunk *ch = sm->loopb && k >= sm->loopb_k0 && k < sm->loopb_k0 + sm->loopb_nk
-                               ? sm->loopb[k - sm->loopb_k0]
-                               : sm->loopc[k - sm->loop_k0];
         /* Chunks of the lap before a wrap are done with: make room. */
         while (pop && (it = shelf__ring_peek(&v->ring, 0)) &&
                lapk_cmp(it->lap, it->k, lap, key) < 0) {
@@ -1195,6 +1201,7 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
     uint32_t n = shelf__ring_count(&v->ring);
     shelf__ringitem *last;
     int64_t ahead, need;
+    int walk = 0;
 
     if (i / sm->chunk_frames < (int64_t)sm->head_chunks || sm->head_chunks >= sm->nchunks ||
         i >= sm->frames)
@@ -1204,31 +1211,26 @@ static int ring_fill(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int64_
      * turns, from RAM too; in the walk, ahead in the walk's order). */
     if (v->loops && v->held && !v->rel_total && sm->loop_mode != SHELF_LOOP_FORWARD &&
         i >= sm->loop_start) {
-        uint64_t lap = atomic_load_explicit(&v->lap, memory_order_relaxed);
         if (!sm->loop_walk || chunk_in_ram(sm, i / sm->chunk_frames))
             return -1;
-        if (v->turned) {
-            need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
-            if (!n)
-                return 0;
-            last = shelf__ring_peek(&v->ring, n - 1);
-            ahead = walk_ahead(sm, lap, i, last->lap, lap_down(sm, last->lap) ? -last->k : last->k) +
-                    sm->chunk_frames;
-            if (ahead <= 0)
-                return 0;
-            return ahead >= need ? 1000 : (int)(ahead * 1000 / need);
-        }
+        walk = v->turned;
     }
     need = (int64_t)s->o.ring_chunks * sm->chunk_frames;
-    if (need > sm->frames - i)
+    if (!walk && need > sm->frames - i)
         need = sm->frames - i;
     if (!n)
         return 0;
     last = shelf__ring_peek(&v->ring, n - 1);
-    ahead = (last->k + 1) * (int64_t)sm->chunk_frames;
-    if (ahead > sm->frames)
-        ahead = sm->frames;
-    ahead -= i;
+    if (walk) {
+        /* a key is its own inverse: lap_key gives the chunk back */
+        ahead = walk_ahead(sm, atomic_load_explicit(&v->lap, memory_order_relaxed), i, last->lap,
+                           lap_key(sm, last->lap, last->k)) + sm->chunk_frames;
+    } else {
+        ahead = (last->k + 1) * (int64_t)sm->chunk_frames;
+        if (ahead > sm->frames)
+            ahead = sm->frames;
+        ahead -= i;
+    }
     if (ahead <= 0)
         return 0;
     return ahead >= need ? 1000 : (int)(ahead * 1000 / need);
@@ -2347,7 +2349,7 @@ static void *sched_main(void *arg)
     while (!atomic_load(&s->quit)) {
         shelf__req *done = shelf__io_reap(s, 0.001), *resubmit = NULL, *r;
         int nwant = 0, queued, i, nsamples = atomic_load_explicit(&s->nsamples, memory_order_acquire);
-        double most_urgent = 1e9;
+        double most_urgent = 1e9, t;
         size_t nfailed = 0;
 
         pthread_mutex_lock(&s->cache.lock);
@@ -2362,10 +2364,11 @@ static void *sched_main(void *arg)
          * queue is half full and no voice wanting a read was close to
          * running dry: the rings hold seconds, and the reads in flight
          * keep the disk busy. */
-        if (!offline && now_s() - last_walk < WALK_S && s->inflight >= s->o.queue_depth / 2 &&
+        t = now_s();
+        if (!offline && t - last_walk < WALK_S && s->inflight >= s->o.queue_depth / 2 &&
             last_urgent > WALK_URGENT_S)
             goto walked;
-        last_walk = now_s();
+        last_walk = t;
         for (i = 0; i < s->nvoices; i++) {
             shelf__voice *v = &s->voices[i];
             int st = atomic_load_explicit(&v->state, memory_order_acquire);
