@@ -369,6 +369,8 @@ typedef struct shelf_stream_stats {
                                 renders are bit-identical either way) */
     uint64_t inflight_max;   /* most reads in flight at once: queue_depth at
                                 most, but for failover's retries and hedges */
+    uint64_t uring_submits;  /* io_uring_submit calls that sent reads: one
+                                a scheduler pass, whatever it queued */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

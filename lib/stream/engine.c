@@ -28,6 +28,7 @@
 #define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
 #define WALK_S 0.001         /* the scheduler's walk over the voices: at most this often ... */
 #define WALK_URGENT_S 0.100  /* ... unless a ring was this close to empty */
+#define SOON_S 0.250         /* a read needed this soon goes before the late ones */
 #define MAX_VOICES 16384
 /* A loop's RAM start holds at least this many frames after the head's
  * length, so an offline block (128 frames at up to 16 times the rate)
@@ -1019,6 +1020,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.feed_frames = atomic_load(&s->c_feed_frames);
     st.mix_run_frames = atomic_load(&s->c_mix_run_frames);
     st.inflight_max = atomic_load(&s->c_inflight_max);
+    st.uring_submits = atomic_load(&s->c_uring_submits);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -1922,23 +1924,33 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
 
 
 /*
- * The order reads go out in: earliest deadline first among the voices
- * whose data has not run out yet, then those already late, the longest
- * waiting first.  A read for a voice already starving cannot save the
- * gap it is in; sent first, it makes the next voice late too, and at a
- * burst (a few thousand voices starting at once, a stall of the disk)
- * every voice ended up starving in turn and the engine never caught up.
- * Late ones take the room the others leave, oldest first, so none waits
+ * The order reads go out in, three tiers:
+ *  1. voices whose data runs out within SOON_S, earliest deadline first;
+ *  2. voices already late: new starts, and voices starving; the longest
+ *     waiting first;
+ *  3. the other refills, earliest deadline first.
+ * A read for a voice already starving cannot save the gap it is in;
+ * sent before tier 1, it makes the next voice late too, and at a burst
+ * (a few thousand voices starting at once, a stall of the disk) every
+ * voice ended up starving in turn and the engine never caught up.  But
+ * a ring holds seconds: refills with time to spare (tier 3) wait for
+ * the starts, or at the limit a start waited for seconds behind them,
+ * past the end of a pre-roll.  Late ones go oldest first, so none waits
  * for ever (least late first left a start that missed its pre-roll
  * waiting through a whole run).
  */
+static int want_tier(double dry)
+{
+    return dry < 0 ? 1 : dry < SOON_S ? 0 : 2;
+}
+
 static int cmp_want(const void *a, const void *b)
 {
     const want *x = a, *y = b;
-    int xl = x->dry < 0, yl = y->dry < 0;
+    int xt = want_tier(x->dry), yt = want_tier(y->dry);
 
-    if (xl != yl)
-        return xl - yl;
+    if (xt != yt)
+        return xt - yt;
     if (x->dry != y->dry)
         return x->dry < y->dry ? -1 : 1;
     return x->voice - y->voice;
@@ -2304,6 +2316,7 @@ static void submit_all(shelf_stream *s, shelf__req *list)
             s->watch = r;
         }
     }
+    shelf__io_flush(s);
 }
 
 /* The scheduler's next read for v after the one it just queued: the next

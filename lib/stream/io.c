@@ -621,8 +621,15 @@ void shelf__io_stop(shelf_stream *s)
     s->workers = NULL;
     s->nworkers = 0;
     if (s->uring) {
-        /* Wait for reads still in flight: their buffers are ours. */
-        while (s->uring_inflight > 0) {
+        /* Wait for reads still in flight: their buffers are ours.  Any
+         * not sent yet go out first (else no completion would come). */
+        while (s->uring_unsent > 0) {
+            int before = s->uring_unsent;
+            shelf__io_flush(s);
+            if (s->uring_unsent == before)
+                break;
+        }
+        while (s->uring_inflight > s->uring_unsent) {
             struct io_uring_cqe *cqe;
             if (io_uring_wait_cqe(s->uring, &cqe) != 0)
                 break;
@@ -702,13 +709,16 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     }
     if (!r->probe && s->uring && sm->direct && atomic_load(&r->fh->fd_direct) >= 0) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(s->uring);
+        if (!sqe) {             /* the submission queue is full: send it */
+            shelf__io_flush(s);
+            sqe = io_uring_get_sqe(s->uring);
+        }
         if (sqe) {
             io_uring_prep_read(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen, a0);
             io_uring_sqe_set_data(sqe, r);
-            if (io_uring_submit(s->uring) == 1) {
-                s->uring_inflight++;
-                return;
-            }
+            s->uring_inflight++;
+            s->uring_unsent++;
+            return;
         }
     }
     pthread_mutex_lock(&s->qlock);
@@ -720,6 +730,26 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
     s->jobs_tail = r;
     pthread_cond_signal(&s->qcond);
     pthread_mutex_unlock(&s->qlock);
+}
+
+/*
+ * One io_uring_submit for every read a pass queued, not one each: a
+ * system call per read, and on a virtio disk a notification of the
+ * device per read, where the block layer sends a batch with one.  A
+ * failed submit (EAGAIN, EBUSY, EINTR) leaves the reads in the
+ * submission queue; the next flush sends them.
+ */
+void shelf__io_flush(shelf_stream *s)
+{
+    int n;
+
+    if (!s->uring || s->uring_unsent <= 0)
+        return;
+    n = io_uring_submit(s->uring);
+    if (n > 0) {
+        s->uring_unsent -= n < s->uring_unsent ? n : s->uring_unsent;
+        atomic_fetch_add_explicit(&s->c_uring_submits, 1, memory_order_relaxed);
+    }
 }
 
 /* A finished read: held when a delay is injected, else returned. */

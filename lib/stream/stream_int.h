@@ -359,7 +359,8 @@ struct shelf_stream {
     /* The same for the mirrors (tests): SHELF__FAULT_FAIL fails every
      * mirror read and probe. */
     _Atomic int fault_mirror;
-    int uring_inflight;
+    int uring_inflight;      /* reads in the ring, sent or not */
+    int uring_unsent;        /* of them, prepared but not yet submitted */
     shelf__req *delayed;     /* completions held by fault delay */
     pthread_t *workers;
     int nworkers;
@@ -381,6 +382,7 @@ struct shelf_stream {
     _Atomic uint64_t c_mix_run_frames; /* of them, mixed in runs (mix_run) */
     _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
     _Atomic uint64_t c_inflight_max; /* most reads in flight at once (scheduler writes) */
+    _Atomic uint64_t c_uring_submits; /* io_uring_submit calls that sent reads */
     /* Reads by latency since the start (never reset: each reader keeps
      * its own marks), and the slowest read since take_interval. */
     _Atomic uint64_t lat_hist[SHELF__LAT_BUCKETS];
@@ -411,8 +413,12 @@ void shelf__fh_close(shelf__fh *fh);
 void shelf__fh_unref(shelf_stream *s, shelf__fh *fh);
 int shelf__io_start(shelf_stream *s);
 void shelf__io_stop(shelf_stream *s);
-/* Queue a read of chunk k of sample (the chunk is LOADING). Scheduler. */
+/* Queue a read of chunk k of sample (the chunk is LOADING); an io_uring
+ * read goes out at the next shelf__io_flush.  Scheduler. */
 void shelf__io_submit(shelf_stream *s, shelf__req *r);
+/* Send the io_uring reads queued since the last flush, in one system
+ * call.  Scheduler. */
+void shelf__io_flush(shelf_stream *s);
 /* Collect completions; wait up to timeout seconds when none. Scheduler. */
 shelf__req *shelf__io_reap(shelf_stream *s, double timeout);
 /* Read and decode chunk k of a sample on the calling thread; data owned. */

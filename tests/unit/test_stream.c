@@ -408,13 +408,62 @@ TEST(queue_depth_bounds_reads)
     free(buf);
 }
 
-/* The order reads go out in: voices whose data has not run out, earliest
- * deadline first, then those already starving, the longest waiting
- * first (a read cannot save the gap a voice is already in). */
+/* A pass's reads go to io_uring in one submit: 48 voices start at once,
+ * the first pass queues 8 reads (the queue depth), and later passes as
+ * many as completed. */
+TEST(uring_batches_submits)
+{
+    char mnt[PATH_MAX], paths[48][PATH_MAX];
+    const char *dir = real_fs_dir(mnt);
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_stats st;
+    shelf_stream *s;
+    float *buf = malloc(2 * 128 * sizeof *buf);
+    int i, id, b;
+
+    ASSERT(buf);
+    o.max_voices = 64;
+    o.queue_depth = 8;
+    for (i = 0; i < 48; i++)
+        ASSERT_EQ_INT(tg_write_simple(test_pathf(paths[i], PATH_MAX, "%s/u%02d \xc3\xa9.wav", dir, i),
+                                      SF_FORMAT_WAV | SF_FORMAT_PCM_24, 48000, 2, 60000,
+                                      (uint32_t)i + 7), 0);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 48; i++) {
+        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
+        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
+    }
+    for (b = 0; b < 100; b++) {
+        ASSERT_OK(shelf_stream_wait_ready(s, 128));
+        ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
+    }
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    if (!st.uring && !uring_possible())
+        TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
+    printf("    %llu reads through io_uring in %llu submits, at most %llu in flight\n",
+           (unsigned long long)st.reads_uring, (unsigned long long)st.uring_submits,
+           (unsigned long long)st.inflight_max);
+    ASSERT(st.uring && st.direct);
+    ASSERT(st.reads >= 48);
+    ASSERT_EQ_INT(st.reads_uring, st.reads);
+    ASSERT(st.uring_submits >= 1);
+    ASSERT(st.uring_submits + 7 <= st.reads_uring);
+    ASSERT(st.inflight_max <= 8);
+    ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
+    shelf_stream_free(s);
+    real_fs_done(mnt);
+    free(buf);
+}
+
+/* The order reads go out in: voices whose data runs out within 250 ms,
+ * earliest deadline first; then those already late (starts, starving),
+ * the longest waiting first; then the refills with time to spare. */
 TEST(read_order_late_last)
 {
-    double dry[] = { -0.5, 0.2, -0.01, 0.1, 0.0, -0.2, 0.45 };
-    const double want[] = { 0.0, 0.1, 0.2, 0.45, -0.5, -0.2, -0.01 };
+    double dry[] = { -0.5, 0.2, -0.01, 0.1, 0.0, 1.2, -0.2, 0.45, 0.3 };
+    const double want[] = { 0.0, 0.1, 0.2, -0.5, -0.2, -0.01, 0.3, 0.45, 1.2 };
     size_t i;
 
     shelf__stream_order_dry(dry, sizeof dry / sizeof *dry);
@@ -3267,7 +3316,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
