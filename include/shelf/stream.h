@@ -26,6 +26,9 @@ typedef struct shelf_stream shelf_stream;
 #define SHELF_STREAM_NO_DIRECT 0x02 /* never use O_DIRECT (buffered reads) */
 #define SHELF_STREAM_NO_URING  0x04 /* never use io_uring (worker preads) */
 #define SHELF_STREAM_OFFLINE   0x08 /* no voice dropping: rendering waits */
+#define SHELF_STREAM_NO_DROP   0x10 /* real time, but no voice is ever dropped:
+                                       a voice the disk cannot feed underruns
+                                       (benchmarks that must see every miss) */
 
 /*
  * Engine options.  Zero-initialise, set size = sizeof, change what you
@@ -602,9 +605,11 @@ typedef struct shelf_stress_opts {
  * whole run; the voices start spread over the first half of the pre-roll,
  * and the run is measured (rows, clean) from its end.  Every sample must
  * hold its voice's start plus pre-roll plus duration (SHELF_EINVAL).  The
- * engine drops no voice in it (SHELF_STREAM_OFFLINE is set): every start
+ * engine drops no voice in it (SHELF_STREAM_NO_DROP is set): every start
  * waits on a read, which the scheduler would take for a voice running dry;
  * a voice the disk cannot feed underruns instead, and the run is not clean.
+ * It is otherwise the real-time engine (SHELF_STREAM_OFFLINE, used before
+ * 2026-12-07, also made the scheduler walk every voice every pass).
  */
 #define SHELF_STRESS_LANES 0
 #define SHELF_STRESS_WORST 1

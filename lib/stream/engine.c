@@ -2350,6 +2350,7 @@ static void *sched_main(void *arg)
     int64_t *req_k = s->sched_req_k;
     double last_drop = 0, trim_at = 0, last_walk = 0, last_urgent = 0;
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
+    int nodrop = offline || (s->o.flags & SHELF_STREAM_NO_DROP);
     struct sched_param sp;
 
     /* Real time at the lowest priority when the system allows it: below
@@ -2466,7 +2467,7 @@ static void *sched_main(void *arg)
                 } else if (ch && ch->state == SHELF__CH_FAILED) {
                     shelf__ring_push(&v->ring, &it);
                     sched_advance(sm, v, walking);
-                    if (++v->fails >= 2 && !offline)
+                    if (++v->fails >= 2 && !nodrop)
                         atomic_store(&v->drop, 1);  /* reads keep failing */
                     if (nfailed < (size_t)s->nvoices)
                         failed[nfailed++] = ch;
@@ -2540,7 +2541,7 @@ static void *sched_main(void *arg)
             queued++;
         }
         /* The disk fell behind: fade out the lowest-ranked voice. */
-        if (!offline && most_urgent < CRIT_S && now_s() - last_drop > CRIT_S) {
+        if (!nodrop && most_urgent < CRIT_S && now_s() - last_drop > CRIT_S) {
             shelf__voice *low = NULL;
             for (i = 0; i < s->nvoices; i++) {
                 shelf__voice *v = &s->voices[i];

@@ -219,9 +219,11 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
     /* Every worst-case voice starts past its head, waiting on its first
      * read: the scheduler would take each for a voice running dry and drop
      * another.  Without dropping, a voice the disk cannot feed underruns,
-     * which a clean run does not allow either. */
+     * which a clean run does not allow either.  Not SHELF_STREAM_OFFLINE,
+     * which used to be set here: the scheduler then walked every voice
+     * every pass, an engine no player runs. */
     if (so.script == SHELF_STRESS_WORST)
-        o.flags |= SHELF_STREAM_OFFLINE;
+        o.flags |= SHELF_STREAM_NO_DROP;
     if ((size_t)o.max_samples < npaths + so.npins)
         o.max_samples = (int)(npaths + so.npins);
     /* Room for every lane plus the voices still in their release. */

@@ -457,6 +457,56 @@ TEST(uring_batches_submits)
     free(buf);
 }
 
+/* In real time, every read failing: a voice whose reads keep failing is
+ * dropped, unless SHELF_STREAM_NO_DROP says never (the worst-case stress
+ * script's engine: its voices underrun instead). */
+static shelf_stream_stats run_failing(int flags)
+{
+    const char *dir = test_tmpdir();
+    char path[PATH_MAX];
+    shelf_stream_opts o = small_opts(flags);
+    shelf_stream_stats st;
+    shelf_stream *s;
+    float *buf = malloc(2 * 128 * sizeof *buf);
+    int i, id;
+
+    ASSERT(buf);
+    o.fault_error_rate = 1;
+    o.fault_seed = 3;
+    o.retries = -1;
+    ASSERT_EQ_INT(tg_write_simple(test_pathf(path, PATH_MAX, "%s/fails ü.wav", dir),
+                                  SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 1, 96000, 5), 0);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, path, &id));
+    for (i = 0; i < 4; i++)
+        ASSERT(shelf_stream_voice_start(s, id, 20000 + 10000 * i, 1.0, 0.1f, 0) >= 0);
+    /* Two seconds of blocks, a millisecond apart: the scheduler runs. */
+    for (i = 0; i < 2000; i++) {
+        shelf_stream_render(s, 128, buf);
+        usleep(1000);
+    }
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    printf("    flags %#x: %llu chunks lost, %llu voices dropped, %llu underruns\n", flags,
+           (unsigned long long)st.chunks_lost, (unsigned long long)st.voices_dropped,
+           (unsigned long long)st.underruns + st.not_ready);
+    shelf_stream_free(s);
+    free(buf);
+    return st;
+}
+
+TEST(no_drop_real_time)
+{
+    shelf_stream_stats drop = run_failing(0), keep = run_failing(SHELF_STREAM_NO_DROP);
+
+    ASSERT(drop.chunks_lost >= 2);
+    ASSERT(drop.voices_dropped >= 1);
+    ASSERT(keep.chunks_lost >= 8);
+    ASSERT_EQ_INT(keep.voices_dropped, 0);
+    ASSERT(keep.not_ready + keep.underruns >= 4);
+}
+
 /* The order reads go out in: voices whose data runs out within 250 ms,
  * earliest deadline first; then those already late (starts, starving),
  * the longest waiting first; then the refills with time to spare. */
@@ -3316,7 +3366,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
