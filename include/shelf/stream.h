@@ -608,8 +608,8 @@ typedef struct shelf_stress_opts {
  * engine drops no voice in it (SHELF_STREAM_NO_DROP is set): every start
  * waits on a read, which the scheduler would take for a voice running dry;
  * a voice the disk cannot feed underruns instead, and the run is not clean.
- * It is otherwise the real-time engine (SHELF_STREAM_OFFLINE, used before
- * 2026-12-07, also made the scheduler walk every voice every pass).
+ * It is otherwise the real-time engine (SHELF_STREAM_OFFLINE, used until
+ * 2026-12-06, also made the scheduler walk every voice every pass).
  */
 #define SHELF_STRESS_LANES 0
 #define SHELF_STRESS_WORST 1
