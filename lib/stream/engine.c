@@ -2372,12 +2372,14 @@ static void *sched_main(void *arg)
             complete(s, r, &resubmit);
         }
         /* The walk over every voice below costs a few microseconds a
-         * thousand voices; after every completion (6,000 a second at
-         * 3,000 voices) it held this thread, and so the disk, to about
-         * 750 MB/s.  In real time it runs at most every WALK_S while the
-         * queue is half full and no voice wanting a read was close to
-         * running dry: the rings hold seconds, and the reads in flight
-         * keep the disk busy. */
+         * thousand voices, after every completion (6,000 a second at
+         * 3,000 voices).  In real time it runs at most every WALK_S while
+         * the queue is half full and no voice wanting a read was close
+         * to running dry: the rings hold seconds, and the reads in flight
+         * keep the disk busy.  This saves the thread's time; the disk
+         * read as fast either way (doc/benchmarks.md, "Starts before
+         * spare refills": 2,600-3,100 voices, one walk every pass or
+         * this). */
         t = now_s();
         if (!offline && t - last_walk < WALK_S && s->inflight >= s->o.queue_depth / 2 &&
             last_urgent > WALK_URGENT_S)

@@ -364,6 +364,41 @@ TEST(pcm24_every_length)
     }
 }
 
+/* 48 voices, each its own 60,000-frame file under dir (24-bit stereo,
+ * or 16-bit mono), started at once at frame 30,000: past their heads,
+ * so the first pass wants 48 reads.  100 blocks rendered offline; the
+ * engine's stats. */
+static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pcm24)
+{
+    char paths[48][PATH_MAX];
+    shelf_stream_stats st;
+    shelf_stream *s;
+    float *buf = malloc(2 * 128 * sizeof *buf);
+    int i, id, b;
+
+    ASSERT(buf);
+    o.max_voices = 64;
+    for (i = 0; i < 48; i++)
+        ASSERT_EQ_INT(tg_write_simple(test_pathf(paths[i], PATH_MAX, "%s/q%02d \xc3\xa9.wav", dir, i),
+                                      SF_FORMAT_WAV | (pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_PCM_16),
+                                      48000, pcm24 ? 2 : 1, 60000, (uint32_t)i + 1), 0);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    for (i = 0; i < 48; i++) {
+        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
+        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
+    }
+    for (b = 0; b < 100; b++) {
+        ASSERT_OK(shelf_stream_wait_ready(s, 128));
+        ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
+    }
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    shelf_stream_get_stats(s, &st);
+    shelf_stream_free(s);
+    free(buf);
+    return st;
+}
+
 /*
  * The scheduler keeps at most queue_depth reads in flight, counting those
  * it queues in one pass: 48 voices, each its own file, started at once
@@ -373,73 +408,28 @@ TEST(pcm24_every_length)
  */
 TEST(queue_depth_bounds_reads)
 {
-    const char *dir = test_tmpdir();
-    char paths[48][PATH_MAX];
-    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT);
-    shelf_stream_stats st;
-    shelf_stream *s;
-    float *buf = malloc(2 * 128 * sizeof *buf);
-    int i, id, b;
+    shelf_stream_stats st = render_48(test_tmpdir(),
+                                      small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT), 0);
 
-    ASSERT(buf);
-    o.max_voices = 64;
-    for (i = 0; i < 48; i++)
-        ASSERT_EQ_INT(tg_write_simple(test_pathf(paths[i], PATH_MAX, "%s/q%02d.wav", dir, i),
-                                      SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 1, 60000,
-                                      (uint32_t)i + 1), 0);
-    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
-    for (i = 0; i < 48; i++) {
-        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
-        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
-    }
-    for (b = 0; b < 100; b++) {
-        ASSERT_OK(shelf_stream_wait_ready(s, 128));
-        ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
-    }
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    shelf_stream_get_stats(s, &st);
     printf("    %llu reads, at most %llu in flight (queue depth 4)\n", (unsigned long long)st.reads,
            (unsigned long long)st.inflight_max);
     ASSERT(st.reads >= 48);
     ASSERT(st.inflight_max >= 1 && st.inflight_max <= 4);
     ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
-    shelf_stream_free(s);
-    free(buf);
 }
 
-/* A pass's reads go to io_uring in one submit: 48 voices start at once,
- * the first pass queues 8 reads (the queue depth), and later passes as
- * many as completed. */
+/* A pass's reads go to io_uring in one submit: the first pass queues 8
+ * reads (the queue depth), and later passes as many as completed. */
 TEST(uring_batches_submits)
 {
-    char mnt[PATH_MAX], paths[48][PATH_MAX];
+    char mnt[PATH_MAX];
     const char *dir = real_fs_dir(mnt);
     shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
     shelf_stream_stats st;
-    shelf_stream *s;
-    float *buf = malloc(2 * 128 * sizeof *buf);
-    int i, id, b;
 
-    ASSERT(buf);
-    o.max_voices = 64;
     o.queue_depth = 8;
-    for (i = 0; i < 48; i++)
-        ASSERT_EQ_INT(tg_write_simple(test_pathf(paths[i], PATH_MAX, "%s/u%02d \xc3\xa9.wav", dir, i),
-                                      SF_FORMAT_WAV | SF_FORMAT_PCM_24, 48000, 2, 60000,
-                                      (uint32_t)i + 7), 0);
-    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
-    for (i = 0; i < 48; i++) {
-        ASSERT_OK(shelf_stream_add(s, paths[i], &id));
-        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
-    }
-    for (b = 0; b < 100; b++) {
-        ASSERT_OK(shelf_stream_wait_ready(s, 128));
-        ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
-    }
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    shelf_stream_get_stats(s, &st);
+    st = render_48(dir, o, 1);
+    real_fs_done(mnt);
     if (!st.uring && !uring_possible())
         TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
     printf("    %llu reads through io_uring in %llu submits, at most %llu in flight\n",
@@ -452,9 +442,6 @@ TEST(uring_batches_submits)
     ASSERT(st.uring_submits + 7 <= st.reads_uring);
     ASSERT(st.inflight_max <= 8);
     ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
-    shelf_stream_free(s);
-    real_fs_done(mnt);
-    free(buf);
 }
 
 /* In real time, every read failing: a voice whose reads keep failing is
