@@ -622,14 +622,10 @@ void shelf__io_stop(shelf_stream *s)
     s->nworkers = 0;
     if (s->uring) {
         /* Wait for reads still in flight: their buffers are ours.  Any
-         * not sent yet go out first (else no completion would come). */
-        while (s->uring_unsent > 0) {
-            int before = s->uring_unsent;
-            shelf__io_flush(s);
-            if (s->uring_unsent == before)
-                break;
-        }
-        while (s->uring_inflight > s->uring_unsent) {
+         * not sent yet go out first (else no completion would come); any
+         * the kernel still refuses are never read, and not waited for. */
+        shelf__io_flush(s);
+        while (s->uring_inflight > (int)io_uring_sq_ready(s->uring)) {
             struct io_uring_cqe *cqe;
             if (io_uring_wait_cqe(s->uring, &cqe) != 0)
                 break;
@@ -717,7 +713,6 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
             io_uring_prep_read(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen, a0);
             io_uring_sqe_set_data(sqe, r);
             s->uring_inflight++;
-            s->uring_unsent++;
             return;
         }
     }
@@ -741,15 +736,8 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
  */
 void shelf__io_flush(shelf_stream *s)
 {
-    int n;
-
-    if (!s->uring || s->uring_unsent <= 0)
-        return;
-    n = io_uring_submit(s->uring);
-    if (n > 0) {
-        s->uring_unsent -= n < s->uring_unsent ? n : s->uring_unsent;
+    if (s->uring && io_uring_sq_ready(s->uring) > 0 && io_uring_submit(s->uring) > 0)
         atomic_fetch_add_explicit(&s->c_uring_submits, 1, memory_order_relaxed);
-    }
 }
 
 /* A finished read: held when a delay is injected, else returned. */

@@ -359,8 +359,8 @@ struct shelf_stream {
     /* The same for the mirrors (tests): SHELF__FAULT_FAIL fails every
      * mirror read and probe. */
     _Atomic int fault_mirror;
-    int uring_inflight;      /* reads in the ring, sent or not */
-    int uring_unsent;        /* of them, prepared but not yet submitted */
+    int uring_inflight;      /* reads in the ring, sent or not
+                                (io_uring_sq_ready: those not sent) */
     shelf__req *delayed;     /* completions held by fault delay */
     pthread_t *workers;
     int nworkers;
