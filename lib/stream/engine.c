@@ -1939,6 +1939,7 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
  * for ever (least late first left a start that missed its pre-roll
  * waiting through a whole run).
  */
+/* 0, 1 or 2 for tiers 1, 2 and 3 above. */
 static int want_tier(double dry)
 {
     return dry < 0 ? 1 : dry < SOON_S ? 0 : 2;
