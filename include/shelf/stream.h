@@ -374,6 +374,8 @@ typedef struct shelf_stream_stats {
                                 most, but for failover's retries and hedges */
     uint64_t uring_submits;  /* io_uring_submit calls that sent reads: one
                                 a scheduler pass, whatever it queued */
+    uint64_t buffers_reused; /* reads decoded into the buffer of a chunk the
+                                cache let go (up to 64 kept), not a new one */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -18,6 +18,7 @@ int shelf__cache_init(shelf__cache *c, uint64_t budget)
         return SHELF_ENOMEM;
     c->budget = budget;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->spare_lock, NULL);
     return SHELF_OK;
 }
 
@@ -44,7 +45,48 @@ void shelf__cache_release(shelf__cache *c)
     }
     free(c->table);
     c->table = NULL;
+    while (c->nspare > 0)
+        free(c->spare[--c->nspare]);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->spare_lock);
+}
+
+/* Keep a removed chunk's buffer (bytes of data) for a later read, else
+ * free it. */
+static void spare_put(shelf__cache *c, float *data, size_t bytes)
+{
+    if (!data || bytes == 0) {
+        free(data);
+        return;
+    }
+    pthread_mutex_lock(&c->spare_lock);
+    if (c->nspare < SHELF__SPARES) {
+        c->spare[c->nspare] = data;
+        c->spare_bytes[c->nspare++] = bytes;
+        data = NULL;
+    }
+    pthread_mutex_unlock(&c->spare_lock);
+    free(data);
+}
+
+float *shelf__cache_spare_take(shelf__cache *c, size_t bytes)
+{
+    float *got = NULL;
+    int i;
+
+    pthread_mutex_lock(&c->spare_lock);
+    for (i = c->nspare - 1; i >= 0; i--) {
+        if (c->spare_bytes[i] == bytes) {
+            got = c->spare[i];
+            c->spare[i] = c->spare[--c->nspare];
+            c->spare_bytes[i] = c->spare_bytes[c->nspare];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->spare_lock);
+    if (got)
+        atomic_fetch_add_explicit(&c->spare_reuses, 1, memory_order_relaxed);
+    return got;
 }
 
 shelf__chunk *shelf__cache_find(shelf__cache *c, int sample, int64_t k)
@@ -130,8 +172,10 @@ void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch)
         atomic_fetch_sub(&c->bytes, ch->bytes);
         if (ch->pinned)
             atomic_fetch_sub(&c->pinned_bytes, ch->bytes);
+        spare_put(c, ch->data, ch->bytes - sizeof *ch);
+    } else {
+        free(ch->data);
     }
-    free(ch->data);
     free(ch);
 }
 

@@ -331,9 +331,12 @@ static int req_prepare(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64
         int64_t n = sm->frames - first;
         r->frames = (uint32_t)(n > (int64_t)sm->chunk_frames ? sm->chunk_frames : n);
     }
-    if (!r->data && !(r->data = shelf__malloc((size_t)(r->frames ? r->frames : 1) *
-                                              (size_t)sm->channels * sizeof(float))))
-        return SHELF_ENOMEM;
+    if (!r->data) {
+        size_t bytes = (size_t)(r->frames ? r->frames : 1) * (size_t)sm->channels * sizeof(float);
+        if (!(r->data = shelf__cache_spare_take(&s->cache, bytes)) &&
+            !(r->data = shelf__malloc(bytes)))
+            return SHELF_ENOMEM;
+    }
     return SHELF_OK;
 }
 
@@ -625,7 +628,7 @@ void shelf__io_stop(shelf_stream *s)
          * not sent yet go out first (else no completion would come); any
          * the kernel still refuses are never read, and not waited for. */
         shelf__io_flush(s);
-        while (s->uring_inflight > (int)io_uring_sq_ready(s->uring)) {
+        while (s->uring_inflight > (s->uring_ok ? (int)io_uring_sq_ready(s->uring) : 0)) {
             struct io_uring_cqe *cqe;
             if (io_uring_wait_cqe(s->uring, &cqe) != 0)
                 break;
@@ -657,6 +660,43 @@ static void hold(shelf_stream *s, shelf__req *r)
 {
     r->next = s->delayed;
     s->delayed = r;
+}
+
+static void to_workers(shelf_stream *s, shelf__req *r)
+{
+    pthread_mutex_lock(&s->qlock);
+    r->next = NULL;
+    if (s->jobs_tail)
+        s->jobs_tail->next = r;
+    else
+        s->jobs = r;
+    s->jobs_tail = r;
+    pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+}
+
+/*
+ * io_uring_submit failed for good (err: not EAGAIN, EBUSY, EINTR or
+ * ENOMEM, which pass): the ring takes no more reads.  Those it has not
+ * sent, from the kernel's head of the submission queue to our tail, go
+ * to the workers, in their order.  They are ours again: without SQPOLL
+ * the kernel takes entries only inside io_uring_enter on this thread,
+ * and from now on nothing enters the ring to submit (the reap polls it;
+ * shutdown waits with io_uring_wait_cqe, which submits nothing).  The
+ * reads the kernel took complete in the ring and are reaped as before.
+ * The scheduler logs it (uring_err).
+ */
+static void uring_abandon(shelf_stream *s, int err)
+{
+    struct io_uring_sq *sq = &s->uring->sq;
+    unsigned i = io_uring_smp_load_acquire(sq->khead);
+
+    for (; i != sq->sqe_tail; i++) {
+        to_workers(s, (shelf__req *)(uintptr_t)sq->sqes[i & sq->ring_mask].user_data);
+        s->uring_inflight--;
+    }
+    atomic_store(&s->uring_ok, 0);
+    s->uring_err = err;
 }
 
 void shelf__io_submit(shelf_stream *s, shelf__req *r)
@@ -703,11 +743,11 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
         hold(s, r);
         return;
     }
-    if (!r->probe && s->uring && sm->direct && atomic_load(&r->fh->fd_direct) >= 0) {
+    if (!r->probe && atomic_load(&s->uring_ok) && sm->direct && atomic_load(&r->fh->fd_direct) >= 0) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(s->uring);
         if (!sqe) {             /* the submission queue is full: send it */
             shelf__io_flush(s);
-            sqe = io_uring_get_sqe(s->uring);
+            sqe = atomic_load(&s->uring_ok) ? io_uring_get_sqe(s->uring) : NULL;
         }
         if (sqe) {
             io_uring_prep_read(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen, a0);
@@ -716,28 +756,29 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
             return;
         }
     }
-    pthread_mutex_lock(&s->qlock);
-    r->next = NULL;
-    if (s->jobs_tail)
-        s->jobs_tail->next = r;
-    else
-        s->jobs = r;
-    s->jobs_tail = r;
-    pthread_cond_signal(&s->qcond);
-    pthread_mutex_unlock(&s->qlock);
+    to_workers(s, r);
 }
 
 /*
  * One io_uring_submit for every read a pass queued, not one each: a
  * system call per read, and on a virtio disk a notification of the
  * device per read, where the block layer sends a batch with one.  A
- * failed submit (EAGAIN, EBUSY, EINTR) leaves the reads in the
- * submission queue; the next flush sends them.
+ * failed submit (EAGAIN, EBUSY, EINTR, ENOMEM) leaves the reads in the
+ * submission queue; the next flush sends them.  Any other failure ends
+ * the ring's part (uring_abandon).  fault_submit (tests) fails it so.
  */
 void shelf__io_flush(shelf_stream *s)
 {
-    if (s->uring && io_uring_sq_ready(s->uring) > 0 && io_uring_submit(s->uring) > 0)
+    int n, fault;
+
+    if (!atomic_load(&s->uring_ok) || io_uring_sq_ready(s->uring) == 0)
+        return;
+    fault = atomic_load(&s->fault_submit);
+    n = fault ? -fault : io_uring_submit(s->uring);
+    if (n > 0)
         atomic_fetch_add_explicit(&s->c_uring_submits, 1, memory_order_relaxed);
+    else if (n < 0 && n != -EAGAIN && n != -EBUSY && n != -EINTR && n != -ENOMEM)
+        uring_abandon(s, -n);
 }
 
 /* A finished read: held when a delay is injected, else returned. */
@@ -803,7 +844,16 @@ shelf__req *shelf__io_reap(shelf_stream *s, double timeout)
             struct __kernel_timespec ts;
             ts.tv_sec = (long long)t;
             ts.tv_nsec = (long long)((t - (double)ts.tv_sec) * 1e9);
-            io_uring_wait_cqe_timeout(s->uring, &cqe, &ts);
+            if (atomic_load(&s->uring_ok)) {
+                io_uring_wait_cqe_timeout(s->uring, &cqe, &ts);
+            } else if (!io_uring_cq_ready(s->uring)) {
+                /* A ring given up (uring_abandon): its last reads are
+                 * polled, for a wait with a timeout submits a timeout
+                 * request on kernels without IORING_FEAT_EXT_ARG, and
+                 * with it the entries given up. */
+                struct timespec nap = { 0, 200000 };
+                nanosleep(&nap, NULL);
+            }
         }
         now = now_s();
         io_uring_for_each_cqe(s->uring, head, cqe) {

@@ -175,6 +175,8 @@ struct shelf__chunk {
     shelf__chunk *lprev, *lnext; /* LRU list of READY chunks, most recent first */
 };
 
+#define SHELF__SPARES 64
+
 typedef struct shelf__cache {
     pthread_mutex_t lock;
     shelf__chunk **table;
@@ -183,6 +185,14 @@ typedef struct shelf__cache {
     uint64_t budget;
     _Atomic uint64_t bytes, pinned_bytes;
     _Atomic uint64_t hits, misses, evictions;
+    /* The decoded buffers of chunks removed, kept for the next reads
+     * (under spare_lock, taken inside lock or alone): a fresh buffer for
+     * each read made the decode fault in a page every 4 KiB it wrote. */
+    pthread_mutex_t spare_lock;
+    float *spare[SHELF__SPARES];
+    size_t spare_bytes[SHELF__SPARES];
+    int nspare;
+    _Atomic uint64_t spare_reuses;
 } shelf__cache;
 
 int shelf__cache_init(shelf__cache *c, uint64_t budget);
@@ -194,6 +204,9 @@ void shelf__cache_ready(shelf__cache *c, shelf__chunk *ch, float *data, uint32_t
                         size_t bytes);
 void shelf__cache_touch(shelf__cache *c, shelf__chunk *ch);
 void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch);
+/* A buffer of exactly bytes from the chunks removed, or NULL: the caller
+ * owns it.  Any thread, with or without c->lock. */
+float *shelf__cache_spare_take(shelf__cache *c, size_t bytes);
 /* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
 void shelf__cache_trim(shelf__cache *c, uint64_t budget);
 /* The same, looking at 64 chunks at most (the scheduler, after a pass);
@@ -342,8 +355,14 @@ struct shelf_stream {
     _Atomic uint64_t pass;   /* scheduler passes done */
 
     /* I/O. */
-    int uring_ok;
+    _Atomic int uring_ok;    /* reads go to the ring; 0 when there is
+                                none, or it was given up (uring_err) */
     struct io_uring *uring;
+    int uring_err;           /* errno of the io_uring_submit that gave the
+                                ring up (scheduler; logged once) */
+    int uring_err_told;
+    _Atomic int fault_submit; /* tests: io_uring_submit "fails" with this
+                                errno (io.c, shelf__io_flush) */
     int inflight;            /* scheduler only */
     int ndown;               /* samples whose primary is down (scheduler) */
     shelf__req *watch;       /* primary reads with a mirror (scheduler) */
@@ -436,9 +455,10 @@ void shelf__lat_record(shelf_stream *s, double seconds);
 /* 1 (the default): runs of frames in one chunk are mixed by a loop of
  * their own; 0: every frame through the general loop (tests). */
 extern int shelf__stream_mix_runs;
-/* Sort n seconds-until-dry figures in the order the scheduler sends reads
- * (cmp_want; tests). */
-void shelf__stream_order_dry(double *dry, size_t n);
+/* Put the first m of n seconds-until-dry figures in the order the
+ * scheduler sends reads (cmp_want) first; the rest follow in no order
+ * (wants_first; tests). */
+void shelf__stream_order_dry(double *dry, size_t n, size_t m);
 
 /* health.c */
 void shelf__health_free(struct shelf__health *h);

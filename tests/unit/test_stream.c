@@ -364,17 +364,44 @@ TEST(pcm24_every_length)
     }
 }
 
+/* The engine's last log line about io_uring. */
+typedef struct line_log {
+    pthread_mutex_t lock;
+    char line[320];
+} line_log;
+
+static void keep_uring_line(void *ud, const char *line)
+{
+    line_log *ll = ud;
+
+    pthread_mutex_lock(&ll->lock);
+    if (strstr(line, "io_uring"))
+        snprintf(ll->line, sizeof ll->line, "%s", line);
+    pthread_mutex_unlock(&ll->lock);
+}
+
 /* 48 voices, each its own 60,000-frame file under dir (24-bit stereo,
  * or 16-bit mono), started at once at frame 30,000: past their heads,
  * so the first pass wants 48 reads.  100 blocks rendered offline; the
- * engine's stats. */
-static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pcm24)
+ * engine's stats.  *sum (may be NULL) gets a checksum of the blocks'
+ * bits.  fault: from block 30 on, io_uring_submit "fails" with this
+ * errno (0: never); *line (may be NULL) gets the engine's log line about
+ * io_uring, "" when none came. */
+static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pcm24, int fault,
+                                    uint64_t *sum, char line[320])
 {
     char paths[48][PATH_MAX];
     shelf_stream_stats st;
     shelf_stream *s;
     float *buf = malloc(2 * 128 * sizeof *buf);
     int i, id, b;
+    line_log ll;
+    uint64_t h = 1469598103934665603ull;
+
+    memset(&ll, 0, sizeof ll);
+    pthread_mutex_init(&ll.lock, NULL);
+    o.log = keep_uring_line;
+    o.log_ud = &ll;
 
     ASSERT(buf);
     o.max_voices = 64;
@@ -388,14 +415,30 @@ static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pc
         ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
     }
     for (b = 0; b < 100; b++) {
+        size_t k;
+        if (b == 30 && fault)
+            atomic_store(&s->fault_submit, fault);
         ASSERT_OK(shelf_stream_wait_ready(s, 128));
         ASSERT_EQ_INT(shelf_stream_render(s, 128, buf), 48);
+        for (k = 0; k < 2 * 128; k++) {
+            uint32_t u;
+            memcpy(&u, &buf[k], sizeof u);
+            h = (h ^ u) * 1099511628211ull;
+        }
     }
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
     shelf_stream_get_stats(s, &st);
     shelf_stream_free(s);
     free(buf);
+    if (sum)
+        *sum = h;
+    if (line) {
+        pthread_mutex_lock(&ll.lock);
+        memcpy(line, ll.line, sizeof ll.line);
+        pthread_mutex_unlock(&ll.lock);
+    }
+    pthread_mutex_destroy(&ll.lock);
     return st;
 }
 
@@ -409,7 +452,8 @@ static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pc
 TEST(queue_depth_bounds_reads)
 {
     shelf_stream_stats st = render_48(test_tmpdir(),
-                                      small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT), 0);
+                                      small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT), 0, 0,
+                                      NULL, NULL);
 
     printf("    %llu reads, at most %llu in flight (queue depth 4)\n", (unsigned long long)st.reads,
            (unsigned long long)st.inflight_max);
@@ -428,7 +472,7 @@ TEST(uring_batches_submits)
     shelf_stream_stats st;
 
     o.queue_depth = 8;
-    st = render_48(dir, o, 1);
+    st = render_48(dir, o, 1, 0, NULL, NULL);
     real_fs_done(mnt);
     if (!st.uring && !uring_possible())
         TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
@@ -442,6 +486,74 @@ TEST(uring_batches_submits)
     ASSERT(st.uring_submits + 7 <= st.reads_uring);
     ASSERT(st.inflight_max <= 8);
     ASSERT_EQ_INT(st.underruns + st.not_ready, 0);
+}
+
+/*
+ * A chunk the cache lets go gives its decoded buffer to a later read
+ * (64 kept at most): a fresh buffer each read made the decode fault in a
+ * page every 4 KiB it wrote (97% of the page faults of a stress run at
+ * 3,000 voices).  A 256 KiB cache under 48 voices evicts all along; the
+ * reads reuse the buffers, and the render is the same bits as one from
+ * RAM.
+ */
+TEST(spare_buffers_reused)
+{
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_stats st, ram;
+    uint64_t h, h_ram;
+
+    o.cache_bytes = 256 << 10;
+    st = render_48(test_tmpdir(), o, 1, 0, &h, NULL);
+    ram = render_48(test_tmpdir(), small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM), 1, 0,
+                    &h_ram, NULL);
+    printf("    %llu reads, %llu evictions, %llu buffers reused\n", (unsigned long long)st.reads,
+           (unsigned long long)st.cache_evictions, (unsigned long long)st.buffers_reused);
+    ASSERT(st.cache_evictions > 0);
+    ASSERT(st.buffers_reused > 0 && st.buffers_reused <= st.reads);
+    ASSERT_EQ_INT(ram.reads, 0);
+    ASSERT(h == h_ram);
+}
+
+/*
+ * io_uring_submit failing for good (EBADF here, through the engine's fault
+ * layer) gives the ring up mid-render: the reads it had not sent go to the
+ * i/o threads, as does every read after; those it sent are reaped.  The
+ * render is the same bits as one that kept the ring (and one that never
+ * had it), nothing underruns, the engine says so once in its log, and
+ * the stats no longer claim io_uring.  (Before, such reads waited in the
+ * ring for good: an offline render hung, a live voice starved.)
+ */
+TEST(uring_given_up)
+{
+    char mnt[PATH_MAX], line[320];
+    const char *dir = real_fs_dir(mnt);
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_stats kept, lost, none;
+    uint64_t h_kept, h_lost, h_none;
+
+    o.queue_depth = 8;
+    kept = render_48(dir, o, 1, 0, &h_kept, NULL);
+    if (!kept.uring && !uring_possible()) {
+        real_fs_done(mnt);
+        TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
+    }
+    lost = render_48(dir, o, 1, EBADF, &h_lost, line);
+    o.flags |= SHELF_STREAM_NO_URING;
+    none = render_48(dir, o, 1, 0, &h_none, NULL);
+    real_fs_done(mnt);
+    printf("    kept: %llu of %llu reads through io_uring; given up: %llu of %llu, then the "
+           "i/o threads; log: \"%s\"\n", (unsigned long long)kept.reads_uring,
+           (unsigned long long)kept.reads, (unsigned long long)lost.reads_uring,
+           (unsigned long long)lost.reads, line);
+    ASSERT(kept.uring && kept.reads_uring == kept.reads);
+    ASSERT(!lost.uring);
+    ASSERT(lost.reads_uring >= 48);                /* the first pass went through the ring */
+    ASSERT(lost.reads >= lost.reads_uring + 48);   /* each voice read on after it */
+    ASSERT_EQ_INT(none.reads_uring, 0);
+    ASSERT_EQ_INT(lost.underruns + lost.not_ready + lost.read_errors + lost.chunks_lost, 0);
+    ASSERT(h_lost == h_kept && h_none == h_kept);
+    ASSERT_EQ_STR(line, "io_uring failed (Bad file descriptor): reads go to the i/o threads "
+                        "from now on");
 }
 
 /* In real time, every read failing: a voice whose reads keep failing is
@@ -503,10 +615,56 @@ TEST(read_order_late_last)
     const double want[] = { 0.0, 0.1, 0.2, -0.5, -0.2, -0.01, 0.3, 0.45, 1.2 };
     size_t i;
 
-    shelf__stream_order_dry(dry, sizeof dry / sizeof *dry);
+    shelf__stream_order_dry(dry, sizeof dry / sizeof *dry, sizeof dry / sizeof *dry);
     for (i = 0; i < sizeof dry / sizeof *dry; i++)
         if (dry[i] != want[i])
             test__fail(__FILE__, __LINE__, "read %zu: %g s to dry, want %g", i, dry[i], want[i]);
+}
+
+/* The scheduler's tiers (engine.c, want_tier): due within 250 ms, late,
+ * the rest. */
+static int want_tier_of(double dry)
+{
+    return dry < 0 ? 1 : dry < 0.250 ? 0 : 2;
+}
+
+/* A pass orders only as many wants as the queue has places for (the
+ * rest in no order): the first m are those of the whole sort, for m from
+ * 1 to all, over 3,000 figures with many ties and all three tiers. */
+TEST(read_order_first_m)
+{
+    enum { N = 3000 };
+    static const int ms[] = { 1, 2, 7, 32, 100, N - 1, N };
+    double *orig = malloc(N * sizeof *orig), *ref = malloc(N * sizeof *ref);
+    double *part = malloc(N * sizeof *part), sum_orig = 0;
+    uint64_t x = 88172645463325252ull;
+    size_t i, j;
+
+    ASSERT(orig && ref && part);
+    for (i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        orig[i] = (double)((int)(x % 200) - 60) / 100.0;   /* -0.6 .. 1.39 s, in steps of 10 ms */
+        sum_orig += orig[i];
+    }
+    memcpy(ref, orig, N * sizeof *orig);
+    shelf__stream_order_dry(ref, N, N);
+    for (i = 1; i < N; i++)     /* the whole sort: tier 0, then 1, then 2 */
+        ASSERT(want_tier_of(ref[i - 1]) <= want_tier_of(ref[i]));
+    for (j = 0; j < sizeof ms / sizeof *ms; j++) {
+        double sum = 0;
+        memcpy(part, orig, N * sizeof *orig);
+        shelf__stream_order_dry(part, N, (size_t)ms[j]);
+        for (i = 0; i < N; i++)
+            sum += part[i];
+        ASSERT(fabs(sum - sum_orig) < 1e-6);    /* the same figures, moved */
+        for (i = 0; i < (size_t)ms[j]; i++)
+            if (part[i] != ref[i])
+                test__fail(__FILE__, __LINE__, "m %d, read %zu: %g s to dry, want %g", ms[j], i,
+                           part[i], ref[i]);
+    }
+    free(orig);
+    free(ref);
+    free(part);
 }
 
 /* ---- note scripts --------------------------------------------------------------- */
@@ -3353,7 +3511,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(uring_given_up), TEST_ENTRY(spare_buffers_reused), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(read_order_first_m), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
