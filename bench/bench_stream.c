@@ -16,17 +16,25 @@
  * feed-only consumer (shelf_stream_feed: the callback copies the rings'
  * data out, no interpolation or mix), against fio's limit at the
  * engine's chunk size (its best of four queue depths, the engine's
- * among them); then the whole engine with its mix on the same script, to
- * say which limit binds.
+ * among them, and again at the engine's depth just before and after the
+ * confirming run: the disk's rate at the time); then the whole engine
+ * with its mix on the same script, to say which limit binds.  Each run
+ * has its own seed, and a ramp step that fails runs once more
+ * (feed_step).  Beside fio, the engine's own read pattern without the
+ * engine (run_pattern): whether the disk serves it as fast as fio's.
  *
  *   bench_stream [--dir D] [--files N] [--seconds S] [--cache MB] [--step S]
  *                [--confirm S] [--max V] [--no-fio] [--plot FILE] [--markdown]
- *                [--feed [--seed N] [--preroll S] [--no-mix]]
+ *                [--feed [--seed N] [--preroll S] [--no-mix] [--pattern N]]
+ *
+ * --feed --pattern N runs only fio at the engine's depth and the engine's
+ * reads without the engine for N streams (10 s each, fio again after).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <liburing.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -170,6 +178,108 @@ static double run_fio(const char *dir, int seconds, int qd, int chunk_kib, doubl
     return bw;
 }
 
+/*
+ * The engine's reads without the engine: streams sequential streams, each
+ * from a random chunk of the set's file (stream i reads file i % files),
+ * reading the engine's chunks (21,845 frames, 131,070 bytes at 44 +
+ * k * 131,070, rounded out to 4 KiB: 132-136 KiB) one after the other,
+ * wrapping at the file's end; O_DIRECT, io_uring, qd reads kept in flight
+ * (closed loop: a read is sent the moment one comes back, to the next
+ * stream in turn).  Bytes/s; *mean_ms the mean time a read took.  Says
+ * whether the disk serves the engine's pattern as fast as fio's random
+ * reads: a gap between this and the engine is the engine's.
+ */
+static double run_pattern(int streams, int qd, double seconds, double *mean_ms)
+{
+    const uint64_t chunk = 131070;
+    const size_t stride = (chunk + 8192 + 4095) / 4096 * 4096;   /* O_DIRECT: aligned buffers */
+    uint64_t nchunks = (uint64_t)file_frames * BPF / chunk, rng = 0x9e3779b97f4a7c15ull;
+    uint64_t *next = calloc((size_t)streams, sizeof *next);
+    int *fds = calloc((size_t)npaths, sizeof *fds), *freeb = calloc((size_t)qd, sizeof *freeb);
+    unsigned char *bufs = NULL;
+    double *sent = calloc((size_t)qd, sizeof *sent), t0, lat = 0, bytes = 0;
+    struct io_uring ring;
+    int i, nfree = 0, turn = 0, ok = 0;
+    long n = 0, failed = 0;
+
+    if (!next || !fds || !freeb || !sent || nchunks < 2 ||
+        posix_memalign((void **)&bufs, 4096, (size_t)qd * stride) != 0)
+        goto out;
+    for (i = 0; i < npaths; i++)
+        fds[i] = -1;
+    for (i = 0; i < npaths && i < streams; i++)
+        if ((fds[i] = open(paths[i], O_RDONLY | O_DIRECT)) < 0)
+            goto out;
+    for (i = 0; i < streams; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        next[i] = rng % (nchunks - 1);
+    }
+    drop_page_cache();
+    if (io_uring_queue_init((unsigned)qd, &ring, 0) != 0)
+        goto out;
+    for (i = 0; i < qd; i++)
+        freeb[nfree++] = i;
+    t0 = now_s();
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        while (nfree > 0) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            int b = freeb[--nfree], s = turn;
+            uint64_t a0 = (44 + next[s] * chunk) / 4096 * 4096;
+            uint64_t a1 = (44 + (next[s] + 1) * chunk + 4095) / 4096 * 4096;
+            turn = (turn + 1) % streams;
+            next[s] = next[s] + 2 < nchunks ? next[s] + 1 : 0;
+            io_uring_prep_read(sqe, fds[s % npaths], bufs + (size_t)b * stride,
+                               (unsigned)(a1 - a0), a0);
+            io_uring_sqe_set_data(sqe, (void *)(intptr_t)b);
+            sent[b] = now_s();
+        }
+        io_uring_submit(&ring);
+        if (io_uring_wait_cqe(&ring, &cqe) != 0)
+            break;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            int b = (int)(intptr_t)io_uring_cqe_get_data(cqe);
+            if (cqe->res > 0)
+                bytes += cqe->res;
+            else
+                failed++;
+            lat += now_s() - sent[b];
+            n++;
+            freeb[nfree++] = b;
+            seen++;
+        }
+        io_uring_cq_advance(&ring, seen);
+        if (now_s() - t0 >= seconds)
+            break;
+    }
+    *mean_ms = n ? lat / (double)n * 1e3 : 0;
+    bytes /= now_s() - t0;
+    while (nfree < qd) {            /* the reads still out write into bufs */
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&ring, &cqe) != 0)
+            break;
+        io_uring_cqe_seen(&ring, cqe);
+        nfree++;
+    }
+    io_uring_queue_exit(&ring);
+    ok = nfree == qd && failed == 0;
+    if (failed)
+        fprintf(stderr, "bench_stream: the pattern reader: %ld of %ld reads failed\n", failed, n);
+    if (nfree < qd)
+        bufs = NULL;                /* may still be written into: kept */
+out:
+    for (i = 0; fds && i < npaths; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(next);
+    free(fds);
+    free(freeb);
+    free(sent);
+    free(bufs);
+    return ok ? bytes : 0;
+}
+
 /* ---- the naive baseline --------------------------------------------------------- */
 
 typedef struct nvoice {
@@ -278,14 +388,15 @@ static int naive_clean(int voices, double seconds, double *mbps)
 }
 
 /* The highest voices (from start, doubling, then bisecting to 1/32) for
- * which clean(ud, voices) says 1; -1 from it stops there. */
+ * which clean(ud, voices) says 1; -1 from it (a run that could not be
+ * made) ends the ramp with -1. */
 static int ramp(int start, int max, int (*clean)(void *ud, int voices), void *ud)
 {
     int lo = 0, hi = max + 1, v = start, c;
 
     while (v > lo && v < hi) {
         if ((c = clean(ud, v)) < 0)
-            break;
+            return -1;
         if (c)
             lo = v;
         else
@@ -351,7 +462,8 @@ static int confirm_run(const char *const *p, size_t n, const shelf_stream_opts *
     for (v = from, i = 0; v > 0 && i < 6; i++, v = v * (100 - down) / 100) {
         so->voices = v;
         so->duration = seconds;
-        printf("%s: confirming %d voices for %.0f s\n", what, v, seconds);
+        printf("%s: confirming %d voices for %.0f s, seed %llu\n", what, v, seconds,
+               (unsigned long long)so->seed);
         if (shelf_stress_run(p, n, eo, so, &r, &msg) != SHELF_OK) {
             fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
             free(msg);
@@ -368,9 +480,11 @@ static int confirm_run(const char *const *p, size_t n, const shelf_stream_opts *
                        (double)r->offsets[0] / RATE, (double)r->offsets[1] / RATE,
                        r->noffsets - 1, (double)r->offsets[r->noffsets - 1] / RATE);
             shelf_stress_free(r);
+            so->seed++;
             return v;
         }
         shelf_stress_free(r);
+        so->seed++;     /* each try starts its voices afresh */
     }
     return 0;
 }
@@ -433,50 +547,77 @@ static void print_table(int argc, char **argv, double secs, double bw, double ph
 
 /* ---- feed capacity (--feed) ------------------------------------------------------ */
 
-/* A step of the whole engine judged on its streams alone: no underrun,
- * not-ready start, read error, lost chunk or dropped voice, and the
- * callback kept time on the whole (98% of the blocks played); its late
- * callbacks are counted, not judged (the callback's mean says what share
- * of a core the mix took). */
-typedef struct streams_ramp {
+/*
+ * A step of the --feed ramps.  feed: the storage side alone, judged as
+ * shelf_stress_run judges (clean).  streams: the whole engine judged on
+ * its streams alone: no underrun, not-ready start, read error, lost
+ * chunk or dropped voice, and the callback kept time on the whole (98%
+ * of the blocks played); its late callbacks are counted, not judged (the
+ * callback's mean says what share of a core the mix took).
+ *
+ * Every run has a seed of its own (seed, seed + 1, ...): a step with the
+ * seed of the one before would start its voices where that step's did,
+ * at offsets the host may still cache for the VM.  A step that fails is
+ * run once more, with the next seed, before it counts as failed: the
+ * disk's rate swings by a fifth within minutes here, and one slow patch
+ * of it fails a 10 s step that runs clean a minute later.  The
+ * confirming run judges once.
+ */
+typedef struct feed_ramp {
     const char *const *paths;
     size_t n;
     const shelf_stream_opts *eo;
     shelf_stress_opts so;
-} streams_ramp;
+    int streams;        /* judge the streams alone, not late callbacks */
+} feed_ramp;
 
-static int streams_step(void *ud, int voices)
+static int streams_clean(const shelf_stress_result *r)
 {
-    streams_ramp *sr = ud;
-    shelf_stress_result *r = NULL;
-    char *msg = NULL;
-    int clean, kept;
-
-    sr->so.voices = voices;
-    if (shelf_stress_run(sr->paths, sr->n, sr->eo, &sr->so, &r, &msg) != SHELF_OK) {
-        fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
-        free(msg);
-        return -1;
-    }
-    on_step(NULL, voices, r);
     /* A callback that cannot keep time plays fewer blocks, and its voices
      * ask less of the disk: it must have played 98% of them. */
-    kept = (double)r->stats.blocks >= 0.98 * (double)r->blocks_due;
-    clean = kept && r->stats.underruns == 0 && r->stats.not_ready == 0 &&
-            r->stats.underrun_frames == 0 && r->stats.read_errors == 0 &&
-            r->stats.chunks_lost == 0 && r->stats.voices_dropped == 0;
+    int kept = (double)r->stats.blocks >= 0.98 * (double)r->blocks_due;
+    int clean = kept && r->stats.underruns == 0 && r->stats.not_ready == 0 &&
+                r->stats.underrun_frames == 0 && r->stats.read_errors == 0 &&
+                r->stats.chunks_lost == 0 && r->stats.voices_dropped == 0;
+
     printf("        streams %s, %llu blocks of %llu\n",
            clean ? "clean (late callbacks not judged)" : kept ? "not clean" : "the mix fell behind",
            (unsigned long long)r->stats.blocks, (unsigned long long)r->blocks_due);
-    shelf_stress_free(r);
+    return clean;
+}
+
+static int feed_step(void *ud, int voices)
+{
+    feed_ramp *fr = ud;
+    int try, clean = 0;
+
+    for (try = 0; try < 2 && !clean; try++) {
+        shelf_stress_result *r = NULL;
+        char *msg = NULL;
+
+        fr->so.voices = voices;
+        if (shelf_stress_run(fr->paths, fr->n, fr->eo, &fr->so, &r, &msg) != SHELF_OK) {
+            fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+            free(msg);
+            return -1;
+        }
+        on_step(NULL, voices, r);
+        clean = fr->streams ? streams_clean(r) : r->clean;
+        shelf_stress_free(r);
+        fr->so.seed++;
+        if (!clean && try == 0)
+            printf("        not clean: once more, seed %llu\n", (unsigned long long)fr->so.seed);
+    }
     return clean;
 }
 
 /*
  * The storage side alone.  fio first (random reads of the engine's chunk
  * size over every file of the set, O_DIRECT, io_uring) at 16, the
- * engine's queue depth, 64 and 128; the best is the limit; then the feed-only ramp and its confirming run
- * on the worst-case script, then the same with the mix.  vpaths: a
+ * engine's queue depth, 64 and 128; the best is the limit; then the
+ * feed-only ramp and its confirming run on the worst-case script, fio at
+ * the engine's depth just before and just after that run (the disk's rate
+ * at the time), then the same with the mix.  vpaths: a
  * sample per voice, the set's files in turn (each voice its own sample
  * in the engine and its own random start, so no read serves two voices).
  */
@@ -486,8 +627,10 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
 {
     static const int qds[] = { 16, ENGINE_QD, 64, 128 };
     double bw[4] = { 0 }, p99[4] = { 0 }, limit = 0, best_bw = 0, secs = (double)file_frames / RATE;
+    double around[2] = { 0 }, around_p99[2] = { 0 }, at_time = 0, pat_bw = 0, pat_ms = 0;
+    int pat_streams = 0;
     int i, qi, best_qd = ENGINE_QD, ramp_feed = 0, feed_ok = 0, ramp_mix = 0, mix_ok = 0, mix_streams = 0;
-    streams_ramp sr;
+    feed_ramp fr;
     const char **vp = calloc((size_t)maxv, sizeof *vp);
     char mixplot[4096], when[64], p[16];
     shelf_stream_opts eo;
@@ -525,39 +668,57 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     so.script = SHELF_STRESS_WORST;
     so.feed_only = 1;
     so.preroll = preroll;
-    printf("feed only: ramp, worst case (a sample per voice, random starts, seed %llu), %.0f s a "
-           "step after a %.0f s pre-roll, caches dropped before each\n", (unsigned long long)seed,
-           step, preroll);
-    if (shelf_stress_ramp(vp, (size_t)maxv, &eo, &so, maxv, &ramp_feed, on_step, NULL, &msg) != SHELF_OK) {
-        fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+    printf("feed only: ramp, worst case (a sample per voice, random starts, seeds from %llu), %.0f "
+           "s a step after a %.0f s pre-roll, caches dropped before each; a step that fails runs "
+           "once more\n", (unsigned long long)seed, step, preroll);
+    fr.paths = vp;
+    fr.n = (size_t)maxv;
+    fr.eo = &eo;
+    fr.so = so;
+    fr.streams = 0;
+    if ((ramp_feed = ramp(128, maxv, feed_step, &fr)) < 0)
         return 1;
+    so.seed = fr.so.seed;
+    if (limit > 0) {
+        around[0] = run_fio(dir, 10, ENGINE_QD, 128, &around_p99[0], 1);
+        printf("fio just before the confirming run, queue depth %d: %.0f MB/s, p99 %.2f ms\n",
+               ENGINE_QD, around[0] / 1e6, around_p99[0]);
     }
     if ((feed_ok = confirm_run(vp, (size_t)maxv, &eo, &so, ramp_feed, confirm, 5, plot, "feed only")) < 0)
         return 1;
+    if (limit > 0) {
+        around[1] = run_fio(dir, 10, ENGINE_QD, 128, &around_p99[1], 1);
+        printf("fio just after the confirming run, queue depth %d: %.0f MB/s, p99 %.2f ms\n",
+               ENGINE_QD, around[1] / 1e6, around_p99[1]);
+        at_time = (around[0] + around[1]) / 2 / VOICE_BPS;
+    }
+    /* The engine's read pattern at the count it reached, without it. */
+    pat_streams = feed_ok > 0 ? feed_ok : ramp_feed > 0 ? ramp_feed : 128;
+    pat_bw = run_pattern(pat_streams, ENGINE_QD, 10, &pat_ms);
+    printf("the engine's reads without the engine: %d streams, queue depth %d, closed loop: %.0f "
+           "MB/s, a read %.2f ms on average = %.0f voices\n", pat_streams, ENGINE_QD, pat_bw / 1e6,
+           pat_ms, pat_bw / VOICE_BPS);
     if (mix) {
         const char *dot = strrchr(plot, '.');
         snprintf(mixplot, sizeof mixplot, "%.*s-mix.png", dot ? (int)(dot - plot) : (int)strlen(plot),
                  plot);
         so.feed_only = 0;
-        so.voices = 128;
         so.duration = step;
+        fr.so = so;
         printf("whole engine (mix): ramp, the same script\n");
-        if (shelf_stress_ramp(vp, (size_t)maxv, &eo, &so, maxv, &ramp_mix, on_step, NULL, &msg) !=
-            SHELF_OK) {
-            fprintf(stderr, "bench_stream: %s\n", msg ? msg : "stress failed");
+        if ((ramp_mix = ramp(128, maxv, feed_step, &fr)) < 0)
             return 1;
-        }
+        so.seed = fr.so.seed;
         if ((mix_ok = confirm_run(vp, (size_t)maxv, &eo, &so, ramp_mix, confirm, 5, mixplot,
                                   "whole engine")) < 0)
             return 1;
         /* Which limit binds: the same steps judged on the streams alone. */
         printf("whole engine (mix), streams alone: ramp, the same script\n");
-        sr.paths = vp;
-        sr.n = (size_t)maxv;
-        sr.eo = &eo;
-        sr.so = so;
-        sr.so.duration = step;
-        mix_streams = ramp(128, maxv, streams_step, &sr);
+        so.duration = step;
+        fr.so = so;
+        fr.streams = 1;
+        if ((mix_streams = ramp(128, maxv, feed_step, &fr)) < 0)
+            return 1;
     }
     /* The table of doc/benchmarks.md, "Feed capacity", ready to paste. */
     t = time(NULL);
@@ -579,6 +740,9 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
         if (best_qd != ENGINE_QD)
             printf("| fio at the engine's queue depth (%d): %.0f MB/s | %.0f | %s |\n", ENGINE_QD,
                    bw[1] / 1e6, bw[1] / VOICE_BPS, pct(p, sizeof p, bw[1] / VOICE_BPS, limit));
+        printf("| fio at the engine's depth, 10 s just before and just after the confirming run: "
+               "%.0f and %.0f MB/s | %.0f | %s |\n", around[0] / 1e6, around[1] / 1e6, at_time,
+               pct(p, sizeof p, at_time, limit));
     } else {
         printf("| fio limit: not measured (no fio) | - | - |\n");
     }
@@ -586,6 +750,14 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
            pct(p, sizeof p, ramp_feed, limit));
     printf("| **feed capacity, clean for %.0f s, cold (confirming run)** | **%d** | **%s** |\n",
            confirm, feed_ok, pct(p, sizeof p, feed_ok, limit));
+    if (at_time > 0)
+        printf("| feed capacity (confirming run) against fio around it | %d | %s of %.0f |\n",
+               feed_ok, pct(p, sizeof p, feed_ok, at_time), at_time);
+    if (pat_bw > 0)
+        printf("| the engine's reads without the engine (%d sequential streams from random "
+               "starts, its chunks, depth %d, closed loop, 10 s): %.0f MB/s | %.0f | %s |\n",
+               pat_streams, ENGINE_QD, pat_bw / 1e6, pat_bw / VOICE_BPS,
+               pct(p, sizeof p, pat_bw / VOICE_BPS, limit));
     if (mix) {
         printf("| whole engine with its mix, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
                pct(p, sizeof p, ramp_mix, limit));
@@ -616,6 +788,7 @@ int main(int argc, char **argv)
         { "plot", required_argument, NULL, 'p' }, { "markdown", no_argument, NULL, 'M' },
         { "feed", no_argument, NULL, 'F' }, { "seed", required_argument, NULL, 'S' },
         { "no-mix", no_argument, NULL, 'X' }, { "preroll", required_argument, NULL, 'P' },
+        { "pattern", required_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = NULL, *plot = NULL;
@@ -623,7 +796,7 @@ int main(int argc, char **argv)
     double step = 0, confirm = 60, bw = 0, fio_p99 = 0, physical = 0, t0 = now_s();
     shelf_stream_opts eo;
     shelf_stress_opts so;
-    int opt, i, best = 0, confirmed = 0, feed = 0, mix = 1;
+    int opt, i, best = 0, confirmed = 0, feed = 0, mix = 1, pattern = 0;
     uint64_t seed = 1;
     /* --feed: voices start over the first half of it; 5 s lets the rings
      * of a few thousand random starts fill before the measured run. */
@@ -647,6 +820,7 @@ int main(int argc, char **argv)
         case 'S': seed = strtoull(optarg, NULL, 10); break;
         case 'X': mix = 0; break;
         case 'P': preroll = strtod(optarg, NULL); break;
+        case 'R': pattern = (int)strtol(optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -659,6 +833,7 @@ int main(int argc, char **argv)
     if (!(step > 0)) step = feed ? 10 : 8;
     if (!maxv) maxv = feed ? 6000 : 3000;
     if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2 ||
+        pattern < 0 || pattern > 100000 || (pattern && !feed) ||
         !(preroll >= 0.1 && preroll <= 60))
         return 2;
     (void)mkdir(dir, 0777);
@@ -680,6 +855,15 @@ int main(int argc, char **argv)
     /* The set's pages on their way to the disk would slow every read
      * measured below: write them back first. */
     sync();
+    if (pattern) {
+        double ms = 0, p99 = 0, f0 = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1), pb, f1;
+        pb = run_pattern(pattern, ENGINE_QD, 10, &ms);
+        f1 = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1);
+        printf("fio (random 128 KiB reads), depth %d: %.0f MB/s; the engine's reads without the "
+               "engine, %d streams: %.0f MB/s, a read %.2f ms on average; fio again: %.0f MB/s\n",
+               ENGINE_QD, f0 / 1e6, pattern, pb / 1e6, ms, f1 / 1e6);
+        return pb > 0 ? 0 : 1;
+    }
     if (feed) {
         int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0,
                            preroll);
