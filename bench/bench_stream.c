@@ -280,6 +280,16 @@ out:
     return ok ? bytes : 0;
 }
 
+/* fio at the engine's depth for 10 s, over every file, said as `when`
+ * (before or after something); bytes/s. */
+static double fio_at_engine_depth(const char *dir, const char *when)
+{
+    double p99 = 0, bw = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1);
+
+    printf("fio %s, queue depth %d: %.0f MB/s, p99 %.2f ms\n", when, ENGINE_QD, bw / 1e6, p99);
+    return bw;
+}
+
 /* ---- the naive baseline --------------------------------------------------------- */
 
 typedef struct nvoice {
@@ -627,7 +637,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
 {
     static const int qds[] = { 16, ENGINE_QD, 64, 128 };
     double bw[4] = { 0 }, p99[4] = { 0 }, limit = 0, best_bw = 0, secs = (double)file_frames / RATE;
-    double around[2] = { 0 }, around_p99[2] = { 0 }, at_time = 0, pat_bw = 0, pat_ms = 0;
+    double around[2] = { 0 }, at_time = 0, pat_bw = 0, pat_ms = 0;
     int pat_streams = 0;
     int i, qi, best_qd = ENGINE_QD, ramp_feed = 0, feed_ok = 0, ramp_mix = 0, mix_ok = 0, mix_streams = 0;
     feed_ramp fr;
@@ -635,7 +645,6 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     char mixplot[4096], when[64], p[16];
     shelf_stream_opts eo;
     shelf_stress_opts so;
-    char *msg = NULL;
     time_t t;
     struct tm tm;
 
@@ -679,17 +688,12 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     if ((ramp_feed = ramp(128, maxv, feed_step, &fr)) < 0)
         return 1;
     so.seed = fr.so.seed;
-    if (limit > 0) {
-        around[0] = run_fio(dir, 10, ENGINE_QD, 128, &around_p99[0], 1);
-        printf("fio just before the confirming run, queue depth %d: %.0f MB/s, p99 %.2f ms\n",
-               ENGINE_QD, around[0] / 1e6, around_p99[0]);
-    }
+    if (limit > 0)
+        around[0] = fio_at_engine_depth(dir, "just before the confirming run");
     if ((feed_ok = confirm_run(vp, (size_t)maxv, &eo, &so, ramp_feed, confirm, 5, plot, "feed only")) < 0)
         return 1;
     if (limit > 0) {
-        around[1] = run_fio(dir, 10, ENGINE_QD, 128, &around_p99[1], 1);
-        printf("fio just after the confirming run, queue depth %d: %.0f MB/s, p99 %.2f ms\n",
-               ENGINE_QD, around[1] / 1e6, around_p99[1]);
+        around[1] = fio_at_engine_depth(dir, "just after the confirming run");
         at_time = (around[0] + around[1]) / 2 / VOICE_BPS;
     }
     /* The engine's read pattern at the count it reached, without it. */
@@ -774,7 +778,6 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     printf("plots: %s%s%s\n", feed_ok > 0 ? plot : "none", mix_ok > 0 ? ", " : "",
            mix_ok > 0 ? mixplot : "");
     free(vp);
-    free(msg);
     return 0;
 }
 
@@ -855,18 +858,20 @@ int main(int argc, char **argv)
     /* The set's pages on their way to the disk would slow every read
      * measured below: write them back first. */
     sync();
-    if (pattern) {
-        double ms = 0, p99 = 0, f0 = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1), pb, f1;
-        pb = run_pattern(pattern, ENGINE_QD, 10, &ms);
-        f1 = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1);
-        printf("fio (random 128 KiB reads), depth %d: %.0f MB/s; the engine's reads without the "
-               "engine, %d streams: %.0f MB/s, a read %.2f ms on average; fio again: %.0f MB/s\n",
-               ENGINE_QD, f0 / 1e6, pattern, pb / 1e6, ms, f1 / 1e6);
-        return pb > 0 ? 0 : 1;
-    }
     if (feed) {
-        int rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0,
+        int rc;
+        if (pattern) {      /* only the pattern reader, between two fio runs */
+            double ms = 0, pb;
+            fio_at_engine_depth(dir, "before");
+            pb = run_pattern(pattern, ENGINE_QD, 10, &ms);
+            printf("the engine's reads without the engine, %d streams: %.0f MB/s, a read %.2f ms "
+                   "on average\n", pattern, pb / 1e6, ms);
+            fio_at_engine_depth(dir, "after");
+            rc = pb > 0 ? 0 : 1;
+        } else {
+            rc = feed_main(argc, argv, dir, step, confirm, maxv, plot, seed, use_fio, mix, t0,
                            preroll);
+        }
         for (i = 0; i < files; i++)
             free(paths[i]);
         free(paths);

@@ -1938,9 +1938,9 @@ int shelf_stream_wait_ready(shelf_stream *s, uint32_t frames)
  * the starts, or at the limit a start waited for seconds behind them,
  * past the end of a pre-roll.  Late ones go oldest first, so none waits
  * for ever (least late first left a start that missed its pre-roll
- * waiting through a whole run).
+ * waiting through a whole run).  want_tier gives 0, 1 or 2 for tiers
+ * 1, 2 and 3.
  */
-/* 0, 1 or 2 for tiers 1, 2 and 3 above. */
 static int want_tier(double dry)
 {
     return dry < 0 ? 1 : dry < SOON_S ? 0 : 2;
