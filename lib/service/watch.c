@@ -43,6 +43,7 @@ typedef struct wroot {
     int wd;                     /* the root folder's watch; -1 when none */
     dev_t dev;                  /* the root folder when it was watched */
     ino_t ino;
+    int mount;                  /* ... was a volume's top (a mount point) */
     int has_under;              /* gone by an unmount: what the path shows now */
     dev_t under_dev;
     ino_t under_ino;
@@ -339,6 +340,18 @@ static void limit_reached(shelf_watch *w, wroot *r)
          r->path, name, n, (w->o.poll_ms + 999) / 1000, name, n ? n * 4 : 524288);
 }
 
+/* Whether the folder path, on device dev, is the top of a volume mounted
+ * there: its parent is on another device. */
+static int mount_top(const char *path, dev_t dev)
+{
+    char *up = shelf__path_join(path, "..");
+    struct stat sb;
+    int top = up && stat(up, &sb) == 0 && sb.st_dev != dev;
+
+    shelf_free(up);
+    return top;
+}
+
 /* Watch the tree of root r; at the watch limit, fall back to polling it. */
 static int watch_root(shelf_watch *w, wroot *r)
 {
@@ -349,6 +362,7 @@ static int watch_root(shelf_watch *w, wroot *r)
         return SHELF_ENOTFOUND;
     r->dev = sb.st_dev;
     r->ino = sb.st_ino;
+    r->mount = mount_top(r->path, sb.st_dev);
     if ((rc = add_tree(w, r->path, &limit)) != SHELF_OK)
         return rc;
     r->wd = add_watch(w, r->path, &err);   /* (its wd; already watched) */
@@ -501,13 +515,22 @@ static int tick(shelf_watch *w, double now)
                 root_lost(w, r, 0);
             } else if (sb.st_dev != r->dev || sb.st_ino != r->ino) {
                 /* Another folder at the path.  An unmount queues its
-                 * IN_UNMOUNT before it returns: read it first, so an empty
-                 * mount point is never rescanned (it would mark the
-                 * volume's samples missing). */
+                 * IN_UNMOUNT before it returns when the volume ends with
+                 * it: read it first, so an empty mount point is never
+                 * rescanned (it would mark the volume's samples
+                 * missing). */
                 if ((rc = read_events(w)) != SHELF_OK)
                     return rc;
                 if (r->state == ROOT_GONE)
                     continue;
+                /* No IN_UNMOUNT comes while the volume lives on elsewhere
+                 * (a copy of it in another mount namespace): a root that
+                 * was a volume's top and is a plain folder now was
+                 * unmounted all the same. */
+                if (r->mount && !mount_top(r->path, sb.st_dev)) {
+                    root_lost(w, r, 1);
+                    continue;
+                }
                 drop_tree(w, r->path, r);
                 if ((rc = watch_root(w, r)) == SHELF_ENOTFOUND) {
                     root_lost(w, r, 0);

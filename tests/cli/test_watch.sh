@@ -5,7 +5,9 @@
 # roots keep the id, tags and rating; moving out marks missing and back in
 # takes the same id; deletes mark missing; odd names pass; a root imported
 # by another process meanwhile is watched; an unmounted root is waited for
-# (its samples left alone) and rescanned when it is back, a volume mounted
+# (its samples left alone) and rescanned when it is back, also when a copy
+# of the volume in another mount namespace keeps IN_UNMOUNT from coming; a
+# volume mounted
 # on a root is a rescan of it; a queue overflow
 # rescans; the watch limit falls back to a periodic rescan.  Each fallback
 # is proved by its note, the catalog's rows and the ids.
@@ -192,6 +194,33 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$CARD" && mount -t tmpfs -o size=8m shelfca
     wait_in "$CARD/c4.wav" && ok "a new file on the card is imported" || fail "c4 not imported"
     check "the card's sample kept its id" "$(row "$CARD/c1.wav")" = "$C1 0"
     check "what is not on the card any more is missing" "$(row "$CARD/c2.wav" | cut -d' ' -f2)" = 1
+    # unmounted while a copy of the volume lives on in another mount
+    # namespace (a process that unshared meanwhile): no IN_UNMOUNT comes,
+    # the root is seen to be a plain folder now
+    PIN_READY="$T/pin.ready"
+    unshare -m --propagation private sh -c 'touch "$1"; exec sleep 60' sh "$PIN_READY" &
+    PIN=$!
+    bg_pids="$bg_pids $PIN"
+    for _ in $(seq 100); do [ -e "$PIN_READY" ] && break; sleep 0.1; done
+    check "the volume is held in another namespace" \
+        "$(grep -c " $CARD " "/proc/$PIN/mounts" 2>/dev/null)" = 1
+    umount "$CARD" || fail "umount (held)"
+    check "and there it stays mounted" "$(grep -c " $CARD " "/proc/$PIN/mounts" 2>/dev/null)" = 1
+    for _ in $(seq 150); do [ "$(count "is unmounted")" = 2 ] && break; sleep 0.1; done
+    check "unmounted, the volume held elsewhere: said" "$(count "is unmounted")" = 2
+    sleep 2.5
+    check "held elsewhere: its samples are left alone" "$(row "$CARD/c1.wav")" = "$C1 0"
+    check "no rescan of the mount point" "$(count "is another folder now")" = 0
+    kill "$PIN" 2>/dev/null
+    wait "$PIN" 2>/dev/null
+    mount -t tmpfs -o size=8m shelfcard "$CARD" || fail "mount again (after held)"
+    "$SHELF_TG" --seed 40 "$CARD/c1.wav"
+    for _ in $(seq 150); do [ "$(count "is back: rescanning")" = 2 ] && break; sleep 0.1; done
+    [ "$(count "is back: rescanning")" = 2 ] && ok "mounted again after held: rescanned" ||
+        fail "not back after held: $(grep -F '"note"' "$OUT" | tail -3)"
+    wait_row "$CARD/c4.wav" "$(row "$CARD/c4.wav" | cut -d' ' -f1) 1" && ok "held: what went is missing" ||
+        fail "held: c4 $(row "$CARD/c4.wav")"
+    check "held: the card's sample kept its id" "$(row "$CARD/c1.wav")" = "$C1 0"
     # a volume mounted over a watched root: the root is another folder now
     PLAIN="$T/plain"
     mkdir -p "$PLAIN"
