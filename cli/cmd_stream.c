@@ -810,6 +810,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "uring_submits", json_integer((json_int_t)t->uring_submits)) ||
                       json_object_set_new(j, "buffers_reused",
                                           json_integer((json_int_t)t->buffers_reused)) ||
+                      json_object_set_new(j, "reads_early", json_integer((json_int_t)t->reads_early)) ||
                       json_object_set_new(j, "blocks", json_integer((json_int_t)t->blocks)) ||
                       json_object_set_new(j, "blocks_due", json_integer((json_int_t)r->blocks_due)) ||
                       json_object_set_new(j, "preroll_not_ready",

@@ -376,6 +376,9 @@ typedef struct shelf_stream_stats {
                                 a scheduler pass, whatever it queued */
     uint64_t buffers_reused; /* reads decoded into the buffer of a chunk the
                                 cache let go (up to 64 kept), not a new one */
+    uint64_t reads_early;    /* reads sent as others completed, before those
+                                were decoded, from the wants the last walk
+                                over the voices had no place for */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -820,7 +820,7 @@ static void uring_done(shelf_stream *s, shelf__req *r, int res, double now, shel
         r->res = 0;
         r->via_uring = 1;
     }
-    shelf__req_decode(s, r);
+    r->raw = 1;             /* decoded once the refills are out */
     finish(s, r, now, list);
 }
 

@@ -311,6 +311,8 @@ typedef struct shelf__req {
     size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
     int used_direct;         /* the bytes came through O_DIRECT */
     int via_uring;           /* ... and through io_uring */
+    int raw;                 /* read, not decoded yet (the scheduler
+                                decodes it after sending refills) */
     struct shelf__req *next;
 } shelf__req;
 
@@ -394,7 +396,7 @@ struct shelf_stream {
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
         c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
         c_failover_ns, c_failover_max_ns, c_failover_timed, c_mirror_down, c_mirror_returns,
-        c_mirror_fallbacks;
+        c_mirror_fallbacks, c_backlog_reads;
     _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
