@@ -134,10 +134,17 @@ static void *timer_main(void *arg)
         atomic_fetch_add_explicit(&st->cb_n, 1, memory_order_relaxed);
         if ((uint64_t)cb > atomic_load_explicit(&st->cb_max_ns, memory_order_relaxed))
             atomic_store_explicit(&st->cb_max_ns, (uint64_t)cb, memory_order_relaxed);
-        /* Finished after the deadline of this block's successor: late. */
+        /* Finished after the deadline of this block's successor: late.
+         * Far behind, a player starts again from now and the blocks
+         * between are lost.  A feed-only run catches up instead, a block
+         * at a time without sleeping: its voices keep the real-time rate
+         * through a stall of this thread that is not the storage side's
+         * (a VM host's: a real-time thread here wakes 5-20 ms late a few
+         * times a second, doc/benchmarks.md), and one that cannot keep
+         * up ends with fewer blocks played than due. */
         if (t1 > next_ns + period) {
             atomic_fetch_add_explicit(&st->late, 1, memory_order_relaxed);
-            if (t1 > next_ns + 8 * period)
+            if (t1 > next_ns + 8 * period && !so->feed_only)
                 next_ns = t1;   /* far behind: start again from now */
         }
     }

@@ -100,6 +100,33 @@ check "feed: no read served two voices" "$(json 'j["merged"]')" = 0
 expect 0 "stress --worst mixed" "$SHELF" --json stream stress --dir "$S" --worst --voices 3 --duration 1 \
     --preroll 0.5
 check "mixed: interpolated" "$(json 'j["mix_frames"] > 40000 and j["feed_frames"] == 0')" = True
+# The process stopped for 0.3 s mid-run (a stall of the thread that is
+# not the storage side's): a player loses the blocks it fell behind by,
+# a feed-only run catches up on them, so its voices keep the real-time rate.
+mkdir -p "$T/long"
+"$SHELF_TG" --format wav24 --channels 2 --frames 300000 --seed 3 "$T/long/l1.wav" "$T/long/l2.wav" \
+    "$T/long/l3.wav"
+stalled() {
+    "$SHELF" --json stream stress --dir "$T/long" --worst --voices 3 --duration 4 --preroll 0.5 "$@" \
+        >"$T/stall.json" 2>"$T/stall.err" &
+    local pid=$!
+    sleep 2
+    kill -STOP "$pid"
+    sleep 0.3
+    kill -CONT "$pid"
+    wait "$pid"
+}
+stalled --feed || fail "feed-only stalled run: $(cat "$T/stall.err")"
+check "stalled feed-only run: late" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["late"] > 0)' "$T/stall.json")" = True
+check "stalled feed-only run: caught up" "$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(j["blocks"] >= j["blocks_due"] - 2)' "$T/stall.json")" = True
+stalled || fail "mixed stalled run: $(cat "$T/stall.err")"
+check "stalled mixed run: blocks lost" "$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(j["late"] > 0 and j["blocks"] <= j["blocks_due"] - 50)' "$T/stall.json")" = True
 expect 2 "stress --worst: a file per voice" "$SHELF" stream stress --dir "$S" --worst --voices 4
 contains "worst: says why" "$err" "--worst needs a sample file per voice: 3 files for 4 voices"
 expect 2 "stress: bad latency" "$SHELF" stream stress --inject-latency 30 --dir "$S"
