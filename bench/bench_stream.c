@@ -29,6 +29,8 @@
  *
  * --feed --pattern N runs only fio at the engine's depth and the engine's
  * reads without the engine for N streams (10 s each, fio again after).
+ * Both --feed runs first measure how late a real-time thread wakes on the
+ * machine (wake_jitter): a VM's host can hold one for tens of ms.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -621,6 +623,67 @@ static int feed_step(void *ud, int voices)
     return clean;
 }
 
+/* How late a thread like the audio callback's wakes on this machine:
+ * SCHED_FIFO (as the stress test's), woken every block (128 frames at 48
+ * kHz) for secs, the rest idle.  A VM's host can hold it for tens of ms;
+ * a player loses those blocks, a feed-only run catches up on them. */
+typedef struct jitter {
+    int rt;
+    long n, over1, over5, over20;
+    double max_ms;
+} jitter;
+
+static void *jitter_main(void *arg)
+{
+    jitter *j = arg;
+    struct sched_param sp;
+    struct timespec ts;
+    int64_t period = (int64_t)BLOCK * 1000000000 / RATE, next, end, late;
+
+    memset(&sp, 0, sizeof sp);
+    sp.sched_priority = sched_get_priority_min(SCHED_FIFO) + 10;
+    j->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    next = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    end = next + (int64_t)(j->max_ms * 1e9);
+    j->max_ms = 0;
+    while (next < end) {
+        next += period;
+        ts.tv_sec = (time_t)(next / 1000000000);
+        ts.tv_nsec = (long)(next % 1000000000);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        late = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - next;
+        j->n++;
+        j->over1 += late > 1000000;
+        j->over5 += late > 5000000;
+        j->over20 += late > 20000000;
+        if (late / 1e6 > j->max_ms)
+            j->max_ms = late / 1e6;
+    }
+    return NULL;
+}
+
+/* Measure and print the machine's wake-up jitter for 10 s (j->n stays 0
+ * when the thread cannot start). */
+static void wake_jitter(jitter *j)
+{
+    pthread_t th;
+
+    memset(j, 0, sizeof *j);
+    j->max_ms = 10;         /* in: the seconds to run */
+    if (pthread_create(&th, NULL, jitter_main, j) != 0) {
+        j->max_ms = 0;
+        return;
+    }
+    pthread_join(th, NULL);
+    printf("a real-time thread woken every %d frames for 10 s, idle otherwise%s: %ld wakeups, %ld "
+           "more than 1 ms late, %ld more than 5 ms, %ld more than 20 ms, at most %.1f ms\n", BLOCK,
+           j->rt ? " (SCHED_FIFO)" : " (no SCHED_FIFO)", j->n, j->over1, j->over5, j->over20,
+           j->max_ms);
+}
+
 /*
  * The storage side alone.  fio first (random reads of the engine's chunk
  * size over every file of the set, O_DIRECT, io_uring) at 16, the
@@ -641,6 +704,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     int pat_streams = 0;
     int i, qi, best_qd = ENGINE_QD, ramp_feed = 0, feed_ok = 0, ramp_mix = 0, mix_ok = 0, mix_streams = 0;
     feed_ramp fr;
+    jitter jit;
     const char **vp = calloc((size_t)maxv, sizeof *vp);
     char mixplot[4096], when[64], p[16];
     shelf_stream_opts eo;
@@ -652,6 +716,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
         return 1;
     for (i = 0; i < maxv; i++)
         vp[i] = paths[i % npaths];
+    wake_jitter(&jit);
     memset(&eo, 0, sizeof eo);
     eo.size = sizeof eo;        /* the engine's defaults: 128 KiB chunks, queue depth 32 */
     if (use_fio) {
@@ -750,6 +815,10 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     } else {
         printf("| fio limit: not measured (no fio) | - | - |\n");
     }
+    if (jit.n > 0)
+        printf("| the machine: a real-time thread woken every block for 10 s, idle otherwise: "
+               "%ld of %ld wakeups more than 5 ms late, %ld more than 20 ms, at most %.1f ms | - | "
+               "- |\n", jit.over5, jit.n, jit.over20, jit.max_ms);
     printf("| feed capacity, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_feed,
            pct(p, sizeof p, ramp_feed, limit));
     printf("| **feed capacity, clean for %.0f s, cold (confirming run)** | **%d** | **%s** |\n",
@@ -862,6 +931,8 @@ int main(int argc, char **argv)
         int rc;
         if (pattern) {      /* only the pattern reader, between two fio runs */
             double ms = 0, pb;
+            jitter jit;
+            wake_jitter(&jit);
             fio_at_engine_depth(dir, "before");
             pb = run_pattern(pattern, ENGINE_QD, 10, &ms);
             printf("the engine's reads without the engine, %d streams: %.0f MB/s, a read %.2f ms "
