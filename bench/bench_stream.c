@@ -628,6 +628,7 @@ static int feed_step(void *ud, int voices)
  * kHz) for secs, the rest idle.  A VM's host can hold it for tens of ms;
  * a player loses those blocks, a feed-only run catches up on them. */
 typedef struct jitter {
+    double secs;             /* in: how long to run */
     int rt;
     long n, over1, over5, over20;
     double max_ms;
@@ -645,8 +646,7 @@ static void *jitter_main(void *arg)
     j->rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     next = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    end = next + (int64_t)(j->max_ms * 1e9);
-    j->max_ms = 0;
+    end = next + (int64_t)(j->secs * 1e9);
     while (next < end) {
         next += period;
         ts.tv_sec = (time_t)(next / 1000000000);
@@ -672,11 +672,9 @@ static void wake_jitter(jitter *j)
     pthread_t th;
 
     memset(j, 0, sizeof *j);
-    j->max_ms = 10;         /* in: the seconds to run */
-    if (pthread_create(&th, NULL, jitter_main, j) != 0) {
-        j->max_ms = 0;
+    j->secs = 10;
+    if (pthread_create(&th, NULL, jitter_main, j) != 0)
         return;
-    }
     pthread_join(th, NULL);
     printf("a real-time thread woken every %d frames for 10 s, idle otherwise%s: %ld wakeups, %ld "
            "more than 1 ms late, %ld more than 5 ms, %ld more than 20 ms, at most %.1f ms\n", BLOCK,
