@@ -25,10 +25,12 @@
  *
  *   bench_stream [--dir D] [--files N] [--seconds S] [--cache MB] [--step S]
  *                [--confirm S] [--max V] [--no-fio] [--plot FILE] [--markdown]
- *                [--feed [--seed N] [--preroll S] [--no-mix] [--pattern N]]
+ *                [--feed [--seed N] [--preroll S] [--no-mix] [--pattern N] [--queue Q]]
  *
  * --feed --pattern N runs only fio at the engine's depth and the engine's
  * reads without the engine for N streams (10 s each, fio again after).
+ * --feed reads at fio's best queue depth (of 16, 32, 64, 128), or at Q.
+ * The stress runs reserve the voices' RAM first (shelf_stream_reserve).
  * Both --feed runs first measure how late a real-time thread wakes on the
  * machine (wake_jitter): a VM's host can hold one for tens of ms.
  */
@@ -53,6 +55,10 @@
 #define BPF 6                /* 24-bit stereo */
 #define VOICE_BPS 288000.0   /* 48 kHz * 2 ch * 3 bytes */
 #define ENGINE_QD 32         /* the engine's default queue depth */
+
+/* The engine's queue depth in --feed: fio's best (a depth is a setting of
+ * the medium, and the engine is held to fio at its best), or --queue. */
+static int engine_qd = ENGINE_QD, qd_set;
 
 static char **paths;
 static int npaths;
@@ -286,9 +292,9 @@ out:
  * (before or after something); bytes/s. */
 static double fio_at_engine_depth(const char *dir, const char *when)
 {
-    double p99 = 0, bw = run_fio(dir, 10, ENGINE_QD, 128, &p99, 1);
+    double p99 = 0, bw = run_fio(dir, 10, engine_qd, 128, &p99, 1);
 
-    printf("fio %s, queue depth %d: %.0f MB/s, p99 %.2f ms\n", when, ENGINE_QD, bw / 1e6, p99);
+    printf("fio %s, queue depth %d: %.0f MB/s, p99 %.2f ms\n", when, engine_qd, bw / 1e6, p99);
     return bw;
 }
 
@@ -716,7 +722,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
         vp[i] = paths[i % npaths];
     wake_jitter(&jit);
     memset(&eo, 0, sizeof eo);
-    eo.size = sizeof eo;        /* the engine's defaults: 128 KiB chunks, queue depth 32 */
+    eo.size = sizeof eo;        /* the engine's defaults (128 KiB chunks) but the depth */
     if (use_fio) {
         for (qi = 0; qi < 4; qi++) {
             bw[qi] = run_fio(dir, 10, qds[qi], 128, &p99[qi], 1);
@@ -726,11 +732,17 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
             if (bw[qi] > best_bw)
                 best_bw = bw[qi], best_qd = qds[qi];
         }
-        /* The disk's limit: fio at its best depth. */
+        /* The disk's limit: fio at its best depth, where the engine
+         * reads too (unless --queue said). */
         limit = best_bw / VOICE_BPS;
+        if (!qd_set && limit > 0)
+            engine_qd = best_qd;
         if (!(limit > 0))
             printf("fio: not available or failed (install it: scripts/install-deps --tools)\n");
     }
+    eo.queue_depth = engine_qd;
+    printf("the engine's queue depth: %d%s\n", engine_qd,
+           qd_set ? " (--queue)" : limit > 0 ? " (fio's best)" : " (its default)");
     memset(&so, 0, sizeof so);
     so.size = sizeof so;
     so.voices = 128;
@@ -761,9 +773,9 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     }
     /* The engine's read pattern at the count it reached, without it. */
     pat_streams = feed_ok > 0 ? feed_ok : ramp_feed > 0 ? ramp_feed : 128;
-    pat_bw = run_pattern(pat_streams, ENGINE_QD, 10, &pat_ms);
+    pat_bw = run_pattern(pat_streams, engine_qd, 10, &pat_ms);
     printf("the engine's reads without the engine: %d streams, queue depth %d, closed loop: %.0f "
-           "MB/s, a read %.2f ms on average = %.0f voices\n", pat_streams, ENGINE_QD, pat_bw / 1e6,
+           "MB/s, a read %.2f ms on average = %.0f voices\n", pat_streams, engine_qd, pat_bw / 1e6,
            pat_ms, pat_bw / VOICE_BPS);
     if (mix) {
         const char *dot = strrchr(plot, '.');
@@ -805,8 +817,9 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
         printf("| fio limit: random 128 KiB reads, O_DIRECT, io_uring, its best queue depth (%d): "
                "%.0f MB/s | %.0f | 100%% |\n", best_qd, best_bw / 1e6, limit);
         if (best_qd != ENGINE_QD)
-            printf("| fio at the engine's queue depth (%d): %.0f MB/s | %.0f | %s |\n", ENGINE_QD,
-                   bw[1] / 1e6, bw[1] / VOICE_BPS, pct(p, sizeof p, bw[1] / VOICE_BPS, limit));
+            printf("| fio at the engine's default queue depth (%d): %.0f MB/s | %.0f | %s |\n",
+                   ENGINE_QD, bw[1] / 1e6, bw[1] / VOICE_BPS,
+                   pct(p, sizeof p, bw[1] / VOICE_BPS, limit));
         printf("| fio at the engine's depth, 10 s just before and just after the confirming run: "
                "%.0f and %.0f MB/s | %.0f | %s |\n", around[0] / 1e6, around[1] / 1e6, at_time,
                pct(p, sizeof p, at_time, limit));
@@ -827,7 +840,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
     if (pat_bw > 0)
         printf("| the engine's reads without the engine (%d sequential streams from random "
                "starts, its chunks, depth %d, closed loop, 10 s): %.0f MB/s | %.0f | %s |\n",
-               pat_streams, ENGINE_QD, pat_bw / 1e6, pat_bw / VOICE_BPS,
+               pat_streams, engine_qd, pat_bw / 1e6, pat_bw / VOICE_BPS,
                pct(p, sizeof p, pat_bw / VOICE_BPS, limit));
     if (mix) {
         printf("| whole engine with its mix, clean for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
@@ -858,7 +871,7 @@ int main(int argc, char **argv)
         { "plot", required_argument, NULL, 'p' }, { "markdown", no_argument, NULL, 'M' },
         { "feed", no_argument, NULL, 'F' }, { "seed", required_argument, NULL, 'S' },
         { "no-mix", no_argument, NULL, 'X' }, { "preroll", required_argument, NULL, 'P' },
-        { "pattern", required_argument, NULL, 'R' },
+        { "pattern", required_argument, NULL, 'R' }, { "queue", required_argument, NULL, 'Q' },
         { NULL, 0, NULL, 0 }
     };
     const char *dir = NULL, *plot = NULL;
@@ -891,6 +904,7 @@ int main(int argc, char **argv)
         case 'X': mix = 0; break;
         case 'P': preroll = strtod(optarg, NULL); break;
         case 'R': pattern = (int)strtol(optarg, NULL, 10); break;
+        case 'Q': engine_qd = (int)strtol(optarg, NULL, 10), qd_set = 1; break;
         default: return 2;
         }
     }
@@ -901,7 +915,11 @@ int main(int argc, char **argv)
     if (!files) files = feed ? 512 : 256;
     if (!seconds) seconds = feed ? 90 : 10;
     if (!(step > 0)) step = feed ? 10 : 8;
-    if (!maxv) maxv = feed ? 6000 : 3000;
+    if (!maxv) maxv = feed ? 8000 : 3000;
+    if (engine_qd < 1 || engine_qd > 4096) {
+        fprintf(stderr, "bench_stream: --queue wants 1-4096\n");
+        return 2;
+    }
     if (files < 1 || seconds < 3 || cache_mb < 1 || step < 1 || confirm < 1 || maxv < 2 ||
         pattern < 0 || pattern > 100000 || (pattern && !feed) ||
         !(preroll >= 0.1 && preroll <= 60))
@@ -932,7 +950,7 @@ int main(int argc, char **argv)
             jitter jit;
             wake_jitter(&jit);
             fio_at_engine_depth(dir, "before");
-            pb = run_pattern(pattern, ENGINE_QD, 10, &ms);
+            pb = run_pattern(pattern, engine_qd, 10, &ms);
             printf("the engine's reads without the engine, %d streams: %.0f MB/s, a read %.2f ms "
                    "on average\n", pattern, pb / 1e6, ms);
             fio_at_engine_depth(dir, "after");

@@ -594,7 +594,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "slow-primary", required_argument, NULL, 'S' },
         { "failover", required_argument, NULL, 'f' }, { "recheck", required_argument, NULL, 'K' },
         { "feed", no_argument, NULL, 'P' }, { "worst", no_argument, NULL, 'W' },
-        { "preroll", required_argument, NULL, 'p' },
+        { "preroll", required_argument, NULL, 'p' }, { "no-reserve", no_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 }
     };
     shelf_stream_opts eo;
@@ -668,6 +668,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         case 'P': so.feed_only = 1; break;
         case 'W': so.script = SHELF_STRESS_WORST; break;
         case 'p': if (num_d("pre-roll", optarg, 0.1, 60, &so.preroll)) return EXIT_USAGE; break;
+        case 'X': so.no_reserve = 1; break;
         default: return EXIT_USAGE;
         }
     }
@@ -811,6 +812,13 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "buffers_reused",
                                           json_integer((json_int_t)t->buffers_reused)) ||
                       json_object_set_new(j, "reads_early", json_integer((json_int_t)t->reads_early)) ||
+                      json_object_set_new(j, "buffers_fresh",
+                                          json_integer((json_int_t)t->buffers_fresh)) ||
+                      json_object_set_new(j, "reserve_bytes",
+                                          json_integer((json_int_t)t->reserve_bytes)) ||
+                      json_object_set_new(j, "reserve_used", json_integer((json_int_t)t->reserve_used)) ||
+                      json_object_set_new(j, "chunks_delivered",
+                                          json_integer((json_int_t)t->chunks_delivered)) ||
                       json_object_set_new(j, "blocks", json_integer((json_int_t)t->blocks)) ||
                       json_object_set_new(j, "blocks_due", json_integer((json_int_t)r->blocks_due)) ||
                       json_object_set_new(j, "preroll_not_ready",

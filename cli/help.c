@@ -414,7 +414,7 @@ static const cmd_doc cmd_docs[] = {
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
       "           [--mirror DIR] [--fail-primary FROM[:TO] | --slow-primary MS@FROM[:TO]]\n"
       "           [--failover MS] [--recheck MS] [--feed] [--worst [--preroll S]]\n"
-      "           [--out DIR] [--dir FOLDER | --query Q | ID...]",
+      "           [--no-reserve] [--out DIR] [--dir FOLDER | --query Q | ID...]",
       "play a seeded note script from disk, paced in\n"
       "real time; per-second CSV and PNG in --out;\n"
       "--ramp finds the highest clean polyphony; from\n"
@@ -427,7 +427,9 @@ static const cmd_doc cmd_docs[] = {
       "--feed: the callback only copies the voices' data\n"
       "out (no interpolation, no mix): the storage side;\n"
       "--worst: each voice its own file from a random\n"
-      "start, started in a pre-roll of S (1) seconds" },
+      "start, started in a pre-roll of S (1) seconds;\n"
+      "the voices' RAM is reserved and faulted in first\n"
+      "(--no-reserve: not)" },
     { NULL, "stream monitor", "stream monitor [--once] [--interval S]",
       "the live health of the engine playing this\n"
       "library: underruns, voices dropped, lowest ring\n"

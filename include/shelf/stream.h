@@ -173,6 +173,28 @@ SHELF_API int shelf_stream_unpin(shelf_stream *s, int id);
 SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
 
 /*
+ * Reserve bytes of RAM for decoded chunks, mapped and faulted in now, on
+ * the calling thread (the kernel zeroes every page here: about 0.6 s a
+ * GiB on a small VM).  Reads decode into it from then on, and a chunk
+ * the cache lets go gives its buffer back to it, so a play that fills
+ * many rings at once does not wait on the kernel for every 4 KiB page it
+ * writes the first time.  Once it is used up, reads take new memory as
+ * without it.  It is not locked (mlock) and is given back only by
+ * shelf_stream_free.  Once per engine, before playing: SHELF_EINVAL for a
+ * second one or 0 bytes, SHELF_ENOMEM when the system refuses it.
+ * Control thread.
+ */
+SHELF_API int shelf_stream_reserve(shelf_stream *s, uint64_t bytes);
+
+/* The reserve a voice of sample id takes at most: its full ring and the
+ * read that refills it, ring_chunks + 1 buffers, each a chunk's decoded
+ * frames rounded up to 64 KiB; 0 for no such sample.  Chunks let go
+ * stay in the cache up to cache_bytes: a reserve for n voices that
+ * never asks for new memory is their ring bytes plus cache_bytes.
+ * Control thread. */
+SHELF_API uint64_t shelf_stream_ring_bytes(const shelf_stream *s, int id);
+
+/*
  * Give sample id a forward loop over frames [start, end) (end exclusive,
  * as libsndfile's SF_INSTRUMENT and the catalog store it) and keep the
  * loop's start in RAM (as long as the head, at least a chunk), so a voice
@@ -379,6 +401,18 @@ typedef struct shelf_stream_stats {
     uint64_t reads_early;    /* reads sent as others completed, before those
                                 were decoded, from the wants the last walk
                                 over the voices had no place for */
+    /* Added with the reserve (fields only ever come at the end). */
+    uint64_t buffers_fresh;  /* reads (and loads) decoded into memory newly
+                                allocated: no slot of the reserve or kept
+                                buffer fitted; the kernel zeroes each new
+                                page on the decode's first write to it */
+    uint64_t reserve_bytes;  /* RAM reserved for decoded chunks
+                                (shelf_stream_reserve); 0: none */
+    uint64_t reserve_used;   /* of it, bytes cut into buffers so far (each
+                                stays the reserve's, reused once let go) */
+    uint64_t chunks_delivered; /* chunks read that went into the ring of the
+                                voice that asked as the read completed, not
+                                at the scheduler's next walk over the voices */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -599,6 +633,13 @@ typedef struct shelf_stress_opts {
     int script;              /* SHELF_STRESS_LANES (0) or SHELF_STRESS_WORST */
     double preroll;          /* SHELF_STRESS_WORST: seconds before the
                                 measured run in which the voices start: 1 */
+    /* Added with the reserve (fields only ever come at the end). */
+    int no_reserve;          /* 1: play without a reserve; else the run
+                                first reserves (shelf_stream_reserve) the
+                                ring bytes (shelf_stream_ring_bytes) of
+                                every voice it holds: of the voices' own
+                                samples (WORST), or the largest of the
+                                files' (LANES) */
 } shelf_stress_opts;
 
 /*

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "stream_int.h"
 
 int shelf__cache_init(shelf__cache *c, uint64_t budget)
@@ -22,11 +23,60 @@ int shelf__cache_init(shelf__cache *c, uint64_t budget)
     return SHELF_OK;
 }
 
-static size_t bucket(const shelf__cache *c, int sample, int64_t k)
+static size_t hash_bucket(int sample, int64_t k, size_t nbuckets)
 {
     uint64_t h = (uint64_t)sample * 0x9e3779b97f4a7c15ull ^ (uint64_t)k * 0xc2b2ae3d27d4eb4full;
 
-    return (size_t)(h ^ (h >> 29)) & (c->nbuckets - 1);
+    return (size_t)(h ^ (h >> 29)) & (nbuckets - 1);
+}
+
+static size_t bucket(const shelf__cache *c, int sample, int64_t k)
+{
+    return hash_bucket(sample, k, c->nbuckets);
+}
+
+/* 1 when p is a slot of the reserve (set once, before reads use it). */
+static int in_reserve(const shelf__cache *c, const void *p)
+{
+    return c->res && (const char *)p >= c->res && (const char *)p < c->res + c->res_size;
+}
+
+/* The class of a buffer of bytes: slots of SHELF__SLOT each (at least 1). */
+static size_t slot_class(size_t bytes)
+{
+    size_t cl = (bytes + SHELF__SLOT - 1) / SHELF__SLOT;
+
+    return cl ? cl : 1;
+}
+
+int shelf__cache_reserve(shelf__cache *c, uint64_t bytes)
+{
+    size_t n = (size_t)((bytes + SHELF__SLOT - 1) / SHELF__SLOT * SHELF__SLOT), i;
+    void *p;
+
+    if (n == 0 || n / SHELF__SLOT != (bytes + SHELF__SLOT - 1) / SHELF__SLOT)
+        return SHELF_EINVAL;
+    /* MAP_POPULATE: the kernel zeroes every page now, not on the
+     * decode's first write to it in the middle of a play. */
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED)
+        return SHELF_ENOMEM;
+    /* And a write to every page from here: a hypervisor that shadows the
+     * page tables maps a page on its first access from user space, 4 us
+     * a page on the VM these figures come from (doc/benchmarks.md), even
+     * after MAP_POPULATE. */
+    for (i = 0; i < n; i += 4096)
+        ((volatile char *)p)[i] = 0;
+    pthread_mutex_lock(&c->spare_lock);
+    if (c->res) {
+        pthread_mutex_unlock(&c->spare_lock);
+        munmap(p, n);
+        return SHELF_EINVAL;
+    }
+    c->res = p;
+    c->res_size = n;
+    pthread_mutex_unlock(&c->spare_lock);
+    return SHELF_OK;
 }
 
 void shelf__cache_release(shelf__cache *c)
@@ -39,7 +89,8 @@ void shelf__cache_release(shelf__cache *c)
         shelf__chunk *ch = c->table[i], *next;
         for (; ch; ch = next) {
             next = ch->hnext;
-            free(ch->data);
+            if (!in_reserve(c, ch->data))
+                free(ch->data);
             free(ch);
         }
     }
@@ -47,6 +98,9 @@ void shelf__cache_release(shelf__cache *c)
     c->table = NULL;
     while (c->nspare > 0)
         free(c->spare[--c->nspare]);
+    if (c->res)
+        munmap(c->res, c->res_size);
+    c->res = NULL;
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->spare_lock);
 }
@@ -69,24 +123,54 @@ static void spare_put(shelf__cache *c, float *data, size_t bytes)
     free(data);
 }
 
-float *shelf__cache_spare_take(shelf__cache *c, size_t bytes)
+float *shelf__cache_buf_take(shelf__cache *c, size_t bytes)
 {
+    size_t cl = slot_class(bytes);
     float *got = NULL;
-    int i;
+    int i, reused = 0;
 
     pthread_mutex_lock(&c->spare_lock);
-    for (i = c->nspare - 1; i >= 0; i--) {
+    if (c->res && cl < SHELF__NCLASS) {
+        if (c->res_free[cl]) {
+            got = c->res_free[cl];
+            memcpy(&c->res_free[cl], got, sizeof(void *));
+            reused = 1;
+        } else if (c->res_size - c->res_used >= cl * SHELF__SLOT) {
+            got = (float *)(void *)(c->res + c->res_used);
+            c->res_used += cl * SHELF__SLOT;
+        }
+    }
+    for (i = c->nspare - 1; !got && i >= 0; i--) {
         if (c->spare_bytes[i] == bytes) {
             got = c->spare[i];
             c->spare[i] = c->spare[--c->nspare];
             c->spare_bytes[i] = c->spare_bytes[c->nspare];
-            break;
+            reused = 1;
         }
     }
     pthread_mutex_unlock(&c->spare_lock);
-    if (got)
+    if (reused)
         atomic_fetch_add_explicit(&c->spare_reuses, 1, memory_order_relaxed);
+    if (!got && (got = shelf__malloc(bytes)))
+        atomic_fetch_add_explicit(&c->fresh, 1, memory_order_relaxed);
     return got;
+}
+
+void shelf__cache_buf_put(shelf__cache *c, float *p, size_t bytes)
+{
+    size_t cl = slot_class(bytes);
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&c->spare_lock);
+    if (in_reserve(c, p)) {
+        memcpy(p, &c->res_free[cl], sizeof(void *));
+        c->res_free[cl] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&c->spare_lock);
+    if (p)
+        spare_put(c, p, bytes);
 }
 
 shelf__chunk *shelf__cache_find(shelf__cache *c, int sample, int64_t k)
@@ -98,13 +182,40 @@ shelf__chunk *shelf__cache_find(shelf__cache *c, int sample, int64_t k)
     return ch;
 }
 
+/* Twice the buckets, when chunks outnumber them: a chain is then one
+ * chunk long on average (the heads of 8,000 samples and the rings of
+ * 6,000 voices made chains of three, and the scheduler's look-up for
+ * every voice a sixth of its time).  Stays as it is when out of memory. */
+static void grow(shelf__cache *c)
+{
+    size_t n = c->nbuckets * 2, i;
+    shelf__chunk **t = shelf__calloc(n, sizeof(shelf__chunk *)), *ch, *next;
+
+    if (!t)
+        return;
+    for (i = 0; i < c->nbuckets; i++) {
+        for (ch = c->table[i]; ch; ch = next) {
+            size_t b = hash_bucket(ch->sample, ch->k, n);
+            next = ch->hnext;
+            ch->hnext = t[b];
+            t[b] = ch;
+        }
+    }
+    free(c->table);
+    c->table = t;
+    c->nbuckets = n;
+}
+
 shelf__chunk *shelf__cache_insert(shelf__cache *c, int sample, int64_t k)
 {
-    size_t b = bucket(c, sample, k);
+    size_t b;
     shelf__chunk *ch = shelf__calloc(1, sizeof *ch);
 
     if (!ch)
         return NULL;
+    if (++c->nchunks > c->nbuckets)
+        grow(c);
+    b = bucket(c, sample, k);
     ch->sample = sample;
     ch->k = k;
     ch->state = SHELF__CH_LOADING;
@@ -165,16 +276,19 @@ void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch)
 
     while (*pp && *pp != ch)
         pp = &(*pp)->hnext;
-    if (*pp)
+    if (*pp) {
         *pp = ch->hnext;
+        c->nchunks--;
+    }
     if (ch->state == SHELF__CH_READY) {
         lru_unlink(c, ch);
         atomic_fetch_sub(&c->bytes, ch->bytes);
         if (ch->pinned)
             atomic_fetch_sub(&c->pinned_bytes, ch->bytes);
-        spare_put(c, ch->data, ch->bytes - sizeof *ch);
+        shelf__cache_buf_put(c, ch->data, ch->bytes - sizeof *ch);
     } else {
-        free(ch->data);
+        /* Not ready: no data (a read's buffer stays the read's). */
+        shelf__cache_buf_put(c, ch->data, 0);
     }
     free(ch);
 }

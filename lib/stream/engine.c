@@ -28,6 +28,8 @@
 #define CRIT_S 0.020         /* a ring this close to empty means the disk fell behind */
 #define WALK_S 0.001         /* the scheduler's walk over the voices: at most this often ... */
 #define WALK_URGENT_S 0.100  /* ... unless a ring was this close to empty */
+#define WALK_LAZY_S 0.004    /* ... and at most this often while the last one's
+                                backlog fills the queue (no voice started) */
 #define SOON_S 0.250         /* a read needed this soon goes before the late ones */
 #define MAX_VOICES 16384
 /* A loop's RAM start holds at least this many frames after the head's
@@ -363,6 +365,12 @@ const char *shelf_stream_errmsg(const shelf_stream *s)
 
 /* ---- samples -------------------------------------------------------------- */
 
+/* Give back the buffer of a chunk read (shelf__chunk_read_sync) not kept. */
+static void data_put(shelf_stream *s, const shelf__sample *sm, float *data, uint32_t frames)
+{
+    shelf__cache_buf_put(&s->cache, data, (size_t)frames * (size_t)sm->channels * sizeof(float));
+}
+
 /* Time a few chunk reads of the new sample to size heads (head_ms == 0). */
 static void measure_latency(shelf_stream *s, shelf__sample *sm)
 {
@@ -376,7 +384,7 @@ static void measure_latency(shelf_stream *s, shelf__sample *sm)
         double t0 = now_s();
         k = (sm->nchunks - 1) * i / 4;
         if (shelf__chunk_read_sync(s, sm, k, &data, &frames, &e) == SHELF_OK)
-            free(data);
+            data_put(s, sm, data, frames);
         if (now_s() - t0 > worst)
             worst = now_s() - t0;
     }
@@ -433,14 +441,14 @@ static int load_chunks(shelf_stream *s, shelf__sample *sm, int id, int64_t k0, u
         pthread_mutex_lock(&s->cache.lock);
         ch = shelf__cache_find(&s->cache, id, k);
         if (ch && ch->state == SHELF__CH_READY) {
-            free(data);
+            data_put(s, sm, data, frames);
         } else if (ch) {
             pthread_mutex_unlock(&s->cache.lock);
-            free(data);
+            data_put(s, sm, data, frames);
             return shelf__seterr(&s->err, SHELF_EIO, "cannot load '%s': chunk busy", sm->path);
         } else if (!(ch = shelf__cache_insert(&s->cache, id, k))) {
             pthread_mutex_unlock(&s->cache.lock);
-            free(data);
+            data_put(s, sm, data, frames);
             return SHELF_ENOMEM;
         } else {
             shelf__cache_ready(&s->cache, ch, data, frames,
@@ -891,14 +899,14 @@ int shelf_stream_pin(shelf_stream *s, int id)
         if (!ch) {
             if (!(ch = shelf__cache_insert(&s->cache, id, k))) {
                 pthread_mutex_unlock(&s->cache.lock);
-                free(data);
+                data_put(s, sm, data, frames);
                 return SHELF_ENOMEM;
             }
             ch->pinned = 1;
             shelf__cache_ready(&s->cache, ch, data, frames,
                                (size_t)frames * (size_t)sm->channels * sizeof(float));
         } else {
-            free(data);
+            data_put(s, sm, data, frames);
             if (!ch->pinned && ch->state == SHELF__CH_READY) {
                 ch->pinned = 1;
                 atomic_fetch_add(&s->cache.pinned_bytes, ch->bytes);
@@ -931,6 +939,32 @@ int shelf_stream_unpin(shelf_stream *s, int id)
     pthread_mutex_unlock(&s->cache.lock);
     sm->pinned = 0;
     return SHELF_OK;
+}
+
+int shelf_stream_reserve(shelf_stream *s, uint64_t bytes)
+{
+    int rc = shelf__cache_reserve(&s->cache, bytes);
+
+    if (rc == SHELF_ENOMEM)
+        return shelf__seterr(&s->err, rc, "cannot reserve %.1f MiB of RAM for decoded chunks",
+                             (double)bytes / 1048576.0);
+    if (rc != SHELF_OK)
+        return shelf__seterr(&s->err, rc, bytes ? "the engine has a reserve already"
+                                                : "a reserve of 0 bytes");
+    return SHELF_OK;
+}
+
+uint64_t shelf_stream_ring_bytes(const shelf_stream *s, int id)
+{
+    const shelf__sample *sm;
+    uint64_t bytes;
+
+    if (id < 0 || id >= atomic_load(&((shelf_stream *)s)->nsamples))
+        return 0;
+    sm = &s->samples[id];
+    bytes = (uint64_t)sm->chunk_frames * (uint64_t)sm->channels * sizeof(float);
+    bytes = (bytes + SHELF__SLOT - 1) / SHELF__SLOT * SHELF__SLOT;
+    return bytes * (uint64_t)(s->o.ring_chunks + 1);
 }
 
 void shelf_stream_drop_caches(shelf_stream *s)
@@ -1024,6 +1058,12 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.uring_submits = atomic_load(&s->c_uring_submits);
     st.buffers_reused = atomic_load(&s->cache.spare_reuses);
     st.reads_early = atomic_load(&s->c_backlog_reads);
+    st.buffers_fresh = atomic_load(&s->cache.fresh);
+    st.chunks_delivered = atomic_load(&s->c_delivered);
+    pthread_mutex_lock(&s->cache.spare_lock);
+    st.reserve_bytes = s->cache.res_size;
+    st.reserve_used = s->cache.res_used;
+    pthread_mutex_unlock(&s->cache.spare_lock);
     shelf__out_fill(out, &st, sizeof st);
 }
 
@@ -2218,7 +2258,7 @@ static void probe_done(shelf_stream *s, shelf__sample *sm, shelf__req *r)
         } else {
             sm->mrecheck_at = now_s() + s->o.recheck_ms / 1000.0;
         }
-        shelf__req_free(r);
+        shelf__req_free(s, r);
         return;
     }
     sm->probing = 0;
@@ -2236,7 +2276,49 @@ static void probe_done(shelf_stream *s, shelf__sample *sm, shelf__req *r)
     } else {
         sm->recheck_at = now_s() + s->o.recheck_ms / 1000.0;
     }
-    shelf__req_free(r);
+    shelf__req_free(s, r);
+}
+
+/* The scheduler's next read for v after the one it just queued: the next
+ * chunk not in RAM, along the walk when the voice is walking a streamed
+ * loop. */
+static void sched_advance(const shelf__sample *sm, shelf__voice *v, int walking)
+{
+    if (walking) {
+        walk_next(sm, &v->next_lap, &v->next_chunk);
+        walk_skip(sm, &v->next_lap, &v->next_chunk);
+    } else {
+        v->next_chunk = skip_ram(sm, v->next_chunk + 1);
+    }
+}
+
+/*
+ * Hand chunk ch, just read, to the voice that asked for it, as the walk
+ * would: when it is still the next chunk of that voice (same set-up, no
+ * loop, not dropped, not played past) and its ring has room.  The voice
+ * plays from it without waiting for the next walk, so walks can come less
+ * often (WALK_LAZY_S).  Under the cache lock.
+ */
+static void deliver(shelf_stream *s, const shelf__req *r, shelf__chunk *ch)
+{
+    shelf__voice *v = &s->voices[r->voice];
+    shelf__sample *sm = &s->samples[r->sample];
+    shelf__ringitem it;
+
+    if (!r->has_voice || atomic_load_explicit(&v->state, memory_order_acquire) != SHELF__V_ACTIVE ||
+        !v->io_active || v->io_gen != r->voice_gen || v->loops || v->sample != r->sample ||
+        v->next_chunk != r->k || v->next_lap != 0 || atomic_load_explicit(&v->drop, memory_order_relaxed) ||
+        (int64_t)(atomic_load_explicit(&v->pos, memory_order_acquire) >> 32) / sm->chunk_frames > r->k ||
+        shelf__ring_space(&v->ring) <= v->ring.mask + 1 - (uint32_t)s->o.ring_chunks)
+        return;
+    it.k = lap_key(sm, 0, r->k);
+    it.lap = 0;
+    it.ch = ch;
+    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    shelf__ring_push(&v->ring, &it);
+    sched_advance(sm, v, 0);
+    v->fails = 0;
+    atomic_fetch_add_explicit(&s->c_delivered, 1, memory_order_relaxed);
 }
 
 /* A finished read: into the cache, or failed over to the mirror, or
@@ -2259,7 +2341,7 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
     atomic_fetch_add(&s->c_reads, 1);
     if (ch->state == SHELF__CH_READY) {
         /* The other copy (primary or mirror) came first. */
-        shelf__req_free(r);
+        shelf__req_free(s, r);
         return;
     }
     if (r->res == 0) {
@@ -2288,14 +2370,15 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         shelf__cache_ready(&s->cache, ch, r->data, r->frames,
                            (size_t)r->frames * (size_t)sm->channels * sizeof(float));
         r->data = NULL;
-        shelf__req_free(r);
+        deliver(s, r, ch);
+        shelf__req_free(s, r);
         return;
     }
     atomic_fetch_add(&s->c_read_errors, 1);
     if (r->medium == SHELF__MIRROR) {
         mark_mirror_down(s, sm, r->res);
         if (ch->reads > 0) {        /* the primary's read is in flight */
-            shelf__req_free(r);
+            shelf__req_free(s, r);
             return;
         }
         if (!r->fell_back) {
@@ -2315,7 +2398,7 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         if (!to_mirror)
             goto retry;             /* the mirror is down: retried here */
         if (ch->reads > 0) {        /* its hedge on the mirror is in flight */
-            shelf__req_free(r);
+            shelf__req_free(s, r);
             return;
         }
         /* Fail over at once: the mirror reads it, no retry used. */
@@ -2328,7 +2411,7 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
     }
 retry:
     if (ch->reads > 0) {            /* the other copy may still come */
-        shelf__req_free(r);
+        shelf__req_free(s, r);
         return;
     }
     if (++ch->attempts <= s->o.retries) {
@@ -2347,7 +2430,7 @@ retry:
     atomic_fetch_add(&s->c_lost, 1);
     if (r->medium == SHELF__PRIMARY)
         mark_down(s, sm, "lost a chunk", r->res);
-    shelf__req_free(r);
+    shelf__req_free(s, r);
 }
 
 /* Probes of failed primaries due now, and hedges: a primary read of a
@@ -2371,6 +2454,9 @@ static void failover_pass(shelf_stream *s, int nsamples, shelf__req **resubmit)
         nr->ch = r->ch;
         nr->attempt = r->attempt;
         nr->hedged = 1;
+        nr->has_voice = r->has_voice;
+        nr->voice = r->voice;
+        nr->voice_gen = r->voice_gen;
         nr->t_failed = r->t_submit;
         req_route(s, nr, SHELF__MIRROR);
         r->ch->reads++;
@@ -2426,19 +2512,6 @@ static void submit_all(shelf_stream *s, shelf__req *list)
     shelf__io_flush(s);
 }
 
-/* The scheduler's next read for v after the one it just queued: the next
- * chunk not in RAM, along the walk when the voice is walking a streamed
- * loop. */
-static void sched_advance(const shelf__sample *sm, shelf__voice *v, int walking)
-{
-    if (walking) {
-        walk_next(sm, &v->next_lap, &v->next_chunk);
-        walk_skip(sm, &v->next_lap, &v->next_chunk);
-    } else {
-        v->next_chunk = skip_ram(sm, v->next_chunk + 1);
-    }
-}
-
 /* Frames v plays, from frame pos_i of lap `lap`, before it needs its next
  * read (less than 0: it needed it already). */
 static int64_t sched_ahead(const shelf__sample *sm, const shelf__voice *v, int walking, uint64_t lap,
@@ -2477,6 +2550,9 @@ static int want_read(shelf_stream *s, const want *w, int64_t *req_k, shelf__req 
     nr->k = w->k;
     nr->ch = ch;
     nr->dry = w->dry;
+    nr->has_voice = 1;
+    nr->voice = w->voice;
+    nr->voice_gen = w->gen;
     req_route(s, nr, medium_for(&s->samples[v->sample]));
     ch->reads++;
     req_k[w->voice] = w->k;
@@ -2522,6 +2598,7 @@ static void *sched_main(void *arg)
     shelf__chunk **failed = s->sched_failed;
     int64_t *req_k = s->sched_req_k;
     double last_drop = 0, trim_at = 0, last_walk = 0, last_urgent = 0;
+    uint64_t started, last_started = 0;
     int bl_i = 0, bl_n = 0;     /* the backlog: wants[bl_i..bl_n) */
     int offline = (s->o.flags & (SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM)) != 0;
     int nodrop = offline || (s->o.flags & SHELF_STREAM_NO_DROP);
@@ -2571,10 +2648,21 @@ static void *sched_main(void *arg)
          * spare refills": 2,600-3,100 voices, one walk every pass or
          * this). */
         t = now_s();
+        started = atomic_load_explicit(&s->c_started, memory_order_relaxed);
         if (!offline && t - last_walk < WALK_S && s->inflight >= s->o.queue_depth / 2 &&
             last_urgent > WALK_URGENT_S)
             goto walked;
+        /* Nor while the last walk's backlog still fills the queue, up to
+         * WALK_LAZY_S: reads just done went to their voices (deliver),
+         * and a voice started since brings the walk on at once.  At 6,400
+         * voices the walk (its look-ups and ordering) had been a third of
+         * this thread, with the decode another third; with this it was a
+         * tenth (doc/benchmarks.md, "The reserve, deliveries and lazy
+         * walks"). */
+        if (!offline && t - last_walk < WALK_LAZY_S && bl_i < bl_n && started == last_started)
+            goto walked;
         last_walk = t;
+        last_started = started;
         for (i = 0; i < s->nvoices; i++) {
             shelf__voice *v = &s->voices[i];
             int st = atomic_load_explicit(&v->state, memory_order_acquire);
@@ -2706,9 +2794,9 @@ static void *sched_main(void *arg)
             int rc;
 
             if (i == ordered) {
-                /* The next as many as there are places, and as many
-                 * again for the backlog. */
-                int m = 2 * s->o.queue_depth - s->inflight - queued;
+                /* The next as many as there are places, and three
+                 * times as many for the backlog. */
+                int m = 4 * s->o.queue_depth - s->inflight - queued;
                 wants_first(wants + i, nwant - i, m);
                 ordered = i + m < nwant ? i + m : nwant;
             }

@@ -332,9 +332,8 @@ static int req_prepare(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64
         r->frames = (uint32_t)(n > (int64_t)sm->chunk_frames ? sm->chunk_frames : n);
     }
     if (!r->data) {
-        size_t bytes = (size_t)(r->frames ? r->frames : 1) * (size_t)sm->channels * sizeof(float);
-        if (!(r->data = shelf__cache_spare_take(&s->cache, bytes)) &&
-            !(r->data = shelf__malloc(bytes)))
+        r->databytes = (size_t)(r->frames ? r->frames : 1) * (size_t)sm->channels * sizeof(float);
+        if (!(r->data = shelf__cache_buf_take(&s->cache, r->databytes)))
             return SHELF_ENOMEM;
     }
     return SHELF_OK;
@@ -350,14 +349,14 @@ int shelf__req_decode(shelf_stream *s, shelf__req *r)
     return r->res;
 }
 
-void shelf__req_free(shelf__req *r)
+void shelf__req_free(shelf_stream *s, shelf__req *r)
 {
     if (!r)
         return;
     if (r->newfh)
         shelf__fh_close(r->newfh);
     free_aligned(r->buf);
-    free(r->data);
+    shelf__cache_buf_put(&s->cache, r->data, r->databytes);
     free(r);
 }
 
@@ -402,7 +401,7 @@ out:
         pthread_mutex_unlock(&s->cache.lock);
     }
     free_aligned(r.buf);
-    free(r.data);
+    shelf__cache_buf_put(&s->cache, r.data, r.databytes);
     return rc;
 }
 
@@ -632,7 +631,7 @@ void shelf__io_stop(shelf_stream *s)
             struct io_uring_cqe *cqe;
             if (io_uring_wait_cqe(s->uring, &cqe) != 0)
                 break;
-            shelf__req_free(io_uring_cqe_get_data(cqe));
+            shelf__req_free(s, io_uring_cqe_get_data(cqe));
             io_uring_cqe_seen(s->uring, cqe);
             s->uring_inflight--;
         }
@@ -642,15 +641,15 @@ void shelf__io_stop(shelf_stream *s)
     }
     while ((r = s->jobs)) {
         s->jobs = r->next;
-        shelf__req_free(r);
+        shelf__req_free(s, r);
     }
     while ((r = s->done)) {
         s->done = r->next;
-        shelf__req_free(r);
+        shelf__req_free(s, r);
     }
     while ((r = s->delayed)) {
         s->delayed = r->next;
-        shelf__req_free(r);
+        shelf__req_free(s, r);
     }
 }
 

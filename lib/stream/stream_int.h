@@ -177,10 +177,15 @@ struct shelf__chunk {
 
 #define SHELF__SPARES 64
 
+/* The reserve's slots: SHELF__SLOT bytes times their class (1 ..
+ * SHELF__NCLASS - 1); a larger buffer comes from malloc. */
+#define SHELF__SLOT ((size_t)64 << 10)
+#define SHELF__NCLASS 65
+
 typedef struct shelf__cache {
     pthread_mutex_t lock;
     shelf__chunk **table;
-    size_t nbuckets;
+    size_t nbuckets, nchunks;
     shelf__chunk *lru_head, *lru_tail;
     uint64_t budget;
     _Atomic uint64_t bytes, pinned_bytes;
@@ -193,6 +198,13 @@ typedef struct shelf__cache {
     size_t spare_bytes[SHELF__SPARES];
     int nspare;
     _Atomic uint64_t spare_reuses;
+    /* The reserve (shelf_stream_reserve), under spare_lock: one mapping
+     * faulted in ahead, cut into slots as reads ask; a slot let go goes on
+     * its class's free list (linked through its first bytes). */
+    char *res;
+    size_t res_size, res_used;
+    void *res_free[SHELF__NCLASS];
+    _Atomic uint64_t fresh;  /* buffers malloc'd: no slot or spare fitted */
 } shelf__cache;
 
 int shelf__cache_init(shelf__cache *c, uint64_t budget);
@@ -204,9 +216,14 @@ void shelf__cache_ready(shelf__cache *c, shelf__chunk *ch, float *data, uint32_t
                         size_t bytes);
 void shelf__cache_touch(shelf__cache *c, shelf__chunk *ch);
 void shelf__cache_remove(shelf__cache *c, shelf__chunk *ch);
-/* A buffer of exactly bytes from the chunks removed, or NULL: the caller
- * owns it.  Any thread, with or without c->lock. */
-float *shelf__cache_spare_take(shelf__cache *c, size_t bytes);
+/* Decoded buffers, any thread, with or without c->lock.  take: a buffer
+ * of at least bytes (a slot of the reserve, a spare of exactly bytes, else
+ * a new one), or NULL when out of memory; give it back with put, with the
+ * same bytes (p may be NULL). */
+float *shelf__cache_buf_take(shelf__cache *c, size_t bytes);
+void shelf__cache_buf_put(shelf__cache *c, float *p, size_t bytes);
+/* Map and fault in bytes of slots (control thread, once). */
+int shelf__cache_reserve(shelf__cache *c, uint64_t bytes);
 /* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
 void shelf__cache_trim(shelf__cache *c, uint64_t budget);
 /* The same, looking at 64 chunks at most (the scheduler, after a pass);
@@ -296,6 +313,9 @@ typedef struct shelf__req {
     int fell_back;           /* a failed mirror read sent to the primary once */
     shelf__fh *newfh;        /* a probe's reopened files (owned) */
     double delay_s;          /* injected delay of the completion */
+    int has_voice;           /* voice (at voice_gen) asked for the chunk */
+    int voice;
+    uint32_t voice_gen;
     /* Failover (scheduler only): a primary read still in flight at
      * t_deadline is sent to the mirror too (hedged); t_failed is when the
      * read the mirror stands in for was submitted to the primary. */
@@ -306,6 +326,7 @@ typedef struct shelf__req {
     int injected_error, injected_delay;
     int res;                 /* 0 or an errno value */
     float *data;             /* decoded result (owned until handed over) */
+    size_t databytes;        /* what data was taken for (buf_put) */
     uint32_t frames;
     unsigned char *buf;      /* aligned read buffer (direct path) */
     size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
@@ -396,7 +417,7 @@ struct shelf_stream {
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
         c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
         c_failover_ns, c_failover_max_ns, c_failover_timed, c_mirror_down, c_mirror_returns,
-        c_mirror_fallbacks, c_backlog_reads;
+        c_mirror_fallbacks, c_backlog_reads, c_delivered;
     _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
@@ -447,7 +468,7 @@ int shelf__chunk_read_sync(shelf_stream *s, shelf__sample *sm, int64_t k, float 
                            uint32_t *frames, int *errno_out);
 /* Decode a finished direct read. */
 int shelf__req_decode(shelf_stream *s, shelf__req *r);
-void shelf__req_free(shelf__req *r);
+void shelf__req_free(shelf_stream *s, shelf__req *r);
 /* Fault injection decision: 1 with probability rate for (seed, a, b, c, salt). */
 int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
 double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);

@@ -97,6 +97,15 @@ expect 0 "stress --feed --worst" "$SHELF" --json stream stress --dir "$S" --feed
 check "feed: frames copied" "$(json 'j["feed_frames"] > 40000')" = True
 check "feed: no mix" "$(json 'j["mix_frames"]')" = 0
 check "feed: no read served two voices" "$(json 'j["merged"]')" = 0
+# The voices' RAM reserved first (a ring and its read each: 4 slots of
+# 192 KiB for the 128 KiB chunks of 24-bit WAVs, of 256 KiB for the
+# FLAC's), and the reads decoded into it.
+check "feed: RAM reserved" "$(json 'j["reserve_bytes"] >= 3 * 4 * 196608')" = True
+check "feed: reads in the reserve" "$(json '0 < j["reserve_used"] <= j["reserve_bytes"]')" = True
+check "feed: chunks went to their voices" "$(json 'j["chunks_delivered"] > 0')" = True
+expect 0 "stress --feed --worst --no-reserve" "$SHELF" --json stream stress --dir "$S" --feed --worst \
+    --voices 3 --duration 1 --preroll 0.5 --no-reserve
+check "no reserve" "$(json 'j["reserve_bytes"] == 0 and j["feed_frames"] > 40000')" = True
 expect 0 "stress --worst mixed" "$SHELF" --json stream stress --dir "$S" --worst --voices 3 --duration 1 \
     --preroll 0.5
 check "mixed: interpolated" "$(json 'j["mix_frames"] > 40000 and j["feed_frames"] == 0')" = True

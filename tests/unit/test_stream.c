@@ -387,8 +387,21 @@ static void keep_uring_line(void *ud, const char *line)
  * bits.  fault: from block 30 on, io_uring_submit "fails" with this
  * errno (0: never); *line (may be NULL) gets the engine's log line about
  * io_uring, "" when none came. */
+static shelf_stream_stats render_48x(const char *dir, shelf_stream_opts o, int pcm24, int fault,
+                                     uint64_t reserve, shelf_stream_stats *before, uint64_t *sum,
+                                     char line[320]);
+
 static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pcm24, int fault,
                                     uint64_t *sum, char line[320])
+{
+    return render_48x(dir, o, pcm24, fault, 0, NULL, sum, line);
+}
+
+/* The same, with a reserve of reserve bytes (0: none) made once the
+ * samples are added; *before (may be NULL) gets the stats just after. */
+static shelf_stream_stats render_48x(const char *dir, shelf_stream_opts o, int pcm24, int fault,
+                                     uint64_t reserve, shelf_stream_stats *before, uint64_t *sum,
+                                     char line[320])
 {
     char paths[48][PATH_MAX];
     shelf_stream_stats st;
@@ -410,10 +423,19 @@ static shelf_stream_stats render_48(const char *dir, shelf_stream_opts o, int pc
                                       SF_FORMAT_WAV | (pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_PCM_16),
                                       48000, pcm24 ? 2 : 1, 60000, (uint32_t)i + 1), 0);
     ASSERT_OK(shelf_stream_new(&o, &s, NULL));
-    for (i = 0; i < 48; i++) {
+    for (i = 0; i < 48; i++)
         ASSERT_OK(shelf_stream_add(s, paths[i], &id));
-        ASSERT(shelf_stream_voice_start(s, id, 30000, 1.0, 0.1f, 0) >= 0);
+    if (reserve) {
+        ASSERT_OK(shelf_stream_reserve(s, reserve));
+        ASSERT_EQ_INT(shelf_stream_reserve(s, reserve), SHELF_EINVAL);    /* once */
     }
+    if (before) {
+        memset(before, 0, sizeof *before);
+        before->size = sizeof *before;
+        shelf_stream_get_stats(s, before);
+    }
+    for (i = 0; i < 48; i++)
+        ASSERT(shelf_stream_voice_start(s, i, 30000, 1.0, 0.1f, 0) >= 0);
     for (b = 0; b < 100; b++) {
         size_t k;
         if (b == 30 && fault)
@@ -545,6 +567,90 @@ TEST(reads_sent_before_decode)
     ASSERT_EQ_INT(st.underruns + st.not_ready + st.read_errors, 0);
     ASSERT_EQ_INT(ram.reads, 0);
     ASSERT(h == h_ram);
+}
+
+/*
+ * The reserve: RAM for decoded chunks faulted in ahead, cut into slots of
+ * 64 KiB multiples.  48 voices of 24-bit stereo in 16 KiB chunks (2,730
+ * frames: 21,840 bytes decoded, a 64 KiB slot), a ring of 3 each and
+ * its read (4 slots), a cache budget of 1 MiB so chunks played are let
+ * go, and a reserve of twice the voices' slots (chunks played wait for
+ * the scheduler's trim to give theirs back): every read of the
+ * render decodes into a slot (no new buffer after the reserve), slots let
+ * go are reused, the render is the same bits as one without a reserve
+ * and one from RAM, and the chunks read go straight to the voices that
+ * asked (chunks_delivered).
+ */
+TEST(reserve_takes_reads)
+{
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_NO_DIRECT);
+    shelf_stream_stats st, before, none, ram;
+    uint64_t h, h_none, h_ram, ring = 4 * 65536;
+    shelf_stream *s;
+    char path[PATH_MAX];
+    int id;
+
+    /* What a voice's ring takes, and what a reserve refuses. */
+    ASSERT_EQ_INT(tg_write_simple(test_pathf(path, PATH_MAX, "%s/ring \xe2\x99\xab.wav", test_tmpdir()),
+                                  SF_FORMAT_WAV | SF_FORMAT_PCM_24, 48000, 2, 20000, 7), 0);
+    ASSERT_OK(shelf_stream_new(&o, &s, NULL));
+    ASSERT_OK(shelf_stream_add(s, path, &id));
+    ASSERT_EQ_INT(shelf_stream_ring_bytes(s, id), ring);
+    ASSERT_EQ_INT(shelf_stream_ring_bytes(s, id + 1), 0);
+    ASSERT_EQ_INT(shelf_stream_reserve(s, 0), SHELF_EINVAL);
+    shelf_stream_free(s);
+
+    o.cache_bytes = 1 << 20;
+    st = render_48x(test_tmpdir(), o, 1, 0, 2 * 48 * ring, &before, &h, NULL);
+    none = render_48(test_tmpdir(), o, 1, 0, &h_none, NULL);
+    ram = render_48(test_tmpdir(), small_opts(SHELF_STREAM_OFFLINE | SHELF_STREAM_RAM), 1, 0,
+                    &h_ram, NULL);
+    printf("    %llu reads into a reserve of %llu KiB: %llu KiB cut into slots, %llu buffers "
+           "reused, %llu new after the reserve (%llu before); %llu chunks went to their voices "
+           "as read\n", (unsigned long long)st.reads, (unsigned long long)st.reserve_bytes >> 10,
+           (unsigned long long)st.reserve_used >> 10, (unsigned long long)st.buffers_reused,
+           (unsigned long long)(st.buffers_fresh - before.buffers_fresh),
+           (unsigned long long)before.buffers_fresh, (unsigned long long)st.chunks_delivered);
+    ASSERT_EQ_INT(st.reserve_bytes, 2 * 48 * ring);
+    ASSERT_EQ_INT(ram.reads, 0);
+    ASSERT(st.reads >= 4 * 48);
+    ASSERT_EQ_INT(st.buffers_fresh, before.buffers_fresh);    /* every read took a slot */
+    ASSERT(st.reserve_used > 0 && st.reserve_used <= st.reserve_bytes);
+    ASSERT(st.reserve_used < st.reads * 65536);               /* slots came back */
+    ASSERT(st.buffers_reused > 0);
+    ASSERT(st.chunks_delivered > 0 && st.chunks_delivered <= st.reads);
+    ASSERT_EQ_INT(st.underruns + st.not_ready + st.read_errors, 0);
+    ASSERT_EQ_INT(none.reserve_bytes, 0);
+    ASSERT(none.buffers_fresh > before.buffers_fresh);        /* without: new buffers */
+    ASSERT(h == h_none && h == h_ram);
+}
+
+/*
+ * The cache's table of chunks doubles its buckets as chunks outnumber
+ * them (from 16,384): 40,000 chunks, each found again, then removed.
+ */
+TEST(cache_table_grows)
+{
+    shelf__cache c;
+    int i;
+
+    ASSERT_OK(shelf__cache_init(&c, 1 << 20));
+    pthread_mutex_lock(&c.lock);
+    for (i = 0; i < 40000; i++)
+        ASSERT(shelf__cache_insert(&c, i % 97, i / 97) != NULL);
+    printf("    %zu chunks in %zu buckets\n", c.nchunks, c.nbuckets);
+    ASSERT_EQ_INT(c.nchunks, 40000);
+    ASSERT(c.nbuckets >= 40000);
+    for (i = 0; i < 40000; i++) {
+        shelf__chunk *ch = shelf__cache_find(&c, i % 97, i / 97);
+        ASSERT(ch && ch->sample == i % 97 && ch->k == i / 97);
+    }
+    ASSERT(shelf__cache_find(&c, 97, 0) == NULL);
+    for (i = 0; i < 40000; i++)
+        shelf__cache_remove(&c, shelf__cache_find(&c, i % 97, i / 97));
+    ASSERT_EQ_INT(c.nchunks, 0);
+    pthread_mutex_unlock(&c.lock);
+    shelf__cache_release(&c);
 }
 
 /*
@@ -3544,7 +3650,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(uring_given_up), TEST_ENTRY(reads_sent_before_decode), TEST_ENTRY(spare_buffers_reused), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(read_order_first_m), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(uring_given_up), TEST_ENTRY(reads_sent_before_decode), TEST_ENTRY(reserve_takes_reads), TEST_ENTRY(cache_table_grows), TEST_ENTRY(spare_buffers_reused), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(read_order_first_m), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
