@@ -174,8 +174,9 @@ SHELF_API void shelf_stream_drop_caches(shelf_stream *s);
 
 /*
  * Reserve bytes of RAM for decoded chunks, mapped and faulted in now, on
- * the calling thread (the kernel zeroes every page here: about 0.6 s a
- * GiB on a small VM).  Reads decode into it from then on, and a chunk
+ * the calling thread (the kernel zeroes every page, and a write to each
+ * maps it: about 1.2 s a GiB on the VM of doc/benchmarks.md, much less
+ * on bare metal).  Reads decode into it from then on, and a chunk
  * the cache lets go gives its buffer back to it, so a play that fills
  * many rings at once does not wait on the kernel for every 4 KiB page it
  * writes the first time.  Once it is used up, reads take new memory as

@@ -2662,9 +2662,9 @@ static void *sched_main(void *arg)
          * WALK_LAZY_S: reads just done went to their voices (deliver),
          * and a voice started since brings the walk on at once.  At 6,400
          * voices the walk (its look-ups and ordering) had been a third of
-         * this thread, with the decode another third; with this it was a
-         * tenth (doc/benchmarks.md, "The reserve, deliveries and lazy
-         * walks"). */
+         * this thread, with the decode another third; with this it was
+         * 18-24% of it (doc/benchmarks.md, "The reserve, deliveries and
+         * lazy walks"). */
         if (!offline && t - last_walk < WALK_LAZY_S && bl_i < bl_n && started == last_started)
             goto walked;
         last_walk = t;
