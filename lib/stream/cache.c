@@ -38,7 +38,9 @@ static size_t bucket(const shelf__cache *c, int sample, int64_t k)
 /* 1 when p is a slot of the reserve (set once, before reads use it). */
 static int in_reserve(const shelf__cache *c, const void *p)
 {
-    return c->res && (const char *)p >= c->res && (const char *)p < c->res + c->res_size;
+    uintptr_t a = (uintptr_t)p, r = (uintptr_t)c->res;
+
+    return c->res && a >= r && a - r < c->res_size;
 }
 
 /* The class of a buffer of bytes: slots of SHELF__SLOT each (at least 1). */
