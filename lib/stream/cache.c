@@ -51,13 +51,19 @@ static size_t slot_class(size_t bytes)
     return cl ? cl : 1;
 }
 
+size_t shelf__cache_slot_bytes(size_t bytes)
+{
+    return slot_class(bytes) * SHELF__SLOT;
+}
+
 int shelf__cache_reserve(shelf__cache *c, uint64_t bytes)
 {
-    size_t n = (size_t)((bytes + SHELF__SLOT - 1) / SHELF__SLOT * SHELF__SLOT), i;
+    size_t n, i;
     void *p;
 
-    if (n == 0 || n / SHELF__SLOT != (bytes + SHELF__SLOT - 1) / SHELF__SLOT)
+    if (bytes == 0 || bytes > SIZE_MAX - SHELF__SLOT)
         return SHELF_EINVAL;
+    n = shelf__cache_slot_bytes((size_t)bytes);
     /* MAP_POPULATE: the kernel zeroes every page now, not on the
      * decode's first write to it in the middle of a play. */
     p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

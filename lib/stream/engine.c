@@ -957,14 +957,13 @@ int shelf_stream_reserve(shelf_stream *s, uint64_t bytes)
 uint64_t shelf_stream_ring_bytes(const shelf_stream *s, int id)
 {
     const shelf__sample *sm;
-    uint64_t bytes;
 
     if (id < 0 || id >= atomic_load(&((shelf_stream *)s)->nsamples))
         return 0;
     sm = &s->samples[id];
-    bytes = (uint64_t)sm->chunk_frames * (uint64_t)sm->channels * sizeof(float);
-    bytes = (bytes + SHELF__SLOT - 1) / SHELF__SLOT * SHELF__SLOT;
-    return bytes * (uint64_t)(s->o.ring_chunks + 1);
+    return (uint64_t)shelf__cache_slot_bytes((size_t)sm->chunk_frames * (size_t)sm->channels *
+                                             sizeof(float)) *
+           (uint64_t)(s->o.ring_chunks + 1);
 }
 
 void shelf_stream_drop_caches(shelf_stream *s)

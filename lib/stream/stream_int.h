@@ -224,6 +224,8 @@ float *shelf__cache_buf_take(shelf__cache *c, size_t bytes);
 void shelf__cache_buf_put(shelf__cache *c, float *p, size_t bytes);
 /* Map and fault in bytes of slots (control thread, once). */
 int shelf__cache_reserve(shelf__cache *c, uint64_t bytes);
+/* What a buffer of bytes takes of the reserve: whole slots. */
+size_t shelf__cache_slot_bytes(size_t bytes);
 /* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
 void shelf__cache_trim(shelf__cache *c, uint64_t budget);
 /* The same, looking at 64 chunks at most (the scheduler, after a pass);
