@@ -293,12 +293,15 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            (unsigned long long)r->late, (unsigned long long)t->latency_spikes);
     printf("  %llu reads (%.1f MB/s), worst p99 latency %.2f ms, cache %llu hits / %llu misses / "
            "%llu evictions, %llu merged; callback mean %.0f us, max %.0f us, %.0f late; io_uring %s, "
-           "O_DIRECT %s, SCHED_FIFO %s\n",
+           "O_DIRECT %s, fixed buffers %s, SCHED_FIFO %s\n",
            (unsigned long long)t->reads, r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0,
            (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
            (unsigned long long)t->cache_evictions, (unsigned long long)t->merged, r->cb_avg_us, cbmax,
            late,
-           t->uring ? "yes" : "no", t->direct ? "yes" : "no", r->rt ? "yes" : "no");
+           t->uring ? "yes" : "no", t->direct ? "yes" : "no", t->reads_fixed ? "yes" : "no",
+           r->rt ? "yes" : "no");
+    printf("  CPU: the scheduler thread %.0f%% of a core, the audio thread %.0f%%\n", r->sched_cpu_pct,
+           r->audio_cpu_pct);
     if (t->feed_frames || r->noffsets)
         printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
                "ready; %llu of %llu blocks played\n", (unsigned long long)t->feed_frames,
@@ -589,6 +592,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "chunk", required_argument, NULL, 'k' }, { "queue", required_argument, NULL, 'q' },
         { "head", required_argument, NULL, 'H' }, { "max-voices", required_argument, NULL, 'M' },
         { "no-direct", no_argument, NULL, 'N' }, { "no-uring", no_argument, NULL, 'U' },
+        { "no-fixed", no_argument, NULL, 'B' },
         { "mirror", required_argument, NULL, 'm' },
         { "fail-primary", required_argument, NULL, 'F' },
         { "slow-primary", required_argument, NULL, 'S' },
@@ -648,6 +652,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         case 'M': if (num_i("max voices", optarg, 1, 8000, &l)) return EXIT_USAGE; maxv = l; break;
         case 'N': eo.flags |= SHELF_STREAM_NO_DIRECT; break;
         case 'U': eo.flags |= SHELF_STREAM_NO_URING; break;
+        case 'B': eo.flags |= SHELF_STREAM_NO_FIXED; break;
         case 'm': mirror = optarg; break;
         case 'F': if (fail_window(optarg, &so.fail_at, &so.fail_until)) return EXIT_USAGE; break;
         case 'S': {
@@ -819,6 +824,9 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "reserve_used", json_integer((json_int_t)t->reserve_used)) ||
                       json_object_set_new(j, "chunks_delivered",
                                           json_integer((json_int_t)t->chunks_delivered)) ||
+                      json_object_set_new(j, "reads_fixed", json_integer((json_int_t)t->reads_fixed)) ||
+                      json_object_set_new(j, "sched_cpu_pct", json_real(r->sched_cpu_pct)) ||
+                      json_object_set_new(j, "audio_cpu_pct", json_real(r->audio_cpu_pct)) ||
                       json_object_set_new(j, "blocks", json_integer((json_int_t)t->blocks)) ||
                       json_object_set_new(j, "blocks_due", json_integer((json_int_t)r->blocks_due)) ||
                       json_object_set_new(j, "preroll_not_ready",

@@ -29,6 +29,9 @@ typedef struct shelf_stream shelf_stream;
 #define SHELF_STREAM_NO_DROP   0x10 /* real time, but no voice is ever dropped:
                                        a voice the disk cannot feed underruns
                                        (benchmarks that must see every miss) */
+#define SHELF_STREAM_NO_FIXED  0x20 /* io_uring reads into plain buffers, not
+                                       buffers registered with the ring (a
+                                       comparison; see reads_fixed) */
 
 /*
  * Engine options.  Zero-initialise, set size = sizeof, change what you
@@ -414,6 +417,11 @@ typedef struct shelf_stream_stats {
     uint64_t chunks_delivered; /* chunks read that went into the ring of the
                                 voice that asked as the read completed, not
                                 at the scheduler's next walk over the voices */
+    /* Added with the read buffers kept (fields only ever come at the end). */
+    uint64_t reads_fixed;    /* io_uring reads into the engine's read buffers
+                                registered with the ring (READ_FIXED: the
+                                kernel pins no page per read) */
+    double sched_cpu_seconds; /* CPU time the scheduler thread has used */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 
@@ -710,6 +718,13 @@ typedef struct shelf_stress_result {
                                 feed-only run is clean only with 98% of them
                                 played (one that renders, with no late
                                 callback, plays them all) */
+    /* Added with the read buffers kept. */
+    double sched_cpu_pct;    /* the scheduler thread's CPU time over the
+                                measured run, in % of one core */
+    double audio_cpu_pct;    /* the audio (timer) thread's, callbacks and
+                                note script: against its periods, % of one
+                                core (cb_avg_us is wall time, which counts
+                                time the thread was held off its core) */
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

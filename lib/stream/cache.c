@@ -332,7 +332,15 @@ void shelf__cache_trim(shelf__cache *c, uint64_t budget)
     (void)trim(c, budget, 0);
 }
 
+/*
+ * The list holds the chunks in rings too, and a chunk a voice has played
+ * keeps its buffer until a step reaches it.  64 a step (every 10 ms while
+ * none is found) took seconds to go round 28,000 chunks at 6,000 voices:
+ * the played ones held 1-2 GB and the reserve ran out, and reads past it
+ * took new memory (doc/benchmarks.md, "Read buffers kept").  A sixteenth
+ * a step goes round in 16 steps.
+ */
 int shelf__cache_trim_step(shelf__cache *c, uint64_t budget)
 {
-    return trim(c, budget, 64);
+    return trim(c, budget, (int)(c->nchunks / 16 + 64));
 }

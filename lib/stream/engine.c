@@ -249,6 +249,7 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     pthread_cond_init(&s->wcond, NULL);
     pthread_cond_init(&s->rcond, NULL);
     pthread_mutex_init(&s->qlock, NULL);
+    pthread_mutex_init(&s->raw_lock, NULL);
     pthread_cond_init(&s->qcond, NULL);
     atomic_init(&s->min_fill_milli, 100000);
     atomic_init(&s->hl_fill_milli, 100000);
@@ -354,6 +355,7 @@ void shelf_stream_free(shelf_stream *s)
     pthread_cond_destroy(&s->wcond);
     pthread_cond_destroy(&s->rcond);
     pthread_mutex_destroy(&s->qlock);
+    pthread_mutex_destroy(&s->raw_lock);
     pthread_cond_destroy(&s->qcond);
     free(s);
 }
@@ -1059,6 +1061,13 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.reads_early = atomic_load(&s->c_backlog_reads);
     st.buffers_fresh = atomic_load(&s->cache.fresh);
     st.chunks_delivered = atomic_load(&s->c_delivered);
+    st.reads_fixed = atomic_load(&s->c_reads_fixed);
+    if (s->sched_started) {
+        clockid_t cid;
+        struct timespec ts;
+        if (pthread_getcpuclockid(s->sched, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+            st.sched_cpu_seconds = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
     pthread_mutex_lock(&s->cache.spare_lock);
     st.reserve_bytes = s->cache.res_size;
     st.reserve_used = s->cache.res_used;
@@ -1222,11 +1231,11 @@ static const float *frame_at(shelf_stream *s, shelf__sample *sm, shelf__voice *v
             continue;
         }
         if (c == 0) {
-            if (!it->ch) {
+            if (!it->data) {
                 *gap = 1;
                 return NULL;
             }
-            return it->ch->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
+            return it->data + (size_t)(i - k * sm->chunk_frames) * (size_t)sm->channels;
         }
         if (c > 0)
             break;
@@ -1831,15 +1840,14 @@ static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, uint64_
 /*
  * Ask for the memory the feed of v reads, voices ahead of the one being
  * copied: each voice reads its own block of a different chunk, through a
- * chain of loads (the voice, its ring, the ring's item, the chunk, the
- * frames), and without this the copy waited on memory for most of its
- * time (78% of the callback in memmove at 3,900 voices).  Each stage
- * loads only what an earlier stage asked for: stage 3 the voice (16
- * voices ahead), 2 its ring's first items and its sample (8 ahead), 1
- * the chunks those items hold (4 ahead), 0 the frames of its block (2
- * ahead; at 7,000 voices the callback took 1,447-1,494 us on average
- * so, 1,565-1,618 with the stages at 8, 4, 2 and 1).  Reads only; never
- * pops.
+ * chain of loads (the voice, its ring's item, the frames), and without
+ * this the copy waited on memory for most of its time (78% of the
+ * callback in memmove at 3,900 voices).  Each stage loads only what an
+ * earlier stage asked for: stage 2 the voice (16 voices ahead), 1 its
+ * ring's first items and its sample (8 ahead), 0 the frames of its block
+ * (2 ahead).  A ring item holds its chunk's frames, so the chunk itself
+ * is not on the way (it was a stage of its own, 4 ahead, until
+ * 2026-12-07).  Reads only; never pops.
  */
 #define FEED_AHEAD 16
 
@@ -1847,7 +1855,6 @@ static void feed_prefetch(shelf_stream *s, shelf__voice *v, uint32_t frames, int
 {
     const char *p;
     shelf__sample *sm;
-    shelf__ringitem *it;
     const float *a;
     uint64_t pos;
     uint32_t t, j;
@@ -1855,20 +1862,15 @@ static void feed_prefetch(shelf_stream *s, shelf__voice *v, uint32_t frames, int
     int gap = 0;
 
     switch (stage) {
-    case 3:
+    case 2:
         for (p = (const char *)v; p < (const char *)(v + 1); p += 64)
             __builtin_prefetch(p);
         return;
-    case 2:
+    case 1:
         t = atomic_load_explicit(&v->ring.tail, memory_order_relaxed);
         for (j = 0; j < 2; j++)
             __builtin_prefetch(v->ring.buf + (size_t)((t + j) & v->ring.mask) * v->ring.item);
         __builtin_prefetch(&s->samples[v->sample]);
-        return;
-    case 1:
-        for (j = 0; j < 2; j++)
-            if ((it = shelf__ring_peek(&v->ring, j)) && it->ch)
-                __builtin_prefetch(it->ch);
         return;
     default:
         break;
@@ -1894,10 +1896,10 @@ int shelf_stream_feed(shelf_stream *s, uint32_t frames)
     atomic_fetch_add_explicit(&s->c_voice_frames, (uint64_t)frames * (uint64_t)s->norder,
                               memory_order_relaxed);
     for (i = -FEED_AHEAD; i < s->norder; i++) {
-        static const int ahead[4] = { 2, 4, 8, FEED_AHEAD };
+        static const int ahead[3] = { 2, 8, FEED_AHEAD };
         int st;
 
-        for (st = 3; st >= 0; st--)
+        for (st = 2; st >= 0; st--)
             if (i + ahead[st] >= 0 && i + ahead[st] < s->norder)
                 feed_prefetch(s, &s->voices[s->order[i + ahead[st]]], frames, st);
         if (i >= 0 && feed_voice(s, &s->voices[s->order[i]], frames, &copied))
@@ -2319,6 +2321,7 @@ static void deliver(shelf_stream *s, const shelf__req *r, shelf__chunk *ch)
     it.k = lap_key(sm, 0, r->k);
     it.lap = 0;
     it.ch = ch;
+    it.data = ch->data;
     atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
     shelf__ring_push(&v->ring, &it);
     sched_advance(sm, v, 0);
@@ -2368,6 +2371,8 @@ static void complete(shelf_stream *s, shelf__req *r, shelf__req **resubmit)
         }
         if (r->via_uring)
             atomic_fetch_add(&s->c_reads_uring, 1);
+        if (r->via_uring && r->fixed)
+            atomic_fetch_add(&s->c_reads_fixed, 1);
         if (r->used_direct)
             atomic_fetch_add(&s->c_reads_direct, 1);
         atomic_fetch_add(&s->c_bytes, sm->direct ? r->buflen
@@ -2609,6 +2614,8 @@ static void *sched_main(void *arg)
     int nodrop = offline || (s->o.flags & SHELF_STREAM_NO_DROP);
     struct sched_param sp;
 
+    pthread_setname_np(pthread_self(), "shelf-sched");
+
     /* Real time at the lowest priority when the system allows it: below
      * a host's real-time audio thread, above the machine's other work, so
      * a busy machine delays no completed read (this thread reaps and
@@ -2738,11 +2745,13 @@ static void *sched_main(void *arg)
             while (v->next_chunk < limit &&
                    shelf__ring_space(&v->ring) > v->ring.mask + 1 - (uint32_t)s->o.ring_chunks) {
                 shelf__chunk *ch = shelf__cache_find(&s->cache, v->sample, v->next_chunk);
-                shelf__ringitem it = { lap_key(sm, v->next_lap, v->next_chunk), v->next_lap, NULL };
+                shelf__ringitem it = { lap_key(sm, v->next_lap, v->next_chunk), v->next_lap, NULL,
+                                       NULL };
 
                 if (ch && ch->state == SHELF__CH_READY) {
                     atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
                     it.ch = ch;
+                    it.data = ch->data;
                     shelf__ring_push(&v->ring, &it);
                     shelf__cache_touch(&s->cache, ch);
                     if (req_k[i] != v->next_chunk)

@@ -16,7 +16,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include "stream_int.h"
@@ -254,6 +256,93 @@ static void free_aligned(unsigned char *p)
     free(base);
 }
 
+/*
+ * The direct path's read buffers.  A read took a new aligned buffer and
+ * freed it once decoded: 16,000 a second at 7,000 voices, each 136 KiB,
+ * so that malloc mapped and unmapped them (8,000 munmap and 5,800
+ * madvise calls in a 20 s run), the kernel zeroed their pages on the
+ * first write of the read, and each unmap flushed the TLB of the audio
+ * thread's core too (doc/benchmarks.md, "Read buffers kept").  The pool
+ * is one mapping of twice the queue's places and 8 more, made and
+ * faulted in at the first read (the block size is known only then),
+ * each buffer big enough for any chunk; a read takes one under raw_lock
+ * and gives it back once decoded.  When all are taken (hedged reads and
+ * probes may pass the queue's places) a read has its own allocation, as
+ * before.
+ */
+static unsigned char *raw_take(shelf_stream *s, size_t cap, int *slot)
+{
+    unsigned char *p = NULL;
+
+    *slot = 0;
+    pthread_mutex_lock(&s->raw_lock);
+    if (!s->raw_made) {
+        size_t size = ((size_t)s->o.chunk_bytes + 3 * (size_t)s->align - 1) &
+                      ~((size_t)s->align - 1);
+        int n = 2 * s->o.queue_depth + 8, i;
+        void *m;
+
+        s->raw_made = 1;
+        m = mmap(NULL, size * (size_t)n, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (m != MAP_FAILED && !(s->raw_free = shelf__calloc((size_t)n, sizeof(int)))) {
+            munmap(m, size * (size_t)n);
+            m = MAP_FAILED;
+        }
+        if (m != MAP_FAILED) {
+            /* A write to each page now, not in the first reads (the
+             * reserve's reason: shelf__cache_reserve). */
+            for (i = 0; (size_t)i < size * (size_t)n / 4096; i++)
+                ((volatile unsigned char *)m)[(size_t)i * 4096] = 0;
+            s->raw_pool = m;
+            s->raw_size = size;
+            s->raw_map = size * (size_t)n;
+            s->raw_nfree = n;
+            for (i = 0; i < n; i++)
+                s->raw_free[i] = n - 1 - i;
+        }
+    }
+    if (s->raw_pool && s->raw_free && cap <= s->raw_size && s->raw_nfree > 0) {
+        int i = s->raw_free[--s->raw_nfree];
+        p = s->raw_pool + (size_t)i * s->raw_size;
+        *slot = i + 1;
+    }
+    pthread_mutex_unlock(&s->raw_lock);
+    return p ? p : alloc_aligned(cap, s->align);
+}
+
+/* r's read buffer back to the pool, or freed; r has none after. */
+static void raw_put(shelf_stream *s, shelf__req *r)
+{
+    if (r->raw_slot) {
+        pthread_mutex_lock(&s->raw_lock);
+        s->raw_free[s->raw_nfree++] = r->raw_slot - 1;
+        pthread_mutex_unlock(&s->raw_lock);
+    } else {
+        free_aligned(r->buf);
+    }
+    r->buf = NULL;
+    r->raw_slot = 0;
+}
+
+/* Register the pool with the ring, once (scheduler; a read through the
+ * ring then names its buffer and the kernel does not pin its pages each
+ * time).  Without the right to lock that much memory, plain reads. */
+static void raw_register(shelf_stream *s)
+{
+    struct iovec iov;
+
+    pthread_mutex_lock(&s->raw_lock);
+    if (s->raw_pool) {
+        s->raw_tried = 1;
+        iov.iov_base = s->raw_pool;
+        iov.iov_len = s->raw_map;
+        s->raw_fixed = s->raw_map <= (1u << 30) && !(s->o.flags & SHELF_STREAM_NO_FIXED) &&
+                       io_uring_register_buffers(s->uring, &iov, 1) == 0;
+    }
+    pthread_mutex_unlock(&s->raw_lock);
+}
+
 /* pread all of len bytes (less only at end of file); returns bytes or -errno. */
 static ssize_t pread_full(int fd, unsigned char *buf, size_t len, uint64_t off)
 {
@@ -323,7 +412,7 @@ static int req_prepare(shelf_stream *s, shelf__sample *sm, shelf__req *r, uint64
         chunk_range(s, sm, r->k, a0, &r->buflen, &r->lead, &r->frames);
         if (!r->buf) {
             r->bufcap = (size_t)sm->chunk_frames * sm->bpf + 2 * (size_t)s->align;
-            if (!(r->buf = alloc_aligned(r->bufcap, s->align)))
+            if (!(r->buf = raw_take(s, r->bufcap, &r->raw_slot)))
                 return SHELF_ENOMEM;
         }
     } else {
@@ -346,6 +435,9 @@ int shelf__req_decode(shelf_stream *s, shelf__req *r)
     if (r->res == 0 && sm->direct)
         shelf__pcm_to_float(sm->wi.enc, r->buf + r->lead,
                             (size_t)r->frames * (size_t)sm->channels, r->data);
+    /* The bytes are done with (a retry takes a buffer again). */
+    if (r->buf)
+        raw_put(s, r);
     return r->res;
 }
 
@@ -355,7 +447,8 @@ void shelf__req_free(shelf_stream *s, shelf__req *r)
         return;
     if (r->newfh)
         shelf__fh_close(r->newfh);
-    free_aligned(r->buf);
+    if (r->buf)
+        raw_put(s, r);
     shelf__cache_buf_put(&s->cache, r->data, r->databytes);
     free(r);
 }
@@ -400,7 +493,8 @@ out:
         shelf__fh_unref(s, r.fh);
         pthread_mutex_unlock(&s->cache.lock);
     }
-    free_aligned(r.buf);
+    if (r.buf)
+        raw_put(s, &r);
     shelf__cache_buf_put(&s->cache, r.data, r.databytes);
     return rc;
 }
@@ -523,6 +617,8 @@ static void probe_run(shelf_stream *s, shelf__sample *sm, shelf__req *r)
 static void *worker_main(void *arg)
 {
     shelf_stream *s = arg;
+
+    pthread_setname_np(pthread_self(), "shelf-io");
 
     for (;;) {
         shelf__req *r;
@@ -651,6 +747,11 @@ void shelf__io_stop(shelf_stream *s)
         s->delayed = r->next;
         shelf__req_free(s, r);
     }
+    if (s->raw_pool)
+        munmap(s->raw_pool, s->raw_map);
+    free(s->raw_free);
+    s->raw_pool = NULL;
+    s->raw_free = NULL;
 }
 
 /* ---- submit and reap (scheduler thread) ----------------------------------- */
@@ -748,8 +849,16 @@ void shelf__io_submit(shelf_stream *s, shelf__req *r)
             shelf__io_flush(s);
             sqe = atomic_load(&s->uring_ok) ? io_uring_get_sqe(s->uring) : NULL;
         }
-        if (sqe) {
+        if (!s->raw_tried)
+            raw_register(s);
+        r->fixed = sqe && r->raw_slot && s->raw_fixed;
+        if (r->fixed) {
+            io_uring_prep_read_fixed(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen,
+                                     a0, 0);
+        } else if (sqe) {
             io_uring_prep_read(sqe, atomic_load(&r->fh->fd_direct), r->buf, (unsigned)r->buflen, a0);
+        }
+        if (sqe) {
             io_uring_sqe_set_data(sqe, r);
             s->uring_inflight++;
             return;

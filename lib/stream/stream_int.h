@@ -228,9 +228,10 @@ int shelf__cache_reserve(shelf__cache *c, uint64_t bytes);
 size_t shelf__cache_slot_bytes(size_t bytes);
 /* Evict unreferenced, unpinned chunks, least recent first, down to budget. */
 void shelf__cache_trim(shelf__cache *c, uint64_t budget);
-/* The same, looking at 64 chunks at most (the scheduler, after a pass);
- * chunks in use it passes move to the front.  0 when it is still over
- * budget with nothing evicted: every chunk it looked at was in use. */
+/* The same, looking at a sixteenth of the chunks and 64 more at most (the
+ * scheduler, after a pass); chunks in use it passes move to the front.
+ * 0 when it is still over budget with nothing evicted: every chunk it
+ * looked at was in use. */
 int shelf__cache_trim_step(shelf__cache *c, uint64_t budget);
 
 /* ---- voices -------------------------------------------------------------- */
@@ -247,6 +248,8 @@ typedef struct shelf__ringitem {
     int64_t k;
     uint64_t lap;
     shelf__chunk *ch;        /* NULL: lost, play silence */
+    const float *data;       /* ch->data: the audio thread reads the frames
+                                without a load of the chunk first */
 } shelf__ringitem;
 
 #define SHELF__LAP_FWD (1ull << 62)
@@ -331,9 +334,12 @@ typedef struct shelf__req {
     size_t databytes;        /* what data was taken for (buf_put) */
     uint32_t frames;
     unsigned char *buf;      /* aligned read buffer (direct path) */
+    int raw_slot;            /* buf is the pool's buffer raw_slot - 1; 0:
+                                its own allocation (io.c, raw_take) */
     size_t buflen, bufcap, lead; /* lead: bytes before the first frame */
     int used_direct;         /* the bytes came through O_DIRECT */
     int via_uring;           /* ... and through io_uring */
+    int fixed;               /* ... into a buffer registered with it */
     int raw;                 /* read, not decoded yet (the scheduler
                                 decodes it after sending refills) */
     struct shelf__req *next;
@@ -410,6 +416,16 @@ struct shelf_stream {
     int nworkers;
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
+    /* The direct path's read buffers (io.c, raw_take): one mapping made at
+     * the first read, faulted in then, its buffers reused until the
+     * engine ends; registered with the ring when the system lets it
+     * (raw_fixed: reads then go out as READ_FIXED). */
+    pthread_mutex_t raw_lock;
+    unsigned char *raw_pool;
+    size_t raw_size, raw_map;   /* one buffer's bytes; the mapping's */
+    int *raw_free, raw_nfree;   /* the buffers not taken */
+    int raw_made;               /* the pool was tried (raw_lock) */
+    int raw_tried, raw_fixed;   /* registration tried, done (scheduler) */
     shelf__req *jobs, *jobs_tail, *done;
     double busy_since;
 
@@ -419,7 +435,7 @@ struct shelf_stream {
         c_bytes, c_merged, c_busy_ns, c_reads_uring, c_reads_direct, c_loop_wraps,
         c_loop_ram, c_failovers, c_switches, c_returns, c_hedged, c_probes,
         c_failover_ns, c_failover_max_ns, c_failover_timed, c_mirror_down, c_mirror_returns,
-        c_mirror_fallbacks, c_backlog_reads, c_delivered;
+        c_mirror_fallbacks, c_backlog_reads, c_delivered, c_reads_fixed;
     _Atomic uint64_t c_loop_ram_bytes; /* decoded bytes the loops' RAM copies hold */
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */

@@ -37,6 +37,7 @@ typedef struct stress {
     _Atomic int stop;
     _Atomic uint64_t cb_max_ns, late;
     _Atomic uint64_t cb_sum_ns, cb_n; /* callbacks' time, for their mean */
+    _Atomic uint64_t cpu_ns;  /* the thread's CPU time in its callbacks */
     int rt;
     float *buf;
 } stress;
@@ -94,12 +95,13 @@ static void *timer_main(void *arg)
     stress *st = arg;
     const shelf_stress_opts *so = st->so;
     int64_t period = (int64_t)so->block * 1000000000 / st->s->o.rate, t = 0, next_ns;
-    struct timespec next, now;
+    struct timespec next, now, c0, c1;
     struct sched_param sp;
     uint64_t spread = (uint64_t)(so->script == SHELF_STRESS_WORST ? so->preroll / 2 * st->s->o.rate
                                                                    : st->s->o.rate / 2);
     int i;
 
+    pthread_setname_np(pthread_self(), "shelf-audio");
     if (spread < 1)
         spread = 1;
     memset(&sp, 0, sizeof sp);
@@ -121,6 +123,7 @@ static void *timer_main(void *arg)
             ;
         clock_gettime(CLOCK_MONOTONIC, &now);
         t0 = ts_ns(&now);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
         lanes_step(st, t);
         if (so->feed_only)
             shelf_stream_feed(st->s, so->block);
@@ -129,6 +132,9 @@ static void *timer_main(void *arg)
         t += so->block;
         clock_gettime(CLOCK_MONOTONIC, &now);
         t1 = ts_ns(&now);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        atomic_fetch_add_explicit(&st->cpu_ns, (uint64_t)(ts_ns(&c1) - ts_ns(&c0)),
+                                  memory_order_relaxed);
         cb = t1 - t0;
         atomic_fetch_add_explicit(&st->cb_sum_ns, (uint64_t)cb, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->cb_n, 1, memory_order_relaxed);
@@ -168,10 +174,12 @@ static void measured_only(shelf_stream_stats *t, const shelf_stream_stats *p)
     SUB(blocks), SUB(voices_started), SUB(not_ready), SUB(underruns), SUB(underrun_frames);
     SUB(read_errors), SUB(chunks_lost), SUB(voices_dropped), SUB(latency_spikes), SUB(reads);
     SUB(bytes_read), SUB(merged), SUB(cache_hits), SUB(cache_misses), SUB(cache_evictions);
-    SUB(busy_seconds), SUB(reads_uring), SUB(reads_direct), SUB(loop_wraps), SUB(loop_ram);
+    SUB(busy_seconds), SUB(reads_uring), SUB(reads_fixed), SUB(reads_direct), SUB(loop_wraps);
+    SUB(loop_ram);
     SUB(failovers), SUB(failover_switches), SUB(failover_returns), SUB(failover_hedged);
     SUB(failover_probes), SUB(mix_frames), SUB(feed_frames);
     SUB(mirror_down), SUB(mirror_returns), SUB(mirror_fallbacks);  /* loop_ram_bytes is a level */
+    SUB(sched_cpu_seconds);
 #undef SUB
 }
 
@@ -343,6 +351,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         atomic_store(&st.late, 0);
         atomic_store(&st.cb_sum_ns, 0);
         atomic_store(&st.cb_n, 0);
+        atomic_store(&st.cpu_ns, 0);
         t_start = t_prev = until;
     }
     for (;;) {
@@ -425,7 +434,12 @@ out:
         if (atomic_load(&st.cb_n))
             res->cb_avg_us = (double)atomic_load(&st.cb_sum_ns) / 1000.0 / (double)atomic_load(&st.cb_n);
         res->late = late_total + atomic_load(&st.late);
+        if (atomic_load(&st.cb_n))
+            res->audio_cpu_pct = 100.0 * (double)atomic_load(&st.cpu_ns) /
+                                 ((double)atomic_load(&st.cb_n) * 1e9 * so.block / st.s->o.rate);
         measured_only(&res->stats, &res->preroll);
+        if (so.duration > 0)
+            res->sched_cpu_pct = 100.0 * res->stats.sched_cpu_seconds / so.duration;
         res->blocks_due = (uint64_t)(so.duration * st.s->o.rate / so.block);
         /* A feed-only run's late callbacks are not judged (nothing a
          * listener hears is mixed late), but the blocks they skipped are:

@@ -517,6 +517,49 @@ TEST(uring_batches_submits)
 }
 
 /*
+ * The direct path reads into the engine's own buffers, registered with
+ * the ring: every read through io_uring is a READ_FIXED one, and the
+ * render is the same bits as with plain buffers (SHELF_STREAM_NO_FIXED)
+ * and as with preads on the i/o threads (which take the same buffers).
+ */
+TEST(uring_fixed_buffers)
+{
+    char mnt[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX], d3[PATH_MAX];
+    const char *dir = real_fs_dir(mnt);
+    shelf_stream_opts o = small_opts(SHELF_STREAM_OFFLINE);
+    shelf_stream_stats fx, plain, workers;
+    uint64_t h1 = 0, h2 = 0, h3 = 0;
+
+    o.queue_depth = 8;
+    ASSERT(mkdir(test_pathf(d1, PATH_MAX, "%s/fixed", dir), 0755) == 0);
+    ASSERT(mkdir(test_pathf(d2, PATH_MAX, "%s/plain", dir), 0755) == 0);
+    ASSERT(mkdir(test_pathf(d3, PATH_MAX, "%s/workers", dir), 0755) == 0);
+    fx = render_48(d1, o, 1, 0, &h1, NULL);
+    o.flags |= SHELF_STREAM_NO_FIXED;
+    plain = render_48(d2, o, 1, 0, &h2, NULL);
+    o.flags = (o.flags & ~SHELF_STREAM_NO_FIXED) | SHELF_STREAM_NO_URING;
+    workers = render_48(d3, o, 1, 0, &h3, NULL);
+    real_fs_done(mnt);
+    if (!fx.uring && !uring_possible())
+        TEST_SKIP("io_uring is not available to this process (%s)", strerror(errno));
+    printf("    fixed: %llu of %llu reads READ_FIXED; plain: %llu of %llu; i/o threads: %llu of "
+           "%llu; renders %016llx %016llx %016llx\n",
+           (unsigned long long)fx.reads_fixed, (unsigned long long)fx.reads,
+           (unsigned long long)plain.reads_fixed, (unsigned long long)plain.reads,
+           (unsigned long long)workers.reads_fixed, (unsigned long long)workers.reads,
+           (unsigned long long)h1, (unsigned long long)h2, (unsigned long long)h3);
+    ASSERT(fx.uring && fx.direct && fx.reads >= 48);
+    ASSERT_EQ_INT(fx.reads_fixed, fx.reads_uring);
+    ASSERT_EQ_INT(fx.reads_uring, fx.reads);
+    ASSERT(plain.uring && plain.reads_uring == plain.reads && plain.reads >= 48);
+    ASSERT_EQ_INT(plain.reads_fixed, 0);
+    ASSERT(!workers.uring && workers.reads_direct == workers.reads && workers.reads >= 48);
+    ASSERT_EQ_INT(workers.reads_fixed, 0);
+    ASSERT(h1 == h2 && h2 == h3);
+    ASSERT_EQ_INT(fx.underruns + fx.not_ready + plain.underruns + plain.not_ready, 0);
+}
+
+/*
  * A chunk the cache lets go gives its decoded buffer to a later read
  * (64 kept at most): a fresh buffer each read made the decode fault in a
  * page every 4 KiB it wrote (97% of the page faults of a stress run at
@@ -3661,7 +3704,7 @@ int main(int argc, char **argv)
 {
     static const test_case tests[] = {
         TEST_ENTRY(ring_two_threads), TEST_ENTRY(ring_full_and_peek), TEST_ENTRY(wav_parse),
-        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(uring_given_up), TEST_ENTRY(reads_sent_before_decode), TEST_ENTRY(reserve_takes_reads), TEST_ENTRY(cache_table_grows), TEST_ENTRY(spare_buffers_reused), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(read_order_first_m), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
+        TEST_ENTRY(pcm_matches_libsndfile), TEST_ENTRY(pcm24_every_length), TEST_ENTRY(queue_depth_bounds_reads), TEST_ENTRY(uring_batches_submits), TEST_ENTRY(uring_fixed_buffers), TEST_ENTRY(uring_given_up), TEST_ENTRY(reads_sent_before_decode), TEST_ENTRY(reserve_takes_reads), TEST_ENTRY(cache_table_grows), TEST_ENTRY(spare_buffers_reused), TEST_ENTRY(no_drop_real_time), TEST_ENTRY(read_order_late_last), TEST_ENTRY(read_order_first_m), TEST_ENTRY(notes_parse), TEST_ENTRY(render_bitexact),
         TEST_ENTRY(render_bitexact_preads), TEST_ENTRY(render_bitexact_buffered),
         TEST_ENTRY(render_differs_when_script_differs), TEST_ENTRY(flac_stream_equals_wav),
         TEST_ENTRY(errors_no_retry), TEST_ENTRY(errors_with_retries), TEST_ENTRY(delays_are_spikes),
