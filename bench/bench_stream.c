@@ -447,16 +447,19 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
             p99 = r->rows[i].lat_p99_us;
     }
     printf("  shelf %5d voices: %llu underruns, %llu not ready, %llu dropped, %llu late "
-           "callbacks, %.0f MB/s, p99 %.1f ms%s\n",
+           "callbacks (%llu over a period of CPU), %.0f MB/s, p99 %.1f ms%s\n",
            voices, (unsigned long long)r->stats.underruns, (unsigned long long)r->stats.not_ready,
            (unsigned long long)r->stats.voices_dropped, (unsigned long long)r->late,
-           r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0, r->clean ? " (clean)" : "");
+           (unsigned long long)r->late_cpu, r->nrows ? mb / (double)r->nrows : 0, p99 / 1000.0,
+           r->clean ? " (clean)" : "");
     if (r->noffsets)
-        printf("        %s, callback %.0f us on average (%.0f%% of a core), %llu of %llu blocks "
+        printf("        %s, callback %.0f us on average (%.0f%% of a core; CPU %.0f%%, the scheduler "
+               "thread %.0f%%), %llu of %llu blocks "
                "played, %llu frames copied / %llu interpolated, %llu merged reads, %llu of %llu "
                "reads O_DIRECT, pre-roll %llu not ready\n",
                r->stats.feed_frames ? "feed only" : "mixed", r->cb_avg_us,
-               r->cb_avg_us / (BLOCK * 1e6 / RATE) * 100, (unsigned long long)r->stats.blocks,
+               r->cb_avg_us / (BLOCK * 1e6 / RATE) * 100, r->audio_cpu_pct, r->sched_cpu_pct,
+               (unsigned long long)r->stats.blocks,
                (unsigned long long)r->blocks_due, (unsigned long long)r->stats.feed_frames,
                (unsigned long long)r->stats.mix_frames, (unsigned long long)r->stats.merged,
                (unsigned long long)r->stats.reads_direct, (unsigned long long)r->stats.reads,

@@ -300,8 +300,9 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            late,
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", t->reads_fixed ? "yes" : "no",
            r->rt ? "yes" : "no");
-    printf("  CPU: the scheduler thread %.0f%% of a core, the audio thread %.0f%%\n", r->sched_cpu_pct,
-           r->audio_cpu_pct);
+    printf("  CPU: the scheduler thread %.0f%% of a core, the audio thread %.0f%%; %llu late callbacks "
+           "took more CPU than a block's period\n", r->sched_cpu_pct, r->audio_cpu_pct,
+           (unsigned long long)r->late_cpu);
     if (t->feed_frames || r->noffsets)
         printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
                "ready; %llu of %llu blocks played\n", (unsigned long long)t->feed_frames,
@@ -827,6 +828,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "reads_fixed", json_integer((json_int_t)t->reads_fixed)) ||
                       json_object_set_new(j, "sched_cpu_pct", json_real(r->sched_cpu_pct)) ||
                       json_object_set_new(j, "audio_cpu_pct", json_real(r->audio_cpu_pct)) ||
+                      json_object_set_new(j, "late_cpu", json_integer((json_int_t)r->late_cpu)) ||
                       json_object_set_new(j, "blocks", json_integer((json_int_t)t->blocks)) ||
                       json_object_set_new(j, "blocks_due", json_integer((json_int_t)r->blocks_due)) ||
                       json_object_set_new(j, "preroll_not_ready",

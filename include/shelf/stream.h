@@ -725,6 +725,10 @@ typedef struct shelf_stress_result {
                                 note script: against its periods, % of one
                                 core (cb_avg_us is wall time, which counts
                                 time the thread was held off its core) */
+    uint64_t late_cpu;       /* of the late callbacks, those whose own CPU
+                                time passed the block's period (the mix's or
+                                the feed's work); the others started late or
+                                were held off their core (the machine's) */
 } shelf_stress_result;
 
 /* Run a stress test with engine options eo over the files.  *out is owned:

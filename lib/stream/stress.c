@@ -38,6 +38,7 @@ typedef struct stress {
     _Atomic uint64_t cb_max_ns, late;
     _Atomic uint64_t cb_sum_ns, cb_n; /* callbacks' time, for their mean */
     _Atomic uint64_t cpu_ns;  /* the thread's CPU time in its callbacks */
+    _Atomic uint64_t late_cpu; /* late callbacks whose CPU time passed the period */
     int rt;
     float *buf;
 } stress;
@@ -114,7 +115,7 @@ static void *timer_main(void *arg)
     for (i = 0; i < so->voices; i++)
         st->lanes[i].end = (int64_t)(rnd(&st->rng) % spread);
     while (!atomic_load(&st->stop)) {
-        int64_t t0, t1, cb;
+        int64_t t0, t1, cb, cpu;
 
         next_ns += period;
         next.tv_sec = (time_t)(next_ns / 1000000000);
@@ -133,8 +134,8 @@ static void *timer_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &now);
         t1 = ts_ns(&now);
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-        atomic_fetch_add_explicit(&st->cpu_ns, (uint64_t)(ts_ns(&c1) - ts_ns(&c0)),
-                                  memory_order_relaxed);
+        cpu = ts_ns(&c1) - ts_ns(&c0);
+        atomic_fetch_add_explicit(&st->cpu_ns, (uint64_t)cpu, memory_order_relaxed);
         cb = t1 - t0;
         atomic_fetch_add_explicit(&st->cb_sum_ns, (uint64_t)cb, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->cb_n, 1, memory_order_relaxed);
@@ -150,6 +151,11 @@ static void *timer_main(void *arg)
          * up ends with fewer blocks played than due. */
         if (t1 > next_ns + period) {
             atomic_fetch_add_explicit(&st->late, 1, memory_order_relaxed);
+            /* Its own work took more than a period of CPU: the engine's
+             * (or the note script's).  Else the thread started late or
+             * was held off its core: the machine's. */
+            if (cpu > period)
+                atomic_fetch_add_explicit(&st->late_cpu, 1, memory_order_relaxed);
             if (t1 > next_ns + 8 * period && !so->feed_only)
                 next_ns = t1;   /* far behind: start again from now */
         }
@@ -352,6 +358,7 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         atomic_store(&st.cb_sum_ns, 0);
         atomic_store(&st.cb_n, 0);
         atomic_store(&st.cpu_ns, 0);
+        atomic_store(&st.late_cpu, 0);
         t_start = t_prev = until;
     }
     for (;;) {
@@ -434,6 +441,7 @@ out:
         if (atomic_load(&st.cb_n))
             res->cb_avg_us = (double)atomic_load(&st.cb_sum_ns) / 1000.0 / (double)atomic_load(&st.cb_n);
         res->late = late_total + atomic_load(&st.late);
+        res->late_cpu = atomic_load(&st.late_cpu);
         if (atomic_load(&st.cb_n))
             res->audio_cpu_pct = 100.0 * (double)atomic_load(&st.cpu_ns) /
                                  ((double)atomic_load(&st.cb_n) * 1e9 * so.block / st.s->o.rate);

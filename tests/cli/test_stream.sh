@@ -104,6 +104,13 @@ check "feed: RAM reserved" "$(json 'j["reserve_bytes"] >= 3 * 4 * 196608')" = Tr
 check "feed: reads in the reserve" "$(json '0 < j["reserve_used"] <= j["reserve_bytes"]')" = True
 check "feed: chunks went to their voices" "$(json 'j["chunks_delivered"] > 0')" = True
 check "feed: threads' CPU measured" "$(json '0 < j["sched_cpu_pct"] < 200 and 0 < j["audio_cpu_pct"] < 200')" = True
+check "feed: late callbacks over a period of CPU among the late" "$(json '0 <= j["late_cpu"] <= j["late"]')" = True
+# A mix that cannot keep up: 600 voices in blocks of 16 frames at 384 kHz
+# (42 us a block) take more CPU than a block's period, and those late
+# callbacks are counted as the engine's (late_cpu), not the machine's.
+expect 0 "stress: a period too short for the mix" "$SHELF" --json stream stress --dir "$S" --voices 600 \
+    --max-voices 1024 --block 16 --rate 384000 --duration 1
+check "late callbacks over a period of CPU" "$(json '0 < j["late_cpu"] <= j["late"]')" = True
 expect 0 "stress --feed --worst --no-reserve" "$SHELF" --json stream stress --dir "$S" --feed --worst \
     --voices 3 --duration 1 --preroll 0.5 --no-reserve
 check "no reserve" "$(json 'j["reserve_bytes"] == 0 and j["feed_frames"] > 40000')" = True
