@@ -34,8 +34,10 @@ expect 2 "monitor: bad interval" "$SHELF" stream monitor --interval 0
 expect 2 "monitor: extra argument" "$SHELF" stream monitor now
 
 # ---- an engine that cannot keep up ------------------------------------------------
-# 16 KiB chunks: a ring of 3 holds 170 ms; every read takes 400 ms.
-"$SHELF" stream stress --voices 6 --duration 15 --chunk 16 --head 20 --inject-latency 400@1 \
+# 16 KiB chunks: a ring of 3 holds 170 ms; every read takes 400 ms.  It
+# runs 25 s: the refreshing view below must find it still running, and
+# on a loaded machine the checks before it took more than 15 s.
+"$SHELF" stream stress --voices 6 --duration 25 --chunk 16 --head 20 --inject-latency 400@1 \
     >"$T/slow.out" 2>"$T/slow.err" &
 slow=$!
 bg_pids="$bg_pids $slow"

@@ -668,8 +668,11 @@ TEST(reserve_takes_reads)
     ASSERT_EQ_INT(st.buffers_fresh, before.buffers_fresh);    /* every read took a slot */
     ASSERT(st.reserve_used > 0 && st.reserve_used <= st.reserve_bytes);
     ASSERT(st.buffers_reused > 0);                            /* slots came back */
-    /* At most a slot a read, counted or in flight (4), not reused. */
-    ASSERT(st.reserve_used <= (st.reads + 4 - st.buffers_reused) * 65536);
+    /* At most a slot a read not reused: counted, in flight (the queue's
+     * 4), or reaped and not yet counted while the reads that took their
+     * places went out before them (reads_early: 4 more).  It failed by
+     * one slot with 4 in a fresh clone's run on a loaded machine. */
+    ASSERT(st.reserve_used <= (st.reads + 8 - st.buffers_reused) * 65536);
     /* The counters are read one after another while reads may still
      * complete: up to the queue's 4 more delivered than counted. */
     ASSERT(st.chunks_delivered > 0 && st.chunks_delivered <= st.reads + 4);
