@@ -259,10 +259,11 @@ static void free_aligned(unsigned char *p)
 /*
  * The direct path's read buffers.  A read took a new aligned buffer and
  * freed it once decoded: 16,000 a second at 7,000 voices, each 136 KiB,
- * so that malloc mapped and unmapped them (8,000 munmap and 5,800
- * madvise calls in a 20 s run), the kernel zeroed their pages on the
- * first write of the read, and each unmap flushed the TLB of the audio
- * thread's core too (doc/benchmarks.md, "Read buffers kept").  The pool
+ * so that malloc gave the arena's top back to the kernel again and again
+ * (5,800 madvise calls in a 20 s run at 6,000 voices), the kernel zeroed
+ * the pages again on the next reads' writes, and each call flushed the
+ * TLB of the audio thread's core too (doc/benchmarks.md, "Read buffers
+ * kept").  The pool
  * is one mapping of twice the queue's places and 8 more, made and
  * faulted in at the first read (the block size is known only then),
  * each buffer big enough for any chunk; a read takes one under raw_lock
@@ -284,7 +285,7 @@ static unsigned char *raw_take(shelf_stream *s, size_t cap, int *slot)
 
         s->raw_made = 1;
         m = mmap(NULL, size * (size_t)n, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (m != MAP_FAILED && !(s->raw_free = shelf__calloc((size_t)n, sizeof(int)))) {
             munmap(m, size * (size_t)n);
             m = MAP_FAILED;
