@@ -193,9 +193,10 @@ SHELF_API int shelf_stream_reserve(shelf_stream *s, uint64_t bytes);
 /* The reserve a voice of sample id holds at once: its full ring and the
  * read that refills it, ring_chunks + 1 buffers, each a chunk's decoded
  * frames rounded up to 64 KiB; 0 for no such sample.  A chunk played
- * keeps its buffer until the scheduler's trim lets it go (within a pass
- * or two in real time; an offline render can outrun it): past the
- * reserve, reads take new memory.  Control thread. */
+ * keeps its buffer until the scheduler's trim lets it go (the trim goes
+ * round every chunk in 16 steps, a fraction of a second in real time; an
+ * offline render can outrun it): past the reserve, reads take new
+ * memory.  Control thread. */
 SHELF_API uint64_t shelf_stream_ring_bytes(const shelf_stream *s, int id);
 
 /*

@@ -264,13 +264,17 @@ static void free_aligned(unsigned char *p)
  * the pages again on the next reads' writes, and each call flushed the
  * TLB of the audio thread's core too (doc/benchmarks.md, "Read buffers
  * kept").  The pool
- * is one mapping of twice the queue's places and 8 more, made and
- * faulted in at the first read (the block size is known only then),
- * each buffer big enough for any chunk; a read takes one under raw_lock
- * and gives it back once decoded.  When all are taken (hedged reads and
- * probes may pass the queue's places) a read has its own allocation, as
+ * is one mapping of twice the queue's places and 8 more (reads reaped
+ * but not yet decoded hold theirs while refills take new ones), at most
+ * RAW_POOL_MAX, made and faulted in at the first read (the block size is
+ * known only then), each buffer big enough for any chunk; a read takes
+ * one under raw_lock and gives it back once decoded.  When all are taken
+ * (hedged reads and probes may pass the queue's places, and a deep queue
+ * of big chunks passes the bound) a read has its own allocation, as
  * before.
  */
+#define RAW_POOL_MAX ((size_t)64 << 20)
+
 static unsigned char *raw_take(shelf_stream *s, size_t cap, int *slot)
 {
     unsigned char *p = NULL;
@@ -284,6 +288,8 @@ static unsigned char *raw_take(shelf_stream *s, size_t cap, int *slot)
         void *m;
 
         s->raw_made = 1;
+        if ((size_t)n * size > RAW_POOL_MAX)
+            n = RAW_POOL_MAX / size > 0 ? (int)(RAW_POOL_MAX / size) : 1;
         m = mmap(NULL, size * (size_t)n, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (m != MAP_FAILED && !(s->raw_free = shelf__calloc((size_t)n, sizeof(int)))) {
@@ -338,7 +344,7 @@ static void raw_register(shelf_stream *s)
         s->raw_tried = 1;
         iov.iov_base = s->raw_pool;
         iov.iov_len = s->raw_map;
-        s->raw_fixed = s->raw_map <= (1u << 30) && !(s->o.flags & SHELF_STREAM_NO_FIXED) &&
+        s->raw_fixed = !(s->o.flags & SHELF_STREAM_NO_FIXED) &&
                        io_uring_register_buffers(s->uring, &iov, 1) == 0;
     }
     pthread_mutex_unlock(&s->raw_lock);

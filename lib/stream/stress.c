@@ -312,8 +312,9 @@ int shelf_stress_run(const char *const *paths, size_t npaths, const shelf_stream
         /* A full ring and its read for every voice, faulted in before
          * the clock starts, as a rig reserves its RAM when it loads a
          * set.  Not the cache's budget too: chunks played are let go
-         * within a pass or two in real time (a 7,000-voice run cut 70%
-         * of this into slots), and reads past it take new memory. */
+         * within a fraction of a second in real time (a 6,000-voice run
+         * cut 80% of this into slots), and reads past it take new
+         * memory. */
         uint64_t bytes = 0, most = 0;
         for (i = 0; i < npaths; i++) {
             uint64_t b = shelf_stream_ring_bytes(st.s, (int)i);
