@@ -301,8 +301,9 @@ static void print_result(const cli *c, const char *what, const shelf_stress_resu
            t->uring ? "yes" : "no", t->direct ? "yes" : "no", t->reads_fixed ? "yes" : "no",
            r->rt ? "yes" : "no");
     printf("  CPU: the scheduler thread %.0f%% of a core, the audio thread %.0f%%; %llu late callbacks "
-           "took more CPU than a block's period\n", r->sched_cpu_pct, r->audio_cpu_pct,
-           (unsigned long long)r->late_cpu);
+           "took more CPU than a block's period%s\n", r->sched_cpu_pct, r->audio_cpu_pct,
+           (unsigned long long)r->late_cpu,
+           !t->mix_run_frames ? "" : t->mix_simd_frames ? "; vector mix yes" : "; vector mix no");
     if (t->feed_frames || r->noffsets)
         printf("  feed: %llu frames copied out, %llu missing, %llu interpolated; pre-roll: %llu not "
                "ready; %llu of %llu blocks played\n", (unsigned long long)t->feed_frames,
@@ -593,7 +594,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         { "chunk", required_argument, NULL, 'k' }, { "queue", required_argument, NULL, 'q' },
         { "head", required_argument, NULL, 'H' }, { "max-voices", required_argument, NULL, 'M' },
         { "no-direct", no_argument, NULL, 'N' }, { "no-uring", no_argument, NULL, 'U' },
-        { "no-fixed", no_argument, NULL, 'B' },
+        { "no-fixed", no_argument, NULL, 'B' }, { "no-simd", no_argument, NULL, 'V' },
         { "mirror", required_argument, NULL, 'm' },
         { "fail-primary", required_argument, NULL, 'F' },
         { "slow-primary", required_argument, NULL, 'S' },
@@ -654,6 +655,7 @@ static int stream_stress(const cli *c, int argc, char **argv)
         case 'N': eo.flags |= SHELF_STREAM_NO_DIRECT; break;
         case 'U': eo.flags |= SHELF_STREAM_NO_URING; break;
         case 'B': eo.flags |= SHELF_STREAM_NO_FIXED; break;
+        case 'V': eo.flags |= SHELF_STREAM_NO_SIMD; break;
         case 'm': mirror = optarg; break;
         case 'F': if (fail_window(optarg, &so.fail_at, &so.fail_until)) return EXIT_USAGE; break;
         case 'S': {
@@ -826,6 +828,8 @@ static int stream_stress(const cli *c, int argc, char **argv)
                       json_object_set_new(j, "chunks_delivered",
                                           json_integer((json_int_t)t->chunks_delivered)) ||
                       json_object_set_new(j, "reads_fixed", json_integer((json_int_t)t->reads_fixed)) ||
+                      json_object_set_new(j, "mix_simd_frames",
+                                          json_integer((json_int_t)t->mix_simd_frames)) ||
                       json_object_set_new(j, "sched_cpu_pct", json_real(r->sched_cpu_pct)) ||
                       json_object_set_new(j, "audio_cpu_pct", json_real(r->audio_cpu_pct)) ||
                       json_object_set_new(j, "late_cpu", json_integer((json_int_t)r->late_cpu)) ||

@@ -414,7 +414,8 @@ static const cmd_doc cmd_docs[] = {
       "           [--cold] [--inject-errors RATE] [--inject-latency MS@RATE]\n"
       "           [--mirror DIR] [--fail-primary FROM[:TO] | --slow-primary MS@FROM[:TO]]\n"
       "           [--failover MS] [--recheck MS] [--feed] [--worst [--preroll S]]\n"
-      "           [--no-reserve] [--no-fixed] [--out DIR] [--dir FOLDER | --query Q | ID...]",
+      "           [--no-reserve] [--no-fixed] [--no-simd] [--out DIR]\n"
+      "           [--dir FOLDER | --query Q | ID...]",
       "play a seeded note script from disk, paced in\n"
       "real time; per-second CSV and PNG in --out;\n"
       "--ramp finds the highest clean polyphony; from\n"
@@ -430,7 +431,9 @@ static const cmd_doc cmd_docs[] = {
       "start, started in a pre-roll of S (1) seconds;\n"
       "the voices' RAM is reserved and faulted in first\n"
       "(--no-reserve: not); --no-fixed: reads go into\n"
-      "buffers not registered with io_uring" },
+      "buffers not registered with io_uring; --no-simd:\n"
+      "the mix in plain C, not vector instructions (the\n"
+      "same output)" },
     { NULL, "stream monitor", "stream monitor [--once] [--interval S]",
       "the live health of the engine playing this\n"
       "library: underruns, voices dropped, lowest ring\n"

@@ -32,6 +32,10 @@ typedef struct shelf_stream shelf_stream;
 #define SHELF_STREAM_NO_FIXED  0x20 /* io_uring reads into plain buffers, not
                                        buffers registered with the ring (a
                                        comparison; see reads_fixed) */
+#define SHELF_STREAM_NO_SIMD   0x40 /* the mix in plain C, not the processor's
+                                       vector instructions (a comparison: the
+                                       output is the same bit for bit; see
+                                       mix_simd_frames) */
 
 /*
  * Engine options.  Zero-initialise, set size = sizeof, change what you
@@ -423,6 +427,10 @@ typedef struct shelf_stream_stats {
                                 registered with the ring (READ_FIXED: the
                                 kernel pins no page per read) */
     double sched_cpu_seconds; /* CPU time the scheduler thread has used */
+    /* Added with the vector mix (fields only ever come at the end). */
+    uint64_t mix_simd_frames; /* of mix_run_frames, those mixed by the
+                                vector kernel (AVX2 where the processor has
+                                it; 0 with SHELF_STREAM_NO_SIMD) */
 } shelf_stream_stats;
 SHELF_API void shelf_stream_get_stats(const shelf_stream *s, shelf_stream_stats *out);
 

@@ -256,6 +256,7 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     s->t_start = now_s();
     if ((rc = set_defaults(&s->o, opts, &s->err)) != SHELF_OK)
         goto out;
+    s->mix_run = shelf__mix_pick(!(s->o.flags & SHELF_STREAM_NO_SIMD), &s->mix_simd);
     s->align = 4096;
     rc = SHELF_ENOMEM;
     if (!(s->samples = shelf__calloc((size_t)s->o.max_samples, sizeof *s->samples)) ||
@@ -1062,6 +1063,7 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.buffers_fresh = atomic_load(&s->cache.fresh);
     st.chunks_delivered = atomic_load(&s->c_delivered);
     st.reads_fixed = atomic_load(&s->c_reads_fixed);
+    st.mix_simd_frames = atomic_load(&s->c_mix_simd_frames);
     if (s->sched_started) {
         clockid_t cid;
         struct timespec ts;
@@ -1426,24 +1428,57 @@ static int note_miss(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int ga
     return first;
 }
 
-/* The end of a block of v at pos: note its ring fill in the lowest-fill
- * marks, or hand an ended voice to the scheduler.  Returns 0 once ended. */
-static int block_done(shelf_stream *s, shelf__sample *sm, shelf__voice *v, uint64_t pos, int ended)
+/*
+ * What a block's voices add to the shared counters and marks, added once
+ * a block by tally_flush: a locked add or a load per voice, on lines the
+ * scheduler and the reads write too, was a quarter of the mix's time at
+ * 4,000 voices (each one waited for the line to come back from the other
+ * core).
+ */
+typedef struct {
+    uint64_t mix, run, simd, wraps, copied; /* c_mix_frames, c_mix_run_frames, c_mix_simd_frames,
+                                               c_loop_wraps, c_feed_frames */
+    uint32_t fill;                    /* lowest ring fill, 0.1 % (UINT32_MAX: none) */
+} blk_tally;
+
+#define BLK_TALLY_INIT { 0, 0, 0, 0, 0, UINT32_MAX }
+
+static void fill_mark(_Atomic uint32_t *mark, uint32_t fill)
+{
+    uint32_t cur = atomic_load_explicit(mark, memory_order_relaxed);
+
+    while (fill < cur &&
+           !atomic_compare_exchange_weak_explicit(mark, &cur, fill, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+static void tally_flush(shelf_stream *s, const blk_tally *t)
+{
+    if (t->mix)
+        atomic_fetch_add_explicit(&s->c_mix_frames, t->mix, memory_order_relaxed);
+    if (t->run)
+        atomic_fetch_add_explicit(&s->c_mix_run_frames, t->run, memory_order_relaxed);
+    if (t->simd)
+        atomic_fetch_add_explicit(&s->c_mix_simd_frames, t->simd, memory_order_relaxed);
+    if (t->wraps)
+        atomic_fetch_add_explicit(&s->c_loop_wraps, t->wraps, memory_order_relaxed);
+    if (t->copied)
+        atomic_fetch_add_explicit(&s->c_feed_frames, t->copied, memory_order_relaxed);
+    if (t->fill != UINT32_MAX) {
+        fill_mark(&s->min_fill_milli, t->fill);
+        fill_mark(&s->hl_fill_milli, t->fill);
+    }
+}
+
+/* The end of a block of v at pos: note its ring fill in t, or hand an
+ * ended voice to the scheduler.  Returns 0 once ended. */
+static int block_done(shelf_stream *s, shelf__sample *sm, shelf__voice *v, uint64_t pos, int ended,
+                      blk_tally *t)
 {
     int fill;
 
-    if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0) {
-        uint32_t cur = atomic_load_explicit(&s->min_fill_milli, memory_order_relaxed);
-        while ((uint32_t)fill < cur &&
-               !atomic_compare_exchange_weak_explicit(&s->min_fill_milli, &cur, (uint32_t)fill,
-                                                      memory_order_relaxed, memory_order_relaxed))
-            ;
-        cur = atomic_load_explicit(&s->hl_fill_milli, memory_order_relaxed);
-        while ((uint32_t)fill < cur &&
-               !atomic_compare_exchange_weak_explicit(&s->hl_fill_milli, &cur, (uint32_t)fill,
-                                                      memory_order_relaxed, memory_order_relaxed))
-            ;
-    }
+    if (!ended && (fill = ring_fill(s, sm, v, (int64_t)(pos >> 32))) >= 0 && (uint32_t)fill < t->fill)
+        t->fill = (uint32_t)fill;
     if (ended) {
         /* The ring now belongs to the scheduler, which drains and frees it. */
         atomic_store_explicit(&v->state, SHELF__V_STOPPING, memory_order_release);
@@ -1475,50 +1510,9 @@ static uint32_t run_steps(uint64_t pos, uint64_t step, int64_t last, uint32_t le
     return n < left ? (uint32_t)n : left;
 }
 
-/*
- * m frames of a voice whose frames [cstart, ...) are at cbase (ch
- * channels), from pos by step, times g, added to out (stereo); the last
- * frame's values into last.  Exactly the general loop's arithmetic, so a
- * render is the same bit for bit whichever way a frame went.  Returns the
- * position after.
- */
-static uint64_t mix_run(const float *cbase, int64_t cstart, int ch, uint64_t pos, uint64_t step, float g,
-                        uint32_t m, float *out, float *last)
-{
-    float l = 0, r = 0;
-    uint32_t k;
-
-    if (ch == 1) {
-        for (k = 0; k < m; k++, pos += step) {
-            const float *a = cbase + ((int64_t)(pos >> 32) - cstart);
-            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
-
-            l = a[0] + (a[1] - a[0]) * frac;
-            l *= g;
-            out[2 * k] += l;
-            out[2 * k + 1] += l;
-        }
-        r = l;
-    } else {
-        for (k = 0; k < m; k++, pos += step) {
-            const float *a = cbase + (size_t)((int64_t)(pos >> 32) - cstart) * (size_t)ch;
-            float frac = (float)(uint32_t)pos * (1.0f / 4294967296.0f);
-
-            l = a[0] + (a[ch] - a[0]) * frac;
-            r = a[1] + (a[ch + 1] - a[1]) * frac;
-            l *= g;
-            r *= g;
-            out[2 * k] += l;
-            out[2 * k + 1] += r;
-        }
-    }
-    last[0] = l;
-    last[1] = r;
-    return pos;
-}
-
-/* Add frames of v to out; returns 0 once the voice has ended. */
-static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out)
+/* Add frames of v to out, its counts to t; returns 0 once the voice has
+ * ended. */
+static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float *out, blk_tally *t)
 {
     shelf__sample *sm = &s->samples[v->sample];
     uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
@@ -1583,7 +1577,7 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
                 top = xf_at + 1;
             /* every step k of the run, and the one after it, at i <= top - 2 */
             if ((m = run_steps(pos, v->step, top - 2, frames - f)) >= MIX_RUN_MIN) {
-                pos = mix_run(cbase, cstart, ch, pos, v->step, v->gain * env, m, out + 2 * f, v->last);
+                pos = s->mix_run(cbase, cstart, ch, pos, v->step, v->gain * env, m, out + 2 * f, v->last);
                 v->played_any = 1;
                 run_frames += m;
                 f += m - 1;
@@ -1709,21 +1703,21 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
             while (lend && (int64_t)(pos >> 32) >= lend) {
                 pos -= llen;
                 lap++;
-                atomic_fetch_add_explicit(&s->c_loop_wraps, 1, memory_order_relaxed);
+                wraps++;
             }
         }
     }
     if (v->turned)
         pos = turned_pos(sm, v);
-    if (wraps)
-        atomic_fetch_add_explicit(&s->c_loop_wraps, wraps, memory_order_relaxed);
+    t->wraps += wraps;
     atomic_store_explicit(&v->pos, pos, memory_order_release);
     atomic_store_explicit(&v->lap, lap, memory_order_release);
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c_mix_frames, f, memory_order_relaxed);
-    if (run_frames)
-        atomic_fetch_add_explicit(&s->c_mix_run_frames, run_frames, memory_order_relaxed);
-    return block_done(s, sm, v, pos, ended);
+    t->mix += f;
+    t->run += run_frames;
+    if (s->mix_simd)
+        t->simd += run_frames;
+    return block_done(s, sm, v, pos, ended, t);
 }
 
 static void order_remove(shelf_stream *s, int slot)
@@ -1739,29 +1733,110 @@ static void order_remove(shelf_stream *s, int slot)
 int shelf_stream_voice_render(shelf_stream *s, int voice, uint32_t frames, float *out)
 {
     shelf__voice *v = voice_of(s, voice);
+    blk_tally t = BLK_TALLY_INIT;
+    int on;
 
     if (!v)
         return 0;
     atomic_fetch_add_explicit(&s->c_voice_frames, frames, memory_order_relaxed);
-    if (render_voice(s, v, frames, out))
-        return 1;
-    order_remove(s, voice_slot(voice));
-    return 0;
+    on = render_voice(s, v, frames, out, &t);
+    tally_flush(s, &t);
+    if (!on)
+        order_remove(s, voice_slot(voice));
+    return on;
+}
+
+/*
+ * Ask for the memory a block of v reads, voices ahead of the one at hand
+ * (the mix and the feed): each voice reads its own block of a different
+ * chunk, through a chain of loads (the voice, its ring's item, the
+ * frames), and without this the feed's copy waited on memory for most of
+ * its time (78% of the callback in memmove at 3,900 voices), the mix for
+ * a quarter of its time on the frames' first loads.  Each stage loads
+ * only what an earlier stage asked for: stage 2 the voice (16 voices
+ * ahead), 1 its ring's first items and its sample (8 ahead), 0 the
+ * frames its block reads from its chunk (2 ahead).  A ring item holds its
+ * chunk's frames, so the chunk itself is not on the way (it was a stage
+ * of its own, 4 ahead, until 2026-12-07).  Reads only; never pops; not
+ * the frames of a looping voice (its look-ups in a loop's RAM count).
+ */
+static void voice_prefetch(shelf_stream *s, shelf__voice *v, uint32_t frames, int stage)
+{
+    const char *p;
+    shelf__sample *sm;
+    const float *a;
+    uint64_t pos;
+    uint32_t t, j;
+    int64_t i0, i1, cend;
+    size_t bytes, off;
+    int gap = 0;
+
+    switch (stage) {
+    case 2:
+        for (p = (const char *)v; p < (const char *)(v + 1); p += 64)
+            __builtin_prefetch(p);
+        return;
+    case 1:
+        t = atomic_load_explicit(&v->ring.tail, memory_order_relaxed);
+        for (j = 0; j < 2; j++)
+            __builtin_prefetch(v->ring.buf + (size_t)((t + j) & v->ring.mask) * v->ring.item);
+        __builtin_prefetch(&s->samples[v->sample]);
+        return;
+    default:
+        break;
+    }
+    if (v->loops)
+        return;
+    sm = &s->samples[v->sample];
+    pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
+    i0 = (int64_t)(pos >> 32);
+    if (i0 >= sm->frames ||
+        !(a = frame_at(s, sm, v, i0, atomic_load_explicit(&v->lap, memory_order_relaxed), 0, &gap)))
+        return;
+    /* the frames the block steps over and the one after, in this chunk */
+    i1 = (int64_t)((pos + v->step * frames) >> 32) + 2;
+    cend = (i0 / sm->chunk_frames + 1) * sm->chunk_frames;
+    if (i1 > cend)
+        i1 = cend;
+    bytes = (size_t)(i1 - i0) * (size_t)sm->channels * sizeof *a;
+    for (off = 0; off < bytes; off += 64)
+        __builtin_prefetch((const char *)a + off);
+}
+
+/* Voices ahead of the one at hand whose memory is asked for: see
+ * voice_prefetch. */
+#define VOICE_AHEAD 16
+static const int voice_ahead[3] = { 2, 8, VOICE_AHEAD };
+
+static void prefetch_ahead(shelf_stream *s, int i, uint32_t frames)
+{
+    int st;
+
+    for (st = 2; st >= 0; st--)
+        if (i + voice_ahead[st] >= 0 && i + voice_ahead[st] < s->norder)
+            voice_prefetch(s, &s->voices[s->order[i + voice_ahead[st]]], frames, st);
 }
 
 int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out)
 {
+    blk_tally t = BLK_TALLY_INIT;
     int i, j = 0;
 
     memset(out, 0, (size_t)frames * 2 * sizeof *out);
     atomic_fetch_add_explicit(&s->c_voice_frames, (uint64_t)frames * (uint64_t)s->norder,
                               memory_order_relaxed);
-    for (i = 0; i < s->norder; i++) {
-        int slot = s->order[i];
-        if (render_voice(s, &s->voices[slot], frames, out))
+    for (i = -VOICE_AHEAD; i < s->norder; i++) {
+        int slot;
+
+        prefetch_ahead(s, i, frames);
+        if (i < 0)
+            continue;
+        slot = s->order[i];
+        if (render_voice(s, &s->voices[slot], frames, out, &t))
             s->order[j++] = slot;
     }
     s->norder = j;
+    tally_flush(s, &t);
     atomic_fetch_add_explicit(&s->c_blocks, 1, memory_order_relaxed);
     return j;
 }
@@ -1776,7 +1851,7 @@ int shelf_stream_render(shelf_stream *s, uint32_t frames, float *out)
  * walk turns and wraps) is rendered into feed_buf instead.  Returns 0
  * once the voice has ended.
  */
-static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, uint64_t *total)
+static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, blk_tally *t)
 {
     shelf__sample *sm = &s->samples[v->sample];
     uint64_t pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
@@ -1789,7 +1864,7 @@ static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, uint64_
         uint32_t half = SHELF__FEED_FLOATS / 4, done;
         for (done = 0; done < frames; done += half) {
             uint32_t m = frames - done < half ? frames - done : half;
-            if (!render_voice(s, v, m, s->feed_buf))
+            if (!render_voice(s, v, m, s->feed_buf, t))
                 return 0;
         }
         return 1;
@@ -1831,84 +1906,26 @@ static int feed_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, uint64_
         }
     }
     pos += v->step * n;
-    *total += copied;
+    t->copied += copied;
     atomic_store_explicit(&v->pos, pos, memory_order_release);
     atomic_store_explicit(&v->level, v->gain, memory_order_relaxed);
-    return block_done(s, sm, v, pos, ended);
-}
-
-/*
- * Ask for the memory the feed of v reads, voices ahead of the one being
- * copied: each voice reads its own block of a different chunk, through a
- * chain of loads (the voice, its ring's item, the frames), and without
- * this the copy waited on memory for most of its time (78% of the
- * callback in memmove at 3,900 voices).  Each stage loads only what an
- * earlier stage asked for: stage 2 the voice (16 voices ahead), 1 its
- * ring's first items and its sample (8 ahead), 0 the frames of its block
- * (2 ahead).  A ring item holds its chunk's frames, so the chunk itself
- * is not on the way (it was a stage of its own, 4 ahead, until
- * 2026-12-07).  Reads only; never pops.
- */
-#define FEED_AHEAD 16
-
-static void feed_prefetch(shelf_stream *s, shelf__voice *v, uint32_t frames, int stage)
-{
-    const char *p;
-    shelf__sample *sm;
-    const float *a;
-    uint64_t pos;
-    uint32_t t, j;
-    size_t bytes, off;
-    int gap = 0;
-
-    switch (stage) {
-    case 2:
-        for (p = (const char *)v; p < (const char *)(v + 1); p += 64)
-            __builtin_prefetch(p);
-        return;
-    case 1:
-        t = atomic_load_explicit(&v->ring.tail, memory_order_relaxed);
-        for (j = 0; j < 2; j++)
-            __builtin_prefetch(v->ring.buf + (size_t)((t + j) & v->ring.mask) * v->ring.item);
-        __builtin_prefetch(&s->samples[v->sample]);
-        return;
-    default:
-        break;
-    }
-    if (v->loops)
-        return;
-    sm = &s->samples[v->sample];
-    pos = atomic_load_explicit(&v->pos, memory_order_relaxed);
-    if ((int64_t)(pos >> 32) >= sm->frames ||
-        !(a = frame_at(s, sm, v, (int64_t)(pos >> 32), atomic_load_explicit(&v->lap, memory_order_relaxed),
-                       0, &gap)))
-        return;
-    bytes = (size_t)frames * (size_t)sm->channels * sizeof *a;
-    for (off = 0; off < bytes; off += 64)
-        __builtin_prefetch((const char *)a + off);
+    return block_done(s, sm, v, pos, ended, t);
 }
 
 int shelf_stream_feed(shelf_stream *s, uint32_t frames)
 {
-    uint64_t copied = 0;
+    blk_tally t = BLK_TALLY_INIT;
     int i, j = 0;
 
     atomic_fetch_add_explicit(&s->c_voice_frames, (uint64_t)frames * (uint64_t)s->norder,
                               memory_order_relaxed);
-    for (i = -FEED_AHEAD; i < s->norder; i++) {
-        static const int ahead[3] = { 2, 8, FEED_AHEAD };
-        int st;
-
-        for (st = 2; st >= 0; st--)
-            if (i + ahead[st] >= 0 && i + ahead[st] < s->norder)
-                feed_prefetch(s, &s->voices[s->order[i + ahead[st]]], frames, st);
-        if (i >= 0 && feed_voice(s, &s->voices[s->order[i]], frames, &copied))
+    for (i = -VOICE_AHEAD; i < s->norder; i++) {
+        prefetch_ahead(s, i, frames);
+        if (i >= 0 && feed_voice(s, &s->voices[s->order[i]], frames, &t))
             s->order[j++] = s->order[i];
     }
     s->norder = j;
-    /* Once a block, not a locked add a voice on a line the scheduler
-     * writes too. */
-    atomic_fetch_add_explicit(&s->c_feed_frames, copied, memory_order_relaxed);
+    tally_flush(s, &t);
     atomic_fetch_add_explicit(&s->c_blocks, 1, memory_order_relaxed);
     return j;
 }

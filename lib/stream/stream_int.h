@@ -306,6 +306,10 @@ typedef struct shelf__voice {
 
 /* ---- I/O ----------------------------------------------------------------- */
 
+/* A kernel of the mix (mix.c, shelf__mix_run_c). */
+typedef uint64_t (*shelf__mix_fn)(const float *cbase, int64_t cstart, int ch, uint64_t pos, uint64_t step,
+                                  float g, uint32_t m, float *out, float *last);
+
 typedef struct shelf__req {
     int sample;
     int64_t k;
@@ -369,10 +373,14 @@ struct shelf_stream {
     struct shelf__chunk **sched_failed;
     int64_t *sched_req_k;
     int norder;
+    int mix_simd;            /* see mix_run */
     uint64_t next_seq;
     /* shelf_stream_feed copies ring data here (audio thread only); a
      * looping voice fed renders here in blocks of half of it. */
     float feed_buf[SHELF__FEED_FLOATS];
+    /* The mix's kernel (mix.c), chosen at shelf_stream_new (mix_simd: 1
+     * when it is a vector one). */
+    shelf__mix_fn mix_run;
 
     shelf__cache cache;
 
@@ -440,6 +448,7 @@ struct shelf_stream {
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
     _Atomic uint64_t c_mix_run_frames; /* of them, mixed in runs (mix_run) */
+    _Atomic uint64_t c_mix_simd_frames; /* of those, by a vector kernel */
     _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
     _Atomic uint64_t c_inflight_max; /* most reads in flight at once (scheduler writes) */
     _Atomic uint64_t c_uring_submits; /* io_uring_submit calls that sent reads */
@@ -490,6 +499,20 @@ void shelf__req_free(shelf_stream *s, shelf__req *r);
 /* Fault injection decision: 1 with probability rate for (seed, a, b, c, salt). */
 int shelf__stream_fault(uint64_t seed, double rate, uint64_t a, uint64_t b, uint64_t c, uint64_t salt);
 double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
+
+/* mix.c */
+/*
+ * m frames of a voice whose frames [cstart, ...) are at cbase (ch
+ * channels), from pos (32.32) by step, times g, added to out (stereo); the
+ * last frame's values into last.  Every frame of the run and the one after
+ * it are in the chunk.  Returns the position after.  Every kernel gives
+ * the same bits.
+ */
+uint64_t shelf__mix_run_c(const float *cbase, int64_t cstart, int ch, uint64_t pos, uint64_t step, float g,
+                          uint32_t m, float *out, float *last);
+/* The fastest kernel this processor runs (a vector one unless !allow_simd);
+ * *simd: 1 when it is a vector one. */
+shelf__mix_fn shelf__mix_pick(int allow_simd, int *simd);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);

@@ -183,7 +183,7 @@ static void measured_only(shelf_stream_stats *t, const shelf_stream_stats *p)
     SUB(busy_seconds), SUB(reads_uring), SUB(reads_fixed), SUB(reads_direct), SUB(loop_wraps);
     SUB(loop_ram);
     SUB(failovers), SUB(failover_switches), SUB(failover_returns), SUB(failover_hedged);
-    SUB(failover_probes), SUB(mix_frames), SUB(feed_frames);
+    SUB(failover_probes), SUB(mix_frames), SUB(feed_frames), SUB(mix_run_frames), SUB(mix_simd_frames);
     SUB(mirror_down), SUB(mirror_returns), SUB(mirror_fallbacks);  /* loop_ram_bytes is a level */
     SUB(sched_cpu_seconds);
 #undef SUB

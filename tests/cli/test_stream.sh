@@ -123,6 +123,18 @@ check "no fixed buffers" "$(json 'j["reads_fixed"] == 0 and j["feed_frames"] > 4
 expect 0 "stress --worst mixed" "$SHELF" --json stream stress --dir "$S" --worst --voices 3 --duration 1 \
     --preroll 0.5
 check "mixed: interpolated" "$(json 'j["mix_frames"] > 40000 and j["feed_frames"] == 0')" = True
+# The mix's vector kernel ran where the processor has AVX2 (test_stream
+# mix_kernels_bitexact checks it gives the C kernel's bits); --no-simd:
+# never.
+if [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo; then
+    simd='j["mix_simd_frames"] == j["mix_run_frames"] > 0'
+else
+    simd='j["mix_simd_frames"] == 0'
+fi
+check "mixed: the vector kernel where there is one" "$(json "$simd")" = True
+expect 0 "stress --worst --no-simd" "$SHELF" --json stream stress --dir "$S" --worst --voices 3 \
+    --duration 1 --preroll 0.5 --no-simd
+check "no vector mix" "$(json 'j["mix_simd_frames"] == 0 and j["mix_run_frames"] > 0')" = True
 # The process stopped for 0.3 s mid-run (a stall of the thread that is
 # not the storage side's): a player loses the blocks it fell behind by,
 # a feed-only run catches up on them, so its voices keep the real-time rate.

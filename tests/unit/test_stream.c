@@ -2682,6 +2682,78 @@ TEST(loop_modes_bitexact)
     free(fwd);
 }
 
+/* 1 when the mix's vector kernel can run here (mix.c). */
+static int have_avx2(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx2") != 0;
+#else
+    return 0;
+#endif
+}
+
+/* The mix's kernels (mix.c) give the same bits, output, last frame and
+ * position, for every channel count, pitch (none, tiny, an octave each
+ * way, far up), gain, run length and output already there; the vector one
+ * is picked where the processor has AVX2. */
+TEST(mix_kernels_bitexact)
+{
+    enum { CF = 4096, MAXM = 300 };
+    static const int chans[] = { 1, 2, 3, 6 };
+    uint64_t x = 12345;
+    int simd = 0, c, t, runs = 0;
+    shelf__mix_fn fast = shelf__mix_pick(1, &simd), plain;
+    float *src = malloc(sizeof(float) * CF * 6), *o1 = malloc(sizeof(float) * 2 * MAXM),
+          *o2 = malloc(sizeof(float) * 2 * MAXM);
+
+    ASSERT(src && o1 && o2);
+    ASSERT_EQ_INT(simd, have_avx2());
+    plain = shelf__mix_pick(0, &t);
+    ASSERT_EQ_INT(t, 0);
+    ASSERT(plain == shelf__mix_run_c);
+    for (t = 0; t < CF * 6; t++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        /* values of every size, both signs, now and then a zero */
+        src[t] = (x >> 60) == 0 ? 0.0f : ldexpf((float)(int32_t)(x >> 32) / 2147483648.0f, (int)((x >> 20) % 24) - 12);
+    }
+    for (c = 0; c < 4; c++) {
+        int ch = chans[c];
+        for (t = 0; t < 4000; t++) {
+            static const uint64_t steps[] = { 0, 1, 0x100000000u, 0x80000000u, 0x1ffffffffu, 0x2a0000001u };
+            int64_t cstart = (int64_t)(t % 7) * CF;
+            uint64_t step, pos, r1, r2, span;
+            float g, l1[2], l2[2];
+            uint32_t m;
+            int k;
+
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            step = t % 3 ? (x >> 30) % ((uint64_t)4 << 32) : steps[(x >> 40) % 6];
+            m = 1 + (uint32_t)((x >> 8) % MAXM);
+            g = (float)((x >> 16) % 1000) / 997.0f;
+            /* every frame the run steps on, and the one after, in the chunk */
+            span = step * (m - 1) + (1ull << 32);
+            if (span >> 32 >= CF - 1)
+                continue;
+            pos = ((uint64_t)cstart << 32) + (x >> 3) % ((((uint64_t)CF - 1) << 32) - span);
+            for (k = 0; k < 2 * MAXM; k++)
+                o1[k] = o2[k] = src[(k * 7 + t) % (CF * ch)];
+            r1 = shelf__mix_run_c(src, cstart, ch, pos, step, g, m, o1, l1);
+            r2 = fast(src, cstart, ch, pos, step, g, m, o2, l2);
+            ASSERT_EQ_INT(r1, r2);
+            ASSERT_EQ_INT(r1, pos + step * m);
+            if (memcmp(o1, o2, sizeof(float) * 2 * MAXM) != 0 || memcmp(l1, l2, sizeof l1) != 0)
+                test__fail(__FILE__, __LINE__, "%d channels, step %#llx, %u frames: the kernels differ", ch,
+                           (unsigned long long)step, m);
+            runs++;
+        }
+    }
+    printf("    %d runs the same from both kernels (vector: %s)\n", runs, simd ? "AVX2" : "none here");
+    ASSERT(runs > 8000);
+    free(src);
+    free(o1);
+    free(o2);
+}
+
 /* Renders with runs (mix_run) and with every frame through the general
  * loop are the same bit for bit: plain notes at many pitches, releases,
  * streamed and from RAM, forward loops with a crossfade, backward and
@@ -2725,9 +2797,19 @@ TEST(mix_runs_bitexact)
     ASSERT(disk.mix_run_frames > disk.mix_frames * 9 / 10);
     ASSERT_EQ_INT(off.mix_run_frames, 0);
     ASSERT_EQ_INT(disk.underruns, 0);
-    free(a);
     free(b);
     free(c);
+    /* the plain C kernel against the vector one (where there is one) */
+    b = render(n, pp, small_opts(SHELF_STREAM_RAM | SHELF_STREAM_NO_SIMD), &fr_off, &off);
+    ASSERT_EQ_INT(fr_on, fr_off);
+    same_pcm(a, b, fr_on, "vector kernel against plain C");
+    printf("    %llu of %llu frames in runs by the vector kernel\n", (unsigned long long)on.mix_simd_frames,
+           (unsigned long long)on.mix_run_frames);
+    ASSERT_EQ_INT(off.mix_simd_frames, 0);
+    ASSERT_EQ_INT(off.mix_run_frames, on.mix_run_frames);
+    ASSERT_EQ_INT(on.mix_simd_frames, have_avx2() ? on.mix_run_frames : 0);
+    free(a);
+    free(b);
 
     /* loops: forward with a crossfade, then backward and alternating */
     a = render(ln, lpp, small_opts(SHELF_STREAM_RAM), &fr_on, &on);
@@ -3721,7 +3803,7 @@ int main(int argc, char **argv)
         TEST_ENTRY(render_short_notes),
         TEST_ENTRY(loop_bitexact), TEST_ENTRY(loop_from_the_file), TEST_ENTRY(loop_from_ram), TEST_ENTRY(loop_parse_and_range),
         TEST_ENTRY(loop_modes_order), TEST_ENTRY(loop_backward_xfade_order), TEST_ENTRY(loop_modes_bitexact),
-        TEST_ENTRY(mix_runs_bitexact),
+        TEST_ENTRY(mix_kernels_bitexact), TEST_ENTRY(mix_runs_bitexact),
         TEST_ENTRY(loop_modes_from_the_file), TEST_ENTRY(loop_modes_no_reads),
         TEST_ENTRY(loop_modes_limits), TEST_ENTRY(loop_ram_bound_raised), TEST_ENTRY(loop_walk_streamed),
         TEST_ENTRY(failover_exact), TEST_ENTRY(render_with_mirrors), TEST_ENTRY(failover_hedged_when_late),
