@@ -8,7 +8,7 @@
  * evenly over an octave down to an octave up, so no two voices read the
  * same memory.  Both kernels' outputs are hashed block by block: the run
  * fails unless they are the same bits.  Prints markdown rows for
- * doc/benchmarks.md ("The mix on vector instructions").
+ * doc/benchmarks.md ("The mix: a block's counts once a block, and AVX2").
  *
  *   bench_mix [--dir D] [--files N] [--seconds S] [--blocks B] [--block F]
  *             [--voices N,N,...] [--seed N] [--only c|vector]

@@ -472,11 +472,17 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
  * How a run is judged.  JUDGE_CLEAN: as shelf_stress_run judges (clean:
  * no miss, and no late callback either, which a VM's host makes at any
  * load).  JUDGE_STREAMS: the streams alone (streams_clean).  JUDGE_CPU:
- * the streams, and the callback's own CPU: at most one callback in 1,000
- * took more CPU than a block's period (late_cpu; this VM's host makes 2-3
- * in 7,500 blocks at 1,000 voices).  The mix is judged on JUDGE_CPU: it
- * is what a faster mix changes.
+ * the streams, and the callback's own CPU over the run: at most
+ * CPU_HEADROOM % of a core, the rest left for the blocks that take
+ * longer.  Not late_cpu (callbacks over a period of CPU): on this VM the
+ * thread's CPU clock runs on through the host's steal and the interrupts
+ * of the reads' completions, and a 10 s step at 2,000-4,000 voices, its
+ * callback at 24-53% of a core on average, counted 6-21 of them
+ * (2026-12-07, 16:10).  The mix is judged on JUDGE_CPU: its CPU is what a
+ * faster mix changes; late_cpu is printed beside it.
  */
+#define CPU_HEADROOM 80
+#define CPU_HEADROOM_S "80"
 enum { JUDGE_CLEAN, JUDGE_STREAMS, JUDGE_CPU };
 
 static int streams_clean(const shelf_stress_result *r);
@@ -489,9 +495,10 @@ static int judged(const shelf_stress_result *r, int judge)
         return r->clean;
     ok = streams_clean(r);
     if (judge == JUDGE_CPU) {
-        int kept = r->late_cpu * 1000 <= r->blocks_due;
-        printf("        %llu callbacks over a period of CPU: %s\n", (unsigned long long)r->late_cpu,
-               kept ? "the mix kept time (at most 1 in 1,000)" : "the mix fell behind (over 1 in 1,000)");
+        int kept = r->audio_cpu_pct <= CPU_HEADROOM;
+        printf("        the callback's CPU %.0f%% of a core: %s (%llu callbacks over a period of CPU)\n",
+               r->audio_cpu_pct, kept ? "the mix keeps up" : "over " CPU_HEADROOM_S "%: the mix cannot keep up",
+               (unsigned long long)r->late_cpu);
         ok = ok && kept;
     }
     return ok;
@@ -879,8 +886,8 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
                pat_streams, engine_qd, pat_bw / 1e6, pat_bw / VOICE_BPS,
                pct(p, sizeof p, pat_bw / VOICE_BPS, limit));
     if (mix) {
-        printf("| whole engine with its mix, streams clean and at most 1 callback in 1,000 over a "
-               "period of CPU, for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
+        printf("| whole engine with its mix, streams clean and its callback at most " CPU_HEADROOM_S
+               "%% of a core, for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
                pct(p, sizeof p, ramp_mix, limit));
         printf("| **whole engine with its mix, the same for %.0f s, cold (confirming run)** | **%d** | "
                "**%s** |\n", confirm, mix_ok, pct(p, sizeof p, mix_ok, limit));
@@ -894,8 +901,8 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
                                        "the feed in the same steps"
                : mix_streams < ramp_feed ? "the mix: its CPU, and its streams stay clean to fewer "
                                            "voices than the feed's in the same steps"
-                                         : "the mix: its callbacks over a period of CPU, not its "
-                                           "streams",
+                                         : "the mix: its CPU (over " CPU_HEADROOM_S "% of a core), "
+                                           "not its streams",
                ramp_mix, step, mix_ok, confirm, mix_streams, step, ramp_feed, step, feed_ok, confirm);
     }
     printf("plots: %s%s%s\n", feed_ok > 0 ? plot : "none", mix_ok > 0 ? ", " : "",
