@@ -861,7 +861,7 @@ TEST(in_place_equals_rebuild)
     unsigned long long seed = getenv("SHELF_TEST_SEED") ? strtoull(getenv("SHELF_TEST_SEED"), NULL, 10)
                                                        : (unsigned long long)time(NULL);
     char root[4096], p[4096], q[4096], *msg;
-    int step, made = 0;
+    int step, made = 0, changed = 0, catchups = 0;
 
     fprintf(stderr, "in_place_equals_rebuild: SHELF_TEST_SEED=%llu\n", seed);
     rnd_state = seed;
@@ -940,16 +940,28 @@ TEST(in_place_equals_rebuild)
         if (rc == SHELF_ENOTFOUND)      /* removed before */
             continue;
         ASSERT_OKL(h, rc);
-        if (step % 6 == 0 || rnd(8) == 0)
+        changed = 1;            /* a check from here catches up on it */
+        if (step % 6 == 0 || rnd(8) == 0) {
+            catchups += changed;
+            changed = 0;
             same_as_rebuild(lib, seed, step);
+        }
     }
+    catchups += changed;
     same_as_rebuild(lib, seed, step);
     is.size = sizeof is;
     ASSERT_OK(shelf_library_index_stats(lib, &is));
     ASSERT_EQ_INT(is.size, sizeof is);
     ASSERT_EQ_INT(is.builds, 1);                /* never rebuilt */
     ASSERT_EQ_INT(is.fallbacks, 0);
-    ASSERT(is.applies >= 10);
+    /* Most catch-ups after a change applied it in place (some changes
+     * change nothing: a tag removed that was not there, a rating set
+     * again; 75-100% applied over 40 seeds).  Not a fixed count: a seed
+     * that draws many removed ids checks less often (1796662577: 9 of 9). */
+    fprintf(stderr, "    %llu catch-ups applied changes, of %d after changes\n",
+            (unsigned long long)is.applies, catchups);
+    ASSERT(catchups >= 5);
+    ASSERT(is.applies * 2 >= (uint64_t)catchups);
     ASSERT(is.added > 0);
     ASSERT_EQ_STR(is.fallback_why, "");
     shelf_library_close(other);
