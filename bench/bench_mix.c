@@ -76,7 +76,13 @@ static int make_file(const char *path, int ch, unsigned n)
             x = bench_mix64(x);
             buf[j] = (short)(x >> 50) - 8192;
         }
-        sf_writef_short(f, buf, RATE);
+        if (sf_writef_short(f, buf, RATE) != RATE) {
+            fprintf(stderr, "%s: cannot write '%s': %s\n", bench_name, path, sf_strerror(f));
+            free(buf);
+            sf_close(f);
+            remove(path);
+            return -1;
+        }
     }
     free(buf);
     return sf_close(f);

@@ -482,7 +482,6 @@ static void on_step(void *ud, int voices, const shelf_stress_result *r)
  * faster mix changes; late_cpu is printed beside it.
  */
 #define CPU_HEADROOM 80
-#define CPU_HEADROOM_S "80"
 enum { JUDGE_CLEAN, JUDGE_STREAMS, JUDGE_CPU };
 
 static int streams_clean(const shelf_stress_result *r);
@@ -496,9 +495,9 @@ static int judged(const shelf_stress_result *r, int judge)
     ok = streams_clean(r);
     if (judge == JUDGE_CPU) {
         int kept = r->audio_cpu_pct <= CPU_HEADROOM;
-        printf("        the callback's CPU %.0f%% of a core: %s (%llu callbacks over a period of CPU)\n",
-               r->audio_cpu_pct, kept ? "the mix keeps up" : "over " CPU_HEADROOM_S "%: the mix cannot keep up",
-               (unsigned long long)r->late_cpu);
+        printf("        the callback's CPU %.0f%% of a core: %s %d%% (%llu callbacks over a period of "
+               "CPU)\n", r->audio_cpu_pct, kept ? "the mix keeps up, at most" : "the mix cannot keep up, over",
+               CPU_HEADROOM, (unsigned long long)r->late_cpu);
         ok = ok && kept;
     }
     return ok;
@@ -886,8 +885,8 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
                pat_streams, engine_qd, pat_bw / 1e6, pat_bw / VOICE_BPS,
                pct(p, sizeof p, pat_bw / VOICE_BPS, limit));
     if (mix) {
-        printf("| whole engine with its mix, streams clean and its callback at most " CPU_HEADROOM_S
-               "%% of a core, for %.0f s (ramp) | %d | %s |\n", step, ramp_mix,
+        printf("| whole engine with its mix, streams clean and its callback at most %d%% of a core, "
+               "for %.0f s (ramp) | %d | %s |\n", CPU_HEADROOM, step, ramp_mix,
                pct(p, sizeof p, ramp_mix, limit));
         printf("| **whole engine with its mix, the same for %.0f s, cold (confirming run)** | **%d** | "
                "**%s** |\n", confirm, mix_ok, pct(p, sizeof p, mix_ok, limit));
@@ -901,8 +900,7 @@ static int feed_main(int argc, char **argv, const char *dir, double step, double
                                        "the feed in the same steps"
                : mix_streams < ramp_feed ? "the mix: its CPU, and its streams stay clean to fewer "
                                            "voices than the feed's in the same steps"
-                                         : "the mix: its CPU (over " CPU_HEADROOM_S "% of a core), "
-                                           "not its streams",
+                                         : "the mix: its CPU, not its streams",
                ramp_mix, step, mix_ok, confirm, mix_streams, step, ramp_feed, step, feed_ok, confirm);
     }
     printf("plots: %s%s%s\n", feed_ok > 0 ? plot : "none", mix_ok > 0 ? ", " : "",

@@ -256,7 +256,7 @@ int shelf_stream_new(const shelf_stream_opts *opts, shelf_stream **out, char **e
     s->t_start = now_s();
     if ((rc = set_defaults(&s->o, opts, &s->err)) != SHELF_OK)
         goto out;
-    s->mix_run = shelf__mix_pick(!(s->o.flags & SHELF_STREAM_NO_SIMD), &s->mix_simd);
+    s->mix_run = shelf__mix_pick(!(s->o.flags & SHELF_STREAM_NO_SIMD));
     s->align = 4096;
     rc = SHELF_ENOMEM;
     if (!(s->samples = shelf__calloc((size_t)s->o.max_samples, sizeof *s->samples)) ||
@@ -1063,7 +1063,8 @@ void shelf_stream_get_stats(const shelf_stream *cs, shelf_stream_stats *out)
     st.buffers_fresh = atomic_load(&s->cache.fresh);
     st.chunks_delivered = atomic_load(&s->c_delivered);
     st.reads_fixed = atomic_load(&s->c_reads_fixed);
-    st.mix_simd_frames = atomic_load(&s->c_mix_simd_frames);
+    /* Every run goes through the engine's one kernel. */
+    st.mix_simd_frames = s->mix_run != shelf__mix_run_c ? st.mix_run_frames : 0;
     if (s->sched_started) {
         clockid_t cid;
         struct timespec ts;
@@ -1436,12 +1437,11 @@ static int note_miss(shelf_stream *s, shelf__sample *sm, shelf__voice *v, int ga
  * core).
  */
 typedef struct {
-    uint64_t mix, run, simd, wraps, copied; /* c_mix_frames, c_mix_run_frames, c_mix_simd_frames,
-                                               c_loop_wraps, c_feed_frames */
+    uint64_t mix, run, wraps, copied; /* c_mix_frames, c_mix_run_frames, c_loop_wraps, c_feed_frames */
     uint32_t fill;                    /* lowest ring fill, 0.1 % (UINT32_MAX: none) */
 } blk_tally;
 
-#define BLK_TALLY_INIT { 0, 0, 0, 0, 0, UINT32_MAX }
+#define BLK_TALLY_INIT { 0, 0, 0, 0, UINT32_MAX }
 
 static void fill_mark(_Atomic uint32_t *mark, uint32_t fill)
 {
@@ -1458,8 +1458,6 @@ static void tally_flush(shelf_stream *s, const blk_tally *t)
         atomic_fetch_add_explicit(&s->c_mix_frames, t->mix, memory_order_relaxed);
     if (t->run)
         atomic_fetch_add_explicit(&s->c_mix_run_frames, t->run, memory_order_relaxed);
-    if (t->simd)
-        atomic_fetch_add_explicit(&s->c_mix_simd_frames, t->simd, memory_order_relaxed);
     if (t->wraps)
         atomic_fetch_add_explicit(&s->c_loop_wraps, t->wraps, memory_order_relaxed);
     if (t->copied)
@@ -1715,8 +1713,6 @@ static int render_voice(shelf_stream *s, shelf__voice *v, uint32_t frames, float
     atomic_store_explicit(&v->level, v->gain * env, memory_order_relaxed);
     t->mix += f;
     t->run += run_frames;
-    if (s->mix_simd)
-        t->simd += run_frames;
     return block_done(s, sm, v, pos, ended, t);
 }
 

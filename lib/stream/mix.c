@@ -116,14 +116,11 @@ __attribute__((target("avx2"))) static uint64_t mix_run_avx2(const float *cbase,
 }
 #endif
 
-shelf__mix_fn shelf__mix_pick(int allow_simd, int *simd)
+shelf__mix_fn shelf__mix_pick(int allow_simd)
 {
-    *simd = 0;
 #ifdef MIX_AVX2
-    if (allow_simd && __builtin_cpu_supports("avx2")) {
-        *simd = 1;
+    if (allow_simd && __builtin_cpu_supports("avx2"))
         return mix_run_avx2;
-    }
 #else
     (void)allow_simd;
 #endif

@@ -373,13 +373,12 @@ struct shelf_stream {
     struct shelf__chunk **sched_failed;
     int64_t *sched_req_k;
     int norder;
-    int mix_simd;            /* see mix_run */
     uint64_t next_seq;
     /* shelf_stream_feed copies ring data here (audio thread only); a
      * looping voice fed renders here in blocks of half of it. */
     float feed_buf[SHELF__FEED_FLOATS];
-    /* The mix's kernel (mix.c), chosen at shelf_stream_new (mix_simd: 1
-     * when it is a vector one). */
+    /* The mix's kernel (mix.c), chosen at shelf_stream_new: a vector one
+     * unless it is shelf__mix_run_c. */
     shelf__mix_fn mix_run;
 
     shelf__cache cache;
@@ -448,7 +447,6 @@ struct shelf_stream {
     _Atomic uint64_t c_voice_frames; /* output frames rendered, summed over voices */
     _Atomic uint64_t c_mix_frames;   /* output frames interpolated (render_voice) */
     _Atomic uint64_t c_mix_run_frames; /* of them, mixed in runs (mix_run) */
-    _Atomic uint64_t c_mix_simd_frames; /* of those, by a vector kernel */
     _Atomic uint64_t c_feed_frames;  /* source frames shelf_stream_feed copied out */
     _Atomic uint64_t c_inflight_max; /* most reads in flight at once (scheduler writes) */
     _Atomic uint64_t c_uring_submits; /* io_uring_submit calls that sent reads */
@@ -510,9 +508,9 @@ double shelf__lat_percentile(const uint64_t *hist, uint64_t n, double q);
  */
 uint64_t shelf__mix_run_c(const float *cbase, int64_t cstart, int ch, uint64_t pos, uint64_t step, float g,
                           uint32_t m, float *out, float *last);
-/* The fastest kernel this processor runs (a vector one unless !allow_simd);
- * *simd: 1 when it is a vector one. */
-shelf__mix_fn shelf__mix_pick(int allow_simd, int *simd);
+/* The fastest kernel this processor runs: a vector one unless !allow_simd
+ * or the processor has none (then shelf__mix_run_c). */
+shelf__mix_fn shelf__mix_pick(int allow_simd);
 
 /* engine.c */
 void shelf__lat_record(shelf_stream *s, double seconds);
